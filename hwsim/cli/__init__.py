@@ -1,0 +1,62 @@
+"""The `hwsim` command. Each subcommand lives in its own module exposing
+`HELP: str`, `add_arguments(parser)` and `run(args) -> int`.
+
+User errors (HwsimError, bad arguments) print one line on stderr and exit 2: never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from hwsim.errors import HwsimError
+
+# command → module; a module that is not present in this build is left out of the CLI
+COMMANDS = {
+    "trace": "hwsim.cli.trace_cmd",
+    "simulate": "hwsim.cli.simulate_cmd",
+    "roofline": "hwsim.cli.roofline_cmd",
+    "formats": "hwsim.cli.formats_cmd",
+    "allocate": "hwsim.cli.allocate_cmd",
+    "sweep": "hwsim.cli.sweep_cmd",
+    "pareto": "hwsim.cli.pareto_cmd",
+}
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse prints usage plus a message; hwsim's contract is one line and exit 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _OneLineParser(prog="hwsim", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_OneLineParser)
+    for name, modname in COMMANDS.items():
+        try:
+            mod = importlib.import_module(modname)
+        except ModuleNotFoundError as exc:
+            if exc.name == modname:
+                continue
+            raise
+        p = sub.add_parser(name, help=mod.HELP, description=mod.HELP)
+        mod.add_arguments(p)
+        p.set_defaults(_run=mod.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args._run(args) or 0)
+    except HwsimError as exc:
+        print(f"hwsim {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # `hwsim trace ... | head` is not an error
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

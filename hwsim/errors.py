@@ -1,0 +1,21 @@
+"""One exception family for user errors: the CLI prints them as one line and exits 2."""
+from __future__ import annotations
+
+
+class HwsimError(Exception):
+    """Bad user input (file, field or value). Message names where and what is allowed."""
+
+    def __init__(self, message: str, *, file: object | None = None, field: str | None = None):
+        self.file = None if file is None else str(file)
+        self.field = field
+        self.detail = message
+        where = ": ".join(p for p in (self.file, field) if p)
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+def closest(name: str, choices, n: int = 3) -> str:
+    """A ' (did you mean …?)' suffix listing the closest valid names, or ''."""
+    import difflib
+
+    hits = difflib.get_close_matches(str(name), [str(c) for c in choices], n=n, cutoff=0.5)
+    return f" (did you mean {', '.join(hits)}?)" if hits else ""

@@ -1,0 +1,133 @@
+"""Quantities with units: '1 GHz', '512 KiB', '3.35 TB/s', '1200 pJ/64bit', '0.56 mW' → SI floats.
+
+Inside hwsim everything is SI (s, Hz, B, J, W, m²); `cycle` and `op` are dimensions of their own so
+that '256 bit/cycle' stays a per-cycle bandwidth until the clock is known.
+"""
+from __future__ import annotations
+
+import math
+import re
+
+from hwsim.errors import HwsimError
+
+# dimension vector order: seconds, bytes, joules, metres, cycles, ops
+_DIMS = ("s", "B", "J", "m", "cycle", "op")
+
+
+def _d(**kw: int) -> tuple[int, ...]:
+    return tuple(kw.get(k, 0) for k in _DIMS)
+
+
+# base unit symbol → (scale to SI, dimension vector)
+_BASE: dict[str, tuple[float, tuple[int, ...]]] = {
+    "s": (1.0, _d(s=1)),
+    "Hz": (1.0, _d(s=-1)),
+    "B": (1.0, _d(B=1)),
+    "byte": (1.0, _d(B=1)),
+    "bit": (0.125, _d(B=1)),
+    "b": (0.125, _d(B=1)),
+    "J": (1.0, _d(J=1)),
+    "W": (1.0, _d(J=1, s=-1)),
+    "m": (1.0, _d(m=1)),
+    "m2": (1.0, _d(m=2)),
+    "m²": (1.0, _d(m=2)),
+    "m^2": (1.0, _d(m=2)),
+    "cycle": (1.0, _d(cycle=1)),
+    "cycles": (1.0, _d(cycle=1)),
+    "op": (1.0, _d(op=1)),
+    "ops": (1.0, _d(op=1)),
+    "OP": (1.0, _d(op=1)),
+    "OPS": (1.0, _d(op=1, s=-1)),
+    "FLOP": (1.0, _d(op=1)),
+    "FLOPS": (1.0, _d(op=1, s=-1)),
+    "MAC": (2.0, _d(op=1)),  # one multiply-accumulate = 2 ops
+}
+_SI_PREFIX = {"p": 1e-12, "n": 1e-9, "u": 1e-6, "µ": 1e-6, "μ": 1e-6, "m": 1e-3, "c": 1e-2,
+              "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15}
+_BIN_PREFIX = {"Ki": 2.0**10, "Mi": 2.0**20, "Gi": 2.0**30, "Ti": 2.0**40}
+
+# expected kinds → dimension vector (and a hint used in error messages)
+KINDS: dict[str, tuple[tuple[int, ...], str]] = {
+    "frequency": (_d(s=-1), "'1 GHz'"),
+    "time": (_d(s=1), "'10 us'"),
+    "bytes": (_d(B=1), "'512 KiB'"),
+    "bandwidth": (_d(B=1, s=-1), "'3.35 TB/s'"),
+    "bytes_per_cycle": (_d(B=1, cycle=-1), "'256 bit/cycle'"),
+    "energy": (_d(J=1), "'1.1 pJ'"),
+    "energy_per_byte": (_d(J=1, B=-1), "'1200 pJ/64bit'"),
+    "power": (_d(J=1, s=-1), "'0.56 mW'"),
+    "area": (_d(m=2), "'1507.7 um2'"),
+    "ops_per_s": (_d(op=1, s=-1), "'989 TFLOPS'"),
+    "dimensionless": (_d(), "'0.9'"),
+}
+
+_NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+_QTY = re.compile(rf"^\s*({_NUM})\s*(.*?)\s*$")
+_TERM = re.compile(rf"^({_NUM})?\s*(.+)$")
+
+
+def _unit_term(term: str) -> tuple[float, tuple[int, ...]]:
+    """One unit term such as 'GHz', 'KiB', '64bit' (a count before the unit multiplies it)."""
+    m = _TERM.match(term.strip())
+    if not m:
+        raise ValueError(term)
+    count = float(m.group(1)) if m.group(1) else 1.0
+    sym = m.group(2).strip()
+    if sym in _BASE:
+        scale, dim = _BASE[sym]
+        return count * scale, dim
+    for pre, mult in _BIN_PREFIX.items():
+        if sym.startswith(pre) and sym[len(pre):] in _BASE:
+            scale, dim = _BASE[sym[len(pre):]]
+            return count * mult * scale, dim
+    for pre, mult in _SI_PREFIX.items():
+        rest = sym[len(pre):]
+        if sym.startswith(pre) and rest in _BASE:
+            scale, dim = _BASE[rest]
+            # area prefixes apply squared: 1 mm2 = 1e-6 m2
+            power = 2 if rest in ("m2", "m²", "m^2") else 1
+            return count * mult**power * scale, dim
+    raise ValueError(sym)
+
+
+def _unit(expr: str) -> tuple[float, tuple[int, ...]]:
+    parts = expr.split("/")
+    scale, dim = _unit_term(parts[0]) if parts[0].strip() else (1.0, _d())
+    for den in parts[1:]:
+        s2, d2 = _unit_term(den)
+        scale /= s2
+        dim = tuple(a - b for a, b in zip(dim, d2))
+    return scale, dim
+
+
+def parse_quantity(value: object, kind: str, *, file: object | None = None, field: str | None = None) -> float:
+    """Parse a number or a '<number> <unit>' string of the given kind into SI.
+
+    Plain numbers are taken as already SI. Raises HwsimError naming file and field otherwise.
+    """
+    dim_expected, hint = KINDS[kind]
+    if isinstance(value, bool):
+        raise HwsimError(f"expected a {kind.replace('_', ' ')} such as {hint}, got {value!r}", file=file, field=field)
+    if isinstance(value, (int, float)):
+        out = float(value)
+    else:
+        text = str(value)
+        m = _QTY.match(text)
+        if not m:
+            raise HwsimError(f"expected a {kind.replace('_', ' ')} such as {hint}, got {text!r}", file=file, field=field)
+        number, unit = float(m.group(1)), m.group(2)
+        if not unit:
+            out = number
+        else:
+            try:
+                scale, dim = _unit(unit)
+            except ValueError:
+                raise HwsimError(f"unknown unit {unit!r} in {text!r}; expected a {kind.replace('_', ' ')} such as {hint}",
+                                 file=file, field=field) from None
+            if dim != dim_expected:
+                raise HwsimError(f"{text!r} is not a {kind.replace('_', ' ')}; expected something like {hint}",
+                                 file=file, field=field)
+            out = number * scale
+    if not math.isfinite(out):
+        raise HwsimError(f"must be a finite number, got {value!r}", file=file, field=field)
+    return out
