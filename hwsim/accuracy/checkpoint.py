@@ -1,0 +1,133 @@
+"""Stream tensors out of safetensors checkpoints one at a time.
+
+A 7B checkpoint is ~14 GB in bf16; we never hold more than one tensor in memory. A path is a
+`.safetensors` file, a folder with a `*.safetensors.index.json` (sharded Hugging Face layout) or a
+folder of `.safetensors` files. Tensors come back as float32 numpy arrays (float64 stays float64):
+numpy has no bfloat16, so BF16 tensors are read as raw 16-bit words straight from the file
+(offsets from the header) and widened — bf16 is the top half of an IEEE float32.
+"""
+from __future__ import annotations
+
+import fnmatch
+import json
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+
+from hwsim.errors import HwsimError, closest
+
+# safetensors dtype codes that widen exactly to float32 (or stay float64)
+_FLOAT_DTYPES = {"F64", "F32", "F16", "BF16"}
+# a header larger than this is not a safetensors file (the format caps it at 100 MB)
+_MAX_HEADER = 100_000_000
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    name: str
+    shape: tuple[int, ...]
+    dtype: str  # safetensors code: F32, BF16, I64, …
+    file: Path
+    data_start: int  # absolute byte offset of the tensor's data in `file`
+
+    @property
+    def is_float(self) -> bool:
+        return self.dtype in _FLOAT_DTYPES
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+
+def _read_header(file: Path) -> list[TensorInfo]:
+    try:
+        with open(file, "rb") as fh:
+            raw = fh.read(8)
+            if len(raw) < 8:
+                raise HwsimError("not a safetensors file (shorter than its 8-byte header length)", file=file)
+            (n,) = struct.unpack("<Q", raw)
+            if n > _MAX_HEADER:
+                raise HwsimError("not a safetensors file (implausible header length)", file=file)
+            header = json.loads(fh.read(n))
+    except FileNotFoundError:
+        raise HwsimError("no such file", file=file) from None
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise HwsimError("not a safetensors file (header is not JSON)", file=file) from None
+    infos = []
+    for name, meta in header.items():
+        if name == "__metadata__":
+            continue
+        start = int(meta["data_offsets"][0])
+        infos.append(TensorInfo(name, tuple(int(d) for d in meta["shape"]), meta["dtype"], file, 8 + n + start))
+    return infos
+
+
+def _files(path: Path) -> list[Path]:
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise HwsimError("no such file or folder", file=path)
+    index = sorted(path.glob("*.safetensors.index.json"))
+    if index:
+        try:
+            weight_map = json.loads(index[0].read_text())["weight_map"]
+        except (json.JSONDecodeError, KeyError, TypeError):
+            raise HwsimError("expected a JSON object with a 'weight_map'", file=index[0], field="weight_map") from None
+        return [path / f for f in dict.fromkeys(weight_map.values())]  # shard order, no repeats
+    files = sorted(path.glob("*.safetensors"))
+    if not files:
+        raise HwsimError("folder holds no .safetensors file and no index json", file=path)
+    return files
+
+
+def list_tensors(path: str | Path) -> list[TensorInfo]:
+    """Names, shapes and dtypes of every tensor (headers only: no tensor data is read)."""
+    return [info for f in _files(Path(path)) for info in _read_header(f)]
+
+
+def read_tensor(info: TensorInfo) -> np.ndarray:
+    """Load one tensor as float32 (float64 kept); integer tensors keep their dtype."""
+    if info.dtype == "BF16":
+        words = np.fromfile(info.file, dtype="<u2", count=info.size, offset=info.data_start)
+        return (words.astype(np.uint32) << 16).view(np.float32).reshape(info.shape)
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(info.file), framework="numpy") as f:
+            arr = f.get_tensor(info.name)
+    except TypeError:  # numpy lacks the dtype (float8 …)
+        raise HwsimError(f"tensor dtype {info.dtype} is not supported (supported: F64, F32, F16, BF16, integers)",
+                         file=info.file, field=info.name) from None
+    return arr.astype(np.float32) if arr.dtype == np.float16 else arr
+
+
+def _matcher(names) -> Callable[[str], bool]:
+    if names is None:
+        return lambda n: True
+    if callable(names):
+        return names
+    if isinstance(names, str):
+        names = [names]
+    pats = list(names)
+    return lambda n: any(fnmatch.fnmatchcase(n, p) for p in pats)
+
+
+def iter_tensors(path: str | Path, names=None, *, floats_only: bool = True) -> Iterator[tuple[str, np.ndarray]]:
+    """Yield (name, array) one tensor at a time.
+
+    `names`: None (all), a glob or list of globs (`"*.q_proj.weight"`), or a predicate on the name.
+    An exact name (no glob characters) that is absent raises HwsimError with the closest names.
+    Integer tensors (position ids, …) are skipped unless `floats_only=False`.
+    """
+    infos = list_tensors(path)
+    if isinstance(names, str) and not any(c in names for c in "*?["):
+        if names not in {i.name for i in infos}:
+            raise HwsimError(f"no tensor named {names!r}" + closest(names, [i.name for i in infos]),
+                             file=path, field="tensor")
+    match = _matcher(names)
+    for info in infos:
+        if match(info.name) and (info.is_float or not floats_only):
+            yield info.name, read_tensor(info)
