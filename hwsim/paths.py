@@ -1,0 +1,44 @@
+"""Where presets live: archs/, workloads/, studies/ at the repository root (or under $HWSIM_HOME)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from hwsim.errors import HwsimError, closest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+_SUFFIXES = (".yaml", ".yml")
+
+
+def preset_dirs(kind: str) -> list[Path]:
+    """Folders searched for presets of a kind ('archs', 'workloads', 'studies'), first match wins."""
+    dirs = []
+    if os.environ.get("HWSIM_HOME"):
+        dirs.append(Path(os.environ["HWSIM_HOME"]) / kind)
+    dirs.append(REPO_ROOT / kind)
+    return [d for d in dirs if d.is_dir()]
+
+
+def preset_names(kind: str) -> list[str]:
+    names: set[str] = set()
+    for d in preset_dirs(kind):
+        names.update(p.stem for p in d.iterdir() if p.suffix in _SUFFIXES)
+    return sorted(names)
+
+
+def resolve_preset(name_or_path: str | os.PathLike, kind: str, *, what: str) -> Path:
+    """A preset name (`llama-2-7b`) or a path to a file. Unknown names list the closest presets."""
+    text = str(name_or_path)
+    path = Path(text)
+    if path.suffix in (*_SUFFIXES, ".json") or os.sep in text or "/" in text or path.exists():
+        if not path.exists():
+            raise HwsimError("no such file", file=text)
+        return path
+    for d in preset_dirs(kind):
+        for suf in _SUFFIXES:
+            cand = d / f"{text}{suf}"
+            if cand.exists():
+                return cand
+    names = preset_names(kind)
+    hint = closest(text, names) or (f" (presets: {', '.join(names)})" if names else "")
+    raise HwsimError(f"unknown {what} {text!r}{hint}")

@@ -1,0 +1,52 @@
+"""Real tensor names, shapes and dtypes of a checkpoint folder, read from safetensors headers only."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from hwsim.errors import HwsimError
+
+
+def _shard_files(folder: Path) -> list[Path]:
+    index = folder / "model.safetensors.index.json"
+    if index.exists():
+        try:
+            weight_map = json.loads(index.read_text())["weight_map"]
+        except (json.JSONDecodeError, KeyError, TypeError):
+            raise HwsimError("expected a JSON object with a 'weight_map'", file=index, field="weight_map") from None
+        files = sorted({folder / f for f in weight_map.values()})
+        missing = [f.name for f in files if not f.exists()]
+        if missing:
+            raise HwsimError(f"shards listed but not present: {', '.join(missing[:3])}", file=index, field="weight_map")
+        return files
+    files = sorted(folder.glob("*.safetensors"))
+    if not files:
+        raise HwsimError("no *.safetensors files and no model.safetensors.index.json", file=folder)
+    return files
+
+
+def checkpoint_tensors(path: str | Path) -> pd.DataFrame:
+    """One row per tensor: name, shape, dtype, numel, file. Opens headers with safe_open (no data read)."""
+    from safetensors import safe_open
+
+    folder = Path(path)
+    if folder.is_file():
+        files, folder = [folder], folder.parent
+    elif folder.is_dir():
+        files = _shard_files(folder)
+    else:
+        raise HwsimError("no such checkpoint file or folder", file=path)
+    rows = []
+    for f in files:
+        try:
+            with safe_open(str(f), framework="numpy") as handle:
+                for name in handle.keys():
+                    sl = handle.get_slice(name)
+                    shape = tuple(int(s) for s in sl.get_shape())
+                    rows.append((name, shape, sl.get_dtype(), int(np.prod(shape, dtype=np.int64)), f.name))
+        except (OSError, ValueError) as exc:  # safetensors raises SafetensorError (a ValueError subclass)
+            raise HwsimError(f"not a readable safetensors file: {exc}", file=f) from None
+    return pd.DataFrame(rows, columns=["name", "shape", "dtype", "numel", "file"])
