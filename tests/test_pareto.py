@@ -1,0 +1,92 @@
+"""Pareto filtering: equals brute force (hypothesis) incl. ties/duplicates/NaN, and hand-checked fronts."""
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from hwsim.errors import HwsimError
+from hwsim.pareto import brute_force_mask, pareto_front, pareto_mask, parse_objectives
+
+
+@st.composite
+def tables(draw, max_dims=5):
+    d = draw(st.integers(1, max_dims))
+    n = draw(st.integers(0, 40))
+    # a tiny value alphabet forces ties and exact duplicates; NaN rows must never be on the front
+    values = draw(arrays(np.float64, (n, d), elements=st.sampled_from([0.0, -0.0, 1.0, 2.0, 2.5, np.inf, np.nan])))
+    maximize = draw(st.lists(st.booleans(), min_size=d, max_size=d))
+    return values, maximize
+
+
+@settings(max_examples=400, deadline=None)
+@given(tables())
+def test_equals_brute_force(case):
+    values, maximize = case
+    assert np.array_equal(pareto_mask(values, maximize), brute_force_mask(values, maximize))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(2, 4), st.integers(0, 10_000))
+def test_equals_brute_force_continuous(d, seed):
+    rng = np.random.default_rng(seed)
+    v = rng.normal(size=(300, d))
+    v[:, -1] = -v[:, 0] + 0.1 * v[:, -1]  # anti-correlated: large fronts
+    v[rng.integers(0, 300, 30)] = v[rng.integers(0, 300, 30)]  # duplicates
+    assert np.array_equal(pareto_mask(v), brute_force_mask(v))
+
+
+def test_two_d_hand_checked():
+    v = np.array([[1, 5], [2, 3], [3, 3], [2, 3], [4, 1], [5, 0.5], [5, 1], [0.5, 9]])
+    # (3,3) is dominated by (2,3); (5,1) by (4,1); both copies of (2,3) are kept
+    assert pareto_mask(v).tolist() == [True, True, False, True, True, True, False, True]
+    # maximising y flips the picture: (0.5, 9) dominates everything with x >= 0.5 and y <= 9
+    assert pareto_mask(v, [False, True]).tolist() == [False, False, False, False, False, False, False, True]
+
+
+def test_duplicates_all_kept_or_all_dropped():
+    v = np.array([[1.0, 1.0, 1.0]] * 3 + [[2.0, 2.0, 2.0]] * 2 + [[0.0, 3.0, 1.0]])
+    assert pareto_mask(v).tolist() == [True, True, True, False, False, True]
+
+
+def test_nan_rows_neither_on_front_nor_dominating():
+    v = np.array([[np.nan, 0.0], [1.0, 1.0], [2.0, 0.5]])
+    assert pareto_mask(v).tolist() == [False, True, True]
+
+
+def test_three_d_large_matches_block_algorithm():
+    # 3-D (Fenwick sweep) and the N-D block loop must agree; a 4th constant column forces the N-D path
+    rng = np.random.default_rng(1)
+    v = rng.integers(0, 50, size=(20_000, 3)).astype(float)
+    nd = np.column_stack([v, np.zeros(len(v))])
+    assert np.array_equal(pareto_mask(v), pareto_mask(nd))
+
+
+def test_front_of_simplex_is_everything():
+    rng = np.random.default_rng(2)
+    v = rng.dirichlet([1, 1, 1], size=5000)  # x+y+z = 1: nothing dominates anything
+    assert pareto_mask(v).all()
+
+
+def test_pareto_front_table_orders_and_keeps_columns():
+    df = pd.DataFrame({"e": [3.0, 1.0, 2.0, 2.0], "t": [1.0, 3.0, 2.0, 2.5], "name": list("abcd")})
+    front = pareto_front(df, "e:min,t:min")
+    assert front["name"].tolist() == ["b", "c", "a"]
+    front = pareto_front(df, "e:max,t:max")
+    assert front["name"].tolist() == ["a", "d", "b"]
+
+
+@pytest.mark.parametrize("spec, msg", [("e:up", "direction must be min or max"), ("", "expected"),
+                                       ("e,e:max", "repeated"), (":min", "names no column")])
+def test_bad_objectives(spec, msg):
+    with pytest.raises(HwsimError, match=msg):
+        parse_objectives(spec)
+
+
+def test_unknown_and_non_numeric_columns():
+    df = pd.DataFrame({"energy_j": [1.0], "name": ["x"]})
+    with pytest.raises(HwsimError, match=r"unknown column 'energy'.*energy_j"):
+        pareto_front(df, "energy:min")
+    with pytest.raises(HwsimError, match="not numeric"):
+        pareto_front(df, "name:min")
