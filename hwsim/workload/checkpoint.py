@@ -9,6 +9,11 @@ import pandas as pd
 
 from hwsim.errors import HwsimError
 
+# safetensors dtype codes → the usual names
+_DTYPES = {"F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16", "F8_E4M3": "float8_e4m3fn",
+           "F8_E5M2": "float8_e5m2", "I64": "int64", "I32": "int32", "I16": "int16", "I8": "int8", "U8": "uint8",
+           "BOOL": "bool"}
+
 
 def _shard_files(folder: Path) -> list[Path]:
     index = folder / "model.safetensors.index.json"
@@ -30,7 +35,7 @@ def _shard_files(folder: Path) -> list[Path]:
 
 def checkpoint_tensors(path: str | Path) -> pd.DataFrame:
     """One row per tensor: name, shape, dtype, numel, file. Opens headers with safe_open (no data read)."""
-    from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
 
     folder = Path(path)
     if folder.is_file():
@@ -46,7 +51,8 @@ def checkpoint_tensors(path: str | Path) -> pd.DataFrame:
                 for name in handle.keys():
                     sl = handle.get_slice(name)
                     shape = tuple(int(s) for s in sl.get_shape())
-                    rows.append((name, shape, sl.get_dtype(), int(np.prod(shape, dtype=np.int64)), f.name))
-        except (OSError, ValueError) as exc:  # safetensors raises SafetensorError (a ValueError subclass)
+                    code = sl.get_dtype()
+                    rows.append((name, shape, _DTYPES.get(code, code.lower()), int(np.prod(shape, dtype=np.int64)), f.name))
+        except (OSError, ValueError, SafetensorError) as exc:
             raise HwsimError(f"not a readable safetensors file: {exc}", file=f) from None
     return pd.DataFrame(rows, columns=["name", "shape", "dtype", "numel", "file"])
