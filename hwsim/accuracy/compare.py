@@ -1,0 +1,120 @@
+"""The format-comparison table: quantize one source of tensors with several formats, one row each.
+
+Sources (`SOURCES`, or a checkpoint path):
+  gaussian          N(0,1), 512 × 1024, seeded
+  student-t         Student-t ν = 5 rescaled to unit std, 512 × 1024 (heavier tails)
+  llm-weights       one synthetic Llama-style block (seven matrices, Wq/Wk heavy-tailed), aggregated
+  llm-activations   256 tokens × 512 channels with outlier channels and massive first-token values
+  PATH[:TENSOR]     a .safetensors file or checkpoint folder: every float tensor (aggregated) or one
+  minilm            MiniLM-L6's 36 linear weights, plus `cosine` of sentence embeddings vs fp32
+
+Every tensor is quantized along its last axis (the input dimension of an out × in weight; the
+channel dimension of tokens × channels activations). Metrics over several tensors are aggregated
+as if the tensors were concatenated (total squared error / total elements, …).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+import pandas as pd
+
+from hwsim.accuracy import synthetic
+from hwsim.accuracy.checkpoint import iter_tensors, list_tensors
+from hwsim.accuracy.metrics import combine_sums, error_sums, metrics_from_sums
+from hwsim.errors import HwsimError, closest
+
+SYNTHETIC = ("gaussian", "student-t", "llm-weights", "llm-activations")
+SOURCES = SYNTHETIC + ("minilm",)
+_SHAPE = (512, 1024)  # synthetic weight-like tensors: 512 Ki elements keeps a comparison sub-second
+
+COLUMNS = ["format", "family", "bits_per_element", "mse", "sqnr_db", "max_abs_err"]
+
+
+def _check_seed(seed) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise HwsimError(f"seed must be a non-negative integer, got {seed!r}", field="seed")
+    return int(seed)
+
+
+def _synthetic(source: str, seed: int) -> Iterator[tuple[str, np.ndarray]]:
+    if source == "gaussian":
+        yield source, synthetic.gaussian(_SHAPE, seed)
+    elif source == "student-t":
+        yield source, synthetic.student_t(_SHAPE, seed)
+    elif source == "llm-weights":
+        yield from synthetic.llm_weights(seed).items()
+    else:
+        yield source, synthetic.llm_activations(seed)
+
+
+def _split_path(source: str) -> tuple[Path, str | None]:
+    """`ckpt.safetensors:tensor.name` → (path, name). The path may itself contain ':'."""
+    p = Path(source)
+    if p.exists() or ":" not in source:
+        return p, None
+    head, _, name = source.rpartition(":")
+    return Path(head), name or None
+
+
+def tensors(source: str, seed: int = 0) -> Iterator[tuple[str, np.ndarray]]:
+    """The (name, array) pairs a source stands for (not `minilm`, which is a model, not tensors)."""
+    seed = _check_seed(seed)
+    if source in SYNTHETIC:
+        return _synthetic(source, seed)
+    path, name = _split_path(source)
+    if not path.exists():
+        raise HwsimError(f"no such file or folder; a source is one of {', '.join(SOURCES)}"
+                         + closest(source, SOURCES) + " or a .safetensors path[:tensor]", file=path, field="tensor")
+    if name is not None:
+        info = {i.name: i for i in list_tensors(path)}.get(name)
+        if info is not None and not info.is_float:
+            raise HwsimError(f"tensor {name!r} has dtype {info.dtype}; only float tensors can be quantized",
+                             file=path, field="tensor")
+    return iter_tensors(path, name)
+
+
+def _resolve_formats(formats) -> list:
+    from hwsim.formats import get_format
+
+    if isinstance(formats, str):
+        formats = [f for f in formats.split(",") if f.strip()]
+    out = [get_format(f.strip()) if isinstance(f, str) else f for f in formats]
+    if not out:
+        raise HwsimError("give at least one format", field="formats")
+    return out
+
+
+def _row(fmt, sums: dict) -> dict:
+    return {"format": fmt.name, "family": fmt.family, "bits_per_element": float(fmt.bits_per_element),
+            **metrics_from_sums(sums)}
+
+
+def compare(formats: Iterable | str, source: str, seed: int = 0, *, act_format=None) -> pd.DataFrame:
+    """One row per format (in the order given): format, family, bits_per_element, mse, sqnr_db,
+    max_abs_err, and `cosine` (mean over the fixed sentences, vs fp32) for `minilm`.
+
+    `act_format` (minilm only) also quantizes the input of every linear layer."""
+    fmts = _resolve_formats(formats)
+    seed = _check_seed(seed)
+    if source == "minilm":
+        from hwsim.accuracy import minilm
+
+        rows = []
+        for f in fmts:
+            res = minilm.evaluate(f, act_format)
+            rows.append({**_row(f, res["weight_sums"]), "cosine": res["cosine"]})
+        return pd.DataFrame(rows, columns=COLUMNS + ["cosine"])
+    if act_format is not None:
+        raise HwsimError("an activation format applies to the minilm source only", field="act_format")
+    # stream the tensors once; every format sees each tensor while it is in memory
+    parts: list[list[dict]] = [[] for _ in fmts]
+    n_tensors = 0
+    for _, x in tensors(source, seed):
+        n_tensors += 1
+        for acc, f in zip(parts, fmts):
+            acc.append(error_sums(x, f.quantize(x, axis=-1)))
+    if n_tensors == 0:
+        raise HwsimError("holds no float tensor to quantize", file=source, field="tensor")
+    return pd.DataFrame([_row(f, combine_sums(p)) for f, p in zip(fmts, parts)], columns=COLUMNS)
