@@ -1,0 +1,138 @@
+"""`Format`: an element codec plus a scaling rule, a granularity and a scale format.
+
+Scaling rules (each maps a group's statistic to a scale, then elements round in the scaled domain):
+  none     — elements are the values (fp8_e4m3, fp16 …);
+  absmax   — s = max|x| / max|element|, rounded to the scale format (INT sym, NF4, scaled minifloats);
+  minmax   — asymmetric INT (GPTQ convention: the range always contains 0):
+             s = (max - min) / (2^k - 1), z = round(-min / s), q = clamp(round(x/s) + z, 0, 2^k - 1);
+  pow2     — OCP MX rule 2^(floor(log2 amax) - emax_elem), E8M0 (MX, BFP, any `_se8m0`);
+  absmean  — s = mean|x| (BitNet b1.58 ternary, binary);
+  bitmod   — absmax per candidate grid; each group keeps the grid with the lowest squared error.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from hwsim.errors import HwsimError
+from hwsim.formats import kernels, scales
+from hwsim.formats.element import Element
+from hwsim.formats.grouping import to_groups
+from hwsim.formats.scales import ScaleFormat
+
+
+@dataclass(frozen=True)
+class Format:
+    name: str
+    family: str
+    element: Element
+    scaling: str = "none"
+    granularity: str = "none"  # none | tensor | channel | group
+    group_size: int | None = None
+    scale_format: ScaleFormat | None = None
+    stochastic: bool = False
+    variants: tuple = ()  # BitMoD candidate grids
+
+    # ---- attributes the cost engine prices datapaths from -------------------------------------
+    @property
+    def element_bits(self) -> int:
+        return self.element.bits
+
+    @property
+    def exponent_bits(self) -> int:
+        return self.element.exponent_bits
+
+    @property
+    def mantissa_bits(self) -> int:
+        return self.element.mantissa_bits
+
+    @property
+    def signed(self) -> bool:
+        return self.element.signed
+
+    @property
+    def is_float(self) -> bool:
+        return self.element.is_float
+
+    @property
+    def scale_bits(self) -> int:
+        """Bits of one group's metadata: its scale, plus the k-bit zero point of asymmetric INT.
+        Per-tensor and per-channel scales are amortised over the tensor/row and count 0."""
+        if self.granularity != "group":
+            return 0
+        zero = self.element.bits if self.scaling == "minmax" else 0
+        return self.scale_format.bits + zero
+
+    @property
+    def bits_per_element(self) -> float:
+        if self.granularity != "group":
+            return float(self.element_bits)
+        return self.element_bits + self.scale_bits / self.group_size
+
+    def values(self) -> np.ndarray | None:
+        """Sorted element grid (before group scaling); BitMoD: every value any group may use."""
+        if self.variants:
+            return np.unique(np.concatenate([v.values() for v in self.variants]))
+        return self.element.values()
+
+    # ---- quantize → dequantize ------------------------------------------------------------------
+    def quantize(self, x, axis: int = -1, *, seed: int | None = None) -> np.ndarray:
+        """Round x to this format and return the dequantized values (float32 stays float32,
+        anything else becomes float64). Groups run along `axis`. `seed` feeds stochastic rounding
+        (formats named with `_sr`; default seed 0); nearest-rounding formats ignore it."""
+        x = np.asarray(x)
+        dtype = np.float32 if x.dtype in (np.float32, np.float16) else np.float64
+        x = x.astype(dtype, copy=False)
+        if x.size == 0:
+            return x.copy()
+        if x.ndim == 0:
+            return self.quantize(x.reshape(1), seed=seed).reshape(())
+        if not -x.ndim <= axis < x.ndim:
+            raise HwsimError(f"axis {axis} is out of range for a tensor of shape {x.shape}", field="axis")
+        g3, counts, restore = to_groups(x, axis, self.granularity, self.group_size)
+        rows, ngroups, gsize = g3.shape
+        g2 = g3.reshape(rows * ngroups, gsize)
+        noise = None
+        if self.stochastic:
+            noise = np.random.default_rng(0 if seed is None else seed).random(g2.shape)
+        if self.scaling == "bitmod":
+            out = self._bitmod(g2, rows, ngroups, noise)
+        else:
+            scale, zero = self._scales(g2, counts, rows, ngroups)
+            out = self.element.apply(g2, scale, zero, noise)
+        return restore(out.reshape(g3.shape))
+
+    def _scales(self, g2, counts, rows, ngroups):
+        el = self.element
+        if self.scaling == "none":
+            return np.ones(g2.shape[0]), None
+        if self.scaling == "pow2":
+            return scales.pow2_scale(scales.absmax(g2), el.emax), None
+        if self.scaling == "absmax":
+            ideal = scales.absmax(g2) / el.max_abs
+        elif self.scaling == "absmean":
+            ideal = np.abs(g2).sum(axis=-1, dtype=np.float64) / counts.reshape(-1)
+        else:  # minmax
+            lo = np.minimum(g2.min(axis=-1), 0).astype(np.float64)
+            hi = np.maximum(g2.max(axis=-1), 0).astype(np.float64)
+            s = scales.linear_scale((hi - lo).reshape(rows, ngroups) / el.qmax, self.scale_format).reshape(-1)
+            zero = np.clip(np.rint(-lo / s), 0, el.qmax)
+            return s, np.where(np.isfinite(zero), zero, 0.0)
+        return scales.linear_scale(ideal.reshape(rows, ngroups), self.scale_format).reshape(-1), None
+
+    def _bitmod(self, g2, rows, ngroups, noise):
+        amax = scales.absmax(g2).reshape(rows, ngroups)
+        best = best_err = None
+        for grid in self.variants:
+            s = scales.linear_scale(amax / grid.max_abs, self.scale_format).reshape(-1)
+            out = grid.apply(g2, s, None, noise)
+            err = kernels.row_sq_error(out, g2)
+            if best is None:
+                best, best_err = out, err
+            else:
+                better = err < best_err
+                best[better] = out[better]
+                best_err = np.where(better, err, best_err)
+        return best
+
