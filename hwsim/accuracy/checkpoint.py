@@ -18,6 +18,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from hwsim.errors import HwsimError, closest
+from hwsim.workload.checkpoint import _shard_files
 
 # safetensors dtype codes that widen exactly to float32 (or stay float64)
 _FLOAT_DTYPES = {"F64", "F32", "F16", "BF16"}
@@ -70,17 +71,7 @@ def _files(path: Path) -> list[Path]:
         return [path]
     if not path.is_dir():
         raise HwsimError("no such file or folder", file=path)
-    index = sorted(path.glob("*.safetensors.index.json"))
-    if index:
-        try:
-            weight_map = json.loads(index[0].read_text())["weight_map"]
-        except (json.JSONDecodeError, KeyError, TypeError):
-            raise HwsimError("expected a JSON object with a 'weight_map'", file=index[0], field="weight_map") from None
-        return [path / f for f in dict.fromkeys(weight_map.values())]  # shard order, no repeats
-    files = sorted(path.glob("*.safetensors"))
-    if not files:
-        raise HwsimError("folder holds no .safetensors file and no index json", file=path)
-    return files
+    return _shard_files(path)  # shared with the workload reader: index json or *.safetensors
 
 
 def list_tensors(path: str | Path) -> list[TensorInfo]:
