@@ -1,0 +1,258 @@
+"""Load accelerator specs from YAML: units, sources, `--set` overrides and validation.
+
+Every hardware constant carries a source, in one of two shapes:
+
+    clock: {value: "1 GHz", source: "BitMoD (HPCA 2025) §V"}      # per constant
+    compute:
+      source: "BitMoD (HPCA 2025) Table III"                      # covers the sibling constants
+      rows: 32                                                    # that have no source of their own
+
+A constant with neither is an error. Overrides (`--set compute.rows=64`) apply to the YAML tree
+before validation, so they are checked exactly like the file; their source reads "--set override".
+"""
+from __future__ import annotations
+
+import copy
+import math
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from hwsim.arch.schema import MEMORY_LEVEL, TECH, TOP, Field, parse_bandwidth
+from hwsim.arch.spec import Accelerator, MemoryLevel, TechSpec
+from hwsim.errors import HwsimError, closest
+
+OVERRIDE_SOURCE = "--set override"
+
+
+def _unwrap(node: object) -> tuple[object, str | None]:
+    """(value, source) of a YAML leaf written plainly or as {value: …, source: …}."""
+    if isinstance(node, dict) and "value" in node:
+        extra = set(node) - {"value", "source"}
+        if extra:
+            raise HwsimError(f"a constant takes only 'value' and 'source', not {sorted(extra)}")
+        src = node.get("source")
+        return node["value"], (str(src) if src else None)
+    return node, None
+
+
+def read_yaml(path: Path) -> dict:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            raw = yaml.safe_load(fh)
+    except OSError as exc:
+        raise HwsimError(f"cannot read: {exc.strerror}", file=path) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise HwsimError(f"invalid YAML{where}", file=path) from None
+    if not isinstance(raw, dict):
+        raise HwsimError("an accelerator spec must be a YAML mapping", file=path)
+    return raw
+
+
+def _family_fields(raw: dict, file: object) -> dict[str, Field]:
+    from hwsim.families import family_names, get_family
+
+    name, _ = _unwrap(raw.get("family"))
+    if name is None:
+        raise HwsimError("missing field", file=file, field="family")
+    try:
+        return get_family(str(name)).params
+    except KeyError:
+        raise HwsimError(f"unknown family {name!r}{closest(str(name), family_names())}; "
+                         f"families: {', '.join(family_names())}", file=file, field="family") from None
+
+
+def field_for(raw: dict, path: str, file: object) -> Field:
+    """The schema Field at a dotted path of a spec (raw YAML tree); an unknown path is an error
+    that names the path and the valid keys where it went wrong."""
+    parts = path.split(".")
+
+    def bad(at: str, valid) -> HwsimError:
+        key = parts[len(at.split(".")) if at else 0] if at else parts[0]
+        return HwsimError(f"unknown field {key!r}{closest(key, valid)}; valid keys"
+                          f"{' under ' + repr(at) if at else ''}: {', '.join(valid)}", file=file, field=path)
+
+    head = parts[0]
+    if head not in TOP:
+        raise bad("", list(TOP))
+    if head in ("compute", "memory", "tech"):
+        if len(parts) < 2:
+            raise HwsimError(f"{head!r} is a mapping; set one of its fields", file=file, field=path)
+        if head == "compute":
+            table, rest = _family_fields(raw, file), parts[1:]
+        elif head == "tech":
+            table, rest = TECH, parts[1:]
+        else:
+            levels = list((raw.get("memory") or {}).keys())
+            if parts[1] not in levels:
+                raise bad("memory", levels)
+            table, rest = MEMORY_LEVEL, parts[2:]
+            if not rest:
+                raise HwsimError("a memory level is a mapping; set one of its fields", file=file, field=path)
+            head = f"memory.{parts[1]}"
+        if rest[0] not in table:
+            raise bad(head, list(table))
+        if len(rest) > 1:
+            raise HwsimError(f"{'.'.join(parts[:-len(rest) + 1])!r} is a single value, it has no field {rest[1]!r}",
+                             file=file, field=path)
+        return table[rest[0]]
+    if len(parts) > 1:
+        raise HwsimError(f"{head!r} is a single value, it has no field {parts[1]!r}", file=file, field=path)
+    return TOP[head]
+
+
+def _coerce(value: object) -> object:
+    """CLI override strings are read as YAML scalars: '64' → 64, 'true' → True, '1 GHz' stays text."""
+    if isinstance(value, str):
+        try:
+            out = yaml.safe_load(value)
+        except yaml.YAMLError:
+            return value
+        return out if isinstance(out, (int, float, bool, str, list)) and out is not None else value
+    return value
+
+
+def apply_overrides(raw: dict, overrides: Mapping[str, object] | None, file: object) -> dict:
+    """Set dotted paths in a copy of the raw spec tree (family first: it decides the compute keys)."""
+    if not overrides:
+        return raw
+    raw = copy.deepcopy(raw)
+    items = sorted(overrides.items(), key=lambda kv: kv[0] != "family")
+    for path, value in items:
+        fld = field_for(raw, path, file)
+        value = _coerce(value)
+        parts = path.split(".")
+        node = raw
+        for p in parts[:-1]:
+            if not isinstance(node.get(p), dict):
+                node[p] = {}
+            node = node[p]
+        node[parts[-1]] = {"value": value, "source": OVERRIDE_SOURCE} if fld.is_constant else value
+    return raw
+
+
+def parse_overrides(items: list[str] | None) -> dict[str, str]:
+    """['compute.rows=64', …] → {'compute.rows': '64'} (one '=' splits path from value)."""
+    out: dict[str, str] = {}
+    for item in items or []:
+        path, sep, value = item.partition("=")
+        if not sep or not path.strip():
+            raise HwsimError(f"expected dotted.key=value, got {item!r}", field="--set")
+        out[path.strip()] = value.strip()
+    return out
+
+
+class _Reader:
+    """Parses fields of one mapping, recording each constant's source."""
+
+    def __init__(self, file: object, sources: dict[str, str]):
+        self.file, self.sources = file, sources
+
+    def mapping(self, node: object, path: str, schema: Mapping[str, Field]) -> dict[str, Any]:
+        if node is None:
+            node = {}
+        if not isinstance(node, dict):
+            raise HwsimError("expected a mapping", file=self.file, field=path)
+        unknown = [k for k in node if k not in schema and k != "source"]
+        if unknown:
+            raise HwsimError(f"unknown field {unknown[0]!r}{closest(unknown[0], schema)}; valid keys: "
+                             f"{', '.join(schema)}", file=self.file, field=f"{path}.{unknown[0]}" if path else unknown[0])
+        shared = node.get("source")
+        out = {}
+        for key, fld in schema.items():
+            if fld.kind == "mapping":
+                continue
+            fpath = f"{path}.{key}" if path else key
+            if key not in node or node[key] is None:
+                if fld.required:
+                    raise HwsimError("missing field" + (f" ({fld.doc})" if fld.doc else ""), file=self.file, field=fpath)
+                out[key] = fld.default
+                continue
+            try:
+                value, src = _unwrap(node[key])
+            except HwsimError as exc:
+                raise HwsimError(exc.detail, file=self.file, field=fpath) from None
+            src = src or (str(shared) if shared else None)
+            if fld.is_constant:
+                if not src:
+                    raise HwsimError("constant has no source: write {value: ..., source: '...'} or a "
+                                     "'source:' key beside it (paper, datasheet, or 'assumed: why')",
+                                     file=self.file, field=fpath)
+                self.sources[fpath] = src
+            if fld.kind == "bandwidth":
+                self.check_bandwidth(value, fpath, out)
+            out[key] = fld.parse(value, file=self.file, field=fpath)
+        return out
+
+    def check_bandwidth(self, value, fpath, out) -> None:
+        v, per_cycle = parse_bandwidth(value, file=self.file, field=fpath)
+        out["_per_cycle"] = per_cycle
+
+
+def build_arch(raw: dict, file: object = None) -> Accelerator:
+    """Validate a raw spec tree (after overrides) into an Accelerator."""
+    sources: dict[str, str] = {}
+    rd = _Reader(file, sources)
+    top = rd.mapping(raw, "", TOP)
+    fields = _family_fields(raw, file)
+    compute = rd.mapping(raw.get("compute"), "compute", fields)
+    mem_raw = raw.get("memory")
+    if not isinstance(mem_raw, dict) or not mem_raw:
+        raise HwsimError("missing field: a mapping of memory levels, the backing store (DRAM) first",
+                         file=file, field="memory")
+    levels = []
+    for lname, lnode in mem_raw.items():
+        v = rd.mapping(lnode, f"memory.{lname}", MEMORY_LEVEL)
+        levels.append(MemoryLevel(name=str(lname), holds=v["holds"], capacity=v["capacity"],
+                                  bandwidth=v["bandwidth"], per_cycle=v.get("_per_cycle", True), energy=v["energy"]))
+    tech = None
+    if raw.get("tech") is not None:
+        t = rd.mapping(raw["tech"], "tech", TECH)
+        tech = TechSpec(node_nm=t["node"], table=t["table"])
+    arch = Accelerator(name=top["name"], family=top["family"], clock_hz=top["clock"], compute=compute,
+                       memory=tuple(levels), tech=tech, static_power_w=top["static_power"],
+                       description=top["description"], file=None if file is None else str(file), sources=sources)
+    arch.family_model.validate(arch)
+    return arch
+
+
+def load_arch(name_or_path: str | Path, overrides: Mapping[str, object] | None = None) -> Accelerator:
+    """A preset name (archs/<name>.yaml) or a YAML path, with optional dotted-path overrides."""
+    from hwsim.paths import resolve_preset
+
+    path = resolve_preset(name_or_path, "archs", what="arch")
+    raw = read_yaml(path)
+    try:
+        shown = path.relative_to(Path.cwd())
+    except ValueError:
+        shown = path
+    raw = apply_overrides(raw, overrides, shown)
+    return build_arch(raw, shown)
+
+
+def parse_values(arch: Accelerator, path: str, values):
+    """Parse sweep values for one dotted path of an arch: each unique value once → SI float array,
+    validated like the YAML. Returns (array, per_cycle flag for bandwidths else None)."""
+    import numpy as np
+
+    file = arch.file
+    raw = {"family": arch.family, "memory": {lv.name: {} for lv in arch.memory}}
+    fld = field_for(raw, path, file)
+    if not fld.is_constant:
+        raise HwsimError("only numeric fields can be swept", file=file, field=path)
+    arr = np.asarray(values, dtype=object).ravel()
+    uniq = {}
+    flags = set()
+    for v in arr:
+        key = v.item() if hasattr(v, "item") else v
+        if key not in uniq:
+            uniq[key] = fld.parse(key, file=file, field=path)
+            if fld.kind == "bandwidth":
+                flags.add(parse_bandwidth(key, file=file, field=path)[1])
+    if len(flags) > 1:
+        raise HwsimError("mix of per-cycle and per-second bandwidths in one sweep axis", file=file, field=path)
+    out = np.array([uniq[v.item() if hasattr(v, "item") else v] for v in arr], dtype=np.float64)
+    return out, (flags.pop() if flags else None)

@@ -1,0 +1,103 @@
+"""Field schema of an accelerator spec: what each YAML key holds, its unit kind and its limits.
+
+Families declare their `compute.*` fields with the same `Field` type, so loading, `--set`
+overrides, sweeps and error messages all use one description of the spec.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from hwsim.errors import HwsimError
+from hwsim.units import KINDS, parse_quantity
+
+MEMORY_ROLES = ("weights", "activations", "kv", "outputs")
+
+
+@dataclass(frozen=True)
+class Field:
+    """One spec field. `kind` is a hwsim.units kind, or int | bool | str | choice | roles | bandwidth."""
+
+    kind: str
+    required: bool = True
+    default: object = None
+    positive: bool = True  # numbers must be > 0 (else >= 0)
+    choices: tuple = ()
+    doc: str = ""
+
+    @property
+    def is_constant(self) -> bool:
+        """Numbers that describe hardware: each must carry a source."""
+        return self.kind in KINDS or self.kind in ("int", "bandwidth")
+
+    def parse(self, value: object, *, file: object, field: str):
+        """YAML value → Python/SI value, validated. Raises HwsimError naming file and field."""
+        k = self.kind
+        if k == "str":
+            if not isinstance(value, str) or not value:
+                raise HwsimError(f"expected a non-empty string, got {value!r}", file=file, field=field)
+            return value
+        if k == "bool":
+            if not isinstance(value, bool):
+                raise HwsimError(f"expected true or false, got {value!r}", file=file, field=field)
+            return value
+        if k == "choice":
+            if value not in self.choices:
+                raise HwsimError(f"must be one of {', '.join(map(str, self.choices))}, got {value!r}",
+                                 file=file, field=field)
+            return value
+        if k == "roles":
+            vals = [value] if isinstance(value, str) else value
+            if not isinstance(vals, list) or not vals or any(v not in MEMORY_ROLES for v in vals):
+                raise HwsimError(f"must be a list of {', '.join(MEMORY_ROLES)}, got {value!r}", file=file, field=field)
+            return tuple(vals)
+        if k == "int":
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+                raise HwsimError(f"expected an integer, got {value!r}", file=file, field=field)
+            out: float = int(value)
+        elif k == "bandwidth":
+            out = parse_bandwidth(value, file=file, field=field)[0]
+        else:
+            out = parse_quantity(value, k, file=file, field=field)
+        self.check_range(out, file=file, field=field)
+        return out
+
+    def check_range(self, value: float, *, file: object, field: str) -> None:
+        bad = (value <= 0) if self.positive else (value < 0)
+        if bad:
+            raise HwsimError(f"must be {'> 0' if self.positive else '>= 0'}, got {value!r}", file=file, field=field)
+
+
+def parse_bandwidth(value: object, *, file: object, field: str) -> tuple[float, bool]:
+    """A bandwidth either per cycle ('256 bit/cycle') or per second ('3.35 TB/s', plain numbers: B/s).
+    Returns (value, per_cycle)."""
+    if isinstance(value, str) and "cycle" in value:
+        return parse_quantity(value, "bytes_per_cycle", file=file, field=field), True
+    return parse_quantity(value, "bandwidth", file=file, field=field), False
+
+
+TOP: dict[str, Field] = {
+    "name": Field("str"),
+    "family": Field("str"),
+    "description": Field("str", required=False, default=""),
+    "clock": Field("frequency"),
+    "static_power": Field("power", required=False, default=0.0, positive=False,
+                          doc="leakage and always-on power of the whole chip"),
+    "compute": Field("mapping"),
+    "memory": Field("mapping"),
+    "tech": Field("mapping", required=False, default=None),
+}
+
+MEMORY_LEVEL: dict[str, Field] = {
+    "capacity": Field("bytes", required=False, default=math.inf, doc="bytes; omitted = unbounded"),
+    "bandwidth": Field("bandwidth", required=False, default=math.inf,
+                       doc="'256 bit/cycle' or '3.35 TB/s'; omitted = not a bottleneck"),
+    "energy": Field("energy_per_byte", required=False, default=0.0, positive=False,
+                    doc="energy per byte moved ('1200 pJ/64bit')"),
+    "holds": Field("roles", doc="operands this level holds: weights, activations, kv, outputs"),
+}
+
+TECH: dict[str, Field] = {
+    "node": Field("dimensionless", doc="process node in nm"),
+    "table": Field("str", required=False, default="horowitz-45nm", doc="technology table in hwsim.tech"),
+}

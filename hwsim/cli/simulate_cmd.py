@@ -1,0 +1,88 @@
+"""`hwsim simulate`: the cost of a model trace or one GEMM on an accelerator."""
+from __future__ import annotations
+
+import argparse
+import importlib
+
+from hwsim.arch import load_arch, parse_overrides
+from hwsim.cli.output import emit_json
+from hwsim.engine import Precision
+from hwsim.engine.ops import gemm_ops
+from hwsim.errors import HwsimError
+
+HELP = "cycles, seconds, energy and area of a model (or one GEMM) on an accelerator"
+ENGINES = ("analytical", "cycle")
+KINDS_ONLY = ("linear", "attention")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from hwsim.cli.workload_args import add_workload_arguments
+
+    p.add_argument("--arch", required=True, help="preset name (archs/) or a YAML path")
+    add_workload_arguments(p, model_required=False)
+    p.add_argument("--gemm", help="one linear op M,N,K (M tokens, N outputs, K inputs) instead of --model")
+    p.add_argument("--weights", default="fp16", help="weight format name or bits (default fp16)")
+    p.add_argument("--activations", default="fp16", help="activation format name or bits (default fp16)")
+    p.add_argument("--kv", default="fp16", help="KV-cache format name or bits (default fp16)")
+    p.add_argument("--only", choices=KINDS_ONLY, help="keep only linear or attention ops")
+    p.add_argument("--set", action="append", default=[], metavar="dotted.key=value",
+                   help="override a field of the arch spec (repeatable)")
+    p.add_argument("--engine", choices=ENGINES, default="analytical")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+
+
+def parse_gemm(text: str):
+    parts = text.split(",")
+    try:
+        m, n, k = (int(x) for x in parts)
+    except ValueError:
+        raise HwsimError(f"expected three positive integers M,N,K, got {text!r}", field="--gemm") from None
+    return gemm_ops([("gemm", m, n, k)])
+
+
+def _ops(args):
+    from hwsim.cli.workload_args import trace_from_args
+
+    if (args.model is None) == (args.gemm is None):
+        raise HwsimError("give exactly one of --model or --gemm M,N,K", field="--model")
+    ops = parse_gemm(args.gemm) if args.gemm else trace_from_args(args).ops
+    if args.only:
+        ops = ops[ops["kind"] == args.only].reset_index(drop=True)
+        if ops.empty:
+            raise HwsimError(f"no {args.only} ops in this workload", field="--only")
+    return ops
+
+
+def _engine(name: str):
+    if name == "analytical":
+        from hwsim.engine.cost import evaluate
+
+        return evaluate
+    try:  # the cycle-level engine is a separate module; absent builds say so
+        return importlib.import_module("hwsim.cycle").evaluate
+    except (ModuleNotFoundError, AttributeError):
+        raise HwsimError("the cycle-level engine is not available in this build; use --engine analytical",
+                         field="--engine") from None
+
+
+def _fmt(x: float) -> str:
+    return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.4g}"
+
+
+def run(args: argparse.Namespace) -> int:
+    evaluate = _engine(args.engine)
+    arch = load_arch(args.arch, parse_overrides(args.set))
+    ops = _ops(args)
+    table = evaluate(arch, ops, Precision(weights=args.weights, activations=args.activations, kv=args.kv))
+    if args.json:
+        emit_json(table.to_json())
+        return 0
+    t = table.totals
+    print(f"{arch.name} ({arch.family}), {len(table.ops)} ops")
+    by_kind = table.ops.groupby("kind", sort=False)[["cycles", "compute_cycles", "memory_cycles", "energy_j"]].sum()
+    print(f"{'kind':<12}{'cycles':>18}{'compute':>18}{'memory':>18}{'energy J':>12}")
+    for kind, r in by_kind.iterrows():
+        print(f"{kind:<12}{_fmt(r.cycles):>18}{_fmt(r.compute_cycles):>18}{_fmt(r.memory_cycles):>18}{r.energy_j:>12.4g}")
+    print(f"total: {_fmt(t['cycles'])} cycles, {t['seconds'] * 1e3:.4g} ms, {t['energy_j']:.4g} J, "
+          f"{t['area_mm2']:.4g} mm²")
+    return 0

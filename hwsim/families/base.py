@@ -1,0 +1,59 @@
+"""The family plugin interface: what a family must say about its hardware.
+
+The engine (hwsim.engine.cost) owns everything shared — operand bytes, tiling against buffer
+capacities, memory cycles, energy accounting, bound, totals. A family supplies only:
+
+- `params`: its `compute.*` fields (hwsim.arch.Field) — loading, --set and sweeps validate them;
+- `compute_cycles(arch, ops, prec)`: cycles of the compute units per op (numpy, broadcasting);
+- `peak_macs_per_cycle(arch, prec)`: for roofline bounds and property tests;
+- `compute_energy(arch, ops, prec, compute_cycles)`: joules of the datapath per op;
+- `area_mm2(arch, prec)`;
+- optionally `array_reads` (on-chip re-reads per operand), `latency` (compute/memory overlap),
+  `memory_round` and `validate`.
+
+Arrays: every op column has shape (n_ops,); in sweeps, arch parameters are arrays of shape
+(n_points, 1), so write family code with numpy broadcasting and never branch on a parameter value.
+"""
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+
+from hwsim.arch.schema import Field
+from hwsim.arch.spec import Accelerator
+from hwsim.engine.ops import OpColumns
+from hwsim.engine.precision import ResolvedPrecision
+
+
+class Family:
+    name: ClassVar[str]
+    params: ClassVar[dict[str, Field]]
+    #: rounding of memory cycles (bytes / bytes-per-cycle); np.ceil unless a reference model floors
+    memory_round = staticmethod(np.ceil)
+
+    def validate(self, arch: Accelerator) -> None:
+        """Cross-field checks beyond the per-field schema (raise HwsimError naming the field)."""
+
+    def compute_cycles(self, arch: Accelerator, ops: OpColumns, prec: ResolvedPrecision) -> np.ndarray:
+        raise NotImplementedError
+
+    def peak_macs_per_cycle(self, arch: Accelerator, prec: ResolvedPrecision):
+        raise NotImplementedError
+
+    def compute_energy(self, arch: Accelerator, ops: OpColumns, prec: ResolvedPrecision,
+                       compute_cycles: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def area_mm2(self, arch: Accelerator, prec: ResolvedPrecision):
+        raise NotImplementedError
+
+    def array_reads(self, arch: Accelerator, ops: OpColumns) -> tuple[np.ndarray, np.ndarray]:
+        """How many times the compute array reads A (activations) and B (weights/KV) from their
+        on-chip buffers; default: an output-stationary-like array with no reuse beyond one pass."""
+        one = np.ones(len(ops))
+        return one, one
+
+    def latency(self, arch: Accelerator, ops: OpColumns, compute: np.ndarray, memory: np.ndarray) -> np.ndarray:
+        """Cycles of an op given compute and memory cycles; default: double-buffered full overlap."""
+        return np.maximum(compute, memory)

@@ -1,0 +1,95 @@
+"""Arch specs: presets load with sources; overrides; every kind of bad input names file and field."""
+import math
+
+import pytest
+import yaml
+
+from hwsim.arch import load_arch
+from hwsim.errors import HwsimError
+
+BITMOD = {
+    "name": "t", "family": "bitserial",
+    "clock": {"value": "1 GHz", "source": "test"},
+    "compute": {"source": "test", "rows": 4, "cols": 4, "pe_area": "100 um2", "pe_power": "1 mW"},
+    "memory": {"dram": {"holds": ["weights", "activations", "kv", "outputs"],
+                        "bandwidth": {"value": "256 bit/cycle", "source": "test"}}},
+}
+
+
+def write(tmp_path, spec, name="a.yaml"):
+    p = tmp_path / name
+    p.write_text(yaml.safe_dump(spec))
+    return p
+
+
+def test_preset_units_and_sources():
+    a = load_arch("bitmod")
+    assert a.clock_hz == 1e9
+    assert a.compute["rows"] == 32 and a.compute["dot_width"] == 4
+    assert a.compute["pe_area"] == pytest.approx(1507.7e-12)
+    assert a.compute["pe_power"] == pytest.approx(0.56e-3)
+    assert a.backing.bytes_per_cycle(a.clock_hz) == 32.0
+    assert a.backing.energy == pytest.approx(1200e-12 / 8)
+    assert a.buffer_capacity("activations") == 512 * 1024
+    assert a.buffer_capacity("weights") == 512 * 1024  # weights and kv share a level but never an op
+    assert "BitMoD" in a.sources["compute.rows"]
+    assert "DRAM energy" in a.sources["memory.dram.energy"]
+
+
+def test_overrides_change_value_and_source():
+    a = load_arch("bitmod", {"compute.rows": "64", "clock": "500 MHz", "memory.dram.bandwidth": "3.35 TB/s"})
+    assert a.compute["rows"] == 64 and a.clock_hz == 5e8
+    assert a.sources["compute.rows"] == "--set override"
+    assert a.backing.bytes_per_cycle(a.clock_hz) == pytest.approx(3.35e12 / 5e8)
+
+
+def test_optional_field_can_be_set(tmp_path):
+    a = load_arch(write(tmp_path, BITMOD), {"static_power": "2 W"})
+    assert a.static_power_w == 2.0 and a.backing.capacity == math.inf
+
+
+@pytest.mark.parametrize("overrides, match", [
+    ({"compute.rowz": 3}, r"compute.rowz: unknown field 'rowz' \(did you mean rows\?\); valid keys under 'compute': rows, cols"),
+    ({"memory.hbm.bandwidth": 3}, r"memory.hbm.bandwidth: unknown field 'hbm'; valid keys under 'memory': dram"),
+    ({"memory.dram.speed": 3}, r"valid keys under 'memory.dram': capacity, bandwidth, energy, holds"),
+    ({"colck": "1 GHz"}, r"colck: unknown field 'colck' \(did you mean clock\?\)"),
+    ({"clock.value": 3}, r"'clock' is a single value"),
+    ({"compute.rows": -4}, r"compute.rows: must be > 0, got -4"),
+    ({"compute.rows": 2.5}, r"compute.rows: expected an integer"),
+    ({"clock": "1 GB"}, r"clock: '1 GB' is not a frequency"),
+    ({"memory.dram.bandwidth": "1 GHz"}, r"memory.dram.bandwidth: '1 GHz' is not a bandwidth"),
+    ({"memory.dram.holds": ["weights", "bias"]}, r"memory.dram.holds: must be a list of weights, activations"),
+    ({"family": "tpu"}, r"family: unknown family 'tpu'"),
+])
+def test_bad_overrides(tmp_path, overrides, match):
+    with pytest.raises(HwsimError, match=match) as exc:
+        load_arch(write(tmp_path, BITMOD), overrides)
+    assert "a.yaml" in str(exc.value)
+
+
+def test_missing_field_and_missing_source(tmp_path):
+    spec = {k: v for k, v in BITMOD.items() if k != "clock"}
+    with pytest.raises(HwsimError, match=r"a.yaml: clock: missing field"):
+        load_arch(write(tmp_path, spec))
+    spec = dict(BITMOD, compute={"rows": 4, "cols": 4, "pe_area": "1 um2", "pe_power": "1 mW"})
+    with pytest.raises(HwsimError, match=r"compute.rows: constant has no source"):
+        load_arch(write(tmp_path, spec))
+
+
+def test_unknown_keys_and_bad_yaml(tmp_path):
+    with pytest.raises(HwsimError, match=r"compute.rowz: unknown field"):
+        load_arch(write(tmp_path, dict(BITMOD, compute={**BITMOD["compute"], "rowz": 1})))
+    p = tmp_path / "bad.yaml"
+    p.write_text("name: [unclosed\n")
+    with pytest.raises(HwsimError, match=r"bad.yaml: invalid YAML at line"):
+        load_arch(p)
+    with pytest.raises(HwsimError, match=r"unknown arch 'bitmd' \(did you mean bitmod"):
+        load_arch("bitmd")
+
+
+def test_every_preset_loads():
+    from hwsim.paths import preset_names
+
+    for name in preset_names("archs"):
+        a = load_arch(name)
+        assert a.sources and all(a.sources.values())
