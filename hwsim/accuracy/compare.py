@@ -114,7 +114,7 @@ def compare(formats: Iterable | str, source: str, seed: int = 0, *, act_format=N
     for _, x in tensors(source, seed):
         n_tensors += 1
         for acc, f in zip(parts, fmts):
-            acc.append(error_sums(x, f.quantize(x, axis=-1)))
+            acc.append(error_sums(x, f.quantize(x, axis=-1, seed=seed)))
     if n_tensors == 0:
         raise HwsimError("holds no float tensor to quantize", file=source, field="tensor")
     return pd.DataFrame([_row(f, combine_sums(p)) for f, p in zip(fmts, parts)], columns=COLUMNS)
