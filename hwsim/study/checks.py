@@ -1,0 +1,98 @@
+"""Name checks of a parsed study: presets, models, workload shapes and formats exist and agree.
+
+Each failure is re-raised with the study file and the key path of the offending entry.
+"""
+from __future__ import annotations
+
+from hwsim.errors import HwsimError
+from hwsim.study.validate import At
+
+
+def _reraise(at: At, exc: HwsimError) -> HwsimError:
+    return at.error(str(exc))
+
+
+def check_names(study, top: dict[str, At]) -> None:
+    from hwsim.paths import resolve_preset
+
+    for d, at in zip(study.designs, top["architectures"].list()):
+        try:
+            resolve_preset(d.preset, "archs", what="architecture preset")
+        except HwsimError as exc:
+            raise _reraise(at.child("preset", d.preset), exc) from None
+        _check_arch(d, at)
+    _check_workloads(study, top["workloads"])
+    if "precisions" in top:
+        _check_formats(study, top["precisions"])
+    if study.accuracy.source == "checkpoint":
+        import os
+
+        path = study.accuracy.path.rpartition(":")[0] if not os.path.exists(study.accuracy.path) \
+            and ":" in study.accuracy.path else study.accuracy.path
+        if not os.path.exists(path):
+            raise top["accuracy"].child("path", study.accuracy.path).error("no such file or folder")
+
+
+def _check_arch(d, at: At) -> None:
+    """load_arch with the fixed overrides and each swept path at one of its values."""
+    try:
+        from hwsim.arch import load_arch
+    except ImportError:  # cost engine not in this build: the preset file exists, that is all we can say
+        return
+    overrides = dict(d.overrides)
+    try:
+        load_arch(d.preset, overrides)
+    except HwsimError as exc:
+        raise _reraise(at.child("set", None) if d.overrides else at, exc) from None
+    for p in d.params:
+        first = p.values[0] if p.values else (int(p.low) if p.integer else p.low)
+        try:
+            load_arch(d.preset, {**overrides, p.path: first})
+        except HwsimError as exc:
+            raise _reraise(at.child("sweep", None).child(p.path, None), exc) from None
+
+
+def _check_workloads(study, at: At) -> None:
+    from hwsim.workload import load_model, trace
+
+    models = {}
+    for w in study.workloads:
+        entry = _entry_for(at, w)
+        if w.model not in models:
+            try:
+                models[w.model] = load_model(w.model)
+            except HwsimError as exc:
+                raise _reraise(entry.child("model", w.model), exc) from None
+        try:
+            trace(models[w.model], w.phase, batch=w.batch, seq=w.seq, context=w.context)
+        except HwsimError as exc:
+            raise _reraise(entry, exc) from None
+
+
+def _entry_for(at: At, w) -> At:
+    """The workloads[i] entry a workload came from (for error paths)."""
+    for e in at.list():
+        v = e.value if isinstance(e.value, dict) else {}
+        models = v.get("model") if isinstance(v.get("model"), list) else [v.get("model")]
+        phases = v.get("phase") if isinstance(v.get("phase"), list) else [v.get("phase")]
+        if w.model in models and w.phase in phases:
+            return e
+    return at
+
+
+def _check_formats(study, at: At) -> None:
+    try:
+        from hwsim.engine.precision import operand_type
+    except ImportError:
+        return
+    seen = set()
+    for p in study.precisions:
+        for operand in ("weights", "activations", "kv"):
+            v = getattr(p, operand)
+            if (operand, v) in seen:
+                continue
+            seen.add((operand, v))
+            try:
+                operand_type(v, operand)
+            except HwsimError as exc:
+                raise at.error(f"{operand}: {exc.detail}") from None

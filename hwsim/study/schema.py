@@ -1,0 +1,310 @@
+"""The study YAML: what to sweep, on what, at which precisions, judged how. See docs/studies.md.
+
+`load_study(path)` validates the whole file up front (presets, models, formats, key paths) so a
+typo fails in a second with `file: key.path: message`, not an hour into a sweep.
+"""
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import yaml
+
+from hwsim.errors import HwsimError
+from hwsim.pareto.objectives import Objective, parse_objectives
+from hwsim.study.params import Param, parse_param, parse_value
+from hwsim.study.validate import At
+
+TOP_KEYS = ("name", "description", "architectures", "workloads", "precisions", "accuracy", "constraints",
+            "objectives", "sampler", "outputs")
+SAMPLERS = ("grid", "random", "lhs")
+OUTPUT_FORMATS = ("parquet", "csv")
+PHASES = ("prefill", "decode")
+# accuracy sources: `synthetic` is an alias of hwsim.accuracy's llm-weights; `checkpoint` needs `path`
+ACCURACY_SOURCES = ("none", "synthetic", "checkpoint", "minilm", "gaussian", "student-t", "llm-weights",
+                    "llm-activations")
+DEFAULT_OBJECTIVES = "seconds:min,energy_j:min"
+DEFAULT_CHUNK = 4096
+
+
+@dataclass(frozen=True)
+class Design:
+    """One `architectures[i]` entry: a preset, fixed overrides and swept parameters."""
+
+    index: int
+    name: str
+    preset: str
+    overrides: tuple[tuple[str, object], ...] = ()
+    params: tuple[Param, ...] = ()
+
+    def override_columns(self) -> dict[str, object]:
+        """Fixed overrides as table columns (SI numbers, or names)."""
+        return {k: parse_value(At(v, "")) for k, v in self.overrides}
+
+
+@dataclass(frozen=True)
+class Workload:
+    model: str
+    phase: str
+    batch: int = 1
+    seq: int = 1  # new tokens per sequence (prefill length; 1 for decode)
+    context: int = 0  # tokens already in the KV cache
+
+
+@dataclass(frozen=True)
+class PrecisionChoice:
+    weights: object = "fp16"
+    activations: object = "fp16"
+    kv: object = "fp16"
+
+
+@dataclass(frozen=True)
+class Accuracy:
+    source: str = "none"
+    path: str | None = None
+    seed: int = 0
+
+    @property
+    def compare_source(self) -> str | None:
+        """The source name hwsim.accuracy.compare understands (None: no accuracy columns)."""
+        return {"none": None, "synthetic": "llm-weights", "checkpoint": self.path}.get(self.source, self.source)
+
+
+@dataclass(frozen=True)
+class Constraint:
+    column: str
+    min: float | None = None
+    max: float | None = None
+    true: bool = False  # a boolean column that must hold (e.g. fits_memory: true)
+
+
+@dataclass(frozen=True)
+class Sampler:
+    kind: str = "grid"
+    samples: int | None = None
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Outputs:
+    dir: str
+    format: str = "parquet"
+    plot: str | None = "front.png"
+    chunk_size: int = DEFAULT_CHUNK
+    color_by: str | None = None
+
+
+@dataclass(frozen=True)
+class Study:
+    name: str
+    file: str
+    designs: tuple[Design, ...]
+    workloads: tuple[Workload, ...]
+    precisions: tuple[PrecisionChoice, ...]
+    objectives: tuple[Objective, ...]
+    outputs: Outputs
+    sampler: Sampler = Sampler()
+    accuracy: Accuracy = Accuracy()
+    constraints: tuple[Constraint, ...] = ()
+    description: str = ""
+    extra: dict = field(default_factory=dict, compare=False)
+
+    def fingerprint(self) -> str:
+        """Hash of everything that decides the rows (not where they are written): resume checks it."""
+        d = asdict(self)
+        d.pop("file"), d.pop("extra")
+        d["outputs"] = {"format": self.outputs.format, "chunk_size": self.outputs.chunk_size}
+        blob = json.dumps(d, sort_keys=True, default=repr).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+# --- loading -----------------------------------------------------------------------------------
+
+def load_study(path, *, check_names: bool = True) -> Study:
+    """Parse and validate a study file. `check_names=False` skips preset/model/format look-ups."""
+    text_path = os.fspath(path)
+    try:
+        with open(text_path, encoding="utf-8") as fh:
+            raw = yaml.safe_load(fh)
+    except FileNotFoundError:
+        raise HwsimError("no such file", file=text_path) from None
+    except OSError as exc:
+        raise HwsimError(f"cannot read: {exc.strerror}", file=text_path) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise HwsimError(f"not valid YAML{where}: {getattr(exc, 'problem', exc)}", file=text_path) from None
+    return parse_study(raw, text_path, check_names=check_names)
+
+
+def parse_study(raw, file: str, *, check_names: bool = True) -> Study:
+    top = At(raw, file).mapping(TOP_KEYS, required=("architectures", "workloads"))
+    name = top["name"].str() if "name" in top else Path(file).stem
+    sampler = _sampler(top.get("sampler"))
+    designs = tuple(_design(i, a, sampler.kind) for i, a in enumerate(top["architectures"].list()))
+    seen: set[str] = set()
+    for d, a in zip(designs, top["architectures"].list()):
+        if d.name in seen:
+            raise a.error(f"design name {d.name!r} is used twice; give each entry a distinct `name`")
+        seen.add(d.name)
+    workloads = tuple(dict.fromkeys(w for a in top["workloads"].list() for w in _workloads(a)))
+    precisions = _precisions(top["precisions"]) if "precisions" in top else (PrecisionChoice(),)
+    objectives = tuple(parse_objectives(top["objectives"].value if "objectives" in top else DEFAULT_OBJECTIVES,
+                                        file=file, field="objectives"))
+    study = Study(
+        name=name, file=file, designs=designs, workloads=workloads, precisions=precisions,
+        objectives=objectives, sampler=sampler,
+        outputs=_outputs(top.get("outputs"), name),
+        accuracy=_accuracy(top["accuracy"]) if "accuracy" in top else Accuracy(),
+        constraints=_constraints(top["constraints"]) if "constraints" in top else (),
+        description=top["description"].str() if "description" in top else "",
+    )
+    if check_names:
+        from hwsim.study.checks import check_names as _check
+
+        _check(study, top)
+    return study
+
+
+def _sampler(at: At | None) -> Sampler:
+    if at is None:
+        return Sampler()
+    keys = at.mapping(("kind", "samples", "seed"))
+    kind = keys["kind"].str(SAMPLERS) if "kind" in keys else "grid"
+    samples = keys["samples"].int(minimum=1) if "samples" in keys else None
+    if kind != "grid" and samples is None:
+        raise at.error(f"sampler kind {kind} needs samples (how many design points per architecture)")
+    if kind == "grid" and samples is not None:
+        raise keys["samples"].error("the grid sampler takes every combination; samples applies to random/lhs")
+    seed = keys["seed"].int(minimum=0) if "seed" in keys else 0
+    return Sampler(kind, samples, seed)
+
+
+def _design(i: int, at: At, sampler: str) -> Design:
+    keys = at.mapping(("preset", "name", "set", "sweep"), required=("preset",))
+    preset = keys["preset"].str()
+    # overrides keep their YAML form for load_arch, which knows each field's unit; parse_value only
+    # checks them here (the table records them in SI via override_columns)
+    overrides = tuple((k, v.value) for k, v in keys["set"].items() if parse_value(v) is not None) \
+        if "set" in keys else ()
+    params = ()
+    if "sweep" in keys:
+        items = keys["sweep"].items()
+        if not items:
+            raise keys["sweep"].error("must not be empty (leave `sweep` out for a single design point)")
+        params = tuple(parse_param(k, v, sampler) for k, v in items)
+        fixed = {k for k, _ in overrides}
+        for p, (_, v) in zip(params, items):
+            if p.path in fixed:
+                raise v.error("is both fixed under `set` and swept under `sweep`")
+    name = keys["name"].str() if "name" in keys else Path(preset).stem
+    return Design(i, name, preset, overrides, params)
+
+
+def _ints(at: At | None, minimum: int) -> list:
+    if at is None:
+        return [None]
+    return [i.int(minimum=minimum) for i in at.list(allow_scalar=True)]
+
+
+def _workloads(at: At) -> list[Workload]:
+    keys = at.mapping(("model", "phase", "batch", "seq", "context"), required=("model", "phase"))
+    models = [m.str() for m in keys["model"].list(allow_scalar=True)]
+    phases = [p.str(PHASES) for p in keys["phase"].list(allow_scalar=True)]
+    batches = _ints(keys.get("batch"), 1)
+    seqs = _ints(keys.get("seq"), 1)
+    contexts = _ints(keys.get("context"), 0)
+    from hwsim.workload.trace import DEFAULT_DECODE_CONTEXT, DEFAULT_SEQ
+
+    out = []
+    for m, ph, b, s, c in itertools.product(models, phases, batches, seqs, contexts):
+        # seq is the prefill length; decode always makes one token per sequence. Defaults are the
+        # trace's own, written out so that every row records the real shape.
+        if ph == "prefill":
+            s, c = DEFAULT_SEQ if s is None else s, 0 if c is None else c
+        else:
+            s, c = 1, DEFAULT_DECODE_CONTEXT if c is None else c
+        out.append(Workload(m, ph, 1 if b is None else b, s, c))
+    return list(dict.fromkeys(out))
+
+
+def _precision_values(at: At) -> list:
+    out = []
+    for item in at.list(allow_scalar=True):
+        v = item.value
+        if isinstance(v, bool) or not isinstance(v, (str, int, float)):
+            raise item.error(f"expected a format name or a number of bits, got {v!r}")
+        out.append(v)
+    return out
+
+
+def _precisions(at: At) -> tuple[PrecisionChoice, ...]:
+    """A mapping of lists (every combination) or a list of such mappings (concatenated)."""
+    entries = at.list() if isinstance(at.value, list) else [at]
+    out = []
+    for e in entries:
+        keys = e.mapping(("weights", "activations", "kv"))
+        lists = [_precision_values(keys[k]) if k in keys else [PrecisionChoice.__dataclass_fields__[k].default]
+                 for k in ("weights", "activations", "kv")]
+        out.extend(PrecisionChoice(*combo) for combo in itertools.product(*lists))
+    return tuple(dict.fromkeys(out))
+
+
+def _accuracy(at: At) -> Accuracy:
+    keys = at.mapping(("source", "path", "seed"), required=("source",))
+    source = keys["source"].str(ACCURACY_SOURCES)
+    path = keys["path"].str() if "path" in keys else None
+    if source == "checkpoint" and path is None:
+        raise at.error("source checkpoint needs path (a .safetensors file or folder, optionally :TENSOR)")
+    if source != "checkpoint" and path is not None:
+        raise keys["path"].error("path applies to source checkpoint only")
+    seed = keys["seed"].int(minimum=0) if "seed" in keys else 0
+    return Accuracy(source, path, seed)
+
+
+def _constraints(at: At) -> tuple[Constraint, ...]:
+    out = []
+    for col, c in at.items():
+        if isinstance(c.value, bool):
+            if not c.value:
+                raise c.error("write `true` to require a boolean column (false constrains nothing)")
+            out.append(Constraint(col, true=True))
+            continue
+        keys = c.mapping(("min", "max"))
+        if not keys:
+            raise c.error("give min and/or max (in the column's own units)")
+        lo = keys["min"].number() if "min" in keys else None
+        hi = keys["max"].number() if "max" in keys else None
+        if lo is not None and hi is not None and hi < lo:
+            raise c.error(f"max ({hi:g}) is below min ({lo:g})")
+        out.append(Constraint(col, lo, hi))
+    return tuple(out)
+
+
+def _outputs(at: At | None, name: str) -> Outputs:
+    default_dir = os.path.join("results", name)
+    if at is None:
+        return Outputs(default_dir)
+    keys = at.mapping(("dir", "format", "plot", "chunk_size", "color_by"))
+    plot: str | None = "front.png"
+    if "plot" in keys:
+        v = keys["plot"].value
+        if v is False or v is None:
+            plot = None
+        elif v is True:
+            plot = "front.png"
+        else:
+            plot = keys["plot"].str()
+            if os.path.splitext(plot)[1].lower() not in (".png", ".pdf", ".svg"):
+                raise keys["plot"].error("must end in .png, .pdf or .svg (or be false)")
+    return Outputs(
+        dir=keys["dir"].str() if "dir" in keys else default_dir,
+        format=keys["format"].str(OUTPUT_FORMATS) if "format" in keys else "parquet",
+        plot=plot,
+        chunk_size=keys["chunk_size"].int(minimum=1) if "chunk_size" in keys else DEFAULT_CHUNK,
+        color_by=keys["color_by"].str() if "color_by" in keys else None,
+    )

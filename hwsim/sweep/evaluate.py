@@ -1,0 +1,129 @@
+"""One task → one tidy table: inputs as columns, the evaluator's metrics, derived metrics,
+per-format accuracy joined in, and constraint checks.
+
+An evaluator is `f(design, points, workload, precision) -> DataFrame` with one row per design
+point (`points` maps each swept path to its values; empty for a design with nothing swept →
+one row). The default one runs hwsim's analytical engine; tests inject small pure functions.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+
+from hwsim.errors import HwsimError, closest
+from hwsim.study.schema import Design, PrecisionChoice, Study, Workload
+from hwsim.sweep.tasks import Task
+
+WORKLOAD_COLUMNS = ("model", "phase", "batch", "seq", "context")
+PRECISION_COLUMNS = ("weights", "activations", "kv")
+
+
+@lru_cache(maxsize=64)
+def _arch(preset: str, overrides: tuple):
+    from hwsim.arch import load_arch
+
+    return load_arch(preset, dict(overrides) or None)
+
+
+@lru_cache(maxsize=64)
+def _trace(w: Workload):
+    from hwsim.workload import load_model, trace
+
+    return trace(load_model(w.model), w.phase, batch=w.batch, seq=w.seq, context=w.context)
+
+
+def engine_evaluator(design: Design, points: dict, workload: Workload, precision: PrecisionChoice) -> pd.DataFrame:
+    """hwsim's analytical engine, vectorised over the design points of one chunk."""
+    from hwsim.engine import Precision, sweep_cost
+
+    arch = _arch(design.preset, design.overrides)
+    prec = Precision(weights=precision.weights, activations=precision.activations, kv=precision.kv)
+    tr = _trace(workload)
+    if points:
+        df = sweep_cost(arch, points, tr, prec)
+    else:
+        df = pd.DataFrame([arch.cost(tr, prec).totals])
+    df.insert(0, "family", arch.family)
+    return df
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every task needs besides its own slice: shipped once per worker."""
+
+    study: Study
+    accuracy: pd.DataFrame | None  # one row per join key (see hwsim.sweep.accuracy)
+    evaluator: object = engine_evaluator
+
+
+def evaluate_task(ctx: Context, task: Task, points: dict) -> pd.DataFrame:
+    study = ctx.study
+    design = study.designs[task.design]
+    workload = study.workloads[task.workload]
+    precision = study.precisions[task.precision]
+    metrics = ctx.evaluator(design, points, workload, precision)
+    n = task.points
+    if len(metrics) != n:
+        raise RuntimeError(f"evaluator returned {len(metrics)} rows for {n} design points")
+    cols: dict[str, object] = {"design": np.full(n, design.name, dtype=object),
+                               "point": np.arange(task.start, task.stop, dtype=np.int64)}
+    cols.update({k: np.full(n, v) for k, v in design.override_columns().items()})
+    cols.update({k: np.asarray(v) for k, v in points.items()})
+    cols.update({k: np.full(n, getattr(workload, k)) for k in WORKLOAD_COLUMNS})
+    cols.update({k: np.full(n, str(getattr(precision, k)), dtype=object) for k in PRECISION_COLUMNS})
+    table = pd.DataFrame(cols)
+    metrics = metrics.reset_index(drop=True)
+    extra = [c for c in metrics.columns if c not in table.columns]
+    if "family" in extra:  # keep family next to design
+        table.insert(1, "family", metrics["family"].to_numpy())
+        extra.remove("family")
+    table = pd.concat([table, metrics[extra]], axis=1)
+    _derive(table)
+    if ctx.accuracy is not None:
+        table = _join_accuracy(table, ctx.accuracy)
+    table["feasible"] = feasibility(table, study)
+    return table
+
+
+def _derive(t: pd.DataFrame) -> None:
+    """Per-token and power figures every study wants, when the evaluator did not give them."""
+    if "seconds" not in t.columns:
+        return
+    secs = t["seconds"].to_numpy(dtype=float)
+    tokens = (t["batch"] * t["seq"]).to_numpy(dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if "tokens_per_s" not in t.columns:
+            t["tokens_per_s"] = tokens / secs
+        if "energy_j" in t.columns:
+            energy = t["energy_j"].to_numpy(dtype=float)
+            if "power_w" not in t.columns:
+                t["power_w"] = energy / secs
+            if "energy_per_token_j" not in t.columns:
+                t["energy_per_token_j"] = energy / tokens
+
+
+def _join_accuracy(t: pd.DataFrame, acc: pd.DataFrame) -> pd.DataFrame:
+    keys = [c for c in PRECISION_COLUMNS if c in acc.columns]
+    out = t.merge(acc, on=keys, how="left", sort=False, validate="many_to_one")
+    return out
+
+
+def feasibility(t: pd.DataFrame, study: Study) -> np.ndarray:
+    ok = np.ones(len(t), dtype=bool)
+    for c in study.constraints:
+        if c.column not in t.columns:
+            raise HwsimError(f"no such result column{closest(c.column, t.columns)}; columns: "
+                             f"{', '.join(map(str, t.columns))}", file=study.file, field=f"constraints.{c.column}")
+        col = t[c.column]
+        if c.true:
+            ok &= col.fillna(False).astype(bool).to_numpy()
+            continue
+        v = col.to_numpy(dtype=float)
+        if c.min is not None:
+            ok &= v >= c.min
+        if c.max is not None:
+            ok &= v <= c.max
+    return ok

@@ -1,0 +1,137 @@
+"""Run a study: plan tasks, evaluate them (any executor), write parts, consolidate, Pareto, plot."""
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from hwsim.errors import HwsimError
+from hwsim.study.samplers import design_points
+from hwsim.study.schema import Study
+from hwsim.sweep.accuracy import accuracy_table
+from hwsim.sweep.evaluate import Context, engine_evaluator
+from hwsim.sweep.executors import execute
+from hwsim.sweep.io import RESULTS_STEM, atomic_write_table, read_table
+from hwsim.sweep.store import Store
+from hwsim.sweep.tasks import plan, total_rows
+
+FRONT_STEM = "front"
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    dir: Path
+    results: Path
+    front: Path
+    plot: Path | None
+    rows: int
+    front_rows: int
+    resumed_tasks: int  # tasks found finished on disk when resuming
+
+    def table(self) -> pd.DataFrame:
+        return read_table(self.results)
+
+    def front_table(self) -> pd.DataFrame:
+        return read_table(self.front)
+
+
+def _items(study: Study, tasks):
+    """(task, its slice of design points); each design's points are sampled once."""
+    cache: dict[int, dict] = {}
+    for t in tasks:
+        if t.design not in cache:
+            cache = {t.design: design_points(study.designs[t.design], study.sampler)}
+        pts = cache[t.design]
+        yield t, {k: v[t.start:t.stop] for k, v in pts.items()}
+
+
+def run_sweep(study: Study, out_dir=None, *, workers: int = 1, executor: str = "local",
+              scheduler: str | None = None, resume: bool = False, evaluator=None,
+              progress: bool | None = None) -> SweepResult:
+    """Evaluate every task of `study` into `out_dir` (default: the study's outputs.dir).
+
+    With resume=True, parts already on disk from an interrupted run of the *same* study are kept
+    and only the missing tasks run. `evaluator` replaces the analytical engine (tests).
+    `progress=None` shows a tqdm bar on stderr when it is a terminal.
+    """
+    store = Store(out_dir if out_dir is not None else study.outputs.dir)
+    fmt = study.outputs.format
+    results = store.root / f"{RESULTS_STEM}.{fmt}"
+    fingerprint = study.fingerprint()
+    tasks = plan(study)
+    manifest = store.read_manifest() if resume else None
+    if manifest is not None and manifest.get("fingerprint") != fingerprint:
+        raise HwsimError("the study changed since the interrupted sweep (different fingerprint); "
+                         "run without --resume to start over", file=store.root / "manifest.json")
+    if manifest is not None and manifest.get("complete") and results.exists():
+        return _finish(study, store, results, len(tasks), rows=manifest.get("rows", 0))
+
+    store.prepare(fresh=manifest is None)
+    for stale in (results, *store.root.glob(f"{FRONT_STEM}.*")):
+        if manifest is None and stale.exists():
+            stale.unlink()
+    store.write_manifest({"study": study.name, "file": study.file, "fingerprint": fingerprint,
+                          "tasks": len(tasks), "rows": total_rows(tasks), "format": fmt, "complete": False})
+    done = store.done() if manifest is not None else set()
+    ctx = Context(study, accuracy_table(study), evaluator or engine_evaluator)
+
+    from tqdm import tqdm
+
+    todo = [t for t in tasks if t.id not in done]
+    with tqdm(total=total_rows(tasks), initial=total_rows([t for t in tasks if t.id in done]), unit="row",
+              desc=study.name, file=sys.stderr, disable=(None if progress is None else not progress),
+              dynamic_ncols=True) as bar:
+        if todo:
+            for task, table in execute(ctx, _items(study, todo), workers=workers, executor=executor,
+                                       scheduler=scheduler):
+                _check_columns(study, table)
+                store.write_part(task.id, table)
+                bar.update(task.points)
+
+    missing = {t.id for t in tasks} - store.done()
+    if missing:  # pragma: no cover - an executor that lost tasks must not yield a silently short table
+        raise RuntimeError(f"{len(missing)} tasks produced no part")
+    table = store.read_parts(t.id for t in tasks)
+    atomic_write_table(table, results, fmt)
+    store.write_manifest({"study": study.name, "file": study.file, "fingerprint": fingerprint,
+                          "tasks": len(tasks), "rows": len(table), "format": fmt, "complete": True})
+    store.drop_parts()
+    return _finish(study, store, results, len(done), rows=len(table), table=table)
+
+
+def _check_columns(study: Study, table: pd.DataFrame) -> None:
+    """Objectives and the plot's colour column must name result columns (fail on the first part)."""
+    from hwsim.pareto.objectives import check_columns
+
+    check_columns(study.objectives, table.columns, file=study.file, field="objectives")
+    color_by = study.outputs.color_by
+    if color_by is not None and color_by not in table.columns:
+        raise HwsimError(f"no such result column {color_by!r}", file=study.file, field="outputs.color_by")
+
+
+def _finish(study: Study, store: Store, results: Path, resumed: int, *, rows: int,
+            table: pd.DataFrame | None = None) -> SweepResult:
+    """Front of the feasible rows under the study's objectives, and its plot."""
+    from hwsim.pareto import front_mask, order_front, plot_front
+
+    if table is None:
+        table = read_table(results)
+    fmt = study.outputs.format
+    feasible = table[table["feasible"].astype(bool)] if "feasible" in table.columns else table
+    feasible = feasible.reset_index(drop=True)
+    mask = front_mask(feasible, study.objectives, file=study.file)
+    front = order_front(feasible[mask], study.objectives)
+    front_path = store.root / f"{FRONT_STEM}.{fmt}"
+    atomic_write_table(front, front_path, fmt)
+    plot_path = None
+    if study.outputs.plot and len(study.objectives) >= 2 and len(feasible):
+        plot_path = store.root / study.outputs.plot
+        import matplotlib.pyplot as plt
+
+        fig = plot_front(feasible, mask, study.objectives[0], study.objectives[1], os.fspath(plot_path),
+                         color_by=study.outputs.color_by, title=study.name)
+        plt.close(fig)
+    return SweepResult(store.root, results, front_path, plot_path, rows, len(front), resumed)

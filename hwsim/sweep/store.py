@@ -1,0 +1,77 @@
+"""The on-disk state of a sweep: one Parquet part per finished task, a manifest, and the final files.
+
+Every file is written to a temporary name and os.replace'd, so a SIGKILL leaves either a whole
+part or none. Resume trusts exactly the parts that exist; the manifest's fingerprint guards
+against resuming with a different study.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from hwsim.errors import HwsimError
+from hwsim.sweep.io import atomic_write_table
+
+MANIFEST = "manifest.json"
+_PART = re.compile(r"^part-(\d{7})\.parquet$")
+
+
+class Store:
+    def __init__(self, root) -> None:
+        self.root = Path(root)
+        self.parts = self.root / "parts"
+
+    # --- manifest ---------------------------------------------------------------------------
+    def read_manifest(self) -> dict | None:
+        try:
+            return json.loads((self.root / MANIFEST).read_text())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            raise HwsimError(f"unreadable sweep manifest ({exc}); run without --resume to start over",
+                             file=self.root / MANIFEST) from None
+
+    def write_manifest(self, manifest: dict) -> None:
+        path = self.root / MANIFEST
+        tmp = path.with_name(f"{MANIFEST}.tmp-{os.getpid()}")
+        tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+        os.replace(tmp, path)
+
+    # --- parts ------------------------------------------------------------------------------
+    def prepare(self, *, fresh: bool) -> None:
+        """Create the folders; drop half-written temporaries, and every old part unless resuming."""
+        try:
+            self.parts.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise HwsimError(f"cannot create output folder: {exc.strerror}", file=self.root) from None
+        for p in list(self.parts.iterdir()) + list(self.root.iterdir()):
+            if ".tmp-" in p.name or (fresh and _PART.match(p.name)):
+                p.unlink()
+
+    def part_path(self, task_id: int) -> Path:
+        return self.parts / f"part-{task_id:07d}.parquet"
+
+    def done(self) -> set[int]:
+        return {int(m.group(1)) for p in self.parts.iterdir() if (m := _PART.match(p.name))}
+
+    def write_part(self, task_id: int, table: pd.DataFrame) -> None:
+        atomic_write_table(table, self.part_path(task_id))
+
+    def read_parts(self, ids) -> pd.DataFrame:
+        frames = [pd.read_parquet(self.part_path(i)) for i in sorted(ids)]
+        if not frames:
+            return pd.DataFrame()
+        return pd.concat(frames, ignore_index=True, sort=False)
+
+    def drop_parts(self) -> None:
+        for p in self.parts.iterdir():
+            if _PART.match(p.name):
+                p.unlink()
+        try:
+            self.parts.rmdir()
+        except OSError:
+            pass
