@@ -19,7 +19,7 @@ def fake_evaluator(design, points, workload, precision):
     bits = BITS.get(str(precision.weights), 16.0)
     macs = 1e9 * workload.batch * workload.seq
     compute_s = macs * bits / 16.0 / (rows * cols * clock)
-    memory_s = np.full(n, 7e9 * bits / 8.0 / 1e11)
+    memory_s = np.full(n, 7e9 * bits / 8.0 / 1e12)
     seconds = np.maximum(compute_s, memory_s)
     energy = macs * bits * 0.05e-12 + 7e9 * bits / 8 * 10e-12 + rows * cols * 1e-3 * seconds
     if SLOW_S:

@@ -12,6 +12,8 @@ import re
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from hwsim.errors import HwsimError
 from hwsim.sweep.io import atomic_write_table
@@ -62,10 +64,12 @@ class Store:
         atomic_write_table(table, self.part_path(task_id))
 
     def read_parts(self, ids) -> pd.DataFrame:
-        frames = [pd.read_parquet(self.part_path(i)) for i in sorted(ids)]
-        if not frames:
+        """Parts in task order; columns are the union in order of first appearance (designs may
+        sweep different parameters: a column a part lacks is null there)."""
+        tables = [pq.read_table(self.part_path(i)) for i in sorted(ids)]
+        if not tables:
             return pd.DataFrame()
-        return pd.concat(frames, ignore_index=True, sort=False)
+        return pa.concat_tables(tables, promote_options="default").to_pandas()
 
     def drop_parts(self) -> None:
         for p in self.parts.iterdir():
