@@ -51,7 +51,7 @@ def test_optional_field_can_be_set(tmp_path):
 @pytest.mark.parametrize("overrides, match", [
     ({"compute.rowz": 3}, r"compute.rowz: unknown field 'rowz' \(did you mean rows\?\); valid keys under 'compute': rows, cols"),
     ({"memory.hbm.bandwidth": 3}, r"memory.hbm.bandwidth: unknown field 'hbm'; valid keys under 'memory': dram"),
-    ({"memory.dram.speed": 3}, r"valid keys under 'memory.dram': capacity, bandwidth, energy, holds"),
+    ({"memory.dram.speed": 3}, r"valid keys under 'memory.dram': capacity, bandwidth, energy, efficiency, holds"),
     ({"colck": "1 GHz"}, r"colck: unknown field 'colck' \(did you mean clock\?\)"),
     ({"clock.value": 3}, r"'clock' is a single value"),
     ({"compute.rows": -4}, r"compute.rows: must be > 0, got -4"),

@@ -207,7 +207,8 @@ def build_arch(raw: dict, file: object = None) -> Accelerator:
     for lname, lnode in mem_raw.items():
         v = rd.mapping(lnode, f"memory.{lname}", MEMORY_LEVEL)
         levels.append(MemoryLevel(name=str(lname), holds=v["holds"], capacity=v["capacity"],
-                                  bandwidth=v["bandwidth"], per_cycle=v.get("_per_cycle", True), energy=v["energy"]))
+                                  bandwidth=v["bandwidth"], per_cycle=v.get("_per_cycle", True), energy=v["energy"],
+                                  efficiency=v["efficiency"]))
     tech = None
     if raw.get("tech") is not None:
         t = rd.mapping(raw["tech"], "tech", TECH)

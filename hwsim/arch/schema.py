@@ -94,6 +94,8 @@ MEMORY_LEVEL: dict[str, Field] = {
                        doc="'256 bit/cycle' or '3.35 TB/s'; omitted = not a bottleneck"),
     "energy": Field("energy_per_byte", required=False, default=0.0, positive=False,
                     doc="energy per byte moved ('1200 pJ/64bit')"),
+    "efficiency": Field("dimensionless", required=False, default=1.0,
+                        doc="achievable fraction of the peak bandwidth (calibrated or assumed)"),
     "holds": Field("roles", doc="operands this level holds: weights, activations, kv, outputs"),
 }
 

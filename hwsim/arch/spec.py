@@ -18,9 +18,11 @@ class MemoryLevel:
     bandwidth: Any = math.inf  # bytes per cycle if per_cycle else bytes per second
     per_cycle: bool = True
     energy: Any = 0.0  # joules per byte moved
+    efficiency: Any = 1.0  # achievable fraction of the peak bandwidth
 
     def bytes_per_cycle(self, clock_hz):
-        return self.bandwidth if self.per_cycle else self.bandwidth / clock_hz
+        peak = self.bandwidth if self.per_cycle else self.bandwidth / clock_hz
+        return peak * self.efficiency
 
 
 @dataclass(frozen=True)
@@ -106,4 +108,5 @@ class Accelerator:
         return arch
 
 
-_LEVEL_ATTR = {"capacity": "capacity", "bandwidth": "bandwidth", "energy": "energy", "holds": "holds"}
+_LEVEL_ATTR = {"capacity": "capacity", "bandwidth": "bandwidth", "energy": "energy", "holds": "holds",
+               "efficiency": "efficiency"}

@@ -1,0 +1,72 @@
+"""GPUs: SMs with tensor cores, L2 and HBM, as one kernel per op.
+
+Tensor peak = SMs × tensor cores per SM × dense FMA per core per cycle × 2 × clock (A100: 108·4·256·2·
+1.41 GHz = 312 TFLOPS; H100 SXM: 132·4·512·2·1.83 GHz = 989 TFLOPS). Narrower inputs run faster
+down to `min_tc_bits` (rate = 16 / max(bits, min_tc_bits)); weight-only quantised GEMMs dequantise
+to the activation type, so the wider operand sets the rate.
+
+Per GEMM (one kernel): output tiles of tile_m × tile_n are spread over the SMs in waves (tile and
+wave quantisation; split-K when tiles are fewer than SMs, down to 256-deep slices), each tile at `compute_efficiency` of the SM's tensor peak; memory time comes
+from the shared memory model at the HBM's achievable bandwidth (memory.hbm.efficiency); the kernel
+takes max(compute, memory) plus `launch_overhead`. compute_efficiency, the HBM efficiency and
+launch_overhead are calibrated on measured times (hwsim.engine.calibrate). Energy: the board's
+power × time (static_power = TDP; assumed: a busy GPU draws about its TDP).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from hwsim.arch.schema import Field
+from hwsim.families.base import Family
+from hwsim.families.common import cdiv, vector_cycles
+
+
+class Gpu(Family):
+    name = "gpu"
+    params = {
+        "sms": Field("int", doc="streaming multiprocessors"),
+        "tensor_cores_per_sm": Field("int"),
+        "tc_fma_per_cycle": Field("int", doc="dense fp16 FMA per tensor core per cycle"),
+        "min_tc_bits": Field("int", required=False, default=16, doc="narrowest tensor-core input (rate doubles per halving)"),
+        "cuda_cores_per_sm": Field("int", required=False, default=128, doc="fp32 lanes per SM for elementwise ops"),
+        "tile_m": Field("int", required=False, default=128, doc="CTA tile rows (tokens)"),
+        "tile_n": Field("int", required=False, default=128, doc="CTA tile columns (outputs)"),
+        "compute_efficiency": Field("dimensionless", required=False, default=1.0, doc="achieved / peak tensor rate"),
+        "launch_overhead": Field("time", required=False, default=0.0, positive=False, doc="fixed time per kernel"),
+        "die_area": Field("area", doc="die area"),
+    }
+
+    def _rate(self, arch, prec):
+        """Tensor MACs per cycle per SM at this precision (before efficiency)."""
+        c = arch.compute
+        bits = max(prec.activations.element_bits, prec.weights.element_bits)
+        speedup = 16.0 / np.clip(bits, c["min_tc_bits"], 32)
+        return c["tensor_cores_per_sm"] * c["tc_fma_per_cycle"] * speedup
+
+    def peak_macs_per_cycle(self, arch, prec):
+        return arch.compute["sms"] * self._rate(arch, prec)
+
+    def peak_flops(self, arch, prec):
+        return 2 * self.peak_macs_per_cycle(arch, prec) * arch.clock_hz
+
+    def compute_cycles(self, arch, ops, prec):
+        c = arch.compute
+        tiles = cdiv(ops.m, c["tile_m"]) * cdiv(ops.n, c["tile_n"]) * ops.count
+        # split-K: with fewer tiles than SMs the reduction is split to occupy them (cuBLAS split-K/stream-K)
+        split = np.clip(np.floor(c["sms"] / tiles), 1.0, np.maximum(ops.k / 256.0, 1.0))
+        waves = cdiv(tiles * split, c["sms"])
+        per_tile = c["tile_m"] * c["tile_n"] * (ops.k / split) / (self._rate(arch, prec) * c["compute_efficiency"])
+        lanes = c["sms"] * c["cuda_cores_per_sm"]
+        return np.where(ops.gemm, waves * per_tile, 0.0) + vector_cycles(ops, lanes)
+
+    def latency(self, arch, ops, compute, memory):
+        return np.maximum(compute, memory) + arch.compute["launch_overhead"] * arch.clock_hz
+
+    def compute_energy(self, arch, ops, prec, compute_cycles):
+        return np.zeros_like(compute_cycles)  # all power is accounted as static_power × time
+
+    def area_mm2(self, arch, prec):
+        return arch.compute["die_area"] * 1e6
+
+
+FAMILY = Gpu()

@@ -1,0 +1,19 @@
+"""Node scaling rule for energy and area.
+
+Rule (assumed, stated): area scales with the square of the feature size (A ∝ L²); dynamic energy
+per operation scales linearly with it (E ∝ C·V², C ∝ L, V held ~constant at 0.8-1.0 V since the end
+of Dennard scaling around 45 nm, so E ∝ L). Both are first-order; published per-node tables (e.g.
+Stillmaker & Baas 2017) show energy falling somewhat faster than linear below 28 nm, so energies
+scaled to 7 nm from 45 nm are on the high side.
+"""
+from __future__ import annotations
+
+RULE = "assumed: area ∝ L², energy ∝ L (C ∝ L, V ≈ const after Dennard scaling)"
+
+
+def scale_energy(energy, from_nm: float, to_nm):
+    return energy * (to_nm / from_nm)
+
+
+def scale_area(area, from_nm: float, to_nm):
+    return area * (to_nm / from_nm) ** 2

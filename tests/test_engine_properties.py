@@ -1,0 +1,40 @@
+"""Properties (hypothesis): never faster than the roofline; more PEs or bandwidth never slower."""
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hwsim.arch import load_arch
+from hwsim.engine import Precision, gemm_ops
+
+ARCHS = {"bitmod": load_arch("bitmod"), "tpu-like": load_arch("tpu-like"), "h100-sxm": load_arch("h100-sxm")}
+dims = st.integers(1, 3000)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(sorted(ARCHS)), dims, dims, dims, st.sampled_from([3.0625, 4, 8, 16]))
+def test_cycles_never_below_roofline(name, m, n, k, wbits):
+    arch = ARCHS[name]
+    prec = Precision(weights=wbits).resolve()
+    op = arch.cost(gemm_ops([("g", m, n, k)]), prec).ops.iloc[0]
+    peak = arch.family_model.peak_macs_per_cycle(arch, prec)
+    bw = arch.backing.bytes_per_cycle(arch.clock_hz)
+    dram_bytes = m * k * 2 + np.ceil(n * k * wbits / 8) + m * n * 2  # each operand at least once
+    assert op["cycles"] >= np.floor(max(m * n * k / peak, dram_bytes / bw)) - 1e-6
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.sampled_from(["bitmod", "tpu-like"]), dims, dims, dims, st.integers(1, 64), st.integers(1, 64),
+       st.integers(1, 4), st.integers(1, 4))
+def test_more_pes_or_bandwidth_never_slower(name, m, n, k, rows, cols, grow_r, grow_bw):
+    base = ARCHS[name]
+    bw = base.backing.bandwidth
+    ops = gemm_ops([("g", m, n, k)])
+    small = base.with_values({"compute.rows": rows, "compute.cols": cols})
+    big = base.with_values({"compute.rows": rows * grow_r, "compute.cols": cols,
+                            f"memory.{base.backing.name}.bandwidth": bw * grow_bw})
+    for df in (["os", "ws", "is"] if name == "tpu-like" else [None]):
+        s, b = small, big
+        if df:
+            s = s.with_values({"compute.dataflow": df})
+            b = b.with_values({"compute.dataflow": df})
+        assert b.cost(ops).totals["cycles"] <= s.cost(ops).totals["cycles"]

@@ -1,0 +1,32 @@
+"""sweep_cost equals point-by-point evaluation and validates its grid like --set."""
+import numpy as np
+import pytest
+
+from hwsim.arch import load_arch
+from hwsim.engine import Precision, gemm_ops, sweep_cost
+from hwsim.errors import HwsimError
+
+OPS = gemm_ops([("a", 256, 4096, 4096), ("b", 1, 11008, 4096), ("c", 256, 4096, 4096)])
+
+
+def test_sweep_matches_points():
+    arch = load_arch("bitmod")
+    grid = {"compute.rows": [16, 64], "compute.cols": [8, 32], "memory.dram.bandwidth": ["128 bit/cycle", "512 bit/cycle"]}
+    df = sweep_cost(arch, grid, OPS, Precision(weights=4.0625))
+    assert len(df) == 8
+    for _, r in df.iterrows():
+        one = load_arch("bitmod", {"compute.rows": r["compute.rows"], "compute.cols": r["compute.cols"],
+                                   "memory.dram.bandwidth": r["memory.dram.bandwidth"]})
+        t = one.cost(OPS, Precision(weights=4.0625)).totals
+        for key in ("cycles", "compute_cycles", "memory_cycles", "energy_j", "area_mm2"):
+            assert r[key] == pytest.approx(t[key], rel=1e-12)
+
+
+def test_sweep_systolic_and_bad_grid():
+    arch = load_arch("tpu-like")
+    df = sweep_cost(arch, {"compute.rows": np.array([32, 64, 128])}, OPS)
+    assert list(df["compute_cycles"]) == sorted(df["compute_cycles"], reverse=True)
+    with pytest.raises(HwsimError, match="compute.rowz: unknown field"):
+        sweep_cost(arch, {"compute.rowz": [1]}, OPS)
+    with pytest.raises(HwsimError, match="compute.rows: must be > 0"):
+        sweep_cost(arch, {"compute.rows": [4, -1]}, OPS)
