@@ -11,22 +11,28 @@ _EPS = np.finfo(np.float64).tiny
 
 
 def _pair(x, x_hat) -> tuple[np.ndarray, np.ndarray]:
-    x = np.asarray(x, dtype=np.float64)
-    x_hat = np.asarray(x_hat, dtype=np.float64)
+    x, x_hat = np.asarray(x), np.asarray(x_hat)
     if x.shape != x_hat.shape:
         raise ValueError(f"shape mismatch: {x.shape} vs {x_hat.shape}")
     return x, x_hat
+
+
+def _sumsq(a: np.ndarray) -> float:
+    # squares and sums in float64 buffer by buffer: no float64 copy of a whole weight matrix
+    return float(np.square(a, dtype=np.float64).sum())
 
 
 def error_sums(x, x_hat) -> dict[str, float]:
     """Sufficient statistics to aggregate metrics over many tensors:
     n, sum of squared error, sum of squared signal, max absolute error."""
     x, x_hat = _pair(x, x_hat)
-    err = x - x_hat
+    # the difference is taken in the wider of the two dtypes (float32 − float32 is exact enough:
+    # its rounding is 2^-24 of the error itself)
+    err = np.subtract(x, x_hat, dtype=np.result_type(x, x_hat, np.float32))
     return {
         "n": float(x.size),
-        "sse": float(np.dot(err.ravel(), err.ravel())),
-        "signal": float(np.dot(x.ravel(), x.ravel())),
+        "sse": _sumsq(err),
+        "signal": _sumsq(x),
         "max_abs_err": float(np.max(np.abs(err))) if err.size else 0.0,
     }
 
@@ -88,7 +94,7 @@ def linear_output_error(x, w, w_hat) -> float:
     """Relative output error of a linear layer on calibration activations:
     ‖X·Wᵀ − X·Ŵᵀ‖² / ‖X·Wᵀ‖², with X (tokens × in) and W, Ŵ (out × in)."""
     x = np.asarray(x, dtype=np.float64)
-    w, w_hat = _pair(w, w_hat)
+    w, w_hat = (np.asarray(a, dtype=np.float64) for a in _pair(w, w_hat))
     if x.shape[-1] != w.shape[-1]:
         raise ValueError(f"activations have {x.shape[-1]} channels, weights expect {w.shape[-1]}")
     y = x @ w.T
