@@ -17,7 +17,7 @@ import numpy as np
 
 from hwsim.errors import HwsimError
 from hwsim.formats import kernels, scales
-from hwsim.formats.element import Element
+from hwsim.formats.element import _NO_NOISE, Element
 from hwsim.formats.grouping import to_groups
 from hwsim.formats.scales import ScaleFormat
 
@@ -112,10 +112,9 @@ class Format:
         if self.scaling == "absmax":
             ideal = scales.absmax(g2) / el.max_abs
         elif self.scaling == "absmean":
-            ideal = np.abs(g2).sum(axis=-1, dtype=np.float64) / counts.reshape(-1)
+            ideal = kernels.row_stats(g2, 3) / counts.reshape(-1)
         else:  # minmax
-            lo = np.minimum(g2.min(axis=-1), 0).astype(np.float64)
-            hi = np.maximum(g2.max(axis=-1), 0).astype(np.float64)
+            lo, hi = kernels.row_stats(g2, 1), kernels.row_stats(g2, 2)
             s = scales.linear_scale((hi - lo).reshape(rows, ngroups) / el.qmax, self.scale_format).reshape(-1)
             zero = np.clip(np.rint(-lo / s), 0, el.qmax)
             return s, np.where(np.isfinite(zero), zero, 0.0)
@@ -123,16 +122,8 @@ class Format:
 
     def _bitmod(self, g2, rows, ngroups, noise):
         amax = scales.absmax(g2).reshape(rows, ngroups)
-        best = best_err = None
-        for grid in self.variants:
-            s = scales.linear_scale(amax / grid.max_abs, self.scale_format).reshape(-1)
-            out = grid.apply(g2, s, None, noise)
-            err = kernels.row_sq_error(out, g2)
-            if best is None:
-                best, best_err = out, err
-            else:
-                better = err < best_err
-                best[better] = out[better]
-                best_err = np.where(better, err, best_err)
-        return best
-
+        per_grid = [scales.linear_scale(amax / v.max_abs, self.scale_format).reshape(-1) for v in self.variants]
+        grids = np.stack([v.kernel_grid() for v in self.variants])
+        out = np.empty_like(g2)
+        kernels.quantize_rows_best(g2, np.stack(per_grid), grids, _NO_NOISE if noise is None else noise, out)
+        return out

@@ -1,8 +1,10 @@
 """numba kernels: one fused pass per group row, x / scale → element grid → × scale.
 
 Element kinds share one row loop so every format family gets the same grouping, zero-point and
-stochastic-rounding machinery. `u < 0` means round to nearest (ties to even); `u ∈ [0, 1)` is the
+stochastic-rounding machinery. `u < 0` means round to nearest (ties to even; on lookup grids ties go
+to the lower value, as in BitMoD's reference quantizer); `u ∈ [0, 1)` is the
 uniform draw of stochastic rounding (round up with probability equal to the fractional distance).
+Minifloat rounding works on the float64 bit pattern of the scaled value (exact, no log/exp calls).
 """
 from __future__ import annotations
 
@@ -15,6 +17,11 @@ KIND_INT = 0  # params: qmin, qmax, step (codes on a uniform grid, optional zero
 KIND_MINIFLOAT = 1  # params: mantissa bits, emin, max value, saturate, subnormals, has_inf
 KIND_GRID = 2  # an arbitrary sorted grid (NF4, BitMoD variants)
 KIND_SIGN = 3  # binary: +1 for y >= 0, -1 otherwise
+
+_F64_MANT = 52
+_TWO52 = 2.0**52
+_CHUNK = 2048
+_BUCKETS = 1024
 
 
 @njit(cache=True, inline="always")
@@ -35,35 +42,74 @@ def _int(y, u, z, qmin, qmax, step):
 
 
 @njit(cache=True, inline="always")
-def _minifloat(y, u, mbits, emin, maxv, sat, sub, has_inf):
-    if y != y:
-        return y
-    a = abs(y)
-    if a == np.inf:
-        if sat:
-            return math.copysign(maxv, y)
-        return y if has_inf else np.nan
-    m, e = math.frexp(a)  # a = m·2^e with m in [0.5, 1)
-    ex = e - 1
-    if ex < emin:
-        if not sub:  # no subnormals: nearest of 0 and the smallest normal
-            tiny = math.ldexp(1.0, emin)
-            return math.copysign(_round(a / tiny, u) * tiny, y)
-        ex = emin
-    inv_step = math.ldexp(1.0, mbits - ex)  # powers of two: exact scaling
-    q = _round(a * inv_step, u) / inv_step
-    if q > maxv:
-        if sat:
-            q = maxv
-        elif has_inf:
-            q = np.inf
+def _minifloat_row(buf, noise_row, sr, p, cbits):
+    """Round buf (float64, scaled values) in place to the minifloat described by p.
+
+    Branch-free: the rounding quantum of each value is 2^(max(e, emin) - M), found from the float64
+    exponent field; adding and subtracting C = quantum·2^52 rounds to that quantum, ties to even,
+    for normals and subnormals alike. cbits is int64 scratch of buf's length."""
+    mbits = int(p[0])
+    emin = int(p[1])
+    maxv, sat, sub, has_inf = p[2], p[3] != 0.0, p[4] != 0.0, p[5] != 0.0
+    overflow = np.inf if has_inf else np.nan
+    tiny = math.ldexp(1.0, emin)
+    field_lo = emin + 1023
+    field_hi = 2046 - (_F64_MANT - mbits)  # Inf/NaN inputs: keep C finite
+    ib = buf.view(np.int64)
+    cf = cbits.view(np.float64)
+    n = buf.shape[0]
+    for j in range(n):
+        f = min(max((ib[j] >> _F64_MANT) & 0x7FF, field_lo), field_hi)
+        cbits[j] = (f + _F64_MANT - mbits) << _F64_MANT
+    for j in range(n):
+        y = buf[j]
+        a = abs(y)
+        c = cf[j]
+        if sr:
+            step = c * (1.0 / _TWO52)
+            q = math.floor(a / step + noise_row[j]) * step
         else:
-            q = np.nan
-    return math.copysign(q, y)
+            q = (a + c) - c
+        if not sub and a < tiny:  # no subnormals: nearest of 0 and the smallest normal
+            q = _round(a / tiny, noise_row[j] if sr else -1.0) * tiny
+        if q > maxv:
+            q = maxv if sat else overflow
+        buf[j] = math.copysign(q, y)
+
+
+@njit(cache=True)
+def grid_lookup(grid):
+    """Midpoints of a sorted grid and a bucket table over [grid[0], grid[-1]]: bucket b starts at
+    code lut[b], so the nearest-code search needs at most a step or two from there."""
+    mids = (grid[1:] + grid[:-1]) * 0.5
+    lo = grid[0]
+    width = (grid[-1] - lo) / _BUCKETS if grid.shape[0] > 1 else 1.0
+    lut = np.zeros(_BUCKETS + 1, dtype=np.int64)
+    c = 0
+    for b in range(_BUCKETS + 1):
+        edge = lo + b * width
+        while c < mids.shape[0] and mids[c] < edge:
+            c += 1
+        lut[b] = c
+    return mids, lut, lo, 1.0 / width
 
 
 @njit(cache=True, inline="always")
-def _grid(y, u, g):
+def _grid_nearest(y, g, mids, lut, lo, inv_w):
+    """Nearest grid value; a tie (y exactly on a midpoint) goes to the lower value. NaN → NaN.
+    Written without early returns: they stop LLVM from keeping this loop tight (5× slower)."""
+    nm = mids.shape[0]
+    t = (y - lo) * inv_w
+    t = min(max(t, 0.0), lut.shape[0] - 1.0) if y == y else 0.0
+    c = max(lut[int(t)] - 1, 0)  # the bucket edge may sit just above y after rounding
+    while c < nm and y > mids[c]:
+        c += 1
+    q = g[c]
+    return q if y == y else y
+
+
+@njit(cache=True, inline="always")
+def _grid_stochastic(y, u, g):
     n = g.shape[0]
     if y != y:
         return y
@@ -72,57 +118,114 @@ def _grid(y, u, g):
     if y >= g[n - 1]:
         return g[n - 1]
     lo = 0
-    hi = n - 1
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if g[mid] <= y:
-            lo = mid
-        else:
-            hi = mid
+    while g[lo + 1] <= y:
+        lo += 1
     a = g[lo]
-    b = g[hi]
-    if u < 0.0:
-        d = (y - a) - (b - y)
-        if d < 0.0:
-            return a
-        if d > 0.0:
-            return b
-        return a if lo % 2 == 0 else b  # tie: the even code
+    b = g[lo + 1]
     return b if u < (y - a) / (b - a) else a
+
+
+@njit(cache=True, inline="always")
+def _element_row(buf, noise_row, sr, kind, p, grid, look, cbits):
+    """Round one row of scaled values in place."""
+    if kind == KIND_MINIFLOAT:
+        _minifloat_row(buf, noise_row, sr, p, cbits)
+        return
+    for j in range(buf.shape[0]):
+        y = buf[j]
+        u = noise_row[j] if sr else -1.0
+        if kind == KIND_INT:
+            buf[j] = _int(y, u, 0.0, p[0], p[1], p[2])
+        elif kind == KIND_GRID:
+            buf[j] = _grid_stochastic(y, u, grid) if sr else _grid_nearest(y, grid, look[0], look[1], look[2], look[3])
+        elif y == y:
+            buf[j] = 1.0 if y >= 0.0 else -1.0
 
 
 @njit(cache=True)
 def quantize_rows(x, scale, zero, kind, p, grid, noise, out):
-    """out[i, j] = scale[i] · element(x[i, j] / scale[i]) for a (groups, group_size) array."""
+    """out[i, j] = scale[i] · (element(x[i, j] / scale[i] + zero[i]) - zero[i]) for a
+    (groups × group_size) array, streamed in cache-sized chunks that may span rows.
+    An integer zero point commutes with rounding, so it is added before the element rounds."""
     rows, cols = x.shape
+    total = rows * cols
+    xf = x.reshape(total)
+    of = out.reshape(total)
     sr = noise.shape[0] > 0
-    for i in range(rows):
-        s = scale[i]
-        z = zero[i]
-        for j in range(cols):
-            u = noise[i, j] if sr else -1.0
-            y = x[i, j] / s
-            if kind == KIND_INT:
-                q = _int(y, u, z, p[0], p[1], p[2])
-            elif kind == KIND_MINIFLOAT:
-                q = _minifloat(y, u, p[0], p[1], p[2], p[3] != 0.0, p[4] != 0.0, p[5] != 0.0)
-            elif kind == KIND_GRID:
-                q = _grid(y, u, grid)
-            else:
-                q = y if y != y else (1.0 if y >= 0.0 else -1.0)
-            out[i, j] = q * s
+    nf = noise.reshape(noise.size)
+    look = grid_lookup(grid)
+    buf_all = np.empty(min(total, _CHUNK))
+    cbits = np.empty(buf_all.shape[0], dtype=np.int64)
+    i_in = j_in = i_out = j_out = 0
+    for k0 in range(0, total, _CHUNK):
+        n = min(_CHUNK, total - k0)
+        buf = buf_all[:n]
+        for k in range(n):
+            buf[k] = xf[k0 + k] / scale[i_in] + zero[i_in]
+            j_in += 1
+            if j_in == cols:
+                j_in = 0
+                i_in += 1
+        _element_row(buf, nf[k0:k0 + n] if sr else nf, sr, kind, p, grid, look, cbits[:n])
+        for k in range(n):
+            of[k0 + k] = (buf[k] - zero[i_out]) * scale[i_out]
+            j_out += 1
+            if j_out == cols:
+                j_out = 0
+                i_out += 1
     return out
 
 
 @njit(cache=True)
-def row_sq_error(a, b):
-    """Σ_j (a[i, j] - b[i, j])² per row, accumulated in float64."""
-    rows, cols = a.shape
-    err = np.zeros(rows)
+def quantize_rows_best(x, scales, grids, noise, out):
+    """Mixture of grids (BitMoD): each row keeps the grid whose dequantized row has the lowest
+    squared error; scales[v, i] is row i's scale under grid v. Returns the chosen grid per row."""
+    rows, cols = x.shape
+    nvar = grids.shape[0]
+    sr = noise.shape[0] > 0
+    p = np.zeros(1)
+    looks = [grid_lookup(grids[v]) for v in range(nvar)]
+    buf = np.empty(cols)
+    nrow = np.empty(0)
+    cbits = np.empty(0, dtype=np.int64)
+    choice = np.zeros(rows, dtype=np.int64)
+    for i in range(rows):
+        best = np.inf
+        for v in range(nvar):
+            s = scales[v, i]
+            for j in range(cols):
+                buf[j] = x[i, j] / s
+            _element_row(buf, noise[i] if sr else nrow, sr, KIND_GRID, p, grids[v], looks[v], cbits)
+            err = 0.0
+            for j in range(cols):
+                d = buf[j] * s - x[i, j]
+                err += d * d
+            if err < best or v == 0:
+                best = err
+                choice[i] = v
+                for j in range(cols):
+                    out[i, j] = buf[j] * s
+    return choice
+
+
+@njit(cache=True)
+def row_stats(x, mode):
+    """Per row: mode 0 → max|x|, 1 → min (≤ 0), 2 → max (≥ 0), 3 → Σ|x|; NaN anywhere → NaN."""
+    rows, cols = x.shape
+    res = np.empty(rows)
     for i in range(rows):
         acc = 0.0
+        nan = False
         for j in range(cols):
-            d = float(a[i, j]) - float(b[i, j])
-            acc += d * d
-        err[i] = acc
-    return err
+            v = float(x[i, j])
+            nan |= v != v
+            if mode == 0:
+                acc = max(acc, abs(v))
+            elif mode == 1:
+                acc = min(acc, v)
+            elif mode == 2:
+                acc = max(acc, v)
+            else:
+                acc += abs(v)
+        res[i] = np.nan if nan else acc
+    return res

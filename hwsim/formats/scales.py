@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hwsim.formats import kernels
 from hwsim.formats.minifloat import MinifloatElement
 
 _FLOAT_SCALES = {
@@ -70,7 +71,7 @@ def parse_scale(name: str) -> ScaleFormat | None:
 
 def absmax(g2: np.ndarray) -> np.ndarray:
     """max |x| per row; NaN anywhere in the row gives NaN."""
-    return np.maximum(g2.max(axis=-1), -g2.min(axis=-1)).astype(np.float64)
+    return kernels.row_stats(g2, 0)
 
 
 def pow2_scale(amax: np.ndarray, emax_elem: int) -> np.ndarray:
