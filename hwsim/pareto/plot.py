@@ -23,7 +23,7 @@ def pick_color_column(df: pd.DataFrame) -> str | None:
 
 def _log_scale(x: np.ndarray) -> bool:
     x = x[np.isfinite(x)]
-    return len(x) > 0 and bool((x > 0).all()) and x.max() / x.min() > 100
+    return len(x) > 0 and bool((x > 0).all()) and x.max() / x.min() > 20
 
 
 def plot_front(df: pd.DataFrame, mask: np.ndarray, x: Objective, y: Objective, path=None, *,

@@ -11,22 +11,33 @@ from hwsim.units import KINDS, parse_quantity
 _RANGE_KEYS = ("min", "max", "num", "log", "integer")
 
 
-def parse_value(at: At):
-    """A parameter value: a number, a quantity string with units (→ SI float), or a plain string."""
+# the SI unit each quantity kind is written back in when values go to the engine: plain numbers
+# are SI there too, except that a bandwidth's unit says whether it is per cycle or per second
+SI_UNIT = {"frequency": "Hz", "time": "s", "bytes": "B", "bandwidth": "B/s", "bytes_per_cycle": "B/cycle",
+           "energy": "J", "energy_per_byte": "J/B", "power": "W", "area": "m2", "ops_per_s": "OPS"}
+
+
+def parse_value_unit(at: At):
+    """(value, SI unit or None): a number, a quantity with units (→ SI float), or a plain name."""
     v = at.value
     if isinstance(v, bool) or v is None or isinstance(v, (list, dict)):
         raise at.error(f"expected a number, a quantity such as '1 GHz', or a name; got {v!r}")
     if isinstance(v, (int, float)):
-        return v
+        return v, None
     text = str(v).strip()
     for kind in KINDS:
         try:
-            return parse_quantity(text, kind)
+            return parse_quantity(text, kind), SI_UNIT.get(kind)
         except Exception:  # noqa: BLE001 - try the next kind; a name is a valid value too
             continue
     if text and text[0].isdigit():
         raise at.error(f"cannot read {text!r} as a quantity (unknown unit?)")
-    return text
+    return text, None
+
+
+def parse_value(at: At):
+    """A parameter value: a number, a quantity string with units (→ SI float), or a plain string."""
+    return parse_value_unit(at)[0]
 
 
 @dataclass(frozen=True)
@@ -40,6 +51,13 @@ class Param:
     num: int | None = None  # points of a range under the grid sampler
     log: bool = False
     integer: bool = False
+    unit: str | None = None  # SI unit of the values when the YAML gave units (for the engine)
+
+    def engine_values(self, si: np.ndarray) -> np.ndarray:
+        """Values as the arch loader reads them: SI numbers, with the unit where it carries meaning."""
+        if self.unit is None or si.dtype == object:
+            return si
+        return np.array([f"{v!r} {self.unit}" for v in si.tolist()], dtype=object)
 
     @property
     def is_range(self) -> bool:
@@ -82,7 +100,7 @@ def parse_param(path: str, at: At, sampler: str) -> Param:
     """`path: [v1, v2, ...]` or `path: {min, max, num?, log?, integer?}`."""
     if isinstance(at.value, dict):
         keys = at.mapping(_RANGE_KEYS, required=("min", "max"))
-        lo, hi = (parse_value(keys[k]) for k in ("min", "max"))
+        (lo, unit_lo), (hi, unit_hi) = (parse_value_unit(keys[k]) for k in ("min", "max"))
         for k, v in (("min", lo), ("max", hi)):
             if isinstance(v, str):
                 raise keys[k].error(f"a range needs numbers, got {v!r}")
@@ -98,9 +116,16 @@ def parse_param(path: str, at: At, sampler: str) -> Param:
         if sampler == "grid" and num is None:
             raise at.error("a range under the grid sampler needs num (how many values); "
                            "or use sampler kind random or lhs")
-        return Param(path, (), float(lo), float(hi), num, log, integer)
-    items = at.list(allow_scalar=True)
-    values = tuple(parse_value(i) for i in items)
+        return Param(path, (), float(lo), float(hi), num, log, integer, _one_unit(at, [unit_lo, unit_hi]))
+    parsed = [parse_value_unit(i) for i in at.list(allow_scalar=True)]
+    values = tuple(v for v, _ in parsed)
     if len(set(values)) != len(values):
         raise at.error("values repeat")
-    return Param(path, values)
+    return Param(path, values, unit=_one_unit(at, [u for _, u in parsed]))
+
+
+def _one_unit(at: At, units) -> str | None:
+    found = {u for u in units if u is not None}
+    if len(found) > 1:
+        raise at.error(f"values mix units of different kinds ({', '.join(sorted(found))})")
+    return found.pop() if found else None

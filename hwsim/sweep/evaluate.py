@@ -35,17 +35,44 @@ def _trace(w: Workload):
     return trace(load_model(w.model), w.phase, batch=w.batch, seq=w.seq, context=w.context)
 
 
+def product_axes(points: dict) -> dict | None:
+    """The axes whose Cartesian product (first slowest) is exactly `points`, or None."""
+    axes = {k: pd.unique(pd.Series(v)) for k, v in points.items()}
+    sizes = [len(a) for a in axes.values()]
+    n = len(next(iter(points.values())))
+    if int(np.prod(sizes)) != n:
+        return None
+    idx = np.unravel_index(np.arange(n), sizes)
+    for (k, a), i in zip(axes.items(), idx):
+        if not np.array_equal(np.asarray(a)[i], np.asarray(points[k])):
+            return None
+    return {k: np.asarray(a) for k, a in axes.items()}
+
+
 def engine_evaluator(design: Design, points: dict, workload: Workload, precision: PrecisionChoice) -> pd.DataFrame:
-    """hwsim's analytical engine, vectorised over the design points of one chunk."""
+    """hwsim's analytical engine (hwsim.engine.sweep_cost), vectorised over a chunk of design points.
+
+    Grid chunks are Cartesian products (see tasks.chunks): one sweep_cost call. Sampled points
+    (random, lhs) are not; they go through sweep_cost one point at a time, which is correct but
+    slower (see docs/studies.md).
+    """
     from hwsim.engine import Precision, sweep_cost
 
     arch = _arch(design.preset, design.overrides)
     prec = Precision(weights=precision.weights, activations=precision.activations, kv=precision.kv)
     tr = _trace(workload)
-    if points:
-        df = sweep_cost(arch, points, tr, prec)
-    else:
+    if not points:
         df = pd.DataFrame([arch.cost(tr, prec).totals])
+    else:
+        params = {p.path: p for p in design.params}
+        axes = product_axes(points)
+        if axes is not None:
+            df = sweep_cost(arch, {k: params[k].engine_values(v) for k, v in axes.items()}, tr, prec)
+        else:
+            n = len(next(iter(points.values())))
+            df = pd.concat([sweep_cost(arch, {k: params[k].engine_values(v[i:i + 1]) for k, v in points.items()},
+                                       tr, prec) for i in range(n)], ignore_index=True)
+        df = df.drop(columns=[c for c in points if c in df.columns])
     df.insert(0, "family", arch.family)
     return df
 

@@ -25,15 +25,33 @@ class Task:
         return self.stop - self.start
 
 
+def chunks(design, sampler, chunk: int) -> list[tuple[int, int]]:
+    """Point ranges of at most `chunk` points. Under the grid sampler each range is itself a
+    Cartesian product (leading parameters fixed, trailing ones complete, or a slice of the last
+    one), so the engine's product sweep evaluates it in one vectorised call."""
+    n = n_points(design, sampler)
+    if sampler.kind != "grid" or not design.params:
+        return [(a, min(a + chunk, n)) for a in range(0, n, chunk)]
+    sizes = [len(p.grid_values()) for p in design.params]
+    last = sizes[-1]
+    if last > chunk:  # split each row of the last parameter
+        return [(r + a, r + min(a + chunk, last)) for r in range(0, n, last) for a in range(0, last, chunk)]
+    span = last
+    for s in reversed(sizes[:-1]):
+        if span * s > chunk:
+            break
+        span *= s
+    return [(a, a + span) for a in range(0, n, span)]
+
+
 def plan(study: Study) -> list[Task]:
     tasks = []
-    chunk = study.outputs.chunk_size
     for d in study.designs:
-        n = n_points(d, study.sampler)
+        ranges = chunks(d, study.sampler, study.outputs.chunk_size)
         for w in range(len(study.workloads)):
             for p in range(len(study.precisions)):
-                for start in range(0, n, chunk):
-                    tasks.append(Task(len(tasks), d.index, w, p, start, min(start + chunk, n)))
+                for start, stop in ranges:
+                    tasks.append(Task(len(tasks), d.index, w, p, start, stop))
     return tasks
 
 

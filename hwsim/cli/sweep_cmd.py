@@ -1,0 +1,52 @@
+"""`hwsim sweep STUDY.yaml [--out DIR] [--workers N] [--executor local|dask] [--scheduler ADDR] [--resume]`."""
+from __future__ import annotations
+
+import sys
+
+from hwsim.cli.output import emit_json, records
+
+HELP = "Sweep a study (YAML) into a results table, its Pareto front and a plot"
+
+
+def add_arguments(p) -> None:
+    p.add_argument("study", help="study YAML (a path, or a name in studies/)")
+    p.add_argument("--out", metavar="DIR", help="output folder (default: the study's outputs.dir)")
+    p.add_argument("--workers", type=int, default=1, metavar="N", help="worker processes (default 1)")
+    p.add_argument("--executor", choices=("local", "dask"), default="local",
+                   help="local processes, or Dask distributed (embedded LocalCluster unless --scheduler)")
+    p.add_argument("--scheduler", metavar="ADDR", help="address of a running Dask scheduler (tcp://host:8786)")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted sweep in the same folder")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    p.add_argument("--json", action="store_true", help="print the Pareto front's rows as one JSON list")
+
+
+def run(args) -> int:
+    from hwsim.paths import resolve_preset
+    from hwsim.study import load_study
+    from hwsim.sweep import run_sweep
+
+    study = load_study(resolve_preset(args.study, "studies", what="study"))
+    res = run_sweep(study, args.out, workers=args.workers, executor=args.executor, scheduler=args.scheduler,
+                    resume=args.resume, progress=False if args.no_progress else None)
+    front = res.front_table()
+    if args.json:
+        emit_json(records(front))
+        return 0
+    objs = ", ".join(map(str, study.objectives))
+    print(f"{study.name}: {res.rows} rows → {res.results}")
+    if res.resumed_tasks:
+        print(f"resumed: {res.resumed_tasks} chunks were already done")
+    print(f"Pareto front ({objs}, feasible rows): {res.front_rows} rows → {res.front}")
+    if res.plot:
+        print(f"plot: {res.plot}")
+    if len(front):
+        import pandas as pd
+
+        show = [c for c in ("design", "family", *(p.path for d in study.designs for p in d.params), "model", "phase",
+                            "batch", "weights", "activations", "kv") if c in front.columns]
+        show = list(dict.fromkeys(show + [o.column for o in study.objectives]))
+        with pd.option_context("display.width", 200, "display.max_columns", 30):
+            print(front[show].head(30).to_string(index=False))
+        if len(front) > 30:
+            print(f"... {len(front) - 30} more rows", file=sys.stdout)
+    return 0
