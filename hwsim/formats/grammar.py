@@ -7,6 +7,9 @@
     option  := g<N> (groups of N along the axis) | pc (per channel) | pt (per tensor)
              | s<scale> (fp16 bf16 fp32 e8m0 u8 int8) | sr (stochastic rounding)
              | b<bias> | nosub | ieee | fn | ovf | sat      (minifloat element options)
+
+Minifloats saturate on overflow by default (OCP conversions); fp16/bf16/fp32 follow IEEE and
+overflow to ±Inf unless `_sat` is given.
 """
 from __future__ import annotations
 
@@ -136,7 +139,7 @@ def get_format(name) -> Format:
         e, m, specials = cfg.pop("mf")
         cfg["element"] = MinifloatElement.make(e, m, bias=cfg.pop("bias", None), specials=specials,
                                                subnormals=cfg.pop("subnormals", True),
-                                               saturate=cfg.pop("saturate", True))
+                                               saturate=cfg.pop("saturate", cfg["family"] != "float"))
         if cfg.get("granularity", "none") != "none" or "scale" in cfg:
             cfg.setdefault("granularity", "tensor")
             cfg.setdefault("scaling", "absmax")

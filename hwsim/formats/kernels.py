@@ -22,6 +22,7 @@ _F64_MANT = 52
 _TWO52 = 2.0**52
 _CHUNK = 2048
 _BUCKETS = 1024
+_RNE_MAGIC = 1.5 * 2.0**52
 
 
 @njit(cache=True, inline="always")
@@ -29,16 +30,6 @@ def _round(a, u):
     if u < 0.0:
         return np.rint(a)
     return math.floor(a + u)
-
-
-@njit(cache=True, inline="always")
-def _int(y, u, z, qmin, qmax, step):
-    v = _round(y / step, u) + z
-    if v < qmin:
-        v = qmin
-    elif v > qmax:
-        v = qmax
-    return (v - z) * step
 
 
 @njit(cache=True, inline="always")
@@ -126,20 +117,40 @@ def _grid_stochastic(y, u, g):
 
 
 @njit(cache=True, inline="always")
+def _int_row(buf, noise_row, sr, p):
+    qmin, qmax, step = p[0], p[1], p[2]
+    inv = 1.0 / step  # steps are powers of two: exact
+    for j in range(buf.shape[0]):
+        v = buf[j] * inv
+        if v < qmin:  # clamping to integer bounds first commutes with rounding
+            v = qmin
+        elif v > qmax:
+            v = qmax
+        if sr:
+            v = math.floor(v + noise_row[j])
+        else:
+            v = (v + _RNE_MAGIC) - _RNE_MAGIC  # round half to even for |v| < 2^51, no libm call
+        buf[j] = v * step
+
+
+@njit(cache=True, inline="always")
 def _element_row(buf, noise_row, sr, kind, p, grid, look, cbits):
-    """Round one row of scaled values in place."""
+    """Round one row of scaled values in place (one tight loop per element kind)."""
     if kind == KIND_MINIFLOAT:
         _minifloat_row(buf, noise_row, sr, p, cbits)
-        return
-    for j in range(buf.shape[0]):
-        y = buf[j]
-        u = noise_row[j] if sr else -1.0
-        if kind == KIND_INT:
-            buf[j] = _int(y, u, 0.0, p[0], p[1], p[2])
-        elif kind == KIND_GRID:
-            buf[j] = _grid_stochastic(y, u, grid) if sr else _grid_nearest(y, grid, look[0], look[1], look[2], look[3])
-        elif y == y:
-            buf[j] = 1.0 if y >= 0.0 else -1.0
+    elif kind == KIND_INT:
+        _int_row(buf, noise_row, sr, p)
+    elif kind == KIND_GRID and sr:
+        for j in range(buf.shape[0]):
+            buf[j] = _grid_stochastic(buf[j], noise_row[j], grid)
+    elif kind == KIND_GRID:
+        for j in range(buf.shape[0]):
+            buf[j] = _grid_nearest(buf[j], grid, look[0], look[1], look[2], look[3])
+    else:
+        for j in range(buf.shape[0]):
+            y = buf[j]
+            if y == y:
+                buf[j] = 1.0 if y >= 0.0 else -1.0
 
 
 @njit(cache=True)
@@ -214,18 +225,22 @@ def row_stats(x, mode):
     rows, cols = x.shape
     res = np.empty(rows)
     for i in range(rows):
-        acc = 0.0
-        nan = False
-        for j in range(cols):
+        lo = 0.0
+        hi = 0.0
+        tot = 0.0
+        for j in range(cols):  # NaN fails every comparison, so it survives only in the sum
             v = float(x[i, j])
-            nan |= v != v
-            if mode == 0:
-                acc = max(acc, abs(v))
-            elif mode == 1:
-                acc = min(acc, v)
-            elif mode == 2:
-                acc = max(acc, v)
-            else:
-                acc += abs(v)
-        res[i] = np.nan if nan else acc
+            lo = v if v < lo else lo
+            hi = v if v > hi else hi
+            tot += abs(v)
+        if tot != tot:
+            res[i] = np.nan
+        elif mode == 0:
+            res[i] = max(hi, -lo)
+        elif mode == 1:
+            res[i] = lo
+        elif mode == 2:
+            res[i] = hi
+        else:
+            res[i] = tot
     return res
