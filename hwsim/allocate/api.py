@@ -1,0 +1,87 @@
+"""`allocate()`: arch × model × candidate formats → an optimal per-unit format assignment."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from hwsim.allocate.costs import hardware_costs
+from hwsim.allocate.errors import accuracy_costs, load_sensitivity
+from hwsim.allocate.problem import Problem
+from hwsim.allocate.solve import Solution, solve
+from hwsim.allocate.tensors import DEFAULT_SAMPLE_ELEMS, DEFAULT_TOKENS, is_minilm, minilm_model, tensor_source
+from hwsim.allocate.units import kv_units, weight_units
+from hwsim.errors import HwsimError
+
+
+def _names(formats, field: str) -> tuple[str, ...]:
+    if isinstance(formats, str):
+        formats = formats.split(",")
+    names = tuple(dict.fromkeys(str(f).strip() for f in formats if str(f).strip()))
+    if not names:
+        raise HwsimError("give at least one candidate format", field=field)
+    from hwsim.formats import get_format
+
+    for n in names:
+        try:
+            get_format(n)
+        except HwsimError as exc:
+            raise HwsimError(exc.detail, field=field) from None
+    return names
+
+
+def resolve_trace(model, phase: str = "decode", *, batch: int = 1, seq=None, context=None, checkpoint=None):
+    """A Trace from a Trace, a ModelConfig, a preset/path — or MiniLM's own config when the
+    checkpoint is MiniLM and no model is given. MiniLM has no LM head: its lm_head row is dropped."""
+    from hwsim.workload import Trace, load_model, trace
+
+    if isinstance(model, Trace):
+        return model
+    minilm = is_minilm(checkpoint)
+    if model is None:
+        if not minilm:
+            raise HwsimError("give a model (or --checkpoint minilm)", field="model")
+        model = minilm_model()
+    elif isinstance(model, str):
+        model = load_model(model)
+    t = trace(model, phase, batch=batch, seq=seq, context=context)
+    if model.model_type == "bert":
+        t = dataclasses.replace(t, ops=t.ops[t.ops["op"] != "lm_head"].reset_index(drop=True))
+    return t
+
+
+def build_problem(arch, trace, formats, *, granularity: str = "op", groups=None, kv_formats=None,
+                  checkpoint=None, proxy: str | None = None, sensitivity=None, activations="fp16", kv="fp16",
+                  fixed_weights="fp16", seed: int = 0, sample_elems: int = DEFAULT_SAMPLE_ELEMS,
+                  tokens: int = DEFAULT_TOKENS) -> Problem:
+    """The units × formats Problem: hardware costs from `arch.cost`, accuracy costs from tensors."""
+    if isinstance(arch, str):
+        from hwsim.arch import load_arch
+
+        arch = load_arch(arch)
+    w_names = _names(formats, "formats")
+    kv_names = _names(kv_formats, "kv_formats") if kv_formats else ()
+    units = weight_units(trace, granularity, groups) + (kv_units(trace) if kv_names else [])
+    cols = tuple(dict.fromkeys(w_names + kv_names))
+    allowed = np.array([[c in (w_names if u.kind == "weights" else kv_names) for c in cols] for u in units])
+    costs, fixed = hardware_costs(arch, trace, units, cols, allowed, activations=activations, kv=kv,
+                                  fixed_weights=fixed_weights)
+    if isinstance(sensitivity, (str, bytes)) or hasattr(sensitivity, "__fspath__"):
+        sensitivity = load_sensitivity(sensitivity)
+        proxy = proxy or "table"
+    source = tensor_source(checkpoint, seed=seed, sample_elems=sample_elems, tokens=tokens)
+    if proxy is None:  # measured when the model runs end to end here (MiniLM), else output error
+        proxy = "measured" if hasattr(source, "loss") else "output"
+    costs["error"] = accuracy_costs(trace, units, cols, allowed, source, proxy=proxy, sensitivity=sensitivity,
+                                    seed=seed)
+    return Problem(units=tuple(u.name for u in units), formats=cols, allowed=allowed, costs=costs,
+                   elems=np.array([u.params for u in units]), fixed=fixed, members=tuple(u.ops for u in units))
+
+
+def allocate(arch, model, formats, objective: str = "error", budgets: dict | None = None, *,
+             phase: str = "decode", batch: int = 1, seq=None, context=None, **options) -> Solution:
+    """Choose one format per allocation unit, minimising `objective` subject to `budgets`
+    ({"seconds" | "energy_j" | "memory_bytes" | "avg_bits" | "error": max total}); options as in
+    `build_problem`. Raises InfeasibleBudget with the tightest feasible values."""
+    t = resolve_trace(model, phase, batch=batch, seq=seq, context=context, checkpoint=options.get("checkpoint"))
+    return solve(build_problem(arch, t, formats, **options), objective, budgets)

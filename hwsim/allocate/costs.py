@@ -1,0 +1,79 @@
+"""Hardware cost of every (unit, format) from the arch's own cost model.
+
+The trace is evaluated once per candidate format (the engine is vectorised over ops) and per-op
+seconds and energy are summed into units through a membership matrix: F engine calls, not U × F.
+This is exact because the analytical engine prices each op on its own and totals are sums over ops.
+
+- Weight units: their ops at weights = f (activations and KV at the base precision).
+- KV units: attention ops (they only read the cache) at kv = f. Ops that write the cache and are
+  also weight-unit ops (k_proj/v_proj without rotary) add the difference cost(kv = f) − cost(kv = base)
+  at the fixed weight format: an additive approximation, exact when that op's cost is linear in the
+  bytes it writes (memory-bound) — stated in docs/allocate.md.
+- Everything else stays at the base precision and is a constant of every total.
+Memory: Σ stored elements × bits_per_element / 8; the parameters outside units (embeddings,
+lm_head, norms) at the fixed weight format, and the KV cache at the base KV format unless allocated.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from hwsim.allocate.units import Unit
+from hwsim.engine import Precision, operand_type
+
+
+def _per_op(arch, ops: pd.DataFrame, precision: Precision) -> np.ndarray:
+    """(rows, 2): seconds and energy_j of each op of `ops`."""
+    table = arch.cost(ops, precision).ops
+    return np.column_stack([table["seconds"].to_numpy(np.float64), table["energy_j"].to_numpy(np.float64)])
+
+
+def bits_per_element(fmt) -> float:
+    return operand_type(fmt, "formats").bits
+
+
+def hardware_costs(arch, trace, units: list[Unit], formats: tuple[str, ...], allowed: np.ndarray, *,
+                   activations="fp16", kv="fp16", fixed_weights="fp16") -> tuple[dict, dict]:
+    """(costs, fixed): U × F matrices of seconds, energy_j and memory_bytes, and the constants."""
+    ops = trace.ops
+    n, U, F = len(ops), len(units), len(formats)
+    base = _per_op(arch, ops, Precision(weights=fixed_weights, activations=activations, kv=kv))
+    bits = np.array([bits_per_element(f) for f in formats])
+    out = np.zeros((U, F, 2))
+    in_unit = np.zeros(n, dtype=bool)
+    weight_rows = np.zeros(n, dtype=bool)
+    for u in units:
+        if u.kind == "weights":
+            weight_rows[list(u.rows)] = True
+    for kind in ("weights", "kv"):
+        idx = [i for i, u in enumerate(units) if u.kind == kind]
+        if not idx:
+            continue
+        rows = np.unique(np.concatenate([units[i].rows for i in idx])).astype(np.int64)
+        pos = np.full(n, -1, dtype=np.int64)
+        pos[rows] = np.arange(rows.size)
+        member = np.zeros((len(idx), rows.size))  # unit × op membership
+        for a, i in enumerate(idx):
+            member[a, pos[list(units[i].rows)]] = 1.0
+        sub = ops.iloc[rows]
+        if kind == "kv":  # ops already priced by a weight unit contribute only the change the KV format makes
+            delta = weight_rows[rows]
+            in_unit[rows[~delta]] = True
+        else:
+            in_unit[rows] = True
+        for j in np.flatnonzero(allowed[idx].any(axis=0)):
+            prec = (Precision(weights=formats[j], activations=activations, kv=kv) if kind == "weights"
+                    else Precision(weights=fixed_weights, activations=activations, kv=formats[j]))
+            c = _per_op(arch, sub, prec)
+            if kind == "kv":
+                c[delta] -= base[rows[delta]]
+            out[idx, j] = member @ c
+    storage = np.array([u.storage for u in units], dtype=np.float64)
+    costs = {"seconds": out[..., 0], "energy_j": out[..., 1], "memory_bytes": storage[:, None] * bits[None, :] / 8,
+             "bits": bits}
+    fixed_bits_w, base_kv_bits = bits_per_element(fixed_weights), bits_per_element(kv)
+    other_params = max(trace.model.params - sum(u.params for u in units), 0)
+    kv_fixed = 0 if any(u.kind == "kv" for u in units) else trace.kv_cache_bytes(base_kv_bits)
+    fixed = {"seconds": float(base[~in_unit, 0].sum()), "energy_j": float(base[~in_unit, 1].sum()),
+             "memory_bytes": other_params * fixed_bits_w / 8 + kv_fixed}
+    return costs, fixed

@@ -1,0 +1,140 @@
+"""Accuracy cost of every (unit, format): sensitivity × quantization error, from real or synthetic tensors.
+
+Per op and format, with Ŵ = format.quantize(W) (groups along the input dimension):
+  weight error  ε_w = ‖W − Ŵ‖² / ‖W‖²                    (noise-to-signal ratio of the weights)
+  output error  ε_o = ‖X(W − Ŵ)ᵀ‖² / ‖XWᵀ‖²              (on calibration activations X)
+Proxies (REFERENCES.md "Mixed-precision allocation by integer programming"):
+  uniform — every op equally sensitive: cost = ε_w;
+  output  — the layer's relative output error on calibration activations: cost = ε_o (default);
+  table   — a user sensitivity per op: cost = s · ε_w (file: CSV `name,sensitivity` or JSON {name: s});
+  measured — CalibTIP-style: s_u = Δloss_u / ε_o(u, ref), the end-to-end loss increase with only unit u
+            at a reference format (the lower-median candidate by bits), measured by running the model;
+            cost = s_u · ε_o. Needs a model hwsim can run end to end (MiniLM: loss = 1 − mean cosine).
+KV units cost the mean noise-to-signal ratio of their key and value samples (× s under `table`).
+A unit's cost is the sum over its ops; the objective `error` is the sum over units.
+"""
+from __future__ import annotations
+
+import csv
+import fnmatch
+import json
+from pathlib import Path
+
+import numpy as np
+
+from hwsim.allocate.units import KV_ROLE, Unit
+from hwsim.errors import HwsimError
+
+PROXIES = ("output", "uniform", "table", "measured")
+
+
+def _op_errors(w: np.ndarray, w_hats: list[np.ndarray], x: np.ndarray | None) -> np.ndarray:
+    """ε_o for each Ŵ (with x) or ε_w (x None). One GEMM for all formats: X·[W; W−Ŵ_1; …]ᵀ."""
+    w = np.asarray(w, dtype=np.float64)
+    deltas = [w - np.asarray(h, dtype=np.float64) for h in w_hats]
+    if x is None:
+        signal = float(np.vdot(w, w))
+        return np.array([float(np.vdot(d, d)) / signal if signal > 0 else 0.0 for d in deltas])
+    y = np.asarray(x, dtype=np.float64) @ np.concatenate([w, *deltas]).T  # tokens × (F+1)·rows
+    energy = (y * y).sum(axis=0).reshape(len(deltas) + 1, w.shape[0]).sum(axis=1)
+    return energy[1:] / energy[0] if energy[0] > 0 else np.zeros(len(deltas))
+
+
+def load_sensitivity(path) -> dict[str, float]:
+    """A sensitivity table: CSV with columns name,sensitivity or a JSON object {name: value}.
+    Names are op names (`layers.3.q_proj`), roles (`q_proj`, `kv`) or glob patterns (`layers.*.down_proj`)."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise HwsimError(f"cannot read the sensitivity table: {exc.strerror}", file=path) from None
+    if path.suffix.lower() == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise HwsimError(f"not valid JSON: {exc.msg} (line {exc.lineno})", file=path) from None
+        if not isinstance(data, dict):
+            raise HwsimError("expected a JSON object {name: sensitivity}", file=path)
+        items = list(data.items())
+    else:
+        rows = list(csv.DictReader(text.splitlines()))
+        if not rows or not {"name", "sensitivity"} <= set(rows[0]):
+            raise HwsimError("expected a CSV header with columns name,sensitivity", file=path)
+        items = [(r["name"], r["sensitivity"]) for r in rows]
+    table = {}
+    for name, value in items:
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            v = float("nan")
+        if not np.isfinite(v) or v < 0:
+            raise HwsimError(f"sensitivity must be a finite number ≥ 0, got {value!r}", file=path, field=str(name))
+        table[str(name)] = v
+    return table
+
+
+def lookup(table: dict[str, float], name: str, role: str) -> float:
+    """Exact op name first, then the role, then the first matching glob in table order."""
+    if name in table:
+        return table[name]
+    if role in table:
+        return table[role]
+    for pattern, v in table.items():
+        if fnmatch.fnmatchcase(name, pattern):
+            return v
+    raise HwsimError(f"no sensitivity for {name!r} (give its name, its role {role!r} or a glob pattern)",
+                     field="sensitivity")
+
+
+def accuracy_costs(trace, units: list[Unit], formats: tuple[str, ...], allowed: np.ndarray, source, *,
+                   proxy: str = "output", sensitivity: dict | None = None, seed: int = 0) -> np.ndarray:
+    """U × F accuracy cost (0 where a format is not a unit's candidate)."""
+    from hwsim.formats import get_format
+
+    if proxy not in PROXIES:
+        raise HwsimError(f"must be one of {', '.join(PROXIES)}, got {proxy!r}", field="proxy")
+    if proxy == "table" and sensitivity is None:
+        raise HwsimError("the table proxy needs a sensitivity table (--sensitivity FILE)", field="sensitivity")
+    fmts = [get_format(f) for f in formats]
+    ops = trace.ops
+    names, roles = ops["name"].to_numpy(), ops["op"].to_numpy()
+    out = np.zeros((len(units), len(formats)))
+    for u, unit in enumerate(units):
+        cols = np.flatnonzero(allowed[u])
+        if unit.kind == KV_ROLE:
+            layer = int(unit.name.split(".")[1])
+            s = lookup(sensitivity, unit.name, KV_ROLE) if proxy == "table" else 1.0
+            k, v = source.kv(layer, trace.model.kv_dim)
+            for t in (k, v):
+                out[u, cols] += s * 0.5 * _op_errors(t, [fmts[j].quantize(t, axis=-1, seed=seed) for j in cols], None)
+            continue
+        for r in unit.rows:
+            name, role = str(names[r]), str(roles[r])
+            w = source.weight(name, role, int(ops["n"].iat[r]), int(ops["k"].iat[r]))
+            x = source.activations(name, w.shape[1]) if proxy in ("output", "measured") else None
+            s = lookup(sensitivity, name, role) if proxy == "table" else 1.0
+            out[u, cols] += s * _op_errors(w, [fmts[j].quantize(w, axis=-1, seed=seed) for j in cols], x)
+    if proxy == "measured":
+        out *= measured_sensitivity(units, formats, allowed, out, source)[:, None]
+    return out
+
+
+def measured_sensitivity(units: list[Unit], formats, allowed: np.ndarray, errors: np.ndarray, source) -> np.ndarray:
+    """Per unit: loss increase with only that unit at the reference format, over its error there."""
+    if not hasattr(source, "loss"):
+        raise HwsimError("the measured proxy runs the model end to end: only --checkpoint minilm supports it",
+                         field="proxy")
+    bits = np.array([get_bits(f) for f in formats])
+    sens = np.ones(len(units))
+    for u, unit in enumerate(units):
+        cols = np.flatnonzero(allowed[u])
+        ref = cols[np.argsort(bits[cols], kind="stable")[(cols.size - 1) // 2]]
+        if errors[u, ref] > 0:
+            sens[u] = max(source.loss({op: formats[ref] for op in unit.ops}), 0.0) / errors[u, ref]
+    return sens
+
+
+def get_bits(name: str) -> float:
+    from hwsim.formats import get_format
+
+    return get_format(name).bits_per_element

@@ -1,0 +1,84 @@
+"""Allocation units: which trace ops share one format.
+
+Weight units cover the linear ops inside layers (embeddings and lm_head stay at the fixed weight
+format, as is usual for quantized LLMs); granularity `op` gives one unit per op, `layer` one per
+layer, and user groups fuse roles within a layer (q/k/v computed by one fused GEMM share a format).
+KV units (one per layer, optional) choose the KV-cache format of that layer.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from hwsim.errors import HwsimError, closest
+
+GRANULARITIES = ("op", "layer")
+KV_ROLE = "kv"
+
+
+@dataclass(frozen=True)
+class Unit:
+    name: str
+    kind: str  # "weights" | "kv"
+    rows: tuple[int, ...]  # positions in trace.ops of the ops this unit's format prices
+    ops: tuple[str, ...]  # names written in the assignment (op names; "layers.<i>.kv" for a KV unit)
+    params: int  # weight elements (weigh avg_bits); 0 for KV
+    storage: int  # elements stored at the unit's format (weights, or the layer's KV cache)
+
+
+def parse_groups(groups) -> dict[str, tuple[str, ...]]:
+    """{group name: roles} from a dict or from "name=role,role" strings."""
+    if not groups:
+        return {}
+    if isinstance(groups, dict):
+        return {str(k): tuple(v) for k, v in groups.items()}
+    out = {}
+    for text in groups:
+        name, sep, roles = str(text).partition("=")
+        if not sep or not name or not roles:
+            raise HwsimError(f"expected NAME=ROLE,ROLE,… (e.g. qkv=q_proj,k_proj,v_proj), got {text!r}", field="group")
+        out[name] = tuple(r.strip() for r in roles.split(",") if r.strip())
+    return out
+
+
+def weight_units(trace, granularity: str = "op", groups=None) -> list[Unit]:
+    if granularity not in GRANULARITIES:
+        raise HwsimError(f"must be one of {', '.join(GRANULARITIES)}, got {granularity!r}", field="granularity")
+    ops = trace.ops
+    sel = np.flatnonzero((ops["kind"].to_numpy() == "linear") & (ops["layer"].to_numpy() >= 0))
+    if sel.size == 0:
+        raise HwsimError("the trace has no linear ops inside layers to allocate", field="model")
+    names, roles = ops["name"].to_numpy(), ops["op"].to_numpy()
+    layers, elems = ops["layer"].to_numpy(), ops["weight_elems"].to_numpy()
+    role_group = {}
+    for g, members in parse_groups(groups).items():
+        for r in members:
+            if r not in set(roles[sel]):
+                raise HwsimError(f"group {g!r}: no linear op with role {r!r}" + closest(r, sorted(set(roles[sel]))),
+                                 field="group")
+            if r in role_group:
+                raise HwsimError(f"role {r!r} is in two groups ({role_group[r]!r}, {g!r})", field="group")
+            role_group[r] = g
+    keys: dict[str, list[int]] = {}  # unit name → rows, in trace order
+    for i in sel:
+        if granularity == "layer":
+            key = f"layers.{layers[i]}"
+        elif roles[i] in role_group:
+            key = f"layers.{layers[i]}.{role_group[roles[i]]}"
+        else:
+            key = str(names[i])
+        keys.setdefault(key, []).append(int(i))
+    return [Unit(k, "weights", tuple(r), tuple(str(names[i]) for i in r), int(elems[r].sum()), int(elems[r].sum()))
+            for k, r in keys.items()]
+
+
+def kv_units(trace) -> list[Unit]:
+    """One unit per layer: the ops that read or write its KV cache, storing 2·batch·(C+T)·kv_dim elements."""
+    ops = trace.ops
+    touches = (ops["kv_read_elems"].to_numpy() > 0) | (ops["kv_write_elems"].to_numpy() > 0)
+    layer = ops["layer"].to_numpy()
+    per_layer = 2 * trace.batch * trace.span * trace.model.kv_dim
+    return [Unit(f"layers.{i}.{KV_ROLE}", "kv", tuple(int(r) for r in np.flatnonzero(touches & (layer == i))),
+                 (f"layers.{i}.{KV_ROLE}",), 0, per_layer)
+            for i in range(trace.model.layers)]
