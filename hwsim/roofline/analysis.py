@@ -1,0 +1,254 @@
+"""Roofline of every op of a trace on an accelerator at a precision.
+
+Work: a GEMM op (linear, attention) does 2 × MACs operations (one multiply, one add); an
+elementwise op does its `vector_ops`; an embedding lookup does none (pure data movement).
+
+Compute roofs, per op kind, come from the family at the precision the op runs at:
+- linear and embedding ops: 2 × `peak_macs_per_cycle(arch, prec)` × clock, weights as the B operand;
+- attention: the same with the KV format as the B operand (QKᵀ and PV multiply by the cache), so a
+  bit-serial array is slower on 16-bit KV than on 3-bit weights;
+- elementwise: the vector roof, probed from the family's own `compute_cycles` on one huge
+  elementwise op (operations per cycle as its cycle count approaches the asymptote), so any family
+  — present or future — gets one without an interface change.
+
+Memory roofs: every level with a finite bandwidth, at its peak (datasheet) bandwidth — the
+achievable-bandwidth `efficiency` belongs to the cost model, not to the bound. Bytes per level are
+those of the shared memory model (hwsim.engine.memory.traffic) at the storage widths of the formats,
+scales included: for the backing store the compulsory A, B, C bytes (plus re-fetches when neither
+operand fits its buffer); for an on-chip level its fills plus the array's re-reads.
+
+Per op: intensity_L = ops / bytes_L, attainable = min(compute roof, min_L bandwidth_L × intensity_L),
+time lower bound = max(ops / compute roof, max_L bytes_L / bandwidth_L), ridge_L = roof / bandwidth_L.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+
+from hwsim.arch import Accelerator, load_arch
+from hwsim.engine.cost import evaluate
+from hwsim.engine.memory import traffic
+from hwsim.engine.ops import OpColumns, gemm_ops, operand_bytes
+from hwsim.engine.precision import Precision, ResolvedPrecision, resolve_precision
+from hwsim.errors import HwsimError
+
+#: size of the elementwise probe op (a power of two: cycle counts stay exact in float64)
+_PROBE_ELEMS = 2 ** 40
+
+
+@dataclass(frozen=True)
+class Roofs:
+    """The roofs of one machine at one precision (ops/s and B/s, SI)."""
+
+    arch: str
+    family: str
+    precision: str
+    linear_ops_per_s: float
+    attention_ops_per_s: float
+    vector_ops_per_s: float
+    bandwidth: dict  # level name → peak bytes/s (finite levels only, backing store first)
+
+    @property
+    def backing(self) -> str:
+        return next(iter(self.bandwidth))
+
+    def ridge(self, level: str, kind: str = "linear") -> float:
+        """Intensity (ops/byte) where the `kind` compute roof meets the `level` memory roof."""
+        return self.compute_roof(kind) / self.bandwidth[level]
+
+    def compute_roof(self, kind: str) -> float:
+        return {"attention": self.attention_ops_per_s, "elementwise": self.vector_ops_per_s}.get(
+            kind, self.linear_ops_per_s)
+
+    def rows(self) -> list[dict]:
+        """One row per memory level: bandwidth, each compute roof and its ridge point."""
+        out = []
+        for lv, bw in self.bandwidth.items():
+            row = dict(arch=self.arch, family=self.family, precision=self.precision, level=lv, bandwidth_Bps=bw)
+            for kind in ("linear", "attention", "elementwise"):
+                row[f"{kind}_roof_ops_per_s"] = self.compute_roof(kind)
+                row[f"{kind}_ridge_intensity"] = self.ridge(lv, kind)
+            out.append(row)
+        return out
+
+
+def precision_label(prec: ResolvedPrecision) -> str:
+    return f"W {prec.weights.name} · A {prec.activations.name} · KV {prec.kv.name}"
+
+
+def _finite_positive(x) -> bool:
+    x = np.asarray(x, dtype=np.float64)
+    return x.shape == () and bool(np.isfinite(x)) and bool(x > 0)
+
+
+def _peak_ops(arch: Accelerator, prec: ResolvedPrecision, operand: str) -> float:
+    """2 × peak MACs per cycle × clock with `operand` (weights or kv) as the B operand."""
+    fam = arch.family_model
+    b_prec = prec if operand == "weights" else ResolvedPrecision(prec.kv, prec.activations, prec.kv)
+    check = getattr(fam, "check_precision", None)  # optional family hook: refuse what it cannot run
+    if check is not None:
+        check(arch, b_prec)
+    peak = fam.peak_macs_per_cycle(arch, b_prec)
+    if not _finite_positive(peak):
+        raise HwsimError(f"the {fam.name} family cannot execute {operand} in {getattr(prec, operand).name} "
+                         f"(peak MACs per cycle = {peak!r})", file=arch.file, field=f"--{operand}")
+    return float(2 * peak * arch.clock_hz)
+
+
+def vector_ops_per_cycle(arch: Accelerator, prec: ResolvedPrecision) -> float:
+    """Elementwise operations per cycle, from the family's compute cycles of one huge elementwise op."""
+    n = _PROBE_ELEMS
+    probe = gemm_ops([("probe", 1, 1, 1)], kind="elementwise")
+    probe[["n", "vector_ops", "act_in_elems", "act_out_elems"]] = n
+    probe[["macs", "weight_elems"]] = 0
+    cycles = np.asarray(arch.family_model.compute_cycles(arch, OpColumns.from_frame(probe), prec), dtype=np.float64)
+    if cycles.shape not in ((), (1,)) or not _finite_positive(cycles.reshape(())):
+        raise HwsimError(f"the {arch.family} family gives no finite vector throughput", file=arch.file, field="compute")
+    return n / float(cycles.reshape(()))
+
+
+def machine_roofs(arch: Accelerator, precision=None) -> Roofs:
+    """Compute roofs per op kind and peak bandwidth per memory level of `arch` at `precision`."""
+    prec = resolve_precision(precision)
+    bandwidth = {}
+    for lv in arch.memory:
+        bw = lv.bandwidth * arch.clock_hz if lv.per_cycle else lv.bandwidth
+        if not isinstance(bw, (int, float, np.floating)) and np.ndim(bw):
+            raise HwsimError("roofline takes one design point, not swept arrays", field=f"memory.{lv.name}.bandwidth")
+        if np.isfinite(bw):
+            bandwidth[lv.name] = float(bw)
+    if not bandwidth:
+        raise HwsimError("no memory level has a bandwidth: the roofline needs at least one",
+                         file=arch.file, field="memory")
+    return Roofs(arch=arch.name, family=arch.family, precision=precision_label(prec),
+                 linear_ops_per_s=_peak_ops(arch, prec, "weights"),
+                 attention_ops_per_s=_peak_ops(arch, prec, "kv"),
+                 vector_ops_per_s=vector_ops_per_cycle(arch, prec) * float(arch.clock_hz),
+                 bandwidth=bandwidth)
+
+
+def op_work(ops: OpColumns) -> np.ndarray:
+    """Operations per op: 2 × MACs on GEMMs, vector_ops on elementwise ops, 0 on embedding lookups."""
+    return np.where(ops.gemm, 2.0 * ops.macs, np.where(ops.kind == "elementwise", ops.vector_ops, 0.0))
+
+
+def _ops_frame(trace) -> pd.DataFrame:
+    df = trace.ops if hasattr(trace, "ops") else trace
+    if not isinstance(df, pd.DataFrame):
+        raise HwsimError("expected a Trace or its ops DataFrame", field="trace")
+    return df.reset_index(drop=True)
+
+
+def _series(arch: Accelerator, df: pd.DataFrame, prec: ResolvedPrecision):
+    """Per-op roofline columns of one (machine, precision), bytes per level and operand bytes."""
+    roofs = machine_roofs(arch, prec)
+    fam = arch.family_model
+    ops = OpColumns.from_frame(df)
+    ob = operand_bytes(ops, prec)
+    tr = traffic(arch, ops, ob, *fam.array_reads(arch, ops), fam.memory_round)
+    work = op_work(ops)
+    roof = np.where(ops.kind == "attention", roofs.attention_ops_per_s,
+                    np.where(ops.kind == "elementwise", roofs.vector_ops_per_s, roofs.linear_ops_per_s))
+    compute_s = work / roof
+    mem_s = {lv: np.asarray(tr.levels[lv], dtype=np.float64) / bw for lv, bw in roofs.bandwidth.items()}
+    slowest = np.vstack([compute_s, *mem_s.values()])
+    time_lb = slowest.max(axis=0)
+    limiter = np.array(["compute", *mem_s])[slowest.argmax(axis=0)]
+    cost = evaluate(arch, df, prec).ops
+    attained_s = cost["seconds"].to_numpy(dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        attainable = np.where(work > 0, work / time_lb, 0.0)
+        attained = np.where(work > 0, work / attained_s, 0.0)
+        fraction = time_lb / attained_s
+    base = pd.DataFrame({
+        "arch": roofs.arch, "family": roofs.family, "precision": roofs.precision,
+        "name": df["name"].to_numpy(), "kind": ops.kind,
+        "op": df["op"].to_numpy() if "op" in df else df["name"].to_numpy(),
+        "layer": df["layer"].to_numpy() if "layer" in df else -1,
+        "ops": work, "compute_roof_ops_per_s": roof,
+        "attainable_ops_per_s": attainable, "bound": np.where(limiter == "compute", "compute", "memory"),
+        "bound_level": limiter, "time_lower_bound_s": time_lb,
+        "attained_s": attained_s, "attained_ops_per_s": attained, "fraction_of_roof": fraction,
+        "engine_bound": cost["bound"].to_numpy(),
+    })
+    levels = {lv: np.asarray(tr.levels[lv], dtype=np.float64) for lv in roofs.bandwidth}
+    return roofs, base, levels, ob
+
+
+def _long(roofs: Roofs, base: pd.DataFrame, levels: dict) -> pd.DataFrame:
+    """One row per op × memory level (levels that move nothing for an op set it no roof: left out)."""
+    work, roof = base["ops"].to_numpy(), base["compute_roof_ops_per_s"].to_numpy()
+    parts = []
+    for lv, bw in roofs.bandwidth.items():
+        moved = levels[lv]
+        keep = moved > 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            intensity = (work / moved)[keep]
+        part = base[keep].copy()
+        at = part.columns.get_loc("ops") + 1
+        for i, (col, val) in enumerate((("level", lv), ("bytes", moved[keep]), ("intensity", intensity),
+                                        ("bandwidth_Bps", bw), ("ridge_intensity", roof[keep] / bw),
+                                        ("level_roof_ops_per_s", np.minimum(roof[keep], bw * intensity)))):
+            part.insert(at + i, col, val)
+        parts.append(part)
+    return pd.concat(parts, ignore_index=True)
+
+
+def _as_list(x) -> list:
+    if x is None or isinstance(x, (str, Accelerator, Precision, ResolvedPrecision)):
+        return [x]
+    if isinstance(x, Iterable):
+        return list(x)
+    return [x]
+
+
+@dataclass(frozen=True)
+class Roofline:
+    """Roofline of a trace on one or more (machine, precision) series.
+
+    `ops`: one row per series × op × memory level (see the module docstring for the columns' meaning);
+    `roofs`: one row per series × memory level; `summary`: one row per series (phase bounds,
+    tokens/s ceiling, attained point) — see hwsim.roofline.summary.
+    """
+
+    ops: pd.DataFrame
+    roofs: pd.DataFrame
+    summary: pd.DataFrame
+    machines: tuple  # Roofs per series, in order
+
+    def plot(self, path=None, **kw):
+        from hwsim.roofline.plot import plot_roofline
+
+        return plot_roofline(self, path, **kw)
+
+    def to_json(self) -> dict:
+        from hwsim.cli.output import records
+
+        return {"summary": records(self.summary), "roofs": records(self.roofs), "ops": records(self.ops)}
+
+
+def roofline(arch, trace, precision=None) -> Roofline:
+    """Roofline analysis of `trace` (a Trace or its ops DataFrame) on `arch` at `precision`.
+
+    `arch`: an Accelerator, a preset name or a YAML path — or a list of them; `precision`: a
+    Precision (default fp16 everywhere), a ResolvedPrecision — or a list of them. Every machine is
+    analysed at every precision (one series each).
+    """
+    from hwsim.roofline.summary import phase_summary
+
+    df = _ops_frame(trace)
+    archs = [a if isinstance(a, Accelerator) else load_arch(a) for a in _as_list(arch)]
+    precs = [resolve_precision(p) for p in _as_list(precision)]
+    machines, frames, summaries = [], [], []
+    for a in archs:
+        for p in precs:
+            roofs, base, levels, ob = _series(a, df, p)
+            machines.append(roofs)
+            frames.append(_long(roofs, base, levels))
+            summaries.append(phase_summary(roofs, base, levels, ob, trace))
+    roof_rows = pd.DataFrame([r for m in machines for r in m.rows()])
+    return Roofline(ops=pd.concat(frames, ignore_index=True), roofs=roof_rows,
+                    summary=pd.DataFrame(summaries), machines=tuple(machines))
