@@ -5,22 +5,14 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import time
+
+from bench_trace import best_of  # same directory: run as `python benchmarks/bench_minilm.py`
 
 from hwsim.accuracy import minilm
 from hwsim.formats import get_format
 
 FORMATS = ["int8_pc", "int8_g128", "fp8_e4m3", "mxfp8_e4m3", "int4_g128", "nf4_g64", "fp4_e2m1_g32",
            "mxfp4", "bitmod_fp4_g128", "int3_g128", "bitmod_fp3_g128"]
-
-
-def best_of(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def main() -> None:
