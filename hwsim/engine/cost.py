@@ -22,10 +22,11 @@ def _ops_frame(trace) -> pd.DataFrame:
 def cost_columns(arch: Accelerator, ops: OpColumns, prec) -> dict[str, np.ndarray]:
     """Every per-op cost column as arrays (shape (n_ops,), or (n_points, n_ops) in sweeps)."""
     fam = arch.family_model
+    arch, prec = fam.configure(arch, prec)
     compute = np.asarray(fam.compute_cycles(arch, ops, prec), dtype=np.float64)
     ob = operand_bytes(ops, prec)
     a_reads, b_reads = fam.array_reads(arch, ops)
-    tr = traffic(arch, ops, ob, a_reads, b_reads, fam.memory_round)
+    tr = traffic(arch, ops, ob, a_reads, b_reads, fam.memory_round, *fam.resident(arch, ops, prec))
     memory = np.maximum.reduce([np.broadcast_to(c, np.broadcast(compute, c).shape) for c in tr.cycles.values()])
     memory = np.where(np.isfinite(memory), memory, 0.0)
     cycles = np.asarray(fam.latency(arch, ops, compute, memory), dtype=np.float64)
@@ -54,10 +55,11 @@ class CostTable:
     arch: str
     ops: pd.DataFrame
     totals: dict
+    extra_keys: tuple = ()  # family point totals (Family.point_totals), e.g. feasible
 
     def to_json(self) -> dict:
         cols = ["name", "kind", "cycles", "compute_cycles", "memory_cycles", "seconds", "energy_j", "bound"]
-        return {"arch": self.arch, "totals": {k: self.totals[k] for k in TOTAL_KEYS},
+        return {"arch": self.arch, "totals": {k: self.totals[k] for k in (*TOTAL_KEYS, *self.extra_keys)},
                 "ops": self.ops[cols].to_dict(orient="records")}
 
 
@@ -74,4 +76,6 @@ def evaluate(arch: Accelerator, trace, precision=None) -> CostTable:
     frame["bound"] = bound_of(cols["compute_cycles"], cols["memory_cycles"])
     totals = {k: float(frame[k].sum()) for k in cols}
     totals["area_mm2"] = float(arch.family_model.area_mm2(arch, prec))
-    return CostTable(arch=arch.name, ops=frame, totals=totals)
+    extra = arch.family_model.point_totals(arch, prec, ops, np.ones(len(ops)))
+    totals.update({k: np.asarray(v).reshape(-1)[0].item() for k, v in extra.items()})
+    return CostTable(arch=arch.name, ops=frame, totals=totals, extra_keys=tuple(extra))

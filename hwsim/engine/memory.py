@@ -41,14 +41,19 @@ def backing_traffic(a, b, c, count, cap_a, cap_b):
     return a * a_fetch + b * b_fetch + c, a_fetch, b_fetch
 
 
-def traffic(arch: Accelerator, ops: OpColumns, ob: OperandBytes, a_reads, b_reads, memory_round) -> Traffic:
+def traffic(arch: Accelerator, ops: OpColumns, ob: OperandBytes, a_reads, b_reads, memory_round,
+            a_resident=False, b_resident=False) -> Traffic:
     """Bytes and cycles per memory level. On-chip levels move what they are filled with from the
-    backing store plus what the compute array reads from them (A a_reads times, B b_reads times)."""
+    backing store plus what the compute array reads from them (A a_reads times, B b_reads times).
+    Resident operands (masks from Family.resident) live on chip: no backing-store bytes, no fill."""
     att = ops.kind == "attention"
     lin_roles, att_roles = ("activations", "weights", "outputs"), ("activations", "kv", "outputs")
     cap_a = np.where(att, arch.buffer_capacity("activations", att_roles), arch.buffer_capacity("activations", lin_roles))
     cap_b = np.where(att, arch.buffer_capacity("kv", att_roles), arch.buffer_capacity("weights", lin_roles))
     dram, a_fetch, b_fetch = backing_traffic(ob.a, ob.b, ob.c, ops.count, cap_a, cap_b)
+    a_fetch = np.where(a_resident, 0.0, a_fetch)
+    b_fetch = np.where(b_resident, 0.0, b_fetch)
+    dram = ob.a * a_fetch + ob.b * b_fetch + ob.c
     levels = {arch.backing.name: dram}
     for lv in arch.on_chip:
         held_b = np.where(att, "kv" in lv.holds, "weights" in lv.holds)

@@ -53,6 +53,7 @@ def sweep_cost(arch: Accelerator, grid: Mapping[str, object], trace, precision=N
     n = len(raw_cols[0])
     sums: dict[str, list[np.ndarray]] = {}
     areas = []
+    extra: dict[str, list[np.ndarray]] = {}
     for lo in range(0, n, CHUNK):
         hi = min(n, lo + CHUNK)
         point = arch.with_values({p: v[lo:hi, None] for p, v in parsed.items()})
@@ -62,8 +63,13 @@ def sweep_cost(arch: Accelerator, grid: Mapping[str, object], trace, precision=N
             sums.setdefault(key, []).append(np.broadcast_to(arr, (hi - lo, len(ops))) @ mult)
         area = np.asarray(fam.area_mm2(point, prec), dtype=np.float64)
         areas.append(np.broadcast_to(area.reshape(-1) if area.ndim else area, (hi - lo,)))
+        for key, v in fam.point_totals(point, prec, ops, mult).items():
+            v = np.asarray(v)
+            extra.setdefault(key, []).append(np.broadcast_to(v.reshape(-1) if v.ndim else v, (hi - lo,)))
     out = pd.DataFrame({p: list(c) for p, c in zip(paths, raw_cols)})
     for key, parts in sums.items():
         out[key] = np.concatenate(parts)
     out["area_mm2"] = np.concatenate(areas)
+    for key, parts in extra.items():
+        out[key] = np.concatenate(parts)
     return out

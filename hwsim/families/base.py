@@ -9,7 +9,9 @@ capacities, memory cycles, energy accounting, bound, totals. A family supplies o
 - `compute_energy(arch, ops, prec, compute_cycles)`: joules of the datapath per op;
 - `area_mm2(arch, prec)`;
 - optionally `array_reads` (on-chip re-reads per operand), `latency` (compute/memory overlap),
-  `memory_round` and `validate`.
+  `memory_round`, `validate`, `configure` (the machine as it runs at a precision, e.g. a clock
+  derated by utilisation), `resident` (operands kept on chip, no backing-store traffic) and
+  `point_totals` (per-design-point results such as feasibility that do not sum over ops).
 
 Arrays: every op column has shape (n_ops,); in sweeps, arch parameters are arrays of shape
 (n_points, 1), so write family code with numpy broadcasting and never branch on a parameter value.
@@ -57,3 +59,19 @@ class Family:
     def latency(self, arch: Accelerator, ops: OpColumns, compute: np.ndarray, memory: np.ndarray) -> np.ndarray:
         """Cycles of an op given compute and memory cycles; default: double-buffered full overlap."""
         return np.maximum(compute, memory)
+
+    def configure(self, arch: Accelerator, prec: ResolvedPrecision) -> tuple[Accelerator, ResolvedPrecision]:
+        """The machine as it runs at this precision (derived clock, bandwidth or storage bits);
+        the engine costs ops on what this returns. Default: unchanged."""
+        return arch, prec
+
+    def resident(self, arch: Accelerator, ops: OpColumns, prec: ResolvedPrecision):
+        """Masks (broadcastable to the op columns) of A (activations) and B (weights/KV) kept on
+        chip for the whole run: they move no backing-store bytes. Default: neither."""
+        return False, False
+
+    def point_totals(self, arch: Accelerator, prec: ResolvedPrecision, ops: OpColumns,
+                     mult: np.ndarray) -> dict:
+        """Per-design-point results that do not sum over ops (feasibility, utilisation): scalars,
+        or arrays of shape (n_points,) in sweeps; `mult` = occurrences of each op row. Default: none."""
+        return {}
