@@ -1,0 +1,50 @@
+"""The accuracy–cost frontier of mixed precision: a budget sweep, with uniform-precision points beside it.
+
+Budgets run evenly from the least reachable value of the swept quantity to its value at the
+unconstrained optimum of the objective (beyond that the budget no longer binds). One CBC model is
+built and re-solved with new right-hand sides; optimality makes the frontier monotone (a looser
+budget keeps every earlier solution feasible, so the objective never gets worse).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from hwsim.allocate.problem import QUANTITIES, Problem
+from hwsim.allocate.solve import InfeasibleBudget, Solver, check_budgets
+
+COLUMNS = ["kind", "format", "budget", "status", "objective", *QUANTITIES, "solve_seconds"]
+
+
+def uniform_points(problem: Problem) -> pd.DataFrame:
+    """Every unit at one format (formats that every unit may take)."""
+    rows = []
+    for f in problem.formats:
+        choice = problem.uniform_choice(f)
+        if choice is not None:
+            rows.append({"kind": "uniform", "format": f, "status": "optimal", **problem.totals(choice)})
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def frontier(problem: Problem, sweep: str = "avg_bits", objective: str = "error", points: int = 20,
+             budgets: dict | None = None, values=None) -> pd.DataFrame:
+    """Mixed-precision optima over `points` budgets on `sweep` (or the given `values`), other
+    `budgets` held, followed by the uniform-precision points. One row per point (COLUMNS)."""
+    fixed = check_budgets(budgets)
+    check_budgets({sweep: 0.0})
+    fixed.pop(sweep, None)
+    solver = Solver(problem, objective, (sweep, *fixed))
+    if values is None:
+        top = Solver(problem, objective, tuple(fixed)).solve(fixed).totals[sweep]
+        values = np.linspace(problem.min_total(sweep), top, max(int(points), 1))
+    rows = []
+    for b in np.asarray(values, dtype=np.float64):
+        try:
+            sol = solver.solve({sweep: float(b), **fixed})
+        except InfeasibleBudget:
+            rows.append({"kind": "mixed", "budget": float(b), "status": "infeasible"})
+            continue
+        rows.append({"kind": "mixed", "budget": float(b), "status": "optimal", "objective": sol.objective_value,
+                     "solve_seconds": sol.solve_seconds, **sol.totals})
+    mixed = pd.DataFrame(rows, columns=COLUMNS)
+    return pd.concat([mixed, uniform_points(problem)], ignore_index=True)
