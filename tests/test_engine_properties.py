@@ -26,11 +26,15 @@ def test_cycles_never_below_roofline(name, m, n, k, wbits):
 @given(st.sampled_from(["bitmod", "tpu-like"]), dims, dims, dims, st.integers(1, 64), st.integers(1, 64),
        st.integers(1, 4), st.integers(1, 4))
 def test_more_pes_or_bandwidth_never_slower(name, m, n, k, rows, cols, grow_r, grow_bw):
+    """Bit-serial: more PE rows or bandwidth never slower. Systolic: more bandwidth never slower; more rows
+    are exempt because a taller array pays a longer fill/drain per fold (SCALE-Sim's cycle model, see
+    test_systolic_fill_drain_can_make_a_bigger_array_slower)."""
     base = ARCHS[name]
     bw = base.backing.bandwidth
     ops = gemm_ops([("g", m, n, k)])
+    grow_rows = 1 if name == "tpu-like" else grow_r
     small = base.with_values({"compute.rows": rows, "compute.cols": cols})
-    big = base.with_values({"compute.rows": rows * grow_r, "compute.cols": cols,
+    big = base.with_values({"compute.rows": rows * grow_rows, "compute.cols": cols,
                             f"memory.{base.backing.name}.bandwidth": bw * grow_bw})
     for df in (["os", "ws", "is"] if name == "tpu-like" else [None]):
         s, b = small, big
@@ -38,3 +42,17 @@ def test_more_pes_or_bandwidth_never_slower(name, m, n, k, rows, cols, grow_r, g
             s = s.with_values({"compute.dataflow": df})
             b = b.with_values({"compute.dataflow": df})
         assert b.cost(ops).totals["cycles"] <= s.cost(ops).totals["cycles"]
+
+
+def test_systolic_fill_drain_can_make_a_bigger_array_slower():
+    """os closed form ceil(M/H)·ceil(N/W)·(K+H+W−2)−1 (REFERENCES.md, SCALE-Sim): for a 1×1×1 GEMM a 2-row array
+    takes one cycle more to fill and drain than a 1-row array, so PE monotonicity does not hold for systolic."""
+    ops = gemm_ops([("g", 1, 1, 1)])
+    one = ARCHS["tpu-like"].with_values({"compute.rows": 1, "compute.cols": 1, "compute.dataflow": "os"})
+    two = one.with_values({"compute.rows": 2})
+    def os_closed_form(m, n, k, h, w):
+        return -(-m // h) * -(-n // w) * (k + h + w - 2) - 1
+
+    c1, c2 = (a.cost(ops).totals["compute_cycles"] for a in (one, two))
+    assert (c1, c2) == (os_closed_form(1, 1, 1, 1, 1), os_closed_form(1, 1, 1, 2, 1))
+    assert c2 > c1
