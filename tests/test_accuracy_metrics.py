@@ -71,3 +71,14 @@ def test_kl_nonnegative_and_zero_only_for_equal_distributions(seed, scale):
     z = np.random.default_rng(seed).normal(0, scale, size=(4, 16))
     assert m.kl_divergence(z, z) == pytest.approx(0.0, abs=1e-12)
     assert m.kl_divergence(z, z[::-1]) >= 0.0
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 2**31 - 1), st.integers(1, 63))
+def test_aggregating_any_split_equals_the_whole(seed, cut):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=64).astype(np.float32)
+    xh = (x + rng.normal(0, 0.1, 64)).astype(np.float32)
+    whole = m.metrics_from_sums(m.error_sums(x, xh))
+    parts = m.metrics_from_sums(m.combine_sums([m.error_sums(x[:cut], xh[:cut]), m.error_sums(x[cut:], xh[cut:])]))
+    assert parts == pytest.approx(whole, rel=1e-12)

@@ -58,3 +58,13 @@ def test_linear_layers_and_activation_samples():
 def test_unknown_layer_name_is_a_user_error():
     with pytest.raises(HwsimError, match="did you mean layers.0.q_proj"):
         minilm.embed(weight_formats={"layers.0.q_prj": None})
+
+
+def test_embedding_tables_quantized_only_when_asked():
+    s = minilm.SENTENCES[:6]
+    ref = minilm.embed(s)
+    # an "embeddings"-only dict quantizes the three tables and nothing else
+    e_only = minilm.embed(s, {"embeddings": "int4_g128"})
+    assert 0.9 < float(np.mean(np.sum(e_only * ref, 1))) < 0.9999
+    same = minilm.embed(s, {"layers.0.q_proj": None})  # None leaves a layer in fp32
+    assert same.tobytes() == ref.tobytes()
