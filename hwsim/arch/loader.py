@@ -22,6 +22,7 @@ import yaml
 from hwsim.arch.schema import MEMORY_LEVEL, TECH, TOP, Field, parse_bandwidth
 from hwsim.arch.spec import Accelerator, MemoryLevel, TechSpec
 from hwsim.errors import HwsimError, closest
+from hwsim.fileio import read_mapping
 
 OVERRIDE_SOURCE = "--set override"
 
@@ -38,18 +39,7 @@ def _unwrap(node: object) -> tuple[object, str | None]:
 
 
 def read_yaml(path: Path) -> dict:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            raw = yaml.safe_load(fh)
-    except OSError as exc:
-        raise HwsimError(f"cannot read: {exc.strerror}", file=path) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise HwsimError(f"invalid YAML{where}", file=path) from None
-    if not isinstance(raw, dict):
-        raise HwsimError("an accelerator spec must be a YAML mapping", file=path)
-    return raw
+    return read_mapping(path, what="an accelerator spec")
 
 
 def _family_fields(raw: dict, file: object) -> dict[str, Field]:

@@ -5,14 +5,12 @@ defaults (tied embeddings, gating, norm kind, biases) follow its HF configuratio
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from hwsim.errors import HwsimError, closest
+from hwsim.fileio import read_mapping
 from hwsim.paths import resolve_preset
 
 
@@ -254,21 +252,6 @@ def from_hf_dict(cfg: dict, *, name: str | None = None, file: object = None, sou
     )
 
 
-def _read_mapping(path: Path) -> dict:
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise HwsimError(f"cannot read: {exc.strerror}", file=path) from None
-    try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        first = str(exc).splitlines()[0]
-        raise HwsimError(f"not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {first}", file=path) from None
-    if not isinstance(data, dict):
-        raise HwsimError("expected a mapping at the top level", file=path)
-    return data
-
-
 def load_model(name_or_path: str | Path) -> ModelConfig:
     """A preset name (workloads/NAME.yaml), a YAML preset path, an HF config.json, or a checkpoint folder."""
     text = str(name_or_path)
@@ -279,7 +262,7 @@ def load_model(name_or_path: str | Path) -> ModelConfig:
             raise HwsimError("checkpoint folder has no config.json", file=text)
     else:
         path = resolve_preset(text, "workloads", what="model")
-    data = _read_mapping(path)
+    data = read_mapping(path, what="a model config")
     if path.suffix == ".json":
         model = from_hf_dict(data, name=path.parent.name if path.name == "config.json" else path.stem, file=path)
     else:

@@ -1,0 +1,30 @@
+"""Reading user files (YAML or JSON) into a top-level mapping, with one-line errors."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+
+from hwsim.errors import HwsimError
+
+
+def read_mapping(path: str | Path, *, what: str = "file") -> dict:
+    """Parse a YAML (or, by suffix, JSON) file whose top level must be a mapping."""
+    path = Path(path)
+    is_json = path.suffix == ".json"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise HwsimError(f"cannot read: {exc.strerror}", file=path) from None
+    try:
+        data = json.loads(text) if is_json else yaml.safe_load(text)
+    except json.JSONDecodeError as exc:
+        raise HwsimError(f"not valid JSON at line {exc.lineno}: {exc.msg}", file=path) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise HwsimError(f"invalid YAML{f' at line {mark.line + 1}' if mark else ''}", file=path) from None
+    if not isinstance(data, dict):
+        raise HwsimError(f"{what} must be a {'JSON object' if is_json else 'YAML mapping'} at the top level",
+                         file=path)
+    return data
