@@ -1,0 +1,188 @@
+"""LUT-based mixed-precision GEMM: LUT Tensor Core (ISCA 2025) as an accelerator and T-MAC
+(EuroSys 2025) on CPUs. Operation counts are in hwsim.families.lut_core.
+
+A linear op is executed as steps of a LUT tile: `tile_m` tokens × `tile_n` outputs × one group of g
+inputs × one weight bit-plane per step (one bit-plane per cycle). Per instance
+    steps = ceil(m/tile_m) · ceil(n/tile_n) · ceil(k/g) · planes
+spread over `cores × lut_units` LUT units (accelerator), each step taking one cycle; on a CPU a step
+is one SIMD vector of lookups (tile_m = 1, tile_n = simd_bits/table_bits lanes: TBL/PSHUFB) taking
+`instr_per_vector` instructions on `simd_pipes` pipes per core. Cost is linear in weight bits.
+
+Table precompute (one add per table entry, 2^(g-1) entries with symmetry) runs on the vector lanes;
+`precompute: separate` also writes the tables to the backing store and reads them back (T-MAC and
+LUT Tensor Core's unfused kernel), `fused` folds it into the preceding norm (no table traffic;
+REFERENCES.md: ~2.5% when fused). Tables are loaded into the tile once per n-tile (the elongated
+tile reuses a table over tile_n outputs); `table_storage` (registers | sram) prices the lookup reads.
+Table precision (fp16 | int8) halves table bytes and doubles CPU lanes at int8, at the error of
+lut_core.table_quantisation_error. Attention (fp16 KV) and elementwise ops run on the vector lanes.
+Bit-plane combine and group dequantisation run on the vector lanes on CPUs and in the tile's output
+stage on the accelerator (energy only).
+
+Energy: accelerator from the technology tables (hwsim.tech, node-scaled); CPU: busy cores ×
+core_power × time (assumed: a core running SIMD kernels draws about its rated per-core power).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from hwsim.arch.schema import Field
+from hwsim.errors import HwsimError
+from hwsim.families import lut_core as L
+from hwsim.families.base import Family
+from hwsim.families.common import cdiv
+from hwsim.tech.datapath import NODE, fp_add, int_add, mac_cost, multiplier
+from hwsim.tech.scaling import scale_area, scale_energy
+from hwsim.tech.tables import HOROWITZ_45NM as H
+
+TARGETS = ("accelerator", "cpu")
+
+# assumed (no table entry): a register bit ≈ one full-adder bit (Horowitz 8-bit adder / 8); an SRAM bit
+# a quarter of that (6T cell vs flip-flop); an N:1 mux read of a w-bit entry ≈ a w-bit adder.
+REG_BIT_UM2 = H["int_add_8_um2"].value / 8
+SRAM_BIT_UM2 = REG_BIT_UM2 / 4
+SRAM_PJ_PER_BIT = H["sram_8kb_read_64b_pj"].value / 64
+
+
+def _fp16():
+    from hwsim.engine.precision import operand_type
+
+    return operand_type(16)
+
+
+class Lut(Family):
+    name = "lut"
+    params = {
+        "target": Field("choice", choices=TARGETS, doc="accelerator (LUT units in an SM-like array) | cpu (T-MAC)"),
+        **L.HOST_PARAMS,
+        "group": Field("int", required=False, default=4, doc="g: activations per table"),
+        "symmetric": Field("bool", required=False, default=True, doc="2^(g-1) entries, sign from one bit"),
+        "table_precision": Field("choice", choices=("fp16", "int8"), required=False, default="fp16"),
+        "table_storage": Field("choice", choices=("registers", "sram"), required=False, default="registers"),
+        "precompute": Field("choice", choices=("fused", "separate"), required=False, default="separate"),
+        # accelerator
+        "lut_units": Field("int", required=False, default=None, doc="LUT units per core (SM), in place of tensor cores"),
+        "tile_m": Field("int", required=False, default=None, doc="tokens per LUT tile (LUT Tensor Core: 2)"),
+        "tile_n": Field("int", required=False, default=None, doc="outputs per LUT tile (elongated: 64)"),
+        # cpu
+        "instr_per_vector": Field("dimensionless", required=False, default=None,
+                                  doc="SIMD instructions per vector of lookups (table lookup, index unpack, accumulate)"),
+    }
+
+    def validate(self, arch):
+        c = arch.compute
+        need = {"accelerator": ("lut_units", "tile_m", "tile_n"), "cpu": ("instr_per_vector",)}[c["target"]]
+        for key in need:
+            if c[key] is None:
+                raise HwsimError(f"required for target {c['target']}", file=arch.file, field=f"compute.{key}")
+        if c["target"] == "accelerator" and arch.tech is None:
+            raise HwsimError("the LUT accelerator prices its units from a tech table", file=arch.file, field="tech")
+        if c["target"] == "cpu" and c["simd_bits"] % 16:
+            raise HwsimError("must be a multiple of 16", file=arch.file, field="compute.simd_bits")
+
+    # --- geometry -----------------------------------------------------------------------------
+    @staticmethod
+    def _table_bits(arch):
+        return 16.0 if arch.compute["table_precision"] == "fp16" else 8.0
+
+    def _tile(self, arch):
+        """(tile_m, tile_n, cycles per step, parallel units) of the LUT datapath."""
+        c = arch.compute
+        if c["target"] == "accelerator":
+            return c["tile_m"], c["tile_n"], 1.0, c["cores"] * c["lut_units"]
+        return 1.0, c["simd_bits"] / self._table_bits(arch), c["instr_per_vector"], c["cores"] * c["simd_pipes"]
+
+    def lut_steps(self, arch, ops, planes):
+        tm, tn, _, _ = self._tile(arch)
+        steps = cdiv(ops.m, tm) * cdiv(ops.n, tn) * cdiv(ops.k, arch.compute["group"]) * planes * ops.count
+        return np.where(L.lut_mask(ops), steps, 0.0)
+
+    def _tables(self, arch, ops):
+        c = arch.compute
+        return L.table_bytes(ops, c["group"], c["symmetric"], self._table_bits(arch))
+
+    # --- cycles ----------------------------------------------------------------------------------
+    def compute_cycles(self, arch, ops, prec):
+        c = arch.compute
+        planes = L.weight_planes(arch, prec)
+        _, _, per_step, par = self._tile(arch)
+        lut = np.ceil(self.lut_steps(arch, ops, planes) * per_step / par)
+        vector = L.precompute_adds(ops, c["group"], c["symmetric"]) / L.host_lanes(arch, 16.0)
+        if c["target"] == "cpu":  # combine and dequantise on the SIMD lanes (fp16 FMA)
+            vector = vector + (L.combine_ops(ops, planes) + L.dequant_ops(ops, prec)) / L.host_lanes(arch, 16.0)
+        table_io = 0.0
+        if c["precompute"] == "separate":  # tables written out and read back through the backing store
+            table_io = 2 * self._tables(arch, ops) / arch.backing.bytes_per_cycle(arch.clock_hz)
+        return lut + np.ceil(vector + table_io) + L.host_cycles(arch, ops, prec)
+
+    def peak_macs_per_cycle(self, arch, prec):
+        tm, tn, per_step, par = self._tile(arch)
+        lut = par * tm * tn * arch.compute["group"] / (per_step * L.weight_planes(arch, prec))
+        return np.maximum(lut, L.host_lanes(arch, 16.0))
+
+    # --- energy and area -----------------------------------------------------------------------
+    def _node(self, arch):
+        return arch.tech.node_nm
+
+    def lookup_energy_pj(self, arch):
+        """One lookup on the accelerator at 45 nm: table read + accumulate (+ sign negate)."""
+        c = arch.compute
+        tb = self._table_bits(arch)
+        read = tb * SRAM_PJ_PER_BIT if c["table_storage"] == "sram" else float(int_add(tb))
+        acc = float(fp_add(16)) if tb == 16 else float(int_add(32))
+        neg = float(int_add(tb)) if c["symmetric"] else 0.0
+        return read + acc + neg
+
+    def lane_area_um2(self, arch):
+        """One lookup lane of a LUT unit at 45 nm: mux, accumulator, sign negate."""
+        c = arch.compute
+        tb = self._table_bits(arch)
+        acc = float(fp_add(16, "um2")) if tb == 16 else float(int_add(32, "um2"))
+        neg = float(int_add(tb, "um2")) if c["symmetric"] else 0.0
+        return float(int_add(tb, "um2")) + acc + neg
+
+    def unit_area_um2(self, arch):
+        """One LUT unit at 45 nm: tile_m × tile_n lanes plus table storage for tile_m tables."""
+        c = arch.compute
+        bits = c["tile_m"] * L.table_entries(c["group"], c["symmetric"]) * self._table_bits(arch)
+        cell = SRAM_BIT_UM2 if c["table_storage"] == "sram" else REG_BIT_UM2
+        return c["tile_m"] * c["tile_n"] * self.lane_area_um2(arch) + bits * cell
+
+    def compute_energy(self, arch, ops, prec, compute_cycles):
+        c = arch.compute
+        if c["target"] == "cpu":
+            return compute_cycles * (L.host_power(arch) / arch.clock_hz)
+        planes = L.weight_planes(arch, prec)
+        fp16 = _fp16()
+        tm, tn, _, _ = self._tile(arch)
+        look = L.lookups(ops, c["group"], planes) * self.lookup_energy_pj(arch)
+        pre = L.precompute_adds(ops, c["group"], c["symmetric"]) * float(fp_add(16))
+        post = L.combine_ops(ops, planes) * float(int_add(32)) + L.dequant_ops(ops, prec) * multiplier(fp16, fp16)
+        loads = self._tables(arch, ops) * cdiv(ops.n, tn) * 8 * SRAM_PJ_PER_BIT  # table reloads per n-tile
+        att = np.where(ops.kind == "attention", ops.macs * mac_cost(prec.activations, prec.kv).energy_pj, 0.0)
+        vec = np.where(ops.kind == "elementwise", ops.vector_ops * float(fp_add(32)), 0.0)
+        pj = look + pre + post + loads + att + vec
+        return scale_energy(pj, NODE, self._node(arch)) * 1e-12
+
+    def area_mm2(self, arch, prec):
+        c = arch.compute
+        if c["target"] == "cpu":
+            return L.host_area_mm2(arch)
+        fp16 = _fp16()
+        vec_lanes = c["cores"] * c["simd_pipes"] * c["simd_bits"] / 16
+        um2 = c["cores"] * c["lut_units"] * self.unit_area_um2(arch) + vec_lanes * mac_cost(fp16, fp16).area_um2
+        return scale_area(um2, NODE, self._node(arch)) * 1e-6
+
+
+FAMILY = Lut()
+
+
+def unit_vs_mac(arch) -> dict:
+    """LUT unit vs an FP16×FP16 MAC unit at the same node (the LUT Tensor Core comparison):
+    ops per cycle per mm² (compute density) and ops per joule (energy efficiency) for INT1×FP16,
+    one bit-plane per cycle. A lane does g 1-bit MACs per lookup; the MAC does one MAC per cycle."""
+    fp16 = _fp16()
+    g = arch.compute["group"]
+    lane_um2 = FAMILY.unit_area_um2(arch) / (arch.compute["tile_m"] * arch.compute["tile_n"])
+    mac = mac_cost(fp16, fp16, NODE)
+    return {"density": (g / lane_um2) / (1 / mac.area_um2),
+            "efficiency": (g / FAMILY.lookup_energy_pj(arch)) / (1 / mac.energy_pj)}

@@ -1,0 +1,56 @@
+"""Bit-serial in-SRAM arithmetic: row reads, row writes and logic steps per operation.
+
+Vertical layout (Neural Cache, ISCA 2018; PIMeval's bit-serial model): an n-bit operand occupies n
+rows of one bitline column; every column of every sub-array computes at once. Counts per
+operation (REFERENCES.md "SRAM processing-in-memory"):
+    ADD n-bit: 2n reads, n writes, 3n+1 logic steps
+    MUL n-bit: n(n+1) reads, n(n+1)/2 writes, 2n²+n logic steps
+    time = t_read·reads + t_write·writes + t_logic·logic
+A MOVE of n bits (copy a column's value to a neighbour for reduction) is n reads and n writes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class RowOps:
+    """Row reads, row writes and logic steps (numpy arrays or floats; they add and scale)."""
+
+    reads: object
+    writes: object
+    logic: object
+
+    def __add__(self, other: "RowOps") -> "RowOps":
+        return RowOps(self.reads + other.reads, self.writes + other.writes, self.logic + other.logic)
+
+    def __mul__(self, k) -> "RowOps":
+        return RowOps(self.reads * k, self.writes * k, self.logic * k)
+
+    __rmul__ = __mul__
+
+    def cycles(self, t_read, t_write, t_logic):
+        return t_read * self.reads + t_write * self.writes + t_logic * self.logic
+
+
+def add(n) -> RowOps:
+    n = np.asarray(n, dtype=np.float64)
+    return RowOps(2 * n, n, 3 * n + 1)
+
+
+def mul(n) -> RowOps:
+    n = np.asarray(n, dtype=np.float64)
+    return RowOps(n * (n + 1), n * (n + 1) / 2, 2 * n * n + n)
+
+
+def move(n) -> RowOps:
+    n = np.asarray(n, dtype=np.float64)
+    return RowOps(n, n, np.zeros_like(n))
+
+
+def write(n) -> RowOps:
+    """Writing an n-bit value into a column (transposed): n row writes."""
+    n = np.asarray(n, dtype=np.float64)
+    return RowOps(np.zeros_like(n), n, np.zeros_like(n))
