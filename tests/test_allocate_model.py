@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from hwsim.allocate import build_problem, resolve_trace, solve
+from hwsim.allocate import InfeasibleBudget, allocate, build_problem, resolve_trace, solve
 from hwsim.allocate.errors import load_sensitivity, lookup
 from hwsim.allocate.frontier import frontier
 from hwsim.allocate.tensors import CheckpointTensors, SyntheticTensors
@@ -172,3 +172,14 @@ def test_frontier_is_monotone_with_uniform_points(tiny, arch):
     lat = frontier(p, "error", "seconds", points=5)
     obj = lat[lat["kind"] == "mixed"]["objective"].to_numpy()
     assert (np.diff(obj) <= 1e-15).all() and obj[-1] < obj[0]
+
+
+def test_allocate_end_to_end_matches_its_parts(tiny, arch):
+    sol = allocate(arch, tiny, "int3_g128,int4_g128,int8", "energy_j", {"error": 0.5}, proxy="uniform",
+                   groups={"qkv": ["q_proj", "k_proj", "v_proj"]})
+    p = build_problem(arch, tiny, FORMATS, proxy="uniform", groups={"qkv": ["q_proj", "k_proj", "v_proj"]})
+    assert sol.objective_value == pytest.approx(solve(p, "energy_j", {"error": 0.5}).objective_value)
+    a = sol.assignment()
+    assert len(a) == 14 and a["layers.0.q_proj"] == a["layers.0.k_proj"] == a["layers.0.v_proj"]
+    with pytest.raises(InfeasibleBudget, match="error=0 is infeasible"):
+        allocate(arch, tiny, FORMATS, "seconds", {"error": 0.0}, proxy="uniform")

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hwsim.allocate.costs import bits_per_element
 from hwsim.allocate.units import KV_ROLE, Unit
 from hwsim.errors import HwsimError
 
@@ -124,7 +125,7 @@ def measured_sensitivity(units: list[Unit], formats, allowed: np.ndarray, errors
     if not hasattr(source, "loss"):
         raise HwsimError("the measured proxy runs the model end to end: only --checkpoint minilm supports it",
                          field="proxy")
-    bits = np.array([get_bits(f) for f in formats])
+    bits = np.array([bits_per_element(f) for f in formats])
     sens = np.ones(len(units))
     for u, unit in enumerate(units):
         cols = np.flatnonzero(allowed[u])
@@ -132,9 +133,3 @@ def measured_sensitivity(units: list[Unit], formats, allowed: np.ndarray, errors
         if errors[u, ref] > 0:
             sens[u] = max(source.loss({op: formats[ref] for op in unit.ops}), 0.0) / errors[u, ref]
     return sens
-
-
-def get_bits(name: str) -> float:
-    from hwsim.formats import get_format
-
-    return get_format(name).bits_per_element

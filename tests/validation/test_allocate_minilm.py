@@ -5,8 +5,8 @@ statistics"), end-to-end metric: mean cosine of sentence embeddings vs fp32 over
 hwsim.accuracy.minilm.SENTENCES. Sensitivities measured CalibTIP-style (REFERENCES.md
 "Mixed-precision allocation by integer programming": per-layer measured loss deltas), one forward
 pass per layer. Claim: at the same average bits, the ILP allocation's cosine ≥ the uniform format's.
-Measured (2-core sandbox, docs/allocate.md): 4.125 bits 0.9582 vs 0.9417 (int4_g128);
-5.125 bits 0.9908 vs 0.9875 (int5_g128).
+Measured (docs/allocate.md): 4.125 bits 0.9569 vs 0.9417 (int4_g128); 5.125 bits 0.9912 vs
+0.9875 (int5_g128).
 """
 import pytest
 
