@@ -36,7 +36,7 @@ from hwsim.engine.precision import Precision, ResolvedPrecision, resolve_precisi
 from hwsim.errors import HwsimError
 
 #: size of the elementwise probe op (a power of two: cycle counts stay exact in float64)
-_PROBE_ELEMS = 2 ** 40
+_PROBE_ELEMS = 2 ** 50
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ class Roofs:
 
 
 def precision_label(prec: ResolvedPrecision) -> str:
-    return f"W {prec.weights.name} · A {prec.activations.name} · KV {prec.kv.name}"
+    return f"W {prec.weights.name} / A {prec.activations.name} / KV {prec.kv.name}"
 
 
 def _finite_positive(x) -> bool:
@@ -107,7 +107,10 @@ def vector_ops_per_cycle(arch: Accelerator, prec: ResolvedPrecision) -> float:
     cycles = np.asarray(arch.family_model.compute_cycles(arch, OpColumns.from_frame(probe), prec), dtype=np.float64)
     if cycles.shape not in ((), (1,)) or not _finite_positive(cycles.reshape(())):
         raise HwsimError(f"the {arch.family} family gives no finite vector throughput", file=arch.file, field="compute")
-    return n / float(cycles.reshape(()))
+    rate = n / float(cycles.reshape(()))
+    # ceil() in the family's cycle count makes n/cycles low by < rate²/n; snap integer lane counts back
+    nearest = round(rate)
+    return float(nearest) if abs(rate - nearest) <= 2 * rate * rate / n else rate
 
 
 def machine_roofs(arch: Accelerator, precision=None) -> Roofs:
@@ -249,6 +252,11 @@ def roofline(arch, trace, precision=None) -> Roofline:
             machines.append(roofs)
             frames.append(_long(roofs, base, levels))
             summaries.append(phase_summary(roofs, base, levels, ob, trace))
+    keys = [(m.arch, m.precision) for m in machines]
+    if len(set(keys)) < len(keys):
+        dup = next(k for k in keys if keys.count(k) > 1)
+        raise HwsimError(f"two series are both {dup[0]!r} at {dup[1]}: give each machine a distinct name",
+                         field="--arch")
     roof_rows = pd.DataFrame([r for m in machines for r in m.rows()])
     return Roofline(ops=pd.concat(frames, ignore_index=True), roofs=roof_rows,
                     summary=pd.DataFrame(summaries), machines=tuple(machines))

@@ -32,7 +32,7 @@ _FONT = {"font.size": 8, "axes.titlesize": 8, "axes.labelsize": 8, "legend.fonts
 def _series_labels(machines) -> list[str]:
     """Shortest labels that still tell the series apart (precision parts shared by all are dropped)."""
     archs = {m.arch for m in machines}
-    parts = [m.precision.split(" · ") for m in machines]
+    parts = [m.precision.split(" / ") for m in machines]
     varying = [i for i in range(len(parts[0])) if len({p[i] for p in parts}) > 1]
     labels = []
     for m, p in zip(machines, parts):

@@ -1,0 +1,97 @@
+"""`hwsim roofline`: is each op compute- or memory-bound on this machine at this precision, and how far
+below its roof does the cost model put it? Several --arch (and several --weights/--activations/--kv)
+give one series each, in one table and one plot."""
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+from hwsim.arch import load_arch, parse_overrides
+from hwsim.cli.output import emit_json
+from hwsim.engine import Precision
+
+HELP = "roofline per op and phase: intensity per memory level, compute roofs per precision, bounds, tokens/s ceiling"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from hwsim.cli.workload_args import add_workload_arguments
+
+    p.add_argument("--arch", action="append", required=True,
+                   help="preset name (archs/) or a YAML path; repeat to compare machines")
+    add_workload_arguments(p)
+    for operand in ("weights", "activations", "kv"):
+        p.add_argument(f"--{operand}", action="append", default=None,
+                       help=f"{operand} format name or bits (default fp16); repeat to compare precisions")
+    p.add_argument("--set", action="append", default=[], metavar="dotted.key=value",
+                   help="override a field of every arch spec (repeatable)")
+    p.add_argument("--plot", metavar="OUT.png", help="write the roofline plot (.png, .pdf or .svg)")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+
+
+def _precisions(args) -> list[Precision]:
+    w, a, kv = (getattr(args, o) or ["fp16"] for o in ("weights", "activations", "kv"))
+    return [Precision(weights=x, activations=y, kv=z) for x in w for y in a for z in kv]
+
+
+def _title(tr) -> str:
+    span = f"seq {tr.seq}" if tr.phase == "prefill" else f"context {tr.context}"
+    ctx = f", context {tr.context}" if tr.phase == "prefill" and tr.context else ""
+    return f"{tr.model.name} {tr.phase} · batch {tr.batch} · {span}{ctx}"
+
+
+def _si(x: float, unit: str) -> str:
+    if not np.isfinite(x) or x <= 0:
+        return f"0 {unit}" if x == 0 else "-"
+    exp = min(max(int(np.floor(np.log10(x) / 3)), -4), 5)
+    return f"{x / 10 ** (3 * exp):.3g} {'pnµm kMGTP'[exp + 4].strip()}{unit}"
+
+
+def _print_text(rl) -> None:
+    backing = {m.arch: m.backing for m in rl.machines}
+    for s, m in zip(rl.summary.itertuples(), rl.machines):
+        print(f"{s.arch} ({s.family}) · {s.precision}")
+        print(f"  roofs: linear {_si(m.linear_ops_per_s, 'op/s')}, attention {_si(m.attention_ops_per_s, 'op/s')}, "
+              f"vector {_si(m.vector_ops_per_s, 'op/s')}; "
+              + ", ".join(f"{lv} {_si(bw, 'B/s')} (ridge {m.ridge(lv):.4g} op/B)" for lv, bw in m.bandwidth.items()))
+        print(f"  {s.phase}: lower bound {_si(s.time_lower_bound_s, 's')} ({s.bound}-bound), attained "
+              f"{_si(s.attained_s, 's')} ({s.fraction_of_roof:.1%} of roof); "
+              f"{_si(s.bytes_per_token, 'B')}/token → ceiling {s.tokens_per_s_ceiling:.4g} tokens/s, "
+              f"bound {s.tokens_per_s_bound:.4g}, attained {s.tokens_per_s_attained:.4g}")
+        ops = rl.ops[(rl.ops["arch"] == s.arch) & (rl.ops["precision"] == s.precision)
+                     & (rl.ops["level"] == backing[s.arch]) & (rl.ops["ops"] > 0)]
+        by = ops.groupby(["kind", "op"], sort=False).agg(
+            n=("name", "size"), intensity=("intensity", "median"), attainable=("attainable_ops_per_s", "median"),
+            attained=("attained_ops_per_s", "median"), fraction=("fraction_of_roof", "median"),
+            bound=("bound", lambda b: b.mode().iat[0]))
+        print(f"  {'op':<12}{'n':>5}{'op/B':>10}{'attainable':>14}{'attained':>14}{'of roof':>9}  bound")
+        for (kind, op), r in by.iterrows():
+            print(f"  {op:<12}{r.n:>5}{r.intensity:>10.4g}{_si(r.attainable, 'op/s'):>14}"
+                  f"{_si(r.attained, 'op/s'):>14}{r.fraction:>9.1%}  {r.bound}")
+
+
+def run(args: argparse.Namespace) -> int:
+    from hwsim.cli.workload_args import trace_from_args
+    from hwsim.roofline import roofline
+    from hwsim.roofline.plot import check_plot_path
+
+    if args.plot:
+        check_plot_path(args.plot)  # fail before any work
+    overrides = parse_overrides(args.set)
+    archs = [load_arch(a, overrides) for a in args.arch]
+    tr = trace_from_args(args)
+    rl = roofline(archs, tr, _precisions(args))
+    if args.plot:
+        rl.plot(args.plot, title=_title(tr))
+    if args.json:
+        doc = rl.to_json()
+        doc["plot"] = args.plot
+        emit_json(doc)
+        return 0
+    _print_text(rl)
+    if args.plot:
+        print(f"plot: {args.plot}")
+    return 0
+
+
+

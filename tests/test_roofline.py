@@ -1,0 +1,148 @@
+"""Roofline analysis: hand-computed points on one GEMM, roofs per kind and precision, levels, errors."""
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hwsim.arch import load_arch
+from hwsim.engine import Precision
+from hwsim.engine.ops import gemm_ops
+from hwsim.errors import HwsimError
+from hwsim.families import register
+from hwsim.families.bitserial import BitSerial
+from hwsim.roofline import machine_roofs, roofline
+from hwsim.workload import load_model, trace
+
+GEMV = gemm_ops([("g", 1, 4096, 4096)])
+
+
+def test_bitmod_gemv_by_hand():
+    # bitmod: 32x32 PEs, 4-wide dot products, 2 weight bits/cycle, 1 GHz, DRAM 256 bit/cycle (archs/bitmod.yaml)
+    rl = roofline("bitmod", GEMV, Precision(weights=4))
+    row = rl.ops.iloc[0]
+    roof = 2 * 32 * 32 * 4 / 2 * 1e9  # 4-bit weights: 2 cycles per term
+    assert row.compute_roof_ops_per_s == roof == 4.096e12
+    assert row.bandwidth_Bps == 32e9
+    assert row.ridge_intensity == 128.0
+    nbytes = 4096 * 2 + 4096 * 4096 * 4 / 8 + 4096 * 2  # A fp16 + B 4-bit + C fp16
+    assert row.bytes == nbytes == 8_404_992
+    assert row.intensity == pytest.approx(2 * 4096 * 4096 / nbytes, rel=1e-15)
+    assert row.attainable_ops_per_s == pytest.approx(32e9 * 2 * 4096 * 4096 / nbytes, rel=1e-15)
+    assert row.bound == "memory" and row.bound_level == "dram"
+    # the engine floors 8,404,992 B / 32 B per cycle = 262,656 cycles (exact): attained sits on the roof
+    assert row.attained_s == pytest.approx(262_656e-9, rel=1e-15)
+    assert row.fraction_of_roof == pytest.approx(1.0, rel=1e-12)
+
+
+def test_fewer_bits_raise_the_bitserial_compute_roof_but_not_the_attention_roof():
+    r3, r8 = machine_roofs(load_arch("bitmod"), Precision(weights=3)), machine_roofs(load_arch("bitmod"), Precision(weights=8))
+    assert r3.linear_ops_per_s == 2 * 4096 / 2 * 1e9  # ceil(3/2) = 2 cycles per term
+    assert r8.linear_ops_per_s == 2 * 4096 / 4 * 1e9  # 4 cycles
+    # attention multiplies by the fp16 KV cache: 8 cycles per term whatever the weights
+    assert r3.attention_ops_per_s == r8.attention_ops_per_s == 2 * 4096 / 8 * 1e9
+    assert r3.ridge("dram") == r3.linear_ops_per_s / 32e9 == 128.0
+
+
+@pytest.mark.parametrize("arch, lanes_hz", [("bitmod", 32 * 32 * 1e9), ("tpu-like", 256 * 700e6),
+                                            ("h100-sxm", 132 * 128 * 1.83e9)])
+def test_vector_roof_is_the_family_elementwise_rate(arch, lanes_hz):
+    assert machine_roofs(load_arch(arch)).vector_ops_per_s == lanes_hz
+
+
+def test_gpu_roof_follows_the_wider_operand():
+    h100 = load_arch("h100-sxm")
+    fp16 = machine_roofs(h100).linear_ops_per_s
+    assert fp16 == 2 * 132 * 4 * 512 * 1.83e9
+    assert machine_roofs(h100, Precision(weights=4)).linear_ops_per_s == fp16  # dequantised to fp16
+    assert machine_roofs(h100, Precision(weights=8, activations=8)).linear_ops_per_s == 2 * fp16  # int8 path
+
+
+def test_on_chip_level_with_a_bandwidth_gets_its_own_roof():
+    arch = load_arch("bitmod", {"memory.weight_sram.bandwidth": "256 bit/cycle"})
+    rl = roofline(arch, GEMV, Precision(weights=4))
+    assert list(rl.ops["level"]) == ["dram", "weight_sram"]  # input_sram has no bandwidth: no roof
+    sram = rl.ops.iloc[1]
+    # the array reads the weights once after filling them: 2 × 8 MiB through the weight SRAM
+    assert sram.bytes == 2 * 4096 * 4096 / 2
+    assert sram.intensity == 2.0
+    assert sram.bound_level == "weight_sram"
+    assert sram.attainable_ops_per_s == pytest.approx(32e9 * 2.0, rel=1e-15)
+    assert rl.summary.iloc[0]["memory_time_s_weight_sram"] == pytest.approx(16777216 / 32e9, rel=1e-15)
+
+
+def test_elementwise_and_embedding_ops():
+    tr = trace(load_model("llama-2-7b"), "decode", context=0)
+    rl = roofline("bitmod", tr)
+    ops = rl.ops
+    norm = ops[ops["name"] == "layers.0.input_norm"].iloc[0]
+    assert norm.ops == 4 * 4096  # rmsnorm: 4 vector ops per element
+    assert norm.compute_roof_ops_per_s == 1024e9
+    emb = ops[ops["kind"] == "embedding"].iloc[0]
+    assert emb.ops == 0 and emb.attainable_ops_per_s == 0 and emb.bound == "memory"
+    assert emb.time_lower_bound_s == pytest.approx(emb.bytes / 32e9, rel=1e-15)
+
+
+def test_several_machines_and_precisions_make_one_series_each():
+    rl = roofline(["bitmod", "tpu-like"], GEMV, [Precision(weights=4), Precision()])
+    assert len(rl.machines) == 4 and len(rl.summary) == 4
+    assert list(rl.summary["arch"]) == ["bitmod", "bitmod", "tpu-like", "tpu-like"]
+    assert rl.summary["precision"].iloc[0] == "W 4b / A fp16 / KV fp16"
+
+
+def test_bare_ops_table_has_no_tokens():
+    s = roofline("bitmod", GEMV).summary.iloc[0]
+    assert math.isnan(s["tokens_per_s_ceiling"]) and s["phase"] is None
+
+
+def test_duplicate_series_are_refused():
+    with pytest.raises(HwsimError, match="distinct name"):
+        roofline(["bitmod", "bitmod"], GEMV)
+
+
+class _Int8Only(BitSerial):
+    """A test family whose PEs are integer-only and at most 8 bits wide."""
+
+    name = "test-int8-only"
+
+    def check_precision(self, arch, prec):
+        for op in ("weights", "activations"):
+            t = getattr(prec, op)
+            if t.is_float or t.element_bits > 8:
+                raise HwsimError(f"{t.name} is not an integer of at most 8 bits", file=arch.file, field=f"--{op}")
+
+
+class _ZeroPeak(BitSerial):
+    name = "test-zero-peak"
+
+    def peak_macs_per_cycle(self, arch, prec):
+        return 0.0 if prec.weights.bits > 8 else super().peak_macs_per_cycle(arch, prec)
+
+
+def fake_arch(tmp_path, family):
+    register(_Int8Only())
+    register(_ZeroPeak())
+    text = Path(load_arch("bitmod").file).read_text()
+    path = tmp_path / f"{family}.yaml"
+    path.write_text(text.replace("family: bitserial", f"family: {family}"))
+    return str(path)
+
+
+def test_precision_the_family_cannot_execute(tmp_path):
+    arch = load_arch(fake_arch(tmp_path, "test-int8-only"))
+    assert roofline(arch, GEMV, Precision(weights=4, activations=8, kv=8)).ops.iloc[0].bound == "memory"
+    with pytest.raises(HwsimError, match="--activations: fp16 is not an integer"):
+        roofline(arch, GEMV, Precision(weights=4))
+    zero = load_arch(fake_arch(tmp_path, "test-zero-peak"))
+    with pytest.raises(HwsimError, match="cannot execute weights in fp16"):
+        roofline(zero, GEMV)
+    with pytest.raises(HwsimError, match="cannot execute kv in fp16"):
+        roofline(zero, GEMV, Precision(weights=4))
+
+
+def test_attainable_is_the_lowest_roof_on_a_trace():
+    rl = roofline(["h100-sxm", "tpu-like"], trace(load_model("llama-2-7b"), "prefill", seq=64))
+    o = rl.ops[rl.ops["ops"] > 0]
+    expect = np.minimum(o["compute_roof_ops_per_s"], o["bandwidth_Bps"] * o["intensity"])
+    np.testing.assert_allclose(o["attainable_ops_per_s"], expect, rtol=1e-12)
+    assert (o["bound"] == np.where(o["intensity"] >= o["ridge_intensity"], "compute", "memory")).all()
