@@ -180,7 +180,8 @@ class Pim(Family):
             return np.maximum(host, L.host_lanes(arch, 8.0) / c["dequant_instr"])
         planes = L.weight_planes(arch, prec)
         if mode == "lut":
-            return np.maximum(host, self.arrays_total(arch) * c["lut_lanes"] * c["group"] / planes)
+            lut = self.arrays_total(arch) * c["lut_lanes"] * c["group"] / (planes * (1 - c["pattern_reuse"]))
+            return np.maximum(host, lut)
         xb, _ = self._act_bits(arch, prec)
         n = max(float(planes), xb)
         per_mac = (P.mul(n) + P.add(planes + xb + 1)).cycles(*self._t(arch))  # cheapest term (k = 2)

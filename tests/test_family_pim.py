@@ -1,0 +1,144 @@
+"""PIM family: bit-serial row-operation counts (Neural Cache / PIMeval), capacity, conversion,
+SAIL LUT-GEMV, host baseline, properties; and every preset of both families (lut, pim) on every
+workload preset, prefill and decode."""
+import json
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hwsim.arch import load_arch
+from hwsim.cli import main
+from hwsim.engine import Precision, gemm_ops
+from hwsim.errors import HwsimError
+from hwsim.paths import preset_names
+from hwsim.workload import load_model, trace
+
+TINY = {"compute.slices": 1, "compute.arrays": 2, "compute.cols": 8}  # 16 lanes
+
+
+def one(arch, shape, w=4, a=8):
+    return arch.cost(gemm_ops([("g", *shape)]), Precision(weights=w, activations=a)).ops.iloc[0]
+
+
+def test_bitserial_gemv_row_operations_by_hand():
+    # m=1, n=4, k=10, int4 weights, int8 activations on 16 lanes: r = 4 columns per output, t = 3 terms,
+    # operand width 8, accumulator 4+8+ceil(log2 10) = 16. Per term MUL(8) + ADD(16) + write 8 + write 4:
+    #   reads 72+32, writes 36+16+8+4, logic 136+49; reduction 2 · (MOVE(16) + ADD(16))
+    arch = load_arch("neural-cache", TINY)
+    reads, writes, logic = 3 * 104 + 2 * 48, 3 * 64 + 2 * 32, 3 * 185 + 2 * 49
+    ro = arch.family_model.bitserial_rowops(arch, gemm_ops_cols([("g", 1, 4, 10)]), Precision(4, 8).resolve())
+    assert (ro.reads[0], ro.writes[0], ro.logic[0]) == (reads, writes, logic)
+    assert one(arch, (1, 4, 10))["compute_cycles"] == reads + writes + logic
+    slow = load_arch("neural-cache", {**TINY, "compute.t_write": 3})
+    assert one(slow, (1, 4, 10))["compute_cycles"] == reads + 3 * writes + logic
+
+
+def gemm_ops_cols(shapes):
+    from hwsim.engine.ops import OpColumns
+
+    return OpColumns.from_frame(gemm_ops(shapes))
+
+
+def test_capacity_resident_weights_and_streaming():
+    base = one(load_arch("neural-cache", TINY), (1, 4, 10))["compute_cycles"]
+    res = load_arch("neural-cache", {**TINY, "compute.weights_resident": True})
+    assert one(res, (1, 4, 10))["compute_cycles"] == base - 3 * 4  # 40 weights fit: no transpose writes
+    # 4000 int4 weights need 16000 bits > 16 lanes · 192 free rows: streamed in, with their writes
+    big_res = one(res, (1, 4, 1000))["compute_cycles"]
+    big = one(load_arch("neural-cache", TINY), (1, 4, 1000))["compute_cycles"]
+    assert big_res == big
+
+
+def test_float_activations_error_or_explicit_conversion():
+    strict = load_arch("neural-cache", {**TINY, "compute.float_operands": "error"})
+    with pytest.raises(HwsimError, match="integer-only"):
+        one(strict, (1, 4, 10), a=16)
+    conv = load_arch("neural-cache", TINY)  # preset: convert fp16 → int8 at one ADD(8) per term
+    assert one(conv, (1, 4, 10), a=16)["compute_cycles"] == one(conv, (1, 4, 10), a=8)["compute_cycles"] + 3 * 49
+    with pytest.raises(HwsimError, match="floating-point weights"):
+        one(conv, (1, 4, 10), w=16)
+
+
+SAIL1 = {"compute.slices": 1, "compute.arrays": 1}
+
+
+def test_sail_lut_gemv_closed_form():
+    # patterns 64·16·2 = 2048 over 32 lanes = 64, × (1 index + 4 tokens) × (1 − 0.138) → 276;
+    # conversion 256 outputs on 256 columns · 16 steps; tables 4·16·8 B = 4096 bits / 256 per row write;
+    # precompute 512 adds on 64·2·8 fp16 host lanes
+    sail = load_arch("sail-n1", SAIL1)
+    assert one(sail, (4, 64, 64), w=2, a=16)["compute_cycles"] == 276 + 16 + 16 + 1
+    no_reuse = load_arch("sail-n1", {**SAIL1, "compute.pattern_reuse": 0})
+    assert one(no_reuse, (4, 64, 64), w=2, a=16)["compute_cycles"] == 320 + 16 + 16 + 1
+
+
+def test_sail_batched_lookups_amortise_index_reads():
+    sail = load_arch("sail-n1")
+    per_token = [one(sail, (m, 4096, 4096), w=4, a=16)["compute_cycles"] / m for m in (1, 4, 16)]
+    assert per_token[0] > per_token[1] > per_token[2]
+
+
+def test_host_baseline():
+    cpu = load_arch("cpu-n1")
+    op = one(cpu, (8, 4096, 4096), w=4, a=16)
+    assert op["compute_cycles"] == math.ceil(8 * 4096 * 4096 / (64 * 2 * 16 / 3))
+    op16 = one(cpu, (8, 4096, 4096), w=16, a=16)  # float weights: fp16 FMA lanes
+    assert op16["compute_cycles"] == math.ceil(8 * 4096 * 4096 / (64 * 2 * 8))
+
+
+dims = st.integers(1, 1500)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.sampled_from(["neural-cache", "sail-n1", "cpu-n1"]), dims, dims, dims, st.sampled_from([2, 4, 8]))
+def test_never_below_roofline(name, m, n, k, w):
+    arch = load_arch(name)
+    prec = Precision(weights=w, activations=8).resolve()
+    op = arch.cost(gemm_ops([("g", m, n, k)]), prec).ops.iloc[0]
+    peak = arch.family_model.peak_macs_per_cycle(arch, prec)
+    bw = arch.backing.bytes_per_cycle(arch.clock_hz)
+    dram = m * k + math.ceil(n * k * w / 8) + m * n
+    assert op["cycles"] >= math.floor(max(m * n * k / peak, dram / bw)) - 1e-6
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.sampled_from(["neural-cache", "sail-n1", "cpu-n1"]), dims, dims, dims, st.integers(1, 3), st.integers(1, 3))
+def test_more_resources_never_slower(name, m, n, k, grow, grow_bw):
+    base = load_arch(name)
+    ops = gemm_ops([("g", m, n, k)])
+    prec = Precision(weights=4, activations=8)
+    c = base.compute
+    over = {"compute.cores": c["cores"] * grow, f"memory.dram.bandwidth": base.backing.bandwidth * grow_bw}
+    if c["mode"] != "host":
+        over["compute.slices"] = c["slices"] * grow
+    assert base.with_values(over).cost(ops, prec).totals["cycles"] <= base.cost(ops, prec).totals["cycles"]
+
+
+MINE = ["lut-tensor-core", "tmac-m2-ultra", "tmac-rpi5", "tmac-orin", "neural-cache", "sail-n1", "cpu-n1"]
+
+
+def test_every_preset_on_every_workload_preset():
+    prec = Precision(weights="int4_g128")
+    for model in preset_names("workloads"):
+        cfg = load_model(model)
+        traces = [trace(cfg, "decode", context=128), trace(cfg, "prefill", seq=32)]
+        for name in MINE:
+            arch = load_arch(name)
+            for tr in traces:
+                t = arch.cost(tr, prec).totals
+                assert t["seconds"] > 0 and t["energy_j"] > 0 and t["area_mm2"] > 0, (name, model, tr.phase)
+
+
+@pytest.mark.parametrize("arch", MINE)
+def test_cli_simulate(arch, capsys):
+    rc = main(["simulate", "--arch", arch, "--model", "llama-2-7b", "--phase", "decode", "--weights", "2", "--json"])
+    out = capsys.readouterr()
+    assert rc == 0 and json.loads(out.out)["totals"]["seconds"] > 0
+    rc = main(["simulate", "--arch", arch, "--model", "llama-2-7b", "--phase", "decode", "--weights", "fp16"])
+    err = capsys.readouterr().err
+    if arch == "cpu-n1":  # the CPU baseline runs fp16 weights on its FMA lanes
+        assert rc == 0
+    else:
+        assert rc == 2 and "floating-point weights" in err and err.count("\n") == 1
