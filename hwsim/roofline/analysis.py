@@ -31,7 +31,7 @@ import pandas as pd
 from hwsim.arch import Accelerator, load_arch
 from hwsim.engine.cost import evaluate
 from hwsim.engine.memory import traffic
-from hwsim.engine.ops import OpColumns, gemm_ops, operand_bytes
+from hwsim.engine.ops import OpColumns, operand_bytes
 from hwsim.engine.precision import Precision, ResolvedPrecision, resolve_precision
 from hwsim.errors import HwsimError
 
@@ -101,10 +101,11 @@ def _peak_ops(arch: Accelerator, prec: ResolvedPrecision, operand: str) -> float
 def vector_ops_per_cycle(arch: Accelerator, prec: ResolvedPrecision) -> float:
     """Elementwise operations per cycle, from the family's compute cycles of one huge elementwise op."""
     n = _PROBE_ELEMS
-    probe = gemm_ops([("probe", 1, 1, 1)], kind="elementwise")
-    probe[["n", "vector_ops", "act_in_elems", "act_out_elems"]] = n
-    probe[["macs", "weight_elems"]] = 0
-    cycles = np.asarray(arch.family_model.compute_cycles(arch, OpColumns.from_frame(probe), prec), dtype=np.float64)
+    one, big, zero = np.ones(1), np.full(1, float(n)), np.zeros(1)
+    probe = OpColumns(name=np.array(["probe"]), kind=np.array(["elementwise"]), m=one, n=big, k=one, count=one,
+                      macs=zero, vector_ops=big, weight_elems=zero, act_in_elems=big, act_out_elems=big,
+                      kv_read_elems=zero, kv_write_elems=zero)
+    cycles = np.asarray(arch.family_model.compute_cycles(arch, probe, prec), dtype=np.float64)
     if cycles.shape not in ((), (1,)) or not _finite_positive(cycles.reshape(())):
         raise HwsimError(f"the {arch.family} family gives no finite vector throughput", file=arch.file, field="compute")
     rate = n / float(cycles.reshape(()))
