@@ -184,7 +184,7 @@ class Fpga(Family):
         if arch.compute["die_area"] is None:
             return np.nan  # FPGAs report utilisation; area only with a sourced die area
         util = self._util(arch, prec)
-        used = np.maximum.reduce([util[k] for k in ("dsp", "lut", "ff", "bram", "uram")])
+        used = np.maximum.reduce(np.broadcast_arrays(*[util[k] for k in ("dsp", "lut", "ff", "bram", "uram")]))
         return np.minimum(used, 1.0) * arch.compute["die_area"] * 1e6
 
     def point_totals(self, arch, prec, ops, mult):

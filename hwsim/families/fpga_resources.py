@@ -129,8 +129,8 @@ def utilisation(arch, prec, weight_bytes=0.0) -> dict[str, np.ndarray]:
 def achieved_clock(arch, util: dict[str, np.ndarray]):
     """The clock after the utilisation derate (module docstring)."""
     c = arch.compute
-    u = np.minimum(np.maximum.reduce([np.asarray(util[k], dtype=np.float64)
-                                      for k in ("dsp", "lut", "ff", "bram", "uram")]), 1.0)
+    u = np.minimum(np.maximum.reduce(np.broadcast_arrays(*[np.asarray(util[k], dtype=np.float64)
+                                                           for k in ("dsp", "lut", "ff", "bram", "uram")])), 1.0)
     return arch.clock_hz * (1.0 - c["derate_slope"] * np.maximum(0.0, u - c["derate_knee"]))
 
 
