@@ -111,6 +111,7 @@ class Solver:
 
     def _set_rhs(self, key: str, budget: float) -> None:
         rhs = (budget - self.problem.fixed[key] - self.base[key].sum()) / self.scale[key]
+        rhs = max(rhs, 0.0)  # budgets passed the floor check: a negative rhs is rounding, not infeasibility
         self.model.get_constraint_by_name(f"budget_{key}").constant = -rhs
 
     def _run(self) -> str:
@@ -127,7 +128,7 @@ class Solver:
         p = self.problem
         for k, b in budgets.items():  # a single budget below its own floor: no solve needed
             floor = p.min_total(k)
-            if b < floor - _slack(floor, 0.0):
+            if floor > b + _slack(b, 0.0):  # the same slack as the overrun check below
                 raise InfeasibleBudget(f"{k}={_fmt(b)} is infeasible: the tightest feasible {k} is "
                                        f"{_fmt(floor)}", budgets, {k: floor})
         tight = dict(budgets)
