@@ -18,7 +18,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from hwsim.errors import HwsimError, closest
-from hwsim.workload.checkpoint import _shard_files
+from hwsim.workload.checkpoint import shard_files
 
 # safetensors dtype codes that widen exactly to float32 (or stay float64)
 _FLOAT_DTYPES = {"F64", "F32", "F16", "BF16"}
@@ -71,7 +71,7 @@ def _files(path: Path) -> list[Path]:
         return [path]
     if not path.is_dir():
         raise HwsimError("no such file or folder", file=path)
-    return _shard_files(path)  # shared with the workload reader: index json or *.safetensors
+    return shard_files(path)  # shared with the workload reader: index json or *.safetensors
 
 
 def list_tensors(path: str | Path) -> list[TensorInfo]:

@@ -15,7 +15,7 @@ _DTYPES = {"F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat
            "BOOL": "bool"}
 
 
-def _shard_files(folder: Path) -> list[Path]:
+def shard_files(folder: Path) -> list[Path]:
     index = folder / "model.safetensors.index.json"
     if index.exists():
         try:
@@ -41,7 +41,7 @@ def checkpoint_tensors(path: str | Path) -> pd.DataFrame:
     if folder.is_file():
         files, folder = [folder], folder.parent
     elif folder.is_dir():
-        files = _shard_files(folder)
+        files = shard_files(folder)
     else:
         raise HwsimError("no such checkpoint file or folder", file=path)
     rows = []
