@@ -142,3 +142,22 @@ def test_cli_simulate(arch, capsys):
         assert rc == 0
     else:
         assert rc == 2 and "floating-point weights" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("name, grid", [
+    ("lut-tensor-core", {"compute.cores": [8, 108], "compute.tile_n": [16, 64]}),
+    ("tmac-rpi5", {"compute.simd_bits": [128, 256], "compute.cores": [1, 4]}),
+    ("neural-cache", {"compute.slices": [2, 14], "compute.t_write": [1, 2]}),
+    ("sail-n1", {"compute.lut_lanes": [8, 32], "compute.pattern_reuse": [0, 0.138]}),
+])
+def test_sweep_equals_single_points(name, grid):
+    from hwsim.engine import sweep_cost
+
+    tr = trace(load_model("llama-2-7b"), "decode", batch=4, context=64)
+    prec = Precision(weights="int4_g128", activations="int8")
+    df = sweep_cost(load_arch(name), grid, tr, prec)
+    keys = list(grid)
+    for _, row in df.iterrows():
+        single = load_arch(name, {k: row[k] for k in keys}).cost(tr, prec).totals
+        for col in ("cycles", "energy_j", "area_mm2"):
+            assert row[col] == pytest.approx(single[col], rel=1e-9), (row[keys].to_dict(), col)

@@ -76,7 +76,7 @@ class Lut(Family):
                 raise HwsimError(f"required for target {c['target']}", file=arch.file, field=f"compute.{key}")
         if c["target"] == "accelerator" and arch.tech is None:
             raise HwsimError("the LUT accelerator prices its units from a tech table", file=arch.file, field="tech")
-        if c["target"] == "cpu" and c["simd_bits"] % 16:
+        if c["target"] == "cpu" and np.any(np.asarray(c["simd_bits"]) % 16):
             raise HwsimError("must be a multiple of 16", file=arch.file, field="compute.simd_bits")
 
     # --- geometry -----------------------------------------------------------------------------
