@@ -182,7 +182,7 @@ def plot_roofline(rl, path=None, *, ax=None, title: str | None = None, label_ops
         matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
-    from matplotlib.ticker import EngFormatter
+    from matplotlib.ticker import EngFormatter, LogLocator, NullLocator
 
     from hwsim.pareto.plot import _save  # the shared PNG/PDF/SVG writer (one-line errors on bad paths)
 
@@ -240,6 +240,9 @@ def plot_roofline(rl, path=None, *, ax=None, title: str | None = None, label_ops
         ax.set_xlabel(f"arithmetic intensity (ops/byte of {'/'.join(sorted(set(backing.values())))} traffic)")
         ax.set_ylabel("performance (ops/s; ops = 2·MACs, vector ops)")
         ax.yaxis.set_major_formatter(EngFormatter(unit="", sep=" "))
+        for axis in (ax.xaxis, ax.yaxis):  # decades only: minor ticks over 8+ decades are clutter (and slow)
+            axis.set_major_locator(LogLocator(base=10, numticks=30))
+            axis.set_minor_locator(NullLocator())
         ax.grid(True, which="major", lw=0.3, alpha=0.4)
         if title:
             ax.set_title(title)
