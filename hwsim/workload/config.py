@@ -1,6 +1,7 @@
 """Model configurations read straight from Hugging Face `config.json` fields (no `transformers`).
 
-Supported `model_type`s: llama, mistral, mixtral, qwen2, opt, gpt_neox, phi3, bitnet. Each family's
+Supported `model_type`s: llama, mistral, mixtral, qwen2, opt, gpt_neox, phi3, bitnet, and bert (encoder-only:
+prefill only, a pooler instead of an LM head; MiniLM is one). Each family's
 defaults (tied embeddings, gating, norm kind, biases) follow its HF configuration class.
 """
 from __future__ import annotations
@@ -26,6 +27,7 @@ class _FamilyDefaults:
     mlp_bias: bool = False
     learned_positions: bool = False
     sub_norms: bool = False  # BitNet b1.58: extra RMSNorm before o_proj and down_proj
+    encoder: bool = False  # BERT: token-type embeddings, embedding LayerNorm, pooler, no LM head
 
 
 # Defaults per HF configuration class (transformers' *Config __init__ defaults).
@@ -39,8 +41,10 @@ FAMILIES: dict[str, _FamilyDefaults] = {
     "opt": _FamilyDefaults(False, "layernorm", True, "relu", rotary=False, qkv_bias=True, o_bias=True,
                            mlp_bias=True, learned_positions=True),
     "gpt_neox": _FamilyDefaults(False, "layernorm", False, "gelu", qkv_bias=True, o_bias=True, mlp_bias=True),
+    "bert": _FamilyDefaults(False, "layernorm", True, "gelu", rotary=False, qkv_bias=True, o_bias=True,
+                            mlp_bias=True, learned_positions=True, encoder=True),
 }
-OPT_POSITION_OFFSET = 2  # HF OPTLearnedPositionalEmbedding keeps 2 extra rows
+POSITION_OFFSET = {"opt": 2}  # HF OPTLearnedPositionalEmbedding keeps 2 extra rows
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,8 @@ class ModelConfig:
     mlp_bias: bool
     learned_positions: int  # rows of a learned position table (0 if none)
     sub_norms: bool
+    encoder: bool = False
+    token_types: int = 0  # rows of a token-type embedding (BERT)
     num_experts: int = 1  # 1 = dense MLP
     experts_per_token: int = 1
     default_weight_format: str = "fp16"
@@ -121,16 +127,19 @@ class ModelConfig:
         if self.sub_norms:
             norms += (h + self.intermediate) * self.norm_params_per_elem
         per_layer = attn + router + norms + self.num_experts * self.expert_params()
-        embed = self.vocab * h
+        norm = h * self.norm_params_per_elem
         out = {
-            "embedding": embed,
+            "embedding": self.vocab * h,
             "positions": self.learned_positions * h,
+            "token_types": self.token_types * h,
+            "embedding_norm": norm if self.encoder else 0,
             "per_layer": per_layer,
             "layers": per_layer * self.layers,
-            "final_norm": h * self.norm_params_per_elem,
-            "lm_head": 0 if self.tie_embeddings else self.vocab * h,
+            "final_norm": 0 if self.encoder else norm,
+            "pooler": h * h + h if self.encoder else 0,
+            "lm_head": 0 if self.tie_embeddings or self.encoder else self.vocab * h,
         }
-        out["total"] = out["embedding"] + out["positions"] + out["layers"] + out["final_norm"] + out["lm_head"]
+        out["total"] = sum(v for k, v in out.items() if k != "per_layer")
         return out
 
     @property
@@ -221,7 +230,7 @@ def from_hf_dict(cfg: dict, *, name: str | None = None, file: object = None, sou
     llama_bias = bool(cfg.get("attention_bias", False))
     learned = 0
     if fam.learned_positions:
-        learned = _positive_int(cfg, "max_position_embeddings", file) + OPT_POSITION_OFFSET
+        learned = _positive_int(cfg, "max_position_embeddings", file) + POSITION_OFFSET.get(model_type, 0)
     activation = cfg.get("hidden_act") or cfg.get("activation_function") or fam.activation
     return ModelConfig(
         name=name or cfg.get("_name_or_path") or model_type,
@@ -243,6 +252,8 @@ def from_hf_dict(cfg: dict, *, name: str | None = None, file: object = None, sou
         mlp_bias=bool(cfg.get("enable_bias", cfg.get("mlp_bias", fam.mlp_bias))),
         learned_positions=learned,
         sub_norms=fam.sub_norms,
+        encoder=fam.encoder,
+        token_types=int(cfg.get("type_vocab_size", 2)) if fam.encoder else 0,
         num_experts=int(experts),
         experts_per_token=int(top_k),
         default_weight_format=default_weight_format(cfg, file),
@@ -264,7 +275,8 @@ def load_model(name_or_path: str | Path) -> ModelConfig:
         path = resolve_preset(text, "workloads", what="model")
     data = read_mapping(path, what="a model config")
     if path.suffix == ".json":
-        model = from_hf_dict(data, name=path.parent.name if path.name == "config.json" else path.stem, file=path)
+        folder = path.parent.name if path.name == "config.json" else path.stem
+        model = from_hf_dict(data, name=Path(str(data.get("_name_or_path") or folder)).name, file=path)
     else:
         model = from_hf_dict(data, name=data.get("name", path.stem), file=path, source=str(data.get("source", "")))
     return model

@@ -175,6 +175,8 @@ def trace(model: ModelConfig, phase: str, batch: int = 1, seq: int | None = None
     if logits not in LOGITS:
         raise HwsimError(f"must be one of {', '.join(LOGITS)}, got {logits!r}", field="logits")
     batch = _check_count(batch, "batch")
+    if model.encoder and phase != "prefill":
+        raise HwsimError(f"{model.name} is an encoder-only model: it has a prefill (encode) phase only", field="phase")
     if phase == "prefill":
         t = _check_count(DEFAULT_SEQ if seq is None else seq, "seq")
         c = _check_count(0 if context is None else context, "context", allow_zero=True)
@@ -186,14 +188,17 @@ def trace(model: ModelConfig, phase: str, batch: int = 1, seq: int | None = None
         c = _check_count(DEFAULT_DECODE_CONTEXT if context is None else context, "context", allow_zero=True)
     span, M, h = c + t, batch * t, model.hidden
 
-    head = _Ops()
-    pos = model.learned_positions > 0
-    head.add("embed_tokens", "embedding", "embed", M, h, 1, 1, vector_ops=M * h if pos else 0,
-             weight=M * h * (2 if pos else 1), act_out=M * h)
-    tail = _Ops()
-    tail.elementwise("final_norm", "norm", M, h, VECTOR_OPS[model.norm], weight=h * model.norm_params_per_elem)
-    m_logits = M if logits == "all" else batch
-    tail.linear("lm_head", "lm_head", m_logits, h, model.vocab)
+    head, tail = _Ops(), _Ops()
+    norm_ops, norm_params = VECTOR_OPS[model.norm], h * model.norm_params_per_elem
+    tables = 1 + (model.learned_positions > 0) + (model.token_types > 0)  # rows gathered per token, then summed
+    head.add("embed_tokens", "embedding", "embed", M, h, 1, 1, vector_ops=(tables - 1) * M * h,
+             weight=tables * M * h, act_out=M * h)
+    if model.encoder:  # BERT: LayerNorm on the embeddings; the pooler reads the first token of each sequence
+        head.elementwise("embed_norm", "norm", M, h, norm_ops, weight=norm_params)
+        tail.linear("pooler", "pooler", batch, h, h, bias=True)
+    else:
+        tail.elementwise("final_norm", "norm", M, h, norm_ops, weight=norm_params)
+        tail.linear("lm_head", "lm_head", M if logits == "all" else batch, h, model.vocab)
 
     layer_rows = _layer_template(model, batch, t, span).rows
     L, P = model.layers, len(layer_rows)
