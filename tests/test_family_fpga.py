@@ -131,7 +131,8 @@ def test_never_faster_than_roofline(m, n, k, name, w):
     run, rp = arch.family_model.configure(arch, prec.resolve())
     peak = float(arch.family_model.peak_macs_per_cycle(run, rp)) * run.clock_hz
     bw = run.backing.bandwidth * run.backing.efficiency
-    hbm = m * k + math.ceil(n * k * rp.weights.bits / 8) + m * n
+    a_bytes = 0 if arch.compute["activations_on_chip"] else m * k  # always-on-chip decode keeps A
+    hbm = a_bytes + math.ceil(n * k * rp.weights.bits / 8) + m * n
     assert t["seconds"] >= max(m * n * k / peak, hbm / bw) * (1 - 1e-9)
 
 
@@ -148,3 +149,27 @@ def test_more_resources_never_slower(m, n, k, dsps, grow, grow_bw):
     dev = load_arch("u280", {"compute.dsps": dsps, "compute.device_dsps": 9024 * grow,
                              "compute.device_luts": 1304000 * grow})
     assert dev.cost(ops, INT8).totals["seconds"] <= load_arch("u280", {"compute.dsps": dsps}).cost(ops, INT8).totals["seconds"]
+
+
+WORKLOADS = sorted(p.stem for p in (__import__("hwsim.paths", fromlist=["x"]).resolve_preset("llama-2-7b", "workloads", what="model").parent).glob("*.yaml"))
+
+
+@pytest.mark.parametrize("phase", ["prefill", "decode"])
+def test_flightllm_runs_every_workload_preset(phase):
+    arch = load_arch("flightllm-u280")
+    for name in WORKLOADS:
+        kw = {"seq": 16} if phase == "prefill" else {"context": 64}
+        t = arch.cost(trace(load_model(name), phase, **kw), Precision(weights="int4_g128", activations="int8",
+                                                                      kv="int8")).totals
+        assert t["seconds"] > 0 and t["energy_j"] > 0 and t["feasible"] in (True, False), name
+
+
+def test_cli_bad_format_is_one_line_exit_2():
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "hwsim", "simulate", "--arch", "u280", "--gemm", "1,64,64", "--phase", "prefill",
+                        "--weights", "fp8_e4m3", "--set", "compute.float_mode=error", "--json"],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.count("\n") == 1 and "compute.float_mode" in r.stderr and "Traceback" not in r.stderr
