@@ -100,44 +100,41 @@ def test_duplicate_series_are_refused():
         roofline(["bitmod", "bitmod"], GEMV)
 
 
-class _Int8Only(BitSerial):
-    """A test family whose PEs are integer-only and at most 8 bits wide."""
-
-    name = "test-int8-only"
-
-    def check_precision(self, arch, prec):
-        for op in ("weights", "activations"):
-            t = getattr(prec, op)
-            if t.is_float or t.element_bits > 8:
-                raise HwsimError(f"{t.name} is not an integer of at most 8 bits", file=arch.file, field=f"--{op}")
-
-
 class _ZeroPeak(BitSerial):
+    """A test family that declares no compute for weights wider than 8 bits."""
+
     name = "test-zero-peak"
 
     def peak_macs_per_cycle(self, arch, prec):
         return 0.0 if prec.weights.bits > 8 else super().peak_macs_per_cycle(arch, prec)
 
 
-def fake_arch(tmp_path, family):
-    register(_Int8Only())
+def fake_arch(tmp_path):
     register(_ZeroPeak())
-    text = Path(load_arch("bitmod").file).read_text()
-    path = tmp_path / f"{family}.yaml"
-    path.write_text(text.replace("family: bitserial", f"family: {family}"))
+    path = tmp_path / "zero-peak.yaml"
+    path.write_text(Path(load_arch("bitmod").file).read_text().replace("family: bitserial", "family: test-zero-peak"))
     return str(path)
 
 
 def test_precision_the_family_cannot_execute(tmp_path):
-    arch = load_arch(fake_arch(tmp_path, "test-int8-only"))
-    assert roofline(arch, GEMV, Precision(weights=4, activations=8, kv=8)).ops.iloc[0].bound == "memory"
-    with pytest.raises(HwsimError, match="--activations: fp16 is not an integer"):
-        roofline(arch, GEMV, Precision(weights=4))
-    zero = load_arch(fake_arch(tmp_path, "test-zero-peak"))
+    # the LUT tensor core splits integer weights into bit-planes: fp16 weights are refused by the family
+    with pytest.raises(HwsimError, match="--weights: the lut family .* cannot execute floating-point weights"):
+        roofline("lut-tensor-core", GEMV)
+    # a family that declares zero peak for a precision is refused rather than plotted at 0 op/s
+    zero = load_arch(fake_arch(tmp_path))
     with pytest.raises(HwsimError, match="cannot execute weights in fp16"):
         roofline(zero, GEMV)
-    with pytest.raises(HwsimError, match="cannot execute kv in fp16"):
-        roofline(zero, GEMV, Precision(weights=4))
+
+
+def test_attention_on_a_host_is_probed_from_the_family():
+    # LUT/PIM datapaths cannot take the fp16 KV cache: attention runs on the host lanes, so its roof is
+    # the family's own attention rate, below the LUT GEMM roof
+    r = machine_roofs(load_arch("lut-tensor-core"), Precision(weights=2, activations=8, kv=8))
+    assert 0 < r.attention_ops_per_s < r.linear_ops_per_s
+    rl = roofline("lut-tensor-core", trace(load_model("llama-2-7b"), "decode"), Precision(weights=2, activations=8, kv=8))
+    att = rl.ops[rl.ops["kind"] == "attention"]
+    assert (att["compute_roof_ops_per_s"] == r.attention_ops_per_s).all()
+    assert (rl.ops["attained_s"] >= rl.ops["time_lower_bound_s"] * (1 - 1e-12)).all()
 
 
 def test_attainable_is_the_lowest_roof_on_a_trace():

@@ -86,11 +86,9 @@ def test_plot_path_that_cannot_be_written(tmp_path, capsys):
     assert rc == 2 and err.count("\n") == 1 and "cannot write plot" in err and out == ""
 
 
-def test_precision_the_family_cannot_execute(tmp_path, capsys):
-    from test_roofline import fake_arch  # tests/ is on sys.path (rootdir import mode)
-
-    path = fake_arch(tmp_path, "test-int8-only")
-    rc, out, err = run(capsys, "--arch", path, *BASE, "--weights", "4", "--activations", "8", "--kv", "8", "--json")
-    assert rc == 0
-    rc, out, err = run(capsys, "--arch", path, *BASE, "--weights", "4")
-    assert rc == 2 and err.count("\n") == 1 and "--activations: fp16 is not an integer of at most 8 bits" in err
+def test_precision_the_family_cannot_execute(capsys):
+    rc, out, err = run(capsys, "--arch", "lut-tensor-core", *BASE, "--weights", "2", "--activations", "8", "--json")
+    assert rc == 0 and json.loads(out)["summary"][0]["family"] == "lut"
+    rc, out, err = run(capsys, "--arch", "lut-tensor-core", *BASE)  # fp16 weights on a LUT datapath
+    assert rc == 2 and out == "" and err.count("\n") == 1
+    assert "lut-tensor-core.yaml: --weights:" in err and "cannot execute floating-point weights" in err

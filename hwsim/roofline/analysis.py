@@ -84,13 +84,10 @@ def _finite_positive(x) -> bool:
     return x.shape == () and bool(np.isfinite(x)) and bool(x > 0)
 
 
-def _peak_ops(arch: Accelerator, prec: ResolvedPrecision, operand: str) -> float:
-    """2 × peak MACs per cycle × clock with `operand` (weights or kv) as the B operand."""
+def _peak_ops(arch: Accelerator, prec: ResolvedPrecision, operand: str = "weights") -> float:
+    """2 × the family's peak MACs per cycle × clock, `operand` (weights or kv) as the B operand."""
     fam = arch.family_model
     b_prec = prec if operand == "weights" else ResolvedPrecision(prec.kv, prec.activations, prec.kv)
-    check = getattr(fam, "check_precision", None)  # optional family hook: refuse what it cannot run
-    if check is not None:
-        check(arch, b_prec)
     peak = fam.peak_macs_per_cycle(arch, b_prec)
     if not _finite_positive(peak):
         raise HwsimError(f"the {fam.name} family cannot execute {operand} in {getattr(prec, operand).name} "
@@ -98,38 +95,63 @@ def _peak_ops(arch: Accelerator, prec: ResolvedPrecision, operand: str) -> float
     return float(2 * peak * arch.clock_hz)
 
 
-def vector_ops_per_cycle(arch: Accelerator, prec: ResolvedPrecision) -> float:
-    """Elementwise operations per cycle, from the family's compute cycles of one huge elementwise op."""
-    n = _PROBE_ELEMS
-    one, big, zero = np.ones(1), np.full(1, float(n)), np.zeros(1)
-    probe = OpColumns(name=np.array(["probe"]), kind=np.array(["elementwise"]), m=one, n=big, k=one, count=one,
-                      macs=zero, vector_ops=big, weight_elems=zero, act_in_elems=big, act_out_elems=big,
-                      kv_read_elems=zero, kv_write_elems=zero)
+def _probe(kind: str, m: float, n: float, k: float) -> OpColumns:
+    """One large op of `kind` (A: m×k activations, B: k×n weights or KV, C: m×n)."""
+    a = lambda v: np.full(1, float(v))  # noqa: E731
+    gemm = kind != "elementwise"
+    return OpColumns(name=np.array(["probe"]), kind=np.array([kind]), m=a(m), n=a(n), k=a(k), count=a(1),
+                     macs=a(m * n * k if gemm else 0), vector_ops=a(0 if gemm else n), weight_elems=a(0),
+                     act_in_elems=a(m * k), act_out_elems=a(m * n), kv_read_elems=a(n * k if gemm else 0),
+                     kv_write_elems=a(0))
+
+
+def _probe_rate(arch: Accelerator, prec: ResolvedPrecision, probe: OpColumns, work: float) -> float:
+    """Work per cycle of the family's compute cycles on a probe op (its asymptotic rate)."""
     cycles = np.asarray(arch.family_model.compute_cycles(arch, probe, prec), dtype=np.float64)
     if cycles.shape not in ((), (1,)) or not _finite_positive(cycles.reshape(())):
-        raise HwsimError(f"the {arch.family} family gives no finite vector throughput", file=arch.file, field="compute")
-    rate = n / float(cycles.reshape(()))
-    # ceil() in the family's cycle count makes n/cycles low by < rate²/n; snap integer lane counts back
+        raise HwsimError(f"the {arch.family} family gives no finite {probe.kind[0]} throughput",
+                         file=arch.file, field="compute")
+    rate = work / float(cycles.reshape(()))
+    # ceil() in the family's cycle count makes work/cycles low by < rate²/work; snap integer rates back
     nearest = round(rate)
-    return float(nearest) if abs(rate - nearest) <= 2 * rate * rate / n else rate
+    return float(nearest) if abs(rate - nearest) <= 2 * rate * rate / work else rate
+
+
+def vector_ops_per_cycle(arch: Accelerator, prec: ResolvedPrecision) -> float:
+    """Elementwise operations per cycle, from the family's compute cycles of one huge elementwise op."""
+    return _probe_rate(arch, prec, _probe("elementwise", 1, _PROBE_ELEMS, 1), _PROBE_ELEMS)
+
+
+def _attention_ops(arch: Accelerator, prec: ResolvedPrecision) -> float:
+    """Attention multiplies by the KV cache: the family's peak with KV as the B operand. A family whose
+    GEMM datapath cannot take the KV format (LUT and PIM run attention on a host) is probed instead:
+    its own compute cycles of a large attention op (power-of-two sides: no tile remainder)."""
+    try:
+        return _peak_ops(arch, prec, "kv")
+    except HwsimError:
+        side = 2.0 ** 12
+        return 2 * _probe_rate(arch, prec, _probe("attention", side, side, side), side ** 3) * float(arch.clock_hz)
 
 
 def machine_roofs(arch: Accelerator, precision=None) -> Roofs:
-    """Compute roofs per op kind and peak bandwidth per memory level of `arch` at `precision`."""
+    """Compute roofs per op kind and peak bandwidth per memory level of `arch` at `precision`
+    (the machine as the family configures it for that precision: Family.configure)."""
     prec = resolve_precision(precision)
+    label = precision_label(prec)
+    arch, prec = arch.family_model.configure(arch, prec)
     bandwidth = {}
     for lv in arch.memory:
         bw = lv.bandwidth * arch.clock_hz if lv.per_cycle else lv.bandwidth
-        if not isinstance(bw, (int, float, np.floating)) and np.ndim(bw):
+        if np.ndim(bw):
             raise HwsimError("roofline takes one design point, not swept arrays", field=f"memory.{lv.name}.bandwidth")
         if np.isfinite(bw):
             bandwidth[lv.name] = float(bw)
     if not bandwidth:
         raise HwsimError("no memory level has a bandwidth: the roofline needs at least one",
                          file=arch.file, field="memory")
-    return Roofs(arch=arch.name, family=arch.family, precision=precision_label(prec),
-                 linear_ops_per_s=_peak_ops(arch, prec, "weights"),
-                 attention_ops_per_s=_peak_ops(arch, prec, "kv"),
+    return Roofs(arch=arch.name, family=arch.family, precision=label,
+                 linear_ops_per_s=_peak_ops(arch, prec),
+                 attention_ops_per_s=_attention_ops(arch, prec),
                  vector_ops_per_s=vector_ops_per_cycle(arch, prec) * float(arch.clock_hz),
                  bandwidth=bandwidth)
 
@@ -151,8 +173,11 @@ def _series(arch: Accelerator, df: pd.DataFrame, prec: ResolvedPrecision):
     roofs = machine_roofs(arch, prec)
     fam = arch.family_model
     ops = OpColumns.from_frame(df)
-    ob = operand_bytes(ops, prec)
-    tr = traffic(arch, ops, ob, *fam.array_reads(arch, ops), fam.memory_round)
+    run_arch, run_prec = fam.configure(arch, prec)  # as the engine does (hwsim.engine.cost.cost_columns)
+    ob = operand_bytes(ops, run_prec)
+    resident = fam.resident(run_arch, ops, run_prec)
+    tr = traffic(run_arch, ops, ob, *fam.array_reads(run_arch, ops), fam.memory_round, *resident)
+    b_moved = np.where(np.broadcast_to(resident[1], ops.m.shape), 0.0, ob.b)  # B bytes crossing the backing store
     work = op_work(ops)
     roof = np.where(ops.kind == "attention", roofs.attention_ops_per_s,
                     np.where(ops.kind == "elementwise", roofs.vector_ops_per_s, roofs.linear_ops_per_s))
@@ -179,7 +204,7 @@ def _series(arch: Accelerator, df: pd.DataFrame, prec: ResolvedPrecision):
         "engine_bound": cost["bound"].to_numpy(),
     })
     levels = {lv: np.asarray(tr.levels[lv], dtype=np.float64) for lv in roofs.bandwidth}
-    return roofs, base, levels, ob
+    return roofs, base, levels, b_moved
 
 
 def _long(roofs: Roofs, base: pd.DataFrame, levels: dict) -> pd.DataFrame:
@@ -249,10 +274,10 @@ def roofline(arch, trace, precision=None) -> Roofline:
     machines, frames, summaries = [], [], []
     for a in archs:
         for p in precs:
-            roofs, base, levels, ob = _series(a, df, p)
+            roofs, base, levels, b_moved = _series(a, df, p)
             machines.append(roofs)
             frames.append(_long(roofs, base, levels))
-            summaries.append(phase_summary(roofs, base, levels, ob, trace))
+            summaries.append(phase_summary(roofs, base, levels, b_moved, trace))
     keys = [(m.arch, m.precision) for m in machines]
     if len(set(keys)) < len(keys):
         dup = next(k for k in keys if keys.count(k) > 1)

@@ -6,7 +6,7 @@
   (work may overlap across ops); op_by_op_lower_bound_s = Σ per-op max (ops run one after another).
 - bytes per token = (weight bytes + KV bytes read in this step) / tokens produced in this step
   (batch × new tokens per sequence), compulsory backing-store bytes at the storage widths of the
-  formats (scales included); tokens_per_s_ceiling = backing bandwidth / bytes per token — for decode
+  formats (scales included; operands a family keeps resident on chip move none); tokens_per_s_ceiling = backing bandwidth / bytes per token — for decode
   the limit every design is measured against (activations and KV writes, a few kB per token, are left
   out of this ceiling as is customary; they are in the time bounds).
 - attained: cost() totals; fraction_of_roof = time_lower_bound_s / attained_s.
@@ -18,8 +18,6 @@ import math
 import numpy as np
 import pandas as pd
 
-from hwsim.engine.ops import OperandBytes
-
 
 def _tokens(trace):
     """Tokens produced by one pass (batch × new tokens per sequence), or NaN for a bare ops table."""
@@ -28,14 +26,15 @@ def _tokens(trace):
     return math.nan
 
 
-def phase_summary(roofs, base: pd.DataFrame, levels: dict, ob: OperandBytes, trace) -> dict:
+def phase_summary(roofs, base: pd.DataFrame, levels: dict, b_moved: np.ndarray, trace) -> dict:
+    """`b_moved`: backing-store bytes of each op's B operand (weights or KV read), one pass each."""
     work = base["ops"].to_numpy()
     compute_s = float(np.sum(work / base["compute_roof_ops_per_s"].to_numpy()))
     memory_s = {lv: float(levels[lv].sum() / bw) for lv, bw in roofs.bandwidth.items()}
     bound_s = max(compute_s, *memory_s.values())
     attained_s = float(base["attained_s"].sum())
     att = (base["kind"] == "attention").to_numpy()
-    weight_bytes, kv_bytes = float(ob.b[~att].sum()), float(ob.b[att].sum())
+    weight_bytes, kv_bytes = float(b_moved[~att].sum()), float(b_moved[att].sum())
     tokens = _tokens(trace)
     bytes_per_token = (weight_bytes + kv_bytes) / tokens
     total_ops = float(work.sum())
