@@ -112,12 +112,14 @@ def _draw_roofs(ax, machines, colors, xlim, boxes: _Boxes) -> None:
         w, h = boxes.size(text)
         px, py = ax.transData.transform((x1, ceil))
         gap = 1.5 * boxes.scale
-        above = (px - w - 2 * boxes.scale, py + gap, px - 2 * boxes.scale, py + gap + h)
-        va, dy, box = ("bottom", 1.5, above) if boxes.free(above) else \
-            ("top", -1.5, (above[0], py - gap - h, above[2], py - gap))
+        spots = [(-2 * boxes.scale - i * (w + 6 * boxes.scale), up) for i in range(6) for up in (True, False)]
+        for dx, up in spots:  # above, then below the line; step left when both are taken
+            box = (px + dx - w, py + gap if up else py - gap - h, px + dx, py + gap + h if up else py - gap)
+            if boxes.free(box):
+                break
         boxes.boxes.append(box)
-        ax.annotate(text, (x1, ceil), xytext=(-2, dy), textcoords="offset points", ha="right", va=va,
-                    fontsize=boxes.fs, color=c, zorder=6)
+        ax.annotate(text, (x1, ceil), xytext=(dx / boxes.scale, 1.5 if up else -1.5), textcoords="offset points",
+                    ha="right", va="bottom" if up else "top", fontsize=boxes.fs, color=c, zorder=6)
 
 
 def _label_diagonals(ax, machines, colors, xlim, ylim, boxes: _Boxes) -> None:
