@@ -21,9 +21,8 @@ def check_names(study, top: dict[str, At]) -> None:
         except HwsimError as exc:
             raise _reraise(at.child("preset", d.preset), exc) from None
         _check_arch(d, at)
-    _check_workloads(study, top["workloads"])
-    if "precisions" in top:
-        _check_formats(study, top["precisions"])
+    _check_workloads(study, top.get("workloads") or top["architectures"])
+    _check_formats(study, top.get("precisions") or top["architectures"])
     if study.accuracy.source == "checkpoint":
         import os
 
@@ -71,6 +70,8 @@ def _check_workloads(study, at: At) -> None:
 
 def _entry_for(at: At, w) -> At:
     """The workloads[i] entry a workload came from (for error paths)."""
+    if not isinstance(at.value, list):
+        return at
     for e in at.list():
         v = e.value if isinstance(e.value, dict) else {}
         models = v.get("model") if isinstance(v.get("model"), list) else [v.get("model")]

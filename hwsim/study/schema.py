@@ -9,7 +9,7 @@ import hashlib
 import itertools
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import yaml
@@ -24,6 +24,8 @@ TOP_KEYS = ("name", "description", "architectures", "workloads", "precisions", "
 SAMPLERS = ("grid", "random", "lhs")
 OUTPUT_FORMATS = ("parquet", "csv")
 PHASES = ("prefill", "decode")
+# op subsets a workload can restrict the costing to (papers often report linear layers only)
+OP_SETS = ("all", "linear", "attention", "linear+attention")
 # accuracy sources: `synthetic` is an alias of hwsim.accuracy's llm-weights; `checkpoint` needs `path`
 ACCURACY_SOURCES = ("none", "synthetic", "checkpoint", "minilm", "gaussian", "student-t", "llm-weights",
                     "llm-activations")
@@ -40,6 +42,8 @@ class Design:
     preset: str
     overrides: tuple[tuple[str, object], ...] = ()
     params: tuple[Param, ...] = ()
+    workloads: tuple[int, ...] = ()  # indices into Study.workloads this design runs
+    precisions: tuple[int, ...] = ()  # indices into Study.precisions
 
     def override_columns(self) -> dict[str, object]:
         """Fixed overrides as table columns (SI numbers, or names)."""
@@ -53,6 +57,7 @@ class Workload:
     batch: int = 1
     seq: int = 1  # new tokens per sequence (prefill length; 1 for decode)
     context: int = 0  # tokens already in the KV cache
+    ops: str = "all"  # op kinds costed: all | linear | attention | linear+attention
 
 
 @dataclass(frozen=True)
@@ -142,17 +147,32 @@ def load_study(path, *, check_names: bool = True) -> Study:
 
 
 def parse_study(raw, file: str, *, check_names: bool = True) -> Study:
-    top = At(raw, file).mapping(TOP_KEYS, required=("architectures", "workloads"))
+    top = At(raw, file).mapping(TOP_KEYS, required=("architectures",))
     name = top["name"].str() if "name" in top else Path(file).stem
     sampler = _sampler(top.get("sampler"))
-    designs = tuple(_design(i, a, sampler.kind) for i, a in enumerate(top["architectures"].list()))
+    # each design runs the global workloads and precisions unless it names its own
+    arch_entries = top["architectures"].list()
+    all_w: dict[Workload, int] = {}
+    all_p: dict[PrecisionChoice, int] = {}
+    designs = []
+    for i, a in enumerate(arch_entries):
+        keys = a.value if isinstance(a.value, dict) else {}
+        w_at = a.child("workloads", keys["workloads"]) if "workloads" in keys else top.get("workloads")
+        p_at = a.child("precisions", keys["precisions"]) if "precisions" in keys else top.get("precisions")
+        if w_at is None:
+            raise a.error("no workloads: give a top-level `workloads` list or one in this entry")
+        ws = list(dict.fromkeys(w for e in w_at.list() for w in _workloads(e)))
+        ps = _precisions(p_at) if p_at is not None else (PrecisionChoice(),)
+        d = _design(i, a, sampler.kind)
+        designs.append(replace(d, workloads=tuple(all_w.setdefault(w, len(all_w)) for w in ws),
+                               precisions=tuple(all_p.setdefault(p, len(all_p)) for p in ps)))
+    designs = tuple(designs)
+    workloads, precisions = tuple(all_w), tuple(all_p)
     seen: set[str] = set()
     for d, a in zip(designs, top["architectures"].list()):
         if d.name in seen:
             raise a.error(f"design name {d.name!r} is used twice; give each entry a distinct `name`")
         seen.add(d.name)
-    workloads = tuple(dict.fromkeys(w for a in top["workloads"].list() for w in _workloads(a)))
-    precisions = _precisions(top["precisions"]) if "precisions" in top else (PrecisionChoice(),)
     objectives = tuple(parse_objectives(top["objectives"].value if "objectives" in top else DEFAULT_OBJECTIVES,
                                         file=file, field="objectives"))
     study = Study(
@@ -185,7 +205,7 @@ def _sampler(at: At | None) -> Sampler:
 
 
 def _design(i: int, at: At, sampler: str) -> Design:
-    keys = at.mapping(("preset", "name", "set", "sweep"), required=("preset",))
+    keys = at.mapping(("preset", "name", "set", "sweep", "workloads", "precisions"), required=("preset",))
     preset = keys["preset"].str()
     # overrides keep their YAML form for load_arch, which knows each field's unit; parse_value only
     # checks them here (the table records them in SI via override_columns)
@@ -212,7 +232,8 @@ def _ints(at: At | None, minimum: int) -> list:
 
 
 def _workloads(at: At) -> list[Workload]:
-    keys = at.mapping(("model", "phase", "batch", "seq", "context"), required=("model", "phase"))
+    keys = at.mapping(("model", "phase", "batch", "seq", "context", "ops"), required=("model", "phase"))
+    ops = keys["ops"].str(OP_SETS) if "ops" in keys else "all"
     models = [m.str() for m in keys["model"].list(allow_scalar=True)]
     phases = [p.str(PHASES) for p in keys["phase"].list(allow_scalar=True)]
     batches = _ints(keys.get("batch"), 1)
@@ -228,7 +249,7 @@ def _workloads(at: At) -> list[Workload]:
             s, c = DEFAULT_SEQ if s is None else s, 0 if c is None else c
         else:
             s, c = 1, DEFAULT_DECODE_CONTEXT if c is None else c
-        out.append(Workload(m, ph, 1 if b is None else b, s, c))
+        out.append(Workload(m, ph, 1 if b is None else b, s, c, ops))
     return list(dict.fromkeys(out))
 
 

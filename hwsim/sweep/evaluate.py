@@ -17,7 +17,7 @@ from hwsim.errors import HwsimError, closest
 from hwsim.study.schema import Design, PrecisionChoice, Study, Workload
 from hwsim.sweep.tasks import Task
 
-WORKLOAD_COLUMNS = ("model", "phase", "batch", "seq", "context")
+WORKLOAD_COLUMNS = ("model", "phase", "batch", "seq", "context", "ops")
 PRECISION_COLUMNS = ("weights", "activations", "kv")
 
 
@@ -32,7 +32,10 @@ def _arch(preset: str, overrides: tuple):
 def _trace(w: Workload):
     from hwsim.workload import load_model, trace
 
-    return trace(load_model(w.model), w.phase, batch=w.batch, seq=w.seq, context=w.context)
+    tr = trace(load_model(w.model), w.phase, batch=w.batch, seq=w.seq, context=w.context)
+    if w.ops == "all":
+        return tr
+    return tr.ops[tr.ops["kind"].isin(w.ops.split("+"))].reset_index(drop=True)
 
 
 def product_axes(points: dict) -> dict | None:

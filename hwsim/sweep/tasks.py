@@ -48,8 +48,8 @@ def plan(study: Study) -> list[Task]:
     tasks = []
     for d in study.designs:
         ranges = chunks(d, study.sampler, study.outputs.chunk_size)
-        for w in range(len(study.workloads)):
-            for p in range(len(study.precisions)):
+        for w in d.workloads:
+            for p in d.precisions:
                 for start, stop in ranges:
                     tasks.append(Task(len(tasks), d.index, w, p, start, stop))
     return tasks
