@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
-
 from hwsim.arch import load_arch, parse_overrides
 from hwsim.cli.output import emit_json
 from hwsim.engine import Precision
+from hwsim.roofline.plot import si
 
 HELP = "roofline per op and phase: intensity per memory level, compute roofs per precision, bounds, tokens/s ceiling"
 
@@ -40,23 +39,16 @@ def _title(tr) -> str:
     return f"{tr.model.name} {tr.phase} · batch {tr.batch} · {span}{ctx}"
 
 
-def _si(x: float, unit: str) -> str:
-    if not np.isfinite(x) or x <= 0:
-        return f"0 {unit}" if x == 0 else "-"
-    exp = min(max(int(np.floor(np.log10(x) / 3)), -4), 5)
-    return f"{x / 10 ** (3 * exp):.3g} {'pnµm kMGTP'[exp + 4].strip()}{unit}"
-
-
 def _print_text(rl) -> None:
     backing = {m.arch: m.backing for m in rl.machines}
     for s, m in zip(rl.summary.itertuples(), rl.machines):
         print(f"{s.arch} ({s.family}) · {s.precision}")
-        print(f"  roofs: linear {_si(m.linear_ops_per_s, 'op/s')}, attention {_si(m.attention_ops_per_s, 'op/s')}, "
-              f"vector {_si(m.vector_ops_per_s, 'op/s')}; "
-              + ", ".join(f"{lv} {_si(bw, 'B/s')} (ridge {m.ridge(lv):.4g} op/B)" for lv, bw in m.bandwidth.items()))
-        print(f"  {s.phase}: lower bound {_si(s.time_lower_bound_s, 's')} ({s.bound}-bound), attained "
-              f"{_si(s.attained_s, 's')} ({s.fraction_of_roof:.1%} of roof); "
-              f"{_si(s.bytes_per_token, 'B')}/token → ceiling {s.tokens_per_s_ceiling:.4g} tokens/s, "
+        print(f"  roofs: linear {si(m.linear_ops_per_s, 'op/s')}, attention {si(m.attention_ops_per_s, 'op/s')}, "
+              f"vector {si(m.vector_ops_per_s, 'op/s')}; "
+              + ", ".join(f"{lv} {si(bw, 'B/s')} (ridge {m.ridge(lv):.4g} op/B)" for lv, bw in m.bandwidth.items()))
+        print(f"  {s.phase}: lower bound {si(s.time_lower_bound_s, 's')} ({s.bound}-bound), attained "
+              f"{si(s.attained_s, 's')} ({s.fraction_of_roof:.1%} of roof); "
+              f"{si(s.bytes_per_token, 'B')}/token → ceiling {s.tokens_per_s_ceiling:.4g} tokens/s, "
               f"bound {s.tokens_per_s_bound:.4g}, attained {s.tokens_per_s_attained:.4g}")
         ops = rl.ops[(rl.ops["arch"] == s.arch) & (rl.ops["precision"] == s.precision)
                      & (rl.ops["level"] == backing[s.arch]) & (rl.ops["ops"] > 0)]
@@ -66,8 +58,8 @@ def _print_text(rl) -> None:
             bound=("bound", lambda b: b.mode().iat[0]))
         print(f"  {'op':<12}{'n':>5}{'op/B':>10}{'attainable':>14}{'attained':>14}{'of roof':>9}  bound")
         for (kind, op), r in by.iterrows():
-            print(f"  {op:<12}{r.n:>5}{r.intensity:>10.4g}{_si(r.attainable, 'op/s'):>14}"
-                  f"{_si(r.attained, 'op/s'):>14}{r.fraction:>9.1%}  {r.bound}")
+            print(f"  {op:<12}{r.n:>5}{r.intensity:>10.4g}{si(r.attainable, 'op/s'):>14}"
+                  f"{si(r.attained, 'op/s'):>14}{r.fraction:>9.1%}  {r.bound}")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -41,10 +41,12 @@ def _series_labels(machines) -> list[str]:
     return labels
 
 
-def _si(x: float, unit: str) -> str:
-    exp = min(max(int(math.floor(math.log10(x) / 3)), 0), 6) if x > 0 else 0
-    v = x / 10 ** (3 * exp)
-    return f"{v:.3g} {' kMGTPE'[exp].strip()}{unit}"
+def si(x: float, unit: str) -> str:
+    """A number with an SI prefix, 3 significant digits: si(9.894e14, 'op/s') → '989 Top/s'."""
+    if not math.isfinite(x) or x <= 0:
+        return f"0 {unit}" if x == 0 else "-"
+    exp = min(max(math.floor(math.log10(x) / 3), -4), 5)
+    return f"{x / 10 ** (3 * exp):.3g} {'pnµm kMGTP'[exp + 4].strip()}{unit}"
 
 
 def _collapse(df: pd.DataFrame) -> pd.DataFrame:
@@ -108,7 +110,7 @@ def _draw_roofs(ax, machines, colors, xlim, boxes: _Boxes) -> None:
     for group in owners.values():
         ceil, c = group[0]
         c = c if len({str(o[1]) for o in group}) == 1 else SHARED
-        text = _si(ceil, "op/s")
+        text = si(ceil, "op/s")
         w, h = boxes.size(text)
         px, py = ax.transData.transform((x1, ceil))
         gap = 1.5 * boxes.scale
@@ -131,7 +133,7 @@ def _label_diagonals(ax, machines, colors, xlim, ylim, boxes: _Boxes) -> None:
     for (lv, _), group in owners.items():
         bw, c = group[0]
         c = c if len({str(o[1]) for o in group}) == 1 else SHARED
-        text = f"{lv} {_si(bw, 'B/s')}"
+        text = f"{lv} {si(bw, 'B/s')}"
         w, h = boxes.size(text)
         for step in np.arange(0.15, math.log10(xlim[1] / xlim[0]), 0.1):
             x = xlim[0] * 10 ** step
