@@ -94,7 +94,13 @@ def evaluate_task(ctx: Context, task: Task, points: dict) -> pd.DataFrame:
     design = study.designs[task.design]
     workload = study.workloads[task.workload]
     precision = study.precisions[task.precision]
-    metrics = ctx.evaluator(design, points, workload, precision)
+    try:
+        metrics = ctx.evaluator(design, points, workload, precision)
+    except HwsimError as exc:  # say which study entry and combination hit it
+        combo = (f"{workload.model} {workload.phase}, weights={precision.weights}, "
+                 f"activations={precision.activations}, kv={precision.kv}")
+        raise HwsimError(f"{design.name} ({combo}): {exc}", file=study.file,
+                         field=f"architectures[{design.index}]") from None
     n = task.points
     if len(metrics) != n:
         raise RuntimeError(f"evaluator returned {len(metrics)} rows for {n} design points")
