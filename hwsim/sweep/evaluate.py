@@ -120,7 +120,10 @@ def evaluate_task(ctx: Context, task: Task, points: dict) -> pd.DataFrame:
     _derive(table)
     if ctx.accuracy is not None:
         table = _join_accuracy(table, ctx.accuracy)
-    table["feasible"] = feasibility(table, study)
+    ok = feasibility(table, study)
+    if "feasible" in table.columns:  # a family's own verdict (e.g. FPGA resources fit the device)
+        ok &= table["feasible"].fillna(True).astype(bool).to_numpy()
+    table["feasible"] = ok
     return table
 
 
