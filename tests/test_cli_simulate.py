@@ -62,3 +62,11 @@ def test_cycle_engine_absent_is_a_clear_error(capsys):
         pytest.skip("the cycle-level engine is installed in this build")
     rc, _, err = run(capsys, "--arch", "bitmod", "--gemm", "1,4,4", "--phase", "decode", "--engine", "cycle")
     assert rc == 2 and "--engine: the cycle-level engine is not available" in err
+
+
+def test_text_output_shows_family_point_totals(capsys):
+    """FPGA designs report feasibility in the plain-text summary too, not only in --json."""
+    assert main(["simulate", "--arch", "flightllm-u280", "--gemm", "1,4096,4096", "--phase", "decode",
+                 "--weights", "int4_g128", "--activations", "int8"]) == 0
+    out = capsys.readouterr().out
+    assert "feasible: True" in out and "limiting_resource:" in out

@@ -85,4 +85,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"{kind:<12}{_fmt(r.cycles):>18}{_fmt(r.compute_cycles):>18}{_fmt(r.memory_cycles):>18}{r.energy_j:>12.4g}")
     print(f"total: {_fmt(t['cycles'])} cycles, {t['seconds'] * 1e3:.4g} ms, {t['energy_j']:.4g} J, "
           f"{t['area_mm2']:.4g} mm²")
+    if table.extra_keys:  # family point totals, e.g. FPGA feasibility, limiting resource, achieved clock
+        print("  " + ", ".join(f"{k}: {_plain(t[k])}" for k in table.extra_keys))
     return 0
+
+
+def _plain(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(getattr(value, "item", lambda: value)())
