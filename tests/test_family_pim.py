@@ -161,3 +161,27 @@ def test_sweep_equals_single_points(name, grid):
         single = load_arch(name, {k: row[k] for k in keys}).cost(tr, prec).totals
         for col in ("cycles", "energy_j", "area_mm2"):
             assert row[col] == pytest.approx(single[col], rel=1e-9), (row[keys].to_dict(), col)
+
+
+def test_resident_weights_move_no_dram_bytes_only_when_all_fit():
+    """weights_resident uses the engine's resident-operand hook: no DRAM weight reads and no transpose
+    writes, but only when every linear weight of the trace fits the arrays at once."""
+    arch = load_arch("neural-cache")
+    prec = Precision(weights="int4_g128", activations="int8")
+    small = gemm_ops([("a", 1, 512, 512), ("b", 1, 512, 512)])
+    streamed = arch.cost(small, prec).ops
+    kept = arch.with_values({"compute.weights_resident": True}).cost(small, prec).ops
+    weight_bytes = math.ceil(512 * 512 * prec.resolve().weights.bits / 8)
+    assert (streamed["bytes_dram"] - kept["bytes_dram"]).tolist() == [weight_bytes, weight_bytes]
+    assert (kept["compute_cycles"] < streamed["compute_cycles"]).all()  # transpose writes saved
+    # a trace whose weights together exceed the arrays gains nothing from the flag
+    lanes_bits = _array_weight_bits(arch)
+    side = int(math.isqrt(int(lanes_bits / 4))) + 64
+    big = gemm_ops([("a", 1, side, side), ("b", 1, side, side)])
+    assert arch.with_values({"compute.weights_resident": True}).cost(big, prec).totals["bytes_dram"] == \
+        arch.cost(big, prec).totals["bytes_dram"]
+
+
+def _array_weight_bits(arch):
+    c = arch.compute
+    return arch.family_model.lanes(arch) * (c["rows"] - c["scratch_rows"])

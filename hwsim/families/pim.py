@@ -67,7 +67,7 @@ class Pim(Family):
         "t_write": Field("dimensionless", required=False, default=1.0, doc="cycles per row write"),
         "t_logic": Field("dimensionless", required=False, default=1.0, doc="cycles per logic step"),
         "weights_resident": Field("bool", required=False, default=False,
-                                  doc="weights that fit the arrays are preloaded (no transpose writes)"),
+                                  doc="if all weights fit the arrays they are preloaded: no DRAM reads, no transpose writes"),
         "float_operands": Field("choice", choices=("error", "convert"), required=False, default="error"),
         "convert_bits": Field("int", required=False, default=8, doc="integer width of converted float activations"),
         # lut (SAIL)
@@ -104,6 +104,21 @@ class Pim(Family):
     def lanes(self, arch):
         return self.arrays_total(arch) * arch.compute["cols"]
 
+    def _keeps_weights(self, arch, ops, prec):
+        """Weights stay in the arrays across ops only if every linear weight of the trace fits at once
+        (beside the scratch rows); otherwise they are streamed in and transposed for every op."""
+        c = arch.compute
+        if c["mode"] == "host" or not c["weights_resident"]:
+            return np.zeros(len(ops.m), dtype=bool)
+        planes = float(L.weight_planes(arch, prec))
+        total_bits = np.sum(np.where(L.lut_mask(ops), ops.weight_elems, 0.0)) * planes
+        fits = total_bits <= self.lanes(arch) * (c["rows"] - c["scratch_rows"])
+        return fits & L.lut_mask(ops)
+
+    def resident(self, arch, ops, prec):
+        """Preloaded weights move no DRAM bytes (the engine's shared resident-operand hook)."""
+        return False, self._keeps_weights(arch, ops, prec)
+
     def _act_bits(self, arch, prec):
         a = prec.activations
         if not a.is_float:
@@ -127,8 +142,7 @@ class Pim(Family):
         r = np.clip(np.floor(lanes / np.maximum(outs, 1)), 1, ops.k)
         t = cdiv(ops.k, r)
         waves = cdiv(outs, lanes)
-        fits = ops.weight_elems * wb <= lanes * (c["rows"] - c["scratch_rows"])
-        stream = np.where(c["weights_resident"] & fits, 0.0, wb)
+        stream = np.where(self._keeps_weights(arch, ops, prec), 0.0, wb)
         term = P.mul(n) + P.add(acc) + P.write(xb) + P.write(stream) + P.add(conv) * (conv > 0)
         steps = np.ceil(np.log2(r))
         per_wave = term * t + (P.move(acc) + P.add(acc)) * steps
