@@ -1,0 +1,56 @@
+"""`hwsim sweep`: runs a study, prints the front as JSON; malformed studies → one line, exit 2."""
+import json
+
+import pytest
+
+from hwsim.cli import main
+
+GOOD = """
+architectures:
+  - preset: bitmod
+    sweep: {compute.rows: [16, 64]}
+workloads: [{model: llama-2-7b, phase: decode}]
+precisions: {weights: [int4_g128, 8]}
+objectives: [seconds:min, energy_j:min]
+outputs: {plot: false}
+"""
+
+
+def test_sweep_json(tmp_path, capsys):
+    p = tmp_path / "s.yaml"
+    p.write_text(GOOD)
+    assert main(["sweep", str(p), "--out", str(tmp_path / "o"), "--json", "--no-progress"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows and all(r["design"] == "bitmod" and r["model"] == "llama-2-7b" for r in rows)
+    assert [r["seconds"] for r in rows] == sorted(r["seconds"] for r in rows)
+    assert (tmp_path / "o" / "results.parquet").exists()
+    # the pareto command on the sweep folder agrees with the sweep's own front
+    assert main(["pareto", str(tmp_path / "o"), "--objectives", "seconds:min,energy_j:min", "--feasible-only",
+                 "--json"]) == 0
+    assert [r["seconds"] for r in json.loads(capsys.readouterr().out)] == [r["seconds"] for r in rows]
+
+
+@pytest.mark.parametrize("old, new, msg", [
+    ("sweep: {compute.rows: [16, 64]}", "sweep: {compute.rows: []}", "architectures[0].sweep.compute.rows: must not be empty"),
+    ("preset: bitmod", "preset: bitmodd", "architectures[0].preset: unknown architecture preset"),
+    ("objectives:", "bogus: 1\nobjectives:", "bogus: unknown key"),
+    ("phase: decode", "phase: 3", "workloads[0].phase[0]: expected a non-empty string"),
+    ("[int4_g128, 8]", "[int4_gg128]", "precisions: weights"),
+    ("sweep: {compute.rows: [16, 64]}", "sweep: {compute.rowz: [16, 64]}", "architectures[0].sweep.compute.rowz"),
+])
+def test_malformed_study_one_line_exit_2(tmp_path, capsys, old, new, msg):
+    p = tmp_path / "bad.yaml"
+    assert old in GOOD
+    p.write_text(GOOD.replace(old, new))
+    assert main(["sweep", str(p), "--out", str(tmp_path / "o"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"hwsim sweep: error: {p}: ") and msg in err, err
+
+
+def test_bad_executor_options(tmp_path, capsys):
+    p = tmp_path / "s.yaml"
+    p.write_text(GOOD)
+    assert main(["sweep", str(p), "--workers", "0", "--no-progress", "--out", str(tmp_path / "o")]) == 2
+    assert "--workers: must be >= 1" in capsys.readouterr().err
+    assert main(["sweep", str(tmp_path / "missing.yaml")]) == 2
+    assert "no such file" in capsys.readouterr().err
