@@ -1,0 +1,1 @@
+"""The cycle-level engine (docs/cycle.md)."""
