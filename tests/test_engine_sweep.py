@@ -30,3 +30,18 @@ def test_sweep_systolic_and_bad_grid():
         sweep_cost(arch, {"compute.rowz": [1]}, OPS)
     with pytest.raises(HwsimError, match="compute.rows: must be > 0"):
         sweep_cost(arch, {"compute.rows": [4, -1]}, OPS)
+
+
+def test_zipped_points_equal_the_matching_product_rows():
+    """product=False takes row i of every column as one point (sampled designs), same numbers as the grid."""
+    arch = load_arch("bitmod")
+    rows, cols = [16, 64, 32], [32, 8, 8]
+    zipped = sweep_cost(arch, {"compute.rows": rows, "compute.cols": cols}, OPS, Precision(weights=4.0625),
+                        product=False)
+    grid = sweep_cost(arch, {"compute.rows": [16, 32, 64], "compute.cols": [8, 32]}, OPS, Precision(weights=4.0625))
+    assert len(zipped) == 3
+    for r, c, cycles in zip(rows, cols, zipped["cycles"]):
+        match = grid[(grid["compute.rows"] == r) & (grid["compute.cols"] == c)]
+        assert cycles == match["cycles"].item()
+    with pytest.raises(HwsimError, match="one length"):
+        sweep_cost(arch, {"compute.rows": [16, 32], "compute.cols": [8]}, OPS, product=False)

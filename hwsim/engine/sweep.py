@@ -22,7 +22,7 @@ from hwsim.errors import HwsimError
 CHUNK = 4096  # design points per block: keeps temporaries in cache-sized arrays
 
 
-def _grid_points(grid: Mapping[str, object]) -> tuple[list[str], list[np.ndarray]]:
+def _grid_points(grid: Mapping[str, object], product: bool = True) -> tuple[list[str], list[np.ndarray]]:
     if not grid:
         raise HwsimError("the grid is empty: give at least one dotted path with values", field="grid")
     paths = list(grid)
@@ -30,15 +30,22 @@ def _grid_points(grid: Mapping[str, object]) -> tuple[list[str], list[np.ndarray
     for p, a in zip(paths, axes):
         if a.size == 0:
             raise HwsimError("no values", field=p)
+    if not product:  # zipped: row i of every column is design point i
+        if len({a.size for a in axes}) != 1:
+            raise HwsimError(f"zipped points need columns of one length, got {[a.size for a in axes]}",
+                             field="grid")
+        return paths, axes
     mesh = [np.asarray(c, dtype=object) for c in zip(*itertools.product(*axes))]
     return paths, mesh
 
 
-def sweep_cost(arch: Accelerator, grid: Mapping[str, object], trace, precision=None) -> pd.DataFrame:
+def sweep_cost(arch: Accelerator, grid: Mapping[str, object], trace, precision=None, *,
+               product: bool = True) -> pd.DataFrame:
     """One row per point of the Cartesian product of `grid` (dotted path → values, with units or SI),
-    with the grid columns (as given) and the totals columns of CostTable."""
+    with the grid columns (as given) and the totals columns of CostTable. With product=False the
+    columns are zipped instead: equal lengths, row i is one point (random or Latin-hypercube samples)."""
     prec = resolve_precision(precision)
-    paths, raw_cols = _grid_points(grid)
+    paths, raw_cols = _grid_points(grid, product)
     parsed = {}
     for p, col in zip(paths, raw_cols):
         values, per_cycle = parse_values(arch, p, col)

@@ -55,9 +55,8 @@ def product_axes(points: dict) -> dict | None:
 def engine_evaluator(design: Design, points: dict, workload: Workload, precision: PrecisionChoice) -> pd.DataFrame:
     """hwsim's analytical engine (hwsim.engine.sweep_cost), vectorised over a chunk of design points.
 
-    Grid chunks are Cartesian products (see tasks.chunks): one sweep_cost call. Sampled points
-    (random, lhs) are not; they go through sweep_cost one point at a time, which is correct but
-    slower (see docs/studies.md).
+    Grid chunks are Cartesian products (see tasks.chunks); sampled points (random, lhs) are zipped
+    columns. Either way one sweep_cost call per chunk.
     """
     from hwsim.engine import Precision, sweep_cost
 
@@ -71,10 +70,9 @@ def engine_evaluator(design: Design, points: dict, workload: Workload, precision
         axes = product_axes(points)
         if axes is not None:
             df = sweep_cost(arch, {k: params[k].engine_values(v) for k, v in axes.items()}, tr, prec)
-        else:
-            n = len(next(iter(points.values())))
-            df = pd.concat([sweep_cost(arch, {k: params[k].engine_values(v[i:i + 1]) for k, v in points.items()},
-                                       tr, prec) for i in range(n)], ignore_index=True)
+        else:  # sampled points: zipped columns, still one vectorised call
+            df = sweep_cost(arch, {k: params[k].engine_values(v) for k, v in points.items()}, tr, prec,
+                            product=False)
         df = df.drop(columns=[c for c in points if c in df.columns])
     df.insert(0, "family", arch.family)
     return df
