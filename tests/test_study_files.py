@@ -63,3 +63,20 @@ def test_fpga_study_uses_family_feasibility(tmp_path):
     assert over.any() and not t.loc[over, "feasible"].any() and t["feasible"].any()
     front = r.front_table()
     assert len(front) >= 2 and front["feasible"].all()
+
+
+def test_fpga_study_minifloat_macs_cost_more_luts(tmp_path):
+    """REFERENCES.md (FPGA): minifloat MACs cost 20-180% more LUTs than integer ones (60-300% with
+    conversion). In the study, at every DSP count and chain length each minifloat design (fp8 activations,
+    converted to fixed point in LUTs) uses at least 20% more LUTs than every integer design, and the
+    integer designs reach the highest accuracy on the Pareto front."""
+    if "fpga" not in _families():
+        pytest.skip("fpga family absent in this build")
+    r = run_sweep(load_study(STUDIES[0].with_name("fpga-minifloat-vs-int.yaml")), tmp_path, progress=False)
+    t = r.table()
+    t["minifloat"] = ~t["weights"].str.startswith("int")
+    keys = ["compute.dsps", "compute.chain_length"]
+    luts = t.groupby(keys + ["minifloat"])["util_lut"].agg(["min", "max"]).unstack("minifloat")
+    assert (luts[("min", True)] >= 1.2 * luts[("max", False)]).all()
+    front = r.front_table()
+    assert not front.loc[front["acc_sqnr_db"].idxmax(), "weights"].startswith("e")
