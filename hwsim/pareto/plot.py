@@ -1,13 +1,11 @@
 """Plots of 2-D Pareto fronts, sized for a paper column (3.5 in wide)."""
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pandas as pd
 
-from hwsim.errors import HwsimError
 from hwsim.pareto.objectives import Objective
+from hwsim.plotting import save_figure
 
 # columns tried, in order, to colour points when the caller does not choose
 COLOR_COLUMNS = ("family", "weights", "format", "design")
@@ -69,24 +67,7 @@ def plot_front(df: pd.DataFrame, mask: np.ndarray, x: Objective, y: Objective, p
         if color_by is not None:
             ax.legend(title=color_by, frameon=False, markerscale=0.8, loc="best")
         if path is not None:
-            _save(fig, path)
+            save_figure(fig, path)
     return fig
 
 
-def _save(fig, path) -> None:
-    path = os.fspath(path)
-    ext = os.path.splitext(path)[1].lower()
-    if ext not in (".png", ".pdf", ".svg"):
-        raise HwsimError("plot file must end in .png, .pdf or .svg", file=path, field="--plot")
-    parent = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(parent):
-        raise HwsimError(f"cannot write plot: directory {parent} does not exist", file=path, field="--plot")
-    tmp = f"{path}.tmp{os.getpid()}{ext}"
-    try:
-        fig.savefig(tmp, dpi=300, metadata={"Software": None} if ext == ".png" else None)
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise HwsimError(f"cannot write plot: {exc.strerror or exc}", file=path, field="--plot") from None
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)

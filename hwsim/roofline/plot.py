@@ -188,7 +188,7 @@ def plot_roofline(rl, path=None, *, ax=None, title: str | None = None, label_ops
     from matplotlib.lines import Line2D
     from matplotlib.ticker import EngFormatter, LogLocator, NullLocator
 
-    from hwsim.pareto.plot import _save  # the shared PNG/PDF/SVG writer (one-line errors on bad paths)
+    from hwsim.plotting import save_figure
 
     machines = rl.machines
     keys = {(m.arch, m.precision): i for i, m in enumerate(machines)}
@@ -259,7 +259,7 @@ def plot_roofline(rl, path=None, *, ax=None, title: str | None = None, label_ops
                     Line2D([], [], color="0.3", ls=CEILING_STYLE["elementwise"], label="vector roof")]
         ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, borderaxespad=0)
         if path is not None:
-            _save(fig, path)
+            save_figure(fig, path)
     return fig
 
 
