@@ -31,7 +31,8 @@ class _OneLineParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _OneLineParser(prog="hwsim", description=__doc__.splitlines()[0])
+    parser = _OneLineParser(prog="hwsim", description="hwsim: hardware cost models, number formats and "
+                            "design-space sweeps for quantized LLM inference")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_OneLineParser)
     for name, modname in COMMANDS.items():
         try:
