@@ -74,11 +74,48 @@ def test_linear_only_speedup_also_within_5_percent():
     assert mean_speedup("bitmod-olive", ("linear",)) == pytest.approx(1.465, abs=0.001)
 
 
+# Energy. BitMoD's public simulator (github.com/abdelfattah-lab/BitMoD-HPCA-25, bitmod_sim/accelerator.py)
+# counts PE power x 1.5 x compute cycles, DRAM at 1200 pJ/64 bit, one read of each 512 KiB SRAM per array
+# tile and one write per 64 bits filled, with CACTI (28 nm) per-access energies, and no leakage. The presets
+# carry those CACTI figures per byte (hwsim.tech.tables.CACTI_28NM_SRAM_512KIB). The paper's bars come from
+# the authors' notebook (github.com/yc2367/BitMoD, figures/energy/energy.ipynb; energies in uJ): its 0.339
+# is the mean over six models of the prefill ratio, its 0.241 the mean over six models of the ratio for
+# a 256-token prefill plus 20 decoded tokens. Its Llama-2-7B entries: prefill 5,388,371 / 15,511,220 uJ
+# (0.347), one decode step 434,198 / 2,113,617 uJ (0.2054), prefill + 20 steps 0.2435.
+NOTEBOOK_L2_7B = {"prefill": 5_388_371 / 15_511_220, "decode": 434_198 / 2_113_617,
+                  "generation": (5_388_371 + 20 * 434_198) / (15_511_220 + 20 * 2_113_617)}
+
+
+def _energy(arch, phase, part="energy_j"):
+    ops = cost(arch, phase, WEIGHT_BITS.get(arch, 4.0625 if phase == "prefill" else 3.0625)).ops
+    return ops.loc[ops["kind"].isin(("linear", "attention")), part].sum()  # the simulator's scope
+
+
 def test_energy_vs_fp16_beside_published():
-    # published 0.339 (prefill) / 0.241 (decode); ours counts PE power x 1.5 x compute time + DRAM
-    # at 1200 pJ/64 bit and no SRAM energy (the presets give none), linear + attention + elementwise.
-    ratios = {ph: cost("bitmod", ph, 4.0625 if ph == "prefill" else 3.0625).totals["energy_j"]
-              / cost("bitmod-fp16", ph, 16).totals["energy_j"] for ph in ("prefill", "decode")}
-    assert ratios["prefill"] == pytest.approx(0.300, abs=0.002)
-    assert ratios["decode"] == pytest.approx(0.214, abs=0.002)
-    assert abs(ratios["prefill"] / 0.339 - 1) < 0.15 and abs(ratios["decode"] / 0.241 - 1) < 0.15
+    r = {ph: _energy("bitmod", ph) / _energy("bitmod-fp16", ph) for ph in ("prefill", "decode")}
+    gen = ((_energy("bitmod", "prefill") + 20 * _energy("bitmod", "decode"))
+           / (_energy("bitmod-fp16", "prefill") + 20 * _energy("bitmod-fp16", "decode")))
+    assert r["prefill"] == pytest.approx(0.289, abs=0.002)  # pins ours (docs/engine.md)
+    assert r["decode"] == pytest.approx(0.213, abs=0.002)
+    assert gen == pytest.approx(0.232, abs=0.002)
+    assert abs(r["decode"] / NOTEBOOK_L2_7B["decode"] - 1) < 0.05  # +3.8%
+    assert abs(gen / NOTEBOOK_L2_7B["generation"] - 1) < 0.06  # -4.9%
+    assert abs(gen / 0.241 - 1) < 0.05  # the published decode-task mean: -3.9%
+    # prefill: -17% vs the notebook's 0.347; the public simulator's own formulas give 0.283 for
+    # Llama-2-7B (its prefill DRAM is 1.3 J below the notebook's, in every design: an unreleased variant)
+    assert abs(r["prefill"] / NOTEBOOK_L2_7B["prefill"] - 1) < 0.20
+
+
+@pytest.mark.parametrize("arch, phase, simulator_j, rel", [
+    # SRAM read + write energy of the public simulator's formulas with the same CACTI figures, linear +
+    # attention (attention with the simulator's KV bits: 16 for FP16, 8 for BitMoD; decode one token)
+    ("bitmod-fp16", "prefill", 0.5013, 0.02),
+    ("bitmod-fp16", "decode", 0.0377, 0.05),
+    ("bitmod", "decode", 0.0082, 0.05),
+    # bit-serial prefill: the simulator charges one half-width input access per tile (1024 of the 2048
+    # activation bits a 32x32 tile of 4-wide PEs consumes); hwsim charges every byte the array reads
+    ("bitmod", "prefill", 0.1231, 0.55),
+])
+def test_sram_energy_matches_simulator_accounting(arch, phase, simulator_j, rel):
+    sram = _energy(arch, phase, "energy_weight_sram_j") + _energy(arch, phase, "energy_input_sram_j")
+    assert sram == pytest.approx(simulator_j, rel=rel)
