@@ -24,13 +24,16 @@ def cycles(arch, shape, w=2, a=16, **over):
 
 def test_accelerator_closed_form():
     # steps = ceil(5/2)·ceil(100/64)·ceil(30/4)·planes = 3·2·8·3 = 144 on 108·4 units → 1 cycle,
-    # precompute: 5·8 tables·8 entries = 320 adds on 108·2·2048/16 fp16 lanes → 1 cycle
+    # precompute: 5·8 tables·8 entries = 320 adds on 108·2·2048/16 fp16 lanes, and the 640 B of fp16
+    # tables written to and read back from L2 at 5120 B/cycle (fused) → 1 cycle
     op = cycles(ACC, (5, 100, 30), w=3)
     assert op["compute_cycles"] == 1 + 1
     big = cycles(ACC, (256, 4096, 4096), w=3)
     lut = math.ceil(128 * 64 * 1024 * 3 / 432)
-    pre = math.ceil(256 * 1024 * 8 / (108 * 2 * 2048 / 16))
-    assert big["compute_cycles"] == lut + pre
+    pre = 256 * 1024 * 8 / (108 * 2 * 2048 / 16) + 2 * 256 * 1024 * 8 * 2 / 5120
+    assert big["compute_cycles"] == lut + math.ceil(pre)
+    no_l2 = cycles(ACC, (256, 4096, 4096), w=3, **{"compute.table_bandwidth": 1e12})
+    assert no_l2["compute_cycles"] == lut + math.ceil(256 * 1024 * 8 / (108 * 2 * 2048 / 16))
 
 
 def test_cpu_closed_form_tmac():
@@ -85,6 +88,21 @@ def test_float_weights_and_missing_fields_are_errors():
         load_arch("lut-tensor-core", {"compute.target": "cpu"})
     with pytest.raises(HwsimError, match="compute.lut_units"):
         load_arch("tmac-rpi5", {"compute.target": "accelerator"})
+
+
+def test_cpu_runs_float_weights_on_dense_host_kernels():
+    # an unquantised fp16 lm_head (T-MAC inside llama.cpp): m·n·k fp16 FMAs on 4 pipes × 8 lanes
+    host = {"compute.float_weights": "host"}
+    op = cycles(CPU, (1, 32000, 4096), w=16, **host)
+    assert op["compute_cycles"] == math.ceil(32000 * 4096 / 32)
+    assert cycles(CPU, (1, 32000, 4096), w=32, **host)["compute_cycles"] == math.ceil(32000 * 4096 / 16)
+    assert op["bound"] == "memory"  # 262 MB of fp16 weights at 100 GB/s: 2.6 ms vs 1.2 ms of FMAs
+    with pytest.raises(HwsimError, match="floating-point weights"):
+        cycles(CPU, (1, 64, 64), w="fp4_e2m1", **host)  # no dense minifloat kernel on the host
+    with pytest.raises(HwsimError, match="floating-point weights"):
+        cycles(CPU, (1, 64, 64), w=16)  # refused unless asked for
+    with pytest.raises(HwsimError, match="compute.float_weights"):
+        load_arch("lut-tensor-core", host)
 
 
 def test_trace_runs_attention_on_vector_lanes():

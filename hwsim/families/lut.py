@@ -8,15 +8,18 @@ spread over `cores × lut_units` LUT units (accelerator), each step taking one c
 is one SIMD vector of lookups (tile_m = 1, tile_n = simd_bits/table_bits lanes: TBL/PSHUFB) taking
 `instr_per_vector` instructions on `simd_pipes` pipes per core. Cost is linear in weight bits.
 
-Table precompute (one add per table entry, 2^(g-1) entries with symmetry) runs on the vector lanes;
-`precompute: separate` also writes the tables to the backing store and reads them back (T-MAC and
-LUT Tensor Core's unfused kernel), `fused` folds it into the preceding norm (no table traffic;
-REFERENCES.md: ~2.5% when fused). Tables are loaded into the tile once per n-tile (the elongated
+Table precompute (one add per table entry, 2^(g-1) entries with symmetry) runs on the vector lanes.
+Its tables still have to reach the LUT units: `precompute: separate` writes them to the backing store
+and reads them back (T-MAC and LUT Tensor Core's unfused kernel); `fused` folds the precompute into
+the preceding norm, whose tables are written to and read back from the on-chip level at
+`table_bandwidth` (LUT Tensor Core: the A100 L2; no table traffic when it is not given). Tables are loaded into the tile once per n-tile (the elongated
 tile reuses a table over tile_n outputs); `table_storage` (registers | sram) prices the lookup reads.
 Table precision (fp16 | int8) halves table bytes and doubles CPU lanes at int8, at the error of
 lut_core.table_quantisation_error. Attention (fp16 KV) and elementwise ops run on the vector lanes.
 Bit-plane combine and group dequantisation run on the vector lanes on CPUs and in the tile's output
-stage on the accelerator (energy only).
+stage on the accelerator (energy only). Float weights are refused (`float_weights: error`) unless a
+CPU is told to run those of 16 bits or more on its dense fp FMA kernels (`float_weights: host`), as
+llama.cpp does around T-MAC's kernels for the unquantised lm_head; the accelerator has no dense path.
 
 Energy: accelerator from the technology tables (hwsim.tech, node-scaled); CPU: busy cores ×
 core_power × time (assumed: a core running SIMD kernels draws about its rated per-core power).
@@ -59,6 +62,10 @@ class Lut(Family):
         "table_precision": Field("choice", choices=("fp16", "int8"), required=False, default="fp16"),
         "table_storage": Field("choice", choices=("registers", "sram"), required=False, default="registers"),
         "precompute": Field("choice", choices=("fused", "separate"), required=False, default="separate"),
+        "float_weights": Field("choice", choices=("error", "host"), required=False, default="error",
+                               doc="cpu: float weights of >= 16 bits run on the dense host kernels (host) or are refused"),
+        "table_bandwidth": Field("bytes_per_cycle", required=False, default=None,
+                                 doc="on-chip bandwidth carrying fused tables from the precompute to the LUT units"),
         # accelerator
         "lut_units": Field("int", required=False, default=None, doc="LUT units per core (SM), in place of tensor cores"),
         "tile_m": Field("int", required=False, default=None, doc="tokens per LUT tile (LUT Tensor Core: 2)"),
@@ -74,6 +81,9 @@ class Lut(Family):
         for key in need:
             if c[key] is None:
                 raise HwsimError(f"required for target {c['target']}", file=arch.file, field=f"compute.{key}")
+        if c["target"] == "accelerator" and c["float_weights"] == "host":
+            raise HwsimError("the LUT accelerator has no dense path for float weights: use error",
+                             file=arch.file, field="compute.float_weights")
         if c["target"] == "accelerator" and arch.tech is None:
             raise HwsimError("the LUT accelerator prices its units from a tech table", file=arch.file, field="tech")
         if c["target"] == "cpu" and np.any(np.asarray(c["simd_bits"]) % 16):
@@ -91,6 +101,12 @@ class Lut(Family):
             return c["tile_m"], c["tile_n"], 1.0, c["cores"] * c["lut_units"]
         return 1.0, c["simd_bits"] / self._table_bits(arch), c["instr_per_vector"], c["cores"] * c["simd_pipes"]
 
+    @staticmethod
+    def host_dense(arch, prec) -> bool:
+        """Float weights of >= 16 bits on a CPU told to run them densely (float_weights: host)."""
+        w = prec.weights
+        return arch.compute["float_weights"] == "host" and w.is_float and w.element_bits >= 16
+
     def lut_steps(self, arch, ops, planes):
         tm, tn, _, _ = self._tile(arch)
         steps = cdiv(ops.m, tm) * cdiv(ops.n, tn) * cdiv(ops.k, arch.compute["group"]) * planes * ops.count
@@ -103,18 +119,25 @@ class Lut(Family):
     # --- cycles ----------------------------------------------------------------------------------
     def compute_cycles(self, arch, ops, prec):
         c = arch.compute
+        if self.host_dense(arch, prec):
+            dense = np.where(L.lut_mask(ops), ops.macs / L.host_lanes(arch, L.fp_bits(prec.weights)), 0.0)
+            return np.ceil(dense) + L.host_cycles(arch, ops, prec)
         planes = L.weight_planes(arch, prec)
         _, _, per_step, par = self._tile(arch)
         lut = np.ceil(self.lut_steps(arch, ops, planes) * per_step / par)
         vector = L.precompute_adds(ops, c["group"], c["symmetric"]) / L.host_lanes(arch, 16.0)
         if c["target"] == "cpu":  # combine and dequantise on the SIMD lanes (fp16 FMA)
             vector = vector + (L.combine_ops(ops, planes) + L.dequant_ops(ops, prec)) / L.host_lanes(arch, 16.0)
-        table_io = 0.0
-        if c["precompute"] == "separate":  # tables written out and read back through the backing store
+        table_io = 0.0  # tables written once by the precompute and read once by the LUT GEMM
+        if c["precompute"] == "separate":  # through the backing store
             table_io = 2 * self._tables(arch, ops) / arch.backing.bytes_per_cycle(arch.clock_hz)
+        elif c["table_bandwidth"] is not None:  # fused into the norm: through the on-chip level
+            table_io = 2 * self._tables(arch, ops) / c["table_bandwidth"]
         return lut + np.ceil(vector + table_io) + L.host_cycles(arch, ops, prec)
 
     def peak_macs_per_cycle(self, arch, prec):
+        if self.host_dense(arch, prec):
+            return L.host_lanes(arch, L.fp_bits(prec.weights))
         tm, tn, per_step, par = self._tile(arch)
         lut = par * tm * tn * arch.compute["group"] / (per_step * L.weight_planes(arch, prec))
         return np.maximum(lut, L.host_lanes(arch, 16.0))
