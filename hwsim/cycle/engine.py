@@ -1,0 +1,121 @@
+"""`hwsim.cycle.evaluate`: the cycle-level engine, with the analytical engine's inputs and outputs.
+
+Ops run one after another (as in the analytical engine, which sums ops); inside an op the family
+model (hwsim.cycle.models) simulates tiles or pipeline batches. Identical ops (same kind and
+shape) are simulated once. Bytes: the backing store's bytes are what the simulated DMA moved;
+on-chip levels take the shared memory model's fills and array reads (hwsim.engine.memory), whose
+bandwidth limits each tile's compute. Energy follows the analytical rule (family compute energy
+of the simulated compute cycles + bytes × energy per level + static power × time).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from hwsim.cycle import models as M
+from hwsim.cycle.timeline import build_timeline, plot_timeline
+from hwsim.engine.cost import CostTable, bound_of
+from hwsim.engine.memory import traffic
+from hwsim.engine.ops import INT_COLUMNS, OpColumns, operand_bytes
+from hwsim.engine.precision import resolve_precision
+from hwsim.errors import HwsimError
+
+
+@dataclass(frozen=True)
+class CycleTable(CostTable):
+    """A CostTable plus the per-resource utilisation timeline (resource, start, end, busy, op)."""
+
+    timeline: pd.DataFrame = None
+
+    def plot(self, ax=None, seconds=False):
+        """Busy fraction per resource over time (matplotlib Axes)."""
+        return plot_timeline(self.timeline, ax=ax, clock_hz=self.totals["cycles"] / self.totals["seconds"]
+                             if seconds and self.totals["seconds"] else None)
+
+
+def _per_element(total, elems):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(elems > 0, total / np.maximum(elems, 1.0), 0.0)
+
+
+def _caps(arch, ops):
+    att = ops.kind == "attention"
+    lin, atr = ("activations", "weights", "outputs"), ("activations", "kv", "outputs")
+    cap_a = np.where(att, arch.buffer_capacity("activations", atr), arch.buffer_capacity("activations", lin))
+    cap_b = np.where(att, arch.buffer_capacity("kv", atr), arch.buffer_capacity("weights", lin))
+    return np.broadcast_to(cap_a, ops.m.shape), np.broadcast_to(cap_b, ops.m.shape)
+
+
+def simulate_ops(arch, ops: OpColumns, prec):
+    """Simulate every op; returns (list of OpSim per op, the running arch, precision, traffic)."""
+    fam = arch.family_model
+    arch, prec = fam.configure(arch, prec)
+    if any(np.ndim(v) for v in arch.compute.values() if not isinstance(v, str)):
+        raise HwsimError("the cycle engine simulates one design point at a time", field="--set")
+    ob = operand_bytes(ops, prec)
+    a_reads, b_reads = fam.array_reads(arch, ops)
+    res = tuple(np.broadcast_to(r, ops.m.shape) for r in fam.resident(arch, ops, prec))
+    tr = traffic(arch, ops, ob, a_reads, b_reads, fam.memory_round, *res)
+    bpc = float(np.asarray(arch.backing.bytes_per_cycle(arch.clock_hz)))
+    onchip = np.zeros(len(ops))
+    for lv in arch.on_chip:
+        cyc = np.asarray(tr.cycles[lv.name], dtype=np.float64)
+        onchip = np.maximum(onchip, np.where(np.isfinite(cyc), cyc, 0.0))
+    b_elems = np.where(ops.kind == "attention", ops.kv_read_elems, ops.weight_elems)
+    bytes_el = {"a": _per_element(ob.a, ops.act_in_elems), "b": _per_element(ob.b, b_elems),
+                "c": _per_element(ob.c, ops.act_out_elems), "a_total": np.where(res[0], 0.0, ob.a),
+                "b_total": np.where(res[1], 0.0, ob.b), "c_total": ob.c}
+    io = {"a": ob.a * tr.a_fetch, "b": ob.b * tr.b_fetch, "c": ob.c}
+    caps = _caps(arch, ops)
+    frame = pd.DataFrame({c: getattr(ops, c) for c in INT_COLUMNS}).assign(kind=ops.kind)
+    codes = pd.MultiIndex.from_frame(frame).factorize()[0] if len(frame) else np.array([], dtype=int)
+    sims, cache = [], {}
+    for i, code in enumerate(codes):
+        if code not in cache:
+            if arch.family in M.TILED:
+                cache[code] = M.simulate_tiles(arch, fam, ops, prec, i, bytes_el, caps, res, onchip, bpc)
+            elif arch.family in M.PIPELINES:
+                cache[code] = M.PIPELINES[arch.family](arch, fam, ops, prec, i, io, bpc)
+            else:
+                raise HwsimError(f"no cycle-level model for family {arch.family!r} (models: "
+                                 f"{', '.join(sorted((*M.TILED, *M.PIPELINES)))})", file=arch.file, field="family")
+        sims.append(cache[code])
+    return sims, arch, prec, tr
+
+
+def evaluate(arch, trace, precision=None) -> CycleTable:
+    """Cycle-level cost of a trace (a Trace or its ops DataFrame): a CycleTable."""
+    prec0 = resolve_precision(precision)
+    df = trace.ops if hasattr(trace, "ops") else trace
+    ops = OpColumns.from_frame(df)
+    fam = arch.family_model
+    sims, run_arch, prec, tr = simulate_ops(arch, ops, prec0)
+    zero = np.zeros(len(ops))
+    overhead = np.broadcast_to(np.asarray(fam.latency(run_arch, ops, zero, zero), dtype=np.float64), zero.shape)
+    cycles = np.ceil(np.array([s.cycles for s in sims]) + overhead)
+    compute = np.array([s.compute for s in sims])
+    onchip = [np.asarray(tr.cycles[lv.name], dtype=np.float64) for lv in run_arch.on_chip]
+    memory = np.maximum.reduce([np.array([s.memory for s in sims])] + [np.where(np.isfinite(c), c, 0.0) for c in onchip])
+    seconds = cycles / float(np.asarray(run_arch.clock_hz))
+    cols = {"cycles": cycles, "compute_cycles": compute, "memory_cycles": memory, "seconds": seconds}
+    energy = {"compute": np.asarray(fam.compute_energy(run_arch, ops, prec, compute), dtype=np.float64)}
+    for lv in run_arch.memory:
+        moved = np.array([s.backing_bytes for s in sims]) if lv is run_arch.backing else tr.levels[lv.name]
+        cols[f"bytes_{lv.name}"] = np.broadcast_to(moved, zero.shape).astype(np.float64)
+        energy[lv.name] = cols[f"bytes_{lv.name}"] * float(np.asarray(lv.energy))
+    energy["static"] = seconds * float(np.asarray(run_arch.static_power_w))
+    total = np.zeros(len(ops))
+    for part, e in energy.items():
+        cols[f"energy_{part}_j"] = np.broadcast_to(e, zero.shape)
+        total = total + cols[f"energy_{part}_j"]
+    cols["energy_j"] = total
+    out = pd.DataFrame({"name": df["name"].to_numpy(), "kind": df["kind"].to_numpy(), **cols})
+    out["bound"] = bound_of(compute, memory)
+    totals = {k: float(out[k].sum()) for k in cols}
+    totals["area_mm2"] = float(fam.area_mm2(arch, prec0))
+    extra = fam.point_totals(arch, prec0, ops, np.ones(len(ops)))
+    totals.update({k: np.asarray(v).reshape(-1)[0].item() for k, v in extra.items()})
+    timeline = build_timeline(out["name"].to_numpy(), cycles, sims, M.N_BINS, run_arch.backing.name)
+    return CycleTable(arch=arch.name, ops=out, totals=totals, extra_keys=tuple(extra), timeline=timeline)

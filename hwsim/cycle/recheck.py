@@ -1,0 +1,32 @@
+"""Re-check sampled design points of a study with the cycle engine."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from hwsim.errors import HwsimError
+
+
+def recheck(results: pd.DataFrame, arch, trace, precision=None, sample: int = 10, seed: int = 0,
+            param_columns=None) -> pd.DataFrame:
+    """Re-evaluate `sample` rows of a sweep/study results table (one row per design point, with the
+    swept dotted parameters as columns and the analytical `cycles`) with the cycle engine.
+
+    arch: the base Accelerator (load_arch); each row's parameters are applied with
+    Accelerator.with_values. Returns the sampled rows with `cycles_cycle` and `rel_diff` =
+    (cycle − analytical) / analytical. Deterministic for a given seed."""
+    from hwsim.cycle.engine import evaluate
+
+    if "cycles" not in results.columns:
+        raise HwsimError("results table has no 'cycles' column", field="results")
+    cols = list(param_columns) if param_columns is not None else [c for c in results.columns if "." in c]
+    rng = np.random.default_rng(seed)
+    idx = np.sort(rng.choice(len(results), size=min(sample, len(results)), replace=False))
+    rows = results.iloc[idx].copy()
+    got = []
+    for _, r in rows.iterrows():
+        point = arch.with_values({c: r[c] for c in cols}) if cols else arch
+        got.append(evaluate(point, trace, precision).totals["cycles"])
+    rows["cycles_cycle"] = got
+    rows["rel_diff"] = (rows["cycles_cycle"] - rows["cycles"]) / rows["cycles"]
+    return rows.reset_index(drop=True)
