@@ -5,7 +5,8 @@ Tensor peak = SMs × tensor cores per SM × dense FMA per core per cycle × 2 ×
 down to `min_tc_bits` (rate = 16 / max(bits, min_tc_bits)); weight-only quantised GEMMs dequantise
 to the activation type, so the wider operand sets the rate.
 
-Per GEMM (one kernel): output tiles of tile_m × tile_n are spread over the SMs in waves (tile and
+Per GEMM (one kernel): output tiles of tile_m × tile_n (fewer rows for skinny GEMMs: m rounded up to
+`mma_rows`) are spread over the SMs in waves (tile and
 wave quantisation; split-K when tiles are fewer than SMs, down to 256-deep slices), each tile at `compute_efficiency` of the SM's tensor peak; memory time comes
 from the shared memory model at the HBM's achievable bandwidth (memory.hbm.efficiency); the kernel
 takes max(compute, memory) plus `launch_overhead`. compute_efficiency, the HBM efficiency and
@@ -31,6 +32,9 @@ class Gpu(Family):
         "cuda_cores_per_sm": Field("int", required=False, default=128, doc="fp32 lanes per SM for elementwise ops"),
         "tile_m": Field("int", required=False, default=128, doc="CTA tile rows (tokens)"),
         "tile_n": Field("int", required=False, default=128, doc="CTA tile columns (outputs)"),
+        "mma_rows": Field("int", required=False, default=None,
+                          doc="skinny GEMMs (m < tile_m) get CTA tiles of m rounded up to this many rows "
+                              "(default: tile_m, i.e. fixed tiles)"),
         "compute_efficiency": Field("dimensionless", required=False, default=1.0, doc="achieved / peak tensor rate"),
         "launch_overhead": Field("time", required=False, default=0.0, positive=False, doc="fixed time per kernel"),
         "die_area": Field("area", doc="die area"),
@@ -43,6 +47,10 @@ class Gpu(Family):
         speedup = 16.0 / np.clip(bits, c["min_tc_bits"], 32)
         return c["tensor_cores_per_sm"] * c["tc_fma_per_cycle"] * speedup
 
+    @staticmethod
+    def _mma_rows(c):
+        return c["tile_m"] if c["mma_rows"] is None else c["mma_rows"]
+
     def peak_macs_per_cycle(self, arch, prec):
         return arch.compute["sms"] * self._rate(arch, prec)
 
@@ -52,10 +60,13 @@ class Gpu(Family):
     def compute_cycles(self, arch, ops, prec):
         c = arch.compute
         tiles = cdiv(ops.m, c["tile_m"]) * cdiv(ops.n, c["tile_n"]) * ops.count
+        # skinny GEMMs (decode GEMVs) run kernels whose tile covers only the rows present, down to the
+        # MMA row granularity, instead of a full tile_m of padded rows
+        tile_m = np.minimum(c["tile_m"], cdiv(ops.m, self._mma_rows(c)) * self._mma_rows(c))
         # split-K: with fewer tiles than SMs the reduction is split to occupy them (cuBLAS split-K/stream-K)
         split = np.clip(np.floor(c["sms"] / tiles), 1.0, np.maximum(ops.k / 256.0, 1.0))
         waves = cdiv(tiles * split, c["sms"])
-        per_tile = c["tile_m"] * c["tile_n"] * (ops.k / split) / (self._rate(arch, prec) * c["compute_efficiency"])
+        per_tile = tile_m * c["tile_n"] * (ops.k / split) / (self._rate(arch, prec) * c["compute_efficiency"])
         lanes = c["sms"] * c["cuda_cores_per_sm"]
         return np.where(ops.gemm, waves * per_tile, 0.0) + vector_cycles(ops, lanes)
 
