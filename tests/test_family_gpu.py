@@ -21,3 +21,17 @@ def test_launch_overhead_and_wave_quantisation():
     one = a.cost(gemm_ops([("g", 128 * 132, 128, 8192)])).ops["compute_cycles"].iloc[0]
     two = a.cost(gemm_ops([("g", 128 * 133, 128, 8192)])).ops["compute_cycles"].iloc[0]
     assert two == pytest.approx(2 * one)
+
+
+def test_skinny_gemm_tiles_to_mma_rows():
+    # V100S GEMV 1x4096x4096: a padded 128-row tile would take 2 x 128*128*2048/(512*0.785) cycles of
+    # tensor work (compute-bound); tiled to 16 rows it is HBM-bound at 32 MiB / (1134 GB/s x 0.686)
+    ops = gemm_ops([("gemv", 1, 4096, 4096)])
+    fixed = load_arch("v100s", {"compute.mma_rows": 128}).cost(ops, Precision()).ops.iloc[0]
+    skinny = load_arch("v100s").cost(ops, Precision()).ops.iloc[0]
+    assert fixed["bound"] == "compute" and skinny["bound"] == "memory"
+    assert skinny["compute_cycles"] == pytest.approx(fixed["compute_cycles"] / 8)
+    assert skinny["seconds"] == pytest.approx(4096 * 4096 * 2 / (1134e9 * 0.686) + 8e-6, rel=0.01)
+    big = gemm_ops([("gemm", 4096, 4096, 4096)])  # m >= tile_m: unchanged
+    assert (load_arch("v100s").cost(big, Precision()).totals["cycles"]
+            == load_arch("v100s", {"compute.mma_rows": 128}).cost(big, Precision()).totals["cycles"])
