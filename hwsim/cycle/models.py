@@ -19,6 +19,7 @@ from hwsim.engine.ops import OpColumns
 
 N_BINS = 4           # timeline bins per op and resource
 MAX_INSTANCES = 4    # instances simulated; beyond, the steady-state increment is extrapolated
+HBM_GROUPS = 4       # FPGA HBM pseudo-channels simulated as this many equal groups
 CHUNKS = 8           # slices of a streamed elementwise op
 K_STEP, MAX_K_STEPS = 64, 64  # GPU GEMMs: CTAs step through k 64 at a time (assumed: cuBLAS-like k tile)
 
@@ -169,11 +170,13 @@ def simulate_lut(arch, fam, ops, prec, i, io, bpc):
 
 def simulate_fpga(arch, fam, ops, prec, i, io, bpc):
     """DSP-chain pipeline fed by HBM pseudo-channels: each batch's operands are spread over the
-    channels in parallel (each at bandwidth/channels), then the chains compute, then results go out."""
+    channels in parallel (each at bandwidth/channels), then the chains compute, then results go out.
+    Channels are simulated in at most HBM_GROUPS groups (each the summed bandwidth of its share):
+    identical channels fed evenly behave alike, and fewer simpy resources keep it fast."""
     c = arch.compute
     row = _row(ops, i)
     nb = _batches(ops, i)
-    ch = int(c["hbm_channels"] or c["device_hbm_channels"])
+    ch = min(int(c["hbm_channels"] or c["device_hbm_channels"]), HBM_GROUPS)
     names = tuple(f"hbm{j}" for j in range(ch))
     per = bpc / ch
     load = P.split(io["a"][i] / per / ch, nb, first_only=True) + P.split(io["b"][i] / per / ch, nb)
