@@ -9,12 +9,11 @@ from __future__ import annotations
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
-
-import numpy as np
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -24,6 +23,15 @@ def fail(message: str) -> None:
     """Stop with one clear line (no traceback) and exit status 2."""
     print(f"{Path(sys.argv[0]).name}: {message}", file=sys.stderr)
     sys.exit(2)
+
+
+def require_hwsim() -> None:
+    """These scripts run under hwsim's own Python; say so instead of failing on an import."""
+    try:
+        import hwsim  # noqa: F401
+        import numpy  # noqa: F401
+    except ImportError as exc:
+        fail(f"run this script with hwsim's Python (e.g. /work/venv/bin/python): {exc}")
 
 
 def external_python(env_var: str, default: str, tool: str, module: str, setup: str) -> str:
@@ -70,15 +78,19 @@ def hwsim_gemm(arch, m: int, n: int, k: int, arrays: list[tuple[int, int]], prec
                dense_side: np.ndarray, repeat: int = 20) -> dict:
     """hwsim's systolic family on one GEMM over several (rows, cols) arrays, two ways:
 
+    - the systolic closed form alone (`stall_free_cycles` on plain integers), per array;
     - `Accelerator.cost` of the single-GEMM op table, one call per array (time per call);
     - `sweep_cost` vectorised: over the listed arrays (zipped, one call), and over a dense
       rows × cols grid (`dense_side` values per axis) to show the per-point cost of a real sweep.
     Returns per-array cycles (both paths) and the timings in seconds."""
     from hwsim.engine import gemm_ops, sweep_cost
+    from hwsim.families.systolic import stall_free_cycles
 
     ops = gemm_ops([("gemm", m, n, k)])
-    per_call, cycles, compute_cycles, memory_cycles = [], [], [], []
+    per_call, closed_form, cycles, compute_cycles, memory_cycles = [], [], [], [], []
+    dataflow = arch.compute["dataflow"]
     for rows, cols in arrays:
+        closed_form.append(best_time(lambda: stall_free_cycles(dataflow, m, n, k, rows, cols), repeat * 50))
         point = arch.with_values({"compute.rows": rows, "compute.cols": cols})
         table = point.cost(ops, precision)
         per_call.append(best_time(lambda: point.cost(ops, precision), repeat))
@@ -95,7 +107,7 @@ def hwsim_gemm(arch, m: int, n: int, k: int, arrays: list[tuple[int, int]], prec
         "cycles": cycles, "compute_cycles": compute_cycles, "memory_cycles": memory_cycles,
         "sweep_cycles": swept["cycles"].astype(int).tolist(),
         "sweep_compute_cycles": swept["compute_cycles"].astype(int).tolist(),
-        "cost_s": per_call,
+        "closed_form_s": closed_form, "cost_s": per_call,
         "sweep_listed_s_per_point": sweep_listed / len(arrays),
         "sweep_dense_s_per_point": sweep_dense / dense_points,
         "dense_points": dense_points,
@@ -106,6 +118,11 @@ def markdown_table(headers: list[str], rows: list[list]) -> str:
     out = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     out += ["| " + " | ".join(str(x) for x in row) + " |" for row in rows]
     return "\n".join(out)
+
+
+def ratio_summary(what: str, ratios: list[float]) -> str:
+    return (f"Ratio {what}: median {statistics.median(ratios):,.0f}×, "
+            f"range {min(ratios):,.0f}–{max(ratios):,.0f}×.")
 
 
 def seconds(s: float) -> str:

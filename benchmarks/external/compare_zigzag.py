@@ -16,14 +16,12 @@ differ by construction (side by side in the table).
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _shared import HERE, external_python, hwsim_gemm, machine_line, markdown_table, run_worker, seconds  # noqa: E402
+from _shared import (HERE, external_python, hwsim_gemm, machine_line, markdown_table, ratio_summary,  # noqa: E402
+                     require_hwsim, run_worker, seconds)
 
 ARRAYS = [(32, 32), (64, 64), (128, 128), (256, 256)]
 OPS = ("q_proj", "gate_proj", "down_proj")
@@ -55,8 +53,10 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="two arrays only (32x32, 128x128)")
     args = parser.parse_args(argv)
+    require_hwsim()
     python = external_python("ZIGZAG_PYTHON", "/work/zigzag-venv/bin/python", "ZigZag", "zigzag.api", SETUP)
 
+    import numpy as np
     from hwsim.arch import load_arch
     from hwsim.engine import Precision
 
@@ -68,7 +68,8 @@ def main(argv=None) -> int:
                     {"config": ZIGZAG_CONFIG, "points": points, "api_check": [0]}, timeout_s=1800)
     zz_rows = {(p["label"], p["rows"], p["cols"]): p for p in zz["results"]}
 
-    arch = load_arch("tpu-like", {"compute.dataflow": "ws", "memory.dram.bandwidth": f"{DRAM_BITS_PER_CYCLE} bit/cycle"})
+    dram = f"{DRAM_BITS_PER_CYCLE} bit/cycle"
+    arch = load_arch("tpu-like", {"compute.dataflow": "ws", "memory.dram.bandwidth": dram})
     precision = Precision(weights=8, activations=8)
     dense_side = np.arange(8, 264, 8)  # 32 x 32 = 1,024 array shapes per GEMM
     table, ratios_cost, ratios_sweep = [], [], []
@@ -82,7 +83,8 @@ def main(argv=None) -> int:
             table.append([label, f"{m}×{n}×{k}", f"{r}×{c}", f"{z['latency_cycles']:,.0f}",
                           f"{z['ideal_temporal_cycles']:,.0f}", f"{hw['cycles'][i]:,}", f"{hw['compute_cycles'][i]:,}",
                           f"{hw['memory_cycles'][i]:,}", seconds(z["wall_s"]), seconds(hw["cost_s"][i]),
-                          seconds(hw["sweep_dense_s_per_point"]), f"{ratios_cost[-1]:,.0f}×", f"{ratios_sweep[-1]:,.0f}×"])
+                          seconds(hw["sweep_dense_s_per_point"]),
+                          *(f"{x[-1]:,.0f}×" for x in (ratios_cost, ratios_sweep))])
 
     headers = ["GEMM", "M×N×K", "array", "ZigZag cycles", "ZigZag ideal", "hwsim cycles", "hwsim compute",
                "hwsim memory", "ZigZag wall", "hwsim cost()", "hwsim sweep/pt", "ZigZag/cost()", "ZigZag/sweep"]
@@ -94,10 +96,8 @@ def main(argv=None) -> int:
     print(f"\nZigZag total {total_zz:.1f} s for {len(points)} points (mapping search + cost model, no file output).")
     print(f"ZigZag top-level API on the first point (also saves JSON/pickle/plot): {first['api_wall_s']:.2f} s "
           f"vs {first['wall_s']:.2f} s core; same latency: {first['api_latency_cycles'] == first['latency_cycles']}.")
-    print(f"Ratio ZigZag wall / hwsim Accelerator.cost per point: median {statistics.median(ratios_cost):,.0f}×, "
-          f"range {min(ratios_cost):,.0f}–{max(ratios_cost):,.0f}×.")
-    print(f"Ratio ZigZag wall / hwsim sweep_cost per point ({hw['dense_points']:,}-point grid): "
-          f"median {statistics.median(ratios_sweep):,.0f}×, range {min(ratios_sweep):,.0f}–{max(ratios_sweep):,.0f}×.")
+    print(ratio_summary("ZigZag wall / hwsim Accelerator.cost per point", ratios_cost))
+    print(ratio_summary(f"ZigZag wall / hwsim sweep_cost per point ({hw['dense_points']:,}-point grid)", ratios_sweep))
     return 0
 
 

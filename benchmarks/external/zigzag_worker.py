@@ -134,9 +134,10 @@ def main() -> int:
             map_path = os.path.join(tmp, f"map_{i}.yaml")
             wl_path = os.path.join(tmp, f"wl_{i}.yaml")
             wl = workload(p["m"], p["n"], p["k"])
-            for path, data in ((acc_path, accelerator(p["rows"], p["cols"], cfg)), (map_path, mapping(p["rows"], p["cols"])),
-                               (wl_path, wl)):
-                with open(path, "w") as f:
+            inputs = ((acc_path, accelerator(p["rows"], p["cols"], cfg)), (map_path, mapping(p["rows"], p["cols"])),
+                      (wl_path, wl))
+            for path, data in inputs:
+                with open(path, "w") as f:  # key order matters: ZigZag's memory levels go innermost first
                     yaml.safe_dump(data, f, sort_keys=False)
             start = time.perf_counter()
             cme = evaluate_core(acc_path, wl, map_path, lpf)
