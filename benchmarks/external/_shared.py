@@ -3,6 +3,7 @@
 The external tools live in their own virtual environments (their pinned dependencies clash with
 hwsim's), so each comparison runs hwsim in this process and the other tool in a worker process
 started with that tool's Python; the worker times the tool's own call and hands back JSON.
+This module imports only the standard library at import time, so the workers share it too.
 """
 from __future__ import annotations
 
@@ -62,6 +63,20 @@ def run_worker(python: str, script: Path, payload: dict, timeout_s: float) -> di
     if not lines:
         fail(f"{script.name} printed no result")
     return json.loads(lines[-1])
+
+
+def report_progress(tool: str, i: int, total: int, m: int, n: int, k: int, rows: int, cols: int,
+                    cycles: float, wall_s: float) -> None:
+    """Workers: one progress line per design point on stderr."""
+    print(f"{tool} [{i}/{total}] {m}x{n}x{k} on {rows}x{cols}: {cycles:,.0f} cycles, {wall_s:.2f} s",
+          file=sys.stderr, flush=True)
+
+
+def emit_rows(distribution: str, rows: list[dict]) -> None:
+    """Workers: the one JSON line run_worker reads (tool version, Python version, one row per point)."""
+    from importlib.metadata import version
+
+    print(json.dumps({"version": version(distribution), "python": platform.python_version(), "rows": rows}))
 
 
 def best_time(fn, repeat: int) -> float:

@@ -66,7 +66,7 @@ def main(argv=None) -> int:
               for lbl, m, n, k in shapes for r, c in arrays]
     zz = run_worker(python, HERE / "zigzag_worker.py",
                     {"config": ZIGZAG_CONFIG, "points": points, "api_check": [0]}, timeout_s=1800)
-    zz_rows = {(p["label"], p["rows"], p["cols"]): p for p in zz["results"]}
+    zz_rows = {(p["label"], p["rows"], p["cols"]): p for p in zz["rows"]}
 
     dram = f"{DRAM_BITS_PER_CYCLE} bit/cycle"
     arch = load_arch("tpu-like", {"compute.dataflow": "ws", "memory.dram.bandwidth": dram})
@@ -91,8 +91,8 @@ def main(argv=None) -> int:
     print(f"ZigZag (zigzag-dse {zz['version']}, Python {zz['python']}) vs hwsim systolic (tpu-like, ws), "
           f"{len(points)} design points; {machine_line()}\n")
     print(markdown_table(headers, table))
-    total_zz = sum(p["wall_s"] for p in zz["results"])
-    first = zz["results"][0]
+    total_zz = sum(p["wall_s"] for p in zz["rows"])
+    first = zz["rows"][0]
     print(f"\nZigZag total {total_zz:.1f} s for {len(points)} points (mapping search + cost model, no file output).")
     print(f"ZigZag top-level API on the first point (also saves JSON/pickle/plot): {first['api_wall_s']:.2f} s "
           f"vs {first['wall_s']:.2f} s core; same latency: {first['api_latency_cycles'] == first['latency_cycles']}.")

@@ -14,8 +14,9 @@ import json
 import multiprocessing
 import sys
 import time
-from importlib.metadata import version
 from pathlib import Path
+
+from _shared import emit_rows, report_progress
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scalesim"))
 import run_reference  # noqa: E402  (benchmarks/scalesim/run_reference.py)
@@ -32,10 +33,9 @@ def main() -> int:
             row["case_seconds"] = now - start
             start = now
             rows.append(row)
-            print(f"scalesim [{i}/{len(cases)}] {row['dataflow']} {row['M']}x{row['N']}x{row['K']} on "
-                  f"{row['rows']}x{row['cols']}: {row['total_cycles']} cycles, {row['wall_seconds']} s",
-                  file=sys.stderr, flush=True)
-    print(json.dumps({"version": version("scalesim"), "python": sys.version.split()[0], "rows": rows}))
+            report_progress(f"scalesim {row['dataflow']}", i, len(cases), row["M"], row["N"], row["K"], row["rows"],
+                            row["cols"], row["total_cycles"], row["wall_seconds"])
+    emit_rows("scalesim", rows)
     return 0
 
 

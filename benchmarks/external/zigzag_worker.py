@@ -19,9 +19,10 @@ import os
 import sys
 import tempfile
 import time
-from importlib.metadata import version
 
 import yaml
+
+from _shared import emit_rows, report_progress
 
 # Energies only make ZigZag's cost model complete; energy is not compared. Values in pJ per access of
 # one port word, assumed after Horowitz ISSCC 2014 (45 nm): register ~0.03 pJ/B, SRAM ~1.25 pJ/B
@@ -152,10 +153,9 @@ def main() -> int:
                                                                os.path.join(tmp, f"out_{i}"), lpf))
                 row["api_wall_s"] = time.perf_counter() - start
             results.append(row)
-            print(f"zigzag [{i + 1}/{len(payload['points'])}] {p['m']}x{p['n']}x{p['k']} on "
-                  f"{p['rows']}x{p['cols']}: {row['latency_cycles']:.0f} cycles, {wall:.2f} s",
-                  file=sys.stderr, flush=True)
-    print(json.dumps({"version": version("zigzag-dse"), "python": sys.version.split()[0], "results": results}))
+            report_progress("zigzag", i + 1, len(payload["points"]), p["m"], p["n"], p["k"], p["rows"], p["cols"],
+                            row["latency_cycles"], wall)
+    emit_rows("zigzag-dse", results)
     return 0
 
 
