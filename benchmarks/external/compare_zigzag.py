@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _shared import (HERE, external_python, hwsim_gemm, machine_line, markdown_table, ratio_summary,  # noqa: E402
+from _shared import (HERE, external_python, fail, hwsim_gemm, machine_line, markdown_table, ratio_summary,  # noqa: E402
                      require_hwsim, run_worker, seconds)
 
 ARRAYS = [(32, 32), (64, 64), (128, 128), (256, 256)]
@@ -75,7 +75,8 @@ def main(argv=None) -> int:
     table, ratios_cost, ratios_sweep = [], [], []
     for label, m, n, k in shapes:
         hw = hwsim_gemm(arch, m, n, k, arrays, precision, dense_side)
-        assert hw["sweep_cycles"] == hw["cycles"], "sweep_cost and Accelerator.cost disagree"
+        if hw["sweep_cycles"] != hw["cycles"]:
+            fail(f"{label}: sweep_cost cycles {hw['sweep_cycles']} differ from Accelerator.cost {hw['cycles']}")
         for i, (r, c) in enumerate(arrays):
             z = zz_rows[(label, r, c)]
             ratios_cost.append(z["wall_s"] / hw["cost_s"][i])
