@@ -57,7 +57,7 @@ def tile_shape(arch, ops_row):
     c, fam = arch.compute, arch.family
     m = float(ops_row.m[0])
     if fam == "systolic":
-        return {"os": (c["rows"], c["cols"]), "ws": (m, c["cols"]), "is": (c["cols"], ops_row.n[0])}[c["dataflow"]]
+        return {"os": (c["rows"], c["cols"]), "ws": (m, c["cols"])}[c["dataflow"]]  # is: k-chunks
     if fam == "bitserial":
         return c["cols"], c["rows"]
     if fam == "gpu":  # a wave of CTAs along n
@@ -79,13 +79,22 @@ def _instances(load, comp, store, count, slots):
     return end, bc, bd, cb, db
 
 
+def _is_dataflow(arch):
+    return arch.family == "systolic" and arch.compute["dataflow"] == "is"
+
+
 def _chunked(arch, fam, row, prec, bytes_el, i, onchip, bpc):
     """Streamed ops cut into CHUNKS equal slices along the reduction (elementwise and embedding
     ops; GPU GEMMs, whose CTAs stream k while a wave runs): each slice loads its share of the
     operands and computes its share of the family's cycles; results leave with the last slice."""
     comp = float(np.asarray(fam.compute_cycles(arch, row, prec), dtype=np.float64).reshape(-1)[0])
     comp = max(comp, float(onchip))
-    chunks = CHUNKS if not bool(row.gemm[0]) else int(np.clip(row.k[0] // K_STEP, 1, MAX_K_STEPS))
+    if not bool(row.gemm[0]):
+        chunks = CHUNKS
+    elif _is_dataflow(arch):  # input-stationary folds walk K in blocks of `rows`
+        chunks = int(np.clip(np.ceil(row.k[0] / arch.compute["rows"]), 1, MAX_K_STEPS))
+    else:
+        chunks = int(np.clip(row.k[0] // K_STEP, 1, MAX_K_STEPS))
     load = np.full(chunks, (bytes_el["a_total"][i] + bytes_el["b_total"][i]) / bpc / chunks)
     store = np.zeros(chunks)
     store[-1] = bytes_el["c_total"][i] / bpc
@@ -99,7 +108,7 @@ def simulate_tiles(arch, fam, ops, prec, i, bytes_el, caps, resident, onchip_cyc
     """One op of an array family through the tile pipeline."""
     row = _row(ops, i)
     count = max(float(ops.count[i]), 1.0)
-    if not bool(ops.gemm[i]) or arch.family == "gpu":
+    if not bool(ops.gemm[i]) or arch.family == "gpu" or _is_dataflow(arch):
         return _chunked(arch, fam, row, prec, bytes_el, i, onchip_cycles[i], backing_bpc)
     m, n, k = (int(getattr(ops, f)[i]) for f in ("m", "n", "k"))
     tm, tn = tile_shape(arch, row)
@@ -161,9 +170,11 @@ def simulate_lut(arch, fam, ops, prec, i, io, bpc):
     if c["target"] == "cpu":
         post = float((L.combine_ops(row, planes) + L.dequant_ops(row, prec))[0] / lanes)
     tables = float(fam._tables(arch, row)[0]) if c["precompute"] == "separate" else 0.0
-    stages = [load, P.Stage("vector", P.split(pre, nb, first_only=True)),
+    # activations (table inputs) first, then precompute, while the weights stream per batch
+    stages = [P.Stage("dram", P.split(io["a"][i] / bpc, nb, first_only=True)),
+              P.Stage("vector", P.split(pre, nb, first_only=True)),
               P.Stage("dram", P.split(2 * tables / bpc, nb, first_only=True)),  # write out, read back
-              P.Stage("lut", P.split(lut, nb)), P.Stage("vector", P.split(post, nb)), store]
+              P.Stage("dram", P.split(io["b"][i] / bpc, nb)), P.Stage("lut", P.split(lut, nb)), P.Stage("vector", P.split(post, nb)), store]
     res = P.run(stages, nb)
     return _result(res, ("vector", "lut"), ("dram",), io["a"][i] + io["b"][i] + io["c"][i] + 2 * tables)
 
