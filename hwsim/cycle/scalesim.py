@@ -28,6 +28,7 @@ import numba
 import numpy as np
 
 from hwsim.errors import HwsimError
+from hwsim.families.systolic import stall_free_cycles
 
 DATAFLOWS = ("os", "ws", "is")
 WORD_BYTES = 1  # SCALE-Sim fixes one byte per word
@@ -39,14 +40,10 @@ def _cdiv(a: int, b: int) -> int:
 
 
 def stall_free(dataflow: str, m: int, n: int, k: int, rows: int, cols: int) -> int:
-    """SCALE-Sim's stall-free total cycles (REFERENCES.md closed forms)."""
-    if dataflow == "os":
-        return _cdiv(m, rows) * _cdiv(n, cols) * (k + rows + cols - 2) - 1
-    if dataflow == "ws":
-        return _cdiv(k, rows) * _cdiv(n, cols) * (m + 2 * rows + cols - 2) - 1
-    if dataflow == "is":
-        return _cdiv(k, rows) * _cdiv(m, cols) * (n + 2 * rows + cols - 2) - 1
-    raise HwsimError(f"unknown dataflow {dataflow!r}; allowed: {', '.join(DATAFLOWS)}", field="compute.dataflow")
+    """SCALE-Sim's stall-free total cycles (the systolic family's closed forms)."""
+    if dataflow not in DATAFLOWS:
+        raise HwsimError(f"unknown dataflow {dataflow!r}; allowed: {', '.join(DATAFLOWS)}", field="compute.dataflow")
+    return int(stall_free_cycles(dataflow, m, n, k, rows, cols))
 
 
 # --- demand and prefetch streams ------------------------------------------------------------------
