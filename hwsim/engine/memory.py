@@ -4,11 +4,15 @@ and memory cycles per level.
 Tiling rule (the BitMoD simulator's, which is the common two-operand blocking): each GEMM instance
 streams its operands A and B from the backing store once if either fits its on-chip buffer (the
 other then streams past it). If neither fits, one operand is re-fetched once per buffer-sized tile
-of the other — A re-read ceil(B/cap_B) times or B re-read ceil(A/cap_A) times, whichever moves fewer
-bytes. Outputs are written once.
+of the other — A re-read ceil(B/cap_B) times or B re-read ceil(A/cap_A) times. Of the two loop
+orders the engine takes the one with the shorter memory time (the slowest level's cycles), and on a
+tie the one that moves fewer backing-store bytes. With unbounded on-chip bandwidth that is exactly
+BitMoD's "whichever moves fewer bytes"; with a bandwidth-limited buffer it avoids saving a few DRAM
+bytes at the price of many more buffer fills. Outputs are written once.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,34 +29,21 @@ class Traffic:
     b_fetch: np.ndarray
 
 
-def backing_traffic(a, b, c, count, cap_a, cap_b):
-    """Bytes read/written in the backing store per op, and fetch factors of A and B."""
+def fetch_orders(a, b, count, cap_a, cap_b):
+    """Fetch factors (a_fetch, b_fetch) of the two loop orders: B re-read per buffer tile of A, or A re-read
+    per buffer tile of B. Both are (1, 1) when either operand of one GEMM instance fits its buffer."""
     count = np.maximum(count, 1.0)
     a1, b1 = a / count, b / count  # one GEMM instance
     both = (a1 > cap_a) & (b1 > cap_b)
     with np.errstate(divide="ignore", invalid="ignore"):
-        refetch_b = np.where(both, np.ceil(a1 / cap_a), 1.0)  # B re-read per tile of A
+        refetch_b = np.where(both, np.ceil(a1 / cap_a), 1.0)
         refetch_a = np.where(both, np.ceil(b1 / cap_b), 1.0)
-    b_cost = b * refetch_b + a
-    a_cost = a * refetch_a + b
-    pick_b = b_cost <= a_cost
-    a_fetch = np.where(pick_b, 1.0, refetch_a)
-    b_fetch = np.where(pick_b, refetch_b, 1.0)
-    return a * a_fetch + b * b_fetch + c, a_fetch, b_fetch
+    return (np.ones_like(refetch_b), refetch_b), (refetch_a, np.ones_like(refetch_a))
 
 
-def traffic(arch: Accelerator, ops: OpColumns, ob: OperandBytes, a_reads, b_reads, memory_round,
-            a_resident=False, b_resident=False) -> Traffic:
-    """Bytes and cycles per memory level. On-chip levels move what they are filled with from the
-    backing store plus what the compute array reads from them (A a_reads times, B b_reads times).
-    Resident operands (masks from Family.resident) live on chip: no backing-store bytes, no fill."""
-    att = ops.kind == "attention"
-    lin_roles, att_roles = ("activations", "weights", "outputs"), ("activations", "kv", "outputs")
-    cap_a = np.where(att, arch.buffer_capacity("activations", att_roles), arch.buffer_capacity("activations", lin_roles))
-    cap_b = np.where(att, arch.buffer_capacity("kv", att_roles), arch.buffer_capacity("weights", lin_roles))
-    dram, a_fetch, b_fetch = backing_traffic(ob.a, ob.b, ob.c, ops.count, cap_a, cap_b)
-    a_fetch = np.where(a_resident, 0.0, a_fetch)
-    b_fetch = np.where(b_resident, 0.0, b_fetch)
+def _level_bytes(arch: Accelerator, att, ob: OperandBytes, a_fetch, b_fetch, a_reads, b_reads) -> dict:
+    """Bytes moved per level: the backing store serves the fetches; an on-chip level is filled with what it
+    holds and read by the array (A a_reads times, B b_reads times); outputs are written, then drained."""
     dram = ob.a * a_fetch + ob.b * b_fetch + ob.c
     levels = {arch.backing.name: dram}
     for lv in arch.on_chip:
@@ -62,11 +53,38 @@ def traffic(arch: Accelerator, ops: OpColumns, ob: OperandBytes, a_reads, b_read
             moved = moved + ob.a * a_fetch + ob.a * a_reads
         moved = moved + np.where(held_b, ob.b * b_fetch + ob.b * b_reads, 0.0)
         if "outputs" in lv.holds:
-            moved = moved + 2 * ob.c  # written by the array, then drained
+            moved = moved + 2 * ob.c
         levels[lv.name] = moved
+    return levels
+
+
+def _level_cycles(arch: Accelerator, levels: dict, memory_round) -> dict:
     cycles = {}
     for lv in arch.memory:
-        bpc = lv.bytes_per_cycle(arch.clock_hz)
         with np.errstate(divide="ignore"):
-            cycles[lv.name] = memory_round(levels[lv.name] / bpc)
-    return Traffic(levels=levels, cycles=cycles, a_fetch=a_fetch, b_fetch=b_fetch)
+            cycles[lv.name] = memory_round(levels[lv.name] / lv.bytes_per_cycle(arch.clock_hz))
+    return cycles
+
+
+def traffic(arch: Accelerator, ops: OpColumns, ob: OperandBytes, a_reads, b_reads, memory_round,
+            a_resident=False, b_resident=False) -> Traffic:
+    """Bytes and cycles per memory level, for the better of the two loop orders (module docstring).
+    Resident operands (masks from Family.resident) live on chip: no backing-store bytes, no fill."""
+    att = ops.kind == "attention"
+    lin_roles, att_roles = ("activations", "weights", "outputs"), ("activations", "kv", "outputs")
+    cap_a = np.where(att, arch.buffer_capacity("activations", att_roles), arch.buffer_capacity("activations", lin_roles))
+    cap_b = np.where(att, arch.buffer_capacity("kv", att_roles), arch.buffer_capacity("weights", lin_roles))
+    options = []
+    for a_fetch, b_fetch in fetch_orders(ob.a, ob.b, ops.count, cap_a, cap_b):
+        a_fetch = np.where(a_resident, 0.0, a_fetch)
+        b_fetch = np.where(b_resident, 0.0, b_fetch)
+        levels = _level_bytes(arch, att, ob, a_fetch, b_fetch, a_reads, b_reads)
+        cycles = _level_cycles(arch, levels, memory_round)
+        slowest = functools.reduce(np.maximum, cycles.values())
+        options.append((levels, cycles, slowest, a_fetch, b_fetch))
+    (l1, c1, t1, af1, bf1), (l2, c2, t2, af2, bf2) = options
+    back = arch.backing.name
+    first = (t1 < t2) | ((t1 == t2) & (l1[back] <= l2[back]))
+    pick = lambda x, y: np.where(first, x, y)  # noqa: E731
+    return Traffic(levels={k: pick(l1[k], l2[k]) for k in l1}, cycles={k: pick(c1[k], c2[k]) for k in c1},
+                   a_fetch=pick(af1, af2), b_fetch=pick(bf1, bf2))
