@@ -38,7 +38,9 @@ def test_quickstart_runs(tmp_path):
 
 def test_bitmod_reproduction_speedups(tmp_path):
     """BitMoD (HPCA 2025): 1.69x mean speedup over ANT and 1.48x over OliVe (mean of prefill and
-    decode, REFERENCES.md "Bit-serial PEs"); energy vs FP16 0.339 prefill / 0.241 decode."""
+    decode, REFERENCES.md "Bit-serial PEs"). Energy vs FP16: the authors' notebook (figures/energy) gives
+    Llama-2-7B one decode step 0.2054 and prefill 0.347; the published 0.339/0.241 are six-model means and
+    0.241 is prefill + 20 decoded tokens (see docs/engine.md), so the per-step ratios are compared here."""
     s = load_study(STUDIES[0].with_name("bitmod-reproduction.yaml"))
     t = run_sweep(s, tmp_path, progress=False).table()
     lossy = t[~((t.design == "bitmod-prefill") & (t.weights == "6.0625"))].set_index("design")
@@ -47,9 +49,9 @@ def test_bitmod_reproduction_speedups(tmp_path):
     vs_olive = (cyc["olive-prefill"] / cyc["bitmod-prefill"] + cyc["olive-decode"] / cyc["bitmod-decode"]) / 2
     assert vs_ant == pytest.approx(1.69, rel=0.02)
     assert vs_olive == pytest.approx(1.48, rel=0.05)
-    # energy: our model adds SRAM-free DRAM + PE energy as the paper's simulator does, within 20%
-    assert en["bitmod-prefill"] / en["fp16-prefill"] == pytest.approx(0.339, rel=0.2)
-    assert en["bitmod-decode"] / en["fp16-decode"] == pytest.approx(0.241, rel=0.2)
+    # prefill: the released simulator itself gives 0.283 (the notebook's 0.347 came from an unreleased version)
+    assert en["bitmod-prefill"] / en["fp16-prefill"] == pytest.approx(0.347, rel=0.2)
+    assert en["bitmod-decode"] / en["fp16-decode"] == pytest.approx(0.2054, rel=0.05)
 
 
 def test_fpga_study_uses_family_feasibility(tmp_path):
