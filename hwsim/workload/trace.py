@@ -144,11 +144,9 @@ def _layer_template(model: ModelConfig, batch: int, t: int, span: int) -> _Ops:
         assignments = M * top_k
         active = min(E, assignments)
         base, extra = divmod(assignments, active)
-        # (experts, tokens each): `extra` experts take one more token than the rest
-        groups = [(g, c, m_) for g, c, m_ in (("experts", extra, base + 1), ("experts_rest", active - extra, base))
-                  if c > 0 and m_ > 0]
-        if extra == 0:
-            groups = [("experts", active, base)]
+        # (name, experts, tokens each): with an uneven split, `extra` experts take one more token than the rest
+        groups = ([("experts", extra, base + 1), ("experts_rest", active - extra, base)] if extra
+                  else [("experts", active, base)])
     else:
         assignments, groups = M, [("mlp", 1, M)]
     for prefix, count, m_tok in groups:
