@@ -14,8 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from hwsim.cycle import pipelines as P
-from hwsim.cycle.tiles import _bin, pipeline, tile_grid
+from hwsim.cycle.tiles import bin_interval, pipeline, tile_grid
 from hwsim.engine.ops import OpColumns
+from hwsim.families import lut_core as L
+from hwsim.families.host_cpu import host_cycles
 
 N_BINS = 4           # timeline bins per op and resource
 MAX_INSTANCES = 4    # instances simulated; beyond, the steady-state increment is extrapolated
@@ -135,7 +137,7 @@ def _result(res: P.PipelineResult, compute_names, memory_names, backing_bytes) -
     for name, ivs in res.intervals.items():
         b = np.zeros(N_BINS)
         for s, e in ivs:
-            _bin(b, s, e, width)
+            bin_interval(b, s, e, width)
         bins[name] = b
     compute = sum(res.busy.get(n, 0.0) for n in compute_names)
     memory = max([res.busy.get(n, 0.0) for n in memory_names] + [0.0])
@@ -152,8 +154,6 @@ def simulate_lut(arch, fam, ops, prec, i, io, bpc):
     """LUT-GEMM: table precompute (vector lanes) → lookups (LUT units) → combine/dequantise
     (vector lanes on CPUs); with `precompute: separate` the tables go out to DRAM and come back
     on the same channel as the weights."""
-    from hwsim.families import lut_core as L
-
     row, c = _row(ops, i), arch.compute
     nb = _batches(ops, i)
     load, store = _io_stages(nb, io["a"][i], io["b"][i], io["c"][i], bpc)
@@ -162,14 +162,10 @@ def simulate_lut(arch, fam, ops, prec, i, io, bpc):
         res = P.run([load, P.Stage("vector", P.split(host, nb)), store], nb)
         return _result(res, ("vector",), ("dram",), io["a"][i] + io["b"][i] + io["c"][i])
     planes = L.weight_planes(arch, prec)
-    _, _, per_step, par = fam._tile(arch)
-    lut = float(np.ceil(fam.lut_steps(arch, row, planes) * per_step / par)[0])
-    lanes = L.host_lanes(arch, 16.0)
-    pre = float(L.precompute_adds(row, c["group"], c["symmetric"])[0] / lanes)
-    post = 0.0
-    if c["target"] == "cpu":
-        post = float((L.combine_ops(row, planes) + L.dequant_ops(row, prec))[0] / lanes)
-    tables = float(fam._tables(arch, row)[0]) if c["precompute"] == "separate" else 0.0
+    lut = float(L.lut_unit_cycles(arch, row, planes)[0])
+    pre = float(L.precompute_cycles(arch, row)[0])
+    post = float(L.output_stage_cycles(arch, row, prec, planes)[0])
+    tables = float(L.arch_table_bytes(arch, row)[0]) if c["precompute"] == "separate" else 0.0
     # activations (table inputs) first, then precompute, while the weights stream per batch
     stages = [P.Stage("dram", P.split(io["a"][i] / bpc, nb, first_only=True)),
               P.Stage("vector", P.split(pre, nb, first_only=True)),
@@ -201,19 +197,16 @@ def simulate_fpga(arch, fam, ops, prec, i, io, bpc):
 def simulate_pim(arch, fam, ops, prec, i, io, bpc):
     """In-SRAM PIM: command sequences on the shared sub-arrays (weight transposes and bit-serial
     compute, or table writes, lookups and conversion) and the host cores, fed by DRAM."""
-    from hwsim.families import lut_core as L
-
     row, c = _row(ops, i), arch.compute
     nb = _batches(ops, i)
     load, store = _io_stages(nb, io["a"][i], io["b"][i], io["c"][i], bpc)
-    host = float(L.host_cycles(arch, row, prec)[0])
+    host = float(host_cycles(arch, row, prec)[0])
     pim = float(np.asarray(fam.pim_cycles(arch, row, prec)).reshape(-1)[0]) if bool(L.lut_mask(row)[0]) else 0.0
     once_host = once_arrays = 0.0
     unit = "host" if c["mode"] == "host" else "arrays"
     if c["mode"] == "lut" and pim > 0:  # tables: built on the host once, written into the arrays once
-        once_host = float(np.ceil(L.precompute_adds(row, c["group"], c["symmetric"]) / L.host_lanes(arch, 16.0))[0])
-        tb = 16.0 if c["table_precision"] == "fp16" else 8.0
-        once_arrays = float(np.ceil(L.table_bytes(row, c["group"], c["symmetric"], tb) * 8 / fam.lanes(arch))[0])
+        once_host = float(np.ceil(L.precompute_cycles(arch, row))[0])
+        once_arrays = float(fam.table_write_cycles(arch, row)[0])
         pim -= once_host + once_arrays
     stages = [load, P.Stage("host", P.split(once_host, nb, first_only=True)),
               P.Stage("arrays", P.split(once_arrays, nb, first_only=True)),

@@ -31,33 +31,33 @@ def pipeline(load_cycles, compute, store_cycles, slots, n_bins, span_hint):
     # load of tile 0
     le[0] = load_cycles[0]
     dma = le[0]
-    _bin(dma_bins, 0.0, le[0], width)
+    bin_interval(dma_bins, 0.0, le[0], width)
     busy_d += load_cycles[0]
     for i in range(n):
         if i + 1 < n:  # prefetch the next tile into a free slot
             ready = ce[i + 1 - slots] if i + 1 - slots >= 0 else 0.0
             start = max(dma, ready)
             le[i + 1] = start + load_cycles[i + 1]
-            _bin(dma_bins, start, le[i + 1], width)
+            bin_interval(dma_bins, start, le[i + 1], width)
             busy_d += load_cycles[i + 1]
             dma = le[i + 1]
         cs = max(le[i], ce[i - 1] if i > 0 else 0.0)
         if first < 0:
             first = cs
         ce[i] = cs + compute[i]
-        _bin(comp_bins, cs, ce[i], width)
+        bin_interval(comp_bins, cs, ce[i], width)
         busy_c += compute[i]
         if store_cycles[i] > 0:
             ss = max(dma, ce[i])
             dma = ss + store_cycles[i]
-            _bin(dma_bins, ss, dma, width)
+            bin_interval(dma_bins, ss, dma, width)
             busy_d += store_cycles[i]
     end = max(ce[n - 1], dma)
     return end, busy_c, busy_d, first, comp_bins, dma_bins
 
 
 @numba.njit(cache=True)
-def _bin(bins, start, end, width):
+def bin_interval(bins, start, end, width):
     """Add the interval [start, end) to fixed-width bins (overflow lands in the last bin)."""
     nb = bins.shape[0]
     t = start

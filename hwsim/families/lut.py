@@ -1,5 +1,6 @@
 """LUT-based mixed-precision GEMM: LUT Tensor Core (ISCA 2025) as an accelerator and T-MAC
-(EuroSys 2025) on CPUs. Operation counts are in hwsim.families.lut_core.
+(EuroSys 2025) on CPUs. Operation counts and the LUT tile are in hwsim.families.lut_core, the
+vector lanes (host SIMD) in hwsim.families.host_cpu.
 
 A linear op is executed as steps of a LUT tile: `tile_m` tokens × `tile_n` outputs × one group of g
 inputs × one weight bit-plane per step (one bit-plane per cycle). Per instance
@@ -33,6 +34,7 @@ from hwsim.errors import HwsimError
 from hwsim.families import lut_core as L
 from hwsim.families.base import Family
 from hwsim.families.common import cdiv
+from hwsim.families.host_cpu import HOST_PARAMS, fp_bits, host_area_mm2, host_cycles, host_lanes, host_power
 from hwsim.tech.datapath import NODE, fp_add, int_add, mac_cost, multiplier
 from hwsim.tech.scaling import scale_area, scale_energy
 from hwsim.tech.tables import HOROWITZ_45NM as H
@@ -56,7 +58,7 @@ class Lut(Family):
     name = "lut"
     params = {
         "target": Field("choice", choices=TARGETS, doc="accelerator (LUT units in an SM-like array) | cpu (T-MAC)"),
-        **L.HOST_PARAMS,
+        **HOST_PARAMS,
         "group": Field("int", required=False, default=4, doc="g: activations per table"),
         "symmetric": Field("bool", required=False, default=True, doc="2^(g-1) entries, sign from one bit"),
         "table_precision": Field("choice", choices=("fp16", "int8"), required=False, default="fp16"),
@@ -89,58 +91,35 @@ class Lut(Family):
         if c["target"] == "cpu" and np.any(np.asarray(c["simd_bits"]) % 16):
             raise HwsimError("must be a multiple of 16", file=arch.file, field="compute.simd_bits")
 
-    # --- geometry -----------------------------------------------------------------------------
-    @staticmethod
-    def _table_bits(arch):
-        return 16.0 if arch.compute["table_precision"] == "fp16" else 8.0
-
-    def _tile(self, arch):
-        """(tile_m, tile_n, cycles per step, parallel units) of the LUT datapath."""
-        c = arch.compute
-        if c["target"] == "accelerator":
-            return c["tile_m"], c["tile_n"], 1.0, c["cores"] * c["lut_units"]
-        return 1.0, c["simd_bits"] / self._table_bits(arch), c["instr_per_vector"], c["cores"] * c["simd_pipes"]
-
+    # --- dense fallback (LUT tile geometry: lut_core.lut_tile) ---------------------------------
     @staticmethod
     def host_dense(arch, prec) -> bool:
         """Float weights of >= 16 bits on a CPU told to run them densely (float_weights: host)."""
         w = prec.weights
         return arch.compute["float_weights"] == "host" and w.is_float and w.element_bits >= 16
 
-    def lut_steps(self, arch, ops, planes):
-        tm, tn, _, _ = self._tile(arch)
-        steps = cdiv(ops.m, tm) * cdiv(ops.n, tn) * cdiv(ops.k, arch.compute["group"]) * planes * ops.count
-        return np.where(L.lut_mask(ops), steps, 0.0)
-
-    def _tables(self, arch, ops):
-        c = arch.compute
-        return L.table_bytes(ops, c["group"], c["symmetric"], self._table_bits(arch))
-
     # --- cycles ----------------------------------------------------------------------------------
     def compute_cycles(self, arch, ops, prec):
         c = arch.compute
         if self.host_dense(arch, prec):
-            dense = np.where(L.lut_mask(ops), ops.macs / L.host_lanes(arch, L.fp_bits(prec.weights)), 0.0)
-            return np.ceil(dense) + L.host_cycles(arch, ops, prec)
+            dense = np.where(L.lut_mask(ops), ops.macs / host_lanes(arch, fp_bits(prec.weights)), 0.0)
+            return np.ceil(dense) + host_cycles(arch, ops, prec)
         planes = L.weight_planes(arch, prec)
-        _, _, per_step, par = self._tile(arch)
-        lut = np.ceil(self.lut_steps(arch, ops, planes) * per_step / par)
-        vector = L.precompute_adds(ops, c["group"], c["symmetric"]) / L.host_lanes(arch, 16.0)
-        if c["target"] == "cpu":  # combine and dequantise on the SIMD lanes (fp16 FMA)
-            vector = vector + (L.combine_ops(ops, planes) + L.dequant_ops(ops, prec)) / L.host_lanes(arch, 16.0)
+        lut = L.lut_unit_cycles(arch, ops, planes)
+        vector = L.precompute_cycles(arch, ops) + L.output_stage_cycles(arch, ops, prec, planes)
         table_io = 0.0  # tables written once by the precompute and read once by the LUT GEMM
         if c["precompute"] == "separate":  # through the backing store
-            table_io = 2 * self._tables(arch, ops) / arch.backing.bytes_per_cycle(arch.clock_hz)
+            table_io = 2 * L.arch_table_bytes(arch, ops) / arch.backing.bytes_per_cycle(arch.clock_hz)
         elif c["table_bandwidth"] is not None:  # fused into the norm: through the on-chip level
-            table_io = 2 * self._tables(arch, ops) / c["table_bandwidth"]
-        return lut + np.ceil(vector + table_io) + L.host_cycles(arch, ops, prec)
+            table_io = 2 * L.arch_table_bytes(arch, ops) / c["table_bandwidth"]
+        return lut + np.ceil(vector + table_io) + host_cycles(arch, ops, prec)
 
     def peak_macs_per_cycle(self, arch, prec):
         if self.host_dense(arch, prec):
-            return L.host_lanes(arch, L.fp_bits(prec.weights))
-        tm, tn, per_step, par = self._tile(arch)
-        lut = par * tm * tn * arch.compute["group"] / (per_step * L.weight_planes(arch, prec))
-        return np.maximum(lut, L.host_lanes(arch, 16.0))
+            return host_lanes(arch, fp_bits(prec.weights))
+        t = L.lut_tile(arch)
+        lut = t.units * t.tile_m * t.tile_n * arch.compute["group"] / (t.cycles_per_step * L.weight_planes(arch, prec))
+        return np.maximum(lut, host_lanes(arch, 16.0))
 
     # --- energy and area -----------------------------------------------------------------------
     def _node(self, arch):
@@ -149,7 +128,7 @@ class Lut(Family):
     def lookup_energy_pj(self, arch):
         """One lookup on the accelerator at 45 nm: table read + accumulate (+ sign negate)."""
         c = arch.compute
-        tb = self._table_bits(arch)
+        tb = L.table_bits(arch)
         read = tb * SRAM_PJ_PER_BIT if c["table_storage"] == "sram" else float(int_add(tb))
         acc = float(fp_add(16)) if tb == 16 else float(int_add(32))
         neg = float(int_add(tb)) if c["symmetric"] else 0.0
@@ -158,7 +137,7 @@ class Lut(Family):
     def lane_area_um2(self, arch):
         """One lookup lane of a LUT unit at 45 nm: mux, accumulator, sign negate."""
         c = arch.compute
-        tb = self._table_bits(arch)
+        tb = L.table_bits(arch)
         acc = float(fp_add(16, "um2")) if tb == 16 else float(int_add(32, "um2"))
         neg = float(int_add(tb, "um2")) if c["symmetric"] else 0.0
         return float(int_add(tb, "um2")) + acc + neg
@@ -166,21 +145,20 @@ class Lut(Family):
     def unit_area_um2(self, arch):
         """One LUT unit at 45 nm: tile_m × tile_n lanes plus table storage for tile_m tables."""
         c = arch.compute
-        bits = c["tile_m"] * L.table_entries(c["group"], c["symmetric"]) * self._table_bits(arch)
+        bits = c["tile_m"] * L.table_entries(c["group"], c["symmetric"]) * L.table_bits(arch)
         cell = SRAM_BIT_UM2 if c["table_storage"] == "sram" else REG_BIT_UM2
         return c["tile_m"] * c["tile_n"] * self.lane_area_um2(arch) + bits * cell
 
     def compute_energy(self, arch, ops, prec, compute_cycles):
         c = arch.compute
         if c["target"] == "cpu":
-            return compute_cycles * (L.host_power(arch) / arch.clock_hz)
+            return compute_cycles * (host_power(arch) / arch.clock_hz)
         planes = L.weight_planes(arch, prec)
         fp16 = _fp16()
-        tm, tn, _, _ = self._tile(arch)
         look = L.lookups(ops, c["group"], planes) * self.lookup_energy_pj(arch)
         pre = L.precompute_adds(ops, c["group"], c["symmetric"]) * float(fp_add(16))
         post = L.combine_ops(ops, planes) * float(int_add(32)) + L.dequant_ops(ops, prec) * multiplier(fp16, fp16)
-        loads = self._tables(arch, ops) * cdiv(ops.n, tn) * 8 * SRAM_PJ_PER_BIT  # table reloads per n-tile
+        loads = L.arch_table_bytes(arch, ops) * cdiv(ops.n, L.lut_tile(arch).tile_n) * 8 * SRAM_PJ_PER_BIT  # table reloads per n-tile
         att = np.where(ops.kind == "attention", ops.macs * mac_cost(prec.activations, prec.kv).energy_pj, 0.0)
         vec = np.where(ops.kind == "elementwise", ops.vector_ops * float(fp_add(32)), 0.0)
         pj = look + pre + post + loads + att + vec
@@ -189,7 +167,7 @@ class Lut(Family):
     def area_mm2(self, arch, prec):
         c = arch.compute
         if c["target"] == "cpu":
-            return L.host_area_mm2(arch)
+            return host_area_mm2(arch)
         fp16 = _fp16()
         vec_lanes = c["cores"] * c["simd_pipes"] * c["simd_bits"] / 16
         um2 = c["cores"] * c["lut_units"] * self.unit_area_um2(arch) + vec_lanes * mac_cost(fp16, fp16).area_um2

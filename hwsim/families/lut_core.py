@@ -1,4 +1,4 @@
-"""Pieces shared by the `lut` and `pim` families: LUT-GEMM operation counts and a host CPU model.
+"""LUT-GEMM operation counts, shared by the `lut` and `pim` families.
 
 LUT-GEMM (T-MAC, EuroSys 2025; LUT Tensor Core, ISCA 2025; SAIL): integer weights are split into
 1-bit planes; activations are grouped by g; for every group a table holds the partial sums of the g
@@ -6,18 +6,21 @@ activations under all 2^g sign patterns (2^(g-1) with the symmetry trick: the ta
 is −table[p], so one bit selects the sign). Per output, per bit-plane, per group: one lookup and one
 add. Planes are combined by shift-and-add; group scales dequantise the result.
 
-The host CPU model (cores × SIMD pipes × lanes) runs what the LUT or PIM datapath cannot: attention
-with the fp16 KV cache, elementwise ops, table precompute on CPUs, and whole layers on the baseline.
+The functions taking `arch` read the table settings of its `compute` section (group, symmetric,
+table_precision: both families have them); the LUT-tile geometry is the `lut` family's (target,
+lut_units, tile_m, tile_n, instr_per_vector). The host CPU that builds the tables and runs the rest
+of a layer is hwsim.families.host_cpu.
 """
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
-from hwsim.arch.schema import Field
 from hwsim.errors import HwsimError
 from hwsim.families.common import cdiv
+from hwsim.families.host_cpu import host_lanes
 
 # --- LUT-GEMM counts ------------------------------------------------------------------------------
 
@@ -80,43 +83,61 @@ def table_quantisation_error(table_bits: int, group: int) -> float:
     return 1.0 / (2 ** table_bits * math.sqrt(12))
 
 
-# --- host CPU ---------------------------------------------------------------------------------------
-
-HOST_PARAMS = {
-    "cores": Field("int", doc="CPU cores (threads) in use"),
-    "simd_bits": Field("int", required=False, default=128, doc="SIMD register width (NEON: 128)"),
-    "simd_pipes": Field("int", doc="SIMD instructions issued per cycle per core"),
-    "host_efficiency": Field("dimensionless", required=False, default=1.0,
-                             doc="achieved / peak SIMD throughput of the host kernels"),
-    "core_power": Field("power", required=False, default=None, doc="power of one busy core (energy)"),
-    "core_area": Field("area", required=False, default=None, doc="area of one core with its L2 share"),
-}
+# --- an architecture's tables and LUT tiles -------------------------------------------------------
 
 
-def host_lanes(arch, bits):
-    """Element operations per cycle of all host cores on `bits`-wide elements."""
+def table_bits(arch) -> float:
+    """Bits of one table entry: compute.table_precision fp16 → 16, int8 → 8."""
+    return 16.0 if arch.compute["table_precision"] == "fp16" else 8.0
+
+
+def arch_table_bytes(arch, ops) -> np.ndarray:
+    """table_bytes of every op with the architecture's group, symmetry and table precision."""
     c = arch.compute
-    return c["cores"] * c["simd_pipes"] * (c["simd_bits"] / np.asarray(bits, dtype=np.float64)) * c["host_efficiency"]
+    return table_bytes(ops, c["group"], c["symmetric"], table_bits(arch))
 
 
-def fp_bits(t) -> float:
-    """Arithmetic width the host uses for an operand: fp16 lanes for ≤16-bit types, else fp32."""
-    return 16.0 if t.bits <= 16 else 32.0
-
-
-def host_cycles(arch, ops, prec) -> np.ndarray:
-    """Attention (fp FMA lanes at the KV width) and elementwise ops (fp32 lanes) on the host."""
-    att = np.where(ops.kind == "attention", ops.macs / host_lanes(arch, fp_bits(prec.kv)), 0.0)
-    vec = np.where(ops.kind == "elementwise", ops.vector_ops / host_lanes(arch, 32.0), 0.0)
-    return np.ceil(att + vec)
-
-
-def host_power(arch):
-    """Watts of the busy host cores (0 when core_power is not given)."""
+def precompute_cycles(arch, ops) -> np.ndarray:
+    """Cycles (not rounded) of the table precompute on the host's fp16 SIMD lanes."""
     c = arch.compute
-    return 0.0 if c["core_power"] is None else c["cores"] * c["core_power"]
+    return precompute_adds(ops, c["group"], c["symmetric"]) / host_lanes(arch, 16.0)
 
 
-def host_area_mm2(arch):
+class LutTile(NamedTuple):
+    """Geometry of one step of the `lut` family's datapath."""
+
+    tile_m: float           # tokens per step
+    tile_n: float           # outputs per step
+    cycles_per_step: float  # 1 on the accelerator; SIMD instructions per lookup vector on a CPU
+    units: float            # steps in flight: LUT units (accelerator) or SIMD pipes (CPU), all cores
+
+
+def lut_tile(arch) -> LutTile:
+    """The LUT tile of a `lut`-family architecture: tile_m × tile_n LUT units on the accelerator;
+    on a CPU one SIMD vector of lookups (1 token × simd_bits/table_bits outputs: TBL/PSHUFB)."""
     c = arch.compute
-    return 0.0 if c["core_area"] is None else c["cores"] * c["core_area"] * 1e6
+    if c["target"] == "accelerator":
+        return LutTile(c["tile_m"], c["tile_n"], 1.0, c["cores"] * c["lut_units"])
+    return LutTile(1.0, c["simd_bits"] / table_bits(arch), c["instr_per_vector"], c["cores"] * c["simd_pipes"])
+
+
+def lut_steps(arch, ops, planes) -> np.ndarray:
+    """LUT-tile steps of the linear ops: ceil(m/tile_m)·ceil(n/tile_n)·ceil(k/g)·planes per instance."""
+    t = lut_tile(arch)
+    steps = cdiv(ops.m, t.tile_m) * cdiv(ops.n, t.tile_n) * cdiv(ops.k, arch.compute["group"]) * planes * ops.count
+    return np.where(lut_mask(ops), steps, 0.0)
+
+
+def lut_unit_cycles(arch, ops, planes) -> np.ndarray:
+    """Cycles of the lookups of a `lut`-family architecture: steps spread over its units."""
+    t = lut_tile(arch)
+    return np.ceil(lut_steps(arch, ops, planes) * t.cycles_per_step / t.units)
+
+
+def output_stage_cycles(arch, ops, prec, planes) -> np.ndarray:
+    """Cycles of bit-plane combine and group dequantisation on the host's fp16 lanes for a `lut`
+    CPU target (not rounded); 0 on the accelerator, whose tile output stage does them in flight."""
+    if arch.compute["target"] != "cpu":
+        return np.zeros(np.shape(ops.m))
+    return (combine_ops(ops, planes) + dequant_ops(ops, prec)) / host_lanes(arch, 16.0)
+

@@ -24,7 +24,7 @@ results are converted int → fp16 in memory at `convert_steps` bit-serial steps
 
 host: linear ops on the CPU SIMD: integer weights through int8 dot products (simd_bits/8 MACs per
 instruction, `dequant_instr` instructions per vector for unpacking and scaling), float weights
-through fp16 FMA lanes. Attention and elementwise ops always run on the host (lut_core.host_cycles).
+through fp16 FMA lanes. Attention and elementwise ops always run on the host (host_cpu.host_cycles).
 
 Energy: row operations priced from the technology table (a row read or write moves `cols` bits at
 the 8 KB SRAM read energy per bit; a logic step ≈ a 1-bit full add per column), node-scaled; host
@@ -40,6 +40,7 @@ from hwsim.families import lut_core as L
 from hwsim.families import pim_ops as P
 from hwsim.families.base import Family
 from hwsim.families.common import cdiv
+from hwsim.families.host_cpu import HOST_PARAMS, host_area_mm2, host_cycles, host_lanes, host_power
 from hwsim.tech.datapath import NODE, int_add
 from hwsim.tech.scaling import scale_area, scale_energy
 from hwsim.tech.tables import HOROWITZ_45NM as H
@@ -54,7 +55,7 @@ class Pim(Family):
     name = "pim"
     params = {
         "mode": Field("choice", choices=MODES, doc="bitserial (Neural Cache) | lut (SAIL) | host (CPU only)"),
-        **L.HOST_PARAMS,
+        **HOST_PARAMS,
         "dequant_instr": Field("dimensionless", required=False, default=1.0,
                                doc="host: SIMD instructions per int8 dot-product vector (dot + unpack/scale)"),
         "slices": Field("int", required=False, default=None, doc="LLC slices with compute arrays"),
@@ -158,17 +159,19 @@ class Pim(Family):
         look = np.ceil(look * (1 - c["pattern_reuse"]))
         outs = np.where(L.lut_mask(ops), ops.m * ops.n * ops.count, 0.0)
         convert = cdiv(outs, self.lanes(arch)) * c["convert_steps"]
-        tb = 16.0 if c["table_precision"] == "fp16" else 8.0
-        tables = L.table_bytes(ops, c["group"], c["symmetric"], tb)
-        table_write = cdiv(tables * 8, self.lanes(arch))  # one row write stores `lanes` bits
-        precompute = np.ceil(L.precompute_adds(ops, c["group"], c["symmetric"]) / L.host_lanes(arch, 16.0))
+        table_write = self.table_write_cycles(arch, ops)
+        precompute = np.ceil(L.precompute_cycles(arch, ops))
         return look + convert + table_write + precompute
+
+    def table_write_cycles(self, arch, ops):
+        """Row writes storing the host-built tables in the arrays (one write stores `lanes` bits)."""
+        return cdiv(L.arch_table_bytes(arch, ops) * 8, self.lanes(arch))
 
     # --- host ---------------------------------------------------------------------------------------
     def host_linear_cycles(self, arch, ops, prec):
         c = arch.compute
         w = prec.weights
-        rate = L.host_lanes(arch, 8.0) / c["dequant_instr"] if not w.is_float else L.host_lanes(arch, 16.0)
+        rate = host_lanes(arch, 8.0) / c["dequant_instr"] if not w.is_float else host_lanes(arch, 16.0)
         return np.where(L.lut_mask(ops), np.ceil(ops.macs / rate), 0.0)
 
     def _t(self, arch):
@@ -184,14 +187,14 @@ class Pim(Family):
         return self.host_linear_cycles(arch, ops, prec)
 
     def compute_cycles(self, arch, ops, prec):
-        return self.pim_cycles(arch, ops, prec) + L.host_cycles(arch, ops, prec)
+        return self.pim_cycles(arch, ops, prec) + host_cycles(arch, ops, prec)
 
     def peak_macs_per_cycle(self, arch, prec):
         c = arch.compute
-        host = L.host_lanes(arch, 16.0)
+        host = host_lanes(arch, 16.0)
         mode = c["mode"]
         if mode == "host":
-            return np.maximum(host, L.host_lanes(arch, 8.0) / c["dequant_instr"])
+            return np.maximum(host, host_lanes(arch, 8.0) / c["dequant_instr"])
         planes = L.weight_planes(arch, prec)
         if mode == "lut":
             lut = self.arrays_total(arch) * c["lut_lanes"] * c["group"] / (planes * (1 - c["pattern_reuse"]))
@@ -208,7 +211,7 @@ class Pim(Family):
     def compute_energy(self, arch, ops, prec, compute_cycles):
         c = arch.compute
         host = (compute_cycles - (self.pim_cycles(arch, ops, prec) if c["mode"] != "host" else 0.0)) \
-            * (L.host_power(arch) / arch.clock_hz)
+            * (host_power(arch) / arch.clock_hz)
         if c["mode"] == "host":
             return host
         if c["mode"] == "bitserial":
@@ -216,15 +219,14 @@ class Pim(Family):
             per_row = c["cols"] * self.arrays_total(arch)  # all arrays step together
             pj = per_row * ((ro.reads + ro.writes) * SRAM_PJ_PER_BIT + ro.logic * LOGIC_PJ_PER_BIT)
             return host + self._pj(arch, pj)
-        tb = 16.0 if c["table_precision"] == "fp16" else 8.0
         planes = L.weight_planes(arch, prec)
         look = L.lookups(ops, c["group"], planes) * (1 - c["pattern_reuse"])
-        pj = look * (tb * SRAM_PJ_PER_BIT + float(int_add(32)))
+        pj = look * (L.table_bits(arch) * SRAM_PJ_PER_BIT + float(int_add(32)))
         return host + self._pj(arch, pj)
 
     def area_mm2(self, arch, prec):
         c = arch.compute
-        host = L.host_area_mm2(arch)
+        host = host_area_mm2(arch)
         if c["mode"] == "host":
             return host
         bits = self.arrays_total(arch) * c["rows"] * c["cols"]

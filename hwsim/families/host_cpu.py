@@ -1,0 +1,51 @@
+"""Host CPU model shared by the `lut` and `pim` families: cores × SIMD pipes × lanes.
+
+It runs what a LUT or PIM datapath cannot: attention with the fp16 KV cache, elementwise ops,
+table precompute on CPUs, and whole layers on the CPU baseline (pim mode `host`, T-MAC's dense
+fallback for float weights). Its parameters are part of both families' `compute` section.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from hwsim.arch.schema import Field
+
+HOST_PARAMS = {
+    "cores": Field("int", doc="CPU cores (threads) in use"),
+    "simd_bits": Field("int", required=False, default=128, doc="SIMD register width (NEON: 128)"),
+    "simd_pipes": Field("int", doc="SIMD instructions issued per cycle per core"),
+    "host_efficiency": Field("dimensionless", required=False, default=1.0,
+                             doc="achieved / peak SIMD throughput of the host kernels"),
+    "core_power": Field("power", required=False, default=None, doc="power of one busy core (energy)"),
+    "core_area": Field("area", required=False, default=None, doc="area of one core with its L2 share"),
+}
+
+
+def host_lanes(arch, bits):
+    """Element operations per cycle of all host cores on `bits`-wide elements."""
+    c = arch.compute
+    return c["cores"] * c["simd_pipes"] * (c["simd_bits"] / np.asarray(bits, dtype=np.float64)) * c["host_efficiency"]
+
+
+def fp_bits(t) -> float:
+    """Arithmetic width the host uses for an operand: fp16 lanes for ≤16-bit types, else fp32."""
+    return 16.0 if t.bits <= 16 else 32.0
+
+
+def host_cycles(arch, ops, prec) -> np.ndarray:
+    """Attention (fp FMA lanes at the KV width) and elementwise ops (fp32 lanes) on the host."""
+    att = np.where(ops.kind == "attention", ops.macs / host_lanes(arch, fp_bits(prec.kv)), 0.0)
+    vec = np.where(ops.kind == "elementwise", ops.vector_ops / host_lanes(arch, 32.0), 0.0)
+    return np.ceil(att + vec)
+
+
+def host_power(arch):
+    """Watts of the busy host cores (0 when core_power is not given)."""
+    c = arch.compute
+    return 0.0 if c["core_power"] is None else c["cores"] * c["core_power"]
+
+
+def host_area_mm2(arch):
+    """mm² of the host cores with their L2 shares (0 when core_area is not given)."""
+    c = arch.compute
+    return 0.0 if c["core_area"] is None else c["cores"] * c["core_area"] * 1e6
