@@ -13,13 +13,14 @@ LUT Tensor Core (ISCA 2025): LUT vs MAC unit compute density 20.9x and energy ef
 (third-party summaries; checked for direction and order of magnitude only); precompute overhead
 ~2.5% fused into the norm, 16-24% as a separate kernel (Table 4, as summarised by third parties).
 """
-import numpy as np
+import functools
+
 import pytest
 
 from hwsim.arch import load_arch
 from hwsim.engine import Precision
 from hwsim.families import lut_core as L
-from hwsim.families.lut import FAMILY, unit_vs_mac
+from hwsim.families.lut import unit_vs_mac
 from hwsim.engine.ops import OpColumns
 from hwsim.workload import load_model, trace
 
@@ -36,10 +37,12 @@ TMAC = [
     ("tmac-orin", "llama-2-7b", "int2_g128", 16, 4.36),
     ("tmac-orin", "llama-2-7b", "int4_g128", 16, 2.46),
 ]
-# hwsim tokens/s of the rows above (docs/families-lut-pim.md); asserted so that a model change is seen
-HWSIM = [15.97, 8.29, 31.36, 7.76, 4.01, 2.28, 9.42, 4.86, 2.57]
+# Regression snapshot: hwsim's own tokens/s of the rows above (docs/families-lut-pim.md), not published
+# figures; pinned at ±0.5% so that any model change is seen (update both together).
+HWSIM_SNAPSHOT = [15.97, 8.29, 31.36, 7.76, 4.01, 2.28, 9.42, 4.86, 2.57]
 
 
+@functools.lru_cache(maxsize=None)
 def tokens_per_s(arch, model, w, a):
     ops = trace(load_model(model), "decode", context=256).ops
     arch = load_arch(arch, {"compute.float_weights": "host"})
@@ -49,12 +52,18 @@ def tokens_per_s(arch, model, w, a):
     return 1.0 / (quantised + fp16)
 
 
-@pytest.mark.parametrize("row, expected", list(zip(TMAC, HWSIM)))
-def test_tmac_tokens_per_s_within_25_percent(row, expected):
+@pytest.mark.parametrize("row, snapshot", list(zip(TMAC, HWSIM_SNAPSHOT)))
+def test_tmac_tokens_per_s_regression_snapshot(row, snapshot):
+    """hwsim's own tokens/s, pinned at ±0.5% (a regression check, not a validation)."""
+    arch, model, w, a, _ = row
+    assert tokens_per_s(arch, model, w, a) == pytest.approx(snapshot, rel=0.005)
+
+
+@pytest.mark.parametrize("row", TMAC)
+def test_tmac_tokens_per_s_vs_published_within_25_percent(row):
+    """Validation: hwsim's tokens/s within ±25% of the published T-MAC figure of each row."""
     arch, model, w, a, published = row
-    got = tokens_per_s(arch, model, w, a)
-    assert got == pytest.approx(expected, rel=0.005)
-    assert got == pytest.approx(published, rel=0.25)
+    assert tokens_per_s(arch, model, w, a) == pytest.approx(published, rel=0.25)
 
 
 def test_tmac_bitnet_to_llama_ratio_is_device_independent():
@@ -84,30 +93,47 @@ def _precompute_share(arch, w):
     prefill of 256 tokens."""
     ops = OpColumns.from_frame(trace(load_model("llama-2-7b"), "prefill", seq=256).ops)
     c = arch.compute
-    _, _, per_step, par = FAMILY._tile(arch)
-    lut = np.ceil(FAMILY.lut_steps(arch, ops, w) * per_step / par).sum()
-    adds = (L.precompute_adds(ops, c["group"], c["symmetric"]) / L.host_lanes(arch, 16.0)).sum()
+    lut = L.lut_unit_cycles(arch, ops, w).sum()
+    adds = L.precompute_cycles(arch, ops).sum()
     bw = c["table_bandwidth"] if c["precompute"] == "fused" else arch.backing.bytes_per_cycle(arch.clock_hz)
-    return (adds + (2 * FAMILY._tables(arch, ops) / bw).sum()) / lut
+    return (adds + (2 * L.arch_table_bytes(arch, ops) / bw).sum()) / lut
 
 
-def test_lut_tensor_core_precompute_share():
-    """Fused into the norm, the tables (8 fp16 entries per 4 activations: twice the activation bytes)
-    are written to and read back from the A100 L2 at 5120 B/clk; unfused, through HBM. W2 weights
-    (the published table's weight width is not known to us): within a factor of 2 of both figures;
-    the unfused kernel's launch and activation re-read are not modelled, hence below 16-24%."""
+def _tensor_core_shares():
     acc = load_arch("lut-tensor-core")
-    fused = _precompute_share(acc, 2)
-    assert fused == pytest.approx(0.0318, rel=0.02)  # published ~2.5%
+    return _precompute_share(acc, 2), _precompute_share(acc.with_values({"compute.precompute": "separate"}), 2)
+
+
+def test_lut_tensor_core_precompute_share_regression_snapshot():
+    """hwsim's own precompute shares, pinned at ±2% (a regression check, not a validation): 3.18%
+    fused into the norm, 10.9% as a separate kernel."""
+    fused, sep = _tensor_core_shares()
+    assert fused == pytest.approx(0.0318, rel=0.02)
+    assert sep == pytest.approx(0.109, rel=0.02)
+
+
+def test_lut_tensor_core_precompute_share_vs_published_within_factor_2():
+    """Validation against LUT Tensor Core Table 4 (as summarised): ~2.5% fused, 16-24% separate;
+    tolerance a factor of 2. Fused into the norm, the tables (8 fp16 entries per 4 activations: twice
+    the activation bytes) are written to and read back from the A100 L2 at 5120 B/clk; unfused, through
+    HBM. W2 weights (the published table's weight width is not known to us). The unfused kernel's
+    launch and activation re-read are not modelled, hence hwsim sits below 16-24%."""
+    fused, sep = _tensor_core_shares()
     assert 0.025 / 2 < fused < 0.025 * 2
-    sep = _precompute_share(acc.with_values({"compute.precompute": "separate"}), 2)
-    assert sep == pytest.approx(0.109, rel=0.02)  # published 16-24% unfused
     assert 0.16 / 2 < sep < 0.24 * 2
 
 
-def test_lut_unit_vs_mac_unit_direction_and_magnitude():
-    r = unit_vs_mac(load_arch("lut-tensor-core"))  # fp16 tables, register storage, g = 4
-    assert r["density"] == pytest.approx(15.5, rel=0.01)  # published 20.9x
-    assert r["efficiency"] == pytest.approx(16.0, rel=0.01)  # published 11.2x
+def test_lut_unit_vs_mac_unit_regression_snapshot():
+    """hwsim's own LUT-unit vs FP16-MAC ratios (fp16 tables, register storage, g = 4), pinned at ±1%
+    (a regression check, not a validation): density 15.5x, energy efficiency 16.0x."""
+    r = unit_vs_mac(load_arch("lut-tensor-core"))
+    assert r["density"] == pytest.approx(15.5, rel=0.01)
+    assert r["efficiency"] == pytest.approx(16.0, rel=0.01)
+
+
+def test_lut_unit_vs_mac_unit_vs_published_direction_and_magnitude():
+    """Validation against LUT Tensor Core's 20.9x density and 11.2x efficiency (third-party summaries):
+    the LUT unit wins (> 1x) and each ratio is within a factor of 10 of the published one."""
+    r = unit_vs_mac(load_arch("lut-tensor-core"))
     for key, published in (("density", 20.9), ("efficiency", 11.2)):
         assert published / 10 < r[key] < published * 10 and r[key] > 1

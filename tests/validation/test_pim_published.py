@@ -4,6 +4,8 @@ Row-operation counts of vertical bit-serial arithmetic (PIMeval bit-serial model
 ADD n-bit 2n reads, n writes, 3n+1 logic; MUL n(n+1) reads, n(n+1)/2 writes, 2n²+n logic — exactly.
 SAIL: up to 10.7x speedup over an Arm Neoverse-N1 CPU; 13.8% of cycles saved by pattern reuse.
 """
+import functools
+
 import pytest
 
 from hwsim.arch import load_arch
@@ -25,7 +27,10 @@ def test_int8_values():  # the usual Neural Cache operand width
     assert (P.mul(8).reads, P.mul(8).writes, P.mul(8).logic) == (72, 36, 136)
 
 
-def test_pattern_reuse_saves_13_8_percent_of_lut_cycles():
+def test_pattern_reuse_parameter_cuts_only_the_lookups():
+    """SAIL's 13.8% (pattern reuse) is an input of sail-n1.yaml, not a figure hwsim predicts: this
+    checks that the model applies it to the lookup cycles and leaves conversion, table writes and the
+    host precompute alone (they are small, so the saved share stays within 0.5 points of 13.8%)."""
     ops = gemm_ops([("g", 8, 4096, 4096)])
     prec = Precision(weights=4).resolve()
     from hwsim.engine.ops import OpColumns
@@ -33,12 +38,13 @@ def test_pattern_reuse_saves_13_8_percent_of_lut_cycles():
     cols = OpColumns.from_frame(ops)
     on, off = load_arch("sail-n1"), load_arch("sail-n1", {"compute.pattern_reuse": 0})
     look = lambda a: a.family_model.lut_cycles(a, cols, prec)[0]  # noqa: E731
-    # lookups dominate; conversion, table writes and host precompute are untouched by reuse
     ratio = (look(off) - look(on)) / look(off)
     assert ratio == pytest.approx(0.138, abs=0.005)
 
 
+@functools.lru_cache(maxsize=None)
 def speedups(batches=(1, 4, 16, 64)):
+    """SAIL over the Neoverse-N1 CPU baseline: Llama-2-7B int4_g128 decode, context 256, per batch."""
     m = load_model("llama-2-7b")
     sail, cpu = load_arch("sail-n1"), load_arch("cpu-n1")
     prec = Precision(weights="int4_g128")
@@ -49,11 +55,19 @@ def speedups(batches=(1, 4, 16, 64)):
     return out
 
 
-def test_sail_speedup_over_cpu_baseline_beside_published():
-    """Published: up to 10.7x over Neoverse-N1. Model (Llama-2-7B int4_g128 decode, context 256):
-    1.0x at batch 1 (both DRAM-bound), 2.6x at 16, 4.65x at 64 — same direction, within 2.5x of the
-    published peak; SAIL never slower."""
+def test_sail_speedup_regression_snapshot():
+    """Regression snapshot of hwsim's own speedups (not a validation; ±0.01 at batch 1, ±3%
+    beyond): 1.0x at batch 1 (both DRAM-bound), 2.59x at 16, 4.65x at 64. Fails when the model
+    changes; update it together with docs/families-lut-pim.md."""
     s = speedups()
     assert s[1] == pytest.approx(1.0, abs=0.01)
     assert s[16] == pytest.approx(2.59, rel=0.03) and s[64] == pytest.approx(4.65, rel=0.03)
-    assert all(v >= 0.999 for v in s.values()) and 10.7 / 3 < max(s.values()) < 10.7 * 3
+
+
+def test_sail_speedup_vs_published_10_7x_within_factor_3():
+    """Published: up to 10.7x over Neoverse-N1 (SAIL). Tolerance: hwsim's best speedup over the
+    batches must lie within a factor of 3 of 10.7x (it is 4.65x, 2.3x below: same direction, lower
+    peak), and SAIL is never slower than the CPU."""
+    s = speedups()
+    assert all(v >= 0.999 for v in s.values())
+    assert 10.7 / 3 < max(s.values()) < 10.7 * 3
