@@ -108,3 +108,17 @@ def test_recheck_reports_relative_difference():
     pd.testing.assert_frame_equal(out, again)
     with pytest.raises(HwsimError, match="cycles"):
         recheck(pd.DataFrame({"x": [1]}), arch, ops)
+
+
+def test_lut_cpu_runs_float_weights_on_the_host_like_the_analytical_engine():
+    """float_weights: host (T-MAC's fp16 lm_head): both engines price fp16 weights on the host lanes."""
+    from hwsim.arch import load_arch
+    from hwsim.cycle import evaluate as cycle_evaluate
+    from hwsim.engine import Precision, gemm_ops
+
+    arch = load_arch("tmac-rpi5", {"compute.float_weights": "host"})
+    ops = gemm_ops([("lm_head", 1, 32000, 4096)])
+    prec = Precision(weights="fp16")
+    analytical = arch.cost(ops, prec).totals["cycles"]
+    cycles = cycle_evaluate(arch, ops, prec).totals["cycles"]
+    assert abs(cycles - analytical) / analytical < 0.05

@@ -157,7 +157,8 @@ def simulate_lut(arch, fam, ops, prec, i, io, bpc):
     row, c = _row(ops, i), arch.compute
     nb = _batches(ops, i)
     load, store = _io_stages(nb, io["a"][i], io["b"][i], io["c"][i], bpc)
-    if not bool(L.lut_mask(row)[0]):  # attention / elementwise on the host lanes
+    # attention / elementwise, and float weights a CPU runs densely (float_weights: host), on the host lanes
+    if not bool(L.lut_mask(row)[0]) or fam.host_dense(arch, prec):
         host = float(np.asarray(fam.compute_cycles(arch, row, prec)).reshape(-1)[0])
         res = P.run([load, P.Stage("vector", P.split(host, nb)), store], nb)
         return _result(res, ("vector",), ("dram",), io["a"][i] + io["b"][i] + io["c"][i])
