@@ -9,6 +9,7 @@ of the simulated compute cycles + bytes × energy per level + static power × ti
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,8 +17,8 @@ import pandas as pd
 
 from hwsim.cycle import models as M
 from hwsim.cycle.timeline import build_timeline, plot_timeline
-from hwsim.engine.cost import CostTable, bound_of
-from hwsim.engine.memory import traffic
+from hwsim.engine.cost import CostTable, bound_of, energy_parts, ops_frame
+from hwsim.engine.memory import operand_capacities, traffic
 from hwsim.engine.ops import INT_COLUMNS, OpColumns, operand_bytes
 from hwsim.engine.precision import resolve_precision
 from hwsim.errors import HwsimError
@@ -40,14 +41,6 @@ def _per_element(total, elems):
         return np.where(elems > 0, total / np.maximum(elems, 1.0), 0.0)
 
 
-def _caps(arch, ops):
-    att = ops.kind == "attention"
-    lin, atr = ("activations", "weights", "outputs"), ("activations", "kv", "outputs")
-    cap_a = np.where(att, arch.buffer_capacity("activations", atr), arch.buffer_capacity("activations", lin))
-    cap_b = np.where(att, arch.buffer_capacity("kv", atr), arch.buffer_capacity("weights", lin))
-    return np.broadcast_to(cap_a, ops.m.shape), np.broadcast_to(cap_b, ops.m.shape)
-
-
 def simulate_ops(arch, ops: OpColumns, prec):
     """Simulate every op; returns (list of OpSim per op, the running arch, precision, traffic)."""
     fam = arch.family_model
@@ -61,14 +54,13 @@ def simulate_ops(arch, ops: OpColumns, prec):
     bpc = float(np.asarray(arch.backing.bytes_per_cycle(arch.clock_hz)))
     onchip = np.zeros(len(ops))
     for lv in arch.on_chip:
-        cyc = np.asarray(tr.cycles[lv.name], dtype=np.float64)
-        onchip = np.maximum(onchip, np.where(np.isfinite(cyc), cyc, 0.0))
+        onchip = np.maximum(onchip, np.asarray(tr.cycles[lv.name], dtype=np.float64))
     b_elems = np.where(ops.kind == "attention", ops.kv_read_elems, ops.weight_elems)
     bytes_el = {"a": _per_element(ob.a, ops.act_in_elems), "b": _per_element(ob.b, b_elems),
                 "c": _per_element(ob.c, ops.act_out_elems), "a_total": np.where(res[0], 0.0, ob.a),
                 "b_total": np.where(res[1], 0.0, ob.b), "c_total": ob.c}
     io = {"a": ob.a * tr.a_fetch, "b": ob.b * tr.b_fetch, "c": ob.c}
-    caps = _caps(arch, ops)
+    caps = tuple(np.broadcast_to(c, ops.m.shape) for c in operand_capacities(arch, ops))
     frame = pd.DataFrame({c: getattr(ops, c) for c in INT_COLUMNS}).assign(kind=ops.kind)
     codes = pd.MultiIndex.from_frame(frame).factorize()[0] if len(frame) else np.array([], dtype=int)
     sims, cache = [], {}
@@ -88,7 +80,7 @@ def simulate_ops(arch, ops: OpColumns, prec):
 def evaluate(arch, trace, precision=None) -> CycleTable:
     """Cycle-level cost of a trace (a Trace or its ops DataFrame): a CycleTable."""
     prec0 = resolve_precision(precision)
-    df = trace.ops if hasattr(trace, "ops") else trace
+    df = ops_frame(trace)
     ops = OpColumns.from_frame(df)
     fam = arch.family_model
     sims, run_arch, prec, tr = simulate_ops(arch, ops, prec0)
@@ -96,21 +88,15 @@ def evaluate(arch, trace, precision=None) -> CycleTable:
     overhead = np.broadcast_to(np.asarray(fam.latency(run_arch, ops, zero, zero), dtype=np.float64), zero.shape)
     cycles = np.ceil(np.array([s.cycles for s in sims]) + overhead)
     compute = np.array([s.compute for s in sims])
-    onchip = [np.asarray(tr.cycles[lv.name], dtype=np.float64) for lv in run_arch.on_chip]
-    memory = np.maximum.reduce([np.array([s.memory for s in sims])] + [np.where(np.isfinite(c), c, 0.0) for c in onchip])
+    memory = functools.reduce(np.maximum, [np.array([s.memory for s in sims])]
+                              + [np.asarray(tr.cycles[lv.name], dtype=np.float64) for lv in run_arch.on_chip])
     seconds = cycles / float(np.asarray(run_arch.clock_hz))
     cols = {"cycles": cycles, "compute_cycles": compute, "memory_cycles": memory, "seconds": seconds}
-    energy = {"compute": np.asarray(fam.compute_energy(run_arch, ops, prec, compute), dtype=np.float64)}
-    for lv in run_arch.memory:
-        moved = np.array([s.backing_bytes for s in sims]) if lv is run_arch.backing else tr.levels[lv.name]
-        cols[f"bytes_{lv.name}"] = np.broadcast_to(moved, zero.shape).astype(np.float64)
-        energy[lv.name] = cols[f"bytes_{lv.name}"] * float(np.asarray(lv.energy))
-    energy["static"] = seconds * float(np.asarray(run_arch.static_power_w))
-    total = np.zeros(len(ops))
-    for part, e in energy.items():
-        cols[f"energy_{part}_j"] = np.broadcast_to(e, zero.shape)
-        total = total + cols[f"energy_{part}_j"]
-    cols["energy_j"] = total
+    moved = {lv.name: np.array([s.backing_bytes for s in sims]) if lv is run_arch.backing else tr.levels[lv.name]
+             for lv in run_arch.memory}
+    cols.update({f"bytes_{name}": np.broadcast_to(b, zero.shape).astype(np.float64) for name, b in moved.items()})
+    cols.update(energy_parts(run_arch, moved, fam.compute_energy(run_arch, ops, prec, compute), seconds))
+    cols = {k: np.broadcast_to(v, zero.shape) for k, v in cols.items()}
     out = pd.DataFrame({"name": df["name"].to_numpy(), "kind": df["kind"].to_numpy(), **cols})
     out["bound"] = bound_of(compute, memory)
     totals = {k: float(out[k].sum()) for k in cols}

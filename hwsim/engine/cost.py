@@ -2,6 +2,7 @@
 through sweep_cost, over design points)."""
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,37 +16,42 @@ from hwsim.engine.precision import resolve_precision
 TOTAL_KEYS = ("cycles", "compute_cycles", "memory_cycles", "seconds", "energy_j", "area_mm2")
 
 
-def _ops_frame(trace) -> pd.DataFrame:
+def ops_frame(trace) -> pd.DataFrame:
+    """The ops DataFrame of a Trace (or the DataFrame itself)."""
     return trace.ops if hasattr(trace, "ops") else trace
 
 
+def energy_parts(arch: Accelerator, bytes_by_level: dict, compute_energy, seconds) -> dict[str, np.ndarray]:
+    """`energy_<part>_j` columns (compute, one per memory level, static) and their sum `energy_j`,
+    all broadcast to one shape: the engine's energy rule, shared by the analytical and cycle engines.
+    Memory energy = bytes moved × the level's energy per byte; static = seconds × static power."""
+    parts = {"compute": np.asarray(compute_energy, dtype=np.float64)}
+    for name, moved in bytes_by_level.items():
+        parts[name] = np.asarray(moved, dtype=np.float64) * np.asarray(arch.level(name).energy)
+    parts["static"] = np.asarray(seconds, dtype=np.float64) * np.asarray(arch.static_power_w)
+    shape = np.broadcast_shapes(*(np.shape(e) for e in parts.values()))
+    out = {f"energy_{part}_j": np.broadcast_to(e, shape) for part, e in parts.items()}
+    out["energy_j"] = np.broadcast_to(sum(parts.values()), shape)
+    return out
+
+
 def cost_columns(arch: Accelerator, ops: OpColumns, prec) -> dict[str, np.ndarray]:
-    """Every per-op cost column as arrays (shape (n_ops,), or (n_points, n_ops) in sweeps)."""
+    """Every per-op cost column as arrays of one shape: (n_ops,), or (n_points, n_ops) in sweeps
+    (a swept field that changes only energy, clock or power still gives every column that shape)."""
     fam = arch.family_model
     arch, prec = fam.configure(arch, prec)
     compute = np.asarray(fam.compute_cycles(arch, ops, prec), dtype=np.float64)
     ob = operand_bytes(ops, prec)
     a_reads, b_reads = fam.array_reads(arch, ops)
     tr = traffic(arch, ops, ob, a_reads, b_reads, fam.memory_round, *fam.resident(arch, ops, prec))
-    memory = np.maximum.reduce([np.broadcast_to(c, np.broadcast(compute, c).shape) for c in tr.cycles.values()])
-    memory = np.where(np.isfinite(memory), memory, 0.0)
+    memory = functools.reduce(np.maximum, tr.cycles.values())
     cycles = np.asarray(fam.latency(arch, ops, compute, memory), dtype=np.float64)
-    compute, memory = np.broadcast_arrays(compute, memory)
-    cycles = np.broadcast_to(cycles, compute.shape)
     seconds = cycles / np.asarray(arch.clock_hz)
-    out = {"cycles": cycles, "compute_cycles": compute, "memory_cycles": memory, "seconds": seconds}
-    energy = {"compute": np.asarray(fam.compute_energy(arch, ops, prec, compute), dtype=np.float64)}
-    for name, moved in tr.levels.items():
-        out[f"bytes_{name}"] = np.broadcast_to(moved, compute.shape)
-        energy[name] = moved * np.asarray(arch.level(name).energy)
-    energy["static"] = seconds * np.asarray(arch.static_power_w)
-    total = 0.0
-    for part, e in energy.items():
-        e = np.broadcast_to(e, compute.shape)
-        out[f"energy_{part}_j"] = e
-        total = total + e
-    out["energy_j"] = np.broadcast_to(total, compute.shape)
-    return out
+    cols = {"cycles": cycles, "compute_cycles": compute, "memory_cycles": memory, "seconds": seconds,
+            **{f"bytes_{name}": moved for name, moved in tr.levels.items()}}
+    cols.update(energy_parts(arch, tr.levels, fam.compute_energy(arch, ops, prec, compute), seconds))
+    shape = np.broadcast_shapes(*(np.shape(c) for c in cols.values()))
+    return {k: np.broadcast_to(np.asarray(c, dtype=np.float64), shape) for k, c in cols.items()}
 
 
 @dataclass(frozen=True)
@@ -69,7 +75,7 @@ def bound_of(compute, memory) -> np.ndarray:
 
 def evaluate(arch: Accelerator, trace, precision=None) -> CostTable:
     prec = resolve_precision(precision)
-    df = _ops_frame(trace)
+    df = ops_frame(trace)
     ops = OpColumns.from_frame(df)
     cols = cost_columns(arch, ops, prec)
     frame = pd.DataFrame({"name": df["name"].to_numpy(), "kind": df["kind"].to_numpy(), **cols})

@@ -19,6 +19,7 @@ import numpy as np
 
 from hwsim.arch.spec import Accelerator
 from hwsim.engine.ops import OperandBytes, OpColumns
+from hwsim.errors import HwsimError
 
 
 @dataclass(frozen=True)
@@ -59,11 +60,31 @@ def _level_bytes(arch: Accelerator, att, ob: OperandBytes, a_fetch, b_fetch, a_r
 
 
 def _level_cycles(arch: Accelerator, levels: dict, memory_round) -> dict:
+    """Cycles each level needs for its bytes. A level with unbounded bandwidth (the schema default
+    when omitted) takes 0 cycles; any other non-finite result is a spec error, never hidden."""
     cycles = {}
     for lv in arch.memory:
-        with np.errstate(divide="ignore"):
-            cycles[lv.name] = memory_round(levels[lv.name] / lv.bytes_per_cycle(arch.clock_hz))
+        bpc = np.asarray(lv.bytes_per_cycle(arch.clock_hz), dtype=np.float64)
+        unbounded = np.isposinf(bpc)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            c = np.where(unbounded, 0.0, memory_round(levels[lv.name] / np.where(unbounded, 1.0, bpc)))
+        if not np.all(np.isfinite(c)):
+            raise HwsimError(f"memory level {lv.name!r} needs non-finite cycles (bandwidth "
+                             f"{np.min(bpc):g} B/cycle, up to {np.max(levels[lv.name]):g} bytes): "
+                             "check its bandwidth, efficiency and the capacities of the buffers",
+                             file=arch.file, field=f"memory.{lv.name}.bandwidth")
+        cycles[lv.name] = c
     return cycles
+
+
+def operand_capacities(arch: Accelerator, ops: OpColumns) -> tuple:
+    """On-chip bytes for A and B of each op (B = weights for linear ops, KV for attention),
+    each role sharing its buffer with the other roles of its op (Accelerator.buffer_capacity)."""
+    att = ops.kind == "attention"
+    lin_roles, att_roles = ("activations", "weights", "outputs"), ("activations", "kv", "outputs")
+    cap_a = np.where(att, arch.buffer_capacity("activations", att_roles), arch.buffer_capacity("activations", lin_roles))
+    cap_b = np.where(att, arch.buffer_capacity("kv", att_roles), arch.buffer_capacity("weights", lin_roles))
+    return cap_a, cap_b
 
 
 def traffic(arch: Accelerator, ops: OpColumns, ob: OperandBytes, a_reads, b_reads, memory_round,
@@ -71,9 +92,7 @@ def traffic(arch: Accelerator, ops: OpColumns, ob: OperandBytes, a_reads, b_read
     """Bytes and cycles per memory level, for the better of the two loop orders (module docstring).
     Resident operands (masks from Family.resident) live on chip: no backing-store bytes, no fill."""
     att = ops.kind == "attention"
-    lin_roles, att_roles = ("activations", "weights", "outputs"), ("activations", "kv", "outputs")
-    cap_a = np.where(att, arch.buffer_capacity("activations", att_roles), arch.buffer_capacity("activations", lin_roles))
-    cap_b = np.where(att, arch.buffer_capacity("kv", att_roles), arch.buffer_capacity("weights", lin_roles))
+    cap_a, cap_b = operand_capacities(arch, ops)
     options = []
     for a_fetch, b_fetch in fetch_orders(ob.a, ob.b, ops.count, cap_a, cap_b):
         a_fetch = np.where(a_resident, 0.0, a_fetch)

@@ -14,7 +14,7 @@ import pandas as pd
 
 from hwsim.arch.loader import parse_values
 from hwsim.arch.spec import Accelerator
-from hwsim.engine.cost import _ops_frame, cost_columns
+from hwsim.engine.cost import ops_frame, cost_columns
 from hwsim.engine.ops import OpColumns, dedupe
 from hwsim.engine.precision import resolve_precision
 from hwsim.errors import HwsimError
@@ -54,7 +54,7 @@ def sweep_cost(arch: Accelerator, grid: Mapping[str, object], trace, precision=N
             parts = p.split(".")
             arch = replace(arch, memory=tuple(replace(lv, per_cycle=per_cycle) if lv.name == parts[1] else lv
                                               for lv in arch.memory))
-    uniq, mult = dedupe(_ops_frame(trace))
+    uniq, mult = dedupe(ops_frame(trace))
     ops = OpColumns.from_frame(uniq)
     fam = arch.family_model
     n = len(raw_cols[0])

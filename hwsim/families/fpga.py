@@ -44,8 +44,11 @@ FLOAT_MODES = ("error", "lut", "convert")
 def sparsity(arch) -> tuple[int, int]:
     """(N, M): N weights kept of every M (1:1 = dense); HwsimError unless 0 < N <= M."""
     n, m = arch.compute["sparsity_n"], arch.compute["sparsity_m"]
-    if np.any(np.asarray(n) > np.asarray(m)):
-        raise HwsimError(f"N:M sparsity needs N <= M, got {n}:{m}", file=arch.file, field="compute.sparsity_n")
+    bad = np.asarray(n) > np.asarray(m)
+    if np.any(bad):
+        n_bad, m_bad = (np.broadcast_to(v, bad.shape)[bad].flat[0] for v in (n, m))
+        raise HwsimError(f"N:M sparsity needs N <= M, got {n_bad:g}:{m_bad:g}", file=arch.file,
+                         field="compute.sparsity_n")
     return n, m
 
 
@@ -177,7 +180,7 @@ class Fpga(Family):
         w_bytes = 0.0
         if ops is not None:
             w = np.where(ops.kind == "linear", np.ceil(ops.weight_elems * prec.weights.bits / 8), 0.0)
-            w_bytes = float(w @ mult)
+            w_bytes = w @ mult  # an array over design points when the weight bits vary (sparsity_m)
         return fr.utilisation(arch, prec, w_bytes)
 
     def area_mm2(self, arch, prec):
@@ -191,8 +194,9 @@ class Fpga(Family):
         _, run_prec = self.configure(arch, prec)
         util = self._util(arch, run_prec, ops, mult)
         out = fr.feasibility(arch, util)
-        out["clock_hz"] = np.broadcast_to(fr.achieved_clock(arch, util), out["feasible"].shape)
-        return out
+        out["clock_hz"] = fr.achieved_clock(arch, util)
+        shape = np.broadcast_shapes(*(np.shape(v) for v in out.values()))
+        return {k: np.broadcast_to(v, shape) for k, v in out.items()}
 
 
 FAMILY = Fpga()

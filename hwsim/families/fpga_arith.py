@@ -1,6 +1,7 @@
 """FPGA arithmetic: what one multiply-accumulate of a format pair costs in DSP slices or LUTs.
 
-Pure functions of operand types (hwsim.engine.precision.OperandType); no arch, no arrays.
+Pure functions of operand types (hwsim.engine.precision.OperandType); no arch. The accumulated
+term count may be an array over design points (a swept compute.accumulate_terms).
 
 DSP packing (products per slice per cycle, one operand shared between the packed products):
 - DSP48E2 (27×18 multiplier, 48-bit accumulator, UG579): two INT8 products per slice (Xilinx WP486
@@ -33,8 +34,10 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from hwsim.engine.precision import OperandType
-from hwsim.tech.datapath import accumulator_bits
+from hwsim.tech.datapath import accumulator_bits, as_scalar
 
 DSP_MULT = {"dsp48e2": (27, 18), "dsp58": (27, 24)}  # UG579 / AM004 multiplier port widths
 # products per slice for operands up to 4 and up to 8 bits (sources in the module docstring)
@@ -71,11 +74,12 @@ def lut_int_multiplier(a_bits: int, b_bits: int) -> int:
     return (2 * math.ceil(w / 6) - 1) * w
 
 
-def shifter_luts(width: int, positions: int) -> int:
-    """A barrel shifter moving `width` bits over `positions` places, built from 4:1 LUT6 muxes."""
-    if positions <= 1:
-        return 0
-    return (width + positions) * math.ceil(math.log2(positions) / 2)
+def shifter_luts(width, positions):
+    """A barrel shifter moving `width` bits over `positions` places, built from 4:1 LUT6 muxes.
+    `positions` may be an array (an accumulator width over design points)."""
+    p = np.asarray(positions, dtype=np.int64)
+    levels = np.ceil(np.log2(np.maximum(p, 1)) / 2).astype(np.int64)
+    return as_scalar(np.where(p <= 1, 0, (width + p) * levels))
 
 
 def _float_fields(t: OperandType) -> tuple[int, int]:
@@ -85,9 +89,10 @@ def _float_fields(t: OperandType) -> tuple[int, int]:
     return 0, max(int(t.element_bits) - 1, 1)
 
 
-def accumulator(a: OperandType, b: OperandType, terms: int) -> tuple[int, bool]:
-    """(bits, is_float) of the accumulator of `terms` products, REFERENCES.md formulas."""
-    return accumulator_bits(a, b, int(terms))
+def accumulator(a: OperandType, b: OperandType, terms) -> tuple:
+    """(bits, is_float) of the accumulator of `terms` products, REFERENCES.md formulas (arrays when
+    `terms` is an array over design points)."""
+    return accumulator_bits(a, b, terms)
 
 
 def fp32_adder_luts() -> int:
@@ -97,10 +102,11 @@ def fp32_adder_luts() -> int:
     return 2 * shifter_luts(m, m) + m + math.ceil(m / 2) + 8
 
 
-def lut_mac(a: OperandType, b: OperandType, terms: int, conversion: bool = False) -> int:
-    """LUTs of one multiply-accumulate unit for the pair, accumulating `terms` products."""
+def lut_mac(a: OperandType, b: OperandType, terms, conversion: bool = False):
+    """LUTs of one multiply-accumulate unit for the pair, accumulating `terms` products (an int, or
+    an array when `terms` is one)."""
     acc, acc_float = accumulator(a, b, terms)
-    acc_luts = fp32_adder_luts() if acc_float else acc
+    acc_luts = as_scalar(np.where(acc_float, fp32_adder_luts(), acc))
     if not a.is_float and not b.is_float:
         return lut_int_multiplier(a.element_bits, b.element_bits) + acc_luts
     (ea, ma), (eb, mb) = _float_fields(a), _float_fields(b)
@@ -110,7 +116,7 @@ def lut_mac(a: OperandType, b: OperandType, terms: int, conversion: bool = False
             + shifter_luts(prod, positions) + acc_luts)
     if conversion:  # normalise the accumulator to an output float of the wider mantissa
         out = max(ma, mb) + 2
-        luts += math.ceil(acc / 2) + shifter_luts(out, acc) + out
+        luts = luts + (acc + 1) // 2 + shifter_luts(out, acc) + out
     return luts
 
 

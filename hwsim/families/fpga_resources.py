@@ -32,6 +32,7 @@ import numpy as np
 from hwsim.engine.precision import OperandType
 from hwsim.errors import HwsimError
 from hwsim.families import fpga_arith as fa
+from hwsim.tech.datapath import as_scalar
 
 URAM_BYTES = 36_864  # REFERENCES.md: URAM 288 Kb
 BRAM36_BYTES = 2 * 2_304  # REFERENCES.md: BRAM18K holds 2,304 B; a BRAM36 is two
@@ -44,16 +45,17 @@ class PairCost:
     """How one operand pair (activations × weights, or × KV) runs on the design."""
 
     dsp_products: float  # products per DSP slice per cycle (0: the DSPs cannot run it)
-    lut_mac_luts: int  # LUTs of one LUT multiply-accumulate lane
-    acc_bits: int  # accumulator width (REFERENCES.md formulas)
+    # the next three depend on compute.accumulate_terms: ints, or arrays over design points
+    lut_mac_luts: object  # LUTs of one LUT multiply-accumulate lane
+    acc_bits: object  # accumulator width (REFERENCES.md formulas)
     convert_luts: int  # float→fixed converters per DSP slice (float_mode convert)
-    ffs_per_lane: int  # pipeline registers of one LUT lane
+    ffs_per_lane: object  # pipeline registers of one LUT lane
     on_dsp: bool  # the DSP chains execute it (else only LUT lanes)
 
 
 def pair_cost(arch, a: OperandType, b: OperandType) -> PairCost:
     c = arch.compute
-    terms = int(c["accumulate_terms"])
+    terms = c["accumulate_terms"]
     acc, _ = fa.accumulator(a, b, terms)
     lut = fa.lut_mac(a, b, terms, conversion=bool(c["lut_conversion"]))
     ffs = acc + a.element_bits + b.element_bits
@@ -70,7 +72,8 @@ def pair_cost(arch, a: OperandType, b: OperandType) -> PairCost:
         return PairCost(0.0, lut, acc, 0, ffs, False)
     wa, wb = fa.fixed_bits(a), fa.fixed_bits(b)
     p = fa.dsp_products(c["dsp_kind"], wa, wb)
-    acc_fixed = wa + wb + math.ceil(math.log2(max(terms, 2))) + 1  # integer rule on the fixed images
+    log_n = np.ceil(np.log2(np.maximum(terms, 2))).astype(np.int64)
+    acc_fixed = as_scalar(wa + wb + log_n + 1)  # integer rule on the fixed images
     conv = fa.conversion_luts(a) + math.ceil(p) * fa.conversion_luts(b)
     return PairCost(p, lut, acc_fixed, conv, ffs, True)
 
@@ -102,13 +105,13 @@ def utilisation(arch, prec, weight_bytes=0.0) -> dict[str, np.ndarray]:
     c = arch.compute
     lin, att = pairs(arch, prec)
     p_hw = max(lin.dsp_products, att.dsp_products)
-    acc_hw = max(lin.acc_bits, att.acc_bits)
-    fabric_acc = p_hw > 1 or acc_hw > DSP_ACC_BITS[c["dsp_kind"]]
+    acc_hw = np.maximum(lin.acc_bits, att.acc_bits)
+    fabric_acc = (p_hw > 1) | (acc_hw > DSP_ACC_BITS[c["dsp_kind"]])
     acc_luts = chains(arch) * math.ceil(p_hw) * acc_hw * fabric_acc
-    lut_lane = max(lin.lut_mac_luts, att.lut_mac_luts)
+    lut_lane = np.maximum(lin.lut_mac_luts, att.lut_mac_luts)
     luts = (c["base_luts"] + acc_luts + c["lut_macs"] * lut_lane
             + np.asarray(c["dsps"], dtype=np.float64) * max(lin.convert_luts, att.convert_luts))
-    ffs = c["base_ffs"] + acc_luts + c["lut_macs"] * max(lin.ffs_per_lane, att.ffs_per_lane)
+    ffs = c["base_ffs"] + acc_luts + c["lut_macs"] * np.maximum(lin.ffs_per_lane, att.ffs_per_lane)
     mem = on_chip_bytes(arch)
     uram_cap = c["device_uram"] * URAM_BYTES
     channels = c["hbm_channels"] if c["hbm_channels"] is not None else c["device_hbm_channels"]
@@ -136,8 +139,9 @@ def achieved_clock(arch, util: dict[str, np.ndarray]):
 
 def feasibility(arch, util: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """`feasible`, `limiting_resource` and `util_<resource>` per design point."""
-    stack = np.stack(np.broadcast_arrays(*[np.asarray(util[k], dtype=np.float64) for k in RESOURCES]))
-    cap = arch.compute["max_utilisation"]
+    *cols, cap = np.broadcast_arrays(*[np.asarray(util[k], dtype=np.float64) for k in RESOURCES],
+                                     np.asarray(arch.compute["max_utilisation"], dtype=np.float64))
+    stack = np.stack(cols)
     # all HBM channels in use is the norm, not a limit: HBM is named only when over-subscribed
     hbm = RESOURCES.index("hbm")
     rank = stack.copy()

@@ -13,7 +13,6 @@ Built from the Horowitz 45 nm table (hwsim.tech.tables) with two-point fits, the
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -76,32 +75,39 @@ def multiplier(a: OperandType, b: OperandType, key="pj") -> float:
     return alpha * (ma + 1) * (mb + 1) + beta * (exp + 1 + ma + mb + 2)
 
 
-def accumulator_bits(a: OperandType, b: OperandType, terms: int) -> tuple[int, bool]:
-    """(width, is_float) of the accumulator for `terms` products (REFERENCES.md FPGA section rules)."""
-    log_n = math.ceil(math.log2(max(terms, 2)))
+def as_scalar(x):
+    """Python scalars for scalar inputs (single design points), arrays over design points in sweeps."""
+    x = np.asarray(x)
+    return x.item() if x.ndim == 0 else x
+
+
+def accumulator_bits(a: OperandType, b: OperandType, terms) -> tuple:
+    """(width, is_float) of the accumulator for `terms` products (REFERENCES.md FPGA section rules).
+    `terms` may be an array over design points; so are the results then."""
+    log_n = np.ceil(np.log2(np.maximum(np.asarray(terms, dtype=np.float64), 2.0))).astype(np.int64)
     if not a.is_float and not b.is_float:
-        return a.element_bits + b.element_bits + log_n + 1, False
+        return as_scalar(a.element_bits + b.element_bits + log_n + 1), False
     kulisch = (2 ** (a.exponent_bits if a.is_float else 0) + _mantissa(a)
                + 2 ** (b.exponent_bits if b.is_float else 0) + _mantissa(b) + log_n - 1)
-    return (kulisch, False) if kulisch <= 64 else (32, True)
+    return as_scalar(np.where(kulisch <= 64, kulisch, 32)), as_scalar(kulisch > 64)
 
 
 @dataclass(frozen=True)
 class MacCost:
-    energy_pj: float
-    area_um2: float
-    accumulator_bits: int
-    node_nm: float
+    energy_pj: object  # float, or an array over design points (node or terms swept)
+    area_um2: object
+    accumulator_bits: object
+    node_nm: object
 
 
-def mac_cost(a: OperandType, b: OperandType, node_nm: float = NODE, terms: int = 4096) -> MacCost:
-    """Energy (pJ) and area (µm²) of one a×b multiply-accumulate at a node (rule: hwsim.tech.scaling)."""
+def mac_cost(a: OperandType, b: OperandType, node_nm=NODE, terms=4096) -> MacCost:
+    """Energy (pJ) and area (µm²) of one a×b multiply-accumulate at a node (rule: hwsim.tech.scaling).
+    `node_nm` and `terms` broadcast (arrays over design points in sweeps)."""
     acc, acc_float = accumulator_bits(a, b, terms)
-    add = fp_add if acc_float else int_add
-    e = multiplier(a, b, "pj") + float(add(acc, "pj"))
-    ar = multiplier(a, b, "um2") + float(add(acc, "um2"))
+    e = multiplier(a, b, "pj") + np.where(acc_float, fp_add(acc, "pj"), int_add(acc, "pj"))
+    ar = multiplier(a, b, "um2") + np.where(acc_float, fp_add(acc, "um2"), int_add(acc, "um2"))
     for t in (a, b):  # group dequantisation: one fp16 scale multiply per group
         if t.group_size and t.scale_bits:
             fp16 = OperandType("fp16", 16, 16, True, 5, 10)
-            e += multiplier(fp16, fp16, "pj") / t.group_size
-    return MacCost(float(scale_energy(e, NODE, node_nm)), float(scale_area(ar, NODE, node_nm)), acc, node_nm)
+            e = e + multiplier(fp16, fp16, "pj") / t.group_size
+    return MacCost(as_scalar(scale_energy(e, NODE, node_nm)), as_scalar(scale_area(ar, NODE, node_nm)), acc, node_nm)
