@@ -1,7 +1,10 @@
 """GPU family: tensor-core peaks from SM counts (datasheets, REFERENCES.md "GPUs")."""
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hwsim.arch import load_arch
+from hwsim.errors import HwsimError
 from hwsim.engine import Precision, gemm_ops
 
 
@@ -35,3 +38,93 @@ def test_skinny_gemm_tiles_to_mma_rows():
     big = gemm_ops([("gemm", 4096, 4096, 4096)])  # m >= tile_m: unchanged
     assert (load_arch("v100s").cost(big, Precision()).totals["cycles"]
             == load_arch("v100s", {"compute.mma_rows": 128}).cost(big, Precision()).totals["cycles"])
+
+
+# --- tensor-core type per operand pair (datasheets; rule in hwsim.families.gpu_types) -------------
+
+GPUS = ["a100-sxm", "h100-sxm", "v100s"]
+PAIR_FORMATS = ["int2", "int4", "int4_g128", "int8", "fp4_e2m1", "fp6_e3m2", "fp8_e4m3", "fp8_e5m2", "fp16",
+                "bf16", "e8m10", "fp32", "nf4_g64", "mxfp4"]
+# (narrow, wide): every value of the first is exact in the second
+WIDENINGS = [("int2", "int4"), ("int4", "int8"), ("int8", "fp16"), ("fp4_e2m1", "fp8_e4m3"), ("fp8_e4m3", "fp16"),
+             ("fp8_e5m2", "fp16"), ("fp16", "e8m10"), ("bf16", "e8m10"), ("e8m10", "fp32"), ("fp6_e3m2", "fp8_e4m3")]
+COMPUTE_BOUND = gemm_ops([("gemm", 8192, 8192, 8192)])
+
+
+@pytest.mark.parametrize("gpu, a, b, tflops", [
+    ("a100-sxm", "fp16", "int4_g128", 312),       # weight-only int4 dequantises to fp16
+    ("a100-sxm", "int8", "int8", 624),
+    ("a100-sxm", "int4", "int4", 1248),
+    ("a100-sxm", "fp8_e4m3", "fp8_e4m3", 312),    # no fp8 tensor cores on Ampere
+    ("a100-sxm", "mxfp4", "mxfp4", 312),          # nor fp4
+    ("a100-sxm", "e8m10", "e8m10", 156),          # tf32
+    ("a100-sxm", "fp32", "fp32", 19.5),           # no tensor type holds fp32: 108 SMs x 64 CUDA cores
+    ("h100-sxm", "fp8_e4m3", "fp8_e5m2", 1979),
+    ("h100-sxm", "mxfp4", "mxfp4", 1979),         # e2m1 is exact in e4m3
+    ("h100-sxm", "int4", "int4", 1979),           # no int4 path: int8
+    ("h100-sxm", "int4", "fp8_e4m3", 1979),       # int4 is exact in e4m3
+    ("h100-sxm", "int8", "fp8_e4m3", 989),        # neither holds the other: fp16
+    ("h100-sxm", "bf16", "bf16", 989),
+    ("h100-sxm", "e8m10", "e8m10", 495),
+    ("v100s", "int8", "int8", 130.8),             # Volta: fp16 tensor cores only
+    ("v100s", "bf16", "bf16", 16.4),              # no bf16 tensor path: 80 SMs x 64 CUDA cores
+])
+def test_pair_runs_at_narrowest_supported_lossless_type(gpu, a, b, tflops):
+    arch = load_arch(gpu)
+    prec = Precision(weights=b, activations=a).resolve()
+    assert arch.family_model.peak_flops(arch, prec) / 1e12 == pytest.approx(tflops, rel=0.01)
+
+
+def test_a100_fp8_gemm_takes_the_fp16_time():
+    a100 = load_arch("a100-sxm")
+    fp16 = a100.cost(COMPUTE_BOUND, Precision()).ops.iloc[0]
+    fp8 = a100.cost(COMPUTE_BOUND, Precision(weights="fp8_e4m3", activations="fp8_e4m3")).ops.iloc[0]
+    assert fp16["bound"] == fp8["bound"] == "compute"
+    assert fp8["seconds"] == fp16["seconds"]
+    # 8192^3 MACs at 312 TFLOPS x 0.785 efficiency (one wave of 4096 tiles over 108 SMs: 38 waves)
+    assert fp16["seconds"] == pytest.approx(38 * 128 * 128 * 8192 / (1024 * 0.785 * 1.41e9) + 8e-6, rel=1e-6)
+
+
+def test_h100_fp8_compute_bound_gemm_twice_as_fast():
+    h100 = load_arch("h100-sxm")
+    fp16 = h100.cost(COMPUTE_BOUND, Precision()).ops.iloc[0]
+    fp8 = h100.cost(COMPUTE_BOUND, Precision(weights="fp8_e4m3", activations="fp8_e4m3")).ops.iloc[0]
+    assert fp16["bound"] == fp8["bound"] == "compute"
+    assert fp8["compute_cycles"] == pytest.approx(fp16["compute_cycles"] / 2)
+    assert fp16["seconds"] / fp8["seconds"] == pytest.approx(2.0, rel=0.01)  # launch overhead aside
+
+
+def test_attention_runs_at_the_kv_type():
+    # QK^T / PV multiply activations by the KV cache: fp8 weights do not speed attention up when the
+    # cache is fp16, an fp8 cache does
+    h100 = load_arch("h100-sxm")
+    att = gemm_ops([("qk", 4096, 4096, 4096)], kind="attention")
+
+    def cycles(**kw):
+        return h100.cost(att, Precision(activations="fp8_e4m3", **kw)).ops["compute_cycles"].iloc[0]
+
+    fp16_kv = cycles(weights="fp8_e4m3", kv="fp16")
+    assert cycles(weights="fp16", kv="fp8_e4m3") == pytest.approx(fp16_kv / 2)
+    assert cycles(weights="fp16", kv="fp16") == fp16_kv
+
+
+@settings(max_examples=80, deadline=None)
+@given(a=st.sampled_from(PAIR_FORMATS), widen=st.sampled_from(WIDENINGS), gpu=st.sampled_from(GPUS))
+def test_pair_rate_symmetric_and_never_faster_with_a_wider_operand(a, widen, gpu):
+    arch = load_arch(gpu)
+    fam = arch.family_model
+
+    def rate(x, y):
+        return fam.peak_macs_per_cycle(arch, Precision(weights=x, activations=y).resolve())
+
+    narrow, wide = widen
+    assert rate(a, narrow) == rate(narrow, a)
+    assert rate(a, wide) <= rate(a, narrow)
+    assert rate(a, wide) >= rate("fp32", "fp32") > 0
+
+
+def test_rate_table_errors_name_the_field():
+    with pytest.raises(HwsimError, match=r"compute\.min_tc_bits: unknown field .*tc_fma_"):
+        load_arch("a100-sxm", {"compute.min_tc_bits": 4})
+    with pytest.raises(HwsimError, match=r"compute\.tc_fma_fp8: must be > 0"):
+        load_arch("h100-sxm", {"compute.tc_fma_fp8": 0})
