@@ -15,6 +15,7 @@ import pandas as pd
 
 from hwsim.errors import HwsimError, closest
 from hwsim.study.schema import Design, PrecisionChoice, Study, Workload
+from hwsim.sweep.accuracy import PREFIX as ACC_PREFIX
 from hwsim.sweep.tasks import Task
 
 WORKLOAD_COLUMNS = ("model", "phase", "batch", "seq", "context", "ops")
@@ -148,15 +149,38 @@ def _join_accuracy(t: pd.DataFrame, acc: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+# how a design gets a metric its family leaves undefined (NaN) unless given an input
+MISSING_METRIC_HINTS = {
+    "area_mm2": "give the entry a sourced die area (fpga: `set: {compute.die_area: \"... mm^2\"}`)",
+}
+
+
+def _require_defined(t: pd.DataFrame, column: str, study: Study) -> None:
+    """A constraint on a metric that is NaN (undefined) for a design is an error, not 'infeasible'."""
+    missing = t[column].isna().to_numpy()
+    if not missing.any():
+        return
+    row = t.iloc[int(np.argmax(missing))]
+    if column.startswith(ACC_PREFIX):  # accuracy is measured per format; a plain bit width has none
+        raise HwsimError(f"{column} is undefined for weights={row.get('weights', '?')} (a plain bit width names no "
+                         "format to quantize with) so it cannot be constrained; name a format (e.g. int4_g128) "
+                         "or drop the constraint", file=study.file, field=f"constraints.{column}")
+    family = f"the {row['family']} family" if "family" in t.columns else "its model"
+    hint = MISSING_METRIC_HINTS.get(column, "give it the inputs this metric needs or drop the constraint")
+    raise HwsimError(f"design {row.get('design', '?')!r}: {family} does not provide {column} (undefined) so it "
+                     f"cannot be constrained; {hint}", file=study.file, field=f"constraints.{column}")
+
+
 def feasibility(t: pd.DataFrame, study: Study) -> np.ndarray:
     ok = np.ones(len(t), dtype=bool)
     for c in study.constraints:
         if c.column not in t.columns:
             raise HwsimError(f"no such result column{closest(c.column, t.columns)}; columns: "
                              f"{', '.join(map(str, t.columns))}", file=study.file, field=f"constraints.{c.column}")
+        _require_defined(t, c.column, study)
         col = t[c.column]
         if c.true:
-            ok &= col.fillna(False).astype(bool).to_numpy()
+            ok &= col.astype(bool).to_numpy()
             continue
         v = col.to_numpy(dtype=float)
         if c.min is not None:

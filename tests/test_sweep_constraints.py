@@ -1,0 +1,66 @@
+"""Study constraints on metrics a design leaves undefined (NaN) fail loudly instead of marking
+every point infeasible; with the metric provided the same study runs."""
+import textwrap
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hwsim.errors import HwsimError
+from hwsim.study import load_study
+from hwsim.study.schema import Constraint
+from hwsim.sweep import run_sweep
+from hwsim.sweep.evaluate import feasibility
+
+STUDY = """
+name: fpga-area
+architectures:
+  - preset: u280
+    SET
+    sweep:
+      clock: ["200 MHz", "300 MHz"]
+workloads:
+  - model: bitnet-b1.58-2b4t
+    phase: decode
+    ops: linear
+precisions:
+  weights: [int8]
+  activations: [int8]
+constraints:
+  area_mm2: {max: 900}
+outputs: {plot: false}
+"""
+
+
+def _study(tmp_path, set_line=""):
+    p = tmp_path / "s.yaml"
+    p.write_text(textwrap.dedent(STUDY).replace("SET", set_line))
+    return load_study(p)
+
+
+def test_area_constraint_on_fpga_without_die_area_names_key_and_fix(tmp_path):
+    s = _study(tmp_path)
+    with pytest.raises(HwsimError) as e:
+        run_sweep(s, tmp_path / "out")
+    msg = str(e.value)
+    assert "constraints.area_mm2" in msg and "fpga family does not provide area_mm2" in msg
+    assert "compute.die_area" in msg and "\n" not in msg
+
+
+def test_area_constraint_with_die_area_applies(tmp_path):
+    s = _study(tmp_path, 'set: {compute.die_area: "600 mm^2"}')
+    t = run_sweep(s, tmp_path / "out").table()
+    util = t[["util_dsp", "util_lut", "util_ff", "util_bram", "util_uram"]].to_numpy().max(axis=1)
+    np.testing.assert_allclose(t["area_mm2"], np.minimum(util, 1.0) * 600.0, rtol=1e-12)
+    # the constraint is applied to the now-defined metric: half the smallest area rejects every point
+    tight = replace(s, constraints=(Constraint("area_mm2", None, float(t["area_mm2"].min()) / 2),))
+    assert not feasibility(t, tight).any()
+    assert feasibility(t, s).all()
+
+
+def test_undefined_accuracy_for_plain_bits_is_an_error(tmp_path):
+    s = replace(_study(tmp_path), constraints=(Constraint("acc_sqnr_db", 20.0, None),))
+    t = pd.DataFrame({"design": ["u280"], "family": ["fpga"], "weights": ["3"], "acc_sqnr_db": [np.nan]})
+    with pytest.raises(HwsimError, match=r"constraints\.acc_sqnr_db: acc_sqnr_db is undefined for weights=3"):
+        feasibility(t, s)
