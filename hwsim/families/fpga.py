@@ -180,7 +180,9 @@ class Fpga(Family):
         w_bytes = 0.0
         if ops is not None:
             w = np.where(ops.kind == "linear", np.ceil(ops.weight_elems * prec.weights.bits / 8), 0.0)
-            w_bytes = w @ mult  # an array over design points when the weight bits vary (sparsity_m)
+            w_bytes = w @ mult
+            if np.ndim(w_bytes):  # weight bits vary over design points (sparsity_m): keep the (n_points, 1) axis
+                w_bytes = w_bytes[:, None]
         return fr.utilisation(arch, prec, w_bytes)
 
     def area_mm2(self, arch, prec):
