@@ -60,6 +60,10 @@ def test_optional_field_can_be_set(tmp_path):
     ({"memory.dram.bandwidth": "1 GHz"}, r"memory.dram.bandwidth: '1 GHz' is not a bandwidth"),
     ({"memory.dram.holds": ["weights", "bias"]}, r"memory.dram.holds: must be a list of weights, activations"),
     ({"family": "tpu"}, r"family: unknown family 'tpu'"),
+    ({"memory.dram.efficiency": 1.2}, r"memory.dram.efficiency: must be in \(0, 1\] \(achievable fraction of the "
+                                      r"peak bandwidth\), got 1.2"),
+    ({"memory.dram.efficiency": 0}, r"memory.dram.efficiency: must be in \(0, 1\]"),
+    ({"memory.dram.efficiency": -0.5}, r"memory.dram.efficiency: must be in \(0, 1\]"),
 ])
 def test_bad_overrides(tmp_path, overrides, match):
     with pytest.raises(HwsimError, match=match) as exc:
@@ -93,3 +97,21 @@ def test_every_preset_loads():
     for name in preset_names("archs"):
         a = load_arch(name)
         assert a.sources and all(a.sources.values())
+
+
+def test_efficiency_bound_inclusive_and_checked_in_sweeps():
+    from hwsim.arch.loader import parse_values
+
+    assert load_arch("h100-sxm", {"memory.hbm.efficiency": 1}).memory[0].efficiency == 1.0
+    vals, _ = parse_values(load_arch("h100-sxm"), "memory.hbm.efficiency", [0.5, 1.0])
+    assert list(vals) == [0.5, 1.0]
+    with pytest.raises(HwsimError, match=r"h100-sxm.yaml: memory.hbm.efficiency: must be in \(0, 1\]"):
+        parse_values(load_arch("h100-sxm"), "memory.hbm.efficiency", [0.5, 1.5])
+
+
+def test_tech_table_is_retired():
+    # one datapath table (Horowitz 45 nm, node-scaled) prices every family: naming a table only misled
+    for overrides in ({"tech.table": "horowitz-45nm"}, {"tech.table": "bitmod-28nm"}):
+        with pytest.raises(HwsimError, match=r"tpu-like.yaml: tech.table: field removed: .*scaled to tech.node"):
+            load_arch("tpu-like", overrides)
+    assert load_arch("tpu-like").tech.node_nm == 28

@@ -24,6 +24,8 @@ class Field:
     positive: bool = True  # numbers must be > 0 (else >= 0)
     choices: tuple = ()
     doc: str = ""
+    maximum: float | None = None  # numbers must be <= this
+    retired: str = ""  # a field that was removed: any value is an error saying why and what to do
 
     @property
     def is_constant(self) -> bool:
@@ -32,6 +34,8 @@ class Field:
 
     def parse(self, value: object, *, file: object, field: str):
         """YAML value → Python/SI value, validated. Raises HwsimError naming file and field."""
+        if self.retired:
+            raise HwsimError(f"field removed: {self.retired}", file=file, field=field)
         k = self.kind
         if k == "str":
             if not isinstance(value, str) or not value:
@@ -64,8 +68,13 @@ class Field:
 
     def check_range(self, value: float, *, file: object, field: str) -> None:
         bad = (value <= 0) if self.positive else (value < 0)
-        if bad:
-            raise HwsimError(f"must be {'> 0' if self.positive else '>= 0'}, got {value!r}", file=file, field=field)
+        if self.maximum is None:
+            if bad:
+                raise HwsimError(f"must be {'> 0' if self.positive else '>= 0'}, got {value!r}", file=file, field=field)
+        elif bad or value > self.maximum:
+            what = f" ({self.doc})" if self.doc else ""
+            raise HwsimError(f"must be in {'(' if self.positive else '['}0, {self.maximum:g}]{what}, got {value!r}",
+                             file=file, field=field)
 
 
 def parse_bandwidth(value: object, *, file: object, field: str) -> tuple[float, bool]:
@@ -94,12 +103,16 @@ MEMORY_LEVEL: dict[str, Field] = {
                        doc="'256 bit/cycle' or '3.35 TB/s'; omitted = not a bottleneck"),
     "energy": Field("energy_per_byte", required=False, default=0.0, positive=False,
                     doc="energy per byte moved ('1200 pJ/64bit')"),
-    "efficiency": Field("dimensionless", required=False, default=1.0,
-                        doc="achievable fraction of the peak bandwidth (calibrated or assumed)"),
+    "efficiency": Field("dimensionless", required=False, default=1.0, maximum=1.0,
+                        doc="achievable fraction of the peak bandwidth"),
     "holds": Field("roles", doc="operands this level holds: weights, activations, kv, outputs"),
 }
 
 TECH: dict[str, Field] = {
     "node": Field("dimensionless", doc="process node in nm"),
-    "table": Field("str", required=False, default="horowitz-45nm", doc="technology table in hwsim.tech"),
+    # retired: every family that prices from tech tables uses one datapath table (Horowitz 45 nm, scaled to
+    # `node` by hwsim.tech.scaling); no other table could be named, so the field only misled
+    "table": Field("str", required=False, default=None, retired=(
+        "families price MACs and SRAM from the Horowitz 45 nm table scaled to tech.node "
+        "(hwsim.tech.scaling); delete this key")),
 }
