@@ -48,3 +48,28 @@ def test_bandwidth_limited_buffer_picks_the_faster_order():
     slow = load_arch("bitmod").cost(OPS, W4).ops.iloc[0]
     assert op["bytes_weight_sram"] < slow["bytes_weight_sram"]
     assert op["memory_cycles"] <= np.ceil(slow["bytes_weight_sram"] / 16)  # better than the DRAM-minimal order
+
+
+def test_unbounded_bandwidth_costs_no_cycles_and_other_non_finite_cycles_raise():
+    """An omitted (infinite) bandwidth is 0 cycles by definition; a zero bandwidth (reachable only by
+    building a spec in code) must not read as '0 memory cycles' either: it raises, naming the level."""
+    from dataclasses import replace
+
+    import pytest
+
+    from hwsim.errors import HwsimError
+
+    arch = load_arch("bitmod")
+    ops = gemm_ops([("g", 16, 1024, 1024)])
+    prec = Precision(weights="int8")
+    sram = arch.on_chip[0].name
+    free = replace(arch, memory=tuple(replace(lv, bandwidth=np.inf) if lv.name == sram else lv
+                                      for lv in arch.memory))
+    t = free.cost(ops, prec)
+    assert t.ops[f"bytes_{sram}"].iloc[0] > 0 and np.isfinite(t.totals["memory_cycles"])
+    # the unbounded level's cycles are 0: memory time is the backing store's alone
+    assert t.totals["memory_cycles"] == np.ceil(t.ops[f"bytes_{arch.backing.name}"].iloc[0]
+                                                / arch.backing.bytes_per_cycle(arch.clock_hz))
+    stuck = replace(arch, memory=tuple(replace(lv, bandwidth=0.0) if lv.name == sram else lv for lv in arch.memory))
+    with pytest.raises(HwsimError, match=rf"memory\.{sram}\.bandwidth: memory level '{sram}' needs non-finite"):
+        stuck.cost(ops, prec)
