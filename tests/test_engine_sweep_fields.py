@@ -115,13 +115,13 @@ def test_every_numeric_field_sweeps_like_points(name):
     assert checked >= 5, f"{name}: only {checked} fields checked"
 
 
-@pytest.mark.parametrize("name", ["flightllm-u280", "bitmod", "a100-sxm", "tmac-orin", "neural-cache", "tpu-like"])
+@pytest.mark.parametrize("name", PRESETS)
 def test_all_fields_together_zipped(name):
     """Every numeric field varied at once (zipped points, product=False): the fields' arrays broadcast
     against each other inside the families as they do one at a time."""
     arch = load_arch(name)
     prec = _precision(arch)
-    fields = [(p, v, k) for p, v, k in _numeric_fields(arch)]
+    fields = _numeric_fields(arch)
     seconds = {p: _second_value(name, p, v, k, prec) for p, v, k in fields}
     rng = np.random.default_rng(7)
     cols = {p: [(_as_set(v, k), seconds[p])[int(rng.integers(2))] if seconds[p] is not None else _as_set(v, k)
