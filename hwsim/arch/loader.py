@@ -202,7 +202,7 @@ def build_arch(raw: dict, file: object = None) -> Accelerator:
     tech = None
     if raw.get("tech") is not None:
         t = rd.mapping(raw["tech"], "tech", TECH)
-        tech = TechSpec(node_nm=t["node"], table=t["table"])
+        tech = TechSpec(node_nm=t["node"])
     arch = Accelerator(name=top["name"], family=top["family"], clock_hz=top["clock"], compute=compute,
                        memory=tuple(levels), tech=tech, static_power_w=top["static_power"],
                        description=top["description"], file=None if file is None else str(file), sources=sources)

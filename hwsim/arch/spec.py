@@ -28,7 +28,6 @@ class MemoryLevel:
 @dataclass(frozen=True)
 class TechSpec:
     node_nm: float
-    table: str
 
 
 @dataclass(frozen=True)

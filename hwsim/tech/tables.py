@@ -72,7 +72,3 @@ CACTI_28NM_SRAM_512KIB: dict[int, dict[str, Entry]] = {
         1024: (138.44, 9.76, 339.1, 1.571),
     }.items()
 }
-
-# Index of the tables above by name and node (nm). No spec field selects among them: the families
-# that price from tables all use the Horowitz datapath, node-scaled (the `tech.table` field is retired).
-TABLES = {"horowitz-45nm": (45.0, HOROWITZ_45NM), "bitmod-28nm": (28.0, BITMOD_28NM_PE)}
