@@ -45,3 +45,8 @@ def test_zipped_points_equal_the_matching_product_rows():
         assert cycles == match["cycles"].item()
     with pytest.raises(HwsimError, match="one length"):
         sweep_cost(arch, {"compute.rows": [16, 32], "compute.cols": [8]}, OPS, product=False)
+
+
+def test_cost_of_something_that_is_not_a_trace_is_a_user_error():
+    with pytest.raises(HwsimError, match="expected a Trace"):
+        load_arch("bitmod").cost([1, 2, 3])

@@ -12,13 +12,17 @@ from hwsim.arch.spec import Accelerator
 from hwsim.engine.memory import traffic
 from hwsim.engine.ops import OpColumns, operand_bytes
 from hwsim.engine.precision import resolve_precision
+from hwsim.errors import HwsimError
 
 TOTAL_KEYS = ("cycles", "compute_cycles", "memory_cycles", "seconds", "energy_j", "area_mm2")
 
 
 def ops_frame(trace) -> pd.DataFrame:
     """The ops DataFrame of a Trace (or the DataFrame itself)."""
-    return trace.ops if hasattr(trace, "ops") else trace
+    df = trace.ops if hasattr(trace, "ops") else trace
+    if not isinstance(df, pd.DataFrame):
+        raise HwsimError("expected a Trace or its ops DataFrame", field="trace")
+    return df
 
 
 def energy_parts(arch: Accelerator, bytes_by_level: dict, compute_energy, seconds) -> dict[str, np.ndarray]:

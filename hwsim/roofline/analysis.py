@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from hwsim.arch import Accelerator, load_arch
-from hwsim.engine.cost import evaluate
+from hwsim.engine.cost import evaluate, ops_frame
 from hwsim.engine.memory import traffic
 from hwsim.engine.ops import OpColumns, operand_bytes
 from hwsim.engine.precision import Precision, ResolvedPrecision, resolve_precision
@@ -161,13 +161,6 @@ def op_work(ops: OpColumns) -> np.ndarray:
     return np.where(ops.gemm, 2.0 * ops.macs, np.where(ops.kind == "elementwise", ops.vector_ops, 0.0))
 
 
-def _ops_frame(trace) -> pd.DataFrame:
-    df = trace.ops if hasattr(trace, "ops") else trace
-    if not isinstance(df, pd.DataFrame):
-        raise HwsimError("expected a Trace or its ops DataFrame", field="trace")
-    return df.reset_index(drop=True)
-
-
 def _series(arch: Accelerator, df: pd.DataFrame, prec: ResolvedPrecision):
     """Per-op roofline columns of one (machine, precision), bytes per level and operand bytes."""
     roofs = machine_roofs(arch, prec)
@@ -268,7 +261,7 @@ def roofline(arch, trace, precision=None) -> Roofline:
     """
     from hwsim.roofline.summary import phase_summary
 
-    df = _ops_frame(trace)
+    df = ops_frame(trace).reset_index(drop=True)
     archs = [a if isinstance(a, Accelerator) else load_arch(a) for a in _as_list(arch)]
     precs = [resolve_precision(p) for p in _as_list(precision)]
     machines, frames, summaries = [], [], []
