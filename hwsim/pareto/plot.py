@@ -40,7 +40,7 @@ def plot_front(df: pd.DataFrame, mask: np.ndarray, x: Objective, y: Objective, p
     with plt.rc_context({"font.size": 8, "axes.titlesize": 8, "legend.fontsize": 7,
                          "axes.spines.top": False, "axes.spines.right": False}):
         if ax is None:
-            fig, ax = plt.subplots(figsize=(3.5, 2.6), layout="constrained")
+            fig, ax = plt.subplots(figsize=(4.2, 2.6), layout="constrained")
         else:
             fig = ax.figure
         xs, ys = df[x.column].to_numpy(float), df[y.column].to_numpy(float)
@@ -65,7 +65,8 @@ def plot_front(df: pd.DataFrame, mask: np.ndarray, x: Objective, y: Objective, p
         if title:
             ax.set_title(title)
         if color_by is not None:
-            ax.legend(title=color_by, frameon=False, markerscale=0.8, loc="best")
+            # outside the axes: "best" only avoids the labelled front points, not the faded cloud or the step line
+            ax.legend(title=color_by, frameon=False, markerscale=0.8, loc="upper left", bbox_to_anchor=(1.02, 1.0))
         if path is not None:
             save_figure(fig, path)
     return fig
