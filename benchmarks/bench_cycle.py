@@ -5,10 +5,11 @@ wall times on the same GEMMs (tests/data/scalesim/runs.csv, purpose = timing).
 """
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pandas as pd
+
+from timing import best_of
 
 from hwsim.arch import load_arch
 from hwsim.cycle import evaluate, scalesim_cycles
@@ -20,16 +21,6 @@ PRESETS = [("tpu-like", Precision()), ("bitmod", Precision(weights=4.0625)), ("h
            ("sail-n1", Precision(weights="int4_g128")), ("neural-cache", Precision(weights="int4_g128")),
            ("flightllm-u280", Precision(weights="int4_g128", activations="int8"))]
 RUNS = Path(__file__).resolve().parents[1] / "tests" / "data" / "scalesim" / "runs.csv"
-
-
-def best_of(fn, n=3):
-    best = float("inf")
-    for _ in range(n):
-        t = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t)
-    return best, out
-
 
 def main():
     tr = trace(load_model("llama-2-7b"), "prefill", seq=256)

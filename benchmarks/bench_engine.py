@@ -7,29 +7,20 @@ The SCALE-Sim ratio uses the wall times recorded with its runs (tests/data/scale
 """
 from __future__ import annotations
 
-import time
 
 import numpy as np
 
 import pandas as pd
 
+from timing import best_of
+
 from hwsim.arch import load_arch
 from hwsim.engine import Precision, gemm_ops, sweep_cost
+from hwsim.paths import REPO_ROOT
 from hwsim.workload import load_model, trace
 
-from hwsim.paths import REPO_ROOT
 
 RUNS = REPO_ROOT / "tests" / "data" / "scalesim" / "runs.csv"
-
-
-def best(fn, repeat=5):
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
-
 
 def main() -> None:
     tr = trace(load_model("llama-2-70b"), "decode", context=256)
@@ -37,14 +28,14 @@ def main() -> None:
     grid = {"compute.rows": np.arange(8, 208, 8), "compute.cols": np.arange(4, 84, 4),
             "memory.dram.bandwidth": [f"{b} bit/cycle" for b in range(64, 1344, 64)]}
     n = np.prod([len(v) for v in grid.values()])
-    t = best(lambda: sweep_cost(arch, grid, tr, Precision(weights=4.0625)), 3)
+    t, _ = best_of(lambda: sweep_cost(arch, grid, tr, Precision(weights=4.0625)), 3)
     print(f"sweep: Llama-2-70B decode ({len(tr.ops)} ops) x {n} design points: {t:.3f} s")
     runs = pd.read_csv(RUNS)
     timed = runs[(runs["bandwidth_mode"] == "CALC")].nlargest(4, "wall_seconds")
     for r in timed.itertuples():
         sys_arch = load_arch("tpu-like", {"compute.rows": r.rows, "compute.cols": r.cols, "compute.dataflow": r.dataflow})
         ops = gemm_ops([("g", r.M, r.N, r.K)])
-        t1 = best(lambda: sys_arch.cost(ops), 20)
+        t1, _ = best_of(lambda: sys_arch.cost(ops), 20)
         cycles = sys_arch.cost(ops).totals["compute_cycles"]
         assert cycles == r.total_cycles, (cycles, r.total_cycles)
         print(f"GEMM {r.M}x{r.N}x{r.K} {r.dataflow} on {r.rows}x{r.cols}: hwsim {t1 * 1e6:.0f} µs per call "
@@ -52,7 +43,7 @@ def main() -> None:
               f"same {cycles:,.0f} cycles")
     from hwsim.families.systolic import stall_free_cycles
 
-    t2 = best(lambda: stall_free_cycles("os", 256, 4096, 4096, 128, 128), 1000)
+    t2, _ = best_of(lambda: stall_free_cycles("os", 256, 4096, 4096, 128, 128), 1000)
     print(f"closed form alone: {t2 * 1e6:.1f} µs")
 
 

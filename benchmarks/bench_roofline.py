@@ -12,27 +12,18 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from timing import best_of
+
 from hwsim.roofline import roofline  # noqa: E402
 from hwsim.workload import load_model, trace  # noqa: E402
 
 ARCHS = ["h100-sxm", "a100-sxm", "tpu-like"]
-
-
-def timed(fn, repeat=3):
-    best, out = float("inf"), None
-    for _ in range(repeat):
-        t = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t)
-    return best, out
-
 
 def main() -> None:
     model = load_model("llama-2-70b")
@@ -42,13 +33,13 @@ def main() -> None:
             tr = trace(model, phase, **kw)
             roofline(ARCHS, tr).plot(png)  # warm-up: font cache, first-call numpy/pandas paths
             plt.close("all")
-            t_an, rl = timed(lambda: roofline(ARCHS, tr))
-            t_plot, _ = timed(lambda: (rl.plot(png), plt.close("all")))
+            t_an, rl = best_of(lambda: roofline(ARCHS, tr))
+            t_plot, _ = best_of(lambda: (rl.plot(png), plt.close("all")))
             print(f"{phase}: {len(tr.ops)} ops x {len(ARCHS)} machines: analysis {t_an:.3f} s, "
                   f"plot {t_plot:.3f} s, total {t_an + t_plot:.3f} s (warm, in process)")
         cmd = [sys.executable, "-m", "hwsim", "roofline", *sum((["--arch", a] for a in ARCHS), []),
                "--model", "llama-2-70b", "--phase", "decode", "--plot", png, "--json"]
-        t_cli, _ = timed(lambda: subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL), repeat=2)
+        t_cli, _ = best_of(lambda: subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL), repeat=2)
         print(f"hwsim roofline (cold process, JSON + plot): {t_cli:.3f} s wall")
 
 

@@ -2,26 +2,17 @@
 from __future__ import annotations
 
 import platform
-import time
+
+from timing import best_of
 
 from hwsim.workload import load_model, trace
-
-
-def best_of(fn, repeat: int = 20) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
-
 
 def main() -> None:
     print(f"machine: {platform.machine()} {platform.processor() or ''} python {platform.python_version()}")
     for name in ("llama-2-7b", "llama-2-70b", "mixtral-8x7b"):
         model = load_model(name)
         for phase, kw in (("prefill", {"seq": 2048}), ("decode", {"context": 4096, "batch": 8})):
-            t = best_of(lambda: trace(model, phase, **kw))
+            t, _ = best_of(lambda: trace(model, phase, **kw), 20)
             rows = len(trace(model, phase, **kw).ops)
             print(f"{name:>14} {phase:>7}: {rows:5d} ops in {t * 1e3:6.2f} ms (best of 20)")
 
