@@ -29,6 +29,10 @@ def run(args) -> int:
     res = run_sweep(study, args.out, workers=args.workers, executor=args.executor, scheduler=args.scheduler,
                     resume=args.resume, progress=False if args.no_progress else None)
     front = res.front_table()
+    if res.recheck_summary is not None:  # stderr, so --json keeps stdout one JSON document
+        from hwsim.sweep.recheck import summary_line
+
+        print(summary_line(res.recheck_summary), file=sys.stderr)
     if args.json:
         emit_json(records(front))
         return 0

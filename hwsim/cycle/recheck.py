@@ -7,6 +7,12 @@ import pandas as pd
 from hwsim.errors import HwsimError
 
 
+def sample_rows(n: int, sample: int, seed: int) -> np.ndarray:
+    """`sample` distinct row indices of n (all when fewer), ascending; depends on (n, sample, seed) only."""
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(n, size=min(sample, n), replace=False))
+
+
 def recheck(results: pd.DataFrame, arch, trace, precision=None, sample: int = 10, seed: int = 0,
             param_columns=None) -> pd.DataFrame:
     """Re-evaluate `sample` rows of a sweep/study results table (one row per design point, with the
@@ -20,9 +26,7 @@ def recheck(results: pd.DataFrame, arch, trace, precision=None, sample: int = 10
     if "cycles" not in results.columns:
         raise HwsimError("results table has no 'cycles' column", field="results")
     cols = list(param_columns) if param_columns is not None else [c for c in results.columns if "." in c]
-    rng = np.random.default_rng(seed)
-    idx = np.sort(rng.choice(len(results), size=min(sample, len(results)), replace=False))
-    rows = results.iloc[idx].copy()
+    rows = results.iloc[sample_rows(len(results), sample, seed)].copy()
     got = []
     for _, r in rows.iterrows():
         point = arch.with_values({c: r[c] for c in cols}) if cols else arch

@@ -20,7 +20,7 @@ from hwsim.study.params import Param, parse_param, parse_value
 from hwsim.study.validate import At
 
 TOP_KEYS = ("name", "description", "architectures", "workloads", "precisions", "accuracy", "constraints",
-            "objectives", "sampler", "outputs")
+            "objectives", "sampler", "outputs", "recheck")
 SAMPLERS = ("grid", "random", "lhs")
 OUTPUT_FORMATS = ("parquet", "csv")
 PHASES = ("prefill", "decode")
@@ -95,6 +95,14 @@ class Sampler:
 
 
 @dataclass(frozen=True)
+class Recheck:
+    """Re-evaluate `sample` seeded result rows with the cycle-level engine after the sweep."""
+
+    sample: int
+    seed: int = 0
+
+
+@dataclass(frozen=True)
 class Outputs:
     dir: str
     format: str = "parquet"
@@ -116,12 +124,13 @@ class Study:
     accuracy: Accuracy = Accuracy()
     constraints: tuple[Constraint, ...] = ()
     description: str = ""
+    recheck: Recheck | None = None
     extra: dict = field(default_factory=dict, compare=False)
 
     def fingerprint(self) -> str:
         """Hash of everything that decides the rows (not where they are written): resume checks it."""
         d = asdict(self)
-        d.pop("file"), d.pop("extra")
+        d.pop("file"), d.pop("extra"), d.pop("recheck")  # recheck reads the rows, it does not decide them
         d["outputs"] = {"format": self.outputs.format, "chunk_size": self.outputs.chunk_size}
         blob = json.dumps(d, sort_keys=True, default=repr).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
@@ -182,6 +191,7 @@ def parse_study(raw, file: str, *, check_names: bool = True) -> Study:
         accuracy=_accuracy(top["accuracy"]) if "accuracy" in top else Accuracy(),
         constraints=_constraints(top["constraints"]) if "constraints" in top else (),
         description=top["description"].str() if "description" in top else "",
+        recheck=_recheck(top["recheck"]) if "recheck" in top else None,
     )
     if check_names:
         from hwsim.study.checks import check_names as _check
@@ -202,6 +212,14 @@ def _sampler(at: At | None) -> Sampler:
         raise keys["samples"].error("the grid sampler takes every combination; samples applies to random/lhs")
     seed = keys["seed"].int(minimum=0) if "seed" in keys else 0
     return Sampler(kind, samples, seed)
+
+
+def _recheck(at: At) -> Recheck | None:
+    if at.value is False:  # `recheck: false` switches it off explicitly
+        return None
+    keys = at.mapping(("sample", "seed"), required=("sample",))
+    seed = keys["seed"].int(minimum=0) if "seed" in keys else 0
+    return Recheck(keys["sample"].int(minimum=1), seed)
 
 
 def _design(i: int, at: At, sampler: str) -> Design:

@@ -53,27 +53,38 @@ def product_axes(points: dict) -> dict | None:
     return {k: np.asarray(a) for k, a in axes.items()}
 
 
+def engine_inputs(design: Design, workload: Workload, precision: PrecisionChoice):
+    """(base arch, trace, Precision) of one task, exactly as the analytical evaluator costs them
+    (the cycle-engine recheck, hwsim.sweep.recheck, rebuilds sampled rows through this too)."""
+    from hwsim.engine import Precision
+
+    prec = Precision(weights=precision.weights, activations=precision.activations, kv=precision.kv)
+    return _arch(design.preset, design.overrides), _trace(workload), prec
+
+
+def engine_grid(design: Design, points: dict) -> dict:
+    """Swept values as the engine reads them (SI numbers, with the unit where it carries meaning)."""
+    params = {p.path: p for p in design.params}
+    return {k: params[k].engine_values(np.asarray(v)) for k, v in points.items()}
+
+
 def engine_evaluator(design: Design, points: dict, workload: Workload, precision: PrecisionChoice) -> pd.DataFrame:
     """hwsim's analytical engine (hwsim.engine.sweep_cost), vectorised over a chunk of design points.
 
     Grid chunks are Cartesian products (see tasks.chunks); sampled points (random, lhs) are zipped
     columns. Either way one sweep_cost call per chunk.
     """
-    from hwsim.engine import Precision, sweep_cost
+    from hwsim.engine import sweep_cost
 
-    arch = _arch(design.preset, design.overrides)
-    prec = Precision(weights=precision.weights, activations=precision.activations, kv=precision.kv)
-    tr = _trace(workload)
+    arch, tr, prec = engine_inputs(design, workload, precision)
     if not points:
         df = pd.DataFrame([arch.cost(tr, prec).totals])
     else:
-        params = {p.path: p for p in design.params}
         axes = product_axes(points)
         if axes is not None:
-            df = sweep_cost(arch, {k: params[k].engine_values(v) for k, v in axes.items()}, tr, prec)
+            df = sweep_cost(arch, engine_grid(design, axes), tr, prec)
         else:  # sampled points: zipped columns, still one vectorised call
-            df = sweep_cost(arch, {k: params[k].engine_values(v) for k, v in points.items()}, tr, prec,
-                            product=False)
+            df = sweep_cost(arch, engine_grid(design, points), tr, prec, product=False)
         df = df.drop(columns=[c for c in points if c in df.columns])
     df.insert(0, "family", arch.family)
     return df

@@ -15,6 +15,7 @@ from hwsim.sweep.accuracy import accuracy_table
 from hwsim.sweep.evaluate import Context, engine_evaluator
 from hwsim.sweep.executors import execute
 from hwsim.sweep.io import RESULTS_STEM, atomic_write_table, read_table
+from hwsim.sweep.recheck import RECHECK_STEM, run_recheck
 from hwsim.sweep.store import Store
 from hwsim.sweep.tasks import plan, total_rows
 
@@ -30,6 +31,8 @@ class SweepResult:
     rows: int
     front_rows: int
     resumed_tasks: int  # tasks found finished on disk when resuming
+    recheck: Path | None = None  # the cycle-engine recheck of sampled rows (study key `recheck`)
+    recheck_summary: dict | None = None  # rows, median_abs_rel_diff, max_abs_rel_diff, file
 
     def table(self) -> pd.DataFrame:
         return read_table(self.results)
@@ -70,7 +73,7 @@ def run_sweep(study: Study, out_dir=None, *, workers: int = 1, executor: str = "
         return _finish(study, store, results, len(tasks), rows=manifest.get("rows", 0))
 
     store.prepare(fresh=manifest is None)
-    for stale in (results, *store.root.glob(f"{FRONT_STEM}.*")):
+    for stale in (results, *store.root.glob(f"{FRONT_STEM}.*"), *store.root.glob(f"{RECHECK_STEM}.*")):
         if manifest is None and stale.exists():
             stale.unlink()
     store.write_manifest({"study": study.name, "file": study.file, "fingerprint": fingerprint,
@@ -114,7 +117,7 @@ def _check_columns(study: Study, table: pd.DataFrame) -> None:
 
 def _finish(study: Study, store: Store, results: Path, resumed: int, *, rows: int,
             table: pd.DataFrame | None = None) -> SweepResult:
-    """Front of the feasible rows under the study's objectives, and its plot."""
+    """Front of the feasible rows under the study's objectives, its plot, and the recheck if asked."""
     from hwsim.pareto import front_mask, order_front, plot_front
 
     if table is None:
@@ -134,4 +137,7 @@ def _finish(study: Study, store: Store, results: Path, resumed: int, *, rows: in
         fig = plot_front(feasible, mask, study.objectives[0], study.objectives[1], os.fspath(plot_path),
                          color_by=study.outputs.color_by, title=study.name)
         plt.close(fig)
-    return SweepResult(store.root, results, front_path, plot_path, rows, len(front), resumed)
+    rc_path = rc_summary = None
+    if study.recheck is not None:
+        rc_path, rc_summary = run_recheck(study, store.root, table)
+    return SweepResult(store.root, results, front_path, plot_path, rows, len(front), resumed, rc_path, rc_summary)
