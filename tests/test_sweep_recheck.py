@@ -11,7 +11,7 @@ from hwsim.cli import main
 from hwsim.study import load_study
 from hwsim.sweep import run_sweep
 from hwsim.sweep.evaluate import engine_grid, engine_inputs
-from hwsim.sweep.recheck import point_arch
+from hwsim.engine.sweep import arch_at
 from hwsim.study.samplers import design_points
 
 STUDY = """
@@ -56,14 +56,14 @@ def test_recheck_file_rows_and_agreement(tmp_path):
 
 
 def test_rebuilt_point_is_the_swept_point(tmp_path):
-    """The design point recheck rebuilds (sweep helpers + point_arch) costs to the row's analytical cycles."""
+    """The design point recheck rebuilds (sweep helpers + arch_at) costs to the row's analytical cycles."""
     study = load_study(_study(tmp_path))
     table = run_sweep(study, tmp_path / "o", progress=False).table()
     d = study.designs[0]
     for point in (1, 2):  # 32 rows × 400 GB/s, 64 rows × 100 GB/s (per-second bandwidth unit)
         arch, trace, prec = engine_inputs(d, study.workloads[0], study.precisions[1])
         grid = engine_grid(d, design_points(d, study.sampler, point, point + 1))
-        arch = point_arch(arch, {k: v[0] for k, v in grid.items()})
+        arch = arch_at(arch, {k: v[0] for k, v in grid.items()})
         row = table[(table["design"] == d.name) & (table["point"] == point) & (table["weights"] == "int8")]
         assert arch.cost(trace, prec).totals["cycles"] == pytest.approx(row["cycles"].item(), rel=1e-12)
 

@@ -18,10 +18,11 @@ def recheck(results: pd.DataFrame, arch, trace, precision=None, sample: int = 10
     """Re-evaluate `sample` rows of a sweep/study results table (one row per design point, with the
     swept dotted parameters as columns and the analytical `cycles`) with the cycle engine.
 
-    arch: the base Accelerator (load_arch); each row's parameters are applied with
-    Accelerator.with_values. Returns the sampled rows with `cycles_cycle` and `rel_diff` =
+    arch: the base Accelerator (load_arch); each row's parameters (units allowed) are applied as
+    sweep_cost applies them (hwsim.engine.sweep.arch_at). Returns the sampled rows with `cycles_cycle` and `rel_diff` =
     (cycle − analytical) / analytical. Deterministic for a given seed."""
     from hwsim.cycle.engine import evaluate
+    from hwsim.engine.sweep import arch_at
 
     if "cycles" not in results.columns:
         raise HwsimError("results table has no 'cycles' column", field="results")
@@ -29,7 +30,7 @@ def recheck(results: pd.DataFrame, arch, trace, precision=None, sample: int = 10
     rows = results.iloc[sample_rows(len(results), sample, seed)].copy()
     got = []
     for _, r in rows.iterrows():
-        point = arch.with_values({c: r[c] for c in cols}) if cols else arch
+        point = arch_at(arch, {c: r[c] for c in cols}) if cols else arch
         got.append(evaluate(point, trace, precision).totals["cycles"])
     rows["cycles_cycle"] = got
     rows["rel_diff"] = (rows["cycles_cycle"] - rows["cycles"]) / rows["cycles"]

@@ -39,6 +39,29 @@ def _grid_points(grid: Mapping[str, object], product: bool = True) -> tuple[list
     return paths, mesh
 
 
+def parse_grid(arch: Accelerator, grid: Mapping[str, object]) -> tuple[Accelerator, dict[str, np.ndarray]]:
+    """Values of each dotted path parsed to SI (units allowed) and the arch they apply to: a bandwidth
+    axis given per cycle or per second sets that level's unit kind. Every column must have one length."""
+    parsed = {}
+    for p, col in grid.items():
+        values, per_cycle = parse_values(arch, p, np.asarray(col, dtype=object).ravel())
+        parsed[p] = values
+        if per_cycle is not None:
+            level = p.split(".")[1]
+            arch = replace(arch, memory=tuple(replace(lv, per_cycle=per_cycle) if lv.name == level else lv
+                                              for lv in arch.memory))
+    return arch, parsed
+
+
+def arch_at(arch: Accelerator, values: Mapping[str, object]) -> Accelerator:
+    """The arch at one design point (dotted path → one value, units allowed), validated: exactly the point
+    sweep_cost evaluates for the same values."""
+    arch, parsed = parse_grid(arch, {p: [v] for p, v in values.items()})
+    point = arch.with_values({p: v[0] for p, v in parsed.items()})
+    point.family_model.validate(point)
+    return point
+
+
 def sweep_cost(arch: Accelerator, grid: Mapping[str, object], trace, precision=None, *,
                product: bool = True) -> pd.DataFrame:
     """One row per point of the Cartesian product of `grid` (dotted path → values, with units or SI),
@@ -46,14 +69,7 @@ def sweep_cost(arch: Accelerator, grid: Mapping[str, object], trace, precision=N
     columns are zipped instead: equal lengths, row i is one point (random or Latin-hypercube samples)."""
     prec = resolve_precision(precision)
     paths, raw_cols = _grid_points(grid, product)
-    parsed = {}
-    for p, col in zip(paths, raw_cols):
-        values, per_cycle = parse_values(arch, p, col)
-        parsed[p] = values
-        if per_cycle is not None:  # bandwidth axis: its unit decides per cycle or per second
-            parts = p.split(".")
-            arch = replace(arch, memory=tuple(replace(lv, per_cycle=per_cycle) if lv.name == parts[1] else lv
-                                              for lv in arch.memory))
+    arch, parsed = parse_grid(arch, dict(zip(paths, raw_cols)))
     uniq, mult = dedupe(ops_frame(trace))
     ops = OpColumns.from_frame(uniq)
     fam = arch.family_model

@@ -7,12 +7,12 @@ hwsim.cycle.evaluate. The sample depends only on the table and the seed, never o
 """
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from hwsim.engine.sweep import arch_at
 from hwsim.errors import HwsimError
 from hwsim.study.samplers import design_points
 from hwsim.study.schema import Study
@@ -22,22 +22,6 @@ from hwsim.sweep.tasks import plan
 
 RECHECK_STEM = "recheck"
 ID_COLUMNS = ("design", "family", "point", *WORKLOAD_COLUMNS, *PRECISION_COLUMNS)
-
-
-def point_arch(arch, values: dict):
-    """The base arch at one design point, values as the engine reads them (engine_grid): parsed and
-    applied the way hwsim.engine.sweep_cost does (a bandwidth's unit sets per-cycle or per-second)."""
-    from hwsim.arch.loader import parse_values
-
-    for path, v in values.items():
-        si, per_cycle = parse_values(arch, path, [v])
-        if per_cycle is not None:
-            level = path.split(".")[1]
-            arch = replace(arch, memory=tuple(replace(lv, per_cycle=per_cycle) if lv.name == level else lv
-                                              for lv in arch.memory))
-        arch = arch.with_values({path: float(si[0])})
-    arch.family_model.validate(arch)
-    return arch
 
 
 def _locate(study: Study, rows: np.ndarray):
@@ -69,7 +53,7 @@ def recheck_table(study: Study, table: pd.DataFrame) -> pd.DataFrame:
         arch, trace, prec = engine_inputs(design, study.workloads[task.workload], study.precisions[task.precision])
         grid = engine_grid(design, design_points(design, study.sampler, point, point + 1))
         try:
-            arch = point_arch(arch, {k: v[0] for k, v in grid.items()})
+            arch = arch_at(arch, {k: v[0] for k, v in grid.items()})
             got.append(evaluate(arch, trace, prec).totals["cycles"])
         except HwsimError as exc:
             raise HwsimError(f"{design.name} point {point}: cycle engine: {exc}", file=study.file,
