@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 
 from hwsim.arch import load_arch, parse_overrides
 from hwsim.cli.output import emit_json
@@ -58,11 +57,9 @@ def _engine(name: str):
         from hwsim.engine.cost import evaluate
 
         return evaluate
-    try:  # the cycle-level engine is a separate module; absent builds say so
-        return importlib.import_module("hwsim.cycle").evaluate
-    except (ModuleNotFoundError, AttributeError):
-        raise HwsimError("the cycle-level engine is not available in this build; use --engine analytical",
-                         field="--engine") from None
+    from hwsim.cycle import evaluate
+
+    return evaluate
 
 
 def _fmt(x: float) -> str:
