@@ -166,8 +166,9 @@ class Fpga(Family):
         node = arch.tech.node_nm
         lin, att = fr.pairs(arch, prec)
         att_op = ops.kind == "attention"
-        e_mac = np.where(att_op, mac_cost(prec.activations, prec.kv, node).energy_pj,
-                         mac_cost(prec.activations, prec.weights, node).energy_pj) * 1e-12
+        terms = c["accumulate_terms"]  # the accumulator is sized for it (resources), so is its energy
+        e_mac = np.where(att_op, mac_cost(prec.activations, prec.kv, node, terms).energy_pj,
+                         mac_cost(prec.activations, prec.weights, node, terms).energy_pj) * 1e-12
         dsp_units = fr.chains(arch) * np.where(att_op, att.dsp_products, lin.dsp_products)
         with np.errstate(invalid="ignore", divide="ignore"):
             dsp_share = np.nan_to_num(dsp_units / (dsp_units + fr.lut_units(arch)))
