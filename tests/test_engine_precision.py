@@ -22,3 +22,21 @@ def test_format_names():
 def test_bad(bad):
     with pytest.raises(HwsimError):
         operand_type(bad, "--weights")
+
+
+def test_nf4_reaches_the_datapath_dequantized():
+    """NF4 codes index non-uniform values (QLoRA table): storage stays 4.25 bits per element, but no integer
+    multiplier can take them, so the datapath sees fp16 — a GPU runs the fp16 rate, a LUT/bit-plane datapath
+    refuses them with one clear error."""
+    from hwsim.arch import load_arch
+    from hwsim.engine import gemm_ops
+
+    nf4 = operand_type("nf4_g64")
+    assert (nf4.bits, nf4.element_bits, nf4.is_float, nf4.codebook) == (4.25, 16, True, True)
+    assert operand_type("int4_g128").codebook is False
+    ops = gemm_ops([("g", 4096, 4096, 4096)])
+    a100 = load_arch("a100-sxm")
+    fp16_w = a100.cost(ops, Precision(weights=16, activations="int8")).totals["compute_cycles"]
+    assert a100.cost(ops, Precision(weights="nf4_g64", activations="int8")).totals["compute_cycles"] == fp16_w
+    with pytest.raises(HwsimError, match="non-uniform values"):
+        load_arch("tmac-m2-ultra").cost(ops, Precision(weights="nf4_g64"))

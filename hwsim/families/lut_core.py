@@ -28,6 +28,10 @@ from hwsim.families.host_cpu import host_lanes
 def weight_planes(arch, prec) -> int:
     """Bit-planes of the weights; the LUT datapath only decomposes integer weights."""
     w = prec.weights
+    if w.codebook:
+        raise HwsimError(f"the {arch.family} family splits integer weights into 1-bit planes, and {w.name!r} codes "
+                         f"index a table of non-uniform values that are no sum of bit-planes: give integer weights "
+                         f"(e.g. --weights int4_g128)", file=arch.file, field="--weights")
     if w.is_float:
         raise HwsimError(f"the {arch.family} family splits integer weights into 1-bit planes and cannot "
                          f"execute floating-point weights {w.name!r}: give integer weights (e.g. --weights "
