@@ -31,14 +31,33 @@ def test_double_buffered_pipeline_by_hand():
 
 
 def test_tile_grid_bytes_follow_reuse():
-    # both operands fit: each loaded once; outputs once
-    rows, cols, a, b, c = tile_grid(64, 96, 32, 16, 32, 2.0, 1.0, 2.0, 1e9, 1e9)
-    assert len(rows) == 4 * 3 and a.sum() == 64 * 32 * 2 and b.sum() == 32 * 96 and c.sum() == 64 * 96 * 2
-    # neither fits (A 2 KiB, B 3 KiB, 1 KiB buffers): as in the shared memory model, re-fetching B
-    # ceil(A/cap_A) = 2 times (8 KiB moved) beats re-fetching A ceil(B/cap_B) = 3 times (9 KiB):
-    # A stays in super-blocks of two 16-row tiles, B streams once per super-block
-    rows, cols, a, b, c = tile_grid(64, 96, 32, 16, 32, 1.0, 1.0, 1.0, 1024.0, 1024.0)
-    assert a.sum() == 64 * 32 and b.sum() == 2 * 32 * 96
+    # both operands fit (fetch factors 1, 1): each loaded once; outputs once; whole tiles
+    rows, cols, share, a, b, c = tile_grid(64, 96, 16, 32, 4096.0, 3072.0, 12288.0)
+    assert len(rows) == 4 * 3 and a.sum() == 4096 and b.sum() == 3072 and c.sum() == 12288
+    assert np.all(share == 1)
+    # B re-read twice (the shared model's b_fetch = ceil(A/cap_A) = 2): A held in two super-blocks of
+    # 32 rows, B streams once per super-block
+    rows, cols, share, a, b, c = tile_grid(64, 96, 16, 32, 2048.0, 3072.0, 6144.0, a_fetch=1, b_fetch=2)
+    assert (a.sum(), b.sum(), c.sum()) == (2048, 2 * 3072, 6144)
+    # resident A (fetch 0) is never loaded
+    assert tile_grid(64, 96, 16, 32, 2048.0, 3072.0, 6144.0, a_fetch=0, b_fetch=1)[3].sum() == 0
+
+
+def test_tile_grid_super_blocks_cut_tiles_by_bytes():
+    """The fetch rule cuts the held operand by bytes: 3 super-blocks over 64 rows in 32-row tiles
+    split the tiles into parts (21.3 + 10.7 rows ...) whose shares sum to one pass per tile."""
+    rows, cols, share, a, b, c = tile_grid(64, 64, 32, 32, 4096.0, 8192.0, 8192.0, a_fetch=1, b_fetch=3)
+    assert (a.sum(), b.sum(), c.sum()) == pytest.approx((4096, 3 * 8192, 8192))
+    assert share.sum() == pytest.approx(2 * 2)  # 2 row tiles × 2 column tiles, one pass each
+    assert len(rows) == 4 * 2  # 4 parts (tile 0: 2 parts, tile 1: 2 parts) × 2 column tiles
+    assert np.all(rows == 32)  # each part is a pass of the full tile, weighted by its share
+
+
+def test_load_free_tiles_share_their_buffer():
+    # tiles 1 and 2 compute on tile 0's buffer (no loads): tile 3's load may start as soon as the
+    # DMA is free, since only one buffer fill is in use; with per-tile slots it would wait for tile 1
+    end = _pipe([10, 0, 0, 10], [10, 10, 10, 10], [0, 0, 0, 0])[0]
+    assert end == 10 + 4 * 10
 
 
 def test_outputs_match_the_analytical_schema():

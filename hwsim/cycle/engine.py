@@ -18,7 +18,7 @@ import pandas as pd
 from hwsim.cycle import models as M
 from hwsim.cycle.timeline import build_timeline, plot_timeline
 from hwsim.engine.cost import CostTable, bound_of, energy_parts, ops_frame
-from hwsim.engine.memory import operand_capacities, traffic
+from hwsim.engine.memory import traffic
 from hwsim.engine.ops import INT_COLUMNS, OpColumns, operand_bytes
 from hwsim.engine.precision import resolve_precision
 from hwsim.errors import HwsimError
@@ -36,11 +36,6 @@ class CycleTable(CostTable):
                              if seconds and self.totals["seconds"] else None)
 
 
-def _per_element(total, elems):
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(elems > 0, total / np.maximum(elems, 1.0), 0.0)
-
-
 def simulate_ops(arch, ops: OpColumns, prec):
     """Simulate every op; returns (list of OpSim per op, the running arch, precision, traffic)."""
     fam = arch.family_model
@@ -55,19 +50,18 @@ def simulate_ops(arch, ops: OpColumns, prec):
     onchip = np.zeros(len(ops))
     for lv in arch.on_chip:
         onchip = np.maximum(onchip, np.asarray(tr.cycles[lv.name], dtype=np.float64))
-    b_elems = np.where(ops.kind == "attention", ops.kv_read_elems, ops.weight_elems)
-    bytes_el = {"a": _per_element(ob.a, ops.act_in_elems), "b": _per_element(ob.b, b_elems),
-                "c": _per_element(ob.c, ops.act_out_elems), "a_total": np.where(res[0], 0.0, ob.a),
-                "b_total": np.where(res[1], 0.0, ob.b), "c_total": ob.c}
+    # what the backing store serves per op (the shared model's fetch factors; 0 for resident operands)
     io = {"a": ob.a * tr.a_fetch, "b": ob.b * tr.b_fetch, "c": ob.c}
-    caps = tuple(np.broadcast_to(c, ops.m.shape) for c in operand_capacities(arch, ops))
+    count = np.maximum(ops.count, 1.0)
+    blocking = {"a": ob.a / count, "b": ob.b / count, "c": ob.c / count,  # one GEMM instance
+                "a_fetch": tr.a_fetch, "b_fetch": tr.b_fetch}
     frame = pd.DataFrame({c: getattr(ops, c) for c in INT_COLUMNS}).assign(kind=ops.kind)
     codes = pd.MultiIndex.from_frame(frame).factorize()[0] if len(frame) else np.array([], dtype=int)
     sims, cache = [], {}
     for i, code in enumerate(codes):
         if code not in cache:
             if arch.family in M.TILED:
-                cache[code] = M.simulate_tiles(arch, fam, ops, prec, i, bytes_el, caps, res, onchip, bpc)
+                cache[code] = M.simulate_tiles(arch, fam, ops, prec, i, io, blocking, onchip, bpc)
             elif arch.family in M.PIPELINES:
                 cache[code] = M.PIPELINES[arch.family](arch, fam, ops, prec, i, io, bpc)
             else:

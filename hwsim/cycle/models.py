@@ -85,7 +85,7 @@ def _is_dataflow(arch):
     return arch.family == "systolic" and arch.compute["dataflow"] == "is"
 
 
-def _chunked(arch, fam, row, prec, bytes_el, i, onchip, bpc):
+def _chunked(arch, fam, row, prec, io, i, onchip, bpc):
     """Streamed ops cut into CHUNKS equal slices along the reduction (elementwise and embedding
     ops; GPU GEMMs, whose CTAs stream k while a wave runs): each slice loads its share of the
     operands and computes its share of the family's cycles; results leave with the last slice."""
@@ -97,28 +97,29 @@ def _chunked(arch, fam, row, prec, bytes_el, i, onchip, bpc):
         chunks = int(np.clip(np.ceil(row.k[0] / arch.compute["rows"]), 1, MAX_K_STEPS))
     else:
         chunks = int(np.clip(row.k[0] // K_STEP, 1, MAX_K_STEPS))
-    load = np.full(chunks, (bytes_el["a_total"][i] + bytes_el["b_total"][i]) / bpc / chunks)
+    load = np.full(chunks, (io["a"][i] + io["b"][i]) / bpc / chunks)
     store = np.zeros(chunks)
-    store[-1] = bytes_el["c_total"][i] / bpc
+    store[-1] = io["c"][i] / bpc
     end, bc, bd, _, cb, db = pipeline(load, np.full(chunks, comp / chunks), store, 2, N_BINS,
                                       float(load.sum() + comp + store.sum()))
     moved = float((load.sum() + store.sum()) * bpc)
     return OpSim(end, {"compute": bc, "dma": bd}, bc, bd, moved, {"compute": cb, "dma": db})
 
 
-def simulate_tiles(arch, fam, ops, prec, i, bytes_el, caps, resident, onchip_cycles, backing_bpc):
-    """One op of an array family through the tile pipeline."""
+def simulate_tiles(arch, fam, ops, prec, i, io, blocking, onchip_cycles, backing_bpc):
+    """One op of an array family through the tile pipeline (blocking: per-instance operand bytes
+    and the shared memory model's fetch factors, see tile_grid)."""
     row = _row(ops, i)
     count = max(float(ops.count[i]), 1.0)
     if not bool(ops.gemm[i]) or arch.family == "gpu" or _is_dataflow(arch):
-        return _chunked(arch, fam, row, prec, bytes_el, i, onchip_cycles[i], backing_bpc)
+        return _chunked(arch, fam, row, prec, io, i, onchip_cycles[i], backing_bpc)
     m, n, k = (int(getattr(ops, f)[i]) for f in ("m", "n", "k"))
     tm, tn = tile_shape(arch, row)
-    rows, cols, a_b, b_b, c_b = tile_grid(m, n, k, tm, tn, bytes_el["a"][i], bytes_el["b"][i], bytes_el["c"][i],
-                                          caps[0][i], caps[1][i], bool(resident[0][i]), bool(resident[1][i]))
+    rows, cols, share, a_b, b_b, c_b = tile_grid(m, n, tm, tn, *(float(blocking[x][i]) for x in
+                                                                  ("a", "b", "c", "a_fetch", "b_fetch")))
     sub = sub_ops(rows, cols, np.full(rows.shape, float(k)), kind=str(ops.kind[i]))
-    comp = np.asarray(fam.compute_cycles(arch, sub, prec), dtype=np.float64) * np.ones(rows.shape)
-    comp = np.maximum(comp, onchip_cycles[i] / count / rows.size)  # on-chip level bandwidth, spread
+    comp = np.asarray(fam.compute_cycles(arch, sub, prec), dtype=np.float64) * share
+    comp = np.maximum(comp, onchip_cycles[i] / count * share / share.sum())  # on-chip level bandwidth, spread
     load, store = (a_b + b_b) / backing_bpc, c_b / backing_bpc
     end, bc, bd, cb, db = _instances(load, comp, store, count, 2)
     moved = float((a_b.sum() + b_b.sum() + c_b.sum()) * count)

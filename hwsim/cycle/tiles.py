@@ -2,10 +2,10 @@
 tile buffers (2 = double buffering) and one DMA channel to the backing store shared by loads
 and stores. The hot loop is numba; tiles are built with numpy (no Python loop per tile).
 
-Tiling (hwsim.cycle.plan builds the tiles): a GEMM instance is cut into output tiles of
-tile_m × tile_n over the whole reduction. One operand is kept resident in super-blocks that fit
-its buffer (the one the shared memory model re-fetches less); the other is streamed once per
-super-block. So backing-store bytes follow the tiles actually loaded.
+Tiling (`tile_grid`): a GEMM instance is cut into output tiles of tile_m × tile_n over the whole
+reduction, blocked as the shared memory model's fetch rule says (hwsim.engine.memory): one operand
+held in buffer-sized super-blocks, the other streamed once per super-block. So the backing-store
+bytes the tiles load are the analytical engine's, and what differs is timing.
 """
 from __future__ import annotations
 
@@ -17,10 +17,19 @@ import numpy as np
 def pipeline(load_cycles, compute, store_cycles, slots, n_bins, span_hint):
     """Simulate the tiles in order. Returns (end cycle, compute busy, dma busy, first compute start,
     compute busy per bin, dma busy per bin) with bins of span_hint/n_bins cycles (the last bin
-    takes any overflow)."""
+    takes any overflow).
+
+    A tile with no load computes on the buffer of the tile before it (parts of one tile, see
+    tile_grid): a buffer holds a loading tile and the load-free tiles after it, and the next load
+    into it waits for the last of them. Loads run up to slots − 1 buffers ahead of the compute."""
     n = load_cycles.shape[0]
+    starts_buffer = load_cycles > 0
+    starts_buffer[0] = True
+    first_of = np.nonzero(starts_buffer)[0]  # first tile of each buffer fill
+    n_fill = first_of.shape[0]
+    fill_of = np.cumsum(starts_buffer) - 1  # buffer fill each tile computes on
     ce = np.zeros(n)  # compute end per tile
-    le = np.zeros(n)  # load end per tile
+    le = np.zeros(n_fill)  # load end per buffer fill
     dma = 0.0
     comp_bins = np.zeros(n_bins)
     dma_bins = np.zeros(n_bins)
@@ -28,20 +37,18 @@ def pipeline(load_cycles, compute, store_cycles, slots, n_bins, span_hint):
     busy_c = 0.0
     busy_d = 0.0
     first = -1.0
-    # load of tile 0
-    le[0] = load_cycles[0]
-    dma = le[0]
-    bin_interval(dma_bins, 0.0, le[0], width)
-    busy_d += load_cycles[0]
+    issued = 0
     for i in range(n):
-        if i + 1 < n:  # prefetch the next tile into a free slot
-            ready = ce[i + 1 - slots] if i + 1 - slots >= 0 else 0.0
+        while issued < n_fill and issued <= fill_of[i] + slots - 1:  # prefetch into free buffers
+            h = issued
+            ready = ce[first_of[h - slots + 1] - 1] if h - slots >= 0 else 0.0  # fill h − slots done
             start = max(dma, ready)
-            le[i + 1] = start + load_cycles[i + 1]
-            bin_interval(dma_bins, start, le[i + 1], width)
-            busy_d += load_cycles[i + 1]
-            dma = le[i + 1]
-        cs = max(le[i], ce[i - 1] if i > 0 else 0.0)
+            le[h] = start + load_cycles[first_of[h]]
+            bin_interval(dma_bins, start, le[h], width)
+            busy_d += load_cycles[first_of[h]]
+            dma = le[h]
+            issued += 1
+        cs = max(le[fill_of[i]], ce[i - 1] if i > 0 else 0.0)
         if first < 0:
             first = cs
         ce[i] = cs + compute[i]
@@ -71,48 +78,45 @@ def bin_interval(bins, start, end, width):
         t = stop
 
 
-def tile_grid(m, n, k, tile_m, tile_n, a_elem_bytes, b_elem_bytes, c_elem_bytes, cap_a, cap_b,
-              a_resident=False, b_resident=False):
-    """Tiles of one GEMM instance in execution order: arrays (rows, cols, a_bytes, b_bytes,
-    c_bytes) where rows × cols is the tile's output block.
+def tile_grid(m, n, tile_m, tile_n, a_bytes, b_bytes, c_bytes, a_fetch=1.0, b_fetch=1.0):
+    """Tiles of one GEMM instance in execution order: arrays (rows, cols, share, a_bytes, b_bytes,
+    c_bytes); rows × cols is the array pass a tile makes (its compute is the family's closed form on
+    that sub-GEMM, times `share`) and the byte arrays are what the tile loads and stores.
 
-    The resident side R (B if re-fetching A costs less, as in hwsim.engine.memory) is grouped in
-    super-blocks of g tiles that fit its buffer; for each super-block the streamed side S walks
-    its tiles, and within one S tile the g tiles of R: S is loaded once per super-block, R once.
+    a_bytes, b_bytes, c_bytes are the instance's operand bytes; a_fetch, b_fetch the shared memory
+    model's fetch factors (hwsim.engine.memory.traffic: 0 = resident on chip, 1 = once, f > 1 =
+    re-read once per buffer tile of the other operand). The blocking is that rule's: the side read
+    once (R) is cut into f equal super-blocks, one buffer each; for each super-block the other side
+    (S) streams past once, tile by tile, and within one S tile the array passes over the
+    super-block's part of R. An R tile that straddles two super-blocks is computed in two parts
+    (share = the part's fraction of its rows), as the rule cuts R by bytes, not by tiles.
+    So backing-store bytes are exactly a_bytes·a_fetch + b_bytes·b_fetch + c_bytes.
     """
     tm, tn = int(min(tile_m, m)), int(min(tile_n, n))
-    nm, nn = -(-m // tm), -(-n // tn)
-    rows_of = np.minimum(tm, m - tm * np.arange(nm))
-    cols_of = np.minimum(tn, n - tn * np.arange(nn))
-    a_full, b_full = m * k * a_elem_bytes, k * n * b_elem_bytes
-    # choose the resident side like the shared memory model: fewer bytes re-fetched
-    refetch_if_b_res = 1 if (a_full <= cap_a or b_full <= cap_b) else -(-b_full // cap_b)
-    refetch_if_a_res = 1 if (a_full <= cap_a or b_full <= cap_b) else -(-a_full // cap_a)
-    b_is_resident = a_full * refetch_if_b_res + b_full <= b_full * refetch_if_a_res + a_full
-    if b_is_resident:
-        nr, ns, r_size, s_size = nn, nm, cols_of, rows_of
-        g = nn if (b_full <= cap_b or a_full <= cap_a) else max(1, int(cap_b // (k * tn * b_elem_bytes)))
-    else:
-        nr, ns, r_size, s_size = nm, nn, rows_of, cols_of
-        g = nm if (a_full <= cap_a or b_full <= cap_b) else max(1, int(cap_a // (k * tm * a_elem_bytes)))
-    blocks = -(-nr // g)
-    jb, s, rr = np.meshgrid(np.arange(blocks), np.arange(ns), np.arange(g), indexing="ij")
-    r = jb * g + rr
-    keep = r < nr
-    r, s, rr, jb = r[keep], s[keep], rr[keep], jb[keep]
-    first_r = rr == 0  # streamed block loaded at the first resident tile of its super-block
-    first_s = s == 0  # resident block loaded on the first streamed tile
-    if b_is_resident:
-        rows, cols = s_size[s], r_size[r]
-        a_b = np.where(first_r, rows * k * a_elem_bytes, 0.0)
-        b_b = np.where(first_s, cols * k * b_elem_bytes, 0.0)
-    else:
-        rows, cols = r_size[r], s_size[s]
-        a_b = np.where(first_s, rows * k * a_elem_bytes, 0.0)
-        b_b = np.where(first_r, cols * k * b_elem_bytes, 0.0)
-    if a_resident:
-        a_b = np.zeros_like(a_b)
-    if b_resident:
-        b_b = np.zeros_like(b_b)
-    return (rows.astype(np.float64), cols.astype(np.float64), a_b.astype(np.float64),
-            b_b.astype(np.float64), (rows * cols * c_elem_bytes).astype(np.float64))
+    b_streamed = b_fetch > 1  # A held per super-block, B re-read (else B held, A re-read or both once)
+    f = int(b_fetch if b_streamed else max(a_fetch, 1))
+    (lr, tr, r_bytes, r_fetch), (ls, ts, s_bytes, s_fetch) = (
+        ((m, tm, a_bytes, a_fetch), (n, tn, b_bytes, b_fetch)) if b_streamed
+        else ((n, tn, b_bytes, b_fetch), (m, tm, a_bytes, a_fetch)))
+    nr, ns = -(-lr // tr), -(-ls // ts)
+    # pieces: (super-block j, R tile r) with their overlap in rows of R
+    edges = np.arange(f + 1) * (lr / f)
+    j, r = np.meshgrid(np.arange(f), np.arange(nr), indexing="ij")
+    lo = np.maximum(r * tr, edges[j])
+    hi = np.minimum(np.minimum((r + 1) * tr, lr), edges[j + 1])
+    keep = hi > lo
+    j, r, part = j[keep], r[keep], (hi - lo)[keep]  # sorted by j, then r
+    r_size = np.minimum(tr, lr - tr * r)
+    first_piece = np.r_[True, j[1:] != j[:-1]]
+    # execution order: super-block, then S tile, then the super-block's pieces
+    p_idx, s = np.meshgrid(np.arange(j.size), np.arange(ns), indexing="ij")
+    order = np.lexsort((p_idx.ravel(), s.ravel(), j[p_idx].ravel()))
+    p, s = p_idx.ravel()[order], s.ravel()[order]
+    s_size = np.minimum(ts, ls - ts * s)
+    r_load = np.where(s == 0, r_bytes * min(r_fetch, 1.0) * part[p] / lr, 0.0)  # R: once (0 if resident)
+    s_load = np.where(first_piece[p], s_bytes * min(s_fetch, 1.0) * s_size / ls, 0.0)  # S: once per block
+    c_b = c_bytes * part[p] * s_size / (lr * ls)
+    share = part[p] / r_size[r[p]]
+    r_rows = r_size[r[p]]
+    rows, cols, a_b, b_b = ((r_rows, s_size, r_load, s_load) if b_streamed else (s_size, r_rows, s_load, r_load))
+    return tuple(np.asarray(x, dtype=np.float64) for x in (rows, cols, share, a_b, b_b, c_b))

@@ -78,7 +78,7 @@ def test_double_buffer_startup_dominates_small_gemms():
     assert abs(_rel(fast, ops, Precision())) < 5e-3
     # the whole op is one 16×256 tile: nothing overlaps, so cycles = load + compute + store
     bpc = arch.backing.bytes_per_cycle(arch.clock_hz)
-    _, _, a, b, c = tile_grid(16, 256, 256, 16, 256, 2.0, 2.0, 2.0, 1e12, 1e12)
+    _, _, _, a, b, c = tile_grid(16, 256, 16, 256, 16 * 256 * 2.0, 256 * 256 * 2.0, 16 * 256 * 2.0)
     t = evaluate(arch, ops)
     assert t.totals["cycles"] == pytest.approx((a.sum() + b.sum() + c.sum()) / bpc + t.totals["compute_cycles"], abs=1)
 
