@@ -53,6 +53,15 @@ def test_tile_grid_super_blocks_cut_tiles_by_bytes():
     assert np.all(rows == 32)  # each part is a pass of the full tile, weighted by its share
 
 
+def test_tile_grid_holds_the_operand_that_fits():
+    """Nothing re-read: A fits its buffer, B does not, so A is held and B streams once, one tile per
+    walk of A's tiles — not all of B loaded under the first walk (a burst the compute cannot hide)."""
+    rows, cols, share, a, b, c = tile_grid(64, 96, 32, 32, 4096.0, 6144.0, 6144.0, cap_a=4096.0, cap_b=1024.0)
+    assert (a.sum(), b.sum()) == (4096, 6144)
+    assert list(np.nonzero(b)[0]) == [0, 2, 4]  # 3 B tiles, each before its 2 A-tile passes
+    assert list(np.nonzero(a)[0]) == [0, 1]     # A's 2 tiles with the first B tile
+
+
 def test_load_free_tiles_share_their_buffer():
     # tiles 1 and 2 compute on tile 0's buffer (no loads): tile 3's load may start as soon as the
     # DMA is free, since only one buffer fill is in use; with per-tile slots it would wait for tile 1

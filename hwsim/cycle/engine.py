@@ -18,7 +18,7 @@ import pandas as pd
 from hwsim.cycle import models as M
 from hwsim.cycle.timeline import build_timeline, plot_timeline
 from hwsim.engine.cost import CostTable, bound_of, energy_parts, ops_frame
-from hwsim.engine.memory import traffic
+from hwsim.engine.memory import operand_capacities, traffic
 from hwsim.engine.ops import INT_COLUMNS, OpColumns, operand_bytes
 from hwsim.engine.precision import resolve_precision
 from hwsim.errors import HwsimError
@@ -53,8 +53,9 @@ def simulate_ops(arch, ops: OpColumns, prec):
     # what the backing store serves per op (the shared model's fetch factors; 0 for resident operands)
     io = {"a": ob.a * tr.a_fetch, "b": ob.b * tr.b_fetch, "c": ob.c}
     count = np.maximum(ops.count, 1.0)
+    cap_a, cap_b = (np.broadcast_to(c, ops.m.shape) for c in operand_capacities(arch, ops))
     blocking = {"a": ob.a / count, "b": ob.b / count, "c": ob.c / count,  # one GEMM instance
-                "a_fetch": tr.a_fetch, "b_fetch": tr.b_fetch}
+                "a_fetch": tr.a_fetch, "b_fetch": tr.b_fetch, "cap_a": cap_a, "cap_b": cap_b}
     frame = pd.DataFrame({c: getattr(ops, c) for c in INT_COLUMNS}).assign(kind=ops.kind)
     codes = pd.MultiIndex.from_frame(frame).factorize()[0] if len(frame) else np.array([], dtype=int)
     sims, cache = [], {}

@@ -116,7 +116,7 @@ def simulate_tiles(arch, fam, ops, prec, i, io, blocking, onchip_cycles, backing
     m, n, k = (int(getattr(ops, f)[i]) for f in ("m", "n", "k"))
     tm, tn = tile_shape(arch, row)
     rows, cols, share, a_b, b_b, c_b = tile_grid(m, n, tm, tn, *(float(blocking[x][i]) for x in
-                                                                  ("a", "b", "c", "a_fetch", "b_fetch")))
+                                                                  ("a", "b", "c", "a_fetch", "b_fetch", "cap_a", "cap_b")))
     sub = sub_ops(rows, cols, np.full(rows.shape, float(k)), kind=str(ops.kind[i]))
     comp = np.asarray(fam.compute_cycles(arch, sub, prec), dtype=np.float64) * share
     comp = np.maximum(comp, onchip_cycles[i] / count * share / share.sum())  # on-chip level bandwidth, spread

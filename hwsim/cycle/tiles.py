@@ -78,22 +78,26 @@ def bin_interval(bins, start, end, width):
         t = stop
 
 
-def tile_grid(m, n, tile_m, tile_n, a_bytes, b_bytes, c_bytes, a_fetch=1.0, b_fetch=1.0):
+def tile_grid(m, n, tile_m, tile_n, a_bytes, b_bytes, c_bytes, a_fetch=1.0, b_fetch=1.0,
+              cap_a=np.inf, cap_b=np.inf):
     """Tiles of one GEMM instance in execution order: arrays (rows, cols, share, a_bytes, b_bytes,
     c_bytes); rows × cols is the array pass a tile makes (its compute is the family's closed form on
     that sub-GEMM, times `share`) and the byte arrays are what the tile loads and stores.
 
     a_bytes, b_bytes, c_bytes are the instance's operand bytes; a_fetch, b_fetch the shared memory
     model's fetch factors (hwsim.engine.memory.traffic: 0 = resident on chip, 1 = once, f > 1 =
-    re-read once per buffer tile of the other operand). The blocking is that rule's: the side read
-    once (R) is cut into f equal super-blocks, one buffer each; for each super-block the other side
-    (S) streams past once, tile by tile, and within one S tile the array passes over the
-    super-block's part of R. An R tile that straddles two super-blocks is computed in two parts
+    re-read once per buffer tile of the other operand), cap_a, cap_b their buffers. The blocking is
+    that rule's: the side read once (R) is cut into f equal super-blocks, one buffer each; for each
+    super-block the other side (S) streams past once, tile by tile, and within one S tile the array
+    passes over the super-block's part of R. With no re-read (f = 1), R is an operand that fits its
+    buffer (the smaller if both do), so the other streams evenly under the whole computation. An R tile that straddles two super-blocks is computed in two parts
     (share = the part's fraction of its rows), as the rule cuts R by bytes, not by tiles.
     So backing-store bytes are exactly a_bytes·a_fetch + b_bytes·b_fetch + c_bytes.
     """
     tm, tn = int(min(tile_m, m)), int(min(tile_n, n))
-    b_streamed = b_fetch > 1  # A held per super-block, B re-read (else B held, A re-read or both once)
+    fits_a, fits_b = a_bytes <= cap_a or a_fetch == 0, b_bytes <= cap_b or b_fetch == 0  # 0: resident
+    # A held per super-block and B streamed: B re-read, or nothing re-read and A the operand to hold
+    b_streamed = b_fetch > 1 or (a_fetch <= 1 and fits_a and (not fits_b or a_bytes <= b_bytes))
     f = int(b_fetch if b_streamed else max(a_fetch, 1))
     (lr, tr, r_bytes, r_fetch), (ls, ts, s_bytes, s_fetch) = (
         ((m, tm, a_bytes, a_fetch), (n, tn, b_bytes, b_fetch)) if b_streamed
