@@ -17,6 +17,9 @@ def read_mapping(path: str | Path, *, what: str = "file") -> dict:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise HwsimError(f"cannot read: {exc.strerror}", file=path) from None
+    except UnicodeDecodeError:
+        hint = " (for a checkpoint, give its folder with config.json)" if path.suffix == ".safetensors" else ""
+        raise HwsimError(f"not a text file: {what} must be YAML or JSON{hint}", file=path) from None
     try:
         data = json.loads(text) if is_json else yaml.safe_load(text)
     except json.JSONDecodeError as exc:

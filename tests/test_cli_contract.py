@@ -65,3 +65,13 @@ def test_console_script_has_no_traceback_on_user_error():
                            "--gemm", "0,1,1"], capture_output=True, text=True)
     assert proc.returncode == 2
     assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+
+
+def test_binary_file_as_model_or_arch(tmp_path, capsys):
+    blob = tmp_path / "model.safetensors"
+    blob.write_bytes(b"\x00\x01\xff\xfe binary")
+    for argv in (["trace", "--model", str(blob), "--phase", "decode"],
+                 ["simulate", "--arch", str(blob), "--gemm", "1,1,1", "--phase", "decode"]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "not a text file" in err and "checkpoint" in err
