@@ -50,3 +50,17 @@ def test_zipped_points_equal_the_matching_product_rows():
 def test_cost_of_something_that_is_not_a_trace_is_a_user_error():
     with pytest.raises(HwsimError, match="expected a Trace"):
         load_arch("bitmod").cost([1, 2, 3])
+
+
+def test_memory_footprint_against_backing_capacity():
+    """Weights at their storage bits + the KV cache after the step, compared with the backing store's capacity
+    (Llama-2-70B: 68,976,648,192 params, REFERENCES.md; fp16 = 138 GB does not fit an 80 GB H100)."""
+    from hwsim.workload import load_model, trace
+
+    tr = trace(load_model("llama-2-70b"), "decode", context=256)
+    need16 = 68_976_648_192 * 2 + 2 * 80 * 257 * 1024 * 2
+    t = load_arch("h100-sxm").cost(tr, Precision()).totals
+    assert t["footprint_bytes"] == need16 and t["fits_memory"] is False
+    df = sweep_cost(load_arch("h100-sxm"), {"memory.hbm.capacity": ["80 GB", "160 GB"]}, tr, Precision())
+    assert df["footprint_bytes"].tolist() == [need16, need16] and df["fits_memory"].tolist() == [False, True]
+    assert "footprint_bytes" not in load_arch("h100-sxm").cost(OPS).totals  # a bare GEMM table has no model

@@ -40,16 +40,35 @@ def parse_gemm(text: str):
 
 
 def _ops(args):
+    """The workload: a Trace (so model-level totals such as the memory footprint are known) or a GEMM table."""
+    from dataclasses import replace
+
     from hwsim.cli.workload_args import trace_from_args
 
     if (args.model is None) == (args.gemm is None):
         raise HwsimError("give exactly one of --model or --gemm M,N,K", field="--model")
-    ops = parse_gemm(args.gemm) if args.gemm else trace_from_args(args).ops
+    work = parse_gemm(args.gemm) if args.gemm else trace_from_args(args)
     if args.only:
+        ops = work.ops if hasattr(work, "ops") else work
         ops = ops[ops["kind"] == args.only].reset_index(drop=True)
         if ops.empty:
             raise HwsimError(f"no {args.only} ops in this workload", field="--only")
-    return ops
+        work = replace(work, ops=ops) if hasattr(work, "ops") else ops
+    return work
+
+
+def _warn_if_it_does_not_fit(arch, work, prec) -> None:
+    """The cost models assume the model and KV cache live in the backing store; say so when they cannot."""
+    import sys
+
+    from hwsim.engine.cost import memory_footprint
+    from hwsim.engine.precision import resolve_precision
+
+    fp = memory_footprint(arch, work, resolve_precision(prec))
+    if fp and not fp["fits_memory"]:
+        print(f"hwsim simulate: warning: {work.model.name} needs {fp['footprint_bytes'] / 1e9:.1f} GB (weights + KV "
+              f"cache) but {arch.backing.name} holds {arch.backing.capacity / 1e9:.1f} GB; the figures assume it "
+              f"fits (more devices, fewer bits or a shorter context would)", file=sys.stderr)
 
 
 def _engine(name: str):
@@ -70,7 +89,9 @@ def run(args: argparse.Namespace) -> int:
     evaluate = _engine(args.engine)
     arch = load_arch(args.arch, parse_overrides(args.set))
     ops = _ops(args)
-    table = evaluate(arch, ops, Precision(weights=args.weights, activations=args.activations, kv=args.kv))
+    prec = Precision(weights=args.weights, activations=args.activations, kv=args.kv)
+    table = evaluate(arch, ops, prec)
+    _warn_if_it_does_not_fit(arch, ops, prec)
     if args.json:
         emit_json(table.to_json())
         return 0

@@ -73,6 +73,18 @@ class CostTable:
                 "ops": self.ops[cols].to_dict(orient="records")}
 
 
+def memory_footprint(arch: Accelerator, trace, prec) -> dict:
+    """What the backing store must hold for a model trace: every parameter at the weight format's storage
+    bits (embeddings and norms included, though deployments often keep those in fp16) plus the KV cache
+    after this step at the KV format. Empty for a bare ops table.
+    `fits_memory` compares it with the backing level's capacity (unbounded capacity always fits)."""
+    model = getattr(trace, "model", None)
+    if model is None:
+        return {}
+    need = float(np.ceil(model.params * prec.weights.bits / 8) + trace.kv_cache_bytes(prec.kv.bits))
+    return {"footprint_bytes": need, "fits_memory": need <= np.asarray(arch.backing.capacity)}
+
+
 def bound_of(compute, memory) -> np.ndarray:
     return np.where(compute >= memory, "compute", "memory")
 
@@ -86,6 +98,7 @@ def evaluate(arch: Accelerator, trace, precision=None) -> CostTable:
     frame["bound"] = bound_of(cols["compute_cycles"], cols["memory_cycles"])
     totals = {k: float(frame[k].sum()) for k in cols}
     totals["area_mm2"] = float(arch.family_model.area_mm2(arch, prec))
-    extra = arch.family_model.point_totals(arch, prec, ops, np.ones(len(ops)))
+    extra = {**arch.family_model.point_totals(arch, prec, ops, np.ones(len(ops))),
+             **memory_footprint(arch, trace, prec)}
     totals.update({k: np.asarray(v).reshape(-1)[0].item() for k, v in extra.items()})
     return CostTable(arch=arch.name, ops=frame, totals=totals, extra_keys=tuple(extra))

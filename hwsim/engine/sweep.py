@@ -14,7 +14,7 @@ import pandas as pd
 
 from hwsim.arch.loader import parse_values
 from hwsim.arch.spec import Accelerator
-from hwsim.engine.cost import ops_frame, cost_columns
+from hwsim.engine.cost import cost_columns, memory_footprint, ops_frame
 from hwsim.engine.ops import OpColumns, dedupe
 from hwsim.engine.precision import resolve_precision
 from hwsim.errors import HwsimError
@@ -86,7 +86,7 @@ def sweep_cost(arch: Accelerator, grid: Mapping[str, object], trace, precision=N
             sums.setdefault(key, []).append(np.broadcast_to(arr, (hi - lo, len(ops))) @ mult)
         area = np.asarray(fam.area_mm2(point, prec), dtype=np.float64)
         areas.append(np.broadcast_to(area.reshape(-1) if area.ndim else area, (hi - lo,)))
-        for key, v in fam.point_totals(point, prec, ops, mult).items():
+        for key, v in {**fam.point_totals(point, prec, ops, mult), **memory_footprint(point, trace, prec)}.items():
             v = np.asarray(v)
             extra.setdefault(key, []).append(np.broadcast_to(v.reshape(-1) if v.ndim else v, (hi - lo,)))
     out = pd.DataFrame({p: list(c) for p, c in zip(paths, raw_cols)})
