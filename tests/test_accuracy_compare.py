@@ -108,4 +108,4 @@ def test_nan_tensor_in_a_checkpoint_is_a_one_line_error(tmp_path):
     save_file({"a.weight": np.ones((8, 8), np.float32), "f.weight": np.full((4, 4), np.nan, np.float32)}, str(path))
     with pytest.raises(HwsimError, match="'f.weight' holds 16 NaN/Inf"):
         compare(["int4"], str(path))
-    assert compare(["int4"], f"{path}:a.weight")["mse"].iloc[0] == 0.0
+    assert compare(["int4"], f"{path}:a.weight")["mse"].iloc[0] < 1e-6  # a constant tensor; fp16 scale rounding only
