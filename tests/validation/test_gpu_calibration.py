@@ -2,7 +2,7 @@
 
 The preset's calibrated constants were fitted on qkv, gate_up and lm_head shapes only
 (hwsim.engine.calibrate); o_proj and down_proj are held out. Measured (2-core sandbox run):
-train median 2.5% / worst 10%; held-out median 7.1% / worst 30% (o_proj at M = 64, 24 µs,
+train median 2.3% / worst 9.8%; held-out median 6.5% / worst 29.3% (o_proj at M = 64, 24 µs,
 near the method's ~20 µs timing floor). REFERENCES.md: LLMCompass reports ~10% mean per-op error.
 """
 import numpy as np
