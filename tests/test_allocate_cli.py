@@ -71,3 +71,16 @@ def test_frontier_json(model, capsys):
     assert kinds == ["mixed"] * 4 + ["uniform"] * 3
     errs = [p["error"] for p in doc["points"][:4]]
     assert errs == sorted(errs, reverse=True)
+
+
+def test_lut_arch_without_fixed_weights_names_that_option(model, capsys):
+    """T-MAC cannot run fp16 weights; the user never gave --weights, so the error must name --fixed-weights."""
+    args = ["allocate", "--arch", "tmac-m2-ultra", "--model", model, "--phase", "decode", "--formats", "int4_g128"]
+    code, out, err = run(capsys, *args)
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "--fixed-weights: " in err and "'fp16'" in err and "--weights" not in err
+    assert "give integer weights (e.g. --fixed-weights int4_g128" in err  # what is allowed
+    code, out, err = run(capsys, *args[:-1], "fp16,int4_g128", "--fixed-weights", "int8")
+    assert code == 2 and "--formats: " in err and "drop it from --formats" in err
+    code, out, err = run(capsys, *args, "--fixed-weights", "int8", "--json")
+    assert code == 0 and err == "" and json.loads(out)["status"] == "optimal"

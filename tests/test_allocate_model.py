@@ -183,3 +183,44 @@ def test_allocate_end_to_end_matches_its_parts(tiny, arch):
     assert len(a) == 14 and a["layers.0.q_proj"] == a["layers.0.k_proj"] == a["layers.0.v_proj"]
     with pytest.raises(InfeasibleBudget, match="error=0 is infeasible"):
         allocate(arch, tiny, FORMATS, "seconds", {"error": 0.0}, proxy="uniform")
+
+
+# Mixtral-8x7B per layer (hidden 4096, intermediate 14336, 32 heads, 8 KV heads of 128, 8 experts, top-2):
+MIXTRAL_ATTN = 2 * 4096 * 4096 + 2 * 4096 * 1024  # q, o + k, v
+MIXTRAL_ROUTER = 4096 * 8
+MIXTRAL_EXPERTS = 8 * 3 * 4096 * 14336  # every expert's gate, up, down — stored whether routed to or not
+MIXTRAL_OTHER = 2 * 32000 * 4096 + (2 * 32 + 1) * 4096  # embed_tokens, lm_head, RMSNorms
+
+
+def _mixtral_totals(arch, batch: int):
+    """Totals of a mixed choice (experts int4_g128, attention and router int8); costs from the engine."""
+    from hwsim.allocate.costs import hardware_costs
+    from hwsim.allocate.problem import Problem
+
+    tr = resolve_trace("mixtral-8x7b", "decode", batch=batch)
+    units, fmts = weight_units(tr), ("int4_g128", "int8")
+    allowed = np.ones((len(units), 2), dtype=bool)
+    costs, fixed = hardware_costs(arch, tr, units, fmts, allowed)
+    p = Problem(units=tuple(u.name for u in units), formats=fmts, allowed=allowed,
+                costs={**costs, "error": np.zeros((len(units), 2))}, elems=[u.params for u in units], fixed=fixed)
+    choice = [0 if ".experts" in u.name else 1 for u in units]
+    return p.totals(choice), tr.kv_cache_bytes(16), len(units)
+
+
+def test_moe_units_store_every_expert_whatever_the_batch():
+    """Source: Mixtral-8x7B has 46,702,792,704 parameters (REFERENCES.md, model table). Memory and average
+    bits count all 8 experts at every batch (top-2 touches 2 at batch 1, an uneven 2+6 split at batch 5,
+    all 8 at batch 8); only latency follows the experts the step reads."""
+    assert 32 * (MIXTRAL_ATTN + MIXTRAL_ROUTER + MIXTRAL_EXPERTS) + MIXTRAL_OTHER == 46_702_792_704
+    h100 = load_arch("h100-sxm")
+    attn, experts = 32 * (MIXTRAL_ATTN + MIXTRAL_ROUTER), 32 * MIXTRAL_EXPERTS
+    avg_bits = (attn * 8 + experts * 4.125) / (attn + experts)
+    weights_bytes = (attn * 8 + experts * 4.125) / 8 + MIXTRAL_OTHER * 2  # other params at fp16
+    seen = {}
+    for batch in (1, 5, 8):
+        totals, kv_bytes, n_units = _mixtral_totals(h100, batch)
+        assert totals["avg_bits"] == pytest.approx(avg_bits, rel=1e-12)
+        assert totals["memory_bytes"] - kv_bytes == pytest.approx(weights_bytes, rel=1e-12)
+        seen[batch] = (totals, n_units)
+    assert seen[5][1] > seen[1][1]  # experts and experts_rest are separate ops, sharing one role's storage
+    assert seen[8][0]["seconds"] > seen[1][0]["seconds"]  # 8 experts read instead of 2

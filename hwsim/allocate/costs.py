@@ -10,8 +10,9 @@ This is exact because the analytical engine prices each op on its own and totals
   at the fixed weight format: an additive approximation, exact when that op's cost is linear in the
   bytes it writes (memory-bound) — stated in docs/allocate.md.
 - Everything else stays at the base precision and is a constant of every total.
-Memory: Σ stored elements × bits_per_element / 8; the parameters outside units (embeddings,
-lm_head, norms) at the fixed weight format, and the KV cache at the base KV format unless allocated.
+Memory: Σ stored elements × bits_per_element / 8 (a unit stores all its parameters, every MoE expert
+included — units.py); the parameters outside units (embeddings, lm_head, norms) at the fixed weight
+format, and the KV cache at the base KV format unless allocated.
 """
 from __future__ import annotations
 
@@ -20,11 +21,26 @@ import pandas as pd
 
 from hwsim.allocate.units import Unit
 from hwsim.engine import Precision, operand_type
+from hwsim.errors import HwsimError
+
+# what each allocate option sets, added when the engine refuses a format (it names simulate's options)
+_ALLOWED = {"--fixed-weights": "; --fixed-weights (default fp16) is the format of the weights outside the units "
+                               "(embeddings, lm_head)",
+            "--formats": "; drop it from --formats",
+            "--kv-formats": "; drop it from --kv-formats"}
 
 
-def _per_op(arch, ops: pd.DataFrame, precision: Precision) -> np.ndarray:
-    """(rows, 2): seconds and energy_j of each op of `ops`."""
-    table = arch.cost(ops, precision).ops
+def _per_op(arch, ops: pd.DataFrame, precision: Precision, flags: dict[str, str]) -> np.ndarray:
+    """(rows, 2): seconds and energy_j of each op of `ops`. `flags` maps the engine's option names
+    to the allocate options that set those operands, so a refusal names what the user can change."""
+    try:
+        table = arch.cost(ops, precision).ops
+    except HwsimError as exc:
+        new = flags.get(exc.field)
+        if new is None:
+            raise
+        detail = exc.detail.replace(f"{exc.field} ", f"{new} ")  # the engine's own examples, renamed
+        raise HwsimError(detail + _ALLOWED.get(new, ""), file=exc.file, field=new) from None
     return np.column_stack([table["seconds"].to_numpy(np.float64), table["energy_j"].to_numpy(np.float64)])
 
 
@@ -37,7 +53,8 @@ def hardware_costs(arch, trace, units: list[Unit], formats: tuple[str, ...], all
     """(costs, fixed): U × F matrices of seconds, energy_j and memory_bytes, and the constants."""
     ops = trace.ops
     n, U, F = len(ops), len(units), len(formats)
-    base = _per_op(arch, ops, Precision(weights=fixed_weights, activations=activations, kv=kv))
+    fixed_flags = {"--weights": "--fixed-weights", "--activations": "--activations", "--kv": "--kv"}
+    base = _per_op(arch, ops, Precision(weights=fixed_weights, activations=activations, kv=kv), fixed_flags)
     bits = np.array([bits_per_element(f) for f in formats])
     out = np.zeros((U, F, 2))
     in_unit = np.zeros(n, dtype=bool)
@@ -62,9 +79,13 @@ def hardware_costs(arch, trace, units: list[Unit], formats: tuple[str, ...], all
         else:
             in_unit[rows] = True
         for j in np.flatnonzero(allowed[idx].any(axis=0)):
-            prec = (Precision(weights=formats[j], activations=activations, kv=kv) if kind == "weights"
-                    else Precision(weights=fixed_weights, activations=activations, kv=formats[j]))
-            c = _per_op(arch, sub, prec)
+            if kind == "weights":
+                prec = Precision(weights=formats[j], activations=activations, kv=kv)
+                flags = {**fixed_flags, "--weights": "--formats"}
+            else:
+                prec = Precision(weights=fixed_weights, activations=activations, kv=formats[j])
+                flags = {**fixed_flags, "--kv": "--kv-formats"}
+            c = _per_op(arch, sub, prec, flags)
             if kind == "kv":
                 c[delta] -= base[rows[delta]]
             out[idx, j] = member @ c

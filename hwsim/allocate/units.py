@@ -3,6 +3,11 @@
 Weight units cover the linear ops inside layers (embeddings and lm_head stay at the fixed weight
 format, as is usual for quantized LLMs); granularity `op` gives one unit per op, `layer` one per
 layer, and user groups fuse roles within a layer (q/k/v computed by one fused GEMM share a format).
+A unit STORES the model's full parameters of its (layer, role) pairs — for an MoE expert role, all
+num_experts experts, not just those the step's routing touches — so memory and average bits do not
+depend on batch; its latency and energy still come from the trace ops (the experts actually read).
+When a role's experts are split over several trace ops (balanced routing with an uneven share), its
+stored parameters are split between those ops in proportion to the weights each reads.
 KV units (one per layer, optional) choose the KV-cache format of that layer.
 """
 from __future__ import annotations
@@ -23,8 +28,38 @@ class Unit:
     kind: str  # "weights" | "kv"
     rows: tuple[int, ...]  # positions in trace.ops of the ops this unit's format prices
     ops: tuple[str, ...]  # names written in the assignment (op names; "layers.<i>.kv" for a KV unit)
-    params: int  # weight elements (weigh avg_bits); 0 for KV
+    params: int  # weight parameters stored (weigh avg_bits; batch-independent); 0 for KV
     storage: int  # elements stored at the unit's format (weights, or the layer's KV cache)
+
+
+def role_params(model, role: str) -> int | None:
+    """Parameters of one layer's `role`, every expert included; None for a role the config does not list."""
+    shape = model.linear_shapes().get(role)
+    if shape is None:
+        return None
+    k, n, bias = shape
+    experts = model.num_experts if role in ("gate_proj", "up_proj", "down_proj") else 1
+    return (k * n + (n if bias else 0)) * experts
+
+
+def stored_params(trace, rows: np.ndarray) -> np.ndarray:
+    """Stored parameters of each op in `rows` (linear ops in layers): its (layer, role)'s full count,
+    split over that pair's ops in proportion to weight_elems (remainder to the last, so sums are exact).
+    A role missing from the config falls back to the elements the op reads."""
+    ops = trace.ops
+    layers, roles = ops["layer"].to_numpy()[rows], ops["op"].to_numpy()[rows]
+    read = ops["weight_elems"].to_numpy()[rows].astype(np.int64)
+    out = read.copy()
+    for role in np.unique(roles):
+        full = role_params(trace.model, str(role))
+        if full is None:
+            continue
+        for layer in np.unique(layers[roles == role]):
+            at = np.flatnonzero((roles == role) & (layers == layer))
+            total = max(int(read[at].sum()), 1)
+            share = [full * int(r) // total for r in read[at][:-1]]  # Python ints: full × read can pass 2**63
+            out[at] = share + [full - sum(share)]
+    return out
 
 
 def parse_groups(groups) -> dict[str, tuple[str, ...]]:
@@ -50,7 +85,9 @@ def weight_units(trace, granularity: str = "op", groups=None) -> list[Unit]:
     if sel.size == 0:
         raise HwsimError("the trace has no linear ops inside layers to allocate", field="model")
     names, roles = ops["name"].to_numpy(), ops["op"].to_numpy()
-    layers, elems = ops["layer"].to_numpy(), ops["weight_elems"].to_numpy()
+    layers = ops["layer"].to_numpy()
+    elems = np.zeros(len(ops), dtype=np.int64)
+    elems[sel] = stored_params(trace, sel)
     role_group = {}
     for g, members in parse_groups(groups).items():
         for r in members:
