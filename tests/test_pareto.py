@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from hwsim.errors import HwsimError
-from hwsim.pareto import brute_force_mask, pareto_front, pareto_mask, parse_objectives
+from hwsim.pareto import brute_force_mask, front_mask, nan_rows, pareto_front, pareto_mask, parse_objectives
 
 
 @st.composite
@@ -90,3 +90,46 @@ def test_unknown_and_non_numeric_columns():
         pareto_front(df, "energy:min")
     with pytest.raises(HwsimError, match="not numeric"):
         pareto_front(df, "name:min")
+
+
+@settings(max_examples=150, deadline=None)
+@given(tables(max_dims=3), st.data())
+def test_front_per_group_equals_brute_force_within_each_group(case, data):
+    values, maximize = case
+    n, d = values.shape
+    groups = data.draw(st.lists(st.sampled_from(["prefill", "decode", None]), min_size=n, max_size=n))
+    batch = data.draw(st.lists(st.sampled_from([1, 8]), min_size=n, max_size=n))
+    df = pd.DataFrame(values, columns=[f"o{j}" for j in range(d)]).assign(phase=groups, batch=batch)
+    objs = [f"o{j}:{'max' if m else 'min'}" for j, m in enumerate(maximize)]
+    finite = np.isfinite(values).any(axis=0).all()
+    if n and not finite:  # an objective without a finite value is an error, not an empty front
+        with pytest.raises(HwsimError, match="has no finite values"):
+            front_mask(df, objs, by=["phase", "batch"])
+        return
+    mask = front_mask(df, objs, by=["phase", "batch"])
+    expect = np.zeros(n, dtype=bool)
+    for _, idx in df.groupby(["phase", "batch"], dropna=False).indices.items():  # None (NaN) is a group too
+        expect[idx] = brute_force_mask(values[idx], maximize)
+    assert np.array_equal(mask, expect)
+    assert np.array_equal(front_mask(df, objs, by=None), pareto_mask(values, maximize))
+
+
+def test_front_per_workload_keeps_each_workloads_best():
+    """A decode design is never dominated by a prefill one: each workload keeps its own front."""
+    df = pd.DataFrame({"phase": ["decode", "prefill", "decode", "prefill", "decode"],
+                       "tps": [30.0, 9000.0, 40.0, 8000.0, 35.0], "ej": [0.5, 0.01, 0.6, 0.005, 0.7],
+                       "name": list("abcde")})
+    assert pareto_front(df, "tps:max,ej:min")["name"].tolist() == ["b", "d"]  # global: decode vanishes
+    # per phase: groups in order of first appearance (decode first), each by the first objective
+    assert pareto_front(df, "tps:max,ej:min", by="phase")["name"].tolist() == ["c", "a", "b", "d"]
+    with pytest.raises(HwsimError, match=r"unknown column 'phse'.*phase"):
+        pareto_front(df, "tps:max", by=["phse"])
+
+
+def test_all_nan_objective_is_an_error_partial_nan_rows_excluded():
+    df = pd.DataFrame({"e": [1.0, 2.0, 0.5], "area_mm2": [np.nan, 3.0, np.nan], "fpga_area": [np.nan] * 3})
+    with pytest.raises(HwsimError, match=r"^objective 'fpga_area' has no finite values in r\.parquet$"):
+        front_mask(df, "e:min,fpga_area:min", file="r.parquet")
+    assert front_mask(df, "e:min,area_mm2:min").tolist() == [False, True, False]
+    assert nan_rows(df, "e:min,area_mm2:min") == 2 and nan_rows(df, "e:min") == 0
+    assert front_mask(df.iloc[:0], "e:min,fpga_area:min").tolist() == []  # an empty table is no error

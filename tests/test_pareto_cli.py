@@ -1,6 +1,7 @@
 """`hwsim pareto`: JSON rows with all columns, plots, and one-line errors (exit 2)."""
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -59,3 +60,55 @@ def test_unreadable_file(tmp_path, capsys):
         assert main(["pareto", str(path), "--objectives", "a:min"]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and str(path) in err
+
+
+@pytest.fixture
+def workloads(tmp_path):
+    """Prefill rows out-run decode rows by 100×: one global front would hold prefill rows only."""
+    df = pd.DataFrame({"phase": ["prefill", "prefill", "decode", "decode", "decode"],
+                       "batch": [1, 1, 1, 1, 8], "tokens_per_s": [9000.0, 8000.0, 40.0, 30.0, 200.0],
+                       "energy_j": [0.05, 0.04, 0.2, 0.1, 0.3], "area_mm2": [np.nan, 4.0, 4.0, np.nan, 5.0],
+                       "fpga_only": [np.nan] * 5, "family": ["a", "b", "a", "b", "a"]})
+    path = tmp_path / "w.parquet"
+    df.to_parquet(path, index=False)
+    return path
+
+
+def test_front_per_workload_by_default(workloads, capsys):
+    objs = ["--objectives", "tokens_per_s:max,energy_j:min"]
+    assert main(["pareto", str(workloads), *objs, "--json"]) == 0
+    assert [r["tokens_per_s"] for r in json.loads(capsys.readouterr().out)] == [9000.0, 8000.0, 40.0, 30.0, 200.0]
+    assert main(["pareto", str(workloads), *objs]) == 0
+    assert "5 of 5 rows on the front of tokens_per_s:max, energy_j:min per phase, batch (3 groups)" in \
+        capsys.readouterr().out
+    assert main(["pareto", str(workloads), *objs, "--by", "phase", "--json"]) == 0
+    assert [r["tokens_per_s"] for r in json.loads(capsys.readouterr().out)] == [9000.0, 8000.0, 200.0, 40.0, 30.0]
+    assert main(["pareto", str(workloads), *objs, "--by", "none", "--json"]) == 0
+    assert [r["tokens_per_s"] for r in json.loads(capsys.readouterr().out)] == [9000.0, 8000.0]
+
+
+def test_plot_one_panel_per_workload(workloads, tmp_path, capsys):
+    out = tmp_path / "front.png"
+    assert main(["pareto", str(workloads), "--objectives", "tokens_per_s:max,energy_j:min", "--plot", str(out)]) == 0
+    from matplotlib.image import imread
+
+    wide = imread(out).shape
+    assert main(["pareto", str(workloads), "--objectives", "tokens_per_s:max,energy_j:min", "--by", "none",
+                 "--plot", str(out)]) == 0
+    assert wide[1] > imread(out).shape[1]  # three panels side by side
+    capsys.readouterr()
+
+
+def test_nan_objectives(workloads, capsys):
+    assert main(["pareto", str(workloads), "--objectives", "energy_j:min,fpga_only:min"]) == 2
+    err = capsys.readouterr().err
+    assert err == f"hwsim pareto: error: objective 'fpga_only' has no finite values in {workloads}\n"
+    assert main(["pareto", str(workloads), "--objectives", "energy_j:min,area_mm2:min", "--by", "none"]) == 0
+    out = capsys.readouterr().out
+    assert "1 of 5 rows on the front of energy_j:min, area_mm2:min; 2 rows with NaN in an objective excluded" in out
+
+
+def test_bad_by_column(workloads, capsys):
+    assert main(["pareto", str(workloads), "--objectives", "energy_j:min", "--by", "phase,btch"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--by: unknown column 'btch' (did you mean batch?)" in err

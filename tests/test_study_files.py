@@ -82,3 +82,16 @@ def test_fpga_study_minifloat_macs_cost_more_luts(tmp_path):
     assert (luts[("min", True)] >= 1.2 * luts[("max", False)]).all()
     front = r.front_table()
     assert not front.loc[front["acc_sqnr_db"].idxmax(), "weights"].startswith("e")
+
+
+def test_all_families_fpga_runs_int8_and_fits(tmp_path):
+    """The U280 entry runs with int8 activations and KV (FlightLLM's setting): every row fits the device,
+    so the FPGA competes on the front (with fp16 activations its LUTs were 2× the device's)."""
+    import dataclasses
+
+    s = load_study(STUDIES[0].with_name("all-families.yaml"))
+    u280 = next(d for d in s.designs if d.name == "u280")
+    s = dataclasses.replace(s, designs=(dataclasses.replace(u280, index=0),), recheck=None)
+    t = run_sweep(s, tmp_path, progress=False).table()
+    assert len(t) == 4 and set(t["activations"]) == set(t["kv"]) == {"int8"}
+    assert t["feasible"].all() and (t["util_lut"] < 0.5).all()

@@ -14,6 +14,7 @@ import pytest
 from sweep_fakes import fake_evaluator
 
 from hwsim.errors import HwsimError
+from hwsim.pareto import brute_force_mask
 from hwsim.study import load_study
 from hwsim.sweep import run_sweep
 
@@ -75,9 +76,20 @@ def test_tidy_rows_and_columns(tmp_path):
     assert row["power_w"] == pytest.approx(row["energy_j"] / row["seconds"])
     assert row["tokens_per_s"] == pytest.approx(8 / row["seconds"])
     assert t["feasible"].tolist() == (t["area_mm2"] <= 20).tolist() and not t["feasible"].all()
-    # the front: feasible, non-dominated, sorted by the first objective
+    # one front per workload (prefill and decode rows are not comparable): feasible, non-dominated within
+    # its workload (brute force), workloads in study order, each sorted by the first objective
     f = r.front_table()
-    assert f["feasible"].all() and f["seconds"].is_monotonic_increasing and len(f) >= 2
+    assert f["feasible"].all()
+    keys = ["phase", "batch"]
+    assert list(dict.fromkeys(map(tuple, f[keys].to_numpy().tolist()))) == [("prefill", 1), ("prefill", 8),
+                                                                          ("decode", 1), ("decode", 8)]
+    feas = t[t["feasible"]]
+    for key, grp in f.groupby(keys, sort=False):
+        assert grp["seconds"].is_monotonic_increasing and len(grp) >= 2
+        pool = feas[(feas.phase == key[0]) & (feas.batch == key[1])]
+        on = brute_force_mask(pool[["seconds", "area_mm2"]].to_numpy())
+        assert sorted(map(tuple, grp[["seconds", "area_mm2"]].to_numpy().tolist())) == \
+            sorted(map(tuple, pool[on][["seconds", "area_mm2"]].to_numpy().tolist()))
     assert r.plot is not None and r.plot.stat().st_size > 5000
     assert not (tmp_path / "out" / "parts").exists()
 

@@ -22,6 +22,11 @@ WORKLOAD_COLUMNS = ("model", "phase", "batch", "seq", "context", "ops")
 PRECISION_COLUMNS = ("weights", "activations", "kv")
 
 
+def workload_columns(columns) -> list[str]:
+    """The workload columns a table has: its rows' Pareto fronts are taken per workload."""
+    return [c for c in WORKLOAD_COLUMNS if c in columns]
+
+
 @lru_cache(maxsize=64)
 def _arch(preset: str, overrides: tuple):
     from hwsim.arch import load_arch

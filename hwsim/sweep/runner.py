@@ -12,7 +12,7 @@ from hwsim.errors import HwsimError
 from hwsim.study.samplers import design_points
 from hwsim.study.schema import Study
 from hwsim.sweep.accuracy import accuracy_table
-from hwsim.sweep.evaluate import Context, engine_evaluator
+from hwsim.sweep.evaluate import Context, engine_evaluator, workload_columns
 from hwsim.sweep.executors import execute
 from hwsim.sweep.io import RESULTS_STEM, atomic_write_table, read_table
 from hwsim.sweep.recheck import RECHECK_STEM, run_recheck
@@ -117,16 +117,21 @@ def _check_columns(study: Study, table: pd.DataFrame) -> None:
 
 def _finish(study: Study, store: Store, results: Path, resumed: int, *, rows: int,
             table: pd.DataFrame | None = None) -> SweepResult:
-    """Front of the feasible rows under the study's objectives, its plot, and the recheck if asked."""
-    from hwsim.pareto import front_mask, order_front, plot_front
+    """Per-workload fronts of the feasible rows under the study's objectives, their plot, and the recheck if asked.
+
+    Prefill and decode rows differ by orders of magnitude in tokens/s, so one front across workloads
+    would only compare workloads; each workload gets its own, written in order of first appearance.
+    """
+    from hwsim.pareto import front_mask, group_ids, order_front, plot_front
 
     if table is None:
         table = read_table(results)
     fmt = study.outputs.format
     feasible = table[table["feasible"].astype(bool)] if "feasible" in table.columns else table
     feasible = feasible.reset_index(drop=True)
-    mask = front_mask(feasible, study.objectives, file=study.file)
-    front = order_front(feasible[mask], study.objectives)
+    by = workload_columns(feasible.columns)
+    mask = front_mask(feasible, study.objectives, by=by, file=results)
+    front = order_front(feasible[mask], study.objectives, group=group_ids(feasible, by)[mask])
     front_path = store.root / f"{FRONT_STEM}.{fmt}"
     atomic_write_table(front, front_path, fmt)
     plot_path = None
@@ -135,7 +140,7 @@ def _finish(study: Study, store: Store, results: Path, resumed: int, *, rows: in
         import matplotlib.pyplot as plt
 
         fig = plot_front(feasible, mask, study.objectives[0], study.objectives[1], os.fspath(plot_path),
-                         color_by=study.outputs.color_by, title=study.name)
+                         color_by=study.outputs.color_by, title=study.name, by=by)
         plt.close(fig)
     rc_path = rc_summary = None
     if study.recheck is not None:
