@@ -133,3 +133,28 @@ def test_all_nan_objective_is_an_error_partial_nan_rows_excluded():
     assert front_mask(df, "e:min,area_mm2:min").tolist() == [False, True, False]
     assert nan_rows(df, "e:min,area_mm2:min") == 2 and nan_rows(df, "e:min") == 0
     assert front_mask(df.iloc[:0], "e:min,fpga_area:min").tolist() == []  # an empty table is no error
+
+
+def test_plot_small_multiples_capped_at_six_panels():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from hwsim.pareto import plot_front
+
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"batch": np.repeat(np.arange(8), 5), "e": rng.random(40), "t": rng.random(40),
+                       "family": rng.choice(["a", "b"], 40)})
+    x, y = parse_objectives("e:min,t:max")
+    fig = plot_front(df, front_mask(df, [x, y], by="batch"), x, y, by="batch", title="s")
+    panels = [a for a in fig.axes if a.get_visible()]
+    assert len(panels) == 6 and [a.get_title() for a in panels][:2] == ["batch=0", "batch=1"]
+    assert fig.get_suptitle() == "s; first 6 of 8 groups by batch"
+    plt.close(fig)
+    one = df[df.batch == 3]
+    fig = plot_front(one, front_mask(one, [x, y], by="batch"), x, y, by="batch")
+    assert len(fig.axes) == 1 and fig.axes[0].get_title() == ""
+    with pytest.raises(ValueError, match="8 groups"):
+        plot_front(df, front_mask(df, [x, y], by="batch"), x, y, by="batch", ax=fig.axes[0])
+    plt.close(fig)
