@@ -40,7 +40,7 @@ def run(args) -> int:
     print(f"{study.name}: {res.rows} rows → {res.results}")
     if res.resumed_tasks:
         print(f"resumed: {res.resumed_tasks} chunks were already done")
-    print(f"Pareto front ({objs}, feasible rows): {res.front_rows} rows → {res.front}")
+    print(f"Pareto fronts per workload ({objs}, feasible rows): {res.front_rows} rows → {res.front}")
     if res.plot:
         print(f"plot: {res.plot}")
     if len(front):
