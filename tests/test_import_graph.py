@@ -16,8 +16,9 @@ ROOT = Path(__file__).resolve().parents[1] / "hwsim"
 #: packages (first component under hwsim.) from the bottom up; a package may import only lower layers
 LAYERS: list[set[str]] = [
     {"errors"},
-    {"units", "fileio", "paths", "records", "plotting", "data"},
-    {"formats", "workload", "pareto"},
+    {"units", "fileio", "paths", "records", "data", "presets"},
+    {"plotting", "formats", "workload"},
+    {"pareto"},
     {"core"},                          # Accelerator, Field, Precision, OpColumns: the shared vocabulary
     {"tech", "sim"},                   # datapath costs; cycle-level building blocks
     {"families"},                      # one package per family, the registry
@@ -46,15 +47,14 @@ def imports() -> dict[tuple[str, str], list[str]]:
         src = package_of(mod) if mod != "hwsim" else "__init__"
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names if node.module == "hwsim"]
+                names = [node.module] + [f"hwsim.{a.name}" for a in node.names if node.module == "hwsim"
+                                         and ((ROOT / a.name).is_dir() or (ROOT / f"{a.name}.py").exists())]
             elif isinstance(node, ast.Import):
                 names = [a.name for a in node.names]
             else:
                 continue
             for name in names:
-                if name.startswith("hwsim.") and (dst := package_of(name)) != src and name.count(".") >= 1:
-                    if node.module == "hwsim" and name == "hwsim":
-                        continue
+                if name.startswith("hwsim.") and (dst := package_of(name)) != src:
                     edges[(src, dst)].append(f"{rel}.py:{node.lineno}")
     return edges
 
