@@ -7,6 +7,8 @@ from hwsim.cli.output import emit_json
 from hwsim.cli.serve_args import add_machine_arguments, machine_from_args
 
 HELP = "prefill then decode with a growing context: TTFT, TPOT, latency and energy per token"
+EXAMPLES = ("hwsim generate --arch h100-sxm --model llama-3-8b --prompt 512 --output 256",
+            "hwsim generate --arch bitmod --model llama-2-7b --weights 3.0625 --prompt 256 --output 21 --json")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
