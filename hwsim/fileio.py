@@ -33,8 +33,8 @@ def read_text(path: str | Path, *, what: str = "file") -> str:
         raise HwsimError(f"cannot read: {os_reason(exc)}", file=path) from None
     except UnicodeDecodeError as exc:
         hint = " (for a checkpoint, give its folder with config.json)" if path.suffix == ".safetensors" else ""
-        raise HwsimError(f"not UTF-8 text (byte {exc.start}): {what} must be YAML or JSON saved as UTF-8{hint}",
-                         file=path) from None
+        raise HwsimError(f"not a text file (not UTF-8 at byte {exc.start}): {what} must be YAML or JSON saved as "
+                         f"UTF-8{hint}", file=path) from None
 
 
 # a user file bigger than this once YAML aliases are expanded is refused (an alias "bomb": a few lines that

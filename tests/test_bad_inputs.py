@@ -97,7 +97,7 @@ def test_deep_nesting(capsys, tmp_path, body, needle):
 def test_non_utf8_study(capsys, tmp_path):
     path = tmp_path / "s.yaml"
     path.write_bytes("name: caf\xe9\narchitectures: [{preset: bitmod}]\n".encode("latin-1"))
-    one_line_exit_2(capsys, ["sweep", str(path), "--out", str(tmp_path / "o")], "not UTF-8")
+    one_line_exit_2(capsys, ["sweep", str(path), "--out", str(tmp_path / "o")], "not a text file (not UTF-8 at byte")
 
 
 def _bomb(levels: int = 9) -> str:
