@@ -24,7 +24,7 @@ LAYERS: list[set[str]] = [
     {"families"},                      # one package per family, the registry
     {"arch"},                          # YAML loader (needs the families' fields)
     {"engine"},                        # analytical engine, sweeps
-    {"cycle", "roofline", "accuracy"},  # cycle engine; roofline; format accuracy studies
+    {"cycle", "roofline", "accuracy", "serve"},  # cycle engine; roofline; format accuracy; serving
     {"allocate", "study"},
     {"sweep"},
     {"cli"},
