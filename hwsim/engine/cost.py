@@ -11,7 +11,8 @@ import pandas as pd
 from hwsim.core.spec import Accelerator
 from hwsim.engine.memory import traffic
 from hwsim.core.ops import OpColumns, operand_bytes
-from hwsim.core.precision import resolve_precision
+from hwsim.arch.loader import load_arch
+from hwsim.core.precision import Precision, resolve_precision
 from hwsim.errors import HwsimError
 from hwsim.families import get_family
 
@@ -94,12 +95,8 @@ def evaluate(arch: Accelerator | str, trace, precision=None) -> CostTable:
     """Cost a trace (or ops table) on an accelerator. `arch` may be a preset name or YAML path; `precision` a
     Precision, or one format name / number of bits for the weights (activations and KV fp16)."""
     if isinstance(arch, str):
-        from hwsim.arch import load_arch
-
         arch = load_arch(arch)
     if isinstance(precision, (str, int, float)) and not isinstance(precision, bool):
-        from hwsim.engine.precision import Precision
-
         precision = Precision(weights=precision)
     prec = resolve_precision(precision)
     df = ops_frame(trace)
