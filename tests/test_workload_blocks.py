@@ -76,7 +76,7 @@ def test_kv_cache_from_blocks():
     assert expanded.kv_cache_bytes(16) == 61 * 1000 * 128 * (192 + 128) * 2
     g = load_model("gemma-2-9b")  # 21 sliding (4096) + 21 global layers, 8 KV heads × 256 × (K, V)
     per_tok = 8 * 256 * 2 * 2
-    assert trace(g, "decode", context=9999).kv_cache_bytes() == 21 * per_tok * (10000 + 4096)
+    assert trace(g, "decode", context=7999).kv_cache_bytes() == 21 * per_tok * (8000 + 4096)
     mamba = load_model(CONFIGS / "mamba-130m-hf.json")
     a, b = (trace(mamba, "decode", context=c).kv_cache_bytes() for c in (10, 10000))
     assert a == b == 24 * 1536 * (16 + 3) * 2
@@ -84,8 +84,8 @@ def test_kv_cache_from_blocks():
 
 def test_sliding_window_caps_attention():
     g = load_model("gemma-2-9b")
-    ops = trace(g, "decode", context=9999).ops.set_index("name")
-    assert ops.loc["layers.0.attn.qk", "n"] == 4096 and ops.loc["layers.1.attn.qk", "n"] == 10000
+    ops = trace(g, "decode", context=7999).ops.set_index("name")
+    assert ops.loc["layers.0.attn.qk", "n"] == 4096 and ops.loc["layers.1.attn.qk", "n"] == 8000
     assert "layers.0.attn.softmax" in ops.index and "logit_softcap" in ops.index
 
 

@@ -182,6 +182,8 @@ def from_hf_dict(cfg: dict, *, name: str | None = None, file: object = None, sou
         raise HwsimError(f"unsupported model_type {model_type!r}; supported: {', '.join(SUPPORTED_TYPES)}",
                          file=file, field="model_type")
     fields = Fields(cfg, file)
+    if cfg.get("max_position_embeddings") is not None:
+        fields.int("max_position_embeddings")
     blocks, emb, norm, info = READERS[model_type](fields, model_type)
     return ModelConfig(
         name=name or cfg.get("_name_or_path") or model_type,
@@ -199,15 +201,34 @@ def from_hf_dict(cfg: dict, *, name: str | None = None, file: object = None, sou
     )
 
 
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:  # a name too long to be a path
+        return False
+
+
+def _refuse_hub_id(text: str) -> None:
+    """`meta-llama/Llama-3.1-8B` names a Hugging Face hub repository; hwsim reads local files only."""
+    import re
+
+    if re.fullmatch(r"[A-Za-z0-9][\w.-]*/[\w.-]+", text) and not _is_dir(Path(text)) \
+            and Path(text).suffix not in (".yaml", ".yml", ".json"):
+        raise HwsimError(f"looks like a Hugging Face hub id; hwsim does not download: give a local folder with its "
+                         f"config.json (e.g. `huggingface-cli download {text} config.json --local-dir "
+                         f"{text.split('/')[-1]}`, then --model {text.split('/')[-1]})", file=text)
+
+
 def load_model(name_or_path: str | Path) -> ModelConfig:
     """A preset name (workloads/NAME.yaml), a YAML preset path, an HF config.json, or a checkpoint folder."""
     text = str(name_or_path)
     path = Path(text)
-    if path.is_dir():
+    if _is_dir(path):
         path = path / "config.json"
         if not path.exists():
             raise HwsimError("checkpoint folder has no config.json", file=text)
     else:
+        _refuse_hub_id(text)
         path = resolve_preset(text, "workloads", what="model")
     data = read_mapping(path, what="a model config")
     if path.suffix == ".json":

@@ -14,6 +14,15 @@ from hwsim.errors import HwsimError
 from hwsim.workload.blocks import Attention, Embedding, Layer, Mla, Mlp, Ssm
 
 
+# Upper bounds of config integers: ~100x the largest published model (assumed), so that op counts stay exact
+# in int64 and a typo (an extra zero run, 1e30) is an error instead of an overflow.
+_MAX_FIELD = {"num_hidden_layers": 10_000, "n_layer": 10_000, "num_attention_heads": 2**16, "n_head": 2**16,
+              "num_key_value_heads": 2**16, "num_kv_heads": 2**16, "num_local_experts": 2**16, "num_experts": 2**16,
+              "n_routed_experts": 2**16, "num_experts_per_tok": 2**16, "max_position_embeddings": 2**31,
+              "n_positions": 2**31, "sliding_window": 2**31, "attention_chunk_size": 2**31}
+_MAX_DIM = 2**24  # hidden, intermediate, head_dim, vocab, ranks
+
+
 @dataclass
 class Fields:
     """Typed access to one config's fields, errors naming the file and field."""
@@ -36,6 +45,9 @@ class Fields:
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             allowed = "a positive integer" if minimum == 1 else f"an integer ≥ {minimum}"
             raise HwsimError(f"must be {allowed}, got {value!r}", file=self.file, field=key)
+        limit = _MAX_FIELD.get(key, _MAX_DIM)
+        if value > limit:
+            raise HwsimError(f"must be at most {limit:,}, got {value:.3g}", file=self.file, field=key)
         return value
 
     def flag(self, key: str, default: bool) -> bool:

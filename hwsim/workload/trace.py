@@ -31,6 +31,10 @@ COLUMNS = ["name", "layer", "kind", "op", "m", "n", "k", "count", "macs", "vecto
            "act_in_elems", "act_out_elems", "kv_read_elems", "kv_write_elems"]
 _INT_COLUMNS = COLUMNS[4:]
 
+# Op counts are int64 and sums of them are taken in float64: every count must stay exact there.
+MAX_COUNT = 2**53
+MAX_TOKENS = 2**31  # batch, seq and context (assumed bound: 1000x the longest published context)
+
 
 @dataclass(frozen=True)
 class Trace:
@@ -83,13 +87,37 @@ def _check_count(value: object, field: str, *, allow_zero: bool = False) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < (0 if allow_zero else 1):
         allowed = "a non-negative integer" if allow_zero else "a positive integer"
         raise HwsimError(f"must be {allowed}, got {value!r}", field=field)
+    if value > MAX_TOKENS:
+        raise HwsimError(f"must be at most {MAX_TOKENS:,} (2^31), got {value:.3g}", field=field)
     return int(value)
+
+
+def check_magnitudes(rows: list[tuple], repeat: int = 1, *, field: str | None = None) -> None:
+    """Refuse a workload whose op counts (over `repeat` layers) leave the exact range of int64/float64,
+    naming the op and the count, instead of overflowing into negative or wrong numbers."""
+    for row in rows:
+        for col, value in zip(_INT_COLUMNS, row[3:]):  # rows: name, kind, op, then the counts
+            if value * repeat > MAX_COUNT:
+                raise HwsimError(f"too large to count: {col} of {row[0]} reaches {value * repeat:.3g} (limit 2^53); "
+                                 "use a smaller batch, sequence, context or model", field=field)
 
 
 def _check_choice(value: str, allowed: tuple, field: str) -> str:
     if value not in allowed:
         raise HwsimError(f"must be one of {', '.join(allowed)}, got {value!r}", field=field)
     return value
+
+
+def _warn_beyond_trained_context(model: ModelConfig, span: int) -> None:
+    limit = model.extra.get("max_position_embeddings")
+    if isinstance(limit, int) and not isinstance(limit, bool) and 0 < limit < span:
+        import warnings
+
+        from hwsim.errors import HwsimWarning
+
+        warnings.warn(HwsimWarning(f"{model.name}: context + new tokens = {span:,} is beyond its "
+                                   f"max_position_embeddings ({limit:,}); the figures are for a context the model "
+                                   "was not built for"), stacklevel=3)
 
 
 def _edges(model: ModelConfig, s: Step, logits: str) -> tuple[Ops, Ops]:
@@ -142,6 +170,10 @@ def trace(model: ModelConfig, phase: str, batch: int = 1, seq: int | None = None
     kinds = list(dict.fromkeys(model.blocks))
     templates = [layer_template(layer, step).rows for layer in kinds]
     which = [kinds.index(layer) for layer in model.blocks] if len(kinds) > 1 else [0] * len(model.blocks)
+    check_magnitudes(head.rows + tail.rows)
+    for rows, layer in zip(templates, kinds):
+        check_magnitudes(rows, model.blocks.count(layer))
+    _warn_beyond_trained_context(model, step.span)  # after the checks: an error stays the only line
     cols = [list(zip(*rows)) for rows in templates]
     names = [r[0] for r in head.rows]
     for i, w in enumerate(which):
