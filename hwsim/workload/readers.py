@@ -84,8 +84,8 @@ def _windows(f: Fields, types: list[str], i: int, window: int | None = None) -> 
     return {}
 
 
-def _experts_top_k(f: Fields, experts_key: str, experts_default, top_default) -> tuple[int, int]:
-    experts = f.int(experts_key, experts_default, minimum=0)
+def _experts_top_k(f: Fields, experts_key: str, experts_default, top_default, minimum: int = 1) -> tuple[int, int]:
+    experts = f.int(experts_key, experts_default, minimum=minimum)
     top_k = f.int("num_experts_per_tok", top_default) if experts > 1 else 1
     if experts > 1 and top_k > experts:
         raise HwsimError(f"must be in 1..{experts} (the routed experts), got {top_k}", file=f.file,
@@ -128,9 +128,9 @@ def _llama_like(f: Fields, mt: str) -> tuple:
     if mt == "mixtral":
         experts, top_k = _experts_top_k(f, "num_local_experts", 8, 2)
     elif mt == "qwen2_moe":
-        experts, top_k = _experts_top_k(f, "num_experts", 60, 4)
+        experts, top_k = _experts_top_k(f, "num_experts", 60, 4, minimum=0)
     elif mt == "qwen3_moe":
-        experts, top_k = _experts_top_k(f, "num_experts", f.get("num_local_experts", 128), 8)
+        experts, top_k = _experts_top_k(f, "num_experts", f.get("num_local_experts", 128), 8, minimum=0)
     else:
         experts, top_k = 1, 1
     dense = Mlp(f.int("intermediate_size"), True, act, mlp_bias, sub_norm=mt == "bitnet")
