@@ -19,7 +19,7 @@ import pandas as pd
 
 from hwsim.errors import HwsimError
 from hwsim.workload import kv
-from hwsim.workload.config import ModelConfig
+from hwsim.workload.config import ModelConfig, load_model
 from hwsim.workload.layer_ops import ATTENTION_FORMS, VECTOR_OPS, Ops, Step, layer_template
 
 PHASES = ("prefill", "decode")
@@ -142,11 +142,14 @@ def _edges(model: ModelConfig, s: Step, logits: str) -> tuple[Ops, Ops]:
     return head, tail
 
 
-def trace(model: ModelConfig, phase: str, batch: int = 1, seq: int | None = None, context: int | None = None,
+def trace(model: "ModelConfig | str", phase: str, batch: int = 1, seq: int | None = None, context: int | None = None,
           logits: str = "last", *, attention: str = "unfused", mla: str = "absorbed") -> Trace:
     """Build the op table for one prefill (seq new tokens) or decode (one new token) step.
     `attention`: "unfused" (qk, softmax, av rows) or "fused" (one attn_fused row per layer);
-    `mla`: "absorbed" (serving kernels' MLA decode, latent cache) or "expanded" (HF's form)."""
+    `mla`: "absorbed" (serving kernels' MLA decode, latent cache) or "expanded" (HF's form). `model` is a
+    ModelConfig, or anything load_model takes (a preset name, a config.json, a checkpoint folder, a .gguf)."""
+    if not isinstance(model, ModelConfig):
+        model = load_model(model)
     _check_choice(phase, PHASES, "phase")
     _check_choice(logits, LOGITS, "logits")
     _check_choice(attention, ATTENTION_FORMS, "attention")
