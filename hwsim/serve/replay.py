@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from hwsim.engine import Precision
-from hwsim.engine.precision import resolve_precision
+from hwsim.core.precision import resolve_precision
 from hwsim.errors import HwsimError
 from hwsim.fileio import os_reason, prepare_output
 from hwsim.serve import metrics
