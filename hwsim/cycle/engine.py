@@ -30,10 +30,10 @@ class CycleTable(CostTable):
 
     timeline: pd.DataFrame = None
 
-    def plot(self, ax=None, seconds=False):
-        """Busy fraction per resource over time (matplotlib Axes)."""
+    def plot(self, ax=None, seconds=False, by: str = "auto"):
+        """Busy fraction per resource over time (matplotlib Axes), per op or, for a whole model, per layer."""
         return plot_timeline(self.timeline, ax=ax, clock_hz=self.totals["cycles"] / self.totals["seconds"]
-                             if seconds and self.totals["seconds"] else None)
+                             if seconds and self.totals["seconds"] else None, by=by)
 
 
 def simulate_ops(m: Machine, ops: OpColumns):
