@@ -17,7 +17,7 @@ import pandas as pd
 
 from hwsim.cycle import models as M
 from hwsim.cycle.timeline import build_timeline, plot_timeline
-from hwsim.engine.cost import CostTable, bound_of, energy_parts, ops_frame
+from hwsim.engine.cost import CostTable, bound_of, energy_parts, family_ops
 from hwsim.engine.memory import operand_capacities, traffic
 from hwsim.engine.ops import INT_COLUMNS, OpColumns, operand_bytes
 from hwsim.engine.precision import resolve_precision
@@ -75,7 +75,7 @@ def simulate_ops(arch, ops: OpColumns, prec):
 def evaluate(arch, trace, precision=None) -> CycleTable:
     """Cycle-level cost of a trace (a Trace or its ops DataFrame): a CycleTable."""
     prec0 = resolve_precision(precision)
-    df = ops_frame(trace)
+    df = family_ops(arch, trace)
     ops = OpColumns.from_frame(df)
     fam = arch.family_model
     sims, run_arch, prec, tr = simulate_ops(arch, ops, prec0)

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from hwsim.arch.spec import Accelerator
+from hwsim.engine.attention import fold_attention
 from hwsim.engine.memory import traffic
 from hwsim.engine.ops import OpColumns, operand_bytes
 from hwsim.engine.precision import resolve_precision
@@ -23,6 +24,13 @@ def ops_frame(trace) -> pd.DataFrame:
     if not isinstance(df, pd.DataFrame):
         raise HwsimError("expected a Trace or its ops DataFrame", field="trace")
     return df
+
+
+def family_ops(arch: Accelerator, trace) -> pd.DataFrame:
+    """The ops table as `arch`'s family runs it: attention folded into one kernel per layer when the
+    family fuses it (Family.attention; row for row, so results stay aligned with the trace)."""
+    df = ops_frame(trace)
+    return fold_attention(df) if arch.family_model.attention == "fused" else df
 
 
 def energy_parts(arch: Accelerator, bytes_by_level: dict, compute_energy, seconds) -> dict[str, np.ndarray]:
@@ -91,7 +99,7 @@ def bound_of(compute, memory) -> np.ndarray:
 
 def evaluate(arch: Accelerator, trace, precision=None) -> CostTable:
     prec = resolve_precision(precision)
-    df = ops_frame(trace)
+    df = family_ops(arch, trace)
     ops = OpColumns.from_frame(df)
     cols = cost_columns(arch, ops, prec)
     frame = pd.DataFrame({"name": df["name"].to_numpy(), "kind": df["kind"].to_numpy(), **cols})

@@ -14,7 +14,7 @@ import pandas as pd
 
 from hwsim.arch.loader import parse_values
 from hwsim.arch.spec import Accelerator
-from hwsim.engine.cost import cost_columns, memory_footprint, ops_frame
+from hwsim.engine.cost import cost_columns, family_ops, memory_footprint
 from hwsim.engine.ops import OpColumns, dedupe
 from hwsim.engine.precision import resolve_precision
 from hwsim.errors import HwsimError
@@ -70,7 +70,7 @@ def sweep_cost(arch: Accelerator, grid: Mapping[str, object], trace, precision=N
     prec = resolve_precision(precision)
     paths, raw_cols = _grid_points(grid, product)
     arch, parsed = parse_grid(arch, dict(zip(paths, raw_cols)))
-    uniq, mult = dedupe(ops_frame(trace))
+    uniq, mult = dedupe(family_ops(arch, trace))
     ops = OpColumns.from_frame(uniq)
     fam = arch.family_model
     n = len(raw_cols[0])

@@ -31,6 +31,10 @@ from hwsim.engine.precision import ResolvedPrecision
 class Family:
     name: ClassVar[str]
     params: ClassVar[dict[str, Field]]
+    #: how the family runs attention: "unfused" (qk, softmax, av as separate ops, the score matrix in
+    #: memory) or "fused" (one FlashAttention-style kernel per layer; the engine folds unfused traces
+    #: with hwsim.engine.attention.fold_attention before costing)
+    attention: ClassVar[str] = "unfused"
     #: rounding of memory cycles (bytes / bytes-per-cycle); np.ceil unless a reference model floors
     memory_round = staticmethod(np.ceil)
 
