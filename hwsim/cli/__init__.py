@@ -22,6 +22,7 @@ COMMANDS = {
     "pareto": "hwsim.cli.pareto_cmd",
     "generate": "hwsim.cli.generate_cmd",
     "presets": "hwsim.cli.presets_cmd",
+    "calibrate": "hwsim.cli.calibrate_cmd",
 }
 
 

@@ -26,9 +26,14 @@ def fold_attention(df: pd.DataFrame) -> pd.DataFrame:
     if not (op == "qk").any():
         return df
     prefix = df["name"].astype(str).str.rsplit(".", n=1).str[0].to_numpy()
+    layer = df["layer"].to_numpy()
     pos = {role: np.flatnonzero(op == role) for role in ROLES}
-    key = {role: pd.Series(np.arange(len(idx)), index=pd.MultiIndex.from_arrays(
-        [df["layer"].to_numpy()[idx], prefix[idx]])) for role, idx in pos.items()}
+    # a triple is the i-th qk, softmax and av of one (layer, name prefix): repeated blocks (tables that
+    # stack several step shapes) pair in order
+    key = {}
+    for role, idx in pos.items():
+        occ = pd.Series(list(zip(layer[idx], prefix[idx]))).groupby(lambda i: (layer[idx][i], prefix[idx][i])).cumcount()
+        key[role] = pd.Series(np.arange(len(idx)), index=pd.MultiIndex.from_arrays([layer[idx], prefix[idx], occ.to_numpy()]))
     qk = pos["qk"]
     where = key["qk"].index
     found = [key[r].reindex(where).to_numpy() for r in ("av", "softmax")]
@@ -40,7 +45,7 @@ def fold_attention(df: pd.DataFrame) -> pd.DataFrame:
     span, d_qk = cols["n"][qk], cols["k"][qk]
     count = cols["kv_read_elems"][qk] // np.maximum(span * d_qk, 1)  # batch · kv_heads
     new = {
-        "count": count,
+        "count": np.maximum(count, 1),  # the kernel launches even for an empty step shape; folded rows: 0
         "m": cols["m"][qk] * cols["count"][qk] // np.maximum(count, 1),  # query rows per (sequence, KV head)
         "k": span,
         "n": cols["n"][av],

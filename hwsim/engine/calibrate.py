@@ -159,7 +159,7 @@ def read_measurements(path: str | Path) -> pd.DataFrame:
     sec = pd.to_numeric(df["seconds"], errors="coerce")
     if not (np.isfinite(sec) & (sec > 0)).all():
         i = int(np.flatnonzero(~(np.isfinite(sec) & (sec > 0)))[0])
-        raise HwsimError(f"row {i + 2}: times must be positive numbers of seconds, got {df['seconds'].iloc[i]!r}",
+        raise HwsimError(f"row {i + 2}: times must be positive numbers of seconds, got {df['seconds'].iloc[i]}",
                          file=path, field="seconds")
     df["seconds"] = sec.astype(np.float64)
     for kind, (extra, _) in MEASURE_KINDS.items():
@@ -175,7 +175,7 @@ def read_measurements(path: str | Path) -> pd.DataFrame:
             if not ((v >= 1) & (v == np.floor(v))).all():
                 raise HwsimError(f"kind {kind}: {col} must be positive integers", file=path, field=col)
     for kind in ("gemm_wonly_gemv", "gemm_wonly_marlin"):
-        for w in df.loc[df["kind"] == kind, "weights"].astype(str).unique():
+        for w in (df.loc[df["kind"] == kind, "weights"].astype(str).unique() if (df["kind"] == kind).any() else ()):
             try:
                 resolve_precision(Precision(weights=w))
             except HwsimError:

@@ -16,7 +16,7 @@ Kernel classes (mechanisms and sources in hwsim.families.gpu_kernels), chosen pe
   unfused qk/softmax/av rows into one, hwsim.engine.attention), at the attention pair's tensor efficiency;
 - elementwise kernels on the CUDA cores, usually HBM-bound.
 Every kernel takes max(compute, memory) + `launch_overhead` (+ its class's extra fixed time); an op
-that does nothing (a folded softmax/av row) launches no kernel. Fitted fields (hwsim.engine.calibrate):
+folded into a fused kernel (softmax/av rows, count 0) launches none. Fitted fields (hwsim.engine.calibrate):
 compute_efficiency, compute_efficiency_8bit, overhead_8bit, gemv_efficiency, gemv_overhead,
 sm_bandwidth, launch_overhead, memory.hbm.efficiency. Energy: the board's power × time
 (static_power = TDP; assumed: a busy GPU draws about its TDP).
@@ -131,9 +131,8 @@ class Gpu(Family):
     def latency(self, arch, ops, compute, memory):
         c = arch.compute
         fixed = np.where(ops.kind == "linear", c.get("_linear_fixed", c["launch_overhead"]), c["launch_overhead"])
-        busy = (ops.macs > 0) | (ops.vector_ops > 0) | (ops.act_in_elems + ops.act_out_elems + ops.weight_elems
-                                                         + ops.kv_read_elems + ops.kv_write_elems > 0)
-        return np.maximum(compute, memory) + np.where(busy, fixed * arch.clock_hz, 0.0)
+        # every op is one kernel launch except the rows folded into a fused attention kernel (count 0)
+        return np.maximum(compute, memory) + np.where(ops.count > 0, fixed * arch.clock_hz, 0.0)
 
     def compute_energy(self, arch, ops, prec, compute_cycles):
         return np.zeros_like(compute_cycles)  # all power is accounted as static_power × time

@@ -69,11 +69,13 @@ def attention_cycles(c, ops: OpColumns, macs_per_cycle, efficiency, kv_bytes, sp
     (× `attention_mma_rate`), then the softmax (exponentials on the SFUs, its other vector ops on the CUDA
     cores), or the K/V stream at the per-SM rate if slower; CTAs in waves."""
     frac = causal_fraction(ops, c["tile_m"])
-    ctas = np.maximum(cdiv(ops.m, c["tile_m"]) * ops.count, 1.0)
-    split = np.where(split_kv, np.clip(np.floor(c["sms"] / ctas), 1.0, np.maximum(cdiv(ops.k, c["tile_n"]), 1.0)), 1.0)
-    ctas = ctas * split
-    waves = cdiv(ctas, c["sms"])
-    mma = ops.macs * frac / ctas / (macs_per_cycle * efficiency * c["attention_mma_rate"])
-    exp = ops.count * ops.m * ops.k * frac / ctas / c["sfu_per_sm"] + ops.vector_ops * frac / ctas / c["cuda_cores_per_sm"]
-    stream = kv_bytes * frac * cdiv(ops.m, c["tile_m"]) / ctas / c["sm_bandwidth"]
+    qblocks = np.maximum(cdiv(ops.m, c["tile_m"]) * ops.count, 1.0)  # CTAs before any split
+    kblocks = np.maximum(cdiv(ops.k, c["tile_n"]), 1.0)
+    split = np.where(split_kv, np.clip(np.floor(c["sms"] / qblocks), 1.0, kblocks), 1.0)
+    waves = cdiv(qblocks * split, c["sms"])
+    # one CTA's share: its query block over ceil(kblocks / split) key blocks (padded to whole blocks)
+    share = frac * cdiv(kblocks, split) * c["tile_n"] / np.maximum(ops.k, 1.0) / qblocks
+    mma = ops.macs * share / (macs_per_cycle * efficiency * c["attention_mma_rate"])
+    exp = ops.count * ops.m * ops.k * share / c["sfu_per_sm"] + ops.vector_ops * share / c["cuda_cores_per_sm"]
+    stream = kv_bytes * share * cdiv(ops.m, c["tile_m"]) / c["sm_bandwidth"]
     return waves * np.maximum(mma + exp, stream)
