@@ -97,7 +97,17 @@ def bound_of(compute, memory) -> np.ndarray:
     return np.where(compute >= memory, "compute", "memory")
 
 
-def evaluate(arch: Accelerator, trace, precision=None) -> CostTable:
+def evaluate(arch: Accelerator | str, trace, precision=None) -> CostTable:
+    """Cost a trace (or ops table) on an accelerator. `arch` may be a preset name or YAML path; `precision` a
+    Precision, or one format name / number of bits for the weights (activations and KV fp16)."""
+    if isinstance(arch, str):
+        from hwsim.arch import load_arch
+
+        arch = load_arch(arch)
+    if isinstance(precision, (str, int, float)) and not isinstance(precision, bool):
+        from hwsim.engine.precision import Precision
+
+        precision = Precision(weights=precision)
     prec = resolve_precision(precision)
     df = family_ops(arch, trace)
     ops = OpColumns.from_frame(df)

@@ -107,7 +107,7 @@ def _check_formats(study, at: At) -> None:
     for p in study.precisions:
         for operand in ("weights", "activations", "kv"):
             v = getattr(p, operand)
-            if (operand, v) in seen:
+            if (operand, v) in seen or (operand, v) == ("weights", "model"):
                 continue
             seen.add((operand, v))
             try:

@@ -13,6 +13,7 @@ from typing import Any
 from hwsim.errors import HwsimError, closest
 from hwsim.fileio import read_mapping
 from hwsim.paths import resolve_preset
+from hwsim.workload.quant import WeightFormats, hf_module, weight_formats
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,8 @@ class ModelConfig:
     num_experts: int = 1  # 1 = dense MLP
     experts_per_token: int = 1
     default_weight_format: str = "fp16"
+    # a quantized checkpoint's formats (quantization_config or GGUF tensor types): per-op exceptions included
+    weight_formats: WeightFormats | None = field(default=None, compare=False)
     source: str = ""
     path: str | None = None  # where it was read from
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -142,6 +145,13 @@ class ModelConfig:
         out["total"] = sum(v for k, v in out.items() if k != "per_layer")
         return out
 
+    def op_weight_formats(self, op_names) -> list[str] | None:
+        """The weight format of each op as the checkpoint stores it (None for an unquantized model, whose
+        weights take whatever precision the caller gives)."""
+        if self.weight_formats is None:
+            return None
+        return [self.weight_formats.format_of(hf_module(str(n))) for n in op_names]
+
     @property
     def params(self) -> int:
         return self.param_breakdown()["total"]
@@ -177,36 +187,15 @@ def _positive_int(cfg: dict, key: str, file: object, default: object = None) -> 
 
 def default_weight_format(cfg: dict, file: object = None) -> str:
     """The model's own weight precision: quantization_config if present, else torch_dtype."""
-    q = cfg.get("quantization_config")
-    if isinstance(q, dict):
-        method = str(q.get("quant_method", "")).lower()
-        if method == "bitnet":
-            return "ternary"
-        if method in ("gptq", "awq"):
-            bits = q.get("bits", q.get("w_bit"))
-            group = q.get("group_size", q.get("q_group_size", 128))
-            if not isinstance(bits, int) or not 2 <= bits <= 8:
-                raise HwsimError(f"expected integer bits 2..8, got {bits!r}", file=file,
-                                 field="quantization_config.bits")
-            sym = q.get("sym", True) if method == "gptq" else not q.get("zero_point", True)
-            base = f"int{bits}" + ("" if sym else "a")
-            if group in (-1, None):
-                return f"{base}_pc"
-            return f"{base}_g{int(group)}"
-        if method == "bitsandbytes" and q.get("load_in_4bit"):
-            kind = q.get("bnb_4bit_quant_type", "fp4")
-            return "nf4_g64" if kind == "nf4" else "fp4_e2m1_g64"
-        if method == "bitsandbytes" and q.get("load_in_8bit"):
-            return "int8_pc"
-        if method in ("fp8", "fbgemm_fp8"):
-            return "fp8_e4m3"
-        raise HwsimError(f"unsupported quant_method {method!r} (supported: gptq, awq, bitnet, bitsandbytes, fp8)",
-                         file=file, field="quantization_config.quant_method")
+    q = weight_formats(cfg, file)
+    if q is not None:
+        return q.default
     dtype = str(cfg.get("torch_dtype", "float16"))
     return {"bfloat16": "bf16", "float32": "fp32"}.get(dtype, "fp16")
 
 
-def from_hf_dict(cfg: dict, *, name: str | None = None, file: object = None, source: str = "") -> ModelConfig:
+def from_hf_dict(cfg: dict, *, name: str | None = None, file: object = None, source: str = "",
+                 formats: WeightFormats | None = None) -> ModelConfig:
     """Build a ModelConfig from the fields of a Hugging Face config.json."""
     if not isinstance(cfg, dict):
         raise HwsimError("expected a mapping of config fields", file=file)
@@ -268,7 +257,8 @@ def from_hf_dict(cfg: dict, *, name: str | None = None, file: object = None, sou
         token_types=int(cfg.get("type_vocab_size", 2)) if fam.encoder else 0,
         num_experts=int(experts),
         experts_per_token=int(top_k),
-        default_weight_format=default_weight_format(cfg, file),
+        default_weight_format=formats.default if formats else default_weight_format(cfg, file),
+        weight_formats=formats or weight_formats(cfg, file),
         source=source,
         path=None if file is None else str(file),
         extra={k: v for k, v in cfg.items() if k not in ("name", "source")},
@@ -301,6 +291,14 @@ def load_model(name_or_path: str | Path) -> ModelConfig:
         path = path / "config.json"
         if not path.exists():
             raise HwsimError("checkpoint folder has no config.json", file=text)
+    elif path.suffix == ".gguf":
+        from hwsim.workload.gguf_model import read_gguf
+
+        if not path.exists():
+            raise HwsimError("no such file", file=text)
+        cfg, formats = read_gguf(path)
+        return from_hf_dict(cfg, name=str(cfg.pop("name", None) or path.stem), file=path, formats=formats,
+                            source=f"GGUF header of {path.name}")
     else:
         _refuse_hub_id(text)
         path = resolve_preset(text, "workloads", what="model")

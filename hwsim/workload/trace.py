@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from hwsim.errors import HwsimError
-from hwsim.workload.config import ModelConfig
+from hwsim.workload.config import ModelConfig, load_model
 
 PHASES = ("prefill", "decode")
 LOGITS = ("last", "all")
@@ -194,9 +194,12 @@ def _warn_beyond_trained_context(model: ModelConfig, span: int) -> None:
                                    "was not built for"), stacklevel=3)
 
 
-def trace(model: ModelConfig, phase: str, batch: int = 1, seq: int | None = None, context: int | None = None,
+def trace(model: "ModelConfig | str", phase: str, batch: int = 1, seq: int | None = None, context: int | None = None,
           logits: str = "last") -> Trace:
-    """Build the op table for one prefill (seq new tokens) or decode (one new token) step."""
+    """Build the op table for one prefill (seq new tokens) or decode (one new token) step. `model` is a
+    ModelConfig, or anything load_model takes (a preset name, a config.json, a checkpoint folder, a .gguf)."""
+    if not isinstance(model, ModelConfig):
+        model = load_model(model)
     if phase not in PHASES:
         raise HwsimError(f"must be one of {', '.join(PHASES)}, got {phase!r}", field="phase")
     if logits not in LOGITS:
