@@ -76,8 +76,14 @@ class CostTable:
     extra_keys: tuple = ()  # family point totals (Family.point_totals), e.g. feasible
 
     def to_json(self) -> dict:
+        """Totals, bytes moved per memory level, the energy split (compute, each level, static) and per-op rows."""
         cols = ["name", "kind", "cycles", "compute_cycles", "memory_cycles", "seconds", "energy_j", "bound"]
+        cols += [c for c in ("weights",) if c in self.ops.columns]  # per-op formats of a quantized checkpoint
+        levels = {k[len("bytes_"):]: v for k, v in self.totals.items() if k.startswith("bytes_")}
+        energy = {k[len("energy_"):-len("_j")]: v for k, v in self.totals.items()
+                  if k.startswith("energy_") and k.endswith("_j") and k != "energy_j"}
         return {"arch": self.arch, "totals": {k: self.totals[k] for k in (*TOTAL_KEYS, *self.extra_keys)},
+                "bytes_by_level": levels, "energy_j_by_part": energy,
                 "ops": self.ops[cols].to_dict(orient="records")}
 
 

@@ -137,7 +137,9 @@ def evaluate_task(ctx: Context, task: Task, points: dict) -> pd.DataFrame:
     cols: dict[str, object] = {"design": np.full(n, design.name, dtype=object),
                                "point": np.arange(task.start, task.stop, dtype=np.int64)}
     cols.update({k: np.full(n, v) for k, v in design.override_columns().items()})
-    cols.update({k: np.asarray(v) for k, v in points.items()})
+    params = {p.path: p for p in design.params}
+    for k, v in points.items():
+        cols.update(params[k].result_columns(np.asarray(v)) if k in params else {k: np.asarray(v)})
     cols.update({k: np.full(n, getattr(workload, k)) for k in WORKLOAD_COLUMNS})
     cols.update({k: np.full(n, str(getattr(precision, k)), dtype=object) for k in PRECISION_COLUMNS})
     table = pd.DataFrame(cols)

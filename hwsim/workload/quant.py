@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from hwsim.errors import HwsimError
 
-METHODS = ("gptq", "awq", "bitsandbytes", "fp8", "fbgemm_fp8", "compressed-tensors", "bitnet")
+METHODS = ("gptq", "awq", "bitsandbytes", "fp8", "fbgemm_fp8", "compressed-tensors", "bitnet", "mxfp4")
 _UNQUANTIZED_BY_DEFAULT = ("lm_head", "embed_tokens")
 
 
@@ -113,6 +113,9 @@ def weight_formats(cfg: dict, file=None) -> WeightFormats | None:
         skip = _skip_list(q, ("llm_int8_skip_modules", "modules_to_not_convert"), file)
     elif method in ("fp8", "fbgemm_fp8"):
         default = "fp8_e4m3"
+        skip = _skip_list(q, ("modules_to_not_convert",), file)
+    elif method == "mxfp4":  # gpt-oss: MoE expert weights in OCP MXFP4, the rest in bf16
+        default = "mxfp4"
         skip = _skip_list(q, ("modules_to_not_convert",), file)
     elif method == "bitnet":
         default = "ternary"
