@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from hwsim.engine.ops import INT_COLUMNS
+from hwsim.core.ops import INT_COLUMNS
 
 ROLES = ("qk", "softmax", "av")
 

@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from hwsim.core.ops import INT_COLUMNS, OpColumns, gemm_ops
+from hwsim.core.precision import Precision, resolve_precision
 from hwsim.engine.cost import cost_columns
-from hwsim.engine.ops import INT_COLUMNS, OpColumns, gemm_ops
-from hwsim.engine.precision import Precision, resolve_precision
 from hwsim.errors import HwsimError
 
 REQUIRED = ("kind", "M", "N", "K", "dtype", "seconds")

@@ -8,12 +8,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from hwsim.arch.spec import Accelerator
+from hwsim.core.spec import Accelerator
 from hwsim.engine.attention import fold_attention
 from hwsim.engine.memory import traffic
-from hwsim.engine.ops import OpColumns, operand_bytes
-from hwsim.engine.precision import resolve_precision
+from hwsim.core.ops import OpColumns, operand_bytes
+from hwsim.arch.loader import load_arch
+from hwsim.core.precision import Precision, resolve_precision
 from hwsim.errors import HwsimError
+from hwsim.families import get_family
 
 TOTAL_KEYS = ("cycles", "compute_cycles", "memory_cycles", "seconds", "energy_j", "area_mm2")
 
@@ -30,7 +32,7 @@ def family_ops(arch: Accelerator, trace) -> pd.DataFrame:
     """The ops table as `arch`'s family runs it: attention folded into one kernel per layer when the
     family fuses it (Family.attention; row for row, so results stay aligned with the trace)."""
     df = ops_frame(trace)
-    return fold_attention(df) if arch.family_model.attention == "fused" else df
+    return fold_attention(df) if get_family(arch.family).attention == "fused" else df
 
 
 def energy_parts(arch: Accelerator, bytes_by_level: dict, compute_energy, seconds) -> dict[str, np.ndarray]:
@@ -50,7 +52,7 @@ def energy_parts(arch: Accelerator, bytes_by_level: dict, compute_energy, second
 def cost_columns(arch: Accelerator, ops: OpColumns, prec) -> dict[str, np.ndarray]:
     """Every per-op cost column as arrays of one shape: (n_ops,), or (n_points, n_ops) in sweeps
     (a swept field that changes only energy, clock or power still gives every column that shape)."""
-    fam = arch.family_model
+    fam = get_family(arch.family)
     arch, prec = fam.configure(arch, prec)
     compute = np.asarray(fam.compute_cycles(arch, ops, prec), dtype=np.float64)
     ob = operand_bytes(ops, prec)
@@ -107,12 +109,8 @@ def evaluate(arch: Accelerator | str, trace, precision=None) -> CostTable:
     """Cost a trace (or ops table) on an accelerator. `arch` may be a preset name or YAML path; `precision` a
     Precision, or one format name / number of bits for the weights (activations and KV fp16)."""
     if isinstance(arch, str):
-        from hwsim.arch import load_arch
-
         arch = load_arch(arch)
     if isinstance(precision, (str, int, float)) and not isinstance(precision, bool):
-        from hwsim.engine.precision import Precision
-
         precision = Precision(weights=precision)
     prec = resolve_precision(precision)
     df = family_ops(arch, trace)
@@ -121,8 +119,8 @@ def evaluate(arch: Accelerator | str, trace, precision=None) -> CostTable:
     frame = pd.DataFrame({"name": df["name"].to_numpy(), "kind": df["kind"].to_numpy(), **cols})
     frame["bound"] = bound_of(cols["compute_cycles"], cols["memory_cycles"])
     totals = {k: float(frame[k].sum()) for k in cols}
-    totals["area_mm2"] = float(arch.family_model.area_mm2(arch, prec))
-    extra = {**arch.family_model.point_totals(arch, prec, ops, np.ones(len(ops))),
+    totals["area_mm2"] = float(get_family(arch.family).area_mm2(arch, prec))
+    extra = {**get_family(arch.family).point_totals(arch, prec, ops, np.ones(len(ops))),
              **memory_footprint(arch, trace, prec)}
     totals.update({k: np.asarray(v).reshape(-1)[0].item() for k, v in extra.items()})
     return CostTable(arch=arch.name, ops=frame, totals=totals, extra_keys=tuple(extra))

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from hwsim.engine.ops import INT_COLUMNS
+from hwsim.core.ops import INT_COLUMNS
 from hwsim.workload import trace
 from hwsim.workload.config import ModelConfig
 

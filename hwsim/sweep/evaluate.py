@@ -17,6 +17,7 @@ from hwsim.errors import HwsimError, closest
 from hwsim.study.schema import MODEL_WEIGHTS, Design, PrecisionChoice, Study, Workload
 from hwsim.sweep.accuracy import PREFIX as ACC_PREFIX
 from hwsim.sweep.tasks import Task
+from hwsim.engine import evaluate
 
 WORKLOAD_COLUMNS = ("model", "phase", "batch", "seq", "context", "ops")
 PRECISION_COLUMNS = ("weights", "activations", "kv")
@@ -98,7 +99,7 @@ def engine_evaluator(design: Design, points: dict, workload: Workload, precision
 
     arch, tr, prec = engine_inputs(design, workload, precision)
     if not points:
-        df = pd.DataFrame([arch.cost(tr, prec).totals])
+        df = pd.DataFrame([evaluate(arch, tr, prec).totals])
     else:
         axes = product_axes(points)
         if axes is not None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from hwsim.engine.precision import ResolvedPrecision
+from hwsim.core.precision import ResolvedPrecision
 from hwsim.errors import HwsimError
 
 INT_COLUMNS = ("m", "n", "k", "count", "macs", "vector_ops", "weight_elems", "act_in_elems",

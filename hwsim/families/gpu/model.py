@@ -4,9 +4,9 @@ Tensor peak = SMs × tensor cores per SM × dense FMA per core per cycle × 2 ×
 1.41 GHz = 312 TFLOPS; H100 SXM: 132·4·512·2·1.83 GHz = 989 TFLOPS). Each preset lists its tensor-core
 rate per input type (`tc_fma_<type>`, from the datasheet; an omitted type has no tensor path). A GEMM
 runs at the rate of the narrowest type that both operands convert to losslessly and the GPU supports
-(hwsim.families.gpu_types). Linear ops pair activations with weights, attention with the KV cache.
+(hwsim.families.gpu.types). Linear ops pair activations with weights, attention with the KV cache.
 
-Kernel classes (mechanisms and sources in hwsim.families.gpu_kernels), chosen per op and precision:
+Kernel classes (mechanisms and sources in hwsim.families.gpu.kernels), chosen per op and precision:
 - dense GEMM on the tensor cores: `compute_efficiency` for 16/19-bit types, `compute_efficiency_8bit`
   (and the extra fixed time `overhead_8bit`) for 8- and 4-bit types;
 - weight-only GEMM (weights narrower than the type the pair runs at, dequantised in registers):
@@ -25,11 +25,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from hwsim.arch.schema import Field
+from hwsim.core.schema import Field
 from hwsim.families.base import Family
 from hwsim.families.common import vector_cycles
-from hwsim.families.gpu_kernels import attention_cycles, gemm_cycles, gemv_cycles
-from hwsim.families.gpu_types import TC_RATE_FIELDS, pair_fma, pair_types
+from hwsim.families.gpu.kernels import attention_cycles, gemm_cycles, gemv_cycles
+from hwsim.families.gpu.types import TC_RATE_FIELDS, pair_fma, pair_types
 
 # fields a calibration fits (hwsim.engine.calibrate); every other field comes from a datasheet
 FITTED = ("compute.compute_efficiency", "compute.compute_efficiency_8bit", "compute.overhead_8bit",
@@ -40,6 +40,7 @@ FITTED = ("compute.compute_efficiency", "compute.compute_efficiency_8bit", "comp
 class Gpu(Family):
     name = "gpu"
     attention = "fused"
+    cycle_model = "hwsim.families.gpu.cycle"
     params = {
         "sms": Field("int", doc="streaming multiprocessors (AMD: compute units)"),
         "tensor_cores_per_sm": Field("int"),
@@ -140,5 +141,3 @@ class Gpu(Family):
     def area_mm2(self, arch, prec):
         return arch.compute["die_area"] * 1e6
 
-
-FAMILY = Gpu()

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hwsim.engine.ops import OpColumns
+from hwsim.core.ops import OpColumns
 from hwsim.families.common import cdiv
 
 SPLIT_K_MIN = 256.0  # deepest split: 256-deep K slices (assumed: CUTLASS split-K keeps slices >= 256)
