@@ -17,7 +17,7 @@ import pandas as pd
 
 from hwsim.sim import models as M
 from hwsim.cycle.timeline import build_timeline, plot_timeline
-from hwsim.engine.cost import CostTable, bound_of, energy_parts, ops_frame, table_totals
+from hwsim.engine.cost import CostTable, bound_of, energy_parts, family_ops, table_totals
 from hwsim.engine.machine import Machine, configure, op_traffic
 from hwsim.engine.memory import operand_capacities
 from hwsim.core.ops import INT_COLUMNS, OpColumns
@@ -68,7 +68,7 @@ def evaluate(arch, trace, precision=None) -> CycleTable:
     """Cycle-level cost of a trace (a Trace or its ops DataFrame): a CycleTable."""
     m = configure(arch, precision)
     fam, run_arch, prec = m.family, m.arch, m.prec
-    df = ops_frame(trace)
+    df = family_ops(arch, trace)
     ops = OpColumns.from_frame(df)
     sims, tr = simulate_ops(m, ops)
     zero = np.zeros(len(ops))

@@ -8,7 +8,9 @@ import numpy as np
 import pandas as pd
 
 from hwsim.core.spec import Accelerator
+from hwsim.engine.attention import fold_attention
 from hwsim.engine.machine import Machine, configure, memory_cycles, op_traffic
+from hwsim.families import get_family
 from hwsim.core.ops import OpColumns
 from hwsim.arch.loader import load_arch
 from hwsim.core.precision import Precision
@@ -23,6 +25,13 @@ def ops_frame(trace) -> pd.DataFrame:
     if not isinstance(df, pd.DataFrame):
         raise HwsimError("expected a Trace or its ops DataFrame", field="trace")
     return df
+
+
+def family_ops(arch: Accelerator, trace) -> pd.DataFrame:
+    """The ops table as `arch`'s family runs it: attention folded into one kernel per layer when the
+    family fuses it (Family.attention; row for row, so results stay aligned with the trace)."""
+    df = ops_frame(trace)
+    return fold_attention(df) if get_family(arch.family).attention == "fused" else df
 
 
 def energy_parts(arch: Accelerator, bytes_by_level: dict, compute_energy, seconds) -> dict[str, np.ndarray]:
@@ -120,7 +129,7 @@ def evaluate(arch: Accelerator | str, trace, precision=None) -> CostTable:
 
 def cost_table(m: Machine, trace) -> CostTable:
     """evaluate() on an already configured machine."""
-    df = ops_frame(trace)
+    df = family_ops(m.arch, trace)
     ops = OpColumns.from_frame(df)
     cols = cost_columns(m, ops)
     frame = pd.DataFrame({"name": df["name"].to_numpy(), "kind": df["kind"].to_numpy(), **cols})

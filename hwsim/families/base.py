@@ -37,6 +37,10 @@ if TYPE_CHECKING:  # the cycle-level kit (numba, simpy) loads only when the cycl
 class Family:
     name: ClassVar[str]
     params: ClassVar[dict[str, Field]]
+    #: how the family runs attention: "unfused" (qk, softmax, av as separate ops, the score matrix in
+    #: memory) or "fused" (one FlashAttention-style kernel per layer; the engine folds unfused traces
+    #: with hwsim.engine.attention.fold_attention before costing)
+    attention: ClassVar[str] = "unfused"
     #: rounding of memory cycles (bytes / bytes-per-cycle); np.ceil unless a reference model floors
     memory_round = staticmethod(np.ceil)
     #: module of the cycle-level model (a `simulate_op(ctx, i)` function), imported on first use

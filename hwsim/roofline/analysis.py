@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from hwsim.arch import Accelerator, load_arch
-from hwsim.engine.cost import cost_table, ops_frame
+from hwsim.engine.cost import cost_table, family_ops, ops_frame
 from hwsim.engine.machine import Machine, configure, op_traffic
 
 from hwsim.core.ops import OpColumns
@@ -253,7 +253,7 @@ def roofline(arch, trace, precision=None) -> Roofline:
     machines, frames, summaries = [], [], []
     for a in archs:
         for p in precs:
-            roofs, base, levels, b_moved = _series(a, df, p)
+            roofs, base, levels, b_moved = _series(a, family_ops(a, df), p)
             machines.append(roofs)
             frames.append(_long(roofs, base, levels))
             summaries.append(phase_summary(roofs, base, levels, b_moved, trace))
