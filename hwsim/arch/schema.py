@@ -12,6 +12,9 @@ from hwsim.errors import HwsimError
 from hwsim.units import KINDS, parse_quantity
 
 MEMORY_ROLES = ("weights", "activations", "kv", "outputs")
+# integer fields count hardware (PEs, DSPs, cores, lanes): beyond this a product of a few of them would
+# overflow int64 or leave float precision; nothing real comes close (assumed bound)
+MAX_INT = 2**40
 
 
 @dataclass(frozen=True)
@@ -56,8 +59,11 @@ class Field:
                 raise HwsimError(f"must be a list of {', '.join(MEMORY_ROLES)}, got {value!r}", file=file, field=field)
             return tuple(vals)
         if k == "int":
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+            if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+                    or value != int(value)):
                 raise HwsimError(f"expected an integer, got {value!r}", file=file, field=field)
+            if abs(value) > MAX_INT:
+                raise HwsimError(f"must be at most {MAX_INT:,} (2^40), got {value:.3g}", file=file, field=field)
             out: float = int(value)
         elif k == "bandwidth":
             out = parse_bandwidth(value, file=file, field=field)[0]

@@ -93,6 +93,8 @@ def gemm_ops(shapes, kind: str = "linear") -> pd.DataFrame:
             if int(v) != v or v < 1:
                 raise HwsimError(f"{f} must be a positive integer, got {v!r}", field="--gemm")
         m, n, k = int(m), int(n), int(k)
+        if m * n * k > 2**53:  # counts are int64 and summed in float64: keep them exact
+            raise HwsimError(f"too large to count: M·N·K = {m * n * k:.3g} MACs (limit 2^53)", field="--gemm")
         rows.append(dict(name=name, layer=-1, kind=kind, op=name, m=m, n=n, k=k, count=1, macs=m * n * k,
                          vector_ops=0, weight_elems=n * k, act_in_elems=m * k, act_out_elems=m * n,
                          kv_read_elems=0, kv_write_elems=0))

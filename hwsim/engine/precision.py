@@ -35,8 +35,9 @@ _IEEE = {16: ("fp16", 5, 10), 32: ("fp32", 8, 23)}
 
 
 def _from_bits(bits: float, field: str) -> OperandType:
-    if not math.isfinite(bits) or bits <= 0 or bits > 64:
-        raise HwsimError(f"bits must be in (0, 64], got {bits!r}", field=field)
+    if not math.isfinite(bits) or bits < 1 or bits > 64:  # below 1 bit no datapath has an element to work on
+        raise HwsimError(f"bits must be in [1, 64] (1 = binary, 1.58 = ternary, 4.125 = int4 + scales), got {bits!r}",
+                         field=field)
     if bits in _IEEE:
         name, e, m = _IEEE[int(bits)]
         return OperandType(name, float(bits), int(bits), True, e, m)

@@ -16,7 +16,7 @@ from hwsim.sweep.evaluate import Context, engine_evaluator, workload_columns
 from hwsim.sweep.executors import execute
 from hwsim.sweep.io import RESULTS_STEM, atomic_write_table, read_table
 from hwsim.sweep.recheck import RECHECK_STEM, run_recheck
-from hwsim.sweep.store import Store
+from hwsim.sweep.store import RESUME_HINT, Store
 from hwsim.sweep.tasks import plan, total_rows
 
 FRONT_STEM = "front"
@@ -60,7 +60,23 @@ def run_sweep(study: Study, out_dir=None, *, workers: int = 1, executor: str = "
     and only the missing tasks run. `evaluator` replaces the analytical engine (tests).
     `progress=None` shows a tqdm bar on stderr when it is a terminal.
     """
+    from hwsim.sweep.executors import check_executor
+
+    check_executor(workers, executor, scheduler)  # before anything in the output folder is touched
     store = Store(out_dir if out_dir is not None else study.outputs.dir)
+    store.lock()
+    try:
+        return _run(study, store, workers, executor, scheduler, resume, evaluator, progress)
+    except OSError as exc:  # the disk filled up or the folder went read-only between two checked writes
+        from hwsim.fileio import os_reason
+
+        raise HwsimError(f"sweep stopped: {os_reason(exc)}{RESUME_HINT}", file=store.root) from None
+    finally:
+        store.unlock()
+
+
+def _run(study: Study, store: Store, workers: int, executor: str, scheduler: str | None, resume: bool,
+         evaluator, progress: bool | None) -> SweepResult:
     fmt = study.outputs.format
     results = store.root / f"{RESULTS_STEM}.{fmt}"
     fingerprint = study.fingerprint()

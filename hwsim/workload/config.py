@@ -156,12 +156,22 @@ class ModelConfig:
 _REQUIRED = ("hidden_size", "num_attention_heads", "num_hidden_layers", "vocab_size")
 
 
+# Upper bounds of config integers: ~100x the largest published model (assumed), so that op counts stay exact
+# in int64 and a typo (an extra zero run, 1e30) is an error instead of an overflow.
+_MAX_FIELD = {"num_hidden_layers": 10_000, "num_attention_heads": 2**16, "num_key_value_heads": 2**16,
+              "num_local_experts": 2**16, "num_experts_per_tok": 2**16, "max_position_embeddings": 2**31}
+_MAX_DIM = 2**24  # hidden, intermediate, head_dim, vocab
+
+
 def _positive_int(cfg: dict, key: str, file: object, default: object = None) -> int:
     value = cfg.get(key, default)
     if value is None:
         raise HwsimError("required field is missing", file=file, field=key)
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise HwsimError(f"must be a positive integer, got {value!r}", file=file, field=key)
+    limit = _MAX_FIELD.get(key, _MAX_DIM)
+    if value > limit:
+        raise HwsimError(f"must be at most {limit:,}, got {value:.3g}", file=file, field=key)
     return value
 
 
@@ -215,20 +225,22 @@ def from_hf_dict(cfg: dict, *, name: str | None = None, file: object = None, sou
     if heads % kv_heads:
         raise HwsimError(f"must divide num_attention_heads ({heads}), got {kv_heads}", file=file,
                          field="num_key_value_heads")
-    head_dim = cfg.get("head_dim") or hidden // heads
+    head_dim = _positive_int(cfg, "head_dim", file) if cfg.get("head_dim") is not None else hidden // heads
     if cfg.get("head_dim") is None and hidden % heads:
         raise HwsimError(f"hidden_size {hidden} is not divisible by num_attention_heads {heads}", file=file,
                          field="num_attention_heads")
     if model_type == "opt" and cfg.get("word_embed_proj_dim", hidden) != hidden:
         raise HwsimError("OPT with word_embed_proj_dim != hidden_size (project_in/out) is not supported",
                          file=file, field="word_embed_proj_dim")
-    experts = cfg.get("num_local_experts", 1) if model_type == "mixtral" else 1
-    top_k = cfg.get("num_experts_per_tok", 2) if experts > 1 else 1
+    experts = _positive_int(cfg, "num_local_experts", file, 1) if model_type == "mixtral" else 1
+    top_k = _positive_int(cfg, "num_experts_per_tok", file, 2) if experts > 1 else 1
     if experts > 1 and not 1 <= top_k <= experts:
         raise HwsimError(f"must be in 1..num_local_experts ({experts}), got {top_k}", file=file,
                          field="num_experts_per_tok")
     llama_bias = bool(cfg.get("attention_bias", False))
     learned = 0
+    if cfg.get("max_position_embeddings") is not None:
+        _positive_int(cfg, "max_position_embeddings", file)
     if fam.learned_positions:
         learned = _positive_int(cfg, "max_position_embeddings", file) + POSITION_OFFSET.get(model_type, 0)
     activation = cfg.get("hidden_act") or cfg.get("activation_function") or fam.activation
@@ -263,15 +275,34 @@ def from_hf_dict(cfg: dict, *, name: str | None = None, file: object = None, sou
     )
 
 
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except OSError:  # a name too long to be a path
+        return False
+
+
+def _refuse_hub_id(text: str) -> None:
+    """`meta-llama/Llama-3.1-8B` names a Hugging Face hub repository; hwsim reads local files only."""
+    import re
+
+    if re.fullmatch(r"[A-Za-z0-9][\w.-]*/[\w.-]+", text) and not _is_dir(Path(text)) \
+            and Path(text).suffix not in (".yaml", ".yml", ".json"):
+        raise HwsimError(f"looks like a Hugging Face hub id; hwsim does not download: give a local folder with its "
+                         f"config.json (e.g. `huggingface-cli download {text} config.json --local-dir "
+                         f"{text.split('/')[-1]}`, then --model {text.split('/')[-1]})", file=text)
+
+
 def load_model(name_or_path: str | Path) -> ModelConfig:
     """A preset name (workloads/NAME.yaml), a YAML preset path, an HF config.json, or a checkpoint folder."""
     text = str(name_or_path)
     path = Path(text)
-    if path.is_dir():
+    if _is_dir(path):
         path = path / "config.json"
         if not path.exists():
             raise HwsimError("checkpoint folder has no config.json", file=text)
     else:
+        _refuse_hub_id(text)
         path = resolve_preset(text, "workloads", what="model")
     data = read_mapping(path, what="a model config")
     if path.suffix == ".json":

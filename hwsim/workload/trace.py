@@ -72,11 +72,28 @@ class Trace:
         return self.ops[self.ops["kind"] == "linear"]
 
 
+# Op counts are int64 and sums of them are taken in float64: every count must stay exact there.
+MAX_COUNT = 2**53
+MAX_TOKENS = 2**31  # batch, seq and context (assumed bound: 1000x the longest published context)
+
+
 def _check_count(value: object, field: str, *, allow_zero: bool = False) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < (0 if allow_zero else 1):
         allowed = "a non-negative integer" if allow_zero else "a positive integer"
         raise HwsimError(f"must be {allowed}, got {value!r}", field=field)
+    if value > MAX_TOKENS:
+        raise HwsimError(f"must be at most {MAX_TOKENS:,} (2^31), got {value:.3g}", field=field)
     return int(value)
+
+
+def check_magnitudes(rows: list[tuple], repeat: int = 1, *, field: str | None = None) -> None:
+    """Refuse a workload whose op counts (over `repeat` layers) leave the exact range of int64/float64,
+    naming the op and the count, instead of overflowing into negative or wrong numbers."""
+    for row in rows:
+        for col, value in zip(_INT_COLUMNS, row[3:]):  # rows: name, kind, op, then the counts
+            if value * repeat > MAX_COUNT:
+                raise HwsimError(f"too large to count: {col} of {row[0]} reaches {value * repeat:.3g} (limit 2^53); "
+                                 "use a smaller batch, sequence, context or model", field=field)
 
 
 class _Ops:
@@ -165,6 +182,18 @@ def _layer_template(model: ModelConfig, batch: int, t: int, span: int) -> _Ops:
     return ops
 
 
+def _warn_beyond_trained_context(model: ModelConfig, span: int) -> None:
+    limit = model.extra.get("max_position_embeddings")
+    if isinstance(limit, int) and not isinstance(limit, bool) and 0 < limit < span:
+        import warnings
+
+        from hwsim.errors import HwsimWarning
+
+        warnings.warn(HwsimWarning(f"{model.name}: context + new tokens = {span:,} is beyond its "
+                                   f"max_position_embeddings ({limit:,}); the figures are for a context the model "
+                                   "was not built for"), stacklevel=3)
+
+
 def trace(model: ModelConfig, phase: str, batch: int = 1, seq: int | None = None, context: int | None = None,
           logits: str = "last") -> Trace:
     """Build the op table for one prefill (seq new tokens) or decode (one new token) step."""
@@ -200,6 +229,9 @@ def trace(model: ModelConfig, phase: str, batch: int = 1, seq: int | None = None
 
     layer_rows = _layer_template(model, batch, t, span).rows
     L, P = model.layers, len(layer_rows)
+    check_magnitudes(head.rows + tail.rows)
+    check_magnitudes(layer_rows, L)
+    _warn_beyond_trained_context(model, span)  # after the checks: an error stays the only line
     layer_idx = np.repeat(np.arange(L, dtype=np.int64), P)
     layer_names = [f"layers.{i}.{row[0]}" for i in range(L) for row in layer_rows]
     tmpl = list(zip(*layer_rows))
