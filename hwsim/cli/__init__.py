@@ -20,6 +20,7 @@ COMMANDS = {
     "allocate": "hwsim.cli.allocate_cmd",
     "sweep": "hwsim.cli.sweep_cmd",
     "pareto": "hwsim.cli.pareto_cmd",
+    "generate": "hwsim.cli.generate_cmd",
     "presets": "hwsim.cli.presets_cmd",
 }
 
