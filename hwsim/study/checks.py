@@ -100,14 +100,14 @@ def _entry_for(at: At, w) -> At:
 
 def _check_formats(study, at: At) -> None:
     try:
-        from hwsim.engine.precision import operand_type
+        from hwsim.core.precision import operand_type
     except ImportError:
         return
     seen = set()
     for p in study.precisions:
         for operand in ("weights", "activations", "kv"):
             v = getattr(p, operand)
-            if (operand, v) in seen:
+            if (operand, v) in seen or (operand, v) == ("weights", "model"):
                 continue
             seen.add((operand, v))
             try:

@@ -60,9 +60,12 @@ class Workload:
     ops: str = "all"  # op kinds costed: all | linear | attention | linear+attention
 
 
+MODEL_WEIGHTS = "model"  # weights as the checkpoint stores them (quantization_config), else fp16
+
+
 @dataclass(frozen=True)
 class PrecisionChoice:
-    weights: object = "fp16"
+    weights: object = MODEL_WEIGHTS
     activations: object = "fp16"
     kv: object = "fp16"
 
