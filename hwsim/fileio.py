@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import yaml
@@ -31,3 +32,21 @@ def read_mapping(path: str | Path, *, what: str = "file") -> dict:
         raise HwsimError(f"{what} must be a {'JSON object' if is_json else 'YAML mapping'} at the top level",
                          file=path)
     return data
+
+
+def os_reason(exc: OSError) -> str:
+    """Why an OS call failed, in words ('No space left on device'), never 'None'."""
+    return exc.strerror or str(exc) or type(exc).__name__
+
+
+def prepare_output(path: str | Path, *, field: str | None = None) -> Path:
+    """Make the parent folder of an output file (results/x.png works in a fresh clone); one-line errors."""
+    path = Path(path)
+    parent = path.absolute().parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise HwsimError(f"cannot create folder {parent}: {os_reason(exc)}", file=path, field=field) from None
+    if not os.access(parent, os.W_OK):
+        raise HwsimError(f"cannot write: folder {parent} is not writable", file=path, field=field)
+    return path

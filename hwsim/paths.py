@@ -1,13 +1,22 @@
-"""Where presets live: archs/, workloads/, studies/ at the repository root (or under $HWSIM_HOME)."""
+"""Where presets live: hwsim/presets/{archs,workloads,studies}, shipped as package data (so a wheel finds
+them), optionally shadowed by $HWSIM_HOME/{archs,workloads,studies}. A clone also has archs/, workloads/ and
+studies/ at its root: links to the same folders, so `hwsim sweep studies/quickstart.yaml` works there."""
 from __future__ import annotations
 
 import os
+from importlib import resources
 from pathlib import Path
 
 from hwsim.errors import HwsimError, closest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+KINDS = ("archs", "workloads", "studies")
 _SUFFIXES = (".yaml", ".yml")
+
+
+def packaged_dir(kind: str) -> Path:
+    """The folder of shipped presets of a kind (a real folder: wheels install package data as files)."""
+    return Path(str(resources.files("hwsim.presets") / kind))
 
 
 def preset_dirs(kind: str) -> list[Path]:
@@ -15,7 +24,7 @@ def preset_dirs(kind: str) -> list[Path]:
     dirs = []
     if os.environ.get("HWSIM_HOME"):
         dirs.append(Path(os.environ["HWSIM_HOME"]) / kind)
-    dirs.append(REPO_ROOT / kind)
+    dirs.append(packaged_dir(kind))
     return [d for d in dirs if d.is_dir()]
 
 

@@ -18,7 +18,7 @@ BAD = [
      "--weights"),
     (["simulate", "--arch", "no-such-arch", "--gemm", "1,2,3", "--phase", "decode"], "unknown"),
     (["roofline", "--arch", "h100-sxm", "--model", "llama-2-7b", "--phase", "decode", "--plot",
-      "/nonexistent/dir/x.png"], "--plot"),
+      "/proc/nonexistent/x.png"], "--plot"),
     (["allocate", "--arch", "bitmod", "--model", "llama-2-7b", "--phase", "decode", "--formats", "int4_g128,int8",
       "--budget", "bogus=2"], "--budget"),
     (["sweep", "/nonexistent/study.yaml"], "no such file"),

@@ -44,7 +44,7 @@ def test_plot_written(results, tmp_path, capsys):
     (["--objectives", "energy:min"], "unknown column 'energy'"),
     (["--objectives", "energy_j:down"], "direction must be min or max"),
     (["--objectives", "family:min"], "not numeric"),
-    (["--objectives", "energy_j:min,seconds:min", "--plot", "/nonexistent/dir/x.png"], "does not exist"),
+    (["--objectives", "energy_j:min,seconds:min", "--plot", "/proc/nonexistent/x.png"], "cannot create folder"),
     (["--objectives", "energy_j:min,seconds:min", "--plot", "x.txt"], "must end in .png"),
 ])
 def test_errors_one_line_exit_2(results, capsys, args, msg):

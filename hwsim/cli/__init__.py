@@ -20,6 +20,7 @@ COMMANDS = {
     "allocate": "hwsim.cli.allocate_cmd",
     "sweep": "hwsim.cli.sweep_cmd",
     "pareto": "hwsim.cli.pareto_cmd",
+    "presets": "hwsim.cli.presets_cmd",
 }
 
 
@@ -30,10 +31,19 @@ class _OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
+def _examples(lines: tuple[str, ...]) -> str:
+    return "examples:\n" + "\n".join(f"  {line}" for line in lines)
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from hwsim import __version__
+
     parser = _OneLineParser(prog="hwsim", description="hwsim: hardware cost models, number formats and "
-                            "design-space sweeps for quantized LLM inference")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_OneLineParser)
+                            "design-space sweeps for quantized LLM inference",
+                            epilog=_examples(("hwsim presets", "hwsim sweep quickstart")),
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"hwsim {__version__}")
+    sub = parser.add_subparsers(dest="command", parser_class=_OneLineParser, metavar="COMMAND")
     for name, modname in COMMANDS.items():
         try:
             mod = importlib.import_module(modname)
@@ -41,7 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
             if exc.name == modname:
                 continue
             raise
-        p = sub.add_parser(name, help=mod.HELP, description=mod.HELP)
+        p = sub.add_parser(name, help=mod.HELP, description=mod.HELP, epilog=_examples(mod.EXAMPLES),
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
         mod.add_arguments(p)
         p.set_defaults(_run=mod.run)
     return parser
@@ -50,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command is None:  # bare `hwsim`: what it can do, not an error
+        parser.print_help()
+        return 0
     try:
         return int(args._run(args) or 0)
     except HwsimError as exc:

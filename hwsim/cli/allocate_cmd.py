@@ -13,6 +13,8 @@ from hwsim.cli.output import emit_json, records
 from hwsim.errors import HwsimError
 
 HELP = "mixed-precision allocation by integer programming, costs from the arch model"
+EXAMPLES = ('hwsim allocate --arch bitmod --model llama-2-7b --phase decode --formats int3_g128,int4_g128,int8 --budget avg_bits=4.5',
+            'hwsim allocate --arch bitmod --model llama-2-7b --phase decode --formats int4_g128,int8 --budget "seconds=5 ms" --json')
 EXIT_INFEASIBLE = 3
 # budget key → the quantity kind its value is parsed as ("5 ms", "2 GiB", "0.3 J" …)
 BUDGET_KINDS = {"seconds": "time", "energy_j": "energy", "memory_bytes": "bytes", "avg_bits": "dimensionless",

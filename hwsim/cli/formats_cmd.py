@@ -6,6 +6,8 @@ import argparse
 from hwsim.cli.output import emit_json, records
 
 HELP = "list number formats, show one format's grid, or compare formats' error on a tensor source"
+EXAMPLES = ('hwsim formats list',
+            'hwsim formats compare --formats int4_g128,nf4_g64,mxfp4 --tensor llm-weights')
 
 # grids longer than this are summarised in the text view (the JSON always carries every value)
 _SHOW_MAX = 64

@@ -7,6 +7,8 @@ from hwsim.cli.output import emit_json, records
 from hwsim.errors import HwsimError
 
 HELP = "Pareto front of a results table (Parquet, CSV or a sweep output directory)"
+EXAMPLES = ('hwsim pareto results/quickstart --objectives tokens_per_s:max,area_mm2:min',
+            'hwsim pareto results/quickstart/results.parquet --objectives energy_per_token_j:min,tokens_per_s:max --plot front.png')
 
 
 def add_arguments(p) -> None:

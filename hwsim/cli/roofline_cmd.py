@@ -11,6 +11,8 @@ from hwsim.engine import Precision
 from hwsim.roofline.plot import si
 
 HELP = "roofline per op and phase: intensity per memory level, compute roofs per precision, bounds, tokens/s ceiling"
+EXAMPLES = ('hwsim roofline --arch h100-sxm --model llama-2-7b --phase decode --weights int4_g128',
+            'hwsim roofline --arch h100-sxm --arch a100-sxm --model llama-2-7b --phase prefill --plot rl.png')
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

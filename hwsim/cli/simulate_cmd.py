@@ -10,6 +10,8 @@ from hwsim.engine.ops import gemm_ops
 from hwsim.errors import HwsimError
 
 HELP = "cycles, seconds, energy and area of a model (or one GEMM) on an accelerator"
+EXAMPLES = ('hwsim simulate --arch bitmod --model llama-2-7b --phase decode --weights int4_g128',
+            'hwsim simulate --arch tpu-like --gemm 256,4096,4096 --phase prefill --set compute.dataflow=ws --json')
 ENGINES = ("analytical", "cycle")
 KINDS_ONLY = ("linear", "attention")
 

@@ -6,6 +6,8 @@ import sys
 from hwsim.cli.output import emit_json, records
 
 HELP = "Sweep a study (YAML) into a results table, its Pareto front and a plot"
+EXAMPLES = ('hwsim sweep quickstart',
+            'hwsim sweep studies/all-families.yaml --workers 2 --out results/all')
 
 
 def add_arguments(p) -> None:

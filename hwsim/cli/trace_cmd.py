@@ -7,6 +7,8 @@ from hwsim.cli.output import emit_json, records
 from hwsim.cli.workload_args import add_workload_arguments, trace_from_args
 
 HELP = "print the op trace (one row per op) of a model's prefill or decode step"
+EXAMPLES = ('hwsim trace --model llama-2-7b --phase decode --batch 8 --context 4096',
+            'hwsim trace --model mixtral-8x7b --phase prefill --seq 512 --csv ops.csv')
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -19,15 +21,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from hwsim.errors import HwsimError
 
-    if args.kv_bits <= 0:
-        raise HwsimError(f"must be > 0, got {args.kv_bits}", field="--kv-bits")
+    if not 0 < args.kv_bits <= 64:  # also refuses nan
+        raise HwsimError(f"must be a number of bits in (0, 64], got {args.kv_bits}", field="--kv-bits")
     tr = trace_from_args(args)
     totals = tr.totals(kv_bits=args.kv_bits)
     if args.csv:
+        from hwsim.fileio import os_reason, prepare_output
+
         try:
-            tr.ops.to_csv(args.csv, index=False)
+            tr.ops.to_csv(prepare_output(args.csv, field="--csv"), index=False)
         except OSError as exc:
-            raise HwsimError(f"cannot write: {exc.strerror}", file=args.csv) from None
+            raise HwsimError(f"cannot write: {os_reason(exc)}", file=args.csv, field="--csv") from None
     if args.json:
         emit_json({"model": tr.model.name, "phase": tr.phase, "batch": tr.batch, "seq": tr.seq,
                    "context": tr.context, "default_weight_format": tr.model.default_weight_format,

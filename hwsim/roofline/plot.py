@@ -270,6 +270,6 @@ def check_plot_path(path) -> None:
     path = os.fspath(path)
     if os.path.splitext(path)[1].lower() not in (".png", ".pdf", ".svg"):
         raise HwsimError("plot file must end in .png, .pdf or .svg", file=path, field="--plot")
-    parent = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(parent) or not os.access(parent, os.W_OK):
-        raise HwsimError(f"cannot write plot: directory {parent} is missing or not writable", file=path, field="--plot")
+    from hwsim.fileio import prepare_output
+
+    prepare_output(path, field="--plot")
