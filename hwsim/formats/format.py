@@ -5,7 +5,8 @@ Scaling rules (each maps a group's statistic to a scale, then elements round in 
   absmax   — s = max|x| / max|element|, rounded to the scale format (INT sym, NF4, scaled minifloats);
   minmax   — asymmetric INT (GPTQ convention: the range always contains 0):
              s = (max - min) / (2^k - 1), z = round(-min / s), q = clamp(round(x/s) + z, 0, 2^k - 1);
-  pow2     — OCP MX rule 2^(floor(log2 amax) - emax_elem), E8M0 (MX, BFP, any `_se8m0`);
+  pow2     — OCP MX rule 2^(floor(log2 amax) - emax_elem), E8M0 (MX, BFP, any `_se8m0`); with
+             scale_rule "ceil" the exponent rounds up instead so the block max never clips;
   absmean  — s = mean|x| (BitNet b1.58 ternary, binary);
   bitmod   — absmax per candidate grid; each group keeps the grid with the lowest squared error.
 """
@@ -33,6 +34,7 @@ class Format:
     scale_format: ScaleFormat | None = None
     stochastic: bool = False
     variants: tuple = ()  # BitMoD candidate grids
+    scale_rule: str = "floor"  # pow2 scaling: "floor" (OCP MX) or "ceil" (no block-max clipping)
 
     # ---- attributes the cost engine prices datapaths from -------------------------------------
     @property
@@ -108,7 +110,7 @@ class Format:
         if self.scaling == "none":
             return np.ones(g2.shape[0]), None
         if self.scaling == "pow2":
-            return scales.pow2_scale(scales.absmax(g2), el.emax), None
+            return scales.pow2_scale(scales.absmax(g2), el.emax, el.max_abs, self.scale_rule), None
         if self.scaling == "absmax":
             ideal = scales.absmax(g2) / el.max_abs
         elif self.scaling == "absmean":

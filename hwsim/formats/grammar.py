@@ -3,9 +3,11 @@
     name    := base ( "_" option )*
     base    := int<k> | int<k>a | e<E>m<M> | fp8_e4m3 | fp8_e5m2 | fp6_e3m2 | fp6_e2m3 | fp4_e2m1
              | fp16 | bf16 | fp32 | mxfp8_e4m3 | mxfp8_e5m2 | mxfp6_e3m2 | mxfp6_e2m3 | mxfp4 | mxint8
-             | nf4 | bitmod_fp4 | bitmod_fp3 | ternary | binary | bfp<k>
+             | nvfp4 | nf4 | bitmod_fp4 | bitmod_fp3 | ternary | binary | bfp<k>
+             | q4_0 | q8_0 | q4_k | q5_k | q6_k            (llama.cpp / GGUF block types)
     option  := g<N> (groups of N along the axis) | pc (per channel) | pt (per tensor)
-             | s<scale> (fp16 bf16 fp32 e8m0 u8 int8) | sr (stochastic rounding)
+             | s<scale> (fp16 bf16 fp32 e8m0 e4m3 u8 int8) | sr (stochastic rounding)
+             | floor | ceil   (power-of-two scales: OCP MX exponent rule, or rounded up: no clipping)
              | b<bias> | nosub | ieee | fn | ovf | sat      (minifloat element options)
 
 Minifloats saturate on overflow by default (OCP conversions); fp16/bf16/fp32 follow IEEE and
@@ -19,6 +21,8 @@ import re
 from hwsim.errors import HwsimError, closest
 from hwsim.formats.codebook import SignElement, bitmod_variants, nf4
 from hwsim.formats.format import Format
+from hwsim.formats.ggml import TYPES as GGML_TYPES
+from hwsim.formats.ggml import ggml_format
 from hwsim.formats.integer import IntElement
 from hwsim.formats.minifloat import MinifloatElement
 from hwsim.formats.scales import parse_scale, scale_names
@@ -35,12 +39,13 @@ _MX_ELEMENTS = {"mxfp8": ("e4m3", "e5m2"), "mxfp6": ("e3m2", "e2m3"), "mxfp4": (
 KNOWN_FORMATS = (
     "fp32", "fp16", "bf16",
     "fp8_e4m3", "fp8_e5m2", "fp6_e3m2", "fp6_e2m3", "fp4_e2m1",
-    "mxfp8_e4m3", "mxfp8_e5m2", "mxfp6_e3m2", "mxfp6_e2m3", "mxfp4", "mxint8",
+    "mxfp8_e4m3", "mxfp8_e5m2", "mxfp6_e3m2", "mxfp6_e2m3", "mxfp4", "mxint8", "mxfp4_ceil", "nvfp4",
     "int8", "int8_pc", "int8_g128", "int4", "int4_pc", "int4_g128", "int4a_g128", "int4_g64", "int4a_g64",
     "int4_g32", "int3_g128", "int3a_g128", "int2_g64", "int2a_g64",
     "e3m2_g32_se8m0", "e2m1_g16_sfp16", "e4m3_pc",
     "nf4_g64", "nf4_g128", "bitmod_fp4_g128", "bitmod_fp3_g128",
     "ternary", "binary", "bfp8_g16", "bfp4_g16",
+    "q4_0", "q8_0", "q4_k", "q5_k", "q6_k",
 )
 
 
@@ -86,6 +91,8 @@ def _base(name: str, tokens: list[str]):
         k = _int_in(name, m[1], 2, 16, "mantissa bits")
         return dict(family="bfp", element=IntElement.make(k, step=2.0 ** -(k - 2)), granularity="group",
                     group_size=16, scale="e8m0")
+    if t == "nvfp4":  # E2M1 in blocks of 16, E4M3 block scale under an fp32 per-tensor scale
+        return dict(family="nvfp4", mf=list(_OCP["e2m1"]), granularity="group", group_size=16, scale="e4m3")
     if t == "nf4":
         return dict(family="nf4", element=nf4(), scaling="absmax", granularity="group", group_size=64)
     if t == "bitmod":
@@ -108,6 +115,8 @@ def _options(name: str, tokens: list[str], cfg: dict) -> None:
             cfg["granularity"], cfg["group_size"] = "group", _int_in(name, m[1], 1, 1 << 20, "group size")
         elif t in ("pc", "pt"):
             cfg["granularity"], cfg["group_size"] = ("channel" if t == "pc" else "tensor"), None
+        elif t in ("floor", "ceil"):
+            cfg["scale_rule"] = t
         elif t == "sr":
             cfg["stochastic"] = True
         elif t.startswith("s") and parse_scale(t[1:]):
@@ -120,7 +129,7 @@ def _options(name: str, tokens: list[str], cfg: dict) -> None:
         elif "mf" in cfg and t in ("ieee", "fn"):
             cfg["mf"][2] = t
         else:
-            raise _err(name, f"unknown option {t!r} (options: g<N>, pc, pt, sr, s<scale> with scale in "
+            raise _err(name, f"unknown option {t!r} (options: g<N>, pc, pt, sr, floor, ceil, s<scale> with scale in "
                              f"{', '.join(scale_names())}; minifloats also b<bias>, nosub, ieee, fn, ovf, sat)")
 
 
@@ -132,6 +141,8 @@ def get_format(name) -> Format:
     if not isinstance(name, str) or not name.strip():
         raise HwsimError(f"a format name must be a non-empty string, got {name!r}", field="format")
     norm = name.strip().lower()
+    if norm in GGML_TYPES:
+        return ggml_format(norm)
     tokens = norm.split("_")
     cfg = _base(norm, tokens)
     _options(norm, tokens, cfg)
@@ -144,6 +155,8 @@ def get_format(name) -> Format:
             cfg.setdefault("granularity", "tensor")
             cfg.setdefault("scaling", "absmax")
     scale = parse_scale(cfg.pop("scale", "fp16"))
+    if cfg.get("scale_rule", "floor") != "floor" and not scale.is_pow2:
+        raise _err(norm, "floor/ceil choose the exponent rule of power-of-two (e8m0) scales only")
     if cfg.get("granularity", "none") == "group" and cfg["group_size"] is None:
         raise _err(norm, "group granularity needs g<N>")
     if scale.is_pow2:

@@ -117,15 +117,19 @@ def _grid_stochastic(y, u, g):
 
 
 @njit(cache=True, inline="always")
-def _int_row(buf, noise_row, sr, p):
+def _int_row(buf, zbuf, noise_row, sr, p):
+    """q = clamp(round(y) + z, qmin, qmax) - z, i.e. round(y) clamped to [qmin - z, qmax - z]: the
+    zero point is added after rounding (adding it before changes ties when z is odd)."""
     qmin, qmax, step = p[0], p[1], p[2]
     inv = 1.0 / step  # steps are powers of two: exact
     for j in range(buf.shape[0]):
         v = buf[j] * inv
-        if v < qmin:  # clamping to integer bounds first commutes with rounding
-            v = qmin
-        elif v > qmax:
-            v = qmax
+        lo = qmin - zbuf[j]
+        hi = qmax - zbuf[j]
+        if v < lo:  # clamping to integer bounds first commutes with rounding
+            v = lo
+        elif v > hi:
+            v = hi
         if sr:
             v = math.floor(v + noise_row[j])
         else:
@@ -134,12 +138,12 @@ def _int_row(buf, noise_row, sr, p):
 
 
 @njit(cache=True, inline="always")
-def _element_row(buf, noise_row, sr, kind, p, grid, look, cbits):
+def _element_row(buf, zbuf, noise_row, sr, kind, p, grid, look, cbits):
     """Round one row of scaled values in place (one tight loop per element kind)."""
     if kind == KIND_MINIFLOAT:
         _minifloat_row(buf, noise_row, sr, p, cbits)
     elif kind == KIND_INT:
-        _int_row(buf, noise_row, sr, p)
+        _int_row(buf, zbuf, noise_row, sr, p)
     elif kind == KIND_GRID and sr:
         for j in range(buf.shape[0]):
             buf[j] = _grid_stochastic(buf[j], noise_row[j], grid)
@@ -155,9 +159,9 @@ def _element_row(buf, noise_row, sr, kind, p, grid, look, cbits):
 
 @njit(cache=True)
 def quantize_rows(x, scale, zero, kind, p, grid, noise, out):
-    """out[i, j] = scale[i] · (element(x[i, j] / scale[i] + zero[i]) - zero[i]) for a
-    (groups × group_size) array, streamed in cache-sized chunks that may span rows.
-    An integer zero point commutes with rounding, so it is added before the element rounds."""
+    """out[i, j] = scale[i] · element(x[i, j] / scale[i]; zero[i]) for a (groups × group_size)
+    array, streamed in cache-sized chunks that may span rows. The zero point (asymmetric INT) only
+    moves the clamping bounds. A zero result keeps the sign of its input (−0.0 stays −0.0)."""
     rows, cols = x.shape
     total = rows * cols
     xf = x.reshape(total)
@@ -166,20 +170,24 @@ def quantize_rows(x, scale, zero, kind, p, grid, noise, out):
     nf = noise.reshape(noise.size)
     look = grid_lookup(grid)
     buf_all = np.empty(min(total, _CHUNK))
+    zbuf_all = np.empty(buf_all.shape[0])
     cbits = np.empty(buf_all.shape[0], dtype=np.int64)
     i_in = j_in = i_out = j_out = 0
     for k0 in range(0, total, _CHUNK):
         n = min(_CHUNK, total - k0)
         buf = buf_all[:n]
+        zbuf = zbuf_all[:n]
         for k in range(n):
-            buf[k] = xf[k0 + k] / scale[i_in] + zero[i_in]
+            buf[k] = xf[k0 + k] / scale[i_in]
+            zbuf[k] = zero[i_in]
             j_in += 1
             if j_in == cols:
                 j_in = 0
                 i_in += 1
-        _element_row(buf, nf[k0:k0 + n] if sr else nf, sr, kind, p, grid, look, cbits[:n])
+        _element_row(buf, zbuf, nf[k0:k0 + n] if sr else nf, sr, kind, p, grid, look, cbits[:n])
         for k in range(n):
-            of[k0 + k] = (buf[k] - zero[i_out]) * scale[i_out]
+            v = buf[k] * scale[i_out]
+            of[k0 + k] = v if v != 0.0 else math.copysign(0.0, xf[k0 + k])
             j_out += 1
             if j_out == cols:
                 j_out = 0
@@ -189,14 +197,18 @@ def quantize_rows(x, scale, zero, kind, p, grid, noise, out):
 
 @njit(cache=True)
 def quantize_rows_best(x, scales, grids, noise, out):
-    """Mixture of grids (BitMoD): each row keeps the grid whose dequantized row has the lowest
-    squared error; scales[v, i] is row i's scale under grid v. Returns the chosen grid per row."""
+    """Mixture of grids (BitMoD): each row keeps the grid whose nearest-rounded row has the lowest
+    squared error; scales[v, i] is row i's scale under grid v. Returns the chosen grid per row.
+    With stochastic rounding the choice is still made on nearest rounding and only then the row is
+    rounded stochastically on the chosen grid: choosing among noisy draws by their error would
+    favour draws that fell toward zero (a bias of ~0.09 steps near amax)."""
     rows, cols = x.shape
     nvar = grids.shape[0]
     sr = noise.shape[0] > 0
     p = np.zeros(1)
     looks = [grid_lookup(grids[v]) for v in range(nvar)]
     buf = np.empty(cols)
+    zbuf = np.zeros(cols)
     nrow = np.empty(0)
     cbits = np.empty(0, dtype=np.int64)
     choice = np.zeros(rows, dtype=np.int64)
@@ -206,7 +218,7 @@ def quantize_rows_best(x, scales, grids, noise, out):
             s = scales[v, i]
             for j in range(cols):
                 buf[j] = x[i, j] / s
-            _element_row(buf, noise[i] if sr else nrow, sr, KIND_GRID, p, grids[v], looks[v], cbits)
+            _element_row(buf, zbuf, nrow, False, KIND_GRID, p, grids[v], looks[v], cbits)
             err = 0.0
             for j in range(cols):
                 d = buf[j] * s - x[i, j]
@@ -216,6 +228,17 @@ def quantize_rows_best(x, scales, grids, noise, out):
                 choice[i] = v
                 for j in range(cols):
                     out[i, j] = buf[j] * s
+        if sr:
+            v = choice[i]
+            s = scales[v, i]
+            for j in range(cols):
+                buf[j] = x[i, j] / s
+            _element_row(buf, zbuf, noise[i], True, KIND_GRID, p, grids[v], looks[v], cbits)
+            for j in range(cols):
+                out[i, j] = buf[j] * s
+        for j in range(cols):
+            if out[i, j] == 0.0:
+                out[i, j] = math.copysign(0.0, x[i, j])
     return choice
 
 
