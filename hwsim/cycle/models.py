@@ -165,7 +165,7 @@ def simulate_lut(arch, fam, ops, prec, i, io, bpc):
         return _result(res, ("vector",), ("dram",), io["a"][i] + io["b"][i] + io["c"][i])
     planes = L.weight_planes(arch, prec)
     lut = float(L.lut_unit_cycles(arch, row, planes)[0])
-    pre = float(L.precompute_cycles(arch, row)[0])
+    pre = float(L.precompute_cycles(arch, row)[0]) + float(np.asarray(L.precompute_launch_cycles(arch, row)).reshape(-1)[0])
     post = float(L.output_stage_cycles(arch, row, prec, planes)[0])
     tables = float(L.arch_table_bytes(arch, row)[0]) if c["precompute"] == "separate" else 0.0
     # activations (table inputs) first, then precompute, while the weights stream per batch

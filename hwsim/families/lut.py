@@ -113,7 +113,7 @@ class Lut(Family):
         table_io = 0.0  # tables written once by the precompute and read once by the LUT GEMM
         if c["precompute"] == "separate":  # through the backing store, in a kernel of its own
             table_io = 2 * L.arch_table_bytes(arch, ops) / arch.backing.bytes_per_cycle(arch.clock_hz) \
-                + np.where(L.lut_mask(ops), c["precompute_launch"] * arch.clock_hz * ops.count, 0.0)
+                + L.precompute_launch_cycles(arch, ops)
         elif c["table_bandwidth"] is not None:  # fused into the norm: through the on-chip level
             table_io = 2 * L.arch_table_bytes(arch, ops) / c["table_bandwidth"]
         return lut + np.ceil(vector + table_io) + host_cycles(arch, ops, prec)
