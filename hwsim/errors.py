@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 
+MAX_MESSAGE = 600
+
+
 class HwsimError(Exception):
     """Bad user input (file, field or value). Message names where and what is allowed."""
 
@@ -10,7 +13,14 @@ class HwsimError(Exception):
         self.field = field
         self.detail = message
         where = ": ".join(p for p in (self.file, field) if p)
-        super().__init__(f"{where}: {message}" if where else message)
+        text = f"{where}: {message}" if where else message
+        # one readable line: a huge value (a pasted table, a long path) is cut, newlines are spaces
+        text = " ".join(text.split("\n"))
+        super().__init__(text if len(text) <= MAX_MESSAGE else text[:MAX_MESSAGE - 1] + "…")
+
+
+class HwsimWarning(UserWarning):
+    """Input hwsim accepts but a reader should know about (the CLI prints it as one 'warning:' line)."""
 
 
 def closest(name: str, choices, n: int = 3) -> str:

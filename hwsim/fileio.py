@@ -14,24 +14,94 @@ def read_mapping(path: str | Path, *, what: str = "file") -> dict:
     """Parse a YAML (or, by suffix, JSON) file whose top level must be a mapping."""
     path = Path(path)
     is_json = path.suffix == ".json"
+    text = read_text(path, what=what)
+    data = parse_text(text, path, is_json=is_json)
+    if not isinstance(data, dict):
+        raise HwsimError(f"{what} must be a {'JSON object' if is_json else 'YAML mapping'} at the top level",
+                         file=path)
+    return data
+
+
+def read_text(path: str | Path, *, what: str = "file") -> str:
+    """A user's text file as UTF-8, with one-line errors (missing, unreadable, not UTF-8)."""
+    path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise HwsimError("no such file", file=path) from None
     except OSError as exc:
-        raise HwsimError(f"cannot read: {exc.strerror}", file=path) from None
-    except UnicodeDecodeError:
+        raise HwsimError(f"cannot read: {os_reason(exc)}", file=path) from None
+    except UnicodeDecodeError as exc:
         hint = " (for a checkpoint, give its folder with config.json)" if path.suffix == ".safetensors" else ""
-        raise HwsimError(f"not a text file: {what} must be YAML or JSON{hint}", file=path) from None
+        raise HwsimError(f"not a text file (not UTF-8 at byte {exc.start}): {what} must be YAML or JSON saved as "
+                         f"UTF-8{hint}", file=path) from None
+
+
+# a user file bigger than this once YAML aliases are expanded is refused (an alias "bomb": a few lines that
+# expand to billions of values, which validation or an error message would otherwise try to walk or print)
+MAX_VALUES = 1_000_000
+MAX_DEPTH = 200  # parsers recurse per level; real configs nest fewer than 10 levels
+
+
+def parse_text(text: str, path: str | Path, *, is_json: bool = False):
+    """YAML (or JSON) text → Python data, with one-line errors for syntax, nesting depth and alias bombs."""
+    if text.count("[") + text.count("{") > MAX_DEPTH and _flow_depth(text) > MAX_DEPTH:
+        raise HwsimError(f"nested too deeply (more than {MAX_DEPTH} lists or mappings inside each other)", file=path)
     try:
         data = json.loads(text) if is_json else yaml.safe_load(text)
     except json.JSONDecodeError as exc:
         raise HwsimError(f"not valid JSON at line {exc.lineno}: {exc.msg}", file=path) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        raise HwsimError(f"invalid YAML{f' at line {mark.line + 1}' if mark else ''}", file=path) from None
-    if not isinstance(data, dict):
-        raise HwsimError(f"{what} must be a {'JSON object' if is_json else 'YAML mapping'} at the top level",
-                         file=path)
+        problem = getattr(exc, "problem", None)
+        raise HwsimError(f"invalid YAML{f' at line {mark.line + 1}' if mark else ''}"
+                         f"{f': {problem}' if problem else ''}", file=path) from None
+    except RecursionError:
+        raise HwsimError("nested too deeply (lists or mappings inside each other thousands of levels down)",
+                         file=path) from None
+    check_size(data, path)
     return data
+
+
+def _flow_depth(text: str) -> int:
+    """Deepest nesting of [ ] and { } (quotes ignored: an over-estimate is only ever a few levels)."""
+    depth = deepest = 0
+    for ch in text:
+        if ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth = max(0, depth - 1)
+    return deepest
+
+
+def check_size(data, path: str | Path) -> None:
+    """Refuse data that expands (through shared YAML aliases) to more than MAX_VALUES values, or refers to
+    itself. Counts each shared node once per use without expanding it, so the check itself is cheap."""
+    sizes: dict[int, int] = {}
+    open_: set[int] = set()
+    if not isinstance(data, (dict, list)):
+        return
+    stack: list[tuple[object, bool]] = [(data, False)]
+    while stack:
+        node, closing = stack.pop()
+        kids = list(node.values()) + list(node.keys()) if isinstance(node, dict) else node
+        if closing:
+            open_.discard(id(node))
+            sizes[id(node)] = 1 + sum(sizes.get(id(k), 1) for k in kids)
+            if sizes[id(node)] > MAX_VALUES:
+                raise HwsimError(f"expands to more than {MAX_VALUES:,} values (YAML aliases &/* used over and over?)",
+                                 file=path)
+            continue
+        if id(node) in sizes:
+            continue
+        open_.add(id(node))
+        stack.append((node, True))
+        for k in kids:
+            if isinstance(k, (dict, list)):
+                if id(k) in open_:
+                    raise HwsimError("a YAML alias refers to a value that contains it (a loop)", file=path)
+                stack.append((k, False))
 
 
 def os_reason(exc: OSError) -> str:

@@ -66,10 +66,11 @@ def tokens_per_usd(tokens_per_s: float, price_usd: float, *, lifetime_s: float =
 def tops_per_mm2(arch, precision=None) -> float:
     """Peak compute density: 2 operations per MAC × peak MACs per cycle × clock / area (TOPS/mm²).
     NaN when the family gives no area (e.g. an FPGA without a die area)."""
-    from hwsim.engine.precision import resolve_precision
+    from hwsim.core.precision import resolve_precision
+    from hwsim.families import get_family
 
     prec = resolve_precision(precision)
-    fam = arch.family_model
+    fam = get_family(arch.family)
     arch_p, prec = fam.configure(arch, prec)
     area = _num(fam.area_mm2(arch_p, prec))
     peak = _num(fam.peak_macs_per_cycle(arch_p, prec)) * _num(arch_p.clock_hz)

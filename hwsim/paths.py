@@ -35,18 +35,25 @@ def preset_names(kind: str) -> list[str]:
     return sorted(names)
 
 
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except OSError:  # a name too long for a path, or with a NUL: not a file either way
+        return False
+
+
 def resolve_preset(name_or_path: str | os.PathLike, kind: str, *, what: str) -> Path:
     """A preset name (`llama-2-7b`) or a path to a file. Unknown names list the closest presets."""
     text = str(name_or_path)
     path = Path(text)
-    if path.suffix in (*_SUFFIXES, ".json") or os.sep in text or "/" in text or path.exists():
-        if not path.exists():
+    if path.suffix in (*_SUFFIXES, ".json") or os.sep in text or "/" in text or _exists(path):
+        if not _exists(path):
             raise HwsimError("no such file", file=text)
         return path
     for d in preset_dirs(kind):
         for suf in _SUFFIXES:
             cand = d / f"{text}{suf}"
-            if cand.exists():
+            if _exists(cand):
                 return cand
     names = preset_names(kind)
     hint = closest(text, names) or (f" (presets: {', '.join(names)})" if names else "")

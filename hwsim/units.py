@@ -10,6 +10,11 @@ import re
 
 from hwsim.errors import HwsimError
 
+# Every physical quantity hwsim reads sits far inside this range in SI units (from 1e-18 m² of a transistor to
+# 1e22 B of storage); outside it, products of a few quantities overflow or vanish to 0 in float64 (assumed
+# bounds, chosen so that no product of three in-range values leaves float64).
+SI_MIN, SI_MAX = 1e-30, 1e30
+
 # dimension vector order: seconds, bytes, joules, metres, cycles, ops
 _DIMS = ("s", "B", "J", "m", "cycle", "op")
 
@@ -130,4 +135,7 @@ def parse_quantity(value: object, kind: str, *, file: object | None = None, fiel
             out = number * scale
     if not math.isfinite(out):
         raise HwsimError(f"must be a finite number, got {value!r}", file=file, field=field)
+    if out != 0 and not SI_MIN <= abs(out) <= SI_MAX:
+        raise HwsimError(f"{value!r} is out of range: in SI units a quantity must be 0 or between {SI_MIN:g} and "
+                         f"{SI_MAX:g} in size", file=file, field=field)
     return out

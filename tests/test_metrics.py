@@ -9,6 +9,7 @@ from hwsim import metrics as M
 from hwsim.arch import load_arch
 from hwsim.engine import Precision, evaluate
 from hwsim.errors import HwsimError
+from hwsim.families import get_family
 from hwsim.workload import load_model, trace
 
 
@@ -45,7 +46,7 @@ def test_compare_is_antisymmetric(s1, s2, p1, p2):
 def test_tops_per_mm2_from_the_family():
     arch = load_arch("bitmod")
     prec = Precision(weights=4)
-    fam = arch.family_model
+    fam = get_family(arch.family)
     want = 2 * float(fam.peak_macs_per_cycle(arch, prec.resolve())) * arch.clock_hz / float(
         fam.area_mm2(arch, prec.resolve())) / 1e12
     assert M.tops_per_mm2(arch, prec) == pytest.approx(want) and want > 0

@@ -78,7 +78,8 @@ def test_pareto_front_table_orders_and_keeps_columns():
 
 
 @pytest.mark.parametrize("spec, msg", [("e:up", "direction must be min or max"), ("", "expected"),
-                                       ("e,e:max", "repeated"), (":min", "names no column")])
+                                       ("e:min,e:max", "repeated"), (":min", "names no column"),
+                                       ("tokens_per_s", "needs a direction: write .tokens_per_s:min. or .tokens_per_s:max.")])
 def test_bad_objectives(spec, msg):
     with pytest.raises(HwsimError, match=msg):
         parse_objectives(spec)

@@ -94,7 +94,7 @@ def test_schema_errors_name_file_and_path(tmp_path, old, new, where, msg):
 
 
 def test_not_yaml_and_missing(tmp_path):
-    with pytest.raises(HwsimError, match="not valid YAML at line"):
+    with pytest.raises(HwsimError, match="invalid YAML at line"):
         load_study(write(tmp_path, "a: [1, 2"))
     with pytest.raises(HwsimError, match="no such file"):
         load_study(tmp_path / "nope.yaml")

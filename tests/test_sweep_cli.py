@@ -51,6 +51,6 @@ def test_bad_executor_options(tmp_path, capsys):
     p = tmp_path / "s.yaml"
     p.write_text(GOOD)
     assert main(["sweep", str(p), "--workers", "0", "--no-progress", "--out", str(tmp_path / "o")]) == 2
-    assert "--workers: must be >= 1" in capsys.readouterr().err
+    assert "--workers: must be an integer in 1..1024, got 0" in capsys.readouterr().err
     assert main(["sweep", str(tmp_path / "missing.yaml")]) == 2
     assert "no such file" in capsys.readouterr().err

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hwsim.errors import HwsimError, closest
+from hwsim.workload import kv
 
 GRANULARITIES = ("op", "layer")
 KV_ROLE = "kv"
@@ -32,14 +33,9 @@ class Unit:
     storage: int  # elements stored at the unit's format (weights, or the layer's KV cache)
 
 
-def role_params(model, role: str) -> int | None:
-    """Parameters of one layer's `role`, every expert included; None for a role the config does not list."""
-    shape = model.linear_shapes().get(role)
-    if shape is None:
-        return None
-    k, n, bias = shape
-    experts = model.num_experts if role in ("gate_proj", "up_proj", "down_proj") else 1
-    return (k * n + (n if bias else 0)) * experts
+def role_params(model, role: str, layer: int) -> int | None:
+    """Parameters of `role` in `layer`, every expert included; None for a role the layer does not list."""
+    return model.role_params(role, int(layer))
 
 
 def stored_params(trace, rows: np.ndarray) -> np.ndarray:
@@ -51,10 +47,10 @@ def stored_params(trace, rows: np.ndarray) -> np.ndarray:
     read = ops["weight_elems"].to_numpy()[rows].astype(np.int64)
     out = read.copy()
     for role in np.unique(roles):
-        full = role_params(trace.model, str(role))
-        if full is None:
-            continue
         for layer in np.unique(layers[roles == role]):
+            full = role_params(trace.model, str(role), layer)
+            if full is None:
+                continue
             at = np.flatnonzero((roles == role) & (layers == layer))
             total = max(int(read[at].sum()), 1)
             share = [full * int(r) // total for r in read[at][:-1]]  # Python ints: full × read can pass 2**63
@@ -111,11 +107,11 @@ def weight_units(trace, granularity: str = "op", groups=None) -> list[Unit]:
 
 
 def kv_units(trace) -> list[Unit]:
-    """One unit per layer: the ops that read or write its KV cache, storing 2·batch·(C+T)·kv_dim elements."""
+    """One unit per layer: the ops that read or write its KV cache (or SSM state), storing what
+    hwsim.workload.kv says that layer holds after the step."""
     ops = trace.ops
     touches = (ops["kv_read_elems"].to_numpy() > 0) | (ops["kv_write_elems"].to_numpy() > 0)
     layer = ops["layer"].to_numpy()
-    per_layer = 2 * trace.batch * trace.span * trace.model.kv_dim
     return [Unit(f"layers.{i}.{KV_ROLE}", "kv", tuple(int(r) for r in np.flatnonzero(touches & (layer == i))),
-                 (f"layers.{i}.{KV_ROLE}",), 0, per_layer)
-            for i in range(trace.model.layers)]
+                 (f"layers.{i}.{KV_ROLE}",), 0, kv.layer_elems(block, trace.batch, trace.span, trace.mla))
+            for i, block in enumerate(trace.model.blocks)]

@@ -20,6 +20,7 @@ COMMANDS = {
     "allocate": "hwsim.cli.allocate_cmd",
     "sweep": "hwsim.cli.sweep_cmd",
     "pareto": "hwsim.cli.pareto_cmd",
+    "generate": "hwsim.cli.generate_cmd",
     "presets": "hwsim.cli.presets_cmd",
 }
 
@@ -64,6 +65,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:  # bare `hwsim`: what it can do, not an error
         parser.print_help()
         return 0
+    import warnings
+
+    from hwsim.errors import HwsimWarning
+
+    def one_line(message, category, *rest, **kw) -> None:
+        if issubclass(category, HwsimWarning):
+            print(f"hwsim {args.command}: warning: {message}", file=sys.stderr)
+        else:
+            shown(message, category, *rest, **kw)
+
+    shown = warnings.showwarning
+    warnings.showwarning = one_line
     try:
         return int(args._run(args) or 0)
     except HwsimError as exc:
@@ -71,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except BrokenPipeError:  # `hwsim trace ... | head` is not an error
         return 0
+    finally:
+        warnings.showwarning = shown
 
 
 if __name__ == "__main__":  # pragma: no cover

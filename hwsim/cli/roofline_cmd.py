@@ -23,15 +23,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_workload_arguments(p)
     for operand in ("weights", "activations", "kv"):
         p.add_argument(f"--{operand}", action="append", default=None,
-                       help=f"{operand} format name or bits (default fp16); repeat to compare precisions")
+                       help=f"{operand} format name or bits (default fp16"
+                       + ("; weights: a quantized checkpoint's own format" if operand == "weights" else "")
+                       + "); repeat to compare precisions")
     p.add_argument("--set", action="append", default=[], metavar="dotted.key=value",
                    help="override a field of every arch spec (repeatable)")
     p.add_argument("--plot", metavar="OUT.png", help="write the roofline plot (.png, .pdf or .svg)")
     p.add_argument("--json", action="store_true", help="print one JSON document")
 
 
-def _precisions(args) -> list[Precision]:
+def _precisions(args, model) -> list[Precision]:
     w, a, kv = (getattr(args, o) or ["fp16"] for o in ("weights", "activations", "kv"))
+    if args.weights is None:  # a quantized checkpoint's main format (roofline takes one format per precision)
+        w = [model.default_weight_format if model.weight_formats is not None else "fp16"]
     return [Precision(weights=x, activations=y, kv=z) for x in w for y in a for z in kv]
 
 
@@ -74,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     overrides = parse_overrides(args.set)
     archs = [load_arch(a, overrides) for a in args.arch]
     tr = trace_from_args(args)
-    rl = roofline(archs, tr, _precisions(args))
+    rl = roofline(archs, tr, _precisions(args, tr.model))
     if args.plot:
         rl.plot(args.plot, title=_title(tr))
     if args.json:

@@ -6,7 +6,7 @@ import argparse
 from hwsim.arch import load_arch, parse_overrides
 from hwsim.cli.output import emit_json
 from hwsim.engine import Precision
-from hwsim.engine.ops import gemm_ops
+from hwsim.core.ops import gemm_ops
 from hwsim.errors import HwsimError
 
 HELP = "cycles, seconds, energy and area of a model (or one GEMM) on an accelerator"
@@ -22,7 +22,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--arch", required=True, help="preset name (archs/) or a YAML path")
     add_workload_arguments(p, model_required=False)
     p.add_argument("--gemm", help="one linear op M,N,K (M tokens, N outputs, K inputs) instead of --model")
-    p.add_argument("--weights", default="fp16", help="weight format name or bits (default fp16)")
+    p.add_argument("--weights", help="weight format name or bits (default: the checkpoint's own formats, per op, "
+                   "from its quantization_config or GGUF tensor types; else fp16)")
     p.add_argument("--activations", default="fp16", help="activation format name or bits (default fp16)")
     p.add_argument("--kv", default="fp16", help="KV-cache format name or bits (default fp16)")
     p.add_argument("--only", choices=KINDS_ONLY, help="keep only linear or attention ops")
@@ -64,13 +65,19 @@ def _warn_if_it_does_not_fit(arch, work, prec) -> None:
     import sys
 
     from hwsim.engine.cost import memory_footprint
-    from hwsim.engine.precision import resolve_precision
+    from hwsim.core.precision import resolve_precision
 
     fp = memory_footprint(arch, work, resolve_precision(prec))
     if fp and not fp["fits_memory"]:
         print(f"hwsim simulate: warning: {work.model.name} needs {fp['footprint_bytes'] / 1e9:.1f} GB (weights + KV "
               f"cache) but {arch.backing.name} holds {arch.backing.capacity / 1e9:.1f} GB; the figures assume it "
               f"fits (more devices, fewer bits or a shorter context would)", file=sys.stderr)
+
+
+def model_weight_formats(work) -> list[str] | None:
+    """Per-op weight formats of a quantized checkpoint's trace (None: a plain model or a bare GEMM)."""
+    model = getattr(work, "model", None)
+    return None if model is None else model.op_weight_formats(work.ops["name"])
 
 
 def _engine(name: str):
@@ -91,8 +98,15 @@ def run(args: argparse.Namespace) -> int:
     evaluate = _engine(args.engine)
     arch = load_arch(args.arch, parse_overrides(args.set))
     ops = _ops(args)
-    prec = Precision(weights=args.weights, activations=args.activations, kv=args.kv)
-    table = evaluate(arch, ops, prec)
+    prec = Precision(weights=args.weights or "fp16", activations=args.activations, kv=args.kv)
+    per_op = model_weight_formats(ops) if args.weights is None else None
+    if per_op is not None:
+        from hwsim.engine.per_op import evaluate_per_op
+
+        table = evaluate_per_op(arch, ops, prec, per_op, engine=evaluate)
+        prec = Precision(weights=ops.model.default_weight_format, activations=args.activations, kv=args.kv)
+    else:
+        table = evaluate(arch, ops, prec)
     _warn_if_it_does_not_fit(arch, ops, prec)
     if args.json:
         emit_json(table.to_json())

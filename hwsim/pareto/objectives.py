@@ -18,12 +18,14 @@ class Objective:
 
 
 def parse_objective(text: str, *, file=None, field=None) -> Objective:
-    """'col:min' or 'col:max' (a bare 'col' means min)."""
+    """'col:min' or 'col:max'. A bare 'col' is an error: tokens_per_s wants max, energy_j min, and a silent
+    default would hand back the worst designs for one of them."""
     if not isinstance(text, str) or not text.strip():
         raise HwsimError(f"expected 'column:min' or 'column:max', got {text!r}", file=file, field=field)
     col, sep, direction = text.strip().rpartition(":")
     if not sep:
-        col, direction = direction, "min"
+        raise HwsimError(f"objective {text.strip()!r} needs a direction: write '{text.strip()}:min' or "
+                         f"'{text.strip()}:max'", file=file, field=field)
     col, direction = col.strip(), direction.strip().lower()
     if not col:
         raise HwsimError(f"objective {text!r} names no column", file=file, field=field)

@@ -49,6 +49,23 @@ def _check_arch(d, at: At) -> None:
             load_arch(d.preset, {**overrides, p.path: first})
         except HwsimError as exc:
             raise _reraise(at.child("sweep", None).child(p.path, None), exc) from None
+        if p.is_range and not p.integer and p.high - p.low >= 0.5:
+            _check_integer_range(d, p, overrides, at.child("sweep", None).child(p.path, None))
+
+
+def _check_integer_range(d, p, overrides: dict, at: At) -> None:
+    """A range over an integer field needs `integer: true`, or its samples would be fractional."""
+    from hwsim.arch import load_arch
+
+    probe = p.low + 0.5 if (p.low + 0.5) != int(p.low + 0.5) else p.low + 0.25
+    try:
+        load_arch(d.preset, {**overrides, p.path: probe})
+    except HwsimError as exc:
+        if "expected an integer" in str(exc):
+            import math
+
+            raise at.error(f"{p.path} takes integers: add `integer: true` to this range "
+                           f"({{min: {math.ceil(p.low)}, max: {math.floor(p.high)}, integer: true}})") from None
 
 
 def _check_workloads(study, at: At) -> None:
@@ -83,14 +100,14 @@ def _entry_for(at: At, w) -> At:
 
 def _check_formats(study, at: At) -> None:
     try:
-        from hwsim.engine.precision import operand_type
+        from hwsim.core.precision import operand_type
     except ImportError:
         return
     seen = set()
     for p in study.precisions:
         for operand in ("weights", "activations", "kv"):
             v = getattr(p, operand)
-            if (operand, v) in seen:
+            if (operand, v) in seen or (operand, v) == ("weights", "model"):
                 continue
             seen.add((operand, v))
             try:

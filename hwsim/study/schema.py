@@ -12,9 +12,9 @@ import os
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-import yaml
 
 from hwsim.errors import HwsimError
+from hwsim.fileio import parse_text
 from hwsim.pareto.objectives import Objective, parse_objectives
 from hwsim.study.params import Param, parse_param, parse_value
 from hwsim.study.validate import At
@@ -60,9 +60,12 @@ class Workload:
     ops: str = "all"  # op kinds costed: all | linear | attention | linear+attention
 
 
+MODEL_WEIGHTS = "model"  # weights as the checkpoint stores them (quantization_config), else fp16
+
+
 @dataclass(frozen=True)
 class PrecisionChoice:
-    weights: object = "fp16"
+    weights: object = MODEL_WEIGHTS
     activations: object = "fp16"
     kv: object = "fp16"
 
@@ -140,18 +143,10 @@ class Study:
 
 def load_study(path, *, check_names: bool = True) -> Study:
     """Parse and validate a study file. `check_names=False` skips preset/model/format look-ups."""
+    from hwsim.fileio import read_text
+
     text_path = os.fspath(path)
-    try:
-        with open(text_path, encoding="utf-8") as fh:
-            raw = yaml.safe_load(fh)
-    except FileNotFoundError:
-        raise HwsimError("no such file", file=text_path) from None
-    except OSError as exc:
-        raise HwsimError(f"cannot read: {exc.strerror}", file=text_path) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise HwsimError(f"not valid YAML{where}: {getattr(exc, 'problem', exc)}", file=text_path) from None
+    raw = parse_text(read_text(text_path, what="a study"), text_path)
     return parse_study(raw, text_path, check_names=check_names)
 
 

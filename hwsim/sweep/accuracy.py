@@ -32,11 +32,13 @@ def accuracy_table(study: Study) -> pd.DataFrame | None:
     if source is None:
         return None
     from hwsim.accuracy.compare import compare
+    from hwsim.sweep.evaluate import concrete
 
+    precisions = list(dict.fromkeys(concrete(p, w) for p in study.precisions for w in study.workloads))
     field = "accuracy.source"
     try:
         if source == "minilm":
-            pairs = dict.fromkeys((p.weights, p.activations) for p in study.precisions if _is_format_name(p.weights))
+            pairs = dict.fromkeys((p.weights, p.activations) for p in precisions if _is_format_name(p.weights))
             rows = []
             for w, a in pairs:
                 act = a if _is_format_name(a) and a != "fp32" else None
@@ -44,7 +46,7 @@ def accuracy_table(study: Study) -> pd.DataFrame | None:
                 rows.append({"weights": w, "activations": str(a), **{m: r[m] for m in _METRICS if m in r}})
             table = pd.DataFrame(rows)
         else:
-            names = list(dict.fromkeys(p.weights for p in study.precisions if _is_format_name(p.weights)))
+            names = list(dict.fromkeys(p.weights for p in precisions if _is_format_name(p.weights)))
             if not names:
                 return None
             table = compare(names, source, study.accuracy.seed).rename(columns={"format": "weights"})

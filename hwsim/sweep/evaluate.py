@@ -7,16 +7,17 @@ one row). The default one runs hwsim's analytical engine; tests inject small pur
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import numpy as np
 import pandas as pd
 
 from hwsim.errors import HwsimError, closest
-from hwsim.study.schema import Design, PrecisionChoice, Study, Workload
+from hwsim.study.schema import MODEL_WEIGHTS, Design, PrecisionChoice, Study, Workload
 from hwsim.sweep.accuracy import PREFIX as ACC_PREFIX
 from hwsim.sweep.tasks import Task
+from hwsim.engine import evaluate
 
 WORKLOAD_COLUMNS = ("model", "phase", "batch", "seq", "context", "ops")
 PRECISION_COLUMNS = ("weights", "activations", "kv")
@@ -42,6 +43,21 @@ def _trace(w: Workload):
     if w.ops == "all":
         return tr
     return tr.ops[tr.ops["kind"].isin(w.ops.split("+"))].reset_index(drop=True)
+
+
+@lru_cache(maxsize=64)
+def own_weights(model: str) -> str:
+    """`weights: model` (the default): the format a quantized checkpoint stores most weights in, else fp16."""
+    from hwsim.workload import load_model
+
+    m = load_model(model)
+    return m.default_weight_format if m.weight_formats is not None else "fp16"
+
+
+def concrete(precision: PrecisionChoice, workload: Workload) -> PrecisionChoice:
+    if precision.weights != MODEL_WEIGHTS:
+        return precision
+    return replace(precision, weights=own_weights(workload.model))
 
 
 def product_axes(points: dict) -> dict | None:
@@ -83,7 +99,7 @@ def engine_evaluator(design: Design, points: dict, workload: Workload, precision
 
     arch, tr, prec = engine_inputs(design, workload, precision)
     if not points:
-        df = pd.DataFrame([arch.cost(tr, prec).totals])
+        df = pd.DataFrame([evaluate(arch, tr, prec).totals])
     else:
         axes = product_axes(points)
         if axes is not None:
@@ -109,7 +125,7 @@ def evaluate_task(ctx: Context, task: Task, points: dict) -> pd.DataFrame:
     study = ctx.study
     design = study.designs[task.design]
     workload = study.workloads[task.workload]
-    precision = study.precisions[task.precision]
+    precision = concrete(study.precisions[task.precision], workload)
     try:
         metrics = ctx.evaluator(design, points, workload, precision)
     except HwsimError as exc:  # say which study entry and combination hit it
@@ -123,7 +139,9 @@ def evaluate_task(ctx: Context, task: Task, points: dict) -> pd.DataFrame:
     cols: dict[str, object] = {"design": np.full(n, design.name, dtype=object),
                                "point": np.arange(task.start, task.stop, dtype=np.int64)}
     cols.update({k: np.full(n, v) for k, v in design.override_columns().items()})
-    cols.update({k: np.asarray(v) for k, v in points.items()})
+    params = {p.path: p for p in design.params}
+    for k, v in points.items():
+        cols.update(params[k].result_columns(np.asarray(v)) if k in params else {k: np.asarray(v)})
     cols.update({k: np.full(n, getattr(workload, k)) for k in WORKLOAD_COLUMNS})
     cols.update({k: np.full(n, str(getattr(precision, k)), dtype=object) for k in PRECISION_COLUMNS})
     table = pd.DataFrame(cols)

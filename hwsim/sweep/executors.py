@@ -20,10 +20,33 @@ _IN_FLIGHT_PER_WORKER = 2
 _CTX: Context | None = None  # set in each worker process by _init
 
 
+MAX_WORKERS = 1024
+
+
 def _init(ctx: Context) -> None:
     global _CTX
     _CTX = ctx
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    from hwsim.sweep.store import release_inherited_locks
+
+    release_inherited_locks()
+    _exit_with_parent()
+
+
+def _exit_with_parent(poll_s: float = 0.5) -> None:
+    """A worker whose parent was killed (SIGKILL: no chance to shut the pool down) exits within poll_s
+    instead of waiting forever on the task queue; forked workers hold that queue's write end themselves."""
+    import threading
+    import time
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="hwsim-parent-watch", daemon=True).start()
 
 
 def _run(item):
@@ -79,7 +102,7 @@ def run_dask(ctx: Context, items: Iterable, workers: int, scheduler: str | None)
         if scheduler:
             try:
                 client = Client(scheduler, timeout="10s")
-            except (OSError, TimeoutError) as exc:
+            except (OSError, TimeoutError, ValueError) as exc:
                 raise HwsimError(f"cannot reach Dask scheduler {scheduler!r}: {exc}", field="--scheduler") from None
         else:
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
@@ -101,14 +124,37 @@ def run_dask(ctx: Context, items: Iterable, workers: int, scheduler: str | None)
             cluster.close()
 
 
-def execute(ctx: Context, items: Iterable, *, workers: int = 1, executor: str = "local",
-            scheduler: str | None = None) -> Iterator:
+def check_executor(workers: int, executor: str, scheduler: str | None) -> None:
+    """Refuse bad executor arguments up front (run_sweep calls this before it touches the output folder)."""
     if executor not in EXECUTORS:
         raise HwsimError(f"must be one of {', '.join(EXECUTORS)}, got {executor!r}", field="--executor")
-    if workers < 1:
-        raise HwsimError(f"must be >= 1, got {workers}", field="--workers")
+    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= MAX_WORKERS:
+        raise HwsimError(f"must be an integer in 1..{MAX_WORKERS}, got {workers!r}", field="--workers")
+    if scheduler is not None:
+        if executor != "dask":
+            raise HwsimError("--scheduler applies to --executor dask only", field="--scheduler")
+        _check_reachable(scheduler)
+
+
+def _check_reachable(address: str) -> None:
+    """A Dask scheduler address: [tcp://]host:port, and something listening there."""
+    import re
+    import socket
+
+    m = re.fullmatch(r"(?:tcp://)?([\w.-]+|\[[0-9a-fA-F:]+\]):(\d{1,5})", address.strip())
+    if not m or not 0 < int(m.group(2)) < 65536:
+        raise HwsimError(f"expected a scheduler address such as tcp://host:8786, got {address[:80]!r}",
+                         field="--scheduler")
+    try:
+        socket.create_connection((m.group(1).strip("[]"), int(m.group(2))), timeout=5).close()
+    except OSError as exc:
+        raise HwsimError(f"cannot reach Dask scheduler {address!r}: {exc.strerror or exc}", field="--scheduler") \
+            from None
+
+
+def execute(ctx: Context, items: Iterable, *, workers: int = 1, executor: str = "local",
+            scheduler: str | None = None) -> Iterator:
+    check_executor(workers, executor, scheduler)
     if executor == "dask":
         return run_dask(ctx, items, workers, scheduler)
-    if scheduler:
-        raise HwsimError("--scheduler applies to --executor dask only", field="--scheduler")
     return run_serial(ctx, items) if workers == 1 else run_local(ctx, items, workers)

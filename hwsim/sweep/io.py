@@ -13,10 +13,11 @@ FORMATS = ("parquet", "csv")
 RESULTS_STEM = "results"
 
 
-def atomic_write_table(df: pd.DataFrame, path, fmt: str = "parquet") -> None:
+def atomic_write_table(df: pd.DataFrame, path, fmt: str = "parquet", *, hint: str = "") -> None:
     """Write df to path via a temporary sibling and os.replace, so readers never see half a file.
 
-    Bytes depend only on the table: no index, no timestamps, fixed compression.
+    Bytes depend only on the table: no index, no timestamps, fixed compression. A full disk or a folder
+    made read-only is one HwsimError line (with `hint`), and leaves no temporary behind.
     """
     path = os.fspath(path)
     tmp = f"{path}.tmp-{os.getpid()}"
@@ -29,9 +30,15 @@ def atomic_write_table(df: pd.DataFrame, path, fmt: str = "parquet") -> None:
         else:  # pragma: no cover - validated earlier
             raise ValueError(fmt)
         os.replace(tmp, path)
+    except OSError as exc:
+        from hwsim.fileio import os_reason
+
+        raise HwsimError(f"cannot write: {os_reason(exc)}{hint}", file=path) from None
     finally:
-        if os.path.exists(tmp):
+        try:
             os.remove(tmp)
+        except OSError:
+            pass
 
 
 def read_table(path) -> pd.DataFrame:

@@ -16,7 +16,7 @@ from hwsim.engine.sweep import arch_at
 from hwsim.errors import HwsimError
 from hwsim.study.samplers import design_points
 from hwsim.study.schema import Study
-from hwsim.sweep.evaluate import PRECISION_COLUMNS, WORKLOAD_COLUMNS, engine_grid, engine_inputs
+from hwsim.sweep.evaluate import PRECISION_COLUMNS, WORKLOAD_COLUMNS, concrete, engine_grid, engine_inputs
 from hwsim.sweep.io import atomic_write_table
 from hwsim.sweep.tasks import plan
 
@@ -50,7 +50,8 @@ def recheck_table(study: Study, table: pd.DataFrame) -> pd.DataFrame:
         design = study.designs[task.design]
         if table["design"].iat[r] != design.name or table["point"].iat[r] != point:  # pragma: no cover
             raise RuntimeError(f"results row {r} is not design {design.name!r} point {point}: table out of order")
-        arch, trace, prec = engine_inputs(design, study.workloads[task.workload], study.precisions[task.precision])
+        workload = study.workloads[task.workload]
+        arch, trace, prec = engine_inputs(design, workload, concrete(study.precisions[task.precision], workload))
         grid = engine_grid(design, design_points(design, study.sampler, point, point + 1))
         try:
             arch = arch_at(arch, {k: v[0] for k, v in grid.items()})

@@ -16,7 +16,7 @@ from hwsim.sweep.evaluate import Context, engine_evaluator, workload_columns
 from hwsim.sweep.executors import execute
 from hwsim.sweep.io import RESULTS_STEM, atomic_write_table, read_table
 from hwsim.sweep.recheck import RECHECK_STEM, run_recheck
-from hwsim.sweep.store import Store
+from hwsim.sweep.store import RESUME_HINT, Store
 from hwsim.sweep.tasks import plan, total_rows
 
 FRONT_STEM = "front"
@@ -60,7 +60,23 @@ def run_sweep(study: Study, out_dir=None, *, workers: int = 1, executor: str = "
     and only the missing tasks run. `evaluator` replaces the analytical engine (tests).
     `progress=None` shows a tqdm bar on stderr when it is a terminal.
     """
+    from hwsim.sweep.executors import check_executor
+
+    check_executor(workers, executor, scheduler)  # before anything in the output folder is touched
     store = Store(out_dir if out_dir is not None else study.outputs.dir)
+    store.lock()
+    try:
+        return _run(study, store, workers, executor, scheduler, resume, evaluator, progress)
+    except OSError as exc:  # the disk filled up or the folder went read-only between two checked writes
+        from hwsim.fileio import os_reason
+
+        raise HwsimError(f"sweep stopped: {os_reason(exc)}{RESUME_HINT}", file=store.root) from None
+    finally:
+        store.unlock()
+
+
+def _run(study: Study, store: Store, workers: int, executor: str, scheduler: str | None, resume: bool,
+         evaluator, progress: bool | None) -> SweepResult:
     fmt = study.outputs.format
     results = store.root / f"{RESULTS_STEM}.{fmt}"
     fingerprint = study.fingerprint()
@@ -76,8 +92,12 @@ def run_sweep(study: Study, out_dir=None, *, workers: int = 1, executor: str = "
     for stale in (results, *store.root.glob(f"{FRONT_STEM}.*"), *store.root.glob(f"{RECHECK_STEM}.*")):
         if manifest is None and stale.exists():
             stale.unlink()
+    from hwsim.sweep.provenance import provenance
+
+    made_by = provenance(study)
     store.write_manifest({"study": study.name, "file": study.file, "fingerprint": fingerprint,
-                          "tasks": len(tasks), "rows": total_rows(tasks), "format": fmt, "complete": False})
+                          "tasks": len(tasks), "rows": total_rows(tasks), "format": fmt, "complete": False,
+                          "provenance": made_by})
     done = store.done() if manifest is not None else set()
     ctx = Context(study, accuracy_table(study), evaluator or engine_evaluator)
 
@@ -100,7 +120,8 @@ def run_sweep(study: Study, out_dir=None, *, workers: int = 1, executor: str = "
     table = store.read_parts(t.id for t in tasks)
     atomic_write_table(table, results, fmt)
     store.write_manifest({"study": study.name, "file": study.file, "fingerprint": fingerprint,
-                          "tasks": len(tasks), "rows": len(table), "format": fmt, "complete": True})
+                          "tasks": len(tasks), "rows": len(table), "format": fmt, "complete": True,
+                          "provenance": made_by})
     store.drop_parts()
     return _finish(study, store, results, len(done), rows=len(table), table=table)
 

@@ -16,9 +16,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from hwsim.errors import HwsimError
+from hwsim.fileio import os_reason
 from hwsim.sweep.io import atomic_write_table
 
 MANIFEST = "manifest.json"
+LOCK = ".hwsim-sweep.lock"
+_HELD: set[int] = set()  # lock fds this process holds (forked workers close their copies)
+RESUME_HINT = "; the finished parts are kept: fix it and rerun with --resume"
 _PART = re.compile(r"^part-(\d{7})\.parquet$")
 
 
@@ -40,8 +44,38 @@ class Store:
     def write_manifest(self, manifest: dict) -> None:
         path = self.root / MANIFEST
         tmp = path.with_name(f"{MANIFEST}.tmp-{os.getpid()}")
-        tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
-        os.replace(tmp, path)
+        try:
+            tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+            os.replace(tmp, path)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise HwsimError(f"cannot write: {os_reason(exc)}{RESUME_HINT}", file=path) from None
+
+    # --- one sweep per folder -----------------------------------------------------------------
+    def lock(self) -> None:
+        """Hold an exclusive lock on the folder until this process exits; a second sweep there refuses."""
+        import fcntl
+
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.root / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise HwsimError(f"cannot create output folder: {os_reason(exc)}", file=self.root) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise HwsimError("another hwsim sweep is writing to this folder; wait for it to finish or give "
+                             "another --out", file=self.root) from None
+        self._lock_fd = fd  # released by unlock() or when the process ends
+        _HELD.add(fd)
+
+    def unlock(self) -> None:
+        fd = getattr(self, "_lock_fd", None)
+        if fd is not None:
+            _HELD.discard(fd)
+            os.close(fd)
+            self._lock_fd = None
 
     # --- parts ------------------------------------------------------------------------------
     def prepare(self, *, fresh: bool) -> None:
@@ -49,7 +83,7 @@ class Store:
         try:
             self.parts.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise HwsimError(f"cannot create output folder: {exc.strerror}", file=self.root) from None
+            raise HwsimError(f"cannot create output folder: {os_reason(exc)}", file=self.root) from None
         for p in list(self.parts.iterdir()) + list(self.root.iterdir()):
             if ".tmp-" in p.name or (fresh and _PART.match(p.name)):
                 p.unlink()
@@ -61,7 +95,7 @@ class Store:
         return {int(m.group(1)) for p in self.parts.iterdir() if (m := _PART.match(p.name))}
 
     def write_part(self, task_id: int, table: pd.DataFrame) -> None:
-        atomic_write_table(table, self.part_path(task_id))
+        atomic_write_table(table, self.part_path(task_id), hint=RESUME_HINT)
 
     def read_parts(self, ids) -> pd.DataFrame:
         """Parts in task order; columns are the union in order of first appearance (designs may
@@ -69,7 +103,8 @@ class Store:
         tables = [pq.read_table(self.part_path(i)) for i in sorted(ids)]
         if not tables:
             return pd.DataFrame()
-        return pa.concat_tables(tables, promote_options="default").to_pandas()
+        # permissive: one design may sweep compute.rows as [16, 32] (int64), another as [16.0, 32.0] (double)
+        return pa.concat_tables(tables, promote_options="permissive").to_pandas()
 
     def drop_parts(self) -> None:
         for p in self.parts.iterdir():
@@ -77,5 +112,15 @@ class Store:
                 p.unlink()
         try:
             self.parts.rmdir()
+        except OSError:
+            pass
+
+
+def release_inherited_locks() -> None:
+    """In a forked worker: drop the copies of the parent's folder locks, so that a killed parent's lock
+    dies with it rather than with its last worker."""
+    while _HELD:
+        try:
+            os.close(_HELD.pop())
         except OSError:
             pass

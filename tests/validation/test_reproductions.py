@@ -11,8 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hwsim.engine.ops import OpColumns
-from hwsim.engine.precision import resolve_precision
+from hwsim.core.ops import OpColumns
+from hwsim.core.precision import resolve_precision
+from hwsim.engine import evaluate
+from hwsim.families import get_family
 from hwsim.families import lut_core as L
 from hwsim.families.host_cpu import host_cycles
 from hwsim.paths import resolve_preset
@@ -54,7 +56,7 @@ def precompute_share(design: str, weights: int) -> float:
     arch, tr, prec = engine_inputs(d, s.workloads[d.workloads[0]], p)
     ops, prec = OpColumns.from_frame(tr if isinstance(tr, pd.DataFrame) else tr.ops), resolve_precision(prec)
     lut = L.lut_unit_cycles(arch, ops, weights).sum()
-    total = arch.family_model.compute_cycles(arch, ops, prec).sum()
+    total = get_family(arch.family).compute_cycles(arch, ops, prec).sum()
     return (total - lut - host_cycles(arch, ops, prec).sum()) / lut
 
 
@@ -100,8 +102,8 @@ def tmac_tokens_per_s(design: str, weights: str) -> float:
     arch, tr, prec = engine_inputs(d, w, p)
     ops = tr.ops
     dense = ops.op.isin(["lm_head", "embed"]).to_numpy()
-    q = arch.cost(ops[~dense], prec).totals["seconds"]
-    f = arch.cost(ops[dense], Precision(weights="fp16", activations=16)).totals["seconds"]
+    q = evaluate(arch, ops[~dense], prec).totals["seconds"]
+    f = evaluate(arch, ops[dense], Precision(weights="fp16", activations=16)).totals["seconds"]
     return 1.0 / (q + f)
 
 

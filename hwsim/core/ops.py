@@ -1,0 +1,113 @@
+"""Ops as numpy columns, and the bytes each operand occupies at a given precision.
+
+The engine reads the documented Trace.ops columns once into arrays so families compute with
+broadcasting (ops along the last axis, design points along the first) and never loop per op.
+Operand roles: A = activations in, B = weights (linear, embedding) or KV (attention), C = output.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from hwsim.core.precision import ResolvedPrecision
+from hwsim.errors import HwsimError
+
+INT_COLUMNS = ("m", "n", "k", "count", "macs", "vector_ops", "weight_elems", "act_in_elems",
+               "act_out_elems", "kv_read_elems", "kv_write_elems")
+KINDS = ("embedding", "linear", "attention", "elementwise")
+
+
+@dataclass(frozen=True)
+class OpColumns:
+    name: np.ndarray
+    kind: np.ndarray
+    m: np.ndarray
+    n: np.ndarray
+    k: np.ndarray
+    count: np.ndarray
+    macs: np.ndarray
+    vector_ops: np.ndarray
+    weight_elems: np.ndarray
+    act_in_elems: np.ndarray
+    act_out_elems: np.ndarray
+    kv_read_elems: np.ndarray
+    kv_write_elems: np.ndarray
+
+    @classmethod
+    def from_frame(cls, df: pd.DataFrame) -> "OpColumns":
+        missing = [c for c in ("name", "kind", *INT_COLUMNS) if c not in df.columns]
+        if missing:
+            raise HwsimError(f"ops table lacks columns {missing}", field="trace")
+        cols = {c: df[c].to_numpy(dtype=np.float64) for c in INT_COLUMNS}
+        return cls(name=df["name"].to_numpy(), kind=df["kind"].to_numpy().astype(str), **cols)
+
+    def __len__(self) -> int:
+        return len(self.m)
+
+    def is_kind(self, kind: str) -> np.ndarray:
+        return self.kind == kind
+
+    @property
+    def gemm(self) -> np.ndarray:
+        """Ops that run on a MAC/dot-product array (linear and attention)."""
+        return (self.kind == "linear") | (self.kind == "attention")
+
+
+@dataclass(frozen=True)
+class OperandBytes:
+    """Bytes of A, B, C per op in off-chip memory (whole op, all `count` instances)."""
+
+    a: np.ndarray
+    b: np.ndarray
+    c: np.ndarray
+    b_bits: np.ndarray  # bits per element of B (weights or KV) per op
+
+
+def operand_bytes(ops: OpColumns, prec: ResolvedPrecision) -> OperandBytes:
+    """Bytes per operand. B is weights for linear/embedding ops and the KV cache for attention.
+
+    Weight bytes are ceil(elems·bits/8) per op (for Llama shapes this equals BitMoD's per-row
+    ceil(cin·bits/8)·cout exactly, since cin·bits is a whole number of bytes). New K/V written to the
+    cache (kv_write_elems) count as output bytes of the op that produces them.
+    """
+    a_bits, w_bits, kv_bits = prec.activations.bits, prec.weights.bits, prec.kv.bits
+    att = ops.kind == "attention"
+    emb = ops.kind == "embedding"
+    b_bits = np.where(att, kv_bits, w_bits)
+    # embedding reads only the gathered rows of its table (act_out elements), not the whole table
+    b_elems = np.where(att, ops.kv_read_elems, np.where(emb, ops.act_out_elems, ops.weight_elems))
+    a = np.ceil(np.where(emb, 0.0, ops.act_in_elems) * a_bits / 8)
+    b = np.ceil(b_elems * b_bits / 8)
+    c = np.ceil(ops.act_out_elems * a_bits / 8) + np.ceil(ops.kv_write_elems * kv_bits / 8)
+    return OperandBytes(a=a, b=b, c=c, b_bits=b_bits)
+
+
+def gemm_ops(shapes, kind: str = "linear") -> pd.DataFrame:
+    """A hand-made ops table: `shapes` is a list of (name, m, n, k) linear GEMMs (m tokens,
+    n outputs, k inputs) in the documented Trace.ops columns. Used by `--gemm` and tests."""
+    rows = []
+    for name, m, n, k in shapes:
+        for v, f in ((m, "m"), (n, "n"), (k, "k")):
+            if int(v) != v or v < 1:
+                raise HwsimError(f"{f} must be a positive integer, got {v!r}", field="--gemm")
+        m, n, k = int(m), int(n), int(k)
+        if m * n * k > 2**53:  # counts are int64 and summed in float64: keep them exact
+            raise HwsimError(f"too large to count: M·N·K = {m * n * k:.3g} MACs (limit 2^53)", field="--gemm")
+        rows.append(dict(name=name, layer=-1, kind=kind, op=name, m=m, n=n, k=k, count=1, macs=m * n * k,
+                         vector_ops=0, weight_elems=n * k, act_in_elems=m * k, act_out_elems=m * n,
+                         kv_read_elems=0, kv_write_elems=0))
+    df = pd.DataFrame(rows)
+    for c in INT_COLUMNS:
+        df[c] = df[c].astype(np.int64)
+    return df
+
+
+def dedupe(df: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """Collapse ops with identical shapes (80 identical layers → one row each) for sweeps:
+    returns the unique rows and how many times each occurs."""
+    key = ["kind", *INT_COLUMNS]
+    grouped = df.groupby(key, sort=True, dropna=False).size().reset_index(name="_mult")
+    grouped["name"] = grouped["kind"] + "#" + grouped.index.astype(str)
+    return grouped, grouped.pop("_mult").to_numpy(dtype=np.float64)

@@ -1,0 +1,120 @@
+"""Precision: the number formats of weights, activations and KV as the hardware sees them.
+
+Hardware knows a format only through its bits per element (storage, scale overhead included) and
+its datapath shape (integer or float, exponent and mantissa bits, element bits). A precision can
+be given as a format name (resolved by hwsim.formats), a Format object, or a plain number of bits:
+16 → fp16, 32 → fp32, any other number b → an integer datapath of
+floor(b) bits whose storage costs b bits per element (4.0625 = int4 plus an 8-bit scale per 128).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from hwsim.errors import HwsimError
+from hwsim.formats import get_format
+
+OPERANDS = ("weights", "activations", "kv")
+
+
+@dataclass(frozen=True)
+class OperandType:
+    """What the datapath needs of one operand's format."""
+
+    name: str
+    bits: float  # storage bits per element, scale overhead included
+    element_bits: int  # bits of one element as the multiplier sees it
+    is_float: bool
+    exponent_bits: int
+    mantissa_bits: int  # for integers: magnitude bits
+    group_size: int | None = None
+    scale_bits: int = 0
+    codebook: bool = False  # elements index a table of arbitrary values (NF4): the datapath sees them dequantized
+
+
+_IEEE = {16: ("fp16", 5, 10), 32: ("fp32", 8, 23)}
+
+
+def _from_bits(bits: float, field: str) -> OperandType:
+    if not math.isfinite(bits) or bits < 1 or bits > 64:  # below 1 bit no datapath has an element to work on
+        raise HwsimError(f"bits must be in [1, 64] (1 = binary, 1.58 = ternary, 4.125 = int4 + scales), got {bits!r}",
+                         field=field)
+    if bits in _IEEE:
+        name, e, m = _IEEE[int(bits)]
+        return OperandType(name, float(bits), int(bits), True, e, m)
+    el = max(1, math.floor(bits))
+    return OperandType(f"{bits:g}b", float(bits), el, False, 0, max(el - 1, 1))
+
+
+# Formats whose codes index a table of non-uniform values: no integer or minifloat multiplier can take the
+# codes; hardware looks them up and computes on the dequantized value (fp16, as QLoRA's kernels do).
+CODEBOOK_FAMILIES = ("nf4",)
+
+
+def _from_format(fmt, field: str) -> OperandType:
+    if getattr(fmt, "family", None) in CODEBOOK_FAMILIES:
+        name, e, m = _IEEE[16]
+        return OperandType(str(fmt.name), float(fmt.bits_per_element), 16, True, e, m, fmt.group_size,
+                           int(fmt.scale_bits or 0), codebook=True)
+    try:
+        return OperandType(
+            name=str(fmt.name),
+            bits=float(fmt.bits_per_element),
+            element_bits=int(fmt.element_bits),
+            is_float=bool(fmt.is_float),
+            exponent_bits=int(fmt.exponent_bits or 0),
+            mantissa_bits=int(fmt.mantissa_bits or 0),
+            group_size=fmt.group_size,
+            scale_bits=int(fmt.scale_bits or 0),
+        )
+    except AttributeError as exc:
+        raise HwsimError(f"not a Format (missing {exc.name!r})", field=field) from None
+
+
+def operand_type(value: object, field: str = "precision") -> OperandType:
+    """Resolve a format name, a Format, an OperandType or a number of bits."""
+    if isinstance(value, OperandType):
+        return value
+    if isinstance(value, bool):
+        raise HwsimError(f"expected a format name or a number of bits, got {value!r}", field=field)
+    if isinstance(value, (int, float)):
+        return _from_bits(float(value), field)
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            return _from_bits(float(text), field)
+        except ValueError:
+            pass
+        try:
+            fmt = get_format(text)
+        except HwsimError as exc:
+            raise HwsimError(exc.detail, field=field) from None
+        return _from_format(fmt, field)
+    return _from_format(value, field)
+
+
+@dataclass(frozen=True)
+class Precision:
+    """Formats of weights, activations and KV cache (default fp16 everywhere)."""
+
+    weights: object = 16
+    activations: object = 16
+    kv: object = 16
+
+    def resolve(self) -> "ResolvedPrecision":
+        return ResolvedPrecision(*(operand_type(getattr(self, o), f"--{o}") for o in OPERANDS))
+
+
+@dataclass(frozen=True)
+class ResolvedPrecision:
+    weights: OperandType
+    activations: OperandType
+    kv: OperandType
+
+
+def resolve_precision(precision: "Precision | ResolvedPrecision | None") -> ResolvedPrecision:
+    if precision is None:
+        precision = Precision()
+    if isinstance(precision, ResolvedPrecision):
+        return precision
+    return precision.resolve()

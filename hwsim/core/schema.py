@@ -1,0 +1,126 @@
+"""Field schema of an accelerator spec: what each YAML key holds, its unit kind and its limits.
+
+Families declare their `compute.*` fields with the same `Field` type, so loading, `--set`
+overrides, sweeps and error messages all use one description of the spec.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from hwsim.errors import HwsimError
+from hwsim.units import KINDS, parse_quantity
+
+MEMORY_ROLES = ("weights", "activations", "kv", "outputs")
+# integer fields count hardware (PEs, DSPs, cores, lanes): beyond this a product of a few of them would
+# overflow int64 or leave float precision; nothing real comes close (assumed bound)
+MAX_INT = 2**40
+
+
+@dataclass(frozen=True)
+class Field:
+    """One spec field. `kind` is a hwsim.units kind, or int | bool | str | choice | roles | bandwidth."""
+
+    kind: str
+    required: bool = True
+    default: object = None
+    positive: bool = True  # numbers must be > 0 (else >= 0)
+    choices: tuple = ()
+    doc: str = ""
+    maximum: float | None = None  # numbers must be <= this
+    retired: str = ""  # a field that was removed: any value is an error saying why and what to do
+
+    @property
+    def is_constant(self) -> bool:
+        """Numbers that describe hardware: each must carry a source."""
+        return self.kind in KINDS or self.kind in ("int", "bandwidth")
+
+    def parse(self, value: object, *, file: object, field: str):
+        """YAML value → Python/SI value, validated. Raises HwsimError naming file and field."""
+        if self.retired:
+            raise HwsimError(f"field removed: {self.retired}", file=file, field=field)
+        k = self.kind
+        if k == "str":
+            if not isinstance(value, str) or not value:
+                raise HwsimError(f"expected a non-empty string, got {value!r}", file=file, field=field)
+            return value
+        if k == "bool":
+            if not isinstance(value, bool):
+                raise HwsimError(f"expected true or false, got {value!r}", file=file, field=field)
+            return value
+        if k == "choice":
+            if value not in self.choices:
+                raise HwsimError(f"must be one of {', '.join(map(str, self.choices))}, got {value!r}",
+                                 file=file, field=field)
+            return value
+        if k == "roles":
+            vals = [value] if isinstance(value, str) else value
+            if not isinstance(vals, list) or not vals or any(v not in MEMORY_ROLES for v in vals):
+                raise HwsimError(f"must be a list of {', '.join(MEMORY_ROLES)}, got {value!r}", file=file, field=field)
+            return tuple(vals)
+        if k == "int":
+            if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+                    or value != int(value)):
+                raise HwsimError(f"expected an integer, got {value!r}", file=file, field=field)
+            if abs(value) > MAX_INT:
+                raise HwsimError(f"must be at most {MAX_INT:,} (2^40), got {value:.3g}", file=file, field=field)
+            out: float = int(value)
+        elif k == "bandwidth":
+            out = parse_bandwidth(value, file=file, field=field)[0]
+        else:
+            out = parse_quantity(value, k, file=file, field=field)
+        self.check_range(out, file=file, field=field)
+        return out
+
+    def check_range(self, value: float, *, file: object, field: str) -> None:
+        bad = (value <= 0) if self.positive else (value < 0)
+        if self.maximum is None:
+            if bad:
+                raise HwsimError(f"must be {'> 0' if self.positive else '>= 0'}, got {value!r}", file=file, field=field)
+        elif bad or value > self.maximum:
+            what = f" ({self.doc})" if self.doc else ""
+            raise HwsimError(f"must be in {'(' if self.positive else '['}0, {self.maximum:g}]{what}, got {value!r}",
+                             file=file, field=field)
+
+
+def parse_bandwidth(value: object, *, file: object, field: str) -> tuple[float, bool]:
+    """A bandwidth either per cycle ('256 bit/cycle') or per second ('3.35 TB/s', plain numbers: B/s).
+    Returns (value, per_cycle)."""
+    if isinstance(value, str) and "cycle" in value:
+        return parse_quantity(value, "bytes_per_cycle", file=file, field=field), True
+    return parse_quantity(value, "bandwidth", file=file, field=field), False
+
+
+TOP: dict[str, Field] = {
+    "name": Field("str"),
+    "family": Field("str"),
+    "description": Field("str", required=False, default=""),
+    "clock": Field("frequency"),
+    "static_power": Field("power", required=False, default=0.0, positive=False,
+                          doc="leakage and always-on power of the whole chip"),
+    "price": Field("dimensionless", required=False, default=None,
+                   doc="purchase price of the device in US dollars (cost metrics: hwsim.metrics)"),
+    "compute": Field("mapping"),
+    "memory": Field("mapping"),
+    "tech": Field("mapping", required=False, default=None),
+}
+
+MEMORY_LEVEL: dict[str, Field] = {
+    "capacity": Field("bytes", required=False, default=math.inf, doc="bytes; omitted = unbounded"),
+    "bandwidth": Field("bandwidth", required=False, default=math.inf,
+                       doc="'256 bit/cycle' or '3.35 TB/s'; omitted = not a bottleneck"),
+    "energy": Field("energy_per_byte", required=False, default=0.0, positive=False,
+                    doc="energy per byte moved ('1200 pJ/64bit')"),
+    "efficiency": Field("dimensionless", required=False, default=1.0, maximum=1.0,
+                        doc="achievable fraction of the peak bandwidth"),
+    "holds": Field("roles", doc="operands this level holds: weights, activations, kv, outputs"),
+}
+
+TECH: dict[str, Field] = {
+    "node": Field("dimensionless", doc="process node in nm"),
+    # retired: every family that prices from tech tables uses one datapath table (Horowitz 45 nm, scaled to
+    # `node` by hwsim.tech.scaling); no other table could be named, so the field only misled
+    "table": Field("str", required=False, default=None, retired=(
+        "families price MACs and SRAM from the Horowitz 45 nm table scaled to tech.node "
+        "(hwsim.tech.scaling); delete this key")),
+}

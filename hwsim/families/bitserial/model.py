@@ -1,0 +1,73 @@
+"""Bit-serial PE arrays (BitMoD, HPCA 2025; Stripes): H×W PEs, each a `dot_width`-wide dot product
+of full-precision activations with B-operand terms processed `bits_per_cycle` bits per cycle.
+
+Mapping (BitMoD's simulator): the H rows take output channels (n), the W columns take tokens (m),
+and a PE walks the reduction (k) dot_width at a time, so a GEMM costs
+    ceil(k/dp) · ceil(n/H) · ceil(m/W) · lat,   lat = ceil(floor(b_bits)/bits_per_cycle)
+cycles per instance (lat = 1 and dp = 1 for non-bit-serial baselines such as ANT, OliVe, FP16).
+
+Attention convention (the paper's published means include it; its simulator's own handling is not
+public in REFERENCES.md): QKᵀ and PV run on the same array with the KV cache as the B operand, so a
+bit-serial PE processes KV bit-serially (16-bit KV → 8 cycles per term pair) — the PE has one
+datapath. Elementwise ops run on a vector unit of `vector_lanes` lanes.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from hwsim.core.schema import Field
+from hwsim.families.base import Family
+from hwsim.families.common import array_fold_reads, cdiv, vector_cycles
+
+
+def serial_latency(arch, b_bits):
+    """Cycles per dot-product step: ceil(floor(bits)/bits_per_cycle) when bit-serial, else 1."""
+    if not arch.compute["bit_serial"]:
+        return np.ones_like(np.asarray(b_bits, dtype=np.float64))
+    return np.ceil(np.floor(b_bits) / arch.compute["bits_per_cycle"])
+
+
+class BitSerial(Family):
+    name = "bitserial"
+    cycle_model = "hwsim.families.bitserial.cycle"
+    params = {
+        "rows": Field("int", doc="H: PE rows, mapped to output channels"),
+        "cols": Field("int", doc="W: PE columns, mapped to tokens"),
+        "dot_width": Field("int", required=False, default=1, doc="dp: terms per PE dot product"),
+        "bits_per_cycle": Field("int", required=False, default=2, doc="weight bits consumed per cycle"),
+        "bit_serial": Field("bool", required=False, default=True, doc="false: one cycle per dot product"),
+        "pe_area": Field("area", doc="area of one PE"),
+        "pe_power": Field("power", doc="power of one PE while computing (synthesis)"),
+        "power_factor": Field("dimensionless", required=False, default=1.0,
+                              doc="multiplier on pe_power for place-and-route"),
+        "vector_lanes": Field("int", required=False, default=None, doc="elementwise lanes (default rows·cols)"),
+    }
+    memory_round = staticmethod(np.floor)  # BitMoD: floor(bytes·8/bandwidth_bits)
+
+    def _lanes(self, arch):
+        c = arch.compute
+        return c["vector_lanes"] if c["vector_lanes"] is not None else c["rows"] * c["cols"]
+
+    def compute_cycles(self, arch, ops, prec):
+        c = arch.compute
+        b_bits = np.where(ops.kind == "attention", prec.kv.bits, prec.weights.bits)
+        gemm = cdiv(ops.k, c["dot_width"]) * cdiv(ops.n, c["rows"]) * cdiv(ops.m, c["cols"])
+        gemm = gemm * serial_latency(arch, b_bits) * ops.count
+        return np.where(ops.gemm, gemm, 0.0) + vector_cycles(ops, self._lanes(arch))
+
+    def peak_macs_per_cycle(self, arch, prec):
+        c = arch.compute
+        return c["rows"] * c["cols"] * c["dot_width"] / serial_latency(arch, prec.weights.bits)
+
+    def array_reads(self, arch, ops):
+        return array_fold_reads(ops, arch.compute["cols"], arch.compute["rows"])
+
+    def compute_energy(self, arch, ops, prec, compute_cycles):
+        c = arch.compute
+        watts = c["rows"] * c["cols"] * c["pe_power"] * c["power_factor"]
+        return compute_cycles * (watts / arch.clock_hz)
+
+    def area_mm2(self, arch, prec):
+        c = arch.compute
+        return c["rows"] * c["cols"] * c["pe_area"] * 1e6
+

@@ -1,0 +1,192 @@
+"""LUT-based mixed-precision GEMM: LUT Tensor Core (ISCA 2025) as an accelerator and T-MAC
+(EuroSys 2025) on CPUs. Operation counts and the LUT tile are in hwsim.families.lut_core, the
+vector lanes (host SIMD) in hwsim.families.host_cpu.
+
+A linear op is executed as steps of a LUT tile: `tile_m` tokens × `tile_n` outputs × one group of g
+inputs × one weight bit-plane per step (one bit-plane per cycle). Per instance
+    steps = ceil(m/tile_m) · ceil(n/tile_n) · ceil(k/g) · planes
+spread over `cores × lut_units` LUT units (accelerator), each step taking one cycle; on a CPU a step
+is one SIMD vector of lookups (tile_m = 1, tile_n = simd_bits/table_bits lanes: TBL/PSHUFB) taking
+`instr_per_vector` instructions on `simd_pipes` pipes per core. Cost is linear in weight bits.
+
+Table precompute (one add per table entry, 2^(g-1) entries with symmetry) runs on the vector lanes.
+Its tables still have to reach the LUT units: `precompute: separate` writes them to the backing store
+and reads them back (T-MAC and LUT Tensor Core's unfused kernel), paying `precompute_launch` per
+kernel (a GPU kernel launch; 0 on CPUs, where it is a function call); `fused` folds the precompute into
+the preceding norm, whose tables are written to and read back from the on-chip level at
+`table_bandwidth` (LUT Tensor Core: the A100 L2; no table traffic when it is not given). Tables are loaded into the tile once per n-tile (the elongated
+tile reuses a table over tile_n outputs); `table_storage` (registers | sram) prices the lookup reads.
+Table precision (fp16 | int8) halves table bytes and doubles CPU lanes at int8, at the error of
+lut_core.table_quantisation_error. Attention (fp16 KV) and elementwise ops run on the vector lanes.
+Bit-plane combine and group dequantisation run on the vector lanes on CPUs and in the tile's output
+stage on the accelerator (energy only). Float weights are refused (`float_weights: error`) unless a
+CPU is told to run those of 16 bits or more on its dense fp FMA kernels (`float_weights: host`), as
+llama.cpp does around T-MAC's kernels for the unquantised lm_head; the accelerator has no dense path.
+
+Energy: accelerator from the technology tables (hwsim.tech, node-scaled); CPU: busy cores ×
+core_power × time (assumed: a core running SIMD kernels draws about its rated per-core power).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from hwsim.core.schema import Field
+from hwsim.errors import HwsimError
+from hwsim.families import lut_core as L
+from hwsim.families.base import Family
+from hwsim.families.common import cdiv
+from hwsim.families.host_cpu import HOST_PARAMS, fp_bits, host_area_mm2, host_cycles, host_lanes, host_power
+from hwsim.tech.datapath import NODE, fp_add, int_add, mac_cost, multiplier
+from hwsim.tech.scaling import scale_area, scale_energy
+from hwsim.tech.tables import HOROWITZ_45NM as H
+
+TARGETS = ("accelerator", "cpu")
+
+# assumed (no table entry): a register bit ≈ one full-adder bit (Horowitz 8-bit adder / 8); an SRAM bit
+# a quarter of that (6T cell vs flip-flop); an N:1 mux read of a w-bit entry ≈ a w-bit adder.
+REG_BIT_UM2 = H["int_add_8_um2"].value / 8
+SRAM_BIT_UM2 = REG_BIT_UM2 / 4
+SRAM_PJ_PER_BIT = H["sram_8kb_read_64b_pj"].value / 64
+
+
+def _fp16():
+    from hwsim.core.precision import operand_type
+
+    return operand_type(16)
+
+
+class Lut(Family):
+    name = "lut"
+    cycle_model = "hwsim.families.lut.cycle"
+    params = {
+        "target": Field("choice", choices=TARGETS, doc="accelerator (LUT units in an SM-like array) | cpu (T-MAC)"),
+        **HOST_PARAMS,
+        "group": Field("int", required=False, default=4, doc="g: activations per table"),
+        "symmetric": Field("bool", required=False, default=True, doc="2^(g-1) entries, sign from one bit"),
+        "table_precision": Field("choice", choices=("fp16", "int8"), required=False, default="fp16"),
+        "table_storage": Field("choice", choices=("registers", "sram"), required=False, default="registers"),
+        "precompute": Field("choice", choices=("fused", "separate"), required=False, default="separate"),
+        "float_weights": Field("choice", choices=("error", "host"), required=False, default="error",
+                               doc="cpu: float weights of >= 16 bits run on the dense host kernels (host) or are refused"),
+        "precompute_launch": Field("time", required=False, default=0.0, positive=False,
+                                   doc="fixed time of each separate precompute kernel (launch and sync), per linear op"),
+        "table_bandwidth": Field("bytes_per_cycle", required=False, default=None,
+                                 doc="on-chip bandwidth carrying fused tables from the precompute to the LUT units"),
+        # accelerator
+        "lut_units": Field("int", required=False, default=None, doc="LUT units per core (SM), in place of tensor cores"),
+        "tile_m": Field("int", required=False, default=None, doc="tokens per LUT tile (LUT Tensor Core: 2)"),
+        "tile_n": Field("int", required=False, default=None, doc="outputs per LUT tile (elongated: 64)"),
+        # cpu
+        "instr_per_vector": Field("dimensionless", required=False, default=None,
+                                  doc="SIMD instructions per vector of lookups (table lookup, index unpack, accumulate)"),
+    }
+
+    def validate(self, arch):
+        c = arch.compute
+        need = {"accelerator": ("lut_units", "tile_m", "tile_n"), "cpu": ("instr_per_vector",)}[c["target"]]
+        for key in need:
+            if c[key] is None:
+                raise HwsimError(f"required for target {c['target']}", file=arch.file, field=f"compute.{key}")
+        if c["target"] == "accelerator" and c["float_weights"] == "host":
+            raise HwsimError("the LUT accelerator has no dense path for float weights: use error",
+                             file=arch.file, field="compute.float_weights")
+        if c["target"] == "accelerator" and arch.tech is None:
+            raise HwsimError("the LUT accelerator prices its units from a tech table", file=arch.file, field="tech")
+        if c["target"] == "cpu" and np.any(np.asarray(c["simd_bits"]) % 16):
+            raise HwsimError("must be a multiple of 16", file=arch.file, field="compute.simd_bits")
+
+    # --- dense fallback (LUT tile geometry: lut_core.lut_tile) ---------------------------------
+    @staticmethod
+    def host_dense(arch, prec) -> bool:
+        """Float weights of >= 16 bits on a CPU told to run them densely (float_weights: host)."""
+        w = prec.weights
+        return arch.compute["float_weights"] == "host" and w.is_float and w.element_bits >= 16
+
+    # --- cycles ----------------------------------------------------------------------------------
+    def compute_cycles(self, arch, ops, prec):
+        c = arch.compute
+        if self.host_dense(arch, prec):
+            dense = np.where(L.lut_mask(ops), ops.macs / host_lanes(arch, fp_bits(prec.weights)), 0.0)
+            return np.ceil(dense) + host_cycles(arch, ops, prec)
+        planes = L.weight_planes(arch, prec)
+        lut = L.lut_unit_cycles(arch, ops, planes)
+        vector = L.precompute_cycles(arch, ops) + L.output_stage_cycles(arch, ops, prec, planes)
+        table_io = 0.0  # tables written once by the precompute and read once by the LUT GEMM
+        if c["precompute"] == "separate":  # through the backing store, in a kernel of its own
+            table_io = 2 * L.arch_table_bytes(arch, ops) / arch.backing.bytes_per_cycle(arch.clock_hz) \
+                + L.precompute_launch_cycles(arch, ops)
+        elif c["table_bandwidth"] is not None:  # fused into the norm: through the on-chip level
+            table_io = 2 * L.arch_table_bytes(arch, ops) / c["table_bandwidth"]
+        return lut + np.ceil(vector + table_io) + host_cycles(arch, ops, prec)
+
+    def peak_macs_per_cycle(self, arch, prec):
+        if self.host_dense(arch, prec):
+            return host_lanes(arch, fp_bits(prec.weights))
+        t = L.lut_tile(arch)
+        lut = t.units * t.tile_m * t.tile_n * arch.compute["group"] / (t.cycles_per_step * L.weight_planes(arch, prec))
+        return np.maximum(lut, host_lanes(arch, 16.0))
+
+    # --- energy and area -----------------------------------------------------------------------
+    def _node(self, arch):
+        return arch.tech.node_nm
+
+    def lookup_energy_pj(self, arch):
+        """One lookup on the accelerator at 45 nm: table read + accumulate (+ sign negate)."""
+        c = arch.compute
+        tb = L.table_bits(arch)
+        read = tb * SRAM_PJ_PER_BIT if c["table_storage"] == "sram" else float(int_add(tb))
+        acc = float(fp_add(16)) if tb == 16 else float(int_add(32))
+        neg = float(int_add(tb)) if c["symmetric"] else 0.0
+        return read + acc + neg
+
+    def lane_area_um2(self, arch):
+        """One lookup lane of a LUT unit at 45 nm: mux, accumulator, sign negate."""
+        c = arch.compute
+        tb = L.table_bits(arch)
+        acc = float(fp_add(16, "um2")) if tb == 16 else float(int_add(32, "um2"))
+        neg = float(int_add(tb, "um2")) if c["symmetric"] else 0.0
+        return float(int_add(tb, "um2")) + acc + neg
+
+    def unit_area_um2(self, arch):
+        """One LUT unit at 45 nm: tile_m × tile_n lanes plus table storage for tile_m tables."""
+        c = arch.compute
+        bits = c["tile_m"] * L.table_entries(c["group"], c["symmetric"]) * L.table_bits(arch)
+        cell = SRAM_BIT_UM2 if c["table_storage"] == "sram" else REG_BIT_UM2
+        return c["tile_m"] * c["tile_n"] * self.lane_area_um2(arch) + bits * cell
+
+    def compute_energy(self, arch, ops, prec, compute_cycles):
+        c = arch.compute
+        if c["target"] == "cpu":
+            return compute_cycles * (host_power(arch) / arch.clock_hz)
+        planes = L.weight_planes(arch, prec)
+        fp16 = _fp16()
+        look = L.lookups(ops, c["group"], planes) * self.lookup_energy_pj(arch)
+        pre = L.precompute_adds(ops, c["group"], c["symmetric"]) * float(fp_add(16))
+        post = L.combine_ops(ops, planes) * float(int_add(32)) + L.dequant_ops(ops, prec) * multiplier(fp16, fp16)
+        loads = L.arch_table_bytes(arch, ops) * cdiv(ops.n, L.lut_tile(arch).tile_n) * 8 * SRAM_PJ_PER_BIT  # table reloads per n-tile
+        att = np.where(ops.kind == "attention", ops.macs * mac_cost(prec.activations, prec.kv).energy_pj, 0.0)
+        vec = np.where(ops.kind == "elementwise", ops.vector_ops * float(fp_add(32)), 0.0)
+        pj = look + pre + post + loads + att + vec
+        return scale_energy(pj, NODE, self._node(arch)) * 1e-12
+
+    def area_mm2(self, arch, prec):
+        c = arch.compute
+        if c["target"] == "cpu":
+            return host_area_mm2(arch)
+        fp16 = _fp16()
+        vec_lanes = c["cores"] * c["simd_pipes"] * c["simd_bits"] / 16
+        um2 = c["cores"] * c["lut_units"] * self.unit_area_um2(arch) + vec_lanes * mac_cost(fp16, fp16).area_um2
+        return scale_area(um2, NODE, self._node(arch)) * 1e-6
+
+
+def unit_vs_mac(arch) -> dict:
+    """LUT unit vs an FP16×FP16 MAC unit at the same node (the LUT Tensor Core comparison):
+    ops per cycle per mm² (compute density) and ops per joule (energy efficiency) for INT1×FP16,
+    one bit-plane per cycle. A lane does g 1-bit MACs per lookup; the MAC does one MAC per cycle."""
+    fp16 = _fp16()
+    g = arch.compute["group"]
+    lut = Lut()
+    lane_um2 = lut.unit_area_um2(arch) / (arch.compute["tile_m"] * arch.compute["tile_n"])
+    mac = mac_cost(fp16, fp16, NODE)
+    return {"density": (g / lane_um2) / (1 / mac.area_um2),
+            "efficiency": (g / lut.lookup_energy_pj(arch)) / (1 / mac.energy_pj)}

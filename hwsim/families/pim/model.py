@@ -1,0 +1,236 @@
+"""SRAM processing-in-memory next to CPU caches: bit-serial compute in the cache arrays (Neural
+Cache, ISCA 2018; PIMeval) and LUT-GEMV in SRAM beside LLC slices (SAIL), with the host CPU for
+the rest of the layer. Mode `host` runs everything on the CPU (the baseline).
+
+Lanes: every bitline column of every sub-array, L = slices · arrays · cols.
+
+bitserial (linear ops), per GEMM instance, operands of n = max(weight, activation) bits and an
+accumulator of a = w + x + ceil(log2 k) bits: the m·n outputs are spread over the lanes, r =
+clip(floor(L/(m·n)), 1, k) columns per output, each column walks t = ceil(k/r) terms:
+    per term   MUL(n) + ADD(a) + write(x bits: the activation transposed in) + write(w bits: the
+               streamed weight transposed in, unless the op's weights fit the arrays and
+               `weights_resident`)
+    reduction  ceil(log2 r) · (MOVE(a) + ADD(a)) to sum the r partial sums
+    waves      ceil(m·n / L) when outputs outnumber lanes.
+Floating-point activations: `float_operands: convert` turns them into `convert_bits` integers in
+the arrays at one ADD(convert_bits) per term (an explicit conversion cost), `error` refuses them.
+Weights must be integers (a bit-serial multiplier of integer codes).
+
+lut (SAIL): lookups as in hwsim.families.lut_core, `lut_lanes` per array per cycle; one weight-index
+read serves the tables of all m tokens of a batch (batched lookups): cycles = ceil(n·ceil(k/g)·planes
+/ (arrays·lut_lanes)) · (index_cycles + m), times (1 − pattern_reuse) (SAIL: 13.8% saved by reusing
+lookups of repeated weight patterns); tables are computed on the host and written into the arrays;
+results are converted int → fp16 in memory at `convert_steps` bit-serial steps per output.
+
+host: linear ops on the CPU SIMD: integer weights through int8 dot products (simd_bits/8 MACs per
+instruction, `dequant_instr` instructions per vector for unpacking and scaling), float weights
+through fp16 FMA lanes. Attention and elementwise ops always run on the host (host_cpu.host_cycles).
+
+Energy: row operations priced from the technology table (a row read or write moves `cols` bits at
+the 8 KB SRAM read energy per bit; a logic step ≈ a 1-bit full add per column), node-scaled; host
+cycles at cores × core_power.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from hwsim.core.schema import Field
+from hwsim.errors import HwsimError
+from hwsim.families import lut_core as L
+from hwsim.families.pim import ops as P
+from hwsim.families.base import Family
+from hwsim.families.common import cdiv
+from hwsim.families.host_cpu import HOST_PARAMS, host_area_mm2, host_cycles, host_lanes, host_power
+from hwsim.tech.datapath import NODE, int_add
+from hwsim.tech.scaling import scale_area, scale_energy
+from hwsim.tech.tables import HOROWITZ_45NM as H
+
+MODES = ("bitserial", "lut", "host")
+SRAM_PJ_PER_BIT = H["sram_8kb_read_64b_pj"].value / 64
+LOGIC_PJ_PER_BIT = H["int_add_8_pj"].value / 8  # assumed: a logic step ≈ a 1-bit full add per column
+SRAM_BIT_UM2 = H["int_add_8_um2"].value / 32  # assumed: a 6T cell ≈ a quarter of a full-adder bit
+
+
+class Pim(Family):
+    name = "pim"
+    cycle_model = "hwsim.families.pim.cycle"
+    params = {
+        "mode": Field("choice", choices=MODES, doc="bitserial (Neural Cache) | lut (SAIL) | host (CPU only)"),
+        **HOST_PARAMS,
+        "dequant_instr": Field("dimensionless", required=False, default=1.0,
+                               doc="host: SIMD instructions per int8 dot-product vector (dot + unpack/scale)"),
+        "slices": Field("int", required=False, default=None, doc="LLC slices with compute arrays"),
+        "arrays": Field("int", required=False, default=None, doc="compute sub-arrays per slice"),
+        "rows": Field("int", required=False, default=256, doc="word lines per sub-array"),
+        "cols": Field("int", required=False, default=256, doc="bit lines per sub-array"),
+        "scratch_rows": Field("int", required=False, default=64, positive=False,
+                              doc="rows kept for activations, products and accumulators"),
+        "t_read": Field("dimensionless", required=False, default=1.0, doc="cycles per row read"),
+        "t_write": Field("dimensionless", required=False, default=1.0, doc="cycles per row write"),
+        "t_logic": Field("dimensionless", required=False, default=1.0, doc="cycles per logic step"),
+        "weights_resident": Field("bool", required=False, default=False,
+                                  doc="if all weights fit the arrays they are preloaded: no DRAM reads, no transpose writes"),
+        "float_operands": Field("choice", choices=("error", "convert"), required=False, default="error"),
+        "convert_bits": Field("int", required=False, default=8, doc="integer width of converted float activations"),
+        # lut (SAIL)
+        "lut_lanes": Field("int", required=False, default=None, doc="lookups per array per cycle"),
+        "group": Field("int", required=False, default=4),
+        "symmetric": Field("bool", required=False, default=True),
+        "table_precision": Field("choice", choices=("fp16", "int8"), required=False, default="int8"),
+        "index_cycles": Field("dimensionless", required=False, default=1.0, positive=False,
+                              doc="cycles to read one weight-index pattern, shared by the batch"),
+        "pattern_reuse": Field("dimensionless", required=False, default=0.0, positive=False,
+                               doc="fraction of LUT cycles saved by reusing repeated weight patterns"),
+        "convert_steps": Field("dimensionless", required=False, default=0.0, positive=False,
+                               doc="bit-serial steps to convert one result int → fp16 in memory"),
+        "compute_area_overhead": Field("dimensionless", required=False, default=0.0, positive=False,
+                                       doc="compute logic area as a fraction of the arrays' area"),
+    }
+
+    def validate(self, arch):
+        c = arch.compute
+        need = {"bitserial": ("slices", "arrays"), "lut": ("slices", "arrays", "lut_lanes"), "host": ()}[c["mode"]]
+        for key in need:
+            if c[key] is None:
+                raise HwsimError(f"required for mode {c['mode']}", file=arch.file, field=f"compute.{key}")
+        if c["mode"] != "host" and arch.tech is None:
+            raise HwsimError("in-SRAM compute is priced from a tech table", file=arch.file, field="tech")
+        if np.any(np.asarray(c["pattern_reuse"]) >= 1):
+            raise HwsimError("must be < 1", file=arch.file, field="compute.pattern_reuse")
+
+    # --- geometry ------------------------------------------------------------------------------
+    @staticmethod
+    def arrays_total(arch):
+        return arch.compute["slices"] * arch.compute["arrays"]
+
+    def lanes(self, arch):
+        return self.arrays_total(arch) * arch.compute["cols"]
+
+    def _keeps_weights(self, arch, ops, prec):
+        """Weights stay in the arrays across ops only if every linear weight of the trace fits at once
+        (beside the scratch rows); otherwise they are streamed in and transposed for every op."""
+        c = arch.compute
+        if c["mode"] == "host" or not c["weights_resident"]:
+            return np.zeros(len(ops.m), dtype=bool)
+        planes = float(L.weight_planes(arch, prec))
+        total_bits = np.sum(np.where(L.lut_mask(ops), ops.weight_elems, 0.0)) * planes
+        fits = total_bits <= self.lanes(arch) * (c["rows"] - c["scratch_rows"])
+        return fits & L.lut_mask(ops)
+
+    def resident(self, arch, ops, prec):
+        """Preloaded weights move no DRAM bytes (the engine's shared resident-operand hook)."""
+        return False, self._keeps_weights(arch, ops, prec)
+
+    def _act_bits(self, arch, prec):
+        a = prec.activations
+        if not a.is_float:
+            return float(a.element_bits), 0.0
+        if arch.compute["float_operands"] == "error":
+            raise HwsimError(f"bit-serial SRAM compute is integer-only and cannot take activations {a.name!r}: "
+                             f"quantise them (--activations int8) or set compute.float_operands=convert",
+                             file=arch.file, field="--activations")
+        return float(arch.compute["convert_bits"]), float(arch.compute["convert_bits"])
+
+    # --- bit-serial ------------------------------------------------------------------------------
+    def bitserial_rowops(self, arch, ops, prec) -> P.RowOps:
+        """Row reads/writes/logic steps of every linear op (all instances), lanes in parallel."""
+        c = arch.compute
+        wb = float(L.weight_planes(arch, prec))
+        xb, conv = self._act_bits(arch, prec)
+        n = max(wb, xb)
+        acc = wb + xb + np.ceil(np.log2(np.maximum(ops.k, 2)))
+        lanes = self.lanes(arch)
+        outs = ops.m * ops.n
+        r = np.clip(np.floor(lanes / np.maximum(outs, 1)), 1, ops.k)
+        t = cdiv(ops.k, r)
+        waves = cdiv(outs, lanes)
+        stream = np.where(self._keeps_weights(arch, ops, prec), 0.0, wb)
+        term = P.mul(n) + P.add(acc) + P.write(xb) + P.write(stream) + P.add(conv) * (conv > 0)
+        steps = np.ceil(np.log2(r))
+        per_wave = term * t + (P.move(acc) + P.add(acc)) * steps
+        k = np.where(L.lut_mask(ops), waves * ops.count, 0.0)
+        return per_wave * k
+
+    # --- LUT-GEMV (SAIL) ---------------------------------------------------------------------------
+    def lut_cycles(self, arch, ops, prec):
+        c = arch.compute
+        planes = L.weight_planes(arch, prec)
+        patterns = np.where(L.lut_mask(ops), ops.n * cdiv(ops.k, c["group"]) * planes * ops.count, 0.0)
+        look = np.ceil(patterns / (self.arrays_total(arch) * c["lut_lanes"])) * (c["index_cycles"] + ops.m)
+        look = np.ceil(look * (1 - c["pattern_reuse"]))
+        outs = np.where(L.lut_mask(ops), ops.m * ops.n * ops.count, 0.0)
+        convert = cdiv(outs, self.lanes(arch)) * c["convert_steps"]
+        table_write = self.table_write_cycles(arch, ops)
+        precompute = np.ceil(L.precompute_cycles(arch, ops))
+        return look + convert + table_write + precompute
+
+    def table_write_cycles(self, arch, ops):
+        """Row writes storing the host-built tables in the arrays (one write stores `lanes` bits)."""
+        return cdiv(L.arch_table_bytes(arch, ops) * 8, self.lanes(arch))
+
+    # --- host ---------------------------------------------------------------------------------------
+    def host_linear_cycles(self, arch, ops, prec):
+        c = arch.compute
+        w = prec.weights
+        rate = host_lanes(arch, 8.0) / c["dequant_instr"] if not w.is_float else host_lanes(arch, 16.0)
+        return np.where(L.lut_mask(ops), np.ceil(ops.macs / rate), 0.0)
+
+    def _t(self, arch):
+        c = arch.compute
+        return c["t_read"], c["t_write"], c["t_logic"]
+
+    def pim_cycles(self, arch, ops, prec):
+        mode = arch.compute["mode"]
+        if mode == "bitserial":
+            return self.bitserial_rowops(arch, ops, prec).cycles(*self._t(arch))
+        if mode == "lut":
+            return self.lut_cycles(arch, ops, prec)
+        return self.host_linear_cycles(arch, ops, prec)
+
+    def compute_cycles(self, arch, ops, prec):
+        return self.pim_cycles(arch, ops, prec) + host_cycles(arch, ops, prec)
+
+    def peak_macs_per_cycle(self, arch, prec):
+        c = arch.compute
+        host = host_lanes(arch, 16.0)
+        mode = c["mode"]
+        if mode == "host":
+            return np.maximum(host, host_lanes(arch, 8.0) / c["dequant_instr"])
+        planes = L.weight_planes(arch, prec)
+        if mode == "lut":
+            lut = self.arrays_total(arch) * c["lut_lanes"] * c["group"] / (planes * (1 - c["pattern_reuse"]))
+            return np.maximum(host, lut)
+        xb, _ = self._act_bits(arch, prec)
+        n = max(float(planes), xb)
+        per_mac = (P.mul(n) + P.add(planes + xb + 1)).cycles(*self._t(arch))  # cheapest term (k = 2)
+        return np.maximum(host, self.lanes(arch) / per_mac)
+
+    # --- energy and area ------------------------------------------------------------------------------
+    def _pj(self, arch, pj):
+        return scale_energy(pj, NODE, arch.tech.node_nm) * 1e-12
+
+    def compute_energy(self, arch, ops, prec, compute_cycles):
+        c = arch.compute
+        host = (compute_cycles - (self.pim_cycles(arch, ops, prec) if c["mode"] != "host" else 0.0)) \
+            * (host_power(arch) / arch.clock_hz)
+        if c["mode"] == "host":
+            return host
+        if c["mode"] == "bitserial":
+            ro = self.bitserial_rowops(arch, ops, prec)
+            per_row = c["cols"] * self.arrays_total(arch)  # all arrays step together
+            pj = per_row * ((ro.reads + ro.writes) * SRAM_PJ_PER_BIT + ro.logic * LOGIC_PJ_PER_BIT)
+            return host + self._pj(arch, pj)
+        planes = L.weight_planes(arch, prec)
+        look = L.lookups(ops, c["group"], planes) * (1 - c["pattern_reuse"])
+        pj = look * (L.table_bits(arch) * SRAM_PJ_PER_BIT + float(int_add(32)))
+        return host + self._pj(arch, pj)
+
+    def area_mm2(self, arch, prec):
+        c = arch.compute
+        host = host_area_mm2(arch)
+        if c["mode"] == "host":
+            return host
+        bits = self.arrays_total(arch) * c["rows"] * c["cols"]
+        um2 = bits * SRAM_BIT_UM2 * c["compute_area_overhead"]
+        return host + scale_area(um2, NODE, arch.tech.node_nm) * 1e-6
+

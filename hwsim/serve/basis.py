@@ -1,0 +1,146 @@
+"""Op rows of a model as exact polynomials of the step's shape, so thousands of step shapes are costed
+in one engine call instead of one trace + evaluate each.
+
+A step is split into three row classes, found by comparing traces (not by op names, so it follows the
+workload module as it changes):
+
+- token rows (embedding, linears, norms, …): functions of M, the tokens in the step, affine;
+- sequence rows (lm_head with logits on the last token): functions of S, the sequences that emit a token;
+- context rows (attention): functions of (b, t, s) = (sequences, new tokens each, keys attended each),
+  multilinear in b, t, s.
+
+Every fit is checked exactly (integer columns) on held-out shapes; `Basis.exact` is False when a column is
+not of that form (MoE routing is piecewise in M), and callers then build real traces per shape instead.
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from hwsim.core.ops import INT_COLUMNS
+from hwsim.workload import trace
+from hwsim.workload.config import ModelConfig
+
+_INTS = list(INT_COLUMNS)
+
+
+def _trace(model: ModelConfig, b: int, t: int, c: int) -> pd.DataFrame:
+    return trace(model, "prefill", batch=b, seq=t, context=c).ops.set_index("name")
+
+
+@dataclass(frozen=True)
+class RowSet:
+    """Unique rows of one class: their text columns, multiplicity (identical layers) and polynomial
+    coefficients of every integer column over `terms` (e.g. 1, M)."""
+
+    frame: pd.DataFrame  # text columns of the unique rows (name, layer, kind, op, …)
+    mult: np.ndarray  # (R,) occurrences of each unique row in the model
+    coef: np.ndarray  # (R, n_terms, n_int_columns) exact rationals stored as float64
+    exact: bool
+
+    def rows(self, terms: np.ndarray) -> pd.DataFrame:
+        """Rows for K shapes: `terms` is (K, n_terms); returns K × R rows, shape-major."""
+        vals = np.einsum("kt,rtc->krc", terms, self.coef)
+        vals = np.rint(vals).reshape(-1, len(_INTS)).astype(np.int64)
+        out = pd.concat([self.frame] * len(terms), ignore_index=True)
+        out[_INTS] = vals
+        return out
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+
+def _fit(samples: list[tuple[tuple, pd.DataFrame]], checks: list[tuple[tuple, pd.DataFrame]],
+         term_fn) -> RowSet:
+    """Solve the integer columns of every row as a linear combination of term_fn(shape); check the
+    fit on `checks`. Rows are deduplicated on their coefficients (identical layers → one row)."""
+    names = samples[0][1].index
+    X = np.array([term_fn(*s) for s, _ in samples], dtype=np.float64)  # (n_samples, n_terms)
+    Y = np.stack([df.loc[names, _INTS].to_numpy(np.float64) for _, df in samples])  # (n_samples, R, C)
+    sol = np.linalg.solve(X, Y.reshape(len(samples), -1)) if X.shape[0] == X.shape[1] else \
+        np.linalg.lstsq(X, Y.reshape(len(samples), -1), rcond=None)[0]
+    coef = sol.reshape(X.shape[1], len(names), len(_INTS)).transpose(1, 0, 2)  # (R, terms, C)
+    exact = True
+    for s, df in checks:
+        if not df.index.equals(names):
+            exact = False
+            break
+        pred = np.rint(np.einsum("t,rtc->rc", np.asarray(term_fn(*s), dtype=np.float64), coef))
+        if not np.array_equal(pred, df.loc[names, _INTS].to_numpy(np.float64)):
+            exact = False
+            break
+    text = samples[0][1].loc[names].drop(columns=_INTS).reset_index()
+    key = pd.DataFrame(np.round(coef.reshape(len(names), -1), 9)).astype(str).agg("|".join, axis=1)
+    key = key + "|" + text["kind"].astype(str)
+    first = ~key.duplicated()
+    mult = key.map(key.value_counts()).to_numpy(np.float64)[first.to_numpy()]
+    return RowSet(frame=text[first.to_numpy()].reset_index(drop=True), mult=mult,
+                  coef=coef[first.to_numpy()], exact=exact)
+
+
+def _token_terms(m):
+    return (1.0, m)
+
+
+def _ctx_terms(b, t, s):
+    return tuple(float(np.prod(c)) for r in range(4) for c in itertools.combinations((b, t, s), r))
+
+
+@dataclass(frozen=True)
+class Basis:
+    """The three row classes of one model (see the module docstring)."""
+
+    model: ModelConfig
+    token: RowSet
+    seq: RowSet
+    context: RowSet
+    names: dict  # class → frozenset of op names in a real trace (for costing real traces by class)
+
+    @property
+    def exact(self) -> bool:
+        return self.token.exact and self.seq.exact and self.context.exact
+
+    def token_rows(self, m: np.ndarray) -> pd.DataFrame:
+        m = np.asarray(m, dtype=np.float64)
+        return self.token.rows(np.stack([np.ones_like(m), m], axis=1))
+
+    def seq_rows(self, s: np.ndarray) -> pd.DataFrame:
+        s = np.asarray(s, dtype=np.float64)
+        return self.seq.rows(np.stack([np.ones_like(s), s], axis=1))
+
+    def context_rows(self, b: np.ndarray, t: np.ndarray, s: np.ndarray) -> pd.DataFrame:
+        """Attention rows for K groups of b sequences with t new tokens attending over s keys each."""
+        b, t, s = (np.asarray(x, dtype=np.float64) for x in (b, t, s))
+        terms = np.stack([np.prod(c, axis=0) if c else np.ones_like(b)
+                          for r in range(4) for c in itertools.combinations((b, t, s), r)], axis=1)
+        return self.context.rows(terms)
+
+
+def build_basis(model: ModelConfig) -> Basis:
+    """Classify and fit the rows of `model` (a dozen small traces)."""
+    base = _trace(model, 1, 2, 0)
+    other_ctx = _trace(model, 1, 2, 5)
+    other_split = _trace(model, 2, 1, 0)
+    diff = lambda a, b: (a.loc[base.index, _INTS] != b.loc[base.index, _INTS]).any(axis=1)  # noqa: E731
+    ctx_mask = diff(base, other_ctx)
+    seq_mask = ~ctx_mask & diff(base, other_split)
+    tok_mask = ~ctx_mask & ~seq_mask
+    ctx_names, seq_names, tok_names = (base.index[m] for m in (ctx_mask, seq_mask, tok_mask))
+
+    def pick(df, names):
+        return df.loc[df.index.intersection(names, sort=False)] if set(names) <= set(df.index) else df.iloc[:0]
+
+    tok = _fit([((m,), pick(_trace(model, 1, m, 0), tok_names)) for m in (1, 2)],
+               [((m,), pick(_trace(model, 1, m, 0), tok_names)) for m in (3, 29, 301)], _token_terms)
+    # sequence rows: S sequences of one token each (decode), where token rows are M = S as well
+    seq = _fit([((s,), pick(_trace(model, s, 1, 0), seq_names)) for s in (1, 2)],
+               [((s,), pick(_trace(model, s, 1, 0), seq_names)) for s in (3, 17)], _token_terms)
+    pts = [(b, t, t + c) for b in (1, 2) for t in (1, 2) for c in (0, 1)]
+    ctx = _fit([(p, pick(_trace(model, p[0], p[1], p[2] - p[1]), ctx_names)) for p in pts],
+               [(p, pick(_trace(model, p[0], p[1], p[2] - p[1]), ctx_names)) for p in ((3, 5, 40), (1, 64, 1000))],
+               _ctx_terms)
+    names = {"token": frozenset(tok_names), "seq": frozenset(seq_names), "context": frozenset(ctx_names)}
+    return Basis(model=model, token=tok, seq=seq, context=ctx, names=names)

@@ -1,0 +1,76 @@
+"""Generation of one request (or a batch of identical ones): prefill of P tokens, then decode steps
+with the context growing by one token each.
+
+Convention (as vLLM's benchmarks count it): `output` tokens are generated; the first comes out of the
+prefill step (TTFT = prefill time), the other output − 1 come from decode steps, step d feeding token d
+over a cache of P + d − 1 tokens. TPOT = (end-to-end − TTFT) / (output − 1). All decode steps are
+costed in one engine call (hwsim.serve.stepcost), no per-token trace.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from hwsim.errors import HwsimError
+from hwsim.serve.stepcost import StepCost
+
+
+@dataclass(frozen=True)
+class Generation:
+    batch: int
+    prompt: int
+    output: int
+    prefill_s: float
+    prefill_j: float
+    step_context: np.ndarray  # cached tokens before each decode step
+    step_s: np.ndarray
+    step_j: np.ndarray
+
+    @property
+    def ttft_s(self) -> float:
+        return self.prefill_s
+
+    @property
+    def e2e_s(self) -> float:
+        return self.prefill_s + float(self.step_s.sum())
+
+    @property
+    def tpot_s(self) -> float:
+        """Mean time per output token after the first (0 steps: undefined → NaN is never returned; 0)."""
+        return float(self.step_s.mean()) if len(self.step_s) else 0.0
+
+    @property
+    def energy_j(self) -> float:
+        return self.prefill_j + float(self.step_j.sum())
+
+    def summary(self) -> dict:
+        tokens = self.batch * self.output
+        return {"batch": self.batch, "prompt_tokens": self.prompt, "output_tokens": self.output,
+                "ttft_s": self.ttft_s, "tpot_s": self.tpot_s, "e2e_s": self.e2e_s,
+                "decode_steps": len(self.step_s),
+                "first_step_s": float(self.step_s[0]) if len(self.step_s) else 0.0,
+                "last_step_s": float(self.step_s[-1]) if len(self.step_s) else 0.0,
+                "tokens_per_s": tokens / self.e2e_s, "energy_j": self.energy_j,
+                "energy_per_token_j": self.energy_j / tokens, "prefill_energy_j": self.prefill_j}
+
+
+def _positive(value, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise HwsimError(f"must be a positive integer, got {value!r}", field=field)
+    return int(value)
+
+
+def generate(cost: StepCost, prompt: int, output: int, batch: int = 1) -> Generation:
+    """Prefill + (output − 1) decode steps of `batch` identical sequences on `cost`'s machine."""
+    prompt, output, batch = _positive(prompt, "--prompt"), _positive(output, "--output"), _positive(batch, "--batch")
+    if cost.model.encoder:
+        raise HwsimError(f"{cost.model.name} is an encoder-only model: it does not generate tokens", field="--model")
+    pre = cost.uniform(batch, prompt, 0)
+    ctx = prompt + np.arange(output - 1, dtype=np.int64)
+    steps = cost.uniform(batch, 1, ctx) if len(ctx) else None
+    empty = np.zeros(0)
+    return Generation(batch=batch, prompt=prompt, output=output, prefill_s=float(pre.seconds[0]),
+                      prefill_j=float(pre.energy_j[0]), step_context=ctx,
+                      step_s=np.asarray(steps.seconds if steps else empty, dtype=np.float64),
+                      step_j=np.asarray(steps.energy_j if steps else empty, dtype=np.float64))

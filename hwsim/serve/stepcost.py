@@ -1,0 +1,184 @@
+"""Seconds and joules of one model step of any shape, from the analytical engine, cached by shape.
+
+A step's cost is the sum of its ops' costs (the engine costs ops independently), so it splits into
+token rows at M = all new tokens, sequence rows (lm_head) at S = sequences emitting a token, and
+attention rows per group of sequences sharing (new tokens, context). Shapes are costed in blocks, one
+`hwsim.engine.evaluate` call per block of hundreds of shapes, from the exact row polynomials of
+hwsim.serve.basis. A batch of sequences with different contexts runs its attention as one varlen
+kernel (as paged-attention serving stacks do): the sum of each sequence's own attention cost, with one
+op's fixed latency (the engine's cost of an empty op: the launch overhead on GPUs, 0 elsewhere)
+instead of one per sequence.
+
+The composition is checked against a direct evaluation of real traces at construction. A family whose
+op costs depend on the whole trace (PIM arrays keep every weight resident only when all of them fit),
+or a row class that is not polynomial in the shape (MoE routing is piecewise in M), is costed from
+real traces per shape instead: exact, slower.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from hwsim.engine import Precision, evaluate
+from hwsim.serve.basis import Basis, build_basis
+from hwsim.workload import trace
+from hwsim.workload.config import ModelConfig
+
+BLOCK = 512  # shapes per engine call when filling a dense cost table
+CHECK_RTOL = 1e-9
+CLASSES = ("token", "seq", "context")
+
+
+@dataclass(frozen=True)
+class Cost:
+    seconds: np.ndarray | float
+    energy_j: np.ndarray | float
+
+    def __add__(self, other: "Cost") -> "Cost":
+        return Cost(self.seconds + other.seconds, self.energy_j + other.energy_j)
+
+
+class _Table:
+    """Cost of a one-parameter family of shapes (index 0, 1, 2, …). Dense: filled block by block
+    (one engine call each); sparse: only the indices asked for (one real trace each)."""
+
+    def __init__(self, fill, dense: bool) -> None:
+        self._fill, self.dense = fill, dense  # fill(indices ndarray) -> (seconds, joules) arrays
+        self.sec, self.j = np.zeros(0), np.zeros(0)
+        self._memo: dict[int, tuple[float, float]] = {}
+
+    def __call__(self, idx) -> Cost:
+        idx = np.asarray(idx, dtype=np.int64)
+        if self.dense:
+            top = int(idx.max(initial=0))
+            if top >= len(self.sec):
+                lo, hi = len(self.sec), (top // BLOCK + 1) * BLOCK
+                s, j = self._fill(np.arange(lo, hi))
+                self.sec, self.j = np.concatenate([self.sec, s]), np.concatenate([self.j, j])
+            return Cost(self.sec[idx], self.j[idx])
+        missing = sorted({int(i) for i in idx.ravel()} - self._memo.keys())
+        if missing:
+            s, j = self._fill(np.array(missing, dtype=np.int64))
+            self._memo.update({m: (s[i], j[i]) for i, m in enumerate(missing)})
+        vals = np.array([self._memo[int(i)] for i in idx.ravel()], dtype=np.float64).reshape(*idx.shape, 2)
+        return Cost(vals[..., 0], vals[..., 1])
+
+
+class StepCost:
+    """Costs of steps of `model` on `arch` at `precision` (hwsim.engine.evaluate underneath)."""
+
+    def __init__(self, arch, model: ModelConfig, precision: Precision | None = None) -> None:
+        self.arch, self.model = arch, model
+        self.precision = precision if precision is not None else Precision()
+        self.basis: Basis = build_basis(model)
+        self.evaluations = 0
+        self._setup({c: getattr(self.basis, c).exact for c in CLASSES})
+        self.fixed = self._fixed_context_cost()
+        self.check_error = self._check()
+        if self.check_error > CHECK_RTOL and any(self.polynomial.values()):
+            self._setup({c: False for c in CLASSES})  # op costs depend on the whole trace: real traces
+            self.check_error = self._check()
+
+    def _setup(self, polynomial: dict[str, bool]) -> None:
+        self.polynomial = polynomial
+        self._memo: dict[tuple[int, int, int], tuple[float, float]] = {}
+        self._trace_memo: dict[tuple[int, int, int], dict[str, tuple[float, float]]] = {}
+        self.token = _Table(lambda m: self._fill("token", m), polynomial["token"])
+        self.seq = _Table(lambda s: self._fill("seq", s), polynomial["seq"])
+        self.decode_attention = _Table(self._fill_decode_attention, True)
+
+    # --- engine calls ------------------------------------------------------------------------------
+    def _evaluate_rows(self, rows: pd.DataFrame, mult: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        self.evaluations += 1
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ops = evaluate(self.arch, rows, self.precision).ops
+        return (ops["seconds"].to_numpy().reshape(k, -1) @ mult, ops["energy_j"].to_numpy().reshape(k, -1) @ mult)
+
+    def _fill(self, cls: str, x: np.ndarray):
+        xs = np.maximum(x, 1)  # index 0 (no tokens / no emitting sequence) costs nothing
+        if self.polynomial[cls]:
+            rowset = getattr(self.basis, cls)
+            make = self.basis.token_rows if cls == "token" else self.basis.seq_rows
+            sec, j = self._evaluate_rows(make(xs), rowset.mult, len(xs))
+        else:
+            shape = (lambda v: (1, v, 0)) if cls == "token" else (lambda v: (v, 1, 0))
+            sec, j = np.array([self._by_trace(*shape(int(v)))[cls] for v in xs]).reshape(-1, 2).T
+        return np.where(x > 0, sec, 0.0), np.where(x > 0, j, 0.0)
+
+    def _by_trace(self, b: int, t: int, c: int) -> dict[str, tuple[float, float]]:
+        """Per-class cost of one real trace (the exact fallback)."""
+        key = (b, t, c)
+        if key not in self._trace_memo:
+            self.evaluations += 1
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ops = evaluate(self.arch, trace(self.model, "prefill", batch=b, seq=t, context=c), self.precision).ops
+            ctx = ops["name"].isin(self.basis.names["context"])
+            seq = ops["name"].isin(self.basis.names["seq"])
+            self._trace_memo[key] = {cls: (float(ops.loc[m, "seconds"].sum()), float(ops.loc[m, "energy_j"].sum()))
+                                     for cls, m in (("context", ctx), ("seq", seq), ("token", ~ctx & ~seq))}
+        return self._trace_memo[key]
+
+    def _fill_decode_attention(self, s: np.ndarray):
+        out = self.attention(np.ones_like(s), np.ones_like(s), np.maximum(s, 1))
+        return np.where(s > 0, out.seconds, 0.0), np.where(s > 0, out.energy_j, 0.0)
+
+    def _fixed_context_cost(self) -> Cost:
+        ctx = self.basis.context
+        sec, j = self._evaluate_rows(ctx.rows(np.zeros((1, ctx.coef.shape[1]))), ctx.mult, 1)
+        return Cost(float(np.nan_to_num(sec[0])), float(np.nan_to_num(j[0])))
+
+    # --- public costs ------------------------------------------------------------------------------
+    def attention(self, b, t, s) -> Cost:
+        """Attention rows of groups of b sequences, t new tokens each, over s keys each (arrays)."""
+        b, t, s = (np.atleast_1d(np.asarray(x, dtype=np.int64)) for x in (b, t, s))
+        keys = list(zip(b.tolist(), t.tolist(), s.tolist()))
+        missing = sorted({k for k in keys if k not in self._memo})
+        if missing and self.polynomial["context"]:
+            mb, mt, ms = (np.array(v) for v in zip(*missing))
+            sec, j = self._evaluate_rows(self.basis.context_rows(mb, mt, ms), self.basis.context.mult, len(missing))
+            self._memo.update({k: (sec[i], j[i]) for i, k in enumerate(missing)})
+        for k in missing if not self.polynomial["context"] else ():
+            self._memo[k] = self._by_trace(k[0], k[1], k[2] - k[1])["context"]
+        vals = np.array([self._memo[k] for k in keys]).reshape(-1, 2)
+        return Cost(vals[:, 0], vals[:, 1])
+
+    def uniform(self, batch: int, new: int, context) -> Cost:
+        """Steps of `batch` sequences with `new` tokens each over `context` cached tokens (array): what the
+        engine gives `trace(model, 'prefill', batch, seq=new, context=c)`, for every c at once."""
+        context = np.atleast_1d(np.asarray(context, dtype=np.int64))
+        att = self.attention(np.full_like(context, batch), np.full_like(context, new), context + new)
+        return att + self.token(batch * new) + self.seq(batch)
+
+    def iteration(self, new: np.ndarray, context: np.ndarray, emit: int) -> Cost:
+        """One serving iteration: sequence i adds new[i] tokens over context[i] cached ones; `emit`
+        sequences produce a token (lm_head rows). Attention is one varlen kernel over all sequences."""
+        new = np.asarray(new, dtype=np.int64)
+        context = np.asarray(context, dtype=np.int64)
+        n = len(new)
+        if n == 0:
+            return Cost(0.0, 0.0)
+        decode = new == 1
+        dec = self.decode_attention(context[decode] + 1)
+        att_s, att_j = float(np.sum(dec.seconds)), float(np.sum(dec.energy_j))
+        if not decode.all():
+            ones = np.ones(int((~decode).sum()), dtype=np.int64)
+            pre = self.attention(ones, new[~decode], context[~decode] + new[~decode])
+            att_s += float(pre.seconds.sum())
+            att_j += float(pre.energy_j.sum())
+        tok, seq = self.token(int(new.sum())), self.seq(emit)
+        return Cost(float(tok.seconds) + float(seq.seconds) + att_s - (n - 1) * self.fixed.seconds,
+                    float(tok.energy_j) + float(seq.energy_j) + att_j - (n - 1) * self.fixed.energy_j)
+
+    def _check(self) -> float:
+        """Largest relative difference between the composed cost and a direct evaluation of real traces."""
+        err = 0.0
+        for b, t, c in ((1, 7, 5), (3, 1, 40)):
+            self.evaluations += 1
+            with np.errstate(divide="ignore", invalid="ignore"):
+                direct = evaluate(self.arch, trace(self.model, "prefill", batch=b, seq=t, context=c), self.precision)
+            ours = self.uniform(b, t, c)
+            for got, want in ((ours.seconds[0], direct.totals["seconds"]), (ours.energy_j[0], direct.totals["energy_j"])):
+                err = max(err, abs(got - want) / max(abs(want), 1e-30))
+        return err

@@ -1,0 +1,199 @@
+"""A model is a stack of blocks: each layer is a token mixer (attention or an SSM) and an optional MLP.
+
+Blocks are frozen dataclasses, so identical layers compare equal: the trace builder costs each distinct
+layer once and tiles it. Each block lists its linear ops (role → in, out, bias, copies) and its other
+parameters (norm weights, sinks, SSM tensors), the single source of parameter counts.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+NORM_PARAMS = {"rmsnorm": 1, "layernorm": 2, "l2": 0}  # parameters per normalised element
+
+
+@dataclass(frozen=True)
+class Linear:
+    k: int  # in features
+    n: int  # out features
+    bias: bool = False
+    copies: int = 1  # experts stored (a role shared by all routed experts)
+
+    @property
+    def params(self) -> int:
+        return (self.k * self.n + (self.n if self.bias else 0)) * self.copies
+
+
+@dataclass(frozen=True)
+class Mla:
+    """DeepSeek multi-head latent attention (DeepSeek-V2 paper, arXiv:2405.04434, §2.1)."""
+
+    q_lora_rank: int  # 0: a plain q_proj
+    kv_lora_rank: int
+    rope_dim: int  # qk_rope_head_dim (the decoupled rope key, shared by all heads)
+    nope_dim: int  # qk_nope_head_dim
+    v_dim: int
+
+
+@dataclass(frozen=True)
+class Attention:
+    heads: int
+    kv_heads: int
+    head_dim: int  # query/key width per head (MLA: nope + rope)
+    v_dim: int  # value width per head
+    qkv_bias: bool = False
+    o_bias: bool = False
+    rotary: bool = True
+    qk_norm: str | None = None  # "rmsnorm" (weights of head_dim each for q and k) or "l2" (no weights)
+    window: int | None = None  # sliding window: each query sees at most this many keys
+    chunk: int | None = None  # chunked (local) attention: keys of the query's own chunk only
+    sinks: bool = False  # one learned sink logit per head (gpt-oss)
+    softcap: bool = False  # tanh soft-capping of the scores (Gemma-2)
+    sub_norm: bool = False  # BitNet: RMSNorm before o_proj
+    mla: Mla | None = None
+
+    @property
+    def limit(self) -> int | None:
+        """Most keys a query attends to (window or chunk), None when unbounded."""
+        return self.window or self.chunk
+
+    def linears(self, hidden: int) -> dict[str, Linear]:
+        h, H = hidden, self.heads
+        if self.mla is not None:
+            a = self.mla
+            out = {}
+            if a.q_lora_rank:
+                out["q_a_proj"] = Linear(h, a.q_lora_rank, self.qkv_bias)
+                out["q_b_proj"] = Linear(a.q_lora_rank, H * self.head_dim)
+            else:
+                out["q_proj"] = Linear(h, H * self.head_dim)
+            out["kv_a_proj"] = Linear(h, a.kv_lora_rank + a.rope_dim, self.qkv_bias)
+            out["kv_b_proj"] = Linear(a.kv_lora_rank, H * (a.nope_dim + a.v_dim))
+            out["o_proj"] = Linear(H * a.v_dim, h, self.o_bias)
+            return out
+        return {"q_proj": Linear(h, H * self.head_dim, self.qkv_bias),
+                "k_proj": Linear(h, self.kv_heads * self.head_dim, self.qkv_bias),
+                "v_proj": Linear(h, self.kv_heads * self.v_dim, self.qkv_bias),
+                "o_proj": Linear(H * self.v_dim, h, self.o_bias)}
+
+    def other_params(self, norm: str) -> int:
+        p = NORM_PARAMS[norm]
+        extra = 2 * self.head_dim * NORM_PARAMS[self.qk_norm] if self.qk_norm else 0
+        if self.sinks:
+            extra += self.heads
+        if self.sub_norm:
+            extra += self.heads * self.v_dim * p
+        if self.mla is not None:
+            extra += (self.mla.q_lora_rank + self.mla.kv_lora_rank) * p
+        return extra
+
+
+@dataclass(frozen=True)
+class Mlp:
+    intermediate: int  # per routed expert (or of the dense MLP)
+    gated: bool
+    activation: str
+    bias: bool = False
+    experts: int = 1  # routed experts; 1 = dense
+    top_k: int = 1
+    shared: int = 0  # intermediate width of the always-on shared expert(s), 0 if none
+    shared_gate: bool = False  # Qwen2-MoE: sigmoid gate Linear(hidden, 1) on the shared expert
+    router_bias: bool = False
+    sub_norm: bool = False  # BitNet: RMSNorm before down_proj
+
+    @property
+    def is_moe(self) -> bool:
+        return self.experts > 1
+
+    def expert_linears(self, hidden: int, width: int, copies: int = 1) -> dict[str, Linear]:
+        out = {"gate_proj": Linear(hidden, width, self.bias, copies)} if self.gated else {}
+        out["up_proj"] = Linear(hidden, width, self.bias, copies)
+        out["down_proj"] = Linear(width, hidden, self.bias, copies)
+        return out
+
+    def linears(self, hidden: int) -> dict[str, Linear]:
+        if not self.is_moe:
+            return self.expert_linears(hidden, self.intermediate)
+        out = {"router": Linear(hidden, self.experts, self.router_bias)}
+        out.update(self.expert_linears(hidden, self.intermediate, self.experts))
+        if self.shared:
+            out.update({f"shared_{r}": lin for r, lin in self.expert_linears(hidden, self.shared).items()})
+            if self.shared_gate:
+                out["shared_gate"] = Linear(hidden, 1)
+        return out
+
+    def other_params(self, norm: str) -> int:
+        return self.intermediate * NORM_PARAMS[norm] if self.sub_norm else 0
+
+    def idle_params(self, hidden: int) -> int:
+        """Parameters of the routed experts one token does not use."""
+        if not self.is_moe:
+            return 0
+        one = sum(lin.params for lin in self.expert_linears(hidden, self.intermediate).values())
+        return (self.experts - self.top_k) * one
+
+
+@dataclass(frozen=True)
+class Ssm:
+    """Mamba (Gu & Dao 2023, arXiv:2312.00752) selective-scan mixer, as HF MambaMixer lays it out."""
+
+    d_inner: int
+    d_state: int
+    d_conv: int
+    dt_rank: int
+    bias: bool = False
+    conv_bias: bool = True
+
+    def linears(self, hidden: int) -> dict[str, Linear]:
+        e = self.d_inner
+        return {"in_proj": Linear(hidden, 2 * e, self.bias), "x_proj": Linear(e, self.dt_rank + 2 * self.d_state),
+                "dt_proj": Linear(self.dt_rank, e, True), "out_proj": Linear(e, hidden, self.bias)}
+
+    def other_params(self, norm: str) -> int:
+        e = self.d_inner
+        return e * self.d_conv + (e if self.conv_bias else 0) + e * self.d_state + e  # conv1d, A_log, D
+
+    @property
+    def state_elems(self) -> int:
+        """Recurrent state per sequence: the scan state plus the causal-conv window."""
+        return self.d_inner * (self.d_state + self.d_conv - 1)
+
+
+@dataclass(frozen=True)
+class Layer:
+    mixer: Attention | Ssm
+    mlp: Mlp | None
+    norms: int  # norm weights of width hidden in this layer (input/post-attention/pre-/post-feedforward)
+    parallel: bool = False  # attention and MLP read the same input (GPT-J/Falcon parallel residual)
+
+    @property
+    def attention(self) -> Attention | None:
+        return self.mixer if isinstance(self.mixer, Attention) else None
+
+    def linears(self, hidden: int) -> dict[str, Linear]:
+        out = dict(self.mixer.linears(hidden))
+        if self.mlp is not None:
+            out.update(self.mlp.linears(hidden))
+        return out
+
+    def params(self, hidden: int, norm: str) -> int:
+        p = sum(lin.params for lin in self.linears(hidden).values())
+        p += self.mixer.other_params(norm) + self.norms * hidden * NORM_PARAMS[norm]
+        if self.mlp is not None:
+            p += self.mlp.other_params(norm)
+        return p
+
+    def idle_params(self, hidden: int) -> int:
+        return 0 if self.mlp is None else self.mlp.idle_params(hidden)
+
+
+@dataclass(frozen=True)
+class Embedding:
+    """Everything outside the layers: token (+ position, token-type) tables, final norm, LM head."""
+
+    vocab: int
+    positions: int = 0  # rows of a learned position table
+    token_types: int = 0  # rows of a token-type table (BERT)
+    tied: bool = False  # lm_head shares the token table
+    scale: bool = False  # Gemma: embeddings × sqrt(hidden)
+    final_norm: bool = True
+    logit_softcap: bool = False  # Gemma-2: tanh soft-capping of the logits

@@ -1,0 +1,101 @@
+"""GGUF files (llama.cpp) as models: the architecture from the metadata, each tensor's quantization type as
+that op's weight format. Only the header is read (the `gguf` package memory-maps the file and hwsim never
+touches tensor data), so a 40 GB file opens in milliseconds.
+
+Metadata keys (GGUF spec, ggml/docs/gguf.md): general.architecture, then {arch}.embedding_length,
+.feed_forward_length, .block_count, .context_length, .attention.head_count, .attention.head_count_kv,
+.attention.key_length, .expert_count, .expert_used_count, .vocab_size; the vocabulary size falls back to
+tokenizer.ggml.tokens, then to the token_embd tensor's shape.
+"""
+from __future__ import annotations
+
+import re
+from collections import Counter
+from pathlib import Path
+
+from hwsim.errors import HwsimError
+from hwsim.workload.quant import WeightFormats
+
+# GGUF general.architecture → HF model_type (llama.cpp writes Mistral and Mixtral as "llama")
+ARCHITECTURES = {"llama": "llama", "mistral": "mistral", "qwen2": "qwen2", "phi3": "phi3", "gptneox": "gpt_neox",
+                 "bitnet": "bitnet"}
+# GGUF tensor name (blk.N.<part>) → HF module
+_PARTS = {"attn_q": "self_attn.q_proj", "attn_k": "self_attn.k_proj", "attn_v": "self_attn.v_proj",
+          "attn_output": "self_attn.o_proj", "ffn_gate": "mlp.gate_proj", "ffn_up": "mlp.up_proj",
+          "ffn_down": "mlp.down_proj", "ffn_gate_exps": "mlp.gate_proj", "ffn_up_exps": "mlp.up_proj",
+          "ffn_down_exps": "mlp.down_proj"}
+_TOP = {"token_embd": "model.embed_tokens", "output": "lm_head"}
+_FLOAT = {"f32": "fp32", "f16": "fp16", "bf16": "bf16"}
+
+
+def type_format(type_name: str) -> str:
+    """A ggml type name ('Q4_K', 'F16') → hwsim's format name ('q4_k', 'fp16'). Types hwsim has no format for
+    keep their llama.cpp name, so costing them fails with the format lookup's own message."""
+    low = type_name.lower()
+    return _FLOAT.get(low, low)
+
+
+def hf_module(tensor: str) -> str | None:
+    """'blk.3.attn_q.weight' → 'model.layers.3.self_attn.q_proj' (None for norms and other tensors)."""
+    stem = tensor.removesuffix(".weight")
+    if stem in _TOP:
+        return _TOP[stem]
+    m = re.fullmatch(r"blk\.(\d+)\.(\w+)", stem)
+    if m and m.group(2) in _PARTS:
+        return f"model.layers.{m.group(1)}.{_PARTS[m.group(2)]}"
+    return None
+
+
+def _field(reader, key: str, default=None):
+    f = reader.fields.get(key)
+    if f is None:
+        return default
+    value = f.contents()
+    return value.item() if hasattr(value, "item") else value
+
+
+def read_gguf(path: str | Path) -> tuple[dict, WeightFormats]:
+    """(HF-style config dict, per-op weight formats) from a GGUF file's header."""
+    try:
+        from gguf import GGUFReader
+    except ImportError:  # pragma: no cover - a declared dependency
+        raise HwsimError("reading GGUF needs the gguf package (pip install gguf)", file=path) from None
+    try:
+        reader = GGUFReader(str(path), "r")
+    except (OSError, ValueError, KeyError, IndexError) as exc:
+        raise HwsimError(f"not a readable GGUF file: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
+                         file=path) from None
+    arch = _field(reader, "general.architecture")
+    if arch not in ARCHITECTURES:
+        raise HwsimError(f"unsupported GGUF architecture {arch!r} (supported: {', '.join(ARCHITECTURES)})",
+                         file=path, field="general.architecture")
+    tensors = {t.name: t for t in reader.tensors}
+    g = lambda key, default=None: _field(reader, f"{arch}.{key}", default)  # noqa: E731
+    vocab = g("vocab_size") or (len(reader.fields["tokenizer.ggml.tokens"].data)
+                                if "tokenizer.ggml.tokens" in reader.fields else None)
+    if vocab is None and "token_embd.weight" in tensors:
+        vocab = int(tensors["token_embd.weight"].shape[-1])
+    experts = g("expert_count", 0) or 0
+    cfg = {"model_type": "mixtral" if arch == "llama" and experts > 1 else ARCHITECTURES[arch],
+           "hidden_size": g("embedding_length"), "intermediate_size": g("feed_forward_length"),
+           "num_attention_heads": g("attention.head_count"), "num_key_value_heads": g("attention.head_count_kv"),
+           "num_hidden_layers": g("block_count"), "vocab_size": vocab, "max_position_embeddings": g("context_length"),
+           "tie_word_embeddings": "output.weight" not in tensors, "name": _field(reader, "general.name")}
+    if g("attention.key_length") is not None:
+        cfg["head_dim"] = g("attention.key_length")
+    if experts > 1:
+        cfg.update(num_local_experts=experts, num_experts_per_tok=g("expert_used_count", 2))
+    cfg = {k: v for k, v in cfg.items() if v is not None}
+    per_module: dict[str, str] = {}
+    for name, t in tensors.items():
+        module = hf_module(name)
+        if module is not None:
+            per_module[module] = type_format(t.tensor_type.name)
+    linear = [f for m, f in per_module.items() if m.startswith("model.layers.")]
+    if not linear:
+        raise HwsimError("no transformer-block weight tensors (blk.N.attn_q.weight, ...)", file=path)
+    default = Counter(linear).most_common(1)[0][0]
+    rules = tuple((re.escape(m) + "$", f) for m, f in per_module.items() if f != default)
+    if "output.weight" not in tensors and "model.embed_tokens" in per_module:  # tied: lm_head reads token_embd
+        rules += ((re.escape("lm_head") + "$", per_module["model.embed_tokens"]),)
+    return cfg, WeightFormats(default, rules)

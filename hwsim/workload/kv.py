@@ -1,0 +1,46 @@
+"""KV-cache (and recurrent-state) sizes, derived from the blocks: the one place trace, footprint and
+allocation read them from.
+
+- attention: K and V of every cached token, per KV head (GQA/MQA share them across query heads);
+- sliding-window / chunked layers keep at most `window` (or `chunk`) tokens (a ring buffer, as serving
+  stacks allocate them);
+- MLA (mode "absorbed", what serving kernels cache): the compressed latent plus the shared rope key,
+  kv_lora_rank + qk_rope_head_dim per token; mode "expanded" (HF's cache): full per-head K and V;
+- SSM (Mamba): a fixed state per sequence (scan state + conv window), independent of the span.
+"""
+from __future__ import annotations
+
+from hwsim.workload.blocks import Attention, Layer, Ssm
+
+MLA_MODES = ("absorbed", "expanded")
+
+
+def cached_tokens(attn: Attention, span: int) -> int:
+    """Tokens of one sequence a layer holds after a step that ends at `span` tokens."""
+    return span if attn.limit is None else min(span, attn.limit)
+
+
+def elems_per_token(attn: Attention, mla: str = "absorbed") -> int:
+    """Cache elements per token of one sequence in one attention layer."""
+    if attn.mla is not None and mla == "absorbed":
+        return attn.mla.kv_lora_rank + attn.mla.rope_dim
+    return attn.kv_heads * (attn.head_dim + attn.v_dim)
+
+
+def layer_elems(layer: Layer, batch: int, span: int, mla: str = "absorbed") -> int:
+    """Elements one layer's cache (or state) holds for `batch` sequences of `span` tokens."""
+    if isinstance(layer.mixer, Ssm):
+        return batch * layer.mixer.state_elems
+    return batch * cached_tokens(layer.mixer, span) * elems_per_token(layer.mixer, mla)
+
+
+def cache_elems(blocks: tuple[Layer, ...], batch: int, span: int, mla: str = "absorbed") -> int:
+    """Elements of the whole model's KV cache (or SSM state) after a step ending at `span` tokens."""
+    return sum(layer_elems(layer, batch, span, mla) for layer in blocks)
+
+
+def bytes_per_token(blocks: tuple[Layer, ...], kv_bits: float = 16, mla: str = "absorbed") -> float:
+    """KV bytes one more token adds to a long sequence (window layers and SSMs add none once full;
+    counted here as the unbounded per-token size of attention layers, window or not)."""
+    return sum(elems_per_token(layer.mixer, mla) for layer in blocks
+               if isinstance(layer.mixer, Attention)) * kv_bits / 8

@@ -1,0 +1,270 @@
+"""Op rows of one layer, built from its blocks (mixer, MLP, norms). trace.py tiles them over layers.
+
+Row order and names of the dense attention + MLP layer are the ones hwsim has always emitted (the
+pinned Llama/Mistral/OPT/… traces), and new blocks add rows around them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hwsim.workload.blocks import NORM_PARAMS, Attention, Layer, Mlp, Ssm
+from hwsim.workload.kv import cached_tokens
+
+# Approximate element operations per element for elementwise ops (assumed: one op per arithmetic step).
+VECTOR_OPS = {"rmsnorm": 4, "layernorm": 7, "l2": 4, "softmax": 5, "silu": 4, "gelu": 8, "gelu_new": 8, "relu": 1,
+              "relu2": 2, "gelu_pytorch_tanh": 8, "rope": 3, "residual": 1, "gate_mul": 1, "position_add": 1,
+              "softcap": 3, "scale": 1, "sigmoid": 4, "softplus": 4, "conv_tap": 2, "scan": 7}
+ATTENTION_FORMS = ("unfused", "fused")
+
+
+class Ops:
+    """Accumulates op rows for one layer template (plain lists; tiled over layers with numpy)."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple] = []
+
+    def add(self, name, kind, op, m, n, k, count=1, *, macs=0, vector_ops=0, weight=0, act_in=0, act_out=0,
+            kv_read=0, kv_write=0) -> None:
+        self.rows.append((name, kind, op, m, n, k, count, macs, vector_ops, weight, act_in, act_out, kv_read,
+                          kv_write))
+
+    def linear(self, name, op, m, k, n, *, bias=False, count=1, out_to_kv=False, kv_read=0) -> None:
+        out = m * n * count
+        self.add(name, "linear", op, m, n, k, count, macs=m * n * k * count, weight=(k * n + (n if bias else 0)) * count,
+                 act_in=m * k * count - kv_read, act_out=0 if out_to_kv else out, kv_write=out if out_to_kv else 0,
+                 kv_read=kv_read)
+
+    def elementwise(self, name, op, rows, width, per_elem, *, inputs=1, weight=0, kv_read=0, kv_write=0,
+                    out=None, extra_ops=0) -> None:
+        elems = rows * width
+        self.add(name, "elementwise", op, rows, width, 1, 1, vector_ops=per_elem * elems + extra_ops, weight=weight,
+                 act_in=inputs * elems, act_out=elems if out is None else out, kv_read=kv_read, kv_write=kv_write)
+
+
+@dataclass(frozen=True)
+class Step:
+    """The shape of one step: `batch` sequences of `t` new tokens ending at `span` tokens."""
+
+    batch: int
+    t: int
+    span: int
+    hidden: int
+    norm: str
+    attention: str = "unfused"  # ATTENTION_FORMS
+    mla: str = "absorbed"  # kv.MLA_MODES
+
+    @property
+    def M(self) -> int:
+        return self.batch * self.t
+
+    def norm_op(self, ops: Ops, name: str, rows: int, width: int | None = None) -> None:
+        width = self.hidden if width is None else width
+        ops.elementwise(name, "norm", rows, width, VECTOR_OPS[self.norm], weight=width * NORM_PARAMS[self.norm])
+
+
+def attention_core(ops: Ops, s: Step, attn: Attention, *, kv_groups: int, d_qk: int, d_v: int,
+                   kv_shared: bool = False) -> None:
+    """Scores and weighted sum over the cached keys: qk, softmax, av (unfused, the score matrix in memory)
+    or one `attn_fused` row per layer (scores on chip; docs/interfaces.md). `kv_groups` KV heads each
+    serve heads/kv_groups query heads; `kv_shared`: V is a slice of the K tensor (MLA latent)."""
+    b, t, heads = s.batch, s.t, attn.heads
+    keys = cached_tokens(attn, s.span)  # keys each query attends to
+    keys_read = min(s.span, keys + t - 1)  # keys the step's queries need between them
+    scores = b * heads * t * keys
+    soft_ops = VECTOR_OPS["softmax"] * scores + (VECTOR_OPS["softcap"] * scores if attn.softcap else 0)
+    if attn.sinks:
+        soft_ops += VECTOR_OPS["softmax"] * b * heads * t
+    sinks = heads if attn.sinks else 0
+    k_elems, v_elems = b * kv_groups * keys_read * d_qk, b * kv_groups * keys_read * d_v
+    q_elems, o_elems = b * heads * t * d_qk, b * heads * t * d_v
+    if s.attention == "fused":
+        ops.add("attn", "attention", "attn_fused", t * heads // kv_groups, d_v, keys, b * kv_groups,
+                macs=scores * (d_qk + d_v), vector_ops=soft_ops, weight=sinks, act_in=q_elems, act_out=o_elems,
+                kv_read=k_elems if kv_shared else k_elems + v_elems)
+        return
+    ops.add("attn.qk", "attention", "qk", t, keys, d_qk, b * heads, macs=scores * d_qk, act_in=q_elems,
+            act_out=scores, kv_read=k_elems)
+    ops.add("attn.softmax", "elementwise", "softmax", b * heads * t, keys, 1, 1, vector_ops=soft_ops, weight=sinks,
+            act_in=scores, act_out=scores)
+    ops.add("attn.av", "attention", "av", t, d_v, keys, b * heads, macs=scores * d_v, act_in=scores,
+            act_out=o_elems, kv_read=v_elems)
+
+
+def _rope(ops: Ops, M: int, q_width: int, k_width: int, *, k_to_cache: bool = True) -> None:
+    q_el, k_el = M * q_width, M * k_width
+    ops.add("rope", "elementwise", "rope", M, q_width + k_width, 1, 1, vector_ops=VECTOR_OPS["rope"] * (q_el + k_el),
+            act_in=q_el + k_el, act_out=q_el + (0 if k_to_cache else k_el), kv_write=k_el if k_to_cache else 0)
+
+
+def _qk_norm(ops: Ops, s: Step, attn: Attention, rows_q: int, rows_k: int) -> None:
+    kind = attn.qk_norm
+    per = VECTOR_OPS[kind]
+    for name, rows in (("q_norm", rows_q), ("k_norm", rows_k)):
+        ops.elementwise(name, "norm", rows, attn.head_dim, per, weight=attn.head_dim * NORM_PARAMS[kind])
+
+
+def mha(ops: Ops, s: Step, attn: Attention, hidden: int) -> None:
+    """q/k/v projections (+ q/k norm, rope), attention over the cache, o_proj."""
+    M, lin = s.M, attn.linears(hidden)
+    for role in ("q_proj", "k_proj", "v_proj"):
+        w = lin[role]
+        # without rope, k_proj/v_proj outputs go straight to the cache; with rope, only v does
+        to_kv = role == "v_proj" or (role == "k_proj" and not attn.rotary and not attn.qk_norm)
+        ops.linear(role, role, M, w.k, w.n, bias=w.bias, out_to_kv=to_kv)
+    q_dim, kv_dim = attn.heads * attn.head_dim, attn.kv_heads * attn.head_dim
+    if attn.qk_norm:
+        _qk_norm(ops, s, attn, M * attn.heads, M * attn.kv_heads)
+    if attn.rotary:
+        _rope(ops, M, q_dim, kv_dim)
+    elif attn.qk_norm:  # NoPE layer with a norm: the normed keys are what the cache stores
+        ops.rows[-1] = ops.rows[-1][:11] + (0, 0, M * kv_dim)
+    attention_core(ops, s, attn, kv_groups=attn.kv_heads, d_qk=attn.head_dim, d_v=attn.v_dim)
+    if attn.sub_norm:
+        s.norm_op(ops, "attn_sub_norm", M, attn.heads * attn.v_dim)
+    w = lin["o_proj"]
+    ops.linear("o_proj", "o_proj", M, w.k, w.n, bias=w.bias)
+
+
+def mla(ops: Ops, s: Step, attn: Attention, hidden: int) -> None:
+    """DeepSeek MLA. Decode in mode "absorbed" runs as serving kernels do (FlashMLA, vLLM; DeepSeek-V2 §2.1.3):
+    W_UK is absorbed into the query (q_absorb: per head nope → latent), all heads attend over the cached
+    latent + rope key as one shared KV head (MQA-like, d_qk = latent + rope, d_v = latent), and W_UV
+    maps the latent output back per head (v_up). Prefill, and every step in mode "expanded", up-projects
+    the latent with kv_b_proj and runs ordinary multi-head attention (d_qk = nope + rope, d_v = v_dim).
+    The cache holds the latent + rope key ("absorbed") or HF's expanded per-head K and V ("expanded")."""
+    a, M, H, lin = attn.mla, s.M, attn.heads, attn.linears(hidden)
+    if a.q_lora_rank:
+        w = lin["q_a_proj"]
+        ops.linear("q_a_proj", "q_a_proj", M, w.k, w.n, bias=w.bias)
+        s.norm_op(ops, "q_a_norm", M, a.q_lora_rank)
+        ops.linear("q_b_proj", "q_b_proj", M, a.q_lora_rank, H * attn.head_dim)
+    else:
+        ops.linear("q_proj", "q_proj", M, hidden, H * attn.head_dim)
+    w = lin["kv_a_proj"]
+    ops.linear("kv_a_proj", "kv_a_proj", M, w.k, w.n, bias=w.bias)
+    latent = s.mla == "absorbed"
+    # kv_a_norm normalises the latent; in the absorbed cache that normed latent is what is stored
+    ops.elementwise("kv_a_norm", "norm", M, a.kv_lora_rank, VECTOR_OPS[s.norm],
+                    weight=a.kv_lora_rank * NORM_PARAMS[s.norm], out=0 if latent else None,
+                    kv_write=M * a.kv_lora_rank if latent else 0)
+    if latent and s.t == 1:  # absorbed decode
+        _rope(ops, M, H * a.rope_dim, a.rope_dim)
+        ops.linear("q_absorb", "q_absorb", M, a.nope_dim, a.kv_lora_rank, count=H)
+        attention_core(ops, s, attn, kv_groups=1, d_qk=a.kv_lora_rank + a.rope_dim, d_v=a.kv_lora_rank,
+                       kv_shared=True)
+        ops.linear("v_up", "v_up", M, a.kv_lora_rank, a.v_dim, count=H)
+    else:
+        # expanded: up-project the new tokens' latents (HF caches the result); absorbed prefill: the
+        # latents of the whole span (the cached ones are read back from the cache)
+        rows = s.batch * s.span if latent else M
+        ops.linear("kv_b_proj", "kv_b_proj", rows, a.kv_lora_rank, H * (a.nope_dim + a.v_dim),
+                   out_to_kv=not latent, kv_read=(rows - M) * a.kv_lora_rank)
+        _rope(ops, M, H * a.rope_dim, (1 if latent else H) * a.rope_dim)
+        attention_core(ops, s, attn, kv_groups=H, d_qk=attn.head_dim, d_v=a.v_dim)
+    w = lin["o_proj"]
+    ops.linear("o_proj", "o_proj", M, w.k, w.n, bias=w.bias)
+
+
+def ssm(ops: Ops, s: Step, mix: Ssm, hidden: int) -> None:
+    """Mamba mixer (HF MambaMixer): in_proj → causal depthwise conv → x_proj → dt_proj → selective scan →
+    gate → out_proj. Conv and scan run on the vector units; the scan state (d_inner × d_state) and the conv
+    window are this layer's cache: read at the start of a step that continues a sequence, written at its end."""
+    M, e, N, lin = s.M, mix.d_inner, mix.d_state, mix.linears(hidden)
+    w = lin["in_proj"]
+    ops.linear("in_proj", "in_proj", M, w.k, w.n, bias=w.bias)
+    state = s.batch * mix.state_elems
+    carried = state if s.span > s.t else 0
+    ops.elementwise("conv1d", "conv", M, e, VECTOR_OPS["conv_tap"] * mix.d_conv + VECTOR_OPS["silu"],
+                    weight=e * mix.d_conv + (e if mix.conv_bias else 0))
+    for role in ("x_proj", "dt_proj"):
+        w = lin[role]
+        ops.linear(role, role, M, w.k, w.n, bias=w.bias)
+    ops.elementwise("scan", "scan", M, e * N, VECTOR_OPS["scan"], inputs=1, weight=e * N + e,
+                    extra_ops=(VECTOR_OPS["softplus"] + 2) * M * e, out=M * e, kv_read=carried, kv_write=state)
+    ops.elementwise("gate", "act", M, e, VECTOR_OPS["silu"] + VECTOR_OPS["gate_mul"], inputs=2)
+    w = lin["out_proj"]
+    ops.linear("out_proj", "out_proj", M, w.k, w.n, bias=w.bias)
+
+
+def mlp(ops: Ops, s: Step, block: Mlp, hidden: int) -> None:
+    """Dense or MoE MLP. MoE routing is balanced (module docstring of trace.py); shared experts see every token."""
+    M, lin = s.M, block.linears(hidden)
+    roles = [r for r in ("gate_proj", "up_proj") if r in lin]
+    if block.is_moe:
+        w = lin["router"]
+        ops.linear("router", "router", M, w.k, w.n, bias=w.bias)
+        assignments = M * block.top_k
+        active = min(block.experts, assignments)
+        base, extra = divmod(assignments, active)
+        # (name, experts, tokens each): with an uneven split, `extra` experts take one more token than the rest
+        groups = ([("experts", extra, base + 1), ("experts_rest", active - extra, base)] if extra
+                  else [("experts", active, base)])
+    else:
+        assignments, groups = M, [("mlp", 1, M)]
+    shared = [("shared", 1, M)] if block.shared else []
+    for prefix, count, m_tok in groups:
+        for role in roles:
+            w = lin[role]
+            ops.linear(f"{prefix}.{role}", role, m_tok, w.k, block.intermediate, bias=w.bias, count=count)
+    for role in roles:
+        for prefix, _, m_tok in shared:
+            ops.linear(f"{prefix}.{role}", f"shared_{role}", m_tok, hidden, block.shared)
+    gate_in = 2 if block.gated else 1
+    act_ops = VECTOR_OPS.get(block.activation, 4) + (gate_in - 1) * VECTOR_OPS["gate_mul"]
+    ops.elementwise("mlp.act", "act", assignments, block.intermediate, act_ops, inputs=gate_in)
+    if block.shared:
+        ops.elementwise("shared.act", "act", M, block.shared, act_ops, inputs=gate_in)
+    if block.sub_norm:
+        s.norm_op(ops, "ffn_sub_norm", assignments, block.intermediate)
+    for prefix, count, m_tok in groups:
+        w = lin["down_proj"]
+        ops.linear(f"{prefix}.down_proj", "down_proj", m_tok, w.k, w.n, bias=w.bias, count=count)
+    if block.shared:
+        ops.linear("shared.down_proj", "shared_down_proj", M, block.shared, hidden)
+        if block.shared_gate:
+            ops.linear("shared_gate", "shared_gate", M, hidden, 1)
+            ops.elementwise("shared_gate.act", "act", M, hidden, VECTOR_OPS["gate_mul"],
+                            extra_ops=VECTOR_OPS["sigmoid"] * M, inputs=2)
+
+
+def _mixer(ops: Ops, s: Step, layer: Layer, hidden: int) -> None:
+    if isinstance(layer.mixer, Ssm):
+        ssm(ops, s, layer.mixer, hidden)
+    elif layer.mixer.mla is not None:
+        mla(ops, s, layer.mixer, hidden)
+    else:
+        mha(ops, s, layer.mixer, hidden)
+
+
+def layer_template(layer: Layer, s: Step) -> Ops:
+    """One layer's rows. Norm placement by count: 1 = pre-norm mixer only (Mamba) or one norm shared by
+    parallel attention and MLP (Falcon-7B); 2 = pre-norms (Llama) or parallel ln_attn/ln_mlp (Falcon-40B);
+    4 = Gemma-2/3 sandwich (pre and post norms around both attention and MLP)."""
+    h, M = s.hidden, s.M
+    ops = Ops()
+    residual = lambda name, inputs=2: ops.elementwise(name, "residual", M, h, VECTOR_OPS["residual"],  # noqa: E731
+                                                      inputs=inputs)
+    s.norm_op(ops, "input_norm", M)
+    if layer.parallel:
+        if layer.norms == 2:
+            s.norm_op(ops, "mlp_norm", M)
+        _mixer(ops, s, layer, h)
+        mlp(ops, s, layer.mlp, h)
+        residual("residual", inputs=3)
+        return ops
+    _mixer(ops, s, layer, h)
+    if layer.mlp is None:
+        residual("residual")
+        return ops
+    if layer.norms == 4:
+        s.norm_op(ops, "post_attention_norm", M)
+        residual("attn_residual")
+        s.norm_op(ops, "pre_feedforward_norm", M)
+        mlp(ops, s, layer.mlp, h)
+        s.norm_op(ops, "post_feedforward_norm", M)
+    else:
+        residual("attn_residual")
+        s.norm_op(ops, "post_attention_norm", M)
+        mlp(ops, s, layer.mlp, h)
+    residual("mlp_residual")
+    return ops

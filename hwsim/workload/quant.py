@@ -1,0 +1,176 @@
+"""A checkpoint's own weight formats, from its `quantization_config` (HF config.json): the format most
+linear weights use, and per-module exceptions as per-op rules.
+
+Methods and the fields read (each library's documented config keys):
+- gptq (AutoGPTQ / GPTQModel): bits, group_size (-1 = per channel), sym; `lm_head: false` (the default) keeps
+  the output head unquantized; `dynamic: {"+:regex": {bits, group_size}, "-:regex": {}}` per-module overrides.
+- awq (AutoAWQ): bits / w_bit, group_size / q_group_size, zero_point (asymmetric); modules_to_not_convert.
+- bitsandbytes: load_in_4bit (bnb_4bit_quant_type nf4 | fp4, blocks of 64) or load_in_8bit (LLM.int8, per
+  row); llm_int8_skip_modules.
+- fp8 / fbgemm_fp8: e4m3 weights; modules_to_not_convert.
+- compressed-tensors (llm-compressor): config_groups.*.weights {num_bits, type int|float, symmetric, strategy
+  tensor|channel|group, group_size}, targets ["Linear" | "re:..."]; ignore [...].
+- bitnet: ternary weights in every BitLinear; modules_to_not_convert.
+Transformers never quantizes the output head or the embeddings of these methods unless told to
+(`get_keys_to_not_convert`), so lm_head and embed_tokens keep the checkpoint's dtype by default.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from hwsim.errors import HwsimError
+
+METHODS = ("gptq", "awq", "bitsandbytes", "fp8", "fbgemm_fp8", "compressed-tensors", "bitnet", "mxfp4")
+_UNQUANTIZED_BY_DEFAULT = ("lm_head", "embed_tokens")
+
+
+@dataclass(frozen=True)
+class WeightFormats:
+    """The format of most weights, and (regex on HF module names, format) rules tried in order."""
+
+    default: str
+    rules: tuple[tuple[str, str], ...] = ()
+
+    def format_of(self, module: str) -> str:
+        for pattern, fmt in self.rules:
+            if re.match(pattern, module):  # as GPTQModel's `dynamic` and compressed-tensors' `re:` apply them
+                return fmt
+        return self.default
+
+
+def _int_format(bits, group, sym: bool, field: str, file) -> str:
+    if isinstance(bits, bool) or not isinstance(bits, int) or not 2 <= bits <= 8:
+        raise HwsimError(f"expected integer bits 2..8, got {bits!r}", file=file, field=field)
+    base = f"int{bits}" + ("" if sym else "a")
+    if group in (-1, None, 0):
+        return f"{base}_pc"
+    if isinstance(group, bool) or not isinstance(group, int) or group < 1:
+        raise HwsimError(f"expected a positive group size or -1, got {group!r}", file=file,
+                         field=field.rsplit(".", 1)[0] + ".group_size")
+    return f"{base}_g{group}"
+
+
+def _module_rule(name: str) -> str:
+    """An HF module name or `re:` regex → a regex over full module names (a name covers its children and
+    matches wherever it sits: 'lm_head', 'q_proj', 'model.layers.0')."""
+    if name.startswith("re:"):
+        return name[3:]
+    return rf"(?:.*\.)?{re.escape(name)}(?:\..*)?$"
+
+
+def _skip_list(q: dict, keys: tuple[str, ...], file) -> list[str]:
+    for key in keys:
+        value = q.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise HwsimError(f"expected a list of module names, got {value!r}", file=file,
+                             field=f"quantization_config.{key}")
+        return value
+    return list(_UNQUANTIZED_BY_DEFAULT)
+
+
+def weight_formats(cfg: dict, file=None) -> WeightFormats | None:
+    """The checkpoint's weight formats, or None when it has no quantization_config."""
+    q = cfg.get("quantization_config")
+    if q is None:
+        return None
+    if not isinstance(q, dict):
+        raise HwsimError(f"expected a mapping, got {type(q).__name__}", file=file, field="quantization_config")
+    dtype = {"bfloat16": "bf16", "float32": "fp32"}.get(str(cfg.get("torch_dtype", "float16")), "fp16")
+    method = str(q.get("quant_method", "")).lower()
+    field = "quantization_config"
+    if method == "gptq":
+        default = _int_format(q.get("bits"), q.get("group_size", 128), bool(q.get("sym", True)), f"{field}.bits",
+                              file)
+        keep = [] if q.get("lm_head") else ["lm_head"]
+        rules = [(_module_rule(m), dtype) for m in [*keep, "embed_tokens"]]
+        dynamic = q.get("dynamic") or {}
+        if not isinstance(dynamic, dict):
+            raise HwsimError("expected a mapping of '+:regex'/'-:regex' to overrides", file=file,
+                             field=f"{field}.dynamic")
+        for key, over in dynamic.items():
+            sign, _, pattern = str(key).rpartition(":")
+            if sign == "-":
+                rules.insert(0, (pattern, dtype))
+            elif isinstance(over, dict):
+                fmt = _int_format(over.get("bits", q.get("bits")), over.get("group_size", q.get("group_size", 128)),
+                                  bool(over.get("sym", q.get("sym", True))), f"{field}.dynamic.{key}.bits", file)
+                rules.insert(0, (pattern, fmt))
+        return WeightFormats(default, tuple(rules))
+    if method == "awq":
+        default = _int_format(q.get("bits", q.get("w_bit")), q.get("group_size", q.get("q_group_size", 128)),
+                              not q.get("zero_point", True), f"{field}.bits", file)
+        skip = _skip_list(q, ("modules_to_not_convert",), file)
+    elif method == "bitsandbytes":
+        if q.get("load_in_4bit"):
+            default = "nf4_g64" if q.get("bnb_4bit_quant_type", "fp4") == "nf4" else "fp4_e2m1_g64"
+        elif q.get("load_in_8bit"):
+            default = "int8_pc"
+        else:
+            raise HwsimError("neither load_in_4bit nor load_in_8bit is true", file=file, field=field)
+        skip = _skip_list(q, ("llm_int8_skip_modules", "modules_to_not_convert"), file)
+    elif method in ("fp8", "fbgemm_fp8"):
+        default = "fp8_e4m3"
+        skip = _skip_list(q, ("modules_to_not_convert",), file)
+    elif method == "mxfp4":  # gpt-oss: MoE expert weights in OCP MXFP4, the rest in bf16
+        default = "mxfp4"
+        skip = _skip_list(q, ("modules_to_not_convert",), file)
+    elif method == "bitnet":
+        default = "ternary"
+        skip = _skip_list(q, ("modules_to_not_convert",), file)
+    elif method == "compressed-tensors":
+        return _compressed_tensors(q, dtype, file)
+    else:
+        raise HwsimError(f"unsupported quant_method {method!r} (supported: {', '.join(METHODS)})", file=file,
+                         field=f"{field}.quant_method")
+    skip = list(dict.fromkeys([*skip, "embed_tokens"]))
+    return WeightFormats(default, tuple((_module_rule(m), dtype) for m in skip))
+
+
+def _compressed_tensors(q: dict, dtype: str, file) -> WeightFormats:
+    field = "quantization_config.config_groups"
+    groups = q.get("config_groups")
+    if not isinstance(groups, dict) or not groups:
+        raise HwsimError("expected a mapping of groups, each with 'targets' and 'weights'", file=file, field=field)
+    rules: list[tuple[str, str]] = [(_module_rule(m), dtype) for m in _skip_list(q, ("ignore",), file)]
+    rules.append((_module_rule("embed_tokens"), dtype))
+    default = dtype
+    for gname, g in groups.items():
+        w = g.get("weights") if isinstance(g, dict) else None
+        if not isinstance(w, dict):
+            continue  # an activation-only group leaves weights as they are
+        bits, kind = w.get("num_bits"), str(w.get("type", "int"))
+        if kind == "float":
+            if bits != 8:
+                raise HwsimError(f"float weights of {bits!r} bits are not supported (8: fp8_e4m3)", file=file,
+                                 field=f"{field}.{gname}.weights.num_bits")
+            fmt = "fp8_e4m3"
+        else:
+            strategy = w.get("strategy", "tensor")
+            group = w.get("group_size") if strategy == "group" else -1
+            fmt = _int_format(bits, group, bool(w.get("symmetric", True)), f"{field}.{gname}.weights.num_bits", file)
+        targets = g.get("targets", ["Linear"])
+        for t in targets if isinstance(targets, list) else [targets]:
+            if t == "Linear":
+                default = fmt
+            else:
+                rules.append((_module_rule(str(t)), fmt))
+    return WeightFormats(default, tuple(rules))
+
+
+def hf_module(op_name: str) -> str:
+    """A trace op name ('layers.3.q_proj', 'lm_head') → the HF module name it stands for
+    ('model.layers.3.self_attn.q_proj'), so quantization_config's module names and regexes apply."""
+    parts = op_name.split(".")
+    if parts[0] == "layers" and len(parts) >= 3:
+        role = parts[-1]
+        if role in ("q_proj", "k_proj", "v_proj", "o_proj"):
+            return f"model.layers.{parts[1]}.self_attn.{role}"
+        if role in ("gate_proj", "up_proj", "down_proj"):
+            return f"model.layers.{parts[1]}.mlp.{role}"
+        return "model." + op_name
+    if op_name in ("embed_tokens", "norm", "final_norm"):
+        return f"model.{op_name}"
+    return op_name

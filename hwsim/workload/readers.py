@@ -1,0 +1,327 @@
+"""HF `config.json` fields → blocks, one reader per `model_type` (no `transformers` at runtime).
+
+Each reader follows its HF modelling code, including the configuration class's default when a field is
+absent (transformers 5.x `*Config` defaults; tests/data/hf_reference.json pins the result against
+transformers on the meta device). A reader returns (blocks, embedding, norm, extras).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+from hwsim.errors import HwsimError
+from hwsim.workload.blocks import Attention, Embedding, Layer, Mla, Mlp, Ssm
+
+
+# Upper bounds of config integers: ~100x the largest published model (assumed), so that op counts stay exact
+# in int64 and a typo (an extra zero run, 1e30) is an error instead of an overflow.
+_MAX_FIELD = {"num_hidden_layers": 10_000, "n_layer": 10_000, "num_attention_heads": 2**16, "n_head": 2**16,
+              "num_key_value_heads": 2**16, "num_kv_heads": 2**16, "num_local_experts": 2**16, "num_experts": 2**16,
+              "n_routed_experts": 2**16, "num_experts_per_tok": 2**16, "max_position_embeddings": 2**31,
+              "n_positions": 2**31, "sliding_window": 2**31, "attention_chunk_size": 2**31}
+_MAX_DIM = 2**24  # hidden, intermediate, head_dim, vocab, ranks
+
+
+@dataclass
+class Fields:
+    """Typed access to one config's fields, errors naming the file and field."""
+
+    cfg: dict
+    file: object = None
+
+    def get(self, key: str, default=None):
+        value = self.cfg.get(key)
+        return default if value is None else value
+
+    def int(self, key: str, default=None, *, alias: str | None = None, minimum: int = 1) -> int:
+        value = self.cfg.get(key)
+        if value is None and alias is not None:
+            value = self.cfg.get(alias)
+        if value is None:
+            value = default
+        if value is None:
+            raise HwsimError("required field is missing", file=self.file, field=key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            allowed = "a positive integer" if minimum == 1 else f"an integer ≥ {minimum}"
+            raise HwsimError(f"must be {allowed}, got {value!r}", file=self.file, field=key)
+        limit = _MAX_FIELD.get(key, _MAX_DIM)
+        if value > limit:
+            raise HwsimError(f"must be at most {limit:,}, got {value:.3g}", file=self.file, field=key)
+        return value
+
+    def flag(self, key: str, default: bool) -> bool:
+        value = self.cfg.get(key)
+        return default if value is None else bool(value)
+
+    def layer_types(self, layers: int, default: Callable[[int], str]) -> list[str]:
+        types = self.cfg.get("layer_types")
+        if types is None:
+            return [default(i) for i in range(layers)]
+        if not isinstance(types, list) or len(types) != layers:
+            raise HwsimError(f"expected a list of {layers} layer types", file=self.file, field="layer_types")
+        return [str(t) for t in types]
+
+    def kv_heads(self, heads: int, key: str = "num_key_value_heads") -> int:
+        kv = self.int(key, heads)
+        if heads % kv:
+            raise HwsimError(f"must divide num_attention_heads ({heads}), got {kv}", file=self.file, field=key)
+        return kv
+
+    def head_dim(self, hidden: int, heads: int, default: int | None = None) -> int:
+        if self.cfg.get("head_dim") is None and default is None and hidden % heads:
+            raise HwsimError(f"hidden_size {hidden} is not divisible by num_attention_heads {heads}",
+                             file=self.file, field="num_attention_heads")
+        return self.int("head_dim", default if default is not None else hidden // heads)
+
+
+def _windows(f: Fields, types: list[str], i: int, window: int | None = None) -> dict:
+    """Window/chunk of layer i from its layer type (`window`: the type's default sliding_window)."""
+    if types[i] == "sliding_attention":
+        return {"window": f.int("sliding_window", window)}
+    if types[i] == "chunked_attention":
+        return {"chunk": f.int("attention_chunk_size")}
+    return {}
+
+
+def _experts_top_k(f: Fields, experts_key: str, experts_default, top_default, minimum: int = 1) -> tuple[int, int]:
+    experts = f.int(experts_key, experts_default, minimum=minimum)
+    top_k = f.int("num_experts_per_tok", top_default) if experts > 1 else 1
+    if experts > 1 and top_k > experts:
+        raise HwsimError(f"must be in 1..{experts} (the routed experts), got {top_k}", file=f.file,
+                         field="num_experts_per_tok")
+    return experts, top_k
+
+
+# ---- the Llama-like decoders (pre-norm attention + gated MLP) ----
+
+def _llama_like(f: Fields, mt: str) -> tuple:
+    hidden, heads, layers = f.int("hidden_size"), f.int("num_attention_heads"), f.int("num_hidden_layers")
+    kv = f.kv_heads(heads)
+    head_dim = f.head_dim(hidden, heads, 128 if mt == "qwen3" else None)
+    act = str(f.get("hidden_act", "relu2" if mt == "bitnet" else "silu"))
+    tied_default = mt == "bitnet"
+    if mt in ("qwen2", "qwen2_moe"):  # Qwen2: q/k/v biases always, no o bias (attention_bias is not read)
+        qkv_bias, o_bias = f.flag("qkv_bias", True), False
+    elif mt == "phi3":  # Phi-3: fused qkv_proj and o_proj never have biases
+        qkv_bias = o_bias = False
+    else:
+        qkv_bias = o_bias = f.flag("attention_bias", False)
+    if mt == "bitnet":
+        qkv_bias = o_bias = qkv_bias or f.flag("enable_bias", False)
+    mlp_bias = f.flag("mlp_bias", False)
+    qk_norm = "rmsnorm" if mt in ("qwen3", "qwen3_moe") else None
+
+    # sliding windows: Mistral/Phi-3 on every layer when set (Mistral's default 4096); Qwen from max_window_layers
+    if mt in ("mistral", "phi3", "mixtral"):
+        window = f.get("sliding_window", 4096 if mt == "mistral" else None)
+        types = f.layer_types(layers, lambda i: "sliding_attention" if window else "full_attention")
+    elif mt.startswith("qwen"):
+        window = f.get("sliding_window")
+        sliding = f.flag("use_sliding_window", False) and f.get("sliding_window") is not None
+        first = f.int("max_window_layers", 28, minimum=0)
+        types = f.layer_types(layers, lambda i: "sliding_attention" if sliding and i >= first else "full_attention")
+    else:
+        window, types = None, f.layer_types(layers, lambda i: "full_attention")
+
+    mlp_only, step = f.get("mlp_only_layers", []), f.int("decoder_sparse_step", 1)
+    if mt == "mixtral":
+        experts, top_k = _experts_top_k(f, "num_local_experts", 8, 2)
+    elif mt == "qwen2_moe":
+        experts, top_k = _experts_top_k(f, "num_experts", 60, 4, minimum=0)
+    elif mt == "qwen3_moe":
+        experts, top_k = _experts_top_k(f, "num_experts", f.get("num_local_experts", 128), 8, minimum=0)
+    else:
+        experts, top_k = 1, 1
+    dense = Mlp(f.int("intermediate_size"), True, act, mlp_bias, sub_norm=mt == "bitnet")
+    if mt in ("qwen2_moe", "qwen3_moe"):
+        moe = Mlp(f.int("moe_intermediate_size", 1408 if mt == "qwen2_moe" else 768), True, act, experts=experts,
+                  top_k=top_k, shared=f.int("shared_expert_intermediate_size", 5632) if mt == "qwen2_moe" else 0,
+                  shared_gate=mt == "qwen2_moe")
+    else:
+        moe = Mlp(dense.intermediate, True, act, mlp_bias, experts=experts, top_k=top_k)
+    blocks = []
+    for i in range(layers):
+        attn = Attention(heads, kv, head_dim, head_dim, qkv_bias, o_bias, qk_norm=qk_norm,
+                         sub_norm=mt == "bitnet", **_windows(f, types, i, window))
+        is_moe = experts > 1 and i not in mlp_only and (i + 1) % step == 0
+        blocks.append(Layer(attn, moe if is_moe else dense, norms=2))
+    emb = Embedding(f.int("vocab_size"), tied=f.flag("tie_word_embeddings", tied_default))
+    return blocks, emb, "rmsnorm", {"activation": act, "hidden": hidden}
+
+
+def _deepseek(f: Fields, mt: str) -> tuple:
+    """DeepSeek-V2/V3: MLA attention, first_k_dense_replace dense layers, then routed + shared experts."""
+    v3 = mt == "deepseek_v3"
+    hidden, heads, layers = f.int("hidden_size"), f.int("num_attention_heads"), f.int("num_hidden_layers")
+    q_lora = f.int("q_lora_rank", 1536, minimum=0)
+    mla = Mla(q_lora, f.int("kv_lora_rank", 512), f.int("qk_rope_head_dim", 64), f.int("qk_nope_head_dim", 128),
+              f.int("v_head_dim", 128))
+    bias = f.flag("attention_bias", False)
+    attn = Attention(heads, heads, mla.nope_dim + mla.rope_dim, mla.v_dim, bias, bias, mla=mla)
+    act = str(f.get("hidden_act", "silu"))
+    experts, top_k = _experts_top_k(f, "n_routed_experts", 256 if v3 else 64, 8 if v3 else None)
+    moe_inter = f.int("moe_intermediate_size", 2048 if v3 else 1407)
+    shared = f.int("n_shared_experts", 1 if v3 else 2, minimum=0) * moe_inter
+    dense = Mlp(f.int("intermediate_size", 18432 if v3 else 11008), True, act)
+    moe = Mlp(moe_inter, True, act, experts=experts, top_k=top_k, shared=shared)
+    first = f.int("first_k_dense_replace", 3 if v3 else 0, minimum=0)
+    blocks = [Layer(attn, moe if i >= first and experts > 1 else dense, norms=2) for i in range(layers)]
+    emb = Embedding(f.int("vocab_size"), tied=f.flag("tie_word_embeddings", False))
+    return blocks, emb, "rmsnorm", {"activation": act, "hidden": hidden}
+
+
+def _gemma(f: Fields, mt: str) -> tuple:
+    """Gemma 1/2/3: head_dim 256 by default, embeddings scaled by sqrt(hidden), tied LM head; Gemma-2/3 add
+    pre/post norms around attention and MLP, sliding-window layers, Gemma-2 soft-capping, Gemma-3 q/k norm."""
+    hidden, heads, layers = f.int("hidden_size"), f.int("num_attention_heads"), f.int("num_hidden_layers")
+    kv, head_dim = f.kv_heads(heads), f.int("head_dim", 256)
+    act = str(f.get("hidden_activation", f.get("hidden_act", "gelu_pytorch_tanh")))
+    bias = f.flag("attention_bias", False)
+    if mt == "gemma":
+        types = ["full_attention"] * layers
+    elif mt == "gemma2":
+        types = f.layer_types(layers, lambda i: "sliding_attention" if (i + 1) % 2 else "full_attention")
+    else:
+        pattern = f.int("sliding_window_pattern", f.get("_sliding_window_pattern", 6))
+        types = f.layer_types(layers, lambda i: "sliding_attention" if (i + 1) % pattern else "full_attention")
+    softcap = mt == "gemma2" and f.get("attn_logit_softcapping", 50.0) is not None
+    mlp = Mlp(f.int("intermediate_size"), True, act)
+    blocks = [Layer(Attention(heads, kv, head_dim, head_dim, bias, bias, softcap=softcap,
+                              qk_norm="rmsnorm" if mt == "gemma3_text" else None, **_windows(f, types, i, 4096)),
+                    mlp, norms=2 if mt == "gemma" else 4) for i in range(layers)]
+    cap = mt == "gemma2" and f.get("final_logit_softcapping", 30.0) is not None
+    if mt == "gemma3_text":
+        cap = f.get("final_logit_softcapping") is not None
+    emb = Embedding(f.int("vocab_size"), tied=f.flag("tie_word_embeddings", True), scale=True, logit_softcap=cap)
+    return blocks, emb, "rmsnorm", {"activation": act, "hidden": hidden}
+
+
+def _gpt_oss(f: Fields, mt: str) -> tuple:
+    """gpt-oss: alternating sliding (128) / full attention with biases and per-head sinks; every layer MoE
+    with biased experts and router."""
+    hidden, heads, layers = f.int("hidden_size"), f.int("num_attention_heads"), f.int("num_hidden_layers")
+    kv, head_dim = f.kv_heads(heads), f.int("head_dim", 64)
+    types = f.layer_types(layers, lambda i: "sliding_attention" if (i + 1) % 2 else "full_attention")
+    bias = f.flag("attention_bias", True)
+    experts, top_k = _experts_top_k(f, "num_local_experts", 128, 4)
+    mlp = Mlp(f.int("intermediate_size"), True, "swiglu_clamp", True, experts=experts, top_k=top_k, router_bias=True)
+    blocks = [Layer(Attention(heads, kv, head_dim, head_dim, bias, bias, sinks=True, **_windows(f, types, i, 128)), mlp,
+                    norms=2) for i in range(layers)]
+    return blocks, Embedding(f.int("vocab_size"), tied=f.flag("tie_word_embeddings", False)), "rmsnorm", \
+        {"activation": "silu", "hidden": hidden}
+
+
+def _llama4(f: Fields, mt: str) -> tuple:
+    """Llama-4 text: chunked attention (with rope and an L2 q/k norm) on three of four layers, global NoPE
+    attention on the fourth; MoE layers (routed + one shared expert) every interleave_moe_layer_step."""
+    hidden, heads, layers = f.int("hidden_size"), f.int("num_attention_heads"), f.int("num_hidden_layers")
+    kv, head_dim = f.kv_heads(heads), f.head_dim(hidden, heads)
+    interval = f.int("no_rope_layer_interval", 4)
+    rope = f.get("no_rope_layers") or [int((i + 1) % interval != 0) for i in range(layers)]
+    chunked = f.int("attention_chunk_size", 8192)
+    types = f.layer_types(layers, lambda i: "chunked_attention" if rope[i] and chunked else "full_attention")
+    step = f.int("interleave_moe_layer_step", 1)
+    moe_layers = f.get("moe_layers")
+    moe_layers = set(range(step - 1, layers, step) if moe_layers is None else moe_layers)
+    experts, top_k = _experts_top_k(f, "num_local_experts", 16, 1)
+    act, bias = str(f.get("hidden_act", "silu")), f.flag("attention_bias", False)
+    inter = f.int("intermediate_size", 8192)
+    moe = Mlp(inter, True, act, experts=experts, top_k=top_k, shared=inter)
+    dense = Mlp(f.int("intermediate_size_mlp", 16384), True, act)
+    qk = f.flag("use_qk_norm", True)
+    blocks = [Layer(Attention(heads, kv, head_dim, head_dim, bias, bias, rotary=bool(rope[i]),
+                              qk_norm="l2" if qk and rope[i] else None, chunk=chunked if types[i] == "chunked_attention" else None),
+                    moe if i in moe_layers else dense, norms=2) for i in range(layers)]
+    return blocks, Embedding(f.int("vocab_size"), tied=f.flag("tie_word_embeddings", False)), "rmsnorm", \
+        {"activation": act, "hidden": hidden}
+
+
+def _gpt2(f: Fields, mt: str) -> tuple:
+    """GPT-2: Conv1D projections (same GEMMs as linear), learned positions, LayerNorm, biases, tied LM head."""
+    hidden, heads = f.int("n_embd", 768, alias="hidden_size"), f.int("n_head", 12, alias="num_attention_heads")
+    layers = f.int("n_layer", 12, alias="num_hidden_layers")
+    if hidden % heads:
+        raise HwsimError(f"n_embd {hidden} is not divisible by n_head {heads}", file=f.file, field="n_head")
+    act = str(f.get("activation_function", "gelu_new"))
+    attn = Attention(heads, heads, hidden // heads, hidden // heads, True, True, rotary=False)
+    mlp = Mlp(f.int("n_inner", 4 * hidden), False, act, True)
+    emb = Embedding(f.int("vocab_size"), positions=f.int("n_positions", 1024, alias="max_position_embeddings"),
+                    tied=f.flag("tie_word_embeddings", True))
+    return [Layer(attn, mlp, norms=2)] * layers, emb, "layernorm", {"activation": act, "hidden": hidden}
+
+
+def _falcon(f: Fields, mt: str) -> tuple:
+    """Falcon: multi-query (7B) or grouped KV (new_decoder_architecture), parallel attention + MLP."""
+    hidden, heads, layers = f.int("hidden_size", 4544), f.int("num_attention_heads", 71), f.int("num_hidden_layers", 32)
+    if hidden % heads:
+        raise HwsimError(f"hidden_size {hidden} is not divisible by num_attention_heads {heads}", file=f.file,
+                         field="num_attention_heads")
+    new_arch = f.flag("new_decoder_architecture", False)
+    if new_arch:
+        kv = f.kv_heads(heads, "num_kv_heads")
+    else:
+        kv = 1 if f.flag("multi_query", True) else heads
+    if f.flag("alibi", False):
+        raise HwsimError("Falcon with ALiBi positions is not supported", file=f.file, field="alibi")
+    parallel, bias = f.flag("parallel_attn", True), f.flag("bias", False)
+    n_ln = f.get("num_ln_in_parallel_attn", 2 if new_arch else 1)
+    norms = 2 if (not parallel or n_ln == 2) else 1
+    attn = Attention(heads, kv, hidden // heads, hidden // heads, bias, bias)
+    mlp = Mlp(f.int("ffn_hidden_size", 4 * hidden), False, "gelu", bias)
+    emb = Embedding(f.int("vocab_size", 65024), tied=f.flag("tie_word_embeddings", True))
+    return [Layer(attn, mlp, norms=norms, parallel=parallel)] * layers, emb, "layernorm", {"activation": "gelu", "hidden": hidden}
+
+
+def _mamba(f: Fields, mt: str) -> tuple:
+    hidden, layers = f.int("hidden_size", 768), f.int("num_hidden_layers", 32)
+    inner = f.int("intermediate_size", f.int("expand", 2) * hidden)
+    rank = f.get("time_step_rank", "auto")
+    rank = math.ceil(hidden / 16) if rank == "auto" else f.int("time_step_rank")
+    mix = Ssm(inner, f.int("state_size", 16), f.int("conv_kernel", 4), rank, f.flag("use_bias", False),
+              f.flag("use_conv_bias", True))
+    emb = Embedding(f.int("vocab_size", 50280), tied=f.flag("tie_word_embeddings", True))
+    return [Layer(mix, None, norms=1)] * layers, emb, "rmsnorm", {"activation": "silu", "hidden": hidden}
+
+
+def _classic(f: Fields, mt: str) -> tuple:
+    """OPT, GPT-NeoX (Pythia) and BERT encoders: LayerNorm, plain MLP, biases."""
+    hidden, heads, layers = f.int("hidden_size"), f.int("num_attention_heads"), f.int("num_hidden_layers")
+    if hidden % heads:
+        raise HwsimError(f"hidden_size {hidden} is not divisible by num_attention_heads {heads}", file=f.file,
+                         field="num_attention_heads")
+    d = hidden // heads
+    if mt == "opt":
+        if f.get("word_embed_proj_dim", hidden) != hidden:
+            raise HwsimError("OPT with word_embed_proj_dim != hidden_size (project_in/out) is not supported",
+                             file=f.file, field="word_embed_proj_dim")
+        bias = f.flag("enable_bias", True)
+        act = str(f.get("activation_function", "relu"))
+        attn = Attention(heads, heads, d, d, bias, bias, rotary=False)
+        mlp = Mlp(f.int("ffn_dim"), False, act, bias)
+        # HF OPTLearnedPositionalEmbedding keeps 2 extra rows; no final norm when do_layer_norm_before is false
+        emb = Embedding(f.int("vocab_size"), positions=f.int("max_position_embeddings") + 2,
+                        tied=f.flag("tie_word_embeddings", True), final_norm=f.flag("do_layer_norm_before", True))
+    elif mt == "gpt_neox":
+        bias = f.flag("attention_bias", True)  # query_key_value and dense; the MLP always has biases
+        act = str(f.get("hidden_act", "gelu"))
+        attn = Attention(heads, heads, d, d, bias, bias)
+        mlp = Mlp(f.int("intermediate_size"), False, act, True)
+        emb = Embedding(f.int("vocab_size"), tied=f.flag("tie_word_embeddings", False))
+    else:  # bert
+        act = str(f.get("hidden_act", "gelu"))
+        attn = Attention(heads, heads, d, d, True, True, rotary=False)
+        mlp = Mlp(f.int("intermediate_size"), False, act, True)
+        emb = Embedding(f.int("vocab_size"), positions=f.int("max_position_embeddings"),
+                        token_types=f.int("type_vocab_size", 2), tied=True, final_norm=False)
+    return [Layer(attn, mlp, norms=2)] * layers, emb, "layernorm", {"activation": act, "hidden": hidden, "encoder": mt == "bert"}
+
+
+READERS: dict[str, Callable[[Fields, str], tuple]] = {
+    **{t: _llama_like for t in ("llama", "mistral", "mixtral", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe", "phi3",
+                                "bitnet")},
+    "deepseek_v2": _deepseek, "deepseek_v3": _deepseek,
+    "gemma": _gemma, "gemma2": _gemma, "gemma3_text": _gemma,
+    "opt": _classic, "gpt_neox": _classic, "bert": _classic,
+    "gpt_oss": _gpt_oss, "llama4_text": _llama4, "gpt2": _gpt2, "falcon": _falcon, "mamba": _mamba,
+}

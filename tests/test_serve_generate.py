@@ -1,0 +1,108 @@
+"""Generation loop and the shape-polynomial step costs it rests on (hwsim.serve.basis / stepcost / generate)."""
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hwsim.arch import load_arch
+from hwsim.cli import main
+from hwsim.engine import Precision, evaluate
+from hwsim.serve import StepCost, generate
+from hwsim.serve.basis import build_basis
+from hwsim.workload import load_model, trace
+
+LLAMA = load_model("llama-3-8b")
+H100 = load_arch("h100-sxm")
+_COSTS: dict = {}
+
+
+def step_cost(arch="h100-sxm", model="llama-3-8b", prec=None) -> StepCost:
+    key = (arch, model, repr(prec))
+    if key not in _COSTS:
+        _COSTS[key] = StepCost(load_arch(arch), load_model(model), prec)
+    return _COSTS[key]
+
+
+def _direct(arch, model, b, t, c, prec=None):
+    return evaluate(arch, trace(model, "prefill", batch=b, seq=t, context=c), prec).totals
+
+
+@settings(max_examples=15, deadline=None)
+@given(b=st.integers(1, 9), t=st.integers(1, 300), c=st.integers(0, 5000))
+def test_basis_rows_reproduce_the_trace_exactly(b, t, c):
+    basis = build_basis(LLAMA)
+    ops = trace(LLAMA, "prefill", batch=b, seq=t, context=c).ops
+    ctx = basis.context_rows(np.array([b]), np.array([t]), np.array([t + c]))
+    real = ops[ops["name"].isin(basis.names["context"])]
+    # identical layers collapse to one row with a multiplicity; the sums over the model must agree
+    for col in ("macs", "kv_read_elems", "act_in_elems", "act_out_elems", "vector_ops"):
+        assert (ctx[col].to_numpy() * basis.context.mult).sum() == real[col].sum()
+    tok = basis.token_rows(np.array([b * t]))
+    real = ops[ops["name"].isin(basis.names["token"])]
+    for col in ("macs", "weight_elems", "act_in_elems", "kv_write_elems", "vector_ops"):
+        assert (tok[col].to_numpy() * basis.token.mult).sum() == real[col].sum()
+
+
+@pytest.mark.parametrize("arch,model,prec", [
+    ("h100-sxm", "llama-3-8b", None),
+    ("bitmod", "llama-2-7b", Precision(weights=3.0625)),
+    ("tpu-like", "phi-3-mini", None),
+    ("u280", "llama-2-7b", Precision(weights="int8", activations="int8", kv="int8")),
+    ("h100-sxm", "mixtral-8x7b", None),  # MoE: token rows costed from real traces
+])
+def test_generation_equals_the_engine_on_real_traces(arch, model, prec):
+    sc = step_cost(arch, model, prec)
+    assert sc.check_error < 1e-9
+    gen = generate(sc, prompt=100, output=40, batch=3)
+    m, a = load_model(model), load_arch(arch)
+    assert gen.ttft_s == pytest.approx(_direct(a, m, 3, 100, 0, prec)["seconds"], rel=1e-9)
+    for d in (0, 17, 38):  # decode step d feeds one token over a cache of 100 + d tokens
+        want = evaluate(a, trace(m, "decode", batch=3, context=100 + d), prec).totals
+        assert gen.step_s[d] == pytest.approx(want["seconds"], rel=1e-9)
+        assert gen.step_j[d] == pytest.approx(want["energy_j"], rel=1e-9)
+    assert len(gen.step_s) == 39
+    assert gen.e2e_s == pytest.approx(gen.ttft_s + gen.step_s.sum())
+
+
+def test_mixtral_token_rows_are_not_polynomial_and_fall_back():
+    sc = step_cost("h100-sxm", "mixtral-8x7b")
+    assert sc.polynomial == {"token": False, "seq": True, "context": True}
+
+
+def test_mixed_batch_is_one_varlen_attention_kernel():
+    """Two sequences over different contexts: each one's attention cost, one launch less than two kernels."""
+    sc = step_cost()
+    both = sc.iteration(np.array([1, 1]), np.array([100, 900]), emit=2)
+    one = sc.attention([1, 1], [1, 1], [101, 901])
+    want = sc.token(2).seconds + sc.seq(2).seconds + one.seconds.sum() - sc.fixed.seconds
+    assert both.seconds == pytest.approx(want)
+    assert sc.fixed.seconds == pytest.approx(3 * 32 * 8e-6)  # qk, softmax, av per layer × h100 launch_overhead
+
+
+def test_longer_context_never_makes_a_step_cheaper():
+    gen = generate(step_cost(), prompt=10, output=3000)
+    assert np.all(np.diff(gen.step_s) >= -1e-15)
+    assert np.all(np.diff(gen.step_j) >= -1e-12)
+
+
+def test_generate_cli_json(capsys):
+    assert main(["generate", "--arch", "bitmod", "--model", "llama-2-7b", "--weights", "3.0625", "--prompt", "256",
+                 "--output", "21", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["decode_steps"] == 20
+    assert out["ttft_s"] > 0 and out["tpot_s"] > 0
+    assert out["energy_per_token_j"] == pytest.approx(out["energy_j"] / 21)
+    assert out["e2e_s"] == pytest.approx(out["ttft_s"] + 20 * out["tpot_s"])
+
+
+@pytest.mark.parametrize("argv,field", [
+    (["--prompt", "0", "--output", "3"], "--prompt"),
+    (["--prompt", "4", "--output", "-1"], "--output"),
+    (["--prompt", "4", "--output", "2", "--batch", "0"], "--batch"),
+])
+def test_generate_bad_input_is_one_line_exit_2(argv, field, capsys):
+    assert main(["generate", "--arch", "h100-sxm", "--model", "llama-3-8b", *argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and field in err[0]

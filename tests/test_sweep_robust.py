@@ -1,0 +1,215 @@
+"""Sweeps that meet trouble (issue 15): bad arguments leave the output folder alone, one sweep per folder,
+a full disk or a read-only folder mid-run is one line and resumable, a killed parent leaves no workers,
+float-valued sweeps of integer fields merge, and a fractional range over an integer field says how to fix it."""
+import errno
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from sweep_fakes import fake_evaluator
+from test_sweep import STUDY, digest, study
+
+from hwsim.cli import main
+from hwsim.errors import HwsimError
+from hwsim.study import load_study
+from hwsim.sweep import run_sweep
+from hwsim.sweep.store import Store
+
+REAL = """
+name: real
+architectures:
+  - preset: bitmod
+    sweep: {compute.rows: ROWS}
+  - preset: bitmod
+    name: ints
+    sweep: {compute.rows: [16, 32]}
+workloads: [{model: llama-2-7b, phase: decode}]
+precisions: {weights: [int4_g128]}
+objectives: [tokens_per_s:max, area_mm2:min]
+outputs: {plot: false, chunk_size: 1}
+"""
+
+
+def _tree(folder: Path) -> dict:
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("kwargs, field", [
+    ({"workers": 0}, "--workers"), ({"workers": 99999999999999999999}, "--workers"),
+    ({"executor": "slurm"}, "--executor"),
+    ({"executor": "dask", "scheduler": "nonsense"}, "--scheduler"),
+    ({"executor": "dask", "scheduler": "tcp://127.0.0.1:1"}, "--scheduler"),  # nothing listens on port 1
+    ({"scheduler": "tcp://127.0.0.1:8786"}, "--scheduler"),  # without --executor dask
+])
+def test_bad_arguments_leave_previous_results_alone(tmp_path, kwargs, field):
+    s = study(tmp_path)
+    out = tmp_path / "out"
+    run_sweep(s, out, evaluator=fake_evaluator)
+    before = _tree(out)
+    assert "results.parquet" in before
+    with pytest.raises(HwsimError) as exc:
+        run_sweep(s, out, evaluator=fake_evaluator, **kwargs)
+    assert str(exc.value).startswith(field)
+    assert _tree(out) == before
+
+
+def test_cli_workers_zero_keeps_folder(tmp_path, capsys):
+    """Today's bug: `--workers 0` deleted the previous results before refusing."""
+    p = tmp_path / "s.yaml"
+    p.write_text(REAL.replace("ROWS", "[16, 32]"))
+    out = tmp_path / "o"
+    assert main(["sweep", str(p), "--out", str(out), "--no-progress"]) == 0
+    before = _tree(out)
+    capsys.readouterr()
+    assert main(["sweep", str(p), "--out", str(out), "--workers", "0"]) == 2
+    assert capsys.readouterr().err.count("\n") == 1 and _tree(out) == before
+
+
+def test_second_sweep_on_one_folder_refuses(tmp_path):
+    s = study(tmp_path)
+    holder = Store(tmp_path / "out")
+    holder.lock()  # as a running sweep holds it
+    try:
+        with pytest.raises(HwsimError, match="another hwsim sweep is writing to this folder"):
+            run_sweep(s, tmp_path / "out", evaluator=fake_evaluator)
+    finally:
+        holder.unlock()
+    run_sweep(s, tmp_path / "out", evaluator=fake_evaluator)  # free again
+
+
+def test_lock_from_another_process(tmp_path):
+    """The lock is a real OS lock: a sweep in a second process refuses while the first runs."""
+    s = study(tmp_path)
+    code = ("import sys, time; from hwsim.sweep.store import Store; s = Store(sys.argv[1]); s.lock(); "
+            "print('locked', flush=True); time.sleep(30)")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "out")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "locked"
+        with pytest.raises(HwsimError, match="another hwsim sweep"):
+            run_sweep(s, tmp_path / "out", evaluator=fake_evaluator)
+    finally:
+        proc.kill()
+        proc.wait()
+    run_sweep(s, tmp_path / "out", evaluator=fake_evaluator)
+
+
+@pytest.mark.parametrize("err", [errno.ENOSPC, errno.EROFS, errno.EACCES])
+def test_disk_full_or_read_only_mid_run_is_one_line_and_resumable(tmp_path, monkeypatch, capsys, err):
+    """The 4th part write fails as a full disk / a folder made read-only would (root ignores chmod, so the
+    OS error is injected); the finished parts stay and --resume completes to the uninterrupted bytes."""
+    real_write = pq.write_table
+    calls = {"n": 0}
+
+    def failing(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise OSError(err, os.strerror(err))
+        return real_write(*args, **kwargs)
+
+    s = study(tmp_path)
+    out = tmp_path / "o"
+    monkeypatch.setattr(pq, "write_table", failing)
+    with pytest.raises(HwsimError) as exc:
+        run_sweep(s, out, evaluator=fake_evaluator)
+    msg = str(exc.value)
+    assert os.strerror(err) in msg and "--resume" in msg and "\n" not in msg
+    assert not list(out.rglob("*.tmp-*"))  # no half-written temporaries
+    assert len(list((out / "parts").glob("part-*.parquet"))) == 3
+    monkeypatch.setattr(pq, "write_table", real_write)
+    resumed = run_sweep(s, out, evaluator=fake_evaluator, resume=True)
+    assert resumed.resumed_tasks == 3
+    clean = run_sweep(s, tmp_path / "clean", evaluator=fake_evaluator)
+    assert digest(resumed.results) == digest(clean.results)
+
+
+def test_disk_full_through_the_cli(tmp_path, monkeypatch, capsys):
+    p = tmp_path / "s.yaml"
+    p.write_text(REAL.replace("ROWS", "[16, 32]"))
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(pq, "write_table", full)
+    assert main(["sweep", str(p), "--out", str(tmp_path / "o"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "No space left on device" in err and "Traceback" not in err
+
+
+_PARENT = """
+import sys, sweep_fakes
+sweep_fakes.SLOW_S = 0.2
+from hwsim.study import load_study
+from hwsim.sweep import run_sweep
+run_sweep(load_study(sys.argv[1], check_names=False), sys.argv[2], evaluator=sweep_fakes.fake_evaluator, workers=2)
+"""
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process table from /proc")
+def test_killing_the_parent_leaves_no_orphan_workers(tmp_path):
+    s = study(tmp_path)
+    script = tmp_path / "run.py"
+    script.write_text(_PARENT)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen([sys.executable, str(script), s.file, str(tmp_path / "o")], env=env)
+    deadline = time.time() + 60
+    workers: list[int] = []
+    while time.time() < deadline and len(workers) < 2:
+        workers = _children(proc.pid)
+        time.sleep(0.05)
+    assert len(workers) >= 2
+    proc.send_signal(signal.SIGKILL)  # the parent only: no chance to shut its pool down
+    proc.wait()
+    deadline = time.time() + 10
+    while time.time() < deadline and any(_alive(w) for w in workers):
+        time.sleep(0.1)
+    left = [w for w in workers if _alive(w)]
+    for w in left:
+        os.kill(w, signal.SIGKILL)
+    assert not left, f"orphaned workers {left}"
+
+
+def test_float_valued_sweep_of_an_integer_field_merges_and_resumes(tmp_path, capsys):
+    p = tmp_path / "s.yaml"
+    p.write_text(REAL.replace("ROWS", "[16.0, 32.0]"))
+    out = tmp_path / "o"
+    assert main(["sweep", str(p), "--out", str(out), "--no-progress"]) == 0
+    assert main(["sweep", str(p), "--out", str(out), "--no-progress", "--resume"]) == 0
+    table = pq.read_table(out / "results.parquet").to_pandas()
+    assert sorted(table["compute.rows"].tolist()) == [16, 16, 32, 32]
+
+
+def test_fractional_range_over_an_integer_field_says_how_to_fix(tmp_path, capsys):
+    p = tmp_path / "s.yaml"
+    p.write_text(REAL.replace("ROWS", "{min: 16, max: 64.5}").replace("name: real", "name: real\nsampler: "
+                                                                          "{kind: random, samples: 4}"))
+    assert main(["sweep", str(p), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "add `integer: true`" in err and "{min: 16, max: 64, integer: true}" in err and err.count("\n") == 1
+    assert not (tmp_path / "o").exists()

@@ -1,0 +1,128 @@
+"""Model blocks: the new model types, their presets and real config.json files, KV sizing from blocks.
+
+Parameter totals: HF `num_parameters()` of each model as published (model cards / config.json; the same
+numbers transformers gives on the meta device, tests/data/hf_reference.json)."""
+import json
+from pathlib import Path
+
+import pytest
+
+from hwsim.errors import HwsimError
+from hwsim.workload import from_hf_dict, load_model, trace
+from hwsim.workload.config import SUPPORTED_TYPES
+
+CONFIGS = Path(__file__).parent / "data" / "hf_configs"
+
+# (preset or config file, model_type, total params, active params per token)
+MODELS = [
+    ("qwen3-8b", "qwen3", 8_190_735_360, 8_190_735_360),
+    ("qwen3-30b-a3b", "qwen3_moe", 30_532_122_624, 3_353_032_704),
+    ("deepseek-v3", "deepseek_v3", 671_026_404_352, 37_552_282_624),
+    ("deepseek-v2-lite", "deepseek_v2", 15_748_993_024, 2_703_659_008),
+    ("gemma-2-9b", "gemma2", 9_241_705_984, 9_241_705_984),
+    ("llama-3.1-8b", "llama", 8_030_261_248, 8_030_261_248),
+    ("llama-3.1-70b", "llama", 70_553_706_496, 70_553_706_496),
+    ("gpt-oss-20b", "gpt_oss", 20_914_757_184, 4_187_440_704),
+    ("falcon-7b", "falcon", 6_921_720_704, 6_921_720_704),
+    ("gpt-2", "gpt2", 124_439_808, 124_439_808),
+    (CONFIGS / "qwen1.5-moe-a2.7b.json", "qwen2_moe", 14_315_784_192, 2_689_173_504),
+    (CONFIGS / "gemma-2b.json", "gemma", 2_506_172_416, 2_506_172_416),
+    (CONFIGS / "gemma-3-1b-it.json", "gemma3_text", 999_885_952, 999_885_952),
+    (CONFIGS / "llama-4-scout-17b-16e-text.json", "llama4_text", 107_769_861_120, 17_172_894_720),
+    (CONFIGS / "mamba-130m-hf.json", "mamba", 129_135_360, 129_135_360),
+]
+
+
+@pytest.mark.parametrize("source,model_type,params,active", MODELS, ids=[str(m[0]).split("/")[-1] for m in MODELS])
+def test_published_param_totals(source, model_type, params, active):
+    m = load_model(source)
+    assert (m.model_type, m.params, m.active_params_per_token) == (model_type, params, active)
+    # a trace's linear weights read at batch 1 prefill cover every parameter the token path touches
+    assert trace(m, "decode", batch=1, context=8).totals()["params"] == params
+
+
+def test_unsupported_type_lists_types_without_misleading_hint():
+    cfg = dict(load_model("qwen3-8b").extra)
+    with pytest.raises(HwsimError) as err:
+        from_hf_dict({**cfg, "model_type": "qwen3_next"})
+    msg = str(err.value)
+    assert "supported: " in msg and "qwen3_moe" in msg and "mamba" in msg and "did you mean" not in msg
+    assert set(SUPPORTED_TYPES) >= {"qwen3", "qwen2_moe", "qwen3_moe", "deepseek_v2", "deepseek_v3", "gemma",
+                                    "gemma2", "gemma3_text", "gpt2", "falcon", "gpt_oss", "llama4_text", "mamba"}
+
+
+def test_hf_default_fixes():
+    mixtral = dict(load_model("mixtral-8x7b").extra)
+    del mixtral["num_local_experts"], mixtral["num_experts_per_tok"]
+    m = from_hf_dict(mixtral)  # MixtralConfig defaults: 8 experts, top-2
+    assert (m.num_experts, m.experts_per_token) == (8, 2) and m.params == load_model("mixtral-8x7b").params
+    neox = dict(load_model("pythia-6.9b").extra)
+    no_bias = from_hf_dict({**neox, "attention_bias": False})  # GPT-NeoX: attention_bias drops qkv/dense biases
+    h = neox["hidden_size"]
+    assert load_model("pythia-6.9b").params - no_bias.params == (3 * h + h) * neox["num_hidden_layers"]
+    phi = dict(load_model("phi-3-mini").extra)
+    assert from_hf_dict({**phi, "attention_bias": True}).params == load_model("phi-3-mini").params  # HF ignores it
+    opt = dict(load_model("opt-6.7b").extra)
+    post = from_hf_dict({**opt, "do_layer_norm_before": False})  # no final_layer_norm module
+    assert load_model("opt-6.7b").params - post.params == 2 * opt["hidden_size"]
+
+
+def test_kv_cache_from_blocks():
+    """MLA caches latent + rope key; sliding layers cap at the window; SSM state is span-independent."""
+    ds = load_model("deepseek-v3")
+    t = trace(ds, "decode", context=999)
+    assert t.kv_cache_bytes(16) == 61 * 1000 * (512 + 64) * 2
+    expanded = trace(ds, "decode", context=999, mla="expanded")
+    assert expanded.kv_cache_bytes(16) == 61 * 1000 * 128 * (192 + 128) * 2
+    g = load_model("gemma-2-9b")  # 21 sliding (4096) + 21 global layers, 8 KV heads × 256 × (K, V)
+    per_tok = 8 * 256 * 2 * 2
+    assert trace(g, "decode", context=7999).kv_cache_bytes() == 21 * per_tok * (8000 + 4096)
+    mamba = load_model(CONFIGS / "mamba-130m-hf.json")
+    a, b = (trace(mamba, "decode", context=c).kv_cache_bytes() for c in (10, 10000))
+    assert a == b == 24 * 1536 * (16 + 3) * 2
+
+
+def test_sliding_window_caps_attention():
+    g = load_model("gemma-2-9b")
+    ops = trace(g, "decode", context=7999).ops.set_index("name")
+    assert ops.loc["layers.0.attn.qk", "n"] == 4096 and ops.loc["layers.1.attn.qk", "n"] == 8000
+    assert "layers.0.attn.softmax" in ops.index and "logit_softcap" in ops.index
+
+
+def test_shared_experts_and_dense_first_layers():
+    ds = load_model("deepseek-v2-lite")
+    ops = trace(ds, "decode", batch=4).ops
+    l0, l1 = ops[ops["layer"] == 0], ops[ops["layer"] == 1]
+    assert "mlp.gate_proj" in set(l0["name"].str[9:]) and not (l0["op"] == "router").any()
+    names = set(l1["name"].str[9:])
+    assert {"router", "shared.gate_proj", "shared.down_proj", "experts.up_proj"} <= names
+    shared = l1.set_index(l1["name"].str[9:]).loc["shared.up_proj"]
+    assert (shared["m"], shared["n"], shared["k"]) == (4, 2 * 1408, 2048)
+
+
+def test_mla_decode_absorbed_vs_expanded():
+    """Absorbed decode attends over the 576-wide latent once for all heads; expanded reads per-head K/V."""
+    ds = load_model("deepseek-v2-lite")
+    ab = trace(ds, "decode", batch=2, context=1023).ops.set_index("name")
+    ex = trace(ds, "decode", batch=2, context=1023, mla="expanded").ops.set_index("name")
+    qk = ab.loc["layers.0.attn.qk"]
+    assert (qk["k"], qk["n"], qk["kv_read_elems"]) == (576, 1024, 2 * 1024 * 576)
+    assert "layers.0.q_absorb" in ab.index and "layers.0.kv_b_proj" not in ab.index
+    assert ex.loc["layers.0.attn.qk", "kv_read_elems"] == 2 * 16 * 1024 * 192
+    # unfused: latent read for K (576) and again for V (512) vs 16 heads × (192 + 128)
+    assert ab["kv_read_elems"].sum() * 4 < ex["kv_read_elems"].sum()
+
+
+@pytest.mark.parametrize("name", ["llama-2-7b", "deepseek-v2-lite", "gemma-2-9b", "gpt-oss-20b"])
+def test_fused_attention_one_row_per_layer_same_macs(name):
+    m = load_model(name)
+    for phase, kw in (("prefill", {"seq": 64, "context": 32}), ("decode", {"context": 300})):
+        un = trace(m, phase, batch=2, **kw)
+        fu = trace(m, phase, batch=2, **kw, attention="fused")
+        assert (fu.ops["op"] == "attn_fused").sum() == m.layers
+        assert not fu.ops["op"].isin(["qk", "av", "softmax"]).any()
+        assert fu.ops["macs"].sum() == un.ops["macs"].sum()
+        assert fu.ops["vector_ops"].sum() == un.ops["vector_ops"].sum()
+        att = fu.ops[fu.ops["op"] == "attn_fused"]
+        assert (att["macs"] % (att["count"] * att["m"] * att["k"]) == 0).all()
+        assert un.with_attention("fused").ops.equals(fu.ops)

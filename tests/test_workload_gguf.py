@@ -1,0 +1,103 @@
+"""GGUF files as models (issue 15): architecture from the header, per-tensor quantization types as per-op weight
+formats, no tensor data read. The files are written here with the gguf package's own writer."""
+import json
+
+import numpy as np
+import pytest
+from gguf import GGML_QUANT_SIZES, GGMLQuantizationType, GGUFWriter
+
+from hwsim.cli import main
+from hwsim.workload import load_model, trace
+
+H, FF, LAYERS, VOCAB = 256, 512, 2, 512
+
+
+def _tensor(w: GGUFWriter, name: str, shape: tuple[int, int], qtype: GGMLQuantizationType) -> None:
+    """A tensor of the given ggml type with zero bytes: shape (rows, cols) as ggml stores it (cols contiguous)."""
+    block, size = GGML_QUANT_SIZES[qtype]
+    rows, cols = shape
+    w.add_tensor(name, np.zeros((rows, cols // block * size), dtype=np.uint8), raw_dtype=qtype)  # bytes per row
+
+
+def write_gguf(path, *, arch="llama", experts=0, tied=False, types=None):
+    types = {"attn": GGMLQuantizationType.Q4_K, "ffn_down": GGMLQuantizationType.Q6_K,
+             "output": GGMLQuantizationType.Q8_0, "token_embd": GGMLQuantizationType.Q4_0, **(types or {})}
+    w = GGUFWriter(str(path), arch)
+    w.add_name("tiny-gguf")
+    w.add_embedding_length(H)
+    w.add_feed_forward_length(FF)
+    w.add_block_count(LAYERS)
+    w.add_context_length(2048)
+    w.add_head_count(4)
+    w.add_head_count_kv(2)
+    w.add_vocab_size(VOCAB)
+    if experts:
+        w.add_expert_count(experts)
+        w.add_expert_used_count(2)
+    _tensor(w, "token_embd.weight", (VOCAB, H), types["token_embd"])
+    if not tied:
+        _tensor(w, "output.weight", (VOCAB, H), types["output"])
+    for i in range(LAYERS):
+        for part, n in (("attn_q", H), ("attn_k", H // 2), ("attn_v", H // 2), ("attn_output", H)):
+            _tensor(w, f"blk.{i}.{part}.weight", (n, H), types["attn"])
+        _tensor(w, f"blk.{i}.ffn_gate.weight", (FF, H), types["attn"])
+        _tensor(w, f"blk.{i}.ffn_up.weight", (FF, H), types["attn"])
+        _tensor(w, f"blk.{i}.ffn_down.weight", (H, FF), types["ffn_down"])
+        w.add_tensor(f"blk.{i}.attn_norm.weight", np.ones(H, dtype=np.float32))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return path
+
+
+def test_architecture_and_per_op_formats(tmp_path):
+    m = load_model(write_gguf(tmp_path / "tiny.gguf"))
+    assert (m.model_type, m.hidden, m.intermediate, m.layers, m.heads, m.kv_heads, m.vocab) == \
+        ("llama", H, FF, LAYERS, 4, 2, VOCAB)
+    assert m.name == "tiny-gguf" and m.default_weight_format == "q4_k" and not m.tie_embeddings
+    tr = trace(m, "decode")
+    fmts = dict(zip(tr.ops["name"], m.op_weight_formats(tr.ops["name"])))
+    assert fmts["layers.0.q_proj"] == "q4_k" and fmts["layers.1.mlp.down_proj"] == "q6_k"
+    assert fmts["lm_head"] == "q8_0" and fmts["embed_tokens"] == "q4_0"
+
+
+def test_moe_and_tied_embeddings(tmp_path):
+    m = load_model(write_gguf(tmp_path / "moe.gguf", experts=4, tied=True))
+    assert m.model_type == "mixtral" and m.num_experts == 4 and m.experts_per_token == 2 and m.tie_embeddings
+    assert m.weight_formats.format_of("lm_head") == "q4_0"  # a tied head reads token_embd
+
+
+def test_header_only_no_tensor_data_read(tmp_path, monkeypatch):
+    """Reading never asks the reader for tensor data (a 40 GB file must open instantly)."""
+    import gguf
+
+    path = write_gguf(tmp_path / "tiny.gguf")
+    monkeypatch.setattr(gguf.GGUFReader, "get_tensor", lambda *a, **k: pytest.fail("tensor data read"))
+    load_model(path)
+
+
+def test_simulate_costs_each_op_at_its_type(tmp_path, capsys):
+    path = write_gguf(tmp_path / "tiny.gguf", types={"attn": GGMLQuantizationType.Q8_0,
+                                                     "ffn_down": GGMLQuantizationType.Q8_0})
+    assert main(["simulate", "--arch", "tpu-like", "--model", str(path), "--phase", "decode", "--json"]) == 0
+    own = json.loads(capsys.readouterr().out)["totals"]["energy_j"]
+    assert main(["simulate", "--arch", "tpu-like", "--model", str(path), "--phase", "decode", "--weights", "fp16",
+                 "--json"]) == 0
+    fp16 = json.loads(capsys.readouterr().out)["totals"]["energy_j"]
+    assert own < fp16  # q8_0 weights move about half the bytes of fp16
+
+
+def test_type_hwsim_has_no_format_for_is_one_line(tmp_path, capsys):
+    path = write_gguf(tmp_path / "q2.gguf", types={"attn": GGMLQuantizationType.Q2_K,
+                                                   "ffn_down": GGMLQuantizationType.Q2_K})
+    assert main(["simulate", "--arch", "bitmod", "--model", str(path), "--phase", "decode"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "q2_k" in err
+
+
+def test_not_a_gguf_file(tmp_path, capsys):
+    bad = tmp_path / "x.gguf"
+    bad.write_bytes(b"not a gguf file at all")
+    assert main(["trace", "--model", str(bad), "--phase", "decode"]) == 2
+    assert "not a readable GGUF file" in capsys.readouterr().err

@@ -1,0 +1,144 @@
+"""Generate tests/data/hf_reference.json: what transformers + PyTorch say about each supported model type.
+
+Not part of the test suite and not a runtime dependency (needs `pip install torch==2.13.0 transformers`).
+For each type:
+- the real config (a preset in hwsim/presets/workloads or tests/data/hf_configs) built on the meta device:
+  parameter count, every linear/Conv1D/stacked-expert weight shape (by module path, layer index folded);
+- a tiny config of the same type (same fields, small widths) run on CPU with seeded random weights under
+  torch's FlopCounterMode: MACs per block group (mixer, mlp, lm_head) for a prefill (logits on all tokens)
+  and for one decode step after it, and the cache bytes per token the model's own cache holds.
+The pinned test (tests/test_workload_hf_reference.py) compares hwsim with these numbers without torch.
+
+Run: python tests/tools/hf_reference.py  (writes tests/data/hf_reference.json; about a minute on 2 cores)
+"""
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import torch
+import transformers
+import yaml
+from torch.utils.flop_counter import FlopCounterMode
+from transformers import AutoConfig, AutoModelForCausalLM
+
+ROOT = Path(__file__).resolve().parents[2]
+PRESETS = ROOT / "hwsim" / "presets" / "workloads"
+CONFIGS = ROOT / "tests" / "data" / "hf_configs"
+OUT = ROOT / "tests" / "data" / "hf_reference.json"
+
+# type → the real config it is pinned on
+REAL = {
+    "qwen3": PRESETS / "qwen3-8b.yaml", "qwen3_moe": PRESETS / "qwen3-30b-a3b.yaml",
+    "qwen2_moe": CONFIGS / "qwen1.5-moe-a2.7b.json", "deepseek_v2": PRESETS / "deepseek-v2-lite.yaml",
+    "deepseek_v3": PRESETS / "deepseek-v3.yaml", "gemma": CONFIGS / "gemma-2b.json",
+    "gemma2": PRESETS / "gemma-2-9b.yaml", "gemma3_text": CONFIGS / "gemma-3-1b-it.json",
+    "gpt2": PRESETS / "gpt-2.yaml", "falcon": PRESETS / "falcon-7b.yaml", "gpt_oss": PRESETS / "gpt-oss-20b.yaml",
+    "llama4_text": CONFIGS / "llama-4-scout-17b-16e-text.json", "mamba": CONFIGS / "mamba-130m-hf.json",
+    "llama": PRESETS / "llama-3.1-8b.yaml", "mixtral": PRESETS / "mixtral-8x7b.yaml",
+}
+# small widths, same structure (every field a type reads keeps its meaning)
+TINY = {
+    "hidden_size": 64, "n_embd": 64, "intermediate_size": 96, "moe_intermediate_size": 32, "ffn_hidden_size": 128,
+    "shared_expert_intermediate_size": 48, "intermediate_size_mlp": 128, "num_hidden_layers": 4, "n_layer": 4,
+    "vocab_size": 300, "kv_lora_rank": 32, "q_lora_rank": 24, "qk_rope_head_dim": 8, "qk_nope_head_dim": 16,
+    "v_head_dim": 16, "time_step_rank": 4, "state_size": 8,
+}
+HEADS = {"num_attention_heads": 4, "n_head": 4, "num_key_value_heads": 2, "head_dim": 16, "n_routed_experts": 8,
+         "num_experts": 8, "num_local_experts": 8, "num_experts_per_tok": 2, "first_k_dense_replace": 1,
+         "sliding_window": 64, "attention_chunk_size": 64, "n_group": 1, "topk_group": 1}
+SEQ, BATCH = 12, 2  # tiny prefill tokens per sequence (below every tiny window), sequences
+MIXER = re.compile(r"\.(self_attn|attn|self_attention|mixer)$")
+MLP = re.compile(r"\.(mlp|feed_forward)$")
+
+
+def read(path: Path) -> dict:
+    cfg = json.loads(path.read_text()) if path.suffix == ".json" else yaml.safe_load(path.read_text())
+    return {k: v for k, v in cfg.items() if k not in ("name", "source", "_name_or_path", "quantization_config",
+                                                      "torch_dtype")}
+
+
+def hf_config(cfg: dict):
+    mt = cfg["model_type"]
+    kw = {k: v for k, v in cfg.items() if k != "model_type"}
+    return AutoConfig.for_model(mt, **kw)
+
+
+def shapes(model) -> dict:
+    out = {}
+    for name, p in model.named_parameters():
+        key = re.sub(r"\.\d+\.", ".N.", name)
+        if p.dim() >= 2 or name.endswith("bias"):
+            out.setdefault(key, list(p.shape))
+    return out
+
+
+def group_macs(model, run) -> dict:
+    with FlopCounterMode(display=False) as fc:
+        run()
+    groups = {"mixer": 0, "mlp": 0, "lm_head": 0}
+    for mod, counts in fc.get_flop_counts().items():
+        total = sum(counts.values()) // 2
+        parts = mod.split(".")
+        if len(parts) >= 2 and parts[-1] == "lm_head":
+            groups["lm_head"] += total
+        elif MIXER.search(mod) and re.search(r"layers\.\d+\.|h\.\d+\.", mod + "."):
+            groups["mixer"] += total
+        elif MLP.search(mod) and re.search(r"layers\.\d+\.|h\.\d+\.", mod + "."):
+            groups["mlp"] += total
+    return groups
+
+
+def tiny_run(cfg: dict) -> dict:
+    tiny = {**cfg, **{k: v for k, v in TINY.items() if k in cfg or k in ("hidden_size", "num_hidden_layers")}}
+    tiny.update({k: v for k, v in HEADS.items() if k in cfg})
+    if cfg["model_type"] == "gpt2":
+        tiny.pop("hidden_size", None), tiny.pop("num_hidden_layers", None)
+    if cfg["model_type"] in ("falcon",):
+        tiny["num_attention_heads"] = 4
+    if "layer_types" in tiny:
+        tiny["layer_types"] = tiny["layer_types"][:4]
+    torch.manual_seed(0)
+    hc = hf_config(tiny)
+    hc._attn_implementation = "eager"
+    model = AutoModelForCausalLM.from_config(hc, attn_implementation="eager").eval()
+    ids = torch.randint(0, tiny["vocab_size"], (BATCH, SEQ))
+    state = {}
+
+    def prefill():
+        state["out"] = model(input_ids=ids, use_cache=True, logits_to_keep=0)
+
+    def decode():
+        nxt = torch.randint(0, tiny["vocab_size"], (BATCH, 1))
+        model(input_ids=nxt, past_key_values=state["out"].past_key_values, use_cache=True)
+
+    with torch.no_grad():
+        pre = group_macs(model, prefill)
+        dec = group_macs(model, decode)
+    return {"config": tiny, "batch": BATCH, "seq": SEQ, "prefill_macs": pre, "decode_macs": dec}
+
+
+def main() -> int:
+    out = {"transformers": transformers.__version__, "torch": torch.__version__, "types": {}}
+    for mt, path in REAL.items():
+        cfg = read(path)
+        with torch.device("meta"):
+            model = AutoModelForCausalLM.from_config(hf_config(cfg))
+        entry = {"source": str(path.relative_to(ROOT)), "params": sum(p.numel() for p in model.parameters()),
+                 "shapes": shapes(model)}
+        del model
+        try:
+            entry["tiny"] = tiny_run(cfg)
+        except Exception as exc:  # noqa: BLE001 - record why a type has no MAC reference
+            entry["tiny_error"] = f"{type(exc).__name__}: {exc}"[:300]
+        out["types"][mt] = entry
+        print(mt, entry["params"], entry.get("tiny", {}).get("prefill_macs"), entry.get("tiny_error", ""),
+              file=sys.stderr)
+    OUT.write_text(json.dumps(out, indent=1, sort_keys=True) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
