@@ -45,7 +45,13 @@ def test_skinny_gemm_tiles_to_mma_rows():
 
 # --- tensor-core type per operand pair (datasheets; rule in hwsim.families.gpu.types) -------------
 
-GPUS = ["a100-sxm", "h100-sxm", "v100s"]
+def _gpu_names():
+    from hwsim.paths import preset_names
+
+    return [n for n in preset_names("archs") if load_arch(n).family == "gpu"]
+
+
+GPUS = _gpu_names()  # every shipped GPU preset: the properties below hold for each
 PAIR_FORMATS = ["int2", "int4", "int4_g128", "int8", "fp4_e2m1", "fp6_e3m2", "fp8_e4m3", "fp8_e5m2", "fp16",
                 "bf16", "e8m10", "fp32", "nf4_g64", "mxfp4"]
 # (narrow, wide): every value of the first is exact in the second
@@ -71,6 +77,18 @@ COMPUTE_BOUND = gemm_ops([("gemm", 8192, 8192, 8192)])
     ("h100-sxm", "e8m10", "e8m10", 495),
     ("v100s", "int8", "int8", 130.8),             # Volta: fp16 tensor cores only
     ("v100s", "bf16", "bf16", 16.4),              # no bf16 tensor path: 80 SMs x 64 CUDA cores
+    # current GPUs: dense peaks per type against their datasheets (sparse figures halved; preset sources)
+    ("h200-sxm", "bf16", "bf16", 989), ("h200-sxm", "fp8_e4m3", "fp8_e4m3", 1979),
+    ("b200", "bf16", "bf16", 2250), ("b200", "e8m10", "e8m10", 1125), ("b200", "fp8_e4m3", "fp8_e4m3", 4500),
+    ("b200", "int8", "int8", 4500), ("b200", "mxfp4", "mxfp4", 9000), ("b200", "fp6_e2m3", "fp6_e3m2", 4500),
+    ("b200", "int4", "int4", 4500),               # no int4 path on Blackwell: int8
+    ("l40s", "bf16", "bf16", 366), ("l40s", "fp8_e4m3", "fp8_e4m3", 733), ("l40s", "int8", "int8", 733),
+    ("l40s", "mxfp4", "mxfp4", 733),              # Ada: no fp4 path, e2m1 is exact in e4m3
+    ("rtx-4090", "bf16", "bf16", 165.2), ("rtx-4090", "fp8_e4m3", "fp8_e4m3", 330.3),
+    ("rtx-4090", "int8", "int8", 660.6), ("rtx-4090", "int4", "int4", 1321.2), ("rtx-4090", "e8m10", "e8m10", 82.6),
+    ("rtx-pro-6000", "mxfp4", "mxfp4", 2015), ("rtx-pro-6000", "bf16", "bf16", 503.8),
+    ("mi300x", "bf16", "bf16", 1307.4), ("mi300x", "fp8_e4m3", "fp8_e4m3", 2614.9), ("mi300x", "e8m10", "e8m10", 653.7),
+    ("mi300x", "mxfp4", "mxfp4", 2614.9),         # CDNA 3: no fp4 matrix path, fp8
 ])
 def test_pair_runs_at_narrowest_supported_lossless_type(gpu, a, b, tflops):
     arch = load_arch(gpu)
@@ -128,6 +146,30 @@ def test_pair_rate_symmetric_and_never_faster_with_a_wider_operand(a, widen, gpu
     assert rate(a, narrow) == rate(narrow, a)
     assert rate(a, wide) <= rate(a, narrow)
     assert rate(a, wide) >= rate("fp32", "fp32") > 0
+
+
+# tensor types per generation (datasheets / whitepapers): fp8 from Ada and Hopper on (and CDNA 3), fp4 and
+# fp6 only on Blackwell, int4 on Ampere and Ada only, nothing below 16 bits on Volta but fp16
+GENERATION_TYPES = {
+    "v100s": {"fp16"}, "a100-sxm": {"fp16", "bf16", "tf32", "int8", "int4"},
+    "h100-sxm": {"fp16", "bf16", "tf32", "fp8", "int8"}, "h200-sxm": {"fp16", "bf16", "tf32", "fp8", "int8"},
+    "l40s": {"fp16", "bf16", "tf32", "fp8", "int8", "int4"}, "rtx-4090": {"fp16", "bf16", "tf32", "fp8", "int8", "int4"},
+    "b200": {"fp16", "bf16", "tf32", "fp8", "fp6", "int8", "fp4"},
+    "rtx-pro-6000": {"fp16", "bf16", "tf32", "fp8", "fp6", "int8", "fp4"},
+    "mi300x": {"fp16", "bf16", "tf32", "fp8", "int8"},
+}
+
+
+@pytest.mark.parametrize("gpu", sorted(GENERATION_TYPES))
+def test_tensor_types_per_generation(gpu):
+    from hwsim.families.gpu.types import TENSOR_TYPES
+
+    c = load_arch(gpu).compute
+    assert {tt.name for tt in TENSOR_TYPES if c[tt.field] is not None} == GENERATION_TYPES[gpu]
+
+
+def test_every_gpu_preset_has_a_type_table_entry():
+    assert set(GPUS) == set(GENERATION_TYPES)
 
 
 def test_rate_table_errors_name_the_field():
@@ -257,4 +299,4 @@ def test_fitted_constants_stay_on_the_gpu_they_were_fitted_on():
         if name != "h100-sxm":
             seen += 1
             assert load_arch(name).compute["overhead_8bit"] != h100_fixed, name
-    assert seen >= 2
+    assert seen >= 8
