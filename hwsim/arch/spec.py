@@ -40,6 +40,7 @@ class Accelerator:
     tech: TechSpec | None = None
     static_power_w: Any = 0.0
     description: str = ""
+    attention: str | None = None  # "fused" | "unfused"; None = the family's default (hwsim.engine.attention)
     file: str | None = None
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 

@@ -17,6 +17,7 @@ import pandas as pd
 
 from hwsim.cycle import models as M
 from hwsim.cycle.timeline import build_timeline, plot_timeline
+from hwsim.engine.attention import as_run, compute_view, fold
 from hwsim.engine.cost import CostTable, bound_of, energy_parts, ops_frame
 from hwsim.engine.memory import operand_capacities, traffic
 from hwsim.engine.ops import INT_COLUMNS, OpColumns, operand_bytes
@@ -75,8 +76,11 @@ def simulate_ops(arch, ops: OpColumns, prec):
 def evaluate(arch, trace, precision=None) -> CycleTable:
     """Cycle-level cost of a trace (a Trace or its ops DataFrame): a CycleTable."""
     prec0 = resolve_precision(precision)
+    trace = as_run(arch, trace)  # attention fused or not, as this accelerator runs it
     df = ops_frame(trace)
-    ops = OpColumns.from_frame(df)
+    # a fused attention row runs as its qk and av GEMMs chained on chip; their columns fold back onto it
+    ops, fused = compute_view(OpColumns.from_frame(df))
+    n_ops = len(df)
     fam = arch.family_model
     sims, run_arch, prec, tr = simulate_ops(arch, ops, prec0)
     zero = np.zeros(len(ops))
@@ -91,12 +95,14 @@ def evaluate(arch, trace, precision=None) -> CycleTable:
              for lv in run_arch.memory}
     cols.update({f"bytes_{name}": np.broadcast_to(b, zero.shape).astype(np.float64) for name, b in moved.items()})
     cols.update(energy_parts(run_arch, moved, fam.compute_energy(run_arch, ops, prec, compute), seconds))
-    cols = {k: np.broadcast_to(v, zero.shape) for k, v in cols.items()}
+    view_cycles = cycles  # the timeline shows the qk and av parts of a fused row separately
+    cols = {k: fold(np.broadcast_to(v, zero.shape), n_ops, fused) for k, v in cols.items()}
+    cycles, compute, memory = cols["cycles"], cols["compute_cycles"], cols["memory_cycles"]
     out = pd.DataFrame({"name": df["name"].to_numpy(), "kind": df["kind"].to_numpy(), **cols})
     out["bound"] = bound_of(compute, memory)
     totals = {k: float(out[k].sum()) for k in cols}
     totals["area_mm2"] = float(fam.area_mm2(arch, prec0))
     extra = fam.point_totals(arch, prec0, ops, np.ones(len(ops)))
     totals.update({k: np.asarray(v).reshape(-1)[0].item() for k, v in extra.items()})
-    timeline = build_timeline(out["name"].to_numpy(), cycles, sims, M.N_BINS, run_arch.backing.name)
+    timeline = build_timeline(ops.name, view_cycles, sims, M.N_BINS, run_arch.backing.name)
     return CycleTable(arch=arch.name, ops=out, totals=totals, extra_keys=tuple(extra), timeline=timeline)

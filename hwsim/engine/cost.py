@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from hwsim.arch.spec import Accelerator
+from hwsim.engine.attention import as_run, compute_view, fold
 from hwsim.engine.memory import traffic
 from hwsim.engine.ops import OpColumns, operand_bytes
 from hwsim.engine.precision import resolve_precision
@@ -44,7 +45,9 @@ def cost_columns(arch: Accelerator, ops: OpColumns, prec) -> dict[str, np.ndarra
     (a swept field that changes only energy, clock or power still gives every column that shape)."""
     fam = arch.family_model
     arch, prec = fam.configure(arch, prec)
-    compute = np.asarray(fam.compute_cycles(arch, ops, prec), dtype=np.float64)
+    view, fused = compute_view(ops)  # a fused attention row computes as its two GEMMs
+    view_compute = np.asarray(fam.compute_cycles(arch, view, prec), dtype=np.float64)
+    compute = fold(view_compute, len(ops), fused)
     ob = operand_bytes(ops, prec)
     a_reads, b_reads = fam.array_reads(arch, ops)
     tr = traffic(arch, ops, ob, a_reads, b_reads, fam.memory_round, *fam.resident(arch, ops, prec))
@@ -53,7 +56,8 @@ def cost_columns(arch: Accelerator, ops: OpColumns, prec) -> dict[str, np.ndarra
     seconds = cycles / np.asarray(arch.clock_hz)
     cols = {"cycles": cycles, "compute_cycles": compute, "memory_cycles": memory, "seconds": seconds,
             **{f"bytes_{name}": moved for name, moved in tr.levels.items()}}
-    cols.update(energy_parts(arch, tr.levels, fam.compute_energy(arch, ops, prec, compute), seconds))
+    compute_energy = fold(fam.compute_energy(arch, view, prec, view_compute), len(ops), fused)
+    cols.update(energy_parts(arch, tr.levels, compute_energy, seconds))
     shape = np.broadcast_shapes(*(np.shape(c) for c in cols.values()))
     return {k: np.broadcast_to(np.asarray(c, dtype=np.float64), shape) for k, c in cols.items()}
 
@@ -101,6 +105,7 @@ def evaluate(arch: Accelerator | str, trace, precision=None) -> CostTable:
 
         precision = Precision(weights=precision)
     prec = resolve_precision(precision)
+    trace = as_run(arch, trace)  # attention fused or not, as this accelerator runs it
     df = ops_frame(trace)
     ops = OpColumns.from_frame(df)
     cols = cost_columns(arch, ops, prec)

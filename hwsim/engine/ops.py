@@ -34,6 +34,7 @@ class OpColumns:
     act_out_elems: np.ndarray
     kv_read_elems: np.ndarray
     kv_write_elems: np.ndarray
+    op: np.ndarray | None = None  # role column (e.g. attn_fused) when the table has one
 
     @classmethod
     def from_frame(cls, df: pd.DataFrame) -> "OpColumns":
@@ -41,7 +42,8 @@ class OpColumns:
         if missing:
             raise HwsimError(f"ops table lacks columns {missing}", field="trace")
         cols = {c: df[c].to_numpy(dtype=np.float64) for c in INT_COLUMNS}
-        return cls(name=df["name"].to_numpy(), kind=df["kind"].to_numpy().astype(str), **cols)
+        op = df["op"].to_numpy().astype(str) if "op" in df.columns else None
+        return cls(name=df["name"].to_numpy(), kind=df["kind"].to_numpy().astype(str), op=op, **cols)
 
     def __len__(self) -> int:
         return len(self.m)

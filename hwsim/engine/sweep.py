@@ -14,6 +14,7 @@ import pandas as pd
 
 from hwsim.arch.loader import parse_values
 from hwsim.arch.spec import Accelerator
+from hwsim.engine.attention import as_run
 from hwsim.engine.cost import cost_columns, memory_footprint, ops_frame
 from hwsim.engine.ops import OpColumns, dedupe
 from hwsim.engine.precision import resolve_precision
@@ -70,6 +71,7 @@ def sweep_cost(arch: Accelerator, grid: Mapping[str, object], trace, precision=N
     prec = resolve_precision(precision)
     paths, raw_cols = _grid_points(grid, product)
     arch, parsed = parse_grid(arch, dict(zip(paths, raw_cols)))
+    trace = as_run(arch, trace)  # attention fused or not, as this accelerator runs it
     uniq, mult = dedupe(ops_frame(trace))
     ops = OpColumns.from_frame(uniq)
     fam = arch.family_model

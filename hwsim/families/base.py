@@ -31,6 +31,10 @@ from hwsim.engine.precision import ResolvedPrecision
 class Family:
     name: ClassVar[str]
     params: ClassVar[dict[str, Field]]
+    #: how attention runs unless the spec's `attention:` says otherwise (hwsim.engine.attention), and why
+    attention: ClassVar[str] = "unfused"
+    attention_source: ClassVar[str] = ("assumed: the accelerator's paper maps attention onto its GEMM array as "
+                                       "separate qk and av GEMMs with the scores through memory")
     #: rounding of memory cycles (bytes / bytes-per-cycle); np.ceil unless a reference model floors
     memory_round = staticmethod(np.ceil)
 

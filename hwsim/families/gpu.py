@@ -29,6 +29,9 @@ from hwsim.families.gpu_types import TC_RATE_FIELDS, pair_fma
 
 class Gpu(Family):
     name = "gpu"
+    attention = "fused"
+    attention_source = ("FlashAttention (Dao et al., NeurIPS 2022) and FlashAttention-2 (Dao, ICLR 2024): the fused "
+                        "attention kernels vLLM, TensorRT-LLM and SGLang run on NVIDIA GPUs; scores stay in SRAM")
     params = {
         "sms": Field("int", doc="streaming multiprocessors"),
         "tensor_cores_per_sm": Field("int"),

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from hwsim.arch import Accelerator, load_arch
+from hwsim.engine.attention import as_run
 from hwsim.engine.cost import evaluate, ops_frame
 from hwsim.engine.memory import traffic
 from hwsim.engine.ops import OpColumns, operand_bytes
@@ -261,16 +262,17 @@ def roofline(arch, trace, precision=None) -> Roofline:
     """
     from hwsim.roofline.summary import phase_summary
 
-    df = ops_frame(trace).reset_index(drop=True)
     archs = [a if isinstance(a, Accelerator) else load_arch(a) for a in _as_list(arch)]
     precs = [resolve_precision(p) for p in _as_list(precision)]
     machines, frames, summaries = [], [], []
     for a in archs:
+        run = as_run(a, trace)  # attention fused or not, as this machine runs it (the fused op's intensity)
+        df = ops_frame(run).reset_index(drop=True)
         for p in precs:
             roofs, base, levels, b_moved = _series(a, df, p)
             machines.append(roofs)
             frames.append(_long(roofs, base, levels))
-            summaries.append(phase_summary(roofs, base, levels, b_moved, trace))
+            summaries.append(phase_summary(roofs, base, levels, b_moved, run))
     keys = [(m.arch, m.precision) for m in machines]
     if len(set(keys)) < len(keys):
         dup = next(k for k in keys if keys.count(k) > 1)
