@@ -18,6 +18,7 @@ from hwsim.arch import load_arch
 from hwsim.engine import Precision, gemm_ops, sweep_cost
 from hwsim.paths import REPO_ROOT
 from hwsim.workload import load_model, trace
+from hwsim.engine import evaluate
 
 
 RUNS = REPO_ROOT / "tests" / "data" / "scalesim" / "runs.csv"
@@ -35,8 +36,8 @@ def main() -> None:
     for r in timed.itertuples():
         sys_arch = load_arch("tpu-like", {"compute.rows": r.rows, "compute.cols": r.cols, "compute.dataflow": r.dataflow})
         ops = gemm_ops([("g", r.M, r.N, r.K)])
-        t1, _ = best_of(lambda: sys_arch.cost(ops), 20)
-        cycles = sys_arch.cost(ops).totals["compute_cycles"]
+        t1, _ = best_of(lambda: evaluate(sys_arch, ops), 20)
+        cycles = evaluate(sys_arch, ops).totals["compute_cycles"]
         assert cycles == r.total_cycles, (cycles, r.total_cycles)
         print(f"GEMM {r.M}x{r.N}x{r.K} {r.dataflow} on {r.rows}x{r.cols}: hwsim {t1 * 1e6:.0f} µs per call "
               f"(whole engine), SCALE-Sim {r.wall_seconds:.1f} s recorded → {r.wall_seconds / t1:,.0f}x, "

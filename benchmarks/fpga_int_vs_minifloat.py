@@ -7,7 +7,7 @@ minifloat's cheapest equally accurate integer with the LUT overhead (REFERENCES.
 """
 import pandas as pd
 
-from hwsim.families.fpga_formats import int_vs_minifloat
+from hwsim.accuracy.fpga_formats import int_vs_minifloat
 
 if __name__ == "__main__":
     pd.set_option("display.width", 200)

@@ -13,6 +13,7 @@ from hwsim.allocate.units import kv_units, weight_units
 from hwsim.arch import load_arch
 from hwsim.engine import Precision
 from hwsim.errors import HwsimError
+from hwsim.engine import evaluate
 
 FORMATS = ("int3_g128", "int4_g128", "int8")
 ROLES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
@@ -65,7 +66,7 @@ def test_uniform_totals_equal_the_engine(tiny, arch):
     for f in FORMATS:
         p = build_problem(arch, tiny, FORMATS, fixed_weights=f, proxy="uniform")
         t = p.totals(p.uniform_choice(f))
-        engine = arch.cost(tiny, Precision(weights=f)).totals
+        engine = evaluate(arch, tiny, Precision(weights=f)).totals
         assert t["seconds"] == pytest.approx(engine["seconds"], rel=1e-12)
         assert t["energy_j"] == pytest.approx(engine["energy_j"], rel=1e-12)
         bits = {"int3_g128": 3.125, "int4_g128": 4.125, "int8": 8.0}[f]
@@ -81,10 +82,10 @@ def test_kv_units_price_the_cache(tiny, arch):
     assert p.units[-2:] == ("layers.0.kv", "layers.1.kv")
     assert not p.allowed[:-2, p.formats.index("fp8_e4m3")].any()  # weights never take a KV-only format
     choice = np.array([p.formats.index("int4_g128")] * 14 + [p.formats.index("fp8_e4m3")] * 2)
-    engine = arch.cost(tiny, Precision(weights="int4_g128", kv="fp8_e4m3")).totals
-    base = arch.cost(tiny, Precision(weights="fp16", kv="fp8_e4m3"))
+    engine = evaluate(arch, tiny, Precision(weights="int4_g128", kv="fp8_e4m3")).totals
+    base = evaluate(arch, tiny, Precision(weights="fp16", kv="fp8_e4m3"))
     outside = tiny.ops["layer"].to_numpy() < 0  # embedding and lm_head: fixed at fp16 in the problem
-    quant = arch.cost(tiny, Precision(weights="int4_g128", kv="fp8_e4m3")).ops[outside]
+    quant = evaluate(arch, tiny, Precision(weights="int4_g128", kv="fp8_e4m3")).ops[outside]
     t = p.totals(choice)
     for key, rel in (("energy_j", 1e-2), ("seconds", 1e-2)):
         want = engine[key] - quant[key].sum() + base.ops[outside][key].sum()

@@ -17,7 +17,7 @@ def test_gemm_json(capsys):
                        "--weights", "4.0625", "--json")
     assert rc == 0 and err == ""
     doc = json.loads(out)
-    assert set(doc) == {"arch", "totals", "ops"} and doc["arch"] == "bitmod"
+    assert set(doc) == {"arch", "totals", "bytes_by_level", "energy_j_by_part", "ops"} and doc["arch"] == "bitmod"
     assert set(doc["totals"]) == {"cycles", "compute_cycles", "memory_cycles", "seconds", "energy_j", "area_mm2"}
     op = doc["ops"][0]
     assert set(op) == {"name", "kind", "cycles", "compute_cycles", "memory_cycles", "seconds", "energy_j", "bound"}

@@ -5,6 +5,7 @@ import numpy as np
 from hwsim.arch import load_arch
 from hwsim.engine import Precision, gemm_ops
 from hwsim.engine.memory import fetch_orders
+from hwsim.engine import evaluate
 
 KI = 1024.0
 
@@ -35,17 +36,17 @@ W4 = Precision(weights=4)
 
 
 def test_unbounded_buffers_pick_fewer_dram_bytes():
-    op = load_arch("bitmod").cost(OPS, W4).ops.iloc[0]
+    op = evaluate(load_arch("bitmod"), OPS, W4).ops.iloc[0]
     a, b = 532 * 2465 * 2, np.ceil(851 * 2465 * 4 / 8)
     assert op["bytes_dram"] == min(6 * b + a, 3 * a + b) + 532 * 851 * 2 == 6 * b + a + 532 * 851 * 2
 
 
 def test_bandwidth_limited_buffer_picks_the_faster_order():
     arch = load_arch("bitmod", {"memory.weight_sram.bandwidth": "128 bit/cycle"})
-    op = arch.cost(OPS, W4).ops.iloc[0]
+    op = evaluate(arch, OPS, W4).ops.iloc[0]
     a, b = 532 * 2465 * 2, np.ceil(851 * 2465 * 4 / 8)
     assert op["bytes_dram"] == 3 * a + b + 532 * 851 * 2  # activations re-read: 0.01% more DRAM bytes
-    slow = load_arch("bitmod").cost(OPS, W4).ops.iloc[0]
+    slow = evaluate(load_arch("bitmod"), OPS, W4).ops.iloc[0]
     assert op["bytes_weight_sram"] < slow["bytes_weight_sram"]
     assert op["memory_cycles"] <= np.ceil(slow["bytes_weight_sram"] / 16)  # better than the DRAM-minimal order
 
@@ -65,11 +66,11 @@ def test_unbounded_bandwidth_costs_no_cycles_and_other_non_finite_cycles_raise()
     sram = arch.on_chip[0].name
     free = replace(arch, memory=tuple(replace(lv, bandwidth=np.inf) if lv.name == sram else lv
                                       for lv in arch.memory))
-    t = free.cost(ops, prec)
+    t = evaluate(free, ops, prec)
     assert t.ops[f"bytes_{sram}"].iloc[0] > 0 and np.isfinite(t.totals["memory_cycles"])
     # the unbounded level's cycles are 0: memory time is the backing store's alone
     assert t.totals["memory_cycles"] == np.ceil(t.ops[f"bytes_{arch.backing.name}"].iloc[0]
                                                 / arch.backing.bytes_per_cycle(arch.clock_hz))
     stuck = replace(arch, memory=tuple(replace(lv, bandwidth=0.0) if lv.name == sram else lv for lv in arch.memory))
     with pytest.raises(HwsimError, match=rf"memory\.{sram}\.bandwidth: memory level '{sram}' needs non-finite"):
-        stuck.cost(ops, prec)
+        evaluate(stuck, ops, prec)

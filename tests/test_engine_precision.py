@@ -2,6 +2,7 @@ import pytest
 
 from hwsim.engine import Precision, operand_type
 from hwsim.errors import HwsimError
+from hwsim.engine import evaluate
 
 
 def test_bits():
@@ -36,7 +37,7 @@ def test_nf4_reaches_the_datapath_dequantized():
     assert operand_type("int4_g128").codebook is False
     ops = gemm_ops([("g", 4096, 4096, 4096)])
     a100 = load_arch("a100-sxm")
-    fp16_w = a100.cost(ops, Precision(weights=16, activations="int8")).totals["compute_cycles"]
-    assert a100.cost(ops, Precision(weights="nf4_g64", activations="int8")).totals["compute_cycles"] == fp16_w
+    fp16_w = evaluate(a100, ops, Precision(weights=16, activations="int8")).totals["compute_cycles"]
+    assert evaluate(a100, ops, Precision(weights="nf4_g64", activations="int8")).totals["compute_cycles"] == fp16_w
     with pytest.raises(HwsimError, match="non-uniform values"):
-        load_arch("tmac-m2-ultra").cost(ops, Precision(weights="nf4_g64"))
+        evaluate(load_arch("tmac-m2-ultra"), ops, Precision(weights="nf4_g64"))

@@ -5,6 +5,8 @@ from hypothesis import strategies as st
 
 from hwsim.arch import load_arch
 from hwsim.engine import Precision, gemm_ops
+from hwsim.engine import evaluate
+from hwsim.families import get_family
 
 ARCHS = {"bitmod": load_arch("bitmod"), "tpu-like": load_arch("tpu-like"), "h100-sxm": load_arch("h100-sxm")}
 dims = st.integers(1, 3000)
@@ -15,8 +17,8 @@ dims = st.integers(1, 3000)
 def test_cycles_never_below_roofline(name, m, n, k, wbits):
     arch = ARCHS[name]
     prec = Precision(weights=wbits).resolve()
-    op = arch.cost(gemm_ops([("g", m, n, k)]), prec).ops.iloc[0]
-    peak = arch.family_model.peak_macs_per_cycle(arch, prec)
+    op = evaluate(arch, gemm_ops([("g", m, n, k)]), prec).ops.iloc[0]
+    peak = get_family(arch.family).peak_macs_per_cycle(arch, prec)
     bw = arch.backing.bytes_per_cycle(arch.clock_hz)
     dram_bytes = m * k * 2 + np.ceil(n * k * wbits / 8) + m * n * 2  # each operand at least once
     assert op["cycles"] >= np.floor(max(m * n * k / peak, dram_bytes / bw)) - 1e-6
@@ -41,7 +43,7 @@ def test_more_pes_or_bandwidth_never_slower(name, m, n, k, rows, cols, grow_r, g
         if df:
             s = s.with_values({"compute.dataflow": df})
             b = b.with_values({"compute.dataflow": df})
-        assert b.cost(ops).totals["cycles"] <= s.cost(ops).totals["cycles"]
+        assert evaluate(b, ops).totals["cycles"] <= evaluate(s, ops).totals["cycles"]
 
 
 def test_systolic_fill_drain_can_make_a_bigger_array_slower():
@@ -53,6 +55,6 @@ def test_systolic_fill_drain_can_make_a_bigger_array_slower():
     def os_closed_form(m, n, k, h, w):
         return -(-m // h) * -(-n // w) * (k + h + w - 2) - 1
 
-    c1, c2 = (a.cost(ops).totals["compute_cycles"] for a in (one, two))
+    c1, c2 = (evaluate(a, ops).totals["compute_cycles"] for a in (one, two))
     assert (c1, c2) == (os_closed_form(1, 1, 1, 1, 1), os_closed_form(1, 1, 1, 2, 1))
     assert c2 > c1

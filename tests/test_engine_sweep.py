@@ -5,6 +5,7 @@ import pytest
 from hwsim.arch import load_arch
 from hwsim.engine import Precision, gemm_ops, sweep_cost
 from hwsim.errors import HwsimError
+from hwsim.engine import evaluate
 
 OPS = gemm_ops([("a", 256, 4096, 4096), ("b", 1, 11008, 4096), ("c", 256, 4096, 4096)])
 
@@ -17,7 +18,7 @@ def test_sweep_matches_points():
     for _, r in df.iterrows():
         one = load_arch("bitmod", {"compute.rows": r["compute.rows"], "compute.cols": r["compute.cols"],
                                    "memory.dram.bandwidth": r["memory.dram.bandwidth"]})
-        t = one.cost(OPS, Precision(weights=4.0625)).totals
+        t = evaluate(one, OPS, Precision(weights=4.0625)).totals
         for key in ("cycles", "compute_cycles", "memory_cycles", "energy_j", "area_mm2"):
             assert r[key] == pytest.approx(t[key], rel=1e-12)
 
@@ -49,7 +50,7 @@ def test_zipped_points_equal_the_matching_product_rows():
 
 def test_cost_of_something_that_is_not_a_trace_is_a_user_error():
     with pytest.raises(HwsimError, match="expected a Trace"):
-        load_arch("bitmod").cost([1, 2, 3])
+        evaluate(load_arch("bitmod"), [1, 2, 3])
 
 
 def test_memory_footprint_against_backing_capacity():
@@ -59,8 +60,8 @@ def test_memory_footprint_against_backing_capacity():
 
     tr = trace(load_model("llama-2-70b"), "decode", context=256)
     need16 = 68_976_648_192 * 2 + 2 * 80 * 257 * 1024 * 2
-    t = load_arch("h100-sxm").cost(tr, Precision()).totals
+    t = evaluate(load_arch("h100-sxm"), tr, Precision()).totals
     assert t["footprint_bytes"] == need16 and t["fits_memory"] is False
     df = sweep_cost(load_arch("h100-sxm"), {"memory.hbm.capacity": ["80 GB", "160 GB"]}, tr, Precision())
     assert df["footprint_bytes"].tolist() == [need16, need16] and df["fits_memory"].tolist() == [False, True]
-    assert "footprint_bytes" not in load_arch("h100-sxm").cost(OPS).totals  # a bare GEMM table has no model
+    assert "footprint_bytes" not in evaluate(load_arch("h100-sxm"), OPS).totals  # a bare GEMM table has no model

@@ -4,7 +4,7 @@ A swept field that changes only energy, clock or power (not compute cycles) used
 vectorised engine; so did tech.node and several FPGA fields. Here each preset × each numeric
 schema field it sets (compute fields, clock, static_power, memory.<level>.{capacity, bandwidth,
 energy, efficiency}, tech.node) is swept over two valid values on a small trace (GEMMs + a short
-decode step of a small model), and each row must equal `load_arch(preset, {field: v}).cost(...)`.
+decode step of a small model), and each row must equal `evaluate(load_arch(preset, {field: v}), ...)`.
 """
 from pathlib import Path
 
@@ -16,6 +16,8 @@ from hwsim.arch import load_arch
 from hwsim.engine import Precision, gemm_ops, sweep_cost
 from hwsim.errors import HwsimError
 from hwsim.workload import load_model, trace
+from hwsim.engine import evaluate
+from hwsim.families import get_family
 
 PRESETS = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "archs").glob("*.yaml"))
 _decode = trace(load_model("bitnet-b1.58-2b4t"), "decode", batch=2, context=24).ops
@@ -30,7 +32,7 @@ NOT_SWEEPABLE = "cannot be swept"  # documented error for a field that picks a d
 def _precision(arch):
     for prec in PRECISIONS:
         try:
-            arch.cost(TRACE, prec)
+            evaluate(arch, TRACE, prec)
             return prec
         except HwsimError:
             continue
@@ -40,7 +42,7 @@ def _precision(arch):
 def _numeric_fields(arch):
     """(dotted path, value as --set takes it, kind) for every numeric field the preset sets."""
     out = []
-    for key, fld in arch.family_model.params.items():
+    for key, fld in get_family(arch.family).params.items():
         v = arch.compute.get(key)
         if fld.is_constant and v is not None and not isinstance(v, (str, bool)) and np.ndim(v) == 0:
             out.append((f"compute.{key}", float(v), fld.kind))
@@ -74,7 +76,7 @@ def _second_value(name, path, v, kind, prec):
     """The first candidate that is a valid single design point (schema and family checks)."""
     for c in _candidates(v, kind):
         try:
-            load_arch(name, {path: _as_set(c, kind)}).cost(TRACE, prec)
+            evaluate(load_arch(name, {path: _as_set(c, kind)}), TRACE, prec)
             return _as_set(c, kind)
         except HwsimError:
             continue
@@ -106,7 +108,7 @@ def test_every_numeric_field_sweeps_like_points(name):
             assert NOT_SWEEPABLE in str(e) and path in str(e), f"{name}: {path}: {e}"
             continue
         for i, val in enumerate(values):
-            totals = load_arch(name, {path: val}).cost(TRACE, prec).totals
+            totals = evaluate(load_arch(name, {path: val}), TRACE, prec).totals
             for key, want in totals.items():
                 if not _same(df[key].iloc[i], want):
                     problems.append(f"{path}={val}: {key} sweep {df[key].iloc[i]!r} vs point {want!r}")
@@ -128,6 +130,6 @@ def test_all_fields_together_zipped(name):
                 for _ in range(3)] for p, v, k in fields}
     df = sweep_cost(arch, cols, TRACE, prec, product=False)
     for i in range(3):
-        totals = load_arch(name, {p: c[i] for p, c in cols.items()}).cost(TRACE, prec).totals
+        totals = evaluate(load_arch(name, {p: c[i] for p, c in cols.items()}), TRACE, prec).totals
         bad = [k for k, want in totals.items() if not _same(df[k].iloc[i], want)]
         assert not bad, f"{name} point {i}: {bad}"

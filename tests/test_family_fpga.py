@@ -9,8 +9,10 @@ from hypothesis import strategies as st
 from hwsim.arch import load_arch
 from hwsim.engine import Precision, gemm_ops, operand_type, sweep_cost
 from hwsim.errors import HwsimError
-from hwsim.families import fpga_arith as fa
+from hwsim.families.fpga import arith as fa
 from hwsim.workload import load_model, trace
+from hwsim.engine import evaluate
+from hwsim.families import get_family
 
 INT8 = Precision(weights="int8", activations="int8", kv="int8")
 U280 = load_arch("u280")
@@ -48,15 +50,15 @@ def test_minifloat_macs_cost_more_luts_than_integer_of_same_width():
 def test_gemm_cycles_closed_form():
     arch = load_arch("u280", {"compute.dsps": 1024, "compute.chain_length": 8})
     m, n, k = 5, 300, 1000
-    got = arch.cost(gemm_ops([("g", m, n, k)]), INT8).ops.iloc[0]["compute_cycles"]
+    got = evaluate(arch, gemm_ops([("g", m, n, k)]), INT8).ops.iloc[0]["compute_cycles"]
     lanes = (1024 // 8) * 2  # chains × 2 INT8 products per DSP48E2
     assert got == math.ceil(m * n / lanes) * math.ceil(k / 8)
 
 
 def test_sparse_chain_speedup_and_storage():
     ops = gemm_ops([("g", 64, 4096, 4096)])
-    dense = load_arch("flightllm-u280").cost(ops, INT8).ops.iloc[0]
-    sp = load_arch("flightllm-u280", {"compute.sparsity_n": 2, "compute.sparsity_m": 4}).cost(ops, INT8).ops.iloc[0]
+    dense = evaluate(load_arch("flightllm-u280"), ops, INT8).ops.iloc[0]
+    sp = evaluate(load_arch("flightllm-u280", {"compute.sparsity_n": 2, "compute.sparsity_m": 4}), ops, INT8).ops.iloc[0]
     # FlightLLM: 1.6x on the chain (not the ideal 2x); 2:4 stores half the values + 2 index bits each
     assert sp["compute_cycles"] == math.ceil(64 * 4096 / (768 * 2)) * math.ceil(4096 / (8 * 1.6))
     assert dense["compute_cycles"] / sp["compute_cycles"] == pytest.approx(1.6, rel=1e-3)
@@ -65,13 +67,13 @@ def test_sparse_chain_speedup_and_storage():
 
 def test_weights_on_chip_removes_hbm_weight_traffic_and_checks_fit():
     tr = trace(load_model("llama-2-7b"), "decode", context=16)
-    streamed = U280.cost(tr, INT8).totals
-    onchip = load_arch("u280", {"compute.weights_on_chip": True}).cost(tr, INT8).totals
+    streamed = evaluate(U280, tr, INT8).totals
+    onchip = evaluate(load_arch("u280", {"compute.weights_on_chip": True}), tr, INT8).totals
     assert onchip["bytes_hbm"] < 0.02 * streamed["bytes_hbm"]
     assert not onchip["feasible"] and onchip["limiting_resource"] == "weights"  # 6.7 GB ≫ 30 MiB
     assert onchip["util_weights"] == pytest.approx(6.48e9 / (30 * 2**20), rel=0.05)
     gemv = gemm_ops([("g", 1, 1024, 1024)])  # 1 MiB of INT8 weights fits
-    t = load_arch("u280", {"compute.weights_on_chip": True}).cost(gemv, INT8).totals
+    t = evaluate(load_arch("u280", {"compute.weights_on_chip": True}), gemv, INT8).totals
     assert t["feasible"] and t["bytes_hbm"] == 1024 + 1024  # activations in, outputs out
 
 
@@ -87,10 +89,10 @@ def test_feasibility_reported_not_dropped():
 
 def test_clock_derates_above_the_knee():
     ops = gemm_ops([("g", 1, 64, 64)])
-    low = load_arch("u280", {"compute.dsps": 4512, "memory.uram_buffer.capacity": "4 MiB",
-                             "memory.bram_buffer.capacity": "1 MiB"}).cost(ops, INT8).totals
+    low = evaluate(load_arch("u280", {"compute.dsps": 4512, "memory.uram_buffer.capacity": "4 MiB",
+                             "memory.bram_buffer.capacity": "1 MiB"}), ops, INT8).totals
     assert low["clock_hz"] == 300e6  # 50% DSPs: below the 0.7 knee
-    high = U280.cost(ops, INT8).totals  # DSPs and URAM full: 1 - 1.0*(1 - 0.7)
+    high = evaluate(U280, ops, INT8).totals  # DSPs and URAM full: 1 - 1.0*(1 - 0.7)
     assert high["clock_hz"] == pytest.approx(0.7 * 300e6)
 
 
@@ -98,26 +100,26 @@ def test_float_modes_error_lut_convert():
     ops = gemm_ops([("g", 4, 256, 256)])
     fp6 = Precision(weights="fp6_e2m3", activations="fp6_e2m3", kv="int8")
     with pytest.raises(HwsimError, match="float_mode") as e:
-        load_arch("u280", {"compute.float_mode": "error"}).cost(ops, fp6)
+        evaluate(load_arch("u280", {"compute.float_mode": "error"}), ops, fp6)
     assert e.value.field == "compute.float_mode" and "u280.yaml" in str(e.value)
     with pytest.raises(HwsimError, match="LUT lanes"):
-        load_arch("u280", {"compute.float_mode": "lut"}).cost(ops, fp6)
-    lut = load_arch("u280", {"compute.float_mode": "lut", "compute.lut_macs": 8192}).cost(ops, fp6)
-    conv = U280.cost(ops, fp6)  # convert: 7-bit fixed images, 2 per DSP, converters in LUTs
+        evaluate(load_arch("u280", {"compute.float_mode": "lut"}), ops, fp6)
+    lut = evaluate(load_arch("u280", {"compute.float_mode": "lut", "compute.lut_macs": 8192}), ops, fp6)
+    conv = evaluate(U280, ops, fp6)  # convert: 7-bit fixed images, 2 per DSP, converters in LUTs
     assert lut.ops.iloc[0]["compute_cycles"] == math.ceil(4 * 256 / 1024) * 32
-    assert conv.totals["util_lut"] > U280.cost(ops, INT8).totals["util_lut"]
+    assert conv.totals["util_lut"] > evaluate(U280, ops, INT8).totals["util_lut"]
 
 
 def test_default_fp16_runs_with_explicit_conversion_cost():
-    t = U280.cost(gemm_ops([("g", 1, 4096, 4096)])).totals  # fp16 → 42-bit fixed point
+    t = evaluate(U280, gemm_ops([("g", 1, 4096, 4096)])).totals  # fp16 → 42-bit fixed point
     assert not t["feasible"] and t["limiting_resource"] == "lut"
 
 
 def test_energy_parts_and_area():
-    t = load_arch("flightllm-u280").cost(gemm_ops([("g", 1, 4096, 4096)]), INT8).totals
+    t = evaluate(load_arch("flightllm-u280"), gemm_ops([("g", 1, 4096, 4096)]), INT8).totals
     assert t["energy_compute_j"] > 0 and t["energy_hbm_j"] > 0 and t["energy_static_j"] > 0
     assert math.isnan(t["area_mm2"])  # no sourced die area: utilisation columns instead
-    a = load_arch("u280", {"compute.die_area": "100 mm2"}).cost(gemm_ops([("g", 1, 64, 64)]), INT8).totals
+    a = evaluate(load_arch("u280", {"compute.die_area": "100 mm2"}), gemm_ops([("g", 1, 64, 64)]), INT8).totals
     assert a["area_mm2"] == pytest.approx(100.0)  # DSPs fully used
 
 
@@ -127,9 +129,9 @@ def test_energy_parts_and_area():
 def test_never_faster_than_roofline(m, n, k, name, w):
     arch = load_arch(name)
     prec = Precision(weights=w, activations="int8", kv="int8")
-    t = arch.cost(gemm_ops([("g", m, n, k)]), prec).totals
-    run, rp = arch.family_model.configure(arch, prec.resolve())
-    peak = float(arch.family_model.peak_macs_per_cycle(run, rp)) * run.clock_hz
+    t = evaluate(arch, gemm_ops([("g", m, n, k)]), prec).totals
+    run, rp = get_family(arch.family).configure(arch, prec.resolve())
+    peak = float(get_family(arch.family).peak_macs_per_cycle(run, rp)) * run.clock_hz
     bw = run.backing.bandwidth * run.backing.efficiency
     a_bytes = 0 if arch.compute["activations_on_chip"] else m * k  # always-on-chip decode keeps A
     hbm = a_bytes + math.ceil(n * k * rp.weights.bits / 8) + m * n
@@ -144,11 +146,11 @@ def test_more_resources_never_slower(m, n, k, dsps, grow, grow_bw):
     base = {"compute.derate_slope": 0.0}  # a fixed clock: the resources alone
     small = load_arch("u280", {**base, "compute.dsps": dsps})
     big = load_arch("u280", {**base, "compute.dsps": dsps * grow, "memory.hbm.bandwidth": f"{460 * grow_bw} GB/s"})
-    assert big.cost(ops, INT8).totals["seconds"] <= small.cost(ops, INT8).totals["seconds"]
+    assert evaluate(big, ops, INT8).totals["seconds"] <= evaluate(small, ops, INT8).totals["seconds"]
     # a bigger device (same design) never lowers the derated clock
     dev = load_arch("u280", {"compute.dsps": dsps, "compute.device_dsps": 9024 * grow,
                              "compute.device_luts": 1304000 * grow})
-    assert dev.cost(ops, INT8).totals["seconds"] <= load_arch("u280", {"compute.dsps": dsps}).cost(ops, INT8).totals["seconds"]
+    assert evaluate(dev, ops, INT8).totals["seconds"] <= evaluate(load_arch("u280", {"compute.dsps": dsps}), ops, INT8).totals["seconds"]
 
 
 WORKLOADS = sorted(p.stem for p in (__import__("hwsim.paths", fromlist=["x"]).resolve_preset("llama-2-7b", "workloads", what="model").parent).glob("*.yaml"))
@@ -159,7 +161,7 @@ def test_flightllm_runs_every_workload_preset(phase):
     arch = load_arch("flightllm-u280")
     for name in WORKLOADS:
         kw = {"seq": 16} if phase == "prefill" else {"context": 64}
-        t = arch.cost(trace(load_model(name), phase, **kw), Precision(weights="int4_g128", activations="int8",
+        t = evaluate(arch, trace(load_model(name), phase, **kw), Precision(weights="int4_g128", activations="int8",
                                                                       kv="int8")).totals
         assert t["seconds"] > 0 and t["energy_j"] > 0 and t["feasible"] in (True, False), name
 

@@ -6,23 +6,25 @@ from hypothesis import strategies as st
 from hwsim.arch import load_arch
 from hwsim.errors import HwsimError
 from hwsim.engine import Precision, gemm_ops
+from hwsim.engine import evaluate
+from hwsim.families import get_family
 
 
 @pytest.mark.parametrize("name, fp16, int8", [("a100-sxm", 312, 624), ("h100-sxm", 989, 1979)])
 def test_tensor_peak_from_sm_count(name, fp16, int8):
     a = load_arch(name)
-    fam = a.family_model
+    fam = get_family(a.family)
     assert fam.peak_flops(a, Precision().resolve()) / 1e12 == pytest.approx(fp16, rel=2e-3)
     assert fam.peak_flops(a, Precision(weights="int8", activations="int8").resolve()) / 1e12 == pytest.approx(int8, rel=2e-3)
 
 
 def test_launch_overhead_and_wave_quantisation():
     a = load_arch("h100-sxm", {"compute.launch_overhead": "10 us"})
-    t = a.cost(gemm_ops([("tiny", 1, 128, 128)])).ops["seconds"].iloc[0]
+    t = evaluate(a, gemm_ops([("tiny", 1, 128, 128)])).ops["seconds"].iloc[0]
     assert 10e-6 < t < 11e-6  # overhead plus one 128x128x128 tile (~0.7 µs)
     # 132 tiles fill one wave; 133 tiles need two
-    one = a.cost(gemm_ops([("g", 128 * 132, 128, 8192)])).ops["compute_cycles"].iloc[0]
-    two = a.cost(gemm_ops([("g", 128 * 133, 128, 8192)])).ops["compute_cycles"].iloc[0]
+    one = evaluate(a, gemm_ops([("g", 128 * 132, 128, 8192)])).ops["compute_cycles"].iloc[0]
+    two = evaluate(a, gemm_ops([("g", 128 * 133, 128, 8192)])).ops["compute_cycles"].iloc[0]
     assert two == pytest.approx(2 * one)
 
 
@@ -30,17 +32,17 @@ def test_skinny_gemm_tiles_to_mma_rows():
     # V100S GEMV 1x4096x4096: a padded 128-row tile would take 2 x 128*128*2048/(512*0.785) cycles of
     # tensor work (compute-bound); tiled to 16 rows it is HBM-bound at 32 MiB / (1134 GB/s x 0.686)
     ops = gemm_ops([("gemv", 1, 4096, 4096)])
-    fixed = load_arch("v100s", {"compute.mma_rows": 128}).cost(ops, Precision()).ops.iloc[0]
-    skinny = load_arch("v100s").cost(ops, Precision()).ops.iloc[0]
+    fixed = evaluate(load_arch("v100s", {"compute.mma_rows": 128}), ops, Precision()).ops.iloc[0]
+    skinny = evaluate(load_arch("v100s"), ops, Precision()).ops.iloc[0]
     assert fixed["bound"] == "compute" and skinny["bound"] == "memory"
     assert skinny["compute_cycles"] == pytest.approx(fixed["compute_cycles"] / 8)
     assert skinny["seconds"] == pytest.approx(4096 * 4096 * 2 / (1134e9 * 0.686) + 8e-6, rel=0.01)
     big = gemm_ops([("gemm", 4096, 4096, 4096)])  # m >= tile_m: unchanged
-    assert (load_arch("v100s").cost(big, Precision()).totals["cycles"]
-            == load_arch("v100s", {"compute.mma_rows": 128}).cost(big, Precision()).totals["cycles"])
+    assert (evaluate(load_arch("v100s"), big, Precision()).totals["cycles"]
+            == evaluate(load_arch("v100s", {"compute.mma_rows": 128}), big, Precision()).totals["cycles"])
 
 
-# --- tensor-core type per operand pair (datasheets; rule in hwsim.families.gpu_types) -------------
+# --- tensor-core type per operand pair (datasheets; rule in hwsim.families.gpu.types) -------------
 
 GPUS = ["a100-sxm", "h100-sxm", "v100s"]
 PAIR_FORMATS = ["int2", "int4", "int4_g128", "int8", "fp4_e2m1", "fp6_e3m2", "fp8_e4m3", "fp8_e5m2", "fp16",
@@ -72,13 +74,13 @@ COMPUTE_BOUND = gemm_ops([("gemm", 8192, 8192, 8192)])
 def test_pair_runs_at_narrowest_supported_lossless_type(gpu, a, b, tflops):
     arch = load_arch(gpu)
     prec = Precision(weights=b, activations=a).resolve()
-    assert arch.family_model.peak_flops(arch, prec) / 1e12 == pytest.approx(tflops, rel=0.01)
+    assert get_family(arch.family).peak_flops(arch, prec) / 1e12 == pytest.approx(tflops, rel=0.01)
 
 
 def test_a100_fp8_gemm_takes_the_fp16_time():
     a100 = load_arch("a100-sxm")
-    fp16 = a100.cost(COMPUTE_BOUND, Precision()).ops.iloc[0]
-    fp8 = a100.cost(COMPUTE_BOUND, Precision(weights="fp8_e4m3", activations="fp8_e4m3")).ops.iloc[0]
+    fp16 = evaluate(a100, COMPUTE_BOUND, Precision()).ops.iloc[0]
+    fp8 = evaluate(a100, COMPUTE_BOUND, Precision(weights="fp8_e4m3", activations="fp8_e4m3")).ops.iloc[0]
     assert fp16["bound"] == fp8["bound"] == "compute"
     assert fp8["seconds"] == fp16["seconds"]
     # 8192^3 MACs at 312 TFLOPS x 0.785 efficiency (one wave of 4096 tiles over 108 SMs: 38 waves)
@@ -87,8 +89,8 @@ def test_a100_fp8_gemm_takes_the_fp16_time():
 
 def test_h100_fp8_compute_bound_gemm_twice_as_fast():
     h100 = load_arch("h100-sxm")
-    fp16 = h100.cost(COMPUTE_BOUND, Precision()).ops.iloc[0]
-    fp8 = h100.cost(COMPUTE_BOUND, Precision(weights="fp8_e4m3", activations="fp8_e4m3")).ops.iloc[0]
+    fp16 = evaluate(h100, COMPUTE_BOUND, Precision()).ops.iloc[0]
+    fp8 = evaluate(h100, COMPUTE_BOUND, Precision(weights="fp8_e4m3", activations="fp8_e4m3")).ops.iloc[0]
     assert fp16["bound"] == fp8["bound"] == "compute"
     assert fp8["compute_cycles"] == pytest.approx(fp16["compute_cycles"] / 2)
     assert fp16["seconds"] / fp8["seconds"] == pytest.approx(2.0, rel=0.01)  # launch overhead aside
@@ -101,7 +103,7 @@ def test_attention_runs_at_the_kv_type():
     att = gemm_ops([("qk", 4096, 4096, 4096)], kind="attention")
 
     def cycles(**kw):
-        return h100.cost(att, Precision(activations="fp8_e4m3", **kw)).ops["compute_cycles"].iloc[0]
+        return evaluate(h100, att, Precision(activations="fp8_e4m3", **kw)).ops["compute_cycles"].iloc[0]
 
     fp16_kv = cycles(weights="fp8_e4m3", kv="fp16")
     assert cycles(weights="fp16", kv="fp8_e4m3") == pytest.approx(fp16_kv / 2)
@@ -112,7 +114,7 @@ def test_attention_runs_at_the_kv_type():
 @given(a=st.sampled_from(PAIR_FORMATS), widen=st.sampled_from(WIDENINGS), gpu=st.sampled_from(GPUS))
 def test_pair_rate_symmetric_and_never_faster_with_a_wider_operand(a, widen, gpu):
     arch = load_arch(gpu)
-    fam = arch.family_model
+    fam = get_family(arch.family)
 
     def rate(x, y):
         return fam.peak_macs_per_cycle(arch, Precision(weights=x, activations=y).resolve())

@@ -12,6 +12,8 @@ from hwsim.engine import Precision, gemm_ops
 from hwsim.errors import HwsimError
 from hwsim.families.lut_core import table_quantisation_error
 from hwsim.workload import load_model, trace
+from hwsim.engine import evaluate
+from hwsim.families import get_family
 
 ACC = load_arch("lut-tensor-core")
 CPU = load_arch("tmac-m2-ultra")
@@ -19,7 +21,7 @@ CPU = load_arch("tmac-m2-ultra")
 
 def cycles(arch, shape, w=2, a=16, **over):
     a_ = arch.with_values(over) if over else arch
-    return a_.cost(gemm_ops([("g", *shape)]), Precision(weights=w, activations=a)).ops.iloc[0]
+    return evaluate(a_, gemm_ops([("g", *shape)]), Precision(weights=w, activations=a)).ops.iloc[0]
 
 
 def test_accelerator_closed_form():
@@ -107,7 +109,7 @@ def test_cpu_runs_float_weights_on_dense_host_kernels():
 
 def test_trace_runs_attention_on_vector_lanes():
     tr = trace(load_model("llama-2-7b"), "decode", context=256)
-    ct = CPU.cost(tr, Precision(weights="int4_g128"))
+    ct = evaluate(CPU, tr, Precision(weights="int4_g128"))
     att = ct.ops[ct.ops.kind == "attention"]
     # QKᵀ of one layer: 32 heads · 257 · 128 MACs on 4 pipes · 8 fp16 lanes
     assert att["compute_cycles"].iloc[0] == math.ceil(32 * 257 * 128 / 32)
@@ -122,8 +124,8 @@ dims = st.integers(1, 2000)
 def test_never_below_roofline(name, m, n, k, w):
     arch = load_arch(name)
     prec = Precision(weights=w).resolve()
-    op = arch.cost(gemm_ops([("g", m, n, k)]), prec).ops.iloc[0]
-    peak = arch.family_model.peak_macs_per_cycle(arch, prec)
+    op = evaluate(arch, gemm_ops([("g", m, n, k)]), prec).ops.iloc[0]
+    peak = get_family(arch.family).peak_macs_per_cycle(arch, prec)
     bw = arch.backing.bytes_per_cycle(arch.clock_hz)
     dram = m * k * 2 + math.ceil(n * k * w / 8) + m * n * 2
     assert op["cycles"] >= math.floor(max(m * n * k / peak, dram / bw)) - 1e-6
@@ -140,4 +142,4 @@ def test_more_resources_never_slower(name, m, n, k, w, grow_units, grow_bw):
     lv = base.backing
     big = base.with_values({"compute.cores": base.compute["cores"] * grow_units, key: base.compute[key.split(".")[1]] * grow_units,
                             f"memory.{lv.name}.bandwidth": lv.bandwidth * grow_bw})
-    assert big.cost(ops, prec).totals["cycles"] <= base.cost(ops, prec).totals["cycles"]
+    assert evaluate(big, ops, prec).totals["cycles"] <= evaluate(base, ops, prec).totals["cycles"]

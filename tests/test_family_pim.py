@@ -14,12 +14,14 @@ from hwsim.engine import Precision, gemm_ops
 from hwsim.errors import HwsimError
 from hwsim.paths import preset_names
 from hwsim.workload import load_model, trace
+from hwsim.engine import evaluate
+from hwsim.families import get_family
 
 TINY = {"compute.slices": 1, "compute.arrays": 2, "compute.cols": 8}  # 16 lanes
 
 
 def one(arch, shape, w=4, a=8):
-    return arch.cost(gemm_ops([("g", *shape)]), Precision(weights=w, activations=a)).ops.iloc[0]
+    return evaluate(arch, gemm_ops([("g", *shape)]), Precision(weights=w, activations=a)).ops.iloc[0]
 
 
 def test_bitserial_gemv_row_operations_by_hand():
@@ -28,7 +30,7 @@ def test_bitserial_gemv_row_operations_by_hand():
     #   reads 72+32, writes 36+16+8+4, logic 136+49; reduction 2 · (MOVE(16) + ADD(16))
     arch = load_arch("neural-cache", TINY)
     reads, writes, logic = 3 * 104 + 2 * 48, 3 * 64 + 2 * 32, 3 * 185 + 2 * 49
-    ro = arch.family_model.bitserial_rowops(arch, gemm_ops_cols([("g", 1, 4, 10)]), Precision(4, 8).resolve())
+    ro = get_family(arch.family).bitserial_rowops(arch, gemm_ops_cols([("g", 1, 4, 10)]), Precision(4, 8).resolve())
     assert (ro.reads[0], ro.writes[0], ro.logic[0]) == (reads, writes, logic)
     assert one(arch, (1, 4, 10))["compute_cycles"] == reads + writes + logic
     slow = load_arch("neural-cache", {**TINY, "compute.t_write": 3})
@@ -36,7 +38,7 @@ def test_bitserial_gemv_row_operations_by_hand():
 
 
 def gemm_ops_cols(shapes):
-    from hwsim.engine.ops import OpColumns
+    from hwsim.core.ops import OpColumns
 
     return OpColumns.from_frame(gemm_ops(shapes))
 
@@ -96,8 +98,8 @@ dims = st.integers(1, 1500)
 def test_never_below_roofline(name, m, n, k, w):
     arch = load_arch(name)
     prec = Precision(weights=w, activations=8).resolve()
-    op = arch.cost(gemm_ops([("g", m, n, k)]), prec).ops.iloc[0]
-    peak = arch.family_model.peak_macs_per_cycle(arch, prec)
+    op = evaluate(arch, gemm_ops([("g", m, n, k)]), prec).ops.iloc[0]
+    peak = get_family(arch.family).peak_macs_per_cycle(arch, prec)
     bw = arch.backing.bytes_per_cycle(arch.clock_hz)
     dram = m * k + math.ceil(n * k * w / 8) + m * n
     assert op["cycles"] >= math.floor(max(m * n * k / peak, dram / bw)) - 1e-6
@@ -113,7 +115,7 @@ def test_more_resources_never_slower(name, m, n, k, grow, grow_bw):
     over = {"compute.cores": c["cores"] * grow, f"memory.dram.bandwidth": base.backing.bandwidth * grow_bw}
     if c["mode"] != "host":
         over["compute.slices"] = c["slices"] * grow
-    assert base.with_values(over).cost(ops, prec).totals["cycles"] <= base.cost(ops, prec).totals["cycles"]
+    assert evaluate(base.with_values(over), ops, prec).totals["cycles"] <= evaluate(base, ops, prec).totals["cycles"]
 
 
 MINE = ["lut-tensor-core", "tmac-m2-ultra", "tmac-rpi5", "tmac-orin", "neural-cache", "sail-n1", "cpu-n1"]
@@ -127,7 +129,7 @@ def test_every_preset_on_every_workload_preset():
         for name in MINE:
             arch = load_arch(name)
             for tr in traces:
-                t = arch.cost(tr, prec).totals
+                t = evaluate(arch, tr, prec).totals
                 assert t["seconds"] > 0 and t["energy_j"] > 0 and t["area_mm2"] > 0, (name, model, tr.phase)
 
 
@@ -158,7 +160,7 @@ def test_sweep_equals_single_points(name, grid):
     df = sweep_cost(load_arch(name), grid, tr, prec)
     keys = list(grid)
     for _, row in df.iterrows():
-        single = load_arch(name, {k: row[k] for k in keys}).cost(tr, prec).totals
+        single = evaluate(load_arch(name, {k: row[k] for k in keys}), tr, prec).totals
         for col in ("cycles", "energy_j", "area_mm2"):
             assert row[col] == pytest.approx(single[col], rel=1e-9), (row[keys].to_dict(), col)
 
@@ -169,8 +171,8 @@ def test_resident_weights_move_no_dram_bytes_only_when_all_fit():
     arch = load_arch("neural-cache")
     prec = Precision(weights="int4_g128", activations="int8")
     small = gemm_ops([("a", 1, 512, 512), ("b", 1, 512, 512)])
-    streamed = arch.cost(small, prec).ops
-    kept = arch.with_values({"compute.weights_resident": True}).cost(small, prec).ops
+    streamed = evaluate(arch, small, prec).ops
+    kept = evaluate(arch.with_values({"compute.weights_resident": True}), small, prec).ops
     weight_bytes = math.ceil(512 * 512 * prec.resolve().weights.bits / 8)
     assert (streamed["bytes_dram"] - kept["bytes_dram"]).tolist() == [weight_bytes, weight_bytes]
     assert (kept["compute_cycles"] < streamed["compute_cycles"]).all()  # transpose writes saved
@@ -178,10 +180,10 @@ def test_resident_weights_move_no_dram_bytes_only_when_all_fit():
     lanes_bits = _array_weight_bits(arch)
     side = int(math.isqrt(int(lanes_bits / 4))) + 64
     big = gemm_ops([("a", 1, side, side), ("b", 1, side, side)])
-    assert arch.with_values({"compute.weights_resident": True}).cost(big, prec).totals["bytes_dram"] == \
-        arch.cost(big, prec).totals["bytes_dram"]
+    assert evaluate(arch.with_values({"compute.weights_resident": True}), big, prec).totals["bytes_dram"] == \
+        evaluate(arch, big, prec).totals["bytes_dram"]
 
 
 def _array_weight_bits(arch):
     c = arch.compute
-    return arch.family_model.lanes(arch) * (c["rows"] - c["scratch_rows"])
+    return get_family(arch.family).lanes(arch) * (c["rows"] - c["scratch_rows"])

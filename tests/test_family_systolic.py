@@ -5,6 +5,7 @@ import pytest
 
 from hwsim.arch import load_arch
 from hwsim.engine import Precision, gemm_ops
+from hwsim.engine import evaluate
 
 
 def closed_form(df, M, N, K, H, W):  # written out independently of hwsim.families.systolic
@@ -22,13 +23,13 @@ SHAPES = [(M, 96, 200) for M in range(1, 9)] + [(256, 4096, 4096), (100, 37, 513
 def test_compute_cycles_equal_closed_forms(df, H, W):
     arch = load_arch("tpu-like", {"compute.rows": H, "compute.cols": W, "compute.dataflow": df})
     ops = gemm_ops([(f"g{i}", *s) for i, s in enumerate(SHAPES)])
-    got = arch.cost(ops).ops["compute_cycles"].tolist()
+    got = evaluate(arch, ops).ops["compute_cycles"].tolist()
     assert got == [closed_form(df, M, N, K, H, W) for M, N, K in SHAPES]
 
 
 def test_memory_stalls_on_top():
     # decode GEMV on the TPU-like preset: 32 MiB of fp16 weights over 34 GB/s dominate compute
-    ct = load_arch("tpu-like").cost(gemm_ops([("g", 1, 4096, 4096)]))
+    ct = evaluate(load_arch("tpu-like"), gemm_ops([("g", 1, 4096, 4096)]))
     op = ct.ops.iloc[0]
     assert op["bound"] == "memory" and op["cycles"] == op["memory_cycles"] > op["compute_cycles"]
     bytes_dram = 4096 * 4096 * 2 + 4096 * 2 + 4096 * 2
@@ -39,6 +40,6 @@ def test_memory_stalls_on_top():
 def test_energy_uses_datapath_per_format():
     arch = load_arch("tpu-like")
     ops = gemm_ops([("g", 64, 64, 64)])
-    e16 = arch.cost(ops, Precision(weights=16, activations=16)).ops["energy_compute_j"].iloc[0]
-    e8 = arch.cost(ops, Precision(weights="int8", activations="int8")).ops["energy_compute_j"].iloc[0]
+    e16 = evaluate(arch, ops, Precision(weights=16, activations=16)).ops["energy_compute_j"].iloc[0]
+    e8 = evaluate(arch, ops, Precision(weights="int8", activations="int8")).ops["energy_compute_j"].iloc[0]
     assert 3 < e16 / e8 < 12  # fp16 MAC (mult + fp32 accumulate) costs several int8 MACs

@@ -18,8 +18,11 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
     monkeypatch.setenv("HWSIM_REPO", str(REPO))
     monkeypatch.setenv("HWSIM_NB_OUT", str(tmp_path))
     monkeypatch.setenv("HWSIM_NB_SMALL", "1")
-    monkeypatch.setenv("MPLBACKEND", "Agg")
+    monkeypatch.delenv("MPLBACKEND", raising=False)  # the kernel's own inline backend, as a reader gets
     client = nbclient.NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
     client.execute()
     errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors
+    # figures render inline: a sweep or a plot that writes a file must not switch the kernel to Agg
+    images = [o for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+    assert images, f"{path.name} showed no figure"

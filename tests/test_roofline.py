@@ -7,7 +7,7 @@ import pytest
 
 from hwsim.arch import load_arch
 from hwsim.engine import Precision
-from hwsim.engine.ops import gemm_ops
+from hwsim.core.ops import gemm_ops
 from hwsim.errors import HwsimError
 from hwsim.families import register
 from hwsim.families.bitserial import BitSerial

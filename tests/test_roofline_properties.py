@@ -7,7 +7,7 @@ from hypothesis import assume, given, settings, strategies as st
 
 from hwsim.arch import load_arch
 from hwsim.engine import Precision
-from hwsim.engine.ops import gemm_ops
+from hwsim.core.ops import gemm_ops
 from hwsim.errors import HwsimError
 from hwsim.families import family_names
 from hwsim.roofline import roofline

@@ -13,6 +13,7 @@ from hwsim.sweep import run_sweep
 from hwsim.sweep.evaluate import engine_grid, engine_inputs
 from hwsim.engine.sweep import arch_at
 from hwsim.study.samplers import design_points
+from hwsim.engine import evaluate
 
 STUDY = """
 architectures:
@@ -65,7 +66,7 @@ def test_rebuilt_point_is_the_swept_point(tmp_path):
         grid = engine_grid(d, design_points(d, study.sampler, point, point + 1))
         arch = arch_at(arch, {k: v[0] for k, v in grid.items()})
         row = table[(table["design"] == d.name) & (table["point"] == point) & (table["weights"] == "int8")]
-        assert arch.cost(trace, prec).totals["cycles"] == pytest.approx(row["cycles"].item(), rel=1e-12)
+        assert evaluate(arch, trace, prec).totals["cycles"] == pytest.approx(row["cycles"].item(), rel=1e-12)
 
 
 @pytest.mark.parametrize("fmt, workers", [("parquet", 2), ("csv", 1)])

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from hwsim.engine import evaluate
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -107,8 +108,8 @@ def hwsim_gemm(arch, m: int, n: int, k: int, arrays: list[tuple[int, int]], prec
     for rows, cols in arrays:
         closed_form.append(best_time(lambda: stall_free_cycles(dataflow, m, n, k, rows, cols), repeat * 50))
         point = arch.with_values({"compute.rows": rows, "compute.cols": cols})
-        table = point.cost(ops, precision)
-        per_call.append(best_time(lambda: point.cost(ops, precision), repeat))
+        table = evaluate(point, ops, precision)
+        per_call.append(best_time(lambda: evaluate(point, ops, precision), repeat))
         cycles.append(int(table.totals["cycles"]))
         compute_cycles.append(int(table.totals["compute_cycles"]))
         memory_cycles.append(int(table.totals["memory_cycles"]))

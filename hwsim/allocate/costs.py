@@ -22,6 +22,7 @@ import pandas as pd
 from hwsim.allocate.units import Unit
 from hwsim.engine import Precision, operand_type
 from hwsim.errors import HwsimError
+from hwsim.engine import evaluate
 
 # what each allocate option sets, added when the engine refuses a format (it names simulate's options)
 _ALLOWED = {"--fixed-weights": "; --fixed-weights (default fp16) is the format of the weights outside the units "
@@ -34,7 +35,7 @@ def _per_op(arch, ops: pd.DataFrame, precision: Precision, flags: dict[str, str]
     """(rows, 2): seconds and energy_j of each op of `ops`. `flags` maps the engine's option names
     to the allocate options that set those operands, so a refusal names what the user can change."""
     try:
-        table = arch.cost(ops, precision).ops
+        table = evaluate(arch, ops, precision).ops
     except HwsimError as exc:
         new = flags.get(exc.field)
         if new is None:

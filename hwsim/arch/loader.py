@@ -17,12 +17,15 @@ import math
 from pathlib import Path
 from typing import Any, Mapping
 
+import numpy as np
 import yaml
 
-from hwsim.arch.schema import MEMORY_LEVEL, TECH, TOP, Field, parse_bandwidth
-from hwsim.arch.spec import Accelerator, MemoryLevel, TechSpec
+from hwsim.core.schema import MEMORY_LEVEL, TECH, TOP, Field, parse_bandwidth
+from hwsim.core.spec import Accelerator, MemoryLevel, TechSpec
 from hwsim.errors import HwsimError, closest
 from hwsim.fileio import read_mapping
+from hwsim.families import family_names, get_family
+from hwsim.paths import resolve_preset
 
 OVERRIDE_SOURCE = "--set override"
 
@@ -43,8 +46,6 @@ def read_yaml(path: Path) -> dict:
 
 
 def _family_fields(raw: dict, file: object) -> dict[str, Field]:
-    from hwsim.families import family_names, get_family
-
     name, _ = _unwrap(raw.get("family"))
     if name is None:
         raise HwsimError("missing field", file=file, field="family")
@@ -205,15 +206,14 @@ def build_arch(raw: dict, file: object = None) -> Accelerator:
         tech = TechSpec(node_nm=t["node"])
     arch = Accelerator(name=top["name"], family=top["family"], clock_hz=top["clock"], compute=compute,
                        memory=tuple(levels), tech=tech, static_power_w=top["static_power"],
-                       description=top["description"], attention=top.get("attention"), file=None if file is None else str(file), sources=sources)
-    arch.family_model.validate(arch)
+                       description=top["description"], attention=top.get("attention"),
+                       file=None if file is None else str(file), sources=sources)
+    get_family(arch.family).validate(arch)
     return arch
 
 
 def load_arch(name_or_path: str | Path, overrides: Mapping[str, object] | None = None) -> Accelerator:
     """A preset name (archs/<name>.yaml) or a YAML path, with optional dotted-path overrides."""
-    from hwsim.paths import resolve_preset
-
     path = resolve_preset(name_or_path, "archs", what="arch")
     raw = read_yaml(path)
     try:
@@ -227,8 +227,6 @@ def load_arch(name_or_path: str | Path, overrides: Mapping[str, object] | None =
 def parse_values(arch: Accelerator, path: str, values):
     """Parse sweep values for one dotted path of an arch: each unique value once → SI float array,
     validated like the YAML. Returns (array, per_cycle flag for bandwidths else None)."""
-    import numpy as np
-
     file = arch.file
     raw = {"family": arch.family, "memory": {lv.name: {} for lv in arch.memory}}
     fld = field_for(raw, path, file)

@@ -21,6 +21,7 @@ COMMANDS = {
     "sweep": "hwsim.cli.sweep_cmd",
     "pareto": "hwsim.cli.pareto_cmd",
     "generate": "hwsim.cli.generate_cmd",
+    "serve": "hwsim.cli.serve_cmd",
     "presets": "hwsim.cli.presets_cmd",
 }
 

@@ -7,7 +7,7 @@ from hwsim.arch import load_arch, parse_overrides
 from hwsim.cli.output import emit_json
 from hwsim.engine.attention import as_run
 from hwsim.engine import Precision
-from hwsim.engine.ops import gemm_ops
+from hwsim.core.ops import gemm_ops
 from hwsim.errors import HwsimError
 
 HELP = "cycles, seconds, energy and area of a model (or one GEMM) on an accelerator"
@@ -66,7 +66,7 @@ def _warn_if_it_does_not_fit(arch, work, prec) -> None:
     import sys
 
     from hwsim.engine.cost import memory_footprint
-    from hwsim.engine.precision import resolve_precision
+    from hwsim.core.precision import resolve_precision
 
     fp = memory_footprint(arch, work, resolve_precision(prec))
     if fp and not fp["fits_memory"]:

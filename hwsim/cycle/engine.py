@@ -1,7 +1,7 @@
 """`hwsim.cycle.evaluate`: the cycle-level engine, with the analytical engine's inputs and outputs.
 
 Ops run one after another (as in the analytical engine, which sums ops); inside an op the family
-model (hwsim.cycle.models) simulates tiles or pipeline batches. Identical ops (same kind and
+model (Family.simulate_op, built from hwsim.sim.models) simulates tiles or pipeline batches. Identical ops (same kind and
 shape) are simulated once. Bytes: the backing store's bytes are what the simulated DMA moved;
 on-chip levels take the shared memory model's fills and array reads (hwsim.engine.memory), whose
 bandwidth limits each tile's compute. Energy follows the analytical rule (family compute energy
@@ -15,14 +15,15 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from hwsim.cycle import models as M
+from hwsim.sim import models as M
 from hwsim.cycle.timeline import build_timeline, plot_timeline
 from hwsim.engine.attention import as_run, compute_view, fold
-from hwsim.engine.cost import CostTable, bound_of, energy_parts, ops_frame
+from hwsim.engine.cost import CostTable, bound_of, energy_parts, memory_footprint, ops_frame
 from hwsim.engine.memory import operand_capacities, traffic
-from hwsim.engine.ops import INT_COLUMNS, OpColumns, operand_bytes
-from hwsim.engine.precision import resolve_precision
+from hwsim.core.ops import INT_COLUMNS, OpColumns, operand_bytes
+from hwsim.core.precision import resolve_precision
 from hwsim.errors import HwsimError
+from hwsim.families import get_family
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class CycleTable(CostTable):
 
 def simulate_ops(arch, ops: OpColumns, prec):
     """Simulate every op; returns (list of OpSim per op, the running arch, precision, traffic)."""
-    fam = arch.family_model
+    fam = get_family(arch.family)
     arch, prec = fam.configure(arch, prec)
     if any(np.ndim(v) for v in arch.compute.values() if not isinstance(v, str)):
         raise HwsimError("the cycle engine simulates one design point at a time", field="--set")
@@ -59,16 +60,11 @@ def simulate_ops(arch, ops: OpColumns, prec):
                 "a_fetch": tr.a_fetch, "b_fetch": tr.b_fetch, "cap_a": cap_a, "cap_b": cap_b}
     frame = pd.DataFrame({c: getattr(ops, c) for c in INT_COLUMNS}).assign(kind=ops.kind)
     codes = pd.MultiIndex.from_frame(frame).factorize()[0] if len(frame) else np.array([], dtype=int)
+    ctx = M.SimContext(arch, fam, ops, prec, io, blocking, onchip, bpc)
     sims, cache = [], {}
     for i, code in enumerate(codes):
         if code not in cache:
-            if arch.family in M.TILED:
-                cache[code] = M.simulate_tiles(arch, fam, ops, prec, i, io, blocking, onchip, bpc)
-            elif arch.family in M.PIPELINES:
-                cache[code] = M.PIPELINES[arch.family](arch, fam, ops, prec, i, io, bpc)
-            else:
-                raise HwsimError(f"no cycle-level model for family {arch.family!r} (models: "
-                                 f"{', '.join(sorted((*M.TILED, *M.PIPELINES)))})", file=arch.file, field="family")
+            cache[code] = fam.simulate_op(ctx, i)
         sims.append(cache[code])
     return sims, arch, prec, tr
 
@@ -81,7 +77,7 @@ def evaluate(arch, trace, precision=None) -> CycleTable:
     # a fused attention row runs as its qk and av GEMMs chained on chip; their columns fold back onto it
     ops, fused = compute_view(OpColumns.from_frame(df))
     n_ops = len(df)
-    fam = arch.family_model
+    fam = get_family(arch.family)
     sims, run_arch, prec, tr = simulate_ops(arch, ops, prec0)
     zero = np.zeros(len(ops))
     overhead = np.broadcast_to(np.asarray(fam.latency(run_arch, ops, zero, zero), dtype=np.float64), zero.shape)
@@ -102,7 +98,7 @@ def evaluate(arch, trace, precision=None) -> CycleTable:
     out["bound"] = bound_of(compute, memory)
     totals = {k: float(out[k].sum()) for k in cols}
     totals["area_mm2"] = float(fam.area_mm2(arch, prec0))
-    extra = fam.point_totals(arch, prec0, ops, np.ones(len(ops)))
+    extra = {**fam.point_totals(arch, prec0, ops, np.ones(len(ops))), **memory_footprint(arch, trace, prec0)}
     totals.update({k: np.asarray(v).reshape(-1)[0].item() for k, v in extra.items()})
     timeline = build_timeline(ops.name, view_cycles, sims, M.N_BINS, run_arch.backing.name)
     return CycleTable(arch=arch.name, ops=out, totals=totals, extra_keys=tuple(extra), timeline=timeline)

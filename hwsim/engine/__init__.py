@@ -1,15 +1,8 @@
-"""The analytical cost engine: Precision, CostTable, the shared memory model and sweeps."""
+"""The analytical cost engine: evaluate (one trace on one machine), sweep_cost (a grid of design
+points), CostTable, and re-exports of the core vocabulary (Precision, OperandType, OpColumns)."""
+from hwsim.core.ops import OpColumns, gemm_ops
+from hwsim.core.precision import OperandType, Precision, operand_type
 from hwsim.engine.cost import CostTable, evaluate
-from hwsim.engine.ops import OpColumns, gemm_ops
-from hwsim.engine.precision import OperandType, Precision, operand_type
-
-
-def sweep_cost(arch, grid, trace, precision=None, *, product=True):
-    """Vectorised cost over a grid (or, product=False, zipped columns) of design points (hwsim.engine.sweep).
-    Imported lazily: the sweep module needs the arch loader, which imports the families, which import this."""
-    from hwsim.engine.sweep import sweep_cost as _sweep
-
-    return _sweep(arch, grid, trace, precision, product=product)
-
+from hwsim.engine.sweep import sweep_cost
 
 __all__ = ["CostTable", "OpColumns", "OperandType", "Precision", "evaluate", "gemm_ops", "operand_type", "sweep_cost"]

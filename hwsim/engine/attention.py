@@ -16,7 +16,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from hwsim.engine.ops import OpColumns
+from hwsim.core.ops import OpColumns
 
 FUSED = "attn_fused"
 

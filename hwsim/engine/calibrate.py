@@ -12,8 +12,9 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
 
-from hwsim.engine.ops import gemm_ops
-from hwsim.engine.precision import Precision
+from hwsim.core.ops import gemm_ops
+from hwsim.core.precision import Precision
+from hwsim.engine import evaluate
 
 TRAIN_OPS = ("qkv", "gate_up", "lm_head")
 HELD_OUT_OPS = ("o", "down")
@@ -30,7 +31,7 @@ def measured_h100() -> pd.DataFrame:
 def predict(arch, rows: pd.DataFrame, precision=None) -> np.ndarray:
     """Seconds per measured GEMM row (M tokens, N outputs, K inputs) on `arch`."""
     ops = gemm_ops([(f"{r.op}_{r.M}", r.M, r.N, r.K) for r in rows.itertuples()])
-    return arch.cost(ops, precision or Precision(weights="bf16", activations="bf16")).ops["seconds"].to_numpy()
+    return evaluate(arch, ops, precision or Precision(weights="bf16", activations="bf16")).ops["seconds"].to_numpy()
 
 
 def relative_errors(arch, rows: pd.DataFrame) -> np.ndarray:

@@ -8,12 +8,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from hwsim.arch.spec import Accelerator
+from hwsim.core.spec import Accelerator
 from hwsim.engine.attention import as_run, compute_view, fold
 from hwsim.engine.memory import traffic
-from hwsim.engine.ops import OpColumns, operand_bytes
-from hwsim.engine.precision import resolve_precision
+from hwsim.core.ops import OpColumns, operand_bytes
+from hwsim.arch.loader import load_arch
+from hwsim.core.precision import Precision, resolve_precision
 from hwsim.errors import HwsimError
+from hwsim.families import get_family
 
 TOTAL_KEYS = ("cycles", "compute_cycles", "memory_cycles", "seconds", "energy_j", "area_mm2")
 
@@ -43,7 +45,7 @@ def energy_parts(arch: Accelerator, bytes_by_level: dict, compute_energy, second
 def cost_columns(arch: Accelerator, ops: OpColumns, prec) -> dict[str, np.ndarray]:
     """Every per-op cost column as arrays of one shape: (n_ops,), or (n_points, n_ops) in sweeps
     (a swept field that changes only energy, clock or power still gives every column that shape)."""
-    fam = arch.family_model
+    fam = get_family(arch.family)
     arch, prec = fam.configure(arch, prec)
     view, fused = compute_view(ops)  # a fused attention row computes as its two GEMMs
     view_compute = np.asarray(fam.compute_cycles(arch, view, prec), dtype=np.float64)
@@ -72,8 +74,14 @@ class CostTable:
     extra_keys: tuple = ()  # family point totals (Family.point_totals), e.g. feasible
 
     def to_json(self) -> dict:
+        """Totals, bytes moved per memory level, the energy split (compute, each level, static) and per-op rows."""
         cols = ["name", "kind", "cycles", "compute_cycles", "memory_cycles", "seconds", "energy_j", "bound"]
+        cols += [c for c in ("weights",) if c in self.ops.columns]  # per-op formats of a quantized checkpoint
+        levels = {k[len("bytes_"):]: v for k, v in self.totals.items() if k.startswith("bytes_")}
+        energy = {k[len("energy_"):-len("_j")]: v for k, v in self.totals.items()
+                  if k.startswith("energy_") and k.endswith("_j") and k != "energy_j"}
         return {"arch": self.arch, "totals": {k: self.totals[k] for k in (*TOTAL_KEYS, *self.extra_keys)},
+                "bytes_by_level": levels, "energy_j_by_part": energy,
                 "ops": self.ops[cols].to_dict(orient="records")}
 
 
@@ -97,12 +105,8 @@ def evaluate(arch: Accelerator | str, trace, precision=None) -> CostTable:
     """Cost a trace (or ops table) on an accelerator. `arch` may be a preset name or YAML path; `precision` a
     Precision, or one format name / number of bits for the weights (activations and KV fp16)."""
     if isinstance(arch, str):
-        from hwsim.arch import load_arch
-
         arch = load_arch(arch)
     if isinstance(precision, (str, int, float)) and not isinstance(precision, bool):
-        from hwsim.engine.precision import Precision
-
         precision = Precision(weights=precision)
     prec = resolve_precision(precision)
     trace = as_run(arch, trace)  # attention fused or not, as this accelerator runs it
@@ -112,8 +116,8 @@ def evaluate(arch: Accelerator | str, trace, precision=None) -> CostTable:
     frame = pd.DataFrame({"name": df["name"].to_numpy(), "kind": df["kind"].to_numpy(), **cols})
     frame["bound"] = bound_of(cols["compute_cycles"], cols["memory_cycles"])
     totals = {k: float(frame[k].sum()) for k in cols}
-    totals["area_mm2"] = float(arch.family_model.area_mm2(arch, prec))
-    extra = {**arch.family_model.point_totals(arch, prec, ops, np.ones(len(ops))),
+    totals["area_mm2"] = float(get_family(arch.family).area_mm2(arch, prec))
+    extra = {**get_family(arch.family).point_totals(arch, prec, ops, np.ones(len(ops))),
              **memory_footprint(arch, trace, prec)}
     totals.update({k: np.asarray(v).reshape(-1)[0].item() for k, v in extra.items()})
     return CostTable(arch=arch.name, ops=frame, totals=totals, extra_keys=tuple(extra))

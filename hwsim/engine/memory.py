@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hwsim.arch.spec import Accelerator
-from hwsim.engine.ops import OperandBytes, OpColumns
+from hwsim.core.spec import Accelerator
+from hwsim.core.ops import OperandBytes, OpColumns
 from hwsim.errors import HwsimError
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from hwsim.engine.cost import CostTable, evaluate
-from hwsim.engine.precision import Precision
+from hwsim.core.precision import Precision
 from hwsim.errors import HwsimError, HwsimWarning
 
 

@@ -13,12 +13,13 @@ import numpy as np
 import pandas as pd
 
 from hwsim.arch.loader import parse_values
-from hwsim.arch.spec import Accelerator
+from hwsim.core.spec import Accelerator
 from hwsim.engine.attention import as_run
 from hwsim.engine.cost import cost_columns, memory_footprint, ops_frame
-from hwsim.engine.ops import OpColumns, dedupe
-from hwsim.engine.precision import resolve_precision
+from hwsim.core.ops import OpColumns, dedupe
+from hwsim.core.precision import resolve_precision
 from hwsim.errors import HwsimError
+from hwsim.families import get_family
 
 CHUNK = 4096  # design points per block: keeps temporaries in cache-sized arrays
 
@@ -59,7 +60,7 @@ def arch_at(arch: Accelerator, values: Mapping[str, object]) -> Accelerator:
     sweep_cost evaluates for the same values."""
     arch, parsed = parse_grid(arch, {p: [v] for p, v in values.items()})
     point = arch.with_values({p: v[0] for p, v in parsed.items()})
-    point.family_model.validate(point)
+    get_family(point.family).validate(point)
     return point
 
 
@@ -74,7 +75,7 @@ def sweep_cost(arch: Accelerator, grid: Mapping[str, object], trace, precision=N
     trace = as_run(arch, trace)  # attention fused or not, as this accelerator runs it
     uniq, mult = dedupe(ops_frame(trace))
     ops = OpColumns.from_frame(uniq)
-    fam = arch.family_model
+    fam = get_family(arch.family)
     n = len(raw_cols[0])
     sums: dict[str, list[np.ndarray]] = {}
     areas = []

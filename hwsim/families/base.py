@@ -8,6 +8,8 @@ capacities, memory cycles, energy accounting, bound, totals. A family supplies o
 - `peak_macs_per_cycle(arch, prec)`: for roofline bounds and property tests;
 - `compute_energy(arch, ops, prec, compute_cycles)`: joules of the datapath per op;
 - `area_mm2(arch, prec)`;
+- `cycle_model`: the module (the family package's cycle.py) whose `simulate_op(ctx, i)` simulates
+  op i at cycle level (hwsim.sim.models: tiles or simpy stages); or override `simulate_op`;
 - optionally `array_reads` (on-chip re-reads per operand), `latency` (compute/memory overlap),
   `memory_round`, `validate`, `configure` (the machine as it runs at a precision, e.g. a clock
   derated by utilisation), `resident` (operands kept on chip, no backing-store traffic) and
@@ -18,14 +20,18 @@ Arrays: every op column has shape (n_ops,); in sweeps, arch parameters are array
 """
 from __future__ import annotations
 
-from typing import ClassVar
+import importlib
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
-from hwsim.arch.schema import Field
-from hwsim.arch.spec import Accelerator
-from hwsim.engine.ops import OpColumns
-from hwsim.engine.precision import ResolvedPrecision
+from hwsim.core.schema import Field
+from hwsim.core.spec import Accelerator
+from hwsim.core.ops import OpColumns
+from hwsim.core.precision import ResolvedPrecision
+
+if TYPE_CHECKING:  # the cycle-level kit (numba, simpy) loads only when the cycle engine runs
+    from hwsim.sim.models import OpSim, SimContext
 
 
 class Family:
@@ -37,6 +43,8 @@ class Family:
                                        "separate qk and av GEMMs with the scores through memory")
     #: rounding of memory cycles (bytes / bytes-per-cycle); np.ceil unless a reference model floors
     memory_round = staticmethod(np.ceil)
+    #: module of the cycle-level model (a `simulate_op(ctx, i)` function), imported on first use
+    cycle_model: ClassVar[str | None] = None
 
     def validate(self, arch: Accelerator) -> None:
         """Cross-field checks beyond the per-field schema (raise HwsimError naming the field)."""
@@ -53,6 +61,12 @@ class Family:
 
     def area_mm2(self, arch: Accelerator, prec: ResolvedPrecision):
         raise NotImplementedError
+
+    def simulate_op(self, ctx: SimContext, i: int) -> OpSim:
+        """Cycle-level simulation of op i of ctx.ops (all its `count` instances); see hwsim.sim.models."""
+        if self.cycle_model is None:
+            raise NotImplementedError(f"family {self.name!r} has no cycle-level model")
+        return importlib.import_module(self.cycle_model).simulate_op(ctx, i)
 
     def array_reads(self, arch: Accelerator, ops: OpColumns) -> tuple[np.ndarray, np.ndarray]:
         """How many times the compute array reads A (activations) and B (weights/KV) from their

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hwsim.engine.ops import OpColumns
+from hwsim.core.ops import OpColumns
 
 
 def cdiv(a, b):

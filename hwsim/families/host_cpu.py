@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hwsim.arch.schema import Field
+from hwsim.core.schema import Field
 
 HOST_PARAMS = {
     "cores": Field("int", doc="CPU cores (threads) in use"),

@@ -8,7 +8,7 @@ import pandas as pd
 
 from hwsim.pareto.objectives import Objective
 from hwsim.pareto.table import group_ids
-from hwsim.plotting import save_figure
+from hwsim.plotting import axis_label, readable_log_ticks, save_figure
 
 # columns tried, in order, to colour points when the caller does not choose
 COLOR_COLUMNS = ("family", "weights", "format", "design")
@@ -43,6 +43,7 @@ def _panel(ax, xs, ys, mask, colors, x: Objective, y: Objective) -> None:
     for vals, setter in ((xs, ax.set_xscale), (ys, ax.set_yscale)):
         if _log_scale(vals):
             setter("log")
+    readable_log_ticks(ax)
 
 
 def _group_label(df: pd.DataFrame, by: list[str], rows: np.ndarray) -> str:
@@ -61,10 +62,10 @@ def plot_front(df: pd.DataFrame, mask: np.ndarray, x: Objective, y: Objective, p
     "first k of n" when there are more); colours mean the same in every panel. `ax` draws one group
     only. Writes `path` (PNG, PDF or SVG by extension) when given; returns the matplotlib Figure.
     """
-    import matplotlib
-
     if ax is None and path is not None:
-        matplotlib.use("Agg", force=False)
+        from hwsim.plotting import headless_backend
+
+        headless_backend()
     import matplotlib.pyplot as plt
 
     mask = np.asarray(mask, dtype=bool)
@@ -96,8 +97,8 @@ def plot_front(df: pd.DataFrame, mask: np.ndarray, x: Objective, y: Objective, p
             _panel(a, xs[sel], ys[sel], mask[sel], [(v, s[sel], c) for v, s, c in colors], x, y)
             if shown > 1:
                 a.set_title(_group_label(df, by, np.flatnonzero(sel)), fontsize=7)
-            a.set_xlabel(f"{x.column} ({'max' if x.maximize else 'min'})")
-            a.set_ylabel(f"{y.column} ({'max' if y.maximize else 'min'})")
+            a.set_xlabel(axis_label(x.column, "max" if x.maximize else "min"))
+            a.set_ylabel(axis_label(y.column, "max" if y.maximize else "min"))
         note = f"first {shown} of {n_groups} groups by {', '.join(by)}" if n_groups > shown else None
         heading = "; ".join(t for t in (title, note) if t)
         if heading:
@@ -108,6 +109,9 @@ def plot_front(df: pd.DataFrame, mask: np.ndarray, x: Objective, y: Objective, p
             handles = [Line2D([], [], marker="o", linestyle="", markersize=4, markerfacecolor=c,
                               markeredgecolor="black", markeredgewidth=0.4, label=str(v))
                        for v, _, c in colors[:_MAX_LEGEND]]
+            if len(colors) > _MAX_LEGEND:  # say so rather than drop series silently
+                handles.append(Line2D([], [], linestyle="", label=f"… {len(colors) - _MAX_LEGEND} more "
+                                      f"{color_by} values (colours repeat)"))
             # outside the axes: inside, it would cover the faded cloud or the step line
             if shown == 1:
                 axes[0].legend(handles=handles, title=color_by, frameon=False, loc="upper left",

@@ -32,9 +32,12 @@ from hwsim.arch import Accelerator, load_arch
 from hwsim.engine.attention import as_run
 from hwsim.engine.cost import evaluate, ops_frame
 from hwsim.engine.memory import traffic
-from hwsim.engine.ops import OpColumns, operand_bytes
-from hwsim.engine.precision import Precision, ResolvedPrecision, resolve_precision
+from hwsim.core.ops import OpColumns, operand_bytes
+from hwsim.core.precision import Precision, ResolvedPrecision, resolve_precision
 from hwsim.errors import HwsimError
+from hwsim.records import records
+from hwsim.families import get_family
+from hwsim.roofline.summary import phase_summary
 
 #: size of the elementwise probe op (a power of two: cycle counts stay exact in float64)
 _PROBE_ELEMS = 2 ** 50
@@ -87,7 +90,7 @@ def _finite_positive(x) -> bool:
 
 def _peak_ops(arch: Accelerator, prec: ResolvedPrecision, operand: str = "weights") -> float:
     """2 × the family's peak MACs per cycle × clock, `operand` (weights or kv) as the B operand."""
-    fam = arch.family_model
+    fam = get_family(arch.family)
     b_prec = prec if operand == "weights" else ResolvedPrecision(prec.kv, prec.activations, prec.kv)
     peak = fam.peak_macs_per_cycle(arch, b_prec)
     if not _finite_positive(peak):
@@ -108,7 +111,7 @@ def _probe(kind: str, m: float, n: float, k: float) -> OpColumns:
 
 def _probe_rate(arch: Accelerator, prec: ResolvedPrecision, probe: OpColumns, work: float) -> float:
     """Work per cycle of the family's compute cycles on a probe op (its asymptotic rate)."""
-    cycles = np.asarray(arch.family_model.compute_cycles(arch, probe, prec), dtype=np.float64)
+    cycles = np.asarray(get_family(arch.family).compute_cycles(arch, probe, prec), dtype=np.float64)
     if cycles.shape not in ((), (1,)) or not _finite_positive(cycles.reshape(())):
         raise HwsimError(f"the {arch.family} family gives no finite {probe.kind[0]} throughput",
                          file=arch.file, field="compute")
@@ -139,7 +142,7 @@ def machine_roofs(arch: Accelerator, precision=None) -> Roofs:
     (the machine as the family configures it for that precision: Family.configure)."""
     prec = resolve_precision(precision)
     label = precision_label(prec)
-    arch, prec = arch.family_model.configure(arch, prec)
+    arch, prec = get_family(arch.family).configure(arch, prec)
     bandwidth = {}
     for lv in arch.memory:
         bw = lv.bandwidth * arch.clock_hz if lv.per_cycle else lv.bandwidth
@@ -165,7 +168,7 @@ def op_work(ops: OpColumns) -> np.ndarray:
 def _series(arch: Accelerator, df: pd.DataFrame, prec: ResolvedPrecision):
     """Per-op roofline columns of one (machine, precision), bytes per level and operand bytes."""
     roofs = machine_roofs(arch, prec)
-    fam = arch.family_model
+    fam = get_family(arch.family)
     ops = OpColumns.from_frame(df)
     run_arch, run_prec = fam.configure(arch, prec)  # as the engine does (hwsim.engine.cost.cost_columns)
     ob = operand_bytes(ops, run_prec)
@@ -248,8 +251,6 @@ class Roofline:
         return plot_roofline(self, path, **kw)
 
     def to_json(self) -> dict:
-        from hwsim.cli.output import records
-
         return {"summary": records(self.summary), "roofs": records(self.roofs), "ops": records(self.ops)}
 
 
@@ -260,8 +261,6 @@ def roofline(arch, trace, precision=None) -> Roofline:
     Precision (default fp16 everywhere), a ResolvedPrecision — or a list of them. Every machine is
     analysed at every precision (one series each).
     """
-    from hwsim.roofline.summary import phase_summary
-
     archs = [a if isinstance(a, Accelerator) else load_arch(a) for a in _as_list(arch)]
     precs = [resolve_precision(p) for p in _as_list(precision)]
     machines, frames, summaries = [], [], []

@@ -180,10 +180,10 @@ def _place_labels(ax, points, boxes: _Boxes) -> None:
 def plot_roofline(rl, path=None, *, ax=None, title: str | None = None, label_ops: bool = True):
     """Plot a Roofline (hwsim.roofline.roofline) and write it to `path` (.png, .pdf, .svg) if given;
     returns the matplotlib Figure."""
-    import matplotlib
-
     if ax is None and path is not None:
-        matplotlib.use("Agg", force=False)
+        from hwsim.plotting import headless_backend
+
+        headless_backend()
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
     from matplotlib.ticker import EngFormatter, LogLocator, NullLocator

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from hwsim.engine.ops import INT_COLUMNS
+from hwsim.core.ops import INT_COLUMNS
 from hwsim.workload import trace
 from hwsim.workload.config import ModelConfig
 
@@ -44,11 +44,11 @@ class RowSet:
 
     def rows(self, terms: np.ndarray) -> pd.DataFrame:
         """Rows for K shapes: `terms` is (K, n_terms); returns K × R rows, shape-major."""
-        vals = np.einsum("kt,rtc->krc", terms, self.coef)
-        vals = np.rint(vals).reshape(-1, len(_INTS)).astype(np.int64)
-        out = pd.concat([self.frame] * len(terms), ignore_index=True)
-        out[_INTS] = vals
-        return out
+        k = len(terms)
+        vals = np.rint(np.einsum("kt,rtc->krc", terms, self.coef)).reshape(-1, len(_INTS)).astype(np.int64)
+        cols = {c: np.tile(self.frame[c].to_numpy(), k) for c in self.frame.columns}
+        cols.update({c: vals[:, j] for j, c in enumerate(_INTS)})
+        return pd.DataFrame(cols)
 
     def __len__(self) -> int:
         return len(self.frame)

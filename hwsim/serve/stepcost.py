@@ -145,6 +145,11 @@ class StepCost:
         vals = np.array([self._memo[k] for k in keys]).reshape(-1, 2)
         return Cost(vals[:, 0], vals[:, 1])
 
+    def warm(self, prompts) -> None:
+        """Cost whole-prompt prefills of these lengths in one engine call (a replay's common shapes)."""
+        p = np.unique(np.asarray(prompts, dtype=np.int64))
+        self.attention(np.ones_like(p), p, p)
+
     def uniform(self, batch: int, new: int, context) -> Cost:
         """Steps of `batch` sequences with `new` tokens each over `context` cached tokens (array): what the
         engine gives `trace(model, 'prefill', batch, seq=new, context=c)`, for every c at once."""

@@ -100,7 +100,7 @@ def _entry_for(at: At, w) -> At:
 
 def _check_formats(study, at: At) -> None:
     try:
-        from hwsim.engine.precision import operand_type
+        from hwsim.core.precision import operand_type
     except ImportError:
         return
     seen = set()

@@ -52,6 +52,24 @@ class Param:
     log: bool = False
     integer: bool = False
     unit: str | None = None  # SI unit of the values when the YAML gave units (for the engine)
+    texts: tuple = ()  # the values as the YAML wrote them ("256 bit/cycle"), when they carry units
+
+    @property
+    def si_column(self) -> str:
+        """The results column of the SI values: the path, plus the unit when the YAML gave one
+        (memory.dram.bandwidth_B_per_cycle); the YAML's own spelling goes in a column named by the path."""
+        return self.path if self.unit is None else f"{self.path}_{self.unit.replace('/', '_per_')}"
+
+    def result_columns(self, values: np.ndarray) -> dict[str, np.ndarray]:
+        """Columns of one swept parameter in a results table: SI values (unit in the name) and the YAML text."""
+        if self.unit is None:
+            return {self.path: values}
+        out = {}
+        if self.texts:
+            spelled = dict(zip(_array(self.values).tolist(), self.texts))
+            out[self.path] = np.array([spelled.get(v, f"{v!r} {self.unit}") for v in values.tolist()], dtype=object)
+        out[self.si_column] = values
+        return out
 
     def engine_values(self, si: np.ndarray) -> np.ndarray:
         """Values as the arch loader reads them: SI numbers, with the unit where it carries meaning."""
@@ -117,11 +135,14 @@ def parse_param(path: str, at: At, sampler: str) -> Param:
             raise at.error("a range under the grid sampler needs num (how many values); "
                            "or use sampler kind random or lhs")
         return Param(path, (), float(lo), float(hi), num, log, integer, _one_unit(at, [unit_lo, unit_hi]))
-    parsed = [parse_value_unit(i) for i in at.list(allow_scalar=True)]
+    items = at.list(allow_scalar=True)
+    parsed = [parse_value_unit(i) for i in items]
     values = tuple(v for v, _ in parsed)
     if len(set(values)) != len(values):
         raise at.error("values repeat")
-    return Param(path, values, unit=_one_unit(at, [u for _, u in parsed]))
+    unit = _one_unit(at, [u for _, u in parsed])
+    texts = tuple(str(i.value) for i in items) if unit is not None else ()
+    return Param(path, values, unit=unit, texts=texts)
 
 
 def _one_unit(at: At, units) -> str | None:

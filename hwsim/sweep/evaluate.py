@@ -17,6 +17,7 @@ from hwsim.errors import HwsimError, closest
 from hwsim.study.schema import MODEL_WEIGHTS, Design, PrecisionChoice, Study, Workload
 from hwsim.sweep.accuracy import PREFIX as ACC_PREFIX
 from hwsim.sweep.tasks import Task
+from hwsim.engine import evaluate
 
 WORKLOAD_COLUMNS = ("model", "phase", "batch", "seq", "context", "ops")
 PRECISION_COLUMNS = ("weights", "activations", "kv")
@@ -98,7 +99,7 @@ def engine_evaluator(design: Design, points: dict, workload: Workload, precision
 
     arch, tr, prec = engine_inputs(design, workload, precision)
     if not points:
-        df = pd.DataFrame([arch.cost(tr, prec).totals])
+        df = pd.DataFrame([evaluate(arch, tr, prec).totals])
     else:
         axes = product_axes(points)
         if axes is not None:
@@ -137,7 +138,9 @@ def evaluate_task(ctx: Context, task: Task, points: dict) -> pd.DataFrame:
     cols: dict[str, object] = {"design": np.full(n, design.name, dtype=object),
                                "point": np.arange(task.start, task.stop, dtype=np.int64)}
     cols.update({k: np.full(n, v) for k, v in design.override_columns().items()})
-    cols.update({k: np.asarray(v) for k, v in points.items()})
+    params = {p.path: p for p in design.params}
+    for k, v in points.items():
+        cols.update(params[k].result_columns(np.asarray(v)) if k in params else {k: np.asarray(v)})
     cols.update({k: np.full(n, getattr(workload, k)) for k in WORKLOAD_COLUMNS})
     cols.update({k: np.full(n, str(getattr(precision, k)), dtype=object) for k in PRECISION_COLUMNS})
     table = pd.DataFrame(cols)

@@ -92,8 +92,12 @@ def _run(study: Study, store: Store, workers: int, executor: str, scheduler: str
     for stale in (results, *store.root.glob(f"{FRONT_STEM}.*"), *store.root.glob(f"{RECHECK_STEM}.*")):
         if manifest is None and stale.exists():
             stale.unlink()
+    from hwsim.sweep.provenance import provenance
+
+    made_by = provenance(study)
     store.write_manifest({"study": study.name, "file": study.file, "fingerprint": fingerprint,
-                          "tasks": len(tasks), "rows": total_rows(tasks), "format": fmt, "complete": False})
+                          "tasks": len(tasks), "rows": total_rows(tasks), "format": fmt, "complete": False,
+                          "provenance": made_by})
     done = store.done() if manifest is not None else set()
     ctx = Context(study, accuracy_table(study), evaluator or engine_evaluator)
 
@@ -116,7 +120,8 @@ def _run(study: Study, store: Store, workers: int, executor: str, scheduler: str
     table = store.read_parts(t.id for t in tasks)
     atomic_write_table(table, results, fmt)
     store.write_manifest({"study": study.name, "file": study.file, "fingerprint": fingerprint,
-                          "tasks": len(tasks), "rows": len(table), "format": fmt, "complete": True})
+                          "tasks": len(tasks), "rows": len(table), "format": fmt, "complete": True,
+                          "provenance": made_by})
     store.drop_parts()
     return _finish(study, store, results, len(done), rows=len(table), table=table)
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hwsim.engine.precision import OperandType
+from hwsim.core.precision import OperandType
 from hwsim.tech.scaling import scale_area, scale_energy
 from hwsim.tech.tables import HOROWITZ_45NM as H
 

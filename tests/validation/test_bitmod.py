@@ -14,6 +14,7 @@ import pytest
 from hwsim.arch import load_arch
 from hwsim.engine import Precision
 from hwsim.workload import load_model, trace
+from hwsim.engine import evaluate
 
 DECODE_ARRAY = {"bitmod": (64, 16), "bitmod-ant": (64, 16), "bitmod-olive": (72, 16), "bitmod-fp16": (64, 12)}
 WEIGHT_BITS = {"bitmod-ant": 5, "bitmod-olive": 4, "bitmod-fp16": 16}  # BitMoD lossy: 4.0625 / 3.0625
@@ -28,7 +29,7 @@ def _trace(phase):
 def cost(arch, phase, w_bits):
     rows, cols = DECODE_ARRAY[arch]
     over = {"compute.rows": rows, "compute.cols": cols} if phase == "decode" else None
-    return load_arch(arch, over).cost(_trace(phase), Precision(weights=w_bits))
+    return evaluate(load_arch(arch, over), _trace(phase), Precision(weights=w_bits))
 
 
 TABLE = [  # design, phase, w bits, compute cycles, total cycles (REFERENCES.md, BitMoD table)

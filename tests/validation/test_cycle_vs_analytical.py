@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from hwsim.arch import load_arch
 from hwsim.cycle import evaluate
-from hwsim.cycle.tiles import tile_grid
+from hwsim.sim.tiles import tile_grid
 from hwsim.engine import Precision, gemm_ops
 from hwsim.engine.cost import evaluate as analytical
 from hwsim.workload import load_model, trace
@@ -99,7 +99,7 @@ def test_lut_table_startup_in_prefill():
 
 # Prefill GEMMs at wide weights where neither operand fits its buffer: the shared memory model
 # re-reads one operand once per buffer tile of the other (BitMoD's simulator rule, REFERENCES.md
-# "Bit-serial PEs"), and the tiles follow that blocking (hwsim.cycle.tiles.tile_grid), so the two
+# "Bit-serial PEs"), and the tiles follow that blocking (hwsim.sim.tiles.tile_grid), so the two
 # engines move the same DRAM bytes and differ only in timing. Shapes: Llama-2-7B's projections
 # (K, N of q/o and the MLP) at 128–384 tokens; A ≥ 1 MiB and B ≥ 4 MiB exceed every buffer sampled.
 WIDE = st.sampled_from(["int8", "fp16"])

@@ -4,9 +4,10 @@ import pytest
 
 from hwsim.arch import load_arch
 from hwsim.engine import Precision, operand_type
-from hwsim.families import fpga_arith as fa
-from hwsim.families.fpga_formats import int_vs_minifloat
+from hwsim.families.fpga import arith as fa
+from hwsim.accuracy.fpga_formats import int_vs_minifloat
 from hwsim.workload import load_model, trace
+from hwsim.engine import evaluate
 
 
 @pytest.mark.parametrize("a, b, n, bits", [
@@ -50,10 +51,10 @@ def test_flightllm_energy_efficiency_vs_v100s():
     arXiv 2401.03868 abstract). Model (decode, context 256): FlightLLM W4 (int4, g128) A8, KV int8, HBM at
     the paper's 65.9% utilisation; V100S at its 250 W board power, fp16 (vLLM) or W8A8 (SmoothQuant)."""
     tr = trace(load_model("llama-2-7b"), "decode", context=256)
-    fpga = load_arch("flightllm-u280").cost(tr, Precision(weights="int4_g128", activations="int8", kv="int8")).totals
+    fpga = evaluate(load_arch("flightllm-u280"), tr, Precision(weights="int4_g128", activations="int8", kv="int8")).totals
     v100s = load_arch("v100s")
-    fp16 = v100s.cost(tr, Precision()).totals
-    w8a8 = v100s.cost(tr, Precision(weights="int8", activations="int8")).totals
+    fp16 = evaluate(v100s, tr, Precision()).totals
+    w8a8 = evaluate(v100s, tr, Precision(weights="int8", activations="int8")).totals
     assert fpga["feasible"]
     assert fpga["seconds"] == pytest.approx(11.87e-3, rel=0.01)  # HBM-bound: 3.48 GB at 0.659 x 460 GB/s
     # 21.3 ms with unfused attention; 20.8 ms since GPUs run attention fused (vLLM on V100S: xFormers/paged kernels)

@@ -21,8 +21,9 @@ from hwsim.arch import load_arch
 from hwsim.engine import Precision
 from hwsim.families import lut_core as L
 from hwsim.families.lut import unit_vs_mac
-from hwsim.engine.ops import OpColumns
+from hwsim.core.ops import OpColumns
 from hwsim.workload import load_model, trace
+from hwsim.engine import evaluate
 
 # (arch, model, weights, activations, published tokens/s)
 TMAC = [
@@ -47,8 +48,8 @@ def tokens_per_s(arch, model, w, a):
     ops = trace(load_model(model), "decode", context=256).ops
     arch = load_arch(arch, {"compute.float_weights": "host"})
     dense = ops.op.isin(["lm_head", "embed"]).to_numpy()
-    quantised = arch.cost(ops[~dense], Precision(weights=w, activations=a)).totals["seconds"]
-    fp16 = arch.cost(ops[dense], Precision(weights="fp16", activations=16)).totals["seconds"]
+    quantised = evaluate(arch, ops[~dense], Precision(weights=w, activations=a)).totals["seconds"]
+    fp16 = evaluate(arch, ops[dense], Precision(weights="fp16", activations=16)).totals["seconds"]
     return 1.0 / (quantised + fp16)
 
 

@@ -10,8 +10,10 @@ import pytest
 
 from hwsim.arch import load_arch
 from hwsim.engine import Precision, gemm_ops
-from hwsim.families import pim_ops as P
+from hwsim.families.pim import ops as P
 from hwsim.workload import load_model, trace
+from hwsim.engine import evaluate
+from hwsim.families import get_family
 
 
 @pytest.mark.parametrize("n", range(1, 33))
@@ -33,11 +35,11 @@ def test_pattern_reuse_parameter_cuts_only_the_lookups():
     host precompute alone (they are small, so the saved share stays within 0.5 points of 13.8%)."""
     ops = gemm_ops([("g", 8, 4096, 4096)])
     prec = Precision(weights=4).resolve()
-    from hwsim.engine.ops import OpColumns
+    from hwsim.core.ops import OpColumns
 
     cols = OpColumns.from_frame(ops)
     on, off = load_arch("sail-n1"), load_arch("sail-n1", {"compute.pattern_reuse": 0})
-    look = lambda a: a.family_model.lut_cycles(a, cols, prec)[0]  # noqa: E731
+    look = lambda a: get_family(a.family).lut_cycles(a, cols, prec)[0]  # noqa: E731
     ratio = (look(off) - look(on)) / look(off)
     assert ratio == pytest.approx(0.138, abs=0.005)
 
@@ -51,7 +53,7 @@ def speedups(batches=(1, 4, 16, 64)):
     out = {}
     for b in batches:
         tr = trace(m, "decode", batch=b, context=256)
-        out[b] = cpu.cost(tr, prec).totals["seconds"] / sail.cost(tr, prec).totals["seconds"]
+        out[b] = evaluate(cpu, tr, prec).totals["seconds"] / evaluate(sail, tr, prec).totals["seconds"]
     return out
 
 

@@ -29,9 +29,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hwsim.engine.precision import OperandType
+from hwsim.core.precision import OperandType
 from hwsim.errors import HwsimError
-from hwsim.families import fpga_arith as fa
+from hwsim.families.fpga import arith as fa
 from hwsim.tech.datapath import as_scalar
 
 URAM_BYTES = 36_864  # REFERENCES.md: URAM 288 Kb

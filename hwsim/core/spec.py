@@ -1,4 +1,7 @@
-"""Typed accelerator specs: what load_arch returns and what families read."""
+"""Typed accelerator specs: what load_arch returns and what families read.
+
+Pure data: an Accelerator knows its fields and memory roles, not how it is costed (hwsim.engine.evaluate,
+hwsim.families.get_family(arch.family))."""
 from __future__ import annotations
 
 import math
@@ -71,19 +74,6 @@ class Accelerator:
         for c in caps[1:]:
             out = np.minimum(out, c)
         return out
-
-    # --- evaluation ---------------------------------------------------------------------
-    def cost(self, trace, precision=None):
-        """Cost of every op of a trace (a Trace or its ops DataFrame) at a precision → CostTable."""
-        from hwsim.engine.cost import evaluate
-
-        return evaluate(self, trace, precision)
-
-    @property
-    def family_model(self):
-        from hwsim.families import get_family
-
-        return get_family(self.family)
 
     def with_values(self, values: Mapping[str, Any]) -> "Accelerator":
         """A copy with already-parsed SI values (scalars or numpy arrays) at dotted paths.

@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 
 from hwsim.errors import HwsimError
+from hwsim.formats import get_format
 
 OPERANDS = ("weights", "activations", "kv")
 
@@ -84,11 +85,6 @@ def operand_type(value: object, field: str = "precision") -> OperandType:
             return _from_bits(float(text), field)
         except ValueError:
             pass
-        try:
-            from hwsim.formats import get_format
-        except ImportError:  # formats module not installed in this build
-            raise HwsimError(f"unknown format {text!r}: give a number of bits (formats module unavailable)",
-                             field=field) from None
         try:
             fmt = get_format(text)
         except HwsimError as exc:

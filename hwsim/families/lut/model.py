@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hwsim.arch.schema import Field
+from hwsim.core.schema import Field
 from hwsim.errors import HwsimError
 from hwsim.families import lut_core as L
 from hwsim.families.base import Family
@@ -49,13 +49,14 @@ SRAM_PJ_PER_BIT = H["sram_8kb_read_64b_pj"].value / 64
 
 
 def _fp16():
-    from hwsim.engine.precision import operand_type
+    from hwsim.core.precision import operand_type
 
     return operand_type(16)
 
 
 class Lut(Family):
     name = "lut"
+    cycle_model = "hwsim.families.lut.cycle"
     params = {
         "target": Field("choice", choices=TARGETS, doc="accelerator (LUT units in an SM-like array) | cpu (T-MAC)"),
         **HOST_PARAMS,
@@ -174,16 +175,14 @@ class Lut(Family):
         return scale_area(um2, NODE, self._node(arch)) * 1e-6
 
 
-FAMILY = Lut()
-
-
 def unit_vs_mac(arch) -> dict:
     """LUT unit vs an FP16×FP16 MAC unit at the same node (the LUT Tensor Core comparison):
     ops per cycle per mm² (compute density) and ops per joule (energy efficiency) for INT1×FP16,
     one bit-plane per cycle. A lane does g 1-bit MACs per lookup; the MAC does one MAC per cycle."""
     fp16 = _fp16()
     g = arch.compute["group"]
-    lane_um2 = FAMILY.unit_area_um2(arch) / (arch.compute["tile_m"] * arch.compute["tile_n"])
+    lut = Lut()
+    lane_um2 = lut.unit_area_um2(arch) / (arch.compute["tile_m"] * arch.compute["tile_n"])
     mac = mac_cost(fp16, fp16, NODE)
     return {"density": (g / lane_um2) / (1 / mac.area_um2),
-            "efficiency": (g / FAMILY.lookup_energy_pj(arch)) / (1 / mac.energy_pj)}
+            "efficiency": (g / lut.lookup_energy_pj(arch)) / (1 / mac.energy_pj)}

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hwsim.arch.schema import Field
+from hwsim.core.schema import Field
 from hwsim.errors import HwsimError
 from hwsim.families.base import Family
 from hwsim.families.common import cdiv, vector_cycles
@@ -36,6 +36,7 @@ def stall_free_cycles(dataflow: str, m, n, k, rows, cols):
 
 class Systolic(Family):
     name = "systolic"
+    cycle_model = "hwsim.families.systolic.cycle"
     params = {
         "rows": Field("int", doc="H: PE rows"),
         "cols": Field("int", doc="W: PE columns"),
@@ -84,5 +85,3 @@ class Systolic(Family):
         c = arch.compute
         return c["rows"] * c["cols"] * self._mac(arch, prec, prec.weights).area_um2 * c["pe_overhead"] * 1e-6
 
-
-FAMILY = Systolic()

@@ -34,10 +34,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from hwsim.arch.schema import Field
+from hwsim.core.schema import Field
 from hwsim.errors import HwsimError
 from hwsim.families import lut_core as L
-from hwsim.families import pim_ops as P
+from hwsim.families.pim import ops as P
 from hwsim.families.base import Family
 from hwsim.families.common import cdiv
 from hwsim.families.host_cpu import HOST_PARAMS, host_area_mm2, host_cycles, host_lanes, host_power
@@ -53,6 +53,7 @@ SRAM_BIT_UM2 = H["int_add_8_um2"].value / 32  # assumed: a 6T cell ≈ a quarter
 
 class Pim(Family):
     name = "pim"
+    cycle_model = "hwsim.families.pim.cycle"
     params = {
         "mode": Field("choice", choices=MODES, doc="bitserial (Neural Cache) | lut (SAIL) | host (CPU only)"),
         **HOST_PARAMS,
@@ -233,5 +234,3 @@ class Pim(Family):
         um2 = bits * SRAM_BIT_UM2 * c["compute_area_overhead"]
         return host + scale_area(um2, NODE, arch.tech.node_nm) * 1e-6
 
-
-FAMILY = Pim()

@@ -4,7 +4,7 @@ MACs are usually Pareto-optimal; minifloat MACs cost 20–180% more LUTs, 60–3
 Accuracy: weight MSE relative to the weights' variance on synthetic Llama-style weights
 (hwsim.accuracy.synthetic, one block at 1/8 of Llama-2-7B's shapes), every format with the same
 group scaling (groups of 32, fp16 scales) so only the element grid differs. Cost: LUTs of one
-multiply-accumulate unit with both operands in the format (hwsim.families.fpga_arith.lut_mac),
+multiply-accumulate unit with both operands in the format (hwsim.families.fpga.arith.lut_mac),
 accumulating `terms` products; with or without output conversion.
 """
 from __future__ import annotations
@@ -14,8 +14,8 @@ import pandas as pd
 
 from hwsim.accuracy.metrics import mse
 from hwsim.accuracy.synthetic import llm_weights
-from hwsim.engine.precision import operand_type
-from hwsim.families.fpga_arith import lut_mac
+from hwsim.core.precision import operand_type
+from hwsim.families.fpga.arith import lut_mac
 from hwsim.formats import get_format
 from hwsim.pareto import pareto_mask
 

@@ -3,7 +3,7 @@ LUT multiply-accumulate lanes for minifloats and odd widths, on-chip URAM/BRAM b
 
 Mapping: `dsps` slices form floor(dsps/L) cascade chains of L = `chain_length` slices; a chain
 sums L products per cycle into each of its p output lanes (p = products packed per slice,
-hwsim.families.fpga_arith). LUT lanes form floor(lut_macs/L) dot-product units alike. A GEMM
+hwsim.families.fpga.arith). LUT lanes form floor(lut_macs/L) dot-product units alike. A GEMM
 instance (m tokens × n outputs × k terms) takes
     ceil(m·n / (chains·p + lut_units)) · ceil(k / (L·s))
 cycles, s = the sparse speedup on linear ops with N:M weights (FlightLLM's configurable sparse DSP
@@ -20,7 +20,7 @@ Weights on chip (`weights_on_chip`) keep linear-layer weights resident (no HBM t
 design is infeasible when the model's weights do not fit the on-chip levels holding weights);
 `activations_on_chip` (FlightLLM's always-on-chip decode) keeps each op's input activations on chip
 when they fit their buffer. Resources, feasibility and the utilisation-derated clock:
-hwsim.families.fpga_resources. Energy: each MAC costs the technology table's MAC energy for the
+hwsim.families.fpga.resources. Energy: each MAC costs the technology table's MAC energy for the
 pair at the device node (hwsim.tech.datapath) times a fabric factor (`dsp_energy_factor`,
 `lut_energy_factor`), plus memory bytes × energy and static power (engine).
 """
@@ -30,9 +30,9 @@ from dataclasses import replace
 
 import numpy as np
 
-from hwsim.arch.schema import Field
+from hwsim.core.schema import Field
 from hwsim.errors import HwsimError
-from hwsim.families import fpga_resources as fr
+from hwsim.families.fpga import resources as fr
 from hwsim.families.base import Family
 from hwsim.families.common import cdiv, vector_cycles
 from hwsim.tech.datapath import NODE, fp_add, mac_cost
@@ -61,6 +61,7 @@ def sparse_speedup(arch):
 
 class Fpga(Family):
     name = "fpga"
+    cycle_model = "hwsim.families.fpga.cycle"
     params = {
         "dsp_kind": Field("choice", choices=("dsp48e2", "dsp58"), doc="DSP slice type"),
         "device_dsps": Field("int", doc="DSP slices on the device"),
@@ -201,5 +202,3 @@ class Fpga(Family):
         shape = np.broadcast_shapes(*(np.shape(v) for v in out.values()))
         return {k: np.broadcast_to(v, shape) for k, v in out.items()}
 
-
-FAMILY = Fpga()

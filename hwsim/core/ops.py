@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from hwsim.engine.precision import ResolvedPrecision
+from hwsim.core.precision import ResolvedPrecision
 from hwsim.errors import HwsimError
 
 INT_COLUMNS = ("m", "n", "k", "count", "macs", "vector_ops", "weight_elems", "act_in_elems",
@@ -109,7 +109,7 @@ def gemm_ops(shapes, kind: str = "linear") -> pd.DataFrame:
 def dedupe(df: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     """Collapse ops with identical shapes (80 identical layers → one row each) for sweeps:
     returns the unique rows and how many times each occurs."""
-    key = ["kind", *INT_COLUMNS]
+    key = ["kind", *(["op"] if "op" in df.columns else []), *INT_COLUMNS]  # op: a fused attention row computes apart
     grouped = df.groupby(key, sort=True, dropna=False).size().reset_index(name="_mult")
     grouped["name"] = grouped["kind"] + "#" + grouped.index.astype(str)
     return grouped, grouped.pop("_mult").to_numpy(dtype=np.float64)

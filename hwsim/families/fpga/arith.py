@@ -1,6 +1,6 @@
 """FPGA arithmetic: what one multiply-accumulate of a format pair costs in DSP slices or LUTs.
 
-Pure functions of operand types (hwsim.engine.precision.OperandType); no arch. The accumulated
+Pure functions of operand types (hwsim.core.precision.OperandType); no arch. The accumulated
 term count may be an array over design points (a swept compute.accumulate_terms).
 
 DSP packing (products per slice per cycle, one operand shared between the packed products):
@@ -36,7 +36,7 @@ import math
 
 import numpy as np
 
-from hwsim.engine.precision import OperandType
+from hwsim.core.precision import OperandType
 from hwsim.tech.datapath import accumulator_bits, as_scalar
 
 DSP_MULT = {"dsp48e2": (27, 18), "dsp58": (27, 24)}  # UG579 / AM004 multiplier port widths

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hwsim.arch.schema import Field
+from hwsim.core.schema import Field
 from hwsim.families.base import Family
 from hwsim.families.common import array_fold_reads, cdiv, vector_cycles
 
@@ -29,6 +29,7 @@ def serial_latency(arch, b_bits):
 
 class BitSerial(Family):
     name = "bitserial"
+    cycle_model = "hwsim.families.bitserial.cycle"
     params = {
         "rows": Field("int", doc="H: PE rows, mapped to output channels"),
         "cols": Field("int", doc="W: PE columns, mapped to tokens"),
@@ -70,5 +71,3 @@ class BitSerial(Family):
         c = arch.compute
         return c["rows"] * c["cols"] * c["pe_area"] * 1e6
 
-
-FAMILY = BitSerial()

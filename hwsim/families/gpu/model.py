@@ -4,7 +4,7 @@ Tensor peak = SMs × tensor cores per SM × dense FMA per core per cycle × 2 ×
 1.41 GHz = 312 TFLOPS; H100 SXM: 132·4·512·2·1.83 GHz = 989 TFLOPS). Each preset lists its tensor-core
 rate per input type (`tc_fma_<type>`, from the datasheet; an omitted type has no tensor path). A GEMM
 runs at the rate of the narrowest type that both operands convert to losslessly and the GPU supports
-(hwsim.families.gpu_types): int4 weights × fp16 activations dequantise to fp16; int8 × int8 takes the
+(hwsim.families.gpu.types): int4 weights × fp16 activations dequantise to fp16; int8 × int8 takes the
 int8 path where there is one (A100, H100) and fp16 where not (V100S); fp8 × fp8 runs at the fp8 rate
 on H100 and at the fp16 rate on A100, which has no fp8 tensor cores. Pairs no tensor type holds
 (fp32) run on the CUDA cores. Linear ops pair activations with weights, attention with the KV cache.
@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from hwsim.arch.schema import Field
+from hwsim.core.schema import Field
 from hwsim.families.base import Family
 from hwsim.families.common import cdiv, vector_cycles
-from hwsim.families.gpu_types import TC_RATE_FIELDS, pair_fma
+from hwsim.families.gpu.types import TC_RATE_FIELDS, pair_fma
 
 
 class Gpu(Family):
@@ -32,6 +32,7 @@ class Gpu(Family):
     attention = "fused"
     attention_source = ("FlashAttention (Dao et al., NeurIPS 2022) and FlashAttention-2 (Dao, ICLR 2024): the fused "
                         "attention kernels vLLM, TensorRT-LLM and SGLang run on NVIDIA GPUs; scores stay in SRAM")
+    cycle_model = "hwsim.families.gpu.cycle"
     params = {
         "sms": Field("int", doc="streaming multiprocessors"),
         "tensor_cores_per_sm": Field("int"),
@@ -93,5 +94,3 @@ class Gpu(Family):
     def area_mm2(self, arch, prec):
         return arch.compute["die_area"] * 1e6
 
-
-FAMILY = Gpu()

@@ -22,8 +22,8 @@ from functools import reduce
 
 import numpy as np
 
-from hwsim.arch.schema import Field
-from hwsim.engine.precision import OperandType
+from hwsim.core.schema import Field
+from hwsim.core.precision import OperandType
 
 
 @dataclass(frozen=True)

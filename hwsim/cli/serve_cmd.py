@@ -1,0 +1,76 @@
+"""`hwsim serve`: a request stream on an accelerator — TTFT, TPOT, latency, throughput, J/token."""
+from __future__ import annotations
+
+import argparse
+import math
+
+from hwsim.cli.output import emit_json
+from hwsim.cli.serve_args import add_machine_arguments, machine_from_args
+from hwsim.errors import HwsimError
+
+HELP = "serve a request stream (continuous batching, chunked prefill, paged KV cache): TTFT, TPOT, throughput"
+EXAMPLES = ("hwsim serve --arch h100-sxm --model llama-3-8b --rate 8 --num-requests 500 --json",
+            "hwsim serve --arch h100-sxm --model llama-3-8b --requests reqs.jsonl --max-num-seqs 64 --out results/serve")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_machine_arguments(p)
+    src = p.add_argument_group("requests (a JSONL file, or a seeded Poisson stream)")
+    src.add_argument("--requests", help="JSON lines: arrival_time (s), input_tokens, output_tokens per request")
+    src.add_argument("--rate", type=float, help="Poisson arrivals per second (inf: all at t = 0)")
+    src.add_argument("--num-requests", type=int, default=1000, help="generated requests (default 1000)")
+    src.add_argument("--input-len", default="lognormal:512:0.8",
+                     help="prompt lengths: N, uniform:LO:HI or lognormal:MEDIAN:SIGMA (default lognormal:512:0.8)")
+    src.add_argument("--output-len", default="lognormal:128:0.8", help="output lengths, same forms (default lognormal:128:0.8)")
+    src.add_argument("--seed", type=int, default=0, help="seed of the generated stream (default 0)")
+    sch = p.add_argument_group("scheduler and KV cache")
+    sch.add_argument("--max-num-seqs", type=int, default=256, help="sequences per iteration (default 256)")
+    sch.add_argument("--max-batched-tokens", type=int, default=8192, help="tokens per iteration (default 8192)")
+    sch.add_argument("--no-chunked-prefill", action="store_true", help="admit a prompt only whole")
+    sch.add_argument("--block-size", type=int, default=16, help="KV tokens per block (default 16)")
+    sch.add_argument("--kv-blocks", type=int, help="KV cache size in blocks (default: memory left after weights)")
+    sch.add_argument("--memory-utilization", type=float, default=0.9,
+                     help="fraction of device memory the server may use (default 0.9, as vLLM)")
+    p.add_argument("--out", help="folder for requests.parquet, iterations.parquet and plots")
+
+
+def _requests(args):
+    from hwsim.serve.requests import load_requests, poisson_requests
+
+    if (args.requests is None) == (args.rate is None):
+        raise HwsimError("give either --requests FILE or --rate R (a generated Poisson stream)", field="--requests")
+    if args.requests is not None:
+        return load_requests(args.requests)
+    if not math.isfinite(args.rate) and args.rate != math.inf:
+        raise HwsimError(f"must be a positive number or inf, got {args.rate}", field="--rate")
+    return poisson_requests(args.rate, args.num_requests, args.input_len, args.output_len, args.seed)
+
+
+def run(args: argparse.Namespace) -> int:
+    from hwsim.serve.replay import serve
+    from hwsim.serve.scheduler import SchedulerConfig
+
+    arch, model, prec = machine_from_args(args)
+    reqs = _requests(args)
+    config = SchedulerConfig(max_num_seqs=args.max_num_seqs, max_batched_tokens=args.max_batched_tokens,
+                             block_size=args.block_size, chunked_prefill=not args.no_chunked_prefill)
+    res = serve(arch, model, reqs, prec, config, kv_blocks=args.kv_blocks, memory_utilization=args.memory_utilization)
+    s = res.summary
+    files = [str(p) for p in res.write(args.out, f"{arch.name} · {model.name} · {reqs.source}")] if args.out else []
+    if args.json:
+        emit_json({"arch": arch.name, "family": arch.family, "model": model.name, "requests_source": reqs.source,
+                   **s, "files": files})
+        return 0
+    ms = lambda d: ", ".join(f"{k} {v * 1e3:.4g}" for k, v in d.items() if v is not None)  # noqa: E731
+    print(f"{arch.name} ({arch.family}), {model.name}: {s['requests']} requests ({reqs.source}) in {s['duration_s']:.4g} s, "
+          f"{s['iterations']} iterations")
+    print(f"TTFT ms: {ms(s['ttft_s'])}")
+    print(f"TPOT ms: {ms(s['tpot_s'])}")
+    print(f"E2E  ms: {ms(s['e2e_s'])}")
+    print(f"throughput: {s['throughput_in_tokens_per_s']:.4g} tokens/s in, {s['throughput_out_tokens_per_s']:.4g} out; "
+          f"{s['energy_per_output_token_j']:.4g} J per output token")
+    print(f"KV cache: peak {s['kv_peak_blocks']} of {s['kv_capacity_blocks']} blocks ({100 * s['kv_peak_fraction']:.1f}%), "
+          f"{s['preemptions']} preemptions")
+    for f in files:
+        print(f"wrote {f}")
+    return 0

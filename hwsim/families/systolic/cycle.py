@@ -1,0 +1,17 @@
+"""Cycle-level model of a systolic array: output tiles of one array pass (os: rows × cols, ws: the
+whole m × cols), input-stationary arrays stream K in blocks of `rows`."""
+from __future__ import annotations
+
+import numpy as np
+
+from hwsim.sim.models import MAX_K_STEPS, OpSim, SimContext, simulate_tiles, stream_op
+
+
+def simulate_op(ctx: SimContext, i: int) -> OpSim:
+    c, ops = ctx.arch.compute, ctx.ops
+    if not bool(ops.gemm[i]):
+        return stream_op(ctx, i)
+    if c["dataflow"] == "is":  # input-stationary folds walk K in blocks of `rows`
+        return stream_op(ctx, i, int(np.clip(np.ceil(ops.k[i] / c["rows"]), 1, MAX_K_STEPS)))
+    tile_m, tile_n = {"os": (c["rows"], c["cols"]), "ws": (float(ops.m[i]), c["cols"])}[c["dataflow"]]
+    return simulate_tiles(ctx, i, tile_m, tile_n)

@@ -1,0 +1,58 @@
+"""Figures of a replay: TTFT/TPOT/E2E distributions and the per-iteration timeline."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from hwsim.plotting import save_figure
+
+
+def plot_distributions(req: pd.DataFrame, path, title: str = "") -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
+    for ax, col, label in zip(axes, ("ttft_s", "tpot_s", "e2e_s"), ("TTFT", "TPOT", "end-to-end latency")):
+        x = req[col].to_numpy() * 1e3
+        x = x[np.isfinite(x)]
+        ax.hist(x, bins=40, color="#4477aa")
+        for p, style in ((50, "-"), (99, "--")):
+            if len(x):
+                v = np.percentile(x, p)
+                ax.axvline(v, color="k", ls=style, lw=1, label=f"p{p} {v:.3g} ms")
+        ax.set_xlabel(f"{label} (ms)")
+        ax.set_ylabel("requests")
+        ax.legend(fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    save_figure(fig, path)
+    plt.close(fig)
+
+
+def plot_timeline(it: pd.DataFrame, capacity_blocks: int, path, title: str = "") -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(3, 1, figsize=(10, 6.5), sharex=True)
+    t = it["start_s"].to_numpy()
+    axes[0].plot(t, it["seqs"], lw=0.8, label="running sequences")
+    axes[0].plot(t, it["waiting"], lw=0.8, label="waiting")
+    axes[0].set_ylabel("sequences")
+    axes[0].legend(fontsize=8)
+    axes[1].plot(t, it["prefill_tokens"], lw=0.6, label="prefill tokens")
+    axes[1].plot(t, it["decode_tokens"], lw=0.6, label="decode tokens")
+    axes[1].set_ylabel("tokens / iteration")
+    axes[1].set_yscale("symlog", linthresh=10)  # decode tokens (tens) beside prefill chunks (thousands)
+    axes[1].legend(fontsize=8)
+    axes[2].plot(t, 100 * it["kv_blocks_used"] / capacity_blocks, lw=0.8, color="#aa3377")
+    axes[2].set_ylabel("KV cache used (%)")
+    axes[2].set_ylim(0, 105)
+    axes[2].set_xlabel("time (s)")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    save_figure(fig, path)
+    plt.close(fig)

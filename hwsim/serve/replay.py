@@ -1,0 +1,63 @@
+"""`serve()`: a request stream on a machine — step costs, KV capacity, the scheduler, the metrics."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from hwsim.engine import Precision
+from hwsim.core.precision import resolve_precision
+from hwsim.errors import HwsimError
+from hwsim.fileio import os_reason, prepare_output
+from hwsim.serve import metrics
+from hwsim.serve.kvcache import capacity_blocks, kv_bytes_per_token
+from hwsim.serve.requests import Requests
+from hwsim.serve.scheduler import Replay, SchedulerConfig, simulate
+from hwsim.serve.stepcost import StepCost
+
+
+@dataclass
+class ServeResult:
+    replay: Replay
+    summary: dict
+    requests: pd.DataFrame
+    iterations: pd.DataFrame
+
+    def write(self, out: str | Path, title: str = "") -> list[Path]:
+        """requests.parquet, iterations.parquet, latency.png and timeline.png under `out`."""
+        from hwsim.serve.plots import plot_distributions, plot_timeline
+
+        out = Path(out)
+        paths = [out / "requests.parquet", out / "iterations.parquet", out / "latency.png", out / "timeline.png"]
+        prepare_output(paths[0], field="--out")
+        try:
+            self.requests.to_parquet(paths[0], index=False)
+            self.iterations.to_parquet(paths[1], index=False)
+        except OSError as exc:
+            raise HwsimError(f"cannot write: {os_reason(exc)}", file=out, field="--out") from None
+        plot_distributions(self.requests, paths[2], title)
+        plot_timeline(self.iterations, self.replay.kv_capacity_blocks, paths[3], title)
+        return paths
+
+
+def serve(arch, model, requests: Requests, precision: Precision | None = None,
+          config: SchedulerConfig = SchedulerConfig(), *, kv_blocks: int | None = None,
+          memory_utilization: float = 0.9, step_cost: StepCost | None = None, step=None) -> ServeResult:
+    """Replay `requests` on one device (see hwsim.serve.parallel for several). `step_cost` reuses cached
+    step costs across replays of one machine; `step` replaces the iteration price (parallel, speculative)."""
+    config.validate()
+    if model.encoder:
+        raise HwsimError(f"{model.name} is an encoder-only model: it does not serve generation", field="--model")
+    prec = precision if precision is not None else Precision()
+    rp = resolve_precision(prec)
+    sc = step_cost or StepCost(arch, model, prec)
+    if kv_blocks is None:
+        kv_blocks, _ = capacity_blocks(arch, model, rp, config.block_size, memory_utilization, config.max_batched_tokens)
+    elif isinstance(kv_blocks, bool) or not isinstance(kv_blocks, int) or kv_blocks < 1:
+        raise HwsimError(f"must be a positive integer, got {kv_blocks!r}", field="--kv-blocks")
+    sc.warm(requests.input_tokens)
+    rep = simulate(requests, step or sc.iteration, kv_blocks, config)
+    block_bytes = kv_bytes_per_token(model, rp.kv.bits) * config.block_size
+    summ = metrics.summary(rep, static_power_w=float(arch.static_power_w), kv_block_bytes=block_bytes)
+    return ServeResult(rep, summ, metrics.request_frame(rep), metrics.iteration_frame(rep))

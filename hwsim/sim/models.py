@@ -1,0 +1,169 @@
+"""Cycle-level building blocks shared by the families' cycle models (hwsim/families/<name>/cycle.py).
+
+- Array families (systolic, bitserial, gpu): `simulate_tiles` — a tile's compute cycles are the
+  family's own closed form applied to the tile's sub-GEMM, so per-fold fill and drain are counted per
+  tile; the tile DMA is simulated against the backing store. The family says its tile shape.
+- Pipeline families (lut, fpga, pim): simpy stages (hwsim.sim.pipelines) that overlap and compete;
+  `pipeline_result` turns a run into an OpSim.
+
+The cycle engine (hwsim.cycle) prepares a SimContext once per trace and calls
+`family.simulate_op(ctx, i)` for each distinct op; every model returns an OpSim for the whole op
+(all `count` instances).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from hwsim.core.ops import OpColumns
+from hwsim.core.precision import ResolvedPrecision
+from hwsim.core.spec import Accelerator
+from hwsim.sim import pipelines as P
+from hwsim.sim.tiles import bin_interval, pipeline, tile_grid
+
+N_BINS = 4           # timeline bins per op and resource
+MAX_INSTANCES = 4    # instances simulated; beyond, the steady-state increment is extrapolated
+CHUNKS = 8           # slices of a streamed elementwise op
+K_STEP, MAX_K_STEPS = 64, 64  # GPU GEMMs: CTAs step through k 64 at a time (assumed: cuBLAS-like k tile)
+
+
+@dataclass
+class OpSim:
+    cycles: float
+    busy: dict            # resource → busy cycles (whole op)
+    compute: float        # busy cycles of the compute resources
+    memory: float         # busy cycles of the memory channels
+    backing_bytes: float  # bytes moved to/from the backing store
+    bins: dict            # resource → busy cycles per bin of cycles/N_BINS
+
+
+@dataclass(frozen=True)
+class SimContext:
+    """What every op's simulation reads, prepared once per trace by the cycle engine.
+
+    `arch`/`prec`: the machine as it runs at this precision (Family.configure applied); `io`: bytes the
+    backing store serves per op ("a", "b", "c"; the shared memory model's fetch factors applied);
+    `blocking`: per-instance operand bytes, fetch factors and buffer capacities (see tile_grid);
+    `onchip`: cycles of the slowest on-chip level per op; `bpc`: backing-store bytes per cycle."""
+
+    arch: Accelerator
+    family: Any
+    ops: OpColumns
+    prec: ResolvedPrecision
+    io: dict
+    blocking: dict
+    onchip: np.ndarray
+    bpc: float
+
+    def row(self, i: int) -> OpColumns:
+        return _row(self.ops, i)
+
+    def compute_cycles(self, row: OpColumns) -> float:
+        """The family's closed-form compute cycles of a one-op table, as a float."""
+        return float(np.asarray(self.family.compute_cycles(self.arch, row, self.prec), dtype=np.float64).reshape(-1)[0])
+
+
+def sub_ops(m, n, k, count=1.0, kind="linear") -> OpColumns:
+    """OpColumns of GEMM sub-problems (vectorised over tiles) for a family's closed form."""
+    m, n, k = (np.asarray(x, dtype=np.float64) for x in np.broadcast_arrays(m, n, k))
+    z = np.zeros_like(m)
+    cnt = np.broadcast_to(np.asarray(count, dtype=np.float64), m.shape)
+    act_in = m * k * cnt
+    return OpColumns(name=np.array(["tile"] * m.size), kind=np.array([kind] * m.size), m=m, n=n, k=k,
+                     count=cnt, macs=m * n * k * cnt, vector_ops=z, weight_elems=np.where(kind == "linear", n * k, 0.0),
+                     act_in_elems=act_in, act_out_elems=m * n * cnt,
+                     kv_read_elems=np.where(kind == "attention", n * k * cnt, 0.0), kv_write_elems=z)
+
+
+def _row(ops: OpColumns, i: int) -> OpColumns:
+    return OpColumns(**{f: getattr(ops, f)[i:i + 1] for f in OpColumns.__dataclass_fields__})
+
+
+# --- tile families -------------------------------------------------------------------------------
+
+def _instances(load, comp, store, count, slots):
+    """Run `count` instances back to back (extrapolating beyond MAX_INSTANCES)."""
+    sim = min(int(count), MAX_INSTANCES)
+    rep = lambda x, r: np.tile(x, r)  # noqa: E731
+    end, bc, bd, _, cb, db = pipeline(rep(load, sim), rep(comp, sim), rep(store, sim), slots, N_BINS,
+                                      float((comp.sum() + load.sum()) * sim))
+    if count > sim:
+        end1 = pipeline(rep(load, sim - 1), rep(comp, sim - 1), rep(store, sim - 1), slots, 1, 1.0)[0] if sim > 1 else 0.0
+        scale = count / sim
+        end = end + (count - sim) * (end - end1)
+        bc, bd, cb, db = bc * scale, bd * scale, cb * scale, db * scale
+    return end, bc, bd, cb, db
+
+
+def stream_op(ctx: SimContext, i: int, chunks: int | None = None) -> OpSim:
+    """Streamed ops cut into equal slices along the reduction (elementwise and embedding ops in
+    CHUNKS slices; GEMMs whose units stream k while a wave runs, by default k // K_STEP slices):
+    each slice loads its share of the operands and computes its share of the family's cycles;
+    results leave with the last slice."""
+    row, io, bpc = ctx.row(i), ctx.io, ctx.bpc
+    comp = max(ctx.compute_cycles(row), float(ctx.onchip[i]))
+    if chunks is None:
+        chunks = int(np.clip(row.k[0] // K_STEP, 1, MAX_K_STEPS)) if bool(row.gemm[0]) else CHUNKS
+    load = np.full(chunks, (io["a"][i] + io["b"][i]) / bpc / chunks)
+    store = np.zeros(chunks)
+    store[-1] = io["c"][i] / bpc
+    end, bc, bd, _, cb, db = pipeline(load, np.full(chunks, comp / chunks), store, 2, N_BINS,
+                                      float(load.sum() + comp + store.sum()))
+    moved = float((load.sum() + store.sum()) * bpc)
+    return OpSim(end, {"compute": bc, "dma": bd}, bc, bd, moved, {"compute": cb, "dma": db})
+
+
+def simulate_tiles(ctx: SimContext, i: int, tile_m: float, tile_n: float) -> OpSim:
+    """One GEMM of an array family through the tile pipeline: output blocks of tile_m × tile_n (one
+    pass of the array), cut further by the shared memory model's fetch factors (see tile_grid);
+    non-GEMM ops stream (stream_op)."""
+    ops, blocking = ctx.ops, ctx.blocking
+    if not bool(ops.gemm[i]):
+        return stream_op(ctx, i)
+    count = max(float(ops.count[i]), 1.0)
+    m, n, k = (int(getattr(ops, f)[i]) for f in ("m", "n", "k"))
+    rows, cols, share, a_b, b_b, c_b = tile_grid(m, n, tile_m, tile_n, *(float(blocking[x][i]) for x in
+                                                                          ("a", "b", "c", "a_fetch", "b_fetch", "cap_a", "cap_b")))
+    sub = sub_ops(rows, cols, np.full(rows.shape, float(k)), kind=str(ops.kind[i]))
+    comp = np.asarray(ctx.family.compute_cycles(ctx.arch, sub, ctx.prec), dtype=np.float64) * share
+    comp = np.maximum(comp, ctx.onchip[i] / count * share / share.sum())  # on-chip level bandwidth, spread
+    load, store = (a_b + b_b) / ctx.bpc, c_b / ctx.bpc
+    end, bc, bd, cb, db = _instances(load, comp, store, count, 2)
+    moved = float((a_b.sum() + b_b.sum() + c_b.sum()) * count)
+    return OpSim(end, {"compute": bc, "dma": bd}, bc, bd, moved, {"compute": cb, "dma": db})
+
+
+# --- pipeline families ---------------------------------------------------------------------------
+
+def batches(ops: OpColumns, i: int) -> int:
+    """Pipeline batches of op i: one per output column of a GEMM, at most P.MAX_BATCHES."""
+    return int(min(P.MAX_BATCHES, max(1.0, ops.n[i]))) if bool(ops.gemm[i]) else P.MAX_BATCHES
+
+
+def pipeline_result(res: P.PipelineResult, compute_names, memory_names, backing_bytes: float) -> OpSim:
+    """An OpSim from a simpy pipeline run: compute = summed busy time of the compute resources,
+    memory = the busiest memory channel, busy time binned for the timeline."""
+    width = max(res.end / N_BINS, 1e-12)
+    bins = {}
+    for name, ivs in res.intervals.items():
+        b = np.zeros(N_BINS)
+        for s, e in ivs:
+            bin_interval(b, s, e, width)
+        bins[name] = b
+    compute = sum(res.busy.get(n, 0.0) for n in compute_names)
+    memory = max([res.busy.get(n, 0.0) for n in memory_names] + [0.0])
+    return OpSim(res.end, dict(res.busy), compute, memory, backing_bytes, bins)
+
+
+def io_stages(ctx: SimContext, i: int, nb: int, channel: str = "dram") -> tuple[P.Stage, P.Stage]:
+    """Operand loads (activations with the first batch, B spread over the batches) and result stores."""
+    io, bpc = ctx.io, ctx.bpc
+    load = P.split(io["a"][i] / bpc, nb, first_only=True) + P.split(io["b"][i] / bpc, nb)
+    return P.Stage(channel, load), P.Stage(channel, P.split(io["c"][i] / bpc, nb))
+
+
+def backing_bytes(ctx: SimContext, i: int) -> float:
+    """Bytes op i moves through the backing store (loads and stores)."""
+    return float(ctx.io["a"][i] + ctx.io["b"][i] + ctx.io["c"][i])

@@ -1,0 +1,64 @@
+"""Outputs describe themselves (issue 15): a sweep's manifest says what made it, swept quantities carry their
+unit in the column name beside the YAML's own spelling, and `simulate --json` has the bytes per memory level and
+the energy split the Python API has."""
+import hashlib
+import json
+
+import pandas as pd
+import pytest
+
+from hwsim import __version__
+from hwsim.cli import main
+
+STUDY = """
+name: units
+architectures:
+  - preset: bitmod
+    sweep:
+      compute.rows: [16, 32]
+      memory.dram.bandwidth: ["128 bit/cycle", "256 bit/cycle"]
+      clock: {min: 0.5 GHz, max: 1 GHz, num: 2}
+workloads: [{model: llama-2-7b, phase: decode}]
+precisions: {weights: [int4_g128]}
+objectives: [tokens_per_s:max, area_mm2:min]
+outputs: {plot: false}
+"""
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory):
+    root = tmp_path_factory.mktemp("units")
+    study = root / "s.yaml"
+    study.write_text(STUDY)
+    assert main(["sweep", str(study), "--out", str(root / "o"), "--no-progress"]) == 0
+    return study, root / "o"
+
+
+def test_manifest_records_how_the_results_were_made(swept):
+    study, out = swept
+    made = json.loads((out / "manifest.json").read_text())["provenance"]
+    assert made["hwsim_version"] == __version__
+    assert made["command"] and made["machine"]["python"] and made["machine"]["cpus"] >= 1
+    assert made["git_commit"] is None or len(made["git_commit"].removesuffix("+dirty")) == 40
+    inputs = made["inputs"]
+    assert inputs["study"]["sha256"] == hashlib.sha256(study.read_bytes()).hexdigest()
+    assert {"arch:bitmod", "model:llama-2-7b"} <= set(inputs) and all(len(v["sha256"]) == 64 for v in inputs.values())
+
+
+def test_swept_quantities_carry_units_and_the_yaml_spelling(swept):
+    _, out = swept
+    t = pd.read_parquet(out / "results.parquet")
+    assert sorted(set(t["memory.dram.bandwidth"])) == ["128 bit/cycle", "256 bit/cycle"]
+    assert sorted(set(t["memory.dram.bandwidth_B_per_cycle"])) == [16.0, 32.0]  # 128 bit = 16 B
+    assert sorted(set(t["clock_Hz"])) == [5e8, 1e9] and "clock" not in t.columns  # a range: no spelling to keep
+    assert sorted(set(t["compute.rows"])) == [16, 32]  # a plain count keeps its name
+
+
+def test_simulate_json_has_bytes_per_level_and_energy_split(capsys):
+    assert main(["simulate", "--arch", "bitmod", "--model", "llama-2-7b", "--phase", "decode", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert set(doc["bytes_by_level"]) == {"dram", "weight_sram", "input_sram"}
+    assert doc["bytes_by_level"]["dram"] > 6.7e9  # at least every fp16 weight once
+    parts = doc["energy_j_by_part"]
+    assert {"compute", "dram", "static"} <= set(parts)
+    assert sum(parts.values()) == pytest.approx(doc["totals"]["energy_j"], rel=1e-9)
