@@ -133,3 +133,25 @@ def test_a_family_registered_in_a_test_module_is_costed_by_both_engines(dotarray
 def test_register_refuses_a_taken_name():
     with pytest.raises(ValueError, match="already registered"):
         register(type("Other", (DotArray,), {"name": "systolic"})())
+
+
+# --- element bits drive datapaths, storage bits drive bytes (issue 12) ----------------------------
+
+@pytest.mark.parametrize("family", sorted(BUILTIN))
+@pytest.mark.parametrize("fmts", [("int4_g16", "int4_g128"), ("int8_g32", "int8"), ("e2m1_g16", "e2m1_g128")])
+def test_group_scales_change_bytes_not_datapath_cycles(family, fmts):
+    """Formats that differ only in their group scales (storage bits) run the same datapath: equal compute
+    cycles in every family, more bytes for the smaller group. Before, bit-serial took floor(storage
+    bits) as its datapath width: int4_g16 (5.0 bits) cost 1.5× int4_g128 in compute cycles."""
+    arch = load_arch(preset_of(family))
+    ops = gemm_ops([("g", 16, 512, 1024)])
+    prec = [Precision(weights=f, activations="int8", kv="int8") for f in fmts]
+    try:
+        small, large = (evaluate(arch, ops, p).totals for p in prec)
+    except Exception as exc:  # a family that refuses the element type refuses both formats
+        with pytest.raises(type(exc)):
+            evaluate(arch, ops, prec[1])
+        return
+    assert small["compute_cycles"] == large["compute_cycles"]
+    backing = arch.backing.name
+    assert small[f"bytes_{backing}"] >= large[f"bytes_{backing}"]

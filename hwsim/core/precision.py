@@ -46,13 +46,11 @@ def _from_bits(bits: float, field: str) -> OperandType:
     return OperandType(f"{bits:g}b", float(bits), el, False, 0, max(el - 1, 1))
 
 
-# Formats whose codes index a table of non-uniform values: no integer or minifloat multiplier can take the
-# codes; hardware looks them up and computes on the dequantized value (fp16, as QLoRA's kernels do).
-CODEBOOK_FAMILIES = ("nf4",)
 
 
 def _from_format(fmt, field: str) -> OperandType:
-    if getattr(fmt, "family", None) in CODEBOOK_FAMILIES:
+    # codebook codes (Format.is_codebook) reach the datapath dequantized, as fp16 (as QLoRA's kernels do)
+    if getattr(fmt, "is_codebook", False):
         name, e, m = _IEEE[16]
         return OperandType(str(fmt.name), float(fmt.bits_per_element), 16, True, e, m, fmt.group_size,
                            int(fmt.scale_bits or 0), codebook=True)

@@ -18,12 +18,11 @@ import pandas as pd
 from hwsim.sim import models as M
 from hwsim.cycle.timeline import build_timeline, plot_timeline
 from hwsim.engine.attention import as_run, compute_view, fold
-from hwsim.engine.cost import CostTable, bound_of, energy_parts, memory_footprint, ops_frame
-from hwsim.engine.memory import operand_capacities, traffic
-from hwsim.core.ops import INT_COLUMNS, OpColumns, operand_bytes
-from hwsim.core.precision import resolve_precision
+from hwsim.engine.cost import CostTable, bound_of, energy_parts, ops_frame, table_totals
+from hwsim.engine.machine import Machine, configure, op_traffic
+from hwsim.engine.memory import operand_capacities
+from hwsim.core.ops import INT_COLUMNS, OpColumns
 from hwsim.errors import HwsimError
-from hwsim.families import get_family
 
 
 @dataclass(frozen=True)
@@ -38,16 +37,13 @@ class CycleTable(CostTable):
                              if seconds and self.totals["seconds"] else None)
 
 
-def simulate_ops(arch, ops: OpColumns, prec):
-    """Simulate every op; returns (list of OpSim per op, the running arch, precision, traffic)."""
-    fam = get_family(arch.family)
-    arch, prec = fam.configure(arch, prec)
+def simulate_ops(m: Machine, ops: OpColumns):
+    """Simulate every op on a configured machine; returns (list of OpSim per op, the shared traffic)."""
+    fam, arch, prec = m.family, m.arch, m.prec
     if any(np.ndim(v) for v in arch.compute.values() if not isinstance(v, str)):
         raise HwsimError("the cycle engine simulates one design point at a time", field="--set")
-    ob = operand_bytes(ops, prec)
-    a_reads, b_reads = fam.array_reads(arch, ops)
-    res = tuple(np.broadcast_to(r, ops.m.shape) for r in fam.resident(arch, ops, prec))
-    tr = traffic(arch, ops, ob, a_reads, b_reads, fam.memory_round, *res)
+    shared = op_traffic(m, ops)
+    ob, tr = shared.bytes, shared.traffic
     bpc = float(np.asarray(arch.backing.bytes_per_cycle(arch.clock_hz)))
     onchip = np.zeros(len(ops))
     for lv in arch.on_chip:
@@ -66,19 +62,19 @@ def simulate_ops(arch, ops: OpColumns, prec):
         if code not in cache:
             cache[code] = fam.simulate_op(ctx, i)
         sims.append(cache[code])
-    return sims, arch, prec, tr
+    return sims, tr
 
 
 def evaluate(arch, trace, precision=None) -> CycleTable:
     """Cycle-level cost of a trace (a Trace or its ops DataFrame): a CycleTable."""
-    prec0 = resolve_precision(precision)
+    m = configure(arch, precision)
+    fam, run_arch, prec = m.family, m.arch, m.prec
     trace = as_run(arch, trace)  # attention fused or not, as this accelerator runs it
     df = ops_frame(trace)
     # a fused attention row runs as its qk and av GEMMs chained on chip; their columns fold back onto it
     ops, fused = compute_view(OpColumns.from_frame(df))
     n_ops = len(df)
-    fam = get_family(arch.family)
-    sims, run_arch, prec, tr = simulate_ops(arch, ops, prec0)
+    sims, tr = simulate_ops(m, ops)
     zero = np.zeros(len(ops))
     overhead = np.broadcast_to(np.asarray(fam.latency(run_arch, ops, zero, zero), dtype=np.float64), zero.shape)
     cycles = np.ceil(np.array([s.cycles for s in sims]) + overhead)
@@ -96,9 +92,6 @@ def evaluate(arch, trace, precision=None) -> CycleTable:
     cycles, compute, memory = cols["cycles"], cols["compute_cycles"], cols["memory_cycles"]
     out = pd.DataFrame({"name": df["name"].to_numpy(), "kind": df["kind"].to_numpy(), **cols})
     out["bound"] = bound_of(compute, memory)
-    totals = {k: float(out[k].sum()) for k in cols}
-    totals["area_mm2"] = float(fam.area_mm2(arch, prec0))
-    extra = {**fam.point_totals(arch, prec0, ops, np.ones(len(ops))), **memory_footprint(arch, trace, prec0)}
-    totals.update({k: np.asarray(v).reshape(-1)[0].item() for k, v in extra.items()})
+    totals, extra = table_totals(m, out, cols, ops, trace)
     timeline = build_timeline(ops.name, view_cycles, sims, M.N_BINS, run_arch.backing.name)
-    return CycleTable(arch=arch.name, ops=out, totals=totals, extra_keys=tuple(extra), timeline=timeline)
+    return CycleTable(arch=arch.name, ops=out, totals=totals, extra_keys=extra, timeline=timeline)

@@ -2,7 +2,6 @@
 through sweep_cost, over design points)."""
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -10,12 +9,11 @@ import pandas as pd
 
 from hwsim.core.spec import Accelerator
 from hwsim.engine.attention import as_run, compute_view, fold
-from hwsim.engine.memory import traffic
-from hwsim.core.ops import OpColumns, operand_bytes
+from hwsim.engine.machine import Machine, configure, memory_cycles, op_traffic
+from hwsim.core.ops import OpColumns
 from hwsim.arch.loader import load_arch
-from hwsim.core.precision import Precision, resolve_precision
+from hwsim.core.precision import Precision
 from hwsim.errors import HwsimError
-from hwsim.families import get_family
 
 TOTAL_KEYS = ("cycles", "compute_cycles", "memory_cycles", "seconds", "energy_j", "area_mm2")
 
@@ -42,18 +40,15 @@ def energy_parts(arch: Accelerator, bytes_by_level: dict, compute_energy, second
     return out
 
 
-def cost_columns(arch: Accelerator, ops: OpColumns, prec) -> dict[str, np.ndarray]:
+def cost_columns(m: Machine, ops: OpColumns) -> dict[str, np.ndarray]:
     """Every per-op cost column as arrays of one shape: (n_ops,), or (n_points, n_ops) in sweeps
     (a swept field that changes only energy, clock or power still gives every column that shape)."""
-    fam = get_family(arch.family)
-    arch, prec = fam.configure(arch, prec)
+    fam, arch, prec = m.family, m.arch, m.prec
     view, fused = compute_view(ops)  # a fused attention row computes as its two GEMMs
     view_compute = np.asarray(fam.compute_cycles(arch, view, prec), dtype=np.float64)
     compute = fold(view_compute, len(ops), fused)
-    ob = operand_bytes(ops, prec)
-    a_reads, b_reads = fam.array_reads(arch, ops)
-    tr = traffic(arch, ops, ob, a_reads, b_reads, fam.memory_round, *fam.resident(arch, ops, prec))
-    memory = functools.reduce(np.maximum, tr.cycles.values())
+    tr = op_traffic(m, ops).traffic
+    memory = memory_cycles(tr)
     cycles = np.asarray(fam.latency(arch, ops, compute, memory), dtype=np.float64)
     seconds = cycles / np.asarray(arch.clock_hz)
     cols = {"cycles": cycles, "compute_cycles": compute, "memory_cycles": memory, "seconds": seconds,
@@ -97,6 +92,22 @@ def memory_footprint(arch: Accelerator, trace, prec) -> dict:
     return {"footprint_bytes": need, "fits_memory": need <= np.asarray(arch.backing.capacity)}
 
 
+def design_totals(m: Machine, ops: OpColumns, mult: np.ndarray, trace) -> dict:
+    """Totals that do not sum over ops, the same for every engine: area (of the design as given), the
+    family's point totals (feasibility, utilisation: on the configured precision) and the memory footprint."""
+    return {"area_mm2": m.family.area_mm2(m.spec, m.asked), **m.family.point_totals(m.spec, m.prec, ops, mult),
+            **memory_footprint(m.spec, trace, m.asked)}
+
+
+def table_totals(m: Machine, frame: pd.DataFrame, cols, ops: OpColumns, trace) -> tuple[dict, tuple]:
+    """A CostTable's totals (column sums + design_totals as scalars) and its extra keys."""
+    totals = {k: float(frame[k].sum()) for k in cols}
+    design = design_totals(m, ops, np.ones(len(ops)), trace)
+    totals["area_mm2"] = float(np.asarray(design.pop("area_mm2")).reshape(-1)[0])
+    totals.update({k: np.asarray(v).reshape(-1)[0].item() for k, v in design.items()})
+    return totals, tuple(design)
+
+
 def bound_of(compute, memory) -> np.ndarray:
     return np.where(compute >= memory, "compute", "memory")
 
@@ -108,16 +119,15 @@ def evaluate(arch: Accelerator | str, trace, precision=None) -> CostTable:
         arch = load_arch(arch)
     if isinstance(precision, (str, int, float)) and not isinstance(precision, bool):
         precision = Precision(weights=precision)
-    prec = resolve_precision(precision)
-    trace = as_run(arch, trace)  # attention fused or not, as this accelerator runs it
+    return cost_table(configure(arch, precision), as_run(arch, trace))  # attention as this accelerator runs it
+
+
+def cost_table(m: Machine, trace) -> CostTable:
+    """evaluate() on an already configured machine."""
     df = ops_frame(trace)
     ops = OpColumns.from_frame(df)
-    cols = cost_columns(arch, ops, prec)
+    cols = cost_columns(m, ops)
     frame = pd.DataFrame({"name": df["name"].to_numpy(), "kind": df["kind"].to_numpy(), **cols})
     frame["bound"] = bound_of(cols["compute_cycles"], cols["memory_cycles"])
-    totals = {k: float(frame[k].sum()) for k in cols}
-    totals["area_mm2"] = float(get_family(arch.family).area_mm2(arch, prec))
-    extra = {**get_family(arch.family).point_totals(arch, prec, ops, np.ones(len(ops))),
-             **memory_footprint(arch, trace, prec)}
-    totals.update({k: np.asarray(v).reshape(-1)[0].item() for k, v in extra.items()})
-    return CostTable(arch=arch.name, ops=frame, totals=totals, extra_keys=tuple(extra))
+    totals, extra = table_totals(m, frame, cols, ops, trace)
+    return CostTable(arch=m.spec.name, ops=frame, totals=totals, extra_keys=extra)

@@ -15,7 +15,8 @@ import pandas as pd
 from hwsim.arch.loader import parse_values
 from hwsim.core.spec import Accelerator
 from hwsim.engine.attention import as_run
-from hwsim.engine.cost import cost_columns, memory_footprint, ops_frame
+from hwsim.engine.cost import cost_columns, design_totals, ops_frame
+from hwsim.engine.machine import configure
 from hwsim.core.ops import OpColumns, dedupe
 from hwsim.core.precision import resolve_precision
 from hwsim.errors import HwsimError
@@ -84,12 +85,14 @@ def sweep_cost(arch: Accelerator, grid: Mapping[str, object], trace, precision=N
         hi = min(n, lo + CHUNK)
         point = arch.with_values({p: v[lo:hi, None] for p, v in parsed.items()})
         fam.validate(point)
-        cols = cost_columns(point, ops, prec)
+        m = configure(point, prec)
+        cols = cost_columns(m, ops)
         for key, arr in cols.items():
             sums.setdefault(key, []).append(np.broadcast_to(arr, (hi - lo, len(ops))) @ mult)
-        area = np.asarray(fam.area_mm2(point, prec), dtype=np.float64)
+        design = design_totals(m, ops, mult, trace)
+        area = np.asarray(design.pop("area_mm2"), dtype=np.float64)
         areas.append(np.broadcast_to(area.reshape(-1) if area.ndim else area, (hi - lo,)))
-        for key, v in {**fam.point_totals(point, prec, ops, mult), **memory_footprint(point, trace, prec)}.items():
+        for key, v in design.items():
             v = np.asarray(v)
             extra.setdefault(key, []).append(np.broadcast_to(v.reshape(-1) if v.ndim else v, (hi - lo,)))
     out = pd.DataFrame({p: list(c) for p, c in zip(paths, raw_cols)})

@@ -91,5 +91,6 @@ class Family:
     def point_totals(self, arch: Accelerator, prec: ResolvedPrecision, ops: OpColumns,
                      mult: np.ndarray) -> dict:
         """Per-design-point results that do not sum over ops (feasibility, utilisation): scalars,
+        on the design as specified (`arch`) at the precision as configured (`prec`, after `configure`);
         or arrays of shape (n_points,) in sweeps; `mult` = occurrences of each op row. Default: none."""
         return {}

@@ -29,7 +29,7 @@ def host_lanes(arch, bits):
 
 def fp_bits(t) -> float:
     """Arithmetic width the host uses for an operand: fp16 lanes for ≤16-bit types, else fp32."""
-    return 16.0 if t.bits <= 16 else 32.0
+    return 16.0 if t.element_bits <= 16 else 32.0
 
 
 def host_cycles(arch, ops, prec) -> np.ndarray:

@@ -31,16 +31,17 @@ BITMOD_EXTRAS = {"fp4": (5.0, -5.0, 8.0, -8.0), "fp3": (1.5, -1.5, 3.0, -3.0)}
 @dataclass(frozen=True)
 class GridElement(Element):
     grid: tuple = ()
+    codebook: bool = False  # a lookup table of non-uniform values (NF4), not a number format a multiplier takes
 
     kind = kernels.KIND_GRID
 
     @classmethod
     def make(cls, grid, bits: int, *, exponent_bits: int = 0, mantissa_bits: int | None = None,
-             is_float: bool = False) -> "GridElement":
+             is_float: bool = False, codebook: bool = False) -> "GridElement":
         g = tuple(float(v) for v in np.unique(np.asarray(grid, dtype=np.float64)))
         return cls(bits=bits, exponent_bits=exponent_bits,
                    mantissa_bits=bits - 1 if mantissa_bits is None else mantissa_bits,
-                   signed=g[0] < 0, is_float=is_float, grid=g)
+                   signed=g[0] < 0, is_float=is_float, grid=g, codebook=codebook)
 
     def kernel_params(self) -> np.ndarray:
         return np.zeros(1)
@@ -78,7 +79,7 @@ class SignElement(Element):
 
 
 def nf4() -> GridElement:
-    return GridElement.make(NF4_TABLE, 4)
+    return GridElement.make(NF4_TABLE, 4, codebook=True)
 
 
 def bitmod_variants(base: str) -> tuple[GridElement, ...]:

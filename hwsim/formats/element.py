@@ -28,6 +28,8 @@ class Element:
     is_float: bool
 
     kind = -1
+    #: codes index a table of arbitrary values: no integer or minifloat multiplier takes them (GridElement sets it)
+    codebook = False
 
     def kernel_params(self) -> np.ndarray:
         raise NotImplementedError

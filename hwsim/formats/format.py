@@ -58,6 +58,12 @@ class Format:
         return self.element.is_float
 
     @property
+    def is_codebook(self) -> bool:
+        """Codes index a table of non-uniform values (NF4): hardware looks them up and computes on the
+        dequantized value, so the datapath sees a float, not the stored code."""
+        return bool(self.element.codebook)
+
+    @property
     def scale_bits(self) -> int:
         """Bits of one group's metadata: its scale, plus the k-bit zero point of asymmetric INT.
         Per-tensor and per-channel scales are amortised over the tensor/row and count 0."""

@@ -30,9 +30,10 @@ import pandas as pd
 
 from hwsim.arch import Accelerator, load_arch
 from hwsim.engine.attention import as_run
-from hwsim.engine.cost import evaluate, ops_frame
-from hwsim.engine.memory import traffic
-from hwsim.core.ops import OpColumns, operand_bytes
+from hwsim.engine.cost import cost_table, ops_frame
+from hwsim.engine.machine import Machine, configure, op_traffic
+
+from hwsim.core.ops import OpColumns
 from hwsim.core.precision import Precision, ResolvedPrecision, resolve_precision
 from hwsim.errors import HwsimError
 from hwsim.records import records
@@ -41,7 +42,6 @@ from hwsim.roofline.summary import phase_summary
 
 #: size of the elementwise probe op (a power of two: cycle counts stay exact in float64)
 _PROBE_ELEMS = 2 ** 50
-
 
 @dataclass(frozen=True)
 class Roofs:
@@ -78,15 +78,12 @@ class Roofs:
             out.append(row)
         return out
 
-
 def precision_label(prec: ResolvedPrecision) -> str:
     return f"W {prec.weights.name} / A {prec.activations.name} / KV {prec.kv.name}"
-
 
 def _finite_positive(x) -> bool:
     x = np.asarray(x, dtype=np.float64)
     return x.shape == () and bool(np.isfinite(x)) and bool(x > 0)
-
 
 def _peak_ops(arch: Accelerator, prec: ResolvedPrecision, operand: str = "weights") -> float:
     """2 × the family's peak MACs per cycle × clock, `operand` (weights or kv) as the B operand."""
@@ -98,7 +95,6 @@ def _peak_ops(arch: Accelerator, prec: ResolvedPrecision, operand: str = "weight
                          f"(peak MACs per cycle = {peak!r})", file=arch.file, field=f"--{operand}")
     return float(2 * peak * arch.clock_hz)
 
-
 def _probe(kind: str, m: float, n: float, k: float) -> OpColumns:
     """One large op of `kind` (A: m×k activations, B: k×n weights or KV, C: m×n)."""
     a = lambda v: np.full(1, float(v))  # noqa: E731
@@ -107,7 +103,6 @@ def _probe(kind: str, m: float, n: float, k: float) -> OpColumns:
                      macs=a(m * n * k if gemm else 0), vector_ops=a(0 if gemm else n), weight_elems=a(0),
                      act_in_elems=a(m * k), act_out_elems=a(m * n), kv_read_elems=a(n * k if gemm else 0),
                      kv_write_elems=a(0))
-
 
 def _probe_rate(arch: Accelerator, prec: ResolvedPrecision, probe: OpColumns, work: float) -> float:
     """Work per cycle of the family's compute cycles on a probe op (its asymptotic rate)."""
@@ -120,11 +115,9 @@ def _probe_rate(arch: Accelerator, prec: ResolvedPrecision, probe: OpColumns, wo
     nearest = round(rate)
     return float(nearest) if abs(rate - nearest) <= 2 * rate * rate / work else rate
 
-
 def vector_ops_per_cycle(arch: Accelerator, prec: ResolvedPrecision) -> float:
     """Elementwise operations per cycle, from the family's compute cycles of one huge elementwise op."""
     return _probe_rate(arch, prec, _probe("elementwise", 1, _PROBE_ELEMS, 1), _PROBE_ELEMS)
-
 
 def _attention_ops(arch: Accelerator, prec: ResolvedPrecision) -> float:
     """Attention multiplies by the KV cache: the family's peak with KV as the B operand. A family whose
@@ -136,13 +129,15 @@ def _attention_ops(arch: Accelerator, prec: ResolvedPrecision) -> float:
         side = 2.0 ** 12
         return 2 * _probe_rate(arch, prec, _probe("attention", side, side, side), side ** 3) * float(arch.clock_hz)
 
-
 def machine_roofs(arch: Accelerator, precision=None) -> Roofs:
     """Compute roofs per op kind and peak bandwidth per memory level of `arch` at `precision`
     (the machine as the family configures it for that precision: Family.configure)."""
-    prec = resolve_precision(precision)
-    label = precision_label(prec)
-    arch, prec = get_family(arch.family).configure(arch, prec)
+    return roofs_of(configure(arch, precision))
+
+def roofs_of(m: Machine) -> Roofs:
+    """machine_roofs of an already configured machine."""
+    label = precision_label(m.asked)
+    arch, prec = m.arch, m.prec
     bandwidth = {}
     for lv in arch.memory:
         bw = lv.bandwidth * arch.clock_hz if lv.per_cycle else lv.bandwidth
@@ -159,21 +154,17 @@ def machine_roofs(arch: Accelerator, precision=None) -> Roofs:
                  vector_ops_per_s=vector_ops_per_cycle(arch, prec) * float(arch.clock_hz),
                  bandwidth=bandwidth)
 
-
 def op_work(ops: OpColumns) -> np.ndarray:
     """Operations per op: 2 × MACs on GEMMs, vector_ops on elementwise ops, 0 on embedding lookups."""
     return np.where(ops.gemm, 2.0 * ops.macs, np.where(ops.kind == "elementwise", ops.vector_ops, 0.0))
 
-
 def _series(arch: Accelerator, df: pd.DataFrame, prec: ResolvedPrecision):
     """Per-op roofline columns of one (machine, precision), bytes per level and operand bytes."""
-    roofs = machine_roofs(arch, prec)
-    fam = get_family(arch.family)
+    m = configure(arch, prec)  # once: roofs, traffic and the engine's cost all use it
+    roofs = roofs_of(m)
     ops = OpColumns.from_frame(df)
-    run_arch, run_prec = fam.configure(arch, prec)  # as the engine does (hwsim.engine.cost.cost_columns)
-    ob = operand_bytes(ops, run_prec)
-    resident = fam.resident(run_arch, ops, run_prec)
-    tr = traffic(run_arch, ops, ob, *fam.array_reads(run_arch, ops), fam.memory_round, *resident)
+    shared = op_traffic(m, ops)
+    ob, resident, tr = shared.bytes, shared.resident, shared.traffic
     b_moved = np.where(np.broadcast_to(resident[1], ops.m.shape), 0.0, ob.b)  # B bytes crossing the backing store
     work = op_work(ops)
     roof = np.where(ops.kind == "attention", roofs.attention_ops_per_s,
@@ -183,7 +174,7 @@ def _series(arch: Accelerator, df: pd.DataFrame, prec: ResolvedPrecision):
     slowest = np.vstack([compute_s, *mem_s.values()])
     time_lb = slowest.max(axis=0)
     limiter = np.array(["compute", *mem_s])[slowest.argmax(axis=0)]
-    cost = evaluate(arch, df, prec).ops
+    cost = cost_table(m, df).ops
     attained_s = cost["seconds"].to_numpy(dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         attainable = np.where(work > 0, work / time_lb, 0.0)
@@ -203,7 +194,6 @@ def _series(arch: Accelerator, df: pd.DataFrame, prec: ResolvedPrecision):
     levels = {lv: np.asarray(tr.levels[lv], dtype=np.float64) for lv in roofs.bandwidth}
     return roofs, base, levels, b_moved
 
-
 def _long(roofs: Roofs, base: pd.DataFrame, levels: dict) -> pd.DataFrame:
     """One row per op × memory level (levels that move nothing for an op set it no roof: left out)."""
     work, roof = base["ops"].to_numpy(), base["compute_roof_ops_per_s"].to_numpy()
@@ -222,14 +212,12 @@ def _long(roofs: Roofs, base: pd.DataFrame, levels: dict) -> pd.DataFrame:
         parts.append(part)
     return pd.concat(parts, ignore_index=True)
 
-
 def _as_list(x) -> list:
     if x is None or isinstance(x, (str, Accelerator, Precision, ResolvedPrecision)):
         return [x]
     if isinstance(x, Iterable):
         return list(x)
     return [x]
-
 
 @dataclass(frozen=True)
 class Roofline:

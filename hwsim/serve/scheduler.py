@@ -124,8 +124,8 @@ def simulate(requests: Requests, step, kv_blocks: int, config: SchedulerConfig =
             r = waiting[0]
             remaining = int(P[r] + generated[r] - computed[r])
             want = min(remaining, budget)
-            if not config.chunked_prefill and want < remaining:
-                break
+            if not config.chunked_prefill and want < remaining and generated[r] == 0:
+                break  # (a preempted sequence's recomputation may exceed the budget: it is chunked)
             if kv.need(np.array([r]), np.array([computed[r] + want]))[0] > kv.free - _pending(ids, new):
                 break
             waiting.pop(0)

@@ -3,7 +3,7 @@ of full-precision activations with B-operand terms processed `bits_per_cycle` bi
 
 Mapping (BitMoD's simulator): the H rows take output channels (n), the W columns take tokens (m),
 and a PE walks the reduction (k) dot_width at a time, so a GEMM costs
-    ceil(k/dp) · ceil(n/H) · ceil(m/W) · lat,   lat = ceil(floor(b_bits)/bits_per_cycle)
+    ceil(k/dp) · ceil(n/H) · ceil(m/W) · lat,   lat = ceil(b_element_bits/bits_per_cycle)
 cycles per instance (lat = 1 and dp = 1 for non-bit-serial baselines such as ANT, OliVe, FP16).
 
 Attention convention (the paper's published means include it; its simulator's own handling is not
@@ -21,10 +21,11 @@ from hwsim.families.common import array_fold_reads, cdiv, vector_cycles
 
 
 def serial_latency(arch, b_bits):
-    """Cycles per dot-product step: ceil(floor(bits)/bits_per_cycle) when bit-serial, else 1."""
+    """Cycles per dot-product step: ceil(element bits/bits_per_cycle) when bit-serial, else 1. The PE
+    walks the element's bits; group scales (storage bits) are applied once per group and priced as bytes."""
     if not arch.compute["bit_serial"]:
         return np.ones_like(np.asarray(b_bits, dtype=np.float64))
-    return np.ceil(np.floor(b_bits) / arch.compute["bits_per_cycle"])
+    return np.ceil(np.asarray(b_bits, dtype=np.float64) / arch.compute["bits_per_cycle"])
 
 
 class BitSerial(Family):
@@ -50,14 +51,14 @@ class BitSerial(Family):
 
     def compute_cycles(self, arch, ops, prec):
         c = arch.compute
-        b_bits = np.where(ops.kind == "attention", prec.kv.bits, prec.weights.bits)
+        b_bits = np.where(ops.kind == "attention", prec.kv.element_bits, prec.weights.element_bits)
         gemm = cdiv(ops.k, c["dot_width"]) * cdiv(ops.n, c["rows"]) * cdiv(ops.m, c["cols"])
         gemm = gemm * serial_latency(arch, b_bits) * ops.count
         return np.where(ops.gemm, gemm, 0.0) + vector_cycles(ops, self._lanes(arch))
 
     def peak_macs_per_cycle(self, arch, prec):
         c = arch.compute
-        return c["rows"] * c["cols"] * c["dot_width"] / serial_latency(arch, prec.weights.bits)
+        return c["rows"] * c["cols"] * c["dot_width"] / serial_latency(arch, prec.weights.element_bits)
 
     def array_reads(self, arch, ops):
         return array_fold_reads(ops, arch.compute["cols"], arch.compute["rows"])

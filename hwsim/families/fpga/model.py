@@ -195,8 +195,7 @@ class Fpga(Family):
         return np.minimum(used, 1.0) * arch.compute["die_area"] * 1e6
 
     def point_totals(self, arch, prec, ops, mult):
-        _, run_prec = self.configure(arch, prec)
-        util = self._util(arch, run_prec, ops, mult)
+        util = self._util(arch, prec, ops, mult)  # prec as configured: sparse weights' storage bits
         out = fr.feasibility(arch, util)
         out["clock_hz"] = fr.achieved_clock(arch, util)
         shape = np.broadcast_shapes(*(np.shape(v) for v in out.values()))
