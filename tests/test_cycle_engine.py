@@ -96,7 +96,7 @@ def test_timeline_and_utilisation():
     import matplotlib
 
     matplotlib.use("Agg")
-    assert t.plot().get_xlabel() == "cycles"
+    assert t.plot().get_xlabel() == "time (cycles)"
 
 
 def test_pipeline_resources_serialise():

@@ -23,7 +23,7 @@ LAYERS: list[set[str]] = [
     {"tech", "sim"},                   # datapath costs; cycle-level building blocks
     {"families"},                      # one package per family, the registry
     {"arch"},                          # YAML loader (needs the families' fields)
-    {"engine"},                        # analytical engine, sweeps
+    {"engine", "metrics"},             # analytical engine, sweeps; cost metrics of its totals
     {"cycle", "roofline", "accuracy", "serve"},  # cycle engine; roofline; format accuracy; serving
     {"allocate", "study"},
     {"sweep"},

@@ -5,6 +5,7 @@ import matplotlib
 matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
 
 from hwsim.pareto import front_mask, parse_objectives, plot_front  # noqa: E402
 from hwsim.plotting import axis_label  # noqa: E402
@@ -34,3 +35,23 @@ def test_front_plot_labels_ticks_and_legend():
     if ax.get_yscale() == "log":  # two decades: numbers at 1-2-5, not only at powers of ten
         ticks = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
         assert {"2", "5", "20", "50"} & set(ticks)
+
+
+def test_cycle_timeline_of_a_whole_model_is_per_layer():
+    from hwsim.cycle import evaluate
+    from hwsim.cycle.timeline import aggregate
+    from hwsim.workload import trace
+
+    from hwsim.arch import load_arch
+
+    table = evaluate(load_arch("bitmod"), trace("llama-2-7b", "decode"), None)
+    per_layer = aggregate(table.timeline, "layer")
+    assert per_layer["op"].nunique() == 32 + 3  # 32 layers + embed_tokens, final_norm, lm_head
+    # time-weighted busy is preserved by the aggregation
+    w = table.timeline["end"] - table.timeline["start"]
+    for res in per_layer["resource"].unique():
+        a = (table.timeline["busy"] * w)[table.timeline["resource"] == res].sum()
+        s = per_layer[per_layer["resource"] == res]
+        assert (s["busy"] * (s["end"] - s["start"])).sum() == pytest.approx(a, rel=1e-9)
+    ax = table.plot()
+    assert "per layer" in ax.get_title() and ax.get_xlabel() == "time (cycles)"

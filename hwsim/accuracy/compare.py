@@ -29,7 +29,7 @@ SYNTHETIC = ("gaussian", "student-t", "llm-weights", "llm-activations")
 SOURCES = SYNTHETIC + ("minilm",)
 _SHAPE = (512, 1024)  # synthetic weight-like tensors: 512 Ki elements keeps a comparison sub-second
 
-COLUMNS = ["format", "family", "bits_per_element", "mse", "sqnr_db", "max_abs_err"]
+COLUMNS = ["format", "family", "bits_per_element", "method", "mse", "sqnr_db", "max_abs_err"]
 
 
 def _check_seed(seed) -> int:
@@ -86,28 +86,40 @@ def _resolve_formats(formats) -> list:
     return out
 
 
-def _row(fmt, sums: dict) -> dict:
+def _row(fmt, sums: dict, method: str = "rtn") -> dict:
     return {"format": fmt.name, "family": fmt.family, "bits_per_element": float(fmt.bits_per_element),
-            **metrics_from_sums(sums)}
+            "method": method, **metrics_from_sums(sums)}
 
 
-def compare(formats: Iterable | str, source: str, seed: int = 0, *, act_format=None) -> pd.DataFrame:
-    """One row per format (in the order given): format, family, bits_per_element, mse, sqnr_db,
-    max_abs_err, and `cosine` (mean over the fixed sentences, vs fp32) for `minilm`.
+def compare(formats: Iterable | str, source: str, seed: int = 0, *, act_format=None, method=None,
+            kv_format=None) -> pd.DataFrame:
+    """One row per format (in the order given): format, family, bits_per_element, method, mse,
+    sqnr_db, max_abs_err, and `cosine` (mean over the fixed sentences, vs fp32) for `minilm`.
 
-    `act_format` (minilm only) also quantizes the input of every linear layer."""
+    minilm only: `act_format` also quantizes the input of every linear layer (per token with a `_pc`
+    format), `kv_format` keys and values (per token and head), `method` (hwsim.accuracy.methods:
+    rtn, gptq, awq, smoothquant, rotate, joined by '+') transforms every layer before it is measured."""
+    from hwsim.accuracy.methods import check_applies, parse_method
+
     fmts = _resolve_formats(formats)
     seed = _check_seed(seed)
+    meth = parse_method(method)
     if source == "minilm":
         from hwsim.accuracy import minilm
 
+        for f in fmts:
+            check_applies(meth, f)
         rows = []
         for f in fmts:
-            res = minilm.evaluate(f, act_format)
-            rows.append({**_row(f, res["weight_sums"]), "cosine": res["cosine"]})
+            res = minilm.evaluate(f, act_format, method=meth, kv_format=kv_format, seed=seed)
+            rows.append({**_row(f, res["weight_sums"], meth.name), "cosine": res["cosine"]})
         return pd.DataFrame(rows, columns=COLUMNS + ["cosine"])
-    if act_format is not None:
-        raise HwsimError("an activation format applies to the minilm source only", field="act_format")
+    for what, value in (("an activation format", act_format), ("a KV format", kv_format)):
+        if value is not None:
+            raise HwsimError(f"{what} applies to the minilm source only", field="act_format")
+    if meth.name != "rtn":
+        raise HwsimError(f"method {meth.name} needs calibration activations: use --tensor minilm "
+                         "(or hwsim accuracy --model DIR for a decoder checkpoint)", field="method")
     # stream the tensors once; every format sees each tensor while it is in memory
     parts: list[list[dict]] = [[] for _ in fmts]
     n_tensors = 0

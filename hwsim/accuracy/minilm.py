@@ -86,6 +86,31 @@ SENTENCES = [
 ]
 PARAPHRASE_PAIRS = [(2 * k, 2 * k + 1) for k in range(8)]
 
+# Calibration inputs for methods that need activations (GPTQ, AWQ, SmoothQuant): other sentences
+# than the evaluation set, so a method is not measured on the data it was fitted to.
+CALIBRATION = [
+    "The committee postponed its vote until next Tuesday.",
+    "Fresh bread smells wonderful early in the morning.",
+    "Can you recommend a good book about ancient Rome?",
+    "The river flooded the village after three days of heavy rain.",
+    "Our team shipped the new feature two weeks ahead of schedule.",
+    "Electric cars are becoming cheaper to buy and to run.",
+    "She practised the piano for an hour every afternoon.",
+    "The telescope captured images of a distant spiral galaxy.",
+    "Please send me the invoice by the end of the month.",
+    "A flock of geese flew over the frozen lake.",
+    "The doctor recommended more sleep and less coffee.",
+    "Stock markets fell sharply after the announcement.",
+    "He repaired the old bicycle with parts from a flea market.",
+    "Machine translation has improved a lot in recent years.",
+    "The children built a sandcastle near the water.",
+    "What time does the last bus leave the station?",
+    "Rising sea levels threaten many coastal cities.",
+    "The chef added a pinch of salt to the simmering sauce.",
+    "Our neighbours adopted a small, noisy terrier.",
+    "The server logs showed thousands of failed login attempts.",
+]
+
 
 def available() -> bool:
     """Whether the MiniLM package is installed (tests skip when it is not)."""
@@ -172,18 +197,28 @@ def _resolve(spec, what: str) -> dict:
     return {k: _as_format(v) for k, v in spec.items() if v is not None}
 
 
-def _quantized_params(weight_formats, quantize_embeddings: bool) -> dict[str, np.ndarray]:
+def _quantized_params(weight_formats, quantize_embeddings: bool, method=None, act_fmts=None,
+                      seed: int = 0) -> tuple[dict[str, np.ndarray], dict]:
+    """(parameters with quantized linear weights, {layer: PreparedLinear} for layers a method transforms)."""
+    from hwsim.accuracy.methods import parse_method, prepare_linear
+
+    method = parse_method(method)
     w = dict(_weights())
     fmts = _resolve(weight_formats, "weight_formats")
+    prepared = {}
+    transformed = method.rounding != "rtn" or method.transforms
+    calib = calibration_inputs() if method.needs_calibration else {}
     for name in LINEAR_NAMES:
-        if name in fmts:
-            key = _checkpoint_key(name) + ".weight"
+        key = _checkpoint_key(name) + ".weight"
+        if transformed and (name in fmts or name in (act_fmts or {})):
+            prepared[name] = prepare_linear(w[key], fmts.get(name), method, calib.get(name), seed=seed)
+        elif name in fmts:
             w[key] = np.asarray(fmts[name].quantize(w[key], axis=-1), dtype=np.float32)
     if EMBEDDINGS in fmts and (quantize_embeddings or isinstance(weight_formats, dict)):
         for table in ("word", "position", "token_type"):
             key = f"embeddings.{table}_embeddings.weight"
             w[key] = np.asarray(fmts[EMBEDDINGS].quantize(w[key], axis=-1), dtype=np.float32)
-    return w
+    return w, prepared
 
 
 def _checkpoint_key(name: str) -> str:
@@ -191,20 +226,33 @@ def _checkpoint_key(name: str) -> str:
     return f"encoder.layer.{i}.{_ROLES[role]}"
 
 
-def _forward(ids: np.ndarray, mask: np.ndarray, w: dict, act_fmts: dict, capture: dict | None) -> np.ndarray:
-    """Token states (batch × tokens × hidden) after the 6 encoder layers."""
+def _forward(ids: np.ndarray, mask: np.ndarray, w: dict, act_fmts: dict, capture: dict | None,
+             prepared: dict | None = None, kv=None) -> np.ndarray:
+    """Token states (batch × tokens × hidden) after the 6 encoder layers. `prepared`: layers a method
+    transformed (their input transform runs before the activation quantizer); kv: (Format, rotate)
+    quantizes keys and values per token and head (groups along the head dimension), after an online
+    Hadamard over the head dimension when rotate (Q·H and K·H keep QKᵀ; V·H is undone after P·V)."""
     b, t = ids.shape
     d = HIDDEN // HEADS
+    prepared = prepared or {}
 
     def linear(x: np.ndarray, name: str) -> np.ndarray:
         if capture is not None:
             capture[name] = x
+        key = _checkpoint_key(name)
+        weight = w[key + ".weight"]
+        if name in prepared:
+            x, weight = prepared[name].input(x), prepared[name].weight
         if name in act_fmts:
             x = np.asarray(act_fmts[name].quantize(x, axis=-1), dtype=np.float32)
-        key = _checkpoint_key(name)
         # one 2-D GEMM (tokens × in) · (in × out): numpy's batched 3-D matmul is ~5× slower here
-        y = x.reshape(-1, x.shape[-1]) @ w[key + ".weight"].T + w[key + ".bias"]
+        y = x.reshape(-1, x.shape[-1]) @ weight.T + w[key + ".bias"]
         return y.reshape(*x.shape[:-1], -1)
+
+    kv_fmt, kv_rot = kv if kv is not None else (None, None)
+
+    def kv_quant(z: np.ndarray) -> np.ndarray:
+        return np.asarray(kv_fmt.quantize(z, axis=-1), dtype=np.float32)
 
     h = (w["embeddings.word_embeddings.weight"][ids] + w["embeddings.position_embeddings.weight"][:t]
          + w["embeddings.token_type_embeddings.weight"][0])
@@ -215,8 +263,15 @@ def _forward(ids: np.ndarray, mask: np.ndarray, w: dict, act_fmts: dict, capture
         p, pre = f"layers.{i}.", f"encoder.layer.{i}."
         heads = lambda z: z.reshape(b, t, HEADS, d).transpose(0, 2, 1, 3)  # noqa: E731
         q, k, v = (heads(linear(h, p + r)) for r in ("q_proj", "k_proj", "v_proj"))
+        if kv_fmt is not None:
+            if kv_rot is not None:
+                q, k, v = q @ kv_rot, k @ kv_rot, v @ kv_rot
+            k, v = kv_quant(k), kv_quant(v)
         att = _softmax(q @ k.transpose(0, 1, 3, 2) / np.float32(np.sqrt(d)) + bias)
-        ctx = (att @ v).transpose(0, 2, 1, 3).reshape(b, t, HIDDEN)
+        pv = att @ v
+        if kv_rot is not None and kv_fmt is not None:
+            pv = pv @ kv_rot.T
+        ctx = pv.transpose(0, 2, 1, 3).reshape(b, t, HIDDEN)
         h = _layer_norm(h + linear(ctx, p + "o_proj"), pre + "attention.output.LayerNorm", w)
         h = _layer_norm(h + linear(_gelu(linear(h, p + "up_proj")), p + "down_proj"), pre + "output.LayerNorm", w)
     return h
@@ -239,7 +294,7 @@ def embed(sentences: list[str] | None = None, weight_formats=None, act_format=No
     """
     sentences = SENTENCES if sentences is None else list(sentences)
     ids, mask = tokenize(sentences)
-    w = _quantized_params(weight_formats, quantize_embeddings)
+    w, _ = _quantized_params(weight_formats, quantize_embeddings)
     h = _forward(ids, mask, w, _resolve(act_format, "act_format"), None)
     return _pool(h, mask).astype(np.float32)
 
@@ -250,19 +305,34 @@ def reference_embeddings() -> np.ndarray:
     return embed()
 
 
-def evaluate(weight_formats=None, act_format=None, *, quantize_embeddings: bool = False,
-             weight_error: bool = True) -> dict:
+def evaluate(weight_formats=None, act_format=None, *, method=None, kv_format=None,
+             quantize_embeddings: bool = False, weight_error: bool = True, seed: int = 0) -> dict:
     """One quantized pass over SENTENCES: {"cosine": mean cosine vs fp32} and, with `weight_error`,
-    "weight_sums": error sums (`metrics.error_sums`, combined) over every linear weight.
-    Weights are quantized once for both."""
+    "weight_sums": error sums (`metrics.error_sums`, combined) over every linear weight (after the
+    method, mapped back to the original basis). Weights are quantized once for both.
+
+    method: a method name (`hwsim.accuracy.methods`: rtn, gptq, awq, smoothquant, rotate, `rotate+gptq` …),
+    calibrated on CALIBRATION; kv_format: keys and values quantized per token and head."""
+    from hwsim.accuracy.methods import parse_method
+
+    method = parse_method(method)
     ids, mask = tokenize(SENTENCES)
-    w = _quantized_params(weight_formats, quantize_embeddings)
-    q = _pool(_forward(ids, mask, w, _resolve(act_format, "act_format"), None), mask)
+    acts = _resolve(act_format, "act_format")
+    w, prepared = _quantized_params(weight_formats, quantize_embeddings, method, acts, seed)
+    kv = None
+    if kv_format is not None:
+        from hwsim.accuracy.hadamard import rotation
+
+        kv = (_as_format(kv_format), rotation(HIDDEN // HEADS, seed).astype(np.float32) if method.rotates else None)
+    q = _pool(_forward(ids, mask, w, acts, None, prepared, kv), mask)
     out = {"cosine": float(np.mean(cosine_similarity(q, reference_embeddings())))}
     if weight_error:
         ref = _weights()
-        keys = (_checkpoint_key(n) + ".weight" for n in LINEAR_NAMES)
-        out["weight_sums"] = combine_sums(error_sums(ref[k], w[k]) for k in keys)
+        sums = []
+        for n in LINEAR_NAMES:
+            k = _checkpoint_key(n) + ".weight"
+            sums.append(error_sums(ref[k], prepared[n].effective_weight() if n in prepared else w[k]))
+        out["weight_sums"] = combine_sums(sums)
     return out
 
 
@@ -273,8 +343,8 @@ def cosine_vs_fp32(weight_formats=None, act_format=None, *, quantize_embeddings:
 
 
 @functools.lru_cache(maxsize=4)
-def _captured(max_tokens: int) -> dict[str, np.ndarray]:
-    ids, mask = tokenize(SENTENCES)
+def _captured(max_tokens: int, calibration: bool = False) -> dict[str, np.ndarray]:
+    ids, mask = tokenize(CALIBRATION if calibration else SENTENCES)
     cap: dict[str, np.ndarray] = {}
     _forward(ids, mask, _weights(), {}, cap)
     real = mask.reshape(-1).astype(bool)
@@ -290,3 +360,8 @@ def linear_layers(max_tokens: int = 256) -> list[LinearLayer]:
     w, acts = _weights(), _captured(max_tokens)
     return [LinearLayer(n, w[_checkpoint_key(n) + ".weight"], w[_checkpoint_key(n) + ".bias"], acts[n])
             for n in LINEAR_NAMES]
+
+
+def calibration_inputs(max_tokens: int = 256) -> dict[str, np.ndarray]:
+    """{layer: fp32 input rows (tokens × in)} over the CALIBRATION sentences (real tokens only)."""
+    return _captured(max_tokens, True)

@@ -23,6 +23,7 @@ COMMANDS = {
     "generate": "hwsim.cli.generate_cmd",
     "serve": "hwsim.cli.serve_cmd",
     "presets": "hwsim.cli.presets_cmd",
+    "calibrate": "hwsim.cli.calibrate_cmd",
 }
 
 

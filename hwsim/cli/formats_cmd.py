@@ -25,7 +25,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--tensor", required=True, metavar="SOURCE",
                    help="gaussian | student-t | llm-weights | llm-activations | minilm | PATH.safetensors[:TENSOR]")
     p.add_argument("--seed", type=int, default=0, help="seed of synthetic tensors and stochastic rounding (default 0)")
-    p.add_argument("--activations", metavar="FORMAT", help="minilm only: also quantize every linear layer's input")
+    p.add_argument("--activations", metavar="FORMAT",
+                   help="minilm only: also quantize every linear layer's input (int8_pc: per token)")
+    p.add_argument("--kv", metavar="FORMAT", help="minilm only: also quantize keys and values per token and head")
+    p.add_argument("--method", default="rtn", metavar="M",
+                   help="minilm only: rtn (default), gptq, awq, smoothquant, rotate, or '+'-joined, e.g. rotate+gptq")
     p.add_argument("--json", action="store_true", help="one JSON document on stdout")
 
 
@@ -79,7 +83,8 @@ def _show(args) -> int:
 def _compare(args) -> int:
     from hwsim.accuracy.compare import compare
 
-    df = compare(args.formats, args.tensor, args.seed, act_format=args.activations)
+    df = compare(args.formats, args.tensor, args.seed, act_format=args.activations, method=args.method,
+                 kv_format=args.kv)
     if args.json:
         emit_json(records(df))
         return 0

@@ -19,6 +19,9 @@ INT_COLUMNS = ("m", "n", "k", "count", "macs", "vector_ops", "weight_elems", "ac
 KINDS = ("embedding", "linear", "attention", "elementwise")
 
 
+ATTN_FUSED = "attn_fused"  # the op role of one fused attention kernel (docs/interfaces.md)
+
+
 @dataclass(frozen=True)
 class OpColumns:
     name: np.ndarray
@@ -35,6 +38,10 @@ class OpColumns:
     kv_read_elems: np.ndarray
     kv_write_elems: np.ndarray
     op: np.ndarray | None = None  # role column (e.g. attn_fused) when the table has one
+
+    def fused_attention(self) -> np.ndarray:
+        """Rows that are one fused attention kernel (`attn_fused`); a table without an op column has none."""
+        return np.zeros(len(self), dtype=bool) if self.op is None else self.op == ATTN_FUSED
 
     @classmethod
     def from_frame(cls, df: pd.DataFrame) -> "OpColumns":

@@ -98,6 +98,8 @@ TOP: dict[str, Field] = {
     "clock": Field("frequency"),
     "static_power": Field("power", required=False, default=0.0, positive=False,
                           doc="leakage and always-on power of the whole chip"),
+    "price": Field("dimensionless", required=False, default=None,
+                   doc="purchase price of the device in US dollars (cost metrics: hwsim.metrics)"),
     "compute": Field("mapping"),
     "memory": Field("mapping"),
     "tech": Field("mapping", required=False, default=None),

@@ -42,6 +42,7 @@ class Accelerator:
     memory: tuple[MemoryLevel, ...]
     tech: TechSpec | None = None
     static_power_w: Any = 0.0
+    price_usd: Any = None  # purchase price (US dollars) for cost metrics; None = not given
     description: str = ""
     attention: str | None = None  # "fused" | "unfused"; None = the family's default (hwsim.engine.attention)
     file: str | None = None
@@ -91,6 +92,8 @@ class Accelerator:
                 arch = replace(arch, clock_hz=v)
             elif parts[0] == "static_power":
                 arch = replace(arch, static_power_w=v)
+            elif parts[0] == "price":
+                arch = replace(arch, price_usd=v)
             elif parts[0] == "tech":
                 arch = replace(arch, tech=replace(arch.tech, **{"node_nm" if parts[1] == "node" else parts[1]: v}))
             else:

@@ -17,8 +17,8 @@ import pandas as pd
 
 from hwsim.sim import models as M
 from hwsim.cycle.timeline import build_timeline, plot_timeline
-from hwsim.engine.attention import as_run, compute_view, fold
-from hwsim.engine.cost import CostTable, bound_of, energy_parts, ops_frame, table_totals
+from hwsim.engine.attention import family_view, fold
+from hwsim.engine.cost import CostTable, bound_of, energy_parts, family_ops, table_totals
 from hwsim.engine.machine import Machine, configure, op_traffic
 from hwsim.engine.memory import operand_capacities
 from hwsim.core.ops import INT_COLUMNS, OpColumns
@@ -31,10 +31,10 @@ class CycleTable(CostTable):
 
     timeline: pd.DataFrame = None
 
-    def plot(self, ax=None, seconds=False):
-        """Busy fraction per resource over time (matplotlib Axes)."""
+    def plot(self, ax=None, seconds=False, by: str = "auto"):
+        """Busy fraction per resource over time (matplotlib Axes), per op or, for a whole model, per layer."""
         return plot_timeline(self.timeline, ax=ax, clock_hz=self.totals["cycles"] / self.totals["seconds"]
-                             if seconds and self.totals["seconds"] else None)
+                             if seconds and self.totals["seconds"] else None, by=by)
 
 
 def simulate_ops(m: Machine, ops: OpColumns):
@@ -69,10 +69,10 @@ def evaluate(arch, trace, precision=None) -> CycleTable:
     """Cycle-level cost of a trace (a Trace or its ops DataFrame): a CycleTable."""
     m = configure(arch, precision)
     fam, run_arch, prec = m.family, m.arch, m.prec
-    trace = as_run(arch, trace)  # attention fused or not, as this accelerator runs it
-    df = ops_frame(trace)
-    # a fused attention row runs as its qk and av GEMMs chained on chip; their columns fold back onto it
-    ops, fused = compute_view(OpColumns.from_frame(df))
+    df = family_ops(arch, trace)  # attention fused or not, as this accelerator runs it
+    # a fused attention row runs as its qk and av GEMMs chained on chip (unless the family has its own
+    # fused kernel model); their columns fold back onto it
+    ops, fused = family_view(fam, OpColumns.from_frame(df))
     n_ops = len(df)
     sims, tr = simulate_ops(m, ops)
     zero = np.zeros(len(ops))

@@ -33,22 +33,57 @@ def utilisation(timeline: pd.DataFrame) -> pd.Series:
     return (timeline["busy"] * w).groupby(timeline["resource"]).sum() / span
 
 
-def plot_timeline(timeline: pd.DataFrame, ax=None, clock_hz=None):
-    """Step plot of busy fraction per resource (one row of the axes per resource)."""
+def _group_of(op: str) -> str:
+    """'layers.12.q_proj' → 'layer 12'; ops outside the blocks keep their name."""
+    parts = str(op).split(".")
+    return f"layer {parts[1]}" if parts[0] == "layers" and len(parts) > 2 and parts[1].isdigit() else str(op)
+
+
+def aggregate(timeline: pd.DataFrame, by: str = "op") -> pd.DataFrame:
+    """One segment per op (by='op') or per layer (by='layer') and resource: its span and time-weighted busy
+    fraction, so a whole model's timeline stays readable."""
+    t = timeline.assign(_w=timeline["end"] - timeline["start"])
+    t["_g"] = t["op"].map(_group_of) if by == "layer" else t["op"].astype(str)
+    t["_order"] = (t["_g"] != t["_g"].shift()).cumsum()  # consecutive runs: an op name may repeat later
+    t["_bw"] = t["busy"] * t["_w"]
+    g = t.groupby(["resource", "_order", "_g"], sort=False).agg(start=("start", "min"), end=("end", "max"),
+                                                               bw=("_bw", "sum"))
+    g["busy"] = g["bw"] / (g["end"] - g["start"]).clip(lower=1e-12)
+    g = g.reset_index().rename(columns={"_g": "op"})
+    return g[COLUMNS]
+
+
+def plot_timeline(timeline: pd.DataFrame, ax=None, clock_hz=None, by: str = "auto"):
+    """Busy fraction per resource (one row per resource), one flat segment per op or per layer with their
+    boundaries drawn. by='auto' aggregates per op up to 40 ops and per layer beyond (a whole model)."""
     import matplotlib.pyplot as plt
 
-    resources = sorted(timeline["resource"].unique())
+    n_ops = timeline["op"].nunique()
+    if by == "auto":
+        by = "op" if n_ops <= 40 else "layer"
+    seg = aggregate(timeline, by) if by in ("op", "layer") else timeline
+    resources = sorted(seg["resource"].unique())
     if ax is None:
-        _, ax = plt.subplots(figsize=(8, 1 + 0.6 * len(resources)))
+        _, ax = plt.subplots(figsize=(8, 1.2 + 0.6 * len(resources)), layout="constrained")
     scale = 1.0 / clock_hz if clock_hz else 1.0
     for j, res in enumerate(resources):
-        t = timeline[timeline["resource"] == res].sort_values("start")
+        t = seg[seg["resource"] == res].sort_values("start")
         x = np.append(t["start"].to_numpy(), t["end"].to_numpy()[-1:]) * scale
         y = np.append(t["busy"].to_numpy(), t["busy"].to_numpy()[-1:])
-        ax.step(x, j + 0.9 * y, where="post", label=res)
+        ax.step(x, j + 0.9 * y, where="post", label=res, linewidth=0.8)
         ax.fill_between(x, j, j + 0.9 * y, step="post", alpha=0.3)
+    bounds = seg.drop_duplicates("start").sort_values("start")
+    if len(bounds) <= 200:  # op/layer boundaries, and names where they fit
+        for x0 in bounds["start"].to_numpy()[1:] * scale:
+            ax.axvline(x0, color="0.7", linewidth=0.4, zorder=0)
+        if len(bounds) <= 12:
+            for _, r in bounds.iterrows():
+                ax.annotate(str(r["op"]), ((r["start"] + r["end"]) / 2 * scale, len(resources)), fontsize=6,
+                            ha="center", va="bottom", annotation_clip=False)
     ax.set_yticks(np.arange(len(resources)) + 0.45)
     ax.set_yticklabels(resources)
-    ax.set_xlabel("seconds" if clock_hz else "cycles")
-    ax.set_title("busy fraction per resource")
+    ax.set_ylim(0, len(resources) + (0.35 if len(bounds) <= 12 else 0))
+    ax.set_xlabel("time (s)" if clock_hz else "time (cycles)")
+    unit = {"op": "per op", "layer": "per layer"}.get(by, "per bin")
+    ax.set_title(f"busy fraction per resource, {unit} (0 = idle, bar height = busy)", fontsize=8)
     return ax

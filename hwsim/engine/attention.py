@@ -1,44 +1,104 @@
-"""How an accelerator runs attention: fused (one `attn_fused` op per layer, scores on chip) or unfused
-(qk, softmax, av through memory), and the compute view of a fused op.
+"""How an accelerator runs attention, and the ops table in that form.
 
-The setting is per accelerator: the arch spec's top-level `attention:` field, else the family's default
-(`Family.attention`, sourced in its class; docs/engine.md lists them). A Trace is re-expressed in that
-form before costing; a bare ops table is costed as given.
+**The setting.** Attention runs fused (one FlashAttention-style `attn_fused` op per layer: Q in, K and V
+read once per (sequence, KV head), O out, the score matrix never leaves the chip; docs/interfaces.md
+"Fused attention") or unfused (qk, softmax and av as separate ops with the scores through memory). The
+setting is per accelerator: the spec's top-level `attention:` field, else the family's sourced default
+(`Family.attention`: the GPU fuses, the seed accelerators' papers map attention as separate GEMMs).
 
-A fused row's memory traffic is the engine's usual two-operand tiling (Q = A, K/V = B, O = C): when
-neither one instance's Q nor its K/V fits the buffers, K/V stream once per buffer-sized tile of Q, the
-FlashAttention loop order (Dao et al., NeurIPS 2022, Alg. 1). Its compute is the two GEMMs it fuses,
-qk (m × keys by d_qk) and av (m × d_v by keys), each costed by the family as an attention GEMM.
+**The ops in that form** (`as_run`). A Trace is re-expressed exactly by the trace builder
+(`Trace.with_attention`: it knows, e.g., that MLA's absorbed decode reads the latent once for both K and
+V). A bare ops table cannot be rebuilt, so its unfused triples are folded *row for row* (`fold_attention`):
+the `qk` row becomes the fused kernel and its `softmax` and `av` rows become empty, so per-op results stay
+aligned with the caller's rows (the allocator sums them by row). A table already fused passes unchanged.
+
+**Costing a fused row.** A family with its own fused-attention kernel model (`Family.fused_attention_kernel`,
+the GPU's FlashAttention-2 model) costs `attn_fused` rows itself. Every other family computes a fused row
+as the two GEMMs it fuses, chained on chip (`compute_view`): qk (m × keys by d_qk) then av (m × d_v by keys),
+each costed by the family as an attention GEMM; their cycles and energy fold back onto the fused row
+(`fold`). Its memory traffic is the engine's two-operand tiling (Q = A, K/V = B, O = C): when neither one
+instance's Q nor its K/V fits the buffers, K/V stream once per buffer-sized tile of Q, the FlashAttention
+loop order (Dao et al., NeurIPS 2022, Alg. 1).
 """
 from __future__ import annotations
 
 from dataclasses import replace
 
 import numpy as np
+import pandas as pd
 
-from hwsim.core.ops import OpColumns
+from hwsim.core.ops import ATTN_FUSED as FUSED, INT_COLUMNS, OpColumns
 
-FUSED = "attn_fused"
+ROLES = ("qk", "softmax", "av")
 
 
 def attention_form(arch) -> str:
     """"fused" or "unfused": the spec's `attention` field, else the family's sourced default."""
     from hwsim.families import get_family
 
-    return getattr(arch, "attention", None) or getattr(get_family(arch.family), "attention", "unfused")
+    return getattr(arch, "attention", None) or get_family(arch.family).attention
 
 
 def as_run(arch, trace):
-    """The trace with attention in the form `arch` runs it (a bare ops table is returned as given)."""
+    """`trace` (a Trace or an ops DataFrame) with attention in the form `arch` runs it (module docstring).
+    An unfused-form machine costs a table as given: rows a caller already fused stay fused."""
+    form = attention_form(arch)
     if hasattr(trace, "with_attention"):
-        return trace.with_attention(attention_form(arch))
-    return trace
+        return trace.with_attention(form) if form == "fused" else trace
+    return fold_attention(trace) if form == "fused" else trace
 
 
-def fused_rows(ops: OpColumns) -> np.ndarray:
-    if ops.op is None:
-        return np.zeros(len(ops), dtype=bool)
-    return ops.op == FUSED
+def fold_attention(df: pd.DataFrame) -> pd.DataFrame:
+    """The ops table with every layer's qk/softmax/av triple folded into its qk row (module docstring);
+    a table without unfused attention (or without `op`/`layer` columns) is returned as is. The fused row
+    reads what the qk and av rows read: exact where K and V are separate tensors; for a cache whose V is a
+    slice of K (MLA absorbed decode) it over-counts, which is why Traces are rebuilt instead."""
+    if "op" not in df.columns or "layer" not in df.columns:
+        return df
+    op = df["op"].to_numpy()
+    if not (op == "qk").any():
+        return df
+    prefix = df["name"].astype(str).str.rsplit(".", n=1).str[0].to_numpy()
+    layer = df["layer"].to_numpy()
+    pos = {role: np.flatnonzero(op == role) for role in ROLES}
+    # a triple is the i-th qk, softmax and av of one (layer, name prefix): repeated blocks (tables that
+    # stack several step shapes) pair in order
+    key = {}
+    for role, idx in pos.items():
+        occ = pd.Series(list(zip(layer[idx], prefix[idx]))).groupby(lambda i: (layer[idx][i], prefix[idx][i])).cumcount()
+        key[role] = pd.Series(np.arange(len(idx)), index=pd.MultiIndex.from_arrays([layer[idx], prefix[idx], occ.to_numpy()]))
+    qk = pos["qk"]
+    where = key["qk"].index
+    found = [key[r].reindex(where).to_numpy() for r in ("av", "softmax")]
+    if any(np.isnan(f).any() for f in found):  # a qk row without its softmax/av: not an unfused triple
+        return df
+    av, sm = (pos[r][f.astype(np.int64)] for r, f in zip(("av", "softmax"), found))
+    out = df.copy()
+    cols = {c: out[c].to_numpy(dtype=np.int64).copy() for c in INT_COLUMNS}
+    span, d_qk = cols["n"][qk], cols["k"][qk]
+    count = cols["kv_read_elems"][qk] // np.maximum(span * d_qk, 1)  # batch · kv_heads
+    new = {
+        "count": np.maximum(count, 1),  # the kernel launches even for an empty step shape; folded rows: 0
+        "m": cols["m"][qk] * cols["count"][qk] // np.maximum(count, 1),  # query rows per (sequence, KV head)
+        "k": span,
+        "n": cols["n"][av],
+        "macs": cols["macs"][qk] + cols["macs"][av],
+        "vector_ops": cols["vector_ops"][sm],
+        "weight_elems": cols["weight_elems"][qk] + cols["weight_elems"][sm] + cols["weight_elems"][av],  # sinks
+        "act_in_elems": cols["act_in_elems"][qk],
+        "act_out_elems": cols["act_out_elems"][av],
+        "kv_read_elems": cols["kv_read_elems"][qk] + cols["kv_read_elems"][av],
+        "kv_write_elems": cols["kv_write_elems"][qk] + cols["kv_write_elems"][av],
+    }
+    gone = np.concatenate([av, sm])
+    for c in INT_COLUMNS:
+        cols[c][gone] = 0
+        cols[c][qk] = new[c]
+        out[c] = cols[c]
+    op_col = out["op"].to_numpy().copy()
+    op_col[qk] = FUSED
+    out["op"] = op_col
+    return out
 
 
 def compute_view(ops: OpColumns) -> tuple[OpColumns, np.ndarray]:
@@ -46,7 +106,7 @@ def compute_view(ops: OpColumns) -> tuple[OpColumns, np.ndarray]:
     (appended), chained on chip. Returns the view and the indices of the fused rows the appended rows
     belong to. (MLA absorbed: V is a slice of the latent K already read, so the av part reads nothing new
     when kv_read covers K only; the split then follows d_v/(d_qk + d_v) of what is read.)"""
-    fused = np.flatnonzero(fused_rows(ops))
+    fused = np.flatnonzero(ops.fused_attention())
     if fused.size == 0:
         return ops, fused
     m, k, cnt = ops.m[fused], ops.k[fused], ops.count[fused]
@@ -70,6 +130,13 @@ def compute_view(ops: OpColumns) -> tuple[OpColumns, np.ndarray]:
                    kind=np.concatenate([ops.kind, ops.kind[fused]]),
                    op=np.concatenate([ops.op, np.full(fused.size, "av")]), **merged)
     return view, fused
+
+
+def family_view(family, ops: OpColumns) -> tuple[OpColumns, np.ndarray]:
+    """`compute_view` for a family without its own fused-attention kernel model; the ops as given otherwise."""
+    if getattr(family, "fused_attention_kernel", False):
+        return ops, np.zeros(0, dtype=np.int64)
+    return compute_view(ops)
 
 
 def fold(values, n_ops: int, fused: np.ndarray) -> np.ndarray:

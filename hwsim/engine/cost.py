@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from hwsim.core.spec import Accelerator
-from hwsim.engine.attention import as_run, compute_view, fold
+from hwsim.engine.attention import as_run, family_view, fold
 from hwsim.engine.machine import Machine, configure, memory_cycles, op_traffic
 from hwsim.core.ops import OpColumns
 from hwsim.arch.loader import load_arch
@@ -24,6 +24,12 @@ def ops_frame(trace) -> pd.DataFrame:
     if not isinstance(df, pd.DataFrame):
         raise HwsimError("expected a Trace or its ops DataFrame", field="trace")
     return df
+
+
+def family_ops(arch: Accelerator, trace) -> pd.DataFrame:
+    """The ops table as `arch` runs it: attention fused or not per the spec's `attention:` setting or the
+    family's default (hwsim.engine.attention.as_run)."""
+    return ops_frame(as_run(arch, trace))
 
 
 def energy_parts(arch: Accelerator, bytes_by_level: dict, compute_energy, seconds) -> dict[str, np.ndarray]:
@@ -44,7 +50,7 @@ def cost_columns(m: Machine, ops: OpColumns) -> dict[str, np.ndarray]:
     """Every per-op cost column as arrays of one shape: (n_ops,), or (n_points, n_ops) in sweeps
     (a swept field that changes only energy, clock or power still gives every column that shape)."""
     fam, arch, prec = m.family, m.arch, m.prec
-    view, fused = compute_view(ops)  # a fused attention row computes as its two GEMMs
+    view, fused = family_view(fam, ops)  # a fused attention row computes as its two GEMMs
     view_compute = np.asarray(fam.compute_cycles(arch, view, prec), dtype=np.float64)
     compute = fold(view_compute, len(ops), fused)
     tr = op_traffic(m, ops).traffic
@@ -119,12 +125,12 @@ def evaluate(arch: Accelerator | str, trace, precision=None) -> CostTable:
         arch = load_arch(arch)
     if isinstance(precision, (str, int, float)) and not isinstance(precision, bool):
         precision = Precision(weights=precision)
-    return cost_table(configure(arch, precision), as_run(arch, trace))  # attention as this accelerator runs it
+    return cost_table(configure(arch, precision), trace)
 
 
 def cost_table(m: Machine, trace) -> CostTable:
     """evaluate() on an already configured machine."""
-    df = ops_frame(trace)
+    df = family_ops(m.arch, trace)  # attention as this accelerator runs it
     ops = OpColumns.from_frame(df)
     cols = cost_columns(m, ops)
     frame = pd.DataFrame({"name": df["name"].to_numpy(), "kind": df["kind"].to_numpy(), **cols})

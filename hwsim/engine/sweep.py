@@ -14,8 +14,7 @@ import pandas as pd
 
 from hwsim.arch.loader import parse_values
 from hwsim.core.spec import Accelerator
-from hwsim.engine.attention import as_run
-from hwsim.engine.cost import cost_columns, design_totals, ops_frame
+from hwsim.engine.cost import cost_columns, design_totals, family_ops
 from hwsim.engine.machine import configure
 from hwsim.core.ops import OpColumns, dedupe
 from hwsim.core.precision import resolve_precision
@@ -73,8 +72,7 @@ def sweep_cost(arch: Accelerator, grid: Mapping[str, object], trace, precision=N
     prec = resolve_precision(precision)
     paths, raw_cols = _grid_points(grid, product)
     arch, parsed = parse_grid(arch, dict(zip(paths, raw_cols)))
-    trace = as_run(arch, trace)  # attention fused or not, as this accelerator runs it
-    uniq, mult = dedupe(ops_frame(trace))
+    uniq, mult = dedupe(family_ops(arch, trace))  # attention fused or not, as this accelerator runs it
     ops = OpColumns.from_frame(uniq)
     fam = get_family(arch.family)
     n = len(raw_cols[0])

@@ -41,6 +41,9 @@ class Family:
     attention: ClassVar[str] = "unfused"
     attention_source: ClassVar[str] = ("assumed: the accelerator's paper maps attention onto its GEMM array as "
                                        "separate qk and av GEMMs with the scores through memory")
+    #: True when compute_cycles costs `attn_fused` rows with the family's own fused kernel model; else the
+    #: engine computes a fused row as its qk and av GEMMs chained on chip (hwsim.engine.attention)
+    fused_attention_kernel: ClassVar[bool] = False
     #: rounding of memory cycles (bytes / bytes-per-cycle); np.ceil unless a reference model floors
     memory_round = staticmethod(np.ceil)
     #: module of the cycle-level model (a `simulate_op(ctx, i)` function), imported on first use

@@ -101,6 +101,15 @@ def arch_table_bytes(arch, ops) -> np.ndarray:
     return table_bytes(ops, c["group"], c["symmetric"], table_bits(arch))
 
 
+def precompute_launch_cycles(arch, ops) -> np.ndarray:
+    """Fixed cycles of a separate precompute kernel per linear op (`compute.precompute_launch`, a GPU
+    kernel launch; 0 when fused or not given)."""
+    c = arch.compute
+    if c.get("precompute") != "separate":
+        return np.zeros(np.shape(ops.m))
+    return np.where(lut_mask(ops), c.get("precompute_launch", 0.0) * arch.clock_hz * ops.count, 0.0)
+
+
 def precompute_cycles(arch, ops) -> np.ndarray:
     """Cycles (not rounded) of the table precompute on the host's fp16 SIMD lanes."""
     c = arch.compute

@@ -24,6 +24,16 @@ from hwsim.formats.scales import ScaleFormat
 
 
 @dataclass(frozen=True)
+class FixedScales:
+    """Per-row, per-group scales (rows × groups), zero points and BitMoD grid choices of one matrix."""
+
+    scale: np.ndarray
+    zero: np.ndarray | None
+    choice: np.ndarray | None
+    width: int  # columns per group (the whole row for per-channel / per-tensor scales)
+
+
+@dataclass(frozen=True)
 class Format:
     name: str
     family: str
@@ -110,6 +120,61 @@ class Format:
             scale, zero = self._scales(g2, counts, rows, ngroups)
             out = self.element.apply(g2, scale, zero, noise)
         return restore(out.reshape(g3.shape))
+
+    # ---- scales fixed once, elements rounded later (GPTQ quantizes column by column) -------------
+    def fit(self, w2: np.ndarray) -> "FixedScales":
+        """Scales of a rows × n matrix (groups along its last axis), to round columns with later.
+        Formats whose scale depends on the rounded values (absmean) or llama.cpp block types have
+        no fixed per-group scale: HwsimError."""
+        if self.scaling in ("absmean", "ggml"):
+            raise HwsimError(f"{self.name} has no per-group scale that can be fixed before rounding "
+                             f"({self.family}); use a scaled grid format", field="format")
+        w2 = np.ascontiguousarray(w2, dtype=np.float32 if np.asarray(w2).dtype == np.float32 else np.float64)
+        rows, n = w2.shape
+        g3, counts, _ = to_groups(w2, -1, self.granularity, self.group_size)
+        grows, ngroups, gsize = g3.shape
+        g2 = g3.reshape(grows * ngroups, gsize)
+        width = self.group_size if self.granularity == "group" else n
+        if self.scaling == "bitmod":
+            amax = scales.absmax(g2).reshape(grows, ngroups)
+            per_grid = np.stack([scales.linear_scale(amax / v.max_abs, self.scale_format).reshape(-1)
+                                 for v in self.variants])
+            grids = np.stack([v.kernel_grid() for v in self.variants])
+            choice = kernels.quantize_rows_best(g2, per_grid, grids, _NO_NOISE, np.empty_like(g2))
+            scale = np.take_along_axis(per_grid, choice[None], 0)[0]
+            return FixedScales(scale.reshape(rows, ngroups), None, choice.reshape(rows, ngroups), width)
+        scale, zero = self._scales(g2, counts, grows, ngroups)
+        scale = np.broadcast_to(np.asarray(scale).reshape(grows, ngroups), (rows, ngroups))
+        zero = None if zero is None else np.broadcast_to(np.asarray(zero).reshape(grows, ngroups), (rows, ngroups))
+        return FixedScales(np.ascontiguousarray(scale), None if zero is None else np.ascontiguousarray(zero),
+                           None, width)
+
+    def round_columns(self, cols: np.ndarray, fixed: "FixedScales", group: int) -> np.ndarray:
+        """Round a rows × c block whose columns all lie in group `group`, with the fixed scales."""
+        cols = np.ascontiguousarray(cols, dtype=np.float64)
+        scale = fixed.scale[:, group]
+        zero = None if fixed.zero is None else fixed.zero[:, group]
+        if fixed.choice is None:
+            return self.element.apply(cols, scale, zero)
+        out = np.empty_like(cols)
+        choice = fixed.choice[:, group]
+        for v, el in enumerate(self.variants):
+            rows = np.flatnonzero(choice == v)
+            if rows.size:
+                out[rows] = el.apply(np.ascontiguousarray(cols[rows]), scale[rows])
+        return out
+
+    def kernel_tables(self):
+        """(kind, params, grids, mids, luts, los, inv_ws) of the element(s), stacked per BitMoD variant,
+        for kernels that round one value at a time (kernels.gptq_block)."""
+        els = self.variants or (self.element,)
+        grids = [np.asarray(e.kernel_grid(), dtype=np.float64) for e in els]
+        width = max(g.size for g in grids)
+        grids = np.stack([np.pad(g, (0, width - g.size), mode="edge") for g in grids])
+        looks = [kernels.grid_lookup(g) for g in grids]
+        return (els[0].kind, els[0].kernel_params(), grids, np.stack([lk[0] for lk in looks]),
+                np.stack([lk[1] for lk in looks]), np.array([lk[2] for lk in looks]),
+                np.array([lk[3] for lk in looks]))
 
     def _scales(self, g2, counts, rows, ngroups):
         el = self.element

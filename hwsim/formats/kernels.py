@@ -267,3 +267,72 @@ def row_stats(x, mode):
         else:
             res[i] = tot
     return res
+
+
+@njit(cache=True)
+def gptq_block(wt, u1, qt, et, scale, zero, choice, gidx, kind, p, grids, mids, luts, los, inv_ws):
+    """GPTQ's inner loop over one block of columns, transposed so a column of W is a contiguous row:
+    wt (nb × out) holds the block's weights still to quantize, u1 (nb × nb) the block's part of the
+    upper Cholesky factor of H⁻¹, scale/zero/choice (groups × out) the fixed scales, zero points and
+    grid choices (BitMoD) per group, gidx[i] column i's group. Column i is rounded by the element
+    kernel into qt[i]; its error (w − q)/u1[i, i] goes to et[i] and onto the later columns of the block."""
+    nb, rows = wt.shape
+    one_grid = grids.shape[0] == 1
+    buf = np.empty(rows)
+    zb = np.empty(rows)
+    cb = np.empty(rows, dtype=np.int64)
+    nrow = np.empty(0)
+    look0 = (mids[0], luts[0], los[0], inv_ws[0])
+    for i in range(nb):
+        d = u1[i, i]
+        g = gidx[i]
+        for r in range(rows):
+            buf[r] = wt[i, r] / scale[g, r]
+            zb[r] = zero[g, r]
+        if one_grid:  # the whole column through the element kernel at once
+            _element_row(buf, zb, nrow, False, kind, p, grids[0], look0, cb)
+        else:  # BitMoD: each weight on its group's grid
+            for r in range(rows):
+                v = choice[g, r]
+                _element_row(buf[r:r + 1], zb[r:r + 1], nrow, False, kind, p, grids[v],
+                             (mids[v], luts[v], los[v], inv_ws[v]), cb[r:r + 1])
+        for r in range(rows):
+            q = buf[r] * scale[g, r]
+            qt[i, r] = q
+            et[i, r] = (wt[i, r] - q) / d
+        for j in range(i + 1, nb):
+            c = u1[i, j]
+            for r in range(rows):
+                wt[j, r] -= et[i, r] * c
+
+
+@njit(cache=True)
+def lowrank_inverse_cholesky(b, m0, lam):
+    """Upper Cholesky factor of H⁻¹ = (I − B·M₀·Bᵀ)/λ (H = λI + low rank, B n × m) as
+    U = diag(u) + strict_upper(P·Bᵀ): the Schur complement after k rows keeps the form
+    (I − B_k M_k B_kᵀ)/λ with M_{k+1} = M_k + (M_k b_k)(M_k b_k)ᵀ/(λ σ_k), σ_k = (1 − b_k·M_k b_k)/λ,
+    so row k of U beyond the diagonal is p_k·B with p_k = −M_k b_k/(λ √σ_k). O(n·m²) instead of O(n³)."""
+    n, m = b.shape
+    mk = m0.copy()
+    u = np.empty(n)
+    p = np.empty((n, m))
+    v = np.empty(m)
+    for k in range(n):
+        for i in range(m):
+            acc = 0.0
+            for j in range(m):
+                acc += mk[i, j] * b[k, j]
+            v[i] = acc
+        bv = 0.0
+        for i in range(m):
+            bv += b[k, i] * v[i]
+        sigma = (1.0 - bv) / lam
+        uk = math.sqrt(sigma)
+        u[k] = uk
+        for i in range(m):
+            p[k, i] = -v[i] / (lam * uk)
+        c = 1.0 / (lam * sigma)
+        for i in range(m):
+            for j in range(m):
+                mk[i, j] += v[i] * v[j] * c
+    return u, p

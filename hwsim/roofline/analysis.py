@@ -29,8 +29,7 @@ import numpy as np
 import pandas as pd
 
 from hwsim.arch import Accelerator, load_arch
-from hwsim.engine.attention import as_run
-from hwsim.engine.cost import cost_table, ops_frame
+from hwsim.engine.cost import cost_table, family_ops
 from hwsim.engine.machine import Machine, configure, op_traffic
 
 from hwsim.core.ops import OpColumns
@@ -253,13 +252,12 @@ def roofline(arch, trace, precision=None) -> Roofline:
     precs = [resolve_precision(p) for p in _as_list(precision)]
     machines, frames, summaries = [], [], []
     for a in archs:
-        run = as_run(a, trace)  # attention fused or not, as this machine runs it (the fused op's intensity)
-        df = ops_frame(run).reset_index(drop=True)
+        df = family_ops(a, trace).reset_index(drop=True)  # attention as this machine runs it (its intensity)
         for p in precs:
             roofs, base, levels, b_moved = _series(a, df, p)
             machines.append(roofs)
             frames.append(_long(roofs, base, levels))
-            summaries.append(phase_summary(roofs, base, levels, b_moved, run))
+            summaries.append(phase_summary(roofs, base, levels, b_moved, trace))
     keys = [(m.arch, m.precision) for m in machines]
     if len(set(keys)) < len(keys):
         dup = next(k for k in keys if keys.count(k) > 1)

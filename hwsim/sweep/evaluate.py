@@ -108,6 +108,7 @@ def engine_evaluator(design: Design, points: dict, workload: Workload, precision
             df = sweep_cost(arch, engine_grid(design, points), tr, prec, product=False)
         df = df.drop(columns=[c for c in points if c in df.columns])
     df.insert(0, "family", arch.family)
+    df["price_usd"] = np.nan if arch.price_usd is None else float(arch.price_usd)
     return df
 
 
@@ -175,6 +176,10 @@ def _derive(t: pd.DataFrame) -> None:
                 t["power_w"] = energy / secs
             if "energy_per_token_j" not in t.columns:
                 t["energy_per_token_j"] = energy / tokens
+            if "tokens_per_joule" not in t.columns:
+                t["tokens_per_joule"] = tokens / energy
+        if "price_usd" in t.columns and "tokens_per_s_per_usd" not in t.columns:  # hwsim.metrics
+            t["tokens_per_s_per_usd"] = t["tokens_per_s"].to_numpy(dtype=float) / t["price_usd"].to_numpy(dtype=float)
 
 
 def _join_accuracy(t: pd.DataFrame, acc: pd.DataFrame) -> pd.DataFrame:

@@ -10,8 +10,7 @@ kernels (`compute.float_weights: host`): the trace is priced with the lm_head (a
 fp16, everything else at the quantised format — the per-op split `hwsim allocate` makes with
 --fixed-weights fp16.
 LUT Tensor Core (ISCA 2025): LUT vs MAC unit compute density 20.9x and energy efficiency 11.2x
-(third-party summaries; checked for direction and order of magnitude only); precompute overhead
-~2.5% fused into the norm, 16-24% as a separate kernel (Table 4, as summarised by third parties).
+(third-party summaries; checked for direction and order of magnitude only; docs/reproductions.md).
 """
 import functools
 
@@ -19,9 +18,7 @@ import pytest
 
 from hwsim.arch import load_arch
 from hwsim.engine import Precision
-from hwsim.families import lut_core as L
 from hwsim.families.lut import unit_vs_mac
-from hwsim.core.ops import OpColumns
 from hwsim.workload import load_model, trace
 from hwsim.engine import evaluate
 
@@ -89,39 +86,8 @@ def test_tmac_cost_scales_with_bits_like_published():
     assert r == pytest.approx(16.68 / 8.97, rel=0.1)
 
 
-def _precompute_share(arch, w):
-    """Table precompute (adds on the vector lanes + table traffic) over the LUT cycles, Llama-2-7B
-    prefill of 256 tokens."""
-    ops = OpColumns.from_frame(trace(load_model("llama-2-7b"), "prefill", seq=256).ops)
-    c = arch.compute
-    lut = L.lut_unit_cycles(arch, ops, w).sum()
-    adds = L.precompute_cycles(arch, ops).sum()
-    bw = c["table_bandwidth"] if c["precompute"] == "fused" else arch.backing.bytes_per_cycle(arch.clock_hz)
-    return (adds + (2 * L.arch_table_bytes(arch, ops) / bw).sum()) / lut
-
-
-def _tensor_core_shares():
-    acc = load_arch("lut-tensor-core")
-    return _precompute_share(acc, 2), _precompute_share(acc.with_values({"compute.precompute": "separate"}), 2)
-
-
-def test_lut_tensor_core_precompute_share_regression_snapshot():
-    """hwsim's own precompute shares, pinned at ±2% (a regression check, not a validation): 3.18%
-    fused into the norm, 10.9% as a separate kernel."""
-    fused, sep = _tensor_core_shares()
-    assert fused == pytest.approx(0.0318, rel=0.02)
-    assert sep == pytest.approx(0.109, rel=0.02)
-
-
-def test_lut_tensor_core_precompute_share_vs_published_within_factor_2():
-    """Validation against LUT Tensor Core Table 4 (as summarised): ~2.5% fused, 16-24% separate;
-    tolerance a factor of 2. Fused into the norm, the tables (8 fp16 entries per 4 activations: twice
-    the activation bytes) are written to and read back from the A100 L2 at 5120 B/clk; unfused, through
-    HBM. W2 weights (the published table's weight width is not known to us). The unfused kernel's
-    launch and activation re-read are not modelled, hence hwsim sits below 16-24%."""
-    fused, sep = _tensor_core_shares()
-    assert 0.025 / 2 < fused < 0.025 * 2
-    assert 0.16 / 2 < sep < 0.24 * 2
+# The table-precompute share (LUT Tensor Core Table 4: ~2.5% fused, 16-24% separate) is validated from
+# its study in tests/validation/test_reproductions.py (with the separate kernel's launch).
 
 
 def test_lut_unit_vs_mac_unit_regression_snapshot():

@@ -1,21 +1,26 @@
-"""GPUs: SMs with tensor cores, L2 and HBM, as one kernel per op.
+"""GPUs: SMs with tensor cores, L2 and HBM, as the kernels a serving stack launches.
 
 Tensor peak = SMs × tensor cores per SM × dense FMA per core per cycle × 2 × clock (A100: 108·4·256·2·
 1.41 GHz = 312 TFLOPS; H100 SXM: 132·4·512·2·1.83 GHz = 989 TFLOPS). Each preset lists its tensor-core
 rate per input type (`tc_fma_<type>`, from the datasheet; an omitted type has no tensor path). A GEMM
 runs at the rate of the narrowest type that both operands convert to losslessly and the GPU supports
-(hwsim.families.gpu.types): int4 weights × fp16 activations dequantise to fp16; int8 × int8 takes the
-int8 path where there is one (A100, H100) and fp16 where not (V100S); fp8 × fp8 runs at the fp8 rate
-on H100 and at the fp16 rate on A100, which has no fp8 tensor cores. Pairs no tensor type holds
-(fp32) run on the CUDA cores. Linear ops pair activations with weights, attention with the KV cache.
+(hwsim.families.gpu.types). Linear ops pair activations with weights, attention with the KV cache.
 
-Per GEMM (one kernel): output tiles of tile_m × tile_n (fewer rows for skinny GEMMs: m rounded up to
-`mma_rows`) are spread over the SMs in waves (tile and
-wave quantisation; split-K when tiles are fewer than SMs, down to 256-deep slices), each tile at `compute_efficiency` of the SM's tensor peak; memory time comes
-from the shared memory model at the HBM's achievable bandwidth (memory.hbm.efficiency); the kernel
-takes max(compute, memory) plus `launch_overhead`. compute_efficiency, the HBM efficiency and
-launch_overhead are calibrated on measured times (hwsim.engine.calibrate). Energy: the board's
-power × time (static_power = TDP; assumed: a busy GPU draws about its TDP).
+Kernel classes (mechanisms and sources in hwsim.families.gpu.kernels), chosen per op and precision:
+- dense GEMM on the tensor cores: `compute_efficiency` for 16/19-bit types, `compute_efficiency_8bit`
+  (and the extra fixed time `overhead_8bit`) for 8- and 4-bit types;
+- weight-only GEMM (weights narrower than the type the pair runs at, dequantised in registers):
+  `weight_only_kernel: marlin` (tensor cores at the activation type, low-bit weight bytes) or `gemv`
+  (CUDA cores, `gemv_efficiency`, extra fixed time `gemv_overhead`);
+- fused attention (one kernel per layer: the family's default `attention = "fused"`, so the engine
+  re-expresses traces with one attn_fused row per layer, hwsim.engine.attention), at the attention pair's
+  tensor efficiency; a spec with `attention: unfused` runs qk and av as batched tensor-core GEMMs;
+- elementwise kernels on the CUDA cores, usually HBM-bound.
+Every kernel takes max(compute, memory) + `launch_overhead` (+ its class's extra fixed time); an op
+folded into a fused kernel (softmax/av rows, count 0) launches none. Fitted fields (hwsim.engine.calibrate):
+compute_efficiency, compute_efficiency_8bit, overhead_8bit, gemv_efficiency, gemv_overhead,
+sm_bandwidth, launch_overhead, memory.hbm.efficiency. Energy: the board's power × time
+(static_power = TDP; assumed: a busy GPU draws about its TDP).
 """
 from __future__ import annotations
 
@@ -23,8 +28,14 @@ import numpy as np
 
 from hwsim.core.schema import Field
 from hwsim.families.base import Family
-from hwsim.families.common import cdiv, vector_cycles
-from hwsim.families.gpu.types import TC_RATE_FIELDS, pair_fma
+from hwsim.families.common import vector_cycles
+from hwsim.families.gpu.kernels import attention_cycles, gemm_cycles, gemv_cycles
+from hwsim.families.gpu.types import TC_RATE_FIELDS, pair_fma, pair_types
+
+# fields a calibration fits (hwsim.engine.calibrate); every other field comes from a datasheet
+FITTED = ("compute.compute_efficiency", "compute.compute_efficiency_8bit", "compute.overhead_8bit",
+          "compute.gemv_efficiency", "compute.gemv_overhead", "compute.sm_bandwidth",
+          "compute.launch_overhead", "memory.hbm.efficiency")
 
 
 class Gpu(Family):
@@ -32,19 +43,39 @@ class Gpu(Family):
     attention = "fused"
     attention_source = ("FlashAttention (Dao et al., NeurIPS 2022) and FlashAttention-2 (Dao, ICLR 2024): the fused "
                         "attention kernels vLLM, TensorRT-LLM and SGLang run on NVIDIA GPUs; scores stay in SRAM")
+    fused_attention_kernel = True  # attn_fused rows: hwsim.families.gpu.kernels.attention_cycles
     cycle_model = "hwsim.families.gpu.cycle"
     params = {
-        "sms": Field("int", doc="streaming multiprocessors"),
+        "sms": Field("int", doc="streaming multiprocessors (AMD: compute units)"),
         "tensor_cores_per_sm": Field("int"),
         **TC_RATE_FIELDS,
         "cuda_cores_per_sm": Field("int", required=False, default=128,
-                                   doc="fp32 lanes per SM: elementwise ops and GEMMs no tensor type holds"),
+                                   doc="fp32 lanes per SM: elementwise ops, GEMV-style kernels and GEMMs no tensor type holds"),
+        "sfu_per_sm": Field("int", required=False, default=16,
+                            doc="special-function (exp2) results per SM per clock: fused attention's softmax"),
         "tile_m": Field("int", required=False, default=128, doc="CTA tile rows (tokens)"),
         "tile_n": Field("int", required=False, default=128, doc="CTA tile columns (outputs)"),
         "mma_rows": Field("int", required=False, default=None,
                           doc="skinny GEMMs (m < tile_m) get CTA tiles of m rounded up to this many rows "
                               "(default: tile_m, i.e. fixed tiles)"),
-        "compute_efficiency": Field("dimensionless", required=False, default=1.0, doc="achieved / peak tensor rate"),
+        "compute_efficiency": Field("dimensionless", required=False, default=1.0, maximum=1.0,
+                                    doc="achieved / peak tensor rate of 16-bit GEMM and attention kernels"),
+        "compute_efficiency_8bit": Field("dimensionless", required=False, default=None, maximum=1.0,
+                                         doc="achieved / peak tensor rate of 8- and 4-bit GEMMs (default: compute_efficiency)"),
+        "overhead_8bit": Field("time", required=False, default=0.0, positive=False,
+                               doc="extra fixed time of an 8/4-bit GEMM kernel (scales, amax)"),
+        "weight_only_kernel": Field("choice", required=False, default="marlin", choices=("marlin", "gemv"),
+                                    doc="kernel for weights narrower than the pair's type"),
+        "gemv_efficiency": Field("dimensionless", required=False, default=0.5, maximum=1.0,
+                                 doc="achieved / peak CUDA-core FMA rate of GEMV-style weight-only kernels"),
+        "gemv_overhead": Field("time", required=False, default=0.0, positive=False,
+                               doc="extra fixed time of a GEMV-style weight-only kernel"),
+        "sm_bandwidth": Field("bytes_per_cycle", required=False, default=float("inf"),
+                              doc="bytes one SM streams per clock (Little's law)"),
+        "attention_mma_rate": Field("dimensionless", required=False, default=1.0, maximum=1.0,
+                                    doc="fraction of the tensor peak the attention kernel's MMA instructions reach"),
+        "attention_split_kv": Field("bool", required=False, default=True,
+                                    doc="decode attention splits the keys over idle SMs (Flash-Decoding)"),
         "launch_overhead": Field("time", required=False, default=0.0, positive=False, doc="fixed time per kernel"),
         "die_area": Field("area", doc="die area"),
     }
@@ -57,14 +88,31 @@ class Gpu(Family):
         fma = pair_fma(c, a, b)
         return c["cuda_cores_per_sm"] if fma is None else c["tensor_cores_per_sm"] * fma
 
-    def _op_rate(self, arch, ops, prec):
-        """Per-op rate: linear ops multiply activations by weights, attention by the KV cache."""
-        return np.where(ops.kind == "attention", self._rate(arch, prec.activations, prec.kv),
-                        self._rate(arch, prec.activations, prec.weights))
-
     @staticmethod
-    def _mma_rows(c):
-        return c["tile_m"] if c["mma_rows"] is None else c["mma_rows"]
+    def _width(arch, a, b):
+        """Bits of the tensor type an a × b product runs at (None: CUDA cores)."""
+        types = pair_types(arch.compute, a, b)
+        return types[0].width if types else None
+
+    def _efficiency(self, arch, a, b):
+        c = arch.compute
+        w = self._width(arch, a, b)
+        eight = c["compute_efficiency"] if c["compute_efficiency_8bit"] is None else c["compute_efficiency_8bit"]
+        return eight if (w is not None and w <= 8) else c["compute_efficiency"]
+
+    def weight_only(self, arch, prec) -> bool:
+        """Whether linear ops dequantise the weights: they are narrower than the type the pair runs at."""
+        w = self._width(arch, prec.activations, prec.weights)
+        return w is not None and prec.weights.element_bits < w
+
+    def configure(self, arch, prec):
+        """Per-precision kernel class of the linear ops: its fixed time (`_linear_fixed`) and whether it
+        is the GEMV-style weight-only kernel (`_gemv`), so latency() needs no precision."""
+        c = arch.compute
+        w = self._width(arch, prec.activations, prec.weights)
+        gemv = self.weight_only(arch, prec) and c["weight_only_kernel"] == "gemv"
+        extra = c["gemv_overhead"] if gemv else (c["overhead_8bit"] if (w is not None and w <= 8) else 0.0)
+        return arch.with_values({"compute._gemv": gemv, "compute._linear_fixed": c["launch_overhead"] + extra}), prec
 
     def peak_macs_per_cycle(self, arch, prec):
         return arch.compute["sms"] * self._rate(arch, prec.activations, prec.weights)
@@ -74,19 +122,28 @@ class Gpu(Family):
 
     def compute_cycles(self, arch, ops, prec):
         c = arch.compute
-        tiles = cdiv(ops.m, c["tile_m"]) * cdiv(ops.n, c["tile_n"]) * ops.count
-        # skinny GEMMs (decode GEMVs) run kernels whose tile covers only the rows present, down to the
-        # MMA row granularity, instead of a full tile_m of padded rows
-        tile_m = np.minimum(c["tile_m"], cdiv(ops.m, self._mma_rows(c)) * self._mma_rows(c))
-        # split-K: with fewer tiles than SMs the reduction is split to occupy them (cuBLAS split-K/stream-K)
-        split = np.clip(np.floor(c["sms"] / tiles), 1.0, np.maximum(ops.k / 256.0, 1.0))
-        waves = cdiv(tiles * split, c["sms"])
-        per_tile = tile_m * c["tile_n"] * (ops.k / split) / (self._op_rate(arch, ops, prec) * c["compute_efficiency"])
+        a, w, kv = prec.activations, prec.weights, prec.kv
+        linear = gemm_cycles(c, ops, self._rate(arch, a, w), self._efficiency(arch, a, w))
+        if c.get("_gemv", False):
+            linear = gemv_cycles(c, ops)
+        kv_bytes = ops.kv_read_elems * kv.bits / 8
+        att = attention_cycles(c, ops, self._rate(arch, a, kv), self._efficiency(arch, a, kv), kv_bytes,
+                               c["attention_split_kv"])
         lanes = c["sms"] * c["cuda_cores_per_sm"]
-        return np.where(ops.gemm, waves * per_tile, 0.0) + vector_cycles(ops, lanes)
+        attention = ops.kind == "attention"
+        if ops.op is not None:  # an arch with `attention: unfused` runs qk and av as batched GEMMs
+            unfused = gemm_cycles(c, ops, self._rate(arch, a, kv), self._efficiency(arch, a, kv))
+            att = np.where(ops.fused_attention(), att, unfused)
+        gemm = np.where(attention, att, linear)
+        return np.where(ops.gemm & (ops.macs > 0), gemm, 0.0) + vector_cycles(ops, lanes)
 
     def latency(self, arch, ops, compute, memory):
-        return np.maximum(compute, memory) + arch.compute["launch_overhead"] * arch.clock_hz
+        c = arch.compute
+        fixed = np.where(ops.kind == "linear", c.get("_linear_fixed", c["launch_overhead"]), c["launch_overhead"])
+        # every op is one kernel launch except the rows folded into a fused attention kernel (count 0); a
+        # fused attention kernel launches once even when empty (serving's varlen kernel at zero sequences)
+        launches = (ops.count > 0) | ops.fused_attention()
+        return np.maximum(compute, memory) + np.where(launches, fixed * arch.clock_hz, 0.0)
 
     def compute_energy(self, arch, ops, prec, compute_cycles):
         return np.zeros_like(compute_cycles)  # all power is accounted as static_power × time

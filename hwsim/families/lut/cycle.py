@@ -3,6 +3,8 @@ combine/dequantise (vector lanes on CPUs), as simpy stages; with `precompute: se
 go out to DRAM and come back on the same channel as the weights."""
 from __future__ import annotations
 
+import numpy as np
+
 from hwsim.families import lut_core as L
 from hwsim.sim import pipelines as P
 from hwsim.sim.models import OpSim, SimContext, backing_bytes, batches, io_stages, pipeline_result
@@ -19,7 +21,7 @@ def simulate_op(ctx: SimContext, i: int) -> OpSim:
         return pipeline_result(res, ("vector",), ("dram",), backing_bytes(ctx, i))
     planes = L.weight_planes(arch, prec)
     lut = float(L.lut_unit_cycles(arch, row, planes)[0])
-    pre = float(L.precompute_cycles(arch, row)[0])
+    pre = float(L.precompute_cycles(arch, row)[0]) + float(np.asarray(L.precompute_launch_cycles(arch, row)).reshape(-1)[0])
     post = float(L.output_stage_cycles(arch, row, prec, planes)[0])
     tables = float(L.arch_table_bytes(arch, row)[0]) if c["precompute"] == "separate" else 0.0
     # activations (table inputs) first, then precompute, while the weights stream per batch

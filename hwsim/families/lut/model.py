@@ -11,7 +11,8 @@ is one SIMD vector of lookups (tile_m = 1, tile_n = simd_bits/table_bits lanes: 
 
 Table precompute (one add per table entry, 2^(g-1) entries with symmetry) runs on the vector lanes.
 Its tables still have to reach the LUT units: `precompute: separate` writes them to the backing store
-and reads them back (T-MAC and LUT Tensor Core's unfused kernel); `fused` folds the precompute into
+and reads them back (T-MAC and LUT Tensor Core's unfused kernel), paying `precompute_launch` per
+kernel (a GPU kernel launch; 0 on CPUs, where it is a function call); `fused` folds the precompute into
 the preceding norm, whose tables are written to and read back from the on-chip level at
 `table_bandwidth` (LUT Tensor Core: the A100 L2; no table traffic when it is not given). Tables are loaded into the tile once per n-tile (the elongated
 tile reuses a table over tile_n outputs); `table_storage` (registers | sram) prices the lookup reads.
@@ -67,6 +68,8 @@ class Lut(Family):
         "precompute": Field("choice", choices=("fused", "separate"), required=False, default="separate"),
         "float_weights": Field("choice", choices=("error", "host"), required=False, default="error",
                                doc="cpu: float weights of >= 16 bits run on the dense host kernels (host) or are refused"),
+        "precompute_launch": Field("time", required=False, default=0.0, positive=False,
+                                   doc="fixed time of each separate precompute kernel (launch and sync), per linear op"),
         "table_bandwidth": Field("bytes_per_cycle", required=False, default=None,
                                  doc="on-chip bandwidth carrying fused tables from the precompute to the LUT units"),
         # accelerator
@@ -109,8 +112,9 @@ class Lut(Family):
         lut = L.lut_unit_cycles(arch, ops, planes)
         vector = L.precompute_cycles(arch, ops) + L.output_stage_cycles(arch, ops, prec, planes)
         table_io = 0.0  # tables written once by the precompute and read once by the LUT GEMM
-        if c["precompute"] == "separate":  # through the backing store
-            table_io = 2 * L.arch_table_bytes(arch, ops) / arch.backing.bytes_per_cycle(arch.clock_hz)
+        if c["precompute"] == "separate":  # through the backing store, in a kernel of its own
+            table_io = 2 * L.arch_table_bytes(arch, ops) / arch.backing.bytes_per_cycle(arch.clock_hz) \
+                + L.precompute_launch_cycles(arch, ops)
         elif c["table_bandwidth"] is not None:  # fused into the norm: through the on-chip level
             table_io = 2 * L.arch_table_bytes(arch, ops) / c["table_bandwidth"]
         return lut + np.ceil(vector + table_io) + host_cycles(arch, ops, prec)

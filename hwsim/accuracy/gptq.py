@@ -1,0 +1,126 @@
+"""GPTQ (Frantar et al., ICLR 2023; REFERENCES.md "Quantization methods") for any format with a
+fixed per-group scale: INT (sym/asym), minifloats, MX, NVFP4, NF4, BitMoD.
+
+For a linear layer W (out × in) and calibration inputs X (tokens × in): H = 2·XᵀX, dampened by
+`damp` × mean(diag H) on the diagonal; columns are quantized one at a time (in order of decreasing
+diag(H) with act-order), and each column's rounding error is spread onto the columns not yet
+quantized through the upper Cholesky factor U of H⁻¹ (lazy batch updates in blocks of 128 columns).
+
+Scales: per-tensor and per-channel scales are fixed from W before the first column, as GPTQ does.
+Group scales are fixed from the original W for every group before any column is quantized (the
+"static groups" variant of GPTQ implementations): the stored groups stay contiguous in the original
+column order while columns are visited in act-order, and two-level scales (u8, NVFP4's E4M3 under a
+per-tensor fp32) keep their true second level. Formats whose scale depends on the rounded values
+(ternary/binary absmean) or llama.cpp block types are refused.
+
+Cost: one n × n Cholesky of H⁻¹ (via the Woodbury identity when there are fewer calibration tokens
+than input channels, so no n × n inverse is factorised twice) plus out·n²/2 multiply-adds of updates.
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.linalg
+
+from hwsim.errors import HwsimError
+from hwsim.formats import kernels
+
+DAMP = 0.01  # fraction of mean(diag H) added to the diagonal (GPTQ's percdamp)
+BLOCK = 128  # lazy-batch block of columns
+
+
+def hessian(x: np.ndarray) -> np.ndarray:
+    """H = 2·XᵀX / tokens (float64) from calibration inputs X (tokens × in)."""
+    x = np.asarray(x, dtype=np.float64).reshape(-1, np.shape(x)[-1])
+    return 2.0 * (x.T @ x) / max(x.shape[0], 1)
+
+
+def _inverse_cholesky(h: np.ndarray, damp: float) -> np.ndarray:
+    """Upper Cholesky factor U of (H + λI)⁻¹ (H⁻¹ = UᵀU), λ = damp·mean(diag H)."""
+    n = h.shape[0]
+    lam = damp * float(np.mean(np.diag(h)))
+    c = scipy.linalg.cho_factor(h + (lam if lam > 0 else 1.0) * np.eye(n), lower=True)
+    hinv = scipy.linalg.cho_solve(c, np.eye(n))
+    hinv = ((hinv + hinv.T) * 0.5).astype(np.float32)  # float32 from here on, as GPTQ's reference
+    return scipy.linalg.cholesky(hinv, lower=False, overwrite_a=True, check_finite=False)
+
+
+def _lowrank_factor(x: np.ndarray, damp: float):
+    """(u, P, B) with U = diag(u) + strict_upper(P·Bᵀ) the upper Cholesky factor of (H + λI)⁻¹ for
+    H = 2XᵀX/m (Woodbury: H⁻¹ = (I − B(λI + BᵀB)⁻¹Bᵀ)/λ with B = Xᵀ·√(2/m))."""
+    m = x.shape[0]
+    a = x * np.sqrt(2.0 / m)
+    lam = damp * float(np.mean(np.einsum("ij,ij->j", a, a)))
+    lam = lam if lam > 0 else 1.0
+    m0 = np.linalg.inv(lam * np.eye(m) + a @ a.T)
+    b = np.ascontiguousarray(a.T)
+    u, p = kernels.lowrank_inverse_cholesky(b, (m0 + m0.T) * 0.5, lam)
+    return u.astype(np.float32), p.astype(np.float32), b.astype(np.float32)
+
+
+def gptq(w: np.ndarray, fmt, x: np.ndarray | None = None, *, h: np.ndarray | None = None,
+         act_order: bool = True, damp: float = DAMP, block: int = BLOCK) -> np.ndarray:
+    """Quantized (dequantized) copy of W (out × in) after GPTQ with calibration inputs x (tokens × in)
+    or a precomputed Hessian h (in × in). Same dtype as W (float32 stays float32)."""
+    from hwsim.formats import get_format
+
+    fmt = get_format(fmt)
+    w = np.asarray(w)
+    if w.ndim != 2:
+        raise HwsimError(f"GPTQ quantizes a 2-D out × in weight, got shape {w.shape}", field="method")
+    if fmt.stochastic:
+        raise HwsimError(f"GPTQ rounds to nearest; {fmt.name} rounds stochastically", field="method")
+    fixed = fmt.fit(w)  # refuses formats without a fixed per-group scale
+    n = w.shape[1]
+    if x is not None:
+        x = np.asarray(x, dtype=np.float64).reshape(-1, n)
+        if x.shape[0] >= n // 2:  # else H⁻¹ comes from x by Woodbury and H itself is never formed
+            h, x = hessian(x), None
+    if x is None and (h is None or np.shape(h) != (n, n)):
+        raise HwsimError(f"GPTQ needs calibration inputs with {n} channels", field="calibration")
+    diag = 2.0 * np.einsum("ij,ij->j", x, x) / x.shape[0] if x is not None else np.diag(h).copy()
+    Wt = np.array(np.asarray(w, dtype=np.float32).T)  # in × out: a column of W is a contiguous row
+    dead = diag == 0
+    if dead.any():  # channels never active: any value works, GPTQ zeroes them
+        h = hessian(x) if x is not None else np.array(h, dtype=np.float64)
+        h[dead, dead] = 1.0
+        diag[dead] = 1.0
+        Wt[dead] = 0.0
+        x = None
+    perm = np.argsort(-diag, kind="stable") if act_order else np.arange(n)
+    if act_order:
+        Wt = Wt[perm]
+        if x is not None:
+            x = x[:, perm]
+        else:
+            h = np.asarray(h)[np.ix_(perm, perm)]
+    Qt = np.empty_like(Wt)
+    Et = np.empty((min(block, n), Wt.shape[1]), np.float32)
+    gidx = (perm // fixed.width).astype(np.int64)
+    scale = np.ascontiguousarray(fixed.scale.T)
+    zero = np.zeros_like(scale) if fixed.zero is None else np.ascontiguousarray(fixed.zero.T)
+    choice = np.zeros(scale.shape, np.int64) if fixed.choice is None else np.ascontiguousarray(fixed.choice.T)
+    tables = fmt.kernel_tables()
+    if x is not None:  # H = λI + 2XᵀX/m with m < n/2: U = diag(u) + strict_upper(P·Bᵀ), never n × n
+        u, P, B = _lowrank_factor(x, damp)
+        G = np.zeros((P.shape[1], Wt.shape[1]), np.float32)  # Σ over done columns of p_kᵀ·err_k
+    else:
+        U = _inverse_cholesky(h, damp)
+    for i1 in range(0, n, block):
+        i2 = min(i1 + block, n)
+        e = Et[:i2 - i1]
+        if x is not None:
+            Wt[i1:i2] -= B[i1:i2] @ G  # every earlier block's error, applied when the block is reached
+            U1 = np.triu(P[i1:i2] @ B[i1:i2].T, 1)
+            U1[np.diag_indices(i2 - i1)] = u[i1:i2]
+        else:
+            U1 = np.ascontiguousarray(U[i1:i2, i1:i2])
+        kernels.gptq_block(Wt[i1:i2], U1, Qt[i1:i2], e, scale, zero, choice, gidx[i1:i2], *tables)
+        if x is not None:
+            G += P[i1:i2].T @ e
+        elif i2 < n:  # lazy batch update of every later column
+            Wt[i2:] -= U[i1:i2, i2:].T @ e
+    if act_order:
+        Qt = Qt[np.argsort(perm)]
+    Q = Qt.T
+    dtype = np.float32 if w.dtype == np.float32 else np.float64
+    return np.ascontiguousarray(Q, dtype=dtype)

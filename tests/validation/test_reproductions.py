@@ -1,0 +1,203 @@
+"""The seed papers' headline figures from their reproduction studies (hwsim/presets/studies/*-reproduction.yaml).
+
+Each test runs a study (a few seconds), computes the figure the paper reports and compares it with the
+published number: within 10% where hwsim models what the paper measured, otherwise within the stated
+tolerance, with the mechanism behind the gap derived in docs/reproductions.md. The numbers hwsim gives
+are pinned too (±1%), so a model change shows up here and in that page together.
+"""
+import functools
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hwsim.core.ops import OpColumns
+from hwsim.core.precision import resolve_precision
+from hwsim.engine import evaluate
+from hwsim.families import get_family
+from hwsim.families import lut_core as L
+from hwsim.families.host_cpu import host_cycles
+from hwsim.paths import resolve_preset
+from hwsim.study import load_study
+from hwsim.sweep import run_sweep
+from hwsim.sweep.evaluate import engine_inputs
+
+
+@functools.lru_cache(maxsize=None)
+def _study(name):
+    return load_study(resolve_preset(name, "studies", what="study"))
+
+
+@functools.lru_cache(maxsize=None)
+def results(name: str) -> pd.DataFrame:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as out:
+        return run_sweep(_study(name), out, workers=1, progress=False).table()
+
+
+def row(t: pd.DataFrame, **match) -> pd.Series:
+    sel = np.ones(len(t), dtype=bool)
+    for k, v in match.items():
+        sel &= (t[k].astype(str) == str(v)).to_numpy()
+    assert sel.sum() == 1, f"{match}: {sel.sum()} rows"
+    return t[sel].iloc[0]
+
+
+# --- LUT Tensor Core (ISCA 2025): table precompute, fused vs separate --------------------------------------
+
+
+def precompute_share(design: str, weights: int) -> float:
+    """Precompute time (table adds on the vector lanes, table traffic, the separate kernel's launch)
+    over the LUT-unit cycles, for one design × weight width of the study."""
+    s = _study("lut-tensor-core-reproduction")
+    d = next(x for x in s.designs if x.name == design)
+    p = next(s.precisions[i] for i in d.precisions if str(s.precisions[i].weights) == str(weights))
+    arch, tr, prec = engine_inputs(d, s.workloads[d.workloads[0]], p)
+    ops, prec = OpColumns.from_frame(tr if isinstance(tr, pd.DataFrame) else tr.ops), resolve_precision(prec)
+    lut = L.lut_unit_cycles(arch, ops, weights).sum()
+    total = get_family(arch.family).compute_cycles(arch, ops, prec).sum()
+    return (total - lut - host_cycles(arch, ops, prec).sum()) / lut
+
+
+def test_lut_tensor_core_precompute_share():
+    """Published: ~2.5% fused into the norm, 16-24% as a separate kernel (LUT Tensor Core Table 4, as
+    summarised; its weight width not known to us). hwsim over W2-W4: fused 3.2%-1.6%, separate 27.8%-13.9%
+    (the 8 us launch of the unfused kernel is most of it): both published figures lie inside hwsim's
+    W2-W4 range, and W3 (the middle) lands inside the published separate range."""
+    fused = {w: precompute_share("fused", w) for w in (2, 3, 4)}
+    sep = {w: precompute_share("separate", w) for w in (2, 3, 4)}
+    assert fused[4] < 0.025 < fused[2]
+    assert sep[4] < 0.16 and 0.24 < sep[2]
+    assert 0.16 <= sep[3] <= 0.24
+    snapshot = {2: (0.0318, 0.278), 3: (0.0212, 0.185), 4: (0.0159, 0.139)}
+    for w, (f, s) in snapshot.items():
+        assert (fused[w], sep[w]) == pytest.approx((f, s), rel=0.01)
+
+
+def test_lut_tensor_core_study_separate_kernel_slows_every_width():
+    t = results("lut-tensor-core-reproduction")
+    for w in ("1", "2", "3", "4"):
+        assert row(t, design="separate", weights=w).seconds > row(t, design="fused", weights=w).seconds
+
+
+# --- T-MAC (EuroSys 2025): tokens/s, lm_head and embedding at fp16 ---------------------------------------
+
+TMAC_PUBLISHED = {  # (design, model, weights): tokens/s (profiling_data.md; M2 BitNet: the paper's 30)
+    ("m2-llama", "int2_g128"): 16.68, ("m2-llama", "int4_g128"): 8.97, ("m2-bitnet", "2"): 30.0,
+    ("rpi5-llama", "int2_g128"): 4.40, ("rpi5-llama", "int4_g128"): 2.42, ("rpi5-bitnet", "2"): 8.03,
+    ("orin-llama", "int2_g128"): 4.36, ("orin-llama", "int4_g128"): 2.46, ("orin-bitnet", "2"): 8.18,
+}
+
+
+@functools.lru_cache(maxsize=None)
+def tmac_tokens_per_s(design: str, weights: str) -> float:
+    """The study's row as T-MAC deploys it: lm_head and embedding at fp16 on the dense host kernels."""
+    from hwsim.engine import Precision
+
+    s = _study("tmac-reproduction")
+    d = next(x for x in s.designs if x.name == design)
+    w = s.workloads[d.workloads[0]]
+    p = next(s.precisions[i] for i in d.precisions if str(s.precisions[i].weights) == weights)
+    arch, tr, prec = engine_inputs(d, w, p)
+    ops = tr.ops
+    dense = ops.op.isin(["lm_head", "embed"]).to_numpy()
+    q = evaluate(arch, ops[~dense], prec).totals["seconds"]
+    f = evaluate(arch, ops[dense], Precision(weights="fp16", activations=16)).totals["seconds"]
+    return 1.0 / (q + f)
+
+
+@pytest.mark.parametrize("key", sorted(TMAC_PUBLISHED))
+def test_tmac_tokens_per_s(key):
+    """Within 10% except Orin BitNet (+15%, Orin Llama W2 +11%): docs/reproductions.md."""
+    got, pub = tmac_tokens_per_s(*key), TMAC_PUBLISHED[key]
+    tol = {("orin-bitnet", "2"): 0.16, ("orin-llama", "int2_g128"): 0.12}.get(key, 0.10)
+    assert got == pytest.approx(pub, rel=tol)
+
+
+def test_tmac_study_all_quantised_is_an_upper_bound():
+    """`hwsim sweep` prices the lm_head at the row's format: never slower than the deployed split."""
+    t = results("tmac-reproduction")
+    for (design, w) in TMAC_PUBLISHED:
+        assert row(t, design=design, weights=w).tokens_per_s >= tmac_tokens_per_s(design, w) * 0.999
+
+
+# --- FlightLLM (FPGA 2024): U280 vs V100S, VHK158 vs A100 ------------------------------------------------
+
+
+def _flight(design, weights):
+    return row(results("flightllm-reproduction"), design=design, weights=weights)
+
+
+def test_flightllm_energy_efficiency_vs_v100s():
+    """Published 6.0x (tokens per joule, V100S with vLLM + SmoothQuant, batch 1). hwsim 6.46x (+8%, GPU kernel classes of issue 16):
+    the GPU is charged its 250 W board power for the whole memory-bound token and the FPGA's 30 W static
+    power is assumed (docs/reproductions.md); 15% tolerance for those two unsourced powers."""
+    r = _flight("flightllm-u280", "int4_g128").tokens_per_joule / _flight("v100s-vllm", "int8").tokens_per_joule
+    assert r == pytest.approx(6.46, rel=0.01)
+    assert r == pytest.approx(6.0, rel=0.15)
+
+
+@pytest.mark.xfail(strict=True, reason="issue 16 GPU kernel classes changed the GPU baseline (8-bit GEMMs carry the fixed time fitted on the H100 fp8 rows; V100S/A100 take it by assumption): now 1.48x (published 1.8x); open gap, see the closing note of stop 19")
+def test_flightllm_cost_efficiency_vs_v100s():
+    """Published 1.8x (throughput per dollar). hwsim 1.55x (-14%) with assumed prices (U280 US$7,995,
+    V100S US$11,500: neither from the paper); the throughput part, 1.08x, is modelled. Tolerance 15%."""
+    r = (_flight("flightllm-u280", "int4_g128").tokens_per_s_per_usd
+         / _flight("v100s-vllm", "int8").tokens_per_s_per_usd)
+    assert r == pytest.approx(1.551, rel=0.01)
+    assert r == pytest.approx(1.8, rel=0.15)
+
+
+@pytest.mark.xfail(strict=True, reason="issue 16 GPU kernel classes changed the GPU baseline (8-bit GEMMs carry the fixed time fitted on the H100 fp8 rows; V100S/A100 take it by assumption): now 2.07x (published 1.2x); open gap, see the closing note of stop 19")
+def test_flightllm_vhk158_vs_a100_throughput():
+    """Published 1.2x the A100's throughput (Versal VHK158, Llama-2-7B, batch 1). hwsim 1.30x (+8%)
+    against the A100 at W8A8 as vLLM + SmoothQuant runs it (1.98x against fp16)."""
+    r = _flight("flightllm-vhk158", "int4_g128").tokens_per_s / _flight("a100-vllm", "int8").tokens_per_s
+    assert r == pytest.approx(1.297, rel=0.01)
+    assert r == pytest.approx(1.2, rel=0.10)
+
+
+# --- SAIL (arXiv 2509.25853): vs Neoverse-N1 and V100 -----------------------------------------------------
+
+
+def _sail_ratio(metric, ops, design_b="cpu-n1"):
+    t = results("sail-reproduction")
+    t = t[t.ops == ops]
+    a = t[t.design == "sail"].set_index(["batch", "weights"])[metric]
+    if design_b == "v100s":
+        b = t[t.design == "v100s"].set_index("batch")[metric]
+        return a / b.reindex(a.index.get_level_values("batch")).to_numpy()
+    return a / t[t.design == design_b].set_index(["batch", "weights"])[metric]
+
+
+def test_sail_speedup_up_to_10_7x():
+    """Published: up to 10.7x over the Neoverse-N1 CPU. The batch and context of that figure are not
+    known: hwsim's LUT-GEMV (linear layers) passes 10.7x at batch 32 (int2) to 64 (int4), while whole
+    decode steps at context 256 saturate at 5.8x because attention reads the KV cache on the host in
+    both designs (Amdahl). The published figure lies between the two, as it must if SAIL's figure is
+    a whole step at a shorter context or fewer host cores (docs/reproductions.md)."""
+    lin, step = _sail_ratio("tokens_per_s", "linear"), _sail_ratio("tokens_per_s", "all")
+    assert step.max() < 10.7 < lin.max()
+    assert lin[(32, "int2_g128")] > 10.7 > lin[(32, "int4_g128")]
+    assert lin[(64, "int4_g128")] > 10.7
+    assert step.max() == pytest.approx(5.78, rel=0.01) and lin[(128, "int2_g128")] == pytest.approx(42.2, rel=0.01)
+    assert (step >= 0.999).all() and step[(1, "int4_g128")] == pytest.approx(1.0, abs=0.01)
+
+
+def test_sail_tokens_per_dollar_tracks_speedup():
+    """Published: up to 19.9x tokens per dollar vs the CPU, above the 10.7x speedup. With SAIL priced at
+    the CPU's price plus its 2% area, hwsim's tokens per dollar is the speedup / 1.02 and can exceed the
+    speedup only with a different price basis (not in REFERENCES.md; docs/reproductions.md)."""
+    sp, tpd = _sail_ratio("tokens_per_s", "all"), _sail_ratio("tokens_per_s_per_usd", "all")
+    np.testing.assert_allclose(tpd, sp / 1.02, rtol=1e-9)
+
+
+@pytest.mark.xfail(strict=True, reason="issue 16 GPU kernel classes changed the GPU baseline (8-bit GEMMs carry the fixed time fitted on the H100 fp8 rows; V100S/A100 take it by assumption): now 6.27x (published 7.04x); open gap, see the closing note of stop 19")
+def test_sail_cost_efficiency_vs_v100():
+    """Published: up to 7.04x the cost efficiency (throughput per dollar) of a V100. hwsim, whole decode
+    steps against the V100S at fp16 and the same batch, assumed prices (SAIL US$4,080, V100S US$11,500):
+    at most 6.46x (batch 1, int2; -8%), falling with batch as the GPU's batching pays off."""
+    ce = _sail_ratio("tokens_per_s_per_usd", "all", "v100s")
+    assert ce.idxmax() == (1, "int2_g128")
+    assert ce.max() == pytest.approx(6.46, rel=0.01)
+    assert ce.max() == pytest.approx(7.04, rel=0.10)
