@@ -7,6 +7,8 @@ HELP = "fit a GPU preset's fitted fields (efficiencies, fixed times) to measured
 EXAMPLES = ("hwsim calibrate --arch h100-sxm --measurements my-gpu.csv --holdout 0.25 --out my-gpu.yaml",
             "hwsim calibrate --arch h100-sxm --measurements hwsim/data/gpu/h100-sxm-kernels.csv "
             "--holdout-column split=held-out --out h100-refit.yaml")
+# hwsim.engine.calibrate.holdout_mask's error fields → the options that set them
+FLAGS = {"holdout.column": "--holdout-column", "holdout.fraction": "--holdout"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
