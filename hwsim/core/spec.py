@@ -31,6 +31,7 @@ class MemoryLevel:
 @dataclass(frozen=True)
 class TechSpec:
     node_nm: float
+    voltage: Any = None  # supply volts; None = the reference tables' voltage (no voltage scaling)
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class Accelerator:
     static_power_w: Any = 0.0
     price_usd: Any = None  # purchase price (US dollars) for cost metrics; None = not given
     description: str = ""
+    attention: str | None = None  # "fused" | "unfused"; None = the family's default (hwsim.engine.attention)
     file: str | None = None
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
