@@ -31,6 +31,7 @@ class MemoryLevel:
 @dataclass(frozen=True)
 class TechSpec:
     node_nm: float
+    voltage: Any = None  # supply volts; None = the reference tables' voltage (no voltage scaling)
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class Accelerator:
     price_usd: Any = None  # purchase price (US dollars) for cost metrics; None = not given
     description: str = ""
     link: str | None = None  # link preset joining devices of this kind (hwsim.serve.links)
+    attention: str | None = None  # "fused" | "unfused"; None = the family's default (hwsim.engine.attention)
     file: str | None = None
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from hwsim.arch import Accelerator, load_arch
-from hwsim.engine.cost import cost_table, family_ops, ops_frame
+from hwsim.engine.cost import cost_table, family_ops
 from hwsim.engine.machine import Machine, configure, op_traffic
 
 from hwsim.core.ops import OpColumns
@@ -240,6 +240,7 @@ class Roofline:
     def to_json(self) -> dict:
         return {"summary": records(self.summary), "roofs": records(self.roofs), "ops": records(self.ops)}
 
+
 def roofline(arch, trace, precision=None) -> Roofline:
     """Roofline analysis of `trace` (a Trace or its ops DataFrame) on `arch` at `precision`.
 
@@ -247,13 +248,13 @@ def roofline(arch, trace, precision=None) -> Roofline:
     Precision (default fp16 everywhere), a ResolvedPrecision — or a list of them. Every machine is
     analysed at every precision (one series each).
     """
-    df = ops_frame(trace).reset_index(drop=True)
     archs = [a if isinstance(a, Accelerator) else load_arch(a) for a in _as_list(arch)]
     precs = [resolve_precision(p) for p in _as_list(precision)]
     machines, frames, summaries = [], [], []
     for a in archs:
+        df = family_ops(a, trace).reset_index(drop=True)  # attention as this machine runs it (its intensity)
         for p in precs:
-            roofs, base, levels, b_moved = _series(a, family_ops(a, df), p)
+            roofs, base, levels, b_moved = _series(a, df, p)
             machines.append(roofs)
             frames.append(_long(roofs, base, levels))
             summaries.append(phase_summary(roofs, base, levels, b_moved, trace))

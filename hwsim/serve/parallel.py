@@ -26,6 +26,7 @@ import numpy as np
 from hwsim.core.precision import resolve_precision
 from hwsim.engine import Precision
 from hwsim.errors import HwsimError
+from hwsim.engine.attention import attention_form
 from hwsim.serve.basis import build_basis
 from hwsim.serve.links import Link
 from hwsim.serve.shard import Parallel, all_reduces, shard_model, stage_ranges
@@ -52,7 +53,7 @@ class ParallelStepCost:
         self.act_bytes = resolve_precision(self.precision).activations.bits / 8
         self.shard = shard_model(model, par)
         self.ranges = stage_ranges(model.layers, par.pp)
-        basis = build_basis(self.shard)
+        basis = build_basis(self.shard, attention_form(arch))
         made: dict = {}
         self.stages: list[StepCost] = []
         for a, b in self.ranges:  # identical middle stages share one StepCost (same rows, same costs)

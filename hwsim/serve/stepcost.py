@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from hwsim.engine import Precision, evaluate
+from hwsim.engine.attention import attention_form
 from hwsim.serve.basis import Basis, build_basis
 from hwsim.workload import trace
 from hwsim.workload.config import ModelConfig
@@ -75,7 +76,7 @@ class StepCost:
         starts at layer 0 and the final norm / lm_head when it ends at the last (one pipeline stage)."""
         self.arch, self.model = arch, model
         self.precision = precision if precision is not None else Precision()
-        self.basis: Basis = basis if basis is not None else build_basis(model)
+        self.basis: Basis = basis if basis is not None else build_basis(model, attention_form(arch))
         a, b = stage if stage is not None else (0, model.layers)
         self.stage = (a, b)
         self._lo, self._hi = (-1 if a == 0 else a), (model.layers + 1 if b == model.layers else b)
