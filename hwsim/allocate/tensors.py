@@ -163,13 +163,19 @@ class MiniLMTensors:
     def activations(self, name: str, k_in: int) -> np.ndarray:
         return self._layer(name).activations
 
-    def loss(self, assignment: dict[str, str]) -> float:
-        """End-to-end loss of an allocation: 1 − mean cosine of the sentence embeddings vs fp32."""
+    def calibration(self, name: str, k_in: int) -> np.ndarray:
+        """Inputs a method is fitted on: the calibration sentences, disjoint from the evaluation set."""
         from hwsim.accuracy import minilm
-        from hwsim.accuracy.metrics import cosine_similarity
 
-        emb = minilm.embed(None, minilm_formats(assignment))
-        return 1.0 - float(np.mean(cosine_similarity(emb, minilm.reference_embeddings())))
+        self._layer(name)
+        return minilm.calibration_inputs()[minilm_layer_name(name)]
+
+    def loss(self, assignment: dict[str, str], method=None) -> float:
+        """End-to-end loss of an allocation after `method` (default rtn): 1 − mean cosine of the
+        sentence embeddings vs fp32."""
+        from hwsim.accuracy import minilm
+
+        return 1.0 - minilm.evaluate(minilm_formats(assignment), method=method, weight_error=False)["cosine"]
 
     def kv(self, layer: int, kv_dim: int) -> tuple[np.ndarray, np.ndarray]:
         out = []
