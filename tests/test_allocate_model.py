@@ -114,6 +114,16 @@ def test_accuracy_costs_follow_bits_and_seed(tiny, arch):
     assert u[0, 1] == pytest.approx(nsr, rel=1e-12)
 
 
+def test_method_errors_are_after_the_method(tiny, arch):
+    """GPTQ minimises the output error on the inputs it is fitted on (Frantar et al. 2023): with the
+    output proxy (same synthetic inputs) no unit costs more than under RTN; GPTQ on ternary is refused."""
+    rtn = build_problem(arch, tiny, FORMATS[:2], proxy="output").costs["error"]
+    gptq = build_problem(arch, tiny, FORMATS[:2], proxy="output", method="gptq").costs["error"]
+    assert (gptq <= rtn * (1 + 1e-9)).all() and (gptq < rtn).any()
+    with pytest.raises(HwsimError, match="does not apply"):
+        build_problem(arch, tiny, ["ternary", "int4_g128"], proxy="output", method="gptq")
+
+
 def test_sensitivity_table_scales_errors(tiny, arch, tmp_path):
     table = tmp_path / "sens.csv"
     table.write_text("name,sensitivity\nlayers.0.q_proj,10\ndown_proj,0\nlayers.*,1\n")
@@ -225,3 +235,15 @@ def test_moe_units_store_every_expert_whatever_the_batch():
         seen[batch] = (totals, n_units)
     assert seen[5][1] > seen[1][1]  # experts and experts_rest are separate ops, sharing one role's storage
     assert seen[8][0]["seconds"] > seen[1][0]["seconds"]  # 8 experts read instead of 2
+
+
+def test_refused_format_names_the_allocate_parameter(tiny):
+    """A format the family refuses is reported under build_problem's parameter that set it (library names;
+    the CLI maps them to --formats / --fixed-weights)."""
+    tmac = load_arch("tmac-m2-ultra")
+    with pytest.raises(HwsimError) as info:
+        build_problem(tmac, tiny, ["int4_g128"])  # fixed_weights defaults to fp16: bit-planes refuse it
+    assert info.value.field == "fixed_weights" and "--" not in str(info.value)
+    with pytest.raises(HwsimError) as info:
+        build_problem(tmac, tiny, ["fp16", "int4_g128"], fixed_weights="int8")
+    assert info.value.field == "formats"

@@ -41,8 +41,8 @@ def evaluate_per_op(arch, trace, precision: Precision, formats: list[str], engin
         except HwsimError as exc:
             names = ", ".join(ops.loc[mask, "name"].astype(str).head(3))
             warnings.warn(HwsimWarning(f"{arch.name} cannot run {fmt} weights ({names}): costed at {main} "
-                                       f"instead ({exc.detail[:120]}); --weights FORMAT costs every op at one "
-                                       "format"), stacklevel=2)
+                                       f"instead ({exc.detail[:120]}); one weight format for the whole model "
+                                       "costs every op at it"), stacklevel=2)
             continue
         for col in part.ops.columns:
             frame.loc[mask, col] = part.ops[col].to_numpy()
