@@ -52,7 +52,7 @@ def resolve_trace(model, phase: str = "decode", *, batch: int = 1, seq=None, con
 
 def build_problem(arch, trace, formats, *, granularity: str = "op", groups=None, kv_formats=None,
                   checkpoint=None, proxy: str | None = None, sensitivity=None, activations="fp16", kv="fp16",
-                  fixed_weights="fp16", seed: int = 0, sample_elems: int = DEFAULT_SAMPLE_ELEMS,
+                  fixed_weights="fp16", seed: int = 0, method=None, sample_elems: int = DEFAULT_SAMPLE_ELEMS,
                   tokens: int = DEFAULT_TOKENS) -> Problem:
     """The units × formats Problem: hardware costs from `arch.cost`, accuracy costs from tensors."""
     if isinstance(arch, str):
@@ -73,7 +73,7 @@ def build_problem(arch, trace, formats, *, granularity: str = "op", groups=None,
     if proxy is None:  # measured when the model runs end to end here (MiniLM), else output error
         proxy = "measured" if hasattr(source, "loss") else "output"
     costs["error"] = accuracy_costs(trace, units, cols, allowed, source, proxy=proxy, sensitivity=sensitivity,
-                                    seed=seed)
+                                    seed=seed, method=method)
     return Problem(units=tuple(u.name for u in units), formats=cols, allowed=allowed, costs=costs,
                    elems=np.array([u.params for u in units]), fixed=fixed, members=tuple(u.ops for u in units))
 
