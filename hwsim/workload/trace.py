@@ -146,7 +146,8 @@ def trace(model: "ModelConfig | str", phase: str, batch: int = 1, seq: int | Non
           logits: str = "last", *, attention: str = "unfused", mla: str = "absorbed") -> Trace:
     """Build the op table for one prefill (seq new tokens) or decode (one new token) step.
     `attention`: "unfused" (qk, softmax, av rows) or "fused" (one attn_fused row per layer);
-    `mla`: "absorbed" (serving kernels' MLA decode, latent cache) or "expanded" (HF's form). `model` is a
+    `mla`: "absorbed" (serving kernels' MLA decode, latent cache), "latent" (transformers 5: latent cache
+    up-projected every step) or "expanded" (per-head K/V cache, transformers 4). `model` is a
     ModelConfig, or anything load_model takes (a preset name, a config.json, a checkpoint folder, a .gguf)."""
     if not isinstance(model, ModelConfig):
         model = load_model(model)
