@@ -23,6 +23,7 @@ from hwsim.allocate.units import Unit
 from hwsim.engine import Precision, operand_type
 from hwsim.errors import HwsimError
 from hwsim.engine import evaluate
+from hwsim.engine.per_op import evaluate_per_op, own_formats
 
 # what each allocate option sets, added when the engine refuses a format (it names simulate's options)
 _ALLOWED = {"--fixed-weights": "; --fixed-weights (default fp16) is the format of the weights outside the units "
@@ -31,11 +32,13 @@ _ALLOWED = {"--fixed-weights": "; --fixed-weights (default fp16) is the format o
             "--kv-formats": "; drop it from --kv-formats"}
 
 
-def _per_op(arch, ops: pd.DataFrame, precision: Precision, flags: dict[str, str]) -> np.ndarray:
+def _per_op(arch, ops: pd.DataFrame, precision: Precision, flags: dict[str, str], own=None) -> np.ndarray:
     """(rows, 2): seconds and energy_j of each op of `ops`. `flags` maps the engine's option names
-    to the allocate options that set those operands, so a refusal names what the user can change."""
+    to the allocate options that set those operands, so a refusal names what the user can change.
+    `own`: the checkpoint's weight format of each op, replacing the precision's weights."""
     try:
-        table = evaluate(arch, ops, precision).ops
+        table = (evaluate(arch, ops, precision) if own is None else
+                 evaluate_per_op(arch, ops, precision, list(own))).ops
     except HwsimError as exc:
         new = flags.get(exc.field)
         if new is None:
@@ -50,12 +53,16 @@ def bits_per_element(fmt) -> float:
 
 
 def hardware_costs(arch, trace, units: list[Unit], formats: tuple[str, ...], allowed: np.ndarray, *,
-                   activations="fp16", kv="fp16", fixed_weights="fp16") -> tuple[dict, dict]:
-    """(costs, fixed): U × F matrices of seconds, energy_j and memory_bytes, and the constants."""
+                   activations="fp16", kv="fp16", fixed_weights=None) -> tuple[dict, dict]:
+    """(costs, fixed): U × F matrices of seconds, energy_j and memory_bytes, and the constants.
+    `fixed_weights` None: ops outside the units keep a quantized checkpoint's own formats (else fp16)."""
     ops = trace.ops
     n, U, F = len(ops), len(units), len(formats)
+    own = None if fixed_weights is not None else own_formats(trace)
+    own = None if own is None else np.asarray(own, dtype=object)
+    fixed_weights = fixed_weights or "fp16"
     fixed_flags = {"--weights": "--fixed-weights", "--activations": "--activations", "--kv": "--kv"}
-    base = _per_op(arch, ops, Precision(weights=fixed_weights, activations=activations, kv=kv), fixed_flags)
+    base = _per_op(arch, ops, Precision(weights=fixed_weights, activations=activations, kv=kv), fixed_flags, own)
     bits = np.array([bits_per_element(f) for f in formats])
     out = np.zeros((U, F, 2))
     in_unit = np.zeros(n, dtype=bool)
@@ -86,16 +93,27 @@ def hardware_costs(arch, trace, units: list[Unit], formats: tuple[str, ...], all
             else:
                 prec = Precision(weights=fixed_weights, activations=activations, kv=formats[j])
                 flags = {**fixed_flags, "--kv": "--kv-formats"}
-            c = _per_op(arch, sub, prec, flags)
+            c = _per_op(arch, sub, prec, flags, own[rows] if own is not None and kind == "kv" else None)
             if kind == "kv":
                 c[delta] -= base[rows[delta]]
             out[idx, j] = member @ c
     storage = np.array([u.storage for u in units], dtype=np.float64)
     costs = {"seconds": out[..., 0], "energy_j": out[..., 1], "memory_bytes": storage[:, None] * bits[None, :] / 8,
              "bits": bits}
-    fixed_bits_w, base_kv_bits = bits_per_element(fixed_weights), bits_per_element(kv)
-    other_params = max(trace.model.params - sum(u.params for u in units), 0)
-    kv_fixed = 0 if any(u.kind == "kv" for u in units) else trace.kv_cache_bytes(base_kv_bits)
+    kv_fixed = 0 if any(u.kind == "kv" for u in units) else trace.kv_cache_bytes(bits_per_element(kv))
     fixed = {"seconds": float(base[~in_unit, 0].sum()), "energy_j": float(base[~in_unit, 1].sum()),
-             "memory_bytes": other_params * fixed_bits_w / 8 + kv_fixed}
+             "memory_bytes": _outside_bytes(trace.model, units, fixed_weights if own is None else None) + kv_fixed}
     return costs, fixed
+
+
+def _outside_bytes(model, units: list[Unit], fixed_weights: str | None) -> float:
+    """Bytes of the parameters outside the units: all at `fixed_weights`, or (None) as a quantized checkpoint
+    stores them: lm_head at its format, the embeddings and the rest (norms, biases) at the embeddings' format."""
+    other = max(model.params - sum(u.params for u in units), 0)
+    if fixed_weights is not None:
+        return other * bits_per_element(fixed_weights) / 8
+    pb = model.param_breakdown()
+    head = min(pb["lm_head"], other)
+    head_fmt = model.weight_formats.format_of("lm_head")
+    rest_fmt = model.weight_formats.format_of("model.embed_tokens")
+    return (head * bits_per_element(head_fmt) + (other - head) * bits_per_element(rest_fmt)) / 8

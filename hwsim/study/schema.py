@@ -68,6 +68,8 @@ class PrecisionChoice:
     weights: object = MODEL_WEIGHTS
     activations: object = "fp16"
     kv: object = "fp16"
+    # set when `weights: model` was resolved to a checkpoint's main format: its ops keep their own formats
+    per_op: bool = field(default=False, compare=False)
 
 
 @dataclass(frozen=True)
