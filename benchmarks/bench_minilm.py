@@ -22,7 +22,7 @@ def main() -> None:
     args = ap.parse_args()
     print(f"machine: {platform.machine()} {os.cpu_count()} cores, python {platform.python_version()}")
     layers = minilm.linear_layers()
-    n_weights = sum(l.weight.size for l in layers)
+    n_weights = sum(lyr.weight.size for lyr in layers)
     minilm.reference_embeddings()  # load weights and tokenizer once
     t_fp32 = best_of(lambda: minilm.embed(), args.repeat)
     print(f"fp32 forward pass, {len(minilm.SENTENCES)} sentences: {t_fp32 * 1e3:.0f} ms (best of {args.repeat})")
@@ -30,7 +30,7 @@ def main() -> None:
     for name in args.formats.split(","):
         fmt = get_format(name)
         fmt.quantize(layers[0].weight[:4])  # compile any numba kernel outside the timing
-        t_q = best_of(lambda: [fmt.quantize(l.weight, axis=-1) for l in layers], args.repeat)
+        t_q = best_of(lambda: [fmt.quantize(lyr.weight, axis=-1) for lyr in layers], args.repeat)
         t_e2e = best_of(lambda: minilm.cosine_vs_fp32(fmt), args.repeat)
         print(f"{name:>16} {t_q * 1e3:11.0f} {n_weights / t_q / 1e6:9.1f} {t_e2e * 1e3:13.0f} "
               f"{minilm.cosine_vs_fp32(fmt):8.5f}")

@@ -1,7 +1,6 @@
 """FPGA family: packing, LUT costs, mapping, feasibility, residency, errors and properties."""
 import math
 
-import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st

@@ -2,7 +2,6 @@
 and properties (monotonic in resources, never below the roofline)."""
 import math
 
-import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st

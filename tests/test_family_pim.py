@@ -112,7 +112,7 @@ def test_more_resources_never_slower(name, m, n, k, grow, grow_bw):
     ops = gemm_ops([("g", m, n, k)])
     prec = Precision(weights=4, activations=8)
     c = base.compute
-    over = {"compute.cores": c["cores"] * grow, f"memory.dram.bandwidth": base.backing.bandwidth * grow_bw}
+    over = {"compute.cores": c["cores"] * grow, "memory.dram.bandwidth": base.backing.bandwidth * grow_bw}
     if c["mode"] != "host":
         over["compute.slices"] = c["slices"] * grow
     assert evaluate(base.with_values(over), ops, prec).totals["cycles"] <= evaluate(base, ops, prec).totals["cycles"]

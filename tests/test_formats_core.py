@@ -121,7 +121,7 @@ def test_nan_and_inf_handling():
     x = np.array([1.0, np.nan, 2.0, 3.0, 0.5, 0.25, -1.0, 2.0])
     q = get_format("int4_g4").quantize(x)
     assert np.all(np.isnan(q[:4])) and np.all(np.isfinite(q[4:]))  # NaN poisons its group only
-    e4m3, e5m2 = get_format("fp8_e4m3"), get_format("fp8_e5m2")
+    e4m3 = get_format("fp8_e4m3")
     special = np.array([np.inf, -np.inf, np.nan, 1e6])
     np.testing.assert_array_equal(e4m3.quantize(special)[[0, 1, 3]], [448, -448, 448])  # saturating
     assert np.isnan(e4m3.quantize(special)[2])

@@ -42,13 +42,13 @@ def test_padding_does_not_change_an_embedding():
 
 def test_linear_layers_and_activation_samples():
     layers = minilm.linear_layers(max_tokens=64)
-    assert [l.name for l in layers] == minilm.LINEAR_NAMES and len(layers) == 36
-    shapes = {l.name.split(".")[-1]: l.weight.shape for l in layers[:6]}
+    assert [lyr.name for lyr in layers] == minilm.LINEAR_NAMES and len(layers) == 36
+    shapes = {lyr.name.split(".")[-1]: lyr.weight.shape for lyr in layers[:6]}
     assert shapes == {"q_proj": (384, 384), "k_proj": (384, 384), "v_proj": (384, 384),
                       "o_proj": (384, 384), "up_proj": (1536, 384), "down_proj": (384, 1536)}
-    for l in layers:
-        assert l.activations.shape == (64, l.weight.shape[1])
-    assert sum(l.weight.size + l.bias.size for l in layers) == 6 * (4 * (384 * 384 + 384) + 2 * 384 * 1536 + 1536 + 384)
+    for lyr in layers:
+        assert lyr.activations.shape == (64, lyr.weight.shape[1])
+    assert sum(lyr.weight.size + lyr.bias.size for lyr in layers) == 6 * (4 * (384 * 384 + 384) + 2 * 384 * 1536 + 1536 + 384)
     # the captured input of up_proj reproduces (through the fp32 weights) a GELU input with
     # values of both signs; the down_proj input is a GELU output, bounded below by min GELU ≈ −0.17
     down = layers[5].activations

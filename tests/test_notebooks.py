@@ -1,5 +1,4 @@
 """Every notebook in notebooks/ executes top to bottom (nbclient) on trimmed studies."""
-import os
 from pathlib import Path
 
 import pytest

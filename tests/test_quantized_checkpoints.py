@@ -7,7 +7,7 @@ import pytest
 
 from hwsim.cli import main
 from hwsim.engine import evaluate
-from hwsim.workload import from_hf_dict, load_model, trace
+from hwsim.workload import from_hf_dict, trace
 
 BASE = {"model_type": "llama", "hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 4,
         "num_hidden_layers": 2, "vocab_size": 256, "torch_dtype": "float16"}

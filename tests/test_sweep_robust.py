@@ -13,11 +13,10 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 from sweep_fakes import fake_evaluator
-from test_sweep import STUDY, digest, study
+from test_sweep import digest, study
 
 from hwsim.cli import main
 from hwsim.errors import HwsimError
-from hwsim.study import load_study
 from hwsim.sweep import run_sweep
 from hwsim.sweep.store import Store
 

@@ -2,7 +2,6 @@
 
 Parameter totals: HF `num_parameters()` of each model as published (model cards / config.json; the same
 numbers transformers gives on the meta device, tests/data/hf_reference.json)."""
-import json
 from pathlib import Path
 
 import pytest

@@ -15,6 +15,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # used in annotations only
+    import numpy as np
+
 from hwsim.engine import evaluate
 
 HERE = Path(__file__).resolve().parent

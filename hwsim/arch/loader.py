@@ -13,7 +13,6 @@ before validation, so they are checked exactly like the file; their source reads
 from __future__ import annotations
 
 import copy
-import math
 from pathlib import Path
 from typing import Any, Mapping
 

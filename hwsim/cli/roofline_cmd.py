@@ -63,7 +63,7 @@ def _print_text(rl) -> None:
             attained=("attained_ops_per_s", "median"), fraction=("fraction_of_roof", "median"),
             bound=("bound", lambda b: b.mode().iat[0]))
         print(f"  {'op':<12}{'n':>5}{'op/B':>10}{'attainable':>14}{'attained':>14}{'of roof':>9}  bound")
-        for (kind, op), r in by.iterrows():
+        for (_kind, op), r in by.iterrows():
             print(f"  {op:<12}{r.n:>5}{r.intensity:>10.4g}{si(r.attainable, 'op/s'):>14}"
                   f"{si(r.attained, 'op/s'):>14}{r.fraction:>9.1%}  {r.bound}")
 

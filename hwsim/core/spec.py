@@ -93,7 +93,7 @@ class Accelerator:
                 arch = replace(arch, static_power_w=v)
             elif parts[0] == "price":
                 arch = replace(arch, price_usd=v)
-            elif parts[0] == "tech":
+            elif parts[0] == "tech" and arch.tech is not None:
                 arch = replace(arch, tech=replace(arch.tech, **{"node_nm" if parts[1] == "node" else parts[1]: v}))
             else:
                 raise KeyError(path)

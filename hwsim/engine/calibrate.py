@@ -220,7 +220,7 @@ def _box_search(arch, groups, n, meas, params: list[Param], rounds: int = 14):
     lo = np.array([np.log(p.lo) if p.log else p.lo for p in params])
     hi = np.array([np.log(p.hi) if p.log else p.hi for p in params])
     blo, bhi = lo.copy(), hi.copy()
-    best = None
+    best: tuple[np.ndarray, float] | None = None
     for _ in range(rounds):
         axes = [np.linspace(a, b, per_dim) for a, b in zip(blo, bhi)]
         grid = np.stack([g.ravel() for g in np.meshgrid(*axes, indexing="ij")], axis=1)
@@ -232,6 +232,7 @@ def _box_search(arch, groups, n, meas, params: list[Param], rounds: int = 14):
             best = (grid[i], float(loss[i]))
         width = (bhi - blo) / 4
         blo, bhi = np.maximum(lo, best[0] - width), np.minimum(hi, best[0] + width)
+    assert best is not None  # rounds >= 1
     x = best[0]
     fitted = {p.path: float(np.exp(x[i]) if p.log else x[i]) for i, p in enumerate(params)}
     at_bound = [p.path for i, p in enumerate(params) if min(abs(x[i] - lo[i]), abs(x[i] - hi[i])) <= 1e-6 * max(1.0, abs(hi[i] - lo[i]))
@@ -298,7 +299,7 @@ def holdout_mask(df: pd.DataFrame, *, fraction: float | None = None, column: str
         idx = rows.index.to_numpy()
         k = int(np.floor(len(idx) * fraction))
         if k:  # evenly spread over the kind's rows (shapes are usually listed by size)
-            pick = np.unique(np.round(np.linspace(1, len(idx) - 1, k)).astype(int)) if len(idx) > 1 else []
+            pick = np.unique(np.round(np.linspace(1, len(idx) - 1, k)).astype(int)) if len(idx) > 1 else np.array([], dtype=int)
             train[idx[pick]] = False
     return train
 

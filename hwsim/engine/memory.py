@@ -104,6 +104,8 @@ def traffic(arch: Accelerator, ops: OpColumns, ob: OperandBytes, a_reads, b_read
     (l1, c1, t1, af1, bf1), (l2, c2, t2, af2, bf2) = options
     back = arch.backing.name
     first = (t1 < t2) | ((t1 == t2) & (l1[back] <= l2[back]))
-    pick = lambda x, y: np.where(first, x, y)  # noqa: E731
+
+    def pick(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return np.where(first, x, y)
     return Traffic(levels={k: pick(l1[k], l2[k]) for k in l1}, cycles={k: pick(c1[k], c2[k]) for k in c1},
                    a_fetch=pick(af1, af2), b_fetch=pick(bf1, bf2))

@@ -96,7 +96,7 @@ def _draw_roofs(ax, machines, colors, xlim, boxes: _Boxes) -> None:
         ceilings = {"linear": m.linear_ops_per_s, "attention": m.attention_ops_per_s,
                     "elementwise": m.vector_ops_per_s}
         top, fastest = max(ceilings.values()), max(m.bandwidth.values())
-        for i, (lv, bw) in enumerate(m.bandwidth.items()):
+        for i, bw in enumerate(m.bandwidth.values()):
             ax.plot([x0, top / bw], [bw * x0, top], color=c, lw=1.1, ls="-" if i == 0 else "-.", zorder=2)
         drawn = []
         for kind, ceil in ceilings.items():

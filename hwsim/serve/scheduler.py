@@ -14,7 +14,6 @@ mixed context lengths in one batch are each attended over their own context.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np

@@ -13,7 +13,7 @@ The cycle engine (hwsim.cycle) prepares a SimContext once per trace and calls
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 

@@ -34,7 +34,7 @@ class PipelineResult:
 def run(stages: list[Stage], n_batches: int, slots: int = 2) -> PipelineResult:
     """Simulate n_batches through the stages; returns the end time and per-resource busy time."""
     env = simpy.Environment()
-    names = set()
+    names: set[str] = set()
     for st in stages:
         names.update(st.resource if isinstance(st.resource, tuple) else (st.resource,))
     res = {n: simpy.Resource(env, capacity=1) for n in sorted(names)}

@@ -13,7 +13,6 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 
-from hwsim.errors import HwsimError
 from hwsim.fileio import parse_text
 from hwsim.pareto.objectives import Objective, parse_objectives
 from hwsim.study.params import Param, parse_param, parse_value

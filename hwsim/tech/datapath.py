@@ -94,10 +94,10 @@ def accumulator_bits(a: OperandType, b: OperandType, terms) -> tuple:
 
 @dataclass(frozen=True)
 class MacCost:
-    energy_pj: object  # float, or an array over design points (node or terms swept)
-    area_um2: object
-    accumulator_bits: object
-    node_nm: object
+    energy_pj: float | np.ndarray  # float, or an array over design points (node or terms swept)
+    area_um2: float | np.ndarray
+    accumulator_bits: float | np.ndarray
+    node_nm: float | np.ndarray
 
 
 def mac_cost(a: OperandType, b: OperandType, node_nm=NODE, terms=4096) -> MacCost:

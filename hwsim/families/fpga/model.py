@@ -111,7 +111,6 @@ class Fpga(Family):
     # --- the machine as it runs ------------------------------------------------------
     def configure(self, arch, prec):
         util = fr.utilisation(arch, prec)  # raises for formats the datapath cannot run
-        c = arch.compute
         self._check_units(arch, prec)
         n, m = (np.asarray(v, dtype=np.float64) for v in sparsity(arch))
         if np.any(m > 1):  # N/M of the values plus ceil(log2 M) index bits per kept value

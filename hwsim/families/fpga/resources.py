@@ -46,10 +46,10 @@ class PairCost:
 
     dsp_products: float  # products per DSP slice per cycle (0: the DSPs cannot run it)
     # the next three depend on compute.accumulate_terms: ints, or arrays over design points
-    lut_mac_luts: object  # LUTs of one LUT multiply-accumulate lane
-    acc_bits: object  # accumulator width (REFERENCES.md formulas)
+    lut_mac_luts: float | np.ndarray  # LUTs of one LUT multiply-accumulate lane
+    acc_bits: float | np.ndarray  # accumulator width (REFERENCES.md formulas)
     convert_luts: int  # float→fixed converters per DSP slice (float_mode convert)
-    ffs_per_lane: object  # pipeline registers of one LUT lane
+    ffs_per_lane: float | np.ndarray  # pipeline registers of one LUT lane
     on_dsp: bool  # the DSP chains execute it (else only LUT lanes)
 
 
@@ -93,7 +93,7 @@ def lut_units(arch):
 
 def on_chip_bytes(arch, role: str | None = None):
     """Capacity of the on-chip levels (those holding `role`, or all)."""
-    total = 0.0
+    total: float | np.ndarray = 0.0
     for lv in arch.on_chip:
         if role is None or role in lv.holds:
             total = total + np.asarray(lv.capacity, dtype=np.float64)

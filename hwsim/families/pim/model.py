@@ -134,7 +134,6 @@ class Pim(Family):
     # --- bit-serial ------------------------------------------------------------------------------
     def bitserial_rowops(self, arch, ops, prec) -> P.RowOps:
         """Row reads/writes/logic steps of every linear op (all instances), lanes in parallel."""
-        c = arch.compute
         wb = float(L.weight_planes(arch, prec))
         xb, conv = self._act_bits(arch, prec)
         n = max(wb, xb)

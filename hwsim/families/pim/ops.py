@@ -19,9 +19,9 @@ import numpy as np
 class RowOps:
     """Row reads, row writes and logic steps (numpy arrays or floats; they add and scale)."""
 
-    reads: object
-    writes: object
-    logic: object
+    reads: float | np.ndarray
+    writes: float | np.ndarray
+    logic: float | np.ndarray
 
     def __add__(self, other: "RowOps") -> "RowOps":
         return RowOps(self.reads + other.reads, self.writes + other.writes, self.logic + other.logic)
