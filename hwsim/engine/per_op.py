@@ -27,7 +27,9 @@ def own_formats(trace) -> list[str] | None:
     model, whose weights take the precision the caller gives, or a bare ops table). Ops that read no weights
     (attention, elementwise) take the main format, so they never split a group."""
     model = getattr(trace, "model", None)
-    fmts = None if model is None else model.op_weight_formats(trace.ops["name"])
+    if model is None:
+        return None
+    fmts = model.op_weight_formats(trace.ops["name"])
     if fmts is None:
         return None
     weighted = trace.ops["weight_elems"].to_numpy() > 0
@@ -67,10 +69,10 @@ def part(trace, mask: np.ndarray):
     return replace(trace, ops=sub) if hasattr(trace, "ops") else sub
 
 
-def try_format(arch, fmt: str, main: str, names, cost):
-    """`cost()` at `fmt`, or None (with a warning naming the ops) when the design cannot run that format."""
+def try_format(arch, fmt: str, main: str, names, cost, *args, **kwargs):
+    """`cost(*args, **kwargs)` at `fmt`, or None (with a warning naming the ops) when the design cannot run it."""
     try:
-        return cost()
+        return cost(*args, **kwargs)
     except HwsimError as exc:
         shown = ", ".join(list(map(str, names))[:3])
         warnings.warn(HwsimWarning(f"{arch.name} cannot run {fmt} weights ({shown}): costed at {main} "
@@ -91,8 +93,8 @@ def evaluate_per_op(arch, trace, precision: Precision, formats: list[str], engin
     frame = base.ops.copy()
     for fmt, mask in groups.others:
         sub = part(trace, mask)
-        got = try_format(arch, fmt, groups.main, ops.loc[mask, "name"],
-                         lambda: engine(arch, sub, with_weights(precision, fmt)))
+        got = try_format(arch, fmt, groups.main, ops.loc[mask, "name"], engine, arch, sub,
+                         with_weights(precision, fmt))
         if got is None:
             continue
         for col in got.ops.columns:
@@ -115,8 +117,8 @@ def sweep_cost_per_op(arch, grid, trace, precision: Precision, formats: list[str
     ops = trace.ops if hasattr(trace, "ops") else trace
     for fmt, mask in groups.others:
         sub = part(trace, mask)
-        got = try_format(arch, fmt, groups.main, ops.loc[mask, "name"],
-                         lambda: sweep_cost(arch, grid, sub, with_weights(precision, fmt), product=product))
+        got = try_format(arch, fmt, groups.main, ops.loc[mask, "name"], sweep_cost, arch, grid, sub,
+                         with_weights(precision, fmt), product=product)
         if got is None:
             continue
         at_main = sweep_cost(arch, grid, sub, with_weights(precision, groups.main), product=product)

@@ -202,8 +202,8 @@ def _mixed_series(arch: Accelerator, df: pd.DataFrame, prec: ResolvedPrecision, 
     main_rows = np.ones(len(df), dtype=bool)
     parts, used = [], [groups.main]
     for fmt, mask in groups.others:
-        got = try_format(arch, fmt, groups.main, df.loc[mask, "name"],
-                         lambda: _series(arch, df[mask], resolve_precision(with_weights(prec, fmt))))
+        got = try_format(arch, fmt, groups.main, df.loc[mask, "name"], _series, arch, df[mask],
+                         resolve_precision(with_weights(prec, fmt)))
         if got is not None:
             parts.append((mask, got))
             used.append(fmt)
