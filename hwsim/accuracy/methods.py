@@ -15,8 +15,9 @@ A method is a name: transforms then at most one rounding, joined by "+" (`rotate
 Every transform leaves the float layer exactly equivalent (y = x·Wᵀ); what changes is what the weight
 and activation quantizers see. `PreparedLinear.input(x)` applies the input side (the activation
 quantizer then sees it); `effective_weight()` maps the quantized weight back to the original basis.
-Per-layer rotations are what QuaRot fuses into the neighbouring weights; the LLM forward pass
-(hwsim.accuracy.llm) fuses the residual-stream rotation itself and keeps per-layer ones where it cannot.
+Per-layer rotations are what QuaRot fuses into the neighbouring weights (the residual-stream rotation) or
+runs online (before down_proj); the forward passes (minilm, llm) apply them per layer, which gives the
+quantizers the same rotated inputs.
 """
 from __future__ import annotations
 

@@ -202,7 +202,7 @@ def build_arch(raw: dict, file: object = None) -> Accelerator:
     tech = None
     if raw.get("tech") is not None:
         t = rd.mapping(raw["tech"], "tech", TECH)
-        tech = TechSpec(node_nm=t["node"])
+        tech = TechSpec(node_nm=t["node"], voltage=t["voltage"])
     arch = Accelerator(name=top["name"], family=top["family"], clock_hz=top["clock"], compute=compute,
                        memory=tuple(levels), tech=tech, static_power_w=top["static_power"],
                        price_usd=top["price"], description=top["description"],

@@ -17,6 +17,7 @@ COMMANDS = {
     "simulate": "hwsim.cli.simulate_cmd",
     "roofline": "hwsim.cli.roofline_cmd",
     "formats": "hwsim.cli.formats_cmd",
+    "accuracy": "hwsim.cli.accuracy_cmd",
     "allocate": "hwsim.cli.allocate_cmd",
     "sweep": "hwsim.cli.sweep_cmd",
     "pareto": "hwsim.cli.pareto_cmd",

@@ -31,6 +31,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", action="append", default=[], metavar="dotted.key=value",
                    help="override a field of the arch spec (repeatable)")
     p.add_argument("--engine", choices=ENGINES, default="analytical")
+    p.add_argument("--explain", action="store_true",
+                   help="itemise energy and area by component: per-action energy, count, source (sums to the totals)")
     p.add_argument("--json", action="store_true", help="print one JSON document")
 
 
@@ -89,20 +91,38 @@ def _fmt(x: float) -> str:
     return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.4g}"
 
 
+def _explain(args, arch, ops, prec, per_op):
+    """The analytical engine's cost with energy and area itemised (one weight format for every op)."""
+    from hwsim.engine.explain import explain
+
+    if args.engine != "analytical":
+        raise HwsimError("itemises the analytical engine's energy: drop --engine cycle", field="--explain")
+    if per_op is not None and len(set(per_op)) > 1:
+        raise HwsimError("needs one weight format for every op, and this checkpoint mixes "
+                         f"{', '.join(sorted(set(per_op)))}: give --weights FORMAT", field="--explain")
+    if per_op is not None:
+        prec = Precision(weights=per_op[0], activations=args.activations, kv=args.kv)
+    return explain(arch, ops, prec)
+
+
 def run(args: argparse.Namespace) -> int:
     evaluate = _engine(args.engine)
     arch = load_arch(args.arch, parse_overrides(args.set))
     ops = _ops(args)
     prec = Precision(weights=args.weights or "fp16", activations=args.activations, kv=args.kv)
     per_op = own_formats(ops) if args.weights is None else None
-    if per_op is not None:
+    explanation = None
+    if args.explain:
+        explanation = _explain(args, arch, ops, prec, per_op)
+        table = explanation.table
+    elif per_op is not None:
         table = evaluate_per_op(arch, ops, prec, per_op, engine=evaluate)
         prec = Precision(weights=ops.model.default_weight_format, activations=args.activations, kv=args.kv)
     else:
         table = evaluate(arch, ops, prec)
     _warn_if_it_does_not_fit(arch, ops, prec)
     if args.json:
-        emit_json(table.to_json())
+        emit_json({**table.to_json(), **({"explain": explanation.to_json()} if explanation else {})})
         return 0
     t = table.totals
     print(f"{arch.name} ({arch.family}), {len(table.ops)} ops")
@@ -114,6 +134,9 @@ def run(args: argparse.Namespace) -> int:
           f"{t['area_mm2']:.4g} mm²")
     if table.extra_keys:  # family point totals, e.g. FPGA feasibility, limiting resource, achieved clock
         print("  " + ", ".join(f"{k}: {_plain(t[k])}" for k in table.extra_keys))
+    if explanation is not None:
+        print()
+        print(explanation.format())
     return 0
 
 

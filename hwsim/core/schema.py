@@ -118,6 +118,8 @@ MEMORY_LEVEL: dict[str, Field] = {
 
 TECH: dict[str, Field] = {
     "node": Field("dimensionless", doc="process node in nm"),
+    "voltage": Field("dimensionless", required=False, default=None, maximum=5.0,
+                     doc="supply voltage in volts: per-action energies scale by (V/0.9 V)^2 (hwsim.tech.scaling)"),
     # retired: every family that prices from tech tables uses one datapath table (Horowitz 45 nm, scaled to
     # `node` by hwsim.tech.scaling); no other table could be named, so the field only misled
     "table": Field("str", required=False, default=None, retired=(

@@ -31,6 +31,7 @@ class MemoryLevel:
 @dataclass(frozen=True)
 class TechSpec:
     node_nm: float
+    voltage: Any = None  # supply volts; None = the reference tables' voltage (no voltage scaling)
 
 
 @dataclass(frozen=True)

@@ -42,21 +42,28 @@ def fetch_orders(a, b, count, cap_a, cap_b):
     return (np.ones_like(refetch_b), refetch_b), (refetch_a, np.ones_like(refetch_a))
 
 
-def _level_bytes(arch: Accelerator, att, ob: OperandBytes, a_fetch, b_fetch, a_reads, b_reads) -> dict:
-    """Bytes moved per level: the backing store serves the fetches; an on-chip level is filled with what it
-    holds and read by the array (A a_reads times, B b_reads times); outputs are written, then drained."""
-    dram = ob.a * a_fetch + ob.b * b_fetch + ob.c
-    levels = {arch.backing.name: dram}
+def level_reads_writes(arch: Accelerator, att, ob: OperandBytes, a_fetch, b_fetch, a_reads, b_reads) -> dict:
+    """(bytes read, bytes written) per level: the backing store is read for the fetches and written with the
+    outputs; an on-chip level is written with what it holds (fills, and outputs) and read by the array (A
+    a_reads times, B b_reads times) and for the outputs' drain."""
+    levels = {arch.backing.name: (ob.a * a_fetch + ob.b * b_fetch, ob.c)}
     for lv in arch.on_chip:
         held_b = np.where(att, "kv" in lv.holds, "weights" in lv.holds)
-        moved = np.zeros(np.broadcast(dram).shape)
+        zero = np.zeros(np.broadcast(levels[arch.backing.name][0]).shape)
+        reads, writes = zero, zero
         if "activations" in lv.holds:
-            moved = moved + ob.a * a_fetch + ob.a * a_reads
-        moved = moved + np.where(held_b, ob.b * b_fetch + ob.b * b_reads, 0.0)
+            reads, writes = reads + ob.a * a_reads, writes + ob.a * a_fetch
+        reads = reads + np.where(held_b, ob.b * b_reads, 0.0)
+        writes = writes + np.where(held_b, ob.b * b_fetch, 0.0)
         if "outputs" in lv.holds:
-            moved = moved + 2 * ob.c
-        levels[lv.name] = moved
+            reads, writes = reads + ob.c, writes + ob.c
+        levels[lv.name] = (reads, writes)
     return levels
+
+
+def _level_bytes(arch: Accelerator, att, ob: OperandBytes, a_fetch, b_fetch, a_reads, b_reads) -> dict:
+    """Bytes moved per level: reads + writes of level_reads_writes."""
+    return {k: r + w for k, (r, w) in level_reads_writes(arch, att, ob, a_fetch, b_fetch, a_reads, b_reads).items()}
 
 
 def _level_cycles(arch: Accelerator, levels: dict, memory_round) -> dict:

@@ -6,8 +6,10 @@ capacities, memory cycles, energy accounting, bound, totals. A family supplies o
 - `params`: its `compute.*` fields (hwsim.arch.Field) — loading, --set and sweeps validate them;
 - `compute_cycles(arch, ops, prec)`: cycles of the compute units per op (numpy, broadcasting);
 - `peak_macs_per_cycle(arch, prec)`: for roofline bounds and property tests;
-- `compute_energy(arch, ops, prec, compute_cycles)`: joules of the datapath per op;
-- `area_mm2(arch, prec)`;
+- `energy_terms(arch, ops, prec, compute_cycles)`: the datapath's energy as components of
+  hwsim.tech.components × per-op action counts (compute_energy is their sum, and `hwsim simulate
+  --explain` prints them), or `compute_energy` directly (then explained as one line, not itemised);
+- `area_terms(arch, prec)`: the area as components × instances (area_mm2 is their sum), or `area_mm2`;
 - `cycle_model`: the module (the family package's cycle.py) whose `simulate_op(ctx, i)` simulates
   op i at cycle level (hwsim.sim.models: tiles or simpy stages); or override `simulate_op`;
 - optionally `array_reads` (on-chip re-reads per operand), `latency` (compute/memory overlap),
@@ -29,9 +31,15 @@ from hwsim.core.schema import Field
 from hwsim.core.spec import Accelerator
 from hwsim.core.ops import OpColumns
 from hwsim.core.precision import ResolvedPrecision
+from hwsim.tech.components import Component, Term, block, sum_area_mm2, sum_energy
 
 if TYPE_CHECKING:  # the cycle-level kit (numba, simpy) loads only when the cycle engine runs
     from hwsim.sim.models import OpSim, SimContext
+
+
+# a family that prices its datapath in one sum (compute_energy) is explained as that sum: 1 J per joule
+NOT_ITEMISED_ENERGY = Component("datapath (not itemised by the family)", "joule", 1.0, 0.0,
+                                "the family's compute_energy (no per-component breakdown)")
 
 
 class Family:
@@ -55,12 +63,34 @@ class Family:
     def peak_macs_per_cycle(self, arch: Accelerator, prec: ResolvedPrecision):
         raise NotImplementedError
 
+    def energy_terms(self, arch: Accelerator, ops: OpColumns, prec: ResolvedPrecision,
+                     compute_cycles: np.ndarray) -> list[Term]:
+        """The datapath energy per op as components × action counts, in the order compute_energy sums
+        them. A family that overrides compute_energy instead is shown as one line holding its joules."""
+        if type(self).compute_energy is Family.compute_energy:
+            raise NotImplementedError(f"family {self.name!r} defines neither energy_terms nor compute_energy")
+        joules = np.asarray(self.compute_energy(arch, ops, prec, compute_cycles), dtype=np.float64)
+        return [Term(NOT_ITEMISED_ENERGY, joules)] if np.any(joules) else []
+
     def compute_energy(self, arch: Accelerator, ops: OpColumns, prec: ResolvedPrecision,
                        compute_cycles: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        """Joules of the datapath per op: the sum of energy_terms."""
+        return sum_energy(self.energy_terms(arch, ops, prec, compute_cycles), np.shape(compute_cycles))
+
+    def area_terms(self, arch: Accelerator, prec: ResolvedPrecision) -> list[Term]:
+        """The design's area as components × instances. A family that overrides area_mm2 instead is shown
+        as one line holding its mm² (none when it prices no area: NaN)."""
+        if type(self).area_mm2 is Family.area_mm2:
+            raise NotImplementedError(f"family {self.name!r} defines neither area_terms nor area_mm2")
+        mm2 = np.asarray(self.area_mm2(arch, prec), dtype=np.float64)
+        if np.all(np.isnan(mm2)):
+            return []
+        return [Term(block(f"{self.name} design (not itemised by the family)", mm2 * 1e-6,
+                           f"the {self.name} family's area model"), 1.0)]
 
     def area_mm2(self, arch: Accelerator, prec: ResolvedPrecision):
-        raise NotImplementedError
+        """mm² of the design: the sum of area_terms."""
+        return sum_area_mm2(self.area_terms(arch, prec))
 
     def simulate_op(self, ctx: SimContext, i: int) -> OpSim:
         """Cycle-level simulation of op i of ctx.ops (all its `count` instances); see hwsim.sim.models."""

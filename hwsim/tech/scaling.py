@@ -5,10 +5,15 @@ per operation scales linearly with it (E ∝ C·V², C ∝ L, V held ~constant a
 of Dennard scaling around 45 nm, so E ∝ L). Both are first-order; published per-node tables (e.g.
 Stillmaker & Baas 2017) show energy falling somewhat faster than linear below 28 nm, so energies
 scaled to 7 nm from 45 nm are on the high side.
+
+Voltage (when a preset gives `tech.voltage`): dynamic switching energy is C·V², so energy per action
+scales with (V / V_ref)², V_ref the voltage of the reference table (Horowitz: 0.9 V at 45 nm). Leakage
+is not part of these per-action energies (it is the preset's static power).
 """
 from __future__ import annotations
 
 RULE = "assumed: area ∝ L², energy ∝ L (C ∝ L, V ≈ const after Dennard scaling)"
+VOLTAGE_RULE = "dynamic energy C·V²: energy ∝ (V / 0.9 V)², 0.9 V the reference table's supply"
 
 
 def scale_energy(energy, from_nm: float, to_nm):

@@ -18,6 +18,7 @@ import numpy as np
 from hwsim.core.schema import Field
 from hwsim.families.base import Family
 from hwsim.families.common import array_fold_reads, cdiv, vector_cycles
+from hwsim.tech.components import Term, block, busy_cycle, show
 
 
 def serial_latency(arch, b_bits):
@@ -63,12 +64,13 @@ class BitSerial(Family):
     def array_reads(self, arch, ops):
         return array_fold_reads(ops, arch.compute["cols"], arch.compute["rows"])
 
-    def compute_energy(self, arch, ops, prec, compute_cycles):
+    def energy_terms(self, arch, ops, prec, compute_cycles):
         c = arch.compute
         watts = c["rows"] * c["cols"] * c["pe_power"] * c["power_factor"]
-        return compute_cycles * (watts / arch.clock_hz)
+        src = (f"{show(c['rows'])}x{show(c['cols'])} PEs x pe_power ({arch.sources.get('compute.pe_power', 'preset')})"
+               f" x power_factor {show(c['power_factor'])} ({arch.sources.get('compute.power_factor', 'default 1')})")
+        return [Term(busy_cycle("PE array", watts, arch.clock_hz, src), compute_cycles)]
 
-    def area_mm2(self, arch, prec):
+    def area_terms(self, arch, prec):
         c = arch.compute
-        return c["rows"] * c["cols"] * c["pe_area"] * 1e6
-
+        return [Term(block("PE", c["pe_area"], arch.sources.get("compute.pe_area", "preset")), c["rows"] * c["cols"])]

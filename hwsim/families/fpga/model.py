@@ -35,8 +35,8 @@ from hwsim.errors import HwsimError
 from hwsim.families.fpga import resources as fr
 from hwsim.families.base import Family
 from hwsim.families.common import cdiv, vector_cycles
-from hwsim.tech.datapath import NODE, fp_add, mac_cost
-from hwsim.tech.scaling import scale_energy
+from hwsim.tech import components as C
+from hwsim.tech.components import show
 
 FLOAT_MODES = ("error", "lut", "convert")
 
@@ -161,21 +161,28 @@ class Fpga(Family):
         return a_res, b_res
 
     # --- energy, area, feasibility -----------------------------------------------------
-    def compute_energy(self, arch, ops, prec, compute_cycles):
+    def energy_terms(self, arch, ops, prec, compute_cycles):
+        """MACs at the tech table's ASIC energy (accumulator sized for accumulate_terms, as in resources)
+        times the fabric factor of the units running them: DSP and LUT-fabric MACs weighted by their
+        share of the units; vector ops at an fp16 add times the LUT-fabric factor."""
         c = arch.compute
-        node = arch.tech.node_nm
-        lin, att = fr.pairs(arch, prec)
+        node, volts = C.tech_point(arch)
         att_op = ops.kind == "attention"
-        terms = c["accumulate_terms"]  # the accumulator is sized for it (resources), so is its energy
-        e_mac = np.where(att_op, mac_cost(prec.activations, prec.kv, node, terms).energy_pj,
-                         mac_cost(prec.activations, prec.weights, node, terms).energy_pj) * 1e-12
-        dsp_units = fr.chains(arch) * np.where(att_op, att.dsp_products, lin.dsp_products)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            dsp_share = np.nan_to_num(dsp_units / (dsp_units + fr.lut_units(arch)))
-        factor = dsp_share * c["dsp_energy_factor"] + (1 - dsp_share) * c["lut_energy_factor"]
         macs = ops.macs / self._speedup(arch, ops)  # zeros skipped by the sparse chain
-        vec = scale_energy(float(fp_add(16)), NODE, node) * 1e-12 * c["lut_energy_factor"]
-        return np.where(ops.gemm, macs * e_mac * factor, ops.vector_ops * vec)
+        terms = []
+        for pair, b, mask in ((fr.pairs(arch, prec)[0], prec.weights, ops.gemm & ~att_op),
+                              (fr.pairs(arch, prec)[1], prec.kv, ops.gemm & att_op)):
+            dsp_units = fr.chains(arch) * pair.dsp_products
+            with np.errstate(invalid="ignore", divide="ignore"):
+                dsp_share = np.nan_to_num(dsp_units / (dsp_units + fr.lut_units(arch)))
+            factor = dsp_share * c["dsp_energy_factor"] + (1 - dsp_share) * c["lut_energy_factor"]
+            why = (f"fabric factor: DSP share {show(dsp_share)} x dsp_energy_factor + the rest x lut_energy_factor "
+                   f"({arch.sources.get('compute.dsp_energy_factor', 'preset')})")
+            terms.append(C.Term(C.mac(prec.activations, b, node, volts, c["accumulate_terms"]).times(factor, why),
+                                np.where(mask, macs, 0.0)))
+        vec = C.fp_adder(16, node, volts).times(c["lut_energy_factor"],
+                                                arch.sources.get("compute.lut_energy_factor", "LUT fabric"))
+        return [*terms, C.Term(vec, np.where(ops.gemm, 0.0, ops.vector_ops))]
 
     def _util(self, arch, prec, ops=None, mult=None):
         w_bytes = 0.0

@@ -50,6 +50,7 @@ class TensorType:
 TENSOR_TYPES: tuple[TensorType, ...] = (
     TensorType("int4", 4, integer_bits=4),
     TensorType("fp4", 4, floats=((2, 1),)),
+    TensorType("fp6", 6, floats=((2, 3), (3, 2))),  # OCP E2M3 / E3M2 (Blackwell: at the fp8 rate)
     TensorType("int8", 8, integer_bits=8),
     TensorType("fp8", 8, floats=((4, 3), (5, 2))),
     TensorType("fp16", 16, floats=((5, 10),)),

@@ -23,10 +23,14 @@ stage on the accelerator (energy only). Float weights are refused (`float_weight
 CPU is told to run those of 16 bits or more on its dense fp FMA kernels (`float_weights: host`), as
 llama.cpp does around T-MAC's kernels for the unquantised lm_head; the accelerator has no dense path.
 
-Energy: accelerator from the technology tables (hwsim.tech, node-scaled); CPU: busy cores ×
-core_power × time (assumed: a core running SIMD kernels draws about its rated per-core power).
+Energy and area: accelerator from the component library (hwsim.tech.components, node-scaled): per lookup a
+table read, an accumulate and a sign negate; the precompute, combine, dequantise and table-load actions;
+per lane the mux, accumulator and negate, plus the table storage bits. CPU: busy cores × core_power ×
+time (assumed: a core running SIMD kernels draws about its rated per-core power).
 """
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 
@@ -36,17 +40,10 @@ from hwsim.families import lut_core as L
 from hwsim.families.base import Family
 from hwsim.families.common import cdiv
 from hwsim.families.host_cpu import HOST_PARAMS, fp_bits, host_area_mm2, host_cycles, host_lanes, host_power
-from hwsim.tech.datapath import NODE, fp_add, int_add, mac_cost, multiplier
-from hwsim.tech.scaling import scale_area, scale_energy
-from hwsim.tech.tables import HOROWITZ_45NM as H
+from hwsim.tech import components as C
+from hwsim.tech.components import show
 
 TARGETS = ("accelerator", "cpu")
-
-# assumed (no table entry): a register bit ≈ one full-adder bit (Horowitz 8-bit adder / 8); an SRAM bit
-# a quarter of that (6T cell vs flip-flop); an N:1 mux read of a w-bit entry ≈ a w-bit adder.
-REG_BIT_UM2 = H["int_add_8_um2"].value / 8
-SRAM_BIT_UM2 = REG_BIT_UM2 / 4
-SRAM_PJ_PER_BIT = H["sram_8kb_read_64b_pj"].value / 64
 
 
 def _fp16():
@@ -126,57 +123,79 @@ class Lut(Family):
         lut = t.units * t.tile_m * t.tile_n * arch.compute["group"] / (t.cycles_per_step * L.weight_planes(arch, prec))
         return np.maximum(lut, host_lanes(arch, 16.0))
 
-    # --- energy and area -----------------------------------------------------------------------
-    def _node(self, arch):
-        return arch.tech.node_nm
-
-    def lookup_energy_pj(self, arch):
-        """One lookup on the accelerator at 45 nm: table read + accumulate (+ sign negate)."""
+    # --- energy and area (components: hwsim.tech.components) -----------------------------------
+    @staticmethod
+    def lane_parts(arch, node=C.REF_NODE_NM, volts=None) -> list[C.Component]:
+        """One lookup lane of a LUT unit: the table-entry mux, the accumulator, the sign negate."""
         c = arch.compute
         tb = L.table_bits(arch)
-        read = tb * SRAM_PJ_PER_BIT if c["table_storage"] == "sram" else float(int_add(tb))
-        acc = float(fp_add(16)) if tb == 16 else float(int_add(32))
-        neg = float(int_add(tb)) if c["symmetric"] else 0.0
-        return read + acc + neg
+        mux = replace(C.int_adder(tb, node, volts), name=f"table mux ({show(tb)}-bit entries)", action="lookup",
+                      source=f"{MUX_ASSUMED}; " + C.int_adder(tb, node, volts).source)
+        acc = C.fp_adder(16, node, volts) if tb == 16 else C.int_adder(32, node, volts)
+        acc = replace(acc, name=f"accumulate ({acc.name})", action="lookup")
+        neg = [replace(C.int_adder(tb, node, volts), name=f"sign negate ({show(tb)}-bit)", action="lookup")]
+        return [mux, acc, *(neg if c["symmetric"] else [])]
 
-    def lane_area_um2(self, arch):
-        """One lookup lane of a LUT unit at 45 nm: mux, accumulator, sign negate."""
-        c = arch.compute
-        tb = L.table_bits(arch)
-        acc = float(fp_add(16, "um2")) if tb == 16 else float(int_add(32, "um2"))
-        neg = float(int_add(tb, "um2")) if c["symmetric"] else 0.0
-        return float(int_add(tb, "um2")) + acc + neg
+    @classmethod
+    def lookup_parts(cls, arch, node=C.REF_NODE_NM, volts=None) -> list[C.Component]:
+        """The energy of one lookup on the accelerator: table read (the mux from registers, or the entry's
+        bits from SRAM), accumulate, sign negate."""
+        parts = cls.lane_parts(arch, node, volts)
+        if arch.compute["table_storage"] == "sram":
+            tb = L.table_bits(arch)
+            bit = C.sram_bit(node, volts)
+            parts[0] = replace(bit, name=f"table read ({show(tb)} SRAM bits)", action="lookup",
+                               energy_j=bit.energy_j * tb, area_m2=0.0)
+        return parts
 
-    def unit_area_um2(self, arch):
-        """One LUT unit at 45 nm: tile_m × tile_n lanes plus table storage for tile_m tables."""
-        c = arch.compute
-        bits = c["tile_m"] * L.table_entries(c["group"], c["symmetric"]) * L.table_bits(arch)
-        cell = SRAM_BIT_UM2 if c["table_storage"] == "sram" else REG_BIT_UM2
-        return c["tile_m"] * c["tile_n"] * self.lane_area_um2(arch) + bits * cell
+    @staticmethod
+    def table_cell(arch, node=C.REF_NODE_NM, volts=None) -> C.Component:
+        return C.sram_bit(node, volts) if arch.compute["table_storage"] == "sram" else C.register_bit(node, volts)
 
-    def compute_energy(self, arch, ops, prec, compute_cycles):
+    def energy_terms(self, arch, ops, prec, compute_cycles):
         c = arch.compute
         if c["target"] == "cpu":
-            return compute_cycles * (host_power(arch) / arch.clock_hz)
+            src = (f"{show(c['cores'])} cores x core_power "
+                   f"({arch.sources.get('compute.core_power', 'not given: 0 W')})")
+            return [C.Term(C.busy_cycle("host cores", host_power(arch), arch.clock_hz, src), compute_cycles)]
+        node, volts = C.tech_point(arch)
         planes = L.weight_planes(arch, prec)
         fp16 = _fp16()
-        look = L.lookups(ops, c["group"], planes) * self.lookup_energy_pj(arch)
-        pre = L.precompute_adds(ops, c["group"], c["symmetric"]) * float(fp_add(16))
-        post = L.combine_ops(ops, planes) * float(int_add(32)) + L.dequant_ops(ops, prec) * multiplier(fp16, fp16)
-        loads = L.arch_table_bytes(arch, ops) * cdiv(ops.n, L.lut_tile(arch).tile_n) * 8 * SRAM_PJ_PER_BIT  # table reloads per n-tile
-        att = np.where(ops.kind == "attention", ops.macs * mac_cost(prec.activations, prec.kv).energy_pj, 0.0)
-        vec = np.where(ops.kind == "elementwise", ops.vector_ops * float(fp_add(32)), 0.0)
-        pj = look + pre + post + loads + att + vec
-        return scale_energy(pj, NODE, self._node(arch)) * 1e-12
+        looks = L.lookups(ops, c["group"], planes)
+        reloads = L.arch_table_bytes(arch, ops) * cdiv(ops.n, L.lut_tile(arch).tile_n) * 8  # table bits per n-tile
+        return [*(C.Term(part, looks) for part in self.lookup_parts(arch, node, volts)),
+                C.Term(_named(C.fp_adder(16, node, volts), "table precompute"),
+                       L.precompute_adds(ops, c["group"], c["symmetric"])),
+                C.Term(_named(C.int_adder(32, node, volts), "bit-plane combine"), L.combine_ops(ops, planes)),
+                C.Term(_named(C.multiplier(fp16, fp16, node, volts), "group dequantise"), L.dequant_ops(ops, prec)),
+                C.Term(_named(C.sram_bit(node, volts), "table load into the LUT tile"), reloads),
+                C.Term(C.mac(prec.activations, prec.kv, node, volts), np.where(ops.kind == "attention", ops.macs, 0.0)),
+                C.Term(_named(C.fp_adder(32, node, volts), "vector op"),
+                       np.where(ops.kind == "elementwise", ops.vector_ops, 0.0))]
 
-    def area_mm2(self, arch, prec):
+    def area_terms(self, arch, prec):
         c = arch.compute
         if c["target"] == "cpu":
-            return host_area_mm2(arch)
-        fp16 = _fp16()
+            if c["core_area"] is None:
+                return []
+            return [C.Term(C.block("core with its L2 share", c["core_area"], arch.sources["compute.core_area"]),
+                           c["cores"])]
+        node, volts = C.tech_point(arch)
+        units = c["cores"] * c["lut_units"]
+        lanes = units * c["tile_m"] * c["tile_n"]
+        bits = units * c["tile_m"] * L.table_entries(c["group"], c["symmetric"]) * L.table_bits(arch)
         vec_lanes = c["cores"] * c["simd_pipes"] * c["simd_bits"] / 16
-        um2 = c["cores"] * c["lut_units"] * self.unit_area_um2(arch) + vec_lanes * mac_cost(fp16, fp16).area_um2
-        return scale_area(um2, NODE, self._node(arch)) * 1e-6
+        fp16 = _fp16()
+        return [*(C.Term(part, lanes) for part in self.lane_parts(arch, node, volts)),
+                C.Term(_named(self.table_cell(arch, node, volts), "table storage"), bits),
+                C.Term(_named(C.mac(fp16, fp16, node, volts), "vector lane"), vec_lanes)]
+
+
+MUX_ASSUMED = "assumed: an N:1 mux read of a w-bit table entry ≈ a w-bit adder"
+
+
+def _named(comp: C.Component, role: str) -> C.Component:
+    return replace(comp, name=f"{role} ({comp.name})")
 
 
 def unit_vs_mac(arch) -> dict:
@@ -184,9 +203,10 @@ def unit_vs_mac(arch) -> dict:
     ops per cycle per mm² (compute density) and ops per joule (energy efficiency) for INT1×FP16,
     one bit-plane per cycle. A lane does g 1-bit MACs per lookup; the MAC does one MAC per cycle."""
     fp16 = _fp16()
-    g = arch.compute["group"]
-    lut = Lut()
-    lane_um2 = lut.unit_area_um2(arch) / (arch.compute["tile_m"] * arch.compute["tile_n"])
-    mac = mac_cost(fp16, fp16, NODE)
-    return {"density": (g / lane_um2) / (1 / mac.area_um2),
-            "efficiency": (g / lut.lookup_energy_pj(arch)) / (1 / mac.energy_pj)}
+    c = arch.compute
+    g = c["group"]
+    lane_m2 = sum(p.area_m2 for p in Lut.lane_parts(arch)) \
+        + L.table_entries(g, c["symmetric"]) * L.table_bits(arch) * Lut.table_cell(arch).area_m2 / c["tile_n"]
+    lookup_j = sum(p.energy_j for p in Lut.lookup_parts(arch))
+    mac = C.mac(fp16, fp16)
+    return {"density": float((g / lane_m2) / (1 / mac.area_m2)), "efficiency": float((g / lookup_j) / (1 / mac.energy_j))}

@@ -26,11 +26,13 @@ host: linear ops on the CPU SIMD: integer weights through int8 dot products (sim
 instruction, `dequant_instr` instructions per vector for unpacking and scaling), float weights
 through fp16 FMA lanes. Attention and elementwise ops always run on the host (host_cpu.host_cycles).
 
-Energy: row operations priced from the technology table (a row read or write moves `cols` bits at
-the 8 KB SRAM read energy per bit; a logic step ≈ a 1-bit full add per column), node-scaled; host
-cycles at cores × core_power.
+Energy: row operations priced from the component library (hwsim.tech.components: a row read or write
+moves `cols` bits at the 8 KB SRAM read energy per bit; a logic step ≈ a 1-bit full add per column),
+node-scaled; host cycles at cores × core_power.
 """
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 
@@ -41,14 +43,10 @@ from hwsim.families.pim import ops as P
 from hwsim.families.base import Family
 from hwsim.families.common import cdiv
 from hwsim.families.host_cpu import HOST_PARAMS, host_area_mm2, host_cycles, host_lanes, host_power
-from hwsim.tech.datapath import NODE, int_add
-from hwsim.tech.scaling import scale_area, scale_energy
-from hwsim.tech.tables import HOROWITZ_45NM as H
+from hwsim.tech import components as C
+from hwsim.tech.components import show
 
 MODES = ("bitserial", "lut", "host")
-SRAM_PJ_PER_BIT = H["sram_8kb_read_64b_pj"].value / 64
-LOGIC_PJ_PER_BIT = H["int_add_8_pj"].value / 8  # assumed: a logic step ≈ a 1-bit full add per column
-SRAM_BIT_UM2 = H["int_add_8_um2"].value / 32  # assumed: a 6T cell ≈ a quarter of a full-adder bit
 
 
 class Pim(Family):
@@ -204,32 +202,39 @@ class Pim(Family):
         per_mac = (P.mul(n) + P.add(planes + xb + 1)).cycles(*self._t(arch))  # cheapest term (k = 2)
         return np.maximum(host, self.lanes(arch) / per_mac)
 
-    # --- energy and area ------------------------------------------------------------------------------
-    def _pj(self, arch, pj):
-        return scale_energy(pj, NODE, arch.tech.node_nm) * 1e-12
-
-    def compute_energy(self, arch, ops, prec, compute_cycles):
+    # --- energy and area (components: hwsim.tech.components) ----------------------------------------
+    def energy_terms(self, arch, ops, prec, compute_cycles):
         c = arch.compute
-        host = (compute_cycles - (self.pim_cycles(arch, ops, prec) if c["mode"] != "host" else 0.0)) \
-            * (host_power(arch) / arch.clock_hz)
+        pim = self.pim_cycles(arch, ops, prec) if c["mode"] != "host" else 0.0
+        src = f"{show(c['cores'])} cores x core_power ({arch.sources.get('compute.core_power', 'not given: 0 W')})"
+        terms = [C.Term(C.busy_cycle("host cores", host_power(arch), arch.clock_hz, src), compute_cycles - pim)]
         if c["mode"] == "host":
-            return host
+            return terms
+        node, volts = C.tech_point(arch)
+        bit = C.sram_bit(node, volts)
         if c["mode"] == "bitserial":
             ro = self.bitserial_rowops(arch, ops, prec)
             per_row = c["cols"] * self.arrays_total(arch)  # all arrays step together
-            pj = per_row * ((ro.reads + ro.writes) * SRAM_PJ_PER_BIT + ro.logic * LOGIC_PJ_PER_BIT)
-            return host + self._pj(arch, pj)
+            return [*terms, C.Term(replace(bit, name="row read/write bit (8 KB array)", action="bit"),
+                                   per_row * (ro.reads + ro.writes)),
+                    C.Term(C.logic_bit(node, volts), per_row * ro.logic)]
         planes = L.weight_planes(arch, prec)
         look = L.lookups(ops, c["group"], planes) * (1 - c["pattern_reuse"])
-        pj = look * (L.table_bits(arch) * SRAM_PJ_PER_BIT + float(int_add(32)))
-        return host + self._pj(arch, pj)
+        tb = L.table_bits(arch)
+        read = replace(bit, name=f"table read ({show(tb)} SRAM bits)", action="lookup", energy_j=bit.energy_j * tb)
+        acc = replace(C.int_adder(32, node, volts), name="accumulate (int32 adder)", action="lookup")
+        return [*terms, C.Term(read, look), C.Term(acc, look)]
 
-    def area_mm2(self, arch, prec):
+    def area_terms(self, arch, prec):
         c = arch.compute
-        host = host_area_mm2(arch)
+        terms = []
+        if c["core_area"] is not None:
+            terms.append(C.Term(C.block("core with its L2 share", c["core_area"], arch.sources["compute.core_area"]),
+                                c["cores"]))
         if c["mode"] == "host":
-            return host
+            return terms
+        node, volts = C.tech_point(arch)
         bits = self.arrays_total(arch) * c["rows"] * c["cols"]
-        um2 = bits * SRAM_BIT_UM2 * c["compute_area_overhead"]
-        return host + scale_area(um2, NODE, arch.tech.node_nm) * 1e-6
-
+        why = arch.sources.get("compute.compute_area_overhead", "compute logic over the arrays")
+        logic = C.sram_bit(node, volts).times(c["compute_area_overhead"], why)
+        return [*terms, C.Term(replace(logic, name="in-array compute logic (per array bit)", energy_j=0.0), bits)]

@@ -6,8 +6,8 @@ GEMM instance with M = tokens (m), N = outputs (n), K = reduction (k):
     ws: ceil(K/H)·ceil(N/W)·(M + 2H + W − 2) − 1
     is: ceil(K/H)·ceil(M/W)·(N + 2H + W − 2) − 1
 Memory stalls come on top from the shared memory model: with double buffering an op takes
-max(compute, memory) cycles. Datapath energy and area come from hwsim.tech.datapath (per format
-pair, node-scaled); elementwise ops run on a vector unit of `vector_lanes` lanes (default W).
+max(compute, memory) cycles. Datapath energy and area come from the component library
+(hwsim.tech.components: MAC per format pair, node-scaled, times pe_overhead); elementwise ops run on a vector unit of `vector_lanes` lanes (default W).
 """
 from __future__ import annotations
 
@@ -17,8 +17,7 @@ from hwsim.core.schema import Field
 from hwsim.errors import HwsimError
 from hwsim.families.base import Family
 from hwsim.families.common import cdiv, vector_cycles
-from hwsim.tech.datapath import NODE, fp_add, mac_cost
-from hwsim.tech.scaling import scale_energy
+from hwsim.tech import components as C
 
 DATAFLOWS = ("os", "ws", "is")
 
@@ -71,17 +70,19 @@ class Systolic(Family):
         return one, cdiv(ops.m, c["cols"])  # is: inputs stay; weights re-streamed per column fold
 
     def _mac(self, arch, prec, b):
-        return mac_cost(prec.activations, b, arch.tech.node_nm)
+        """The PE: the MAC of the tech table times pe_overhead (its registers and control)."""
+        node, volts = C.tech_point(arch)
+        pe = arch.compute["pe_overhead"]
+        why = arch.sources.get("compute.pe_overhead", "PE overhead over the bare MAC")
+        return C.mac(prec.activations, b, node, volts).times(pe, why)
 
-    def compute_energy(self, arch, ops, prec, compute_cycles):
+    def energy_terms(self, arch, ops, prec, compute_cycles):
         att = ops.kind == "attention"
-        e_lin = self._mac(arch, prec, prec.weights).energy_pj
-        e_att = self._mac(arch, prec, prec.kv).energy_pj
-        per_mac = np.where(att, e_att, e_lin) * arch.compute["pe_overhead"] * 1e-12
-        vec = scale_energy(float(fp_add(16)), NODE, arch.tech.node_nm) * 1e-12  # one fp16 add per op
-        return np.where(ops.gemm, ops.macs * per_mac, ops.vector_ops * vec)
+        node, volts = C.tech_point(arch)
+        return [C.Term(self._mac(arch, prec, prec.weights), np.where(ops.gemm & ~att, ops.macs, 0.0)),
+                C.Term(self._mac(arch, prec, prec.kv), np.where(ops.gemm & att, ops.macs, 0.0)),
+                C.Term(C.fp_adder(16, node, volts), np.where(ops.gemm, 0.0, ops.vector_ops))]  # one fp16 add per op
 
-    def area_mm2(self, arch, prec):
+    def area_terms(self, arch, prec):
         c = arch.compute
-        return c["rows"] * c["cols"] * self._mac(arch, prec, prec.weights).area_um2 * c["pe_overhead"] * 1e-6
-
+        return [C.Term(self._mac(arch, prec, prec.weights), c["rows"] * c["cols"])]

@@ -1,0 +1,476 @@
+"""A decoder LLM end to end in numpy, streamed layer by layer from a user's safetensors checkpoint.
+
+Supported `model_type`s: llama, mistral, qwen2, qwen3 — the Llama block (HF modelling code):
+
+    h = embed_tokens[ids]
+    per layer: h += o_proj(attention(RoPE(q_proj(n)), RoPE(k_proj(n)), v_proj(n))),  n = RMSNorm(h)
+               h += down_proj(silu(gate_proj(n)) · up_proj(n)),                         n = RMSNorm(h)
+    logits = lm_head(RMSNorm(h))        (lm_head = embed_tokens when tie_word_embeddings)
+
+with grouped-query attention (num_key_value_heads), causal masking, RoPE in the rotate-half layout
+(rope types default, linear and llama3), biases wherever the checkpoint has them (Qwen2's q/k/v) and
+Qwen3's per-head RMSNorm on q and k (present when the checkpoint has `q_norm`). Everything runs in
+float32, like the reference's float32 path.
+
+Memory: one layer's weights plus the activations of every stream (evaluation windows through the
+fp and the quantized model, calibration windows through the quantized model). Each layer is read
+once and applied to all streams, so the quantized model's calibration inputs for layer i come from
+the already quantized layers 0..i−1 (GPTQ's sequential recipe).
+
+Quantization (`Quant`): weights of every q/k/v/o/gate/up/down projection (embeddings and lm_head stay
+fp, as is usual), the input of every projection per token (activations), keys (after RoPE) and values
+per token and head (KV cache), all after a method (`hwsim.accuracy.methods`). A method that rotates
+also rotates each head's q/k/v by a Hadamard before the KV quantizer (undone after P·V: QuaRot's
+online K/V rotation).
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from hwsim.accuracy.checkpoint import TensorInfo, list_tensors, read_tensor
+from hwsim.errors import HwsimError, closest
+
+SUPPORTED_TYPES = ("llama", "mistral", "qwen2", "qwen3")
+ROLES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+_MODULE = {r: ("self_attn." if r in ROLES[:4] else "mlp.") + r for r in ROLES}
+ROPE_TYPES = ("default", "linear", "llama3")
+
+
+@dataclass(frozen=True)
+class DecoderConfig:
+    model_type: str
+    vocab: int
+    hidden: int
+    layers: int
+    heads: int
+    kv_heads: int
+    head_dim: int
+    intermediate: int
+    eps: float
+    tied: bool
+    max_positions: int
+    inv_freq: tuple[float, ...]  # RoPE inverse frequencies (head_dim / 2 of them)
+    bos: int | None
+    sliding_window: int | None  # None: full causal attention
+
+
+def _rope_inv_freq(cfg: dict, head_dim: int, file: Path) -> tuple[float, ...]:
+    """RoPE frequencies as transformers computes them (rope_parameters, or the older rope_theta +
+    rope_scaling fields)."""
+    params = dict(cfg.get("rope_scaling") or {})
+    params.update(cfg.get("rope_parameters") or {})
+    theta = float(params.get("rope_theta", cfg.get("rope_theta", 10000.0)))
+    kind = params.get("rope_type", params.get("type", "default"))
+    if kind not in ROPE_TYPES:
+        raise HwsimError(f"RoPE type {kind!r} is not supported by the forward pass (supported: "
+                         f"{', '.join(ROPE_TYPES)})", file=file, field="rope_parameters")
+    if float(cfg.get("partial_rotary_factor", 1.0)) != 1.0:
+        raise HwsimError("partial rotary embeddings are not supported by the forward pass",
+                         file=file, field="partial_rotary_factor")
+    inv = 1.0 / theta ** (np.arange(0, head_dim, 2, dtype=np.float64) / head_dim)
+    if kind == "linear":
+        inv = inv / float(params["factor"])
+    elif kind == "llama3":  # Llama 3.1: long wavelengths slowed by `factor`, a smooth ramp in between
+        factor, lo, hi = float(params["factor"]), float(params["low_freq_factor"]), float(params["high_freq_factor"])
+        old = float(params["original_max_position_embeddings"])
+        wavelen = 2 * math.pi / inv
+        scaled = np.where(wavelen > old / lo, inv / factor, inv)
+        smooth = (old / wavelen - lo) / (hi - lo)
+        medium = (wavelen >= old / hi) & (wavelen <= old / lo)
+        inv = np.where(medium, (1 - smooth) * scaled / factor + smooth * scaled, scaled)
+    return tuple(float(v) for v in inv.astype(np.float32))  # transformers keeps inv_freq in float32
+
+
+def read_config(folder: Path) -> DecoderConfig:
+    file = folder / "config.json"
+    try:
+        cfg = json.loads(file.read_text())
+    except FileNotFoundError:
+        raise HwsimError("no config.json in the checkpoint folder", file=folder) from None
+    except json.JSONDecodeError as exc:
+        raise HwsimError(f"not JSON ({exc.msg}, line {exc.lineno})", file=file) from None
+    mt = cfg.get("model_type")
+    if mt not in SUPPORTED_TYPES:
+        raise HwsimError(f"model_type {mt!r} is not supported by the accuracy forward pass (supported: "
+                         f"{', '.join(SUPPORTED_TYPES)})" + closest(str(mt), SUPPORTED_TYPES), file=file,
+                         field="model_type")
+    if cfg.get("hidden_act", "silu") != "silu":
+        raise HwsimError(f"hidden_act {cfg['hidden_act']!r} is not supported (the Llama MLP uses silu)",
+                         file=file, field="hidden_act")
+    try:
+        hidden, heads = int(cfg["hidden_size"]), int(cfg["num_attention_heads"])
+        head_dim = int(cfg.get("head_dim") or hidden // heads)
+        window = cfg.get("sliding_window")
+        if mt in ("qwen2", "qwen3") and not cfg.get("use_sliding_window", False):
+            window = None
+        bos = cfg.get("bos_token_id")
+        return DecoderConfig(
+            mt, int(cfg["vocab_size"]), hidden, int(cfg["num_hidden_layers"]), heads,
+            int(cfg.get("num_key_value_heads") or heads), head_dim, int(cfg["intermediate_size"]),
+            float(cfg.get("rms_norm_eps", 1e-6)), bool(cfg.get("tie_word_embeddings", False)),
+            int(cfg.get("max_position_embeddings", 2048)), _rope_inv_freq(cfg, head_dim, file),
+            bos if isinstance(bos, int) else None, None if window is None else int(window))
+    except KeyError as exc:
+        raise HwsimError(f"missing field {exc.args[0]!r}", file=file) from None
+    except (TypeError, ValueError) as exc:
+        raise HwsimError(f"bad field value ({exc})", file=file) from None
+
+
+class Checkpoint:
+    """A checkpoint folder: config, tensor index (headers only) and tokenizer; tensors read on demand."""
+
+    def __init__(self, folder: str | Path):
+        self.folder = Path(folder)
+        if not self.folder.is_dir():
+            raise HwsimError("not a checkpoint folder (config.json, *.safetensors, tokenizer.json)", file=folder)
+        self.cfg = read_config(self.folder)
+        self.infos: dict[str, TensorInfo] = {i.name: i for i in list_tensors(self.folder)}
+        self.prefix = "model." if any(n.startswith("model.layers.") for n in self.infos) else ""
+
+    def tensor(self, name: str, *, optional: bool = False) -> np.ndarray | None:
+        info = self.infos.get(name) or self.infos.get(self.prefix + name)
+        if info is None:
+            if optional:
+                return None
+            raise HwsimError(f"no tensor {self.prefix + name!r}" + closest(self.prefix + name, self.infos),
+                             file=self.folder, field="checkpoint")
+        return np.asarray(read_tensor(info), dtype=np.float32)
+
+    def layer(self, i: int) -> dict[str, np.ndarray | None]:
+        """Layer i's parameters: role → weight, role + '.bias' → bias or None, norms."""
+        p = f"layers.{i}."
+        out: dict[str, np.ndarray | None] = {}
+        for r in ROLES:
+            out[r] = self.tensor(p + _MODULE[r] + ".weight")
+            out[r + ".bias"] = self.tensor(p + _MODULE[r] + ".bias", optional=True)
+        for n in ("input_layernorm", "post_attention_layernorm"):
+            out[n] = self.tensor(p + n + ".weight")
+        for n in ("q_norm", "k_norm"):
+            out[n] = self.tensor(p + "self_attn." + n + ".weight", optional=True)
+        return out
+
+    def head(self) -> np.ndarray:
+        return self.tensor("embed_tokens.weight" if self.cfg.tied else "lm_head.weight")
+
+    def tokenizer(self):
+        file = self.folder / "tokenizer.json"
+        if not file.is_file():
+            raise HwsimError("the checkpoint has no tokenizer.json (the forward pass reads text through the "
+                             "checkpoint's own tokenizer)", file=self.folder)
+        from tokenizers import Tokenizer
+
+        try:
+            return Tokenizer.from_file(str(file))
+        except Exception as exc:  # the tokenizers library raises its own Exception types
+            raise HwsimError(f"not a tokenizers file ({str(exc).splitlines()[0]})", file=file) from None
+
+
+def linear_names(cfg: DecoderConfig) -> list[str]:
+    """Every projection, in execution order: layers.<i>.<role>."""
+    return [f"layers.{i}.{r}" for i in range(cfg.layers) for r in ROLES]
+
+
+@dataclass
+class Quant:
+    """What to quantize. weights: None, a Format (every projection) or {layers.<i>.<role>: Format};
+    activations: the input of every projection, per token; kv: keys and values per token and head."""
+
+    weights: object = None
+    activations: object = None
+    kv: object = None
+    method: object = None
+    seed: int = 0
+    prepared: dict = field(default_factory=dict, init=False)  # name → PreparedLinear of the last pass
+
+    def weight_format(self, name: str):
+        if isinstance(self.weights, dict):
+            return self.weights.get(name)
+        return self.weights
+
+    @property
+    def is_identity(self) -> bool:
+        from hwsim.accuracy.methods import parse_method
+
+        m = parse_method(self.method)
+        return self.weights is None and self.activations is None and self.kv is None and not m.transforms
+
+
+def _rms_norm(x: np.ndarray, w: np.ndarray, eps: float) -> np.ndarray:
+    return (x / np.sqrt(np.mean(np.square(x), axis=-1, keepdims=True) + np.float32(eps))) * w
+
+
+def _rope(x: np.ndarray, cos: np.ndarray, sin: np.ndarray) -> np.ndarray:
+    half = x.shape[-1] // 2
+    rotated = np.concatenate([-x[..., half:], x[..., :half]], axis=-1)
+    return x * cos + rotated * sin
+
+
+def _rope_tables(cfg: DecoderConfig, t: int) -> tuple[np.ndarray, np.ndarray]:
+    ang = np.arange(t, dtype=np.float32)[:, None] * np.asarray(cfg.inv_freq, dtype=np.float32)[None, :]
+    ang = np.concatenate([ang, ang], axis=-1)
+    return np.cos(ang).astype(np.float32), np.sin(ang).astype(np.float32)
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(-1, keepdims=True)
+
+
+@dataclass
+class _Layer:
+    """One layer ready to run: weights (quantized, in a method's basis) and the quantizers."""
+
+    p: dict
+    prepared: dict  # role → PreparedLinear
+    act: object = None
+    kv: object = None
+    kv_rot: np.ndarray | None = None
+
+
+def _linear(x: np.ndarray, role: str, layer: _Layer, capture: dict | None) -> np.ndarray:
+    if capture is not None:
+        capture[role] = x.reshape(-1, x.shape[-1])
+    w = layer.p[role]
+    if role in layer.prepared:
+        x, w = layer.prepared[role].input(x), layer.prepared[role].weight
+    if layer.act is not None:
+        x = np.asarray(layer.act.quantize(x, axis=-1), dtype=np.float32)
+    y = x.reshape(-1, x.shape[-1]) @ w.T  # one 2-D GEMM: numpy's batched matmul is slower here
+    if layer.p[role + ".bias"] is not None:
+        y += layer.p[role + ".bias"]
+    return y.reshape(*x.shape[:-1], -1)
+
+
+def _block(h: np.ndarray, cfg: DecoderConfig, layer: _Layer, capture: dict | None = None) -> np.ndarray:
+    """One decoder layer over windows h (b × t × hidden)."""
+    b, t, _ = h.shape
+    d, g = cfg.head_dim, cfg.heads // cfg.kv_heads
+    p = layer.p
+    n = _rms_norm(h, p["input_layernorm"], cfg.eps)
+    q = _linear(n, "q_proj", layer, capture).reshape(b, t, cfg.heads, d).transpose(0, 2, 1, 3)
+    k = _linear(n, "k_proj", layer, capture).reshape(b, t, cfg.kv_heads, d).transpose(0, 2, 1, 3)
+    v = _linear(n, "v_proj", layer, capture).reshape(b, t, cfg.kv_heads, d).transpose(0, 2, 1, 3)
+    if p["q_norm"] is not None:  # Qwen3: RMSNorm over each head, before RoPE
+        q, k = _rms_norm(q, p["q_norm"], cfg.eps), _rms_norm(k, p["k_norm"], cfg.eps)
+    cos, sin = _rope_tables(cfg, t)
+    q, k = _rope(q, cos, sin), _rope(k, cos, sin)
+    if layer.kv is not None:
+        if layer.kv_rot is not None:
+            q, k, v = q @ layer.kv_rot, k @ layer.kv_rot, v @ layer.kv_rot
+        k = np.asarray(layer.kv.quantize(k, axis=-1), dtype=np.float32)
+        v = np.asarray(layer.kv.quantize(v, axis=-1), dtype=np.float32)
+    k, v = np.repeat(k, g, axis=1), np.repeat(v, g, axis=1)  # GQA: each kv head serves g query heads
+    scores = q @ k.transpose(0, 1, 3, 2) * np.float32(d**-0.5)
+    pos = np.arange(t)
+    masked = pos[None, :] > pos[:, None]
+    if cfg.sliding_window is not None:
+        masked |= pos[:, None] - pos[None, :] >= cfg.sliding_window
+    scores = np.where(masked, np.float32(-np.inf), scores)
+    ctx = _softmax(scores) @ v
+    if layer.kv is not None and layer.kv_rot is not None:
+        ctx = ctx @ layer.kv_rot.T
+    h = h + _linear(ctx.transpose(0, 2, 1, 3).reshape(b, t, cfg.heads * d), "o_proj", layer, capture)
+    n = _rms_norm(h, p["post_attention_layernorm"], cfg.eps)
+    gate = _linear(n, "gate_proj", layer, capture)
+    act = gate / (1.0 + np.exp(-gate)) * _linear(n, "up_proj", layer, capture)
+    return h + _linear(act.astype(np.float32), "down_proj", layer, capture)
+
+
+def _quantized_layer(i: int, p: dict, cfg: DecoderConfig, quant: Quant, calib: np.ndarray | None) -> _Layer:
+    """Apply the method to layer i's projections (calibration inputs captured from `calib` states
+    through the fp layer), and attach the activation and KV quantizers."""
+    from hwsim.accuracy.hadamard import rotation
+    from hwsim.accuracy.methods import parse_method, prepare_linear
+    from hwsim.formats import get_format
+
+    method = parse_method(quant.method)
+    fmt = lambda f: get_format(f) if isinstance(f, str) else f  # noqa: E731
+    acts = None
+    if calib is not None and method.needs_calibration:
+        acts = {}
+        _block(calib, cfg, _Layer(p, {}), acts)
+    prepared, p = {}, dict(p)
+    for r in ROLES:
+        wf = fmt(quant.weight_format(f"layers.{i}.{r}"))
+        if method.transforms or (wf is not None and method.rounding != "rtn"):
+            prepared[r] = prepare_linear(p[r], wf, method, None if acts is None else acts[r], seed=quant.seed)
+        elif wf is not None:
+            p[r] = np.asarray(wf.quantize(p[r], axis=-1), dtype=np.float32)
+    kv_fmt = fmt(quant.kv)
+    kv_rot = rotation(cfg.head_dim, quant.seed).astype(np.float32) if kv_fmt is not None and method.rotates else None
+    return _Layer(p, prepared, fmt(quant.activations), kv_fmt, kv_rot)
+
+
+def run(ckpt: Checkpoint, ids: np.ndarray, quant: Quant | None = None, calibration: np.ndarray | None = None
+        ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Final hidden states (after the last RMSNorm) of windows `ids` (b × t) through the fp model and,
+    with `quant`, through the quantized one — one streamed pass over the layers."""
+    from hwsim.accuracy.methods import check_applies, parse_method
+
+    cfg = ckpt.cfg
+    ids = np.asarray(ids, dtype=np.int64)
+    if ids.size and (ids.min() < 0 or ids.max() >= cfg.vocab):
+        raise HwsimError(f"token ids must be in [0, {cfg.vocab}) for this checkpoint", field="tokens")
+    emb = ckpt.tensor("embed_tokens.weight")
+    ref = emb[ids]
+    q = cal = None
+    if quant is not None:
+        method = parse_method(quant.method)
+        for name in linear_names(cfg):
+            wf = quant.weight_format(name)
+            check_applies(method, None if wf is None else _fmt(wf))
+        q = ref.copy()
+        if method.needs_calibration:
+            if calibration is None:
+                raise HwsimError(f"method {method.name} needs calibration text", field="calibration")
+            cal = emb[np.asarray(calibration, dtype=np.int64)]
+    del emb
+    for i in range(cfg.layers):
+        p = ckpt.layer(i)
+        fp = _Layer(p, {})
+        ref = _block(ref, cfg, fp)
+        if quant is not None:
+            layer = _quantized_layer(i, p, cfg, quant, cal)
+            q = _block(q, cfg, layer)
+            if cal is not None:
+                cal = _block(cal, cfg, layer)
+            quant.prepared.update({f"layers.{i}.{r}": v for r, v in layer.prepared.items()})
+    norm = ckpt.tensor("norm.weight")
+    return _rms_norm(ref, norm, cfg.eps), None if q is None else _rms_norm(q, norm, cfg.eps)
+
+
+def _checkpoint(folder) -> Checkpoint:
+    return folder if isinstance(folder, Checkpoint) else Checkpoint(folder)
+
+
+def _fmt(f):
+    from hwsim.formats import get_format
+
+    return get_format(f) if isinstance(f, str) else f
+
+
+def logits(folder: str | Path | Checkpoint, ids: np.ndarray, quant: Quant | None = None,
+           calibration: np.ndarray | None = None) -> np.ndarray:
+    """Logits (b × t × vocab, float32) of the fp model, or of the quantized one when `quant` is given."""
+    ckpt = _checkpoint(folder)
+    ref, q = run(ckpt, ids, quant, calibration)
+    h = ref if q is None else q
+    return (h.reshape(-1, h.shape[-1]) @ ckpt.head().T).reshape(*h.shape[:-1], -1)
+
+
+def linear_inputs(folder: str | Path | Checkpoint, ids: np.ndarray) -> dict[str, np.ndarray]:
+    """{layers.<i>.<role>: fp input rows (tokens × in)} of every projection for windows `ids`."""
+    ckpt = _checkpoint(folder)
+    h = ckpt.tensor("embed_tokens.weight")[np.asarray(ids, dtype=np.int64)]
+    out: dict[str, np.ndarray] = {}
+    for i in range(ckpt.cfg.layers):
+        cap: dict[str, np.ndarray] = {}
+        h = _block(h, ckpt.cfg, _Layer(ckpt.layer(i), {}), cap)
+        out.update({f"layers.{i}.{r}": x for r, x in cap.items()})
+    return out
+
+
+def windows(ids, window: int, bos: int | None, *, what: str = "text") -> np.ndarray:
+    """Cut token ids into non-overlapping windows of `window` tokens (each led by BOS when the model
+    has one, as llama.cpp's perplexity does); the tail that does not fill a window is dropped."""
+    ids = np.asarray(ids, dtype=np.int64)
+    body = window - (bos is not None)
+    n = ids.size // body if body > 0 else 0
+    if n == 0:
+        raise HwsimError(f"the {what} has {ids.size} tokens, fewer than one window of {window} "
+                         f"(give more text or a smaller --window)", field=what)
+    out = ids[: n * body].reshape(n, body)
+    if bos is not None:
+        out = np.concatenate([np.full((n, 1), bos, dtype=np.int64), out], axis=1)
+    return out
+
+
+def _window_metrics(ref_logits: np.ndarray, q_logits: np.ndarray, ids: np.ndarray) -> tuple[float, float, float]:
+    """(Σ NLL fp, Σ NLL quantized, Σ KL) over next-token predictions of one batch of windows."""
+    from hwsim.accuracy.metrics import log_softmax
+
+    lp, lq = log_softmax(ref_logits[:, :-1]), log_softmax(q_logits[:, :-1])
+    tgt = ids[:, 1:, None]
+    nll_ref = -float(np.take_along_axis(lp, tgt, -1).sum())
+    nll_q = -float(np.take_along_axis(lq, tgt, -1).sum())
+    kl = float(np.maximum((np.exp(lp) * (lp - lq)).sum(-1), 0.0).sum())
+    return nll_ref, nll_q, kl
+
+
+HEAD_CHUNK = 8  # windows per lm_head GEMM: bounds the logits held at once (vocab can be 150 k)
+
+
+def evaluate_ids(folder: str | Path | Checkpoint, ids: np.ndarray, quant: Quant | None = None,
+                 calibration: np.ndarray | None = None) -> dict:
+    """Perplexity of windows `ids` (b × t) through the quantized model, the fp model's
+    (`baseline_perplexity`), and the mean KL(fp ‖ quantized) of next-token distributions (nats)."""
+    ckpt = _checkpoint(folder)
+    quant = quant or Quant()
+    ids = np.asarray(ids, dtype=np.int64)
+    ref, q = run(ckpt, ids, quant, calibration)
+    head = ckpt.head()
+    tot = np.zeros(3)
+    for s in range(0, ids.shape[0], HEAD_CHUNK):
+        lr = ref[s:s + HEAD_CHUNK] @ head.T
+        lq = q[s:s + HEAD_CHUNK] @ head.T
+        tot += _window_metrics(lr, lq, ids[s:s + HEAD_CHUNK])
+    n = ids.shape[0] * (ids.shape[1] - 1)
+    return {"perplexity": math.exp(tot[1] / n), "kl": float(tot[2] / n), "tokens": int(n),
+            "baseline_perplexity": math.exp(tot[0] / n)}
+
+
+def encode(ckpt: Checkpoint, text: str) -> np.ndarray:
+    return np.asarray(ckpt.tokenizer().encode(text, add_special_tokens=False).ids, dtype=np.int64)
+
+
+def read_text(path: str | Path, what: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise HwsimError("no such file", file=path, field=what) from None
+    except UnicodeDecodeError:
+        raise HwsimError("not UTF-8 text", file=path, field=what) from None
+
+
+DEFAULT_WINDOW = 128
+DEFAULT_MAX_TOKENS = 1024
+CALIBRATION_TOKENS = 512  # calibration windows beyond this add time, not accuracy, at these model sizes
+
+
+def evaluate(folder: str | Path, text: str | Path, quant: Quant | None = None, *,
+             calibration: str | Path | None = None, max_tokens: int = DEFAULT_MAX_TOKENS,
+             window: int | None = None) -> dict:
+    """`hwsim accuracy`: perplexity and KL on a text file (first `max_tokens` tokens, in windows).
+    Calibration text defaults to the evaluation text (reported as such) when the method needs it."""
+    from hwsim.accuracy.methods import parse_method
+
+    ckpt = Checkpoint(folder)
+    quant = quant or Quant()
+    for name, v in (("max_tokens", max_tokens), ("window", window)):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 2):
+            raise HwsimError(f"{name} must be an integer ≥ 2, got {v!r}", field=name)
+    window = window or min(DEFAULT_WINDOW, ckpt.cfg.max_positions)
+    if window > ckpt.cfg.max_positions:
+        raise HwsimError(f"window {window} is longer than the model's max_position_embeddings "
+                         f"{ckpt.cfg.max_positions}", field="window")
+    ids = encode(ckpt, read_text(text, "text"))[:max_tokens]
+    wins = windows(ids, window, ckpt.cfg.bos)
+    cal = None
+    source = None
+    if parse_method(quant.method).needs_calibration:
+        source = str(calibration) if calibration is not None else "evaluation text"
+        cal_ids = encode(ckpt, read_text(calibration, "calibration")) if calibration is not None else ids
+        cal_ids = cal_ids[:CALIBRATION_TOKENS]
+        cal = windows(cal_ids, min(window, cal_ids.size + (ckpt.cfg.bos is not None)), ckpt.cfg.bos,
+                      what="calibration")
+    out = evaluate_ids(ckpt, wins, quant, cal)
+    out["window"] = int(window)
+    if source is not None:
+        out["calibration"] = source
+    return out

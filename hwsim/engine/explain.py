@@ -1,0 +1,133 @@
+"""Energy and area a user can reconcile by hand (`hwsim simulate --explain`, `explain()`).
+
+Every line is one component: the energy of one action (or the area of one instance), the count that
+multiplied it over the whole trace, their product, and where the constant comes from. The lines are the
+very terms the engine sums — the family's datapath terms (Family.energy_terms / area_terms, built from
+hwsim.tech.components), bytes read and written per memory level × the level's energy per byte, and
+static power × time — so they add up to the engine's totals (to floating-point rounding).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from hwsim.arch.loader import load_arch
+from hwsim.core.ops import OpColumns
+from hwsim.core.precision import Precision
+from hwsim.core.spec import Accelerator
+from hwsim.engine.cost import CostTable, cost_table, family_ops
+from hwsim.engine.machine import Machine, configure, op_traffic
+from hwsim.engine.memory import level_reads_writes
+
+ENERGY_COLUMNS = ("part", "component", "action", "per_action_j", "count", "energy_j", "source")
+AREA_COLUMNS = ("component", "per_instance_mm2", "count", "area_mm2", "source")
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """`energy`: one row per component (ENERGY_COLUMNS), `part` = compute | a memory level | static;
+    `area`: one row per component (AREA_COLUMNS); `table`: the engine's CostTable they reconcile with."""
+
+    arch: str
+    energy: pd.DataFrame
+    area: pd.DataFrame
+    table: CostTable
+
+    def part_sums(self) -> dict[str, float]:
+        """Energy (J) per part, summed from the lines (compare with the table's energy_<part>_j)."""
+        return {str(k): float(v) for k, v in self.energy.groupby("part", sort=False)["energy_j"].sum().items()}
+
+    def to_json(self) -> dict:
+        t = self.table.totals
+        return {"arch": self.arch, "energy": self.energy.to_dict(orient="records"),
+                "area": self.area.to_dict(orient="records"),
+                "sums": {"energy_j": float(self.energy["energy_j"].sum()), "area_mm2": float(self.area["area_mm2"].sum()),
+                         "energy_j_by_part": self.part_sums()},
+                "engine": {"energy_j": t["energy_j"], "area_mm2": t["area_mm2"],
+                           "energy_j_by_part": {k[len("energy_"):-len("_j")]: v for k, v in t.items()
+                                                if k.startswith("energy_") and k.endswith("_j") and k != "energy_j"}}}
+
+    def format(self) -> str:
+        """A text table; sources as numbered notes below it (one note per distinct source)."""
+        notes: dict[str, int] = {}
+
+        def ref(src: str) -> str:
+            return f"[{notes.setdefault(src, len(notes) + 1)}]"
+
+        lines = [f"energy by component ({self.arch}): per action x count = energy",
+                 f"{'part':<10}{'component':<52}{'per action':>28} {'count':>12}{'energy J':>12}  source"]
+        for r in self.energy.itertuples():
+            lines.append(f"{r.part:<10}{r.component[:51]:<52}{_g(r.per_action_j)} J per {r.action:<11}"
+                         f" {r.count:>12.4g}{r.energy_j:>12.4g}  {ref(r.source)}")
+        t = self.table.totals
+        lines.append(f"sum {self.energy['energy_j'].sum():.6g} J (engine total {t['energy_j']:.6g} J)")
+        lines += ["", "area by component: per instance x count = area",
+                  f"{'component':<62}{'per instance':>16} {'count':>12}{'area mm²':>12}  source"]
+        for r in self.area.itertuples():
+            lines.append(f"{r.component[:61]:<62}  {_g(r.per_instance_mm2)} mm² {r.count:>12.4g}"
+                         f"{r.area_mm2:>12.4g}  {ref(r.source)}")
+        lines.append(f"sum {self.area['area_mm2'].sum():.6g} mm² (engine total {t['area_mm2']:.6g} mm²; "
+                     "memory arrays are priced in energy only)")
+        lines += ["", "sources:"] + [f"[{i}] {src}" for src, i in notes.items()]
+        return "\n".join(lines)
+
+
+def _g(x: float) -> str:
+    """A per-action value, or 'per op' when it varies between ops (the line's total still holds)."""
+    return f"{x:>10.4g}" if np.isfinite(x) else f"{'per op':>10}"
+
+
+def _total(x, n: int) -> float:
+    return float(np.sum(np.broadcast_to(np.asarray(x, dtype=np.float64), (n,))))
+
+
+def _value(x) -> float:
+    x = np.asarray(x, dtype=np.float64)
+    return float(x) if x.ndim == 0 else float("nan")  # varies per op: only the line's total is meaningful
+
+
+def energy_lines(m: Machine, ops: OpColumns, table: CostTable) -> pd.DataFrame:
+    """The energy lines of a configured machine on an ops table whose engine results are `table`."""
+    n = len(ops)
+    arch, fam = m.arch, m.family
+    rows = []
+    compute = table.ops["compute_cycles"].to_numpy(dtype=np.float64)
+    for term in fam.energy_terms(arch, ops, m.prec, compute):
+        c = term.component
+        rows.append(("compute", c.name, c.action, _value(c.energy_j), _total(term.count, n),
+                     _total(term.energy_j, n), c.source))
+    ot = op_traffic(m, ops)
+    a_reads, b_reads = fam.array_reads(arch, ops)
+    split = level_reads_writes(arch, ops.kind == "attention", ot.bytes, ot.traffic.a_fetch, ot.traffic.b_fetch,
+                               a_reads, b_reads)
+    for name, (reads, writes) in split.items():
+        per_byte = np.asarray(arch.level(name).energy, dtype=np.float64)
+        src = m.spec.sources.get(f"memory.{name}.energy", "not given: 0 J per byte")
+        for action, moved in (("read", reads), ("write", writes)):
+            rows.append((name, f"{name} bytes {action}", "byte", _value(per_byte), _total(moved, n),
+                         _total(moved * per_byte, n), src))
+    watts = np.asarray(arch.static_power_w, dtype=np.float64)
+    seconds = table.ops["seconds"].to_numpy(dtype=np.float64)
+    rows.append(("static", "static power x time", "second", _value(watts), _total(seconds, n),
+                 _total(seconds * watts, n), m.spec.sources.get("static_power", "not given: 0 W")))
+    return pd.DataFrame(rows, columns=list(ENERGY_COLUMNS))
+
+
+def area_lines(m: Machine) -> pd.DataFrame:
+    rows = [(t.component.name, _value(t.component.area_m2) * 1e6, float(np.asarray(t.count)),
+             float(np.asarray(t.area_m2)) * 1e6, t.component.source) for t in m.family.area_terms(m.spec, m.asked)]
+    return pd.DataFrame(rows, columns=list(AREA_COLUMNS))
+
+
+def explain(arch: Accelerator | str, trace, precision=None) -> Explanation:
+    """The engine's cost of `trace` on `arch` (as hwsim.engine.evaluate) with its energy and area itemised."""
+    if isinstance(arch, str):
+        arch = load_arch(arch)
+    if isinstance(precision, (str, int, float)) and not isinstance(precision, bool):
+        precision = Precision(weights=precision)
+    m = configure(arch, precision)
+    table = cost_table(m, trace)
+    ops = OpColumns.from_frame(family_ops(m.arch, trace))
+    return Explanation(m.spec.name, energy_lines(m, ops, table), area_lines(m), table)

@@ -1,0 +1,137 @@
+"""The numpy decoder forward pass (hwsim.accuracy.llm) against transformers, and its invariants.
+
+Reference: tests/data/tiny_llm/<type>/reference.npz, written by tests/tools/tiny_llm.py with
+transformers 5.25 + PyTorch 2.13 (eager attention, float32) from the same BF16 checkpoint files:
+Llama with tied embeddings and Llama-3 RoPE scaling, Qwen2 (q/k/v biases), Qwen3 (q/k norms).
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hwsim.accuracy import llm
+from hwsim.accuracy.metrics import linear_output_error, log_softmax
+from hwsim.accuracy.methods import prepare_linear
+from hwsim.cli import main
+from hwsim.formats import get_format
+
+DATA = Path(__file__).parent / "data" / "tiny_llm"
+TYPES = ("llama", "qwen2", "qwen3")
+TEXT, CALIB = DATA / "text.txt", DATA / "calibration.txt"
+
+
+def _ref(t):
+    return np.load(DATA / t / "reference.npz")
+
+
+@pytest.mark.parametrize("t", TYPES)
+def test_fp_logits_match_transformers(t):
+    ref = _ref(t)
+    got = llm.logits(DATA / t, ref["ids"][:2])
+    np.testing.assert_allclose(got, ref["logits"], atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("t", TYPES)
+def test_tokenizer_and_windows_match_reference_ids(t):
+    ck = llm.Checkpoint(DATA / t)
+    ids = llm.encode(ck, TEXT.read_text())
+    ref = _ref(t)["ids"]
+    np.testing.assert_array_equal(llm.windows(ids, ref.shape[1], None), ref)
+
+
+def test_baseline_perplexity_is_the_references():
+    """Perplexity from transformers' logits (computed here with numpy) = hwsim's baseline; an empty
+    quantization leaves the model unchanged: KL 0, perplexity = baseline."""
+    ref = _ref("qwen2")
+    lp = log_softmax(ref["logits"][:, :-1])
+    nll = -np.take_along_axis(lp, ref["ids"][:2, 1:, None], -1).mean()
+    out = llm.evaluate_ids(DATA / "qwen2", ref["ids"][:2])
+    assert out["baseline_perplexity"] == pytest.approx(np.exp(nll), rel=1e-5)
+    assert out["perplexity"] == out["baseline_perplexity"] and out["kl"] == 0.0
+    assert out["tokens"] == 2 * (ref["ids"].shape[1] - 1)
+
+
+@pytest.mark.parametrize("t", ("llama", "qwen3"))
+def test_rotated_unquantized_model_gives_the_same_logits(t):
+    """QuaRot's premise: an orthogonal rotation of every projection's input leaves the fp model exact."""
+    ids = _ref(t)["ids"][:2]
+    base = llm.logits(DATA / t, ids)
+    rot = llm.logits(DATA / t, ids, llm.Quant(method="rotate", seed=3))
+    np.testing.assert_allclose(rot, base, atol=2e-4, rtol=1e-4)
+
+
+def test_kl_grows_as_formats_get_coarser():
+    ids = _ref("qwen3")["ids"]
+    kls = [llm.evaluate_ids(DATA / "qwen3", ids, llm.Quant(weights=f))["kl"]
+           for f in ("int8_pc", "int4_g32", "int2_g32")]
+    assert 0.0 < kls[0] < kls[1] < kls[2]
+
+
+def test_activation_and_kv_quantization_change_the_output():
+    ids = _ref("llama")["ids"]
+    a = llm.evaluate_ids(DATA / "llama", ids, llm.Quant(activations="int4_pc"))["kl"]
+    kv = llm.evaluate_ids(DATA / "llama", ids, llm.Quant(kv="int3_pc"))["kl"]
+    kv8 = llm.evaluate_ids(DATA / "llama", ids, llm.Quant(kv="int8_pc"))["kl"]
+    assert a > 0.0 and kv > kv8 > 0.0
+
+
+def test_gptq_layer_output_error_not_above_rtn():
+    """GPTQ minimises ‖X(W − Ŵ)ᵀ‖² on its calibration inputs: never worse than RTN on the same grid
+    (Frantar et al. 2023), measured on a layer's real inputs."""
+    ck = llm.Checkpoint(DATA / "qwen3")
+    cal = llm.windows(llm.encode(ck, CALIB.read_text()), 16, None)
+    inputs = llm.linear_inputs(ck, cal)
+    w = ck.layer(1)["down_proj"]
+    x = inputs["layers.1.down_proj"]
+    fmt = get_format("int3_g32")
+    rtn = linear_output_error(x, w, prepare_linear(w, fmt, "rtn").effective_weight())
+    gptq = linear_output_error(x, w, prepare_linear(w, fmt, "gptq", x).effective_weight())
+    assert gptq <= rtn
+
+
+def test_methods_run_end_to_end_and_are_deterministic():
+    q = lambda: llm.Quant(weights="int4_g32", activations="int8_pc", kv="int4_pc", method="rotate+gptq")  # noqa: E731
+    a = llm.evaluate(DATA / "qwen2", TEXT, q(), calibration=CALIB)
+    b = llm.evaluate(DATA / "qwen2", TEXT, q(), calibration=CALIB)
+    assert a == b and a["calibration"] == str(CALIB) and a["kl"] > 0
+
+
+def test_cli_json(capsys):
+    assert main(["accuracy", "--model", str(DATA / "llama"), "--text", str(TEXT), "--weights", "int4_g32",
+                 "--method", "awq", "--calibration", str(CALIB), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert {"perplexity", "kl", "tokens", "baseline_perplexity"} <= set(out)
+    assert out["method"] == "awq" and out["tokens"] > 0 and out["perplexity"] > 1
+
+
+def _copy(tmp_path, t="llama"):
+    dst = tmp_path / t
+    shutil.copytree(DATA / t, dst)
+    return dst
+
+
+def _fails(capsys, argv, needle):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and needle in err, err
+
+
+def test_bad_inputs_one_line(tmp_path, capsys):
+    base = ["accuracy", "--text", str(TEXT)]
+    no_tok = _copy(tmp_path)
+    (no_tok / "tokenizer.json").unlink()
+    _fails(capsys, base + ["--model", str(no_tok)], "tokenizer.json")
+    gemma = _copy(tmp_path, "qwen3")
+    cfg = json.loads((gemma / "config.json").read_text())
+    (gemma / "config.json").write_text(json.dumps({**cfg, "model_type": "gemma"}))
+    _fails(capsys, base + ["--model", str(gemma)], "model_type 'gemma' is not supported")
+    short = tmp_path / "short.txt"
+    short.write_text("the cat")
+    _fails(capsys, ["accuracy", "--text", str(short), "--model", str(DATA / "llama")], "fewer than one window")
+    _fails(capsys, base + ["--model", str(DATA / "llama"), "--weights", "ternary", "--method", "gptq"],
+           "does not apply")
+    _fails(capsys, base + ["--model", str(DATA / "llama"), "--window", "65"], "max_position_embeddings")
