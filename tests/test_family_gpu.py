@@ -1,4 +1,6 @@
 """GPU family: tensor-core peaks from SM counts (datasheets, REFERENCES.md "GPUs")."""
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -203,34 +205,56 @@ def test_gemm_time_monotone_in_each_dimension(m, n, k, dim, gpu, fp8):
 
 @pytest.mark.parametrize("phase, kw", [("prefill", {"seq": 512}), ("decode", {"context": 2048, "batch": 4})])
 def test_fused_attention_never_moves_more_bytes_than_unfused(phase, kw):
+    """The GPU runs a Trace as the builder's fused form and a bare table folded row for row: both move fewer
+    attention bytes than the unfused ops, with the same MACs (the scores stay on chip)."""
     tr = trace(load_model("llama-2-7b"), phase, **kw)
     prec = Precision().resolve()
-    unfused = OpColumns.from_frame(tr.ops)
-    fused = OpColumns.from_frame(family_ops(load_arch("h100-sxm"), tr))
-    ob_u, ob_f = operand_bytes(unfused, prec), operand_bytes(fused, prec)
-    att = np.isin(tr.ops["op"].to_numpy(), ["qk", "softmax", "av"])
-    moved = lambda ob: float((ob.a + ob.b + ob.c)[att].sum())  # noqa: E731
-    assert moved(ob_f) < moved(ob_u)
-    assert fused.macs.sum() == unfused.macs.sum()  # same MACs, the scores stay on chip
+    h100 = load_arch("h100-sxm")
+
+    def attention(df):
+        ops = OpColumns.from_frame(df)
+        ob, att = operand_bytes(ops, prec), ops.kind == "attention"
+        return float((ob.a + ob.b + ob.c)[att].sum()), float(ops.macs[att].sum())
+
+    bytes_u, macs_u = attention(tr.ops)
+    for fused in (family_ops(h100, tr), family_ops(h100, tr.ops)):
+        bytes_f, macs_f = attention(fused)
+        assert bytes_f < bytes_u and macs_f == macs_u
 
 
 def test_unfused_trace_costs_one_kernel_per_layer():
     h100 = load_arch("h100-sxm")
     tr = trace(load_model("llama-2-7b"), "decode", context=1024)
-    ops = evaluate(h100, tr).ops
+    ops = evaluate(h100, tr.ops).ops  # a bare table: folded row for row, so rows stay the caller's
     att = ops[ops["name"].str.contains(r"\.attn\.")]
     assert (att[att["name"].str.endswith(".qk")]["seconds"] > 0).all()
     assert (att[~att["name"].str.endswith(".qk")]["seconds"] == 0).all()  # folded: no kernel launched
+    # a Trace is rebuilt fused: one `layers.<i>.attn` kernel per layer, each launched
+    fused = evaluate(h100, tr).ops
+    assert (fused[fused["kind"] == "attention"]["name"] == [f"layers.{i}.attn" for i in range(32)]).all()
+
+
+def test_attention_unfused_setting_runs_separate_kernels_on_a_gpu():
+    """`attention: unfused` in a GPU spec costs qk and av as batched GEMMs plus a softmax kernel (what an
+    eager PyTorch attention does): more time than the fused kernel on a long prefill."""
+    h100 = load_arch("h100-sxm")
+    eager = replace(h100, attention="unfused")
+    tr = trace(load_model("llama-2-7b"), "prefill", seq=4096)
+    fused, unfused = evaluate(h100, tr), evaluate(eager, tr)
+    att = unfused.ops[unfused.ops["kind"] == "attention"]
+    assert len(att) == 2 * 32 and (att["seconds"] > 0).all()  # qk and av; the softmax is an elementwise op
+    assert unfused.totals["seconds"] > fused.totals["seconds"]
+    assert unfused.totals["bytes_hbm"] > fused.totals["bytes_hbm"]
 
 
 def test_causal_prefill_attention_does_about_half_the_work():
     h100 = load_arch("h100-sxm")
     tr = trace(load_model("llama-2-7b"), "prefill", seq=4096)
-    qk = evaluate(h100, tr).ops.set_index("name").loc["layers.0.attn.qk"]
+    qk = evaluate(h100, tr).ops.set_index("name").loc["layers.0.attn"]
     # 4096 tokens, 128-row blocks: (4096 + 128)/2 / 4096 = 51.6% of the dense score blocks
     from hwsim.families.gpu.kernels import causal_fraction
     ops = OpColumns.from_frame(family_ops(h100, tr))
-    i = int(np.flatnonzero(ops.name == "layers.0.attn.qk")[0])
+    i = int(np.flatnonzero(ops.name == "layers.0.attn")[0])
     assert causal_fraction(ops, 128)[i] == pytest.approx((4096 + 128) / 2 / 4096)
     assert qk["bound"] == "compute"
 

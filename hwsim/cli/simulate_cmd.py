@@ -5,6 +5,7 @@ import argparse
 
 from hwsim.arch import load_arch, parse_overrides
 from hwsim.cli.output import emit_json
+from hwsim.engine.attention import as_run
 from hwsim.engine import Precision
 from hwsim.engine.per_op import evaluate_per_op, own_formats
 from hwsim.core.ops import gemm_ops
@@ -108,7 +109,7 @@ def _explain(args, arch, ops, prec, per_op):
 def run(args: argparse.Namespace) -> int:
     evaluate = _engine(args.engine)
     arch = load_arch(args.arch, parse_overrides(args.set))
-    ops = _ops(args)
+    ops = as_run(arch, _ops(args))  # attention fused or not, as this accelerator runs it
     prec = Precision(weights=args.weights or "fp16", activations=args.activations, kv=args.kv)
     per_op = own_formats(ops) if args.weights is None else None
     explanation = None

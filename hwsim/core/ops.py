@@ -19,6 +19,9 @@ INT_COLUMNS = ("m", "n", "k", "count", "macs", "vector_ops", "weight_elems", "ac
 KINDS = ("embedding", "linear", "attention", "elementwise")
 
 
+ATTN_FUSED = "attn_fused"  # the op role of one fused attention kernel (docs/interfaces.md)
+
+
 @dataclass(frozen=True)
 class OpColumns:
     name: np.ndarray
@@ -34,6 +37,11 @@ class OpColumns:
     act_out_elems: np.ndarray
     kv_read_elems: np.ndarray
     kv_write_elems: np.ndarray
+    op: np.ndarray | None = None  # role column (e.g. attn_fused) when the table has one
+
+    def fused_attention(self) -> np.ndarray:
+        """Rows that are one fused attention kernel (`attn_fused`); a table without an op column has none."""
+        return np.zeros(len(self), dtype=bool) if self.op is None else self.op == ATTN_FUSED
 
     @classmethod
     def from_frame(cls, df: pd.DataFrame) -> "OpColumns":
@@ -41,7 +49,8 @@ class OpColumns:
         if missing:
             raise HwsimError(f"ops table lacks columns {missing}", field="trace")
         cols = {c: df[c].to_numpy(dtype=np.float64) for c in INT_COLUMNS}
-        return cls(name=df["name"].to_numpy(), kind=df["kind"].to_numpy().astype(str), **cols)
+        op = df["op"].to_numpy().astype(str) if "op" in df.columns else None
+        return cls(name=df["name"].to_numpy(), kind=df["kind"].to_numpy().astype(str), op=op, **cols)
 
     def __len__(self) -> int:
         return len(self.m)
@@ -107,7 +116,7 @@ def gemm_ops(shapes, kind: str = "linear") -> pd.DataFrame:
 def dedupe(df: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     """Collapse ops with identical shapes (80 identical layers → one row each) for sweeps:
     returns the unique rows and how many times each occurs."""
-    key = ["kind", *INT_COLUMNS]
+    key = ["kind", *(["op"] if "op" in df.columns else []), *INT_COLUMNS]  # op: a fused attention row computes apart
     grouped = df.groupby(key, sort=True, dropna=False).size().reset_index(name="_mult")
     grouped["name"] = grouped["kind"] + "#" + grouped.index.astype(str)
     return grouped, grouped.pop("_mult").to_numpy(dtype=np.float64)

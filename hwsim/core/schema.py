@@ -103,6 +103,9 @@ TOP: dict[str, Field] = {
     "compute": Field("mapping"),
     "memory": Field("mapping"),
     "tech": Field("mapping", required=False, default=None),
+    "attention": Field("choice", required=False, default=None, choices=("fused", "unfused"),
+                       doc="attention kernels: fused (scores on chip, FlashAttention-style) or unfused (qk, "
+                           "softmax, av through memory); omitted = the family's default (docs/engine.md)"),
 }
 
 MEMORY_LEVEL: dict[str, Field] = {

@@ -17,6 +17,7 @@ import pandas as pd
 
 from hwsim.sim import models as M
 from hwsim.cycle.timeline import build_timeline, plot_timeline
+from hwsim.engine.attention import family_view, fold
 from hwsim.engine.cost import CostTable, bound_of, energy_parts, family_ops, table_totals
 from hwsim.engine.machine import Machine, configure, op_traffic
 from hwsim.engine.memory import operand_capacities
@@ -68,8 +69,11 @@ def evaluate(arch, trace, precision=None) -> CycleTable:
     """Cycle-level cost of a trace (a Trace or its ops DataFrame): a CycleTable."""
     m = configure(arch, precision)
     fam, run_arch, prec = m.family, m.arch, m.prec
-    df = family_ops(arch, trace)
-    ops = OpColumns.from_frame(df)
+    df = family_ops(arch, trace)  # attention fused or not, as this accelerator runs it
+    # a fused attention row runs as its qk and av GEMMs chained on chip (unless the family has its own
+    # fused kernel model); their columns fold back onto it
+    ops, fused = family_view(fam, OpColumns.from_frame(df))
+    n_ops = len(df)
     sims, tr = simulate_ops(m, ops)
     zero = np.zeros(len(ops))
     overhead = np.broadcast_to(np.asarray(fam.latency(run_arch, ops, zero, zero), dtype=np.float64), zero.shape)
@@ -83,9 +87,11 @@ def evaluate(arch, trace, precision=None) -> CycleTable:
              for lv in run_arch.memory}
     cols.update({f"bytes_{name}": np.broadcast_to(b, zero.shape).astype(np.float64) for name, b in moved.items()})
     cols.update(energy_parts(run_arch, moved, fam.compute_energy(run_arch, ops, prec, compute), seconds))
-    cols = {k: np.broadcast_to(v, zero.shape) for k, v in cols.items()}
+    view_cycles = cycles  # the timeline shows the qk and av parts of a fused row separately
+    cols = {k: fold(np.broadcast_to(v, zero.shape), n_ops, fused) for k, v in cols.items()}
+    cycles, compute, memory = cols["cycles"], cols["compute_cycles"], cols["memory_cycles"]
     out = pd.DataFrame({"name": df["name"].to_numpy(), "kind": df["kind"].to_numpy(), **cols})
     out["bound"] = bound_of(compute, memory)
     totals, extra = table_totals(m, out, cols, ops, trace)
-    timeline = build_timeline(out["name"].to_numpy(), cycles, sims, M.N_BINS, run_arch.backing.name)
+    timeline = build_timeline(ops.name, view_cycles, sims, M.N_BINS, run_arch.backing.name)
     return CycleTable(arch=arch.name, ops=out, totals=totals, extra_keys=extra, timeline=timeline)

@@ -8,9 +8,8 @@ import numpy as np
 import pandas as pd
 
 from hwsim.core.spec import Accelerator
-from hwsim.engine.attention import fold_attention
+from hwsim.engine.attention import as_run, family_view, fold
 from hwsim.engine.machine import Machine, configure, memory_cycles, op_traffic
-from hwsim.families import get_family
 from hwsim.core.ops import OpColumns
 from hwsim.arch.loader import load_arch
 from hwsim.core.precision import Precision
@@ -28,10 +27,9 @@ def ops_frame(trace) -> pd.DataFrame:
 
 
 def family_ops(arch: Accelerator, trace) -> pd.DataFrame:
-    """The ops table as `arch`'s family runs it: attention folded into one kernel per layer when the
-    family fuses it (Family.attention; row for row, so results stay aligned with the trace)."""
-    df = ops_frame(trace)
-    return fold_attention(df) if get_family(arch.family).attention == "fused" else df
+    """The ops table as `arch` runs it: attention fused or not per the spec's `attention:` setting or the
+    family's default (hwsim.engine.attention.as_run)."""
+    return ops_frame(as_run(arch, trace))
 
 
 def energy_parts(arch: Accelerator, bytes_by_level: dict, compute_energy, seconds) -> dict[str, np.ndarray]:
@@ -52,14 +50,17 @@ def cost_columns(m: Machine, ops: OpColumns) -> dict[str, np.ndarray]:
     """Every per-op cost column as arrays of one shape: (n_ops,), or (n_points, n_ops) in sweeps
     (a swept field that changes only energy, clock or power still gives every column that shape)."""
     fam, arch, prec = m.family, m.arch, m.prec
-    compute = np.asarray(fam.compute_cycles(arch, ops, prec), dtype=np.float64)
+    view, fused = family_view(fam, ops)  # a fused attention row computes as its two GEMMs
+    view_compute = np.asarray(fam.compute_cycles(arch, view, prec), dtype=np.float64)
+    compute = fold(view_compute, len(ops), fused)
     tr = op_traffic(m, ops).traffic
     memory = memory_cycles(tr)
     cycles = np.asarray(fam.latency(arch, ops, compute, memory), dtype=np.float64)
     seconds = cycles / np.asarray(arch.clock_hz)
     cols = {"cycles": cycles, "compute_cycles": compute, "memory_cycles": memory, "seconds": seconds,
             **{f"bytes_{name}": moved for name, moved in tr.levels.items()}}
-    cols.update(energy_parts(arch, tr.levels, fam.compute_energy(arch, ops, prec, compute), seconds))
+    compute_energy = fold(fam.compute_energy(arch, view, prec, view_compute), len(ops), fused)
+    cols.update(energy_parts(arch, tr.levels, compute_energy, seconds))
     shape = np.broadcast_shapes(*(np.shape(c) for c in cols.values()))
     return {k: np.broadcast_to(np.asarray(c, dtype=np.float64), shape) for k, c in cols.items()}
 
@@ -129,7 +130,7 @@ def evaluate(arch: Accelerator | str, trace, precision=None) -> CostTable:
 
 def cost_table(m: Machine, trace) -> CostTable:
     """evaluate() on an already configured machine."""
-    df = family_ops(m.arch, trace)
+    df = family_ops(m.arch, trace)  # attention as this accelerator runs it
     ops = OpColumns.from_frame(df)
     cols = cost_columns(m, ops)
     frame = pd.DataFrame({"name": df["name"].to_numpy(), "kind": df["kind"].to_numpy(), **cols})

@@ -17,7 +17,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from hwsim.engine.cost import CostTable, evaluate
+from hwsim.engine.attention import as_run
+from hwsim.engine.cost import CostTable, evaluate, ops_frame
 from hwsim.core.precision import Precision
 from hwsim.errors import HwsimError, HwsimWarning
 
@@ -56,6 +57,24 @@ def split(formats: list[str]) -> Split:
     return Split(main, tuple((f, fmts == f) for f, _ in rest))
 
 
+def align(formats: list[str], source, ran) -> list[str]:
+    """`formats` (one per op of `source`, a Trace or ops table) for the ops of `ran`, the same trace as a
+    machine runs it (hwsim.engine.attention.as_run re-expresses only weight-free attention rows): by op
+    name, rows `source` does not have at the main format."""
+    src, dst = ops_frame(source), ops_frame(ran)
+    if len(src) == len(dst) and src["name"].to_numpy().tolist() == dst["name"].to_numpy().tolist():
+        return list(formats)
+    by_name = dict(zip(src["name"].astype(str), formats))
+    main = split(formats).main
+    return [by_name.get(str(n), main) for n in dst["name"]]
+
+
+def as_run_formats(arch, trace, formats: list[str]):
+    """(`trace` as `arch` runs it, the weight format of each of its ops)."""
+    ran = as_run(arch, trace)
+    return ran, align(formats, trace, ran)
+
+
 def with_weights(precision, fmt: str) -> Precision:
     """`precision` (a Precision, a ResolvedPrecision or None: fp16) with its weights replaced by `fmt`."""
     precision = precision or Precision()
@@ -64,8 +83,7 @@ def with_weights(precision, fmt: str) -> Precision:
 
 def part(trace, mask: np.ndarray):
     """The ops of `trace` (a Trace or its ops table) selected by `mask`, as the same kind of object."""
-    ops = trace.ops if hasattr(trace, "ops") else trace
-    sub = ops[mask].reset_index(drop=True)
+    sub = ops_frame(trace)[mask].reset_index(drop=True)
     return replace(trace, ops=sub) if hasattr(trace, "ops") else sub
 
 
@@ -83,9 +101,10 @@ def try_format(arch, fmt: str, main: str, names, cost, *args, **kwargs):
 
 def evaluate_per_op(arch, trace, precision: Precision, formats: list[str], engine=evaluate) -> CostTable:
     """`formats[i]` is the weight format of op i; activations and KV come from `precision`."""
-    ops = trace.ops if hasattr(trace, "ops") else trace
-    if len(formats) != len(ops):
+    if len(formats) != len(ops_frame(trace)):
         raise ValueError("one weight format per op")
+    trace, formats = as_run_formats(arch, trace, formats)
+    ops = ops_frame(trace)
     groups = split(formats)
     base = engine(arch, trace, with_weights(precision, groups.main))
     if not groups.others:
@@ -112,9 +131,10 @@ def sweep_cost_per_op(arch, grid, trace, precision: Precision, formats: list[str
     column; area and the family's point totals stay those of the main format."""
     from hwsim.engine.sweep import sweep_cost
 
+    trace, formats = as_run_formats(arch, trace, formats)
     groups = split(formats)
     out = sweep_cost(arch, grid, trace, with_weights(precision, groups.main), product=product)
-    ops = trace.ops if hasattr(trace, "ops") else trace
+    ops = ops_frame(trace)
     for fmt, mask in groups.others:
         sub = part(trace, mask)
         got = try_format(arch, fmt, groups.main, ops.loc[mask, "name"], sweep_cost, arch, grid, sub,

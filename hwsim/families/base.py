@@ -45,10 +45,13 @@ NOT_ITEMISED_ENERGY = Component("datapath (not itemised by the family)", "joule"
 class Family:
     name: ClassVar[str]
     params: ClassVar[dict[str, Field]]
-    #: how the family runs attention: "unfused" (qk, softmax, av as separate ops, the score matrix in
-    #: memory) or "fused" (one FlashAttention-style kernel per layer; the engine folds unfused traces
-    #: with hwsim.engine.attention.fold_attention before costing)
+    #: how attention runs unless the spec's `attention:` says otherwise (hwsim.engine.attention), and why
     attention: ClassVar[str] = "unfused"
+    attention_source: ClassVar[str] = ("assumed: the accelerator's paper maps attention onto its GEMM array as "
+                                       "separate qk and av GEMMs with the scores through memory")
+    #: True when compute_cycles costs `attn_fused` rows with the family's own fused kernel model; else the
+    #: engine computes a fused row as its qk and av GEMMs chained on chip (hwsim.engine.attention)
+    fused_attention_kernel: ClassVar[bool] = False
     #: rounding of memory cycles (bytes / bytes-per-cycle); np.ceil unless a reference model floors
     memory_round = staticmethod(np.ceil)
     #: module of the cycle-level model (a `simulate_op(ctx, i)` function), imported on first use

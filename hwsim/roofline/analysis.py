@@ -29,9 +29,9 @@ import numpy as np
 import pandas as pd
 
 from hwsim.arch import Accelerator, load_arch
-from hwsim.engine.cost import cost_table, family_ops, ops_frame
+from hwsim.engine.cost import cost_table, family_ops
 from hwsim.engine.machine import Machine, configure, op_traffic
-from hwsim.engine.per_op import split, try_format, with_weights
+from hwsim.engine.per_op import align, split, try_format, with_weights
 
 from hwsim.core.ops import OpColumns
 from hwsim.core.precision import Precision, ResolvedPrecision, resolve_precision
@@ -266,6 +266,7 @@ class Roofline:
     def to_json(self) -> dict:
         return {"summary": records(self.summary), "roofs": records(self.roofs), "ops": records(self.ops)}
 
+
 def roofline(arch, trace, precision=None, *, weight_formats: list[str] | None = None) -> Roofline:
     """Roofline analysis of `trace` (a Trace or its ops DataFrame) on `arch` at `precision`.
 
@@ -274,15 +275,14 @@ def roofline(arch, trace, precision=None, *, weight_formats: list[str] | None = 
     analysed at every precision (one series each). `weight_formats`: one weight format per op (a quantized
     checkpoint's own, hwsim.engine.per_op.own_formats(trace)); it replaces the precisions' weights.
     """
-    df = ops_frame(trace).reset_index(drop=True)
     archs = [a if isinstance(a, Accelerator) else load_arch(a) for a in _as_list(arch)]
     precs = [resolve_precision(p) for p in _as_list(precision)]
     machines, frames, summaries = [], [], []
     for a in archs:
+        df = family_ops(a, trace).reset_index(drop=True)  # attention as this machine runs it (its intensity)
         for p in precs:
-            fdf = family_ops(a, df)
-            roofs, base, levels, b_moved = (_series(a, fdf, p) if weight_formats is None
-                                            else _mixed_series(a, fdf, p, weight_formats))
+            roofs, base, levels, b_moved = (_series(a, df, p) if weight_formats is None else
+                                            _mixed_series(a, df, p, align(weight_formats, trace, df)))
             machines.append(roofs)
             frames.append(_long(roofs, base, levels))
             summaries.append(phase_summary(roofs, base, levels, b_moved, trace))

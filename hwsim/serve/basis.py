@@ -14,6 +14,7 @@ not of that form (MoE routing is piecewise in M), and callers then build real tr
 """
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass
 
@@ -27,8 +28,8 @@ from hwsim.workload.config import ModelConfig
 _INTS = list(INT_COLUMNS)
 
 
-def _trace(model: ModelConfig, b: int, t: int, c: int) -> pd.DataFrame:
-    return trace(model, "prefill", batch=b, seq=t, context=c).ops.set_index("name")
+def _trace_form(model: ModelConfig, b: int, t: int, c: int, attention: str = "unfused") -> pd.DataFrame:
+    return trace(model, "prefill", batch=b, seq=t, context=c, attention=attention).ops.set_index("name")
 
 
 @dataclass(frozen=True)
@@ -119,8 +120,10 @@ class Basis:
         return self.context.rows(terms)
 
 
-def build_basis(model: ModelConfig) -> Basis:
-    """Classify and fit the rows of `model` (a dozen small traces)."""
+def build_basis(model: ModelConfig, attention: str = "unfused") -> Basis:
+    """Classify and fit the rows of `model` (a dozen small traces), attention in the form the machine runs it
+    (hwsim.engine.attention)."""
+    _trace = functools.partial(_trace_form, attention=attention)
     base = _trace(model, 1, 2, 0)
     other_ctx = _trace(model, 1, 2, 5)
     other_split = _trace(model, 2, 1, 0)

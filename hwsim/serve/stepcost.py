@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from hwsim.engine import Precision, evaluate
+from hwsim.engine.attention import attention_form
 from hwsim.serve.basis import Basis, build_basis
 from hwsim.workload import trace
 from hwsim.workload.config import ModelConfig
@@ -72,7 +73,7 @@ class StepCost:
     def __init__(self, arch, model: ModelConfig, precision: Precision | None = None) -> None:
         self.arch, self.model = arch, model
         self.precision = precision if precision is not None else Precision()
-        self.basis: Basis = build_basis(model)
+        self.basis: Basis = build_basis(model, attention_form(arch))
         self.evaluations = 0
         self._setup({c: getattr(self.basis, c).exact for c in CLASSES})
         self.fixed = self._fixed_context_cost()

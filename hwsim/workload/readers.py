@@ -154,7 +154,8 @@ def _deepseek(f: Fields, mt: str) -> tuple:
     """DeepSeek-V2/V3: MLA attention, first_k_dense_replace dense layers, then routed + shared experts."""
     v3 = mt == "deepseek_v3"
     hidden, heads, layers = f.int("hidden_size"), f.int("num_attention_heads"), f.int("num_hidden_layers")
-    q_lora = f.int("q_lora_rank", 1536, minimum=0)
+    # q_lora_rank null (DeepSeek-V2-Lite) = a plain q_proj; absent = the config class default
+    q_lora = 0 if "q_lora_rank" in f.cfg and f.cfg["q_lora_rank"] is None else f.int("q_lora_rank", 1536, minimum=0)
     mla = Mla(q_lora, f.int("kv_lora_rank", 512), f.int("qk_rope_head_dim", 64), f.int("qk_nope_head_dim", 128),
               f.int("v_head_dim", 128))
     bias = f.flag("attention_bias", False)

@@ -12,8 +12,9 @@ Kernel classes (mechanisms and sources in hwsim.families.gpu.kernels), chosen pe
 - weight-only GEMM (weights narrower than the type the pair runs at, dequantised in registers):
   `weight_only_kernel: marlin` (tensor cores at the activation type, low-bit weight bytes) or `gemv`
   (CUDA cores, `gemv_efficiency`, extra fixed time `gemv_overhead`);
-- fused attention (one kernel per layer: the family sets `attention = "fused"`, so the engine folds
-  unfused qk/softmax/av rows into one, hwsim.engine.attention), at the attention pair's tensor efficiency;
+- fused attention (one kernel per layer: the family's default `attention = "fused"`, so the engine
+  re-expresses traces with one attn_fused row per layer, hwsim.engine.attention), at the attention pair's
+  tensor efficiency; a spec with `attention: unfused` runs qk and av as batched tensor-core GEMMs;
 - elementwise kernels on the CUDA cores, usually HBM-bound.
 Every kernel takes max(compute, memory) + `launch_overhead` (+ its class's extra fixed time); an op
 folded into a fused kernel (softmax/av rows, count 0) launches none. Fitted fields (hwsim.engine.calibrate):
@@ -40,6 +41,9 @@ FITTED = ("compute.compute_efficiency", "compute.compute_efficiency_8bit", "comp
 class Gpu(Family):
     name = "gpu"
     attention = "fused"
+    attention_source = ("FlashAttention (Dao et al., NeurIPS 2022) and FlashAttention-2 (Dao, ICLR 2024): the fused "
+                        "attention kernels vLLM, TensorRT-LLM and SGLang run on NVIDIA GPUs; scores stay in SRAM")
+    fused_attention_kernel = True  # attn_fused rows: hwsim.families.gpu.kernels.attention_cycles
     cycle_model = "hwsim.families.gpu.cycle"
     params = {
         "sms": Field("int", doc="streaming multiprocessors (AMD: compute units)"),
@@ -126,14 +130,20 @@ class Gpu(Family):
         att = attention_cycles(c, ops, self._rate(arch, a, kv), self._efficiency(arch, a, kv), kv_bytes,
                                c["attention_split_kv"])
         lanes = c["sms"] * c["cuda_cores_per_sm"]
-        gemm = np.where(ops.kind == "attention", att, linear)
+        attention = ops.kind == "attention"
+        if ops.op is not None:  # an arch with `attention: unfused` runs qk and av as batched GEMMs
+            unfused = gemm_cycles(c, ops, self._rate(arch, a, kv), self._efficiency(arch, a, kv))
+            att = np.where(ops.fused_attention(), att, unfused)
+        gemm = np.where(attention, att, linear)
         return np.where(ops.gemm & (ops.macs > 0), gemm, 0.0) + vector_cycles(ops, lanes)
 
     def latency(self, arch, ops, compute, memory):
         c = arch.compute
         fixed = np.where(ops.kind == "linear", c.get("_linear_fixed", c["launch_overhead"]), c["launch_overhead"])
-        # every op is one kernel launch except the rows folded into a fused attention kernel (count 0)
-        return np.maximum(compute, memory) + np.where(ops.count > 0, fixed * arch.clock_hz, 0.0)
+        # every op is one kernel launch except the rows folded into a fused attention kernel (count 0); a
+        # fused attention kernel launches once even when empty (serving's varlen kernel at zero sequences)
+        launches = (ops.count > 0) | ops.fused_attention()
+        return np.maximum(compute, memory) + np.where(launches, fixed * arch.clock_hz, 0.0)
 
     def compute_energy(self, arch, ops, prec, compute_cycles):
         return np.zeros_like(compute_cycles)  # all power is accounted as static_power × time

@@ -39,7 +39,7 @@ from hwsim.errors import HwsimError
 from hwsim.families import lut_core as L
 from hwsim.families.base import Family
 from hwsim.families.common import cdiv
-from hwsim.families.host_cpu import HOST_PARAMS, fp_bits, host_area_mm2, host_cycles, host_lanes, host_power
+from hwsim.families.host_cpu import HOST_PARAMS, fp_bits, host_cycles, host_lanes, host_power
 from hwsim.tech import components as C
 from hwsim.tech.components import show
 

@@ -42,7 +42,7 @@ from hwsim.families import lut_core as L
 from hwsim.families.pim import ops as P
 from hwsim.families.base import Family
 from hwsim.families.common import cdiv
-from hwsim.families.host_cpu import HOST_PARAMS, host_area_mm2, host_cycles, host_lanes, host_power
+from hwsim.families.host_cpu import HOST_PARAMS, host_cycles, host_lanes, host_power
 from hwsim.tech import components as C
 from hwsim.tech.components import show
 
