@@ -1,6 +1,8 @@
 """One exception family for user errors: the CLI prints them as one line and exits 2."""
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 
 MAX_MESSAGE = 600
 
@@ -17,6 +19,14 @@ class HwsimError(Exception):
         # one readable line: a huge value (a pasted table, a long path) is cut, newlines are spaces
         text = " ".join(text.split("\n"))
         super().__init__(text if len(text) <= MAX_MESSAGE else text[:MAX_MESSAGE - 1] + "…")
+
+    def renamed(self, names: Mapping[str, str], hints: Mapping[str, str] | None = None) -> HwsimError:
+        """This error under the caller's name for its field (a library parameter → the option that sets
+        it), plus that name's hint; itself when `names` does not rename its field."""
+        new = names.get(self.field or "")
+        if new is None:
+            return self
+        return HwsimError(self.detail + (hints or {}).get(new, ""), file=self.file, field=new)
 
 
 class HwsimWarning(UserWarning):

@@ -63,6 +63,16 @@ def parse_text(text: str, path: str | Path, *, is_json: bool = False):
     return data
 
 
+def parse_scalar(text: str) -> object:
+    """A command-line value read as a YAML scalar would be ('64' → 64, 'true' → True, '[1, 2]' → a list);
+    text that is no such scalar ('1 GHz', bad YAML) stays text."""
+    try:
+        out = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    return out if isinstance(out, (int, float, bool, str, list)) and out is not None else text
+
+
 def _flow_depth(text: str) -> int:
     """Deepest nesting of [ ] and { } (quotes ignored: an over-estimate is only ever a few levels)."""
     depth = deepest = 0

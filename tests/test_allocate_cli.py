@@ -79,7 +79,7 @@ def test_lut_arch_without_fixed_weights_names_that_option(model, capsys):
     code, out, err = run(capsys, *args)
     assert code == 2 and out == "" and err.count("\n") == 1
     assert "--fixed-weights: " in err and "'fp16'" in err and "--weights" not in err
-    assert "give integer weights (e.g. --fixed-weights int4_g128" in err  # what is allowed
+    assert "give integer weights (e.g. int4_g128" in err  # what is allowed
     code, out, err = run(capsys, *args[:-1], "fp16,int4_g128", "--fixed-weights", "int8")
     assert code == 2 and "--formats: " in err and "drop it from --formats" in err
     code, out, err = run(capsys, *args, "--fixed-weights", "int8", "--json")

@@ -225,3 +225,15 @@ def test_moe_units_store_every_expert_whatever_the_batch():
         seen[batch] = (totals, n_units)
     assert seen[5][1] > seen[1][1]  # experts and experts_rest are separate ops, sharing one role's storage
     assert seen[8][0]["seconds"] > seen[1][0]["seconds"]  # 8 experts read instead of 2
+
+
+def test_refused_format_names_the_allocate_parameter(tiny):
+    """A format the family refuses is reported under build_problem's parameter that set it (library names;
+    the CLI maps them to --formats / --fixed-weights)."""
+    tmac = load_arch("tmac-m2-ultra")
+    with pytest.raises(HwsimError) as info:
+        build_problem(tmac, tiny, ["int4_g128"])  # fixed_weights defaults to fp16: bit-planes refuse it
+    assert info.value.field == "fixed_weights" and "--" not in str(info.value)
+    with pytest.raises(HwsimError) as info:
+        build_problem(tmac, tiny, ["fp16", "int4_g128"], fixed_weights="int8")
+    assert info.value.field == "formats"

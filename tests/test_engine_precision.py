@@ -41,3 +41,28 @@ def test_nf4_reaches_the_datapath_dequantized():
     assert evaluate(a100, ops, Precision(weights="nf4_g64", activations="int8")).totals["compute_cycles"] == fp16_w
     with pytest.raises(HwsimError, match="non-uniform values"):
         evaluate(load_arch("tmac-m2-ultra"), ops, Precision(weights="nf4_g64"))
+
+
+@pytest.mark.parametrize("arch, precision, field", [
+    ("tmac-m2-ultra", Precision(weights="nf4_g64"), "precision.weights"),  # codebook weights on bit-planes
+    ("tmac-m2-ultra", Precision(weights="fp8_e4m3"), "precision.weights"),  # float weights on bit-planes
+    (("neural-cache", {"compute.float_operands": "error"}), Precision(weights="int8", activations="fp16"),
+     "precision.activations"),  # integer-only SRAM arrays
+    ("bitmod", Precision(weights="int4_nonsense_format"), "precision.weights"),  # unknown format
+])
+def test_library_errors_name_the_parameter_not_a_cli_flag(arch, precision, field):
+    """The library names Precision's fields; only the CLI turns them into --weights/--activations/--kv."""
+    from hwsim.arch import load_arch
+    from hwsim.engine import gemm_ops
+
+    with pytest.raises(HwsimError) as info:
+        name, overrides = arch if isinstance(arch, tuple) else (arch, {})
+        evaluate(load_arch(name, overrides), gemm_ops([("g", 64, 64, 64)]), precision)
+    assert info.value.field == field and "--" not in str(info.value)
+
+
+def test_renamed_maps_a_field_and_adds_its_hint():
+    err = HwsimError("cannot run it", file="a.yaml", field="precision.weights")
+    cli = err.renamed({"precision.weights": "--weights"}, {"--weights": "; try int8"})
+    assert str(cli) == "a.yaml: --weights: cannot run it; try int8" and cli.field == "--weights"
+    assert err.renamed({"precision.kv": "--kv"}) is err  # a field the map does not name stays as it is

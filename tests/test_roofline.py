@@ -118,7 +118,7 @@ def fake_arch(tmp_path):
 
 def test_precision_the_family_cannot_execute(tmp_path):
     # the LUT tensor core splits integer weights into bit-planes: fp16 weights are refused by the family
-    with pytest.raises(HwsimError, match="--weights: the lut family .* cannot execute floating-point weights"):
+    with pytest.raises(HwsimError, match="precision.weights: the lut family .* cannot execute floating-point weights"):
         roofline("lut-tensor-core", GEMV)
     # a family that declares zero peak for a precision is refused rather than plotted at 0 op/s
     zero = load_arch(fake_arch(tmp_path))

@@ -20,31 +20,23 @@ import numpy as np
 import pandas as pd
 
 from hwsim.allocate.units import Unit
-from hwsim.engine import Precision, operand_type
+from hwsim.engine import Precision, evaluate, operand_type
 from hwsim.errors import HwsimError
-from hwsim.engine import evaluate
 from hwsim.engine.per_op import evaluate_per_op, own_formats
 
-# what each allocate option sets, added when the engine refuses a format (it names simulate's options)
-_ALLOWED = {"--fixed-weights": "; --fixed-weights (default fp16) is the format of the weights outside the units "
-                               "(embeddings, lm_head)",
-            "--formats": "; drop it from --formats",
-            "--kv-formats": "; drop it from --kv-formats"}
+# the hardware_costs parameter that sets each precision operand (weight and KV units: see the loop)
+_FIXED = {"precision.weights": "fixed_weights", "precision.activations": "activations", "precision.kv": "kv"}
 
 
-def _per_op(arch, ops: pd.DataFrame, precision: Precision, flags: dict[str, str], own=None) -> np.ndarray:
-    """(rows, 2): seconds and energy_j of each op of `ops`. `flags` maps the engine's option names
-    to the allocate options that set those operands, so a refusal names what the user can change.
+def _per_op(arch, ops: pd.DataFrame, precision: Precision, names: dict[str, str], own=None) -> np.ndarray:
+    """(rows, 2): seconds and energy_j of each op of `ops`. `names` maps the engine's precision fields
+    to the parameters that set those operands here, so a refusal names what the caller can change.
     `own`: the checkpoint's weight format of each op, replacing the precision's weights."""
     try:
         table = (evaluate(arch, ops, precision) if own is None else
                  evaluate_per_op(arch, ops, precision, list(own))).ops
     except HwsimError as exc:
-        new = flags.get(exc.field)
-        if new is None:
-            raise
-        detail = exc.detail.replace(f"{exc.field} ", f"{new} ")  # the engine's own examples, renamed
-        raise HwsimError(detail + _ALLOWED.get(new, ""), file=exc.file, field=new) from None
+        raise exc.renamed(names) from None
     return np.column_stack([table["seconds"].to_numpy(np.float64), table["energy_j"].to_numpy(np.float64)])
 
 
@@ -61,8 +53,7 @@ def hardware_costs(arch, trace, units: list[Unit], formats: tuple[str, ...], all
     own = None if fixed_weights is not None else own_formats(trace)
     own = None if own is None else np.asarray(own, dtype=object)
     fixed_weights = fixed_weights or "fp16"
-    fixed_flags = {"--weights": "--fixed-weights", "--activations": "--activations", "--kv": "--kv"}
-    base = _per_op(arch, ops, Precision(weights=fixed_weights, activations=activations, kv=kv), fixed_flags, own)
+    base = _per_op(arch, ops, Precision(weights=fixed_weights, activations=activations, kv=kv), _FIXED, own)
     bits = np.array([bits_per_element(f) for f in formats])
     out = np.zeros((U, F, 2))
     in_unit = np.zeros(n, dtype=bool)
@@ -89,11 +80,11 @@ def hardware_costs(arch, trace, units: list[Unit], formats: tuple[str, ...], all
         for j in np.flatnonzero(allowed[idx].any(axis=0)):
             if kind == "weights":
                 prec = Precision(weights=formats[j], activations=activations, kv=kv)
-                flags = {**fixed_flags, "--weights": "--formats"}
+                names = {**_FIXED, "precision.weights": "formats"}
             else:
                 prec = Precision(weights=fixed_weights, activations=activations, kv=formats[j])
-                flags = {**fixed_flags, "--kv": "--kv-formats"}
-            c = _per_op(arch, sub, prec, flags, own[rows] if own is not None and kind == "kv" else None)
+                names = {**_FIXED, "precision.kv": "kv_formats"}
+            c = _per_op(arch, sub, prec, names, own[rows] if own is not None and kind == "kv" else None)
             if kind == "kv":
                 c[delta] -= base[rows[delta]]
             out[idx, j] = member @ c

@@ -17,12 +17,11 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
-import yaml
 
-from hwsim.core.schema import MEMORY_LEVEL, TECH, TOP, Field, parse_bandwidth
+from hwsim.core.schema import MEMORY_LEVEL, TECH, TOP, Field, SIValues, parse_bandwidth
 from hwsim.core.spec import Accelerator, MemoryLevel, TechSpec
 from hwsim.errors import HwsimError, closest
-from hwsim.fileio import read_mapping
+from hwsim.fileio import parse_scalar, read_mapping
 from hwsim.families import family_names, get_family
 from hwsim.paths import resolve_preset
 
@@ -94,17 +93,6 @@ def field_for(raw: dict, path: str, file: object) -> Field:
     return TOP[head]
 
 
-def _coerce(value: object) -> object:
-    """CLI override strings are read as YAML scalars: '64' → 64, 'true' → True, '1 GHz' stays text."""
-    if isinstance(value, str):
-        try:
-            out = yaml.safe_load(value)
-        except yaml.YAMLError:
-            return value
-        return out if isinstance(out, (int, float, bool, str, list)) and out is not None else value
-    return value
-
-
 def apply_overrides(raw: dict, overrides: Mapping[str, object] | None, file: object) -> dict:
     """Set dotted paths in a copy of the raw spec tree (family first: it decides the compute keys)."""
     if not overrides:
@@ -113,15 +101,21 @@ def apply_overrides(raw: dict, overrides: Mapping[str, object] | None, file: obj
     items = sorted(overrides.items(), key=lambda kv: kv[0] != "family")
     for path, value in items:
         fld = field_for(raw, path, file)
-        value = _coerce(value)
-        parts = path.split(".")
-        node = raw
-        for p in parts[:-1]:
-            if not isinstance(node.get(p), dict):
-                node[p] = {}
-            node = node[p]
-        node[parts[-1]] = {"value": value, "source": OVERRIDE_SOURCE} if fld.is_constant else value
+        value = parse_scalar(value) if isinstance(value, str) else value  # CLI text reads as in a YAML file
+        set_path(raw, path, value, OVERRIDE_SOURCE if fld.is_constant else None)
     return raw
+
+
+def set_path(raw: dict, path: str, value: object, source: str | None = None) -> None:
+    """Set a dotted path in a raw spec tree (in place, making mappings on the way); with a source the
+    leaf is written as a sourced constant {value, source}."""
+    *parents, leaf = path.split(".")
+    node = raw
+    for p in parents:
+        if not isinstance(node.get(p), dict):
+            node[p] = {}
+        node = node[p]
+    node[leaf] = value if source is None else {"value": value, "source": source}
 
 
 def parse_overrides(items: list[str] | None) -> dict[str, str]:
@@ -225,12 +219,16 @@ def load_arch(name_or_path: str | Path, overrides: Mapping[str, object] | None =
 
 def parse_values(arch: Accelerator, path: str, values):
     """Parse sweep values for one dotted path of an arch: each unique value once → SI float array,
-    validated like the YAML. Returns (array, per_cycle flag for bandwidths else None)."""
+    validated like the YAML. Returns (array, per_cycle flag for bandwidths else None). SIValues (parsed
+    once by a study) are only checked against the field's limits."""
     file = arch.file
     raw = {"family": arch.family, "memory": {lv.name: {} for lv in arch.memory}}
     fld = field_for(raw, path, file)
     if not fld.is_constant:
         raise HwsimError("only numeric fields can be swept", file=file, field=path)
+    if isinstance(values, SIValues):
+        per_cycle = values.check(fld, file=file, field=path)
+        return np.asarray(values.values, dtype=np.float64).ravel(), per_cycle
     arr = np.asarray(values, dtype=object).ravel()
     uniq = {}
     flags = set()

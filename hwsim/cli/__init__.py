@@ -1,7 +1,9 @@
 """The `hwsim` command. Each subcommand lives in its own module exposing
 `HELP: str`, `add_arguments(parser)` and `run(args) -> int`.
 
-User errors (HwsimError, bad arguments) print one line on stderr and exit 2: never a traceback.
+User errors (HwsimError, bad arguments) print one line on stderr and exit 2: never a traceback. The library
+names its own parameters in errors; FLAGS (and a command module's own FLAGS and FLAG_HINTS) turn those
+names into the options that set them.
 """
 from __future__ import annotations
 
@@ -26,6 +28,9 @@ COMMANDS = {
     "presets": "hwsim.cli.presets_cmd",
     "calibrate": "hwsim.cli.calibrate_cmd",
 }
+
+# library field → the option that sets it, in every command that has it
+FLAGS = {f"precision.{o}": f"--{o}" for o in ("weights", "activations", "kv")}
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -58,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=mod.HELP, description=mod.HELP, epilog=_examples(mod.EXAMPLES),
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         mod.add_arguments(p)
-        p.set_defaults(_run=mod.run)
+        p.set_defaults(_run=mod.run, _flags={**FLAGS, **getattr(mod, "FLAGS", {})},
+                       _hints=getattr(mod, "FLAG_HINTS", {}))
     return parser
 
 
@@ -83,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args._run(args) or 0)
     except HwsimError as exc:
-        print(f"hwsim {args.command}: error: {exc}", file=sys.stderr)
+        print(f"hwsim {args.command}: error: {exc.renamed(args._flags, args._hints)}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `hwsim trace ... | head` is not an error
         return 0

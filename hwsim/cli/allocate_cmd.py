@@ -16,6 +16,13 @@ HELP = "mixed-precision allocation by integer programming, costs from the arch m
 EXAMPLES = ('hwsim allocate --arch bitmod --model llama-2-7b --phase decode --formats int3_g128,int4_g128,int8 --budget avg_bits=4.5',
             'hwsim allocate --arch bitmod --model llama-2-7b --phase decode --formats int4_g128,int8 --budget "seconds=5 ms" --json')
 EXIT_INFEASIBLE = 3
+# allocate's library parameters (hwsim.allocate.build_problem) → its options, and what each option sets
+FLAGS = {"formats": "--formats", "kv_formats": "--kv-formats", "fixed_weights": "--fixed-weights",
+         "activations": "--activations", "kv": "--kv"}
+FLAG_HINTS = {"--fixed-weights": "; --fixed-weights (default fp16) is the format of the weights outside the units "
+                                 "(embeddings, lm_head)",
+              "--formats": "; drop it from --formats",
+              "--kv-formats": "; drop it from --kv-formats"}
 # budget key → the quantity kind its value is parsed as ("5 ms", "2 GiB", "0.3 J" …)
 BUDGET_KINDS = {"seconds": "time", "energy_j": "energy", "memory_bytes": "bytes", "avg_bits": "dimensionless",
                 "error": "dimensionless"}

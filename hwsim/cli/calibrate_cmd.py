@@ -7,6 +7,8 @@ HELP = "fit a GPU preset's fitted fields (efficiencies, fixed times) to measured
 EXAMPLES = ("hwsim calibrate --arch h100-sxm --measurements my-gpu.csv --holdout 0.25 --out my-gpu.yaml",
             "hwsim calibrate --arch h100-sxm --measurements hwsim/data/gpu/h100-sxm-kernels.csv "
             "--holdout-column split=held-out --out h100-refit.yaml")
+# hwsim.engine.calibrate.holdout_mask's error fields → the options that set them
+FLAGS = {"holdout.column": "--holdout-column", "holdout.fraction": "--holdout"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,18 +34,15 @@ def write_preset(src_path, out, values: dict, source: str, name: str) -> None:
     """The preset at `src_path` with `values` (dotted path → SI value) written as fitted constants."""
     import yaml
 
-    from hwsim.fileio import os_reason, prepare_output, read_mapping
+    from hwsim.arch.loader import set_path
     from hwsim.errors import HwsimError
+    from hwsim.fileio import os_reason, prepare_output, read_mapping
 
     raw = read_mapping(src_path, what="arch preset")
     raw["name"] = name
     raw["description"] = f"{raw.get('description', name)} — calibrated ({source})"
     for path, v in values.items():
-        parts = path.split(".")
-        node = raw
-        for p in parts[:-1]:
-            node = node.setdefault(p, {})
-        node[parts[-1]] = {"value": _fmt(path, v), "source": source}
+        set_path(raw, path, _fmt(path, v), source)
     text = f"# written by hwsim calibrate from {src_path}; fitted fields say so in their source\n"
     text += yaml.safe_dump(raw, sort_keys=False, allow_unicode=True, width=200)
     try:

@@ -100,7 +100,7 @@ class Precision:
     kv: object = 16
 
     def resolve(self) -> "ResolvedPrecision":
-        return ResolvedPrecision(*(operand_type(getattr(self, o), f"--{o}") for o in OPERANDS))
+        return ResolvedPrecision(*(operand_type(getattr(self, o), f"precision.{o}") for o in OPERANDS))
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from hwsim.errors import HwsimError
 from hwsim.units import KINDS, parse_quantity
 
@@ -81,6 +83,31 @@ class Field:
             what = f" ({self.doc})" if self.doc else ""
             raise HwsimError(f"must be in {'(' if self.positive else '['}0, {self.maximum:g}]{what}, got {value!r}",
                              file=file, field=field)
+
+
+@dataclass(frozen=True)
+class SIValues:
+    """Values of one swept field already parsed to SI (a study reads its YAML once): sweeps take them as
+    they are, checked against the field, never written back to text. `kind` is the hwsim.units kind their
+    units had (None: plain numbers); for a bandwidth it also says per cycle or per second."""
+
+    values: np.ndarray
+    kind: str | None = None
+
+    def __len__(self) -> int:
+        return int(np.size(self.values))
+
+    def __getitem__(self, index) -> SIValues:
+        return SIValues(np.asarray(self.values)[index], self.kind)
+
+    def check(self, fld: Field, *, file: object, field: str) -> bool | None:
+        """Validate against `fld` like the YAML would be; returns the bandwidth's per-cycle flag (else None)."""
+        fits = ("bandwidth", "bytes_per_cycle") if fld.kind == "bandwidth" else (fld.kind,)
+        if self.kind is not None and self.kind not in fits:
+            raise HwsimError(f"values given in {self.kind} units do not fit a {fld.kind} field", file=file, field=field)
+        for v in np.unique(np.asarray(self.values, dtype=np.float64)).tolist():  # numbers are SI: limits only
+            fld.parse(v, file=file, field=field)
+        return self.kind == "bytes_per_cycle" if fld.kind == "bandwidth" else None
 
 
 def parse_bandwidth(value: object, *, file: object, field: str) -> tuple[float, bool]:

@@ -281,19 +281,19 @@ def holdout_mask(df: pd.DataFrame, *, fraction: float | None = None, column: str
     n = len(df)
     if column is not None:
         if "=" not in column:
-            raise HwsimError(f"expected COL=VALUE, got {column!r}", field="--holdout-column")
+            raise HwsimError(f"expected COL=VALUE, got {column!r}", field="holdout.column")
         col, val = column.split("=", 1)
         if col not in df.columns:
             raise HwsimError(f"no column {col!r} (columns: {', '.join(map(str, df.columns))})", file=file,
-                             field="--holdout-column")
+                             field="holdout.column")
         held = (df[col].astype(str) == val).to_numpy()
         if held.all():
-            raise HwsimError(f"every row has {col} = {val}: nothing left to fit", file=file, field="--holdout-column")
+            raise HwsimError(f"every row has {col} = {val}: nothing left to fit", file=file, field="holdout.column")
         return ~held
     if fraction is None or fraction == 0:
         return np.ones(n, dtype=bool)
     if not 0 < fraction < 1:
-        raise HwsimError(f"must be in [0, 1), got {fraction!r}", field="--holdout")
+        raise HwsimError(f"must be in [0, 1), got {fraction!r}", field="holdout.fraction")
     train = np.ones(n, dtype=bool)
     for _, rows in df.groupby("kind", sort=True):
         idx = rows.index.to_numpy()

@@ -94,8 +94,8 @@ def try_format(arch, fmt: str, main: str, names, cost, *args, **kwargs):
     except HwsimError as exc:
         shown = ", ".join(list(map(str, names))[:3])
         warnings.warn(HwsimWarning(f"{arch.name} cannot run {fmt} weights ({shown}): costed at {main} "
-                                   f"instead ({exc.detail[:120]}); --weights FORMAT costs every op at one "
-                                   "format"), stacklevel=3)
+                                   f"instead ({exc.detail[:120]}); one weight format for the whole model "
+                                   "costs every op at it"), stacklevel=3)
         return None
 
 

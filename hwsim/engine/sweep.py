@@ -5,7 +5,6 @@ cost column is computed once as a (points × distinct ops) array and summed with
 """
 from __future__ import annotations
 
-import itertools
 from dataclasses import replace
 from typing import Mapping
 
@@ -13,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from hwsim.arch.loader import parse_values
+from hwsim.core.schema import SIValues
 from hwsim.core.spec import Accelerator
 from hwsim.engine.cost import cost_columns, design_totals, family_ops
 from hwsim.engine.machine import configure
@@ -24,21 +24,33 @@ from hwsim.families import get_family
 CHUNK = 4096  # design points per block: keeps temporaries in cache-sized arrays
 
 
-def _grid_points(grid: Mapping[str, object], product: bool = True) -> tuple[list[str], list[np.ndarray]]:
+def _column(values) -> np.ndarray | SIValues:
+    """One grid column as a flat array: values as given (units allowed), or SIValues as they are."""
+    if isinstance(values, SIValues):
+        return SIValues(np.asarray(values.values).ravel(), values.kind)
+    return np.asarray(values, dtype=object).ravel()
+
+
+def _given(col) -> np.ndarray:
+    return col.values if isinstance(col, SIValues) else col
+
+
+def _grid_points(grid: Mapping[str, object], product: bool = True) -> tuple[list[str], list]:
     if not grid:
         raise HwsimError("the grid is empty: give at least one dotted path with values", field="grid")
     paths = list(grid)
-    axes = [np.asarray(grid[p], dtype=object).ravel() for p in paths]
-    for p, a in zip(paths, axes):
-        if a.size == 0:
+    axes = [_column(grid[p]) for p in paths]
+    sizes = [len(a) for a in axes]
+    for p, size in zip(paths, sizes):
+        if size == 0:
             raise HwsimError("no values", field=p)
     if not product:  # zipped: row i of every column is design point i
-        if len({a.size for a in axes}) != 1:
-            raise HwsimError(f"zipped points need columns of one length, got {[a.size for a in axes]}",
-                             field="grid")
+        if len(set(sizes)) != 1:
+            raise HwsimError(f"zipped points need columns of one length, got {sizes}", field="grid")
         return paths, axes
-    mesh = [np.asarray(c, dtype=object) for c in zip(*itertools.product(*axes))]
-    return paths, mesh
+    # every combination, the last path varying fastest
+    idx = np.unravel_index(np.arange(int(np.prod(sizes, dtype=np.int64))), sizes)
+    return paths, [a[i] for a, i in zip(axes, idx)]
 
 
 def parse_grid(arch: Accelerator, grid: Mapping[str, object]) -> tuple[Accelerator, dict[str, np.ndarray]]:
@@ -46,7 +58,7 @@ def parse_grid(arch: Accelerator, grid: Mapping[str, object]) -> tuple[Accelerat
     axis given per cycle or per second sets that level's unit kind. Every column must have one length."""
     parsed = {}
     for p, col in grid.items():
-        values, per_cycle = parse_values(arch, p, np.asarray(col, dtype=object).ravel())
+        values, per_cycle = parse_values(arch, p, _column(col))
         parsed[p] = values
         if per_cycle is not None:
             level = p.split(".")[1]
@@ -58,7 +70,7 @@ def parse_grid(arch: Accelerator, grid: Mapping[str, object]) -> tuple[Accelerat
 def arch_at(arch: Accelerator, values: Mapping[str, object]) -> Accelerator:
     """The arch at one design point (dotted path → one value, units allowed), validated: exactly the point
     sweep_cost evaluates for the same values."""
-    arch, parsed = parse_grid(arch, {p: [v] for p, v in values.items()})
+    arch, parsed = parse_grid(arch, {p: v if isinstance(v, SIValues) else [v] for p, v in values.items()})
     point = arch.with_values({p: v[0] for p, v in parsed.items()})
     get_family(point.family).validate(point)
     return point
@@ -93,7 +105,7 @@ def sweep_cost(arch: Accelerator, grid: Mapping[str, object], trace, precision=N
         for key, v in design.items():
             v = np.asarray(v)
             extra.setdefault(key, []).append(np.broadcast_to(v.reshape(-1) if v.ndim else v, (hi - lo,)))
-    out = pd.DataFrame({p: list(c) for p, c in zip(paths, raw_cols)})
+    out = pd.DataFrame({p: list(_given(c)) for p, c in zip(paths, raw_cols)})
     for key, parts in sums.items():
         out[key] = np.concatenate(parts)
     out["area_mm2"] = np.concatenate(areas)

@@ -31,11 +31,11 @@ def weight_planes(arch, prec) -> int:
     if w.codebook:
         raise HwsimError(f"the {arch.family} family splits integer weights into 1-bit planes, and {w.name!r} codes "
                          f"index a table of non-uniform values that are no sum of bit-planes: give integer weights "
-                         f"(e.g. --weights int4_g128)", file=arch.file, field="--weights")
+                         f"(e.g. int4_g128)", file=arch.file, field="precision.weights")
     if w.is_float:
         raise HwsimError(f"the {arch.family} family splits integer weights into 1-bit planes and cannot "
-                         f"execute floating-point weights {w.name!r}: give integer weights (e.g. --weights "
-                         f"int4_g128 or --weights 2)", file=arch.file, field="--weights")
+                         f"execute floating-point weights {w.name!r}: give integer weights (e.g. int4_g128 "
+                         f"or 2 bits)", file=arch.file, field="precision.weights")
     return int(w.element_bits)
 
 

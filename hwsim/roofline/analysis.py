@@ -92,7 +92,7 @@ def _peak_ops(arch: Accelerator, prec: ResolvedPrecision, operand: str = "weight
     peak = fam.peak_macs_per_cycle(arch, b_prec)
     if not _finite_positive(peak):
         raise HwsimError(f"the {fam.name} family cannot execute {operand} in {getattr(prec, operand).name} "
-                         f"(peak MACs per cycle = {peak!r})", file=arch.file, field=f"--{operand}")
+                         f"(peak MACs per cycle = {peak!r})", file=arch.file, field=f"precision.{operand}")
     return float(2 * peak * arch.clock_hz)
 
 def _probe(kind: str, m: float, n: float, k: float) -> OpColumns:

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hwsim.core.schema import SIValues
 from hwsim.study.validate import At
 from hwsim.units import KINDS, parse_quantity
 
@@ -15,6 +16,8 @@ _RANGE_KEYS = ("min", "max", "num", "log", "integer")
 # are SI there too, except that a bandwidth's unit says whether it is per cycle or per second
 SI_UNIT = {"frequency": "Hz", "time": "s", "bytes": "B", "bandwidth": "B/s", "bytes_per_cycle": "B/cycle",
            "energy": "J", "energy_per_byte": "J/B", "power": "W", "area": "m2", "ops_per_s": "OPS"}
+
+_KIND_OF_UNIT = {unit: kind for kind, unit in SI_UNIT.items()}
 
 
 def parse_value_unit(at: At):
@@ -71,11 +74,12 @@ class Param:
         out[self.si_column] = values
         return out
 
-    def engine_values(self, si: np.ndarray) -> np.ndarray:
-        """Values as the arch loader reads them: SI numbers, with the unit where it carries meaning."""
-        if self.unit is None or si.dtype == object:
+    def engine_values(self, si: np.ndarray) -> SIValues | np.ndarray:
+        """Values as sweeps take them: the SI numbers parsed from the YAML once (a bandwidth keeps
+        whether it was per cycle); names (not numbers) as written."""
+        if si.dtype == object:
             return si
-        return np.array([f"{v!r} {self.unit}" for v in si.tolist()], dtype=object)
+        return SIValues(si, kind=_KIND_OF_UNIT.get(self.unit))
 
     @property
     def is_range(self) -> bool:

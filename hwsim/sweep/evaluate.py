@@ -87,20 +87,6 @@ def weight_mix(precision: PrecisionChoice, workload: Workload) -> str:
     return split(list(_own_formats(workload))).label()
 
 
-def product_axes(points: dict) -> dict | None:
-    """The axes whose Cartesian product (first slowest) is exactly `points`, or None."""
-    axes = {k: pd.unique(pd.Series(v)) for k, v in points.items()}
-    sizes = [len(a) for a in axes.values()]
-    n = len(next(iter(points.values())))
-    if int(np.prod(sizes)) != n:
-        return None
-    idx = np.unravel_index(np.arange(n), sizes)
-    for (k, a), i in zip(axes.items(), idx):
-        if not np.array_equal(np.asarray(a)[i], np.asarray(points[k])):
-            return None
-    return {k: np.asarray(a) for k, a in axes.items()}
-
-
 def engine_inputs(design: Design, workload: Workload, precision: PrecisionChoice):
     """(base arch, trace, Precision) of one task, exactly as the analytical evaluator costs them (the
     cycle-engine recheck, hwsim.sweep.recheck, rebuilds sampled rows through this too, and engine_formats)."""
@@ -117,17 +103,15 @@ def engine_formats(workload: Workload, precision: PrecisionChoice) -> list[str] 
 
 
 def engine_grid(design: Design, points: dict) -> dict:
-    """Swept values as the engine reads them (SI numbers, with the unit where it carries meaning)."""
+    """Swept values as the engine takes them: SI, parsed once from the study (hwsim.core.schema.SIValues)."""
     params = {p.path: p for p in design.params}
     return {k: params[k].engine_values(np.asarray(v)) for k, v in points.items()}
 
 
 def engine_evaluator(design: Design, points: dict, workload: Workload, precision: PrecisionChoice) -> pd.DataFrame:
-    """hwsim's analytical engine (hwsim.engine.sweep_cost), vectorised over a chunk of design points.
-
-    Grid chunks are Cartesian products (see tasks.chunks); sampled points (random, lhs) are zipped
-    columns. Either way one sweep_cost call per chunk.
-    """
+    """hwsim's analytical engine (hwsim.engine.sweep_cost), vectorised over a chunk of design points:
+    the chunk's points (grid or samples, hwsim.study.samplers) are zipped columns, one sweep_cost call
+    (sweep_cost_per_op when a checkpoint's ops keep their own formats)."""
     from functools import partial
 
     from hwsim.engine import sweep_cost
@@ -140,11 +124,7 @@ def engine_evaluator(design: Design, points: dict, workload: Workload, precision
         one = evaluate(arch, tr, prec) if fmts is None else evaluate_per_op(arch, tr, prec, fmts)
         df = pd.DataFrame([one.totals])
     else:
-        axes = product_axes(points)
-        if axes is not None:
-            df = cost(arch, engine_grid(design, axes), tr, prec)
-        else:  # sampled points: zipped columns, still one vectorised call
-            df = cost(arch, engine_grid(design, points), tr, prec, product=False)
+        df = cost(arch, engine_grid(design, points), tr, prec, product=False)
         df = df.drop(columns=[c for c in points if c in df.columns])
     df.insert(0, "family", arch.family)
     df["price_usd"] = np.nan if arch.price_usd is None else float(arch.price_usd)

@@ -125,8 +125,8 @@ class Pim(Family):
             return float(a.element_bits), 0.0
         if arch.compute["float_operands"] == "error":
             raise HwsimError(f"bit-serial SRAM compute is integer-only and cannot take activations {a.name!r}: "
-                             f"quantise them (--activations int8) or set compute.float_operands=convert",
-                             file=arch.file, field="--activations")
+                             f"quantise them (e.g. int8) or set compute.float_operands=convert",
+                             file=arch.file, field="precision.activations")
         return float(arch.compute["convert_bits"]), float(arch.compute["convert_bits"])
 
     # --- bit-serial ------------------------------------------------------------------------------
