@@ -16,8 +16,10 @@ Shapes: the linear layers of one transformer (default Llama-3-8B: --hidden/--int
 --kv-heads/--head-dim/--vocab) at --m tokens, and attention at a few sequence lengths.
 
 Timing: CUDA events around each call (HIP events on ROCm builds), --warmup calls first, then the median
-of --iters timed calls, one call per event pair (so a kernel's fixed time is what a single launch
-sees). Inputs come from a seeded generator (--seed). Rows a GPU or torch build cannot run (fp8 before
+of --iters timed calls, one call per event pair (so a kernel's fixed time is what a single eager launch
+sees, host dispatch included, as in hwsim/data/gpu). With --graph R, R back-to-back calls are captured in
+a CUDA graph and each timed replay is divided by R: the GPU-side time a serving stack running CUDA
+graphs sees (no host dispatch), so the fitted fixed times come out smaller. The `timing` column says which. Inputs come from a seeded generator (--seed). Rows a GPU or torch build cannot run (fp8 before
 Ada, int8 with M <= 16, no tinygemm) are skipped with one line on stderr each.
 
 This module imports torch only to time (main without --dry-run): `rows()` and `--dry-run` work without it.
@@ -30,7 +32,7 @@ import statistics
 import sys
 from dataclasses import dataclass, fields
 
-COLUMNS = ("kind", "op", "M", "N", "K", "dtype", "weights", "batch", "heads", "kv_heads", "seconds", "device")
+COLUMNS = ("kind", "op", "M", "N", "K", "dtype", "weights", "batch", "heads", "kv_heads", "seconds", "device", "timing")
 COPY_BYTES = 1 << 30
 
 
@@ -88,7 +90,27 @@ def write_csv(path, table: list[dict]) -> None:
 # --- timing (torch) ------------------------------------------------------------------------------------
 
 
-def _median_seconds(torch, fn, warmup: int, iters: int) -> float:
+def _in_graph(torch, fn, reps: int):
+    """A callable replaying `reps` back-to-back calls of fn captured in one CUDA graph (warmed up on a
+    side stream first, as graph capture requires)."""
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(3):
+            fn()
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        for _ in range(reps):
+            fn()
+    return graph.replay
+
+
+def _median_seconds(torch, fn, warmup: int, iters: int, graph_reps: int = 0) -> float:
+    """Median seconds of one call of fn (of one of `graph_reps` graph-captured calls when > 0)."""
+    per = 1
+    if graph_reps:
+        fn, per = _in_graph(torch, fn, graph_reps), graph_reps
     for _ in range(warmup):
         fn()
     times = []
@@ -98,7 +120,7 @@ def _median_seconds(torch, fn, warmup: int, iters: int) -> float:
         fn()
         end.record()
         end.synchronize()
-        times.append(start.elapsed_time(end) * 1e-3)  # ms -> s
+        times.append(start.elapsed_time(end) * 1e-3 / per)  # ms -> s, per call
     return statistics.median(times)
 
 
@@ -162,7 +184,7 @@ class NoDevice(Exception):
     """torch or a GPU is missing: one line for the user."""
 
 
-def measure(table: list[dict], *, warmup: int, iters: int, seed: int) -> list[dict]:
+def measure(table: list[dict], *, warmup: int, iters: int, seed: int, graph_reps: int = 0) -> list[dict]:
     try:
         import torch
     except ImportError:
@@ -179,7 +201,8 @@ def measure(table: list[dict], *, warmup: int, iters: int, seed: int) -> list[di
         except Skip as why:
             print(f"skip {r['kind']} {r['op']} M={r['M']} {r['dtype']}: {why}", file=sys.stderr)
             continue
-        out.append({**r, "seconds": _median_seconds(torch, fn, warmup, iters), "device": name})
+        secs = _median_seconds(torch, fn, warmup, iters, graph_reps)
+        out.append({**r, "seconds": secs, "device": name, "timing": f"graph{graph_reps}" if graph_reps else "events"})
         del fn
         torch.cuda.empty_cache()
     return out
@@ -197,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--iters", type=int, default=30)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--graph", type=int, default=0, metavar="R",
+                    help="time R calls captured in a CUDA graph per replay (serving-stack view; default 0: eager)")
     args = ap.parse_args(argv)
     try:
         ms = [int(x) for x in args.m.split(",")]
@@ -204,13 +229,14 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--m: expected comma-separated integers, got {args.m!r}")
     dtypes = [d for d in args.dtypes.split(",") if d]
     bad = [d for d in dtypes if d not in ("bf16", "fp8_e4m3", "int8")]
-    if bad or min(ms) < 1:
-        ap.error(f"--dtypes: unknown {bad[0]!r} (allowed: bf16, fp8_e4m3, int8)" if bad else "--m: must be >= 1")
+    if bad or min(ms) < 1 or args.graph < 0:
+        ap.error(f"--dtypes: unknown {bad[0]!r} (allowed: bf16, fp8_e4m3, int8)" if bad
+                 else "--graph: must be >= 0" if args.graph < 0 else "--m: must be >= 1")
     g = Geometry(**{f.name: getattr(args, f.name) for f in fields(Geometry)})
     table = rows(g, ms, dtypes)
     if not args.dry_run:
         try:
-            table = measure(table, warmup=args.warmup, iters=args.iters, seed=args.seed)
+            table = measure(table, warmup=args.warmup, iters=args.iters, seed=args.seed, graph_reps=args.graph)
         except NoDevice as exc:
             print(f"gpu_microbench: {exc}", file=sys.stderr)
             return 2

@@ -114,6 +114,16 @@ def test_accuracy_costs_follow_bits_and_seed(tiny, arch):
     assert u[0, 1] == pytest.approx(nsr, rel=1e-12)
 
 
+def test_method_errors_are_after_the_method(tiny, arch):
+    """GPTQ minimises the output error on the inputs it is fitted on (Frantar et al. 2023): with the
+    output proxy (same synthetic inputs) no unit costs more than under RTN; GPTQ on ternary is refused."""
+    rtn = build_problem(arch, tiny, FORMATS[:2], proxy="output").costs["error"]
+    gptq = build_problem(arch, tiny, FORMATS[:2], proxy="output", method="gptq").costs["error"]
+    assert (gptq <= rtn * (1 + 1e-9)).all() and (gptq < rtn).any()
+    with pytest.raises(HwsimError, match="does not apply"):
+        build_problem(arch, tiny, ["ternary", "int4_g128"], proxy="output", method="gptq")
+
+
 def test_sensitivity_table_scales_errors(tiny, arch, tmp_path):
     table = tmp_path / "sens.csv"
     table.write_text("name,sensitivity\nlayers.0.q_proj,10\ndown_proj,0\nlayers.*,1\n")

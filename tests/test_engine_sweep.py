@@ -59,9 +59,32 @@ def test_memory_footprint_against_backing_capacity():
     from hwsim.workload import load_model, trace
 
     tr = trace(load_model("llama-2-70b"), "decode", context=256)
-    need16 = 68_976_648_192 * 2 + 2 * 80 * 257 * 1024 * 2
+    # activations: the residual stream (8192) + the largest op's input and output (the gated activation:
+    # gate and up in, 2 × 28672, their product out, 28672), fp16
+    act = (8192 + 2 * 28672 + 28672) * 2
+    need16 = 68_976_648_192 * 2 + 2 * 80 * 257 * 1024 * 2 + act
     t = evaluate(load_arch("h100-sxm"), tr, Precision()).totals
+    assert t["activation_bytes"] == act
     assert t["footprint_bytes"] == need16 and t["fits_memory"] is False
     df = sweep_cost(load_arch("h100-sxm"), {"memory.hbm.capacity": ["80 GB", "160 GB"]}, tr, Precision())
     assert df["footprint_bytes"].tolist() == [need16, need16] and df["fits_memory"].tolist() == [False, True]
     assert "footprint_bytes" not in evaluate(load_arch("h100-sxm"), OPS).totals  # a bare GEMM table has no model
+
+
+@pytest.mark.filterwarnings("ignore:.*max_position_embeddings")
+def test_footprint_counts_the_unfused_score_matrix():
+    """Issue 14's example: Llama-2-7B prefill of 8192 tokens, batch 8. Unfused, one layer's fp16 scores are
+    8 · 32 heads · 8192² · 2 B = 34.4 GB, live twice around the softmax (its input and output): weights and
+    KV alone (47.9 GB) fit an 80 GB A100, the step does not. Fused, the scores stay on chip and it fits."""
+    from dataclasses import replace
+
+    from hwsim.workload import load_model, trace
+
+    tr = trace(load_model("llama-2-7b"), "prefill", batch=8, seq=8192)
+    a100 = load_arch("a100-sxm")
+    scores = 8 * 32 * 8192 * 8192 * 2
+    fused = evaluate(a100, tr).totals
+    unfused = evaluate(replace(a100, attention="unfused"), tr).totals
+    assert unfused["activation_bytes"] >= 2 * scores and unfused["fits_memory"] is False
+    assert fused["activation_bytes"] < scores / 4 and fused["fits_memory"] is True
+    assert unfused["footprint_bytes"] - unfused["activation_bytes"] == fused["footprint_bytes"] - fused["activation_bytes"]

@@ -324,3 +324,20 @@ def test_fitted_constants_stay_on_the_gpu_they_were_fitted_on():
             seen += 1
             assert load_arch(name).compute["overhead_8bit"] != h100_fixed, name
     assert seen >= 8
+
+
+def test_docs_gpu_preset_table_is_what_hwsim_computes():
+    """docs/gpu.md's preset table (Llama-2-7B decode, batch 1, context 256: fp16 / fp8 W8A8 / int4_g128 ms)
+    matches the presets, so the page stays true when a preset or the model changes."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).parents[1] / "docs" / "gpu.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| ([a-z0-9-]+) \|.*\| ([\d.]+) / ([\d.]+) / ([\d.]+) \|$", text, flags=re.M)
+    assert {r[0] for r in rows} == set(GPUS)
+    tr = trace(load_model("llama-2-7b"), "decode", context=256)
+    precs = (Precision(), Precision(weights="fp8_e4m3", activations="fp8_e4m3"), Precision(weights="int4_g128"))
+    for name, *ms in rows:
+        arch = load_arch(name)
+        for prec, want in zip(precs, ms):
+            assert evaluate(arch, tr, prec).totals["seconds"] * 1e3 == pytest.approx(float(want), abs=0.006), name

@@ -118,7 +118,8 @@ def test_more_resources_never_slower(name, m, n, k, grow, grow_bw):
     assert evaluate(base.with_values(over), ops, prec).totals["cycles"] <= evaluate(base, ops, prec).totals["cycles"]
 
 
-MINE = ["lut-tensor-core", "tmac-m2-ultra", "tmac-rpi5", "tmac-orin", "neural-cache", "sail-n1", "cpu-n1"]
+MINE = ["lut-tensor-core", "tmac-m2-ultra", "tmac-rpi5", "tmac-orin", "neural-cache", "sail-n1", "cpu-n1",
+        "llamacpp-orin"]
 
 
 def test_every_preset_on_every_workload_preset():
@@ -140,7 +141,7 @@ def test_cli_simulate(arch, capsys):
     assert rc == 0 and json.loads(out.out)["totals"]["seconds"] > 0
     rc = main(["simulate", "--arch", arch, "--model", "llama-2-7b", "--phase", "decode", "--weights", "fp16"])
     err = capsys.readouterr().err
-    if arch == "cpu-n1":  # the CPU baseline runs fp16 weights on its FMA lanes
+    if arch in ("cpu-n1", "llamacpp-orin"):  # the CPU baselines run fp16 weights on their FMA lanes
         assert rc == 0
     else:
         assert rc == 2 and "floating-point weights" in err and err.count("\n") == 1

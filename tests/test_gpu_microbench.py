@@ -73,3 +73,67 @@ def test_round_trip_recovers_the_fitted_values(dry_run, tmp_path):
                 "compute.gemv_efficiency"):
         assert got.values[key] == pytest.approx(truth[key], rel=0.03), key
     assert got.values["compute.launch_overhead"] == pytest.approx(truth["compute.launch_overhead"], abs=0.5e-6)
+
+
+class _FakeCuda:
+    """Just enough of torch.cuda to run the timing code without a GPU: every event pair reads 2 ms."""
+
+    def __init__(self):
+        self.calls, self.captured = 0, None
+
+    class Event:
+        def __init__(self, enable_timing=True):
+            pass
+
+        def record(self):
+            pass
+
+        def synchronize(self):
+            pass
+
+        def elapsed_time(self, other):
+            return 2.0
+
+    class Stream:
+        def wait_stream(self, other):
+            pass
+
+    def current_stream(self):
+        return self.Stream()
+
+    def stream(self, s):
+        import contextlib
+
+        return contextlib.nullcontext()
+
+    class CUDAGraph:
+        def replay(self):
+            pass
+
+    def graph(self, g):
+        import contextlib
+
+        fake = self
+
+        @contextlib.contextmanager
+        def capture():
+            before = fake.calls
+            yield
+            fake.captured = fake.calls - before
+
+        return capture()
+
+
+@pytest.mark.parametrize("reps, per_call", [(0, 2e-3), (8, 2e-3 / 8)])
+def test_timing_is_per_call_eager_or_in_a_cuda_graph(reps, per_call):
+    mod = _module()
+    fake = type("FakeTorch", (), {"cuda": _FakeCuda()})()
+
+    def fn():
+        fake.cuda.calls += 1
+
+    assert mod._median_seconds(fake, fn, warmup=2, iters=5, graph_reps=reps) == pytest.approx(per_call)
+    if reps:
+        assert fake.cuda.captured == reps  # the graph holds reps back-to-back calls
+    else:
+        assert fake.cuda.calls == 2 + 5  # warm-ups and one call per timed event pair

@@ -5,6 +5,8 @@ numbers transformers gives on the meta device, tests/data/hf_reference.json)."""
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hwsim.errors import HwsimError
 from hwsim.workload import from_hf_dict, load_model, trace
@@ -125,3 +127,20 @@ def test_fused_attention_one_row_per_layer_same_macs(name):
         att = fu.ops[fu.ops["op"] == "attn_fused"]
         assert (att["macs"] % (att["count"] * att["m"] * att["k"]) == 0).all()
         assert un.with_attention("fused").ops.equals(fu.ops)
+
+
+PRESETS = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "hwsim" / "presets" / "workloads").glob("*.yaml"))
+
+
+@settings(max_examples=30, deadline=None)
+@given(name=st.sampled_from(PRESETS), phase=st.sampled_from(["prefill", "decode"]), batch=st.integers(2, 6),
+       seq=st.integers(1, 64), context=st.integers(0, 512))
+def test_params_do_not_depend_on_the_step_and_macs_grow_linearly_with_batch(name, phase, batch, seq, context):
+    """Issue 14's invariants for every preset (every supported type has one): the parameter count is the
+    model's, whatever the step; a batch of B sequences does B times one sequence's MACs (MoE routing is an
+    expectation per token, lm_head runs per sequence)."""
+    model = load_model(name)
+    kw = {"seq": seq} if phase == "prefill" else {"context": context}
+    one, many = trace(model, phase, batch=1, **kw), trace(model, phase, batch=batch, **kw)
+    assert one.totals()["params"] == many.totals()["params"] == model.params
+    assert int(many.ops["macs"].sum()) == batch * int(one.ops["macs"].sum())

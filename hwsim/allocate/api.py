@@ -70,7 +70,7 @@ def stored_choice(trace, units, cols: tuple[str, ...], allowed: np.ndarray, kv) 
 
 def build_problem(arch, trace, formats, *, granularity: str = "op", groups=None, kv_formats=None,
                   checkpoint=None, proxy: str | None = None, sensitivity=None, activations="fp16", kv="fp16",
-                  fixed_weights=None, seed: int = 0, sample_elems: int = DEFAULT_SAMPLE_ELEMS,
+                  fixed_weights=None, seed: int = 0, method=None, sample_elems: int = DEFAULT_SAMPLE_ELEMS,
                   tokens: int = DEFAULT_TOKENS) -> Problem:
     """The units × formats Problem: hardware costs from `arch.cost`, accuracy costs from tensors.
     `fixed_weights` None: the weights outside the units (embeddings, lm_head) as a quantized checkpoint stores
@@ -93,7 +93,7 @@ def build_problem(arch, trace, formats, *, granularity: str = "op", groups=None,
     if proxy is None:  # measured when the model runs end to end here (MiniLM), else output error
         proxy = "measured" if hasattr(source, "loss") else "output"
     costs["error"] = accuracy_costs(trace, units, cols, allowed, source, proxy=proxy, sensitivity=sensitivity,
-                                    seed=seed)
+                                    seed=seed, method=method)
     stored = stored_choice(trace, units, cols, allowed, kv)[0] if fixed_weights is None else None
     return Problem(units=tuple(u.name for u in units), formats=cols, allowed=allowed, costs=costs,
                    elems=np.array([u.params for u in units]), fixed=fixed, members=tuple(u.ops for u in units),

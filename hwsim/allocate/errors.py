@@ -11,6 +11,9 @@ Proxies (REFERENCES.md "Mixed-precision allocation by integer programming"):
             at a reference format (the lower-median candidate by bits), measured by running the model;
             cost = s_u · ε_o. Needs a model hwsim can run end to end (MiniLM: loss = 1 − mean cosine).
 KV units cost the mean noise-to-signal ratio of their key and value samples (× s under `table`).
+With a method (`hwsim.accuracy.methods`: gptq, awq, rotate+gptq, …) Ŵ is the weight after the method,
+mapped back to the original basis, fitted on the source's calibration inputs; `measured` runs the
+model with the method too, so sensitivities are those of the deployed recipe.
 A unit's cost is the sum over its ops; the objective `error` is the sum over units.
 """
 from __future__ import annotations
@@ -87,16 +90,33 @@ def lookup(table: dict[str, float], name: str, role: str) -> float:
                      field="sensitivity")
 
 
+def _quantized(w: np.ndarray, fmt, method, calib, seed: int) -> np.ndarray:
+    """Ŵ after the method, in the original basis (RTN: the format's own rounding)."""
+    if method.rounding == "rtn" and not method.transforms:
+        return fmt.quantize(w, axis=-1, seed=seed)
+    from hwsim.accuracy.methods import prepare_linear
+
+    return prepare_linear(w, fmt, method, calib, seed=seed).effective_weight()
+
+
 def accuracy_costs(trace, units: list[Unit], formats: tuple[str, ...], allowed: np.ndarray, source, *,
-                   proxy: str = "output", sensitivity: dict | None = None, seed: int = 0) -> np.ndarray:
+                   proxy: str = "output", sensitivity: dict | None = None, seed: int = 0,
+                   method=None) -> np.ndarray:
     """U × F accuracy cost (0 where a format is not a unit's candidate)."""
+    from hwsim.accuracy.methods import check_applies, parse_method
     from hwsim.formats import get_format
+
+    method = parse_method(method)
 
     if proxy not in PROXIES:
         raise HwsimError(f"must be one of {', '.join(PROXIES)}, got {proxy!r}", field="proxy")
     if proxy == "table" and sensitivity is None:
         raise HwsimError("the table proxy needs a sensitivity table (--sensitivity FILE)", field="sensitivity")
     fmts = [get_format(f) for f in formats]
+    for u, unit in enumerate(units):
+        if unit.kind != KV_ROLE:
+            for j in np.flatnonzero(allowed[u]):
+                check_applies(method, fmts[j])
     ops = trace.ops
     names, roles = ops["name"].to_numpy(), ops["op"].to_numpy()
     out = np.zeros((len(units), len(formats)))
@@ -114,13 +134,18 @@ def accuracy_costs(trace, units: list[Unit], formats: tuple[str, ...], allowed: 
             w = source.weight(name, role, int(ops["n"].iat[r]), int(ops["k"].iat[r]))
             x = source.activations(name, w.shape[1]) if proxy in ("output", "measured") else None
             s = lookup(sensitivity, name, role) if proxy == "table" else 1.0
-            out[u, cols] += s * _op_errors(w, [fmts[j].quantize(w, axis=-1, seed=seed) for j in cols], x)
+            calib = None
+            if method.needs_calibration:  # the source's calibration inputs when it has them
+                calib = source.calibration(name, w.shape[1]) if hasattr(source, "calibration") else \
+                    source.activations(name, w.shape[1])
+            out[u, cols] += s * _op_errors(w, [_quantized(w, fmts[j], method, calib, seed) for j in cols], x)
     if proxy == "measured":
-        out *= measured_sensitivity(units, formats, allowed, out, source)[:, None]
+        out *= measured_sensitivity(units, formats, allowed, out, source, method)[:, None]
     return out
 
 
-def measured_sensitivity(units: list[Unit], formats, allowed: np.ndarray, errors: np.ndarray, source) -> np.ndarray:
+def measured_sensitivity(units: list[Unit], formats, allowed: np.ndarray, errors: np.ndarray, source,
+                         method=None) -> np.ndarray:
     """Per unit: loss increase with only that unit at the reference format, over its error there."""
     if not hasattr(source, "loss"):
         raise HwsimError("the measured proxy runs the model end to end: only --checkpoint minilm supports it",
@@ -131,5 +156,5 @@ def measured_sensitivity(units: list[Unit], formats, allowed: np.ndarray, errors
         cols = np.flatnonzero(allowed[u])
         ref = cols[np.argsort(bits[cols], kind="stable")[(cols.size - 1) // 2]]
         if errors[u, ref] > 0:
-            sens[u] = max(source.loss({op: formats[ref] for op in unit.ops}), 0.0) / errors[u, ref]
+            sens[u] = max(source.loss({op: formats[ref] for op in unit.ops}, method), 0.0) / errors[u, ref]
     return sens

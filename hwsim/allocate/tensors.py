@@ -8,8 +8,9 @@ Sources:
   (at least one), and `tokens` rows of activations with the op's input width. Seeds derive from the
   op name, so every op has its own draw and the same arguments give the same numbers.
 - `CheckpointTensors`: real weights from a safetensors file or folder, op names mapped to checkpoint
-  names (Llama/Mistral/Qwen `model.layers.<i>.self_attn.q_proj`, BERT `encoder.layer.<i>.attention.self.query`,
-  GPT-NeoX/OPT/Falcon aliases); rows sampled evenly when a tensor exceeds `sample_elems`;
+  tensors by hwsim.workload.tensor_map (every supported type with the folder's config.json: fused q/k/v
+  and gate/up slices, GPT-2's Conv1D, experts per expert or stacked — expert 0 stands for a routed role;
+  a bare file: the common module paths); rows sampled evenly when a tensor exceeds `sample_elems`;
   activations synthetic (no forward pass for an arbitrary checkpoint).
 - `MiniLMTensors`: MiniLM-L6's own weights and its real fp32 input activations on the evaluation
   sentences (hwsim.accuracy.minilm), keys/values computed from them.
@@ -24,26 +25,11 @@ import numpy as np
 
 from hwsim.accuracy import synthetic
 from hwsim.errors import HwsimError, closest
+from hwsim.workload import load_model, tensor_map
 
 DEFAULT_SAMPLE_ELEMS = 1 << 15
 DEFAULT_TOKENS = 64
 HEAVY_TAILED = ("q_proj", "k_proj")  # Student-t roles (REFERENCES.md "LLM tensor statistics")
-
-# op role → the module path after "<layers>.<i>." in common checkpoint layouts
-ROLE_ALIASES = {
-    "q_proj": ("self_attn.q_proj", "attention.self.query", "attn.q_proj", "attention.wq", "self_attention.query"),
-    "k_proj": ("self_attn.k_proj", "attention.self.key", "attn.k_proj", "attention.wk", "self_attention.key"),
-    "v_proj": ("self_attn.v_proj", "attention.self.value", "attn.v_proj", "attention.wv", "self_attention.value"),
-    "o_proj": ("self_attn.o_proj", "self_attn.out_proj", "attention.output.dense", "attn.o_proj", "attention.wo",
-               "attention.dense", "self_attention.dense", "attn.c_proj"),
-    "gate_proj": ("mlp.gate_proj", "feed_forward.w1", "mlp.w1"),
-    "up_proj": ("mlp.up_proj", "intermediate.dense", "feed_forward.w3", "mlp.fc1", "fc1", "mlp.dense_h_to_4h",
-                "mlp.c_fc"),
-    "down_proj": ("mlp.down_proj", "output.dense", "feed_forward.w2", "mlp.fc2", "fc2", "mlp.dense_4h_to_h",
-                  "mlp.c_proj"),
-}
-_LAYER_PREFIX = re.compile(r"^(?:.*\.)?(?:layers|layer|h|blocks)\.(\d+)\.(.+)\.weight$")
-
 
 def op_seed(seed: int, name: str) -> int:
     """A per-op seed: stable across runs and Python versions (crc32, not hash())."""
@@ -92,32 +78,55 @@ class CheckpointTensors(SyntheticTensors):
         self.path = Path(path)
         self.describe = f"checkpoint {self.path} (weights; synthetic activations)"
         self.infos = {i.name: i for i in list_tensors(self.path)}
-        self.index: dict[tuple[int, str], str] = {}
-        for name in self.infos:
-            if m := _LAYER_PREFIX.match(name):
-                self.index.setdefault((int(m[1]), m[2]), name)
+        self.index = tensor_map.index_tensors(self.infos)
+        config = (self.path if self.path.is_dir() else self.path.parent) / "config.json"
+        # with its config, every supported type's layout (fused qkv, experts per expert or stacked);
+        # a bare safetensors file: the common module paths only
+        self.model = load_model(config.parent) if config.exists() else None
 
-    def tensor_name(self, name: str, role: str) -> str:
+    def locate(self, name: str, role: str) -> tensor_map.Located:
         m = re.match(r"layers\.(\d+)\.", name)
+        if m and self.model is not None:
+            return tensor_map.locate(self.model, self.index, int(m[1]), role)[0]
         tail = name.rsplit(".", 1)[-1]
-        if m and role in ROLE_ALIASES:
-            for alias in ROLE_ALIASES[role]:
-                if (int(m[1]), alias) in self.index:
-                    return self.index[(int(m[1]), alias)]
-        want = f"<prefix>.layers.{m[1] if m else '?'}.{{{'|'.join(ROLE_ALIASES.get(role, (tail,)))}}}.weight"
+        if m:
+            for path in tensor_map.OWN.get(role, ()):
+                if (int(m[1]), path) in self.index:
+                    return tensor_map.Located(self.index[int(m[1]), path], transpose=path in tensor_map.CONV1D)
+        want = f"<prefix>.layers.{m[1] if m else '?'}.{{{'|'.join(tensor_map.OWN.get(role, (tail,)))}}}.weight"
         raise HwsimError(f"no tensor for op {name!r} (looked for {want})"
                          + closest(f"model.layers.{m[1] if m else 0}.{tail}.weight", list(self.infos)),
                          file=self.path, field="checkpoint")
 
-    def weight(self, name: str, role: str, n_out: int, k_in: int) -> np.ndarray:
-        from hwsim.accuracy.checkpoint import read_tensor
+    def tensor_name(self, name: str, role: str) -> str:
+        return self.locate(name, role).tensor
 
-        info = self.infos[self.tensor_name(name, role)]
-        if len(info.shape) != 2 or info.shape[1] != k_in:
-            raise HwsimError(f"tensor {info.name} has shape {info.shape}; op {name!r} expects (out, {k_in})",
-                             file=self.path, field="checkpoint")
-        w = np.asarray(read_tensor(info), dtype=np.float32)
+    def weight(self, name: str, role: str, n_out: int, k_in: int) -> np.ndarray:
+        loc = self.locate(name, role)
+        w = _read_located(self.infos[loc.tensor], loc)
+        if w.ndim != 2 or w.shape[1] != k_in or w.shape[0] != n_out:
+            raise HwsimError(f"tensor {loc.tensor} holds {w.shape[0]} × {w.shape[1]} for op {name!r}; the config says "
+                             f"({n_out}, {k_in})", file=self.path, field="checkpoint")
         return np.ascontiguousarray(w[sample_rows(w.shape[0], w.shape[1], self.sample_elems)])
+
+
+def _read_located(info, loc: tensor_map.Located) -> np.ndarray:
+    """The located weight as out × in float32: one expert of a stacked tensor read alone (its bytes only),
+    fused rows sliced, Conv1D / in × out layouts transposed."""
+    from hwsim.accuracy.checkpoint import read_tensor
+
+    if loc.expert is not None and info.dtype in ("F32", "F16", "BF16"):
+        per = int(np.prod(info.shape[1:], dtype=np.int64))
+        width = 4 if info.dtype == "F32" else 2
+        raw = np.fromfile(info.file, dtype={"F32": "<f4", "F16": "<f2", "BF16": "<u2"}[info.dtype], count=per,
+                          offset=info.data_start + loc.expert * per * width)
+        w = (raw.astype(np.uint32) << 16).view(np.float32) if info.dtype == "BF16" else raw.astype(np.float32)
+        w = w.reshape(info.shape[1:])
+    else:
+        w = np.asarray(read_tensor(info), dtype=np.float32)
+        if loc.expert is not None:
+            w = w[loc.expert]
+    return tensor_map.orient(w, loc)
 
 
 def minilm_layer_name(name: str) -> str:
@@ -154,13 +163,19 @@ class MiniLMTensors:
     def activations(self, name: str, k_in: int) -> np.ndarray:
         return self._layer(name).activations
 
-    def loss(self, assignment: dict[str, str]) -> float:
-        """End-to-end loss of an allocation: 1 − mean cosine of the sentence embeddings vs fp32."""
+    def calibration(self, name: str, k_in: int) -> np.ndarray:
+        """Inputs a method is fitted on: the calibration sentences, disjoint from the evaluation set."""
         from hwsim.accuracy import minilm
-        from hwsim.accuracy.metrics import cosine_similarity
 
-        emb = minilm.embed(None, minilm_formats(assignment))
-        return 1.0 - float(np.mean(cosine_similarity(emb, minilm.reference_embeddings())))
+        self._layer(name)
+        return minilm.calibration_inputs()[minilm_layer_name(name)]
+
+    def loss(self, assignment: dict[str, str], method=None) -> float:
+        """End-to-end loss of an allocation after `method` (default rtn): 1 − mean cosine of the
+        sentence embeddings vs fp32."""
+        from hwsim.accuracy import minilm
+
+        return 1.0 - minilm.evaluate(minilm_formats(assignment), method=method, weight_error=False)["cosine"]
 
     def kv(self, layer: int, kv_dim: int) -> tuple[np.ndarray, np.ndarray]:
         out = []

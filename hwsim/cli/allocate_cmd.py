@@ -46,6 +46,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="roles sharing one format in each layer, e.g. qkv=q_proj,k_proj,v_proj (repeatable)")
     p.add_argument("--checkpoint", help="safetensors file/folder for real weights, or 'minilm' (runs MiniLM)")
     p.add_argument("--proxy", choices=PROXIES, help="sensitivity proxy (default: measured for minilm, else output)")
+    p.add_argument("--method", default="rtn", metavar="M",
+                   help="quantization method the weights get before their error is measured: rtn (default), "
+                   "gptq, awq, smoothquant, rotate, or '+'-joined (rotate+gptq)")
     p.add_argument("--sensitivity", metavar="FILE", help="sensitivity table, CSV name,sensitivity or JSON")
     p.add_argument("--activations", default="fp16", help="activation format (default fp16)")
     p.add_argument("--kv", default="fp16", help="KV-cache format when not allocated (default fp16)")
@@ -98,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     problem = build_problem(arch, tr, args.formats, granularity=args.granularity, groups=args.group,
                             kv_formats=args.kv_formats, checkpoint=args.checkpoint, proxy=args.proxy,
                             sensitivity=args.sensitivity, activations=args.activations, kv=args.kv,
-                            fixed_weights=args.fixed_weights, seed=args.seed)
+                            fixed_weights=args.fixed_weights, seed=args.seed, method=args.method)
     if sweep:
         table = frontier(problem, sweep[0], args.objective, sweep[1], budgets)
         if args.json:

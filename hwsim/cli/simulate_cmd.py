@@ -73,8 +73,9 @@ def _warn_if_it_does_not_fit(arch, work, prec) -> None:
 
     fp = memory_footprint(arch, work, resolve_precision(prec))
     if fp and not fp["fits_memory"]:
-        print(f"hwsim simulate: warning: {work.model.name} needs {fp['footprint_bytes'] / 1e9:.1f} GB (weights + KV "
-              f"cache) but {arch.backing.name} holds {arch.backing.capacity / 1e9:.1f} GB; the figures assume it "
+        print(f"hwsim simulate: warning: {work.model.name} needs {fp['footprint_bytes'] / 1e9:.1f} GB (weights, KV "
+              f"cache and {fp['activation_bytes'] / 1e9:.1f} GB of activations) but {arch.backing.name} holds "
+              f"{arch.backing.capacity / 1e9:.1f} GB; the figures assume it "
               f"fits (more devices, fewer bits or a shorter context would)", file=sys.stderr)
 
 

@@ -86,23 +86,31 @@ class CostTable:
                 "ops": self.ops[cols].to_dict(orient="records")}
 
 
-def memory_footprint(arch: Accelerator, trace, prec) -> dict:
+def memory_footprint(arch: Accelerator, trace, prec, ops: OpColumns | None = None) -> dict:
     """What the backing store must hold for a model trace: every parameter at the weight format's storage
-    bits (embeddings and norms included, though deployments often keep those in fp16) plus the KV cache
-    after this step at the KV format. Empty for a bare ops table.
-    `fits_memory` compares it with the backing level's capacity (unbounded capacity always fits)."""
+    bits (embeddings and norms included, though deployments often keep those in fp16), the KV cache after
+    this step at the KV format, and the step's peak activation working set (`activation_bytes`): the
+    residual stream (batch × new tokens × hidden) plus the largest op's input and output activations, with
+    attention in the form `arch` runs it (`ops`, else derived): unfused, the score matrix goes through
+    memory; fused, it stays on chip. Empty for a bare ops table.
+    `fits_memory` compares the sum with the backing level's capacity (unbounded capacity always fits)."""
     model = getattr(trace, "model", None)
     if model is None:
         return {}
-    need = float(np.ceil(model.params * prec.weights.bits / 8) + trace.kv_cache_bytes(prec.kv.bits))
-    return {"footprint_bytes": need, "fits_memory": need <= np.asarray(arch.backing.capacity)}
+    if ops is None:
+        ops = OpColumns.from_frame(family_ops(arch, trace))
+    live = float(np.max(ops.act_in_elems + ops.act_out_elems, initial=0.0))
+    residual = float(trace.batch * trace.seq * model.hidden)
+    act = float(np.ceil((live + residual) * prec.activations.bits / 8))
+    need = float(np.ceil(model.params * prec.weights.bits / 8) + trace.kv_cache_bytes(prec.kv.bits)) + act
+    return {"footprint_bytes": need, "activation_bytes": act, "fits_memory": need <= np.asarray(arch.backing.capacity)}
 
 
 def design_totals(m: Machine, ops: OpColumns, mult: np.ndarray, trace) -> dict:
     """Totals that do not sum over ops, the same for every engine: area (of the design as given), the
     family's point totals (feasibility, utilisation: on the configured precision) and the memory footprint."""
     return {"area_mm2": m.family.area_mm2(m.spec, m.asked), **m.family.point_totals(m.spec, m.prec, ops, mult),
-            **memory_footprint(m.spec, trace, m.asked)}
+            **memory_footprint(m.spec, trace, m.asked, ops)}
 
 
 def table_totals(m: Machine, frame: pd.DataFrame, cols, ops: OpColumns, trace) -> tuple[dict, tuple]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from hwsim.core.schema import Field
+from hwsim.tech.components import Term, block, busy_cycle, show
 
 HOST_PARAMS = {
     "cores": Field("int", doc="CPU cores (threads) in use"),
@@ -45,7 +46,16 @@ def host_power(arch):
     return 0.0 if c["core_power"] is None else c["cores"] * c["core_power"]
 
 
-def host_area_mm2(arch):
-    """mm² of the host cores with their L2 shares (0 when core_area is not given)."""
+def host_energy_term(arch, busy_cycles) -> Term:
+    """The busy host cores as an energy term: cores × core_power per busy cycle (0 W when not given)."""
     c = arch.compute
-    return 0.0 if c["core_area"] is None else c["cores"] * c["core_area"] * 1e6
+    src = f"{show(c['cores'])} cores x core_power ({arch.sources.get('compute.core_power', 'not given: 0 W')})"
+    return Term(busy_cycle("host cores", host_power(arch), arch.clock_hz, src), busy_cycles)
+
+
+def host_area_terms(arch) -> list[Term]:
+    """The host cores with their L2 shares as area terms (none when core_area is not given)."""
+    c = arch.compute
+    if c["core_area"] is None:
+        return []
+    return [Term(block("core with its L2 share", c["core_area"], arch.sources["compute.core_area"]), c["cores"])]

@@ -30,6 +30,14 @@ def check_names(study, top: dict[str, At]) -> None:
             and ":" in study.accuracy.path else study.accuracy.path
         if not os.path.exists(path):
             raise top["accuracy"].child("path", study.accuracy.path).error("no such file or folder")
+    if study.accuracy.source == "model":
+        from pathlib import Path
+
+        acc = study.accuracy
+        for key, value, ok in (("path", acc.path, Path(acc.path).is_dir()), ("text", acc.text, Path(acc.text).is_file()),
+                               ("calibration", acc.calibration, acc.calibration is None or Path(acc.calibration).is_file())):
+            if not ok:
+                raise top["accuracy"].child(key, value).error("no such " + ("folder" if key == "path" else "file"))
 
 
 def _check_arch(d, at: At) -> None:

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 
+from hwsim.errors import HwsimError
 from hwsim.fileio import parse_text
 from hwsim.pareto.objectives import Objective, parse_objectives
 from hwsim.study.params import Param, parse_param, parse_value
@@ -26,8 +27,10 @@ PHASES = ("prefill", "decode")
 # op subsets a workload can restrict the costing to (papers often report linear layers only)
 OP_SETS = ("all", "linear", "attention", "linear+attention")
 # accuracy sources: `synthetic` is an alias of hwsim.accuracy's llm-weights; `checkpoint` needs `path`
-ACCURACY_SOURCES = ("none", "synthetic", "checkpoint", "minilm", "gaussian", "student-t", "llm-weights",
+ACCURACY_SOURCES = ("none", "synthetic", "checkpoint", "minilm", "model", "gaussian", "student-t", "llm-weights",
                     "llm-activations")
+# sources that run a model end to end: they measure methods, activations and KV (the others: weights only)
+END_TO_END_SOURCES = ("minilm", "model")
 DEFAULT_OBJECTIVES = "seconds:min,energy_j:min"
 DEFAULT_CHUNK = 4096
 
@@ -67,6 +70,7 @@ class PrecisionChoice:
     weights: object = MODEL_WEIGHTS
     activations: object = "fp16"
     kv: object = "fp16"
+    method: str = "rtn"  # quantization method (hwsim.accuracy.methods): changes accuracy, not cost
     # set when `weights: model` was resolved to a checkpoint's main format: its ops keep their own formats
     per_op: bool = field(default=False, compare=False)
 
@@ -76,11 +80,25 @@ class Accuracy:
     source: str = "none"
     path: str | None = None
     seed: int = 0
+    text: str | None = None  # source model: the evaluation text file
+    calibration: str | None = None  # source model: text a method is fitted on (default: the evaluation text)
+    max_tokens: int | None = None
 
     @property
     def compare_source(self) -> str | None:
         """The source name hwsim.accuracy.compare understands (None: no accuracy columns)."""
         return {"none": None, "synthetic": "llm-weights", "checkpoint": self.path}.get(self.source, self.source)
+
+    @property
+    def label(self) -> str:
+        """What the acc_* columns measure, written beside them (acc_source)."""
+        if self.source == "minilm":
+            return "minilm end to end: sentence-embedding cosine vs fp32"
+        if self.source == "model":
+            return f"{self.path} end to end: perplexity and KL vs fp on {self.text}"
+        what = "real weights of " + str(self.path) if self.source == "checkpoint" else \
+            f"synthetic {self.compare_source} tensors"
+        return f"{what}: weight quantization error only (a proxy, not model accuracy)"
 
 
 @dataclass(frozen=True)
@@ -282,23 +300,43 @@ def _precisions(at: At) -> tuple[PrecisionChoice, ...]:
     entries = at.list() if isinstance(at.value, list) else [at]
     out = []
     for e in entries:
-        keys = e.mapping(("weights", "activations", "kv"))
+        keys = e.mapping(("weights", "activations", "kv", "method"))
         lists = [_precision_values(keys[k]) if k in keys else [PrecisionChoice.__dataclass_fields__[k].default]
                  for k in ("weights", "activations", "kv")]
+        lists.append(_methods(keys["method"]) if "method" in keys else ["rtn"])
         out.extend(PrecisionChoice(*combo) for combo in itertools.product(*lists))
     return tuple(dict.fromkeys(out))
 
 
+def _methods(at: At) -> list[str]:
+    from hwsim.accuracy.methods import parse_method
+
+    out = []
+    for item in at.list(allow_scalar=True):
+        try:
+            out.append(parse_method(item.str()).name)
+        except HwsimError as exc:
+            raise item.error(exc.detail) from None
+    return out
+
+
 def _accuracy(at: At) -> Accuracy:
-    keys = at.mapping(("source", "path", "seed"), required=("source",))
+    keys = at.mapping(("source", "path", "seed", "text", "calibration", "max_tokens"), required=("source",))
     source = keys["source"].str(ACCURACY_SOURCES)
     path = keys["path"].str() if "path" in keys else None
     if source == "checkpoint" and path is None:
         raise at.error("source checkpoint needs path (a .safetensors file or folder, optionally :TENSOR)")
-    if source != "checkpoint" and path is not None:
-        raise keys["path"].error("path applies to source checkpoint only")
+    if source == "model" and (path is None or "text" not in keys):
+        raise at.error("source model needs path (a decoder checkpoint folder) and text (a text file)")
+    if source not in ("checkpoint", "model") and path is not None:
+        raise keys["path"].error("path applies to sources checkpoint and model only")
+    for k in ("text", "calibration", "max_tokens"):
+        if k in keys and source != "model":
+            raise keys[k].error(f"{k} applies to source model only")
     seed = keys["seed"].int(minimum=0) if "seed" in keys else 0
-    return Accuracy(source, path, seed)
+    return Accuracy(source, path, seed, keys["text"].str() if "text" in keys else None,
+                    keys["calibration"].str() if "calibration" in keys else None,
+                    keys["max_tokens"].int(minimum=2) if "max_tokens" in keys else None)
 
 
 def _constraints(at: At) -> tuple[Constraint, ...]:

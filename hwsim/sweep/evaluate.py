@@ -20,7 +20,7 @@ from hwsim.sweep.tasks import Task
 from hwsim.engine import evaluate
 
 WORKLOAD_COLUMNS = ("model", "phase", "batch", "seq", "context", "ops")
-PRECISION_COLUMNS = ("weights", "activations", "kv")
+PRECISION_COLUMNS = ("weights", "activations", "kv", "method")
 
 
 def workload_columns(columns) -> list[str]:

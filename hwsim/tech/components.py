@@ -159,6 +159,13 @@ def sram_bit(node_nm=REF_NODE_NM, volts=None) -> Component:
     return Component("SRAM bit (8 KB array)", "bit read", e, ar, _tech_source(src, node_nm, volts))
 
 
+def sram_entry_read(bits, node_nm=REF_NODE_NM, volts=None) -> Component:
+    """Reading one `bits`-wide table entry from a small SRAM array (per lookup): bits × sram_bit."""
+    bit = sram_bit(node_nm, volts)
+    return replace(bit, name=f"table read ({show(bits)} SRAM bits)", action="lookup", energy_j=bit.energy_j * bits,
+                   area_m2=0.0)
+
+
 def logic_bit(node_nm=REF_NODE_NM, volts=None) -> Component:
     """One in-array logic step on one bitline (bit-serial PIM)."""
     e, _ = _at(H["int_add_8_pj"].value / 8, 0.0, node_nm, volts)

@@ -39,7 +39,7 @@ from hwsim.errors import HwsimError
 from hwsim.families import lut_core as L
 from hwsim.families.base import Family
 from hwsim.families.common import cdiv
-from hwsim.families.host_cpu import HOST_PARAMS, fp_bits, host_cycles, host_lanes, host_power
+from hwsim.families.host_cpu import HOST_PARAMS, fp_bits, host_area_terms, host_cycles, host_energy_term, host_lanes
 from hwsim.tech import components as C
 from hwsim.tech.components import show
 
@@ -142,10 +142,7 @@ class Lut(Family):
         bits from SRAM), accumulate, sign negate."""
         parts = cls.lane_parts(arch, node, volts)
         if arch.compute["table_storage"] == "sram":
-            tb = L.table_bits(arch)
-            bit = C.sram_bit(node, volts)
-            parts[0] = replace(bit, name=f"table read ({show(tb)} SRAM bits)", action="lookup",
-                               energy_j=bit.energy_j * tb, area_m2=0.0)
+            parts[0] = C.sram_entry_read(L.table_bits(arch), node, volts)
         return parts
 
     @staticmethod
@@ -155,9 +152,7 @@ class Lut(Family):
     def energy_terms(self, arch, ops, prec, compute_cycles):
         c = arch.compute
         if c["target"] == "cpu":
-            src = (f"{show(c['cores'])} cores x core_power "
-                   f"({arch.sources.get('compute.core_power', 'not given: 0 W')})")
-            return [C.Term(C.busy_cycle("host cores", host_power(arch), arch.clock_hz, src), compute_cycles)]
+            return [host_energy_term(arch, compute_cycles)]
         node, volts = C.tech_point(arch)
         planes = L.weight_planes(arch, prec)
         fp16 = _fp16()
@@ -176,10 +171,7 @@ class Lut(Family):
     def area_terms(self, arch, prec):
         c = arch.compute
         if c["target"] == "cpu":
-            if c["core_area"] is None:
-                return []
-            return [C.Term(C.block("core with its L2 share", c["core_area"], arch.sources["compute.core_area"]),
-                           c["cores"])]
+            return host_area_terms(arch)
         node, volts = C.tech_point(arch)
         units = c["cores"] * c["lut_units"]
         lanes = units * c["tile_m"] * c["tile_n"]

@@ -42,9 +42,8 @@ from hwsim.families import lut_core as L
 from hwsim.families.pim import ops as P
 from hwsim.families.base import Family
 from hwsim.families.common import cdiv
-from hwsim.families.host_cpu import HOST_PARAMS, host_cycles, host_lanes, host_power
+from hwsim.families.host_cpu import HOST_PARAMS, host_area_terms, host_cycles, host_energy_term, host_lanes
 from hwsim.tech import components as C
-from hwsim.tech.components import show
 
 MODES = ("bitserial", "lut", "host")
 
@@ -206,8 +205,7 @@ class Pim(Family):
     def energy_terms(self, arch, ops, prec, compute_cycles):
         c = arch.compute
         pim = self.pim_cycles(arch, ops, prec) if c["mode"] != "host" else 0.0
-        src = f"{show(c['cores'])} cores x core_power ({arch.sources.get('compute.core_power', 'not given: 0 W')})"
-        terms = [C.Term(C.busy_cycle("host cores", host_power(arch), arch.clock_hz, src), compute_cycles - pim)]
+        terms = [host_energy_term(arch, compute_cycles - pim)]
         if c["mode"] == "host":
             return terms
         node, volts = C.tech_point(arch)
@@ -221,16 +219,13 @@ class Pim(Family):
         planes = L.weight_planes(arch, prec)
         look = L.lookups(ops, c["group"], planes) * (1 - c["pattern_reuse"])
         tb = L.table_bits(arch)
-        read = replace(bit, name=f"table read ({show(tb)} SRAM bits)", action="lookup", energy_j=bit.energy_j * tb)
+        read = C.sram_entry_read(tb, node, volts)
         acc = replace(C.int_adder(32, node, volts), name="accumulate (int32 adder)", action="lookup")
         return [*terms, C.Term(read, look), C.Term(acc, look)]
 
     def area_terms(self, arch, prec):
         c = arch.compute
-        terms = []
-        if c["core_area"] is not None:
-            terms.append(C.Term(C.block("core with its L2 share", c["core_area"], arch.sources["compute.core_area"]),
-                                c["cores"]))
+        terms = host_area_terms(arch)
         if c["mode"] == "host":
             return terms
         node, volts = C.tech_point(arch)

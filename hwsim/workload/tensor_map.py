@@ -1,0 +1,178 @@
+"""Where a trace op's weight lives in a Hugging Face checkpoint: safetensors tensor names of every supported
+type mapped onto the blocks (hwsim.workload.blocks), read from headers only.
+
+A trace op `layers.<i>.<path>` with role R (its `op` column) is one of the layer's `Linear`s
+(`Layer.linears`). Its weight (n_out × k_in, per expert) is stored in one of these layouts, as the
+transformers modelling code of each type names them (module paths after `<prefix>.layers.<i>.` or
+`<prefix>.h.<i>.`; tests/data/hf_reference.json pins the names and shapes of every type):
+
+- its own tensor `<module>.weight`, out × in (nn.Linear) or in × out (GPT-2's Conv1D);
+- a slice of a fused tensor along the output features: q/k/v in `self_attention.query_key_value`
+  (Falcon, multi-query: q then k then v), `attn.c_attn` (GPT-2, Conv1D), `self_attn.qkv_proj` (Phi-3);
+  gate/up in `mlp.gate_up_proj` (Phi-3: gate then up);
+- routed experts stored one tensor per expert (`mlp.experts.<e>.gate_proj.weight`, Mixtral's
+  `block_sparse_moe.experts.<e>.w1/w3/w2`) or stacked `[experts, …]`: transformers ≥ 5 stores
+  `mlp.experts.gate_up_proj` [E, 2I, H] (gate then up) and `down_proj` [E, H, I]; gpt-oss and Llama-4
+  store them in × out ([E, H, 2I], [E, I, H]), gpt-oss with gate and up columns interleaved.
+
+`locate` answers with a `Located` (tensor name, the expert index in a stacked tensor, the output-feature
+rows of a fused tensor, whether it is stored in × out); `match_checkpoint` checks every linear weight of
+a model against a checkpoint's headers, so a trace of a real checkpoint's own layers stays exact.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Iterable, Mapping
+
+import numpy as np
+
+from hwsim.errors import HwsimError, closest
+
+LAYER = re.compile(r"^(?:.*\.)?(?:layers|layer|h|blocks)\.(\d+)\.(.+)$")
+
+# role → module paths (after the layer prefix) holding it as its own tensor
+OWN: dict[str, tuple[str, ...]] = {
+    "q_proj": ("self_attn.q_proj", "attention.self.query", "attn.q_proj", "attention.wq", "self_attention.query"),
+    "k_proj": ("self_attn.k_proj", "attention.self.key", "attn.k_proj", "attention.wk", "self_attention.key"),
+    "v_proj": ("self_attn.v_proj", "attention.self.value", "attn.v_proj", "attention.wv", "self_attention.value"),
+    "o_proj": ("self_attn.o_proj", "self_attn.out_proj", "attention.output.dense", "attn.o_proj", "attention.wo",
+               "attention.dense", "self_attention.dense", "attn.c_proj", "self_attn.dense"),
+    "gate_proj": ("mlp.gate_proj", "feed_forward.w1", "mlp.w1", "feed_forward.gate_proj"),
+    "up_proj": ("mlp.up_proj", "intermediate.dense", "feed_forward.w3", "mlp.fc1", "fc1", "mlp.dense_h_to_4h",
+                "mlp.c_fc", "feed_forward.up_proj"),
+    "down_proj": ("mlp.down_proj", "output.dense", "feed_forward.w2", "mlp.fc2", "fc2", "mlp.dense_4h_to_h",
+                  "mlp.c_proj", "feed_forward.down_proj"),
+    "router": ("mlp.gate", "block_sparse_moe.gate", "mlp.router", "feed_forward.router"),
+    "q_a_proj": ("self_attn.q_a_proj",), "q_b_proj": ("self_attn.q_b_proj",),
+    "kv_a_proj": ("self_attn.kv_a_proj_with_mqa",), "kv_b_proj": ("self_attn.kv_b_proj",),
+    "shared_gate_proj": ("mlp.shared_expert.gate_proj", "mlp.shared_experts.gate_proj",
+                         "feed_forward.shared_expert.gate_proj"),
+    "shared_up_proj": ("mlp.shared_expert.up_proj", "mlp.shared_experts.up_proj", "feed_forward.shared_expert.up_proj"),
+    "shared_down_proj": ("mlp.shared_expert.down_proj", "mlp.shared_experts.down_proj",
+                         "feed_forward.shared_expert.down_proj"),
+    "shared_gate": ("mlp.shared_expert_gate",),
+    "in_proj": ("mixer.in_proj",), "x_proj": ("mixer.x_proj",), "dt_proj": ("mixer.dt_proj",),
+    "out_proj": ("mixer.out_proj",),
+}
+CONV1D = ("attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj")  # GPT-2 stores in × out
+# fused tensors: module path → the roles it concatenates along the output features, in order
+FUSED: dict[str, tuple[str, ...]] = {
+    "self_attention.query_key_value": ("q_proj", "k_proj", "v_proj"),
+    "attn.c_attn": ("q_proj", "k_proj", "v_proj"),
+    "self_attn.qkv_proj": ("q_proj", "k_proj", "v_proj"),
+    "mlp.gate_up_proj": ("gate_proj", "up_proj"),
+}
+# routed experts: role → (per-expert paths with {e}, stacked paths); stacked gate_up holds gate then up
+EXPERT_PARENTS = ("mlp.experts", "block_sparse_moe.experts", "feed_forward.experts")
+PER_EXPERT_NAMES = {"gate_proj": ("gate_proj", "w1"), "up_proj": ("up_proj", "w3"), "down_proj": ("down_proj", "w2")}
+INTERLEAVED_GATE_UP = ("gpt_oss",)  # gate_up columns alternate gate, up (transformers GptOssExperts)
+STACKED_IN_OUT = ("gpt_oss", "llama4_text")  # stacked experts multiply x @ W[e]: in × out per expert
+
+
+@dataclass(frozen=True)
+class Located:
+    tensor: str
+    rows: tuple[int, int] | None = None  # output features [start, stop) of a fused tensor
+    transpose: bool = False  # stored in × out
+    expert: int | None = None  # index into a stacked [experts, …] tensor
+    interleaved: bool = False  # gate/up alternate along the output features (stride 2)
+
+
+def _layer_linears(model, layer: int) -> Mapping:
+    return model.blocks[layer].linears(model.hidden)
+
+
+def index_tensors(names: Iterable[str]) -> dict[tuple[int, str], str]:
+    """(layer, module path) → tensor name, for every `….weight` (or bare stacked-expert) tensor."""
+    out: dict[tuple[int, str], str] = {}
+    for name in names:
+        m = LAYER.match(name)
+        if m:
+            path = m[2][: -len(".weight")] if m[2].endswith(".weight") else m[2]
+            out.setdefault((int(m[1]), path), name)
+    return out
+
+
+def locate(model, index: Mapping[tuple[int, str], str], layer: int, role: str, expert: int = 0) -> list[Located]:
+    """Where role `role` of layer `layer` is stored (one entry; per-expert storage: expert `expert`)."""
+    linears = _layer_linears(model, layer)
+    if role not in linears:
+        raise HwsimError(f"layer {layer} of {model.name} has no {role!r} (it has {', '.join(linears)})",
+                         field="checkpoint")
+    routed = linears[role].copies > 1
+    for path in () if routed else OWN.get(role, ()):
+        if (layer, path) in index:
+            return [Located(index[layer, path], transpose=path in CONV1D)]
+    for path, parts in () if routed else FUSED.items():
+        if role in parts and (layer, path) in index:
+            widths = [linears[p].n for p in parts if p in linears]
+            start = sum(widths[: parts.index(role)])
+            return [Located(index[layer, path], rows=(start, start + linears[role].n), transpose=path in CONV1D)]
+    if routed and role in PER_EXPERT_NAMES:
+        for parent in EXPERT_PARENTS:
+            for short in PER_EXPERT_NAMES[role]:
+                if (layer, f"{parent}.{expert}.{short}") in index:
+                    return [Located(index[layer, f"{parent}.{expert}.{short}"])]
+            stacked = "down_proj" if role == "down_proj" else "gate_up_proj"
+            if (layer, f"{parent}.{stacked}") in index:
+                n = linears[role].n
+                rows = None if role == "down_proj" else ((0, n) if role == "gate_proj" else (n, 2 * n))
+                interleaved = rows is not None and model.model_type in INTERLEAVED_GATE_UP
+                return [Located(index[layer, f"{parent}.{stacked}"], rows=rows, expert=expert,
+                                transpose=model.model_type in STACKED_IN_OUT, interleaved=interleaved)]
+    raise HwsimError(f"no tensor for {role} of layer {layer} (looked for "
+                     f"{', '.join(OWN.get(role, ()))[:120] or role})"
+                     + closest(f"layers.{layer}.{role}", [f"layers.{k[0]}.{k[1]}" for k in index]),
+                     field="checkpoint")
+
+
+def orient(w: np.ndarray, loc: Located) -> np.ndarray:
+    """A stored 2-D weight (one expert's, for stacked experts) as the located role's out × in matrix."""
+    if loc.transpose:
+        w = w.T
+    if loc.rows is not None:
+        start, stop = loc.rows
+        if loc.interleaved:  # gate, up alternate: role j of 2 takes rows j, j + 2, …
+            w = w[start // (stop - start)::2]
+        else:
+            w = w[start:stop]
+    return w
+
+
+def stored_shape(loc: Located, n: int, k: int, experts: int, shape: tuple[int, ...]) -> bool:
+    """Whether a tensor of `shape` can hold the located n × k weight (per expert: `experts` stacked)."""
+    if loc.expert is not None:
+        if len(shape) != 3 or shape[0] != experts:
+            return False
+        shape = shape[1:]
+    if len(shape) != 2:
+        return False
+    out, inp = (shape[1], shape[0]) if loc.transpose else shape
+    if inp != k:
+        return False
+    return out == n if loc.rows is None else loc.rows[1] <= out
+
+
+def match_checkpoint(model, names_shapes: Mapping[str, tuple[int, ...]]) -> list[dict]:
+    """Every linear weight of `model` located in a checkpoint (tensor name → shape, e.g. from
+    `checkpoint_tensors`): one row per (layer, role) with the tensor, the expected and stored shapes and
+    `ok`. Raises with the first missing role; shape mismatches are reported in the rows."""
+    index = index_tensors(names_shapes)
+    rows = []
+    for i in range(len(model.blocks)):
+        for role, lin in _layer_linears(model, i).items():
+            loc = locate(model, index, i, role)[0]
+            shape = tuple(names_shapes[loc.tensor])
+            if loc.expert is None and lin.copies > 1:  # one tensor per expert: every expert present
+                found = sum(1 for e in range(lin.copies) if _has_expert(index, i, role, e))
+                ok = found == lin.copies and stored_shape(loc, lin.n, lin.k, 1, shape)
+            else:
+                ok = stored_shape(loc, lin.n, lin.k, lin.copies, shape)
+            rows.append({"layer": i, "role": role, "tensor": loc.tensor, "expected": (lin.copies, lin.n, lin.k),
+                         "stored": shape, "ok": bool(ok)})
+    return rows
+
+
+def _has_expert(index, layer: int, role: str, e: int) -> bool:
+    return any((layer, f"{p}.{e}.{s}") in index for p in EXPERT_PARENTS for s in PER_EXPERT_NAMES[role])
