@@ -17,7 +17,6 @@ import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
-import pulp
 
 from hwsim.allocate.problem import QUANTITIES, Problem
 from hwsim.errors import HwsimError
@@ -97,6 +96,8 @@ class Solver:
         coef = {q: mats[q][self.units, self.cols] - self.base[q][self.units] for q in quantities}
         self.scale = {q: float(coef[q].max()) if coef[q].size and coef[q].max() > 0 else 1.0 for q in quantities}
 
+        import pulp  # imported when a problem is built: the CLI's other commands start without it
+
         m = pulp.LpProblem("allocate", pulp.LpMinimize)
         xs = [m.add_variable(f"x{i}", 0, 1, cat=pulp.LpBinary) for i in range(self.units.size)]
         self.xs = xs
@@ -115,6 +116,8 @@ class Solver:
         self.model.get_constraint_by_name(f"budget_{key}").constant = -rhs
 
     def _run(self) -> str:
+        import pulp
+
         with warnings.catch_warnings():  # PuLP 3.3 flags its bundled-CBC class for 4.0; it is what we ship with
             warnings.simplefilter("ignore", DeprecationWarning)
             self.model.solve(pulp.PULP_CBC_CMD(msg=False, gapRel=0.0, gapAbs=1e-10, threads=1))

@@ -9,7 +9,7 @@ import pandas as pd
 
 from hwsim.core.spec import Accelerator
 from hwsim.engine.attention import as_run, family_view, fold
-from hwsim.engine.machine import Machine, configure, memory_cycles, op_traffic
+from hwsim.engine.machine import Machine, configure, exposed_cycles, memory_cycles, op_traffic
 from hwsim.core.ops import OpColumns
 from hwsim.arch.loader import load_arch
 from hwsim.core.precision import Precision
@@ -53,9 +53,11 @@ def cost_columns(m: Machine, ops: OpColumns) -> dict[str, np.ndarray]:
     view, fused = family_view(fam, ops)  # a fused attention row computes as its two GEMMs
     view_compute = np.asarray(fam.compute_cycles(arch, view, prec), dtype=np.float64)
     compute = fold(view_compute, len(ops), fused)
-    tr = op_traffic(m, ops).traffic
+    shared = op_traffic(m, ops)
+    tr = shared.traffic
     memory = memory_cycles(tr)
-    cycles = np.asarray(fam.latency(arch, ops, compute, memory), dtype=np.float64)
+    # the overlap rule both engines share: memory and compute overlap, except the pipeline's start-up and drain
+    cycles = np.asarray(fam.latency(arch, ops, compute + exposed_cycles(m, ops, shared), memory), dtype=np.float64)
     seconds = cycles / np.asarray(arch.clock_hz)
     cols = {"cycles": cycles, "compute_cycles": compute, "memory_cycles": memory, "seconds": seconds,
             **{f"bytes_{name}": moved for name, moved in tr.levels.items()}}
@@ -115,7 +117,7 @@ def design_totals(m: Machine, ops: OpColumns, mult: np.ndarray, trace) -> dict:
 
 def table_totals(m: Machine, frame: pd.DataFrame, cols, ops: OpColumns, trace) -> tuple[dict, tuple]:
     """A CostTable's totals (column sums + design_totals as scalars) and its extra keys."""
-    totals = {k: float(frame[k].sum()) for k in cols}
+    totals = {k: float(np.nansum(cols[k])) for k in cols}  # as pandas sums (NaN skipped), without Series
     design = design_totals(m, ops, np.ones(len(ops)), trace)
     totals["area_mm2"] = float(np.asarray(design.pop("area_mm2")).reshape(-1)[0])
     totals.update({k: np.asarray(v).reshape(-1)[0].item() for k, v in design.items()})

@@ -10,9 +10,10 @@ import numpy as np
 from hwsim.core.ops import OpColumns, OperandBytes, operand_bytes
 from hwsim.core.precision import ResolvedPrecision, resolve_precision
 from hwsim.core.spec import Accelerator
-from hwsim.engine.memory import Traffic, traffic
+from hwsim.engine.memory import Traffic, operand_capacities, traffic
 from hwsim.families import get_family
 from hwsim.families.base import Family
+from hwsim.sim.blocking import pipeline_ends
 
 
 @dataclass(frozen=True)
@@ -53,3 +54,20 @@ def op_traffic(m: Machine, ops: OpColumns) -> OpTraffic:
 def memory_cycles(tr: Traffic) -> np.ndarray:
     """Memory cycles of an op: the slowest level."""
     return functools.reduce(np.maximum, tr.cycles.values())
+
+
+def exposed_cycles(m: Machine, ops: OpColumns, shared: OpTraffic):
+    """Backing-store cycles a double-buffered tile pipeline cannot overlap with compute: the first tile's
+    load and the last tile's store (hwsim.sim.blocking.pipeline_ends on the family's tiles, Family.tile_shape:
+    the cycle engine's own tiles), once per op, rounded as memory cycles are. 0 for families that do not tile
+    GEMMs and for other ops."""
+    shape = m.family.tile_shape(m.arch, ops)
+    if shape is None or not m.family.exposes_pipeline_ends:
+        return 0.0
+    ob, tr = shared.bytes, shared.traffic
+    count = np.maximum(ops.count, 1.0)
+    tile_m, tile_n = shape
+    load, store = pipeline_ends(ops.m, ops.n, tile_m, tile_n, ob.a / count, ob.b / count, ob.c / count,
+                                tr.a_fetch, tr.b_fetch, *operand_capacities(m.arch, ops))
+    cycles = m.family.memory_round((load + store) / m.arch.backing.bytes_per_cycle(m.arch.clock_hz))
+    return np.where(ops.gemm, cycles, 0.0)

@@ -52,6 +52,9 @@ class Family:
     #: True when compute_cycles costs `attn_fused` rows with the family's own fused kernel model; else the
     #: engine computes a fused row as its qk and av GEMMs chained on chip (hwsim.engine.attention)
     fused_attention_kernel: ClassVar[bool] = False
+    #: False where the analytical model reproduces a reference simulator that overlaps memory and compute
+    #: fully (then only the cycle engine shows the tile pipeline's start-up and drain, see tile_shape)
+    exposes_pipeline_ends: ClassVar[bool] = True
     #: rounding of memory cycles (bytes / bytes-per-cycle); np.ceil unless a reference model floors
     memory_round = staticmethod(np.ceil)
     #: module of the cycle-level model (a `simulate_op(ctx, i)` function), imported on first use
@@ -108,8 +111,16 @@ class Family:
         return one, one
 
     def latency(self, arch: Accelerator, ops: OpColumns, compute: np.ndarray, memory: np.ndarray) -> np.ndarray:
-        """Cycles of an op given compute and memory cycles; default: double-buffered full overlap."""
+        """Cycles of an op given compute and memory cycles; default: double-buffered full overlap (the
+        engine adds the pipeline's exposed start-up and drain to `compute`, see tile_shape)."""
         return np.maximum(compute, memory)
+
+    def tile_shape(self, arch: Accelerator, ops: OpColumns) -> tuple | None:
+        """(tile_m, tile_n): the output tiles a double-buffered pipeline computes GEMMs in, one pass of the
+        array each (the cycle model's tiles, hwsim.sim.models.simulate_tiles). Both engines then expose
+        the first tile's load and the last tile's store (hwsim.sim.blocking.pipeline_ends). None (default):
+        the family does not run GEMMs as such tiles."""
+        return None
 
     def configure(self, arch: Accelerator, prec: ResolvedPrecision) -> tuple[Accelerator, ResolvedPrecision]:
         """The machine as it runs at this precision (derived clock, bandwidth or storage bits);

@@ -12,6 +12,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from hwsim.sim.blocking import streams_b
+
 
 @numba.njit(cache=True)
 def pipeline(load_cycles, compute, store_cycles, slots, n_bins, span_hint):
@@ -95,9 +97,7 @@ def tile_grid(m, n, tile_m, tile_n, a_bytes, b_bytes, c_bytes, a_fetch=1.0, b_fe
     So backing-store bytes are exactly a_bytes·a_fetch + b_bytes·b_fetch + c_bytes.
     """
     tm, tn = int(min(tile_m, m)), int(min(tile_n, n))
-    fits_a, fits_b = a_bytes <= cap_a or a_fetch == 0, b_bytes <= cap_b or b_fetch == 0  # 0: resident
-    # A held per super-block and B streamed: B re-read, or nothing re-read and A the operand to hold
-    b_streamed = b_fetch > 1 or (a_fetch <= 1 and fits_a and (not fits_b or a_bytes <= b_bytes))
+    b_streamed = bool(streams_b(a_bytes, b_bytes, a_fetch, b_fetch, cap_a, cap_b))
     f = int(b_fetch if b_streamed else max(a_fetch, 1))
     (lr, tr, r_bytes, r_fetch), (ls, ts, s_bytes, s_fetch) = (
         ((m, tm, a_bytes, a_fetch), (n, tn, b_bytes, b_fetch)) if b_streamed

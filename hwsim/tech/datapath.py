@@ -13,6 +13,7 @@ Built from the Horowitz 45 nm table (hwsim.tech.tables) with two-point fits, the
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -103,6 +104,13 @@ class MacCost:
 def mac_cost(a: OperandType, b: OperandType, node_nm=NODE, terms=4096) -> MacCost:
     """Energy (pJ) and area (µm²) of one a×b multiply-accumulate at a node (rule: hwsim.tech.scaling).
     `node_nm` and `terms` broadcast (arrays over design points in sweeps)."""
+    try:  # one design point: the same few operand pairs are priced on every engine call
+        return _mac_cost_at(a, b, node_nm, terms)
+    except TypeError:  # arrays (sweeps) are not hashable
+        return _mac_cost(a, b, node_nm, terms)
+
+
+def _mac_cost(a: OperandType, b: OperandType, node_nm, terms) -> MacCost:
     acc, acc_float = accumulator_bits(a, b, terms)
     e = multiplier(a, b, "pj") + np.where(acc_float, fp_add(acc, "pj"), int_add(acc, "pj"))
     ar = multiplier(a, b, "um2") + np.where(acc_float, fp_add(acc, "um2"), int_add(acc, "um2"))
@@ -111,3 +119,6 @@ def mac_cost(a: OperandType, b: OperandType, node_nm=NODE, terms=4096) -> MacCos
             fp16 = OperandType("fp16", 16, 16, True, 5, 10)
             e = e + multiplier(fp16, fp16, "pj") / t.group_size
     return MacCost(as_scalar(scale_energy(e, NODE, node_nm)), as_scalar(scale_area(ar, NODE, node_nm)), acc, node_nm)
+
+
+_mac_cost_at = functools.lru_cache(maxsize=1024, typed=True)(_mac_cost)

@@ -13,5 +13,5 @@ def simulate_op(ctx: SimContext, i: int) -> OpSim:
         return stream_op(ctx, i)
     if c["dataflow"] == "is":  # input-stationary folds walk K in blocks of `rows`
         return stream_op(ctx, i, int(np.clip(np.ceil(ops.k[i] / c["rows"]), 1, MAX_K_STEPS)))
-    tile_m, tile_n = {"os": (c["rows"], c["cols"]), "ws": (float(ops.m[i]), c["cols"])}[c["dataflow"]]
-    return simulate_tiles(ctx, i, tile_m, tile_n)
+    tile_m, tile_n = ctx.family.tile_shape(ctx.arch, ctx.row(i))  # os: rows × cols; ws: the whole m × cols
+    return simulate_tiles(ctx, i, float(np.ravel(tile_m)[0]), float(np.ravel(tile_n)[0]))

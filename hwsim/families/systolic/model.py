@@ -59,6 +59,12 @@ class Systolic(Family):
     def peak_macs_per_cycle(self, arch, prec):
         return arch.compute["rows"] * arch.compute["cols"]
 
+    def tile_shape(self, arch, ops):
+        c = arch.compute  # os: one array pass per rows × cols outputs; ws: all m tokens per column fold
+        if c["dataflow"] == "is":
+            return None  # input-stationary folds stream K (hwsim.families.systolic.cycle)
+        return (c["rows"] if c["dataflow"] == "os" else ops.m), c["cols"]
+
     def array_reads(self, arch, ops):
         c = arch.compute
         one = np.ones(len(ops))

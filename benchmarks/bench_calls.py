@@ -1,0 +1,40 @@
+"""Per-call overhead (issue 12's targets): one cost() of a single GEMM, a whole Llama-2-7B decode cost(),
+a roofline of that model on one machine, and `hwsim simulate` as a cold process.
+
+    python benchmarks/bench_calls.py
+"""
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+
+from timing import best_of
+
+from hwsim.arch import load_arch
+from hwsim.engine import evaluate, gemm_ops
+from hwsim.roofline import roofline
+from hwsim.workload import load_model, trace
+
+
+def main() -> None:
+    print(f"machine: {platform.machine()} {os.cpu_count()} cores, python {platform.python_version()}")
+    tpu, bitmod = load_arch("tpu-like"), load_arch("bitmod")
+    gemm = gemm_ops([("g", 256, 4096, 4096)])
+    decode = trace(load_model("llama-2-7b"), "decode", context=256)
+    cases = {"cost() of one GEMM (tpu-like)": (lambda: evaluate(tpu, gemm), "0.1 ms"),
+             "cost() of Llama-2-7B decode (bitmod, 4.0625-bit)": (lambda: evaluate(bitmod, decode, 4.0625), "1 ms"),
+             "roofline of Llama-2-7B decode on one machine (h100-sxm)": (lambda: roofline("h100-sxm", decode), "2 ms")}
+    for name, (fn, target) in cases.items():
+        fn()  # warm-up: first-call imports and caches
+        t, _ = best_of(fn, 50)
+        print(f"{name}: {t * 1e3:.2f} ms (best of 50; target {target})")
+    cmd = [sys.executable, "-m", "hwsim", "simulate", "--arch", "bitmod", "--model", "llama-2-7b", "--phase",
+           "decode", "--weights", "int4_g128"]
+    t, _ = best_of(lambda: subprocess.run(cmd, check=True, capture_output=True), 5)
+    print(f"hwsim simulate as a cold process: {t:.2f} s (best of 5; target 0.5 s)")
+
+
+if __name__ == "__main__":
+    main()
