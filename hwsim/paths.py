@@ -10,7 +10,7 @@ from pathlib import Path
 from hwsim.errors import HwsimError, closest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-KINDS = ("archs", "workloads", "studies")
+KINDS = ("archs", "workloads", "studies", "links")
 _SUFFIXES = (".yaml", ".yml")
 
 

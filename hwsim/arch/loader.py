@@ -199,7 +199,8 @@ def build_arch(raw: dict, file: object = None) -> Accelerator:
         tech = TechSpec(node_nm=t["node"], voltage=t["voltage"])
     arch = Accelerator(name=top["name"], family=top["family"], clock_hz=top["clock"], compute=compute,
                        memory=tuple(levels), tech=tech, static_power_w=top["static_power"],
-                       price_usd=top["price"], description=top["description"], attention=top.get("attention"),
+                       price_usd=top["price"], description=top["description"], link=top["link"],
+                       attention=top.get("attention"),
                        file=None if file is None else str(file), sources=sources)
     get_family(arch.family).validate(arch)
     return arch

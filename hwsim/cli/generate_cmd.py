@@ -4,11 +4,11 @@ from __future__ import annotations
 import argparse
 
 from hwsim.cli.output import emit_json
-from hwsim.cli.serve_args import add_machine_arguments, machine_from_args
+from hwsim.cli.serve_args import add_machine_arguments, machine_from_args, parallel_from_args
 
 HELP = "prefill then decode with a growing context: TTFT, TPOT, latency and energy per token"
 EXAMPLES = ("hwsim generate --arch h100-sxm --model llama-3-8b --prompt 512 --output 256",
-            "hwsim generate --arch bitmod --model llama-2-7b --weights 3.0625 --prompt 256 --output 21 --json")
+            "hwsim generate --arch h100-sxm --model llama-2-70b --prompt 1024 --output 128 --devices-needed --tpot-slo 0.03")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -17,20 +17,50 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output", type=int, required=True,
                    help="tokens generated per sequence (the first by the prefill, the rest by decode steps)")
     p.add_argument("--batch", type=int, default=1, help="identical sequences generated together (default 1)")
+    size = p.add_argument_group("devices needed (the smallest tp x pp that fits and meets the targets)")
+    size.add_argument("--devices-needed", action="store_true", help="search power-of-two tp x pp layouts")
+    size.add_argument("--ttft-slo", type=float, help="time-to-first-token target, seconds")
+    size.add_argument("--tpot-slo", type=float, help="time-per-output-token target, seconds")
+    size.add_argument("--max-devices", type=int, default=64, help="largest tp x pp tried (default 64)")
 
 
 def run(args: argparse.Namespace) -> int:
-    from hwsim.serve import StepCost, generate
+    from hwsim.serve import generate
+    from hwsim.serve.parallel import machine_cost
 
     arch, model, prec = machine_from_args(args)
-    gen = generate(StepCost(arch, model, prec), args.prompt, args.output, args.batch)
+    par, link = parallel_from_args(args, arch)
+    if args.devices_needed:
+        return _devices_needed(args, arch, model, prec, link)
+    gen = generate(machine_cost(arch, model, prec, par, link), args.prompt, args.output, args.batch)
     s = gen.summary()
+    layout = {"tp": par.tp, "pp": par.pp, "ep": par.ep, "devices": par.devices, "link": link.name if link else None}
     if args.json:
-        emit_json({"arch": arch.name, "family": arch.family, "model": model.name, **s})
+        emit_json({"arch": arch.name, "family": arch.family, "model": model.name, **layout, **s})
         return 0
-    print(f"{arch.name} ({arch.family}), {model.name}: batch {gen.batch}, prompt {gen.prompt}, output {gen.output}")
+    where = f" × {par.devices} (tp {par.tp}, pp {par.pp}, ep {par.ep}, {link.name})" if par.devices > 1 else ""
+    print(f"{arch.name} ({arch.family}){where}, {model.name}: batch {gen.batch}, prompt {gen.prompt}, output {gen.output}")
     print(f"TTFT {s['ttft_s'] * 1e3:.4g} ms, TPOT {s['tpot_s'] * 1e3:.4g} ms "
           f"(first step {s['first_step_s'] * 1e3:.4g} ms, last {s['last_step_s'] * 1e3:.4g} ms), "
           f"end to end {s['e2e_s']:.4g} s")
     print(f"{s['tokens_per_s']:.4g} tokens/s, {s['energy_j']:.4g} J, {s['energy_per_token_j']:.4g} J per output token")
+    return 0
+
+
+def _devices_needed(args, arch, model, prec, link) -> int:
+    from hwsim.serve.sizing import devices_needed
+
+    res = devices_needed(arch, model, prec, link, prompt=args.prompt, output=args.output, batch=args.batch,
+                         ttft_s=args.ttft_slo, tpot_s=args.tpot_slo, max_devices=args.max_devices,
+                         ep=args.ep > 1)
+    if args.json:
+        emit_json({"arch": arch.name, "model": model.name, "link": link.name, "ttft_slo_s": args.ttft_slo,
+                   "tpot_slo_s": args.tpot_slo, **res})
+        return 0
+    for row in res["tried"]:
+        lat = f"TTFT {row['ttft_s'] * 1e3:.4g} ms, TPOT {row['tpot_s'] * 1e3:.4g} ms" if row["fits"] else ""
+        print(f"tp {row['tp']} x pp {row['pp']} ({row['devices']} devices): {lat}{'; ' if lat and row['why'] else ''}{row['why']}")
+    a = res["answer"]
+    print(f"devices needed: {a['devices']} (tp {a['tp']}, pp {a['pp']}) over {link.name}" if a else
+          f"no layout of up to {args.max_devices} devices fits and meets the targets")
     return 0

@@ -5,7 +5,7 @@ from hwsim.cli.output import emit_json
 
 HELP = "list the shipped presets: accelerators, models, studies and number formats"
 EXAMPLES = ("hwsim presets", "hwsim presets archs --json")
-KINDS = {"archs": "archs", "models": "workloads", "studies": "studies"}
+KINDS = {"archs": "archs", "models": "workloads", "studies": "studies", "links": "links"}
 
 
 def add_arguments(p) -> None:

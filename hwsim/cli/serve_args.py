@@ -18,6 +18,12 @@ def add_machine_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", action="append", default=[], metavar="dotted.key=value",
                    help="override a field of the arch spec (repeatable)")
     p.add_argument("--json", action="store_true", help="print one JSON document")
+    par = p.add_argument_group("several devices (docs/serving.md)")
+    par.add_argument("--tp", type=int, default=1, help="tensor-parallel devices (split heads, MLP width, vocabulary)")
+    par.add_argument("--pp", type=int, default=1, help="pipeline-parallel stages (split layers)")
+    par.add_argument("--ep", type=int, default=1, help="expert-parallel devices for MoE experts (1 or --tp)")
+    par.add_argument("--link", help="link between devices: a preset (hwsim presets links) or YAML; "
+                                    "default: the arch spec's `link`")
 
 
 def machine_from_args(args: argparse.Namespace):
@@ -26,3 +32,14 @@ def machine_from_args(args: argparse.Namespace):
     model = load_model(args.model)
     prec = Precision(weights=args.weights, activations=args.activations, kv=args.kv)
     return arch, model, prec
+
+
+def parallel_from_args(args: argparse.Namespace, arch):
+    """(Parallel, Link or None) from --tp/--pp/--ep/--link; a link is loaded only when needed or given."""
+    from hwsim.serve.links import link_for
+    from hwsim.serve.shard import Parallel
+
+    par = Parallel(tp=args.tp, pp=args.pp, ep=args.ep)
+    par.validate()
+    need = par.devices > 1 or args.link is not None or getattr(args, "devices_needed", False)
+    return par, (link_for(arch, args.link) if need else None)

@@ -5,12 +5,12 @@ import argparse
 import math
 
 from hwsim.cli.output import emit_json
-from hwsim.cli.serve_args import add_machine_arguments, machine_from_args
+from hwsim.cli.serve_args import add_machine_arguments, machine_from_args, parallel_from_args
 from hwsim.errors import HwsimError
 
 HELP = "serve a request stream (continuous batching, chunked prefill, paged KV cache): TTFT, TPOT, throughput"
 EXAMPLES = ("hwsim serve --arch h100-sxm --model llama-3-8b --rate 8 --num-requests 500 --json",
-            "hwsim serve --arch h100-sxm --model llama-3-8b --requests reqs.jsonl --max-num-seqs 64 --out results/serve")
+            "hwsim serve --arch h100-sxm --model llama-2-70b --tp 4 --rate 2 --num-requests 200 --json")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -51,18 +51,21 @@ def run(args: argparse.Namespace) -> int:
     from hwsim.serve.scheduler import SchedulerConfig
 
     arch, model, prec = machine_from_args(args)
+    par, link = parallel_from_args(args, arch)
     reqs = _requests(args)
     config = SchedulerConfig(max_num_seqs=args.max_num_seqs, max_batched_tokens=args.max_batched_tokens,
                              block_size=args.block_size, chunked_prefill=not args.no_chunked_prefill)
-    res = serve(arch, model, reqs, prec, config, kv_blocks=args.kv_blocks, memory_utilization=args.memory_utilization)
+    res = serve(arch, model, reqs, prec, config, kv_blocks=args.kv_blocks, memory_utilization=args.memory_utilization,
+                parallel=par, link=link)
     s = res.summary
     files = [str(p) for p in res.write(args.out, f"{arch.name} · {model.name} · {reqs.source}")] if args.out else []
     if args.json:
         emit_json({"arch": arch.name, "family": arch.family, "model": model.name, "requests_source": reqs.source,
-                   **s, "files": files})
+                   "tp": par.tp, "pp": par.pp, "ep": par.ep, "link": link.name if link else None, **s, "files": files})
         return 0
     ms = lambda d: ", ".join(f"{k} {v * 1e3:.4g}" for k, v in d.items() if v is not None)  # noqa: E731
-    print(f"{arch.name} ({arch.family}), {model.name}: {s['requests']} requests ({reqs.source}) in {s['duration_s']:.4g} s, "
+    where = f" × {par.devices} (tp {par.tp}, pp {par.pp}, ep {par.ep}, {link.name})" if par.devices > 1 else ""
+    print(f"{arch.name} ({arch.family}){where}, {model.name}: {s['requests']} requests ({reqs.source}) in {s['duration_s']:.4g} s, "
           f"{s['iterations']} iterations")
     print(f"TTFT ms: {ms(s['ttft_s'])}")
     print(f"TPOT ms: {ms(s['tpot_s'])}")

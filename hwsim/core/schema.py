@@ -127,6 +127,8 @@ TOP: dict[str, Field] = {
                           doc="leakage and always-on power of the whole chip"),
     "price": Field("dimensionless", required=False, default=None,
                    doc="purchase price of the device in US dollars (cost metrics: hwsim.metrics)"),
+    "link": Field("str", required=False, default=None,
+                  doc="interconnect between devices of this kind: a link preset (hwsim/presets/links) or YAML path"),
     "compute": Field("mapping"),
     "memory": Field("mapping"),
     "tech": Field("mapping", required=False, default=None),

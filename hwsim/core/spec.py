@@ -45,6 +45,7 @@ class Accelerator:
     static_power_w: Any = 0.0
     price_usd: Any = None  # purchase price (US dollars) for cost metrics; None = not given
     description: str = ""
+    link: str | None = None  # link preset joining devices of this kind (hwsim.serve.links)
     attention: str | None = None  # "fused" | "unfused"; None = the family's default (hwsim.engine.attention)
     file: str | None = None
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -41,6 +41,14 @@ class RowSet:
     mult: np.ndarray  # (R,) occurrences of each unique row in the model
     coef: np.ndarray  # (R, n_terms, n_int_columns) exact rationals stored as float64
     exact: bool
+    member: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # (N,) unique row of each model row
+    where: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # (N,) layer; −1 before, L after
+    names: tuple = ()  # (N,) op name of each model row
+
+    def mult_of(self, keep: np.ndarray) -> np.ndarray:
+        """Multiplicities counting only the model rows where `keep` (bool over `where`) holds: one
+        pipeline stage's share of every unique row."""
+        return np.bincount(self.member[keep], minlength=len(self.frame)).astype(np.float64)
 
     def rows(self, terms: np.ndarray) -> pd.DataFrame:
         """Rows for K shapes: `terms` is (K, n_terms); returns K × R rows, shape-major."""
@@ -77,9 +85,11 @@ def _fit(samples: list[tuple[tuple, pd.DataFrame]], checks: list[tuple[tuple, pd
     key = pd.DataFrame(np.round(coef.reshape(len(names), -1), 9)).astype(str).agg("|".join, axis=1)
     key = key + "|" + text["kind"].astype(str)
     first = ~key.duplicated()
-    mult = key.map(key.value_counts()).to_numpy(np.float64)[first.to_numpy()]
+    member = pd.factorize(key)[0].astype(np.int64)  # unique rows numbered in order of first appearance
+    mult = np.bincount(member).astype(np.float64)
     return RowSet(frame=text[first.to_numpy()].reset_index(drop=True), mult=mult,
-                  coef=coef[first.to_numpy()], exact=exact)
+                  coef=coef[first.to_numpy()], exact=exact, member=member,
+                  where=text["layer"].to_numpy(np.int64), names=tuple(text["name"]))
 
 
 def _token_terms(m):
@@ -99,6 +109,7 @@ class Basis:
     seq: RowSet
     context: RowSet
     names: dict  # class → frozenset of op names in a real trace (for costing real traces by class)
+    head: frozenset = frozenset()  # names of the rows before the first layer (embeddings)
 
     @property
     def exact(self) -> bool:
@@ -146,4 +157,15 @@ def build_basis(model: ModelConfig, attention: str = "unfused") -> Basis:
                [(p, pick(_trace(model, p[0], p[1], p[2] - p[1]), ctx_names)) for p in ((3, 5, 40), (1, 64, 1000))],
                _ctx_terms)
     names = {"token": frozenset(tok_names), "seq": frozenset(seq_names), "context": frozenset(ctx_names)}
-    return Basis(model=model, token=tok, seq=seq, context=ctx, names=names)
+    layer = base["layer"].to_numpy()
+    inner = np.flatnonzero(layer >= 0)
+    first_layer = int(inner[0]) if len(inner) else len(layer)
+    head = frozenset(base.index[:first_layer][layer[:first_layer] < 0])
+
+    def placed(rs: RowSet) -> RowSet:  # edge rows: −1 before the layers (embeddings), L after (lm_head)
+        edge = np.array([n in head for n in rs.names], dtype=bool)
+        where = np.where(rs.where >= 0, rs.where, np.where(edge, -1, model.layers))
+        return replace(rs, where=where)
+
+    return Basis(model=model, token=placed(tok), seq=placed(seq),
+                 context=placed(ctx), names=names, head=head)

@@ -9,10 +9,12 @@ tokens, as one op's buffers are live at a time), divided by the bytes of one blo
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
-from hwsim.errors import HwsimError
+from hwsim.errors import HwsimError, HwsimWarning
+from hwsim.serve.shard import Parallel, shard_model, stage_kv_bytes_per_token, stage_params, stage_ranges
 from hwsim.workload import trace
 
 
@@ -24,35 +26,45 @@ def kv_bytes_per_token(model, kv_bits: float) -> float:
 def activation_bytes(model, tokens: int, act_bits: float) -> float:
     """Largest op's input + output for `tokens` tokens, attention left out: paged/flash attention kernels
     never hold the score matrix (assumed: one op's buffers live at a time)."""
-    ops = trace(model, "prefill", batch=1, seq=max(1, int(tokens)), context=0).ops
+    with warnings.catch_warnings():  # the tokens of many sequences: no single context goes that long
+        warnings.simplefilter("ignore", HwsimWarning)
+        ops = trace(model, "prefill", batch=1, seq=max(1, int(tokens)), context=0).ops
     ops = ops[ops["kind"] != "attention"]
     ops = ops[ops["op"] != "softmax"]
     return float((ops["act_in_elems"] + ops["act_out_elems"]).max()) * act_bits / 8
 
 
 def capacity_blocks(arch, model, prec, block_size: int, utilization: float, max_batched_tokens: int,
-                    shards: int = 1) -> tuple[int, dict]:
-    """Blocks of `block_size` tokens that fit beside weights and activations; `shards` devices hold
-    1/shards of the weights and of each block each (tensor/pipeline parallel)."""
+                    par: Parallel | None = None) -> tuple[int, dict]:
+    """Blocks of `block_size` tokens every device can hold beside its weights and activations. Under
+    parallelism (hwsim.serve.shard) each device holds its stage's share of the weights and of each
+    block; the cache holds the blocks the tightest stage can. Sizes in the info are per device."""
+    par = par or Parallel()
     cap = float(np.asarray(arch.backing.capacity))
     if not math.isfinite(cap):
         raise HwsimError(f"{arch.name}'s {arch.backing.name} has no capacity: give the cache size with --kv-blocks",
                          file=getattr(arch, "file", None), field="--kv-blocks")
     if not 0 < utilization <= 1:
         raise HwsimError(f"must lie in (0, 1], got {utilization}", field="--memory-utilization")
-    weights = math.ceil(model.params * prec.weights.bits / 8)
-    acts = activation_bytes(model, max_batched_tokens, prec.activations.bits)
-    block = kv_bytes_per_token(model, prec.kv.bits) * block_size
-    free = cap * utilization * shards - weights - acts * shards
-    info = {"memory_bytes": cap * shards, "weights_bytes": weights, "activation_bytes": acts * shards,
-            "kv_block_bytes": block, "kv_budget_bytes": free}
-    if free < block:
-        raise HwsimError(f"{model.name} does not fit: {weights / 1e9:.2f} GB of weights + {acts * shards / 1e9:.2f} GB "
-                         f"of activations leave {max(free, 0) / 1e9:.2f} GB of {cap * shards * utilization / 1e9:.2f} GB "
-                         f"({shards} device(s) × {arch.backing.name} × {utilization}) for the KV cache, less than one "
-                         f"block; use more devices (--tp/--pp), fewer weight bits or a higher --memory-utilization",
-                         field="--model")
-    return int(free // block), info
+    shard = shard_model(model, par)
+    acts = activation_bytes(shard, max_batched_tokens, prec.activations.bits)
+    ranges = stage_ranges(model.layers, par.pp)
+    weights = [math.ceil(stage_params(shard, r, par.pp) * prec.weights.bits / 8) for r in ranges]
+    blocks = [stage_kv_bytes_per_token(shard, r, prec.kv.bits) * block_size for r in ranges]
+    free = [cap * utilization - w - acts for w in weights]
+    worst = int(np.argmax([w for w in weights]))
+    info = {"memory_bytes": cap, "weights_bytes": weights[worst], "activation_bytes": acts,
+            "kv_block_bytes": max(blocks), "kv_budget_bytes": min(free), "devices": par.devices}
+    short = [s for s in range(len(ranges)) if free[s] < blocks[s] or free[s] <= 0]
+    if short:
+        s = short[0]
+        where = f" (pipeline stage {s + 1} of {par.pp})" if par.pp > 1 else ""
+        raise HwsimError(f"{model.name} does not fit on {par.devices} device(s) (tp {par.tp} × pp {par.pp}): "
+                         f"{weights[s] / 1e9:.2f} GB of weights + {acts / 1e9:.2f} GB of activations per device{where} "
+                         f"leave {max(free[s], 0) / 1e9:.2f} GB of {cap * utilization / 1e9:.2f} GB ({arch.backing.name} × "
+                         f"{utilization}) for the KV cache, less than one block; use more devices (--tp/--pp), fewer "
+                         f"weight bits or a higher --memory-utilization", field="--model")
+    return int(min(f // b for f, b in zip(free, blocks) if b > 0)), info
 
 
 class BlockTable:

@@ -12,6 +12,9 @@ from hwsim.errors import HwsimError
 from hwsim.fileio import os_reason, prepare_output
 from hwsim.serve import metrics
 from hwsim.serve.kvcache import capacity_blocks, kv_bytes_per_token
+from hwsim.serve.links import Link
+from hwsim.serve.parallel import ParallelStepCost, machine_cost
+from hwsim.serve.shard import Parallel
 from hwsim.serve.requests import Requests
 from hwsim.serve.scheduler import Replay, SchedulerConfig, simulate
 from hwsim.serve.stepcost import StepCost
@@ -43,21 +46,27 @@ class ServeResult:
 
 def serve(arch, model, requests: Requests, precision: Precision | None = None,
           config: SchedulerConfig = SchedulerConfig(), *, kv_blocks: int | None = None,
-          memory_utilization: float = 0.9, step_cost: StepCost | None = None, step=None) -> ServeResult:
-    """Replay `requests` on one device (see hwsim.serve.parallel for several). `step_cost` reuses cached
-    step costs across replays of one machine; `step` replaces the iteration price (parallel, speculative)."""
+          memory_utilization: float = 0.9, parallel: Parallel | None = None, link: Link | None = None,
+          step_cost: StepCost | ParallelStepCost | None = None) -> ServeResult:
+    """Replay `requests` on one device, or on `parallel.tp × parallel.pp` devices joined by `link`.
+    `step_cost` reuses cached step costs across replays of one machine (built for the same parallelism)."""
     config.validate()
     if model.encoder:
         raise HwsimError(f"{model.name} is an encoder-only model: it does not serve generation", field="--model")
+    par = parallel or Parallel()
+    par.validate()
     prec = precision if precision is not None else Precision()
     rp = resolve_precision(prec)
-    sc = step_cost or StepCost(arch, model, prec)
+    sc = step_cost or machine_cost(arch, model, prec, par, link)
     if kv_blocks is None:
-        kv_blocks, _ = capacity_blocks(arch, model, rp, config.block_size, memory_utilization, config.max_batched_tokens)
+        kv_blocks, _ = capacity_blocks(arch, model, rp, config.block_size, memory_utilization,
+                                       config.max_batched_tokens, par)
     elif isinstance(kv_blocks, bool) or not isinstance(kv_blocks, int) or kv_blocks < 1:
         raise HwsimError(f"must be a positive integer, got {kv_blocks!r}", field="--kv-blocks")
     sc.warm(requests.input_tokens)
-    rep = simulate(requests, step or sc.iteration, kv_blocks, config)
+    rep = simulate(requests, sc.iteration, kv_blocks, config)
     block_bytes = kv_bytes_per_token(model, rp.kv.bits) * config.block_size
-    summ = metrics.summary(rep, static_power_w=float(arch.static_power_w), kv_block_bytes=block_bytes)
+    summ = metrics.summary(rep, static_power_w=float(arch.static_power_w) * par.devices, kv_block_bytes=block_bytes)
+    summ["devices"] = par.devices
     return ServeResult(rep, summ, metrics.request_frame(rep), metrics.iteration_frame(rep))
+

@@ -54,8 +54,8 @@ class Replay:
 
 
 def simulate(requests: Requests, step, kv_blocks: int, config: SchedulerConfig = SchedulerConfig()) -> Replay:
-    """Serve `requests`; `step(new, context, emit) -> Cost` prices one iteration (a StepCost's
-    `iteration`, or a parallel/speculative wrapper of it)."""
+    """Serve `requests`; `step(new, context, emits) -> Cost` prices one iteration (`emits`: which
+    sequences produce a token; a StepCost's or ParallelStepCost's `iteration`)."""
     config.validate()
     n = len(requests)
     P, D = requests.input_tokens, requests.output_tokens
@@ -167,7 +167,7 @@ def simulate(requests: Requests, step, kv_blocks: int, config: SchedulerConfig =
                 raise HwsimError("the scheduler could not place any sequence in the KV cache", field="--kv-blocks")
             ctx = computed[ids]
             emits = ctx + new == P[ids] + generated[ids]
-            cost = step(new, ctx, int(emits.sum()))
+            cost = step(new, ctx, emits)
             seconds, joules = float(cost.seconds), float(cost.energy_j)
             start = env.now
             kv.grow(ids, ctx + new)

@@ -70,10 +70,17 @@ class _Table:
 class StepCost:
     """Costs of steps of `model` on `arch` at `precision` (hwsim.engine.evaluate underneath)."""
 
-    def __init__(self, arch, model: ModelConfig, precision: Precision | None = None) -> None:
+    def __init__(self, arch, model: ModelConfig, precision: Precision | None = None, *,
+                 stage: tuple[int, int] | None = None, basis: Basis | None = None) -> None:
+        """`stage` = (first layer, end layer): cost only those layers, plus the embeddings when the stage
+        starts at layer 0 and the final norm / lm_head when it ends at the last (one pipeline stage)."""
         self.arch, self.model = arch, model
         self.precision = precision if precision is not None else Precision()
-        self.basis: Basis = build_basis(model, attention_form(arch))
+        self.basis: Basis = basis if basis is not None else build_basis(model, attention_form(arch))
+        a, b = stage if stage is not None else (0, model.layers)
+        self.stage = (a, b)
+        self._lo, self._hi = (-1 if a == 0 else a), (model.layers + 1 if b == model.layers else b)
+        self._mult = {c: getattr(self.basis, c).mult_of(self._keeps(getattr(self.basis, c).where)) for c in CLASSES}
         self.evaluations = 0
         self._setup({c: getattr(self.basis, c).exact for c in CLASSES})
         self.fixed = self._fixed_context_cost()
@@ -81,6 +88,17 @@ class StepCost:
         if self.check_error > CHECK_RTOL and any(self.polynomial.values()):
             self._setup({c: False for c in CLASSES})  # op costs depend on the whole trace: real traces
             self.check_error = self._check()
+
+    def _keeps(self, where: np.ndarray) -> np.ndarray:
+        return (where >= self._lo) & (where < self._hi)
+
+    def _in_stage(self, ops: pd.DataFrame) -> np.ndarray:
+        """Rows of a costed trace that belong to this stage (layer rows are named `layers.<i>.…`)."""
+        names = ops["name"].astype(str)
+        layer = pd.to_numeric(names.str.extract(r"^layers\.(\d+)\.", expand=False), errors="coerce").to_numpy()
+        edge = np.where(names.isin(self.basis.head), -1, self.model.layers)
+        where = np.where(np.isnan(layer), edge, np.nan_to_num(layer)).astype(np.int64)
+        return self._keeps(where)
 
     def _setup(self, polynomial: dict[str, bool]) -> None:
         self.polynomial = polynomial
@@ -100,9 +118,8 @@ class StepCost:
     def _fill(self, cls: str, x: np.ndarray):
         xs = np.maximum(x, 1)  # index 0 (no tokens / no emitting sequence) costs nothing
         if self.polynomial[cls]:
-            rowset = getattr(self.basis, cls)
             make = self.basis.token_rows if cls == "token" else self.basis.seq_rows
-            sec, j = self._evaluate_rows(make(xs), rowset.mult, len(xs))
+            sec, j = self._evaluate_rows(make(xs), self._mult[cls], len(xs))
         else:
             shape = (lambda v: (1, v, 0)) if cls == "token" else (lambda v: (v, 1, 0))
             sec, j = np.array([self._by_trace(*shape(int(v)))[cls] for v in xs]).reshape(-1, 2).T
@@ -115,6 +132,7 @@ class StepCost:
             self.evaluations += 1
             with np.errstate(divide="ignore", invalid="ignore"):
                 ops = evaluate(self.arch, trace(self.model, "prefill", batch=b, seq=t, context=c), self.precision).ops
+            ops = ops[self._in_stage(ops)]
             ctx = ops["name"].isin(self.basis.names["context"])
             seq = ops["name"].isin(self.basis.names["seq"])
             self._trace_memo[key] = {cls: (float(ops.loc[m, "seconds"].sum()), float(ops.loc[m, "energy_j"].sum()))
@@ -127,7 +145,7 @@ class StepCost:
 
     def _fixed_context_cost(self) -> Cost:
         ctx = self.basis.context
-        sec, j = self._evaluate_rows(ctx.rows(np.zeros((1, ctx.coef.shape[1]))), ctx.mult, 1)
+        sec, j = self._evaluate_rows(ctx.rows(np.zeros((1, ctx.coef.shape[1]))), self._mult["context"], 1)
         return Cost(float(np.nan_to_num(sec[0])), float(np.nan_to_num(j[0])))
 
     # --- public costs ------------------------------------------------------------------------------
@@ -138,7 +156,7 @@ class StepCost:
         missing = sorted({k for k in keys if k not in self._memo})
         if missing and self.polynomial["context"]:
             mb, mt, ms = (np.array(v) for v in zip(*missing))
-            sec, j = self._evaluate_rows(self.basis.context_rows(mb, mt, ms), self.basis.context.mult, len(missing))
+            sec, j = self._evaluate_rows(self.basis.context_rows(mb, mt, ms), self._mult["context"], len(missing))
             self._memo.update({k: (sec[i], j[i]) for i, k in enumerate(missing)})
         for k in missing if not self.polynomial["context"] else ():
             self._memo[k] = self._by_trace(k[0], k[1], k[2] - k[1])["context"]
@@ -157,9 +175,11 @@ class StepCost:
         att = self.attention(np.full_like(context, batch), np.full_like(context, new), context + new)
         return att + self.token(batch * new) + self.seq(batch)
 
-    def iteration(self, new: np.ndarray, context: np.ndarray, emit: int) -> Cost:
+    def iteration(self, new: np.ndarray, context: np.ndarray, emit) -> Cost:
         """One serving iteration: sequence i adds new[i] tokens over context[i] cached ones; `emit`
-        sequences produce a token (lm_head rows). Attention is one varlen kernel over all sequences."""
+        sequences produce a token (lm_head rows): a count, or a bool per sequence. Attention is one
+        varlen kernel over all sequences."""
+        emit = int(np.sum(emit))
         new = np.asarray(new, dtype=np.int64)
         context = np.asarray(context, dtype=np.int64)
         n = len(new)
@@ -183,8 +203,9 @@ class StepCost:
         for b, t, c in ((1, 7, 5), (3, 1, 40)):
             self.evaluations += 1
             with np.errstate(divide="ignore", invalid="ignore"):
-                direct = evaluate(self.arch, trace(self.model, "prefill", batch=b, seq=t, context=c), self.precision)
+                ops = evaluate(self.arch, trace(self.model, "prefill", batch=b, seq=t, context=c), self.precision).ops
+            ops = ops[self._in_stage(ops)]
             ours = self.uniform(b, t, c)
-            for got, want in ((ours.seconds[0], direct.totals["seconds"]), (ours.energy_j[0], direct.totals["energy_j"])):
+            for got, want in ((ours.seconds[0], ops["seconds"].sum()), (ours.energy_j[0], ops["energy_j"].sum())):
                 err = max(err, abs(got - want) / max(abs(want), 1e-30))
         return err

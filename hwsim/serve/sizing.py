@@ -1,0 +1,63 @@
+"""How many devices a model needs: the smallest tp × pp that holds the weights and the KV cache of a
+generation and meets its TTFT / TPOT targets (hwsim generate --devices-needed)."""
+from __future__ import annotations
+
+import math
+
+from hwsim.core.precision import resolve_precision
+from hwsim.errors import HwsimError
+from hwsim.serve.generate import generate
+from hwsim.serve.kvcache import capacity_blocks
+from hwsim.serve.links import Link
+from hwsim.serve.parallel import ParallelStepCost
+from hwsim.serve.shard import Parallel, shard_model, stage_ranges
+
+
+def candidates(model, max_devices: int, ep: bool = False) -> list[Parallel]:
+    """Power-of-two tp × pp layouts the model admits, fewest devices first, then the least pipeline
+    (tensor parallelism cuts TTFT and TPOT, pipeline parallelism only memory per device)."""
+    out = []
+    for d in (2**i for i in range(int(math.log2(max_devices)) + 1)):
+        for pp in (2**i for i in range(int(math.log2(d)) + 1)):
+            par = Parallel(tp=d // pp, pp=pp, ep=d // pp if ep and model.is_moe else 1)
+            try:
+                shard_model(model, par)
+                stage_ranges(model.layers, pp)
+            except HwsimError:
+                continue  # tp does not divide the heads / width, or more stages than layers
+            out.append(par)
+    return out
+
+
+def devices_needed(arch, model, precision, link: Link | None, *, prompt: int, output: int, batch: int = 1,
+                   ttft_s: float | None = None, tpot_s: float | None = None, max_devices: int = 64,
+                   memory_utilization: float = 0.9, block_size: int = 16, ep: bool = False) -> dict:
+    """The first candidate layout (see `candidates`) whose devices hold weights, activations and the KV
+    cache of `batch` sequences of prompt + output tokens, and whose generation meets the targets. Returns
+    the answer and every layout tried, with why it failed."""
+    for name, v in (("--ttft-slo", ttft_s), ("--tpot-slo", tpot_s)):
+        if v is not None and not (v > 0 and math.isfinite(v)):
+            raise HwsimError(f"must be a positive number of seconds, got {v!r}", field=name)
+    if isinstance(max_devices, bool) or not isinstance(max_devices, int) or max_devices < 1:
+        raise HwsimError(f"must be a positive integer, got {max_devices!r}", field="--max-devices")
+    rp = resolve_precision(precision)
+    tried = []
+    for par in candidates(model, max_devices, ep):
+        row = {"tp": par.tp, "pp": par.pp, "ep": par.ep, "devices": par.devices}
+        try:
+            blocks, _ = capacity_blocks(arch, model, rp, block_size, memory_utilization, prompt * batch, par)
+        except HwsimError:
+            tried.append({**row, "fits": False, "why": "weights and activations do not fit"})
+            continue
+        need = batch * -(-(prompt + output) // block_size)
+        if blocks < need:
+            tried.append({**row, "fits": False, "why": f"KV cache holds {blocks} blocks, needs {need}"})
+            continue
+        gen = generate(ParallelStepCost(arch, model, precision, par, link if par.devices > 1 else None),
+                       prompt, output, batch)
+        ok = (ttft_s is None or gen.ttft_s <= ttft_s) and (tpot_s is None or gen.tpot_s <= tpot_s)
+        tried.append({**row, "fits": True, "ttft_s": gen.ttft_s, "tpot_s": gen.tpot_s,
+                      "why": "" if ok else "misses the latency target"})
+        if ok:
+            return {"answer": row, "tried": tried}
+    return {"answer": None, "tried": tried}

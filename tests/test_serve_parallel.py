@@ -1,0 +1,220 @@
+"""Several devices: links and collectives, model sharding, per-stage costs, parallel generate/serve,
+devices needed (hwsim.serve.links / shard / parallel / sizing)."""
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hwsim.arch import load_arch
+from hwsim.cli import main
+from hwsim.core.precision import resolve_precision
+from hwsim.engine import Precision
+from hwsim.errors import HwsimError
+from hwsim.serve import StepCost, generate
+from hwsim.serve.kvcache import capacity_blocks
+from hwsim.serve.links import Link, load_link
+from hwsim.serve.parallel import ParallelStepCost
+from hwsim.serve.replay import serve
+from hwsim.serve.requests import poisson_requests
+from hwsim.serve.shard import Parallel, shard_model, stage_kv_bytes_per_token, stage_params, stage_ranges
+from hwsim.serve.sizing import devices_needed
+from hwsim.paths import preset_names
+from hwsim.workload import load_model
+
+H100 = load_arch("h100-sxm")
+LLAMA = load_model("llama-3-8b")
+NVLINK = load_link("nvlink4")
+SINGLE = StepCost(H100, LLAMA)
+
+
+# --- links and collectives ------------------------------------------------------------------------------
+def test_every_link_preset_loads_with_sources():
+    names = preset_names("links")
+    assert {"nvlink4", "nvlink5", "pcie4-x16", "pcie5-x16", "infinity-fabric", "ethernet-100g"} <= set(names)
+    for n in names:
+        link = load_link(n)
+        assert link.bandwidth > 0 and link.latency >= 0
+        assert dict(link.sources).keys() == {"bandwidth", "latency"}
+
+
+def test_ring_all_reduce_matches_the_textbook_formula():
+    # Thakur et al. 2005: 2(n-1)·α + 2(n-1)/n · B/bw; 8 H100s, 1 GB: 2·7/8·1e9/450e9 + 14 µs
+    assert NVLINK.all_reduce(1e9, 8) == pytest.approx(2 * 7 / 8 * 1e9 / 450e9 + 14e-6, rel=1e-12)
+    assert NVLINK.all_gather(1e9, 8) == pytest.approx(7 / 8 * 1e9 / 450e9 + 7e-6, rel=1e-12)
+    ring = Link("r", 10e9, 1e-6, "ring")
+    assert ring.all_to_all(1e9, 4) == pytest.approx(3 * 1e-6 + 1.5 * 1e9 / 10e9)  # (n-1)/2 hops on a ring
+
+
+@settings(max_examples=40, deadline=None)
+@given(b1=st.floats(0, 1e10), b2=st.floats(0, 1e10), n=st.integers(1, 64), topo=st.sampled_from(["switch", "ring"]))
+def test_collective_time_is_monotone_in_bytes_and_devices(b1, b2, n, topo):
+    link = Link("x", 50e9, 2e-6, topo)
+    lo, hi = sorted((b1, b2))
+    for f in (link.all_reduce, link.all_gather, link.all_to_all):
+        assert f(lo, n) <= f(hi, n)
+        assert f(hi, n) <= f(hi, n + 1)
+        assert f(hi, 1) == 0.0
+    assert link.send(lo) <= link.send(hi)
+
+
+def test_bad_link_file_names_the_field(tmp_path):
+    bad = tmp_path / "l.yaml"
+    bad.write_text("bandwidth: {value: '10 GB/s', source: x}\nlatency: 3\n")
+    with pytest.raises(HwsimError, match="latency"):
+        load_link(bad)
+    bad.write_text("bandwidth: {value: '10 GB/s', source: x}\nlatency: {value: 1 us, source: y}\ntopology: torus\n")
+    with pytest.raises(HwsimError, match="topology"):
+        load_link(bad)
+
+
+# --- sharding and memory --------------------------------------------------------------------------------
+def test_tp_one_is_the_model_itself_and_sharding_splits_heads_width_vocab():
+    assert shard_model(LLAMA, Parallel()) is LLAMA
+    s = shard_model(LLAMA, Parallel(tp=4))
+    assert (s.heads, s.kv_heads, s.intermediate, s.vocab) == (8, 2, 14336 // 4, 128256 // 4)
+    s16 = shard_model(load_model("llama-2-70b"), Parallel(tp=16))  # 8 KV heads: replicated, one per device
+    assert s16.kv_heads == 1 and s16.heads == 4
+
+
+def test_expert_parallel_splits_the_experts():
+    mix = load_model("mixtral-8x7b")
+    s = shard_model(mix, Parallel(tp=2, ep=2))
+    assert s.num_experts == 4 and s.experts_per_token == 1 and s.intermediate == mix.intermediate
+    assert shard_model(mix, Parallel(tp=2)).intermediate == mix.intermediate // 2
+
+
+@pytest.mark.parametrize("par, match", [(Parallel(tp=3), "does not divide the 32 attention heads"),
+                                        (Parallel(tp=2, ep=4), "--ep must be 1 or --tp"),
+                                        (Parallel(pp=33), "exceeds the 32 layers")])
+def test_impossible_parallelism_is_refused(par, match):
+    with pytest.raises(HwsimError, match=match):
+        shard_model(LLAMA, par)
+        stage_ranges(LLAMA.layers, par.pp)
+
+
+def _per_device(model, par, bits=16):
+    shard = shard_model(model, par)
+    ranges = stage_ranges(model.layers, par.pp)
+    return (max(stage_params(shard, r, par.pp) for r in ranges),
+            max(stage_kv_bytes_per_token(shard, r, bits) for r in ranges))
+
+
+@pytest.mark.parametrize("name", ["llama-3-8b", "llama-2-70b", "mixtral-8x7b", "gemma-2-9b"])
+def test_stages_hold_the_whole_model_once(name):
+    m = load_model(name)
+    for pp in (1, 2, 3):
+        ranges = stage_ranges(m.layers, pp)
+        assert ranges[0][0] == 0 and ranges[-1][1] == m.layers
+        extra = (pp > 1) * m.tie_embeddings * m.vocab * m.hidden  # a tied lm_head's copy on the last stage
+        assert sum(stage_params(m, r, pp) for r in ranges) == m.params + extra
+
+
+@settings(max_examples=25, deadline=None)
+@given(tp=st.sampled_from([1, 2, 4, 8]), pp=st.sampled_from([1, 2, 4]), dtp=st.sampled_from([1, 2, 4]),
+       dpp=st.sampled_from([1, 2, 4]), name=st.sampled_from(["llama-3-8b", "llama-2-70b", "mixtral-8x7b"]))
+def test_more_devices_never_increase_per_device_memory(tp, pp, dtp, dpp, name):
+    m = load_model(name)
+    if tp * dtp > 8:
+        return
+    w0, kv0 = _per_device(m, Parallel(tp, pp))
+    w1, kv1 = _per_device(m, Parallel(tp * dtp, pp * dpp))
+    assert w1 <= w0 and kv1 <= kv0
+
+
+def test_a_model_too_big_for_one_device_runs_on_several():
+    big = load_model("llama-2-70b")  # 138 GB of fp16 weights: more than one H100's 80 GB
+    rp = resolve_precision(Precision())
+    with pytest.raises(HwsimError, match="does not fit on 1 device"):
+        capacity_blocks(H100, big, rp, 16, 0.9, 8192)
+    blocks, info = capacity_blocks(H100, big, rp, 16, 0.9, 8192, Parallel(tp=4))
+    assert blocks > 0 and info["weights_bytes"] == pytest.approx(big.params * 2 / 4, rel=0.01)
+    assert capacity_blocks(H100, big, rp, 16, 0.9, 8192, Parallel(tp=2, pp=2))[0] > 0
+
+
+# --- costs ----------------------------------------------------------------------------------------------
+def test_tp1_pp1_equals_the_single_device_exactly():
+    one = ParallelStepCost(H100, LLAMA, None, Parallel(), None)
+    a, b = generate(SINGLE, 300, 40, 3), generate(one, 300, 40, 3)
+    assert a.ttft_s == b.ttft_s and np.array_equal(a.step_s, b.step_s) and np.array_equal(a.step_j, b.step_j)
+    new, ctx = np.array([1, 1, 57, 1]), np.array([10, 800, 0, 33])
+    emit = np.array([True, True, False, True])
+    assert SINGLE.iteration(new, ctx, emit) == one.iteration(new, ctx, emit)
+
+
+def test_pipeline_stages_sum_to_the_whole_model():
+    """Each stage costs only its layers (+ embeddings first, lm_head last): summed over stages, the
+    compute is the single device's, to rounding."""
+    shard = shard_model(LLAMA, Parallel(tp=2))
+    whole = StepCost(H100, shard)
+    stages = [StepCost(H100, shard, stage=r) for r in stage_ranges(LLAMA.layers, 3)]
+    for b, t, c in ((1, 1, 500), (4, 128, 0), (2, 7, 31)):
+        got = sum(float(s.uniform(b, t, c).seconds[0]) for s in stages)
+        assert got == pytest.approx(float(whole.uniform(b, t, c).seconds[0]), rel=1e-9)
+    assert all(s.check_error < 1e-9 for s in stages)
+
+
+def test_tensor_parallel_speeds_up_and_adds_all_reduces():
+    tp2 = ParallelStepCost(H100, LLAMA, None, Parallel(tp=2), NVLINK)
+    one, two = generate(SINGLE, 512, 8, 1), generate(tp2, 512, 8, 1)
+    assert two.tpot_s < one.tpot_s and two.ttft_s < one.ttft_s
+    # 2 all-reduces per layer + the vocab-parallel embedding's, of one token's hidden vector, + the logits gather
+    hidden = LLAMA.hidden * 2
+    comm = 65 * NVLINK.all_reduce(hidden, 2) + NVLINK.all_gather(LLAMA.vocab * 2, 2)
+    compute = float(tp2.stages[0].uniform(1, 1, 600).seconds[0])
+    assert float(tp2.uniform(1, 1, 600).seconds[0]) == pytest.approx(compute + comm, rel=1e-12)
+
+
+def test_pipeline_decode_is_not_faster_but_prefill_pipelines():
+    pp2 = ParallelStepCost(H100, LLAMA, None, Parallel(pp=2), NVLINK)
+    send = NVLINK.send(LLAMA.hidden * 2)
+    # one sequence: the stages run one after the other (the bubble), plus one activation send
+    assert float(pp2.uniform(1, 1, 900).seconds[0]) == pytest.approx(
+        float(SINGLE.uniform(1, 1, 900).seconds[0]) + send, rel=1e-9)
+    # eight long prompts: two micro-batches overlap across the two stages
+    assert float(pp2.uniform(8, 512, 0).seconds[0]) < float(SINGLE.uniform(8, 512, 0).seconds[0])
+
+
+def test_parallel_serve_is_deterministic_and_fits_what_one_device_cannot():
+    big = load_model("llama-2-70b")
+    reqs = poisson_requests(4.0, 12, "uniform:50:300", "uniform:5:30", seed=3)
+    with pytest.raises(HwsimError, match="does not fit"):
+        serve(H100, big, reqs)
+    sc = ParallelStepCost(H100, big, None, Parallel(tp=4), NVLINK)
+    a = serve(H100, big, reqs, parallel=Parallel(tp=4), link=NVLINK, step_cost=sc)
+    b = serve(H100, big, reqs, parallel=Parallel(tp=4), link=NVLINK, step_cost=sc)
+    assert a.requests.equals(b.requests) and a.summary["devices"] == 4
+    assert (a.requests["generated_tokens"] == a.requests["output_tokens"]).all()
+
+
+def test_devices_needed_is_the_smallest_layout_that_fits_and_meets_the_target():
+    big = load_model("llama-2-70b")
+    res = devices_needed(H100, big, Precision(), NVLINK, prompt=256, output=16, tpot_s=0.05)
+    ans = res["answer"]
+    assert ans is not None and ans["devices"] >= 2
+    smaller = [r for r in res["tried"] if r["devices"] < ans["devices"]]
+    assert smaller and all(not r["fits"] or r["tpot_s"] > 0.05 for r in smaller)
+    assert res["tried"][-1]["tpot_s"] <= 0.05
+
+
+# --- command line ---------------------------------------------------------------------------------------
+def test_cli_generate_and_serve_take_tp_pp(capsys):
+    assert main(["generate", "--arch", "h100-sxm", "--model", "llama-3-8b", "--prompt", "64", "--output", "4",
+                 "--tp", "2", "--pp", "2", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert (doc["tp"], doc["pp"], doc["devices"], doc["link"]) == (2, 2, 4, "nvlink4")
+    assert main(["serve", "--arch", "h100-sxm", "--model", "llama-3-8b", "--rate", "5", "--num-requests", "6",
+                 "--input-len", "64", "--output-len", "4", "--tp", "2", "--link", "pcie5-x16", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["devices"] == 2 and doc["link"] == "pcie5-x16"
+
+
+@pytest.mark.parametrize("extra, match", [(["--tp", "3"], "--tp"), (["--ep", "2"], "--ep"),
+                                          (["--tp", "2", "--link", "warp-drive"], "unknown link"),
+                                          (["--arch", "bitmod", "--tp", "2"], "--link")])
+def test_cli_bad_parallelism_is_one_line_exit_2(capsys, extra, match):
+    args = ["generate", "--arch", "h100-sxm", "--model", "llama-3-8b", "--prompt", "8", "--output", "2"]
+    assert main(args + extra) == 2
+    err = capsys.readouterr().err.strip()
+    assert match in err and "\n" not in err
