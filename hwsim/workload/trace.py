@@ -64,8 +64,12 @@ class Trace:
         """The same step with attention unfused (qk, softmax, av) or fused (one attn_fused row per layer)."""
         if form == self.attention:
             return self
-        return trace(self.model, self.phase, self.batch, self.seq, self.context, self.logits, attention=form,
-                     mla=self.mla)
+        other = self.__dict__.get("_other_form")  # built once: every engine call on this trace asks again
+        if other is None or other.attention != form:
+            other = trace(self.model, self.phase, self.batch, self.seq, self.context, self.logits, attention=form,
+                          mla=self.mla)
+            object.__setattr__(self, "_other_form", other)  # a cache beside the frozen fields, not one of them
+        return other
 
     def totals(self, kv_bits: float = 16) -> dict:
         ops = self.ops
