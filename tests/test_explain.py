@@ -90,3 +90,13 @@ def test_cli_explain_refuses_the_cycle_engine(capsys):
                "--engine", "cycle"])
     err = capsys.readouterr().err
     assert rc == 2 and "--explain" in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_explain_refuses_mixed_checkpoint_formats(capsys):
+    """A GPTQ checkpoint keeps lm_head at fp16: one explanation needs one weight format (--weights)."""
+    rc = main(["simulate", "--arch", "bitmod", "--model", "llama-2-7b-gptq", "--phase", "decode", "--explain"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--weights" in err and len(err.strip().splitlines()) == 1
+    rc = main(["simulate", "--arch", "bitmod", "--model", "llama-2-7b-gptq", "--phase", "decode", "--explain",
+               "--weights", "int4_g128"])
+    assert rc == 0 and "sources:" in capsys.readouterr().out

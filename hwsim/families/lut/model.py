@@ -190,15 +190,28 @@ def _named(comp: C.Component, role: str) -> C.Component:
     return replace(comp, name=f"{role} ({comp.name})")
 
 
-def unit_vs_mac(arch) -> dict:
+def unit_vs_mac(arch, movement: bool = False) -> dict:
     """LUT unit vs an FP16×FP16 MAC unit at the same node (the LUT Tensor Core comparison):
     ops per cycle per mm² (compute density) and ops per joule (energy efficiency) for INT1×FP16,
-    one bit-plane per cycle. A lane does g 1-bit MACs per lookup; the MAC does one MAC per cycle."""
+    one bit-plane per cycle. A lane does g 1-bit MACs per lookup; the MAC does one MAC per cycle.
+
+    `movement` adds, on both sides, the register writes and wires the datapath tables leave out
+    (components: register_bit, wire at the lane pitch = √area): the LUT lane writes its accumulator and
+    every step broadcasts the tile_m tables along the row of tile_n lanes; the MAC writes its fp32
+    accumulator and two fp16 operand registers and receives two fp16 operands from a neighbour one pitch
+    away (a systolic array)."""
     fp16 = _fp16()
     c = arch.compute
     g = c["group"]
-    lane_m2 = sum(p.area_m2 for p in Lut.lane_parts(arch)) \
-        + L.table_entries(g, c["symmetric"]) * L.table_bits(arch) * Lut.table_cell(arch).area_m2 / c["tile_n"]
+    table_bits = L.table_entries(g, c["symmetric"]) * L.table_bits(arch)  # one table
+    lane_m2 = sum(p.area_m2 for p in Lut.lane_parts(arch)) + table_bits * Lut.table_cell(arch).area_m2 / c["tile_n"]
     lookup_j = sum(p.energy_j for p in Lut.lookup_parts(arch))
     mac = C.mac(fp16, fp16)
-    return {"density": float((g / lane_m2) / (1 / mac.area_m2)), "efficiency": float((g / lookup_j) / (1 / mac.energy_j))}
+    mac_j = mac.energy_j
+    if movement:
+        reg, wire = C.register_bit(), C.wire(C.REF_NODE_NM)
+        acc_bits = 16 if L.table_bits(arch) == 16 else 32  # the lane's accumulator (lane_parts)
+        row_mm = c["tile_n"] * np.sqrt(lane_m2) * 1e3
+        lookup_j += acc_bits * reg.energy_j + c["tile_m"] * table_bits * row_mm * wire.energy_j / (c["tile_m"] * c["tile_n"])
+        mac_j += (32 + 2 * 16) * reg.energy_j + 2 * 16 * np.sqrt(mac.area_m2) * 1e3 * wire.energy_j
+    return {"density": float((g / lane_m2) / (1 / mac.area_m2)), "efficiency": float((g / lookup_j) / (1 / mac_j))}
