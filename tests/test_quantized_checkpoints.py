@@ -2,6 +2,7 @@
 GPTQ, AWQ, bitsandbytes, fp8, compressed-tensors, BitNet; module exceptions become per-op formats."""
 import json
 
+import pandas as pd
 import pytest
 
 from hwsim.cli import main
@@ -84,6 +85,109 @@ def test_roofline_allocate_and_sweep_use_the_checkpoint_format(capsys, tmp_path)
     assert main(["sweep", str(study), "--out", str(tmp_path / "o"), "--json", "--no-progress"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert {r["model"]: r["weights"] for r in rows} == {"llama-2-7b-gptq": "int4_g128", "llama-2-7b": "fp16"}
+
+
+# --- per-op formats in every command: one mechanism (hwsim.engine.per_op), so every command's cost of the
+# checkpoint as it ships is simulate's, and differs from both all-fp16 and all-int4 (an ignored lm_head stays
+# 16-bit; GPTQ `dynamic` gives layer 1 8-bit weights).
+MIXED = {**BASE, "hidden_size": 256, "intermediate_size": 512, "vocab_size": 4096, "quantization_config": {
+    "quant_method": "gptq", "bits": 4, "group_size": 128, "sym": True,
+    "dynamic": {r"+:model\.layers\.1\..*": {"bits": 8}}}}
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("gptq-mixed")
+    (folder / "config.json").write_text(json.dumps(MIXED))
+    return str(folder)
+
+
+def _simulate(capsys, ckpt, *extra) -> dict:
+    assert main(["simulate", "--arch", "bitmod", "--model", ckpt, "--phase", "decode", "--json", *extra]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_simulate_per_op_rows(capsys, ckpt):
+    rows = {r["name"]: r["weights"] for r in _simulate(capsys, ckpt)["ops"]}
+    assert rows["lm_head"] == "fp16" and rows["layers.0.q_proj"] == "int4_g128"
+    assert rows["layers.1.q_proj"] == "int8_g128"
+
+
+def test_roofline_costs_each_op_at_its_own_format(capsys, ckpt):
+    own = _simulate(capsys, ckpt)["totals"]
+    runs = {}
+    for extra in ((), ("--weights", "fp16"), ("--weights", "int4_g128")):
+        assert main(["roofline", "--arch", "bitmod", "--model", ckpt, "--phase", "decode", "--json", *extra]) == 0
+        runs[extra] = json.loads(capsys.readouterr().out)
+    mixed = runs[()]
+    s = mixed["summary"][0]
+    assert s["precision"].startswith("W int4_g128+")  # the series names every format it holds
+    assert s["attained_s"] == pytest.approx(own["seconds"], rel=1e-12)
+    weight_bytes = {k: r["summary"][0]["weight_bytes"] for k, r in runs.items()}
+    assert weight_bytes[("--weights", "int4_g128")] < weight_bytes[()] < weight_bytes[("--weights", "fp16")]
+    head = [r for r in mixed["ops"] if r["name"] == "lm_head"]
+    fp16_head = [r for r in runs[("--weights", "fp16")]["ops"] if r["name"] == "lm_head"]
+    assert head[0]["weights"] == "fp16" and head[0]["bytes"] == fp16_head[0]["bytes"]  # the head stays 16-bit
+    assert {r["weights"] for r in mixed["ops"] if r["name"] == "layers.1.mlp.up_proj"} == {"int8_g128"}
+
+
+def test_sweep_costs_the_checkpoint_as_simulate_does(capsys, ckpt, tmp_path):
+    own, int4 = _simulate(capsys, ckpt)["totals"], _simulate(capsys, ckpt, "--weights", "int4_g128")["totals"]
+    study = tmp_path / "s.yaml"
+    study.write_text(f"architectures: [{{preset: bitmod, sweep: {{compute.rows: [16, 32]}}}}]\n"
+                     f"workloads: [{{model: '{ckpt}', phase: decode}}]\n"
+                     "precisions: [{weights: model}, {weights: int4_g128}]\n"
+                     "objectives: [seconds:min, energy_j:min]\noutputs: {plot: false}\n")
+    assert main(["sweep", str(study), "--out", str(tmp_path / "o"), "--no-progress"]) == 0
+    capsys.readouterr()
+    rows = pd.read_parquet(tmp_path / "o" / "results.parquet").to_dict(orient="records")
+    assert main(["simulate", "--arch", "bitmod", "--model", ckpt, "--phase", "decode", "--json",
+                 "--set", "compute.rows=16"]) == 0
+    own16 = json.loads(capsys.readouterr().out)["totals"]
+    at16 = {r["weight_mix"]: r for r in rows if r["compute.rows"] == 16}
+    assert set(at16) == {"int4_g128+int8_g128+fp16", "int4_g128"}
+    mixed, uniform = at16["int4_g128+int8_g128+fp16"], at16["int4_g128"]
+    assert mixed["weights"] == uniform["weights"] == "int4_g128"  # the main format: accuracy joins on it
+    for key in ("seconds", "energy_j", "cycles"):
+        assert mixed[key] == pytest.approx(own16[key], rel=1e-9)
+    # `weights: model` (fp16 head, int8 layer 1) costs more than int4 everywhere, as simulate says
+    assert mixed["energy_j"] > uniform["energy_j"] and own["energy_j"] > int4["energy_j"]
+
+
+def test_allocate_fixed_ops_and_stored_point(ckpt):
+    from hwsim.allocate import build_problem, resolve_trace
+    from hwsim.arch import load_arch
+    from hwsim.engine import Precision
+    from hwsim.engine.per_op import evaluate_per_op, own_formats
+
+    tr = resolve_trace(ckpt, "decode")
+    formats = "int4_g128,int8_g128"
+    own = build_problem("bitmod", tr, formats, proxy="uniform")
+    as_int4 = build_problem("bitmod", tr, formats, proxy="uniform", fixed_weights="int4_g128")
+    as_fp16 = build_problem("bitmod", tr, formats, proxy="uniform", fixed_weights="fp16")
+    # lm_head and the embeddings stay 16-bit, not the main format: the fixed part is fp16's, not int4's
+    assert own.fixed["memory_bytes"] == as_fp16.fixed["memory_bytes"] > as_int4.fixed["memory_bytes"]
+    # (ops without weights — attention, norms — run at the main format, as simulate runs them)
+    assert as_int4.fixed["energy_j"] < own.fixed["energy_j"] <= as_fp16.fixed["energy_j"]
+    # the checkpoint's own assignment is a point of the problem, priced exactly as simulate prices it
+    assert own.stored is not None and as_fp16.stored is None
+    stored = own.assignment(own.stored)
+    assert stored["layers.0.q_proj"] == "int4_g128" and stored["layers.1.q_proj"] == "int8_g128"
+    sim = evaluate_per_op(load_arch("bitmod"), tr, Precision(), own_formats(tr)).totals
+    totals = own.totals(own.stored)
+    assert totals["seconds"] == pytest.approx(sim["seconds"], rel=1e-9)
+    assert totals["energy_j"] == pytest.approx(sim["energy_j"], rel=1e-9)
+
+
+def test_allocate_cli_reports_the_checkpoint(capsys, ckpt):
+    assert main(["allocate", "--arch", "bitmod", "--model", ckpt, "--phase", "decode", "--formats",
+                 "int4_g128,int8_g128", "--budget", "avg_bits=6", "--proxy", "uniform", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["checkpoint"]["avg_bits"] == pytest.approx((4.125 + 8.125) / 2)
+    assert main(["allocate", "--arch", "bitmod", "--model", ckpt, "--phase", "decode", "--formats",
+                 "int4_g128,int8_g128", "--frontier", "avg_bits:3", "--proxy", "uniform", "--json"]) == 0
+    points = json.loads(capsys.readouterr().out)["points"]
+    assert [p["format"] for p in points if p["kind"] == "checkpoint"] == ["int4_g128+int8_g128"]
 
 
 def test_python_api_takes_names():

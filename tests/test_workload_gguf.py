@@ -101,3 +101,19 @@ def test_not_a_gguf_file(tmp_path, capsys):
     bad.write_bytes(b"not a gguf file at all")
     assert main(["trace", "--model", str(bad), "--phase", "decode"]) == 2
     assert "not a readable GGUF file" in capsys.readouterr().err
+
+
+def test_roofline_and_allocate_take_each_tensor_type(tmp_path, capsys):
+    """The same per-op formats reach roofline (per-op rows) and allocate (the ops outside the units)."""
+    from hwsim.allocate import build_problem, resolve_trace
+
+    path = write_gguf(tmp_path / "tiny.gguf", types={"attn": GGMLQuantizationType.Q8_0,
+                                                     "ffn_down": GGMLQuantizationType.Q8_0})
+    assert main(["roofline", "--arch", "tpu-like", "--model", str(path), "--phase", "decode", "--json"]) == 0
+    ops = json.loads(capsys.readouterr().out)["ops"]
+    assert {r["name"]: r["weights"] for r in ops}["layers.0.q_proj"] == "q8_0"
+    assert {r["name"]: r["weights"] for r in ops}["lm_head"] == "q8_0"
+    tr = resolve_trace(str(path), "decode")
+    own = build_problem("tpu-like", tr, "int4_g128,int8", proxy="uniform")
+    fp16 = build_problem("tpu-like", tr, "int4_g128,int8", proxy="uniform", fixed_weights="fp16")
+    assert own.fixed["memory_bytes"] < fp16.fixed["memory_bytes"]  # q8_0 head, q4_0 embeddings: not fp16

@@ -11,6 +11,7 @@ from hwsim.allocate.problem import Problem
 from hwsim.allocate.solve import Solution, solve
 from hwsim.allocate.tensors import DEFAULT_SAMPLE_ELEMS, DEFAULT_TOKENS, is_minilm, minilm_model, tensor_source
 from hwsim.allocate.units import kv_units, weight_units
+from hwsim.engine.per_op import own_formats
 from hwsim.errors import HwsimError
 
 
@@ -50,11 +51,30 @@ def resolve_trace(model, phase: str = "decode", *, batch: int = 1, seq=None, con
     return t
 
 
+def stored_choice(trace, units, cols: tuple[str, ...], allowed: np.ndarray, kv) -> tuple[tuple[int, ...] | None, str]:
+    """(the format index of each unit as a quantized checkpoint stores it, or None; the checkpoint's formats
+    that are not candidates of their units, '' when none). KV units count as stored at the base `kv` format."""
+    own = own_formats(trace)
+    if own is None:
+        return None, ""
+    choice, missing = [], []
+    for i, u in enumerate(units):
+        fmts = {str(kv) if u.kind == "kv" else own[r] for r in u.rows} or {str(kv)}
+        fmt = next(iter(fmts)) if len(fmts) == 1 else None
+        if fmt is None or fmt not in cols or not allowed[i, cols.index(fmt)]:
+            missing += sorted(fmts)
+            continue
+        choice.append(cols.index(fmt))
+    return (None, ",".join(dict.fromkeys(missing))) if missing else (tuple(choice), "")
+
+
 def build_problem(arch, trace, formats, *, granularity: str = "op", groups=None, kv_formats=None,
                   checkpoint=None, proxy: str | None = None, sensitivity=None, activations="fp16", kv="fp16",
-                  fixed_weights="fp16", seed: int = 0, method=None, sample_elems: int = DEFAULT_SAMPLE_ELEMS,
+                  fixed_weights=None, seed: int = 0, method=None, sample_elems: int = DEFAULT_SAMPLE_ELEMS,
                   tokens: int = DEFAULT_TOKENS) -> Problem:
-    """The units × formats Problem: hardware costs from `arch.cost`, accuracy costs from tensors."""
+    """The units × formats Problem: hardware costs from `arch.cost`, accuracy costs from tensors.
+    `fixed_weights` None: the weights outside the units (embeddings, lm_head) as a quantized checkpoint stores
+    them, else fp16; the checkpoint's own assignment is `Problem.stored` when its formats are all candidates."""
     if isinstance(arch, str):
         from hwsim.arch import load_arch
 
@@ -74,8 +94,10 @@ def build_problem(arch, trace, formats, *, granularity: str = "op", groups=None,
         proxy = "measured" if hasattr(source, "loss") else "output"
     costs["error"] = accuracy_costs(trace, units, cols, allowed, source, proxy=proxy, sensitivity=sensitivity,
                                     seed=seed, method=method)
+    stored = stored_choice(trace, units, cols, allowed, kv)[0] if fixed_weights is None else None
     return Problem(units=tuple(u.name for u in units), formats=cols, allowed=allowed, costs=costs,
-                   elems=np.array([u.params for u in units]), fixed=fixed, members=tuple(u.ops for u in units))
+                   elems=np.array([u.params for u in units]), fixed=fixed, members=tuple(u.ops for u in units),
+                   stored=stored)
 
 
 def allocate(arch, model, formats, objective: str = "error", budgets: dict | None = None, *,

@@ -22,16 +22,19 @@ import pandas as pd
 from hwsim.allocate.units import Unit
 from hwsim.engine import Precision, evaluate, operand_type
 from hwsim.errors import HwsimError
+from hwsim.engine.per_op import evaluate_per_op, own_formats
 
 # the hardware_costs parameter that sets each precision operand (weight and KV units: see the loop)
 _FIXED = {"precision.weights": "fixed_weights", "precision.activations": "activations", "precision.kv": "kv"}
 
 
-def _per_op(arch, ops: pd.DataFrame, precision: Precision, names: dict[str, str]) -> np.ndarray:
+def _per_op(arch, ops: pd.DataFrame, precision: Precision, names: dict[str, str], own=None) -> np.ndarray:
     """(rows, 2): seconds and energy_j of each op of `ops`. `names` maps the engine's precision fields
-    to the parameters that set those operands here, so a refusal names what the caller can change."""
+    to the parameters that set those operands here, so a refusal names what the caller can change.
+    `own`: the checkpoint's weight format of each op, replacing the precision's weights."""
     try:
-        table = evaluate(arch, ops, precision).ops
+        table = (evaluate(arch, ops, precision) if own is None else
+                 evaluate_per_op(arch, ops, precision, list(own))).ops
     except HwsimError as exc:
         raise exc.renamed(names) from None
     return np.column_stack([table["seconds"].to_numpy(np.float64), table["energy_j"].to_numpy(np.float64)])
@@ -42,11 +45,15 @@ def bits_per_element(fmt) -> float:
 
 
 def hardware_costs(arch, trace, units: list[Unit], formats: tuple[str, ...], allowed: np.ndarray, *,
-                   activations="fp16", kv="fp16", fixed_weights="fp16") -> tuple[dict, dict]:
-    """(costs, fixed): U × F matrices of seconds, energy_j and memory_bytes, and the constants."""
+                   activations="fp16", kv="fp16", fixed_weights=None) -> tuple[dict, dict]:
+    """(costs, fixed): U × F matrices of seconds, energy_j and memory_bytes, and the constants.
+    `fixed_weights` None: ops outside the units keep a quantized checkpoint's own formats (else fp16)."""
     ops = trace.ops
     n, U, F = len(ops), len(units), len(formats)
-    base = _per_op(arch, ops, Precision(weights=fixed_weights, activations=activations, kv=kv), _FIXED)
+    own = None if fixed_weights is not None else own_formats(trace)
+    own = None if own is None else np.asarray(own, dtype=object)
+    fixed_weights = fixed_weights or "fp16"
+    base = _per_op(arch, ops, Precision(weights=fixed_weights, activations=activations, kv=kv), _FIXED, own)
     bits = np.array([bits_per_element(f) for f in formats])
     out = np.zeros((U, F, 2))
     in_unit = np.zeros(n, dtype=bool)
@@ -77,16 +84,27 @@ def hardware_costs(arch, trace, units: list[Unit], formats: tuple[str, ...], all
             else:
                 prec = Precision(weights=fixed_weights, activations=activations, kv=formats[j])
                 names = {**_FIXED, "precision.kv": "kv_formats"}
-            c = _per_op(arch, sub, prec, names)
+            c = _per_op(arch, sub, prec, names, own[rows] if own is not None and kind == "kv" else None)
             if kind == "kv":
                 c[delta] -= base[rows[delta]]
             out[idx, j] = member @ c
     storage = np.array([u.storage for u in units], dtype=np.float64)
     costs = {"seconds": out[..., 0], "energy_j": out[..., 1], "memory_bytes": storage[:, None] * bits[None, :] / 8,
              "bits": bits}
-    fixed_bits_w, base_kv_bits = bits_per_element(fixed_weights), bits_per_element(kv)
-    other_params = max(trace.model.params - sum(u.params for u in units), 0)
-    kv_fixed = 0 if any(u.kind == "kv" for u in units) else trace.kv_cache_bytes(base_kv_bits)
+    kv_fixed = 0 if any(u.kind == "kv" for u in units) else trace.kv_cache_bytes(bits_per_element(kv))
     fixed = {"seconds": float(base[~in_unit, 0].sum()), "energy_j": float(base[~in_unit, 1].sum()),
-             "memory_bytes": other_params * fixed_bits_w / 8 + kv_fixed}
+             "memory_bytes": _outside_bytes(trace.model, units, fixed_weights if own is None else None) + kv_fixed}
     return costs, fixed
+
+
+def _outside_bytes(model, units: list[Unit], fixed_weights: str | None) -> float:
+    """Bytes of the parameters outside the units: all at `fixed_weights`, or (None) as a quantized checkpoint
+    stores them: lm_head at its format, the embeddings and the rest (norms, biases) at the embeddings' format."""
+    other = max(model.params - sum(u.params for u in units), 0)
+    if fixed_weights is not None:
+        return other * bits_per_element(fixed_weights) / 8
+    pb = model.param_breakdown()
+    head = min(pb["lm_head"], other)
+    head_fmt = model.weight_formats.format_of("lm_head")
+    rest_fmt = model.weight_formats.format_of("model.embed_tokens")
+    return (head * bits_per_element(head_fmt) + (other - head) * bits_per_element(rest_fmt)) / 8

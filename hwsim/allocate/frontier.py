@@ -17,12 +17,16 @@ COLUMNS = ["kind", "format", "budget", "status", "objective", *QUANTITIES, "solv
 
 
 def uniform_points(problem: Problem) -> pd.DataFrame:
-    """Every unit at one format (formats that every unit may take)."""
+    """Every unit at one format (formats that every unit may take), then a quantized checkpoint's own
+    assignment (kind `checkpoint`) when its formats are all candidates."""
     rows = []
     for f in problem.formats:
         choice = problem.uniform_choice(f)
         if choice is not None:
             rows.append({"kind": "uniform", "format": f, "status": "optimal", **problem.totals(choice)})
+    if problem.stored is not None:
+        fmts = "+".join(dict.fromkeys(problem.formats[j] for j in problem.stored))
+        rows.append({"kind": "checkpoint", "format": fmts, "status": "as stored", **problem.totals(problem.stored)})
     return pd.DataFrame(rows, columns=COLUMNS)
 
 

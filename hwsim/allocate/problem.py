@@ -30,6 +30,7 @@ class Problem:
     elems: np.ndarray  # U: elements weighing the average bits (weight parameters; 0 = not averaged)
     fixed: dict = field(default_factory=dict)  # quantity → constant part of the total (ops not allocated)
     members: tuple[tuple[str, ...], ...] = ()  # op names of each unit (default: the unit name itself)
+    stored: tuple[int, ...] | None = None  # a quantized checkpoint's own format of each unit, when all are candidates
 
     def __post_init__(self) -> None:
         U, F = len(self.units), len(self.formats)
@@ -58,6 +59,8 @@ class Problem:
         object.__setattr__(self, "costs", costs)
         object.__setattr__(self, "elems", elems)
         object.__setattr__(self, "members", tuple(tuple(m) for m in members))
+        if self.stored is not None and (len(self.stored) != U or not allowed[np.arange(U), list(self.stored)].all()):
+            raise ValueError("stored needs one allowed format index per unit")
         object.__setattr__(self, "fixed", {q: float(self.fixed.get(q, 0.0)) for q in QUANTITIES})
 
     @property

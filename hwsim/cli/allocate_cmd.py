@@ -52,8 +52,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sensitivity", metavar="FILE", help="sensitivity table, CSV name,sensitivity or JSON")
     p.add_argument("--activations", default="fp16", help="activation format (default fp16)")
     p.add_argument("--kv", default="fp16", help="KV-cache format when not allocated (default fp16)")
-    p.add_argument("--fixed-weights", help="format of weights outside the units (default: what a quantized "
-                   "checkpoint stores its lm_head in, else fp16)")
+    p.add_argument("--fixed-weights", help="format of weights outside the units (default: as a quantized "
+                   "checkpoint stores them, per op, else fp16)")
     p.add_argument("--set", action="append", default=[], metavar="dotted.key=value", help="arch override")
     p.add_argument("--seed", type=int, default=0, help="seed of synthetic tensors and stochastic rounding")
     p.add_argument("--frontier", metavar="KEY[:N]",
@@ -88,12 +88,6 @@ def _parse_frontier(text: str) -> tuple[str, int]:
     return key, points
 
 
-def _own_format(tr) -> str:
-    """Outside the units sit lm_head and the embeddings: as the checkpoint stores them (GPTQ/AWQ: fp16)."""
-    model = getattr(tr, "model", None)
-    return model.weight_formats.format_of("lm_head") if model is not None and model.weight_formats else "fp16"
-
-
 def run(args: argparse.Namespace) -> int:
     from hwsim.allocate import InfeasibleBudget, build_problem, resolve_trace, solve
     from hwsim.allocate.frontier import frontier
@@ -107,8 +101,7 @@ def run(args: argparse.Namespace) -> int:
     problem = build_problem(arch, tr, args.formats, granularity=args.granularity, groups=args.group,
                             kv_formats=args.kv_formats, checkpoint=args.checkpoint, proxy=args.proxy,
                             sensitivity=args.sensitivity, activations=args.activations, kv=args.kv,
-                            fixed_weights=args.fixed_weights or _own_format(tr), seed=args.seed,
-                            method=args.method)
+                            fixed_weights=args.fixed_weights, seed=args.seed, method=args.method)
     if sweep:
         table = frontier(problem, sweep[0], args.objective, sweep[1], budgets)
         if args.json:
@@ -124,6 +117,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"hwsim allocate: infeasible: {exc.detail}", file=sys.stderr)
         return EXIT_INFEASIBLE
     out = sol.to_json()
+    if problem.stored is not None:  # the quantized checkpoint as it ships, beside the optimum
+        out["checkpoint"] = {k: problem.totals(problem.stored)[k] for k in out["totals"]}
     if args.json:
         emit_json(out)
         return 0
@@ -134,5 +129,6 @@ def run(args: argparse.Namespace) -> int:
           f"(solved in {out['solve_seconds'] * 1e3:.0f} ms, {len(problem.units)} units × {len(problem.formats)} formats)")
     for key, value in out["totals"].items():
         limit = f"  (budget {budgets[key]:.6g})" if key in budgets else ""
-        print(f"  {key:>12}: {value:.6g}{limit}")
+        stored = f"  (checkpoint as stored: {out['checkpoint'][key]:.6g})" if "checkpoint" in out else ""
+        print(f"  {key:>12}: {value:.6g}{limit}{stored}")
     return 0

@@ -8,6 +8,7 @@ import argparse
 from hwsim.arch import load_arch, parse_overrides
 from hwsim.cli.output import emit_json
 from hwsim.engine import Precision
+from hwsim.engine.per_op import own_formats
 from hwsim.roofline.plot import si
 
 HELP = "roofline per op and phase: intensity per memory level, compute roofs per precision, bounds, tokens/s ceiling"
@@ -32,10 +33,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON document")
 
 
-def _precisions(args, model) -> list[Precision]:
+def _precisions(args) -> list[Precision]:
+    """Without --weights a quantized checkpoint's ops keep their own formats (roofline(weight_formats=…))."""
     w, a, kv = (getattr(args, o) or ["fp16"] for o in ("weights", "activations", "kv"))
-    if args.weights is None:  # a quantized checkpoint's main format (roofline takes one format per precision)
-        w = [model.default_weight_format if model.weight_formats is not None else "fp16"]
     return [Precision(weights=x, activations=y, kv=z) for x in w for y in a for z in kv]
 
 
@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
     overrides = parse_overrides(args.set)
     archs = [load_arch(a, overrides) for a in args.arch]
     tr = trace_from_args(args)
-    rl = roofline(archs, tr, _precisions(args, tr.model))
+    rl = roofline(archs, tr, _precisions(args), weight_formats=own_formats(tr) if args.weights is None else None)
     if args.plot:
         rl.plot(args.plot, title=_title(tr))
     if args.json:

@@ -7,6 +7,7 @@ from hwsim.arch import load_arch, parse_overrides
 from hwsim.cli.output import emit_json
 from hwsim.engine.attention import as_run
 from hwsim.engine import Precision
+from hwsim.engine.per_op import evaluate_per_op, own_formats
 from hwsim.core.ops import gemm_ops
 from hwsim.errors import HwsimError
 
@@ -87,12 +88,6 @@ def _warn_if_it_does_not_fit(arch, work, prec) -> None:
               f"fits (more devices, fewer bits or a shorter context would)", file=sys.stderr)
 
 
-def model_weight_formats(work) -> list[str] | None:
-    """Per-op weight formats of a quantized checkpoint's trace (None: a plain model or a bare GEMM)."""
-    model = getattr(work, "model", None)
-    return None if model is None else model.op_weight_formats(work.ops["name"])
-
-
 def _engine(name: str):
     if name == "analytical":
         from hwsim.engine.cost import evaluate
@@ -126,14 +121,12 @@ def run(args: argparse.Namespace) -> int:
     arch = load_arch(args.arch, parse_overrides(args.set))
     ops = as_run(arch, _ops(args))  # attention fused or not, as this accelerator runs it
     prec = Precision(weights=args.weights or "fp16", activations=args.activations, kv=args.kv)
-    per_op = model_weight_formats(ops) if args.weights is None else None
+    per_op = own_formats(ops) if args.weights is None else None
     explanation = None
     if args.explain:
         explanation = _explain(args, arch, ops, prec, per_op)
         table = explanation.table
     elif per_op is not None:
-        from hwsim.engine.per_op import evaluate_per_op
-
         table = evaluate_per_op(arch, ops, prec, per_op, engine=evaluate)
         prec = Precision(weights=ops.model.default_weight_format, activations=args.activations, kv=args.kv)
     else:

@@ -1,52 +1,154 @@
-"""Cost a trace whose ops store their weights in different formats (a quantized checkpoint keeps lm_head and
-the embeddings in fp16/bf16; GPTQ `dynamic` or a GGUF file mixes bit widths per layer).
+"""A checkpoint's own per-op weight formats, and costing a trace whose ops store their weights in different
+formats (a quantized checkpoint keeps lm_head and the embeddings in fp16/bf16; GPTQ `dynamic`, ignored layers or a
+GGUF file mix formats per layer).
 
-Ops are grouped by weight format and each group is costed with the engine at that format; per-op rows come
-back in trace order and the additive totals are summed. Area and the family's point totals (a design
-property, not a per-op one) are those at the format most weights use.
+One mechanism for every command (simulate, roofline, allocate, sweep): `own_formats` gives each op's format,
+`split` groups the ops by format (the format most ops use first), and each command costs every group at its
+format with its own engine call and puts the rows back in trace order. Area and the family's point totals (a
+design property, not a per-op one) are those at the main format. A format the design cannot run is costed at the
+main format instead, with a warning that names the ops (never silently).
 """
 from __future__ import annotations
 
 import warnings
 from collections import Counter
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
-from hwsim.engine.cost import CostTable, evaluate
+from hwsim.engine.attention import as_run
+from hwsim.engine.cost import CostTable, evaluate, ops_frame
 from hwsim.core.precision import Precision
 from hwsim.errors import HwsimError, HwsimWarning
 
 
+def own_formats(trace) -> list[str] | None:
+    """The weight format of each op of a quantized checkpoint's trace, as the checkpoint stores it (None: a plain
+    model, whose weights take the precision the caller gives, or a bare ops table). Ops that read no weights
+    (attention, elementwise) take the main format, so they never split a group."""
+    model = getattr(trace, "model", None)
+    if model is None:
+        return None
+    fmts = model.op_weight_formats(trace.ops["name"])
+    if fmts is None:
+        return None
+    weighted = trace.ops["weight_elems"].to_numpy() > 0
+    main = Counter(f for f, w in zip(fmts, weighted) if w).most_common(1)
+    main = main[0][0] if main else model.default_weight_format
+    return [f if w else main for f, w in zip(fmts, weighted)]
+
+
+@dataclass(frozen=True)
+class Split:
+    """Ops grouped by weight format: `main` (most ops) and a row mask for each other format, most ops first."""
+
+    main: str
+    others: tuple[tuple[str, np.ndarray], ...]
+
+    def label(self) -> str:
+        """'int4_g128' or 'int4_g128+fp16': the formats of a mixed series, main first."""
+        return "+".join([self.main, *(f for f, _ in self.others)])
+
+
+def split(formats: list[str]) -> Split:
+    fmts = np.asarray(formats, dtype=object)
+    (main, _), *rest = Counter(formats).most_common()  # ties: first seen first
+    return Split(main, tuple((f, fmts == f) for f, _ in rest))
+
+
+def align(formats: list[str], source, ran) -> list[str]:
+    """`formats` (one per op of `source`, a Trace or ops table) for the ops of `ran`, the same trace as a
+    machine runs it (hwsim.engine.attention.as_run re-expresses only weight-free attention rows): by op
+    name, rows `source` does not have at the main format."""
+    src, dst = ops_frame(source), ops_frame(ran)
+    if len(src) == len(dst) and src["name"].to_numpy().tolist() == dst["name"].to_numpy().tolist():
+        return list(formats)
+    by_name = dict(zip(src["name"].astype(str), formats))
+    main = split(formats).main
+    return [by_name.get(str(n), main) for n in dst["name"]]
+
+
+def as_run_formats(arch, trace, formats: list[str]):
+    """(`trace` as `arch` runs it, the weight format of each of its ops)."""
+    ran = as_run(arch, trace)
+    return ran, align(formats, trace, ran)
+
+
+def with_weights(precision, fmt: str) -> Precision:
+    """`precision` (a Precision, a ResolvedPrecision or None: fp16) with its weights replaced by `fmt`."""
+    precision = precision or Precision()
+    return Precision(weights=fmt, activations=precision.activations, kv=precision.kv)
+
+
+def part(trace, mask: np.ndarray):
+    """The ops of `trace` (a Trace or its ops table) selected by `mask`, as the same kind of object."""
+    sub = ops_frame(trace)[mask].reset_index(drop=True)
+    return replace(trace, ops=sub) if hasattr(trace, "ops") else sub
+
+
+def try_format(arch, fmt: str, main: str, names, cost, *args, **kwargs):
+    """`cost(*args, **kwargs)` at `fmt`, or None (with a warning naming the ops) when the design cannot run it."""
+    try:
+        return cost(*args, **kwargs)
+    except HwsimError as exc:
+        shown = ", ".join(list(map(str, names))[:3])
+        warnings.warn(HwsimWarning(f"{arch.name} cannot run {fmt} weights ({shown}): costed at {main} "
+                                   f"instead ({exc.detail[:120]}); one weight format for the whole model "
+                                   "costs every op at it"), stacklevel=3)
+        return None
+
+
 def evaluate_per_op(arch, trace, precision: Precision, formats: list[str], engine=evaluate) -> CostTable:
     """`formats[i]` is the weight format of op i; activations and KV come from `precision`."""
-    ops = trace.ops
-    if len(formats) != len(ops):
+    if len(formats) != len(ops_frame(trace)):
         raise ValueError("one weight format per op")
-    fmts = np.asarray(formats, dtype=object)
-    main = Counter(formats).most_common(1)[0][0]
-    with_main = Precision(weights=main, activations=precision.activations, kv=precision.kv)
-    base = engine(arch, trace, with_main)
-    if len(set(formats)) == 1:
+    trace, formats = as_run_formats(arch, trace, formats)
+    ops = ops_frame(trace)
+    groups = split(formats)
+    base = engine(arch, trace, with_weights(precision, groups.main))
+    if not groups.others:
         return base
     frame = base.ops.copy()
-    for fmt in dict.fromkeys(formats):
-        if fmt == main:
+    for fmt, mask in groups.others:
+        sub = part(trace, mask)
+        got = try_format(arch, fmt, groups.main, ops.loc[mask, "name"], engine, arch, sub,
+                         with_weights(precision, fmt))
+        if got is None:
             continue
-        mask = fmts == fmt
-        sub = replace(trace, ops=ops[mask].reset_index(drop=True)) if hasattr(trace, "model") else ops[mask]
-        try:
-            part = engine(arch, sub, Precision(weights=fmt, activations=precision.activations, kv=precision.kv))
-        except HwsimError as exc:
-            names = ", ".join(ops.loc[mask, "name"].astype(str).head(3))
-            warnings.warn(HwsimWarning(f"{arch.name} cannot run {fmt} weights ({names}): costed at {main} "
-                                       f"instead ({exc.detail[:120]}); one weight format for the whole model "
-                                       "costs every op at it"), stacklevel=2)
-            continue
-        for col in part.ops.columns:
-            frame.loc[mask, col] = part.ops[col].to_numpy()
-    frame.insert(2, "weights", fmts)
+        for col in got.ops.columns:
+            frame.loc[mask, col] = got.ops[col].to_numpy()
+    frame.insert(2, "weights", np.asarray(formats, dtype=object))
     additive = [k for k in base.totals if k in frame.columns]
     totals = {**base.totals, **{k: float(pd.to_numeric(frame[k]).sum()) for k in additive}}
     return CostTable(arch=base.arch, ops=frame, totals=totals, extra_keys=base.extra_keys)
+
+
+def sweep_cost_per_op(arch, grid, trace, precision: Precision, formats: list[str], *,
+                      product: bool = True) -> pd.DataFrame:
+    """hwsim.engine.sweep_cost with `formats[i]` the weight format of op i: the whole trace at the main format,
+    plus, for each other format, (its ops at that format − the same ops at the main format) on every summed
+    column; area and the family's point totals stay those of the main format."""
+    from hwsim.engine.sweep import sweep_cost
+
+    trace, formats = as_run_formats(arch, trace, formats)
+    groups = split(formats)
+    out = sweep_cost(arch, grid, trace, with_weights(precision, groups.main), product=product)
+    ops = ops_frame(trace)
+    for fmt, mask in groups.others:
+        sub = part(trace, mask)
+        got = try_format(arch, fmt, groups.main, ops.loc[mask, "name"], sweep_cost, arch, grid, sub,
+                         with_weights(precision, fmt), product=product)
+        if got is None:
+            continue
+        at_main = sweep_cost(arch, grid, sub, with_weights(precision, groups.main), product=product)
+        for col in summed_columns(out):
+            out[col] = out[col].to_numpy() + got[col].to_numpy() - at_main[col].to_numpy()
+    return out
+
+
+def summed_columns(frame: pd.DataFrame) -> list[str]:
+    """The columns of a sweep_cost table that are sums over ops (cycles, seconds, energy, bytes per level)."""
+    from hwsim.engine.cost import TOTAL_KEYS
+
+    return [c for c in frame.columns if (c in TOTAL_KEYS and c != "area_mm2") or c.startswith(("bytes_", "energy_"))]

@@ -22,7 +22,7 @@ time lower bound = max(ops / compute roof, max_L bytes_L / bandwidth_L), ridge_L
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterable
 
 import numpy as np
@@ -31,6 +31,7 @@ import pandas as pd
 from hwsim.arch import Accelerator, load_arch
 from hwsim.engine.cost import cost_table, family_ops
 from hwsim.engine.machine import Machine, configure, op_traffic
+from hwsim.engine.per_op import align, split, try_format, with_weights
 
 from hwsim.core.ops import OpColumns
 from hwsim.core.precision import Precision, ResolvedPrecision, resolve_precision
@@ -181,7 +182,7 @@ def _series(arch: Accelerator, df: pd.DataFrame, prec: ResolvedPrecision):
         fraction = time_lb / attained_s
     base = pd.DataFrame({
         "arch": roofs.arch, "family": roofs.family, "precision": roofs.precision,
-        "name": df["name"].to_numpy(), "kind": ops.kind,
+        "weights": prec.weights.name, "name": df["name"].to_numpy(), "kind": ops.kind,
         "op": df["op"].to_numpy() if "op" in df else df["name"].to_numpy(),
         "layer": df["layer"].to_numpy() if "layer" in df else -1,
         "ops": work, "compute_roof_ops_per_s": roof,
@@ -191,6 +192,31 @@ def _series(arch: Accelerator, df: pd.DataFrame, prec: ResolvedPrecision):
         "engine_bound": cost["bound"].to_numpy(),
     })
     levels = {lv: np.asarray(tr.levels[lv], dtype=np.float64) for lv in roofs.bandwidth}
+    return roofs, base, levels, b_moved
+
+def _mixed_series(arch: Accelerator, df: pd.DataFrame, prec: ResolvedPrecision, formats: list[str]):
+    """_series with `formats[i]` the weight format of op i (a quantized checkpoint's own formats): each group
+    of ops at its format (its own compute roof and bytes), rows back in trace order; the machine's roofs
+    are those at the format most ops use, its label names every format."""
+    groups = split(formats)
+    main_rows = np.ones(len(df), dtype=bool)
+    parts, used = [], [groups.main]
+    for fmt, mask in groups.others:
+        got = try_format(arch, fmt, groups.main, df.loc[mask, "name"], _series, arch, df[mask],
+                         resolve_precision(with_weights(prec, fmt)))
+        if got is not None:
+            parts.append((mask, got))
+            used.append(fmt)
+            main_rows &= ~mask
+    parts.insert(0, (main_rows, _series(arch, df[main_rows], resolve_precision(with_weights(prec, groups.main)))))
+    label = f"W {'+'.join(used)} / A {prec.activations.name} / KV {prec.kv.name}"
+    roofs = replace(parts[0][1][0], precision=label)
+    back = np.argsort(np.concatenate([np.flatnonzero(m) for m, _ in parts]), kind="stable")
+    base = pd.concat([got[1] for _, got in parts], ignore_index=True).iloc[back].reset_index(drop=True)
+    base["precision"] = label
+    levels = {lv: np.concatenate([got[2].get(lv, np.zeros(int(m.sum()))) for m, got in parts])[back]
+              for lv in roofs.bandwidth}
+    b_moved = np.concatenate([np.broadcast_to(got[3], (int(m.sum()),)) for m, got in parts])[back]
     return roofs, base, levels, b_moved
 
 def _long(roofs: Roofs, base: pd.DataFrame, levels: dict) -> pd.DataFrame:
@@ -241,12 +267,13 @@ class Roofline:
         return {"summary": records(self.summary), "roofs": records(self.roofs), "ops": records(self.ops)}
 
 
-def roofline(arch, trace, precision=None) -> Roofline:
+def roofline(arch, trace, precision=None, *, weight_formats: list[str] | None = None) -> Roofline:
     """Roofline analysis of `trace` (a Trace or its ops DataFrame) on `arch` at `precision`.
 
     `arch`: an Accelerator, a preset name or a YAML path — or a list of them; `precision`: a
     Precision (default fp16 everywhere), a ResolvedPrecision — or a list of them. Every machine is
-    analysed at every precision (one series each).
+    analysed at every precision (one series each). `weight_formats`: one weight format per op (a quantized
+    checkpoint's own, hwsim.engine.per_op.own_formats(trace)); it replaces the precisions' weights.
     """
     archs = [a if isinstance(a, Accelerator) else load_arch(a) for a in _as_list(arch)]
     precs = [resolve_precision(p) for p in _as_list(precision)]
@@ -254,7 +281,8 @@ def roofline(arch, trace, precision=None) -> Roofline:
     for a in archs:
         df = family_ops(a, trace).reset_index(drop=True)  # attention as this machine runs it (its intensity)
         for p in precs:
-            roofs, base, levels, b_moved = _series(a, df, p)
+            roofs, base, levels, b_moved = (_series(a, df, p) if weight_formats is None else
+                                            _mixed_series(a, df, p, align(weight_formats, trace, df)))
             machines.append(roofs)
             frames.append(_long(roofs, base, levels))
             summaries.append(phase_summary(roofs, base, levels, b_moved, trace))

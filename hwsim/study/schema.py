@@ -71,6 +71,8 @@ class PrecisionChoice:
     activations: object = "fp16"
     kv: object = "fp16"
     method: str = "rtn"  # quantization method (hwsim.accuracy.methods): changes accuracy, not cost
+    # set when `weights: model` was resolved to a checkpoint's main format: its ops keep their own formats
+    per_op: bool = field(default=False, compare=False)
 
 
 @dataclass(frozen=True)

@@ -36,33 +36,60 @@ def _arch(preset: str, overrides: tuple):
 
 
 @lru_cache(maxsize=64)
-def _trace(w: Workload):
+def _full_trace(w: Workload):
     from hwsim.workload import load_model, trace
 
-    tr = trace(load_model(w.model), w.phase, batch=w.batch, seq=w.seq, context=w.context)
-    if w.ops == "all":
-        return tr
-    return tr.ops[tr.ops["kind"].isin(w.ops.split("+"))].reset_index(drop=True)
+    return trace(load_model(w.model), w.phase, batch=w.batch, seq=w.seq, context=w.context)
+
+
+def _kept(w: Workload) -> np.ndarray | None:
+    """Rows of the full trace the workload costs (None: all)."""
+    return None if w.ops == "all" else _full_trace(w).ops["kind"].isin(w.ops.split("+")).to_numpy()
 
 
 @lru_cache(maxsize=64)
-def own_weights(model: str) -> str:
-    """`weights: model` (the default): the format a quantized checkpoint stores most weights in, else fp16."""
-    from hwsim.workload import load_model
+def _trace(w: Workload):
+    tr, keep = _full_trace(w), _kept(w)
+    return tr if keep is None else tr.ops[keep].reset_index(drop=True)
 
-    m = load_model(model)
-    return m.default_weight_format if m.weight_formats is not None else "fp16"
+
+@lru_cache(maxsize=64)
+def _own_formats(w: Workload) -> tuple[str, ...] | None:
+    """The checkpoint's own weight format of each op of the workload's trace (None: a plain model)."""
+    from hwsim.engine.per_op import own_formats
+
+    fmts, keep = own_formats(_full_trace(w)), _kept(w)
+    if fmts is None:
+        return None
+    return tuple(fmts) if keep is None else tuple(f for f, k in zip(fmts, keep) if k)
 
 
 def concrete(precision: PrecisionChoice, workload: Workload) -> PrecisionChoice:
+    """`weights: model` (the default) → the format most of a quantized checkpoint's ops use (the results'
+    weights column), marked per_op so the engine costs each op at its own format; fp16 for a plain model."""
     if precision.weights != MODEL_WEIGHTS:
         return precision
-    return replace(precision, weights=own_weights(workload.model))
+    fmts = _own_formats(workload)
+    if fmts is None:
+        return replace(precision, weights="fp16")
+    from hwsim.engine.per_op import split
+
+    return replace(precision, weights=split(list(fmts)).main, per_op=True)
+
+
+def weight_mix(precision: PrecisionChoice, workload: Workload) -> str:
+    """The `weight_mix` column: every weight format the row's ops use, main first ('int4_g128+fp16' for a
+    GPTQ checkpoint costed as it ships; the `weights` column alone when every op uses it)."""
+    if not precision.per_op:
+        return str(precision.weights)
+    from hwsim.engine.per_op import split
+
+    return split(list(_own_formats(workload))).label()
 
 
 def engine_inputs(design: Design, workload: Workload, precision: PrecisionChoice):
-    """(base arch, trace, Precision) of one task, exactly as the analytical evaluator costs them
-    (the cycle-engine recheck, hwsim.sweep.recheck, rebuilds sampled rows through this too)."""
+    """(base arch, trace, Precision) of one task, exactly as the analytical evaluator costs them (the
+    cycle-engine recheck, hwsim.sweep.recheck, rebuilds sampled rows through this too, and engine_formats)."""
     from hwsim.engine import Precision
     from hwsim.workload.rotation import kv_quantized, needs_online_hadamard, with_online_hadamard
 
@@ -75,6 +102,12 @@ def engine_inputs(design: Design, workload: Workload, precision: PrecisionChoice
     return _arch(design.preset, design.overrides), tr, prec
 
 
+def engine_formats(workload: Workload, precision: PrecisionChoice) -> list[str] | None:
+    """The weight format of each op of the task's trace when `weights: model` keeps a checkpoint's own
+    formats (hwsim.engine.per_op), else None (every op at the precision's weights)."""
+    return list(_own_formats(workload)) if precision.per_op else None
+
+
 def engine_grid(design: Design, points: dict) -> dict:
     """Swept values as the engine takes them: SI, parsed once from the study (hwsim.core.schema.SIValues)."""
     params = {p.path: p for p in design.params}
@@ -83,14 +116,21 @@ def engine_grid(design: Design, points: dict) -> dict:
 
 def engine_evaluator(design: Design, points: dict, workload: Workload, precision: PrecisionChoice) -> pd.DataFrame:
     """hwsim's analytical engine (hwsim.engine.sweep_cost), vectorised over a chunk of design points:
-    the chunk's points (grid or samples, hwsim.study.samplers) are zipped columns, one sweep_cost call."""
+    the chunk's points (grid or samples, hwsim.study.samplers) are zipped columns, one sweep_cost call
+    (sweep_cost_per_op when a checkpoint's ops keep their own formats)."""
+    from functools import partial
+
     from hwsim.engine import sweep_cost
+    from hwsim.engine.per_op import evaluate_per_op, sweep_cost_per_op
 
     arch, tr, prec = engine_inputs(design, workload, precision)
+    fmts = engine_formats(workload, precision)
+    cost = sweep_cost if fmts is None else partial(sweep_cost_per_op, formats=fmts)
     if not points:
-        df = pd.DataFrame([evaluate(arch, tr, prec).totals])
+        one = evaluate(arch, tr, prec) if fmts is None else evaluate_per_op(arch, tr, prec, fmts)
+        df = pd.DataFrame([one.totals])
     else:
-        df = sweep_cost(arch, engine_grid(design, points), tr, prec, product=False)
+        df = cost(arch, engine_grid(design, points), tr, prec, product=False)
         df = df.drop(columns=[c for c in points if c in df.columns])
     df.insert(0, "family", arch.family)
     df["price_usd"] = np.nan if arch.price_usd is None else float(arch.price_usd)
@@ -129,6 +169,7 @@ def evaluate_task(ctx: Context, task: Task, points: dict) -> pd.DataFrame:
         cols.update(params[k].result_columns(np.asarray(v)) if k in params else {k: np.asarray(v)})
     cols.update({k: np.full(n, getattr(workload, k)) for k in WORKLOAD_COLUMNS})
     cols.update({k: np.full(n, str(getattr(precision, k)), dtype=object) for k in PRECISION_COLUMNS})
+    cols["weight_mix"] = np.full(n, weight_mix(precision, workload), dtype=object)
     table = pd.DataFrame(cols)
     metrics = metrics.reset_index(drop=True)
     extra = [c for c in metrics.columns if c not in table.columns]

@@ -12,11 +12,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from hwsim.engine.per_op import evaluate_per_op
 from hwsim.engine.sweep import arch_at
 from hwsim.errors import HwsimError
 from hwsim.study.samplers import design_points
 from hwsim.study.schema import Study
-from hwsim.sweep.evaluate import PRECISION_COLUMNS, WORKLOAD_COLUMNS, concrete, engine_grid, engine_inputs
+from hwsim.sweep.evaluate import (PRECISION_COLUMNS, WORKLOAD_COLUMNS, concrete, engine_formats, engine_grid,
+                                  engine_inputs)
 from hwsim.sweep.io import atomic_write_table
 from hwsim.sweep.tasks import plan
 
@@ -51,11 +53,14 @@ def recheck_table(study: Study, table: pd.DataFrame) -> pd.DataFrame:
         if table["design"].iat[r] != design.name or table["point"].iat[r] != point:  # pragma: no cover
             raise RuntimeError(f"results row {r} is not design {design.name!r} point {point}: table out of order")
         workload = study.workloads[task.workload]
-        arch, trace, prec = engine_inputs(design, workload, concrete(study.precisions[task.precision], workload))
+        precision = concrete(study.precisions[task.precision], workload)
+        arch, trace, prec = engine_inputs(design, workload, precision)
+        fmts = engine_formats(workload, precision)
         grid = engine_grid(design, design_points(design, study.sampler, point, point + 1))
         try:
             arch = arch_at(arch, {k: v[0] for k, v in grid.items()})
-            got.append(evaluate(arch, trace, prec).totals["cycles"])
+            cost = evaluate(arch, trace, prec) if fmts is None else evaluate_per_op(arch, trace, prec, fmts, evaluate)
+            got.append(cost.totals["cycles"])
         except HwsimError as exc:
             raise HwsimError(f"{design.name} point {point}: cycle engine: {exc}", file=study.file,
                              field="recheck") from None
