@@ -74,3 +74,13 @@ def test_roofline_legend_names_the_shared_precision_and_only_drawn_roofs():
     legend = fig.axes[0].get_legend()
     assert legend.get_title().get_text() == "A fp16 / KV fp16"
     assert "attention roof (KV operand)" in [t.get_text() for t in legend.get_texts()]  # 1.02 Top/s, drawn
+
+
+def test_front_plot_keeps_a_few_dominated_designs_visible():
+    """all-families has 40 rows and a family with no front point: its points must be seen, not 15% ghosts."""
+    df = pd.DataFrame({"energy_j": [1.0, 2.0, 3.0, 4.0], "tokens_per_s": [4.0, 3.0, 2.0, 1.0],
+                       "family": ["a", "a", "b", "b"]})
+    objs = parse_objectives("energy_j:min,tokens_per_s:min")
+    fig = plot_front(df, front_mask(df, objs), *objs, color_by="family")
+    alphas = [c.get_alpha() for c in fig.axes[0].collections if c.get_alpha() is not None]
+    assert alphas and min(alphas) >= 0.5
