@@ -6,11 +6,17 @@ from pathlib import Path
 import pytest
 
 from hwsim.workload import from_hf_dict, load_model, trace
+from hwsim.workload.blocks import Ssm
 
 ROOT = Path(__file__).resolve().parents[1]
 REF = json.loads((ROOT / "tests" / "data" / "hf_reference.json").read_text())["types"]
 MIXER_OPS = {"q_proj", "k_proj", "v_proj", "o_proj", "qk", "av", "q_a_proj", "q_b_proj", "kv_a_proj", "kv_b_proj",
              "in_proj", "x_proj", "dt_proj", "out_proj"}
+
+
+def test_every_type_has_a_mac_reference():
+    """The generator's tiny runs succeed for every type (a failure is recorded as tiny_error)."""
+    assert {t: REF[t].get("tiny_error") for t in REF if "tiny" not in REF[t]} == {}
 
 
 @pytest.mark.parametrize("model_type", sorted(REF))
@@ -26,15 +32,56 @@ def _groups(ops) -> dict:
             "mlp": int(lin.loc[~mixer & (lin["layer"] >= 0), "macs"].sum())}
 
 
+def _ssm_vector_macs(m, batch: int, tokens: int, conv_window: int) -> int:
+    """Multiplies HF's reference Mamba path (transformers 5.25 modeling_mamba, no causal_conv1d / mamba_ssm
+    kernels) runs as conv1d / matmul, which FlopCounterMode counts and hwsim puts on the vector units instead
+    (its conv and scan rows carry vector_ops, macs 0): the depthwise conv1d, which torch runs padded by
+    d_conv - 1 and so evaluates conv_window + d_conv - 1 output positions per channel (prefill: the seq new
+    tokens; decode: the d_conv-token window the cache holds), and the scan read-out y = C·h, a matmul of
+    d_inner × d_state per token."""
+    out = 0
+    for layer in m.blocks:
+        mix = layer.mixer
+        if isinstance(mix, Ssm):
+            out += batch * mix.d_inner * mix.d_conv * (conv_window + mix.d_conv - 1)
+            out += batch * tokens * mix.d_inner * mix.d_state
+    return out
+
+
 @pytest.mark.parametrize("model_type", sorted(t for t in REF if "tiny" in REF[t]))
 def test_macs_per_group_equal_transformers(model_type):
     """Prefill (logits on every token) and one decode step after it. The MLP group is compared for dense
-    models only: transformers 5 runs stacked experts through kernels its FLOP counter does not see."""
+    models only: transformers 5 runs stacked experts through kernels its FLOP counter does not see.
+    MLA (deepseek) is traced in mode "latent", transformers 5's form: the cache holds the normed latent + rope
+    key and kv_b_proj up-projects the whole cached span again every step (DeepseekV2Attention.expand_kv after
+    cache.update). hwsim's default "absorbed" decode folds kv_b_proj into the query and output instead (same
+    result, different MACs), and "expanded" caches the up-projected K/V (transformers 4), so neither is HF 5's
+    count. Mamba: the mixer adds _ssm_vector_macs to hwsim's projections."""
     tiny = REF[model_type]["tiny"]
     m = from_hf_dict(dict(tiny["config"]))
     b, s = tiny["batch"], tiny["seq"]
-    pre = _groups(trace(m, "prefill", batch=b, seq=s, logits="all", mla="expanded").ops)
-    dec = _groups(trace(m, "decode", batch=b, context=s, mla="expanded").ops)
+    pre = _groups(trace(m, "prefill", batch=b, seq=s, logits="all", mla="latent").ops)
+    dec = _groups(trace(m, "decode", batch=b, context=s, mla="latent").ops)
+    d_conv = max((layer.mixer.d_conv for layer in m.blocks if isinstance(layer.mixer, Ssm)), default=0)
+    pre["mixer"] += _ssm_vector_macs(m, b, s, s)
+    dec["mixer"] += _ssm_vector_macs(m, b, 1, d_conv)
     keys = ("mixer", "lm_head") if m.is_moe else ("mixer", "lm_head", "mlp")
     assert {k: pre[k] for k in keys} == {k: tiny["prefill_macs"][k] for k in keys}
     assert {k: dec[k] for k in keys} == {k: tiny["decode_macs"][k] for k in keys}
+
+
+def test_mla_modes_differ_only_in_decode_kv_b_proj():
+    """On the tiny DeepSeek-V2 config: prefill is the same computation in every mode; in decode "latent"
+    up-projects batch × span latents where "expanded" up-projects the batch's new tokens only, and "absorbed"
+    has no kv_b_proj at all (q_absorb / v_up instead)."""
+    tiny = REF["deepseek_v2"]["tiny"]
+    m = from_hf_dict(dict(tiny["config"]))
+    b, s = tiny["batch"], tiny["seq"]
+    pre = {mode: trace(m, "prefill", batch=b, seq=s, mla=mode).ops["macs"].sum() for mode in ("latent", "expanded",
+                                                                                               "absorbed")}
+    assert len(set(pre.values())) == 1
+    rows = {mode: trace(m, "decode", batch=b, context=s, mla=mode).ops.query("op == 'kv_b_proj'")["m"].unique()
+            for mode in ("latent", "expanded", "absorbed")}
+    assert [list(rows["latent"]), list(rows["expanded"]), list(rows["absorbed"])] == [[b * (s + 1)], [b], []]
+    cache = {mode: trace(m, "decode", batch=b, context=s, mla=mode).kv_cache_bytes(16) for mode in rows}
+    assert cache["latent"] == cache["absorbed"] == 4 * b * (s + 1) * (32 + 8) * 2  # 4 layers, latent + rope key

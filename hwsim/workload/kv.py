@@ -4,15 +4,17 @@ allocation read them from.
 - attention: K and V of every cached token, per KV head (GQA/MQA share them across query heads);
 - sliding-window / chunked layers keep at most `window` (or `chunk`) tokens (a ring buffer, as serving
   stacks allocate them);
-- MLA (mode "absorbed", what serving kernels cache): the compressed latent plus the shared rope key,
-  kv_lora_rank + qk_rope_head_dim per token; mode "expanded" (HF's cache): full per-head K and V;
+- MLA: the compressed latent plus the shared rope key,
+  kv_lora_rank + qk_rope_head_dim per token, in modes "absorbed" (what serving kernels cache) and "latent"
+  (transformers 5: the same cache, up-projected again every step); mode "expanded" (DeepSeek's own HF
+  modelling code, transformers 4): full per-head K and V;
 - SSM (Mamba): a fixed state per sequence (scan state + conv window), independent of the span.
 """
 from __future__ import annotations
 
 from hwsim.workload.blocks import Attention, Layer, Ssm
 
-MLA_MODES = ("absorbed", "expanded")
+MLA_MODES = ("absorbed", "latent", "expanded")
 
 
 def cached_tokens(attn: Attention, span: int) -> int:
@@ -22,7 +24,7 @@ def cached_tokens(attn: Attention, span: int) -> int:
 
 def elems_per_token(attn: Attention, mla: str = "absorbed") -> int:
     """Cache elements per token of one sequence in one attention layer."""
-    if attn.mla is not None and mla == "absorbed":
+    if attn.mla is not None and mla != "expanded":
         return attn.mla.kv_lora_rank + attn.mla.rope_dim
     return attn.kv_heads * (attn.head_dim + attn.v_dim)
 

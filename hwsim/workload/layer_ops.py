@@ -129,9 +129,12 @@ def mla(ops: Ops, s: Step, attn: Attention, hidden: int) -> None:
     """DeepSeek MLA. Decode in mode "absorbed" runs as serving kernels do (FlashMLA, vLLM; DeepSeek-V2 §2.1.3):
     W_UK is absorbed into the query (q_absorb: per head nope → latent), all heads attend over the cached
     latent + rope key as one shared KV head (MQA-like, d_qk = latent + rope, d_v = latent), and W_UV
-    maps the latent output back per head (v_up). Prefill, and every step in mode "expanded", up-projects
-    the latent with kv_b_proj and runs ordinary multi-head attention (d_qk = nope + rope, d_v = v_dim).
-    The cache holds the latent + rope key ("absorbed") or HF's expanded per-head K and V ("expanded")."""
+    maps the latent output back per head (v_up). Prefill, and every step in modes "latent" and "expanded",
+    up-projects the latent with kv_b_proj and runs ordinary multi-head attention (d_qk = nope + rope,
+    d_v = v_dim). The cache holds the latent + rope key ("absorbed"; "latent", transformers 5's
+    DeepseekV2/V3Attention, which up-projects the whole cached span again every step) or the expanded
+    per-head K and V ("expanded": DeepSeek's own modelling code and transformers 4, up-projecting new tokens
+    only)."""
     a, M, H, lin = attn.mla, s.M, attn.heads, attn.linears(hidden)
     if a.q_lora_rank:
         w = lin["q_a_proj"]
@@ -142,20 +145,20 @@ def mla(ops: Ops, s: Step, attn: Attention, hidden: int) -> None:
         ops.linear("q_proj", "q_proj", M, hidden, H * attn.head_dim)
     w = lin["kv_a_proj"]
     ops.linear("kv_a_proj", "kv_a_proj", M, w.k, w.n, bias=w.bias)
-    latent = s.mla == "absorbed"
+    latent = s.mla != "expanded"
     # kv_a_norm normalises the latent; in the absorbed cache that normed latent is what is stored
     ops.elementwise("kv_a_norm", "norm", M, a.kv_lora_rank, VECTOR_OPS[s.norm],
                     weight=a.kv_lora_rank * NORM_PARAMS[s.norm], out=0 if latent else None,
                     kv_write=M * a.kv_lora_rank if latent else 0)
-    if latent and s.t == 1:  # absorbed decode
+    if s.mla == "absorbed" and s.t == 1:
         _rope(ops, M, H * a.rope_dim, a.rope_dim)
         ops.linear("q_absorb", "q_absorb", M, a.nope_dim, a.kv_lora_rank, count=H)
         attention_core(ops, s, attn, kv_groups=1, d_qk=a.kv_lora_rank + a.rope_dim, d_v=a.kv_lora_rank,
                        kv_shared=True)
         ops.linear("v_up", "v_up", M, a.kv_lora_rank, a.v_dim, count=H)
     else:
-        # expanded: up-project the new tokens' latents (HF caches the result); absorbed prefill: the
-        # latents of the whole span (the cached ones are read back from the cache)
+        # expanded: up-project the new tokens' latents (the result is cached); latent cache: the latents of
+        # the whole span (the cached ones are read back from the cache)
         rows = s.batch * s.span if latent else M
         ops.linear("kv_b_proj", "kv_b_proj", rows, a.kv_lora_rank, H * (a.nope_dim + a.v_dim),
                    out_to_kv=not latent, kv_read=(rows - M) * a.kv_lora_rank)

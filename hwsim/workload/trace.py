@@ -64,8 +64,12 @@ class Trace:
         """The same step with attention unfused (qk, softmax, av) or fused (one attn_fused row per layer)."""
         if form == self.attention:
             return self
-        return trace(self.model, self.phase, self.batch, self.seq, self.context, self.logits, attention=form,
-                     mla=self.mla)
+        other = self.__dict__.get("_other_form")  # built once: every engine call on this trace asks again
+        if other is None or other.attention != form:
+            other = trace(self.model, self.phase, self.batch, self.seq, self.context, self.logits, attention=form,
+                          mla=self.mla)
+            object.__setattr__(self, "_other_form", other)  # a cache beside the frozen fields, not one of them
+        return other
 
     def totals(self, kv_bits: float = 16) -> dict:
         ops = self.ops
@@ -146,7 +150,8 @@ def trace(model: "ModelConfig | str", phase: str, batch: int = 1, seq: int | Non
           logits: str = "last", *, attention: str = "unfused", mla: str = "absorbed") -> Trace:
     """Build the op table for one prefill (seq new tokens) or decode (one new token) step.
     `attention`: "unfused" (qk, softmax, av rows) or "fused" (one attn_fused row per layer);
-    `mla`: "absorbed" (serving kernels' MLA decode, latent cache) or "expanded" (HF's form). `model` is a
+    `mla`: "absorbed" (serving kernels' MLA decode, latent cache), "latent" (transformers 5: latent cache
+    up-projected every step) or "expanded" (per-head K/V cache, transformers 4). `model` is a
     ModelConfig, or anything load_model takes (a preset name, a config.json, a checkpoint folder, a .gguf)."""
     if not isinstance(model, ModelConfig):
         model = load_model(model)

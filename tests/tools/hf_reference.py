@@ -6,10 +6,10 @@ For each type:
   parameter count, every linear/Conv1D/stacked-expert weight shape (by module path, layer index folded);
 - a tiny config of the same type (same fields, small widths) run on CPU with seeded random weights under
   torch's FlopCounterMode: MACs per block group (mixer, mlp, lm_head) for a prefill (logits on all tokens)
-  and for one decode step after it, and the cache bytes per token the model's own cache holds.
+  and for one decode step after it.
 The pinned test (tests/test_workload_hf_reference.py) compares hwsim with these numbers without torch.
 
-Run: python tests/tools/hf_reference.py  (writes tests/data/hf_reference.json; about a minute on 2 cores)
+Run: python tests/tools/hf_reference.py  (writes tests/data/hf_reference.json; about 20 s on the 2-core sandbox)
 """
 from __future__ import annotations
 
@@ -92,18 +92,24 @@ def group_macs(model, run) -> dict:
 
 
 def tiny_run(cfg: dict) -> dict:
-    tiny = {**cfg, **{k: v for k, v in TINY.items() if k in cfg or k in ("hidden_size", "num_hidden_layers")}}
-    tiny.update({k: v for k, v in HEADS.items() if k in cfg})
+    # a field the real config leaves null stays null (DeepSeek-V2-Lite's q_lora_rank: no query compression)
+    tiny = {**cfg, **{k: v for k, v in TINY.items()
+                      if (k in cfg and cfg[k] is not None) or k in ("hidden_size", "num_hidden_layers")}}
+    tiny.update({k: v for k, v in HEADS.items() if k in cfg and cfg[k] is not None})
     if cfg["model_type"] == "gpt2":
         tiny.pop("hidden_size", None), tiny.pop("num_hidden_layers", None)
     if cfg["model_type"] in ("falcon",):
         tiny["num_attention_heads"] = 4
     if "layer_types" in tiny:
         tiny["layer_types"] = tiny["layer_types"][:4]
+    if "kv_lora_rank" in cfg:
+        # MLA: kv_b_proj expands the latent to one key/value per query head and the eager path then repeats
+        # them num_heads // num_key_value_heads times, so the kv head count must stay the query head count
+        tiny["num_key_value_heads"] = tiny["num_attention_heads"]
     torch.manual_seed(0)
     hc = hf_config(tiny)
     hc._attn_implementation = "eager"
-    model = AutoModelForCausalLM.from_config(hc, attn_implementation="eager").eval()
+    model = AutoModelForCausalLM.from_config(hc, attn_implementation="eager").eval().requires_grad_(False)
     ids = torch.randint(0, tiny["vocab_size"], (BATCH, SEQ))
     state = {}
 
@@ -114,9 +120,11 @@ def tiny_run(cfg: dict) -> dict:
         nxt = torch.randint(0, tiny["vocab_size"], (BATCH, 1))
         model(input_ids=nxt, past_key_values=state["out"].past_key_values, use_cache=True)
 
-    with torch.no_grad():
-        pre = group_macs(model, prefill)
-        dec = group_macs(model, decode)
+    # Parameters are frozen instead of running under no_grad: FlopCounterMode's module tracker hooks every
+    # tensor input that requires grad, and under no_grad a leaf parameter passed as a module input (mamba's
+    # kernelised causal_conv1d_forward takes conv1d.bias) has no grad accumulator to hook, which asserts.
+    pre = group_macs(model, prefill)
+    dec = group_macs(model, decode)
     return {"config": tiny, "batch": BATCH, "seq": SEQ, "prefill_macs": pre, "decode_macs": dec}
 
 
