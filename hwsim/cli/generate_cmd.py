@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from hwsim.cli.output import emit_json
-from hwsim.cli.serve_args import add_machine_arguments, machine_from_args, parallel_from_args
+from hwsim.cli.serve_args import add_machine_arguments, machine_from_args, parallel_from_args, speculation_from_args
 
 HELP = "prefill then decode with a growing context: TTFT, TPOT, latency and energy per token"
 EXAMPLES = ("hwsim generate --arch h100-sxm --model llama-3-8b --prompt 512 --output 256",
@@ -32,9 +32,17 @@ def run(args: argparse.Namespace) -> int:
     par, link = parallel_from_args(args, arch)
     if args.devices_needed:
         return _devices_needed(args, arch, model, prec, link)
-    gen = generate(machine_cost(arch, model, prec, par, link), args.prompt, args.output, args.batch)
+    spec = speculation_from_args(args, arch, prec)
+    cost = machine_cost(arch, model, prec, par, link)
+    if spec is not None:
+        from hwsim.serve.speculative import speculative_generate
+
+        gen = speculative_generate(cost, spec, args.prompt, args.output, args.batch)
+    else:
+        gen = generate(cost, args.prompt, args.output, args.batch)
     s = gen.summary()
-    layout = {"tp": par.tp, "pp": par.pp, "ep": par.ep, "devices": par.devices, "link": link.name if link else None}
+    layout = {"tp": par.tp, "pp": par.pp, "ep": par.ep, "devices": par.devices, "link": link.name if link else None,
+              "draft": spec.draft.model.name if spec else None}
     if args.json:
         emit_json({"arch": arch.name, "family": arch.family, "model": model.name, **layout, **s})
         return 0
@@ -44,6 +52,9 @@ def run(args: argparse.Namespace) -> int:
           f"(first step {s['first_step_s'] * 1e3:.4g} ms, last {s['last_step_s'] * 1e3:.4g} ms), "
           f"end to end {s['e2e_s']:.4g} s")
     print(f"{s['tokens_per_s']:.4g} tokens/s, {s['energy_j']:.4g} J, {s['energy_per_token_j']:.4g} J per output token")
+    if spec is not None:
+        print(f"speculative: {spec.k} draft tokens of {spec.draft.model.name} per target step, acceptance "
+              f"{spec.alpha}: {gen.tokens_per_step:.4g} tokens per step (Leviathan et al. 2023, Eq. 1)")
     return 0
 
 

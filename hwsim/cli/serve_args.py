@@ -24,6 +24,10 @@ def add_machine_arguments(p: argparse.ArgumentParser) -> None:
     par.add_argument("--ep", type=int, default=1, help="expert-parallel devices for MoE experts (1 or --tp)")
     par.add_argument("--link", help="link between devices: a preset (hwsim presets links) or YAML; "
                                     "default: the arch spec's `link`")
+    sd = p.add_argument_group("speculative decoding (Leviathan et al. 2023)")
+    sd.add_argument("--draft", help="draft model (preset, YAML or config.json) proposing tokens on the same device")
+    sd.add_argument("--spec-tokens", type=int, default=4, help="draft tokens verified per target step (default 4)")
+    sd.add_argument("--acceptance", type=float, help="probability a draft token is accepted, in [0, 1] (with --draft)")
 
 
 def machine_from_args(args: argparse.Namespace):
@@ -32,6 +36,26 @@ def machine_from_args(args: argparse.Namespace):
     model = load_model(args.model)
     prec = Precision(weights=args.weights, activations=args.activations, kv=args.kv)
     return arch, model, prec
+
+
+def speculation_from_args(args: argparse.Namespace, arch, prec):
+    """A Speculation from --draft/--spec-tokens/--acceptance, or None without --draft."""
+    if args.draft is None:
+        if args.acceptance is not None:
+            from hwsim.errors import HwsimError
+
+            raise HwsimError("--acceptance needs a --draft model", field="--acceptance")
+        return None
+    from hwsim.errors import HwsimError
+    from hwsim.serve.speculative import Speculation
+    from hwsim.serve.stepcost import StepCost
+
+    if args.acceptance is None:
+        raise HwsimError("give the draft's acceptance rate (the fraction of its tokens the target keeps)",
+                         field="--acceptance")
+    spec = Speculation(draft=None, k=args.spec_tokens, alpha=args.acceptance)
+    spec.validate()
+    return Speculation(draft=StepCost(arch, load_model(args.draft), prec), k=args.spec_tokens, alpha=args.acceptance)
 
 
 def parallel_from_args(args: argparse.Namespace, arch):

@@ -5,7 +5,7 @@ import argparse
 import math
 
 from hwsim.cli.output import emit_json
-from hwsim.cli.serve_args import add_machine_arguments, machine_from_args, parallel_from_args
+from hwsim.cli.serve_args import add_machine_arguments, machine_from_args, parallel_from_args, speculation_from_args
 from hwsim.errors import HwsimError
 
 HELP = "serve a request stream (continuous batching, chunked prefill, paged KV cache): TTFT, TPOT, throughput"
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     config = SchedulerConfig(max_num_seqs=args.max_num_seqs, max_batched_tokens=args.max_batched_tokens,
                              block_size=args.block_size, chunked_prefill=not args.no_chunked_prefill)
     res = serve(arch, model, reqs, prec, config, kv_blocks=args.kv_blocks, memory_utilization=args.memory_utilization,
-                parallel=par, link=link)
+                parallel=par, link=link, speculation=speculation_from_args(args, arch, prec))
     s = res.summary
     files = [str(p) for p in res.write(args.out, f"{arch.name} · {model.name} · {reqs.source}")] if args.out else []
     if args.json:

@@ -26,6 +26,7 @@ class Generation:
     step_context: np.ndarray  # cached tokens before each decode step
     step_s: np.ndarray
     step_j: np.ndarray
+    tokens_per_step: float = 1.0  # output tokens one decode step yields (speculative decoding: more)
 
     @property
     def ttft_s(self) -> float:
@@ -37,8 +38,8 @@ class Generation:
 
     @property
     def tpot_s(self) -> float:
-        """Mean time per output token after the first (0 steps: undefined → NaN is never returned; 0)."""
-        return float(self.step_s.mean()) if len(self.step_s) else 0.0
+        """Time per output token after the first: decode time / (output − 1); 0 for a single output token."""
+        return float(self.step_s.sum()) / (self.output - 1) if self.output > 1 else 0.0
 
     @property
     def energy_j(self) -> float:
@@ -48,7 +49,7 @@ class Generation:
         tokens = self.batch * self.output
         return {"batch": self.batch, "prompt_tokens": self.prompt, "output_tokens": self.output,
                 "ttft_s": self.ttft_s, "tpot_s": self.tpot_s, "e2e_s": self.e2e_s,
-                "decode_steps": len(self.step_s),
+                "decode_steps": len(self.step_s), "tokens_per_step": self.tokens_per_step,
                 "first_step_s": float(self.step_s[0]) if len(self.step_s) else 0.0,
                 "last_step_s": float(self.step_s[-1]) if len(self.step_s) else 0.0,
                 "tokens_per_s": tokens / self.e2e_s, "energy_j": self.energy_j,
@@ -61,11 +62,17 @@ def _positive(value, field: str) -> int:
     return int(value)
 
 
+def check_generation(model, prompt, output, batch) -> tuple[int, int, int]:
+    """Validated (prompt, output, batch) of a generation of `model`."""
+    prompt, output, batch = _positive(prompt, "--prompt"), _positive(output, "--output"), _positive(batch, "--batch")
+    if model.encoder:
+        raise HwsimError(f"{model.name} is an encoder-only model: it does not generate tokens", field="--model")
+    return prompt, output, batch
+
+
 def generate(cost: StepCost, prompt: int, output: int, batch: int = 1) -> Generation:
     """Prefill + (output − 1) decode steps of `batch` identical sequences on `cost`'s machine."""
-    prompt, output, batch = _positive(prompt, "--prompt"), _positive(output, "--output"), _positive(batch, "--batch")
-    if cost.model.encoder:
-        raise HwsimError(f"{cost.model.name} is an encoder-only model: it does not generate tokens", field="--model")
+    prompt, output, batch = check_generation(cost.model, prompt, output, batch)
     pre = cost.uniform(batch, prompt, 0)
     ctx = prompt + np.arange(output - 1, dtype=np.int64)
     steps = cost.uniform(batch, 1, ctx) if len(ctx) else None

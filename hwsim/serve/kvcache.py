@@ -35,10 +35,11 @@ def activation_bytes(model, tokens: int, act_bits: float) -> float:
 
 
 def capacity_blocks(arch, model, prec, block_size: int, utilization: float, max_batched_tokens: int,
-                    par: Parallel | None = None) -> tuple[int, dict]:
+                    par: Parallel | None = None, draft=None) -> tuple[int, dict]:
     """Blocks of `block_size` tokens every device can hold beside its weights and activations. Under
     parallelism (hwsim.serve.shard) each device holds its stage's share of the weights and of each
-    block; the cache holds the blocks the tightest stage can. Sizes in the info are per device."""
+    block; the cache holds the blocks the tightest stage can. Sizes in the info are per device;
+    a speculative `draft` model's weights and KV sit beside the target's on every device."""
     par = par or Parallel()
     cap = float(np.asarray(arch.backing.capacity))
     if not math.isfinite(cap):
@@ -49,8 +50,12 @@ def capacity_blocks(arch, model, prec, block_size: int, utilization: float, max_
     shard = shard_model(model, par)
     acts = activation_bytes(shard, max_batched_tokens, prec.activations.bits)
     ranges = stage_ranges(model.layers, par.pp)
-    weights = [math.ceil(stage_params(shard, r, par.pp) * prec.weights.bits / 8) for r in ranges]
-    blocks = [stage_kv_bytes_per_token(shard, r, prec.kv.bits) * block_size for r in ranges]
+    extra_w = extra_kv = 0.0
+    if draft is not None:  # held whole on every device (assumed: a small draft runs unsharded)
+        extra_w = math.ceil(draft.params * prec.weights.bits / 8)
+        extra_kv = kv_bytes_per_token(draft, prec.kv.bits) * block_size
+    weights = [math.ceil(stage_params(shard, r, par.pp) * prec.weights.bits / 8) + extra_w for r in ranges]
+    blocks = [stage_kv_bytes_per_token(shard, r, prec.kv.bits) * block_size + extra_kv for r in ranges]
     free = [cap * utilization - w - acts for w in weights]
     worst = int(np.argmax([w for w in weights]))
     info = {"memory_bytes": cap, "weights_bytes": weights[worst], "activation_bytes": acts,

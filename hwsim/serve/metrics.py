@@ -56,4 +56,11 @@ def summary(r: Replay, *, static_power_w: float = 0.0, kv_block_bytes: float = 0
         "kv_peak_bytes": r.kv_peak_blocks * kv_block_bytes,
         "kv_peak_fraction": r.kv_peak_blocks / r.kv_capacity_blocks,
         "preemptions": r.preemptions,
+        "speculative_tokens_per_step": _per_verify(it),
     }
+
+
+def _per_verify(it: dict) -> float | None:
+    """Tokens a speculative verification yields on average (accepted drafts + 1); None without drafts."""
+    verified = int(np.sum(it.get("verified", [])))
+    return (int(np.sum(it["accepted"])) + verified) / verified if verified else None

@@ -113,16 +113,17 @@ class ParallelStepCost:
         for st in dict.fromkeys(self.stages):
             st.warm(prompts)
 
-    def uniform(self, batch: int, new: int, context) -> Cost:
-        """`batch` identical sequences, `new` tokens each over `context` cached ones (array)."""
+    def uniform(self, batch: int, new: int, context, logits: int = 1) -> Cost:
+        """`batch` identical sequences, `new` tokens each over `context` cached ones (array); `logits`
+        positions each through lm_head."""
         context = np.atleast_1d(np.asarray(context, dtype=np.int64))
         ones = np.ones_like(context)
 
         def split(m: int) -> Cost:
             sizes = [batch // m + (g < batch % m) for g in range(m)]
             by_size = {n: [c[id(st)] for st in self.stages] for n in dict.fromkeys(sizes)
-                       for c in [{id(st): st.uniform(n, new, context) for st in dict.fromkeys(self.stages)}]}
-            return self._combine([_Group(by_size[n], ones * n * new, ones * n) for n in sizes])
+                       for c in [{id(st): st.uniform(n, new, context, logits) for st in dict.fromkeys(self.stages)}]}
+            return self._combine([_Group(by_size[n], ones * n * new, ones * n * logits) for n in sizes])
 
         return self._faster(split(1), split(min(self.par.pp, batch)))
 

@@ -15,6 +15,7 @@ from hwsim.serve.kvcache import capacity_blocks, kv_bytes_per_token
 from hwsim.serve.links import Link
 from hwsim.serve.parallel import ParallelStepCost, machine_cost
 from hwsim.serve.shard import Parallel
+from hwsim.serve.speculative import Speculation
 from hwsim.serve.requests import Requests
 from hwsim.serve.scheduler import Replay, SchedulerConfig, simulate
 from hwsim.serve.stepcost import StepCost
@@ -47,7 +48,7 @@ class ServeResult:
 def serve(arch, model, requests: Requests, precision: Precision | None = None,
           config: SchedulerConfig = SchedulerConfig(), *, kv_blocks: int | None = None,
           memory_utilization: float = 0.9, parallel: Parallel | None = None, link: Link | None = None,
-          step_cost: StepCost | ParallelStepCost | None = None) -> ServeResult:
+          step_cost: StepCost | ParallelStepCost | None = None, speculation: Speculation | None = None) -> ServeResult:
     """Replay `requests` on one device, or on `parallel.tp × parallel.pp` devices joined by `link`.
     `step_cost` reuses cached step costs across replays of one machine (built for the same parallelism)."""
     config.validate()
@@ -60,11 +61,14 @@ def serve(arch, model, requests: Requests, precision: Precision | None = None,
     sc = step_cost or machine_cost(arch, model, prec, par, link)
     if kv_blocks is None:
         kv_blocks, _ = capacity_blocks(arch, model, rp, config.block_size, memory_utilization,
-                                       config.max_batched_tokens, par)
+                                       config.max_batched_tokens, par, draft=speculation.draft.model if speculation else None)
     elif isinstance(kv_blocks, bool) or not isinstance(kv_blocks, int) or kv_blocks < 1:
         raise HwsimError(f"must be a positive integer, got {kv_blocks!r}", field="--kv-blocks")
     sc.warm(requests.input_tokens)
-    rep = simulate(requests, sc.iteration, kv_blocks, config)
+    if speculation is not None:
+        speculation.validate()
+        speculation.draft.warm(requests.input_tokens)
+    rep = simulate(requests, sc.iteration, kv_blocks, config, speculation)
     block_bytes = kv_bytes_per_token(model, rp.kv.bits) * config.block_size
     summ = metrics.summary(rep, static_power_w=float(arch.static_power_w) * par.devices, kv_block_bytes=block_bytes)
     summ["devices"] = par.devices

@@ -53,9 +53,13 @@ class Replay:
     preemptions: int = 0
 
 
-def simulate(requests: Requests, step, kv_blocks: int, config: SchedulerConfig = SchedulerConfig()) -> Replay:
+def simulate(requests: Requests, step, kv_blocks: int, config: SchedulerConfig = SchedulerConfig(),
+             spec=None) -> Replay:
     """Serve `requests`; `step(new, context, emits) -> Cost` prices one iteration (`emits`: which
-    sequences produce a token; a StepCost's or ParallelStepCost's `iteration`)."""
+    sequences produce a token; a StepCost's or ParallelStepCost's `iteration`). `spec`: a
+    hwsim.serve.speculative.Speculation — a decoding sequence then verifies up to k draft tokens per
+    iteration (all in the token budget and the cache), keeps the accepted ones plus one, and the draft
+    model's steps are added to the iteration's cost."""
     config.validate()
     n = len(requests)
     P, D = requests.input_tokens, requests.output_tokens
@@ -80,6 +84,9 @@ def simulate(requests: Requests, step, kv_blocks: int, config: SchedulerConfig =
     waiting: list[int] = []
     it = {k: [] for k in ("start_s", "seconds", "energy_j", "seqs", "prefill_tokens", "decode_tokens", "emitted",
                           "kv_blocks_used", "waiting", "preemptions")}
+    rng = np.random.default_rng(spec.seed) if spec is not None else None
+    for key in ("accepted", "verified"):
+        it[key] = []
     env = simpy.Environment()
     state = {"arrived": 0, "wake": env.event(), "preemptions": 0}
 
@@ -92,6 +99,13 @@ def simulate(requests: Requests, step, kv_blocks: int, config: SchedulerConfig =
             state["arrived"] += 1
             if not state["wake"].triggered:
                 state["wake"].succeed()
+
+    def lookahead(ids: np.ndarray) -> np.ndarray:
+        """Draft tokens each sequence would verify: decoding ones, never past their requested output."""
+        if spec is None:
+            return np.zeros(len(ids), dtype=np.int64)
+        dec = (generated[ids] > 0) & (P[ids] + generated[ids] - computed[ids] == 1)
+        return np.where(dec, np.minimum(spec.k, D[ids] - generated[ids] - 1), 0)
 
     def preempt_last() -> int:
         victim = running.pop()
@@ -110,7 +124,7 @@ def simulate(requests: Requests, step, kv_blocks: int, config: SchedulerConfig =
         # running sequences, arrival order; a decoding one needs one token. Fast path: all of them fit.
         if running:
             run = np.array(running, dtype=np.int64)
-            rem = P[run] + generated[run] - computed[run]
+            rem = P[run] + generated[run] - computed[run] + lookahead(run)
             take = np.minimum(rem, np.maximum(budget - (np.cumsum(rem) - rem), 0))
             keep = take > 0
             if int(kv.need(run[keep], computed[run[keep]] + take[keep]).sum()) <= kv.free:
@@ -139,7 +153,7 @@ def simulate(requests: Requests, step, kv_blocks: int, config: SchedulerConfig =
         i = 0
         while i < len(running) and budget > 0:
             r = running[i]
-            want = min(int(P[r] + generated[r] - computed[r]), budget)
+            want = min(int(P[r] + generated[r] - computed[r] + lookahead(np.array([r]))[0]), budget)
             while kv.need(np.array([r]), np.array([computed[r] + want]))[0] > kv.free - _pending(ids, new):
                 if preempt_last() == r:
                     return budget  # r itself was the latest arrival: it waits for recomputation
@@ -166,8 +180,12 @@ def simulate(requests: Requests, step, kv_blocks: int, config: SchedulerConfig =
             if len(ids) == 0:  # nothing fits (cannot happen with the size check) or all preempted
                 raise HwsimError("the scheduler could not place any sequence in the KV cache", field="--kv-blocks")
             ctx = computed[ids]
-            emits = ctx + new == P[ids] + generated[ids]
-            cost = step(new, ctx, emits)
+            dec = (generated[ids] > 0) & (ctx + 1 == P[ids] + generated[ids])  # decoding (with drafts)
+            proposals = np.where(dec, new - 1, 0)
+            emits = ctx + new >= P[ids] + generated[ids]
+            cost = step(new, ctx, np.where(dec, new, emits.astype(np.int64)))  # verification: logits on all
+            if spec is not None:
+                cost = cost + spec.round_cost(new, ctx, dec, proposals)
             seconds, joules = float(cost.seconds), float(cost.energy_j)
             start = env.now
             kv.grow(ids, ctx + new)
@@ -175,18 +193,25 @@ def simulate(requests: Requests, step, kv_blocks: int, config: SchedulerConfig =
             it["seconds"].append(seconds)
             it["energy_j"].append(joules)
             it["seqs"].append(len(ids))
-            decoding = int(((new == 1) & (generated[ids] > 0) & emits).sum())
+            decoding = int(new[dec].sum())
             it["prefill_tokens"].append(int(new.sum()) - decoding)
             it["decode_tokens"].append(decoding)
-            it["emitted"].append(int(emits.sum()))
             it["kv_blocks_used"].append(kv.used)
             it["waiting"].append(len(waiting))
             it["preemptions"].append(state["preemptions"])
+            acc = np.zeros(len(ids), dtype=np.int64)
+            drafted = proposals > 0
+            if drafted.any():
+                acc[drafted] = spec.accepted(rng, proposals[drafted])
+            it["accepted"].append(int(acc.sum()))
+            it["verified"].append(int(drafted.sum()))
             yield env.timeout(seconds)
-            computed[ids] += new
+            computed[ids] += np.where(dec, 1 + acc, new)  # rejected drafts leave the cache
             out = ids[emits]
+            gain = (1 + acc)[emits]
+            it["emitted"].append(int(gain.sum()))
             first[out[generated[out] == 0]] = env.now
-            generated[out] += 1
+            generated[out] += gain
             ended = out[generated[out] >= D[out]]
             if len(ended):
                 finish[ended] = env.now

@@ -168,12 +168,13 @@ class StepCost:
         p = np.unique(np.asarray(prompts, dtype=np.int64))
         self.attention(np.ones_like(p), p, p)
 
-    def uniform(self, batch: int, new: int, context) -> Cost:
+    def uniform(self, batch: int, new: int, context, logits: int = 1) -> Cost:
         """Steps of `batch` sequences with `new` tokens each over `context` cached tokens (array): what the
-        engine gives `trace(model, 'prefill', batch, seq=new, context=c)`, for every c at once."""
+        engine gives `trace(model, 'prefill', batch, seq=new, context=c)`, for every c at once. `logits`:
+        positions per sequence that go through lm_head (speculative verification: all new ones)."""
         context = np.atleast_1d(np.asarray(context, dtype=np.int64))
         att = self.attention(np.full_like(context, batch), np.full_like(context, new), context + new)
-        return att + self.token(batch * new) + self.seq(batch)
+        return att + self.token(batch * new) + self.seq(batch * logits)
 
     def iteration(self, new: np.ndarray, context: np.ndarray, emit) -> Cost:
         """One serving iteration: sequence i adds new[i] tokens over context[i] cached ones; `emit`
