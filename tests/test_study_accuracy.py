@@ -59,3 +59,14 @@ def test_bad_accuracy_entries_name_the_field(tmp_path):
         _study(tmp_path, f"  source: model\n  path: {DATA / 'qwen3'}\n  text: {tmp_path / 'missing.txt'}")
     with pytest.raises(HwsimError, match="precisions.method"):
         _study(tmp_path, "  source: minilm", "weights: int4_g32\n  method: [gptqq]")
+
+
+def test_rotation_method_costs_its_online_hadamards(tmp_path):
+    """A rotating method adds QuaRot's online Hadamards to the costed trace (hwsim.workload.rotation)."""
+    s = _study(tmp_path, "  source: none", "weights: int4_g128\n  kv: [fp16, int4_g128]\n  method: [rtn, rotate+gptq]")
+    t = run_sweep(s, tmp_path / "out", progress=False).table().set_index(["kv", "method"])
+    for kv in ("fp16", "int4_g128"):
+        assert t.loc[(kv, "rotate+gptq"), "energy_j"] > t.loc[(kv, "rtn"), "energy_j"]
+    # the q/k rotation is only there for a quantized cache
+    extra = {kv: t.loc[(kv, "rotate+gptq"), "energy_j"] - t.loc[(kv, "rtn"), "energy_j"] for kv in ("fp16", "int4_g128")}
+    assert extra["int4_g128"] > extra["fp16"]

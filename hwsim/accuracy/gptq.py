@@ -78,7 +78,7 @@ def gptq(w: np.ndarray, fmt, x: np.ndarray | None = None, *, h: np.ndarray | Non
     if x is None and (h is None or np.shape(h) != (n, n)):
         raise HwsimError(f"GPTQ needs calibration inputs with {n} channels", field="calibration")
     diag = 2.0 * np.einsum("ij,ij->j", x, x) / x.shape[0] if x is not None else np.diag(h).copy()
-    Wt = np.array(np.asarray(w, dtype=np.float32).T)  # in × out: a column of W is a contiguous row
+    Wt = kernels.transpose32(np.ascontiguousarray(w, dtype=np.float32))  # in × out: a column of W is a row
     dead = diag == 0
     if dead.any():  # channels never active: any value works, GPTQ zeroes them
         h = hessian(x) if x is not None else np.array(h, dtype=np.float64)
@@ -121,6 +121,5 @@ def gptq(w: np.ndarray, fmt, x: np.ndarray | None = None, *, h: np.ndarray | Non
             Wt[i2:] -= U[i1:i2, i2:].T @ e
     if act_order:
         Qt = Qt[np.argsort(perm)]
-    Q = Qt.T
-    dtype = np.float32 if w.dtype == np.float32 else np.float64
-    return np.ascontiguousarray(Q, dtype=dtype)
+    Q = kernels.transpose32(Qt)
+    return Q if w.dtype == np.float32 else Q.astype(np.float64)

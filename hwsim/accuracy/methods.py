@@ -120,11 +120,13 @@ def _awq_scale(w: np.ndarray, x: np.ndarray, fmt) -> np.ndarray:
     """AWQ's per-input-channel scale: α grid search on the layer output error (activations fp)."""
     mean_abs = np.maximum(np.abs(x).mean(0), 1e-8)
     xs = x[np.linspace(0, x.shape[0] - 1, min(x.shape[0], AWQ_TOKENS)).astype(np.int64)].astype(np.float32)
+    w32 = w.astype(np.float32)  # the search runs in float32 (2× faster GEMMs); the chosen s stays float64
     best, best_s = np.inf, np.ones(w.shape[1])
     for a in AWQ_GRID:
         s = mean_abs**a
         s = s / np.sqrt(s.max() * s.min())
-        delta = (w - fmt.quantize(w * s, axis=-1) / s).astype(np.float32)
+        s32 = s.astype(np.float32)
+        delta = w32 - np.asarray(fmt.quantize(w32 * s32, axis=-1), dtype=np.float32) / s32
         err = float(np.square(xs @ delta.T).sum())  # ‖X(W − Ŵ)ᵀ‖²: the reference output is common to all α
         if err < best:
             best, best_s = err, s

@@ -28,6 +28,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "from its quantization_config or GGUF tensor types; else fp16)")
     p.add_argument("--activations", default="fp16", help="activation format name or bits (default fp16)")
     p.add_argument("--kv", default="fp16", help="KV-cache format name or bits (default fp16)")
+    p.add_argument("--method", default="rtn", metavar="M",
+                   help="quantization method: one that rotates (rotate, rotate+gptq) adds QuaRot's online Hadamards "
+                   "(before down_proj; on q/k when --kv is quantized) as ops")
     p.add_argument("--only", choices=KINDS_ONLY, help="keep only linear or attention ops")
     p.add_argument("--set", action="append", default=[], metavar="dotted.key=value",
                    help="override a field of the arch spec (repeatable)")
@@ -55,6 +58,12 @@ def _ops(args):
     if (args.model is None) == (args.gemm is None):
         raise HwsimError("give exactly one of --model or --gemm M,N,K", field="--model")
     work = parse_gemm(args.gemm) if args.gemm else trace_from_args(args)
+    from hwsim.accuracy.methods import parse_method
+
+    if parse_method(args.method).rotates and args.model is not None:
+        from hwsim.workload.rotation import kv_quantized, with_online_hadamard
+
+        work = with_online_hadamard(work, kv=kv_quantized(args.kv))
     if args.only:
         ops = work.ops if hasattr(work, "ops") else work
         ops = ops[ops["kind"] == args.only].reset_index(drop=True)

@@ -56,10 +56,12 @@ class Explanation:
         def ref(src: str) -> str:
             return f"[{notes.setdefault(src, len(notes) + 1)}]"
 
+        pw = max([len("part"), *map(len, self.energy["part"])]) + 2
+        cw = min(max([len("component"), *map(len, self.energy["component"])]) + 2, 62)
         lines = [f"energy by component ({self.arch}): per action x count = energy",
-                 f"{'part':<10}{'component':<52}{'per action':>28} {'count':>12}{'energy J':>12}  source"]
+                 f"{'part':<{pw}}{'component':<{cw}}{'per action':>28} {'count':>12}{'energy J':>12}  source"]
         for r in self.energy.itertuples():
-            lines.append(f"{r.part:<10}{r.component[:51]:<52}{_g(r.per_action_j)} J per {r.action:<11}"
+            lines.append(f"{r.part:<{pw}}{r.component[:cw - 1]:<{cw}}{_g(r.per_action_j)} J per {r.action:<11}"
                          f" {r.count:>12.4g}{r.energy_j:>12.4g}  {ref(r.source)}")
         t = self.table.totals
         lines.append(f"sum {self.energy['energy_j'].sum():.6g} J (engine total {t['energy_j']:.6g} J)")

@@ -304,6 +304,21 @@ def gptq_block(wt, u1, qt, et, scale, zero, choice, gidx, kind, p, grids, mids, 
 
 
 @njit(cache=True)
+def transpose32(a):
+    """a.T as a new C-contiguous float32 array, copied in 16 × 16 tiles (rows of the output written
+    contiguously): numpy's strided copy of a 4096 × 4096 transpose is 3-4× slower on the 2-core sandbox
+    (a power-of-two stride maps every row to the same cache sets)."""
+    n, m = a.shape
+    out = np.empty((m, n), np.float32)
+    for i0 in range(0, n, 16):
+        for j0 in range(0, m, 16):
+            for j in range(j0, min(j0 + 16, m)):
+                for i in range(i0, min(i0 + 16, n)):
+                    out[j, i] = a[i, j]
+    return out
+
+
+@njit(cache=True)
 def lowrank_inverse_cholesky(b, m0, lam):
     """Upper Cholesky factor of H⁻¹ = (I − B·M₀·Bᵀ)/λ (H = λI + low rank, B n × m) as
     U = diag(u) + strict_upper(P·Bᵀ): the Schur complement after k rows keeps the form

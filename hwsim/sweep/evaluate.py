@@ -91,9 +91,15 @@ def engine_inputs(design: Design, workload: Workload, precision: PrecisionChoice
     """(base arch, trace, Precision) of one task, exactly as the analytical evaluator costs them (the
     cycle-engine recheck, hwsim.sweep.recheck, rebuilds sampled rows through this too, and engine_formats)."""
     from hwsim.engine import Precision
+    from hwsim.workload.rotation import kv_quantized, needs_online_hadamard, with_online_hadamard
 
     prec = Precision(weights=precision.weights, activations=precision.activations, kv=precision.kv)
-    return _arch(design.preset, design.overrides), _trace(workload), prec
+    tr = _trace(workload)
+    if needs_online_hadamard(precision.method) and workload.ops == "all":  # rotations that cannot be fused
+        from hwsim.workload import load_model
+
+        tr = with_online_hadamard(tr, kv=kv_quantized(precision.kv), head_dim=load_model(workload.model).head_dim)
+    return _arch(design.preset, design.overrides), tr, prec
 
 
 def engine_formats(workload: Workload, precision: PrecisionChoice) -> list[str] | None:
