@@ -48,7 +48,9 @@ def resolve_preset(name_or_path: str | os.PathLike, kind: str, *, what: str) -> 
     path = Path(text)
     if path.suffix in (*_SUFFIXES, ".json") or os.sep in text or "/" in text or _exists(path):
         if not _exists(path):
-            raise HwsimError("no such file", file=text)
+            shipped = path.stem in preset_names(kind) and path.parent.name == kind
+            hint = f" (a shipped preset has that name: give just `{path.stem}`)" if shipped else ""
+            raise HwsimError("no such file" + hint, file=text)
         return path
     for d in preset_dirs(kind):
         for suf in _SUFFIXES:

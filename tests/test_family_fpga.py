@@ -95,6 +95,17 @@ def test_clock_derates_above_the_knee():
     assert high["clock_hz"] == pytest.approx(0.7 * 300e6)
 
 
+def test_a_derate_that_would_stop_the_clock_is_refused():
+    """Fuzzing (issue 15) found derate_slope 1e20 giving a negative clock and negative seconds with exit 0."""
+    arch = load_arch("flightllm-u280")
+    for slope, knee in ((1e20, 0.7), (10.0, 0.0)):
+        with pytest.raises(HwsimError, match="derate_slope"):
+            load_arch("flightllm-u280", {"compute.derate_slope": slope, "compute.derate_knee": knee})
+    with pytest.raises(HwsimError, match="derate_knee"):
+        load_arch("flightllm-u280", {"compute.derate_knee": 1.5})
+    assert arch.compute["derate_slope"] == 0
+
+
 def test_float_modes_error_lut_convert():
     ops = gemm_ops([("g", 4, 256, 256)])
     fp6 = Precision(weights="fp6_e2m3", activations="fp6_e2m3", kv="int8")

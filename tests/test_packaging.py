@@ -83,3 +83,13 @@ def test_help_ends_with_two_examples_that_parse(name):
         argv = shlex.split(line.strip())
         assert argv[:2] == ["hwsim", name]
         build_parser().parse_args(argv[1:])  # every option in the example exists
+
+
+def test_clone_relative_path_from_elsewhere_names_the_preset(tmp_path, monkeypatch, capsys):
+    """README's `hwsim sweep studies/all-families.yaml` run outside the clone: the error says the name works."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["sweep", "studies/all-families.yaml", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "give just `all-families`" in err
+    assert main(["simulate", "--arch", "elsewhere/bitmod.yaml", "--model", "llama-2-7b", "--phase", "decode"]) == 2
+    assert "shipped" not in capsys.readouterr().err  # only a path in the preset folder's own name hints

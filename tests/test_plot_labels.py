@@ -55,3 +55,32 @@ def test_cycle_timeline_of_a_whole_model_is_per_layer():
         assert (s["busy"] * (s["end"] - s["start"])).sum() == pytest.approx(a, rel=1e-9)
     ax = table.plot()
     assert "per layer" in ax.get_title() and ax.get_xlabel() == "time (cycles)"
+
+
+def test_roofline_legend_names_the_shared_precision_and_only_drawn_roofs():
+    """Parts of the precision every series shares leave the series labels but not the figure: they title the
+    legend. A ceiling equal to the linear roof is not drawn, so it gets no legend entry either."""
+    from hwsim.roofline import roofline
+    from hwsim.engine import Precision
+    from hwsim.workload import trace
+
+    tr = trace("llama-2-7b", "decode")
+    fig = roofline(["h100-sxm", "a100-sxm"], tr, Precision(weights="int4_g128")).plot()
+    legend = fig.axes[0].get_legend()
+    assert legend.get_title().get_text() == "W int4_g128 / A fp16 / KV fp16"
+    labels = [t.get_text() for t in legend.get_texts()]
+    assert labels[:2] == ["h100-sxm", "a100-sxm"] and "attention roof (KV operand)" not in labels
+    fig = roofline("bitmod", tr, [Precision(weights="int4_g128"), Precision(weights="int8")]).plot()
+    legend = fig.axes[0].get_legend()
+    assert legend.get_title().get_text() == "A fp16 / KV fp16"
+    assert "attention roof (KV operand)" in [t.get_text() for t in legend.get_texts()]  # 1.02 Top/s, drawn
+
+
+def test_front_plot_keeps_a_few_dominated_designs_visible():
+    """all-families has 40 rows and a family with no front point: its points must be seen, not 15% ghosts."""
+    df = pd.DataFrame({"energy_j": [1.0, 2.0, 3.0, 4.0], "tokens_per_s": [4.0, 3.0, 2.0, 1.0],
+                       "family": ["a", "a", "b", "b"]})
+    objs = parse_objectives("energy_j:min,tokens_per_s:min")
+    fig = plot_front(df, front_mask(df, objs), *objs, color_by="family")
+    alphas = [c.get_alpha() for c in fig.axes[0].collections if c.get_alpha() is not None]
+    assert alphas and min(alphas) >= 0.5

@@ -83,7 +83,11 @@ def plot_timeline(timeline: pd.DataFrame, ax=None, clock_hz=None, by: str = "aut
     ax.set_yticks(np.arange(len(resources)) + 0.45)
     ax.set_yticklabels(resources)
     ax.set_ylim(0, len(resources) + (0.35 if len(bounds) <= 12 else 0))
-    ax.set_xlabel("time (s)" if clock_hz else "time (cycles)")
+    from matplotlib.ticker import EngFormatter
+
+    ax.set_xlabel("time" if clock_hz else "time (cycles)")
+    ax.xaxis.set_major_formatter(EngFormatter(unit="s" if clock_hz else "", sep=" "))  # '100 M', not '1e8'
+
     unit = {"op": "per op", "layer": "per layer"}.get(by, "per bin")
     ax.set_title(f"busy fraction per resource, {unit} (0 = idle, bar height = busy)", fontsize=8)
     return ax

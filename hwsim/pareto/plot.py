@@ -31,10 +31,13 @@ def _log_scale(x: np.ndarray) -> bool:
 
 
 def _panel(ax, xs, ys, mask, colors, x: Objective, y: Objective) -> None:
-    """Dominated rows faded, the front in colour with a black staircase through it."""
+    """Dominated rows faded, the front in colour with a black staircase through it. A few hundred rows stay
+    clearly visible (a family with no front point must still be seen); a cloud of thousands fades further."""
+    few = len(xs) <= 500
     for _, sel, c in colors:
         dom, on = sel & ~mask, sel & mask
-        ax.scatter(xs[dom], ys[dom], s=4, color=c, alpha=0.15, linewidths=0, rasterized=True)
+        ax.scatter(xs[dom], ys[dom], s=10 if few else 4, color=c, alpha=0.55 if few else 0.15, linewidths=0,
+                   rasterized=True)
         ax.scatter(xs[on], ys[on], s=14, color=c, edgecolors="black", linewidths=0.4, zorder=3)
     fx, fy = xs[mask], ys[mask]
     order = np.lexsort((fy, fx))

@@ -41,6 +41,23 @@ def _series_labels(machines) -> list[str]:
     return labels
 
 
+def _shared_precision(machines) -> str:
+    """The precision parts every series shares (the legend's title: _series_labels leaves them out)."""
+    parts = [m.precision.split(" / ") for m in machines]
+    return " / ".join(p for i, p in enumerate(parts[0]) if all(q[i] == p for q in parts))
+
+
+def _drawn_ceilings(machines) -> set[str]:
+    """Ceiling kinds drawn as their own line: attention and vector roofs equal to a drawn roof are not."""
+    out = set()
+    for m in machines:
+        if not math.isclose(m.attention_ops_per_s, m.linear_ops_per_s):
+            out.add("attention")
+        if not any(math.isclose(m.vector_ops_per_s, r) for r in (m.linear_ops_per_s, m.attention_ops_per_s)):
+            out.add("elementwise")
+    return out
+
+
 def si(x: float, unit: str) -> str:
     """A number with an SI prefix, 3 significant digits: si(9.894e14, 'op/s') → '989 Top/s'."""
     if not math.isfinite(x) or x <= 0:
@@ -254,10 +271,13 @@ def plot_roofline(rl, path=None, *, ax=None, title: str | None = None, label_ops
         kinds = [k for k in KIND_MARKERS if k in set(ops["kind"])]
         handles += [Line2D([], [], ls="", marker=KIND_MARKERS[k], color="0.3", label=k) for k in kinds]
         handles += [Line2D([], [], ls="", marker="o", mfc="white", mec="0.3", label="roofline bound"),
-                    Line2D([], [], ls="", marker="o", color="0.3", label="attained (cost model)"),
-                    Line2D([], [], color="0.3", ls=CEILING_STYLE["attention"], label="attention roof (KV operand)"),
-                    Line2D([], [], color="0.3", ls=CEILING_STYLE["elementwise"], label="vector roof")]
-        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, borderaxespad=0)
+                    Line2D([], [], ls="", marker="o", color="0.3", label="attained (cost model)")]
+        ceilings = _drawn_ceilings(machines)  # a legend entry only for a line the reader can find
+        for kind, label in (("attention", "attention roof (KV operand)"), ("elementwise", "vector roof")):
+            if kind in ceilings:
+                handles.append(Line2D([], [], color="0.3", ls=CEILING_STYLE[kind], label=label))
+        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, borderaxespad=0,
+                  title=_shared_precision(machines) or None, alignment="left")
         if path is not None:
             save_figure(fig, path)
     return fig

@@ -91,7 +91,7 @@ class Fpga(Family):
         "activations_on_chip": Field("bool", required=False, default=False,
                                      doc="always-on-chip decode: op inputs stay on chip when they fit"),
         "hbm_channels": Field("int", required=False, default=None, doc="HBM pseudo-channels used (default all)"),
-        "derate_knee": Field("dimensionless", required=False, default=0.7, positive=False,
+        "derate_knee": Field("dimensionless", required=False, default=0.7, positive=False, maximum=1.0,
                              doc="utilisation above which the clock derates"),
         "derate_slope": Field("dimensionless", required=False, default=1.0, positive=False,
                               doc="clock fraction lost per unit of utilisation above the knee"),
@@ -107,6 +107,12 @@ class Fpga(Family):
             raise HwsimError("missing field: the fpga family prices MAC energy from a tech table",
                              file=arch.file, field="tech")
         sparsity(arch)
+        # the derated clock, clock·(1 − slope·(u − knee)), must stay positive up to full utilisation
+        loss = np.asarray(arch.compute["derate_slope"] * (1.0 - arch.compute["derate_knee"]), dtype=np.float64)
+        if np.any(loss >= 1.0):
+            raise HwsimError(f"derate_slope × (1 − derate_knee) must be below 1 (else the clock reaches zero at "
+                             f"full utilisation), got {float(np.max(loss)):.4g}", file=arch.file,
+                             field="compute.derate_slope")
 
     # --- the machine as it runs ------------------------------------------------------
     def configure(self, arch, prec):
