@@ -128,3 +128,21 @@ def test_json_shape():
     assert out["status"] == "optimal" and set(out) == {"status", "objective", "solve_seconds", "assignment", "totals"}
     assert set(out["totals"]) == {"avg_bits", "memory_bytes", "seconds", "energy_j", "error"}
     assert list(out["assignment"]) == ["u0", "u1", "u2"]
+
+
+def test_cbc_preprocessing_does_not_cut_off_the_optimum():
+    """An instance hypothesis found (issue 18's helper): with CBC's preprocessing on, CBC 2.10.3 fixed
+    variables wrongly and returned error 10 as 'optimal'; brute force finds 7 within both budgets."""
+    error = np.array([[4., 5, 5, 3], [5, 5, 5, 0], [2, 3, 1, 2], [3, 4, 3, 1]])
+    seconds = np.array([[4., 5, 1, 3], [2, 5, 0, 2], [5, 2, 0, 4], [5, 5, 5, 2]])
+    energy = np.array([[4., 5, 3, 5], [3, 1, 2, 3], [1, 4, 2, 5], [1, 3, 0, 0]])
+    memory = np.array([[3., 2, 2, 2], [5, 3, 2, 5], [5, 2, 1, 1], [0, 3, 3, 3]])
+    p = Problem(units=("u0", "u1", "u2", "u3"), formats=("f0", "f1", "f2", "f3"), allowed=np.ones((4, 4), bool),
+                costs={"error": error, "seconds": seconds, "energy_j": energy, "memory_bytes": memory,
+                       "bits": np.array([15., 16, 10, 10])},
+                elems=np.array([8., 27, 99, 93]), fixed={"error": 0.0, "seconds": 0.5, "energy_j": 0.25,
+                                                         "memory_bytes": 0.0, "avg_bits": 0.0},
+                members=(("u0",), ("u1",), ("u2",), ("u3",)))
+    budgets = {"seconds": 5.625, "energy_j": 16.25}
+    assert brute_force(p, "error", budgets) == 7.0
+    assert solve(p, "error", budgets).objective_value == 7.0

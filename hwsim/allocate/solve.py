@@ -120,7 +120,15 @@ class Solver:
 
         with warnings.catch_warnings():  # PuLP 3.3 flags its bundled-CBC class for 4.0; it is what we ship with
             warnings.simplefilter("ignore", DeprecationWarning)
-            self.model.solve(pulp.PULP_CBC_CMD(msg=False, gapRel=0.0, gapAbs=1e-10, threads=1))
+            # CBC 2.10.3's preprocessing (Cgl) can fix variables wrongly and report a worse assignment as
+            # optimal (tests/test_allocate_solve.py pins one such 4-unit instance: 10 vs brute force 7), so
+            # it is off; without it CBC exits with no solution file on an infeasible model, and the run
+            # with preprocessing then reports the status
+            try:
+                self.model.solve(pulp.PULP_CBC_CMD(msg=False, gapRel=0.0, gapAbs=1e-10, threads=1,
+                                                   options=["preprocess off"]))
+            except pulp.PulpSolverError:
+                self.model.solve(pulp.PULP_CBC_CMD(msg=False, gapRel=0.0, gapAbs=1e-10, threads=1))
         return pulp.LpStatus[self.model.status]
 
     def solve(self, budgets: dict | None = None) -> Solution:
