@@ -111,3 +111,25 @@ def test_long_prefill_on_a_systolic_array_gains_from_fusing():
     unfused = evaluate(spec, tr).totals
     assert fused[f"bytes_{spec.backing.name}"] < 0.8 * unfused[f"bytes_{spec.backing.name}"]
     assert fused["seconds"] < unfused["seconds"]
+
+
+def test_rebuilding_attention_keeps_the_callers_other_rows():
+    """Trace.with_attention changes attention rows only: a pristine trace becomes the builder's other form
+    exactly; rows a caller left out stay out (simulate --only linear on a GPU) and rows it added stay in,
+    once (online Hadamards of a rotating method)."""
+    from hwsim.workload.rotation import with_online_hadamard
+
+    tr = trace(load_model("llama-3-8b"), "decode", batch=2, context=50)
+    built = trace(load_model("llama-3-8b"), "decode", batch=2, context=50, attention="fused")
+    assert tr.with_attention("fused").ops.equals(built.ops)
+    assert built.with_attention("unfused").ops.equals(tr.ops)
+    linear = replace(tr, ops=tr.ops[tr.ops["kind"] == "linear"].reset_index(drop=True))
+    assert linear.with_attention("fused").ops.equals(linear.ops)
+    rotated = with_online_hadamard(tr, kv=True)
+    fused = rotated.with_attention("fused").ops
+    hadamards = rotated.ops["name"].str.contains("hadamard")
+    assert hadamards.sum() > 0 and fused["name"].str.contains("hadamard").sum() == hadamards.sum()
+    assert (fused["op"] == "attn_fused").sum() == 32
+    h100 = load_arch("h100-sxm")
+    only_linear = evaluate(h100, linear).ops
+    assert len(only_linear) == len(linear.ops) and (only_linear["kind"] == "linear").all()

@@ -91,3 +91,24 @@ def test_cli_speculative_generate_and_bad_input(capsys):
 def test_bad_speculation_values():
     with pytest.raises(HwsimError, match="--spec-tokens"):
         Speculation(DRAFT, k=0).validate()
+
+
+@settings(max_examples=12, deadline=None)
+@given(n=st.integers(1, 12), k=st.integers(1, 5), alpha=st.floats(0, 1), tokens=st.integers(8, 300),
+       spare=st.integers(0, 30), seed=st.integers(0, 9))
+def test_speculative_replay_invariants(n, k, alpha, tokens, spare, seed):
+    """Every request finishes with exactly its tokens, the cache never overflows (lookahead included),
+    token budgets hold, and a sequence never gains more than k + 1 tokens in one iteration."""
+    reqs = poisson_requests(50.0, n, "uniform:1:120", "uniform:1:40", seed=seed)
+    blocks = int(np.max(-(-(reqs.input_tokens + reqs.output_tokens - 1) // 16))) + spare
+    from hwsim.serve.scheduler import SchedulerConfig
+
+    cfg = SchedulerConfig(max_num_seqs=4, max_batched_tokens=tokens, block_size=16)
+    res = serve(H100, LLAMA, reqs, config=cfg, kv_blocks=blocks, step_cost=TARGET,
+                speculation=Speculation(DRAFT, k=k, alpha=alpha, seed=seed))
+    assert (res.requests["generated_tokens"] == res.requests["output_tokens"]).all()
+    it = res.iterations
+    assert (it["kv_blocks_used"] <= blocks).all()
+    assert (it["prefill_tokens"] + it["decode_tokens"] <= tokens).all()
+    assert (it["accepted"] <= k * it["verified"]).all()
+    assert (res.requests["ttft_s"] > 0).all()

@@ -48,15 +48,10 @@ def online_hadamard_ops(ops: pd.DataFrame, *, kv: bool, head_dim: int | None = N
 
 @dataclasses.dataclass(frozen=True)
 class RotatedTrace(Trace):
-    """A Trace with online Hadamard rows; re-expressing its attention (a fused-attention family
-    rebuilds the trace) keeps them."""
+    """A Trace with online Hadamard rows (re-expressing its attention keeps them: Trace.with_attention
+    changes attention rows only)."""
 
     online_kv: bool = False
-
-    def with_attention(self, form: str) -> Trace:
-        if form == self.attention:
-            return self
-        return with_online_hadamard(Trace.with_attention(self, form), kv=self.online_kv)
 
 
 def with_online_hadamard(trace, *, kv: bool, head_dim: int | None = None):

@@ -12,7 +12,7 @@ at most their window (the keys a windowed kernel visits); docs/workloads.md list
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -61,13 +61,16 @@ class Trace:
         return kv.cache_elems(self.model.blocks, self.batch, self.span, self.mla) * kv_bits / 8
 
     def with_attention(self, form: str) -> "Trace":
-        """The same step with attention unfused (qk, softmax, av) or fused (one attn_fused row per layer)."""
+        """The same step with attention unfused (qk, softmax, av) or fused (one attn_fused row per layer).
+        Only the attention rows change: rows a caller added (e.g. online Hadamards) or left out (e.g.
+        `--only linear`) stay as they are."""
         if form == self.attention:
             return self
         other = self.__dict__.get("_other_form")  # built once: every engine call on this trace asks again
         if other is None or other.attention != form:
-            other = trace(self.model, self.phase, self.batch, self.seq, self.context, self.logits, attention=form,
+            built = trace(self.model, self.phase, self.batch, self.seq, self.context, self.logits, attention=form,
                           mla=self.mla)
+            other = replace(self, ops=splice_attention(self.ops, built.ops), attention=form)
             object.__setattr__(self, "_other_form", other)  # a cache beside the frozen fields, not one of them
         return other
 
@@ -85,6 +88,25 @@ class Trace:
 
     def linear(self) -> pd.DataFrame:
         return self.ops[self.ops["kind"] == "linear"]
+
+
+ATTENTION_ROLES = ("qk", "softmax", "av", "attn_fused")
+
+
+def splice_attention(ops: pd.DataFrame, built: pd.DataFrame) -> pd.DataFrame:
+    """`ops` with each layer's attention rows replaced by that layer's attention rows in `built` (the
+    builder's other form), placed where the layer's first attention row was; layers without attention
+    rows in `ops` get none."""
+    att = ops["op"].isin(ATTENTION_ROLES).to_numpy()
+    if not att.any():
+        return ops
+    first = pd.Series(np.flatnonzero(att), index=ops["layer"].to_numpy()[att]).groupby(level=0).min()
+    new = built[built["op"].isin(ATTENTION_ROLES) & built["layer"].isin(first.index)]
+    within = new.groupby("layer").cumcount().to_numpy() + 1
+    key = np.concatenate([np.flatnonzero(~att).astype(np.float64),
+                          first.reindex(new["layer"]).to_numpy() + within / (within.max() + 1.0)])
+    out = pd.concat([ops[~att], new], ignore_index=True)
+    return out.iloc[np.argsort(key, kind="stable")].reset_index(drop=True)
 
 
 def _check_count(value: object, field: str, *, allow_zero: bool = False) -> int:
