@@ -12,7 +12,7 @@ from hwsim.engine.attention import as_run, family_view, fold
 from hwsim.engine.machine import Machine, configure, exposed_cycles, memory_cycles, op_traffic
 from hwsim.core.ops import OpColumns
 from hwsim.arch.loader import load_arch
-from hwsim.core.precision import Precision
+from hwsim.core.precision import Precision, operand_type
 from hwsim.errors import HwsimError
 
 TOTAL_KEYS = ("cycles", "compute_cycles", "memory_cycles", "seconds", "energy_j", "area_mm2")
@@ -104,8 +104,29 @@ def memory_footprint(arch: Accelerator, trace, prec, ops: OpColumns | None = Non
     live = float(np.max(ops.act_in_elems + ops.act_out_elems, initial=0.0))
     residual = float(trace.batch * trace.seq * model.hidden)
     act = float(np.ceil((live + residual) * prec.activations.bits / 8))
-    need = float(np.ceil(model.params * prec.weights.bits / 8) + trace.kv_cache_bytes(prec.kv.bits)) + act
+    weights = model.params * prec.weights.bits / 8 + _stored_format_bytes(model, ops_frame(trace), prec.weights)
+    need = float(np.ceil(weights) + trace.kv_cache_bytes(prec.kv.bits)) + act
     return {"footprint_bytes": need, "activation_bytes": act, "fits_memory": need <= np.asarray(arch.backing.capacity)}
+
+
+def _stored_format_bytes(model, ops: pd.DataFrame, main) -> float:
+    """Bytes a quantized checkpoint's per-op exceptions add to `params × main bits` (a GPTQ lm_head kept in
+    fp16, a GGUF q6_k head, `dynamic` 8-bit layers): each excepted op's stored parameters (all its experts;
+    the whole token table for `embed`) × (its bits − the main bits). 0 when the caller chose a format other
+    than the checkpoint's own (then every weight is at that format)."""
+    if model.weight_formats is None or main.name != model.default_weight_format or "op" not in ops.columns:
+        return 0.0
+    formats = model.op_weight_formats(ops["name"])
+    extra, bits = 0.0, {}
+    for fmt, op, layer, read in zip(formats, ops["op"], ops["layer"], ops["weight_elems"]):
+        if fmt == main.name or read == 0:
+            continue
+        if fmt not in bits:
+            bits[fmt] = operand_type(fmt, "weights").bits
+        lin = model.blocks[int(layer)].linears(model.hidden).get(op) if 0 <= layer < len(model.blocks) else None
+        stored = lin.params if lin is not None else model.vocab * model.hidden if op == "embed" else read
+        extra += stored * (bits[fmt] - main.bits) / 8
+    return extra
 
 
 def design_totals(m: Machine, ops: OpColumns, mult: np.ndarray, trace) -> dict:
