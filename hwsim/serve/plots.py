@@ -21,7 +21,8 @@ def plot_distributions(req: pd.DataFrame, path, title: str = "") -> None:
         for p, style in ((50, "-"), (99, "--")):
             if len(x):
                 v = np.percentile(x, p)
-                ax.axvline(v, color="k", ls=style, lw=1, label=f"p{p} {v:.3g} ms")
+                shown = f"{v:,.0f}" if v >= 100 else f"{v:.3g}"  # 1,530 ms, not 1.53e+03 ms
+                ax.axvline(v, color="k", ls=style, lw=1, label=f"p{p} {shown} ms")
         ax.set_xlabel(f"{label} (ms)")
         ax.set_ylabel("requests")
         ax.legend(fontsize=8)
