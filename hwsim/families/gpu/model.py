@@ -131,9 +131,9 @@ class Gpu(Family):
                                c["attention_split_kv"])
         lanes = c["sms"] * c["cuda_cores_per_sm"]
         attention = ops.kind == "attention"
-        if ops.op is not None:  # an arch with `attention: unfused` runs qk and av as batched GEMMs
-            unfused = gemm_cycles(c, ops, self._rate(arch, a, kv), self._efficiency(arch, a, kv))
-            att = np.where(ops.fused_attention(), att, unfused)
+        unfused = attention & ~ops.fused_attention() if ops.op is not None else np.zeros_like(attention)
+        if unfused.any():  # an arch with `attention: unfused` runs qk and av as batched GEMMs
+            att = np.where(unfused, gemm_cycles(c, ops, self._rate(arch, a, kv), self._efficiency(arch, a, kv)), att)
         gemm = np.where(attention, att, linear)
         return np.where(ops.gemm & (ops.macs > 0), gemm, 0.0) + vector_cycles(ops, lanes)
 
