@@ -133,3 +133,12 @@ def test_rebuilding_attention_keeps_the_callers_other_rows():
     h100 = load_arch("h100-sxm")
     only_linear = evaluate(h100, linear).ops
     assert len(only_linear) == len(linear.ops) and (only_linear["kind"] == "linear").all()
+
+
+def test_an_unknown_attention_setting_is_one_line_exit_2(capsys):
+    from hwsim.cli import main
+
+    assert main(["simulate", "--arch", "h100-sxm", "--model", "llama-2-7b", "--phase", "decode",
+                 "--set", "attention=flash"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "attention: must be one of fused, unfused, got 'flash'" in err
