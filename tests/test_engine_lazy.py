@@ -3,6 +3,8 @@
 CostTable builds its `ops` DataFrame only when asked (hwsim.engine.cost.CostTable); a Trace's OpColumns are
 read once and reused (hwsim.engine.cost.op_columns). These tests pin that neither changes a number.
 """
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,6 +16,7 @@ from hwsim.core.ops import OpColumns
 from hwsim.engine import Precision, evaluate, gemm_ops
 from hwsim.engine.cost import CostTable, cost_columns, family_ops, op_columns, ops_table
 from hwsim.engine.machine import configure
+from hwsim.roofline import roofline
 from hwsim.workload import kv, load_model, trace
 
 COST_COLUMNS = ("cycles", "compute_cycles", "memory_cycles", "seconds", "energy_j")
@@ -92,3 +95,28 @@ def test_trace_and_model_caches_give_the_counted_values():
     parts = model.param_breakdown()
     parts["total"] = -1  # a caller's copy: the model's own count stays
     assert model.params == model.param_breakdown()["total"] > 0
+
+
+def test_roofline_tables_agree_with_the_engine():
+    """The roofline costs its ops with the engine's columns and traffic computed once; its lazily built tables
+    show the engine's per-op seconds and sum to the engine's totals."""
+    tr = trace(load_model("llama-2-7b"), "decode", batch=2, context=100)
+    precs = [Precision(), Precision(weights="int4_g128")]
+    rl = roofline(["h100-sxm", "bitmod"], tr, precs)
+    for s, m in zip(rl.summary.itertuples(), rl.machines):
+        prec = precs[0] if s.precision.startswith("W fp16 ") else precs[1]
+        table = evaluate(s.arch, tr, prec)
+        assert s.attained_s == table.totals["seconds"]
+        rows = rl.ops[(rl.ops["arch"] == s.arch) & (rl.ops["precision"] == s.precision) & (rl.ops["level"] == m.backing)]
+        seconds = dict(zip(table.column("name"), table.column("seconds")))
+        assert len(rows) > 0 and all(seconds[n] == t for n, t in zip(rows["name"], rows["attained_s"]))
+
+
+def test_a_changed_arch_file_is_read_again(tmp_path):
+    """Parsed spec files are kept per (file, modification time, size): an edited file is parsed anew."""
+    path = tmp_path / "a.yaml"
+    text = (Path(__file__).parents[1] / "hwsim" / "presets" / "archs" / "tpu-like.yaml").read_text()
+    path.write_text(text)
+    first = load_arch(path)
+    path.write_text(text.replace("name: tpu-like", "name: tpu-like-edited"))
+    assert load_arch(path).name == "tpu-like-edited" and first.name == "tpu-like"

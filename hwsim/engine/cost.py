@@ -7,7 +7,7 @@ import pandas as pd
 
 from hwsim.core.spec import Accelerator
 from hwsim.engine.attention import as_run, family_view, fold
-from hwsim.engine.machine import Machine, configure, exposed_cycles, memory_cycles, op_traffic
+from hwsim.engine.machine import Machine, OpTraffic, configure, exposed_cycles, memory_cycles, op_traffic
 from hwsim.core.ops import OpColumns
 from hwsim.arch.loader import load_arch
 from hwsim.core.precision import Precision, operand_type
@@ -60,14 +60,16 @@ def energy_parts(arch: Accelerator, bytes_by_level: dict, compute_energy, second
     return out
 
 
-def cost_columns(m: Machine, ops: OpColumns) -> dict[str, np.ndarray]:
+def cost_columns(m: Machine, ops: OpColumns, shared: OpTraffic | None = None) -> dict[str, np.ndarray]:
     """Every per-op cost column as arrays of one shape: (n_ops,), or (n_points, n_ops) in sweeps
-    (a swept field that changes only energy, clock or power still gives every column that shape)."""
+    (a swept field that changes only energy, clock or power still gives every column that shape).
+    `shared`: op_traffic(m, ops) when the caller has it already (roofline)."""
     fam, arch, prec = m.family, m.arch, m.prec
     view, fused = family_view(fam, ops)  # a fused attention row computes as its two GEMMs
     view_compute = np.asarray(fam.compute_cycles(arch, view, prec), dtype=np.float64)
     compute = fold(view_compute, len(ops), fused)
-    shared = op_traffic(m, ops)
+    if shared is None:
+        shared = op_traffic(m, ops)
     tr = shared.traffic
     memory = memory_cycles(tr)
     # the overlap rule both engines share: memory and compute overlap, except the pipeline's start-up and drain
