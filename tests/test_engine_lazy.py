@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from hwsim.arch import load_arch
 from hwsim.core.ops import OpColumns
-from hwsim.engine import Precision, evaluate, gemm_ops
+from hwsim.engine import Precision, evaluate, gemm_ops, sweep_cost
 from hwsim.engine.cost import CostTable, cost_columns, family_ops, op_columns, ops_table
 from hwsim.engine.machine import configure
 from hwsim.roofline import roofline
@@ -120,3 +120,16 @@ def test_a_changed_arch_file_is_read_again(tmp_path):
     first = load_arch(path)
     path.write_text(text.replace("name: tpu-like", "name: tpu-like-edited"))
     assert load_arch(path).name == "tpu-like-edited" and first.name == "tpu-like"
+
+
+def test_sweep_reuses_a_traces_distinct_ops_with_the_same_results():
+    """sweep_cost collapses a Trace's identical ops once and keeps them beside it; a second sweep on the same
+    Trace and a sweep on a fresh copy of its table give the same numbers."""
+    tr = trace(load_model("llama-2-7b"), "decode", context=64)
+    arch, grid = load_arch("bitmod"), {"compute.rows": [8, 32], "clock": ["0.5 GHz", "1 GHz"]}
+    first = sweep_cost(arch, grid, tr, "int4_g128")
+    again = sweep_cost(arch, grid, tr, "int4_g128")
+    fresh = sweep_cost(arch, grid, tr.ops.copy(), "int4_g128")
+    pd.testing.assert_frame_equal(first, again, check_exact=True)
+    summed = [c for c in first.columns if c in fresh.columns]  # a bare table has no footprint columns
+    pd.testing.assert_frame_equal(first[summed], fresh[summed], check_exact=True)

@@ -2,6 +2,8 @@
 through sweep_cost, over design points)."""
 from __future__ import annotations
 
+from typing import Callable, TypeVar
+
 import numpy as np
 import pandas as pd
 
@@ -12,6 +14,8 @@ from hwsim.core.ops import OpColumns
 from hwsim.arch.loader import load_arch
 from hwsim.core.precision import Precision, operand_type
 from hwsim.errors import HwsimError
+
+T = TypeVar("T")
 
 TOTAL_KEYS = ("cycles", "compute_cycles", "memory_cycles", "seconds", "energy_j", "area_mm2")
 
@@ -30,20 +34,27 @@ def family_ops(arch: Accelerator, trace) -> pd.DataFrame:
     return ops_frame(as_run(arch, trace))
 
 
-def op_columns(trace) -> OpColumns:
-    """The ops of a Trace (or of an ops DataFrame) as OpColumns. A Trace's are read once and kept beside it,
-    read-only: a Trace's table is not changed after it is built (Trace.with_attention caches on the same
-    assumption), and reading pandas columns costs more than costing a small trace. A bare table is read anew."""
+def per_trace(trace, key: str, build: Callable[[pd.DataFrame], T]) -> T:
+    """`build(ops table)` of a Trace, computed once and kept beside it (its table is not changed after it is
+    built: Trace.with_attention caches on the same assumption); of a bare ops table, computed every call
+    (it may be edited between calls). Every array in the result is made read-only: later calls share it."""
     if not hasattr(trace, "ops"):
-        return OpColumns.from_frame(ops_frame(trace))
-    cols = trace.__dict__.get("_op_columns")
-    if cols is None:
-        cols = OpColumns.from_frame(ops_frame(trace))
-        for arr in vars(cols).values():
-            if isinstance(arr, np.ndarray):
-                arr.flags.writeable = False  # shared by every later call on this trace
-        object.__setattr__(trace, "_op_columns", cols)  # a cache beside the frozen fields, not one of them
-    return cols
+        return build(ops_frame(trace))
+    got = trace.__dict__.get(key)
+    if got is None:
+        got = build(ops_frame(trace))
+        for part in got if isinstance(got, tuple) else (got,):
+            for arr in (vars(part).values() if hasattr(part, "__dict__") else (part,)):
+                if isinstance(arr, np.ndarray):
+                    arr.flags.writeable = False
+        object.__setattr__(trace, key, got)  # a cache beside the frozen fields, not one of them
+    return got
+
+
+def op_columns(trace) -> OpColumns:
+    """The ops of a Trace (or of an ops DataFrame) as OpColumns, read once per Trace (per_trace): reading
+    pandas columns costs more than costing a small trace."""
+    return per_trace(trace, "_op_columns", OpColumns.from_frame)
 
 
 def energy_parts(arch: Accelerator, bytes_by_level: dict, compute_energy, seconds) -> dict[str, np.ndarray]:
