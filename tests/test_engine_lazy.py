@@ -127,9 +127,9 @@ def test_sweep_reuses_a_traces_distinct_ops_with_the_same_results():
     Trace and a sweep on a fresh copy of its table give the same numbers."""
     tr = trace(load_model("llama-2-7b"), "decode", context=64)
     arch, grid = load_arch("bitmod"), {"compute.rows": [8, 32], "clock": ["0.5 GHz", "1 GHz"]}
-    first = sweep_cost(arch, grid, tr, "int4_g128")
-    again = sweep_cost(arch, grid, tr, "int4_g128")
-    fresh = sweep_cost(arch, grid, tr.ops.copy(), "int4_g128")
+    first = sweep_cost(arch, grid, tr, Precision(weights="int4_g128"))
+    again = sweep_cost(arch, grid, tr, Precision(weights="int4_g128"))
+    fresh = sweep_cost(arch, grid, tr.ops.copy(), Precision(weights="int4_g128"))
     pd.testing.assert_frame_equal(first, again, check_exact=True)
     summed = [c for c in first.columns if c in fresh.columns]  # a bare table has no footprint columns
     pd.testing.assert_frame_equal(first[summed], fresh[summed], check_exact=True)
