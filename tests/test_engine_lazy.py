@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from hwsim.arch import load_arch
 from hwsim.core.ops import OpColumns
 from hwsim.engine import Precision, evaluate, gemm_ops, sweep_cost
-from hwsim.engine.cost import CostTable, cost_columns, family_ops, op_columns, ops_table
+from hwsim.engine.cost import CostTable, _nansum, cost_columns, family_ops, op_columns, ops_table
 from hwsim.engine.machine import configure
 from hwsim.roofline import roofline
 from hwsim.workload import kv, load_model, trace
@@ -162,3 +162,16 @@ def test_a_trace_table_is_built_on_first_read_from_the_builders_arrays():
     assert list(frame.columns) == list(arrays)
     copy = replace(tr, ops=frame.iloc[:3])  # a Trace given a DataFrame keeps it
     assert len(copy.ops) == 3 and copy.op_arrays() is copy.ops
+
+
+@settings(max_examples=60, deadline=None)
+@given(values=st.lists(st.one_of(st.floats(allow_nan=True, allow_infinity=True, width=64),
+                                 st.floats(-1e6, 1e6)), min_size=0, max_size=300),
+       step=st.integers(1, 3))
+def test_totals_sum_is_nansum_bit_for_bit(values, step):
+    """CostTable totals skip np.nansum's overhead when there is no NaN: the same float, any layout."""
+    arr = np.asarray(values, dtype=np.float64)[::step]
+    got, want = _nansum(arr), float(np.nansum(arr))
+    assert got == want or (np.isnan(got) and np.isnan(want))
+    if arr.size:  # a column broadcast from one value (a stride-0 view)
+        assert _nansum(np.broadcast_to(arr[:1], (5,))) == float(np.nansum(np.broadcast_to(arr[:1], (5,))))

@@ -25,7 +25,7 @@ KINDS = ("embedding", "linear", "attention", "elementwise")
 ATTN_FUSED = "attn_fused"  # the op role of one fused attention kernel (docs/interfaces.md)
 
 
-def _array(column: Any, dtype: Any = None) -> np.ndarray:
+def column_array(column: Any, dtype: Any = None) -> np.ndarray:
     """A column of a DataFrame (its own to_numpy: strings as objects) or an array, as a numpy array."""
     return column.to_numpy(dtype=dtype) if hasattr(column, "to_numpy") else np.asarray(column, dtype=dtype)
 
@@ -58,9 +58,9 @@ class OpColumns:
         missing = [c for c in ("name", "kind", *INT_COLUMNS) if c not in df]
         if missing:
             raise HwsimError(f"ops table lacks columns {missing}", field="trace")
-        cols = {c: _array(df[c], np.float64) for c in INT_COLUMNS}
-        op = _array(df["op"]).astype(str) if "op" in df else None
-        return cls(name=_array(df["name"]), kind=_array(df["kind"]).astype(str), op=op, **cols)
+        cols = {c: column_array(df[c], np.float64) for c in INT_COLUMNS}
+        op = column_array(df["op"]).astype(str) if "op" in df else None
+        return cls(name=column_array(df["name"]), kind=column_array(df["kind"]).astype(str), op=op, **cols)
 
     def __len__(self) -> int:
         return len(self.m)

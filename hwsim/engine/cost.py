@@ -76,9 +76,18 @@ def energy_parts(arch: Accelerator, bytes_by_level: dict, compute_energy, second
         parts[name] = np.asarray(moved, dtype=np.float64) * np.asarray(arch.level(name).energy)
     parts["static"] = np.asarray(seconds, dtype=np.float64) * np.asarray(arch.static_power_w)
     shape = np.broadcast_shapes(*(np.shape(e) for e in parts.values()))
-    out = {f"energy_{part}_j": np.broadcast_to(e, shape) for part, e in parts.items()}
-    out["energy_j"] = np.broadcast_to(sum(parts.values()), shape)
+    out = {f"energy_{part}_j": _shaped(e, shape) for part, e in parts.items()}
+    out["energy_j"] = _shaped(sum(parts.values()), shape)
     return out
+
+
+def _shaped(values, shape: tuple) -> np.ndarray:
+    """`values` as a read-only float64 array of `shape` (broadcast when it has fewer dimensions)."""
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.shape != shape:
+        return np.broadcast_to(arr, shape)
+    arr.flags.writeable = False  # as a broadcast view would be: callers share the engine's columns
+    return arr
 
 
 def cost_columns(m: Machine, ops: OpColumns, shared: OpTraffic | None = None) -> dict[str, np.ndarray]:
@@ -101,7 +110,7 @@ def cost_columns(m: Machine, ops: OpColumns, shared: OpTraffic | None = None) ->
     compute_energy = fold(fam.compute_energy(arch, view, prec, view_compute), len(ops), fused)
     cols.update(energy_parts(arch, tr.levels, compute_energy, seconds))
     shape = np.broadcast_shapes(*(np.shape(c) for c in cols.values()))
-    return {k: np.broadcast_to(np.asarray(c, dtype=np.float64), shape) for k, c in cols.items()}
+    return {k: _shaped(c, shape) for k, c in cols.items()}
 
 
 class CostTable:
@@ -212,11 +221,19 @@ def design_totals(m: Machine, ops: OpColumns, mult: np.ndarray, trace) -> dict:
 
 def table_totals(m: Machine, frame: pd.DataFrame | None, cols, ops: OpColumns, trace) -> tuple[dict, tuple]:
     """A CostTable's totals (column sums + design_totals as scalars) and its extra keys."""
-    totals = {k: float(np.nansum(cols[k])) for k in cols}  # as pandas sums (NaN skipped), without Series
+    totals = {k: _nansum(cols[k]) for k in cols}  # as pandas sums (NaN skipped), without Series
     design = design_totals(m, ops, np.ones(len(ops)), trace)
     totals["area_mm2"] = float(np.asarray(design.pop("area_mm2")).reshape(-1)[0])
     totals.update({k: np.asarray(v).reshape(-1)[0].item() for k, v in design.items()})
     return totals, tuple(design)
+
+
+def _nansum(values) -> float:
+    """np.nansum of a float column, bit for bit (it sums a contiguous copy with NaN set to 0), without its
+    overhead when there is no NaN to skip."""
+    arr = np.ascontiguousarray(values, dtype=np.float64)
+    total = np.add.reduce(arr)
+    return float(total) if total == total else float(np.nansum(arr))  # NaN (a NaN, or inf - inf): skip NaNs
 
 
 def bound_of(compute, memory) -> np.ndarray:
