@@ -87,6 +87,11 @@ def _check_workloads(study, at: At) -> None:
                 models[w.model] = load_model(w.model)
             except HwsimError as exc:
                 raise _reraise(entry.child("model", w.model), exc) from None
+        if w.kind == "serving":
+            from hwsim.study.serving import check_serving
+
+            check_serving(w, entry, models[w.model])
+            continue
         try:
             trace(models[w.model], w.phase, batch=w.batch, seq=w.seq, context=w.context)
         except HwsimError as exc:
@@ -101,7 +106,7 @@ def _entry_for(at: At, w) -> At:
         v = e.value if isinstance(e.value, dict) else {}
         models = v.get("model") if isinstance(v.get("model"), list) else [v.get("model")]
         phases = v.get("phase") if isinstance(v.get("phase"), list) else [v.get("phase")]
-        if w.model in models and w.phase in phases:
+        if w.model in models and (w.phase in phases or (w.kind == "serving" and v.get("kind") == "serving")):
             return e
     return at
 

@@ -14,12 +14,13 @@ import numpy as np
 import pandas as pd
 
 from hwsim.errors import HwsimError, closest
-from hwsim.study.schema import MODEL_WEIGHTS, Design, PrecisionChoice, Study, Workload
+from hwsim.study.schema import MODEL_WEIGHTS, AnyWorkload, Design, PrecisionChoice, Study, Workload
 from hwsim.sweep.accuracy import PREFIX as ACC_PREFIX
 from hwsim.sweep.tasks import Task
 from hwsim.engine import evaluate
 
-WORKLOAD_COLUMNS = ("model", "phase", "batch", "seq", "context", "ops")
+# the columns naming a workload (a step's shape, or a serving workload's request load): one front each
+WORKLOAD_COLUMNS = ("model", "phase", "batch", "seq", "context", "ops", "requests")
 PRECISION_COLUMNS = ("weights", "activations", "kv", "method")
 
 
@@ -36,25 +37,27 @@ def _arch(preset: str, overrides: tuple):
 
 
 @lru_cache(maxsize=64)
-def _full_trace(w: Workload):
+def _full_trace(w: AnyWorkload):
     from hwsim.workload import load_model, trace
 
+    if w.kind == "serving":  # only its ops' weight formats are read (concrete): any step shows them
+        return trace(load_model(w.model), "decode")
     return trace(load_model(w.model), w.phase, batch=w.batch, seq=w.seq, context=w.context)
 
 
-def _kept(w: Workload) -> np.ndarray | None:
+def _kept(w: AnyWorkload) -> np.ndarray | None:
     """Rows of the full trace the workload costs (None: all)."""
     return None if w.ops == "all" else _full_trace(w).ops["kind"].isin(w.ops.split("+")).to_numpy()
 
 
 @lru_cache(maxsize=64)
-def _trace(w: Workload):
+def _trace(w: AnyWorkload):
     tr, keep = _full_trace(w), _kept(w)
     return tr if keep is None else tr.ops[keep].reset_index(drop=True)
 
 
 @lru_cache(maxsize=64)
-def _own_formats(w: Workload) -> tuple[str, ...] | None:
+def _own_formats(w: AnyWorkload) -> tuple[str, ...] | None:
     """The checkpoint's own weight format of each op of the workload's trace (None: a plain model)."""
     from hwsim.engine.per_op import own_formats
 
@@ -64,7 +67,7 @@ def _own_formats(w: Workload) -> tuple[str, ...] | None:
     return tuple(fmts) if keep is None else tuple(f for f, k in zip(fmts, keep) if k)
 
 
-def concrete(precision: PrecisionChoice, workload: Workload) -> PrecisionChoice:
+def concrete(precision: PrecisionChoice, workload: AnyWorkload) -> PrecisionChoice:
     """`weights: model` (the default) → the format most of a quantized checkpoint's ops use (the results'
     weights column), marked per_op so the engine costs each op at its own format; fp16 for a plain model."""
     if precision.weights != MODEL_WEIGHTS:
@@ -74,10 +77,11 @@ def concrete(precision: PrecisionChoice, workload: Workload) -> PrecisionChoice:
         return replace(precision, weights="fp16")
     from hwsim.engine.per_op import split
 
-    return replace(precision, weights=split(list(fmts)).main, per_op=True)
+    # a serving replay costs every op at one weight format (hwsim.serve.stepcost): the checkpoint's main one
+    return replace(precision, weights=split(list(fmts)).main, per_op=workload.kind != "serving")
 
 
-def weight_mix(precision: PrecisionChoice, workload: Workload) -> str:
+def weight_mix(precision: PrecisionChoice, workload: AnyWorkload) -> str:
     """The `weight_mix` column: every weight format the row's ops use, main first ('int4_g128+fp16' for a
     GPTQ checkpoint costed as it ships; the `weights` column alone when every op uses it)."""
     if not precision.per_op:
@@ -102,7 +106,7 @@ def engine_inputs(design: Design, workload: Workload, precision: PrecisionChoice
     return _arch(design.preset, design.overrides), tr, prec
 
 
-def engine_formats(workload: Workload, precision: PrecisionChoice) -> list[str] | None:
+def engine_formats(workload: AnyWorkload, precision: PrecisionChoice) -> list[str] | None:
     """The weight format of each op of the task's trace when `weights: model` keeps a checkpoint's own
     formats (hwsim.engine.per_op), else None (every op at the precision's weights)."""
     return list(_own_formats(workload)) if precision.per_op else None
@@ -144,6 +148,7 @@ class Context:
     study: Study
     accuracy: pd.DataFrame | None  # one row per join key (see hwsim.sweep.accuracy)
     evaluator: object = engine_evaluator
+    serving: object = None  # evaluator of serving workloads (None: hwsim.sweep.serving.serving_evaluator)
 
 
 def evaluate_task(ctx: Context, task: Task, points: dict) -> pd.DataFrame:
@@ -151,8 +156,13 @@ def evaluate_task(ctx: Context, task: Task, points: dict) -> pd.DataFrame:
     design = study.designs[task.design]
     workload = study.workloads[task.workload]
     precision = concrete(study.precisions[task.precision], workload)
+    evaluator = ctx.evaluator
+    if workload.kind == "serving":
+        from hwsim.sweep.serving import serving_evaluator
+
+        evaluator = ctx.serving or serving_evaluator
     try:
-        metrics = ctx.evaluator(design, points, workload, precision)
+        metrics = evaluator(design, points, workload, precision)
     except HwsimError as exc:  # say which study entry and combination hit it
         combo = (f"{workload.model} {workload.phase}, weights={precision.weights}, "
                  f"activations={precision.activations}, kv={precision.kv}")
@@ -167,7 +177,7 @@ def evaluate_task(ctx: Context, task: Task, points: dict) -> pd.DataFrame:
     params = {p.path: p for p in design.params}
     for k, v in points.items():
         cols.update(params[k].result_columns(np.asarray(v)) if k in params else {k: np.asarray(v)})
-    cols.update({k: np.full(n, getattr(workload, k)) for k in WORKLOAD_COLUMNS})
+    cols.update({k: np.full(n, v) for k, v in workload.columns().items()})
     cols.update({k: np.full(n, str(getattr(precision, k)), dtype=object) for k in PRECISION_COLUMNS})
     cols["weight_mix"] = np.full(n, weight_mix(precision, workload), dtype=object)
     table = pd.DataFrame(cols)
