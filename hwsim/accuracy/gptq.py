@@ -18,6 +18,9 @@ than input channels, so no n × n inverse is factorised twice) plus out·n²/2 m
 """
 from __future__ import annotations
 
+import hashlib
+from dataclasses import dataclass
+
 import numpy as np
 import scipy.linalg
 
@@ -57,6 +60,58 @@ def _lowrank_factor(x: np.ndarray, damp: float):
     return u.astype(np.float32), p.astype(np.float32), b.astype(np.float32)
 
 
+@dataclass(frozen=True)
+class _Factor:
+    """What GPTQ needs from the calibration inputs alone: the column order, the never-active
+    channels, and the upper Cholesky factor of H⁻¹ in that order (dense, or low-rank (u, P, B))."""
+
+    perm: np.ndarray
+    dead: np.ndarray
+    dense: np.ndarray | None
+    lowrank: tuple | None
+
+
+_LAST: dict = {}  # the last factor by a digest of its inputs: q/k/v projections share one input
+
+
+def _factor(x: np.ndarray | None, h: np.ndarray | None, n: int, act_order: bool, damp: float) -> _Factor:
+    if x is not None:
+        x = np.asarray(x, dtype=np.float64).reshape(-1, n)
+    src = x if x is not None else (None if h is None else np.ascontiguousarray(h, dtype=np.float64))
+    key = None
+    if src is not None:
+        key = (hashlib.blake2b(np.ascontiguousarray(src).view(np.uint8)).digest(), src.shape, x is not None,
+               act_order, damp)
+        if key in _LAST:
+            return _LAST[key]
+    if x is not None and x.shape[0] >= n // 2:  # else H⁻¹ comes from x by Woodbury and H itself is never formed
+        h, x = hessian(x), None
+    if x is None and (h is None or np.shape(h) != (n, n)):
+        raise HwsimError(f"GPTQ needs calibration inputs with {n} channels", field="calibration")
+    diag = 2.0 * np.einsum("ij,ij->j", x, x) / x.shape[0] if x is not None else np.diag(h).copy()
+    dead = diag == 0
+    if dead.any():
+        h = hessian(x) if x is not None else np.array(h, dtype=np.float64)
+        h[dead, dead] = 1.0
+        diag[dead] = 1.0
+        x = None
+    perm = np.argsort(-diag, kind="stable") if act_order else np.arange(n)
+    if act_order:
+        if x is not None:
+            x = x[:, perm]
+        else:
+            h = np.asarray(h)[np.ix_(perm, perm)]
+    f = _Factor(perm, dead, None if x is not None else _inverse_cholesky(h, damp),
+                _lowrank_factor(x, damp) if x is not None else None)
+    for a in (f.perm, f.dead, f.dense, *(f.lowrank or ())):
+        if a is not None:
+            a.flags.writeable = False  # shared by later calls with the same inputs
+    _LAST.clear()
+    if key is not None:
+        _LAST[key] = f
+    return f
+
+
 def gptq(w: np.ndarray, fmt, x: np.ndarray | None = None, *, h: np.ndarray | None = None,
          act_order: bool = True, damp: float = DAMP, block: int = BLOCK) -> np.ndarray:
     """Quantized (dequantized) copy of W (out × in) after GPTQ with calibration inputs x (tokens × in)
@@ -71,28 +126,12 @@ def gptq(w: np.ndarray, fmt, x: np.ndarray | None = None, *, h: np.ndarray | Non
         raise HwsimError(f"GPTQ rounds to nearest; {fmt.name} rounds stochastically", field="method")
     fixed = fmt.fit(w)  # refuses formats without a fixed per-group scale
     n = w.shape[1]
-    if x is not None:
-        x = np.asarray(x, dtype=np.float64).reshape(-1, n)
-        if x.shape[0] >= n // 2:  # else H⁻¹ comes from x by Woodbury and H itself is never formed
-            h, x = hessian(x), None
-    if x is None and (h is None or np.shape(h) != (n, n)):
-        raise HwsimError(f"GPTQ needs calibration inputs with {n} channels", field="calibration")
-    diag = 2.0 * np.einsum("ij,ij->j", x, x) / x.shape[0] if x is not None else np.diag(h).copy()
+    f = _factor(x, h, n, act_order, damp)
     Wt = kernels.transpose32(np.ascontiguousarray(w, dtype=np.float32))  # in × out: a column of W is a row
-    dead = diag == 0
-    if dead.any():  # channels never active: any value works, GPTQ zeroes them
-        h = hessian(x) if x is not None else np.array(h, dtype=np.float64)
-        h[dead, dead] = 1.0
-        diag[dead] = 1.0
-        Wt[dead] = 0.0
-        x = None
-    perm = np.argsort(-diag, kind="stable") if act_order else np.arange(n)
+    Wt[f.dead] = 0.0  # channels never active: any value works, GPTQ zeroes them
+    perm = f.perm
     if act_order:
         Wt = Wt[perm]
-        if x is not None:
-            x = x[:, perm]
-        else:
-            h = np.asarray(h)[np.ix_(perm, perm)]
     Qt = np.empty_like(Wt)
     Et = np.empty((min(block, n), Wt.shape[1]), np.float32)
     gidx = (perm // fixed.width).astype(np.int64)
@@ -100,22 +139,23 @@ def gptq(w: np.ndarray, fmt, x: np.ndarray | None = None, *, h: np.ndarray | Non
     zero = np.zeros_like(scale) if fixed.zero is None else np.ascontiguousarray(fixed.zero.T)
     choice = np.zeros(scale.shape, np.int64) if fixed.choice is None else np.ascontiguousarray(fixed.choice.T)
     tables = fmt.kernel_tables()
-    if x is not None:  # H = λI + 2XᵀX/m with m < n/2: U = diag(u) + strict_upper(P·Bᵀ), never n × n
-        u, P, B = _lowrank_factor(x, damp)
+    lowrank = f.lowrank is not None
+    if lowrank:  # H = λI + 2XᵀX/m with m < n/2: U = diag(u) + strict_upper(P·Bᵀ), never n × n
+        u, P, B = f.lowrank
         G = np.zeros((P.shape[1], Wt.shape[1]), np.float32)  # Σ over done columns of p_kᵀ·err_k
     else:
-        U = _inverse_cholesky(h, damp)
+        U = f.dense
     for i1 in range(0, n, block):
         i2 = min(i1 + block, n)
         e = Et[:i2 - i1]
-        if x is not None:
+        if lowrank:
             Wt[i1:i2] -= B[i1:i2] @ G  # every earlier block's error, applied when the block is reached
             U1 = np.triu(P[i1:i2] @ B[i1:i2].T, 1)
             U1[np.diag_indices(i2 - i1)] = u[i1:i2]
         else:
             U1 = np.ascontiguousarray(U[i1:i2, i1:i2])
         kernels.gptq_block(Wt[i1:i2], U1, Qt[i1:i2], e, scale, zero, choice, gidx[i1:i2], *tables)
-        if x is not None:
+        if lowrank:
             G += P[i1:i2].T @ e
         elif i2 < n:  # lazy batch update of every later column
             Wt[i2:] -= U[i1:i2, i2:].T @ e

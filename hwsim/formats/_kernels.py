@@ -307,28 +307,48 @@ def quantize_rows_best(x, scales, grids, noise, out):
 
 @njit(cache=True)
 def row_stats(x, mode):
-    """Per row: mode 0 → max|x|, 1 → min (≤ 0), 2 → max (≥ 0), 3 → Σ|x|; NaN anywhere → NaN."""
+    """Per row: mode 0 → max|x|, 1 → min (≤ 0), 2 → max (≥ 0), 3 → Σ|x|; NaN anywhere → NaN.
+    Modes 0-2 keep four independent running extremes (exact in any order, and four chains run in
+    parallel where one waits on the previous compare); mode 3 sums in order."""
     rows, cols = x.shape
     res = np.empty(rows)
+    head = cols - cols % 4
     for i in range(rows):
-        lo = 0.0
-        hi = 0.0
-        tot = 0.0
-        for j in range(cols):  # NaN fails every comparison, so it survives only in the sum
+        if mode == 3:
+            tot = 0.0
+            for j in range(cols):
+                tot += abs(float(x[i, j]))
+            res[i] = tot
+            continue
+        lo0 = lo1 = lo2 = lo3 = 0.0
+        hi0 = hi1 = hi2 = hi3 = 0.0
+        nan = False
+        for j in range(0, head, 4):  # NaN fails every comparison: flagged separately
+            v0, v1, v2, v3 = float(x[i, j]), float(x[i, j + 1]), float(x[i, j + 2]), float(x[i, j + 3])
+            lo0 = v0 if v0 < lo0 else lo0
+            lo1 = v1 if v1 < lo1 else lo1
+            lo2 = v2 if v2 < lo2 else lo2
+            lo3 = v3 if v3 < lo3 else lo3
+            hi0 = v0 if v0 > hi0 else hi0
+            hi1 = v1 if v1 > hi1 else hi1
+            hi2 = v2 if v2 > hi2 else hi2
+            hi3 = v3 if v3 > hi3 else hi3
+            nan |= (v0 != v0) | (v1 != v1) | (v2 != v2) | (v3 != v3)
+        for j in range(head, cols):
             v = float(x[i, j])
-            lo = v if v < lo else lo
-            hi = v if v > hi else hi
-            tot += abs(v)
-        if tot != tot:
+            lo0 = v if v < lo0 else lo0
+            hi0 = v if v > hi0 else hi0
+            nan |= v != v
+        lo = min(min(lo0, lo1), min(lo2, lo3))
+        hi = max(max(hi0, hi1), max(hi2, hi3))
+        if nan:
             res[i] = np.nan
         elif mode == 0:
             res[i] = max(hi, -lo)
         elif mode == 1:
             res[i] = lo
-        elif mode == 2:
-            res[i] = hi
         else:
-            res[i] = tot
+            res[i] = hi
     return res
 
 
@@ -399,18 +419,23 @@ def lowrank_inverse_cholesky(b, m0, lam):
     """Upper Cholesky factor of H⁻¹ = (I − B·M₀·Bᵀ)/λ (H = λI + low rank, B n × m) as
     U = diag(u) + strict_upper(P·Bᵀ): the Schur complement after k rows keeps the form
     (I − B_k M_k B_kᵀ)/λ with M_{k+1} = M_k + (M_k b_k)(M_k b_k)ᵀ/(λ σ_k), σ_k = (1 − b_k·M_k b_k)/λ,
-    so row k of U beyond the diagonal is p_k·B with p_k = −M_k b_k/(λ √σ_k). O(n·m²) instead of O(n³)."""
+    so row k of U beyond the diagonal is p_k·B with p_k = −M_k b_k/(λ √σ_k). O(n·m²) instead of O(n³).
+
+    One pass over M per row k: M stays exactly symmetric (the update adds (v_i·v_j)·c to (i, j) and
+    (j, i) alike), so M_{k+1}·b_{k+1} is summed as the updated rows of M scaled by b_{k+1}[i], in order
+    of i, right after each row is updated: every entry gets the same terms in the same order as a
+    row-by-row dot product (same bits), the loops vectorise, and M is read once instead of twice."""
     n, m = b.shape
     mk = m0.copy()
     u = np.empty(n)
     p = np.empty((n, m))
-    v = np.empty(m)
-    for k in range(n):
+    v = np.zeros(m)
+    nxt = np.empty(m)
+    for j in range(m):
+        bj = b[0, j]
         for i in range(m):
-            acc = 0.0
-            for j in range(m):
-                acc += mk[i, j] * b[k, j]
-            v[i] = acc
+            v[i] += mk[j, i] * bj
+    for k in range(n):
         bv = 0.0
         for i in range(m):
             bv += b[k, i] * v[i]
@@ -420,7 +445,58 @@ def lowrank_inverse_cholesky(b, m0, lam):
         for i in range(m):
             p[k, i] = -v[i] / (lam * uk)
         c = 1.0 / (lam * sigma)
+        more = k + 1 < n
+        for j in range(m):
+            nxt[j] = 0.0
         for i in range(m):
+            vi = v[i]
+            bi = b[k + 1, i] if more else 0.0
             for j in range(m):
-                mk[i, j] += v[i] * v[j] * c
+                mk[i, j] += vi * v[j] * c
+                nxt[j] += mk[i, j] * bi
+        v, nxt = nxt, v
     return u, p
+
+
+@njit(cache=True)
+def q4_0_scales(b):
+    """llama.cpp's quantize_row_q4_0_ref, first half, in float32 arithmetic like ggml: per block of 32,
+    d = (the value of largest magnitude, first on ties) / −8 and the codes q = min(15, (int)(x/d + 8.5))
+    (x·(1/d), truncated toward zero, clamped at 0). Returns (d, q); the caller rounds d to fp16."""
+    n, width = b.shape
+    d = np.empty(n, np.float32)
+    q = np.empty((n, width), np.float32)
+    half = np.float32(8.5)
+    for i in range(n):
+        amax = np.float32(0.0)
+        vmax = np.float32(0.0)
+        for j in range(width):
+            v = b[i, j]
+            if abs(v) > amax:
+                amax = abs(v)
+                vmax = v
+        di = vmax / np.float32(-8.0)
+        inv = np.float32(1.0) / di if di != 0 else np.float32(0.0)
+        d[i] = di
+        for j in range(width):
+            t = b[i, j] * inv + half
+            # clamping before truncating equals ggml's clamp after it (the bounds are integers)
+            t = min(max(t, np.float32(0.0)), np.float32(15.0)) if t == t else np.float32(0.0)
+            q[i, j] = np.float32(int(t))
+    return d, q
+
+
+@njit(cache=True)
+def q4_0_dequant(b, d16, q, out):
+    """x̂ = d·(q − 8) in float32 with the fp16-rounded d; a block holding NaN/Inf reads as NaN (no
+    scale represents it); a zero keeps its input's sign."""
+    n, width = b.shape
+    for i in range(n):
+        finite = True
+        for j in range(width):
+            v = b[i, j]
+            finite &= (v == v) & (abs(v) != np.inf)
+        for j in range(width):
+            v = d16[i] * (q[i, j] - np.float32(8.0))
+            out[i, j] = (v if v != 0 else math.copysign(np.float32(0.0), b[i, j])) if finite else np.nan
+    return out

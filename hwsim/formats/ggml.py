@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hwsim.formats import kernels
 from hwsim.formats.format import Format
 from hwsim.formats.grouping import to_groups
 from hwsim.formats.integer import IntElement
@@ -171,8 +172,12 @@ class GgmlFormat(Format):
             return x.astype(dtype)
         if x.ndim == 0:
             return self.quantize(x.reshape(1)).reshape(())
-        g3, _, restore = to_groups(x.astype(F32), axis, "group", self.group_size)
+        g3, _, restore = to_groups(x.astype(F32, copy=False), axis, "group", self.group_size)
         blocks = g3.reshape(-1, self.group_size)
+        if self.kind == "q4_0":  # the common type, fused in numba (same float32 operations, same bytes)
+            d, q = kernels.q4_0_scales(blocks)
+            out = kernels.q4_0_dequant(blocks, _fp16(d), q, np.empty_like(blocks))
+            return restore(out.reshape(g3.shape)).astype(dtype, copy=False)
         out = decode(self.kind, encode(self.kind, blocks)).reshape(g3.shape)
         bad = ~np.isfinite(blocks).all(-1)  # no scale can represent NaN/Inf: the block reads as NaN
         out.reshape(-1, self.group_size)[bad] = np.nan
