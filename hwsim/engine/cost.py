@@ -102,8 +102,10 @@ def cost_columns(m: Machine, ops: OpColumns, shared: OpTraffic | None = None) ->
         shared = op_traffic(m, ops)
     tr = shared.traffic
     memory = memory_cycles(tr)
-    # the overlap rule both engines share: memory and compute overlap, except the pipeline's start-up and drain
-    cycles = np.asarray(fam.latency(arch, ops, compute + exposed_cycles(m, ops, shared), memory), dtype=np.float64)
+    # the overlap rule both engines share: memory and compute overlap, except the tile pipeline's start-up
+    # and drain (hwsim.engine.machine.exposed_cycles)
+    to_compute, to_memory = exposed_cycles(m, ops, shared, compute)
+    cycles = np.asarray(fam.latency(arch, ops, compute + to_compute, memory + to_memory), dtype=np.float64)
     seconds = cycles / np.asarray(arch.clock_hz)
     cols = {"cycles": cycles, "compute_cycles": compute, "memory_cycles": memory, "seconds": seconds,
             **{f"bytes_{name}": moved for name, moved in tr.levels.items()}}
