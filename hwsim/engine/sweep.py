@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from hwsim.arch.loader import parse_values
-from hwsim.core.schema import SIValues
+from hwsim.core.schema import SIValues, spec_path
 from hwsim.core.spec import Accelerator
 from hwsim.engine.cost import cost_columns, design_totals, family_ops
 from hwsim.engine.machine import configure
@@ -61,7 +61,7 @@ def parse_grid(arch: Accelerator, grid: Mapping[str, object]) -> tuple[Accelerat
         values, per_cycle = parse_values(arch, p, _column(col))
         parsed[p] = values
         if per_cycle is not None:
-            level = p.split(".")[1]
+            level = spec_path(p, arch.compute, [lv.name for lv in arch.memory]).level
             arch = replace(arch, memory=tuple(replace(lv, per_cycle=per_cycle) if lv.name == level else lv
                                               for lv in arch.memory))
     return arch, parsed
