@@ -384,7 +384,7 @@ def windows(ids, window: int, bos: int | None, *, what: str = "text") -> np.ndar
     n = ids.size // body if body > 0 else 0
     if n == 0:
         raise HwsimError(f"the {what} has {ids.size} tokens, fewer than one window of {window} "
-                         f"(give more text or a smaller --window)", field=what)
+                         f"(give more text or a smaller `window`)", field=what)
     out = ids[: n * body].reshape(n, body)
     if bos is not None:
         out = np.concatenate([np.full((n, 1), bos, dtype=np.int64), out], axis=1)

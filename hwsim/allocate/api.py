@@ -41,7 +41,7 @@ def resolve_trace(model, phase: str = "decode", *, batch: int = 1, seq=None, con
     minilm = is_minilm(checkpoint)
     if model is None:
         if not minilm:
-            raise HwsimError("give a model (or --checkpoint minilm)", field="model")
+            raise HwsimError("give a model (or `checkpoint` minilm)", field="model")
         model = minilm_model()
     elif isinstance(model, str):
         model = load_model(model)

@@ -111,7 +111,7 @@ def accuracy_costs(trace, units: list[Unit], formats: tuple[str, ...], allowed: 
     if proxy not in PROXIES:
         raise HwsimError(f"must be one of {', '.join(PROXIES)}, got {proxy!r}", field="proxy")
     if proxy == "table" and sensitivity is None:
-        raise HwsimError("the table proxy needs a sensitivity table (--sensitivity FILE)", field="sensitivity")
+        raise HwsimError("the table proxy needs a sensitivity table (`sensitivity`: a CSV or JSON file)", field="sensitivity")
     fmts = [get_format(f) for f in formats]
     for u, unit in enumerate(units):
         if unit.kind != KV_ROLE:
@@ -148,7 +148,7 @@ def measured_sensitivity(units: list[Unit], formats, allowed: np.ndarray, errors
                          method=None) -> np.ndarray:
     """Per unit: loss increase with only that unit at the reference format, over its error there."""
     if not hasattr(source, "loss"):
-        raise HwsimError("the measured proxy runs the model end to end: only --checkpoint minilm supports it",
+        raise HwsimError("the measured proxy runs the model end to end: only `checkpoint` minilm supports it",
                          field="proxy")
     bits = np.array([bits_per_element(f) for f in formats])
     sens = np.ones(len(units))

@@ -96,7 +96,7 @@ def parse_overrides(items: list[str] | None) -> dict[str, str]:
     for item in items or []:
         path, sep, value = item.partition("=")
         if not sep or not path.strip():
-            raise HwsimError(f"expected dotted.key=value, got {item!r}", field="--set")
+            raise HwsimError(f"expected dotted.key=value, got {item!r}", field="overrides")
         out[path.strip()] = value.strip()
     return out
 

@@ -4,8 +4,12 @@ from __future__ import annotations
 import argparse
 
 from hwsim.arch import load_arch, parse_overrides
+from hwsim.cli import options
 from hwsim.engine import Precision
 from hwsim.workload import load_model
+
+# the serving library's parameters (Parallel, link_for, Speculation, check_generation) → these options
+MACHINE_FLAGS = {**options("model", "tp", "pp", "ep", "link", "draft"), "k": "--spec-tokens", "alpha": "--acceptance"}
 
 
 def add_machine_arguments(p: argparse.ArgumentParser) -> None:

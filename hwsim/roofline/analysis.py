@@ -290,7 +290,7 @@ def roofline(arch, trace, precision=None, *, weight_formats: list[str] | None = 
     if len(set(keys)) < len(keys):
         dup = next(k for k in keys if keys.count(k) > 1)
         raise HwsimError(f"two series are both {dup[0]!r} at {dup[1]}: give each machine a distinct name",
-                         field="--arch")
+                         field="arch")
     roof_rows = pd.DataFrame([r for m in machines for r in m.rows()])
     return Roofline(ops=pd.concat(frames, ignore_index=True), roofs=roof_rows,
                     summary=pd.DataFrame(summaries), machines=tuple(machines))

@@ -18,7 +18,6 @@ import textwrap
 import numpy as np
 import pandas as pd
 
-from hwsim.errors import HwsimError
 
 SHARED = "0.25"  # label colour of a roof shared by several series
 KIND_MARKERS = {"linear": "o", "attention": "^", "elementwise": "s"}
@@ -282,14 +281,3 @@ def plot_roofline(rl, path=None, *, ax=None, title: str | None = None, label_ops
             save_figure(fig, path)
     return fig
 
-
-def check_plot_path(path) -> None:
-    """Fail before any work when a plot path cannot be written (extension, directory)."""
-    import os
-
-    path = os.fspath(path)
-    if os.path.splitext(path)[1].lower() not in (".png", ".pdf", ".svg"):
-        raise HwsimError("plot file must end in .png, .pdf or .svg", file=path, field="--plot")
-    from hwsim.fileio import prepare_output
-
-    prepare_output(path, field="--plot")

@@ -64,9 +64,9 @@ def _positive(value, field: str) -> int:
 
 def check_generation(model, prompt, output, batch) -> tuple[int, int, int]:
     """Validated (prompt, output, batch) of a generation of `model`."""
-    prompt, output, batch = _positive(prompt, "--prompt"), _positive(output, "--output"), _positive(batch, "--batch")
+    prompt, output, batch = _positive(prompt, "prompt"), _positive(output, "output"), _positive(batch, "batch")
     if model.encoder:
-        raise HwsimError(f"{model.name} is an encoder-only model: it does not generate tokens", field="--model")
+        raise HwsimError(f"{model.name} is an encoder-only model: it does not generate tokens", field="model")
     return prompt, output, batch
 
 

@@ -66,7 +66,7 @@ class ParallelStepCost:
         self.a2a = np.array([int(c[1]) for c in counts])
         self.top_k = model.experts_per_token
         if par.devices > 1 and link is None:
-            raise HwsimError("more than one device needs a link between them: give --link", field="--link")
+            raise HwsimError("more than one device needs a link between them: give `link`", field="link")
 
     @property
     def devices(self) -> int:

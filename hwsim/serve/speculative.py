@@ -35,9 +35,9 @@ class Speculation:
 
     def validate(self) -> None:
         if isinstance(self.k, bool) or not isinstance(self.k, (int, np.integer)) or self.k < 1:
-            raise HwsimError(f"must be a positive integer, got {self.k!r}", field="--spec-tokens")
+            raise HwsimError(f"must be a positive integer, got {self.k!r}", field="k")
         if isinstance(self.alpha, bool) or not isinstance(self.alpha, (int, float)) or not 0 <= self.alpha <= 1:
-            raise HwsimError(f"must lie in [0, 1], got {self.alpha!r}", field="--acceptance")
+            raise HwsimError(f"must lie in [0, 1], got {self.alpha!r}", field="alpha")
 
     def accepted(self, rng: np.random.Generator, limit: np.ndarray) -> np.ndarray:
         """Draft tokens accepted for sequences that proposed `limit` each: leading successes of
@@ -74,7 +74,7 @@ def speculative_generate(target, spec: Speculation, prompt: int, output: int, ba
     prompt, output, batch = check_generation(target.model, prompt, output, batch)
     if spec.draft.model.vocab != target.model.vocab:
         raise HwsimError(f"the draft model's vocabulary ({spec.draft.model.vocab}) differs from the target's "
-                         f"({target.model.vocab}): its tokens cannot be verified", field="--draft")
+                         f"({target.model.vocab}): its tokens cannot be verified", field="draft")
     pre = target.uniform(batch, prompt, 0)
     dpre = spec.draft.uniform(batch, prompt, 0)
     e = expected_tokens(spec.alpha, spec.k)
