@@ -20,14 +20,15 @@ the already quantized layers 0..i−1 (GPTQ's sequential recipe).
 Quantization (`Quant`): weights of every q/k/v/o/gate/up/down projection (embeddings and lm_head stay
 fp, as is usual), the input of every projection per token (activations), keys (after RoPE) and values
 per token and head (KV cache), all after a method (`hwsim.accuracy.methods`). A method that rotates
-also rotates each head's q/k/v by a Hadamard before the KV quantizer (undone after P·V: QuaRot's
-online K/V rotation).
+rotates the quantized model's residual stream with the RMSNorm gains folded (`rotate_layer`, QuaRot),
+keeps its own rotation of o_proj's and down_proj's inputs (online in QuaRot), and rotates each head's
+q/k/v by a Hadamard before the KV quantizer (undone after P·V: QuaRot's online K/V rotation).
 """
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -282,14 +283,47 @@ def _block(h: np.ndarray, cfg: DecoderConfig, layer: _Layer, capture: dict | Non
     return h + _linear(act.astype(np.float32), "down_proj", layer, capture)
 
 
-def _quantized_layer(i: int, p: dict, cfg: DecoderConfig, quant: Quant, calib: np.ndarray | None) -> _Layer:
+ONLINE_ROTATED = ("o_proj", "down_proj")  # inputs a residual-stream rotation does not reach (QuaRot: online)
+
+
+def residual_rotation(cfg: DecoderConfig, method, seed: int) -> np.ndarray | None:
+    """QuaRot's residual-stream rotation Q (hidden × hidden, float64) when the method rotates, else None.
+    Every supported type is pre-RMSNorm, so the norms' gains fold into the next linears and Q commutes
+    with the weightless RMSNorm that remains (‖xQ‖ = ‖x‖)."""
+    from hwsim.accuracy.hadamard import rotation
+    from hwsim.accuracy.methods import parse_method
+
+    return rotation(cfg.hidden, seed) if parse_method(method).rotates else None
+
+
+def rotate_layer(p: dict, q: np.ndarray) -> dict:
+    """Layer parameters with the RMSNorm gains folded into the linears they feed and the residual stream
+    rotated by Q: input side W·diag(γ)·Q (q/k/v, gate/up), output side Qᵀ·W and b·Q (o_proj, down_proj).
+    The float layer maps x·Q to f(x)·Q exactly (up to rounding)."""
+    out = dict(p)
+    for norm, roles in (("input_layernorm", ROLES[:3]), ("post_attention_layernorm", ROLES[4:6])):
+        g = np.asarray(p[norm], dtype=np.float64)
+        for r in roles:
+            out[r] = ((p[r].astype(np.float64) * g) @ q).astype(np.float32)
+        out[norm] = np.ones_like(p[norm])
+    for r in ONLINE_ROTATED:
+        out[r] = (q.T @ p[r].astype(np.float64)).astype(np.float32)
+        if p[r + ".bias"] is not None:
+            out[r + ".bias"] = (p[r + ".bias"].astype(np.float64) @ q).astype(np.float32)
+    return out
+
+
+def _quantized_layer(i: int, p: dict, cfg: DecoderConfig, quant: Quant, calib: np.ndarray | None, *,
+                     residual_rotated: bool = False) -> _Layer:
     """Apply the method to layer i's projections (calibration inputs captured from `calib` states
-    through the fp layer), and attach the activation and KV quantizers."""
+    through the fp layer), and attach the activation and KV quantizers. With `residual_rotated` (p from
+    `rotate_layer`), only o_proj's and down_proj's inputs get the method's own rotation (online)."""
     from hwsim.accuracy.hadamard import rotation
     from hwsim.accuracy.methods import parse_method, prepare_linear
     from hwsim.formats import get_format
 
     method = parse_method(quant.method)
+    fused = replace(method, transforms=tuple(t for t in method.transforms if t[0] != "rotate"))
     fmt = lambda f: get_format(f) if isinstance(f, str) else f  # noqa: E731
     acts = None
     if calib is not None and method.needs_calibration:
@@ -298,8 +332,11 @@ def _quantized_layer(i: int, p: dict, cfg: DecoderConfig, quant: Quant, calib: n
     prepared, p = {}, dict(p)
     for r in ROLES:
         wf = fmt(quant.weight_format(f"layers.{i}.{r}"))
-        if method.transforms or (wf is not None and method.rounding != "rtn"):
-            prepared[r] = prepare_linear(p[r], wf, method, None if acts is None else acts[r], seed=quant.seed)
+        m = fused if residual_rotated and r not in ONLINE_ROTATED else method
+        # a transform alone is float-exact: it matters only to a weight or an activation quantizer
+        if (m.transforms and (wf is not None or quant.activations is not None)) or \
+                (wf is not None and m.rounding != "rtn"):
+            prepared[r] = prepare_linear(p[r], wf, m, None if acts is None else acts[r], seed=quant.seed)
         elif wf is not None:
             p[r] = np.asarray(wf.quantize(p[r], axis=-1), dtype=np.float32)
     kv_fmt = fmt(quant.kv)
@@ -307,10 +344,22 @@ def _quantized_layer(i: int, p: dict, cfg: DecoderConfig, quant: Quant, calib: n
     return _Layer(p, prepared, fmt(quant.activations), kv_fmt, kv_rot)
 
 
+@dataclass
+class Streams:
+    """Final hidden states (after the last RMSNorm) of the fp and the quantized model, and the lm_head
+    weight each is read out with (the quantized model's has the final norm's gain and Q folded in)."""
+
+    ref: np.ndarray
+    quant: np.ndarray | None
+    head: np.ndarray
+    quant_head: np.ndarray | None
+
+
 def run(ckpt: Checkpoint, ids: np.ndarray, quant: Quant | None = None, calibration: np.ndarray | None = None
-        ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Final hidden states (after the last RMSNorm) of windows `ids` (b × t) through the fp model and,
-    with `quant`, through the quantized one — one streamed pass over the layers."""
+        ) -> Streams:
+    """Windows `ids` (b × t) through the fp model and, with `quant`, through the quantized one — one
+    streamed pass over the layers. A rotating method rotates the quantized model's residual stream
+    (`rotate_layer`): embeddings·Q, every layer folded and rotated, lm_head·diag(γ)·Q."""
     from hwsim.accuracy.methods import check_applies, parse_method
 
     cfg = ckpt.cfg
@@ -319,30 +368,38 @@ def run(ckpt: Checkpoint, ids: np.ndarray, quant: Quant | None = None, calibrati
         raise HwsimError(f"token ids must be in [0, {cfg.vocab}) for this checkpoint", field="tokens")
     emb = ckpt.tensor("embed_tokens.weight")
     ref = emb[ids]
-    q = cal = None
+    q = cal = rot = None
     if quant is not None:
         method = parse_method(quant.method)
         for name in linear_names(cfg):
             wf = quant.weight_format(name)
             check_applies(method, None if wf is None else _fmt(wf))
-        q = ref.copy()
+        rot = residual_rotation(cfg, method, quant.seed)
+        into = (lambda h: h) if rot is None else (lambda h: (h @ rot).astype(np.float32))  # noqa: E731
+        q = into(ref)
         if method.needs_calibration:
             if calibration is None:
                 raise HwsimError(f"method {method.name} needs calibration text", field="calibration")
-            cal = emb[np.asarray(calibration, dtype=np.int64)]
+            cal = into(emb[np.asarray(calibration, dtype=np.int64)])
     del emb
     for i in range(cfg.layers):
         p = ckpt.layer(i)
-        fp = _Layer(p, {})
-        ref = _block(ref, cfg, fp)
+        ref = _block(ref, cfg, _Layer(p, {}))
         if quant is not None:
-            layer = _quantized_layer(i, p, cfg, quant, cal)
+            layer = _quantized_layer(i, p if rot is None else rotate_layer(p, rot), cfg, quant, cal,
+                                     residual_rotated=rot is not None)
             q = _block(q, cfg, layer)
             if cal is not None:
                 cal = _block(cal, cfg, layer)
             quant.prepared.update({f"layers.{i}.{r}": v for r, v in layer.prepared.items()})
-    norm = ckpt.tensor("norm.weight")
-    return _rms_norm(ref, norm, cfg.eps), None if q is None else _rms_norm(q, norm, cfg.eps)
+    norm, head = ckpt.tensor("norm.weight"), ckpt.head()
+    out = Streams(_rms_norm(ref, norm, cfg.eps), None, head, None)
+    if q is not None and rot is None:
+        out.quant, out.quant_head = _rms_norm(q, norm, cfg.eps), head
+    elif q is not None:
+        out.quant = _rms_norm(q, np.ones_like(norm), cfg.eps)
+        out.quant_head = ((head.astype(np.float64) * norm) @ rot).astype(np.float32)
+    return out
 
 
 def _checkpoint(folder) -> Checkpoint:
@@ -358,10 +415,9 @@ def _fmt(f):
 def logits(folder: str | Path | Checkpoint, ids: np.ndarray, quant: Quant | None = None,
            calibration: np.ndarray | None = None) -> np.ndarray:
     """Logits (b × t × vocab, float32) of the fp model, or of the quantized one when `quant` is given."""
-    ckpt = _checkpoint(folder)
-    ref, q = run(ckpt, ids, quant, calibration)
-    h = ref if q is None else q
-    return (h.reshape(-1, h.shape[-1]) @ ckpt.head().T).reshape(*h.shape[:-1], -1)
+    s = run(_checkpoint(folder), ids, quant, calibration)
+    h, head = (s.ref, s.head) if s.quant is None else (s.quant, s.quant_head)
+    return (h.reshape(-1, h.shape[-1]) @ head.T).reshape(*h.shape[:-1], -1)
 
 
 def linear_inputs(folder: str | Path | Checkpoint, ids: np.ndarray) -> dict[str, np.ndarray]:
@@ -413,13 +469,12 @@ def evaluate_ids(folder: str | Path | Checkpoint, ids: np.ndarray, quant: Quant 
     ckpt = _checkpoint(folder)
     quant = quant or Quant()
     ids = np.asarray(ids, dtype=np.int64)
-    ref, q = run(ckpt, ids, quant, calibration)
-    head = ckpt.head()
+    s = run(ckpt, ids, quant, calibration)
     tot = np.zeros(3)
-    for s in range(0, ids.shape[0], HEAD_CHUNK):
-        lr = ref[s:s + HEAD_CHUNK] @ head.T
-        lq = q[s:s + HEAD_CHUNK] @ head.T
-        tot += _window_metrics(lr, lq, ids[s:s + HEAD_CHUNK])
+    for c in range(0, ids.shape[0], HEAD_CHUNK):
+        lr = s.ref[c:c + HEAD_CHUNK] @ s.head.T
+        lq = s.quant[c:c + HEAD_CHUNK] @ s.quant_head.T
+        tot += _window_metrics(lr, lq, ids[c:c + HEAD_CHUNK])
     n = ids.shape[0] * (ids.shape[1] - 1)
     return {"perplexity": math.exp(tot[1] / n), "kl": float(tot[2] / n), "tokens": int(n),
             "baseline_perplexity": math.exp(tot[0] / n)}

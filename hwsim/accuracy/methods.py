@@ -16,8 +16,8 @@ Every transform leaves the float layer exactly equivalent (y = x·Wᵀ); what ch
 and activation quantizers see. `PreparedLinear.input(x)` applies the input side (the activation
 quantizer then sees it); `effective_weight()` maps the quantized weight back to the original basis.
 Per-layer rotations are what QuaRot fuses into the neighbouring weights (the residual-stream rotation) or
-runs online (before down_proj); the forward passes (minilm, llm) apply them per layer, which gives the
-quantizers the same rotated inputs.
+runs online (before down_proj). MiniLM (post-LN) applies them per layer; the decoder forward pass (llm)
+rotates its residual stream with the norms folded and keeps per-layer rotations for o_proj and down_proj.
 """
 from __future__ import annotations
 
