@@ -75,9 +75,12 @@ def gptq(w: np.ndarray, fmt, x: np.ndarray | None = None, *, h: np.ndarray | Non
         x = np.asarray(x, dtype=np.float64).reshape(-1, n)
         if x.shape[0] >= n // 2:  # else H⁻¹ comes from x by Woodbury and H itself is never formed
             h, x = hessian(x), None
-    if x is None and (h is None or np.shape(h) != (n, n)):
+    if x is not None:
+        diag = 2.0 * np.einsum("ij,ij->j", x, x) / x.shape[0]
+    elif h is None or np.shape(h) != (n, n):
         raise HwsimError(f"GPTQ needs calibration inputs with {n} channels", field="calibration")
-    diag = 2.0 * np.einsum("ij,ij->j", x, x) / x.shape[0] if x is not None else np.diag(h).copy()
+    else:
+        diag = np.diag(h).copy()
     Wt = kernels.transpose32(np.ascontiguousarray(w, dtype=np.float32))  # in × out: a column of W is a row
     dead = diag == 0
     if dead.any():  # channels never active: any value works, GPTQ zeroes them
@@ -104,6 +107,7 @@ def gptq(w: np.ndarray, fmt, x: np.ndarray | None = None, *, h: np.ndarray | Non
         u, P, B = _lowrank_factor(x, damp)
         G = np.zeros((P.shape[1], Wt.shape[1]), np.float32)  # Σ over done columns of p_kᵀ·err_k
     else:
+        assert h is not None, "without x the Hessian was given or formed above"
         U = _inverse_cholesky(h, damp)
     for i1 in range(0, n, block):
         i2 = min(i1 + block, n)

@@ -112,6 +112,7 @@ def accuracy_costs(trace, units: list[Unit], formats: tuple[str, ...], allowed: 
         raise HwsimError(f"must be one of {', '.join(PROXIES)}, got {proxy!r}", field="proxy")
     if proxy == "table" and sensitivity is None:
         raise HwsimError("the table proxy needs a sensitivity table (`sensitivity`: a CSV or JSON file)", field="sensitivity")
+    table: dict[str, float] = sensitivity or {}
     fmts = [get_format(f) for f in formats]
     for u, unit in enumerate(units):
         if unit.kind != KV_ROLE:
@@ -124,7 +125,7 @@ def accuracy_costs(trace, units: list[Unit], formats: tuple[str, ...], allowed: 
         cols = np.flatnonzero(allowed[u])
         if unit.kind == KV_ROLE:
             layer = int(unit.name.split(".")[1])
-            s = lookup(sensitivity, unit.name, KV_ROLE) if proxy == "table" else 1.0
+            s = lookup(table, unit.name, KV_ROLE) if proxy == "table" else 1.0
             k, v = source.kv(layer, trace.model.kv_dim)
             for t in (k, v):
                 out[u, cols] += s * 0.5 * _op_errors(t, [fmts[j].quantize(t, axis=-1, seed=seed) for j in cols], None)
@@ -133,7 +134,7 @@ def accuracy_costs(trace, units: list[Unit], formats: tuple[str, ...], allowed: 
             name, role = str(names[r]), str(roles[r])
             w = source.weight(name, role, int(ops["n"].iat[r]), int(ops["k"].iat[r]))
             x = source.activations(name, w.shape[1]) if proxy in ("output", "measured") else None
-            s = lookup(sensitivity, name, role) if proxy == "table" else 1.0
+            s = lookup(table, name, role) if proxy == "table" else 1.0
             calib = None
             if method.needs_calibration:  # the source's calibration inputs when it has them
                 calib = source.calibration(name, w.shape[1]) if hasattr(source, "calibration") else \

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import textwrap
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -24,7 +25,10 @@ KIND_MARKERS = {"linear": "o", "attention": "^", "elementwise": "s"}
 CEILING_STYLE = {"linear": "-", "attention": ":", "elementwise": (0, (4, 2))}
 ROLE_ORDER = ("embed", "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "router",
               "qk", "av", "softmax", "norm", "act", "rope", "residual", "lm_head")
-_FONT = {"font.size": 8, "axes.titlesize": 8, "axes.labelsize": 8, "legend.fontsize": 7, "xtick.labelsize": 7,
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
+
+_FONT: dict[RcKeyType, Any] = {"font.size": 8, "axes.titlesize": 8, "axes.labelsize": 8, "legend.fontsize": 7, "xtick.labelsize": 7,
          "ytick.labelsize": 7, "axes.spines.top": False, "axes.spines.right": False}
 
 
@@ -114,7 +118,7 @@ def _draw_roofs(ax, machines, colors, xlim, boxes: _Boxes) -> None:
         top, fastest = max(ceilings.values()), max(m.bandwidth.values())
         for i, bw in enumerate(m.bandwidth.values()):
             ax.plot([x0, top / bw], [bw * x0, top], color=c, lw=1.1, ls="-" if i == 0 else "-.", zorder=2)
-        drawn = []
+        drawn: list[float] = []
         for kind, ceil in ceilings.items():
             if kind != "linear" and any(math.isclose(ceil, d) for d in drawn):
                 continue  # same ceiling as a roof already drawn

@@ -72,6 +72,11 @@ class ParallelStepCost:
     def devices(self) -> int:
         return self.par.devices
 
+    @property
+    def _link(self) -> Link:
+        assert self.link is not None, "several devices without a link (the constructor refuses them)"
+        return self.link
+
     # --- communication ---------------------------------------------------------------------------------
     def _comm(self, s: int, tokens: np.ndarray, emit: np.ndarray) -> np.ndarray:
         """Seconds of stage s's tensor/expert-parallel collectives for one micro-batch."""
@@ -79,14 +84,14 @@ class ParallelStepCost:
         if tp == 1:
             return np.zeros_like(tokens, dtype=np.float64)
         hidden = tokens * self.model.hidden * self.act_bytes
-        t = self.reduces[s] * self.link.all_reduce(hidden, tp)
-        t = t + 2 * self.a2a[s] * self.link.all_to_all(hidden * self.top_k, self.par.ep)
+        t = self.reduces[s] * self._link.all_reduce(hidden, tp)
+        t = t + 2 * self.a2a[s] * self._link.all_to_all(hidden * self.top_k, self.par.ep)
         if s == len(self.ranges) - 1:
-            t = t + self.link.all_gather(emit * self.model.vocab * self.act_bytes, tp)
+            t = t + self._link.all_gather(emit * self.model.vocab * self.act_bytes, tp)
         return t
 
     def _send(self, tokens: np.ndarray) -> np.ndarray:
-        return self.link.send(tokens * self.model.hidden * self.act_bytes) if self.par.pp > 1 else 0.0 * tokens
+        return self._link.send(tokens * self.model.hidden * self.act_bytes) if self.par.pp > 1 else 0.0 * tokens
 
     def _combine(self, groups: list[_Group]) -> Cost:
         """GPipe schedule of the micro-batches over the stages: seconds and joules of all devices."""

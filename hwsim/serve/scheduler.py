@@ -15,6 +15,7 @@ mixed context lengths in one batch are each attended over their own context.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import simpy
@@ -82,13 +83,13 @@ def simulate(requests: Requests, step, kv_blocks: int, config: SchedulerConfig =
     preempted = np.zeros(n, dtype=np.int64)
     running: list[int] = []
     waiting: list[int] = []
-    it = {k: [] for k in ("start_s", "seconds", "energy_j", "seqs", "prefill_tokens", "decode_tokens", "emitted",
+    it: dict[str, list] = {k: [] for k in ("start_s", "seconds", "energy_j", "seqs", "prefill_tokens", "decode_tokens", "emitted",
                           "kv_blocks_used", "waiting", "preemptions")}
     rng = np.random.default_rng(spec.seed) if spec is not None else None
     for key in ("accepted", "verified"):
         it[key] = []
     env = simpy.Environment()
-    state = {"arrived": 0, "wake": env.event(), "preemptions": 0}
+    state: dict[str, Any] = {"arrived": 0, "wake": env.event(), "preemptions": 0}  # counters and the wake-up event
 
     def arrivals():
         for i in range(n):

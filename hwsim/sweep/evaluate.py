@@ -7,6 +7,7 @@ one row). The default one runs hwsim's analytical engine; tests inject small pur
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
@@ -64,6 +65,13 @@ def _own_formats(w: Workload) -> tuple[str, ...] | None:
     return tuple(fmts) if keep is None else tuple(f for f, k in zip(fmts, keep) if k)
 
 
+def _checkpoint_formats(w: Workload) -> list[str]:
+    """_own_formats of a workload whose precision was resolved per op (concrete() sets per_op only then)."""
+    fmts = _own_formats(w)
+    assert fmts is not None, f"{w.model}: per-op weights without a checkpoint's own formats"
+    return list(fmts)
+
+
 def concrete(precision: PrecisionChoice, workload: Workload) -> PrecisionChoice:
     """`weights: model` (the default) → the format most of a quantized checkpoint's ops use (the results'
     weights column), marked per_op so the engine costs each op at its own format; fp16 for a plain model."""
@@ -84,7 +92,7 @@ def weight_mix(precision: PrecisionChoice, workload: Workload) -> str:
         return str(precision.weights)
     from hwsim.engine.per_op import split
 
-    return split(list(_own_formats(workload))).label()
+    return split(_checkpoint_formats(workload)).label()
 
 
 def engine_inputs(design: Design, workload: Workload, precision: PrecisionChoice):
@@ -105,7 +113,7 @@ def engine_inputs(design: Design, workload: Workload, precision: PrecisionChoice
 def engine_formats(workload: Workload, precision: PrecisionChoice) -> list[str] | None:
     """The weight format of each op of the task's trace when `weights: model` keeps a checkpoint's own
     formats (hwsim.engine.per_op), else None (every op at the precision's weights)."""
-    return list(_own_formats(workload)) if precision.per_op else None
+    return _checkpoint_formats(workload) if precision.per_op else None
 
 
 def engine_grid(design: Design, points: dict) -> dict:
@@ -143,7 +151,7 @@ class Context:
 
     study: Study
     accuracy: pd.DataFrame | None  # one row per join key (see hwsim.sweep.accuracy)
-    evaluator: object = engine_evaluator
+    evaluator: Callable[[Design, dict, Workload, PrecisionChoice], pd.DataFrame] = engine_evaluator
 
 
 def evaluate_task(ctx: Context, task: Task, points: dict) -> pd.DataFrame:

@@ -61,12 +61,12 @@ def run_serial(ctx: Context, items: Iterable) -> Iterator:
 
 def run_local(ctx: Context, items: Iterable, workers: int) -> Iterator:
     """A pool of `workers` processes (fork where available: the study and evaluator are inherited)."""
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 
     method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
     with ProcessPoolExecutor(workers, mp_context=mp.get_context(method), initializer=_init,
                              initargs=(ctx,)) as pool:
-        pending = set()
+        pending: set[Future] = set()
         it = iter(items)
         exhausted = False
         while True:

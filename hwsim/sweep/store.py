@@ -67,7 +67,7 @@ class Store:
             os.close(fd)
             raise HwsimError("another hwsim sweep is writing to this folder; wait for it to finish or give "
                              "another `out_dir`", file=self.root) from None
-        self._lock_fd = fd  # released by unlock() or when the process ends
+        self._lock_fd: int | None = fd  # released by unlock() or when the process ends
         _HELD.add(fd)
 
     def unlock(self) -> None:
