@@ -242,6 +242,7 @@ class _Layer:
     act: Format | None = None
     kv: Format | None = None
     kv_rot: np.ndarray | None = None
+    noise: dict | None = None  # role → f(y) added to that projection's output (Hutchinson probes)
 
 
 def _linear(x: np.ndarray, role: str, layer: _Layer, capture: dict | None) -> np.ndarray:
@@ -255,6 +256,8 @@ def _linear(x: np.ndarray, role: str, layer: _Layer, capture: dict | None) -> np
     y = x.reshape(-1, x.shape[-1]) @ w.T  # one 2-D GEMM: numpy's batched matmul is slower here
     if layer.p[role + ".bias"] is not None:
         y += layer.p[role + ".bias"]
+    if layer.noise is not None and role in layer.noise:
+        y = y + layer.noise[role](y)
     return y.reshape(*x.shape[:-1], -1)
 
 
@@ -323,11 +326,25 @@ def rotate_layer(p: dict, q: np.ndarray) -> dict:
     return out
 
 
+def into_basis(h: np.ndarray, q: np.ndarray | None) -> np.ndarray:
+    """Residual states (embeddings) in the rotated basis: h·Q (h itself when Q is None)."""
+    return h if q is None else (h @ q).astype(np.float32)
+
+
+def readout(ckpt: Checkpoint, q: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """(final RMSNorm gain, lm_head) in the basis of Q: γ_final folded into lm_head·diag(γ)·Q when rotated."""
+    norm, head = ckpt.tensor("norm.weight"), ckpt.head()
+    if q is None:
+        return norm, head
+    return np.ones_like(norm), ((head.astype(np.float64) * norm) @ q).astype(np.float32)
+
+
 def _quantized_layer(i: int, p: dict, cfg: DecoderConfig, quant: Quant, calib: np.ndarray | None, *,
-                     residual_rotated: bool = False) -> _Layer:
+                     residual_rotated: bool = False, acts: dict | None = None) -> _Layer:
     """Apply the method to layer i's projections (calibration inputs captured from `calib` states
     through the fp layer), and attach the activation and KV quantizers. With `residual_rotated` (p from
-    `rotate_layer`), only o_proj's and down_proj's inputs get the method's own rotation (online)."""
+    `rotate_layer`), only o_proj's and down_proj's inputs get the method's own rotation (online). `acts`:
+    the calibration inputs already captured (skips the capture)."""
     from hwsim.accuracy.hadamard import rotation
     from hwsim.accuracy.methods import parse_method, prepare_linear
     from hwsim.formats import get_format
@@ -335,8 +352,7 @@ def _quantized_layer(i: int, p: dict, cfg: DecoderConfig, quant: Quant, calib: n
     method = parse_method(quant.method)
     fused = replace(method, transforms=tuple(t for t in method.transforms if t[0] != "rotate"))
     fmt = lambda f: get_format(f) if isinstance(f, str) else f  # noqa: E731
-    acts: dict[str, np.ndarray] | None = None
-    if calib is not None and method.needs_calibration:
+    if acts is None and calib is not None and method.needs_calibration:
         acts = {}
         _block(calib, cfg, _Layer(p, {}), acts)
     prepared, p = {}, dict(p)
@@ -387,12 +403,11 @@ def run(ckpt: Checkpoint, ids: np.ndarray, quant: Quant | None = None, calibrati
             wf = quant.weight_format(name)
             check_applies(method, None if wf is None else _fmt(wf))
         rot = residual_rotation(cfg, method, quant.seed)
-        into = (lambda h: h) if rot is None else (lambda h: (h @ rot).astype(np.float32))  # noqa: E731
-        q = into(ref)
+        q = into_basis(ref, rot)
         if method.needs_calibration:
             if calibration is None:
                 raise HwsimError(f"method {method.name} needs calibration text", field="calibration")
-            cal = into(emb[np.asarray(calibration, dtype=np.int64)])
+            cal = into_basis(emb[np.asarray(calibration, dtype=np.int64)], rot)
     del emb
     for i in range(cfg.layers):
         p = ckpt.layer(i)
@@ -404,13 +419,11 @@ def run(ckpt: Checkpoint, ids: np.ndarray, quant: Quant | None = None, calibrati
             if cal is not None:
                 cal = _block(cal, cfg, layer)
             quant.prepared.update({f"layers.{i}.{r}": v for r, v in layer.prepared.items()})
-    norm, head = ckpt.tensor("norm.weight"), ckpt.head()
+    norm, head = readout(ckpt, None)
     out = Streams(_rms_norm(ref, norm, cfg.eps), None, head, None)
-    if q is not None and rot is None:
-        out.quant, out.quant_head = _rms_norm(q, norm, cfg.eps), head
-    elif q is not None and rot is not None:
-        out.quant = _rms_norm(q, np.ones_like(norm), cfg.eps)
-        out.quant_head = ((head.astype(np.float64) * norm) @ rot).astype(np.float32)
+    if q is not None:
+        qnorm, out.quant_head = readout(ckpt, rot)
+        out.quant = _rms_norm(q, qnorm, cfg.eps)
     return out
 
 

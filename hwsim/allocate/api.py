@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 
@@ -40,9 +41,13 @@ def resolve_trace(model, phase: str = "decode", *, batch: int = 1, seq=None, con
         return model
     minilm = is_minilm(checkpoint)
     if model is None:
-        if not minilm:
-            raise HwsimError("give a model (or `checkpoint` minilm)", field="model")
-        model = minilm_model()
+        if minilm:
+            model = minilm_model()
+        elif checkpoint is not None and (Path(checkpoint) / "config.json").is_file():
+            model = load_model(checkpoint)  # the checkpoint folder's own config
+        else:
+            raise HwsimError("give a model (or `checkpoint` minilm, or a checkpoint folder with config.json)",
+                             field="model")
     elif isinstance(model, str):
         model = load_model(model)
     t = trace(model, phase, batch=batch, seq=seq, context=context)
@@ -71,8 +76,11 @@ def stored_choice(trace, units, cols: tuple[str, ...], allowed: np.ndarray, kv) 
 def build_problem(arch, trace, formats, *, granularity: str = "op", groups=None, kv_formats=None,
                   checkpoint=None, proxy: str | None = None, sensitivity=None, activations="fp16", kv="fp16",
                   fixed_weights=None, seed: int = 0, method=None, sample_elems: int = DEFAULT_SAMPLE_ELEMS,
-                  tokens: int = DEFAULT_TOKENS) -> Problem:
+                  tokens: int = DEFAULT_TOKENS, text=None, calibration=None, max_tokens: int | None = None,
+                  window: int | None = None) -> Problem:
     """The units × formats Problem: hardware costs from `arch.cost`, accuracy costs from tensors.
+    `text` / `calibration` (files) run a decoder checkpoint folder end to end (`measured`: KL per unit and
+    format on `text`; `hessian`, `output`: real inputs from `calibration`, else `text`).
     `fixed_weights` None: the weights outside the units (embeddings, lm_head) as a quantized checkpoint stores
     them, else fp16; the checkpoint's own assignment is `Problem.stored` when its formats are all candidates."""
     if isinstance(arch, str):
@@ -89,9 +97,10 @@ def build_problem(arch, trace, formats, *, granularity: str = "op", groups=None,
     if isinstance(sensitivity, (str, bytes)) or hasattr(sensitivity, "__fspath__"):
         sensitivity = load_sensitivity(sensitivity)
         proxy = proxy or "table"
-    source = tensor_source(checkpoint, seed=seed, sample_elems=sample_elems, tokens=tokens)
-    if proxy is None:  # measured when the model runs end to end here (MiniLM), else output error
-        proxy = "measured" if hasattr(source, "loss") else "output"
+    source = tensor_source(checkpoint, seed=seed, sample_elems=sample_elems, tokens=tokens, text=text,
+                           calibration=calibration, max_tokens=max_tokens, window=window)
+    if proxy is None:  # measured when the model runs end to end here (MiniLM, a decoder with text), else output
+        proxy = "measured" if hasattr(source, "loss") or getattr(source, "can_measure", False) else "output"
     costs["error"] = accuracy_costs(trace, units, cols, allowed, source, proxy=proxy, sensitivity=sensitivity,
                                     seed=seed, method=method)
     stored = stored_choice(trace, units, cols, allowed, kv)[0] if fixed_weights is None else None

@@ -7,9 +7,16 @@ Proxies (REFERENCES.md "Mixed-precision allocation by integer programming"):
   uniform — every op equally sensitive: cost = ε_w;
   output  — the layer's relative output error on calibration activations: cost = ε_o (default);
   table   — a user sensitivity per op: cost = s · ε_w (file: CSV `name,sensitivity` or JSON {name: s});
-  measured — CalibTIP-style: s_u = Δloss_u / ε_o(u, ref), the end-to-end loss increase with only unit u
-            at a reference format (the lower-median candidate by bits), measured by running the model;
-            cost = s_u · ε_o. Needs a model hwsim can run end to end (MiniLM: loss = 1 − mean cosine).
+  measured — end to end. A decoder checkpoint with --text (hwsim.accuracy.probes): cost = the mean KL of the
+            next-token distribution vs the unquantized model with only unit u at format f, after the method,
+            measured for every (unit, format). MiniLM, CalibTIP-style: s_u = Δloss_u / ε_o(u, ref), the loss
+            increase (1 − mean cosine) with only unit u at a reference format (the lower-median candidate by
+            bits); cost = s_u · ε_o.
+  hessian  — HAWQ-V2-style (Dong et al. 2020), without quantizing in the loop: per op,
+            g · Σ_i H_ii·‖W_:,i − Ŵ_:,i‖², with H = XᵀX/m the layer-local (GPTQ) Hessian from real calibration
+            inputs X and g the loss curvature at the op's output from Hutchinson's estimator: KL(fp ‖ output
+            + η·rms(y)·v) / (η² · E‖y‖²), v Rademacher, one noise probe per op instead of one per (op, format).
+            A decoder checkpoint with calibration text (streamed one layer at a time); weights only.
 KV units cost the mean noise-to-signal ratio of their key and value samples (× s under `table`).
 With a method (`hwsim.accuracy.methods`: gptq, awq, rotate+gptq, …) Ŵ is the weight after the method,
 mapped back to the original basis, fitted on the source's calibration inputs; `measured` runs the
@@ -29,7 +36,7 @@ from hwsim.allocate.costs import bits_per_element
 from hwsim.allocate.units import KV_ROLE, Unit
 from hwsim.errors import HwsimError
 
-PROXIES = ("output", "uniform", "table", "measured")
+PROXIES = ("output", "uniform", "table", "measured", "hessian")
 
 
 def _op_errors(w: np.ndarray, w_hats: list[np.ndarray], x: np.ndarray | None) -> np.ndarray:
@@ -42,6 +49,13 @@ def _op_errors(w: np.ndarray, w_hats: list[np.ndarray], x: np.ndarray | None) ->
     y = np.asarray(x, dtype=np.float64) @ np.concatenate([w, *deltas]).T  # tokens × (F+1)·rows
     energy = (y * y).sum(axis=0).reshape(len(deltas) + 1, w.shape[0]).sum(axis=1)
     return energy[1:] / energy[0] if energy[0] > 0 else np.zeros(len(deltas))
+
+
+def _hessian_errors(w: np.ndarray, w_hats: list[np.ndarray], x: np.ndarray) -> np.ndarray:
+    """Σ_i H_ii·‖W_:,i − Ŵ_:,i‖² for each Ŵ, H_ii = mean over tokens of x_i²."""
+    w = np.asarray(w, dtype=np.float64)
+    h = np.square(np.asarray(x, dtype=np.float64)).mean(axis=0)
+    return np.array([float(np.square(w - np.asarray(wh, dtype=np.float64)).sum(axis=0) @ h) for wh in w_hats])
 
 
 def load_sensitivity(path) -> dict[str, float]:
@@ -118,6 +132,15 @@ def accuracy_costs(trace, units: list[Unit], formats: tuple[str, ...], allowed: 
         if unit.kind != KV_ROLE:
             for j in np.flatnonzero(allowed[u]):
                 check_applies(method, fmts[j])
+    if proxy == "hessian":
+        if not hasattr(source, "output_curvature"):
+            raise HwsimError("the hessian proxy needs real calibration inputs and noise probes: give a decoder "
+                             "checkpoint folder with `calibration` FILE (or `text` FILE)", field="proxy")
+        if any(unit.kind == KV_ROLE for unit in units):
+            raise HwsimError("the hessian proxy prices weights only: drop `kv_formats` or use `proxy` output or "
+                             "measured", field="proxy")
+    if proxy == "measured" and hasattr(source, "measured_costs"):
+        return source.measured_costs(units, formats, allowed, method)
     ops = trace.ops
     names, roles = ops["name"].to_numpy(), ops["op"].to_numpy()
     out = np.zeros((len(units), len(formats)))
@@ -133,13 +156,18 @@ def accuracy_costs(trace, units: list[Unit], formats: tuple[str, ...], allowed: 
         for r in unit.rows:
             name, role = str(names[r]), str(roles[r])
             w = source.weight(name, role, int(ops["n"].iat[r]), int(ops["k"].iat[r]))
-            x = source.activations(name, w.shape[1]) if proxy in ("output", "measured") else None
+            x = source.activations(name, w.shape[1]) if proxy in ("output", "measured", "hessian") else None
             s = lookup(table, name, role) if proxy == "table" else 1.0
             calib = None
             if method.needs_calibration:  # the source's calibration inputs when it has them
                 calib = source.calibration(name, w.shape[1]) if hasattr(source, "calibration") else \
                     source.activations(name, w.shape[1])
-            out[u, cols] += s * _op_errors(w, [_quantized(w, fmts[j], method, calib, seed) for j in cols], x)
+            hats = [_quantized(w, fmts[j], method, calib, seed) for j in cols]
+            if proxy == "hessian":
+                assert x is not None, "the hessian proxy reads the source's activations (fetched above)"
+                out[u, cols] += source.output_curvature(name) * _hessian_errors(w, hats, x)
+            else:
+                out[u, cols] += s * _op_errors(w, hats, x)
     if proxy == "measured":
         out *= measured_sensitivity(units, formats, allowed, out, source, method)[:, None]
     return out
@@ -149,8 +177,8 @@ def measured_sensitivity(units: list[Unit], formats, allowed: np.ndarray, errors
                          method=None) -> np.ndarray:
     """Per unit: loss increase with only that unit at the reference format, over its error there."""
     if not hasattr(source, "loss"):
-        raise HwsimError("the measured proxy runs the model end to end: only `checkpoint` minilm supports it",
-                         field="proxy")
+        raise HwsimError("the measured proxy runs the model end to end: give `checkpoint` minilm, or a decoder "
+                         "checkpoint folder with `text` FILE", field="proxy")
     bits = np.array([bits_per_element(f) for f in formats])
     sens = np.ones(len(units))
     for u, unit in enumerate(units):

@@ -205,9 +205,22 @@ def is_minilm(checkpoint) -> bool:
 
 
 def tensor_source(checkpoint=None, *, seed: int = 0, sample_elems: int = DEFAULT_SAMPLE_ELEMS,
-                  tokens: int = DEFAULT_TOKENS):
+                  tokens: int = DEFAULT_TOKENS, text=None, calibration=None, max_tokens: int | None = None,
+                  window: int | None = None):
+    """The tensors accuracy costs are measured on. `text` / `calibration` (files) run a decoder checkpoint
+    folder end to end (`DecoderTensors`): real activations, and measured KL with `text`."""
+    given = [f for f, v in (("text", text), ("calibration", calibration)) if v is not None]
+    if given and (checkpoint is None or is_minilm(checkpoint)):
+        raise HwsimError(f"{' and '.join(f'`{g}`' for g in given)} run a decoder checkpoint end to end: give "
+                         "`checkpoint` FOLDER "
+                         "(llama, mistral, qwen2, qwen3; MiniLM runs on its own sentences)", field=given[0])
     if checkpoint is None:
         return SyntheticTensors(seed, sample_elems, tokens)
     if is_minilm(checkpoint):
         return MiniLMTensors()
+    if given:
+        from hwsim.allocate.decoder import DecoderTensors
+
+        opts = {} if max_tokens is None else {"max_tokens": max_tokens}
+        return DecoderTensors(checkpoint, text, calibration, seed=seed, window=window, **opts)
     return CheckpointTensors(checkpoint, seed, sample_elems, tokens)

@@ -18,7 +18,8 @@ EXAMPLES = ('hwsim allocate --arch bitmod --model llama-2-7b --phase decode --fo
 EXIT_INFEASIBLE = 3
 # allocate's library parameters (hwsim.allocate.build_problem) → its options, and what each option sets
 FLAGS = {"formats": "--formats", "kv_formats": "--kv-formats", "fixed_weights": "--fixed-weights",
-         "activations": "--activations", "kv": "--kv", "checkpoint": "--checkpoint", "sensitivity": "--sensitivity"}
+         "activations": "--activations", "kv": "--kv", "checkpoint": "--checkpoint", "sensitivity": "--sensitivity", "text": "--text",
+         "calibration": "--calibration", "proxy": "--proxy"}
 FLAG_HINTS = {"--fixed-weights": "; --fixed-weights (default fp16) is the format of the weights outside the units "
                                  "(embeddings, lm_head)",
               "--formats": "; drop it from --formats",
@@ -45,7 +46,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--group", action="append", default=[], metavar="NAME=ROLE,ROLE",
                    help="roles sharing one format in each layer, e.g. qkv=q_proj,k_proj,v_proj (repeatable)")
     p.add_argument("--checkpoint", help="safetensors file/folder for real weights, or 'minilm' (runs MiniLM)")
-    p.add_argument("--proxy", choices=PROXIES, help="sensitivity proxy (default: measured for minilm, else output)")
+    p.add_argument("--proxy", choices=PROXIES, help="sensitivity proxy (default: measured for minilm or a decoder "
+                   "checkpoint with --text, else output); hessian: layer-local diag(XᵀX)-weighted error")
+    p.add_argument("--text", metavar="FILE", help="with a decoder checkpoint folder: text the measured proxy's KL "
+                   "runs on (its first --max-tokens tokens)")
+    p.add_argument("--calibration", metavar="FILE", help="with a decoder checkpoint folder: calibration text for "
+                   "methods and real activations (default: --text)")
+    p.add_argument("--max-tokens", type=int, help="tokens of --text used (default 1024)")
+    p.add_argument("--window", type=int, help="tokens per window (default min(128, max_position_embeddings))")
     p.add_argument("--method", default="rtn", metavar="M",
                    help="quantization method the weights get before their error is measured: rtn (default), "
                    "gptq, awq, smoothquant, rotate, or '+'-joined (rotate+gptq)")
@@ -101,7 +109,9 @@ def run(args: argparse.Namespace) -> int:
     problem = build_problem(arch, tr, args.formats, granularity=args.granularity, groups=args.group,
                             kv_formats=args.kv_formats, checkpoint=args.checkpoint, proxy=args.proxy,
                             sensitivity=args.sensitivity, activations=args.activations, kv=args.kv,
-                            fixed_weights=args.fixed_weights, seed=args.seed, method=args.method)
+                            fixed_weights=args.fixed_weights, seed=args.seed, method=args.method,
+                            text=args.text, calibration=args.calibration, max_tokens=args.max_tokens,
+                            window=args.window)
     if sweep:
         table = frontier(problem, sweep[0], args.objective, sweep[1], budgets)
         if args.json:
