@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from hwsim.arch import load_arch, parse_overrides
-from hwsim.cli import main
 from hwsim.core.ops import gemm_ops
 from hwsim.errors import HwsimError
 from hwsim.plotting import check_plot_path
@@ -21,19 +20,9 @@ from hwsim.serve.links import link_for
 from hwsim.serve.requests import poisson_requests
 from hwsim.serve.shard import Parallel
 from hwsim.sweep.executors import check_executor
+from test_bad_inputs import one_line_exit_2
 
 SERVE = ["serve", "--model", "llama-3-8b", "--rate", "1", "--num-requests", "2"]
-
-
-def _cli(capsys, argv: list[str]) -> str:
-    try:
-        code = main(argv)
-    except SystemExit as exc:
-        code = exc.code
-    err = capsys.readouterr().err
-    assert code == 2, err
-    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
-    return err
 
 
 CASES = [
@@ -68,7 +57,7 @@ def test_library_names_parameters_cli_names_options(call, library, argv, cli, ca
         call()
     assert library in str(exc.value)
     assert "--" not in str(exc.value)
-    assert cli in _cli(capsys, argv)
+    one_line_exit_2(capsys, argv, cli)
 
 
 def test_a_library_function_named_in_a_message_becomes_the_command():
@@ -81,8 +70,8 @@ def test_a_library_function_named_in_a_message_becomes_the_command():
 
 
 def test_cli_names_the_command_for_a_library_function(capsys):
-    err = _cli(capsys, ["formats", "compare", "--formats", "int8", "--tensor", "gaussian", "--method", "gptq"])
-    assert "use --tensor minilm (or hwsim accuracy --model DIR for a decoder checkpoint)" in err
+    one_line_exit_2(capsys, ["formats", "compare", "--formats", "int8", "--tensor", "gaussian", "--method", "gptq"],
+                    "use --tensor minilm (or hwsim accuracy --model DIR for a decoder checkpoint)")
 
 
 def test_renamed_maps_mentions_and_keeps_unmapped_ones():
