@@ -19,15 +19,19 @@ def llama():
 def test_rows_before_down_proj_and_after_rope(llama):
     r = with_online_hadamard(llama, kv=True).ops
     had = r[r.op == "hadamard"]
-    assert len(r) == len(llama.ops) + 2 * 32 and len(had) == 64
+    assert len(r) == len(llama.ops) + 3 * 32 and len(had) == 96
     down = r.index[r.op == "down_proj"]
     assert (r.loc[down - 1, "name"].str.endswith("mlp.hadamard")).all()
+    o = r.index[r.op == "o_proj"]
+    assert (r.loc[o - 1, "name"].str.endswith("o_hadamard")).all()
+    oh = r.loc[o[0] - 1]  # across 32 heads, each of the 128 channels: 4096·log2(32) per token
+    assert oh.n == 4096 and oh.vector_ops == 16 * 4096 * 5
     mlp = had[had.name.str.endswith("mlp.hadamard")].iloc[0]
     # fast Walsh–Hadamard: n·log2(n) ops per token, n = 11008 → ⌈log2⌉ = 14
     assert mlp.n == 11008 and mlp.vector_ops == 16 * 11008 * 14 and mlp.act_in_elems == 16 * 11008
     kvh = had[had.name.str.endswith("kv_hadamard")].iloc[0]
     assert kvh.n == 8192 and kvh.vector_ops == 16 * 8192 * int(math.log2(128))
-    assert len(with_online_hadamard(llama, kv=False).ops) == len(llama.ops) + 32
+    assert len(with_online_hadamard(llama, kv=False).ops) == len(llama.ops) + 2 * 32
 
 
 def test_method_and_kv_predicates():

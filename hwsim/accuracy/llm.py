@@ -445,16 +445,20 @@ def logits(folder: str | Path | Checkpoint, ids: np.ndarray, quant: Quant | None
     return (h.reshape(-1, h.shape[-1]) @ head.T).reshape(*h.shape[:-1], -1)
 
 
-def linear_inputs(folder: str | Path | Checkpoint, ids: np.ndarray) -> dict[str, np.ndarray]:
-    """{layers.<i>.<role>: fp input rows (tokens × in)} of every projection for windows `ids`."""
+def iter_linear_inputs(folder: str | Path | Checkpoint, ids: np.ndarray):
+    """(i, {role: fp input rows (tokens × in)}) of layer i's projections for windows `ids`, one layer at a time
+    (only that layer's weights and inputs held)."""
     ckpt = _checkpoint(folder)
     h = ckpt.tensor("embed_tokens.weight")[np.asarray(ids, dtype=np.int64)]
-    out: dict[str, np.ndarray] = {}
     for i in range(ckpt.cfg.layers):
         cap: dict[str, np.ndarray] = {}
         h = _block(h, ckpt.cfg, _Layer(ckpt.layer(i), {}), cap)
-        out.update({f"layers.{i}.{r}": x for r, x in cap.items()})
-    return out
+        yield i, cap
+
+
+def linear_inputs(folder: str | Path | Checkpoint, ids: np.ndarray) -> dict[str, np.ndarray]:
+    """{layers.<i>.<role>: fp input rows (tokens × in)} of every projection for windows `ids`."""
+    return {f"layers.{i}.{r}": x for i, cap in iter_linear_inputs(folder, ids) for r, x in cap.items()}
 
 
 def windows(ids, window: int, bos: int | None, *, what: str = "text") -> np.ndarray:

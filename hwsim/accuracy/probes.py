@@ -6,8 +6,9 @@ for methods that fit on calibration inputs, the calibration windows' states). A 
 from the cached state at layer i: it runs layer i quantized and layers i+1… unquantized, streamed one layer at
 a time; the probes of one layer share the pass (batched along the window axis, `PROBE_TOKENS` tokens at once).
 With a rotating method the whole model runs in the rotated basis (`llm.rotate_layer`; float-exact), so a probe
-sees exactly what the layer sees in the deployed recipe. Cost: one fp pass plus, per layer i, (L − i) layers for
-its probes: O(L²/2) layer reads instead of the O(L²·probes) of independent runs.
+sees exactly what the layer sees in the deployed recipe. Cost: one fp pass, then each probe of layer i runs
+L − i layers (≈ L/2 on average, against 2L for an independent fp + quantized run), and each layer is read once
+per batch of probes instead of once per probe.
 """
 from __future__ import annotations
 

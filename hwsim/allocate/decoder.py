@@ -11,6 +11,7 @@
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 import re
 from pathlib import Path
 
@@ -49,7 +50,7 @@ class DecoderTensors:
                          + (f" (KL on {self.text})" if self.text else "")
                          + (f", calibration {calibration}" if calibration else ""))
         self._layer = -1
-        self._state: np.ndarray | None = None
+        self._stream: Iterator[tuple[int, dict[str, np.ndarray]]] | None = None  # llm.iter_linear_inputs
         self._inputs: dict[str, np.ndarray] = {}
         self._curvature: dict | None = None
 
@@ -73,17 +74,15 @@ class DecoderTensors:
         return w
 
     def _layer_inputs(self, i: int) -> dict[str, np.ndarray]:
-        """Projection inputs of layer i on the calibration windows (fp), streaming forward from the last layer."""
+        """Projection inputs of layer i on the calibration windows (fp), streamed: requests in layer order
+        advance one pass; an earlier layer restarts it."""
         if self.cal is None:
             raise HwsimError("real activations need calibration text: give `calibration` FILE or `text` FILE",
                              field="calibration")
-        if i < self._layer or self._state is None:
-            self._layer, self._state = -1, self.ckpt.tensor("embed_tokens.weight")[self.cal]
+        if i < self._layer or self._stream is None:
+            self._layer, self._stream = -1, llm.iter_linear_inputs(self.ckpt, self.cal)
         while self._layer < i:
-            self._layer += 1
-            self._inputs = {}
-            self._state = llm._block(self._state, self.ckpt.cfg, llm._Layer(self.ckpt.layer(self._layer), {}),
-                                     self._inputs)
+            self._layer, self._inputs = next(self._stream)
         return self._inputs
 
     def activations(self, name: str, k_in: int) -> np.ndarray:

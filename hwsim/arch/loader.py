@@ -39,8 +39,25 @@ def _unwrap(node: object) -> tuple[object, str | None]:
     return node, None
 
 
+#: parsed spec trees by (file, modification time, size): a preset is parsed once per process, not on every
+#: load_arch (YAML parsing took longer than a whole roofline). Trees are shared: nothing writes to them
+#: (apply_overrides copies before it sets a path).
+_PARSED: dict[tuple[str, int, int], dict] = {}
+
+
 def read_yaml(path: Path) -> dict:
-    return read_mapping(path, what="an accelerator spec")
+    try:
+        st = path.stat()
+    except OSError:  # missing or unreadable: read_mapping words the error
+        return read_mapping(path, what="an accelerator spec")
+    key = (str(path.resolve()), st.st_mtime_ns, st.st_size)
+    raw = _PARSED.get(key)
+    if raw is None:
+        raw = read_mapping(path, what="an accelerator spec")
+        if len(_PARSED) >= 256:  # a sweep over generated files: keep the cache bounded
+            _PARSED.clear()
+        _PARSED[key] = raw
+    return raw
 
 
 def _family_fields(raw: dict, file: object) -> dict[str, Field]:

@@ -6,7 +6,8 @@ Operand roles: A = activations in, B = weights (linear, embedding) or KV (attent
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -54,6 +55,14 @@ class OpColumns:
 
     def __len__(self) -> int:
         return len(self.m)
+
+    def take(self, rows: np.ndarray) -> "OpColumns":
+        """The ops at `rows` (a boolean mask or indices), every column alike."""
+        cols: dict[str, Any] = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            cols[f.name] = None if v is None else v[rows]
+        return replace(self, **cols)
 
     def is_kind(self, kind: str) -> np.ndarray:
         return self.kind == kind

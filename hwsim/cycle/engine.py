@@ -10,7 +10,6 @@ of the simulated compute cycles + bytes × energy per level + static power × ti
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -25,11 +24,13 @@ from hwsim.core.ops import INT_COLUMNS, OpColumns
 from hwsim.errors import HwsimError
 
 
-@dataclass(frozen=True)
 class CycleTable(CostTable):
     """A CostTable plus the per-resource utilisation timeline (resource, start, end, busy, op)."""
 
-    timeline: pd.DataFrame = None
+    def __init__(self, arch: str, ops: pd.DataFrame | None = None, totals: dict | None = None,
+                 extra_keys: tuple = (), *, columns: dict | None = None, timeline: pd.DataFrame | None = None) -> None:
+        super().__init__(arch, ops, totals, extra_keys, columns=columns)
+        self.timeline = timeline
 
     def plot(self, ax=None, seconds=False, by: str = "auto"):
         """Busy fraction per resource over time (matplotlib Axes), per op or, for a whole model, per layer."""

@@ -2,18 +2,20 @@
 through sweep_cost, over design points)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Callable, TypeVar
 
 import numpy as np
 import pandas as pd
 
 from hwsim.core.spec import Accelerator
 from hwsim.engine.attention import as_run, family_view, fold
-from hwsim.engine.machine import Machine, configure, exposed_cycles, memory_cycles, op_traffic
+from hwsim.engine.machine import Machine, OpTraffic, configure, exposed_cycles, memory_cycles, op_traffic
 from hwsim.core.ops import OpColumns
 from hwsim.arch.loader import load_arch
 from hwsim.core.precision import Precision, operand_type
 from hwsim.errors import HwsimError
+
+T = TypeVar("T")
 
 TOTAL_KEYS = ("cycles", "compute_cycles", "memory_cycles", "seconds", "energy_j", "area_mm2")
 
@@ -32,6 +34,29 @@ def family_ops(arch: Accelerator, trace) -> pd.DataFrame:
     return ops_frame(as_run(arch, trace))
 
 
+def per_trace(trace, key: str, build: Callable[[pd.DataFrame], T]) -> T:
+    """`build(ops table)` of a Trace, computed once and kept beside it (its table is not changed after it is
+    built: Trace.with_attention caches on the same assumption); of a bare ops table, computed every call
+    (it may be edited between calls). Every array in the result is made read-only: later calls share it."""
+    if not hasattr(trace, "ops"):
+        return build(ops_frame(trace))
+    got = trace.__dict__.get(key)
+    if got is None:
+        got = build(ops_frame(trace))
+        for part in got if isinstance(got, tuple) else (got,):
+            for arr in (vars(part).values() if hasattr(part, "__dict__") else (part,)):
+                if isinstance(arr, np.ndarray):
+                    arr.flags.writeable = False
+        object.__setattr__(trace, key, got)  # a cache beside the frozen fields, not one of them
+    return got
+
+
+def op_columns(trace) -> OpColumns:
+    """The ops of a Trace (or of an ops DataFrame) as OpColumns, read once per Trace (per_trace): reading
+    pandas columns costs more than costing a small trace."""
+    return per_trace(trace, "_op_columns", OpColumns.from_frame)
+
+
 def energy_parts(arch: Accelerator, bytes_by_level: dict, compute_energy, seconds) -> dict[str, np.ndarray]:
     """`energy_<part>_j` columns (compute, one per memory level, static) and their sum `energy_j`,
     all broadcast to one shape: the engine's energy rule, shared by the analytical and cycle engines.
@@ -46,14 +71,16 @@ def energy_parts(arch: Accelerator, bytes_by_level: dict, compute_energy, second
     return out
 
 
-def cost_columns(m: Machine, ops: OpColumns) -> dict[str, np.ndarray]:
+def cost_columns(m: Machine, ops: OpColumns, shared: OpTraffic | None = None) -> dict[str, np.ndarray]:
     """Every per-op cost column as arrays of one shape: (n_ops,), or (n_points, n_ops) in sweeps
-    (a swept field that changes only energy, clock or power still gives every column that shape)."""
+    (a swept field that changes only energy, clock or power still gives every column that shape).
+    `shared`: op_traffic(m, ops) when the caller has it already (roofline)."""
     fam, arch, prec = m.family, m.arch, m.prec
     view, fused = family_view(fam, ops)  # a fused attention row computes as its two GEMMs
     view_compute = np.asarray(fam.compute_cycles(arch, view, prec), dtype=np.float64)
     compute = fold(view_compute, len(ops), fused)
-    shared = op_traffic(m, ops)
+    if shared is None:
+        shared = op_traffic(m, ops)
     tr = shared.traffic
     memory = memory_cycles(tr)
     # the overlap rule both engines share: memory and compute overlap, except the pipeline's start-up and drain
@@ -67,14 +94,39 @@ def cost_columns(m: Machine, ops: OpColumns) -> dict[str, np.ndarray]:
     return {k: np.broadcast_to(np.asarray(c, dtype=np.float64), shape) for k, c in cols.items()}
 
 
-@dataclass(frozen=True)
 class CostTable:
-    """Per-op costs (`ops` DataFrame) and whole-trace `totals`."""
+    """Per-op costs (`ops` DataFrame) and whole-trace `totals`.
 
-    arch: str
-    ops: pd.DataFrame
-    totals: dict
-    extra_keys: tuple = ()  # family point totals (Family.point_totals), e.g. feasible
+    The engine hands over its per-op arrays (`columns`: name, kind and the cost columns, in table order) and the
+    DataFrame is built on first use of `ops`: callers that read only totals (sweeps, allocation, serving, the
+    CLI without --json) never pay for a pandas table. Others may pass a finished `ops` frame instead."""
+
+    def __init__(self, arch: str, ops: pd.DataFrame | None = None, totals: dict | None = None,
+                 extra_keys: tuple = (), *, columns: dict[str, np.ndarray] | None = None) -> None:
+        if (ops is None) == (columns is None):
+            raise TypeError("CostTable takes either an ops DataFrame or per-op columns")
+        self.arch = arch
+        self.totals = {} if totals is None else totals
+        self.extra_keys = extra_keys  # family point totals (Family.point_totals), e.g. feasible
+        self._frame = ops
+        self._columns: dict[str, np.ndarray] = {} if columns is None else columns
+
+    @property
+    def ops(self) -> pd.DataFrame:
+        if self._frame is None:
+            self._frame = ops_table(self._columns)
+        return self._frame
+
+    def column(self, name: str) -> np.ndarray:
+        """One per-op column as an array, without building the table when it is not built yet."""
+        if self._frame is None and name in self._columns:
+            return np.asarray(self._columns[name])
+        if self._frame is None and name == "bound":
+            return bound_of(self._columns["compute_cycles"], self._columns["memory_cycles"])
+        return self.ops[name].to_numpy()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(arch={self.arch!r}, totals={self.totals!r})"
 
     def to_json(self) -> dict:
         """Totals, bytes moved per memory level, the energy split (compute, each level, static) and per-op rows."""
@@ -86,6 +138,13 @@ class CostTable:
         return {"arch": self.arch, "totals": {k: self.totals[k] for k in (*TOTAL_KEYS, *self.extra_keys)},
                 "bytes_by_level": levels, "energy_j_by_part": energy,
                 "ops": self.ops[cols].to_dict(orient="records")}
+
+
+def ops_table(columns: dict[str, np.ndarray]) -> pd.DataFrame:
+    """The per-op DataFrame of the engine's columns (name, kind, cost columns), with each op's `bound`."""
+    frame = pd.DataFrame(columns)
+    frame["bound"] = bound_of(columns["compute_cycles"], columns["memory_cycles"])
+    return frame
 
 
 def memory_footprint(arch: Accelerator, trace, prec, ops: OpColumns | None = None) -> dict:
@@ -100,7 +159,7 @@ def memory_footprint(arch: Accelerator, trace, prec, ops: OpColumns | None = Non
     if model is None:
         return {}
     if ops is None:
-        ops = OpColumns.from_frame(family_ops(arch, trace))
+        ops = op_columns(as_run(arch, trace))
     live = float(np.max(ops.act_in_elems + ops.act_out_elems, initial=0.0))
     residual = float(trace.batch * trace.seq * model.hidden)
     act = float(np.ceil((live + residual) * prec.activations.bits / 8))
@@ -136,7 +195,7 @@ def design_totals(m: Machine, ops: OpColumns, mult: np.ndarray, trace) -> dict:
             **memory_footprint(m.spec, trace, m.asked, ops)}
 
 
-def table_totals(m: Machine, frame: pd.DataFrame, cols, ops: OpColumns, trace) -> tuple[dict, tuple]:
+def table_totals(m: Machine, frame: pd.DataFrame | None, cols, ops: OpColumns, trace) -> tuple[dict, tuple]:
     """A CostTable's totals (column sums + design_totals as scalars) and its extra keys."""
     totals = {k: float(np.nansum(cols[k])) for k in cols}  # as pandas sums (NaN skipped), without Series
     design = design_totals(m, ops, np.ones(len(ops)), trace)
@@ -161,10 +220,7 @@ def evaluate(arch: Accelerator | str, trace, precision=None) -> CostTable:
 
 def cost_table(m: Machine, trace) -> CostTable:
     """evaluate() on an already configured machine."""
-    df = family_ops(m.arch, trace)  # attention as this accelerator runs it
-    ops = OpColumns.from_frame(df)
+    ops = op_columns(as_run(m.arch, trace))  # attention as this accelerator runs it
     cols = cost_columns(m, ops)
-    frame = pd.DataFrame({"name": df["name"].to_numpy(), "kind": df["kind"].to_numpy(), **cols})
-    frame["bound"] = bound_of(cols["compute_cycles"], cols["memory_cycles"])
-    totals, extra = table_totals(m, frame, cols, ops, trace)
-    return CostTable(arch=m.spec.name, ops=frame, totals=totals, extra_keys=extra)
+    totals, extra = table_totals(m, None, cols, ops, trace)
+    return CostTable(m.spec.name, totals=totals, extra_keys=extra, columns={"name": ops.name, "kind": ops.kind, **cols})

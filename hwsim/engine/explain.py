@@ -17,7 +17,8 @@ from hwsim.arch.loader import load_arch
 from hwsim.core.ops import OpColumns
 from hwsim.core.precision import Precision
 from hwsim.core.spec import Accelerator
-from hwsim.engine.cost import CostTable, cost_table, family_ops
+from hwsim.engine.attention import as_run
+from hwsim.engine.cost import CostTable, cost_table, op_columns
 from hwsim.engine.machine import Machine, configure, op_traffic
 from hwsim.engine.memory import level_reads_writes
 
@@ -131,5 +132,5 @@ def explain(arch: Accelerator | str, trace, precision=None) -> Explanation:
         precision = Precision(weights=precision)
     m = configure(arch, precision)
     table = cost_table(m, trace)
-    ops = OpColumns.from_frame(family_ops(m.arch, trace))
+    ops = op_columns(as_run(m.arch, trace))
     return Explanation(m.spec.name, energy_lines(m, ops, table), area_lines(m), table)

@@ -14,7 +14,8 @@ import pandas as pd
 from hwsim.arch.loader import parse_values
 from hwsim.core.schema import SIValues, spec_path
 from hwsim.core.spec import Accelerator
-from hwsim.engine.cost import cost_columns, design_totals, family_ops
+from hwsim.engine.attention import as_run
+from hwsim.engine.cost import cost_columns, design_totals, per_trace
 from hwsim.engine.machine import configure
 from hwsim.core.ops import OpColumns, dedupe
 from hwsim.core.precision import resolve_precision
@@ -76,6 +77,12 @@ def arch_at(arch: Accelerator, values: Mapping[str, object]) -> Accelerator:
     return point
 
 
+def _unique_ops(df: pd.DataFrame) -> tuple[OpColumns, np.ndarray]:
+    """The distinct ops of a table (hwsim.core.ops.dedupe) as OpColumns, and how often each occurs."""
+    uniq, mult = dedupe(df)
+    return OpColumns.from_frame(uniq), mult
+
+
 def sweep_cost(arch: Accelerator, grid: Mapping[str, object], trace, precision=None, *,
                product: bool = True) -> pd.DataFrame:
     """One row per point of the Cartesian product of `grid` (dotted path → values, with units or SI),
@@ -84,8 +91,9 @@ def sweep_cost(arch: Accelerator, grid: Mapping[str, object], trace, precision=N
     prec = resolve_precision(precision)
     paths, raw_cols = _grid_points(grid, product)
     arch, parsed = parse_grid(arch, dict(zip(paths, raw_cols)))
-    uniq, mult = dedupe(family_ops(arch, trace))  # attention fused or not, as this accelerator runs it
-    ops = OpColumns.from_frame(uniq)
+    # attention fused or not, as this accelerator runs it; identical ops collapsed once per Trace (a study
+    # costs the same trace in every chunk of points)
+    ops, mult = per_trace(as_run(arch, trace), "_unique_ops", _unique_ops)
     fam = get_family(arch.family)
     n = len(raw_cols[0])
     sums: dict[str, list[np.ndarray]] = {}

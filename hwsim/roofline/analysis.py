@@ -23,13 +23,15 @@ time lower bound = max(ops / compute roof, max_L bytes_L / bandwidth_L), ridge_L
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Iterable
+from functools import cached_property
+from typing import Any, Iterable
 
 import numpy as np
 import pandas as pd
 
 from hwsim.arch import Accelerator, load_arch
-from hwsim.engine.cost import cost_table, family_ops
+from hwsim.engine.attention import as_run
+from hwsim.engine.cost import bound_of, cost_columns, op_columns, ops_frame
 from hwsim.engine.machine import Machine, configure, op_traffic
 from hwsim.engine.per_op import align, split, try_format, with_weights
 
@@ -158,12 +160,19 @@ def op_work(ops: OpColumns) -> np.ndarray:
     """Operations per op: 2 × MACs on GEMMs, vector_ops on elementwise ops, 0 on embedding lookups."""
     return np.where(ops.gemm, 2.0 * ops.macs, np.where(ops.kind == "elementwise", ops.vector_ops, 0.0))
 
-def _series(arch: Accelerator, df: pd.DataFrame, prec: ResolvedPrecision):
-    """Per-op roofline columns of one (machine, precision), bytes per level and operand bytes."""
+def _labels(df: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The identifying columns of each op (name, op role, layer) as the long table shows them."""
+    name = df["name"].to_numpy()
+    return {"name": name, "op": df["op"].to_numpy() if "op" in df else name,
+            "layer": df["layer"].to_numpy() if "layer" in df else np.full(len(df), -1, dtype=np.int64)}
+
+
+def _series(arch: Accelerator, ops: OpColumns, labels: dict[str, np.ndarray], prec: ResolvedPrecision):
+    """Per-op roofline columns of one (machine, precision) as arrays (`base`, in table order), bytes per level
+    and the B operand's bytes crossing the backing store."""
     m = configure(arch, prec)  # once: roofs, traffic and the engine's cost all use it
     roofs = roofs_of(m)
-    ops = OpColumns.from_frame(df)
-    shared = op_traffic(m, ops)
+    shared = op_traffic(m, ops)  # once: the engine's cost below takes the same traffic
     ob, resident, tr = shared.bytes, shared.resident, shared.traffic
     b_moved = np.where(np.broadcast_to(resident[1], ops.m.shape), 0.0, ob.b)  # B bytes crossing the backing store
     work = op_work(ops)
@@ -174,68 +183,79 @@ def _series(arch: Accelerator, df: pd.DataFrame, prec: ResolvedPrecision):
     slowest = np.vstack([compute_s, *mem_s.values()])
     time_lb = slowest.max(axis=0)
     limiter = np.array(["compute", *mem_s])[slowest.argmax(axis=0)]
-    cost = cost_table(m, df).ops
-    attained_s = cost["seconds"].to_numpy(dtype=np.float64)
+    cost = cost_columns(m, ops, shared)
+    attained_s = np.asarray(cost["seconds"], dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         attainable = np.where(work > 0, work / time_lb, 0.0)
         attained = np.where(work > 0, work / attained_s, 0.0)
         fraction = time_lb / attained_s
-    base = pd.DataFrame({
-        "arch": roofs.arch, "family": roofs.family, "precision": roofs.precision,
-        "weights": prec.weights.name, "name": df["name"].to_numpy(), "kind": ops.kind,
-        "op": df["op"].to_numpy() if "op" in df else df["name"].to_numpy(),
-        "layer": df["layer"].to_numpy() if "layer" in df else -1,
-        "ops": work, "compute_roof_ops_per_s": roof,
+    base: dict[str, Any] = {
+        "arch": roofs.arch, "family": roofs.family, "precision": roofs.precision,  # one value for every op
+        "weights": prec.weights.name, "name": labels["name"], "kind": ops.kind, "op": labels["op"],
+        "layer": labels["layer"], "ops": work, "compute_roof_ops_per_s": roof,
         "attainable_ops_per_s": attainable, "bound": np.where(limiter == "compute", "compute", "memory"),
         "bound_level": limiter, "time_lower_bound_s": time_lb,
         "attained_s": attained_s, "attained_ops_per_s": attained, "fraction_of_roof": fraction,
-        "engine_bound": cost["bound"].to_numpy(),
-    })
+        "engine_bound": bound_of(cost["compute_cycles"], cost["memory_cycles"]),
+    }
     levels = {lv: np.asarray(tr.levels[lv], dtype=np.float64) for lv in roofs.bandwidth}
     return roofs, base, levels, b_moved
 
-def _mixed_series(arch: Accelerator, df: pd.DataFrame, prec: ResolvedPrecision, formats: list[str]):
+
+def _rows(values, n: int) -> np.ndarray:
+    """A base column as one value per op (a series' label columns hold one value for all of them)."""
+    return values if isinstance(values, np.ndarray) else np.full(n, values, dtype=object)
+
+
+def _mixed_series(arch: Accelerator, ops: OpColumns, labels: dict[str, np.ndarray], prec: ResolvedPrecision,
+                  formats: list[str]):
     """_series with `formats[i]` the weight format of op i (a quantized checkpoint's own formats): each group
     of ops at its format (its own compute roof and bytes), rows back in trace order; the machine's roofs
     are those at the format most ops use, its label names every format."""
     groups = split(formats)
-    main_rows = np.ones(len(df), dtype=bool)
+    main_rows = np.ones(len(ops), dtype=bool)
     parts, used = [], [groups.main]
+
+    def rows(mask: np.ndarray) -> tuple[OpColumns, dict[str, np.ndarray]]:
+        return ops.take(mask), {k: v[mask] for k, v in labels.items()}
+
     for fmt, mask in groups.others:
-        got = try_format(arch, fmt, groups.main, df.loc[mask, "name"], _series, arch, df[mask],
+        got = try_format(arch, fmt, groups.main, labels["name"][mask], _series, arch, *rows(mask),
                          resolve_precision(with_weights(prec, fmt)))
         if got is not None:
             parts.append((mask, got))
             used.append(fmt)
             main_rows &= ~mask
-    parts.insert(0, (main_rows, _series(arch, df[main_rows], resolve_precision(with_weights(prec, groups.main)))))
+    parts.insert(0, (main_rows, _series(arch, *rows(main_rows), resolve_precision(with_weights(prec, groups.main)))))
     label = f"W {'+'.join(used)} / A {prec.activations.name} / KV {prec.kv.name}"
     roofs = replace(parts[0][1][0], precision=label)
     back = np.argsort(np.concatenate([np.flatnonzero(m) for m, _ in parts]), kind="stable")
-    base = pd.concat([got[1] for _, got in parts], ignore_index=True).iloc[back].reset_index(drop=True)
+    base: dict[str, np.ndarray | str] = {c: np.concatenate([_rows(got[1][c], int(m.sum())) for m, got in parts])[back] for c in parts[0][1][1]}
     base["precision"] = label
     levels = {lv: np.concatenate([got[2].get(lv, np.zeros(int(m.sum()))) for m, got in parts])[back]
               for lv in roofs.bandwidth}
     b_moved = np.concatenate([np.broadcast_to(got[3], (int(m.sum()),)) for m, got in parts])[back]
     return roofs, base, levels, b_moved
 
-def _long(roofs: Roofs, base: pd.DataFrame, levels: dict) -> pd.DataFrame:
+
+def _long(roofs: Roofs, base: dict[str, Any], levels: dict) -> pd.DataFrame:
     """One row per op × memory level (levels that move nothing for an op set it no roof: left out)."""
-    work, roof = base["ops"].to_numpy(), base["compute_roof_ops_per_s"].to_numpy()
+    work, roof = base["ops"], base["compute_roof_ops_per_s"]
     parts = []
     for lv, bw in roofs.bandwidth.items():
         moved = levels[lv]
         keep = moved > 0
         with np.errstate(divide="ignore", invalid="ignore"):
             intensity = (work / moved)[keep]
-        part = base[keep].copy()
-        at = part.columns.get_loc("ops") + 1
-        for i, (col, val) in enumerate((("level", lv), ("bytes", moved[keep]), ("intensity", intensity),
-                                        ("bandwidth_Bps", bw), ("ridge_intensity", roof[keep] / bw),
-                                        ("level_roof_ops_per_s", np.minimum(roof[keep], bw * intensity)))):
-            part.insert(at + i, col, val)
-        parts.append(part)
+        cols: dict[str, object] = {}
+        for col, values in base.items():
+            cols[col] = values[keep] if isinstance(values, np.ndarray) else values
+            if col == "ops":  # the level's columns follow the op's work
+                cols.update(level=lv, bytes=moved[keep], intensity=intensity, bandwidth_Bps=bw,
+                            ridge_intensity=roof[keep] / bw, level_roof_ops_per_s=np.minimum(roof[keep], bw * intensity))
+        parts.append(pd.DataFrame(cols))
     return pd.concat(parts, ignore_index=True)
+
 
 def _as_list(x) -> list:
     if x is None or isinstance(x, (str, Accelerator, Precision, ResolvedPrecision)):
@@ -244,19 +264,31 @@ def _as_list(x) -> list:
         return list(x)
     return [x]
 
-@dataclass(frozen=True)
 class Roofline:
     """Roofline of a trace on one or more (machine, precision) series.
 
     `ops`: one row per series × op × memory level (see the module docstring for the columns' meaning);
     `roofs`: one row per series × memory level; `summary`: one row per series (phase bounds,
-    tokens/s ceiling, attained point) — see hwsim.roofline.summary.
+    tokens/s ceiling, attained point) — see hwsim.roofline.summary; `machines`: Roofs per series, in order.
+    The three tables are built from the analysis' arrays on first use (a caller that reads one pays for one).
     """
 
-    ops: pd.DataFrame
-    roofs: pd.DataFrame
-    summary: pd.DataFrame
-    machines: tuple  # Roofs per series, in order
+    def __init__(self, series: list[tuple[Roofs, dict, dict]], summaries: list[dict]) -> None:
+        self.machines = tuple(roofs for roofs, _, _ in series)
+        self._series = series
+        self._summaries = summaries
+
+    @cached_property
+    def ops(self) -> pd.DataFrame:
+        return pd.concat([_long(roofs, base, levels) for roofs, base, levels in self._series], ignore_index=True)
+
+    @cached_property
+    def roofs(self) -> pd.DataFrame:
+        return pd.DataFrame([r for m in self.machines for r in m.rows()])
+
+    @cached_property
+    def summary(self) -> pd.DataFrame:
+        return pd.DataFrame(self._summaries)
 
     def plot(self, path=None, **kw):
         from hwsim.roofline.plot import plot_roofline
@@ -277,20 +309,19 @@ def roofline(arch, trace, precision=None, *, weight_formats: list[str] | None = 
     """
     archs = [a if isinstance(a, Accelerator) else load_arch(a) for a in _as_list(arch)]
     precs = [resolve_precision(p) for p in _as_list(precision)]
-    machines, frames, summaries = [], [], []
+    series, summaries = [], []
     for a in archs:
-        df = family_ops(a, trace).reset_index(drop=True)  # attention as this machine runs it (its intensity)
+        ran = as_run(a, trace)  # attention as this machine runs it (its intensity)
+        df = ops_frame(ran)
+        ops, labels = op_columns(ran), _labels(df)
         for p in precs:
-            roofs, base, levels, b_moved = (_series(a, df, p) if weight_formats is None else
-                                            _mixed_series(a, df, p, align(weight_formats, trace, df)))
-            machines.append(roofs)
-            frames.append(_long(roofs, base, levels))
+            roofs, base, levels, b_moved = (_series(a, ops, labels, p) if weight_formats is None else
+                                            _mixed_series(a, ops, labels, p, align(weight_formats, trace, df)))
+            series.append((roofs, base, levels))
             summaries.append(phase_summary(roofs, base, levels, b_moved, trace))
-    keys = [(m.arch, m.precision) for m in machines]
+    keys = [(m.arch, m.precision) for m, _, _ in series]
     if len(set(keys)) < len(keys):
         dup = next(k for k in keys if keys.count(k) > 1)
         raise HwsimError(f"two series are both {dup[0]!r} at {dup[1]}: give each machine a distinct name",
                          field="arch")
-    roof_rows = pd.DataFrame([r for m in machines for r in m.rows()])
-    return Roofline(ops=pd.concat(frames, ignore_index=True), roofs=roof_rows,
-                    summary=pd.DataFrame(summaries), machines=tuple(machines))
+    return Roofline(series, summaries)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pandas as pd
 
 
 def _tokens(trace):
@@ -26,14 +25,15 @@ def _tokens(trace):
     return math.nan
 
 
-def phase_summary(roofs, base: pd.DataFrame, levels: dict, b_moved: np.ndarray, trace) -> dict:
-    """`b_moved`: backing-store bytes of each op's B operand (weights or KV read), one pass each."""
-    work = base["ops"].to_numpy()
-    compute_s = float(np.sum(work / base["compute_roof_ops_per_s"].to_numpy()))
+def phase_summary(roofs, base, levels: dict, b_moved: np.ndarray, trace) -> dict:
+    """`base`: the per-op columns (a mapping of arrays or a DataFrame); `b_moved`: backing-store bytes of each
+    op's B operand (weights or KV read), one pass each."""
+    work = np.asarray(base["ops"])
+    compute_s = float(np.sum(work / np.asarray(base["compute_roof_ops_per_s"])))
     memory_s = {lv: float(levels[lv].sum() / bw) for lv, bw in roofs.bandwidth.items()}
     bound_s = max(compute_s, *memory_s.values())
-    attained_s = float(base["attained_s"].sum())
-    att = (base["kind"] == "attention").to_numpy()
+    attained_s = float(np.sum(np.asarray(base["attained_s"])))
+    att = np.asarray(base["kind"]) == "attention"
     weight_bytes, kv_bytes = float(b_moved[~att].sum()), float(b_moved[att].sum())
     tokens = _tokens(trace)
     bytes_per_token = (weight_bytes + kv_bytes) / tokens
@@ -49,7 +49,7 @@ def phase_summary(roofs, base: pd.DataFrame, levels: dict, b_moved: np.ndarray, 
         **{f"memory_time_s_{lv}": t for lv, t in memory_s.items()},
         "time_lower_bound_s": bound_s,
         "bound": "compute" if compute_s >= max(memory_s.values()) else "memory",
-        "op_by_op_lower_bound_s": float(base["time_lower_bound_s"].sum()),
+        "op_by_op_lower_bound_s": float(np.sum(np.asarray(base["time_lower_bound_s"]))),
         "attained_s": attained_s,
         "attainable_ops_per_s": total_ops / bound_s,
         "attained_ops_per_s": total_ops / attained_s,

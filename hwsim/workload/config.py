@@ -8,6 +8,7 @@ model for reports; parameters, traces and the KV cache are computed from the blo
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +117,11 @@ class ModelConfig:
 
     def param_breakdown(self) -> dict[str, int]:
         """Exact parameter counts by group; `total` matches HF's `num_parameters()`."""
+        return dict(self._breakdown)
+
+    @cached_property
+    def _breakdown(self) -> dict[str, int]:
+        # counted once per config (a frozen dataclass of frozen blocks): every engine call asks for `params`
         h, emb, npe = self.hidden, self.embedding, self.norm_params_per_elem
         per_kind = {layer: layer.params(h, self.norm) for layer in set(self.blocks)}
         out = {
@@ -141,7 +147,7 @@ class ModelConfig:
 
     @property
     def params(self) -> int:
-        return self.param_breakdown()["total"]
+        return self._breakdown["total"]
 
     @property
     def active_params_per_token(self) -> int:

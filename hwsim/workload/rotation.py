@@ -1,8 +1,11 @@
 """Online Hadamard rotations as trace ops (QuaRot, REFERENCES.md "Quantization methods").
 
 A rotation method (`rotate`, `rotate+gptq`) fuses most of its Hadamards into neighbouring weights, but
-two must run at inference time because a nonlinearity sits between the weights they would fuse into:
+some must run at inference time because a nonlinearity sits between the weights they would fuse into:
 - before every down_proj: a Hadamard over the MLP's intermediate width (after SiLU·up), per token;
+- before every o_proj: the attention output's Hadamard H_heads ⊗ H_head_dim; the head_dim part fuses into
+  v_proj (softmax mixes tokens, not channels), the part across heads runs online: heads·log2(heads) adds per
+  head_dim channel (what hwsim.accuracy.llm applies to o_proj's input);
 - with a quantized KV cache: a Hadamard over each head's query and key after RoPE (the value side fuses
   into v_proj / o_proj).
 Each is a fast Walsh–Hadamard transform: n·log2(n) additions/subtractions per token for width n
@@ -30,11 +33,16 @@ def _row(template: pd.Series, name: str, m: int, width: int, per_elem: int) -> d
 
 
 def online_hadamard_ops(ops: pd.DataFrame, *, kv: bool, head_dim: int | None = None) -> pd.DataFrame:
-    """`ops` with a Hadamard row before each down_proj and, with `kv`, one after each RoPE row
-    (over its q and k widths, transforms of `head_dim`)."""
+    """`ops` with a Hadamard row before each down_proj and each o_proj (across heads: `head_dim`-sized
+    blocks; the whole width when `head_dim` is None) and, with `kv`, one after each RoPE row (over its q and
+    k widths, transforms of `head_dim`)."""
     rows = []
     for _, r in ops.iterrows():
         prefix = r["name"].rpartition(".")[0]
+        if r["op"] == "o_proj":
+            heads = int(r["k"]) // head_dim if head_dim else int(r["k"])
+            rows.append(_row(r, f"{prefix}.o_hadamard" if prefix else "o_hadamard", int(r["m"]), int(r["k"]),
+                             max(1, math.ceil(math.log2(max(heads, 2))))))
         if r["op"] == "down_proj":
             rows.append(_row(r, f"{prefix}.hadamard" if prefix else "hadamard", int(r["m"]), int(r["k"]),
                              max(1, math.ceil(math.log2(int(r["k"]))))))

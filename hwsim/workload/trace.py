@@ -58,7 +58,11 @@ class Trace:
 
     def kv_cache_bytes(self, kv_bits: float = 16) -> float:
         """KV cache (and SSM state) held after this step, every layer, every sequence (hwsim.workload.kv)."""
-        return kv.cache_elems(self.model.blocks, self.batch, self.span, self.mla) * kv_bits / 8
+        elems = self.__dict__.get("_kv_elems")  # counted once per trace: every engine call asks (footprint)
+        if elems is None:
+            elems = kv.cache_elems(self.model.blocks, self.batch, self.span, self.mla)
+            object.__setattr__(self, "_kv_elems", elems)  # a cache beside the frozen fields, not one of them
+        return elems * kv_bits / 8
 
     def with_attention(self, form: str) -> "Trace":
         """The same step with attention unfused (qk, softmax, av) or fused (one attn_fused row per layer).

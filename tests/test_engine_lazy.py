@@ -1,0 +1,135 @@
+"""The engine's fast path (per-op arrays, a Trace's op columns read once) and its table view agree bit for bit.
+
+CostTable builds its `ops` DataFrame only when asked (hwsim.engine.cost.CostTable); a Trace's OpColumns are
+read once and reused (hwsim.engine.cost.op_columns). These tests pin that neither changes a number.
+"""
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hwsim.arch import load_arch
+from hwsim.core.ops import OpColumns
+from hwsim.engine import Precision, evaluate, gemm_ops, sweep_cost
+from hwsim.engine.cost import CostTable, cost_columns, family_ops, op_columns, ops_table
+from hwsim.engine.machine import configure
+from hwsim.roofline import roofline
+from hwsim.workload import kv, load_model, trace
+
+COST_COLUMNS = ("cycles", "compute_cycles", "memory_cycles", "seconds", "energy_j")
+
+
+def _eager(arch, tr, prec) -> pd.DataFrame:
+    """The table as the engine built it before the lazy view: a fresh read of the ops frame every call."""
+    m = configure(arch, prec)
+    df = family_ops(arch, tr)
+    ops = OpColumns.from_frame(df)
+    cols = cost_columns(m, ops)
+    frame = pd.DataFrame({"name": df["name"].to_numpy(), "kind": df["kind"].to_numpy(), **cols})
+    frame["bound"] = np.where(cols["compute_cycles"] >= cols["memory_cycles"], "compute", "memory")
+    return frame
+
+
+@pytest.mark.parametrize("arch, prec", [("bitmod", "int4_g128"), ("tpu-like", None), ("h100-sxm", "int4_g128"),
+                                        ("u280", "int8"), ("neural-cache", "int4")])
+def test_table_view_is_the_eager_table(arch, prec):
+    spec = load_arch(arch)
+    tr = trace(load_model("llama-2-7b"), "decode", batch=2, context=100)
+    table = evaluate(spec, tr, prec)
+    table_again = evaluate(spec, tr, prec)  # the trace's cached columns
+    eager = _eager(spec, tr, Precision(weights=prec) if prec else None)
+    pd.testing.assert_frame_equal(table.ops, eager, check_exact=True)
+    pd.testing.assert_frame_equal(table_again.ops, eager, check_exact=True)
+    for col in eager.columns:  # column() without the table, then with it
+        assert np.array_equal(table_again.column(col), eager[col].to_numpy())
+        assert np.array_equal(table.column(col), eager[col].to_numpy())
+    for col in COST_COLUMNS:
+        assert table.totals[col] == float(eager[col].sum())
+
+
+@settings(max_examples=15, deadline=None)
+@given(m=st.integers(1, 4096), n=st.integers(1, 8192), k=st.integers(1, 8192),
+       arch=st.sampled_from(["bitmod", "tpu-like", "lut-tensor-core", "v80"]))
+def test_gemm_table_view_matches_its_columns_and_totals(m, n, k, arch):
+    spec = load_arch(arch)
+    ops = gemm_ops([("a", m, n, k), ("b", max(m // 2, 1), k, n)])
+    table = evaluate(spec, ops, "int4")
+    cols = {c: table.column(c) for c in ("name", "kind", *COST_COLUMNS, "bound")}  # before the table exists
+    pd.testing.assert_frame_equal(table.ops, _eager(spec, ops, Precision(weights="int4")), check_exact=True)
+    for c, v in cols.items():
+        assert np.array_equal(v, table.ops[c].to_numpy())
+    assert table.to_json()["totals"]["cycles"] == float(table.ops["cycles"].sum())
+
+
+def test_cached_columns_are_read_only_and_per_trace():
+    tr = trace(load_model("gpt-2"), "decode", context=16)
+    cols = op_columns(tr)
+    assert op_columns(tr) is cols  # read once
+    with pytest.raises(ValueError):
+        cols.m[0] = 1.0  # shared by later calls: never written in place
+    fused = tr.with_attention("fused")
+    assert op_columns(fused) is not cols and len(op_columns(fused)) < len(cols)
+    bare = tr.ops  # a bare table is read anew (it may be edited between calls)
+    assert op_columns(bare) is not op_columns(bare)
+
+
+def test_cost_table_takes_a_frame_or_columns():
+    frame = evaluate("tpu-like", gemm_ops([("g", 8, 16, 32)])).ops
+    assert CostTable("x", ops=frame, totals={}).ops is frame
+    built = CostTable("x", totals={}, columns={c: frame[c].to_numpy() for c in frame.columns if c != "bound"})
+    pd.testing.assert_frame_equal(built.ops, frame, check_exact=True)
+    pd.testing.assert_frame_equal(ops_table({c: frame[c].to_numpy() for c in frame.columns if c != "bound"}),
+                                  frame, check_exact=True)
+    with pytest.raises(TypeError):
+        CostTable("x", totals={})
+
+
+def test_trace_and_model_caches_give_the_counted_values():
+    model = load_model("deepseek-v2-lite")
+    tr = trace(model, "decode", batch=3, context=50)
+    assert tr.kv_cache_bytes(8) == kv.cache_elems(model.blocks, 3, tr.span, tr.mla) * 8 / 8
+    assert tr.kv_cache_bytes(16) == kv.cache_elems(model.blocks, 3, tr.span, tr.mla) * 16 / 8  # bits vary, count kept
+    parts = model.param_breakdown()
+    parts["total"] = -1  # a caller's copy: the model's own count stays
+    assert model.params == model.param_breakdown()["total"] > 0
+
+
+def test_roofline_tables_agree_with_the_engine():
+    """The roofline costs its ops with the engine's columns and traffic computed once; its lazily built tables
+    show the engine's per-op seconds and sum to the engine's totals."""
+    tr = trace(load_model("llama-2-7b"), "decode", batch=2, context=100)
+    precs = [Precision(), Precision(weights="int4_g128")]
+    rl = roofline(["h100-sxm", "bitmod"], tr, precs)
+    for s, m in zip(rl.summary.itertuples(), rl.machines):
+        prec = precs[0] if s.precision.startswith("W fp16 ") else precs[1]
+        table = evaluate(s.arch, tr, prec)
+        assert s.attained_s == table.totals["seconds"]
+        rows = rl.ops[(rl.ops["arch"] == s.arch) & (rl.ops["precision"] == s.precision) & (rl.ops["level"] == m.backing)]
+        seconds = dict(zip(table.column("name"), table.column("seconds")))
+        assert len(rows) > 0 and all(seconds[n] == t for n, t in zip(rows["name"], rows["attained_s"]))
+
+
+def test_a_changed_arch_file_is_read_again(tmp_path):
+    """Parsed spec files are kept per (file, modification time, size): an edited file is parsed anew."""
+    path = tmp_path / "a.yaml"
+    text = (Path(__file__).parents[1] / "hwsim" / "presets" / "archs" / "tpu-like.yaml").read_text()
+    path.write_text(text)
+    first = load_arch(path)
+    path.write_text(text.replace("name: tpu-like", "name: tpu-like-edited"))
+    assert load_arch(path).name == "tpu-like-edited" and first.name == "tpu-like"
+
+
+def test_sweep_reuses_a_traces_distinct_ops_with_the_same_results():
+    """sweep_cost collapses a Trace's identical ops once and keeps them beside it; a second sweep on the same
+    Trace and a sweep on a fresh copy of its table give the same numbers."""
+    tr = trace(load_model("llama-2-7b"), "decode", context=64)
+    arch, grid = load_arch("bitmod"), {"compute.rows": [8, 32], "clock": ["0.5 GHz", "1 GHz"]}
+    first = sweep_cost(arch, grid, tr, Precision(weights="int4_g128"))
+    again = sweep_cost(arch, grid, tr, Precision(weights="int4_g128"))
+    fresh = sweep_cost(arch, grid, tr.ops.copy(), Precision(weights="int4_g128"))
+    pd.testing.assert_frame_equal(first, again, check_exact=True)
+    summed = [c for c in first.columns if c in fresh.columns]  # a bare table has no footprint columns
+    pd.testing.assert_frame_equal(first[summed], fresh[summed], check_exact=True)
