@@ -16,11 +16,14 @@ EXAMPLES = ("hwsim serve --arch h100-sxm --model llama-3-8b --rate 8 --num-reque
 
 # parameters of load_requests/poisson_requests, SchedulerConfig, serve and ServeResult.write → options
 FLAGS = {**MACHINE_FLAGS, **options("requests", "rate", "input_len", "output_len", "max_num_seqs", "max_batched_tokens",
-                                    "block_size", "kv_blocks", "memory_utilization", "out"), "num": "--num-requests"}
+                                    "block_size", "kv_blocks", "memory_utilization", "out", "dp"),
+         "num": "--num-requests"}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_machine_arguments(p)
+    p.add_argument("--dp", type=int, default=1,
+                   help="data-parallel replicas of the tp × pp server, requests routed round robin (default 1)")
     src = p.add_argument_group("requests (a JSONL file, or a seeded Poisson stream)")
     src.add_argument("--requests", help="JSON lines: arrival_time (s), input_tokens, output_tokens per request")
     src.add_argument("--rate", type=float, help="Poisson arrivals per second (inf: all at t = 0)")
@@ -62,15 +65,17 @@ def run(args: argparse.Namespace) -> int:
     config = SchedulerConfig(max_num_seqs=args.max_num_seqs, max_batched_tokens=args.max_batched_tokens,
                              block_size=args.block_size, chunked_prefill=not args.no_chunked_prefill)
     res = serve(arch, model, reqs, prec, config, kv_blocks=args.kv_blocks, memory_utilization=args.memory_utilization,
-                parallel=par, link=link, speculation=speculation_from_args(args, arch, prec))
+                parallel=par, link=link, speculation=speculation_from_args(args, arch, prec), dp=args.dp)
     s = res.summary
     files = [str(p) for p in res.write(args.out, f"{arch.name} · {model.name} · {reqs.source}")] if args.out else []
     if args.json:
         emit_json({"arch": arch.name, "family": arch.family, "model": model.name, "requests_source": reqs.source,
-                   "tp": par.tp, "pp": par.pp, "ep": par.ep, "link": link.name if link else None, **s, "files": files})
+                   "tp": par.tp, "pp": par.pp, "ep": par.ep, "dp": args.dp, "link": link.name if link else None, **s, "files": files})
         return 0
     ms = lambda d: ", ".join(f"{k} {v * 1e3:.4g}" for k, v in d.items() if v is not None)  # noqa: E731
     where = f" × {par.devices} (tp {par.tp}, pp {par.pp}, ep {par.ep}, {link.name})" if par.devices > 1 else ""
+    if args.dp > 1:
+        where += f" × {args.dp} replicas (round robin; {s['devices']} devices)"
     print(f"{arch.name} ({arch.family}){where}, {model.name}: {s['requests']} requests ({reqs.source}) in {s['duration_s']:.4g} s, "
           f"{s['iterations']} iterations")
     print(f"TTFT ms: {ms(s['ttft_s'])}")

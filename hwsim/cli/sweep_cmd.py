@@ -53,7 +53,7 @@ def run(args) -> int:
         import pandas as pd
 
         show = [c for c in ("design", "family", *(c for d in study.designs for p in d.params for c in (p.path, p.si_column)), "model", "phase",
-                            "batch", "weights", "activations", "kv") if c in front.columns]
+                            "batch", "tp", "pp", "dp", "devices", "weights", "activations", "kv") if c in front.columns]
         show = list(dict.fromkeys(show + [o.column for o in study.objectives]))
         with pd.option_context("display.width", 200, "display.max_columns", 30):
             print(front[show].head(30).to_string(index=False))

@@ -34,15 +34,16 @@ def _stats(x: np.ndarray) -> dict:
     return {k: float(np.mean(x)) if p is None else float(np.percentile(x, p)) for k, p in PERCENTILES.items()}
 
 
-def summary(r: Replay, *, static_power_w: float = 0.0, kv_block_bytes: float = 0.0) -> dict:
-    """The --json summary. Energy: every iteration's joules plus static power while the machine idles."""
+def summary(r: Replay, *, static_power_w: float = 0.0, kv_block_bytes: float = 0.0, replicas: int = 1) -> dict:
+    """The --json summary. Energy: every iteration's joules plus static power while the machine idles;
+    `static_power_w` is one replica's, and each of `replicas` idles whenever it runs no iteration."""
     req = request_frame(r)
     it = r.iterations
     start = float(r.requests.arrival.min())
     end = float(np.nanmax(r.finish))
     span = max(end - start, 1e-30)
     busy = float(np.sum(it["seconds"]))
-    energy = float(np.sum(it["energy_j"])) + static_power_w * max(span - busy, 0.0)
+    energy = float(np.sum(it["energy_j"])) + static_power_w * max(replicas * span - busy, 0.0)
     out_tokens = int(r.requests.output_tokens.sum())
     return {
         "requests": len(req), "duration_s": span, "busy_s": busy, "iterations": len(it["seconds"]),

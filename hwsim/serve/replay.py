@@ -14,6 +14,7 @@ from hwsim.serve import metrics
 from hwsim.serve.kvcache import capacity_blocks, kv_bytes_per_token
 from hwsim.serve.links import Link
 from hwsim.serve.parallel import ParallelStepCost, machine_cost
+from hwsim.serve.replicas import merge, round_robin
 from hwsim.serve.shard import Parallel
 from hwsim.serve.speculative import Speculation
 from hwsim.serve.requests import Requests
@@ -48,8 +49,10 @@ class ServeResult:
 def serve(arch, model, requests: Requests, precision: Precision | None = None,
           config: SchedulerConfig = SchedulerConfig(), *, kv_blocks: int | None = None,
           memory_utilization: float = 0.9, parallel: Parallel | None = None, link: Link | None = None,
-          step_cost: StepCost | ParallelStepCost | None = None, speculation: Speculation | None = None) -> ServeResult:
-    """Replay `requests` on one device, or on `parallel.tp × parallel.pp` devices joined by `link`.
+          step_cost: StepCost | ParallelStepCost | None = None, speculation: Speculation | None = None,
+          dp: int = 1) -> ServeResult:
+    """Replay `requests` on one device, or on `parallel.tp × parallel.pp` devices joined by `link`; with
+    `dp` > 1 on that many such replicas, requests routed round robin (hwsim.serve.replicas).
     `step_cost` reuses cached step costs across replays of one machine (built for the same parallelism)."""
     config.validate()
     if model.encoder:
@@ -68,9 +71,14 @@ def serve(arch, model, requests: Requests, precision: Precision | None = None,
     if speculation is not None:
         speculation.validate()
         speculation.draft.warm(requests.input_tokens)
-    rep = simulate(requests, sc.iteration, kv_blocks, config, speculation)
+    if dp == 1:
+        rep = simulate(requests, sc.iteration, kv_blocks, config, speculation)
+    else:  # replicas share nothing: each replays its share of the stream on the same machine's costs
+        shares = round_robin(requests, dp)
+        rep = merge(requests, [simulate(share, sc.iteration, kv_blocks, config, speculation) for share in shares])
     block_bytes = kv_bytes_per_token(model, rp.kv.bits) * config.block_size
-    summ = metrics.summary(rep, static_power_w=float(arch.static_power_w) * par.devices, kv_block_bytes=block_bytes)
-    summ["devices"] = par.devices
+    summ = metrics.summary(rep, static_power_w=float(arch.static_power_w) * par.devices, kv_block_bytes=block_bytes,
+                           replicas=dp)
+    summ["devices"] = dp * par.devices
     return ServeResult(rep, summ, metrics.request_frame(rep), metrics.iteration_frame(rep))
 

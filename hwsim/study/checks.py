@@ -87,6 +87,11 @@ def _check_workloads(study, at: At) -> None:
                 models[w.model] = load_model(w.model)
             except HwsimError as exc:
                 raise _reraise(entry.child("model", w.model), exc) from None
+        if w.kind == "serving":
+            from hwsim.study.serving import check_serving
+
+            check_serving(w, entry, models[w.model])
+            continue
         try:
             trace(models[w.model], w.phase, batch=w.batch, seq=w.seq, context=w.context)
         except HwsimError as exc:
@@ -102,7 +107,7 @@ def _entry_for(at: At, w) -> At:
         model, phase = v.get("model"), v.get("phase")
         models = model if isinstance(model, list) else [model]
         phases = phase if isinstance(phase, list) else [phase]
-        if w.model in models and w.phase in phases:
+        if w.model in models and (w.phase in phases or (w.kind == "serving" and v.get("kind") == "serving")):
             return e
     return at
 

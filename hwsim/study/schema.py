@@ -17,6 +17,7 @@ from hwsim.errors import HwsimError
 from hwsim.fileio import parse_text
 from hwsim.pareto.objectives import Objective, parse_objectives
 from hwsim.study.params import Param, parse_param, parse_value
+from hwsim.study.serving import ServingWorkload, serving_workloads
 from hwsim.study.validate import At
 
 TOP_KEYS = ("name", "description", "architectures", "workloads", "precisions", "accuracy", "constraints",
@@ -32,6 +33,8 @@ ACCURACY_SOURCES = ("none", "synthetic", "checkpoint", "minilm", "model", "gauss
 # sources that run a model end to end: they measure methods, activations and KV (the others: weights only)
 END_TO_END_SOURCES = ("minilm", "model")
 DEFAULT_OBJECTIVES = "seconds:min,energy_j:min"
+# step: one prefill/decode step costed by the engine; serving: a request stream replayed (hwsim.study.serving)
+WORKLOAD_KINDS = ("step", "serving")
 DEFAULT_CHUNK = 4096
 
 
@@ -61,6 +64,14 @@ class Workload:
     context: int = 0  # tokens already in the KV cache
     ops: str = "all"  # op kinds costed: all | linear | attention | linear+attention
 
+    kind = "step"
+
+    def columns(self) -> dict[str, object]:
+        """The workload's columns in a results table."""
+        return {k: getattr(self, k) for k in ("model", "phase", "batch", "seq", "context", "ops")}
+
+
+AnyWorkload = Workload | ServingWorkload
 
 MODEL_WEIGHTS = "model"  # weights as the checkpoint stores them (quantization_config), else fp16
 
@@ -144,7 +155,7 @@ class Study:
     name: str
     file: str
     designs: tuple[Design, ...]
-    workloads: tuple[Workload, ...]
+    workloads: tuple[AnyWorkload, ...]
     precisions: tuple[PrecisionChoice, ...]
     objectives: tuple[Objective, ...]
     outputs: Outputs
@@ -181,7 +192,7 @@ def parse_study(raw, file: str, *, check_names: bool = True) -> Study:
     sampler = _sampler(top.get("sampler"))
     # each design runs the global workloads and precisions unless it names its own
     arch_entries = top["architectures"].list()
-    all_w: dict[Workload, int] = {}
+    all_w: dict[AnyWorkload, int] = {}
     all_p: dict[PrecisionChoice, int] = {}
     designs = []
     for i, a in enumerate(arch_entries):
@@ -212,6 +223,9 @@ def parse_study(raw, file: str, *, check_names: bool = True) -> Study:
         description=top["description"].str() if "description" in top else "",
         recheck=_recheck(top["recheck"]) if "recheck" in top else None,
     )
+    if study.recheck is not None and all(w.kind == "serving" for w in workloads):
+        raise top["recheck"].error("re-checks cost step workloads with the cycle engine; this study has serving "
+                                   "workloads only (drop `recheck`)")
     if check_names:
         from hwsim.study.checks import check_names as _check
 
@@ -268,8 +282,13 @@ def _ints(at: At | None, minimum: int) -> list:
     return [i.int(minimum=minimum) for i in at.list(allow_scalar=True)]
 
 
-def _workloads(at: At) -> list[Workload]:
-    keys = at.mapping(("model", "phase", "batch", "seq", "context", "ops"), required=("model", "phase"))
+def _workloads(at: At) -> list[AnyWorkload]:
+    kind = at.value.get("kind", "step") if isinstance(at.value, dict) else "step"
+    if kind not in WORKLOAD_KINDS:
+        raise at.child("kind", kind).error(f"must be one of {', '.join(WORKLOAD_KINDS)}, got {kind!r}")
+    if kind == "serving":
+        return list(serving_workloads(at))
+    keys = at.mapping(("kind", "model", "phase", "batch", "seq", "context", "ops"), required=("model", "phase"))
     ops = keys["ops"].str(OP_SETS) if "ops" in keys else "all"
     models = [m.str() for m in keys["model"].list(allow_scalar=True)]
     phases = [p.str(PHASES) for p in keys["phase"].list(allow_scalar=True)]
@@ -278,7 +297,7 @@ def _workloads(at: At) -> list[Workload]:
     contexts = _ints(keys.get("context"), 0)
     from hwsim.workload.trace import DEFAULT_DECODE_CONTEXT, DEFAULT_SEQ
 
-    out = []
+    out: list[AnyWorkload] = []
     for m, ph, b, s, c in itertools.product(models, phases, batches, seqs, contexts):
         # seq is the prefill length; decode always makes one token per sequence. Defaults are the
         # trace's own, written out so that every row records the real shape.

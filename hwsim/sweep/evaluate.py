@@ -8,6 +8,7 @@ one row). The default one runs hwsim's analytical engine; tests inject small pur
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
@@ -15,12 +16,14 @@ import numpy as np
 import pandas as pd
 
 from hwsim.errors import HwsimError, closest
-from hwsim.study.schema import MODEL_WEIGHTS, Design, PrecisionChoice, Study, Workload
+from hwsim.study.schema import MODEL_WEIGHTS, AnyWorkload, Design, PrecisionChoice, Study, Workload
+from hwsim.study.serving import ServingWorkload
 from hwsim.sweep.accuracy import PREFIX as ACC_PREFIX
 from hwsim.sweep.tasks import Task
 from hwsim.engine import evaluate
 
-WORKLOAD_COLUMNS = ("model", "phase", "batch", "seq", "context", "ops")
+# the columns naming a workload (a step's shape, or a serving workload's request load): one front each
+WORKLOAD_COLUMNS = ("model", "phase", "batch", "seq", "context", "ops", "requests")
 PRECISION_COLUMNS = ("weights", "activations", "kv", "method")
 
 
@@ -37,25 +40,27 @@ def _arch(preset: str, overrides: tuple):
 
 
 @lru_cache(maxsize=64)
-def _full_trace(w: Workload):
+def _full_trace(w: AnyWorkload):
     from hwsim.workload import load_model, trace
 
+    if isinstance(w, ServingWorkload):  # only its ops' weight formats are read (concrete): any step shows them
+        return trace(load_model(w.model), "decode")
     return trace(load_model(w.model), w.phase, batch=w.batch, seq=w.seq, context=w.context)
 
 
-def _kept(w: Workload) -> np.ndarray | None:
+def _kept(w: AnyWorkload) -> np.ndarray | None:
     """Rows of the full trace the workload costs (None: all)."""
     return None if w.ops == "all" else _full_trace(w).ops["kind"].isin(w.ops.split("+")).to_numpy()
 
 
 @lru_cache(maxsize=64)
-def _trace(w: Workload):
+def _trace(w: AnyWorkload):
     tr, keep = _full_trace(w), _kept(w)
     return tr if keep is None else tr.ops[keep].reset_index(drop=True)
 
 
 @lru_cache(maxsize=64)
-def _own_formats(w: Workload) -> tuple[str, ...] | None:
+def _own_formats(w: AnyWorkload) -> tuple[str, ...] | None:
     """The checkpoint's own weight format of each op of the workload's trace (None: a plain model)."""
     from hwsim.engine.per_op import own_formats
 
@@ -65,14 +70,14 @@ def _own_formats(w: Workload) -> tuple[str, ...] | None:
     return tuple(fmts) if keep is None else tuple(f for f, k in zip(fmts, keep) if k)
 
 
-def _checkpoint_formats(w: Workload) -> list[str]:
+def _checkpoint_formats(w: AnyWorkload) -> list[str]:
     """_own_formats of a workload whose precision was resolved per op (concrete() sets per_op only then)."""
     fmts = _own_formats(w)
     assert fmts is not None, f"{w.model}: per-op weights without a checkpoint's own formats"
     return list(fmts)
 
 
-def concrete(precision: PrecisionChoice, workload: Workload) -> PrecisionChoice:
+def concrete(precision: PrecisionChoice, workload: AnyWorkload) -> PrecisionChoice:
     """`weights: model` (the default) → the format most of a quantized checkpoint's ops use (the results'
     weights column), marked per_op so the engine costs each op at its own format; fp16 for a plain model."""
     if precision.weights != MODEL_WEIGHTS:
@@ -82,10 +87,11 @@ def concrete(precision: PrecisionChoice, workload: Workload) -> PrecisionChoice:
         return replace(precision, weights="fp16")
     from hwsim.engine.per_op import split
 
-    return replace(precision, weights=split(list(fmts)).main, per_op=True)
+    # a serving replay costs every op at one weight format (hwsim.serve.stepcost): the checkpoint's main one
+    return replace(precision, weights=split(list(fmts)).main, per_op=workload.kind != "serving")
 
 
-def weight_mix(precision: PrecisionChoice, workload: Workload) -> str:
+def weight_mix(precision: PrecisionChoice, workload: AnyWorkload) -> str:
     """The `weight_mix` column: every weight format the row's ops use, main first ('int4_g128+fp16' for a
     GPTQ checkpoint costed as it ships; the `weights` column alone when every op uses it)."""
     if not precision.per_op:
@@ -110,7 +116,7 @@ def engine_inputs(design: Design, workload: Workload, precision: PrecisionChoice
     return _arch(design.preset, design.overrides), tr, prec
 
 
-def engine_formats(workload: Workload, precision: PrecisionChoice) -> list[str] | None:
+def engine_formats(workload: AnyWorkload, precision: PrecisionChoice) -> list[str] | None:
     """The weight format of each op of the task's trace when `weights: model` keeps a checkpoint's own
     formats (hwsim.engine.per_op), else None (every op at the precision's weights)."""
     return _checkpoint_formats(workload) if precision.per_op else None
@@ -145,13 +151,19 @@ def engine_evaluator(design: Design, points: dict, workload: Workload, precision
     return df
 
 
+# (design, chunk of points, workload, precision) -> one row per point; the workload is a Workload for the
+# analytical evaluator and a ServingWorkload for the serving one
+Evaluator = Callable[[Design, dict, Any, PrecisionChoice], pd.DataFrame]
+
+
 @dataclass(frozen=True)
 class Context:
     """What every task needs besides its own slice: shipped once per worker."""
 
     study: Study
     accuracy: pd.DataFrame | None  # one row per join key (see hwsim.sweep.accuracy)
-    evaluator: Callable[[Design, dict, Workload, PrecisionChoice], pd.DataFrame] = engine_evaluator
+    evaluator: Evaluator = engine_evaluator
+    serving: Evaluator | None = None  # evaluator of serving workloads (None: hwsim.sweep.serving.serving_evaluator)
 
 
 def evaluate_task(ctx: Context, task: Task, points: dict) -> pd.DataFrame:
@@ -159,8 +171,13 @@ def evaluate_task(ctx: Context, task: Task, points: dict) -> pd.DataFrame:
     design = study.designs[task.design]
     workload = study.workloads[task.workload]
     precision = concrete(study.precisions[task.precision], workload)
+    evaluator = ctx.evaluator
+    if workload.kind == "serving":
+        from hwsim.sweep.serving import serving_evaluator
+
+        evaluator = ctx.serving or serving_evaluator
     try:
-        metrics = ctx.evaluator(design, points, workload, precision)
+        metrics = evaluator(design, points, workload, precision)
     except HwsimError as exc:  # say which study entry and combination hit it
         combo = (f"{workload.model} {workload.phase}, weights={precision.weights}, "
                  f"activations={precision.activations}, kv={precision.kv}")
@@ -175,7 +192,7 @@ def evaluate_task(ctx: Context, task: Task, points: dict) -> pd.DataFrame:
     params = {p.path: p for p in design.params}
     for k, v in points.items():
         cols.update(params[k].result_columns(np.asarray(v)) if k in params else {k: np.asarray(v)})
-    cols.update({k: np.full(n, getattr(workload, k)) for k in WORKLOAD_COLUMNS})
+    cols.update({k: np.full(n, v) for k, v in workload.columns().items()})
     cols.update({k: np.full(n, str(getattr(precision, k)), dtype=object) for k in PRECISION_COLUMNS})
     cols["weight_mix"] = np.full(n, weight_mix(precision, workload), dtype=object)
     table = pd.DataFrame(cols)

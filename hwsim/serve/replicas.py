@@ -1,0 +1,50 @@
+"""Data parallelism: `dp` identical replicas, each a whole tp × pp server with its own KV cache and
+batches, each serving a share of the request stream.
+
+Routing rule: round robin in arrival order — request i goes to replica i mod dp — as a load balancer
+that does not look at the replicas' state (e.g. a DNS or L4 round-robin balancer in front of several
+vLLM servers). Replicas share nothing, so each share is replayed on its own; the merged replay keeps the
+stream's request order and all replicas' iterations (with a `replica` column), and the summary counts
+every replica's devices (devices = dp × tp × pp).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from hwsim.errors import HwsimError
+from hwsim.serve.requests import Requests
+from hwsim.serve.scheduler import Replay
+
+
+def round_robin(requests: Requests, dp: int) -> list[Requests]:
+    """Replica r's share: requests r, r + dp, r + 2·dp, ... (arrivals stay in order within a share)."""
+    if isinstance(dp, bool) or not isinstance(dp, (int, np.integer)) or dp < 1:
+        raise HwsimError(f"must be a positive integer, got {dp!r}", field="dp")
+    if dp > len(requests):
+        raise HwsimError(f"{dp} replicas for {len(requests)} requests: some replicas would get none", field="dp")
+    return [Requests(requests.arrival[r::dp], requests.input_tokens[r::dp], requests.output_tokens[r::dp],
+                     source=requests.source) for r in range(dp)]
+
+
+def merge(requests: Requests, replays: list[Replay]) -> Replay:
+    """One Replay of the whole stream from the replicas' replays (round_robin's shares, in order)."""
+    dp = len(replays)
+    n = len(requests)
+
+    def gather(name: str, dtype) -> np.ndarray:
+        out = np.empty(n, dtype=dtype)
+        for r, rep in enumerate(replays):
+            out[r::dp] = getattr(rep, name)
+        return out
+
+    cols = list(replays[0].iterations)
+    its = {c: [v for rep in replays for v in rep.iterations[c]] for c in cols}
+    its["replica"] = [r for r, rep in enumerate(replays) for _ in rep.iterations[cols[0]]]
+    order = np.argsort(np.asarray(its["start_s"], dtype=np.float64), kind="stable")  # one timeline, by start
+    its = {c: [v[i] for i in order] for c, v in its.items()}
+    return Replay(requests=requests, first_token=gather("first_token", np.float64), finish=gather("finish", np.float64),
+                  preemptions_per_request=gather("preemptions_per_request", np.int64),
+                  generated=gather("generated", np.int64), iterations=its,
+                  kv_capacity_blocks=replays[0].kv_capacity_blocks,
+                  kv_peak_blocks=max(rep.kv_peak_blocks for rep in replays),
+                  preemptions=sum(rep.preemptions for rep in replays))

@@ -1,0 +1,167 @@
+"""Serving workloads of a study (`workloads: [{kind: serving, ...}]`): a request load on a server
+configuration, replayed by hwsim.serve for every design point (docs/studies.md, "Serving workloads").
+
+List-valued keys (rate, max_num_seqs, tp, pp, dp, ...) expand into one workload per combination, as
+batch/seq lists do for step workloads. The load (model and request stream) decides the Pareto group;
+the server's configuration (sequence limits, parallelism, replicas) competes inside it.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+
+from hwsim.errors import HwsimError
+from hwsim.study.validate import At
+
+SERVING_KEYS = ("kind", "model", "requests", "max_num_seqs", "max_batched_tokens", "block_size", "chunked_prefill",
+                "kv_blocks", "memory_utilization", "tp", "pp", "ep", "dp", "link")
+STREAM_KEYS = ("rate", "num_requests", "input_len", "output_len", "seed")
+# the table columns naming the load: rows are grouped by them for Pareto fronts
+LOAD_COLUMNS = ("model", "phase", "requests")
+SERVE_PHASE = "serve"  # the `phase` column of serving rows
+
+
+@dataclass(frozen=True)
+class ServingWorkload:
+    """A request stream (a JSONL file, or a seeded Poisson stream) on a server configuration."""
+
+    model: str
+    requests_file: str | None = None
+    rate: float = 1.0  # Poisson stream (when no file): requests/s, inf = all at t = 0
+    num_requests: int = 100
+    input_len: str = "lognormal:512:0.8"
+    output_len: str = "lognormal:128:0.8"
+    seed: int = 0
+    max_num_seqs: int = 256
+    max_batched_tokens: int = 8192
+    block_size: int = 16
+    chunked_prefill: bool = True
+    kv_blocks: int | None = None  # None: from memory left after weights (memory_utilization)
+    memory_utilization: float = 0.9
+    tp: int = 1
+    pp: int = 1
+    ep: int = 1
+    dp: int = 1
+    link: str | None = None  # None: the arch spec's own link (needed only with several devices)
+
+    kind = "serving"
+    phase = SERVE_PHASE
+    ops = "all"  # a replay costs whole steps
+
+    @property
+    def load(self) -> str:
+        """The `requests` column: the file, or the generated stream's parameters."""
+        if self.requests_file is not None:
+            return self.requests_file
+        return (f"poisson(rate={self.rate:g}, n={self.num_requests}, in={self.input_len}, out={self.output_len}, "
+                f"seed={self.seed})")
+
+    def columns(self) -> dict[str, object]:
+        """The workload's columns in a results table (SI; kv_blocks NaN when sized from memory)."""
+        return {"model": self.model, "phase": self.phase, "requests": self.load, "max_num_seqs": self.max_num_seqs,
+                "max_batched_tokens": self.max_batched_tokens, "block_size": self.block_size,
+                "chunked_prefill": self.chunked_prefill,
+                "kv_blocks": math.nan if self.kv_blocks is None else float(self.kv_blocks),
+                "memory_utilization": self.memory_utilization, "tp": self.tp, "pp": self.pp, "ep": self.ep,
+                "dp": self.dp, "link": self.link or ""}
+
+    def stream(self):
+        """The hwsim.serve.requests.Requests this workload replays."""
+        from hwsim.serve.requests import load_requests, poisson_requests
+
+        if self.requests_file is not None:
+            return load_requests(self.requests_file)
+        return poisson_requests(self.rate, self.num_requests, self.input_len, self.output_len, self.seed)
+
+
+def _many(at: At | None, read, default) -> list:
+    """A scalar or a list of them (an error in a scalar names the key itself, not `key[0]`)."""
+    if at is None:
+        return [default]
+    return [read(i) for i in at.list()] if isinstance(at.value, list) else [read(at)]
+
+
+def _positive(at: At) -> float:
+    v = at.value
+    if v in ("inf", ".inf"):
+        return math.inf
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
+        raise at.error(f"expected a positive number of requests per second (or inf), got {v!r}")
+    return float(v)
+
+
+def _fraction(at: At) -> float:
+    v = at.number()
+    if not 0 < v <= 1:
+        raise at.error(f"must lie in (0, 1], got {v:g}")
+    return float(v)
+
+
+def _stream(at: At) -> tuple[list, dict]:
+    """`requests: FILE` or `requests: {rate, num_requests, input_len, output_len, seed}` (rate may be a list)."""
+    if isinstance(at.value, str):
+        return [None], {"requests_file": at.str()}
+    keys = at.mapping(STREAM_KEYS, required=("rate",))
+    fixed: dict[str, object] = {}
+    if "num_requests" in keys:
+        fixed["num_requests"] = keys["num_requests"].int(minimum=1)
+    for k in ("input_len", "output_len"):
+        if k in keys:
+            v = keys[k].value
+            fixed[k] = str(v) if isinstance(v, (int, str)) and not isinstance(v, bool) else keys[k].str()
+    if "seed" in keys:
+        fixed["seed"] = keys["seed"].int(minimum=0)
+    return _many(keys["rate"], _positive, 1.0), fixed
+
+
+def serving_workloads(at: At) -> list[ServingWorkload]:
+    """Every combination of one `kind: serving` entry's list-valued keys."""
+    keys = at.mapping(SERVING_KEYS, required=("model", "requests"))
+    models = [m.str() for m in keys["model"].list(allow_scalar=True)]
+    rates, fixed = _stream(keys["requests"])
+    ints = {k: _many(keys.get(k), lambda a: a.int(minimum=1), getattr(ServingWorkload, k))
+            for k in ("max_num_seqs", "max_batched_tokens", "block_size", "tp", "pp", "ep", "dp")}
+    fixed["chunked_prefill"] = keys["chunked_prefill"].bool() if "chunked_prefill" in keys else True
+    if "kv_blocks" in keys and "memory_utilization" in keys:
+        raise keys["kv_blocks"].error("give kv_blocks or memory_utilization, not both")
+    kv_blocks = _many(keys.get("kv_blocks"), lambda a: a.int(minimum=1), None)
+    util = _many(keys.get("memory_utilization"), _fraction, 0.9)
+    if "link" in keys:
+        fixed["link"] = keys["link"].str()
+    names = ("rate", *ints, "kv_blocks", "memory_utilization")
+    out = []
+    for m in models:
+        for combo in itertools.product(rates, *ints.values(), kv_blocks, util):
+            vals = dict(zip(names, combo))
+            if vals["rate"] is None:  # a request file: no generated stream
+                vals.pop("rate")
+            out.append(ServingWorkload(model=m, **fixed, **vals))
+    return list(dict.fromkeys(out))
+
+
+def check_serving(w: ServingWorkload, entry: At, model) -> None:
+    """Everything about a serving workload that does not depend on the design point: the request
+    stream, the parallel layout against the model, the link. Errors name the study file and key."""
+    from hwsim.serve.links import load_link
+    from hwsim.serve.shard import Parallel, shard_model
+
+    try:
+        n = len(w.stream())
+    except HwsimError as exc:
+        if exc.file is not None and w.requests_file is not None:  # a bad line of the request file names itself
+            raise
+        raise entry.child("requests", None).error(exc.detail) from None
+    if w.dp > n:
+        raise entry.child("dp", w.dp).error(f"{w.dp} replicas for {n} requests: some replicas would get none")
+    try:
+        par = Parallel(tp=w.tp, pp=w.pp, ep=w.ep)
+        par.validate()
+        shard_model(model, par)
+    except HwsimError as exc:  # tp not dividing the heads, ep not 1 or tp, ...
+        raise entry.error(f"tp {w.tp}, pp {w.pp}, ep {w.ep}: {exc.detail}") from None
+    if w.link is not None:
+        try:
+            load_link(w.link)
+        except HwsimError as exc:
+            raise entry.child("link", w.link).error(exc.detail) from None

@@ -1,0 +1,165 @@
+"""Serving workloads in studies: schema, the serving evaluator (rows equal a direct replay), infeasible
+points, Pareto fronts on serving columns, and determinism across reruns, workers and the Dask executor."""
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hwsim.arch import load_arch
+from hwsim.cli import main
+from hwsim.engine import Precision
+from hwsim.errors import HwsimError
+from hwsim.serve.replay import serve
+from hwsim.serve.scheduler import SchedulerConfig
+from hwsim.study import load_study
+from hwsim.study.serving import ServingWorkload
+from hwsim.sweep import run_sweep
+from hwsim.workload import load_model
+
+STUDY = """
+name: serving-test
+architectures:
+  - preset: bitmod
+    sweep:
+      compute.rows: [16, 64]
+      compute.cols: [16, 32]
+workloads:
+  - kind: serving
+    model: gpt-2
+    requests: {{rate: 4, num_requests: 6, input_len: "uniform:16:64", output_len: "uniform:2:6", seed: 3}}
+    max_num_seqs: 4
+    kv_blocks: {kv_blocks}
+    tp: [1, 2]
+    link: pcie4-x16
+precisions:
+  weights: int8
+objectives: [tpot_p99_s:min, total_area_mm2:min]
+outputs: {{plot: false}}
+"""
+
+
+def study(tmp_path, kv_blocks=256, text=STUDY):
+    p = tmp_path / "s.yaml"
+    p.write_text(text.format(kv_blocks=kv_blocks))
+    return load_study(p)
+
+
+def digest(path):
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def test_schema_expands_lists_and_keeps_the_load_apart(tmp_path):
+    s = study(tmp_path)
+    assert [(w.kind, w.tp) for w in s.workloads] == [("serving", 1), ("serving", 2)]
+    w = s.workloads[0]
+    assert w.load == "poisson(rate=4, n=6, in=uniform:16:64, out=uniform:2:6, seed=3)"
+    assert (w.max_num_seqs, w.kv_blocks, w.link, w.dp) == (4, 256, "pcie4-x16", 1)
+    assert len(w.stream()) == 6
+
+
+def test_rows_equal_a_direct_replay_and_fronts_work(tmp_path):
+    s = study(tmp_path)
+    r = run_sweep(s, tmp_path / "out", progress=False)
+    t = r.table()
+    assert len(t) == 8 and t["feasible"].all()
+    assert set(t["phase"]) == {"serve"} and (t["devices"] == t["tp"]).all()
+    # the row of bitmod 64×32, tp 1 is exactly the summary of `serve` on that machine
+    row = t[(t["compute.rows"] == 64) & (t["compute.cols"] == 32) & (t["tp"] == 1)].iloc[0]
+    arch = load_arch("bitmod", {"compute.rows": 64, "compute.cols": 32})
+    direct = serve(arch, load_model("gpt-2"), s.workloads[0].stream(), Precision(weights="int8"),
+                   SchedulerConfig(max_num_seqs=4), kv_blocks=256).summary
+    assert row["tpot_p99_s"] == direct["tpot_s"]["p99"] and row["ttft_p50_s"] == direct["ttft_s"]["median"]
+    assert row["energy_per_token_j"] == direct["energy_per_output_token_j"]
+    assert row["tokens_per_s"] == direct["throughput_out_tokens_per_s"]
+    # tp 2 doubles the silicon; one front over both layouts (the load is the group, not the layout)
+    assert np.allclose(t["total_area_mm2"], t["area_mm2"] * t["tp"])
+    front = r.front_table()
+    assert 1 <= len(front) < len(t)
+    assert front["tpot_p99_s"].is_monotonic_increasing
+
+
+def test_point_that_cannot_serve_is_an_infeasible_row(tmp_path):
+    # one block of 16 tokens holds no request (prompts of 16+ tokens and 2+ outputs): every point is
+    # infeasible, the reason in serve_error
+    s = study(tmp_path, kv_blocks=1)
+    r = run_sweep(s, tmp_path / "out", progress=False)
+    t = r.table()
+    assert r.front_rows == 0 and len(t) == 8
+    assert not t["feasible"].any() and t["serve_error"].str.contains("KV blocks").all()
+    assert t["tpot_p99_s"].isna().all() and (t["area_mm2"] > 0).all()
+
+
+@pytest.mark.slow
+def test_serving_sweep_is_deterministic_across_runs_workers_and_dask(tmp_path):
+    # one design point per task, so the workers really share the study
+    s = study(tmp_path, text=STUDY.replace("compute.cols: [16, 32]", "compute.cols: [16]")
+              .replace("plot: false", "plot: false, chunk_size: 1"))
+    one = run_sweep(s, tmp_path / "a", progress=False)
+    again = run_sweep(s, tmp_path / "b", progress=False)
+    two = run_sweep(s, tmp_path / "c", workers=2, progress=False)
+    assert digest(one.results) == digest(again.results) == digest(two.results)
+    assert digest(one.front) == digest(two.front)
+    pytest.importorskip("dask.distributed")
+    dask = run_sweep(s, tmp_path / "d", executor="dask", workers=2, progress=False)
+    assert digest(one.results) == digest(dask.results)
+
+
+BAD = [
+    ("requests: {rate: -1}", "workloads[0].requests.rate: expected a positive number"),
+    ("requests: {rate: 1, input_len: 'weird:1'}", "workloads[0].requests: expected N (fixed)"),
+    ("requests: {rate: 1}\n    tp: 5", "workloads[0]: tp 5, pp 1, ep 1: 5 does not divide the 12"),
+    ("requests: {rate: 1}\n    max_num_seqs: 0", "workloads[0].max_num_seqs: must be >= 1"),
+    ("requests: {rate: 1}\n    kv_blockz: 4", "workloads[0].kv_blockz: unknown key (did you mean kv_blocks"),
+    ("requests: {rate: 1}\n    link: nvlink99", "workloads[0].link:"),
+    ("requests: {rate: 1}\n    kv_blocks: 4\n    memory_utilization: 0.5", "workloads[0].kv_blocks: give kv_blocks or"),
+    ("requests: {rate: 1}\n    kind: batchy", "workloads[0].kind: must be one of step, serving"),
+]
+
+
+@pytest.mark.parametrize("line, message", BAD)
+def test_bad_serving_workload_is_one_line_exit_2(tmp_path, capsys, line, message):
+    p = tmp_path / "s.yaml"
+    entry = "\n".join("    " + x for x in ["- kind: serving", "  model: gpt-2", *("  " + y for y in line.split("\n    "))])
+    p.write_text(f"architectures: [{{preset: bitmod}}]\nworkloads:\n{entry}\nobjectives: [tpot_p99_s:min, area_mm2:min]\n")
+    assert main(["sweep", str(p), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"{p}: " in err and message in err, err
+
+
+def test_bad_request_file_names_the_file_and_line(tmp_path, capsys):
+    reqs = tmp_path / "reqs.jsonl"
+    reqs.write_text(json.dumps({"arrival_time": 0, "input_tokens": 8, "output_tokens": 2}) + "\n"
+                    + json.dumps({"arrival_time": 1, "input_tokens": -3, "output_tokens": 2}) + "\n")
+    p = tmp_path / "s.yaml"
+    p.write_text(f"architectures: [{{preset: bitmod}}]\nworkloads: [{{kind: serving, model: gpt-2, requests: {reqs}}}]\n"
+                 "objectives: [tpot_p99_s:min, area_mm2:min]\n")
+    assert main(["sweep", str(p), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(reqs) in err and "line 2" in err, err
+
+
+def test_request_file_workload_and_recheck_refused_for_serving_only(tmp_path):
+    reqs = tmp_path / "reqs.jsonl"
+    reqs.write_text("".join(json.dumps({"arrival_time": i * 0.5, "input_tokens": 20, "output_tokens": 3}) + "\n"
+                            for i in range(4)))
+    w = ServingWorkload(model="gpt-2", requests_file=str(reqs))
+    assert w.load == str(reqs) and len(w.stream()) == 4
+    p = tmp_path / "s.yaml"
+    p.write_text(f"architectures: [{{preset: bitmod}}]\nworkloads: [{{kind: serving, model: gpt-2, requests: {reqs}}}]\n"
+                 "recheck: {sample: 2}\n")
+    with pytest.raises(HwsimError, match="recheck: re-checks cost step workloads"):
+        load_study(p)
+
+
+@pytest.mark.slow
+def test_shipped_serving_quickstart_runs(tmp_path):
+    s = load_study(Path(__file__).resolve().parents[1] / "studies" / "serving-quickstart.yaml")
+    r = run_sweep(s, tmp_path, progress=False)
+    t, front = r.table(), r.front_table()
+    assert len(t) == 8 and t["feasible"].all() and r.plot.exists()
+    # two devices halve the p99 TPOT of the same array at twice the silicon: both layouts reach the front
+    assert set(front["tp"]) == {1, 2}
+    by = t.set_index(["compute.rows", "compute.cols", "tp"])["tpot_p99_s"]
+    assert (by.xs(2, level="tp") < by.xs(1, level="tp")).all()
