@@ -3,6 +3,9 @@
 CostTable builds its `ops` DataFrame only when asked (hwsim.engine.cost.CostTable); a Trace's OpColumns are
 read once and reused (hwsim.engine.cost.op_columns). These tests pin that neither changes a number.
 """
+import subprocess
+import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +17,7 @@ from hypothesis import strategies as st
 from hwsim.arch import load_arch
 from hwsim.core.ops import OpColumns
 from hwsim.engine import Precision, evaluate, gemm_ops, sweep_cost
-from hwsim.engine.cost import CostTable, cost_columns, family_ops, op_columns, ops_table
+from hwsim.engine.cost import CostTable, _nansum, cost_columns, family_ops, op_columns, ops_table
 from hwsim.engine.machine import configure
 from hwsim.roofline import roofline
 from hwsim.workload import kv, load_model, trace
@@ -133,3 +136,42 @@ def test_sweep_reuses_a_traces_distinct_ops_with_the_same_results():
     pd.testing.assert_frame_equal(first, again, check_exact=True)
     summed = [c for c in first.columns if c in fresh.columns]  # a bare table has no footprint columns
     pd.testing.assert_frame_equal(first[summed], fresh[summed], check_exact=True)
+
+
+def test_a_text_simulate_run_never_loads_pandas():
+    """`hwsim simulate` without --json costs a Trace from its own arrays and prints from the table's columns:
+    pandas (a third of a cold run) stays unloaded. (Timing lives in benchmarks/bench_calls.py.)"""
+    code = ("import sys, io, contextlib\nfrom hwsim.cli import main\nout = io.StringIO()\n"
+            "with contextlib.redirect_stdout(out):\n"
+            "    rc = main(['simulate', '--arch', 'bitmod', '--model', 'llama-2-7b', '--phase', 'decode', "
+            "'--weights', 'int4_g128'])\n"
+            "assert rc == 0 and 'total:' in out.getvalue(), out.getvalue()\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pandas', 'pyarrow')))\n")
+    got = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert got.stdout.strip() == "[]", got.stdout
+
+
+def test_a_trace_table_is_built_on_first_read_from_the_builders_arrays():
+    tr = trace(load_model("gpt-2"), "decode", context=8)
+    arrays = tr.op_arrays()
+    assert isinstance(arrays, dict) and not arrays["m"].flags.writeable  # the builder's own, shared
+    frame = tr.ops
+    assert tr.ops is frame and tr.op_arrays() is frame  # built once; the frame is the source from then on
+    for col, arr in arrays.items():
+        assert np.array_equal(frame[col].to_numpy(), arr)
+    assert list(frame.columns) == list(arrays)
+    copy = replace(tr, ops=frame.iloc[:3])  # a Trace given a DataFrame keeps it
+    assert len(copy.ops) == 3 and copy.op_arrays() is copy.ops
+
+
+@settings(max_examples=60, deadline=None)
+@given(values=st.lists(st.one_of(st.floats(allow_nan=True, allow_infinity=True, width=64),
+                                 st.floats(-1e6, 1e6)), min_size=0, max_size=300),
+       step=st.integers(1, 3))
+def test_totals_sum_is_nansum_bit_for_bit(values, step):
+    """CostTable totals skip np.nansum's overhead when there is no NaN: the same float, any layout."""
+    arr = np.asarray(values, dtype=np.float64)[::step]
+    got, want = _nansum(arr), float(np.nansum(arr))
+    assert got == want or (np.isnan(got) and np.isnan(want))
+    if arr.size:  # a column broadcast from one value (a stride-0 view)
+        assert _nansum(np.broadcast_to(arr[:1], (5,))) == float(np.nansum(np.broadcast_to(arr[:1], (5,))))

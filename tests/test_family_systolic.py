@@ -31,7 +31,10 @@ def test_memory_stalls_on_top():
     # decode GEMV on the TPU-like preset: 32 MiB of fp16 weights over 34 GB/s dominate compute
     ct = evaluate(load_arch("tpu-like"), gemm_ops([("g", 1, 4096, 4096)]))
     op = ct.ops.iloc[0]
-    assert op["bound"] == "memory" and op["cycles"] == op["memory_cycles"] > op["compute_cycles"]
+    assert op["bound"] == "memory" and op["memory_cycles"] > op["compute_cycles"]
+    # the memory side's drain (shared rule, docs/cycle.md): the last of the 16 ws tiles (1 token × 256
+    # columns) computes after the last load: 703,436 cycles, the cycle engine 703,425 (before: 691,164)
+    assert op["cycles"] == op["memory_cycles"] + math.ceil(op["compute_cycles"] / 16)
     bytes_dram = 4096 * 4096 * 2 + 4096 * 2 + 4096 * 2
     assert op["bytes_dram"] == bytes_dram
     assert op["memory_cycles"] == math.ceil(bytes_dram / (34e9 / 700e6))

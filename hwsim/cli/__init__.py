@@ -51,7 +51,9 @@ def _examples(lines: tuple[str, ...]) -> str:
     return "examples:\n" + "\n".join(f"  {line}" for line in lines)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command, or of command `only` alone: a run imports just the module of the command
+    it runs (importing all of them, and the libraries they load, took longer than a whole `hwsim simulate`)."""
     from hwsim import __version__
 
     parser = _OneLineParser(prog="hwsim", description="hwsim: hardware cost models, number formats and "
@@ -61,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"hwsim {__version__}")
     sub = parser.add_subparsers(dest="command", parser_class=_OneLineParser, metavar="COMMAND")
     for name, modname in COMMANDS.items():
+        if only is not None and name != only:
+            continue
         try:
             mod = importlib.import_module(modname)
         except ModuleNotFoundError as exc:
@@ -76,7 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    given = sys.argv[1:] if argv is None else argv
+    parser = build_parser(given[0] if given and given[0] in COMMANDS else None)
     args = parser.parse_args(argv)
     if args.command is None:  # bare `hwsim`: what it can do, not an error
         parser.print_help()

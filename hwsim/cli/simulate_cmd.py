@@ -137,11 +137,12 @@ def run(args: argparse.Namespace) -> int:
         emit_json({**table.to_json(), **({"explain": explanation.to_json()} if explanation else {})})
         return 0
     t = table.totals
-    print(f"{arch.name} ({arch.family}), {len(table.ops)} ops")
-    by_kind = table.ops.groupby("kind", sort=False)[["cycles", "compute_cycles", "memory_cycles", "energy_j"]].sum()
+    kinds = table.column("kind")
+    print(f"{arch.name} ({arch.family}), {len(kinds)} ops")
     print(f"{'kind':<12}{'cycles':>18}{'compute':>18}{'memory':>18}{'energy J':>12}")
-    for kind, r in by_kind.iterrows():
-        print(f"{kind:<12}{_fmt(r.cycles):>18}{_fmt(r.compute_cycles):>18}{_fmt(r.memory_cycles):>18}{r.energy_j:>12.4g}")
+    for kind, r in _by_kind(table, kinds).items():
+        print(f"{kind:<12}{_fmt(r['cycles']):>18}{_fmt(r['compute_cycles']):>18}{_fmt(r['memory_cycles']):>18}"
+              f"{r['energy_j']:>12.4g}")
     print(f"total: {_fmt(t['cycles'])} cycles, {t['seconds'] * 1e3:.4g} ms, {t['energy_j']:.4g} J, "
           f"{t['area_mm2']:.4g} mm²")
     if table.extra_keys:  # family point totals, e.g. FPGA feasibility, limiting resource, achieved clock
@@ -150,6 +151,21 @@ def run(args: argparse.Namespace) -> int:
         print()
         print(explanation.format())
     return 0
+
+
+def _by_kind(table, kinds) -> dict[str, dict[str, float]]:
+    """Cycles and energy summed per op kind, kinds in order of first appearance (from the table's columns:
+    a text run never builds the per-op DataFrame, nor loads pandas). Sums are exactly rounded (fsum)."""
+    import math
+
+    import numpy as np
+
+    cols = {c: table.column(c) for c in ("cycles", "compute_cycles", "memory_cycles", "energy_j")}
+    out = {}
+    for kind in dict.fromkeys(kinds.tolist()):
+        rows = np.asarray(kinds) == kind
+        out[str(kind)] = {c: math.fsum(v[rows]) for c, v in cols.items()}
+    return out
 
 
 def _plain(value) -> str:

@@ -7,13 +7,15 @@ Operand roles: A = activations in, B = weights (linear, embedding) or KV (attent
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
-import pandas as pd
 
 from hwsim.core.precision import ResolvedPrecision
 from hwsim.errors import HwsimError
+
+if TYPE_CHECKING:  # pandas loads with the first table, not with the engine (a cold CLI run costs a Trace)
+    import pandas as pd
 
 INT_COLUMNS = ("m", "n", "k", "count", "macs", "vector_ops", "weight_elems", "act_in_elems",
                "act_out_elems", "kv_read_elems", "kv_write_elems")
@@ -21,6 +23,11 @@ KINDS = ("embedding", "linear", "attention", "elementwise")
 
 
 ATTN_FUSED = "attn_fused"  # the op role of one fused attention kernel (docs/interfaces.md)
+
+
+def column_array(column: Any, dtype: Any = None) -> np.ndarray:
+    """A column of a DataFrame (its own to_numpy: strings as objects) or an array, as a numpy array."""
+    return column.to_numpy(dtype=dtype) if hasattr(column, "to_numpy") else np.asarray(column, dtype=dtype)
 
 
 @dataclass(frozen=True)
@@ -45,13 +52,15 @@ class OpColumns:
         return np.zeros(len(self), dtype=bool) if self.op is None else self.op == ATTN_FUSED
 
     @classmethod
-    def from_frame(cls, df: pd.DataFrame) -> "OpColumns":
-        missing = [c for c in ("name", "kind", *INT_COLUMNS) if c not in df.columns]
+    def from_frame(cls, df: "pd.DataFrame | Mapping[str, Any]") -> "OpColumns":
+        """The columns of an ops table: a DataFrame, or a mapping of column name → array (a Trace's own,
+        Trace.op_arrays, read without building its DataFrame)."""
+        missing = [c for c in ("name", "kind", *INT_COLUMNS) if c not in df]
         if missing:
             raise HwsimError(f"ops table lacks columns {missing}", field="trace")
-        cols = {c: df[c].to_numpy(dtype=np.float64) for c in INT_COLUMNS}
-        op = df["op"].to_numpy().astype(str) if "op" in df.columns else None
-        return cls(name=df["name"].to_numpy(), kind=df["kind"].to_numpy().astype(str), op=op, **cols)
+        cols = {c: column_array(df[c], np.float64) for c in INT_COLUMNS}
+        op = column_array(df["op"]).astype(str) if "op" in df else None
+        return cls(name=column_array(df["name"]), kind=column_array(df["kind"]).astype(str), op=op, **cols)
 
     def __len__(self) -> int:
         return len(self.m)
@@ -105,6 +114,8 @@ def operand_bytes(ops: OpColumns, prec: ResolvedPrecision) -> OperandBytes:
 def gemm_ops(shapes, kind: str = "linear") -> pd.DataFrame:
     """A hand-made ops table: `shapes` is a list of (name, m, n, k) linear GEMMs (m tokens,
     n outputs, k inputs) in the documented Trace.ops columns. Used by `hwsim simulate --gemm` and tests."""
+    import pandas as pd
+
     rows = []
     for name, m, n, k in shapes:
         for v, f in ((m, "m"), (n, "n"), (k, "k")):

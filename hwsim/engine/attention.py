@@ -24,10 +24,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
 
 from hwsim.core.ops import ATTN_FUSED as FUSED, INT_COLUMNS, OpColumns
+
+if TYPE_CHECKING:  # pandas loads with the first table (fold_attention is given one)
+    import pandas as pd
 
 ROLES = ("qk", "softmax", "av")
 
@@ -53,6 +57,8 @@ def fold_attention(df: pd.DataFrame) -> pd.DataFrame:
     a table without unfused attention (or without `op`/`layer` columns) is returned as is. The fused row
     reads what the qk and av rows read: exact where K and V are separate tensors; for a cache whose V is a
     slice of K (MLA absorbed decode) it over-counts, which is why Traces are rebuilt instead."""
+    import pandas as pd
+
     if "op" not in df.columns or "layer" not in df.columns:
         return df
     op = df["op"].to_numpy()

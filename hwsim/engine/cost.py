@@ -2,10 +2,9 @@
 through sweep_cost, over design points)."""
 from __future__ import annotations
 
-from typing import Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Mapping, TypeVar
 
 import numpy as np
-import pandas as pd
 
 from hwsim.core.spec import Accelerator
 from hwsim.engine.attention import as_run, family_view, fold
@@ -14,6 +13,10 @@ from hwsim.core.ops import OpColumns
 from hwsim.arch.loader import load_arch
 from hwsim.core.precision import Precision, operand_type
 from hwsim.errors import HwsimError
+from hwsim.workload.trace import Trace
+
+if TYPE_CHECKING:  # pandas loads with the first table a caller asks for (CostTable.ops), not with the engine
+    import pandas as pd
 
 T = TypeVar("T")
 
@@ -22,6 +25,8 @@ TOTAL_KEYS = ("cycles", "compute_cycles", "memory_cycles", "seconds", "energy_j"
 
 def ops_frame(trace) -> pd.DataFrame:
     """The ops DataFrame of a Trace (or the DataFrame itself)."""
+    import pandas as pd
+
     df = trace.ops if hasattr(trace, "ops") else trace
     if not isinstance(df, pd.DataFrame):
         raise HwsimError("expected a Trace or its ops DataFrame", field="trace")
@@ -34,15 +39,20 @@ def family_ops(arch: Accelerator, trace) -> pd.DataFrame:
     return ops_frame(as_run(arch, trace))
 
 
-def per_trace(trace, key: str, build: Callable[[pd.DataFrame], T]) -> T:
-    """`build(ops table)` of a Trace, computed once and kept beside it (its table is not changed after it is
-    built: Trace.with_attention caches on the same assumption); of a bare ops table, computed every call
+def op_table(trace) -> pd.DataFrame | Mapping[str, Any]:
+    """The ops columns of a Trace without building its DataFrame (Trace.op_arrays), or a bare table itself."""
+    return trace.op_arrays() if isinstance(trace, Trace) else ops_frame(trace)
+
+
+def per_trace(trace, key: str, build: Callable[[Any], T]) -> T:
+    """`build(trace)` for a Trace, computed once and kept beside it (its table is not changed after it is
+    built: Trace.with_attention caches on the same assumption); for a bare ops table, computed every call
     (it may be edited between calls). Every array in the result is made read-only: later calls share it."""
-    if not hasattr(trace, "ops"):
-        return build(ops_frame(trace))
+    if not isinstance(trace, Trace):
+        return build(trace)
     got = trace.__dict__.get(key)
     if got is None:
-        got = build(ops_frame(trace))
+        got = build(trace)
         for part in got if isinstance(got, tuple) else (got,):
             for arr in (vars(part).values() if hasattr(part, "__dict__") else (part,)):
                 if isinstance(arr, np.ndarray):
@@ -54,7 +64,7 @@ def per_trace(trace, key: str, build: Callable[[pd.DataFrame], T]) -> T:
 def op_columns(trace) -> OpColumns:
     """The ops of a Trace (or of an ops DataFrame) as OpColumns, read once per Trace (per_trace): reading
     pandas columns costs more than costing a small trace."""
-    return per_trace(trace, "_op_columns", OpColumns.from_frame)
+    return per_trace(trace, "_op_columns", lambda t: OpColumns.from_frame(op_table(t)))
 
 
 def energy_parts(arch: Accelerator, bytes_by_level: dict, compute_energy, seconds) -> dict[str, np.ndarray]:
@@ -66,9 +76,18 @@ def energy_parts(arch: Accelerator, bytes_by_level: dict, compute_energy, second
         parts[name] = np.asarray(moved, dtype=np.float64) * np.asarray(arch.level(name).energy)
     parts["static"] = np.asarray(seconds, dtype=np.float64) * np.asarray(arch.static_power_w)
     shape = np.broadcast_shapes(*(np.shape(e) for e in parts.values()))
-    out = {f"energy_{part}_j": np.broadcast_to(e, shape) for part, e in parts.items()}
-    out["energy_j"] = np.broadcast_to(sum(parts.values()), shape)
+    out = {f"energy_{part}_j": _shaped(e, shape) for part, e in parts.items()}
+    out["energy_j"] = _shaped(sum(parts.values()), shape)
     return out
+
+
+def _shaped(values, shape: tuple) -> np.ndarray:
+    """`values` as a read-only float64 array of `shape` (broadcast when it has fewer dimensions)."""
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.shape != shape:
+        return np.broadcast_to(arr, shape)
+    arr.flags.writeable = False  # as a broadcast view would be: callers share the engine's columns
+    return arr
 
 
 def cost_columns(m: Machine, ops: OpColumns, shared: OpTraffic | None = None) -> dict[str, np.ndarray]:
@@ -83,15 +102,17 @@ def cost_columns(m: Machine, ops: OpColumns, shared: OpTraffic | None = None) ->
         shared = op_traffic(m, ops)
     tr = shared.traffic
     memory = memory_cycles(tr)
-    # the overlap rule both engines share: memory and compute overlap, except the pipeline's start-up and drain
-    cycles = np.asarray(fam.latency(arch, ops, compute + exposed_cycles(m, ops, shared), memory), dtype=np.float64)
+    # the overlap rule both engines share: memory and compute overlap, except the tile pipeline's start-up
+    # and drain (hwsim.engine.machine.exposed_cycles)
+    to_compute, to_memory = exposed_cycles(m, ops, shared, compute)
+    cycles = np.asarray(fam.latency(arch, ops, compute + to_compute, memory + to_memory), dtype=np.float64)
     seconds = cycles / np.asarray(arch.clock_hz)
     cols = {"cycles": cycles, "compute_cycles": compute, "memory_cycles": memory, "seconds": seconds,
             **{f"bytes_{name}": moved for name, moved in tr.levels.items()}}
     compute_energy = fold(fam.compute_energy(arch, view, prec, view_compute), len(ops), fused)
     cols.update(energy_parts(arch, tr.levels, compute_energy, seconds))
     shape = np.broadcast_shapes(*(np.shape(c) for c in cols.values()))
-    return {k: np.broadcast_to(np.asarray(c, dtype=np.float64), shape) for k, c in cols.items()}
+    return {k: _shaped(c, shape) for k, c in cols.items()}
 
 
 class CostTable:
@@ -142,6 +163,8 @@ class CostTable:
 
 def ops_table(columns: dict[str, np.ndarray]) -> pd.DataFrame:
     """The per-op DataFrame of the engine's columns (name, kind, cost columns), with each op's `bound`."""
+    import pandas as pd
+
     frame = pd.DataFrame(columns)
     frame["bound"] = bound_of(columns["compute_cycles"], columns["memory_cycles"])
     return frame
@@ -163,17 +186,20 @@ def memory_footprint(arch: Accelerator, trace, prec, ops: OpColumns | None = Non
     live = float(np.max(ops.act_in_elems + ops.act_out_elems, initial=0.0))
     residual = float(trace.batch * trace.seq * model.hidden)
     act = float(np.ceil((live + residual) * prec.activations.bits / 8))
-    weights = model.params * prec.weights.bits / 8 + _stored_format_bytes(model, ops_frame(trace), prec.weights)
+    weights = model.params * prec.weights.bits / 8 + _stored_format_bytes(model, trace, prec.weights)
     need = float(np.ceil(weights) + trace.kv_cache_bytes(prec.kv.bits)) + act
     return {"footprint_bytes": need, "activation_bytes": act, "fits_memory": need <= np.asarray(arch.backing.capacity)}
 
 
-def _stored_format_bytes(model, ops: pd.DataFrame, main) -> float:
+def _stored_format_bytes(model, trace, main) -> float:
     """Bytes a quantized checkpoint's per-op exceptions add to `params × main bits` (a GPTQ lm_head kept in
     fp16, a GGUF q6_k head, `dynamic` 8-bit layers): each excepted op's stored parameters (all its experts;
     the whole token table for `embed`) × (its bits − the main bits). 0 when the caller chose a format other
     than the checkpoint's own (then every weight is at that format)."""
-    if model.weight_formats is None or main.name != model.default_weight_format or "op" not in ops.columns:
+    if model.weight_formats is None or main.name != model.default_weight_format:
+        return 0.0
+    ops = ops_frame(trace)
+    if "op" not in ops.columns:
         return 0.0
     formats = model.op_weight_formats(ops["name"])
     extra, bits = 0.0, {}
@@ -197,11 +223,19 @@ def design_totals(m: Machine, ops: OpColumns, mult: np.ndarray, trace) -> dict:
 
 def table_totals(m: Machine, frame: pd.DataFrame | None, cols, ops: OpColumns, trace) -> tuple[dict, tuple]:
     """A CostTable's totals (column sums + design_totals as scalars) and its extra keys."""
-    totals = {k: float(np.nansum(cols[k])) for k in cols}  # as pandas sums (NaN skipped), without Series
+    totals = {k: _nansum(cols[k]) for k in cols}  # as pandas sums (NaN skipped), without Series
     design = design_totals(m, ops, np.ones(len(ops)), trace)
     totals["area_mm2"] = float(np.asarray(design.pop("area_mm2")).reshape(-1)[0])
     totals.update({k: np.asarray(v).reshape(-1)[0].item() for k, v in design.items()})
     return totals, tuple(design)
+
+
+def _nansum(values) -> float:
+    """np.nansum of a float column, bit for bit (it sums a contiguous copy with NaN set to 0), without its
+    overhead when there is no NaN to skip."""
+    arr = np.ascontiguousarray(values, dtype=np.float64)
+    total = np.add.reduce(arr)
+    return float(total) if total == total else float(np.nansum(arr))  # NaN (a NaN, or inf - inf): skip NaNs
 
 
 def bound_of(compute, memory) -> np.ndarray:

@@ -56,18 +56,30 @@ def memory_cycles(tr: Traffic) -> np.ndarray:
     return functools.reduce(np.maximum, tr.cycles.values())
 
 
-def exposed_cycles(m: Machine, ops: OpColumns, shared: OpTraffic):
-    """Backing-store cycles a double-buffered tile pipeline cannot overlap with compute: the first tile's
-    load and the last tile's store (hwsim.sim.blocking.pipeline_ends on the family's tiles, Family.tile_shape:
-    the cycle engine's own tiles), once per op, rounded as memory cycles are. 0 for families that do not tile
-    GEMMs and for other ops."""
+def exposed_cycles(m: Machine, ops: OpColumns, shared: OpTraffic, compute) -> tuple:
+    """What a double-buffered tile pipeline cannot overlap (the overlap rule both engines share:
+    cycles = max(compute + to_compute, memory + to_memory)). Returns (to_compute, to_memory):
+
+    - to_compute: the first tile's load, before any compute, and the last tile's store, after all of it
+      (backing-store cycles, rounded as memory cycles are);
+    - to_memory: the work every tile waits for before the first one (Family.startup_parts: LUT tables) and
+      the last tile's compute, after the last load (its share of the op's outputs; the memory side's drain).
+
+    Tiles are the family's (Family.tile_shape: the cycle engine's own tiles or pipeline batches), cut by
+    hwsim.sim.blocking.pipeline_ends; GEMM ops only. Families without tiles (or with
+    exposes_pipeline_ends off) expose only their start-up work."""
+    parts = m.family.startup_parts(m.arch, ops, m.prec)
+    startup = sum(np.asarray(v, dtype=np.float64) for v in parts.values()) if parts else 0.0
     shape = m.family.tile_shape(m.arch, ops)
     if shape is None or not m.family.exposes_pipeline_ends:
-        return 0.0
+        return 0.0, np.ceil(startup)
     ob, tr = shared.bytes, shared.traffic
-    count = np.maximum(ops.count, 1.0)
-    tile_m, tile_n = shape
-    load, store = pipeline_ends(ops.m, ops.n, tile_m, tile_n, ob.a / count, ob.b / count, ob.c / count,
-                                tr.a_fetch, tr.b_fetch, *operand_capacities(m.arch, ops))
-    cycles = m.family.memory_round((load + store) / m.arch.backing.bytes_per_cycle(m.arch.clock_hz))
-    return np.where(ops.gemm, cycles, 0.0)
+    if m.family.batch_pipeline:  # one pipeline for all instances; re-reads stream (no super-blocks)
+        count, a_fetch, b_fetch = 1.0, np.minimum(tr.a_fetch, 1.0), np.minimum(tr.b_fetch, 1.0)
+    else:
+        count, a_fetch, b_fetch = np.maximum(ops.count, 1.0), tr.a_fetch, tr.b_fetch
+    load, store, last = pipeline_ends(ops.m, ops.n, shape[0], shape[1], ob.a / count, ob.b / count, ob.c / count,
+                                      a_fetch, b_fetch, *operand_capacities(m.arch, ops), *shape[2:])
+    ends = m.family.memory_round((load + store) / m.arch.backing.bytes_per_cycle(m.arch.clock_hz))
+    last_compute = (compute - startup) * last / count
+    return np.where(ops.gemm, ends, 0.0), np.ceil(startup + np.where(ops.gemm, last_compute, 0.0))

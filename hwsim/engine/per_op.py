@@ -14,13 +14,17 @@ import warnings
 from collections import Counter
 from dataclasses import dataclass, replace
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
 
 from hwsim.engine.attention import as_run
 from hwsim.engine.cost import CostTable, evaluate, ops_frame
 from hwsim.core.precision import Precision
 from hwsim.errors import HwsimError, HwsimWarning
+
+if TYPE_CHECKING:  # pandas loads with the first table, not with the engine
+    import pandas as pd
 
 
 def own_formats(trace) -> list[str] | None:
@@ -28,7 +32,7 @@ def own_formats(trace) -> list[str] | None:
     model, whose weights take the precision the caller gives, or a bare ops table). Ops that read no weights
     (attention, elementwise) take the main format, so they never split a group."""
     model = getattr(trace, "model", None)
-    if model is None:
+    if model is None or model.weight_formats is None:  # a plain model: no table needed
         return None
     fmts = model.op_weight_formats(trace.ops["name"])
     if fmts is None:
@@ -118,6 +122,8 @@ def evaluate_per_op(arch, trace, precision: Precision, formats: list[str], engin
             continue
         for col in got.ops.columns:
             frame.loc[mask, col] = got.ops[col].to_numpy()
+    import pandas as pd
+
     frame.insert(2, "weights", np.asarray(formats, dtype=object))
     additive = [k for k in base.totals if k in frame.columns]
     totals = {**base.totals, **{k: float(pd.to_numeric(frame[k]).sum()) for k in additive}}

@@ -6,21 +6,23 @@ cost column is computed once as a (points × distinct ops) array and summed with
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 import numpy as np
-import pandas as pd
 
 from hwsim.arch.loader import parse_values
 from hwsim.core.schema import SIValues, spec_path
 from hwsim.core.spec import Accelerator
 from hwsim.engine.attention import as_run
-from hwsim.engine.cost import cost_columns, design_totals, per_trace
+from hwsim.engine.cost import cost_columns, design_totals, ops_frame, per_trace
 from hwsim.engine.machine import configure
 from hwsim.core.ops import OpColumns, dedupe
 from hwsim.core.precision import resolve_precision
 from hwsim.errors import HwsimError
 from hwsim.families import get_family
+
+if TYPE_CHECKING:  # pandas loads when a sweep builds its table, not with the engine
+    import pandas as pd
 
 CHUNK = 4096  # design points per block: keeps temporaries in cache-sized arrays
 
@@ -93,7 +95,7 @@ def sweep_cost(arch: Accelerator, grid: Mapping[str, object], trace, precision=N
     arch, parsed = parse_grid(arch, dict(zip(paths, raw_cols)))
     # attention fused or not, as this accelerator runs it; identical ops collapsed once per Trace (a study
     # costs the same trace in every chunk of points)
-    ops, mult = per_trace(as_run(arch, trace), "_unique_ops", _unique_ops)
+    ops, mult = per_trace(as_run(arch, trace), "_unique_ops", lambda t: _unique_ops(ops_frame(t)))
     fam = get_family(arch.family)
     n = len(raw_cols[0])
     sums: dict[str, list[np.ndarray]] = {}
@@ -113,6 +115,8 @@ def sweep_cost(arch: Accelerator, grid: Mapping[str, object], trace, precision=N
         for key, v in design.items():
             v = np.asarray(v)
             extra.setdefault(key, []).append(np.broadcast_to(v.reshape(-1) if v.ndim else v, (hi - lo,)))
+    import pandas as pd
+
     out = pd.DataFrame({p: list(_given(c)) for p, c in zip(paths, raw_cols)})
     for key, parts in sums.items():
         out[key] = np.concatenate(parts)

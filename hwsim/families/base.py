@@ -13,6 +13,8 @@ capacities, memory cycles, energy accounting, bound, totals. A family supplies o
 - `cycle_model`: the module (the family package's cycle.py) whose `simulate_op(ctx, i)` simulates
   op i at cycle level (hwsim.sim.models: tiles or simpy stages); or override `simulate_op`;
 - optionally `array_reads` (on-chip re-reads per operand), `latency` (compute/memory overlap),
+  `tile_shape` and `startup_parts` (the tiles and once-per-op work of the shared start-up/drain rule,
+  hwsim.engine.machine.exposed_cycles; BatchedFamily for simpy pipeline families),
   `memory_round`, `validate`, `configure` (the machine as it runs at a precision, e.g. a clock
   derated by utilisation), `resident` (operands kept on chip, no backing-store traffic) and
   `point_totals` (per-design-point results such as feasibility that do not sum over ops).
@@ -55,6 +57,9 @@ class Family:
     #: False where the analytical model reproduces a reference simulator that overlaps memory and compute
     #: fully (then only the cycle engine shows the tile pipeline's start-up and drain, see tile_shape)
     exposes_pipeline_ends: ClassVar[bool] = True
+    #: True where the cycle model runs an op as one batch pipeline (BatchedFamily): its tiles span all
+    #: `count` instances, and re-reads of an operand that does not fit stream along instead of blocking
+    batch_pipeline: ClassVar[bool] = False
     #: rounding of memory cycles (bytes / bytes-per-cycle); np.ceil unless a reference model floors
     memory_round = staticmethod(np.ceil)
     #: module of the cycle-level model (a `simulate_op(ctx, i)` function), imported on first use
@@ -116,11 +121,19 @@ class Family:
         return np.maximum(compute, memory)
 
     def tile_shape(self, arch: Accelerator, ops: OpColumns) -> tuple | None:
-        """(tile_m, tile_n): the output tiles a double-buffered pipeline computes GEMMs in, one pass of the
-        array each (the cycle model's tiles, hwsim.sim.models.simulate_tiles). Both engines then expose
-        the first tile's load and the last tile's store (hwsim.sim.blocking.pipeline_ends). None (default):
-        the family does not run GEMMs as such tiles."""
+        """(tile_m, tile_n[, k_slices]): the output tiles a double-buffered pipeline computes GEMMs in, one
+        pass of the array each (the cycle model's tiles, hwsim.sim.models.simulate_tiles), each streaming
+        its reduction in k_slices slices (default 1). Both engines then expose the first tile's load and
+        the last tile's store and compute (hwsim.sim.blocking.pipeline_ends). None (default): the family
+        does not run GEMMs as such tiles."""
         return None
+
+    def startup_parts(self, arch: Accelerator, ops: OpColumns, prec: ResolvedPrecision) -> dict[str, np.ndarray]:
+        """Work done once per op before its first tile, which every tile waits for (LUT tables built from all
+        activations): cycles per op on each resource named as the cycle model names it, a part of
+        compute_cycles. Both engines overlap it with nothing (hwsim.engine.machine.exposed_cycles; the cycle
+        models run it as `once` stages, hwsim.sim.pipelines). Default: none."""
+        return {}
 
     def configure(self, arch: Accelerator, prec: ResolvedPrecision) -> tuple[Accelerator, ResolvedPrecision]:
         """The machine as it runs at this precision (derived clock, bandwidth or storage bits);
@@ -138,3 +151,18 @@ class Family:
         on the design as specified (`arch`) at the precision as configured (`prec`, after `configure`);
         or arrays of shape (n_points,) in sweeps; `mult` = occurrences of each op row. Default: none."""
         return {}
+
+
+class BatchedFamily(Family):
+    """A family whose cycle model runs an op as pipeline batches through simpy stages (lut, pim, fpga;
+    hwsim.sim.models.io_stages): every activation of the op loads first (each output reduces over all
+    of them, and LUT tables are built from them), then weights stream through the compute one output
+    column at a time (assumed: the simulated batches are coarse slices of that stream, see
+    hwsim.sim.pipelines). So the tile of the shared start-up/drain rule is one output column of every
+    token, over all `count` instances at once: both engines expose all activations' load and one
+    column's weights before the compute, and one column's compute and store after the last load."""
+
+    batch_pipeline = True
+
+    def tile_shape(self, arch: Accelerator, ops: OpColumns) -> tuple:
+        return ops.m, 1.0

@@ -31,11 +31,11 @@ import pandas as pd
 
 from hwsim.arch import Accelerator, load_arch
 from hwsim.engine.attention import as_run
-from hwsim.engine.cost import bound_of, cost_columns, op_columns, ops_frame
+from hwsim.engine.cost import bound_of, cost_columns, op_columns, op_table
 from hwsim.engine.machine import Machine, configure, op_traffic
 from hwsim.engine.per_op import align, split, try_format, with_weights
 
-from hwsim.core.ops import OpColumns
+from hwsim.core.ops import OpColumns, column_array as _array
 from hwsim.core.precision import Precision, ResolvedPrecision, resolve_precision
 from hwsim.errors import HwsimError
 from hwsim.records import records
@@ -160,11 +160,12 @@ def op_work(ops: OpColumns) -> np.ndarray:
     """Operations per op: 2 × MACs on GEMMs, vector_ops on elementwise ops, 0 on embedding lookups."""
     return np.where(ops.gemm, 2.0 * ops.macs, np.where(ops.kind == "elementwise", ops.vector_ops, 0.0))
 
-def _labels(df: pd.DataFrame) -> dict[str, np.ndarray]:
-    """The identifying columns of each op (name, op role, layer) as the long table shows them."""
-    name = df["name"].to_numpy()
-    return {"name": name, "op": df["op"].to_numpy() if "op" in df else name,
-            "layer": df["layer"].to_numpy() if "layer" in df else np.full(len(df), -1, dtype=np.int64)}
+def _labels(table) -> dict[str, np.ndarray]:
+    """The identifying columns of each op (name, op role, layer) as the long table shows them, from an ops
+    table (a DataFrame, or a Trace's own arrays: hwsim.engine.cost.op_table)."""
+    name = _array(table["name"])
+    return {"name": name, "op": _array(table["op"]) if "op" in table else name,
+            "layer": _array(table["layer"]) if "layer" in table else np.full(len(name), -1, dtype=np.int64)}
 
 
 def _series(arch: Accelerator, ops: OpColumns, labels: dict[str, np.ndarray], prec: ResolvedPrecision):
@@ -312,11 +313,10 @@ def roofline(arch, trace, precision=None, *, weight_formats: list[str] | None = 
     series, summaries = [], []
     for a in archs:
         ran = as_run(a, trace)  # attention as this machine runs it (its intensity)
-        df = ops_frame(ran)
-        ops, labels = op_columns(ran), _labels(df)
+        ops, labels = op_columns(ran), _labels(op_table(ran))
         for p in precs:
             roofs, base, levels, b_moved = (_series(a, ops, labels, p) if weight_formats is None else
-                                            _mixed_series(a, ops, labels, p, align(weight_formats, trace, df)))
+                                            _mixed_series(a, ops, labels, p, align(weight_formats, trace, ran)))
             series.append((roofs, base, levels))
             summaries.append(phase_summary(roofs, base, levels, b_moved, trace))
     keys = [(m.arch, m.precision) for m, _, _ in series]

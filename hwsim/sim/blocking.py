@@ -8,6 +8,14 @@ from __future__ import annotations
 
 import numpy as np
 
+K_STEP, MAX_K_STEPS = 64, 64  # GPU GEMMs: CTAs step through k 64 at a time (assumed: cuBLAS-like k tile)
+
+
+def k_slices(k):
+    """Slices a streamed GEMM's reduction is cut into (GPU CTAs stepping through k): k // K_STEP, 1 to
+    MAX_K_STEPS. Broadcasts over arrays."""
+    return np.clip(np.asarray(k, dtype=np.float64) // K_STEP, 1, MAX_K_STEPS)
+
 
 def streams_b(a_bytes, b_bytes, a_fetch, b_fetch, cap_a, cap_b):
     """Whether A is the operand held per super-block and B the one streamed past it (else the reverse):
@@ -20,11 +28,13 @@ def streams_b(a_bytes, b_bytes, a_fetch, b_fetch, cap_a, cap_b):
 
 
 def pipeline_ends(m, n, tile_m, tile_n, a_bytes, b_bytes, c_bytes, a_fetch=1.0, b_fetch=1.0,
-                  cap_a=np.inf, cap_b=np.inf):
-    """(first tile's load, last tile's store) in bytes: what a double-buffered tile pipeline cannot
-    overlap with compute (the start-up before the first tile computes, the drain after the last).
-    The same blocking as tile_grid (its first and last tiles), vectorised over ops and design points;
-    arguments as tile_grid's, per GEMM instance."""
+                  cap_a=np.inf, cap_b=np.inf, k_slices=1.0):
+    """(first tile's load, last tile's store) in bytes, and the last tile's share of the outputs: what a
+    double-buffered tile pipeline cannot overlap (the load before the first tile computes, the store after
+    the last; the last tile's compute after the last load). The same blocking as tile_grid (its first and
+    last tiles), vectorised over ops and design points; arguments as tile_grid's, per GEMM instance.
+    `k_slices`: each tile streams its reduction in that many slices (GPU CTAs step through k), so its
+    load and compute come in slices and only the first load and the last compute are exposed."""
     m, n = np.asarray(m, dtype=np.float64), np.asarray(n, dtype=np.float64)
     tm, tn = np.minimum(tile_m, m), np.minimum(tile_n, n)
     b_streamed = streams_b(a_bytes, b_bytes, a_fetch, b_fetch, cap_a, cap_b)
@@ -37,5 +47,6 @@ def pipeline_ends(m, n, tile_m, tile_n, a_bytes, b_bytes, c_bytes, a_fetch=1.0, 
         last = np.minimum(lr - tr * (np.ceil(lr / tr) - 1), lr / f)  # last R tile ∩ last super-block
         s_last = ls - ts * (np.ceil(ls / ts) - 1)
         load = r_bytes * np.minimum(r_fetch, 1) * first / lr + s_bytes * np.minimum(s_fetch, 1) * ts / ls
-        store = c_bytes * last * s_last / (lr * ls)
-    return np.nan_to_num(load), np.nan_to_num(store)
+        share = last * s_last / (lr * ls)
+        store = c_bytes * share
+    return np.nan_to_num(load) / k_slices, np.nan_to_num(store), np.nan_to_num(share) / k_slices

@@ -21,12 +21,12 @@ from hwsim.core.ops import OpColumns
 from hwsim.core.precision import ResolvedPrecision
 from hwsim.core.spec import Accelerator
 from hwsim.sim import pipelines as P
+from hwsim.sim.blocking import k_slices
 from hwsim.sim.tiles import bin_interval, pipeline, tile_grid
 
 N_BINS = 4           # timeline bins per op and resource
 MAX_INSTANCES = 4    # instances simulated; beyond, the steady-state increment is extrapolated
 CHUNKS = 8           # slices of a streamed elementwise op
-K_STEP, MAX_K_STEPS = 64, 64  # GPU GEMMs: CTAs step through k 64 at a time (assumed: cuBLAS-like k tile)
 
 
 @dataclass
@@ -62,7 +62,12 @@ class SimContext:
 
     def compute_cycles(self, row: OpColumns) -> float:
         """The family's closed-form compute cycles of a one-op table, as a float."""
-        return float(np.asarray(self.family.compute_cycles(self.arch, row, self.prec), dtype=np.float64).reshape(-1)[0])
+        return scalar(self.family.compute_cycles(self.arch, row, self.prec))
+
+
+def scalar(x) -> float:
+    """The value of a one-op column (or a scalar) as a float."""
+    return float(np.asarray(x, dtype=np.float64).reshape(-1)[0])
 
 
 def sub_ops(m, n, k, count=1.0, kind="linear") -> OpColumns:
@@ -105,7 +110,7 @@ def stream_op(ctx: SimContext, i: int, chunks: int | None = None) -> OpSim:
     row, io, bpc = ctx.row(i), ctx.io, ctx.bpc
     comp = max(ctx.compute_cycles(row), float(ctx.onchip[i]))
     if chunks is None:
-        chunks = int(np.clip(row.k[0] // K_STEP, 1, MAX_K_STEPS)) if bool(row.gemm[0]) else CHUNKS
+        chunks = int(k_slices(row.k[0])) if bool(row.gemm[0]) else CHUNKS
     load = np.full(chunks, (io["a"][i] + io["b"][i]) / bpc / chunks)
     store = np.zeros(chunks)
     store[-1] = io["c"][i] / bpc
@@ -157,11 +162,16 @@ def pipeline_result(res: P.PipelineResult, compute_names, memory_names, backing_
     return OpSim(res.end, dict(res.busy), compute, memory, backing_bytes, bins)
 
 
-def io_stages(ctx: SimContext, i: int, nb: int, channel: str = "dram") -> tuple[P.Stage, P.Stage]:
-    """Operand loads (activations with the first batch, B spread over the batches) and result stores."""
+def io_stages(ctx: SimContext, i: int, nb: int, channel: str | tuple = "dram") -> tuple[P.Stage, P.Stage, P.Stage]:
+    """Activations loaded once first (every batch of outputs reduces over all of them: the shared rule's
+    first load, with BatchedFamily's one-column tile), B streamed into the batch's compute (with any
+    re-reads of activations that do not fit on chip), results stored. With a tuple of channels the bytes
+    are spread over them (each carries its share at bpc / channels: x / bpc cycles)."""
     io, bpc = ctx.io, ctx.bpc
-    load = P.split(io["a"][i] / bpc, nb, first_only=True) + P.split(io["b"][i] / bpc, nb)
-    return P.Stage(channel, load), P.Stage(channel, P.split(io["c"][i] / bpc, nb))
+    a_once = io["a"][i] / max(float(ctx.blocking["a_fetch"][i]), 1.0)
+    stream = io["b"][i] + io["a"][i] - a_once
+    return (P.once(channel, a_once / bpc, nb), P.Stage(channel, P.split(stream / bpc, nb), streams=True),
+            P.Stage(channel, P.split(io["c"][i] / bpc, nb)))
 
 
 def backing_bytes(ctx: SimContext, i: int) -> float:

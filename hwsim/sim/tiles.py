@@ -110,7 +110,7 @@ def tile_grid(m, n, tile_m, tile_n, a_bytes, b_bytes, c_bytes, a_fetch=1.0, b_fe
     hi = np.minimum(np.minimum((r + 1) * tr, lr), edges[j + 1])
     keep = hi > lo
     j, r, part = j[keep], r[keep], (hi - lo)[keep]  # sorted by j, then r
-    r_size = np.minimum(tr, lr - tr * r)
+    r_size = np.minimum(tr, lr - tr * np.arange(nr))  # rows of each R tile, by tile index
     first_piece = np.r_[True, j[1:] != j[:-1]]
     # execution order: super-block, then S tile, then the super-block's pieces
     p_idx, s = np.meshgrid(np.arange(j.size), np.arange(ns), indexing="ij")

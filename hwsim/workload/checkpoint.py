@@ -4,10 +4,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
 
 from hwsim.errors import HwsimError
+
+if TYPE_CHECKING:  # pandas loads with the first table (a trace alone does not need it)
+    import pandas as pd
 
 # safetensors dtype codes → the usual names
 _DTYPES = {"F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16", "F8_E4M3": "float8_e4m3fn",
@@ -55,4 +59,6 @@ def checkpoint_tensors(path: str | Path) -> pd.DataFrame:
                     rows.append((name, shape, _DTYPES.get(code, code.lower()), int(np.prod(shape, dtype=np.int64)), f.name))
         except (OSError, ValueError, SafetensorError) as exc:
             raise HwsimError(f"not a readable safetensors file: {exc}", file=f) from None
+    import pandas as pd
+
     return pd.DataFrame(rows, columns=["name", "shape", "dtype", "numel", "file"])

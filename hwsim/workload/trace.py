@@ -14,13 +14,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from typing import TYPE_CHECKING, Any, Mapping
+
 import numpy as np
-import pandas as pd
 
 from hwsim.errors import HwsimError
 from hwsim.workload import kv
 from hwsim.workload.config import ModelConfig, load_model
 from hwsim.workload.layer_ops import ATTENTION_FORMS, VECTOR_OPS, Ops, Step, layer_template
+
+if TYPE_CHECKING:  # pandas loads when a table is first asked for (Trace.ops), not with the trace builder
+    import pandas as pd
 
 PHASES = ("prefill", "decode")
 LOGITS = ("last", "all")
@@ -36,6 +40,33 @@ MAX_COUNT = 2**53
 MAX_TOKENS = 2**31  # batch, seq and context (assumed bound: 1000x the longest published context)
 
 
+class _OpsTable:
+    """`Trace.ops`: a DataFrame. The trace builder hands over its column arrays (COLUMNS order) and the frame
+    is built on first read, so a run that only costs the trace never loads pandas (a third of a cold
+    `hwsim simulate`); a Trace given a DataFrame keeps it. `Trace.op_arrays` reads the columns either way."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.slot = f"_{name}_table"
+
+    def __get__(self, obj: "Trace | None", objtype: type | None = None) -> pd.DataFrame:
+        if obj is None:
+            raise AttributeError(self.slot)  # a required dataclass field: no default at class level
+        value = obj.__dict__[self.slot]
+        if isinstance(value, dict):
+            value = _frame(value)
+            obj.__dict__[self.slot] = value
+        return value
+
+    def __set__(self, obj: "Trace", value: "pd.DataFrame | dict[str, np.ndarray]") -> None:
+        obj.__dict__[self.slot] = value
+
+
+def _frame(columns: dict[str, np.ndarray]) -> pd.DataFrame:
+    import pandas as pd
+
+    return pd.DataFrame(columns, columns=COLUMNS)
+
+
 @dataclass(frozen=True)
 class Trace:
     model: ModelConfig
@@ -44,9 +75,14 @@ class Trace:
     seq: int  # new tokens per sequence in this step (1 for decode)
     context: int  # tokens already cached before this step
     logits: str
-    ops: pd.DataFrame
+    ops: pd.DataFrame = _OpsTable()  # a descriptor: see _OpsTable
     attention: str = "unfused"  # ATTENTION_FORMS
     mla: str = "absorbed"  # kv.MLA_MODES
+
+    def op_arrays(self) -> "Mapping[str, Any]":
+        """The ops' columns by name as arrays (the builder's own, before any DataFrame exists; else the frame)."""
+        value = self.__dict__["_ops_table"]
+        return value if isinstance(value, dict) else self.ops
 
     @property
     def tokens(self) -> int:
@@ -101,6 +137,8 @@ def splice_attention(ops: pd.DataFrame, built: pd.DataFrame) -> pd.DataFrame:
     """`ops` with each layer's attention rows replaced by that layer's attention rows in `built` (the
     builder's other form), placed where the layer's first attention row was; layers without attention
     rows in `ops` get none."""
+    import pandas as pd
+
     att = ops["op"].isin(ATTENTION_ROLES).to_numpy()
     if not att.any():
         return ops
@@ -226,12 +264,13 @@ def trace(model: "ModelConfig | str", phase: str, batch: int = 1, seq: int | Non
         edge = lambda rows: np.asarray([r[j] for r in rows], dtype=dtype)  # noqa: E731
         return np.concatenate([edge(head.rows), body, edge(tail.rows)])
 
-    data = {"name": names,
-            "layer": np.concatenate([np.full(len(head.rows), -1), layer_idx, np.full(len(tail.rows), -1)])}
+    data = {"name": np.asarray(names, dtype=object),
+            "layer": np.concatenate([np.full(len(head.rows), -1), layer_idx, np.full(len(tail.rows), -1)]).astype(np.int64)}
     for j, col in enumerate(COLUMNS[2:], start=1):
         data[col] = column(j)
-    ops = pd.DataFrame(data, columns=COLUMNS)
-    ops[_INT_COLUMNS] = ops[_INT_COLUMNS].astype(np.int64)
-    ops["layer"] = ops["layer"].astype(np.int64)
-    return Trace(model=model, phase=phase, batch=batch, seq=t, context=c, logits=logits, ops=ops,
+    for col in _INT_COLUMNS:
+        data[col] = data[col].astype(np.int64)
+    for arr in data.values():
+        arr.flags.writeable = False  # the Trace's own columns: its table (built from them) never changes
+    return Trace(model=model, phase=phase, batch=batch, seq=t, context=c, logits=logits, ops=data,
                  attention=attention, mla=mla)

@@ -4,10 +4,13 @@ cases where they differ by design (docs/cycle.md "Where the engines differ").
 Workload: Llama-2-7B (REFERENCES.md shapes) decode at 256 cached tokens, the first layer plus
 embedding and lm_head (every op kind; small enough to stay fast)."""
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from hwsim.arch import load_arch
+from hwsim.errors import HwsimError
+from hwsim.families import BUILTIN, family_names, get_family
+from hwsim.paths import preset_names
 from hwsim.cycle import evaluate
 from hwsim.sim.tiles import tile_grid
 from hwsim.engine import Precision, gemm_ops
@@ -95,47 +98,65 @@ def test_balanced_gemm_from_issue_12():
     assert abs(_rel(arch, ops, prec)) <= 0.01
 
 
-# families whose GEMMs run as double-buffered tiles (Family.tile_shape) on balanced GEMMs: DRAM
-# bandwidth set so memory / compute is sampled in [0.8, 1.25] (where full overlap is most optimistic).
-# bitserial keeps BitMoD's full overlap analytically (BitSerial.exposes_pipeline_ends) and is still within 5%.
-BALANCED = {
-    "systolic-os": ("tpu-like", {"compute.dataflow": "os"}),
-    "systolic-ws": ("tpu-like", {"compute.dataflow": "ws"}),
-    "bitserial": ("bitmod", {}),
-}
+# Every registered family that has presets, on sampled GEMMs and precisions: Llama-2-7B projection
+# shapes at 1–256 tokens, at the preset's DRAM bandwidth or at one set so memory / compute is sampled in
+# [0.8, 1.25] (balanced, where full overlap is most optimistic: the start-up and drain rule matters most).
+# The family list comes from the registry and the presets from archs/, so a new family is covered here.
+# Families whose analytical model reproduces a reference that overlaps fully (exposes_pipeline_ends off:
+# bitserial, BitMoD's simulator; gpu, fitted to measured kernels) are checked with the shared rule on, so
+# the rule agrees with their cycle models too; docs/cycle.md gives what they leave out as shipped.
+def _presets_by_family() -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for name in preset_names("archs"):
+        out.setdefault(load_arch(name).family, []).append(name)
+    return out
 
 
-@pytest.mark.parametrize("case", sorted(BALANCED))
-def test_balanced_gemms_within_5pct(case):
-    preset, fixed = BALANCED[case]
+PRESETS = _presets_by_family()
+PRECISIONS = [Precision(weights="int4_g128"), Precision(weights="int4_g128", activations="int8"),
+              Precision(weights="int8", activations="int8"), Precision(weights=4), Precision()]
 
-    @settings(max_examples=4, deadline=None, derandomize=True)
-    @given(st.sampled_from([16, 64, 128, 256]), st.sampled_from([(4096, 4096), (4096, 11008), (11008, 4096)]),
-           st.sampled_from([4, "int4_g128", "int8"]), st.floats(0.8, 1.25))
-    def check(m, kn, weights, ratio):
+
+def test_every_registered_family_has_presets_to_sample():
+    assert set(BUILTIN) <= set(PRESETS), set(BUILTIN) - set(PRESETS)
+
+
+@pytest.mark.parametrize("family", [f for f in family_names() if f in PRESETS])
+def test_balanced_gemms_within_5pct(family, monkeypatch):
+    monkeypatch.setattr(get_family(family), "exposes_pipeline_ends", True)
+
+    @settings(max_examples=4, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.filter_too_much])
+    @given(st.sampled_from(PRESETS[family]), st.sampled_from(PRECISIONS), st.sampled_from([1, 16, 64, 256]),
+           st.sampled_from([(4096, 4096), (4096, 11008), (11008, 4096)]),
+           st.one_of(st.none(), st.floats(0.8, 1.25)))
+    def check(preset, prec, m, kn, ratio):
         k, n = kn
-        ops, prec = gemm_ops([("g", m, n, k)]), Precision(weights=weights)
-        base = load_arch(preset, fixed)
-        t = analytical(base, ops, prec).totals
-        bw = base.backing.bytes_per_cycle(base.clock_hz) * t["memory_cycles"] / (t["compute_cycles"] * ratio)
-        arch = load_arch(preset, {**fixed, "memory.dram.bandwidth": f"{bw!r} B/cycle"})
-        assert abs(_rel(arch, ops, prec)) <= TOL, (m, k, n, weights, ratio)
+        ops, base = gemm_ops([("g", m, n, k)]), load_arch(preset)
+        try:
+            t = analytical(base, ops, prec).totals
+        except HwsimError:  # a precision this preset's datapath refuses
+            assume(False)
+        arch = base
+        if ratio is not None:  # DRAM bandwidth (as specified, B/s) scaled so memory = compute × ratio
+            bw = float(base.backing.bandwidth) * t["memory_cycles"] / (t["compute_cycles"] * ratio)
+            arch = load_arch(preset, {f"memory.{base.backing.name}.bandwidth": repr(bw)})
+        assert abs(_rel(arch, ops, prec)) <= TOL, (preset, prec, m, k, n, ratio)
 
     check()
 
 
-def test_lut_table_startup_in_prefill():
-    """LUT-GEMV in SRAM (SAIL-like) in prefill: every batch of outputs needs all activations (the
-    tables are built from them), so the activations' DRAM load is exposed before the first lookup
-    — the cycle engine is slower than the analytical overlap by about that load."""
+def test_pipeline_families_expose_the_table_startup():
+    """LUT-GEMV in SRAM (SAIL-like) in prefill: every batch of outputs needs all activations and the tables
+    built from them, so the activations' DRAM load and the table build (host) and write (arrays) come before
+    the first lookup in both engines (the shared rule: first tile's load, Family.startup_parts). Before, the
+    analytical max(compute, memory) was 10–22% below the cycle engine here (docs/cycle.md)."""
     arch = load_arch("sail-n1")
     ops = gemm_ops([("q", 256, 4096, 4096)])
-    rel = _rel(arch, ops, INT4)
-    assert rel > TOL
+    ana = analytical(arch, ops, INT4).totals
     bpc = arch.backing.bytes_per_cycle(arch.clock_hz)
     a_load = 256 * 4096 * 2 / bpc
-    diff = evaluate(arch, ops, INT4).totals["cycles"] - analytical(arch, ops, INT4).totals["cycles"]
-    assert a_load <= diff <= 1.6 * a_load
+    assert ana["cycles"] - max(ana["compute_cycles"], ana["memory_cycles"]) >= a_load
+    assert abs(_rel(arch, ops, INT4)) <= 0.01
 
 
 # Prefill GEMMs at wide weights where neither operand fits its buffer: the shared memory model

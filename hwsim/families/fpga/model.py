@@ -33,7 +33,7 @@ import numpy as np
 from hwsim.core.schema import Field
 from hwsim.errors import HwsimError
 from hwsim.families.fpga import resources as fr
-from hwsim.families.base import Family
+from hwsim.families.base import BatchedFamily
 from hwsim.families.common import cdiv, vector_cycles
 from hwsim.tech import components as C
 from hwsim.tech.components import show
@@ -59,7 +59,7 @@ def sparse_speedup(arch):
     return np.where(ratio > 1, np.minimum(ratio, arch.compute["sparse_speedup"]), 1.0)
 
 
-class Fpga(Family):
+class Fpga(BatchedFamily):
     name = "fpga"
     cycle_model = "hwsim.families.fpga.cycle"
     params = {

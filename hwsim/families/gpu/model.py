@@ -30,6 +30,7 @@ import numpy as np
 
 from hwsim.core.schema import Field
 from hwsim.families.base import Family
+from hwsim.sim.blocking import k_slices
 from hwsim.families.common import vector_cycles
 from hwsim.families.gpu.kernels import attention_cycles, gemm_cycles, gemv_cycles
 from hwsim.families.gpu.types import TC_RATE_FIELDS, pair_fma, pair_types
@@ -139,6 +140,16 @@ class Gpu(Family):
             att = np.where(unfused, gemm_cycles(c, ops, self._rate(arch, a, kv), self._efficiency(arch, a, kv)), att)
         gemm = np.where(attention, att, linear)
         return np.where(ops.gemm & (ops.macs > 0), gemm, 0.0) + vector_cycles(ops, lanes)
+
+    batch_pipeline = True  # the cycle model streams every instance of an op at once (hwsim.sim.models.stream_op)
+    # the kernel classes' efficiencies and fixed times are fitted to measured kernels (hwsim.engine.calibrate),
+    # which already hold their start-up and drain: the analytical engine keeps max(compute, memory) + launch
+    # (tests/validation/test_gpu_calibration.py); the cycle engine simulates the ends (tile_shape)
+    exposes_pipeline_ends = False
+
+    def tile_shape(self, arch, ops):
+        """One wave: every output, its reduction streamed k_slices at a time (hwsim.sim.models.stream_op)."""
+        return ops.m, ops.n, k_slices(ops.k)
 
     def latency(self, arch, ops, compute, memory):
         c = arch.compute

@@ -37,7 +37,7 @@ import numpy as np
 from hwsim.core.schema import Field
 from hwsim.errors import HwsimError
 from hwsim.families import lut_core as L
-from hwsim.families.base import Family
+from hwsim.families.base import BatchedFamily
 from hwsim.families.common import cdiv
 from hwsim.families.host_cpu import HOST_PARAMS, fp_bits, host_area_terms, host_cycles, host_energy_term, host_lanes
 from hwsim.tech import components as C
@@ -52,7 +52,7 @@ def _fp16():
     return operand_type(16)
 
 
-class Lut(Family):
+class Lut(BatchedFamily):
     name = "lut"
     cycle_model = "hwsim.families.lut.cycle"
     params = {
@@ -100,20 +100,34 @@ class Lut(Family):
         return arch.compute["float_weights"] == "host" and w.is_float and w.element_bits >= 16
 
     # --- cycles ----------------------------------------------------------------------------------
-    def compute_cycles(self, arch, ops, prec):
+    @staticmethod
+    def table_io(arch, ops) -> tuple[str, np.ndarray | float]:
+        """(resource, cycles) of the tables written once by the precompute and read once by the LUT GEMM: through
+        the backing store in a kernel of its own ("dram", precompute: separate), through the on-chip level
+        when fused into the norm ("tables", at table_bandwidth), or none."""
         c = arch.compute
+        if c["precompute"] == "separate":
+            return "dram", 2 * L.arch_table_bytes(arch, ops) / arch.backing.bytes_per_cycle(arch.clock_hz)
+        if c["table_bandwidth"] is not None:
+            return "tables", 2 * L.arch_table_bytes(arch, ops) / c["table_bandwidth"]
+        return "tables", 0.0
+
+    def startup_parts(self, arch, ops, prec):
+        """The tables, which every batch of lookups needs: built on the vector lanes (after the separate
+        kernel's launch), then written out and read back (table_io)."""
+        if self.host_dense(arch, prec):
+            return {}
+        where, io = self.table_io(arch, ops)
+        return {"vector": L.precompute_cycles(arch, ops) + L.precompute_launch_cycles(arch, ops), where: io}
+
+    def compute_cycles(self, arch, ops, prec):
         if self.host_dense(arch, prec):
             dense = np.where(L.lut_mask(ops), ops.macs / host_lanes(arch, fp_bits(prec.weights)), 0.0)
             return np.ceil(dense) + host_cycles(arch, ops, prec)
         planes = L.weight_planes(arch, prec)
         lut = L.lut_unit_cycles(arch, ops, planes)
         vector = L.precompute_cycles(arch, ops) + L.output_stage_cycles(arch, ops, prec, planes)
-        table_io = 0.0  # tables written once by the precompute and read once by the LUT GEMM
-        if c["precompute"] == "separate":  # through the backing store, in a kernel of its own
-            table_io = 2 * L.arch_table_bytes(arch, ops) / arch.backing.bytes_per_cycle(arch.clock_hz) \
-                + L.precompute_launch_cycles(arch, ops)
-        elif c["table_bandwidth"] is not None:  # fused into the norm: through the on-chip level
-            table_io = 2 * L.arch_table_bytes(arch, ops) / c["table_bandwidth"]
+        table_io = self.table_io(arch, ops)[1] + L.precompute_launch_cycles(arch, ops)
         return lut + np.ceil(vector + table_io) + host_cycles(arch, ops, prec)
 
     def peak_macs_per_cycle(self, arch, prec):

@@ -40,7 +40,7 @@ from hwsim.core.schema import Field
 from hwsim.errors import HwsimError
 from hwsim.families import lut_core as L
 from hwsim.families.pim import ops as P
-from hwsim.families.base import Family
+from hwsim.families.base import BatchedFamily
 from hwsim.families.common import cdiv
 from hwsim.families.host_cpu import HOST_PARAMS, host_area_terms, host_cycles, host_energy_term, host_lanes
 from hwsim.tech import components as C
@@ -48,7 +48,7 @@ from hwsim.tech import components as C
 MODES = ("bitserial", "lut", "host")
 
 
-class Pim(Family):
+class Pim(BatchedFamily):
     name = "pim"
     cycle_model = "hwsim.families.pim.cycle"
     params = {
@@ -159,6 +159,13 @@ class Pim(Family):
         table_write = self.table_write_cycles(arch, ops)
         precompute = np.ceil(L.precompute_cycles(arch, ops))
         return look + convert + table_write + precompute
+
+    def startup_parts(self, arch, ops, prec):
+        """lut mode: the tables every batch of lookups needs, built on the host once and written into the
+        arrays once (part of lut_cycles)."""
+        if arch.compute["mode"] != "lut":
+            return {}
+        return {"host": np.ceil(L.precompute_cycles(arch, ops)), "arrays": self.table_write_cycles(arch, ops)}
 
     def table_write_cycles(self, arch, ops):
         """Row writes storing the host-built tables in the arrays (one write stores `lanes` bits)."""

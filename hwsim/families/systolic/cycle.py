@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from hwsim.sim.models import MAX_K_STEPS, OpSim, SimContext, simulate_tiles, stream_op
+from hwsim.sim.blocking import MAX_K_STEPS
+from hwsim.sim.models import OpSim, SimContext, simulate_tiles, stream_op
 
 
 def simulate_op(ctx: SimContext, i: int) -> OpSim:
