@@ -36,7 +36,7 @@ def test_every_link_preset_loads_with_sources():
     for n in names:
         link = load_link(n)
         assert link.bandwidth > 0 and link.latency >= 0
-        assert dict(link.sources).keys() == {"bandwidth", "latency"}
+        assert dict(link.sources).keys() == {"bandwidth", "latency", "energy"}
 
 
 def test_ring_all_reduce_matches_the_textbook_formula():
@@ -64,7 +64,11 @@ def test_bad_link_file_names_the_field(tmp_path):
     bad.write_text("bandwidth: {value: '10 GB/s', source: x}\nlatency: 3\n")
     with pytest.raises(HwsimError, match="latency"):
         load_link(bad)
-    bad.write_text("bandwidth: {value: '10 GB/s', source: x}\nlatency: {value: 1 us, source: y}\ntopology: torus\n")
+    bad.write_text("bandwidth: {value: '10 GB/s', source: x}\nlatency: {value: 1 us, source: y}\n")
+    with pytest.raises(HwsimError, match="energy: missing or unsourced"):
+        load_link(bad)
+    bad.write_text("bandwidth: {value: '10 GB/s', source: x}\nlatency: {value: 1 us, source: y}\n"
+                   "energy: {value: 5 pJ/bit, source: z}\ntopology: torus\n")
     with pytest.raises(HwsimError, match="topology"):
         load_link(bad)
 

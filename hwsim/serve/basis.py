@@ -133,7 +133,13 @@ class Basis:
 
 def build_basis(model: ModelConfig, attention: str = "unfused") -> Basis:
     """Classify and fit the rows of `model` (a dozen small traces), attention in the form the machine runs it
-    (hwsim.engine.attention)."""
+    (hwsim.engine.attention). A pure function of its (frozen) inputs, memoised: a sweep replays one model on
+    many machines, and the basis was most of each replay's setup."""
+    return _build_basis(model, attention)
+
+
+@functools.lru_cache(maxsize=16)
+def _build_basis(model: ModelConfig, attention: str) -> Basis:
     _trace = functools.partial(_trace_form, attention=attention)
     base = _trace(model, 1, 2, 0)
     other_ctx = _trace(model, 1, 2, 5)

@@ -14,7 +14,10 @@ the standard α-β cost model (α = latency per step, β = 1 / bandwidth) of:
   ring (n−1)·α + (n−1)/2 · B·β (messages relay over n/2 hops on average);
 - point-to-point send of B bytes (pipeline stages): α + B·β.
 
-n = 1 costs nothing; every formula is non-decreasing in B and in n for n ≥ 2.
+Each formula is steps·α + s·B·β where s·B is what one device sends (relayed bytes included on a ring); the
+link's energy is that traffic of every device × `energy` (J per byte sent end to end, from the preset's
+pJ/bit: SerDes, switch hops and NIC; static link power is not charged). n = 1 costs nothing; time and
+energy are non-decreasing in B and in n for n ≥ 2.
 """
 from __future__ import annotations
 
@@ -29,7 +32,8 @@ from hwsim.fileio import read_mapping
 from hwsim.paths import preset_names, resolve_preset
 
 TOPOLOGIES = ("switch", "ring")
-_FIELDS = {"bandwidth": Field("bandwidth"), "latency": Field("time", positive=False)}
+_FIELDS = {"bandwidth": Field("bandwidth"), "latency": Field("time", positive=False),
+           "energy": Field("energy_per_byte", positive=False)}
 
 
 @dataclass(frozen=True)
@@ -40,32 +44,51 @@ class Link:
     topology: str = "switch"
     description: str = ""
     sources: tuple[tuple[str, str], ...] = ()
+    energy: float = 0.0  # joules per byte a device sends (the preset's pJ/bit × 8)
 
     def __post_init__(self) -> None:
         if not self.bandwidth > 0 or not np.isfinite(self.bandwidth) or not self.latency >= 0:
             raise HwsimError(f"link {self.name}: bandwidth must be > 0 and latency >= 0", field="link")
+        if not (np.isfinite(self.energy) and self.energy >= 0):
+            raise HwsimError(f"link {self.name}: energy per bit must be finite and >= 0", field="link.energy")
         if self.topology not in TOPOLOGIES:
             raise HwsimError(f"must be one of {', '.join(TOPOLOGIES)}, got {self.topology!r}", field="link.topology")
 
+    def _shape(self, kind: str, n: int) -> tuple[int, float, int]:
+        """(latency steps, bytes one device sends per byte of buffer, devices sending) of a collective."""
+        if kind == "send":
+            return 1, 1.0, 1
+        if n <= 1:
+            return 0, 0.0, 0
+        if kind == "all_reduce":
+            return 2 * (n - 1), 2 * (n - 1) / n, n
+        if kind == "all_gather":
+            return n - 1, (n - 1) / n, n
+        return n - 1, ((n - 1) / n if self.topology == "switch" else (n - 1) / 2), n  # all_to_all
+
+    def seconds(self, kind: str, nbytes, n: int = 2):
+        """Time of collective `kind` (all_reduce, all_gather, all_to_all, send) of `nbytes` (may be an array)."""
+        steps, share, _ = self._shape(kind, n)
+        b = np.asarray(nbytes, dtype=np.float64)
+        return steps * self.latency + share * b / self.bandwidth if steps else np.zeros_like(b)
+
+    def joules(self, kind: str, nbytes, n: int = 2):
+        """Link energy of the same collective: every sending device's traffic × energy per byte."""
+        _, share, senders = self._shape(kind, n)
+        return senders * share * np.asarray(nbytes, dtype=np.float64) * self.energy
+
     # --- collectives (seconds; `nbytes` may be an array) -------------------------------------------------
     def all_reduce(self, nbytes, n: int):
-        if n <= 1:
-            return np.zeros_like(np.asarray(nbytes, dtype=np.float64))
-        return 2 * (n - 1) * self.latency + 2 * (n - 1) / n * np.asarray(nbytes, dtype=np.float64) / self.bandwidth
+        return self.seconds("all_reduce", nbytes, n)
 
     def all_gather(self, nbytes, n: int):
-        if n <= 1:
-            return np.zeros_like(np.asarray(nbytes, dtype=np.float64))
-        return (n - 1) * self.latency + (n - 1) / n * np.asarray(nbytes, dtype=np.float64) / self.bandwidth
+        return self.seconds("all_gather", nbytes, n)
 
     def all_to_all(self, nbytes, n: int):
-        if n <= 1:
-            return np.zeros_like(np.asarray(nbytes, dtype=np.float64))
-        hops = (n - 1) / n if self.topology == "switch" else (n - 1) / 2
-        return (n - 1) * self.latency + hops * np.asarray(nbytes, dtype=np.float64) / self.bandwidth
+        return self.seconds("all_to_all", nbytes, n)
 
     def send(self, nbytes):
-        return self.latency + np.asarray(nbytes, dtype=np.float64) / self.bandwidth
+        return self.seconds("send", nbytes)
 
 
 def load_link(name_or_path: str | Path) -> Link:
@@ -74,7 +97,7 @@ def load_link(name_or_path: str | Path) -> Link:
     raw = read_mapping(path, what="a link spec")
     unknown = sorted(set(raw) - {"description", "topology", *_FIELDS})
     if unknown:
-        raise HwsimError(f"unknown field {unknown[0]!r}; valid keys: description, topology, bandwidth, latency",
+        raise HwsimError(f"unknown field {unknown[0]!r}; valid keys: description, topology, bandwidth, latency, energy",
                          file=path, field=unknown[0])
     vals, sources = {}, []
     for key, fld in _FIELDS.items():
@@ -88,7 +111,7 @@ def load_link(name_or_path: str | Path) -> Link:
     if topo not in TOPOLOGIES:
         raise HwsimError(f"must be one of {', '.join(TOPOLOGIES)}, got {topo!r}", file=path, field="topology")
     return Link(name=path.stem, bandwidth=vals["bandwidth"], latency=vals["latency"], topology=topo,
-                description=str(raw.get("description", "")), sources=tuple(sources))
+                description=str(raw.get("description", "")), sources=tuple(sources), energy=vals["energy"])
 
 
 def link_for(arch, name: str | None) -> Link:

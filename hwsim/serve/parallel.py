@@ -10,12 +10,13 @@ dependent GEMMs (Megatron-LM's forward pass; vLLM and TensorRT-LLM run it betwee
 - stage 0: one all-reduce of the vocab-parallel embedding's output; last stage: an all-gather of the
   emitting sequences' logits (vocab × activation bytes each);
 - between stages: a point-to-point send of the M hidden vectors.
-All at the activation format's bits. Pipeline: an iteration's sequences are cut into m = min(pp, sequences)
+All at the activation format's bits; each collective also costs the link's energy per bit of every byte
+the devices send (hwsim.serve.links). Pipeline: an iteration's sequences are cut into m = min(pp, sequences)
 micro-batches of about equal tokens that flow through the stages as in GPipe (Huang et al. 2019): stage s
 starts micro-batch g when it has finished g − 1 and received g from stage s − 1; the bubble is the time
 a stage waits. Micro-batches re-read the stage's weights, so in memory-bound decode they can lose: each
 iteration takes whichever of one batch (m = 1) or m micro-batches finishes first. Energy: every device's compute joules + static power while it waits (communication and
-bubbles), as the single-device replay charges idle time.
+bubbles), as the single-device replay charges idle time, + the links' joules.
 """
 from __future__ import annotations
 
@@ -78,20 +79,28 @@ class ParallelStepCost:
         return self.link
 
     # --- communication ---------------------------------------------------------------------------------
-    def _comm(self, s: int, tokens: np.ndarray, emit: np.ndarray) -> np.ndarray:
-        """Seconds of stage s's tensor/expert-parallel collectives for one micro-batch."""
+    def _comm(self, s: int, tokens: np.ndarray, emit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(seconds, link joules of the whole group) of stage s's tensor/expert-parallel collectives for one
+        micro-batch."""
         tp = self.par.tp
         if tp == 1:
-            return np.zeros_like(tokens, dtype=np.float64)
+            zero = np.zeros_like(tokens, dtype=np.float64)
+            return zero, zero
         hidden = tokens * self.model.hidden * self.act_bytes
-        t = self.reduces[s] * self._link.all_reduce(hidden, tp)
-        t = t + 2 * self.a2a[s] * self._link.all_to_all(hidden * self.top_k, self.par.ep)
+        parts = [(self.reduces[s], "all_reduce", hidden, tp), (2 * self.a2a[s], "all_to_all", hidden * self.top_k, self.par.ep)]
         if s == len(self.ranges) - 1:
-            t = t + self._link.all_gather(emit * self.model.vocab * self.act_bytes, tp)
-        return t
+            parts.append((1, "all_gather", emit * self.model.vocab * self.act_bytes, tp))
+        t = sum(k * self._link.seconds(kind, b, n) for k, kind, b, n in parts)
+        j = sum(k * self._link.joules(kind, b, n) for k, kind, b, n in parts)
+        return t, j
 
-    def _send(self, tokens: np.ndarray) -> np.ndarray:
-        return self._link.send(tokens * self.model.hidden * self.act_bytes) if self.par.pp > 1 else 0.0 * tokens
+    def _send(self, tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(seconds, joules) of passing the hidden vectors to the next stage: each tensor-parallel rank sends
+        its copy."""
+        if self.par.pp == 1:
+            return 0.0 * tokens, 0.0 * tokens
+        b = tokens * self.model.hidden * self.act_bytes
+        return self._link.send(b), self.par.tp * self._link.joules("send", b)
 
     def _combine(self, groups: list[_Group]) -> Cost:
         """GPipe schedule of the micro-batches over the stages: seconds and joules of all devices."""
@@ -99,19 +108,21 @@ class ParallelStepCost:
         free = [0.0] * p  # when each stage finishes its previous micro-batch
         busy = [0.0] * p
         joules = 0.0
+        link: float | np.ndarray = 0.0  # per micro-batch arrays summed
         for g in groups:
             t = 0.0
-            send = self._send(g.tokens)
+            send, send_j = self._send(g.tokens)
             for s in range(p):
-                work = g.compute[s].seconds + self._comm(s, g.tokens, g.emit)
-                t = np.maximum(t + (send if s else 0.0), free[s]) + work
+                comm, comm_j = self._comm(s, g.tokens, g.emit)
+                t = np.maximum(t + (send if s else 0.0), free[s]) + (g.compute[s].seconds + comm)
                 free[s] = t
                 busy[s] = busy[s] + g.compute[s].seconds
                 joules = joules + g.compute[s].energy_j
+                link = link + comm_j + (send_j if s else 0.0)
         total = free[p - 1]
         idle = sum(total - b for b in busy)  # per device of each stage: waiting, sending, reducing
         static = float(self.arch.static_power_w)
-        return Cost(total, self.par.tp * (joules + static * idle))
+        return Cost(total, self.par.tp * (joules + static * idle) + link)
 
     # --- the StepCost interface ------------------------------------------------------------------------
     def warm(self, prompts) -> None:
