@@ -181,12 +181,12 @@ def test_devices_needed_for_an_slo(tmp_path):
 
 
 def test_cache_from_memory_and_replicas_count_devices(tmp_path, capsys):
-    text = f"""
-architectures: [{{preset: h100-sxm}}]
+    text = """
+architectures: [{preset: h100-sxm}]
 workloads:
-  - {{kind: serving, model: gpt-2, requests: {{rate: 20, num_requests: 8, input_len: 64, output_len: 4}}, dp: [1, 2]}}
+  - {kind: serving, model: gpt-2, requests: {rate: 20, num_requests: 8, input_len: 64, output_len: 4}, dp: [1, 2]}
 objectives: [ttft_p99_s:min, devices:min]
-outputs: {{plot: false}}
+outputs: {plot: false}
 """
     p = tmp_path / "h.yaml"
     p.write_text(text)
