@@ -43,21 +43,34 @@ def _unwrap(node: object) -> tuple[object, str | None]:
 #: load_arch (YAML parsing took longer than a whole roofline). Trees are shared: nothing writes to them
 #: (apply_overrides copies before it sets a path).
 _PARSED: dict[tuple[str, int, int], dict] = {}
+#: Accelerators built without overrides, by (file version, path as shown, family model): a preset named on
+#: every call is validated once. Accelerators are frozen and shared; nothing writes to them.
+_BUILT: dict[tuple, Accelerator] = {}
+_MAX_CACHED = 256  # a sweep over generated files: keep the caches bounded
+
+
+def _version(path: Path) -> tuple[str, int, int] | None:
+    """(file, modification time, size), or None when it cannot be read (read_mapping words the error)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return str(path.resolve()), st.st_mtime_ns, st.st_size
+
+
+def _remember(cache: dict, key, value):
+    if len(cache) >= _MAX_CACHED:
+        cache.clear()
+    cache[key] = value
+    return value
 
 
 def read_yaml(path: Path) -> dict:
-    try:
-        st = path.stat()
-    except OSError:  # missing or unreadable: read_mapping words the error
+    key = _version(path)
+    if key is None:
         return read_mapping(path, what="an accelerator spec")
-    key = (str(path.resolve()), st.st_mtime_ns, st.st_size)
     raw = _PARSED.get(key)
-    if raw is None:
-        raw = read_mapping(path, what="an accelerator spec")
-        if len(_PARSED) >= 256:  # a sweep over generated files: keep the cache bounded
-            _PARSED.clear()
-        _PARSED[key] = raw
-    return raw
+    return raw if raw is not None else _remember(_PARSED, key, read_mapping(path, what="an accelerator spec"))
 
 
 def _family_fields(raw: dict, file: object) -> dict[str, Field]:
@@ -231,8 +244,14 @@ def load_arch(name_or_path: str | Path, overrides: Mapping[str, object] | None =
         shown = path.relative_to(Path.cwd())
     except ValueError:
         shown = path
-    raw = apply_overrides(raw, overrides, shown)
-    return build_arch(raw, shown)
+    if overrides:
+        return build_arch(apply_overrides(raw, overrides, shown), shown)
+    try:
+        key = (_version(path), str(shown), get_family(str(_unwrap(raw.get("family"))[0])))
+    except (KeyError, HwsimError):  # no or an unknown family: build_arch words the error
+        return build_arch(raw, shown)
+    arch = _BUILT.get(key)
+    return arch if arch is not None else _remember(_BUILT, key, build_arch(raw, shown))
 
 
 def parse_values(arch: Accelerator, path: str, values):

@@ -1,68 +1,93 @@
 """numba kernels: one fused pass per group row, x / scale → element grid → × scale.
 
-Element kinds share one row loop so every format family gets the same grouping, zero-point and
-stochastic-rounding machinery. `u < 0` means round to nearest (ties to even; on lookup grids ties go
-to the lower value, as in BitMoD's reference quantizer); `u ∈ [0, 1)` is the
-uniform draw of stochastic rounding (round up with probability equal to the fractional distance).
-Minifloat rounding works on the float64 bit pattern of the scaled value (exact, no log/exp calls).
+Every element kind is a scalar function (inlined) applied in one loop per kind over a row, with the
+row's scale, zero point and the element's parameters held in locals: the loops then compile to
+straight-line, vectorised code with no scratch buffers. Every format family gets the same grouping,
+zero-point and stochastic-rounding machinery. Nearest rounding ties to even (on lookup grids ties go
+to the lower value, as in BitMoD's reference quantizer); stochastic rounding takes a uniform draw
+u ∈ [0, 1) per value (round up with probability equal to the fractional distance). Minifloat
+rounding works on the float64 bit pattern of the scaled value (exact, no log/exp calls).
 """
 from __future__ import annotations
 
 import math
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
 
 from hwsim.formats.kernels import KIND_GRID, KIND_INT, KIND_MINIFLOAT
 
 _F64_MANT = 52
 _TWO52 = 2.0**52
-_CHUNK = 2048
+_CHUNK = 2048  # values per tile of the grid kernel (fits L1 with its scratch)
 _BUCKETS = 1024
+_SMALL_GRID = 32  # grids up to this many values take the compare-and-select passes
 _RNE_MAGIC = 1.5 * 2.0**52
 
 
-@njit(cache=True, inline="always")
-def _round(a, u):
-    if u < 0.0:
-        return np.rint(a)
-    return math.floor(a + u)
+@intrinsic
+def _bits(typingctx, x):
+    """The IEEE bit pattern of a float64 as int64 (a register move, no memory round trip)."""
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(64))
+    return types.int64(types.float64), codegen
+
+
+@intrinsic
+def _from_bits(typingctx, b):
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+    return types.float64(types.int64), codegen
 
 
 @njit(cache=True, inline="always")
-def _minifloat_row(buf, noise_row, sr, p, cbits):
-    """Round buf (float64, scaled values) in place to the minifloat described by p.
-
-    Branch-free: the rounding quantum of each value is 2^(max(e, emin) - M), found from the float64
-    exponent field; adding and subtracting C = quantum·2^52 rounds to that quantum, ties to even,
-    for normals and subnormals alike. cbits is int64 scratch of buf's length."""
+def _minifloat_consts(p):
+    """(mantissa shift, exponent field bounds, smallest normal, max, overflow value, subnormals) of p."""
     mbits = int(p[0])
     emin = int(p[1])
     maxv, sat, sub, has_inf = p[2], p[3] != 0.0, p[4] != 0.0, p[5] != 0.0
-    overflow = np.inf if has_inf else np.nan
-    tiny = math.ldexp(1.0, emin)
-    field_lo = emin + 1023
-    field_hi = 2046 - (_F64_MANT - mbits)  # Inf/NaN inputs: keep C finite
-    ib = buf.view(np.int64)
-    cf = cbits.view(np.float64)
-    n = buf.shape[0]
-    for j in range(n):
-        f = min(max((ib[j] >> _F64_MANT) & 0x7FF, field_lo), field_hi)
-        cbits[j] = (f + _F64_MANT - mbits) << _F64_MANT
-    for j in range(n):
-        y = buf[j]
-        a = abs(y)
-        c = cf[j]
-        if sr:
-            step = c * (1.0 / _TWO52)
-            q = math.floor(a / step + noise_row[j]) * step
-        else:
-            q = (a + c) - c
-        if not sub and a < tiny:  # no subnormals: nearest of 0 and the smallest normal
-            q = _round(a / tiny, noise_row[j] if sr else -1.0) * tiny
-        if q > maxv:
-            q = maxv if sat else overflow
-        buf[j] = math.copysign(q, y)
+    top = maxv if sat else (np.inf if has_inf else np.nan)
+    field_hi = 2046 - (_F64_MANT - mbits)  # Inf/NaN inputs: keep the quantum finite
+    return _F64_MANT - mbits, emin + 1023, field_hi, math.ldexp(1.0, emin), maxv, top, sub
+
+
+@njit(cache=True, inline="always")
+def _minifloat(y, u, sr, shift, field_lo, field_hi, tiny, maxv, top, sub):
+    """y rounded to the minifloat. The rounding quantum is 2^(max(e, emin) - M), found from the
+    float64 exponent field of y; adding and subtracting C = quantum·2^52 rounds to that quantum,
+    ties to even, for normals and subnormals alike."""
+    f = min(max((_bits(y) >> _F64_MANT) & 0x7FF, field_lo), field_hi)
+    c = _from_bits((f + shift) << _F64_MANT)
+    a = abs(y)
+    if sr:
+        step = c * (1.0 / _TWO52)
+        q = math.floor(a / step + u) * step
+        if not sub and a < tiny:  # no subnormals: 0 or the smallest normal
+            q = math.floor(a / tiny + u) * tiny
+    else:
+        q = (a + c) - c
+        if not sub and a < tiny:
+            q = np.rint(a / tiny) * tiny
+    q = top if q > maxv else q
+    return math.copysign(q, y)
+
+
+@njit(cache=True, inline="always")
+def _int(y, u, sr, lo, hi, step):
+    """q = clamp(round(y) + z, qmin, qmax) - z as round(y) clamped to [lo, hi] = [qmin - z, qmax - z]:
+    the zero point is added after rounding (adding it before changes ties when z is odd)."""
+    v = y * (1.0 / step)  # steps are powers of two: exact
+    if v < lo:  # clamping to integer bounds first commutes with rounding
+        v = lo
+    elif v > hi:
+        v = hi
+    if sr:
+        v = math.floor(v + u)
+    else:
+        v = (v + _RNE_MAGIC) - _RNE_MAGIC  # round half to even for |v| < 2^51, no libm call
+    return v * step
 
 
 @njit(cache=True)
@@ -96,6 +121,27 @@ def _grid_nearest(y, g, mids, lut, lo, inv_w):
     return q if y == y else y
 
 
+@njit(cache=True)
+def _grid_select_row(buf, g, mids, q):
+    """Nearest value of a small grid (NF4, BitMoD) for each entry of buf, in place: one pass per
+    midpoint k sets q = g[k + 1] where y > mids[k]. Midpoints ascend, so q ends as g[number of
+    midpoints strictly below y] and a tie goes to the lower value, as in _grid_nearest. A pass of
+    one compare-and-select over the buffer vectorises, where a per-value search cannot. NaN compares
+    false everywhere and is kept. q is float64 scratch of buf's length."""
+    n = buf.shape[0]
+    g0 = g[0]
+    for j in range(n):
+        q[j] = g0
+    for k in range(mids.shape[0]):
+        m = mids[k]
+        gk = g[k + 1]
+        for j in range(n):
+            q[j] = gk if buf[j] > m else q[j]
+    for j in range(n):
+        y = buf[j]
+        buf[j] = q[j] if y == y else y
+
+
 @njit(cache=True, inline="always")
 def _grid_stochastic(y, u, g):
     n = g.shape[0]
@@ -113,82 +159,105 @@ def _grid_stochastic(y, u, g):
     return b if u < (y - a) / (b - a) else a
 
 
-@njit(cache=True, inline="always")
-def _int_row(buf, zbuf, noise_row, sr, p):
-    """q = clamp(round(y) + z, qmin, qmax) - z, i.e. round(y) clamped to [qmin - z, qmax - z]: the
-    zero point is added after rounding (adding it before changes ties when z is odd)."""
-    qmin, qmax, step = p[0], p[1], p[2]
-    inv = 1.0 / step  # steps are powers of two: exact
-    for j in range(buf.shape[0]):
-        v = buf[j] * inv
-        lo = qmin - zbuf[j]
-        hi = qmax - zbuf[j]
-        if v < lo:  # clamping to integer bounds first commutes with rounding
-            v = lo
-        elif v > hi:
-            v = hi
-        if sr:
-            v = math.floor(v + noise_row[j])
-        else:
-            v = (v + _RNE_MAGIC) - _RNE_MAGIC  # round half to even for |v| < 2^51, no libm call
-        buf[j] = v * step
-
-
-@njit(cache=True, inline="always")
-def _element_row(buf, zbuf, noise_row, sr, kind, p, grid, look, cbits):
-    """Round one row of scaled values in place (one tight loop per element kind)."""
-    if kind == KIND_MINIFLOAT:
-        _minifloat_row(buf, noise_row, sr, p, cbits)
-    elif kind == KIND_INT:
-        _int_row(buf, zbuf, noise_row, sr, p)
-    elif kind == KIND_GRID and sr:
+@njit(cache=True)
+def _grid_row(buf, noise, sr, g, look, scratch):
+    """Round a buffer of scaled values to grid g in place (nearest, or stochastic with noise)."""
+    if sr:
         for j in range(buf.shape[0]):
-            buf[j] = _grid_stochastic(buf[j], noise_row[j], grid)
-    elif kind == KIND_GRID:
-        for j in range(buf.shape[0]):
-            buf[j] = _grid_nearest(buf[j], grid, look[0], look[1], look[2], look[3])
+            buf[j] = _grid_stochastic(buf[j], noise[j], g)
+    elif g.shape[0] <= _SMALL_GRID:
+        _grid_select_row(buf, g, look[0], scratch)
     else:
         for j in range(buf.shape[0]):
-            y = buf[j]
-            if y == y:
-                buf[j] = 1.0 if y >= 0.0 else -1.0
+            buf[j] = _grid_nearest(buf[j], g, look[0], look[1], look[2], look[3])
+
+
+@njit(cache=True, inline="always")
+def _signed(v, x):
+    """A dequantized zero keeps the sign of its input (−0.0 stays −0.0)."""
+    return v if v != 0.0 else math.copysign(0.0, x)
+
+
+@njit(cache=True, inline="always")
+def _sign(y):
+    """Binary element: +1 for y >= 0, -1 otherwise; NaN kept."""
+    return y if y != y else (1.0 if y >= 0.0 else -1.0)
 
 
 @njit(cache=True)
-def quantize_rows(x, scale, zero, kind, p, grid, noise, out):
-    """out[i, j] = scale[i] · element(x[i, j] / scale[i]; zero[i]) for a (groups × group_size)
-    array, streamed in cache-sized chunks that may span rows. The zero point (asymmetric INT) only
-    moves the clamping bounds. A zero result keeps the sign of its input (−0.0 stays −0.0)."""
+def _quantize_grid(x, scale, g, noise, out):
+    """quantize_rows for grid elements: values are scaled into a buffer of tiles (several whole rows,
+    or one piece of a long row), rounded there by _grid_row, and scaled back."""
     rows, cols = x.shape
     total = rows * cols
     xf = x.reshape(total)
     of = out.reshape(total)
     sr = noise.shape[0] > 0
     nf = noise.reshape(noise.size)
-    look = grid_lookup(grid)
-    buf_all = np.empty(min(total, _CHUNK))
-    zbuf_all = np.empty(buf_all.shape[0])
-    cbits = np.empty(buf_all.shape[0], dtype=np.int64)
-    i_in = j_in = i_out = j_out = 0
-    for k0 in range(0, total, _CHUNK):
-        n = min(_CHUNK, total - k0)
-        buf = buf_all[:n]
-        zbuf = zbuf_all[:n]
-        for k in range(n):
-            buf[k] = xf[k0 + k] / scale[i_in]
-            zbuf[k] = zero[i_in]
-            j_in += 1
-            if j_in == cols:
-                j_in = 0
-                i_in += 1
-        _element_row(buf, zbuf, nf[k0:k0 + n] if sr else nf, sr, kind, p, grid, look, cbits[:n])
-        for k in range(n):
-            v = buf[k] * scale[i_out]
-            of[k0 + k] = v if v != 0.0 else math.copysign(0.0, xf[k0 + k])
-            j_out += 1
-            if j_out == cols:
-                j_out = 0
-                i_out += 1
+    look = grid_lookup(g)
+    width = min(cols, _CHUNK)  # columns per tile
+    per_tile = max(1, _CHUNK // cols) if cols <= _CHUNK else 1  # rows per tile
+    size = max(min(total, per_tile * width), 1)
+    buf_all = np.empty(size)
+    scratch = np.empty(size)
+    for r0 in range(0, rows, per_tile):
+        r1 = min(r0 + per_tile, rows)
+        for c0 in range(0, cols, width):
+            w = min(c0 + width, cols) - c0
+            n = (r1 - r0) * w
+            start = r0 * cols + c0  # a tile is contiguous: whole rows, or part of one row
+            buf = buf_all[:n]
+            for r in range(r0, r1):
+                s = scale[r]
+                src = r * cols + c0
+                dst = (r - r0) * w
+                for j in range(w):
+                    buf[dst + j] = xf[src + j] / s
+            _grid_row(buf, nf[start:start + n] if sr else nf, sr, g, look, scratch[:n])
+            for r in range(r0, r1):
+                s = scale[r]
+                src = r * cols + c0
+                dst = (r - r0) * w
+                for j in range(w):
+                    of[src + j] = _signed(buf[dst + j] * s, xf[src + j])
+    return out
+
+
+@njit(cache=True)
+def quantize_rows(x, scale, zero, kind, p, grid, noise, out):
+    """out[i, j] = scale[i] · element(x[i, j] / scale[i]; zero[i]) for a C-contiguous (groups ×
+    group_size) array. The zero point (asymmetric INT) only moves the clamping bounds; noise (x's
+    shape, or 0 × 0 for nearest rounding) holds the stochastic-rounding draws. A zero result keeps
+    the sign of its input. The loops below pass only scalars to the element functions (an array
+    argument costs reference counting per call, 20× the rounding itself)."""
+    if kind == KIND_GRID:
+        return _quantize_grid(x, scale, grid, noise, out)
+    rows, cols = x.shape
+    sr = noise.shape[0] > 0
+    shift, flo, fhi, tiny, maxv, top, sub = _minifloat_consts(p) if kind == KIND_MINIFLOAT else (
+        0, 0, 0, 1.0, 0.0, 0.0, True)
+    qmin, qmax, step = (p[0], p[1], p[2]) if kind == KIND_INT else (0.0, 0.0, 1.0)
+    for i in range(rows):
+        s = scale[i]
+        if kind == KIND_MINIFLOAT and not sr:
+            for j in range(cols):
+                q = _minifloat(x[i, j] / s, 0.0, False, shift, flo, fhi, tiny, maxv, top, sub)
+                out[i, j] = _signed(q * s, x[i, j])
+        elif kind == KIND_MINIFLOAT:
+            for j in range(cols):
+                q = _minifloat(x[i, j] / s, noise[i, j], True, shift, flo, fhi, tiny, maxv, top, sub)
+                out[i, j] = _signed(q * s, x[i, j])
+        elif kind == KIND_INT and not sr:
+            lo, hi = qmin - zero[i], qmax - zero[i]
+            for j in range(cols):
+                out[i, j] = _signed(_int(x[i, j] / s, 0.0, False, lo, hi, step) * s, x[i, j])
+        elif kind == KIND_INT:
+            lo, hi = qmin - zero[i], qmax - zero[i]
+            for j in range(cols):
+                out[i, j] = _signed(_int(x[i, j] / s, noise[i, j], True, lo, hi, step) * s, x[i, j])
+        else:
+            for j in range(cols):
+                out[i, j] = _signed(_sign(x[i, j] / s) * s, x[i, j])
     return out
 
 
@@ -202,12 +271,10 @@ def quantize_rows_best(x, scales, grids, noise, out):
     rows, cols = x.shape
     nvar = grids.shape[0]
     sr = noise.shape[0] > 0
-    p = np.zeros(1)
     looks = [grid_lookup(grids[v]) for v in range(nvar)]
     buf = np.empty(cols)
-    zbuf = np.zeros(cols)
-    nrow = np.empty(0)
-    cbits = np.empty(0, dtype=np.int64)
+    scratch = np.empty(cols)
+    no_noise = np.empty(0)
     choice = np.zeros(rows, dtype=np.int64)
     for i in range(rows):
         best = np.inf
@@ -215,7 +282,7 @@ def quantize_rows_best(x, scales, grids, noise, out):
             s = scales[v, i]
             for j in range(cols):
                 buf[j] = x[i, j] / s
-            _element_row(buf, zbuf, nrow, False, KIND_GRID, p, grids[v], looks[v], cbits)
+            _grid_row(buf, no_noise, False, grids[v], looks[v], scratch)
             err = 0.0
             for j in range(cols):
                 d = buf[j] * s - x[i, j]
@@ -230,12 +297,11 @@ def quantize_rows_best(x, scales, grids, noise, out):
             s = scales[v, i]
             for j in range(cols):
                 buf[j] = x[i, j] / s
-            _element_row(buf, zbuf, noise[i], True, KIND_GRID, p, grids[v], looks[v], cbits)
+            _grid_row(buf, noise[i], True, grids[v], looks[v], scratch)
             for j in range(cols):
                 out[i, j] = buf[j] * s
         for j in range(cols):
-            if out[i, j] == 0.0:
-                out[i, j] = math.copysign(0.0, x[i, j])
+            out[i, j] = _signed(out[i, j], x[i, j])
     return choice
 
 
@@ -272,31 +338,41 @@ def gptq_block(wt, u1, qt, et, scale, zero, choice, gidx, kind, p, grids, mids, 
     wt (nb × out) holds the block's weights still to quantize, u1 (nb × nb) the block's part of the
     upper Cholesky factor of H⁻¹, scale/zero/choice (groups × out) the fixed scales, zero points and
     grid choices (BitMoD) per group, gidx[i] column i's group. Column i is rounded by the element
-    kernel into qt[i]; its error (w − q)/u1[i, i] goes to et[i] and onto the later columns of the block."""
+    functions into qt[i]; its error (w − q)/u1[i, i] goes to et[i] and onto the later columns of the block."""
     nb, rows = wt.shape
-    one_grid = grids.shape[0] == 1
+    shift, flo, fhi, tiny, maxv, top, sub = _minifloat_consts(p) if kind == KIND_MINIFLOAT else (
+        0, 0, 0, 1.0, 0.0, 0.0, True)
+    qmin, qmax, step = (p[0], p[1], p[2]) if kind == KIND_INT else (0.0, 0.0, 1.0)
     buf = np.empty(rows)
-    zb = np.empty(rows)
-    cb = np.empty(rows, dtype=np.int64)
-    nrow = np.empty(0)
-    look0 = (mids[0], luts[0], los[0], inv_ws[0])
+    tmp = np.empty(rows)
+    scratch = np.empty(rows)
+    no_noise = np.empty(0)
     for i in range(nb):
         d = u1[i, i]
         g = gidx[i]
-        for r in range(rows):
-            buf[r] = wt[i, r] / scale[g, r]
-            zb[r] = zero[g, r]
-        if one_grid:  # the whole column through the element kernel at once
-            _element_row(buf, zb, nrow, False, kind, p, grids[0], look0, cb)
-        else:  # BitMoD: each weight on its group's grid
+        if kind == KIND_MINIFLOAT:
             for r in range(rows):
-                v = choice[g, r]
-                _element_row(buf[r:r + 1], zb[r:r + 1], nrow, False, kind, p, grids[v],
-                             (mids[v], luts[v], los[v], inv_ws[v]), cb[r:r + 1])
+                s = scale[g, r]
+                buf[r] = _minifloat(wt[i, r] / s, 0.0, False, shift, flo, fhi, tiny, maxv, top, sub) * s
+        elif kind == KIND_INT:
+            for r in range(rows):
+                s = scale[g, r]
+                buf[r] = _int(wt[i, r] / s, 0.0, False, qmin - zero[g, r], qmax - zero[g, r], step) * s
+        elif kind == KIND_GRID:  # each grid over the whole column; BitMoD keeps each weight's own grid
+            for v in range(grids.shape[0]):
+                for r in range(rows):
+                    tmp[r] = wt[i, r] / scale[g, r]
+                _grid_row(tmp, no_noise, False, grids[v], (mids[v], luts[v], los[v], inv_ws[v]), scratch)
+                for r in range(rows):
+                    buf[r] = tmp[r] * scale[g, r] if choice[g, r] == v else buf[r]
+        else:
+            for r in range(rows):
+                s = scale[g, r]
+                y = wt[i, r] / s
+                buf[r] = (y if y != y else (1.0 if y >= 0.0 else -1.0)) * s
         for r in range(rows):
-            q = buf[r] * scale[g, r]
-            qt[i, r] = q
-            et[i, r] = (wt[i, r] - q) / d
+            qt[i, r] = buf[r]
+            et[i, r] = (wt[i, r] - buf[r]) / d  # the float64 value, before qt rounds it
         for j in range(i + 1, nb):
             c = u1[i, j]
             for r in range(rows):
