@@ -82,4 +82,5 @@ def exposed_cycles(m: Machine, ops: OpColumns, shared: OpTraffic, compute) -> tu
                                       a_fetch, b_fetch, *operand_capacities(m.arch, ops), *shape[2:])
     ends = m.family.memory_round((load + store) / m.arch.backing.bytes_per_cycle(m.arch.clock_hz))
     last_compute = (compute - startup) * last / count
-    return np.where(ops.gemm, ends, 0.0), np.ceil(startup + np.where(ops.gemm, last_compute, 0.0))
+    gemm = ops.gemm
+    return np.where(gemm, ends, 0.0), np.ceil(startup + np.where(gemm, last_compute, 0.0))

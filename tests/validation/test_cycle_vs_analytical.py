@@ -125,7 +125,7 @@ def test_every_registered_family_has_presets_to_sample():
 def test_balanced_gemms_within_5pct(family, monkeypatch):
     monkeypatch.setattr(get_family(family), "exposes_pipeline_ends", True)
 
-    @settings(max_examples=4, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.filter_too_much])
+    @settings(max_examples=12, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.filter_too_much])
     @given(st.sampled_from(PRESETS[family]), st.sampled_from(PRECISIONS), st.sampled_from([1, 16, 64, 256]),
            st.sampled_from([(4096, 4096), (4096, 11008), (11008, 4096)]),
            st.one_of(st.none(), st.floats(0.8, 1.25)))
