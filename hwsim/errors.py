@@ -1,6 +1,7 @@
 """One exception family for user errors: the CLI prints them as one line and exits 2."""
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 
@@ -21,12 +22,20 @@ class HwsimError(Exception):
         super().__init__(text if len(text) <= MAX_MESSAGE else text[:MAX_MESSAGE - 1] + "…")
 
     def renamed(self, names: Mapping[str, str], hints: Mapping[str, str] | None = None) -> HwsimError:
-        """This error under the caller's name for its field (a library parameter → the option that sets
-        it), plus that name's hint; itself when `names` does not rename its field."""
+        """This error under the caller's names (a library parameter → the option that sets it): its field,
+        plus that name's hint, and every parameter its message mentions as `name` (backquoted); itself
+        when `names` renames none of them."""
+        detail = _MENTION.sub(lambda m: names.get(m[1], m[0]), self.detail)
         new = names.get(self.field or "")
-        if new is None:
+        if new is None and detail == self.detail:
             return self
-        return HwsimError(self.detail + (hints or {}).get(new, ""), file=self.file, field=new)
+        if new is not None:
+            detail += (hints or {}).get(new, "")
+        return HwsimError(detail, file=self.file, field=new or self.field)
+
+
+# a library parameter named inside a message: `kv_blocks`, `precision.weights`
+_MENTION = re.compile(r"`([A-Za-z_][\w.]*)`")
 
 
 class HwsimWarning(UserWarning):

@@ -98,10 +98,10 @@ def check_size(data, path: str | Path) -> None:
     open_: set[int] = set()
     if not isinstance(data, (dict, list)):
         return
-    stack: list[tuple[object, bool]] = [(data, False)]
+    stack: list[tuple[dict | list, bool]] = [(data, False)]
     while stack:
         node, closing = stack.pop()
-        kids = list(node.values()) + list(node.keys()) if isinstance(node, dict) else node
+        kids: list = [*node.values(), *node.keys()] if isinstance(node, dict) else node
         if closing:
             open_.discard(id(node))
             sizes[id(node)] = 1 + sum(sizes.get(id(k), 1) for k in kids)

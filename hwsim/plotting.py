@@ -21,19 +21,30 @@ def headless_backend() -> None:
     matplotlib.use("Agg", force=False)
 
 
+def check_plot_path(path) -> None:
+    """Fail before any work when a plot path cannot be written (extension, folder)."""
+    _writable(os.fspath(path))
+
+
+def _writable(path: str) -> str:
+    """The extension of a plot path that can be written, else one-line errors naming `path`."""
+    ext = os.path.splitext(path)[1].lower()
+    if ext not in (".png", ".pdf", ".svg"):
+        raise HwsimError("plot file must end in .png, .pdf or .svg", file=path, field="path")
+    prepare_output(path, field="path")
+    return ext
+
+
 def save_figure(fig, path) -> None:
     """Save via a temporary file and os.replace; PNG metadata stripped so the same plot gives the same bytes."""
     path = os.fspath(path)
-    ext = os.path.splitext(path)[1].lower()
-    if ext not in (".png", ".pdf", ".svg"):
-        raise HwsimError("plot file must end in .png, .pdf or .svg", file=path, field="--plot")
-    prepare_output(path, field="--plot")
+    ext = _writable(path)
     tmp = f"{path}.tmp{os.getpid()}{ext}"
     try:
         fig.savefig(tmp, dpi=300, metadata={"Software": None} if ext == ".png" else None)
         os.replace(tmp, path)
     except OSError as exc:
-        raise HwsimError(f"cannot write plot: {os_reason(exc)}", file=path, field="--plot") from None
+        raise HwsimError(f"cannot write plot: {os_reason(exc)}", file=path, field="path") from None
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)

@@ -115,3 +115,30 @@ def test_tech_table_is_retired():
         with pytest.raises(HwsimError, match=r"tpu-like.yaml: tech.table: field removed: .*scaled to tech.node"):
             load_arch("tpu-like", overrides)
     assert load_arch("tpu-like").tech.node_nm == 28
+
+
+@pytest.mark.parametrize("path, match", [
+    ("compute.rowz", r"compute\.rowz: unknown field 'rowz' \(did you mean rows\?\); valid keys under 'compute'"),
+    ("memory.weight_fifo.bandwith", r"unknown field 'bandwith' \(did you mean bandwidth\?\); valid keys under 'memory\.weight_fifo'"),
+    ("memory.hbm.capacity", r"unknown field 'hbm'; valid keys under 'memory': dram, unified_buffer, weight_fifo"),
+    ("clock.hz", r"'clock' is a single value, it has no field 'hz'"),
+    ("compute.rows.x", r"'compute\.rows' is a single value, it has no field 'x'"),
+    ("clok", r"unknown field 'clok' \(did you mean clock, link\?\)"),
+])
+def test_one_dotted_path_walker_for_overrides_and_design_points(path, match):
+    """--set overrides (on the YAML tree) and design points (Accelerator.with_values) walk a dotted path
+    with one function (hwsim.core.schema.spec_path), so both refuse a bad path with the same message."""
+    arch = load_arch("tpu-like")
+    assert [lv.name for lv in arch.memory] == ["dram", "unified_buffer", "weight_fifo"]
+    with pytest.raises(HwsimError, match=match) as loaded:
+        load_arch("tpu-like", {path: "1"})
+    with pytest.raises(HwsimError, match=match) as pointed:
+        arch.with_values({path: 1.0})
+    assert str(loaded.value) == str(pointed.value)
+
+
+def test_design_point_sets_every_section():
+    arch = load_arch("tpu-like").with_values({"compute.rows": 8, "memory.unified_buffer.capacity": 1024.0,
+                                               "clock": 5e8, "tech.node": 7.0})
+    assert arch.compute["rows"] == 8 and arch.level("unified_buffer").capacity == 1024.0
+    assert arch.clock_hz == 5e8 and arch.tech is not None and arch.tech.node_nm == 7.0

@@ -154,7 +154,9 @@ def test_a_text_simulate_run_never_loads_pandas():
 def test_a_trace_table_is_built_on_first_read_from_the_builders_arrays():
     tr = trace(load_model("gpt-2"), "decode", context=8)
     arrays = tr.op_arrays()
-    assert isinstance(arrays, dict) and not arrays["m"].flags.writeable  # the builder's own, shared
+    assert not isinstance(arrays, pd.DataFrame) and not arrays["m"].flags.writeable  # the builder's own, shared
+    with pytest.raises(TypeError):
+        arrays["m"] = arrays["n"]  # type: ignore[index]
     frame = tr.ops
     assert tr.ops is frame and tr.op_arrays() is frame  # built once; the frame is the source from then on
     for col, arr in arrays.items():

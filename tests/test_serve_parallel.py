@@ -90,7 +90,7 @@ def test_expert_parallel_splits_the_experts():
 
 
 @pytest.mark.parametrize("par, match", [(Parallel(tp=3), "does not divide the 32 attention heads"),
-                                        (Parallel(tp=2, ep=4), "--ep must be 1 or --tp"),
+                                        (Parallel(tp=2, ep=4), "`ep` must be 1 or `tp`"),
                                         (Parallel(pp=33), "exceeds the 32 layers")])
 def test_impossible_parallelism_is_refused(par, match):
     with pytest.raises(HwsimError, match=match):

@@ -92,8 +92,12 @@ def test_bad_replica_counts(machine, capsys):
     assert len(err.splitlines()) == 1 and "must be a positive integer, got 0" in err, err
 
 
-def test_cli_dp_counts_devices(capsys):
+def test_cli_dp_counts_devices_and_writes_replica_timelines(capsys, tmp_path):
     assert main(["serve", "--arch", "h100-sxm", "--model", "gpt-2", "--rate", "20", "--num-requests", "12",
-                 "--input-len", "64", "--output-len", "8", "--dp", "2", "--json"]) == 0
+                 "--input-len", "64", "--output-len", "8", "--dp", "2", "--json", "--out", str(tmp_path)]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["dp"] == 2 and out["devices"] == 2 and out["requests"] == 12
+    import pandas as pd
+
+    it = pd.read_parquet(tmp_path / "iterations.parquet")
+    assert set(it["replica"]) == {0, 1} and (tmp_path / "timeline.png").stat().st_size > 10_000

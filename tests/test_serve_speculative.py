@@ -89,7 +89,7 @@ def test_cli_speculative_generate_and_bad_input(capsys):
 
 
 def test_bad_speculation_values():
-    with pytest.raises(HwsimError, match="--spec-tokens"):
+    with pytest.raises(HwsimError, match="^k: must be a positive integer"):
         Speculation(DRAFT, k=0).validate()
 
 

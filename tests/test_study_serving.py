@@ -163,3 +163,37 @@ def test_shipped_serving_quickstart_runs(tmp_path):
     assert set(front["tp"]) == {1, 2}
     by = t.set_index(["compute.rows", "compute.cols", "tp"])["tpot_p99_s"]
     assert (by.xs(2, level="tp") < by.xs(1, level="tp")).all()
+
+
+def test_devices_needed_for_an_slo(tmp_path):
+    """constraints on a latency percentile + devices:min: the front's first row is the fewest devices
+    whose replay meets the target (here the tp-2 layouts of a slow array meet it, one device does not)."""
+    text = STUDY.replace("compute.cols: [16, 32]", "compute.cols: [16]")
+    t = run_sweep(study(tmp_path, text=text), tmp_path / "all", progress=False).table()
+    slo = float(t.loc[t["tp"] == 2, "tpot_p99_s"].max())
+    assert (t.loc[t["tp"] == 1, "tpot_p99_s"] > slo).any()
+    text = text.replace("objectives: [tpot_p99_s:min, total_area_mm2:min]",
+                        f"constraints: {{{{tpot_p99_s: {{{{max: {slo!r}}}}}}}}}\nobjectives: [devices:min, energy_per_token_j:min]")
+    r = run_sweep(study(tmp_path, text=text), tmp_path / "slo", progress=False)
+    meets = t[t["tpot_p99_s"] <= slo]
+    assert r.front_table()["devices"].iloc[0] == meets["devices"].min()
+    assert (r.table()["feasible"] == (r.table()["tpot_p99_s"] <= slo)).all()
+
+
+def test_cache_from_memory_and_replicas_count_devices(tmp_path, capsys):
+    text = """
+architectures: [{preset: h100-sxm}]
+workloads:
+  - {kind: serving, model: gpt-2, requests: {rate: 20, num_requests: 8, input_len: 64, output_len: 4}, dp: [1, 2]}
+objectives: [ttft_p99_s:min, devices:min]
+outputs: {plot: false}
+"""
+    p = tmp_path / "h.yaml"
+    p.write_text(text)
+    t = run_sweep(load_study(p), tmp_path / "o", progress=False).table()
+    assert list(t["devices"]) == [1, 2] and (t["kv_capacity_blocks"] > 1000).all() and t["kv_blocks"].isna().all()
+    # an array without a memory capacity needs the cache size: one line naming the workload key, exit 2
+    p.write_text(text.replace("h100-sxm", "bitmod"))
+    assert main(["sweep", str(p), "--out", str(tmp_path / "b")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "kv_blocks" in err and str(p) in err, err

@@ -41,11 +41,11 @@ def _tree(folder: Path) -> dict:
 
 
 @pytest.mark.parametrize("kwargs, field", [
-    ({"workers": 0}, "--workers"), ({"workers": 99999999999999999999}, "--workers"),
-    ({"executor": "slurm"}, "--executor"),
-    ({"executor": "dask", "scheduler": "nonsense"}, "--scheduler"),
-    ({"executor": "dask", "scheduler": "tcp://127.0.0.1:1"}, "--scheduler"),  # nothing listens on port 1
-    ({"scheduler": "tcp://127.0.0.1:8786"}, "--scheduler"),  # without --executor dask
+    ({"workers": 0}, "workers:"), ({"workers": 99999999999999999999}, "workers:"),
+    ({"executor": "slurm"}, "executor:"),
+    ({"executor": "dask", "scheduler": "nonsense"}, "scheduler:"),
+    ({"executor": "dask", "scheduler": "tcp://127.0.0.1:1"}, "scheduler:"),  # nothing listens on port 1
+    ({"scheduler": "tcp://127.0.0.1:8786"}, "scheduler:"),  # without executor="dask"
 ])
 def test_bad_arguments_leave_previous_results_alone(tmp_path, kwargs, field):
     s = study(tmp_path)
@@ -118,7 +118,7 @@ def test_disk_full_or_read_only_mid_run_is_one_line_and_resumable(tmp_path, monk
     with pytest.raises(HwsimError) as exc:
         run_sweep(s, out, evaluator=fake_evaluator)
     msg = str(exc.value)
-    assert os.strerror(err) in msg and "--resume" in msg and "\n" not in msg
+    assert os.strerror(err) in msg and "rerun with `resume`" in msg and "\n" not in msg
     assert not list(out.rglob("*.tmp-*"))  # no half-written temporaries
     assert len(list((out / "parts").glob("part-*.parquet"))) == 3
     monkeypatch.setattr(pq, "write_table", real_write)

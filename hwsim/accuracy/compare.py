@@ -118,8 +118,8 @@ def compare(formats: Iterable | str, source: str, seed: int = 0, *, act_format=N
         if value is not None:
             raise HwsimError(f"{what} applies to the minilm source only", field="act_format")
     if meth.name != "rtn":
-        raise HwsimError(f"method {meth.name} needs calibration activations: use --tensor minilm "
-                         "(or hwsim accuracy --model DIR for a decoder checkpoint)", field="method")
+        raise HwsimError(f"method {meth.name} needs calibration activations: use `source` minilm "
+                         "(or `hwsim.accuracy.llm.evaluate` for a decoder checkpoint)", field="method")
     # stream the tensors once; every format sees each tensor while it is in memory
     parts: list[list[dict]] = [[] for _ in fmts]
     n_tensors = 0

@@ -46,11 +46,15 @@ def int_vs_minifloat(ints=INTS, minifloats=MINIFLOATS, seed: int = 0, hidden: in
     for col in ("luts", "luts_conv"):
         df[f"pareto_{col}"] = pareto_mask(df[[col, "rel_mse"]].to_numpy(), [False, False])
     ints_df = df[~df["is_float"]]
-    matched, over, over_conv = [], [], []
+    matched: list[str | None] = []
+    over: list[float] = []
+    over_conv: list[float] = []
     for _, r in df.iterrows():
         ok = ints_df[ints_df["rel_mse"] <= r["rel_mse"]]
         if not r["is_float"] or ok.empty:
-            matched.append(None), over.append(np.nan), over_conv.append(np.nan)
+            matched.append(None)
+            over.append(np.nan)
+            over_conv.append(np.nan)
             continue
         best = ok.loc[ok["luts"].idxmin()]
         matched.append(best["format"])

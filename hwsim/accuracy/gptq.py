@@ -68,7 +68,7 @@ class _Factor:
     perm: np.ndarray
     dead: np.ndarray
     dense: np.ndarray | None
-    lowrank: tuple | None
+    lowrank: tuple[np.ndarray, np.ndarray, np.ndarray] | None
 
 
 _LAST: dict = {}  # the last factor by a digest of its inputs: q/k/v projections share one input
@@ -80,15 +80,17 @@ def _factor(x: np.ndarray | None, h: np.ndarray | None, n: int, act_order: bool,
     src = x if x is not None else (None if h is None else np.ascontiguousarray(h, dtype=np.float64))
     key = None
     if src is not None:
-        key = (hashlib.blake2b(np.ascontiguousarray(src).view(np.uint8)).digest(), src.shape, x is not None,
-               act_order, damp)
+        key = (hashlib.sha256(np.ascontiguousarray(src).data).digest(), src.shape, x is not None, act_order, damp)
         if key in _LAST:
             return _LAST[key]
     if x is not None and x.shape[0] >= n // 2:  # else H⁻¹ comes from x by Woodbury and H itself is never formed
         h, x = hessian(x), None
-    if x is None and (h is None or np.shape(h) != (n, n)):
+    if x is not None:
+        diag = 2.0 * np.einsum("ij,ij->j", x, x) / x.shape[0]
+    elif h is None or np.shape(h) != (n, n):
         raise HwsimError(f"GPTQ needs calibration inputs with {n} channels", field="calibration")
-    diag = 2.0 * np.einsum("ij,ij->j", x, x) / x.shape[0] if x is not None else np.diag(h).copy()
+    else:
+        diag = np.diag(h).copy()
     dead = diag == 0
     if dead.any():
         h = hessian(x) if x is not None else np.array(h, dtype=np.float64)
@@ -101,8 +103,11 @@ def _factor(x: np.ndarray | None, h: np.ndarray | None, n: int, act_order: bool,
             x = x[:, perm]
         else:
             h = np.asarray(h)[np.ix_(perm, perm)]
-    f = _Factor(perm, dead, None if x is not None else _inverse_cholesky(h, damp),
-                _lowrank_factor(x, damp) if x is not None else None)
+    if x is not None:
+        f = _Factor(perm, dead, None, _lowrank_factor(x, damp))
+    else:
+        assert h is not None, "without x the Hessian was given or formed above"
+        f = _Factor(perm, dead, _inverse_cholesky(h, damp), None)
     for a in (f.perm, f.dead, f.dense, *(f.lowrank or ())):
         if a is not None:
             a.flags.writeable = False  # shared by later calls with the same inputs
@@ -140,10 +145,11 @@ def gptq(w: np.ndarray, fmt, x: np.ndarray | None = None, *, h: np.ndarray | Non
     choice = np.zeros(scale.shape, np.int64) if fixed.choice is None else np.ascontiguousarray(fixed.choice.T)
     tables = fmt.kernel_tables()
     lowrank = f.lowrank is not None
-    if lowrank:  # H = λI + 2XᵀX/m with m < n/2: U = diag(u) + strict_upper(P·Bᵀ), never n × n
+    if f.lowrank is not None:  # H = λI + 2XᵀX/m with m < n/2: U = diag(u) + strict_upper(P·Bᵀ), never n × n
         u, P, B = f.lowrank
         G = np.zeros((P.shape[1], Wt.shape[1]), np.float32)  # Σ over done columns of p_kᵀ·err_k
     else:
+        assert f.dense is not None, "a factor is low-rank or dense"
         U = f.dense
     for i1 in range(0, n, block):
         i2 = min(i1 + block, n)

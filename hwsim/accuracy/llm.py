@@ -30,11 +30,16 @@ import json
 import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 
 from hwsim.accuracy.checkpoint import TensorInfo, list_tensors, read_tensor
 from hwsim.errors import HwsimError, closest
+
+if TYPE_CHECKING:
+    from hwsim.accuracy.methods import Method
+    from hwsim.formats import Format
 
 SUPPORTED_TYPES = ("llama", "mistral", "qwen2", "qwen3")
 ROLES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
@@ -133,6 +138,11 @@ class Checkpoint:
         self.infos: dict[str, TensorInfo] = {i.name: i for i in list_tensors(self.folder)}
         self.prefix = "model." if any(n.startswith("model.layers.") for n in self.infos) else ""
 
+    @overload
+    def tensor(self, name: str, *, optional: Literal[False] = False) -> np.ndarray: ...
+    @overload
+    def tensor(self, name: str, *, optional: bool) -> np.ndarray | None: ...
+
     def tensor(self, name: str, *, optional: bool = False) -> np.ndarray | None:
         info = self.infos.get(name) or self.infos.get(self.prefix + name)
         if info is None:
@@ -142,10 +152,10 @@ class Checkpoint:
                              file=self.folder, field="checkpoint")
         return np.asarray(read_tensor(info), dtype=np.float32)
 
-    def layer(self, i: int) -> dict[str, np.ndarray | None]:
+    def layer(self, i: int) -> dict[str, Any]:
         """Layer i's parameters: role → weight, role + '.bias' → bias or None, norms."""
         p = f"layers.{i}."
-        out: dict[str, np.ndarray | None] = {}
+        out: dict[str, Any] = {}  # arrays; None for an absent optional bias or q/k norm
         for r in ROLES:
             out[r] = self.tensor(p + _MODULE[r] + ".weight")
             out[r + ".bias"] = self.tensor(p + _MODULE[r] + ".bias", optional=True)
@@ -181,10 +191,10 @@ class Quant:
     """What to quantize. weights: None, a Format (every projection) or {layers.<i>.<role>: Format};
     activations: the input of every projection, per token; kv: keys and values per token and head."""
 
-    weights: object = None
-    activations: object = None
-    kv: object = None
-    method: object = None
+    weights: str | Format | dict[str, str | Format] | None = None
+    activations: str | Format | None = None
+    kv: str | Format | None = None
+    method: str | Method | None = None
     seed: int = 0
     prepared: dict = field(default_factory=dict, init=False)  # name → PreparedLinear of the last pass
 
@@ -229,8 +239,8 @@ class _Layer:
 
     p: dict
     prepared: dict  # role → PreparedLinear
-    act: object = None
-    kv: object = None
+    act: Format | None = None
+    kv: Format | None = None
     kv_rot: np.ndarray | None = None
     noise: dict | None = None  # role → f(y) added to that projection's output (Hutchinson probes)
 
@@ -384,7 +394,9 @@ def run(ckpt: Checkpoint, ids: np.ndarray, quant: Quant | None = None, calibrati
         raise HwsimError(f"token ids must be in [0, {cfg.vocab}) for this checkpoint", field="tokens")
     emb = ckpt.tensor("embed_tokens.weight")
     ref = emb[ids]
-    q = cal = rot = None
+    q: np.ndarray | None = None
+    cal: np.ndarray | None = None
+    rot: np.ndarray | None = None
     if quant is not None:
         method = parse_method(quant.method)
         for name in linear_names(cfg):
@@ -400,7 +412,7 @@ def run(ckpt: Checkpoint, ids: np.ndarray, quant: Quant | None = None, calibrati
     for i in range(cfg.layers):
         p = ckpt.layer(i)
         ref = _block(ref, cfg, _Layer(p, {}))
-        if quant is not None:
+        if quant is not None and q is not None:  # q: the quantized stream, set whenever quant is
             layer = _quantized_layer(i, p if rot is None else rotate_layer(p, rot), cfg, quant, cal,
                                      residual_rotated=rot is not None)
             q = _block(q, cfg, layer)
@@ -429,7 +441,7 @@ def logits(folder: str | Path | Checkpoint, ids: np.ndarray, quant: Quant | None
            calibration: np.ndarray | None = None) -> np.ndarray:
     """Logits (b × t × vocab, float32) of the fp model, or of the quantized one when `quant` is given."""
     s = run(_checkpoint(folder), ids, quant, calibration)
-    h, head = (s.ref, s.head) if s.quant is None else (s.quant, s.quant_head)
+    h, head = (s.ref, s.head) if s.quant is None or s.quant_head is None else (s.quant, s.quant_head)
     return (h.reshape(-1, h.shape[-1]) @ head.T).reshape(*h.shape[:-1], -1)
 
 
@@ -457,7 +469,7 @@ def windows(ids, window: int, bos: int | None, *, what: str = "text") -> np.ndar
     n = ids.size // body if body > 0 else 0
     if n == 0:
         raise HwsimError(f"the {what} has {ids.size} tokens, fewer than one window of {window} "
-                         f"(give more text or a smaller --window)", field=what)
+                         f"(give more text or a smaller `window`)", field=what)
     out = ids[: n * body].reshape(n, body)
     if bos is not None:
         out = np.concatenate([np.full((n, 1), bos, dtype=np.int64), out], axis=1)
@@ -488,6 +500,7 @@ def evaluate_ids(folder: str | Path | Checkpoint, ids: np.ndarray, quant: Quant 
     ids = np.asarray(ids, dtype=np.int64)
     s = run(ckpt, ids, quant, calibration)
     tot = np.zeros(3)
+    assert s.quant is not None and s.quant_head is not None, "run() returns a quantized stream for a Quant"
     for c in range(0, ids.shape[0], HEAD_CHUNK):
         lr = s.ref[c:c + HEAD_CHUNK] @ s.head.T
         lq = s.quant[c:c + HEAD_CHUNK] @ s.quant_head.T

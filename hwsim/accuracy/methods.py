@@ -153,7 +153,7 @@ def prepare_linear(w: np.ndarray, fmt, method: Method | str | None = None, x: np
     dtype = np.float32 if np.asarray(w).dtype == np.float32 else np.float64
     w = np.asarray(w, dtype=np.float64)
     xc = None if x is None else np.asarray(x, dtype=np.float64).reshape(-1, w.shape[1])
-    ops = []
+    ops: list[tuple[str, np.ndarray]] = []
     for kind, param in method.transforms:
         if kind == "rotate":
             r = rotation(w.shape[1], seed)
@@ -162,6 +162,7 @@ def prepare_linear(w: np.ndarray, fmt, method: Method | str | None = None, x: np
             continue
         if fmt is None and kind == "awq":
             continue  # AWQ protects weights: nothing to do without a weight format
+        assert xc is not None, f"{kind} scales from calibration activations (refused above without them)"
         s = _awq_scale(w, xc, fmt) if kind == "awq" else _smooth_scale(w, xc, param)
         w, ops = w * s, ops + [("scale", s)]
         xc = xc / s

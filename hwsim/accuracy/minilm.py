@@ -21,6 +21,7 @@ import functools
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy.special import erf
@@ -252,6 +253,7 @@ def _forward(ids: np.ndarray, mask: np.ndarray, w: dict, act_fmts: dict, capture
     kv_fmt, kv_rot = kv if kv is not None else (None, None)
 
     def kv_quant(z: np.ndarray) -> np.ndarray:
+        assert kv_fmt is not None, "called only with a KV format"
         return np.asarray(kv_fmt.quantize(z, axis=-1), dtype=np.float32)
 
     h = (w["embeddings.word_embeddings.weight"][ids] + w["embeddings.position_embeddings.weight"][:t]
@@ -325,7 +327,7 @@ def evaluate(weight_formats=None, act_format=None, *, method=None, kv_format=Non
 
         kv = (_as_format(kv_format), rotation(HIDDEN // HEADS, seed).astype(np.float32) if method.rotates else None)
     q = _pool(_forward(ids, mask, w, acts, None, prepared, kv), mask)
-    out = {"cosine": float(np.mean(cosine_similarity(q, reference_embeddings())))}
+    out: dict[str, Any] = {"cosine": float(np.mean(cosine_similarity(q, reference_embeddings())))}
     if weight_error:
         ref = _weights()
         sums = []

@@ -13,10 +13,14 @@ per batch of probes instead of once per probe.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from hwsim.accuracy import llm
+
+if TYPE_CHECKING:
+    from hwsim.formats import Format
 
 PROBE_TOKENS = 1 << 14  # tokens run through one batched probe pass (bounds its activation memory)
 
@@ -26,8 +30,8 @@ class Probe:
     """Quantize layer `layer` only: its projections `weights` ({role: format}) and/or its KV cache `kv`."""
 
     layer: int
-    weights: tuple[tuple[str, object], ...] = ()
-    kv: object = None
+    weights: tuple[tuple[str, str | Format], ...] = ()
+    kv: str | Format | None = None
     noise: str | None = None  # a role: add η·rms(y)·v (v Rademacher, seeded) to its output instead
 
 
@@ -81,10 +85,10 @@ def probe_kl(folder, ids: np.ndarray, probes: list[Probe], method=None, calibrat
         if not mine:
             continue
         p = basis(ckpt.layer(i))
-        acts = None
-        if cal_states[i] is not None:
+        acts: dict[str, np.ndarray] | None = None
+        if (cal := cal_states[i]) is not None:
             acts = {}
-            llm._block(cal_states[i], cfg, llm._Layer(p, {}), acts)
+            llm._block(cal, cfg, llm._Layer(p, {}), acts)
         for s in range(0, len(mine), per_pass):
             chunk = mine[s:s + per_pass]
             streams = []
@@ -92,8 +96,8 @@ def probe_kl(folder, ids: np.ndarray, probes: list[Probe], method=None, calibrat
                 q = llm.Quant(weights={f"layers.{i}.{r}": f for r, f in probes[k].weights}, kv=probes[k].kv,
                               method=method, seed=seed)
                 layer = llm._quantized_layer(i, p, cfg, q, None, residual_rotated=rot is not None, acts=acts)
-                if probes[k].noise is not None:
-                    layer.noise = {probes[k].noise: _rademacher(probes[k].noise, i, seed, NOISE_ETA)}
+                if (role := probes[k].noise) is not None:
+                    layer.noise = {role: _rademacher(role, i, seed, NOISE_ETA)}
                 streams.append(llm._block(states[i], cfg, layer))
             x = np.concatenate(streams)
             for j in range(i + 1, cfg.layers):

@@ -46,7 +46,7 @@ def resolve_trace(model, phase: str = "decode", *, batch: int = 1, seq=None, con
         elif checkpoint is not None and (Path(checkpoint) / "config.json").is_file():
             model = load_model(checkpoint)  # the checkpoint folder's own config
         else:
-            raise HwsimError("give a model (or --checkpoint minilm, or a checkpoint folder with config.json)",
+            raise HwsimError("give a model (or `checkpoint` minilm, or a checkpoint folder with config.json)",
                              field="model")
     elif isinstance(model, str):
         model = load_model(model)

@@ -50,8 +50,8 @@ def hardware_costs(arch, trace, units: list[Unit], formats: tuple[str, ...], all
     `fixed_weights` None: ops outside the units keep a quantized checkpoint's own formats (else fp16)."""
     ops = trace.ops
     n, U, F = len(ops), len(units), len(formats)
-    own = None if fixed_weights is not None else own_formats(trace)
-    own = None if own is None else np.asarray(own, dtype=object)
+    listed = None if fixed_weights is not None else own_formats(trace)
+    own = None if listed is None else np.asarray(listed, dtype=object)
     fixed_weights = fixed_weights or "fp16"
     base = _per_op(arch, ops, Precision(weights=fixed_weights, activations=activations, kv=kv), _FIXED, own)
     bits = np.array([bits_per_element(f) for f in formats])

@@ -11,6 +11,7 @@
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 import re
 from pathlib import Path
 
@@ -48,7 +49,9 @@ class DecoderTensors:
         self.describe = (f"decoder checkpoint {self.ckpt.folder} run end to end"
                          + (f" (KL on {self.text})" if self.text else "")
                          + (f", calibration {calibration}" if calibration else ""))
-        self._layer, self._stream, self._inputs = -1, None, {}
+        self._layer = -1
+        self._stream: Iterator[tuple[int, dict[str, np.ndarray]]] | None = None  # llm.iter_linear_inputs
+        self._inputs: dict[str, np.ndarray] = {}
         self._curvature: dict | None = None
 
     @property
@@ -74,7 +77,7 @@ class DecoderTensors:
         """Projection inputs of layer i on the calibration windows (fp), streamed: requests in layer order
         advance one pass; an earlier layer restarts it."""
         if self.cal is None:
-            raise HwsimError("real activations need calibration text: give --calibration FILE or --text FILE",
+            raise HwsimError("real activations need calibration text: give `calibration` FILE or `text` FILE",
                              field="calibration")
         if i < self._layer or self._stream is None:
             self._layer, self._stream = -1, llm.iter_linear_inputs(self.ckpt, self.cal)
@@ -105,7 +108,7 @@ class DecoderTensors:
         i, r = self._split(name)
         if self._curvature is None:
             if self.cal is None:
-                raise HwsimError("the hessian proxy needs calibration text: give --calibration FILE or --text FILE",
+                raise HwsimError("the hessian proxy needs calibration text: give `calibration` FILE or `text` FILE",
                                  field="calibration")
             names = [(j, rr) for j in range(self.ckpt.cfg.layers) for rr in llm.ROLES]
             kl = probe_kl(self.ckpt, self.cal, [Probe(j, noise=rr) for j, rr in names], seed=self.seed)
@@ -122,7 +125,7 @@ class DecoderTensors:
         from hwsim.accuracy.probes import Probe, probe_kl
 
         if self.ids is None:
-            raise HwsimError("the measured proxy needs the evaluation text: give --text FILE", field="text")
+            raise HwsimError("the measured proxy needs the evaluation text: give `text` FILE", field="text")
         probes, where = [], []
         for u, unit in enumerate(units):
             for j in np.flatnonzero(allowed[u]):

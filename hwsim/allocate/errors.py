@@ -125,7 +125,8 @@ def accuracy_costs(trace, units: list[Unit], formats: tuple[str, ...], allowed: 
     if proxy not in PROXIES:
         raise HwsimError(f"must be one of {', '.join(PROXIES)}, got {proxy!r}", field="proxy")
     if proxy == "table" and sensitivity is None:
-        raise HwsimError("the table proxy needs a sensitivity table (--sensitivity FILE)", field="sensitivity")
+        raise HwsimError("the table proxy needs a sensitivity table (`sensitivity`: a CSV or JSON file)", field="sensitivity")
+    table: dict[str, float] = sensitivity or {}
     fmts = [get_format(f) for f in formats]
     for u, unit in enumerate(units):
         if unit.kind != KV_ROLE:
@@ -134,9 +135,9 @@ def accuracy_costs(trace, units: list[Unit], formats: tuple[str, ...], allowed: 
     if proxy == "hessian":
         if not hasattr(source, "output_curvature"):
             raise HwsimError("the hessian proxy needs real calibration inputs and noise probes: give a decoder "
-                             "checkpoint folder with --calibration FILE (or --text FILE)", field="proxy")
+                             "checkpoint folder with `calibration` FILE (or `text` FILE)", field="proxy")
         if any(unit.kind == KV_ROLE for unit in units):
-            raise HwsimError("the hessian proxy prices weights only: drop --kv-formats or use --proxy output or "
+            raise HwsimError("the hessian proxy prices weights only: drop `kv_formats` or use `proxy` output or "
                              "measured", field="proxy")
     if proxy == "measured" and hasattr(source, "measured_costs"):
         return source.measured_costs(units, formats, allowed, method)
@@ -147,7 +148,7 @@ def accuracy_costs(trace, units: list[Unit], formats: tuple[str, ...], allowed: 
         cols = np.flatnonzero(allowed[u])
         if unit.kind == KV_ROLE:
             layer = int(unit.name.split(".")[1])
-            s = lookup(sensitivity, unit.name, KV_ROLE) if proxy == "table" else 1.0
+            s = lookup(table, unit.name, KV_ROLE) if proxy == "table" else 1.0
             k, v = source.kv(layer, trace.model.kv_dim)
             for t in (k, v):
                 out[u, cols] += s * 0.5 * _op_errors(t, [fmts[j].quantize(t, axis=-1, seed=seed) for j in cols], None)
@@ -156,13 +157,14 @@ def accuracy_costs(trace, units: list[Unit], formats: tuple[str, ...], allowed: 
             name, role = str(names[r]), str(roles[r])
             w = source.weight(name, role, int(ops["n"].iat[r]), int(ops["k"].iat[r]))
             x = source.activations(name, w.shape[1]) if proxy in ("output", "measured", "hessian") else None
-            s = lookup(sensitivity, name, role) if proxy == "table" else 1.0
+            s = lookup(table, name, role) if proxy == "table" else 1.0
             calib = None
             if method.needs_calibration:  # the source's calibration inputs when it has them
                 calib = source.calibration(name, w.shape[1]) if hasattr(source, "calibration") else \
                     source.activations(name, w.shape[1])
             hats = [_quantized(w, fmts[j], method, calib, seed) for j in cols]
             if proxy == "hessian":
+                assert x is not None, "the hessian proxy reads the source's activations (fetched above)"
                 out[u, cols] += source.output_curvature(name) * _hessian_errors(w, hats, x)
             else:
                 out[u, cols] += s * _op_errors(w, hats, x)
@@ -175,8 +177,8 @@ def measured_sensitivity(units: list[Unit], formats, allowed: np.ndarray, errors
                          method=None) -> np.ndarray:
     """Per unit: loss increase with only that unit at the reference format, over its error there."""
     if not hasattr(source, "loss"):
-        raise HwsimError("the measured proxy runs the model end to end: give --checkpoint minilm, or a decoder "
-                         "checkpoint folder with --text FILE", field="proxy")
+        raise HwsimError("the measured proxy runs the model end to end: give `checkpoint` minilm, or a decoder "
+                         "checkpoint folder with `text` FILE", field="proxy")
     bits = np.array([bits_per_element(f) for f in formats])
     sens = np.ones(len(units))
     for u, unit in enumerate(units):

@@ -209,9 +209,10 @@ def tensor_source(checkpoint=None, *, seed: int = 0, sample_elems: int = DEFAULT
                   window: int | None = None):
     """The tensors accuracy costs are measured on. `text` / `calibration` (files) run a decoder checkpoint
     folder end to end (`DecoderTensors`): real activations, and measured KL with `text`."""
-    given = [f for f, v in (("--text", text), ("--calibration", calibration)) if v is not None]
+    given = [f for f, v in (("text", text), ("calibration", calibration)) if v is not None]
     if given and (checkpoint is None or is_minilm(checkpoint)):
-        raise HwsimError(f"{' and '.join(given)} run a decoder checkpoint end to end: give --checkpoint FOLDER "
+        raise HwsimError(f"{' and '.join(f'`{g}`' for g in given)} run a decoder checkpoint end to end: give "
+                         "`checkpoint` FOLDER "
                          "(llama, mistral, qwen2, qwen3; MiniLM runs on its own sentences)", field=given[0])
     if checkpoint is None:
         return SyntheticTensors(seed, sample_elems, tokens)

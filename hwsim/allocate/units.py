@@ -84,7 +84,7 @@ def weight_units(trace, granularity: str = "op", groups=None) -> list[Unit]:
     layers = ops["layer"].to_numpy()
     elems = np.zeros(len(ops), dtype=np.int64)
     elems[sel] = stored_params(trace, sel)
-    role_group = {}
+    role_group: dict[str, str] = {}  # role → its group
     for g, members in parse_groups(groups).items():
         for r in members:
             if r not in set(roles[sel]):

@@ -18,7 +18,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from hwsim.core.schema import MEMORY_LEVEL, TECH, TOP, Field, SIValues, parse_bandwidth
+from hwsim.core.schema import MEMORY_LEVEL, TECH, TOP, Field, SIValues, SpecPath, parse_bandwidth, spec_path
 from hwsim.core.spec import Accelerator, MemoryLevel, TechSpec
 from hwsim.errors import HwsimError, closest
 from hwsim.fileio import parse_scalar, read_mapping
@@ -87,40 +87,12 @@ def _family_fields(raw: dict, file: object) -> dict[str, Field]:
 def field_for(raw: dict, path: str, file: object) -> Field:
     """The schema Field at a dotted path of a spec (raw YAML tree); an unknown path is an error
     that names the path and the valid keys where it went wrong."""
-    parts = path.split(".")
+    at = _locate(raw, path, file)
+    return at.field(_family_fields(raw, file) if at.section == "compute" else {})
 
-    def bad(at: str, valid) -> HwsimError:
-        key = parts[len(at.split(".")) if at else 0] if at else parts[0]
-        return HwsimError(f"unknown field {key!r}{closest(key, valid)}; valid keys"
-                          f"{' under ' + repr(at) if at else ''}: {', '.join(valid)}", file=file, field=path)
 
-    head = parts[0]
-    if head not in TOP:
-        raise bad("", list(TOP))
-    if head in ("compute", "memory", "tech"):
-        if len(parts) < 2:
-            raise HwsimError(f"{head!r} is a mapping; set one of its fields", file=file, field=path)
-        if head == "compute":
-            table, rest = _family_fields(raw, file), parts[1:]
-        elif head == "tech":
-            table, rest = TECH, parts[1:]
-        else:
-            levels = list((raw.get("memory") or {}).keys())
-            if parts[1] not in levels:
-                raise bad("memory", levels)
-            table, rest = MEMORY_LEVEL, parts[2:]
-            if not rest:
-                raise HwsimError("a memory level is a mapping; set one of its fields", file=file, field=path)
-            head = f"memory.{parts[1]}"
-        if rest[0] not in table:
-            raise bad(head, list(table))
-        if len(rest) > 1:
-            raise HwsimError(f"{'.'.join(parts[:-len(rest) + 1])!r} is a single value, it has no field {rest[1]!r}",
-                             file=file, field=path)
-        return table[rest[0]]
-    if len(parts) > 1:
-        raise HwsimError(f"{head!r} is a single value, it has no field {parts[1]!r}", file=file, field=path)
-    return TOP[head]
+def _locate(raw: dict, path: str, file: object) -> SpecPath:
+    return spec_path(path, lambda: _family_fields(raw, file), list((raw.get("memory") or {}).keys()), file=file)
 
 
 def apply_overrides(raw: dict, overrides: Mapping[str, object] | None, file: object) -> dict:
@@ -139,7 +111,7 @@ def apply_overrides(raw: dict, overrides: Mapping[str, object] | None, file: obj
 def set_path(raw: dict, path: str, value: object, source: str | None = None) -> None:
     """Set a dotted path in a raw spec tree (in place, making mappings on the way); with a source the
     leaf is written as a sourced constant {value, source}."""
-    *parents, leaf = path.split(".")
+    *parents, leaf = _locate(raw, path, None).keys
     node = raw
     for p in parents:
         if not isinstance(node.get(p), dict):
@@ -154,7 +126,7 @@ def parse_overrides(items: list[str] | None) -> dict[str, str]:
     for item in items or []:
         path, sep, value = item.partition("=")
         if not sep or not path.strip():
-            raise HwsimError(f"expected dotted.key=value, got {item!r}", field="--set")
+            raise HwsimError(f"expected dotted.key=value, got {item!r}", field="overrides")
         out[path.strip()] = value.strip()
     return out
 

@@ -29,8 +29,15 @@ COMMANDS = {
     "calibrate": "hwsim.cli.calibrate_cmd",
 }
 
-# library field → the option that sets it, in every command that has it
-FLAGS = {f"precision.{o}": f"--{o}" for o in ("weights", "activations", "kv")}
+
+
+def options(*params: str) -> dict[str, str]:
+    """Library parameters whose option is their own name (kv_blocks → --kv-blocks)."""
+    return {p: "--" + p.replace("_", "-") for p in params}
+
+
+# library field → the option that sets it, in every command that has it (load_arch's overrides: --set)
+FLAGS = {**{f"precision.{o}": f"--{o}" for o in ("weights", "activations", "kv")}, "overrides": "--set"}
 
 
 class _OneLineParser(argparse.ArgumentParser):

@@ -12,6 +12,8 @@ EXAMPLES = ("hwsim accuracy --model ./Qwen3-0.6B --text wiki.txt --weights int4_
             "hwsim accuracy --model ./ckpt --text wiki.txt --weights int4_g128 --activations int4_pc --kv int4_pc "
             "--method rotate+gptq --json")
 
+FLAGS = {"window": "--window"}  # evaluate's parameter → its option
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from hwsim.accuracy.llm import DEFAULT_MAX_TOKENS, DEFAULT_WINDOW

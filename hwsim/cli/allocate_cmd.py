@@ -18,7 +18,8 @@ EXAMPLES = ('hwsim allocate --arch bitmod --model llama-2-7b --phase decode --fo
 EXIT_INFEASIBLE = 3
 # allocate's library parameters (hwsim.allocate.build_problem) → its options, and what each option sets
 FLAGS = {"formats": "--formats", "kv_formats": "--kv-formats", "fixed_weights": "--fixed-weights",
-         "activations": "--activations", "kv": "--kv"}
+         "activations": "--activations", "kv": "--kv", "checkpoint": "--checkpoint", "sensitivity": "--sensitivity", "text": "--text",
+         "calibration": "--calibration", "proxy": "--proxy"}
 FLAG_HINTS = {"--fixed-weights": "; --fixed-weights (default fp16) is the format of the weights outside the units "
                                  "(embeddings, lm_head)",
               "--formats": "; drop it from --formats",

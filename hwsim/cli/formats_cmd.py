@@ -12,6 +12,9 @@ EXAMPLES = ('hwsim formats list',
 # grids longer than this are summarised in the text view (the JSON always carries every value)
 _SHOW_MAX = 64
 
+# compare's parameter, and the library function a message points to → what sets them here
+FLAGS = {"source": "--tensor", "hwsim.accuracy.llm.evaluate": "hwsim accuracy --model DIR"}
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", required=True, metavar="list|show|compare")

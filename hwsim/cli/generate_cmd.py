@@ -3,12 +3,18 @@ from __future__ import annotations
 
 import argparse
 
+from hwsim.cli import options
 from hwsim.cli.output import emit_json
-from hwsim.cli.serve_args import add_machine_arguments, machine_from_args, parallel_from_args, speculation_from_args
+from hwsim.cli.serve_args import (MACHINE_FLAGS, add_machine_arguments, machine_from_args, parallel_from_args,
+                                  speculation_from_args)
 
 HELP = "prefill then decode with a growing context: TTFT, TPOT, latency and energy per token"
 EXAMPLES = ("hwsim generate --arch h100-sxm --model llama-3-8b --prompt 512 --output 256",
             "hwsim generate --arch h100-sxm --model llama-2-70b --prompt 1024 --output 128 --devices-needed --tpot-slo 0.03")
+
+# check_generation and devices_needed parameters → options
+FLAGS = {**MACHINE_FLAGS, **options("prompt", "output", "batch", "max_devices"), "ttft_s": "--ttft-slo",
+         "tpot_s": "--tpot-slo"}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

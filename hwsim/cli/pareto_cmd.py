@@ -10,6 +10,8 @@ HELP = "Pareto front of a results table (Parquet, CSV or a sweep output director
 EXAMPLES = ('hwsim pareto results/quickstart --objectives tokens_per_s:max,area_mm2:min',
             'hwsim pareto results/quickstart/results.parquet --objectives energy_per_token_j:min,tokens_per_s:max --plot front.png')
 
+FLAGS = {"path": "--plot"}  # the plot's parameter → its option
+
 
 def add_arguments(p) -> None:
     p.add_argument("results", help="results.parquet / results.csv, or a sweep output directory")

@@ -15,6 +15,9 @@ HELP = "roofline per op and phase: intensity per memory level, compute roofs per
 EXAMPLES = ('hwsim roofline --arch h100-sxm --model llama-2-7b --phase decode --weights int4_g128',
             'hwsim roofline --arch h100-sxm --arch a100-sxm --model llama-2-7b --phase prefill --plot rl.png')
 
+# roofline's and the plot's parameters → options
+FLAGS = {"arch": "--arch", "path": "--plot"}
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from hwsim.cli.workload_args import add_workload_arguments
@@ -71,7 +74,7 @@ def _print_text(rl) -> None:
 def run(args: argparse.Namespace) -> int:
     from hwsim.cli.workload_args import trace_from_args
     from hwsim.roofline import roofline
-    from hwsim.roofline.plot import check_plot_path
+    from hwsim.plotting import check_plot_path
 
     if args.plot:
         check_plot_path(args.plot)  # fail before any work

@@ -4,8 +4,12 @@ from __future__ import annotations
 import argparse
 
 from hwsim.arch import load_arch, parse_overrides
+from hwsim.cli import options
 from hwsim.engine import Precision
 from hwsim.workload import load_model
+
+# the serving library's parameters (Parallel, link_for, Speculation, check_generation) → these options
+MACHINE_FLAGS = {**options("model", "tp", "pp", "ep", "link", "draft"), "k": "--spec-tokens", "alpha": "--acceptance"}
 
 
 def add_machine_arguments(p: argparse.ArgumentParser) -> None:
@@ -47,14 +51,13 @@ def speculation_from_args(args: argparse.Namespace, arch, prec):
             raise HwsimError("--acceptance needs a --draft model", field="--acceptance")
         return None
     from hwsim.errors import HwsimError
-    from hwsim.serve.speculative import Speculation
+    from hwsim.serve.speculative import Speculation, check_speculation
     from hwsim.serve.stepcost import StepCost
 
     if args.acceptance is None:
         raise HwsimError("give the draft's acceptance rate (the fraction of its tokens the target keeps)",
                          field="--acceptance")
-    spec = Speculation(draft=None, k=args.spec_tokens, alpha=args.acceptance)
-    spec.validate()
+    check_speculation(args.spec_tokens, args.acceptance)  # before the draft model's costs are built
     return Speculation(draft=StepCost(arch, load_model(args.draft), prec), k=args.spec_tokens, alpha=args.acceptance)
 
 

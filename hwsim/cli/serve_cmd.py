@@ -4,15 +4,20 @@ from __future__ import annotations
 import argparse
 import math
 
+from hwsim.cli import options
 from hwsim.cli.output import emit_json
-from hwsim.cli.serve_args import add_machine_arguments, machine_from_args, parallel_from_args, speculation_from_args
+from hwsim.cli.serve_args import (MACHINE_FLAGS, add_machine_arguments, machine_from_args, parallel_from_args,
+                                  speculation_from_args)
 from hwsim.errors import HwsimError
 
 HELP = "serve a request stream (continuous batching, chunked prefill, paged KV cache): TTFT, TPOT, throughput"
 EXAMPLES = ("hwsim serve --arch h100-sxm --model llama-3-8b --rate 8 --num-requests 500 --json",
             "hwsim serve --arch h100-sxm --model llama-2-70b --tp 4 --rate 2 --num-requests 200 --json")
 
-FLAGS = {"dp": "--dp"}  # library field names → this command's options (error messages)
+# parameters of load_requests/poisson_requests, SchedulerConfig, serve and ServeResult.write → options
+FLAGS = {**MACHINE_FLAGS, **options("requests", "rate", "input_len", "output_len", "max_num_seqs", "max_batched_tokens",
+                                    "block_size", "kv_blocks", "memory_utilization", "out", "dp"),
+         "num": "--num-requests"}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

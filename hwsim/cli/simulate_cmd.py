@@ -16,6 +16,7 @@ EXAMPLES = ('hwsim simulate --arch bitmod --model llama-2-7b --phase decode --we
             'hwsim simulate --arch tpu-like --gemm 256,4096,4096 --phase prefill --set compute.dataflow=ws --json')
 ENGINES = ("analytical", "cycle")
 KINDS_ONLY = ("linear", "attention")
+FLAGS = {"shapes": "--gemm"}  # gemm_ops's parameter → its option
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -3,11 +3,15 @@ from __future__ import annotations
 
 import sys
 
+from hwsim.cli import options
 from hwsim.cli.output import emit_json, records
 
 HELP = "Sweep a study (YAML) into a results table, its Pareto front and a plot"
 EXAMPLES = ('hwsim sweep quickstart',
             'hwsim sweep studies/all-families.yaml --workers 2 --out results/all')
+
+# run_sweep's parameters → options
+FLAGS = {**options("workers", "executor", "scheduler", "resume"), "out_dir": "--out"}
 
 
 def add_arguments(p) -> None:

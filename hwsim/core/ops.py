@@ -113,17 +113,17 @@ def operand_bytes(ops: OpColumns, prec: ResolvedPrecision) -> OperandBytes:
 
 def gemm_ops(shapes, kind: str = "linear") -> pd.DataFrame:
     """A hand-made ops table: `shapes` is a list of (name, m, n, k) linear GEMMs (m tokens,
-    n outputs, k inputs) in the documented Trace.ops columns. Used by `--gemm` and tests."""
+    n outputs, k inputs) in the documented Trace.ops columns. Used by `hwsim simulate --gemm` and tests."""
     import pandas as pd
 
     rows = []
     for name, m, n, k in shapes:
         for v, f in ((m, "m"), (n, "n"), (k, "k")):
             if int(v) != v or v < 1:
-                raise HwsimError(f"{f} must be a positive integer, got {v!r}", field="--gemm")
+                raise HwsimError(f"{f} must be a positive integer, got {v!r}", field="shapes")
         m, n, k = int(m), int(n), int(k)
         if m * n * k > 2**53:  # counts are int64 and summed in float64: keep them exact
-            raise HwsimError(f"too large to count: M·N·K = {m * n * k:.3g} MACs (limit 2^53)", field="--gemm")
+            raise HwsimError(f"too large to count: M·N·K = {m * n * k:.3g} MACs (limit 2^53)", field="shapes")
         rows.append(dict(name=name, layer=-1, kind=kind, op=name, m=m, n=n, k=k, count=1, macs=m * n * k,
                          vector_ops=0, weight_elems=n * k, act_in_elems=m * k, act_out_elems=m * n,
                          kv_read_elems=0, kv_write_elems=0))

@@ -6,11 +6,12 @@ overrides, sweeps and error messages all use one description of the spec.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
-from hwsim.errors import HwsimError
+from hwsim.errors import HwsimError, closest
 from hwsim.units import KINDS, parse_quantity
 
 MEMORY_ROLES = ("weights", "activations", "kv", "outputs")
@@ -158,3 +159,69 @@ TECH: dict[str, Field] = {
         "families price MACs and SRAM from the Horowitz 45 nm table scaled to tech.node "
         "(hwsim.tech.scaling); delete this key")),
 }
+
+
+@dataclass(frozen=True)
+class SpecPath:
+    """Where a dotted path of an arch spec points: a top-level field (`section` = `key`), a field `key` of
+    compute or tech, or a field `key` of memory level `level`."""
+
+    path: str
+    section: str
+    key: str
+    level: str | None = None
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The nested keys of this field in a spec tree (the YAML mapping)."""
+        inner = (self.level,) if self.level is not None else ()
+        return (self.section, *inner) + ((self.key,) if self.key != self.section else ())
+
+    def field(self, compute: Mapping[str, Field]) -> Field:
+        """Its schema Field, `compute` being the family's compute fields."""
+        table = {"compute": compute, "memory": MEMORY_LEVEL, "tech": TECH}.get(self.section, TOP)
+        return table[self.key]
+
+
+def spec_path(path: str, compute: Collection[str] | Callable[[], Collection[str]], levels: Collection[str], *,
+              file: object = None) -> SpecPath:
+    """The one walker of dotted arch paths (`compute.rows`, `memory.dram.bandwidth`, `clock`): checks every
+    step against the schema and names the valid keys where it goes wrong. `compute`: the family's compute
+    keys, or a function giving them (called only for a compute path: the family may be unknown until then);
+    `levels`: the spec's memory level names."""
+    parts = path.split(".")
+
+    def bad(depth: int, valid: Collection[str]) -> HwsimError:
+        at, key = ".".join(parts[:depth]), parts[depth]
+        return HwsimError(f"unknown field {key!r}{closest(key, valid)}; valid keys"
+                          f"{' under ' + repr(at) if at else ''}: {', '.join(valid)}", file=file, field=path)
+
+    def scalar(depth: int) -> HwsimError:
+        return HwsimError(f"{'.'.join(parts[:depth])!r} is a single value, it has no field {parts[depth]!r}",
+                          file=file, field=path)
+
+    head = parts[0]
+    if head not in TOP:
+        raise bad(0, list(TOP))
+    if TOP[head].kind != "mapping":
+        if len(parts) > 1:
+            raise scalar(1)
+        return SpecPath(path, head, head)
+    if len(parts) < 2:
+        raise HwsimError(f"{head!r} is a mapping; set one of its fields", file=file, field=path)
+    level = None
+    if head == "memory":
+        if parts[1] not in levels:
+            raise bad(1, list(levels))
+        if len(parts) < 3:
+            raise HwsimError("a memory level is a mapping; set one of its fields", file=file, field=path)
+        level, table, depth = parts[1], list(MEMORY_LEVEL), 2
+    elif head == "compute":
+        table, depth = list(compute() if callable(compute) else compute), 1
+    else:
+        table, depth = list(TECH), 1
+    if parts[depth] not in table:
+        raise bad(depth, table)
+    if len(parts) > depth + 1:
+        raise scalar(depth + 1)
+    return SpecPath(path, head, parts[depth], level)

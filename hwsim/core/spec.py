@@ -10,6 +10,9 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from hwsim.core.schema import spec_path
+from hwsim.errors import HwsimError
+
 
 @dataclass(frozen=True)
 class MemoryLevel:
@@ -79,29 +82,27 @@ class Accelerator:
         return out
 
     def with_values(self, values: Mapping[str, Any]) -> "Accelerator":
-        """A copy with already-parsed SI values (scalars or numpy arrays) at dotted paths.
-        Used by sweeps; paths are checked by hwsim.arch.loader.field_for first."""
+        """A copy with already-parsed SI values (scalars or numpy arrays) at dotted paths (the walker of
+        hwsim.core.schema.spec_path checks each). Used by sweeps and calibration."""
         arch = self
         for path, v in values.items():
-            parts = path.split(".")
-            if parts[0] == "compute":
-                arch = replace(arch, compute={**arch.compute, parts[1]: v})
-            elif parts[0] == "memory":
-                levels = tuple(replace(lv, **{_LEVEL_ATTR[parts[2]]: v}) if lv.name == parts[1] else lv
-                               for lv in arch.memory)
-                arch = replace(arch, memory=levels)
-            elif parts[0] == "clock":
-                arch = replace(arch, clock_hz=v)
-            elif parts[0] == "static_power":
-                arch = replace(arch, static_power_w=v)
-            elif parts[0] == "price":
-                arch = replace(arch, price_usd=v)
-            elif parts[0] == "tech" and arch.tech is not None:
-                arch = replace(arch, tech=replace(arch.tech, **{"node_nm" if parts[1] == "node" else parts[1]: v}))
+            at = spec_path(path, arch.compute, [lv.name for lv in arch.memory], file=arch.file)
+            if at.section == "compute":
+                arch = replace(arch, compute={**arch.compute, at.key: v})
+            elif at.section == "memory":
+                arch = replace(arch, memory=tuple(replace(lv, **{at.key: v}) if lv.name == at.level else lv
+                                                  for lv in arch.memory))
+            elif at.section == "tech":
+                if arch.tech is None:
+                    raise HwsimError("the spec has no tech section to set a field of", file=arch.file, field=path)
+                arch = replace(arch, tech=replace(arch.tech, **{_TECH_ATTR.get(at.key, at.key): v}))
+            elif at.key in _TOP_ATTR:
+                arch = replace(arch, **{_TOP_ATTR[at.key]: v})
             else:
-                raise KeyError(path)
+                raise HwsimError("not a value a design point can set", file=arch.file, field=path)
         return arch
 
 
-_LEVEL_ATTR = {"capacity": "capacity", "bandwidth": "bandwidth", "energy": "energy", "holds": "holds",
-               "efficiency": "efficiency"}
+# spec key → attribute, where they differ (memory level keys are their attributes)
+_TOP_ATTR = {"clock": "clock_hz", "static_power": "static_power_w", "price": "price_usd"}
+_TECH_ATTR = {"node": "node_nm"}

@@ -42,7 +42,7 @@ def simulate_ops(m: Machine, ops: OpColumns):
     """Simulate every op on a configured machine; returns (list of OpSim per op, the shared traffic)."""
     fam, arch, prec = m.family, m.arch, m.prec
     if any(np.ndim(v) for v in arch.compute.values() if not isinstance(v, str)):
-        raise HwsimError("the cycle engine simulates one design point at a time", field="--set")
+        raise HwsimError("the cycle engine simulates one design point at a time", field="arch")
     shared = op_traffic(m, ops)
     ob, tr = shared.bytes, shared.traffic
     bpc = float(np.asarray(arch.backing.bytes_per_cycle(arch.clock_hz)))

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Mapping
 import numpy as np
 
 from hwsim.arch.loader import parse_values
-from hwsim.core.schema import SIValues
+from hwsim.core.schema import SIValues, spec_path
 from hwsim.core.spec import Accelerator
 from hwsim.engine.attention import as_run
 from hwsim.engine.cost import cost_columns, design_totals, ops_frame, per_trace
@@ -64,7 +64,7 @@ def parse_grid(arch: Accelerator, grid: Mapping[str, object]) -> tuple[Accelerat
         values, per_cycle = parse_values(arch, p, _column(col))
         parsed[p] = values
         if per_cycle is not None:
-            level = p.split(".")[1]
+            level = spec_path(p, arch.compute, [lv.name for lv in arch.memory]).level
             arch = replace(arch, memory=tuple(replace(lv, per_cycle=per_cycle) if lv.name == level else lv
                                               for lv in arch.memory))
     return arch, parsed

@@ -80,12 +80,14 @@ class Format:
         if self.granularity != "group":
             return 0
         zero = self.element.bits if self.scaling == "minmax" else 0
+        assert self.scale_format is not None, f"{self.name}: group scaling without a scale format"
         return self.scale_format.bits + zero
 
     @property
     def bits_per_element(self) -> float:
         if self.granularity != "group":
             return float(self.element_bits)
+        assert self.group_size is not None, f"{self.name}: group scaling without a group size (the grammar needs g<N>)"
         return self.element_bits + self.scale_bits / self.group_size
 
     def values(self) -> np.ndarray | None:
@@ -134,8 +136,9 @@ class Format:
         g3, counts, _ = to_groups(w2, -1, self.granularity, self.group_size)
         grows, ngroups, gsize = g3.shape
         g2 = g3.reshape(grows * ngroups, gsize)
-        width = self.group_size if self.granularity == "group" else n
+        width = n if self.granularity != "group" or self.group_size is None else self.group_size
         if self.scaling == "bitmod":
+            assert self.scale_format is not None, f"{self.name}: BitMoD scaling without a scale format"
             amax = scales.absmax(g2).reshape(grows, ngroups)
             per_grid = np.stack([scales.linear_scale(amax / v.max_abs, self.scale_format).reshape(-1)
                                  for v in self.variants])

@@ -172,15 +172,17 @@ class GgmlFormat(Format):
             return x.astype(dtype)
         if x.ndim == 0:
             return self.quantize(x.reshape(1)).reshape(())
-        g3, _, restore = to_groups(x.astype(F32, copy=False), axis, "group", self.group_size)
-        blocks = g3.reshape(-1, self.group_size)
+        block = self.group_size
+        assert block is not None, "llama.cpp types always have a block size"
+        g3, _, restore = to_groups(x.astype(F32, copy=False), axis, "group", block)
+        blocks = g3.reshape(-1, block)
         if self.kind == "q4_0":  # the common type, fused in numba (same float32 operations, same bytes)
             d, q = kernels.q4_0_scales(blocks)
             out = kernels.q4_0_dequant(blocks, _fp16(d), q, np.empty_like(blocks))
             return restore(out.reshape(g3.shape)).astype(dtype, copy=False)
         out = decode(self.kind, encode(self.kind, blocks)).reshape(g3.shape)
         bad = ~np.isfinite(blocks).all(-1)  # no scale can represent NaN/Inf: the block reads as NaN
-        out.reshape(-1, self.group_size)[bad] = np.nan
+        out.reshape(-1, block)[bad] = np.nan
         res = restore(out).astype(dtype)
         return np.where(res == 0, np.copysign(np.zeros((), dtype), x), res)
 

@@ -155,6 +155,8 @@ def get_format(name) -> Format:
             cfg.setdefault("granularity", "tensor")
             cfg.setdefault("scaling", "absmax")
     scale = parse_scale(cfg.pop("scale", "fp16"))
+    if scale is None:  # the tokenizer accepts only known scale names: unreachable unless a default changes
+        raise _err(norm, "unknown scale format")
     if cfg.get("scale_rule", "floor") != "floor" and not scale.is_pow2:
         raise _err(norm, "floor/ceil choose the exponent rule of power-of-two (e8m0) scales only")
     if cfg.get("granularity", "none") == "group" and cfg["group_size"] is None:

@@ -20,6 +20,7 @@ def to_groups(x: np.ndarray, axis: int, granularity: str, group_size: int | None
         g3 = np.ascontiguousarray(moved).reshape(-1, 1, n)
         counts = np.full((g3.shape[0], 1), n)
     else:
+        assert group_size is not None, "granularity 'group' needs a group size"
         g = int(group_size)
         pad = (-n) % g
         rows = np.ascontiguousarray(moved).reshape(-1, n)

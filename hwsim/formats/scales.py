@@ -99,6 +99,8 @@ def pow2_scale(amax: np.ndarray, emax_elem: int, max_abs: float | None = None, r
     safe = np.where(finite & (amax > 0), amax, 1.0)
     e = np.frexp(safe)[1] - 1 - emax_elem  # frexp: exact floor(log2) for positive normals
     if rule == "ceil":
+        if max_abs is None:
+            raise ValueError("the 'ceil' rule needs the element's max_abs")
         e = e + (safe > np.ldexp(max_abs, e))  # max_abs · 2^e is exact: the comparison is too
     e = np.where(amax > 0, e, E8M0_MIN_EXP)  # all-zero block: any scale, use the smallest
     bad = ~finite | (e > E8M0_MAX_EXP)

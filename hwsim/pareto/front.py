@@ -161,7 +161,7 @@ def brute_force_mask(values, maximize=None) -> np.ndarray:
         v = v[:, None]
     if maximize is not None:
         v = np.where(np.asarray(maximize, dtype=bool), -v, v)
-    ok = ~np.isnan(v).any(axis=1)
+    ok = np.asarray(~np.isnan(v).any(axis=1))
     n = len(v)
     mask = np.zeros(n, dtype=bool)
     for i in range(n):

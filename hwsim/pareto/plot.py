@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -14,7 +15,10 @@ from hwsim.plotting import axis_label, readable_log_ticks, save_figure
 COLOR_COLUMNS = ("family", "weights", "format", "design")
 MAX_PANELS = 6  # small multiples beyond six stop being readable at paper size
 _MAX_LEGEND = 12
-_STYLE = {"font.size": 8, "axes.titlesize": 8, "legend.fontsize": 7,
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
+
+_STYLE: dict[RcKeyType, Any] = {"font.size": 8, "axes.titlesize": 8, "legend.fontsize": 7,
           "axes.spines.top": False, "axes.spines.right": False}
 
 

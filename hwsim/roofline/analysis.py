@@ -217,7 +217,7 @@ def _mixed_series(arch: Accelerator, ops: OpColumns, labels: dict[str, np.ndarra
     main_rows = np.ones(len(ops), dtype=bool)
     parts, used = [], [groups.main]
 
-    def rows(mask: np.ndarray) -> tuple:
+    def rows(mask: np.ndarray) -> tuple[OpColumns, dict[str, np.ndarray]]:
         return ops.take(mask), {k: v[mask] for k, v in labels.items()}
 
     for fmt, mask in groups.others:
@@ -231,7 +231,7 @@ def _mixed_series(arch: Accelerator, ops: OpColumns, labels: dict[str, np.ndarra
     label = f"W {'+'.join(used)} / A {prec.activations.name} / KV {prec.kv.name}"
     roofs = replace(parts[0][1][0], precision=label)
     back = np.argsort(np.concatenate([np.flatnonzero(m) for m, _ in parts]), kind="stable")
-    base = {c: np.concatenate([_rows(got[1][c], int(m.sum())) for m, got in parts])[back] for c in parts[0][1][1]}
+    base: dict[str, np.ndarray | str] = {c: np.concatenate([_rows(got[1][c], int(m.sum())) for m, got in parts])[back] for c in parts[0][1][1]}
     base["precision"] = label
     levels = {lv: np.concatenate([got[2].get(lv, np.zeros(int(m.sum()))) for m, got in parts])[back]
               for lv in roofs.bandwidth}
@@ -323,5 +323,5 @@ def roofline(arch, trace, precision=None, *, weight_formats: list[str] | None = 
     if len(set(keys)) < len(keys):
         dup = next(k for k in keys if keys.count(k) > 1)
         raise HwsimError(f"two series are both {dup[0]!r} at {dup[1]}: give each machine a distinct name",
-                         field="--arch")
+                         field="arch")
     return Roofline(series, summaries)

@@ -14,18 +14,21 @@ from __future__ import annotations
 
 import math
 import textwrap
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from hwsim.errors import HwsimError
 
 SHARED = "0.25"  # label colour of a roof shared by several series
 KIND_MARKERS = {"linear": "o", "attention": "^", "elementwise": "s"}
 CEILING_STYLE = {"linear": "-", "attention": ":", "elementwise": (0, (4, 2))}
 ROLE_ORDER = ("embed", "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "router",
               "qk", "av", "softmax", "norm", "act", "rope", "residual", "lm_head")
-_FONT = {"font.size": 8, "axes.titlesize": 8, "axes.labelsize": 8, "legend.fontsize": 7, "xtick.labelsize": 7,
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
+
+_FONT: dict[RcKeyType, Any] = {"font.size": 8, "axes.titlesize": 8, "axes.labelsize": 8, "legend.fontsize": 7, "xtick.labelsize": 7,
          "ytick.labelsize": 7, "axes.spines.top": False, "axes.spines.right": False}
 
 
@@ -115,7 +118,7 @@ def _draw_roofs(ax, machines, colors, xlim, boxes: _Boxes) -> None:
         top, fastest = max(ceilings.values()), max(m.bandwidth.values())
         for i, bw in enumerate(m.bandwidth.values()):
             ax.plot([x0, top / bw], [bw * x0, top], color=c, lw=1.1, ls="-" if i == 0 else "-.", zorder=2)
-        drawn = []
+        drawn: list[float] = []
         for kind, ceil in ceilings.items():
             if kind != "linear" and any(math.isclose(ceil, d) for d in drawn):
                 continue  # same ceiling as a roof already drawn
@@ -282,14 +285,3 @@ def plot_roofline(rl, path=None, *, ax=None, title: str | None = None, label_ops
             save_figure(fig, path)
     return fig
 
-
-def check_plot_path(path) -> None:
-    """Fail before any work when a plot path cannot be written (extension, directory)."""
-    import os
-
-    path = os.fspath(path)
-    if os.path.splitext(path)[1].lower() not in (".png", ".pdf", ".svg"):
-        raise HwsimError("plot file must end in .png, .pdf or .svg", file=path, field="--plot")
-    from hwsim.fileio import prepare_output
-
-    prepare_output(path, field="--plot")

@@ -9,11 +9,15 @@ costed in one engine call (hwsim.serve.stepcost), no per-token trace.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from hwsim.errors import HwsimError
 from hwsim.serve.stepcost import StepCost
+
+if TYPE_CHECKING:
+    from hwsim.serve.parallel import ParallelStepCost
 
 
 @dataclass(frozen=True)
@@ -64,20 +68,20 @@ def _positive(value, field: str) -> int:
 
 def check_generation(model, prompt, output, batch) -> tuple[int, int, int]:
     """Validated (prompt, output, batch) of a generation of `model`."""
-    prompt, output, batch = _positive(prompt, "--prompt"), _positive(output, "--output"), _positive(batch, "--batch")
+    prompt, output, batch = _positive(prompt, "prompt"), _positive(output, "output"), _positive(batch, "batch")
     if model.encoder:
-        raise HwsimError(f"{model.name} is an encoder-only model: it does not generate tokens", field="--model")
+        raise HwsimError(f"{model.name} is an encoder-only model: it does not generate tokens", field="model")
     return prompt, output, batch
 
 
-def generate(cost: StepCost, prompt: int, output: int, batch: int = 1) -> Generation:
+def generate(cost: StepCost | ParallelStepCost, prompt: int, output: int, batch: int = 1) -> Generation:
     """Prefill + (output − 1) decode steps of `batch` identical sequences on `cost`'s machine."""
     prompt, output, batch = check_generation(cost.model, prompt, output, batch)
     pre = cost.uniform(batch, prompt, 0)
     ctx = prompt + np.arange(output - 1, dtype=np.int64)
     steps = cost.uniform(batch, 1, ctx) if len(ctx) else None
     empty = np.zeros(0)
-    return Generation(batch=batch, prompt=prompt, output=output, prefill_s=float(pre.seconds[0]),
-                      prefill_j=float(pre.energy_j[0]), step_context=ctx,
+    return Generation(batch=batch, prompt=prompt, output=output, prefill_s=float(np.asarray(pre.seconds)[0]),
+                      prefill_j=float(np.asarray(pre.energy_j)[0]), step_context=ctx,
                       step_s=np.asarray(steps.seconds if steps else empty, dtype=np.float64),
                       step_j=np.asarray(steps.energy_j if steps else empty, dtype=np.float64))

@@ -43,10 +43,10 @@ def capacity_blocks(arch, model, prec, block_size: int, utilization: float, max_
     par = par or Parallel()
     cap = float(np.asarray(arch.backing.capacity))
     if not math.isfinite(cap):
-        raise HwsimError(f"{arch.name}'s {arch.backing.name} has no capacity: give the cache size with --kv-blocks",
-                         file=getattr(arch, "file", None), field="--kv-blocks")
+        raise HwsimError(f"{arch.name}'s {arch.backing.name} has no capacity: give the cache size with `kv_blocks`",
+                         file=getattr(arch, "file", None), field="kv_blocks")
     if not 0 < utilization <= 1:
-        raise HwsimError(f"must lie in (0, 1], got {utilization}", field="--memory-utilization")
+        raise HwsimError(f"must lie in (0, 1], got {utilization}", field="memory_utilization")
     shard = shard_model(model, par)
     acts = activation_bytes(shard, max_batched_tokens, prec.activations.bits)
     ranges = stage_ranges(model.layers, par.pp)
@@ -67,8 +67,8 @@ def capacity_blocks(arch, model, prec, block_size: int, utilization: float, max_
         raise HwsimError(f"{model.name} does not fit on {par.devices} device(s) (tp {par.tp} × pp {par.pp}): "
                          f"{weights[s] / 1e9:.2f} GB of weights + {acts / 1e9:.2f} GB of activations per device{where} "
                          f"leave {max(free[s], 0) / 1e9:.2f} GB of {cap * utilization / 1e9:.2f} GB ({arch.backing.name} × "
-                         f"{utilization}) for the KV cache, less than one block; use more devices (--tp/--pp), fewer "
-                         f"weight bits or a higher --memory-utilization", field="--model")
+                         f"{utilization}) for the KV cache, less than one block; use more devices (`tp`/`pp`), fewer "
+                         f"weight bits or a higher `memory_utilization`", field="model")
     return int(min(f // b for f, b in zip(free, blocks) if b > 0)), info
 
 
@@ -77,7 +77,7 @@ class BlockTable:
 
     def __init__(self, num_blocks: int, block_size: int, num_seqs: int) -> None:
         if num_blocks < 1 or block_size < 1:
-            raise HwsimError("--kv-blocks and --block-size must be positive integers", field="--kv-blocks")
+            raise HwsimError("`kv_blocks` and `block_size` must be positive integers", field="kv_blocks")
         self.capacity, self.block_size = int(num_blocks), int(block_size)
         self.held = np.zeros(num_seqs, dtype=np.int64)
         self.used = 0

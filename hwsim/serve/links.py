@@ -118,6 +118,6 @@ def link_for(arch, name: str | None) -> Link:
     """The link given on the command line, else the one the arch spec names (`link:`)."""
     chosen = name or getattr(arch, "link", None)
     if not chosen:
-        raise HwsimError(f"{arch.name} names no link between devices: give --link ({', '.join(preset_names('links'))}) "
-                         "or a link YAML", field="--link")
+        raise HwsimError(f"{arch.name} names no link between devices: give `link` ({', '.join(preset_names('links'))}) "
+                         "or a link YAML", field="link")
     return load_link(chosen)

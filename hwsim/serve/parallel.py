@@ -67,11 +67,16 @@ class ParallelStepCost:
         self.a2a = np.array([int(c[1]) for c in counts])
         self.top_k = model.experts_per_token
         if par.devices > 1 and link is None:
-            raise HwsimError("more than one device needs a link between them: give --link", field="--link")
+            raise HwsimError("more than one device needs a link between them: give `link`", field="link")
 
     @property
     def devices(self) -> int:
         return self.par.devices
+
+    @property
+    def _link(self) -> Link:
+        assert self.link is not None, "several devices without a link (the constructor refuses them)"
+        return self.link
 
     # --- communication ---------------------------------------------------------------------------------
     def _comm(self, s: int, tokens: np.ndarray, emit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -85,8 +90,8 @@ class ParallelStepCost:
         parts = [(self.reduces[s], "all_reduce", hidden, tp), (2 * self.a2a[s], "all_to_all", hidden * self.top_k, self.par.ep)]
         if s == len(self.ranges) - 1:
             parts.append((1, "all_gather", emit * self.model.vocab * self.act_bytes, tp))
-        t = sum(k * self.link.seconds(kind, b, n) for k, kind, b, n in parts)
-        j = sum(k * self.link.joules(kind, b, n) for k, kind, b, n in parts)
+        t = sum(k * self._link.seconds(kind, b, n) for k, kind, b, n in parts)
+        j = sum(k * self._link.joules(kind, b, n) for k, kind, b, n in parts)
         return t, j
 
     def _send(self, tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -95,14 +100,15 @@ class ParallelStepCost:
         if self.par.pp == 1:
             return 0.0 * tokens, 0.0 * tokens
         b = tokens * self.model.hidden * self.act_bytes
-        return self.link.send(b), self.par.tp * self.link.joules("send", b)
+        return self._link.send(b), self.par.tp * self._link.joules("send", b)
 
     def _combine(self, groups: list[_Group]) -> Cost:
         """GPipe schedule of the micro-batches over the stages: seconds and joules of all devices."""
         p = len(self.stages)
         free = [0.0] * p  # when each stage finishes its previous micro-batch
         busy = [0.0] * p
-        joules = link = 0.0
+        joules = 0.0
+        link: float | np.ndarray = 0.0  # per micro-batch arrays summed
         for g in groups:
             t = 0.0
             send, send_j = self._send(g.tokens)

@@ -39,17 +39,23 @@ def plot_timeline(it: pd.DataFrame, capacity_blocks: int, path, title: str = "")
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(3, 1, figsize=(10, 6.5), sharex=True)
-    t = it["start_s"].to_numpy()
-    axes[0].plot(t, it["seqs"], lw=0.8, label="running sequences")
-    axes[0].plot(t, it["waiting"], lw=0.8, label="waiting")
-    axes[0].set_ylabel("sequences")
+    # data-parallel replicas (hwsim.serve.replicas) each get their own lines: interleaved they would zigzag
+    groups = [g for _, g in it.groupby("replica", sort=True)] if "replica" in it.columns else [it]
+    for r, g in enumerate(groups):
+        t = g["start_s"].to_numpy()
+        first = r == 0
+        axes[0].plot(t, g["seqs"], lw=0.8, color="C0", label="running sequences" if first else None)
+        axes[0].plot(t, g["waiting"], lw=0.8, color="C1", label="waiting" if first else None)
+        axes[1].plot(t, g["prefill_tokens"], lw=0.6, color="C0", label="prefill tokens" if first else None)
+        axes[1].plot(t, g["decode_tokens"], lw=0.6, color="C1", label="decode tokens" if first else None)
+        axes[2].plot(t, 100 * g["kv_blocks_used"] / capacity_blocks, lw=0.8, color="#aa3377")
+    if len(groups) > 1:
+        title = f"{title} · {len(groups)} replicas, one line each"
+    axes[0].set_ylabel("sequences" + (" per replica" if len(groups) > 1 else ""))
     axes[0].legend(fontsize=8)
-    axes[1].plot(t, it["prefill_tokens"], lw=0.6, label="prefill tokens")
-    axes[1].plot(t, it["decode_tokens"], lw=0.6, label="decode tokens")
     axes[1].set_ylabel("tokens / iteration")
     axes[1].set_yscale("symlog", linthresh=10)  # decode tokens (tens) beside prefill chunks (thousands)
     axes[1].legend(fontsize=8)
-    axes[2].plot(t, 100 * it["kv_blocks_used"] / capacity_blocks, lw=0.8, color="#aa3377")
     axes[2].set_ylabel("KV cache used (%)")
     axes[2].set_ylim(0, 105)
     axes[2].set_xlabel("time (s)")

@@ -35,12 +35,12 @@ class ServeResult:
 
         out = Path(out)
         paths = [out / "requests.parquet", out / "iterations.parquet", out / "latency.png", out / "timeline.png"]
-        prepare_output(paths[0], field="--out")
+        prepare_output(paths[0], field="out")
         try:
             self.requests.to_parquet(paths[0], index=False)
             self.iterations.to_parquet(paths[1], index=False)
         except OSError as exc:
-            raise HwsimError(f"cannot write: {os_reason(exc)}", file=out, field="--out") from None
+            raise HwsimError(f"cannot write: {os_reason(exc)}", file=out, field="out") from None
         plot_distributions(self.requests, paths[2], title)
         plot_timeline(self.iterations, self.replay.kv_capacity_blocks, paths[3], title)
         return paths
@@ -56,7 +56,7 @@ def serve(arch, model, requests: Requests, precision: Precision | None = None,
     `step_cost` reuses cached step costs across replays of one machine (built for the same parallelism)."""
     config.validate()
     if model.encoder:
-        raise HwsimError(f"{model.name} is an encoder-only model: it does not serve generation", field="--model")
+        raise HwsimError(f"{model.name} is an encoder-only model: it does not serve generation", field="model")
     par = parallel or Parallel()
     par.validate()
     prec = precision if precision is not None else Precision()
@@ -66,7 +66,7 @@ def serve(arch, model, requests: Requests, precision: Precision | None = None,
         kv_blocks, _ = capacity_blocks(arch, model, rp, config.block_size, memory_utilization,
                                        config.max_batched_tokens, par, draft=speculation.draft.model if speculation else None)
     elif isinstance(kv_blocks, bool) or not isinstance(kv_blocks, int) or kv_blocks < 1:
-        raise HwsimError(f"must be a positive integer, got {kv_blocks!r}", field="--kv-blocks")
+        raise HwsimError(f"must be a positive integer, got {kv_blocks!r}", field="kv_blocks")
     sc.warm(requests.input_tokens)
     if speculation is not None:
         speculation.validate()

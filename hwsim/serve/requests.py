@@ -71,7 +71,7 @@ def load_requests(path: str) -> Requests:
         inp.append(_length(rec, "input_tokens", path, line))
         out.append(_length(rec, "output_tokens", path, line))
     if not arrival:
-        raise HwsimError("no requests in the file", file=path, field="--requests")
+        raise HwsimError("no requests in the file", file=path, field="requests")
     return Requests(np.array(arrival), np.array(inp, dtype=np.int64), np.array(out, dtype=np.int64), source=path)
 
 
@@ -105,11 +105,11 @@ def poisson_requests(rate: float, num: int, input_len: str = "512", output_len: 
     """`num` requests with exponential inter-arrival gaps at `rate` requests/s (vLLM's benchmark method);
     rate = inf sends every request at t = 0. Same seed, same stream."""
     if isinstance(num, bool) or not isinstance(num, (int, np.integer)) or num < 1:
-        raise HwsimError(f"must be a positive integer, got {num!r}", field="--num-requests")
+        raise HwsimError(f"must be a positive integer, got {num!r}", field="num")
     if not (rate > 0):
-        raise HwsimError(f"must be a positive number of requests per second (or inf), got {rate!r}", field="--rate")
+        raise HwsimError(f"must be a positive number of requests per second (or inf), got {rate!r}", field="rate")
     rng = np.random.default_rng(seed)
     gaps = np.zeros(num) if math.isinf(rate) else rng.exponential(1.0 / rate, size=num)
     arrival = np.cumsum(gaps) - gaps[0]  # the first request arrives at t = 0
-    return Requests(arrival, _lengths(input_len, num, rng, "--input-len"), _lengths(output_len, num, rng, "--output-len"),
+    return Requests(arrival, _lengths(input_len, num, rng, "input_len"), _lengths(output_len, num, rng, "output_len"),
                     source=f"poisson(rate={rate}, n={num}, seed={seed})")

@@ -15,6 +15,7 @@ mixed context lengths in one batch are each attended over their own context.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import simpy
@@ -35,7 +36,7 @@ class SchedulerConfig:
         for name in ("max_num_seqs", "max_batched_tokens", "block_size"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise HwsimError(f"must be a positive integer, got {v!r}", field="--" + name.replace("_", "-"))
+                raise HwsimError(f"must be a positive integer, got {v!r}", field=name)
 
 
 @dataclass
@@ -69,11 +70,11 @@ def simulate(requests: Requests, step, kv_blocks: int, config: SchedulerConfig =
     if len(too_big):
         i = int(too_big[0])
         raise HwsimError(f"request {i + 1} needs {int(worst[i])} KV blocks ({int(P[i])} + {int(D[i])} tokens) but the "
-                         f"cache holds {kv.capacity}: give more --kv-blocks / memory, more devices or shorter requests",
+                         f"cache holds {kv.capacity}: give more `kv_blocks` / memory, more devices or shorter requests",
                          file=requests.source or None, field="input_tokens")
     if not config.chunked_prefill and int(P.max()) > config.max_batched_tokens:
-        raise HwsimError(f"a prompt of {int(P.max())} tokens exceeds --max-batched-tokens "
-                         f"{config.max_batched_tokens} without chunked prefill", field="--max-batched-tokens")
+        raise HwsimError(f"a prompt of {int(P.max())} tokens exceeds `max_batched_tokens` "
+                         f"{config.max_batched_tokens} without chunked prefill", field="max_batched_tokens")
 
     computed = np.zeros(n, dtype=np.int64)  # tokens whose K/V are in the cache
     generated = np.zeros(n, dtype=np.int64)
@@ -82,13 +83,13 @@ def simulate(requests: Requests, step, kv_blocks: int, config: SchedulerConfig =
     preempted = np.zeros(n, dtype=np.int64)
     running: list[int] = []
     waiting: list[int] = []
-    it = {k: [] for k in ("start_s", "seconds", "energy_j", "seqs", "prefill_tokens", "decode_tokens", "emitted",
+    it: dict[str, list] = {k: [] for k in ("start_s", "seconds", "energy_j", "seqs", "prefill_tokens", "decode_tokens", "emitted",
                           "kv_blocks_used", "waiting", "preemptions")}
     rng = np.random.default_rng(spec.seed) if spec is not None else None
     for key in ("accepted", "verified"):
         it[key] = []
     env = simpy.Environment()
-    state = {"arrived": 0, "wake": env.event(), "preemptions": 0}
+    state: dict[str, Any] = {"arrived": 0, "wake": env.event(), "preemptions": 0}  # counters and the wake-up event
 
     def arrivals():
         for i in range(n):
@@ -178,7 +179,7 @@ def simulate(requests: Requests, step, kv_blocks: int, config: SchedulerConfig =
                 continue
             ids, new = schedule()
             if len(ids) == 0:  # nothing fits (cannot happen with the size check) or all preempted
-                raise HwsimError("the scheduler could not place any sequence in the KV cache", field="--kv-blocks")
+                raise HwsimError("the scheduler could not place any sequence in the KV cache", field="kv_blocks")
             ctx = computed[ids]
             dec = (generated[ids] > 0) & (ctx + 1 == P[ids] + generated[ids])  # decoding (with drafts)
             proposals = np.where(dec, new - 1, 0)

@@ -40,10 +40,10 @@ class Parallel:
         for name in ("tp", "pp", "ep"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise HwsimError(f"must be a positive integer, got {v!r}", field=f"--{name}")
+                raise HwsimError(f"must be a positive integer, got {v!r}", field=name)
         if self.ep not in (1, self.tp):
-            raise HwsimError(f"expert parallelism runs over the tensor-parallel group: --ep must be 1 or --tp "
-                             f"({self.tp}), got {self.ep}", field="--ep")
+            raise HwsimError(f"expert parallelism runs over the tensor-parallel group: `ep` must be 1 or `tp` "
+                             f"({self.tp}), got {self.ep}", field="ep")
 
 
 def _split(value: int, n: int, what: str, model: ModelConfig, field: str) -> int:
@@ -53,7 +53,7 @@ def _split(value: int, n: int, what: str, model: ModelConfig, field: str) -> int
 
 
 def _shard_attention(a: Attention, tp: int, model: ModelConfig) -> Attention:
-    heads = _split(a.heads, tp, "attention heads", model, "--tp")
+    heads = _split(a.heads, tp, "attention heads", model, "tp")
     if a.mla is not None:
         return replace(a, heads=heads, kv_heads=heads)
     if a.kv_heads % tp == 0:
@@ -61,25 +61,25 @@ def _shard_attention(a: Attention, tp: int, model: ModelConfig) -> Attention:
     elif tp % a.kv_heads == 0:
         kv_heads = 1  # each device keeps a copy of its group's KV head
     else:
-        raise HwsimError(f"--tp {tp} neither divides nor is a multiple of the {a.kv_heads} KV heads of "
-                         f"{model.name}", field="--tp")
+        raise HwsimError(f"`tp` {tp} neither divides nor is a multiple of the {a.kv_heads} KV heads of "
+                         f"{model.name}", field="tp")
     return replace(a, heads=heads, kv_heads=kv_heads)
 
 
 def _shard_layer(layer: Layer, par: Parallel, model: ModelConfig) -> Layer:
     if isinstance(layer.mixer, Ssm):
-        raise HwsimError(f"{model.name} has Mamba (SSM) layers: their tensor parallelism is not modelled; use --pp",
-                         field="--tp")
+        raise HwsimError(f"{model.name} has Mamba (SSM) layers: their tensor parallelism is not modelled; use `pp`",
+                         field="tp")
     mixer = _shard_attention(layer.mixer, par.tp, model)
     mlp = layer.mlp
     if mlp is not None:
         if mlp.is_moe and par.ep > 1:
-            mlp = replace(mlp, experts=_split(mlp.experts, par.ep, "routed experts", model, "--ep"),
+            mlp = replace(mlp, experts=_split(mlp.experts, par.ep, "routed experts", model, "ep"),
                           top_k=math.ceil(mlp.top_k / par.ep),
-                          shared=_split(mlp.shared, par.tp, "shared-expert intermediate width", model, "--tp"))
+                          shared=_split(mlp.shared, par.tp, "shared-expert intermediate width", model, "tp"))
         else:
-            mlp = replace(mlp, intermediate=_split(mlp.intermediate, par.tp, "MLP intermediate width", model, "--tp"),
-                          shared=_split(mlp.shared, par.tp, "shared-expert intermediate width", model, "--tp"))
+            mlp = replace(mlp, intermediate=_split(mlp.intermediate, par.tp, "MLP intermediate width", model, "tp"),
+                          shared=_split(mlp.shared, par.tp, "shared-expert intermediate width", model, "tp"))
     return replace(layer, mixer=mixer, mlp=mlp)
 
 
@@ -97,7 +97,7 @@ def shard_model(model: ModelConfig, par: Parallel) -> ModelConfig:
 def stage_ranges(layers: int, pp: int) -> list[tuple[int, int]]:
     """Contiguous layer ranges [a, b) of pp stages; the first `layers % pp` stages hold one more."""
     if pp > layers:
-        raise HwsimError(f"--pp {pp} exceeds the {layers} layers of the model", field="--pp")
+        raise HwsimError(f"`pp` {pp} exceeds the {layers} layers of the model", field="pp")
     sizes = [layers // pp + (s < layers % pp) for s in range(pp)]
     ends = np.cumsum(sizes).tolist()
     return [(e - n, e) for e, n in zip(ends, sizes)]

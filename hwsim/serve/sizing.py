@@ -35,11 +35,11 @@ def devices_needed(arch, model, precision, link: Link | None, *, prompt: int, ou
     """The first candidate layout (see `candidates`) whose devices hold weights, activations and the KV
     cache of `batch` sequences of prompt + output tokens, and whose generation meets the targets. Returns
     the answer and every layout tried, with why it failed."""
-    for name, v in (("--ttft-slo", ttft_s), ("--tpot-slo", tpot_s)):
+    for name, v in (("ttft_s", ttft_s), ("tpot_s", tpot_s)):
         if v is not None and not (v > 0 and math.isfinite(v)):
             raise HwsimError(f"must be a positive number of seconds, got {v!r}", field=name)
     if isinstance(max_devices, bool) or not isinstance(max_devices, int) or max_devices < 1:
-        raise HwsimError(f"must be a positive integer, got {max_devices!r}", field="--max-devices")
+        raise HwsimError(f"must be a positive integer, got {max_devices!r}", field="max_devices")
     rp = resolve_precision(precision)
     tried = []
     for par in candidates(model, max_devices, ep):

@@ -17,6 +17,7 @@ import numpy as np
 
 from hwsim.errors import HwsimError
 from hwsim.serve.generate import Generation, check_generation
+from hwsim.serve.stepcost import StepCost
 
 
 def expected_tokens(alpha: float, k: int) -> float:
@@ -24,20 +25,25 @@ def expected_tokens(alpha: float, k: int) -> float:
     return float(k + 1) if alpha >= 1 else (1 - alpha ** (k + 1)) / (1 - alpha)
 
 
+def check_speculation(k: object, alpha: object) -> None:
+    """Refuse a draft length that is not a positive integer or an acceptance rate outside [0, 1]."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise HwsimError(f"must be a positive integer, got {k!r}", field="k")
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha <= 1:
+        raise HwsimError(f"must lie in [0, 1], got {alpha!r}", field="alpha")
+
+
 @dataclass(frozen=True)
 class Speculation:
     """A draft model's step costs (a StepCost on the same device), k draft tokens, acceptance rate α."""
 
-    draft: object
+    draft: StepCost
     k: int = 4
     alpha: float = 0.7
     seed: int = 0
 
     def validate(self) -> None:
-        if isinstance(self.k, bool) or not isinstance(self.k, (int, np.integer)) or self.k < 1:
-            raise HwsimError(f"must be a positive integer, got {self.k!r}", field="--spec-tokens")
-        if isinstance(self.alpha, bool) or not isinstance(self.alpha, (int, float)) or not 0 <= self.alpha <= 1:
-            raise HwsimError(f"must lie in [0, 1], got {self.alpha!r}", field="--acceptance")
+        check_speculation(self.k, self.alpha)
 
     def accepted(self, rng: np.random.Generator, limit: np.ndarray) -> np.ndarray:
         """Draft tokens accepted for sequences that proposed `limit` each: leading successes of
@@ -74,7 +80,7 @@ def speculative_generate(target, spec: Speculation, prompt: int, output: int, ba
     prompt, output, batch = check_generation(target.model, prompt, output, batch)
     if spec.draft.model.vocab != target.model.vocab:
         raise HwsimError(f"the draft model's vocabulary ({spec.draft.model.vocab}) differs from the target's "
-                         f"({target.model.vocab}): its tokens cannot be verified", field="--draft")
+                         f"({target.model.vocab}): its tokens cannot be verified", field="draft")
     pre = target.uniform(batch, prompt, 0)
     dpre = spec.draft.uniform(batch, prompt, 0)
     e = expected_tokens(spec.alpha, spec.k)
@@ -82,12 +88,14 @@ def speculative_generate(target, spec: Speculation, prompt: int, output: int, ba
     ctx = prompt + np.floor(np.arange(rounds) * e).astype(np.int64)
     k = spec.k
     verify = target.uniform(batch, k + 1, ctx, logits=k + 1)
-    draft = sum((spec.draft.uniform(batch, 1, ctx + j) for j in range(k)), start=verify)
+    draft = verify
+    for j in range(k):
+        draft = draft + spec.draft.uniform(batch, 1, ctx + j)
     sec = np.asarray(draft.seconds, dtype=np.float64).copy()
     joules = np.asarray(draft.energy_j, dtype=np.float64).copy()
     if rounds:  # the draft's own prefill runs before the first round
-        sec[0] += float(dpre.seconds[0])
-        joules[0] += float(dpre.energy_j[0])
+        sec[0] += float(np.asarray(dpre.seconds)[0])
+        joules[0] += float(np.asarray(dpre.energy_j)[0])
     return Generation(batch=batch, prompt=prompt, output=output, prefill_s=float(pre.seconds[0]),
                       prefill_j=float(pre.energy_j[0]), step_context=ctx, step_s=sec, step_j=joules,
                       tokens_per_step=e)

@@ -192,8 +192,8 @@ class StepCost:
         if not decode.all():
             ones = np.ones(int((~decode).sum()), dtype=np.int64)
             pre = self.attention(ones, new[~decode], context[~decode] + new[~decode])
-            att_s += float(pre.seconds.sum())
-            att_j += float(pre.energy_j.sum())
+            att_s += float(np.sum(pre.seconds))
+            att_j += float(np.sum(pre.energy_j))
         tok, seq = self.token(int(new.sum())), self.seq(emit)
         return Cost(float(tok.seconds) + float(seq.seconds) + att_s - (n - 1) * self.fixed.seconds,
                     float(tok.energy_j) + float(seq.energy_j) + att_j - (n - 1) * self.fixed.energy_j)
@@ -207,6 +207,7 @@ class StepCost:
                 ops = evaluate(self.arch, trace(self.model, "prefill", batch=b, seq=t, context=c), self.precision).ops
             ops = ops[self._in_stage(ops)]
             ours = self.uniform(b, t, c)
-            for got, want in ((ours.seconds[0], ops["seconds"].sum()), (ours.energy_j[0], ops["energy_j"].sum())):
+            for got, want in ((np.asarray(ours.seconds)[0], ops["seconds"].sum()),
+                              (np.asarray(ours.energy_j)[0], ops["energy_j"].sum())):
                 err = max(err, abs(got - want) / max(abs(want), 1e-30))
         return err

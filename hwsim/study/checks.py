@@ -104,8 +104,9 @@ def _entry_for(at: At, w) -> At:
         return at
     for e in at.list():
         v = e.value if isinstance(e.value, dict) else {}
-        models = v.get("model") if isinstance(v.get("model"), list) else [v.get("model")]
-        phases = v.get("phase") if isinstance(v.get("phase"), list) else [v.get("phase")]
+        model, phase = v.get("model"), v.get("phase")
+        models = model if isinstance(model, list) else [model]
+        phases = phase if isinstance(phase, list) else [phase]
         if w.model in models and (w.phase in phases or (w.kind == "serving" and v.get("kind") == "serving")):
             return e
     return at

@@ -79,18 +79,24 @@ class Param:
         whether it was per cycle); names (not numbers) as written."""
         if si.dtype == object:
             return si
-        return SIValues(si, kind=_KIND_OF_UNIT.get(self.unit))
+        return SIValues(si, kind=_KIND_OF_UNIT.get(self.unit or ""))
 
     @property
     def is_range(self) -> bool:
         return not self.values
+
+    @property
+    def bounds(self) -> tuple[float, float]:
+        """[low, high] of a range parameter (the study schema sets both whenever it has no values)."""
+        assert self.low is not None and self.high is not None, f"{self.path} is not a range"
+        return self.low, self.high
 
     def grid_values(self) -> np.ndarray:
         if not self.is_range:
             return _array(self.values)
         assert self.num is not None
         space = np.geomspace if self.log else np.linspace
-        vals = space(self.low, self.high, self.num)
+        vals = space(*self.bounds, self.num)
         return np.unique(np.rint(vals).astype(np.int64)) if self.integer else vals
 
     def from_unit(self, u: np.ndarray) -> np.ndarray:
@@ -98,7 +104,7 @@ class Param:
         if not self.is_range:
             vals = _array(self.values)
             return vals[np.minimum((u * len(vals)).astype(np.int64), len(vals) - 1)]
-        lo, hi = self.low, self.high
+        lo, hi = self.bounds
         if self.integer:  # every integer in [lo, hi] equally likely (or log-uniformly)
             hi = hi + 1
         if self.log:
@@ -106,7 +112,7 @@ class Param:
         else:
             x = lo + u * (hi - lo)
         if self.integer:
-            return np.clip(np.floor(x), self.low, self.high).astype(np.int64)
+            return np.clip(np.floor(x), *self.bounds).astype(np.int64)
         return x
 
 

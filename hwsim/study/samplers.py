@@ -11,13 +11,13 @@ def n_points(design: Design, sampler: Sampler) -> int:
     if not design.params:
         return 1
     if sampler.kind != "grid":
-        return int(sampler.samples)
+        return sampler.draws
     return int(np.prod([len(p.grid_values()) for p in design.params], dtype=np.int64))
 
 
 def _unit_samples(design: Design, sampler: Sampler) -> np.ndarray:
     """(samples, d) in [0, 1); each design gets its own stream from (seed, design index)."""
-    d, n = len(design.params), int(sampler.samples)
+    d, n = len(design.params), sampler.draws
     rng = np.random.default_rng([sampler.seed, design.index])
     if sampler.kind == "random":
         return rng.random((n, d))

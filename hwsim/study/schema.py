@@ -126,6 +126,12 @@ class Sampler:
     samples: int | None = None
     seed: int = 0
 
+    @property
+    def draws(self) -> int:
+        """Points per design of a random or Latin-hypercube sampler (the schema requires `samples`)."""
+        assert self.samples is not None, f"the {self.kind} sampler needs samples"
+        return int(self.samples)
+
 
 @dataclass(frozen=True)
 class Recheck:
@@ -186,7 +192,7 @@ def parse_study(raw, file: str, *, check_names: bool = True) -> Study:
     sampler = _sampler(top.get("sampler"))
     # each design runs the global workloads and precisions unless it names its own
     arch_entries = top["architectures"].list()
-    all_w: dict[Workload, int] = {}
+    all_w: dict[AnyWorkload, int] = {}
     all_p: dict[PrecisionChoice, int] = {}
     designs = []
     for i, a in enumerate(arch_entries):
@@ -200,7 +206,6 @@ def parse_study(raw, file: str, *, check_names: bool = True) -> Study:
         d = _design(i, a, sampler.kind)
         designs.append(replace(d, workloads=tuple(all_w.setdefault(w, len(all_w)) for w in ws),
                                precisions=tuple(all_p.setdefault(p, len(all_p)) for p in ps)))
-    designs = tuple(designs)
     workloads, precisions = tuple(all_w), tuple(all_p)
     seen: set[str] = set()
     for d, a in zip(designs, top["architectures"].list()):
@@ -210,7 +215,7 @@ def parse_study(raw, file: str, *, check_names: bool = True) -> Study:
     objectives = tuple(parse_objectives(top["objectives"].value if "objectives" in top else DEFAULT_OBJECTIVES,
                                         file=file, field="objectives"))
     study = Study(
-        name=name, file=file, designs=designs, workloads=workloads, precisions=precisions,
+        name=name, file=file, designs=tuple(designs), workloads=workloads, precisions=precisions,
         objectives=objectives, sampler=sampler,
         outputs=_outputs(top.get("outputs"), name),
         accuracy=_accuracy(top["accuracy"]) if "accuracy" in top else Accuracy(),
@@ -257,7 +262,7 @@ def _design(i: int, at: At, sampler: str) -> Design:
     # checks them here (the table records them in SI via override_columns)
     overrides = tuple((k, v.value) for k, v in keys["set"].items() if parse_value(v) is not None) \
         if "set" in keys else ()
-    params = ()
+    params: tuple[Param, ...] = ()
     if "sweep" in keys:
         items = keys["sweep"].items()
         if not items:
@@ -317,7 +322,7 @@ def _precision_values(at: At) -> list:
 def _precisions(at: At) -> tuple[PrecisionChoice, ...]:
     """A mapping of lists (every combination) or a list of such mappings (concatenated)."""
     entries = at.list() if isinstance(at.value, list) else [at]
-    out = []
+    out: list[PrecisionChoice] = []
     for e in entries:
         keys = e.mapping(("weights", "activations", "kv", "method"))
         lists = [_precision_values(keys[k]) if k in keys else [PrecisionChoice.__dataclass_fields__[k].default]

@@ -136,7 +136,7 @@ def serving_workloads(at: At) -> list[ServingWorkload]:
             vals = dict(zip(names, combo))
             if vals["rate"] is None:  # a request file: no generated stream
                 vals.pop("rate")
-            out.append(ServingWorkload(model=m, **fixed, **vals))  # type: ignore[arg-type]
+            out.append(ServingWorkload(model=m, **fixed, **vals))
     return list(dict.fromkeys(out))
 
 

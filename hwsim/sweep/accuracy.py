@@ -44,9 +44,11 @@ def _end_to_end(study: Study, w: str, a, kv, method: str) -> dict:
     from hwsim.accuracy import llm
     from hwsim.formats import get_format
 
-    fmts = [None if f is None else get_format(f) for f in (_quantizer(w), _quantizer(a), _quantizer(kv))]
+    wf, af, kvf = (None if f is None else get_format(f) for f in (_quantizer(w), _quantizer(a), _quantizer(kv)))
     opts = {} if acc.max_tokens is None else {"max_tokens": acc.max_tokens}
-    return llm.evaluate(acc.path, acc.text, llm.Quant(*fmts, method, acc.seed), calibration=acc.calibration, **opts)
+    assert acc.path is not None and acc.text is not None, "the study schema requires path and text for a model source"
+    return llm.evaluate(acc.path, acc.text, llm.Quant(wf, af, kvf, method, acc.seed), calibration=acc.calibration,
+                        **opts)
 
 
 def accuracy_table(study: Study) -> pd.DataFrame | None:
@@ -63,7 +65,7 @@ def accuracy_table(study: Study) -> pd.DataFrame | None:
     field = "accuracy.source"
     try:
         if study.accuracy.source in END_TO_END_SOURCES:
-            keys = dict.fromkeys((p.weights, p.activations, p.kv, p.method) for p in precisions
+            keys = dict.fromkeys((str(p.weights), p.activations, p.kv, p.method) for p in precisions
                                  if _is_format_name(p.weights))
             rows = [{"weights": w, "activations": str(a), "kv": str(kv), "method": m,
                      **_end_to_end(study, w, a, kv, m)} for w, a, kv, m in keys]
@@ -82,8 +84,8 @@ def accuracy_table(study: Study) -> pd.DataFrame | None:
         raise HwsimError(str(exc), file=study.file, field=field) from None
     if table.empty:
         return None
-    keys = [c for c in ("weights", "activations", "kv", "method") if c in table.columns]
-    table = table[keys + [m for m in _METRICS if m in table.columns]].rename(
+    cols = [c for c in ("weights", "activations", "kv", "method") if c in table.columns]
+    table = table[cols + [m for m in _METRICS if m in table.columns]].rename(
         columns={m: PREFIX + m for m in _METRICS})
     table[PREFIX + "source"] = study.accuracy.label
     return table

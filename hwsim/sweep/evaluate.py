@@ -7,6 +7,8 @@ one row). The default one runs hwsim's analytical engine; tests inject small pur
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
@@ -15,6 +17,7 @@ import pandas as pd
 
 from hwsim.errors import HwsimError, closest
 from hwsim.study.schema import MODEL_WEIGHTS, AnyWorkload, Design, PrecisionChoice, Study, Workload
+from hwsim.study.serving import ServingWorkload
 from hwsim.sweep.accuracy import PREFIX as ACC_PREFIX
 from hwsim.sweep.tasks import Task
 from hwsim.engine import evaluate
@@ -40,7 +43,7 @@ def _arch(preset: str, overrides: tuple):
 def _full_trace(w: AnyWorkload):
     from hwsim.workload import load_model, trace
 
-    if w.kind == "serving":  # only its ops' weight formats are read (concrete): any step shows them
+    if isinstance(w, ServingWorkload):  # only its ops' weight formats are read (concrete): any step shows them
         return trace(load_model(w.model), "decode")
     return trace(load_model(w.model), w.phase, batch=w.batch, seq=w.seq, context=w.context)
 
@@ -67,6 +70,13 @@ def _own_formats(w: AnyWorkload) -> tuple[str, ...] | None:
     return tuple(fmts) if keep is None else tuple(f for f, k in zip(fmts, keep) if k)
 
 
+def _checkpoint_formats(w: AnyWorkload) -> list[str]:
+    """_own_formats of a workload whose precision was resolved per op (concrete() sets per_op only then)."""
+    fmts = _own_formats(w)
+    assert fmts is not None, f"{w.model}: per-op weights without a checkpoint's own formats"
+    return list(fmts)
+
+
 def concrete(precision: PrecisionChoice, workload: AnyWorkload) -> PrecisionChoice:
     """`weights: model` (the default) → the format most of a quantized checkpoint's ops use (the results'
     weights column), marked per_op so the engine costs each op at its own format; fp16 for a plain model."""
@@ -88,7 +98,7 @@ def weight_mix(precision: PrecisionChoice, workload: AnyWorkload) -> str:
         return str(precision.weights)
     from hwsim.engine.per_op import split
 
-    return split(list(_own_formats(workload))).label()
+    return split(_checkpoint_formats(workload)).label()
 
 
 def engine_inputs(design: Design, workload: Workload, precision: PrecisionChoice):
@@ -109,7 +119,7 @@ def engine_inputs(design: Design, workload: Workload, precision: PrecisionChoice
 def engine_formats(workload: AnyWorkload, precision: PrecisionChoice) -> list[str] | None:
     """The weight format of each op of the task's trace when `weights: model` keeps a checkpoint's own
     formats (hwsim.engine.per_op), else None (every op at the precision's weights)."""
-    return list(_own_formats(workload)) if precision.per_op else None
+    return _checkpoint_formats(workload) if precision.per_op else None
 
 
 def engine_grid(design: Design, points: dict) -> dict:
@@ -141,14 +151,19 @@ def engine_evaluator(design: Design, points: dict, workload: Workload, precision
     return df
 
 
+# (design, chunk of points, workload, precision) -> one row per point; the workload is a Workload for the
+# analytical evaluator and a ServingWorkload for the serving one
+Evaluator = Callable[[Design, dict, Any, PrecisionChoice], pd.DataFrame]
+
+
 @dataclass(frozen=True)
 class Context:
     """What every task needs besides its own slice: shipped once per worker."""
 
     study: Study
     accuracy: pd.DataFrame | None  # one row per join key (see hwsim.sweep.accuracy)
-    evaluator: object = engine_evaluator
-    serving: object = None  # evaluator of serving workloads (None: hwsim.sweep.serving.serving_evaluator)
+    evaluator: Evaluator = engine_evaluator
+    serving: Evaluator | None = None  # evaluator of serving workloads (None: hwsim.sweep.serving.serving_evaluator)
 
 
 def evaluate_task(ctx: Context, task: Task, points: dict) -> pd.DataFrame:

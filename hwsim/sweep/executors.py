@@ -61,12 +61,12 @@ def run_serial(ctx: Context, items: Iterable) -> Iterator:
 
 def run_local(ctx: Context, items: Iterable, workers: int) -> Iterator:
     """A pool of `workers` processes (fork where available: the study and evaluator are inherited)."""
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 
     method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
     with ProcessPoolExecutor(workers, mp_context=mp.get_context(method), initializer=_init,
                              initargs=(ctx,)) as pool:
-        pending = set()
+        pending: set[Future] = set()
         it = iter(items)
         exhausted = False
         while True:
@@ -96,14 +96,14 @@ def run_dask(ctx: Context, items: Iterable, workers: int, scheduler: str | None)
         from dask.distributed import Client, LocalCluster, as_completed
     except ImportError:
         raise HwsimError("the dask executor needs dask[distributed] (pip install 'hwsim[dask]')",
-                         field="--executor") from None
+                         field="executor") from None
     cluster = None
     try:
         if scheduler:
             try:
                 client = Client(scheduler, timeout="10s")
             except (OSError, TimeoutError, ValueError) as exc:
-                raise HwsimError(f"cannot reach Dask scheduler {scheduler!r}: {exc}", field="--scheduler") from None
+                raise HwsimError(f"cannot reach Dask scheduler {scheduler!r}: {exc}", field="scheduler") from None
         else:
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                    dashboard_address=None, silence_logs=40)
@@ -127,12 +127,12 @@ def run_dask(ctx: Context, items: Iterable, workers: int, scheduler: str | None)
 def check_executor(workers: int, executor: str, scheduler: str | None) -> None:
     """Refuse bad executor arguments up front (run_sweep calls this before it touches the output folder)."""
     if executor not in EXECUTORS:
-        raise HwsimError(f"must be one of {', '.join(EXECUTORS)}, got {executor!r}", field="--executor")
+        raise HwsimError(f"must be one of {', '.join(EXECUTORS)}, got {executor!r}", field="executor")
     if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= MAX_WORKERS:
-        raise HwsimError(f"must be an integer in 1..{MAX_WORKERS}, got {workers!r}", field="--workers")
+        raise HwsimError(f"must be an integer in 1..{MAX_WORKERS}, got {workers!r}", field="workers")
     if scheduler is not None:
         if executor != "dask":
-            raise HwsimError("--scheduler applies to --executor dask only", field="--scheduler")
+            raise HwsimError("`scheduler` applies to `executor` dask only", field="scheduler")
         _check_reachable(scheduler)
 
 
@@ -144,11 +144,11 @@ def _check_reachable(address: str) -> None:
     m = re.fullmatch(r"(?:tcp://)?([\w.-]+|\[[0-9a-fA-F:]+\]):(\d{1,5})", address.strip())
     if not m or not 0 < int(m.group(2)) < 65536:
         raise HwsimError(f"expected a scheduler address such as tcp://host:8786, got {address[:80]!r}",
-                         field="--scheduler")
+                         field="scheduler")
     try:
         socket.create_connection((m.group(1).strip("[]"), int(m.group(2))), timeout=5).close()
     except OSError as exc:
-        raise HwsimError(f"cannot reach Dask scheduler {address!r}: {exc.strerror or exc}", field="--scheduler") \
+        raise HwsimError(f"cannot reach Dask scheduler {address!r}: {exc.strerror or exc}", field="scheduler") \
             from None
 
 

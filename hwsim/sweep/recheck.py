@@ -42,6 +42,8 @@ def recheck_table(study: Study, table: pd.DataFrame) -> pd.DataFrame:
     from hwsim.cycle.recheck import sample_rows
 
     spec = study.recheck
+    if spec is None:
+        raise ValueError(f"study {study.name} asks for no recheck")
     cycles = table["cycles"].to_numpy(dtype=float)
     eligible = np.flatnonzero(np.isfinite(cycles) & (cycles > 0))
     rows = eligible[sample_rows(len(eligible), spec.sample, spec.seed)]

@@ -84,7 +84,7 @@ def _run(study: Study, store: Store, workers: int, executor: str, scheduler: str
     manifest = store.read_manifest() if resume else None
     if manifest is not None and manifest.get("fingerprint") != fingerprint:
         raise HwsimError("the study changed since the interrupted sweep (different fingerprint); "
-                         "run without --resume to start over", file=store.root / "manifest.json")
+                         "run without `resume` to start over", file=store.root / "manifest.json")
     if manifest is not None and manifest.get("complete") and results.exists():
         return _finish(study, store, results, len(tasks), rows=manifest.get("rows", 0))
 

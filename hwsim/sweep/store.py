@@ -22,7 +22,7 @@ from hwsim.sweep.io import atomic_write_table
 MANIFEST = "manifest.json"
 LOCK = ".hwsim-sweep.lock"
 _HELD: set[int] = set()  # lock fds this process holds (forked workers close their copies)
-RESUME_HINT = "; the finished parts are kept: fix it and rerun with --resume"
+RESUME_HINT = "; the finished parts are kept: fix it and rerun with `resume`"
 _PART = re.compile(r"^part-(\d{7})\.parquet$")
 
 
@@ -38,7 +38,7 @@ class Store:
         except FileNotFoundError:
             return None
         except (OSError, ValueError) as exc:
-            raise HwsimError(f"unreadable sweep manifest ({exc}); run without --resume to start over",
+            raise HwsimError(f"unreadable sweep manifest ({exc}); run without `resume` to start over",
                              file=self.root / MANIFEST) from None
 
     def write_manifest(self, manifest: dict) -> None:
@@ -66,8 +66,8 @@ class Store:
         except OSError:
             os.close(fd)
             raise HwsimError("another hwsim sweep is writing to this folder; wait for it to finish or give "
-                             "another --out", file=self.root) from None
-        self._lock_fd = fd  # released by unlock() or when the process ends
+                             "another `out_dir`", file=self.root) from None
+        self._lock_fd: int | None = fd  # released by unlock() or when the process ends
         _HELD.add(fd)
 
     def unlock(self) -> None:

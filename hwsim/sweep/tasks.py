@@ -45,7 +45,7 @@ def chunks(design, sampler, chunk: int) -> list[tuple[int, int]]:
 
 
 def plan(study: Study) -> list[Task]:
-    tasks = []
+    tasks: list[Task] = []
     for d in study.designs:
         ranges = chunks(d, study.sampler, study.outputs.chunk_size)
         for w in d.workloads:

@@ -210,7 +210,7 @@ def _refuse_hub_id(text: str) -> None:
             and Path(text).suffix not in (".yaml", ".yml", ".json"):
         raise HwsimError(f"looks like a Hugging Face hub id; hwsim does not download: give a local folder with its "
                          f"config.json (e.g. `huggingface-cli download {text} config.json --local-dir "
-                         f"{text.split('/')[-1]}`, then --model {text.split('/')[-1]})", file=text)
+                         f"{text.split('/')[-1]}`, then give the folder {text.split('/')[-1]} as the model)", file=text)
 
 
 def load_model(name_or_path: str | Path) -> ModelConfig:

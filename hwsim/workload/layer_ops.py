@@ -98,6 +98,7 @@ def _rope(ops: Ops, M: int, q_width: int, k_width: int, *, k_to_cache: bool = Tr
 
 def _qk_norm(ops: Ops, s: Step, attn: Attention, rows_q: int, rows_k: int) -> None:
     kind = attn.qk_norm
+    assert kind is not None, "called for attention with q/k norms only"
     per = VECTOR_OPS[kind]
     for name, rows in (("q_norm", rows_q), ("k_norm", rows_k)):
         ops.elementwise(name, "norm", rows, attn.head_dim, per, weight=attn.head_dim * NORM_PARAMS[kind])
@@ -136,6 +137,7 @@ def mla(ops: Ops, s: Step, attn: Attention, hidden: int) -> None:
     per-head K and V ("expanded": DeepSeek's own modelling code and transformers 4, up-projecting new tokens
     only)."""
     a, M, H, lin = attn.mla, s.M, attn.heads, attn.linears(hidden)
+    assert a is not None, "called for multi-head latent attention only"
     if a.q_lora_rank:
         w = lin["q_a_proj"]
         ops.linear("q_a_proj", "q_a_proj", M, w.k, w.n, bias=w.bias)
@@ -249,6 +251,7 @@ def layer_template(layer: Layer, s: Step) -> Ops:
                                                       inputs=inputs)
     s.norm_op(ops, "input_norm", M)
     if layer.parallel:
+        assert layer.mlp is not None, "a parallel block runs its mixer and MLP side by side"
         if layer.norms == 2:
             s.norm_op(ops, "mlp_norm", M)
         _mixer(ops, s, layer, h)

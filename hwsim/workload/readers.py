@@ -6,6 +6,7 @@ transformers on the meta device). A reader returns (blocks, embedding, norm, ext
 """
 from __future__ import annotations
 
+import builtins
 import math
 from dataclasses import dataclass
 from typing import Callable
@@ -54,7 +55,8 @@ class Fields:
         value = self.cfg.get(key)
         return default if value is None else bool(value)
 
-    def layer_types(self, layers: int, default: Callable[[int], str]) -> list[str]:
+    # below, `int` in annotations would name the method above: builtins.int is the type
+    def layer_types(self, layers: builtins.int, default: Callable[[builtins.int], str]) -> list[str]:
         types = self.cfg.get("layer_types")
         if types is None:
             return [default(i) for i in range(layers)]
@@ -62,13 +64,13 @@ class Fields:
             raise HwsimError(f"expected a list of {layers} layer types", file=self.file, field="layer_types")
         return [str(t) for t in types]
 
-    def kv_heads(self, heads: int, key: str = "num_key_value_heads") -> int:
+    def kv_heads(self, heads: builtins.int, key: str = "num_key_value_heads") -> builtins.int:
         kv = self.int(key, heads)
         if heads % kv:
             raise HwsimError(f"must divide num_attention_heads ({heads}), got {kv}", file=self.file, field=key)
         return kv
 
-    def head_dim(self, hidden: int, heads: int, default: int | None = None) -> int:
+    def head_dim(self, hidden: builtins.int, heads: builtins.int, default: builtins.int | None = None) -> builtins.int:
         if self.cfg.get("head_dim") is None and default is None and hidden % heads:
             raise HwsimError(f"hidden_size {hidden} is not divisible by num_attention_heads {heads}",
                              file=self.file, field="num_attention_heads")

@@ -13,6 +13,7 @@ at most their window (the keys a windowed kernel visits); docs/workloads.md list
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from types import MappingProxyType
 
 from typing import TYPE_CHECKING, Any, Mapping
 
@@ -75,14 +76,14 @@ class Trace:
     seq: int  # new tokens per sequence in this step (1 for decode)
     context: int  # tokens already cached before this step
     logits: str
-    ops: pd.DataFrame = _OpsTable()  # type: ignore[assignment]  # a descriptor: see _OpsTable
+    ops: pd.DataFrame = _OpsTable()  # a descriptor: see _OpsTable
     attention: str = "unfused"  # ATTENTION_FORMS
     mla: str = "absorbed"  # kv.MLA_MODES
 
     def op_arrays(self) -> "Mapping[str, Any]":
         """The ops' columns by name as arrays (the builder's own, before any DataFrame exists; else the frame)."""
         value = self.__dict__["_ops_table"]
-        return value if isinstance(value, dict) else self.ops
+        return MappingProxyType(value) if isinstance(value, dict) else self.ops  # read-only, as its arrays
 
     @property
     def tokens(self) -> int:

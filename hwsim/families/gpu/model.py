@@ -24,6 +24,8 @@ sm_bandwidth, launch_overhead, memory.hbm.efficiency. Energy: the board's power 
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from hwsim.core.schema import Field
@@ -113,7 +115,8 @@ class Gpu(Family):
         w = self._width(arch, prec.activations, prec.weights)
         gemv = self.weight_only(arch, prec) and c["weight_only_kernel"] == "gemv"
         extra = c["gemv_overhead"] if gemv else (c["overhead_8bit"] if (w is not None and w <= 8) else 0.0)
-        return arch.with_values({"compute._gemv": gemv, "compute._linear_fixed": c["launch_overhead"] + extra}), prec
+        # derived keys, not spec fields: set on the compute mapping directly (with_values takes spec paths only)
+        return replace(arch, compute={**c, "_gemv": gemv, "_linear_fixed": c["launch_overhead"] + extra}), prec
 
     def peak_macs_per_cycle(self, arch, prec):
         return arch.compute["sms"] * self._rate(arch, prec.activations, prec.weights)
