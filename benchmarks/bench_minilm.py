@@ -6,7 +6,7 @@ import argparse
 import os
 import platform
 
-from bench_trace import best_of  # same directory: run as `python benchmarks/bench_minilm.py`
+from timing import best_of  # same directory: run as `python benchmarks/bench_minilm.py`
 
 from hwsim.accuracy import minilm
 from hwsim.formats import get_format
@@ -24,16 +24,16 @@ def main() -> None:
     layers = minilm.linear_layers()
     n_weights = sum(lyr.weight.size for lyr in layers)
     minilm.reference_embeddings()  # load weights and tokenizer once
-    t_fp32 = best_of(lambda: minilm.embed(), args.repeat)
+    t_fp32, _ = best_of(lambda: minilm.embed(), args.repeat)
     print(f"fp32 forward pass, {len(minilm.SENTENCES)} sentences: {t_fp32 * 1e3:.0f} ms (best of {args.repeat})")
     print(f"{'format':>16} {'quantize ms':>11} {'Mvalues/s':>9} {'end-to-end ms':>13} {'cosine':>8}")
     for name in args.formats.split(","):
         fmt = get_format(name)
         fmt.quantize(layers[0].weight[:4])  # compile any numba kernel outside the timing
-        t_q = best_of(lambda: [fmt.quantize(lyr.weight, axis=-1) for lyr in layers], args.repeat)
-        t_e2e = best_of(lambda: minilm.cosine_vs_fp32(fmt), args.repeat)
+        t_q, _ = best_of(lambda: [fmt.quantize(lyr.weight, axis=-1) for lyr in layers], args.repeat)
+        t_e2e, cosine = best_of(lambda: minilm.cosine_vs_fp32(fmt), args.repeat)
         print(f"{name:>16} {t_q * 1e3:11.0f} {n_weights / t_q / 1e6:9.1f} {t_e2e * 1e3:13.0f} "
-              f"{minilm.cosine_vs_fp32(fmt):8.5f}")
+              f"{cosine:8.5f}")
 
 
 if __name__ == "__main__":
