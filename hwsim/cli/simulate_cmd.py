@@ -66,11 +66,13 @@ def _ops(args):
 
         work = with_online_hadamard(work, kv=kv_quantized(args.kv))
     if args.only:
-        ops = work.ops if hasattr(work, "ops") else work
+        from hwsim.workload.trace import Trace
+
+        ops = work.ops if isinstance(work, Trace) else work
         ops = ops[ops["kind"] == args.only].reset_index(drop=True)
         if ops.empty:
             raise HwsimError(f"no {args.only} ops in this workload", field="--only")
-        work = replace(work, ops=ops) if hasattr(work, "ops") else ops
+        work = replace(work, ops=ops) if isinstance(work, Trace) else ops
     return work
 
 

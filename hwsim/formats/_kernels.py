@@ -58,7 +58,8 @@ def _minifloat(y, u, sr, shift, field_lo, field_hi, tiny, maxv, top, sub):
     """y rounded to the minifloat. The rounding quantum is 2^(max(e, emin) - M), found from the
     float64 exponent field of y; adding and subtracting C = quantum·2^52 rounds to that quantum,
     ties to even, for normals and subnormals alike."""
-    f = min(max((_bits(y) >> _F64_MANT) & 0x7FF, field_lo), field_hi)
+    # numba's @intrinsic hides its typing-context argument from callers; its stubs do not
+    f = min(max((_bits(y) >> _F64_MANT) & 0x7FF, field_lo), field_hi)  # type: ignore[call-arg]
     c = _from_bits((f + shift) << _F64_MANT)
     a = abs(y)
     if sr:

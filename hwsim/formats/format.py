@@ -19,6 +19,7 @@ import numpy as np
 from hwsim.errors import HwsimError
 from hwsim.formats import kernels, scales
 from hwsim.formats.element import _NO_NOISE, Element
+from hwsim.formats.integer import IntElement
 from hwsim.formats.grouping import to_groups
 from hwsim.formats.scales import ScaleFormat
 
@@ -171,9 +172,9 @@ class Format:
         """(kind, params, grids, mids, luts, los, inv_ws) of the element(s), stacked per BitMoD variant,
         for kernels that round one value at a time (kernels.gptq_block)."""
         els = self.variants or (self.element,)
-        grids = [np.asarray(e.kernel_grid(), dtype=np.float64) for e in els]
-        width = max(g.size for g in grids)
-        grids = np.stack([np.pad(g, (0, width - g.size), mode="edge") for g in grids])
+        each = [np.asarray(e.kernel_grid(), dtype=np.float64) for e in els]
+        width = max(g.size for g in each)
+        grids = np.stack([np.pad(g, (0, width - g.size), mode="edge") for g in each])
         looks = [kernels.grid_lookup(g) for g in grids]
         return (els[0].kind, els[0].kernel_params(), grids, np.stack([lk[0] for lk in looks]),
                 np.stack([lk[1] for lk in looks]), np.array([lk[2] for lk in looks]),
@@ -185,19 +186,23 @@ class Format:
             return np.ones(g2.shape[0]), None
         if self.scaling == "pow2":
             return scales.pow2_scale(scales.absmax(g2), el.emax, el.max_abs, self.scale_rule), None
+        fmt = self.scale_format
+        assert fmt is not None, f"{self.name}: {self.scaling} scaling without a scale format"
         if self.scaling == "absmax":
             ideal = scales.absmax(g2) / el.max_abs
         elif self.scaling == "absmean":
             ideal = kernels.row_stats(g2, 3) / counts.reshape(-1)
         else:  # minmax
+            assert isinstance(el, IntElement), f"{self.name}: min-max scaling is for integer grids"
             lo, hi = kernels.row_stats(g2, 1), kernels.row_stats(g2, 2)
-            s = scales.linear_scale((hi - lo).reshape(rows, ngroups) / el.qmax, self.scale_format).reshape(-1)
+            s = scales.linear_scale((hi - lo).reshape(rows, ngroups) / el.qmax, fmt).reshape(-1)
             zero = np.clip(np.rint(-lo / s), 0, el.qmax)
             return s, np.where(np.isfinite(zero), zero, 0.0)
-        return scales.linear_scale(ideal.reshape(rows, ngroups), self.scale_format).reshape(-1), None
+        return scales.linear_scale(ideal.reshape(rows, ngroups), fmt).reshape(-1), None
 
     def _bitmod(self, g2, rows, ngroups, noise):
         amax = scales.absmax(g2).reshape(rows, ngroups)
+        assert self.scale_format is not None, f"{self.name}: BitMoD scaling without a scale format"
         per_grid = [scales.linear_scale(amax / v.max_abs, self.scale_format).reshape(-1) for v in self.variants]
         grids = np.stack([v.kernel_grid() for v in self.variants])
         out = np.empty_like(g2)

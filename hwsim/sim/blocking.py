@@ -39,7 +39,10 @@ def pipeline_ends(m, n, tile_m, tile_n, a_bytes, b_bytes, c_bytes, a_fetch=1.0, 
     tm, tn = np.minimum(tile_m, m), np.minimum(tile_n, n)
     b_streamed = streams_b(a_bytes, b_bytes, a_fetch, b_fetch, cap_a, cap_b)
     f = np.maximum(np.floor(np.where(b_streamed, b_fetch, np.maximum(a_fetch, 1))), 1)
-    pick = lambda x, y: np.where(b_streamed, x, y)  # held side R, streamed side S
+
+    def pick(x, y) -> np.ndarray:  # held side R, streamed side S
+        return np.where(b_streamed, x, y)
+
     lr, tr, r_bytes, r_fetch = pick(m, n), pick(tm, tn), pick(a_bytes, b_bytes), pick(a_fetch, b_fetch)
     ls, ts, s_bytes, s_fetch = pick(n, m), pick(tn, tm), pick(b_bytes, a_bytes), pick(b_fetch, a_fetch)
     with np.errstate(divide="ignore", invalid="ignore"):

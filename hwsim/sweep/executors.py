@@ -51,6 +51,7 @@ def _exit_with_parent(poll_s: float = 0.5) -> None:
 
 def _run(item):
     task, points = item
+    assert _CTX is not None, "a worker runs tasks after _init"
     return task, evaluate_task(_CTX, task, points)
 
 
