@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from hwsim.accuracy.llm import checked_window, read_config
 from hwsim.arch import load_arch, parse_overrides
 from hwsim.core.ops import gemm_ops
 from hwsim.errors import HwsimError
@@ -22,6 +23,7 @@ from hwsim.serve.shard import Parallel
 from hwsim.sweep.executors import check_executor
 from test_bad_inputs import one_line_exit_2
 
+TINY_LLAMA = Path(__file__).parent / "data" / "tiny_llm" / "llama"
 SERVE = ["serve", "--model", "llama-3-8b", "--rate", "1", "--num-requests", "2"]
 
 
@@ -45,6 +47,10 @@ CASES = [
     (lambda: check_executor(1, "local", "tcp://127.0.0.1:8786"), "scheduler: `scheduler` applies to `executor` dask only",
      ["sweep", "quickstart", "--scheduler", "tcp://127.0.0.1:8786"],
      "--scheduler: --scheduler applies to --executor dask only"),
+    (lambda: checked_window(read_config(TINY_LLAMA), -4, None), "max_tokens: must be an integer ≥ 2, got -4",
+     ["allocate", "--arch", "bitmod", "--phase", "decode", "--context", "8", "--formats", "int4_g128,int8_pc", "--budget", "avg_bits=5",
+      "--checkpoint", str(TINY_LLAMA), "--text", str(TINY_LLAMA.parent / "text.txt"), "--max-tokens", "-4"],
+     "--max-tokens: must be an integer ≥ 2, got -4"),
     (lambda: check_plot_path("front.jpg"), "front.jpg: path: plot file must end in .png, .pdf or .svg",
      ["roofline", "--arch", "bitmod", "--model", "llama-2-7b", "--phase", "decode", "--plot", "front.jpg"],
      "front.jpg: --plot: plot file must end in .png, .pdf or .svg"),

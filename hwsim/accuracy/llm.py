@@ -528,6 +528,19 @@ DEFAULT_MAX_TOKENS = 1024
 CALIBRATION_TOKENS = 512  # calibration windows beyond this add time, not accuracy, at these model sizes
 
 
+def checked_window(cfg: DecoderConfig, max_tokens: int | None, window: int | None) -> int:
+    """The evaluation window (default: DEFAULT_WINDOW, capped by the model's positions), after checking
+    `max_tokens` and `window` as a user gave them."""
+    for name, v in (("max_tokens", max_tokens), ("window", window)):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 2):
+            raise HwsimError(f"must be an integer ≥ 2, got {v!r}", field=name)
+    window = window or min(DEFAULT_WINDOW, cfg.max_positions)
+    if window > cfg.max_positions:
+        raise HwsimError(f"window {window} is longer than the model's max_position_embeddings "
+                         f"{cfg.max_positions}", field="window")
+    return window
+
+
 def evaluate(folder: str | Path, text: str | Path, quant: Quant | None = None, *,
              calibration: str | Path | None = None, max_tokens: int = DEFAULT_MAX_TOKENS,
              window: int | None = None) -> dict:
@@ -537,13 +550,7 @@ def evaluate(folder: str | Path, text: str | Path, quant: Quant | None = None, *
 
     ckpt = Checkpoint(folder)
     quant = quant or Quant()
-    for name, v in (("max_tokens", max_tokens), ("window", window)):
-        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 2):
-            raise HwsimError(f"{name} must be an integer ≥ 2, got {v!r}", field=name)
-    window = window or min(DEFAULT_WINDOW, ckpt.cfg.max_positions)
-    if window > ckpt.cfg.max_positions:
-        raise HwsimError(f"window {window} is longer than the model's max_position_embeddings "
-                         f"{ckpt.cfg.max_positions}", field="window")
+    window = checked_window(ckpt.cfg, max_tokens, window)
     ids = encode(ckpt, read_text(text, "text"))[:max_tokens]
     wins = windows(ids, window, ckpt.cfg.bos)
     cal = None

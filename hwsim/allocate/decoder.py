@@ -26,13 +26,7 @@ class DecoderTensors:
                  max_tokens: int = llm.DEFAULT_MAX_TOKENS, window: int | None = None):
         self.ckpt = llm.Checkpoint(path)
         cfg = self.ckpt.cfg
-        for name, v in (("max_tokens", max_tokens), ("window", window)):
-            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 2):
-                raise HwsimError(f"{name} must be an integer ≥ 2, got {v!r}", field=name)
-        self.window = window or min(llm.DEFAULT_WINDOW, cfg.max_positions)
-        if self.window > cfg.max_positions:
-            raise HwsimError(f"window {self.window} is longer than the model's max_position_embeddings "
-                             f"{cfg.max_positions}", field="window")
+        self.window = llm.checked_window(cfg, max_tokens, window)
         self.seed = int(seed)
         self.text = None if text is None else Path(text)
         self.ids = None

@@ -12,7 +12,7 @@ EXAMPLES = ("hwsim accuracy --model ./Qwen3-0.6B --text wiki.txt --weights int4_
             "hwsim accuracy --model ./ckpt --text wiki.txt --weights int4_g128 --activations int4_pc --kv int4_pc "
             "--method rotate+gptq --json")
 
-FLAGS = {"window": "--window"}  # evaluate's parameter → its option
+FLAGS = {"window": "--window", "max_tokens": "--max-tokens"}  # evaluate's parameter → its option
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

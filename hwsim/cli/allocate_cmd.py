@@ -19,7 +19,7 @@ EXIT_INFEASIBLE = 3
 # allocate's library parameters (hwsim.allocate.build_problem) → its options, and what each option sets
 FLAGS = {"formats": "--formats", "kv_formats": "--kv-formats", "fixed_weights": "--fixed-weights",
          "activations": "--activations", "kv": "--kv", "checkpoint": "--checkpoint", "sensitivity": "--sensitivity", "text": "--text",
-         "calibration": "--calibration", "proxy": "--proxy"}
+         "calibration": "--calibration", "proxy": "--proxy", "max_tokens": "--max-tokens", "window": "--window"}
 FLAG_HINTS = {"--fixed-weights": "; --fixed-weights (default fp16) is the format of the weights outside the units "
                                  "(embeddings, lm_head)",
               "--formats": "; drop it from --formats",
