@@ -36,14 +36,6 @@ def _stream(w: ServingWorkload):
     return w.stream()
 
 
-@lru_cache(maxsize=16)
-def _probe(name: str):
-    """A small step of the model: the engine reports the design's area with any trace."""
-    from hwsim.workload import trace
-
-    return trace(_model(name), "decode", batch=1, context=1)
-
-
 def metric_row(summary: dict, arch, area_mm2: float) -> dict:
     """A replay's summary as the columns of one results row (seconds, joules, tokens/s; per output token)."""
     row: dict[str, object] = {"family": arch.family, "devices": summary["devices"]}
@@ -75,7 +67,8 @@ COLUMNS = ("family", "devices", *(f"{lat}_{col}_s" for lat in LATENCIES for col 
 
 def serve_point(arch, w: ServingWorkload, precision: PrecisionChoice) -> dict:
     """One design point's row: the replay of `w` on `arch` (see the module doc for infeasible points)."""
-    from hwsim.engine import Precision, evaluate
+    from hwsim.engine import Precision
+    from hwsim.engine.machine import configure
     from hwsim.serve.links import link_for
     from hwsim.serve.replay import serve
     from hwsim.serve.scheduler import SchedulerConfig
@@ -87,7 +80,8 @@ def serve_point(arch, w: ServingWorkload, precision: PrecisionChoice) -> dict:
     if w.kv_blocks is None and not math.isfinite(float(np.asarray(arch.backing.capacity))):
         raise HwsimError(f"{arch.name}'s {arch.backing.name} has no capacity to size the KV cache from: give the "
                          "serving workload kv_blocks (or the design a memory capacity)", field="workloads.kv_blocks")
-    area = float(evaluate(arch, _probe(w.model), prec).totals.get("area_mm2", math.nan))
+    m = configure(arch, prec)  # the design's area at this precision, with no trace to cost
+    area = float(np.asarray(m.family.area_mm2(m.spec, m.asked)).reshape(-1)[0])
     config = SchedulerConfig(max_num_seqs=w.max_num_seqs, max_batched_tokens=w.max_batched_tokens,
                              block_size=w.block_size, chunked_prefill=w.chunked_prefill)
     try:
