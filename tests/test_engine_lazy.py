@@ -198,3 +198,41 @@ def test_a_preset_is_built_once_per_family_model():
     finally:
         register(builtin, replace=True)
     assert load_arch("tpu-like") is first
+
+
+def _frames():
+    """Ops tables in the layouts a caller may hand over: pandas' own strings or objects, nullable and
+    narrow integers, floats, a strided row slice, a copy, and repeated column names."""
+    base = trace(load_model("gpt-2"), "decode", batch=2, context=8).ops
+    objects = base.astype({c: object for c in ("name", "kind", "op")})
+    narrow = base.astype({"m": np.int32, "n": "Int64", "k": np.float32, "macs": np.float64})
+    doubled = pd.concat([base, base[["m"]]], axis=1)  # "m" twice: read through df[name]
+    return {"trace": base, "objects": objects, "narrow": narrow, "strided": base.iloc[::3],
+            "gemm": gemm_ops([("a", 3, 5, 7), ("b", 1, 9, 2)]), "copy": base.copy(), "doubled": doubled}
+
+
+@pytest.mark.parametrize("layout", list(_frames()))
+def test_a_frames_columns_read_from_its_blocks_as_to_numpy_gives_them(layout):
+    """hwsim.core.ops.table_columns reads a DataFrame's arrays without building a Series per column: each
+    column is what `df[name].to_numpy(dtype)` gives (values, dtype, read-only when it is a view), and
+    OpColumns.from_frame of the frame equals that of a plain mapping of those arrays."""
+    from hwsim.core.ops import INT_COLUMNS, table_columns
+
+    df = _frames()[layout]
+    names = ("name", "kind", "op", "m", "n", "k")
+    for dtype, cols in ((None, names), (np.float64, ("m", "n", "k", "macs", "count"))):
+        got = table_columns(df, cols, dtype)
+        for c, arr in zip(cols, got):
+            want = df[c].to_numpy(dtype=dtype)  # "doubled": both "m" columns, as before
+            assert arr.dtype == want.dtype and np.array_equal(arr, want), (c, arr, want)
+            assert want.flags.writeable or not arr.flags.writeable, c  # a view of the frame stays read-only
+    if layout == "doubled":
+        return
+    fast = OpColumns.from_frame(df)
+    plain = OpColumns.from_frame({c: df[c].to_numpy() for c in ("name", "kind", "op", *INT_COLUMNS)})
+    for f in ("name", "kind", "op", *INT_COLUMNS):
+        a, b = getattr(fast, f), getattr(plain, f)
+        assert a.dtype == b.dtype and np.array_equal(a, b), f
+    before = fast.m.copy()
+    df.loc[df.index[0], "m"] = 12345  # an edited frame is read anew; the earlier columns keep their values
+    assert OpColumns.from_frame(df).m[0] == 12345 and np.array_equal(fast.m, before)
