@@ -6,6 +6,7 @@ Operand roles: A = activations in, B = weights (linear, embedding) or KV (attent
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Any, Mapping
 
@@ -107,10 +108,25 @@ class OpColumns:
     def is_kind(self, kind: str) -> np.ndarray:
         return self.kind == kind
 
-    @property
+    # Masks the engine asks for several times a call, computed once per OpColumns (read-only: shared).
+    @functools.cached_property
+    def is_attention(self) -> np.ndarray:
+        """Attention ops (their B operand is the KV cache)."""
+        return _read_only(self.kind == "attention")
+
+    @functools.cached_property
+    def is_embedding(self) -> np.ndarray:
+        return _read_only(self.kind == "embedding")
+
+    @functools.cached_property
     def gemm(self) -> np.ndarray:
         """Ops that run on a MAC/dot-product array (linear and attention)."""
-        return (self.kind == "linear") | (self.kind == "attention")
+        return _read_only((self.kind == "linear") | self.is_attention)
+
+
+def _read_only(arr: np.ndarray) -> np.ndarray:
+    arr.flags.writeable = False
+    return arr
 
 
 @dataclass(frozen=True)
@@ -131,8 +147,7 @@ def operand_bytes(ops: OpColumns, prec: ResolvedPrecision) -> OperandBytes:
     cache (kv_write_elems) count as output bytes of the op that produces them.
     """
     a_bits, w_bits, kv_bits = prec.activations.bits, prec.weights.bits, prec.kv.bits
-    att = ops.kind == "attention"
-    emb = ops.kind == "embedding"
+    att, emb = ops.is_attention, ops.is_embedding
     b_bits = np.where(att, kv_bits, w_bits)
     # embedding reads only the gathered rows of its table (act_out elements), not the whole table
     b_elems = np.where(att, ops.kv_read_elems, np.where(emb, ops.act_out_elems, ops.weight_elems))
