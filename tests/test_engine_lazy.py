@@ -236,3 +236,48 @@ def test_a_frames_columns_read_from_its_blocks_as_to_numpy_gives_them(layout):
     before = fast.m.copy()
     df.loc[df.index[0], "m"] = 12345  # an edited frame is read anew; the earlier columns keep their values
     assert OpColumns.from_frame(df).m[0] == 12345 and np.array_equal(fast.m, before)
+
+
+def test_kept_prices_and_precisions_are_the_computed_ones():
+    """Component prices and resolved precisions are kept per distinct arguments (their types part of the
+    key): a kept value equals a fresh computation, True is never taken for 1, and arrays (sweeps) are
+    priced every call."""
+    from hwsim.core.precision import resolve_precision
+    from hwsim.errors import HwsimError
+    from hwsim.tech import components as C
+
+    a, b = Precision(weights="int4_g128").resolve().activations, Precision(weights="int4_g128").resolve().weights
+    for args in ((a, b, 28.0, 0.8), (a, b, 28, None), (a, a, np.float64(7.0), None)):
+        assert C.mac(*args) == C.mac.__wrapped__(*args) and C.mac(*args) is C.mac(*args)
+    nodes = np.array([[7.0], [28.0]])
+    swept = C.fp_adder(16, nodes)
+    assert np.array_equal(swept.energy_j, C.fp_adder.__wrapped__(16, nodes).energy_j)
+    assert C.fp_adder(16, nodes) is not swept
+    assert resolve_precision(Precision(weights=1)) == Precision(weights=1).resolve()
+    with pytest.raises(HwsimError, match="bits"):
+        resolve_precision(Precision(weights=True))
+    assert resolve_precision(Precision(weights=4)) is resolve_precision(Precision(weights=4))
+
+
+def test_op_masks_are_the_kind_columns_and_read_only():
+    ops = op_columns(trace(load_model("deepseek-v2-lite"), "decode", context=8))
+    assert np.array_equal(ops.is_attention, ops.kind == "attention") and ops.is_attention.any()
+    assert np.array_equal(ops.gemm, (ops.kind == "linear") | (ops.kind == "attention"))
+    assert np.array_equal(ops.is_embedding, ops.kind == "embedding")
+    for mask in (ops.is_attention, ops.gemm, ops.is_embedding):
+        with pytest.raises(ValueError):
+            mask[0] = not mask[0]
+
+
+def test_a_zero_buffer_raises_at_one_point_and_in_a_sweep():
+    """Buffers of 0 bytes re-fetch their partner without end: the backing store's cycles are not finite. The
+    engine names that level whether its bandwidth is one number (no masking) or swept (an array)."""
+    from hwsim.errors import HwsimError
+
+    spec = load_arch("tpu-like")  # a 0-byte buffer is reachable only by building a spec in code
+    arch = replace(spec, memory=(spec.backing, *(replace(lv, capacity=0.0) for lv in spec.on_chip)))
+    ops = gemm_ops([("g", 64, 256, 256)])
+    with pytest.raises(HwsimError, match=r"memory\.dram\.bandwidth: memory level 'dram' needs non-finite"):
+        evaluate(arch, ops)
+    with pytest.raises(HwsimError, match=r"memory\.dram\.bandwidth: memory level 'dram' needs non-finite"):
+        sweep_cost(arch, {"memory.dram.bandwidth": ["10 GB/s", "20 GB/s"]}, ops)
