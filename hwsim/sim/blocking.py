@@ -35,16 +35,8 @@ def pipeline_ends(m, n, tile_m, tile_n, a_bytes, b_bytes, c_bytes, a_fetch=1.0, 
     last tiles), vectorised over ops and design points; arguments as tile_grid's, per GEMM instance.
     `k_slices`: each tile streams its reduction in that many slices (GPU CTAs step through k), so its
     load and compute come in slices and only the first load and the last compute are exposed."""
-    m, n = np.asarray(m, dtype=np.float64), np.asarray(n, dtype=np.float64)
-    tm, tn = np.minimum(tile_m, m), np.minimum(tile_n, n)
-    b_streamed = streams_b(a_bytes, b_bytes, a_fetch, b_fetch, cap_a, cap_b)
-    f = np.maximum(np.floor(np.where(b_streamed, b_fetch, np.maximum(a_fetch, 1))), 1)
-
-    def pick(x, y) -> np.ndarray:  # held side R, streamed side S
-        return np.where(b_streamed, x, y)
-
-    lr, tr, r_bytes, r_fetch = pick(m, n), pick(tm, tn), pick(a_bytes, b_bytes), pick(a_fetch, b_fetch)
-    ls, ts, s_bytes, s_fetch = pick(n, m), pick(tn, tm), pick(b_bytes, a_bytes), pick(b_fetch, a_fetch)
+    lr, tr, r_bytes, r_fetch, ls, ts, s_bytes, s_fetch, f = _sides(m, n, tile_m, tile_n, a_bytes, b_bytes,
+                                                                   a_fetch, b_fetch, cap_a, cap_b)
     with np.errstate(divide="ignore", invalid="ignore"):
         first = np.minimum(tr, lr / f)  # rows of R in the first piece (first R tile ∩ first super-block)
         last = np.minimum(lr - tr * (np.ceil(lr / tr) - 1), lr / f)  # last R tile ∩ last super-block
@@ -53,6 +45,60 @@ def pipeline_ends(m, n, tile_m, tile_n, a_bytes, b_bytes, c_bytes, a_fetch=1.0, 
         share = last * s_last / (lr * ls)
         store = c_bytes * share
     return _finite(load) / k_slices, _finite(store), _finite(share) / k_slices
+
+
+def held_refills(m, n, tile_m, tile_n, a_bytes, b_bytes, a_fetch, b_fetch, cap_a, cap_b, compute, memory, bpc,
+                 count=1.0):
+    """What the held super-blocks of `count` GEMM instances run back to back add to the pipeline's ends, in
+    cycles: (refills, imbalance). Operands as pipeline_ends'; `compute`, `memory`: one instance's cycles;
+    `bpc`: backing-store bytes per cycle. Vectorised.
+
+    - refills (compute side): each super-block's part of R loads with the first S tile of its walk
+      (tile_grid), piece by piece, each piece one buffer ahead of the compute, so only one S column of
+      compute overlaps it: the first super-block's load after the first tile's (under that column less its
+      last piece, whose compute overlaps the next S tile) and every later one's R part plus first S tile,
+      the next instance's first included (under the previous column), where the loads exceed that compute.
+    - imbalance (both sides): super-blocks carry equal bytes but not always equal compute: a ragged last R
+      tile costs a full array pass (the families' closed forms round each pass up) over fewer rows, so the
+      super-blocks over it compute more per byte. The pipeline runs each super-block at its own bound:
+      sum over super-blocks of max(compute, memory), less max of the sums."""
+    lr, tr, r_bytes, r_fetch, ls, ts, s_bytes, s_fetch, f = _sides(m, n, tile_m, tile_n, a_bytes, b_bytes,
+                                                                   a_fetch, b_fetch, cap_a, cap_b)
+    compute, memory = np.asarray(compute, dtype=np.float64), np.asarray(memory, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        block_r = r_bytes * np.minimum(r_fetch, 1) / f  # one super-block's part of R
+        first = np.minimum(tr, lr / f)  # rows of R in the first piece
+        col = compute * ts / (f * ls)  # one S column of a super-block
+        rest = np.maximum(block_r * (1 - first * f / lr) / bpc - (col - compute * first * ts / (lr * ls)), 0.0)
+        block = block_r + s_bytes * np.minimum(s_fetch, 1) * ts / ls
+        refills = rest + (count * f - 1) * np.maximum(block / bpc - col, 0.0)
+        # compute per super-block: rows / tr in full R tiles, rows / r_last in the last (each tile one pass)
+        nr = np.ceil(lr / tr)
+        r_last = lr - tr * (nr - 1)
+        h, edge = lr / f, tr * (nr - 1)  # super-block rows; where the last R tile starts
+        jb = np.minimum(np.floor(edge / h), f - 1)  # the super-block the edge falls in
+        x = edge - jb * h  # its rows in full tiles
+        per_row = compute / nr
+        full, mixed, tail = per_row * h / tr, per_row * (x / tr + (h - x) / r_last), per_row * h / r_last
+        mem = memory / f
+        phased = (jb * np.maximum(full, mem) + np.maximum(mixed, mem) + (f - 1 - jb) * np.maximum(tail, mem))
+        imbalance = count * np.maximum(phased - np.maximum(compute, memory), 0.0)
+    return _finite(refills), _finite(imbalance)
+
+
+def _sides(m, n, tile_m, tile_n, a_bytes, b_bytes, a_fetch, b_fetch, cap_a, cap_b):
+    """The blocking's two sides: (rows, tile rows, bytes, fetch) of the held side R, the same of the
+    streamed side S, and the super-blocks f of R (tile_grid's, vectorised)."""
+    m, n = np.asarray(m, dtype=np.float64), np.asarray(n, dtype=np.float64)
+    tm, tn = np.minimum(tile_m, m), np.minimum(tile_n, n)
+    b_streamed = streams_b(a_bytes, b_bytes, a_fetch, b_fetch, cap_a, cap_b)
+    f = np.maximum(np.floor(np.where(b_streamed, b_fetch, np.maximum(a_fetch, 1))), 1)
+
+    def pick(x, y) -> np.ndarray:  # held side R, streamed side S
+        return np.where(b_streamed, x, y)
+
+    return (pick(m, n), pick(tm, tn), pick(a_bytes, b_bytes), pick(a_fetch, b_fetch),
+            pick(n, m), pick(tn, tm), pick(b_bytes, a_bytes), pick(b_fetch, a_fetch), f)
 
 
 def _finite(x):
