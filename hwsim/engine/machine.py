@@ -86,7 +86,7 @@ def exposed_cycles(m: Machine, ops: OpColumns, shared: OpTraffic, compute, memor
     refills, imbalance = 0.0, 0.0
     if len(shape) == 2 and not m.family.batch_pipeline:  # held super-blocks (tile_grid)
         refills, imbalance = held_refills(ops.m, ops.n, shape[0], shape[1], ob.a / count, ob.b / count,
-                                          a_fetch, b_fetch, *caps, per_tile, memory / count, bpc, count)
+                                          a_fetch, b_fetch, caps[0], caps[1], per_tile, memory / count, bpc, count)
     ends = m.family.memory_round((load + store) / bpc + refills)
     imbalance = np.ceil(imbalance)
     last_compute = per_tile * last
