@@ -103,8 +103,8 @@ def test_balanced_gemm_from_issue_12():
 # [0.8, 1.25] (balanced, where full overlap is most optimistic: the start-up and drain rule matters most).
 # The family list comes from the registry and the presets from archs/, so a new family is covered here.
 # Families whose analytical model reproduces a reference that overlaps fully (exposes_pipeline_ends off:
-# bitserial, BitMoD's simulator; gpu, fitted to measured kernels) are checked with the shared rule on, so
-# the rule agrees with their cycle models too; docs/cycle.md gives what they leave out as shipped.
+# gpu, fitted to measured kernels) are checked with the shared rule on, so the rule agrees with their
+# cycle models too; docs/cycle.md gives what they leave out as shipped.
 def _presets_by_family() -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for name in preset_names("archs"):
