@@ -42,13 +42,16 @@ class OpTraffic:
     bytes: OperandBytes
     resident: tuple
     traffic: Traffic
+    capacities: tuple  # on-chip bytes for A and B of each op (hwsim.engine.memory.operand_capacities)
 
 
 def op_traffic(m: Machine, ops: OpColumns) -> OpTraffic:
     ob = operand_bytes(ops, m.prec)
     resident = m.family.resident(m.arch, ops, m.prec)
-    tr = traffic(m.arch, ops, ob, *m.family.array_reads(m.arch, ops), m.family.memory_round, *resident)
-    return OpTraffic(ob, resident, tr)
+    caps = operand_capacities(m.arch, ops)
+    a_reads, b_reads = m.family.array_reads(m.arch, ops)
+    tr = traffic(m.arch, ops, ob, a_reads, b_reads, m.family.memory_round, resident[0], resident[1], caps=caps)
+    return OpTraffic(ob, resident, tr, caps)
 
 
 def memory_cycles(tr: Traffic) -> np.ndarray:
@@ -78,15 +81,15 @@ def exposed_cycles(m: Machine, ops: OpColumns, shared: OpTraffic, compute, memor
         count, a_fetch, b_fetch = 1.0, np.minimum(tr.a_fetch, 1.0), np.minimum(tr.b_fetch, 1.0)
     else:
         count, a_fetch, b_fetch = np.maximum(ops.count, 1.0), tr.a_fetch, tr.b_fetch
-    caps = operand_capacities(m.arch, ops)
     load, store, last = pipeline_ends(ops.m, ops.n, shape[0], shape[1], ob.a / count, ob.b / count, ob.c / count,
-                                      a_fetch, b_fetch, *caps, *shape[2:])
+                                      a_fetch, b_fetch, *shared.capacities, *shape[2:])
     bpc = m.arch.backing.bytes_per_cycle(m.arch.clock_hz)
     per_tile = (compute - startup) / count  # one instance's compute; tile shares are of its outputs
     refills, imbalance = 0.0, 0.0
     if len(shape) == 2 and not m.family.batch_pipeline:  # held super-blocks (tile_grid)
+        cap_a, cap_b = shared.capacities
         refills, imbalance = held_refills(ops.m, ops.n, shape[0], shape[1], ob.a / count, ob.b / count,
-                                          a_fetch, b_fetch, caps[0], caps[1], per_tile, memory / count, bpc, count)
+                                          a_fetch, b_fetch, cap_a, cap_b, per_tile, memory / count, bpc, count)
     ends = m.family.memory_round((load + store) / bpc + refills)
     imbalance = np.ceil(imbalance)
     last_compute = per_tile * last
