@@ -281,3 +281,14 @@ def test_a_zero_buffer_raises_at_one_point_and_in_a_sweep():
         evaluate(arch, ops)
     with pytest.raises(HwsimError, match=r"memory\.dram\.bandwidth: memory level 'dram' needs non-finite"):
         sweep_cost(arch, {"memory.dram.bandwidth": ["10 GB/s", "20 GB/s"]}, ops)
+
+
+def test_an_ops_table_without_its_columns_names_them():
+    from hwsim.errors import HwsimError
+
+    df = gemm_ops([("g", 2, 3, 4)])
+    for table in (df.drop(columns=["kind", "m"]), {c: df[c].to_numpy() for c in df.columns if c not in ("kind", "m")}):
+        with pytest.raises(HwsimError, match=r"ops table lacks columns \['kind', 'm'\]"):
+            OpColumns.from_frame(table)
+    with pytest.raises(HwsimError, match=r"lacks columns \['m'\]"):
+        evaluate("tpu-like", df.drop(columns=["m"]))

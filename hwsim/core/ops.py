@@ -87,11 +87,14 @@ class OpColumns:
         """The columns of an ops table: a DataFrame, or a mapping of column name → array (a Trace's own,
         Trace.op_arrays, read without building its DataFrame)."""
         have = getattr(df, "columns", df)  # a DataFrame's column index answers `in` without its overhead
-        missing = [c for c in ("name", "kind", *INT_COLUMNS) if c not in have]
-        if missing:
-            raise HwsimError(f"ops table lacks columns {missing}", field="trace")
-        cols = dict(zip(INT_COLUMNS, table_columns(df, INT_COLUMNS, np.float64)))
-        name, kind, *op = table_columns(df, ("name", "kind", "op") if "op" in have else ("name", "kind"))
+        try:
+            cols = dict(zip(INT_COLUMNS, table_columns(df, INT_COLUMNS, np.float64)))
+            name, kind, *op = table_columns(df, ("name", "kind", "op") if "op" in have else ("name", "kind"))
+        except KeyError:
+            missing = [c for c in ("name", "kind", *INT_COLUMNS) if c not in have]
+            if missing:
+                raise HwsimError(f"ops table lacks columns {missing}", field="trace") from None
+            raise
         return cls(name=name, kind=kind.astype(str), op=op[0].astype(str) if op else None, **cols)
 
     def __len__(self) -> int:

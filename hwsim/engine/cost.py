@@ -76,10 +76,16 @@ def energy_parts(arch: Accelerator, bytes_by_level: dict, compute_energy, second
     for name, moved in bytes_by_level.items():
         parts[name] = np.asarray(moved, dtype=np.float64) * np.asarray(arch.level(name).energy)
     parts["static"] = np.asarray(seconds, dtype=np.float64) * np.asarray(arch.static_power_w)
-    shape = np.broadcast_shapes(*(np.shape(e) for e in parts.values()))
+    shape = common_shape(parts.values())
     out = {f"energy_{part}_j": _shaped(e, shape) for part, e in parts.items()}
     out["energy_j"] = _shaped(sum(parts.values()), shape)
     return out
+
+
+def common_shape(values) -> tuple:
+    """The broadcast shape of `values` (np.broadcast_shapes, asked once per distinct shape: usually one)."""
+    shapes = {np.shape(v) for v in values}
+    return shapes.pop() if len(shapes) == 1 else np.broadcast_shapes(*shapes)
 
 
 def _shaped(values, shape: tuple) -> np.ndarray:
@@ -87,7 +93,8 @@ def _shaped(values, shape: tuple) -> np.ndarray:
     arr = np.asarray(values, dtype=np.float64)
     if arr.shape != shape:
         return np.broadcast_to(arr, shape)
-    arr.flags.writeable = False  # as a broadcast view would be: callers share the engine's columns
+    if arr.flags.writeable:
+        arr.flags.writeable = False  # as a broadcast view would be: callers share the engine's columns
     return arr
 
 
@@ -112,7 +119,7 @@ def cost_columns(m: Machine, ops: OpColumns, shared: OpTraffic | None = None) ->
             **{f"bytes_{name}": moved for name, moved in tr.levels.items()}}
     compute_energy = fold(fam.compute_energy(arch, view, prec, view_compute), len(ops), fused)
     cols.update(energy_parts(arch, tr.levels, compute_energy, seconds))
-    shape = np.broadcast_shapes(*(np.shape(c) for c in cols.values()))
+    shape = common_shape(cols.values())
     return {k: _shaped(c, shape) for k, c in cols.items()}
 
 

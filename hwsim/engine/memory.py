@@ -52,19 +52,42 @@ def level_reads_writes(arch: Accelerator, att, ob: OperandBytes, a_fetch, b_fetc
     """(bytes read, bytes written) per level: the backing store is read for the fetches and written with the
     outputs; an on-chip level is written with what it holds (fills, and outputs) and read by the array (A
     a_reads times, B b_reads times) and for the outputs' drain."""
-    levels = {arch.backing.name: (ob.a * a_fetch + ob.b * b_fetch, ob.c)}
+    back = ob.a * a_fetch + ob.b * b_fetch
+    levels = {arch.backing.name: (back, ob.c)}
+    zero = np.zeros(np.shape(back))
+    zero.flags.writeable = False  # a level holding nothing moves these (shared)
+    a_read, a_fill, b_read, b_fill = ob.a * a_reads, ob.a * a_fetch, ob.b * b_reads, ob.b * b_fetch
+    att = np.asarray(att)
     for lv in arch.on_chip:
-        held_b = np.where(att, "kv" in lv.holds, "weights" in lv.holds)
-        zero = np.zeros(np.broadcast(levels[arch.backing.name][0]).shape)
         reads, writes = zero, zero
         if "activations" in lv.holds:
-            reads, writes = reads + ob.a * a_reads, writes + ob.a * a_fetch
-        reads = reads + np.where(held_b, ob.b * b_reads, 0.0)
-        writes = writes + np.where(held_b, ob.b * b_fetch, 0.0)
+            reads, writes = reads + a_read, writes + a_fill
+        held_b = _held(att, "kv" in lv.holds, "weights" in lv.holds)  # B: KV for attention, weights otherwise
+        if held_b is True:
+            reads, writes = reads + b_read, writes + b_fill
+        elif held_b is False:  # + 0.0: the values stay (no -0.0 here: every sum starts at +0.0), the shape grows
+            reads, writes = _grown(reads, b_read), _grown(writes, b_fill)
+        else:
+            reads = reads + np.where(held_b, b_read, 0.0)
+            writes = writes + np.where(held_b, b_fill, 0.0)
         if "outputs" in lv.holds:
             reads, writes = reads + ob.c, writes + ob.c
         levels[lv.name] = (reads, writes)
     return levels
+
+
+def _held(att: np.ndarray, kv: bool, weights: bool):
+    """Whether a level holds each op's B operand: one bool when that is the same for every op, else a mask."""
+    if kv == weights:
+        return kv
+    if not att.any():
+        return weights
+    return kv if att.all() else np.where(att, kv, weights)
+
+
+def _grown(total: np.ndarray, other) -> np.ndarray:
+    """`total + 0.0 * other`'s broadcast: total itself when `other` adds no dimension."""
+    return total if np.shape(other) == np.shape(total) else total + np.zeros(np.shape(other))
 
 
 def _level_bytes(arch: Accelerator, att, ob: OperandBytes, a_fetch, b_fetch, a_reads, b_reads) -> dict:
@@ -80,8 +103,8 @@ def _level_cycles(arch: Accelerator, levels: dict, memory_round) -> dict:
     for lv in arch.memory:
         bpc = lv.bytes_per_cycle(arch.clock_hz)
         moved = levels[lv.name]
-        if type(bpc) is float and 0.0 < bpc < math.inf:  # one design point's finite bandwidth: nothing to mask
-            cycles[lv.name] = memory_round(moved / bpc)
+        if type(bpc) is float and 0.0 < bpc:  # one design point's bandwidth: nothing to mask
+            cycles[lv.name] = memory_round(moved / bpc) if bpc < math.inf else np.zeros(np.shape(moved))
             continue
         bpc = np.asarray(bpc, dtype=np.float64)
         unbounded = np.isposinf(bpc)
