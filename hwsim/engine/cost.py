@@ -112,7 +112,7 @@ def cost_columns(m: Machine, ops: OpColumns, shared: OpTraffic | None = None) ->
     memory = memory_cycles(tr)
     # the overlap rule both engines share: memory and compute overlap, except the tile pipeline's start-up
     # and drain (hwsim.engine.machine.exposed_cycles)
-    to_compute, to_memory = exposed_cycles(m, ops, shared, compute)
+    to_compute, to_memory = exposed_cycles(m, ops, shared, compute, memory)
     cycles = np.asarray(fam.latency(arch, ops, compute + to_compute, memory + to_memory), dtype=np.float64)
     seconds = cycles / np.asarray(arch.clock_hz)
     cols = {"cycles": cycles, "compute_cycles": compute, "memory_cycles": memory, "seconds": seconds,
