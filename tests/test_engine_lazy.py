@@ -178,9 +178,12 @@ def test_totals_sum_is_nansum_bit_for_bit(values, step):
         if arr.size:  # a column broadcast from one value (a stride-0 view)
             one = np.broadcast_to(arr[:1], (5,))
             got_one, want_one = _nansum(one), float(np.nansum(one))
-    assert got == want or (np.isnan(got) and np.isnan(want))
+    assert np.array_equal([got, np.signbit(got)], [want, np.signbit(want)], equal_nan=True)
     if arr.size:
-        assert got_one == want_one or (np.isnan(got_one) and np.isnan(want_one))
+        assert np.array_equal([got_one, np.signbit(got_one)], [want_one, np.signbit(want_one)], equal_nan=True)
+        for single in (arr[:1], arr[-1:], np.array([-0.0])):  # one op's column
+            assert np.array_equal([_nansum(single), np.signbit(_nansum(single))],
+                                  [float(np.nansum(single)), np.signbit(np.nansum(single))], equal_nan=True)
 
 
 def test_a_preset_is_built_once_per_family_model():
@@ -198,3 +201,97 @@ def test_a_preset_is_built_once_per_family_model():
     finally:
         register(builtin, replace=True)
     assert load_arch("tpu-like") is first
+
+
+def _frames():
+    """Ops tables in the layouts a caller may hand over: pandas' own strings or objects, nullable and
+    narrow integers, floats, a strided row slice, a copy, and repeated column names."""
+    base = trace(load_model("gpt-2"), "decode", batch=2, context=8).ops
+    objects = base.astype({c: object for c in ("name", "kind", "op")})
+    narrow = base.astype({"m": np.int32, "n": "Int64", "k": np.float32, "macs": np.float64})
+    doubled = pd.concat([base, base[["m"]]], axis=1)  # "m" twice: read through df[name]
+    return {"trace": base, "objects": objects, "narrow": narrow, "strided": base.iloc[::3],
+            "gemm": gemm_ops([("a", 3, 5, 7), ("b", 1, 9, 2)]), "copy": base.copy(), "doubled": doubled}
+
+
+@pytest.mark.parametrize("layout", list(_frames()))
+def test_a_frames_columns_read_from_its_blocks_as_to_numpy_gives_them(layout):
+    """hwsim.core.ops.table_columns reads a DataFrame's arrays without building a Series per column: each
+    column is what `df[name].to_numpy(dtype)` gives (values, dtype, read-only when it is a view), and
+    OpColumns.from_frame of the frame equals that of a plain mapping of those arrays."""
+    from hwsim.core.ops import INT_COLUMNS, table_columns
+
+    df = _frames()[layout]
+    names = ("name", "kind", "op", "m", "n", "k")
+    for dtype, cols in ((None, names), (np.float64, ("m", "n", "k", "macs", "count"))):
+        got = table_columns(df, cols, dtype)
+        for c, arr in zip(cols, got):
+            want = df[c].to_numpy(dtype=dtype)  # "doubled": both "m" columns, as before
+            assert arr.dtype == want.dtype and np.array_equal(arr, want), (c, arr, want)
+            assert want.flags.writeable or not arr.flags.writeable, c  # a view of the frame stays read-only
+    if layout == "doubled":
+        return
+    fast = OpColumns.from_frame(df)
+    plain = OpColumns.from_frame({c: df[c].to_numpy() for c in ("name", "kind", "op", *INT_COLUMNS)})
+    for f in ("name", "kind", "op", *INT_COLUMNS):
+        a, b = getattr(fast, f), getattr(plain, f)
+        assert a.dtype == b.dtype and np.array_equal(a, b), f
+    before = fast.m.copy()
+    df.loc[df.index[0], "m"] = 12345  # an edited frame is read anew; the earlier columns keep their values
+    assert OpColumns.from_frame(df).m[0] == 12345 and np.array_equal(fast.m, before)
+
+
+def test_kept_prices_and_precisions_are_the_computed_ones():
+    """Component prices and resolved precisions are kept per distinct arguments (their types part of the
+    key): a kept value equals a fresh computation, True is never taken for 1, and arrays (sweeps) are
+    priced every call."""
+    from hwsim.core.precision import resolve_precision
+    from hwsim.errors import HwsimError
+    from hwsim.tech import components as C
+
+    a, b = Precision(weights="int4_g128").resolve().activations, Precision(weights="int4_g128").resolve().weights
+    for args in ((a, b, 28.0, 0.8), (a, b, 28, None), (a, a, np.float64(7.0), None)):
+        assert C.mac(*args) == C.mac.__wrapped__(*args) and C.mac(*args) is C.mac(*args)
+    nodes = np.array([[7.0], [28.0]])
+    swept = C.fp_adder(16, nodes)
+    assert np.array_equal(swept.energy_j, C.fp_adder.__wrapped__(16, nodes).energy_j)
+    assert C.fp_adder(16, nodes) is not swept
+    assert resolve_precision(Precision(weights=1)) == Precision(weights=1).resolve()
+    with pytest.raises(HwsimError, match="bits"):
+        resolve_precision(Precision(weights=True))
+    assert resolve_precision(Precision(weights=4)) is resolve_precision(Precision(weights=4))
+
+
+def test_op_masks_are_the_kind_columns_and_read_only():
+    ops = op_columns(trace(load_model("deepseek-v2-lite"), "decode", context=8))
+    assert np.array_equal(ops.is_attention, ops.kind == "attention") and ops.is_attention.any()
+    assert np.array_equal(ops.gemm, (ops.kind == "linear") | (ops.kind == "attention"))
+    assert np.array_equal(ops.is_embedding, ops.kind == "embedding")
+    for mask in (ops.is_attention, ops.gemm, ops.is_embedding):
+        with pytest.raises(ValueError):
+            mask[0] = not mask[0]
+
+
+def test_a_zero_buffer_raises_at_one_point_and_in_a_sweep():
+    """Buffers of 0 bytes re-fetch their partner without end: the backing store's cycles are not finite. The
+    engine names that level whether its bandwidth is one number (no masking) or swept (an array)."""
+    from hwsim.errors import HwsimError
+
+    spec = load_arch("tpu-like")  # a 0-byte buffer is reachable only by building a spec in code
+    arch = replace(spec, memory=(spec.backing, *(replace(lv, capacity=0.0) for lv in spec.on_chip)))
+    ops = gemm_ops([("g", 64, 256, 256)])
+    with pytest.raises(HwsimError, match=r"memory\.dram\.bandwidth: memory level 'dram' needs non-finite"):
+        evaluate(arch, ops)
+    with pytest.raises(HwsimError, match=r"memory\.dram\.bandwidth: memory level 'dram' needs non-finite"):
+        sweep_cost(arch, {"memory.dram.bandwidth": ["10 GB/s", "20 GB/s"]}, ops)
+
+
+def test_an_ops_table_without_its_columns_names_them():
+    from hwsim.errors import HwsimError
+
+    df = gemm_ops([("g", 2, 3, 4)])
+    for table in (df.drop(columns=["kind", "m"]), {c: df[c].to_numpy() for c in df.columns if c not in ("kind", "m")}):
+        with pytest.raises(HwsimError, match=r"ops table lacks columns \['kind', 'm'\]"):
+            OpColumns.from_frame(table)
+    with pytest.raises(HwsimError, match=r"lacks columns \['m'\]"):
+        evaluate("tpu-like", df.drop(columns=["m"]))

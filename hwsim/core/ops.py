@@ -6,6 +6,7 @@ Operand roles: A = activations in, B = weights (linear, embedding) or KV (attent
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Any, Mapping
 
@@ -28,6 +29,36 @@ ATTN_FUSED = "attn_fused"  # the op role of one fused attention kernel (docs/int
 def column_array(column: Any, dtype: Any = None) -> np.ndarray:
     """A column of a DataFrame (its own to_numpy: strings as objects) or an array, as a numpy array."""
     return column.to_numpy(dtype=dtype) if hasattr(column, "to_numpy") else np.asarray(column, dtype=dtype)
+
+
+def table_columns(table: Any, names: tuple[str, ...], dtype: Any = None) -> list[np.ndarray]:
+    """Columns `names` of an ops table (a DataFrame, or a mapping of name → array) as numpy arrays, each as
+    `table[name].to_numpy(dtype)` gives it, converted alike. A DataFrame's columns are read straight from its
+    blocks (DataFrame._get_column_array, a pandas-internal method: ~0.5 µs a column where `df[name]` builds
+    a Series, ~7 µs; a one-GEMM cost() reads 14 columns): a numpy column through np.asarray (a no-copy
+    result as a read-only view, as Series.to_numpy makes it), an extension column (pandas' strings) through
+    its own to_numpy, as Series.to_numpy does. Anything else (other stored arrays, a table without that
+    method or with repeated column names) goes through `table[name]`. Every call reads the table anew: a
+    DataFrame may be edited between calls."""
+    get = getattr(table, "_get_column_array", None)
+    index = getattr(table, "columns", None)
+    if get is None or index is None or not index.is_unique:
+        return [column_array(table[c], dtype) for c in names]
+    out = []
+    for c in names:
+        i = index.get_loc(c)
+        arr = get(i) if isinstance(i, int) else None
+        if type(arr) is np.ndarray and arr.ndim == 1:
+            got = np.asarray(arr, dtype=dtype)
+            if got is arr or (got.base is not None and np.shares_memory(arr, got)):
+                got = got.view()
+                got.flags.writeable = False
+        elif arr is not None and not isinstance(arr.dtype, np.dtype) and hasattr(arr, "to_numpy"):
+            got = arr.to_numpy(dtype=dtype)  # an extension array (Series.to_numpy: self.array.to_numpy(dtype))
+        else:
+            got = column_array(table[c], dtype)
+        out.append(got)
+    return out
 
 
 @dataclass(frozen=True)
@@ -55,12 +86,16 @@ class OpColumns:
     def from_frame(cls, df: "pd.DataFrame | Mapping[str, Any]") -> "OpColumns":
         """The columns of an ops table: a DataFrame, or a mapping of column name → array (a Trace's own,
         Trace.op_arrays, read without building its DataFrame)."""
-        missing = [c for c in ("name", "kind", *INT_COLUMNS) if c not in df]
-        if missing:
-            raise HwsimError(f"ops table lacks columns {missing}", field="trace")
-        cols = {c: column_array(df[c], np.float64) for c in INT_COLUMNS}
-        op = column_array(df["op"]).astype(str) if "op" in df else None
-        return cls(name=column_array(df["name"]), kind=column_array(df["kind"]).astype(str), op=op, **cols)
+        have = getattr(df, "columns", df)  # a DataFrame's column index answers `in` without its overhead
+        try:
+            cols = dict(zip(INT_COLUMNS, table_columns(df, INT_COLUMNS, np.float64)))
+            name, kind, *op = table_columns(df, ("name", "kind", "op") if "op" in have else ("name", "kind"))
+        except KeyError:
+            missing = [c for c in ("name", "kind", *INT_COLUMNS) if c not in have]
+            if missing:
+                raise HwsimError(f"ops table lacks columns {missing}", field="trace") from None
+            raise
+        return cls(name=name, kind=kind.astype(str), op=op[0].astype(str) if op else None, **cols)
 
     def __len__(self) -> int:
         return len(self.m)
@@ -73,13 +108,33 @@ class OpColumns:
             cols[f.name] = None if v is None else v[rows]
         return replace(self, **cols)
 
+    # Masks the engine and the families ask for several times a call, computed once per OpColumns (read-only:
+    # shared by every caller).
     def is_kind(self, kind: str) -> np.ndarray:
-        return self.kind == kind
+        masks = self.__dict__.setdefault("_kind_masks", {})  # beside the frozen fields, not one of them
+        got = masks.get(kind)
+        if got is None:
+            got = masks[kind] = _read_only(self.kind == kind)
+        return got
 
     @property
+    def is_attention(self) -> np.ndarray:
+        """Attention ops (their B operand is the KV cache)."""
+        return self.is_kind("attention")
+
+    @property
+    def is_embedding(self) -> np.ndarray:
+        return self.is_kind("embedding")
+
+    @functools.cached_property
     def gemm(self) -> np.ndarray:
         """Ops that run on a MAC/dot-product array (linear and attention)."""
-        return (self.kind == "linear") | (self.kind == "attention")
+        return _read_only(self.is_kind("linear") | self.is_attention)
+
+
+def _read_only(arr: np.ndarray) -> np.ndarray:
+    arr.flags.writeable = False
+    return arr
 
 
 @dataclass(frozen=True)
@@ -100,8 +155,7 @@ def operand_bytes(ops: OpColumns, prec: ResolvedPrecision) -> OperandBytes:
     cache (kv_write_elems) count as output bytes of the op that produces them.
     """
     a_bits, w_bits, kv_bits = prec.activations.bits, prec.weights.bits, prec.kv.bits
-    att = ops.kind == "attention"
-    emb = ops.kind == "embedding"
+    att, emb = ops.is_attention, ops.is_embedding
     b_bits = np.where(att, kv_bits, w_bits)
     # embedding reads only the gathered rows of its table (act_out elements), not the whole table
     b_elems = np.where(att, ops.kv_read_elems, np.where(emb, ops.act_out_elems, ops.weight_elems))

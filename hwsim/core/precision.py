@@ -110,9 +110,25 @@ class ResolvedPrecision:
     kv: OperandType
 
 
+_DEFAULT = Precision()
+_RESOLVED: dict = {}  # (precision, its operands' types) → ResolvedPrecision: format names resolve for good
+
+
 def resolve_precision(precision: "Precision | ResolvedPrecision | None") -> ResolvedPrecision:
+    """The operand types of a precision, resolved once per distinct precision (every engine call asks; a
+    format name always resolves alike, hwsim.formats.get_format). The key holds each operand's type, so
+    True is never taken for 1 nor 4 for 4.0; an unhashable operand resolves every call."""
     if precision is None:
-        precision = Precision()
+        precision = _DEFAULT
     if isinstance(precision, ResolvedPrecision):
         return precision
-    return precision.resolve()
+    try:
+        key = (type(precision), precision, tuple(type(getattr(precision, o)) for o in OPERANDS))
+        hit = _RESOLVED.get(key)
+    except (TypeError, AttributeError):
+        return precision.resolve()
+    if hit is None:
+        hit = precision.resolve()
+        if len(_RESOLVED) < 4096:
+            _RESOLVED[key] = hit
+    return hit

@@ -47,7 +47,7 @@ def as_run(arch, trace):
     """`trace` (a Trace or an ops DataFrame) with attention in the form `arch` runs it (module docstring).
     An unfused-form machine costs a table as given: rows a caller already fused stay fused."""
     form = attention_form(arch)
-    if hasattr(trace, "with_attention"):
+    if getattr(type(trace), "with_attention", None) is not None:  # a Trace (a DataFrame's own lookup is slow)
         return trace.with_attention(form) if form == "fused" else trace
     return fold_attention(trace) if form == "fused" else trace
 

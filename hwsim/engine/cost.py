@@ -2,6 +2,7 @@
 through sweep_cost, over design points)."""
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Any, Callable, Mapping, TypeVar
 
 import numpy as np
@@ -27,7 +28,7 @@ def ops_frame(trace) -> pd.DataFrame:
     """The ops DataFrame of a Trace (or the DataFrame itself)."""
     import pandas as pd
 
-    df = trace.ops if hasattr(trace, "ops") else trace
+    df = trace if isinstance(trace, pd.DataFrame) else trace.ops if hasattr(trace, "ops") else trace
     if not isinstance(df, pd.DataFrame):
         raise HwsimError("expected a Trace or its ops DataFrame", field="trace")
     return df
@@ -75,10 +76,16 @@ def energy_parts(arch: Accelerator, bytes_by_level: dict, compute_energy, second
     for name, moved in bytes_by_level.items():
         parts[name] = np.asarray(moved, dtype=np.float64) * np.asarray(arch.level(name).energy)
     parts["static"] = np.asarray(seconds, dtype=np.float64) * np.asarray(arch.static_power_w)
-    shape = np.broadcast_shapes(*(np.shape(e) for e in parts.values()))
+    shape = common_shape(parts.values())
     out = {f"energy_{part}_j": _shaped(e, shape) for part, e in parts.items()}
     out["energy_j"] = _shaped(sum(parts.values()), shape)
     return out
+
+
+def common_shape(values) -> tuple:
+    """The broadcast shape of `values` (np.broadcast_shapes, asked once per distinct shape: usually one)."""
+    shapes = {np.shape(v) for v in values}
+    return shapes.pop() if len(shapes) == 1 else np.broadcast_shapes(*shapes)
 
 
 def _shaped(values, shape: tuple) -> np.ndarray:
@@ -86,7 +93,8 @@ def _shaped(values, shape: tuple) -> np.ndarray:
     arr = np.asarray(values, dtype=np.float64)
     if arr.shape != shape:
         return np.broadcast_to(arr, shape)
-    arr.flags.writeable = False  # as a broadcast view would be: callers share the engine's columns
+    if arr.flags.writeable:
+        arr.flags.writeable = False  # as a broadcast view would be: callers share the engine's columns
     return arr
 
 
@@ -104,14 +112,14 @@ def cost_columns(m: Machine, ops: OpColumns, shared: OpTraffic | None = None) ->
     memory = memory_cycles(tr)
     # the overlap rule both engines share: memory and compute overlap, except the tile pipeline's start-up
     # and drain (hwsim.engine.machine.exposed_cycles)
-    to_compute, to_memory = exposed_cycles(m, ops, shared, compute)
+    to_compute, to_memory = exposed_cycles(m, ops, shared, compute, memory)
     cycles = np.asarray(fam.latency(arch, ops, compute + to_compute, memory + to_memory), dtype=np.float64)
     seconds = cycles / np.asarray(arch.clock_hz)
     cols = {"cycles": cycles, "compute_cycles": compute, "memory_cycles": memory, "seconds": seconds,
             **{f"bytes_{name}": moved for name, moved in tr.levels.items()}}
     compute_energy = fold(fam.compute_energy(arch, view, prec, view_compute), len(ops), fused)
     cols.update(energy_parts(arch, tr.levels, compute_energy, seconds))
-    shape = np.broadcast_shapes(*(np.shape(c) for c in cols.values()))
+    shape = common_shape(cols.values())
     return {k: _shaped(c, shape) for k, c in cols.items()}
 
 
@@ -178,7 +186,7 @@ def memory_footprint(arch: Accelerator, trace, prec, ops: OpColumns | None = Non
     attention in the form `arch` runs it (`ops`, else derived): unfused, the score matrix goes through
     memory; fused, it stays on chip. Empty for a bare ops table.
     `fits_memory` compares the sum with the backing level's capacity (unbounded capacity always fits)."""
-    model = getattr(trace, "model", None)
+    model = None if _is_frame(trace) else getattr(trace, "model", None)
     if model is None:
         return {}
     if ops is None:
@@ -189,6 +197,13 @@ def memory_footprint(arch: Accelerator, trace, prec, ops: OpColumns | None = Non
     weights = model.params * prec.weights.bits / 8 + _stored_format_bytes(model, trace, prec.weights)
     need = float(np.ceil(weights) + trace.kv_cache_bytes(prec.kv.bits)) + act
     return {"footprint_bytes": need, "activation_bytes": act, "fits_memory": need <= np.asarray(arch.backing.capacity)}
+
+
+def _is_frame(table) -> bool:
+    """Whether `table` is a DataFrame (without loading pandas; a DataFrame's attribute lookup falls back to
+    its columns, ~2.5 µs a miss, so the engine asks this before getattr)."""
+    pd = sys.modules.get("pandas")
+    return pd is not None and isinstance(table, pd.DataFrame)
 
 
 def _stored_format_bytes(model, trace, main) -> float:
@@ -233,6 +248,9 @@ def table_totals(m: Machine, frame: pd.DataFrame | None, cols, ops: OpColumns, t
 def _nansum(values) -> float:
     """np.nansum of a float column, bit for bit (it sums a contiguous copy with NaN set to 0), without its
     overhead when there is no NaN to skip."""
+    if type(values) is np.ndarray and values.size == 1 and values.dtype == np.float64:
+        total = 0.0 + float(values.flat[0])  # one op: add.reduce starts from 0.0 (so -0.0 sums to 0.0)
+        return total if total == total else 0.0  # a NaN skipped: nothing left
     arr = np.ascontiguousarray(values, dtype=np.float64)
     total = np.add.reduce(arr)
     return float(total) if total == total else float(np.nansum(arr))  # NaN (a NaN, or inf - inf): skip NaNs

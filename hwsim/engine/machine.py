@@ -13,7 +13,7 @@ from hwsim.core.spec import Accelerator
 from hwsim.engine.memory import Traffic, operand_capacities, traffic
 from hwsim.families import get_family
 from hwsim.families.base import Family
-from hwsim.sim.blocking import pipeline_ends
+from hwsim.sim.blocking import held_pipeline_ends, pipeline_ends
 
 
 @dataclass(frozen=True)
@@ -42,13 +42,16 @@ class OpTraffic:
     bytes: OperandBytes
     resident: tuple
     traffic: Traffic
+    capacities: tuple  # on-chip bytes for A and B of each op (hwsim.engine.memory.operand_capacities)
 
 
 def op_traffic(m: Machine, ops: OpColumns) -> OpTraffic:
     ob = operand_bytes(ops, m.prec)
     resident = m.family.resident(m.arch, ops, m.prec)
-    tr = traffic(m.arch, ops, ob, *m.family.array_reads(m.arch, ops), m.family.memory_round, *resident)
-    return OpTraffic(ob, resident, tr)
+    caps = operand_capacities(m.arch, ops)
+    a_reads, b_reads = m.family.array_reads(m.arch, ops)
+    tr = traffic(m.arch, ops, ob, a_reads, b_reads, m.family.memory_round, resident[0], resident[1], caps=caps)
+    return OpTraffic(ob, resident, tr, caps)
 
 
 def memory_cycles(tr: Traffic) -> np.ndarray:
@@ -56,7 +59,7 @@ def memory_cycles(tr: Traffic) -> np.ndarray:
     return functools.reduce(np.maximum, tr.cycles.values())
 
 
-def exposed_cycles(m: Machine, ops: OpColumns, shared: OpTraffic, compute) -> tuple:
+def exposed_cycles(m: Machine, ops: OpColumns, shared: OpTraffic, compute, memory) -> tuple:
     """What a double-buffered tile pipeline cannot overlap (the overlap rule both engines share:
     cycles = max(compute + to_compute, memory + to_memory)). Returns (to_compute, to_memory):
 
@@ -78,9 +81,19 @@ def exposed_cycles(m: Machine, ops: OpColumns, shared: OpTraffic, compute) -> tu
         count, a_fetch, b_fetch = 1.0, np.minimum(tr.a_fetch, 1.0), np.minimum(tr.b_fetch, 1.0)
     else:
         count, a_fetch, b_fetch = np.maximum(ops.count, 1.0), tr.a_fetch, tr.b_fetch
-    load, store, last = pipeline_ends(ops.m, ops.n, shape[0], shape[1], ob.a / count, ob.b / count, ob.c / count,
-                                      a_fetch, b_fetch, *operand_capacities(m.arch, ops), *shape[2:])
-    ends = m.family.memory_round((load + store) / m.arch.backing.bytes_per_cycle(m.arch.clock_hz))
-    last_compute = (compute - startup) * last / count
+    bpc = m.arch.backing.bytes_per_cycle(m.arch.clock_hz)
+    per_tile = (compute - startup) / count  # one instance's compute; tile shares are of its outputs
+    ab = (ops.m, ops.n, shape[0], shape[1], ob.a / count, ob.b / count, ob.c / count, a_fetch, b_fetch)
+    refills, imbalance = 0.0, 0.0
+    if len(shape) == 2 and not m.family.batch_pipeline:  # tile_grid's tiles: held super-blocks refill
+        cap_a, cap_b = shared.capacities
+        load, store, last, refills, imbalance = held_pipeline_ends(*ab, cap_a, cap_b, per_tile, memory / count,
+                                                                   bpc, count)
+    else:
+        load, store, last = pipeline_ends(*ab, *shared.capacities, *shape[2:])
+    ends = m.family.memory_round((load + store) / bpc + refills)
+    imbalance = np.ceil(imbalance)
+    last_compute = per_tile * last
     gemm = ops.gemm
-    return np.where(gemm, ends, 0.0), np.ceil(startup + np.where(gemm, last_compute, 0.0))
+    return (np.where(gemm, ends + imbalance, 0.0),
+            np.ceil(startup + np.where(gemm, last_compute + imbalance, 0.0)))

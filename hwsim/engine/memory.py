@@ -13,6 +13,7 @@ bytes at the price of many more buffer fills. Outputs are written once.
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,6 +37,11 @@ def fetch_orders(a, b, count, cap_a, cap_b):
     count = np.maximum(count, 1.0)
     a1, b1 = a / count, b / count  # one GEMM instance
     both = (a1 > cap_a) & (b1 > cap_b)
+    if not both.any():  # no op re-fetches: the two orders are one (the same pair, so traffic costs it once)
+        one = np.ones(both.shape)
+        one.flags.writeable = False  # shared by both operands and orders
+        pair = (one, one)
+        return pair, pair
     with np.errstate(divide="ignore", invalid="ignore"):
         refetch_b = np.where(both, np.ceil(a1 / cap_a), 1.0)
         refetch_a = np.where(both, np.ceil(b1 / cap_b), 1.0)
@@ -46,19 +52,42 @@ def level_reads_writes(arch: Accelerator, att, ob: OperandBytes, a_fetch, b_fetc
     """(bytes read, bytes written) per level: the backing store is read for the fetches and written with the
     outputs; an on-chip level is written with what it holds (fills, and outputs) and read by the array (A
     a_reads times, B b_reads times) and for the outputs' drain."""
-    levels = {arch.backing.name: (ob.a * a_fetch + ob.b * b_fetch, ob.c)}
+    back = ob.a * a_fetch + ob.b * b_fetch
+    levels = {arch.backing.name: (back, ob.c)}
+    zero = np.zeros(np.shape(back))
+    zero.flags.writeable = False  # a level holding nothing moves these (shared)
+    a_read, a_fill, b_read, b_fill = ob.a * a_reads, ob.a * a_fetch, ob.b * b_reads, ob.b * b_fetch
+    att = np.asarray(att)
     for lv in arch.on_chip:
-        held_b = np.where(att, "kv" in lv.holds, "weights" in lv.holds)
-        zero = np.zeros(np.broadcast(levels[arch.backing.name][0]).shape)
         reads, writes = zero, zero
         if "activations" in lv.holds:
-            reads, writes = reads + ob.a * a_reads, writes + ob.a * a_fetch
-        reads = reads + np.where(held_b, ob.b * b_reads, 0.0)
-        writes = writes + np.where(held_b, ob.b * b_fetch, 0.0)
+            reads, writes = reads + a_read, writes + a_fill
+        held_b = _held(att, "kv" in lv.holds, "weights" in lv.holds)  # B: KV for attention, weights otherwise
+        if held_b is True:
+            reads, writes = reads + b_read, writes + b_fill
+        elif held_b is False:  # + 0.0: the values stay (no -0.0 here: every sum starts at +0.0), the shape grows
+            reads, writes = _grown(reads, b_read), _grown(writes, b_fill)
+        else:
+            reads = reads + np.where(held_b, b_read, 0.0)
+            writes = writes + np.where(held_b, b_fill, 0.0)
         if "outputs" in lv.holds:
             reads, writes = reads + ob.c, writes + ob.c
         levels[lv.name] = (reads, writes)
     return levels
+
+
+def _held(att: np.ndarray, kv: bool, weights: bool):
+    """Whether a level holds each op's B operand: one bool when that is the same for every op, else a mask."""
+    if kv == weights:
+        return kv
+    if not att.any():
+        return weights
+    return kv if att.all() else np.where(att, kv, weights)
+
+
+def _grown(total: np.ndarray, other) -> np.ndarray:
+    """`total + 0.0 * other`'s broadcast: total itself when `other` adds no dimension."""
+    return total if np.shape(other) == np.shape(total) else total + np.zeros(np.shape(other))
 
 
 def _level_bytes(arch: Accelerator, att, ob: OperandBytes, a_fetch, b_fetch, a_reads, b_reads) -> dict:
@@ -68,26 +97,40 @@ def _level_bytes(arch: Accelerator, att, ob: OperandBytes, a_fetch, b_fetch, a_r
 
 def _level_cycles(arch: Accelerator, levels: dict, memory_round) -> dict:
     """Cycles each level needs for its bytes. A level with unbounded bandwidth (the schema default
-    when omitted) takes 0 cycles; any other non-finite result is a spec error, never hidden."""
+    when omitted) takes 0 cycles; any other non-finite result is a spec error, never hidden
+    (_check_finite, once over all levels)."""
     cycles = {}
     for lv in arch.memory:
-        bpc = np.asarray(lv.bytes_per_cycle(arch.clock_hz), dtype=np.float64)
+        bpc = lv.bytes_per_cycle(arch.clock_hz)
+        moved = levels[lv.name]
+        if type(bpc) is float and 0.0 < bpc:  # one design point's bandwidth: nothing to mask
+            cycles[lv.name] = memory_round(moved / bpc) if bpc < math.inf else np.zeros(np.shape(moved))
+            continue
+        bpc = np.asarray(bpc, dtype=np.float64)
         unbounded = np.isposinf(bpc)
         with np.errstate(divide="ignore", invalid="ignore"):
-            c = np.where(unbounded, 0.0, memory_round(levels[lv.name] / np.where(unbounded, 1.0, bpc)))
-        if not np.all(np.isfinite(c)):
+            cycles[lv.name] = np.where(unbounded, 0.0, memory_round(moved / np.where(unbounded, 1.0, bpc)))
+    return cycles
+
+
+def _check_finite(arch: Accelerator, levels: dict, cycles: dict, slowest) -> None:
+    """Raise for the first level (in spec order) whose cycles are not finite; `slowest` (their maximum,
+    NaN-propagating) tells whether any is, in one test."""
+    if np.isfinite(slowest).all():
+        return
+    for lv in arch.memory:
+        if not np.all(np.isfinite(cycles[lv.name])):
+            bpc = np.asarray(lv.bytes_per_cycle(arch.clock_hz), dtype=np.float64)
             raise HwsimError(f"memory level {lv.name!r} needs non-finite cycles (bandwidth "
                              f"{np.min(bpc):g} B/cycle, up to {np.max(levels[lv.name]):g} bytes): "
                              "check its bandwidth, efficiency and the capacities of the buffers",
                              file=arch.file, field=f"memory.{lv.name}.bandwidth")
-        cycles[lv.name] = c
-    return cycles
 
 
 def operand_capacities(arch: Accelerator, ops: OpColumns) -> tuple:
     """On-chip bytes for A and B of each op (B = weights for linear ops, KV for attention),
     each role sharing its buffer with the other roles of its op (Accelerator.buffer_capacity)."""
-    att = ops.kind == "attention"
+    att = ops.is_attention
     lin_roles, att_roles = ("activations", "weights", "outputs"), ("activations", "kv", "outputs")
     cap_a = np.where(att, arch.buffer_capacity("activations", att_roles), arch.buffer_capacity("activations", lin_roles))
     cap_b = np.where(att, arch.buffer_capacity("kv", att_roles), arch.buffer_capacity("weights", lin_roles))
@@ -95,27 +138,38 @@ def operand_capacities(arch: Accelerator, ops: OpColumns) -> tuple:
 
 
 def traffic(arch: Accelerator, ops: OpColumns, ob: OperandBytes, a_reads, b_reads, memory_round,
-            a_resident=False, b_resident=False) -> Traffic:
+            a_resident=False, b_resident=False, caps: tuple | None = None) -> Traffic:
     """Bytes and cycles per memory level, for the better of the two loop orders (module docstring).
-    Resident operands (masks from Family.resident) live on chip: no backing-store bytes, no fill."""
-    att = ops.kind == "attention"
-    cap_a, cap_b = operand_capacities(arch, ops)
+    Resident operands (masks from Family.resident) live on chip: no backing-store bytes, no fill.
+    `caps`: operand_capacities(arch, ops) when the caller has them already."""
+    att = ops.is_attention
+    cap_a, cap_b = operand_capacities(arch, ops) if caps is None else caps
     options = []
     orders = fetch_orders(ob.a, ob.b, ops.count, cap_a, cap_b)
-    same = np.array_equal(orders[0][0], orders[1][0]) and np.array_equal(orders[0][1], orders[1][1])
+    same = orders[0] is orders[1] or (np.array_equal(orders[0][0], orders[1][0])
+                                      and np.array_equal(orders[0][1], orders[1][1]))
     for a_fetch, b_fetch in orders[:1] if same else orders:  # no op re-fetches an operand: one order, costed once
-        a_fetch = np.where(a_resident, 0.0, a_fetch)
-        b_fetch = np.where(b_resident, 0.0, b_fetch)
+        a_fetch = a_fetch if a_resident is False else np.where(a_resident, 0.0, a_fetch)
+        b_fetch = b_fetch if b_resident is False else np.where(b_resident, 0.0, b_fetch)
         levels = _level_bytes(arch, att, ob, a_fetch, b_fetch, a_reads, b_reads)
         cycles = _level_cycles(arch, levels, memory_round)
         slowest = functools.reduce(np.maximum, cycles.values())
+        _check_finite(arch, levels, cycles, slowest)
         options.append((levels, cycles, slowest, a_fetch, b_fetch))
     # the pick below also gives every result the shape of the comparison (points × ops in sweeps)
     (l1, c1, t1, af1, bf1), (l2, c2, t2, af2, bf2) = options * 2 if same else options
     back = arch.backing.name
-    first = (t1 < t2) | ((t1 == t2) & (l1[back] <= l2[back]))
+    if same:  # both options are one: the pick is its values at the comparison's shape
+        shape = np.shape(t1)
+        if np.shape(l1[back]) != shape:
+            shape = np.broadcast_shapes(shape, np.shape(l1[back]))
 
-    def pick(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        return np.where(first, x, y)
+        def pick(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+            return x if np.shape(x) == shape else np.broadcast_to(x, shape).copy()
+    else:
+        first = (t1 < t2) | ((t1 == t2) & (l1[back] <= l2[back]))
+
+        def pick(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+            return np.where(first, x, y)
     return Traffic(levels={k: pick(l1[k], l2[k]) for k in l1}, cycles={k: pick(c1[k], c2[k]) for k in c1},
                    a_fetch=pick(af1, af2), b_fetch=pick(bf1, bf2))

@@ -35,16 +35,11 @@ def pipeline_ends(m, n, tile_m, tile_n, a_bytes, b_bytes, c_bytes, a_fetch=1.0, 
     last tiles), vectorised over ops and design points; arguments as tile_grid's, per GEMM instance.
     `k_slices`: each tile streams its reduction in that many slices (GPU CTAs step through k), so its
     load and compute come in slices and only the first load and the last compute are exposed."""
-    m, n = np.asarray(m, dtype=np.float64), np.asarray(n, dtype=np.float64)
-    tm, tn = np.minimum(tile_m, m), np.minimum(tile_n, n)
-    b_streamed = streams_b(a_bytes, b_bytes, a_fetch, b_fetch, cap_a, cap_b)
-    f = np.maximum(np.floor(np.where(b_streamed, b_fetch, np.maximum(a_fetch, 1))), 1)
+    return _ends(_sides(m, n, tile_m, tile_n, a_bytes, b_bytes, a_fetch, b_fetch, cap_a, cap_b), c_bytes, k_slices)
 
-    def pick(x, y) -> np.ndarray:  # held side R, streamed side S
-        return np.where(b_streamed, x, y)
 
-    lr, tr, r_bytes, r_fetch = pick(m, n), pick(tm, tn), pick(a_bytes, b_bytes), pick(a_fetch, b_fetch)
-    ls, ts, s_bytes, s_fetch = pick(n, m), pick(tn, tm), pick(b_bytes, a_bytes), pick(b_fetch, a_fetch)
+def _ends(sides, c_bytes, k_slices=1.0):
+    lr, tr, r_bytes, r_fetch, ls, ts, s_bytes, s_fetch, f = sides
     with np.errstate(divide="ignore", invalid="ignore"):
         first = np.minimum(tr, lr / f)  # rows of R in the first piece (first R tile ∩ first super-block)
         last = np.minimum(lr - tr * (np.ceil(lr / tr) - 1), lr / f)  # last R tile ∩ last super-block
@@ -53,6 +48,65 @@ def pipeline_ends(m, n, tile_m, tile_n, a_bytes, b_bytes, c_bytes, a_fetch=1.0, 
         share = last * s_last / (lr * ls)
         store = c_bytes * share
     return _finite(load) / k_slices, _finite(store), _finite(share) / k_slices
+
+
+def held_pipeline_ends(m, n, tile_m, tile_n, a_bytes, b_bytes, c_bytes, a_fetch, b_fetch, cap_a, cap_b,
+                       compute, memory, bpc, count=1.0):
+    """pipeline_ends of `count` GEMM instances run back to back through tile_grid's tiles (whole reductions:
+    no k slices), and what their held super-blocks add, in cycles: (load, store, last share, refills,
+    imbalance). Operands as pipeline_ends' (one instance); `compute`, `memory`: one instance's cycles;
+    `bpc`: backing-store bytes per cycle. Vectorised.
+
+    - refills (compute side): each super-block's part of R loads with the first S tile of its walk
+      (tile_grid), piece by piece, each piece one buffer ahead of the compute, so only one S column of
+      compute overlaps it: the first super-block's load after the first tile's (under that column less its
+      last piece, whose compute overlaps the next S tile) and every later one's R part plus first S tile,
+      the next instance's first included (under the previous column), where the loads exceed that compute.
+    - imbalance (both sides): super-blocks carry equal bytes but not always equal compute: a ragged last R
+      tile costs a full array pass (the families' closed forms round each pass up) over fewer rows, so the
+      super-blocks over it compute more per byte. The pipeline runs each super-block at its own bound:
+      sum over super-blocks of max(compute, memory), less max of the sums."""
+    sides = _sides(m, n, tile_m, tile_n, a_bytes, b_bytes, a_fetch, b_fetch, cap_a, cap_b)
+    lr, tr, r_bytes, r_fetch, ls, ts, s_bytes, s_fetch, f = sides
+    refills, imbalance = 0.0, 0.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        h = lr / f  # rows of R per super-block
+        first = np.minimum(tr, h)  # rows of R in the first piece
+        many = count * f > 1
+        if np.any(many | (first < h)):
+            r_block = r_bytes * np.minimum(r_fetch, 1) / f  # one super-block's part of R
+            col = compute * ts / (f * ls)  # one S column of a super-block
+            rest = np.maximum((r_block / bpc - col) * (1 - first / h), 0.0)
+            block = (r_block + s_bytes * np.minimum(s_fetch, 1) * ts / ls) / bpc
+            refills = rest + (count * f - 1) * np.maximum(block - col, 0.0)
+        # compute per super-block: rows / tr in full R tiles, rows / r_last in the last (each tile one pass)
+        nr = np.ceil(lr / tr)
+        r_last = lr - tr * (nr - 1)
+        if np.any((f > 1) & (r_last < tr)):
+            edge = lr - r_last  # where the last R tile starts
+            jb = np.minimum(np.floor(edge / h), f - 1)  # the super-block the edge falls in
+            x = edge - jb * h  # its rows in full tiles
+            per_row = compute / nr
+            mem = memory / f
+            phased = (jb * np.maximum(per_row * h / tr, mem) + np.maximum(per_row * (x / tr + (h - x) / r_last), mem)
+                      + (f - 1 - jb) * np.maximum(per_row * h / r_last, mem))
+            imbalance = _finite(count * np.maximum(phased - np.maximum(compute, memory), 0.0))
+    return (*_ends(sides, c_bytes), _finite(refills) if np.ndim(refills) else refills, imbalance)
+
+
+def _sides(m, n, tile_m, tile_n, a_bytes, b_bytes, a_fetch, b_fetch, cap_a, cap_b):
+    """The blocking's two sides: (rows, tile rows, bytes, fetch) of the held side R, the same of the
+    streamed side S, and the super-blocks f of R (tile_grid's, vectorised)."""
+    m, n = np.asarray(m, dtype=np.float64), np.asarray(n, dtype=np.float64)
+    tm, tn = np.minimum(tile_m, m), np.minimum(tile_n, n)
+    b_streamed = streams_b(a_bytes, b_bytes, a_fetch, b_fetch, cap_a, cap_b)
+    f = np.maximum(np.floor(np.where(b_streamed, b_fetch, np.maximum(a_fetch, 1))), 1)
+
+    def pick(x, y) -> np.ndarray:  # held side R, streamed side S
+        return np.where(b_streamed, x, y)
+
+    return (pick(m, n), pick(tm, tn), pick(a_bytes, b_bytes), pick(a_fetch, b_fetch),
+            pick(n, m), pick(tn, tm), pick(b_bytes, a_bytes), pick(b_fetch, a_fetch), f)
 
 
 def _finite(x):

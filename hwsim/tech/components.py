@@ -8,8 +8,9 @@ instances exist, for area). The engine sums the terms into the per-op compute en
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 import numpy as np
 
@@ -25,6 +26,23 @@ KECKLER = ("Keckler et al., 'GPUs and the future of parallel computing', IEEE Mi
            "40 nm, 0.9 V, 256 bits over 10 mm of on-chip wire = 310 pJ")
 OCONNOR = "O'Connor et al., 'Fine-grained DRAM', MICRO 2017: HBM2 ~3.9 pJ/bit"
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def priced_once(fn: F) -> F:
+    """`fn` (a pure function of its arguments) kept per distinct arguments, their types included: a design
+    point prices the same few components on every engine call, building each one's name and source text.
+    Arrays over design points (sweeps) are not hashable: those calls are priced every time."""
+    cached = functools.lru_cache(maxsize=4096, typed=True)(fn)
+
+    @functools.wraps(fn)
+    def price(*args, **kwargs):
+        try:
+            return cached(*args, **kwargs)
+        except TypeError:  # an unhashable argument (an array); a TypeError of fn itself raises again below
+            return fn(*args, **kwargs)
+    return price  # type: ignore[return-value]
+
 
 @dataclass(frozen=True)
 class Component:
@@ -37,6 +55,7 @@ class Component:
     area_m2: Any = 0.0
     source: str = ""
 
+    @priced_once
     def times(self, factor, why: str) -> "Component":
         """The same piece with its energy and area multiplied (e.g. a PE's overhead over its bare MAC)."""
         return replace(self, energy_j=self.energy_j * factor, area_m2=self.area_m2 * factor,
@@ -103,6 +122,7 @@ def _fit_source(what: str) -> str:
 # --- arithmetic ----------------------------------------------------------------------------------------
 
 
+@priced_once
 def mac(a: OperandType, b: OperandType, node_nm=REF_NODE_NM, volts=None, terms=4096) -> Component:
     """One a×b multiply-accumulate into an accumulator sized for `terms` products (hwsim.tech.datapath)."""
     m = D.mac_cost(a, b, REF_NODE_NM, terms)
@@ -112,18 +132,21 @@ def mac(a: OperandType, b: OperandType, node_nm=REF_NODE_NM, volts=None, terms=4
     return Component(f"MAC {a.name}x{b.name} ({acc})", "MAC", e, ar, _tech_source(src, node_nm, volts))
 
 
+@priced_once
 def int_adder(bits, node_nm=REF_NODE_NM, volts=None) -> Component:
     e, ar = _at(D.int_add(bits), D.int_add(bits, "um2"), node_nm, volts)
     src = _fit_source("int add 8/16/32-bit, interpolated in width")
     return Component(f"int{show(bits)} adder", "add", _scalar(e), _scalar(ar), _tech_source(src, node_nm, volts))
 
 
+@priced_once
 def fp_adder(bits, node_nm=REF_NODE_NM, volts=None) -> Component:
     e, ar = _at(D.fp_add(bits), D.fp_add(bits, "um2"), node_nm, volts)
     src = _fit_source("fp add 16/32-bit, interpolated in width")
     return Component(f"fp{show(bits)} adder", "add", _scalar(e), _scalar(ar), _tech_source(src, node_nm, volts))
 
 
+@priced_once
 def multiplier(a: OperandType, b: OperandType, node_nm=REF_NODE_NM, volts=None) -> Component:
     e, ar = _at(D.multiplier(a, b, "pj"), D.multiplier(a, b, "um2"), node_nm, volts)
     src = _fit_source("int 8/32-bit and fp 16/32-bit multiplier fits of hwsim.tech.datapath")
@@ -145,12 +168,14 @@ ASSUMED_REG = "assumed: a register bit ≈ one full-adder bit (Horowitz 45 nm 8-
 ASSUMED_SRAM_CELL = "assumed: a 6T SRAM cell ≈ a quarter of a flip-flop's area"
 
 
+@priced_once
 def register_bit(node_nm=REF_NODE_NM, volts=None) -> Component:
     """One flip-flop bit: area per bit, energy per bit written (pipeline and accumulator registers)."""
     e, ar = _at(_REG_BIT_PJ, _REG_BIT_UM2, node_nm, volts)
     return Component("register bit", "bit written", e, ar, _tech_source(ASSUMED_REG, node_nm, volts))
 
 
+@priced_once
 def sram_bit(node_nm=REF_NODE_NM, volts=None) -> Component:
     """One bit of a small (8 KB-class) SRAM array: energy per bit read (Horowitz: 10 pJ per 64-bit read),
     area per bit cell (assumed, ASSUMED_SRAM_CELL)."""
@@ -159,6 +184,7 @@ def sram_bit(node_nm=REF_NODE_NM, volts=None) -> Component:
     return Component("SRAM bit (8 KB array)", "bit read", e, ar, _tech_source(src, node_nm, volts))
 
 
+@priced_once
 def sram_entry_read(bits, node_nm=REF_NODE_NM, volts=None) -> Component:
     """Reading one `bits`-wide table entry from a small SRAM array (per lookup): bits × sram_bit."""
     bit = sram_bit(node_nm, volts)
@@ -166,6 +192,7 @@ def sram_entry_read(bits, node_nm=REF_NODE_NM, volts=None) -> Component:
                    area_m2=0.0)
 
 
+@priced_once
 def logic_bit(node_nm=REF_NODE_NM, volts=None) -> Component:
     """One in-array logic step on one bitline (bit-serial PIM)."""
     e, _ = _at(H["int_add_8_pj"].value / 8, 0.0, node_nm, volts)
@@ -177,6 +204,7 @@ def logic_bit(node_nm=REF_NODE_NM, volts=None) -> Component:
 _SRAM_READ_64B = ((8 * 1024, 10.0), (32 * 1024, 20.0), (1024 * 1024, 100.0))
 
 
+@priced_once
 def sram_read(capacity_bytes, width_bits=64, node_nm=REF_NODE_NM, volts=None) -> Component:
     """One `width_bits` read of an SRAM of `capacity_bytes`: Horowitz's 8 KB / 32 KB / 1 MB 64-bit reads,
     interpolated log-log in capacity (energy grows ~ capacity^0.4-0.5 with the bit- and word-line lengths),
@@ -194,6 +222,7 @@ def sram_read(capacity_bytes, width_bits=64, node_nm=REF_NODE_NM, volts=None) ->
                      _scalar(e), 0.0, _tech_source(src, node_nm, volts))
 
 
+@priced_once
 def wire(node_nm=40.0, volts=None) -> Component:
     """Moving one bit over one mm of on-chip wire (Keckler 2011 at 40 nm; scaled like logic, assumed:
     wire capacitance per mm falls more slowly than gate capacitance, so this is on the low side)."""

@@ -3,6 +3,13 @@
 every token, decode with context 256, batch 1) reproduced to the cycle, and the published mean
 speedups over ANT (1.69x) and OliVe (1.48x).
 
+What the table's "total cycles" are: the simulator's steady state. Its `Accelerator.calc_cycle`
+(github.com/abdelfattah-lab/BitMoD-HPCA-25, bitmod_sim/accelerator.py) sums max(compute, dram) over
+layers and models no DRAM start-up or drain. hwsim's totals follow the shared overlap rule (both
+engines; docs/cycle.md "Where the engines differ"): the first tile's load, the last tile's store and
+compute, and the refills of the held buffer are exposed, +0.3% to +1.3% on these rows. So the table is compared with the two terms the
+engine reports per op, Σ max(compute_cycles, memory_cycles): the same model, without the pipeline ends.
+
 Attention convention (ours): QK^T and PV run on the same PE array with the fp16 KV cache as the
 B operand (bit-serial PEs take 8 cycles per 16-bit term), elementwise ops excluded as in the
 paper's simulator. Speedup = mean over prefill and decode of (baseline cycles / BitMoD cycles).
@@ -49,7 +56,9 @@ def test_linear_cycle_table_exact(arch, phase, bits, compute, total):
     lin = ops[ops["kind"] == "linear"]
     assert len(lin) == 32 * 7 + 1
     assert int(lin["compute_cycles"].sum()) == compute
-    assert int(lin["cycles"].sum()) == total
+    assert int(lin[["compute_cycles", "memory_cycles"]].max(axis=1).sum()) == total  # the simulator's steady state
+    # hwsim's own total adds the pipeline ends: above the steady state (by 0.28% to 1.28% on these rows)
+    assert total < lin["cycles"].sum() <= 1.015 * total
 
 
 def _cycles(arch, phase, kinds):
@@ -62,7 +71,7 @@ def mean_speedup(base, kinds=("linear", "attention")):
     return sum(_cycles(base, ph, kinds) / _cycles("bitmod", ph, kinds) for ph in ("prefill", "decode")) / 2
 
 
-@pytest.mark.parametrize("base, published, ours", [("bitmod-ant", 1.69, 1.688), ("bitmod-olive", 1.48, 1.437)])
+@pytest.mark.parametrize("base, published, ours", [("bitmod-ant", 1.69, 1.687), ("bitmod-olive", 1.48, 1.437)])
 def test_mean_speedup_within_5_percent(base, published, ours):
     s = mean_speedup(base)
     assert s == pytest.approx(ours, abs=0.001)  # pins our number (reported in docs/engine.md)
@@ -70,9 +79,9 @@ def test_mean_speedup_within_5_percent(base, published, ours):
 
 
 def test_linear_only_speedup_also_within_5_percent():
-    # without attention the means are 1.728 (ANT) and 1.465 (OliVe): attention moves them by ~2-3%
-    assert mean_speedup("bitmod-ant", ("linear",)) == pytest.approx(1.728, abs=0.001)
-    assert mean_speedup("bitmod-olive", ("linear",)) == pytest.approx(1.465, abs=0.001)
+    # without attention the means are 1.726 (ANT) and 1.464 (OliVe): attention moves them by ~2-3%
+    assert mean_speedup("bitmod-ant", ("linear",)) == pytest.approx(1.726, abs=0.001)
+    assert mean_speedup("bitmod-olive", ("linear",)) == pytest.approx(1.464, abs=0.001)
 
 
 # Energy. BitMoD's public simulator (github.com/abdelfattah-lab/BitMoD-HPCA-25, bitmod_sim/accelerator.py)

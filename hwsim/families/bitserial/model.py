@@ -45,9 +45,9 @@ class BitSerial(Family):
         "vector_lanes": Field("int", required=False, default=None, doc="elementwise lanes (default rows·cols)"),
     }
     memory_round = staticmethod(np.floor)  # BitMoD: floor(bytes·8/bandwidth_bits)
-    # BitMoD's simulator takes max(compute, memory) per layer; tests/validation/test_bitmod.py reproduces its
-    # cycle tables exactly, so the analytical engine keeps that rule (the cycle engine still simulates the ends)
-    exposes_pipeline_ends = False
+    # The shared overlap rule applies (first tile's load, last tile's store and compute exposed).
+    # BitMoD's simulator reports max(compute, dram) per layer (steady state, no start-up): its tables are
+    # reproduced by those two columns, compute_cycles and memory_cycles (tests/validation/test_bitmod.py).
 
     def _lanes(self, arch):
         c = arch.compute
