@@ -161,7 +161,7 @@ def prepare_linear(w: np.ndarray, fmt, method: Method | str | None = None, x: np
     dtype = np.float32 if np.asarray(w).dtype == np.float32 else np.float64
     w = np.asarray(w, dtype=np.float64)
     xc = None if x is None else np.asarray(x, dtype=np.float64).reshape(-1, w.shape[1])
-    ops: list[tuple[str, np.ndarray]] = []
+    ops: list[tuple[str, np.ndarray | int]] = []  # ("scale", s) or ("rotate", seed)
     for kind, param in method.transforms:
         if kind == "rotate":
             w, ops = rotate(w, seed), ops + [("rotate", seed)]
