@@ -13,7 +13,7 @@ from hwsim.core.spec import Accelerator
 from hwsim.engine.memory import Traffic, operand_capacities, traffic
 from hwsim.families import get_family
 from hwsim.families.base import Family
-from hwsim.sim.blocking import held_pipeline_ends, pipeline_ends
+from hwsim.sim.blocking import held_pipeline_ends, k_slice_ends, pipeline_ends
 
 
 @dataclass(frozen=True)
@@ -90,10 +90,16 @@ def exposed_cycles(m: Machine, ops: OpColumns, shared: OpTraffic, compute, memor
         load, store, last, refills, imbalance = held_pipeline_ends(*ab, cap_a, cap_b, per_tile, memory / count,
                                                                    bpc, count)
     else:
-        load, store, last = pipeline_ends(*ab, *shared.capacities, *shape[2:])
-    ends = m.family.memory_round((load + store) / bpc + refills)
-    imbalance = np.ceil(imbalance)
+        load, store, last = pipeline_ends(*ab, *shared.capacities)
     last_compute = per_tile * last
+    if len(shape) > 2:  # the tile (the whole op) streams its reduction in slices, re-reads included
+        a_bytes = ob.a * tr.a_fetch
+        held = np.where(shape[3], a_bytes, 0.0)  # A that loads whole with the first slice
+        ends, last_compute = k_slice_ends(shape[2], a_bytes + ob.b * tr.b_fetch, store, last_compute, bpc, held,
+                                          m.family.memory_round)
+    else:
+        ends = m.family.memory_round((load + store) / bpc + refills)
+    imbalance = np.ceil(imbalance)
     gemm = ops.gemm
     return (np.where(gemm, ends + imbalance, 0.0),
             np.ceil(startup + np.where(gemm, last_compute + imbalance, 0.0)))

@@ -121,11 +121,14 @@ class Family:
         return np.maximum(compute, memory)
 
     def tile_shape(self, arch: Accelerator, ops: OpColumns) -> tuple | None:
-        """(tile_m, tile_n[, k_slices]): the output tiles a double-buffered pipeline computes GEMMs in, one
-        pass of the array each (the cycle model's tiles, hwsim.sim.models.simulate_tiles), each streaming
-        its reduction in k_slices slices (default 1). Both engines then expose the first tile's load and
-        the last tile's store and compute (hwsim.sim.blocking.pipeline_ends). None (default): the family
-        does not run GEMMs as such tiles."""
+        """(tile_m, tile_n[, k, whole_a]): the output tiles a double-buffered pipeline computes GEMMs in,
+        one pass of the array each (the cycle model's tiles, hwsim.sim.models.simulate_tiles). Both engines
+        then expose the first tile's load and the last tile's store and compute
+        (hwsim.sim.blocking.pipeline_ends). With k (the reduction depth) and whole_a (a mask of ops whose A
+        does not run along k and loads whole with the first slice) the tile is the whole op (batch
+        pipelines) and streams its reduction in K_STEP-deep slices: only the first slice's load and the
+        drain of the last slices are exposed (hwsim.sim.blocking.k_slice_ends; hwsim.sim.models.stream_op).
+        None (default): the family does not run GEMMs as such tiles."""
         return None
 
     def startup_parts(self, arch: Accelerator, ops: OpColumns, prec: ResolvedPrecision) -> dict[str, np.ndarray]:

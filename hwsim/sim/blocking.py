@@ -8,13 +8,44 @@ from __future__ import annotations
 
 import numpy as np
 
-K_STEP, MAX_K_STEPS = 64, 64  # GPU GEMMs: CTAs step through k 64 at a time (assumed: cuBLAS-like k tile)
+K_STEP = 64  # GPU GEMMs: CTAs step through k 64 at a time (assumed: cuBLAS-like k tile)
 
 
-def k_slices(k):
-    """Slices a streamed GEMM's reduction is cut into (GPU CTAs stepping through k): k // K_STEP, 1 to
-    MAX_K_STEPS. Broadcasts over arrays."""
-    return np.clip(np.asarray(k, dtype=np.float64) // K_STEP, 1, MAX_K_STEPS)
+def k_slice_depths(k: float) -> np.ndarray:
+    """Depths of the slices a streamed reduction of depth k is cut into (GPU CTAs stepping through k):
+    K_STEP deep each, the last one partial (ceil(k / K_STEP) slices; one slice when k <= K_STEP)."""
+    n = max(int(np.ceil(k / K_STEP)), 1)
+    depths = np.full(n, float(K_STEP))
+    depths[-1] = k - K_STEP * (n - 1) if k > 0 else 0.0
+    return depths
+
+
+def k_slice_ends(k, load, store, compute, bpc, held=0.0, rnd=np.ceil):
+    """What a tile whose reduction streams in k_slice_depths(k) (each slice's load one buffer ahead of
+    its compute, double buffered; results stored after the last) cannot overlap, in cycles, as the
+    shared rule's (to_compute, to_memory). `load`, `store`: the tile's bytes, of which `held` load whole
+    with the first slice (an operand that does not run along k: fused attention's queries), the rest
+    spread evenly over the reduction as `compute` (the tile's cycles) is; `rnd`: the memory rounding.
+
+    The pipeline of slices ends at the latest of its cut points j (loads of slices 1..j, then compute of
+    slices j..n, then the store). Full slices load and compute alike, so the latest is j = 1 (the first
+    slice's load exposed), j = n (the last slice's compute exposed: to_memory) or j = n − 1 (all loads but
+    the last slice's, then the last two slices' compute: it wins when a short partial last slice leaves
+    the full one before it exposed). Exact for that pipeline (to a cycle of rounding), and so monotone in k: a deeper reduction
+    lengthens the last slice or appends one. (One slice's share of the whole alone is not: the exposed
+    drain would shrink each time a slice is appended.) Vectorised."""
+    k = np.asarray(k, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        first = _finite(np.minimum(k, K_STEP) / k)
+        n = np.maximum(np.ceil(k / K_STEP), 1.0)
+        last = _finite((k - K_STEP * (n - 1)) / k)
+        prev = np.where(n > 1, _finite(K_STEP / k), 0.0)  # the full slice before the last one
+    sliced = load - held
+    first_load = rnd((held + sliced * first + store) / bpc)
+    but_last = rnd((load - sliced * last + store) / bpc) - compute * (1.0 - last - prev)
+    # the drain rounded down: the engine rounds to_memory up, which would put the j = n cut above the
+    # unrounded j = 1 and j = n − 1 cuts it meets when a slice is appended (k = K_STEP·i + 1)
+    return np.maximum(first_load, but_last), np.floor(compute * last)
 
 
 def streams_b(a_bytes, b_bytes, a_fetch, b_fetch, cap_a, cap_b):
@@ -29,17 +60,16 @@ def streams_b(a_bytes, b_bytes, a_fetch, b_fetch, cap_a, cap_b):
 
 
 def pipeline_ends(m, n, tile_m, tile_n, a_bytes, b_bytes, c_bytes, a_fetch=1.0, b_fetch=1.0,
-                  cap_a=np.inf, cap_b=np.inf, k_slices=1.0):
+                  cap_a=np.inf, cap_b=np.inf):
     """(first tile's load, last tile's store) in bytes, and the last tile's share of the outputs: what a
     double-buffered tile pipeline cannot overlap (the load before the first tile computes, the store after
     the last; the last tile's compute after the last load). The same blocking as tile_grid (its first and
     last tiles), vectorised over ops and design points; arguments as tile_grid's, per GEMM instance.
-    `k_slices`: each tile streams its reduction in that many slices (GPU CTAs step through k), so its
-    load and compute come in slices and only the first load and the last compute are exposed."""
-    return _ends(_sides(m, n, tile_m, tile_n, a_bytes, b_bytes, a_fetch, b_fetch, cap_a, cap_b), c_bytes, k_slices)
+    A tile that streams its reduction in slices exposes less (k_slice_ends)."""
+    return _ends(_sides(m, n, tile_m, tile_n, a_bytes, b_bytes, a_fetch, b_fetch, cap_a, cap_b), c_bytes)
 
 
-def _ends(sides, c_bytes, k_slices=1.0, first_last=None):
+def _ends(sides, c_bytes, first_last=None):
     """pipeline_ends of the blocking's sides; `first_last`: its first and last pieces' rows of R when the
     caller has them (held_pipeline_ends)."""
     lr, tr, r_bytes, r_fetch, ls, ts, s_bytes, s_fetch, f = sides
@@ -53,9 +83,7 @@ def _ends(sides, c_bytes, k_slices=1.0, first_last=None):
         load = r_bytes * np.minimum(r_fetch, 1) * first / lr + s_bytes * np.minimum(s_fetch, 1) * ts / ls
         share = last * s_last / (lr * ls)
         store = c_bytes * share
-    if type(k_slices) is float and k_slices == 1.0:  # whole reductions: x / 1.0 is x
-        return _finite(load), _finite(store), _finite(share)
-    return _finite(load) / k_slices, _finite(store), _finite(share) / k_slices
+    return _finite(load), _finite(store), _finite(share)
 
 
 def held_pipeline_ends(m, n, tile_m, tile_n, a_bytes, b_bytes, c_bytes, a_fetch, b_fetch, cap_a, cap_b,

@@ -21,7 +21,7 @@ from hwsim.core.ops import OpColumns
 from hwsim.core.precision import ResolvedPrecision
 from hwsim.core.spec import Accelerator
 from hwsim.sim import pipelines as P
-from hwsim.sim.blocking import k_slices
+from hwsim.sim.blocking import k_slice_depths
 from hwsim.sim.tiles import bin_interval, pipeline, tile_grid
 
 N_BINS = 4           # timeline bins per op and resource
@@ -103,21 +103,32 @@ def _instances(load, comp, store, count, slots):
 
 
 def stream_op(ctx: SimContext, i: int, chunks: int | None = None) -> OpSim:
-    """Streamed ops cut into equal slices along the reduction (elementwise and embedding ops in
-    CHUNKS slices; GEMMs whose units stream k while a wave runs, by default k // K_STEP slices):
-    each slice loads its share of the operands and computes its share of the family's cycles;
-    results leave with the last slice."""
+    """Streamed ops cut into slices along the reduction (`chunks` equal slices; by default elementwise
+    and embedding ops in CHUNKS, GEMMs whose units stream k while a wave runs in K_STEP-deep slices,
+    the last partial: hwsim.sim.blocking.k_slice_depths): each slice loads its share of the operands and
+    computes its share of the family's cycles; results leave with the last slice."""
     row, io, bpc = ctx.row(i), ctx.io, ctx.bpc
     comp = max(ctx.compute_cycles(row), float(ctx.onchip[i]))
-    if chunks is None:
-        chunks = int(k_slices(row.k[0])) if bool(row.gemm[0]) else CHUNKS
-    load = np.full(chunks, (io["a"][i] + io["b"][i]) / bpc / chunks)
-    store = np.zeros(chunks)
+    if chunks is None and bool(row.gemm[0]):
+        k = float(row.k[0])
+        share = k_slice_depths(k) / k if k > 0 else np.ones(1)
+    else:
+        share = np.full(CHUNKS if chunks is None else chunks, 1.0 / (CHUNKS if chunks is None else chunks))
+    load = (io["a"][i] + io["b"][i]) / bpc * share
+    if chunks is None and bool(row.gemm[0]) and _whole_a(ctx, row):  # A loads whole with the first slice
+        load += io["a"][i] / bpc * (np.arange(len(share)) == 0) - io["a"][i] / bpc * share
+    store = np.zeros(len(share))
     store[-1] = io["c"][i] / bpc
-    end, bc, bd, _, cb, db = pipeline(load, np.full(chunks, comp / chunks), store, 2, N_BINS,
+    end, bc, bd, _, cb, db = pipeline(load, comp * share, store, 2, N_BINS,
                                       float(load.sum() + comp + store.sum()))
     moved = float((load.sum() + store.sum()) * bpc)
     return OpSim(end, {"compute": bc, "dma": bd}, bc, bd, moved, {"compute": cb, "dma": db})
+
+
+def _whole_a(ctx: SimContext, row: OpColumns) -> bool:
+    """Whether the family's tiles load this op's A whole before the first k slice (Family.tile_shape)."""
+    shape = ctx.family.tile_shape(ctx.arch, row)
+    return shape is not None and len(shape) > 3 and bool(np.ravel(shape[3])[0])
 
 
 def simulate_tiles(ctx: SimContext, i: int, tile_m: float, tile_n: float) -> OpSim:

@@ -30,7 +30,6 @@ import numpy as np
 
 from hwsim.core.schema import Field
 from hwsim.families.base import Family
-from hwsim.sim.blocking import k_slices
 from hwsim.families.common import vector_cycles
 from hwsim.families.gpu.kernels import attention_cycles, gemm_cycles, gemv_cycles
 from hwsim.families.gpu.types import TC_RATE_FIELDS, pair_fma, pair_types
@@ -143,13 +142,18 @@ class Gpu(Family):
 
     batch_pipeline = True  # the cycle model streams every instance of an op at once (hwsim.sim.models.stream_op)
     # the kernel classes' efficiencies and fixed times are fitted to measured kernels (hwsim.engine.calibrate),
-    # which already hold their start-up and drain: the analytical engine keeps max(compute, memory) + launch
-    # (tests/validation/test_gpu_calibration.py); the cycle engine simulates the ends (tile_shape)
+    # which already hold their start-up and drain: the analytical engine keeps max(compute, memory) + launch.
+    # With the shared rule on (monotone in k) a refit keeps every held-out bound but the bf16 GEMM median
+    # (8.07% against 8%, docs/cycle.md); the cycle engine simulates the ends (tile_shape)
     exposes_pipeline_ends = False
 
     def tile_shape(self, arch, ops):
-        """One wave: every output, its reduction streamed k_slices at a time (hwsim.sim.models.stream_op)."""
-        return ops.m, ops.n, k_slices(ops.k)
+        """One wave: every output, its reduction (depth k) streamed in K_STEP-deep slices (CTAs stepping
+        through k; hwsim.sim.blocking.k_slice_ends, hwsim.sim.models.stream_op): the first slice's load
+        and the last slices' compute are what the shared rule would expose. A fused attention kernel's k
+        is the keys: its queries (A) load whole before the first key block (FlashAttention-2 keeps the Q
+        tile on chip)."""
+        return ops.m, ops.n, ops.k, ops.fused_attention()
 
     def latency(self, arch, ops, compute, memory):
         c = arch.compute

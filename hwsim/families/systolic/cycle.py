@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from hwsim.sim.blocking import MAX_K_STEPS
 from hwsim.sim.models import OpSim, SimContext, simulate_tiles, stream_op
+
+MAX_K_STEPS = 64  # K blocks an input-stationary op is simulated in, at most (assumed: a cap on simulation cost)
 
 
 def simulate_op(ctx: SimContext, i: int) -> OpSim:
