@@ -78,7 +78,7 @@ def energy_parts(arch: Accelerator, bytes_by_level: dict, compute_energy, second
     for name, moved in bytes_by_level.items():
         parts[name] = np.asarray(moved, dtype=np.float64) * np.asarray(arch.level(name).energy)
     parts["static"] = np.asarray(seconds, dtype=np.float64) * np.asarray(arch.static_power_w)
-    out = {f"energy_{part}_j": e for part, e in parts.items()}
+    out: dict[str, Any] = {f"energy_{part}_j": e for part, e in parts.items()}
     out["energy_j"] = sum(parts.values())
     if not shaped:
         return out
