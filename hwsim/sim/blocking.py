@@ -29,7 +29,7 @@ def streams_b(a_bytes, b_bytes, a_fetch, b_fetch, cap_a, cap_b):
 
 def pipeline_ends(m, n, tile_m, tile_n, a_bytes, b_bytes, c_bytes, a_fetch=1.0, b_fetch=1.0,
                   cap_a=np.inf, cap_b=np.inf, k_slices=1.0):
-    """(first tile's load, last tile's store) in bytes, and the last tile's share of the outputs: what a
+    """(first tile's load, last tile's store) in bytes, and the last tile's share of the compute: what a
     double-buffered tile pipeline cannot overlap (the load before the first tile computes, the store after
     the last; the last tile's compute after the last load). The same blocking as tile_grid (its first and
     last tiles), vectorised over ops and design points; arguments as tile_grid's, per GEMM instance.
@@ -42,11 +42,14 @@ def _ends(sides, c_bytes, k_slices=1.0):
     lr, tr, r_bytes, r_fetch, ls, ts, s_bytes, s_fetch, f = sides
     with np.errstate(divide="ignore", invalid="ignore"):
         first = np.minimum(tr, lr / f)  # rows of R in the first piece (first R tile ∩ first super-block)
-        last = np.minimum(lr - tr * (np.ceil(lr / tr) - 1), lr / f)  # last R tile ∩ last super-block
-        s_last = ls - ts * (np.ceil(ls / ts) - 1)
+        nr, ns = np.ceil(lr / tr), np.ceil(ls / ts)
+        r_last = lr - tr * (nr - 1)
+        last = np.minimum(r_last, lr / f)  # last R tile ∩ last super-block
+        s_last = ls - ts * (ns - 1)
         load = r_bytes * np.minimum(r_fetch, 1) * first / lr + s_bytes * np.minimum(s_fetch, 1) * ts / ls
-        share = last * s_last / (lr * ls)
-        store = c_bytes * share
+        store = c_bytes * last * s_last / (lr * ls)  # the last piece's outputs
+        # its compute: every tile is one array pass, ragged or not (the closed forms round passes up)
+        share = last / r_last / (nr * ns)
     return _finite(load) / k_slices, _finite(store), _finite(share) / k_slices
 
 
