@@ -54,8 +54,10 @@ def level_reads_writes(arch: Accelerator, att, ob: OperandBytes, a_fetch, b_fetc
     outputs, and `spill` bytes are written to it and read back (Family.spill_bytes); an on-chip level is
     written with what it holds (fills, and outputs) and read by the array (A a_reads times, B b_reads times)
     and for the outputs' drain."""
-    back = ob.a * a_fetch + ob.b * b_fetch + spill
-    levels = {arch.backing.name: (back, ob.c + spill)}
+    back, out = ob.a * a_fetch + ob.b * b_fetch, ob.c
+    if np.ndim(spill) or spill:  # Family.spill_bytes' default 0.0: nothing to add
+        back, out = back + spill, out + spill
+    levels = {arch.backing.name: (back, out)}
     zero = np.zeros(np.shape(back))
     zero.flags.writeable = False  # a level holding nothing moves these (shared)
     a_read, a_fill, b_read, b_fill = ob.a * a_reads, ob.a * a_fetch, ob.b * b_reads, ob.b * b_fetch
