@@ -67,7 +67,7 @@ def test_rotation_improves_w4a4_on_the_tiny_models(t):
 def test_quarot_trend_rotation_plus_gptq_is_best_at_w4a4(tmp_path):
     """QuaRot (REFERENCES.md): at W4A4, rotation + GPTQ is close to fp while rotation alone or GPTQ alone is
     much worse. On the tiny Llama with outlier channels (int4_g32 weights, int4_pc activations, calibrated on
-    calibration.txt), KL measured: rtn 0.292, gptq 0.510, rotate 0.376, rotate+gptq 0.161."""
+    calibration.txt), KL measured: rtn 0.292, gptq 0.510, rotate 0.375, rotate+gptq 0.161."""
     ckpt = _with_outlier_channels(tmp_path)
     kl = {m: llm.evaluate(ckpt, TEXT, llm.Quant(weights="int4_g32", activations="int4_pc", method=m),
                           calibration=DATA / "calibration.txt")["kl"]

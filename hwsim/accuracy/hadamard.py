@@ -41,31 +41,71 @@ def _paley(m: int) -> np.ndarray | None:
     return np.eye(m) + s
 
 
-def hadamard(n: int) -> np.ndarray | None:
-    """A Hadamard matrix of order n (entries ±1, H·Hᵀ = n·I), or None when not constructed here."""
+@functools.lru_cache(maxsize=64)
+def _sylvester_core(n: int) -> tuple[int, np.ndarray] | None:
+    """(k, core) with H_n = H_2^{⊗k} ⊗ core (the core index varies fastest), the largest k first so the
+    core stays small; None when n has no such factorisation with a Paley I core ≤ MAX_CORE."""
     k = 0
     while n % (2 ** (k + 1)) == 0:
         k += 1
-    for kk in range(k, -1, -1):  # the largest power of two first: the Paley core stays small
+    for kk in range(k, -1, -1):
         core = _paley(n // 2**kk) if n // 2**kk <= MAX_CORE else None
         if core is not None:
-            h = core
-            for _ in range(kk):
-                h = np.block([[h, h], [h, -h]])
-            return h
+            return kk, core
     return None
+
+
+def hadamard(n: int) -> np.ndarray | None:
+    """A Hadamard matrix of order n (entries ±1, H·Hᵀ = n·I), or None when not constructed here."""
+    f = _sylvester_core(n)
+    if f is None:
+        return None
+    kk, h = f
+    for _ in range(kk):
+        h = np.block([[h, h], [h, -h]])
+    return h
 
 
 @functools.lru_cache(maxsize=32)
 def rotation(n: int, seed: int = 0) -> np.ndarray:
     """An orthogonal n × n matrix (float64, read-only, cached): randomized Hadamard, else seeded
     random orthogonal."""
-    rng = np.random.default_rng([int(seed), int(n)])
     h = hadamard(n)
     if h is not None:
-        out = h * rng.choice([-1.0, 1.0], size=n)[None, :] / np.sqrt(n)
+        out = h * _signs(n, seed)[None, :] / np.sqrt(n)
     else:
+        rng = np.random.default_rng([int(seed), int(n)])
         qm, r = np.linalg.qr(rng.standard_normal((n, n)))
         out = qm * np.sign(np.diag(r))[None, :]
     out.flags.writeable = False
     return out
+
+
+@functools.lru_cache(maxsize=32)
+def _signs(n: int, seed: int) -> np.ndarray:
+    """The random ±1 column signs of rotation(n, seed)'s Hadamard (drawn first from its generator)."""
+    out = np.random.default_rng([int(seed), int(n)]).choice([-1.0, 1.0], size=n)
+    out.flags.writeable = False
+    return out
+
+
+def rotate(x: np.ndarray, seed: int = 0, *, transpose: bool = False) -> np.ndarray:
+    """x · rotation(n, seed) along the last axis (x · rotation(n, seed)ᵀ with `transpose`), same dtype as x
+    (float32 stays float32). With a Hadamard: a fast Walsh-Hadamard transform in float64 (n·log n
+    additions, each output a pairwise sum: at least as exact as the dense product, which it replaces);
+    else the dense product."""
+    x = np.asarray(x)
+    n = x.shape[-1]
+    f = _sylvester_core(n)
+    if f is None:
+        r = rotation(n, seed)
+        return x @ (r.T if transpose else r).astype(x.dtype, copy=False)
+    from hwsim.accuracy import _kernels
+
+    core = f[1].T if transpose else f[1]
+    scale = _signs(n, seed) / np.sqrt(n)
+    flat = np.ascontiguousarray(x.reshape(-1, n))
+    out = np.empty(flat.shape, dtype=x.dtype if x.dtype in (np.float32, np.float64) else np.float64)
+    pre, post = (scale, np.ones(n)) if transpose else (np.empty(0), scale)
+    _kernels.hadamard_rows(flat, np.ascontiguousarray(core), pre, post, out)
+    return out.reshape(x.shape)

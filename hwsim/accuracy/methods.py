@@ -94,25 +94,30 @@ def check_applies(method: Method, fmt) -> None:
 @dataclass
 class PreparedLinear:
     """A linear layer after a method: the quantized weight in the transformed basis and the input
-    transforms (applied in order: ("scale", s) divides channels by s, ("rotate", R) multiplies by R)."""
+    transforms (applied in order: ("scale", s) divides channels by s, ("rotate", seed) multiplies by
+    `hadamard.rotation(n, seed)`, computed as a fast Walsh-Hadamard transform by `hadamard.rotate`)."""
 
     weight: np.ndarray
     ops: list = field(default_factory=list)
 
     def __post_init__(self):
-        self.ops = [(k, np.asarray(v, dtype=np.float32)) for k, v in self.ops]  # float32 GEMMs in the forward pass
+        self.ops = [(k, int(v) if k == "rotate" else np.asarray(v, dtype=np.float32)) for k, v in self.ops]
 
     def input(self, x: np.ndarray) -> np.ndarray:
+        from hwsim.accuracy.hadamard import rotate
+
         x = np.asarray(x, dtype=np.float32)
         for kind, v in self.ops:
-            x = x / v if kind == "scale" else (x.reshape(-1, x.shape[-1]) @ v).reshape(x.shape)
+            x = x / v if kind == "scale" else rotate(x, v)
         return x
 
     def effective_weight(self) -> np.ndarray:
         """The quantized weight in the original basis: y = x·W_effᵀ when activations are not quantized."""
+        from hwsim.accuracy.hadamard import rotate
+
         w = np.asarray(self.weight, dtype=np.float32)
         for kind, v in reversed(self.ops):
-            w = w / v if kind == "scale" else w @ v.T
+            w = w / v if kind == "scale" else rotate(w, v, transpose=True)
         return w
 
 
@@ -122,12 +127,15 @@ def _awq_scale(w: np.ndarray, x: np.ndarray, fmt) -> np.ndarray:
     xs = x[np.linspace(0, x.shape[0] - 1, min(x.shape[0], AWQ_TOKENS)).astype(np.int64)].astype(np.float32)
     w32 = w.astype(np.float32)  # the search runs in float32 (2× faster GEMMs); the chosen s stays float64
     best, best_s = np.inf, np.ones(w.shape[1])
+    ws = np.empty_like(w32)
     for a in AWQ_GRID:
         s = mean_abs**a
         s = s / np.sqrt(s.max() * s.min())
         s32 = s.astype(np.float32)
-        delta = w32 - np.asarray(fmt.quantize(w32 * s32, axis=-1), dtype=np.float32) / s32
-        err = float(np.square(xs @ delta.T).sum())  # ‖X(W − Ŵ)ᵀ‖²: the reference output is common to all α
+        delta = np.asarray(fmt.quantize(np.multiply(w32, s32, out=ws), axis=-1), dtype=np.float32)
+        delta = np.subtract(w32, np.divide(delta, s32, out=delta), out=delta)  # W − Q(W·s)/s, in place
+        y = xs @ delta.T
+        err = float(np.square(y, out=y).sum())  # ‖X(W − Ŵ)ᵀ‖²: the reference output is common to all α
         if err < best:
             best, best_s = err, s
     return best_s
@@ -144,7 +152,7 @@ def prepare_linear(w: np.ndarray, fmt, method: Method | str | None = None, x: np
     """Apply a method to one linear layer W (out × in) with calibration inputs x (tokens × in).
     fmt None keeps the weight unquantized (transforms still apply: activations may be quantized)."""
     from hwsim.accuracy.gptq import gptq
-    from hwsim.accuracy.hadamard import rotation
+    from hwsim.accuracy.hadamard import rotate
 
     method = parse_method(method)
     check_applies(method, fmt)
@@ -153,12 +161,11 @@ def prepare_linear(w: np.ndarray, fmt, method: Method | str | None = None, x: np
     dtype = np.float32 if np.asarray(w).dtype == np.float32 else np.float64
     w = np.asarray(w, dtype=np.float64)
     xc = None if x is None else np.asarray(x, dtype=np.float64).reshape(-1, w.shape[1])
-    ops: list[tuple[str, np.ndarray]] = []
+    ops: list[tuple[str, np.ndarray | int]] = []  # ("scale", s) or ("rotate", seed)
     for kind, param in method.transforms:
         if kind == "rotate":
-            r = rotation(w.shape[1], seed)
-            w, ops = w @ r, ops + [("rotate", r)]
-            xc = None if xc is None else xc @ r
+            w, ops = rotate(w, seed), ops + [("rotate", seed)]
+            xc = None if xc is None else rotate(xc, seed)
             continue
         if fmt is None and kind == "awq":
             continue  # AWQ protects weights: nothing to do without a weight format

@@ -229,13 +229,23 @@ def _checkpoint_key(name: str) -> str:
 
 def _forward(ids: np.ndarray, mask: np.ndarray, w: dict, act_fmts: dict, capture: dict | None,
              prepared: dict | None = None, kv=None) -> np.ndarray:
-    """Token states (batch × tokens × hidden) after the 6 encoder layers. `prepared`: layers a method
-    transformed (their input transform runs before the activation quantizer); kv: (Format, rotate)
-    quantizes keys and values per token and head (groups along the head dimension), after an online
-    Hadamard over the head dimension when rotate (Q·H and K·H keep QKᵀ; V·H is undone after P·V)."""
+    """Token states (batch × tokens × hidden, zero at padding) after the 6 encoder layers. `prepared`:
+    layers a method transformed (their input transform runs before the activation quantizer); kv:
+    (Format, rotate) quantizes keys and values per token and head (groups along the head dimension), after
+    an online Hadamard over the head dimension when rotate (Q·H and K·H keep QKᵀ; V·H is undone after P·V).
+
+    Everything but attention runs on the real tokens only (rows packed: padding is ~20% of the padded
+    batch), so padding never reaches a GEMM or an activation scale; attention sees the padded layout,
+    with zero keys and values at padded positions, masked out."""
     b, t = ids.shape
     d = HIDDEN // HEADS
     prepared = prepared or {}
+    real = np.flatnonzero(mask.reshape(-1))
+
+    def padded(z: np.ndarray) -> np.ndarray:
+        out = np.zeros((b * t, z.shape[-1]), dtype=z.dtype)
+        out[real] = z
+        return out
 
     def linear(x: np.ndarray, name: str) -> np.ndarray:
         if capture is not None:
@@ -246,9 +256,7 @@ def _forward(ids: np.ndarray, mask: np.ndarray, w: dict, act_fmts: dict, capture
             x, weight = prepared[name].input(x), prepared[name].weight
         if name in act_fmts:
             x = np.asarray(act_fmts[name].quantize(x, axis=-1), dtype=np.float32)
-        # one 2-D GEMM (tokens × in) · (in × out): numpy's batched 3-D matmul is ~5× slower here
-        y = x.reshape(-1, x.shape[-1]) @ weight.T + w[key + ".bias"]
-        return y.reshape(*x.shape[:-1], -1)
+        return x @ weight.T + w[key + ".bias"]  # one 2-D GEMM (real tokens × in) · (in × out)
 
     kv_fmt, kv_rot = kv if kv is not None else (None, None)
 
@@ -258,12 +266,12 @@ def _forward(ids: np.ndarray, mask: np.ndarray, w: dict, act_fmts: dict, capture
 
     h = (w["embeddings.word_embeddings.weight"][ids] + w["embeddings.position_embeddings.weight"][:t]
          + w["embeddings.token_type_embeddings.weight"][0])
-    h = _layer_norm(h, "embeddings.LayerNorm", w)
+    h = _layer_norm(h.reshape(b * t, HIDDEN)[real], "embeddings.LayerNorm", w)
     # additive mask: padded keys get a large negative score (finite, so an all-pad row stays finite)
     bias = ((1.0 - mask[:, None, None, :]) * np.float32(-1e9)).astype(np.float32)
     for i in range(N_LAYERS):
         p, pre = f"layers.{i}.", f"encoder.layer.{i}."
-        heads = lambda z: z.reshape(b, t, HEADS, d).transpose(0, 2, 1, 3)  # noqa: E731
+        heads = lambda z: padded(z).reshape(b, t, HEADS, d).transpose(0, 2, 1, 3)  # noqa: E731
         q, k, v = (heads(linear(h, p + r)) for r in ("q_proj", "k_proj", "v_proj"))
         if kv_fmt is not None:
             if kv_rot is not None:
@@ -273,10 +281,10 @@ def _forward(ids: np.ndarray, mask: np.ndarray, w: dict, act_fmts: dict, capture
         pv = att @ v
         if kv_rot is not None and kv_fmt is not None:
             pv = pv @ kv_rot.T
-        ctx = pv.transpose(0, 2, 1, 3).reshape(b, t, HIDDEN)
+        ctx = pv.transpose(0, 2, 1, 3).reshape(b * t, HIDDEN)[real]
         h = _layer_norm(h + linear(ctx, p + "o_proj"), pre + "attention.output.LayerNorm", w)
         h = _layer_norm(h + linear(_gelu(linear(h, p + "up_proj")), p + "down_proj"), pre + "output.LayerNorm", w)
-    return h
+    return padded(h).reshape(b, t, HIDDEN)
 
 
 def _pool(h: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -348,12 +356,11 @@ def cosine_vs_fp32(weight_formats=None, act_format=None, *, quantize_embeddings:
 def _captured(max_tokens: int, calibration: bool = False) -> dict[str, np.ndarray]:
     ids, mask = tokenize(CALIBRATION if calibration else SENTENCES)
     cap: dict[str, np.ndarray] = {}
-    _forward(ids, mask, _weights(), {}, cap)
-    real = mask.reshape(-1).astype(bool)
-    rows = np.flatnonzero(real)
+    _forward(ids, mask, _weights(), {}, cap)  # captures real-token rows only
+    rows = int(mask.sum())
     # an evenly spaced, deterministic sample of real-token rows
-    pick = rows[np.linspace(0, rows.size - 1, min(max_tokens, rows.size)).astype(np.int64)]
-    return {n: np.ascontiguousarray(x.reshape(-1, x.shape[-1])[pick]) for n, x in cap.items()}
+    pick = np.linspace(0, rows - 1, min(max_tokens, rows)).astype(np.int64)
+    return {n: np.ascontiguousarray(x[pick]) for n, x in cap.items()}
 
 
 def linear_layers(max_tokens: int = 256) -> list[LinearLayer]:

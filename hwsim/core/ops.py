@@ -108,23 +108,28 @@ class OpColumns:
             cols[f.name] = None if v is None else v[rows]
         return replace(self, **cols)
 
+    # Masks the engine and the families ask for several times a call, computed once per OpColumns (read-only:
+    # shared by every caller).
     def is_kind(self, kind: str) -> np.ndarray:
-        return self.kind == kind
+        masks = self.__dict__.setdefault("_kind_masks", {})  # beside the frozen fields, not one of them
+        got = masks.get(kind)
+        if got is None:
+            got = masks[kind] = _read_only(self.kind == kind)
+        return got
 
-    # Masks the engine asks for several times a call, computed once per OpColumns (read-only: shared).
-    @functools.cached_property
+    @property
     def is_attention(self) -> np.ndarray:
         """Attention ops (their B operand is the KV cache)."""
-        return _read_only(self.kind == "attention")
+        return self.is_kind("attention")
 
-    @functools.cached_property
+    @property
     def is_embedding(self) -> np.ndarray:
-        return _read_only(self.kind == "embedding")
+        return self.is_kind("embedding")
 
     @functools.cached_property
     def gemm(self) -> np.ndarray:
         """Ops that run on a MAC/dot-product array (linear and attention)."""
-        return _read_only((self.kind == "linear") | self.is_attention)
+        return _read_only(self.is_kind("linear") | self.is_attention)
 
 
 def _read_only(arr: np.ndarray) -> np.ndarray:

@@ -251,6 +251,9 @@ def table_totals(m: Machine, frame: pd.DataFrame | None, cols, ops: OpColumns, t
 def _nansum(values) -> float:
     """np.nansum of a float column, bit for bit (it sums a contiguous copy with NaN set to 0), without its
     overhead when there is no NaN to skip."""
+    if type(values) is np.ndarray and values.size == 1 and values.dtype == np.float64:
+        total = 0.0 + float(values.flat[0])  # one op: add.reduce starts from 0.0 (so -0.0 sums to 0.0)
+        return total if total == total else 0.0  # a NaN skipped: nothing left
     arr = np.ascontiguousarray(values, dtype=np.float64)
     total = np.add.reduce(arr)
     return float(total) if total == total else float(np.nansum(arr))  # NaN (a NaN, or inf - inf): skip NaNs

@@ -166,7 +166,9 @@ def traffic(arch: Accelerator, ops: OpColumns, ob: OperandBytes, a_reads, b_read
     (l1, c1, t1, af1, bf1), (l2, c2, t2, af2, bf2) = options * 2 if same else options
     back = arch.backing.name
     if same:  # both options are one: the pick is its values at the comparison's shape
-        shape = np.broadcast_shapes(np.shape(t1), np.shape(l1[back]))
+        shape = np.shape(t1)
+        if np.shape(l1[back]) != shape:
+            shape = np.broadcast_shapes(shape, np.shape(l1[back]))
 
         def pick(x: np.ndarray, y: np.ndarray) -> np.ndarray:
             return x if np.shape(x) == shape else np.broadcast_to(x, shape).copy()

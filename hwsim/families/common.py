@@ -13,7 +13,7 @@ def cdiv(a, b):
 
 def vector_cycles(ops: OpColumns, lanes) -> np.ndarray:
     """Elementwise ops on `lanes` parallel units, one operation per lane per cycle."""
-    return np.where(ops.kind == "elementwise", cdiv(ops.vector_ops, lanes), 0.0)
+    return np.where(ops.is_kind("elementwise"), cdiv(ops.vector_ops, lanes), 0.0)
 
 
 def array_fold_reads(ops: OpColumns, tile_m, tile_n) -> tuple[np.ndarray, np.ndarray]:

@@ -83,7 +83,7 @@ class Systolic(Family):
         return C.mac(prec.activations, b, node, volts).times(pe, why)
 
     def energy_terms(self, arch, ops, prec, compute_cycles):
-        att = ops.kind == "attention"
+        att = ops.is_attention
         node, volts = C.tech_point(arch)
         return [C.Term(self._mac(arch, prec, prec.weights), np.where(ops.gemm & ~att, ops.macs, 0.0)),
                 C.Term(self._mac(arch, prec, prec.kv), np.where(ops.gemm & att, ops.macs, 0.0)),
