@@ -108,15 +108,18 @@ def cost_columns(m: Machine, ops: OpColumns, shared: OpTraffic | None = None) ->
     `shared`: op_traffic(m, ops) when the caller has it already (roofline)."""
     fam, arch, prec = m.family, m.arch, m.prec
     view, fused = family_view(fam, ops)  # a fused attention row computes as its two GEMMs
-    view_compute = np.asarray(fam.compute_cycles(arch, view, prec), dtype=np.float64)
+    view_compute, view_startup = fam.compute_parts(arch, view, prec)
+    view_compute = np.asarray(view_compute, dtype=np.float64)
     compute = fold(view_compute, len(ops), fused)
+    startup = sum(np.asarray(v, dtype=np.float64) for v in view_startup.values()) if view_startup else 0.0
+    startup = fold(startup, len(ops), fused) if np.ndim(startup) else startup  # the start-up work, once
     if shared is None:
         shared = op_traffic(m, ops)
     tr = shared.traffic
     memory = memory_cycles(tr)
     # the overlap rule both engines share: memory and compute overlap, except the tile pipeline's start-up
     # and drain (hwsim.engine.machine.exposed_cycles)
-    to_compute, to_memory = exposed_cycles(m, ops, shared, compute, memory)
+    to_compute, to_memory = exposed_cycles(m, ops, shared, compute, memory, startup)
     cycles = np.asarray(fam.latency(arch, ops, compute + to_compute, memory + to_memory), dtype=np.float64)
     seconds = cycles / np.asarray(arch.clock_hz)
     cols = {"cycles": cycles, "compute_cycles": compute, "memory_cycles": memory, "seconds": seconds,
