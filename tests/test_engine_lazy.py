@@ -295,3 +295,18 @@ def test_an_ops_table_without_its_columns_names_them():
             OpColumns.from_frame(table)
     with pytest.raises(HwsimError, match=r"lacks columns \['m'\]"):
         evaluate("tpu-like", df.drop(columns=["m"]))
+
+
+def test_kept_buffer_capacities_follow_a_changed_spec():
+    """Accelerator.buffer_capacity is kept per spec; a spec changed by with_values or dataclasses.replace is a
+    new spec with its own capacities, and its costs follow."""
+    arch = load_arch("tpu-like")
+    fifo = arch.buffer_capacity("weights")
+    assert arch.buffer_capacity("weights") == fifo == 256 * 1024
+    small = arch.with_values({"memory.weight_fifo.capacity": 1024.0, "memory.unified_buffer.capacity": 4096.0})
+    bigger = replace(arch, memory=tuple(replace(lv, capacity=4 * fifo) if lv.name == "weight_fifo" else lv
+                                        for lv in arch.memory))
+    assert small.buffer_capacity("weights") == 1024.0 and bigger.buffer_capacity("weights") == 4 * fifo
+    assert arch.buffer_capacity("weights") == fifo
+    ops = gemm_ops([("g", 64, 1024, 1024)])
+    assert evaluate(small, ops).totals["bytes_dram"] > evaluate(arch, ops).totals["bytes_dram"]  # re-fetches

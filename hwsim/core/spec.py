@@ -72,7 +72,15 @@ class Accelerator:
         """On-chip bytes available to one operand role in an op that uses `op_roles`: the smallest
         on-chip level holding it, split equally among the roles of that op the level holds
         (assumed: static partitioning). Unbounded when no on-chip level holds the role (the operand
-        then streams from the backing store once)."""
+        then streams from the backing store once). Kept per spec (a spec is not changed after it is
+        built: with_values and dataclasses.replace build new ones); every engine call asks."""
+        kept = self.__dict__.setdefault("_buffer_capacities", {})  # beside the frozen fields, not one of them
+        key = (role, op_roles)
+        if key not in kept:
+            kept[key] = self._buffer_capacity(role, op_roles)
+        return kept[key]
+
+    def _buffer_capacity(self, role: str, op_roles: tuple[str, ...]):
         caps = [lv.capacity / len(set(lv.holds) & {role, *op_roles}) for lv in self.on_chip if role in lv.holds]
         if not caps:
             return math.inf

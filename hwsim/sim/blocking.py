@@ -21,7 +21,8 @@ def streams_b(a_bytes, b_bytes, a_fetch, b_fetch, cap_a, cap_b):
     """Whether A is the operand held per super-block and B the one streamed past it (else the reverse):
     B re-read, or nothing re-read and A the operand to hold (it fits, and B does not or is larger).
     Fetch 0 = resident on chip. Broadcasts over arrays."""
-    a_bytes, b_bytes, a_fetch, b_fetch = (np.asarray(x, dtype=np.float64) for x in (a_bytes, b_bytes, a_fetch, b_fetch))
+    a_bytes, b_bytes = np.asarray(a_bytes, dtype=np.float64), np.asarray(b_bytes, dtype=np.float64)
+    a_fetch, b_fetch = np.asarray(a_fetch, dtype=np.float64), np.asarray(b_fetch, dtype=np.float64)
     fits_a = (a_bytes <= cap_a) | (a_fetch == 0)
     fits_b = (b_bytes <= cap_b) | (b_fetch == 0)
     return (b_fetch > 1) | ((a_fetch <= 1) & fits_a & (np.logical_not(fits_b) | (a_bytes <= b_bytes)))
@@ -29,7 +30,7 @@ def streams_b(a_bytes, b_bytes, a_fetch, b_fetch, cap_a, cap_b):
 
 def pipeline_ends(m, n, tile_m, tile_n, a_bytes, b_bytes, c_bytes, a_fetch=1.0, b_fetch=1.0,
                   cap_a=np.inf, cap_b=np.inf, k_slices=1.0):
-    """(first tile's load, last tile's store) in bytes, and the last tile's share of the outputs: what a
+    """(first tile's load, last tile's store) in bytes, and the last tile's share of the compute: what a
     double-buffered tile pipeline cannot overlap (the load before the first tile computes, the store after
     the last; the last tile's compute after the last load). The same blocking as tile_grid (its first and
     last tiles), vectorised over ops and design points; arguments as tile_grid's, per GEMM instance.
@@ -38,15 +39,26 @@ def pipeline_ends(m, n, tile_m, tile_n, a_bytes, b_bytes, c_bytes, a_fetch=1.0, 
     return _ends(_sides(m, n, tile_m, tile_n, a_bytes, b_bytes, a_fetch, b_fetch, cap_a, cap_b), c_bytes, k_slices)
 
 
-def _ends(sides, c_bytes, k_slices=1.0):
+def _ends(sides, c_bytes, k_slices=1.0, pieces=None):
+    """pipeline_ends of the blocking's sides; `pieces`: (first piece's rows of R, last piece's, R tiles, the
+    last R tile's rows) when the caller has them (held_pipeline_ends)."""
     lr, tr, r_bytes, r_fetch, ls, ts, s_bytes, s_fetch, f = sides
     with np.errstate(divide="ignore", invalid="ignore"):
-        first = np.minimum(tr, lr / f)  # rows of R in the first piece (first R tile ∩ first super-block)
-        last = np.minimum(lr - tr * (np.ceil(lr / tr) - 1), lr / f)  # last R tile ∩ last super-block
-        s_last = ls - ts * (np.ceil(ls / ts) - 1)
+        if pieces is None:
+            first = np.minimum(tr, lr / f)  # rows of R in the first piece (first R tile ∩ first super-block)
+            nr = np.ceil(lr / tr)
+            r_last = lr - tr * (nr - 1)
+            last = np.minimum(r_last, lr / f)  # last R tile ∩ last super-block
+        else:
+            first, last, nr, r_last = pieces
+        ns = np.ceil(ls / ts)
+        s_last = ls - ts * (ns - 1)
         load = r_bytes * np.minimum(r_fetch, 1) * first / lr + s_bytes * np.minimum(s_fetch, 1) * ts / ls
-        share = last * s_last / (lr * ls)
-        store = c_bytes * share
+        store = c_bytes * last * s_last / (lr * ls)  # the last piece's outputs
+        # its compute: every tile is one array pass, ragged or not (the closed forms round passes up)
+        share = last / r_last / (nr * ns)
+    if type(k_slices) is float and k_slices == 1.0:  # whole reductions: x / 1.0 is x
+        return _finite(load), _finite(store), _finite(share)
     return _finite(load) / k_slices, _finite(store), _finite(share) / k_slices
 
 
@@ -73,7 +85,7 @@ def held_pipeline_ends(m, n, tile_m, tile_n, a_bytes, b_bytes, c_bytes, a_fetch,
         h = lr / f  # rows of R per super-block
         first = np.minimum(tr, h)  # rows of R in the first piece
         many = count * f > 1
-        if np.any(many | (first < h)):
+        if (many | (first < h)).any():
             r_block = r_bytes * np.minimum(r_fetch, 1) / f  # one super-block's part of R
             col = compute * ts / (f * ls)  # one S column of a super-block
             rest = np.maximum((r_block / bpc - col) * (1 - first / h), 0.0)
@@ -82,7 +94,7 @@ def held_pipeline_ends(m, n, tile_m, tile_n, a_bytes, b_bytes, c_bytes, a_fetch,
         # compute per super-block: rows / tr in full R tiles, rows / r_last in the last (each tile one pass)
         nr = np.ceil(lr / tr)
         r_last = lr - tr * (nr - 1)
-        if np.any((f > 1) & (r_last < tr)):
+        if ((f > 1) & (r_last < tr)).any():
             edge = lr - r_last  # where the last R tile starts
             jb = np.minimum(np.floor(edge / h), f - 1)  # the super-block the edge falls in
             x = edge - jb * h  # its rows in full tiles
@@ -91,7 +103,9 @@ def held_pipeline_ends(m, n, tile_m, tile_n, a_bytes, b_bytes, c_bytes, a_fetch,
             phased = (jb * np.maximum(per_row * h / tr, mem) + np.maximum(per_row * (x / tr + (h - x) / r_last), mem)
                       + (f - 1 - jb) * np.maximum(per_row * h / r_last, mem))
             imbalance = _finite(count * np.maximum(phased - np.maximum(compute, memory), 0.0))
-    return (*_ends(sides, c_bytes), _finite(refills) if np.ndim(refills) else refills, imbalance)
+        last = np.minimum(r_last, h)  # the last R tile ∩ the last super-block
+    return (*_ends(sides, c_bytes, pieces=(first, last, nr, r_last)), _finite(refills) if np.ndim(refills) else refills,
+            imbalance)
 
 
 def _sides(m, n, tile_m, tile_n, a_bytes, b_bytes, a_fetch, b_fetch, cap_a, cap_b):
@@ -101,6 +115,11 @@ def _sides(m, n, tile_m, tile_n, a_bytes, b_bytes, a_fetch, b_fetch, cap_a, cap_
     tm, tn = np.minimum(tile_m, m), np.minimum(tile_n, n)
     b_streamed = streams_b(a_bytes, b_bytes, a_fetch, b_fetch, cap_a, cap_b)
     f = np.maximum(np.floor(np.where(b_streamed, b_fetch, np.maximum(a_fetch, 1))), 1)
+
+    if b_streamed.all():  # every op holds A (R = A, S = B): the values np.where would pick (f has its shape)
+        return m, tm, a_bytes, a_fetch, n, tn, b_bytes, b_fetch, f
+    if not b_streamed.any():  # every op holds B
+        return n, tn, b_bytes, b_fetch, m, tm, a_bytes, a_fetch, f
 
     def pick(x, y) -> np.ndarray:  # held side R, streamed side S
         return np.where(b_streamed, x, y)
