@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hwsim.accuracy import gptq as G
-from hwsim.accuracy.hadamard import hadamard, rotation
+from hwsim.accuracy.hadamard import hadamard, rotate, rotation
 from hwsim.accuracy.methods import parse_method, prepare_linear
 from hwsim.accuracy.metrics import linear_output_error
 from hwsim.errors import HwsimError
@@ -131,3 +131,18 @@ def test_rotation_falls_back_to_random_orthogonal():
     assert hadamard(36) is None  # 36 = 4·9: 9 − 1 = 8 is not a prime ≡ 3 mod 4 (Paley I), no 2^k·Paley split
     r = rotation(36, 1)
     assert np.allclose(r @ r.T, np.eye(36)) and not np.array_equal(r, rotation(36, 2))
+
+
+@pytest.mark.parametrize("n", [1, 2, 12, 32, 384, 1536, 20 * 8, 36])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fast_rotation_equals_the_dense_product(n, dtype):
+    """hadamard.rotate (fast Walsh-Hadamard over H₂^⊗k ⊗ Paley core, float64 inside) is x·R and x·Rᵀ for
+    R = rotation(n, seed), keeps the dtype, and undoes itself; n = 36 (no Hadamard here) takes the dense product."""
+    x = np.random.default_rng(n).standard_normal((3, 5, n)).astype(dtype)
+    r = rotation(n, 7)
+    tol = 1e-12 if dtype == np.float64 else 2e-6
+    for transpose, m in ((False, r), (True, r.T)):
+        got = rotate(x, 7, transpose=transpose)
+        assert got.dtype == dtype and got.shape == x.shape
+        np.testing.assert_allclose(got, x.astype(np.float64) @ m, atol=tol * np.abs(x).max() * np.sqrt(n))
+    np.testing.assert_allclose(rotate(rotate(x, 7), 7, transpose=True), x, atol=tol * 10 * np.abs(x).max())

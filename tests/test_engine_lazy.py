@@ -205,10 +205,10 @@ def test_a_preset_is_built_once_per_family_model():
 
 def _frames():
     """Ops tables in the layouts a caller may hand over: pandas' own strings or objects, nullable and
-    narrow integers, floats, a strided row slice, a copy, and repeated column names."""
+    narrow integers, floats, categories, a strided row slice, a copy, and repeated column names."""
     base = trace(load_model("gpt-2"), "decode", batch=2, context=8).ops
     objects = base.astype({c: object for c in ("name", "kind", "op")})
-    narrow = base.astype({"m": np.int32, "n": "Int64", "k": np.float32, "macs": np.float64})
+    narrow = base.astype({"m": np.int32, "n": "Int64", "k": np.float32, "macs": np.float64, "kind": "category"})
     doubled = pd.concat([base, base[["m"]]], axis=1)  # "m" twice: read through df[name]
     return {"trace": base, "objects": objects, "narrow": narrow, "strided": base.iloc[::3],
             "gemm": gemm_ops([("a", 3, 5, 7), ("b", 1, 9, 2)]), "copy": base.copy(), "doubled": doubled}

@@ -30,6 +30,25 @@ def test_grid_select_equals_bucket_search(g):
     assert np.array_equal(fast[5000:5000 + mids.size], g[:-1])
 
 
+@pytest.mark.parametrize("g", GRIDS[:3] + [np.array([-1.0, 0.5]), np.array([0.25])],
+                         ids=["nf4", "bitmod_fp4", "bitmod_fp3", "two", "one"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_one_pass_small_grid_equals_the_tiled_passes(g, dtype):
+    """Grids of ≤ 16 values take the one-pass kernel: the same bits as the tiled compare-and-select passes,
+    at ties (to the lower value), NaN, ±inf and signed zeros, with per-row scales."""
+    mids = (g[1:] + g[:-1]) * 0.5
+    rng = np.random.default_rng(1)
+    special = np.concatenate([mids, g, np.nextafter(mids, np.inf), np.nextafter(mids, -np.inf),
+                              [np.nan, np.inf, -np.inf, 0.0, -0.0]])
+    y = np.concatenate([rng.uniform(g[0] - 1, g[-1] + 1, 64 * 40 - special.size), special])
+    scale = rng.uniform(0.5, 2.0, 40)
+    x = (y.reshape(40, 64) * scale[:, None]).astype(dtype)
+    fast = kernels._quantize_grid16(x, scale, g, np.empty_like(x))
+    tiled = kernels._quantize_grid(x, scale, g, np.empty((0, 0)), np.empty_like(x))
+    assert fast.dtype == dtype and np.array_equal(fast, tiled, equal_nan=True)
+    assert np.array_equal(np.signbit(fast), np.signbit(tiled))
+
+
 @settings(max_examples=8, deadline=None)
 @given(m=st.integers(2, 40), n=st.integers(90, 200), seed=st.integers(0, 100))
 def test_lowrank_factor_equals_dense_factor(m, n, seed):

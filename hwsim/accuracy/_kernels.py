@@ -17,6 +17,8 @@ def hadamard_rows(x, core, pre, post, out):
     rows, n = x.shape
     m = core.shape[0]
     p = n // m
+    if p * m != n or p & (p - 1) != 0 or out.shape[0] != rows or out.shape[1] != n:
+        raise ValueError("hadamard_rows: n must be a power of two times the core order, out shaped like x")
     buf = np.zeros((n, _LANES))
     tmp = np.empty((m, _LANES))
     has_pre = pre.shape[0] > 0

@@ -79,8 +79,13 @@ class OpColumns:
     op: np.ndarray | None = None  # role column (e.g. attn_fused) when the table has one
 
     def fused_attention(self) -> np.ndarray:
-        """Rows that are one fused attention kernel (`attn_fused`); a table without an op column has none."""
-        return np.zeros(len(self), dtype=bool) if self.op is None else self.op == ATTN_FUSED
+        """Rows that are one fused attention kernel (`attn_fused`); a table without an op column has none.
+        Kept per OpColumns (read-only), as the kind masks below."""
+        got = self.__dict__.get("_fused_attention")
+        if got is None:
+            got = np.zeros(len(self), dtype=bool) if self.op is None else self.op == ATTN_FUSED
+            self.__dict__["_fused_attention"] = got = _read_only(got)  # beside the frozen fields
+        return got
 
     @classmethod
     def from_frame(cls, df: "pd.DataFrame | Mapping[str, Any]") -> "OpColumns":

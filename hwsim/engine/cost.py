@@ -68,18 +68,22 @@ def op_columns(trace) -> OpColumns:
     return per_trace(trace, "_op_columns", lambda t: OpColumns.from_frame(op_table(t)))
 
 
-def energy_parts(arch: Accelerator, bytes_by_level: dict, compute_energy, seconds) -> dict[str, np.ndarray]:
+def energy_parts(arch: Accelerator, bytes_by_level: dict, compute_energy, seconds,
+                 shaped: bool = True) -> dict[str, np.ndarray]:
     """`energy_<part>_j` columns (compute, one per memory level, static) and their sum `energy_j`,
     all broadcast to one shape: the engine's energy rule, shared by the analytical and cycle engines.
-    Memory energy = bytes moved × the level's energy per byte; static = seconds × static power."""
+    Memory energy = bytes moved × the level's energy per byte; static = seconds × static power.
+    `shaped=False`: each as computed, for a caller that broadcasts its columns together (cost_columns)."""
     parts = {"compute": np.asarray(compute_energy, dtype=np.float64)}
     for name, moved in bytes_by_level.items():
         parts[name] = np.asarray(moved, dtype=np.float64) * np.asarray(arch.level(name).energy)
     parts["static"] = np.asarray(seconds, dtype=np.float64) * np.asarray(arch.static_power_w)
-    shape = common_shape(parts.values())
-    out = {f"energy_{part}_j": _shaped(e, shape) for part, e in parts.items()}
-    out["energy_j"] = _shaped(sum(parts.values()), shape)
-    return out
+    out: dict[str, Any] = {f"energy_{part}_j": e for part, e in parts.items()}
+    out["energy_j"] = sum(parts.values())
+    if not shaped:
+        return out
+    shape = common_shape(out.values())
+    return {k: _shaped(e, shape) for k, e in out.items()}
 
 
 def common_shape(values) -> tuple:
@@ -104,21 +108,24 @@ def cost_columns(m: Machine, ops: OpColumns, shared: OpTraffic | None = None) ->
     `shared`: op_traffic(m, ops) when the caller has it already (roofline)."""
     fam, arch, prec = m.family, m.arch, m.prec
     view, fused = family_view(fam, ops)  # a fused attention row computes as its two GEMMs
-    view_compute = np.asarray(fam.compute_cycles(arch, view, prec), dtype=np.float64)
+    view_compute, view_startup = fam.compute_parts(arch, view, prec)
+    view_compute = np.asarray(view_compute, dtype=np.float64)
     compute = fold(view_compute, len(ops), fused)
+    startup = sum(np.asarray(v, dtype=np.float64) for v in view_startup.values()) if view_startup else 0.0
+    startup = fold(startup, len(ops), fused) if np.ndim(startup) else startup  # the start-up work, once
     if shared is None:
         shared = op_traffic(m, ops)
     tr = shared.traffic
     memory = memory_cycles(tr)
     # the overlap rule both engines share: memory and compute overlap, except the tile pipeline's start-up
     # and drain (hwsim.engine.machine.exposed_cycles)
-    to_compute, to_memory = exposed_cycles(m, ops, shared, compute, memory)
+    to_compute, to_memory = exposed_cycles(m, ops, shared, compute, memory, startup)
     cycles = np.asarray(fam.latency(arch, ops, compute + to_compute, memory + to_memory), dtype=np.float64)
     seconds = cycles / np.asarray(arch.clock_hz)
     cols = {"cycles": cycles, "compute_cycles": compute, "memory_cycles": memory, "seconds": seconds,
             **{f"bytes_{name}": moved for name, moved in tr.levels.items()}}
     compute_energy = fold(fam.compute_energy(arch, view, prec, view_compute), len(ops), fused)
-    cols.update(energy_parts(arch, tr.levels, compute_energy, seconds))
+    cols.update(energy_parts(arch, tr.levels, compute_energy, seconds, shaped=False))  # shaped with the rest
     shape = common_shape(cols.values())
     return {k: _shaped(c, shape) for k, c in cols.items()}
 

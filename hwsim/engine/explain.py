@@ -104,7 +104,7 @@ def energy_lines(m: Machine, ops: OpColumns, table: CostTable) -> pd.DataFrame:
     ot = op_traffic(m, ops)
     a_reads, b_reads = fam.array_reads(arch, ops)
     split = level_reads_writes(arch, ops.kind == "attention", ot.bytes, ot.traffic.a_fetch, ot.traffic.b_fetch,
-                               a_reads, b_reads)
+                               a_reads, b_reads, ot.spill)
     for name, (reads, writes) in split.items():
         per_byte = np.asarray(arch.level(name).energy, dtype=np.float64)
         src = m.spec.sources.get(f"memory.{name}.energy", "not given: 0 J per byte")

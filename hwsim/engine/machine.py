@@ -43,6 +43,7 @@ class OpTraffic:
     resident: tuple
     traffic: Traffic
     capacities: tuple  # on-chip bytes for A and B of each op (hwsim.engine.memory.operand_capacities)
+    spill: np.ndarray | float = 0.0  # bytes per op written to the backing store and read back (Family.spill_bytes)
 
 
 def op_traffic(m: Machine, ops: OpColumns) -> OpTraffic:
@@ -50,8 +51,10 @@ def op_traffic(m: Machine, ops: OpColumns) -> OpTraffic:
     resident = m.family.resident(m.arch, ops, m.prec)
     caps = operand_capacities(m.arch, ops)
     a_reads, b_reads = m.family.array_reads(m.arch, ops)
-    tr = traffic(m.arch, ops, ob, a_reads, b_reads, m.family.memory_round, resident[0], resident[1], caps=caps)
-    return OpTraffic(ob, resident, tr, caps)
+    spill = m.family.spill_bytes(m.arch, ops, m.prec)
+    tr = traffic(m.arch, ops, ob, a_reads, b_reads, m.family.memory_round, resident[0], resident[1], caps=caps,
+                 spill=spill)
+    return OpTraffic(ob, resident, tr, caps, spill)
 
 
 def memory_cycles(tr: Traffic) -> np.ndarray:
@@ -59,7 +62,7 @@ def memory_cycles(tr: Traffic) -> np.ndarray:
     return functools.reduce(np.maximum, tr.cycles.values())
 
 
-def exposed_cycles(m: Machine, ops: OpColumns, shared: OpTraffic, compute, memory) -> tuple:
+def exposed_cycles(m: Machine, ops: OpColumns, shared: OpTraffic, compute, memory, startup) -> tuple:
     """What a double-buffered tile pipeline cannot overlap (the overlap rule both engines share:
     cycles = max(compute + to_compute, memory + to_memory)). Returns (to_compute, to_memory):
 
@@ -70,12 +73,13 @@ def exposed_cycles(m: Machine, ops: OpColumns, shared: OpTraffic, compute, memor
 
     Tiles are the family's (Family.tile_shape: the cycle engine's own tiles or pipeline batches), cut by
     hwsim.sim.blocking.pipeline_ends; GEMM ops only. Families without tiles (or with
-    exposes_pipeline_ends off) expose only their start-up work."""
-    parts = m.family.startup_parts(m.arch, ops, m.prec)
-    startup = sum(np.asarray(v, dtype=np.float64) for v in parts.values()) if parts else 0.0
+    exposes_pipeline_ends off) expose only their start-up work. `startup`: the start-up work's cycles
+    per op (the sum of Family.compute_parts' startup_parts); the part of it that moves spilled bytes
+    through the backing store is in `memory` already."""
+    spilled = np.ceil(2 * np.asarray(shared.spill) / m.arch.backing.bytes_per_cycle(m.arch.clock_hz))
     shape = m.family.tile_shape(m.arch, ops)
     if shape is None or not m.family.exposes_pipeline_ends:
-        return 0.0, np.ceil(startup)
+        return 0.0, np.ceil(np.maximum(startup - spilled, 0.0))
     ob, tr = shared.bytes, shared.traffic
     if m.family.batch_pipeline:  # one pipeline for all instances; re-reads stream (no super-blocks)
         count, a_fetch, b_fetch = 1.0, np.minimum(tr.a_fetch, 1.0), np.minimum(tr.b_fetch, 1.0)
@@ -102,4 +106,4 @@ def exposed_cycles(m: Machine, ops: OpColumns, shared: OpTraffic, compute, memor
     imbalance = np.ceil(imbalance)
     gemm = ops.gemm
     return (np.where(gemm, ends + imbalance, 0.0),
-            np.ceil(startup + np.where(gemm, last_compute + imbalance, 0.0)))
+            np.ceil(np.maximum(startup - spilled, 0.0) + np.where(gemm, last_compute + imbalance, 0.0)))

@@ -48,12 +48,16 @@ def fetch_orders(a, b, count, cap_a, cap_b):
     return (np.ones_like(refetch_b), refetch_b), (refetch_a, np.ones_like(refetch_a))
 
 
-def level_reads_writes(arch: Accelerator, att, ob: OperandBytes, a_fetch, b_fetch, a_reads, b_reads) -> dict:
+def level_reads_writes(arch: Accelerator, att, ob: OperandBytes, a_fetch, b_fetch, a_reads, b_reads,
+                       spill=0.0) -> dict:
     """(bytes read, bytes written) per level: the backing store is read for the fetches and written with the
-    outputs; an on-chip level is written with what it holds (fills, and outputs) and read by the array (A
-    a_reads times, B b_reads times) and for the outputs' drain."""
-    back = ob.a * a_fetch + ob.b * b_fetch
-    levels = {arch.backing.name: (back, ob.c)}
+    outputs, and `spill` bytes are written to it and read back (Family.spill_bytes); an on-chip level is
+    written with what it holds (fills, and outputs) and read by the array (A a_reads times, B b_reads times)
+    and for the outputs' drain."""
+    back, out = ob.a * a_fetch + ob.b * b_fetch, ob.c
+    if np.ndim(spill) or spill:  # Family.spill_bytes' default 0.0: nothing to add
+        back, out = back + spill, out + spill
+    levels = {arch.backing.name: (back, out)}
     zero = np.zeros(np.shape(back))
     zero.flags.writeable = False  # a level holding nothing moves these (shared)
     a_read, a_fill, b_read, b_fill = ob.a * a_reads, ob.a * a_fetch, ob.b * b_reads, ob.b * b_fetch
@@ -90,9 +94,10 @@ def _grown(total: np.ndarray, other) -> np.ndarray:
     return total if np.shape(other) == np.shape(total) else total + np.zeros(np.shape(other))
 
 
-def _level_bytes(arch: Accelerator, att, ob: OperandBytes, a_fetch, b_fetch, a_reads, b_reads) -> dict:
+def _level_bytes(arch: Accelerator, att, ob: OperandBytes, a_fetch, b_fetch, a_reads, b_reads, spill=0.0) -> dict:
     """Bytes moved per level: reads + writes of level_reads_writes."""
-    return {k: r + w for k, (r, w) in level_reads_writes(arch, att, ob, a_fetch, b_fetch, a_reads, b_reads).items()}
+    return {k: r + w for k, (r, w) in level_reads_writes(arch, att, ob, a_fetch, b_fetch, a_reads, b_reads,
+                                                         spill).items()}
 
 
 def _level_cycles(arch: Accelerator, levels: dict, memory_round) -> dict:
@@ -138,10 +143,11 @@ def operand_capacities(arch: Accelerator, ops: OpColumns) -> tuple:
 
 
 def traffic(arch: Accelerator, ops: OpColumns, ob: OperandBytes, a_reads, b_reads, memory_round,
-            a_resident=False, b_resident=False, caps: tuple | None = None) -> Traffic:
+            a_resident=False, b_resident=False, caps: tuple | None = None, spill=0.0) -> Traffic:
     """Bytes and cycles per memory level, for the better of the two loop orders (module docstring).
     Resident operands (masks from Family.resident) live on chip: no backing-store bytes, no fill.
-    `caps`: operand_capacities(arch, ops) when the caller has them already."""
+    `caps`: operand_capacities(arch, ops) when the caller has them already; `spill`: bytes per op written
+    to the backing store and read back besides the operands (Family.spill_bytes)."""
     att = ops.is_attention
     cap_a, cap_b = operand_capacities(arch, ops) if caps is None else caps
     options = []
@@ -151,7 +157,7 @@ def traffic(arch: Accelerator, ops: OpColumns, ob: OperandBytes, a_reads, b_read
     for a_fetch, b_fetch in orders[:1] if same else orders:  # no op re-fetches an operand: one order, costed once
         a_fetch = a_fetch if a_resident is False else np.where(a_resident, 0.0, a_fetch)
         b_fetch = b_fetch if b_resident is False else np.where(b_resident, 0.0, b_fetch)
-        levels = _level_bytes(arch, att, ob, a_fetch, b_fetch, a_reads, b_reads)
+        levels = _level_bytes(arch, att, ob, a_fetch, b_fetch, a_reads, b_reads, spill)
         cycles = _level_cycles(arch, levels, memory_round)
         slowest = functools.reduce(np.maximum, cycles.values())
         _check_finite(arch, levels, cycles, slowest)

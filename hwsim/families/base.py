@@ -131,6 +131,19 @@ class Family:
         None (default): the family does not run GEMMs as such tiles."""
         return None
 
+    def compute_parts(self, arch: Accelerator, ops: OpColumns,
+                      prec: ResolvedPrecision) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """(compute_cycles, startup_parts) of the same ops: what the engine calls, once per cost. A family
+        whose compute cycles include its start-up work overrides this to compute that work once."""
+        return self.compute_cycles(arch, ops, prec), self.startup_parts(arch, ops, prec)
+
+    def spill_bytes(self, arch: Accelerator, ops: OpColumns, prec: ResolvedPrecision):
+        """Bytes per op the family writes to the backing store and reads back during its start-up work,
+        besides the GEMM operands (LUT tables of a separate precompute kernel; their transfer time is a
+        startup_parts part). The shared memory model counts them both ways (hwsim.engine.memory.traffic),
+        as the cycle models do. Default: none."""
+        return 0.0
+
     def startup_parts(self, arch: Accelerator, ops: OpColumns, prec: ResolvedPrecision) -> dict[str, np.ndarray]:
         """Work done once per op before its first tile, which every tile waits for (LUT tables built from all
         activations): cycles per op on each resource named as the cycle model names it, a part of

@@ -61,7 +61,7 @@ def streams_b(a_bytes, b_bytes, a_fetch, b_fetch, cap_a, cap_b):
 
 def pipeline_ends(m, n, tile_m, tile_n, a_bytes, b_bytes, c_bytes, a_fetch=1.0, b_fetch=1.0,
                   cap_a=np.inf, cap_b=np.inf):
-    """(first tile's load, last tile's store) in bytes, and the last tile's share of the outputs: what a
+    """(first tile's load, last tile's store) in bytes, and the last tile's share of the compute: what a
     double-buffered tile pipeline cannot overlap (the load before the first tile computes, the store after
     the last; the last tile's compute after the last load). The same blocking as tile_grid (its first and
     last tiles), vectorised over ops and design points; arguments as tile_grid's, per GEMM instance.
@@ -69,20 +69,24 @@ def pipeline_ends(m, n, tile_m, tile_n, a_bytes, b_bytes, c_bytes, a_fetch=1.0, 
     return _ends(_sides(m, n, tile_m, tile_n, a_bytes, b_bytes, a_fetch, b_fetch, cap_a, cap_b), c_bytes)
 
 
-def _ends(sides, c_bytes, first_last=None):
-    """pipeline_ends of the blocking's sides; `first_last`: its first and last pieces' rows of R when the
-    caller has them (held_pipeline_ends)."""
+def _ends(sides, c_bytes, pieces=None):
+    """pipeline_ends of the blocking's sides; `pieces`: (first piece's rows of R, last piece's, R tiles, the
+    last R tile's rows) when the caller has them (held_pipeline_ends)."""
     lr, tr, r_bytes, r_fetch, ls, ts, s_bytes, s_fetch, f = sides
     with np.errstate(divide="ignore", invalid="ignore"):
-        if first_last is None:
+        if pieces is None:
             first = np.minimum(tr, lr / f)  # rows of R in the first piece (first R tile ∩ first super-block)
-            last = np.minimum(lr - tr * (np.ceil(lr / tr) - 1), lr / f)  # last R tile ∩ last super-block
+            nr = np.ceil(lr / tr)
+            r_last = lr - tr * (nr - 1)
+            last = np.minimum(r_last, lr / f)  # last R tile ∩ last super-block
         else:
-            first, last = first_last
-        s_last = ls - ts * (np.ceil(ls / ts) - 1)
+            first, last, nr, r_last = pieces
+        ns = np.ceil(ls / ts)
+        s_last = ls - ts * (ns - 1)
         load = r_bytes * np.minimum(r_fetch, 1) * first / lr + s_bytes * np.minimum(s_fetch, 1) * ts / ls
-        share = last * s_last / (lr * ls)
-        store = c_bytes * share
+        store = c_bytes * last * s_last / (lr * ls)  # the last piece's outputs
+        # its compute: every tile is one array pass, ragged or not (the closed forms round passes up)
+        share = last / r_last / (nr * ns)
     return _finite(load), _finite(store), _finite(share)
 
 
@@ -128,7 +132,7 @@ def held_pipeline_ends(m, n, tile_m, tile_n, a_bytes, b_bytes, c_bytes, a_fetch,
                       + (f - 1 - jb) * np.maximum(per_row * h / r_last, mem))
             imbalance = _finite(count * np.maximum(phased - np.maximum(compute, memory), 0.0))
         last = np.minimum(r_last, h)  # the last R tile ∩ the last super-block
-    return (*_ends(sides, c_bytes, first_last=(first, last)), _finite(refills) if np.ndim(refills) else refills,
+    return (*_ends(sides, c_bytes, pieces=(first, last, nr, r_last)), _finite(refills) if np.ndim(refills) else refills,
             imbalance)
 
 

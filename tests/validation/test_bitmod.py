@@ -71,7 +71,7 @@ def mean_speedup(base, kinds=("linear", "attention")):
     return sum(_cycles(base, ph, kinds) / _cycles("bitmod", ph, kinds) for ph in ("prefill", "decode")) / 2
 
 
-@pytest.mark.parametrize("base, published, ours", [("bitmod-ant", 1.69, 1.687), ("bitmod-olive", 1.48, 1.437)])
+@pytest.mark.parametrize("base, published, ours", [("bitmod-ant", 1.69, 1.687), ("bitmod-olive", 1.48, 1.438)])
 def test_mean_speedup_within_5_percent(base, published, ours):
     s = mean_speedup(base)
     assert s == pytest.approx(ours, abs=0.001)  # pins our number (reported in docs/engine.md)
@@ -79,9 +79,9 @@ def test_mean_speedup_within_5_percent(base, published, ours):
 
 
 def test_linear_only_speedup_also_within_5_percent():
-    # without attention the means are 1.726 (ANT) and 1.464 (OliVe): attention moves them by ~2-3%
+    # without attention the means are 1.726 (ANT) and 1.465 (OliVe): attention moves them by ~2-3%
     assert mean_speedup("bitmod-ant", ("linear",)) == pytest.approx(1.726, abs=0.001)
-    assert mean_speedup("bitmod-olive", ("linear",)) == pytest.approx(1.464, abs=0.001)
+    assert mean_speedup("bitmod-olive", ("linear",)) == pytest.approx(1.465, abs=0.001)
 
 
 # Energy. BitMoD's public simulator (github.com/abdelfattah-lab/BitMoD-HPCA-25, bitmod_sim/accelerator.py)

@@ -15,6 +15,8 @@ from hwsim.cycle import evaluate
 from hwsim.sim.tiles import tile_grid
 from hwsim.engine import Precision, gemm_ops
 from hwsim.engine.cost import evaluate as analytical
+from hwsim.core.ops import OpColumns
+from hwsim.families import lut_core as L
 from hwsim.workload import load_model, trace
 
 TOL = 0.05
@@ -215,3 +217,25 @@ def test_bitmod_down_proj_int8_follows_the_refetch_rule():
     assert ana.totals["bytes_dram"] == a + 11 * b + c
     assert cyc.totals["bytes_dram"] == ana.totals["bytes_dram"]
     assert abs(cyc.totals["cycles"] / ana.totals["cycles"] - 1) < 0.005
+
+
+# LUT presets whose precompute runs as a kernel of its own write the tables to the backing store and read
+# them back (Lut.spill_bytes): the shared memory model counts those bytes as the cycle model does.
+LUT_SEPARATE = [(name, None) for name in PRESETS.get("lut", [])
+                if load_arch(name).compute["precompute"] == "separate"] + [("lut-tensor-core", {"compute.precompute": "separate"})]
+
+
+@pytest.mark.parametrize("preset, over", LUT_SEPARATE)
+def test_lut_separate_precompute_tables_same_dram_bytes_in_both_engines(preset, over):
+    arch = load_arch(preset, over)
+    fused = load_arch(preset, {**(over or {}), "compute.precompute": "fused"})  # tables on chip: no DRAM bytes
+    ops = _ops("prefill")
+    for prec in (INT4, Precision(weights="int4_g128", activations="int8")):
+        ana, cyc = analytical(arch, ops, prec).totals, evaluate(arch, ops, prec).totals
+        key = f"bytes_{arch.backing.name}"
+        assert cyc[key] == pytest.approx(ana[key], rel=1e-12)
+        # the tables, written and read back once per linear op, are the whole difference from fused
+        lin = OpColumns.from_frame(ops[ops.kind == "linear"])
+        tables = float(L.arch_table_bytes(arch, lin).sum())
+        assert tables > 0
+        assert ana[key] - analytical(fused, ops, prec).totals[key] == pytest.approx(2 * tables, rel=1e-12)

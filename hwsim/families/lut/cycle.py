@@ -23,5 +23,5 @@ def simulate_op(ctx: SimContext, i: int) -> OpSim:
     # activations (table inputs) first, then the tables every batch looks up; weights stream into the lookups
     stages = [first, *(P.once(name, c, nb) for name, c in startup.items()), weights,
               P.Stage("lut", P.split(lut, nb), streams=True), P.Stage("vector", P.split(post, nb), streams=True), store]
-    table_bytes = 2 * scalar(L.arch_table_bytes(arch, row)) if "dram" in startup else 0.0  # out and back (separate)
+    table_bytes = 2 * scalar(fam.spill_bytes(arch, row, prec))  # out and back (separate)
     return pipeline_result(P.run(stages, nb), ("vector", "lut", "tables"), ("dram",), backing_bytes(ctx, i) + table_bytes)

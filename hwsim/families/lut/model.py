@@ -100,14 +100,19 @@ class Lut(BatchedFamily):
         return arch.compute["float_weights"] == "host" and w.is_float and w.element_bits >= 16
 
     # --- cycles ----------------------------------------------------------------------------------
-    @staticmethod
-    def table_io(arch, ops) -> tuple[str, np.ndarray | float]:
+    def spill_bytes(self, arch, ops, prec):
+        """precompute: separate writes the tables to the backing store and the LUT GEMM reads them back."""
+        if arch.compute["precompute"] != "separate" or self.host_dense(arch, prec):
+            return 0.0
+        return L.arch_table_bytes(arch, ops)
+
+    def table_io(self, arch, ops, prec) -> tuple[str, np.ndarray | float]:
         """(resource, cycles) of the tables written once by the precompute and read once by the LUT GEMM: through
-        the backing store in a kernel of its own ("dram", precompute: separate), through the on-chip level
-        when fused into the norm ("tables", at table_bandwidth), or none."""
+        the backing store in a kernel of its own ("dram", precompute: separate: spill_bytes both ways), through
+        the on-chip level when fused into the norm ("tables", at table_bandwidth), or none."""
         c = arch.compute
         if c["precompute"] == "separate":
-            return "dram", 2 * L.arch_table_bytes(arch, ops) / arch.backing.bytes_per_cycle(arch.clock_hz)
+            return "dram", 2 * self.spill_bytes(arch, ops, prec) / arch.backing.bytes_per_cycle(arch.clock_hz)
         if c["table_bandwidth"] is not None:
             return "tables", 2 * L.arch_table_bytes(arch, ops) / c["table_bandwidth"]
         return "tables", 0.0
@@ -117,18 +122,22 @@ class Lut(BatchedFamily):
         kernel's launch), then written out and read back (table_io)."""
         if self.host_dense(arch, prec):
             return {}
-        where, io = self.table_io(arch, ops)
+        where, io = self.table_io(arch, ops, prec)
         return {"vector": L.precompute_cycles(arch, ops) + L.precompute_launch_cycles(arch, ops), where: io}
 
-    def compute_cycles(self, arch, ops, prec):
+    def compute_parts(self, arch, ops, prec):
+        """The lookups, the tables' start-up (computed once, shared with startup_parts' caller) and, on CPUs,
+        the combine/dequantise and host work."""
         if self.host_dense(arch, prec):
             dense = np.where(L.lut_mask(ops), ops.macs / host_lanes(arch, fp_bits(prec.weights)), 0.0)
-            return np.ceil(dense) + host_cycles(arch, ops, prec)
+            return np.ceil(dense) + host_cycles(arch, ops, prec), {}
+        parts = self.startup_parts(arch, ops, prec)
         planes = L.weight_planes(arch, prec)
-        lut = L.lut_unit_cycles(arch, ops, planes)
-        vector = L.precompute_cycles(arch, ops) + L.output_stage_cycles(arch, ops, prec, planes)
-        table_io = self.table_io(arch, ops)[1] + L.precompute_launch_cycles(arch, ops)
-        return lut + np.ceil(vector + table_io) + host_cycles(arch, ops, prec)
+        vector = L.output_stage_cycles(arch, ops, prec, planes) + sum(parts.values())
+        return L.lut_unit_cycles(arch, ops, planes) + np.ceil(vector) + host_cycles(arch, ops, prec), parts
+
+    def compute_cycles(self, arch, ops, prec):
+        return self.compute_parts(arch, ops, prec)[0]
 
     def peak_macs_per_cycle(self, arch, prec):
         if self.host_dense(arch, prec):

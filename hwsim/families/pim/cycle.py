@@ -14,9 +14,10 @@ def simulate_op(ctx: SimContext, i: int) -> OpSim:
     nb = batches(ctx.ops, i)
     first, weights, store = io_stages(ctx, i, nb)
     host = scalar(host_cycles(arch, row, prec))
-    pim = scalar(fam.pim_cycles(arch, row, prec)) if bool(L.lut_mask(row)[0]) else 0.0
     # lut mode: the tables (built on the host, written into the arrays), which every batch waits for
-    startup = {name: scalar(cycles) for name, cycles in fam.startup_parts(arch, row, prec).items()}
+    parts = fam.startup_parts(arch, row, prec)
+    pim = scalar(fam.pim_cycles(arch, row, prec, parts)) if bool(L.lut_mask(row)[0]) else 0.0
+    startup = {name: scalar(cycles) for name, cycles in parts.items()}
     pim -= sum(startup.values())
     unit = "host" if c["mode"] == "host" else "arrays"
     stages = [first, *(P.once(name, cycles, nb) for name, cycles in startup.items()), weights,

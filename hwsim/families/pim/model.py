@@ -148,7 +148,8 @@ class Pim(BatchedFamily):
         return per_wave * k
 
     # --- LUT-GEMV (SAIL) ---------------------------------------------------------------------------
-    def lut_cycles(self, arch, ops, prec):
+    def lut_cycles(self, arch, ops, prec, startup=None):
+        """Lookups, conversion and the tables' start-up (`startup`: startup_parts when the caller has them)."""
         c = arch.compute
         planes = L.weight_planes(arch, prec)
         patterns = np.where(L.lut_mask(ops), ops.n * cdiv(ops.k, c["group"]) * planes * ops.count, 0.0)
@@ -156,9 +157,8 @@ class Pim(BatchedFamily):
         look = np.ceil(look * (1 - c["pattern_reuse"]))
         outs = np.where(L.lut_mask(ops), ops.m * ops.n * ops.count, 0.0)
         convert = cdiv(outs, self.lanes(arch)) * c["convert_steps"]
-        table_write = self.table_write_cycles(arch, ops)
-        precompute = np.ceil(L.precompute_cycles(arch, ops))
-        return look + convert + table_write + precompute
+        parts = self.startup_parts(arch, ops, prec) if startup is None else startup
+        return look + convert + parts["arrays"] + parts["host"]
 
     def startup_parts(self, arch, ops, prec):
         """lut mode: the tables every batch of lookups needs, built on the host once and written into the
@@ -182,16 +182,21 @@ class Pim(BatchedFamily):
         c = arch.compute
         return c["t_read"], c["t_write"], c["t_logic"]
 
-    def pim_cycles(self, arch, ops, prec):
+    def pim_cycles(self, arch, ops, prec, startup=None):
         mode = arch.compute["mode"]
         if mode == "bitserial":
             return self.bitserial_rowops(arch, ops, prec).cycles(*self._t(arch))
         if mode == "lut":
-            return self.lut_cycles(arch, ops, prec)
+            return self.lut_cycles(arch, ops, prec, startup)
         return self.host_linear_cycles(arch, ops, prec)
 
+    def compute_parts(self, arch, ops, prec):
+        """lut mode's tables computed once, for the start-up and the array cycles."""
+        parts = self.startup_parts(arch, ops, prec)
+        return self.pim_cycles(arch, ops, prec, parts) + host_cycles(arch, ops, prec), parts
+
     def compute_cycles(self, arch, ops, prec):
-        return self.pim_cycles(arch, ops, prec) + host_cycles(arch, ops, prec)
+        return self.compute_parts(arch, ops, prec)[0]
 
     def peak_macs_per_cycle(self, arch, prec):
         c = arch.compute
