@@ -13,6 +13,10 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
+if TYPE_CHECKING:  # matplotlib is imported lazily (cold-start time); only its types here
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
 
 def headless_backend() -> None:
     """Draw off-screen (Agg) in a terminal or script; inside Jupyter/IPython leave the backend alone, so that
