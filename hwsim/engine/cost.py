@@ -14,6 +14,7 @@ from hwsim.core.ops import OpColumns
 from hwsim.arch.loader import load_arch
 from hwsim.core.precision import Precision, operand_type
 from hwsim.errors import HwsimError
+from hwsim.tech.components import sum_energy
 from hwsim.workload.trace import Trace
 
 if TYPE_CHECKING:  # pandas loads with the first table a caller asks for (CostTable.ops), not with the engine
@@ -102,10 +103,13 @@ def _shaped(values, shape: tuple) -> np.ndarray:
     return arr
 
 
-def cost_columns(m: Machine, ops: OpColumns, shared: OpTraffic | None = None) -> dict[str, np.ndarray]:
+def cost_columns(m: Machine, ops: OpColumns, shared: OpTraffic | None = None,
+                 itemised: list | None = None) -> dict[str, np.ndarray]:
     """Every per-op cost column as arrays of one shape: (n_ops,), or (n_points, n_ops) in sweeps
     (a swept field that changes only energy, clock or power still gives every column that shape).
-    `shared`: op_traffic(m, ops) when the caller has it already (roofline)."""
+    `shared`: op_traffic(m, ops) when the caller has it already (roofline, explain). `itemised`: a list that
+    receives (the family's energy terms, the number of ops they count over) — the terms compute_energy sums
+    (explain prints them instead of asking the family again)."""
     fam, arch, prec = m.family, m.arch, m.prec
     view, fused = family_view(fam, ops)  # a fused attention row computes as its two GEMMs
     view_compute, view_startup = fam.compute_parts(arch, view, prec)
@@ -124,7 +128,13 @@ def cost_columns(m: Machine, ops: OpColumns, shared: OpTraffic | None = None) ->
     seconds = cycles / np.asarray(arch.clock_hz)
     cols = {"cycles": cycles, "compute_cycles": compute, "memory_cycles": memory, "seconds": seconds,
             **{f"bytes_{name}": moved for name, moved in tr.levels.items()}}
-    compute_energy = fold(fam.compute_energy(arch, view, prec, view_compute), len(ops), fused)
+    if itemised is None:
+        view_energy = fam.compute_energy(arch, view, prec, view_compute)
+    else:  # Family.compute_energy is the sum of these terms (one term holding its joules if not itemised)
+        terms = fam.energy_terms(arch, view, prec, view_compute)
+        view_energy = sum_energy(terms, np.shape(view_compute))
+        itemised.append((terms, len(view)))
+    compute_energy = fold(view_energy, len(ops), fused)
     cols.update(energy_parts(arch, tr.levels, compute_energy, seconds, shaped=False))  # shaped with the rest
     shape = common_shape(cols.values())
     return {k: _shaped(c, shape) for k, c in cols.items()}
@@ -239,7 +249,7 @@ def _stored_format_bytes(model, trace, main) -> float:
 def design_totals(m: Machine, ops: OpColumns, mult: np.ndarray, trace) -> dict:
     """Totals that do not sum over ops, the same for every engine: area (of the design as given), the
     family's point totals (feasibility, utilisation: on the configured precision) and the memory footprint."""
-    return {"area_mm2": m.family.area_mm2(m.spec, m.asked), **m.family.point_totals(m.spec, m.prec, ops, mult),
+    return {"area_mm2": m.area_mm2, **m.family.point_totals(m.spec, m.prec, ops, mult),
             **memory_footprint(m.spec, trace, m.asked, ops)}
 
 
@@ -277,9 +287,9 @@ def evaluate(arch: Accelerator | str, trace, precision=None) -> CostTable:
     return cost_table(configure(arch, precision), trace)
 
 
-def cost_table(m: Machine, trace) -> CostTable:
-    """evaluate() on an already configured machine."""
+def cost_table(m: Machine, trace, shared: OpTraffic | None = None, itemised: list | None = None) -> CostTable:
+    """evaluate() on an already configured machine. `shared` and `itemised` as cost_columns' (explain)."""
     ops = op_columns(as_run(m.arch, trace))  # attention as this accelerator runs it
-    cols = cost_columns(m, ops)
+    cols = cost_columns(m, ops, shared, itemised)
     totals, extra = table_totals(m, None, cols, ops, trace)
     return CostTable(m.spec.name, totals=totals, extra_keys=extra, columns={"name": ops.name, "kind": ops.kind, **cols})

@@ -19,7 +19,7 @@ from hwsim.core.precision import Precision
 from hwsim.core.spec import Accelerator
 from hwsim.engine.attention import as_run
 from hwsim.engine.cost import CostTable, cost_table, op_columns
-from hwsim.engine.machine import Machine, configure, op_traffic
+from hwsim.engine.machine import Machine, OpTraffic, configure, op_traffic
 from hwsim.engine.memory import level_reads_writes
 
 ENERGY_COLUMNS = ("part", "component", "action", "per_action_j", "count", "energy_j", "source")
@@ -91,18 +91,19 @@ def _value(x) -> float:
     return float(x) if x.ndim == 0 else float("nan")  # varies per op: only the line's total is meaningful
 
 
-def energy_lines(m: Machine, ops: OpColumns, table: CostTable) -> pd.DataFrame:
-    """The energy lines of a configured machine on an ops table whose engine results are `table`."""
+def energy_lines(m: Machine, ops: OpColumns, table: CostTable, ot: OpTraffic, itemised: tuple) -> pd.DataFrame:
+    """The energy lines of a configured machine on an ops table whose engine results are `table`, with the
+    memory model `ot` and the datapath's energy terms `itemised` (terms, ops counted) the engine costed them
+    with (each computed once)."""
     n = len(ops)
-    arch, fam = m.arch, m.family
+    arch = m.arch
     rows = []
-    compute = table.ops["compute_cycles"].to_numpy(dtype=np.float64)
-    for term in fam.energy_terms(arch, ops, m.prec, compute):
+    terms, counted = itemised  # over the ops as the family computes them (a fused attention row as its GEMMs)
+    for term in terms:
         c = term.component
-        rows.append(("compute", c.name, c.action, _value(c.energy_j), _total(term.count, n),
-                     _total(term.energy_j, n), c.source))
-    ot = op_traffic(m, ops)
-    a_reads, b_reads = fam.array_reads(arch, ops)
+        rows.append(("compute", c.name, c.action, _value(c.energy_j), _total(term.count, counted),
+                     _total(term.energy_j, counted), c.source))
+    a_reads, b_reads = ot.array_reads
     split = level_reads_writes(arch, ops.kind == "attention", ot.bytes, ot.traffic.a_fetch, ot.traffic.b_fetch,
                                a_reads, b_reads, ot.spill)
     for name, (reads, writes) in split.items():
@@ -120,7 +121,7 @@ def energy_lines(m: Machine, ops: OpColumns, table: CostTable) -> pd.DataFrame:
 
 def area_lines(m: Machine) -> pd.DataFrame:
     rows = [(t.component.name, _value(t.component.area_m2) * 1e6, float(np.asarray(t.count)),
-             float(np.asarray(t.area_m2)) * 1e6, t.component.source) for t in m.family.area_terms(m.spec, m.asked)]
+             float(np.asarray(t.area_m2)) * 1e6, t.component.source) for t in m.area_terms]
     return pd.DataFrame(rows, columns=list(AREA_COLUMNS))
 
 
@@ -131,6 +132,7 @@ def explain(arch: Accelerator | str, trace, precision=None) -> Explanation:
     if isinstance(precision, (str, int, float)) and not isinstance(precision, bool):
         precision = Precision(weights=precision)
     m = configure(arch, precision)
-    table = cost_table(m, trace)
     ops = op_columns(as_run(m.arch, trace))
-    return Explanation(m.spec.name, energy_lines(m, ops, table), area_lines(m), table)
+    shared, itemised = op_traffic(m, ops), []  # one memory model and one energy itemisation: totals and lines
+    table = cost_table(m, trace, shared, itemised)
+    return Explanation(m.spec.name, energy_lines(m, ops, table, shared, itemised[0]), area_lines(m), table)
