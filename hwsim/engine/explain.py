@@ -20,6 +20,7 @@ from hwsim.core.spec import Accelerator
 from hwsim.engine.attention import as_run
 from hwsim.engine.cost import CostTable, cost_table, op_columns
 from hwsim.engine.machine import Machine, OpTraffic, configure, op_traffic
+from hwsim.tech.components import Term
 from hwsim.engine.memory import level_reads_writes
 
 ENERGY_COLUMNS = ("part", "component", "action", "per_action_j", "count", "energy_j", "source")
@@ -133,6 +134,7 @@ def explain(arch: Accelerator | str, trace, precision=None) -> Explanation:
         precision = Precision(weights=precision)
     m = configure(arch, precision)
     ops = op_columns(as_run(m.arch, trace))
-    shared, itemised = op_traffic(m, ops), []  # one memory model and one energy itemisation: totals and lines
+    shared = op_traffic(m, ops)  # one memory model and one energy itemisation for the totals and the lines
+    itemised: list[tuple[list[Term], int]] = []
     table = cost_table(m, trace, shared, itemised)
     return Explanation(m.spec.name, energy_lines(m, ops, table, shared, itemised[0]), area_lines(m), table)
