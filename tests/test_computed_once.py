@@ -1,115 +1,205 @@
-"""Issue 12, "one pipeline, computed once": every entry point configures the machine once and builds the
-shared memory model once per call (per design point in sweeps), on every registered family.
+"""No cost is computed twice per call (issue 12, item 2): every entry point — the analytical engine,
+the cycle engine, roofline, `explain` (--explain), a small sweep and one allocation cost evaluation —
+configures the machine once and runs each step of the costing pipeline (the family's compute_parts,
+compute_cycles, startup_parts and energy_terms, its own compute helpers, and the shared op_traffic)
+at most once per (call, precision, design point), on every registered family.
 
-Calls are counted by wrapping the Family methods each step runs exactly once when it runs: `configure`
-(hwsim.engine.machine.configure), `resident`, `array_reads` and `spill_bytes` (hwsim.engine.machine.op_traffic),
-`compute_parts` (the analytical compute and start-up work), `point_totals`, the datapath energy
-(`energy_terms` / `compute_energy`: one calls the other, so each at most once) and the area (`area_terms` /
-`area_mm2`, likewise). Each call gets a fresh trace
-and a freshly loaded spec, so no cache kept beside a Trace or a spec answers for it. The cycle engine
-simulates op by op: its per-op model may ask the family for that op's compute (`compute_cycles`,
-`startup_parts`, `spill_bytes`), at most once per op. Roofline also prices one-op probes (its roofs); only compute on the
-trace's ops is counted against the rule.`--explain` prints the same energy terms and
-area terms the totals were summed from (hwsim.engine.cost.cost_columns' `itemised`, Machine.area_terms)."""
+How it counts: each step is wrapped (monkeypatch, restored after the test) by a counter keyed on the
+precision it runs at. Results are cached per Trace (hwsim.engine.cost.per_trace) and resolved
+precisions per format, so every call gets a fresh Trace: the counts are real computations, not cache
+hits. A sweep of a few design points is one vectorised configure (its points are array columns), so
+once per sweep chunk is once per design point. Roofline's compute roofs probe the family's compute
+cycles on synthetic single-op probes (hwsim.roofline.analysis._probe), which are not the trace's ops:
+those calls are not counted; nor are the cycle engine's tile sub-problems (hwsim.sim.models.sub_ops,
+named "tile": one vectorised call per simulated op, on its tile grid). Counts are per op of the trace
+(its name), so the cycle engine, which costs one op at a time, is held to the same rule: no op's
+step runs twice."""
 from __future__ import annotations
 
-import collections
-import functools
-import json
+import sys
+from collections import Counter
 
+import numpy as np
 import pytest
-import yaml
 
 from hwsim import cycle
-from hwsim.allocate import resolve_trace
+from hwsim.allocate.costs import hardware_costs
+from hwsim.allocate.units import weight_units
 from hwsim.arch import load_arch
+from hwsim.core.precision import resolve_precision
 from hwsim.engine import Precision, evaluate, sweep_cost
-from hwsim.engine.attention import as_run
+from hwsim.engine import machine as machine_mod
 from hwsim.engine.explain import explain
-from hwsim.families import family_names, get_family
+from hwsim.families import BUILTIN, family_names, get_family
+from hwsim.families.base import Family
 from hwsim.roofline import roofline
-from tests.test_family_conformance import ARCHS
+from hwsim.workload import load_model, trace
 
-PREC = Precision(weights="int4_g128", activations="int8", kv="int8")
-ONCE = ("configure", "resident", "array_reads", "spill_bytes", "point_totals", "energy_terms", "compute_energy",
-        "area_terms", "area_mm2")
-PER_OP = ("compute_cycles", "startup_parts")
+INT4 = Precision(weights="int4_g128")
+# family → (preset, precision, a swept field with three values): one preset per family, and each pim mode
+CASES = {
+    "systolic": [("tpu-like", Precision(), ("compute.rows", [32, 64, 128]))],
+    "bitserial": [("bitmod", Precision(weights=3.0625), ("compute.rows", [16, 32, 64]))],
+    "gpu": [("h100-sxm", Precision(), ("compute.sms", [66, 132, 100]))],
+    "lut": [("lut-tensor-core", INT4, ("compute.lut_units", [1, 2, 4])),
+            ("tmac-m2-ultra", INT4, ("compute.cores", [8, 16, 12]))],
+    "pim": [("sail-n1", INT4, ("compute.arrays", [4, 8, 16])),
+            ("neural-cache", INT4, ("compute.slices", [8, 14, 28]))],
+    "fpga": [("flightllm-u280", Precision(weights="int4_g128", activations="int8"),
+              ("compute.hbm_channels", [8, 16, 32]))],
+}
+# known repeats, not fixed yet (strict: a fix turns these into failures until they are taken out): the pim
+# family's bit-serial row operations (Pim.bitserial_rowops) are counted for the cycles and again for their energy
+ROWOPS_TWICE = "pim bitserial: bitserial_rowops run for compute_parts and again in energy_terms"
+KNOWN = {(e, "neural-cache"): ROWOPS_TWICE for e in ("evaluate", "cycle", "roofline", "explain", "sweep", "allocate")}
+PARAMS = [pytest.param(fam, *case, id=f"{fam}-{case[0]}") for fam, cases in CASES.items() for case in cases]
+FAMILY_STEPS = ("configure", "compute_parts", "compute_cycles", "startup_parts", "energy_terms")
+# a family's own compute helpers, counted where it has them (pim: its array cycles and row operations)
+OWN_STEPS = ("pim_cycles", "bitserial_rowops", "lut_cycles", "utilisation")
+ENTRY_POINTS = ("evaluate", "cycle", "roofline", "explain", "sweep", "allocate")
 
 
-def presets() -> dict[str, str]:
-    """One preset per family with presets in archs/ (the first by name)."""
-    out: dict[str, str] = {}
-    for path in sorted(ARCHS.glob("*.yaml")):
-        out.setdefault(yaml.safe_load(path.read_text())["family"], path.stem)
-    return out
+def fresh_trace():
+    """Llama-2-7B decode at 256 cached tokens (every op kind), a new Trace each time."""
+    return trace(load_model("llama-2-7b"), "decode", context=256)
+
+
+def _key(prec) -> tuple:
+    p = resolve_precision(prec)
+    return tuple(getattr(getattr(p, o), "name", getattr(p, o)) for o in ("weights", "activations", "kv"))
+
+
+NOT_TRACE_OPS = {"probe", "tile"}  # roofline's probes, the cycle engine's tile sub-problems
+
+
+def _op_names(ops) -> set[str]:
+    """The trace ops a step runs on (none for a probe or a tile grid)."""
+    return {str(n) for n in np.unique(np.asarray(ops.name))} - NOT_TRACE_OPS
+
+
+class Counts:
+    def __init__(self) -> None:
+        self.calls: Counter = Counter()  # (step, precision key, op name) → calls
+        self.units: Counter = Counter()  # precision key → costings the entry point was asked for
+
+    def wrap_method(self, monkeypatch, cls, step: str) -> None:
+        inner = getattr(cls, step)
+
+        def counted(fam, arch, *args, **kw):
+            if step == "configure":
+                self.calls[step, _key(args[0]), "*"] += 1
+            else:
+                for name in _op_names(args[0]):
+                    self.calls[step, _key(args[1]), name] += 1
+            return inner(fam, arch, *args, **kw)
+
+        monkeypatch.setattr(cls, step, counted)
+
+    def wrap_function(self, monkeypatch, name: str, keys_of) -> None:
+        inner = getattr(machine_mod, name)
+
+        def counted(*args, **kw):
+            for key in keys_of(*args):
+                self.calls[(f"machine.{name}", *key)] += 1
+            return inner(*args, **kw)
+
+        for mod in list(sys.modules.values()):  # every module that imported it by name
+            if getattr(mod, "__name__", "").startswith("hwsim") and getattr(mod, name, None) is inner:
+                monkeypatch.setattr(mod, name, counted)
 
 
 @pytest.fixture
-def counts(monkeypatch):
-    """Calls per Family method name, over every registered family's class hierarchy."""
-    seen: collections.Counter = collections.Counter()
-    wrapped = set()
-    for name in family_names():
-        for cls in type(get_family(name)).__mro__:
-            for meth in (*ONCE, "compute_parts", *PER_OP):  # methods a family itself defines (its own or inherited)
-                f = cls.__dict__.get(meth)
-                if f is None or (cls, meth) in wrapped or isinstance(f, (staticmethod, classmethod)):
-                    continue
-                wrapped.add((cls, meth))
-
-                def counted(self, *a, _f=f, _meth=meth, **k):
-                    seen[_meth] += 1
-                    if _meth == "compute_parts" and len(a[1]) > 1:  # (arch, ops, prec): not a roofline probe
-                        seen["compute_parts on the trace"] += 1
-                    return _f(self, *a, **k)
-
-                monkeypatch.setattr(cls, meth, functools.wraps(f)(counted))
-    return seen
+def counting(monkeypatch):
+    def start(family: str) -> Counts:
+        c = Counts()
+        cls = type(get_family(family))
+        for step in FAMILY_STEPS + tuple(s for s in OWN_STEPS if hasattr(cls, s)):
+            c.wrap_method(monkeypatch, cls, step)
+        c.wrap_function(monkeypatch, "configure", lambda arch, precision=None: [(_key(precision), "*")])
+        c.wrap_function(monkeypatch, "op_traffic", lambda m, ops: [(_key(m.asked), n) for n in _op_names(ops)])
+        return c
+    return start
 
 
-@pytest.fixture(scope="module")
-def config_path(tmp_path_factory):
-    cfg = {"model_type": "llama", "hidden_size": 128, "intermediate_size": 256, "num_attention_heads": 4,
-           "num_key_value_heads": 2, "num_hidden_layers": 2, "vocab_size": 256, "max_position_embeddings": 512}
-    path = tmp_path_factory.mktemp("tiny") / "config.json"
-    path.write_text(json.dumps(cfg))
-    return str(path)
+def run_entry(entry: str, preset: str, prec: Precision, swept: tuple, counts: Counts) -> None:
+    """One call of `entry`; counts.units says how many costings at each precision it was asked for."""
+    arch, tr = load_arch(preset), fresh_trace()
+    if entry == "evaluate":
+        evaluate(arch, tr, prec)
+    elif entry == "cycle":
+        cycle.evaluate(arch, tr, prec)
+    elif entry == "roofline":
+        roofline(arch, tr, prec)
+    elif entry == "explain":
+        explain(arch, tr, prec)
+    elif entry == "sweep":
+        path, values = swept
+        out = sweep_cost(arch, {path: values}, tr, prec)
+        assert len(out) == len(values)
+    if entry != "allocate":
+        counts.units[_key(prec)] += 1
+        return
+    # one allocation cost evaluation: the base precision and one candidate weight format for every unit
+    import hwsim.allocate.costs as costs
+
+    inner = costs._per_op
+
+    def per_op(arch, ops, precision, names, own=None):
+        counts.units[_key(precision)] += 1
+        return inner(arch, ops, precision, names, own)
+
+    costs._per_op = per_op
+    try:
+        units = weight_units(tr)
+        fmt = prec.weights
+        hardware_costs(arch, tr, units, (fmt,), np.ones((len(units), 1), dtype=bool),
+                       activations=prec.activations, kv=prec.kv, fixed_weights=fmt)
+    finally:
+        costs._per_op = inner
 
 
-ENTRY_POINTS = {
-    "evaluate": lambda arch, tr: evaluate(arch, tr, PREC),
-    "explain": lambda arch, tr: explain(arch, tr, PREC),
-    "roofline": lambda arch, tr: roofline(arch, tr, PREC).summary,
-    "cycle": lambda arch, tr: cycle.evaluate(arch, tr, PREC),
-}
+def test_every_family_has_a_case():
+    assert set(BUILTIN) <= set(CASES) and set(BUILTIN) <= set(family_names())
 
 
-@pytest.mark.parametrize("entry", sorted(ENTRY_POINTS))
-@pytest.mark.parametrize("family", sorted(presets()))
-def test_one_call_configures_and_models_memory_once(family, entry, counts, config_path):
-    arch, tr = load_arch(presets()[family]), resolve_trace(config_path, "decode", context=64)
-    n_ops = len(as_run(arch, tr).ops)
-    counts.clear()
-    ENTRY_POINTS[entry](arch, tr)
-    for meth in ONCE:
-        if entry == "cycle" and meth == "spill_bytes":
-            continue  # the LUT cycle model prices its tables' spill per op (below)
-        assert counts[meth] <= 1, f"{entry} on {family}: {meth} ran {counts[meth]} times"
-    assert counts["configure"] == 1 and counts["resident"] == 1  # the counting itself works
-    if entry == "cycle":
-        assert all(counts[m] <= n_ops for m in PER_OP), (entry, family, dict(counts))
-        assert counts["spill_bytes"] <= 1 + n_ops, (entry, family, dict(counts))
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
+@pytest.mark.parametrize("family, preset, prec, swept", PARAMS)
+def test_each_cost_computed_once(request, counting, entry, family, preset, prec, swept):
+    if (entry, preset) in KNOWN:
+        request.applymarker(pytest.mark.xfail(reason=KNOWN[entry, preset], strict=True))
+    counts = counting(family)
+    run_entry(entry, preset, prec, swept, counts)
+    steps = {step for step, *_ in counts.calls}
+    assert {"configure", "machine.configure", "machine.op_traffic"} <= steps, steps  # the counters are wired
+    assert steps & {"compute_parts", "compute_cycles", "pim_cycles"}, steps
+    twice: dict = {}  # step at precision → (ops it ran more than once on, most runs of one op)
+    for (step, key, _name), n in counts.calls.items():
+        if n > counts.units[key]:
+            label = f"{step} at {'/'.join(map(str, key))}"
+            ops, most = twice.get(label, (0, 0))
+            twice[label] = (ops + 1, max(most, n))
+    assert not twice, f"{entry} on {preset}: computed more than once per costing: {twice}"
+
+
+@pytest.mark.parametrize("family, preset, prec, swept", PARAMS)
+def test_explain_prices_the_area_once(monkeypatch, family, preset, prec, swept):
+    """--explain's area lines are the terms the total was summed from (Machine.area_terms / area_mm2): the
+    area method the family defines runs once; the base class derives the other from it."""
+    cls, calls = type(get_family(family)), Counter()
+    for step in ("area_terms", "area_mm2"):  # the one a family defines itself (the base derives the other)
+        inner = next((c.__dict__[step] for c in cls.__mro__ if step in c.__dict__), None)
+        if inner is None or step not in cls.__dict__ and inner is getattr(Family, step):
+            continue
+
+        def counted(fam, arch, p, _inner=inner, _step=step):
+            calls[_step] += 1
+            return _inner(fam, arch, p)
+
+        monkeypatch.setattr(cls, step, counted)
+    out = explain(load_arch(preset), fresh_trace(), prec)
+    assert calls["area_terms"] + calls["area_mm2"] == 1, dict(calls)
+    total = out.table.totals["area_mm2"]
+    if np.isnan(total):  # a family that prices no area (FPGA boards) shows no area lines
+        assert out.area.empty
     else:
-        assert counts["compute_parts on the trace"] == 1, (entry, family, dict(counts))
-
-
-@pytest.mark.parametrize("family", sorted(presets()))
-def test_a_sweep_configures_and_models_memory_once_per_call(family, counts, config_path):
-    """sweep_cost costs every design point in one vectorised pass: one configure, one memory model, one
-    compute for all three clocks."""
-    arch, tr = load_arch(presets()[family]), resolve_trace(config_path, "decode", context=64)
-    counts.clear()
-    table = sweep_cost(arch, {"clock": ["0.5 GHz", "0.7 GHz", "1 GHz"]}, tr, PREC)
-    assert len(table) == 3
-    assert counts["configure"] == counts["resident"] == counts["array_reads"] == 1, dict(counts)
-    assert counts["compute_parts on the trace"] == 1, dict(counts)
+        assert out.area["area_mm2"].sum() == pytest.approx(total, rel=1e-12)
