@@ -14,7 +14,6 @@ from hwsim.core.ops import OpColumns
 from hwsim.arch.loader import load_arch
 from hwsim.core.precision import Precision, operand_type
 from hwsim.errors import HwsimError
-from hwsim.tech.components import sum_energy
 from hwsim.workload.trace import Trace
 
 if TYPE_CHECKING:  # pandas loads with the first table a caller asks for (CostTable.ops), not with the engine
@@ -107,9 +106,8 @@ def cost_columns(m: Machine, ops: OpColumns, shared: OpTraffic | None = None,
                  itemised: list | None = None) -> dict[str, np.ndarray]:
     """Every per-op cost column as arrays of one shape: (n_ops,), or (n_points, n_ops) in sweeps
     (a swept field that changes only energy, clock or power still gives every column that shape).
-    `shared`: op_traffic(m, ops) when the caller has it already (roofline, explain). `itemised`: a list that
-    receives (the family's energy terms, the number of ops they count over) — the terms compute_energy sums
-    (explain prints them instead of asking the family again)."""
+    `shared`: op_traffic(m, ops) when the caller has it already (roofline). `itemised`: a list that
+    receives (compute view, energy terms) of the compute energy (Family.itemised_energy; explain)."""
     fam, arch, prec = m.family, m.arch, m.prec
     view, fused = family_view(fam, ops)  # a fused attention row computes as its two GEMMs
     view_compute, view_startup = fam.compute_parts(arch, view, prec)
@@ -130,10 +128,9 @@ def cost_columns(m: Machine, ops: OpColumns, shared: OpTraffic | None = None,
             **{f"bytes_{name}": moved for name, moved in tr.levels.items()}}
     if itemised is None:
         view_energy = fam.compute_energy(arch, view, prec, view_compute)
-    else:  # Family.compute_energy is the sum of these terms (one term holding its joules if not itemised)
-        terms = fam.energy_terms(arch, view, prec, view_compute)
-        view_energy = sum_energy(terms, np.shape(view_compute))
-        itemised.append((terms, len(view)))
+    else:
+        view_energy, terms = fam.itemised_energy(arch, view, prec, view_compute)
+        itemised.append((view, terms))
     compute_energy = fold(view_energy, len(ops), fused)
     cols.update(energy_parts(arch, tr.levels, compute_energy, seconds, shaped=False))  # shaped with the rest
     shape = common_shape(cols.values())
@@ -288,7 +285,8 @@ def evaluate(arch: Accelerator | str, trace, precision=None) -> CostTable:
 
 
 def cost_table(m: Machine, trace, shared: OpTraffic | None = None, itemised: list | None = None) -> CostTable:
-    """evaluate() on an already configured machine. `shared` and `itemised` as cost_columns' (explain)."""
+    """evaluate() on an already configured machine. `shared`: op_traffic of the ops as `m` runs them
+    (op_columns(as_run(m.arch, trace))) when the caller has it already; `itemised`: as cost_columns (explain)."""
     ops = op_columns(as_run(m.arch, trace))  # attention as this accelerator runs it
     cols = cost_columns(m, ops, shared, itemised)
     totals, extra = table_totals(m, None, cols, ops, trace)

@@ -20,7 +20,6 @@ from hwsim.core.spec import Accelerator
 from hwsim.engine.attention import as_run
 from hwsim.engine.cost import CostTable, cost_table, op_columns
 from hwsim.engine.machine import Machine, OpTraffic, configure, op_traffic
-from hwsim.tech.components import Term
 from hwsim.engine.memory import level_reads_writes
 
 ENERGY_COLUMNS = ("part", "component", "action", "per_action_j", "count", "energy_j", "source")
@@ -92,18 +91,18 @@ def _value(x) -> float:
     return float(x) if x.ndim == 0 else float("nan")  # varies per op: only the line's total is meaningful
 
 
-def energy_lines(m: Machine, ops: OpColumns, table: CostTable, ot: OpTraffic, itemised: tuple) -> pd.DataFrame:
+def energy_lines(m: Machine, ops: OpColumns, table: CostTable, ot: OpTraffic, view: OpColumns,
+                 terms: list) -> pd.DataFrame:
     """The energy lines of a configured machine on an ops table whose engine results are `table`, with the
-    memory model `ot` and the datapath's energy terms `itemised` (terms, ops counted) the engine costed them
-    with (each computed once)."""
+    memory traffic (`ot`, op_traffic) and the datapath's energy terms on its compute view (`view`, `terms`:
+    Family.itemised_energy) that the engine costed."""
     n = len(ops)
     arch = m.arch
     rows = []
-    terms, counted = itemised  # over the ops as the family computes them (a fused attention row as its GEMMs)
     for term in terms:
         c = term.component
-        rows.append(("compute", c.name, c.action, _value(c.energy_j), _total(term.count, counted),
-                     _total(term.energy_j, counted), c.source))
+        rows.append(("compute", c.name, c.action, _value(c.energy_j), _total(term.count, len(view)),
+                     _total(term.energy_j, len(view)), c.source))
     a_reads, b_reads = ot.array_reads
     split = level_reads_writes(arch, ops.kind == "attention", ot.bytes, ot.traffic.a_fetch, ot.traffic.b_fetch,
                                a_reads, b_reads, ot.spill)
@@ -134,7 +133,8 @@ def explain(arch: Accelerator | str, trace, precision=None) -> Explanation:
         precision = Precision(weights=precision)
     m = configure(arch, precision)
     ops = op_columns(as_run(m.arch, trace))
-    shared = op_traffic(m, ops)  # one memory model and one energy itemisation for the totals and the lines
-    itemised: list[tuple[list[Term], int]] = []
-    table = cost_table(m, trace, shared, itemised)
-    return Explanation(m.spec.name, energy_lines(m, ops, table, shared, itemised[0]), area_lines(m), table)
+    ot = op_traffic(m, ops)  # once: the engine's cost and the memory lines share it
+    itemised: list = []  # the engine's compute energy terms, as it summed them
+    table = cost_table(m, trace, ot, itemised)
+    (view, terms), = itemised
+    return Explanation(m.spec.name, energy_lines(m, ops, table, ot, view, terms), area_lines(m), table)
