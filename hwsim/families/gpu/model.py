@@ -141,11 +141,8 @@ class Gpu(Family):
         return np.where(ops.gemm & (ops.macs > 0), gemm, 0.0) + vector_cycles(ops, lanes)
 
     batch_pipeline = True  # the cycle model streams every instance of an op at once (hwsim.sim.models.stream_op)
-    # the kernel classes' efficiencies and fixed times are fitted to measured kernels (hwsim.engine.calibrate),
-    # which already hold their start-up and drain: the analytical engine keeps max(compute, memory) + launch.
-    # With the shared rule on (monotone in k) a refit keeps every held-out bound but the bf16 GEMM median
-    # (8.07% against 8%, docs/cycle.md); the cycle engine simulates the ends (tile_shape)
-    exposes_pipeline_ends = False
+    # on (the base default): both engines expose a kernel's k-sliced start-up and drain (tile_shape), so the
+    # analytical engine agrees with the cycle engine and the H100 fit carries to the A100 (docs/cycle.md)
 
     def tile_shape(self, arch, ops):
         """One wave: every output, its reduction (depth k) streamed in K_STEP-deep slices (CTAs stepping
