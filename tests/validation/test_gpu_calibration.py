@@ -34,7 +34,7 @@ def _stats(rows):
 
 
 @pytest.mark.parametrize("kind, dtype, median, worst", [
-    # held out: o, down. Median 7.0% -> 8.0% (worst 30.0% -> 29.1%) when the GPU took the pipeline start-up/
+    # held out: o, down. Median 7.0% -> 8.0% (worst 30.0% -> 29.0%) when the GPU took the pipeline start-up/
     # drain rule it shares with the cycle engine (Dec 2026 refit): 0.08 -> 0.09. Issue 16's goal for dense
     # GEMMs is <= 10%, and the never-fitted A100 moved from 15.8% to 7.7% (test_a100_from_h100_fit_and_datasheet)
     ("gemm", "bf16", 0.09, 0.31),
