@@ -34,10 +34,9 @@ def _stats(rows):
 
 
 @pytest.mark.parametrize("kind, dtype, median, worst", [
-    # held out: o, down. Median 7.0% -> 8.0% (worst 30.0% -> 29.0%) when the GPU took the pipeline start-up/
-    # drain rule it shares with the cycle engine (Dec 2026 refit): 0.08 -> 0.09. Issue 16's goal for dense
-    # GEMMs is <= 10%, and the never-fitted A100 moved from 15.8% to 7.7% (test_a100_from_h100_fit_and_datasheet)
-    ("gemm", "bf16", 0.09, 0.31),
+    # held out: o, down. Median 7.0% -> 7.9% (worst 30.0% -> 28.6%) since the GPU took the pipeline start-up/
+    # drain rule it shares with the cycle engine, split-K CTAs streaming k / split (Dec 2026 refit)
+    ("gemm", "bf16", 0.08, 0.31),
     ("gemm", "fp8_e4m3", 0.03, 0.03),              # M = 64, 1024: 1.6%, 1.7%
     ("gemm_wonly_gemv", "bf16", 0.03, 0.03),       # M = 4, 64: 2.5%, 2.8%
     ("attn_prefill_causal", "bf16", 0.15, 0.15),   # FA2-style, 7.6% (14.4% before the start-up/drain rule)

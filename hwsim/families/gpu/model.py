@@ -31,7 +31,7 @@ import numpy as np
 from hwsim.core.schema import Field
 from hwsim.families.base import Family
 from hwsim.families.common import vector_cycles
-from hwsim.families.gpu.kernels import attention_cycles, gemm_cycles, gemv_cycles
+from hwsim.families.gpu.kernels import attention_cycles, gemm_cycles, gemv_cycles, split_k
 from hwsim.families.gpu.types import TC_RATE_FIELDS, pair_fma, pair_types
 
 # fields a calibration fits (hwsim.engine.calibrate); every other field comes from a datasheet
@@ -149,8 +149,12 @@ class Gpu(Family):
         through k; hwsim.sim.blocking.k_slice_ends, hwsim.sim.models.stream_op): the first slice's load
         and the last slices' compute are what the shared rule would expose. A fused attention kernel's k
         is the keys: its queries (A) load whole before the first key block (FlashAttention-2 keeps the Q
-        tile on chip)."""
-        return ops.m, ops.n, ops.k, ops.fused_attention()
+        tile on chip). A split-K GEMM's CTAs each reduce k / split (kernels.split_k), so that is the depth
+        they stream; GEMV-style and fused attention kernels stream the whole k."""
+        fused = ops.fused_attention()
+        gemv = arch.compute.get("_gemv", False) & (ops.kind != "attention")
+        depth = np.where(fused | gemv, ops.k, ops.k / split_k(arch.compute, ops))
+        return ops.m, ops.n, depth, fused
 
     def latency(self, arch, ops, compute, memory):
         c = arch.compute
