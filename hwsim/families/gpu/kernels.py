@@ -8,7 +8,8 @@ family takes max(compute, memory) + the class's fixed time. Mechanisms and their
   in waves (CUTLASS/cuBLAS CTA tiling; NVIDIA "Matrix Multiplication Background User's Guide", sections
   "Tile Quantization" and "Wave Quantization"). Skinny GEMMs tile down to m rounded up to `mma_rows`.
 - **Split-K** (CUTLASS split-K / stream-K, Osama et al. PPoPP 2023): with fewer tiles than SMs the
-  reduction is split (down to 256-deep slices) so that every SM works.
+  reduction is split (down to 256-deep slices) so that every SM works; each CTA streams its k / split
+  (the depth the shared start-up/drain rule slices, Gpu.tile_shape).
 - **Weight-only low-bit GEMM**: `marlin` (Frantar et al., "MARLIN", PPoPP 2025): weights stay low-bit in
   HBM and are dequantised in registers, the MMAs run on the tensor cores at the activation type, so the
   kernel is the dense GEMM with low-bit weight bytes. `gemv` (torch's int4 "tinygemm", gpt-fast): the

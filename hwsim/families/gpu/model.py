@@ -142,7 +142,7 @@ class Gpu(Family):
 
     batch_pipeline = True  # the cycle model streams every instance of an op at once (hwsim.sim.models.stream_op)
     # on (the base default): both engines expose a kernel's k-sliced start-up and drain (tile_shape), so the
-    # analytical engine agrees with the cycle engine and the H100 fit carries to the A100 (docs/cycle.md)
+    # analytical engine agrees with the cycle engine; the H100 fit is made with it (docs/cycle.md, docs/gpu.md)
 
     def tile_shape(self, arch, ops):
         """One wave: every output, its reduction (depth k) streamed in K_STEP-deep slices (CTAs stepping
