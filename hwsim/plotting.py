@@ -2,11 +2,20 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from hwsim.errors import HwsimError
 from hwsim.fileio import os_reason, prepare_output
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+if TYPE_CHECKING:  # matplotlib is imported lazily (cold-start time); only its types here
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 
 def headless_backend() -> None:
@@ -21,7 +30,7 @@ def headless_backend() -> None:
     matplotlib.use("Agg", force=False)
 
 
-def check_plot_path(path) -> None:
+def check_plot_path(path: str | os.PathLike[str]) -> None:
     """Fail before any work when a plot path cannot be written (extension, folder)."""
     _writable(os.fspath(path))
 
@@ -35,7 +44,7 @@ def _writable(path: str) -> str:
     return ext
 
 
-def save_figure(fig, path) -> None:
+def save_figure(fig: Figure, path: str | os.PathLike[str]) -> None:
     """Save via a temporary file and os.replace; PNG metadata stripped so the same plot gives the same bytes."""
     path = os.fspath(path)
     ext = _writable(path)
@@ -79,7 +88,7 @@ def axis_label(column: str, direction: str | None = None) -> str:
     return text
 
 
-def readable_log_ticks(ax) -> None:
+def readable_log_ticks(ax: Axes) -> None:
     """Log axes get labelled ticks at 1, 2 and 5 per decade in plain numbers ('0.2', '50'), so an axis spanning
     less than a decade still has numbers on it; wider axes keep one label per decade."""
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter

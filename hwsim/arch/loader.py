@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any, Mapping
+from collections.abc import Hashable
+from typing import Any, Mapping, TypeVar
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from hwsim.core.schema import MEMORY_LEVEL, TECH, TOP, Field, SIValues, SpecPath, parse_bandwidth, spec_path
 from hwsim.core.spec import Accelerator, MemoryLevel, TechSpec
@@ -58,7 +60,10 @@ def _version(path: Path) -> tuple[str, int, int] | None:
     return str(path.resolve()), st.st_mtime_ns, st.st_size
 
 
-def _remember(cache: dict, key, value):
+_V = TypeVar("_V")
+
+
+def _remember(cache: dict[Any, _V], key: Hashable, value: _V) -> _V:
     if len(cache) >= _MAX_CACHED:
         cache.clear()
     cache[key] = value
@@ -173,7 +178,7 @@ class _Reader:
             out[key] = fld.parse(value, file=self.file, field=fpath)
         return out
 
-    def check_bandwidth(self, value, fpath, out) -> None:
+    def check_bandwidth(self, value: object, fpath: str, out: dict[str, Any]) -> None:
         v, per_cycle = parse_bandwidth(value, file=self.file, field=fpath)
         out["_per_cycle"] = per_cycle
 
@@ -226,7 +231,8 @@ def load_arch(name_or_path: str | Path, overrides: Mapping[str, object] | None =
     return arch if arch is not None else _remember(_BUILT, key, build_arch(raw, shown))
 
 
-def parse_values(arch: Accelerator, path: str, values):
+def parse_values(arch: Accelerator, path: str, values: SIValues | ArrayLike
+                 ) -> tuple[np.ndarray, bool | None]:
     """Parse sweep values for one dotted path of an arch: each unique value once → SI float array,
     validated like the YAML. Returns (array, per_cycle flag for bandwidths else None). SIValues (parsed
     once by a study) are only checked against the field's limits."""

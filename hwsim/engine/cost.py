@@ -277,9 +277,10 @@ def evaluate(arch: Accelerator | str, trace, precision=None) -> CostTable:
     return cost_table(configure(arch, precision), trace)
 
 
-def cost_table(m: Machine, trace) -> CostTable:
-    """evaluate() on an already configured machine."""
+def cost_table(m: Machine, trace, shared: OpTraffic | None = None) -> CostTable:
+    """evaluate() on an already configured machine. `shared`: op_traffic of the ops as `m` runs them
+    (op_columns(as_run(m.arch, trace))) when the caller has it already (explain)."""
     ops = op_columns(as_run(m.arch, trace))  # attention as this accelerator runs it
-    cols = cost_columns(m, ops)
+    cols = cost_columns(m, ops, shared)
     totals, extra = table_totals(m, None, cols, ops, trace)
     return CostTable(m.spec.name, totals=totals, extra_keys=extra, columns={"name": ops.name, "kind": ops.kind, **cols})

@@ -19,7 +19,7 @@ from hwsim.core.precision import Precision
 from hwsim.core.spec import Accelerator
 from hwsim.engine.attention import as_run
 from hwsim.engine.cost import CostTable, cost_table, op_columns
-from hwsim.engine.machine import Machine, configure, op_traffic
+from hwsim.engine.machine import Machine, OpTraffic, configure, op_traffic
 from hwsim.engine.memory import level_reads_writes
 
 ENERGY_COLUMNS = ("part", "component", "action", "per_action_j", "count", "energy_j", "source")
@@ -91,8 +91,9 @@ def _value(x) -> float:
     return float(x) if x.ndim == 0 else float("nan")  # varies per op: only the line's total is meaningful
 
 
-def energy_lines(m: Machine, ops: OpColumns, table: CostTable) -> pd.DataFrame:
-    """The energy lines of a configured machine on an ops table whose engine results are `table`."""
+def energy_lines(m: Machine, ops: OpColumns, table: CostTable, ot: OpTraffic) -> pd.DataFrame:
+    """The energy lines of a configured machine on an ops table whose engine results are `table`, with the
+    memory traffic (`ot`, op_traffic) that the engine costed."""
     n = len(ops)
     arch, fam = m.arch, m.family
     rows = []
@@ -101,7 +102,6 @@ def energy_lines(m: Machine, ops: OpColumns, table: CostTable) -> pd.DataFrame:
         c = term.component
         rows.append(("compute", c.name, c.action, _value(c.energy_j), _total(term.count, n),
                      _total(term.energy_j, n), c.source))
-    ot = op_traffic(m, ops)
     a_reads, b_reads = fam.array_reads(arch, ops)
     split = level_reads_writes(arch, ops.kind == "attention", ot.bytes, ot.traffic.a_fetch, ot.traffic.b_fetch,
                                a_reads, b_reads, ot.spill)
@@ -131,6 +131,7 @@ def explain(arch: Accelerator | str, trace, precision=None) -> Explanation:
     if isinstance(precision, (str, int, float)) and not isinstance(precision, bool):
         precision = Precision(weights=precision)
     m = configure(arch, precision)
-    table = cost_table(m, trace)
     ops = op_columns(as_run(m.arch, trace))
-    return Explanation(m.spec.name, energy_lines(m, ops, table), area_lines(m), table)
+    ot = op_traffic(m, ops)  # once: the engine's cost and the memory lines share it
+    table = cost_table(m, trace, ot)
+    return Explanation(m.spec.name, energy_lines(m, ops, table, ot), area_lines(m), table)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from hwsim.formats import kernels
 from hwsim.formats.element import Element
@@ -36,7 +37,7 @@ class GridElement(Element):
     kind = kernels.KIND_GRID
 
     @classmethod
-    def make(cls, grid, bits: int, *, exponent_bits: int = 0, mantissa_bits: int | None = None,
+    def make(cls, grid: ArrayLike, bits: int, *, exponent_bits: int = 0, mantissa_bits: int | None = None,
              is_float: bool = False, codebook: bool = False) -> "GridElement":
         g = tuple(float(v) for v in np.unique(np.asarray(grid, dtype=np.float64)))
         return cls(bits=bits, exponent_bits=exponent_bits,

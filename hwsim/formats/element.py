@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from hwsim.formats import kernels
 
@@ -49,7 +50,8 @@ class Element:
     def values(self) -> np.ndarray | None:
         raise NotImplementedError
 
-    def apply(self, x2, scale, zero=None, noise=None) -> np.ndarray:
+    def apply(self, x2: np.ndarray, scale: ArrayLike, zero: ArrayLike | None = None,
+              noise: np.ndarray | None = None) -> np.ndarray:
         """Round x2 (rows × cols) divided by scale[row], then multiply back; returns a new array."""
         rows = x2.shape[0]
         scale = np.ascontiguousarray(scale, dtype=np.float64).reshape(rows)

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from hwsim.errors import HwsimError
 from hwsim.formats import kernels, scales
@@ -98,7 +99,7 @@ class Format:
         return self.element.values()
 
     # ---- quantize → dequantize ------------------------------------------------------------------
-    def quantize(self, x, axis: int = -1, *, seed: int | None = None) -> np.ndarray:
+    def quantize(self, x: ArrayLike, axis: int = -1, *, seed: int | None = None) -> np.ndarray:
         """Round x to this format and return the dequantized values (float32 stays float32,
         anything else becomes float64). Groups run along `axis`. `seed` feeds stochastic rounding
         (formats named with `_sr`; default seed 0); nearest-rounding formats ignore it."""

@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from hwsim.formats import kernels
 from hwsim.formats.format import Format
@@ -165,7 +166,7 @@ class GgmlFormat(Format):
         _, _, _, lo, hi = TYPES[self.kind]
         return np.arange(lo, hi + 1, dtype=np.float64)
 
-    def quantize(self, x, axis: int = -1, *, seed: int | None = None) -> np.ndarray:
+    def quantize(self, x: ArrayLike, axis: int = -1, *, seed: int | None = None) -> np.ndarray:
         x = np.asarray(x)
         dtype = np.float32 if x.dtype in (np.float32, np.float16) else np.float64
         if x.size == 0:

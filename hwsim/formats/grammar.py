@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import re
+from typing import Any
 
 from hwsim.errors import HwsimError, closest
 from hwsim.formats.codebook import SignElement, bitmod_variants, nf4
@@ -60,7 +61,7 @@ def _int_in(name: str, text: str, lo: int, hi: int, what: str) -> int:
     return v
 
 
-def _base(name: str, tokens: list[str]):
+def _base(name: str, tokens: list[str]) -> dict[str, Any]:
     """Consume the base token(s); return a dict of format settings."""
     t = tokens.pop(0)
     if m := re.fullmatch(r"int(\d+)(a?)", t):
@@ -134,7 +135,7 @@ def _options(name: str, tokens: list[str], cfg: dict) -> None:
 
 
 @functools.lru_cache(maxsize=512)
-def get_format(name) -> Format:
+def get_format(name: str | Format) -> Format:
     """Build a Format from its name (see module docstring); a Format passes through."""
     if isinstance(name, Format):
         return name

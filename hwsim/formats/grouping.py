@@ -5,10 +5,13 @@ absmax, and are excluded from means via `counts`); the padding is cut off again 
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 
-def to_groups(x: np.ndarray, axis: int, granularity: str, group_size: int | None):
+def to_groups(x: np.ndarray, axis: int, granularity: str, group_size: int | None
+              ) -> tuple[np.ndarray, np.ndarray, Callable[[np.ndarray], np.ndarray]]:
     """Return (g3, counts, restore) where restore(g3_out) gives the original shape back."""
     moved = np.moveaxis(x, axis, -1)
     shape = moved.shape

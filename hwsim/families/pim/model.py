@@ -216,10 +216,11 @@ class Pim(BatchedFamily):
     # --- energy and area (components: hwsim.tech.components) ----------------------------------------
     def energy_terms(self, arch, ops, prec, compute_cycles):
         c = arch.compute
-        pim = self.pim_cycles(arch, ops, prec) if c["mode"] != "host" else 0.0
-        terms = [host_energy_term(arch, compute_cycles - pim)]
         if c["mode"] == "host":
-            return terms
+            return [host_energy_term(arch, compute_cycles)]
+        # the host's busy cycles, taken from the compute cycles given (not recomputed): the arrays run the
+        # linear ops (pim_cycles, 0 on every other op) and the host the rest (host_cycles, 0 on linear ops)
+        terms = [host_energy_term(arch, np.where(L.lut_mask(ops), 0.0, compute_cycles))]
         node, volts = C.tech_point(arch)
         bit = C.sram_bit(node, volts)
         if c["mode"] == "bitserial":
