@@ -162,7 +162,7 @@ def _flight(design, weights):
 
 
 def test_flightllm_energy_efficiency_vs_v100s():
-    """Published 6.0x (tokens per joule, V100S with vLLM + SmoothQuant, batch 1). hwsim 6.81x (+13%; the V100S's
+    """Published 6.0x (tokens per joule, V100S with vLLM + SmoothQuant, batch 1). hwsim 6.81x (+14%; the V100S's
     HBM efficiency derived from a published Volta copy bandwidth, not the H100 fit):
     the GPU is charged its 250 W board power for the whole memory-bound token and the FPGA's 30 W static
     power is assumed (docs/reproductions.md); 15% tolerance for those two unsourced powers."""
