@@ -102,10 +102,12 @@ def _shaped(values, shape: tuple) -> np.ndarray:
     return arr
 
 
-def cost_columns(m: Machine, ops: OpColumns, shared: OpTraffic | None = None) -> dict[str, np.ndarray]:
+def cost_columns(m: Machine, ops: OpColumns, shared: OpTraffic | None = None,
+                 itemised: list | None = None) -> dict[str, np.ndarray]:
     """Every per-op cost column as arrays of one shape: (n_ops,), or (n_points, n_ops) in sweeps
     (a swept field that changes only energy, clock or power still gives every column that shape).
-    `shared`: op_traffic(m, ops) when the caller has it already (roofline)."""
+    `shared`: op_traffic(m, ops) when the caller has it already (roofline). `itemised`: a list that
+    receives (compute view, energy terms) of the compute energy (Family.itemised_energy; explain)."""
     fam, arch, prec = m.family, m.arch, m.prec
     view, fused = family_view(fam, ops)  # a fused attention row computes as its two GEMMs
     view_compute, view_startup = fam.compute_parts(arch, view, prec)
@@ -124,7 +126,12 @@ def cost_columns(m: Machine, ops: OpColumns, shared: OpTraffic | None = None) ->
     seconds = cycles / np.asarray(arch.clock_hz)
     cols = {"cycles": cycles, "compute_cycles": compute, "memory_cycles": memory, "seconds": seconds,
             **{f"bytes_{name}": moved for name, moved in tr.levels.items()}}
-    compute_energy = fold(fam.compute_energy(arch, view, prec, view_compute), len(ops), fused)
+    if itemised is None:
+        view_energy = fam.compute_energy(arch, view, prec, view_compute)
+    else:
+        view_energy, terms = fam.itemised_energy(arch, view, prec, view_compute)
+        itemised.append((view, terms))
+    compute_energy = fold(view_energy, len(ops), fused)
     cols.update(energy_parts(arch, tr.levels, compute_energy, seconds, shaped=False))  # shaped with the rest
     shape = common_shape(cols.values())
     return {k: _shaped(c, shape) for k, c in cols.items()}
@@ -277,10 +284,10 @@ def evaluate(arch: Accelerator | str, trace, precision=None) -> CostTable:
     return cost_table(configure(arch, precision), trace)
 
 
-def cost_table(m: Machine, trace, shared: OpTraffic | None = None) -> CostTable:
+def cost_table(m: Machine, trace, shared: OpTraffic | None = None, itemised: list | None = None) -> CostTable:
     """evaluate() on an already configured machine. `shared`: op_traffic of the ops as `m` runs them
-    (op_columns(as_run(m.arch, trace))) when the caller has it already (explain)."""
+    (op_columns(as_run(m.arch, trace))) when the caller has it already; `itemised`: as cost_columns (explain)."""
     ops = op_columns(as_run(m.arch, trace))  # attention as this accelerator runs it
-    cols = cost_columns(m, ops, shared)
+    cols = cost_columns(m, ops, shared, itemised)
     totals, extra = table_totals(m, None, cols, ops, trace)
     return CostTable(m.spec.name, totals=totals, extra_keys=extra, columns={"name": ops.name, "kind": ops.kind, **cols})

@@ -91,17 +91,18 @@ def _value(x) -> float:
     return float(x) if x.ndim == 0 else float("nan")  # varies per op: only the line's total is meaningful
 
 
-def energy_lines(m: Machine, ops: OpColumns, table: CostTable, ot: OpTraffic) -> pd.DataFrame:
+def energy_lines(m: Machine, ops: OpColumns, table: CostTable, ot: OpTraffic, view: OpColumns,
+                 terms: list) -> pd.DataFrame:
     """The energy lines of a configured machine on an ops table whose engine results are `table`, with the
-    memory traffic (`ot`, op_traffic) that the engine costed."""
+    memory traffic (`ot`, op_traffic) and the datapath's energy terms on its compute view (`view`, `terms`:
+    Family.itemised_energy) that the engine costed."""
     n = len(ops)
     arch, fam = m.arch, m.family
     rows = []
-    compute = table.ops["compute_cycles"].to_numpy(dtype=np.float64)
-    for term in fam.energy_terms(arch, ops, m.prec, compute):
+    for term in terms:
         c = term.component
-        rows.append(("compute", c.name, c.action, _value(c.energy_j), _total(term.count, n),
-                     _total(term.energy_j, n), c.source))
+        rows.append(("compute", c.name, c.action, _value(c.energy_j), _total(term.count, len(view)),
+                     _total(term.energy_j, len(view)), c.source))
     a_reads, b_reads = fam.array_reads(arch, ops)
     split = level_reads_writes(arch, ops.kind == "attention", ot.bytes, ot.traffic.a_fetch, ot.traffic.b_fetch,
                                a_reads, b_reads, ot.spill)
@@ -133,5 +134,7 @@ def explain(arch: Accelerator | str, trace, precision=None) -> Explanation:
     m = configure(arch, precision)
     ops = op_columns(as_run(m.arch, trace))
     ot = op_traffic(m, ops)  # once: the engine's cost and the memory lines share it
-    table = cost_table(m, trace, ot)
-    return Explanation(m.spec.name, energy_lines(m, ops, table, ot), area_lines(m), table)
+    itemised: list = []  # the engine's compute energy terms, as it summed them
+    table = cost_table(m, trace, ot, itemised)
+    (view, terms), = itemised
+    return Explanation(m.spec.name, energy_lines(m, ops, table, ot, view, terms), area_lines(m), table)

@@ -80,8 +80,18 @@ class Family:
         them. A family that overrides compute_energy instead is shown as one line holding its joules."""
         if type(self).compute_energy is Family.compute_energy:
             raise NotImplementedError(f"family {self.name!r} defines neither energy_terms nor compute_energy")
-        joules = np.asarray(self.compute_energy(arch, ops, prec, compute_cycles), dtype=np.float64)
-        return [Term(NOT_ITEMISED_ENERGY, joules)] if np.any(joules) else []
+        return self.itemised_energy(arch, ops, prec, compute_cycles)[1]
+
+    def itemised_energy(self, arch: Accelerator, ops: OpColumns, prec: ResolvedPrecision,
+                        compute_cycles: np.ndarray) -> tuple[np.ndarray, list[Term]]:
+        """(compute_energy, energy_terms), each computed once: the joules the engine sums and the terms
+        `explain` prints (a family that overrides compute_energy: its joules as one line)."""
+        if type(self).compute_energy is Family.compute_energy:
+            terms = self.energy_terms(arch, ops, prec, compute_cycles)
+            return sum_energy(terms, np.shape(compute_cycles)), terms
+        joules = self.compute_energy(arch, ops, prec, compute_cycles)
+        arr = np.asarray(joules, dtype=np.float64)
+        return joules, [Term(NOT_ITEMISED_ENERGY, arr)] if np.any(arr) else []
 
     def compute_energy(self, arch: Accelerator, ops: OpColumns, prec: ResolvedPrecision,
                        compute_cycles: np.ndarray) -> np.ndarray:
