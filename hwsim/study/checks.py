@@ -4,15 +4,22 @@ Each failure is re-raised with the study file and the key path of the offending 
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from hwsim.errors import HwsimError
+from hwsim.study.serving import ServingWorkload
 from hwsim.study.validate import At
+
+if TYPE_CHECKING:
+    from hwsim.study.params import Param
+    from hwsim.study.schema import AnyWorkload, Design, Study
 
 
 def _reraise(at: At, exc: HwsimError) -> HwsimError:
     return at.error(str(exc))
 
 
-def check_names(study, top: dict[str, At]) -> None:
+def check_names(study: Study, top: dict[str, At]) -> None:
     from hwsim.paths import resolve_preset
 
     for d, at in zip(study.designs, top["architectures"].list()):
@@ -26,21 +33,23 @@ def check_names(study, top: dict[str, At]) -> None:
     if study.accuracy.source == "checkpoint":
         import os
 
-        path = study.accuracy.path.rpartition(":")[0] if not os.path.exists(study.accuracy.path) \
-            and ":" in study.accuracy.path else study.accuracy.path
+        given = study.accuracy.path
+        assert given is not None, "the study schema requires path with source checkpoint"
+        path = given.rpartition(":")[0] if not os.path.exists(given) and ":" in given else given
         if not os.path.exists(path):
-            raise top["accuracy"].child("path", study.accuracy.path).error("no such file or folder")
+            raise top["accuracy"].child("path", given).error("no such file or folder")
     if study.accuracy.source == "model":
         from pathlib import Path
 
         acc = study.accuracy
+        assert acc.path is not None and acc.text is not None, "the study schema requires path and text with source model"
         for key, value, ok in (("path", acc.path, Path(acc.path).is_dir()), ("text", acc.text, Path(acc.text).is_file()),
                                ("calibration", acc.calibration, acc.calibration is None or Path(acc.calibration).is_file())):
             if not ok:
                 raise top["accuracy"].child(key, value).error("no such " + ("folder" if key == "path" else "file"))
 
 
-def _check_arch(d, at: At) -> None:
+def _check_arch(d: Design, at: At) -> None:
     """load_arch with the fixed overrides and each swept path at one of its values."""
     try:
         from hwsim.arch import load_arch
@@ -52,20 +61,21 @@ def _check_arch(d, at: At) -> None:
     except HwsimError as exc:
         raise _reraise(at.child("set", None) if d.overrides else at, exc) from None
     for p in d.params:
-        first = p.values[0] if p.values else (int(p.low) if p.integer else p.low)
+        first = p.values[0] if p.values else (int(p.bounds[0]) if p.integer else p.bounds[0])
         try:
             load_arch(d.preset, {**overrides, p.path: first})
         except HwsimError as exc:
             raise _reraise(at.child("sweep", None).child(p.path, None), exc) from None
-        if p.is_range and not p.integer and p.high - p.low >= 0.5:
+        if p.is_range and not p.integer and p.bounds[1] - p.bounds[0] >= 0.5:
             _check_integer_range(d, p, overrides, at.child("sweep", None).child(p.path, None))
 
 
-def _check_integer_range(d, p, overrides: dict, at: At) -> None:
+def _check_integer_range(d: Design, p: Param, overrides: dict[str, object], at: At) -> None:
     """A range over an integer field needs `integer: true`, or its samples would be fractional."""
     from hwsim.arch import load_arch
 
-    probe = p.low + 0.5 if (p.low + 0.5) != int(p.low + 0.5) else p.low + 0.25
+    low, high = p.bounds
+    probe = low + 0.5 if (low + 0.5) != int(low + 0.5) else low + 0.25
     try:
         load_arch(d.preset, {**overrides, p.path: probe})
     except HwsimError as exc:
@@ -73,10 +83,10 @@ def _check_integer_range(d, p, overrides: dict, at: At) -> None:
             import math
 
             raise at.error(f"{p.path} takes integers: add `integer: true` to this range "
-                           f"({{min: {math.ceil(p.low)}, max: {math.floor(p.high)}, integer: true}})") from None
+                           f"({{min: {math.ceil(low)}, max: {math.floor(high)}, integer: true}})") from None
 
 
-def _check_workloads(study, at: At) -> None:
+def _check_workloads(study: Study, at: At) -> None:
     from hwsim.workload import load_model, trace
 
     models = {}
@@ -87,7 +97,7 @@ def _check_workloads(study, at: At) -> None:
                 models[w.model] = load_model(w.model)
             except HwsimError as exc:
                 raise _reraise(entry.child("model", w.model), exc) from None
-        if w.kind == "serving":
+        if isinstance(w, ServingWorkload):  # kind "serving"
             from hwsim.study.serving import check_serving
 
             check_serving(w, entry, models[w.model])
@@ -98,7 +108,7 @@ def _check_workloads(study, at: At) -> None:
             raise _reraise(entry, exc) from None
 
 
-def _entry_for(at: At, w) -> At:
+def _entry_for(at: At, w: AnyWorkload) -> At:
     """The workloads[i] entry a workload came from (for error paths)."""
     if not isinstance(at.value, list):
         return at
@@ -112,7 +122,7 @@ def _entry_for(at: At, w) -> At:
     return at
 
 
-def _check_formats(study, at: At) -> None:
+def _check_formats(study: Study, at: At) -> None:
     try:
         from hwsim.core.precision import operand_type
     except ImportError:

@@ -20,7 +20,7 @@ SI_UNIT = {"frequency": "Hz", "time": "s", "bytes": "B", "bandwidth": "B/s", "by
 _KIND_OF_UNIT = {unit: kind for kind, unit in SI_UNIT.items()}
 
 
-def parse_value_unit(at: At):
+def parse_value_unit(at: At) -> tuple[float | str, str | None]:
     """(value, SI unit or None): a number, a quantity with units (→ SI float), or a plain name."""
     v = at.value
     if isinstance(v, bool) or v is None or isinstance(v, (list, dict)):
@@ -38,7 +38,7 @@ def parse_value_unit(at: At):
     return text, None
 
 
-def parse_value(at: At):
+def parse_value(at: At) -> float | str:
     """A parameter value: a number, a quantity string with units (→ SI float), or a plain string."""
     return parse_value_unit(at)[0]
 
@@ -132,6 +132,7 @@ def parse_param(path: str, at: At, sampler: str) -> Param:
         for k, v in (("min", lo), ("max", hi)):
             if isinstance(v, str):
                 raise keys[k].error(f"a range needs numbers, got {v!r}")
+        assert not isinstance(lo, str) and not isinstance(hi, str)  # raised just above
         integer = keys["integer"].bool() if "integer" in keys else False
         log = keys["log"].bool() if "log" in keys else False
         if hi < lo:
@@ -155,7 +156,7 @@ def parse_param(path: str, at: At, sampler: str) -> Param:
     return Param(path, values, unit=unit, texts=texts)
 
 
-def _one_unit(at: At, units) -> str | None:
+def _one_unit(at: At, units: list[str | None]) -> str | None:
     found = {u for u in units if u is not None}
     if len(found) > 1:
         raise at.error(f"values mix units of different kinds ({', '.join(sorted(found))})")

@@ -177,7 +177,7 @@ class Study:
 
 # --- loading -----------------------------------------------------------------------------------
 
-def load_study(path, *, check_names: bool = True) -> Study:
+def load_study(path: str | os.PathLike[str], *, check_names: bool = True) -> Study:
     """Parse and validate a study file. `check_names=False` skips preset/model/format look-ups."""
     from hwsim.fileio import read_text
 
@@ -186,7 +186,7 @@ def load_study(path, *, check_names: bool = True) -> Study:
     return parse_study(raw, text_path, check_names=check_names)
 
 
-def parse_study(raw, file: str, *, check_names: bool = True) -> Study:
+def parse_study(raw: object, file: str, *, check_names: bool = True) -> Study:
     top = At(raw, file).mapping(TOP_KEYS, required=("architectures",))
     name = top["name"].str() if "name" in top else Path(file).stem
     sampler = _sampler(top.get("sampler"))

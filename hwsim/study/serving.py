@@ -10,9 +10,15 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, TypeVar
 
 from hwsim.errors import HwsimError
 from hwsim.study.validate import At
+
+if TYPE_CHECKING:
+    from hwsim.workload.config import ModelConfig
+
+_T = TypeVar("_T")
 
 SERVING_KEYS = ("kind", "model", "requests", "max_num_seqs", "max_batched_tokens", "block_size", "chunked_prefill",
                 "kv_blocks", "memory_utilization", "tp", "pp", "ep", "dp", "link")
@@ -75,7 +81,7 @@ class ServingWorkload:
         return poisson_requests(self.rate, self.num_requests, self.input_len, self.output_len, self.seed)
 
 
-def _many(at: At | None, read, default) -> list:
+def _many(at: At | None, read: Callable[[At], _T], default: _T) -> list[_T]:
     """A scalar or a list of them (an error in a scalar names the key itself, not `key[0]`)."""
     if at is None:
         return [default]
@@ -140,7 +146,7 @@ def serving_workloads(at: At) -> list[ServingWorkload]:
     return list(dict.fromkeys(out))
 
 
-def check_serving(w: ServingWorkload, entry: At, model) -> None:
+def check_serving(w: ServingWorkload, entry: At, model: ModelConfig) -> None:
     """Everything about a serving workload that does not depend on the design point: the request
     stream, the parallel layout against the model, the link. Errors name the study file and key."""
     from hwsim.serve.links import load_link
