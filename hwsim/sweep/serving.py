@@ -87,7 +87,7 @@ def serve_point(arch: Accelerator, w: ServingWorkload, precision: PrecisionChoic
         raise HwsimError(f"{arch.name}'s {arch.backing.name} has no capacity to size the KV cache from: give the "
                          "serving workload kv_blocks (or the design a memory capacity)", field="workloads.kv_blocks")
     m = configure(arch, prec)  # the design's area at this precision, with no trace to cost
-    area = float(np.asarray(m.family.area_mm2(m.spec, m.asked)).reshape(-1)[0])
+    area = float(np.asarray(m.area_mm2).reshape(-1)[0])
     config = SchedulerConfig(max_num_seqs=w.max_num_seqs, max_batched_tokens=w.max_batched_tokens,
                              block_size=w.block_size, chunked_prefill=w.chunked_prefill)
     try:
