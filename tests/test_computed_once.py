@@ -31,6 +31,7 @@ from hwsim.engine import Precision, evaluate, sweep_cost
 from hwsim.engine import machine as machine_mod
 from hwsim.engine.explain import explain
 from hwsim.families import BUILTIN, family_names, get_family
+from hwsim.families.base import Family
 from hwsim.roofline import roofline
 from hwsim.workload import load_model, trace
 
@@ -172,3 +173,27 @@ def test_each_cost_computed_once(counting, entry, family, preset, prec, swept):
             ops, most = twice.get(label, (0, 0))
             twice[label] = (ops + 1, max(most, n))
     assert not twice, f"{entry} on {preset}: computed more than once per costing: {twice}"
+
+
+@pytest.mark.parametrize("family, preset, prec, swept", PARAMS)
+def test_explain_prices_the_area_once(monkeypatch, family, preset, prec, swept):
+    """--explain's area lines are the terms the total was summed from (Machine.area_terms / area_mm2): the
+    area method the family defines runs once; the base class derives the other from it."""
+    cls, calls = type(get_family(family)), Counter()
+    for step in ("area_terms", "area_mm2"):  # the one a family defines itself (the base derives the other)
+        inner = next((c.__dict__[step] for c in cls.__mro__ if step in c.__dict__), None)
+        if inner is None or step not in cls.__dict__ and inner is getattr(Family, step):
+            continue
+
+        def counted(fam, arch, p, _inner=inner, _step=step):
+            calls[_step] += 1
+            return _inner(fam, arch, p)
+
+        monkeypatch.setattr(cls, step, counted)
+    out = explain(load_arch(preset), fresh_trace(), prec)
+    assert calls["area_terms"] + calls["area_mm2"] == 1, dict(calls)
+    total = out.table.totals["area_mm2"]
+    if np.isnan(total):  # a family that prices no area (FPGA boards) shows no area lines
+        assert out.area.empty
+    else:
+        assert out.area["area_mm2"].sum() == pytest.approx(total, rel=1e-12)
