@@ -49,11 +49,6 @@ CASES = {
               ("compute.hbm_channels", [8, 16, 32]))],
 }
 ENTRY_POINTS = ("evaluate", "cycle", "roofline", "explain", "sweep", "allocate")
-# known repeats, not fixed yet (strict: a fix turns these into failures until they are taken out):
-# the cycle engine's pim model simulates each op on its own row (hwsim.families.pim.cycle) while the
-# engine prices energy on the whole table, so the bit-serial row operations run for both
-ROWOPS_TWICE = "pim bitserial, cycle engine: bitserial_rowops per simulated op and again for the table's energy"
-KNOWN = {("cycle", "neural-cache"): ROWOPS_TWICE}
 PARAMS = [pytest.param(fam, *case, id=f"{fam}-{case[0]}") for fam, cases in CASES.items() for case in cases]
 FAMILY_STEPS = ("configure", "compute_parts", "compute_cycles", "startup_parts", "energy_terms")
 # a family's own compute helpers, counted where it has them (pim: its array cycles and row operations)
@@ -165,14 +160,12 @@ def test_every_family_has_a_case():
 
 @pytest.mark.parametrize("entry", ENTRY_POINTS)
 @pytest.mark.parametrize("family, preset, prec, swept", PARAMS)
-def test_each_cost_computed_once(request, counting, entry, family, preset, prec, swept):
-    if (entry, preset) in KNOWN:
-        request.applymarker(pytest.mark.xfail(reason=KNOWN[entry, preset], strict=True))
+def test_each_cost_computed_once(counting, entry, family, preset, prec, swept):
     counts = counting(family)
     run_entry(entry, preset, prec, swept, counts)
     steps = {step for step, *_ in counts.calls}
     assert {"configure", "machine.configure", "machine.op_traffic"} <= steps, steps  # the counters are wired
-    assert steps & {"compute_parts", "compute_cycles", "pim_cycles"}, steps
+    assert steps & {"compute_parts", "compute_cycles", "pim_cycles", "bitserial_rowops"}, steps
     twice: dict = {}  # step at precision → (ops it ran more than once on, most runs of one op)
     for (step, key, _name), n in counts.calls.items():
         if n > counts.units[key]:
