@@ -159,3 +159,23 @@ def test_plot_small_multiples_capped_at_six_panels():
     with pytest.raises(ValueError, match="8 groups"):
         plot_front(df, front_mask(df, [x, y], by="batch"), x, y, by="batch", ax=fig.axes[0])
     plt.close(fig)
+
+
+def test_plot_into_a_subfigure_saves_the_whole_figure(tmp_path):
+    """An `ax` inside a subfigure: the file written is the root figure (a SubFigure has no savefig)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from hwsim.pareto import plot_front
+
+    df = pd.DataFrame({"e": np.arange(6.0), "t": np.arange(6.0) ** 2})
+    x, y = parse_objectives("e:min,t:max")
+    root = plt.figure()
+    left, _ = root.subfigures(1, 2)
+    path = tmp_path / "front.png"
+    fig = plot_front(df, front_mask(df, [x, y]), x, y, path, ax=left.add_subplot())
+    assert fig is left
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    plt.close(root)

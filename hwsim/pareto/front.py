@@ -18,10 +18,11 @@ lexicographically, so that any dominator of a row precedes it):
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 from numba import njit
 
 
-def pareto_mask(values, maximize=None) -> np.ndarray:
+def pareto_mask(values: ArrayLike, maximize: ArrayLike | None = None) -> np.ndarray:
     """Boolean mask of the non-dominated rows of an (n, d) array.
 
     `maximize` is a sequence of d booleans (default: minimise every column).
@@ -33,10 +34,10 @@ def pareto_mask(values, maximize=None) -> np.ndarray:
         raise ValueError("values must be a 2-D array (rows × objectives)")
     n, d = v.shape
     if maximize is not None:
-        maximize = np.asarray(maximize, dtype=bool)
-        if maximize.shape != (d,):
-            raise ValueError(f"maximize needs {d} entries, got {maximize.shape}")
-        v = np.where(maximize, -v, v)
+        flip = np.asarray(maximize, dtype=bool)
+        if flip.shape != (d,):
+            raise ValueError(f"maximize needs {d} entries, got {flip.shape}")
+        v = np.where(flip, -v, v)
     mask = np.zeros(n, dtype=bool)
     ok = ~np.isnan(v).any(axis=1)
     if n == 0 or d == 0 or not ok.any():
@@ -154,7 +155,7 @@ def _front_nd(u):  # pragma: no cover - compiled
     return keep
 
 
-def brute_force_mask(values, maximize=None) -> np.ndarray:
+def brute_force_mask(values: ArrayLike, maximize: ArrayLike | None = None) -> np.ndarray:
     """O(n²) reference used by the tests; same conventions as pareto_mask."""
     v = np.asarray(values, dtype=np.float64)
     if v.ndim == 1:

@@ -1,6 +1,7 @@
 """Objective specs: 'energy_j:min,seconds:min' → [Objective('energy_j', False), ...]."""
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from hwsim.errors import HwsimError, closest
@@ -17,7 +18,7 @@ class Objective:
         return f"{self.column}:{'max' if self.maximize else 'min'}"
 
 
-def parse_objective(text: str, *, file=None, field=None) -> Objective:
+def parse_objective(text: str, *, file: object = None, field: str | None = None) -> Objective:
     """'col:min' or 'col:max'. A bare 'col' is an error: tokens_per_s wants max, energy_j min, and a silent
     default would hand back the worst designs for one of them."""
     if not isinstance(text, str) or not text.strip():
@@ -35,7 +36,7 @@ def parse_objective(text: str, *, file=None, field=None) -> Objective:
     return Objective(col, DIRECTIONS[direction])
 
 
-def parse_objectives(spec, *, file=None, field=None) -> list[Objective]:
+def parse_objectives(spec: str | Sequence[str], *, file: object = None, field: str | None = None) -> list[Objective]:
     """A comma-separated string or a list of 'col:dir' strings → Objectives (at least one, no repeats)."""
     items = spec.split(",") if isinstance(spec, str) else spec
     if not isinstance(items, (list, tuple)) or not items:
@@ -49,7 +50,8 @@ def parse_objectives(spec, *, file=None, field=None) -> list[Objective]:
     return objs
 
 
-def check_columns(objectives, columns, *, file=None, field=None) -> None:
+def check_columns(objectives: Iterable[Objective], columns: Iterable[str], *, file: object = None,
+                  field: str | None = None) -> None:
     """Every objective names an existing column (HwsimError listing close names otherwise)."""
     columns = list(columns)
     for o in objectives:

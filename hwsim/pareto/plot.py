@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import os
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -16,7 +17,11 @@ COLOR_COLUMNS = ("family", "weights", "format", "design")
 MAX_PANELS = 6  # small multiples beyond six stop being readable at paper size
 _MAX_LEGEND = 12
 if TYPE_CHECKING:
-    from matplotlib.typing import RcKeyType
+    from collections.abc import Iterable, Sequence
+
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure, SubFigure
+    from matplotlib.typing import ColorType, RcKeyType
 
 _STYLE: dict[RcKeyType, Any] = {"font.size": 8, "axes.titlesize": 8, "legend.fontsize": 7,
           "axes.spines.top": False, "axes.spines.right": False}
@@ -34,7 +39,8 @@ def _log_scale(x: np.ndarray) -> bool:
     return len(x) > 0 and bool((x > 0).all()) and x.max() / x.min() > 20
 
 
-def _panel(ax, xs, ys, mask, colors, x: Objective, y: Objective) -> None:
+def _panel(ax: Axes, xs: np.ndarray, ys: np.ndarray, mask: np.ndarray,
+           colors: Sequence[tuple[object, np.ndarray, ColorType]], x: Objective, y: Objective) -> None:
     """Dominated rows faded, the front in colour with a black staircase through it. A few hundred rows stay
     clearly visible (a family with no front point must still be seen); a cloud of thousands fades further."""
     few = len(xs) <= 500
@@ -59,9 +65,10 @@ def _group_label(df: pd.DataFrame, by: list[str], rows: np.ndarray) -> str:
     return ", ".join(f"{c}={first[c]}" for c in by if df[c].nunique(dropna=False) > 1)
 
 
-def plot_front(df: pd.DataFrame, mask: np.ndarray, x: Objective, y: Objective, path=None, *,
-               color_by: str | None = None, title: str | None = None, ax=None, by=None,
-               max_panels: int = MAX_PANELS):
+def plot_front(df: pd.DataFrame, mask: np.ndarray, x: Objective, y: Objective,
+               path: str | os.PathLike[str] | None = None, *, color_by: str | None = None, title: str | None = None,
+               ax: Axes | None = None, by: str | Iterable[str] | None = None,
+               max_panels: int = MAX_PANELS) -> Figure | SubFigure:
     """Scatter of all rows (dominated faded) with the front in colour and a staircase through it.
 
     With `by` naming columns that split the rows into several groups (the fronts of `front_mask(...,
@@ -126,5 +133,5 @@ def plot_front(df: pd.DataFrame, mask: np.ndarray, x: Objective, y: Objective, p
             else:
                 fig.legend(handles=handles, title=color_by, frameon=False, loc="outside right upper")
         if path is not None:
-            save_figure(fig, path)
+            save_figure(fig.canvas.figure, path)  # the whole figure (an Axes given in a SubFigure has no savefig)
     return fig

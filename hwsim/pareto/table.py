@@ -5,7 +5,11 @@ them compares unlike things, so sweeps and `hwsim pareto` take the front per wor
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+from typing import cast
+
 import numpy as np
+from numpy.typing import ArrayLike
 import pandas as pd
 
 from hwsim.errors import HwsimError, closest
@@ -13,13 +17,17 @@ from hwsim.pareto.front import pareto_mask
 from hwsim.pareto.objectives import Objective, check_columns, parse_objectives
 
 
-def _objectives(objectives) -> list[Objective]:
+# objectives as callers give them: 'col:min,col:max', a list of such strings, or Objectives
+ObjectivesLike = str | Sequence[str] | Sequence[Objective]
+
+
+def _objectives(objectives: ObjectivesLike) -> list[Objective]:
     if isinstance(objectives, str) or (objectives and not isinstance(objectives[0], Objective)):
-        return parse_objectives(objectives)
-    return list(objectives)
+        return parse_objectives(cast("str | Sequence[str]", objectives))
+    return list(cast("Sequence[Objective]", objectives))
 
 
-def _by(df: pd.DataFrame, by, file=None) -> list[str]:
+def _by(df: pd.DataFrame, by: str | Iterable[str] | None, file: object = None) -> list[str]:
     by = [by] if isinstance(by, str) else list(by or ())
     for c in by:
         if c not in df.columns:
@@ -27,7 +35,7 @@ def _by(df: pd.DataFrame, by, file=None) -> list[str]:
     return by
 
 
-def group_ids(df: pd.DataFrame, by) -> np.ndarray:
+def group_ids(df: pd.DataFrame, by: str | Iterable[str] | None) -> np.ndarray:
     """Each row's group under the `by` columns, numbered by first appearance (all 0 without `by`).
 
     NaN is a value of its own (dropna=False), so no row is lost from every front.
@@ -38,7 +46,7 @@ def group_ids(df: pd.DataFrame, by) -> np.ndarray:
     return df.groupby(by, sort=False, dropna=False).ngroup().to_numpy(dtype=np.int64)
 
 
-def objective_values(df: pd.DataFrame, objectives, *, file=None) -> np.ndarray:
+def objective_values(df: pd.DataFrame, objectives: ObjectivesLike, *, file: object = None) -> np.ndarray:
     """(rows, objectives) float array; HwsimError for an unknown, non-numeric or all-NaN column."""
     objs = _objectives(objectives)
     check_columns(objs, df.columns, file=file, field="objectives")
@@ -55,7 +63,8 @@ def objective_values(df: pd.DataFrame, objectives, *, file=None) -> np.ndarray:
     return values
 
 
-def front_mask(df: pd.DataFrame, objectives, *, by=None, file=None) -> np.ndarray:
+def front_mask(df: pd.DataFrame, objectives: ObjectivesLike, *, by: str | Iterable[str] | None = None,
+               file: object = None) -> np.ndarray:
     """Mask of df's non-dominated rows for objectives ('col:min,col:max' or Objective list).
 
     With `by` (column names), each group of equal `by` values gets its own front.
@@ -73,14 +82,15 @@ def front_mask(df: pd.DataFrame, objectives, *, by=None, file=None) -> np.ndarra
     return mask
 
 
-def pareto_front(df: pd.DataFrame, objectives, *, by=None, file=None) -> pd.DataFrame:
+def pareto_front(df: pd.DataFrame, objectives: ObjectivesLike, *, by: str | Iterable[str] | None = None,
+                 file: object = None) -> pd.DataFrame:
     """The front's rows (all columns): by group (first appearance), then by the objectives in turn."""
     objs = _objectives(objectives)
     mask = front_mask(df, objs, by=by, file=file)
     return order_front(df[mask], objs, group=group_ids(df, _by(df, by, file))[mask])
 
 
-def order_front(front: pd.DataFrame, objectives, *, group=None) -> pd.DataFrame:
+def order_front(front: pd.DataFrame, objectives: ObjectivesLike, *, group: ArrayLike | None = None) -> pd.DataFrame:
     """Rows ordered by `group` (if given), then by each objective in turn (best first); ties keep input order."""
     objs = _objectives(objectives)
     cols = [o.column for o in objs]
@@ -93,7 +103,7 @@ def order_front(front: pd.DataFrame, objectives, *, group=None) -> pd.DataFrame:
     return out.drop(columns=key)
 
 
-def nan_rows(df: pd.DataFrame, objectives) -> int:
+def nan_rows(df: pd.DataFrame, objectives: ObjectivesLike) -> int:
     """How many rows have NaN in some objective (never on a front)."""
     cols = [o.column for o in _objectives(objectives)]
     return int(df[cols].isna().any(axis=1).sum()) if len(df) else 0

@@ -166,7 +166,7 @@ def _finish(study: Study, store: Store, results: Path, resumed: int, *, rows: in
 
         fig = plot_front(feasible, mask, study.objectives[0], study.objectives[1], os.fspath(plot_path),
                          color_by=study.outputs.color_by, title=study.name, by=by)
-        plt.close(fig)
+        plt.close(fig.canvas.figure)  # the Figure itself (plot_front made it: no Axes was given)
     rc_path = rc_summary = None
     if study.recheck is not None:
         rc_path, rc_summary = run_recheck(study, store.root, table)
