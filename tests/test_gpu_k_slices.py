@@ -1,7 +1,7 @@
 """The GPU's k slices under the shared start-up/drain rule (hwsim.sim.blocking.k_slice_ends): exact for the
-slice pipeline the cycle engine runs, and monotone in k. The rule ships off for the GPU (its fitted kernel
-efficiencies hold the ends, docs/cycle.md), so these tests turn it on as tests/validation/
-test_cycle_vs_analytical.py does. Before the fixed-depth slices (k // 64 slices, 1 to 64) the exposed first
+slice pipeline the cycle engine runs, and monotone in k. The GPU ships with the rule on (Dec 2026, refit
+with it, docs/cycle.md); these tests turn it on themselves so that they check the mechanism whatever a
+preset or family sets. A split-K GEMM's CTAs stream k / split (Gpu.tile_shape). Before the fixed-depth slices (k // 64 slices, 1 to 64) the exposed first
 load and last compute were a sawtooth in k: a decode step got cheaper every 64 context tokens."""
 import numpy as np
 import pytest
@@ -47,6 +47,8 @@ def test_k_slice_ends_is_the_slice_pipeline(k, load, compute, held):
 @example(gpu="h100-sxm", m=16, n=4096, k=640, dk=1)   # a slice appended: the exposed drain falls to 1/641
 @example(gpu="h100-sxm", m=16, n=4096, k=641, dk=1)   # compute flat in k (split-K), memory rounded up
 @example(gpu="h100-sxm", m=1, n=4096, k=64, dk=1)     # one slice -> two
+@example(gpu="h100-sxm", m=1, n=4096, k=1024, dk=1)   # split-K at its cap (4): each CTA's depth k / 4 grows
+@example(gpu="v100s", m=256, n=4096, k=511, dk=2)     # split-K below its cap: k / 256 ways, 256 deep each
 def test_gemm_cycles_non_decreasing_in_k(gpu, m, n, k, dk):
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(get_family("gpu"), "exposes_pipeline_ends", True)

@@ -246,7 +246,7 @@ def _stored_format_bytes(model, trace, main) -> float:
 def design_totals(m: Machine, ops: OpColumns, mult: np.ndarray, trace) -> dict:
     """Totals that do not sum over ops, the same for every engine: area (of the design as given), the
     family's point totals (feasibility, utilisation: on the configured precision) and the memory footprint."""
-    return {"area_mm2": m.family.area_mm2(m.spec, m.asked), **m.family.point_totals(m.spec, m.prec, ops, mult),
+    return {"area_mm2": m.area_mm2, **m.family.point_totals(m.spec, m.prec, ops, mult),
             **memory_footprint(m.spec, trace, m.asked, ops)}
 
 

@@ -97,13 +97,13 @@ def energy_lines(m: Machine, ops: OpColumns, table: CostTable, ot: OpTraffic, vi
     memory traffic (`ot`, op_traffic) and the datapath's energy terms on its compute view (`view`, `terms`:
     Family.itemised_energy) that the engine costed."""
     n = len(ops)
-    arch, fam = m.arch, m.family
+    arch = m.arch
     rows = []
     for term in terms:
         c = term.component
         rows.append(("compute", c.name, c.action, _value(c.energy_j), _total(term.count, len(view)),
                      _total(term.energy_j, len(view)), c.source))
-    a_reads, b_reads = fam.array_reads(arch, ops)
+    a_reads, b_reads = ot.array_reads
     split = level_reads_writes(arch, ops.kind == "attention", ot.bytes, ot.traffic.a_fetch, ot.traffic.b_fetch,
                                a_reads, b_reads, ot.spill)
     for name, (reads, writes) in split.items():
@@ -121,7 +121,7 @@ def energy_lines(m: Machine, ops: OpColumns, table: CostTable, ot: OpTraffic, vi
 
 def area_lines(m: Machine) -> pd.DataFrame:
     rows = [(t.component.name, _value(t.component.area_m2) * 1e6, float(np.asarray(t.count)),
-             float(np.asarray(t.area_m2)) * 1e6, t.component.source) for t in m.family.area_terms(m.spec, m.asked)]
+             float(np.asarray(t.area_m2)) * 1e6, t.component.source) for t in m.area_terms]
     return pd.DataFrame(rows, columns=list(AREA_COLUMNS))
 
 

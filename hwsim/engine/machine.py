@@ -13,6 +13,7 @@ from hwsim.core.spec import Accelerator
 from hwsim.engine.memory import Traffic, operand_capacities, traffic
 from hwsim.families import get_family
 from hwsim.families.base import Family
+from hwsim.tech.components import sum_area_mm2
 from hwsim.sim.blocking import held_pipeline_ends, k_slice_ends, pipeline_ends
 
 
@@ -26,6 +27,22 @@ class Machine:
     family: Family
     arch: Accelerator
     prec: ResolvedPrecision
+
+    @functools.cached_property
+    def area_terms(self) -> list:
+        """The design's area as components × instances (Family.area_terms), computed once per machine."""
+        fam = type(self.family)
+        if fam.area_terms is Family.area_terms and fam.area_mm2 is not Family.area_mm2:  # priced as one sum
+            return self.family.area_terms_of_total(self.area_mm2)
+        return self.family.area_terms(self.spec, self.asked)
+
+    @functools.cached_property
+    def area_mm2(self):
+        """mm² of the design as given (Family.area_mm2), computed once per machine: the sum of area_terms
+        unless the family prices area as one sum."""
+        if type(self.family).area_mm2 is Family.area_mm2:
+            return sum_area_mm2(self.area_terms)
+        return self.family.area_mm2(self.spec, self.asked)
 
 
 def configure(arch: Accelerator, precision=None) -> Machine:
@@ -44,6 +61,7 @@ class OpTraffic:
     traffic: Traffic
     capacities: tuple  # on-chip bytes for A and B of each op (hwsim.engine.memory.operand_capacities)
     spill: np.ndarray | float = 0.0  # bytes per op written to the backing store and read back (Family.spill_bytes)
+    array_reads: tuple = (1.0, 1.0)  # on-chip reads of A and B per op (Family.array_reads; explain splits by them)
 
 
 def op_traffic(m: Machine, ops: OpColumns) -> OpTraffic:
@@ -54,7 +72,7 @@ def op_traffic(m: Machine, ops: OpColumns) -> OpTraffic:
     spill = m.family.spill_bytes(m.arch, ops, m.prec)
     tr = traffic(m.arch, ops, ob, a_reads, b_reads, m.family.memory_round, resident[0], resident[1], caps=caps,
                  spill=spill)
-    return OpTraffic(ob, resident, tr, caps, spill)
+    return OpTraffic(ob, resident, tr, caps, spill, (a_reads, b_reads))
 
 
 def memory_cycles(tr: Traffic) -> np.ndarray:

@@ -103,7 +103,11 @@ class Family:
         as one line holding its mm² (none when it prices no area: NaN)."""
         if type(self).area_mm2 is Family.area_mm2:
             raise NotImplementedError(f"family {self.name!r} defines neither area_terms nor area_mm2")
-        mm2 = np.asarray(self.area_mm2(arch, prec), dtype=np.float64)
+        return self.area_terms_of_total(self.area_mm2(arch, prec))
+
+    def area_terms_of_total(self, area_mm2) -> list[Term]:
+        """The one line a family that prices area as a sum (area_mm2, not area_terms) is shown as."""
+        mm2 = np.asarray(area_mm2, dtype=np.float64)
         if np.all(np.isnan(mm2)):
             return []
         return [Term(block(f"{self.name} design (not itemised by the family)", mm2 * 1e-6,

@@ -25,7 +25,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from functools import cached_property
 import os
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -43,17 +45,10 @@ from hwsim.errors import HwsimError
 from hwsim.records import records
 from hwsim.families import get_family
 from hwsim.roofline.summary import phase_summary
+from hwsim.workload.trace import Trace
 
-if TYPE_CHECKING:
-    from matplotlib.axes import Axes
+if TYPE_CHECKING:  # matplotlib is imported only when plotting
     from matplotlib.figure import Figure, SubFigure
-
-    from hwsim.workload.trace import Trace
-
-#: what the analysis takes as a machine: an Accelerator, a preset name or a YAML path
-ArchLike = Accelerator | str | os.PathLike[str]
-#: a precision as resolve_precision takes it (None: fp16 everywhere)
-PrecisionLike = Precision | ResolvedPrecision | None
 
 #: size of the elementwise probe op (a power of two: cycle counts stay exact in float64)
 _PROBE_ELEMS = 2 ** 50
@@ -144,7 +139,7 @@ def _attention_ops(arch: Accelerator, prec: ResolvedPrecision) -> float:
         side = 2.0 ** 12
         return 2 * _probe_rate(arch, prec, _probe("attention", side, side, side), side ** 3) * float(arch.clock_hz)
 
-def machine_roofs(arch: Accelerator, precision: PrecisionLike = None) -> Roofs:
+def machine_roofs(arch: Accelerator, precision: Precision | ResolvedPrecision | None = None) -> Roofs:
     """Compute roofs per op kind and peak bandwidth per memory level of `arch` at `precision`
     (the machine as the family configures it for that precision: Family.configure)."""
     return roofs_of(configure(arch, precision))
@@ -305,18 +300,17 @@ class Roofline:
     def summary(self) -> pd.DataFrame:
         return pd.DataFrame(self._summaries)
 
-    def plot(self, path: str | os.PathLike[str] | None = None, *, ax: Axes | None = None, title: str | None = None,
-             label_ops: bool = True) -> Figure | SubFigure:
+    def plot(self, path: str | os.PathLike[str] | None = None, **kw: Any) -> Figure | SubFigure:
         from hwsim.roofline.plot import plot_roofline
 
-        return plot_roofline(self, path, ax=ax, title=title, label_ops=label_ops)
+        return plot_roofline(self, path, **kw)
 
     def to_json(self) -> dict:
         return {"summary": records(self.summary), "roofs": records(self.roofs), "ops": records(self.ops)}
 
 
-def roofline(arch: ArchLike | Iterable[ArchLike], trace: Trace | pd.DataFrame,
-             precision: PrecisionLike | Iterable[PrecisionLike] = None, *, weight_formats: list[str] | None = None) -> Roofline:
+def roofline(arch: Accelerator | str | Path | Iterable[Accelerator | str | Path], trace: Trace | pd.DataFrame,
+             precision: Precision | ResolvedPrecision | Iterable[Precision | ResolvedPrecision] | None = None, *, weight_formats: list[str] | None = None) -> Roofline:
     """Roofline analysis of `trace` (a Trace or its ops DataFrame) on `arch` at `precision`.
 
     `arch`: an Accelerator, a preset name or a YAML path — or a list of them; `precision`: a

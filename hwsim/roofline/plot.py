@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import os
 import textwrap
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -27,10 +27,11 @@ CEILING_STYLE = {"linear": "-", "attention": ":", "elementwise": (0, (4, 2))}
 ROLE_ORDER = ("embed", "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "router",
               "qk", "av", "softmax", "norm", "act", "rope", "residual", "lm_head")
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure, SubFigure
     from matplotlib.typing import ColorType, RcKeyType
-    from numpy.typing import ArrayLike
 
     from hwsim.roofline.analysis import Roofline, Roofs
 
@@ -95,7 +96,7 @@ def _role_label(roles: Iterable[str]) -> str:
 class _Boxes:
     """Display-space rectangles already used by markers and text (for greedy label placement)."""
 
-    def __init__(self, ax: Axes, fontsize: float = 6) -> None:
+    def __init__(self, ax, fontsize=6):
         self.ax, self.fs = ax, fontsize
         self.scale = ax.figure.dpi / 72.0  # display pixels per point
         self.boxes: list[tuple] = []
@@ -107,7 +108,7 @@ class _Boxes:
     def free(self, box: tuple[float, float, float, float]) -> bool:
         return not any(b[0] < box[2] and box[0] < b[2] and b[1] < box[3] and box[1] < b[3] for b in self.boxes)
 
-    def add_points(self, xs: ArrayLike, ys: ArrayLike, radius_pt: float = 3.0) -> None:
+    def add_points(self, xs, ys, radius_pt=3.0):
         r = radius_pt * self.scale
         for px, py in self.ax.transData.transform(np.column_stack([xs, ys])):
             self.boxes.append((px - r, py - r, px + r, py + r))
@@ -185,7 +186,7 @@ _CANDIDATES = [(dx * r, dy * r, ha, va) for r in (1, 2.5, 4.5) for dx, dy, ha, v
     (1, 1, "left", "bottom"), (1, -1, "left", "top"), (-1, 1, "right", "bottom"), (-1, -1, "right", "top"))]
 
 
-def _place_labels(ax: Axes, points: list[tuple[float, float, str]], boxes: _Boxes) -> None:
+def _place_labels(ax: Axes, points: Iterable[tuple[float, float, str]], boxes: _Boxes) -> None:
     """Op labels at the first free spot right, above, below or left of each point (else left out)."""
     pad = 4 * boxes.scale
     for x, y, text in sorted(points, key=lambda p: (p[0], p[1])):
@@ -291,6 +292,6 @@ def plot_roofline(rl: Roofline, path: str | os.PathLike[str] | None = None, *, a
         ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, borderaxespad=0,
                   title=_shared_precision(machines) or None, alignment="left")
         if path is not None:
-            save_figure(fig.figure, path)  # the root figure: an `ax` in a subfigure (which has no savefig) saves it whole
+            save_figure(fig.canvas.figure, path)  # the whole figure (an Axes given in a SubFigure has no savefig)
     return fig
 

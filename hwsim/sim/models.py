@@ -109,13 +109,16 @@ def stream_op(ctx: SimContext, i: int, chunks: int | None = None) -> OpSim:
     computes its share of the family's cycles; results leave with the last slice."""
     row, io, bpc = ctx.row(i), ctx.io, ctx.bpc
     comp = max(ctx.compute_cycles(row), float(ctx.onchip[i]))
-    if chunks is None and bool(row.gemm[0]):
-        k = float(row.k[0])
+    sliced = chunks is None and bool(row.gemm[0])
+    shape = ctx.family.tile_shape(ctx.arch, row) if sliced else None
+    if sliced:  # the depth each unit streams: the family's tile's (Family.tile_shape), else the op's k
+        k = float(np.ravel(shape[2])[0]) if shape is not None and len(shape) > 2 else float(row.k[0])
         share = k_slice_depths(k) / k if k > 0 else np.ones(1)
     else:
         share = np.full(CHUNKS if chunks is None else chunks, 1.0 / (CHUNKS if chunks is None else chunks))
     load = (io["a"][i] + io["b"][i]) / bpc * share
-    if chunks is None and bool(row.gemm[0]) and _whole_a(ctx, row):  # A loads whole with the first slice
+    if sliced and shape is not None and len(shape) > 3 and bool(np.ravel(shape[3])[0]):
+        # A loads whole with the first slice (the family's tiles hold it: Family.tile_shape)
         load += io["a"][i] / bpc * (np.arange(len(share)) == 0) - io["a"][i] / bpc * share
     store = np.zeros(len(share))
     store[-1] = io["c"][i] / bpc
@@ -123,12 +126,6 @@ def stream_op(ctx: SimContext, i: int, chunks: int | None = None) -> OpSim:
                                       float(load.sum() + comp + store.sum()))
     moved = float((load.sum() + store.sum()) * bpc)
     return OpSim(end, {"compute": bc, "dma": bd}, bc, bd, moved, {"compute": cb, "dma": db})
-
-
-def _whole_a(ctx: SimContext, row: OpColumns) -> bool:
-    """Whether the family's tiles load this op's A whole before the first k slice (Family.tile_shape)."""
-    shape = ctx.family.tile_shape(ctx.arch, row)
-    return shape is not None and len(shape) > 3 and bool(np.ravel(shape[3])[0])
 
 
 def simulate_tiles(ctx: SimContext, i: int, tile_m: float, tile_n: float) -> OpSim:

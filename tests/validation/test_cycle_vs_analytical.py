@@ -104,9 +104,9 @@ def test_balanced_gemm_from_issue_12():
 # shapes at 1–256 tokens, at the preset's DRAM bandwidth or at one set so memory / compute is sampled in
 # [0.8, 1.25] (balanced, where full overlap is most optimistic: the start-up and drain rule matters most).
 # The family list comes from the registry and the presets from archs/, so a new family is covered here.
-# Families whose analytical model reproduces a reference that overlaps fully (exposes_pipeline_ends off:
-# gpu, fitted to measured kernels) are checked with the shared rule on, so the rule agrees with their
-# cycle models too; docs/cycle.md gives what they leave out as shipped.
+# A family whose analytical model reproduces a reference that overlaps fully (exposes_pipeline_ends off;
+# no shipped family since the GPU took the rule and its refit, Dec 2026) is checked with the shared rule
+# on, so the rule agrees with its cycle model too; docs/cycle.md says what such a family leaves out.
 def _presets_by_family() -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for name in preset_names("archs"):

@@ -34,10 +34,12 @@ def _stats(rows):
 
 
 @pytest.mark.parametrize("kind, dtype, median, worst", [
-    ("gemm", "bf16", 0.08, 0.31),                 # held out: o, down (measured 2026: median 7.0%, worst 30.0%)
-    ("gemm", "fp8_e4m3", 0.03, 0.03),              # M = 64, 1024: 1.5%, 1.5%
-    ("gemm_wonly_gemv", "bf16", 0.03, 0.03),       # M = 4, 64: 2.3%, 2.3%
-    ("attn_prefill_causal", "bf16", 0.15, 0.15),   # FA2-style, 14.4%
+    # held out: o, down. Median 7.0% -> 7.9% (worst 30.0% -> 28.6%) since the GPU took the pipeline start-up/
+    # drain rule it shares with the cycle engine, split-K CTAs streaming k / split (Dec 2026 refit)
+    ("gemm", "bf16", 0.08, 0.31),
+    ("gemm", "fp8_e4m3", 0.03, 0.03),              # M = 64, 1024: 1.5%, 1.7%
+    ("gemm_wonly_gemv", "bf16", 0.03, 0.03),       # M = 4, 64: 2.5%, 2.8%
+    ("attn_prefill_causal", "bf16", 0.15, 0.15),   # FA2-style, 7.6% (14.4% before the start-up/drain rule)
 ])
 def test_held_out_error_per_kernel_class(data, kind, dtype, median, worst):
     rows = data[(data["kind"] == kind) & (data["dtype"] == dtype) & (data["split"] == "held-out")]
@@ -71,10 +73,11 @@ def test_copy_reaches_more_bandwidth_than_gemm_streams(data):
 
 def test_a100_from_h100_fit_and_datasheet():
     """No A100 row is fitted: the A100 preset is the H100 fit carried over through datasheet fields.
-    Large GEMMs come out 6-19% slow (cuBLAS on A100 reaches ~93% of its peak, on H100 ~80%); the
-    small ones (8192x64x64 ... 8192x512x512) sit on LLMCompass's ~30 us timing floor."""
+    Large GEMMs come out -6% to +18% (median 6.6%; the H100 fit is 87% of the tensor peak, cuBLAS on
+    A100 reaches ~93%); the small ones (8192x64x64 ... 8192x512x512) sit on LLMCompass's ~30 us timing
+    floor. Issue 16's goal, <= 10% median for dense GEMMs on a GPU never fitted, holds."""
     df = pd.read_csv(A100).assign(kind="gemm", dtype="fp16")
     err = predict(load_arch("a100-sxm"), df) / df["seconds"] - 1
     big = df["M"] * df["N"] * df["K"] >= 2**33
     assert np.median(np.abs(err[big])) < 0.17 and np.abs(err[big]).max() < 0.20
-    assert np.median(np.abs(err)) == pytest.approx(0.158, abs=0.01)
+    assert np.median(np.abs(err)) == pytest.approx(0.077, abs=0.01)

@@ -8,7 +8,8 @@ family takes max(compute, memory) + the class's fixed time. Mechanisms and their
   in waves (CUTLASS/cuBLAS CTA tiling; NVIDIA "Matrix Multiplication Background User's Guide", sections
   "Tile Quantization" and "Wave Quantization"). Skinny GEMMs tile down to m rounded up to `mma_rows`.
 - **Split-K** (CUTLASS split-K / stream-K, Osama et al. PPoPP 2023): with fewer tiles than SMs the
-  reduction is split (down to 256-deep slices) so that every SM works.
+  reduction is split (down to 256-deep slices) so that every SM works; each CTA streams its k / split
+  (the depth the shared start-up/drain rule slices, Gpu.tile_shape).
 - **Weight-only low-bit GEMM**: `marlin` (Frantar et al., "MARLIN", PPoPP 2025): weights stay low-bit in
   HBM and are dequantised in registers, the MMAs run on the tensor cores at the activation type, so the
   kernel is the dense GEMM with low-bit weight bytes. `gemv` (torch's int4 "tinygemm", gpt-fast): the
@@ -38,13 +39,24 @@ from hwsim.families.common import cdiv
 SPLIT_K_MIN = 256.0  # deepest split: 256-deep K slices (assumed: CUTLASS split-K keeps slices >= 256)
 
 
+def gemm_tiles(c, ops: OpColumns) -> np.ndarray:
+    """Output tiles (CTAs before split-K) of a dense GEMM op, every instance included."""
+    return np.maximum(cdiv(ops.m, c["tile_m"]) * cdiv(ops.n, c["tile_n"]) * ops.count, 1.0)
+
+
+def split_k(c, ops: OpColumns, tiles=None) -> np.ndarray:
+    """Ways a dense GEMM's reduction is split (split-K: fewer tiles than SMs), each CTA reducing k / split."""
+    tiles = gemm_tiles(c, ops) if tiles is None else tiles
+    return np.clip(np.floor(c["sms"] / tiles), 1.0, np.maximum(ops.k / SPLIT_K_MIN, 1.0))
+
+
 def gemm_cycles(c, ops: OpColumns, macs_per_cycle, efficiency) -> np.ndarray:
     """Dense tensor-core GEMM: waves of tiles (split-K when tiles < SMs), each tile at `macs_per_cycle`
     (per SM) × `efficiency`."""
     mma = c["tile_m"] if c["mma_rows"] is None else c["mma_rows"]
-    tiles = np.maximum(cdiv(ops.m, c["tile_m"]) * cdiv(ops.n, c["tile_n"]) * ops.count, 1.0)
+    tiles = gemm_tiles(c, ops)
     tile_m = np.minimum(c["tile_m"], cdiv(ops.m, mma) * mma)
-    split = np.clip(np.floor(c["sms"] / tiles), 1.0, np.maximum(ops.k / SPLIT_K_MIN, 1.0))
+    split = split_k(c, ops, tiles)
     waves = cdiv(tiles * split, c["sms"])
     return waves * tile_m * c["tile_n"] * (ops.k / split) / (macs_per_cycle * efficiency)
 

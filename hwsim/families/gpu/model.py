@@ -31,7 +31,7 @@ import numpy as np
 from hwsim.core.schema import Field
 from hwsim.families.base import Family
 from hwsim.families.common import vector_cycles
-from hwsim.families.gpu.kernels import attention_cycles, gemm_cycles, gemv_cycles
+from hwsim.families.gpu.kernels import attention_cycles, gemm_cycles, gemv_cycles, split_k
 from hwsim.families.gpu.types import TC_RATE_FIELDS, pair_fma, pair_types
 
 # fields a calibration fits (hwsim.engine.calibrate); every other field comes from a datasheet
@@ -141,19 +141,20 @@ class Gpu(Family):
         return np.where(ops.gemm & (ops.macs > 0), gemm, 0.0) + vector_cycles(ops, lanes)
 
     batch_pipeline = True  # the cycle model streams every instance of an op at once (hwsim.sim.models.stream_op)
-    # the kernel classes' efficiencies and fixed times are fitted to measured kernels (hwsim.engine.calibrate),
-    # which already hold their start-up and drain: the analytical engine keeps max(compute, memory) + launch.
-    # With the shared rule on (monotone in k) a refit keeps every held-out bound but the bf16 GEMM median
-    # (8.07% against 8%, docs/cycle.md); the cycle engine simulates the ends (tile_shape)
-    exposes_pipeline_ends = False
+    # on (the base default): both engines expose a kernel's k-sliced start-up and drain (tile_shape), so the
+    # analytical engine agrees with the cycle engine; the H100 fit is made with it (docs/cycle.md, docs/gpu.md)
 
     def tile_shape(self, arch, ops):
         """One wave: every output, its reduction (depth k) streamed in K_STEP-deep slices (CTAs stepping
         through k; hwsim.sim.blocking.k_slice_ends, hwsim.sim.models.stream_op): the first slice's load
         and the last slices' compute are what the shared rule would expose. A fused attention kernel's k
         is the keys: its queries (A) load whole before the first key block (FlashAttention-2 keeps the Q
-        tile on chip)."""
-        return ops.m, ops.n, ops.k, ops.fused_attention()
+        tile on chip). A split-K GEMM's CTAs each reduce k / split (kernels.split_k), so that is the depth
+        they stream; GEMV-style and fused attention kernels stream the whole k."""
+        fused = ops.fused_attention()
+        gemv = arch.compute.get("_gemv", False) & (ops.kind != "attention")
+        depth = np.where(fused | gemv, ops.k, ops.k / split_k(arch.compute, ops))
+        return ops.m, ops.n, depth, fused
 
     def latency(self, arch, ops, compute, memory):
         c = arch.compute

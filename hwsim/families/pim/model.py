@@ -147,6 +147,17 @@ class Pim(BatchedFamily):
         k = np.where(L.lut_mask(ops), waves * ops.count, 0.0)
         return per_wave * k
 
+    def shared_rowops(self, arch, ops, prec) -> P.RowOps:
+        """bitserial_rowops, computed once per (ops, machine, precision): one costing's cycles
+        (compute_parts) and energy (energy_terms) take the same row operations. Kept beside the op table
+        (as hwsim.engine.cost.per_trace keeps its columns beside a Trace) with the machine and precision it
+        was computed on, held so that neither can be replaced by another object at the same address."""
+        got = ops.__dict__.get("_pim_rowops")
+        if got is None or got[0] is not arch or got[1] is not prec:
+            got = (arch, prec, self.bitserial_rowops(arch, ops, prec))
+            object.__setattr__(ops, "_pim_rowops", got)  # a cache beside the frozen fields, not one of them
+        return got[2]
+
     # --- LUT-GEMV (SAIL) ---------------------------------------------------------------------------
     def lut_cycles(self, arch, ops, prec, startup=None):
         """Lookups, conversion and the tables' start-up (`startup`: startup_parts when the caller has them)."""
@@ -178,6 +189,10 @@ class Pim(BatchedFamily):
         rate = host_lanes(arch, 8.0) / c["dequant_instr"] if not w.is_float else host_lanes(arch, 16.0)
         return np.where(L.lut_mask(ops), np.ceil(ops.macs / rate), 0.0)
 
+    def row_times(self, arch):
+        """Cycles per row read, row write and logic step (RowOps.cycles)."""
+        return self._t(arch)
+
     def _t(self, arch):
         c = arch.compute
         return c["t_read"], c["t_write"], c["t_logic"]
@@ -185,7 +200,7 @@ class Pim(BatchedFamily):
     def pim_cycles(self, arch, ops, prec, startup=None):
         mode = arch.compute["mode"]
         if mode == "bitserial":
-            return self.bitserial_rowops(arch, ops, prec).cycles(*self._t(arch))
+            return self.shared_rowops(arch, ops, prec).cycles(*self._t(arch))
         if mode == "lut":
             return self.lut_cycles(arch, ops, prec, startup)
         return self.host_linear_cycles(arch, ops, prec)
@@ -224,7 +239,7 @@ class Pim(BatchedFamily):
         node, volts = C.tech_point(arch)
         bit = C.sram_bit(node, volts)
         if c["mode"] == "bitserial":
-            ro = self.bitserial_rowops(arch, ops, prec)
+            ro = self.shared_rowops(arch, ops, prec)
             per_row = c["cols"] * self.arrays_total(arch)  # all arrays step together
             return [*terms, C.Term(replace(bit, name="row read/write bit (8 KB array)", action="bit"),
                                    per_row * (ro.reads + ro.writes)),
