@@ -7,7 +7,9 @@ at most once per (call, precision, design point), on every registered family.
 How it counts: each step is wrapped (monkeypatch, restored after the test) by a counter keyed on the
 precision it runs at. Results are cached per Trace (hwsim.engine.cost.per_trace) and resolved
 precisions per format, so every call gets a fresh Trace: the counts are real computations, not cache
-hits. A sweep of a few design points is one vectorised configure (its points are array columns), so
+hits. Steps that depend on the design and precision only (fpga's resource_use) are kept beside the
+design, and a preset loads as one design: they count once per (design, precision) — across calls too.
+A sweep of a few design points is one vectorised configure (its points are array columns), so
 once per sweep chunk is once per design point. Roofline's compute roofs probe the family's compute
 cycles on synthetic single-op probes (hwsim.roofline.analysis._probe), which are not the trace's ops:
 those calls are not counted; nor are the cycle engine's tile sub-problems (hwsim.sim.models.sub_ops,
@@ -16,6 +18,7 @@ named "tile": one vectorised call per simulated op, on its tile grid). Counts ar
 step runs twice."""
 from __future__ import annotations
 
+import importlib
 import sys
 from collections import Counter
 
@@ -48,12 +51,9 @@ CASES = {
     "fpga": [("flightllm-u280", Precision(weights="int4_g128", activations="int8"),
               ("compute.hbm_channels", [8, 16, 32]))],
 }
+# a family's module-level compute steps (fpga: the device resources a design uses, behind its utilisation)
+MODULE_STEPS = {"fpga": (("hwsim.families.fpga.resources", "resource_use"),)}
 ENTRY_POINTS = ("evaluate", "cycle", "roofline", "explain", "sweep", "allocate")
-# known repeats, not fixed yet (strict: a fix turns these into failures until they are taken out):
-# the cycle engine's pim model simulates each op on its own row (hwsim.families.pim.cycle) while the
-# engine prices energy on the whole table, so the bit-serial row operations run for both
-ROWOPS_TWICE = "pim bitserial, cycle engine: bitserial_rowops per simulated op and again for the table's energy"
-KNOWN = {("cycle", "neural-cache"): ROWOPS_TWICE}
 PARAMS = [pytest.param(fam, *case, id=f"{fam}-{case[0]}") for fam, cases in CASES.items() for case in cases]
 FAMILY_STEPS = ("configure", "compute_parts", "compute_cycles", "startup_parts", "energy_terms")
 # a family's own compute helpers, counted where it has them (pim: its array cycles and row operations)
@@ -96,6 +96,16 @@ class Counts:
 
         monkeypatch.setattr(cls, step, counted)
 
+    def wrap_module_function(self, monkeypatch, module, name: str) -> None:
+        """A family's module-level step f(arch, prec), once per design and precision."""
+        inner = getattr(module, name)
+
+        def counted(arch, prec, *args, **kw):
+            self.calls[f"{module.__name__}.{name}", _key(prec), "*"] += 1
+            return inner(arch, prec, *args, **kw)
+
+        monkeypatch.setattr(module, name, counted)
+
     def wrap_function(self, monkeypatch, name: str, keys_of) -> None:
         inner = getattr(machine_mod, name)
 
@@ -116,6 +126,8 @@ def counting(monkeypatch):
         cls = type(get_family(family))
         for step in FAMILY_STEPS + tuple(s for s in OWN_STEPS if hasattr(cls, s)):
             c.wrap_method(monkeypatch, cls, step)
+        for module, step in MODULE_STEPS.get(family, ()):
+            c.wrap_module_function(monkeypatch, importlib.import_module(module), step)
         c.wrap_function(monkeypatch, "configure", lambda arch, precision=None: [(_key(precision), "*")])
         c.wrap_function(monkeypatch, "op_traffic", lambda m, ops: [(_key(m.asked), n) for n in _op_names(ops)])
         return c
@@ -165,14 +177,12 @@ def test_every_family_has_a_case():
 
 @pytest.mark.parametrize("entry", ENTRY_POINTS)
 @pytest.mark.parametrize("family, preset, prec, swept", PARAMS)
-def test_each_cost_computed_once(request, counting, entry, family, preset, prec, swept):
-    if (entry, preset) in KNOWN:
-        request.applymarker(pytest.mark.xfail(reason=KNOWN[entry, preset], strict=True))
+def test_each_cost_computed_once(counting, entry, family, preset, prec, swept):
     counts = counting(family)
     run_entry(entry, preset, prec, swept, counts)
     steps = {step for step, *_ in counts.calls}
     assert {"configure", "machine.configure", "machine.op_traffic"} <= steps, steps  # the counters are wired
-    assert steps & {"compute_parts", "compute_cycles", "pim_cycles"}, steps
+    assert steps & {"compute_parts", "compute_cycles", "pim_cycles", "bitserial_rowops"}, steps
     twice: dict = {}  # step at precision → (ops it ran more than once on, most runs of one op)
     for (step, key, _name), n in counts.calls.items():
         if n > counts.units[key]:

@@ -188,3 +188,17 @@ def test_resident_weights_move_no_dram_bytes_only_when_all_fit():
 def _array_weight_bits(arch):
     c = arch.compute
     return get_family(arch.family).lanes(arch) * (c["rows"] - c["scratch_rows"])
+
+
+def test_cycle_engine_keeps_weights_only_when_the_whole_trace_fits():
+    """weights_resident is decided on the whole trace in both engines: two GEMMs whose int4 weights fit
+    the 16 lanes x 192 free rows (3072 bits) one at a time (1600 bits each) but not together stream."""
+    from hwsim import cycle
+
+    ops = gemm_ops([("a", 1, 4, 100), ("b", 1, 4, 100)])
+    prec = Precision(weights=4, activations=8)
+    streamed = cycle.evaluate(load_arch("neural-cache", TINY), ops, prec).ops["compute_cycles"]
+    kept = cycle.evaluate(load_arch("neural-cache", {**TINY, "compute.weights_resident": True}), ops, prec)
+    assert list(kept.ops["compute_cycles"]) == list(streamed)
+    alone = cycle.evaluate(load_arch("neural-cache", {**TINY, "compute.weights_resident": True}), ops.iloc[:1], prec)
+    assert alone.ops["compute_cycles"][0] < streamed[0]  # one op alone fits: no transpose writes

@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -15,8 +18,15 @@ from hwsim.allocate.units import kv_units, weight_units
 from hwsim.engine.per_op import own_formats
 from hwsim.errors import HwsimError
 
+if TYPE_CHECKING:
+    from hwsim.accuracy.methods import Method
+    from hwsim.allocate.units import Unit
+    from hwsim.core.spec import Accelerator
+    from hwsim.workload.config import ModelConfig
+    from hwsim.workload.trace import Trace
 
-def _names(formats, field: str) -> tuple[str, ...]:
+
+def _names(formats: str | Iterable[object], field: str) -> tuple[str, ...]:
     if isinstance(formats, str):
         formats = formats.split(",")
     names = tuple(dict.fromkeys(str(f).strip() for f in formats if str(f).strip()))
@@ -32,10 +42,13 @@ def _names(formats, field: str) -> tuple[str, ...]:
     return names
 
 
-def resolve_trace(model, phase: str = "decode", *, batch: int = 1, seq=None, context=None, checkpoint=None):
+def resolve_trace(model: Trace | ModelConfig | str | None, phase: str = "decode", *, batch: int = 1,
+                  seq: int | None = None, context: int | None = None,
+                  checkpoint: str | Path | None = None) -> Trace:
     """A Trace from a Trace, a ModelConfig, a preset/path — or MiniLM's own config when the
     checkpoint is MiniLM and no model is given. MiniLM has no LM head: its lm_head row is dropped."""
-    from hwsim.workload import Trace, load_model, trace
+    from hwsim.workload import load_model, trace
+    from hwsim.workload.trace import Trace
 
     if isinstance(model, Trace):
         return model
@@ -56,7 +69,7 @@ def resolve_trace(model, phase: str = "decode", *, batch: int = 1, seq=None, con
     return t
 
 
-def stored_choice(trace, units, cols: tuple[str, ...], allowed: np.ndarray, kv) -> tuple[tuple[int, ...] | None, str]:
+def stored_choice(trace: Trace, units: list[Unit], cols: tuple[str, ...], allowed: np.ndarray, kv: object) -> tuple[tuple[int, ...] | None, str]:
     """(the format index of each unit as a quantized checkpoint stores it, or None; the checkpoint's formats
     that are not candidates of their units, '' when none). KV units count as stored at the base `kv` format."""
     own = own_formats(trace)
@@ -73,10 +86,14 @@ def stored_choice(trace, units, cols: tuple[str, ...], allowed: np.ndarray, kv) 
     return (None, ",".join(dict.fromkeys(missing))) if missing else (tuple(choice), "")
 
 
-def build_problem(arch, trace, formats, *, granularity: str = "op", groups=None, kv_formats=None,
-                  checkpoint=None, proxy: str | None = None, sensitivity=None, activations="fp16", kv="fp16",
-                  fixed_weights=None, seed: int = 0, method=None, sample_elems: int = DEFAULT_SAMPLE_ELEMS,
-                  tokens: int = DEFAULT_TOKENS, text=None, calibration=None, max_tokens: int | None = None,
+def build_problem(arch: Accelerator | str, trace: Trace, formats: str | Iterable[object], *, granularity: str = "op",
+                  groups: Mapping[str, Iterable[str]] | Iterable[str] | None = None,
+                  kv_formats: str | Iterable[object] | None = None, checkpoint: str | Path | None = None,
+                  proxy: str | None = None, sensitivity: dict | str | os.PathLike[str] | None = None,
+                  activations: object = "fp16", kv: object = "fp16", fixed_weights: str | None = None,
+                  seed: int = 0, method: Method | str | None = None, sample_elems: int = DEFAULT_SAMPLE_ELEMS,
+                  tokens: int = DEFAULT_TOKENS, text: str | Path | None = None,
+                  calibration: str | Path | None = None, max_tokens: int | None = None,
                   window: int | None = None) -> Problem:
     """The units × formats Problem: hardware costs from `arch.cost`, accuracy costs from tensors.
     `text` / `calibration` (files) run a decoder checkpoint folder end to end (`measured`: KL per unit and
@@ -94,7 +111,7 @@ def build_problem(arch, trace, formats, *, granularity: str = "op", groups=None,
     allowed = np.array([[c in (w_names if u.kind == "weights" else kv_names) for c in cols] for u in units])
     costs, fixed = hardware_costs(arch, trace, units, cols, allowed, activations=activations, kv=kv,
                                   fixed_weights=fixed_weights)
-    if isinstance(sensitivity, (str, bytes)) or hasattr(sensitivity, "__fspath__"):
+    if isinstance(sensitivity, (str, os.PathLike)):  # a file to read (bytes paths were never readable: Path(bytes))
         sensitivity = load_sensitivity(sensitivity)
         proxy = proxy or "table"
     source = tensor_source(checkpoint, seed=seed, sample_elems=sample_elems, tokens=tokens, text=text,
@@ -109,8 +126,9 @@ def build_problem(arch, trace, formats, *, granularity: str = "op", groups=None,
                    stored=stored)
 
 
-def allocate(arch, model, formats, objective: str = "error", budgets: dict | None = None, *,
-             phase: str = "decode", batch: int = 1, seq=None, context=None, **options) -> Solution:
+def allocate(arch: Accelerator | str, model: Trace | ModelConfig | str | None, formats: str | Iterable[object],
+             objective: str = "error", budgets: dict | None = None, *, phase: str = "decode", batch: int = 1,
+             seq: int | None = None, context: int | None = None, **options: Any) -> Solution:
     """Choose one format per allocation unit, minimising `objective` subject to `budgets`
     ({"seconds" | "energy_j" | "memory_bytes" | "avg_bits" | "error": max total}); options as in
     `build_problem`. Raises InfeasibleBudget with the tightest feasible values."""

@@ -16,6 +16,9 @@ format, and the KV cache at the base KV format unless allocated.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
@@ -24,11 +27,17 @@ from hwsim.engine import Precision, evaluate, operand_type
 from hwsim.errors import HwsimError
 from hwsim.engine.per_op import evaluate_per_op, own_formats
 
+if TYPE_CHECKING:
+    from hwsim.core.spec import Accelerator
+    from hwsim.workload.config import ModelConfig
+    from hwsim.workload.trace import Trace
+
 # the hardware_costs parameter that sets each precision operand (weight and KV units: see the loop)
 _FIXED = {"precision.weights": "fixed_weights", "precision.activations": "activations", "precision.kv": "kv"}
 
 
-def _per_op(arch, ops: pd.DataFrame, precision: Precision, names: dict[str, str], own=None) -> np.ndarray:
+def _per_op(arch: Accelerator, ops: pd.DataFrame, precision: Precision, names: dict[str, str],
+            own: Iterable[str] | None = None) -> np.ndarray:
     """(rows, 2): seconds and energy_j of each op of `ops`. `names` maps the engine's precision fields
     to the parameters that set those operands here, so a refusal names what the caller can change.
     `own`: the checkpoint's weight format of each op, replacing the precision's weights."""
@@ -40,12 +49,13 @@ def _per_op(arch, ops: pd.DataFrame, precision: Precision, names: dict[str, str]
     return np.column_stack([table["seconds"].to_numpy(np.float64), table["energy_j"].to_numpy(np.float64)])
 
 
-def bits_per_element(fmt) -> float:
+def bits_per_element(fmt: object) -> float:
     return operand_type(fmt, "formats").bits
 
 
-def hardware_costs(arch, trace, units: list[Unit], formats: tuple[str, ...], allowed: np.ndarray, *,
-                   activations="fp16", kv="fp16", fixed_weights=None) -> tuple[dict, dict]:
+def hardware_costs(arch: Accelerator, trace: Trace, units: list[Unit], formats: tuple[str, ...],
+                   allowed: np.ndarray, *, activations: object = "fp16", kv: object = "fp16",
+                   fixed_weights: str | None = None) -> tuple[dict, dict]:
     """(costs, fixed): U × F matrices of seconds, energy_j and memory_bytes, and the constants.
     `fixed_weights` None: ops outside the units keep a quantized checkpoint's own formats (else fp16)."""
     ops = trace.ops
@@ -97,7 +107,7 @@ def hardware_costs(arch, trace, units: list[Unit], formats: tuple[str, ...], all
     return costs, fixed
 
 
-def _outside_bytes(model, units: list[Unit], fixed_weights: str | None) -> float:
+def _outside_bytes(model: ModelConfig, units: list[Unit], fixed_weights: str | None) -> float:
     """Bytes of the parameters outside the units: all at `fixed_weights`, or (None) as a quantized checkpoint
     stores them: lm_head at its format, the embeddings and the rest (norms, biases) at the embeddings' format."""
     other = max(model.params - sum(u.params for u in units), 0)
@@ -105,6 +115,7 @@ def _outside_bytes(model, units: list[Unit], fixed_weights: str | None) -> float
         return other * bits_per_element(fixed_weights) / 8
     pb = model.param_breakdown()
     head = min(pb["lm_head"], other)
+    assert model.weight_formats is not None  # hardware_costs passes None only with a checkpoint's own formats
     head_fmt = model.weight_formats.format_of("lm_head")
     rest_fmt = model.weight_formats.format_of("model.embed_tokens")
     return (head * bits_per_element(head_fmt) + (other - head) * bits_per_element(rest_fmt)) / 8

@@ -14,16 +14,21 @@ from __future__ import annotations
 from collections.abc import Iterator
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from hwsim.accuracy import llm
 from hwsim.errors import HwsimError
 
+if TYPE_CHECKING:
+    from hwsim.accuracy.methods import Method
+    from hwsim.allocate.units import Unit
+
 
 class DecoderTensors:
-    def __init__(self, path, text=None, calibration=None, *, seed: int = 0,
-                 max_tokens: int = llm.DEFAULT_MAX_TOKENS, window: int | None = None):
+    def __init__(self, path: str | Path, text: str | Path | None = None, calibration: str | Path | None = None, *,
+                 seed: int = 0, max_tokens: int = llm.DEFAULT_MAX_TOKENS, window: int | None = None) -> None:
         self.ckpt = llm.Checkpoint(path)
         cfg = self.ckpt.cfg
         self.window = llm.checked_window(cfg, max_tokens, window)
@@ -114,7 +119,8 @@ class DecoderTensors:
         energy = float(np.mean(np.sum(np.square(y, dtype=np.float64), axis=-1)))
         return self._curvature[i, r] / energy if energy > 0 else 0.0
 
-    def measured_costs(self, units, formats, allowed: np.ndarray, method=None) -> np.ndarray:
+    def measured_costs(self, units: list[Unit], formats: tuple[str, ...], allowed: np.ndarray,
+                       method: Method | str | None = None) -> np.ndarray:
         """U × F: mean KL (nats) of the next-token distribution with only unit u at format f."""
         from hwsim.accuracy.probes import Probe, probe_kl
 

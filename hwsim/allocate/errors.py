@@ -28,13 +28,21 @@ from __future__ import annotations
 import csv
 import fnmatch
 import json
+import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from hwsim.allocate.costs import bits_per_element
 from hwsim.allocate.units import KV_ROLE, Unit
 from hwsim.errors import HwsimError
+
+if TYPE_CHECKING:
+    from hwsim.accuracy.methods import Method
+    from hwsim.allocate.tensors import TensorSource
+    from hwsim.formats import Format
+    from hwsim.workload.trace import Trace
 
 PROXIES = ("output", "uniform", "table", "measured", "hessian")
 
@@ -58,7 +66,7 @@ def _hessian_errors(w: np.ndarray, w_hats: list[np.ndarray], x: np.ndarray) -> n
     return np.array([float(np.square(w - np.asarray(wh, dtype=np.float64)).sum(axis=0) @ h) for wh in w_hats])
 
 
-def load_sensitivity(path) -> dict[str, float]:
+def load_sensitivity(path: str | os.PathLike[str]) -> dict[str, float]:
     """A sensitivity table: CSV with columns name,sensitivity or a JSON object {name: value}.
     Names are op names (`layers.3.q_proj`), roles (`q_proj`, `kv`) or glob patterns (`layers.*.down_proj`)."""
     path = Path(path)
@@ -104,7 +112,7 @@ def lookup(table: dict[str, float], name: str, role: str) -> float:
                      field="sensitivity")
 
 
-def _quantized(w: np.ndarray, fmt, method, calib, seed: int) -> np.ndarray:
+def _quantized(w: np.ndarray, fmt: Format, method: Method, calib: np.ndarray | None, seed: int) -> np.ndarray:
     """Ŵ after the method, in the original basis (RTN: the format's own rounding)."""
     if method.rounding == "rtn" and not method.transforms:
         return fmt.quantize(w, axis=-1, seed=seed)
@@ -113,9 +121,9 @@ def _quantized(w: np.ndarray, fmt, method, calib, seed: int) -> np.ndarray:
     return prepare_linear(w, fmt, method, calib, seed=seed).effective_weight()
 
 
-def accuracy_costs(trace, units: list[Unit], formats: tuple[str, ...], allowed: np.ndarray, source, *,
-                   proxy: str = "output", sensitivity: dict | None = None, seed: int = 0,
-                   method=None) -> np.ndarray:
+def accuracy_costs(trace: Trace, units: list[Unit], formats: tuple[str, ...], allowed: np.ndarray,
+                   source: TensorSource, *, proxy: str = "output", sensitivity: dict | None = None, seed: int = 0,
+                   method: Method | str | None = None) -> np.ndarray:
     """U × F accuracy cost (0 where a format is not a unit's candidate)."""
     from hwsim.accuracy.methods import check_applies, parse_method
     from hwsim.formats import get_format
@@ -165,6 +173,7 @@ def accuracy_costs(trace, units: list[Unit], formats: tuple[str, ...], allowed: 
             hats = [_quantized(w, fmts[j], method, calib, seed) for j in cols]
             if proxy == "hessian":
                 assert x is not None, "the hessian proxy reads the source's activations (fetched above)"
+                assert hasattr(source, "output_curvature")  # checked on entry
                 out[u, cols] += source.output_curvature(name) * _hessian_errors(w, hats, x)
             else:
                 out[u, cols] += s * _op_errors(w, hats, x)
@@ -173,8 +182,8 @@ def accuracy_costs(trace, units: list[Unit], formats: tuple[str, ...], allowed: 
     return out
 
 
-def measured_sensitivity(units: list[Unit], formats, allowed: np.ndarray, errors: np.ndarray, source,
-                         method=None) -> np.ndarray:
+def measured_sensitivity(units: list[Unit], formats: tuple[str, ...], allowed: np.ndarray, errors: np.ndarray,
+                         source: TensorSource, method: Method | str | None = None) -> np.ndarray:
     """Per unit: loss increase with only that unit at the reference format, over its error there."""
     if not hasattr(source, "loss"):
         raise HwsimError("the measured proxy runs the model end to end: give `checkpoint` minilm, or a decoder "

@@ -7,6 +7,8 @@ budget keeps every earlier solution feasible, so the objective never gets worse)
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 import pandas as pd
 
@@ -31,7 +33,7 @@ def uniform_points(problem: Problem) -> pd.DataFrame:
 
 
 def frontier(problem: Problem, sweep: str = "avg_bits", objective: str = "error", points: int = 20,
-             budgets: dict | None = None, values=None) -> pd.DataFrame:
+             budgets: dict | None = None, values: Iterable[float] | None = None) -> pd.DataFrame:
     """Mixed-precision optima over `points` budgets on `sweep` (or the given `values`), other
     `budgets` held, followed by the uniform-precision points. One row per point (COLUMNS)."""
     fixed = check_budgets(budgets)

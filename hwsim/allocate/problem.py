@@ -12,7 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from collections.abc import Iterable
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from hwsim.errors import HwsimError
 
@@ -78,7 +81,7 @@ class Problem:
             raise HwsimError(f"unknown quantity {quantity!r}; one of {', '.join(QUANTITIES)}", field="quantity")
         return self.costs[quantity]
 
-    def totals(self, choice) -> dict[str, float]:
+    def totals(self, choice: ArrayLike) -> dict[str, float]:
         """Every quantity's total for a choice (format index per unit)."""
         choice = np.asarray(choice, dtype=np.int64)
         rows = np.arange(len(self.units))
@@ -93,6 +96,6 @@ class Problem:
         j = self.formats.index(fmt)
         return np.full(len(self.units), j, dtype=np.int64) if self.allowed[:, j].all() else None
 
-    def assignment(self, choice) -> dict[str, str]:
+    def assignment(self, choice: Iterable[int]) -> dict[str, str]:
         """op name → format for a choice (a unit's format goes to each of its ops)."""
         return {op: self.formats[int(j)] for ops, j in zip(self.members, choice) for op in ops}

@@ -13,6 +13,7 @@ budget overrun within CBC's tolerance is cut off and the model re-solved, so bud
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 import warnings
 from dataclasses import dataclass, field
 
@@ -82,7 +83,7 @@ class Solver:
     """A CBC model for one (problem, objective, set of budget keys), re-solvable with new budget values
     (a frontier sweep changes right-hand sides only)."""
 
-    def __init__(self, problem: Problem, objective: str = "error", keys=()):
+    def __init__(self, problem: Problem, objective: str = "error", keys: Iterable[str] = ()) -> None:
         if objective not in OBJECTIVES:
             raise HwsimError(f"unknown objective {objective!r}; one of {', '.join(OBJECTIVES)}", field="objective")
         self.problem, self.objective, self.keys = problem, objective, tuple(keys)

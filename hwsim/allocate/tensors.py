@@ -20,12 +20,19 @@ from __future__ import annotations
 import re
 import zlib
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from hwsim.accuracy import synthetic
 from hwsim.errors import HwsimError, closest
 from hwsim.workload import load_model, tensor_map
+
+if TYPE_CHECKING:
+    from hwsim.accuracy.checkpoint import TensorInfo
+    from hwsim.accuracy.methods import Method
+    from hwsim.accuracy.minilm import LinearLayer
+    from hwsim.workload.config import ModelConfig
 
 DEFAULT_SAMPLE_ELEMS = 1 << 15
 DEFAULT_TOKENS = 64
@@ -40,6 +47,19 @@ def sample_rows(n_rows: int, width: int, sample_elems: int) -> np.ndarray:
     """Evenly spaced row indices: as many whole rows as fit in sample_elems (at least one)."""
     take = int(min(n_rows, max(1, sample_elems // max(width, 1))))
     return np.unique(np.linspace(0, n_rows - 1, take).astype(np.int64))
+
+
+class TensorSource(Protocol):
+    """What accuracy costs read from a tensor source (optional extras, such as `loss`, `calibration`,
+    `output_curvature` or `measured_costs`, are looked up with hasattr)."""
+
+    describe: str
+
+    def weight(self, name: str, role: str, n_out: int, k_in: int) -> np.ndarray: ...
+
+    def activations(self, name: str, k_in: int) -> np.ndarray: ...
+
+    def kv(self, layer: int, kv_dim: int) -> tuple[np.ndarray, np.ndarray]: ...
 
 
 class SyntheticTensors:
@@ -71,7 +91,7 @@ class SyntheticTensors:
 class CheckpointTensors(SyntheticTensors):
     """Real weights from safetensors; activations and KV stay synthetic."""
 
-    def __init__(self, path, seed: int = 0, sample_elems: int = DEFAULT_SAMPLE_ELEMS, tokens: int = DEFAULT_TOKENS):
+    def __init__(self, path: str | Path, seed: int = 0, sample_elems: int = DEFAULT_SAMPLE_ELEMS, tokens: int = DEFAULT_TOKENS):
         from hwsim.accuracy.checkpoint import list_tensors
 
         super().__init__(seed, sample_elems, tokens)
@@ -110,7 +130,7 @@ class CheckpointTensors(SyntheticTensors):
         return np.ascontiguousarray(w[sample_rows(w.shape[0], w.shape[1], self.sample_elems)])
 
 
-def _read_located(info, loc: tensor_map.Located) -> np.ndarray:
+def _read_located(info: TensorInfo, loc: tensor_map.Located) -> np.ndarray:
     """The located weight as out × in float32: one expert of a stacked tensor read alone (its bytes only),
     fused rows sliced, Conv1D / in × out layouts transposed."""
     from hwsim.accuracy.checkpoint import read_tensor
@@ -150,7 +170,7 @@ class MiniLMTensors:
 
         self.layers = {layer.name: layer for layer in minilm.linear_layers(tokens)}
 
-    def _layer(self, name: str):
+    def _layer(self, name: str) -> LinearLayer:
         key = minilm_layer_name(name)
         if key not in self.layers:
             raise HwsimError(f"MiniLM has no linear layer {name!r}" + closest(key, list(self.layers)),
@@ -170,7 +190,7 @@ class MiniLMTensors:
         self._layer(name)
         return minilm.calibration_inputs()[minilm_layer_name(name)]
 
-    def loss(self, assignment: dict[str, str], method=None) -> float:
+    def loss(self, assignment: dict[str, str], method: Method | str | None = None) -> float:
         """End-to-end loss of an allocation after `method` (default rtn): 1 − mean cosine of the
         sentence embeddings vs fp32."""
         from hwsim.accuracy import minilm
@@ -185,7 +205,7 @@ class MiniLMTensors:
         return out[0], out[1]
 
 
-def minilm_model():
+def minilm_model() -> ModelConfig:
     """MiniLM-L6 as a hwsim ModelConfig, read from the package's own config.json (a BERT encoder)."""
     from hwsim.accuracy import minilm
     from hwsim.workload import load_model
@@ -193,7 +213,7 @@ def minilm_model():
     return load_model(minilm.model_dir())
 
 
-def is_minilm(checkpoint) -> bool:
+def is_minilm(checkpoint: str | Path | None) -> bool:
     if checkpoint is None:
         return False
     if str(checkpoint).lower() == "minilm":
@@ -204,9 +224,9 @@ def is_minilm(checkpoint) -> bool:
                                                                    (minilm.model_dir() / "model.safetensors").resolve())
 
 
-def tensor_source(checkpoint=None, *, seed: int = 0, sample_elems: int = DEFAULT_SAMPLE_ELEMS,
-                  tokens: int = DEFAULT_TOKENS, text=None, calibration=None, max_tokens: int | None = None,
-                  window: int | None = None):
+def tensor_source(checkpoint: str | Path | None = None, *, seed: int = 0, sample_elems: int = DEFAULT_SAMPLE_ELEMS,
+                  tokens: int = DEFAULT_TOKENS, text: str | Path | None = None, calibration: str | Path | None = None,
+                  max_tokens: int | None = None, window: int | None = None) -> TensorSource:
     """The tensors accuracy costs are measured on. `text` / `calibration` (files) run a decoder checkpoint
     folder end to end (`DecoderTensors`): real activations, and measured KL with `text`."""
     given = [f for f, v in (("text", text), ("calibration", calibration)) if v is not None]

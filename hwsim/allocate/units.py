@@ -12,12 +12,18 @@ KV units (one per layer, optional) choose the KV-cache format of that layer.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from hwsim.errors import HwsimError, closest
 from hwsim.workload import kv
+
+if TYPE_CHECKING:
+    from hwsim.workload.config import ModelConfig
+    from hwsim.workload.trace import Trace
 
 GRANULARITIES = ("op", "layer")
 KV_ROLE = "kv"
@@ -33,12 +39,12 @@ class Unit:
     storage: int  # elements stored at the unit's format (weights, or the layer's KV cache)
 
 
-def role_params(model, role: str, layer: int) -> int | None:
+def role_params(model: ModelConfig, role: str, layer: int) -> int | None:
     """Parameters of `role` in `layer`, every expert included; None for a role the layer does not list."""
     return model.role_params(role, int(layer))
 
 
-def stored_params(trace, rows: np.ndarray) -> np.ndarray:
+def stored_params(trace: Trace, rows: np.ndarray) -> np.ndarray:
     """Stored parameters of each op in `rows` (linear ops in layers): its (layer, role)'s full count,
     split over that pair's ops in proportion to weight_elems (remainder to the last, so sums are exact).
     A role missing from the config falls back to the elements the op reads."""
@@ -58,7 +64,7 @@ def stored_params(trace, rows: np.ndarray) -> np.ndarray:
     return out
 
 
-def parse_groups(groups) -> dict[str, tuple[str, ...]]:
+def parse_groups(groups: Mapping[str, Iterable[str]] | Iterable[str] | None) -> dict[str, tuple[str, ...]]:
     """{group name: roles} from a dict or from "name=role,role" strings."""
     if not groups:
         return {}
@@ -73,7 +79,8 @@ def parse_groups(groups) -> dict[str, tuple[str, ...]]:
     return out
 
 
-def weight_units(trace, granularity: str = "op", groups=None) -> list[Unit]:
+def weight_units(trace: Trace, granularity: str = "op",
+                 groups: Mapping[str, Iterable[str]] | Iterable[str] | None = None) -> list[Unit]:
     if granularity not in GRANULARITIES:
         raise HwsimError(f"must be one of {', '.join(GRANULARITIES)}, got {granularity!r}", field="granularity")
     ops = trace.ops
@@ -106,7 +113,7 @@ def weight_units(trace, granularity: str = "op", groups=None) -> list[Unit]:
             for k, r in keys.items()]
 
 
-def kv_units(trace) -> list[Unit]:
+def kv_units(trace: Trace) -> list[Unit]:
     """One unit per layer: the ops that read or write its KV cache (or SSM state), storing what
     hwsim.workload.kv says that layer holds after the step."""
     ops = trace.ops

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from typing import Any
 
 from hwsim.errors import HwsimError
 
@@ -90,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from hwsim.errors import HwsimWarning
 
-    def one_line(message, category, *rest, **kw) -> None:
+    def one_line(message: Warning | str, category: type[Warning], *rest: Any, **kw: Any) -> None:
         if issubclass(category, HwsimWarning):
             print(f"hwsim {args.command}: warning: {message}", file=sys.stderr)
         else:

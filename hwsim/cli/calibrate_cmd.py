@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 HELP = "fit a GPU preset's fitted fields (efficiencies, fixed times) to measured kernel times"
 EXAMPLES = ("hwsim calibrate --arch h100-sxm --measurements my-gpu.csv --holdout 0.25 --out my-gpu.yaml",
@@ -22,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, metavar="PRESET.yaml", help="where to write the calibrated preset")
 
 
-def _fmt(path: str, value: float):
+def _fmt(path: str, value: float) -> str | float:
     if path.endswith(("launch_overhead", "_overhead", "overhead_8bit")):
         return f"{value * 1e6:.4g} us"
     if path.endswith("sm_bandwidth"):
@@ -30,7 +31,7 @@ def _fmt(path: str, value: float):
     return float(f"{value:.4g}")
 
 
-def write_preset(src_path, out, values: dict, source: str, name: str) -> None:
+def write_preset(src_path: str | Path, out: str | Path, values: dict, source: str, name: str) -> None:
     """The preset at `src_path` with `values` (dotted path → SI value) written as fitted constants."""
     import yaml
 

@@ -2,8 +2,12 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from hwsim.cli.output import emit_json, records
+
+if TYPE_CHECKING:  # hwsim.formats is imported by the subcommand that needs it
+    from hwsim.formats import Format
 
 HELP = "list number formats, show one format's grid, or compare formats' error on a tensor source"
 EXAMPLES = ('hwsim formats list',
@@ -36,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="one JSON document on stdout")
 
 
-def _attributes(fmt) -> dict:
+def _attributes(fmt: Format) -> dict:
     return {
         "name": fmt.name, "family": fmt.family, "bits_per_element": float(fmt.bits_per_element),
         "element_bits": int(fmt.element_bits), "exponent_bits": int(fmt.exponent_bits),
@@ -46,7 +50,7 @@ def _attributes(fmt) -> dict:
     }
 
 
-def _list(args) -> int:
+def _list(args: argparse.Namespace) -> int:
     from hwsim.formats import get_format, list_formats
 
     rows = [{k: v for k, v in _attributes(get_format(n)).items() if k in ("name", "bits_per_element", "family")}
@@ -60,7 +64,7 @@ def _list(args) -> int:
     return 0
 
 
-def _show(args) -> int:
+def _show(args: argparse.Namespace) -> int:
     from hwsim.formats import get_format
 
     fmt = get_format(args.name)
@@ -83,7 +87,7 @@ def _show(args) -> int:
     return 0
 
 
-def _compare(args) -> int:
+def _compare(args: argparse.Namespace) -> int:
     from hwsim.accuracy.compare import compare
 
     df = compare(args.formats, args.tensor, args.seed, act_format=args.activations, method=args.method,

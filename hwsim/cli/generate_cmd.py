@@ -2,9 +2,16 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from hwsim.cli import options
 from hwsim.cli.output import emit_json
+
+if TYPE_CHECKING:
+    from hwsim.core.precision import Precision
+    from hwsim.core.spec import Accelerator
+    from hwsim.serve.links import Link
+    from hwsim.workload.config import ModelConfig
 from hwsim.cli.serve_args import (MACHINE_FLAGS, add_machine_arguments, machine_from_args, parallel_from_args,
                                   speculation_from_args)
 
@@ -52,7 +59,9 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         emit_json({"arch": arch.name, "family": arch.family, "model": model.name, **layout, **s})
         return 0
-    where = f" × {par.devices} (tp {par.tp}, pp {par.pp}, ep {par.ep}, {link.name})" if par.devices > 1 else ""
+    # parallel_from_args loads a link whenever there is more than one device
+    where = f" × {par.devices} (tp {par.tp}, pp {par.pp}, ep {par.ep}, {link.name})" \
+        if par.devices > 1 and link is not None else ""
     print(f"{arch.name} ({arch.family}){where}, {model.name}: batch {gen.batch}, prompt {gen.prompt}, output {gen.output}")
     print(f"TTFT {s['ttft_s'] * 1e3:.4g} ms, TPOT {s['tpot_s'] * 1e3:.4g} ms "
           f"(first step {s['first_step_s'] * 1e3:.4g} ms, last {s['last_step_s'] * 1e3:.4g} ms), "
@@ -64,8 +73,11 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _devices_needed(args, arch, model, prec, link) -> int:
+def _devices_needed(args: argparse.Namespace, arch: Accelerator, model: ModelConfig, prec: Precision,
+                    link: Link | None) -> int:
     from hwsim.serve.sizing import devices_needed
+
+    assert link is not None  # parallel_from_args loads one for --devices-needed
 
     res = devices_needed(arch, model, prec, link, prompt=args.prompt, output=args.output, batch=args.batch,
                          ttft_s=args.ttft_slo, tpot_s=args.tpot_slo, max_devices=args.max_devices,

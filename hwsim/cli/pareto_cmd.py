@@ -1,7 +1,9 @@
 """`hwsim pareto RESULTS --objectives col:min,col:max [--by COLS|none] [--plot out.png] [--json]`."""
 from __future__ import annotations
 
+import argparse
 import sys
+from collections.abc import Iterable
 
 from hwsim.cli.output import emit_json, records
 from hwsim.errors import HwsimError
@@ -13,7 +15,7 @@ EXAMPLES = ('hwsim pareto results/quickstart --objectives tokens_per_s:max,area_
 FLAGS = {"path": "--plot"}  # the plot's parameter → its option
 
 
-def add_arguments(p) -> None:
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("results", help="results.parquet / results.csv, or a sweep output directory")
     p.add_argument("--objectives", required=True,
                    help="comma-separated column:min|max, e.g. energy_j:min,seconds:min")
@@ -28,7 +30,7 @@ def add_arguments(p) -> None:
     p.add_argument("--json", action="store_true", help="print the front's rows as one JSON list")
 
 
-def _group_columns(spec: str | None, columns, file) -> list[str]:
+def _group_columns(spec: str | None, columns: Iterable[str], file: object) -> list[str]:
     from hwsim.errors import closest
     from hwsim.sweep.evaluate import workload_columns
 
@@ -43,7 +45,7 @@ def _group_columns(spec: str | None, columns, file) -> list[str]:
     return list(dict.fromkeys(by))
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     from hwsim.pareto import front_mask, group_ids, nan_rows, order_front, parse_objectives, plot_front
     from hwsim.pareto.plot import MAX_PANELS
     from hwsim.sweep.io import read_table

@@ -1,6 +1,8 @@
 """`hwsim presets [archs|models|studies|formats]`: what ships with this install."""
 from __future__ import annotations
 
+import argparse
+
 from hwsim.cli.output import emit_json
 
 HELP = "list the shipped presets: accelerators, models, studies and number formats"
@@ -8,7 +10,7 @@ EXAMPLES = ("hwsim presets", "hwsim presets archs --json")
 KINDS = {"archs": "archs", "models": "workloads", "studies": "studies", "links": "links"}
 
 
-def add_arguments(p) -> None:
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("kind", nargs="?", choices=(*KINDS, "formats"), help="one kind (default: all)")
     p.add_argument("--json", action="store_true", help="one JSON document on stdout")
 
@@ -39,7 +41,7 @@ def _listing(kind: str) -> list[dict]:
     return [{"name": n, "description": _describe(folder, n)} for n in preset_names(folder)]
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     kinds = [args.kind] if args.kind else [*KINDS, "formats"]
     doc = {k: _listing(k) for k in kinds}
     if args.json:

@@ -4,12 +4,17 @@ give one series each, in one table and one plot."""
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from hwsim.arch import load_arch, parse_overrides
 from hwsim.cli.output import emit_json
 from hwsim.engine import Precision
 from hwsim.engine.per_op import own_formats
 from hwsim.roofline.plot import si
+
+if TYPE_CHECKING:
+    from hwsim.roofline import Roofline
+    from hwsim.workload.trace import Trace
 
 HELP = "roofline per op and phase: intensity per memory level, compute roofs per precision, bounds, tokens/s ceiling"
 EXAMPLES = ('hwsim roofline --arch h100-sxm --model llama-2-7b --phase decode --weights int4_g128',
@@ -36,19 +41,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON document")
 
 
-def _precisions(args) -> list[Precision]:
+def _precisions(args: argparse.Namespace) -> list[Precision]:
     """Without --weights a quantized checkpoint's ops keep their own formats (roofline(weight_formats=…))."""
     w, a, kv = (getattr(args, o) or ["fp16"] for o in ("weights", "activations", "kv"))
     return [Precision(weights=x, activations=y, kv=z) for x in w for y in a for z in kv]
 
 
-def _title(tr) -> str:
+def _title(tr: Trace) -> str:
     span = f"seq {tr.seq}" if tr.phase == "prefill" else f"context {tr.context}"
     ctx = f", context {tr.context}" if tr.phase == "prefill" and tr.context else ""
     return f"{tr.model.name} {tr.phase} · batch {tr.batch} · {span}{ctx}"
 
 
-def _print_text(rl) -> None:
+def _print_text(rl: Roofline) -> None:
     backing = {m.arch: m.backing for m in rl.machines}
     for s, m in zip(rl.summary.itertuples(), rl.machines):
         print(f"{s.arch} ({s.family}) · {s.precision}")

@@ -2,11 +2,19 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from hwsim.arch import load_arch, parse_overrides
 from hwsim.cli import options
 from hwsim.engine import Precision
 from hwsim.workload import load_model
+
+if TYPE_CHECKING:  # serving modules are imported by the commands that serve
+    from hwsim.core.spec import Accelerator
+    from hwsim.serve.links import Link
+    from hwsim.serve.shard import Parallel
+    from hwsim.serve.speculative import Speculation
+    from hwsim.workload.config import ModelConfig
 
 # the serving library's parameters (Parallel, link_for, Speculation, check_generation) → these options
 MACHINE_FLAGS = {**options("model", "tp", "pp", "ep", "link", "draft"), "k": "--spec-tokens", "alpha": "--acceptance"}
@@ -34,7 +42,7 @@ def add_machine_arguments(p: argparse.ArgumentParser) -> None:
     sd.add_argument("--acceptance", type=float, help="probability a draft token is accepted, in [0, 1] (with --draft)")
 
 
-def machine_from_args(args: argparse.Namespace):
+def machine_from_args(args: argparse.Namespace) -> tuple[Accelerator, ModelConfig, Precision]:
     """(arch, model, precision) from the shared options; HwsimError on bad input."""
     arch = load_arch(args.arch, parse_overrides(args.set))
     model = load_model(args.model)
@@ -42,7 +50,7 @@ def machine_from_args(args: argparse.Namespace):
     return arch, model, prec
 
 
-def speculation_from_args(args: argparse.Namespace, arch, prec):
+def speculation_from_args(args: argparse.Namespace, arch: Accelerator, prec: Precision) -> Speculation | None:
     """A Speculation from --draft/--spec-tokens/--acceptance, or None without --draft."""
     if args.draft is None:
         if args.acceptance is not None:
@@ -61,7 +69,7 @@ def speculation_from_args(args: argparse.Namespace, arch, prec):
     return Speculation(draft=StepCost(arch, load_model(args.draft), prec), k=args.spec_tokens, alpha=args.acceptance)
 
 
-def parallel_from_args(args: argparse.Namespace, arch):
+def parallel_from_args(args: argparse.Namespace, arch: Accelerator) -> tuple[Parallel, Link | None]:
     """(Parallel, Link or None) from --tp/--pp/--ep/--link; a link is loaded only when needed or given."""
     from hwsim.serve.links import link_for
     from hwsim.serve.shard import Parallel

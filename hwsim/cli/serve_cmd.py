@@ -73,7 +73,9 @@ def run(args: argparse.Namespace) -> int:
                    "tp": par.tp, "pp": par.pp, "ep": par.ep, "dp": args.dp, "link": link.name if link else None, **s, "files": files})
         return 0
     ms = lambda d: ", ".join(f"{k} {v * 1e3:.4g}" for k, v in d.items() if v is not None)  # noqa: E731
-    where = f" × {par.devices} (tp {par.tp}, pp {par.pp}, ep {par.ep}, {link.name})" if par.devices > 1 else ""
+    # parallel_from_args loads a link whenever there is more than one device
+    where = f" × {par.devices} (tp {par.tp}, pp {par.pp}, ep {par.ep}, {link.name})" \
+        if par.devices > 1 and link is not None else ""
     if args.dp > 1:
         where += f" × {args.dp} replicas (round robin; {s['devices']} devices)"
     print(f"{arch.name} ({arch.family}){where}, {model.name}: {s['requests']} requests ({reqs.source}) in {s['duration_s']:.4g} s, "

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from hwsim.arch import load_arch, parse_overrides
 from hwsim.cli.output import emit_json
@@ -10,6 +12,14 @@ from hwsim.engine import Precision
 from hwsim.engine.per_op import evaluate_per_op, own_formats
 from hwsim.core.ops import gemm_ops
 from hwsim.errors import HwsimError
+
+if TYPE_CHECKING:  # pandas and numpy are loaded lazily (cold start)
+    import numpy as np
+    import pandas as pd
+
+    from hwsim.core.spec import Accelerator
+    from hwsim.engine.cost import CostTable
+    from hwsim.workload.trace import Trace
 
 HELP = "cycles, seconds, energy and area of a model (or one GEMM) on an accelerator"
 EXAMPLES = ('hwsim simulate --arch bitmod --model llama-2-7b --phase decode --weights int4_g128',
@@ -41,7 +51,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON document")
 
 
-def parse_gemm(text: str):
+def parse_gemm(text: str) -> pd.DataFrame:
     parts = text.split(",")
     try:
         m, n, k = (int(x) for x in parts)
@@ -76,7 +86,7 @@ def _ops(args):
     return work
 
 
-def _warn_if_it_does_not_fit(arch, work, prec) -> None:
+def _warn_if_it_does_not_fit(arch: Accelerator, work: Trace, prec: Precision) -> None:
     """The cost models assume the model and KV cache live in the backing store; say so when they cannot."""
     import sys
 
@@ -91,7 +101,7 @@ def _warn_if_it_does_not_fit(arch, work, prec) -> None:
               f"fits (more devices, fewer bits or a shorter context would)", file=sys.stderr)
 
 
-def _engine(name: str):
+def _engine(name: str) -> Callable[..., CostTable]:
     if name == "analytical":
         from hwsim.engine.cost import evaluate
 
@@ -155,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _by_kind(table, kinds) -> dict[str, dict[str, float]]:
+def _by_kind(table: CostTable, kinds: np.ndarray) -> dict[str, dict[str, float]]:
     """Cycles and energy summed per op kind, kinds in order of first appearance (from the table's columns:
     a text run never builds the per-op DataFrame, nor loads pandas). Sums are exactly rounded (fsum)."""
     import math
@@ -170,7 +180,7 @@ def _by_kind(table, kinds) -> dict[str, dict[str, float]]:
     return out
 
 
-def _plain(value) -> str:
+def _plain(value: object) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(getattr(value, "item", lambda: value)())

@@ -1,6 +1,7 @@
 """`hwsim sweep STUDY.yaml [--out DIR] [--workers N] [--executor local|dask] [--scheduler ADDR] [--resume]`."""
 from __future__ import annotations
 
+import argparse
 import sys
 
 from hwsim.cli import options
@@ -14,7 +15,7 @@ EXAMPLES = ('hwsim sweep quickstart',
 FLAGS = {**options("workers", "executor", "scheduler", "resume"), "out_dir": "--out"}
 
 
-def add_arguments(p) -> None:
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("study", help="study YAML (a path, or a name in studies/)")
     p.add_argument("--out", metavar="DIR", help="output folder (default: the study's outputs.dir)")
     p.add_argument("--workers", type=int, default=1, metavar="N", help="worker processes (default 1)")
@@ -26,7 +27,7 @@ def add_arguments(p) -> None:
     p.add_argument("--json", action="store_true", help="print the Pareto front's rows as one JSON list")
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     from hwsim.paths import resolve_preset
     from hwsim.study import load_study
     from hwsim.sweep import run_sweep

@@ -24,10 +24,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from functools import cached_property
-from typing import Any, Iterable
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 from hwsim.arch import Accelerator, load_arch
 from hwsim.engine.attention import as_run
@@ -41,6 +45,10 @@ from hwsim.errors import HwsimError
 from hwsim.records import records
 from hwsim.families import get_family
 from hwsim.roofline.summary import phase_summary
+from hwsim.workload.trace import Trace
+
+if TYPE_CHECKING:  # matplotlib is imported only when plotting
+    from matplotlib.figure import Figure, SubFigure
 
 #: size of the elementwise probe op (a power of two: cycle counts stay exact in float64)
 _PROBE_ELEMS = 2 ** 50
@@ -83,7 +91,7 @@ class Roofs:
 def precision_label(prec: ResolvedPrecision) -> str:
     return f"W {prec.weights.name} / A {prec.activations.name} / KV {prec.kv.name}"
 
-def _finite_positive(x) -> bool:
+def _finite_positive(x: ArrayLike) -> bool:
     x = np.asarray(x, dtype=np.float64)
     return x.shape == () and bool(np.isfinite(x)) and bool(x > 0)
 
@@ -131,7 +139,7 @@ def _attention_ops(arch: Accelerator, prec: ResolvedPrecision) -> float:
         side = 2.0 ** 12
         return 2 * _probe_rate(arch, prec, _probe("attention", side, side, side), side ** 3) * float(arch.clock_hz)
 
-def machine_roofs(arch: Accelerator, precision=None) -> Roofs:
+def machine_roofs(arch: Accelerator, precision: Precision | ResolvedPrecision | None = None) -> Roofs:
     """Compute roofs per op kind and peak bandwidth per memory level of `arch` at `precision`
     (the machine as the family configures it for that precision: Family.configure)."""
     return roofs_of(configure(arch, precision))
@@ -160,7 +168,7 @@ def op_work(ops: OpColumns) -> np.ndarray:
     """Operations per op: 2 × MACs on GEMMs, vector_ops on elementwise ops, 0 on embedding lookups."""
     return np.where(ops.gemm, 2.0 * ops.macs, np.where(ops.kind == "elementwise", ops.vector_ops, 0.0))
 
-def _labels(table) -> dict[str, np.ndarray]:
+def _labels(table: pd.DataFrame | Mapping[str, Any]) -> dict[str, np.ndarray]:
     """The identifying columns of each op (name, op role, layer) as the long table shows them, from an ops
     table (a DataFrame, or a Trace's own arrays: hwsim.engine.cost.op_table)."""
     name = _array(table["name"])
@@ -168,7 +176,8 @@ def _labels(table) -> dict[str, np.ndarray]:
             "layer": _array(table["layer"]) if "layer" in table else np.full(len(name), -1, dtype=np.int64)}
 
 
-def _series(arch: Accelerator, ops: OpColumns, labels: dict[str, np.ndarray], prec: ResolvedPrecision):
+def _series(arch: Accelerator, ops: OpColumns, labels: dict[str, np.ndarray], prec: ResolvedPrecision
+            ) -> tuple[Roofs, dict[str, Any], dict[str, np.ndarray], np.ndarray]:
     """Per-op roofline columns of one (machine, precision) as arrays (`base`, in table order), bytes per level
     and the B operand's bytes crossing the backing store."""
     m = configure(arch, prec)  # once: roofs, traffic and the engine's cost all use it
@@ -203,13 +212,13 @@ def _series(arch: Accelerator, ops: OpColumns, labels: dict[str, np.ndarray], pr
     return roofs, base, levels, b_moved
 
 
-def _rows(values, n: int) -> np.ndarray:
+def _rows(values: object, n: int) -> np.ndarray:
     """A base column as one value per op (a series' label columns hold one value for all of them)."""
     return values if isinstance(values, np.ndarray) else np.full(n, values, dtype=object)
 
 
 def _mixed_series(arch: Accelerator, ops: OpColumns, labels: dict[str, np.ndarray], prec: ResolvedPrecision,
-                  formats: list[str]):
+                  formats: list[str]) -> tuple[Roofs, dict[str, Any], dict[str, np.ndarray], np.ndarray]:
     """_series with `formats[i]` the weight format of op i (a quantized checkpoint's own formats): each group
     of ops at its format (its own compute roof and bytes), rows back in trace order; the machine's roofs
     are those at the format most ops use, its label names every format."""
@@ -258,7 +267,7 @@ def _long(roofs: Roofs, base: dict[str, Any], levels: dict) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def _as_list(x) -> list:
+def _as_list(x: object) -> list:
     if x is None or isinstance(x, (str, Accelerator, Precision, ResolvedPrecision)):
         return [x]
     if isinstance(x, Iterable):
@@ -291,7 +300,7 @@ class Roofline:
     def summary(self) -> pd.DataFrame:
         return pd.DataFrame(self._summaries)
 
-    def plot(self, path=None, **kw):
+    def plot(self, path: str | os.PathLike[str] | None = None, **kw: Any) -> Figure | SubFigure:
         from hwsim.roofline.plot import plot_roofline
 
         return plot_roofline(self, path, **kw)
@@ -300,7 +309,8 @@ class Roofline:
         return {"summary": records(self.summary), "roofs": records(self.roofs), "ops": records(self.ops)}
 
 
-def roofline(arch, trace, precision=None, *, weight_formats: list[str] | None = None) -> Roofline:
+def roofline(arch: Accelerator | str | Path | Iterable[Accelerator | str | Path], trace: Trace | pd.DataFrame,
+             precision: Precision | ResolvedPrecision | Iterable[Precision | ResolvedPrecision] | None = None, *, weight_formats: list[str] | None = None) -> Roofline:
     """Roofline analysis of `trace` (a Trace or its ops DataFrame) on `arch` at `precision`.
 
     `arch`: an Accelerator, a preset name or a YAML path — or a list of them; `precision`: a

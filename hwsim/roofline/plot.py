@@ -13,6 +13,7 @@ Encoding (sized for a two-column paper figure, 7 in wide):
 from __future__ import annotations
 
 import math
+import os
 import textwrap
 from typing import TYPE_CHECKING, Any
 
@@ -26,13 +27,19 @@ CEILING_STYLE = {"linear": "-", "attention": ":", "elementwise": (0, (4, 2))}
 ROLE_ORDER = ("embed", "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "router",
               "qk", "av", "softmax", "norm", "act", "rope", "residual", "lm_head")
 if TYPE_CHECKING:
-    from matplotlib.typing import RcKeyType
+    from collections.abc import Iterable, Sequence
+
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure, SubFigure
+    from matplotlib.typing import ColorType, RcKeyType
+
+    from hwsim.roofline.analysis import Roofline, Roofs
 
 _FONT: dict[RcKeyType, Any] = {"font.size": 8, "axes.titlesize": 8, "axes.labelsize": 8, "legend.fontsize": 7, "xtick.labelsize": 7,
          "ytick.labelsize": 7, "axes.spines.top": False, "axes.spines.right": False}
 
 
-def _series_labels(machines) -> list[str]:
+def _series_labels(machines: Sequence[Roofs]) -> list[str]:
     """Shortest labels that still tell the series apart (precision parts shared by all are dropped)."""
     archs = {m.arch for m in machines}
     parts = [m.precision.split(" / ") for m in machines]
@@ -44,13 +51,13 @@ def _series_labels(machines) -> list[str]:
     return labels
 
 
-def _shared_precision(machines) -> str:
+def _shared_precision(machines: Sequence[Roofs]) -> str:
     """The precision parts every series shares (the legend's title: _series_labels leaves them out)."""
     parts = [m.precision.split(" / ") for m in machines]
     return " / ".join(p for i, p in enumerate(parts[0]) if all(q[i] == p for q in parts))
 
 
-def _drawn_ceilings(machines) -> set[str]:
+def _drawn_ceilings(machines: Sequence[Roofs]) -> set[str]:
     """Ceiling kinds drawn as their own line: attention and vector roofs equal to a drawn roof are not."""
     out = set()
     for m in machines:
@@ -78,7 +85,7 @@ def _collapse(df: pd.DataFrame) -> pd.DataFrame:
     return df.loc[~key.duplicated()]
 
 
-def _role_label(roles) -> str:
+def _role_label(roles: Iterable[str]) -> str:
     roles = sorted(set(roles), key=lambda r: (ROLE_ORDER.index(r) if r in ROLE_ORDER else len(ROLE_ORDER), r))
     proj = [r[:-5] for r in roles if r.endswith("_proj")]
     rest = [r for r in roles if not r.endswith("_proj")]
@@ -98,7 +105,7 @@ class _Boxes:
         lines = text.split("\n")
         return (max(len(s) for s in lines) * self.fs * 0.56 * self.scale, len(lines) * self.fs * 1.25 * self.scale)
 
-    def free(self, box) -> bool:
+    def free(self, box: tuple[float, float, float, float]) -> bool:
         return not any(b[0] < box[2] and box[0] < b[2] and b[1] < box[3] and box[1] < b[3] for b in self.boxes)
 
     def add_points(self, xs, ys, radius_pt=3.0):
@@ -107,7 +114,8 @@ class _Boxes:
             self.boxes.append((px - r, py - r, px + r, py + r))
 
 
-def _draw_roofs(ax, machines, colors, xlim, boxes: _Boxes) -> None:
+def _draw_roofs(ax: Axes, machines: Sequence[Roofs], colors: Sequence[ColorType], xlim: tuple[float, float],
+                boxes: _Boxes) -> None:
     """Roof lines of every series, a dot at each linear ridge, ceilings labelled at the right edge
     (once per value; grey when several series share it)."""
     x0, x1 = xlim
@@ -144,7 +152,8 @@ def _draw_roofs(ax, machines, colors, xlim, boxes: _Boxes) -> None:
                     ha="right", va="bottom" if up else "top", fontsize=boxes.fs, color=c, zorder=6)
 
 
-def _label_diagonals(ax, machines, colors, xlim, ylim, boxes: _Boxes) -> None:
+def _label_diagonals(ax: Axes, machines: Sequence[Roofs], colors: Sequence[ColorType], xlim: tuple[float, float],
+                     ylim: tuple[float, float], boxes: _Boxes) -> None:
     """Name each memory roof along its diagonal (once per distinct line), at the first free spot."""
     owners: dict[tuple, list] = {}
     for m, c in zip(machines, colors):
@@ -177,7 +186,7 @@ _CANDIDATES = [(dx * r, dy * r, ha, va) for r in (1, 2.5, 4.5) for dx, dy, ha, v
     (1, 1, "left", "bottom"), (1, -1, "left", "top"), (-1, 1, "right", "bottom"), (-1, -1, "right", "top"))]
 
 
-def _place_labels(ax, points, boxes: _Boxes) -> None:
+def _place_labels(ax: Axes, points: Iterable[tuple[float, float, str]], boxes: _Boxes) -> None:
     """Op labels at the first free spot right, above, below or left of each point (else left out)."""
     pad = 4 * boxes.scale
     for x, y, text in sorted(points, key=lambda p: (p[0], p[1])):
@@ -197,7 +206,8 @@ def _place_labels(ax, points, boxes: _Boxes) -> None:
                 break
 
 
-def plot_roofline(rl, path=None, *, ax=None, title: str | None = None, label_ops: bool = True):
+def plot_roofline(rl: Roofline, path: str | os.PathLike[str] | None = None, *, ax: Axes | None = None,
+                  title: str | None = None, label_ops: bool = True) -> Figure | SubFigure:
     """Plot a Roofline (hwsim.roofline.roofline) and write it to `path` (.png, .pdf, .svg) if given;
     returns the matplotlib Figure."""
     if ax is None and path is not None:
@@ -233,7 +243,7 @@ def plot_roofline(rl, path=None, *, ax=None, title: str | None = None, label_ops
     with plt.rc_context(_FONT):
         if ax is None:
             # fixed margins, no layout engine: label placement needs final transforms before drawing
-            fig = plt.figure(figsize=(7.0, 4.4))
+            fig: Figure | SubFigure = plt.figure(figsize=(7.0, 4.4))
             ax = fig.add_axes((0.085, 0.1, 0.65, 0.84))
         else:
             fig = ax.figure
@@ -282,6 +292,6 @@ def plot_roofline(rl, path=None, *, ax=None, title: str | None = None, label_ops
         ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, borderaxespad=0,
                   title=_shared_precision(machines) or None, alignment="left")
         if path is not None:
-            save_figure(fig, path)
+            save_figure(fig.canvas.figure, path)  # the whole figure (an Axes given in a SubFigure has no savefig)
     return fig
 

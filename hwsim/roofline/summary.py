@@ -15,7 +15,16 @@ from __future__ import annotations
 
 import math
 
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
+
+if TYPE_CHECKING:  # analysis imports this module
+    import pandas as pd
+
+    from hwsim.roofline.analysis import Roofs
+    from hwsim.workload.trace import Trace
 
 
 def _tokens(trace):
@@ -25,7 +34,8 @@ def _tokens(trace):
     return math.nan
 
 
-def phase_summary(roofs, base, levels: dict, b_moved: np.ndarray, trace) -> dict:
+def phase_summary(roofs: Roofs, base: Mapping[str, Any] | pd.DataFrame, levels: dict, b_moved: np.ndarray,
+                  trace: Trace | pd.DataFrame) -> dict:
     """`base`: the per-op columns (a mapping of arrays or a DataFrame); `b_moved`: backing-store bytes of each
     op's B operand (weights or KV read), one pass each."""
     work = np.asarray(base["ops"])

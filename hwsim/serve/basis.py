@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -63,7 +64,7 @@ class RowSet:
 
 
 def _fit(samples: list[tuple[tuple, pd.DataFrame]], checks: list[tuple[tuple, pd.DataFrame]],
-         term_fn) -> RowSet:
+         term_fn: Callable[..., Sequence[float]]) -> RowSet:
     """Solve the integer columns of every row as a linear combination of term_fn(shape); check the
     fit on `checks`. Rows are deduplicated on their coefficients (identical layers → one row)."""
     names = samples[0][1].index

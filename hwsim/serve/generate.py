@@ -18,6 +18,7 @@ from hwsim.serve.stepcost import StepCost
 
 if TYPE_CHECKING:
     from hwsim.serve.parallel import ParallelStepCost
+    from hwsim.workload.config import ModelConfig
 
 
 @dataclass(frozen=True)
@@ -60,13 +61,13 @@ class Generation:
                 "energy_per_token_j": self.energy_j / tokens, "prefill_energy_j": self.prefill_j}
 
 
-def _positive(value, field: str) -> int:
+def _positive(value: object, field: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise HwsimError(f"must be a positive integer, got {value!r}", field=field)
     return int(value)
 
 
-def check_generation(model, prompt, output, batch) -> tuple[int, int, int]:
+def check_generation(model: ModelConfig, prompt: object, output: object, batch: object) -> tuple[int, int, int]:
     """Validated (prompt, output, batch) of a generation of `model`."""
     prompt, output, batch = _positive(prompt, "prompt"), _positive(output, "output"), _positive(batch, "batch")
     if model.encoder:

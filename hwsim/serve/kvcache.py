@@ -11,19 +11,27 @@ from __future__ import annotations
 import math
 import warnings
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from hwsim.errors import HwsimError, HwsimWarning
 from hwsim.serve.shard import Parallel, shard_model, stage_kv_bytes_per_token, stage_params, stage_ranges
 from hwsim.workload import trace
 
+if TYPE_CHECKING:
+    from hwsim.core.precision import ResolvedPrecision
+    from hwsim.core.spec import Accelerator
+    from hwsim.workload.config import ModelConfig
 
-def kv_bytes_per_token(model, kv_bits: float) -> float:
+
+def kv_bytes_per_token(model: ModelConfig, kv_bits: float) -> float:
     """K and V of one token in every layer (the workload's rule: Trace.kv_cache_bytes of one cached token)."""
     return trace(model, "prefill", batch=1, seq=1, context=0).kv_cache_bytes(kv_bits)
 
 
-def activation_bytes(model, tokens: int, act_bits: float) -> float:
+def activation_bytes(model: ModelConfig, tokens: int, act_bits: float) -> float:
     """Largest op's input + output for `tokens` tokens, attention left out: paged/flash attention kernels
     never hold the score matrix (assumed: one op's buffers live at a time)."""
     with warnings.catch_warnings():  # the tokens of many sequences: no single context goes that long
@@ -34,8 +42,9 @@ def activation_bytes(model, tokens: int, act_bits: float) -> float:
     return float((ops["act_in_elems"] + ops["act_out_elems"]).max()) * act_bits / 8
 
 
-def capacity_blocks(arch, model, prec, block_size: int, utilization: float, max_batched_tokens: int,
-                    par: Parallel | None = None, draft=None) -> tuple[int, dict]:
+def capacity_blocks(arch: Accelerator, model: ModelConfig, prec: ResolvedPrecision, block_size: int,
+                    utilization: float, max_batched_tokens: int, par: Parallel | None = None,
+                    draft: ModelConfig | None = None) -> tuple[int, dict]:
     """Blocks of `block_size` tokens every device can hold beside its weights and activations. Under
     parallelism (hwsim.serve.shard) each device holds its stage's share of the weights and of each
     block; the cache holds the blocks the tightest stage can. Sizes in the info are per device;
@@ -99,7 +108,7 @@ class BlockTable:
         self.used += total
         self.peak = max(self.peak, self.used)
 
-    def release(self, ids) -> None:
+    def release(self, ids: ArrayLike) -> None:
         ids = np.atleast_1d(ids)
         self.used -= int(self.held[ids].sum())
         self.held[ids] = 0

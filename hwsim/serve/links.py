@@ -24,12 +24,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from hwsim.core.schema import Field
 from hwsim.errors import HwsimError
 from hwsim.fileio import read_mapping
 from hwsim.paths import preset_names, resolve_preset
+
+if TYPE_CHECKING:
+    from hwsim.core.spec import Accelerator
 
 TOPOLOGIES = ("switch", "ring")
 _FIELDS = {"bandwidth": Field("bandwidth"), "latency": Field("time", positive=False),
@@ -66,25 +72,25 @@ class Link:
             return n - 1, (n - 1) / n, n
         return n - 1, ((n - 1) / n if self.topology == "switch" else (n - 1) / 2), n  # all_to_all
 
-    def seconds(self, kind: str, nbytes, n: int = 2):
+    def seconds(self, kind: str, nbytes: ArrayLike, n: int = 2) -> np.ndarray | float:
         """Time of collective `kind` (all_reduce, all_gather, all_to_all, send) of `nbytes` (may be an array)."""
         steps, share, _ = self._shape(kind, n)
         b = np.asarray(nbytes, dtype=np.float64)
         return steps * self.latency + share * b / self.bandwidth if steps else np.zeros_like(b)
 
-    def joules(self, kind: str, nbytes, n: int = 2):
+    def joules(self, kind: str, nbytes: ArrayLike, n: int = 2) -> np.ndarray | float:
         """Link energy of the same collective: every sending device's traffic × energy per byte."""
         _, share, senders = self._shape(kind, n)
         return senders * share * np.asarray(nbytes, dtype=np.float64) * self.energy
 
     # --- collectives (seconds; `nbytes` may be an array) -------------------------------------------------
-    def all_reduce(self, nbytes, n: int):
+    def all_reduce(self, nbytes: ArrayLike, n: int) -> np.ndarray | float:
         return self.seconds("all_reduce", nbytes, n)
 
-    def all_gather(self, nbytes, n: int):
+    def all_gather(self, nbytes: ArrayLike, n: int) -> np.ndarray | float:
         return self.seconds("all_gather", nbytes, n)
 
-    def all_to_all(self, nbytes, n: int):
+    def all_to_all(self, nbytes: ArrayLike, n: int) -> np.ndarray | float:
         return self.seconds("all_to_all", nbytes, n)
 
     def send(self, nbytes):
@@ -114,7 +120,7 @@ def load_link(name_or_path: str | Path) -> Link:
                 description=str(raw.get("description", "")), sources=tuple(sources), energy=vals["energy"])
 
 
-def link_for(arch, name: str | None) -> Link:
+def link_for(arch: Accelerator, name: str | None) -> Link:
     """The link given on the command line, else the one the arch spec names (`link:`)."""
     chosen = name or getattr(arch, "link", None)
     if not chosen:

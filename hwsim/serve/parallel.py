@@ -23,6 +23,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
+
+from hwsim.core.spec import Accelerator
 
 from hwsim.core.precision import resolve_precision
 from hwsim.engine import Precision
@@ -47,7 +50,7 @@ class _Group:
 class ParallelStepCost:
     """Costs of steps of `model` on `par.tp × par.pp` devices of `arch` joined by `link`."""
 
-    def __init__(self, arch, model: ModelConfig, precision: Precision | None, par: Parallel, link: Link | None) -> None:
+    def __init__(self, arch: Accelerator, model: ModelConfig, precision: Precision | None, par: Parallel, link: Link | None) -> None:
         par.validate()
         self.arch, self.model, self.par, self.link = arch, model, par, link
         self.precision = precision if precision is not None else Precision()
@@ -94,7 +97,7 @@ class ParallelStepCost:
         j = sum(k * self._link.joules(kind, b, n) for k, kind, b, n in parts)
         return t, j
 
-    def _send(self, tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _send(self, tokens: np.ndarray) -> tuple[np.ndarray | float, np.ndarray | float]:
         """(seconds, joules) of passing the hidden vectors to the next stage: each tensor-parallel rank sends
         its copy."""
         if self.par.pp == 1:
@@ -125,11 +128,11 @@ class ParallelStepCost:
         return Cost(total, self.par.tp * (joules + static * idle) + link)
 
     # --- the StepCost interface ------------------------------------------------------------------------
-    def warm(self, prompts) -> None:
+    def warm(self, prompts: ArrayLike) -> None:
         for st in dict.fromkeys(self.stages):
             st.warm(prompts)
 
-    def uniform(self, batch: int, new: int, context, logits: int = 1) -> Cost:
+    def uniform(self, batch: int, new: int, context: ArrayLike, logits: int = 1) -> Cost:
         """`batch` identical sequences, `new` tokens each over `context` cached ones (array); `logits`
         positions each through lm_head."""
         context = np.atleast_1d(np.asarray(context, dtype=np.int64))
@@ -143,7 +146,7 @@ class ParallelStepCost:
 
         return self._faster(split(1), split(min(self.par.pp, batch)))
 
-    def iteration(self, new: np.ndarray, context: np.ndarray, emit) -> Cost:
+    def iteration(self, new: np.ndarray, context: np.ndarray, emit: ArrayLike) -> Cost:
         """One serving iteration (see StepCost.iteration); micro-batches of about equal tokens."""
         new = np.asarray(new, dtype=np.int64)
         context = np.asarray(context, dtype=np.int64)
@@ -175,7 +178,7 @@ class ParallelStepCost:
         return Cost(np.where(pick, many.seconds, one.seconds), np.where(pick, many.energy_j, one.energy_j))
 
 
-def machine_cost(arch, model, precision: Precision | None, par: Parallel | None = None,
+def machine_cost(arch: Accelerator, model: ModelConfig, precision: Precision | None, par: Parallel | None = None,
                  link: Link | None = None) -> "StepCost | ParallelStepCost":
     """The step coster of one device, or of tp × pp devices (ParallelStepCost)."""
     par = par or Parallel()

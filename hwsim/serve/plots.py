@@ -1,13 +1,15 @@
 """Figures of a replay: TTFT/TPOT/E2E distributions and the per-iteration timeline."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 
 from hwsim.plotting import save_figure
 
 
-def plot_distributions(req: pd.DataFrame, path, title: str = "") -> None:
+def plot_distributions(req: pd.DataFrame, path: str | os.PathLike[str], title: str = "") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -32,7 +34,7 @@ def plot_distributions(req: pd.DataFrame, path, title: str = "") -> None:
     plt.close(fig)
 
 
-def plot_timeline(it: pd.DataFrame, capacity_blocks: int, path, title: str = "") -> None:
+def plot_timeline(it: pd.DataFrame, capacity_blocks: int, path: str | os.PathLike[str], title: str = "") -> None:
     import matplotlib
 
     matplotlib.use("Agg")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from hwsim.core.spec import Accelerator
 from hwsim.engine import Precision
 from hwsim.core.precision import resolve_precision
 from hwsim.errors import HwsimError
@@ -20,6 +21,7 @@ from hwsim.serve.speculative import Speculation
 from hwsim.serve.requests import Requests
 from hwsim.serve.scheduler import Replay, SchedulerConfig, simulate
 from hwsim.serve.stepcost import StepCost
+from hwsim.workload.config import ModelConfig
 
 
 @dataclass
@@ -46,7 +48,7 @@ class ServeResult:
         return paths
 
 
-def serve(arch, model, requests: Requests, precision: Precision | None = None,
+def serve(arch: Accelerator, model: ModelConfig, requests: Requests, precision: Precision | None = None,
           config: SchedulerConfig = SchedulerConfig(), *, kv_blocks: int | None = None,
           memory_utilization: float = 0.9, parallel: Parallel | None = None, link: Link | None = None,
           step_cost: StepCost | ParallelStepCost | None = None, speculation: Speculation | None = None,

@@ -10,6 +10,7 @@ every replica's devices (devices = dp × tp × pp).
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from hwsim.errors import HwsimError
 from hwsim.serve.requests import Requests
@@ -31,7 +32,7 @@ def merge(requests: Requests, replays: list[Replay]) -> Replay:
     dp = len(replays)
     n = len(requests)
 
-    def gather(name: str, dtype) -> np.ndarray:
+    def gather(name: str, dtype: DTypeLike) -> np.ndarray:
         out = np.empty(n, dtype=dtype)
         for r, rep in enumerate(replays):
             out[r::dp] = getattr(rep, name)

@@ -15,7 +15,8 @@ mixed context lengths in one batch are each attended over their own context.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import simpy
@@ -23,6 +24,10 @@ import simpy
 from hwsim.errors import HwsimError
 from hwsim.serve.kvcache import BlockTable
 from hwsim.serve.requests import Requests
+
+if TYPE_CHECKING:  # stepcost and speculative build on the engine; the scheduler only calls them
+    from hwsim.serve.speculative import Speculation
+    from hwsim.serve.stepcost import Cost
 
 
 @dataclass(frozen=True)
@@ -54,8 +59,8 @@ class Replay:
     preemptions: int = 0
 
 
-def simulate(requests: Requests, step, kv_blocks: int, config: SchedulerConfig = SchedulerConfig(),
-             spec=None) -> Replay:
+def simulate(requests: Requests, step: Callable[[np.ndarray, np.ndarray, np.ndarray], Cost], kv_blocks: int,
+             config: SchedulerConfig = SchedulerConfig(), spec: Speculation | None = None) -> Replay:
     """Serve `requests`; `step(new, context, emits) -> Cost` prices one iteration (`emits`: which
     sequences produce a token; a StepCost's or ParallelStepCost's `iteration`). `spec`: a
     hwsim.serve.speculative.Speculation — a decoding sequence then verifies up to k draft tokens per
@@ -164,7 +169,7 @@ def simulate(requests: Requests, step, kv_blocks: int, config: SchedulerConfig =
             i += 1
         return budget
 
-    def _pending(ids, new) -> int:
+    def _pending(ids: list[int], new: list[int]) -> int:
         if not ids:
             return 0
         a = np.array(ids, dtype=np.int64)
@@ -203,6 +208,7 @@ def simulate(requests: Requests, step, kv_blocks: int, config: SchedulerConfig =
             acc = np.zeros(len(ids), dtype=np.int64)
             drafted = proposals > 0
             if drafted.any():
+                assert spec is not None and rng is not None  # only a speculation proposes draft tokens
                 acc[drafted] = spec.accepted(rng, proposals[drafted])
             it["accepted"].append(int(acc.sum()))
             it["verified"].append(int(drafted.sum()))

@@ -3,17 +3,23 @@ generation and meets its TTFT / TPOT targets (hwsim generate --devices-needed)."
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 from hwsim.core.precision import resolve_precision
 from hwsim.errors import HwsimError
 from hwsim.serve.generate import generate
 from hwsim.serve.kvcache import capacity_blocks
 from hwsim.serve.links import Link
+
+if TYPE_CHECKING:
+    from hwsim.core.precision import Precision
+    from hwsim.core.spec import Accelerator
+    from hwsim.workload.config import ModelConfig
 from hwsim.serve.parallel import ParallelStepCost
 from hwsim.serve.shard import Parallel, shard_model, stage_ranges
 
 
-def candidates(model, max_devices: int, ep: bool = False) -> list[Parallel]:
+def candidates(model: ModelConfig, max_devices: int, ep: bool = False) -> list[Parallel]:
     """Power-of-two tp × pp layouts the model admits, fewest devices first, then the least pipeline
     (tensor parallelism cuts TTFT and TPOT, pipeline parallelism only memory per device)."""
     out = []
@@ -29,7 +35,7 @@ def candidates(model, max_devices: int, ep: bool = False) -> list[Parallel]:
     return out
 
 
-def devices_needed(arch, model, precision, link: Link | None, *, prompt: int, output: int, batch: int = 1,
+def devices_needed(arch: Accelerator, model: ModelConfig, precision: Precision | None, link: Link | None, *, prompt: int, output: int, batch: int = 1,
                    ttft_s: float | None = None, tpot_s: float | None = None, max_devices: int = 64,
                    memory_utilization: float = 0.9, block_size: int = 16, ep: bool = False) -> dict:
     """The first candidate layout (see `candidates`) whose devices hold weights, activations and the KV

@@ -11,13 +11,17 @@ each sequence's accepted count from the same distribution with a seeded generato
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 from dataclasses import dataclass
 
 import numpy as np
 
 from hwsim.errors import HwsimError
 from hwsim.serve.generate import Generation, check_generation
-from hwsim.serve.stepcost import StepCost
+from hwsim.serve.stepcost import Cost, StepCost
+
+if TYPE_CHECKING:
+    from hwsim.serve.parallel import ParallelStepCost
 
 
 def expected_tokens(alpha: float, k: int) -> float:
@@ -55,14 +59,15 @@ class Speculation:
             return np.zeros_like(limit)
         return np.minimum(rng.geometric(1 - self.alpha, size=limit.shape) - 1, limit)
 
-    def round_cost(self, new: np.ndarray, context: np.ndarray, decoding: np.ndarray, proposals: np.ndarray):
+    def round_cost(self, new: np.ndarray, context: np.ndarray, decoding: np.ndarray, proposals: np.ndarray
+                   ) -> Cost:
         """The draft's work in one serving iteration: it prefills the same prompt chunks as the target
         (no logits) and runs its proposal steps for the decoding sequences."""
         total = self.draft.iteration(new[~decoding], context[~decoding], 0)
         steps = self.draft_cost(context[decoding], proposals[decoding])
         return total if steps is None else total + steps
 
-    def draft_cost(self, context: np.ndarray, proposals: np.ndarray):
+    def draft_cost(self, context: np.ndarray, proposals: np.ndarray) -> Cost | None:
         """The draft's decode steps of one round: step j runs the sequences proposing more than j tokens,
         one token each over their context + j (Cost of all steps together)."""
         total = None
@@ -73,7 +78,7 @@ class Speculation:
         return total
 
 
-def speculative_generate(target, spec: Speculation, prompt: int, output: int, batch: int = 1) -> Generation:
+def speculative_generate(target: StepCost | ParallelStepCost, spec: Speculation, prompt: int, output: int, batch: int = 1) -> Generation:
     """Prefill (target, then draft) and rounds of k draft steps + one target verification of k + 1
     tokens, each round advancing every sequence by the expected E tokens (Leviathan Eq. 1)."""
     spec.validate()
@@ -96,6 +101,6 @@ def speculative_generate(target, spec: Speculation, prompt: int, output: int, ba
     if rounds:  # the draft's own prefill runs before the first round
         sec[0] += float(np.asarray(dpre.seconds)[0])
         joules[0] += float(np.asarray(dpre.energy_j)[0])
-    return Generation(batch=batch, prompt=prompt, output=output, prefill_s=float(pre.seconds[0]),
-                      prefill_j=float(pre.energy_j[0]), step_context=ctx, step_s=sec, step_j=joules,
+    return Generation(batch=batch, prompt=prompt, output=output, prefill_s=float(np.asarray(pre.seconds)[0]),
+                      prefill_j=float(np.asarray(pre.energy_j)[0]), step_context=ctx, step_s=sec, step_j=joules,
                       tokens_per_step=e)

@@ -16,10 +16,14 @@ real traces per shape instead: exact, slower.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
+
+from hwsim.core.spec import Accelerator
 
 from hwsim.engine import Precision, evaluate
 from hwsim.engine.attention import attention_form
@@ -45,12 +49,12 @@ class _Table:
     """Cost of a one-parameter family of shapes (index 0, 1, 2, …). Dense: filled block by block
     (one engine call each); sparse: only the indices asked for (one real trace each)."""
 
-    def __init__(self, fill, dense: bool) -> None:
+    def __init__(self, fill: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]], dense: bool) -> None:
         self._fill, self.dense = fill, dense  # fill(indices ndarray) -> (seconds, joules) arrays
         self.sec, self.j = np.zeros(0), np.zeros(0)
         self._memo: dict[int, tuple[float, float]] = {}
 
-    def __call__(self, idx) -> Cost:
+    def __call__(self, idx: ArrayLike) -> Cost:
         idx = np.asarray(idx, dtype=np.int64)
         if self.dense:
             top = int(idx.max(initial=0))
@@ -70,7 +74,7 @@ class _Table:
 class StepCost:
     """Costs of steps of `model` on `arch` at `precision` (hwsim.engine.evaluate underneath)."""
 
-    def __init__(self, arch, model: ModelConfig, precision: Precision | None = None, *,
+    def __init__(self, arch: Accelerator, model: ModelConfig, precision: Precision | None = None, *,
                  stage: tuple[int, int] | None = None, basis: Basis | None = None) -> None:
         """`stage` = (first layer, end layer): cost only those layers, plus the embeddings when the stage
         starts at layer 0 and the final norm / lm_head when it ends at the last (one pipeline stage)."""
@@ -115,7 +119,7 @@ class StepCost:
             ops = evaluate(self.arch, rows, self.precision).ops
         return (ops["seconds"].to_numpy().reshape(k, -1) @ mult, ops["energy_j"].to_numpy().reshape(k, -1) @ mult)
 
-    def _fill(self, cls: str, x: np.ndarray):
+    def _fill(self, cls: str, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         xs = np.maximum(x, 1)  # index 0 (no tokens / no emitting sequence) costs nothing
         if self.polynomial[cls]:
             make = self.basis.token_rows if cls == "token" else self.basis.seq_rows
@@ -139,7 +143,7 @@ class StepCost:
                                      for cls, m in (("context", ctx), ("seq", seq), ("token", ~ctx & ~seq))}
         return self._trace_memo[key]
 
-    def _fill_decode_attention(self, s: np.ndarray):
+    def _fill_decode_attention(self, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         out = self.attention(np.ones_like(s), np.ones_like(s), np.maximum(s, 1))
         return np.where(s > 0, out.seconds, 0.0), np.where(s > 0, out.energy_j, 0.0)
 
@@ -149,7 +153,7 @@ class StepCost:
         return Cost(float(np.nan_to_num(sec[0])), float(np.nan_to_num(j[0])))
 
     # --- public costs ------------------------------------------------------------------------------
-    def attention(self, b, t, s) -> Cost:
+    def attention(self, b: ArrayLike, t: ArrayLike, s: ArrayLike) -> Cost:
         """Attention rows of groups of b sequences, t new tokens each, over s keys each (arrays)."""
         b, t, s = (np.atleast_1d(np.asarray(x, dtype=np.int64)) for x in (b, t, s))
         keys = list(zip(b.tolist(), t.tolist(), s.tolist()))
@@ -163,12 +167,12 @@ class StepCost:
         vals = np.array([self._memo[k] for k in keys]).reshape(-1, 2)
         return Cost(vals[:, 0], vals[:, 1])
 
-    def warm(self, prompts) -> None:
+    def warm(self, prompts: ArrayLike) -> None:
         """Cost whole-prompt prefills of these lengths in one engine call (a replay's common shapes)."""
         p = np.unique(np.asarray(prompts, dtype=np.int64))
         self.attention(np.ones_like(p), p, p)
 
-    def uniform(self, batch: int, new: int, context, logits: int = 1) -> Cost:
+    def uniform(self, batch: int, new: int, context: ArrayLike, logits: int = 1) -> Cost:
         """Steps of `batch` sequences with `new` tokens each over `context` cached tokens (array): what the
         engine gives `trace(model, 'prefill', batch, seq=new, context=c)`, for every c at once. `logits`:
         positions per sequence that go through lm_head (speculative verification: all new ones)."""
@@ -176,7 +180,7 @@ class StepCost:
         att = self.attention(np.full_like(context, batch), np.full_like(context, new), context + new)
         return att + self.token(batch * new) + self.seq(batch * logits)
 
-    def iteration(self, new: np.ndarray, context: np.ndarray, emit) -> Cost:
+    def iteration(self, new: np.ndarray, context: np.ndarray, emit: ArrayLike) -> Cost:
         """One serving iteration: sequence i adds new[i] tokens over context[i] cached ones; `emit`
         sequences produce a token (lm_head rows): a count, or a bool per sequence. Attention is one
         varlen kernel over all sequences."""

@@ -10,6 +10,8 @@ what the columns measure (synthetic sources are a proxy and say so).
 """
 from __future__ import annotations
 
+from typing import TypeGuard
+
 import pandas as pd
 
 from hwsim.errors import HwsimError
@@ -19,7 +21,7 @@ PREFIX = "acc_"
 _METRICS = ("mse", "sqnr_db", "max_abs_err", "cosine", "perplexity", "baseline_perplexity", "kl")
 
 
-def _is_format_name(v) -> bool:
+def _is_format_name(v: object) -> TypeGuard[str]:
     if not isinstance(v, str):
         return False
     try:
@@ -29,12 +31,12 @@ def _is_format_name(v) -> bool:
         return True
 
 
-def _quantizer(v) -> str | None:
+def _quantizer(v: object) -> str | None:
     """The format an accuracy run quantizes with (None: fp32, or a plain number of bits)."""
     return v if _is_format_name(v) and v != "fp32" else None
 
 
-def _end_to_end(study: Study, w: str, a, kv, method: str) -> dict:
+def _end_to_end(study: Study, w: str, a: object, kv: object, method: str) -> dict:
     acc = study.accuracy
     if acc.source == "minilm":
         from hwsim.accuracy.compare import compare

@@ -7,7 +7,7 @@ one row). The default one runs hwsim's analytical engine; tests inject small pur
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -20,27 +20,29 @@ from hwsim.study.schema import MODEL_WEIGHTS, AnyWorkload, Design, PrecisionChoi
 from hwsim.study.serving import ServingWorkload
 from hwsim.sweep.accuracy import PREFIX as ACC_PREFIX
 from hwsim.sweep.tasks import Task
-from hwsim.engine import evaluate
+from hwsim.core.spec import Accelerator
+from hwsim.engine import Precision, evaluate
+from hwsim.workload.trace import Trace
 
 # the columns naming a workload (a step's shape, or a serving workload's request load): one front each
 WORKLOAD_COLUMNS = ("model", "phase", "batch", "seq", "context", "ops", "requests")
 PRECISION_COLUMNS = ("weights", "activations", "kv", "method")
 
 
-def workload_columns(columns) -> list[str]:
+def workload_columns(columns: Iterable[str]) -> list[str]:
     """The workload columns a table has: its rows' Pareto fronts are taken per workload."""
     return [c for c in WORKLOAD_COLUMNS if c in columns]
 
 
 @lru_cache(maxsize=64)
-def _arch(preset: str, overrides: tuple):
+def _arch(preset: str, overrides: tuple) -> Accelerator:
     from hwsim.arch import load_arch
 
     return load_arch(preset, dict(overrides) or None)
 
 
 @lru_cache(maxsize=64)
-def _full_trace(w: AnyWorkload):
+def _full_trace(w: AnyWorkload) -> Trace:
     from hwsim.workload import load_model, trace
 
     if isinstance(w, ServingWorkload):  # only its ops' weight formats are read (concrete): any step shows them
@@ -54,7 +56,7 @@ def _kept(w: AnyWorkload) -> np.ndarray | None:
 
 
 @lru_cache(maxsize=64)
-def _trace(w: AnyWorkload):
+def _trace(w: AnyWorkload) -> Trace | pd.DataFrame:
     tr, keep = _full_trace(w), _kept(w)
     return tr if keep is None else tr.ops[keep].reset_index(drop=True)
 
@@ -101,10 +103,10 @@ def weight_mix(precision: PrecisionChoice, workload: AnyWorkload) -> str:
     return split(_checkpoint_formats(workload)).label()
 
 
-def engine_inputs(design: Design, workload: Workload, precision: PrecisionChoice):
+def engine_inputs(design: Design, workload: AnyWorkload, precision: PrecisionChoice
+                  ) -> tuple[Accelerator, Trace | pd.DataFrame, Precision]:
     """(base arch, trace, Precision) of one task, exactly as the analytical evaluator costs them (the
     cycle-engine recheck, hwsim.sweep.recheck, rebuilds sampled rows through this too, and engine_formats)."""
-    from hwsim.engine import Precision
     from hwsim.workload.rotation import kv_quantized, needs_online_hadamard, with_online_hadamard
 
     prec = Precision(weights=precision.weights, activations=precision.activations, kv=precision.kv)

@@ -10,9 +10,14 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
 
 from hwsim.errors import HwsimError
 from hwsim.sweep.evaluate import Context, evaluate_task
+from hwsim.sweep.tasks import Task
+
+if TYPE_CHECKING:  # pandas is loaded by the evaluator; only its type is named here
+    import pandas as pd
 
 EXECUTORS = ("local", "dask")
 _IN_FLIGHT_PER_WORKER = 2
@@ -83,7 +88,7 @@ def run_local(ctx: Context, items: Iterable, workers: int) -> Iterator:
                 yield f.result()
 
 
-def _dask_run(ctx: Context, item):
+def _dask_run(ctx: Context, item: tuple[Task, dict]) -> tuple[Task, pd.DataFrame]:
     task, points = item
     return task, evaluate_task(ctx, task, points)
 

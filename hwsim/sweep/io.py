@@ -13,7 +13,7 @@ FORMATS = ("parquet", "csv")
 RESULTS_STEM = "results"
 
 
-def atomic_write_table(df: pd.DataFrame, path, fmt: str = "parquet", *, hint: str = "") -> None:
+def atomic_write_table(df: pd.DataFrame, path: str | os.PathLike[str], fmt: str = "parquet", *, hint: str = "") -> None:
     """Write df to path via a temporary sibling and os.replace, so readers never see half a file.
 
     Bytes depend only on the table: no index, no timestamps, fixed compression. A full disk or a folder
@@ -41,7 +41,7 @@ def atomic_write_table(df: pd.DataFrame, path, fmt: str = "parquet", *, hint: st
             pass
 
 
-def read_table(path) -> pd.DataFrame:
+def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
     """A results table: a .parquet or .csv file, or a sweep output directory holding results.*"""
     path = os.fspath(path)
     if os.path.isdir(path):

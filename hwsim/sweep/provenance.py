@@ -11,6 +11,10 @@ import shlex
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hwsim.study.schema import Study
 
 
 def _sha256(path: Path) -> str | None:
@@ -40,7 +44,7 @@ def git_commit() -> str | None:
     return head + ("+dirty" if dirty else "")
 
 
-def input_files(study) -> dict[str, Path]:
+def input_files(study: Study) -> dict[str, Path]:
     """The files a study reads: itself, each arch preset, each model file (names resolved like the engine)."""
     from hwsim.errors import HwsimError
     from hwsim.paths import resolve_preset
@@ -61,7 +65,7 @@ def input_files(study) -> dict[str, Path]:
     return files
 
 
-def provenance(study) -> dict:
+def provenance(study: Study) -> dict:
     from hwsim import __version__
 
     return {

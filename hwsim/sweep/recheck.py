@@ -7,6 +7,7 @@ hwsim.cycle.evaluate. The sample depends only on the table and the seed, never o
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -20,13 +21,13 @@ from hwsim.study.schema import Study
 from hwsim.sweep.evaluate import (PRECISION_COLUMNS, WORKLOAD_COLUMNS, concrete, engine_formats, engine_grid,
                                   engine_inputs)
 from hwsim.sweep.io import atomic_write_table
-from hwsim.sweep.tasks import plan
+from hwsim.sweep.tasks import Task, plan
 
 RECHECK_STEM = "recheck"
 ID_COLUMNS = ("design", "family", "point", *WORKLOAD_COLUMNS, *PRECISION_COLUMNS)
 
 
-def _locate(study: Study, rows: np.ndarray):
+def _locate(study: Study, rows: np.ndarray) -> Iterator[tuple[Task, int]]:
     """(task, design point index) of each results row."""
     tasks = plan(study)
     ends = np.cumsum([t.points for t in tasks])

@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 import pandas as pd
 
@@ -12,12 +15,12 @@ from hwsim.errors import HwsimError
 from hwsim.study.samplers import design_points
 from hwsim.study.schema import Study
 from hwsim.sweep.accuracy import accuracy_table
-from hwsim.sweep.evaluate import Context, engine_evaluator, workload_columns
+from hwsim.sweep.evaluate import Context, Evaluator, engine_evaluator, workload_columns
 from hwsim.sweep.executors import execute
 from hwsim.sweep.io import RESULTS_STEM, atomic_write_table, read_table
 from hwsim.sweep.recheck import RECHECK_STEM, run_recheck
 from hwsim.sweep.store import RESUME_HINT, Store
-from hwsim.sweep.tasks import plan, total_rows
+from hwsim.sweep.tasks import Task, plan, total_rows
 
 FRONT_STEM = "front"
 
@@ -41,7 +44,7 @@ class SweepResult:
         return read_table(self.front)
 
 
-def _items(study: Study, tasks):
+def _items(study: Study, tasks: Iterable[Task]) -> Iterator[tuple[Task, dict[str, np.ndarray]]]:
     """(task, its slice of design points); each design's points are sampled once."""
     cache: dict[int, dict] = {}
     for t in tasks:
@@ -51,8 +54,9 @@ def _items(study: Study, tasks):
         yield t, {k: v[t.start:t.stop] for k, v in pts.items()}
 
 
-def run_sweep(study: Study, out_dir=None, *, workers: int = 1, executor: str = "local",
-              scheduler: str | None = None, resume: bool = False, evaluator=None,
+def run_sweep(study: Study, out_dir: str | os.PathLike[str] | None = None, *, workers: int = 1,
+              executor: str = "local", scheduler: str | None = None, resume: bool = False,
+              evaluator: Evaluator | None = None,
               progress: bool | None = None) -> SweepResult:
     """Evaluate every task of `study` into `out_dir` (default: the study's outputs.dir).
 
@@ -76,7 +80,7 @@ def run_sweep(study: Study, out_dir=None, *, workers: int = 1, executor: str = "
 
 
 def _run(study: Study, store: Store, workers: int, executor: str, scheduler: str | None, resume: bool,
-         evaluator, progress: bool | None) -> SweepResult:
+         evaluator: Evaluator | None, progress: bool | None) -> SweepResult:
     fmt = study.outputs.format
     results = store.root / f"{RESULTS_STEM}.{fmt}"
     fingerprint = study.fingerprint()

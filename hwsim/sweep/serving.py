@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -20,23 +21,28 @@ from hwsim.study.schema import Design, PrecisionChoice
 from hwsim.study.serving import ServingWorkload
 from hwsim.sweep.evaluate import _arch, engine_grid
 
+if TYPE_CHECKING:  # the serving replay is imported when a point is served
+    from hwsim.core.spec import Accelerator
+    from hwsim.serve.requests import Requests
+    from hwsim.workload.config import ModelConfig
+
 STATS = {"mean": "mean", "p50": "median", "p90": "p90", "p99": "p99"}
 LATENCIES = ("ttft", "tpot", "e2e")
 
 
 @lru_cache(maxsize=16)
-def _model(name: str):
+def _model(name: str) -> ModelConfig:
     from hwsim.workload import load_model
 
     return load_model(name)
 
 
 @lru_cache(maxsize=16)
-def _stream(w: ServingWorkload):
+def _stream(w: ServingWorkload) -> Requests:
     return w.stream()
 
 
-def metric_row(summary: dict, arch, area_mm2: float) -> dict:
+def metric_row(summary: dict, arch: Accelerator, area_mm2: float) -> dict:
     """A replay's summary as the columns of one results row (seconds, joules, tokens/s; per output token)."""
     row: dict[str, object] = {"family": arch.family, "devices": summary["devices"]}
     for lat in LATENCIES:
@@ -65,7 +71,7 @@ COLUMNS = ("family", "devices", *(f"{lat}_{col}_s" for lat in LATENCIES for col 
            "total_area_mm2", "price_usd", "tokens_per_s_per_usd", "feasible", "serve_error")
 
 
-def serve_point(arch, w: ServingWorkload, precision: PrecisionChoice) -> dict:
+def serve_point(arch: Accelerator, w: ServingWorkload, precision: PrecisionChoice) -> dict:
     """One design point's row: the replay of `w` on `arch` (see the module doc for infeasible points)."""
     from hwsim.engine import Precision
     from hwsim.engine.machine import configure

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
@@ -27,7 +28,7 @@ _PART = re.compile(r"^part-(\d{7})\.parquet$")
 
 
 class Store:
-    def __init__(self, root) -> None:
+    def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
         self.parts = self.root / "parts"
 
@@ -97,7 +98,7 @@ class Store:
     def write_part(self, task_id: int, table: pd.DataFrame) -> None:
         atomic_write_table(table, self.part_path(task_id), hint=RESUME_HINT)
 
-    def read_parts(self, ids) -> pd.DataFrame:
+    def read_parts(self, ids: Iterable[int]) -> pd.DataFrame:
         """Parts in task order; columns are the union in order of first appearance (designs may
         sweep different parameters: a column a part lacks is null there)."""
         tables = [pq.read_table(self.part_path(i)) for i in sorted(ids)]

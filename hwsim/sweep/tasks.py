@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hwsim.study.samplers import n_points
-from hwsim.study.schema import Study
+from hwsim.study.schema import Design, Sampler, Study
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class Task:
         return self.stop - self.start
 
 
-def chunks(design, sampler, chunk: int) -> list[tuple[int, int]]:
+def chunks(design: Design, sampler: Sampler, chunk: int) -> list[tuple[int, int]]:
     """Point ranges of at most `chunk` points. Under the grid sampler each range is itself a
     Cartesian product (leading parameters fixed, trailing ones complete, or a slice of the last
     one), so the engine's product sweep evaluates it in one vectorised call."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from hwsim.errors import HwsimError
 from hwsim.fileio import read_mapping
@@ -138,7 +138,7 @@ class ModelConfig:
         out["total"] = sum(v for k, v in out.items() if k != "per_layer")
         return out
 
-    def op_weight_formats(self, op_names) -> list[str] | None:
+    def op_weight_formats(self, op_names: Iterable[object]) -> list[str] | None:
         """The weight format of each op as the checkpoint stores it (None for an unquantized model, whose
         weights take whatever precision the caller gives)."""
         if self.weight_formats is None:

@@ -12,9 +12,13 @@ from __future__ import annotations
 import re
 from collections import Counter
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from hwsim.errors import HwsimError
 from hwsim.workload.quant import WeightFormats
+
+if TYPE_CHECKING:  # gguf is imported lazily (only GGUF inputs need it)
+    from gguf import GGUFReader
 
 # GGUF general.architecture → HF model_type (llama.cpp writes Mistral and Mixtral as "llama")
 ARCHITECTURES = {"llama": "llama", "mistral": "mistral", "qwen2": "qwen2", "phi3": "phi3", "gptneox": "gpt_neox",
@@ -46,7 +50,7 @@ def hf_module(tensor: str) -> str | None:
     return None
 
 
-def _field(reader, key: str, default=None):
+def _field(reader: GGUFReader, key: str, default: Any = None) -> Any:  # a header value of any GGUF type
     f = reader.fields.get(key)
     if f is None:
         return default

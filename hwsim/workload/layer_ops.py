@@ -23,19 +23,22 @@ class Ops:
     def __init__(self) -> None:
         self.rows: list[tuple] = []
 
-    def add(self, name, kind, op, m, n, k, count=1, *, macs=0, vector_ops=0, weight=0, act_in=0, act_out=0,
-            kv_read=0, kv_write=0) -> None:
+    def add(self, name: str, kind: str, op: str, m: int, n: int, k: int, count: int = 1, *, macs: int = 0,
+            vector_ops: int = 0, weight: int = 0, act_in: int = 0, act_out: int = 0, kv_read: int = 0,
+            kv_write: int = 0) -> None:
         self.rows.append((name, kind, op, m, n, k, count, macs, vector_ops, weight, act_in, act_out, kv_read,
                           kv_write))
 
-    def linear(self, name, op, m, k, n, *, bias=False, count=1, out_to_kv=False, kv_read=0) -> None:
+    def linear(self, name: str, op: str, m: int, k: int, n: int, *, bias: bool = False, count: int = 1,
+               out_to_kv: bool = False, kv_read: int = 0) -> None:
         out = m * n * count
         self.add(name, "linear", op, m, n, k, count, macs=m * n * k * count, weight=(k * n + (n if bias else 0)) * count,
                  act_in=m * k * count - kv_read, act_out=0 if out_to_kv else out, kv_write=out if out_to_kv else 0,
                  kv_read=kv_read)
 
-    def elementwise(self, name, op, rows, width, per_elem, *, inputs=1, weight=0, kv_read=0, kv_write=0,
-                    out=None, extra_ops=0) -> None:
+    def elementwise(self, name: str, op: str, rows: int, width: int, per_elem: int, *, inputs: int = 1,
+                    weight: int = 0, kv_read: int = 0, kv_write: int = 0, out: int | None = None,
+                    extra_ops: int = 0) -> None:
         elems = rows * width
         self.add(name, "elementwise", op, rows, width, 1, 1, vector_ops=per_elem * elems + extra_ops, weight=weight,
                  act_in=inputs * elems, act_out=elems if out is None else out, kv_read=kv_read, kv_write=kv_write)

@@ -39,7 +39,7 @@ class WeightFormats:
         return self.default
 
 
-def _int_format(bits, group, sym: bool, field: str, file) -> str:
+def _int_format(bits: object, group: object, sym: bool, field: str, file: object) -> str:
     if isinstance(bits, bool) or not isinstance(bits, int) or not 2 <= bits <= 8:
         raise HwsimError(f"expected integer bits 2..8, got {bits!r}", file=file, field=field)
     base = f"int{bits}" + ("" if sym else "a")
@@ -59,7 +59,7 @@ def _module_rule(name: str) -> str:
     return rf"(?:.*\.)?{re.escape(name)}(?:\..*)?$"
 
 
-def _skip_list(q: dict, keys: tuple[str, ...], file) -> list[str]:
+def _skip_list(q: dict, keys: tuple[str, ...], file: object) -> list[str]:
     for key in keys:
         value = q.get(key)
         if value is None:
@@ -71,7 +71,7 @@ def _skip_list(q: dict, keys: tuple[str, ...], file) -> list[str]:
     return list(_UNQUANTIZED_BY_DEFAULT)
 
 
-def weight_formats(cfg: dict, file=None) -> WeightFormats | None:
+def weight_formats(cfg: dict, file: object = None) -> WeightFormats | None:
     """The checkpoint's weight formats, or None when it has no quantization_config."""
     q = cfg.get("quantization_config")
     if q is None:
@@ -129,7 +129,7 @@ def weight_formats(cfg: dict, file=None) -> WeightFormats | None:
     return WeightFormats(default, tuple((_module_rule(m), dtype) for m in skip))
 
 
-def _compressed_tensors(q: dict, dtype: str, file) -> WeightFormats:
+def _compressed_tensors(q: dict, dtype: str, file: object) -> WeightFormats:
     field = "quantization_config.config_groups"
     groups = q.get("config_groups")
     if not isinstance(groups, dict) or not groups:

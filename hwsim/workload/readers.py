@@ -9,7 +9,7 @@ from __future__ import annotations
 import builtins
 import math
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 from hwsim.errors import HwsimError
 from hwsim.workload.blocks import Attention, Embedding, Layer, Mla, Mlp, Ssm
@@ -31,11 +31,11 @@ class Fields:
     cfg: dict
     file: object = None
 
-    def get(self, key: str, default=None):
+    def get(self, key: str, default: Any = None) -> Any:  # a config value: whatever the JSON holds
         value = self.cfg.get(key)
         return default if value is None else value
 
-    def int(self, key: str, default=None, *, alias: str | None = None, minimum: int = 1) -> int:
+    def int(self, key: str, default: builtins.int | None = None, *, alias: str | None = None, minimum: int = 1) -> int:
         value = self.cfg.get(key)
         if value is None and alias is not None:
             value = self.cfg.get(alias)
@@ -86,7 +86,8 @@ def _windows(f: Fields, types: list[str], i: int, window: int | None = None) -> 
     return {}
 
 
-def _experts_top_k(f: Fields, experts_key: str, experts_default, top_default, minimum: int = 1) -> tuple[int, int]:
+def _experts_top_k(f: Fields, experts_key: str, experts_default: int | None, top_default: int | None,
+                   minimum: int = 1) -> tuple[int, int]:
     experts = f.int(experts_key, experts_default, minimum=minimum)
     top_k = f.int("num_experts_per_tok", top_default) if experts > 1 else 1
     if experts > 1 and top_k > experts:

@@ -62,7 +62,8 @@ class RotatedTrace(Trace):
     online_kv: bool = False
 
 
-def with_online_hadamard(trace, *, kv: bool, head_dim: int | None = None):
+def with_online_hadamard(trace: Trace | pd.DataFrame, *, kv: bool, head_dim: int | None = None
+                         ) -> RotatedTrace | pd.DataFrame:
     """A Trace (or a bare op table, with `head_dim`) with QuaRot's online Hadamards added."""
     if isinstance(trace, pd.DataFrame):
         return online_hadamard_ops(trace, kv=kv, head_dim=head_dim)
@@ -72,12 +73,12 @@ def with_online_hadamard(trace, *, kv: bool, head_dim: int | None = None):
     return RotatedTrace(**fields, online_kv=kv)
 
 
-def needs_online_hadamard(method) -> bool:
+def needs_online_hadamard(method: str | None) -> bool:
     """Whether a method name (hwsim.accuracy.methods) rotates, so its trace carries online Hadamards."""
     return any(part.strip().lower() == "rotate" for part in str(method or "rtn").split("+"))
 
 
-def kv_quantized(kv) -> bool:
+def kv_quantized(kv: object) -> bool:
     """A KV precision below 16 bits (the online K rotation only serves a quantized cache)."""
     text = str(kv).strip().lower()
     try:

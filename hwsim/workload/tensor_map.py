@@ -23,11 +23,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Iterable, Mapping
+from typing import TYPE_CHECKING, Iterable, Mapping
 
 import numpy as np
 
 from hwsim.errors import HwsimError, closest
+
+if TYPE_CHECKING:
+    from hwsim.workload.blocks import Linear
+    from hwsim.workload.config import ModelConfig
 
 LAYER = re.compile(r"^(?:.*\.)?(?:layers|layer|h|blocks)\.(\d+)\.(.+)$")
 
@@ -79,7 +83,7 @@ class Located:
     interleaved: bool = False  # gate/up alternate along the output features (stride 2)
 
 
-def _layer_linears(model, layer: int) -> Mapping:
+def _layer_linears(model: ModelConfig, layer: int) -> Mapping[str, Linear]:
     return model.blocks[layer].linears(model.hidden)
 
 
@@ -94,7 +98,7 @@ def index_tensors(names: Iterable[str]) -> dict[tuple[int, str], str]:
     return out
 
 
-def locate(model, index: Mapping[tuple[int, str], str], layer: int, role: str, expert: int = 0) -> list[Located]:
+def locate(model: ModelConfig, index: Mapping[tuple[int, str], str], layer: int, role: str, expert: int = 0) -> list[Located]:
     """Where role `role` of layer `layer` is stored (one entry; per-expert storage: expert `expert`)."""
     linears = _layer_linears(model, layer)
     if role not in linears:
@@ -154,7 +158,7 @@ def stored_shape(loc: Located, n: int, k: int, experts: int, shape: tuple[int, .
     return out == n if loc.rows is None else loc.rows[1] <= out
 
 
-def match_checkpoint(model, names_shapes: Mapping[str, tuple[int, ...]]) -> list[dict]:
+def match_checkpoint(model: ModelConfig, names_shapes: Mapping[str, tuple[int, ...]]) -> list[dict]:
     """Every linear weight of `model` located in a checkpoint (tensor name → shape, e.g. from
     `checkpoint_tensors`): one row per (layer, role) with the tensor, the expected and stored shapes and
     `ok`. Raises with the first missing role; shape mismatches are reported in the rows."""
@@ -174,5 +178,5 @@ def match_checkpoint(model, names_shapes: Mapping[str, tuple[int, ...]]) -> list
     return rows
 
 
-def _has_expert(index, layer: int, role: str, e: int) -> bool:
+def _has_expert(index: Mapping[tuple[int, str], str], layer: int, role: str, e: int) -> bool:
     return any((layer, f"{p}.{e}.{s}") in index for p in EXPERT_PARENTS for s in PER_EXPERT_NAMES[role])

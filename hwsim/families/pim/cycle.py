@@ -16,7 +16,13 @@ def simulate_op(ctx: SimContext, i: int) -> OpSim:
     host = scalar(host_cycles(arch, row, prec))
     # lut mode: the tables (built on the host, written into the arrays), which every batch waits for
     parts = fam.startup_parts(arch, row, prec)
-    pim = scalar(fam.pim_cycles(arch, row, prec, parts)) if bool(L.lut_mask(row)[0]) else 0.0
+    if not bool(L.lut_mask(row)[0]):
+        pim = 0.0
+    elif c["mode"] == "bitserial":  # the table's row operations, shared with its energy (weights kept on chip
+        # are decided on the whole trace, as the shared memory model's resident weights are)
+        pim = scalar(fam.shared_rowops(arch, ctx.ops, prec).at(i).cycles(*fam.row_times(arch)))
+    else:
+        pim = scalar(fam.pim_cycles(arch, row, prec, parts))
     startup = {name: scalar(cycles) for name, cycles in parts.items()}
     pim -= sum(startup.values())
     unit = "host" if c["mode"] == "host" else "arrays"

@@ -189,6 +189,10 @@ class Pim(BatchedFamily):
         rate = host_lanes(arch, 8.0) / c["dequant_instr"] if not w.is_float else host_lanes(arch, 16.0)
         return np.where(L.lut_mask(ops), np.ceil(ops.macs / rate), 0.0)
 
+    def row_times(self, arch):
+        """Cycles per row read, row write and logic step (RowOps.cycles)."""
+        return self._t(arch)
+
     def _t(self, arch):
         c = arch.compute
         return c["t_read"], c["t_write"], c["t_logic"]

@@ -31,6 +31,10 @@ class RowOps:
 
     __rmul__ = __mul__
 
+    def at(self, i: int) -> "RowOps":
+        """Op i's row operations (of per-op arrays; a scalar count is every op's)."""
+        return RowOps(*(np.asarray(x).reshape(-1)[i] if np.ndim(x) else x for x in (self.reads, self.writes, self.logic)))
+
     def cycles(self, t_read, t_write, t_logic):
         return t_read * self.reads + t_write * self.writes + t_logic * self.logic
 
