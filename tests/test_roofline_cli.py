@@ -61,6 +61,20 @@ def test_several_machines_share_one_plot():
     matplotlib.pyplot.close(fig)
 
 
+def test_plot_into_a_subfigure_saves_the_whole_figure(tmp_path):
+    """An `ax` inside a subfigure: the file written is the root figure (a SubFigure has no savefig)."""
+    rl = roofline("bitmod", trace(load_model("llama-2-7b"), "decode"))
+    import matplotlib.pyplot as plt
+
+    root = plt.figure()
+    left, right = root.subfigures(1, 2)
+    path = tmp_path / "sub.png"
+    fig = rl.plot(path, ax=left.add_subplot())
+    assert fig is left
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    plt.close(root)
+
+
 @pytest.mark.parametrize("argv, needle", [
     (("--arch", "h200", *BASE), "h200"),
     (("--arch", "bitmod", "--model", "llama-9b", "--phase", "decode"), "llama-9b"),

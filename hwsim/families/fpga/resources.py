@@ -101,7 +101,28 @@ def on_chip_bytes(arch, role: str | None = None):
 
 
 def utilisation(arch, prec, weight_bytes=0.0) -> dict[str, np.ndarray]:
-    """Fraction of each device resource a design point uses (arrays over design points)."""
+    """Fraction of each device resource a design point uses (arrays over design points); `weights`: the
+    share of the on-chip weight store that `weight_bytes` fill (0 unless weights_on_chip)."""
+    c = arch.compute
+    w_cap = on_chip_bytes(arch, "weights")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        w_util = np.where(bool(c["weights_on_chip"]), np.asarray(weight_bytes) / w_cap, 0.0)
+    return {**design_use(arch, prec), "weights": np.nan_to_num(w_util, nan=0.0)}
+
+
+def design_use(arch, prec) -> dict[str, np.ndarray]:
+    """utilisation's resources that do not depend on the trace, computed once per (design, precision):
+    configure, area and point totals of one costing ask for them (kept beside the design with the
+    precision it was computed at, which is held so that no other object can take its address)."""
+    got = arch.__dict__.get("_fpga_design_use")
+    if got is None or got[0] is not prec:
+        got = (prec, resource_use(arch, prec))
+        object.__setattr__(arch, "_fpga_design_use", got)  # a cache beside the frozen fields, not one of them
+    return got[1]
+
+
+def resource_use(arch, prec) -> dict[str, np.ndarray]:
+    """Fraction of each device resource (DSP, LUT, FF, URAM, BRAM, HBM channels) the design uses."""
     c = arch.compute
     lin, att = pairs(arch, prec)
     p_hw = max(lin.dsp_products, att.dsp_products)
@@ -115,9 +136,6 @@ def utilisation(arch, prec, weight_bytes=0.0) -> dict[str, np.ndarray]:
     mem = on_chip_bytes(arch)
     uram_cap = c["device_uram"] * URAM_BYTES
     channels = c["hbm_channels"] if c["hbm_channels"] is not None else c["device_hbm_channels"]
-    w_cap = on_chip_bytes(arch, "weights")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        w_util = np.where(bool(c["weights_on_chip"]), np.asarray(weight_bytes) / w_cap, 0.0)
     return {
         "dsp": np.asarray(c["dsps"], dtype=np.float64) / c["device_dsps"],
         "lut": luts / c["device_luts"],
@@ -125,7 +143,6 @@ def utilisation(arch, prec, weight_bytes=0.0) -> dict[str, np.ndarray]:
         "uram": np.minimum(mem, uram_cap) / uram_cap,
         "bram": np.maximum(mem - uram_cap, 0.0) / (c["device_bram36"] * BRAM36_BYTES),
         "hbm": np.asarray(channels, dtype=np.float64) / c["device_hbm_channels"],
-        "weights": np.nan_to_num(w_util, nan=0.0),
     }
 
 
