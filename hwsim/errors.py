@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 
 MAX_MESSAGE = 600
@@ -42,7 +42,7 @@ class HwsimWarning(UserWarning):
     """Input hwsim accepts but a reader should know about (the CLI prints it as one 'warning:' line)."""
 
 
-def closest(name: str, choices, n: int = 3) -> str:
+def closest(name: str, choices: Iterable[object], n: int = 3) -> str:
     """A ' (did you mean …?)' suffix listing the closest valid names, or ''."""
     import difflib
 

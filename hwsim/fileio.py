@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -46,7 +47,7 @@ MAX_VALUES = 1_000_000
 MAX_DEPTH = 200  # parsers recurse per level; real configs nest fewer than 10 levels
 
 
-def parse_text(text: str, path: str | Path, *, is_json: bool = False):
+def parse_text(text: str, path: str | Path, *, is_json: bool = False) -> Any:
     """YAML (or JSON) text → Python data, with one-line errors for syntax, nesting depth and alias bombs."""
     if text.count("[") + text.count("{") > MAX_DEPTH and _flow_depth(text) > MAX_DEPTH:
         raise HwsimError(f"nested too deeply (more than {MAX_DEPTH} lists or mappings inside each other)", file=path)
@@ -91,7 +92,7 @@ def _flow_depth(text: str) -> int:
     return deepest
 
 
-def check_size(data, path: str | Path) -> None:
+def check_size(data: object, path: str | Path) -> None:
     """Refuse data that expands (through shared YAML aliases) to more than MAX_VALUES values, or refers to
     itself. Counts each shared node once per use without expanding it, so the check itself is cheap."""
     sizes: dict[int, int] = {}

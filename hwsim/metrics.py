@@ -16,21 +16,28 @@ power before taking it (the comparison at equal silicon or equal power budget).
 from __future__ import annotations
 
 import math
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 import numpy as np
 
 from hwsim.errors import HwsimError
 
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from hwsim.core.precision import Precision, ResolvedPrecision
+    from hwsim.core.spec import Accelerator
+    from hwsim.workload.trace import Trace
+
 SECONDS_PER_YEAR = 365.25 * 24 * 3600
 JOULES_PER_KWH = 3.6e6
 
 
-def _num(x) -> float:
+def _num(x: ArrayLike | None) -> float:
     return float(np.asarray(x, dtype=np.float64).reshape(-1)[0]) if x is not None else math.nan
 
 
-def step_tokens(trace) -> int:
+def step_tokens(trace: Trace) -> int:
     """Tokens one step of a trace makes: batch × new tokens per sequence (1 in decode)."""
     return int(trace.batch * trace.seq)
 
@@ -63,7 +70,7 @@ def tokens_per_usd(tokens_per_s: float, price_usd: float, *, lifetime_s: float =
     return tokens_per_s * busy / dollars
 
 
-def tops_per_mm2(arch, precision=None) -> float:
+def tops_per_mm2(arch: Accelerator, precision: Precision | ResolvedPrecision | None = None) -> float:
     """Peak compute density: 2 operations per MAC × peak MACs per cycle × clock / area (TOPS/mm²).
     NaN when the family gives no area (e.g. an FPGA without a die area)."""
     from hwsim.core.precision import resolve_precision

@@ -3,9 +3,12 @@ library's to_json methods and the CLI's JSON output)."""
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def plain(obj: Any) -> Any:
@@ -25,7 +28,7 @@ def plain(obj: Any) -> Any:
     return obj
 
 
-def records(df) -> list[dict]:
+def records(df: pd.DataFrame) -> list[dict]:
     """DataFrame rows as plain JSON-ready dicts."""
     return plain(df.to_dict(orient="records"))
 

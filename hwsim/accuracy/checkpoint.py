@@ -13,7 +13,7 @@ import json
 import struct
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -95,7 +95,7 @@ def read_tensor(info: TensorInfo) -> np.ndarray:
     return arr.astype(np.float32) if arr.dtype == np.float16 else arr
 
 
-def _matcher(names) -> Callable[[str], bool]:
+def _matcher(names: str | Iterable[str] | Callable[[str], bool] | None) -> Callable[[str], bool]:
     if names is None:
         return lambda n: True
     if callable(names):
@@ -106,7 +106,7 @@ def _matcher(names) -> Callable[[str], bool]:
     return lambda n: any(fnmatch.fnmatchcase(n, p) for p in pats)
 
 
-def iter_tensors(path: str | Path, names=None, *, floats_only: bool = True) -> Iterator[tuple[str, np.ndarray]]:
+def iter_tensors(path: str | Path, names: str | Iterable[str] | Callable[[str], bool] | None = None, *, floats_only: bool = True) -> Iterator[tuple[str, np.ndarray]]:
     """Yield (name, array) one tensor at a time.
 
     `names`: None (all), a glob or list of globs (`"*.q_proj.weight"`), or a predicate on the name.

@@ -15,7 +15,7 @@ as if the tensors were concatenated (total squared error / total elements, …).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import TYPE_CHECKING, Iterable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -25,6 +25,10 @@ from hwsim.accuracy.checkpoint import iter_tensors, list_tensors
 from hwsim.accuracy.metrics import combine_sums, error_sums, metrics_from_sums
 from hwsim.errors import HwsimError, closest
 
+if TYPE_CHECKING:
+    from hwsim.accuracy.methods import Method
+    from hwsim.formats import Format
+
 SYNTHETIC = ("gaussian", "student-t", "llm-weights", "llm-activations")
 SOURCES = SYNTHETIC + ("minilm",)
 _SHAPE = (512, 1024)  # synthetic weight-like tensors: 512 Ki elements keeps a comparison sub-second
@@ -32,7 +36,7 @@ _SHAPE = (512, 1024)  # synthetic weight-like tensors: 512 Ki elements keeps a c
 COLUMNS = ["format", "family", "bits_per_element", "method", "mse", "sqnr_db", "max_abs_err"]
 
 
-def _check_seed(seed) -> int:
+def _check_seed(seed: object) -> int:
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise HwsimError(f"seed must be a non-negative integer, got {seed!r}", field="seed")
     return int(seed)
@@ -75,7 +79,7 @@ def tensors(source: str, seed: int = 0) -> Iterator[tuple[str, np.ndarray]]:
     return iter_tensors(path, name)
 
 
-def _resolve_formats(formats) -> list:
+def _resolve_formats(formats: Iterable[str | Format] | str) -> list[Format]:
     from hwsim.formats import get_format
 
     if isinstance(formats, str):
@@ -86,13 +90,13 @@ def _resolve_formats(formats) -> list:
     return out
 
 
-def _row(fmt, sums: dict, method: str = "rtn") -> dict:
+def _row(fmt: Format, sums: dict, method: str = "rtn") -> dict:
     return {"format": fmt.name, "family": fmt.family, "bits_per_element": float(fmt.bits_per_element),
             "method": method, **metrics_from_sums(sums)}
 
 
-def compare(formats: Iterable | str, source: str, seed: int = 0, *, act_format=None, method=None,
-            kv_format=None) -> pd.DataFrame:
+def compare(formats: Iterable[str | Format] | str, source: str, seed: int = 0, *, act_format: str | Format | None = None,
+            method: Method | str | None = None, kv_format: str | Format | None = None) -> pd.DataFrame:
     """One row per format (in the order given): format, family, bits_per_element, method, mse,
     sqnr_db, max_abs_err, and `cosine` (mean over the fixed sentences, vs fp32) for `minilm`.
 

@@ -9,6 +9,8 @@ accumulating `terms` products; with or without output conversion.
 """
 from __future__ import annotations
 
+from typing import Iterable
+
 import numpy as np
 import pandas as pd
 
@@ -31,7 +33,7 @@ def weight_error(name: str, weights: dict[str, np.ndarray]) -> float:
     return float(err / var)
 
 
-def int_vs_minifloat(ints=INTS, minifloats=MINIFLOATS, seed: int = 0, hidden: int = 256,
+def int_vs_minifloat(ints: Iterable[str] = INTS, minifloats: Iterable[str] = MINIFLOATS, seed: int = 0, hidden: int = 256,
                      intermediate: int = 688, terms: int = 4608) -> pd.DataFrame:
     """One row per format: error, LUTs per MAC (plain, with conversion), Pareto-optimal flags, and
     for minifloats the cheapest integer format at least as accurate with the LUT overheads."""

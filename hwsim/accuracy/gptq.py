@@ -20,12 +20,16 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.linalg
 
 from hwsim.errors import HwsimError
 from hwsim.formats import kernels
+
+if TYPE_CHECKING:
+    from hwsim.formats import Format
 
 DAMP = 0.01  # fraction of mean(diag H) added to the diagonal (GPTQ's percdamp)
 BLOCK = 128  # lazy-batch block of columns
@@ -47,7 +51,7 @@ def _inverse_cholesky(h: np.ndarray, damp: float) -> np.ndarray:
     return scipy.linalg.cholesky(hinv, lower=False, overwrite_a=True, check_finite=False)
 
 
-def _lowrank_factor(x: np.ndarray, damp: float):
+def _lowrank_factor(x: np.ndarray, damp: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(u, P, B) with U = diag(u) + strict_upper(P·Bᵀ) the upper Cholesky factor of (H + λI)⁻¹ for
     H = 2XᵀX/m (Woodbury: H⁻¹ = (I − B(λI + BᵀB)⁻¹Bᵀ)/λ with B = Xᵀ·√(2/m))."""
     m = x.shape[0]
@@ -117,7 +121,7 @@ def _factor(x: np.ndarray | None, h: np.ndarray | None, n: int, act_order: bool,
     return f
 
 
-def gptq(w: np.ndarray, fmt, x: np.ndarray | None = None, *, h: np.ndarray | None = None,
+def gptq(w: np.ndarray, fmt: str | Format, x: np.ndarray | None = None, *, h: np.ndarray | None = None,
          act_order: bool = True, damp: float = DAMP, block: int = BLOCK) -> np.ndarray:
     """Quantized (dequantized) copy of W (out × in) after GPTQ with calibration inputs x (tokens × in)
     or a precomputed Hessian h (in × in). Same dtype as W (float32 stays float32)."""

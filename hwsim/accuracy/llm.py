@@ -38,6 +38,10 @@ from hwsim.accuracy.checkpoint import TensorInfo, list_tensors, read_tensor
 from hwsim.errors import HwsimError, closest
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from numpy.typing import ArrayLike
+
     from hwsim.accuracy.methods import Method
     from hwsim.formats import Format
 
@@ -198,7 +202,7 @@ class Quant:
     seed: int = 0
     prepared: dict = field(default_factory=dict, init=False)  # name → PreparedLinear of the last pass
 
-    def weight_format(self, name: str):
+    def weight_format(self, name: str) -> str | Format | None:
         if isinstance(self.weights, dict):
             return self.weights.get(name)
         return self.weights
@@ -299,7 +303,7 @@ def _block(h: np.ndarray, cfg: DecoderConfig, layer: _Layer, capture: dict | Non
 ONLINE_ROTATED = ("o_proj", "down_proj")  # inputs a residual-stream rotation does not reach (QuaRot: online)
 
 
-def residual_rotation(cfg: DecoderConfig, method, seed: int) -> np.ndarray | None:
+def residual_rotation(cfg: DecoderConfig, method: Method | str | None, seed: int) -> np.ndarray | None:
     """QuaRot's residual-stream rotation Q (hidden × hidden, float64) when the method rotates, else None.
     Every supported type is pre-RMSNorm, so the norms' gains fold into the next linears and Q commutes
     with the weightless RMSNorm that remains (‖xQ‖ = ‖x‖)."""
@@ -427,7 +431,7 @@ def run(ckpt: Checkpoint, ids: np.ndarray, quant: Quant | None = None, calibrati
     return out
 
 
-def _checkpoint(folder) -> Checkpoint:
+def _checkpoint(folder: str | Path | Checkpoint) -> Checkpoint:
     return folder if isinstance(folder, Checkpoint) else Checkpoint(folder)
 
 
@@ -445,7 +449,8 @@ def logits(folder: str | Path | Checkpoint, ids: np.ndarray, quant: Quant | None
     return (h.reshape(-1, h.shape[-1]) @ head.T).reshape(*h.shape[:-1], -1)
 
 
-def iter_linear_inputs(folder: str | Path | Checkpoint, ids: np.ndarray):
+def iter_linear_inputs(folder: str | Path | Checkpoint, ids: np.ndarray
+                       ) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
     """(i, {role: fp input rows (tokens × in)}) of layer i's projections for windows `ids`, one layer at a time
     (only that layer's weights and inputs held)."""
     ckpt = _checkpoint(folder)
@@ -461,7 +466,7 @@ def linear_inputs(folder: str | Path | Checkpoint, ids: np.ndarray) -> dict[str,
     return {f"layers.{i}.{r}": x for i, cap in iter_linear_inputs(folder, ids) for r, x in cap.items()}
 
 
-def windows(ids, window: int, bos: int | None, *, what: str = "text") -> np.ndarray:
+def windows(ids: ArrayLike, window: int, bos: int | None, *, what: str = "text") -> np.ndarray:
     """Cut token ids into non-overlapping windows of `window` tokens (each led by BOS when the model
     has one, as llama.cpp's perplexity does); the tail that does not fill a window is dropped."""
     ids = np.asarray(ids, dtype=np.int64)

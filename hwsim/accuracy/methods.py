@@ -23,10 +23,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from hwsim.errors import HwsimError, closest
+
+if TYPE_CHECKING:
+    from hwsim.formats import Format
 
 ROUNDINGS = ("rtn", "gptq", "gptq_noact")
 TRANSFORMS = ("rotate", "smoothquant", "awq")
@@ -80,7 +84,7 @@ def parse_method(name: str | Method | None) -> Method:
     return Method(text, tuple(transforms), rounding or "rtn")
 
 
-def check_applies(method: Method, fmt) -> None:
+def check_applies(method: Method, fmt: Format | None) -> None:
     """One clear error when a method cannot use a format (GPTQ needs a scale fixed before rounding)."""
     if fmt is None or method.rounding == "rtn":
         return
@@ -121,7 +125,7 @@ class PreparedLinear:
         return w
 
 
-def _awq_scale(w: np.ndarray, x: np.ndarray, fmt) -> np.ndarray:
+def _awq_scale(w: np.ndarray, x: np.ndarray, fmt: Format) -> np.ndarray:
     """AWQ's per-input-channel scale: α grid search on the layer output error (activations fp)."""
     mean_abs = np.maximum(np.abs(x).mean(0), 1e-8)
     xs = x[np.linspace(0, x.shape[0] - 1, min(x.shape[0], AWQ_TOKENS)).astype(np.int64)].astype(np.float32)
@@ -147,7 +151,7 @@ def _smooth_scale(w: np.ndarray, x: np.ndarray, alpha: float) -> np.ndarray:
     return xa**alpha / wa ** (1.0 - alpha)
 
 
-def prepare_linear(w: np.ndarray, fmt, method: Method | str | None = None, x: np.ndarray | None = None, *,
+def prepare_linear(w: np.ndarray, fmt: Format | None, method: Method | str | None = None, x: np.ndarray | None = None, *,
                    seed: int = 0) -> PreparedLinear:
     """Apply a method to one linear layer W (out × in) with calibration inputs x (tokens × in).
     fmt None keeps the weight unquantized (transforms still apply: activations may be quantized)."""
@@ -170,7 +174,8 @@ def prepare_linear(w: np.ndarray, fmt, method: Method | str | None = None, x: np
         if fmt is None and kind == "awq":
             continue  # AWQ protects weights: nothing to do without a weight format
         assert xc is not None, f"{kind} scales from calibration activations (refused above without them)"
-        s = _awq_scale(w, xc, fmt) if kind == "awq" else _smooth_scale(w, xc, param)
+        # awq with fmt None continued above: fmt is a Format here (mypy does not narrow through the `and`)
+        s = _awq_scale(w, xc, fmt) if kind == "awq" else _smooth_scale(w, xc, param)  # type: ignore[arg-type]
         w, ops = w * s, ops + [("scale", s)]
         xc = xc / s
     if fmt is None:

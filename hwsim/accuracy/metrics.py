@@ -4,13 +4,18 @@ All reductions run in float64 so that a tiny error on a large tensor is not lost
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Iterable
+
 import numpy as np
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 # SQNR when the quantized tensor is exact: reported as +inf (JSON output turns it into null)
 _EPS = np.finfo(np.float64).tiny
 
 
-def _pair(x, x_hat) -> tuple[np.ndarray, np.ndarray]:
+def _pair(x: ArrayLike, x_hat: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     x, x_hat = np.asarray(x), np.asarray(x_hat)
     if x.shape != x_hat.shape:
         raise ValueError(f"shape mismatch: {x.shape} vs {x_hat.shape}")
@@ -22,7 +27,7 @@ def _sumsq(a: np.ndarray) -> float:
     return float(np.square(a, dtype=np.float64).sum())
 
 
-def error_sums(x, x_hat) -> dict[str, float]:
+def error_sums(x: ArrayLike, x_hat: ArrayLike) -> dict[str, float]:
     """Sufficient statistics to aggregate metrics over many tensors:
     n, sum of squared error, sum of squared signal, max absolute error."""
     x, x_hat = _pair(x, x_hat)
@@ -47,7 +52,7 @@ def metrics_from_sums(s: dict[str, float]) -> dict[str, float]:
     return {"mse": mse, "sqnr_db": float(sqnr), "max_abs_err": s["max_abs_err"]}
 
 
-def combine_sums(parts) -> dict[str, float]:
+def combine_sums(parts: Iterable[dict[str, float]]) -> dict[str, float]:
     """Add `error_sums` of several tensors (max of the max errors)."""
     total = {"n": 0.0, "sse": 0.0, "signal": 0.0, "max_abs_err": 0.0}
     for p in parts:
@@ -58,29 +63,29 @@ def combine_sums(parts) -> dict[str, float]:
     return total
 
 
-def mse(x, x_hat) -> float:
+def mse(x: ArrayLike, x_hat: ArrayLike) -> float:
     """Mean squared error."""
     return metrics_from_sums(error_sums(x, x_hat))["mse"]
 
 
-def sqnr_db(x, x_hat) -> float:
+def sqnr_db(x: ArrayLike, x_hat: ArrayLike) -> float:
     """Signal-to-quantization-noise ratio 10·log10(Σx² / Σ(x−x̂)²) in dB; +inf when exact."""
     return metrics_from_sums(error_sums(x, x_hat))["sqnr_db"]
 
 
-def max_abs_err(x, x_hat) -> float:
+def max_abs_err(x: ArrayLike, x_hat: ArrayLike) -> float:
     """Largest absolute elementwise error."""
     return error_sums(x, x_hat)["max_abs_err"]
 
 
-def log_softmax(logits, axis: int = -1) -> np.ndarray:
+def log_softmax(logits: ArrayLike, axis: int = -1) -> np.ndarray:
     """Numerically stable log-softmax (subtracts the max before exponentiating)."""
     z = np.asarray(logits, dtype=np.float64)
     z = z - np.max(z, axis=axis, keepdims=True)
     return z - np.log(np.sum(np.exp(z), axis=axis, keepdims=True))
 
 
-def kl_divergence(logits_ref, logits_q, axis: int = -1) -> float:
+def kl_divergence(logits_ref: ArrayLike, logits_q: ArrayLike, axis: int = -1) -> float:
     """Mean over rows of KL(softmax(ref) ‖ softmax(q)) in nats — the llama.cpp
     `--kl-divergence` statistic, with the fp reference model as P."""
     lp = log_softmax(logits_ref, axis)
@@ -90,7 +95,7 @@ def kl_divergence(logits_ref, logits_q, axis: int = -1) -> float:
     return float(np.mean(np.maximum(kl, 0.0)))
 
 
-def linear_output_error(x, w, w_hat) -> float:
+def linear_output_error(x: ArrayLike, w: ArrayLike, w_hat: ArrayLike) -> float:
     """Relative output error of a linear layer on calibration activations:
     ‖X·Wᵀ − X·Ŵᵀ‖² / ‖X·Wᵀ‖², with X (tokens × in) and W, Ŵ (out × in)."""
     x = np.asarray(x, dtype=np.float64)
@@ -103,7 +108,7 @@ def linear_output_error(x, w, w_hat) -> float:
     return float(np.sum(d * d)) / denom if denom > 0 else float("nan")
 
 
-def cosine_similarity(a, b, axis: int = -1) -> np.ndarray:
+def cosine_similarity(a: ArrayLike, b: ArrayLike, axis: int = -1) -> np.ndarray:
     """Row-wise cosine similarity between two batches of vectors."""
     a = np.asarray(a, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)

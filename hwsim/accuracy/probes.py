@@ -20,6 +20,10 @@ import numpy as np
 from hwsim.accuracy import llm
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+    from hwsim.accuracy.methods import Method
     from hwsim.formats import Format
 
 PROBE_TOKENS = 1 << 14  # tokens run through one batched probe pass (bounds its activation memory)
@@ -38,7 +42,7 @@ class Probe:
 NOISE_ETA = 0.05  # relative output noise of a Hutchinson probe: KL stays quadratic in it (checked at 0.01–0.1)
 
 
-def _rademacher(role: str, layer: int, seed: int, eta: float):
+def _rademacher(role: str, layer: int, seed: int, eta: float) -> Callable[[np.ndarray], np.ndarray]:
     def add(y: np.ndarray) -> np.ndarray:
         rng = np.random.default_rng([int(seed), layer, llm.ROLES.index(role)])
         scale = eta * float(np.sqrt(np.mean(np.square(y, dtype=np.float64))))
@@ -46,7 +50,7 @@ def _rademacher(role: str, layer: int, seed: int, eta: float):
     return add
 
 
-def probe_kl(folder, ids: np.ndarray, probes: list[Probe], method=None, calibration: np.ndarray | None = None,
+def probe_kl(folder: str | Path | llm.Checkpoint, ids: np.ndarray, probes: list[Probe], method: Method | str | None = None, calibration: np.ndarray | None = None,
              seed: int = 0) -> np.ndarray:
     """Mean KL(fp ‖ probe) of next-token distributions over windows `ids` (b × t), one value per probe (nats)."""
     from hwsim.accuracy.methods import check_applies, parse_method

@@ -27,12 +27,12 @@ OUTLIER_RANGE = (20.0, 100.0)
 MASSIVE_RANGE = (1e3, 1e4)
 
 
-def gaussian(shape, seed: int, std: float = 1.0) -> np.ndarray:
+def gaussian(shape: int | tuple[int, ...], seed: int, std: float = 1.0) -> np.ndarray:
     """N(0, std²) float32."""
     return (np.random.default_rng(seed).standard_normal(shape) * std).astype(np.float32)
 
 
-def student_t(shape, seed: int, dof: float = STUDENT_T_DOF, std: float = 1.0) -> np.ndarray:
+def student_t(shape: int | tuple[int, ...], seed: int, dof: float = STUDENT_T_DOF, std: float = 1.0) -> np.ndarray:
     """Student-t with `dof` degrees of freedom, rescaled to standard deviation `std` (dof > 2)."""
     if dof <= 2:
         raise ValueError("dof must exceed 2 for a finite variance")

@@ -16,6 +16,8 @@ from hwsim.core.precision import ResolvedPrecision
 from hwsim.errors import HwsimError
 
 if TYPE_CHECKING:  # pandas loads with the first table, not with the engine (a cold CLI run costs a Trace)
+    from collections.abc import Iterable
+
     import pandas as pd
 
 INT_COLUMNS = ("m", "n", "k", "count", "macs", "vector_ops", "weight_elems", "act_in_elems",
@@ -170,7 +172,7 @@ def operand_bytes(ops: OpColumns, prec: ResolvedPrecision) -> OperandBytes:
     return OperandBytes(a=a, b=b, c=c, b_bits=b_bits)
 
 
-def gemm_ops(shapes, kind: str = "linear") -> pd.DataFrame:
+def gemm_ops(shapes: Iterable[tuple[str, float, float, float]], kind: str = "linear") -> pd.DataFrame:
     """A hand-made ops table: `shapes` is a list of (name, m, n, k) linear GEMMs (m tokens,
     n outputs, k inputs) in the documented Trace.ops columns. Used by `hwsim simulate --gemm` and tests."""
     import pandas as pd

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from hwsim.errors import HwsimError
 from hwsim.formats import get_format
@@ -48,7 +49,7 @@ def _from_bits(bits: float, field: str) -> OperandType:
 
 
 
-def _from_format(fmt, field: str) -> OperandType:
+def _from_format(fmt: Any, field: str) -> OperandType:  # a Format, or anything else (→ 'not a Format')
     # codebook codes (Format.is_codebook) reach the datapath dequantized, as fp16 (as QLoRA's kernels do)
     if getattr(fmt, "is_codebook", False):
         name, e, m = _IEEE[16]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -38,7 +39,7 @@ class Field:
         """Numbers that describe hardware: each must carry a source."""
         return self.kind in KINDS or self.kind in ("int", "bandwidth")
 
-    def parse(self, value: object, *, file: object, field: str):
+    def parse(self, value: object, *, file: object, field: str) -> Any:  # str, bool, int, float or a tuple of roles
         """YAML value → Python/SI value, validated. Raises HwsimError naming file and field."""
         if self.retired:
             raise HwsimError(f"field removed: {self.retired}", file=file, field=field)
@@ -98,7 +99,7 @@ class SIValues:
     def __len__(self) -> int:
         return int(np.size(self.values))
 
-    def __getitem__(self, index) -> SIValues:
+    def __getitem__(self, index: int | slice | np.ndarray) -> SIValues:
         return SIValues(np.asarray(self.values)[index], self.kind)
 
     def check(self, fld: Field, *, file: object, field: str) -> bool | None:

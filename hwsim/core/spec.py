@@ -68,7 +68,8 @@ class Accelerator:
                 return lv
         raise KeyError(name)
 
-    def buffer_capacity(self, role: str, op_roles: tuple[str, ...] = ("activations", "weights", "outputs")):
+    def buffer_capacity(self, role: str, op_roles: tuple[str, ...] = ("activations", "weights", "outputs")
+                        ) -> float | np.ndarray:
         """On-chip bytes available to one operand role in an op that uses `op_roles`: the smallest
         on-chip level holding it, split equally among the roles of that op the level holds
         (assumed: static partitioning). Unbounded when no on-chip level holds the role (the operand
@@ -80,7 +81,7 @@ class Accelerator:
             kept[key] = self._buffer_capacity(role, op_roles)
         return kept[key]
 
-    def _buffer_capacity(self, role: str, op_roles: tuple[str, ...]):
+    def _buffer_capacity(self, role: str, op_roles: tuple[str, ...]) -> float | np.ndarray:
         caps = [lv.capacity / len(set(lv.holds) & {role, *op_roles}) for lv in self.on_chip if role in lv.holds]
         if not caps:
             return math.inf

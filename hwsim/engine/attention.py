@@ -32,11 +32,15 @@ from hwsim.core.ops import ATTN_FUSED as FUSED, INT_COLUMNS, OpColumns
 
 if TYPE_CHECKING:  # pandas loads with the first table (fold_attention is given one)
     import pandas as pd
+    from numpy.typing import ArrayLike
+
+    from hwsim.core.spec import Accelerator
+    from hwsim.families.base import Family
 
 ROLES = ("qk", "softmax", "av")
 
 
-def attention_form(arch) -> str:
+def attention_form(arch: Accelerator) -> str:
     """"fused" or "unfused": the spec's `attention` field, else the family's sourced default."""
     from hwsim.families import get_family
 
@@ -138,14 +142,14 @@ def compute_view(ops: OpColumns) -> tuple[OpColumns, np.ndarray]:
     return view, fused
 
 
-def family_view(family, ops: OpColumns) -> tuple[OpColumns, np.ndarray]:
+def family_view(family: Family, ops: OpColumns) -> tuple[OpColumns, np.ndarray]:
     """`compute_view` for a family without its own fused-attention kernel model; the ops as given otherwise."""
     if getattr(family, "fused_attention_kernel", False):
         return ops, np.zeros(0, dtype=np.int64)
     return compute_view(ops)
 
 
-def fold(values, n_ops: int, fused: np.ndarray) -> np.ndarray:
+def fold(values: ArrayLike, n_ops: int, fused: np.ndarray) -> np.ndarray:
     """Per-op values of a compute view back onto the original ops (av parts added to their fused row)."""
     values = np.asarray(values, dtype=np.float64)
     if fused.size == 0:

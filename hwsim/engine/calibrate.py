@@ -22,7 +22,8 @@ import numpy as np
 import pandas as pd
 
 from hwsim.core.ops import INT_COLUMNS, OpColumns, gemm_ops
-from hwsim.core.precision import Precision, resolve_precision
+from hwsim.core.precision import Precision, ResolvedPrecision, resolve_precision
+from hwsim.core.spec import Accelerator
 from hwsim.engine.cost import cost_columns
 from hwsim.engine.machine import configure
 from hwsim.errors import HwsimError
@@ -82,7 +83,7 @@ class Group:
     kind: str
     rows: np.ndarray  # positions in the measurement frame
     ops: OpColumns
-    prec: object
+    prec: ResolvedPrecision
     overrides: dict = field(default_factory=dict)
 
 
@@ -185,14 +186,14 @@ def read_measurements(path: str | Path) -> pd.DataFrame:
     return df.reset_index(drop=True)
 
 
-def predict(arch, df: pd.DataFrame, values: dict | None = None) -> np.ndarray:
+def predict(arch: Accelerator, df: pd.DataFrame, values: dict | None = None) -> np.ndarray:
     """Seconds of every measured row on `arch` (with `values`: dotted path → array of candidate values of
     shape (P, 1) → result (P, rows))."""
     groups = _groups(df)
     return _predict(arch, groups, len(df), values)
 
 
-def _predict(arch, groups: list[Group], n: int, values: dict | None = None) -> np.ndarray:
+def _predict(arch: Accelerator, groups: list[Group], n: int, values: dict | None = None) -> np.ndarray:
     values = values or {}
     npts = max((np.shape(v)[0] for v in values.values()), default=None)
     out = np.zeros((npts or 1, n))
@@ -214,7 +215,8 @@ def _stage_rows(df: pd.DataFrame, st: Stage) -> np.ndarray:
     return mask
 
 
-def _box_search(arch, groups, n, meas, params: list[Param], rounds: int = 14):
+def _box_search(arch: Accelerator, groups: list[Group], n: int, meas: np.ndarray, params: list[Param],
+                rounds: int = 14) -> tuple[dict[str, float], list[str]]:
     """Bounded search: a grid over the box, best point, box shrunk to half around it, repeated."""
     per_dim = {1: 64, 2: 24, 3: 11}[len(params)]
     lo = np.array([np.log(p.lo) if p.log else p.lo for p in params])
@@ -249,7 +251,7 @@ class Fit:
     errors: np.ndarray  # relative error of every row on the fitted arch (pred / measured − 1)
 
 
-def fit(arch, df: pd.DataFrame, train: np.ndarray, *, file: object = "measurements") -> Fit:
+def fit(arch: Accelerator, df: pd.DataFrame, train: np.ndarray, *, file: object = "measurements") -> Fit:
     """Fit the stages in order on the `train` rows; later stages see earlier stages' values."""
     meas = df["seconds"].to_numpy(np.float64)
     values: dict = {}

@@ -3,7 +3,7 @@ through sweep_cost, over design points)."""
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Any, Callable, Mapping, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, TypeVar, cast
 
 import numpy as np
 
@@ -12,19 +12,28 @@ from hwsim.engine.attention import as_run, family_view, fold
 from hwsim.engine.machine import Machine, OpTraffic, configure, exposed_cycles, memory_cycles, op_traffic
 from hwsim.core.ops import OpColumns
 from hwsim.arch.loader import load_arch
-from hwsim.core.precision import Precision, operand_type
+from hwsim.core.precision import OperandType, Precision, operand_type
 from hwsim.errors import HwsimError
 from hwsim.workload.trace import Trace
 
 if TYPE_CHECKING:  # pandas loads with the first table a caller asks for (CostTable.ops), not with the engine
     import pandas as pd
+    from typing import TypeAlias
+
+    from numpy.typing import ArrayLike
+
+    from hwsim.core.precision import ResolvedPrecision
+
+    TraceLike: TypeAlias = Trace | pd.DataFrame  # a Trace, or a bare ops table in its documented columns
+    # what evaluate takes: a Precision (resolved or not), one weight format name or number of bits, None: fp16
+    PrecisionLike: TypeAlias = Precision | ResolvedPrecision | str | float | None
 
 T = TypeVar("T")
 
 TOTAL_KEYS = ("cycles", "compute_cycles", "memory_cycles", "seconds", "energy_j", "area_mm2")
 
 
-def ops_frame(trace) -> pd.DataFrame:
+def ops_frame(trace: TraceLike) -> pd.DataFrame:
     """The ops DataFrame of a Trace (or the DataFrame itself)."""
     import pandas as pd
 
@@ -34,18 +43,18 @@ def ops_frame(trace) -> pd.DataFrame:
     return df
 
 
-def family_ops(arch: Accelerator, trace) -> pd.DataFrame:
+def family_ops(arch: Accelerator, trace: TraceLike) -> pd.DataFrame:
     """The ops table as `arch` runs it: attention fused or not per the spec's `attention:` setting or the
     family's default (hwsim.engine.attention.as_run)."""
     return ops_frame(as_run(arch, trace))
 
 
-def op_table(trace) -> pd.DataFrame | Mapping[str, Any]:
+def op_table(trace: TraceLike) -> pd.DataFrame | Mapping[str, Any]:
     """The ops columns of a Trace without building its DataFrame (Trace.op_arrays), or a bare table itself."""
     return trace.op_arrays() if isinstance(trace, Trace) else ops_frame(trace)
 
 
-def per_trace(trace, key: str, build: Callable[[Any], T]) -> T:
+def per_trace(trace: TraceLike, key: str, build: Callable[[Any], T]) -> T:
     """`build(trace)` for a Trace, computed once and kept beside it (its table is not changed after it is
     built: Trace.with_attention caches on the same assumption); for a bare ops table, computed every call
     (it may be edited between calls). Every array in the result is made read-only: later calls share it."""
@@ -62,13 +71,13 @@ def per_trace(trace, key: str, build: Callable[[Any], T]) -> T:
     return got
 
 
-def op_columns(trace) -> OpColumns:
+def op_columns(trace: TraceLike) -> OpColumns:
     """The ops of a Trace (or of an ops DataFrame) as OpColumns, read once per Trace (per_trace): reading
     pandas columns costs more than costing a small trace."""
     return per_trace(trace, "_op_columns", lambda t: OpColumns.from_frame(op_table(t)))
 
 
-def energy_parts(arch: Accelerator, bytes_by_level: dict, compute_energy, seconds,
+def energy_parts(arch: Accelerator, bytes_by_level: dict, compute_energy: ArrayLike, seconds: ArrayLike,
                  shaped: bool = True) -> dict[str, np.ndarray]:
     """`energy_<part>_j` columns (compute, one per memory level, static) and their sum `energy_j`,
     all broadcast to one shape: the engine's energy rule, shared by the analytical and cycle engines.
@@ -86,13 +95,13 @@ def energy_parts(arch: Accelerator, bytes_by_level: dict, compute_energy, second
     return {k: _shaped(e, shape) for k, e in out.items()}
 
 
-def common_shape(values) -> tuple:
+def common_shape(values: Iterable[ArrayLike]) -> tuple:
     """The broadcast shape of `values` (np.broadcast_shapes, asked once per distinct shape: usually one)."""
     shapes = {np.shape(v) for v in values}
     return shapes.pop() if len(shapes) == 1 else np.broadcast_shapes(*shapes)
 
 
-def _shaped(values, shape: tuple) -> np.ndarray:
+def _shaped(values: ArrayLike, shape: tuple) -> np.ndarray:
     """`values` as a read-only float64 array of `shape` (broadcast when it has fewer dimensions)."""
     arr = np.asarray(values, dtype=np.float64)
     if arr.shape != shape:
@@ -192,7 +201,8 @@ def ops_table(columns: dict[str, np.ndarray]) -> pd.DataFrame:
     return frame
 
 
-def memory_footprint(arch: Accelerator, trace, prec, ops: OpColumns | None = None) -> dict:
+def memory_footprint(arch: Accelerator, trace: TraceLike, prec: ResolvedPrecision, ops: OpColumns | None = None
+                     ) -> dict:
     """What the backing store must hold for a model trace: every parameter at the weight format's storage
     bits (embeddings and norms included, though deployments often keep those in fp16), the KV cache after
     this step at the KV format, and the step's peak activation working set (`activation_bytes`): the
@@ -205,6 +215,7 @@ def memory_footprint(arch: Accelerator, trace, prec, ops: OpColumns | None = Non
         return {}
     if ops is None:
         ops = op_columns(as_run(arch, trace))
+    trace = cast(Trace, trace)  # it has a model: a Trace (no runtime effect)
     live = float(np.max(ops.act_in_elems + ops.act_out_elems, initial=0.0))
     residual = float(trace.batch * trace.seq * model.hidden)
     act = float(np.ceil((live + residual) * prec.activations.bits / 8))
@@ -213,14 +224,14 @@ def memory_footprint(arch: Accelerator, trace, prec, ops: OpColumns | None = Non
     return {"footprint_bytes": need, "activation_bytes": act, "fits_memory": need <= np.asarray(arch.backing.capacity)}
 
 
-def _is_frame(table) -> bool:
+def _is_frame(table: object) -> bool:
     """Whether `table` is a DataFrame (without loading pandas; a DataFrame's attribute lookup falls back to
     its columns, ~2.5 µs a miss, so the engine asks this before getattr)."""
     pd = sys.modules.get("pandas")
     return pd is not None and isinstance(table, pd.DataFrame)
 
 
-def _stored_format_bytes(model, trace, main) -> float:
+def _stored_format_bytes(model: Any, trace: TraceLike, main: OperandType) -> float:
     """Bytes a quantized checkpoint's per-op exceptions add to `params × main bits` (a GPTQ lm_head kept in
     fp16, a GGUF q6_k head, `dynamic` 8-bit layers): each excepted op's stored parameters (all its experts;
     the whole token table for `embed`) × (its bits − the main bits). 0 when the caller chose a format other
@@ -243,14 +254,15 @@ def _stored_format_bytes(model, trace, main) -> float:
     return extra
 
 
-def design_totals(m: Machine, ops: OpColumns, mult: np.ndarray, trace) -> dict:
+def design_totals(m: Machine, ops: OpColumns, mult: np.ndarray, trace: TraceLike) -> dict:
     """Totals that do not sum over ops, the same for every engine: area (of the design as given), the
     family's point totals (feasibility, utilisation: on the configured precision) and the memory footprint."""
     return {"area_mm2": m.area_mm2, **m.family.point_totals(m.spec, m.prec, ops, mult),
             **memory_footprint(m.spec, trace, m.asked, ops)}
 
 
-def table_totals(m: Machine, frame: pd.DataFrame | None, cols, ops: OpColumns, trace) -> tuple[dict, tuple]:
+def table_totals(m: Machine, frame: pd.DataFrame | None, cols: Mapping[str, ArrayLike], ops: OpColumns,
+                 trace: TraceLike) -> tuple[dict, tuple]:
     """A CostTable's totals (column sums + design_totals as scalars) and its extra keys."""
     totals = {k: _nansum(cols[k]) for k in cols}  # as pandas sums (NaN skipped), without Series
     design = design_totals(m, ops, np.ones(len(ops)), trace)
@@ -259,7 +271,7 @@ def table_totals(m: Machine, frame: pd.DataFrame | None, cols, ops: OpColumns, t
     return totals, tuple(design)
 
 
-def _nansum(values) -> float:
+def _nansum(values: ArrayLike) -> float:
     """np.nansum of a float column, bit for bit (it sums a contiguous copy with NaN set to 0), without its
     overhead when there is no NaN to skip."""
     if type(values) is np.ndarray and values.size == 1 and values.dtype == np.float64:
@@ -270,21 +282,22 @@ def _nansum(values) -> float:
     return float(total) if total == total else float(np.nansum(arr))  # NaN (a NaN, or inf - inf): skip NaNs
 
 
-def bound_of(compute, memory) -> np.ndarray:
+def bound_of(compute: np.ndarray, memory: np.ndarray) -> np.ndarray:
     return np.where(compute >= memory, "compute", "memory")
 
 
-def evaluate(arch: Accelerator | str, trace, precision=None) -> CostTable:
+def evaluate(arch: Accelerator | str, trace: TraceLike, precision: PrecisionLike = None) -> CostTable:
     """Cost a trace (or ops table) on an accelerator. `arch` may be a preset name or YAML path; `precision` a
     Precision, or one format name / number of bits for the weights (activations and KV fp16)."""
     if isinstance(arch, str):
         arch = load_arch(arch)
     if isinstance(precision, (str, int, float)) and not isinstance(precision, bool):
         precision = Precision(weights=precision)
-    return cost_table(configure(arch, precision), trace)
+    # a bool passes through to resolve_precision as before (not a documented input)
+    return cost_table(configure(arch, precision), trace)  # type: ignore[arg-type]
 
 
-def cost_table(m: Machine, trace, shared: OpTraffic | None = None, itemised: list | None = None) -> CostTable:
+def cost_table(m: Machine, trace: TraceLike, shared: OpTraffic | None = None, itemised: list | None = None) -> CostTable:
     """evaluate() on an already configured machine. `shared`: op_traffic of the ops as `m` runs them
     (op_columns(as_run(m.arch, trace))) when the caller has it already; `itemised`: as cost_columns (explain)."""
     ops = op_columns(as_run(m.arch, trace))  # attention as this accelerator runs it

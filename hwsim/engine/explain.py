@@ -9,6 +9,7 @@ static power × time — so they add up to the engine's totals (to floating-poin
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -21,6 +22,11 @@ from hwsim.engine.attention import as_run
 from hwsim.engine.cost import CostTable, cost_table, op_columns
 from hwsim.engine.machine import Machine, OpTraffic, configure, op_traffic
 from hwsim.engine.memory import level_reads_writes
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from hwsim.engine.cost import PrecisionLike, TraceLike
 
 ENERGY_COLUMNS = ("part", "component", "action", "per_action_j", "count", "energy_j", "source")
 AREA_COLUMNS = ("component", "per_instance_mm2", "count", "area_mm2", "source")
@@ -82,11 +88,11 @@ def _g(x: float) -> str:
     return f"{x:>10.4g}" if np.isfinite(x) else f"{'per op':>10}"
 
 
-def _total(x, n: int) -> float:
+def _total(x: ArrayLike, n: int) -> float:
     return float(np.sum(np.broadcast_to(np.asarray(x, dtype=np.float64), (n,))))
 
 
-def _value(x) -> float:
+def _value(x: ArrayLike) -> float:
     x = np.asarray(x, dtype=np.float64)
     return float(x) if x.ndim == 0 else float("nan")  # varies per op: only the line's total is meaningful
 
@@ -125,13 +131,13 @@ def area_lines(m: Machine) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(AREA_COLUMNS))
 
 
-def explain(arch: Accelerator | str, trace, precision=None) -> Explanation:
+def explain(arch: Accelerator | str, trace: TraceLike, precision: PrecisionLike = None) -> Explanation:
     """The engine's cost of `trace` on `arch` (as hwsim.engine.evaluate) with its energy and area itemised."""
     if isinstance(arch, str):
         arch = load_arch(arch)
     if isinstance(precision, (str, int, float)) and not isinstance(precision, bool):
         precision = Precision(weights=precision)
-    m = configure(arch, precision)
+    m = configure(arch, precision)  # type: ignore[arg-type]  # a bool passes through as in evaluate
     ops = op_columns(as_run(m.arch, trace))
     ot = op_traffic(m, ops)  # once: the engine's cost and the memory lines share it
     itemised: list = []  # the engine's compute energy terms, as it summed them

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hwsim.core.ops import OpColumns, OperandBytes, operand_bytes
-from hwsim.core.precision import ResolvedPrecision, resolve_precision
+from hwsim.core.precision import Precision, ResolvedPrecision, resolve_precision
 from hwsim.core.spec import Accelerator
 from hwsim.engine.memory import Traffic, operand_capacities, traffic
 from hwsim.families import get_family
@@ -45,7 +45,7 @@ class Machine:
         return self.family.area_mm2(self.spec, self.asked)
 
 
-def configure(arch: Accelerator, precision=None) -> Machine:
+def configure(arch: Accelerator, precision: Precision | ResolvedPrecision | None = None) -> Machine:
     prec = resolve_precision(precision)
     fam = get_family(arch.family)
     run_arch, run_prec = fam.configure(arch, prec)
@@ -80,7 +80,8 @@ def memory_cycles(tr: Traffic) -> np.ndarray:
     return functools.reduce(np.maximum, tr.cycles.values())
 
 
-def exposed_cycles(m: Machine, ops: OpColumns, shared: OpTraffic, compute, memory, startup) -> tuple:
+def exposed_cycles(m: Machine, ops: OpColumns, shared: OpTraffic, compute: float | np.ndarray, memory: float | np.ndarray,
+                   startup: float | np.ndarray) -> tuple:
     """What a double-buffered tile pipeline cannot overlap (the overlap rule both engines share:
     cycles = max(compute + to_compute, memory + to_memory)). Returns (to_compute, to_memory):
 

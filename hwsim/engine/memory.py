@@ -15,12 +15,16 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
 from hwsim.core.spec import Accelerator
 from hwsim.core.ops import OperandBytes, OpColumns
 from hwsim.errors import HwsimError
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 
 @dataclass(frozen=True)
@@ -48,8 +52,8 @@ def fetch_orders(a, b, count, cap_a, cap_b):
     return (np.ones_like(refetch_b), refetch_b), (refetch_a, np.ones_like(refetch_a))
 
 
-def level_reads_writes(arch: Accelerator, att, ob: OperandBytes, a_fetch, b_fetch, a_reads, b_reads,
-                       spill=0.0) -> dict:
+def level_reads_writes(arch: Accelerator, att: np.ndarray, ob: OperandBytes, a_fetch: float | np.ndarray, b_fetch: float | np.ndarray, a_reads: float | np.ndarray,
+                       b_reads: float | np.ndarray, spill: float | np.ndarray = 0.0) -> dict:
     """(bytes read, bytes written) per level: the backing store is read for the fetches and written with the
     outputs, and `spill` bytes are written to it and read back (Family.spill_bytes); an on-chip level is
     written with what it holds (fills, and outputs) and read by the array (A a_reads times, B b_reads times)
@@ -80,7 +84,7 @@ def level_reads_writes(arch: Accelerator, att, ob: OperandBytes, a_fetch, b_fetc
     return levels
 
 
-def _held(att: np.ndarray, kv: bool, weights: bool):
+def _held(att: np.ndarray, kv: bool, weights: bool) -> bool | np.ndarray:
     """Whether a level holds each op's B operand: one bool when that is the same for every op, else a mask."""
     if kv == weights:
         return kv
@@ -89,18 +93,19 @@ def _held(att: np.ndarray, kv: bool, weights: bool):
     return kv if att.all() else np.where(att, kv, weights)
 
 
-def _grown(total: np.ndarray, other) -> np.ndarray:
+def _grown(total: np.ndarray, other: ArrayLike) -> np.ndarray:
     """`total + 0.0 * other`'s broadcast: total itself when `other` adds no dimension."""
     return total if np.shape(other) == np.shape(total) else total + np.zeros(np.shape(other))
 
 
-def _level_bytes(arch: Accelerator, att, ob: OperandBytes, a_fetch, b_fetch, a_reads, b_reads, spill=0.0) -> dict:
+def _level_bytes(arch: Accelerator, att: np.ndarray, ob: OperandBytes, a_fetch: float | np.ndarray, b_fetch: float | np.ndarray, a_reads: float | np.ndarray,
+                 b_reads: float | np.ndarray, spill: float | np.ndarray = 0.0) -> dict:
     """Bytes moved per level: reads + writes of level_reads_writes."""
     return {k: r + w for k, (r, w) in level_reads_writes(arch, att, ob, a_fetch, b_fetch, a_reads, b_reads,
                                                          spill).items()}
 
 
-def _level_cycles(arch: Accelerator, levels: dict, memory_round) -> dict:
+def _level_cycles(arch: Accelerator, levels: dict, memory_round: Callable[..., Any]) -> dict:
     """Cycles each level needs for its bytes. A level with unbounded bandwidth (the schema default
     when omitted) takes 0 cycles; any other non-finite result is a spec error, never hidden
     (_check_finite, once over all levels)."""
@@ -118,7 +123,7 @@ def _level_cycles(arch: Accelerator, levels: dict, memory_round) -> dict:
     return cycles
 
 
-def _check_finite(arch: Accelerator, levels: dict, cycles: dict, slowest) -> None:
+def _check_finite(arch: Accelerator, levels: dict, cycles: dict, slowest: ArrayLike) -> None:
     """Raise for the first level (in spec order) whose cycles are not finite; `slowest` (their maximum,
     NaN-propagating) tells whether any is, in one test."""
     if np.isfinite(slowest).all():
@@ -142,8 +147,9 @@ def operand_capacities(arch: Accelerator, ops: OpColumns) -> tuple:
     return cap_a, cap_b
 
 
-def traffic(arch: Accelerator, ops: OpColumns, ob: OperandBytes, a_reads, b_reads, memory_round,
-            a_resident=False, b_resident=False, caps: tuple | None = None, spill=0.0) -> Traffic:
+def traffic(arch: Accelerator, ops: OpColumns, ob: OperandBytes, a_reads: float | np.ndarray, b_reads: float | np.ndarray,
+            memory_round: Callable[..., Any], a_resident: bool | np.ndarray = False,
+            b_resident: bool | np.ndarray = False, caps: tuple | None = None, spill: float | np.ndarray = 0.0) -> Traffic:
     """Bytes and cycles per memory level, for the better of the two loop orders (module docstring).
     Resident operands (masks from Family.resident) live on chip: no backing-store bytes, no fill.
     `caps`: operand_capacities(arch, ops) when the caller has them already; `spill`: bytes per op written

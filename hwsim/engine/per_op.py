@@ -14,7 +14,7 @@ import warnings
 from collections import Counter
 from dataclasses import dataclass, replace
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, TypeVar
 
 import numpy as np
 
@@ -26,8 +26,14 @@ from hwsim.errors import HwsimError, HwsimWarning
 if TYPE_CHECKING:  # pandas loads with the first table, not with the engine
     import pandas as pd
 
+    from hwsim.core.precision import ResolvedPrecision
+    from hwsim.core.spec import Accelerator
+    from hwsim.engine.cost import TraceLike
 
-def own_formats(trace) -> list[str] | None:
+T = TypeVar("T")
+
+
+def own_formats(trace: TraceLike) -> list[str] | None:
     """The weight format of each op of a quantized checkpoint's trace, as the checkpoint stores it (None: a plain
     model, whose weights take the precision the caller gives, or a bare ops table). Ops that read no weights
     (attention, elementwise) take the main format, so they never split a group."""
@@ -61,7 +67,7 @@ def split(formats: list[str]) -> Split:
     return Split(main, tuple((f, fmts == f) for f, _ in rest))
 
 
-def align(formats: list[str], source, ran) -> list[str]:
+def align(formats: list[str], source: TraceLike, ran: TraceLike) -> list[str]:
     """`formats` (one per op of `source`, a Trace or ops table) for the ops of `ran`, the same trace as a
     machine runs it (hwsim.engine.attention.as_run re-expresses only weight-free attention rows): by op
     name, rows `source` does not have at the main format."""
@@ -73,25 +79,26 @@ def align(formats: list[str], source, ran) -> list[str]:
     return [by_name.get(str(n), main) for n in dst["name"]]
 
 
-def as_run_formats(arch, trace, formats: list[str]):
+def as_run_formats(arch: Accelerator, trace: TraceLike, formats: list[str]) -> tuple[TraceLike, list[str]]:
     """(`trace` as `arch` runs it, the weight format of each of its ops)."""
     ran = as_run(arch, trace)
     return ran, align(formats, trace, ran)
 
 
-def with_weights(precision, fmt: str) -> Precision:
+def with_weights(precision: Precision | ResolvedPrecision | None, fmt: str) -> Precision:
     """`precision` (a Precision, a ResolvedPrecision or None: fp16) with its weights replaced by `fmt`."""
     precision = precision or Precision()
     return Precision(weights=fmt, activations=precision.activations, kv=precision.kv)
 
 
-def part(trace, mask: np.ndarray):
+def part(trace: TraceLike, mask: np.ndarray) -> TraceLike:
     """The ops of `trace` (a Trace or its ops table) selected by `mask`, as the same kind of object."""
     sub = ops_frame(trace)[mask].reset_index(drop=True)
     return replace(trace, ops=sub) if hasattr(trace, "ops") else sub
 
 
-def try_format(arch, fmt: str, main: str, names, cost, *args, **kwargs):
+def try_format(arch: Accelerator, fmt: str, main: str, names: Iterable[object], cost: Callable[..., T],
+               *args: Any, **kwargs: Any) -> T | None:
     """`cost(*args, **kwargs)` at `fmt`, or None (with a warning naming the ops) when the design cannot run it."""
     try:
         return cost(*args, **kwargs)
@@ -103,7 +110,8 @@ def try_format(arch, fmt: str, main: str, names, cost, *args, **kwargs):
         return None
 
 
-def evaluate_per_op(arch, trace, precision: Precision, formats: list[str], engine=evaluate) -> CostTable:
+def evaluate_per_op(arch: Accelerator, trace: TraceLike, precision: Precision, formats: list[str],
+                    engine: Callable[..., CostTable] = evaluate) -> CostTable:
     """`formats[i]` is the weight format of op i; activations and KV come from `precision`."""
     if len(formats) != len(ops_frame(trace)):
         raise ValueError("one weight format per op")
@@ -130,7 +138,7 @@ def evaluate_per_op(arch, trace, precision: Precision, formats: list[str], engin
     return CostTable(arch=base.arch, ops=frame, totals=totals, extra_keys=base.extra_keys)
 
 
-def sweep_cost_per_op(arch, grid, trace, precision: Precision, formats: list[str], *,
+def sweep_cost_per_op(arch: Accelerator, grid: Mapping[str, object], trace: TraceLike, precision: Precision, formats: list[str], *,
                       product: bool = True) -> pd.DataFrame:
     """hwsim.engine.sweep_cost with `formats[i]` the weight format of op i: the whole trace at the main format,
     plus, for each other format, (its ops at that format − the same ops at the main format) on every summed

@@ -24,17 +24,20 @@ from hwsim.families import get_family
 if TYPE_CHECKING:  # pandas loads when a sweep builds its table, not with the engine
     import pandas as pd
 
+    from hwsim.core.precision import Precision, ResolvedPrecision
+    from hwsim.engine.cost import TraceLike
+
 CHUNK = 4096  # design points per block: keeps temporaries in cache-sized arrays
 
 
-def _column(values) -> np.ndarray | SIValues:
+def _column(values: object) -> np.ndarray | SIValues:
     """One grid column as a flat array: values as given (units allowed), or SIValues as they are."""
     if isinstance(values, SIValues):
         return SIValues(np.asarray(values.values).ravel(), values.kind)
     return np.asarray(values, dtype=object).ravel()
 
 
-def _given(col) -> np.ndarray:
+def _given(col: np.ndarray | SIValues) -> np.ndarray:
     return col.values if isinstance(col, SIValues) else col
 
 
@@ -85,7 +88,8 @@ def _unique_ops(df: pd.DataFrame) -> tuple[OpColumns, np.ndarray]:
     return OpColumns.from_frame(uniq), mult
 
 
-def sweep_cost(arch: Accelerator, grid: Mapping[str, object], trace, precision=None, *,
+def sweep_cost(arch: Accelerator, grid: Mapping[str, object], trace: TraceLike,
+               precision: Precision | ResolvedPrecision | None = None, *,
                product: bool = True) -> pd.DataFrame:
     """One row per point of the Cartesian product of `grid` (dotted path → values, with units or SI),
     with the grid columns (as given) and the totals columns of CostTable. With product=False the

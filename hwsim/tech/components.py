@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, replace
-from typing import Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from hwsim.core.precision import OperandType
 from hwsim.tech import datapath as D
 from hwsim.tech.scaling import RULE, VOLTAGE_RULE, scale_area, scale_energy
 from hwsim.tech.tables import HOROWITZ, HOROWITZ_45NM as H
+
+if TYPE_CHECKING:
+    from hwsim.core.spec import Accelerator
 
 REF_NODE_NM = D.NODE  # the Horowitz table's node
 REF_VOLTS = 0.9       # Horowitz ISSCC 2014: 45 nm at 0.9 V
@@ -56,7 +60,7 @@ class Component:
     source: str = ""
 
     @priced_once
-    def times(self, factor, why: str) -> "Component":
+    def times(self, factor: float | np.ndarray, why: str) -> "Component":
         """The same piece with its energy and area multiplied (e.g. a PE's overhead over its bare MAC)."""
         return replace(self, energy_j=self.energy_j * factor, area_m2=self.area_m2 * factor,
                        name=f"{self.name} x{show(factor)}", source=f"{self.source}; x{show(factor)}: {why}")
@@ -78,13 +82,13 @@ class Term:
         return self.count * self.component.area_m2
 
 
-def show(x) -> str:
+def show(x: ArrayLike) -> str:
     """A value for a source line: the number, or "(swept)" for an array over design points."""
     x = np.asarray(x)
     return f"{x.item():g}" if x.ndim == 0 else "(swept)"
 
 
-def sum_energy(terms: list[Term], shape) -> np.ndarray:
+def sum_energy(terms: list[Term], shape: int | tuple[int, ...]) -> np.ndarray:
     """Per-op energy (J) of a family's terms, in the order given (so explain and the engine agree)."""
     out = np.zeros(shape)
     for t in terms:
@@ -92,7 +96,7 @@ def sum_energy(terms: list[Term], shape) -> np.ndarray:
     return out
 
 
-def sum_area_mm2(terms: list[Term]):
+def sum_area_mm2(terms: list[Term]) -> float | np.ndarray:
     total = 0.0
     for t in terms:
         total = total + t.area_m2
@@ -110,7 +114,7 @@ def _at(pj, um2, node_nm, volts, from_nm=REF_NODE_NM, from_volts=REF_VOLTS):
     return e, scale_area(um2, from_nm, node_nm) * 1e-12
 
 
-def _tech_source(source: str, node_nm, volts) -> str:
+def _tech_source(source: str, node_nm: ArrayLike, volts: ArrayLike | None) -> str:
     v = "" if volts is None else f", {show(volts)} V ({VOLTAGE_RULE})"
     return f"{source}; scaled to {show(node_nm)} nm{v} ({RULE})"
 
@@ -123,7 +127,7 @@ def _fit_source(what: str) -> str:
 
 
 @priced_once
-def mac(a: OperandType, b: OperandType, node_nm=REF_NODE_NM, volts=None, terms=4096) -> Component:
+def mac(a: OperandType, b: OperandType, node_nm: float | np.ndarray = REF_NODE_NM, volts: float | np.ndarray | None = None, terms: float | np.ndarray = 4096) -> Component:
     """One a×b multiply-accumulate into an accumulator sized for `terms` products (hwsim.tech.datapath)."""
     m = D.mac_cost(a, b, REF_NODE_NM, terms)
     e, ar = _at(m.energy_pj, m.area_um2, node_nm, volts)
@@ -133,21 +137,21 @@ def mac(a: OperandType, b: OperandType, node_nm=REF_NODE_NM, volts=None, terms=4
 
 
 @priced_once
-def int_adder(bits, node_nm=REF_NODE_NM, volts=None) -> Component:
+def int_adder(bits: float | np.ndarray, node_nm: float | np.ndarray = REF_NODE_NM, volts: float | np.ndarray | None = None) -> Component:
     e, ar = _at(D.int_add(bits), D.int_add(bits, "um2"), node_nm, volts)
     src = _fit_source("int add 8/16/32-bit, interpolated in width")
     return Component(f"int{show(bits)} adder", "add", _scalar(e), _scalar(ar), _tech_source(src, node_nm, volts))
 
 
 @priced_once
-def fp_adder(bits, node_nm=REF_NODE_NM, volts=None) -> Component:
+def fp_adder(bits: float | np.ndarray, node_nm: float | np.ndarray = REF_NODE_NM, volts: float | np.ndarray | None = None) -> Component:
     e, ar = _at(D.fp_add(bits), D.fp_add(bits, "um2"), node_nm, volts)
     src = _fit_source("fp add 16/32-bit, interpolated in width")
     return Component(f"fp{show(bits)} adder", "add", _scalar(e), _scalar(ar), _tech_source(src, node_nm, volts))
 
 
 @priced_once
-def multiplier(a: OperandType, b: OperandType, node_nm=REF_NODE_NM, volts=None) -> Component:
+def multiplier(a: OperandType, b: OperandType, node_nm: float | np.ndarray = REF_NODE_NM, volts: float | np.ndarray | None = None) -> Component:
     e, ar = _at(D.multiplier(a, b, "pj"), D.multiplier(a, b, "um2"), node_nm, volts)
     src = _fit_source("int 8/32-bit and fp 16/32-bit multiplier fits of hwsim.tech.datapath")
     return Component(f"{a.name}x{b.name} multiplier", "multiply", e, ar, _tech_source(src, node_nm, volts))
@@ -169,14 +173,14 @@ ASSUMED_SRAM_CELL = "assumed: a 6T SRAM cell ≈ a quarter of a flip-flop's area
 
 
 @priced_once
-def register_bit(node_nm=REF_NODE_NM, volts=None) -> Component:
+def register_bit(node_nm: float | np.ndarray = REF_NODE_NM, volts: float | np.ndarray | None = None) -> Component:
     """One flip-flop bit: area per bit, energy per bit written (pipeline and accumulator registers)."""
     e, ar = _at(_REG_BIT_PJ, _REG_BIT_UM2, node_nm, volts)
     return Component("register bit", "bit written", e, ar, _tech_source(ASSUMED_REG, node_nm, volts))
 
 
 @priced_once
-def sram_bit(node_nm=REF_NODE_NM, volts=None) -> Component:
+def sram_bit(node_nm: float | np.ndarray = REF_NODE_NM, volts: float | np.ndarray | None = None) -> Component:
     """One bit of a small (8 KB-class) SRAM array: energy per bit read (Horowitz: 10 pJ per 64-bit read),
     area per bit cell (assumed, ASSUMED_SRAM_CELL)."""
     e, ar = _at(_SRAM_8KB_PJ_PER_BIT, _REG_BIT_UM2 / 4, node_nm, volts)
@@ -185,7 +189,7 @@ def sram_bit(node_nm=REF_NODE_NM, volts=None) -> Component:
 
 
 @priced_once
-def sram_entry_read(bits, node_nm=REF_NODE_NM, volts=None) -> Component:
+def sram_entry_read(bits: float | np.ndarray, node_nm: float | np.ndarray = REF_NODE_NM, volts: float | np.ndarray | None = None) -> Component:
     """Reading one `bits`-wide table entry from a small SRAM array (per lookup): bits × sram_bit."""
     bit = sram_bit(node_nm, volts)
     return replace(bit, name=f"table read ({show(bits)} SRAM bits)", action="lookup", energy_j=bit.energy_j * bits,
@@ -193,7 +197,7 @@ def sram_entry_read(bits, node_nm=REF_NODE_NM, volts=None) -> Component:
 
 
 @priced_once
-def logic_bit(node_nm=REF_NODE_NM, volts=None) -> Component:
+def logic_bit(node_nm: float | np.ndarray = REF_NODE_NM, volts: float | np.ndarray | None = None) -> Component:
     """One in-array logic step on one bitline (bit-serial PIM)."""
     e, _ = _at(H["int_add_8_pj"].value / 8, 0.0, node_nm, volts)
     src = "assumed: a bitline logic step ≈ a 1-bit full add (Horowitz 45 nm 8-bit adder / 8)"
@@ -205,7 +209,7 @@ _SRAM_READ_64B = ((8 * 1024, 10.0), (32 * 1024, 20.0), (1024 * 1024, 100.0))
 
 
 @priced_once
-def sram_read(capacity_bytes, width_bits=64, node_nm=REF_NODE_NM, volts=None) -> Component:
+def sram_read(capacity_bytes: float | np.ndarray, width_bits: float | np.ndarray = 64, node_nm: float | np.ndarray = REF_NODE_NM, volts: float | np.ndarray | None = None) -> Component:
     """One `width_bits` read of an SRAM of `capacity_bytes`: Horowitz's 8 KB / 32 KB / 1 MB 64-bit reads,
     interpolated log-log in capacity (energy grows ~ capacity^0.4-0.5 with the bit- and word-line lengths),
     extrapolated along the end segments, and linear in width (assumed: the bitlines read scale with width)."""
@@ -223,7 +227,7 @@ def sram_read(capacity_bytes, width_bits=64, node_nm=REF_NODE_NM, volts=None) ->
 
 
 @priced_once
-def wire(node_nm=40.0, volts=None) -> Component:
+def wire(node_nm: float | np.ndarray = 40.0, volts: float | np.ndarray | None = None) -> Component:
     """Moving one bit over one mm of on-chip wire (Keckler 2011 at 40 nm; scaled like logic, assumed:
     wire capacitance per mm falls more slowly than gate capacitance, so this is on the low side)."""
     e, _ = _at(310.0 / (256 * 10), 0.0, node_nm, volts, from_nm=40.0)
@@ -246,16 +250,17 @@ def dram_bit(kind: str = "ddr") -> Component:
 # --- pieces priced from a preset's own constants ------------------------------------------------------
 
 
-def busy_cycle(name: str, watts, clock_hz, source: str) -> Component:
+def busy_cycle(name: str, watts: float | np.ndarray, clock_hz: float | np.ndarray, source: str) -> Component:
     """A block drawing `watts` while busy, charged per busy cycle (energy = watts / clock per cycle)."""
     return Component(name, "busy cycle", watts / clock_hz, 0.0, source)
 
 
-def block(name: str, area_m2, source: str) -> Component:
+def block(name: str, area_m2: float | np.ndarray, source: str) -> Component:
     """An instance whose area a preset gives directly (a PE, a core, a die)."""
     return Component(name, "instance", 0.0, area_m2, source)
 
 
-def tech_point(arch) -> tuple:
+def tech_point(arch: Accelerator) -> tuple:
     """(node in nm, supply volts or None) of an architecture's `tech` section."""
-    return arch.tech.node_nm, getattr(arch.tech, "voltage", None)
+    # not narrowed from None: unchanged behaviour (a spec without a tech section raises AttributeError here)
+    return arch.tech.node_nm, getattr(arch.tech, "voltage", None)  # type: ignore[union-attr]

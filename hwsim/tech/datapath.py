@@ -17,6 +17,7 @@ import functools
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from hwsim.core.precision import OperandType
 from hwsim.tech.scaling import scale_area, scale_energy
@@ -45,7 +46,7 @@ def _fp_fit(key):
 _FP_MUL_E, _FP_MUL_A = _fp_fit("pj"), _fp_fit("um2")
 
 
-def _interp(width, table: dict[int, float]):
+def _interp(width: ArrayLike, table: dict[int, float]) -> np.ndarray:
     xs = sorted(table)
     ys = [table[x] for x in xs]
     slope = (ys[-1] - ys[-2]) / (xs[-1] - xs[-2])
@@ -66,7 +67,7 @@ def _mantissa(t: OperandType) -> int:
     return t.mantissa_bits if t.is_float else max(t.element_bits - 1, 1)
 
 
-def multiplier(a: OperandType, b: OperandType, key="pj") -> float:
+def multiplier(a: OperandType, b: OperandType, key: str = "pj") -> float:
     if not a.is_float and not b.is_float:
         alpha, gamma = _INT_MUL_E if key == "pj" else _INT_MUL_A
         return alpha * a.element_bits * b.element_bits + gamma
@@ -82,7 +83,7 @@ def as_scalar(x):
     return x.item() if x.ndim == 0 else x
 
 
-def accumulator_bits(a: OperandType, b: OperandType, terms) -> tuple:
+def accumulator_bits(a: OperandType, b: OperandType, terms: ArrayLike) -> tuple:
     """(width, is_float) of the accumulator for `terms` products (REFERENCES.md FPGA section rules).
     `terms` may be an array over design points; so are the results then."""
     log_n = np.ceil(np.log2(np.maximum(np.asarray(terms, dtype=np.float64), 2.0))).astype(np.int64)
@@ -101,16 +102,16 @@ class MacCost:
     node_nm: float | np.ndarray
 
 
-def mac_cost(a: OperandType, b: OperandType, node_nm=NODE, terms=4096) -> MacCost:
+def mac_cost(a: OperandType, b: OperandType, node_nm: float | np.ndarray = NODE, terms: float | np.ndarray = 4096) -> MacCost:
     """Energy (pJ) and area (µm²) of one a×b multiply-accumulate at a node (rule: hwsim.tech.scaling).
     `node_nm` and `terms` broadcast (arrays over design points in sweeps)."""
     try:  # one design point: the same few operand pairs are priced on every engine call
-        return _mac_cost_at(a, b, node_nm, terms)
+        return _mac_cost_at(a, b, node_nm, terms)  # type: ignore[arg-type]  # arrays: the TypeError below
     except TypeError:  # arrays (sweeps) are not hashable
         return _mac_cost(a, b, node_nm, terms)
 
 
-def _mac_cost(a: OperandType, b: OperandType, node_nm, terms) -> MacCost:
+def _mac_cost(a: OperandType, b: OperandType, node_nm: float | np.ndarray, terms: float | np.ndarray) -> MacCost:
     acc, acc_float = accumulator_bits(a, b, terms)
     e = multiplier(a, b, "pj") + np.where(acc_float, fp_add(acc, "pj"), int_add(acc, "pj"))
     ar = multiplier(a, b, "um2") + np.where(acc_float, fp_add(acc, "um2"), int_add(acc, "um2"))

@@ -12,13 +12,18 @@ is not part of these per-action energies (it is the preset's static power).
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
+
 RULE = "assumed: area ∝ L², energy ∝ L (C ∝ L, V ≈ const after Dennard scaling)"
 VOLTAGE_RULE = "dynamic energy C·V²: energy ∝ (V / 0.9 V)², 0.9 V the reference table's supply"
 
 
-def scale_energy(energy, from_nm: float, to_nm):
+def scale_energy(energy: float | np.ndarray, from_nm: float, to_nm: float | np.ndarray) -> float | np.ndarray:
     return energy * (to_nm / from_nm)
 
 
-def scale_area(area, from_nm: float, to_nm):
+def scale_area(area: float | np.ndarray, from_nm: float, to_nm: float | np.ndarray) -> float | np.ndarray:
     return area * (to_nm / from_nm) ** 2
