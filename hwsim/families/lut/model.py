@@ -31,6 +31,7 @@ time (assumed: a core running SIMD kernels draws about its rated per-core power)
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -42,6 +43,11 @@ from hwsim.families.common import cdiv
 from hwsim.families.host_cpu import HOST_PARAMS, fp_bits, host_area_terms, host_cycles, host_energy_term, host_lanes
 from hwsim.tech import components as C
 from hwsim.tech.components import show
+
+if TYPE_CHECKING:
+    from hwsim.core.ops import OpColumns
+    from hwsim.core.precision import ResolvedPrecision
+    from hwsim.core.spec import Accelerator
 
 TARGETS = ("accelerator", "cpu")
 
@@ -94,7 +100,7 @@ class Lut(BatchedFamily):
 
     # --- dense fallback (LUT tile geometry: lut_core.lut_tile) ---------------------------------
     @staticmethod
-    def host_dense(arch, prec) -> bool:
+    def host_dense(arch: Accelerator, prec: ResolvedPrecision) -> bool:
         """Float weights of >= 16 bits on a CPU told to run them densely (float_weights: host)."""
         w = prec.weights
         return arch.compute["float_weights"] == "host" and w.is_float and w.element_bits >= 16
@@ -106,7 +112,7 @@ class Lut(BatchedFamily):
             return 0.0
         return L.arch_table_bytes(arch, ops)
 
-    def table_io(self, arch, ops, prec) -> tuple[str, np.ndarray | float]:
+    def table_io(self, arch: Accelerator, ops: OpColumns, prec: ResolvedPrecision) -> tuple[str, np.ndarray | float]:
         """(resource, cycles) of the tables written once by the precompute and read once by the LUT GEMM: through
         the backing store in a kernel of its own ("dram", precompute: separate: spill_bytes both ways), through
         the on-chip level when fused into the norm ("tables", at table_bandwidth), or none."""
@@ -148,7 +154,8 @@ class Lut(BatchedFamily):
 
     # --- energy and area (components: hwsim.tech.components) -----------------------------------
     @staticmethod
-    def lane_parts(arch, node=C.REF_NODE_NM, volts=None) -> list[C.Component]:
+    def lane_parts(arch: Accelerator, node: float | np.ndarray = C.REF_NODE_NM,
+                   volts: float | np.ndarray | None = None) -> list[C.Component]:
         """One lookup lane of a LUT unit: the table-entry mux, the accumulator, the sign negate."""
         c = arch.compute
         tb = L.table_bits(arch)
@@ -160,7 +167,8 @@ class Lut(BatchedFamily):
         return [mux, acc, *(neg if c["symmetric"] else [])]
 
     @classmethod
-    def lookup_parts(cls, arch, node=C.REF_NODE_NM, volts=None) -> list[C.Component]:
+    def lookup_parts(cls, arch: Accelerator, node: float | np.ndarray = C.REF_NODE_NM,
+                     volts: float | np.ndarray | None = None) -> list[C.Component]:
         """The energy of one lookup on the accelerator: table read (the mux from registers, or the entry's
         bits from SRAM), accumulate, sign negate."""
         parts = cls.lane_parts(arch, node, volts)
@@ -169,7 +177,8 @@ class Lut(BatchedFamily):
         return parts
 
     @staticmethod
-    def table_cell(arch, node=C.REF_NODE_NM, volts=None) -> C.Component:
+    def table_cell(arch: Accelerator, node: float | np.ndarray = C.REF_NODE_NM,
+                   volts: float | np.ndarray | None = None) -> C.Component:
         return C.sram_bit(node, volts) if arch.compute["table_storage"] == "sram" else C.register_bit(node, volts)
 
     def energy_terms(self, arch, ops, prec, compute_cycles):
@@ -213,7 +222,7 @@ def _named(comp: C.Component, role: str) -> C.Component:
     return replace(comp, name=f"{role} ({comp.name})")
 
 
-def unit_vs_mac(arch, movement: bool = False) -> dict:
+def unit_vs_mac(arch: Accelerator, movement: bool = False) -> dict[str, float]:
     """LUT unit vs an FP16×FP16 MAC unit at the same node (the LUT Tensor Core comparison):
     ops per cycle per mm² (compute density) and ops per joule (energy efficiency) for INT1×FP16,
     one bit-plane per cycle. A lane does g 1-bit MACs per lookup; the MAC does one MAC per cycle.
