@@ -33,6 +33,7 @@ node-scaled; host cycles at cores × core_power.
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -44,6 +45,11 @@ from hwsim.families.base import BatchedFamily
 from hwsim.families.common import cdiv
 from hwsim.families.host_cpu import HOST_PARAMS, host_area_terms, host_cycles, host_energy_term, host_lanes
 from hwsim.tech import components as C
+
+if TYPE_CHECKING:
+    from hwsim.core.ops import OpColumns
+    from hwsim.core.precision import ResolvedPrecision
+    from hwsim.core.spec import Accelerator
 
 MODES = ("bitserial", "lut", "host")
 
@@ -171,9 +177,10 @@ class Pim(BatchedFamily):
         parts = self.startup_parts(arch, ops, prec) if startup is None else startup
         return look + convert + parts["arrays"] + parts["host"]
 
-    def startup_parts(self, arch, ops, prec):
+    def startup_parts(self, arch: Accelerator, ops: OpColumns, prec: ResolvedPrecision,
+                      spill: np.ndarray | float | None = None) -> dict[str, np.ndarray]:
         """lut mode: the tables every batch of lookups needs, built on the host once and written into the
-        arrays once (part of lut_cycles)."""
+        arrays once (part of lut_cycles; they spill nothing to DRAM, so `spill` is not read)."""
         if arch.compute["mode"] != "lut":
             return {}
         return {"host": np.ceil(L.precompute_cycles(arch, ops)), "arrays": self.table_write_cycles(arch, ops)}
@@ -205,9 +212,10 @@ class Pim(BatchedFamily):
             return self.lut_cycles(arch, ops, prec, startup)
         return self.host_linear_cycles(arch, ops, prec)
 
-    def compute_parts(self, arch, ops, prec):
-        """lut mode's tables computed once, for the start-up and the array cycles."""
-        parts = self.startup_parts(arch, ops, prec)
+    def compute_parts(self, arch: Accelerator, ops: OpColumns, prec: ResolvedPrecision,
+                      spill: np.ndarray | float | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """lut mode's tables computed once, for the start-up and the array cycles (`spill`: Family.compute_parts)."""
+        parts = self.startup_parts(arch, ops, prec, spill)
         return self.pim_cycles(arch, ops, prec, parts) + host_cycles(arch, ops, prec), parts
 
     def compute_cycles(self, arch, ops, prec):
