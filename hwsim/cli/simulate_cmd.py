@@ -106,9 +106,9 @@ def _engine(name: str) -> Callable[..., CostTable]:
         from hwsim.engine.cost import evaluate
 
         return evaluate
-    from hwsim.cycle import evaluate
+    from hwsim.cycle import evaluate as cycle_evaluate  # its own name: a different signature
 
-    return evaluate
+    return cycle_evaluate
 
 
 def _fmt(x: float) -> str:

@@ -10,6 +10,7 @@ of the simulated compute cycles + bytes × energy per level + static power × ti
 from __future__ import annotations
 
 import functools
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -23,6 +24,14 @@ from hwsim.engine.memory import operand_capacities
 from hwsim.core.ops import INT_COLUMNS, OpColumns
 from hwsim.errors import HwsimError
 
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+    from hwsim.core.precision import Precision, ResolvedPrecision
+    from hwsim.core.spec import Accelerator
+    from hwsim.engine.cost import TraceLike
+    from hwsim.engine.memory import Traffic
+
 
 class CycleTable(CostTable):
     """A CostTable plus the per-resource utilisation timeline (resource, start, end, busy, op)."""
@@ -32,13 +41,13 @@ class CycleTable(CostTable):
         super().__init__(arch, ops, totals, extra_keys, columns=columns)
         self.timeline = timeline
 
-    def plot(self, ax=None, seconds=False, by: str = "auto"):
+    def plot(self, ax: Axes | None = None, seconds: bool = False, by: str = "auto") -> Axes:
         """Busy fraction per resource over time (matplotlib Axes), per op or, for a whole model, per layer."""
         return plot_timeline(self.timeline, ax=ax, clock_hz=self.totals["cycles"] / self.totals["seconds"]
                              if seconds and self.totals["seconds"] else None, by=by)
 
 
-def simulate_ops(m: Machine, ops: OpColumns):
+def simulate_ops(m: Machine, ops: OpColumns) -> tuple[list[M.OpSim], Traffic]:
     """Simulate every op on a configured machine; returns (list of OpSim per op, the shared traffic)."""
     fam, arch, prec = m.family, m.arch, m.prec
     if any(np.ndim(v) for v in arch.compute.values() if not isinstance(v, str)):
@@ -67,7 +76,8 @@ def simulate_ops(m: Machine, ops: OpColumns):
     return sims, tr
 
 
-def evaluate(arch, trace, precision=None) -> CycleTable:
+def evaluate(arch: Accelerator, trace: TraceLike,
+             precision: Precision | ResolvedPrecision | None = None) -> CycleTable:
     """Cycle-level cost of a trace (a Trace or its ops DataFrame): a CycleTable."""
     m = configure(arch, precision)
     fam, run_arch, prec = m.family, m.arch, m.prec

@@ -74,7 +74,7 @@ def _antidiagonal(mat: np.ndarray) -> np.ndarray:
     return mat.ravel()[order]
 
 
-def _folds(size: int, width: int):
+def _folds(size: int, width: int) -> list[tuple[int, int]]:
     return [(i * width, min((i + 1) * width, size)) for i in range(_cdiv(size, width))]
 
 
@@ -129,7 +129,7 @@ def streams(dataflow: str, m: int, n: int, k: int, h: int, w: int) -> Streams:
     return Streams(np.vstack(dm_i), np.vstack(dm_f), np.vstack(dm_o), fetch_i, fetch_f)
 
 
-def _lines(fetch: np.ndarray, n_ids: int, words_per_line: int):
+def _lines(fetch: np.ndarray, n_ids: int, words_per_line: int) -> tuple[np.ndarray, int]:
     """Line of every element id in the fill order, and the number of lines (SCALE-Sim counts one
     more, empty, line when the words divide evenly)."""
     valid = fetch[fetch >= 0]
@@ -209,7 +209,7 @@ def _simulate(lines_i, lines_f, out_counts, st_i, st_f, ob_total, ob_drain, ob_b
     return total, stalls
 
 
-def _read_state(fetch, n_ids, kib, bw):
+def _read_state(fetch: np.ndarray, n_ids: int, kib: int, bw: int) -> tuple[np.ndarray, np.ndarray]:
     words = 1024 * kib // WORD_BYTES
     active = math.ceil(words * 0.5)
     prefetch = words - active
@@ -221,7 +221,7 @@ def _read_state(fetch, n_ids, kib, bw):
     return line, st
 
 
-def _as_lines(demand, line):
+def _as_lines(demand: np.ndarray, line: np.ndarray) -> np.ndarray:
     return np.where(demand >= 0, line[np.maximum(demand, 0)], -1)
 
 
@@ -233,7 +233,7 @@ class ScaleSimResult:
 
 
 def scalesim_cycles(dataflow: str, m: int, n: int, k: int, rows: int, cols: int,
-                    bandwidth: int | None = None, sram_kib=(64, 64, 64)) -> ScaleSimResult:
+                    bandwidth: int | None = None, sram_kib: tuple[int, int, int] = (64, 64, 64)) -> ScaleSimResult:
     """SCALE-Sim's total and stall cycles for one GEMM; bandwidth None = CALC (stall-free) mode,
     else USER mode with `bandwidth` words per cycle on every interface and SRAMs of sram_kib
     (ifmap, filter, ofmap) KiB."""

@@ -2,13 +2,23 @@
 and a plot helper."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from matplotlib.axes import Axes
+
+    from hwsim.sim.models import OpSim
 
 COLUMNS = ["resource", "start", "end", "busy", "op"]
 
 
-def build_timeline(names, cycles, sims, n_bins, backing_name) -> pd.DataFrame:
+def build_timeline(names: Iterable[str], cycles: Iterable[float], sims: Iterable[OpSim], n_bins: int,
+                   backing_name: str) -> pd.DataFrame:
     """Ops back to back; each op's span cut into n_bins bins; busy = busy cycles / bin width.
     The tile families' DMA channel is named after the backing store."""
     parts = []
@@ -53,7 +63,8 @@ def aggregate(timeline: pd.DataFrame, by: str = "op") -> pd.DataFrame:
     return g[COLUMNS]
 
 
-def plot_timeline(timeline: pd.DataFrame, ax=None, clock_hz=None, by: str = "auto"):
+def plot_timeline(timeline: pd.DataFrame, ax: Axes | None = None, clock_hz: float | None = None,
+                  by: str = "auto") -> Axes:
     """Busy fraction per resource (one row per resource), one flat segment per op or per layer with their
     boundaries drawn. by='auto' aggregates per op up to 40 ops and per layer beyond (a whole model)."""
     import matplotlib.pyplot as plt

@@ -37,6 +37,8 @@ from hwsim.core.precision import ResolvedPrecision
 from hwsim.tech.components import Component, Term, block, sum_area_mm2, sum_energy
 
 if TYPE_CHECKING:  # the cycle-level kit (numba, simpy) loads only when the cycle engine runs
+    from numpy.typing import ArrayLike
+
     from hwsim.sim.models import OpSim, SimContext
 
 
@@ -72,7 +74,7 @@ class Family:
     def compute_cycles(self, arch: Accelerator, ops: OpColumns, prec: ResolvedPrecision) -> np.ndarray:
         raise NotImplementedError
 
-    def peak_macs_per_cycle(self, arch: Accelerator, prec: ResolvedPrecision):
+    def peak_macs_per_cycle(self, arch: Accelerator, prec: ResolvedPrecision) -> float | np.ndarray:
         raise NotImplementedError
 
     def energy_terms(self, arch: Accelerator, ops: OpColumns, prec: ResolvedPrecision,
@@ -106,7 +108,7 @@ class Family:
             raise NotImplementedError(f"family {self.name!r} defines neither area_terms nor area_mm2")
         return self.area_terms_of_total(self.area_mm2(arch, prec))
 
-    def area_terms_of_total(self, area_mm2) -> list[Term]:
+    def area_terms_of_total(self, area_mm2: ArrayLike) -> list[Term]:
         """The one line a family that prices area as a sum (area_mm2, not area_terms) is shown as."""
         mm2 = np.asarray(area_mm2, dtype=np.float64)
         if np.all(np.isnan(mm2)):
@@ -114,7 +116,7 @@ class Family:
         return [Term(block(f"{self.name} design (not itemised by the family)", mm2 * 1e-6,
                            f"the {self.name} family's area model"), 1.0)]
 
-    def area_mm2(self, arch: Accelerator, prec: ResolvedPrecision):
+    def area_mm2(self, arch: Accelerator, prec: ResolvedPrecision) -> float | np.ndarray:
         """mm² of the design: the sum of area_terms."""
         return sum_area_mm2(self.area_terms(arch, prec))
 
@@ -155,7 +157,7 @@ class Family:
         family computes them itself where it needs them (a caller without the traffic)."""
         return self.compute_cycles(arch, ops, prec), self.startup_parts(arch, ops, prec, spill)
 
-    def spill_bytes(self, arch: Accelerator, ops: OpColumns, prec: ResolvedPrecision) -> np.ndarray | float:
+    def spill_bytes(self, arch: Accelerator, ops: OpColumns, prec: ResolvedPrecision) -> float | np.ndarray:
         """Bytes per op the family writes to the backing store and reads back during its start-up work,
         besides the GEMM operands (LUT tables of a separate precompute kernel; their transfer time is a
         startup_parts part). The shared memory model counts them both ways (hwsim.engine.memory.traffic),
@@ -176,7 +178,8 @@ class Family:
         the engine costs ops on what this returns. Default: unchanged."""
         return arch, prec
 
-    def resident(self, arch: Accelerator, ops: OpColumns, prec: ResolvedPrecision):
+    def resident(self, arch: Accelerator, ops: OpColumns,
+                 prec: ResolvedPrecision) -> tuple[bool | np.ndarray, bool | np.ndarray]:
         """Masks (broadcastable to the op columns) of A (activations) and B (weights/KV) kept on
         chip for the whole run: they move no backing-store bytes. Default: neither."""
         return False, False

@@ -14,7 +14,7 @@ of a layer is hwsim.families.host_cpu.
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -22,10 +22,17 @@ from hwsim.errors import HwsimError
 from hwsim.families.common import cdiv
 from hwsim.families.host_cpu import host_lanes
 
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from hwsim.core.ops import OpColumns
+    from hwsim.core.precision import ResolvedPrecision
+    from hwsim.core.spec import Accelerator
+
 # --- LUT-GEMM counts ------------------------------------------------------------------------------
 
 
-def weight_planes(arch, prec) -> int:
+def weight_planes(arch: Accelerator, prec: ResolvedPrecision) -> int:
     """Bit-planes of the weights; the LUT datapath only decomposes integer weights."""
     w = prec.weights
     if w.codebook:
@@ -39,38 +46,38 @@ def weight_planes(arch, prec) -> int:
     return int(w.element_bits)
 
 
-def lut_mask(ops) -> np.ndarray:
+def lut_mask(ops: OpColumns) -> np.ndarray:
     """Ops that run as LUT-GEMM: linear layers (attention's B operand is the fp16 KV cache)."""
     return ops.kind == "linear"
 
 
-def table_entries(group, symmetric):
+def table_entries(group: ArrayLike, symmetric: ArrayLike) -> np.ndarray:
     """Entries per table: 2^g, or 2^(g-1) with the symmetry trick."""
     return np.where(symmetric, 2.0 ** (np.asarray(group) - 1), 2.0 ** np.asarray(group))
 
 
-def lookups(ops, group, planes) -> np.ndarray:
+def lookups(ops: OpColumns, group: float | np.ndarray, planes: int) -> np.ndarray:
     """Table lookups (each followed by one add) of the linear ops: m·n·ceil(k/g)·planes per instance."""
     return np.where(lut_mask(ops), ops.m * ops.n * cdiv(ops.k, group) * planes * ops.count, 0.0)
 
 
-def precompute_adds(ops, group, symmetric) -> np.ndarray:
+def precompute_adds(ops: OpColumns, group: float | np.ndarray, symmetric: ArrayLike) -> np.ndarray:
     """Adds to build the tables: one add per entry (each entry is a neighbour ± one activation),
     one table per token and group of g inputs; shared by all n outputs."""
     return np.where(lut_mask(ops), ops.m * cdiv(ops.k, group) * table_entries(group, symmetric) * ops.count, 0.0)
 
 
-def table_bytes(ops, group, symmetric, table_bits) -> np.ndarray:
+def table_bytes(ops: OpColumns, group: float | np.ndarray, symmetric: ArrayLike, table_bits: float) -> np.ndarray:
     """Bytes of all tables of an op (what a separate precompute kernel writes and the GEMM reads)."""
     return precompute_adds(ops, group, symmetric) * table_bits / 8
 
 
-def combine_ops(ops, planes) -> np.ndarray:
+def combine_ops(ops: OpColumns, planes: int) -> np.ndarray:
     """Shift-and-adds combining the per-plane partial sums: one per output per plane."""
     return np.where(lut_mask(ops), ops.m * ops.n * planes * ops.count, 0.0)
 
 
-def dequant_ops(ops, prec) -> np.ndarray:
+def dequant_ops(ops: OpColumns, prec: ResolvedPrecision) -> np.ndarray:
     """Scale multiplies of group dequantisation: one per output per weight group along k
     (per-tensor or per-channel scales: one per output)."""
     gs = prec.weights.group_size
@@ -90,18 +97,18 @@ def table_quantisation_error(table_bits: int, group: int) -> float:
 # --- an architecture's tables and LUT tiles -------------------------------------------------------
 
 
-def table_bits(arch) -> float:
+def table_bits(arch: Accelerator) -> float:
     """Bits of one table entry: compute.table_precision fp16 → 16, int8 → 8."""
     return 16.0 if arch.compute["table_precision"] == "fp16" else 8.0
 
 
-def arch_table_bytes(arch, ops) -> np.ndarray:
+def arch_table_bytes(arch: Accelerator, ops: OpColumns) -> np.ndarray:
     """table_bytes of every op with the architecture's group, symmetry and table precision."""
     c = arch.compute
     return table_bytes(ops, c["group"], c["symmetric"], table_bits(arch))
 
 
-def precompute_launch_cycles(arch, ops) -> np.ndarray:
+def precompute_launch_cycles(arch: Accelerator, ops: OpColumns) -> np.ndarray:
     """Fixed cycles of a separate precompute kernel per linear op (`compute.precompute_launch`, a GPU
     kernel launch; 0 when fused or not given)."""
     c = arch.compute
@@ -110,7 +117,7 @@ def precompute_launch_cycles(arch, ops) -> np.ndarray:
     return np.where(lut_mask(ops), c.get("precompute_launch", 0.0) * arch.clock_hz * ops.count, 0.0)
 
 
-def precompute_cycles(arch, ops) -> np.ndarray:
+def precompute_cycles(arch: Accelerator, ops: OpColumns) -> np.ndarray:
     """Cycles (not rounded) of the table precompute on the host's fp16 SIMD lanes."""
     c = arch.compute
     return precompute_adds(ops, c["group"], c["symmetric"]) / host_lanes(arch, 16.0)
@@ -125,7 +132,7 @@ class LutTile(NamedTuple):
     units: float            # steps in flight: LUT units (accelerator) or SIMD pipes (CPU), all cores
 
 
-def lut_tile(arch) -> LutTile:
+def lut_tile(arch: Accelerator) -> LutTile:
     """The LUT tile of a `lut`-family architecture: tile_m × tile_n LUT units on the accelerator;
     on a CPU one SIMD vector of lookups (1 token × simd_bits/table_bits outputs: TBL/PSHUFB)."""
     c = arch.compute
@@ -134,20 +141,20 @@ def lut_tile(arch) -> LutTile:
     return LutTile(1.0, c["simd_bits"] / table_bits(arch), c["instr_per_vector"], c["cores"] * c["simd_pipes"])
 
 
-def lut_steps(arch, ops, planes) -> np.ndarray:
+def lut_steps(arch: Accelerator, ops: OpColumns, planes: int) -> np.ndarray:
     """LUT-tile steps of the linear ops: ceil(m/tile_m)·ceil(n/tile_n)·ceil(k/g)·planes per instance."""
     t = lut_tile(arch)
     steps = cdiv(ops.m, t.tile_m) * cdiv(ops.n, t.tile_n) * cdiv(ops.k, arch.compute["group"]) * planes * ops.count
     return np.where(lut_mask(ops), steps, 0.0)
 
 
-def lut_unit_cycles(arch, ops, planes) -> np.ndarray:
+def lut_unit_cycles(arch: Accelerator, ops: OpColumns, planes: int) -> np.ndarray:
     """Cycles of the lookups of a `lut`-family architecture: steps spread over its units."""
     t = lut_tile(arch)
     return np.ceil(lut_steps(arch, ops, planes) * t.cycles_per_step / t.units)
 
 
-def output_stage_cycles(arch, ops, prec, planes) -> np.ndarray:
+def output_stage_cycles(arch: Accelerator, ops: OpColumns, prec: ResolvedPrecision, planes: int) -> np.ndarray:
     """Cycles of bit-plane combine and group dequantisation on the host's fp16 lanes for a `lut`
     CPU target (not rounded); 0 on the accelerator, whose tile output stage does them in flight."""
     if arch.compute["target"] != "cpu":

@@ -6,7 +6,12 @@ blocking, `pipeline_ends` only its first and last tiles.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 K_STEP = 64  # GPU GEMMs: CTAs step through k 64 at a time (assumed: cuBLAS-like k tile)
 
@@ -149,7 +154,7 @@ def _sides(m, n, tile_m, tile_n, a_bytes, b_bytes, a_fetch, b_fetch, cap_a, cap_
     if not b_streamed.any():  # every op holds B
         return n, tn, b_bytes, b_fetch, m, tm, a_bytes, a_fetch, f
 
-    def pick(x, y) -> np.ndarray:  # held side R, streamed side S
+    def pick(x: ArrayLike, y: ArrayLike) -> np.ndarray:  # held side R, streamed side S
         return np.where(b_streamed, x, y)
 
     return (pick(m, n), pick(tm, tn), pick(a_bytes, b_bytes), pick(a_fetch, b_fetch),

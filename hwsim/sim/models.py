@@ -13,7 +13,7 @@ The cycle engine (hwsim.cycle) prepares a SimContext once per trace and calls
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -23,6 +23,11 @@ from hwsim.core.spec import Accelerator
 from hwsim.sim import pipelines as P
 from hwsim.sim.blocking import k_slice_depths
 from hwsim.sim.tiles import bin_interval, pipeline, tile_grid
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from numpy.typing import ArrayLike
 
 N_BINS = 4           # timeline bins per op and resource
 MAX_INSTANCES = 4    # instances simulated; beyond, the steady-state increment is extrapolated
@@ -72,12 +77,12 @@ class SimContext:
         return scalar(self.family.compute_parts(self.arch, self.row(i), self.prec, self.spilled(i))[0])
 
 
-def scalar(x) -> float:
+def scalar(x: ArrayLike) -> float:
     """The value of a one-op column (or a scalar) as a float."""
     return float(np.asarray(x, dtype=np.float64).reshape(-1)[0])
 
 
-def sub_ops(m, n, k, count=1.0, kind="linear") -> OpColumns:
+def sub_ops(m: ArrayLike, n: ArrayLike, k: ArrayLike, count: ArrayLike = 1.0, kind: str = "linear") -> OpColumns:
     """OpColumns of GEMM sub-problems (vectorised over tiles) for a family's closed form."""
     m, n, k = (np.asarray(x, dtype=np.float64) for x in np.broadcast_arrays(m, n, k))
     z = np.zeros_like(m)
@@ -162,7 +167,8 @@ def batches(ops: OpColumns, i: int) -> int:
     return int(min(P.MAX_BATCHES, max(1.0, ops.n[i]))) if bool(ops.gemm[i]) else P.MAX_BATCHES
 
 
-def pipeline_result(res: P.PipelineResult, compute_names, memory_names, backing_bytes: float) -> OpSim:
+def pipeline_result(res: P.PipelineResult, compute_names: Iterable[str], memory_names: Iterable[str],
+                    backing_bytes: float) -> OpSim:
     """An OpSim from a simpy pipeline run: compute = summed busy time of the compute resources,
     memory = the busiest memory channel, busy time binned for the timeline."""
     width = max(res.end / N_BINS, 1e-12)

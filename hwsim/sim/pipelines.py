@@ -95,7 +95,7 @@ def once(resource: str | tuple, total: float, n_batches: int) -> Stage:
     return Stage(resource, split(total, n_batches, first_only=True), once=True)
 
 
-def split(total, n_batches: int, first_only: bool = False) -> np.ndarray:
+def split(total: float, n_batches: int, first_only: bool = False) -> np.ndarray:
     """A per-op quantity spread evenly over batches, or all of it in the first batch."""
     v = np.zeros(n_batches)
     if first_only:

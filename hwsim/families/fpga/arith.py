@@ -33,11 +33,15 @@ bf16) accumulate in fp32 (its adder priced with the same shifter/LZC terms on a 
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from hwsim.core.precision import OperandType
 from hwsim.tech.datapath import accumulator_bits, as_scalar
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 DSP_MULT = {"dsp48e2": (27, 18), "dsp58": (27, 24)}  # UG579 / AM004 multiplier port widths
 # products per slice for operands up to 4 and up to 8 bits (sources in the module docstring)
@@ -89,7 +93,7 @@ def _float_fields(t: OperandType) -> tuple[int, int]:
     return 0, max(int(t.element_bits) - 1, 1)
 
 
-def accumulator(a: OperandType, b: OperandType, terms) -> tuple:
+def accumulator(a: OperandType, b: OperandType, terms: ArrayLike) -> tuple:
     """(bits, is_float) of the accumulator of `terms` products, REFERENCES.md formulas (arrays when
     `terms` is an array over design points)."""
     return accumulator_bits(a, b, terms)
@@ -102,7 +106,7 @@ def fp32_adder_luts() -> int:
     return 2 * shifter_luts(m, m) + m + math.ceil(m / 2) + 8
 
 
-def lut_mac(a: OperandType, b: OperandType, terms, conversion: bool = False):
+def lut_mac(a: OperandType, b: OperandType, terms: ArrayLike, conversion: bool = False) -> int | np.ndarray:
     """LUTs of one multiply-accumulate unit for the pair, accumulating `terms` products (an int, or
     an array when `terms` is one)."""
     acc, acc_float = accumulator(a, b, terms)

@@ -27,6 +27,7 @@ pair at the device node (hwsim.tech.datapath) times a fabric factor (`dsp_energy
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -38,10 +39,13 @@ from hwsim.families.common import cdiv, vector_cycles
 from hwsim.tech import components as C
 from hwsim.tech.components import show
 
+if TYPE_CHECKING:
+    from hwsim.core.spec import Accelerator
+
 FLOAT_MODES = ("error", "lut", "convert")
 
 
-def sparsity(arch) -> tuple[int, int]:
+def sparsity(arch: Accelerator) -> tuple[int | np.ndarray, int | np.ndarray]:
     """(N, M): N weights kept of every M (1:1 = dense); HwsimError unless 0 < N <= M."""
     n, m = arch.compute["sparsity_n"], arch.compute["sparsity_m"]
     bad = np.asarray(n) > np.asarray(m)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -33,6 +34,12 @@ from hwsim.core.precision import OperandType
 from hwsim.errors import HwsimError
 from hwsim.families.fpga import arith as fa
 from hwsim.tech.datapath import as_scalar
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from hwsim.core.precision import ResolvedPrecision
+    from hwsim.core.spec import Accelerator
 
 URAM_BYTES = 36_864  # REFERENCES.md: URAM 288 Kb
 BRAM36_BYTES = 2 * 2_304  # REFERENCES.md: BRAM18K holds 2,304 B; a BRAM36 is two
@@ -53,7 +60,7 @@ class PairCost:
     on_dsp: bool  # the DSP chains execute it (else only LUT lanes)
 
 
-def pair_cost(arch, a: OperandType, b: OperandType) -> PairCost:
+def pair_cost(arch: Accelerator, a: OperandType, b: OperandType) -> PairCost:
     c = arch.compute
     terms = c["accumulate_terms"]
     acc, _ = fa.accumulator(a, b, terms)
@@ -78,20 +85,20 @@ def pair_cost(arch, a: OperandType, b: OperandType) -> PairCost:
     return PairCost(p, lut, acc_fixed, conv, ffs, True)
 
 
-def pairs(arch, prec) -> tuple[PairCost, PairCost]:
+def pairs(arch: Accelerator, prec: ResolvedPrecision) -> tuple[PairCost, PairCost]:
     """(linear pair, attention pair): activations × weights and activations × KV."""
     return pair_cost(arch, prec.activations, prec.weights), pair_cost(arch, prec.activations, prec.kv)
 
 
-def chains(arch):
+def chains(arch: Accelerator) -> np.ndarray:
     return np.floor(np.asarray(arch.compute["dsps"], dtype=np.float64) / arch.compute["chain_length"])
 
 
-def lut_units(arch):
+def lut_units(arch: Accelerator) -> np.ndarray:
     return np.floor(np.asarray(arch.compute["lut_macs"], dtype=np.float64) / arch.compute["chain_length"])
 
 
-def on_chip_bytes(arch, role: str | None = None):
+def on_chip_bytes(arch: Accelerator, role: str | None = None) -> float | np.ndarray:
     """Capacity of the on-chip levels (those holding `role`, or all)."""
     total: float | np.ndarray = 0.0
     for lv in arch.on_chip:
@@ -100,7 +107,7 @@ def on_chip_bytes(arch, role: str | None = None):
     return total
 
 
-def utilisation(arch, prec, weight_bytes=0.0) -> dict[str, np.ndarray]:
+def utilisation(arch: Accelerator, prec: ResolvedPrecision, weight_bytes: ArrayLike = 0.0) -> dict[str, np.ndarray]:
     """Fraction of each device resource a design point uses (arrays over design points); `weights`: the
     share of the on-chip weight store that `weight_bytes` fill (0 unless weights_on_chip)."""
     c = arch.compute
@@ -110,7 +117,7 @@ def utilisation(arch, prec, weight_bytes=0.0) -> dict[str, np.ndarray]:
     return {**design_use(arch, prec), "weights": np.nan_to_num(w_util, nan=0.0)}
 
 
-def design_use(arch, prec) -> dict[str, np.ndarray]:
+def design_use(arch: Accelerator, prec: ResolvedPrecision) -> dict[str, np.ndarray]:
     """utilisation's resources that do not depend on the trace, computed once per (design, precision):
     configure, area and point totals of one costing ask for them (kept beside the design with the
     precision it was computed at, which is held so that no other object can take its address)."""
@@ -121,7 +128,7 @@ def design_use(arch, prec) -> dict[str, np.ndarray]:
     return got[1]
 
 
-def resource_use(arch, prec) -> dict[str, np.ndarray]:
+def resource_use(arch: Accelerator, prec: ResolvedPrecision) -> dict[str, np.ndarray]:
     """Fraction of each device resource (DSP, LUT, FF, URAM, BRAM, HBM channels) the design uses."""
     c = arch.compute
     lin, att = pairs(arch, prec)
@@ -146,7 +153,7 @@ def resource_use(arch, prec) -> dict[str, np.ndarray]:
     }
 
 
-def achieved_clock(arch, util: dict[str, np.ndarray]):
+def achieved_clock(arch: Accelerator, util: dict[str, np.ndarray]) -> np.ndarray:
     """The clock after the utilisation derate (module docstring)."""
     c = arch.compute
     u = np.minimum(np.maximum.reduce(np.broadcast_arrays(*[np.asarray(util[k], dtype=np.float64)
@@ -154,7 +161,7 @@ def achieved_clock(arch, util: dict[str, np.ndarray]):
     return arch.clock_hz * (1.0 - c["derate_slope"] * np.maximum(0.0, u - c["derate_knee"]))
 
 
-def feasibility(arch, util: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def feasibility(arch: Accelerator, util: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """`feasible`, `limiting_resource` and `util_<resource>` per design point."""
     *cols, cap = np.broadcast_arrays(*[np.asarray(util[k], dtype=np.float64) for k in RESOURCES],
                                      np.asarray(arch.compute["max_utilisation"], dtype=np.float64))

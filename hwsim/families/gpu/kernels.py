@@ -31,6 +31,8 @@ family takes max(compute, memory) + the class's fixed time. Mechanisms and their
 """
 from __future__ import annotations
 
+from typing import Any, Mapping
+
 import numpy as np
 
 from hwsim.core.ops import OpColumns
@@ -39,18 +41,19 @@ from hwsim.families.common import cdiv
 SPLIT_K_MIN = 256.0  # deepest split: 256-deep K slices (assumed: CUTLASS split-K keeps slices >= 256)
 
 
-def gemm_tiles(c, ops: OpColumns) -> np.ndarray:
+def gemm_tiles(c: Mapping[str, Any], ops: OpColumns) -> np.ndarray:
     """Output tiles (CTAs before split-K) of a dense GEMM op, every instance included."""
     return np.maximum(cdiv(ops.m, c["tile_m"]) * cdiv(ops.n, c["tile_n"]) * ops.count, 1.0)
 
 
-def split_k(c, ops: OpColumns, tiles=None) -> np.ndarray:
+def split_k(c: Mapping[str, Any], ops: OpColumns, tiles: np.ndarray | None = None) -> np.ndarray:
     """Ways a dense GEMM's reduction is split (split-K: fewer tiles than SMs), each CTA reducing k / split."""
     tiles = gemm_tiles(c, ops) if tiles is None else tiles
     return np.clip(np.floor(c["sms"] / tiles), 1.0, np.maximum(ops.k / SPLIT_K_MIN, 1.0))
 
 
-def gemm_cycles(c, ops: OpColumns, macs_per_cycle, efficiency) -> np.ndarray:
+def gemm_cycles(c: Mapping[str, Any], ops: OpColumns, macs_per_cycle: float | np.ndarray,
+                efficiency: float | np.ndarray) -> np.ndarray:
     """Dense tensor-core GEMM: waves of tiles (split-K when tiles < SMs), each tile at `macs_per_cycle`
     (per SM) × `efficiency`."""
     mma = c["tile_m"] if c["mma_rows"] is None else c["mma_rows"]
@@ -61,12 +64,12 @@ def gemm_cycles(c, ops: OpColumns, macs_per_cycle, efficiency) -> np.ndarray:
     return waves * tile_m * c["tile_n"] * (ops.k / split) / (macs_per_cycle * efficiency)
 
 
-def gemv_cycles(c, ops: OpColumns) -> np.ndarray:
+def gemv_cycles(c: Mapping[str, Any], ops: OpColumns) -> np.ndarray:
     """Weight-only GEMV-style kernel: every MAC on the CUDA cores at `gemv_efficiency` of their FMA rate."""
     return ops.macs / (c["sms"] * c["cuda_cores_per_sm"] * c["gemv_efficiency"])
 
 
-def causal_fraction(ops: OpColumns, block) -> np.ndarray:
+def causal_fraction(ops: OpColumns, block: float | np.ndarray) -> np.ndarray:
     """Fraction of the dense m × k score blocks a causal kernel computes. New tokens T are the query rows
     that are not GQA-packed copies: T = min(m, k), exact for a prefill without cache (m = T·group ≥ k = T)
     and for decode (T = group heads, whose mask removes < group/(C + group) of the work)."""
@@ -76,7 +79,8 @@ def causal_fraction(ops: OpColumns, block) -> np.ndarray:
     return np.where(t > 1, np.clip(frac, 0.0, 1.0), 1.0)
 
 
-def attention_cycles(c, ops: OpColumns, macs_per_cycle, efficiency, kv_bytes, split_kv) -> np.ndarray:
+def attention_cycles(c: Mapping[str, Any], ops: OpColumns, macs_per_cycle: float | np.ndarray,
+                     efficiency: float | np.ndarray, kv_bytes: np.ndarray, split_kv: bool | np.ndarray) -> np.ndarray:
     """Fused attention (FlashAttention-2 / Flash-Decoding): per CTA, the block MMAs at the tensor rate
     (× `attention_mma_rate`), then the softmax (exponentials on the SFUs, its other vector ops on the CUDA
     cores), or the K/V stream at the per-SM rate if slower; CTAs in waves."""

@@ -25,6 +25,7 @@ sm_bandwidth, launch_overhead, memory.hbm.efficiency. Energy: the board's power 
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -33,6 +34,10 @@ from hwsim.families.base import Family
 from hwsim.families.common import vector_cycles
 from hwsim.families.gpu.kernels import attention_cycles, gemm_cycles, gemv_cycles, split_k
 from hwsim.families.gpu.types import TC_RATE_FIELDS, pair_fma, pair_types
+
+if TYPE_CHECKING:
+    from hwsim.core.precision import ResolvedPrecision
+    from hwsim.core.spec import Accelerator
 
 # fields a calibration fits (hwsim.engine.calibrate); every other field comes from a datasheet
 FITTED = ("compute.compute_efficiency", "compute.compute_efficiency_8bit", "compute.overhead_8bit",
@@ -102,7 +107,7 @@ class Gpu(Family):
         eight = c["compute_efficiency"] if c["compute_efficiency_8bit"] is None else c["compute_efficiency_8bit"]
         return eight if (w is not None and w <= 8) else c["compute_efficiency"]
 
-    def weight_only(self, arch, prec) -> bool:
+    def weight_only(self, arch: Accelerator, prec: ResolvedPrecision) -> bool:
         """Whether linear ops dequantise the weights: they are narrower than the type the pair runs at."""
         w = self._width(arch, prec.activations, prec.weights)
         return w is not None and prec.weights.element_bits < w

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import reduce
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -66,14 +67,14 @@ TC_RATE_FIELDS: dict[str, Field] = {
 }
 
 
-def pair_types(compute, a: OperandType, b: OperandType) -> list[TensorType]:
+def pair_types(compute: Mapping[str, Any], a: OperandType, b: OperandType) -> list[TensorType]:
     """The narrowest supported tensor types that hold both operands of an a × b product on a GPU
     with these `compute` fields (several only when types of one width tie); [] → CUDA cores."""
     usable = [tt for tt in TENSOR_TYPES if compute.get(tt.field) is not None and tt.holds(a) and tt.holds(b)]
     return [tt for tt in usable if tt.width == usable[0].width]
 
 
-def pair_fma(compute, a: OperandType, b: OperandType):
+def pair_fma(compute: Mapping[str, Any], a: OperandType, b: OperandType) -> float | np.ndarray | None:
     """Dense FMA per tensor core per clock of an a × b product (the fastest of tied types; arrays
     in sweeps broadcast), or None when it runs on the CUDA cores."""
     types = pair_types(compute, a, b)

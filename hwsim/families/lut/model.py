@@ -100,7 +100,7 @@ class Lut(BatchedFamily):
 
     # --- dense fallback (LUT tile geometry: lut_core.lut_tile) ---------------------------------
     @staticmethod
-    def host_dense(arch, prec) -> bool:
+    def host_dense(arch: Accelerator, prec: ResolvedPrecision) -> bool:
         """Float weights of >= 16 bits on a CPU told to run them densely (float_weights: host)."""
         w = prec.weights
         return arch.compute["float_weights"] == "host" and w.is_float and w.element_bits >= 16
@@ -159,7 +159,8 @@ class Lut(BatchedFamily):
 
     # --- energy and area (components: hwsim.tech.components) -----------------------------------
     @staticmethod
-    def lane_parts(arch, node=C.REF_NODE_NM, volts=None) -> list[C.Component]:
+    def lane_parts(arch: Accelerator, node: float | np.ndarray = C.REF_NODE_NM,
+                   volts: float | np.ndarray | None = None) -> list[C.Component]:
         """One lookup lane of a LUT unit: the table-entry mux, the accumulator, the sign negate."""
         c = arch.compute
         tb = L.table_bits(arch)
@@ -171,7 +172,8 @@ class Lut(BatchedFamily):
         return [mux, acc, *(neg if c["symmetric"] else [])]
 
     @classmethod
-    def lookup_parts(cls, arch, node=C.REF_NODE_NM, volts=None) -> list[C.Component]:
+    def lookup_parts(cls, arch: Accelerator, node: float | np.ndarray = C.REF_NODE_NM,
+                     volts: float | np.ndarray | None = None) -> list[C.Component]:
         """The energy of one lookup on the accelerator: table read (the mux from registers, or the entry's
         bits from SRAM), accumulate, sign negate."""
         parts = cls.lane_parts(arch, node, volts)
@@ -180,7 +182,8 @@ class Lut(BatchedFamily):
         return parts
 
     @staticmethod
-    def table_cell(arch, node=C.REF_NODE_NM, volts=None) -> C.Component:
+    def table_cell(arch: Accelerator, node: float | np.ndarray = C.REF_NODE_NM,
+                   volts: float | np.ndarray | None = None) -> C.Component:
         return C.sram_bit(node, volts) if arch.compute["table_storage"] == "sram" else C.register_bit(node, volts)
 
     def energy_terms(self, arch, ops, prec, compute_cycles):
@@ -224,7 +227,7 @@ def _named(comp: C.Component, role: str) -> C.Component:
     return replace(comp, name=f"{role} ({comp.name})")
 
 
-def unit_vs_mac(arch, movement: bool = False) -> dict:
+def unit_vs_mac(arch: Accelerator, movement: bool = False) -> dict[str, float]:
     """LUT unit vs an FP16×FP16 MAC unit at the same node (the LUT Tensor Core comparison):
     ops per cycle per mm² (compute density) and ops per joule (energy efficiency) for INT1×FP16,
     one bit-plane per cycle. A lane does g 1-bit MACs per lookup; the MAC does one MAC per cycle.

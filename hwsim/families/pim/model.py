@@ -135,7 +135,7 @@ class Pim(BatchedFamily):
         return float(arch.compute["convert_bits"]), float(arch.compute["convert_bits"])
 
     # --- bit-serial ------------------------------------------------------------------------------
-    def bitserial_rowops(self, arch, ops, prec) -> P.RowOps:
+    def bitserial_rowops(self, arch: Accelerator, ops: OpColumns, prec: ResolvedPrecision) -> P.RowOps:
         """Row reads/writes/logic steps of every linear op (all instances), lanes in parallel."""
         wb = float(L.weight_planes(arch, prec))
         xb, conv = self._act_bits(arch, prec)
@@ -153,7 +153,7 @@ class Pim(BatchedFamily):
         k = np.where(L.lut_mask(ops), waves * ops.count, 0.0)
         return per_wave * k
 
-    def shared_rowops(self, arch, ops, prec) -> P.RowOps:
+    def shared_rowops(self, arch: Accelerator, ops: OpColumns, prec: ResolvedPrecision) -> P.RowOps:
         """bitserial_rowops, computed once per (ops, machine, precision): one costing's cycles
         (compute_parts) and energy (energy_terms) take the same row operations. Kept beside the op table
         (as hwsim.engine.cost.per_trace keeps its columns beside a Trace) with the machine and precision it

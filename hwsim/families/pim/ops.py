@@ -11,8 +11,12 @@ A MOVE of n bits (copy a column's value to a neighbour for reduction) is n reads
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 
 @dataclass(frozen=True)
@@ -26,7 +30,7 @@ class RowOps:
     def __add__(self, other: "RowOps") -> "RowOps":
         return RowOps(self.reads + other.reads, self.writes + other.writes, self.logic + other.logic)
 
-    def __mul__(self, k) -> "RowOps":
+    def __mul__(self, k: float | np.ndarray) -> "RowOps":
         return RowOps(self.reads * k, self.writes * k, self.logic * k)
 
     __rmul__ = __mul__
@@ -35,26 +39,27 @@ class RowOps:
         """Op i's row operations (of per-op arrays; a scalar count is every op's)."""
         return RowOps(*(np.asarray(x).reshape(-1)[i] if np.ndim(x) else x for x in (self.reads, self.writes, self.logic)))
 
-    def cycles(self, t_read, t_write, t_logic):
+    def cycles(self, t_read: float | np.ndarray, t_write: float | np.ndarray,
+               t_logic: float | np.ndarray) -> float | np.ndarray:
         return t_read * self.reads + t_write * self.writes + t_logic * self.logic
 
 
-def add(n) -> RowOps:
+def add(n: ArrayLike) -> RowOps:
     n = np.asarray(n, dtype=np.float64)
     return RowOps(2 * n, n, 3 * n + 1)
 
 
-def mul(n) -> RowOps:
+def mul(n: ArrayLike) -> RowOps:
     n = np.asarray(n, dtype=np.float64)
     return RowOps(n * (n + 1), n * (n + 1) / 2, 2 * n * n + n)
 
 
-def move(n) -> RowOps:
+def move(n: ArrayLike) -> RowOps:
     n = np.asarray(n, dtype=np.float64)
     return RowOps(n, n, np.zeros_like(n))
 
 
-def write(n) -> RowOps:
+def write(n: ArrayLike) -> RowOps:
     """Writing an n-bit value into a column (transposed): n row writes."""
     n = np.asarray(n, dtype=np.float64)
     return RowOps(np.zeros_like(n), n, np.zeros_like(n))

@@ -22,7 +22,8 @@ from hwsim.tech import components as C
 DATAFLOWS = ("os", "ws", "is")
 
 
-def stall_free_cycles(dataflow: str, m, n, k, rows, cols):
+def stall_free_cycles(dataflow: str, m: float | np.ndarray, n: float | np.ndarray, k: float | np.ndarray,
+                      rows: float | np.ndarray, cols: float | np.ndarray) -> np.ndarray:
     """SCALE-Sim stall-free cycles of one GEMM (numpy broadcasting over shapes and arrays)."""
     if dataflow == "os":
         return cdiv(m, rows) * cdiv(n, cols) * (k + rows + cols - 2) - 1
