@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from hwsim.arch import load_arch
 from hwsim.core.ops import OpColumns
 from hwsim.engine import Precision, evaluate
-from hwsim.engine.attention import as_run, attention_form, fold_attention
+from hwsim.engine.attention import as_run, attention_form, compute_view, fold, fold_attention, unfold
 from hwsim.families import BUILTIN, get_family
 from hwsim.workload import load_model, trace
 
@@ -142,3 +142,20 @@ def test_an_unknown_attention_setting_is_one_line_exit_2(capsys):
                  "--set", "attention=flash"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "attention: must be one of fused, unfused, got 'flash'" in err
+
+
+def test_unfold_puts_a_whole_op_value_on_its_first_part():
+    """unfold (an op's spilled bytes onto the compute view the family costs) and fold are inverse: a fused row's
+    value goes to its in-place qk part, its appended av part takes none; other rows keep theirs."""
+    ops = OpColumns.from_frame(as_run(load_arch("tmac-m2-ultra", {"attention": "fused"}),
+                                      _trace("llama-3-8b", "decode", 2, 1, 64)).ops)
+    view, fused = compute_view(ops)
+    n = len(ops)
+    assert fused.size and len(view) == n + fused.size
+    per_op = np.stack([np.arange(1.0, n + 1), np.arange(n, 0.0, -1)])  # two design points
+    on_view = unfold(per_op, n, fused)
+    assert on_view.shape == (2, len(view))
+    assert np.array_equal(on_view[:, :n], per_op) and not on_view[:, n:].any()
+    assert np.array_equal(fold(on_view, n, fused), per_op)
+    assert np.array_equal(unfold(3.0, n, fused), np.r_[np.full(n, 3.0), np.zeros(fused.size)])  # one for every op
+    assert unfold(0.0, n, fused) == 0.0 and unfold(per_op, n, fused[:0]) is per_op  # nothing to place: as given

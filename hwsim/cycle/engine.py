@@ -66,7 +66,8 @@ def simulate_ops(m: Machine, ops: OpColumns) -> tuple[list[M.OpSim], Traffic]:
                 "a_fetch": tr.a_fetch, "b_fetch": tr.b_fetch, "cap_a": cap_a, "cap_b": cap_b}
     frame = pd.DataFrame({c: getattr(ops, c) for c in INT_COLUMNS}).assign(kind=ops.kind)
     codes = pd.MultiIndex.from_frame(frame).factorize()[0] if len(frame) else np.array([], dtype=int)
-    ctx = M.SimContext(arch, fam, ops, prec, io, blocking, onchip, bpc)
+    spill = np.broadcast_to(np.asarray(shared.spill, dtype=np.float64), (len(ops),))  # computed once, with the traffic
+    ctx = M.SimContext(arch, fam, ops, prec, io, blocking, onchip, bpc, spill)
     sims, cache = [], {}
     for i, code in enumerate(codes):
         if code not in cache:

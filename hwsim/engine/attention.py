@@ -157,3 +157,15 @@ def fold(values: ArrayLike, n_ops: int, fused: np.ndarray) -> np.ndarray:
     out = np.array(values[..., :n_ops], copy=True)
     out[..., fused] += values[..., n_ops:]
     return out
+
+
+def unfold(values: ArrayLike, n_ops: int, fused: np.ndarray) -> np.ndarray | float:
+    """Per-op values of the original ops on their compute view, for values that belong to an op as a whole (its
+    spilled bytes, Family.spill_bytes): a fused row's value goes to its qk part (in place: the part that runs
+    first), its appended av part takes none, so `fold` gives the values back. Without fused rows, or for a
+    scalar 0, the values as given."""
+    if fused.size == 0 or (np.ndim(values) == 0 and not values):
+        return values  # type: ignore[return-value]  # a scalar stays a scalar (ArrayLike is wider than float)
+    arr = np.asarray(values, dtype=np.float64)
+    arr = np.broadcast_to(arr, np.broadcast_shapes(arr.shape, (n_ops,)))
+    return np.concatenate([arr, np.zeros(arr.shape[:-1] + (fused.size,))], axis=-1)

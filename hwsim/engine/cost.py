@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, TypeVar, cas
 import numpy as np
 
 from hwsim.core.spec import Accelerator
-from hwsim.engine.attention import as_run, family_view, fold
+from hwsim.engine.attention import as_run, family_view, fold, unfold
 from hwsim.engine.machine import Machine, OpTraffic, configure, exposed_cycles, memory_cycles, op_traffic
 from hwsim.core.ops import OpColumns
 from hwsim.arch.loader import load_arch
@@ -118,14 +118,15 @@ def cost_columns(m: Machine, ops: OpColumns, shared: OpTraffic | None = None,
     `shared`: op_traffic(m, ops) when the caller has it already (roofline). `itemised`: a list that
     receives (compute view, energy terms) of the compute energy (Family.itemised_energy; explain)."""
     fam, arch, prec = m.family, m.arch, m.prec
+    if shared is None:
+        shared = op_traffic(m, ops)
     view, fused = family_view(fam, ops)  # a fused attention row computes as its two GEMMs
-    view_compute, view_startup = fam.compute_parts(arch, view, prec)
+    # the spilled bytes the traffic counts, computed there once, are the ones the start-up work moves
+    view_compute, view_startup = fam.compute_parts(arch, view, prec, unfold(shared.spill, len(ops), fused))
     view_compute = np.asarray(view_compute, dtype=np.float64)
     compute = fold(view_compute, len(ops), fused)
     startup = sum(np.asarray(v, dtype=np.float64) for v in view_startup.values()) if view_startup else 0.0
     startup = fold(startup, len(ops), fused) if np.ndim(startup) else startup  # the start-up work, once
-    if shared is None:
-        shared = op_traffic(m, ops)
     tr = shared.traffic
     memory = memory_cycles(tr)
     # the overlap rule both engines share: memory and compute overlap, except the tile pipeline's start-up

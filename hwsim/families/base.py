@@ -15,8 +15,9 @@ capacities, memory cycles, energy accounting, bound, totals. A family supplies o
 - optionally `array_reads` (on-chip re-reads per operand), `latency` (compute/memory overlap),
   `tile_shape` and `startup_parts` (the tiles and once-per-op work of the shared start-up/drain rule,
   hwsim.engine.machine.exposed_cycles; BatchedFamily for simpy pipeline families),
-  `memory_round`, `validate`, `configure` (the machine as it runs at a precision, e.g. a clock
-  derated by utilisation), `resident` (operands kept on chip, no backing-store traffic) and
+  `spill_bytes` (bytes through the backing store besides the operands: computed once with the traffic and
+  passed to compute_parts/startup_parts as `spill`), `memory_round`, `validate`, `configure` (the machine as it
+  runs at a precision, e.g. a clock derated by utilisation), `resident` (operands kept on chip, no backing-store traffic) and
   `point_totals` (per-design-point results such as feasibility that do not sum over ops).
 
 Arrays: every op column has shape (n_ops,); in sweeps, arch parameters are arrays of shape
@@ -147,24 +148,29 @@ class Family:
         None (default): the family does not run GEMMs as such tiles."""
         return None
 
-    def compute_parts(self, arch: Accelerator, ops: OpColumns,
-                      prec: ResolvedPrecision) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    def compute_parts(self, arch: Accelerator, ops: OpColumns, prec: ResolvedPrecision,
+                      spill: np.ndarray | float | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """(compute_cycles, startup_parts) of the same ops: what the engine calls, once per cost. A family
-        whose compute cycles include its start-up work overrides this to compute that work once."""
-        return self.compute_cycles(arch, ops, prec), self.startup_parts(arch, ops, prec)
+        whose compute cycles include its start-up work overrides this to compute that work once. `spill`:
+        spill_bytes of these ops, which the engine has already (OpTraffic.spill: the shared memory model
+        computes them once per costing and every step that needs them takes them from there); None: the
+        family computes them itself where it needs them (a caller without the traffic)."""
+        return self.compute_cycles(arch, ops, prec), self.startup_parts(arch, ops, prec, spill)
 
     def spill_bytes(self, arch: Accelerator, ops: OpColumns, prec: ResolvedPrecision) -> float | np.ndarray:
         """Bytes per op the family writes to the backing store and reads back during its start-up work,
         besides the GEMM operands (LUT tables of a separate precompute kernel; their transfer time is a
         startup_parts part). The shared memory model counts them both ways (hwsim.engine.memory.traffic),
-        as the cycle models do. Default: none."""
+        as the cycle models do; the engine computes them there (hwsim.engine.machine.op_traffic) and hands
+        them to compute_parts/startup_parts and the cycle model (SimContext.spill). Default: none."""
         return 0.0
 
-    def startup_parts(self, arch: Accelerator, ops: OpColumns, prec: ResolvedPrecision) -> dict[str, np.ndarray]:
+    def startup_parts(self, arch: Accelerator, ops: OpColumns, prec: ResolvedPrecision,
+                      spill: np.ndarray | float | None = None) -> dict[str, np.ndarray]:
         """Work done once per op before its first tile, which every tile waits for (LUT tables built from all
         activations): cycles per op on each resource named as the cycle model names it, a part of
         compute_cycles. Both engines overlap it with nothing (hwsim.engine.machine.exposed_cycles; the cycle
-        models run it as `once` stages, hwsim.sim.pipelines). Default: none."""
+        models run it as `once` stages, hwsim.sim.pipelines). `spill`: as compute_parts. Default: none."""
         return {}
 
     def configure(self, arch: Accelerator, prec: ResolvedPrecision) -> tuple[Accelerator, ResolvedPrecision]:

@@ -51,7 +51,9 @@ class SimContext:
     `arch`/`prec`: the machine as it runs at this precision (Family.configure applied); `io`: bytes the
     backing store serves per op ("a", "b", "c"; the shared memory model's fetch factors applied);
     `blocking`: per-instance operand bytes, fetch factors and buffer capacities (see tile_grid);
-    `onchip`: cycles of the slowest on-chip level per op; `bpc`: backing-store bytes per cycle."""
+    `onchip`: cycles of the slowest on-chip level per op; `bpc`: backing-store bytes per cycle; `spill`: bytes
+    per op written to the backing store and read back besides the operands (Family.spill_bytes, as the shared
+    memory model computed them: the cycle models take them from here, not from the family again)."""
 
     arch: Accelerator
     family: Any
@@ -61,13 +63,18 @@ class SimContext:
     blocking: dict
     onchip: np.ndarray
     bpc: float
+    spill: np.ndarray
 
     def row(self, i: int) -> OpColumns:
         return _row(self.ops, i)
 
-    def compute_cycles(self, row: OpColumns) -> float:
-        """The family's closed-form compute cycles of a one-op table, as a float."""
-        return scalar(self.family.compute_cycles(self.arch, row, self.prec))
+    def spilled(self, i: int) -> np.ndarray:
+        """`spill` of op i as a one-op column (the `spill` argument of Family.startup_parts on `row(i)`)."""
+        return self.spill[i:i + 1]
+
+    def compute_cycles(self, i: int) -> float:
+        """The family's closed-form compute cycles of op i (Family.compute_parts on its one-op table), as a float."""
+        return scalar(self.family.compute_parts(self.arch, self.row(i), self.prec, self.spilled(i))[0])
 
 
 def scalar(x: ArrayLike) -> float:
@@ -113,7 +120,7 @@ def stream_op(ctx: SimContext, i: int, chunks: int | None = None) -> OpSim:
     the last partial: hwsim.sim.blocking.k_slice_depths): each slice loads its share of the operands and
     computes its share of the family's cycles; results leave with the last slice."""
     row, io, bpc = ctx.row(i), ctx.io, ctx.bpc
-    comp = max(ctx.compute_cycles(row), float(ctx.onchip[i]))
+    comp = max(ctx.compute_cycles(i), float(ctx.onchip[i]))
     sliced = chunks is None and bool(row.gemm[0])
     shape = ctx.family.tile_shape(ctx.arch, row) if sliced else None
     if sliced:  # the depth each unit streams: the family's tile's (Family.tile_shape), else the op's k

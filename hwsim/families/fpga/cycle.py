@@ -17,5 +17,5 @@ def simulate_op(ctx: SimContext, i: int) -> OpSim:
     ch = min(int(c["hbm_channels"] or c["device_hbm_channels"]), HBM_GROUPS)
     names = tuple(f"hbm{j}" for j in range(ch))
     first, weights, store = io_stages(ctx, i, nb, names)
-    stages = [first, weights, P.Stage("dsp", P.split(ctx.compute_cycles(ctx.row(i)), nb), streams=True), store]
+    stages = [first, weights, P.Stage("dsp", P.split(ctx.compute_cycles(i), nb), streams=True), store]
     return pipeline_result(P.run(stages, nb), ("dsp",), names, backing_bytes(ctx, i))

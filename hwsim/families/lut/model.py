@@ -106,38 +106,43 @@ class Lut(BatchedFamily):
         return arch.compute["float_weights"] == "host" and w.is_float and w.element_bits >= 16
 
     # --- cycles ----------------------------------------------------------------------------------
-    def spill_bytes(self, arch, ops, prec):
+    def spill_bytes(self, arch: Accelerator, ops: OpColumns, prec: ResolvedPrecision) -> np.ndarray | float:
         """precompute: separate writes the tables to the backing store and the LUT GEMM reads them back."""
         if arch.compute["precompute"] != "separate" or self.host_dense(arch, prec):
             return 0.0
         return L.arch_table_bytes(arch, ops)
 
-    def table_io(self, arch: Accelerator, ops: OpColumns, prec: ResolvedPrecision) -> tuple[str, np.ndarray | float]:
+    def table_io(self, arch: Accelerator, ops: OpColumns, prec: ResolvedPrecision,
+                 spill: np.ndarray | float | None = None) -> tuple[str, np.ndarray | float]:
         """(resource, cycles) of the tables written once by the precompute and read once by the LUT GEMM: through
-        the backing store in a kernel of its own ("dram", precompute: separate: spill_bytes both ways), through
-        the on-chip level when fused into the norm ("tables", at table_bandwidth), or none."""
+        the backing store in a kernel of its own ("dram", precompute: separate: spill_bytes both ways; `spill`:
+        those bytes when the caller has them), through the on-chip level when fused into the norm ("tables",
+        at table_bandwidth), or none."""
         c = arch.compute
         if c["precompute"] == "separate":
-            return "dram", 2 * self.spill_bytes(arch, ops, prec) / arch.backing.bytes_per_cycle(arch.clock_hz)
+            spilled = self.spill_bytes(arch, ops, prec) if spill is None else spill
+            return "dram", 2 * spilled / arch.backing.bytes_per_cycle(arch.clock_hz)
         if c["table_bandwidth"] is not None:
             return "tables", 2 * L.arch_table_bytes(arch, ops) / c["table_bandwidth"]
         return "tables", 0.0
 
-    def startup_parts(self, arch, ops, prec):
+    def startup_parts(self, arch: Accelerator, ops: OpColumns, prec: ResolvedPrecision,
+                      spill: np.ndarray | float | None = None) -> dict[str, np.ndarray]:
         """The tables, which every batch of lookups needs: built on the vector lanes (after the separate
-        kernel's launch), then written out and read back (table_io)."""
+        kernel's launch), then written out and read back (table_io; `spill`: Family.startup_parts)."""
         if self.host_dense(arch, prec):
             return {}
-        where, io = self.table_io(arch, ops, prec)
+        where, io = self.table_io(arch, ops, prec, spill)
         return {"vector": L.precompute_cycles(arch, ops) + L.precompute_launch_cycles(arch, ops), where: io}
 
-    def compute_parts(self, arch, ops, prec):
-        """The lookups, the tables' start-up (computed once, shared with startup_parts' caller) and, on CPUs,
-        the combine/dequantise and host work."""
+    def compute_parts(self, arch: Accelerator, ops: OpColumns, prec: ResolvedPrecision,
+                      spill: np.ndarray | float | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """The lookups, the tables' start-up (computed once, shared with startup_parts' caller; `spill`:
+        Family.compute_parts) and, on CPUs, the combine/dequantise and host work."""
         if self.host_dense(arch, prec):
             dense = np.where(L.lut_mask(ops), ops.macs / host_lanes(arch, fp_bits(prec.weights)), 0.0)
             return np.ceil(dense) + host_cycles(arch, ops, prec), {}
-        parts = self.startup_parts(arch, ops, prec)
+        parts = self.startup_parts(arch, ops, prec, spill)
         planes = L.weight_planes(arch, prec)
         vector = L.output_stage_cycles(arch, ops, prec, planes) + sum(parts.values())
         return L.lut_unit_cycles(arch, ops, planes) + np.ceil(vector) + host_cycles(arch, ops, prec), parts

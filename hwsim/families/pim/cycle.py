@@ -15,7 +15,7 @@ def simulate_op(ctx: SimContext, i: int) -> OpSim:
     first, weights, store = io_stages(ctx, i, nb)
     host = scalar(host_cycles(arch, row, prec))
     # lut mode: the tables (built on the host, written into the arrays), which every batch waits for
-    parts = fam.startup_parts(arch, row, prec)
+    parts = fam.startup_parts(arch, row, prec, ctx.spilled(i))
     if not bool(L.lut_mask(row)[0]):
         pim = 0.0
     elif c["mode"] == "bitserial":  # the table's row operations, shared with its energy (weights kept on chip

@@ -177,9 +177,10 @@ class Pim(BatchedFamily):
         parts = self.startup_parts(arch, ops, prec) if startup is None else startup
         return look + convert + parts["arrays"] + parts["host"]
 
-    def startup_parts(self, arch, ops, prec):
+    def startup_parts(self, arch: Accelerator, ops: OpColumns, prec: ResolvedPrecision,
+                      spill: np.ndarray | float | None = None) -> dict[str, np.ndarray]:
         """lut mode: the tables every batch of lookups needs, built on the host once and written into the
-        arrays once (part of lut_cycles)."""
+        arrays once (part of lut_cycles; they spill nothing to DRAM, so `spill` is not read)."""
         if arch.compute["mode"] != "lut":
             return {}
         return {"host": np.ceil(L.precompute_cycles(arch, ops)), "arrays": self.table_write_cycles(arch, ops)}
@@ -211,9 +212,10 @@ class Pim(BatchedFamily):
             return self.lut_cycles(arch, ops, prec, startup)
         return self.host_linear_cycles(arch, ops, prec)
 
-    def compute_parts(self, arch, ops, prec):
-        """lut mode's tables computed once, for the start-up and the array cycles."""
-        parts = self.startup_parts(arch, ops, prec)
+    def compute_parts(self, arch: Accelerator, ops: OpColumns, prec: ResolvedPrecision,
+                      spill: np.ndarray | float | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """lut mode's tables computed once, for the start-up and the array cycles (`spill`: Family.compute_parts)."""
+        parts = self.startup_parts(arch, ops, prec, spill)
         return self.pim_cycles(arch, ops, prec, parts) + host_cycles(arch, ops, prec), parts
 
     def compute_cycles(self, arch, ops, prec):
