@@ -7,6 +7,7 @@
 
 Run: OPENBLAS_NUM_THREADS=1 python benchmarks/bench_accuracy.py [--repeat N] [--skip-minilm]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,10 +27,15 @@ STREAM_FORMATS = ("int4_g128", "int8_pc", "nf4_g64", "mxfp4", "nvfp4", "fp8_e4m3
 GPTQ_FORMATS = ("int4_g128", "int3_g128", "mxfp4", "nf4_g64")
 # (weights, method, activations, KV): every method on int4_g128, the slowest format per method (NF4's grid
 # rounding: AWQ quantizes every weight 20 times), and the widest setting (W4A4 + KV4)
-MINILM = tuple((f, m, None, None) for f in ("int4_g128",) for m in ("rtn", "gptq", "awq", "smoothquant", "rotate",
-                                                                  "rotate+gptq")) + (
-    ("nf4_g64", "awq", None, None), ("nf4_g64", "rotate+gptq", None, None), ("mxfp4", "gptq", None, None),
-    ("int4_g128", "awq", "int4_pc", "int4_pc"), ("int4_g128", "rotate+gptq", "int4_pc", "int4_pc"))
+MINILM = tuple(
+    (f, m, None, None) for f in ("int4_g128",) for m in ("rtn", "gptq", "awq", "smoothquant", "rotate", "rotate+gptq")
+) + (
+    ("nf4_g64", "awq", None, None),
+    ("nf4_g64", "rotate+gptq", None, None),
+    ("mxfp4", "gptq", None, None),
+    ("int4_g128", "awq", "int4_pc", "int4_pc"),
+    ("int4_g128", "rotate+gptq", "int4_pc", "int4_pc"),
+)
 
 
 def _row(what: str, seconds: float, target: str, extra: str = "") -> None:
@@ -58,10 +64,14 @@ def bench_stream(repeat: int) -> None:
 
 
 def bench_tiny(repeat: int) -> None:
-    for t_name, q in (("fp", llm.Quant()), ("int4_g32 W, int8 A, int4 KV", llm.Quant("int4_g32", "int8_pc", "int4_pc")),
-                      ("int4_g32 + rotate+gptq", llm.Quant("int4_g32", method="rotate+gptq"))):
-        t, out = best_of(lambda: llm.evaluate(TINY / "llama", TINY / "text.txt", q,
-                                              calibration=TINY / "calibration.txt"), repeat)
+    for t_name, q in (
+        ("fp", llm.Quant()),
+        ("int4_g32 W, int8 A, int4 KV", llm.Quant("int4_g32", "int8_pc", "int4_pc")),
+        ("int4_g32 + rotate+gptq", llm.Quant("int4_g32", method="rotate+gptq")),
+    ):
+        t, out = best_of(
+            lambda: llm.evaluate(TINY / "llama", TINY / "text.txt", q, calibration=TINY / "calibration.txt"), repeat
+        )
         _row(f"tiny Llama perplexity ({out['tokens']} tokens), {t_name}", t, "≤ 1 s", f"ppl {out['perplexity']:.2f}")
 
 
@@ -83,8 +93,10 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--skip-minilm", action="store_true")
     args = ap.parse_args()
-    print(f"machine: {platform.machine()} {os.cpu_count()} cores, python {platform.python_version()}, "
-          f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}")
+    print(
+        f"machine: {platform.machine()} {os.cpu_count()} cores, python {platform.python_version()}, "
+        f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}"
+    )
     bench_gptq(args.repeat)
     bench_stream(args.repeat)
     bench_tiny(args.repeat)

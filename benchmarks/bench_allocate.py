@@ -4,6 +4,7 @@ Targets (issue 7): one solve to proven optimality ≤ 2 s; a 20-point budget swe
 Building the problem (8 engine evaluations + accuracy costs on synthetic samples) is timed apart.
 Run: OPENBLAS_NUM_THREADS=1 python benchmarks/bench_allocate.py
 """
+
 from __future__ import annotations
 
 import time
@@ -25,8 +26,10 @@ def main() -> None:
     for budget in ({"avg_bits": 4.25}, {"avg_bits": 4.25, "seconds": 1.05 * problem.min_total("seconds") + 0.05}):
         t0 = time.perf_counter()
         sol = solve(problem, "error", budget)
-        print(f"solve {budget}: {time.perf_counter() - t0:.2f} s wall (CBC {sol.solve_seconds:.2f} s), "
-              f"error {sol.objective_value:.4g}, avg_bits {sol.totals['avg_bits']:.3f}")
+        print(
+            f"solve {budget}: {time.perf_counter() - t0:.2f} s wall (CBC {sol.solve_seconds:.2f} s), "
+            f"error {sol.objective_value:.4g}, avg_bits {sol.totals['avg_bits']:.3f}"
+        )
     t0 = time.perf_counter()
     sol = solve(problem, "seconds", {"error": 20.0})
     print(f"min seconds s.t. error ≤ 20: {time.perf_counter() - t0:.2f} s, seconds {sol.objective_value:.4g}")

@@ -3,6 +3,7 @@ a roofline of that model on one machine, and `hwsim simulate` as a cold process.
 
     python benchmarks/bench_calls.py
 """
+
 from __future__ import annotations
 
 import os
@@ -27,22 +28,39 @@ def main() -> None:
     tpu, bitmod = load_arch("tpu-like"), load_arch("bitmod")
     gemm = gemm_ops([("g", 256, 4096, 4096)])
     decode = trace(load_model("llama-2-7b"), "decode", context=256)
-    cases = {"cost() of one GEMM (tpu-like)": (lambda: evaluate(tpu, gemm), "100 µs"),
-             "cost() of Llama-2-7B decode (bitmod, 4.0625-bit)": (lambda: evaluate(bitmod, decode, 4.0625), "1,000 µs"),
-             "roofline of Llama-2-7B decode on one machine (h100-sxm)": (lambda: roofline("h100-sxm", decode),
-                                                                         "2,000 µs")}
+    cases = {
+        "cost() of one GEMM (tpu-like)": (lambda: evaluate(tpu, gemm), "100 µs"),
+        "cost() of Llama-2-7B decode (bitmod, 4.0625-bit)": (lambda: evaluate(bitmod, decode, 4.0625), "1,000 µs"),
+        "roofline of Llama-2-7B decode on one machine (h100-sxm)": (lambda: roofline("h100-sxm", decode), "2,000 µs"),
+    }
     # the same calls when the caller also asks for the per-op tables (built on first use, not by the call)
-    cases |= {"  ... and its .ops table (GEMM)": (lambda: evaluate(tpu, gemm).ops, ""),
-              "  ... and its .ops table (decode)": (lambda: evaluate(bitmod, decode, 4.0625).ops, ""),
-              "  ... roofline and its .summary and .ops tables": (lambda: _tables(roofline("h100-sxm", decode)), ""),
-              "  ... a fresh Llama-2-7B decode trace, then cost()": (
-                  lambda: evaluate(bitmod, trace(load_model("llama-2-7b"), "decode", context=256), 4.0625), "")}
+    cases |= {
+        "  ... and its .ops table (GEMM)": (lambda: evaluate(tpu, gemm).ops, ""),
+        "  ... and its .ops table (decode)": (lambda: evaluate(bitmod, decode, 4.0625).ops, ""),
+        "  ... roofline and its .summary and .ops tables": (lambda: _tables(roofline("h100-sxm", decode)), ""),
+        "  ... a fresh Llama-2-7B decode trace, then cost()": (
+            lambda: evaluate(bitmod, trace(load_model("llama-2-7b"), "decode", context=256), 4.0625),
+            "",
+        ),
+    }
     for name, (fn, target) in cases.items():
         fn()  # warm-up: first-call imports and caches
         t, _ = best_of(fn, 50)
         print(f"{name}: {t * 1e6:,.0f} µs (best of 50{f'; target {target}' if target else ''})")
-    cmd = [sys.executable, "-m", "hwsim", "simulate", "--arch", "bitmod", "--model", "llama-2-7b", "--phase",
-           "decode", "--weights", "int4_g128"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "hwsim",
+        "simulate",
+        "--arch",
+        "bitmod",
+        "--model",
+        "llama-2-7b",
+        "--phase",
+        "decode",
+        "--weights",
+        "int4_g128",
+    ]
     t, _ = best_of(lambda: subprocess.run(cmd, check=True, capture_output=True), 5)
     print(f"hwsim simulate as a cold process: {t:.2f} s (best of 5; target 0.5 s)")
 

@@ -5,6 +5,7 @@
 Prints a table: format, family, elements/s (best of --repeat runs after a warm-up compile).
 numba runs single-threaded here (no parallel kernels), so the figure is per core.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -14,9 +15,29 @@ import numpy as np
 
 from hwsim.formats import get_format
 
-DEFAULT = ("int8", "int8_pc", "int4_g128", "int4a_g128", "int4_g128_sr", "fp8_e4m3", "fp8_e5m2",
-           "fp6_e3m2", "fp4_e2m1", "e3m2_g32_se8m0", "fp16", "bf16", "mxfp8_e4m3", "mxfp6_e2m3",
-           "mxfp4", "mxint8", "nf4_g64", "bitmod_fp4_g128", "bitmod_fp3_g128", "ternary", "bfp8_g16")
+DEFAULT = (
+    "int8",
+    "int8_pc",
+    "int4_g128",
+    "int4a_g128",
+    "int4_g128_sr",
+    "fp8_e4m3",
+    "fp8_e5m2",
+    "fp6_e3m2",
+    "fp4_e2m1",
+    "e3m2_g32_se8m0",
+    "fp16",
+    "bf16",
+    "mxfp8_e4m3",
+    "mxfp6_e2m3",
+    "mxfp4",
+    "mxint8",
+    "nf4_g64",
+    "bitmod_fp4_g128",
+    "bitmod_fp3_g128",
+    "ternary",
+    "bfp8_g16",
+)
 
 
 def bench(name: str, x: np.ndarray, repeat: int) -> float:

@@ -1,7 +1,8 @@
 """Pareto filter speed on random and anti-correlated data (rows × objectives).
 
-    python benchmarks/bench_pareto.py [--rows 1000000]
+python benchmarks/bench_pareto.py [--rows 1000000]
 """
+
 from __future__ import annotations
 
 import argparse

@@ -8,6 +8,7 @@ quantized evaluation, and prints Spearman's ρ between the two per format.
 
 Run: OPENBLAS_NUM_THREADS=1 python benchmarks/bench_sensitivity.py
 """
+
 from __future__ import annotations
 
 import json
@@ -26,8 +27,15 @@ from hwsim.allocate import build_problem, resolve_trace
 
 TINY = Path(__file__).resolve().parents[1] / "tests" / "data" / "tiny_llm"
 FORMATS = ["int3_g32", "int4_g32", "int5_g32", "int6_g32"]
-SHAPE = dict(hidden_size=256, intermediate_size=688, num_hidden_layers=8, num_attention_heads=8,
-             num_key_value_heads=4, head_dim=32, max_position_embeddings=128)
+SHAPE = dict(
+    hidden_size=256,
+    intermediate_size=688,
+    num_hidden_layers=8,
+    num_attention_heads=8,
+    num_key_value_heads=4,
+    head_dim=32,
+    max_position_embeddings=128,
+)
 
 
 def write_checkpoint(folder: Path, seed: int = 0) -> None:
@@ -38,15 +46,23 @@ def write_checkpoint(folder: Path, seed: int = 0) -> None:
     rng = np.random.default_rng(seed)
     lin = lambda o, n: (rng.standard_normal((o, n)) / np.sqrt(n)).astype(np.float32)  # noqa: E731
     gain = lambda: (1 + 0.1 * rng.standard_normal(h)).astype(np.float32)  # noqa: E731
-    t = {"model.embed_tokens.weight": (0.25 * rng.standard_normal((cfg["vocab_size"], h))).astype(np.float32),
-         "model.norm.weight": gain()}
+    t = {
+        "model.embed_tokens.weight": (0.25 * rng.standard_normal((cfg["vocab_size"], h))).astype(np.float32),
+        "model.norm.weight": gain(),
+    }
     for n in range(SHAPE["num_hidden_layers"]):
         p = f"model.layers.{n}."
-        t |= {p + "self_attn.q_proj.weight": lin(q, h), p + "self_attn.k_proj.weight": lin(kv, h),
-              p + "self_attn.v_proj.weight": lin(kv, h), p + "self_attn.o_proj.weight": lin(h, q),
-              p + "mlp.gate_proj.weight": lin(i, h), p + "mlp.up_proj.weight": lin(i, h),
-              p + "mlp.down_proj.weight": lin(h, i), p + "input_layernorm.weight": gain(),
-              p + "post_attention_layernorm.weight": gain()}
+        t |= {
+            p + "self_attn.q_proj.weight": lin(q, h),
+            p + "self_attn.k_proj.weight": lin(kv, h),
+            p + "self_attn.v_proj.weight": lin(kv, h),
+            p + "self_attn.o_proj.weight": lin(h, q),
+            p + "mlp.gate_proj.weight": lin(i, h),
+            p + "mlp.up_proj.weight": lin(i, h),
+            p + "mlp.down_proj.weight": lin(h, i),
+            p + "input_layernorm.weight": gain(),
+            p + "post_attention_layernorm.weight": gain(),
+        }
     folder.mkdir(parents=True, exist_ok=True)
     save_file(t, str(folder / "model.safetensors"))
     (folder / "config.json").write_text(json.dumps(cfg))
@@ -73,8 +89,10 @@ def main() -> None:
         hessian = build_problem("bitmod", trace, FORMATS, proxy="hessian", **kw).costs["error"]
         t_h = time.perf_counter() - t0
         units = measured.shape[0]
-        print(f"one quantized evaluation ({out['tokens']} predictions): {one:.2f} s; "
-              f"{units} units × {len(FORMATS)} formats as full runs ≈ {one * units * len(FORMATS):.0f} s")
+        print(
+            f"one quantized evaluation ({out['tokens']} predictions): {one:.2f} s; "
+            f"{units} units × {len(FORMATS)} formats as full runs ≈ {one * units * len(FORMATS):.0f} s"
+        )
         print(f"measured proxy (all probes, incl. the trace's hardware costs): {t_m:.2f} s")
         print(f"hessian proxy ({units} noise probes + layer-local errors): {t_h:.2f} s")
         rho = [stats.spearmanr(hessian[:, j], measured[:, j]).statistic for j in range(len(FORMATS))]

@@ -6,6 +6,7 @@ core), and a long `generate` (all decode steps in one engine call).
 Prints wall times: step-cost setup (shape polynomials + composition check), the replay itself (simpy
 scheduler + cached per-iteration costs) and the engine calls it needed.
 """
+
 from __future__ import annotations
 
 import os
@@ -29,9 +30,11 @@ def main() -> None:
     res = serve(arch, model, reqs, step_cost=sc)
     t2, c2 = time.perf_counter(), time.process_time()
     s = res.summary
-    print(f"llama-3-8b on h100-sxm, 1,000 Poisson requests at 10/s: setup {t1 - t0:.2f} s, replay {t2 - t1:.2f} s, "
-          f"total {t2 - t0:.2f} s wall, {c2 - c0:.2f} s CPU; {s['iterations']} iterations, {sc.evaluations} engine calls; "
-          f"TPOT p50 {s['tpot_s']['median'] * 1e3:.3g} ms, TTFT p50 {s['ttft_s']['median'] * 1e3:.3g} ms")
+    print(
+        f"llama-3-8b on h100-sxm, 1,000 Poisson requests at 10/s: setup {t1 - t0:.2f} s, replay {t2 - t1:.2f} s, "
+        f"total {t2 - t0:.2f} s wall, {c2 - c0:.2f} s CPU; {s['iterations']} iterations, {sc.evaluations} engine calls; "
+        f"TPOT p50 {s['tpot_s']['median'] * 1e3:.3g} ms, TTFT p50 {s['ttft_s']['median'] * 1e3:.3g} ms"
+    )
     t3 = time.perf_counter()
     gen = generate(StepCost(arch, model), prompt=1024, output=4096, batch=8)
     t4 = time.perf_counter()

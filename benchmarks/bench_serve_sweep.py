@@ -6,6 +6,7 @@ with the Dask executor on two workers, end to end (study → tasks → replays �
 Issue 18 asks for the figure (no target). Design points: BitMoD arrays (rows × cols × DRAM bandwidth), each
 replaying a Poisson stream of Llama-2-7B requests (int4_g128, 8 sequences, a 2,048-block cache).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -54,9 +55,11 @@ def main() -> None:
         res = run_sweep(study, Path(tmp) / "out", workers=args.workers, executor=args.executor, progress=False)
         dt = time.perf_counter() - t0
         t = res.table()
-        print(f"{args.executor} × {args.workers} workers: {pts:,} serving design points ({args.requests} Llama-2-7B "
-              f"requests each, {int(t['iterations'].sum()):,} scheduler iterations in all) in {dt:.1f} s → "
-              f"{pts / dt:.1f} points/s; {int(t['feasible'].sum())} feasible, front {res.front_rows} rows")
+        print(
+            f"{args.executor} × {args.workers} workers: {pts:,} serving design points ({args.requests} Llama-2-7B "
+            f"requests each, {int(t['iterations'].sum()):,} scheduler iterations in all) in {dt:.1f} s → "
+            f"{pts / dt:.1f} points/s; {int(t['feasible'].sum())} feasible, front {res.front_rows} rows"
+        )
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@
 Target (issue 8): ≥ 100,000 points in ≤ 60 s on 2 cores; on the GPU with its kernel classes (fused
 attention, per-type GEMM kernels; issue 16) ≥ 40,000 points/s on one core.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -60,8 +61,10 @@ def main() -> None:
             t0 = time.perf_counter()
             res = run_sweep(study, Path(tmp) / f"out{w}", workers=w, progress=False)
             dt = time.perf_counter() - t0
-            print(f"workers={w}: {pts:,} design points (Llama-2-7B decode, {args.arch}) in {dt:.2f} s "
-                  f"→ {pts / dt:,.0f} points/s; front {res.front_rows} rows")
+            print(
+                f"workers={w}: {pts:,} design points (Llama-2-7B decode, {args.arch}) in {dt:.2f} s "
+                f"→ {pts / dt:,.0f} points/s; front {res.front_rows} rows"
+            )
 
 
 if __name__ == "__main__":

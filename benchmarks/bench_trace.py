@@ -1,5 +1,6 @@
 """Time to build traces (issue 2 target: Llama-2-70B trace ≤ 50 ms; issue 14: DeepSeek-V3 decode ≤ 50 ms).
 Run: python benchmarks/bench_trace.py"""
+
 from __future__ import annotations
 
 import platform

@@ -5,6 +5,7 @@ minifloat's cheapest equally accurate integer with the LUT overhead (REFERENCES.
 
     python benchmarks/fpga_int_vs_minifloat.py
 """
+
 import pandas as pd
 
 from hwsim.accuracy.fpga_formats import int_vs_minifloat

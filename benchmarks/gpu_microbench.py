@@ -24,6 +24,7 @@ Ada, int8 with M <= 16, no tinygemm) are skipped with one line on stderr each.
 
 This module imports torch only to time (main without --dry-run): `rows()` and `--dry-run` work without it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,13 +50,18 @@ class Geometry:
 def linear_shapes(g: Geometry) -> list[tuple[str, int, int]]:
     """(op, N outputs, K inputs) of one decoder layer's fused projections and the lm_head."""
     qkv = (g.heads + 2 * g.kv_heads) * g.head_dim
-    return [("qkv", qkv, g.hidden), ("o", g.hidden, g.heads * g.head_dim),
-            ("gate_up", 2 * g.intermediate, g.hidden), ("down", g.hidden, g.intermediate),
-            ("lm_head", g.vocab, g.hidden)]
+    return [
+        ("qkv", qkv, g.hidden),
+        ("o", g.hidden, g.heads * g.head_dim),
+        ("gate_up", 2 * g.intermediate, g.hidden),
+        ("down", g.hidden, g.intermediate),
+        ("lm_head", g.vocab, g.hidden),
+    ]
 
 
-def rows(g: Geometry, ms: list[int], dtypes: list[str], *, prefill_lens=(512, 2048), decode_lens=(1024, 4096),
-         batches=(1, 8)) -> list[dict]:
+def rows(
+    g: Geometry, ms: list[int], dtypes: list[str], *, prefill_lens=(512, 2048), decode_lens=(1024, 4096), batches=(1, 8)
+) -> list[dict]:
     """Every row the benchmark times, `seconds` left empty (the --dry-run output)."""
     out: list[dict] = []
 
@@ -209,19 +215,27 @@ def measure(table: list[dict], *, warmup: int, iters: int, seed: int, graph_reps
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    ap = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__
+    )
     ap.add_argument("--out", required=True, help="CSV to write (hwsim calibrate --measurements reads it)")
     ap.add_argument("--dry-run", action="store_true", help="write the rows without timing them (no torch needed)")
     ap.add_argument("--m", default="1,4,16,64,256,1024,4096", help="token counts M of the GEMMs (comma-separated)")
     ap.add_argument("--dtypes", default="bf16,fp8_e4m3,int8", help="dense GEMM types (bf16, fp8_e4m3, int8)")
     for f in fields(Geometry):
-        ap.add_argument(f"--{f.name.replace('_', '-')}", type=int, default=f.default, help=f"model {f.name} (default {f.default})")
+        ap.add_argument(
+            f"--{f.name.replace('_', '-')}", type=int, default=f.default, help=f"model {f.name} (default {f.default})"
+        )
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--iters", type=int, default=30)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--graph", type=int, default=0, metavar="R",
-                    help="time R calls captured in a CUDA graph per replay (serving-stack view; default 0: eager)")
+    ap.add_argument(
+        "--graph",
+        type=int,
+        default=0,
+        metavar="R",
+        help="time R calls captured in a CUDA graph per replay (serving-stack view; default 0: eager)",
+    )
     args = ap.parse_args(argv)
     try:
         ms = [int(x) for x in args.m.split(",")]
@@ -230,8 +244,13 @@ def main(argv: list[str] | None = None) -> int:
     dtypes = [d for d in args.dtypes.split(",") if d]
     bad = [d for d in dtypes if d not in ("bf16", "fp8_e4m3", "int8")]
     if bad or min(ms) < 1 or args.graph < 0:
-        ap.error(f"--dtypes: unknown {bad[0]!r} (allowed: bf16, fp8_e4m3, int8)" if bad
-                 else "--graph: must be >= 0" if args.graph < 0 else "--m: must be >= 1")
+        ap.error(
+            f"--dtypes: unknown {bad[0]!r} (allowed: bf16, fp8_e4m3, int8)"
+            if bad
+            else "--graph: must be >= 0"
+            if args.graph < 0
+            else "--m: must be >= 1"
+        )
     g = Geometry(**{f.name: getattr(args, f.name) for f in fields(Geometry)})
     table = rows(g, ms, dtypes)
     if not args.dry_run:

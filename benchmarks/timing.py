@@ -1,4 +1,5 @@
 """Shared timing for the benchmark scripts (run as `python benchmarks/<name>.py`, so this imports as `timing`)."""
+
 from __future__ import annotations
 
 import time

@@ -1,4 +1,5 @@
 """One exception family for user errors: the CLI prints them as one line and exits 2."""
+
 from __future__ import annotations
 
 import re
@@ -19,7 +20,7 @@ class HwsimError(Exception):
         text = f"{where}: {message}" if where else message
         # one readable line: a huge value (a pasted table, a long path) is cut, newlines are spaces
         text = " ".join(text.split("\n"))
-        super().__init__(text if len(text) <= MAX_MESSAGE else text[:MAX_MESSAGE - 1] + "…")
+        super().__init__(text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 1] + "…")
 
     def renamed(self, names: Mapping[str, str], hints: Mapping[str, str] | None = None) -> HwsimError:
         """This error under the caller's names (a library parameter → the option that sets it): its field,

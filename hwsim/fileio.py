@@ -1,4 +1,5 @@
 """Reading user files (YAML or JSON) into a top-level mapping, with one-line errors."""
+
 from __future__ import annotations
 
 import json
@@ -21,8 +22,7 @@ def read_mapping(path: str | Path, *, what: str = "file") -> dict:
     text = read_text(path, what=what)
     data = parse_text(text, path, is_json=is_json)
     if not isinstance(data, dict):
-        raise HwsimError(f"{what} must be a {'JSON object' if is_json else 'YAML mapping'} at the top level",
-                         file=path)
+        raise HwsimError(f"{what} must be a {'JSON object' if is_json else 'YAML mapping'} at the top level", file=path)
     return data
 
 
@@ -37,8 +37,10 @@ def read_text(path: str | Path, *, what: str = "file") -> str:
         raise HwsimError(f"cannot read: {os_reason(exc)}", file=path) from None
     except UnicodeDecodeError as exc:
         hint = " (for a checkpoint, give its folder with config.json)" if path.suffix == ".safetensors" else ""
-        raise HwsimError(f"not a text file (not UTF-8 at byte {exc.start}): {what} must be YAML or JSON saved as "
-                         f"UTF-8{hint}", file=path) from None
+        raise HwsimError(
+            f"not a text file (not UTF-8 at byte {exc.start}): {what} must be YAML or JSON saved as UTF-8{hint}",
+            file=path,
+        ) from None
 
 
 # a user file bigger than this once YAML aliases are expanded is refused (an alias "bomb": a few lines that
@@ -59,13 +61,16 @@ def parse_text(text: str, path: str | Path, *, is_json: bool = False) -> Any:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None)
         if problem and "nesting depth" in problem:  # libyaml's own depth limit (the C loader)
-            raise HwsimError("nested too deeply (lists or mappings inside each other thousands of levels down)",
-                             file=path) from None
-        raise HwsimError(f"invalid YAML{f' at line {mark.line + 1}' if mark else ''}"
-                         f"{f': {problem}' if problem else ''}", file=path) from None
+            raise HwsimError(
+                "nested too deeply (lists or mappings inside each other thousands of levels down)", file=path
+            ) from None
+        raise HwsimError(
+            f"invalid YAML{f' at line {mark.line + 1}' if mark else ''}{f': {problem}' if problem else ''}", file=path
+        ) from None
     except RecursionError:
-        raise HwsimError("nested too deeply (lists or mappings inside each other thousands of levels down)",
-                         file=path) from None
+        raise HwsimError(
+            "nested too deeply (lists or mappings inside each other thousands of levels down)", file=path
+        ) from None
     check_size(data, path)
     return data
 
@@ -107,8 +112,9 @@ def check_size(data: object, path: str | Path) -> None:
             open_.discard(id(node))
             sizes[id(node)] = 1 + sum(sizes.get(id(k), 1) for k in kids)
             if sizes[id(node)] > MAX_VALUES:
-                raise HwsimError(f"expands to more than {MAX_VALUES:,} values (YAML aliases &/* used over and over?)",
-                                 file=path)
+                raise HwsimError(
+                    f"expands to more than {MAX_VALUES:,} values (YAML aliases &/* used over and over?)", file=path
+                )
             continue
         if id(node) in sizes:
             continue

@@ -13,6 +13,7 @@ Definitions (SI inside; prices in US dollars, the preset's sourced `price` field
 A ratio of two designs' metric is "A over B"; iso-area and iso-power scale throughput by area or
 power before taking it (the comparison at equal silicon or equal power budget).
 """
+
 from __future__ import annotations
 
 import math
@@ -59,8 +60,15 @@ def token_metrics(totals: Mapping, tokens: float, price_usd: float | None = None
     return out
 
 
-def tokens_per_usd(tokens_per_s: float, price_usd: float, *, lifetime_s: float = 3 * SECONDS_PER_YEAR,
-                   power_w: float = 0.0, usd_per_kwh: float = 0.0, utilisation: float = 1.0) -> float:
+def tokens_per_usd(
+    tokens_per_s: float,
+    price_usd: float,
+    *,
+    lifetime_s: float = 3 * SECONDS_PER_YEAR,
+    power_w: float = 0.0,
+    usd_per_kwh: float = 0.0,
+    utilisation: float = 1.0,
+) -> float:
     """Tokens a device makes over its service life per dollar spent on it (purchase + electricity).
     Defaults: 3 years (assumed: a usual depreciation period), fully busy, electricity not counted."""
     if not (price_usd and price_usd > 0):

@@ -1,6 +1,7 @@
 """Where presets live: hwsim/presets/{archs,workloads,studies}, shipped as package data (so a wheel finds
 them), optionally shadowed by $HWSIM_HOME/{archs,workloads,studies}. A clone also has archs/, workloads/ and
 studies/ at its root: links to the same folders, so `hwsim sweep studies/quickstart.yaml` works there."""
+
 from __future__ import annotations
 
 import os

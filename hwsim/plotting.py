@@ -1,4 +1,5 @@
 """Writing figures: PNG/PDF/SVG, atomically, with one-line errors on a bad path (shared by every plot)."""
+
 from __future__ import annotations
 
 import os
@@ -61,15 +62,38 @@ def save_figure(fig: Figure, path: str | os.PathLike[str]) -> None:
 
 # result columns → axis labels in words, with units
 LABELS = {
-    "tokens_per_s": "throughput (tokens/s)", "seconds": "latency per step (s)", "cycles": "cycles per step",
-    "energy_j": "energy per step (J)", "energy_per_token_j": "energy per token (J)", "power_w": "power (W)",
-    "area_mm2": "area (mm²)", "footprint_bytes": "memory footprint (bytes)", "acc_sqnr_db": "SQNR (dB)",
-    "acc_mse": "quantization MSE", "acc_max_abs_err": "max abs. quantization error", "acc_cosine": "cosine vs fp32",
-    "bytes_dram": "DRAM traffic (bytes)", "compute_cycles": "compute cycles", "memory_cycles": "memory cycles",
+    "tokens_per_s": "throughput (tokens/s)",
+    "seconds": "latency per step (s)",
+    "cycles": "cycles per step",
+    "energy_j": "energy per step (J)",
+    "energy_per_token_j": "energy per token (J)",
+    "power_w": "power (W)",
+    "area_mm2": "area (mm²)",
+    "footprint_bytes": "memory footprint (bytes)",
+    "acc_sqnr_db": "SQNR (dB)",
+    "acc_mse": "quantization MSE",
+    "acc_max_abs_err": "max abs. quantization error",
+    "acc_cosine": "cosine vs fp32",
+    "bytes_dram": "DRAM traffic (bytes)",
+    "compute_cycles": "compute cycles",
+    "memory_cycles": "memory cycles",
 }
-_UNIT_SUFFIXES = {"_j": "J", "_s": "s", "_w": "W", "_mm2": "mm²", "_db": "dB", "_bytes": "bytes", "_hz": "Hz",
-                  "_Hz": "Hz", "_B": "B", "_B_per_cycle": "B/cycle", "_B_per_s": "B/s", "_J_per_B": "J/B",
-                  "_m2": "m²", "_OPS": "op/s"}
+_UNIT_SUFFIXES = {
+    "_j": "J",
+    "_s": "s",
+    "_w": "W",
+    "_mm2": "mm²",
+    "_db": "dB",
+    "_bytes": "bytes",
+    "_hz": "Hz",
+    "_Hz": "Hz",
+    "_B": "B",
+    "_B_per_cycle": "B/cycle",
+    "_B_per_s": "B/s",
+    "_J_per_B": "J/B",
+    "_m2": "m²",
+    "_OPS": "op/s",
+}
 
 
 def axis_label(column: str, direction: str | None = None) -> str:
@@ -79,7 +103,7 @@ def axis_label(column: str, direction: str | None = None) -> str:
     if text is None:
         for suffix in sorted(_UNIT_SUFFIXES, key=len, reverse=True):
             if column.endswith(suffix) and len(column) > len(suffix):
-                text = f"{column[:-len(suffix)].replace('_', ' ')} ({_UNIT_SUFFIXES[suffix]})"
+                text = f"{column[: -len(suffix)].replace('_', ' ')} ({_UNIT_SUFFIXES[suffix]})"
                 break
         else:
             text = column.replace("_", " ")

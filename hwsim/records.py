@@ -1,5 +1,6 @@
 """JSON-ready values: numpy scalars and arrays to plain Python, NaN/inf to None (shared by the
 library's to_json methods and the CLI's JSON output)."""
+
 from __future__ import annotations
 
 import math
@@ -31,4 +32,3 @@ def plain(obj: Any) -> Any:
 def records(df: pd.DataFrame) -> list[dict]:
     """DataFrame rows as plain JSON-ready dicts."""
     return plain(df.to_dict(orient="records"))
-

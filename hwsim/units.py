@@ -3,6 +3,7 @@
 Inside hwsim everything is SI (s, Hz, B, J, W, m²); `cycle` and `op` are dimensions of their own so
 that '256 bit/cycle' stays a per-cycle bandwidth until the clock is known.
 """
+
 from __future__ import annotations
 
 import math
@@ -47,8 +48,21 @@ _BASE: dict[str, tuple[float, tuple[int, ...]]] = {
     "FLOPS": (1.0, _d(op=1, s=-1)),
     "MAC": (2.0, _d(op=1)),  # one multiply-accumulate = 2 ops
 }
-_SI_PREFIX = {"p": 1e-12, "n": 1e-9, "u": 1e-6, "µ": 1e-6, "μ": 1e-6, "m": 1e-3, "c": 1e-2,
-              "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15}
+_SI_PREFIX = {
+    "p": 1e-12,
+    "n": 1e-9,
+    "u": 1e-6,
+    "µ": 1e-6,
+    "μ": 1e-6,
+    "m": 1e-3,
+    "c": 1e-2,
+    "k": 1e3,
+    "K": 1e3,
+    "M": 1e6,
+    "G": 1e9,
+    "T": 1e12,
+    "P": 1e15,
+}
 _BIN_PREFIX = {"Ki": 2.0**10, "Mi": 2.0**20, "Gi": 2.0**30, "Ti": 2.0**40}
 
 # expected kinds → dimension vector (and a hint used in error messages)
@@ -82,11 +96,11 @@ def _unit_term(term: str) -> tuple[float, tuple[int, ...]]:
         scale, dim = _BASE[sym]
         return count * scale, dim
     for pre, mult in _BIN_PREFIX.items():
-        if sym.startswith(pre) and sym[len(pre):] in _BASE:
-            scale, dim = _BASE[sym[len(pre):]]
+        if sym.startswith(pre) and sym[len(pre) :] in _BASE:
+            scale, dim = _BASE[sym[len(pre) :]]
             return count * mult * scale, dim
     for pre, mult in _SI_PREFIX.items():
-        rest = sym[len(pre):]
+        rest = sym[len(pre) :]
         if sym.startswith(pre) and rest in _BASE:
             scale, dim = _BASE[rest]
             # area prefixes apply squared: 1 mm2 = 1e-6 m2
@@ -119,7 +133,9 @@ def parse_quantity(value: object, kind: str, *, file: object | None = None, fiel
         text = str(value)
         m = _QTY.match(text)
         if not m:
-            raise HwsimError(f"expected a {kind.replace('_', ' ')} such as {hint}, got {text!r}", file=file, field=field)
+            raise HwsimError(
+                f"expected a {kind.replace('_', ' ')} such as {hint}, got {text!r}", file=file, field=field
+            )
         number, unit = float(m.group(1)), m.group(2)
         if not unit:
             out = number
@@ -127,15 +143,24 @@ def parse_quantity(value: object, kind: str, *, file: object | None = None, fiel
             try:
                 scale, dim = _unit(unit)
             except ValueError:
-                raise HwsimError(f"unknown unit {unit!r} in {text!r}; expected a {kind.replace('_', ' ')} such as {hint}",
-                                 file=file, field=field) from None
+                raise HwsimError(
+                    f"unknown unit {unit!r} in {text!r}; expected a {kind.replace('_', ' ')} such as {hint}",
+                    file=file,
+                    field=field,
+                ) from None
             if dim != dim_expected:
-                raise HwsimError(f"{text!r} is not a {kind.replace('_', ' ')}; expected something like {hint}",
-                                 file=file, field=field)
+                raise HwsimError(
+                    f"{text!r} is not a {kind.replace('_', ' ')}; expected something like {hint}",
+                    file=file,
+                    field=field,
+                )
             out = number * scale
     if not math.isfinite(out):
         raise HwsimError(f"must be a finite number, got {value!r}", file=file, field=field)
     if out != 0 and not SI_MIN <= abs(out) <= SI_MAX:
-        raise HwsimError(f"{value!r} is out of range: in SI units a quantity must be 0 or between {SI_MIN:g} and "
-                         f"{SI_MAX:g} in size", file=file, field=field)
+        raise HwsimError(
+            f"{value!r} is out of range: in SI units a quantity must be 0 or between {SI_MIN:g} and {SI_MAX:g} in size",
+            file=file,
+            field=field,
+        )
     return out

@@ -2,6 +2,7 @@
 
 Roofline-like, deterministic: time = max(compute, memory); energy = MACs · e(bits) + bytes · e_dram.
 """
+
 import time
 
 import numpy as np
@@ -24,5 +25,12 @@ def fake_evaluator(design, points, workload, precision):
     energy = macs * bits * 0.05e-12 + 7e9 * bits / 8 * 10e-12 + rows * cols * 1e-3 * seconds
     if SLOW_S:
         time.sleep(SLOW_S)
-    return pd.DataFrame({"family": "fake-" + design.preset, "cycles": seconds * clock, "seconds": seconds,
-                         "energy_j": energy, "area_mm2": rows * cols * 0.01})
+    return pd.DataFrame(
+        {
+            "family": "fake-" + design.preset,
+            "cycles": seconds * clock,
+            "seconds": seconds,
+            "energy_j": energy,
+            "area_mm2": rows * cols * 0.01,
+        }
+    )

@@ -1,4 +1,5 @@
 """Streaming safetensors reader: one tensor at a time, shapes, bf16/fp16, sharded folders, errors."""
+
 import json
 
 import numpy as np
@@ -19,11 +20,14 @@ def _write_bf16(path, name, values, shape):
 @pytest.fixture
 def ckpt(tmp_path):
     f = tmp_path / "m.safetensors"
-    save_file({
-        "layers.0.q_proj.weight": np.arange(12, dtype=np.float32).reshape(3, 4),
-        "layers.0.k_proj.weight": np.full((2, 4), 0.5, dtype=np.float16),
-        "position_ids": np.arange(5, dtype=np.int64),
-    }, str(f))
+    save_file(
+        {
+            "layers.0.q_proj.weight": np.arange(12, dtype=np.float32).reshape(3, 4),
+            "layers.0.k_proj.weight": np.full((2, 4), 0.5, dtype=np.float16),
+            "position_ids": np.arange(5, dtype=np.int64),
+        },
+        str(f),
+    )
     return f
 
 
@@ -54,7 +58,7 @@ def test_name_filters(ckpt):
 def test_bf16_read_exactly(tmp_path):
     vals = np.array([1.0, -2.5, 3.0, 0.15625, -(2.0**100), 0.0], np.float32)  # all exact in bf16
     _write_bf16(tmp_path / "b.safetensors", "w", vals, (2, 3))
-    (name, arr), = ck.iter_tensors(tmp_path / "b.safetensors")
+    ((name, arr),) = ck.iter_tensors(tmp_path / "b.safetensors")
     assert arr.dtype == np.float32 and arr.shape == (2, 3)
     np.testing.assert_array_equal(arr.ravel(), vals)
 
@@ -62,8 +66,9 @@ def test_bf16_read_exactly(tmp_path):
 def test_sharded_folder_with_index(tmp_path):
     save_file({"a": np.ones((2, 2), np.float32)}, str(tmp_path / "model-00001-of-00002.safetensors"))
     save_file({"b": np.zeros(3, np.float32)}, str(tmp_path / "model-00002-of-00002.safetensors"))
-    (tmp_path / "model.safetensors.index.json").write_text(json.dumps(
-        {"weight_map": {"a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}}))
+    (tmp_path / "model.safetensors.index.json").write_text(
+        json.dumps({"weight_map": {"a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}})
+    )
     assert [(n, a.shape) for n, a in ck.iter_tensors(tmp_path)] == [("a", (2, 2)), ("b", (3,))]
 
 

@@ -1,4 +1,5 @@
 """The format-comparison table: sources, aggregation over tensors, determinism, errors."""
+
 import numpy as np
 import pytest
 from safetensors.numpy import save_file
@@ -56,9 +57,14 @@ def test_massive_activations_ruin_a_per_tensor_scale():
 def ckpt(tmp_path):
     rng = np.random.default_rng(0)
     f = tmp_path / "c.safetensors"
-    save_file({"a.weight": rng.normal(size=(16, 64)).astype(np.float32),
-               "b.weight": rng.normal(size=(8, 64)).astype(np.float16),
-               "ids": np.arange(4, dtype=np.int64)}, str(f))
+    save_file(
+        {
+            "a.weight": rng.normal(size=(16, 64)).astype(np.float32),
+            "b.weight": rng.normal(size=(8, 64)).astype(np.float16),
+            "ids": np.arange(4, dtype=np.int64),
+        },
+        str(f),
+    )
     return f
 
 

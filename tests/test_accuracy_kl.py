@@ -5,6 +5,7 @@ q8_0 0.00136 < q4_1 0.0717 ≈ q4_0 0.0719 < q2_K 0.445 mean KL, tracking ΔPPL 
 Here: a synthetic LM head (Gaussian weights, LLM-like activations), weights quantized with
 INT-k, k = 8 … 2, groups of 64.
 """
+
 import numpy as np
 import pytest
 from scipy import stats

@@ -4,6 +4,7 @@ Reference: tests/data/tiny_llm/<type>/reference.npz, written by tests/tools/tiny
 transformers 5.25 + PyTorch 2.13 (eager attention, float32) from the same BF16 checkpoint files:
 Llama with tied embeddings and Llama-3 RoPE scaling, Qwen2 (q/k/v biases), Qwen3 (q/k norms).
 """
+
 from __future__ import annotations
 
 import json
@@ -68,8 +69,9 @@ def test_rotated_unquantized_model_gives_the_same_logits(t):
 
 def test_kl_grows_as_formats_get_coarser():
     ids = _ref("qwen3")["ids"]
-    kls = [llm.evaluate_ids(DATA / "qwen3", ids, llm.Quant(weights=f))["kl"]
-           for f in ("int8_pc", "int4_g32", "int2_g32")]
+    kls = [
+        llm.evaluate_ids(DATA / "qwen3", ids, llm.Quant(weights=f))["kl"] for f in ("int8_pc", "int4_g32", "int2_g32")
+    ]
     assert 0.0 < kls[0] < kls[1] < kls[2]
 
 
@@ -103,8 +105,25 @@ def test_methods_run_end_to_end_and_are_deterministic():
 
 
 def test_cli_json(capsys):
-    assert main(["accuracy", "--model", str(DATA / "llama"), "--text", str(TEXT), "--weights", "int4_g32",
-                 "--method", "awq", "--calibration", str(CALIB), "--json"]) == 0
+    assert (
+        main(
+            [
+                "accuracy",
+                "--model",
+                str(DATA / "llama"),
+                "--text",
+                str(TEXT),
+                "--weights",
+                "int4_g32",
+                "--method",
+                "awq",
+                "--calibration",
+                str(CALIB),
+                "--json",
+            ]
+        )
+        == 0
+    )
     out = json.loads(capsys.readouterr().out)
     assert {"perplexity", "kl", "tokens", "baseline_perplexity"} <= set(out)
     assert out["method"] == "awq" and out["tokens"] > 0 and out["perplexity"] > 1
@@ -134,6 +153,7 @@ def test_bad_inputs_one_line(tmp_path, capsys):
     short = tmp_path / "short.txt"
     short.write_text("the cat")
     _fails(capsys, ["accuracy", "--text", str(short), "--model", str(DATA / "llama")], "fewer than one window")
-    _fails(capsys, base + ["--model", str(DATA / "llama"), "--weights", "ternary", "--method", "gptq"],
-           "does not apply")
+    _fails(
+        capsys, base + ["--model", str(DATA / "llama"), "--weights", "ternary", "--method", "gptq"], "does not apply"
+    )
     _fails(capsys, base + ["--model", str(DATA / "llama"), "--window", "65"], "max_position_embeddings")

@@ -1,6 +1,7 @@
 """Quantization methods (hwsim.accuracy.methods, gptq, hadamard): invariants that fail when the
 plumbing is wrong. Sources: GPTQ (Frantar et al. 2023), AWQ, SmoothQuant, QuaRot via REFERENCES.md
 "Quantization methods"."""
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -13,8 +14,21 @@ from hwsim.accuracy.metrics import linear_output_error
 from hwsim.errors import HwsimError
 from hwsim.formats import get_format
 
-GRID_FORMATS = ["int4_g128", "int3_g128", "int4a_g128", "int8_pc", "int4", "mxfp4", "mxfp4_ceil", "nvfp4",
-                "nf4_g64", "bitmod_fp3_g128", "fp8_e4m3", "e2m1_g32", "int4_g128_su8"]
+GRID_FORMATS = [
+    "int4_g128",
+    "int3_g128",
+    "int4a_g128",
+    "int8_pc",
+    "int4",
+    "mxfp4",
+    "mxfp4_ceil",
+    "nvfp4",
+    "nf4_g64",
+    "bitmod_fp3_g128",
+    "fp8_e4m3",
+    "e2m1_g32",
+    "int4_g128_su8",
+]
 
 
 def _layer(seed=0, out=96, inp=256, tokens=64):
@@ -29,7 +43,7 @@ def test_fixed_scales_round_exactly_like_quantize(name):
     w, _ = _layer()
     f = get_format(name)
     fixed = f.fit(w)
-    cols = [f.round_columns(w[:, j:j + 1], fixed, j // fixed.width) for j in range(w.shape[1])]
+    cols = [f.round_columns(w[:, j : j + 1], fixed, j // fixed.width) for j in range(w.shape[1])]
     assert np.array_equal(np.concatenate(cols, 1).astype(np.float32), f.quantize(w))
 
 
@@ -73,8 +87,12 @@ def test_method_names():
     m = parse_method("rotate+smoothquant_a0.8+gptq")
     assert m.transforms == (("rotate", 0.0), ("smoothquant", 0.8)) and m.rounding == "gptq" and m.rotates
     assert parse_method(None).rounding == "rtn" and parse_method("awq").rounding == "rtn"
-    for bad, msg in [("gptq+rotate", "last"), ("gpt", "did you mean"), ("rotate++gptq", "joined"),
-                     ("smoothquant_a2", r"\[0, 1\]")]:
+    for bad, msg in [
+        ("gptq+rotate", "last"),
+        ("gpt", "did you mean"),
+        ("rotate++gptq", "joined"),
+        ("smoothquant_a2", r"\[0, 1\]"),
+    ]:
         with pytest.raises(HwsimError, match=msg):
             parse_method(bad)
 
@@ -86,8 +104,9 @@ def test_gptq_refuses_formats_without_a_fixed_scale(fmt):
         prepare_linear(w, get_format(fmt), "gptq", x)
 
 
-@pytest.mark.parametrize("method", ["rotate", "smoothquant", "smoothquant_a0.8", "rotate+smoothquant",
-                                    "smoothquant+rotate"])
+@pytest.mark.parametrize(
+    "method", ["rotate", "smoothquant", "smoothquant_a0.8", "rotate+smoothquant", "smoothquant+rotate"]
+)
 def test_transforms_leave_the_float_layer_unchanged(method):
     w, x = _layer(5)
     p = prepare_linear(w, None, method, x)

@@ -1,4 +1,5 @@
 """Error metrics: hand-computed values, stability, aggregation and the KL-tracks-error property."""
+
 import numpy as np
 import pytest
 from hypothesis import given, settings

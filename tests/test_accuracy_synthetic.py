@@ -1,4 +1,5 @@
 """Synthetic LLM-like tensors: seeded, with the documented statistics (REFERENCES.md, LLM tensor statistics)."""
+
 import numpy as np
 import pytest
 from scipy import stats

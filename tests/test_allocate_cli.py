@@ -1,4 +1,5 @@
 """`hwsim allocate` end to end on a tiny model: JSON contract, budgets with units, exit codes."""
+
 import json
 
 import pytest
@@ -25,16 +26,34 @@ def test_json_contract_and_budget(model, capsys):
     assert code == 0 and err == ""
     doc = json.loads(out)
     assert list(doc) == ["status", "objective", "solve_seconds", "assignment", "totals"]
-    assert doc["status"] == "optimal" and set(doc["totals"]) == {"avg_bits", "memory_bytes", "seconds", "energy_j",
-                                                                   "error"}
+    assert doc["status"] == "optimal" and set(doc["totals"]) == {
+        "avg_bits",
+        "memory_bytes",
+        "seconds",
+        "energy_j",
+        "error",
+    }
     assert len(doc["assignment"]) == 14 and set(doc["assignment"].values()) <= {"int3_g128", "int4_g128", "int8"}
     assert doc["totals"]["avg_bits"] <= 4.5 and doc["objective"] == doc["totals"]["error"]
     assert "int8" in doc["assignment"].values()  # 4.5 bits leaves room to raise some ops above int4
 
 
 def test_latency_objective_with_error_budget_and_units(model, capsys):
-    code, out, _ = run(capsys, *BASE, "--model", model, "--objective", "seconds", "--budget", "error=1.0",
-                       "--budget", "seconds=1 s", "--granularity", "layer", "--json")
+    code, out, _ = run(
+        capsys,
+        *BASE,
+        "--model",
+        model,
+        "--objective",
+        "seconds",
+        "--budget",
+        "error=1.0",
+        "--budget",
+        "seconds=1 s",
+        "--granularity",
+        "layer",
+        "--json",
+    )
     doc = json.loads(out)
     assert code == 0 and doc["totals"]["error"] <= 1.0 and doc["objective"] == doc["totals"]["seconds"]
     by_layer = {k.split(".")[1]: set() for k in doc["assignment"]}
@@ -47,17 +66,23 @@ def test_infeasible_budget_exits_3_with_tightest_value(model, capsys):
     code, out, err = run(capsys, *BASE, "--model", model, "--budget", "avg_bits=2", "--json")
     assert code == 3
     assert err.count("\n") == 1 and "avg_bits=2 is infeasible: the tightest feasible avg_bits is 3.125" in err
-    assert json.loads(out) == {"status": "infeasible", "message": err.split("infeasible: ", 1)[1].strip(),
-                               "tightest": {"avg_bits": 3.125}}
+    assert json.loads(out) == {
+        "status": "infeasible",
+        "message": err.split("infeasible: ", 1)[1].strip(),
+        "tightest": {"avg_bits": 3.125},
+    }
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--budget", "latency=3"], "--budget: expected KEY=VALUE with KEY one of"),
-    (["--budget", "seconds=3 GHz"], "--budget seconds"),
-    (["--formats", "int4_g128,int9x"], "formats: unknown or invalid format 'int9x'"),
-    (["--frontier", "avg_bits:0"], "--frontier: N must be a positive integer"),
-    (["--checkpoint", "/nonexistent/folder"], "/nonexistent/folder: no such file or folder"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--budget", "latency=3"], "--budget: expected KEY=VALUE with KEY one of"),
+        (["--budget", "seconds=3 GHz"], "--budget seconds"),
+        (["--formats", "int4_g128,int9x"], "formats: unknown or invalid format 'int9x'"),
+        (["--frontier", "avg_bits:0"], "--frontier: N must be a positive integer"),
+        (["--checkpoint", "/nonexistent/folder"], "/nonexistent/folder: no such file or folder"),
+    ],
+)
 def test_user_errors_are_one_line_exit_2(model, capsys, args, message):
     code, out, err = run(capsys, *BASE, "--model", model, *args)
     assert code == 2 and out == "" and err.count("\n") == 1 and message in err

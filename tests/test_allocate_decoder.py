@@ -3,6 +3,7 @@ measured per-(unit, format) KL sensitivities, the Hutchinson × layer-local Hess
 
 Checkpoints: tests/data/tiny_llm (2 layers, random weights; tests/tools/tiny_llm.py). Metric: mean KL of the
 next-token distribution vs the unquantized model on text.txt (llama.cpp's --kl-divergence statistic)."""
+
 from __future__ import annotations
 
 import json
@@ -39,8 +40,13 @@ def _windows(t: str, path: Path = TEXT) -> np.ndarray:
 
 
 @settings(max_examples=6, deadline=None)
-@given(t=st.sampled_from(TYPES), layer=st.integers(0, 1), role=st.sampled_from(llm.ROLES),
-       fmt=st.sampled_from(["int3_g32", "int8_pc", "nf4_g32"]), method=st.sampled_from(["rtn", "rotate", "gptq"]))
+@given(
+    t=st.sampled_from(TYPES),
+    layer=st.integers(0, 1),
+    role=st.sampled_from(llm.ROLES),
+    fmt=st.sampled_from(["int3_g32", "int8_pc", "nf4_g32"]),
+    method=st.sampled_from(["rtn", "rotate", "gptq"]),
+)
 def test_a_probe_is_the_full_model_with_one_layer_quantized(t, layer, role, fmt, method):
     """Starting from the cached fp state at layer i changes nothing: a probe's KL equals a full evaluation
     with only that projection quantized (same method, same calibration)."""
@@ -81,8 +87,9 @@ def test_measured_sensitivities_after_the_method(method):
 
 def test_kv_units_are_probed_too():
     trace = resolve_trace(None, "prefill", seq=32, checkpoint=DATA / "llama")
-    problem = build_problem("bitmod", trace, ["int4_g32"], kv_formats=["int3_pc", "int8_pc"],
-                            checkpoint=DATA / "llama", **SOURCE)
+    problem = build_problem(
+        "bitmod", trace, ["int4_g32"], kv_formats=["int3_pc", "int8_pc"], checkpoint=DATA / "llama", **SOURCE
+    )
     kv = [i for i, u in enumerate(problem.units) if u.endswith(".kv")]
     cols = [problem.formats.index(f) for f in ("int3_pc", "int8_pc")]
     err = problem.costs["error"][np.ix_(kv, cols)]
@@ -104,8 +111,24 @@ def test_hessian_proxy_ranks_units_like_the_measured_kl():
 
 
 def test_cli_measured_by_default_with_text(capsys):
-    argv = ["allocate", "--arch", "bitmod", "--phase", "prefill", "--seq", "32", "--checkpoint", str(DATA / "qwen2"),
-            "--text", str(TEXT), "--formats", ",".join(FORMATS), "--budget", "avg_bits=4.5", "--json"]
+    argv = [
+        "allocate",
+        "--arch",
+        "bitmod",
+        "--phase",
+        "prefill",
+        "--seq",
+        "32",
+        "--checkpoint",
+        str(DATA / "qwen2"),
+        "--text",
+        str(TEXT),
+        "--formats",
+        ",".join(FORMATS),
+        "--budget",
+        "avg_bits=4.5",
+        "--json",
+    ]
     assert main(argv) == 0
     out = json.loads(capsys.readouterr().out)
     assert len(out["assignment"]) == 14 and out["totals"]["avg_bits"] <= 4.5 + 1e-9
@@ -113,8 +136,9 @@ def test_cli_measured_by_default_with_text(capsys):
 
 
 def _fails(capsys, argv, needle):
-    assert main(["allocate", "--arch", "bitmod", "--phase", "prefill", "--seq", "32", "--formats", "int4_g32",
-                 *argv]) == 2
+    assert (
+        main(["allocate", "--arch", "bitmod", "--phase", "prefill", "--seq", "32", "--formats", "int4_g32", *argv]) == 2
+    )
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and needle in err, err
 
@@ -127,5 +151,8 @@ def test_bad_inputs_are_one_line(capsys):
     _fails(capsys, ["--model", "llama-2-7b", "--text", str(TEXT)], "--checkpoint FOLDER")
     _fails(capsys, ["--checkpoint", ck, "--text", str(DATA / "missing.txt")], "no such file")
     _fails(capsys, ["--checkpoint", ck, "--text", str(TEXT), "--window", "1000"], "max_position_embeddings")
-    _fails(capsys, ["--checkpoint", ck, "--calibration", str(CALIB), "--proxy", "hessian", "--kv-formats", "int8_pc"],
-           "weights only")
+    _fails(
+        capsys,
+        ["--checkpoint", ck, "--calibration", str(CALIB), "--proxy", "hessian", "--kv-formats", "int8_pc"],
+        "weights only",
+    )

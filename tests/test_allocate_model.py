@@ -1,5 +1,6 @@
 """Problems built from a real trace and arch: units, hardware costs vs the engine, accuracy costs,
 checkpoint tensors, the frontier."""
+
 import json
 
 import numpy as np
@@ -21,8 +22,16 @@ ROLES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_p
 
 def tiny_config(folder) -> str:
     """A 2-layer Llama-style HF config.json (GQA: 4 heads, 2 KV heads) small enough for fast tests."""
-    cfg = {"model_type": "llama", "hidden_size": 128, "intermediate_size": 256, "num_attention_heads": 4,
-           "num_key_value_heads": 2, "num_hidden_layers": 2, "vocab_size": 256, "max_position_embeddings": 512}
+    cfg = {
+        "model_type": "llama",
+        "hidden_size": 128,
+        "intermediate_size": 256,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "num_hidden_layers": 2,
+        "vocab_size": 256,
+        "max_position_embeddings": 512,
+    }
     path = folder / "config.json"
     path.write_text(json.dumps(cfg))
     return str(path)
@@ -40,15 +49,19 @@ def arch():
 
 def test_units_by_op_layer_and_group(tiny):
     ops = weight_units(tiny)
-    assert [u.name for u in ops[:7]] == [f"layers.0.{r}" if r.endswith(("q_proj", "k_proj", "v_proj", "o_proj"))
-                                         else f"layers.0.mlp.{r}" for r in ROLES]
+    assert [u.name for u in ops[:7]] == [
+        f"layers.0.{r}" if r.endswith(("q_proj", "k_proj", "v_proj", "o_proj")) else f"layers.0.mlp.{r}" for r in ROLES
+    ]
     assert len(ops) == 14 and ops[1].params == 128 * 64  # k_proj: hidden × kv_dim (2 heads × 32)
     layers = weight_units(tiny, "layer")
     assert [u.name for u in layers] == ["layers.0", "layers.1"] and len(layers[0].ops) == 7
     assert layers[0].params == sum(u.params for u in ops[:7])
     grouped = weight_units(tiny, groups=["qkv=q_proj,k_proj,v_proj"])
-    assert grouped[0].name == "layers.0.qkv" and grouped[0].ops == ("layers.0.q_proj", "layers.0.k_proj",
-                                                                    "layers.0.v_proj")
+    assert grouped[0].name == "layers.0.qkv" and grouped[0].ops == (
+        "layers.0.q_proj",
+        "layers.0.k_proj",
+        "layers.0.v_proj",
+    )
     assert len(grouped) == 10
     with pytest.raises(HwsimError, match="did you mean"):
         weight_units(tiny, groups=["qkv=q_prj"])
@@ -90,9 +103,11 @@ def test_kv_units_price_the_cache(tiny, arch):
     for key, rel in (("energy_j", 1e-2), ("seconds", 1e-2)):
         want = engine[key] - quant[key].sum() + base.ops[outside][key].sum()
         assert t[key] == pytest.approx(want, rel=rel) and t[key] != pytest.approx(p.fixed[key], rel=0.05)
-    assert t["memory_bytes"] == pytest.approx((tiny.model.params - 2 * sum(u.params for u in weight_units(tiny)[:7]))
-                                              * 2 + 2 * sum(u.params for u in weight_units(tiny)[:7]) * 4.125 / 8
-                                              + tiny.kv_cache_bytes(8))
+    assert t["memory_bytes"] == pytest.approx(
+        (tiny.model.params - 2 * sum(u.params for u in weight_units(tiny)[:7])) * 2
+        + 2 * sum(u.params for u in weight_units(tiny)[:7]) * 4.125 / 8
+        + tiny.kv_cache_bytes(8)
+    )
     assert t["avg_bits"] == pytest.approx(4.125)  # the KV cache does not enter the parameter average
 
 
@@ -156,8 +171,10 @@ def test_checkpoint_tensors_map_llama_names(tiny, arch, tmp_path):
     w = src.weight("layers.1.mlp.down_proj", "down_proj", 128, 256)
     assert w.shape == (128, 256) and np.array_equal(w, tensors["model.layers.1.mlp.down_proj.weight"])
     small = CheckpointTensors(tmp_path, sample_elems=1024)  # 4 evenly spaced rows of 256
-    assert np.array_equal(small.weight("layers.1.mlp.down_proj", "down_proj", 128, 256),
-                          tensors["model.layers.1.mlp.down_proj.weight"][[0, 42, 84, 127]])
+    assert np.array_equal(
+        small.weight("layers.1.mlp.down_proj", "down_proj", 128, 256),
+        tensors["model.layers.1.mlp.down_proj.weight"][[0, 42, 84, 127]],
+    )
     p = build_problem(arch, tiny, FORMATS, checkpoint=tmp_path, proxy="uniform")
     assert p.costs["error"].shape == (14, 3)
     del tensors["model.layers.1.mlp.up_proj.weight"]
@@ -186,8 +203,15 @@ def test_frontier_is_monotone_with_uniform_points(tiny, arch):
 
 
 def test_allocate_end_to_end_matches_its_parts(tiny, arch):
-    sol = allocate(arch, tiny, "int3_g128,int4_g128,int8", "energy_j", {"error": 0.5}, proxy="uniform",
-                   groups={"qkv": ["q_proj", "k_proj", "v_proj"]})
+    sol = allocate(
+        arch,
+        tiny,
+        "int3_g128,int4_g128,int8",
+        "energy_j",
+        {"error": 0.5},
+        proxy="uniform",
+        groups={"qkv": ["q_proj", "k_proj", "v_proj"]},
+    )
     p = build_problem(arch, tiny, FORMATS, proxy="uniform", groups={"qkv": ["q_proj", "k_proj", "v_proj"]})
     assert sol.objective_value == pytest.approx(solve(p, "energy_j", {"error": 0.5}).objective_value)
     a = sol.assignment()
@@ -212,8 +236,14 @@ def _mixtral_totals(arch, batch: int):
     units, fmts = weight_units(tr), ("int4_g128", "int8")
     allowed = np.ones((len(units), 2), dtype=bool)
     costs, fixed = hardware_costs(arch, tr, units, fmts, allowed)
-    p = Problem(units=tuple(u.name for u in units), formats=fmts, allowed=allowed,
-                costs={**costs, "error": np.zeros((len(units), 2))}, elems=[u.params for u in units], fixed=fixed)
+    p = Problem(
+        units=tuple(u.name for u in units),
+        formats=fmts,
+        allowed=allowed,
+        costs={**costs, "error": np.zeros((len(units), 2))},
+        elems=[u.params for u in units],
+        fixed=fixed,
+    )
     choice = [0 if ".experts" in u.name else 1 for u in units]
     return p.totals(choice), tr.kv_cache_bytes(16), len(units)
 

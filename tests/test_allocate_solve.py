@@ -1,4 +1,5 @@
 """The ILP core against brute force on small injected problems (hypothesis), budgets, infeasibility."""
+
 import itertools
 
 import numpy as np
@@ -19,10 +20,20 @@ def make_problem(seed: int, U: int, F: int, *, integer: bool = False, holes: boo
     if holes:  # some units lack some formats (e.g. KV units with their own candidate set)
         allowed = rng.random((U, F)) < 0.7
         allowed[np.arange(U), rng.integers(0, F, U)] = True
-    return Problem(units=tuple(f"u{i}" for i in range(U)), formats=tuple(f"f{j}" for j in range(F)),
-                   allowed=allowed, costs={"error": draw(), "seconds": draw(), "energy_j": draw(),
-                                           "memory_bytes": draw(), "bits": rng.integers(2, 17, F).astype(float)},
-                   elems=rng.integers(1, 100, U), fixed={"seconds": 0.5, "energy_j": 0.25})
+    return Problem(
+        units=tuple(f"u{i}" for i in range(U)),
+        formats=tuple(f"f{j}" for j in range(F)),
+        allowed=allowed,
+        costs={
+            "error": draw(),
+            "seconds": draw(),
+            "energy_j": draw(),
+            "memory_bytes": draw(),
+            "bits": rng.integers(2, 17, F).astype(float),
+        },
+        elems=rng.integers(1, 100, U),
+        fixed={"seconds": 0.5, "energy_j": 0.25},
+    )
 
 
 def brute_force(p: Problem, objective: str, budgets: dict):
@@ -82,10 +93,19 @@ def test_budget_below_floor_reports_tightest_value():
 
 def test_joint_infeasibility_reports_each_budget_with_the_others_kept():
     # two units, two formats: fast-and-big (f0) or slow-and-small (f1)
-    p = Problem(units=("a", "b"), formats=("f0", "f1"), allowed=np.ones((2, 2), bool),
-                costs={"error": np.zeros((2, 2)), "seconds": np.array([[1.0, 3.0], [1.0, 3.0]]),
-                       "energy_j": np.zeros((2, 2)), "memory_bytes": np.array([[4.0, 1.0], [4.0, 1.0]]),
-                       "bits": np.array([8.0, 2.0])}, elems=[1, 1])
+    p = Problem(
+        units=("a", "b"),
+        formats=("f0", "f1"),
+        allowed=np.ones((2, 2), bool),
+        costs={
+            "error": np.zeros((2, 2)),
+            "seconds": np.array([[1.0, 3.0], [1.0, 3.0]]),
+            "energy_j": np.zeros((2, 2)),
+            "memory_bytes": np.array([[4.0, 1.0], [4.0, 1.0]]),
+            "bits": np.array([8.0, 2.0]),
+        },
+        elems=[1, 1],
+    )
     with pytest.raises(InfeasibleBudget) as exc:
         solve(p, "error", {"seconds": 3.0, "memory_bytes": 3.0})  # each alone is reachable (2 and 2)
     # seconds ≤ 3 forces both at f0 → memory 8; memory ≤ 3 forces both at f1 → seconds 6
@@ -93,10 +113,19 @@ def test_joint_infeasibility_reports_each_budget_with_the_others_kept():
 
 
 def test_minimise_seconds_under_error_budget():
-    p = Problem(units=("a", "b"), formats=("lo", "hi"), allowed=np.ones((2, 2), bool),
-                costs={"error": np.array([[0.5, 0.0], [0.1, 0.0]]), "seconds": np.array([[1.0, 2.0], [1.0, 5.0]]),
-                       "energy_j": np.zeros((2, 2)), "memory_bytes": np.zeros((2, 2)), "bits": np.array([4.0, 8.0])},
-                elems=[10, 30])
+    p = Problem(
+        units=("a", "b"),
+        formats=("lo", "hi"),
+        allowed=np.ones((2, 2), bool),
+        costs={
+            "error": np.array([[0.5, 0.0], [0.1, 0.0]]),
+            "seconds": np.array([[1.0, 2.0], [1.0, 5.0]]),
+            "energy_j": np.zeros((2, 2)),
+            "memory_bytes": np.zeros((2, 2)),
+            "bits": np.array([4.0, 8.0]),
+        },
+        elems=[10, 30],
+    )
     sol = solve(p, "seconds", {"error": 0.2})
     assert list(sol.formats) == ["hi", "lo"]  # a is too sensitive for lo; b takes lo
     assert sol.objective_value == pytest.approx(3.0)
@@ -109,7 +138,8 @@ def test_solver_is_reused_across_budget_values_and_matches_fresh_solves():
     solver = Solver(p, "error", ("avg_bits",))
     for b in np.linspace(p.min_total("avg_bits"), 12, 5):
         assert solver.solve({"avg_bits": b}).objective_value == pytest.approx(
-            solve(p, "error", {"avg_bits": b}).objective_value)
+            solve(p, "error", {"avg_bits": b}).objective_value
+        )
 
 
 def test_bad_names_are_user_errors():
@@ -133,16 +163,25 @@ def test_json_shape():
 def test_cbc_preprocessing_does_not_cut_off_the_optimum():
     """An instance hypothesis found (issue 18's helper): with CBC's preprocessing on, CBC 2.10.3 fixed
     variables wrongly and returned error 10 as 'optimal'; brute force finds 7 within both budgets."""
-    error = np.array([[4., 5, 5, 3], [5, 5, 5, 0], [2, 3, 1, 2], [3, 4, 3, 1]])
-    seconds = np.array([[4., 5, 1, 3], [2, 5, 0, 2], [5, 2, 0, 4], [5, 5, 5, 2]])
-    energy = np.array([[4., 5, 3, 5], [3, 1, 2, 3], [1, 4, 2, 5], [1, 3, 0, 0]])
-    memory = np.array([[3., 2, 2, 2], [5, 3, 2, 5], [5, 2, 1, 1], [0, 3, 3, 3]])
-    p = Problem(units=("u0", "u1", "u2", "u3"), formats=("f0", "f1", "f2", "f3"), allowed=np.ones((4, 4), bool),
-                costs={"error": error, "seconds": seconds, "energy_j": energy, "memory_bytes": memory,
-                       "bits": np.array([15., 16, 10, 10])},
-                elems=np.array([8., 27, 99, 93]), fixed={"error": 0.0, "seconds": 0.5, "energy_j": 0.25,
-                                                         "memory_bytes": 0.0, "avg_bits": 0.0},
-                members=(("u0",), ("u1",), ("u2",), ("u3",)))
+    error = np.array([[4.0, 5, 5, 3], [5, 5, 5, 0], [2, 3, 1, 2], [3, 4, 3, 1]])
+    seconds = np.array([[4.0, 5, 1, 3], [2, 5, 0, 2], [5, 2, 0, 4], [5, 5, 5, 2]])
+    energy = np.array([[4.0, 5, 3, 5], [3, 1, 2, 3], [1, 4, 2, 5], [1, 3, 0, 0]])
+    memory = np.array([[3.0, 2, 2, 2], [5, 3, 2, 5], [5, 2, 1, 1], [0, 3, 3, 3]])
+    p = Problem(
+        units=("u0", "u1", "u2", "u3"),
+        formats=("f0", "f1", "f2", "f3"),
+        allowed=np.ones((4, 4), bool),
+        costs={
+            "error": error,
+            "seconds": seconds,
+            "energy_j": energy,
+            "memory_bytes": memory,
+            "bits": np.array([15.0, 16, 10, 10]),
+        },
+        elems=np.array([8.0, 27, 99, 93]),
+        fixed={"error": 0.0, "seconds": 0.5, "energy_j": 0.25, "memory_bytes": 0.0, "avg_bits": 0.0},
+        members=(("u0",), ("u1",), ("u2",), ("u3",)),
+    )
     budgets = {"seconds": 5.625, "energy_j": 16.25}
     assert brute_force(p, "error", budgets) == 7.0
     assert solve(p, "error", budgets).objective_value == 7.0

@@ -1,4 +1,5 @@
 """Arch specs: presets load with sources; overrides; every kind of bad input names file and field."""
+
 import math
 
 import pytest
@@ -8,11 +9,16 @@ from hwsim.arch import load_arch
 from hwsim.errors import HwsimError
 
 BITMOD = {
-    "name": "t", "family": "bitserial",
+    "name": "t",
+    "family": "bitserial",
     "clock": {"value": "1 GHz", "source": "test"},
     "compute": {"source": "test", "rows": 4, "cols": 4, "pe_area": "100 um2", "pe_power": "1 mW"},
-    "memory": {"dram": {"holds": ["weights", "activations", "kv", "outputs"],
-                        "bandwidth": {"value": "256 bit/cycle", "source": "test"}}},
+    "memory": {
+        "dram": {
+            "holds": ["weights", "activations", "kv", "outputs"],
+            "bandwidth": {"value": "256 bit/cycle", "source": "test"},
+        }
+    },
 }
 
 
@@ -48,23 +54,32 @@ def test_optional_field_can_be_set(tmp_path):
     assert a.static_power_w == 2.0 and a.backing.capacity == math.inf
 
 
-@pytest.mark.parametrize("overrides, match", [
-    ({"compute.rowz": 3}, r"compute.rowz: unknown field 'rowz' \(did you mean rows\?\); valid keys under 'compute': rows, cols"),
-    ({"memory.hbm.bandwidth": 3}, r"memory.hbm.bandwidth: unknown field 'hbm'; valid keys under 'memory': dram"),
-    ({"memory.dram.speed": 3}, r"valid keys under 'memory.dram': capacity, bandwidth, energy, efficiency, holds"),
-    ({"colck": "1 GHz"}, r"colck: unknown field 'colck' \(did you mean clock\?\)"),
-    ({"clock.value": 3}, r"'clock' is a single value"),
-    ({"compute.rows": -4}, r"compute.rows: must be > 0, got -4"),
-    ({"compute.rows": 2.5}, r"compute.rows: expected an integer"),
-    ({"clock": "1 GB"}, r"clock: '1 GB' is not a frequency"),
-    ({"memory.dram.bandwidth": "1 GHz"}, r"memory.dram.bandwidth: '1 GHz' is not a bandwidth"),
-    ({"memory.dram.holds": ["weights", "bias"]}, r"memory.dram.holds: must be a list of weights, activations"),
-    ({"family": "tpu"}, r"family: unknown family 'tpu'"),
-    ({"memory.dram.efficiency": 1.2}, r"memory.dram.efficiency: must be in \(0, 1\] \(achievable fraction of the "
-                                      r"peak bandwidth\), got 1.2"),
-    ({"memory.dram.efficiency": 0}, r"memory.dram.efficiency: must be in \(0, 1\]"),
-    ({"memory.dram.efficiency": -0.5}, r"memory.dram.efficiency: must be in \(0, 1\]"),
-])
+@pytest.mark.parametrize(
+    "overrides, match",
+    [
+        (
+            {"compute.rowz": 3},
+            r"compute.rowz: unknown field 'rowz' \(did you mean rows\?\); valid keys under 'compute': rows, cols",
+        ),
+        ({"memory.hbm.bandwidth": 3}, r"memory.hbm.bandwidth: unknown field 'hbm'; valid keys under 'memory': dram"),
+        ({"memory.dram.speed": 3}, r"valid keys under 'memory.dram': capacity, bandwidth, energy, efficiency, holds"),
+        ({"colck": "1 GHz"}, r"colck: unknown field 'colck' \(did you mean clock\?\)"),
+        ({"clock.value": 3}, r"'clock' is a single value"),
+        ({"compute.rows": -4}, r"compute.rows: must be > 0, got -4"),
+        ({"compute.rows": 2.5}, r"compute.rows: expected an integer"),
+        ({"clock": "1 GB"}, r"clock: '1 GB' is not a frequency"),
+        ({"memory.dram.bandwidth": "1 GHz"}, r"memory.dram.bandwidth: '1 GHz' is not a bandwidth"),
+        ({"memory.dram.holds": ["weights", "bias"]}, r"memory.dram.holds: must be a list of weights, activations"),
+        ({"family": "tpu"}, r"family: unknown family 'tpu'"),
+        (
+            {"memory.dram.efficiency": 1.2},
+            r"memory.dram.efficiency: must be in \(0, 1\] \(achievable fraction of the "
+            r"peak bandwidth\), got 1.2",
+        ),
+        ({"memory.dram.efficiency": 0}, r"memory.dram.efficiency: must be in \(0, 1\]"),
+        ({"memory.dram.efficiency": -0.5}, r"memory.dram.efficiency: must be in \(0, 1\]"),
+    ],
+)
 def test_bad_overrides(tmp_path, overrides, match):
     with pytest.raises(HwsimError, match=match) as exc:
         load_arch(write(tmp_path, BITMOD), overrides)
@@ -117,14 +132,20 @@ def test_tech_table_is_retired():
     assert load_arch("tpu-like").tech.node_nm == 28
 
 
-@pytest.mark.parametrize("path, match", [
-    ("compute.rowz", r"compute\.rowz: unknown field 'rowz' \(did you mean rows\?\); valid keys under 'compute'"),
-    ("memory.weight_fifo.bandwith", r"unknown field 'bandwith' \(did you mean bandwidth\?\); valid keys under 'memory\.weight_fifo'"),
-    ("memory.hbm.capacity", r"unknown field 'hbm'; valid keys under 'memory': dram, unified_buffer, weight_fifo"),
-    ("clock.hz", r"'clock' is a single value, it has no field 'hz'"),
-    ("compute.rows.x", r"'compute\.rows' is a single value, it has no field 'x'"),
-    ("clok", r"unknown field 'clok' \(did you mean clock, link\?\)"),
-])
+@pytest.mark.parametrize(
+    "path, match",
+    [
+        ("compute.rowz", r"compute\.rowz: unknown field 'rowz' \(did you mean rows\?\); valid keys under 'compute'"),
+        (
+            "memory.weight_fifo.bandwith",
+            r"unknown field 'bandwith' \(did you mean bandwidth\?\); valid keys under 'memory\.weight_fifo'",
+        ),
+        ("memory.hbm.capacity", r"unknown field 'hbm'; valid keys under 'memory': dram, unified_buffer, weight_fifo"),
+        ("clock.hz", r"'clock' is a single value, it has no field 'hz'"),
+        ("compute.rows.x", r"'compute\.rows' is a single value, it has no field 'x'"),
+        ("clok", r"unknown field 'clok' \(did you mean clock, link\?\)"),
+    ],
+)
 def test_one_dotted_path_walker_for_overrides_and_design_points(path, match):
     """--set overrides (on the YAML tree) and design points (Accelerator.with_values) walk a dotted path
     with one function (hwsim.core.schema.spec_path), so both refuse a bad path with the same message."""
@@ -138,7 +159,8 @@ def test_one_dotted_path_walker_for_overrides_and_design_points(path, match):
 
 
 def test_design_point_sets_every_section():
-    arch = load_arch("tpu-like").with_values({"compute.rows": 8, "memory.unified_buffer.capacity": 1024.0,
-                                               "clock": 5e8, "tech.node": 7.0})
+    arch = load_arch("tpu-like").with_values(
+        {"compute.rows": 8, "memory.unified_buffer.capacity": 1024.0, "clock": 5e8, "tech.node": 7.0}
+    )
     assert arch.compute["rows"] == 8 and arch.level("unified_buffer").capacity == 1024.0
     assert arch.clock_hz == 5e8 and arch.tech is not None and arch.tech.node_nm == 7.0

@@ -4,6 +4,7 @@ Properties (hypothesis): fused attention never moves more DRAM bytes than unfuse
 model shape; it computes the same MACs; folding a bare table row for row gives the trace builder's fused
 rows exactly where K and V are separate tensors (and never fewer bytes where they are not: MLA absorbed).
 """
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -24,8 +25,13 @@ MODELS = ["llama-3-8b", "qwen3-8b", "gemma-2-9b", "deepseek-v2-lite", "falcon-7b
 # one preset per family (the conformance test's choice), with attention forced each way
 ARCHS = ["bitmod", "h100-sxm", "tpu-like", "lut-tensor-core", "flightllm-u280", "sail-n1"]
 PREC = Precision(weights="int8", activations="int8", kv="int8")
-shapes = st.tuples(st.sampled_from(MODELS), st.sampled_from(["prefill", "decode"]), st.integers(1, 4),
-                   st.integers(1, 300), st.integers(0, 2000))
+shapes = st.tuples(
+    st.sampled_from(MODELS),
+    st.sampled_from(["prefill", "decode"]),
+    st.integers(1, 4),
+    st.integers(1, 300),
+    st.integers(0, 2000),
+)
 
 
 def _trace(model, phase, batch, seq, context):
@@ -138,8 +144,12 @@ def test_rebuilding_attention_keeps_the_callers_other_rows():
 def test_an_unknown_attention_setting_is_one_line_exit_2(capsys):
     from hwsim.cli import main
 
-    assert main(["simulate", "--arch", "h100-sxm", "--model", "llama-2-7b", "--phase", "decode",
-                 "--set", "attention=flash"]) == 2
+    assert (
+        main(
+            ["simulate", "--arch", "h100-sxm", "--model", "llama-2-7b", "--phase", "decode", "--set", "attention=flash"]
+        )
+        == 2
+    )
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "attention: must be one of fused, unfused, got 'flash'" in err
 
@@ -147,8 +157,9 @@ def test_an_unknown_attention_setting_is_one_line_exit_2(capsys):
 def test_unfold_puts_a_whole_op_value_on_its_first_part():
     """unfold (an op's spilled bytes onto the compute view the family costs) and fold are inverse: a fused row's
     value goes to its in-place qk part, its appended av part takes none; other rows keep theirs."""
-    ops = OpColumns.from_frame(as_run(load_arch("tmac-m2-ultra", {"attention": "fused"}),
-                                      _trace("llama-3-8b", "decode", 2, 1, 64)).ops)
+    ops = OpColumns.from_frame(
+        as_run(load_arch("tmac-m2-ultra", {"attention": "fused"}), _trace("llama-3-8b", "decode", 2, 1, 64)).ops
+    )
     view, fused = compute_view(ops)
     n = len(ops)
     assert fused.size and len(view) == n + fused.size

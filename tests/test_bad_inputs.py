@@ -1,5 +1,6 @@
 """The bad inputs issue 15 found, one test each: one line on stderr, exit 2, never a traceback, never a
 plausible-looking number (tests/test_fuzz.py drives hundreds of mutations of the same kinds)."""
+
 import json
 
 import pytest
@@ -8,9 +9,19 @@ import yaml
 from hwsim.cli import main
 from hwsim.errors import HwsimError
 
-TINY = {"name": "tiny", "model_type": "mixtral", "hidden_size": 64, "intermediate_size": 128,
-        "num_attention_heads": 4, "num_key_value_heads": 2, "num_hidden_layers": 2, "vocab_size": 256,
-        "num_local_experts": 4, "num_experts_per_tok": 2, "max_position_embeddings": 512}
+TINY = {
+    "name": "tiny",
+    "model_type": "mixtral",
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "num_hidden_layers": 2,
+    "vocab_size": 256,
+    "num_local_experts": 4,
+    "num_experts_per_tok": 2,
+    "max_position_embeddings": 512,
+}
 
 
 def one_line_exit_2(capsys, argv, needle):
@@ -25,44 +36,77 @@ def one_line_exit_2(capsys, argv, needle):
     return err
 
 
-@pytest.mark.parametrize("setting, needle", [
-    ("clock=.nan", "finite"), ("clock=1e308", "out of range"), ("clock=1e-320", "out of range"),
-    ("compute.rows=.nan", "expected an integer"), ("compute.rows=.inf", "expected an integer"),
-    ("compute.rows=1e308", "expected an integer"), ("compute.rows=99999999999999999999", "at most"),
-    ("compute.pe_area=1e308 um2", "out of range"), ("memory.dram.energy=.nan", "finite"),
-])
+@pytest.mark.parametrize(
+    "setting, needle",
+    [
+        ("clock=.nan", "finite"),
+        ("clock=1e308", "out of range"),
+        ("clock=1e-320", "out of range"),
+        ("compute.rows=.nan", "expected an integer"),
+        ("compute.rows=.inf", "expected an integer"),
+        ("compute.rows=1e308", "expected an integer"),
+        ("compute.rows=99999999999999999999", "at most"),
+        ("compute.pe_area=1e308 um2", "out of range"),
+        ("memory.dram.energy=.nan", "finite"),
+    ],
+)
 def test_non_finite_and_huge_arch_fields(capsys, setting, needle):
-    one_line_exit_2(capsys, ["simulate", "--arch", "bitmod", "--gemm", "1,64,64", "--phase", "decode",
-                             "--set", setting], needle)
+    one_line_exit_2(
+        capsys, ["simulate", "--arch", "bitmod", "--gemm", "1,64,64", "--phase", "decode", "--set", setting], needle
+    )
 
 
-@pytest.mark.parametrize("argv, needle", [
-    (["trace", "--model", "llama-2-7b", "--phase", "decode", "--batch", "99999999999999999999"], "batch: must be at most"),
-    (["trace", "--model", "llama-2-7b", "--phase", "decode", "--batch", "2147483647", "--context", "2147483647"],
-     "too large to count"),
-    (["simulate", "--arch", "bitmod", "--gemm", "99999999999,99999999999,99999999999", "--phase", "decode"],
-     "--gemm: too large to count"),
-    (["trace", "--model", "llama-2-7b", "--phase", "decode", "--kv-bits", "nan"], "--kv-bits"),
-    (["trace", "--model", "llama-2-7b", "--phase", "decode", "--kv-bits", "1e9"], "--kv-bits"),
-    (["simulate", "--arch", "bitmod", "--model", "llama-2-7b", "--phase", "decode", "--weights", "0.5"],
-     "bits must be in [1, 64]"),
-    (["simulate", "--arch", "bitmod", "--model", "llama-2-7b", "--phase", "decode", "--weights", "0"],
-     "bits must be in [1, 64]"),
-    (["trace", "--model", "meta-llama/Llama-3.1-8B", "--phase", "decode"], "give a local folder"),
-    (["pareto", "unused.parquet", "--objectives", "tokens_per_s"], "needs a direction"),
-])
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (
+            ["trace", "--model", "llama-2-7b", "--phase", "decode", "--batch", "99999999999999999999"],
+            "batch: must be at most",
+        ),
+        (
+            ["trace", "--model", "llama-2-7b", "--phase", "decode", "--batch", "2147483647", "--context", "2147483647"],
+            "too large to count",
+        ),
+        (
+            ["simulate", "--arch", "bitmod", "--gemm", "99999999999,99999999999,99999999999", "--phase", "decode"],
+            "--gemm: too large to count",
+        ),
+        (["trace", "--model", "llama-2-7b", "--phase", "decode", "--kv-bits", "nan"], "--kv-bits"),
+        (["trace", "--model", "llama-2-7b", "--phase", "decode", "--kv-bits", "1e9"], "--kv-bits"),
+        (
+            ["simulate", "--arch", "bitmod", "--model", "llama-2-7b", "--phase", "decode", "--weights", "0.5"],
+            "bits must be in [1, 64]",
+        ),
+        (
+            ["simulate", "--arch", "bitmod", "--model", "llama-2-7b", "--phase", "decode", "--weights", "0"],
+            "bits must be in [1, 64]",
+        ),
+        (["trace", "--model", "meta-llama/Llama-3.1-8B", "--phase", "decode"], "give a local folder"),
+        (["pareto", "unused.parquet", "--objectives", "tokens_per_s"], "needs a direction"),
+    ],
+)
 def test_bad_cli_values(capsys, argv, needle, tmp_path):
     one_line_exit_2(capsys, argv, needle)
 
 
-@pytest.mark.parametrize("field, value, needle", [
-    ("hidden_size", 10**30, "at most"), ("hidden_size", 1e30, "positive integer"),
-    ("num_hidden_layers", 0, "positive integer"), ("num_hidden_layers", -2, "positive integer"),
-    ("num_attention_heads", 0, "positive integer"), ("num_key_value_heads", -1, "positive integer"),
-    ("vocab_size", 0, "positive integer"), ("head_dim", 0, "positive integer"), ("head_dim", -16, "positive integer"),
-    ("num_local_experts", 0, "positive integer"), ("num_local_experts", -4, "positive integer"),
-    ("num_experts_per_tok", 0, "positive integer"), ("num_local_experts", 10**9, "at most"),
-])
+@pytest.mark.parametrize(
+    "field, value, needle",
+    [
+        ("hidden_size", 10**30, "at most"),
+        ("hidden_size", 1e30, "positive integer"),
+        ("num_hidden_layers", 0, "positive integer"),
+        ("num_hidden_layers", -2, "positive integer"),
+        ("num_attention_heads", 0, "positive integer"),
+        ("num_key_value_heads", -1, "positive integer"),
+        ("vocab_size", 0, "positive integer"),
+        ("head_dim", 0, "positive integer"),
+        ("head_dim", -16, "positive integer"),
+        ("num_local_experts", 0, "positive integer"),
+        ("num_local_experts", -4, "positive integer"),
+        ("num_experts_per_tok", 0, "positive integer"),
+        ("num_local_experts", 10**9, "at most"),
+    ],
+)
 def test_bad_model_fields(capsys, tmp_path, field, value, needle):
     path = tmp_path / "m.json"  # JSON keeps 1e30 a float and 10**30 an int, as a config.json would
     path.write_text(json.dumps({**TINY, field: value}))
@@ -80,16 +124,21 @@ def test_context_beyond_max_position_embeddings_warns(capsys, tmp_path):
     assert capsys.readouterr().err == ""
 
 
-@pytest.mark.parametrize("body, needle", [
-    ("a: " + "[" * 20000 + "]" * 20000, "nested too deeply"),
-    ("a:\n" + "".join("  " * i + f"k{i}:\n" for i in range(1, 1500)), "nested too deeply"),
-])
+@pytest.mark.parametrize(
+    "body, needle",
+    [
+        ("a: " + "[" * 20000 + "]" * 20000, "nested too deeply"),
+        ("a:\n" + "".join("  " * i + f"k{i}:\n" for i in range(1, 1500)), "nested too deeply"),
+    ],
+)
 def test_deep_nesting(capsys, tmp_path, body, needle):
     for suffix in (".yaml", ".json"):
         path = tmp_path / f"s{suffix}"
-        path.write_text(body if suffix == ".yaml" else "{\"a\": " + "[" * 5000 + "]" * 5000 + "}")
-        for argv in (["sweep", str(path), "--out", str(tmp_path / "o")],
-                     ["simulate", "--arch", str(path), "--gemm", "1,2,3", "--phase", "decode"]):
+        path.write_text(body if suffix == ".yaml" else '{"a": ' + "[" * 5000 + "]" * 5000 + "}")
+        for argv in (
+            ["sweep", str(path), "--out", str(tmp_path / "o")],
+            ["simulate", "--arch", str(path), "--gemm", "1,2,3", "--phase", "decode"],
+        ):
             one_line_exit_2(capsys, argv, "nested too deeply")
     assert not (tmp_path / "o").exists()
 
@@ -109,13 +158,18 @@ def _bomb(levels: int = 9) -> str:
 @pytest.mark.parametrize("kind", ["study", "arch", "model"])
 def test_alias_bomb_under_a_valid_key(capsys, tmp_path, kind):
     """10^9 values after expansion: refused while reading, and the message never prints the expanded value."""
-    key = {"study": "name: *l8\narchitectures: [{preset: bitmod}]\n", "arch": "name: *l8\nfamily: bitserial\n",
-           "model": "model_type: llama\nhidden_size: *l8\n"}[kind]
+    key = {
+        "study": "name: *l8\narchitectures: [{preset: bitmod}]\n",
+        "arch": "name: *l8\nfamily: bitserial\n",
+        "model": "model_type: llama\nhidden_size: *l8\n",
+    }[kind]
     path = tmp_path / "bomb.yaml"
     path.write_text(_bomb() + key)
-    argv = {"study": ["sweep", str(path), "--out", str(tmp_path / "o")],
-            "arch": ["simulate", "--arch", str(path), "--gemm", "1,2,3", "--phase", "decode"],
-            "model": ["trace", "--model", str(path), "--phase", "decode"]}[kind]
+    argv = {
+        "study": ["sweep", str(path), "--out", str(tmp_path / "o")],
+        "arch": ["simulate", "--arch", str(path), "--gemm", "1,2,3", "--phase", "decode"],
+        "model": ["trace", "--model", str(path), "--phase", "decode"],
+    }[kind]
     err = one_line_exit_2(capsys, argv, "expands to more than 1,000,000 values")
     assert len(err) < 400 and "lol" not in err
 

@@ -1,4 +1,5 @@
 """hwsim calibrate: the round trip on the shipped H100 kernel table, and one-line errors on bad input."""
+
 from pathlib import Path
 
 import pytest
@@ -13,40 +14,72 @@ KERNELS = Path(__file__).parents[1] / "hwsim" / "data" / "gpu" / "h100-sxm-kerne
 def test_round_trip_reproduces_the_preset(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1767225600")  # 2026-01-01: the written bytes are reproducible
     out = tmp_path / "my-h100.yaml"
-    assert main(["calibrate", "--arch", "h100-sxm", "--measurements", str(KERNELS),
-                 "--holdout-column", "split=held-out", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "calibrate",
+                "--arch",
+                "h100-sxm",
+                "--measurements",
+                str(KERNELS),
+                "--holdout-column",
+                "split=held-out",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     assert "all held-out" in text and "fitted 8 field(s) on 28 of 48 rows" in text
     mine, preset = load_arch(out), load_arch("h100-sxm")
     assert mine.compute["compute_efficiency"] == pytest.approx(preset.compute["compute_efficiency"], rel=0.01)
     assert mine.compute["sms"] == preset.compute["sms"]  # datasheet fields stay
     raw = yaml.safe_load(out.read_text())
-    assert raw["compute"]["launch_overhead"]["source"] == \
-        "fitted on h100-sxm-kernels.csv (28 rows, 2026-01-01) by hwsim calibrate"
+    assert (
+        raw["compute"]["launch_overhead"]["source"]
+        == "fitted on h100-sxm-kernels.csv (28 rows, 2026-01-01) by hwsim calibrate"
+    )
     assert raw["compute"]["sms"]["source"].startswith("NVIDIA H100 whitepaper")
     first = out.read_bytes()
-    main(["calibrate", "--arch", "h100-sxm", "--measurements", str(KERNELS),
-          "--holdout-column", "split=held-out", "--out", str(out)])
+    main(
+        [
+            "calibrate",
+            "--arch",
+            "h100-sxm",
+            "--measurements",
+            str(KERNELS),
+            "--holdout-column",
+            "split=held-out",
+            "--out",
+            str(out),
+        ]
+    )
     assert out.read_bytes() == first
 
 
 def _bad(tmp_path, capsys, text, *extra):
     f = tmp_path / "m.csv"
     f.write_text(text)
-    code = main(["calibrate", "--arch", "h100-sxm", "--measurements", str(f), "--out", str(tmp_path / "o.yaml"), *extra])
+    code = main(
+        ["calibrate", "--arch", "h100-sxm", "--measurements", str(f), "--out", str(tmp_path / "o.yaml"), *extra]
+    )
     err = capsys.readouterr().err.strip()
     assert code == 2 and "\n" not in err and "m.csv" in err and "Traceback" not in err
     return err
 
 
-@pytest.mark.parametrize("text, column", [
-    ("kind,M,N,K,dtype\ngemm,1,2,3,bf16\n", "seconds"),
-    ("kind,M,N,K,dtype,seconds\ngemm,1,2,3,bf16,-1\n", "seconds"),
-    ("kind,M,N,K,dtype,seconds\ngemm,1,2,3,bf16,0\n", "seconds"),
-    ("kind,M,N,K,dtype,seconds\ngemm,1,2,3,int3,1e-5\n", "dtype"),
-    ("kind,M,N,K,dtype,seconds\nconv,1,2,3,bf16,1e-5\n", "kind"),
-    ("kind,M,N,K,dtype,seconds\nattn_decode,1,2,3,bf16,1e-5\n", "batch"),
-    ("kind,M,N,K,dtype,seconds\ngemm,1,2,3,bf16,1e-5\ngemm,2,2,3,bf16,1e-5\n", "kind"),  # 2 rows, 3 params
-])
+@pytest.mark.parametrize(
+    "text, column",
+    [
+        ("kind,M,N,K,dtype\ngemm,1,2,3,bf16\n", "seconds"),
+        ("kind,M,N,K,dtype,seconds\ngemm,1,2,3,bf16,-1\n", "seconds"),
+        ("kind,M,N,K,dtype,seconds\ngemm,1,2,3,bf16,0\n", "seconds"),
+        ("kind,M,N,K,dtype,seconds\ngemm,1,2,3,int3,1e-5\n", "dtype"),
+        ("kind,M,N,K,dtype,seconds\nconv,1,2,3,bf16,1e-5\n", "kind"),
+        ("kind,M,N,K,dtype,seconds\nattn_decode,1,2,3,bf16,1e-5\n", "batch"),
+        ("kind,M,N,K,dtype,seconds\ngemm,1,2,3,bf16,1e-5\ngemm,2,2,3,bf16,1e-5\n", "kind"),  # 2 rows, 3 params
+    ],
+)
 def test_bad_measurements_one_line_exit_2(tmp_path, capsys, text, column):
     assert column in _bad(tmp_path, capsys, text)

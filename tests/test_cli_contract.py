@@ -1,5 +1,6 @@
 """The CLI contract across every command (DESIGN.md): a user error prints ONE line on stderr naming the
 file/field, exits 2, and never a traceback; --json prints one JSON document and nothing else on stdout."""
+
 import json
 import subprocess
 import sys
@@ -12,15 +13,45 @@ BAD = [
     (["trace", "--model", "llama-2-7b", "--phase", "decode", "--batch", "x"], "--batch"),
     (["trace", "--model", "no-such-model", "--phase", "decode"], "unknown model"),
     (["simulate", "--arch", "bitmod", "--gemm", "1,2", "--phase", "decode"], "--gemm"),
-    (["simulate", "--arch", "bitmod", "--model", "llama-2-7b", "--phase", "decode", "--set", "compute.rowz=3"],
-     "compute.rowz"),
-    (["simulate", "--arch", "bitmod", "--model", "llama-2-7b", "--phase", "decode", "--weights", "int4_g12x"],
-     "--weights"),
+    (
+        ["simulate", "--arch", "bitmod", "--model", "llama-2-7b", "--phase", "decode", "--set", "compute.rowz=3"],
+        "compute.rowz",
+    ),
+    (
+        ["simulate", "--arch", "bitmod", "--model", "llama-2-7b", "--phase", "decode", "--weights", "int4_g12x"],
+        "--weights",
+    ),
     (["simulate", "--arch", "no-such-arch", "--gemm", "1,2,3", "--phase", "decode"], "unknown"),
-    (["roofline", "--arch", "h100-sxm", "--model", "llama-2-7b", "--phase", "decode", "--plot",
-      "/proc/nonexistent/x.png"], "--plot"),
-    (["allocate", "--arch", "bitmod", "--model", "llama-2-7b", "--phase", "decode", "--formats", "int4_g128,int8",
-      "--budget", "bogus=2"], "--budget"),
+    (
+        [
+            "roofline",
+            "--arch",
+            "h100-sxm",
+            "--model",
+            "llama-2-7b",
+            "--phase",
+            "decode",
+            "--plot",
+            "/proc/nonexistent/x.png",
+        ],
+        "--plot",
+    ),
+    (
+        [
+            "allocate",
+            "--arch",
+            "bitmod",
+            "--model",
+            "llama-2-7b",
+            "--phase",
+            "decode",
+            "--formats",
+            "int4_g128,int8",
+            "--budget",
+            "bogus=2",
+        ],
+        "--budget",
+    ),
     (["sweep", "/nonexistent/study.yaml"], "no such file"),
     (["pareto", "/nonexistent/results.parquet", "--objectives", "a:min"], "nonexistent"),
     (["formats", "show", "not_a_format"], "not_a_format"),
@@ -48,12 +79,15 @@ def test_unwritable_arch_yaml_and_wrong_unit(tmp_path, capsys):
     assert err.startswith(f"hwsim simulate: error: {spec}: clock:") and "frequency" in err
 
 
-@pytest.mark.parametrize("argv", [
-    ["trace", "--model", "llama-2-7b", "--phase", "decode", "--json"],
-    ["simulate", "--arch", "bitmod", "--model", "llama-2-7b", "--phase", "decode", "--json"],
-    ["roofline", "--arch", "h100-sxm", "--model", "llama-2-7b", "--phase", "decode", "--json"],
-    ["formats", "show", "mxfp4", "--json"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["trace", "--model", "llama-2-7b", "--phase", "decode", "--json"],
+        ["simulate", "--arch", "bitmod", "--model", "llama-2-7b", "--phase", "decode", "--json"],
+        ["roofline", "--arch", "h100-sxm", "--model", "llama-2-7b", "--phase", "decode", "--json"],
+        ["formats", "show", "mxfp4", "--json"],
+    ],
+)
 def test_json_is_the_only_stdout(argv, capsys):
     assert main(argv) == 0
     json.loads(capsys.readouterr().out)  # the whole of stdout parses as one document
@@ -61,8 +95,11 @@ def test_json_is_the_only_stdout(argv, capsys):
 
 def test_console_script_has_no_traceback_on_user_error():
     """Through a real process: nothing escapes as a traceback, the exit status is 2."""
-    proc = subprocess.run([sys.executable, "-m", "hwsim", "simulate", "--arch", "bitmod", "--phase", "decode",
-                           "--gemm", "0,1,1"], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "hwsim", "simulate", "--arch", "bitmod", "--phase", "decode", "--gemm", "0,1,1"],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2
     assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
 
@@ -70,8 +107,10 @@ def test_console_script_has_no_traceback_on_user_error():
 def test_binary_file_as_model_or_arch(tmp_path, capsys):
     blob = tmp_path / "model.safetensors"
     blob.write_bytes(b"\x00\x01\xff\xfe binary")
-    for argv in (["trace", "--model", str(blob), "--phase", "decode"],
-                 ["simulate", "--arch", str(blob), "--gemm", "1,1,1", "--phase", "decode"]):
+    for argv in (
+        ["trace", "--model", str(blob), "--phase", "decode"],
+        ["simulate", "--arch", str(blob), "--gemm", "1,1,1", "--phase", "decode"],
+    ):
         assert main(argv) == 2
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and "not a text file" in err and "checkpoint" in err

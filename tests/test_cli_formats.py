@@ -1,4 +1,5 @@
 """`hwsim formats list | show | compare` through hwsim.cli.main, text and JSON, and bad input."""
+
 import json
 
 import numpy as np
@@ -42,8 +43,10 @@ def test_show_text_summarises_long_grids(capsys):
 
 
 def test_compare_json_rows(capsys):
-    rows = _json(capsys, ["formats", "compare", "--formats", "int8_pc,int4_g128", "--tensor", "gaussian",
-                          "--seed", "3", "--json"])
+    rows = _json(
+        capsys,
+        ["formats", "compare", "--formats", "int8_pc,int4_g128", "--tensor", "gaussian", "--seed", "3", "--json"],
+    )
     assert [r["format"] for r in rows] == ["int8_pc", "int4_g128"]
     assert rows[0]["mse"] < rows[1]["mse"] and rows[0]["sqnr_db"] > rows[1]["sqnr_db"]
     assert {"format", "bits_per_element", "mse", "sqnr_db", "max_abs_err"} <= set(rows[0])
@@ -56,15 +59,18 @@ def test_compare_text_and_safetensors_tensor(capsys, tmp_path):
     assert "nf4_g64" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("argv, needle", [
-    (["formats", "show", "int4_q128"], "int4_q128"),
-    (["formats", "compare", "--formats", "nf9", "--tensor", "gaussian"], "nf9"),
-    (["formats", "compare", "--formats", "int8", "--tensor", "/no/such.safetensors"], "no such file"),
-    (["formats", "compare", "--formats", "int8", "--tensor", "TMP:missing"], "no tensor named 'missing'"),
-    (["formats", "compare", "--formats", "int8", "--tensor", "gaussian", "--seed", "-1"], "seed"),
-    (["formats", "compare", "--formats", "int8", "--tensor", "gaussian", "--seed", "x"], "--seed"),
-    (["formats", "frobnicate"], "invalid choice"),
-])
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["formats", "show", "int4_q128"], "int4_q128"),
+        (["formats", "compare", "--formats", "nf9", "--tensor", "gaussian"], "nf9"),
+        (["formats", "compare", "--formats", "int8", "--tensor", "/no/such.safetensors"], "no such file"),
+        (["formats", "compare", "--formats", "int8", "--tensor", "TMP:missing"], "no tensor named 'missing'"),
+        (["formats", "compare", "--formats", "int8", "--tensor", "gaussian", "--seed", "-1"], "seed"),
+        (["formats", "compare", "--formats", "int8", "--tensor", "gaussian", "--seed", "x"], "--seed"),
+        (["formats", "frobnicate"], "invalid choice"),
+    ],
+)
 def test_bad_input_one_line_exit_2(capsys, tmp_path, argv, needle):
     f = tmp_path / "t.safetensors"
     save_file({"w": np.ones((2, 2), np.float32)}, str(f))

@@ -1,4 +1,5 @@
 """`hwsim simulate`: JSON shape and one-line errors with exit 2."""
+
 import json
 
 import pytest
@@ -13,8 +14,9 @@ def run(capsys, *argv):
 
 
 def test_gemm_json(capsys):
-    rc, out, err = run(capsys, "--arch", "bitmod", "--gemm", "256,4096,4096", "--phase", "prefill",
-                       "--weights", "4.0625", "--json")
+    rc, out, err = run(
+        capsys, "--arch", "bitmod", "--gemm", "256,4096,4096", "--phase", "prefill", "--weights", "4.0625", "--json"
+    )
     assert rc == 0 and err == ""
     doc = json.loads(out)
     assert set(doc) == {"arch", "totals", "bytes_by_level", "energy_j_by_part", "ops"} and doc["arch"] == "bitmod"
@@ -27,8 +29,22 @@ def test_gemm_json(capsys):
 
 
 def test_model_only_attention_with_set(capsys):
-    rc, out, _ = run(capsys, "--arch", "bitmod-ant", "--model", "llama-2-7b", "--phase", "decode",
-                     "--only", "attention", "--set", "compute.rows=64", "--set", "compute.cols=16", "--json")
+    rc, out, _ = run(
+        capsys,
+        "--arch",
+        "bitmod-ant",
+        "--model",
+        "llama-2-7b",
+        "--phase",
+        "decode",
+        "--only",
+        "attention",
+        "--set",
+        "compute.rows=64",
+        "--set",
+        "compute.cols=16",
+        "--json",
+    )
     doc = json.loads(out)
     assert rc == 0 and len(doc["ops"]) == 64 and {o["kind"] for o in doc["ops"]} == {"attention"}
 
@@ -38,17 +54,28 @@ def test_text_output(capsys):
     assert rc == 0 and "total:" in out and "mm²" in out
 
 
-@pytest.mark.parametrize("argv, needle", [
-    (["--arch", "bitmod", "--gemm", "1,4096", "--phase", "decode"], "--gemm: expected three positive integers"),
-    (["--arch", "bitmod", "--gemm", "0,4,4", "--phase", "decode"], "--gemm: m must be a positive integer"),
-    (["--arch", "bitmod", "--phase", "decode"], "give exactly one of --model or --gemm"),
-    (["--arch", "bitmod", "--gemm", "1,4,4", "--phase", "decode", "--set", "compute.rowz=3"],
-     "archs/bitmod.yaml: compute.rowz: unknown field"),
-    (["--arch", "bitmod", "--gemm", "1,4,4", "--phase", "decode", "--set", "clock=1 GB"], "clock: '1 GB' is not a frequency"),
-    (["--arch", "bitmod", "--gemm", "1,4,4", "--phase", "decode", "--set", "rows"], "--set: expected dotted.key=value"),
-    (["--arch", "nope", "--gemm", "1,4,4", "--phase", "decode"], "unknown arch 'nope'"),
-    (["--arch", "bitmod", "--gemm", "1,4,4", "--phase", "decode", "--weights", "zz9"], "--weights"),
-])
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["--arch", "bitmod", "--gemm", "1,4096", "--phase", "decode"], "--gemm: expected three positive integers"),
+        (["--arch", "bitmod", "--gemm", "0,4,4", "--phase", "decode"], "--gemm: m must be a positive integer"),
+        (["--arch", "bitmod", "--phase", "decode"], "give exactly one of --model or --gemm"),
+        (
+            ["--arch", "bitmod", "--gemm", "1,4,4", "--phase", "decode", "--set", "compute.rowz=3"],
+            "archs/bitmod.yaml: compute.rowz: unknown field",
+        ),
+        (
+            ["--arch", "bitmod", "--gemm", "1,4,4", "--phase", "decode", "--set", "clock=1 GB"],
+            "clock: '1 GB' is not a frequency",
+        ),
+        (
+            ["--arch", "bitmod", "--gemm", "1,4,4", "--phase", "decode", "--set", "rows"],
+            "--set: expected dotted.key=value",
+        ),
+        (["--arch", "nope", "--gemm", "1,4,4", "--phase", "decode"], "unknown arch 'nope'"),
+        (["--arch", "bitmod", "--gemm", "1,4,4", "--phase", "decode", "--weights", "zz9"], "--weights"),
+    ],
+)
 def test_bad_input_one_line_exit_2(capsys, argv, needle):
     rc, out, err = run(capsys, *argv)
     assert rc == 2 and out == ""
@@ -67,7 +94,23 @@ def test_cycle_engine_from_the_cli_agrees_with_the_analytical_one(capsys):
 
 def test_text_output_shows_family_point_totals(capsys):
     """FPGA designs report feasibility in the plain-text summary too, not only in --json."""
-    assert main(["simulate", "--arch", "flightllm-u280", "--gemm", "1,4096,4096", "--phase", "decode",
-                 "--weights", "int4_g128", "--activations", "int8"]) == 0
+    assert (
+        main(
+            [
+                "simulate",
+                "--arch",
+                "flightllm-u280",
+                "--gemm",
+                "1,4096,4096",
+                "--phase",
+                "decode",
+                "--weights",
+                "int4_g128",
+                "--activations",
+                "int8",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "feasible: True" in out and "limiting_resource:" in out

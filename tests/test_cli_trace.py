@@ -1,4 +1,5 @@
 """`hwsim trace`: JSON contract and one-line errors with exit code 2."""
+
 import json
 
 import pytest
@@ -24,13 +25,16 @@ def test_trace_table_and_csv(capsys, tmp_path):
     assert out.read_text().startswith("name,layer,kind,op,m,n,k,count")
 
 
-@pytest.mark.parametrize("argv,needle", [
-    (["--model", "nope-7b", "--phase", "decode"], "unknown model"),
-    (["--model", "/no/such/config.json", "--phase", "decode"], "no such file"),
-    (["--model", "llama-2-7b", "--phase", "prefill", "--batch", "0"], "batch"),
-    (["--model", "llama-2-7b", "--phase", "prefill", "--seq", "-3"], "seq"),
-    (["--model", "llama-2-7b", "--phase", "sideways"], "invalid choice"),
-])
+@pytest.mark.parametrize(
+    "argv,needle",
+    [
+        (["--model", "nope-7b", "--phase", "decode"], "unknown model"),
+        (["--model", "/no/such/config.json", "--phase", "decode"], "no such file"),
+        (["--model", "llama-2-7b", "--phase", "prefill", "--batch", "0"], "batch"),
+        (["--model", "llama-2-7b", "--phase", "prefill", "--seq", "-3"], "seq"),
+        (["--model", "llama-2-7b", "--phase", "sideways"], "invalid choice"),
+    ],
+)
 def test_trace_user_errors(capsys, argv, needle):
     with pytest.raises(SystemExit) if "sideways" in argv else _no_raise():
         code = main(["trace", *argv])

@@ -16,6 +16,7 @@ those calls are not counted; nor are the cycle engine's tile sub-problems (hwsim
 named "tile": one vectorised call per simulated op, on its tile grid). Counts are per op of the trace
 (its name), so the cycle engine, which costs one op at a time, is held to the same rule: no op's
 step runs twice."""
+
 from __future__ import annotations
 
 import importlib
@@ -44,12 +45,14 @@ CASES = {
     "systolic": [("tpu-like", Precision(), ("compute.rows", [32, 64, 128]))],
     "bitserial": [("bitmod", Precision(weights=3.0625), ("compute.rows", [16, 32, 64]))],
     "gpu": [("h100-sxm", Precision(), ("compute.sms", [66, 132, 100]))],
-    "lut": [("lut-tensor-core", INT4, ("compute.lut_units", [1, 2, 4])),
-            ("tmac-m2-ultra", INT4, ("compute.cores", [8, 16, 12]))],
-    "pim": [("sail-n1", INT4, ("compute.arrays", [4, 8, 16])),
-            ("neural-cache", INT4, ("compute.slices", [8, 14, 28]))],
-    "fpga": [("flightllm-u280", Precision(weights="int4_g128", activations="int8"),
-              ("compute.hbm_channels", [8, 16, 32]))],
+    "lut": [
+        ("lut-tensor-core", INT4, ("compute.lut_units", [1, 2, 4])),
+        ("tmac-m2-ultra", INT4, ("compute.cores", [8, 16, 12])),
+    ],
+    "pim": [("sail-n1", INT4, ("compute.arrays", [4, 8, 16])), ("neural-cache", INT4, ("compute.slices", [8, 14, 28]))],
+    "fpga": [
+        ("flightllm-u280", Precision(weights="int4_g128", activations="int8"), ("compute.hbm_channels", [8, 16, 32]))
+    ],
 }
 # a family's module-level compute steps (fpga: the device resources a design uses, behind its utilisation)
 MODULE_STEPS = {"fpga": (("hwsim.families.fpga.resources", "resource_use"),)}
@@ -131,6 +134,7 @@ def counting(monkeypatch):
         c.wrap_function(monkeypatch, "configure", lambda arch, precision=None: [(_key(precision), "*")])
         c.wrap_function(monkeypatch, "op_traffic", lambda m, ops: [(_key(m.asked), n) for n in _op_names(ops)])
         return c
+
     return start
 
 
@@ -165,8 +169,16 @@ def run_entry(entry: str, preset: str, prec: Precision, swept: tuple, counts: Co
     try:
         units = weight_units(tr)
         fmt = prec.weights
-        hardware_costs(arch, tr, units, (fmt,), np.ones((len(units), 1), dtype=bool),
-                       activations=prec.activations, kv=prec.kv, fixed_weights=fmt)
+        hardware_costs(
+            arch,
+            tr,
+            units,
+            (fmt,),
+            np.ones((len(units), 1), dtype=bool),
+            activations=prec.activations,
+            kv=prec.kv,
+            fixed_weights=fmt,
+        )
     finally:
         costs._per_op = inner
 

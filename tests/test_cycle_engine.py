@@ -1,5 +1,6 @@
 """Cycle engine: tile pipeline arithmetic, outputs shaped like the analytical engine's, timeline,
 CLI, recheck, user errors."""
+
 import json
 
 import numpy as np
@@ -59,7 +60,7 @@ def test_tile_grid_holds_the_operand_that_fits():
     rows, cols, share, a, b, c = tile_grid(64, 96, 32, 32, 4096.0, 6144.0, 6144.0, cap_a=4096.0, cap_b=1024.0)
     assert (a.sum(), b.sum()) == (4096, 6144)
     assert list(np.nonzero(b)[0]) == [0, 2, 4]  # 3 B tiles, each before its 2 A-tile passes
-    assert list(np.nonzero(a)[0]) == [0, 1]     # A's 2 tiles with the first B tile
+    assert list(np.nonzero(a)[0]) == [0, 1]  # A's 2 tiles with the first B tile
 
 
 def test_load_free_tiles_share_their_buffer():
@@ -118,7 +119,9 @@ def test_deterministic():
 
 
 def test_cli_engine_cycle(capsys):
-    rc = main(["simulate", "--arch", "tpu-like", "--gemm", "64,512,512", "--phase", "prefill", "--engine", "cycle", "--json"])
+    rc = main(
+        ["simulate", "--arch", "tpu-like", "--gemm", "64,512,512", "--phase", "prefill", "--engine", "cycle", "--json"]
+    )
     doc = json.loads(capsys.readouterr().out)
     assert rc == 0 and doc["totals"]["cycles"] > 0 and doc["ops"][0]["bound"] in ("compute", "memory")
 

@@ -1,4 +1,5 @@
 """Datapath cost per format pair (hwsim.tech), checked against Horowitz ISSCC 2014 (45 nm)."""
+
 import pytest
 
 from hwsim.engine import operand_type as o

@@ -3,6 +3,7 @@
 CostTable builds its `ops` DataFrame only when asked (hwsim.engine.cost.CostTable); a Trace's OpColumns are
 read once and reused (hwsim.engine.cost.op_columns). These tests pin that neither changes a number.
 """
+
 import subprocess
 import sys
 from dataclasses import replace
@@ -36,8 +37,16 @@ def _eager(arch, tr, prec) -> pd.DataFrame:
     return frame
 
 
-@pytest.mark.parametrize("arch, prec", [("bitmod", "int4_g128"), ("tpu-like", None), ("h100-sxm", "int4_g128"),
-                                        ("u280", "int8"), ("neural-cache", "int4")])
+@pytest.mark.parametrize(
+    "arch, prec",
+    [
+        ("bitmod", "int4_g128"),
+        ("tpu-like", None),
+        ("h100-sxm", "int4_g128"),
+        ("u280", "int8"),
+        ("neural-cache", "int4"),
+    ],
+)
 def test_table_view_is_the_eager_table(arch, prec):
     spec = load_arch(arch)
     tr = trace(load_model("llama-2-7b"), "decode", batch=2, context=100)
@@ -54,8 +63,12 @@ def test_table_view_is_the_eager_table(arch, prec):
 
 
 @settings(max_examples=15, deadline=None)
-@given(m=st.integers(1, 4096), n=st.integers(1, 8192), k=st.integers(1, 8192),
-       arch=st.sampled_from(["bitmod", "tpu-like", "lut-tensor-core", "v80"]))
+@given(
+    m=st.integers(1, 4096),
+    n=st.integers(1, 8192),
+    k=st.integers(1, 8192),
+    arch=st.sampled_from(["bitmod", "tpu-like", "lut-tensor-core", "v80"]),
+)
 def test_gemm_table_view_matches_its_columns_and_totals(m, n, k, arch):
     spec = load_arch(arch)
     ops = gemm_ops([("a", m, n, k), ("b", max(m // 2, 1), k, n)])
@@ -84,8 +97,9 @@ def test_cost_table_takes_a_frame_or_columns():
     assert CostTable("x", ops=frame, totals={}).ops is frame
     built = CostTable("x", totals={}, columns={c: frame[c].to_numpy() for c in frame.columns if c != "bound"})
     pd.testing.assert_frame_equal(built.ops, frame, check_exact=True)
-    pd.testing.assert_frame_equal(ops_table({c: frame[c].to_numpy() for c in frame.columns if c != "bound"}),
-                                  frame, check_exact=True)
+    pd.testing.assert_frame_equal(
+        ops_table({c: frame[c].to_numpy() for c in frame.columns if c != "bound"}), frame, check_exact=True
+    )
     with pytest.raises(TypeError):
         CostTable("x", totals={})
 
@@ -110,7 +124,9 @@ def test_roofline_tables_agree_with_the_engine():
         prec = precs[0] if s.precision.startswith("W fp16 ") else precs[1]
         table = evaluate(s.arch, tr, prec)
         assert s.attained_s == table.totals["seconds"]
-        rows = rl.ops[(rl.ops["arch"] == s.arch) & (rl.ops["precision"] == s.precision) & (rl.ops["level"] == m.backing)]
+        rows = rl.ops[
+            (rl.ops["arch"] == s.arch) & (rl.ops["precision"] == s.precision) & (rl.ops["level"] == m.backing)
+        ]
         seconds = dict(zip(table.column("name"), table.column("seconds")))
         assert len(rows) > 0 and all(seconds[n] == t for n, t in zip(rows["name"], rows["attained_s"]))
 
@@ -141,12 +157,14 @@ def test_sweep_reuses_a_traces_distinct_ops_with_the_same_results():
 def test_a_text_simulate_run_never_loads_pandas():
     """`hwsim simulate` without --json costs a Trace from its own arrays and prints from the table's columns:
     pandas (a third of a cold run) stays unloaded. (Timing lives in benchmarks/bench_calls.py.)"""
-    code = ("import sys, io, contextlib\nfrom hwsim.cli import main\nout = io.StringIO()\n"
-            "with contextlib.redirect_stdout(out):\n"
-            "    rc = main(['simulate', '--arch', 'bitmod', '--model', 'llama-2-7b', '--phase', 'decode', "
-            "'--weights', 'int4_g128'])\n"
-            "assert rc == 0 and 'total:' in out.getvalue(), out.getvalue()\n"
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pandas', 'pyarrow')))\n")
+    code = (
+        "import sys, io, contextlib\nfrom hwsim.cli import main\nout = io.StringIO()\n"
+        "with contextlib.redirect_stdout(out):\n"
+        "    rc = main(['simulate', '--arch', 'bitmod', '--model', 'llama-2-7b', '--phase', 'decode', "
+        "'--weights', 'int4_g128'])\n"
+        "assert rc == 0 and 'total:' in out.getvalue(), out.getvalue()\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pandas', 'pyarrow')))\n"
+    )
     got = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert got.stdout.strip() == "[]", got.stdout
 
@@ -167,9 +185,14 @@ def test_a_trace_table_is_built_on_first_read_from_the_builders_arrays():
 
 
 @settings(max_examples=60, deadline=None)
-@given(values=st.lists(st.one_of(st.floats(allow_nan=True, allow_infinity=True, width=64),
-                                 st.floats(-1e6, 1e6)), min_size=0, max_size=300),
-       step=st.integers(1, 3))
+@given(
+    values=st.lists(
+        st.one_of(st.floats(allow_nan=True, allow_infinity=True, width=64), st.floats(-1e6, 1e6)),
+        min_size=0,
+        max_size=300,
+    ),
+    step=st.integers(1, 3),
+)
 def test_totals_sum_is_nansum_bit_for_bit(values, step):
     """CostTable totals skip np.nansum's overhead when there is no NaN: the same float, any layout."""
     arr = np.asarray(values, dtype=np.float64)[::step]
@@ -182,8 +205,11 @@ def test_totals_sum_is_nansum_bit_for_bit(values, step):
     if arr.size:
         assert np.array_equal([got_one, np.signbit(got_one)], [want_one, np.signbit(want_one)], equal_nan=True)
         for single in (arr[:1], arr[-1:], np.array([-0.0])):  # one op's column
-            assert np.array_equal([_nansum(single), np.signbit(_nansum(single))],
-                                  [float(np.nansum(single)), np.signbit(np.nansum(single))], equal_nan=True)
+            assert np.array_equal(
+                [_nansum(single), np.signbit(_nansum(single))],
+                [float(np.nansum(single)), np.signbit(np.nansum(single))],
+                equal_nan=True,
+            )
 
 
 def test_a_preset_is_built_once_per_family_model():
@@ -210,8 +236,15 @@ def _frames():
     objects = base.astype({c: object for c in ("name", "kind", "op")})
     narrow = base.astype({"m": np.int32, "n": "Int64", "k": np.float32, "macs": np.float64, "kind": "category"})
     doubled = pd.concat([base, base[["m"]]], axis=1)  # "m" twice: read through df[name]
-    return {"trace": base, "objects": objects, "narrow": narrow, "strided": base.iloc[::3],
-            "gemm": gemm_ops([("a", 3, 5, 7), ("b", 1, 9, 2)]), "copy": base.copy(), "doubled": doubled}
+    return {
+        "trace": base,
+        "objects": objects,
+        "narrow": narrow,
+        "strided": base.iloc[::3],
+        "gemm": gemm_ops([("a", 3, 5, 7), ("b", 1, 9, 2)]),
+        "copy": base.copy(),
+        "doubled": doubled,
+    }
 
 
 @pytest.mark.parametrize("layout", list(_frames()))
@@ -304,8 +337,9 @@ def test_kept_buffer_capacities_follow_a_changed_spec():
     fifo = arch.buffer_capacity("weights")
     assert arch.buffer_capacity("weights") == fifo == 256 * 1024
     small = arch.with_values({"memory.weight_fifo.capacity": 1024.0, "memory.unified_buffer.capacity": 4096.0})
-    bigger = replace(arch, memory=tuple(replace(lv, capacity=4 * fifo) if lv.name == "weight_fifo" else lv
-                                        for lv in arch.memory))
+    bigger = replace(
+        arch, memory=tuple(replace(lv, capacity=4 * fifo) if lv.name == "weight_fifo" else lv for lv in arch.memory)
+    )
     assert small.buffer_capacity("weights") == 1024.0 and bigger.buffer_capacity("weights") == 4 * fifo
     assert arch.buffer_capacity("weights") == fifo
     ops = gemm_ops([("g", 64, 1024, 1024)])

@@ -1,5 +1,6 @@
 """The shared tiling model: re-fetch only when neither operand fits; of the two loop orders take the one
 with the shorter memory time, ties to fewer DRAM bytes (BitMoD's rule when on-chip bandwidth is unbounded)."""
+
 import numpy as np
 
 from hwsim.arch import load_arch
@@ -11,8 +12,9 @@ KI = 1024.0
 
 
 def test_fits_streams_once():
-    (fa1, fb1), (fa2, fb2) = fetch_orders(np.array([100 * KI]), np.array([10_000 * KI]), np.array([1.0]),
-                                          512 * KI, 512 * KI)
+    (fa1, fb1), (fa2, fb2) = fetch_orders(
+        np.array([100 * KI]), np.array([10_000 * KI]), np.array([1.0]), 512 * KI, 512 * KI
+    )
     assert (fa1[0], fb1[0], fa2[0], fb2[0]) == (1, 1, 1, 1)
 
 
@@ -24,8 +26,9 @@ def test_refetch_orders():
 
 def test_count_splits_instances():
     # 32 heads of 64 KiB each fit their buffers even though the op total does not
-    (fa1, fb1), _ = fetch_orders(np.array([32 * 64 * KI]), np.array([32 * 64 * KI]), np.array([32.0]),
-                                 512 * KI, 512 * KI)
+    (fa1, fb1), _ = fetch_orders(
+        np.array([32 * 64 * KI]), np.array([32 * 64 * KI]), np.array([32.0]), 512 * KI, 512 * KI
+    )
     assert (fa1[0], fb1[0]) == (1, 1)
 
 
@@ -64,13 +67,13 @@ def test_unbounded_bandwidth_costs_no_cycles_and_other_non_finite_cycles_raise()
     ops = gemm_ops([("g", 16, 1024, 1024)])
     prec = Precision(weights="int8")
     sram = arch.on_chip[0].name
-    free = replace(arch, memory=tuple(replace(lv, bandwidth=np.inf) if lv.name == sram else lv
-                                      for lv in arch.memory))
+    free = replace(arch, memory=tuple(replace(lv, bandwidth=np.inf) if lv.name == sram else lv for lv in arch.memory))
     t = evaluate(free, ops, prec)
     assert t.ops[f"bytes_{sram}"].iloc[0] > 0 and np.isfinite(t.totals["memory_cycles"])
     # the unbounded level's cycles are 0: memory time is the backing store's alone
-    assert t.totals["memory_cycles"] == np.ceil(t.ops[f"bytes_{arch.backing.name}"].iloc[0]
-                                                / arch.backing.bytes_per_cycle(arch.clock_hz))
+    assert t.totals["memory_cycles"] == np.ceil(
+        t.ops[f"bytes_{arch.backing.name}"].iloc[0] / arch.backing.bytes_per_cycle(arch.clock_hz)
+    )
     stuck = replace(arch, memory=tuple(replace(lv, bandwidth=0.0) if lv.name == sram else lv for lv in arch.memory))
     with pytest.raises(HwsimError, match=rf"memory\.{sram}\.bandwidth: memory level '{sram}' needs non-finite"):
         evaluate(stuck, ops, prec)

@@ -43,13 +43,19 @@ def test_nf4_reaches_the_datapath_dequantized():
         evaluate(load_arch("tmac-m2-ultra"), ops, Precision(weights="nf4_g64"))
 
 
-@pytest.mark.parametrize("arch, precision, field", [
-    ("tmac-m2-ultra", Precision(weights="nf4_g64"), "precision.weights"),  # codebook weights on bit-planes
-    ("tmac-m2-ultra", Precision(weights="fp8_e4m3"), "precision.weights"),  # float weights on bit-planes
-    (("neural-cache", {"compute.float_operands": "error"}), Precision(weights="int8", activations="fp16"),
-     "precision.activations"),  # integer-only SRAM arrays
-    ("bitmod", Precision(weights="int4_nonsense_format"), "precision.weights"),  # unknown format
-])
+@pytest.mark.parametrize(
+    "arch, precision, field",
+    [
+        ("tmac-m2-ultra", Precision(weights="nf4_g64"), "precision.weights"),  # codebook weights on bit-planes
+        ("tmac-m2-ultra", Precision(weights="fp8_e4m3"), "precision.weights"),  # float weights on bit-planes
+        (
+            ("neural-cache", {"compute.float_operands": "error"}),
+            Precision(weights="int8", activations="fp16"),
+            "precision.activations",
+        ),  # integer-only SRAM arrays
+        ("bitmod", Precision(weights="int4_nonsense_format"), "precision.weights"),  # unknown format
+    ],
+)
 def test_library_errors_name_the_parameter_not_a_cli_flag(arch, precision, field):
     """The library names Precision's fields; only the CLI turns them into --weights/--activations/--kv."""
     from hwsim.arch import load_arch

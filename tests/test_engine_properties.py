@@ -1,4 +1,5 @@
 """Properties (hypothesis): never faster than the roofline; more PEs or bandwidth never slower."""
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -25,8 +26,16 @@ def test_cycles_never_below_roofline(name, m, n, k, wbits):
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.sampled_from(["bitmod", "tpu-like"]), dims, dims, dims, st.integers(1, 64), st.integers(1, 64),
-       st.integers(1, 4), st.integers(1, 4))
+@given(
+    st.sampled_from(["bitmod", "tpu-like"]),
+    dims,
+    dims,
+    dims,
+    st.integers(1, 64),
+    st.integers(1, 64),
+    st.integers(1, 4),
+    st.integers(1, 4),
+)
 def test_more_pes_or_bandwidth_never_slower(name, m, n, k, rows, cols, grow_r, grow_bw):
     """Bit-serial: more PE rows or bandwidth never slower. Systolic: more bandwidth never slower; more rows
     are exempt because a taller array pays a longer fill/drain per fold (SCALE-Sim's cycle model, see
@@ -36,9 +45,10 @@ def test_more_pes_or_bandwidth_never_slower(name, m, n, k, rows, cols, grow_r, g
     ops = gemm_ops([("g", m, n, k)])
     grow_rows = 1 if name == "tpu-like" else grow_r
     small = base.with_values({"compute.rows": rows, "compute.cols": cols})
-    big = base.with_values({"compute.rows": rows * grow_rows, "compute.cols": cols,
-                            f"memory.{base.backing.name}.bandwidth": bw * grow_bw})
-    for df in (["os", "ws", "is"] if name == "tpu-like" else [None]):
+    big = base.with_values(
+        {"compute.rows": rows * grow_rows, "compute.cols": cols, f"memory.{base.backing.name}.bandwidth": bw * grow_bw}
+    )
+    for df in ["os", "ws", "is"] if name == "tpu-like" else [None]:
         s, b = small, big
         if df:
             s = s.with_values({"compute.dataflow": df})
@@ -52,6 +62,7 @@ def test_systolic_fill_drain_can_make_a_bigger_array_slower():
     ops = gemm_ops([("g", 1, 1, 1)])
     one = ARCHS["tpu-like"].with_values({"compute.rows": 1, "compute.cols": 1, "compute.dataflow": "os"})
     two = one.with_values({"compute.rows": 2})
+
     def os_closed_form(m, n, k, h, w):
         return -(-m // h) * -(-n // w) * (k + h + w - 2) - 1
 

@@ -1,4 +1,5 @@
 """sweep_cost equals point-by-point evaluation and validates its grid like --set."""
+
 import numpy as np
 import pytest
 
@@ -12,12 +13,22 @@ OPS = gemm_ops([("a", 256, 4096, 4096), ("b", 1, 11008, 4096), ("c", 256, 4096, 
 
 def test_sweep_matches_points():
     arch = load_arch("bitmod")
-    grid = {"compute.rows": [16, 64], "compute.cols": [8, 32], "memory.dram.bandwidth": ["128 bit/cycle", "512 bit/cycle"]}
+    grid = {
+        "compute.rows": [16, 64],
+        "compute.cols": [8, 32],
+        "memory.dram.bandwidth": ["128 bit/cycle", "512 bit/cycle"],
+    }
     df = sweep_cost(arch, grid, OPS, Precision(weights=4.0625))
     assert len(df) == 8
     for _, r in df.iterrows():
-        one = load_arch("bitmod", {"compute.rows": r["compute.rows"], "compute.cols": r["compute.cols"],
-                                   "memory.dram.bandwidth": r["memory.dram.bandwidth"]})
+        one = load_arch(
+            "bitmod",
+            {
+                "compute.rows": r["compute.rows"],
+                "compute.cols": r["compute.cols"],
+                "memory.dram.bandwidth": r["memory.dram.bandwidth"],
+            },
+        )
         t = evaluate(one, OPS, Precision(weights=4.0625)).totals
         for key in ("cycles", "compute_cycles", "memory_cycles", "energy_j", "area_mm2"):
             assert r[key] == pytest.approx(t[key], rel=1e-12)
@@ -37,8 +48,9 @@ def test_zipped_points_equal_the_matching_product_rows():
     """product=False takes row i of every column as one point (sampled designs), same numbers as the grid."""
     arch = load_arch("bitmod")
     rows, cols = [16, 64, 32], [32, 8, 8]
-    zipped = sweep_cost(arch, {"compute.rows": rows, "compute.cols": cols}, OPS, Precision(weights=4.0625),
-                        product=False)
+    zipped = sweep_cost(
+        arch, {"compute.rows": rows, "compute.cols": cols}, OPS, Precision(weights=4.0625), product=False
+    )
     grid = sweep_cost(arch, {"compute.rows": [16, 32, 64], "compute.cols": [8, 32]}, OPS, Precision(weights=4.0625))
     assert len(zipped) == 3
     for r, c, cycles in zip(rows, cols, zipped["cycles"]):
@@ -87,7 +99,9 @@ def test_footprint_counts_the_unfused_score_matrix():
     unfused = evaluate(replace(a100, attention="unfused"), tr).totals
     assert unfused["activation_bytes"] >= 2 * scores and unfused["fits_memory"] is False
     assert fused["activation_bytes"] < scores / 4 and fused["fits_memory"] is True
-    assert unfused["footprint_bytes"] - unfused["activation_bytes"] == fused["footprint_bytes"] - fused["activation_bytes"]
+    assert (
+        unfused["footprint_bytes"] - unfused["activation_bytes"] == fused["footprint_bytes"] - fused["activation_bytes"]
+    )
 
 
 def test_footprint_counts_a_checkpoints_own_formats():

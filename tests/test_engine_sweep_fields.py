@@ -6,6 +6,7 @@ schema field it sets (compute fields, clock, static_power, memory.<level>.{capac
 energy, efficiency}, tech.node) is swept over two valid values on a small trace (GEMMs + a short
 decode step of a small model), and each row must equal `evaluate(load_arch(preset, {field: v}), ...)`.
 """
+
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +22,10 @@ from hwsim.families import get_family
 
 PRESETS = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "archs").glob("*.yaml"))
 _decode = trace(load_model("bitnet-b1.58-2b4t"), "decode", batch=2, context=24).ops
-TRACE = pd.concat([gemm_ops([("g1", 8, 512, 256), ("g2", 1, 1024, 512), ("g3", 64, 256, 256)]),
-                   _decode[_decode["layer"] <= 0]], ignore_index=True)
+TRACE = pd.concat(
+    [gemm_ops([("g1", 8, 512, 256), ("g2", 1, 1024, 512), ("g3", 64, 256, 256)]), _decode[_decode["layer"] <= 0]],
+    ignore_index=True,
+)
 # integer activations for the families whose presets have integer-only datapaths
 PRECISIONS = (Precision(weights="int4_g128", activations="int8", kv="int8"), Precision(weights="int4_g128"))
 REL = 1e-9
@@ -51,8 +54,9 @@ def _numeric_fields(arch):
         for key in ("capacity", "bandwidth", "energy", "efficiency"):
             v = float(getattr(lv, key))
             if np.isfinite(v) and v > 0:
-                out.append((f"memory.{lv.name}.{key}", v, "bandwidth_cycle" if key == "bandwidth" and lv.per_cycle
-                            else key))
+                out.append(
+                    (f"memory.{lv.name}.{key}", v, "bandwidth_cycle" if key == "bandwidth" and lv.per_cycle else key)
+                )
     if arch.tech is not None:
         out.append(("tech.node", float(arch.tech.node_nm), "dimensionless"))
     return out
@@ -126,8 +130,13 @@ def test_all_fields_together_zipped(name):
     fields = _numeric_fields(arch)
     seconds = {p: _second_value(name, p, v, k, prec) for p, v, k in fields}
     rng = np.random.default_rng(7)
-    cols = {p: [(_as_set(v, k), seconds[p])[int(rng.integers(2))] if seconds[p] is not None else _as_set(v, k)
-                for _ in range(3)] for p, v, k in fields}
+    cols = {
+        p: [
+            (_as_set(v, k), seconds[p])[int(rng.integers(2))] if seconds[p] is not None else _as_set(v, k)
+            for _ in range(3)
+        ]
+        for p, v, k in fields
+    }
     df = sweep_cost(arch, cols, TRACE, prec, product=False)
     for i in range(3):
         totals = evaluate(load_arch(name, {p: c[i] for p, c in cols.items()}), TRACE, prec).totals

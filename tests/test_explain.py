@@ -1,5 +1,6 @@
 """Energy and area explained by component (hwsim.engine.explain, `hwsim simulate --explain`): the lines are
 the engine's own terms, so they must add up to its totals, and each carries a source."""
+
 import json
 import math
 
@@ -16,9 +17,17 @@ from hwsim.workload import load_model, trace
 
 # one preset per family and mode: bit-serial, systolic, LUT accelerator and CPU, PIM lut / bit-serial /
 # host, FPGA, GPU
-CASES = [("bitmod", "int4_g128"), ("tpu-like", "int8"), ("lut-tensor-core", "int2"), ("tmac-orin", "int4"),
-         ("sail-n1", "int4"), ("neural-cache", "int8"), ("cpu-n1", "int4"), ("flightllm-u280", "int4"),
-         ("a100-sxm", "fp16")]
+CASES = [
+    ("bitmod", "int4_g128"),
+    ("tpu-like", "int8"),
+    ("lut-tensor-core", "int2"),
+    ("tmac-orin", "int4"),
+    ("sail-n1", "int4"),
+    ("neural-cache", "int8"),
+    ("cpu-n1", "int4"),
+    ("flightllm-u280", "int4"),
+    ("a100-sxm", "fp16"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +49,9 @@ def test_lines_sum_to_the_engine_totals(small, arch, weights):
     assert (e.energy["count"] >= 0).all() and (e.energy["energy_j"] >= 0).all()
     assert e.energy["source"].str.len().gt(0).all() and e.area["source"].str.len().gt(0).all()
     fixed = e.energy["per_action_j"].notna()  # per-action constant: the line is exactly per x count
-    np.testing.assert_allclose(e.energy.loc[fixed, "per_action_j"] * e.energy.loc[fixed, "count"],
-                               e.energy.loc[fixed, "energy_j"], rtol=1e-12)
+    np.testing.assert_allclose(
+        e.energy.loc[fixed, "per_action_j"] * e.energy.loc[fixed, "count"], e.energy.loc[fixed, "energy_j"], rtol=1e-12
+    )
 
 
 @pytest.mark.parametrize("arch,weights", CASES[:4])
@@ -86,8 +96,9 @@ def test_cli_explain_text_and_json(capsys):
 
 
 def test_cli_explain_refuses_the_cycle_engine(capsys):
-    rc = main(["simulate", "--arch", "bitmod", "--gemm", "16,64,64", "--phase", "prefill", "--explain",
-               "--engine", "cycle"])
+    rc = main(
+        ["simulate", "--arch", "bitmod", "--gemm", "16,64,64", "--phase", "prefill", "--explain", "--engine", "cycle"]
+    )
     err = capsys.readouterr().err
     assert rc == 2 and "--explain" in err and len(err.strip().splitlines()) == 1
 
@@ -97,6 +108,18 @@ def test_cli_explain_refuses_mixed_checkpoint_formats(capsys):
     rc = main(["simulate", "--arch", "bitmod", "--model", "llama-2-7b-gptq", "--phase", "decode", "--explain"])
     err = capsys.readouterr().err
     assert rc == 2 and "--weights" in err and len(err.strip().splitlines()) == 1
-    rc = main(["simulate", "--arch", "bitmod", "--model", "llama-2-7b-gptq", "--phase", "decode", "--explain",
-               "--weights", "int4_g128"])
+    rc = main(
+        [
+            "simulate",
+            "--arch",
+            "bitmod",
+            "--model",
+            "llama-2-7b-gptq",
+            "--phase",
+            "decode",
+            "--explain",
+            "--weights",
+            "int4_g128",
+        ]
+    )
     assert rc == 0 and "sources:" in capsys.readouterr().out

@@ -1,6 +1,7 @@
 """Every registered family through every consumer: both engines, roofline, a sweep and allocation —
 and a family defined here, in a test module, registered and costed by both engines (the worked
 example of docs/engine.md, "Adding a family")."""
+
 from __future__ import annotations
 
 import json
@@ -39,8 +40,16 @@ def preset_of(family: str) -> str:
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     """A 2-layer Llama-style decode step (GQA) small enough to cost everywhere quickly."""
-    cfg = {"model_type": "llama", "hidden_size": 128, "intermediate_size": 256, "num_attention_heads": 4,
-           "num_key_value_heads": 2, "num_hidden_layers": 2, "vocab_size": 256, "max_position_embeddings": 512}
+    cfg = {
+        "model_type": "llama",
+        "hidden_size": 128,
+        "intermediate_size": 256,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "num_hidden_layers": 2,
+        "vocab_size": 256,
+        "max_position_embeddings": 512,
+    }
     path = tmp_path_factory.mktemp("tiny") / "config.json"
     path.write_text(json.dumps(cfg))
     return resolve_trace(str(path), "decode", context=64)
@@ -67,8 +76,17 @@ def test_every_family_through_every_consumer(family, tiny):
     grid = sweep_cost(arch, {"clock": [float(arch.clock_hz), 2 * float(arch.clock_hz)]}, tiny, PREC)
     assert grid["cycles"].iloc[0] == pytest.approx(ana.totals["cycles"], rel=1e-9)
     assert grid["seconds"].iloc[1] <= grid["seconds"].iloc[0]
-    sol = allocate(arch, tiny, "int4_g128,int8", "seconds", {"avg_bits": 8.5}, proxy="uniform",
-                   activations="int8", kv="int8", fixed_weights="int8")
+    sol = allocate(
+        arch,
+        tiny,
+        "int4_g128,int8",
+        "seconds",
+        {"avg_bits": 8.5},
+        proxy="uniform",
+        activations="int8",
+        kv="int8",
+        fixed_weights="int8",
+    )
     assert sol.totals["seconds"] > 0
 
 
@@ -79,6 +97,7 @@ def test_every_registered_family_has_a_preset_and_a_cycle_model():
 
 
 # --- a throw-away family, registered from this module ---------------------------------------------
+
 
 class DotArray(Family):
     """`rows` dot-product units of `width` terms each; one MAC per term per cycle (assumed: a test family)."""
@@ -107,12 +126,21 @@ class DotArray(Family):
         return simulate_tiles(ctx, i, 1, ctx.arch.compute["rows"])
 
 
-SPEC = {"name": "dot-small", "family": "test-dotarray", "clock": {"value": "1 GHz", "source": "assumed: test"},
-        "compute": {"source": "assumed: test", "rows": 16, "width": 8, "pe_power": "1 mW", "pe_area": "100 um2"},
-        "memory": {"dram": {"source": "assumed: test", "holds": ["weights", "activations", "kv", "outputs"],
-                            "bandwidth": "16 B/cycle", "energy": "100 pJ/8bit"},
-                   "sram": {"source": "assumed: test", "holds": ["weights", "activations", "outputs"],
-                            "capacity": "64 KiB"}}}
+SPEC = {
+    "name": "dot-small",
+    "family": "test-dotarray",
+    "clock": {"value": "1 GHz", "source": "assumed: test"},
+    "compute": {"source": "assumed: test", "rows": 16, "width": 8, "pe_power": "1 mW", "pe_area": "100 um2"},
+    "memory": {
+        "dram": {
+            "source": "assumed: test",
+            "holds": ["weights", "activations", "kv", "outputs"],
+            "bandwidth": "16 B/cycle",
+            "energy": "100 pJ/8bit",
+        },
+        "sram": {"source": "assumed: test", "holds": ["weights", "activations", "outputs"], "capacity": "64 KiB"},
+    },
+}
 
 
 @pytest.fixture
@@ -136,6 +164,7 @@ def test_register_refuses_a_taken_name():
 
 
 # --- element bits drive datapaths, storage bits drive bytes (issue 12) ----------------------------
+
 
 @pytest.mark.parametrize("family", sorted(BUILTIN))
 @pytest.mark.parametrize("fmts", [("int4_g16", "int4_g128"), ("int8_g32", "int8"), ("e2m1_g16", "e2m1_g128")])

@@ -1,4 +1,5 @@
 """FPGA family: packing, LUT costs, mapping, feasibility, residency, errors and properties."""
+
 import math
 
 import pytest
@@ -57,7 +58,9 @@ def test_gemm_cycles_closed_form():
 def test_sparse_chain_speedup_and_storage():
     ops = gemm_ops([("g", 64, 4096, 4096)])
     dense = evaluate(load_arch("flightllm-u280"), ops, INT8).ops.iloc[0]
-    sp = evaluate(load_arch("flightllm-u280", {"compute.sparsity_n": 2, "compute.sparsity_m": 4}), ops, INT8).ops.iloc[0]
+    sp = evaluate(load_arch("flightllm-u280", {"compute.sparsity_n": 2, "compute.sparsity_m": 4}), ops, INT8).ops.iloc[
+        0
+    ]
     # FlightLLM: 1.6x on the chain (not the ideal 2x); 2:4 stores half the values + 2 index bits each
     assert sp["compute_cycles"] == math.ceil(64 * 4096 / (768 * 2)) * math.ceil(4096 / (8 * 1.6))
     assert dense["compute_cycles"] / sp["compute_cycles"] == pytest.approx(1.6, rel=1e-3)
@@ -88,8 +91,14 @@ def test_feasibility_reported_not_dropped():
 
 def test_clock_derates_above_the_knee():
     ops = gemm_ops([("g", 1, 64, 64)])
-    low = evaluate(load_arch("u280", {"compute.dsps": 4512, "memory.uram_buffer.capacity": "4 MiB",
-                             "memory.bram_buffer.capacity": "1 MiB"}), ops, INT8).totals
+    low = evaluate(
+        load_arch(
+            "u280",
+            {"compute.dsps": 4512, "memory.uram_buffer.capacity": "4 MiB", "memory.bram_buffer.capacity": "1 MiB"},
+        ),
+        ops,
+        INT8,
+    ).totals
     assert low["clock_hz"] == 300e6  # 50% DSPs: below the 0.7 knee
     high = evaluate(U280, ops, INT8).totals  # DSPs and URAM full: 1 - 1.0*(1 - 0.7)
     assert high["clock_hz"] == pytest.approx(0.7 * 300e6)
@@ -134,8 +143,13 @@ def test_energy_parts_and_area():
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.integers(1, 2048), st.integers(1, 4096), st.integers(1, 4096), st.sampled_from(["u280", "v80", "flightllm-u280"]),
-       st.sampled_from(["int4_g128", "int8", "fp6_e2m3"]))
+@given(
+    st.integers(1, 2048),
+    st.integers(1, 4096),
+    st.integers(1, 4096),
+    st.sampled_from(["u280", "v80", "flightllm-u280"]),
+    st.sampled_from(["int4_g128", "int8", "fp6_e2m3"]),
+)
 def test_never_faster_than_roofline(m, n, k, name, w):
     arch = load_arch(name)
     prec = Precision(weights=w, activations="int8", kv="int8")
@@ -149,8 +163,14 @@ def test_never_faster_than_roofline(m, n, k, name, w):
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.integers(1, 512), st.integers(1, 4096), st.integers(1, 4096), st.integers(8, 4000),
-       st.integers(1, 3), st.integers(1, 3))
+@given(
+    st.integers(1, 512),
+    st.integers(1, 4096),
+    st.integers(1, 4096),
+    st.integers(8, 4000),
+    st.integers(1, 3),
+    st.integers(1, 3),
+)
 def test_more_resources_never_slower(m, n, k, dsps, grow, grow_bw):
     ops = gemm_ops([("g", m, n, k)])
     base = {"compute.derate_slope": 0.0}  # a fixed clock: the resources alone
@@ -158,12 +178,21 @@ def test_more_resources_never_slower(m, n, k, dsps, grow, grow_bw):
     big = load_arch("u280", {**base, "compute.dsps": dsps * grow, "memory.hbm.bandwidth": f"{460 * grow_bw} GB/s"})
     assert evaluate(big, ops, INT8).totals["seconds"] <= evaluate(small, ops, INT8).totals["seconds"]
     # a bigger device (same design) never lowers the derated clock
-    dev = load_arch("u280", {"compute.dsps": dsps, "compute.device_dsps": 9024 * grow,
-                             "compute.device_luts": 1304000 * grow})
-    assert evaluate(dev, ops, INT8).totals["seconds"] <= evaluate(load_arch("u280", {"compute.dsps": dsps}), ops, INT8).totals["seconds"]
+    dev = load_arch(
+        "u280", {"compute.dsps": dsps, "compute.device_dsps": 9024 * grow, "compute.device_luts": 1304000 * grow}
+    )
+    assert (
+        evaluate(dev, ops, INT8).totals["seconds"]
+        <= evaluate(load_arch("u280", {"compute.dsps": dsps}), ops, INT8).totals["seconds"]
+    )
 
 
-WORKLOADS = sorted(p.stem for p in (__import__("hwsim.paths", fromlist=["x"]).resolve_preset("llama-2-7b", "workloads", what="model").parent).glob("*.yaml"))
+WORKLOADS = sorted(
+    p.stem
+    for p in (
+        __import__("hwsim.paths", fromlist=["x"]).resolve_preset("llama-2-7b", "workloads", what="model").parent
+    ).glob("*.yaml")
+)
 
 
 @pytest.mark.parametrize("phase", ["prefill", "decode"])
@@ -171,8 +200,9 @@ def test_flightllm_runs_every_workload_preset(phase):
     arch = load_arch("flightllm-u280")
     for name in WORKLOADS:
         kw = {"seq": 16} if phase == "prefill" else {"context": 64}
-        t = evaluate(arch, trace(load_model(name), phase, **kw), Precision(weights="int4_g128", activations="int8",
-                                                                      kv="int8")).totals
+        t = evaluate(
+            arch, trace(load_model(name), phase, **kw), Precision(weights="int4_g128", activations="int8", kv="int8")
+        ).totals
         assert t["seconds"] > 0 and t["energy_j"] > 0 and t["feasible"] in (True, False), name
 
 
@@ -180,8 +210,26 @@ def test_cli_bad_format_is_one_line_exit_2():
     import subprocess
     import sys
 
-    r = subprocess.run([sys.executable, "-m", "hwsim", "simulate", "--arch", "u280", "--gemm", "1,64,64", "--phase", "prefill",
-                        "--weights", "fp8_e4m3", "--set", "compute.float_mode=error", "--json"],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "hwsim",
+            "simulate",
+            "--arch",
+            "u280",
+            "--gemm",
+            "1,64,64",
+            "--phase",
+            "prefill",
+            "--weights",
+            "fp8_e4m3",
+            "--set",
+            "compute.float_mode=error",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 2 and r.stdout == ""
     assert r.stderr.count("\n") == 1 and "compute.float_mode" in r.stderr and "Traceback" not in r.stderr

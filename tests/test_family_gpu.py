@@ -1,4 +1,5 @@
 """GPU family: tensor-core peaks from SM counts (datasheets, REFERENCES.md "GPUs")."""
+
 from dataclasses import replace
 
 import numpy as np
@@ -18,7 +19,9 @@ def test_tensor_peak_from_sm_count(name, fp16, int8):
     a = load_arch(name)
     fam = get_family(a.family)
     assert fam.peak_flops(a, Precision().resolve()) / 1e12 == pytest.approx(fp16, rel=2e-3)
-    assert fam.peak_flops(a, Precision(weights="int8", activations="int8").resolve()) / 1e12 == pytest.approx(int8, rel=2e-3)
+    assert fam.peak_flops(a, Precision(weights="int8", activations="int8").resolve()) / 1e12 == pytest.approx(
+        int8, rel=2e-3
+    )
 
 
 def test_launch_overhead_and_wave_quantisation():
@@ -41,11 +44,14 @@ def test_skinny_gemm_tiles_to_mma_rows():
     assert skinny["compute_cycles"] == pytest.approx(fixed["compute_cycles"] / 8)
     assert skinny["seconds"] == pytest.approx(4096 * 4096 * 2 / (1134e9 * 0.650) + 8.03e-6, rel=0.01)
     big = gemm_ops([("gemm", 4096, 4096, 4096)])  # m >= tile_m: unchanged
-    assert (evaluate(load_arch("v100s"), big, Precision()).totals["cycles"]
-            == evaluate(load_arch("v100s", {"compute.mma_rows": 128}), big, Precision()).totals["cycles"])
+    assert (
+        evaluate(load_arch("v100s"), big, Precision()).totals["cycles"]
+        == evaluate(load_arch("v100s", {"compute.mma_rows": 128}), big, Precision()).totals["cycles"]
+    )
 
 
 # --- tensor-core type per operand pair (datasheets; rule in hwsim.families.gpu.types) -------------
+
 
 def _gpu_names():
     from hwsim.paths import preset_names
@@ -54,44 +60,84 @@ def _gpu_names():
 
 
 GPUS = _gpu_names()  # every shipped GPU preset: the properties below hold for each
-PAIR_FORMATS = ["int2", "int4", "int4_g128", "int8", "fp4_e2m1", "fp6_e3m2", "fp8_e4m3", "fp8_e5m2", "fp16",
-                "bf16", "e8m10", "fp32", "nf4_g64", "mxfp4"]
+PAIR_FORMATS = [
+    "int2",
+    "int4",
+    "int4_g128",
+    "int8",
+    "fp4_e2m1",
+    "fp6_e3m2",
+    "fp8_e4m3",
+    "fp8_e5m2",
+    "fp16",
+    "bf16",
+    "e8m10",
+    "fp32",
+    "nf4_g64",
+    "mxfp4",
+]
 # (narrow, wide): every value of the first is exact in the second
-WIDENINGS = [("int2", "int4"), ("int4", "int8"), ("int8", "fp16"), ("fp4_e2m1", "fp8_e4m3"), ("fp8_e4m3", "fp16"),
-             ("fp8_e5m2", "fp16"), ("fp16", "e8m10"), ("bf16", "e8m10"), ("e8m10", "fp32"), ("fp6_e3m2", "fp8_e4m3")]
+WIDENINGS = [
+    ("int2", "int4"),
+    ("int4", "int8"),
+    ("int8", "fp16"),
+    ("fp4_e2m1", "fp8_e4m3"),
+    ("fp8_e4m3", "fp16"),
+    ("fp8_e5m2", "fp16"),
+    ("fp16", "e8m10"),
+    ("bf16", "e8m10"),
+    ("e8m10", "fp32"),
+    ("fp6_e3m2", "fp8_e4m3"),
+]
 COMPUTE_BOUND = gemm_ops([("gemm", 8192, 8192, 8192)])
 
 
-@pytest.mark.parametrize("gpu, a, b, tflops", [
-    ("a100-sxm", "fp16", "int4_g128", 312),       # weight-only int4 dequantises to fp16
-    ("a100-sxm", "int8", "int8", 624),
-    ("a100-sxm", "int4", "int4", 1248),
-    ("a100-sxm", "fp8_e4m3", "fp8_e4m3", 312),    # no fp8 tensor cores on Ampere
-    ("a100-sxm", "mxfp4", "mxfp4", 312),          # nor fp4
-    ("a100-sxm", "e8m10", "e8m10", 156),          # tf32
-    ("a100-sxm", "fp32", "fp32", 19.5),           # no tensor type holds fp32: 108 SMs x 64 CUDA cores
-    ("h100-sxm", "fp8_e4m3", "fp8_e5m2", 1979),
-    ("h100-sxm", "mxfp4", "mxfp4", 1979),         # e2m1 is exact in e4m3
-    ("h100-sxm", "int4", "int4", 1979),           # no int4 path: int8
-    ("h100-sxm", "int4", "fp8_e4m3", 1979),       # int4 is exact in e4m3
-    ("h100-sxm", "int8", "fp8_e4m3", 989),        # neither holds the other: fp16
-    ("h100-sxm", "bf16", "bf16", 989),
-    ("h100-sxm", "e8m10", "e8m10", 495),
-    ("v100s", "int8", "int8", 130.8),             # Volta: fp16 tensor cores only
-    ("v100s", "bf16", "bf16", 16.4),              # no bf16 tensor path: 80 SMs x 64 CUDA cores
-    # current GPUs: dense peaks per type against their datasheets (sparse figures halved; preset sources)
-    ("h200-sxm", "bf16", "bf16", 989), ("h200-sxm", "fp8_e4m3", "fp8_e4m3", 1979),
-    ("b200", "bf16", "bf16", 2250), ("b200", "e8m10", "e8m10", 1125), ("b200", "fp8_e4m3", "fp8_e4m3", 4500),
-    ("b200", "int8", "int8", 4500), ("b200", "mxfp4", "mxfp4", 9000), ("b200", "fp6_e2m3", "fp6_e3m2", 4500),
-    ("b200", "int4", "int4", 4500),               # no int4 path on Blackwell: int8
-    ("l40s", "bf16", "bf16", 366), ("l40s", "fp8_e4m3", "fp8_e4m3", 733), ("l40s", "int8", "int8", 733),
-    ("l40s", "mxfp4", "mxfp4", 733),              # Ada: no fp4 path, e2m1 is exact in e4m3
-    ("rtx-4090", "bf16", "bf16", 165.2), ("rtx-4090", "fp8_e4m3", "fp8_e4m3", 330.3),
-    ("rtx-4090", "int8", "int8", 660.6), ("rtx-4090", "int4", "int4", 1321.2), ("rtx-4090", "e8m10", "e8m10", 82.6),
-    ("rtx-pro-6000", "mxfp4", "mxfp4", 2015), ("rtx-pro-6000", "bf16", "bf16", 503.8),
-    ("mi300x", "bf16", "bf16", 1307.4), ("mi300x", "fp8_e4m3", "fp8_e4m3", 2614.9), ("mi300x", "e8m10", "e8m10", 653.7),
-    ("mi300x", "mxfp4", "mxfp4", 2614.9),         # CDNA 3: no fp4 matrix path, fp8
-])
+@pytest.mark.parametrize(
+    "gpu, a, b, tflops",
+    [
+        ("a100-sxm", "fp16", "int4_g128", 312),  # weight-only int4 dequantises to fp16
+        ("a100-sxm", "int8", "int8", 624),
+        ("a100-sxm", "int4", "int4", 1248),
+        ("a100-sxm", "fp8_e4m3", "fp8_e4m3", 312),  # no fp8 tensor cores on Ampere
+        ("a100-sxm", "mxfp4", "mxfp4", 312),  # nor fp4
+        ("a100-sxm", "e8m10", "e8m10", 156),  # tf32
+        ("a100-sxm", "fp32", "fp32", 19.5),  # no tensor type holds fp32: 108 SMs x 64 CUDA cores
+        ("h100-sxm", "fp8_e4m3", "fp8_e5m2", 1979),
+        ("h100-sxm", "mxfp4", "mxfp4", 1979),  # e2m1 is exact in e4m3
+        ("h100-sxm", "int4", "int4", 1979),  # no int4 path: int8
+        ("h100-sxm", "int4", "fp8_e4m3", 1979),  # int4 is exact in e4m3
+        ("h100-sxm", "int8", "fp8_e4m3", 989),  # neither holds the other: fp16
+        ("h100-sxm", "bf16", "bf16", 989),
+        ("h100-sxm", "e8m10", "e8m10", 495),
+        ("v100s", "int8", "int8", 130.8),  # Volta: fp16 tensor cores only
+        ("v100s", "bf16", "bf16", 16.4),  # no bf16 tensor path: 80 SMs x 64 CUDA cores
+        # current GPUs: dense peaks per type against their datasheets (sparse figures halved; preset sources)
+        ("h200-sxm", "bf16", "bf16", 989),
+        ("h200-sxm", "fp8_e4m3", "fp8_e4m3", 1979),
+        ("b200", "bf16", "bf16", 2250),
+        ("b200", "e8m10", "e8m10", 1125),
+        ("b200", "fp8_e4m3", "fp8_e4m3", 4500),
+        ("b200", "int8", "int8", 4500),
+        ("b200", "mxfp4", "mxfp4", 9000),
+        ("b200", "fp6_e2m3", "fp6_e3m2", 4500),
+        ("b200", "int4", "int4", 4500),  # no int4 path on Blackwell: int8
+        ("l40s", "bf16", "bf16", 366),
+        ("l40s", "fp8_e4m3", "fp8_e4m3", 733),
+        ("l40s", "int8", "int8", 733),
+        ("l40s", "mxfp4", "mxfp4", 733),  # Ada: no fp4 path, e2m1 is exact in e4m3
+        ("rtx-4090", "bf16", "bf16", 165.2),
+        ("rtx-4090", "fp8_e4m3", "fp8_e4m3", 330.3),
+        ("rtx-4090", "int8", "int8", 660.6),
+        ("rtx-4090", "int4", "int4", 1321.2),
+        ("rtx-4090", "e8m10", "e8m10", 82.6),
+        ("rtx-pro-6000", "mxfp4", "mxfp4", 2015),
+        ("rtx-pro-6000", "bf16", "bf16", 503.8),
+        ("mi300x", "bf16", "bf16", 1307.4),
+        ("mi300x", "fp8_e4m3", "fp8_e4m3", 2614.9),
+        ("mi300x", "e8m10", "e8m10", 653.7),
+        ("mi300x", "mxfp4", "mxfp4", 2614.9),  # CDNA 3: no fp4 matrix path, fp8
+    ],
+)
 def test_pair_runs_at_narrowest_supported_lossless_type(gpu, a, b, tflops):
     arch = load_arch(gpu)
     prec = Precision(weights=b, activations=a).resolve()
@@ -161,9 +207,12 @@ def test_pair_rate_symmetric_and_never_faster_with_a_wider_operand(a, widen, gpu
 # tensor types per generation (datasheets / whitepapers): fp8 from Ada and Hopper on (and CDNA 3), fp4 and
 # fp6 only on Blackwell, int4 on Ampere and Ada only, nothing below 16 bits on Volta but fp16
 GENERATION_TYPES = {
-    "v100s": {"fp16"}, "a100-sxm": {"fp16", "bf16", "tf32", "int8", "int4"},
-    "h100-sxm": {"fp16", "bf16", "tf32", "fp8", "int8"}, "h200-sxm": {"fp16", "bf16", "tf32", "fp8", "int8"},
-    "l40s": {"fp16", "bf16", "tf32", "fp8", "int8", "int4"}, "rtx-4090": {"fp16", "bf16", "tf32", "fp8", "int8", "int4"},
+    "v100s": {"fp16"},
+    "a100-sxm": {"fp16", "bf16", "tf32", "int8", "int4"},
+    "h100-sxm": {"fp16", "bf16", "tf32", "fp8", "int8"},
+    "h200-sxm": {"fp16", "bf16", "tf32", "fp8", "int8"},
+    "l40s": {"fp16", "bf16", "tf32", "fp8", "int8", "int4"},
+    "rtx-4090": {"fp16", "bf16", "tf32", "fp8", "int8", "int4"},
     "b200": {"fp16", "bf16", "tf32", "fp8", "fp6", "int8", "fp4"},
     "rtx-pro-6000": {"fp16", "bf16", "tf32", "fp8", "fp6", "int8", "fp4"},
     "mi300x": {"fp16", "bf16", "tf32", "fp8", "int8"},
@@ -199,8 +248,14 @@ from hwsim.workload import load_model, trace  # noqa: E402
 
 
 @settings(max_examples=25, deadline=None, derandomize=True)
-@given(m=st.integers(1, 8192), n=st.integers(1, 16384), k=st.integers(1, 16384), dim=st.sampled_from("mnk"),
-       gpu=st.sampled_from(GPUS), fp8=st.booleans())
+@given(
+    m=st.integers(1, 8192),
+    n=st.integers(1, 16384),
+    k=st.integers(1, 16384),
+    dim=st.sampled_from("mnk"),
+    gpu=st.sampled_from(GPUS),
+    fp8=st.booleans(),
+)
 def test_gemm_time_monotone_in_each_dimension(m, n, k, dim, gpu, fp8):
     """Past the wave boundary (and at it) a bigger GEMM never takes less time: compared at m, n, k and
     at the same shape with one dimension grown by a whole wave of tiles."""
@@ -261,6 +316,7 @@ def test_causal_prefill_attention_does_about_half_the_work():
     qk = evaluate(h100, tr).ops.set_index("name").loc["layers.0.attn"]
     # 4096 tokens, 128-row blocks: (4096 + 128)/2 / 4096 = 51.6% of the dense score blocks
     from hwsim.families.gpu.kernels import causal_fraction
+
     ops = OpColumns.from_frame(family_ops(h100, tr))
     i = int(np.flatnonzero(ops.name == "layers.0.attn")[0])
     assert causal_fraction(ops, 128)[i] == pytest.approx((4096 + 128) / 2 / 4096)

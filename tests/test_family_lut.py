@@ -1,5 +1,6 @@
 """LUT family (LUT Tensor Core accelerator, T-MAC CPU): closed forms, table options, bad input,
 and properties (monotonic in resources, never below the roofline)."""
+
 import math
 
 import pytest
@@ -67,7 +68,7 @@ def test_table_options_change_cost():
     assert full["compute_cycles"] > sym  # 16 entries per table instead of 8
     e = {p: cycles(ACC, shape, **{"compute.table_precision": p})["energy_compute_j"] for p in ("fp16", "int8")}
     assert e["int8"] < e["fp16"]
-    assert table_quantisation_error(8, 4) == pytest.approx(1 / (256 * 12 ** 0.5))
+    assert table_quantisation_error(8, 4) == pytest.approx(1 / (256 * 12**0.5))
     assert table_quantisation_error(8, 4) > 3 * table_quantisation_error(16, 4)
 
 
@@ -131,14 +132,26 @@ def test_never_below_roofline(name, m, n, k, w):
 
 
 @settings(max_examples=30, deadline=None)
-@given(st.sampled_from(["lut-tensor-core", "tmac-rpi5"]), dims, dims, dims, st.integers(1, 4),
-       st.integers(1, 3), st.integers(1, 3))
+@given(
+    st.sampled_from(["lut-tensor-core", "tmac-rpi5"]),
+    dims,
+    dims,
+    dims,
+    st.integers(1, 4),
+    st.integers(1, 3),
+    st.integers(1, 3),
+)
 def test_more_resources_never_slower(name, m, n, k, w, grow_units, grow_bw):
     base = load_arch(name)
     ops = gemm_ops([("g", m, n, k)])
     prec = Precision(weights=w)
     key = "compute.lut_units" if base.compute["target"] == "accelerator" else "compute.simd_pipes"
     lv = base.backing
-    big = base.with_values({"compute.cores": base.compute["cores"] * grow_units, key: base.compute[key.split(".")[1]] * grow_units,
-                            f"memory.{lv.name}.bandwidth": lv.bandwidth * grow_bw})
+    big = base.with_values(
+        {
+            "compute.cores": base.compute["cores"] * grow_units,
+            key: base.compute[key.split(".")[1]] * grow_units,
+            f"memory.{lv.name}.bandwidth": lv.bandwidth * grow_bw,
+        }
+    )
     assert evaluate(big, ops, prec).totals["cycles"] <= evaluate(base, ops, prec).totals["cycles"]

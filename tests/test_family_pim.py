@@ -1,6 +1,7 @@
 """PIM family: bit-serial row-operation counts (Neural Cache / PIMeval), capacity, conversion,
 SAIL LUT-GEMV, host baseline, properties; and every preset of both families (lut, pim) on every
 workload preset, prefill and decode."""
+
 import json
 import math
 
@@ -118,8 +119,16 @@ def test_more_resources_never_slower(name, m, n, k, grow, grow_bw):
     assert evaluate(base.with_values(over), ops, prec).totals["cycles"] <= evaluate(base, ops, prec).totals["cycles"]
 
 
-MINE = ["lut-tensor-core", "tmac-m2-ultra", "tmac-rpi5", "tmac-orin", "neural-cache", "sail-n1", "cpu-n1",
-        "llamacpp-orin"]
+MINE = [
+    "lut-tensor-core",
+    "tmac-m2-ultra",
+    "tmac-rpi5",
+    "tmac-orin",
+    "neural-cache",
+    "sail-n1",
+    "cpu-n1",
+    "llamacpp-orin",
+]
 
 
 def test_every_preset_on_every_workload_preset():
@@ -147,12 +156,15 @@ def test_cli_simulate(arch, capsys):
         assert rc == 2 and "floating-point weights" in err and err.count("\n") == 1
 
 
-@pytest.mark.parametrize("name, grid", [
-    ("lut-tensor-core", {"compute.cores": [8, 108], "compute.tile_n": [16, 64]}),
-    ("tmac-rpi5", {"compute.simd_bits": [128, 256], "compute.cores": [1, 4]}),
-    ("neural-cache", {"compute.slices": [2, 14], "compute.t_write": [1, 2]}),
-    ("sail-n1", {"compute.lut_lanes": [8, 32], "compute.pattern_reuse": [0, 0.138]}),
-])
+@pytest.mark.parametrize(
+    "name, grid",
+    [
+        ("lut-tensor-core", {"compute.cores": [8, 108], "compute.tile_n": [16, 64]}),
+        ("tmac-rpi5", {"compute.simd_bits": [128, 256], "compute.cores": [1, 4]}),
+        ("neural-cache", {"compute.slices": [2, 14], "compute.t_write": [1, 2]}),
+        ("sail-n1", {"compute.lut_lanes": [8, 32], "compute.pattern_reuse": [0, 0.138]}),
+    ],
+)
 def test_sweep_equals_single_points(name, grid):
     from hwsim.engine import sweep_cost
 
@@ -181,8 +193,10 @@ def test_resident_weights_move_no_dram_bytes_only_when_all_fit():
     lanes_bits = _array_weight_bits(arch)
     side = int(math.isqrt(int(lanes_bits / 4))) + 64
     big = gemm_ops([("a", 1, side, side), ("b", 1, side, side)])
-    assert evaluate(arch.with_values({"compute.weights_resident": True}), big, prec).totals["bytes_dram"] == \
-        evaluate(arch, big, prec).totals["bytes_dram"]
+    assert (
+        evaluate(arch.with_values({"compute.weights_resident": True}), big, prec).totals["bytes_dram"]
+        == evaluate(arch, big, prec).totals["bytes_dram"]
+    )
 
 
 def _array_weight_bits(arch):

@@ -1,4 +1,5 @@
 """Systolic family: SCALE-Sim stall-free closed forms (REFERENCES.md, "Systolic arrays") exactly."""
+
 import math
 
 import pytest
@@ -10,9 +11,11 @@ from hwsim.engine import evaluate
 
 def closed_form(df, M, N, K, H, W):  # written out independently of hwsim.families.systolic
     c = math.ceil
-    return {"os": c(M / H) * c(N / W) * (K + H + W - 2) - 1,
-            "ws": c(K / H) * c(N / W) * (M + 2 * H + W - 2) - 1,
-            "is": c(K / H) * c(M / W) * (N + 2 * H + W - 2) - 1}[df]
+    return {
+        "os": c(M / H) * c(N / W) * (K + H + W - 2) - 1,
+        "ws": c(K / H) * c(N / W) * (M + 2 * H + W - 2) - 1,
+        "is": c(K / H) * c(M / W) * (N + 2 * H + W - 2) - 1,
+    }[df]
 
 
 SHAPES = [(M, 96, 200) for M in range(1, 9)] + [(256, 4096, 4096), (100, 37, 513), (7, 300, 64)]

@@ -1,4 +1,5 @@
 """hwsim.formats: grammar, attributes, grouping along any axis, special values, rounding modes."""
+
 import numpy as np
 import pytest
 
@@ -6,26 +7,29 @@ from hwsim.errors import HwsimError
 from hwsim.formats import get_format, list_formats
 
 
-@pytest.mark.parametrize("name,bits,family,group,scale_bits", [
-    ("int4_g128", 4.125, "int", 128, 16),
-    ("int4a_g128", 4 + 20 / 128, "int", 128, 20),  # fp16 scale + 4-bit zero point
-    ("mxfp4", 4.25, "mx", 32, 8),
-    ("mxint8", 8.25, "mx", 32, 8),
-    ("bitmod_fp4_g128", 4.0625, "bitmod", 128, 8),
-    ("bitmod_fp3_g128", 3.0625, "bitmod", 128, 8),
-    ("nf4_g64", 4.25, "nf4", 64, 16),
-    ("nf4", 4.25, "nf4", 64, 16),
-    ("e3m2_g32_se8m0", 6.25, "minifloat", 32, 8),
-    ("bfp8_g16", 8.5, "bfp", 16, 8),
-    ("int4_g128_sbf16", 4.125, "int", 128, 16),
-    ("int4_g128_sfp32", 4.25, "int", 128, 32),
-    ("int4_g128_su8", 4.0625, "int", 128, 8),
-    ("int8_pc", 8.0, "int", None, 0),
-    ("fp8_e4m3", 8.0, "minifloat", None, 0),
-    ("fp16", 16.0, "float", None, 0),
-    ("ternary", 2.0, "ternary", None, 0),
-    ("binary", 1.0, "binary", None, 0),
-])
+@pytest.mark.parametrize(
+    "name,bits,family,group,scale_bits",
+    [
+        ("int4_g128", 4.125, "int", 128, 16),
+        ("int4a_g128", 4 + 20 / 128, "int", 128, 20),  # fp16 scale + 4-bit zero point
+        ("mxfp4", 4.25, "mx", 32, 8),
+        ("mxint8", 8.25, "mx", 32, 8),
+        ("bitmod_fp4_g128", 4.0625, "bitmod", 128, 8),
+        ("bitmod_fp3_g128", 3.0625, "bitmod", 128, 8),
+        ("nf4_g64", 4.25, "nf4", 64, 16),
+        ("nf4", 4.25, "nf4", 64, 16),
+        ("e3m2_g32_se8m0", 6.25, "minifloat", 32, 8),
+        ("bfp8_g16", 8.5, "bfp", 16, 8),
+        ("int4_g128_sbf16", 4.125, "int", 128, 16),
+        ("int4_g128_sfp32", 4.25, "int", 128, 32),
+        ("int4_g128_su8", 4.0625, "int", 128, 8),
+        ("int8_pc", 8.0, "int", None, 0),
+        ("fp8_e4m3", 8.0, "minifloat", None, 0),
+        ("fp16", 16.0, "float", None, 0),
+        ("ternary", 2.0, "ternary", None, 0),
+        ("binary", 1.0, "binary", None, 0),
+    ],
+)
 def test_bits_per_element_counts_scales(name, bits, family, group, scale_bits):
     f = get_format(name)
     assert f.bits_per_element == pytest.approx(bits)
@@ -34,8 +38,13 @@ def test_bits_per_element_counts_scales(name, bits, family, group, scale_bits):
 
 def test_datapath_attributes():
     e4m3 = get_format("fp8_e4m3")
-    assert (e4m3.is_float, e4m3.exponent_bits, e4m3.mantissa_bits, e4m3.element_bits, e4m3.signed) == \
-        (True, 4, 3, 8, True)
+    assert (e4m3.is_float, e4m3.exponent_bits, e4m3.mantissa_bits, e4m3.element_bits, e4m3.signed) == (
+        True,
+        4,
+        3,
+        8,
+        True,
+    )
     i4 = get_format("int4_g128")
     assert (i4.is_float, i4.exponent_bits, i4.mantissa_bits, i4.element_bits, i4.signed) == (False, 0, 3, 4, True)
     a4 = get_format("int4a_g64")

@@ -1,5 +1,6 @@
 """Property tests (hypothesis): nested grids never lose accuracy, quantization is idempotent,
 bits_per_element arithmetic."""
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -19,7 +20,9 @@ def mse(name, x):
 
 
 @FAST
-@given(x=data, e=st.integers(2, 5), m=st.integers(0, 4), g=st.sampled_from(["", "_g8_se8m0", "_g32_se8m0", "_pc_se8m0"]))
+@given(
+    x=data, e=st.integers(2, 5), m=st.integers(0, 4), g=st.sampled_from(["", "_g8_se8m0", "_g32_se8m0", "_pc_se8m0"])
+)
 def test_more_mantissa_bits_never_increase_mse(x, e, m, g):
     # same exponent bits and bias → the ExM(y+1) grid contains the ExMy grid, and the power-of-two
     # scale depends on emax only; absmax scales (amax/max) differ between the two, so no nesting there
@@ -42,9 +45,28 @@ def test_more_integer_bits_lower_mse_with_linear_scales_on_gaussian():
         assert all(a > b for a, b in zip(errs, errs[1:]))
 
 
-IDEMPOTENT = ("int4_g8", "int8_pc", "int3", "int4_g8_sfp32", "int4_g8_sbf16", "fp8_e4m3", "fp8_e5m2",
-              "fp6_e2m3", "fp4_e2m1", "e2m1_g8", "mxfp4", "mxfp8_e5m2", "mxfp6_e3m2", "mxint8",
-              "nf4_g8", "bfp6_g8", "e3m2_g32_se8m0", "fp16", "bf16", "binary")
+IDEMPOTENT = (
+    "int4_g8",
+    "int8_pc",
+    "int3",
+    "int4_g8_sfp32",
+    "int4_g8_sbf16",
+    "fp8_e4m3",
+    "fp8_e5m2",
+    "fp6_e2m3",
+    "fp4_e2m1",
+    "e2m1_g8",
+    "mxfp4",
+    "mxfp8_e5m2",
+    "mxfp6_e3m2",
+    "mxint8",
+    "nf4_g8",
+    "bfp6_g8",
+    "e3m2_g32_se8m0",
+    "fp16",
+    "bf16",
+    "binary",
+)
 
 
 @FAST
@@ -56,8 +78,12 @@ def test_quantize_is_idempotent(x, name):
 
 
 @FAST
-@given(k=st.integers(2, 8), g=st.integers(1, 512), asym=st.booleans(),
-       scale=st.sampled_from(["fp16", "bf16", "fp32", "u8", "int8", "e8m0"]))
+@given(
+    k=st.integers(2, 8),
+    g=st.integers(1, 512),
+    asym=st.booleans(),
+    scale=st.sampled_from(["fp16", "bf16", "fp32", "u8", "int8", "e8m0"]),
+)
 def test_bits_per_element_arithmetic(k, g, asym, scale):
     if asym and scale == "e8m0":
         return  # rejected by the grammar (tested elsewhere)

@@ -2,6 +2,7 @@
 signed zero, asymmetric INT tie rounding, unbiased BitMoD stochastic rounding; NVFP4 and the MX
 "ceil" scale rule (REFERENCES.md "Added for the second wave / Formats"); llama.cpp block types checked
 value for value against the `gguf` package's reference dequantization."""
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -11,8 +12,25 @@ from hwsim.errors import HwsimError
 from hwsim.formats import get_format
 from hwsim.formats import ggml
 
-SCALED = ["int4_g128", "int4a_g128", "int8", "fp8_e4m3", "fp4_e2m1_g32", "mxfp4", "mxfp4_ceil", "nvfp4",
-          "nf4_g64", "bitmod_fp4_g128", "ternary", "bfp8_g16", "mxint8", "fp16", "q4_0", "q4_k", "q6_k"]
+SCALED = [
+    "int4_g128",
+    "int4a_g128",
+    "int8",
+    "fp8_e4m3",
+    "fp4_e2m1_g32",
+    "mxfp4",
+    "mxfp4_ceil",
+    "nvfp4",
+    "nf4_g64",
+    "bitmod_fp4_g128",
+    "ternary",
+    "bfp8_g16",
+    "mxint8",
+    "fp16",
+    "q4_0",
+    "q4_k",
+    "q6_k",
+]
 
 
 @pytest.mark.parametrize("name", SCALED)
@@ -84,8 +102,9 @@ def _nvfp4_reference(x):
     per block under an fp32 per-tensor scale t = amax / (6·448); element = RNE to the E2M1 grid,
     saturating at 6. E4M3 rounding done by brute force over its finite grid."""
     e2m1 = np.array([0, 0.5, 1, 1.5, 2, 3, 4, 6])
-    e4m3 = np.unique(np.concatenate([np.arange(8) / 8 * 2.0**-6] +
-                                    [(1 + np.arange(8) / 8) * 2.0**e for e in range(-6, 9)]))
+    e4m3 = np.unique(
+        np.concatenate([np.arange(8) / 8 * 2.0**-6] + [(1 + np.arange(8) / 8) * 2.0**e for e in range(-6, 9)])
+    )
     e4m3 = e4m3[e4m3 <= 448]
     blocks = x.reshape(-1, 16)
     t = float(np.float32(np.abs(x).max() / 6 / 448))
@@ -103,8 +122,7 @@ def test_nvfp4_attributes_and_grid():
     f = get_format("nvfp4")
     assert (f.bits_per_element, f.group_size, f.scale_bits, f.element_bits) == (4.5, 16, 8, 4)
     assert f.values().tolist() == [-6, -4, -3, -2, -1.5, -1, -0.5, 0, 0.5, 1, 1.5, 2, 3, 4, 6]
-    assert get_format("fp4_e2m1_g16_se4m3").quantize(np.arange(32.0)).tolist() == \
-        f.quantize(np.arange(32.0)).tolist()
+    assert get_format("fp4_e2m1_g16_se4m3").quantize(np.arange(32.0)).tolist() == f.quantize(np.arange(32.0)).tolist()
 
 
 def test_nvfp4_matches_an_independent_reference():

@@ -4,6 +4,7 @@ with finite, non-negative totals, or exit 2 with exactly one line on stderr; nev
 
 Cases are drawn from a seeded generator (same cases every run, no timing) so a failure names its case id.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -22,17 +23,65 @@ from hwsim.paths import packaged_dir, preset_names
 
 SEED = 15
 # odd values a user (or a typo) puts where a number belongs
-BAD_NUMBERS = [".nan", ".inf", "-.inf", "1e308", "1.0e308", "-1", "0", "-0.5", "0.5", "99999999999999999999",
-               "1000000000000000000000000000000", "1.0e30", "abc", "''", "[]", "{}", "null", "true", "1e-320",
-               "-99999999999999999999", "[1, 2]", "{value: .nan}", "'12 GHz'", "'-3 mm2'"]
-BAD_ARGS = ["nan", "inf", "-inf", "-1", "0", "1e308", "99999999999999999999", "", "abc", "0.5", "1,2,3",
-            "-99999999999999999999", "1e-320", "99999999999", "2147483648", "x" * 300, "é", "1_0"]
+BAD_NUMBERS = [
+    ".nan",
+    ".inf",
+    "-.inf",
+    "1e308",
+    "1.0e308",
+    "-1",
+    "0",
+    "-0.5",
+    "0.5",
+    "99999999999999999999",
+    "1000000000000000000000000000000",
+    "1.0e30",
+    "abc",
+    "''",
+    "[]",
+    "{}",
+    "null",
+    "true",
+    "1e-320",
+    "-99999999999999999999",
+    "[1, 2]",
+    "{value: .nan}",
+    "'12 GHz'",
+    "'-3 mm2'",
+]
+BAD_ARGS = [
+    "nan",
+    "inf",
+    "-inf",
+    "-1",
+    "0",
+    "1e308",
+    "99999999999999999999",
+    "",
+    "abc",
+    "0.5",
+    "1,2,3",
+    "-99999999999999999999",
+    "1e-320",
+    "99999999999",
+    "2147483648",
+    "x" * 300,
+    "é",
+    "1_0",
+]
 
-TINY_MODEL = {"name": "tiny", "model_type": "llama", "hidden_size": 64, "intermediate_size": 128,
-              "num_attention_heads": 4, "num_key_value_heads": 2, "num_hidden_layers": 2, "vocab_size": 256,
-              "max_position_embeddings": 512}
-TINY_MOE = {**TINY_MODEL, "name": "tiny-moe", "model_type": "mixtral", "num_local_experts": 4,
-            "num_experts_per_tok": 2}
+TINY_MODEL = {
+    "name": "tiny",
+    "model_type": "llama",
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "num_hidden_layers": 2,
+    "vocab_size": 256,
+    "max_position_embeddings": 512,
+}
+TINY_MOE = {**TINY_MODEL, "name": "tiny-moe", "model_type": "mixtral", "num_local_experts": 4, "num_experts_per_tok": 2}
 TINY_STUDY = {
     "name": "fuzz",
     "architectures": [{"preset": "bitmod", "sweep": {"compute.rows": [16, 32], "compute.cols": [8, 16]}}],
@@ -105,6 +154,7 @@ def verdict(argv: list[str], totals_key: str | None = "totals") -> str | None:
 
 # --- case generators ---------------------------------------------------------------------------------
 
+
 def _leaves(node, path=()):
     """Paths of scalar leaves (a {value:, source:} constant counts as one leaf)."""
     if isinstance(node, dict):
@@ -166,16 +216,31 @@ def model_cases(rng: random.Random, n: int):
 
 def study_cases(rng: random.Random, n: int):
     mutations = [
-        ("architectures.0.sweep.compute.rows", [[16.0, 32.0], [0, 16], [-16], [1e308], [".nan"], {"min": 16, "max": 64},
-                                                {"min": 16, "max": 64, "num": 3}, {"min": 1.5, "max": 3, "num": 2},
-                                                [99999999999999999999], ["16 GHz"], []]),
+        (
+            "architectures.0.sweep.compute.rows",
+            [
+                [16.0, 32.0],
+                [0, 16],
+                [-16],
+                [1e308],
+                [".nan"],
+                {"min": 16, "max": 64},
+                {"min": 16, "max": 64, "num": 3},
+                {"min": 1.5, "max": 3, "num": 2},
+                [99999999999999999999],
+                ["16 GHz"],
+                [],
+            ],
+        ),
         ("workloads.0.batch", [[0], [-1], [1.5], [99999999999999999999], ["x"], [None], 1e308]),
-        ("workloads.0.context", [-5, 1e308, 10 ** 20, "abc", 100000]),
+        ("workloads.0.context", [-5, 1e308, 10**20, "abc", 100000]),
         ("objectives", [["tokens_per_s"], ["tokens_per_s:up"], ["nope:max"], [], "tokens_per_s:max"]),
         ("precisions.weights", [["int0"], ["0.5"], [0.5], ["int4_g0"], [""], [None]]),
-        ("architectures.0.sweep.memory.dram.bandwidth", [["-1 bit/cycle"], ["nan bit/cycle"], ["1e308 bit/cycle"],
-                                                         [0]]),
-        ("outputs.chunk_size", [0, -1, 1.5, 10 ** 30]),
+        (
+            "architectures.0.sweep.memory.dram.bandwidth",
+            [["-1 bit/cycle"], ["nan bit/cycle"], ["1e308 bit/cycle"], [0]],
+        ),
+        ("outputs.chunk_size", [0, -1, 1.5, 10**30]),
     ]
     for i in range(n):
         where, values = mutations[i % len(mutations)]
@@ -208,8 +273,20 @@ CLI_TEMPLATES = [
     ["simulate", "--arch", "{}", "--gemm", "1,64,64", "--phase", "decode"],
     ["roofline", "--arch", "h100-sxm", "--model", "MODEL", "--phase", "decode", "--batch", "{}", "--json"],
     ["roofline", "--arch", "bitmod", "--model", "MODEL", "--phase", "decode", "--weights", "{}", "--json"],
-    ["allocate", "--arch", "bitmod", "--model", "MODEL", "--phase", "decode", "--formats", "int4_g128,int8",
-     "--budget", "avg_bits={}", "--json"],
+    [
+        "allocate",
+        "--arch",
+        "bitmod",
+        "--model",
+        "MODEL",
+        "--phase",
+        "decode",
+        "--formats",
+        "int4_g128,int8",
+        "--budget",
+        "avg_bits={}",
+        "--json",
+    ],
     ["allocate", "--arch", "bitmod", "--model", "MODEL", "--phase", "decode", "--formats", "{}", "--json"],
     ["formats", "show", "{}"],
     ["formats", "compare", "--formats", "int4_g128,{}", "--tensor", "gaussian"],
@@ -234,28 +311,45 @@ def file_cases():
     bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
         f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, "
         f"*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n"
-        for i in range(8))
-    bodies = {"deep-yaml": deep_yaml.encode(), "deep-json": deep_json.encode(), "latin1": "name: caf\xe9\n".encode("latin-1"),
-              "binary": bytes(range(256)), "empty": b"", "list": b"- 1\n- 2\n", "tab": b"a:\n\t- 1\n",
-              "bomb": bomb.encode()}
+        for i in range(8)
+    )
+    bodies = {
+        "deep-yaml": deep_yaml.encode(),
+        "deep-json": deep_json.encode(),
+        "latin1": "name: caf\xe9\n".encode("latin-1"),
+        "binary": bytes(range(256)),
+        "empty": b"",
+        "list": b"- 1\n- 2\n",
+        "tab": b"a:\n\t- 1\n",
+        "bomb": bomb.encode(),
+    }
     for kind in ("arch", "model", "study", "results"):
         for label, body in bodies.items():
             yield f"file-{kind}-{label}", ("file", kind, label, body)
     # the alias bomb under a valid key of each kind of file
-    bomb_under = "x: &x [" + ", ".join(["y"] * 10) + "]\n" + "".join(
-        f"x{i}: &x{i} [" + ", ".join([f"*x{'' if i == 0 else i - 1}"] * 10) + "]\n" for i in range(8))
-    yield "file-study-bomb-under-key", ("file", "study", "bomb-key",
-                                        (bomb_under + "name: *x7\narchitectures: [{preset: bitmod}]\n").encode())
-    yield "file-arch-bomb-under-key", ("file", "arch", "bomb-key",
-                                       (bomb_under + "name: *x7\nfamily: bitserial\n").encode())
-    yield "file-model-bomb-under-key", ("file", "model", "bomb-key",
-                                        (bomb_under + "model_type: llama\nhidden_size: *x7\n").encode())
+    bomb_under = (
+        "x: &x ["
+        + ", ".join(["y"] * 10)
+        + "]\n"
+        + "".join(f"x{i}: &x{i} [" + ", ".join([f"*x{'' if i == 0 else i - 1}"] * 10) + "]\n" for i in range(8))
+    )
+    yield (
+        "file-study-bomb-under-key",
+        ("file", "study", "bomb-key", (bomb_under + "name: *x7\narchitectures: [{preset: bitmod}]\n").encode()),
+    )
+    yield (
+        "file-arch-bomb-under-key",
+        ("file", "arch", "bomb-key", (bomb_under + "name: *x7\nfamily: bitserial\n").encode()),
+    )
+    yield (
+        "file-model-bomb-under-key",
+        ("file", "model", "bomb-key", (bomb_under + "model_type: llama\nhidden_size: *x7\n").encode()),
+    )
 
 
 def all_cases():
     rng = random.Random(SEED)
-    cases = [*arch_cases(rng, 330), *model_cases(rng, 150), *study_cases(rng, 70), *cli_cases(rng, 270),
-             *file_cases()]
+    cases = [*arch_cases(rng, 330), *model_cases(rng, 150), *study_cases(rng, 70), *cli_cases(rng, 270), *file_cases()]
     return cases
 
 
@@ -269,8 +363,7 @@ def env(tmp_path_factory):
     model = root / "tiny.yaml"
     model.write_text(yaml.safe_dump(TINY_MODEL))
     study = root / "study.yaml"
-    study.write_text(yaml.safe_dump({**TINY_STUDY, "workloads": [{**TINY_STUDY["workloads"][0],
-                                                                    "model": str(model)}]}))
+    study.write_text(yaml.safe_dump({**TINY_STUDY, "workloads": [{**TINY_STUDY["workloads"][0], "model": str(model)}]}))
     results = root / "results"
     code, _, err, crash = run_cli(["sweep", str(study), "--out", str(results), "--no-progress"])
     assert code == 0 and crash is None, err
@@ -289,17 +382,22 @@ def run_case(case, env) -> str | None:
     if kind == "model":
         path = sub / "model.yaml"
         path.write_text(yaml.safe_dump(case[1], allow_unicode=True))
-        return (verdict(["trace", "--model", str(path), "--phase", "decode", "--batch", "2", "--json"])
-                or verdict(["simulate", "--arch", "bitmod", "--model", str(path), "--phase", "prefill", "--seq", "8",
-                            "--json"]))
+        return verdict(["trace", "--model", str(path), "--phase", "decode", "--batch", "2", "--json"]) or verdict(
+            ["simulate", "--arch", "bitmod", "--model", str(path), "--phase", "prefill", "--seq", "8", "--json"]
+        )
     if kind == "study":
         tree = json.loads(json.dumps(case[1]).replace('"MODEL"', json.dumps(env["model"])))
         path = sub / "study.yaml"
         path.write_text(yaml.safe_dump(tree, allow_unicode=True))
         return verdict(["sweep", str(path), "--out", str(sub / "out"), "--no-progress", "--json"], None)
     if kind == "cli":
-        argv = [a.replace("MODEL", env["model"]).replace("RESULTS", env["results"]).replace("STUDY", env["study"])
-                .replace("OUT", str(sub / "out")) for a in case[1]]
+        argv = [
+            a.replace("MODEL", env["model"])
+            .replace("RESULTS", env["results"])
+            .replace("STUDY", env["study"])
+            .replace("OUT", str(sub / "out"))
+            for a in case[1]
+        ]
         return verdict(argv)
     _, what, label, body = case
     suffix = ".json" if "json" in label else (".parquet" if what == "results" and label == "binary" else ".yaml")
@@ -307,10 +405,12 @@ def run_case(case, env) -> str | None:
     if what == "results":
         path = sub / "input.csv"
     path.write_bytes(body)
-    argv = {"arch": ["simulate", "--arch", str(path), "--gemm", "1,64,64", "--phase", "decode"],
-            "model": ["trace", "--model", str(path), "--phase", "decode"],
-            "study": ["sweep", str(path), "--out", str(sub / "out"), "--no-progress"],
-            "results": ["pareto", str(path), "--objectives", "a:min,b:max"]}[what]
+    argv = {
+        "arch": ["simulate", "--arch", str(path), "--gemm", "1,64,64", "--phase", "decode"],
+        "model": ["trace", "--model", str(path), "--phase", "decode"],
+        "study": ["sweep", str(path), "--out", str(sub / "out"), "--no-progress"],
+        "results": ["pareto", str(path), "--objectives", "a:min,b:max"],
+    }[what]
     return verdict(argv)
 
 

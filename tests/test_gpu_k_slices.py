@@ -3,6 +3,7 @@ slice pipeline the cycle engine runs, and monotone in k. The GPU ships with the 
 with it, docs/cycle.md); these tests turn it on themselves so that they check the mechanism whatever a
 preset or family sets. A split-K GEMM's CTAs stream k / split (Gpu.tile_shape). Before the fixed-depth slices (k // 64 slices, 1 to 64) the exposed first
 load and last compute were a sawtooth in k: a decode step got cheaper every 64 context tokens."""
+
 import numpy as np
 import pytest
 from hypothesis import example, given, settings
@@ -42,13 +43,18 @@ def test_k_slice_ends_is_the_slice_pipeline(k, load, compute, held):
 
 
 @settings(max_examples=40, deadline=None, derandomize=True)
-@given(gpu=st.sampled_from(GPUS), m=st.sampled_from([1, 4, 16, 64, 256, 2048]), n=st.sampled_from([128, 4096, 11008]),
-       k=st.integers(1, 2000), dk=st.integers(1, 130))
-@example(gpu="h100-sxm", m=16, n=4096, k=640, dk=1)   # a slice appended: the exposed drain falls to 1/641
-@example(gpu="h100-sxm", m=16, n=4096, k=641, dk=1)   # compute flat in k (split-K), memory rounded up
-@example(gpu="h100-sxm", m=1, n=4096, k=64, dk=1)     # one slice -> two
-@example(gpu="h100-sxm", m=1, n=4096, k=1024, dk=1)   # split-K at its cap (4): each CTA's depth k / 4 grows
-@example(gpu="v100s", m=256, n=4096, k=511, dk=2)     # split-K below its cap: k / 256 ways, 256 deep each
+@given(
+    gpu=st.sampled_from(GPUS),
+    m=st.sampled_from([1, 4, 16, 64, 256, 2048]),
+    n=st.sampled_from([128, 4096, 11008]),
+    k=st.integers(1, 2000),
+    dk=st.integers(1, 130),
+)
+@example(gpu="h100-sxm", m=16, n=4096, k=640, dk=1)  # a slice appended: the exposed drain falls to 1/641
+@example(gpu="h100-sxm", m=16, n=4096, k=641, dk=1)  # compute flat in k (split-K), memory rounded up
+@example(gpu="h100-sxm", m=1, n=4096, k=64, dk=1)  # one slice -> two
+@example(gpu="h100-sxm", m=1, n=4096, k=1024, dk=1)  # split-K at its cap (4): each CTA's depth k / 4 grows
+@example(gpu="v100s", m=256, n=4096, k=511, dk=2)  # split-K below its cap: k / 256 ways, 256 deep each
 def test_gemm_cycles_non_decreasing_in_k(gpu, m, n, k, dk):
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(get_family("gpu"), "exposes_pipeline_ends", True)
@@ -70,7 +76,8 @@ def test_engines_agree_with_a_partial_last_slice(gpu, m, k, rule_on):
     """Balanced (HBM bandwidth set so memory = compute) fp16 GEMMs whose k is not a multiple of K_STEP."""
     base, ops = load_arch(gpu), gemm_ops([("g", m, 4096, k)])
     t = analytical(base, ops).totals
-    arch = load_arch(gpu, {"memory.hbm.bandwidth": repr(float(base.backing.bandwidth) * t["memory_cycles"]
-                                                         / t["compute_cycles"])})
+    arch = load_arch(
+        gpu, {"memory.hbm.bandwidth": repr(float(base.backing.bandwidth) * t["memory_cycles"] / t["compute_cycles"])}
+    )
     a, c = analytical(arch, ops, Precision()).totals["cycles"], cycle(arch, ops, Precision()).totals["cycles"]
     assert abs(c / a - 1) < 2e-3

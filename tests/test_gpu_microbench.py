@@ -5,6 +5,7 @@ rows without times and needs no torch. The round trip: dry-run rows, filled with
 GPU (the H100 preset with changed fitted values) predicts, pass calibrate's validation and the fit
 recovers those values.
 """
+
 import importlib.util
 import sys
 from pathlib import Path
@@ -58,9 +59,16 @@ def test_dry_run_without_times_is_refused_by_calibrate(dry_run):
 
 
 def test_round_trip_recovers_the_fitted_values(dry_run, tmp_path):
-    truth = {"compute.compute_efficiency": 0.70, "memory.hbm.efficiency": 0.80, "compute.launch_overhead": 5e-6,
-             "compute.compute_efficiency_8bit": 0.60, "compute.overhead_8bit": 12e-6,
-             "compute.gemv_efficiency": 0.30, "compute.gemv_overhead": 4e-6, "compute.sm_bandwidth": 40.0}
+    truth = {
+        "compute.compute_efficiency": 0.70,
+        "memory.hbm.efficiency": 0.80,
+        "compute.launch_overhead": 5e-6,
+        "compute.compute_efficiency_8bit": 0.60,
+        "compute.overhead_8bit": 12e-6,
+        "compute.gemv_efficiency": 0.30,
+        "compute.gemv_overhead": 4e-6,
+        "compute.sm_bandwidth": 40.0,
+    }
     h100 = load_arch("h100-sxm")
     df = pd.read_csv(dry_run)
     df["seconds"] = predict(h100.with_values(truth), df.assign(seconds=1.0))
@@ -69,8 +77,12 @@ def test_round_trip_recovers_the_fitted_values(dry_run, tmp_path):
     meas = read_measurements(path)
     got = fit(h100, meas, np.ones(len(meas), dtype=bool), file=path)
     assert np.median(np.abs(got.errors)) < 0.01
-    for key in ("compute.compute_efficiency", "memory.hbm.efficiency", "compute.compute_efficiency_8bit",
-                "compute.gemv_efficiency"):
+    for key in (
+        "compute.compute_efficiency",
+        "memory.hbm.efficiency",
+        "compute.compute_efficiency_8bit",
+        "compute.gemv_efficiency",
+    ):
         assert got.values[key] == pytest.approx(truth[key], rel=0.03), key
     assert got.values["compute.launch_overhead"] == pytest.approx(truth["compute.launch_overhead"], abs=0.5e-6)
 

@@ -4,6 +4,7 @@ Every `import hwsim.x` / `from hwsim.x import …` in hwsim/ — module level or
 read with `ast`; an import from package P to package Q is allowed only when Q's layer is below P's
 (or Q is P). Run directly for the package graph: `python tests/test_import_graph.py`.
 """
+
 from __future__ import annotations
 
 import ast
@@ -19,11 +20,11 @@ LAYERS: list[set[str]] = [
     {"units", "fileio", "paths", "records", "data", "presets"},
     {"plotting", "formats", "workload"},
     {"pareto"},
-    {"core"},                          # Accelerator, Field, Precision, OpColumns: the shared vocabulary
-    {"tech", "sim"},                   # datapath costs; cycle-level building blocks
-    {"families"},                      # one package per family, the registry
-    {"arch"},                          # YAML loader (needs the families' fields)
-    {"engine", "metrics"},             # analytical engine, sweeps; cost metrics of its totals
+    {"core"},  # Accelerator, Field, Precision, OpColumns: the shared vocabulary
+    {"tech", "sim"},  # datapath costs; cycle-level building blocks
+    {"families"},  # one package per family, the registry
+    {"arch"},  # YAML loader (needs the families' fields)
+    {"engine", "metrics"},  # analytical engine, sweeps; cost metrics of its totals
     {"cycle", "roofline", "accuracy", "serve"},  # cycle engine; roofline; format accuracy; serving
     {"allocate", "study"},
     {"sweep"},
@@ -47,8 +48,11 @@ def imports() -> dict[tuple[str, str], list[str]]:
         src = package_of(mod) if mod != "hwsim" else "__init__"
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                names = [node.module] + [f"hwsim.{a.name}" for a in node.names if node.module == "hwsim"
-                                         and ((ROOT / a.name).is_dir() or (ROOT / f"{a.name}.py").exists())]
+                names = [node.module] + [
+                    f"hwsim.{a.name}"
+                    for a in node.names
+                    if node.module == "hwsim" and ((ROOT / a.name).is_dir() or (ROOT / f"{a.name}.py").exists())
+                ]
             elif isinstance(node, ast.Import):
                 names = [a.name for a in node.names]
             else:
@@ -60,14 +64,20 @@ def imports() -> dict[tuple[str, str], list[str]]:
 
 
 def test_every_package_has_a_layer():
-    pkgs = {p.stem if p.is_file() else p.name for p in ROOT.iterdir()
-            if (p.suffix == ".py" or (p / "__init__.py").exists()) and p.name != "__init__.py"}
+    pkgs = {
+        p.stem if p.is_file() else p.name
+        for p in ROOT.iterdir()
+        if (p.suffix == ".py" or (p / "__init__.py").exists()) and p.name != "__init__.py"
+    }
     assert pkgs - set(LAYER) == set(), "add new packages to LAYERS (and docs/interfaces.md)"
 
 
 def test_no_upward_or_sideways_import():
-    bad = [f"{a} -> {b} ({', '.join(where)})" for (a, b), where in sorted(imports().items())
-           if a in LAYER and LAYER[b] >= LAYER[a]]
+    bad = [
+        f"{a} -> {b} ({', '.join(where)})"
+        for (a, b), where in sorted(imports().items())
+        if a in LAYER and LAYER[b] >= LAYER[a]
+    ]
     assert not bad, "imports against the layer order:\n" + "\n".join(bad)
 
 

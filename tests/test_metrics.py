@@ -1,4 +1,5 @@
 """Cost metrics (hwsim.metrics) and the sourced `price` preset field."""
+
 import math
 
 import pytest
@@ -47,8 +48,13 @@ def test_tops_per_mm2_from_the_family():
     arch = load_arch("bitmod")
     prec = Precision(weights=4)
     fam = get_family(arch.family)
-    want = 2 * float(fam.peak_macs_per_cycle(arch, prec.resolve())) * arch.clock_hz / float(
-        fam.area_mm2(arch, prec.resolve())) / 1e12
+    want = (
+        2
+        * float(fam.peak_macs_per_cycle(arch, prec.resolve()))
+        * arch.clock_hz
+        / float(fam.area_mm2(arch, prec.resolve()))
+        / 1e12
+    )
     assert M.tops_per_mm2(arch, prec) == pytest.approx(want) and want > 0
     assert math.isnan(M.tops_per_mm2(load_arch("u280"), Precision(weights="int4", activations="int8")))
 

@@ -1,12 +1,12 @@
 """MiniLM-L6 in numpy: tokenizer, fp32 forward pass, embedding properties, per-layer API."""
+
 import numpy as np
 import pytest
 
 from hwsim.accuracy import minilm
 from hwsim.errors import HwsimError
 
-pytestmark = pytest.mark.skipif(
-    not minilm.available(), reason=f"MiniLM package absent: {minilm.INSTALL_HINT}")
+pytestmark = pytest.mark.skipif(not minilm.available(), reason=f"MiniLM package absent: {minilm.INSTALL_HINT}")
 
 
 def test_tokenizer_matches_bert_conventions():
@@ -44,11 +44,19 @@ def test_linear_layers_and_activation_samples():
     layers = minilm.linear_layers(max_tokens=64)
     assert [lyr.name for lyr in layers] == minilm.LINEAR_NAMES and len(layers) == 36
     shapes = {lyr.name.split(".")[-1]: lyr.weight.shape for lyr in layers[:6]}
-    assert shapes == {"q_proj": (384, 384), "k_proj": (384, 384), "v_proj": (384, 384),
-                      "o_proj": (384, 384), "up_proj": (1536, 384), "down_proj": (384, 1536)}
+    assert shapes == {
+        "q_proj": (384, 384),
+        "k_proj": (384, 384),
+        "v_proj": (384, 384),
+        "o_proj": (384, 384),
+        "up_proj": (1536, 384),
+        "down_proj": (384, 1536),
+    }
     for lyr in layers:
         assert lyr.activations.shape == (64, lyr.weight.shape[1])
-    assert sum(lyr.weight.size + lyr.bias.size for lyr in layers) == 6 * (4 * (384 * 384 + 384) + 2 * 384 * 1536 + 1536 + 384)
+    assert sum(lyr.weight.size + lyr.bias.size for lyr in layers) == 6 * (
+        4 * (384 * 384 + 384) + 2 * 384 * 1536 + 1536 + 384
+    )
     # the captured input of up_proj reproduces (through the fp32 weights) a GELU input with
     # values of both signs; the down_proj input is a GELU output, bounded below by min GELU ≈ −0.17
     down = layers[5].activations

@@ -1,4 +1,5 @@
 """Every notebook in notebooks/ executes top to bottom (nbclient) on trimmed studies."""
+
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,9 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
     monkeypatch.setenv("HWSIM_NB_OUT", str(tmp_path))
     monkeypatch.setenv("HWSIM_NB_SMALL", "1")
     monkeypatch.delenv("MPLBACKEND", raising=False)  # the kernel's own inline backend, as a reader gets
-    client = nbclient.NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
+    client = nbclient.NotebookClient(
+        nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    )
     client.execute()
     errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors

@@ -1,5 +1,6 @@
 """QuaRot's online Hadamards as trace ops (hwsim.workload.rotation): where they go, what they count,
 and that every family prices them (a rotation method never makes inference cheaper)."""
+
 import math
 
 import pytest

@@ -1,6 +1,7 @@
 """Packaging and first contact (issue 15): presets ship as package data, so an installed hwsim (a wheel in
 .ci/run, editable in development) finds every one of them from any folder; --version, `hwsim presets`, a
 bare `hwsim`, and two runnable examples at the end of every command's --help."""
+
 import fnmatch
 import json
 import os
@@ -44,8 +45,14 @@ def test_clone_links_point_at_the_packaged_presets():
 def test_installed_hwsim_finds_presets_from_any_folder(tmp_path):
     """Run from a folder outside the clone, so the installed package (the wheel in CI) answers."""
     env = {**os.environ, "PYTHONPATH": "", "HWSIM_HOME": ""}
-    out = subprocess.run([sys.executable, "-m", "hwsim", "presets", "--json"], cwd=tmp_path, env=env,
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "hwsim", "presets", "--json"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     listed = json.loads(out)
     for kind, folder in (("archs", "archs"), ("models", "workloads"), ("studies", "studies")):
         assert [r["name"] for r in listed[kind]] == preset_names(folder)

@@ -1,4 +1,5 @@
 """Pareto filtering: equals brute force (hypothesis) incl. ties/duplicates/NaN, and hand-checked fronts."""
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -77,9 +78,16 @@ def test_pareto_front_table_orders_and_keeps_columns():
     assert front["name"].tolist() == ["a", "d", "b"]
 
 
-@pytest.mark.parametrize("spec, msg", [("e:up", "direction must be min or max"), ("", "expected"),
-                                       ("e:min,e:max", "repeated"), (":min", "names no column"),
-                                       ("tokens_per_s", "needs a direction: write .tokens_per_s:min. or .tokens_per_s:max.")])
+@pytest.mark.parametrize(
+    "spec, msg",
+    [
+        ("e:up", "direction must be min or max"),
+        ("", "expected"),
+        ("e:min,e:max", "repeated"),
+        (":min", "names no column"),
+        ("tokens_per_s", "needs a direction: write .tokens_per_s:min. or .tokens_per_s:max."),
+    ],
+)
 def test_bad_objectives(spec, msg):
     with pytest.raises(HwsimError, match=msg):
         parse_objectives(spec)
@@ -117,9 +125,14 @@ def test_front_per_group_equals_brute_force_within_each_group(case, data):
 
 def test_front_per_workload_keeps_each_workloads_best():
     """A decode design is never dominated by a prefill one: each workload keeps its own front."""
-    df = pd.DataFrame({"phase": ["decode", "prefill", "decode", "prefill", "decode"],
-                       "tps": [30.0, 9000.0, 40.0, 8000.0, 35.0], "ej": [0.5, 0.01, 0.6, 0.005, 0.7],
-                       "name": list("abcde")})
+    df = pd.DataFrame(
+        {
+            "phase": ["decode", "prefill", "decode", "prefill", "decode"],
+            "tps": [30.0, 9000.0, 40.0, 8000.0, 35.0],
+            "ej": [0.5, 0.01, 0.6, 0.005, 0.7],
+            "name": list("abcde"),
+        }
+    )
     assert pareto_front(df, "tps:max,ej:min")["name"].tolist() == ["b", "d"]  # global: decode vanishes
     # per phase: groups in order of first appearance (decode first), each by the first objective
     assert pareto_front(df, "tps:max,ej:min", by="phase")["name"].tolist() == ["c", "a", "b", "d"]
@@ -145,8 +158,14 @@ def test_plot_small_multiples_capped_at_six_panels():
     from hwsim.pareto import plot_front
 
     rng = np.random.default_rng(0)
-    df = pd.DataFrame({"batch": np.repeat(np.arange(8), 5), "e": rng.random(40), "t": rng.random(40),
-                       "family": rng.choice(["a", "b"], 40)})
+    df = pd.DataFrame(
+        {
+            "batch": np.repeat(np.arange(8), 5),
+            "e": rng.random(40),
+            "t": rng.random(40),
+            "family": rng.choice(["a", "b"], 40),
+        }
+    )
     x, y = parse_objectives("e:min,t:max")
     fig = plot_front(df, front_mask(df, [x, y], by="batch"), x, y, by="batch", title="s")
     panels = [a for a in fig.axes if a.get_visible()]

@@ -1,4 +1,5 @@
 """`hwsim pareto`: JSON rows with all columns, plots, and one-line errors (exit 2)."""
+
 import json
 
 import numpy as np
@@ -10,8 +11,14 @@ from hwsim.cli import main
 
 @pytest.fixture
 def results(tmp_path):
-    df = pd.DataFrame({"energy_j": [3.0, 1.0, 2.0, 2.0, 5.0], "seconds": [1.0, 3.0, 2.0, 2.5, 5.0],
-                       "family": ["a", "b", "a", "b", "a"], "feasible": [True, True, True, True, False]})
+    df = pd.DataFrame(
+        {
+            "energy_j": [3.0, 1.0, 2.0, 2.0, 5.0],
+            "seconds": [1.0, 3.0, 2.0, 2.5, 5.0],
+            "family": ["a", "b", "a", "b", "a"],
+            "feasible": [True, True, True, True, False],
+        }
+    )
     path = tmp_path / "r.parquet"
     df.to_parquet(path, index=False)
     df.to_csv(tmp_path / "r.csv", index=False)
@@ -21,8 +28,11 @@ def results(tmp_path):
 def test_json_front(results, capsys):
     assert main(["pareto", str(results), "--objectives", "energy_j:min,seconds:min", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert [(r["energy_j"], r["seconds"], r["family"]) for r in rows] == [(1.0, 3.0, "b"), (2.0, 2.0, "a"),
-                                                                          (3.0, 1.0, "a")]
+    assert [(r["energy_j"], r["seconds"], r["family"]) for r in rows] == [
+        (1.0, 3.0, "b"),
+        (2.0, 2.0, "a"),
+        (3.0, 1.0, "a"),
+    ]
 
 
 def test_csv_and_max_direction(results, capsys):
@@ -40,13 +50,16 @@ def test_plot_written(results, tmp_path, capsys):
     assert "3 of 5 rows" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("args, msg", [
-    (["--objectives", "energy:min"], "unknown column 'energy'"),
-    (["--objectives", "energy_j:down"], "direction must be min or max"),
-    (["--objectives", "family:min"], "not numeric"),
-    (["--objectives", "energy_j:min,seconds:min", "--plot", "/proc/nonexistent/x.png"], "cannot create folder"),
-    (["--objectives", "energy_j:min,seconds:min", "--plot", "x.txt"], "must end in .png"),
-])
+@pytest.mark.parametrize(
+    "args, msg",
+    [
+        (["--objectives", "energy:min"], "unknown column 'energy'"),
+        (["--objectives", "energy_j:down"], "direction must be min or max"),
+        (["--objectives", "family:min"], "not numeric"),
+        (["--objectives", "energy_j:min,seconds:min", "--plot", "/proc/nonexistent/x.png"], "cannot create folder"),
+        (["--objectives", "energy_j:min,seconds:min", "--plot", "x.txt"], "must end in .png"),
+    ],
+)
 def test_errors_one_line_exit_2(results, capsys, args, msg):
     assert main(["pareto", str(results), *args]) == 2
     err = capsys.readouterr().err
@@ -65,10 +78,17 @@ def test_unreadable_file(tmp_path, capsys):
 @pytest.fixture
 def workloads(tmp_path):
     """Prefill rows out-run decode rows by 100×: one global front would hold prefill rows only."""
-    df = pd.DataFrame({"phase": ["prefill", "prefill", "decode", "decode", "decode"],
-                       "batch": [1, 1, 1, 1, 8], "tokens_per_s": [9000.0, 8000.0, 40.0, 30.0, 200.0],
-                       "energy_j": [0.05, 0.04, 0.2, 0.1, 0.3], "area_mm2": [np.nan, 4.0, 4.0, np.nan, 5.0],
-                       "fpga_only": [np.nan] * 5, "family": ["a", "b", "a", "b", "a"]})
+    df = pd.DataFrame(
+        {
+            "phase": ["prefill", "prefill", "decode", "decode", "decode"],
+            "batch": [1, 1, 1, 1, 8],
+            "tokens_per_s": [9000.0, 8000.0, 40.0, 30.0, 200.0],
+            "energy_j": [0.05, 0.04, 0.2, 0.1, 0.3],
+            "area_mm2": [np.nan, 4.0, 4.0, np.nan, 5.0],
+            "fpga_only": [np.nan] * 5,
+            "family": ["a", "b", "a", "b", "a"],
+        }
+    )
     path = tmp_path / "w.parquet"
     df.to_parquet(path, index=False)
     return path
@@ -79,8 +99,10 @@ def test_front_per_workload_by_default(workloads, capsys):
     assert main(["pareto", str(workloads), *objs, "--json"]) == 0
     assert [r["tokens_per_s"] for r in json.loads(capsys.readouterr().out)] == [9000.0, 8000.0, 40.0, 30.0, 200.0]
     assert main(["pareto", str(workloads), *objs]) == 0
-    assert "5 of 5 rows on the front of tokens_per_s:max, energy_j:min per phase, batch (3 groups)" in \
-        capsys.readouterr().out
+    assert (
+        "5 of 5 rows on the front of tokens_per_s:max, energy_j:min per phase, batch (3 groups)"
+        in capsys.readouterr().out
+    )
     assert main(["pareto", str(workloads), *objs, "--by", "phase", "--json"]) == 0
     assert [r["tokens_per_s"] for r in json.loads(capsys.readouterr().out)] == [9000.0, 8000.0, 200.0, 40.0, 30.0]
     assert main(["pareto", str(workloads), *objs, "--by", "none", "--json"]) == 0
@@ -93,8 +115,21 @@ def test_plot_one_panel_per_workload(workloads, tmp_path, capsys):
     from matplotlib.image import imread
 
     wide = imread(out).shape
-    assert main(["pareto", str(workloads), "--objectives", "tokens_per_s:max,energy_j:min", "--by", "none",
-                 "--plot", str(out)]) == 0
+    assert (
+        main(
+            [
+                "pareto",
+                str(workloads),
+                "--objectives",
+                "tokens_per_s:max,energy_j:min",
+                "--by",
+                "none",
+                "--plot",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert wide[1] > imread(out).shape[1]  # three panels side by side
     capsys.readouterr()
 

@@ -1,5 +1,6 @@
 """Figures a reader can use (issue 15): axis labels in words with units, readable log ticks, no silently
 dropped legend entries."""
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -22,8 +23,13 @@ def test_axis_labels_in_words():
 def test_front_plot_labels_ticks_and_legend():
     rng = np.random.default_rng(0)
     n = 300
-    df = pd.DataFrame({"energy_j": rng.uniform(0.3, 0.9, n), "tokens_per_s": rng.uniform(1, 100, n),
-                       "design": [f"d{i % 15}" for i in range(n)]})
+    df = pd.DataFrame(
+        {
+            "energy_j": rng.uniform(0.3, 0.9, n),
+            "tokens_per_s": rng.uniform(1, 100, n),
+            "design": [f"d{i % 15}" for i in range(n)],
+        }
+    )
     objs = parse_objectives("energy_j:min,tokens_per_s:max")
     fig = plot_front(df, front_mask(df, objs), *objs, color_by="design")
     ax = fig.axes[0]
@@ -78,8 +84,9 @@ def test_roofline_legend_names_the_shared_precision_and_only_drawn_roofs():
 
 def test_front_plot_keeps_a_few_dominated_designs_visible():
     """all-families has 40 rows and a family with no front point: its points must be seen, not 15% ghosts."""
-    df = pd.DataFrame({"energy_j": [1.0, 2.0, 3.0, 4.0], "tokens_per_s": [4.0, 3.0, 2.0, 1.0],
-                       "family": ["a", "a", "b", "b"]})
+    df = pd.DataFrame(
+        {"energy_j": [1.0, 2.0, 3.0, 4.0], "tokens_per_s": [4.0, 3.0, 2.0, 1.0], "family": ["a", "a", "b", "b"]}
+    )
     objs = parse_objectives("energy_j:min,tokens_per_s:min")
     fig = plot_front(df, front_mask(df, objs), *objs, color_by="family")
     alphas = [c.get_alpha() for c in fig.axes[0].collections if c.get_alpha() is not None]

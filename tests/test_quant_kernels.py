@@ -2,6 +2,7 @@
 speed work): the compare-and-select grid search against the bucket search, GPTQ's one-pass low-rank
 Cholesky against the dense factor of the same H, GPTQ's factor cache against fresh factors, and the
 numba q4_0 path against the module's numpy transcription of llama.cpp's reference."""
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -11,35 +12,49 @@ from hwsim.accuracy import gptq as gptq_mod
 from hwsim.formats import get_format, ggml, kernels
 from hwsim.formats.codebook import NF4_TABLE, bitmod_variants
 
-GRIDS = [np.array(NF4_TABLE), bitmod_variants("fp4")[2].kernel_grid(), bitmod_variants("fp3")[0].kernel_grid(),
-         np.sort(np.random.default_rng(3).standard_normal(31))]
+GRIDS = [
+    np.array(NF4_TABLE),
+    bitmod_variants("fp4")[2].kernel_grid(),
+    bitmod_variants("fp3")[0].kernel_grid(),
+    np.sort(np.random.default_rng(3).standard_normal(31)),
+]
 
 
 @pytest.mark.parametrize("g", GRIDS, ids=["nf4", "bitmod_fp4", "bitmod_fp3", "random31"])
 def test_grid_select_equals_bucket_search(g):
     mids = (g[1:] + g[:-1]) * 0.5
     rng = np.random.default_rng(0)
-    y = np.concatenate([rng.uniform(g[0] - 1, g[-1] + 1, 5000), mids, g, np.nextafter(mids, np.inf),
-                        np.nextafter(mids, -np.inf), [np.nan, np.inf, -np.inf, 0.0, -0.0]])
+    y = np.concatenate(
+        [
+            rng.uniform(g[0] - 1, g[-1] + 1, 5000),
+            mids,
+            g,
+            np.nextafter(mids, np.inf),
+            np.nextafter(mids, -np.inf),
+            [np.nan, np.inf, -np.inf, 0.0, -0.0],
+        ]
+    )
     look = kernels.grid_lookup(g)
     fast = y.copy()
     kernels._grid_row(fast, np.empty(0), False, g, look, np.empty_like(y))
     ref = np.array([kernels._grid_nearest(v, g, *look) for v in y])
     assert np.array_equal(fast, ref, equal_nan=True)
     # a tie goes to the lower value (BitMoD's reference quantizer)
-    assert np.array_equal(fast[5000:5000 + mids.size], g[:-1])
+    assert np.array_equal(fast[5000 : 5000 + mids.size], g[:-1])
 
 
-@pytest.mark.parametrize("g", GRIDS[:3] + [np.array([-1.0, 0.5]), np.array([0.25])],
-                         ids=["nf4", "bitmod_fp4", "bitmod_fp3", "two", "one"])
+@pytest.mark.parametrize(
+    "g", GRIDS[:3] + [np.array([-1.0, 0.5]), np.array([0.25])], ids=["nf4", "bitmod_fp4", "bitmod_fp3", "two", "one"]
+)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_one_pass_small_grid_equals_the_tiled_passes(g, dtype):
     """Grids of ≤ 16 values take the one-pass kernel: the same bits as the tiled compare-and-select passes,
     at ties (to the lower value), NaN, ±inf and signed zeros, with per-row scales."""
     mids = (g[1:] + g[:-1]) * 0.5
     rng = np.random.default_rng(1)
-    special = np.concatenate([mids, g, np.nextafter(mids, np.inf), np.nextafter(mids, -np.inf),
-                              [np.nan, np.inf, -np.inf, 0.0, -0.0]])
+    special = np.concatenate(
+        [mids, g, np.nextafter(mids, np.inf), np.nextafter(mids, -np.inf), [np.nan, np.inf, -np.inf, 0.0, -0.0]]
+    )
     y = np.concatenate([rng.uniform(g[0] - 1, g[-1] + 1, 64 * 40 - special.size), special])
     scale = rng.uniform(0.5, 2.0, 40)
     x = (y.reshape(40, 64) * scale[:, None]).astype(dtype)

@@ -1,5 +1,6 @@
 """A checkpoint's quantization_config decides its weight formats unless the user overrides them (issue 15):
 GPTQ, AWQ, bitsandbytes, fp8, compressed-tensors, BitNet; module exceptions become per-op formats."""
+
 import json
 
 import pandas as pd
@@ -9,8 +10,15 @@ from hwsim.cli import main
 from hwsim.engine import evaluate
 from hwsim.workload import from_hf_dict, trace
 
-BASE = {"model_type": "llama", "hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 4,
-        "num_hidden_layers": 2, "vocab_size": 256, "torch_dtype": "float16"}
+BASE = {
+    "model_type": "llama",
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_attention_heads": 4,
+    "num_hidden_layers": 2,
+    "vocab_size": 256,
+    "torch_dtype": "float16",
+}
 
 
 def formats_of(cfg: dict) -> dict[str, str]:
@@ -19,22 +27,54 @@ def formats_of(cfg: dict) -> dict[str, str]:
     return dict(zip(tr.ops["name"], m.op_weight_formats(tr.ops["name"])))
 
 
-@pytest.mark.parametrize("q, main_fmt, head", [
-    ({"quant_method": "gptq", "bits": 4, "group_size": 128, "sym": True}, "int4_g128", "fp16"),
-    ({"quant_method": "gptq", "bits": 4, "group_size": 128, "sym": True, "lm_head": True}, "int4_g128", "int4_g128"),
-    ({"quant_method": "gptq", "bits": 8, "group_size": -1, "sym": False}, "int8a_pc", "fp16"),
-    ({"quant_method": "awq", "bits": 4, "group_size": 64, "zero_point": True}, "int4a_g64", "fp16"),
-    ({"quant_method": "bitsandbytes", "load_in_4bit": True, "bnb_4bit_quant_type": "nf4"}, "nf4_g64", "fp16"),
-    ({"quant_method": "bitsandbytes", "load_in_8bit": True}, "int8_pc", "fp16"),
-    ({"quant_method": "fp8", "modules_to_not_convert": ["lm_head"]}, "fp8_e4m3", "fp16"),
-    ({"quant_method": "bitnet"}, "ternary", "fp16"),
-    ({"quant_method": "compressed-tensors", "ignore": ["lm_head"], "config_groups": {"group_0": {
-        "targets": ["Linear"], "weights": {"num_bits": 4, "type": "int", "symmetric": True, "strategy": "group",
-                                           "group_size": 128}}}}, "int4_g128", "fp16"),
-    ({"quant_method": "compressed-tensors", "ignore": [], "config_groups": {"g": {
-        "targets": ["Linear"], "weights": {"num_bits": 8, "type": "float", "strategy": "channel"}}}},
-     "fp8_e4m3", "fp8_e4m3"),
-])
+@pytest.mark.parametrize(
+    "q, main_fmt, head",
+    [
+        ({"quant_method": "gptq", "bits": 4, "group_size": 128, "sym": True}, "int4_g128", "fp16"),
+        (
+            {"quant_method": "gptq", "bits": 4, "group_size": 128, "sym": True, "lm_head": True},
+            "int4_g128",
+            "int4_g128",
+        ),
+        ({"quant_method": "gptq", "bits": 8, "group_size": -1, "sym": False}, "int8a_pc", "fp16"),
+        ({"quant_method": "awq", "bits": 4, "group_size": 64, "zero_point": True}, "int4a_g64", "fp16"),
+        ({"quant_method": "bitsandbytes", "load_in_4bit": True, "bnb_4bit_quant_type": "nf4"}, "nf4_g64", "fp16"),
+        ({"quant_method": "bitsandbytes", "load_in_8bit": True}, "int8_pc", "fp16"),
+        ({"quant_method": "fp8", "modules_to_not_convert": ["lm_head"]}, "fp8_e4m3", "fp16"),
+        ({"quant_method": "bitnet"}, "ternary", "fp16"),
+        (
+            {
+                "quant_method": "compressed-tensors",
+                "ignore": ["lm_head"],
+                "config_groups": {
+                    "group_0": {
+                        "targets": ["Linear"],
+                        "weights": {
+                            "num_bits": 4,
+                            "type": "int",
+                            "symmetric": True,
+                            "strategy": "group",
+                            "group_size": 128,
+                        },
+                    }
+                },
+            },
+            "int4_g128",
+            "fp16",
+        ),
+        (
+            {
+                "quant_method": "compressed-tensors",
+                "ignore": [],
+                "config_groups": {
+                    "g": {"targets": ["Linear"], "weights": {"num_bits": 8, "type": "float", "strategy": "channel"}}
+                },
+            },
+            "fp8_e4m3",
+            "fp8_e4m3",
+        ),
+    ],
+)
 def test_methods(q, main_fmt, head):
     fmts = formats_of({**BASE, "quantization_config": q})
     assert fmts["layers.0.q_proj"] == fmts["layers.1.mlp.down_proj"] == main_fmt
@@ -43,22 +83,48 @@ def test_methods(q, main_fmt, head):
 
 
 def test_per_module_exceptions():
-    fmts = formats_of({**BASE, "quantization_config": {
-        "quant_method": "gptq", "bits": 4, "group_size": 128, "sym": True,
-        "dynamic": {r"+:model\.layers\.1\..*": {"bits": 8}, r"-:.*\.o_proj": {}}}})
+    fmts = formats_of(
+        {
+            **BASE,
+            "quantization_config": {
+                "quant_method": "gptq",
+                "bits": 4,
+                "group_size": 128,
+                "sym": True,
+                "dynamic": {r"+:model\.layers\.1\..*": {"bits": 8}, r"-:.*\.o_proj": {}},
+            },
+        }
+    )
     assert fmts["layers.0.q_proj"] == "int4_g128" and fmts["layers.1.q_proj"] == "int8_g128"
     assert fmts["layers.0.o_proj"] == "fp16"  # '-:' leaves the module unquantized
-    fmts = formats_of({**BASE, "quantization_config": {
-        "quant_method": "bitsandbytes", "load_in_8bit": True, "llm_int8_skip_modules": ["lm_head", "down_proj"]}})
+    fmts = formats_of(
+        {
+            **BASE,
+            "quantization_config": {
+                "quant_method": "bitsandbytes",
+                "load_in_8bit": True,
+                "llm_int8_skip_modules": ["lm_head", "down_proj"],
+            },
+        }
+    )
     assert fmts["layers.0.mlp.down_proj"] == "fp16" and fmts["layers.0.mlp.up_proj"] == "int8_pc"
-    fmts = formats_of({**BASE, "quantization_config": {"quant_method": "compressed-tensors", "ignore": [
-        "re:.*gate_proj"], "config_groups": {"g": {"targets": ["Linear"], "weights": {"num_bits": 4}}}}})
+    fmts = formats_of(
+        {
+            **BASE,
+            "quantization_config": {
+                "quant_method": "compressed-tensors",
+                "ignore": ["re:.*gate_proj"],
+                "config_groups": {"g": {"targets": ["Linear"], "weights": {"num_bits": 4}}},
+            },
+        }
+    )
     assert fmts["layers.0.mlp.gate_proj"] == "fp16" and fmts["layers.0.mlp.up_proj"] == "int4_pc"
 
 
 def _sim(capsys, *extra):
-    assert main(["simulate", "--arch", "bitmod", "--model", "llama-2-7b-gptq", "--phase", "decode", "--json",
-                 *extra]) == 0
+    assert (
+        main(["simulate", "--arch", "bitmod", "--model", "llama-2-7b-gptq", "--phase", "decode", "--json", *extra]) == 0
+    )
     return json.loads(capsys.readouterr().out)["totals"]
 
 
@@ -80,8 +146,10 @@ def test_roofline_allocate_and_sweep_use_the_checkpoint_format(capsys, tmp_path)
     assert main(["roofline", "--arch", "h100-sxm", "--model", "llama-2-7b-gptq", "--phase", "decode", "--json"]) == 0
     assert "int4_g128" in json.dumps(json.loads(capsys.readouterr().out)["summary"])
     study = tmp_path / "s.yaml"
-    study.write_text("architectures: [{preset: bitmod}]\nworkloads: [{model: [llama-2-7b-gptq, llama-2-7b], "
-                     "phase: decode}]\nobjectives: [seconds:min, energy_j:min]\noutputs: {plot: false}\n")
+    study.write_text(
+        "architectures: [{preset: bitmod}]\nworkloads: [{model: [llama-2-7b-gptq, llama-2-7b], "
+        "phase: decode}]\nobjectives: [seconds:min, energy_j:min]\noutputs: {plot: false}\n"
+    )
     assert main(["sweep", str(study), "--out", str(tmp_path / "o"), "--json", "--no-progress"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert {r["model"]: r["weights"] for r in rows} == {"llama-2-7b-gptq": "int4_g128", "llama-2-7b": "fp16"}
@@ -90,9 +158,19 @@ def test_roofline_allocate_and_sweep_use_the_checkpoint_format(capsys, tmp_path)
 # --- per-op formats in every command: one mechanism (hwsim.engine.per_op), so every command's cost of the
 # checkpoint as it ships is simulate's, and differs from both all-fp16 and all-int4 (an ignored lm_head stays
 # 16-bit; GPTQ `dynamic` gives layer 1 8-bit weights).
-MIXED = {**BASE, "hidden_size": 256, "intermediate_size": 512, "vocab_size": 4096, "quantization_config": {
-    "quant_method": "gptq", "bits": 4, "group_size": 128, "sym": True,
-    "dynamic": {r"+:model\.layers\.1\..*": {"bits": 8}}}}
+MIXED = {
+    **BASE,
+    "hidden_size": 256,
+    "intermediate_size": 512,
+    "vocab_size": 4096,
+    "quantization_config": {
+        "quant_method": "gptq",
+        "bits": 4,
+        "group_size": 128,
+        "sym": True,
+        "dynamic": {r"+:model\.layers\.1\..*": {"bits": 8}},
+    },
+}
 
 
 @pytest.fixture(scope="module")
@@ -134,15 +212,21 @@ def test_roofline_costs_each_op_at_its_own_format(capsys, ckpt):
 def test_sweep_costs_the_checkpoint_as_simulate_does(capsys, ckpt, tmp_path):
     own, int4 = _simulate(capsys, ckpt)["totals"], _simulate(capsys, ckpt, "--weights", "int4_g128")["totals"]
     study = tmp_path / "s.yaml"
-    study.write_text(f"architectures: [{{preset: bitmod, sweep: {{compute.rows: [16, 32]}}}}]\n"
-                     f"workloads: [{{model: '{ckpt}', phase: decode}}]\n"
-                     "precisions: [{weights: model}, {weights: int4_g128}]\n"
-                     "objectives: [seconds:min, energy_j:min]\noutputs: {plot: false}\n")
+    study.write_text(
+        f"architectures: [{{preset: bitmod, sweep: {{compute.rows: [16, 32]}}}}]\n"
+        f"workloads: [{{model: '{ckpt}', phase: decode}}]\n"
+        "precisions: [{weights: model}, {weights: int4_g128}]\n"
+        "objectives: [seconds:min, energy_j:min]\noutputs: {plot: false}\n"
+    )
     assert main(["sweep", str(study), "--out", str(tmp_path / "o"), "--no-progress"]) == 0
     capsys.readouterr()
     rows = pd.read_parquet(tmp_path / "o" / "results.parquet").to_dict(orient="records")
-    assert main(["simulate", "--arch", "bitmod", "--model", ckpt, "--phase", "decode", "--json",
-                 "--set", "compute.rows=16"]) == 0
+    assert (
+        main(
+            ["simulate", "--arch", "bitmod", "--model", ckpt, "--phase", "decode", "--json", "--set", "compute.rows=16"]
+        )
+        == 0
+    )
     own16 = json.loads(capsys.readouterr().out)["totals"]
     at16 = {r["weight_mix"]: r for r in rows if r["compute.rows"] == 16}
     assert set(at16) == {"int4_g128+int8_g128+fp16", "int4_g128"}
@@ -180,12 +264,50 @@ def test_allocate_fixed_ops_and_stored_point(ckpt):
 
 
 def test_allocate_cli_reports_the_checkpoint(capsys, ckpt):
-    assert main(["allocate", "--arch", "bitmod", "--model", ckpt, "--phase", "decode", "--formats",
-                 "int4_g128,int8_g128", "--budget", "avg_bits=6", "--proxy", "uniform", "--json"]) == 0
+    assert (
+        main(
+            [
+                "allocate",
+                "--arch",
+                "bitmod",
+                "--model",
+                ckpt,
+                "--phase",
+                "decode",
+                "--formats",
+                "int4_g128,int8_g128",
+                "--budget",
+                "avg_bits=6",
+                "--proxy",
+                "uniform",
+                "--json",
+            ]
+        )
+        == 0
+    )
     out = json.loads(capsys.readouterr().out)
     assert out["checkpoint"]["avg_bits"] == pytest.approx((4.125 + 8.125) / 2)
-    assert main(["allocate", "--arch", "bitmod", "--model", ckpt, "--phase", "decode", "--formats",
-                 "int4_g128,int8_g128", "--frontier", "avg_bits:3", "--proxy", "uniform", "--json"]) == 0
+    assert (
+        main(
+            [
+                "allocate",
+                "--arch",
+                "bitmod",
+                "--model",
+                ckpt,
+                "--phase",
+                "decode",
+                "--formats",
+                "int4_g128,int8_g128",
+                "--frontier",
+                "avg_bits:3",
+                "--proxy",
+                "uniform",
+                "--json",
+            ]
+        )
+        == 0
+    )
     points = json.loads(capsys.readouterr().out)["points"]
     assert [p["format"] for p in points if p["kind"] == "checkpoint"] == ["int4_g128+int8_g128"]
 

@@ -1,6 +1,7 @@
 """QuaRot's residual-stream rotation in the decoder forward pass (hwsim.accuracy.llm.rotate_layer):
 RMSNorm gains folded into the linears they feed, embeddings·Q, Qᵀ·W on the output side, lm_head·diag(γ)·Q.
 Source: Ashkboos et al. 2024 (QuaRot) §3 / REFERENCES.md "Quantization methods"."""
+
 from __future__ import annotations
 
 import shutil
@@ -69,7 +70,13 @@ def test_quarot_trend_rotation_plus_gptq_is_best_at_w4a4(tmp_path):
     much worse. On the tiny Llama with outlier channels (int4_g32 weights, int4_pc activations, calibrated on
     calibration.txt), KL measured: rtn 0.292, gptq 0.510, rotate 0.375, rotate+gptq 0.161."""
     ckpt = _with_outlier_channels(tmp_path)
-    kl = {m: llm.evaluate(ckpt, TEXT, llm.Quant(weights="int4_g32", activations="int4_pc", method=m),
-                          calibration=DATA / "calibration.txt")["kl"]
-          for m in ("rtn", "gptq", "rotate", "rotate+gptq")}
+    kl = {
+        m: llm.evaluate(
+            ckpt,
+            TEXT,
+            llm.Quant(weights="int4_g32", activations="int4_pc", method=m),
+            calibration=DATA / "calibration.txt",
+        )["kl"]
+        for m in ("rtn", "gptq", "rotate", "rotate+gptq")
+    }
     assert kl["rotate+gptq"] < 0.7 * min(kl["rtn"], kl["gptq"], kl["rotate"])

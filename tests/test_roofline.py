@@ -1,4 +1,5 @@
 """Roofline analysis: hand-computed points on one GEMM, roofs per kind and precision, levels, errors."""
+
 import math
 from pathlib import Path
 
@@ -38,7 +39,10 @@ def test_bitmod_gemv_by_hand():
 
 
 def test_fewer_bits_raise_the_bitserial_compute_roof_but_not_the_attention_roof():
-    r3, r8 = machine_roofs(load_arch("bitmod"), Precision(weights=3)), machine_roofs(load_arch("bitmod"), Precision(weights=8))
+    r3, r8 = (
+        machine_roofs(load_arch("bitmod"), Precision(weights=3)),
+        machine_roofs(load_arch("bitmod"), Precision(weights=8)),
+    )
     assert r3.linear_ops_per_s == 2 * 4096 / 2 * 1e9  # ceil(3/2) = 2 cycles per term
     assert r8.linear_ops_per_s == 2 * 4096 / 4 * 1e9  # 4 cycles
     # attention multiplies by the fp16 KV cache: 8 cycles per term whatever the weights
@@ -46,8 +50,9 @@ def test_fewer_bits_raise_the_bitserial_compute_roof_but_not_the_attention_roof(
     assert r3.ridge("dram") == r3.linear_ops_per_s / 32e9 == 128.0
 
 
-@pytest.mark.parametrize("arch, lanes_hz", [("bitmod", 32 * 32 * 1e9), ("tpu-like", 256 * 700e6),
-                                            ("h100-sxm", 132 * 128 * 1.83e9)])
+@pytest.mark.parametrize(
+    "arch, lanes_hz", [("bitmod", 32 * 32 * 1e9), ("tpu-like", 256 * 700e6), ("h100-sxm", 132 * 128 * 1.83e9)]
+)
 def test_vector_roof_is_the_family_elementwise_rate(arch, lanes_hz):
     assert machine_roofs(load_arch(arch)).vector_ops_per_s == lanes_hz
 
@@ -133,7 +138,9 @@ def test_attention_on_a_host_is_probed_from_the_family():
     # the family's own attention rate, below the LUT GEMM roof
     r = machine_roofs(load_arch("lut-tensor-core"), Precision(weights=2, activations=8, kv=8))
     assert 0 < r.attention_ops_per_s < r.linear_ops_per_s
-    rl = roofline("lut-tensor-core", trace(load_model("llama-2-7b"), "decode"), Precision(weights=2, activations=8, kv=8))
+    rl = roofline(
+        "lut-tensor-core", trace(load_model("llama-2-7b"), "decode"), Precision(weights=2, activations=8, kv=8)
+    )
     att = rl.ops[rl.ops["kind"] == "attention"]
     assert (att["compute_roof_ops_per_s"] == r.attention_ops_per_s).all()
     assert (rl.ops["attained_s"] >= rl.ops["time_lower_bound_s"] * (1 - 1e-12)).all()

@@ -1,4 +1,5 @@
 """`hwsim roofline`: JSON rows, text, plots of several machines, one-line errors with exit 2."""
+
 import json
 
 import matplotlib
@@ -26,8 +27,19 @@ def test_json_rows(capsys):
     assert set(doc) == {"summary", "roofs", "ops", "plot"} and doc["plot"] is None
     assert [s["arch"] for s in doc["summary"]] == ["h100-sxm", "bitmod"]
     row = next(r for r in doc["ops"] if r["arch"] == "bitmod" and r["name"] == "layers.0.q_proj")
-    assert {"name", "intensity", "attainable_ops_per_s", "bound", "ridge_intensity", "arch", "level",
-            "attained_ops_per_s", "fraction_of_roof", "bytes", "compute_roof_ops_per_s"} <= set(row)
+    assert {
+        "name",
+        "intensity",
+        "attainable_ops_per_s",
+        "bound",
+        "ridge_intensity",
+        "arch",
+        "level",
+        "attained_ops_per_s",
+        "fraction_of_roof",
+        "bytes",
+        "compute_roof_ops_per_s",
+    } <= set(row)
     # 4.0625-bit weights on bitmod: ceil(4/2) = 2 cycles per term → 4.096 Top/s, ridge 128 op/B on 32 GB/s
     assert row["ridge_intensity"] == 128.0 and row["level"] == "dram" and row["bound"] == "memory"
     nbytes = 4096 * 2 + 4096 * 4096 * 4.0625 / 8 + 4096 * 2
@@ -39,8 +51,22 @@ def test_json_rows(capsys):
 
 def test_text_and_plot(tmp_path, capsys):
     path = tmp_path / "roof.png"
-    rc, out, err = run(capsys, "--arch", "bitmod", *BASE, "--weights", "3", "--weights", "8", "--plot", str(path),
-                       "--set", "compute.rows=64", "--set", "compute.cols=16")
+    rc, out, err = run(
+        capsys,
+        "--arch",
+        "bitmod",
+        *BASE,
+        "--weights",
+        "3",
+        "--weights",
+        "8",
+        "--plot",
+        str(path),
+        "--set",
+        "compute.rows=64",
+        "--set",
+        "compute.cols=16",
+    )
     assert rc == 0 and err == ""
     assert "bitmod (bitserial) / W 3b" not in out and "W 3b / A fp16 / KV fp16" in out
     assert "tokens/s" in out and "q_proj" in out and f"plot: {path}" in out
@@ -75,15 +101,18 @@ def test_plot_into_a_subfigure_saves_the_whole_figure(tmp_path):
     plt.close(root)
 
 
-@pytest.mark.parametrize("argv, needle", [
-    (("--arch", "h200", *BASE), "h200"),
-    (("--arch", "bitmod", "--model", "llama-9b", "--phase", "decode"), "llama-9b"),
-    (("--arch", "bitmod", *BASE, "--weights", "int4_gg"), "--weights"),
-    (("--arch", "bitmod", "--arch", "bitmod", *BASE), "distinct name"),
-    (("--arch", "bitmod", *BASE, "--plot", "/proc/nonexistent-dir/x.png"), "--plot"),
-    (("--arch", "bitmod", *BASE, "--plot", "out.txt"), "must end in .png"),
-    (("--arch", "bitmod", *BASE, "--set", "compute.lanes=3"), "compute.lanes"),
-])
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (("--arch", "h200", *BASE), "h200"),
+        (("--arch", "bitmod", "--model", "llama-9b", "--phase", "decode"), "llama-9b"),
+        (("--arch", "bitmod", *BASE, "--weights", "int4_gg"), "--weights"),
+        (("--arch", "bitmod", "--arch", "bitmod", *BASE), "distinct name"),
+        (("--arch", "bitmod", *BASE, "--plot", "/proc/nonexistent-dir/x.png"), "--plot"),
+        (("--arch", "bitmod", *BASE, "--plot", "out.txt"), "must end in .png"),
+        (("--arch", "bitmod", *BASE, "--set", "compute.lanes=3"), "compute.lanes"),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(capsys, argv, needle):
     rc, out, err = run(capsys, *argv)
     assert rc == 2 and out == ""

@@ -1,5 +1,6 @@
 """Roofline properties (hypothesis): the attainable point never exceeds either roof, and fewer
 weight bits never lower a memory-bound op's attainable performance — on every family present."""
+
 import functools
 
 import numpy as np
@@ -12,8 +13,19 @@ from hwsim.errors import HwsimError
 from hwsim.families import family_names
 from hwsim.roofline import roofline
 
-ARCHS = ("bitmod", "bitmod-ant", "tpu-like", "h100-sxm", "a100-sxm", "lut-tensor-core", "tmac-rpi5",
-         "neural-cache", "sail-n1", "flightllm-u280", "u280")
+ARCHS = (
+    "bitmod",
+    "bitmod-ant",
+    "tpu-like",
+    "h100-sxm",
+    "a100-sxm",
+    "lut-tensor-core",
+    "tmac-rpi5",
+    "neural-cache",
+    "sail-n1",
+    "flightllm-u280",
+    "u280",
+)
 # storage bits with and without scale overhead (4.0625 = int4 + 8-bit scale per 128, 4.25 = MXFP4-like)
 BITS = (1, 1.58, 2, 3, 3.0625, 4, 4.0625, 4.25, 5, 6, 8, 8.25, 16)
 RTOL = 1e-12
@@ -21,7 +33,9 @@ RTOL = 1e-12
 
 @functools.lru_cache(maxsize=None)
 def arch(name, sram_bw):
-    overrides = {"memory.weight_sram.bandwidth": f"{sram_bw} bit/cycle"} if sram_bw and name.startswith("bitmod") else None
+    overrides = (
+        {"memory.weight_sram.bandwidth": f"{sram_bw} bit/cycle"} if sram_bw and name.startswith("bitmod") else None
+    )
     return load_arch(name, overrides)
 
 
@@ -55,8 +69,11 @@ def test_attainable_never_exceeds_either_roof(name, sram_bw, shape_list, w_bits,
     assert (att <= o["compute_roof_ops_per_s"].to_numpy() * (1 + RTOL)).all()
     assert (att <= (o["bandwidth_Bps"] * o["intensity"]).to_numpy() * (1 + RTOL)).all()
     # and it is the lowest of them: time bound = the slowest of compute and every level
-    per_op = o.groupby("name").agg(att=("attainable_ops_per_s", "first"), roof=("compute_roof_ops_per_s", "first"),
-                                   mem=("level_roof_ops_per_s", "min"))
+    per_op = o.groupby("name").agg(
+        att=("attainable_ops_per_s", "first"),
+        roof=("compute_roof_ops_per_s", "first"),
+        mem=("level_roof_ops_per_s", "min"),
+    )
     np.testing.assert_allclose(per_op["att"], np.minimum(per_op["roof"], per_op["mem"]), rtol=RTOL)
     # the cost model's attained time is never below the bound, up to one cycle (BitMoD floors memory cycles)
     cycle = 1.0 / float(arch(name, sram_bw).clock_hz)
@@ -64,13 +81,20 @@ def test_attainable_never_exceeds_either_roof(name, sram_bw, shape_list, w_bits,
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.sampled_from(ARCHS), st.sampled_from((0, 128)), shapes, st.lists(st.sampled_from(BITS), min_size=2,
-       max_size=2, unique=True), st.sampled_from((8, 16)))
+@given(
+    st.sampled_from(ARCHS),
+    st.sampled_from((0, 128)),
+    shapes,
+    st.lists(st.sampled_from(BITS), min_size=2, max_size=2, unique=True),
+    st.sampled_from((8, 16)),
+)
 def test_fewer_weight_bits_never_lower_a_memory_bound_op(name, sram_bw, shape_list, pair, a_bits):
     lo, hi = sorted(pair)
     a = arch(name, sram_bw)
     ops = _ops(shape_list)
     r_lo, r_hi = (_roofline(a, ops, Precision(weights=b, activations=a_bits, kv=a_bits)).ops for b in (lo, hi))
     mem = (r_hi["bound"] == "memory").to_numpy()
-    assert (r_lo["attainable_ops_per_s"].to_numpy()[mem] >= r_hi["attainable_ops_per_s"].to_numpy()[mem] * (1 - RTOL)).all()
+    assert (
+        r_lo["attainable_ops_per_s"].to_numpy()[mem] >= r_hi["attainable_ops_per_s"].to_numpy()[mem] * (1 - RTOL)
+    ).all()
     assert (r_lo["intensity"].to_numpy() >= r_hi["intensity"].to_numpy() * (1 - RTOL)).all()

@@ -1,6 +1,7 @@
 """Outputs describe themselves (issue 15): a sweep's manifest says what made it, swept quantities carry their
 unit in the column name beside the YAML's own spelling, and `simulate --json` has the bytes per memory level and
 the energy split the Python API has."""
+
 import hashlib
 import json
 

@@ -1,4 +1,5 @@
 """Generation loop and the shape-polynomial step costs it rests on (hwsim.serve.basis / stepcost / generate)."""
+
 import json
 
 import numpy as np
@@ -45,13 +46,16 @@ def test_basis_rows_reproduce_the_trace_exactly(b, t, c):
         assert (tok[col].to_numpy() * basis.token.mult).sum() == real[col].sum()
 
 
-@pytest.mark.parametrize("arch,model,prec", [
-    ("h100-sxm", "llama-3-8b", None),
-    ("bitmod", "llama-2-7b", Precision(weights=3.0625)),
-    ("tpu-like", "phi-3-mini", None),
-    ("u280", "llama-2-7b", Precision(weights="int8", activations="int8", kv="int8")),
-    ("h100-sxm", "mixtral-8x7b", None),  # MoE: token rows costed from real traces
-])
+@pytest.mark.parametrize(
+    "arch,model,prec",
+    [
+        ("h100-sxm", "llama-3-8b", None),
+        ("bitmod", "llama-2-7b", Precision(weights=3.0625)),
+        ("tpu-like", "phi-3-mini", None),
+        ("u280", "llama-2-7b", Precision(weights="int8", activations="int8", kv="int8")),
+        ("h100-sxm", "mixtral-8x7b", None),  # MoE: token rows costed from real traces
+    ],
+)
 def test_generation_equals_the_engine_on_real_traces(arch, model, prec):
     sc = step_cost(arch, model, prec)
     assert sc.check_error < 1e-9
@@ -89,8 +93,25 @@ def test_longer_context_never_makes_a_step_cheaper():
 
 
 def test_generate_cli_json(capsys):
-    assert main(["generate", "--arch", "bitmod", "--model", "llama-2-7b", "--weights", "3.0625", "--prompt", "256",
-                 "--output", "21", "--json"]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                "--arch",
+                "bitmod",
+                "--model",
+                "llama-2-7b",
+                "--weights",
+                "3.0625",
+                "--prompt",
+                "256",
+                "--output",
+                "21",
+                "--json",
+            ]
+        )
+        == 0
+    )
     out = json.loads(capsys.readouterr().out)
     assert out["decode_steps"] == 20
     assert out["ttft_s"] > 0 and out["tpot_s"] > 0
@@ -98,11 +119,14 @@ def test_generate_cli_json(capsys):
     assert out["e2e_s"] == pytest.approx(out["ttft_s"] + 20 * out["tpot_s"])
 
 
-@pytest.mark.parametrize("argv,field", [
-    (["--prompt", "0", "--output", "3"], "--prompt"),
-    (["--prompt", "4", "--output", "-1"], "--output"),
-    (["--prompt", "4", "--output", "2", "--batch", "0"], "--batch"),
-])
+@pytest.mark.parametrize(
+    "argv,field",
+    [
+        (["--prompt", "0", "--output", "3"], "--prompt"),
+        (["--prompt", "4", "--output", "-1"], "--output"),
+        (["--prompt", "4", "--output", "2", "--batch", "0"], "--batch"),
+    ],
+)
 def test_generate_bad_input_is_one_line_exit_2(argv, field, capsys):
     assert main(["generate", "--arch", "h100-sxm", "--model", "llama-3-8b", *argv]) == 2
     err = capsys.readouterr().err.strip().splitlines()

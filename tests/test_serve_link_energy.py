@@ -1,5 +1,6 @@
 """Link energy (pJ/bit per link preset, hwsim.serve.links): collectives' traffic × energy per byte, added to
 the parallel step's joules and so to energy per token; times unchanged; monotone in traffic."""
+
 from dataclasses import replace
 
 import numpy as np
@@ -44,9 +45,14 @@ def test_collective_traffic_per_formula():
 
 
 @settings(max_examples=40, deadline=None)
-@given(e=st.floats(0, 1e-9), lo=st.floats(0, 1e9), more=st.floats(0, 1e9), n=st.integers(1, 16),
-       kind=st.sampled_from(["all_reduce", "all_gather", "all_to_all", "send"]),
-       topo=st.sampled_from(["switch", "ring"]))
+@given(
+    e=st.floats(0, 1e-9),
+    lo=st.floats(0, 1e9),
+    more=st.floats(0, 1e9),
+    n=st.integers(1, 16),
+    kind=st.sampled_from(["all_reduce", "all_gather", "all_to_all", "send"]),
+    topo=st.sampled_from(["switch", "ring"]),
+)
 def test_link_energy_is_monotone_in_traffic(e, lo, more, n, kind, topo):
     link = Link("x", 50e9, 2e-6, topo, energy=e)
     hi = lo + more
@@ -59,8 +65,10 @@ def test_link_energy_is_monotone_in_traffic(e, lo, more, n, kind, topo):
 def tp2():
     arch = load_arch("h100-sxm")
     base = load_link("nvlink4")
-    return arch, {e: ParallelStepCost(arch, GPT2, Precision(), Parallel(tp=2), replace(base, energy=e))
-                  for e in (0.0, base.energy, 10 * base.energy)}
+    return arch, {
+        e: ParallelStepCost(arch, GPT2, Precision(), Parallel(tp=2), replace(base, energy=e))
+        for e in (0.0, base.energy, 10 * base.energy)
+    }
 
 
 def test_step_energy_adds_the_collectives_traffic_and_keeps_times(tp2):

@@ -1,5 +1,6 @@
 """Several devices: links and collectives, model sharding, per-stage costs, parallel generate/serve,
 devices needed (hwsim.serve.links / shard / parallel / sizing)."""
+
 import json
 
 import numpy as np
@@ -67,8 +68,10 @@ def test_bad_link_file_names_the_field(tmp_path):
     bad.write_text("bandwidth: {value: '10 GB/s', source: x}\nlatency: {value: 1 us, source: y}\n")
     with pytest.raises(HwsimError, match="energy: missing or unsourced"):
         load_link(bad)
-    bad.write_text("bandwidth: {value: '10 GB/s', source: x}\nlatency: {value: 1 us, source: y}\n"
-                   "energy: {value: 5 pJ/bit, source: z}\ntopology: torus\n")
+    bad.write_text(
+        "bandwidth: {value: '10 GB/s', source: x}\nlatency: {value: 1 us, source: y}\n"
+        "energy: {value: 5 pJ/bit, source: z}\ntopology: torus\n"
+    )
     with pytest.raises(HwsimError, match="topology"):
         load_link(bad)
 
@@ -89,9 +92,14 @@ def test_expert_parallel_splits_the_experts():
     assert shard_model(mix, Parallel(tp=2)).intermediate == mix.intermediate // 2
 
 
-@pytest.mark.parametrize("par, match", [(Parallel(tp=3), "does not divide the 32 attention heads"),
-                                        (Parallel(tp=2, ep=4), "`ep` must be 1 or `tp`"),
-                                        (Parallel(pp=33), "exceeds the 32 layers")])
+@pytest.mark.parametrize(
+    "par, match",
+    [
+        (Parallel(tp=3), "does not divide the 32 attention heads"),
+        (Parallel(tp=2, ep=4), "`ep` must be 1 or `tp`"),
+        (Parallel(pp=33), "exceeds the 32 layers"),
+    ],
+)
 def test_impossible_parallelism_is_refused(par, match):
     with pytest.raises(HwsimError, match=match):
         shard_model(LLAMA, par)
@@ -101,8 +109,10 @@ def test_impossible_parallelism_is_refused(par, match):
 def _per_device(model, par, bits=16):
     shard = shard_model(model, par)
     ranges = stage_ranges(model.layers, par.pp)
-    return (max(stage_params(shard, r, par.pp) for r in ranges),
-            max(stage_kv_bytes_per_token(shard, r, bits) for r in ranges))
+    return (
+        max(stage_params(shard, r, par.pp) for r in ranges),
+        max(stage_kv_bytes_per_token(shard, r, bits) for r in ranges),
+    )
 
 
 @pytest.mark.parametrize("name", ["llama-3-8b", "llama-2-70b", "mixtral-8x7b", "gemma-2-9b"])
@@ -116,8 +126,13 @@ def test_stages_hold_the_whole_model_once(name):
 
 
 @settings(max_examples=25, deadline=None)
-@given(tp=st.sampled_from([1, 2, 4, 8]), pp=st.sampled_from([1, 2, 4]), dtp=st.sampled_from([1, 2, 4]),
-       dpp=st.sampled_from([1, 2, 4]), name=st.sampled_from(["llama-3-8b", "llama-2-70b", "mixtral-8x7b"]))
+@given(
+    tp=st.sampled_from([1, 2, 4, 8]),
+    pp=st.sampled_from([1, 2, 4]),
+    dtp=st.sampled_from([1, 2, 4]),
+    dpp=st.sampled_from([1, 2, 4]),
+    name=st.sampled_from(["llama-3-8b", "llama-2-70b", "mixtral-8x7b"]),
+)
 def test_more_devices_never_increase_per_device_memory(tp, pp, dtp, dpp, name):
     m = load_model(name)
     if tp * dtp > 8:
@@ -175,7 +190,8 @@ def test_pipeline_decode_is_not_faster_but_prefill_pipelines():
     send = NVLINK.send(LLAMA.hidden * 2)
     # one sequence: the stages run one after the other (the bubble), plus one activation send
     assert float(pp2.uniform(1, 1, 900).seconds[0]) == pytest.approx(
-        float(SINGLE.uniform(1, 1, 900).seconds[0]) + send, rel=1e-9)
+        float(SINGLE.uniform(1, 1, 900).seconds[0]) + send, rel=1e-9
+    )
     # eight long prompts: two micro-batches overlap across the two stages
     assert float(pp2.uniform(8, 512, 0).seconds[0]) < float(SINGLE.uniform(8, 512, 0).seconds[0])
 
@@ -204,19 +220,67 @@ def test_devices_needed_is_the_smallest_layout_that_fits_and_meets_the_target():
 
 # --- command line ---------------------------------------------------------------------------------------
 def test_cli_generate_and_serve_take_tp_pp(capsys):
-    assert main(["generate", "--arch", "h100-sxm", "--model", "llama-3-8b", "--prompt", "64", "--output", "4",
-                 "--tp", "2", "--pp", "2", "--json"]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                "--arch",
+                "h100-sxm",
+                "--model",
+                "llama-3-8b",
+                "--prompt",
+                "64",
+                "--output",
+                "4",
+                "--tp",
+                "2",
+                "--pp",
+                "2",
+                "--json",
+            ]
+        )
+        == 0
+    )
     doc = json.loads(capsys.readouterr().out)
     assert (doc["tp"], doc["pp"], doc["devices"], doc["link"]) == (2, 2, 4, "nvlink4")
-    assert main(["serve", "--arch", "h100-sxm", "--model", "llama-3-8b", "--rate", "5", "--num-requests", "6",
-                 "--input-len", "64", "--output-len", "4", "--tp", "2", "--link", "pcie5-x16", "--json"]) == 0
+    assert (
+        main(
+            [
+                "serve",
+                "--arch",
+                "h100-sxm",
+                "--model",
+                "llama-3-8b",
+                "--rate",
+                "5",
+                "--num-requests",
+                "6",
+                "--input-len",
+                "64",
+                "--output-len",
+                "4",
+                "--tp",
+                "2",
+                "--link",
+                "pcie5-x16",
+                "--json",
+            ]
+        )
+        == 0
+    )
     doc = json.loads(capsys.readouterr().out)
     assert doc["devices"] == 2 and doc["link"] == "pcie5-x16"
 
 
-@pytest.mark.parametrize("extra, match", [(["--tp", "3"], "--tp"), (["--ep", "2"], "--ep"),
-                                          (["--tp", "2", "--link", "warp-drive"], "unknown link"),
-                                          (["--arch", "bitmod", "--tp", "2"], "--link")])
+@pytest.mark.parametrize(
+    "extra, match",
+    [
+        (["--tp", "3"], "--tp"),
+        (["--ep", "2"], "--ep"),
+        (["--tp", "2", "--link", "warp-drive"], "unknown link"),
+        (["--arch", "bitmod", "--tp", "2"], "--link"),
+    ],
+)
 def test_cli_bad_parallelism_is_one_line_exit_2(capsys, extra, match):
     args = ["generate", "--arch", "h100-sxm", "--model", "llama-3-8b", "--prompt", "8", "--output", "2"]
     assert main(args + extra) == 2

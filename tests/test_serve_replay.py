@@ -1,4 +1,5 @@
 """hwsim serve: scheduler invariants (hypothesis), determinism, request files, CLI, bad input."""
+
 import json
 
 import numpy as np
@@ -29,8 +30,14 @@ def streams(draw):
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(reqs=streams(), seqs=st.integers(1, 8), tokens=st.integers(1, 600), block=st.sampled_from([1, 16, 32]),
-       spare=st.integers(0, 40), chunked=st.booleans())
+@given(
+    reqs=streams(),
+    seqs=st.integers(1, 8),
+    tokens=st.integers(1, 600),
+    block=st.sampled_from([1, 16, 32]),
+    spare=st.integers(0, 40),
+    chunked=st.booleans(),
+)
 def test_replay_invariants(reqs, seqs, tokens, block, spare, chunked):
     if not chunked:
         tokens = max(tokens, int(reqs.input_tokens.max()))
@@ -85,25 +92,37 @@ def test_replay_is_deterministic_for_a_seed():
     pd.testing.assert_frame_equal(a.iterations, b.iterations)
     assert a.summary == b.summary
     c = poisson_requests(20.0, 60, "uniform:10:400", "lognormal:40:0.5", seed=8)
-    assert not np.array_equal(c.arrival, poisson_requests(20.0, 60, "uniform:10:400", "lognormal:40:0.5", seed=7).arrival)
+    assert not np.array_equal(
+        c.arrival, poisson_requests(20.0, 60, "uniform:10:400", "lognormal:40:0.5", seed=7).arrival
+    )
 
 
 def test_load_requests_accepts_both_field_names(tmp_path):
     f = tmp_path / "r.jsonl"
-    f.write_text('{"arrival_time": 0, "input_tokens": 5, "output_tokens": 3}\n\n'
-                 '{"arrival_time": 0.5, "input_toks": 7, "output_toks": 2}\n')
+    f.write_text(
+        '{"arrival_time": 0, "input_tokens": 5, "output_tokens": 3}\n\n'
+        '{"arrival_time": 0.5, "input_toks": 7, "output_toks": 2}\n'
+    )
     r = load_requests(str(f))
     assert r.input_tokens.tolist() == [5, 7] and r.output_tokens.tolist() == [3, 2] and r.arrival.tolist() == [0, 0.5]
 
 
-@pytest.mark.parametrize("lines,needle", [
-    (['{"arrival_time": 0, "input_tokens": 5}'], "line 1: missing output_tokens"),
-    (['{"arrival_time": 0, "input_tokens": -5, "output_tokens": 3}'], "input_tokens: line 1"),
-    (['{"arrival_time": 1, "input_tokens": 5, "output_tokens": 3}', '{"arrival_time": 0.5, "input_tokens": 5, '
-      '"output_tokens": 3}'], "line 2: arrivals out of order"),
-    (['{"arrival_time": 0, "input_tokens": 5, "output_tokens": 3}', 'not json'], "line 2: not a JSON object"),
-    (['{"input_tokens": 5, "output_tokens": 3}'], "line 1: missing arrival_time"),
-])
+@pytest.mark.parametrize(
+    "lines,needle",
+    [
+        (['{"arrival_time": 0, "input_tokens": 5}'], "line 1: missing output_tokens"),
+        (['{"arrival_time": 0, "input_tokens": -5, "output_tokens": 3}'], "input_tokens: line 1"),
+        (
+            [
+                '{"arrival_time": 1, "input_tokens": 5, "output_tokens": 3}',
+                '{"arrival_time": 0.5, "input_tokens": 5, "output_tokens": 3}',
+            ],
+            "line 2: arrivals out of order",
+        ),
+        (['{"arrival_time": 0, "input_tokens": 5, "output_tokens": 3}', "not json"], "line 2: not a JSON object"),
+        (['{"input_tokens": 5, "output_tokens": 3}'], "line 1: missing arrival_time"),
+    ],
+)
 def test_bad_request_file_is_one_line_exit_2(tmp_path, capsys, lines, needle):
     f = tmp_path / "r.jsonl"
     f.write_text("\n".join(lines) + "\n")
@@ -112,14 +131,17 @@ def test_bad_request_file_is_one_line_exit_2(tmp_path, capsys, lines, needle):
     assert len(err) == 1 and str(f) in err[0] and needle in err[0]
 
 
-@pytest.mark.parametrize("argv,field", [
-    (["--rate", "0"], "--rate"),
-    (["--rate", "5", "--input-len", "gauss:3"], "--input-len"),
-    (["--rate", "5", "--max-num-seqs", "0"], "--max-num-seqs"),
-    (["--rate", "5", "--kv-blocks", "2", "--input-len", "500"], "KV blocks"),
-    (["--rate", "5", "--memory-utilization", "1.5"], "--memory-utilization"),
-    ([], "--requests"),
-])
+@pytest.mark.parametrize(
+    "argv,field",
+    [
+        (["--rate", "0"], "--rate"),
+        (["--rate", "5", "--input-len", "gauss:3"], "--input-len"),
+        (["--rate", "5", "--max-num-seqs", "0"], "--max-num-seqs"),
+        (["--rate", "5", "--kv-blocks", "2", "--input-len", "500"], "KV blocks"),
+        (["--rate", "5", "--memory-utilization", "1.5"], "--memory-utilization"),
+        ([], "--requests"),
+    ],
+)
 def test_bad_serve_options_are_one_line_exit_2(capsys, argv, field):
     assert main(["serve", "--arch", "h100-sxm", "--model", "llama-3-8b", "--num-requests", "5", *argv]) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -134,8 +156,29 @@ def test_a_model_that_does_not_fit_is_a_user_error(capsys):
 
 def test_serve_cli_json_and_out(tmp_path, capsys):
     out = tmp_path / "o"
-    assert main(["serve", "--arch", "h100-sxm", "--model", "llama-3-8b", "--rate", "20", "--num-requests", "40",
-                 "--input-len", "uniform:50:300", "--output-len", "20", "--json", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "serve",
+                "--arch",
+                "h100-sxm",
+                "--model",
+                "llama-3-8b",
+                "--rate",
+                "20",
+                "--num-requests",
+                "40",
+                "--input-len",
+                "uniform:50:300",
+                "--output-len",
+                "20",
+                "--json",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     s = json.loads(capsys.readouterr().out)
     for key in ("ttft_s", "tpot_s", "e2e_s"):
         assert set(s[key]) == {"mean", "median", "p90", "p95", "p99"}

@@ -1,5 +1,6 @@
 """Data parallelism (hwsim.serve.replicas): dp = 1 is today's replay exactly; dp replicas are the replays of
 their round-robin shares merged; invariants over random streams; bad --dp is one line, exit 2."""
+
 import json
 
 import numpy as np
@@ -24,8 +25,14 @@ CONFIG = SchedulerConfig(max_num_seqs=8, max_batched_tokens=256)
 # uniform:16:200 in, uniform:2:40 out, seed 7), max_num_seqs 8, max_batched_tokens 256. Re-recorded when the
 # GPU took the start-up/drain rule and its refit (Dec 2026): that branch, given the old h100 preset with the
 # rule off, reproduced f472883's values to the last digit; only the step costs moved
-GOLDEN = {"ttft_mean": 0.0014694419129666725, "ttft_p99": 0.002487355471764521, "tpot_mean": 0.0012976412639169003,
-          "tpot_p99": 0.001311129810206853, "energy_j": 3189.2244170732774, "iterations": 773}
+GOLDEN = {
+    "ttft_mean": 0.0014694419129666725,
+    "ttft_p99": 0.002487355471764521,
+    "tpot_mean": 0.0012976412639169003,
+    "tpot_p99": 0.001311129810206853,
+    "energy_j": 3189.2244170732774,
+    "iterations": 773,
+}
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +48,14 @@ def stream():
 def test_dp_1_is_todays_result(machine):
     arch, model, sc = machine
     s = serve(arch, model, stream(), Precision(), CONFIG, step_cost=sc).summary
-    got = {"ttft_mean": s["ttft_s"]["mean"], "ttft_p99": s["ttft_s"]["p99"], "tpot_mean": s["tpot_s"]["mean"],
-           "tpot_p99": s["tpot_s"]["p99"], "energy_j": s["energy_j"], "iterations": s["iterations"]}
+    got = {
+        "ttft_mean": s["ttft_s"]["mean"],
+        "ttft_p99": s["ttft_s"]["p99"],
+        "tpot_mean": s["tpot_s"]["mean"],
+        "tpot_p99": s["tpot_s"]["p99"],
+        "energy_j": s["energy_j"],
+        "iterations": s["iterations"],
+    }
     assert got == pytest.approx(GOLDEN, rel=1e-12, abs=0)
     one = serve(arch, model, stream(), Precision(), CONFIG, step_cost=sc, dp=1)
     assert json.dumps(one.summary, sort_keys=True) == json.dumps(s, sort_keys=True) and s["devices"] == 1
@@ -70,13 +83,26 @@ def test_replicas_are_their_shares_replayed_alone(machine, dp):
 
 
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(dp=st.integers(1, 4), n=st.integers(4, 20), rate=st.floats(1.0, 200.0), seed=st.integers(0, 2**16),
-       kv=st.integers(16, 64))
+@given(
+    dp=st.integers(1, 4),
+    n=st.integers(4, 20),
+    rate=st.floats(1.0, 200.0),
+    seed=st.integers(0, 2**16),
+    kv=st.integers(16, 64),
+)
 def test_every_request_gets_its_tokens_on_any_replica_count(machine, dp, n, rate, seed, kv):
     arch, model, sc = machine
     reqs = poisson_requests(rate, n, "uniform:8:120", "uniform:1:30", seed)
-    res = serve(arch, model, reqs, Precision(), SchedulerConfig(max_num_seqs=4, max_batched_tokens=64),
-                step_cost=sc, dp=dp, kv_blocks=kv)
+    res = serve(
+        arch,
+        model,
+        reqs,
+        Precision(),
+        SchedulerConfig(max_num_seqs=4, max_batched_tokens=64),
+        step_cost=sc,
+        dp=dp,
+        kv_blocks=kv,
+    )
     q = res.requests
     assert np.isfinite(q["finish_s"]).all() and (q["generated_tokens"] == q["output_tokens"]).all()
     assert (q["ttft_s"] > 0).all() and (q["finish_s"] >= q["first_token_s"]).all()
@@ -88,15 +114,40 @@ def test_bad_replica_counts(machine, capsys):
     two = Requests(np.array([0.0, 1.0]), np.array([8, 8]), np.array([2, 2]))
     with pytest.raises(HwsimError, match="3 replicas for 2 requests"):
         serve(arch, model, two, Precision(), CONFIG, step_cost=sc, dp=3)
-    assert main(["serve", "--arch", "h100-sxm", "--model", "gpt-2", "--rate", "4", "--num-requests", "4",
-                 "--dp", "0"]) == 2
+    assert (
+        main(["serve", "--arch", "h100-sxm", "--model", "gpt-2", "--rate", "4", "--num-requests", "4", "--dp", "0"])
+        == 2
+    )
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "must be a positive integer, got 0" in err, err
 
 
 def test_cli_dp_counts_devices_and_writes_replica_timelines(capsys, tmp_path):
-    assert main(["serve", "--arch", "h100-sxm", "--model", "gpt-2", "--rate", "20", "--num-requests", "12",
-                 "--input-len", "64", "--output-len", "8", "--dp", "2", "--json", "--out", str(tmp_path)]) == 0
+    assert (
+        main(
+            [
+                "serve",
+                "--arch",
+                "h100-sxm",
+                "--model",
+                "gpt-2",
+                "--rate",
+                "20",
+                "--num-requests",
+                "12",
+                "--input-len",
+                "64",
+                "--output-len",
+                "8",
+                "--dp",
+                "2",
+                "--json",
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     out = json.loads(capsys.readouterr().out)
     assert out["dp"] == 2 and out["devices"] == 2 and out["requests"] == 12
     import pandas as pd

@@ -1,5 +1,6 @@
 """Speculative decoding (Leviathan et al. 2023): expected tokens per target step, generation rounds,
 serving with drafts verified in the scheduler (hwsim.serve.speculative)."""
+
 import dataclasses
 import json
 
@@ -46,8 +47,9 @@ def test_generation_rounds_cost_draft_steps_plus_one_verification():
     e = expected_tokens(0.8, 4)
     assert len(g.step_s) == int(np.ceil(100 / e)) and g.tokens_per_step == e
     c = int(g.step_context[3])
-    one = float(TARGET.uniform(1, 5, c, logits=5).seconds[0]) + sum(float(DRAFT.uniform(1, 1, c + j).seconds[0])
-                                                                   for j in range(4))
+    one = float(TARGET.uniform(1, 5, c, logits=5).seconds[0]) + sum(
+        float(DRAFT.uniform(1, 1, c + j).seconds[0]) for j in range(4)
+    )
     assert g.step_s[3] == pytest.approx(one, rel=1e-12)
     assert g.tpot_s == pytest.approx(g.step_s.sum() / 100)
     plain = generate(TARGET, 256, 101)
@@ -79,10 +81,12 @@ def test_cli_speculative_generate_and_bad_input(capsys):
     assert main(args + ["--draft", "llama-3.1-8b", "--spec-tokens", "3", "--acceptance", "0.6", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["tokens_per_step"] == pytest.approx(expected_tokens(0.6, 3)) and doc["draft"] == "llama-3.1-8b"
-    for extra, field in ((["--draft", "llama-3.1-8b"], "--acceptance"),
-                         (["--draft", "llama-3.1-8b", "--acceptance", "1.5"], "--acceptance"),
-                         (["--acceptance", "0.5"], "--acceptance"),
-                         (["--draft", "gpt-2", "--acceptance", "0.5"], "--draft")):
+    for extra, field in (
+        (["--draft", "llama-3.1-8b"], "--acceptance"),
+        (["--draft", "llama-3.1-8b", "--acceptance", "1.5"], "--acceptance"),
+        (["--acceptance", "0.5"], "--acceptance"),
+        (["--draft", "gpt-2", "--acceptance", "0.5"], "--draft"),
+    ):
         assert main(args + extra) == 2
         err = capsys.readouterr().err.strip()
         assert field in err and "\n" not in err
@@ -94,8 +98,14 @@ def test_bad_speculation_values():
 
 
 @settings(max_examples=12, deadline=None)
-@given(n=st.integers(1, 12), k=st.integers(1, 5), alpha=st.floats(0, 1), tokens=st.integers(8, 300),
-       spare=st.integers(0, 30), seed=st.integers(0, 9))
+@given(
+    n=st.integers(1, 12),
+    k=st.integers(1, 5),
+    alpha=st.floats(0, 1),
+    tokens=st.integers(8, 300),
+    spare=st.integers(0, 30),
+    seed=st.integers(0, 9),
+)
 def test_speculative_replay_invariants(n, k, alpha, tokens, spare, seed):
     """Every request finishes with exactly its tokens, the cache never overflows (lookahead included),
     token budgets hold, and a sequence never gains more than k + 1 tokens in one iteration."""
@@ -104,8 +114,15 @@ def test_speculative_replay_invariants(n, k, alpha, tokens, spare, seed):
     from hwsim.serve.scheduler import SchedulerConfig
 
     cfg = SchedulerConfig(max_num_seqs=4, max_batched_tokens=tokens, block_size=16)
-    res = serve(H100, LLAMA, reqs, config=cfg, kv_blocks=blocks, step_cost=TARGET,
-                speculation=Speculation(DRAFT, k=k, alpha=alpha, seed=seed))
+    res = serve(
+        H100,
+        LLAMA,
+        reqs,
+        config=cfg,
+        kv_blocks=blocks,
+        step_cost=TARGET,
+        speculation=Speculation(DRAFT, k=k, alpha=alpha, seed=seed),
+    )
     assert (res.requests["generated_tokens"] == res.requests["output_tokens"]).all()
     it = res.iterations
     assert (it["kv_blocks_used"] <= blocks).all()

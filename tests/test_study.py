@@ -1,4 +1,5 @@
 """Study YAML: parsing, expansion, samplers, and one-line errors naming file and key path."""
+
 import textwrap
 
 import numpy as np
@@ -38,9 +39,15 @@ def test_parse_and_expand(tmp_path):
     assert [d.name for d in s.designs] == ["bitmod", "fp16"]
     # decode ignores seq (one new token) and takes the trace's default context of 256
     assert [(w.phase, w.batch, w.seq, w.context) for w in s.workloads] == [
-        ("prefill", 1, 128, 0), ("prefill", 4, 128, 0), ("decode", 1, 1, 256), ("decode", 4, 1, 256)]
-    assert [(p.weights, p.activations, p.kv) for p in s.precisions] == [("int4", "fp16", "fp16"),
-                                                                         ("fp16", "fp16", "fp16")]
+        ("prefill", 1, 128, 0),
+        ("prefill", 4, 128, 0),
+        ("decode", 1, 1, 256),
+        ("decode", 4, 1, 256),
+    ]
+    assert [(p.weights, p.activations, p.kv) for p in s.precisions] == [
+        ("int4", "fp16", "fp16"),
+        ("fp16", "fp16", "fp16"),
+    ]
     assert n_points(s.designs[0], s.sampler) == 9 and n_points(s.designs[1], s.sampler) == 1
     pts = design_points(s.designs[0], s.sampler)
     assert pts["compute.rows"].tolist() == [16, 16, 16, 32, 32, 32, 64, 64, 64]
@@ -52,8 +59,7 @@ def test_parse_and_expand(tmp_path):
 @pytest.mark.parametrize("kind", ["random", "lhs"])
 def test_samplers_seeded_and_in_range(tmp_path, kind):
     text = BASE.replace("objectives:", f"sampler: {{kind: {kind}, samples: 500, seed: 3}}\nobjectives:")
-    text = text.replace("num: 3, log: true", "log: true").replace("[16, 32, 64]",
-                                                                   "{min: 8, max: 128, integer: true}")
+    text = text.replace("num: 3, log: true", "log: true").replace("[16, 32, 64]", "{min: 8, max: 128, integer: true}")
     s = load_study(write(tmp_path, text), check_names=False)
     a = design_points(s.designs[0], s.sampler)
     b = design_points(s.designs[0], s.sampler)
@@ -68,20 +74,27 @@ def test_samplers_seeded_and_in_range(tmp_path, kind):
     assert not np.array_equal(design_points(other.designs[0], other.sampler)["clock"], a["clock"])
 
 
-@pytest.mark.parametrize("old, new, where, msg", [
-    ("name: t", "name: t\nbogus: 1", "bogus", "unknown key"),
-    ("    sweep:", "    swep:", r"architectures\[0\]\.swep", "did you mean sweep"),
-    ("[16, 32, 64]", "[]", r"architectures\[0\]\.sweep\.compute\.rows", "must not be empty"),
-    ("batch: [1, 4]", "batch: four", r"workloads\[0\]\.batch\[0\]", "expected an integer"),
-    ("phase: [prefill, decode]", "phase: train", r"workloads\[0\]\.phase\[0\]", "must be one of prefill, decode"),
-    ("num: 3, ", "", r"architectures\[0\]\.sweep\.clock", "needs num"),
-    ("[int4, fp16]", "[int4, {x: 1}]", r"precisions\.weights\[1\]", "format name or a number of bits"),
-    ("objectives: [energy_j:min, seconds:min]", "objectives: [energy_j:least]", "objectives",
-     "direction must be min or max"),
-    ("objectives:", "sampler: {kind: lhs}\nobjectives:", "sampler", "needs samples"),
-    ("0.5 GHz", "0.5 furlongs", r"architectures\[0\]\.sweep\.clock\.min", "cannot read"),
-    ("name: fp16", "name: bitmod", r"architectures\[1\]", "used twice"),
-])
+@pytest.mark.parametrize(
+    "old, new, where, msg",
+    [
+        ("name: t", "name: t\nbogus: 1", "bogus", "unknown key"),
+        ("    sweep:", "    swep:", r"architectures\[0\]\.swep", "did you mean sweep"),
+        ("[16, 32, 64]", "[]", r"architectures\[0\]\.sweep\.compute\.rows", "must not be empty"),
+        ("batch: [1, 4]", "batch: four", r"workloads\[0\]\.batch\[0\]", "expected an integer"),
+        ("phase: [prefill, decode]", "phase: train", r"workloads\[0\]\.phase\[0\]", "must be one of prefill, decode"),
+        ("num: 3, ", "", r"architectures\[0\]\.sweep\.clock", "needs num"),
+        ("[int4, fp16]", "[int4, {x: 1}]", r"precisions\.weights\[1\]", "format name or a number of bits"),
+        (
+            "objectives: [energy_j:min, seconds:min]",
+            "objectives: [energy_j:least]",
+            "objectives",
+            "direction must be min or max",
+        ),
+        ("objectives:", "sampler: {kind: lhs}\nobjectives:", "sampler", "needs samples"),
+        ("0.5 GHz", "0.5 furlongs", r"architectures\[0\]\.sweep\.clock\.min", "cannot read"),
+        ("name: fp16", "name: bitmod", r"architectures\[1\]", "used twice"),
+    ],
+)
 def test_schema_errors_name_file_and_path(tmp_path, old, new, where, msg):
     assert old in BASE
     p = write(tmp_path, BASE.replace(old, new))
@@ -102,11 +115,14 @@ def test_not_yaml_and_missing(tmp_path):
         load_study(write(tmp_path, "architectures: [{preset: x}]"))
 
 
-@pytest.mark.parametrize("old, new, where, msg", [
-    ("preset: bitmod-fp16", "preset: bitmod-fp61", r"architectures\[1\]\.preset", "unknown architecture preset"),
-    ("model: llama-2-7b", "model: llama-9", r"workloads\[0\]\.model", "unknown"),
-    ("[int4, fp16]", "[int4, fp99z]", "precisions", "weights"),
-])
+@pytest.mark.parametrize(
+    "old, new, where, msg",
+    [
+        ("preset: bitmod-fp16", "preset: bitmod-fp61", r"architectures\[1\]\.preset", "unknown architecture preset"),
+        ("model: llama-2-7b", "model: llama-9", r"workloads\[0\]\.model", "unknown"),
+        ("[int4, fp16]", "[int4, fp99z]", "precisions", "weights"),
+    ],
+)
 def test_name_checks(tmp_path, old, new, where, msg):
     import re
 

@@ -1,6 +1,7 @@
 """Studies measure accuracy end to end where asked (issue 13): a user's decoder checkpoint
 (`accuracy: {source: model}`, the tiny test checkpoints of tests/data/tiny_llm) with the method as a
 swept precision axis; weight-only sources refuse methods and label themselves as proxies."""
+
 from pathlib import Path
 
 import pytest
@@ -25,15 +26,17 @@ precisions:
 accuracy:
 {accuracy}
 outputs:
-  dir: {tmp_path / 'out'}
+  dir: {tmp_path / "out"}
   plot: false
 """)
     return load_study(f)
 
 
 def test_model_source_sweeps_methods(tmp_path):
-    acc = (f"  source: model\n  path: {DATA / 'qwen3'}\n  text: {DATA / 'text.txt'}\n"
-           f"  calibration: {DATA / 'calibration.txt'}\n  max_tokens: 100")
+    acc = (
+        f"  source: model\n  path: {DATA / 'qwen3'}\n  text: {DATA / 'text.txt'}\n"
+        f"  calibration: {DATA / 'calibration.txt'}\n  max_tokens: 100"
+    )
     t = run_sweep(_study(tmp_path, acc), tmp_path / "out", progress=False).table()
     assert len(t) == 4 and set(t["method"]) == {"rtn", "gptq"}
     # the method changes accuracy, not (yet) cost; int8 loses far less than int4
@@ -68,5 +71,7 @@ def test_rotation_method_costs_its_online_hadamards(tmp_path):
     for kv in ("fp16", "int4_g128"):
         assert t.loc[(kv, "rotate+gptq"), "energy_j"] > t.loc[(kv, "rtn"), "energy_j"]
     # the q/k rotation is only there for a quantized cache
-    extra = {kv: t.loc[(kv, "rotate+gptq"), "energy_j"] - t.loc[(kv, "rtn"), "energy_j"] for kv in ("fp16", "int4_g128")}
+    extra = {
+        kv: t.loc[(kv, "rotate+gptq"), "energy_j"] - t.loc[(kv, "rtn"), "energy_j"] for kv in ("fp16", "int4_g128")
+    }
     assert extra["int4_g128"] > extra["fp16"]

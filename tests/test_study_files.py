@@ -1,4 +1,5 @@
 """The shipped studies: each loads and validates; quickstart and the BitMoD reproduction run end to end."""
+
 from pathlib import Path
 
 import pytest

@@ -1,5 +1,6 @@
 """Serving workloads in studies: schema, the serving evaluator (rows equal a direct replay), infeasible
 points, Pareto fronts on serving columns, and determinism across reruns, workers and the Dask executor."""
+
 import hashlib
 import json
 from pathlib import Path
@@ -68,8 +69,14 @@ def test_rows_equal_a_direct_replay_and_fronts_work(tmp_path):
     # the row of bitmod 64×32, tp 1 is exactly the summary of `serve` on that machine
     row = t[(t["compute.rows"] == 64) & (t["compute.cols"] == 32) & (t["tp"] == 1)].iloc[0]
     arch = load_arch("bitmod", {"compute.rows": 64, "compute.cols": 32})
-    direct = serve(arch, load_model("gpt-2"), s.workloads[0].stream(), Precision(weights="int8"),
-                   SchedulerConfig(max_num_seqs=4), kv_blocks=256).summary
+    direct = serve(
+        arch,
+        load_model("gpt-2"),
+        s.workloads[0].stream(),
+        Precision(weights="int8"),
+        SchedulerConfig(max_num_seqs=4),
+        kv_blocks=256,
+    ).summary
     assert row["tpot_p99_s"] == direct["tpot_s"]["p99"] and row["ttft_p50_s"] == direct["ttft_s"]["median"]
     assert row["energy_per_token_j"] == direct["energy_per_output_token_j"]
     assert row["tokens_per_s"] == direct["throughput_out_tokens_per_s"]
@@ -94,8 +101,12 @@ def test_point_that_cannot_serve_is_an_infeasible_row(tmp_path):
 @pytest.mark.slow
 def test_serving_sweep_is_deterministic_across_runs_workers_and_dask(tmp_path):
     # one design point per task, so the workers really share the study
-    s = study(tmp_path, text=STUDY.replace("compute.cols: [16, 32]", "compute.cols: [16]")
-              .replace("plot: false", "plot: false, chunk_size: 1"))
+    s = study(
+        tmp_path,
+        text=STUDY.replace("compute.cols: [16, 32]", "compute.cols: [16]").replace(
+            "plot: false", "plot: false, chunk_size: 1"
+        ),
+    )
     one = run_sweep(s, tmp_path / "a", progress=False)
     again = run_sweep(s, tmp_path / "b", progress=False)
     two = run_sweep(s, tmp_path / "c", workers=2, progress=False)
@@ -121,8 +132,12 @@ BAD = [
 @pytest.mark.parametrize("line, message", BAD)
 def test_bad_serving_workload_is_one_line_exit_2(tmp_path, capsys, line, message):
     p = tmp_path / "s.yaml"
-    entry = "\n".join("    " + x for x in ["- kind: serving", "  model: gpt-2", *("  " + y for y in line.split("\n    "))])
-    p.write_text(f"architectures: [{{preset: bitmod}}]\nworkloads:\n{entry}\nobjectives: [tpot_p99_s:min, area_mm2:min]\n")
+    entry = "\n".join(
+        "    " + x for x in ["- kind: serving", "  model: gpt-2", *("  " + y for y in line.split("\n    "))]
+    )
+    p.write_text(
+        f"architectures: [{{preset: bitmod}}]\nworkloads:\n{entry}\nobjectives: [tpot_p99_s:min, area_mm2:min]\n"
+    )
     assert main(["sweep", str(p), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and f"{p}: " in err and message in err, err
@@ -130,11 +145,17 @@ def test_bad_serving_workload_is_one_line_exit_2(tmp_path, capsys, line, message
 
 def test_bad_request_file_names_the_file_and_line(tmp_path, capsys):
     reqs = tmp_path / "reqs.jsonl"
-    reqs.write_text(json.dumps({"arrival_time": 0, "input_tokens": 8, "output_tokens": 2}) + "\n"
-                    + json.dumps({"arrival_time": 1, "input_tokens": -3, "output_tokens": 2}) + "\n")
+    reqs.write_text(
+        json.dumps({"arrival_time": 0, "input_tokens": 8, "output_tokens": 2})
+        + "\n"
+        + json.dumps({"arrival_time": 1, "input_tokens": -3, "output_tokens": 2})
+        + "\n"
+    )
     p = tmp_path / "s.yaml"
-    p.write_text(f"architectures: [{{preset: bitmod}}]\nworkloads: [{{kind: serving, model: gpt-2, requests: {reqs}}}]\n"
-                 "objectives: [tpot_p99_s:min, area_mm2:min]\n")
+    p.write_text(
+        f"architectures: [{{preset: bitmod}}]\nworkloads: [{{kind: serving, model: gpt-2, requests: {reqs}}}]\n"
+        "objectives: [tpot_p99_s:min, area_mm2:min]\n"
+    )
     assert main(["sweep", str(p), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and str(reqs) in err and "line 2" in err, err
@@ -142,13 +163,16 @@ def test_bad_request_file_names_the_file_and_line(tmp_path, capsys):
 
 def test_request_file_workload_and_recheck_refused_for_serving_only(tmp_path):
     reqs = tmp_path / "reqs.jsonl"
-    reqs.write_text("".join(json.dumps({"arrival_time": i * 0.5, "input_tokens": 20, "output_tokens": 3}) + "\n"
-                            for i in range(4)))
+    reqs.write_text(
+        "".join(json.dumps({"arrival_time": i * 0.5, "input_tokens": 20, "output_tokens": 3}) + "\n" for i in range(4))
+    )
     w = ServingWorkload(model="gpt-2", requests_file=str(reqs))
     assert w.load == str(reqs) and len(w.stream()) == 4
     p = tmp_path / "s.yaml"
-    p.write_text(f"architectures: [{{preset: bitmod}}]\nworkloads: [{{kind: serving, model: gpt-2, requests: {reqs}}}]\n"
-                 "recheck: {sample: 2}\n")
+    p.write_text(
+        f"architectures: [{{preset: bitmod}}]\nworkloads: [{{kind: serving, model: gpt-2, requests: {reqs}}}]\n"
+        "recheck: {sample: 2}\n"
+    )
     with pytest.raises(HwsimError, match="recheck: re-checks cost step workloads"):
         load_study(p)
 
@@ -172,8 +196,10 @@ def test_devices_needed_for_an_slo(tmp_path):
     t = run_sweep(study(tmp_path, text=text), tmp_path / "all", progress=False).table()
     slo = float(t.loc[t["tp"] == 2, "tpot_p99_s"].max())
     assert (t.loc[t["tp"] == 1, "tpot_p99_s"] > slo).any()
-    text = text.replace("objectives: [tpot_p99_s:min, total_area_mm2:min]",
-                        f"constraints: {{{{tpot_p99_s: {{{{max: {slo!r}}}}}}}}}\nobjectives: [devices:min, energy_per_token_j:min]")
+    text = text.replace(
+        "objectives: [tpot_p99_s:min, total_area_mm2:min]",
+        f"constraints: {{{{tpot_p99_s: {{{{max: {slo!r}}}}}}}}}\nobjectives: [devices:min, energy_per_token_j:min]",
+    )
     r = run_sweep(study(tmp_path, text=text), tmp_path / "slo", progress=False)
     meets = t[t["tpot_p99_s"] <= slo]
     assert r.front_table()["devices"].iloc[0] == meets["devices"].min()

@@ -1,4 +1,5 @@
 """Sweep machinery with an injected evaluator: tidy rows, determinism, workers, resume after SIGKILL, dask."""
+
 import hashlib
 import os
 import signal
@@ -60,9 +61,29 @@ def test_tidy_rows_and_columns(tmp_path):
     t = r.table()
     # (4·5 + 2 points) × 4 workloads × 3 precisions
     assert len(t) == r.rows == 22 * 4 * 3
-    for col in ("design", "family", "point", "compute.rows", "compute.cols", "clock", "model", "phase", "batch",
-                "seq", "context", "weights", "activations", "kv", "seconds", "energy_j", "area_mm2", "power_w",
-                "tokens_per_s", "energy_per_token_j", "feasible"):
+    for col in (
+        "design",
+        "family",
+        "point",
+        "compute.rows",
+        "compute.cols",
+        "clock",
+        "model",
+        "phase",
+        "batch",
+        "seq",
+        "context",
+        "weights",
+        "activations",
+        "kv",
+        "seconds",
+        "energy_j",
+        "area_mm2",
+        "power_w",
+        "tokens_per_s",
+        "energy_per_token_j",
+        "feasible",
+    ):
         assert col in t.columns, col
     assert not t.duplicated(["design", "point", "phase", "batch", "weights", "activations"]).any()
     # fixed overrides recorded in SI; swept values in grid order; rows in design → workload → precision order
@@ -81,15 +102,20 @@ def test_tidy_rows_and_columns(tmp_path):
     f = r.front_table()
     assert f["feasible"].all()
     keys = ["phase", "batch"]
-    assert list(dict.fromkeys(map(tuple, f[keys].to_numpy().tolist()))) == [("prefill", 1), ("prefill", 8),
-                                                                          ("decode", 1), ("decode", 8)]
+    assert list(dict.fromkeys(map(tuple, f[keys].to_numpy().tolist()))) == [
+        ("prefill", 1),
+        ("prefill", 8),
+        ("decode", 1),
+        ("decode", 8),
+    ]
     feas = t[t["feasible"]]
     for key, grp in f.groupby(keys, sort=False):
         assert grp["seconds"].is_monotonic_increasing and len(grp) >= 2
         pool = feas[(feas.phase == key[0]) & (feas.batch == key[1])]
         on = brute_force_mask(pool[["seconds", "area_mm2"]].to_numpy())
-        assert sorted(map(tuple, grp[["seconds", "area_mm2"]].to_numpy().tolist())) == \
-            sorted(map(tuple, pool[on][["seconds", "area_mm2"]].to_numpy().tolist()))
+        assert sorted(map(tuple, grp[["seconds", "area_mm2"]].to_numpy().tolist())) == sorted(
+            map(tuple, pool[on][["seconds", "area_mm2"]].to_numpy().tolist())
+        )
     assert r.plot is not None and r.plot.stat().st_size > 5000
     assert not (tmp_path / "out" / "parts").exists()
 
@@ -131,8 +157,9 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path, workers):
     script.write_text(_KILLABLE)
     out = tmp_path / "killed"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.Popen([sys.executable, str(script), s.file, str(out), str(workers)], env=env,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), s.file, str(out), str(workers)], env=env, start_new_session=True
+    )
     parts = out / "parts"
     deadline = time.time() + 60
     while time.time() < deadline and (not parts.exists() or len(list(parts.glob("part-*.parquet"))) < 10):

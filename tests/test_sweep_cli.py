@@ -1,4 +1,5 @@
 """`hwsim sweep`: runs a study, prints the front as JSON; malformed studies → one line, exit 2."""
+
 import json
 
 import pytest
@@ -25,19 +26,28 @@ def test_sweep_json(tmp_path, capsys):
     assert [r["seconds"] for r in rows] == sorted(r["seconds"] for r in rows)
     assert (tmp_path / "o" / "results.parquet").exists()
     # the pareto command on the sweep folder agrees with the sweep's own front
-    assert main(["pareto", str(tmp_path / "o"), "--objectives", "seconds:min,energy_j:min", "--feasible-only",
-                 "--json"]) == 0
+    assert (
+        main(["pareto", str(tmp_path / "o"), "--objectives", "seconds:min,energy_j:min", "--feasible-only", "--json"])
+        == 0
+    )
     assert [r["seconds"] for r in json.loads(capsys.readouterr().out)] == [r["seconds"] for r in rows]
 
 
-@pytest.mark.parametrize("old, new, msg", [
-    ("sweep: {compute.rows: [16, 64]}", "sweep: {compute.rows: []}", "architectures[0].sweep.compute.rows: must not be empty"),
-    ("preset: bitmod", "preset: bitmodd", "architectures[0].preset: unknown architecture preset"),
-    ("objectives:", "bogus: 1\nobjectives:", "bogus: unknown key"),
-    ("phase: decode", "phase: 3", "workloads[0].phase[0]: expected a non-empty string"),
-    ("[int4_g128, 8]", "[int4_gg128]", "precisions: weights"),
-    ("sweep: {compute.rows: [16, 64]}", "sweep: {compute.rowz: [16, 64]}", "architectures[0].sweep.compute.rowz"),
-])
+@pytest.mark.parametrize(
+    "old, new, msg",
+    [
+        (
+            "sweep: {compute.rows: [16, 64]}",
+            "sweep: {compute.rows: []}",
+            "architectures[0].sweep.compute.rows: must not be empty",
+        ),
+        ("preset: bitmod", "preset: bitmodd", "architectures[0].preset: unknown architecture preset"),
+        ("objectives:", "bogus: 1\nobjectives:", "bogus: unknown key"),
+        ("phase: decode", "phase: 3", "workloads[0].phase[0]: expected a non-empty string"),
+        ("[int4_g128, 8]", "[int4_gg128]", "precisions: weights"),
+        ("sweep: {compute.rows: [16, 64]}", "sweep: {compute.rowz: [16, 64]}", "architectures[0].sweep.compute.rowz"),
+    ],
+)
 def test_malformed_study_one_line_exit_2(tmp_path, capsys, old, new, msg):
     p = tmp_path / "bad.yaml"
     assert old in GOOD

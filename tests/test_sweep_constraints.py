@@ -1,5 +1,6 @@
 """Study constraints on metrics a design leaves undefined (NaN) fail loudly instead of marking
 every point infeasible; with the metric provided the same study runs."""
+
 import textwrap
 from dataclasses import replace
 

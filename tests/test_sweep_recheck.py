@@ -1,6 +1,7 @@
 """Study key `recheck`: sampled sweep rows re-costed by the cycle engine into recheck.<format>.
 
 The 5% bound is docs/cycle.md's analytical-vs-cycle agreement for systolic and bit-serial designs."""
+
 import json
 
 import numpy as np
@@ -101,16 +102,19 @@ def test_cli_summary_on_stderr_json_on_stdout(tmp_path, capsys):
     assert len(pd.read_parquet(tmp_path / "o" / "recheck.parquet")) == 12
 
 
-@pytest.mark.parametrize("value, msg", [
-    ("{sample: 0}", "recheck.sample: must be >= 1"),
-    ("{sample: ten}", "recheck.sample: expected an integer"),
-    ("{sample: 2.5}", "recheck.sample: expected an integer"),
-    ("{sample: 5, seed: -1}", "recheck.seed: must be >= 0"),
-    ("{sample: 5, seed: 0.5}", "recheck.seed: expected an integer"),
-    ("{sample: 5, sed: 1}", "recheck.sed: unknown key (did you mean seed?)"),
-    ("{seed: 1}", "recheck: missing required key 'sample'"),
-    ("20", "recheck: expected a mapping"),
-])
+@pytest.mark.parametrize(
+    "value, msg",
+    [
+        ("{sample: 0}", "recheck.sample: must be >= 1"),
+        ("{sample: ten}", "recheck.sample: expected an integer"),
+        ("{sample: 2.5}", "recheck.sample: expected an integer"),
+        ("{sample: 5, seed: -1}", "recheck.seed: must be >= 0"),
+        ("{sample: 5, seed: 0.5}", "recheck.seed: expected an integer"),
+        ("{sample: 5, sed: 1}", "recheck.sed: unknown key (did you mean seed?)"),
+        ("{seed: 1}", "recheck: missing required key 'sample'"),
+        ("20", "recheck: expected a mapping"),
+    ],
+)
 def test_bad_recheck_one_line_exit_2(tmp_path, capsys, value, msg):
     p = _study(tmp_path, text=STUDY.replace("{sample: 7, seed: 3}", value))
     assert main(["sweep", str(p), "--out", str(tmp_path / "o"), "--no-progress"]) == 2

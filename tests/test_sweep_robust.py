@@ -1,6 +1,7 @@
 """Sweeps that meet trouble (issue 15): bad arguments leave the output folder alone, one sweep per folder,
 a full disk or a read-only folder mid-run is one line and resumable, a killed parent leaves no workers,
 float-valued sweeps of integer fields merge, and a fractional range over an integer field says how to fix it."""
+
 import errno
 import hashlib
 import os
@@ -36,17 +37,24 @@ outputs: {plot: false, chunk_size: 1}
 
 
 def _tree(folder: Path) -> dict:
-    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
-@pytest.mark.parametrize("kwargs, field", [
-    ({"workers": 0}, "workers:"), ({"workers": 99999999999999999999}, "workers:"),
-    ({"executor": "slurm"}, "executor:"),
-    ({"executor": "dask", "scheduler": "nonsense"}, "scheduler:"),
-    ({"executor": "dask", "scheduler": "tcp://127.0.0.1:1"}, "scheduler:"),  # nothing listens on port 1
-    ({"scheduler": "tcp://127.0.0.1:8786"}, "scheduler:"),  # without executor="dask"
-])
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        ({"workers": 0}, "workers:"),
+        ({"workers": 99999999999999999999}, "workers:"),
+        ({"executor": "slurm"}, "executor:"),
+        ({"executor": "dask", "scheduler": "nonsense"}, "scheduler:"),
+        ({"executor": "dask", "scheduler": "tcp://127.0.0.1:1"}, "scheduler:"),  # nothing listens on port 1
+        ({"scheduler": "tcp://127.0.0.1:8786"}, "scheduler:"),  # without executor="dask"
+    ],
+)
 def test_bad_arguments_leave_previous_results_alone(tmp_path, kwargs, field):
     s = study(tmp_path)
     out = tmp_path / "out"
@@ -86,8 +94,10 @@ def test_second_sweep_on_one_folder_refuses(tmp_path):
 def test_lock_from_another_process(tmp_path):
     """The lock is a real OS lock: a sweep in a second process refuses while the first runs."""
     s = study(tmp_path)
-    code = ("import sys, time; from hwsim.sweep.store import Store; s = Store(sys.argv[1]); s.lock(); "
-            "print('locked', flush=True); time.sleep(30)")
+    code = (
+        "import sys, time; from hwsim.sweep.store import Store; s = Store(sys.argv[1]); s.lock(); "
+        "print('locked', flush=True); time.sleep(30)"
+    )
     proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "out")], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline().strip() == "locked"
@@ -206,8 +216,11 @@ def test_float_valued_sweep_of_an_integer_field_merges_and_resumes(tmp_path, cap
 
 def test_fractional_range_over_an_integer_field_says_how_to_fix(tmp_path, capsys):
     p = tmp_path / "s.yaml"
-    p.write_text(REAL.replace("ROWS", "{min: 16, max: 64.5}").replace("name: real", "name: real\nsampler: "
-                                                                          "{kind: random, samples: 4}"))
+    p.write_text(
+        REAL.replace("ROWS", "{min: 16, max: 64.5}").replace(
+            "name: real", "name: real\nsampler: {kind: random, samples: 4}"
+        )
+    )
     assert main(["sweep", str(p), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert "add `integer: true`" in err and "{min: 16, max: 64, integer: true}" in err and err.count("\n") == 1

@@ -1,4 +1,5 @@
 """The component library (hwsim.tech.components): its reference points and scaling rules."""
+
 import pytest
 from hypothesis import given, settings, strategies as st
 

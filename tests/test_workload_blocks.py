@@ -2,6 +2,7 @@
 
 Parameter totals: HF `num_parameters()` of each model as published (model cards / config.json; the same
 numbers transformers gives on the meta device, tests/data/hf_reference.json)."""
+
 from pathlib import Path
 
 import pytest
@@ -48,8 +49,21 @@ def test_unsupported_type_lists_types_without_misleading_hint():
         from_hf_dict({**cfg, "model_type": "qwen3_next"})
     msg = str(err.value)
     assert "supported: " in msg and "qwen3_moe" in msg and "mamba" in msg and "did you mean" not in msg
-    assert set(SUPPORTED_TYPES) >= {"qwen3", "qwen2_moe", "qwen3_moe", "deepseek_v2", "deepseek_v3", "gemma",
-                                    "gemma2", "gemma3_text", "gpt2", "falcon", "gpt_oss", "llama4_text", "mamba"}
+    assert set(SUPPORTED_TYPES) >= {
+        "qwen3",
+        "qwen2_moe",
+        "qwen3_moe",
+        "deepseek_v2",
+        "deepseek_v3",
+        "gemma",
+        "gemma2",
+        "gemma3_text",
+        "gpt2",
+        "falcon",
+        "gpt_oss",
+        "llama4_text",
+        "mamba",
+    }
 
 
 def test_hf_default_fixes():
@@ -129,12 +143,19 @@ def test_fused_attention_one_row_per_layer_same_macs(name):
         assert un.with_attention("fused").ops.equals(fu.ops)
 
 
-PRESETS = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "hwsim" / "presets" / "workloads").glob("*.yaml"))
+PRESETS = sorted(
+    p.stem for p in (Path(__file__).resolve().parents[1] / "hwsim" / "presets" / "workloads").glob("*.yaml")
+)
 
 
 @settings(max_examples=30, deadline=None)
-@given(name=st.sampled_from(PRESETS), phase=st.sampled_from(["prefill", "decode"]), batch=st.integers(2, 6),
-       seq=st.integers(1, 64), context=st.integers(0, 512))
+@given(
+    name=st.sampled_from(PRESETS),
+    phase=st.sampled_from(["prefill", "decode"]),
+    batch=st.integers(2, 6),
+    seq=st.integers(1, 64),
+    context=st.integers(0, 512),
+)
 def test_params_do_not_depend_on_the_step_and_macs_grow_linearly_with_batch(name, phase, batch, seq, context):
     """Issue 14's invariants for every preset (every supported type has one): the parameter count is the
     model's, whatever the step; a batch of B sequences does B times one sequence's MACs (MoE routing is an

@@ -1,4 +1,5 @@
 """Model configs: parameter totals of every preset (REFERENCES.md 'Model shapes'), config.json reading."""
+
 import json
 
 import pytest
@@ -61,8 +62,9 @@ def test_quantization_config_defaults():
     assert load_model("llama-2-7b-gptq").default_weight_format == "int4_g128"
     assert load_model("bitnet-b1.58-2b4t").default_weight_format == "ternary"
     base = dict(load_model("llama-2-7b").extra)
-    awq = from_hf_dict({**base, "quantization_config": {"quant_method": "awq", "bits": 4, "group_size": 64,
-                                                          "zero_point": True}})
+    awq = from_hf_dict(
+        {**base, "quantization_config": {"quant_method": "awq", "bits": 4, "group_size": 64, "zero_point": True}}
+    )
     assert awq.default_weight_format == "int4a_g64"
     with pytest.raises(HwsimError, match="quantization_config.bits"):
         from_hf_dict({**base, "quantization_config": {"quant_method": "gptq", "bits": 12}})

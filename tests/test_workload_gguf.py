@@ -1,5 +1,6 @@
 """GGUF files as models (issue 15): architecture from the header, per-tensor quantization types as per-op weight
 formats, no tensor data read. The files are written here with the gguf package's own writer."""
+
 import json
 
 import numpy as np
@@ -20,8 +21,13 @@ def _tensor(w: GGUFWriter, name: str, shape: tuple[int, int], qtype: GGMLQuantiz
 
 
 def write_gguf(path, *, arch="llama", experts=0, tied=False, types=None):
-    types = {"attn": GGMLQuantizationType.Q4_K, "ffn_down": GGMLQuantizationType.Q6_K,
-             "output": GGMLQuantizationType.Q8_0, "token_embd": GGMLQuantizationType.Q4_0, **(types or {})}
+    types = {
+        "attn": GGMLQuantizationType.Q4_K,
+        "ffn_down": GGMLQuantizationType.Q6_K,
+        "output": GGMLQuantizationType.Q8_0,
+        "token_embd": GGMLQuantizationType.Q4_0,
+        **(types or {}),
+    }
     w = GGUFWriter(str(path), arch)
     w.add_name("tiny-gguf")
     w.add_embedding_length(H)
@@ -53,8 +59,15 @@ def write_gguf(path, *, arch="llama", experts=0, tied=False, types=None):
 
 def test_architecture_and_per_op_formats(tmp_path):
     m = load_model(write_gguf(tmp_path / "tiny.gguf"))
-    assert (m.model_type, m.hidden, m.intermediate, m.layers, m.heads, m.kv_heads, m.vocab) == \
-        ("llama", H, FF, LAYERS, 4, 2, VOCAB)
+    assert (m.model_type, m.hidden, m.intermediate, m.layers, m.heads, m.kv_heads, m.vocab) == (
+        "llama",
+        H,
+        FF,
+        LAYERS,
+        4,
+        2,
+        VOCAB,
+    )
     assert m.name == "tiny-gguf" and m.default_weight_format == "q4_k" and not m.tie_embeddings
     tr = trace(m, "decode")
     fmts = dict(zip(tr.ops["name"], m.op_weight_formats(tr.ops["name"])))
@@ -78,19 +91,25 @@ def test_header_only_no_tensor_data_read(tmp_path, monkeypatch):
 
 
 def test_simulate_costs_each_op_at_its_type(tmp_path, capsys):
-    path = write_gguf(tmp_path / "tiny.gguf", types={"attn": GGMLQuantizationType.Q8_0,
-                                                     "ffn_down": GGMLQuantizationType.Q8_0})
+    path = write_gguf(
+        tmp_path / "tiny.gguf", types={"attn": GGMLQuantizationType.Q8_0, "ffn_down": GGMLQuantizationType.Q8_0}
+    )
     assert main(["simulate", "--arch", "tpu-like", "--model", str(path), "--phase", "decode", "--json"]) == 0
     own = json.loads(capsys.readouterr().out)["totals"]["energy_j"]
-    assert main(["simulate", "--arch", "tpu-like", "--model", str(path), "--phase", "decode", "--weights", "fp16",
-                 "--json"]) == 0
+    assert (
+        main(
+            ["simulate", "--arch", "tpu-like", "--model", str(path), "--phase", "decode", "--weights", "fp16", "--json"]
+        )
+        == 0
+    )
     fp16 = json.loads(capsys.readouterr().out)["totals"]["energy_j"]
     assert own < fp16  # q8_0 weights move about half the bytes of fp16
 
 
 def test_type_hwsim_has_no_format_for_is_one_line(tmp_path, capsys):
-    path = write_gguf(tmp_path / "q2.gguf", types={"attn": GGMLQuantizationType.Q2_K,
-                                                   "ffn_down": GGMLQuantizationType.Q2_K})
+    path = write_gguf(
+        tmp_path / "q2.gguf", types={"attn": GGMLQuantizationType.Q2_K, "ffn_down": GGMLQuantizationType.Q2_K}
+    )
     assert main(["simulate", "--arch", "bitmod", "--model", str(path), "--phase", "decode"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "q2_k" in err
@@ -107,8 +126,9 @@ def test_roofline_and_allocate_take_each_tensor_type(tmp_path, capsys):
     """The same per-op formats reach roofline (per-op rows) and allocate (the ops outside the units)."""
     from hwsim.allocate import build_problem, resolve_trace
 
-    path = write_gguf(tmp_path / "tiny.gguf", types={"attn": GGMLQuantizationType.Q8_0,
-                                                     "ffn_down": GGMLQuantizationType.Q8_0})
+    path = write_gguf(
+        tmp_path / "tiny.gguf", types={"attn": GGMLQuantizationType.Q8_0, "ffn_down": GGMLQuantizationType.Q8_0}
+    )
     assert main(["roofline", "--arch", "tpu-like", "--model", str(path), "--phase", "decode", "--json"]) == 0
     ops = json.loads(capsys.readouterr().out)["ops"]
     assert {r["name"]: r["weights"] for r in ops}["layers.0.q_proj"] == "q8_0"

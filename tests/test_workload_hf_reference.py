@@ -1,5 +1,6 @@
 """hwsim against transformers (tests/data/hf_reference.json, made by tests/tools/hf_reference.py with
 transformers 5.25 + torch 2.13 on the meta device and, for MACs, seeded tiny configs on CPU; no torch here)."""
+
 import json
 from pathlib import Path
 
@@ -10,8 +11,22 @@ from hwsim.workload.blocks import Ssm
 
 ROOT = Path(__file__).resolve().parents[1]
 REF = json.loads((ROOT / "tests" / "data" / "hf_reference.json").read_text())["types"]
-MIXER_OPS = {"q_proj", "k_proj", "v_proj", "o_proj", "qk", "av", "q_a_proj", "q_b_proj", "kv_a_proj", "kv_b_proj",
-             "in_proj", "x_proj", "dt_proj", "out_proj"}
+MIXER_OPS = {
+    "q_proj",
+    "k_proj",
+    "v_proj",
+    "o_proj",
+    "qk",
+    "av",
+    "q_a_proj",
+    "q_b_proj",
+    "kv_a_proj",
+    "kv_b_proj",
+    "in_proj",
+    "x_proj",
+    "dt_proj",
+    "out_proj",
+}
 
 
 def test_every_type_has_a_mac_reference():
@@ -28,8 +43,11 @@ def test_parameter_count_equals_transformers(model_type):
 def _groups(ops) -> dict:
     lin = ops[ops["macs"] > 0]
     mixer = lin["op"].isin(MIXER_OPS) & (lin["layer"] >= 0)
-    return {"mixer": int(lin.loc[mixer, "macs"].sum()), "lm_head": int(lin.loc[lin["op"] == "lm_head", "macs"].sum()),
-            "mlp": int(lin.loc[~mixer & (lin["layer"] >= 0), "macs"].sum())}
+    return {
+        "mixer": int(lin.loc[mixer, "macs"].sum()),
+        "lm_head": int(lin.loc[lin["op"] == "lm_head", "macs"].sum()),
+        "mlp": int(lin.loc[~mixer & (lin["layer"] >= 0), "macs"].sum()),
+    }
 
 
 def _ssm_vector_macs(m, batch: int, tokens: int, conv_window: int) -> int:
@@ -77,11 +95,15 @@ def test_mla_modes_differ_only_in_decode_kv_b_proj():
     tiny = REF["deepseek_v2"]["tiny"]
     m = from_hf_dict(dict(tiny["config"]))
     b, s = tiny["batch"], tiny["seq"]
-    pre = {mode: trace(m, "prefill", batch=b, seq=s, mla=mode).ops["macs"].sum() for mode in ("latent", "expanded",
-                                                                                               "absorbed")}
+    pre = {
+        mode: trace(m, "prefill", batch=b, seq=s, mla=mode).ops["macs"].sum()
+        for mode in ("latent", "expanded", "absorbed")
+    }
     assert len(set(pre.values())) == 1
-    rows = {mode: trace(m, "decode", batch=b, context=s, mla=mode).ops.query("op == 'kv_b_proj'")["m"].unique()
-            for mode in ("latent", "expanded", "absorbed")}
+    rows = {
+        mode: trace(m, "decode", batch=b, context=s, mla=mode).ops.query("op == 'kv_b_proj'")["m"].unique()
+        for mode in ("latent", "expanded", "absorbed")
+    }
     assert [list(rows["latent"]), list(rows["expanded"]), list(rows["absorbed"])] == [[b * (s + 1)], [b], []]
     cache = {mode: trace(m, "decode", batch=b, context=s, mla=mode).kv_cache_bytes(16) for mode in rows}
     assert cache["latent"] == cache["absorbed"] == 4 * b * (s + 1) * (32 + 8) * 2  # 4 layers, latent + rope key

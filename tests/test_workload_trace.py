@@ -1,4 +1,5 @@
 """Traces: op shapes, GQA-aware KV traffic, MoE routing, totals, and the pandas table contract."""
+
 import numpy as np
 import pytest
 
@@ -24,8 +25,24 @@ def test_ops_per_layer_and_columns(llama7b):
     tr = trace(llama7b, "decode", context=100)
     ops = tr.ops
     layer0 = ops[ops["layer"] == 0]["op"].tolist()
-    assert layer0 == ["norm", "q_proj", "k_proj", "v_proj", "rope", "qk", "softmax", "av", "o_proj", "residual",
-                      "norm", "gate_proj", "up_proj", "act", "down_proj", "residual"]
+    assert layer0 == [
+        "norm",
+        "q_proj",
+        "k_proj",
+        "v_proj",
+        "rope",
+        "qk",
+        "softmax",
+        "av",
+        "o_proj",
+        "residual",
+        "norm",
+        "gate_proj",
+        "up_proj",
+        "act",
+        "down_proj",
+        "residual",
+    ]
     assert ops["name"].is_unique
     assert ops.iloc[0]["op"] == "embed" and ops.iloc[-1]["op"] == "lm_head"
     gemm = ops[ops["kind"].isin(["linear", "attention"])]
@@ -94,8 +111,16 @@ def test_trace_exports(llama7b, tmp_path):
     assert tr.ops["macs"].dtype == np.int64
 
 
-@pytest.mark.parametrize("kw,field", [({"batch": 0}, "batch"), ({"seq": -1}, "seq"), ({"phase": "train"}, "phase"),
-                                      ({"context": -5}, "context"), ({"phase": "decode", "seq": 7}, "seq")])
+@pytest.mark.parametrize(
+    "kw,field",
+    [
+        ({"batch": 0}, "batch"),
+        ({"seq": -1}, "seq"),
+        ({"phase": "train"}, "phase"),
+        ({"context": -5}, "context"),
+        ({"phase": "decode", "seq": 7}, "seq"),
+    ],
+)
 def test_bad_trace_arguments(llama7b, kw, field):
     args = {"phase": "prefill", **kw}
     with pytest.raises(HwsimError) as err:

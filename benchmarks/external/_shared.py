@@ -5,6 +5,7 @@ hwsim's), so each comparison runs hwsim in this process and the other tool in a 
 started with that tool's Python; the worker times the tool's own call and hands back JSON.
 This module imports only the standard library at import time, so the workers share it too.
 """
+
 from __future__ import annotations
 
 import json
@@ -46,8 +47,10 @@ def external_python(env_var: str, default: str, tool: str, module: str, setup: s
     or cannot import the tool."""
     python = os.environ.get(env_var, default)
     if not Path(python).is_file():
-        fail(f"{tool} is not set up: {python} does not exist (set {env_var} to its Python). Set it up with:\n"
-             f"    {setup}\n(see benchmarks/external/README.md)")
+        fail(
+            f"{tool} is not set up: {python} does not exist (set {env_var} to its Python). Set it up with:\n"
+            f"    {setup}\n(see benchmarks/external/README.md)"
+        )
     probe = subprocess.run([python, "-c", f"import {module}"], capture_output=True, text=True)
     if probe.returncode != 0:
         last = (probe.stderr.strip().splitlines() or ["(no message)"])[-1]
@@ -59,8 +62,14 @@ def run_worker(python: str, script: Path, payload: dict, timeout_s: float) -> di
     """Run `script` under `python` with `payload` as JSON on stdin; return the JSON it prints last."""
     try:
         # stderr passes through: the worker's progress lines and, on failure, its error show as they come
-        proc = subprocess.run([python, str(script)], input=json.dumps(payload), stdout=subprocess.PIPE,
-                              text=True, timeout=timeout_s, cwd=REPO)
+        proc = subprocess.run(
+            [python, str(script)],
+            input=json.dumps(payload),
+            stdout=subprocess.PIPE,
+            text=True,
+            timeout=timeout_s,
+            cwd=REPO,
+        )
     except subprocess.TimeoutExpired:
         fail(f"{script.name} did not finish within {timeout_s:.0f} s")
     if proc.returncode != 0:
@@ -71,11 +80,15 @@ def run_worker(python: str, script: Path, payload: dict, timeout_s: float) -> di
     return json.loads(lines[-1])
 
 
-def report_progress(tool: str, i: int, total: int, m: int, n: int, k: int, rows: int, cols: int,
-                    cycles: float, wall_s: float) -> None:
+def report_progress(
+    tool: str, i: int, total: int, m: int, n: int, k: int, rows: int, cols: int, cycles: float, wall_s: float
+) -> None:
     """Workers: one progress line per design point on stderr."""
-    print(f"{tool} [{i}/{total}] {m}x{n}x{k} on {rows}x{cols}: {cycles:,.0f} cycles, {wall_s:.2f} s",
-          file=sys.stderr, flush=True)
+    print(
+        f"{tool} [{i}/{total}] {m}x{n}x{k} on {rows}x{cols}: {cycles:,.0f} cycles, {wall_s:.2f} s",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def emit_rows(distribution: str, rows: list[dict]) -> None:
@@ -95,8 +108,9 @@ def best_time(fn, repeat: int) -> float:
     return min(times)
 
 
-def hwsim_gemm(arch, m: int, n: int, k: int, arrays: list[tuple[int, int]], precision,
-               dense_side: np.ndarray, repeat: int = 20) -> dict:
+def hwsim_gemm(
+    arch, m: int, n: int, k: int, arrays: list[tuple[int, int]], precision, dense_side: np.ndarray, repeat: int = 20
+) -> dict:
     """hwsim's systolic family on one GEMM over several (rows, cols) arrays, two ways:
 
     - the systolic closed form alone (`stall_free_cycles` on plain integers), per array;
@@ -125,10 +139,13 @@ def hwsim_gemm(arch, m: int, n: int, k: int, arrays: list[tuple[int, int]], prec
     dense_points = len(dense_side) ** 2
     sweep_dense = best_time(lambda: sweep_cost(arch, dense, ops, precision), 3)
     return {
-        "cycles": cycles, "compute_cycles": compute_cycles, "memory_cycles": memory_cycles,
+        "cycles": cycles,
+        "compute_cycles": compute_cycles,
+        "memory_cycles": memory_cycles,
         "sweep_cycles": swept["cycles"].astype(int).tolist(),
         "sweep_compute_cycles": swept["compute_cycles"].astype(int).tolist(),
-        "closed_form_s": closed_form, "cost_s": per_call,
+        "closed_form_s": closed_form,
+        "cost_s": per_call,
         "sweep_listed_s_per_point": sweep_listed / len(arrays),
         "sweep_dense_s_per_point": sweep_dense / dense_points,
         "dense_points": dense_points,
@@ -142,8 +159,7 @@ def markdown_table(headers: list[str], rows: list[list]) -> str:
 
 
 def ratio_summary(what: str, ratios: list[float]) -> str:
-    return (f"Ratio {what}: median {statistics.median(ratios):,.0f}×, "
-            f"range {min(ratios):,.0f}–{max(ratios):,.0f}×.")
+    return f"Ratio {what}: median {statistics.median(ratios):,.0f}×, range {min(ratios):,.0f}–{max(ratios):,.0f}×."
 
 
 def seconds(s: float) -> str:
@@ -156,5 +172,6 @@ def seconds(s: float) -> str:
 
 
 def machine_line() -> str:
-    return (f"{platform.platform()}, Python {platform.python_version()}, {os.cpu_count()} CPUs; "
-            f"{time.strftime('%Y-%m-%d')}")
+    return (
+        f"{platform.platform()}, Python {platform.python_version()}, {os.cpu_count()} CPUs; {time.strftime('%Y-%m-%d')}"
+    )

@@ -13,6 +13,7 @@ orders and tilings) and prices every memory port, while hwsim's systolic family 
 fixed-dataflow closed form for compute and a roofline-style memory model, so their cycle counts
 differ by construction (side by side in the table).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,8 +21,18 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _shared import (HERE, external_python, fail, hwsim_gemm, machine_line, markdown_table, ratio_summary,  # noqa: E402
-                     require_hwsim, run_worker, seconds)
+from _shared import (
+    HERE,
+    external_python,
+    fail,
+    hwsim_gemm,
+    machine_line,
+    markdown_table,
+    ratio_summary,  # noqa: E402
+    require_hwsim,
+    run_worker,
+    seconds,
+)
 
 ARRAYS = [(32, 32), (64, 64), (128, 128), (256, 256)]
 OPS = ("q_proj", "gate_proj", "down_proj")
@@ -30,8 +41,11 @@ PREFILL_TOKENS = 512
 # DRAM at 34 GB/s = 48.6 B/cycle at 700 MHz; ZigZag's port widths are whole bits per cycle, so both
 # tools get 384 bit/cycle (48 B/cycle).
 DRAM_BITS_PER_CYCLE = 384
-ZIGZAG_CONFIG = {"dram_bits_per_cycle": DRAM_BITS_PER_CYCLE, "weight_fifo_bytes": 256 * 1024,
-                 "unified_buffer_bytes": 24 * 1024 * 1024}
+ZIGZAG_CONFIG = {
+    "dram_bits_per_cycle": DRAM_BITS_PER_CYCLE,
+    "weight_fifo_bytes": 256 * 1024,
+    "unified_buffer_bytes": 24 * 1024 * 1024,
+}
 SETUP = "python3 -m venv /work/zigzag-venv && /work/zigzag-venv/bin/pip install zigzag-dse six"
 
 
@@ -62,10 +76,12 @@ def main(argv=None) -> int:
 
     arrays = [ARRAYS[0], ARRAYS[2]] if args.quick else ARRAYS
     shapes = gemm_shapes()
-    points = [{"label": lbl, "m": m, "n": n, "k": k, "rows": r, "cols": c}
-              for lbl, m, n, k in shapes for r, c in arrays]
-    zz = run_worker(python, HERE / "zigzag_worker.py",
-                    {"config": ZIGZAG_CONFIG, "points": points, "api_check": [0]}, timeout_s=1800)
+    points = [
+        {"label": lbl, "m": m, "n": n, "k": k, "rows": r, "cols": c} for lbl, m, n, k in shapes for r, c in arrays
+    ]
+    zz = run_worker(
+        python, HERE / "zigzag_worker.py", {"config": ZIGZAG_CONFIG, "points": points, "api_check": [0]}, timeout_s=1800
+    )
     zz_rows = {(p["label"], p["rows"], p["cols"]): p for p in zz["rows"]}
 
     dram = f"{DRAM_BITS_PER_CYCLE} bit/cycle"
@@ -81,22 +97,50 @@ def main(argv=None) -> int:
             z = zz_rows[(label, r, c)]
             ratios_cost.append(z["wall_s"] / hw["cost_s"][i])
             ratios_sweep.append(z["wall_s"] / hw["sweep_dense_s_per_point"])
-            table.append([label, f"{m}×{n}×{k}", f"{r}×{c}", f"{z['latency_cycles']:,.0f}",
-                          f"{z['ideal_temporal_cycles']:,.0f}", f"{hw['cycles'][i]:,}", f"{hw['compute_cycles'][i]:,}",
-                          f"{hw['memory_cycles'][i]:,}", seconds(z["wall_s"]), seconds(hw["cost_s"][i]),
-                          seconds(hw["sweep_dense_s_per_point"]),
-                          *(f"{x[-1]:,.0f}×" for x in (ratios_cost, ratios_sweep))])
+            table.append(
+                [
+                    label,
+                    f"{m}×{n}×{k}",
+                    f"{r}×{c}",
+                    f"{z['latency_cycles']:,.0f}",
+                    f"{z['ideal_temporal_cycles']:,.0f}",
+                    f"{hw['cycles'][i]:,}",
+                    f"{hw['compute_cycles'][i]:,}",
+                    f"{hw['memory_cycles'][i]:,}",
+                    seconds(z["wall_s"]),
+                    seconds(hw["cost_s"][i]),
+                    seconds(hw["sweep_dense_s_per_point"]),
+                    *(f"{x[-1]:,.0f}×" for x in (ratios_cost, ratios_sweep)),
+                ]
+            )
 
-    headers = ["GEMM", "M×N×K", "array", "ZigZag cycles", "ZigZag ideal", "hwsim cycles", "hwsim compute",
-               "hwsim memory", "ZigZag wall", "hwsim cost()", "hwsim sweep/pt", "ZigZag/cost()", "ZigZag/sweep"]
-    print(f"ZigZag (zigzag-dse {zz['version']}, Python {zz['python']}) vs hwsim systolic (tpu-like, ws), "
-          f"{len(points)} design points; {machine_line()}\n")
+    headers = [
+        "GEMM",
+        "M×N×K",
+        "array",
+        "ZigZag cycles",
+        "ZigZag ideal",
+        "hwsim cycles",
+        "hwsim compute",
+        "hwsim memory",
+        "ZigZag wall",
+        "hwsim cost()",
+        "hwsim sweep/pt",
+        "ZigZag/cost()",
+        "ZigZag/sweep",
+    ]
+    print(
+        f"ZigZag (zigzag-dse {zz['version']}, Python {zz['python']}) vs hwsim systolic (tpu-like, ws), "
+        f"{len(points)} design points; {machine_line()}\n"
+    )
     print(markdown_table(headers, table))
     total_zz = sum(p["wall_s"] for p in zz["rows"])
     first = zz["rows"][0]
     print(f"\nZigZag total {total_zz:.1f} s for {len(points)} points (mapping search + cost model, no file output).")
-    print(f"ZigZag top-level API on the first point (also saves JSON/pickle/plot): {first['api_wall_s']:.2f} s "
-          f"vs {first['wall_s']:.2f} s core; same latency: {first['api_latency_cycles'] == first['latency_cycles']}.")
+    print(
+        f"ZigZag top-level API on the first point (also saves JSON/pickle/plot): {first['api_wall_s']:.2f} s "
+        f"vs {first['wall_s']:.2f} s core; same latency: {first['api_latency_cycles'] == first['latency_cycles']}."
+    )
     print(ratio_summary("ZigZag wall / hwsim Accelerator.cost per point", ratios_cost))
     print(ratio_summary(f"ZigZag wall / hwsim sweep_cost per point ({hw['dense_points']:,}-point grid)", ratios_sweep))
     return 0

@@ -8,6 +8,7 @@ runs it and parses its reports, in a fresh process per case (SCALE-Sim keeps mod
 between runs). Prints one JSON line: the parsed rows, with `wall_seconds` = SCALE-Sim's
 `run_scale` alone and `case_seconds` = the whole case including the process start and imports.
 """
+
 from __future__ import annotations
 
 import json
@@ -33,8 +34,18 @@ def main() -> int:
             row["case_seconds"] = now - start
             start = now
             rows.append(row)
-            report_progress(f"scalesim {row['dataflow']}", i, len(cases), row["M"], row["N"], row["K"], row["rows"],
-                            row["cols"], row["total_cycles"], row["wall_seconds"])
+            report_progress(
+                f"scalesim {row['dataflow']}",
+                i,
+                len(cases),
+                row["M"],
+                row["N"],
+                row["K"],
+                row["rows"],
+                row["cols"],
+                row["total_cycles"],
+                row["wall_seconds"],
+            )
     emit_rows("scalesim", rows)
     return 0
 

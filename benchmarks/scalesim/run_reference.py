@@ -15,6 +15,7 @@ The API call is equivalent to SCALE-Sim's CLI
 ``python -m scalesim.scale -c run.cfg -t gemm.csv -l layout.csv -i gemm -p out/`` except that
 traces are not saved (the CLI always saves them, which only adds file I/O).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,14 +36,14 @@ WORD_BYTES = 1
 
 @dataclass(frozen=True)
 class Case:
-    purpose: str          # stall_free | user_bw | timing
-    dataflow: str         # os | ws | is
-    M: int                # output rows (ifmap M x K)
-    N: int                # output columns (filter K x N)
-    K: int                # reduction length
-    rows: int             # array height H
-    cols: int             # array width W
-    bandwidth_mode: str   # CALC (stall-free estimate) | USER (finite interface bandwidth)
+    purpose: str  # stall_free | user_bw | timing
+    dataflow: str  # os | ws | is
+    M: int  # output rows (ifmap M x K)
+    N: int  # output columns (filter K x N)
+    K: int  # reduction length
+    rows: int  # array height H
+    cols: int  # array width W
+    bandwidth_mode: str  # CALC (stall-free estimate) | USER (finite interface bandwidth)
     bandwidth_words: int  # words/cycle for every operand interface in USER mode; 0 for CALC
     ifmap_sram_kib: int
     filter_sram_kib: int
@@ -133,15 +134,36 @@ DATAFLOWS = ("os", "ws", "is")
 
 # Stall-free shapes (M, N, K): decode-like M = 1..8, non-divisible sizes, square and skinny.
 STALL_FREE_SHAPES = [
-    (1, 64, 64), (2, 48, 40), (3, 100, 37), (4, 64, 128), (5, 33, 17), (6, 70, 50),
-    (7, 200, 9), (8, 128, 64), (16, 16, 16), (17, 31, 23), (40, 8, 300), (64, 64, 64),
-    (100, 50, 70), (33, 65, 129), (128, 96, 80),
+    (1, 64, 64),
+    (2, 48, 40),
+    (3, 100, 37),
+    (4, 64, 128),
+    (5, 33, 17),
+    (6, 70, 50),
+    (7, 200, 9),
+    (8, 128, 64),
+    (16, 16, 16),
+    (17, 31, 23),
+    (40, 8, 300),
+    (64, 64, 64),
+    (100, 50, 70),
+    (33, 65, 129),
+    (128, 96, 80),
 ]
 # Finite-bandwidth shapes: operands larger than the half of the SRAM that is active, so DRAM
 # prefetches are on the critical path and stalls appear.
 USER_SHAPES = [
-    (1, 64, 64), (2, 128, 64), (4, 128, 128), (8, 200, 96), (16, 64, 64), (32, 96, 80),
-    (64, 64, 64), (3, 150, 70), (50, 40, 120), (64, 128, 32), (100, 60, 50),
+    (1, 64, 64),
+    (2, 128, 64),
+    (4, 128, 128),
+    (8, 200, 96),
+    (16, 64, 64),
+    (32, 96, 80),
+    (64, 64, 64),
+    (3, 150, 70),
+    (50, 40, 120),
+    (64, 128, 32),
+    (100, 60, 50),
 ]
 # (Small decode shapes only: weight-stationary GEMVs whose filter is many times the SRAM make
 # SCALE-Sim's USER mode re-fetch the whole filter stream repeatedly and take minutes, e.g.
@@ -194,15 +216,15 @@ def run_case(case: Case) -> dict:
         topo = os.path.join(tmp, "gemm.csv")
         layout = os.path.join(tmp, "layout.csv")
         with open(cfg, "w") as f:
-            f.write(CONFIG_TEMPLATE.format(run_name="run", bw=max(case.bandwidth_words, 1),
-                                           **asdict(case)))
+            f.write(CONFIG_TEMPLATE.format(run_name="run", bw=max(case.bandwidth_words, 1), **asdict(case)))
         with open(topo, "w") as f:
             f.write(f"Layer, M, N, K,\ngemm, {case.M}, {case.N}, {case.K},\n")
         with open(layout, "w") as f:
             f.write("Layer,\n")
         with redirect_stdout(io.StringIO()):
-            sim = scalesim(save_disk_space=True, verbose=False, config=cfg, topology=topo,
-                           layout=layout, input_type_gemm=True)
+            sim = scalesim(
+                save_disk_space=True, verbose=False, config=cfg, topology=topo, layout=layout, input_type_gemm=True
+            )
             start = time.perf_counter()
             sim.run_scale(top_path=os.path.join(tmp, "out"))
             wall = time.perf_counter() - start
@@ -220,8 +242,12 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, help="CSV to write")
     parser.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
-    parser.add_argument("--purpose", choices=["stall_free", "user_bw", "timing"], action="append",
-                        help="only these groups of cases (repeatable; default all)")
+    parser.add_argument(
+        "--purpose",
+        choices=["stall_free", "user_bw", "timing"],
+        action="append",
+        help="only these groups of cases (repeatable; default all)",
+    )
     args = parser.parse_args(argv)
 
     cases = [c for c in default_cases() if not args.purpose or c.purpose in args.purpose]
@@ -232,11 +258,15 @@ def main(argv=None) -> int:
         rows = []
         for i, row in enumerate(pool.imap(run_case, cases), 1):
             rows.append(row)
-            print(f"[{i}/{len(cases)}] {row['purpose']} {row['dataflow']} "
-                  f"M={row['M']} N={row['N']} K={row['K']} {row['rows']}x{row['cols']} "
-                  f"{row['bandwidth_mode']} bw={row['bandwidth_words']}: "
-                  f"total={row['total_cycles']} stall={row['stall_cycles']} "
-                  f"({row['wall_seconds']} s)", file=sys.stderr, flush=True)
+            print(
+                f"[{i}/{len(cases)}] {row['purpose']} {row['dataflow']} "
+                f"M={row['M']} N={row['N']} K={row['K']} {row['rows']}x{row['cols']} "
+                f"{row['bandwidth_mode']} bw={row['bandwidth_words']}: "
+                f"total={row['total_cycles']} stall={row['stall_cycles']} "
+                f"({row['wall_seconds']} s)",
+                file=sys.stderr,
+                flush=True,
+            )
     with open(args.out, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=OUTPUT_COLUMNS, lineterminator="\n")
         writer.writeheader()

@@ -1,5 +1,6 @@
 """Accuracy side of number formats: error metrics, tensors to measure on (synthetic, safetensors
 checkpoints streamed tensor by tensor, MiniLM end to end) and the format-comparison table."""
+
 from hwsim.accuracy.metrics import (
     cosine_similarity,
     kl_divergence,

@@ -1,4 +1,5 @@
 """numba kernels of the accuracy methods, imported on first use (hwsim.accuracy.hadamard.rotate)."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -6,6 +6,7 @@ folder of `.safetensors` files. Tensors come back as float32 numpy arrays (float
 numpy has no bfloat16, so BF16 tensors are read as raw 16-bit words straight from the file
 (offsets from the header) and widened — bf16 is the top half of an IEEE float32.
 """
+
 from __future__ import annotations
 
 import fnmatch
@@ -90,8 +91,11 @@ def read_tensor(info: TensorInfo) -> np.ndarray:
         with safe_open(str(info.file), framework="numpy") as f:
             arr = f.get_tensor(info.name)
     except TypeError:  # numpy lacks the dtype (float8 …)
-        raise HwsimError(f"tensor dtype {info.dtype} is not supported (supported: F64, F32, F16, BF16, integers)",
-                         file=info.file, field=info.name) from None
+        raise HwsimError(
+            f"tensor dtype {info.dtype} is not supported (supported: F64, F32, F16, BF16, integers)",
+            file=info.file,
+            field=info.name,
+        ) from None
     return arr.astype(np.float32) if arr.dtype == np.float16 else arr
 
 
@@ -106,7 +110,9 @@ def _matcher(names: str | Iterable[str] | Callable[[str], bool] | None) -> Calla
     return lambda n: any(fnmatch.fnmatchcase(n, p) for p in pats)
 
 
-def iter_tensors(path: str | Path, names: str | Iterable[str] | Callable[[str], bool] | None = None, *, floats_only: bool = True) -> Iterator[tuple[str, np.ndarray]]:
+def iter_tensors(
+    path: str | Path, names: str | Iterable[str] | Callable[[str], bool] | None = None, *, floats_only: bool = True
+) -> Iterator[tuple[str, np.ndarray]]:
     """Yield (name, array) one tensor at a time.
 
     `names`: None (all), a glob or list of globs (`"*.q_proj.weight"`), or a predicate on the name.
@@ -116,8 +122,9 @@ def iter_tensors(path: str | Path, names: str | Iterable[str] | Callable[[str], 
     infos = list_tensors(path)
     if isinstance(names, str) and not any(c in names for c in "*?["):
         if names not in {i.name for i in infos}:
-            raise HwsimError(f"no tensor named {names!r}" + closest(names, [i.name for i in infos]),
-                             file=path, field="tensor")
+            raise HwsimError(
+                f"no tensor named {names!r}" + closest(names, [i.name for i in infos]), file=path, field="tensor"
+            )
     match = _matcher(names)
     for info in infos:
         if match(info.name) and (info.is_float or not floats_only):

@@ -12,6 +12,7 @@ Every tensor is quantized along its last axis (the input dimension of an out × 
 channel dimension of tokens × channels activations). Metrics over several tensors are aggregated
 as if the tensors were concatenated (total squared error / total elements, …).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -69,13 +70,21 @@ def tensors(source: str, seed: int = 0) -> Iterator[tuple[str, np.ndarray]]:
         return _synthetic(source, seed)
     path, name = _split_path(source)
     if not path.exists():
-        raise HwsimError(f"no such file or folder; a source is one of {', '.join(SOURCES)}"
-                         + closest(source, SOURCES) + " or a .safetensors path[:tensor]", file=path, field="tensor")
+        raise HwsimError(
+            f"no such file or folder; a source is one of {', '.join(SOURCES)}"
+            + closest(source, SOURCES)
+            + " or a .safetensors path[:tensor]",
+            file=path,
+            field="tensor",
+        )
     if name is not None:
         info = {i.name: i for i in list_tensors(path)}.get(name)
         if info is not None and not info.is_float:
-            raise HwsimError(f"tensor {name!r} has dtype {info.dtype}; only float tensors can be quantized",
-                             file=path, field="tensor")
+            raise HwsimError(
+                f"tensor {name!r} has dtype {info.dtype}; only float tensors can be quantized",
+                file=path,
+                field="tensor",
+            )
     return iter_tensors(path, name)
 
 
@@ -91,12 +100,24 @@ def _resolve_formats(formats: Iterable[str | Format] | str) -> list[Format]:
 
 
 def _row(fmt: Format, sums: dict, method: str = "rtn") -> dict:
-    return {"format": fmt.name, "family": fmt.family, "bits_per_element": float(fmt.bits_per_element),
-            "method": method, **metrics_from_sums(sums)}
+    return {
+        "format": fmt.name,
+        "family": fmt.family,
+        "bits_per_element": float(fmt.bits_per_element),
+        "method": method,
+        **metrics_from_sums(sums),
+    }
 
 
-def compare(formats: Iterable[str | Format] | str, source: str, seed: int = 0, *, act_format: str | Format | None = None,
-            method: Method | str | None = None, kv_format: str | Format | None = None) -> pd.DataFrame:
+def compare(
+    formats: Iterable[str | Format] | str,
+    source: str,
+    seed: int = 0,
+    *,
+    act_format: str | Format | None = None,
+    method: Method | str | None = None,
+    kv_format: str | Format | None = None,
+) -> pd.DataFrame:
     """One row per format (in the order given): format, family, bits_per_element, method, mse,
     sqnr_db, max_abs_err, and `cosine` (mean over the fixed sentences, vs fp32) for `minilm`.
 
@@ -122,16 +143,23 @@ def compare(formats: Iterable[str | Format] | str, source: str, seed: int = 0, *
         if value is not None:
             raise HwsimError(f"{what} applies to the minilm source only", field="act_format")
     if meth.name != "rtn":
-        raise HwsimError(f"method {meth.name} needs calibration activations: use `source` minilm "
-                         "(or `hwsim.accuracy.llm.evaluate` for a decoder checkpoint)", field="method")
+        raise HwsimError(
+            f"method {meth.name} needs calibration activations: use `source` minilm "
+            "(or `hwsim.accuracy.llm.evaluate` for a decoder checkpoint)",
+            field="method",
+        )
     # stream the tensors once; every format sees each tensor while it is in memory
     parts: list[list[dict]] = [[] for _ in fmts]
     n_tensors = 0
     for name, x in tensors(source, seed):
         if not np.isfinite(x).all():  # one NaN/Inf would turn every format's whole-file error into NaN
             bad = int(np.size(x) - np.count_nonzero(np.isfinite(x)))
-            raise HwsimError(f"tensor {name!r} holds {bad} NaN/Inf values: give a finite tensor with "
-                             f"{source.split(':')[0]}:TENSOR_NAME", file=source.split(":")[0], field="tensor")
+            raise HwsimError(
+                f"tensor {name!r} holds {bad} NaN/Inf values: give a finite tensor with "
+                f"{source.split(':')[0]}:TENSOR_NAME",
+                file=source.split(":")[0],
+                field="tensor",
+            )
         n_tensors += 1
         for acc, f in zip(parts, fmts):
             acc.append(error_sums(x, f.quantize(x, axis=-1, seed=seed)))

@@ -7,6 +7,7 @@ group scaling (groups of 32, fp16 scales) so only the element grid differs. Cost
 multiply-accumulate unit with both operands in the format (hwsim.families.fpga.arith.lut_mac),
 accumulating `terms` products; with or without output conversion.
 """
+
 from __future__ import annotations
 
 from typing import Iterable
@@ -33,17 +34,30 @@ def weight_error(name: str, weights: dict[str, np.ndarray]) -> float:
     return float(err / var)
 
 
-def int_vs_minifloat(ints: Iterable[str] = INTS, minifloats: Iterable[str] = MINIFLOATS, seed: int = 0, hidden: int = 256,
-                     intermediate: int = 688, terms: int = 4608) -> pd.DataFrame:
+def int_vs_minifloat(
+    ints: Iterable[str] = INTS,
+    minifloats: Iterable[str] = MINIFLOATS,
+    seed: int = 0,
+    hidden: int = 256,
+    intermediate: int = 688,
+    terms: int = 4608,
+) -> pd.DataFrame:
     """One row per format: error, LUTs per MAC (plain, with conversion), Pareto-optimal flags, and
     for minifloats the cheapest integer format at least as accurate with the LUT overheads."""
     weights = llm_weights(seed, hidden, intermediate)
     rows = []
     for name in (*ints, *minifloats):
         t = operand_type(name)
-        rows.append({"format": name, "is_float": t.is_float, "bits": t.element_bits,
-                     "rel_mse": weight_error(name, weights), "luts": lut_mac(t, t, terms),
-                     "luts_conv": lut_mac(t, t, terms, conversion=True)})
+        rows.append(
+            {
+                "format": name,
+                "is_float": t.is_float,
+                "bits": t.element_bits,
+                "rel_mse": weight_error(name, weights),
+                "luts": lut_mac(t, t, terms),
+                "luts_conv": lut_mac(t, t, terms, conversion=True),
+            }
+        )
     df = pd.DataFrame(rows)
     for col in ("luts", "luts_conv"):
         df[f"pareto_{col}"] = pareto_mask(df[[col, "rel_mse"]].to_numpy(), [False, False])

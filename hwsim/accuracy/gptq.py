@@ -16,6 +16,7 @@ per-tensor fp32) keep their true second level. Formats whose scale depends on th
 Cost: one n × n Cholesky of H⁻¹ (via the Woodbury identity when there are fewer calibration tokens
 than input channels, so no n × n inverse is factorised twice) plus out·n²/2 multiply-adds of updates.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -121,8 +122,16 @@ def _factor(x: np.ndarray | None, h: np.ndarray | None, n: int, act_order: bool,
     return f
 
 
-def gptq(w: np.ndarray, fmt: str | Format, x: np.ndarray | None = None, *, h: np.ndarray | None = None,
-         act_order: bool = True, damp: float = DAMP, block: int = BLOCK) -> np.ndarray:
+def gptq(
+    w: np.ndarray,
+    fmt: str | Format,
+    x: np.ndarray | None = None,
+    *,
+    h: np.ndarray | None = None,
+    act_order: bool = True,
+    damp: float = DAMP,
+    block: int = BLOCK,
+) -> np.ndarray:
     """Quantized (dequantized) copy of W (out × in) after GPTQ with calibration inputs x (tokens × in)
     or a precomputed Hessian h (in × in). Same dtype as W (float32 stays float32)."""
     from hwsim.formats import get_format
@@ -157,7 +166,7 @@ def gptq(w: np.ndarray, fmt: str | Format, x: np.ndarray | None = None, *, h: np
         U = f.dense
     for i1 in range(0, n, block):
         i2 = min(i1 + block, n)
-        e = Et[:i2 - i1]
+        e = Et[: i2 - i1]
         if lowrank:
             Wt[i1:i2] -= B[i1:i2] @ G  # every earlier block's error, applied when the block is reached
             U1 = np.triu(P[i1:i2] @ B[i1:i2].T, 1)

@@ -8,6 +8,7 @@ but not Paley I).
 matrix (QR of a Gaussian, sign-fixed) when no Hadamard of order n is constructed here — SpinQuant
 reports random orthogonal rotations work too, only less uniformly than Hadamard.
 """
+
 from __future__ import annotations
 
 import functools

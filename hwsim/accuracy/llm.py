@@ -24,6 +24,7 @@ rotates the quantized model's residual stream with the RMSNorm gains folded (`ro
 keeps its own rotation of o_proj's and down_proj's inputs (online in QuaRot), and rotates each head's
 q/k/v by a Hadamard before the KV quantizer (undone after P·V: QuaRot's online K/V rotation).
 """
+
 from __future__ import annotations
 
 import json
@@ -77,11 +78,15 @@ def _rope_inv_freq(cfg: dict, head_dim: int, file: Path) -> tuple[float, ...]:
     theta = float(params.get("rope_theta", cfg.get("rope_theta", 10000.0)))
     kind = params.get("rope_type", params.get("type", "default"))
     if kind not in ROPE_TYPES:
-        raise HwsimError(f"RoPE type {kind!r} is not supported by the forward pass (supported: "
-                         f"{', '.join(ROPE_TYPES)})", file=file, field="rope_parameters")
+        raise HwsimError(
+            f"RoPE type {kind!r} is not supported by the forward pass (supported: {', '.join(ROPE_TYPES)})",
+            file=file,
+            field="rope_parameters",
+        )
     if float(cfg.get("partial_rotary_factor", 1.0)) != 1.0:
-        raise HwsimError("partial rotary embeddings are not supported by the forward pass",
-                         file=file, field="partial_rotary_factor")
+        raise HwsimError(
+            "partial rotary embeddings are not supported by the forward pass", file=file, field="partial_rotary_factor"
+        )
     inv = 1.0 / theta ** (np.arange(0, head_dim, 2, dtype=np.float64) / head_dim)
     if kind == "linear":
         inv = inv / float(params["factor"])
@@ -106,12 +111,18 @@ def read_config(folder: Path) -> DecoderConfig:
         raise HwsimError(f"not JSON ({exc.msg}, line {exc.lineno})", file=file) from None
     mt = cfg.get("model_type")
     if mt not in SUPPORTED_TYPES:
-        raise HwsimError(f"model_type {mt!r} is not supported by the accuracy forward pass (supported: "
-                         f"{', '.join(SUPPORTED_TYPES)})" + closest(str(mt), SUPPORTED_TYPES), file=file,
-                         field="model_type")
+        raise HwsimError(
+            f"model_type {mt!r} is not supported by the accuracy forward pass (supported: "
+            f"{', '.join(SUPPORTED_TYPES)})" + closest(str(mt), SUPPORTED_TYPES),
+            file=file,
+            field="model_type",
+        )
     if cfg.get("hidden_act", "silu") != "silu":
-        raise HwsimError(f"hidden_act {cfg['hidden_act']!r} is not supported (the Llama MLP uses silu)",
-                         file=file, field="hidden_act")
+        raise HwsimError(
+            f"hidden_act {cfg['hidden_act']!r} is not supported (the Llama MLP uses silu)",
+            file=file,
+            field="hidden_act",
+        )
     try:
         hidden, heads = int(cfg["hidden_size"]), int(cfg["num_attention_heads"])
         head_dim = int(cfg.get("head_dim") or hidden // heads)
@@ -120,11 +131,21 @@ def read_config(folder: Path) -> DecoderConfig:
             window = None
         bos = cfg.get("bos_token_id")
         return DecoderConfig(
-            mt, int(cfg["vocab_size"]), hidden, int(cfg["num_hidden_layers"]), heads,
-            int(cfg.get("num_key_value_heads") or heads), head_dim, int(cfg["intermediate_size"]),
-            float(cfg.get("rms_norm_eps", 1e-6)), bool(cfg.get("tie_word_embeddings", False)),
-            int(cfg.get("max_position_embeddings", 2048)), _rope_inv_freq(cfg, head_dim, file),
-            bos if isinstance(bos, int) else None, None if window is None else int(window))
+            mt,
+            int(cfg["vocab_size"]),
+            hidden,
+            int(cfg["num_hidden_layers"]),
+            heads,
+            int(cfg.get("num_key_value_heads") or heads),
+            head_dim,
+            int(cfg["intermediate_size"]),
+            float(cfg.get("rms_norm_eps", 1e-6)),
+            bool(cfg.get("tie_word_embeddings", False)),
+            int(cfg.get("max_position_embeddings", 2048)),
+            _rope_inv_freq(cfg, head_dim, file),
+            bos if isinstance(bos, int) else None,
+            None if window is None else int(window),
+        )
     except KeyError as exc:
         raise HwsimError(f"missing field {exc.args[0]!r}", file=file) from None
     except (TypeError, ValueError) as exc:
@@ -152,8 +173,11 @@ class Checkpoint:
         if info is None:
             if optional:
                 return None
-            raise HwsimError(f"no tensor {self.prefix + name!r}" + closest(self.prefix + name, self.infos),
-                             file=self.folder, field="checkpoint")
+            raise HwsimError(
+                f"no tensor {self.prefix + name!r}" + closest(self.prefix + name, self.infos),
+                file=self.folder,
+                field="checkpoint",
+            )
         return np.asarray(read_tensor(info), dtype=np.float32)
 
     def layer(self, i: int) -> dict[str, Any]:
@@ -175,8 +199,11 @@ class Checkpoint:
     def tokenizer(self):
         file = self.folder / "tokenizer.json"
         if not file.is_file():
-            raise HwsimError("the checkpoint has no tokenizer.json (the forward pass reads text through the "
-                             "checkpoint's own tokenizer)", file=self.folder)
+            raise HwsimError(
+                "the checkpoint has no tokenizer.json (the forward pass reads text through the "
+                "checkpoint's own tokenizer)",
+                file=self.folder,
+            )
         from tokenizers import Tokenizer
 
         try:
@@ -343,8 +370,16 @@ def readout(ckpt: Checkpoint, q: np.ndarray | None) -> tuple[np.ndarray, np.ndar
     return np.ones_like(norm), ((head.astype(np.float64) * norm) @ q).astype(np.float32)
 
 
-def _quantized_layer(i: int, p: dict, cfg: DecoderConfig, quant: Quant, calib: np.ndarray | None, *,
-                     residual_rotated: bool = False, acts: dict | None = None) -> _Layer:
+def _quantized_layer(
+    i: int,
+    p: dict,
+    cfg: DecoderConfig,
+    quant: Quant,
+    calib: np.ndarray | None,
+    *,
+    residual_rotated: bool = False,
+    acts: dict | None = None,
+) -> _Layer:
     """Apply the method to layer i's projections (calibration inputs captured from `calib` states
     through the fp layer), and attach the activation and KV quantizers. With `residual_rotated` (p from
     `rotate_layer`), only o_proj's and down_proj's inputs get the method's own rotation (online). `acts`:
@@ -364,8 +399,9 @@ def _quantized_layer(i: int, p: dict, cfg: DecoderConfig, quant: Quant, calib: n
         wf = fmt(quant.weight_format(f"layers.{i}.{r}"))
         m = fused if residual_rotated and r not in ONLINE_ROTATED else method
         # a transform alone is float-exact: it matters only to a weight or an activation quantizer
-        if (m.transforms and (wf is not None or quant.activations is not None)) or \
-                (wf is not None and m.rounding != "rtn"):
+        if (m.transforms and (wf is not None or quant.activations is not None)) or (
+            wf is not None and m.rounding != "rtn"
+        ):
             prepared[r] = prepare_linear(p[r], wf, m, None if acts is None else acts[r], seed=quant.seed)
         elif wf is not None:
             p[r] = np.asarray(wf.quantize(p[r], axis=-1), dtype=np.float32)
@@ -385,8 +421,9 @@ class Streams:
     quant_head: np.ndarray | None
 
 
-def run(ckpt: Checkpoint, ids: np.ndarray, quant: Quant | None = None, calibration: np.ndarray | None = None
-        ) -> Streams:
+def run(
+    ckpt: Checkpoint, ids: np.ndarray, quant: Quant | None = None, calibration: np.ndarray | None = None
+) -> Streams:
     """Windows `ids` (b × t) through the fp model and, with `quant`, through the quantized one — one
     streamed pass over the layers. A rotating method rotates the quantized model's residual stream
     (`rotate_layer`): embeddings·Q, every layer folded and rotated, lm_head·diag(γ)·Q."""
@@ -417,8 +454,9 @@ def run(ckpt: Checkpoint, ids: np.ndarray, quant: Quant | None = None, calibrati
         p = ckpt.layer(i)
         ref = _block(ref, cfg, _Layer(p, {}))
         if quant is not None and q is not None:  # q: the quantized stream, set whenever quant is
-            layer = _quantized_layer(i, p if rot is None else rotate_layer(p, rot), cfg, quant, cal,
-                                     residual_rotated=rot is not None)
+            layer = _quantized_layer(
+                i, p if rot is None else rotate_layer(p, rot), cfg, quant, cal, residual_rotated=rot is not None
+            )
             q = _block(q, cfg, layer)
             if cal is not None:
                 cal = _block(cal, cfg, layer)
@@ -441,16 +479,16 @@ def _fmt(f):
     return get_format(f) if isinstance(f, str) else f
 
 
-def logits(folder: str | Path | Checkpoint, ids: np.ndarray, quant: Quant | None = None,
-           calibration: np.ndarray | None = None) -> np.ndarray:
+def logits(
+    folder: str | Path | Checkpoint, ids: np.ndarray, quant: Quant | None = None, calibration: np.ndarray | None = None
+) -> np.ndarray:
     """Logits (b × t × vocab, float32) of the fp model, or of the quantized one when `quant` is given."""
     s = run(_checkpoint(folder), ids, quant, calibration)
     h, head = (s.ref, s.head) if s.quant is None or s.quant_head is None else (s.quant, s.quant_head)
     return (h.reshape(-1, h.shape[-1]) @ head.T).reshape(*h.shape[:-1], -1)
 
 
-def iter_linear_inputs(folder: str | Path | Checkpoint, ids: np.ndarray
-                       ) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
+def iter_linear_inputs(folder: str | Path | Checkpoint, ids: np.ndarray) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
     """(i, {role: fp input rows (tokens × in)}) of layer i's projections for windows `ids`, one layer at a time
     (only that layer's weights and inputs held)."""
     ckpt = _checkpoint(folder)
@@ -473,8 +511,11 @@ def windows(ids: ArrayLike, window: int, bos: int | None, *, what: str = "text")
     body = window - (bos is not None)
     n = ids.size // body if body > 0 else 0
     if n == 0:
-        raise HwsimError(f"the {what} has {ids.size} tokens, fewer than one window of {window} "
-                         f"(give more text or a smaller `window`)", field=what)
+        raise HwsimError(
+            f"the {what} has {ids.size} tokens, fewer than one window of {window} "
+            f"(give more text or a smaller `window`)",
+            field=what,
+        )
     out = ids[: n * body].reshape(n, body)
     if bos is not None:
         out = np.concatenate([np.full((n, 1), bos, dtype=np.int64), out], axis=1)
@@ -496,8 +537,9 @@ def _window_metrics(ref_logits: np.ndarray, q_logits: np.ndarray, ids: np.ndarra
 HEAD_CHUNK = 8  # windows per lm_head GEMM: bounds the logits held at once (vocab can be 150 k)
 
 
-def evaluate_ids(folder: str | Path | Checkpoint, ids: np.ndarray, quant: Quant | None = None,
-                 calibration: np.ndarray | None = None) -> dict:
+def evaluate_ids(
+    folder: str | Path | Checkpoint, ids: np.ndarray, quant: Quant | None = None, calibration: np.ndarray | None = None
+) -> dict:
     """Perplexity of windows `ids` (b × t) through the quantized model, the fp model's
     (`baseline_perplexity`), and the mean KL(fp ‖ quantized) of next-token distributions (nats)."""
     ckpt = _checkpoint(folder)
@@ -507,12 +549,16 @@ def evaluate_ids(folder: str | Path | Checkpoint, ids: np.ndarray, quant: Quant 
     tot = np.zeros(3)
     assert s.quant is not None and s.quant_head is not None, "run() returns a quantized stream for a Quant"
     for c in range(0, ids.shape[0], HEAD_CHUNK):
-        lr = s.ref[c:c + HEAD_CHUNK] @ s.head.T
-        lq = s.quant[c:c + HEAD_CHUNK] @ s.quant_head.T
-        tot += _window_metrics(lr, lq, ids[c:c + HEAD_CHUNK])
+        lr = s.ref[c : c + HEAD_CHUNK] @ s.head.T
+        lq = s.quant[c : c + HEAD_CHUNK] @ s.quant_head.T
+        tot += _window_metrics(lr, lq, ids[c : c + HEAD_CHUNK])
     n = ids.shape[0] * (ids.shape[1] - 1)
-    return {"perplexity": math.exp(tot[1] / n), "kl": float(tot[2] / n), "tokens": int(n),
-            "baseline_perplexity": math.exp(tot[0] / n)}
+    return {
+        "perplexity": math.exp(tot[1] / n),
+        "kl": float(tot[2] / n),
+        "tokens": int(n),
+        "baseline_perplexity": math.exp(tot[0] / n),
+    }
 
 
 def encode(ckpt: Checkpoint, text: str) -> np.ndarray:
@@ -541,14 +587,21 @@ def checked_window(cfg: DecoderConfig, max_tokens: int | None, window: int | Non
             raise HwsimError(f"must be an integer ≥ 2, got {v!r}", field=name)
     window = window or min(DEFAULT_WINDOW, cfg.max_positions)
     if window > cfg.max_positions:
-        raise HwsimError(f"window {window} is longer than the model's max_position_embeddings "
-                         f"{cfg.max_positions}", field="window")
+        raise HwsimError(
+            f"window {window} is longer than the model's max_position_embeddings {cfg.max_positions}", field="window"
+        )
     return window
 
 
-def evaluate(folder: str | Path, text: str | Path, quant: Quant | None = None, *,
-             calibration: str | Path | None = None, max_tokens: int = DEFAULT_MAX_TOKENS,
-             window: int | None = None) -> dict:
+def evaluate(
+    folder: str | Path,
+    text: str | Path,
+    quant: Quant | None = None,
+    *,
+    calibration: str | Path | None = None,
+    max_tokens: int = DEFAULT_MAX_TOKENS,
+    window: int | None = None,
+) -> dict:
     """`hwsim accuracy`: perplexity and KL on a text file (first `max_tokens` tokens, in windows).
     Calibration text defaults to the evaluation text (reported as such) when the method needs it."""
     from hwsim.accuracy.methods import parse_method
@@ -564,8 +617,7 @@ def evaluate(folder: str | Path, text: str | Path, quant: Quant | None = None, *
         source = str(calibration) if calibration is not None else "evaluation text"
         cal_ids = encode(ckpt, read_text(calibration, "calibration")) if calibration is not None else ids
         cal_ids = cal_ids[:CALIBRATION_TOKENS]
-        cal = windows(cal_ids, min(window, cal_ids.size + (ckpt.cfg.bos is not None)), ckpt.cfg.bos,
-                      what="calibration")
+        cal = windows(cal_ids, min(window, cal_ids.size + (ckpt.cfg.bos is not None)), ckpt.cfg.bos, what="calibration")
     out = evaluate_ids(ckpt, wins, quant, cal)
     out["window"] = int(window)
     if source is not None:

@@ -19,6 +19,7 @@ Per-layer rotations are what QuaRot fuses into the neighbouring weights (the res
 runs online (before down_proj). MiniLM (post-LN) applies them per layer; the decoder forward pass (llm)
 rotates its residual stream with the norms folded and keeps per-layer rotations for o_proj and down_proj.
 """
+
 from __future__ import annotations
 
 import re
@@ -34,8 +35,17 @@ if TYPE_CHECKING:
 
 ROUNDINGS = ("rtn", "gptq", "gptq_noact")
 TRANSFORMS = ("rotate", "smoothquant", "awq")
-KNOWN_METHODS = ("rtn", "gptq", "gptq_noact", "awq", "smoothquant", "rotate", "rotate+gptq", "awq+gptq",
-                 "smoothquant+gptq")
+KNOWN_METHODS = (
+    "rtn",
+    "gptq",
+    "gptq_noact",
+    "awq",
+    "smoothquant",
+    "rotate",
+    "rotate+gptq",
+    "awq+gptq",
+    "smoothquant+gptq",
+)
 AWQ_GRID = tuple(i / 20 for i in range(20))  # AWQ's grid of 20 ratios
 AWQ_TOKENS = 128  # calibration rows the α search uses (evenly spaced)
 _SQ = re.compile(r"smoothquant(?:_a(\d*\.?\d+))?")
@@ -78,9 +88,11 @@ def parse_method(name: str | Method | None) -> Method:
                 raise HwsimError(f"smoothquant α must be in [0, 1], got {alpha}", field="method")
             transforms.append(("smoothquant", alpha))
         else:
-            raise HwsimError(f"unknown method {p!r}: methods are {', '.join(ROUNDINGS + TRANSFORMS)}, "
-                             f"joined by '+' (e.g. rotate+gptq){closest(p, ROUNDINGS + TRANSFORMS)}",
-                             field="method")
+            raise HwsimError(
+                f"unknown method {p!r}: methods are {', '.join(ROUNDINGS + TRANSFORMS)}, "
+                f"joined by '+' (e.g. rotate+gptq){closest(p, ROUNDINGS + TRANSFORMS)}",
+                field="method",
+            )
     return Method(text, tuple(transforms), rounding or "rtn")
 
 
@@ -89,9 +101,11 @@ def check_applies(method: Method, fmt: Format | None) -> None:
     if fmt is None or method.rounding == "rtn":
         return
     if fmt.scaling in ("absmean", "ggml") or fmt.stochastic:
-        why = {"absmean": "its absmean scale depends on the whole rounded tensor (BitNet models are trained "
-                          "quantized, not post-trained)",
-               "ggml": "llama.cpp block types are not supported by GPTQ here"}.get(fmt.scaling, "it rounds stochastically")
+        why = {
+            "absmean": "its absmean scale depends on the whole rounded tensor (BitNet models are trained "
+            "quantized, not post-trained)",
+            "ggml": "llama.cpp block types are not supported by GPTQ here",
+        }.get(fmt.scaling, "it rounds stochastically")
         raise HwsimError(f"{method.rounding} does not apply to {fmt.name}: {why}; use rtn", field="method")
 
 
@@ -151,8 +165,9 @@ def _smooth_scale(w: np.ndarray, x: np.ndarray, alpha: float) -> np.ndarray:
     return xa**alpha / wa ** (1.0 - alpha)
 
 
-def prepare_linear(w: np.ndarray, fmt: Format | None, method: Method | str | None = None, x: np.ndarray | None = None, *,
-                   seed: int = 0) -> PreparedLinear:
+def prepare_linear(
+    w: np.ndarray, fmt: Format | None, method: Method | str | None = None, x: np.ndarray | None = None, *, seed: int = 0
+) -> PreparedLinear:
     """Apply a method to one linear layer W (out × in) with calibration inputs x (tokens × in).
     fmt None keeps the weight unquantized (transforms still apply: activations may be quantized)."""
     from hwsim.accuracy.gptq import gptq

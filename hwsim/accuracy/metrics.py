@@ -2,6 +2,7 @@
 
 All reductions run in float64 so that a tiny error on a large tensor is not lost to rounding.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Iterable

@@ -15,6 +15,7 @@ along the input dimension (axis -1 of the out × in matrix); optionally the inpu
 (activations, groups along channels); embedding tables are kept in fp32 unless
 `quantize_embeddings=True` (they are a lookup, not a GEMM, and are usually left unquantized).
 """
+
 from __future__ import annotations
 
 import functools
@@ -197,14 +198,24 @@ def _resolve(spec: str | Format | Mapping[str, str | Format | None] | None, what
         return {k: fmt for k in keys}
     for k in spec:
         if k not in keys:
-            raise HwsimError(f"unknown MiniLM layer {k!r}" + closest(k, keys) + "; layers are layers.<0-5>."
-                             + "|".join(_ROLES) + f" and {EMBEDDINGS!r}", field=what)
+            raise HwsimError(
+                f"unknown MiniLM layer {k!r}"
+                + closest(k, keys)
+                + "; layers are layers.<0-5>."
+                + "|".join(_ROLES)
+                + f" and {EMBEDDINGS!r}",
+                field=what,
+            )
     return {k: _as_format(v) for k, v in spec.items() if v is not None}
 
 
-def _quantized_params(weight_formats: str | Format | Mapping[str, str | Format | None] | None, quantize_embeddings: bool, method: Method | None = None,
-                      act_fmts: dict | None = None,
-                      seed: int = 0) -> tuple[dict[str, np.ndarray], dict]:
+def _quantized_params(
+    weight_formats: str | Format | Mapping[str, str | Format | None] | None,
+    quantize_embeddings: bool,
+    method: Method | None = None,
+    act_fmts: dict | None = None,
+    seed: int = 0,
+) -> tuple[dict[str, np.ndarray], dict]:
     """(parameters with quantized linear weights, {layer: PreparedLinear} for layers a method transforms)."""
     from hwsim.accuracy.methods import parse_method, prepare_linear
 
@@ -232,8 +243,15 @@ def _checkpoint_key(name: str) -> str:
     return f"encoder.layer.{i}.{_ROLES[role]}"
 
 
-def _forward(ids: np.ndarray, mask: np.ndarray, w: dict, act_fmts: dict, capture: dict | None,
-             prepared: dict | None = None, kv: tuple[Format, np.ndarray | None] | None = None) -> np.ndarray:
+def _forward(
+    ids: np.ndarray,
+    mask: np.ndarray,
+    w: dict,
+    act_fmts: dict,
+    capture: dict | None,
+    prepared: dict | None = None,
+    kv: tuple[Format, np.ndarray | None] | None = None,
+) -> np.ndarray:
     """Token states (batch × tokens × hidden, zero at padding) after the 6 encoder layers. `prepared`:
     layers a method transformed (their input transform runs before the activation quantizer); kv:
     (Format, rotate) quantizes keys and values per token and head (groups along the head dimension), after
@@ -269,8 +287,11 @@ def _forward(ids: np.ndarray, mask: np.ndarray, w: dict, act_fmts: dict, capture
         assert kv_fmt is not None, "called only with a KV format"
         return np.asarray(kv_fmt.quantize(z, axis=-1), dtype=np.float32)
 
-    h = (w["embeddings.word_embeddings.weight"][ids] + w["embeddings.position_embeddings.weight"][:t]
-         + w["embeddings.token_type_embeddings.weight"][0])
+    h = (
+        w["embeddings.word_embeddings.weight"][ids]
+        + w["embeddings.position_embeddings.weight"][:t]
+        + w["embeddings.token_type_embeddings.weight"][0]
+    )
     h = _layer_norm(h.reshape(b * t, HIDDEN)[real], "embeddings.LayerNorm", w)
     # additive mask: padded keys get a large negative score (finite, so an all-pad row stays finite)
     bias = ((1.0 - mask[:, None, None, :]) * np.float32(-1e9)).astype(np.float32)
@@ -298,9 +319,13 @@ def _pool(h: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return e / np.maximum(np.linalg.norm(e, axis=-1, keepdims=True), 1e-12)
 
 
-def embed(sentences: list[str] | None = None, weight_formats: str | Format | Mapping[str, str | Format | None] | None = None,
-          act_format: str | Format | Mapping[str, str | Format | None] | None = None, *,
-          quantize_embeddings: bool = False) -> np.ndarray:
+def embed(
+    sentences: list[str] | None = None,
+    weight_formats: str | Format | Mapping[str, str | Format | None] | None = None,
+    act_format: str | Format | Mapping[str, str | Format | None] | None = None,
+    *,
+    quantize_embeddings: bool = False,
+) -> np.ndarray:
     """Sentence embeddings (n × 384, unit norm, float32).
 
     weight_formats: None (fp32), a Format or format name for every linear layer, or a dict
@@ -321,9 +346,16 @@ def reference_embeddings() -> np.ndarray:
     return embed()
 
 
-def evaluate(weight_formats: str | Format | Mapping[str, str | Format | None] | None = None, act_format: str | Format | Mapping[str, str | Format | None] | None = None, *,
-             method: Method | str | None = None, kv_format: str | Format | None = None,
-             quantize_embeddings: bool = False, weight_error: bool = True, seed: int = 0) -> dict:
+def evaluate(
+    weight_formats: str | Format | Mapping[str, str | Format | None] | None = None,
+    act_format: str | Format | Mapping[str, str | Format | None] | None = None,
+    *,
+    method: Method | str | None = None,
+    kv_format: str | Format | None = None,
+    quantize_embeddings: bool = False,
+    weight_error: bool = True,
+    seed: int = 0,
+) -> dict:
     """One quantized pass over SENTENCES: {"cosine": mean cosine vs fp32} and, with `weight_error`,
     "weight_sums": error sums (`metrics.error_sums`, combined) over every linear weight (after the
     method, mapped back to the original basis). Weights are quantized once for both.
@@ -353,10 +385,14 @@ def evaluate(weight_formats: str | Format | Mapping[str, str | Format | None] | 
     return out
 
 
-def cosine_vs_fp32(weight_formats: str | Format | Mapping[str, str | Format | None] | None = None, act_format: str | Format | Mapping[str, str | Format | None] | None = None, *, quantize_embeddings: bool = False) -> float:
+def cosine_vs_fp32(
+    weight_formats: str | Format | Mapping[str, str | Format | None] | None = None,
+    act_format: str | Format | Mapping[str, str | Format | None] | None = None,
+    *,
+    quantize_embeddings: bool = False,
+) -> float:
     """Mean cosine similarity between quantized and fp32 embeddings of SENTENCES."""
-    return evaluate(weight_formats, act_format, quantize_embeddings=quantize_embeddings,
-                    weight_error=False)["cosine"]
+    return evaluate(weight_formats, act_format, quantize_embeddings=quantize_embeddings, weight_error=False)["cosine"]
 
 
 @functools.lru_cache(maxsize=4)
@@ -374,8 +410,10 @@ def linear_layers(max_tokens: int = 256) -> list[LinearLayer]:
     """MiniLM's 36 linear layers in execution order, each with up to `max_tokens` rows of its
     fp32 input activations (real tokens of SENTENCES, padding excluded)."""
     w, acts = _weights(), _captured(max_tokens)
-    return [LinearLayer(n, w[_checkpoint_key(n) + ".weight"], w[_checkpoint_key(n) + ".bias"], acts[n])
-            for n in LINEAR_NAMES]
+    return [
+        LinearLayer(n, w[_checkpoint_key(n) + ".weight"], w[_checkpoint_key(n) + ".bias"], acts[n])
+        for n in LINEAR_NAMES
+    ]
 
 
 def calibration_inputs(max_tokens: int = 256) -> dict[str, np.ndarray]:

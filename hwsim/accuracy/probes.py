@@ -10,6 +10,7 @@ sees exactly what the layer sees in the deployed recipe. Cost: one fp pass, then
 L − i layers (≈ L/2 on average, against 2L for an independent fp + quantized run), and each layer is read once
 per batch of probes instead of once per probe.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -47,11 +48,18 @@ def _rademacher(role: str, layer: int, seed: int, eta: float) -> Callable[[np.nd
         rng = np.random.default_rng([int(seed), layer, llm.ROLES.index(role)])
         scale = eta * float(np.sqrt(np.mean(np.square(y, dtype=np.float64))))
         return (scale * rng.choice(np.array([-1.0, 1.0], dtype=np.float32), size=y.shape)).astype(np.float32)
+
     return add
 
 
-def probe_kl(folder: str | Path | llm.Checkpoint, ids: np.ndarray, probes: list[Probe], method: Method | str | None = None, calibration: np.ndarray | None = None,
-             seed: int = 0) -> np.ndarray:
+def probe_kl(
+    folder: str | Path | llm.Checkpoint,
+    ids: np.ndarray,
+    probes: list[Probe],
+    method: Method | str | None = None,
+    calibration: np.ndarray | None = None,
+    seed: int = 0,
+) -> np.ndarray:
     """Mean KL(fp ‖ probe) of next-token distributions over windows `ids` (b × t), one value per probe (nats)."""
     from hwsim.accuracy.methods import check_applies, parse_method
     from hwsim.errors import HwsimError
@@ -94,11 +102,15 @@ def probe_kl(folder: str | Path | llm.Checkpoint, ids: np.ndarray, probes: list[
             acts = {}
             llm._block(cal, cfg, llm._Layer(p, {}), acts)
         for s in range(0, len(mine), per_pass):
-            chunk = mine[s:s + per_pass]
+            chunk = mine[s : s + per_pass]
             streams = []
             for k in chunk:
-                q = llm.Quant(weights={f"layers.{i}.{r}": f for r, f in probes[k].weights}, kv=probes[k].kv,
-                              method=method, seed=seed)
+                q = llm.Quant(
+                    weights={f"layers.{i}.{r}": f for r, f in probes[k].weights},
+                    kv=probes[k].kv,
+                    method=method,
+                    seed=seed,
+                )
                 layer = llm._quantized_layer(i, p, cfg, q, None, residual_rotated=rot is not None, acts=acts)
                 if (role := probes[k].noise) is not None:
                     layer.noise = {role: _rademacher(role, i, seed, NOISE_ETA)}
@@ -115,6 +127,7 @@ def probe_kl(folder: str | Path | llm.Checkpoint, ids: np.ndarray, probes: list[
 def _mean_kl(ref: np.ndarray, q: np.ndarray, head: np.ndarray, ids: np.ndarray) -> float:
     tot = 0.0
     for c in range(0, ids.shape[0], llm.HEAD_CHUNK):
-        tot += llm._window_metrics(ref[c:c + llm.HEAD_CHUNK] @ head.T, q[c:c + llm.HEAD_CHUNK] @ head.T,
-                                   ids[c:c + llm.HEAD_CHUNK])[2]
+        tot += llm._window_metrics(
+            ref[c : c + llm.HEAD_CHUNK] @ head.T, q[c : c + llm.HEAD_CHUNK] @ head.T, ids[c : c + llm.HEAD_CHUNK]
+        )[2]
     return tot / (ids.shape[0] * (ids.shape[1] - 1))

@@ -16,6 +16,7 @@ Used when no checkpoint is at hand. Parameters and where they come from (REFEREN
 
 Every draw takes a seed; the same arguments give byte-identical arrays.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -64,8 +65,9 @@ def llm_weights(seed: int, hidden: int = 512, intermediate: int = 1376) -> dict[
     return out
 
 
-def llm_activations(seed: int, tokens: int = 256, channels: int = 512, n_outlier_channels: int = 6,
-                    n_massive: int = 2) -> np.ndarray:
+def llm_activations(
+    seed: int, tokens: int = 256, channels: int = 512, n_outlier_channels: int = 6, n_massive: int = 2
+) -> np.ndarray:
     """Activations (tokens × channels) entering a linear layer, with fixed outlier channels on
     every token and massive values on the first token (see module docstring for the sources)."""
     if n_outlier_channels + n_massive > channels:

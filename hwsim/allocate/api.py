@@ -1,4 +1,5 @@
 """`allocate()`: arch × model × candidate formats → an optimal per-unit format assignment."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -42,9 +43,15 @@ def _names(formats: str | Iterable[object], field: str) -> tuple[str, ...]:
     return names
 
 
-def resolve_trace(model: Trace | ModelConfig | str | None, phase: str = "decode", *, batch: int = 1,
-                  seq: int | None = None, context: int | None = None,
-                  checkpoint: str | Path | None = None) -> Trace:
+def resolve_trace(
+    model: Trace | ModelConfig | str | None,
+    phase: str = "decode",
+    *,
+    batch: int = 1,
+    seq: int | None = None,
+    context: int | None = None,
+    checkpoint: str | Path | None = None,
+) -> Trace:
     """A Trace from a Trace, a ModelConfig, a preset/path — or MiniLM's own config when the
     checkpoint is MiniLM and no model is given. MiniLM has no LM head: its lm_head row is dropped."""
     from hwsim.workload import load_model, trace
@@ -59,8 +66,9 @@ def resolve_trace(model: Trace | ModelConfig | str | None, phase: str = "decode"
         elif checkpoint is not None and (Path(checkpoint) / "config.json").is_file():
             model = load_model(checkpoint)  # the checkpoint folder's own config
         else:
-            raise HwsimError("give a model (or `checkpoint` minilm, or a checkpoint folder with config.json)",
-                             field="model")
+            raise HwsimError(
+                "give a model (or `checkpoint` minilm, or a checkpoint folder with config.json)", field="model"
+            )
     elif isinstance(model, str):
         model = load_model(model)
     t = trace(model, phase, batch=batch, seq=seq, context=context)
@@ -69,7 +77,9 @@ def resolve_trace(model: Trace | ModelConfig | str | None, phase: str = "decode"
     return t
 
 
-def stored_choice(trace: Trace, units: list[Unit], cols: tuple[str, ...], allowed: np.ndarray, kv: object) -> tuple[tuple[int, ...] | None, str]:
+def stored_choice(
+    trace: Trace, units: list[Unit], cols: tuple[str, ...], allowed: np.ndarray, kv: object
+) -> tuple[tuple[int, ...] | None, str]:
     """(the format index of each unit as a quantized checkpoint stores it, or None; the checkpoint's formats
     that are not candidates of their units, '' when none). KV units count as stored at the base `kv` format."""
     own = own_formats(trace)
@@ -86,15 +96,29 @@ def stored_choice(trace: Trace, units: list[Unit], cols: tuple[str, ...], allowe
     return (None, ",".join(dict.fromkeys(missing))) if missing else (tuple(choice), "")
 
 
-def build_problem(arch: Accelerator | str, trace: Trace, formats: str | Iterable[object], *, granularity: str = "op",
-                  groups: Mapping[str, Iterable[str]] | Iterable[str] | None = None,
-                  kv_formats: str | Iterable[object] | None = None, checkpoint: str | Path | None = None,
-                  proxy: str | None = None, sensitivity: dict | str | os.PathLike[str] | None = None,
-                  activations: object = "fp16", kv: object = "fp16", fixed_weights: str | None = None,
-                  seed: int = 0, method: Method | str | None = None, sample_elems: int = DEFAULT_SAMPLE_ELEMS,
-                  tokens: int = DEFAULT_TOKENS, text: str | Path | None = None,
-                  calibration: str | Path | None = None, max_tokens: int | None = None,
-                  window: int | None = None) -> Problem:
+def build_problem(
+    arch: Accelerator | str,
+    trace: Trace,
+    formats: str | Iterable[object],
+    *,
+    granularity: str = "op",
+    groups: Mapping[str, Iterable[str]] | Iterable[str] | None = None,
+    kv_formats: str | Iterable[object] | None = None,
+    checkpoint: str | Path | None = None,
+    proxy: str | None = None,
+    sensitivity: dict | str | os.PathLike[str] | None = None,
+    activations: object = "fp16",
+    kv: object = "fp16",
+    fixed_weights: str | None = None,
+    seed: int = 0,
+    method: Method | str | None = None,
+    sample_elems: int = DEFAULT_SAMPLE_ELEMS,
+    tokens: int = DEFAULT_TOKENS,
+    text: str | Path | None = None,
+    calibration: str | Path | None = None,
+    max_tokens: int | None = None,
+    window: int | None = None,
+) -> Problem:
     """The units × formats Problem: hardware costs from `arch.cost`, accuracy costs from tensors.
     `text` / `calibration` (files) run a decoder checkpoint folder end to end (`measured`: KL per unit and
     format on `text`; `hessian`, `output`: real inputs from `calibration`, else `text`).
@@ -109,26 +133,53 @@ def build_problem(arch: Accelerator | str, trace: Trace, formats: str | Iterable
     units = weight_units(trace, granularity, groups) + (kv_units(trace) if kv_names else [])
     cols = tuple(dict.fromkeys(w_names + kv_names))
     allowed = np.array([[c in (w_names if u.kind == "weights" else kv_names) for c in cols] for u in units])
-    costs, fixed = hardware_costs(arch, trace, units, cols, allowed, activations=activations, kv=kv,
-                                  fixed_weights=fixed_weights)
+    costs, fixed = hardware_costs(
+        arch, trace, units, cols, allowed, activations=activations, kv=kv, fixed_weights=fixed_weights
+    )
     if isinstance(sensitivity, (str, os.PathLike)):  # a file to read (bytes paths were never readable: Path(bytes))
         sensitivity = load_sensitivity(sensitivity)
         proxy = proxy or "table"
-    source = tensor_source(checkpoint, seed=seed, sample_elems=sample_elems, tokens=tokens, text=text,
-                           calibration=calibration, max_tokens=max_tokens, window=window)
+    source = tensor_source(
+        checkpoint,
+        seed=seed,
+        sample_elems=sample_elems,
+        tokens=tokens,
+        text=text,
+        calibration=calibration,
+        max_tokens=max_tokens,
+        window=window,
+    )
     if proxy is None:  # measured when the model runs end to end here (MiniLM, a decoder with text), else output
         proxy = "measured" if hasattr(source, "loss") or getattr(source, "can_measure", False) else "output"
-    costs["error"] = accuracy_costs(trace, units, cols, allowed, source, proxy=proxy, sensitivity=sensitivity,
-                                    seed=seed, method=method)
+    costs["error"] = accuracy_costs(
+        trace, units, cols, allowed, source, proxy=proxy, sensitivity=sensitivity, seed=seed, method=method
+    )
     stored = stored_choice(trace, units, cols, allowed, kv)[0] if fixed_weights is None else None
-    return Problem(units=tuple(u.name for u in units), formats=cols, allowed=allowed, costs=costs,
-                   elems=np.array([u.params for u in units]), fixed=fixed, members=tuple(u.ops for u in units),
-                   stored=stored)
+    return Problem(
+        units=tuple(u.name for u in units),
+        formats=cols,
+        allowed=allowed,
+        costs=costs,
+        elems=np.array([u.params for u in units]),
+        fixed=fixed,
+        members=tuple(u.ops for u in units),
+        stored=stored,
+    )
 
 
-def allocate(arch: Accelerator | str, model: Trace | ModelConfig | str | None, formats: str | Iterable[object],
-             objective: str = "error", budgets: dict | None = None, *, phase: str = "decode", batch: int = 1,
-             seq: int | None = None, context: int | None = None, **options: Any) -> Solution:
+def allocate(
+    arch: Accelerator | str,
+    model: Trace | ModelConfig | str | None,
+    formats: str | Iterable[object],
+    objective: str = "error",
+    budgets: dict | None = None,
+    *,
+    phase: str = "decode",
+    batch: int = 1,
+    seq: int | None = None,
+    context: int | None = None,
+    **options: Any,
+) -> Solution:
     """Choose one format per allocation unit, minimising `objective` subject to `budgets`
     ({"seconds" | "energy_j" | "memory_bytes" | "avg_bits" | "error": max total}); options as in
     `build_problem`. Raises InfeasibleBudget with the tightest feasible values."""

@@ -14,6 +14,7 @@ Memory: Σ stored elements × bits_per_element / 8 (a unit stores all its parame
 included — units.py); the parameters outside units (embeddings, lm_head, norms) at the fixed weight
 format, and the KV cache at the base KV format unless allocated.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -36,14 +37,16 @@ if TYPE_CHECKING:
 _FIXED = {"precision.weights": "fixed_weights", "precision.activations": "activations", "precision.kv": "kv"}
 
 
-def _per_op(arch: Accelerator, ops: pd.DataFrame, precision: Precision, names: dict[str, str],
-            own: Iterable[str] | None = None) -> np.ndarray:
+def _per_op(
+    arch: Accelerator, ops: pd.DataFrame, precision: Precision, names: dict[str, str], own: Iterable[str] | None = None
+) -> np.ndarray:
     """(rows, 2): seconds and energy_j of each op of `ops`. `names` maps the engine's precision fields
     to the parameters that set those operands here, so a refusal names what the caller can change.
     `own`: the checkpoint's weight format of each op, replacing the precision's weights."""
     try:
-        table = (evaluate(arch, ops, precision) if own is None else
-                 evaluate_per_op(arch, ops, precision, list(own))).ops
+        table = (
+            evaluate(arch, ops, precision) if own is None else evaluate_per_op(arch, ops, precision, list(own))
+        ).ops
     except HwsimError as exc:
         raise exc.renamed(names) from None
     return np.column_stack([table["seconds"].to_numpy(np.float64), table["energy_j"].to_numpy(np.float64)])
@@ -53,9 +56,17 @@ def bits_per_element(fmt: object) -> float:
     return operand_type(fmt, "formats").bits
 
 
-def hardware_costs(arch: Accelerator, trace: Trace, units: list[Unit], formats: tuple[str, ...],
-                   allowed: np.ndarray, *, activations: object = "fp16", kv: object = "fp16",
-                   fixed_weights: str | None = None) -> tuple[dict, dict]:
+def hardware_costs(
+    arch: Accelerator,
+    trace: Trace,
+    units: list[Unit],
+    formats: tuple[str, ...],
+    allowed: np.ndarray,
+    *,
+    activations: object = "fp16",
+    kv: object = "fp16",
+    fixed_weights: str | None = None,
+) -> tuple[dict, dict]:
     """(costs, fixed): U × F matrices of seconds, energy_j and memory_bytes, and the constants.
     `fixed_weights` None: ops outside the units keep a quantized checkpoint's own formats (else fp16)."""
     ops = trace.ops
@@ -99,11 +110,18 @@ def hardware_costs(arch: Accelerator, trace: Trace, units: list[Unit], formats: 
                 c[delta] -= base[rows[delta]]
             out[idx, j] = member @ c
     storage = np.array([u.storage for u in units], dtype=np.float64)
-    costs = {"seconds": out[..., 0], "energy_j": out[..., 1], "memory_bytes": storage[:, None] * bits[None, :] / 8,
-             "bits": bits}
+    costs = {
+        "seconds": out[..., 0],
+        "energy_j": out[..., 1],
+        "memory_bytes": storage[:, None] * bits[None, :] / 8,
+        "bits": bits,
+    }
     kv_fixed = 0 if any(u.kind == "kv" for u in units) else trace.kv_cache_bytes(bits_per_element(kv))
-    fixed = {"seconds": float(base[~in_unit, 0].sum()), "energy_j": float(base[~in_unit, 1].sum()),
-             "memory_bytes": _outside_bytes(trace.model, units, fixed_weights if own is None else None) + kv_fixed}
+    fixed = {
+        "seconds": float(base[~in_unit, 0].sum()),
+        "energy_j": float(base[~in_unit, 1].sum()),
+        "memory_bytes": _outside_bytes(trace.model, units, fixed_weights if own is None else None) + kv_fixed,
+    }
     return costs, fixed
 
 

@@ -9,6 +9,7 @@
   when only that unit is quantized after the method (hwsim.accuracy.probes);
 - output curvature (the hessian proxy): per op, Hutchinson's estimate of the KL's curvature at its output.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -27,8 +28,16 @@ if TYPE_CHECKING:
 
 
 class DecoderTensors:
-    def __init__(self, path: str | Path, text: str | Path | None = None, calibration: str | Path | None = None, *,
-                 seed: int = 0, max_tokens: int = llm.DEFAULT_MAX_TOKENS, window: int | None = None) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        text: str | Path | None = None,
+        calibration: str | Path | None = None,
+        *,
+        seed: int = 0,
+        max_tokens: int = llm.DEFAULT_MAX_TOKENS,
+        window: int | None = None,
+    ) -> None:
         self.ckpt = llm.Checkpoint(path)
         cfg = self.ckpt.cfg
         self.window = llm.checked_window(cfg, max_tokens, window)
@@ -42,12 +51,13 @@ class DecoderTensors:
         self.cal = None
         if cal_src is not None:
             what = "calibration" if calibration is not None else "text"
-            cal_ids = llm.encode(self.ckpt, llm.read_text(cal_src, what))[:llm.CALIBRATION_TOKENS]
-            self.cal = llm.windows(cal_ids, min(self.window, cal_ids.size + (cfg.bos is not None)), cfg.bos,
-                                   what=what)
-        self.describe = (f"decoder checkpoint {self.ckpt.folder} run end to end"
-                         + (f" (KL on {self.text})" if self.text else "")
-                         + (f", calibration {calibration}" if calibration else ""))
+            cal_ids = llm.encode(self.ckpt, llm.read_text(cal_src, what))[: llm.CALIBRATION_TOKENS]
+            self.cal = llm.windows(cal_ids, min(self.window, cal_ids.size + (cfg.bos is not None)), cfg.bos, what=what)
+        self.describe = (
+            f"decoder checkpoint {self.ckpt.folder} run end to end"
+            + (f" (KL on {self.text})" if self.text else "")
+            + (f", calibration {calibration}" if calibration else "")
+        )
         self._layer = -1
         self._stream: Iterator[tuple[int, dict[str, np.ndarray]]] | None = None  # llm.iter_linear_inputs
         self._inputs: dict[str, np.ndarray] = {}
@@ -60,24 +70,31 @@ class DecoderTensors:
     def _split(self, name: str) -> tuple[int, str]:
         m = re.match(r"layers\.(\d+)\.(?:.*\.)?(\w+)$", name)
         if not m or m[2] not in llm.ROLES or int(m[1]) >= self.ckpt.cfg.layers:
-            raise HwsimError(f"the decoder forward pass has no projection {name!r} (roles: "
-                             f"{', '.join(llm.ROLES)})", file=self.ckpt.folder, field="checkpoint")
+            raise HwsimError(
+                f"the decoder forward pass has no projection {name!r} (roles: {', '.join(llm.ROLES)})",
+                file=self.ckpt.folder,
+                field="checkpoint",
+            )
         return int(m[1]), m[2]
 
     def weight(self, name: str, role: str, n_out: int, k_in: int) -> np.ndarray:
         i, r = self._split(name)
         w = self.ckpt.tensor(f"layers.{i}.{llm._MODULE[r]}.weight")
         if w.shape != (n_out, k_in):
-            raise HwsimError(f"tensor for {name!r} is {w.shape[0]} × {w.shape[1]}; the config says ({n_out}, {k_in})",
-                             file=self.ckpt.folder, field="checkpoint")
+            raise HwsimError(
+                f"tensor for {name!r} is {w.shape[0]} × {w.shape[1]}; the config says ({n_out}, {k_in})",
+                file=self.ckpt.folder,
+                field="checkpoint",
+            )
         return w
 
     def _layer_inputs(self, i: int) -> dict[str, np.ndarray]:
         """Projection inputs of layer i on the calibration windows (fp), streamed: requests in layer order
         advance one pass; an earlier layer restarts it."""
         if self.cal is None:
-            raise HwsimError("real activations need calibration text: give `calibration` FILE or `text` FILE",
-                             field="calibration")
+            raise HwsimError(
+                "real activations need calibration text: give `calibration` FILE or `text` FILE", field="calibration"
+            )
         if i < self._layer or self._stream is None:
             self._layer, self._stream = -1, llm.iter_linear_inputs(self.ckpt, self.cal)
         while self._layer < i:
@@ -107,8 +124,10 @@ class DecoderTensors:
         i, r = self._split(name)
         if self._curvature is None:
             if self.cal is None:
-                raise HwsimError("the hessian proxy needs calibration text: give `calibration` FILE or `text` FILE",
-                                 field="calibration")
+                raise HwsimError(
+                    "the hessian proxy needs calibration text: give `calibration` FILE or `text` FILE",
+                    field="calibration",
+                )
             names = [(j, rr) for j in range(self.ckpt.cfg.layers) for rr in llm.ROLES]
             kl = probe_kl(self.ckpt, self.cal, [Probe(j, noise=rr) for j, rr in names], seed=self.seed)
             self._curvature = dict(zip(names, kl / NOISE_ETA**2))
@@ -119,8 +138,9 @@ class DecoderTensors:
         energy = float(np.mean(np.sum(np.square(y, dtype=np.float64), axis=-1)))
         return self._curvature[i, r] / energy if energy > 0 else 0.0
 
-    def measured_costs(self, units: list[Unit], formats: tuple[str, ...], allowed: np.ndarray,
-                       method: Method | str | None = None) -> np.ndarray:
+    def measured_costs(
+        self, units: list[Unit], formats: tuple[str, ...], allowed: np.ndarray, method: Method | str | None = None
+    ) -> np.ndarray:
         """U × F: mean KL (nats) of the next-token distribution with only unit u at format f."""
         from hwsim.accuracy.probes import Probe, probe_kl
 
@@ -135,8 +155,11 @@ class DecoderTensors:
                     parts = [self._split(op) for op in unit.ops]
                     layers = {i for i, _ in parts}
                     if len(layers) != 1:
-                        raise HwsimError(f"unit {unit.name!r} spans layers {sorted(layers)}: measured probes "
-                                         "quantize one layer at a time", field="granularity")
+                        raise HwsimError(
+                            f"unit {unit.name!r} spans layers {sorted(layers)}: measured probes "
+                            "quantize one layer at a time",
+                            field="granularity",
+                        )
                     probes.append(Probe(parts[0][0], tuple((r, formats[j]) for _, r in parts)))
                 where.append((u, j))
         kl = probe_kl(self.ckpt, self.ids, probes, method, self.cal, self.seed)

@@ -23,6 +23,7 @@ mapped back to the original basis, fitted on the source's calibration inputs; `m
 model with the method too, so sensitivities are those of the deployed recipe.
 A unit's cost is the sum over its ops; the objective `error` is the sum over units.
 """
+
 from __future__ import annotations
 
 import csv
@@ -108,8 +109,9 @@ def lookup(table: dict[str, float], name: str, role: str) -> float:
     for pattern, v in table.items():
         if fnmatch.fnmatchcase(name, pattern):
             return v
-    raise HwsimError(f"no sensitivity for {name!r} (give its name, its role {role!r} or a glob pattern)",
-                     field="sensitivity")
+    raise HwsimError(
+        f"no sensitivity for {name!r} (give its name, its role {role!r} or a glob pattern)", field="sensitivity"
+    )
 
 
 def _quantized(w: np.ndarray, fmt: Format, method: Method, calib: np.ndarray | None, seed: int) -> np.ndarray:
@@ -121,9 +123,18 @@ def _quantized(w: np.ndarray, fmt: Format, method: Method, calib: np.ndarray | N
     return prepare_linear(w, fmt, method, calib, seed=seed).effective_weight()
 
 
-def accuracy_costs(trace: Trace, units: list[Unit], formats: tuple[str, ...], allowed: np.ndarray,
-                   source: TensorSource, *, proxy: str = "output", sensitivity: dict | None = None, seed: int = 0,
-                   method: Method | str | None = None) -> np.ndarray:
+def accuracy_costs(
+    trace: Trace,
+    units: list[Unit],
+    formats: tuple[str, ...],
+    allowed: np.ndarray,
+    source: TensorSource,
+    *,
+    proxy: str = "output",
+    sensitivity: dict | None = None,
+    seed: int = 0,
+    method: Method | str | None = None,
+) -> np.ndarray:
     """U × F accuracy cost (0 where a format is not a unit's candidate)."""
     from hwsim.accuracy.methods import check_applies, parse_method
     from hwsim.formats import get_format
@@ -133,7 +144,9 @@ def accuracy_costs(trace: Trace, units: list[Unit], formats: tuple[str, ...], al
     if proxy not in PROXIES:
         raise HwsimError(f"must be one of {', '.join(PROXIES)}, got {proxy!r}", field="proxy")
     if proxy == "table" and sensitivity is None:
-        raise HwsimError("the table proxy needs a sensitivity table (`sensitivity`: a CSV or JSON file)", field="sensitivity")
+        raise HwsimError(
+            "the table proxy needs a sensitivity table (`sensitivity`: a CSV or JSON file)", field="sensitivity"
+        )
     table: dict[str, float] = sensitivity or {}
     fmts = [get_format(f) for f in formats]
     for u, unit in enumerate(units):
@@ -142,11 +155,16 @@ def accuracy_costs(trace: Trace, units: list[Unit], formats: tuple[str, ...], al
                 check_applies(method, fmts[j])
     if proxy == "hessian":
         if not hasattr(source, "output_curvature"):
-            raise HwsimError("the hessian proxy needs real calibration inputs and noise probes: give a decoder "
-                             "checkpoint folder with `calibration` FILE (or `text` FILE)", field="proxy")
+            raise HwsimError(
+                "the hessian proxy needs real calibration inputs and noise probes: give a decoder "
+                "checkpoint folder with `calibration` FILE (or `text` FILE)",
+                field="proxy",
+            )
         if any(unit.kind == KV_ROLE for unit in units):
-            raise HwsimError("the hessian proxy prices weights only: drop `kv_formats` or use `proxy` output or "
-                             "measured", field="proxy")
+            raise HwsimError(
+                "the hessian proxy prices weights only: drop `kv_formats` or use `proxy` output or measured",
+                field="proxy",
+            )
     if proxy == "measured" and hasattr(source, "measured_costs"):
         return source.measured_costs(units, formats, allowed, method)
     ops = trace.ops
@@ -168,8 +186,11 @@ def accuracy_costs(trace: Trace, units: list[Unit], formats: tuple[str, ...], al
             s = lookup(table, name, role) if proxy == "table" else 1.0
             calib = None
             if method.needs_calibration:  # the source's calibration inputs when it has them
-                calib = source.calibration(name, w.shape[1]) if hasattr(source, "calibration") else \
-                    source.activations(name, w.shape[1])
+                calib = (
+                    source.calibration(name, w.shape[1])
+                    if hasattr(source, "calibration")
+                    else source.activations(name, w.shape[1])
+                )
             hats = [_quantized(w, fmts[j], method, calib, seed) for j in cols]
             if proxy == "hessian":
                 assert x is not None, "the hessian proxy reads the source's activations (fetched above)"
@@ -182,12 +203,21 @@ def accuracy_costs(trace: Trace, units: list[Unit], formats: tuple[str, ...], al
     return out
 
 
-def measured_sensitivity(units: list[Unit], formats: tuple[str, ...], allowed: np.ndarray, errors: np.ndarray,
-                         source: TensorSource, method: Method | str | None = None) -> np.ndarray:
+def measured_sensitivity(
+    units: list[Unit],
+    formats: tuple[str, ...],
+    allowed: np.ndarray,
+    errors: np.ndarray,
+    source: TensorSource,
+    method: Method | str | None = None,
+) -> np.ndarray:
     """Per unit: loss increase with only that unit at the reference format, over its error there."""
     if not hasattr(source, "loss"):
-        raise HwsimError("the measured proxy runs the model end to end: give `checkpoint` minilm, or a decoder "
-                         "checkpoint folder with `text` FILE", field="proxy")
+        raise HwsimError(
+            "the measured proxy runs the model end to end: give `checkpoint` minilm, or a decoder "
+            "checkpoint folder with `text` FILE",
+            field="proxy",
+        )
     bits = np.array([bits_per_element(f) for f in formats])
     sens = np.ones(len(units))
     for u, unit in enumerate(units):

@@ -5,6 +5,7 @@ unconstrained optimum of the objective (beyond that the budget no longer binds).
 built and re-solved with new right-hand sides; optimality makes the frontier monotone (a looser
 budget keeps every earlier solution feasible, so the objective never gets worse).
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -32,8 +33,14 @@ def uniform_points(problem: Problem) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def frontier(problem: Problem, sweep: str = "avg_bits", objective: str = "error", points: int = 20,
-             budgets: dict | None = None, values: Iterable[float] | None = None) -> pd.DataFrame:
+def frontier(
+    problem: Problem,
+    sweep: str = "avg_bits",
+    objective: str = "error",
+    points: int = 20,
+    budgets: dict | None = None,
+    values: Iterable[float] | None = None,
+) -> pd.DataFrame:
     """Mixed-precision optima over `points` budgets on `sweep` (or the given `values`), other
     `budgets` held, followed by the uniform-precision points. One row per point (COLUMNS)."""
     fixed = check_budgets(budgets)
@@ -50,7 +57,15 @@ def frontier(problem: Problem, sweep: str = "avg_bits", objective: str = "error"
         except InfeasibleBudget:
             rows.append({"kind": "mixed", "budget": float(b), "status": "infeasible"})
             continue
-        rows.append({"kind": "mixed", "budget": float(b), "status": "optimal", "objective": sol.objective_value,
-                     "solve_seconds": sol.solve_seconds, **sol.totals})
+        rows.append(
+            {
+                "kind": "mixed",
+                "budget": float(b),
+                "status": "optimal",
+                "objective": sol.objective_value,
+                "solve_seconds": sol.solve_seconds,
+                **sol.totals,
+            }
+        )
     mixed = pd.DataFrame(rows, columns=COLUMNS)
     return pd.concat([mixed, uniform_points(problem)], ignore_index=True)

@@ -8,6 +8,7 @@ For every quantity q the whole step's total under a choice c (one format index p
 which is what makes the problem a multiple-choice knapsack: every quantity is additive over units.
 `avg_bits` fits the same form with A[u, f] = elems_u · bits_per_element_f / Σ elems.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

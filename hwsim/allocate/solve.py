@@ -10,6 +10,7 @@ objective Σ A_obj[u, f] x[u, f]. Before CBC sees it:
 The chosen formats are read back as integers and every total is recomputed exactly in float64; a
 budget overrun within CBC's tolerance is cut off and the model re-solved, so budgets hold exactly.
 """
+
 from __future__ import annotations
 
 import time
@@ -54,9 +55,13 @@ class Solution:
         return self.problem.assignment(self.choice)
 
     def to_json(self) -> dict:
-        return {"status": self.status, "objective": self.objective_value, "solve_seconds": self.solve_seconds,
-                "assignment": self.assignment(),
-                "totals": {k: self.totals[k] for k in ("avg_bits", "memory_bytes", "seconds", "energy_j", "error")}}
+        return {
+            "status": self.status,
+            "objective": self.objective_value,
+            "solve_seconds": self.solve_seconds,
+            "assignment": self.assignment(),
+            "totals": {k: self.totals[k] for k in ("avg_bits", "memory_bytes", "seconds", "energy_j", "error")},
+        }
 
 
 def check_budgets(budgets: dict | None) -> dict[str, float]:
@@ -106,7 +111,7 @@ class Solver:
         order = np.argsort(self.units, kind="stable")
         bounds = np.searchsorted(self.units[order], np.arange(len(problem.units) + 1))
         for u in range(len(problem.units)):
-            m += pulp.LpAffineExpression([(xs[i], 1.0) for i in order[bounds[u]:bounds[u + 1]]]) == 1, f"one_{u}"
+            m += pulp.LpAffineExpression([(xs[i], 1.0) for i in order[bounds[u] : bounds[u + 1]]]) == 1, f"one_{u}"
         for k in self.keys:
             m += pulp.LpAffineExpression(list(zip(xs, (coef[k] / self.scale[k]).tolist()))) <= 0.0, f"budget_{k}"
         self.model = m
@@ -126,8 +131,9 @@ class Solver:
             # it is off; without it CBC exits with no solution file on an infeasible model, and the run
             # with preprocessing then reports the status
             try:
-                self.model.solve(pulp.PULP_CBC_CMD(msg=False, gapRel=0.0, gapAbs=1e-10, threads=1,
-                                                   options=["preprocess off"]))
+                self.model.solve(
+                    pulp.PULP_CBC_CMD(msg=False, gapRel=0.0, gapAbs=1e-10, threads=1, options=["preprocess off"])
+                )
             except pulp.PulpSolverError:
                 self.model.solve(pulp.PULP_CBC_CMD(msg=False, gapRel=0.0, gapAbs=1e-10, threads=1))
         return pulp.LpStatus[self.model.status]
@@ -141,8 +147,9 @@ class Solver:
         for k, b in budgets.items():  # a single budget below its own floor: no solve needed
             floor = p.min_total(k)
             if floor > b + _slack(b, 0.0):  # the same slack as the overrun check below
-                raise InfeasibleBudget(f"{k}={_fmt(b)} is infeasible: the tightest feasible {k} is "
-                                       f"{_fmt(floor)}", budgets, {k: floor})
+                raise InfeasibleBudget(
+                    f"{k}={_fmt(b)} is infeasible: the tightest feasible {k} is {_fmt(floor)}", budgets, {k: floor}
+                )
         tight = dict(budgets)
         for _ in range(8):
             for k, b in tight.items():
@@ -161,9 +168,16 @@ class Solver:
                 tight[k] -= excess + _slack(budgets[k], 0.0)
         else:  # pragma: no cover
             raise HwsimError("CBC kept returning assignments over budget", field="solver")
-        return Solution(status="optimal", objective=self.objective, objective_value=totals[self.objective],
-                        solve_seconds=time.perf_counter() - t0, choice=choice, totals=totals,
-                        budgets=budgets, problem=p)
+        return Solution(
+            status="optimal",
+            objective=self.objective,
+            objective_value=totals[self.objective],
+            solve_seconds=time.perf_counter() - t0,
+            choice=choice,
+            totals=totals,
+            budgets=budgets,
+            problem=p,
+        )
 
     def _choice(self) -> np.ndarray:
         vals = np.array([v.varValue or 0.0 for v in self.xs])

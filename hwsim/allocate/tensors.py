@@ -15,6 +15,7 @@ Sources:
 - `MiniLMTensors`: MiniLM-L6's own weights and its real fp32 input activations on the evaluation
   sentences (hwsim.accuracy.minilm), keys/values computed from them.
 """
+
 from __future__ import annotations
 
 import re
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 DEFAULT_SAMPLE_ELEMS = 1 << 15
 DEFAULT_TOKENS = 64
 HEAVY_TAILED = ("q_proj", "k_proj")  # Student-t roles (REFERENCES.md "LLM tensor statistics")
+
 
 def op_seed(seed: int, name: str) -> int:
     """A per-op seed: stable across runs and Python versions (crc32, not hash())."""
@@ -91,7 +93,9 @@ class SyntheticTensors:
 class CheckpointTensors(SyntheticTensors):
     """Real weights from safetensors; activations and KV stay synthetic."""
 
-    def __init__(self, path: str | Path, seed: int = 0, sample_elems: int = DEFAULT_SAMPLE_ELEMS, tokens: int = DEFAULT_TOKENS):
+    def __init__(
+        self, path: str | Path, seed: int = 0, sample_elems: int = DEFAULT_SAMPLE_ELEMS, tokens: int = DEFAULT_TOKENS
+    ):
         from hwsim.accuracy.checkpoint import list_tensors
 
         super().__init__(seed, sample_elems, tokens)
@@ -114,9 +118,12 @@ class CheckpointTensors(SyntheticTensors):
                 if (int(m[1]), path) in self.index:
                     return tensor_map.Located(self.index[int(m[1]), path], transpose=path in tensor_map.CONV1D)
         want = f"<prefix>.layers.{m[1] if m else '?'}.{{{'|'.join(tensor_map.OWN.get(role, (tail,)))}}}.weight"
-        raise HwsimError(f"no tensor for op {name!r} (looked for {want})"
-                         + closest(f"model.layers.{m[1] if m else 0}.{tail}.weight", list(self.infos)),
-                         file=self.path, field="checkpoint")
+        raise HwsimError(
+            f"no tensor for op {name!r} (looked for {want})"
+            + closest(f"model.layers.{m[1] if m else 0}.{tail}.weight", list(self.infos)),
+            file=self.path,
+            field="checkpoint",
+        )
 
     def tensor_name(self, name: str, role: str) -> str:
         return self.locate(name, role).tensor
@@ -125,8 +132,12 @@ class CheckpointTensors(SyntheticTensors):
         loc = self.locate(name, role)
         w = _read_located(self.infos[loc.tensor], loc)
         if w.ndim != 2 or w.shape[1] != k_in or w.shape[0] != n_out:
-            raise HwsimError(f"tensor {loc.tensor} holds {w.shape[0]} × {w.shape[1]} for op {name!r}; the config says "
-                             f"({n_out}, {k_in})", file=self.path, field="checkpoint")
+            raise HwsimError(
+                f"tensor {loc.tensor} holds {w.shape[0]} × {w.shape[1]} for op {name!r}; the config says "
+                f"({n_out}, {k_in})",
+                file=self.path,
+                field="checkpoint",
+            )
         return np.ascontiguousarray(w[sample_rows(w.shape[0], w.shape[1], self.sample_elems)])
 
 
@@ -138,8 +149,12 @@ def _read_located(info: TensorInfo, loc: tensor_map.Located) -> np.ndarray:
     if loc.expert is not None and info.dtype in ("F32", "F16", "BF16"):
         per = int(np.prod(info.shape[1:], dtype=np.int64))
         width = 4 if info.dtype == "F32" else 2
-        raw = np.fromfile(info.file, dtype={"F32": "<f4", "F16": "<f2", "BF16": "<u2"}[info.dtype], count=per,
-                          offset=info.data_start + loc.expert * per * width)
+        raw = np.fromfile(
+            info.file,
+            dtype={"F32": "<f4", "F16": "<f2", "BF16": "<u2"}[info.dtype],
+            count=per,
+            offset=info.data_start + loc.expert * per * width,
+        )
         w = (raw.astype(np.uint32) << 16).view(np.float32) if info.dtype == "BF16" else raw.astype(np.float32)
         w = w.reshape(info.shape[1:])
     else:
@@ -173,8 +188,9 @@ class MiniLMTensors:
     def _layer(self, name: str) -> LinearLayer:
         key = minilm_layer_name(name)
         if key not in self.layers:
-            raise HwsimError(f"MiniLM has no linear layer {name!r}" + closest(key, list(self.layers)),
-                             field="checkpoint")
+            raise HwsimError(
+                f"MiniLM has no linear layer {name!r}" + closest(key, list(self.layers)), field="checkpoint"
+            )
         return self.layers[key]
 
     def weight(self, name: str, role: str, n_out: int, k_in: int) -> np.ndarray:
@@ -220,20 +236,33 @@ def is_minilm(checkpoint: str | Path | None) -> bool:
         return True
     from hwsim.accuracy import minilm
 
-    return minilm.available() and Path(checkpoint).resolve() in (minilm.model_dir().resolve(),
-                                                                   (minilm.model_dir() / "model.safetensors").resolve())
+    return minilm.available() and Path(checkpoint).resolve() in (
+        minilm.model_dir().resolve(),
+        (minilm.model_dir() / "model.safetensors").resolve(),
+    )
 
 
-def tensor_source(checkpoint: str | Path | None = None, *, seed: int = 0, sample_elems: int = DEFAULT_SAMPLE_ELEMS,
-                  tokens: int = DEFAULT_TOKENS, text: str | Path | None = None, calibration: str | Path | None = None,
-                  max_tokens: int | None = None, window: int | None = None) -> TensorSource:
+def tensor_source(
+    checkpoint: str | Path | None = None,
+    *,
+    seed: int = 0,
+    sample_elems: int = DEFAULT_SAMPLE_ELEMS,
+    tokens: int = DEFAULT_TOKENS,
+    text: str | Path | None = None,
+    calibration: str | Path | None = None,
+    max_tokens: int | None = None,
+    window: int | None = None,
+) -> TensorSource:
     """The tensors accuracy costs are measured on. `text` / `calibration` (files) run a decoder checkpoint
     folder end to end (`DecoderTensors`): real activations, and measured KL with `text`."""
     given = [f for f, v in (("text", text), ("calibration", calibration)) if v is not None]
     if given and (checkpoint is None or is_minilm(checkpoint)):
-        raise HwsimError(f"{' and '.join(f'`{g}`' for g in given)} run a decoder checkpoint end to end: give "
-                         "`checkpoint` FOLDER "
-                         "(llama, mistral, qwen2, qwen3; MiniLM runs on its own sentences)", field=given[0])
+        raise HwsimError(
+            f"{' and '.join(f'`{g}`' for g in given)} run a decoder checkpoint end to end: give "
+            "`checkpoint` FOLDER "
+            "(llama, mistral, qwen2, qwen3; MiniLM runs on its own sentences)",
+            field=given[0],
+        )
     if checkpoint is None:
         return SyntheticTensors(seed, sample_elems, tokens)
     if is_minilm(checkpoint):

@@ -10,6 +10,7 @@ When a role's experts are split over several trace ops (balanced routing with an
 stored parameters are split between those ops in proportion to the weights each reads.
 KV units (one per layer, optional) choose the KV-cache format of that layer.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
@@ -79,8 +80,9 @@ def parse_groups(groups: Mapping[str, Iterable[str]] | Iterable[str] | None) -> 
     return out
 
 
-def weight_units(trace: Trace, granularity: str = "op",
-                 groups: Mapping[str, Iterable[str]] | Iterable[str] | None = None) -> list[Unit]:
+def weight_units(
+    trace: Trace, granularity: str = "op", groups: Mapping[str, Iterable[str]] | Iterable[str] | None = None
+) -> list[Unit]:
     if granularity not in GRANULARITIES:
         raise HwsimError(f"must be one of {', '.join(GRANULARITIES)}, got {granularity!r}", field="granularity")
     ops = trace.ops
@@ -95,8 +97,9 @@ def weight_units(trace: Trace, granularity: str = "op",
     for g, members in parse_groups(groups).items():
         for r in members:
             if r not in set(roles[sel]):
-                raise HwsimError(f"group {g!r}: no linear op with role {r!r}" + closest(r, sorted(set(roles[sel]))),
-                                 field="group")
+                raise HwsimError(
+                    f"group {g!r}: no linear op with role {r!r}" + closest(r, sorted(set(roles[sel]))), field="group"
+                )
             if r in role_group:
                 raise HwsimError(f"role {r!r} is in two groups ({role_group[r]!r}, {g!r})", field="group")
             role_group[r] = g
@@ -109,8 +112,10 @@ def weight_units(trace: Trace, granularity: str = "op",
         else:
             key = str(names[i])
         keys.setdefault(key, []).append(int(i))
-    return [Unit(k, "weights", tuple(r), tuple(str(names[i]) for i in r), int(elems[r].sum()), int(elems[r].sum()))
-            for k, r in keys.items()]
+    return [
+        Unit(k, "weights", tuple(r), tuple(str(names[i]) for i in r), int(elems[r].sum()), int(elems[r].sum()))
+        for k, r in keys.items()
+    ]
 
 
 def kv_units(trace: Trace) -> list[Unit]:
@@ -119,6 +124,14 @@ def kv_units(trace: Trace) -> list[Unit]:
     ops = trace.ops
     touches = (ops["kv_read_elems"].to_numpy() > 0) | (ops["kv_write_elems"].to_numpy() > 0)
     layer = ops["layer"].to_numpy()
-    return [Unit(f"layers.{i}.{KV_ROLE}", "kv", tuple(int(r) for r in np.flatnonzero(touches & (layer == i))),
-                 (f"layers.{i}.{KV_ROLE}",), 0, kv.layer_elems(block, trace.batch, trace.span, trace.mla))
-            for i, block in enumerate(trace.model.blocks)]
+    return [
+        Unit(
+            f"layers.{i}.{KV_ROLE}",
+            "kv",
+            tuple(int(r) for r in np.flatnonzero(touches & (layer == i))),
+            (f"layers.{i}.{KV_ROLE}",),
+            0,
+            kv.layer_elems(block, trace.batch, trace.span, trace.mla),
+        )
+        for i, block in enumerate(trace.model.blocks)
+    ]

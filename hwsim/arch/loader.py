@@ -10,6 +10,7 @@ Every hardware constant carries a source, in one of two shapes:
 A constant with neither is an error. Overrides (`--set compute.rows=64`) apply to the YAML tree
 before validation, so they are checked exactly like the file; their source reads "--set override".
 """
+
 from __future__ import annotations
 
 import copy
@@ -85,8 +86,11 @@ def _family_fields(raw: dict, file: object) -> dict[str, Field]:
     try:
         return get_family(str(name)).params
     except KeyError:
-        raise HwsimError(f"unknown family {name!r}{closest(str(name), family_names())}; "
-                         f"families: {', '.join(family_names())}", file=file, field="family") from None
+        raise HwsimError(
+            f"unknown family {name!r}{closest(str(name), family_names())}; families: {', '.join(family_names())}",
+            file=file,
+            field="family",
+        ) from None
 
 
 def field_for(raw: dict, path: str, file: object) -> Field:
@@ -149,8 +153,11 @@ class _Reader:
             raise HwsimError("expected a mapping", file=self.file, field=path)
         unknown = [k for k in node if k not in schema and k != "source"]
         if unknown:
-            raise HwsimError(f"unknown field {unknown[0]!r}{closest(unknown[0], schema)}; valid keys: "
-                             f"{', '.join(schema)}", file=self.file, field=f"{path}.{unknown[0]}" if path else unknown[0])
+            raise HwsimError(
+                f"unknown field {unknown[0]!r}{closest(unknown[0], schema)}; valid keys: {', '.join(schema)}",
+                file=self.file,
+                field=f"{path}.{unknown[0]}" if path else unknown[0],
+            )
         shared = node.get("source")
         out = {}
         for key, fld in schema.items():
@@ -159,7 +166,9 @@ class _Reader:
             fpath = f"{path}.{key}" if path else key
             if key not in node or node[key] is None:
                 if fld.required:
-                    raise HwsimError("missing field" + (f" ({fld.doc})" if fld.doc else ""), file=self.file, field=fpath)
+                    raise HwsimError(
+                        "missing field" + (f" ({fld.doc})" if fld.doc else ""), file=self.file, field=fpath
+                    )
                 out[key] = fld.default
                 continue
             try:
@@ -169,9 +178,12 @@ class _Reader:
             src = src or (str(shared) if shared else None)
             if fld.is_constant:
                 if not src:
-                    raise HwsimError("constant has no source: write {value: ..., source: '...'} or a "
-                                     "'source:' key beside it (paper, datasheet, or 'assumed: why')",
-                                     file=self.file, field=fpath)
+                    raise HwsimError(
+                        "constant has no source: write {value: ..., source: '...'} or a "
+                        "'source:' key beside it (paper, datasheet, or 'assumed: why')",
+                        file=self.file,
+                        field=fpath,
+                    )
                 self.sources[fpath] = src
             if fld.kind == "bandwidth":
                 self.check_bandwidth(value, fpath, out)
@@ -192,23 +204,42 @@ def build_arch(raw: dict, file: object = None) -> Accelerator:
     compute = rd.mapping(raw.get("compute"), "compute", fields)
     mem_raw = raw.get("memory")
     if not isinstance(mem_raw, dict) or not mem_raw:
-        raise HwsimError("missing field: a mapping of memory levels, the backing store (DRAM) first",
-                         file=file, field="memory")
+        raise HwsimError(
+            "missing field: a mapping of memory levels, the backing store (DRAM) first", file=file, field="memory"
+        )
     levels = []
     for lname, lnode in mem_raw.items():
         v = rd.mapping(lnode, f"memory.{lname}", MEMORY_LEVEL)
-        levels.append(MemoryLevel(name=str(lname), holds=v["holds"], capacity=v["capacity"],
-                                  bandwidth=v["bandwidth"], per_cycle=v.get("_per_cycle", True), energy=v["energy"],
-                                  efficiency=v["efficiency"]))
+        levels.append(
+            MemoryLevel(
+                name=str(lname),
+                holds=v["holds"],
+                capacity=v["capacity"],
+                bandwidth=v["bandwidth"],
+                per_cycle=v.get("_per_cycle", True),
+                energy=v["energy"],
+                efficiency=v["efficiency"],
+            )
+        )
     tech = None
     if raw.get("tech") is not None:
         t = rd.mapping(raw["tech"], "tech", TECH)
         tech = TechSpec(node_nm=t["node"], voltage=t["voltage"])
-    arch = Accelerator(name=top["name"], family=top["family"], clock_hz=top["clock"], compute=compute,
-                       memory=tuple(levels), tech=tech, static_power_w=top["static_power"],
-                       price_usd=top["price"], description=top["description"], link=top["link"],
-                       attention=top.get("attention"),
-                       file=None if file is None else str(file), sources=sources)
+    arch = Accelerator(
+        name=top["name"],
+        family=top["family"],
+        clock_hz=top["clock"],
+        compute=compute,
+        memory=tuple(levels),
+        tech=tech,
+        static_power_w=top["static_power"],
+        price_usd=top["price"],
+        description=top["description"],
+        link=top["link"],
+        attention=top.get("attention"),
+        file=None if file is None else str(file),
+        sources=sources,
+    )
     get_family(arch.family).validate(arch)
     return arch
 
@@ -231,8 +262,7 @@ def load_arch(name_or_path: str | Path, overrides: Mapping[str, object] | None =
     return arch if arch is not None else _remember(_BUILT, key, build_arch(raw, shown))
 
 
-def parse_values(arch: Accelerator, path: str, values: SIValues | ArrayLike
-                 ) -> tuple[np.ndarray, bool | None]:
+def parse_values(arch: Accelerator, path: str, values: SIValues | ArrayLike) -> tuple[np.ndarray, bool | None]:
     """Parse sweep values for one dotted path of an arch: each unique value once → SI float array,
     validated like the YAML. Returns (array, per_cycle flag for bandwidths else None). SIValues (parsed
     once by a study) are only checked against the field's limits."""

@@ -5,6 +5,7 @@ User errors (HwsimError, bad arguments) print one line on stderr and exit 2: nev
 names its own parameters in errors; FLAGS (and a command module's own FLAGS and FLAG_HINTS) turn those
 names into the options that set them.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,7 +30,6 @@ COMMANDS = {
     "presets": "hwsim.cli.presets_cmd",
     "calibrate": "hwsim.cli.calibrate_cmd",
 }
-
 
 
 def options(*params: str) -> dict[str, str]:
@@ -57,10 +57,12 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     it runs (importing all of them, and the libraries they load, took longer than a whole `hwsim simulate`)."""
     from hwsim import __version__
 
-    parser = _OneLineParser(prog="hwsim", description="hwsim: hardware cost models, number formats and "
-                            "design-space sweeps for quantized LLM inference",
-                            epilog=_examples(("hwsim presets", "hwsim sweep quickstart")),
-                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _OneLineParser(
+        prog="hwsim",
+        description="hwsim: hardware cost models, number formats and design-space sweeps for quantized LLM inference",
+        epilog=_examples(("hwsim presets", "hwsim sweep quickstart")),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"hwsim {__version__}")
     sub = parser.add_subparsers(dest="command", parser_class=_OneLineParser, metavar="COMMAND")
     for name, modname in COMMANDS.items():
@@ -72,11 +74,17 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
             if exc.name == modname:
                 continue
             raise
-        p = sub.add_parser(name, help=mod.HELP, description=mod.HELP, epilog=_examples(mod.EXAMPLES),
-                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        p = sub.add_parser(
+            name,
+            help=mod.HELP,
+            description=mod.HELP,
+            epilog=_examples(mod.EXAMPLES),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         mod.add_arguments(p)
-        p.set_defaults(_run=mod.run, _flags={**FLAGS, **getattr(mod, "FLAGS", {})},
-                       _hints=getattr(mod, "FLAG_HINTS", {}))
+        p.set_defaults(
+            _run=mod.run, _flags={**FLAGS, **getattr(mod, "FLAGS", {})}, _hints=getattr(mod, "FLAG_HINTS", {})
+        )
     return parser
 
 

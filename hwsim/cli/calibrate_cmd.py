@@ -1,24 +1,35 @@
 """hwsim calibrate: fit a GPU preset's fitted fields to measured kernel times, write a new preset."""
+
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
 HELP = "fit a GPU preset's fitted fields (efficiencies, fixed times) to measured kernel times"
-EXAMPLES = ("hwsim calibrate --arch h100-sxm --measurements my-gpu.csv --holdout 0.25 --out my-gpu.yaml",
-            "hwsim calibrate --arch h100-sxm --measurements hwsim/data/gpu/h100-sxm-kernels.csv "
-            "--holdout-column split=held-out --out h100-refit.yaml")
+EXAMPLES = (
+    "hwsim calibrate --arch h100-sxm --measurements my-gpu.csv --holdout 0.25 --out my-gpu.yaml",
+    "hwsim calibrate --arch h100-sxm --measurements hwsim/data/gpu/h100-sxm-kernels.csv "
+    "--holdout-column split=held-out --out h100-refit.yaml",
+)
 # hwsim.engine.calibrate.holdout_mask's error fields → the options that set them
 FLAGS = {"holdout.column": "--holdout-column", "holdout.fraction": "--holdout"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--arch", required=True, help="GPU preset name or YAML path to start from")
-    parser.add_argument("--measurements", required=True, metavar="FILE.csv",
-                        help="measured kernel times (benchmarks/gpu_microbench.py writes them)")
+    parser.add_argument(
+        "--measurements",
+        required=True,
+        metavar="FILE.csv",
+        help="measured kernel times (benchmarks/gpu_microbench.py writes them)",
+    )
     hold = parser.add_mutually_exclusive_group()
-    hold.add_argument("--holdout", type=float, metavar="FRACTION",
-                      help="hold out this fraction of each kind's rows (evenly spread; default 0)")
+    hold.add_argument(
+        "--holdout",
+        type=float,
+        metavar="FRACTION",
+        help="hold out this fraction of each kind's rows (evenly spread; default 0)",
+    )
     hold.add_argument("--holdout-column", metavar="COL=VALUE", help="hold out the rows where column COL equals VALUE")
     parser.add_argument("--out", required=True, metavar="PRESET.yaml", help="where to write the calibrated preset")
 
@@ -71,7 +82,9 @@ def run(args: argparse.Namespace) -> int:
     source = fitted_source(args.measurements, int(train.sum()))
     write_preset(resolve_preset(args.arch, "archs", what="arch"), args.out, got.values, source, Path(args.out).stem)
     load_arch(args.out)  # the written preset must load (validation of every fitted value)
-    print(f"{arch.name}: fitted {len(got.values)} field(s) on {int(train.sum())} of {len(df)} rows of {args.measurements}")
+    print(
+        f"{arch.name}: fitted {len(got.values)} field(s) on {int(train.sum())} of {len(df)} rows of {args.measurements}"
+    )
     for path, v in got.values.items():
         print(f"  {path:34s} {_fmt(path, v)}")
     for stage in got.skipped:
@@ -84,11 +97,16 @@ def run(args: argparse.Namespace) -> int:
         rows = (df["kind"] == kind).to_numpy()
         line = f"  {kind:20s}"
         for label, mask in (("train", rows & train), ("held-out", rows & ~train)):
-            line += (f"  {label} {int(mask.sum()):3d} {np.median(err[mask]):6.1%} {err[mask].max():6.1%}" if mask.any()
-                     else f"  {label}   0      -      -")
+            line += (
+                f"  {label} {int(mask.sum()):3d} {np.median(err[mask]):6.1%} {err[mask].max():6.1%}"
+                if mask.any()
+                else f"  {label}   0      -      -"
+            )
         print(line)
     for label, mask in (("train", train), ("held-out", ~train)):
         if mask.any():
-            print(f"  {'all ' + label:20s}  {int(mask.sum()):3d} rows: median {np.median(err[mask]):.1%}, worst {err[mask].max():.1%}")
+            print(
+                f"  {'all ' + label:20s}  {int(mask.sum()):3d} rows: median {np.median(err[mask]):.1%}, worst {err[mask].max():.1%}"
+            )
     print(f"wrote {args.out}")
     return 0

@@ -1,4 +1,5 @@
 """hwsim formats: list number formats, show one, compare several on a tensor source."""
+
 from __future__ import annotations
 
 import argparse
@@ -10,8 +11,7 @@ if TYPE_CHECKING:  # hwsim.formats is imported by the subcommand that needs it
     from hwsim.formats import Format
 
 HELP = "list number formats, show one format's grid, or compare formats' error on a tensor source"
-EXAMPLES = ('hwsim formats list',
-            'hwsim formats compare --formats int4_g128,nf4_g64,mxfp4 --tensor llm-weights')
+EXAMPLES = ("hwsim formats list", "hwsim formats compare --formats int4_g128,nf4_g64,mxfp4 --tensor llm-weights")
 
 # grids longer than this are summarised in the text view (the JSON always carries every value)
 _SHOW_MAX = 64
@@ -29,23 +29,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="one JSON document on stdout")
     p = sub.add_parser("compare", help="quantization error of several formats on one tensor source")
     p.add_argument("--formats", required=True, help="comma-separated format names, e.g. int8_pc,int4_g128,nf4_g64")
-    p.add_argument("--tensor", required=True, metavar="SOURCE",
-                   help="gaussian | student-t | llm-weights | llm-activations | minilm | PATH.safetensors[:TENSOR]")
+    p.add_argument(
+        "--tensor",
+        required=True,
+        metavar="SOURCE",
+        help="gaussian | student-t | llm-weights | llm-activations | minilm | PATH.safetensors[:TENSOR]",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of synthetic tensors and stochastic rounding (default 0)")
-    p.add_argument("--activations", metavar="FORMAT",
-                   help="minilm only: also quantize every linear layer's input (int8_pc: per token)")
+    p.add_argument(
+        "--activations",
+        metavar="FORMAT",
+        help="minilm only: also quantize every linear layer's input (int8_pc: per token)",
+    )
     p.add_argument("--kv", metavar="FORMAT", help="minilm only: also quantize keys and values per token and head")
-    p.add_argument("--method", default="rtn", metavar="M",
-                   help="minilm only: rtn (default), gptq, awq, smoothquant, rotate, or '+'-joined, e.g. rotate+gptq")
+    p.add_argument(
+        "--method",
+        default="rtn",
+        metavar="M",
+        help="minilm only: rtn (default), gptq, awq, smoothquant, rotate, or '+'-joined, e.g. rotate+gptq",
+    )
     p.add_argument("--json", action="store_true", help="one JSON document on stdout")
 
 
 def _attributes(fmt: Format) -> dict:
     return {
-        "name": fmt.name, "family": fmt.family, "bits_per_element": float(fmt.bits_per_element),
-        "element_bits": int(fmt.element_bits), "exponent_bits": int(fmt.exponent_bits),
-        "mantissa_bits": int(fmt.mantissa_bits), "signed": bool(fmt.signed), "is_float": bool(fmt.is_float),
-        "group_size": fmt.group_size, "scale_bits": int(fmt.scale_bits),
+        "name": fmt.name,
+        "family": fmt.family,
+        "bits_per_element": float(fmt.bits_per_element),
+        "element_bits": int(fmt.element_bits),
+        "exponent_bits": int(fmt.exponent_bits),
+        "mantissa_bits": int(fmt.mantissa_bits),
+        "signed": bool(fmt.signed),
+        "is_float": bool(fmt.is_float),
+        "group_size": fmt.group_size,
+        "scale_bits": int(fmt.scale_bits),
         "scale_format": None if fmt.scale_format is None else fmt.scale_format.name,
     }
 
@@ -53,8 +70,10 @@ def _attributes(fmt: Format) -> dict:
 def _list(args: argparse.Namespace) -> int:
     from hwsim.formats import get_format, list_formats
 
-    rows = [{k: v for k, v in _attributes(get_format(n)).items() if k in ("name", "bits_per_element", "family")}
-            for n in list_formats()]
+    rows = [
+        {k: v for k, v in _attributes(get_format(n)).items() if k in ("name", "bits_per_element", "family")}
+        for n in list_formats()
+    ]
     if args.json:
         emit_json(rows)
         return 0
@@ -90,8 +109,9 @@ def _show(args: argparse.Namespace) -> int:
 def _compare(args: argparse.Namespace) -> int:
     from hwsim.accuracy.compare import compare
 
-    df = compare(args.formats, args.tensor, args.seed, act_format=args.activations, method=args.method,
-                 kv_format=args.kv)
+    df = compare(
+        args.formats, args.tensor, args.seed, act_format=args.activations, method=args.method, kv_format=args.kv
+    )
     if args.json:
         emit_json(records(df))
         return 0

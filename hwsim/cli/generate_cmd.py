@@ -1,4 +1,5 @@
 """`hwsim generate`: one request (or a batch of identical ones) from prefill to its last token."""
+
 from __future__ import annotations
 
 import argparse
@@ -12,23 +13,38 @@ if TYPE_CHECKING:
     from hwsim.core.spec import Accelerator
     from hwsim.serve.links import Link
     from hwsim.workload.config import ModelConfig
-from hwsim.cli.serve_args import (MACHINE_FLAGS, add_machine_arguments, machine_from_args, parallel_from_args,
-                                  speculation_from_args)
+from hwsim.cli.serve_args import (
+    MACHINE_FLAGS,
+    add_machine_arguments,
+    machine_from_args,
+    parallel_from_args,
+    speculation_from_args,
+)
 
 HELP = "prefill then decode with a growing context: TTFT, TPOT, latency and energy per token"
-EXAMPLES = ("hwsim generate --arch h100-sxm --model llama-3-8b --prompt 512 --output 256",
-            "hwsim generate --arch h100-sxm --model llama-2-70b --prompt 1024 --output 128 --devices-needed --tpot-slo 0.03")
+EXAMPLES = (
+    "hwsim generate --arch h100-sxm --model llama-3-8b --prompt 512 --output 256",
+    "hwsim generate --arch h100-sxm --model llama-2-70b --prompt 1024 --output 128 --devices-needed --tpot-slo 0.03",
+)
 
 # check_generation and devices_needed parameters → options
-FLAGS = {**MACHINE_FLAGS, **options("prompt", "output", "batch", "max_devices"), "ttft_s": "--ttft-slo",
-         "tpot_s": "--tpot-slo"}
+FLAGS = {
+    **MACHINE_FLAGS,
+    **options("prompt", "output", "batch", "max_devices"),
+    "ttft_s": "--ttft-slo",
+    "tpot_s": "--tpot-slo",
+}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_machine_arguments(p)
     p.add_argument("--prompt", type=int, required=True, help="prompt (prefill) tokens per sequence")
-    p.add_argument("--output", type=int, required=True,
-                   help="tokens generated per sequence (the first by the prefill, the rest by decode steps)")
+    p.add_argument(
+        "--output",
+        type=int,
+        required=True,
+        help="tokens generated per sequence (the first by the prefill, the rest by decode steps)",
+    )
     p.add_argument("--batch", type=int, default=1, help="identical sequences generated together (default 1)")
     size = p.add_argument_group("devices needed (the smallest tp x pp that fits and meets the targets)")
     size.add_argument("--devices-needed", action="store_true", help="search power-of-two tp x pp layouts")
@@ -54,42 +70,81 @@ def run(args: argparse.Namespace) -> int:
     else:
         gen = generate(cost, args.prompt, args.output, args.batch)
     s = gen.summary()
-    layout = {"tp": par.tp, "pp": par.pp, "ep": par.ep, "devices": par.devices, "link": link.name if link else None,
-              "draft": spec.draft.model.name if spec else None}
+    layout = {
+        "tp": par.tp,
+        "pp": par.pp,
+        "ep": par.ep,
+        "devices": par.devices,
+        "link": link.name if link else None,
+        "draft": spec.draft.model.name if spec else None,
+    }
     if args.json:
         emit_json({"arch": arch.name, "family": arch.family, "model": model.name, **layout, **s})
         return 0
     # parallel_from_args loads a link whenever there is more than one device
-    where = f" × {par.devices} (tp {par.tp}, pp {par.pp}, ep {par.ep}, {link.name})" \
-        if par.devices > 1 and link is not None else ""
-    print(f"{arch.name} ({arch.family}){where}, {model.name}: batch {gen.batch}, prompt {gen.prompt}, output {gen.output}")
-    print(f"TTFT {s['ttft_s'] * 1e3:.4g} ms, TPOT {s['tpot_s'] * 1e3:.4g} ms "
-          f"(first step {s['first_step_s'] * 1e3:.4g} ms, last {s['last_step_s'] * 1e3:.4g} ms), "
-          f"end to end {s['e2e_s']:.4g} s")
+    where = (
+        f" × {par.devices} (tp {par.tp}, pp {par.pp}, ep {par.ep}, {link.name})"
+        if par.devices > 1 and link is not None
+        else ""
+    )
+    print(
+        f"{arch.name} ({arch.family}){where}, {model.name}: batch {gen.batch}, prompt {gen.prompt}, output {gen.output}"
+    )
+    print(
+        f"TTFT {s['ttft_s'] * 1e3:.4g} ms, TPOT {s['tpot_s'] * 1e3:.4g} ms "
+        f"(first step {s['first_step_s'] * 1e3:.4g} ms, last {s['last_step_s'] * 1e3:.4g} ms), "
+        f"end to end {s['e2e_s']:.4g} s"
+    )
     print(f"{s['tokens_per_s']:.4g} tokens/s, {s['energy_j']:.4g} J, {s['energy_per_token_j']:.4g} J per output token")
     if spec is not None:
-        print(f"speculative: {spec.k} draft tokens of {spec.draft.model.name} per target step, acceptance "
-              f"{spec.alpha}: {gen.tokens_per_step:.4g} tokens per step (Leviathan et al. 2023, Eq. 1)")
+        print(
+            f"speculative: {spec.k} draft tokens of {spec.draft.model.name} per target step, acceptance "
+            f"{spec.alpha}: {gen.tokens_per_step:.4g} tokens per step (Leviathan et al. 2023, Eq. 1)"
+        )
     return 0
 
 
-def _devices_needed(args: argparse.Namespace, arch: Accelerator, model: ModelConfig, prec: Precision,
-                    link: Link | None) -> int:
+def _devices_needed(
+    args: argparse.Namespace, arch: Accelerator, model: ModelConfig, prec: Precision, link: Link | None
+) -> int:
     from hwsim.serve.sizing import devices_needed
 
     assert link is not None  # parallel_from_args loads one for --devices-needed
 
-    res = devices_needed(arch, model, prec, link, prompt=args.prompt, output=args.output, batch=args.batch,
-                         ttft_s=args.ttft_slo, tpot_s=args.tpot_slo, max_devices=args.max_devices,
-                         ep=args.ep > 1)
+    res = devices_needed(
+        arch,
+        model,
+        prec,
+        link,
+        prompt=args.prompt,
+        output=args.output,
+        batch=args.batch,
+        ttft_s=args.ttft_slo,
+        tpot_s=args.tpot_slo,
+        max_devices=args.max_devices,
+        ep=args.ep > 1,
+    )
     if args.json:
-        emit_json({"arch": arch.name, "model": model.name, "link": link.name, "ttft_slo_s": args.ttft_slo,
-                   "tpot_slo_s": args.tpot_slo, **res})
+        emit_json(
+            {
+                "arch": arch.name,
+                "model": model.name,
+                "link": link.name,
+                "ttft_slo_s": args.ttft_slo,
+                "tpot_slo_s": args.tpot_slo,
+                **res,
+            }
+        )
         return 0
     for row in res["tried"]:
         lat = f"TTFT {row['ttft_s'] * 1e3:.4g} ms, TPOT {row['tpot_s'] * 1e3:.4g} ms" if row["fits"] else ""
-        print(f"tp {row['tp']} x pp {row['pp']} ({row['devices']} devices): {lat}{'; ' if lat and row['why'] else ''}{row['why']}")
+        print(
+            f"tp {row['tp']} x pp {row['pp']} ({row['devices']} devices): {lat}{'; ' if lat and row['why'] else ''}{row['why']}"
+        )
     a = res["answer"]
-    print(f"devices needed: {a['devices']} (tp {a['tp']}, pp {a['pp']}) over {link.name}" if a else
-          f"no layout of up to {args.max_devices} devices fits and meets the targets")
+    print(
+        f"devices needed: {a['devices']} (tp {a['tp']}, pp {a['pp']}) over {link.name}"
+        if a
+        else f"no layout of up to {args.max_devices} devices fits and meets the targets"
+    )
     return 0

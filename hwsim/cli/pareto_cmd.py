@@ -1,4 +1,5 @@
 """`hwsim pareto RESULTS --objectives col:min,col:max [--by COLS|none] [--plot out.png] [--json]`."""
+
 from __future__ import annotations
 
 import argparse
@@ -9,24 +10,30 @@ from hwsim.cli.output import emit_json, records
 from hwsim.errors import HwsimError
 
 HELP = "Pareto front of a results table (Parquet, CSV or a sweep output directory)"
-EXAMPLES = ('hwsim pareto results/quickstart --objectives tokens_per_s:max,area_mm2:min',
-            'hwsim pareto results/quickstart/results.parquet --objectives energy_per_token_j:min,tokens_per_s:max --plot front.png')
+EXAMPLES = (
+    "hwsim pareto results/quickstart --objectives tokens_per_s:max,area_mm2:min",
+    "hwsim pareto results/quickstart/results.parquet --objectives energy_per_token_j:min,tokens_per_s:max --plot front.png",
+)
 
 FLAGS = {"path": "--plot"}  # the plot's parameter → its option
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("results", help="results.parquet / results.csv, or a sweep output directory")
-    p.add_argument("--objectives", required=True,
-                   help="comma-separated column:min|max, e.g. energy_j:min,seconds:min")
-    p.add_argument("--by", metavar="COLS",
-                   help="one front per group of these comma-separated columns (default: the workload columns "
-                        "model,phase,batch,seq,context,ops the table has; 'none' for one global front)")
-    p.add_argument("--plot", metavar="OUT",
-                   help="write a plot of the front (first two objectives; one panel per group, at most 6)")
+    p.add_argument("--objectives", required=True, help="comma-separated column:min|max, e.g. energy_j:min,seconds:min")
+    p.add_argument(
+        "--by",
+        metavar="COLS",
+        help="one front per group of these comma-separated columns (default: the workload columns "
+        "model,phase,batch,seq,context,ops the table has; 'none' for one global front)",
+    )
+    p.add_argument(
+        "--plot", metavar="OUT", help="write a plot of the front (first two objectives; one panel per group, at most 6)"
+    )
     p.add_argument("--color-by", metavar="COLUMN", help="column that colours the plot (default: family/format)")
-    p.add_argument("--feasible-only", action="store_true",
-                   help="drop rows whose 'feasible' column is false before filtering")
+    p.add_argument(
+        "--feasible-only", action="store_true", help="drop rows whose 'feasible' column is false before filtering"
+    )
     p.add_argument("--json", action="store_true", help="print the front's rows as one JSON list")
 
 

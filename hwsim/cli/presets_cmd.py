@@ -1,4 +1,5 @@
 """`hwsim presets [archs|models|studies|formats]`: what ships with this install."""
+
 from __future__ import annotations
 
 import argparse
@@ -35,8 +36,10 @@ def _listing(kind: str) -> list[dict]:
     if kind == "formats":
         from hwsim.formats import get_format, list_formats
 
-        return [{"name": n, "description": f"{float(get_format(n).bits_per_element):g} bits/element"}
-                for n in list_formats()]
+        return [
+            {"name": n, "description": f"{float(get_format(n).bits_per_element):g} bits/element"}
+            for n in list_formats()
+        ]
     folder = KINDS[kind]
     return [{"name": n, "description": _describe(folder, n)} for n in preset_names(folder)]
 

@@ -1,4 +1,5 @@
 """Options shared by `hwsim generate` and `hwsim serve`: the machine, the model and the precision."""
+
 from __future__ import annotations
 
 import argparse
@@ -22,20 +23,29 @@ MACHINE_FLAGS = {**options("model", "tp", "pp", "ep", "link", "draft"), "k": "--
 
 def add_machine_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--arch", required=True, help="preset name (archs/) or a YAML path")
-    p.add_argument("--model", required=True,
-                   help="preset name (workloads/), a YAML preset, an HF config.json or a checkpoint folder")
+    p.add_argument(
+        "--model",
+        required=True,
+        help="preset name (workloads/), a YAML preset, an HF config.json or a checkpoint folder",
+    )
     p.add_argument("--weights", default="fp16", help="weight format name or bits (default fp16)")
     p.add_argument("--activations", default="fp16", help="activation format name or bits (default fp16)")
     p.add_argument("--kv", default="fp16", help="KV-cache format name or bits (default fp16)")
-    p.add_argument("--set", action="append", default=[], metavar="dotted.key=value",
-                   help="override a field of the arch spec (repeatable)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="dotted.key=value",
+        help="override a field of the arch spec (repeatable)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON document")
     par = p.add_argument_group("several devices (docs/serving.md)")
     par.add_argument("--tp", type=int, default=1, help="tensor-parallel devices (split heads, MLP width, vocabulary)")
     par.add_argument("--pp", type=int, default=1, help="pipeline-parallel stages (split layers)")
     par.add_argument("--ep", type=int, default=1, help="expert-parallel devices for MoE experts (1 or --tp)")
-    par.add_argument("--link", help="link between devices: a preset (hwsim presets links) or YAML; "
-                                    "default: the arch spec's `link`")
+    par.add_argument(
+        "--link", help="link between devices: a preset (hwsim presets links) or YAML; default: the arch spec's `link`"
+    )
     sd = p.add_argument_group("speculative decoding (Leviathan et al. 2023)")
     sd.add_argument("--draft", help="draft model (preset, YAML or config.json) proposing tokens on the same device")
     sd.add_argument("--spec-tokens", type=int, default=4, help="draft tokens verified per target step (default 4)")
@@ -63,8 +73,9 @@ def speculation_from_args(args: argparse.Namespace, arch: Accelerator, prec: Pre
     from hwsim.serve.stepcost import StepCost
 
     if args.acceptance is None:
-        raise HwsimError("give the draft's acceptance rate (the fraction of its tokens the target keeps)",
-                         field="--acceptance")
+        raise HwsimError(
+            "give the draft's acceptance rate (the fraction of its tokens the target keeps)", field="--acceptance"
+        )
     check_speculation(args.spec_tokens, args.acceptance)  # before the draft model's costs are built
     return Speculation(draft=StepCost(arch, load_model(args.draft), prec), k=args.spec_tokens, alpha=args.acceptance)
 

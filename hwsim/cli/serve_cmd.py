@@ -1,4 +1,5 @@
 """`hwsim serve`: a request stream on an accelerator — TTFT, TPOT, latency, throughput, J/token."""
+
 from __future__ import annotations
 
 import argparse
@@ -6,31 +7,61 @@ import math
 
 from hwsim.cli import options
 from hwsim.cli.output import emit_json
-from hwsim.cli.serve_args import (MACHINE_FLAGS, add_machine_arguments, machine_from_args, parallel_from_args,
-                                  speculation_from_args)
+from hwsim.cli.serve_args import (
+    MACHINE_FLAGS,
+    add_machine_arguments,
+    machine_from_args,
+    parallel_from_args,
+    speculation_from_args,
+)
 from hwsim.errors import HwsimError
 
 HELP = "serve a request stream (continuous batching, chunked prefill, paged KV cache): TTFT, TPOT, throughput"
-EXAMPLES = ("hwsim serve --arch h100-sxm --model llama-3-8b --rate 8 --num-requests 500 --json",
-            "hwsim serve --arch h100-sxm --model llama-2-70b --tp 4 --rate 2 --num-requests 200 --json")
+EXAMPLES = (
+    "hwsim serve --arch h100-sxm --model llama-3-8b --rate 8 --num-requests 500 --json",
+    "hwsim serve --arch h100-sxm --model llama-2-70b --tp 4 --rate 2 --num-requests 200 --json",
+)
 
 # parameters of load_requests/poisson_requests, SchedulerConfig, serve and ServeResult.write → options
-FLAGS = {**MACHINE_FLAGS, **options("requests", "rate", "input_len", "output_len", "max_num_seqs", "max_batched_tokens",
-                                    "block_size", "kv_blocks", "memory_utilization", "out", "dp"),
-         "num": "--num-requests"}
+FLAGS = {
+    **MACHINE_FLAGS,
+    **options(
+        "requests",
+        "rate",
+        "input_len",
+        "output_len",
+        "max_num_seqs",
+        "max_batched_tokens",
+        "block_size",
+        "kv_blocks",
+        "memory_utilization",
+        "out",
+        "dp",
+    ),
+    "num": "--num-requests",
+}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_machine_arguments(p)
-    p.add_argument("--dp", type=int, default=1,
-                   help="data-parallel replicas of the tp × pp server, requests routed round robin (default 1)")
+    p.add_argument(
+        "--dp",
+        type=int,
+        default=1,
+        help="data-parallel replicas of the tp × pp server, requests routed round robin (default 1)",
+    )
     src = p.add_argument_group("requests (a JSONL file, or a seeded Poisson stream)")
     src.add_argument("--requests", help="JSON lines: arrival_time (s), input_tokens, output_tokens per request")
     src.add_argument("--rate", type=float, help="Poisson arrivals per second (inf: all at t = 0)")
     src.add_argument("--num-requests", type=int, default=1000, help="generated requests (default 1000)")
-    src.add_argument("--input-len", default="lognormal:512:0.8",
-                     help="prompt lengths: N, uniform:LO:HI or lognormal:MEDIAN:SIGMA (default lognormal:512:0.8)")
-    src.add_argument("--output-len", default="lognormal:128:0.8", help="output lengths, same forms (default lognormal:128:0.8)")
+    src.add_argument(
+        "--input-len",
+        default="lognormal:512:0.8",
+        help="prompt lengths: N, uniform:LO:HI or lognormal:MEDIAN:SIGMA (default lognormal:512:0.8)",
+    )
+    src.add_argument(
+        "--output-len", default="lognormal:128:0.8", help="output lengths, same forms (default lognormal:128:0.8)"
+    )
     src.add_argument("--seed", type=int, default=0, help="seed of the generated stream (default 0)")
     sch = p.add_argument_group("scheduler and KV cache")
     sch.add_argument("--max-num-seqs", type=int, default=256, help="sequences per iteration (default 256)")
@@ -38,8 +69,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     sch.add_argument("--no-chunked-prefill", action="store_true", help="admit a prompt only whole")
     sch.add_argument("--block-size", type=int, default=16, help="KV tokens per block (default 16)")
     sch.add_argument("--kv-blocks", type=int, help="KV cache size in blocks (default: memory left after weights)")
-    sch.add_argument("--memory-utilization", type=float, default=0.9,
-                     help="fraction of device memory the server may use (default 0.9, as vLLM)")
+    sch.add_argument(
+        "--memory-utilization",
+        type=float,
+        default=0.9,
+        help="fraction of device memory the server may use (default 0.9, as vLLM)",
+    )
     p.add_argument("--out", help="folder for requests.parquet, iterations.parquet and plots")
 
 
@@ -62,31 +97,68 @@ def run(args: argparse.Namespace) -> int:
     arch, model, prec = machine_from_args(args)
     par, link = parallel_from_args(args, arch)
     reqs = _requests(args)
-    config = SchedulerConfig(max_num_seqs=args.max_num_seqs, max_batched_tokens=args.max_batched_tokens,
-                             block_size=args.block_size, chunked_prefill=not args.no_chunked_prefill)
-    res = serve(arch, model, reqs, prec, config, kv_blocks=args.kv_blocks, memory_utilization=args.memory_utilization,
-                parallel=par, link=link, speculation=speculation_from_args(args, arch, prec), dp=args.dp)
+    config = SchedulerConfig(
+        max_num_seqs=args.max_num_seqs,
+        max_batched_tokens=args.max_batched_tokens,
+        block_size=args.block_size,
+        chunked_prefill=not args.no_chunked_prefill,
+    )
+    res = serve(
+        arch,
+        model,
+        reqs,
+        prec,
+        config,
+        kv_blocks=args.kv_blocks,
+        memory_utilization=args.memory_utilization,
+        parallel=par,
+        link=link,
+        speculation=speculation_from_args(args, arch, prec),
+        dp=args.dp,
+    )
     s = res.summary
     files = [str(p) for p in res.write(args.out, f"{arch.name} · {model.name} · {reqs.source}")] if args.out else []
     if args.json:
-        emit_json({"arch": arch.name, "family": arch.family, "model": model.name, "requests_source": reqs.source,
-                   "tp": par.tp, "pp": par.pp, "ep": par.ep, "dp": args.dp, "link": link.name if link else None, **s, "files": files})
+        emit_json(
+            {
+                "arch": arch.name,
+                "family": arch.family,
+                "model": model.name,
+                "requests_source": reqs.source,
+                "tp": par.tp,
+                "pp": par.pp,
+                "ep": par.ep,
+                "dp": args.dp,
+                "link": link.name if link else None,
+                **s,
+                "files": files,
+            }
+        )
         return 0
     ms = lambda d: ", ".join(f"{k} {v * 1e3:.4g}" for k, v in d.items() if v is not None)  # noqa: E731
     # parallel_from_args loads a link whenever there is more than one device
-    where = f" × {par.devices} (tp {par.tp}, pp {par.pp}, ep {par.ep}, {link.name})" \
-        if par.devices > 1 and link is not None else ""
+    where = (
+        f" × {par.devices} (tp {par.tp}, pp {par.pp}, ep {par.ep}, {link.name})"
+        if par.devices > 1 and link is not None
+        else ""
+    )
     if args.dp > 1:
         where += f" × {args.dp} replicas (round robin; {s['devices']} devices)"
-    print(f"{arch.name} ({arch.family}){where}, {model.name}: {s['requests']} requests ({reqs.source}) in {s['duration_s']:.4g} s, "
-          f"{s['iterations']} iterations")
+    print(
+        f"{arch.name} ({arch.family}){where}, {model.name}: {s['requests']} requests ({reqs.source}) in {s['duration_s']:.4g} s, "
+        f"{s['iterations']} iterations"
+    )
     print(f"TTFT ms: {ms(s['ttft_s'])}")
     print(f"TPOT ms: {ms(s['tpot_s'])}")
     print(f"E2E  ms: {ms(s['e2e_s'])}")
-    print(f"throughput: {s['throughput_in_tokens_per_s']:.4g} tokens/s in, {s['throughput_out_tokens_per_s']:.4g} out; "
-          f"{s['energy_per_output_token_j']:.4g} J per output token")
-    print(f"KV cache: peak {s['kv_peak_blocks']} of {s['kv_capacity_blocks']} blocks ({100 * s['kv_peak_fraction']:.1f}%), "
-          f"{s['preemptions']} preemptions")
+    print(
+        f"throughput: {s['throughput_in_tokens_per_s']:.4g} tokens/s in, {s['throughput_out_tokens_per_s']:.4g} out; "
+        f"{s['energy_per_output_token_j']:.4g} J per output token"
+    )
+    print(
+        f"KV cache: peak {s['kv_peak_blocks']} of {s['kv_capacity_blocks']} blocks ({100 * s['kv_peak_fraction']:.1f}%), "
+        f"{s['preemptions']} preemptions"
+    )
     for f in files:
         print(f"wrote {f}")
     return 0

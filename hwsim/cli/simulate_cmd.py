@@ -1,4 +1,5 @@
 """`hwsim simulate`: the cost of a model trace or one GEMM on an accelerator."""
+
 from __future__ import annotations
 
 import argparse
@@ -22,8 +23,10 @@ if TYPE_CHECKING:  # pandas and numpy are loaded lazily (cold start)
     from hwsim.workload.trace import Trace
 
 HELP = "cycles, seconds, energy and area of a model (or one GEMM) on an accelerator"
-EXAMPLES = ('hwsim simulate --arch bitmod --model llama-2-7b --phase decode --weights int4_g128',
-            'hwsim simulate --arch tpu-like --gemm 256,4096,4096 --phase prefill --set compute.dataflow=ws --json')
+EXAMPLES = (
+    "hwsim simulate --arch bitmod --model llama-2-7b --phase decode --weights int4_g128",
+    "hwsim simulate --arch tpu-like --gemm 256,4096,4096 --phase prefill --set compute.dataflow=ws --json",
+)
 ENGINES = ("analytical", "cycle")
 KINDS_ONLY = ("linear", "attention")
 FLAGS = {"shapes": "--gemm"}  # gemm_ops's parameter → its option
@@ -35,19 +38,34 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--arch", required=True, help="preset name (archs/) or a YAML path")
     add_workload_arguments(p, model_required=False)
     p.add_argument("--gemm", help="one linear op M,N,K (M tokens, N outputs, K inputs) instead of --model")
-    p.add_argument("--weights", help="weight format name or bits (default: the checkpoint's own formats, per op, "
-                   "from its quantization_config or GGUF tensor types; else fp16)")
+    p.add_argument(
+        "--weights",
+        help="weight format name or bits (default: the checkpoint's own formats, per op, "
+        "from its quantization_config or GGUF tensor types; else fp16)",
+    )
     p.add_argument("--activations", default="fp16", help="activation format name or bits (default fp16)")
     p.add_argument("--kv", default="fp16", help="KV-cache format name or bits (default fp16)")
-    p.add_argument("--method", default="rtn", metavar="M",
-                   help="quantization method: one that rotates (rotate, rotate+gptq) adds QuaRot's online Hadamards "
-                   "(before down_proj; on q/k when --kv is quantized) as ops")
+    p.add_argument(
+        "--method",
+        default="rtn",
+        metavar="M",
+        help="quantization method: one that rotates (rotate, rotate+gptq) adds QuaRot's online Hadamards "
+        "(before down_proj; on q/k when --kv is quantized) as ops",
+    )
     p.add_argument("--only", choices=KINDS_ONLY, help="keep only linear or attention ops")
-    p.add_argument("--set", action="append", default=[], metavar="dotted.key=value",
-                   help="override a field of the arch spec (repeatable)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="dotted.key=value",
+        help="override a field of the arch spec (repeatable)",
+    )
     p.add_argument("--engine", choices=ENGINES, default="analytical")
-    p.add_argument("--explain", action="store_true",
-                   help="itemise energy and area by component: per-action energy, count, source (sums to the totals)")
+    p.add_argument(
+        "--explain",
+        action="store_true",
+        help="itemise energy and area by component: per-action energy, count, source (sums to the totals)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON document")
 
 
@@ -95,10 +113,13 @@ def _warn_if_it_does_not_fit(arch: Accelerator, work: Trace, prec: Precision) ->
 
     fp = memory_footprint(arch, work, resolve_precision(prec))
     if fp and not fp["fits_memory"]:
-        print(f"hwsim simulate: warning: {work.model.name} needs {fp['footprint_bytes'] / 1e9:.1f} GB (weights, KV "
-              f"cache and {fp['activation_bytes'] / 1e9:.1f} GB of activations) but {arch.backing.name} holds "
-              f"{arch.backing.capacity / 1e9:.1f} GB; the figures assume it "
-              f"fits (more devices, fewer bits or a shorter context would)", file=sys.stderr)
+        print(
+            f"hwsim simulate: warning: {work.model.name} needs {fp['footprint_bytes'] / 1e9:.1f} GB (weights, KV "
+            f"cache and {fp['activation_bytes'] / 1e9:.1f} GB of activations) but {arch.backing.name} holds "
+            f"{arch.backing.capacity / 1e9:.1f} GB; the figures assume it "
+            f"fits (more devices, fewer bits or a shorter context would)",
+            file=sys.stderr,
+        )
 
 
 def _engine(name: str) -> Callable[..., CostTable]:
@@ -122,8 +143,11 @@ def _explain(args, arch, ops, prec, per_op):
     if args.engine != "analytical":
         raise HwsimError("itemises the analytical engine's energy: drop --engine cycle", field="--explain")
     if per_op is not None and len(set(per_op)) > 1:
-        raise HwsimError("needs one weight format for every op, and this checkpoint mixes "
-                         f"{', '.join(sorted(set(per_op)))}: give --weights FORMAT", field="--explain")
+        raise HwsimError(
+            "needs one weight format for every op, and this checkpoint mixes "
+            f"{', '.join(sorted(set(per_op)))}: give --weights FORMAT",
+            field="--explain",
+        )
     if per_op is not None:
         prec = Precision(weights=per_op[0], activations=args.activations, kv=args.kv)
     return explain(arch, ops, prec)
@@ -153,10 +177,14 @@ def run(args: argparse.Namespace) -> int:
     print(f"{arch.name} ({arch.family}), {len(kinds)} ops")
     print(f"{'kind':<12}{'cycles':>18}{'compute':>18}{'memory':>18}{'energy J':>12}")
     for kind, r in _by_kind(table, kinds).items():
-        print(f"{kind:<12}{_fmt(r['cycles']):>18}{_fmt(r['compute_cycles']):>18}{_fmt(r['memory_cycles']):>18}"
-              f"{r['energy_j']:>12.4g}")
-    print(f"total: {_fmt(t['cycles'])} cycles, {t['seconds'] * 1e3:.4g} ms, {t['energy_j']:.4g} J, "
-          f"{t['area_mm2']:.4g} mm²")
+        print(
+            f"{kind:<12}{_fmt(r['cycles']):>18}{_fmt(r['compute_cycles']):>18}{_fmt(r['memory_cycles']):>18}"
+            f"{r['energy_j']:>12.4g}"
+        )
+    print(
+        f"total: {_fmt(t['cycles'])} cycles, {t['seconds'] * 1e3:.4g} ms, {t['energy_j']:.4g} J, "
+        f"{t['area_mm2']:.4g} mm²"
+    )
     if table.extra_keys:  # family point totals, e.g. FPGA feasibility, limiting resource, achieved clock
         print("  " + ", ".join(f"{k}: {_plain(t[k])}" for k in table.extra_keys))
     if explanation is not None:

@@ -1,4 +1,5 @@
 """`hwsim sweep STUDY.yaml [--out DIR] [--workers N] [--executor local|dask] [--scheduler ADDR] [--resume]`."""
+
 from __future__ import annotations
 
 import argparse
@@ -8,8 +9,7 @@ from hwsim.cli import options
 from hwsim.cli.output import emit_json, records
 
 HELP = "Sweep a study (YAML) into a results table, its Pareto front and a plot"
-EXAMPLES = ('hwsim sweep quickstart',
-            'hwsim sweep studies/all-families.yaml --workers 2 --out results/all')
+EXAMPLES = ("hwsim sweep quickstart", "hwsim sweep studies/all-families.yaml --workers 2 --out results/all")
 
 # run_sweep's parameters → options
 FLAGS = {**options("workers", "executor", "scheduler", "resume"), "out_dir": "--out"}
@@ -19,8 +19,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("study", help="study YAML (a path, or a name in studies/)")
     p.add_argument("--out", metavar="DIR", help="output folder (default: the study's outputs.dir)")
     p.add_argument("--workers", type=int, default=1, metavar="N", help="worker processes (default 1)")
-    p.add_argument("--executor", choices=("local", "dask"), default="local",
-                   help="local processes, or Dask distributed (embedded LocalCluster unless --scheduler)")
+    p.add_argument(
+        "--executor",
+        choices=("local", "dask"),
+        default="local",
+        help="local processes, or Dask distributed (embedded LocalCluster unless --scheduler)",
+    )
     p.add_argument("--scheduler", metavar="ADDR", help="address of a running Dask scheduler (tcp://host:8786)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted sweep in the same folder")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
@@ -33,8 +37,15 @@ def run(args: argparse.Namespace) -> int:
     from hwsim.sweep import run_sweep
 
     study = load_study(resolve_preset(args.study, "studies", what="study"))
-    res = run_sweep(study, args.out, workers=args.workers, executor=args.executor, scheduler=args.scheduler,
-                    resume=args.resume, progress=False if args.no_progress else None)
+    res = run_sweep(
+        study,
+        args.out,
+        workers=args.workers,
+        executor=args.executor,
+        scheduler=args.scheduler,
+        resume=args.resume,
+        progress=False if args.no_progress else None,
+    )
     front = res.front_table()
     if res.recheck_summary is not None:  # stderr, so --json keeps stdout one JSON document
         from hwsim.sweep.recheck import summary_line
@@ -53,8 +64,25 @@ def run(args: argparse.Namespace) -> int:
     if len(front):
         import pandas as pd
 
-        show = [c for c in ("design", "family", *(c for d in study.designs for p in d.params for c in (p.path, p.si_column)), "model", "phase",
-                            "batch", "tp", "pp", "dp", "devices", "weights", "activations", "kv") if c in front.columns]
+        show = [
+            c
+            for c in (
+                "design",
+                "family",
+                *(c for d in study.designs for p in d.params for c in (p.path, p.si_column)),
+                "model",
+                "phase",
+                "batch",
+                "tp",
+                "pp",
+                "dp",
+                "devices",
+                "weights",
+                "activations",
+                "kv",
+            )
+            if c in front.columns
+        ]
         show = list(dict.fromkeys(show + [o.column for o in study.objectives]))
         with pd.option_context("display.width", 200, "display.max_columns", 30):
             print(front[show].head(30).to_string(index=False))

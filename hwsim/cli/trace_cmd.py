@@ -1,4 +1,5 @@
 """hwsim trace: the op table of a prefill or decode step."""
+
 from __future__ import annotations
 
 import argparse
@@ -7,8 +8,10 @@ from hwsim.cli.output import emit_json, records
 from hwsim.cli.workload_args import add_workload_arguments, trace_from_args
 
 HELP = "print the op trace (one row per op) of a model's prefill or decode step"
-EXAMPLES = ('hwsim trace --model llama-2-7b --phase decode --batch 8 --context 4096',
-            'hwsim trace --model mixtral-8x7b --phase prefill --seq 512 --csv ops.csv')
+EXAMPLES = (
+    "hwsim trace --model llama-2-7b --phase decode --batch 8 --context 4096",
+    "hwsim trace --model mixtral-8x7b --phase prefill --seq 512 --csv ops.csv",
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,9 +36,18 @@ def run(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise HwsimError(f"cannot write: {os_reason(exc)}", file=args.csv, field="--csv") from None
     if args.json:
-        emit_json({"model": tr.model.name, "phase": tr.phase, "batch": tr.batch, "seq": tr.seq,
-                   "context": tr.context, "default_weight_format": tr.model.default_weight_format,
-                   "ops": records(tr.ops), "totals": totals})
+        emit_json(
+            {
+                "model": tr.model.name,
+                "phase": tr.phase,
+                "batch": tr.batch,
+                "seq": tr.seq,
+                "context": tr.context,
+                "default_weight_format": tr.model.default_weight_format,
+                "ops": records(tr.ops),
+                "totals": totals,
+            }
+        )
         return 0
     import pandas as pd
 

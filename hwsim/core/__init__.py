@@ -9,11 +9,26 @@
 
 It imports only hwsim.errors, hwsim.units and hwsim.formats (tests/test_import_graph.py checks the layers).
 """
+
 from hwsim.core.ops import KINDS, OpColumns, gemm_ops, operand_bytes
 from hwsim.core.precision import OPERANDS, OperandType, Precision, ResolvedPrecision, operand_type, resolve_precision
 from hwsim.core.schema import MEMORY_ROLES, Field
 from hwsim.core.spec import Accelerator, MemoryLevel, TechSpec
 
-__all__ = ["Accelerator", "Field", "KINDS", "MEMORY_ROLES", "MemoryLevel", "OPERANDS", "OpColumns", "OperandType",
-           "Precision", "ResolvedPrecision", "TechSpec", "gemm_ops", "operand_bytes", "operand_type",
-           "resolve_precision"]
+__all__ = [
+    "Accelerator",
+    "Field",
+    "KINDS",
+    "MEMORY_ROLES",
+    "MemoryLevel",
+    "OPERANDS",
+    "OpColumns",
+    "OperandType",
+    "Precision",
+    "ResolvedPrecision",
+    "TechSpec",
+    "gemm_ops",
+    "operand_bytes",
+    "operand_type",
+    "resolve_precision",
+]

@@ -4,6 +4,7 @@ The engine reads the documented Trace.ops columns once into arrays so families c
 broadcasting (ops along the last axis, design points along the first) and never loop per op.
 Operand roles: A = activations in, B = weights (linear, embedding) or KV (attention), C = output.
 """
+
 from __future__ import annotations
 
 import functools
@@ -20,8 +21,19 @@ if TYPE_CHECKING:  # pandas loads with the first table, not with the engine (a c
 
     import pandas as pd
 
-INT_COLUMNS = ("m", "n", "k", "count", "macs", "vector_ops", "weight_elems", "act_in_elems",
-               "act_out_elems", "kv_read_elems", "kv_write_elems")
+INT_COLUMNS = (
+    "m",
+    "n",
+    "k",
+    "count",
+    "macs",
+    "vector_ops",
+    "weight_elems",
+    "act_in_elems",
+    "act_out_elems",
+    "kv_read_elems",
+    "kv_write_elems",
+)
 KINDS = ("embedding", "linear", "attention", "elementwise")
 
 
@@ -185,9 +197,25 @@ def gemm_ops(shapes: Iterable[tuple[str, float, float, float]], kind: str = "lin
         m, n, k = int(m), int(n), int(k)
         if m * n * k > 2**53:  # counts are int64 and summed in float64: keep them exact
             raise HwsimError(f"too large to count: M·N·K = {m * n * k:.3g} MACs (limit 2^53)", field="shapes")
-        rows.append(dict(name=name, layer=-1, kind=kind, op=name, m=m, n=n, k=k, count=1, macs=m * n * k,
-                         vector_ops=0, weight_elems=n * k, act_in_elems=m * k, act_out_elems=m * n,
-                         kv_read_elems=0, kv_write_elems=0))
+        rows.append(
+            dict(
+                name=name,
+                layer=-1,
+                kind=kind,
+                op=name,
+                m=m,
+                n=n,
+                k=k,
+                count=1,
+                macs=m * n * k,
+                vector_ops=0,
+                weight_elems=n * k,
+                act_in_elems=m * k,
+                act_out_elems=m * n,
+                kv_read_elems=0,
+                kv_write_elems=0,
+            )
+        )
     df = pd.DataFrame(rows)
     for c in INT_COLUMNS:
         df[c] = df[c].astype(np.int64)

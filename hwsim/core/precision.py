@@ -6,6 +6,7 @@ be given as a format name (resolved by hwsim.formats), a Format object, or a pla
 16 → fp16, 32 → fp32, any other number b → an integer datapath of
 floor(b) bits whose storage costs b bits per element (4.0625 = int4 plus an 8-bit scale per 128).
 """
+
 from __future__ import annotations
 
 import math
@@ -38,8 +39,9 @@ _IEEE = {16: ("fp16", 5, 10), 32: ("fp32", 8, 23)}
 
 def _from_bits(bits: float, field: str) -> OperandType:
     if not math.isfinite(bits) or bits < 1 or bits > 64:  # below 1 bit no datapath has an element to work on
-        raise HwsimError(f"bits must be in [1, 64] (1 = binary, 1.58 = ternary, 4.125 = int4 + scales), got {bits!r}",
-                         field=field)
+        raise HwsimError(
+            f"bits must be in [1, 64] (1 = binary, 1.58 = ternary, 4.125 = int4 + scales), got {bits!r}", field=field
+        )
     if bits in _IEEE:
         name, e, m = _IEEE[int(bits)]
         return OperandType(name, float(bits), int(bits), True, e, m)
@@ -47,14 +49,21 @@ def _from_bits(bits: float, field: str) -> OperandType:
     return OperandType(f"{bits:g}b", float(bits), el, False, 0, max(el - 1, 1))
 
 
-
-
 def _from_format(fmt: Any, field: str) -> OperandType:  # a Format, or anything else (→ 'not a Format')
     # codebook codes (Format.is_codebook) reach the datapath dequantized, as fp16 (as QLoRA's kernels do)
     if getattr(fmt, "is_codebook", False):
         name, e, m = _IEEE[16]
-        return OperandType(str(fmt.name), float(fmt.bits_per_element), 16, True, e, m, fmt.group_size,
-                           int(fmt.scale_bits or 0), codebook=True)
+        return OperandType(
+            str(fmt.name),
+            float(fmt.bits_per_element),
+            16,
+            True,
+            e,
+            m,
+            fmt.group_size,
+            int(fmt.scale_bits or 0),
+            codebook=True,
+        )
     try:
         return OperandType(
             name=str(fmt.name),

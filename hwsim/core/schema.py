@@ -3,6 +3,7 @@
 Families declare their `compute.*` fields with the same `Field` type, so loading, `--set`
 overrides, sweeps and error messages all use one description of the spec.
 """
+
 from __future__ import annotations
 
 import math
@@ -54,8 +55,9 @@ class Field:
             return value
         if k == "choice":
             if value not in self.choices:
-                raise HwsimError(f"must be one of {', '.join(map(str, self.choices))}, got {value!r}",
-                                 file=file, field=field)
+                raise HwsimError(
+                    f"must be one of {', '.join(map(str, self.choices))}, got {value!r}", file=file, field=field
+                )
             return value
         if k == "roles":
             vals = [value] if isinstance(value, str) else value
@@ -63,8 +65,12 @@ class Field:
                 raise HwsimError(f"must be a list of {', '.join(MEMORY_ROLES)}, got {value!r}", file=file, field=field)
             return tuple(vals)
         if k == "int":
-            if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
-                    or value != int(value)):
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not math.isfinite(value)
+                or value != int(value)
+            ):
                 raise HwsimError(f"expected an integer, got {value!r}", file=file, field=field)
             if abs(value) > MAX_INT:
                 raise HwsimError(f"must be at most {MAX_INT:,} (2^40), got {value:.3g}", file=file, field=field)
@@ -83,8 +89,11 @@ class Field:
                 raise HwsimError(f"must be {'> 0' if self.positive else '>= 0'}, got {value!r}", file=file, field=field)
         elif bad or value > self.maximum:
             what = f" ({self.doc})" if self.doc else ""
-            raise HwsimError(f"must be in {'(' if self.positive else '['}0, {self.maximum:g}]{what}, got {value!r}",
-                             file=file, field=field)
+            raise HwsimError(
+                f"must be in {'(' if self.positive else '['}0, {self.maximum:g}]{what}, got {value!r}",
+                file=file,
+                field=field,
+            )
 
 
 @dataclass(frozen=True)
@@ -125,40 +134,68 @@ TOP: dict[str, Field] = {
     "family": Field("str"),
     "description": Field("str", required=False, default=""),
     "clock": Field("frequency"),
-    "static_power": Field("power", required=False, default=0.0, positive=False,
-                          doc="leakage and always-on power of the whole chip"),
-    "price": Field("dimensionless", required=False, default=None,
-                   doc="purchase price of the device in US dollars (cost metrics: hwsim.metrics)"),
-    "link": Field("str", required=False, default=None,
-                  doc="interconnect between devices of this kind: a link preset (hwsim/presets/links) or YAML path"),
+    "static_power": Field(
+        "power", required=False, default=0.0, positive=False, doc="leakage and always-on power of the whole chip"
+    ),
+    "price": Field(
+        "dimensionless",
+        required=False,
+        default=None,
+        doc="purchase price of the device in US dollars (cost metrics: hwsim.metrics)",
+    ),
+    "link": Field(
+        "str",
+        required=False,
+        default=None,
+        doc="interconnect between devices of this kind: a link preset (hwsim/presets/links) or YAML path",
+    ),
     "compute": Field("mapping"),
     "memory": Field("mapping"),
     "tech": Field("mapping", required=False, default=None),
-    "attention": Field("choice", required=False, default=None, choices=("fused", "unfused"),
-                       doc="attention kernels: fused (scores on chip, FlashAttention-style) or unfused (qk, "
-                           "softmax, av through memory); omitted = the family's default (docs/engine.md)"),
+    "attention": Field(
+        "choice",
+        required=False,
+        default=None,
+        choices=("fused", "unfused"),
+        doc="attention kernels: fused (scores on chip, FlashAttention-style) or unfused (qk, "
+        "softmax, av through memory); omitted = the family's default (docs/engine.md)",
+    ),
 }
 
 MEMORY_LEVEL: dict[str, Field] = {
     "capacity": Field("bytes", required=False, default=math.inf, doc="bytes; omitted = unbounded"),
-    "bandwidth": Field("bandwidth", required=False, default=math.inf,
-                       doc="'256 bit/cycle' or '3.35 TB/s'; omitted = not a bottleneck"),
-    "energy": Field("energy_per_byte", required=False, default=0.0, positive=False,
-                    doc="energy per byte moved ('1200 pJ/64bit')"),
-    "efficiency": Field("dimensionless", required=False, default=1.0, maximum=1.0,
-                        doc="achievable fraction of the peak bandwidth"),
+    "bandwidth": Field(
+        "bandwidth", required=False, default=math.inf, doc="'256 bit/cycle' or '3.35 TB/s'; omitted = not a bottleneck"
+    ),
+    "energy": Field(
+        "energy_per_byte", required=False, default=0.0, positive=False, doc="energy per byte moved ('1200 pJ/64bit')"
+    ),
+    "efficiency": Field(
+        "dimensionless", required=False, default=1.0, maximum=1.0, doc="achievable fraction of the peak bandwidth"
+    ),
     "holds": Field("roles", doc="operands this level holds: weights, activations, kv, outputs"),
 }
 
 TECH: dict[str, Field] = {
     "node": Field("dimensionless", doc="process node in nm"),
-    "voltage": Field("dimensionless", required=False, default=None, maximum=5.0,
-                     doc="supply voltage in volts: per-action energies scale by (V/0.9 V)^2 (hwsim.tech.scaling)"),
+    "voltage": Field(
+        "dimensionless",
+        required=False,
+        default=None,
+        maximum=5.0,
+        doc="supply voltage in volts: per-action energies scale by (V/0.9 V)^2 (hwsim.tech.scaling)",
+    ),
     # retired: every family that prices from tech tables uses one datapath table (Horowitz 45 nm, scaled to
     # `node` by hwsim.tech.scaling); no other table could be named, so the field only misled
-    "table": Field("str", required=False, default=None, retired=(
-        "families price MACs and SRAM from the Horowitz 45 nm table scaled to tech.node "
-        "(hwsim.tech.scaling); delete this key")),
+    "table": Field(
+        "str",
+        required=False,
+        default=None,
+        retired=(
+            "families price MACs and SRAM from the Horowitz 45 nm table scaled to tech.node "
+            "(hwsim.tech.scaling); delete this key"
+        ),
+    ),
 }
 
 
@@ -184,8 +221,9 @@ class SpecPath:
         return table[self.key]
 
 
-def spec_path(path: str, compute: Collection[str] | Callable[[], Collection[str]], levels: Collection[str], *,
-              file: object = None) -> SpecPath:
+def spec_path(
+    path: str, compute: Collection[str] | Callable[[], Collection[str]], levels: Collection[str], *, file: object = None
+) -> SpecPath:
     """The one walker of dotted arch paths (`compute.rows`, `memory.dram.bandwidth`, `clock`): checks every
     step against the schema and names the valid keys where it goes wrong. `compute`: the family's compute
     keys, or a function giving them (called only for a compute path: the family may be unknown until then);
@@ -194,12 +232,17 @@ def spec_path(path: str, compute: Collection[str] | Callable[[], Collection[str]
 
     def bad(depth: int, valid: Collection[str]) -> HwsimError:
         at, key = ".".join(parts[:depth]), parts[depth]
-        return HwsimError(f"unknown field {key!r}{closest(key, valid)}; valid keys"
-                          f"{' under ' + repr(at) if at else ''}: {', '.join(valid)}", file=file, field=path)
+        return HwsimError(
+            f"unknown field {key!r}{closest(key, valid)}; valid keys"
+            f"{' under ' + repr(at) if at else ''}: {', '.join(valid)}",
+            file=file,
+            field=path,
+        )
 
     def scalar(depth: int) -> HwsimError:
-        return HwsimError(f"{'.'.join(parts[:depth])!r} is a single value, it has no field {parts[depth]!r}",
-                          file=file, field=path)
+        return HwsimError(
+            f"{'.'.join(parts[:depth])!r} is a single value, it has no field {parts[depth]!r}", file=file, field=path
+        )
 
     head = parts[0]
     if head not in TOP:

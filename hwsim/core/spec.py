@@ -2,6 +2,7 @@
 
 Pure data: an Accelerator knows its fields and memory roles, not how it is costed (hwsim.engine.evaluate,
 hwsim.families.get_family(arch.family))."""
+
 from __future__ import annotations
 
 import math
@@ -68,8 +69,9 @@ class Accelerator:
                 return lv
         raise KeyError(name)
 
-    def buffer_capacity(self, role: str, op_roles: tuple[str, ...] = ("activations", "weights", "outputs")
-                        ) -> float | np.ndarray:
+    def buffer_capacity(
+        self, role: str, op_roles: tuple[str, ...] = ("activations", "weights", "outputs")
+    ) -> float | np.ndarray:
         """On-chip bytes available to one operand role in an op that uses `op_roles`: the smallest
         on-chip level holding it, split equally among the roles of that op the level holds
         (assumed: static partitioning). Unbounded when no on-chip level holds the role (the operand
@@ -99,8 +101,9 @@ class Accelerator:
             if at.section == "compute":
                 arch = replace(arch, compute={**arch.compute, at.key: v})
             elif at.section == "memory":
-                arch = replace(arch, memory=tuple(replace(lv, **{at.key: v}) if lv.name == at.level else lv
-                                                  for lv in arch.memory))
+                arch = replace(
+                    arch, memory=tuple(replace(lv, **{at.key: v}) if lv.name == at.level else lv for lv in arch.memory)
+                )
             elif at.section == "tech":
                 if arch.tech is None:
                     raise HwsimError("the spec has no tech section to set a field of", file=arch.file, field=path)

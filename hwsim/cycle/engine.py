@@ -7,6 +7,7 @@ on-chip levels take the shared memory model's fills and array reads (hwsim.engin
 bandwidth limits each tile's compute. Energy follows the analytical rule (family compute energy
 of the simulated compute cycles + bytes × energy per level + static power × time).
 """
+
 from __future__ import annotations
 
 import functools
@@ -36,15 +37,27 @@ if TYPE_CHECKING:
 class CycleTable(CostTable):
     """A CostTable plus the per-resource utilisation timeline (resource, start, end, busy, op)."""
 
-    def __init__(self, arch: str, ops: pd.DataFrame | None = None, totals: dict | None = None,
-                 extra_keys: tuple = (), *, columns: dict | None = None, timeline: pd.DataFrame | None = None) -> None:
+    def __init__(
+        self,
+        arch: str,
+        ops: pd.DataFrame | None = None,
+        totals: dict | None = None,
+        extra_keys: tuple = (),
+        *,
+        columns: dict | None = None,
+        timeline: pd.DataFrame | None = None,
+    ) -> None:
         super().__init__(arch, ops, totals, extra_keys, columns=columns)
         self.timeline = timeline
 
     def plot(self, ax: Axes | None = None, seconds: bool = False, by: str = "auto") -> Axes:
         """Busy fraction per resource over time (matplotlib Axes), per op or, for a whole model, per layer."""
-        return plot_timeline(self.timeline, ax=ax, clock_hz=self.totals["cycles"] / self.totals["seconds"]
-                             if seconds and self.totals["seconds"] else None, by=by)
+        return plot_timeline(
+            self.timeline,
+            ax=ax,
+            clock_hz=self.totals["cycles"] / self.totals["seconds"] if seconds and self.totals["seconds"] else None,
+            by=by,
+        )
 
 
 def simulate_ops(m: Machine, ops: OpColumns) -> tuple[list[M.OpSim], Traffic]:
@@ -62,8 +75,15 @@ def simulate_ops(m: Machine, ops: OpColumns) -> tuple[list[M.OpSim], Traffic]:
     io = {"a": ob.a * tr.a_fetch, "b": ob.b * tr.b_fetch, "c": ob.c}
     count = np.maximum(ops.count, 1.0)
     cap_a, cap_b = (np.broadcast_to(c, ops.m.shape) for c in operand_capacities(arch, ops))
-    blocking = {"a": ob.a / count, "b": ob.b / count, "c": ob.c / count,  # one GEMM instance
-                "a_fetch": tr.a_fetch, "b_fetch": tr.b_fetch, "cap_a": cap_a, "cap_b": cap_b}
+    blocking = {
+        "a": ob.a / count,
+        "b": ob.b / count,
+        "c": ob.c / count,  # one GEMM instance
+        "a_fetch": tr.a_fetch,
+        "b_fetch": tr.b_fetch,
+        "cap_a": cap_a,
+        "cap_b": cap_b,
+    }
     frame = pd.DataFrame({c: getattr(ops, c) for c in INT_COLUMNS}).assign(kind=ops.kind)
     codes = pd.MultiIndex.from_frame(frame).factorize()[0] if len(frame) else np.array([], dtype=int)
     spill = np.broadcast_to(np.asarray(shared.spill, dtype=np.float64), (len(ops),))  # computed once, with the traffic
@@ -76,8 +96,7 @@ def simulate_ops(m: Machine, ops: OpColumns) -> tuple[list[M.OpSim], Traffic]:
     return sims, tr
 
 
-def evaluate(arch: Accelerator, trace: TraceLike,
-             precision: Precision | ResolvedPrecision | None = None) -> CycleTable:
+def evaluate(arch: Accelerator, trace: TraceLike, precision: Precision | ResolvedPrecision | None = None) -> CycleTable:
     """Cycle-level cost of a trace (a Trace or its ops DataFrame): a CycleTable."""
     m = configure(arch, precision)
     fam, run_arch, prec = m.family, m.arch, m.prec
@@ -91,12 +110,17 @@ def evaluate(arch: Accelerator, trace: TraceLike,
     overhead = np.broadcast_to(np.asarray(fam.latency(run_arch, ops, zero, zero), dtype=np.float64), zero.shape)
     cycles = np.ceil(np.array([s.cycles for s in sims]) + overhead)
     compute = np.array([s.compute for s in sims])
-    memory = functools.reduce(np.maximum, [np.array([s.memory for s in sims])]
-                              + [np.asarray(tr.cycles[lv.name], dtype=np.float64) for lv in run_arch.on_chip])
+    memory = functools.reduce(
+        np.maximum,
+        [np.array([s.memory for s in sims])]
+        + [np.asarray(tr.cycles[lv.name], dtype=np.float64) for lv in run_arch.on_chip],
+    )
     seconds = cycles / float(np.asarray(run_arch.clock_hz))
     cols = {"cycles": cycles, "compute_cycles": compute, "memory_cycles": memory, "seconds": seconds}
-    moved = {lv.name: np.array([s.backing_bytes for s in sims]) if lv is run_arch.backing else tr.levels[lv.name]
-             for lv in run_arch.memory}
+    moved = {
+        lv.name: np.array([s.backing_bytes for s in sims]) if lv is run_arch.backing else tr.levels[lv.name]
+        for lv in run_arch.memory
+    }
     cols.update({f"bytes_{name}": np.broadcast_to(b, zero.shape).astype(np.float64) for name, b in moved.items()})
     cols.update(energy_parts(run_arch, moved, fam.compute_energy(run_arch, ops, prec, compute), seconds))
     view_cycles = cycles  # the timeline shows the qk and av parts of a fused row separately

@@ -1,4 +1,5 @@
 """Re-check sampled design points of a study with the cycle engine."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -22,9 +23,15 @@ def sample_rows(n: int, sample: int, seed: int) -> np.ndarray:
     return np.sort(rng.choice(n, size=min(sample, n), replace=False))
 
 
-def recheck(results: pd.DataFrame, arch: Accelerator, trace: TraceLike,
-            precision: Precision | ResolvedPrecision | None = None, sample: int = 10, seed: int = 0,
-            param_columns: Iterable[str] | None = None) -> pd.DataFrame:
+def recheck(
+    results: pd.DataFrame,
+    arch: Accelerator,
+    trace: TraceLike,
+    precision: Precision | ResolvedPrecision | None = None,
+    sample: int = 10,
+    seed: int = 0,
+    param_columns: Iterable[str] | None = None,
+) -> pd.DataFrame:
     """Re-evaluate `sample` rows of a sweep/study results table (one row per design point, with the
     swept dotted parameters as columns and the analytical `cycles`) with the cycle engine.
 

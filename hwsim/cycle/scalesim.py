@@ -19,6 +19,7 @@ Facts used (SCALE-Sim 3.0.0 behaviour, described in docs/cycle.md; no code is sh
   half is occupied; the array waits only when the buffer is full during a drain.
 - Total = last output row's service cycle; stalls = the sum over rows of the slowest operand's wait.
 """
+
 from __future__ import annotations
 
 import math
@@ -48,6 +49,7 @@ def stall_free(dataflow: str, m: int, n: int, k: int, rows: int, cols: int) -> i
 
 # --- demand and prefetch streams ------------------------------------------------------------------
 
+
 def _pad(block: np.ndarray, rows: int, cols: int) -> np.ndarray:
     out = np.full((rows, cols), -1, dtype=np.int64)
     out[: block.shape[0], : block.shape[1]] = block
@@ -63,7 +65,7 @@ def _skew(block: np.ndarray) -> np.ndarray:
     r, c = block.shape
     out = np.full((r + c - 1, c), -1, dtype=np.int64)
     for j in range(c):
-        out[j:j + r, j] = block[:, j]
+        out[j : j + r, j] = block[:, j]
     return out
 
 
@@ -139,6 +141,7 @@ def _lines(fetch: np.ndarray, n_ids: int, words_per_line: int) -> tuple[np.ndarr
 
 
 # --- the memory system --------------------------------------------------------------------------
+
 
 @numba.njit(cache=True)
 def _read_row(lines, row, cycle, st):
@@ -232,8 +235,16 @@ class ScaleSimResult:
     compute_cycles: int  # the stall-free count
 
 
-def scalesim_cycles(dataflow: str, m: int, n: int, k: int, rows: int, cols: int,
-                    bandwidth: int | None = None, sram_kib: tuple[int, int, int] = (64, 64, 64)) -> ScaleSimResult:
+def scalesim_cycles(
+    dataflow: str,
+    m: int,
+    n: int,
+    k: int,
+    rows: int,
+    cols: int,
+    bandwidth: int | None = None,
+    sram_kib: tuple[int, int, int] = (64, 64, 64),
+) -> ScaleSimResult:
     """SCALE-Sim's total and stall cycles for one GEMM; bandwidth None = CALC (stall-free) mode,
     else USER mode with `bandwidth` words per cycle on every interface and SRAMs of sram_kib
     (ifmap, filter, ofmap) KiB."""
@@ -248,6 +259,7 @@ def scalesim_cycles(dataflow: str, m: int, n: int, k: int, rows: int, cols: int,
     out_words = 1024 * sram_kib[2] // WORD_BYTES
     drain = out_words - math.ceil(out_words * 0.5)
     counts = (s.ofmap >= 0).sum(axis=1).astype(np.int64)
-    total, stalls = _simulate(_as_lines(s.ifmap, li), _as_lines(s.filter, lf), counts, st_i, st_f,
-                              out_words, drain, int(bandwidth))
+    total, stalls = _simulate(
+        _as_lines(s.ifmap, li), _as_lines(s.filter, lf), counts, st_i, st_f, out_words, drain, int(bandwidth)
+    )
     return ScaleSimResult(int(total), int(stalls), free)

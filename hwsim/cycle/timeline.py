@@ -1,5 +1,6 @@
 """Per-resource utilisation timeline: one row per (op, resource, bin) with the busy fraction,
 and a plot helper."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -17,8 +18,9 @@ if TYPE_CHECKING:
 COLUMNS = ["resource", "start", "end", "busy", "op"]
 
 
-def build_timeline(names: Iterable[str], cycles: Iterable[float], sims: Iterable[OpSim], n_bins: int,
-                   backing_name: str) -> pd.DataFrame:
+def build_timeline(
+    names: Iterable[str], cycles: Iterable[float], sims: Iterable[OpSim], n_bins: int, backing_name: str
+) -> pd.DataFrame:
     """Ops back to back; each op's span cut into n_bins bins; busy = busy cycles / bin width.
     The tile families' DMA channel is named after the backing store."""
     parts = []
@@ -28,8 +30,17 @@ def build_timeline(names: Iterable[str], cycles: Iterable[float], sims: Iterable
         width = max(sim.cycles / n_bins, 1e-12)
         for res, busy in sim.bins.items():
             label = backing_name if res == "dma" else res
-            parts.append(pd.DataFrame({"resource": label, "start": edges[:-1], "end": edges[1:],
-                                       "busy": np.clip(np.asarray(busy) / width, 0.0, 1.0), "op": name}))
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "resource": label,
+                        "start": edges[:-1],
+                        "end": edges[1:],
+                        "busy": np.clip(np.asarray(busy) / width, 0.0, 1.0),
+                        "op": name,
+                    }
+                )
+            )
         t0 += float(cyc)
     if not parts:
         return pd.DataFrame(columns=COLUMNS)
@@ -56,15 +67,17 @@ def aggregate(timeline: pd.DataFrame, by: str = "op") -> pd.DataFrame:
     t["_g"] = t["op"].map(_group_of) if by == "layer" else t["op"].astype(str)
     t["_order"] = (t["_g"] != t["_g"].shift()).cumsum()  # consecutive runs: an op name may repeat later
     t["_bw"] = t["busy"] * t["_w"]
-    g = t.groupby(["resource", "_order", "_g"], sort=False).agg(start=("start", "min"), end=("end", "max"),
-                                                               bw=("_bw", "sum"))
+    g = t.groupby(["resource", "_order", "_g"], sort=False).agg(
+        start=("start", "min"), end=("end", "max"), bw=("_bw", "sum")
+    )
     g["busy"] = g["bw"] / (g["end"] - g["start"]).clip(lower=1e-12)
     g = g.reset_index().rename(columns={"_g": "op"})
     return g[COLUMNS]
 
 
-def plot_timeline(timeline: pd.DataFrame, ax: Axes | None = None, clock_hz: float | None = None,
-                  by: str = "auto") -> Axes:
+def plot_timeline(
+    timeline: pd.DataFrame, ax: Axes | None = None, clock_hz: float | None = None, by: str = "auto"
+) -> Axes:
     """Busy fraction per resource (one row per resource), one flat segment per op or per layer with their
     boundaries drawn. by='auto' aggregates per op up to 40 ops and per layer beyond (a whole model)."""
     import matplotlib.pyplot as plt
@@ -89,8 +102,14 @@ def plot_timeline(timeline: pd.DataFrame, ax: Axes | None = None, clock_hz: floa
             ax.axvline(x0, color="0.7", linewidth=0.4, zorder=0)
         if len(bounds) <= 12:
             for _, r in bounds.iterrows():
-                ax.annotate(str(r["op"]), ((r["start"] + r["end"]) / 2 * scale, len(resources)), fontsize=6,
-                            ha="center", va="bottom", annotation_clip=False)
+                ax.annotate(
+                    str(r["op"]),
+                    ((r["start"] + r["end"]) / 2 * scale, len(resources)),
+                    fontsize=6,
+                    ha="center",
+                    va="bottom",
+                    annotation_clip=False,
+                )
     ax.set_yticks(np.arange(len(resources)) + 0.45)
     ax.set_yticklabels(resources)
     ax.set_ylim(0, len(resources) + (0.35 if len(bounds) <= 12 else 0))

@@ -1,5 +1,6 @@
 """The analytical cost engine: evaluate (one trace on one machine), sweep_cost (a grid of design
 points), CostTable, and re-exports of the core vocabulary (Precision, OperandType, OpColumns)."""
+
 from hwsim.core.ops import OpColumns, gemm_ops
 from hwsim.core.precision import OperandType, Precision, operand_type
 from hwsim.engine.cost import CostTable, evaluate

@@ -20,6 +20,7 @@ each costed by the family as an attention GEMM; their cycles and energy fold bac
 instance's Q nor its K/V fits the buffers, K/V stream once per buffer-sized tile of Q, the FlashAttention
 loop order (Dao et al., NeurIPS 2022, Alg. 1).
 """
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -41,7 +42,7 @@ ROLES = ("qk", "softmax", "av")
 
 
 def attention_form(arch: Accelerator) -> str:
-    """"fused" or "unfused": the spec's `attention` field, else the family's sourced default."""
+    """ "fused" or "unfused": the spec's `attention` field, else the family's sourced default."""
     from hwsim.families import get_family
 
     return getattr(arch, "attention", None) or get_family(arch.family).attention
@@ -75,8 +76,12 @@ def fold_attention(df: pd.DataFrame) -> pd.DataFrame:
     # stack several step shapes) pair in order
     key = {}
     for role, idx in pos.items():
-        occ = pd.Series(list(zip(layer[idx], prefix[idx]))).groupby(lambda i: (layer[idx][i], prefix[idx][i])).cumcount()
-        key[role] = pd.Series(np.arange(len(idx)), index=pd.MultiIndex.from_arrays([layer[idx], prefix[idx], occ.to_numpy()]))
+        occ = (
+            pd.Series(list(zip(layer[idx], prefix[idx]))).groupby(lambda i: (layer[idx][i], prefix[idx][i])).cumcount()
+        )
+        key[role] = pd.Series(
+            np.arange(len(idx)), index=pd.MultiIndex.from_arrays([layer[idx], prefix[idx], occ.to_numpy()])
+        )
     qk = pos["qk"]
     where = key["qk"].index
     found = [key[r].reindex(where).to_numpy() for r in ("av", "softmax")]
@@ -123,22 +128,49 @@ def compute_view(ops: OpColumns) -> tuple[OpColumns, np.ndarray]:
     d_v = ops.n[fused]
     with np.errstate(divide="ignore", invalid="ignore"):  # an empty op (zero rows) has no width to recover
         d_qk = np.where(cnt * m * k > 0, ops.macs[fused] / (cnt * m * k) - d_v, 0.0)
-    cols = {f: np.array(getattr(ops, f), copy=True) for f in ("m", "n", "k", "count", "macs", "vector_ops",
-                                                              "weight_elems", "act_in_elems", "act_out_elems",
-                                                              "kv_read_elems", "kv_write_elems")}
+    cols = {
+        f: np.array(getattr(ops, f), copy=True)
+        for f in (
+            "m",
+            "n",
+            "k",
+            "count",
+            "macs",
+            "vector_ops",
+            "weight_elems",
+            "act_in_elems",
+            "act_out_elems",
+            "kv_read_elems",
+            "kv_write_elems",
+        )
+    }
     # qk in place: m × keys by d_qk, reads Q and K, its scores stay on chip (no output bytes);
     # av appended: m × d_v by keys, reads V, writes O. Bytes of the two add up to the fused row's.
     kv = ops.kv_read_elems[fused]
     v_part = np.where(kv > 0, np.floor(kv * d_v / (d_qk + d_v)), 0.0)
     cols["n"][fused], cols["k"][fused], cols["macs"][fused] = k, d_qk, cnt * m * k * d_qk
     cols["kv_read_elems"][fused], cols["act_out_elems"][fused] = kv - v_part, 0.0
-    av = {"m": m, "n": d_v, "k": k, "count": cnt, "macs": cnt * m * k * d_v, "vector_ops": 0 * m,
-          "weight_elems": 0 * m, "act_in_elems": 0 * m, "act_out_elems": ops.act_out_elems[fused],
-          "kv_read_elems": v_part, "kv_write_elems": 0 * m}
+    av = {
+        "m": m,
+        "n": d_v,
+        "k": k,
+        "count": cnt,
+        "macs": cnt * m * k * d_v,
+        "vector_ops": 0 * m,
+        "weight_elems": 0 * m,
+        "act_in_elems": 0 * m,
+        "act_out_elems": ops.act_out_elems[fused],
+        "kv_read_elems": v_part,
+        "kv_write_elems": 0 * m,
+    }
     merged = {f: np.concatenate([cols[f], av[f]]) for f in cols}
-    view = replace(ops, name=np.concatenate([ops.name, ops.name[fused]]),
-                   kind=np.concatenate([ops.kind, ops.kind[fused]]),
-                   op=np.concatenate([ops.op, np.full(fused.size, "av")]), **merged)
+    view = replace(
+        ops,
+        name=np.concatenate([ops.name, ops.name[fused]]),
+        kind=np.concatenate([ops.kind, ops.kind[fused]]),
+        op=np.concatenate([ops.op, np.full(fused.size, "av")]),
+        **merged,
+    )
     return view, fused
 
 

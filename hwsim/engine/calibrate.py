@@ -10,6 +10,7 @@ absolute log-ratio of predicted to measured time over the training rows: a grid 
 parameters evaluated in one vectorised engine call, then the box shrinks around the best point
 (deterministic, no seed needed). A stage without training rows keeps the preset's values.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -32,7 +33,10 @@ REQUIRED = ("kind", "M", "N", "K", "dtype", "seconds")
 # kind → (extra required columns, what the row is)
 MEASURE_KINDS = {
     "gemm": ((), "dense GEMM, X (M×K) by W (N×K), both operands in dtype"),
-    "gemm_wonly_gemv": (("weights",), "weight-only GEMM, GEMV-style kernel (tinygemm): dtype activations, weights format"),
+    "gemm_wonly_gemv": (
+        ("weights",),
+        "weight-only GEMM, GEMV-style kernel (tinygemm): dtype activations, weights format",
+    ),
     "gemm_wonly_marlin": (("weights",), "weight-only GEMM, Marlin-style kernel: dtype activations, weights format"),
     "attn_prefill_causal": (("batch", "heads", "kv_heads"), "causal fused attention: M = N = tokens, K = head dim"),
     "attn_decode": (("batch", "heads", "kv_heads"), "fused attention of M new tokens over N keys, K = head dim"),
@@ -53,11 +57,19 @@ class Param:
 # physically possible ranges: efficiencies are fractions of a peak; fixed times below 200 µs (a kernel
 # launch is ~2–10 µs, a CUDA-event timing floor ~20 µs); an SM streams at most its L1's 128 B/clock
 # (NVIDIA A100/H100 whitepapers: 128 B/clk/SM L1 load bandwidth)
-PARAMS = {p.path: p for p in (
-    Param("compute.compute_efficiency", 0.05, 1.0), Param("memory.hbm.efficiency", 0.05, 1.0),
-    Param("compute.launch_overhead", 0.0, 200e-6), Param("compute.compute_efficiency_8bit", 0.05, 1.0),
-    Param("compute.overhead_8bit", 0.0, 200e-6), Param("compute.gemv_efficiency", 0.01, 1.0),
-    Param("compute.gemv_overhead", 0.0, 200e-6), Param("compute.sm_bandwidth", 1.0, 128.0, log=True))}
+PARAMS = {
+    p.path: p
+    for p in (
+        Param("compute.compute_efficiency", 0.05, 1.0),
+        Param("memory.hbm.efficiency", 0.05, 1.0),
+        Param("compute.launch_overhead", 0.0, 200e-6),
+        Param("compute.compute_efficiency_8bit", 0.05, 1.0),
+        Param("compute.overhead_8bit", 0.0, 200e-6),
+        Param("compute.gemv_efficiency", 0.01, 1.0),
+        Param("compute.gemv_overhead", 0.0, 200e-6),
+        Param("compute.sm_bandwidth", 1.0, 128.0, log=True),
+    )
+}
 
 
 @dataclass(frozen=True)
@@ -69,8 +81,12 @@ class Stage:
 
 
 STAGES = (
-    Stage("dense 16-bit GEMM", ("compute.compute_efficiency", "memory.hbm.efficiency",
-                                "compute.launch_overhead"), ("gemm",), narrow=False),
+    Stage(
+        "dense 16-bit GEMM",
+        ("compute.compute_efficiency", "memory.hbm.efficiency", "compute.launch_overhead"),
+        ("gemm",),
+        narrow=False,
+    ),
     Stage("8-bit GEMM", ("compute.compute_efficiency_8bit", "compute.overhead_8bit"), ("gemm",), narrow=True),
     Stage("weight-only GEMV", ("compute.gemv_efficiency", "compute.gemv_overhead"), ("gemm_wonly_gemv",)),
     Stage("decode attention", ("compute.sm_bandwidth",), ("attn_decode",)),
@@ -80,6 +96,7 @@ STAGES = (
 @dataclass
 class Group:
     """Rows of one kind and precision, as one ops table."""
+
     kind: str
     rows: np.ndarray  # positions in the measurement frame
     ops: OpColumns
@@ -97,10 +114,25 @@ def _attention_frame(rows: pd.DataFrame) -> pd.DataFrame:
     b, h, kvh = (rows[c].to_numpy(np.int64) for c in ("batch", "heads", "kv_heads"))
     t, keys, d = (rows[c].to_numpy(np.int64) for c in ("M", "N", "K"))
     count, m = b * kvh, t * h // kvh
-    df = pd.DataFrame({"name": [f"attn_{i}" for i in range(len(rows))], "layer": 0, "kind": "attention",
-                       "op": "attn_fused", "m": m, "n": d, "k": keys, "count": count, "macs": count * m * keys * 2 * d,
-                       "vector_ops": SOFTMAX_OPS * count * m * keys, "weight_elems": 0, "act_in_elems": count * m * d,
-                       "act_out_elems": count * m * d, "kv_read_elems": count * keys * 2 * d, "kv_write_elems": 0})
+    df = pd.DataFrame(
+        {
+            "name": [f"attn_{i}" for i in range(len(rows))],
+            "layer": 0,
+            "kind": "attention",
+            "op": "attn_fused",
+            "m": m,
+            "n": d,
+            "k": keys,
+            "count": count,
+            "macs": count * m * keys * 2 * d,
+            "vector_ops": SOFTMAX_OPS * count * m * keys,
+            "weight_elems": 0,
+            "act_in_elems": count * m * d,
+            "act_out_elems": count * m * d,
+            "kv_read_elems": count * keys * 2 * d,
+            "kv_write_elems": 0,
+        }
+    )
     return df
 
 
@@ -150,8 +182,9 @@ def read_measurements(path: str | Path) -> pd.DataFrame:
         raise HwsimError(f"not a readable CSV ({type(exc).__name__})", file=path) from None
     missing = [c for c in REQUIRED if c not in df.columns]
     if missing:
-        raise HwsimError(f"missing column(s) {', '.join(missing)} (need {', '.join(REQUIRED)})", file=path,
-                         field=missing[0])
+        raise HwsimError(
+            f"missing column(s) {', '.join(missing)} (need {', '.join(REQUIRED)})", file=path, field=missing[0]
+        )
     unknown = sorted(set(df["kind"].astype(str)) - set(MEASURE_KINDS))
     if unknown:
         raise HwsimError(f"unknown kind {unknown[0]!r} (allowed: {', '.join(MEASURE_KINDS)})", file=path, field="kind")
@@ -161,8 +194,11 @@ def read_measurements(path: str | Path) -> pd.DataFrame:
     sec = pd.to_numeric(df["seconds"], errors="coerce")
     if not (np.isfinite(sec) & (sec > 0)).all():
         i = int(np.flatnonzero(~(np.isfinite(sec) & (sec > 0)))[0])
-        raise HwsimError(f"row {i + 2}: times must be positive numbers of seconds, got {df['seconds'].iloc[i]}",
-                         file=path, field="seconds")
+        raise HwsimError(
+            f"row {i + 2}: times must be positive numbers of seconds, got {df['seconds'].iloc[i]}",
+            file=path,
+            field="seconds",
+        )
     df["seconds"] = sec.astype(np.float64)
     for kind, (extra, _) in MEASURE_KINDS.items():
         rows = df[df["kind"] == kind]
@@ -177,12 +213,13 @@ def read_measurements(path: str | Path) -> pd.DataFrame:
             if not ((v >= 1) & (v == np.floor(v))).all():
                 raise HwsimError(f"kind {kind}: {col} must be positive integers", file=path, field=col)
     for kind in ("gemm_wonly_gemv", "gemm_wonly_marlin"):
-        for w in (df.loc[df["kind"] == kind, "weights"].astype(str).unique() if (df["kind"] == kind).any() else ()):
+        for w in df.loc[df["kind"] == kind, "weights"].astype(str).unique() if (df["kind"] == kind).any() else ():
             try:
                 resolve_precision(Precision(weights=w))
             except HwsimError:
-                raise HwsimError(f"unknown weights format {w!r} (a hwsim format name, e.g. int4_g128)",
-                                 file=path, field="weights") from None
+                raise HwsimError(
+                    f"unknown weights format {w!r} (a hwsim format name, e.g. int4_g128)", file=path, field="weights"
+                ) from None
     return df.reset_index(drop=True)
 
 
@@ -199,7 +236,9 @@ def _predict(arch: Accelerator, groups: list[Group], n: int, values: dict | None
     out = np.zeros((npts or 1, n))
     for g in groups:
         point = arch.with_values({**g.overrides, **values})
-        out[:, g.rows] = np.broadcast_to(cost_columns(configure(point, g.prec), g.ops)["seconds"], (npts or 1, len(g.rows)))
+        out[:, g.rows] = np.broadcast_to(
+            cost_columns(configure(point, g.prec), g.ops)["seconds"], (npts or 1, len(g.rows))
+        )
     return out if npts else out[0]
 
 
@@ -215,8 +254,9 @@ def _stage_rows(df: pd.DataFrame, st: Stage) -> np.ndarray:
     return mask
 
 
-def _box_search(arch: Accelerator, groups: list[Group], n: int, meas: np.ndarray, params: list[Param],
-                rounds: int = 14) -> tuple[dict[str, float], list[str]]:
+def _box_search(
+    arch: Accelerator, groups: list[Group], n: int, meas: np.ndarray, params: list[Param], rounds: int = 14
+) -> tuple[dict[str, float], list[str]]:
     """Bounded search: a grid over the box, best point, box shrunk to half around it, repeated."""
     per_dim = {1: 64, 2: 24, 3: 11}[len(params)]
     lo = np.array([np.log(p.lo) if p.log else p.lo for p in params])
@@ -237,8 +277,12 @@ def _box_search(arch: Accelerator, groups: list[Group], n: int, meas: np.ndarray
     assert best is not None  # rounds >= 1
     x = best[0]
     fitted = {p.path: float(np.exp(x[i]) if p.log else x[i]) for i, p in enumerate(params)}
-    at_bound = [p.path for i, p in enumerate(params) if min(abs(x[i] - lo[i]), abs(x[i] - hi[i])) <= 1e-6 * max(1.0, abs(hi[i] - lo[i]))
-                and not (p.lo == 0.0 and x[i] == 0.0)]
+    at_bound = [
+        p.path
+        for i, p in enumerate(params)
+        if min(abs(x[i] - lo[i]), abs(x[i] - hi[i])) <= 1e-6 * max(1.0, abs(hi[i] - lo[i]))
+        and not (p.lo == 0.0 and x[i] == 0.0)
+    ]
     return fitted, at_bound
 
 
@@ -262,13 +306,18 @@ def fit(arch: Accelerator, df: pd.DataFrame, train: np.ndarray, *, file: object 
             skipped.append(st.name)
             continue
         if rows.sum() < len(st.params):
-            raise HwsimError(f"too few rows to fit {st.name}: {int(rows.sum())} training row(s) for "
-                             f"{len(st.params)} parameter(s) ({', '.join(st.params)})", file=file, field="kind")
+            raise HwsimError(
+                f"too few rows to fit {st.name}: {int(rows.sum())} training row(s) for "
+                f"{len(st.params)} parameter(s) ({', '.join(st.params)})",
+                file=file,
+                field="kind",
+            )
         sub = df[rows].reset_index(drop=True)
         groups = _groups(sub)
         cur = arch.with_values(values)
-        got, bound = _box_search(cur, groups, len(sub), sub["seconds"].to_numpy(np.float64),
-                                 [PARAMS[p] for p in st.params])
+        got, bound = _box_search(
+            cur, groups, len(sub), sub["seconds"].to_numpy(np.float64), [PARAMS[p] for p in st.params]
+        )
         values.update(got)
         at_bound += bound
     fitted = arch.with_values(values)
@@ -276,8 +325,9 @@ def fit(arch: Accelerator, df: pd.DataFrame, train: np.ndarray, *, file: object 
     return Fit(values=values, skipped=skipped, at_bound=at_bound, train=train, errors=errors)
 
 
-def holdout_mask(df: pd.DataFrame, *, fraction: float | None = None, column: str | None = None,
-                 file: object = "measurements") -> np.ndarray:
+def holdout_mask(
+    df: pd.DataFrame, *, fraction: float | None = None, column: str | None = None, file: object = "measurements"
+) -> np.ndarray:
     """Training-row mask: rows where COL == VALUE held out (`column` = "COL=VALUE"), or a deterministic
     `fraction` of each kind held out (every 1/fraction-th row of the kind, by position)."""
     n = len(df)
@@ -286,8 +336,9 @@ def holdout_mask(df: pd.DataFrame, *, fraction: float | None = None, column: str
             raise HwsimError(f"expected COL=VALUE, got {column!r}", field="holdout.column")
         col, val = column.split("=", 1)
         if col not in df.columns:
-            raise HwsimError(f"no column {col!r} (columns: {', '.join(map(str, df.columns))})", file=file,
-                             field="holdout.column")
+            raise HwsimError(
+                f"no column {col!r} (columns: {', '.join(map(str, df.columns))})", file=file, field="holdout.column"
+            )
         held = (df[col].astype(str) == val).to_numpy()
         if held.all():
             raise HwsimError(f"every row has {col} = {val}: nothing left to fit", file=file, field="holdout.column")
@@ -301,7 +352,11 @@ def holdout_mask(df: pd.DataFrame, *, fraction: float | None = None, column: str
         idx = rows.index.to_numpy()
         k = int(np.floor(len(idx) * fraction))
         if k:  # evenly spread over the kind's rows (shapes are usually listed by size)
-            pick = np.unique(np.round(np.linspace(1, len(idx) - 1, k)).astype(int)) if len(idx) > 1 else np.array([], dtype=int)
+            pick = (
+                np.unique(np.round(np.linspace(1, len(idx) - 1, k)).astype(int))
+                if len(idx) > 1
+                else np.array([], dtype=int)
+            )
             train[idx[pick]] = False
     return train
 
@@ -310,8 +365,15 @@ def fitted_source(file: str | Path, n: int) -> str:
     """The source line of a fitted field: the file, the rows fitted on and the date (UTC, or the
     SOURCE_DATE_EPOCH of a reproducible run)."""
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    when = (datetime.datetime.fromtimestamp(int(epoch), datetime.timezone.utc) if epoch
-            else datetime.datetime.now(datetime.timezone.utc)).date().isoformat()
+    when = (
+        (
+            datetime.datetime.fromtimestamp(int(epoch), datetime.timezone.utc)
+            if epoch
+            else datetime.datetime.now(datetime.timezone.utc)
+        )
+        .date()
+        .isoformat()
+    )
     return f"fitted on {Path(file).name} ({n} rows, {when}) by hwsim calibrate"
 
 

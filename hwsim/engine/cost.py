@@ -1,5 +1,6 @@
 """The analytical engine: trace × precision × accelerator → CostTable (vectorised over ops and,
 through sweep_cost, over design points)."""
+
 from __future__ import annotations
 
 import sys
@@ -64,7 +65,7 @@ def per_trace(trace: TraceLike, key: str, build: Callable[[Any], T]) -> T:
     if got is None:
         got = build(trace)
         for part in got if isinstance(got, tuple) else (got,):
-            for arr in (vars(part).values() if hasattr(part, "__dict__") else (part,)):
+            for arr in vars(part).values() if hasattr(part, "__dict__") else (part,):
                 if isinstance(arr, np.ndarray):
                     arr.flags.writeable = False
         object.__setattr__(trace, key, got)  # a cache beside the frozen fields, not one of them
@@ -77,8 +78,9 @@ def op_columns(trace: TraceLike) -> OpColumns:
     return per_trace(trace, "_op_columns", lambda t: OpColumns.from_frame(op_table(t)))
 
 
-def energy_parts(arch: Accelerator, bytes_by_level: dict, compute_energy: ArrayLike, seconds: ArrayLike,
-                 shaped: bool = True) -> dict[str, np.ndarray]:
+def energy_parts(
+    arch: Accelerator, bytes_by_level: dict, compute_energy: ArrayLike, seconds: ArrayLike, shaped: bool = True
+) -> dict[str, np.ndarray]:
     """`energy_<part>_j` columns (compute, one per memory level, static) and their sum `energy_j`,
     all broadcast to one shape: the engine's energy rule, shared by the analytical and cycle engines.
     Memory energy = bytes moved × the level's energy per byte; static = seconds × static power.
@@ -111,8 +113,9 @@ def _shaped(values: ArrayLike, shape: tuple) -> np.ndarray:
     return arr
 
 
-def cost_columns(m: Machine, ops: OpColumns, shared: OpTraffic | None = None,
-                 itemised: list | None = None) -> dict[str, np.ndarray]:
+def cost_columns(
+    m: Machine, ops: OpColumns, shared: OpTraffic | None = None, itemised: list | None = None
+) -> dict[str, np.ndarray]:
     """Every per-op cost column as arrays of one shape: (n_ops,), or (n_points, n_ops) in sweeps
     (a swept field that changes only energy, clock or power still gives every column that shape).
     `shared`: op_traffic(m, ops) when the caller has it already (roofline). `itemised`: a list that
@@ -134,8 +137,13 @@ def cost_columns(m: Machine, ops: OpColumns, shared: OpTraffic | None = None,
     to_compute, to_memory = exposed_cycles(m, ops, shared, compute, memory, startup)
     cycles = np.asarray(fam.latency(arch, ops, compute + to_compute, memory + to_memory), dtype=np.float64)
     seconds = cycles / np.asarray(arch.clock_hz)
-    cols = {"cycles": cycles, "compute_cycles": compute, "memory_cycles": memory, "seconds": seconds,
-            **{f"bytes_{name}": moved for name, moved in tr.levels.items()}}
+    cols = {
+        "cycles": cycles,
+        "compute_cycles": compute,
+        "memory_cycles": memory,
+        "seconds": seconds,
+        **{f"bytes_{name}": moved for name, moved in tr.levels.items()},
+    }
     if itemised is None:
         view_energy = fam.compute_energy(arch, view, prec, view_compute)
     else:
@@ -154,8 +162,15 @@ class CostTable:
     DataFrame is built on first use of `ops`: callers that read only totals (sweeps, allocation, serving, the
     CLI without --json) never pay for a pandas table. Others may pass a finished `ops` frame instead."""
 
-    def __init__(self, arch: str, ops: pd.DataFrame | None = None, totals: dict | None = None,
-                 extra_keys: tuple = (), *, columns: dict[str, np.ndarray] | None = None) -> None:
+    def __init__(
+        self,
+        arch: str,
+        ops: pd.DataFrame | None = None,
+        totals: dict | None = None,
+        extra_keys: tuple = (),
+        *,
+        columns: dict[str, np.ndarray] | None = None,
+    ) -> None:
         if (ops is None) == (columns is None):
             raise TypeError("CostTable takes either an ops DataFrame or per-op columns")
         self.arch = arch
@@ -185,12 +200,19 @@ class CostTable:
         """Totals, bytes moved per memory level, the energy split (compute, each level, static) and per-op rows."""
         cols = ["name", "kind", "cycles", "compute_cycles", "memory_cycles", "seconds", "energy_j", "bound"]
         cols += [c for c in ("weights",) if c in self.ops.columns]  # per-op formats of a quantized checkpoint
-        levels = {k[len("bytes_"):]: v for k, v in self.totals.items() if k.startswith("bytes_")}
-        energy = {k[len("energy_"):-len("_j")]: v for k, v in self.totals.items()
-                  if k.startswith("energy_") and k.endswith("_j") and k != "energy_j"}
-        return {"arch": self.arch, "totals": {k: self.totals[k] for k in (*TOTAL_KEYS, *self.extra_keys)},
-                "bytes_by_level": levels, "energy_j_by_part": energy,
-                "ops": self.ops[cols].to_dict(orient="records")}
+        levels = {k[len("bytes_") :]: v for k, v in self.totals.items() if k.startswith("bytes_")}
+        energy = {
+            k[len("energy_") : -len("_j")]: v
+            for k, v in self.totals.items()
+            if k.startswith("energy_") and k.endswith("_j") and k != "energy_j"
+        }
+        return {
+            "arch": self.arch,
+            "totals": {k: self.totals[k] for k in (*TOTAL_KEYS, *self.extra_keys)},
+            "bytes_by_level": levels,
+            "energy_j_by_part": energy,
+            "ops": self.ops[cols].to_dict(orient="records"),
+        }
 
 
 def ops_table(columns: dict[str, np.ndarray]) -> pd.DataFrame:
@@ -202,8 +224,9 @@ def ops_table(columns: dict[str, np.ndarray]) -> pd.DataFrame:
     return frame
 
 
-def memory_footprint(arch: Accelerator, trace: TraceLike, prec: ResolvedPrecision, ops: OpColumns | None = None
-                     ) -> dict:
+def memory_footprint(
+    arch: Accelerator, trace: TraceLike, prec: ResolvedPrecision, ops: OpColumns | None = None
+) -> dict:
     """What the backing store must hold for a model trace: every parameter at the weight format's storage
     bits (embeddings and norms included, though deployments often keep those in fp16), the KV cache after
     this step at the KV format, and the step's peak activation working set (`activation_bytes`): the
@@ -258,12 +281,16 @@ def _stored_format_bytes(model: Any, trace: TraceLike, main: OperandType) -> flo
 def design_totals(m: Machine, ops: OpColumns, mult: np.ndarray, trace: TraceLike) -> dict:
     """Totals that do not sum over ops, the same for every engine: area (of the design as given), the
     family's point totals (feasibility, utilisation: on the configured precision) and the memory footprint."""
-    return {"area_mm2": m.area_mm2, **m.family.point_totals(m.spec, m.prec, ops, mult),
-            **memory_footprint(m.spec, trace, m.asked, ops)}
+    return {
+        "area_mm2": m.area_mm2,
+        **m.family.point_totals(m.spec, m.prec, ops, mult),
+        **memory_footprint(m.spec, trace, m.asked, ops),
+    }
 
 
-def table_totals(m: Machine, frame: pd.DataFrame | None, cols: Mapping[str, ArrayLike], ops: OpColumns,
-                 trace: TraceLike) -> tuple[dict, tuple]:
+def table_totals(
+    m: Machine, frame: pd.DataFrame | None, cols: Mapping[str, ArrayLike], ops: OpColumns, trace: TraceLike
+) -> tuple[dict, tuple]:
     """A CostTable's totals (column sums + design_totals as scalars) and its extra keys."""
     totals = {k: _nansum(cols[k]) for k in cols}  # as pandas sums (NaN skipped), without Series
     design = design_totals(m, ops, np.ones(len(ops)), trace)
@@ -298,7 +325,9 @@ def evaluate(arch: Accelerator | str, trace: TraceLike, precision: PrecisionLike
     return cost_table(configure(arch, precision), trace)  # type: ignore[arg-type]
 
 
-def cost_table(m: Machine, trace: TraceLike, shared: OpTraffic | None = None, itemised: list | None = None) -> CostTable:
+def cost_table(
+    m: Machine, trace: TraceLike, shared: OpTraffic | None = None, itemised: list | None = None
+) -> CostTable:
     """evaluate() on an already configured machine. `shared`: op_traffic of the ops as `m` runs them
     (op_columns(as_run(m.arch, trace))) when the caller has it already; `itemised`: as cost_columns (explain)."""
     ops = op_columns(as_run(m.arch, trace))  # attention as this accelerator runs it

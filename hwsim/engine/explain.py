@@ -6,6 +6,7 @@ very terms the engine sums — the family's datapath terms (Family.energy_terms 
 hwsim.tech.components), bytes read and written per memory level × the level's energy per byte, and
 static power × time — so they add up to the engine's totals (to floating-point rounding).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -48,13 +49,25 @@ class Explanation:
 
     def to_json(self) -> dict:
         t = self.table.totals
-        return {"arch": self.arch, "energy": self.energy.to_dict(orient="records"),
-                "area": self.area.to_dict(orient="records"),
-                "sums": {"energy_j": float(self.energy["energy_j"].sum()), "area_mm2": float(self.area["area_mm2"].sum()),
-                         "energy_j_by_part": self.part_sums()},
-                "engine": {"energy_j": t["energy_j"], "area_mm2": t["area_mm2"],
-                           "energy_j_by_part": {k[len("energy_"):-len("_j")]: v for k, v in t.items()
-                                                if k.startswith("energy_") and k.endswith("_j") and k != "energy_j"}}}
+        return {
+            "arch": self.arch,
+            "energy": self.energy.to_dict(orient="records"),
+            "area": self.area.to_dict(orient="records"),
+            "sums": {
+                "energy_j": float(self.energy["energy_j"].sum()),
+                "area_mm2": float(self.area["area_mm2"].sum()),
+                "energy_j_by_part": self.part_sums(),
+            },
+            "engine": {
+                "energy_j": t["energy_j"],
+                "area_mm2": t["area_mm2"],
+                "energy_j_by_part": {
+                    k[len("energy_") : -len("_j")]: v
+                    for k, v in t.items()
+                    if k.startswith("energy_") and k.endswith("_j") and k != "energy_j"
+                },
+            },
+        }
 
     def format(self) -> str:
         """A text table; sources as numbered notes below it (one note per distinct source)."""
@@ -65,20 +78,31 @@ class Explanation:
 
         pw = max([len("part"), *map(len, self.energy["part"])]) + 2
         cw = min(max([len("component"), *map(len, self.energy["component"])]) + 2, 62)
-        lines = [f"energy by component ({self.arch}): per action x count = energy",
-                 f"{'part':<{pw}}{'component':<{cw}}{'per action':>28} {'count':>12}{'energy J':>12}  source"]
+        lines = [
+            f"energy by component ({self.arch}): per action x count = energy",
+            f"{'part':<{pw}}{'component':<{cw}}{'per action':>28} {'count':>12}{'energy J':>12}  source",
+        ]
         for r in self.energy.itertuples():
-            lines.append(f"{r.part:<{pw}}{r.component[:cw - 1]:<{cw}}{_g(r.per_action_j)} J per {r.action:<11}"
-                         f" {r.count:>12.4g}{r.energy_j:>12.4g}  {ref(r.source)}")
+            lines.append(
+                f"{r.part:<{pw}}{r.component[: cw - 1]:<{cw}}{_g(r.per_action_j)} J per {r.action:<11}"
+                f" {r.count:>12.4g}{r.energy_j:>12.4g}  {ref(r.source)}"
+            )
         t = self.table.totals
         lines.append(f"sum {self.energy['energy_j'].sum():.6g} J (engine total {t['energy_j']:.6g} J)")
-        lines += ["", "area by component: per instance x count = area",
-                  f"{'component':<62}{'per instance':>16} {'count':>12}{'area mm²':>12}  source"]
+        lines += [
+            "",
+            "area by component: per instance x count = area",
+            f"{'component':<62}{'per instance':>16} {'count':>12}{'area mm²':>12}  source",
+        ]
         for r in self.area.itertuples():
-            lines.append(f"{r.component[:61]:<62}  {_g(r.per_instance_mm2)} mm² {r.count:>12.4g}"
-                         f"{r.area_mm2:>12.4g}  {ref(r.source)}")
-        lines.append(f"sum {self.area['area_mm2'].sum():.6g} mm² (engine total {t['area_mm2']:.6g} mm²; "
-                     "memory arrays are priced in energy only)")
+            lines.append(
+                f"{r.component[:61]:<62}  {_g(r.per_instance_mm2)} mm² {r.count:>12.4g}"
+                f"{r.area_mm2:>12.4g}  {ref(r.source)}"
+            )
+        lines.append(
+            f"sum {self.area['area_mm2'].sum():.6g} mm² (engine total {t['area_mm2']:.6g} mm²; "
+            "memory arrays are priced in energy only)"
+        )
         lines += ["", "sources:"] + [f"[{i}] {src}" for src, i in notes.items()]
         return "\n".join(lines)
 
@@ -97,8 +121,9 @@ def _value(x: ArrayLike) -> float:
     return float(x) if x.ndim == 0 else float("nan")  # varies per op: only the line's total is meaningful
 
 
-def energy_lines(m: Machine, ops: OpColumns, table: CostTable, ot: OpTraffic, view: OpColumns,
-                 terms: list) -> pd.DataFrame:
+def energy_lines(
+    m: Machine, ops: OpColumns, table: CostTable, ot: OpTraffic, view: OpColumns, terms: list
+) -> pd.DataFrame:
     """The energy lines of a configured machine on an ops table whose engine results are `table`, with the
     memory traffic (`ot`, op_traffic) and the datapath's energy terms on its compute view (`view`, `terms`:
     Family.itemised_energy) that the engine costed."""
@@ -107,27 +132,63 @@ def energy_lines(m: Machine, ops: OpColumns, table: CostTable, ot: OpTraffic, vi
     rows = []
     for term in terms:
         c = term.component
-        rows.append(("compute", c.name, c.action, _value(c.energy_j), _total(term.count, len(view)),
-                     _total(term.energy_j, len(view)), c.source))
+        rows.append(
+            (
+                "compute",
+                c.name,
+                c.action,
+                _value(c.energy_j),
+                _total(term.count, len(view)),
+                _total(term.energy_j, len(view)),
+                c.source,
+            )
+        )
     a_reads, b_reads = ot.array_reads
-    split = level_reads_writes(arch, ops.kind == "attention", ot.bytes, ot.traffic.a_fetch, ot.traffic.b_fetch,
-                               a_reads, b_reads, ot.spill)
+    split = level_reads_writes(
+        arch, ops.kind == "attention", ot.bytes, ot.traffic.a_fetch, ot.traffic.b_fetch, a_reads, b_reads, ot.spill
+    )
     for name, (reads, writes) in split.items():
         per_byte = np.asarray(arch.level(name).energy, dtype=np.float64)
         src = m.spec.sources.get(f"memory.{name}.energy", "not given: 0 J per byte")
         for action, moved in (("read", reads), ("write", writes)):
-            rows.append((name, f"{name} bytes {action}", "byte", _value(per_byte), _total(moved, n),
-                         _total(moved * per_byte, n), src))
+            rows.append(
+                (
+                    name,
+                    f"{name} bytes {action}",
+                    "byte",
+                    _value(per_byte),
+                    _total(moved, n),
+                    _total(moved * per_byte, n),
+                    src,
+                )
+            )
     watts = np.asarray(arch.static_power_w, dtype=np.float64)
     seconds = table.ops["seconds"].to_numpy(dtype=np.float64)
-    rows.append(("static", "static power x time", "second", _value(watts), _total(seconds, n),
-                 _total(seconds * watts, n), m.spec.sources.get("static_power", "not given: 0 W")))
+    rows.append(
+        (
+            "static",
+            "static power x time",
+            "second",
+            _value(watts),
+            _total(seconds, n),
+            _total(seconds * watts, n),
+            m.spec.sources.get("static_power", "not given: 0 W"),
+        )
+    )
     return pd.DataFrame(rows, columns=list(ENERGY_COLUMNS))
 
 
 def area_lines(m: Machine) -> pd.DataFrame:
-    rows = [(t.component.name, _value(t.component.area_m2) * 1e6, float(np.asarray(t.count)),
-             float(np.asarray(t.area_m2)) * 1e6, t.component.source) for t in m.area_terms]
+    rows = [
+        (
+            t.component.name,
+            _value(t.component.area_m2) * 1e6,
+            float(np.asarray(t.count)),
+            float(np.asarray(t.area_m2)) * 1e6,
+            t.component.source,
+        )
+        for t in m.area_terms
+    ]
     return pd.DataFrame(rows, columns=list(AREA_COLUMNS))
 
 
@@ -142,5 +203,5 @@ def explain(arch: Accelerator | str, trace: TraceLike, precision: PrecisionLike 
     ot = op_traffic(m, ops)  # once: the engine's cost and the memory lines share it
     itemised: list = []  # the engine's compute energy terms, as it summed them
     table = cost_table(m, trace, ot, itemised)
-    (view, terms), = itemised
+    ((view, terms),) = itemised
     return Explanation(m.spec.name, energy_lines(m, ops, table, ot, view, terms), area_lines(m), table)

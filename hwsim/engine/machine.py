@@ -1,5 +1,6 @@
 """The machine at one precision, configured once: what the analytical engine, the cycle engine,
 roofline, allocation and sweeps all cost on (Family.configure runs here and nowhere else per call)."""
+
 from __future__ import annotations
 
 import functools
@@ -70,8 +71,9 @@ def op_traffic(m: Machine, ops: OpColumns) -> OpTraffic:
     caps = operand_capacities(m.arch, ops)
     a_reads, b_reads = m.family.array_reads(m.arch, ops)
     spill = m.family.spill_bytes(m.arch, ops, m.prec)
-    tr = traffic(m.arch, ops, ob, a_reads, b_reads, m.family.memory_round, resident[0], resident[1], caps=caps,
-                 spill=spill)
+    tr = traffic(
+        m.arch, ops, ob, a_reads, b_reads, m.family.memory_round, resident[0], resident[1], caps=caps, spill=spill
+    )
     return OpTraffic(ob, resident, tr, caps, spill, (a_reads, b_reads))
 
 
@@ -80,8 +82,14 @@ def memory_cycles(tr: Traffic) -> np.ndarray:
     return functools.reduce(np.maximum, tr.cycles.values())
 
 
-def exposed_cycles(m: Machine, ops: OpColumns, shared: OpTraffic, compute: float | np.ndarray, memory: float | np.ndarray,
-                   startup: float | np.ndarray) -> tuple:
+def exposed_cycles(
+    m: Machine,
+    ops: OpColumns,
+    shared: OpTraffic,
+    compute: float | np.ndarray,
+    memory: float | np.ndarray,
+    startup: float | np.ndarray,
+) -> tuple:
     """What a double-buffered tile pipeline cannot overlap (the overlap rule both engines share:
     cycles = max(compute + to_compute, memory + to_memory)). Returns (to_compute, to_memory):
 
@@ -110,19 +118,23 @@ def exposed_cycles(m: Machine, ops: OpColumns, shared: OpTraffic, compute: float
     refills, imbalance = 0.0, 0.0
     if len(shape) == 2 and not m.family.batch_pipeline:  # tile_grid's tiles: held super-blocks refill
         cap_a, cap_b = shared.capacities
-        load, store, last, refills, imbalance = held_pipeline_ends(*ab, cap_a, cap_b, per_tile, memory / count,
-                                                                   bpc, count)
+        load, store, last, refills, imbalance = held_pipeline_ends(
+            *ab, cap_a, cap_b, per_tile, memory / count, bpc, count
+        )
     else:
         load, store, last = pipeline_ends(*ab, *shared.capacities)
     last_compute = per_tile * last
     if len(shape) > 2:  # the tile (the whole op) streams its reduction in slices, re-reads included
         a_bytes = ob.a * tr.a_fetch
         held = np.where(shape[3], a_bytes, 0.0)  # A that loads whole with the first slice
-        ends, last_compute = k_slice_ends(shape[2], a_bytes + ob.b * tr.b_fetch, store, last_compute, bpc, held,
-                                          m.family.memory_round)
+        ends, last_compute = k_slice_ends(
+            shape[2], a_bytes + ob.b * tr.b_fetch, store, last_compute, bpc, held, m.family.memory_round
+        )
     else:
         ends = m.family.memory_round((load + store) / bpc + refills)
     imbalance = np.ceil(imbalance)
     gemm = ops.gemm
-    return (np.where(gemm, ends + imbalance, 0.0),
-            np.ceil(np.maximum(startup - spilled, 0.0) + np.where(gemm, last_compute + imbalance, 0.0)))
+    return (
+        np.where(gemm, ends + imbalance, 0.0),
+        np.ceil(np.maximum(startup - spilled, 0.0) + np.where(gemm, last_compute + imbalance, 0.0)),
+    )

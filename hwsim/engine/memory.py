@@ -10,6 +10,7 @@ tie the one that moves fewer backing-store bytes. With unbounded on-chip bandwid
 BitMoD's "whichever moves fewer bytes"; with a bandwidth-limited buffer it avoids saving a few DRAM
 bytes at the price of many more buffer fills. Outputs are written once.
 """
+
 from __future__ import annotations
 
 import functools
@@ -52,8 +53,16 @@ def fetch_orders(a, b, count, cap_a, cap_b):
     return (np.ones_like(refetch_b), refetch_b), (refetch_a, np.ones_like(refetch_a))
 
 
-def level_reads_writes(arch: Accelerator, att: np.ndarray, ob: OperandBytes, a_fetch: float | np.ndarray, b_fetch: float | np.ndarray, a_reads: float | np.ndarray,
-                       b_reads: float | np.ndarray, spill: float | np.ndarray = 0.0) -> dict:
+def level_reads_writes(
+    arch: Accelerator,
+    att: np.ndarray,
+    ob: OperandBytes,
+    a_fetch: float | np.ndarray,
+    b_fetch: float | np.ndarray,
+    a_reads: float | np.ndarray,
+    b_reads: float | np.ndarray,
+    spill: float | np.ndarray = 0.0,
+) -> dict:
     """(bytes read, bytes written) per level: the backing store is read for the fetches and written with the
     outputs, and `spill` bytes are written to it and read back (Family.spill_bytes); an on-chip level is
     written with what it holds (fills, and outputs) and read by the array (A a_reads times, B b_reads times)
@@ -98,11 +107,20 @@ def _grown(total: np.ndarray, other: ArrayLike) -> np.ndarray:
     return total if np.shape(other) == np.shape(total) else total + np.zeros(np.shape(other))
 
 
-def _level_bytes(arch: Accelerator, att: np.ndarray, ob: OperandBytes, a_fetch: float | np.ndarray, b_fetch: float | np.ndarray, a_reads: float | np.ndarray,
-                 b_reads: float | np.ndarray, spill: float | np.ndarray = 0.0) -> dict:
+def _level_bytes(
+    arch: Accelerator,
+    att: np.ndarray,
+    ob: OperandBytes,
+    a_fetch: float | np.ndarray,
+    b_fetch: float | np.ndarray,
+    a_reads: float | np.ndarray,
+    b_reads: float | np.ndarray,
+    spill: float | np.ndarray = 0.0,
+) -> dict:
     """Bytes moved per level: reads + writes of level_reads_writes."""
-    return {k: r + w for k, (r, w) in level_reads_writes(arch, att, ob, a_fetch, b_fetch, a_reads, b_reads,
-                                                         spill).items()}
+    return {
+        k: r + w for k, (r, w) in level_reads_writes(arch, att, ob, a_fetch, b_fetch, a_reads, b_reads, spill).items()
+    }
 
 
 def _level_cycles(arch: Accelerator, levels: dict, memory_round: Callable[..., Any]) -> dict:
@@ -131,10 +149,13 @@ def _check_finite(arch: Accelerator, levels: dict, cycles: dict, slowest: ArrayL
     for lv in arch.memory:
         if not np.all(np.isfinite(cycles[lv.name])):
             bpc = np.asarray(lv.bytes_per_cycle(arch.clock_hz), dtype=np.float64)
-            raise HwsimError(f"memory level {lv.name!r} needs non-finite cycles (bandwidth "
-                             f"{np.min(bpc):g} B/cycle, up to {np.max(levels[lv.name]):g} bytes): "
-                             "check its bandwidth, efficiency and the capacities of the buffers",
-                             file=arch.file, field=f"memory.{lv.name}.bandwidth")
+            raise HwsimError(
+                f"memory level {lv.name!r} needs non-finite cycles (bandwidth "
+                f"{np.min(bpc):g} B/cycle, up to {np.max(levels[lv.name]):g} bytes): "
+                "check its bandwidth, efficiency and the capacities of the buffers",
+                file=arch.file,
+                field=f"memory.{lv.name}.bandwidth",
+            )
 
 
 def operand_capacities(arch: Accelerator, ops: OpColumns) -> tuple:
@@ -142,14 +163,25 @@ def operand_capacities(arch: Accelerator, ops: OpColumns) -> tuple:
     each role sharing its buffer with the other roles of its op (Accelerator.buffer_capacity)."""
     att = ops.is_attention
     lin_roles, att_roles = ("activations", "weights", "outputs"), ("activations", "kv", "outputs")
-    cap_a = np.where(att, arch.buffer_capacity("activations", att_roles), arch.buffer_capacity("activations", lin_roles))
+    cap_a = np.where(
+        att, arch.buffer_capacity("activations", att_roles), arch.buffer_capacity("activations", lin_roles)
+    )
     cap_b = np.where(att, arch.buffer_capacity("kv", att_roles), arch.buffer_capacity("weights", lin_roles))
     return cap_a, cap_b
 
 
-def traffic(arch: Accelerator, ops: OpColumns, ob: OperandBytes, a_reads: float | np.ndarray, b_reads: float | np.ndarray,
-            memory_round: Callable[..., Any], a_resident: bool | np.ndarray = False,
-            b_resident: bool | np.ndarray = False, caps: tuple | None = None, spill: float | np.ndarray = 0.0) -> Traffic:
+def traffic(
+    arch: Accelerator,
+    ops: OpColumns,
+    ob: OperandBytes,
+    a_reads: float | np.ndarray,
+    b_reads: float | np.ndarray,
+    memory_round: Callable[..., Any],
+    a_resident: bool | np.ndarray = False,
+    b_resident: bool | np.ndarray = False,
+    caps: tuple | None = None,
+    spill: float | np.ndarray = 0.0,
+) -> Traffic:
     """Bytes and cycles per memory level, for the better of the two loop orders (module docstring).
     Resident operands (masks from Family.resident) live on chip: no backing-store bytes, no fill.
     `caps`: operand_capacities(arch, ops) when the caller has them already; `spill`: bytes per op written
@@ -158,8 +190,9 @@ def traffic(arch: Accelerator, ops: OpColumns, ob: OperandBytes, a_reads: float 
     cap_a, cap_b = operand_capacities(arch, ops) if caps is None else caps
     options = []
     orders = fetch_orders(ob.a, ob.b, ops.count, cap_a, cap_b)
-    same = orders[0] is orders[1] or (np.array_equal(orders[0][0], orders[1][0])
-                                      and np.array_equal(orders[0][1], orders[1][1]))
+    same = orders[0] is orders[1] or (
+        np.array_equal(orders[0][0], orders[1][0]) and np.array_equal(orders[0][1], orders[1][1])
+    )
     for a_fetch, b_fetch in orders[:1] if same else orders:  # no op re-fetches an operand: one order, costed once
         a_fetch = a_fetch if a_resident is False else np.where(a_resident, 0.0, a_fetch)
         b_fetch = b_fetch if b_resident is False else np.where(b_resident, 0.0, b_fetch)
@@ -183,5 +216,10 @@ def traffic(arch: Accelerator, ops: OpColumns, ob: OperandBytes, a_reads: float 
 
         def pick(x: np.ndarray, y: np.ndarray) -> np.ndarray:
             return np.where(first, x, y)
-    return Traffic(levels={k: pick(l1[k], l2[k]) for k in l1}, cycles={k: pick(c1[k], c2[k]) for k in c1},
-                   a_fetch=pick(af1, af2), b_fetch=pick(bf1, bf2))
+
+    return Traffic(
+        levels={k: pick(l1[k], l2[k]) for k in l1},
+        cycles={k: pick(c1[k], c2[k]) for k in c1},
+        a_fetch=pick(af1, af2),
+        b_fetch=pick(bf1, bf2),
+    )

@@ -8,6 +8,7 @@ format with its own engine call and puts the rows back in trace order. Area and 
 design property, not a per-op one) are those at the main format. A format the design cannot run is costed at the
 main format instead, with a warning that names the ops (never silently).
 """
+
 from __future__ import annotations
 
 import warnings
@@ -97,21 +98,32 @@ def part(trace: TraceLike, mask: np.ndarray) -> TraceLike:
     return replace(trace, ops=sub) if hasattr(trace, "ops") else sub
 
 
-def try_format(arch: Accelerator, fmt: str, main: str, names: Iterable[object], cost: Callable[..., T],
-               *args: Any, **kwargs: Any) -> T | None:
+def try_format(
+    arch: Accelerator, fmt: str, main: str, names: Iterable[object], cost: Callable[..., T], *args: Any, **kwargs: Any
+) -> T | None:
     """`cost(*args, **kwargs)` at `fmt`, or None (with a warning naming the ops) when the design cannot run it."""
     try:
         return cost(*args, **kwargs)
     except HwsimError as exc:
         shown = ", ".join(list(map(str, names))[:3])
-        warnings.warn(HwsimWarning(f"{arch.name} cannot run {fmt} weights ({shown}): costed at {main} "
-                                   f"instead ({exc.detail[:120]}); one weight format for the whole model "
-                                   "costs every op at it"), stacklevel=3)
+        warnings.warn(
+            HwsimWarning(
+                f"{arch.name} cannot run {fmt} weights ({shown}): costed at {main} "
+                f"instead ({exc.detail[:120]}); one weight format for the whole model "
+                "costs every op at it"
+            ),
+            stacklevel=3,
+        )
         return None
 
 
-def evaluate_per_op(arch: Accelerator, trace: TraceLike, precision: Precision, formats: list[str],
-                    engine: Callable[..., CostTable] = evaluate) -> CostTable:
+def evaluate_per_op(
+    arch: Accelerator,
+    trace: TraceLike,
+    precision: Precision,
+    formats: list[str],
+    engine: Callable[..., CostTable] = evaluate,
+) -> CostTable:
     """`formats[i]` is the weight format of op i; activations and KV come from `precision`."""
     if len(formats) != len(ops_frame(trace)):
         raise ValueError("one weight format per op")
@@ -124,8 +136,7 @@ def evaluate_per_op(arch: Accelerator, trace: TraceLike, precision: Precision, f
     frame = base.ops.copy()
     for fmt, mask in groups.others:
         sub = part(trace, mask)
-        got = try_format(arch, fmt, groups.main, ops.loc[mask, "name"], engine, arch, sub,
-                         with_weights(precision, fmt))
+        got = try_format(arch, fmt, groups.main, ops.loc[mask, "name"], engine, arch, sub, with_weights(precision, fmt))
         if got is None:
             continue
         for col in got.ops.columns:
@@ -138,8 +149,15 @@ def evaluate_per_op(arch: Accelerator, trace: TraceLike, precision: Precision, f
     return CostTable(arch=base.arch, ops=frame, totals=totals, extra_keys=base.extra_keys)
 
 
-def sweep_cost_per_op(arch: Accelerator, grid: Mapping[str, object], trace: TraceLike, precision: Precision, formats: list[str], *,
-                      product: bool = True) -> pd.DataFrame:
+def sweep_cost_per_op(
+    arch: Accelerator,
+    grid: Mapping[str, object],
+    trace: TraceLike,
+    precision: Precision,
+    formats: list[str],
+    *,
+    product: bool = True,
+) -> pd.DataFrame:
     """hwsim.engine.sweep_cost with `formats[i]` the weight format of op i: the whole trace at the main format,
     plus, for each other format, (its ops at that format − the same ops at the main format) on every summed
     column; area and the family's point totals stay those of the main format."""
@@ -151,8 +169,18 @@ def sweep_cost_per_op(arch: Accelerator, grid: Mapping[str, object], trace: Trac
     ops = ops_frame(trace)
     for fmt, mask in groups.others:
         sub = part(trace, mask)
-        got = try_format(arch, fmt, groups.main, ops.loc[mask, "name"], sweep_cost, arch, grid, sub,
-                         with_weights(precision, fmt), product=product)
+        got = try_format(
+            arch,
+            fmt,
+            groups.main,
+            ops.loc[mask, "name"],
+            sweep_cost,
+            arch,
+            grid,
+            sub,
+            with_weights(precision, fmt),
+            product=product,
+        )
         if got is None:
             continue
         at_main = sweep_cost(arch, grid, sub, with_weights(precision, groups.main), product=product)

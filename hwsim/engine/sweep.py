@@ -3,6 +3,7 @@
 Ops with identical shapes are collapsed first (an 80-layer model has ~15 distinct ops), then every
 cost column is computed once as a (points × distinct ops) array and summed with multiplicities.
 """
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -68,8 +69,9 @@ def parse_grid(arch: Accelerator, grid: Mapping[str, object]) -> tuple[Accelerat
         parsed[p] = values
         if per_cycle is not None:
             level = spec_path(p, arch.compute, [lv.name for lv in arch.memory]).level
-            arch = replace(arch, memory=tuple(replace(lv, per_cycle=per_cycle) if lv.name == level else lv
-                                              for lv in arch.memory))
+            arch = replace(
+                arch, memory=tuple(replace(lv, per_cycle=per_cycle) if lv.name == level else lv for lv in arch.memory)
+            )
     return arch, parsed
 
 
@@ -88,9 +90,14 @@ def _unique_ops(df: pd.DataFrame) -> tuple[OpColumns, np.ndarray]:
     return OpColumns.from_frame(uniq), mult
 
 
-def sweep_cost(arch: Accelerator, grid: Mapping[str, object], trace: TraceLike,
-               precision: Precision | ResolvedPrecision | None = None, *,
-               product: bool = True) -> pd.DataFrame:
+def sweep_cost(
+    arch: Accelerator,
+    grid: Mapping[str, object],
+    trace: TraceLike,
+    precision: Precision | ResolvedPrecision | None = None,
+    *,
+    product: bool = True,
+) -> pd.DataFrame:
     """One row per point of the Cartesian product of `grid` (dotted path → values, with units or SI),
     with the grid columns (as given) and the totals columns of CostTable. With product=False the
     columns are zipped instead: equal lengths, row i is one point (random or Latin-hypercube samples)."""

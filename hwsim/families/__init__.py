@@ -6,6 +6,7 @@ hwsim.families.base.Family that carries its analytical model and its cycle-level
 loads only the family it costs); code outside this package adds families with `register`.
 See docs/engine.md ("Adding a family").
 """
+
 from __future__ import annotations
 
 import importlib

@@ -23,6 +23,7 @@ capacities, memory cycles, energy accounting, bound, totals. A family supplies o
 Arrays: every op column has shape (n_ops,); in sweeps, arch parameters are arrays of shape
 (n_points, 1), so write family code with numpy broadcasting and never branch on a parameter value.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -43,8 +44,13 @@ if TYPE_CHECKING:  # the cycle-level kit (numba, simpy) loads only when the cycl
 
 
 # a family that prices its datapath in one sum (compute_energy) is explained as that sum: 1 J per joule
-NOT_ITEMISED_ENERGY = Component("datapath (not itemised by the family)", "joule", 1.0, 0.0,
-                                "the family's compute_energy (no per-component breakdown)")
+NOT_ITEMISED_ENERGY = Component(
+    "datapath (not itemised by the family)",
+    "joule",
+    1.0,
+    0.0,
+    "the family's compute_energy (no per-component breakdown)",
+)
 
 
 class Family:
@@ -52,8 +58,10 @@ class Family:
     params: ClassVar[dict[str, Field]]
     #: how attention runs unless the spec's `attention:` says otherwise (hwsim.engine.attention), and why
     attention: ClassVar[str] = "unfused"
-    attention_source: ClassVar[str] = ("assumed: the accelerator's paper maps attention onto its GEMM array as "
-                                       "separate qk and av GEMMs with the scores through memory")
+    attention_source: ClassVar[str] = (
+        "assumed: the accelerator's paper maps attention onto its GEMM array as "
+        "separate qk and av GEMMs with the scores through memory"
+    )
     #: True when compute_cycles costs `attn_fused` rows with the family's own fused kernel model; else the
     #: engine computes a fused row as its qk and av GEMMs chained on chip (hwsim.engine.attention)
     fused_attention_kernel: ClassVar[bool] = False
@@ -77,16 +85,18 @@ class Family:
     def peak_macs_per_cycle(self, arch: Accelerator, prec: ResolvedPrecision) -> float | np.ndarray:
         raise NotImplementedError
 
-    def energy_terms(self, arch: Accelerator, ops: OpColumns, prec: ResolvedPrecision,
-                     compute_cycles: np.ndarray) -> list[Term]:
+    def energy_terms(
+        self, arch: Accelerator, ops: OpColumns, prec: ResolvedPrecision, compute_cycles: np.ndarray
+    ) -> list[Term]:
         """The datapath energy per op as components × action counts, in the order compute_energy sums
         them. A family that overrides compute_energy instead is shown as one line holding its joules."""
         if type(self).compute_energy is Family.compute_energy:
             raise NotImplementedError(f"family {self.name!r} defines neither energy_terms nor compute_energy")
         return self.itemised_energy(arch, ops, prec, compute_cycles)[1]
 
-    def itemised_energy(self, arch: Accelerator, ops: OpColumns, prec: ResolvedPrecision,
-                        compute_cycles: np.ndarray) -> tuple[np.ndarray, list[Term]]:
+    def itemised_energy(
+        self, arch: Accelerator, ops: OpColumns, prec: ResolvedPrecision, compute_cycles: np.ndarray
+    ) -> tuple[np.ndarray, list[Term]]:
         """(compute_energy, energy_terms), each computed once: the joules the engine sums and the terms
         `explain` prints (a family that overrides compute_energy: its joules as one line)."""
         if type(self).compute_energy is Family.compute_energy:
@@ -96,8 +106,9 @@ class Family:
         arr = np.asarray(joules, dtype=np.float64)
         return joules, [Term(NOT_ITEMISED_ENERGY, arr)] if np.any(arr) else []
 
-    def compute_energy(self, arch: Accelerator, ops: OpColumns, prec: ResolvedPrecision,
-                       compute_cycles: np.ndarray) -> np.ndarray:
+    def compute_energy(
+        self, arch: Accelerator, ops: OpColumns, prec: ResolvedPrecision, compute_cycles: np.ndarray
+    ) -> np.ndarray:
         """Joules of the datapath per op: the sum of energy_terms."""
         return sum_energy(self.energy_terms(arch, ops, prec, compute_cycles), np.shape(compute_cycles))
 
@@ -113,8 +124,16 @@ class Family:
         mm2 = np.asarray(area_mm2, dtype=np.float64)
         if np.all(np.isnan(mm2)):
             return []
-        return [Term(block(f"{self.name} design (not itemised by the family)", mm2 * 1e-6,
-                           f"the {self.name} family's area model"), 1.0)]
+        return [
+            Term(
+                block(
+                    f"{self.name} design (not itemised by the family)",
+                    mm2 * 1e-6,
+                    f"the {self.name} family's area model",
+                ),
+                1.0,
+            )
+        ]
 
     def area_mm2(self, arch: Accelerator, prec: ResolvedPrecision) -> float | np.ndarray:
         """mm² of the design: the sum of area_terms."""
@@ -148,8 +167,9 @@ class Family:
         None (default): the family does not run GEMMs as such tiles."""
         return None
 
-    def compute_parts(self, arch: Accelerator, ops: OpColumns, prec: ResolvedPrecision,
-                      spill: np.ndarray | float | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    def compute_parts(
+        self, arch: Accelerator, ops: OpColumns, prec: ResolvedPrecision, spill: np.ndarray | float | None = None
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """(compute_cycles, startup_parts) of the same ops: what the engine calls, once per cost. A family
         whose compute cycles include its start-up work overrides this to compute that work once. `spill`:
         spill_bytes of these ops, which the engine has already (OpTraffic.spill: the shared memory model
@@ -165,8 +185,9 @@ class Family:
         them to compute_parts/startup_parts and the cycle model (SimContext.spill). Default: none."""
         return 0.0
 
-    def startup_parts(self, arch: Accelerator, ops: OpColumns, prec: ResolvedPrecision,
-                      spill: np.ndarray | float | None = None) -> dict[str, np.ndarray]:
+    def startup_parts(
+        self, arch: Accelerator, ops: OpColumns, prec: ResolvedPrecision, spill: np.ndarray | float | None = None
+    ) -> dict[str, np.ndarray]:
         """Work done once per op before its first tile, which every tile waits for (LUT tables built from all
         activations): cycles per op on each resource named as the cycle model names it, a part of
         compute_cycles. Both engines overlap it with nothing (hwsim.engine.machine.exposed_cycles; the cycle
@@ -178,14 +199,14 @@ class Family:
         the engine costs ops on what this returns. Default: unchanged."""
         return arch, prec
 
-    def resident(self, arch: Accelerator, ops: OpColumns,
-                 prec: ResolvedPrecision) -> tuple[bool | np.ndarray, bool | np.ndarray]:
+    def resident(
+        self, arch: Accelerator, ops: OpColumns, prec: ResolvedPrecision
+    ) -> tuple[bool | np.ndarray, bool | np.ndarray]:
         """Masks (broadcastable to the op columns) of A (activations) and B (weights/KV) kept on
         chip for the whole run: they move no backing-store bytes. Default: neither."""
         return False, False
 
-    def point_totals(self, arch: Accelerator, prec: ResolvedPrecision, ops: OpColumns,
-                     mult: np.ndarray) -> dict:
+    def point_totals(self, arch: Accelerator, prec: ResolvedPrecision, ops: OpColumns, mult: np.ndarray) -> dict:
         """Per-design-point results that do not sum over ops (feasibility, utilisation): scalars,
         on the design as specified (`arch`) at the precision as configured (`prec`, after `configure`);
         or arrays of shape (n_points,) in sweeps; `mult` = occurrences of each op row. Default: none."""

@@ -4,6 +4,7 @@ It runs what a LUT or PIM datapath cannot: attention with the fp16 KV cache, ele
 table precompute on CPUs, and whole layers on the CPU baseline (pim mode `host`, T-MAC's dense
 fallback for float weights). Its parameters are part of both families' `compute` section.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -24,8 +25,9 @@ HOST_PARAMS = {
     "cores": Field("int", doc="CPU cores (threads) in use"),
     "simd_bits": Field("int", required=False, default=128, doc="SIMD register width (NEON: 128)"),
     "simd_pipes": Field("int", doc="SIMD instructions issued per cycle per core"),
-    "host_efficiency": Field("dimensionless", required=False, default=1.0,
-                             doc="achieved / peak SIMD throughput of the host kernels"),
+    "host_efficiency": Field(
+        "dimensionless", required=False, default=1.0, doc="achieved / peak SIMD throughput of the host kernels"
+    ),
     "core_power": Field("power", required=False, default=None, doc="power of one busy core (energy)"),
     "core_area": Field("area", required=False, default=None, doc="area of one core with its L2 share"),
 }

@@ -11,6 +11,7 @@ table_precision: both families have them); the LUT-tile geometry is the `lut` fa
 lut_units, tile_m, tile_n, instr_per_vector). The host CPU that builds the tables and runs the rest
 of a layer is hwsim.families.host_cpu.
 """
+
 from __future__ import annotations
 
 import math
@@ -36,13 +37,21 @@ def weight_planes(arch: Accelerator, prec: ResolvedPrecision) -> int:
     """Bit-planes of the weights; the LUT datapath only decomposes integer weights."""
     w = prec.weights
     if w.codebook:
-        raise HwsimError(f"the {arch.family} family splits integer weights into 1-bit planes, and {w.name!r} codes "
-                         f"index a table of non-uniform values that are no sum of bit-planes: give integer weights "
-                         f"(e.g. int4_g128)", file=arch.file, field="precision.weights")
+        raise HwsimError(
+            f"the {arch.family} family splits integer weights into 1-bit planes, and {w.name!r} codes "
+            f"index a table of non-uniform values that are no sum of bit-planes: give integer weights "
+            f"(e.g. int4_g128)",
+            file=arch.file,
+            field="precision.weights",
+        )
     if w.is_float:
-        raise HwsimError(f"the {arch.family} family splits integer weights into 1-bit planes and cannot "
-                         f"execute floating-point weights {w.name!r}: give integer weights (e.g. int4_g128 "
-                         f"or 2 bits)", file=arch.file, field="precision.weights")
+        raise HwsimError(
+            f"the {arch.family} family splits integer weights into 1-bit planes and cannot "
+            f"execute floating-point weights {w.name!r}: give integer weights (e.g. int4_g128 "
+            f"or 2 bits)",
+            file=arch.file,
+            field="precision.weights",
+        )
     return int(w.element_bits)
 
 
@@ -90,8 +99,8 @@ def table_quantisation_error(table_bits: int, group: int) -> float:
     range is the sum of g activations: step = range/2^bits, RMS = step/√12, relative to range);
     fp16 tables keep a 10-bit mantissa, so their error is the fp16 rounding of the sum (2^-11/√3)."""
     if table_bits >= 16:
-        return 2.0 ** -11 / math.sqrt(3)
-    return 1.0 / (2 ** table_bits * math.sqrt(12))
+        return 2.0**-11 / math.sqrt(3)
+    return 1.0 / (2**table_bits * math.sqrt(12))
 
 
 # --- an architecture's tables and LUT tiles -------------------------------------------------------
@@ -126,10 +135,10 @@ def precompute_cycles(arch: Accelerator, ops: OpColumns) -> np.ndarray:
 class LutTile(NamedTuple):
     """Geometry of one step of the `lut` family's datapath."""
 
-    tile_m: float           # tokens per step
-    tile_n: float           # outputs per step
+    tile_m: float  # tokens per step
+    tile_n: float  # outputs per step
     cycles_per_step: float  # 1 on the accelerator; SIMD instructions per lookup vector on a CPU
-    units: float            # steps in flight: LUT units (accelerator) or SIMD pipes (CPU), all cores
+    units: float  # steps in flight: LUT units (accelerator) or SIMD pipes (CPU), all cores
 
 
 def lut_tile(arch: Accelerator) -> LutTile:
@@ -160,4 +169,3 @@ def output_stage_cycles(arch: Accelerator, ops: OpColumns, prec: ResolvedPrecisi
     if arch.compute["target"] != "cpu":
         return np.zeros(np.shape(ops.m))
     return (combine_ops(ops, planes) + dequant_ops(ops, prec)) / host_lanes(arch, 16.0)
-

@@ -8,6 +8,7 @@ to the lower value, as in BitMoD's reference quantizer); stochastic rounding tak
 u ∈ [0, 1) per value (round up with probability equal to the fractional distance). Minifloat
 rounding works on the float64 bit pattern of the scaled value (exact, no log/exp calls).
 """
+
 from __future__ import annotations
 
 import math
@@ -30,8 +31,10 @@ _RNE_MAGIC = 1.5 * 2.0**52
 @intrinsic
 def _bits(typingctx, x):
     """The IEEE bit pattern of a float64 as int64 (a register move, no memory round trip)."""
+
     def codegen(context, builder, signature, args):
         return builder.bitcast(args[0], ir.IntType(64))
+
     return types.int64(types.float64), codegen
 
 
@@ -39,6 +42,7 @@ def _bits(typingctx, x):
 def _from_bits(typingctx, b):
     def codegen(context, builder, signature, args):
         return builder.bitcast(args[0], ir.DoubleType())
+
     return types.float64(types.int64), codegen
 
 
@@ -214,7 +218,7 @@ def _quantize_grid(x, scale, g, noise, out):
                 dst = (r - r0) * w
                 for j in range(w):
                     buf[dst + j] = xf[src + j] / s
-            _grid_row(buf, nf[start:start + n] if sr else nf, sr, g, look, scratch[:n])
+            _grid_row(buf, nf[start : start + n] if sr else nf, sr, g, look, scratch[:n])
             for r in range(r0, r1):
                 s = scale[r]
                 src = r * cols + c0
@@ -235,12 +239,43 @@ def _quantize_grid16(x, scale, g, out):
     rows, cols = x.shape
     mp = np.full(15, np.inf)
     gp = np.full(16, g[g.shape[0] - 1])
-    mp[:g.shape[0] - 1] = (g[1:] + g[:-1]) * 0.5
-    gp[:g.shape[0]] = g
+    mp[: g.shape[0] - 1] = (g[1:] + g[:-1]) * 0.5
+    gp[: g.shape[0]] = g
     m0, m1, m2, m3, m4, m5, m6, m7, m8, m9, m10, m11, m12, m13, m14 = (
-        mp[0], mp[1], mp[2], mp[3], mp[4], mp[5], mp[6], mp[7], mp[8], mp[9], mp[10], mp[11], mp[12], mp[13], mp[14])
+        mp[0],
+        mp[1],
+        mp[2],
+        mp[3],
+        mp[4],
+        mp[5],
+        mp[6],
+        mp[7],
+        mp[8],
+        mp[9],
+        mp[10],
+        mp[11],
+        mp[12],
+        mp[13],
+        mp[14],
+    )
     g0, g1, g2, g3, g4, g5, g6, g7, g8, g9, g10, g11, g12, g13, g14, g15 = (
-        gp[0], gp[1], gp[2], gp[3], gp[4], gp[5], gp[6], gp[7], gp[8], gp[9], gp[10], gp[11], gp[12], gp[13], gp[14], gp[15])
+        gp[0],
+        gp[1],
+        gp[2],
+        gp[3],
+        gp[4],
+        gp[5],
+        gp[6],
+        gp[7],
+        gp[8],
+        gp[9],
+        gp[10],
+        gp[11],
+        gp[12],
+        gp[13],
+        gp[14],
+        gp[15],
+    )
     for i in range(rows):
         s = scale[i]
         for j in range(cols):
@@ -423,8 +458,9 @@ def gptq_block(wt, u1, qt, et, scale, zero, choice, gidx, kind, p, grids, mids, 
     grid choices (BitMoD) per group, gidx[i] column i's group. Column i is rounded by the element
     functions into qt[i]; its error (w − q)/u1[i, i] goes to et[i] and onto the later columns of the block."""
     nb, rows = wt.shape
-    shift, flo, fhi, tiny, maxv, top, sub = _minifloat_consts(p) if kind == KIND_MINIFLOAT else (
-        0, 0, 0, 1.0, 0.0, 0.0, True)
+    shift, flo, fhi, tiny, maxv, top, sub = (
+        _minifloat_consts(p) if kind == KIND_MINIFLOAT else (0, 0, 0, 1.0, 0.0, 0.0, True)
+    )
     qmin, qmax, step = (p[0], p[1], p[2]) if kind == KIND_INT else (0.0, 0.0, 1.0)
     buf = np.empty(rows)
     tmp = np.empty(rows)

@@ -5,6 +5,7 @@ REFERENCES.md "BitMoD mixture of datatypes": FP4 base ±{0, .5, 1, 1.5, 2, 3, 4,
 value (+5, -5 "extra resolution"; +8, -8 "extra asymmetry") in the code of -0; FP3 base
 ±{0, .5, 1, 2} with extra ±1.5 or ±3.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -16,10 +17,22 @@ from hwsim.formats import kernels
 from hwsim.formats.element import Element
 
 NF4_TABLE = (
-    -1.0, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453,
-    -0.28444138169288635, -0.18477343022823334, -0.09105003625154495, 0.0,
-    0.07958029955625534, 0.16093020141124725, 0.24611230194568634, 0.33791524171829224,
-    0.44070982933044434, 0.5626170039176941, 0.7229568362236023, 1.0,
+    -1.0,
+    -0.6961928009986877,
+    -0.5250730514526367,
+    -0.39491748809814453,
+    -0.28444138169288635,
+    -0.18477343022823334,
+    -0.09105003625154495,
+    0.0,
+    0.07958029955625534,
+    0.16093020141124725,
+    0.24611230194568634,
+    0.33791524171829224,
+    0.44070982933044434,
+    0.5626170039176941,
+    0.7229568362236023,
+    1.0,
 )
 
 BITMOD_BASE = {
@@ -37,12 +50,26 @@ class GridElement(Element):
     kind = kernels.KIND_GRID
 
     @classmethod
-    def make(cls, grid: ArrayLike, bits: int, *, exponent_bits: int = 0, mantissa_bits: int | None = None,
-             is_float: bool = False, codebook: bool = False) -> "GridElement":
+    def make(
+        cls,
+        grid: ArrayLike,
+        bits: int,
+        *,
+        exponent_bits: int = 0,
+        mantissa_bits: int | None = None,
+        is_float: bool = False,
+        codebook: bool = False,
+    ) -> "GridElement":
         g = tuple(float(v) for v in np.unique(np.asarray(grid, dtype=np.float64)))
-        return cls(bits=bits, exponent_bits=exponent_bits,
-                   mantissa_bits=bits - 1 if mantissa_bits is None else mantissa_bits,
-                   signed=g[0] < 0, is_float=is_float, grid=g, codebook=codebook)
+        return cls(
+            bits=bits,
+            exponent_bits=exponent_bits,
+            mantissa_bits=bits - 1 if mantissa_bits is None else mantissa_bits,
+            signed=g[0] < 0,
+            is_float=is_float,
+            grid=g,
+            codebook=codebook,
+        )
 
     def kernel_params(self) -> np.ndarray:
         return np.zeros(1)
@@ -89,5 +116,7 @@ def bitmod_variants(base: str) -> tuple[GridElement, ...]:
     core = np.concatenate([-pos, [0.0], pos])
     bits = 4 if base == "fp4" else 3
     mbits = 1 if base == "fp4" else 0
-    return tuple(GridElement.make(np.append(core, extra), bits, exponent_bits=2, mantissa_bits=mbits,
-                                  is_float=True) for extra in BITMOD_EXTRAS[base])
+    return tuple(
+        GridElement.make(np.append(core, extra), bits, exponent_bits=2, mantissa_bits=mbits, is_float=True)
+        for extra in BITMOD_EXTRAS[base]
+    )

@@ -4,6 +4,7 @@ An element knows its grid (`values()`), its largest magnitude (absmax scaling ma
 maximum onto it), its `emax` (exponent of that magnitude, used by the OCP MX power-of-two scale
 rule) and how to round an array of already scaled values (`apply`, a numba kernel call).
 """
+
 from __future__ import annotations
 
 import math
@@ -50,16 +51,16 @@ class Element:
     def values(self) -> np.ndarray | None:
         raise NotImplementedError
 
-    def apply(self, x2: np.ndarray, scale: ArrayLike, zero: ArrayLike | None = None,
-              noise: np.ndarray | None = None) -> np.ndarray:
+    def apply(
+        self, x2: np.ndarray, scale: ArrayLike, zero: ArrayLike | None = None, noise: np.ndarray | None = None
+    ) -> np.ndarray:
         """Round x2 (rows × cols) divided by scale[row], then multiply back; returns a new array."""
         rows = x2.shape[0]
         scale = np.ascontiguousarray(scale, dtype=np.float64).reshape(rows)
         zero = np.zeros(rows) if zero is None else np.ascontiguousarray(zero, dtype=np.float64).reshape(rows)
         noise = _NO_NOISE if noise is None else noise
         out = np.empty_like(x2)
-        return kernels.quantize_rows(x2, scale, zero, self.kind, self.kernel_params(),
-                                     self.kernel_grid(), noise, out)
+        return kernels.quantize_rows(x2, scale, zero, self.kind, self.kernel_params(), self.kernel_grid(), noise, out)
 
     def round_array(self, a: np.ndarray) -> np.ndarray:
         """Nearest element value of each entry of a float64 array (no scale)."""

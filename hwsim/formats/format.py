@@ -10,6 +10,7 @@ Scaling rules (each maps a group's statistic to a scale, then elements round in 
   absmean  — s = mean|x| (BitNet b1.58 ternary, binary);
   bitmod   — absmax per candidate grid; each group keeps the grid with the lowest squared error.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -131,8 +132,11 @@ class Format:
         Formats whose scale depends on the rounded values (absmean) or llama.cpp block types have
         no fixed per-group scale: HwsimError."""
         if self.scaling in ("absmean", "ggml"):
-            raise HwsimError(f"{self.name} has no per-group scale that can be fixed before rounding "
-                             f"({self.family}); use a scaled grid format", field="format")
+            raise HwsimError(
+                f"{self.name} has no per-group scale that can be fixed before rounding "
+                f"({self.family}); use a scaled grid format",
+                field="format",
+            )
         w2 = np.ascontiguousarray(w2, dtype=np.float32 if np.asarray(w2).dtype == np.float32 else np.float64)
         rows, n = w2.shape
         g3, counts, _ = to_groups(w2, -1, self.granularity, self.group_size)
@@ -142,8 +146,9 @@ class Format:
         if self.scaling == "bitmod":
             assert self.scale_format is not None, f"{self.name}: BitMoD scaling without a scale format"
             amax = scales.absmax(g2).reshape(grows, ngroups)
-            per_grid = np.stack([scales.linear_scale(amax / v.max_abs, self.scale_format).reshape(-1)
-                                 for v in self.variants])
+            per_grid = np.stack(
+                [scales.linear_scale(amax / v.max_abs, self.scale_format).reshape(-1) for v in self.variants]
+            )
             grids = np.stack([v.kernel_grid() for v in self.variants])
             choice = kernels.quantize_rows_best(g2, per_grid, grids, _NO_NOISE, np.empty_like(g2))
             scale = np.take_along_axis(per_grid, choice[None], 0)[0]
@@ -151,8 +156,9 @@ class Format:
         scale, zero = self._scales(g2, counts, grows, ngroups)
         scale = np.broadcast_to(np.asarray(scale).reshape(grows, ngroups), (rows, ngroups))
         zero = None if zero is None else np.broadcast_to(np.asarray(zero).reshape(grows, ngroups), (rows, ngroups))
-        return FixedScales(np.ascontiguousarray(scale), None if zero is None else np.ascontiguousarray(zero),
-                           None, width)
+        return FixedScales(
+            np.ascontiguousarray(scale), None if zero is None else np.ascontiguousarray(zero), None, width
+        )
 
     def round_columns(self, cols: np.ndarray, fixed: "FixedScales", group: int) -> np.ndarray:
         """Round a rows × c block whose columns all lie in group `group`, with the fixed scales."""
@@ -177,9 +183,15 @@ class Format:
         width = max(g.size for g in each)
         grids = np.stack([np.pad(g, (0, width - g.size), mode="edge") for g in each])
         looks = [kernels.grid_lookup(g) for g in grids]
-        return (els[0].kind, els[0].kernel_params(), grids, np.stack([lk[0] for lk in looks]),
-                np.stack([lk[1] for lk in looks]), np.array([lk[2] for lk in looks]),
-                np.array([lk[3] for lk in looks]))
+        return (
+            els[0].kind,
+            els[0].kernel_params(),
+            grids,
+            np.stack([lk[0] for lk in looks]),
+            np.stack([lk[1] for lk in looks]),
+            np.array([lk[2] for lk in looks]),
+            np.array([lk[3] for lk in looks]),
+        )
 
     def _scales(self, g2, counts, rows, ngroups):
         el = self.element

@@ -17,6 +17,7 @@ llama.cpp's iterative scale search (make_qkx2_quants / make_qx_quants), which lo
 further; the super-block scale quantization and the final rounding with the stored scales follow
 llama.cpp. Arithmetic is float32 throughout, as in ggml (float64 input is rounded to float32 first).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -145,11 +146,11 @@ def pack(kind: str, enc: dict[str, np.ndarray]) -> np.ndarray:
             parts.append((hi << np.arange(8, dtype=np.uint8)[None, :, None]).sum(1).astype(np.uint8))
         return np.concatenate(parts + [ql.reshape(n, 128)], 1)
     c = q.reshape(n, 2, 4, 32)  # halves of 128: four 32-weight quarters
-    ql = np.concatenate([(c[:, :, 0] & 0x0F) | ((c[:, :, 2] & 0x0F) << 4),
-                         (c[:, :, 1] & 0x0F) | ((c[:, :, 3] & 0x0F) << 4)], 2)
+    ql = np.concatenate(
+        [(c[:, :, 0] & 0x0F) | ((c[:, :, 2] & 0x0F) << 4), (c[:, :, 1] & 0x0F) | ((c[:, :, 3] & 0x0F) << 4)], 2
+    )
     qh = ((c >> 4) << (2 * np.arange(4, dtype=np.uint8))[None, None, :, None]).sum(2).astype(np.uint8)
-    return np.concatenate([ql.reshape(n, 128), qh.reshape(n, 64), enc["sc"].view(np.uint8),
-                           f16(enc["d"])], 1)
+    return np.concatenate([ql.reshape(n, 128), qh.reshape(n, 64), enc["sc"].view(np.uint8), f16(enc["d"])], 1)
 
 
 @dataclass(frozen=True)
@@ -191,5 +192,6 @@ class GgmlFormat(Format):
 def ggml_format(kind: str) -> GgmlFormat:
     block, bits, _, lo, _ = TYPES[kind]
     el = IntElement.make(bits, asymmetric=lo == 0)
-    return GgmlFormat(name=kind, family="gguf", element=el, scaling="ggml", granularity="group",
-                      group_size=block, kind=kind)
+    return GgmlFormat(
+        name=kind, family="gguf", element=el, scaling="ggml", granularity="group", group_size=block, kind=kind
+    )

@@ -13,6 +13,7 @@
 Minifloats saturate on overflow by default (OCP conversions); fp16/bf16/fp32 follow IEEE and
 overflow to ±Inf unless `_sat` is given.
 """
+
 from __future__ import annotations
 
 import functools
@@ -30,23 +31,63 @@ from hwsim.formats.scales import parse_scale, scale_names
 
 # OCP names → (E, M, specials); REFERENCES.md "Number formats"
 _OCP = {
-    "e4m3": (4, 3, "fn"), "e5m2": (5, 2, "ieee"),
-    "e3m2": (3, 2, "none"), "e2m3": (2, 3, "none"), "e2m1": (2, 1, "none"),
+    "e4m3": (4, 3, "fn"),
+    "e5m2": (5, 2, "ieee"),
+    "e3m2": (3, 2, "none"),
+    "e2m3": (2, 3, "none"),
+    "e2m1": (2, 1, "none"),
 }
 _OCP_WIDTH = {"fp8": ("e4m3", "e5m2"), "fp6": ("e3m2", "e2m3"), "fp4": ("e2m1",)}
 _IEEE = {"fp16": (5, 10), "bf16": (8, 7), "fp32": (8, 23)}
 _MX_ELEMENTS = {"mxfp8": ("e4m3", "e5m2"), "mxfp6": ("e3m2", "e2m3"), "mxfp4": ("e2m1",)}
 
 KNOWN_FORMATS = (
-    "fp32", "fp16", "bf16",
-    "fp8_e4m3", "fp8_e5m2", "fp6_e3m2", "fp6_e2m3", "fp4_e2m1",
-    "mxfp8_e4m3", "mxfp8_e5m2", "mxfp6_e3m2", "mxfp6_e2m3", "mxfp4", "mxint8", "mxfp4_ceil", "nvfp4",
-    "int8", "int8_pc", "int8_g128", "int4", "int4_pc", "int4_g128", "int4a_g128", "int4_g64", "int4a_g64",
-    "int4_g32", "int3_g128", "int3a_g128", "int2_g64", "int2a_g64",
-    "e3m2_g32_se8m0", "e2m1_g16_sfp16", "e4m3_pc",
-    "nf4_g64", "nf4_g128", "bitmod_fp4_g128", "bitmod_fp3_g128",
-    "ternary", "binary", "bfp8_g16", "bfp4_g16",
-    "q4_0", "q8_0", "q4_k", "q5_k", "q6_k",
+    "fp32",
+    "fp16",
+    "bf16",
+    "fp8_e4m3",
+    "fp8_e5m2",
+    "fp6_e3m2",
+    "fp6_e2m3",
+    "fp4_e2m1",
+    "mxfp8_e4m3",
+    "mxfp8_e5m2",
+    "mxfp6_e3m2",
+    "mxfp6_e2m3",
+    "mxfp4",
+    "mxint8",
+    "mxfp4_ceil",
+    "nvfp4",
+    "int8",
+    "int8_pc",
+    "int8_g128",
+    "int4",
+    "int4_pc",
+    "int4_g128",
+    "int4a_g128",
+    "int4_g64",
+    "int4a_g64",
+    "int4_g32",
+    "int3_g128",
+    "int3a_g128",
+    "int2_g64",
+    "int2a_g64",
+    "e3m2_g32_se8m0",
+    "e2m1_g16_sfp16",
+    "e4m3_pc",
+    "nf4_g64",
+    "nf4_g128",
+    "bitmod_fp4_g128",
+    "bitmod_fp3_g128",
+    "ternary",
+    "binary",
+    "bfp8_g16",
+    "bfp4_g16",
+    "q4_0",
+    "q8_0",
+    "q4_k",
+    "q5_k",
+    "q6_k",
 )
 
 
@@ -67,8 +108,12 @@ def _base(name: str, tokens: list[str]) -> dict[str, Any]:
     if m := re.fullmatch(r"int(\d+)(a?)", t):
         k = _int_in(name, m[1], 2, 16, "integer bits")
         asym = bool(m[2])
-        return dict(family="int", element=IntElement.make(k, asymmetric=asym),
-                    scaling="minmax" if asym else "absmax", granularity="tensor")
+        return dict(
+            family="int",
+            element=IntElement.make(k, asymmetric=asym),
+            scaling="minmax" if asym else "absmax",
+            granularity="tensor",
+        )
     if m := re.fullmatch(r"e(\d+)m(\d+)", t):
         e = _int_in(name, m[1], 1, 8, "exponent bits")
         return dict(family="minifloat", mf=[e, _int_in(name, m[2], 0, 23, "mantissa bits"), "none"])
@@ -86,12 +131,18 @@ def _base(name: str, tokens: list[str]) -> dict[str, Any]:
             raise _err(name, f"{t} needs one of {', '.join(t + '_' + s for s in allowed)}")
         return dict(family="mx", mf=list(_OCP[sub]), granularity="group", group_size=32, scale="e8m0")
     if t == "mxint8":
-        return dict(family="mx", element=IntElement.make(8, step=2.0**-6), granularity="group",
-                    group_size=32, scale="e8m0")
+        return dict(
+            family="mx", element=IntElement.make(8, step=2.0**-6), granularity="group", group_size=32, scale="e8m0"
+        )
     if m := re.fullmatch(r"bfp(\d+)", t):
         k = _int_in(name, m[1], 2, 16, "mantissa bits")
-        return dict(family="bfp", element=IntElement.make(k, step=2.0 ** -(k - 2)), granularity="group",
-                    group_size=16, scale="e8m0")
+        return dict(
+            family="bfp",
+            element=IntElement.make(k, step=2.0 ** -(k - 2)),
+            granularity="group",
+            group_size=16,
+            scale="e8m0",
+        )
     if t == "nvfp4":  # E2M1 in blocks of 16, E4M3 block scale under an fp32 per-tensor scale
         return dict(family="nvfp4", mf=list(_OCP["e2m1"]), granularity="group", group_size=16, scale="e4m3")
     if t == "nf4":
@@ -101,8 +152,15 @@ def _base(name: str, tokens: list[str]) -> dict[str, Any]:
         if sub not in ("fp4", "fp3"):
             raise _err(name, "bitmod needs bitmod_fp4 or bitmod_fp3")
         variants = bitmod_variants(sub)
-        return dict(family="bitmod", element=variants[0], variants=variants, scaling="bitmod",
-                    granularity="group", group_size=128, scale="u8")
+        return dict(
+            family="bitmod",
+            element=variants[0],
+            variants=variants,
+            scaling="bitmod",
+            granularity="group",
+            group_size=128,
+            scale="u8",
+        )
     if t in ("ternary", "binary"):
         el = IntElement.make(2) if t == "ternary" else SignElement.make()
         return dict(family=t, element=el, scaling="absmean", granularity="tensor")
@@ -130,8 +188,11 @@ def _options(name: str, tokens: list[str], cfg: dict) -> None:
         elif "mf" in cfg and t in ("ieee", "fn"):
             cfg["mf"][2] = t
         else:
-            raise _err(name, f"unknown option {t!r} (options: g<N>, pc, pt, sr, floor, ceil, s<scale> with scale in "
-                             f"{', '.join(scale_names())}; minifloats also b<bias>, nosub, ieee, fn, ovf, sat)")
+            raise _err(
+                name,
+                f"unknown option {t!r} (options: g<N>, pc, pt, sr, floor, ceil, s<scale> with scale in "
+                f"{', '.join(scale_names())}; minifloats also b<bias>, nosub, ieee, fn, ovf, sat)",
+            )
 
 
 @functools.lru_cache(maxsize=512)
@@ -149,9 +210,14 @@ def get_format(name: str | Format) -> Format:
     _options(norm, tokens, cfg)
     if "mf" in cfg:
         e, m, specials = cfg.pop("mf")
-        cfg["element"] = MinifloatElement.make(e, m, bias=cfg.pop("bias", None), specials=specials,
-                                               subnormals=cfg.pop("subnormals", True),
-                                               saturate=cfg.pop("saturate", cfg["family"] != "float"))
+        cfg["element"] = MinifloatElement.make(
+            e,
+            m,
+            bias=cfg.pop("bias", None),
+            specials=specials,
+            subnormals=cfg.pop("subnormals", True),
+            saturate=cfg.pop("saturate", cfg["family"] != "float"),
+        )
         if cfg.get("granularity", "none") != "none" or "scale" in cfg:
             cfg.setdefault("granularity", "tensor")
             cfg.setdefault("scaling", "absmax")

@@ -3,6 +3,7 @@
 A group size that does not divide the axis pads the last group with zeros (they never change an
 absmax, and are excluded from means via `counts`); the padding is cut off again on the way back.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -10,8 +11,9 @@ from collections.abc import Callable
 import numpy as np
 
 
-def to_groups(x: np.ndarray, axis: int, granularity: str, group_size: int | None
-              ) -> tuple[np.ndarray, np.ndarray, Callable[[np.ndarray], np.ndarray]]:
+def to_groups(
+    x: np.ndarray, axis: int, granularity: str, group_size: int | None
+) -> tuple[np.ndarray, np.ndarray, Callable[[np.ndarray], np.ndarray]]:
     """Return (g3, counts, restore) where restore(g3_out) gives the original shape back."""
     moved = np.moveaxis(x, axis, -1)
     shape = moved.shape

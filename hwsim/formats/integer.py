@@ -5,6 +5,7 @@ reference formula); asymmetric codes are 0 … 2^k - 1 with a per-group zero poi
 fixed-point mantissas: MXINT8 and block floating point use step 2^-(k-2) so the largest code sits just
 below 2 (MXINT8: ±127/64, step 1/64).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -24,8 +25,15 @@ class IntElement(Element):
 
     @classmethod
     def make(cls, k: int, *, asymmetric: bool = False, step: float = 1.0) -> "IntElement":
-        return cls(bits=k, exponent_bits=0, mantissa_bits=k if asymmetric else k - 1,
-                   signed=not asymmetric, is_float=False, step=step, asymmetric=asymmetric)
+        return cls(
+            bits=k,
+            exponent_bits=0,
+            mantissa_bits=k if asymmetric else k - 1,
+            signed=not asymmetric,
+            is_float=False,
+            step=step,
+            asymmetric=asymmetric,
+        )
 
     @property
     def qmin(self) -> int:

@@ -3,6 +3,7 @@ format's bits, so `hwsim simulate` and the engines never load numba; quantizing 
 
 Element kinds (the kernels' `kind` argument) are plain constants here, read when format classes are defined.
 """
+
 from __future__ import annotations
 
 import importlib

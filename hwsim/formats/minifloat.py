@@ -7,6 +7,7 @@ Special-value conventions (`specials`):
 Overflow either saturates to ±max (default) or, with saturate=False, becomes ±Inf ("ieee") or NaN.
 Without subnormals, magnitudes below the smallest normal round to 0 or to that normal.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -30,11 +31,27 @@ class MinifloatElement(Element):
     kind = kernels.KIND_MINIFLOAT
 
     @classmethod
-    def make(cls, e: int, m: int, *, bias: int | None = None, subnormals: bool = True,
-             specials: str = "none", saturate: bool = True) -> "MinifloatElement":
-        return cls(bits=1 + e + m, exponent_bits=e, mantissa_bits=m, signed=True, is_float=True,
-                   bias=2 ** (e - 1) - 1 if bias is None else bias, subnormals=subnormals,
-                   specials=specials, saturate=saturate)
+    def make(
+        cls,
+        e: int,
+        m: int,
+        *,
+        bias: int | None = None,
+        subnormals: bool = True,
+        specials: str = "none",
+        saturate: bool = True,
+    ) -> "MinifloatElement":
+        return cls(
+            bits=1 + e + m,
+            exponent_bits=e,
+            mantissa_bits=m,
+            signed=True,
+            is_float=True,
+            bias=2 ** (e - 1) - 1 if bias is None else bias,
+            subnormals=subnormals,
+            specials=specials,
+            saturate=saturate,
+        )
 
     @property
     def emin(self) -> int:
@@ -56,12 +73,21 @@ class MinifloatElement(Element):
         return float(2.0 ** (self.emin - self.mantissa_bits))
 
     def kernel_params(self) -> np.ndarray:
-        return np.array([self.mantissa_bits, self.emin, self.max_abs, float(self.saturate),
-                         float(self.subnormals), float(self.specials == "ieee")], dtype=np.float64)
+        return np.array(
+            [
+                self.mantissa_bits,
+                self.emin,
+                self.max_abs,
+                float(self.saturate),
+                float(self.subnormals),
+                float(self.specials == "ieee"),
+            ],
+            dtype=np.float64,
+        )
 
     def values(self) -> np.ndarray | None:
         m = self.mantissa_bits
-        count = 2 ** m * (self.emax - self.emin + 2)
+        count = 2**m * (self.emax - self.emin + 2)
         if count > _MAX_ENUMERATED:
             return None
         frac = np.arange(2**m) / 2.0**m

@@ -14,6 +14,7 @@ A group scale is stored in a format of its own and rounding it changes the error
       the groups that share the leading indices, i.e. one output channel of a weight matrix). The
       second-level scale is amortised over the row and not counted (assumed: rows are ≥ 1k elements).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -15,6 +15,7 @@ lexicographically, so that any dominator of a row precedes it):
   numba, visiting rows by the sum of normalised objectives. O(n · |front|) worst case, far less
   in practice since most rows fall to the first front members they meet.
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Objective specs: 'energy_j:min,seconds:min' → [Objective('energy_j', False), ...]."""
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
@@ -25,14 +26,16 @@ def parse_objective(text: str, *, file: object = None, field: str | None = None)
         raise HwsimError(f"expected 'column:min' or 'column:max', got {text!r}", file=file, field=field)
     col, sep, direction = text.strip().rpartition(":")
     if not sep:
-        raise HwsimError(f"objective {text.strip()!r} needs a direction: write '{text.strip()}:min' or "
-                         f"'{text.strip()}:max'", file=file, field=field)
+        raise HwsimError(
+            f"objective {text.strip()!r} needs a direction: write '{text.strip()}:min' or '{text.strip()}:max'",
+            file=file,
+            field=field,
+        )
     col, direction = col.strip(), direction.strip().lower()
     if not col:
         raise HwsimError(f"objective {text!r} names no column", file=file, field=field)
     if direction not in DIRECTIONS:
-        raise HwsimError(f"objective {text!r}: direction must be min or max, got {direction!r}",
-                         file=file, field=field)
+        raise HwsimError(f"objective {text!r}: direction must be min or max, got {direction!r}", file=file, field=field)
     return Objective(col, DIRECTIONS[direction])
 
 
@@ -41,8 +44,10 @@ def parse_objectives(spec: str | Sequence[str], *, file: object = None, field: s
     items = spec.split(",") if isinstance(spec, str) else spec
     if not isinstance(items, (list, tuple)) or not items:
         raise HwsimError("expected at least one objective such as 'energy_j:min'", file=file, field=field)
-    objs = [parse_objective(t, file=file, field=field if isinstance(spec, str) else f"{field}[{i}]"
-                            if field else None) for i, t in enumerate(items)]
+    objs = [
+        parse_objective(t, file=file, field=field if isinstance(spec, str) else f"{field}[{i}]" if field else None)
+        for i, t in enumerate(items)
+    ]
     cols = [o.column for o in objs]
     dup = {c for c in cols if cols.count(c) > 1}
     if dup:
@@ -50,8 +55,9 @@ def parse_objectives(spec: str | Sequence[str], *, file: object = None, field: s
     return objs
 
 
-def check_columns(objectives: Iterable[Objective], columns: Iterable[str], *, file: object = None,
-                  field: str | None = None) -> None:
+def check_columns(
+    objectives: Iterable[Objective], columns: Iterable[str], *, file: object = None, field: str | None = None
+) -> None:
     """Every objective names an existing column (HwsimError listing close names otherwise)."""
     columns = list(columns)
     for o in objectives:

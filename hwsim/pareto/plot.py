@@ -1,4 +1,5 @@
 """Plots of 2-D Pareto fronts, sized for a paper column; one small panel per workload group."""
+
 from __future__ import annotations
 
 import math
@@ -23,8 +24,13 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure, SubFigure
     from matplotlib.typing import ColorType, RcKeyType
 
-_STYLE: dict[RcKeyType, Any] = {"font.size": 8, "axes.titlesize": 8, "legend.fontsize": 7,
-          "axes.spines.top": False, "axes.spines.right": False}
+_STYLE: dict[RcKeyType, Any] = {
+    "font.size": 8,
+    "axes.titlesize": 8,
+    "legend.fontsize": 7,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+}
 
 
 def pick_color_column(df: pd.DataFrame) -> str | None:
@@ -39,20 +45,34 @@ def _log_scale(x: np.ndarray) -> bool:
     return len(x) > 0 and bool((x > 0).all()) and x.max() / x.min() > 20
 
 
-def _panel(ax: Axes, xs: np.ndarray, ys: np.ndarray, mask: np.ndarray,
-           colors: Sequence[tuple[object, np.ndarray, ColorType]], x: Objective, y: Objective) -> None:
+def _panel(
+    ax: Axes,
+    xs: np.ndarray,
+    ys: np.ndarray,
+    mask: np.ndarray,
+    colors: Sequence[tuple[object, np.ndarray, ColorType]],
+    x: Objective,
+    y: Objective,
+) -> None:
     """Dominated rows faded, the front in colour with a black staircase through it. A few hundred rows stay
     clearly visible (a family with no front point must still be seen); a cloud of thousands fades further."""
     few = len(xs) <= 500
     for _, sel, c in colors:
         dom, on = sel & ~mask, sel & mask
-        ax.scatter(xs[dom], ys[dom], s=10 if few else 4, color=c, alpha=0.55 if few else 0.15, linewidths=0,
-                   rasterized=True)
+        ax.scatter(
+            xs[dom], ys[dom], s=10 if few else 4, color=c, alpha=0.55 if few else 0.15, linewidths=0, rasterized=True
+        )
         ax.scatter(xs[on], ys[on], s=14, color=c, edgecolors="black", linewidths=0.4, zorder=3)
     fx, fy = xs[mask], ys[mask]
     order = np.lexsort((fy, fx))
-    ax.step(fx[order], fy[order], where="post" if x.maximize == y.maximize else "pre",
-            color="black", linewidth=0.6, zorder=2)
+    ax.step(
+        fx[order],
+        fy[order],
+        where="post" if x.maximize == y.maximize else "pre",
+        color="black",
+        linewidth=0.6,
+        zorder=2,
+    )
     for vals, setter in ((xs, ax.set_xscale), (ys, ax.set_yscale)):
         if _log_scale(vals):
             setter("log")
@@ -65,10 +85,19 @@ def _group_label(df: pd.DataFrame, by: list[str], rows: np.ndarray) -> str:
     return ", ".join(f"{c}={first[c]}" for c in by if df[c].nunique(dropna=False) > 1)
 
 
-def plot_front(df: pd.DataFrame, mask: np.ndarray, x: Objective, y: Objective,
-               path: str | os.PathLike[str] | None = None, *, color_by: str | None = None, title: str | None = None,
-               ax: Axes | None = None, by: str | Iterable[str] | None = None,
-               max_panels: int = MAX_PANELS) -> Figure | SubFigure:
+def plot_front(
+    df: pd.DataFrame,
+    mask: np.ndarray,
+    x: Objective,
+    y: Objective,
+    path: str | os.PathLike[str] | None = None,
+    *,
+    color_by: str | None = None,
+    title: str | None = None,
+    ax: Axes | None = None,
+    by: str | Iterable[str] | None = None,
+    max_panels: int = MAX_PANELS,
+) -> Figure | SubFigure:
     """Scatter of all rows (dominated faded) with the front in colour and a staircase through it.
 
     With `by` naming columns that split the rows into several groups (the fronts of `front_mask(...,
@@ -93,8 +122,14 @@ def plot_front(df: pd.DataFrame, mask: np.ndarray, x: Objective, y: Objective,
     values = [None] if color_by is None else sorted(df[color_by].dropna().unique(), key=str)
     with plt.rc_context(_STYLE):
         cmap = plt.get_cmap("tab10" if len(values) <= 10 else "tab20")
-        colors = [(v, np.ones(len(df), bool) if v is None else (df[color_by] == v).to_numpy(),
-                   "tab:blue" if v is None else cmap(i % cmap.N)) for i, v in enumerate(values)]
+        colors = [
+            (
+                v,
+                np.ones(len(df), bool) if v is None else (df[color_by] == v).to_numpy(),
+                "tab:blue" if v is None else cmap(i % cmap.N),
+            )
+            for i, v in enumerate(values)
+        ]
         shown = min(n_groups, max_panels)
         if ax is not None:
             fig, axes = ax.figure, [ax]
@@ -120,16 +155,34 @@ def plot_front(df: pd.DataFrame, mask: np.ndarray, x: Objective, y: Objective,
         if color_by is not None:
             from matplotlib.lines import Line2D
 
-            handles = [Line2D([], [], marker="o", linestyle="", markersize=4, markerfacecolor=c,
-                              markeredgecolor="black", markeredgewidth=0.4, label=str(v))
-                       for v, _, c in colors[:_MAX_LEGEND]]
+            handles = [
+                Line2D(
+                    [],
+                    [],
+                    marker="o",
+                    linestyle="",
+                    markersize=4,
+                    markerfacecolor=c,
+                    markeredgecolor="black",
+                    markeredgewidth=0.4,
+                    label=str(v),
+                )
+                for v, _, c in colors[:_MAX_LEGEND]
+            ]
             if len(colors) > _MAX_LEGEND:  # say so rather than drop series silently
-                handles.append(Line2D([], [], linestyle="", label=f"… {len(colors) - _MAX_LEGEND} more "
-                                      f"{color_by} values (colours repeat)"))
+                handles.append(
+                    Line2D(
+                        [],
+                        [],
+                        linestyle="",
+                        label=f"… {len(colors) - _MAX_LEGEND} more {color_by} values (colours repeat)",
+                    )
+                )
             # outside the axes: inside, it would cover the faded cloud or the step line
             if shown == 1:
-                axes[0].legend(handles=handles, title=color_by, frameon=False, loc="upper left",
-                               bbox_to_anchor=(1.02, 1.0))
+                axes[0].legend(
+                    handles=handles, title=color_by, frameon=False, loc="upper left", bbox_to_anchor=(1.02, 1.0)
+                )
             else:
                 fig.legend(handles=handles, title=color_by, frameon=False, loc="outside right upper")
         if path is not None:

@@ -3,6 +3,7 @@
 A sweep's table mixes workloads (prefill at thousands of tokens/s, decode at tens): one front across
 them compares unlike things, so sweeps and `hwsim pareto` take the front per workload (`by`).
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
@@ -52,8 +53,9 @@ def objective_values(df: pd.DataFrame, objectives: ObjectivesLike, *, file: obje
     check_columns(objs, df.columns, file=file, field="objectives")
     for o in objs:
         if not (pd.api.types.is_numeric_dtype(df[o.column]) or pd.api.types.is_bool_dtype(df[o.column])):
-            raise HwsimError(f"column {o.column!r} is not numeric (dtype {df[o.column].dtype})",
-                             file=file, field="objectives")
+            raise HwsimError(
+                f"column {o.column!r} is not numeric (dtype {df[o.column].dtype})", file=file, field="objectives"
+            )
     if not len(df):
         return np.empty((0, len(objs)))
     values = np.column_stack([df[o.column].to_numpy(dtype=np.float64) for o in objs])
@@ -63,8 +65,9 @@ def objective_values(df: pd.DataFrame, objectives: ObjectivesLike, *, file: obje
     return values
 
 
-def front_mask(df: pd.DataFrame, objectives: ObjectivesLike, *, by: str | Iterable[str] | None = None,
-               file: object = None) -> np.ndarray:
+def front_mask(
+    df: pd.DataFrame, objectives: ObjectivesLike, *, by: str | Iterable[str] | None = None, file: object = None
+) -> np.ndarray:
     """Mask of df's non-dominated rows for objectives ('col:min,col:max' or Objective list).
 
     With `by` (column names), each group of equal `by` values gets its own front.
@@ -82,8 +85,9 @@ def front_mask(df: pd.DataFrame, objectives: ObjectivesLike, *, by: str | Iterab
     return mask
 
 
-def pareto_front(df: pd.DataFrame, objectives: ObjectivesLike, *, by: str | Iterable[str] | None = None,
-                 file: object = None) -> pd.DataFrame:
+def pareto_front(
+    df: pd.DataFrame, objectives: ObjectivesLike, *, by: str | Iterable[str] | None = None, file: object = None
+) -> pd.DataFrame:
     """The front's rows (all columns): by group (first appearance), then by the objectives in turn."""
     objs = _objectives(objectives)
     mask = front_mask(df, objs, by=by, file=file)
@@ -98,8 +102,9 @@ def order_front(front: pd.DataFrame, objectives: ObjectivesLike, *, group: Array
     if group is None:
         return front.sort_values(cols, ascending=ascending, kind="mergesort")
     key = "\0group"  # a name no result column has
-    out = front.assign(**{key: np.asarray(group)}).sort_values([key, *cols], ascending=[True, *ascending],
-                                                                kind="mergesort")
+    out = front.assign(**{key: np.asarray(group)}).sort_values(
+        [key, *cols], ascending=[True, *ascending], kind="mergesort"
+    )
     return out.drop(columns=key)
 
 

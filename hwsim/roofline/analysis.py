@@ -20,6 +20,7 @@ operand fits its buffer); for an on-chip level its fills plus the array's re-rea
 Per op: intensity_L = ops / bytes_L, attainable = min(compute roof, min_L bandwidth_L × intensity_L),
 time lower bound = max(ops / compute roof, max_L bytes_L / bandwidth_L), ridge_L = roof / bandwidth_L.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -51,7 +52,8 @@ if TYPE_CHECKING:  # matplotlib is imported only when plotting
     from matplotlib.figure import Figure, SubFigure
 
 #: size of the elementwise probe op (a power of two: cycle counts stay exact in float64)
-_PROBE_ELEMS = 2 ** 50
+_PROBE_ELEMS = 2**50
+
 
 @dataclass(frozen=True)
 class Roofs:
@@ -75,7 +77,8 @@ class Roofs:
 
     def compute_roof(self, kind: str) -> float:
         return {"attention": self.attention_ops_per_s, "elementwise": self.vector_ops_per_s}.get(
-            kind, self.linear_ops_per_s)
+            kind, self.linear_ops_per_s
+        )
 
     def rows(self) -> list[dict]:
         """One row per memory level: bandwidth, each compute roof and its ridge point."""
@@ -88,12 +91,15 @@ class Roofs:
             out.append(row)
         return out
 
+
 def precision_label(prec: ResolvedPrecision) -> str:
     return f"W {prec.weights.name} / A {prec.activations.name} / KV {prec.kv.name}"
+
 
 def _finite_positive(x: ArrayLike) -> bool:
     x = np.asarray(x, dtype=np.float64)
     return x.shape == () and bool(np.isfinite(x)) and bool(x > 0)
+
 
 def _peak_ops(arch: Accelerator, prec: ResolvedPrecision, operand: str = "weights") -> float:
     """2 × the family's peak MACs per cycle × clock, `operand` (weights or kv) as the B operand."""
@@ -101,33 +107,53 @@ def _peak_ops(arch: Accelerator, prec: ResolvedPrecision, operand: str = "weight
     b_prec = prec if operand == "weights" else ResolvedPrecision(prec.kv, prec.activations, prec.kv)
     peak = fam.peak_macs_per_cycle(arch, b_prec)
     if not _finite_positive(peak):
-        raise HwsimError(f"the {fam.name} family cannot execute {operand} in {getattr(prec, operand).name} "
-                         f"(peak MACs per cycle = {peak!r})", file=arch.file, field=f"precision.{operand}")
+        raise HwsimError(
+            f"the {fam.name} family cannot execute {operand} in {getattr(prec, operand).name} "
+            f"(peak MACs per cycle = {peak!r})",
+            file=arch.file,
+            field=f"precision.{operand}",
+        )
     return float(2 * peak * arch.clock_hz)
+
 
 def _probe(kind: str, m: float, n: float, k: float) -> OpColumns:
     """One large op of `kind` (A: m×k activations, B: k×n weights or KV, C: m×n)."""
     a = lambda v: np.full(1, float(v))  # noqa: E731
     gemm = kind != "elementwise"
-    return OpColumns(name=np.array(["probe"]), kind=np.array([kind]), m=a(m), n=a(n), k=a(k), count=a(1),
-                     macs=a(m * n * k if gemm else 0), vector_ops=a(0 if gemm else n), weight_elems=a(0),
-                     act_in_elems=a(m * k), act_out_elems=a(m * n), kv_read_elems=a(n * k if gemm else 0),
-                     kv_write_elems=a(0))
+    return OpColumns(
+        name=np.array(["probe"]),
+        kind=np.array([kind]),
+        m=a(m),
+        n=a(n),
+        k=a(k),
+        count=a(1),
+        macs=a(m * n * k if gemm else 0),
+        vector_ops=a(0 if gemm else n),
+        weight_elems=a(0),
+        act_in_elems=a(m * k),
+        act_out_elems=a(m * n),
+        kv_read_elems=a(n * k if gemm else 0),
+        kv_write_elems=a(0),
+    )
+
 
 def _probe_rate(arch: Accelerator, prec: ResolvedPrecision, probe: OpColumns, work: float) -> float:
     """Work per cycle of the family's compute cycles on a probe op (its asymptotic rate)."""
     cycles = np.asarray(get_family(arch.family).compute_cycles(arch, probe, prec), dtype=np.float64)
     if cycles.shape not in ((), (1,)) or not _finite_positive(cycles.reshape(())):
-        raise HwsimError(f"the {arch.family} family gives no finite {probe.kind[0]} throughput",
-                         file=arch.file, field="compute")
+        raise HwsimError(
+            f"the {arch.family} family gives no finite {probe.kind[0]} throughput", file=arch.file, field="compute"
+        )
     rate = work / float(cycles.reshape(()))
     # ceil() in the family's cycle count makes work/cycles low by < rate²/work; snap integer rates back
     nearest = round(rate)
     return float(nearest) if abs(rate - nearest) <= 2 * rate * rate / work else rate
 
+
 def vector_ops_per_cycle(arch: Accelerator, prec: ResolvedPrecision) -> float:
     """Elementwise operations per cycle, from the family's compute cycles of one huge elementwise op."""
     return _probe_rate(arch, prec, _probe("elementwise", 1, _PROBE_ELEMS, 1), _PROBE_ELEMS)
+
 
 def _attention_ops(arch: Accelerator, prec: ResolvedPrecision) -> float:
     """Attention multiplies by the KV cache: the family's peak with KV as the B operand. A family whose
@@ -136,13 +162,15 @@ def _attention_ops(arch: Accelerator, prec: ResolvedPrecision) -> float:
     try:
         return _peak_ops(arch, prec, "kv")
     except HwsimError:
-        side = 2.0 ** 12
-        return 2 * _probe_rate(arch, prec, _probe("attention", side, side, side), side ** 3) * float(arch.clock_hz)
+        side = 2.0**12
+        return 2 * _probe_rate(arch, prec, _probe("attention", side, side, side), side**3) * float(arch.clock_hz)
+
 
 def machine_roofs(arch: Accelerator, precision: Precision | ResolvedPrecision | None = None) -> Roofs:
     """Compute roofs per op kind and peak bandwidth per memory level of `arch` at `precision`
     (the machine as the family configures it for that precision: Family.configure)."""
     return roofs_of(configure(arch, precision))
+
 
 def roofs_of(m: Machine) -> Roofs:
     """machine_roofs of an already configured machine."""
@@ -156,28 +184,39 @@ def roofs_of(m: Machine) -> Roofs:
         if np.isfinite(bw):
             bandwidth[lv.name] = float(bw)
     if not bandwidth:
-        raise HwsimError("no memory level has a bandwidth: the roofline needs at least one",
-                         file=arch.file, field="memory")
-    return Roofs(arch=arch.name, family=arch.family, precision=label,
-                 linear_ops_per_s=_peak_ops(arch, prec),
-                 attention_ops_per_s=_attention_ops(arch, prec),
-                 vector_ops_per_s=vector_ops_per_cycle(arch, prec) * float(arch.clock_hz),
-                 bandwidth=bandwidth)
+        raise HwsimError(
+            "no memory level has a bandwidth: the roofline needs at least one", file=arch.file, field="memory"
+        )
+    return Roofs(
+        arch=arch.name,
+        family=arch.family,
+        precision=label,
+        linear_ops_per_s=_peak_ops(arch, prec),
+        attention_ops_per_s=_attention_ops(arch, prec),
+        vector_ops_per_s=vector_ops_per_cycle(arch, prec) * float(arch.clock_hz),
+        bandwidth=bandwidth,
+    )
+
 
 def op_work(ops: OpColumns) -> np.ndarray:
     """Operations per op: 2 × MACs on GEMMs, vector_ops on elementwise ops, 0 on embedding lookups."""
     return np.where(ops.gemm, 2.0 * ops.macs, np.where(ops.kind == "elementwise", ops.vector_ops, 0.0))
 
+
 def _labels(table: pd.DataFrame | Mapping[str, Any]) -> dict[str, np.ndarray]:
     """The identifying columns of each op (name, op role, layer) as the long table shows them, from an ops
     table (a DataFrame, or a Trace's own arrays: hwsim.engine.cost.op_table)."""
     name = _array(table["name"])
-    return {"name": name, "op": _array(table["op"]) if "op" in table else name,
-            "layer": _array(table["layer"]) if "layer" in table else np.full(len(name), -1, dtype=np.int64)}
+    return {
+        "name": name,
+        "op": _array(table["op"]) if "op" in table else name,
+        "layer": _array(table["layer"]) if "layer" in table else np.full(len(name), -1, dtype=np.int64),
+    }
 
 
-def _series(arch: Accelerator, ops: OpColumns, labels: dict[str, np.ndarray], prec: ResolvedPrecision
-            ) -> tuple[Roofs, dict[str, Any], dict[str, np.ndarray], np.ndarray]:
+def _series(
+    arch: Accelerator, ops: OpColumns, labels: dict[str, np.ndarray], prec: ResolvedPrecision
+) -> tuple[Roofs, dict[str, Any], dict[str, np.ndarray], np.ndarray]:
     """Per-op roofline columns of one (machine, precision) as arrays (`base`, in table order), bytes per level
     and the B operand's bytes crossing the backing store."""
     m = configure(arch, prec)  # once: roofs, traffic and the engine's cost all use it
@@ -186,8 +225,11 @@ def _series(arch: Accelerator, ops: OpColumns, labels: dict[str, np.ndarray], pr
     ob, resident, tr = shared.bytes, shared.resident, shared.traffic
     b_moved = np.where(np.broadcast_to(resident[1], ops.m.shape), 0.0, ob.b)  # B bytes crossing the backing store
     work = op_work(ops)
-    roof = np.where(ops.kind == "attention", roofs.attention_ops_per_s,
-                    np.where(ops.kind == "elementwise", roofs.vector_ops_per_s, roofs.linear_ops_per_s))
+    roof = np.where(
+        ops.kind == "attention",
+        roofs.attention_ops_per_s,
+        np.where(ops.kind == "elementwise", roofs.vector_ops_per_s, roofs.linear_ops_per_s),
+    )
     compute_s = work / roof
     mem_s = {lv: np.asarray(tr.levels[lv], dtype=np.float64) / bw for lv, bw in roofs.bandwidth.items()}
     slowest = np.vstack([compute_s, *mem_s.values()])
@@ -200,12 +242,23 @@ def _series(arch: Accelerator, ops: OpColumns, labels: dict[str, np.ndarray], pr
         attained = np.where(work > 0, work / attained_s, 0.0)
         fraction = time_lb / attained_s
     base: dict[str, Any] = {
-        "arch": roofs.arch, "family": roofs.family, "precision": roofs.precision,  # one value for every op
-        "weights": prec.weights.name, "name": labels["name"], "kind": ops.kind, "op": labels["op"],
-        "layer": labels["layer"], "ops": work, "compute_roof_ops_per_s": roof,
-        "attainable_ops_per_s": attainable, "bound": np.where(limiter == "compute", "compute", "memory"),
-        "bound_level": limiter, "time_lower_bound_s": time_lb,
-        "attained_s": attained_s, "attained_ops_per_s": attained, "fraction_of_roof": fraction,
+        "arch": roofs.arch,
+        "family": roofs.family,
+        "precision": roofs.precision,  # one value for every op
+        "weights": prec.weights.name,
+        "name": labels["name"],
+        "kind": ops.kind,
+        "op": labels["op"],
+        "layer": labels["layer"],
+        "ops": work,
+        "compute_roof_ops_per_s": roof,
+        "attainable_ops_per_s": attainable,
+        "bound": np.where(limiter == "compute", "compute", "memory"),
+        "bound_level": limiter,
+        "time_lower_bound_s": time_lb,
+        "attained_s": attained_s,
+        "attained_ops_per_s": attained,
+        "fraction_of_roof": fraction,
         "engine_bound": bound_of(cost["compute_cycles"], cost["memory_cycles"]),
     }
     levels = {lv: np.asarray(tr.levels[lv], dtype=np.float64) for lv in roofs.bandwidth}
@@ -217,8 +270,9 @@ def _rows(values: object, n: int) -> np.ndarray:
     return values if isinstance(values, np.ndarray) else np.full(n, values, dtype=object)
 
 
-def _mixed_series(arch: Accelerator, ops: OpColumns, labels: dict[str, np.ndarray], prec: ResolvedPrecision,
-                  formats: list[str]) -> tuple[Roofs, dict[str, Any], dict[str, np.ndarray], np.ndarray]:
+def _mixed_series(
+    arch: Accelerator, ops: OpColumns, labels: dict[str, np.ndarray], prec: ResolvedPrecision, formats: list[str]
+) -> tuple[Roofs, dict[str, Any], dict[str, np.ndarray], np.ndarray]:
     """_series with `formats[i]` the weight format of op i (a quantized checkpoint's own formats): each group
     of ops at its format (its own compute roof and bytes), rows back in trace order; the machine's roofs
     are those at the format most ops use, its label names every format."""
@@ -230,8 +284,16 @@ def _mixed_series(arch: Accelerator, ops: OpColumns, labels: dict[str, np.ndarra
         return ops.take(mask), {k: v[mask] for k, v in labels.items()}
 
     for fmt, mask in groups.others:
-        got = try_format(arch, fmt, groups.main, labels["name"][mask], _series, arch, *rows(mask),
-                         resolve_precision(with_weights(prec, fmt)))
+        got = try_format(
+            arch,
+            fmt,
+            groups.main,
+            labels["name"][mask],
+            _series,
+            arch,
+            *rows(mask),
+            resolve_precision(with_weights(prec, fmt)),
+        )
         if got is not None:
             parts.append((mask, got))
             used.append(fmt)
@@ -240,10 +302,13 @@ def _mixed_series(arch: Accelerator, ops: OpColumns, labels: dict[str, np.ndarra
     label = f"W {'+'.join(used)} / A {prec.activations.name} / KV {prec.kv.name}"
     roofs = replace(parts[0][1][0], precision=label)
     back = np.argsort(np.concatenate([np.flatnonzero(m) for m, _ in parts]), kind="stable")
-    base: dict[str, np.ndarray | str] = {c: np.concatenate([_rows(got[1][c], int(m.sum())) for m, got in parts])[back] for c in parts[0][1][1]}
+    base: dict[str, np.ndarray | str] = {
+        c: np.concatenate([_rows(got[1][c], int(m.sum())) for m, got in parts])[back] for c in parts[0][1][1]
+    }
     base["precision"] = label
-    levels = {lv: np.concatenate([got[2].get(lv, np.zeros(int(m.sum()))) for m, got in parts])[back]
-              for lv in roofs.bandwidth}
+    levels = {
+        lv: np.concatenate([got[2].get(lv, np.zeros(int(m.sum()))) for m, got in parts])[back] for lv in roofs.bandwidth
+    }
     b_moved = np.concatenate([np.broadcast_to(got[3], (int(m.sum()),)) for m, got in parts])[back]
     return roofs, base, levels, b_moved
 
@@ -261,8 +326,14 @@ def _long(roofs: Roofs, base: dict[str, Any], levels: dict) -> pd.DataFrame:
         for col, values in base.items():
             cols[col] = values[keep] if isinstance(values, np.ndarray) else values
             if col == "ops":  # the level's columns follow the op's work
-                cols.update(level=lv, bytes=moved[keep], intensity=intensity, bandwidth_Bps=bw,
-                            ridge_intensity=roof[keep] / bw, level_roof_ops_per_s=np.minimum(roof[keep], bw * intensity))
+                cols.update(
+                    level=lv,
+                    bytes=moved[keep],
+                    intensity=intensity,
+                    bandwidth_Bps=bw,
+                    ridge_intensity=roof[keep] / bw,
+                    level_roof_ops_per_s=np.minimum(roof[keep], bw * intensity),
+                )
         parts.append(pd.DataFrame(cols))
     return pd.concat(parts, ignore_index=True)
 
@@ -273,6 +344,7 @@ def _as_list(x: object) -> list:
     if isinstance(x, Iterable):
         return list(x)
     return [x]
+
 
 class Roofline:
     """Roofline of a trace on one or more (machine, precision) series.
@@ -309,8 +381,13 @@ class Roofline:
         return {"summary": records(self.summary), "roofs": records(self.roofs), "ops": records(self.ops)}
 
 
-def roofline(arch: Accelerator | str | Path | Iterable[Accelerator | str | Path], trace: Trace | pd.DataFrame,
-             precision: Precision | ResolvedPrecision | Iterable[Precision | ResolvedPrecision] | None = None, *, weight_formats: list[str] | None = None) -> Roofline:
+def roofline(
+    arch: Accelerator | str | Path | Iterable[Accelerator | str | Path],
+    trace: Trace | pd.DataFrame,
+    precision: Precision | ResolvedPrecision | Iterable[Precision | ResolvedPrecision] | None = None,
+    *,
+    weight_formats: list[str] | None = None,
+) -> Roofline:
     """Roofline analysis of `trace` (a Trace or its ops DataFrame) on `arch` at `precision`.
 
     `arch`: an Accelerator, a preset name or a YAML path — or a list of them; `precision`: a
@@ -325,13 +402,15 @@ def roofline(arch: Accelerator | str | Path | Iterable[Accelerator | str | Path]
         ran = as_run(a, trace)  # attention as this machine runs it (its intensity)
         ops, labels = op_columns(ran), _labels(op_table(ran))
         for p in precs:
-            roofs, base, levels, b_moved = (_series(a, ops, labels, p) if weight_formats is None else
-                                            _mixed_series(a, ops, labels, p, align(weight_formats, trace, ran)))
+            roofs, base, levels, b_moved = (
+                _series(a, ops, labels, p)
+                if weight_formats is None
+                else _mixed_series(a, ops, labels, p, align(weight_formats, trace, ran))
+            )
             series.append((roofs, base, levels))
             summaries.append(phase_summary(roofs, base, levels, b_moved, trace))
     keys = [(m.arch, m.precision) for m, _, _ in series]
     if len(set(keys)) < len(keys):
         dup = next(k for k in keys if keys.count(k) > 1)
-        raise HwsimError(f"two series are both {dup[0]!r} at {dup[1]}: give each machine a distinct name",
-                         field="arch")
+        raise HwsimError(f"two series are both {dup[0]!r} at {dup[1]}: give each machine a distinct name", field="arch")
     return Roofline(series, summaries)

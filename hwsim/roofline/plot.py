@@ -10,6 +10,7 @@ Encoding (sized for a two-column paper figure, 7 in wide):
   intensity against an on-chip level. Identical ops (the same role in every layer) collapse into
   one point; the labels name the op roles of the first series.
 """
+
 from __future__ import annotations
 
 import math
@@ -24,8 +25,25 @@ import pandas as pd
 SHARED = "0.25"  # label colour of a roof shared by several series
 KIND_MARKERS = {"linear": "o", "attention": "^", "elementwise": "s"}
 CEILING_STYLE = {"linear": "-", "attention": ":", "elementwise": (0, (4, 2))}
-ROLE_ORDER = ("embed", "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "router",
-              "qk", "av", "softmax", "norm", "act", "rope", "residual", "lm_head")
+ROLE_ORDER = (
+    "embed",
+    "q_proj",
+    "k_proj",
+    "v_proj",
+    "o_proj",
+    "gate_proj",
+    "up_proj",
+    "down_proj",
+    "router",
+    "qk",
+    "av",
+    "softmax",
+    "norm",
+    "act",
+    "rope",
+    "residual",
+    "lm_head",
+)
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
@@ -35,8 +53,16 @@ if TYPE_CHECKING:
 
     from hwsim.roofline.analysis import Roofline, Roofs
 
-_FONT: dict[RcKeyType, Any] = {"font.size": 8, "axes.titlesize": 8, "axes.labelsize": 8, "legend.fontsize": 7, "xtick.labelsize": 7,
-         "ytick.labelsize": 7, "axes.spines.top": False, "axes.spines.right": False}
+_FONT: dict[RcKeyType, Any] = {
+    "font.size": 8,
+    "axes.titlesize": 8,
+    "axes.labelsize": 8,
+    "legend.fontsize": 7,
+    "xtick.labelsize": 7,
+    "ytick.labelsize": 7,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+}
 
 
 def _series_labels(machines: Sequence[Roofs]) -> list[str]:
@@ -78,10 +104,17 @@ def si(x: float, unit: str) -> str:
 
 def _collapse(df: pd.DataFrame) -> pd.DataFrame:
     """One point per (series, level, kind, role, position): identical layers plot once."""
-    key = pd.DataFrame({"s": df["_series"], "level": df["level"], "kind": df["kind"], "op": df["op"],
-                        "x": np.round(np.log10(df["intensity"]), 3),
-                        "y": np.round(np.log10(df["attainable_ops_per_s"]), 3),
-                        "ya": np.round(np.log10(np.maximum(df["attained_ops_per_s"], 1e-300)), 3)})
+    key = pd.DataFrame(
+        {
+            "s": df["_series"],
+            "level": df["level"],
+            "kind": df["kind"],
+            "op": df["op"],
+            "x": np.round(np.log10(df["intensity"]), 3),
+            "y": np.round(np.log10(df["attainable_ops_per_s"]), 3),
+            "ya": np.round(np.log10(np.maximum(df["attained_ops_per_s"], 1e-300)), 3),
+        }
+    )
     return df.loc[~key.duplicated()]
 
 
@@ -114,15 +147,15 @@ class _Boxes:
             self.boxes.append((px - r, py - r, px + r, py + r))
 
 
-def _draw_roofs(ax: Axes, machines: Sequence[Roofs], colors: Sequence[ColorType], xlim: tuple[float, float],
-                boxes: _Boxes) -> None:
+def _draw_roofs(
+    ax: Axes, machines: Sequence[Roofs], colors: Sequence[ColorType], xlim: tuple[float, float], boxes: _Boxes
+) -> None:
     """Roof lines of every series, a dot at each linear ridge, ceilings labelled at the right edge
     (once per value; grey when several series share it)."""
     x0, x1 = xlim
     owners: dict[float, list] = {}
     for m, c in zip(machines, colors):
-        ceilings = {"linear": m.linear_ops_per_s, "attention": m.attention_ops_per_s,
-                    "elementwise": m.vector_ops_per_s}
+        ceilings = {"linear": m.linear_ops_per_s, "attention": m.attention_ops_per_s, "elementwise": m.vector_ops_per_s}
         top, fastest = max(ceilings.values()), max(m.bandwidth.values())
         for i, bw in enumerate(m.bandwidth.values()):
             ax.plot([x0, top / bw], [bw * x0, top], color=c, lw=1.1, ls="-" if i == 0 else "-.", zorder=2)
@@ -148,12 +181,27 @@ def _draw_roofs(ax: Axes, machines: Sequence[Roofs], colors: Sequence[ColorType]
             if boxes.free(box):
                 break
         boxes.boxes.append(box)
-        ax.annotate(text, (x1, ceil), xytext=(dx / boxes.scale, 1.5 if up else -1.5), textcoords="offset points",
-                    ha="right", va="bottom" if up else "top", fontsize=boxes.fs, color=c, zorder=6)
+        ax.annotate(
+            text,
+            (x1, ceil),
+            xytext=(dx / boxes.scale, 1.5 if up else -1.5),
+            textcoords="offset points",
+            ha="right",
+            va="bottom" if up else "top",
+            fontsize=boxes.fs,
+            color=c,
+            zorder=6,
+        )
 
 
-def _label_diagonals(ax: Axes, machines: Sequence[Roofs], colors: Sequence[ColorType], xlim: tuple[float, float],
-                     ylim: tuple[float, float], boxes: _Boxes) -> None:
+def _label_diagonals(
+    ax: Axes,
+    machines: Sequence[Roofs],
+    colors: Sequence[ColorType],
+    xlim: tuple[float, float],
+    ylim: tuple[float, float],
+    boxes: _Boxes,
+) -> None:
     """Name each memory roof along its diagonal (once per distinct line), at the first free spot."""
     owners: dict[tuple, list] = {}
     for m, c in zip(machines, colors):
@@ -165,7 +213,7 @@ def _label_diagonals(ax: Axes, machines: Sequence[Roofs], colors: Sequence[Color
         text = f"{lv} {si(bw, 'B/s')}"
         w, h = boxes.size(text)
         for step in np.arange(0.15, math.log10(xlim[1] / xlim[0]), 0.1):
-            x = xlim[0] * 10 ** step
+            x = xlim[0] * 10**step
             if bw * x < ylim[0] * 1.5:
                 continue
             p0, p1 = ax.transData.transform([(x, bw * x), (x * 10, bw * x * 10)])
@@ -175,15 +223,35 @@ def _label_diagonals(ax: Axes, machines: Sequence[Roofs], colors: Sequence[Color
             if not boxes.free(box) or ax.transData.inverted().transform(end)[1] > ylim[1]:
                 continue
             boxes.boxes.append(box)
-            ax.annotate(text, (x, bw * x), xytext=(0, 2), textcoords="offset points", rotation=math.degrees(ang),
-                        rotation_mode="anchor", fontsize=boxes.fs, color=c, zorder=6)
+            ax.annotate(
+                text,
+                (x, bw * x),
+                xytext=(0, 2),
+                textcoords="offset points",
+                rotation=math.degrees(ang),
+                rotation_mode="anchor",
+                fontsize=boxes.fs,
+                color=c,
+                zorder=6,
+            )
             break
 
 
 # label offsets (in units of 4 pt) tried in order: near spots first, then farther out
-_CANDIDATES = [(dx * r, dy * r, ha, va) for r in (1, 2.5, 4.5) for dx, dy, ha, va in (
-    (1, 0, "left", "center"), (0, 1, "center", "bottom"), (0, -1, "center", "top"), (-1, 0, "right", "center"),
-    (1, 1, "left", "bottom"), (1, -1, "left", "top"), (-1, 1, "right", "bottom"), (-1, -1, "right", "top"))]
+_CANDIDATES = [
+    (dx * r, dy * r, ha, va)
+    for r in (1, 2.5, 4.5)
+    for dx, dy, ha, va in (
+        (1, 0, "left", "center"),
+        (0, 1, "center", "bottom"),
+        (0, -1, "center", "top"),
+        (-1, 0, "right", "center"),
+        (1, 1, "left", "bottom"),
+        (1, -1, "left", "top"),
+        (-1, 1, "right", "bottom"),
+        (-1, -1, "right", "top"),
+    )
+]
 
 
 def _place_labels(ax: Axes, points: Iterable[tuple[float, float, str]], boxes: _Boxes) -> None:
@@ -200,14 +268,29 @@ def _place_labels(ax: Axes, points: Iterable[tuple[float, float, str]], boxes: _
             if boxes.free(box):
                 boxes.boxes.append(box)
                 far = abs(dx) + abs(dy) > 2 * pad  # a label pushed away gets a leader line to its point
-                ax.annotate(text, (x, y), xytext=(dx / boxes.scale, dy / boxes.scale), textcoords="offset points",
-                            ha=ha, va=va, fontsize=boxes.fs, color="0.15", zorder=6,
-                            arrowprops=dict(arrowstyle="-", lw=0.4, color="0.5", shrinkA=0, shrinkB=3) if far else None)
+                ax.annotate(
+                    text,
+                    (x, y),
+                    xytext=(dx / boxes.scale, dy / boxes.scale),
+                    textcoords="offset points",
+                    ha=ha,
+                    va=va,
+                    fontsize=boxes.fs,
+                    color="0.15",
+                    zorder=6,
+                    arrowprops=dict(arrowstyle="-", lw=0.4, color="0.5", shrinkA=0, shrinkB=3) if far else None,
+                )
                 break
 
 
-def plot_roofline(rl: Roofline, path: str | os.PathLike[str] | None = None, *, ax: Axes | None = None,
-                  title: str | None = None, label_ops: bool = True) -> Figure | SubFigure:
+def plot_roofline(
+    rl: Roofline,
+    path: str | os.PathLike[str] | None = None,
+    *,
+    ax: Axes | None = None,
+    title: str | None = None,
+    label_ops: bool = True,
+) -> Figure | SubFigure:
     """Plot a Roofline (hwsim.roofline.roofline) and write it to `path` (.png, .pdf, .svg) if given;
     returns the matplotlib Figure."""
     if ax is None and path is not None:
@@ -230,8 +313,10 @@ def plot_roofline(rl: Roofline, path: str | os.PathLike[str] | None = None, *, a
 
     ridges = [m.ridge(lv) for m in machines for lv in m.bandwidth]
     xs = ops["intensity"].to_numpy()
-    xlim = (10 ** math.floor(math.log10(min(xs.min(), *ridges)) - 0.3),
-            10 ** math.ceil(math.log10(max(xs.max(), *ridges)) + 0.8))  # room for the ceiling labels
+    xlim = (
+        10 ** math.floor(math.log10(min(xs.min(), *ridges)) - 0.3),
+        10 ** math.ceil(math.log10(max(xs.max(), *ridges)) + 0.8),
+    )  # room for the ceiling labels
     tops = [max(m.linear_ops_per_s, m.attention_ops_per_s, m.vector_ops_per_s) for m in machines]
     ys = np.concatenate([ops["attainable_ops_per_s"].to_numpy(), ops["attained_ops_per_s"].to_numpy()])
     ys = ys[ys > 0]
@@ -260,16 +345,36 @@ def plot_roofline(rl: Roofline, path: str | os.PathLike[str] | None = None, *, a
             x, yr, ya = g["intensity"], g["attainable_ops_per_s"], g["attained_ops_per_s"]
             size = 22 if big else 9
             ax.vlines(x, ya, yr, colors=c, lw=0.5, alpha=0.35, zorder=3)
-            ax.scatter(x, yr, s=size, marker=KIND_MARKERS.get(kind, "D"), facecolors="white", edgecolors=c,
-                       linewidths=0.8, zorder=5)
-            ax.scatter(x, ya, s=size, marker=KIND_MARKERS.get(kind, "D"), c=c, edgecolors="black",
-                       linewidths=0.3, zorder=5)
+            ax.scatter(
+                x,
+                yr,
+                s=size,
+                marker=KIND_MARKERS.get(kind, "D"),
+                facecolors="white",
+                edgecolors=c,
+                linewidths=0.8,
+                zorder=5,
+            )
+            ax.scatter(
+                x, ya, s=size, marker=KIND_MARKERS.get(kind, "D"), c=c, edgecolors="black", linewidths=0.3, zorder=5
+            )
         if label_ops:
             first = ops[(ops["_series"] == 0) & on_backing]
-            groups = first.groupby([np.round(np.log10(first["intensity"]) / 0.04),
-                                    np.round(np.log10(first["attainable_ops_per_s"]) / 0.04)], sort=False)
-            _place_labels(ax, [(float(g["intensity"].median()), float(g["attainable_ops_per_s"].median()),
-                                _role_label(g["op"])) for _, g in groups], boxes)
+            groups = first.groupby(
+                [
+                    np.round(np.log10(first["intensity"]) / 0.04),
+                    np.round(np.log10(first["attainable_ops_per_s"]) / 0.04),
+                ],
+                sort=False,
+            )
+            _place_labels(
+                ax,
+                [
+                    (float(g["intensity"].median()), float(g["attainable_ops_per_s"].median()), _role_label(g["op"]))
+                    for _, g in groups
+                ],
+                boxes,
+            )
         _label_diagonals(ax, machines, colors, xlim, ylim, boxes)
         ax.set_xlabel(f"arithmetic intensity (ops/byte of {'/'.join(sorted(set(backing.values())))} traffic)")
         ax.set_ylabel("performance (ops/s; ops = 2·MACs, vector ops)")
@@ -283,15 +388,23 @@ def plot_roofline(rl: Roofline, path: str | os.PathLike[str] | None = None, *, a
         handles = [Line2D([], [], color=c, lw=1.5, label=n) for c, n in zip(colors, names)]
         kinds = [k for k in KIND_MARKERS if k in set(ops["kind"])]
         handles += [Line2D([], [], ls="", marker=KIND_MARKERS[k], color="0.3", label=k) for k in kinds]
-        handles += [Line2D([], [], ls="", marker="o", mfc="white", mec="0.3", label="roofline bound"),
-                    Line2D([], [], ls="", marker="o", color="0.3", label="attained (cost model)")]
+        handles += [
+            Line2D([], [], ls="", marker="o", mfc="white", mec="0.3", label="roofline bound"),
+            Line2D([], [], ls="", marker="o", color="0.3", label="attained (cost model)"),
+        ]
         ceilings = _drawn_ceilings(machines)  # a legend entry only for a line the reader can find
         for kind, label in (("attention", "attention roof (KV operand)"), ("elementwise", "vector roof")):
             if kind in ceilings:
                 handles.append(Line2D([], [], color="0.3", ls=CEILING_STYLE[kind], label=label))
-        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, borderaxespad=0,
-                  title=_shared_precision(machines) or None, alignment="left")
+        ax.legend(
+            handles=handles,
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1.0),
+            frameon=False,
+            borderaxespad=0,
+            title=_shared_precision(machines) or None,
+            alignment="left",
+        )
         if path is not None:
             save_figure(fig.canvas.figure, path)  # the whole figure (an Axes given in a SubFigure has no savefig)
     return fig
-

@@ -11,6 +11,7 @@
   out of this ceiling as is customary; they are in the time bounds).
 - attained: cost() totals; fraction_of_roof = time_lower_bound_s / attained_s.
 """
+
 from __future__ import annotations
 
 import math
@@ -34,8 +35,9 @@ def _tokens(trace):
     return math.nan
 
 
-def phase_summary(roofs: Roofs, base: Mapping[str, Any] | pd.DataFrame, levels: dict, b_moved: np.ndarray,
-                  trace: Trace | pd.DataFrame) -> dict:
+def phase_summary(
+    roofs: Roofs, base: Mapping[str, Any] | pd.DataFrame, levels: dict, b_moved: np.ndarray, trace: Trace | pd.DataFrame
+) -> dict:
     """`base`: the per-op columns (a mapping of arrays or a DataFrame); `b_moved`: backing-store bytes of each
     op's B operand (weights or KV read), one pass each."""
     work = np.asarray(base["ops"])
@@ -49,11 +51,18 @@ def phase_summary(roofs: Roofs, base: Mapping[str, Any] | pd.DataFrame, levels: 
     bytes_per_token = (weight_bytes + kv_bytes) / tokens
     total_ops = float(work.sum())
     out = {
-        "arch": roofs.arch, "family": roofs.family, "precision": roofs.precision,
-        "phase": getattr(trace, "phase", None), "batch": getattr(trace, "batch", None), "tokens": tokens,
-        "ops": total_ops, "linear_roof_ops_per_s": roofs.linear_ops_per_s,
-        "backing_level": roofs.backing, "backing_bandwidth_Bps": roofs.bandwidth[roofs.backing],
-        "ridge_intensity": roofs.ridge(roofs.backing), "intensity": total_ops / float(levels[roofs.backing].sum()),
+        "arch": roofs.arch,
+        "family": roofs.family,
+        "precision": roofs.precision,
+        "phase": getattr(trace, "phase", None),
+        "batch": getattr(trace, "batch", None),
+        "tokens": tokens,
+        "ops": total_ops,
+        "linear_roof_ops_per_s": roofs.linear_ops_per_s,
+        "backing_level": roofs.backing,
+        "backing_bandwidth_Bps": roofs.bandwidth[roofs.backing],
+        "ridge_intensity": roofs.ridge(roofs.backing),
+        "intensity": total_ops / float(levels[roofs.backing].sum()),
         "compute_time_s": compute_s,
         "memory_time_s": max(memory_s.values()),
         **{f"memory_time_s_{lv}": t for lv, t in memory_s.items()},
@@ -64,7 +73,9 @@ def phase_summary(roofs: Roofs, base: Mapping[str, Any] | pd.DataFrame, levels: 
         "attainable_ops_per_s": total_ops / bound_s,
         "attained_ops_per_s": total_ops / attained_s,
         "fraction_of_roof": bound_s / attained_s,
-        "weight_bytes": weight_bytes, "kv_read_bytes": kv_bytes, "bytes_per_token": bytes_per_token,
+        "weight_bytes": weight_bytes,
+        "kv_read_bytes": kv_bytes,
+        "bytes_per_token": bytes_per_token,
         "tokens_per_s_ceiling": roofs.bandwidth[roofs.backing] / bytes_per_token,
         "tokens_per_s_bound": tokens / bound_s,
         "tokens_per_s_attained": tokens / attained_s,

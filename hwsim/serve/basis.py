@@ -12,6 +12,7 @@ workload module as it changes):
 Every fit is checked exactly (integer columns) on held-out shapes; `Basis.exact` is False when a column is
 not of that form (MoE routing is piecewise in M), and callers then build real traces per shape instead.
 """
+
 from __future__ import annotations
 
 import functools
@@ -63,15 +64,21 @@ class RowSet:
         return len(self.frame)
 
 
-def _fit(samples: list[tuple[tuple, pd.DataFrame]], checks: list[tuple[tuple, pd.DataFrame]],
-         term_fn: Callable[..., Sequence[float]]) -> RowSet:
+def _fit(
+    samples: list[tuple[tuple, pd.DataFrame]],
+    checks: list[tuple[tuple, pd.DataFrame]],
+    term_fn: Callable[..., Sequence[float]],
+) -> RowSet:
     """Solve the integer columns of every row as a linear combination of term_fn(shape); check the
     fit on `checks`. Rows are deduplicated on their coefficients (identical layers → one row)."""
     names = samples[0][1].index
     X = np.array([term_fn(*s) for s, _ in samples], dtype=np.float64)  # (n_samples, n_terms)
     Y = np.stack([df.loc[names, _INTS].to_numpy(np.float64) for _, df in samples])  # (n_samples, R, C)
-    sol = np.linalg.solve(X, Y.reshape(len(samples), -1)) if X.shape[0] == X.shape[1] else \
-        np.linalg.lstsq(X, Y.reshape(len(samples), -1), rcond=None)[0]
+    sol = (
+        np.linalg.solve(X, Y.reshape(len(samples), -1))
+        if X.shape[0] == X.shape[1]
+        else np.linalg.lstsq(X, Y.reshape(len(samples), -1), rcond=None)[0]
+    )
     coef = sol.reshape(X.shape[1], len(names), len(_INTS)).transpose(1, 0, 2)  # (R, terms, C)
     exact = True
     for s, df in checks:
@@ -88,9 +95,15 @@ def _fit(samples: list[tuple[tuple, pd.DataFrame]], checks: list[tuple[tuple, pd
     first = ~key.duplicated()
     member = pd.factorize(key)[0].astype(np.int64)  # unique rows numbered in order of first appearance
     mult = np.bincount(member).astype(np.float64)
-    return RowSet(frame=text[first.to_numpy()].reset_index(drop=True), mult=mult,
-                  coef=coef[first.to_numpy()], exact=exact, member=member,
-                  where=text["layer"].to_numpy(np.int64), names=tuple(text["name"]))
+    return RowSet(
+        frame=text[first.to_numpy()].reset_index(drop=True),
+        mult=mult,
+        coef=coef[first.to_numpy()],
+        exact=exact,
+        member=member,
+        where=text["layer"].to_numpy(np.int64),
+        names=tuple(text["name"]),
+    )
 
 
 def _token_terms(m):
@@ -127,8 +140,14 @@ class Basis:
     def context_rows(self, b: np.ndarray, t: np.ndarray, s: np.ndarray) -> pd.DataFrame:
         """Attention rows for K groups of b sequences with t new tokens attending over s keys each."""
         b, t, s = (np.asarray(x, dtype=np.float64) for x in (b, t, s))
-        terms = np.stack([np.prod(c, axis=0) if c else np.ones_like(b)
-                          for r in range(4) for c in itertools.combinations((b, t, s), r)], axis=1)
+        terms = np.stack(
+            [
+                np.prod(c, axis=0) if c else np.ones_like(b)
+                for r in range(4)
+                for c in itertools.combinations((b, t, s), r)
+            ],
+            axis=1,
+        )
         return self.context.rows(terms)
 
 
@@ -154,15 +173,23 @@ def _build_basis(model: ModelConfig, attention: str) -> Basis:
     def pick(df, names):
         return df.loc[df.index.intersection(names, sort=False)] if set(names) <= set(df.index) else df.iloc[:0]
 
-    tok = _fit([((m,), pick(_trace(model, 1, m, 0), tok_names)) for m in (1, 2)],
-               [((m,), pick(_trace(model, 1, m, 0), tok_names)) for m in (3, 29, 301)], _token_terms)
+    tok = _fit(
+        [((m,), pick(_trace(model, 1, m, 0), tok_names)) for m in (1, 2)],
+        [((m,), pick(_trace(model, 1, m, 0), tok_names)) for m in (3, 29, 301)],
+        _token_terms,
+    )
     # sequence rows: S sequences of one token each (decode), where token rows are M = S as well
-    seq = _fit([((s,), pick(_trace(model, s, 1, 0), seq_names)) for s in (1, 2)],
-               [((s,), pick(_trace(model, s, 1, 0), seq_names)) for s in (3, 17)], _token_terms)
+    seq = _fit(
+        [((s,), pick(_trace(model, s, 1, 0), seq_names)) for s in (1, 2)],
+        [((s,), pick(_trace(model, s, 1, 0), seq_names)) for s in (3, 17)],
+        _token_terms,
+    )
     pts = [(b, t, t + c) for b in (1, 2) for t in (1, 2) for c in (0, 1)]
-    ctx = _fit([(p, pick(_trace(model, p[0], p[1], p[2] - p[1]), ctx_names)) for p in pts],
-               [(p, pick(_trace(model, p[0], p[1], p[2] - p[1]), ctx_names)) for p in ((3, 5, 40), (1, 64, 1000))],
-               _ctx_terms)
+    ctx = _fit(
+        [(p, pick(_trace(model, p[0], p[1], p[2] - p[1]), ctx_names)) for p in pts],
+        [(p, pick(_trace(model, p[0], p[1], p[2] - p[1]), ctx_names)) for p in ((3, 5, 40), (1, 64, 1000))],
+        _ctx_terms,
+    )
     names = {"token": frozenset(tok_names), "seq": frozenset(seq_names), "context": frozenset(ctx_names)}
     layer = base["layer"].to_numpy()
     inner = np.flatnonzero(layer >= 0)
@@ -174,5 +201,4 @@ def _build_basis(model: ModelConfig, attention: str) -> Basis:
         where = np.where(rs.where >= 0, rs.where, np.where(edge, -1, model.layers))
         return replace(rs, where=where)
 
-    return Basis(model=model, token=placed(tok), seq=placed(seq),
-                 context=placed(ctx), names=names, head=head)
+    return Basis(model=model, token=placed(tok), seq=placed(seq), context=placed(ctx), names=names, head=head)

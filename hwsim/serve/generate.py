@@ -6,6 +6,7 @@ prefill step (TTFT = prefill time), the other output − 1 come from decode step
 over a cache of P + d − 1 tokens. TPOT = (end-to-end − TTFT) / (output − 1). All decode steps are
 costed in one engine call (hwsim.serve.stepcost), no per-token trace.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -52,13 +53,22 @@ class Generation:
 
     def summary(self) -> dict:
         tokens = self.batch * self.output
-        return {"batch": self.batch, "prompt_tokens": self.prompt, "output_tokens": self.output,
-                "ttft_s": self.ttft_s, "tpot_s": self.tpot_s, "e2e_s": self.e2e_s,
-                "decode_steps": len(self.step_s), "tokens_per_step": self.tokens_per_step,
-                "first_step_s": float(self.step_s[0]) if len(self.step_s) else 0.0,
-                "last_step_s": float(self.step_s[-1]) if len(self.step_s) else 0.0,
-                "tokens_per_s": tokens / self.e2e_s, "energy_j": self.energy_j,
-                "energy_per_token_j": self.energy_j / tokens, "prefill_energy_j": self.prefill_j}
+        return {
+            "batch": self.batch,
+            "prompt_tokens": self.prompt,
+            "output_tokens": self.output,
+            "ttft_s": self.ttft_s,
+            "tpot_s": self.tpot_s,
+            "e2e_s": self.e2e_s,
+            "decode_steps": len(self.step_s),
+            "tokens_per_step": self.tokens_per_step,
+            "first_step_s": float(self.step_s[0]) if len(self.step_s) else 0.0,
+            "last_step_s": float(self.step_s[-1]) if len(self.step_s) else 0.0,
+            "tokens_per_s": tokens / self.e2e_s,
+            "energy_j": self.energy_j,
+            "energy_per_token_j": self.energy_j / tokens,
+            "prefill_energy_j": self.prefill_j,
+        }
 
 
 def _positive(value: object, field: str) -> int:
@@ -82,7 +92,13 @@ def generate(cost: StepCost | ParallelStepCost, prompt: int, output: int, batch:
     ctx = prompt + np.arange(output - 1, dtype=np.int64)
     steps = cost.uniform(batch, 1, ctx) if len(ctx) else None
     empty = np.zeros(0)
-    return Generation(batch=batch, prompt=prompt, output=output, prefill_s=float(np.asarray(pre.seconds)[0]),
-                      prefill_j=float(np.asarray(pre.energy_j)[0]), step_context=ctx,
-                      step_s=np.asarray(steps.seconds if steps else empty, dtype=np.float64),
-                      step_j=np.asarray(steps.energy_j if steps else empty, dtype=np.float64))
+    return Generation(
+        batch=batch,
+        prompt=prompt,
+        output=output,
+        prefill_s=float(np.asarray(pre.seconds)[0]),
+        prefill_j=float(np.asarray(pre.energy_j)[0]),
+        step_context=ctx,
+        step_s=np.asarray(steps.seconds if steps else empty, dtype=np.float64),
+        step_j=np.asarray(steps.energy_j if steps else empty, dtype=np.float64),
+    )

@@ -6,6 +6,7 @@ iteration (assumed: the largest op's input + output at the activation format for
 tokens, as one op's buffers are live at a time), divided by the bytes of one block
 (block_size tokens × K and V of every layer, from the workload's own KV-size rule).
 """
+
 from __future__ import annotations
 
 import math
@@ -42,9 +43,16 @@ def activation_bytes(model: ModelConfig, tokens: int, act_bits: float) -> float:
     return float((ops["act_in_elems"] + ops["act_out_elems"]).max()) * act_bits / 8
 
 
-def capacity_blocks(arch: Accelerator, model: ModelConfig, prec: ResolvedPrecision, block_size: int,
-                    utilization: float, max_batched_tokens: int, par: Parallel | None = None,
-                    draft: ModelConfig | None = None) -> tuple[int, dict]:
+def capacity_blocks(
+    arch: Accelerator,
+    model: ModelConfig,
+    prec: ResolvedPrecision,
+    block_size: int,
+    utilization: float,
+    max_batched_tokens: int,
+    par: Parallel | None = None,
+    draft: ModelConfig | None = None,
+) -> tuple[int, dict]:
     """Blocks of `block_size` tokens every device can hold beside its weights and activations. Under
     parallelism (hwsim.serve.shard) each device holds its stage's share of the weights and of each
     block; the cache holds the blocks the tightest stage can. Sizes in the info are per device;
@@ -52,8 +60,11 @@ def capacity_blocks(arch: Accelerator, model: ModelConfig, prec: ResolvedPrecisi
     par = par or Parallel()
     cap = float(np.asarray(arch.backing.capacity))
     if not math.isfinite(cap):
-        raise HwsimError(f"{arch.name}'s {arch.backing.name} has no capacity: give the cache size with `kv_blocks`",
-                         file=getattr(arch, "file", None), field="kv_blocks")
+        raise HwsimError(
+            f"{arch.name}'s {arch.backing.name} has no capacity: give the cache size with `kv_blocks`",
+            file=getattr(arch, "file", None),
+            field="kv_blocks",
+        )
     if not 0 < utilization <= 1:
         raise HwsimError(f"must lie in (0, 1], got {utilization}", field="memory_utilization")
     shard = shard_model(model, par)
@@ -67,17 +78,26 @@ def capacity_blocks(arch: Accelerator, model: ModelConfig, prec: ResolvedPrecisi
     blocks = [stage_kv_bytes_per_token(shard, r, prec.kv.bits) * block_size + extra_kv for r in ranges]
     free = [cap * utilization - w - acts for w in weights]
     worst = int(np.argmax([w for w in weights]))
-    info = {"memory_bytes": cap, "weights_bytes": weights[worst], "activation_bytes": acts,
-            "kv_block_bytes": max(blocks), "kv_budget_bytes": min(free), "devices": par.devices}
+    info = {
+        "memory_bytes": cap,
+        "weights_bytes": weights[worst],
+        "activation_bytes": acts,
+        "kv_block_bytes": max(blocks),
+        "kv_budget_bytes": min(free),
+        "devices": par.devices,
+    }
     short = [s for s in range(len(ranges)) if free[s] < blocks[s] or free[s] <= 0]
     if short:
         s = short[0]
         where = f" (pipeline stage {s + 1} of {par.pp})" if par.pp > 1 else ""
-        raise HwsimError(f"{model.name} does not fit on {par.devices} device(s) (tp {par.tp} × pp {par.pp}): "
-                         f"{weights[s] / 1e9:.2f} GB of weights + {acts / 1e9:.2f} GB of activations per device{where} "
-                         f"leave {max(free[s], 0) / 1e9:.2f} GB of {cap * utilization / 1e9:.2f} GB ({arch.backing.name} × "
-                         f"{utilization}) for the KV cache, less than one block; use more devices (`tp`/`pp`), fewer "
-                         f"weight bits or a higher `memory_utilization`", field="model")
+        raise HwsimError(
+            f"{model.name} does not fit on {par.devices} device(s) (tp {par.tp} × pp {par.pp}): "
+            f"{weights[s] / 1e9:.2f} GB of weights + {acts / 1e9:.2f} GB of activations per device{where} "
+            f"leave {max(free[s], 0) / 1e9:.2f} GB of {cap * utilization / 1e9:.2f} GB ({arch.backing.name} × "
+            f"{utilization}) for the KV cache, less than one block; use more devices (`tp`/`pp`), fewer "
+            f"weight bits or a higher `memory_utilization`",
+            field="model",
+        )
     return int(min(f // b for f, b in zip(free, blocks) if b > 0)), info
 
 

@@ -19,6 +19,7 @@ link's energy is that traffic of every device × `energy` (J per byte sent end t
 pJ/bit: SerDes, switch hops and NIC; static link power is not charged). n = 1 costs nothing; time and
 energy are non-decreasing in B and in n for n ≥ 2.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -38,8 +39,11 @@ if TYPE_CHECKING:
     from hwsim.core.spec import Accelerator
 
 TOPOLOGIES = ("switch", "ring")
-_FIELDS = {"bandwidth": Field("bandwidth"), "latency": Field("time", positive=False),
-           "energy": Field("energy_per_byte", positive=False)}
+_FIELDS = {
+    "bandwidth": Field("bandwidth"),
+    "latency": Field("time", positive=False),
+    "energy": Field("energy_per_byte", positive=False),
+}
 
 
 @dataclass(frozen=True)
@@ -103,27 +107,43 @@ def load_link(name_or_path: str | Path) -> Link:
     raw = read_mapping(path, what="a link spec")
     unknown = sorted(set(raw) - {"description", "topology", *_FIELDS})
     if unknown:
-        raise HwsimError(f"unknown field {unknown[0]!r}; valid keys: description, topology, bandwidth, latency, energy",
-                         file=path, field=unknown[0])
+        raise HwsimError(
+            f"unknown field {unknown[0]!r}; valid keys: description, topology, bandwidth, latency, energy",
+            file=path,
+            field=unknown[0],
+        )
     vals, sources = {}, []
     for key, fld in _FIELDS.items():
         node = raw.get(key)
         if not isinstance(node, dict) or "value" not in node or not node.get("source"):
-            raise HwsimError("missing or unsourced: write {value: ..., source: '...'} (datasheet or 'assumed: why')",
-                             file=path, field=key)
+            raise HwsimError(
+                "missing or unsourced: write {value: ..., source: '...'} (datasheet or 'assumed: why')",
+                file=path,
+                field=key,
+            )
         vals[key] = fld.parse(node["value"], file=path, field=key)
         sources.append((key, str(node["source"])))
     topo = raw.get("topology", "switch")
     if topo not in TOPOLOGIES:
         raise HwsimError(f"must be one of {', '.join(TOPOLOGIES)}, got {topo!r}", file=path, field="topology")
-    return Link(name=path.stem, bandwidth=vals["bandwidth"], latency=vals["latency"], topology=topo,
-                description=str(raw.get("description", "")), sources=tuple(sources), energy=vals["energy"])
+    return Link(
+        name=path.stem,
+        bandwidth=vals["bandwidth"],
+        latency=vals["latency"],
+        topology=topo,
+        description=str(raw.get("description", "")),
+        sources=tuple(sources),
+        energy=vals["energy"],
+    )
 
 
 def link_for(arch: Accelerator, name: str | None) -> Link:
     """The link given on the command line, else the one the arch spec names (`link:`)."""
     chosen = name or getattr(arch, "link", None)
     if not chosen:
-        raise HwsimError(f"{arch.name} names no link between devices: give `link` ({', '.join(preset_names('links'))}) "
-                         "or a link YAML", field="link")
+        raise HwsimError(
+            f"{arch.name} names no link between devices: give `link` ({', '.join(preset_names('links'))}) "
+            "or a link YAML",
+            field="link",
+        )
     return load_link(chosen)

@@ -1,6 +1,7 @@
 """Serving metrics of a replay: per-request rows, the per-iteration timeline and the summary
 (vLLM's benchmark definitions: TTFT = first token − arrival, TPOT = (last − first token) / (output − 1)
 over requests with more than one output token, E2E = last token − arrival)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -15,10 +16,21 @@ def request_frame(r: Replay) -> pd.DataFrame:
     q = r.requests
     out = q.output_tokens
     tpot = np.where(out > 1, (r.finish - r.first_token) / np.maximum(out - 1, 1), np.nan)
-    return pd.DataFrame({"request": np.arange(len(q)), "arrival_s": q.arrival, "input_tokens": q.input_tokens,
-                         "output_tokens": out, "first_token_s": r.first_token, "finish_s": r.finish,
-                         "ttft_s": r.first_token - q.arrival, "tpot_s": tpot, "e2e_s": r.finish - q.arrival,
-                         "generated_tokens": r.generated, "preemptions": r.preemptions_per_request})
+    return pd.DataFrame(
+        {
+            "request": np.arange(len(q)),
+            "arrival_s": q.arrival,
+            "input_tokens": q.input_tokens,
+            "output_tokens": out,
+            "first_token_s": r.first_token,
+            "finish_s": r.finish,
+            "ttft_s": r.first_token - q.arrival,
+            "tpot_s": tpot,
+            "e2e_s": r.finish - q.arrival,
+            "generated_tokens": r.generated,
+            "preemptions": r.preemptions_per_request,
+        }
+    )
 
 
 def iteration_frame(r: Replay) -> pd.DataFrame:
@@ -46,14 +58,20 @@ def summary(r: Replay, *, static_power_w: float = 0.0, kv_block_bytes: float = 0
     energy = float(np.sum(it["energy_j"])) + static_power_w * max(replicas * span - busy, 0.0)
     out_tokens = int(r.requests.output_tokens.sum())
     return {
-        "requests": len(req), "duration_s": span, "busy_s": busy, "iterations": len(it["seconds"]),
-        "ttft_s": _stats(req["ttft_s"].to_numpy()), "tpot_s": _stats(req["tpot_s"].to_numpy()),
+        "requests": len(req),
+        "duration_s": span,
+        "busy_s": busy,
+        "iterations": len(it["seconds"]),
+        "ttft_s": _stats(req["ttft_s"].to_numpy()),
+        "tpot_s": _stats(req["tpot_s"].to_numpy()),
         "e2e_s": _stats(req["e2e_s"].to_numpy()),
         "throughput_in_tokens_per_s": float(r.requests.input_tokens.sum()) / span,
         "throughput_out_tokens_per_s": out_tokens / span,
         "requests_per_s": len(req) / span,
-        "energy_j": energy, "energy_per_output_token_j": energy / out_tokens,
-        "kv_capacity_blocks": r.kv_capacity_blocks, "kv_peak_blocks": r.kv_peak_blocks,
+        "energy_j": energy,
+        "energy_per_output_token_j": energy / out_tokens,
+        "kv_capacity_blocks": r.kv_capacity_blocks,
+        "kv_peak_blocks": r.kv_peak_blocks,
         "kv_peak_bytes": r.kv_peak_blocks * kv_block_bytes,
         "kv_peak_fraction": r.kv_peak_blocks / r.kv_capacity_blocks,
         "preemptions": r.preemptions,

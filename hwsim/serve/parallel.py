@@ -18,6 +18,7 @@ a stage waits. Micro-batches re-read the stage's weights, so in memory-bound dec
 iteration takes whichever of one batch (m = 1) or m micro-batches finishes first. Energy: every device's compute joules + static power while it waits (communication and
 bubbles), as the single-device replay charges idle time, + the links' joules.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -50,7 +51,9 @@ class _Group:
 class ParallelStepCost:
     """Costs of steps of `model` on `par.tp × par.pp` devices of `arch` joined by `link`."""
 
-    def __init__(self, arch: Accelerator, model: ModelConfig, precision: Precision | None, par: Parallel, link: Link | None) -> None:
+    def __init__(
+        self, arch: Accelerator, model: ModelConfig, precision: Precision | None, par: Parallel, link: Link | None
+    ) -> None:
         par.validate()
         self.arch, self.model, self.par, self.link = arch, model, par, link
         self.precision = precision if precision is not None else Precision()
@@ -90,7 +93,10 @@ class ParallelStepCost:
             zero = np.zeros_like(tokens, dtype=np.float64)
             return zero, zero
         hidden = tokens * self.model.hidden * self.act_bytes
-        parts = [(self.reduces[s], "all_reduce", hidden, tp), (2 * self.a2a[s], "all_to_all", hidden * self.top_k, self.par.ep)]
+        parts = [
+            (self.reduces[s], "all_reduce", hidden, tp),
+            (2 * self.a2a[s], "all_to_all", hidden * self.top_k, self.par.ep),
+        ]
         if s == len(self.ranges) - 1:
             parts.append((1, "all_gather", emit * self.model.vocab * self.act_bytes, tp))
         t = sum(k * self._link.seconds(kind, b, n) for k, kind, b, n in parts)
@@ -140,8 +146,11 @@ class ParallelStepCost:
 
         def split(m: int) -> Cost:
             sizes = [batch // m + (g < batch % m) for g in range(m)]
-            by_size = {n: [c[id(st)] for st in self.stages] for n in dict.fromkeys(sizes)
-                       for c in [{id(st): st.uniform(n, new, context, logits) for st in dict.fromkeys(self.stages)}]}
+            by_size = {
+                n: [c[id(st)] for st in self.stages]
+                for n in dict.fromkeys(sizes)
+                for c in [{id(st): st.uniform(n, new, context, logits) for st in dict.fromkeys(self.stages)}]
+            }
             return self._combine([_Group(by_size[n], ones * n * new, ones * n * logits) for n in sizes])
 
         return self._faster(split(1), split(min(self.par.pp, batch)))
@@ -163,8 +172,11 @@ class ParallelStepCost:
             for idx in np.split(np.arange(len(new)), cuts):
                 n_, c_, e_ = new[idx], context[idx], emit[idx]
                 comp = {id(st): st.iteration(n_, c_, e_) for st in dict.fromkeys(self.stages)}
-                groups.append(_Group([comp[id(st)] for st in self.stages], np.asarray(float(n_.sum())),
-                                     np.asarray(float(e_.sum()))))
+                groups.append(
+                    _Group(
+                        [comp[id(st)] for st in self.stages], np.asarray(float(n_.sum())), np.asarray(float(e_.sum()))
+                    )
+                )
             return self._combine(groups)
 
         out = self._faster(split(1), split(min(self.par.pp, len(new))))
@@ -178,8 +190,13 @@ class ParallelStepCost:
         return Cost(np.where(pick, many.seconds, one.seconds), np.where(pick, many.energy_j, one.energy_j))
 
 
-def machine_cost(arch: Accelerator, model: ModelConfig, precision: Precision | None, par: Parallel | None = None,
-                 link: Link | None = None) -> "StepCost | ParallelStepCost":
+def machine_cost(
+    arch: Accelerator,
+    model: ModelConfig,
+    precision: Precision | None,
+    par: Parallel | None = None,
+    link: Link | None = None,
+) -> "StepCost | ParallelStepCost":
     """The step coster of one device, or of tp × pp devices (ParallelStepCost)."""
     par = par or Parallel()
     if par == Parallel():

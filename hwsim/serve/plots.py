@@ -1,4 +1,5 @@
 """Figures of a replay: TTFT/TPOT/E2E distributions and the per-iteration timeline."""
+
 from __future__ import annotations
 
 import os

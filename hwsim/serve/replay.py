@@ -1,4 +1,5 @@
 """`serve()`: a request stream on a machine — step costs, KV capacity, the scheduler, the metrics."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -48,11 +49,21 @@ class ServeResult:
         return paths
 
 
-def serve(arch: Accelerator, model: ModelConfig, requests: Requests, precision: Precision | None = None,
-          config: SchedulerConfig = SchedulerConfig(), *, kv_blocks: int | None = None,
-          memory_utilization: float = 0.9, parallel: Parallel | None = None, link: Link | None = None,
-          step_cost: StepCost | ParallelStepCost | None = None, speculation: Speculation | None = None,
-          dp: int = 1) -> ServeResult:
+def serve(
+    arch: Accelerator,
+    model: ModelConfig,
+    requests: Requests,
+    precision: Precision | None = None,
+    config: SchedulerConfig = SchedulerConfig(),
+    *,
+    kv_blocks: int | None = None,
+    memory_utilization: float = 0.9,
+    parallel: Parallel | None = None,
+    link: Link | None = None,
+    step_cost: StepCost | ParallelStepCost | None = None,
+    speculation: Speculation | None = None,
+    dp: int = 1,
+) -> ServeResult:
     """Replay `requests` on one device, or on `parallel.tp × parallel.pp` devices joined by `link`; with
     `dp` > 1 on that many such replicas, requests routed round robin (hwsim.serve.replicas).
     `step_cost` reuses cached step costs across replays of one machine (built for the same parallelism)."""
@@ -65,8 +76,16 @@ def serve(arch: Accelerator, model: ModelConfig, requests: Requests, precision: 
     rp = resolve_precision(prec)
     sc = step_cost or machine_cost(arch, model, prec, par, link)
     if kv_blocks is None:
-        kv_blocks, _ = capacity_blocks(arch, model, rp, config.block_size, memory_utilization,
-                                       config.max_batched_tokens, par, draft=speculation.draft.model if speculation else None)
+        kv_blocks, _ = capacity_blocks(
+            arch,
+            model,
+            rp,
+            config.block_size,
+            memory_utilization,
+            config.max_batched_tokens,
+            par,
+            draft=speculation.draft.model if speculation else None,
+        )
     elif isinstance(kv_blocks, bool) or not isinstance(kv_blocks, int) or kv_blocks < 1:
         raise HwsimError(f"must be a positive integer, got {kv_blocks!r}", field="kv_blocks")
     sc.warm(requests.input_tokens)
@@ -79,8 +98,8 @@ def serve(arch: Accelerator, model: ModelConfig, requests: Requests, precision: 
         shares = round_robin(requests, dp)
         rep = merge(requests, [simulate(share, sc.iteration, kv_blocks, config, speculation) for share in shares])
     block_bytes = kv_bytes_per_token(model, rp.kv.bits) * config.block_size
-    summ = metrics.summary(rep, static_power_w=float(arch.static_power_w) * par.devices, kv_block_bytes=block_bytes,
-                           replicas=dp)
+    summ = metrics.summary(
+        rep, static_power_w=float(arch.static_power_w) * par.devices, kv_block_bytes=block_bytes, replicas=dp
+    )
     summ["devices"] = dp * par.devices
     return ServeResult(rep, summ, metrics.request_frame(rep), metrics.iteration_frame(rep))
-

@@ -7,6 +7,7 @@ vLLM servers). Replicas share nothing, so each share is replayed on its own; the
 stream's request order and all replicas' iterations (with a `replica` column), and the summary counts
 every replica's devices (devices = dp × tp × pp).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -23,8 +24,12 @@ def round_robin(requests: Requests, dp: int) -> list[Requests]:
         raise HwsimError(f"must be a positive integer, got {dp!r}", field="dp")
     if dp > len(requests):
         raise HwsimError(f"{dp} replicas for {len(requests)} requests: some replicas would get none", field="dp")
-    return [Requests(requests.arrival[r::dp], requests.input_tokens[r::dp], requests.output_tokens[r::dp],
-                     source=requests.source) for r in range(dp)]
+    return [
+        Requests(
+            requests.arrival[r::dp], requests.input_tokens[r::dp], requests.output_tokens[r::dp], source=requests.source
+        )
+        for r in range(dp)
+    ]
 
 
 def merge(requests: Requests, replays: list[Replay]) -> Replay:
@@ -43,9 +48,14 @@ def merge(requests: Requests, replays: list[Replay]) -> Replay:
     its["replica"] = [r for r, rep in enumerate(replays) for _ in rep.iterations[cols[0]]]
     order = np.argsort(np.asarray(its["start_s"], dtype=np.float64), kind="stable")  # one timeline, by start
     its = {c: [v[i] for i in order] for c, v in its.items()}
-    return Replay(requests=requests, first_token=gather("first_token", np.float64), finish=gather("finish", np.float64),
-                  preemptions_per_request=gather("preemptions_per_request", np.int64),
-                  generated=gather("generated", np.int64), iterations=its,
-                  kv_capacity_blocks=replays[0].kv_capacity_blocks,
-                  kv_peak_blocks=max(rep.kv_peak_blocks for rep in replays),
-                  preemptions=sum(rep.preemptions for rep in replays))
+    return Replay(
+        requests=requests,
+        first_token=gather("first_token", np.float64),
+        finish=gather("finish", np.float64),
+        preemptions_per_request=gather("preemptions_per_request", np.int64),
+        generated=gather("generated", np.int64),
+        iterations=its,
+        kv_capacity_blocks=replays[0].kv_capacity_blocks,
+        kv_peak_blocks=max(rep.kv_peak_blocks for rep in replays),
+        preemptions=sum(rep.preemptions for rep in replays),
+    )

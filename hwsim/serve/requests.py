@@ -4,6 +4,7 @@ A request is (arrival_time s, input_tokens, output_tokens); the file may also na
 `input_toks`/`output_toks`. Arrivals must not go back in time. Every error names the file, the line
 and the field.
 """
+
 from __future__ import annotations
 
 import json
@@ -37,8 +38,11 @@ def _length(rec: dict, field: str, path: str, line: int) -> int:
         raise HwsimError(f"line {line}: missing {field} (or {NAMES[field][1]})", file=path, field=field)
     v = rec[names[0]]
     if isinstance(v, bool) or not isinstance(v, (int, float)) or v != int(v) or v < 1 or v > 2**31:
-        raise HwsimError(f"line {line}: must be a positive whole number of tokens (at most 2^31), got {v!r}",
-                         file=path, field=names[0])
+        raise HwsimError(
+            f"line {line}: must be a positive whole number of tokens (at most 2^31), got {v!r}",
+            file=path,
+            field=names[0],
+        )
     return int(v)
 
 
@@ -55,17 +59,24 @@ def load_requests(path: str) -> Requests:
         except json.JSONDecodeError as exc:
             raise HwsimError(f"line {line}: not a JSON object ({exc.msg})", file=path, field="line") from None
         if not isinstance(rec, dict):
-            raise HwsimError(f"line {line}: expected a JSON object with arrival_time, input_tokens, output_tokens",
-                             file=path, field="line")
+            raise HwsimError(
+                f"line {line}: expected a JSON object with arrival_time, input_tokens, output_tokens",
+                file=path,
+                field="line",
+            )
         if "arrival_time" not in rec:
             raise HwsimError(f"line {line}: missing arrival_time (seconds)", file=path, field="arrival_time")
         t = rec["arrival_time"]
         if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t) or t < 0:
-            raise HwsimError(f"line {line}: must be a finite time ≥ 0 in seconds, got {t!r}", file=path,
-                             field="arrival_time")
+            raise HwsimError(
+                f"line {line}: must be a finite time ≥ 0 in seconds, got {t!r}", file=path, field="arrival_time"
+            )
         if t < last:
-            raise HwsimError(f"line {line}: arrivals out of order ({t} after {last}); sort the file by arrival_time",
-                             file=path, field="arrival_time")
+            raise HwsimError(
+                f"line {line}: arrivals out of order ({t} after {last}); sort the file by arrival_time",
+                file=path,
+                field="arrival_time",
+            )
         last = t
         arrival.append(float(t))
         inp.append(_length(rec, "input_tokens", path, line))
@@ -100,8 +111,7 @@ def _lengths(spec: str, n: int, rng: np.random.Generator, field: str) -> np.ndar
     return np.clip(np.rint(x), 1, 2**31).astype(np.int64)
 
 
-def poisson_requests(rate: float, num: int, input_len: str = "512", output_len: str = "128",
-                     seed: int = 0) -> Requests:
+def poisson_requests(rate: float, num: int, input_len: str = "512", output_len: str = "128", seed: int = 0) -> Requests:
     """`num` requests with exponential inter-arrival gaps at `rate` requests/s (vLLM's benchmark method);
     rate = inf sends every request at t = 0. Same seed, same stream."""
     if isinstance(num, bool) or not isinstance(num, (int, np.integer)) or num < 1:
@@ -111,5 +121,9 @@ def poisson_requests(rate: float, num: int, input_len: str = "512", output_len: 
     rng = np.random.default_rng(seed)
     gaps = np.zeros(num) if math.isinf(rate) else rng.exponential(1.0 / rate, size=num)
     arrival = np.cumsum(gaps) - gaps[0]  # the first request arrives at t = 0
-    return Requests(arrival, _lengths(input_len, num, rng, "input_len"), _lengths(output_len, num, rng, "output_len"),
-                    source=f"poisson(rate={rate}, n={num}, seed={seed})")
+    return Requests(
+        arrival,
+        _lengths(input_len, num, rng, "input_len"),
+        _lengths(output_len, num, rng, "output_len"),
+        source=f"poisson(rate={rate}, n={num}, seed={seed})",
+    )

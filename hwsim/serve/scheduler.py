@@ -12,6 +12,7 @@ Policy (vLLM's v1 scheduler, first come first served):
 The iteration's time and energy come from hwsim.serve.stepcost (any family, costed by batch shape);
 mixed context lengths in one batch are each attended over their own context.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -59,8 +60,13 @@ class Replay:
     preemptions: int = 0
 
 
-def simulate(requests: Requests, step: Callable[[np.ndarray, np.ndarray, np.ndarray], Cost], kv_blocks: int,
-             config: SchedulerConfig = SchedulerConfig(), spec: Speculation | None = None) -> Replay:
+def simulate(
+    requests: Requests,
+    step: Callable[[np.ndarray, np.ndarray, np.ndarray], Cost],
+    kv_blocks: int,
+    config: SchedulerConfig = SchedulerConfig(),
+    spec: Speculation | None = None,
+) -> Replay:
     """Serve `requests`; `step(new, context, emits) -> Cost` prices one iteration (`emits`: which
     sequences produce a token; a StepCost's or ParallelStepCost's `iteration`). `spec`: a
     hwsim.serve.speculative.Speculation — a decoding sequence then verifies up to k draft tokens per
@@ -74,12 +80,18 @@ def simulate(requests: Requests, step: Callable[[np.ndarray, np.ndarray, np.ndar
     too_big = np.flatnonzero(worst > kv.capacity)
     if len(too_big):
         i = int(too_big[0])
-        raise HwsimError(f"request {i + 1} needs {int(worst[i])} KV blocks ({int(P[i])} + {int(D[i])} tokens) but the "
-                         f"cache holds {kv.capacity}: give more `kv_blocks` / memory, more devices or shorter requests",
-                         file=requests.source or None, field="input_tokens")
+        raise HwsimError(
+            f"request {i + 1} needs {int(worst[i])} KV blocks ({int(P[i])} + {int(D[i])} tokens) but the "
+            f"cache holds {kv.capacity}: give more `kv_blocks` / memory, more devices or shorter requests",
+            file=requests.source or None,
+            field="input_tokens",
+        )
     if not config.chunked_prefill and int(P.max()) > config.max_batched_tokens:
-        raise HwsimError(f"a prompt of {int(P.max())} tokens exceeds `max_batched_tokens` "
-                         f"{config.max_batched_tokens} without chunked prefill", field="max_batched_tokens")
+        raise HwsimError(
+            f"a prompt of {int(P.max())} tokens exceeds `max_batched_tokens` "
+            f"{config.max_batched_tokens} without chunked prefill",
+            field="max_batched_tokens",
+        )
 
     computed = np.zeros(n, dtype=np.int64)  # tokens whose K/V are in the cache
     generated = np.zeros(n, dtype=np.int64)
@@ -88,8 +100,21 @@ def simulate(requests: Requests, step: Callable[[np.ndarray, np.ndarray, np.ndar
     preempted = np.zeros(n, dtype=np.int64)
     running: list[int] = []
     waiting: list[int] = []
-    it: dict[str, list] = {k: [] for k in ("start_s", "seconds", "energy_j", "seqs", "prefill_tokens", "decode_tokens", "emitted",
-                          "kv_blocks_used", "waiting", "preemptions")}
+    it: dict[str, list] = {
+        k: []
+        for k in (
+            "start_s",
+            "seconds",
+            "energy_j",
+            "seqs",
+            "prefill_tokens",
+            "decode_tokens",
+            "emitted",
+            "kv_blocks_used",
+            "waiting",
+            "preemptions",
+        )
+    }
     rng = np.random.default_rng(spec.seed) if spec is not None else None
     for key in ("accepted", "verified"):
         it[key] = []
@@ -230,6 +255,14 @@ def simulate(requests: Requests, step: Callable[[np.ndarray, np.ndarray, np.ndar
     env.process(arrivals())
     env.process(engine())
     env.run()
-    return Replay(requests=requests, first_token=first, finish=finish, preemptions_per_request=preempted, generated=generated,
-                  iterations=it, kv_capacity_blocks=kv.capacity, kv_peak_blocks=kv.peak,
-                  preemptions=state["preemptions"])
+    return Replay(
+        requests=requests,
+        first_token=first,
+        finish=finish,
+        preemptions_per_request=preempted,
+        generated=generated,
+        iterations=it,
+        kv_capacity_blocks=kv.capacity,
+        kv_peak_blocks=kv.peak,
+        preemptions=state["preemptions"],
+    )

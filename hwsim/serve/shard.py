@@ -13,6 +13,7 @@
   more when pp does not divide the layers); stage 0 also holds the embeddings, the last stage the final
   norm and lm_head (a tied lm_head is a second copy of the embedding there when pp > 1).
 """
+
 from __future__ import annotations
 
 import math
@@ -42,8 +43,11 @@ class Parallel:
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
                 raise HwsimError(f"must be a positive integer, got {v!r}", field=name)
         if self.ep not in (1, self.tp):
-            raise HwsimError(f"expert parallelism runs over the tensor-parallel group: `ep` must be 1 or `tp` "
-                             f"({self.tp}), got {self.ep}", field="ep")
+            raise HwsimError(
+                f"expert parallelism runs over the tensor-parallel group: `ep` must be 1 or `tp` "
+                f"({self.tp}), got {self.ep}",
+                field="ep",
+            )
 
 
 def _split(value: int, n: int, what: str, model: ModelConfig, field: str) -> int:
@@ -61,25 +65,33 @@ def _shard_attention(a: Attention, tp: int, model: ModelConfig) -> Attention:
     elif tp % a.kv_heads == 0:
         kv_heads = 1  # each device keeps a copy of its group's KV head
     else:
-        raise HwsimError(f"`tp` {tp} neither divides nor is a multiple of the {a.kv_heads} KV heads of "
-                         f"{model.name}", field="tp")
+        raise HwsimError(
+            f"`tp` {tp} neither divides nor is a multiple of the {a.kv_heads} KV heads of {model.name}", field="tp"
+        )
     return replace(a, heads=heads, kv_heads=kv_heads)
 
 
 def _shard_layer(layer: Layer, par: Parallel, model: ModelConfig) -> Layer:
     if isinstance(layer.mixer, Ssm):
-        raise HwsimError(f"{model.name} has Mamba (SSM) layers: their tensor parallelism is not modelled; use `pp`",
-                         field="tp")
+        raise HwsimError(
+            f"{model.name} has Mamba (SSM) layers: their tensor parallelism is not modelled; use `pp`", field="tp"
+        )
     mixer = _shard_attention(layer.mixer, par.tp, model)
     mlp = layer.mlp
     if mlp is not None:
         if mlp.is_moe and par.ep > 1:
-            mlp = replace(mlp, experts=_split(mlp.experts, par.ep, "routed experts", model, "ep"),
-                          top_k=math.ceil(mlp.top_k / par.ep),
-                          shared=_split(mlp.shared, par.tp, "shared-expert intermediate width", model, "tp"))
+            mlp = replace(
+                mlp,
+                experts=_split(mlp.experts, par.ep, "routed experts", model, "ep"),
+                top_k=math.ceil(mlp.top_k / par.ep),
+                shared=_split(mlp.shared, par.tp, "shared-expert intermediate width", model, "tp"),
+            )
         else:
-            mlp = replace(mlp, intermediate=_split(mlp.intermediate, par.tp, "MLP intermediate width", model, "tp"),
-                          shared=_split(mlp.shared, par.tp, "shared-expert intermediate width", model, "tp"))
+            mlp = replace(
+                mlp,
+                intermediate=_split(mlp.intermediate, par.tp, "MLP intermediate width", model, "tp"),
+                shared=_split(mlp.shared, par.tp, "shared-expert intermediate width", model, "tp"),
+            )
     return replace(layer, mixer=mixer, mlp=mlp)
 
 
@@ -90,8 +102,12 @@ def shard_model(model: ModelConfig, par: Parallel) -> ModelConfig:
         return model
     kinds = {layer: _shard_layer(layer, par, model) for layer in dict.fromkeys(model.blocks)}
     emb = replace(model.embedding, vocab=-(-model.embedding.vocab // par.tp))
-    return replace(model, blocks=tuple(kinds[layer] for layer in model.blocks), embedding=emb,
-                   name=f"{model.name} (tp{par.tp}{f' ep{par.ep}' if par.ep > 1 else ''} shard)")
+    return replace(
+        model,
+        blocks=tuple(kinds[layer] for layer in model.blocks),
+        embedding=emb,
+        name=f"{model.name} (tp{par.tp}{f' ep{par.ep}' if par.ep > 1 else ''} shard)",
+    )
 
 
 def stage_ranges(layers: int, pp: int) -> list[tuple[int, int]]:
@@ -119,7 +135,7 @@ def stage_params(shard: ModelConfig, stage: tuple[int, int], pp: int) -> int:
 
 def stage_kv_bytes_per_token(shard: ModelConfig, stage: tuple[int, int], kv_bits: float) -> float:
     """K and V (or SSM state) one cached token costs one device of this stage (the trace's KV rule)."""
-    return kv.cache_elems(shard.blocks[stage[0]:stage[1]], 1, 1) * kv_bits / 8
+    return kv.cache_elems(shard.blocks[stage[0] : stage[1]], 1, 1) * kv_bits / 8
 
 
 def all_reduces(layer: Layer, par: Parallel) -> tuple[int, int]:

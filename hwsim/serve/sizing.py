@@ -1,5 +1,6 @@
 """How many devices a model needs: the smallest tp × pp that holds the weights and the KV cache of a
 generation and meets its TTFT / TPOT targets (hwsim generate --devices-needed)."""
+
 from __future__ import annotations
 
 import math
@@ -35,9 +36,22 @@ def candidates(model: ModelConfig, max_devices: int, ep: bool = False) -> list[P
     return out
 
 
-def devices_needed(arch: Accelerator, model: ModelConfig, precision: Precision | None, link: Link | None, *, prompt: int, output: int, batch: int = 1,
-                   ttft_s: float | None = None, tpot_s: float | None = None, max_devices: int = 64,
-                   memory_utilization: float = 0.9, block_size: int = 16, ep: bool = False) -> dict:
+def devices_needed(
+    arch: Accelerator,
+    model: ModelConfig,
+    precision: Precision | None,
+    link: Link | None,
+    *,
+    prompt: int,
+    output: int,
+    batch: int = 1,
+    ttft_s: float | None = None,
+    tpot_s: float | None = None,
+    max_devices: int = 64,
+    memory_utilization: float = 0.9,
+    block_size: int = 16,
+    ep: bool = False,
+) -> dict:
     """The first candidate layout (see `candidates`) whose devices hold weights, activations and the KV
     cache of `batch` sequences of prompt + output tokens, and whose generation meets the targets. Returns
     the answer and every layout tried, with why it failed."""
@@ -59,11 +73,19 @@ def devices_needed(arch: Accelerator, model: ModelConfig, precision: Precision |
         if blocks < need:
             tried.append({**row, "fits": False, "why": f"KV cache holds {blocks} blocks, needs {need}"})
             continue
-        gen = generate(ParallelStepCost(arch, model, precision, par, link if par.devices > 1 else None),
-                       prompt, output, batch)
+        gen = generate(
+            ParallelStepCost(arch, model, precision, par, link if par.devices > 1 else None), prompt, output, batch
+        )
         ok = (ttft_s is None or gen.ttft_s <= ttft_s) and (tpot_s is None or gen.tpot_s <= tpot_s)
-        tried.append({**row, "fits": True, "ttft_s": gen.ttft_s, "tpot_s": gen.tpot_s,
-                      "why": "" if ok else "misses the latency target"})
+        tried.append(
+            {
+                **row,
+                "fits": True,
+                "ttft_s": gen.ttft_s,
+                "tpot_s": gen.tpot_s,
+                "why": "" if ok else "misses the latency target",
+            }
+        )
         if ok:
             return {"answer": row, "tried": tried}
     return {"answer": None, "tried": tried}

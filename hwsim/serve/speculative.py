@@ -8,6 +8,7 @@ E = (1 − α^(k+1)) / (1 − α) (k + 1 when α = 1).
 `generate` uses that mean (a deterministic expected-value round schedule); the serving scheduler draws
 each sequence's accepted count from the same distribution with a seeded generator.
 """
+
 from __future__ import annotations
 
 import math
@@ -59,8 +60,7 @@ class Speculation:
             return np.zeros_like(limit)
         return np.minimum(rng.geometric(1 - self.alpha, size=limit.shape) - 1, limit)
 
-    def round_cost(self, new: np.ndarray, context: np.ndarray, decoding: np.ndarray, proposals: np.ndarray
-                   ) -> Cost:
+    def round_cost(self, new: np.ndarray, context: np.ndarray, decoding: np.ndarray, proposals: np.ndarray) -> Cost:
         """The draft's work in one serving iteration: it prefills the same prompt chunks as the target
         (no logits) and runs its proposal steps for the decoding sequences."""
         total = self.draft.iteration(new[~decoding], context[~decoding], 0)
@@ -78,14 +78,19 @@ class Speculation:
         return total
 
 
-def speculative_generate(target: StepCost | ParallelStepCost, spec: Speculation, prompt: int, output: int, batch: int = 1) -> Generation:
+def speculative_generate(
+    target: StepCost | ParallelStepCost, spec: Speculation, prompt: int, output: int, batch: int = 1
+) -> Generation:
     """Prefill (target, then draft) and rounds of k draft steps + one target verification of k + 1
     tokens, each round advancing every sequence by the expected E tokens (Leviathan Eq. 1)."""
     spec.validate()
     prompt, output, batch = check_generation(target.model, prompt, output, batch)
     if spec.draft.model.vocab != target.model.vocab:
-        raise HwsimError(f"the draft model's vocabulary ({spec.draft.model.vocab}) differs from the target's "
-                         f"({target.model.vocab}): its tokens cannot be verified", field="draft")
+        raise HwsimError(
+            f"the draft model's vocabulary ({spec.draft.model.vocab}) differs from the target's "
+            f"({target.model.vocab}): its tokens cannot be verified",
+            field="draft",
+        )
     pre = target.uniform(batch, prompt, 0)
     dpre = spec.draft.uniform(batch, prompt, 0)
     e = expected_tokens(spec.alpha, spec.k)
@@ -101,6 +106,14 @@ def speculative_generate(target: StepCost | ParallelStepCost, spec: Speculation,
     if rounds:  # the draft's own prefill runs before the first round
         sec[0] += float(np.asarray(dpre.seconds)[0])
         joules[0] += float(np.asarray(dpre.energy_j)[0])
-    return Generation(batch=batch, prompt=prompt, output=output, prefill_s=float(np.asarray(pre.seconds)[0]),
-                      prefill_j=float(np.asarray(pre.energy_j)[0]), step_context=ctx, step_s=sec, step_j=joules,
-                      tokens_per_step=e)
+    return Generation(
+        batch=batch,
+        prompt=prompt,
+        output=output,
+        prefill_s=float(np.asarray(pre.seconds)[0]),
+        prefill_j=float(np.asarray(pre.energy_j)[0]),
+        step_context=ctx,
+        step_s=sec,
+        step_j=joules,
+        tokens_per_step=e,
+    )

@@ -14,6 +14,7 @@ op costs depend on the whole trace (PIM arrays keep every weight resident only w
 or a row class that is not polynomial in the shape (MoE routing is piecewise in M), is costed from
 real traces per shape instead: exact, slower.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -74,8 +75,15 @@ class _Table:
 class StepCost:
     """Costs of steps of `model` on `arch` at `precision` (hwsim.engine.evaluate underneath)."""
 
-    def __init__(self, arch: Accelerator, model: ModelConfig, precision: Precision | None = None, *,
-                 stage: tuple[int, int] | None = None, basis: Basis | None = None) -> None:
+    def __init__(
+        self,
+        arch: Accelerator,
+        model: ModelConfig,
+        precision: Precision | None = None,
+        *,
+        stage: tuple[int, int] | None = None,
+        basis: Basis | None = None,
+    ) -> None:
         """`stage` = (first layer, end layer): cost only those layers, plus the embeddings when the stage
         starts at layer 0 and the final norm / lm_head when it ends at the last (one pipeline stage)."""
         self.arch, self.model = arch, model
@@ -139,8 +147,10 @@ class StepCost:
             ops = ops[self._in_stage(ops)]
             ctx = ops["name"].isin(self.basis.names["context"])
             seq = ops["name"].isin(self.basis.names["seq"])
-            self._trace_memo[key] = {cls: (float(ops.loc[m, "seconds"].sum()), float(ops.loc[m, "energy_j"].sum()))
-                                     for cls, m in (("context", ctx), ("seq", seq), ("token", ~ctx & ~seq))}
+            self._trace_memo[key] = {
+                cls: (float(ops.loc[m, "seconds"].sum()), float(ops.loc[m, "energy_j"].sum()))
+                for cls, m in (("context", ctx), ("seq", seq), ("token", ~ctx & ~seq))
+            }
         return self._trace_memo[key]
 
     def _fill_decode_attention(self, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -199,8 +209,10 @@ class StepCost:
             att_s += float(np.sum(pre.seconds))
             att_j += float(np.sum(pre.energy_j))
         tok, seq = self.token(int(new.sum())), self.seq(emit)
-        return Cost(float(tok.seconds) + float(seq.seconds) + att_s - (n - 1) * self.fixed.seconds,
-                    float(tok.energy_j) + float(seq.energy_j) + att_j - (n - 1) * self.fixed.energy_j)
+        return Cost(
+            float(tok.seconds) + float(seq.seconds) + att_s - (n - 1) * self.fixed.seconds,
+            float(tok.energy_j) + float(seq.energy_j) + att_j - (n - 1) * self.fixed.energy_j,
+        )
 
     def _check(self) -> float:
         """Largest relative difference between the composed cost and a direct evaluation of real traces."""
@@ -211,7 +223,9 @@ class StepCost:
                 ops = evaluate(self.arch, trace(self.model, "prefill", batch=b, seq=t, context=c), self.precision).ops
             ops = ops[self._in_stage(ops)]
             ours = self.uniform(b, t, c)
-            for got, want in ((np.asarray(ours.seconds)[0], ops["seconds"].sum()),
-                              (np.asarray(ours.energy_j)[0], ops["energy_j"].sum())):
+            for got, want in (
+                (np.asarray(ours.seconds)[0], ops["seconds"].sum()),
+                (np.asarray(ours.energy_j)[0], ops["energy_j"].sum()),
+            ):
                 err = max(err, abs(got - want) / max(abs(want), 1e-30))
         return err

@@ -4,6 +4,7 @@ The held side R is cut into super-blocks (one buffer each) and the streamed side
 super-block (hwsim.engine.memory's fetch rule); hwsim.sim.tiles.tile_grid builds every tile of that
 blocking, `pipeline_ends` only its first and last tiles.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -64,8 +65,9 @@ def streams_b(a_bytes, b_bytes, a_fetch, b_fetch, cap_a, cap_b):
     return (b_fetch > 1) | ((a_fetch <= 1) & fits_a & (np.logical_not(fits_b) | (a_bytes <= b_bytes)))
 
 
-def pipeline_ends(m, n, tile_m, tile_n, a_bytes, b_bytes, c_bytes, a_fetch=1.0, b_fetch=1.0,
-                  cap_a=np.inf, cap_b=np.inf):
+def pipeline_ends(
+    m, n, tile_m, tile_n, a_bytes, b_bytes, c_bytes, a_fetch=1.0, b_fetch=1.0, cap_a=np.inf, cap_b=np.inf
+):
     """(first tile's load, last tile's store) in bytes, and the last tile's share of the compute: what a
     double-buffered tile pipeline cannot overlap (the load before the first tile computes, the store after
     the last; the last tile's compute after the last load). The same blocking as tile_grid (its first and
@@ -95,8 +97,9 @@ def _ends(sides, c_bytes, pieces=None):
     return _finite(load), _finite(store), _finite(share)
 
 
-def held_pipeline_ends(m, n, tile_m, tile_n, a_bytes, b_bytes, c_bytes, a_fetch, b_fetch, cap_a, cap_b,
-                       compute, memory, bpc, count=1.0):
+def held_pipeline_ends(
+    m, n, tile_m, tile_n, a_bytes, b_bytes, c_bytes, a_fetch, b_fetch, cap_a, cap_b, compute, memory, bpc, count=1.0
+):
     """pipeline_ends of `count` GEMM instances run back to back through tile_grid's tiles (whole reductions:
     no k slices), and what their held super-blocks add, in cycles: (load, store, last share, refills,
     imbalance). Operands as pipeline_ends' (one instance); `compute`, `memory`: one instance's cycles;
@@ -133,12 +136,18 @@ def held_pipeline_ends(m, n, tile_m, tile_n, a_bytes, b_bytes, c_bytes, a_fetch,
             x = edge - jb * h  # its rows in full tiles
             per_row = compute / nr
             mem = memory / f
-            phased = (jb * np.maximum(per_row * h / tr, mem) + np.maximum(per_row * (x / tr + (h - x) / r_last), mem)
-                      + (f - 1 - jb) * np.maximum(per_row * h / r_last, mem))
+            phased = (
+                jb * np.maximum(per_row * h / tr, mem)
+                + np.maximum(per_row * (x / tr + (h - x) / r_last), mem)
+                + (f - 1 - jb) * np.maximum(per_row * h / r_last, mem)
+            )
             imbalance = _finite(count * np.maximum(phased - np.maximum(compute, memory), 0.0))
         last = np.minimum(r_last, h)  # the last R tile ∩ the last super-block
-    return (*_ends(sides, c_bytes, pieces=(first, last, nr, r_last)), _finite(refills) if np.ndim(refills) else refills,
-            imbalance)
+    return (
+        *_ends(sides, c_bytes, pieces=(first, last, nr, r_last)),
+        _finite(refills) if np.ndim(refills) else refills,
+        imbalance,
+    )
 
 
 def _sides(m, n, tile_m, tile_n, a_bytes, b_bytes, a_fetch, b_fetch, cap_a, cap_b):
@@ -157,8 +166,17 @@ def _sides(m, n, tile_m, tile_n, a_bytes, b_bytes, a_fetch, b_fetch, cap_a, cap_
     def pick(x: ArrayLike, y: ArrayLike) -> np.ndarray:  # held side R, streamed side S
         return np.where(b_streamed, x, y)
 
-    return (pick(m, n), pick(tm, tn), pick(a_bytes, b_bytes), pick(a_fetch, b_fetch),
-            pick(n, m), pick(tn, tm), pick(b_bytes, a_bytes), pick(b_fetch, a_fetch), f)
+    return (
+        pick(m, n),
+        pick(tm, tn),
+        pick(a_bytes, b_bytes),
+        pick(a_fetch, b_fetch),
+        pick(n, m),
+        pick(tn, tm),
+        pick(b_bytes, a_bytes),
+        pick(b_fetch, a_fetch),
+        f,
+    )
 
 
 def _finite(x):

@@ -10,6 +10,7 @@ The cycle engine (hwsim.cycle) prepares a SimContext once per trace and calls
 `family.simulate_op(ctx, i)` for each distinct op; every model returns an OpSim for the whole op
 (all `count` instances).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -29,19 +30,19 @@ if TYPE_CHECKING:
 
     from numpy.typing import ArrayLike
 
-N_BINS = 4           # timeline bins per op and resource
-MAX_INSTANCES = 4    # instances simulated; beyond, the steady-state increment is extrapolated
-CHUNKS = 8           # slices of a streamed elementwise op
+N_BINS = 4  # timeline bins per op and resource
+MAX_INSTANCES = 4  # instances simulated; beyond, the steady-state increment is extrapolated
+CHUNKS = 8  # slices of a streamed elementwise op
 
 
 @dataclass
 class OpSim:
     cycles: float
-    busy: dict            # resource → busy cycles (whole op)
-    compute: float        # busy cycles of the compute resources
-    memory: float         # busy cycles of the memory channels
+    busy: dict  # resource → busy cycles (whole op)
+    compute: float  # busy cycles of the compute resources
+    memory: float  # busy cycles of the memory channels
     backing_bytes: float  # bytes moved to/from the backing store
-    bins: dict            # resource → busy cycles per bin of cycles/N_BINS
+    bins: dict  # resource → busy cycles per bin of cycles/N_BINS
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ class SimContext:
 
     def spilled(self, i: int) -> np.ndarray:
         """`spill` of op i as a one-op column (the `spill` argument of Family.startup_parts on `row(i)`)."""
-        return self.spill[i:i + 1]
+        return self.spill[i : i + 1]
 
     def compute_cycles(self, i: int) -> float:
         """The family's closed-form compute cycles of op i (Family.compute_parts on its one-op table), as a float."""
@@ -88,26 +89,41 @@ def sub_ops(m: ArrayLike, n: ArrayLike, k: ArrayLike, count: ArrayLike = 1.0, ki
     z = np.zeros_like(m)
     cnt = np.broadcast_to(np.asarray(count, dtype=np.float64), m.shape)
     act_in = m * k * cnt
-    return OpColumns(name=np.array(["tile"] * m.size), kind=np.array([kind] * m.size), m=m, n=n, k=k,
-                     count=cnt, macs=m * n * k * cnt, vector_ops=z, weight_elems=np.where(kind == "linear", n * k, 0.0),
-                     act_in_elems=act_in, act_out_elems=m * n * cnt,
-                     kv_read_elems=np.where(kind == "attention", n * k * cnt, 0.0), kv_write_elems=z)
+    return OpColumns(
+        name=np.array(["tile"] * m.size),
+        kind=np.array([kind] * m.size),
+        m=m,
+        n=n,
+        k=k,
+        count=cnt,
+        macs=m * n * k * cnt,
+        vector_ops=z,
+        weight_elems=np.where(kind == "linear", n * k, 0.0),
+        act_in_elems=act_in,
+        act_out_elems=m * n * cnt,
+        kv_read_elems=np.where(kind == "attention", n * k * cnt, 0.0),
+        kv_write_elems=z,
+    )
 
 
 def _row(ops: OpColumns, i: int) -> OpColumns:
-    return OpColumns(**{f: getattr(ops, f)[i:i + 1] for f in OpColumns.__dataclass_fields__})
+    return OpColumns(**{f: getattr(ops, f)[i : i + 1] for f in OpColumns.__dataclass_fields__})
 
 
 # --- tile families -------------------------------------------------------------------------------
+
 
 def _instances(load, comp, store, count, slots):
     """Run `count` instances back to back (extrapolating beyond MAX_INSTANCES)."""
     sim = min(int(count), MAX_INSTANCES)
     rep = lambda x, r: np.tile(x, r)  # noqa: E731
-    end, bc, bd, _, cb, db = pipeline(rep(load, sim), rep(comp, sim), rep(store, sim), slots, N_BINS,
-                                      float((comp.sum() + load.sum()) * sim))
+    end, bc, bd, _, cb, db = pipeline(
+        rep(load, sim), rep(comp, sim), rep(store, sim), slots, N_BINS, float((comp.sum() + load.sum()) * sim)
+    )
     if count > sim:
-        end1 = pipeline(rep(load, sim - 1), rep(comp, sim - 1), rep(store, sim - 1), slots, 1, 1.0)[0] if sim > 1 else 0.0
+        end1 = (
+            pipeline(rep(load, sim - 1), rep(comp, sim - 1), rep(store, sim - 1), slots, 1, 1.0)[0] if sim > 1 else 0.0
+        )
         scale = count / sim
         end = end + (count - sim) * (end - end1)
         bc, bd, cb, db = bc * scale, bd * scale, cb * scale, db * scale
@@ -134,8 +150,7 @@ def stream_op(ctx: SimContext, i: int, chunks: int | None = None) -> OpSim:
         load += io["a"][i] / bpc * (np.arange(len(share)) == 0) - io["a"][i] / bpc * share
     store = np.zeros(len(share))
     store[-1] = io["c"][i] / bpc
-    end, bc, bd, _, cb, db = pipeline(load, comp * share, store, 2, N_BINS,
-                                      float(load.sum() + comp + store.sum()))
+    end, bc, bd, _, cb, db = pipeline(load, comp * share, store, 2, N_BINS, float(load.sum() + comp + store.sum()))
     moved = float((load.sum() + store.sum()) * bpc)
     return OpSim(end, {"compute": bc, "dma": bd}, bc, bd, moved, {"compute": cb, "dma": db})
 
@@ -149,8 +164,9 @@ def simulate_tiles(ctx: SimContext, i: int, tile_m: float, tile_n: float) -> OpS
         return stream_op(ctx, i)
     count = max(float(ops.count[i]), 1.0)
     m, n, k = (int(getattr(ops, f)[i]) for f in ("m", "n", "k"))
-    rows, cols, share, a_b, b_b, c_b = tile_grid(m, n, tile_m, tile_n, *(float(blocking[x][i]) for x in
-                                                                          ("a", "b", "c", "a_fetch", "b_fetch", "cap_a", "cap_b")))
+    rows, cols, share, a_b, b_b, c_b = tile_grid(
+        m, n, tile_m, tile_n, *(float(blocking[x][i]) for x in ("a", "b", "c", "a_fetch", "b_fetch", "cap_a", "cap_b"))
+    )
     sub = sub_ops(rows, cols, np.full(rows.shape, float(k)), kind=str(ops.kind[i]))
     comp = np.asarray(ctx.family.compute_cycles(ctx.arch, sub, ctx.prec), dtype=np.float64) * share
     comp = np.maximum(comp, ctx.onchip[i] / count * share / share.sum())  # on-chip level bandwidth, spread
@@ -162,13 +178,15 @@ def simulate_tiles(ctx: SimContext, i: int, tile_m: float, tile_n: float) -> OpS
 
 # --- pipeline families ---------------------------------------------------------------------------
 
+
 def batches(ops: OpColumns, i: int) -> int:
     """Pipeline batches of op i: one per output column of a GEMM, at most P.MAX_BATCHES."""
     return int(min(P.MAX_BATCHES, max(1.0, ops.n[i]))) if bool(ops.gemm[i]) else P.MAX_BATCHES
 
 
-def pipeline_result(res: P.PipelineResult, compute_names: Iterable[str], memory_names: Iterable[str],
-                    backing_bytes: float) -> OpSim:
+def pipeline_result(
+    res: P.PipelineResult, compute_names: Iterable[str], memory_names: Iterable[str], backing_bytes: float
+) -> OpSim:
     """An OpSim from a simpy pipeline run: compute = summed busy time of the compute resources,
     memory = the busiest memory channel, busy time binned for the timeline."""
     width = max(res.end / N_BINS, 1e-12)
@@ -191,8 +209,11 @@ def io_stages(ctx: SimContext, i: int, nb: int, channel: str | tuple = "dram") -
     io, bpc = ctx.io, ctx.bpc
     a_once = io["a"][i] / max(float(ctx.blocking["a_fetch"][i]), 1.0)
     stream = io["b"][i] + io["a"][i] - a_once
-    return (P.once(channel, a_once / bpc, nb), P.Stage(channel, P.split(stream / bpc, nb), streams=True),
-            P.Stage(channel, P.split(io["c"][i] / bpc, nb)))
+    return (
+        P.once(channel, a_once / bpc, nb),
+        P.Stage(channel, P.split(stream / bpc, nb), streams=True),
+        P.Stage(channel, P.split(io["c"][i] / bpc, nb)),
+    )
 
 
 def backing_bytes(ctx: SimContext, i: int) -> float:

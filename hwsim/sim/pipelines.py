@@ -15,6 +15,7 @@ slice of a pipeline that works in much finer tiles, so streaming keeps the slici
 whole batch's load before its compute (or its compute after the last load): the start-up and drain are
 the once stages and the finest tile's, as the shared overlap rule has them (hwsim.engine.machine).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -28,15 +29,15 @@ MAX_BATCHES = 16
 @dataclass
 class Stage:
     resource: str | tuple  # a resource name, or a tuple of channel names used in parallel
-    cycles: np.ndarray     # per batch (for a tuple: per batch, the time on each channel)
-    once: bool = False     # done by the first batch for all: later batches wait for it here
+    cycles: np.ndarray  # per batch (for a tuple: per batch, the time on each channel)
+    once: bool = False  # done by the first batch for all: later batches wait for it here
     streams: bool = False  # feeds the next stage as it goes: the two run at once within a batch
 
 
 @dataclass
 class PipelineResult:
     end: float
-    busy: dict = field(default_factory=dict)       # resource → busy cycles
+    busy: dict = field(default_factory=dict)  # resource → busy cycles
     intervals: dict = field(default_factory=dict)  # resource → list of (start, end)
 
 

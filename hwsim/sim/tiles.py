@@ -7,6 +7,7 @@ reduction, blocked as the shared memory model's fetch rule says (hwsim.engine.me
 held in buffer-sized super-blocks, the other streamed once per super-block. So the backing-store
 bytes the tiles load are the analytical engine's, and what differs is timing.
 """
+
 from __future__ import annotations
 
 import numba
@@ -80,8 +81,7 @@ def bin_interval(bins, start, end, width):
         t = stop
 
 
-def tile_grid(m, n, tile_m, tile_n, a_bytes, b_bytes, c_bytes, a_fetch=1.0, b_fetch=1.0,
-              cap_a=np.inf, cap_b=np.inf):
+def tile_grid(m, n, tile_m, tile_n, a_bytes, b_bytes, c_bytes, a_fetch=1.0, b_fetch=1.0, cap_a=np.inf, cap_b=np.inf):
     """Tiles of one GEMM instance in execution order: arrays (rows, cols, share, a_bytes, b_bytes,
     c_bytes); rows × cols is the array pass a tile makes (its compute is the family's closed form on
     that sub-GEMM, times `share`) and the byte arrays are what the tile loads and stores.
@@ -100,8 +100,10 @@ def tile_grid(m, n, tile_m, tile_n, a_bytes, b_bytes, c_bytes, a_fetch=1.0, b_fe
     b_streamed = bool(streams_b(a_bytes, b_bytes, a_fetch, b_fetch, cap_a, cap_b))
     f = int(b_fetch if b_streamed else max(a_fetch, 1))
     (lr, tr, r_bytes, r_fetch), (ls, ts, s_bytes, s_fetch) = (
-        ((m, tm, a_bytes, a_fetch), (n, tn, b_bytes, b_fetch)) if b_streamed
-        else ((n, tn, b_bytes, b_fetch), (m, tm, a_bytes, a_fetch)))
+        ((m, tm, a_bytes, a_fetch), (n, tn, b_bytes, b_fetch))
+        if b_streamed
+        else ((n, tn, b_bytes, b_fetch), (m, tm, a_bytes, a_fetch))
+    )
     nr, ns = -(-lr // tr), -(-ls // ts)
     # pieces: (super-block j, R tile r) with their overlap in rows of R
     edges = np.arange(f + 1) * (lr / f)
@@ -122,5 +124,5 @@ def tile_grid(m, n, tile_m, tile_n, a_bytes, b_bytes, c_bytes, a_fetch=1.0, b_fe
     c_b = c_bytes * part[p] * s_size / (lr * ls)
     share = part[p] / r_size[r[p]]
     r_rows = r_size[r[p]]
-    rows, cols, a_b, b_b = ((r_rows, s_size, r_load, s_load) if b_streamed else (s_size, r_rows, s_load, r_load))
+    rows, cols, a_b, b_b = (r_rows, s_size, r_load, s_load) if b_streamed else (s_size, r_rows, s_load, r_load)
     return tuple(np.asarray(x, dtype=np.float64) for x in (rows, cols, share, a_b, b_b, c_b))

@@ -2,6 +2,7 @@
 
 Each failure is re-raised with the study file and the key path of the offending entry.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -42,9 +43,14 @@ def check_names(study: Study, top: dict[str, At]) -> None:
         from pathlib import Path
 
         acc = study.accuracy
-        assert acc.path is not None and acc.text is not None, "the study schema requires path and text with source model"
-        for key, value, ok in (("path", acc.path, Path(acc.path).is_dir()), ("text", acc.text, Path(acc.text).is_file()),
-                               ("calibration", acc.calibration, acc.calibration is None or Path(acc.calibration).is_file())):
+        assert acc.path is not None and acc.text is not None, (
+            "the study schema requires path and text with source model"
+        )
+        for key, value, ok in (
+            ("path", acc.path, Path(acc.path).is_dir()),
+            ("text", acc.text, Path(acc.text).is_file()),
+            ("calibration", acc.calibration, acc.calibration is None or Path(acc.calibration).is_file()),
+        ):
             if not ok:
                 raise top["accuracy"].child(key, value).error("no such " + ("folder" if key == "path" else "file"))
 
@@ -82,8 +88,10 @@ def _check_integer_range(d: Design, p: Param, overrides: dict[str, object], at: 
         if "expected an integer" in str(exc):
             import math
 
-            raise at.error(f"{p.path} takes integers: add `integer: true` to this range "
-                           f"({{min: {math.ceil(low)}, max: {math.floor(high)}, integer: true}})") from None
+            raise at.error(
+                f"{p.path} takes integers: add `integer: true` to this range "
+                f"({{min: {math.ceil(low)}, max: {math.floor(high)}, integer: true}})"
+            ) from None
 
 
 def _check_workloads(study: Study, at: At) -> None:

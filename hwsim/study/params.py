@@ -1,4 +1,5 @@
 """Swept architecture parameters: discrete lists or numeric ranges, and how samples map onto them."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -14,8 +15,18 @@ _RANGE_KEYS = ("min", "max", "num", "log", "integer")
 
 # the SI unit each quantity kind is written back in when values go to the engine: plain numbers
 # are SI there too, except that a bandwidth's unit says whether it is per cycle or per second
-SI_UNIT = {"frequency": "Hz", "time": "s", "bytes": "B", "bandwidth": "B/s", "bytes_per_cycle": "B/cycle",
-           "energy": "J", "energy_per_byte": "J/B", "power": "W", "area": "m2", "ops_per_s": "OPS"}
+SI_UNIT = {
+    "frequency": "Hz",
+    "time": "s",
+    "bytes": "B",
+    "bandwidth": "B/s",
+    "bytes_per_cycle": "B/cycle",
+    "energy": "J",
+    "energy_per_byte": "J/B",
+    "power": "W",
+    "area": "m2",
+    "ops_per_s": "OPS",
+}
 
 _KIND_OF_UNIT = {unit: kind for kind, unit in SI_UNIT.items()}
 
@@ -143,8 +154,9 @@ def parse_param(path: str, at: At, sampler: str) -> Param:
             raise at.error("an integer range needs integer min and max")
         num = keys["num"].int(minimum=1) if "num" in keys else None
         if sampler == "grid" and num is None:
-            raise at.error("a range under the grid sampler needs num (how many values); "
-                           "or use sampler kind random or lhs")
+            raise at.error(
+                "a range under the grid sampler needs num (how many values); or use sampler kind random or lhs"
+            )
         return Param(path, (), float(lo), float(hi), num, log, integer, _one_unit(at, [unit_lo, unit_hi]))
     items = at.list(allow_scalar=True)
     parsed = [parse_value_unit(i) for i in items]

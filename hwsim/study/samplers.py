@@ -1,5 +1,6 @@
 """Design points of one architecture entry: every combination (grid), or seeded random / Latin
 hypercube samples (scipy.stats.qmc) over the swept parameters."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -3,6 +3,7 @@
 `load_study(path)` validates the whole file up front (presets, models, formats, key paths) so a
 typo fails in a second with `file: key.path: message`, not an hour into a sweep.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -20,16 +21,36 @@ from hwsim.study.params import Param, parse_param, parse_value
 from hwsim.study.serving import ServingWorkload, serving_workloads
 from hwsim.study.validate import At
 
-TOP_KEYS = ("name", "description", "architectures", "workloads", "precisions", "accuracy", "constraints",
-            "objectives", "sampler", "outputs", "recheck")
+TOP_KEYS = (
+    "name",
+    "description",
+    "architectures",
+    "workloads",
+    "precisions",
+    "accuracy",
+    "constraints",
+    "objectives",
+    "sampler",
+    "outputs",
+    "recheck",
+)
 SAMPLERS = ("grid", "random", "lhs")
 OUTPUT_FORMATS = ("parquet", "csv")
 PHASES = ("prefill", "decode")
 # op subsets a workload can restrict the costing to (papers often report linear layers only)
 OP_SETS = ("all", "linear", "attention", "linear+attention")
 # accuracy sources: `synthetic` is an alias of hwsim.accuracy's llm-weights; `checkpoint` needs `path`
-ACCURACY_SOURCES = ("none", "synthetic", "checkpoint", "minilm", "model", "gaussian", "student-t", "llm-weights",
-                    "llm-activations")
+ACCURACY_SOURCES = (
+    "none",
+    "synthetic",
+    "checkpoint",
+    "minilm",
+    "model",
+    "gaussian",
+    "student-t",
+    "llm-weights",
+    "llm-activations",
+)
 # sources that run a model end to end: they measure methods, activations and KV (the others: weights only)
 END_TO_END_SOURCES = ("minilm", "model")
 DEFAULT_OBJECTIVES = "seconds:min,energy_j:min"
@@ -107,8 +128,11 @@ class Accuracy:
             return "minilm end to end: sentence-embedding cosine vs fp32"
         if self.source == "model":
             return f"{self.path} end to end: perplexity and KL vs fp on {self.text}"
-        what = "real weights of " + str(self.path) if self.source == "checkpoint" else \
-            f"synthetic {self.compare_source} tensors"
+        what = (
+            "real weights of " + str(self.path)
+            if self.source == "checkpoint"
+            else f"synthetic {self.compare_source} tensors"
+        )
         return f"{what}: weight quantization error only (a proxy, not model accuracy)"
 
 
@@ -177,6 +201,7 @@ class Study:
 
 # --- loading -----------------------------------------------------------------------------------
 
+
 def load_study(path: str | os.PathLike[str], *, check_names: bool = True) -> Study:
     """Parse and validate a study file. `check_names=False` skips preset/model/format look-ups."""
     from hwsim.fileio import read_text
@@ -204,19 +229,32 @@ def parse_study(raw: object, file: str, *, check_names: bool = True) -> Study:
         ws = list(dict.fromkeys(w for e in w_at.list() for w in _workloads(e)))
         ps = _precisions(p_at) if p_at is not None else (PrecisionChoice(),)
         d = _design(i, a, sampler.kind)
-        designs.append(replace(d, workloads=tuple(all_w.setdefault(w, len(all_w)) for w in ws),
-                               precisions=tuple(all_p.setdefault(p, len(all_p)) for p in ps)))
+        designs.append(
+            replace(
+                d,
+                workloads=tuple(all_w.setdefault(w, len(all_w)) for w in ws),
+                precisions=tuple(all_p.setdefault(p, len(all_p)) for p in ps),
+            )
+        )
     workloads, precisions = tuple(all_w), tuple(all_p)
     seen: set[str] = set()
     for d, a in zip(designs, top["architectures"].list()):
         if d.name in seen:
             raise a.error(f"design name {d.name!r} is used twice; give each entry a distinct `name`")
         seen.add(d.name)
-    objectives = tuple(parse_objectives(top["objectives"].value if "objectives" in top else DEFAULT_OBJECTIVES,
-                                        file=file, field="objectives"))
+    objectives = tuple(
+        parse_objectives(
+            top["objectives"].value if "objectives" in top else DEFAULT_OBJECTIVES, file=file, field="objectives"
+        )
+    )
     study = Study(
-        name=name, file=file, designs=tuple(designs), workloads=workloads, precisions=precisions,
-        objectives=objectives, sampler=sampler,
+        name=name,
+        file=file,
+        designs=tuple(designs),
+        workloads=workloads,
+        precisions=precisions,
+        objectives=objectives,
+        sampler=sampler,
         outputs=_outputs(top.get("outputs"), name),
         accuracy=_accuracy(top["accuracy"]) if "accuracy" in top else Accuracy(),
         constraints=_constraints(top["constraints"]) if "constraints" in top else (),
@@ -224,8 +262,10 @@ def parse_study(raw: object, file: str, *, check_names: bool = True) -> Study:
         recheck=_recheck(top["recheck"]) if "recheck" in top else None,
     )
     if study.recheck is not None and all(w.kind == "serving" for w in workloads):
-        raise top["recheck"].error("re-checks cost step workloads with the cycle engine; this study has serving "
-                                   "workloads only (drop `recheck`)")
+        raise top["recheck"].error(
+            "re-checks cost step workloads with the cycle engine; this study has serving "
+            "workloads only (drop `recheck`)"
+        )
     if check_names:
         from hwsim.study.checks import check_names as _check
 
@@ -260,8 +300,9 @@ def _design(i: int, at: At, sampler: str) -> Design:
     preset = keys["preset"].str()
     # overrides keep their YAML form for load_arch, which knows each field's unit; parse_value only
     # checks them here (the table records them in SI via override_columns)
-    overrides = tuple((k, v.value) for k, v in keys["set"].items() if parse_value(v) is not None) \
-        if "set" in keys else ()
+    overrides = (
+        tuple((k, v.value) for k, v in keys["set"].items() if parse_value(v) is not None) if "set" in keys else ()
+    )
     params: tuple[Param, ...] = ()
     if "sweep" in keys:
         items = keys["sweep"].items()
@@ -325,8 +366,10 @@ def _precisions(at: At) -> tuple[PrecisionChoice, ...]:
     out: list[PrecisionChoice] = []
     for e in entries:
         keys = e.mapping(("weights", "activations", "kv", "method"))
-        lists = [_precision_values(keys[k]) if k in keys else [PrecisionChoice.__dataclass_fields__[k].default]
-                 for k in ("weights", "activations", "kv")]
+        lists = [
+            _precision_values(keys[k]) if k in keys else [PrecisionChoice.__dataclass_fields__[k].default]
+            for k in ("weights", "activations", "kv")
+        ]
         lists.append(_methods(keys["method"]) if "method" in keys else ["rtn"])
         out.extend(PrecisionChoice(*combo) for combo in itertools.product(*lists))
     return tuple(dict.fromkeys(out))
@@ -358,9 +401,14 @@ def _accuracy(at: At) -> Accuracy:
         if k in keys and source != "model":
             raise keys[k].error(f"{k} applies to source model only")
     seed = keys["seed"].int(minimum=0) if "seed" in keys else 0
-    return Accuracy(source, path, seed, keys["text"].str() if "text" in keys else None,
-                    keys["calibration"].str() if "calibration" in keys else None,
-                    keys["max_tokens"].int(minimum=2) if "max_tokens" in keys else None)
+    return Accuracy(
+        source,
+        path,
+        seed,
+        keys["text"].str() if "text" in keys else None,
+        keys["calibration"].str() if "calibration" in keys else None,
+        keys["max_tokens"].int(minimum=2) if "max_tokens" in keys else None,
+    )
 
 
 def _constraints(at: At) -> tuple[Constraint, ...]:

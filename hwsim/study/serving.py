@@ -5,6 +5,7 @@ List-valued keys (rate, max_num_seqs, tp, pp, dp, ...) expand into one workload 
 batch/seq lists do for step workloads. The load (model and request stream) decides the Pareto group;
 the server's configuration (sequence limits, parallelism, replicas) competes inside it.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -20,8 +21,22 @@ if TYPE_CHECKING:
 
 _T = TypeVar("_T")
 
-SERVING_KEYS = ("kind", "model", "requests", "max_num_seqs", "max_batched_tokens", "block_size", "chunked_prefill",
-                "kv_blocks", "memory_utilization", "tp", "pp", "ep", "dp", "link")
+SERVING_KEYS = (
+    "kind",
+    "model",
+    "requests",
+    "max_num_seqs",
+    "max_batched_tokens",
+    "block_size",
+    "chunked_prefill",
+    "kv_blocks",
+    "memory_utilization",
+    "tp",
+    "pp",
+    "ep",
+    "dp",
+    "link",
+)
 STREAM_KEYS = ("rate", "num_requests", "input_len", "output_len", "seed")
 # the table columns naming the load: rows are grouped by them for Pareto fronts
 LOAD_COLUMNS = ("model", "phase", "requests")
@@ -60,17 +75,29 @@ class ServingWorkload:
         """The `requests` column: the file, or the generated stream's parameters."""
         if self.requests_file is not None:
             return self.requests_file
-        return (f"poisson(rate={self.rate:g}, n={self.num_requests}, in={self.input_len}, out={self.output_len}, "
-                f"seed={self.seed})")
+        return (
+            f"poisson(rate={self.rate:g}, n={self.num_requests}, in={self.input_len}, out={self.output_len}, "
+            f"seed={self.seed})"
+        )
 
     def columns(self) -> dict[str, object]:
         """The workload's columns in a results table (SI; kv_blocks NaN when sized from memory)."""
-        return {"model": self.model, "phase": self.phase, "requests": self.load, "max_num_seqs": self.max_num_seqs,
-                "max_batched_tokens": self.max_batched_tokens, "block_size": self.block_size,
-                "chunked_prefill": self.chunked_prefill,
-                "kv_blocks": math.nan if self.kv_blocks is None else float(self.kv_blocks),
-                "memory_utilization": self.memory_utilization, "tp": self.tp, "pp": self.pp, "ep": self.ep,
-                "dp": self.dp, "link": self.link or ""}
+        return {
+            "model": self.model,
+            "phase": self.phase,
+            "requests": self.load,
+            "max_num_seqs": self.max_num_seqs,
+            "max_batched_tokens": self.max_batched_tokens,
+            "block_size": self.block_size,
+            "chunked_prefill": self.chunked_prefill,
+            "kv_blocks": math.nan if self.kv_blocks is None else float(self.kv_blocks),
+            "memory_utilization": self.memory_utilization,
+            "tp": self.tp,
+            "pp": self.pp,
+            "ep": self.ep,
+            "dp": self.dp,
+            "link": self.link or "",
+        }
 
     def stream(self):
         """The hwsim.serve.requests.Requests this workload replays."""
@@ -126,8 +153,10 @@ def serving_workloads(at: At) -> list[ServingWorkload]:
     keys = at.mapping(SERVING_KEYS, required=("model", "requests"))
     models = [m.str() for m in keys["model"].list(allow_scalar=True)]
     rates, fixed = _stream(keys["requests"])
-    ints = {k: _many(keys.get(k), lambda a: a.int(minimum=1), getattr(ServingWorkload, k))
-            for k in ("max_num_seqs", "max_batched_tokens", "block_size", "tp", "pp", "ep", "dp")}
+    ints = {
+        k: _many(keys.get(k), lambda a: a.int(minimum=1), getattr(ServingWorkload, k))
+        for k in ("max_num_seqs", "max_batched_tokens", "block_size", "tp", "pp", "ep", "dp")
+    }
     fixed["chunked_prefill"] = keys["chunked_prefill"].bool() if "chunked_prefill" in keys else True
     if "kv_blocks" in keys and "memory_utilization" in keys:
         raise keys["kv_blocks"].error("give kv_blocks or memory_utilization, not both")

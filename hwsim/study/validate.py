@@ -1,4 +1,5 @@
 """Typed reads of parsed YAML that fail with HwsimError naming the file and the key path."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

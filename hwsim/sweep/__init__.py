@@ -1,4 +1,5 @@
 """Sweeps: a study's design points through the cost engine into a tidy, resumable results table."""
+
 from hwsim.sweep.evaluate import engine_evaluator, workload_columns
 from hwsim.sweep.io import read_table
 from hwsim.sweep.runner import SweepResult, run_sweep

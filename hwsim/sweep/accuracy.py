@@ -8,6 +8,7 @@ weights with RTN; a method other than rtn needs an end-to-end source. Precisions
 of bits have no format to quantize with, so their accuracy columns stay empty (NaN). `acc_source` says
 what the columns measure (synthetic sources are a proxy and say so).
 """
+
 from __future__ import annotations
 
 from typing import TypeGuard
@@ -49,8 +50,9 @@ def _end_to_end(study: Study, w: str, a: object, kv: object, method: str) -> dic
     wf, af, kvf = (None if f is None else get_format(f) for f in (_quantizer(w), _quantizer(a), _quantizer(kv)))
     opts = {} if acc.max_tokens is None else {"max_tokens": acc.max_tokens}
     assert acc.path is not None and acc.text is not None, "the study schema requires path and text for a model source"
-    return llm.evaluate(acc.path, acc.text, llm.Quant(wf, af, kvf, method, acc.seed), calibration=acc.calibration,
-                        **opts)
+    return llm.evaluate(
+        acc.path, acc.text, llm.Quant(wf, af, kvf, method, acc.seed), calibration=acc.calibration, **opts
+    )
 
 
 def accuracy_table(study: Study) -> pd.DataFrame | None:
@@ -67,16 +69,21 @@ def accuracy_table(study: Study) -> pd.DataFrame | None:
     field = "accuracy.source"
     try:
         if study.accuracy.source in END_TO_END_SOURCES:
-            keys = dict.fromkeys((str(p.weights), p.activations, p.kv, p.method) for p in precisions
-                                 if _is_format_name(p.weights))
-            rows = [{"weights": w, "activations": str(a), "kv": str(kv), "method": m,
-                     **_end_to_end(study, w, a, kv, m)} for w, a, kv, m in keys]
+            keys = dict.fromkeys(
+                (str(p.weights), p.activations, p.kv, p.method) for p in precisions if _is_format_name(p.weights)
+            )
+            rows = [
+                {"weights": w, "activations": str(a), "kv": str(kv), "method": m, **_end_to_end(study, w, a, kv, m)}
+                for w, a, kv, m in keys
+            ]
             table = pd.DataFrame(rows)
         else:
             methods = sorted({p.method for p in precisions} - {"rtn"})
             if methods:
-                raise HwsimError(f"method {methods[0]} changes what a model computes: measure it with an "
-                                 f"end-to-end source ({', '.join(END_TO_END_SOURCES)}), not {study.accuracy.source}")
+                raise HwsimError(
+                    f"method {methods[0]} changes what a model computes: measure it with an "
+                    f"end-to-end source ({', '.join(END_TO_END_SOURCES)}), not {study.accuracy.source}"
+                )
             names = list(dict.fromkeys(p.weights for p in precisions if _is_format_name(p.weights)))
             if not names:
                 return None
@@ -87,7 +94,6 @@ def accuracy_table(study: Study) -> pd.DataFrame | None:
     if table.empty:
         return None
     cols = [c for c in ("weights", "activations", "kv", "method") if c in table.columns]
-    table = table[cols + [m for m in _METRICS if m in table.columns]].rename(
-        columns={m: PREFIX + m for m in _METRICS})
+    table = table[cols + [m for m in _METRICS if m in table.columns]].rename(columns={m: PREFIX + m for m in _METRICS})
     table[PREFIX + "source"] = study.accuracy.label
     return table

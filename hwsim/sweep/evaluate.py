@@ -5,6 +5,7 @@ An evaluator is `f(design, points, workload, precision) -> DataFrame` with one r
 point (`points` maps each swept path to its values; empty for a design with nothing swept →
 one row). The default one runs hwsim's analytical engine; tests inject small pure functions.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
@@ -103,8 +104,9 @@ def weight_mix(precision: PrecisionChoice, workload: AnyWorkload) -> str:
     return split(_checkpoint_formats(workload)).label()
 
 
-def engine_inputs(design: Design, workload: AnyWorkload, precision: PrecisionChoice
-                  ) -> tuple[Accelerator, Trace | pd.DataFrame, Precision]:
+def engine_inputs(
+    design: Design, workload: AnyWorkload, precision: PrecisionChoice
+) -> tuple[Accelerator, Trace | pd.DataFrame, Precision]:
     """(base arch, trace, Precision) of one task, exactly as the analytical evaluator costs them (the
     cycle-engine recheck, hwsim.sweep.recheck, rebuilds sampled rows through this too, and engine_formats)."""
     from hwsim.workload.rotation import kv_quantized, needs_online_hadamard, with_online_hadamard
@@ -181,15 +183,20 @@ def evaluate_task(ctx: Context, task: Task, points: dict) -> pd.DataFrame:
     try:
         metrics = evaluator(design, points, workload, precision)
     except HwsimError as exc:  # say which study entry and combination hit it
-        combo = (f"{workload.model} {workload.phase}, weights={precision.weights}, "
-                 f"activations={precision.activations}, kv={precision.kv}")
-        raise HwsimError(f"{design.name} ({combo}): {exc}", file=study.file,
-                         field=f"architectures[{design.index}]") from None
+        combo = (
+            f"{workload.model} {workload.phase}, weights={precision.weights}, "
+            f"activations={precision.activations}, kv={precision.kv}"
+        )
+        raise HwsimError(
+            f"{design.name} ({combo}): {exc}", file=study.file, field=f"architectures[{design.index}]"
+        ) from None
     n = task.points
     if len(metrics) != n:
         raise RuntimeError(f"evaluator returned {len(metrics)} rows for {n} design points")
-    cols: dict[str, object] = {"design": np.full(n, design.name, dtype=object),
-                               "point": np.arange(task.start, task.stop, dtype=np.int64)}
+    cols: dict[str, object] = {
+        "design": np.full(n, design.name, dtype=object),
+        "point": np.arange(task.start, task.stop, dtype=np.int64),
+    }
     cols.update({k: np.full(n, v) for k, v in design.override_columns().items()})
     params = {p.path: p for p in design.params}
     for k, v in points.items():
@@ -243,7 +250,7 @@ def _join_accuracy(t: pd.DataFrame, acc: pd.DataFrame) -> pd.DataFrame:
 
 # how a design gets a metric its family leaves undefined (NaN) unless given an input
 MISSING_METRIC_HINTS = {
-    "area_mm2": "give the entry a sourced die area (fpga: `set: {compute.die_area: \"... mm^2\"}`)",
+    "area_mm2": 'give the entry a sourced die area (fpga: `set: {compute.die_area: "... mm^2"}`)',
 }
 
 
@@ -254,21 +261,32 @@ def _require_defined(t: pd.DataFrame, column: str, study: Study) -> None:
         return
     row = t.iloc[int(np.argmax(missing))]
     if column.startswith(ACC_PREFIX):  # accuracy is measured per format; a plain bit width has none
-        raise HwsimError(f"{column} is undefined for weights={row.get('weights', '?')} (a plain bit width names no "
-                         "format to quantize with) so it cannot be constrained; name a format (e.g. int4_g128) "
-                         "or drop the constraint", file=study.file, field=f"constraints.{column}")
+        raise HwsimError(
+            f"{column} is undefined for weights={row.get('weights', '?')} (a plain bit width names no "
+            "format to quantize with) so it cannot be constrained; name a format (e.g. int4_g128) "
+            "or drop the constraint",
+            file=study.file,
+            field=f"constraints.{column}",
+        )
     family = f"the {row['family']} family" if "family" in t.columns else "its model"
     hint = MISSING_METRIC_HINTS.get(column, "give it the inputs this metric needs or drop the constraint")
-    raise HwsimError(f"design {row.get('design', '?')!r}: {family} does not provide {column} (undefined) so it "
-                     f"cannot be constrained; {hint}", file=study.file, field=f"constraints.{column}")
+    raise HwsimError(
+        f"design {row.get('design', '?')!r}: {family} does not provide {column} (undefined) so it "
+        f"cannot be constrained; {hint}",
+        file=study.file,
+        field=f"constraints.{column}",
+    )
 
 
 def feasibility(t: pd.DataFrame, study: Study) -> np.ndarray:
     ok = np.ones(len(t), dtype=bool)
     for c in study.constraints:
         if c.column not in t.columns:
-            raise HwsimError(f"no such result column{closest(c.column, t.columns)}; columns: "
-                             f"{', '.join(map(str, t.columns))}", file=study.file, field=f"constraints.{c.column}")
+            raise HwsimError(
+                f"no such result column{closest(c.column, t.columns)}; columns: {', '.join(map(str, t.columns))}",
+                file=study.file,
+                field=f"constraints.{c.column}",
+            )
         _require_defined(t, c.column, study)
         col = t[c.column]
         if c.true:

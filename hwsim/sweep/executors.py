@@ -5,6 +5,7 @@ Workers receive the shared Context once (pool initializer / Dask scatter) and pe
 slice of design points. At most a few tasks per worker are in flight, so memory stays bounded
 however large the study.
 """
+
 from __future__ import annotations
 
 import multiprocessing as mp
@@ -70,8 +71,7 @@ def run_local(ctx: Context, items: Iterable, workers: int) -> Iterator:
     from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 
     method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-    with ProcessPoolExecutor(workers, mp_context=mp.get_context(method), initializer=_init,
-                             initargs=(ctx,)) as pool:
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context(method), initializer=_init, initargs=(ctx,)) as pool:
         pending: set[Future] = set()
         it = iter(items)
         exhausted = False
@@ -101,8 +101,9 @@ def run_dask(ctx: Context, items: Iterable, workers: int, scheduler: str | None)
     try:
         from dask.distributed import Client, LocalCluster, as_completed
     except ImportError:
-        raise HwsimError("the dask executor needs dask[distributed] (pip install 'hwsim[dask]')",
-                         field="executor") from None
+        raise HwsimError(
+            "the dask executor needs dask[distributed] (pip install 'hwsim[dask]')", field="executor"
+        ) from None
     cluster = None
     try:
         if scheduler:
@@ -111,8 +112,9 @@ def run_dask(ctx: Context, items: Iterable, workers: int, scheduler: str | None)
             except (OSError, TimeoutError, ValueError) as exc:
                 raise HwsimError(f"cannot reach Dask scheduler {scheduler!r}: {exc}", field="scheduler") from None
         else:
-            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                   dashboard_address=None, silence_logs=40)
+            cluster = LocalCluster(
+                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40
+            )
             client = Client(cluster)
         with client:
             shared = client.scatter(ctx, broadcast=True)
@@ -149,17 +151,18 @@ def _check_reachable(address: str) -> None:
 
     m = re.fullmatch(r"(?:tcp://)?([\w.-]+|\[[0-9a-fA-F:]+\]):(\d{1,5})", address.strip())
     if not m or not 0 < int(m.group(2)) < 65536:
-        raise HwsimError(f"expected a scheduler address such as tcp://host:8786, got {address[:80]!r}",
-                         field="scheduler")
+        raise HwsimError(
+            f"expected a scheduler address such as tcp://host:8786, got {address[:80]!r}", field="scheduler"
+        )
     try:
         socket.create_connection((m.group(1).strip("[]"), int(m.group(2))), timeout=5).close()
     except OSError as exc:
-        raise HwsimError(f"cannot reach Dask scheduler {address!r}: {exc.strerror or exc}", field="scheduler") \
-            from None
+        raise HwsimError(f"cannot reach Dask scheduler {address!r}: {exc.strerror or exc}", field="scheduler") from None
 
 
-def execute(ctx: Context, items: Iterable, *, workers: int = 1, executor: str = "local",
-            scheduler: str | None = None) -> Iterator:
+def execute(
+    ctx: Context, items: Iterable, *, workers: int = 1, executor: str = "local", scheduler: str | None = None
+) -> Iterator:
     check_executor(workers, executor, scheduler)
     if executor == "dask":
         return run_dask(ctx, items, workers, scheduler)

@@ -1,4 +1,5 @@
 """Reading and atomically writing result tables (Parquet or CSV)."""
+
 from __future__ import annotations
 
 import os
@@ -49,8 +50,9 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
             cand = os.path.join(path, f"{RESULTS_STEM}.{fmt}")
             if os.path.exists(cand):
                 return read_table(cand)
-        raise HwsimError(f"no {RESULTS_STEM}.parquet or {RESULTS_STEM}.csv in this directory "
-                         "(has the sweep finished?)", file=path)
+        raise HwsimError(
+            f"no {RESULTS_STEM}.parquet or {RESULTS_STEM}.csv in this directory (has the sweep finished?)", file=path
+        )
     ext = os.path.splitext(path)[1].lower()
     if ext not in (".parquet", ".csv"):
         raise HwsimError("results must be a .parquet or .csv file, or a sweep output directory", file=path)

@@ -2,6 +2,7 @@
 git commit of a clone (with a dirty flag), the command line, a SHA-256 of every input file (the study, the
 arch presets and model files it names) and the machine. Result tables stay byte-identical across machines:
 only the manifest carries this."""
+
 from __future__ import annotations
 
 import hashlib
@@ -35,10 +36,16 @@ def git_commit() -> str | None:
     if not (REPO_ROOT / ".git").exists():
         return None
     try:
-        head = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"], capture_output=True, text=True,
-                              timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+        head = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
     return head + ("+dirty" if dirty else "")
@@ -58,8 +65,13 @@ def input_files(study: Study) -> dict[str, Path]:
     for w in study.workloads:
         path = Path(w.model)
         try:
-            files[f"model:{w.model}"] = (path / "config.json" if path.is_dir() else
-                                         path if path.exists() else resolve_preset(w.model, "workloads", what="model"))
+            files[f"model:{w.model}"] = (
+                path / "config.json"
+                if path.is_dir()
+                else path
+                if path.exists()
+                else resolve_preset(w.model, "workloads", what="model")
+            )
         except (HwsimError, OSError):
             continue
     return files
@@ -73,6 +85,10 @@ def provenance(study: Study) -> dict:
         "git_commit": git_commit(),
         "command": shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]) if sys.argv and sys.argv[0] else None,
         "inputs": {k: {"path": str(p), "sha256": _sha256(p)} for k, p in input_files(study).items()},
-        "machine": {"platform": platform.platform(), "machine": platform.machine(),
-                    "python": platform.python_version(), "cpus": os.cpu_count()},
+        "machine": {
+            "platform": platform.platform(),
+            "machine": platform.machine(),
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+        },
     }

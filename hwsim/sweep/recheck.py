@@ -5,6 +5,7 @@ point exactly; each sampled row is rebuilt from the study (engine_inputs, design
 engine_grid: the sweep's own helpers), not parsed back from the table, and costed by
 hwsim.cycle.evaluate. The sample depends only on the table and the seed, never on workers.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -18,8 +19,14 @@ from hwsim.engine.sweep import arch_at
 from hwsim.errors import HwsimError
 from hwsim.study.samplers import design_points
 from hwsim.study.schema import Study
-from hwsim.sweep.evaluate import (PRECISION_COLUMNS, WORKLOAD_COLUMNS, concrete, engine_formats, engine_grid,
-                                  engine_inputs)
+from hwsim.sweep.evaluate import (
+    PRECISION_COLUMNS,
+    WORKLOAD_COLUMNS,
+    concrete,
+    engine_formats,
+    engine_grid,
+    engine_inputs,
+)
 from hwsim.sweep.io import atomic_write_table
 from hwsim.sweep.tasks import Task, plan
 
@@ -65,8 +72,9 @@ def recheck_table(study: Study, table: pd.DataFrame) -> pd.DataFrame:
             cost = evaluate(arch, trace, prec) if fmts is None else evaluate_per_op(arch, trace, prec, fmts, evaluate)
             got.append(cost.totals["cycles"])
         except HwsimError as exc:
-            raise HwsimError(f"{design.name} point {point}: cycle engine: {exc}", file=study.file,
-                             field="recheck") from None
+            raise HwsimError(
+                f"{design.name} point {point}: cycle engine: {exc}", file=study.file, field="recheck"
+            ) from None
     out.insert(0, "row", rows.astype(np.int64))
     out["cycles_cycle"] = np.asarray(got, dtype=np.float64)
     out["rel_diff"] = (out["cycles_cycle"] - out["cycles"]) / out["cycles"]
@@ -75,15 +83,21 @@ def recheck_table(study: Study, table: pd.DataFrame) -> pd.DataFrame:
 
 def summary(rc: pd.DataFrame, path: Path) -> dict:
     a = rc["rel_diff"].abs()
-    return {"rows": len(rc), "median_abs_rel_diff": float(a.median()) if len(a) else None,
-            "max_abs_rel_diff": float(a.max()) if len(a) else None, "file": str(path)}
+    return {
+        "rows": len(rc),
+        "median_abs_rel_diff": float(a.median()) if len(a) else None,
+        "max_abs_rel_diff": float(a.max()) if len(a) else None,
+        "file": str(path),
+    }
 
 
 def summary_line(s: dict) -> str:
     if not s["rows"]:
         return f"recheck (cycle engine): 0 rows (no row with finite cycles) → {s['file']}"
-    return (f"recheck (cycle engine): {s['rows']} rows, |rel_diff| median {s['median_abs_rel_diff']:.2%}, "
-            f"max {s['max_abs_rel_diff']:.2%} → {s['file']}")
+    return (
+        f"recheck (cycle engine): {s['rows']} rows, |rel_diff| median {s['median_abs_rel_diff']:.2%}, "
+        f"max {s['max_abs_rel_diff']:.2%} → {s['file']}"
+    )
 
 
 def run_recheck(study: Study, root: Path, table: pd.DataFrame) -> tuple[Path, dict]:

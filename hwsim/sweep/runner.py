@@ -1,4 +1,5 @@
 """Run a study: plan tasks, evaluate them (any executor), write parts, consolidate, Pareto, plot."""
+
 from __future__ import annotations
 
 import os
@@ -51,13 +52,20 @@ def _items(study: Study, tasks: Iterable[Task]) -> Iterator[tuple[Task, dict[str
         if t.design not in cache:
             cache = {t.design: design_points(study.designs[t.design], study.sampler)}
         pts = cache[t.design]
-        yield t, {k: v[t.start:t.stop] for k, v in pts.items()}
+        yield t, {k: v[t.start : t.stop] for k, v in pts.items()}
 
 
-def run_sweep(study: Study, out_dir: str | os.PathLike[str] | None = None, *, workers: int = 1,
-              executor: str = "local", scheduler: str | None = None, resume: bool = False,
-              evaluator: Evaluator | None = None,
-              progress: bool | None = None) -> SweepResult:
+def run_sweep(
+    study: Study,
+    out_dir: str | os.PathLike[str] | None = None,
+    *,
+    workers: int = 1,
+    executor: str = "local",
+    scheduler: str | None = None,
+    resume: bool = False,
+    evaluator: Evaluator | None = None,
+    progress: bool | None = None,
+) -> SweepResult:
     """Evaluate every task of `study` into `out_dir` (default: the study's outputs.dir).
 
     With resume=True, parts already on disk from an interrupted run of the *same* study are kept
@@ -79,16 +87,26 @@ def run_sweep(study: Study, out_dir: str | os.PathLike[str] | None = None, *, wo
         store.unlock()
 
 
-def _run(study: Study, store: Store, workers: int, executor: str, scheduler: str | None, resume: bool,
-         evaluator: Evaluator | None, progress: bool | None) -> SweepResult:
+def _run(
+    study: Study,
+    store: Store,
+    workers: int,
+    executor: str,
+    scheduler: str | None,
+    resume: bool,
+    evaluator: Evaluator | None,
+    progress: bool | None,
+) -> SweepResult:
     fmt = study.outputs.format
     results = store.root / f"{RESULTS_STEM}.{fmt}"
     fingerprint = study.fingerprint()
     tasks = plan(study)
     manifest = store.read_manifest() if resume else None
     if manifest is not None and manifest.get("fingerprint") != fingerprint:
-        raise HwsimError("the study changed since the interrupted sweep (different fingerprint); "
-                         "run without `resume` to start over", file=store.root / "manifest.json")
+        raise HwsimError(
+            "the study changed since the interrupted sweep (different fingerprint); run without `resume` to start over",
+            file=store.root / "manifest.json",
+        )
     if manifest is not None and manifest.get("complete") and results.exists():
         return _finish(study, store, results, len(tasks), rows=manifest.get("rows", 0))
 
@@ -99,21 +117,37 @@ def _run(study: Study, store: Store, workers: int, executor: str, scheduler: str
     from hwsim.sweep.provenance import provenance
 
     made_by = provenance(study)
-    store.write_manifest({"study": study.name, "file": study.file, "fingerprint": fingerprint,
-                          "tasks": len(tasks), "rows": total_rows(tasks), "format": fmt, "complete": False,
-                          "provenance": made_by})
+    store.write_manifest(
+        {
+            "study": study.name,
+            "file": study.file,
+            "fingerprint": fingerprint,
+            "tasks": len(tasks),
+            "rows": total_rows(tasks),
+            "format": fmt,
+            "complete": False,
+            "provenance": made_by,
+        }
+    )
     done = store.done() if manifest is not None else set()
     ctx = Context(study, accuracy_table(study), evaluator or engine_evaluator)
 
     from tqdm import tqdm
 
     todo = [t for t in tasks if t.id not in done]
-    with tqdm(total=total_rows(tasks), initial=total_rows([t for t in tasks if t.id in done]), unit="row",
-              desc=study.name, file=sys.stderr, disable=(None if progress is None else not progress),
-              dynamic_ncols=True) as bar:
+    with tqdm(
+        total=total_rows(tasks),
+        initial=total_rows([t for t in tasks if t.id in done]),
+        unit="row",
+        desc=study.name,
+        file=sys.stderr,
+        disable=(None if progress is None else not progress),
+        dynamic_ncols=True,
+    ) as bar:
         if todo:
-            for task, table in execute(ctx, _items(study, todo), workers=workers, executor=executor,
-                                       scheduler=scheduler):
+            for task, table in execute(
+                ctx, _items(study, todo), workers=workers, executor=executor, scheduler=scheduler
+            ):
                 _check_columns(study, table)
                 store.write_part(task.id, table)
                 bar.update(task.points)
@@ -123,9 +157,18 @@ def _run(study: Study, store: Store, workers: int, executor: str, scheduler: str
         raise RuntimeError(f"{len(missing)} tasks produced no part")
     table = store.read_parts(t.id for t in tasks)
     atomic_write_table(table, results, fmt)
-    store.write_manifest({"study": study.name, "file": study.file, "fingerprint": fingerprint,
-                          "tasks": len(tasks), "rows": len(table), "format": fmt, "complete": True,
-                          "provenance": made_by})
+    store.write_manifest(
+        {
+            "study": study.name,
+            "file": study.file,
+            "fingerprint": fingerprint,
+            "tasks": len(tasks),
+            "rows": len(table),
+            "format": fmt,
+            "complete": True,
+            "provenance": made_by,
+        }
+    )
     store.drop_parts()
     return _finish(study, store, results, len(done), rows=len(table), table=table)
 
@@ -140,8 +183,9 @@ def _check_columns(study: Study, table: pd.DataFrame) -> None:
         raise HwsimError(f"no such result column {color_by!r}", file=study.file, field="outputs.color_by")
 
 
-def _finish(study: Study, store: Store, results: Path, resumed: int, *, rows: int,
-            table: pd.DataFrame | None = None) -> SweepResult:
+def _finish(
+    study: Study, store: Store, results: Path, resumed: int, *, rows: int, table: pd.DataFrame | None = None
+) -> SweepResult:
     """Per-workload fronts of the feasible rows under the study's objectives, their plot, and the recheck if asked.
 
     Prefill and decode rows differ by orders of magnitude in tokens/s, so one front across workloads
@@ -164,8 +208,16 @@ def _finish(study: Study, store: Store, results: Path, resumed: int, *, rows: in
         plot_path = store.root / study.outputs.plot
         import matplotlib.pyplot as plt
 
-        fig = plot_front(feasible, mask, study.objectives[0], study.objectives[1], os.fspath(plot_path),
-                         color_by=study.outputs.color_by, title=study.name, by=by)
+        fig = plot_front(
+            feasible,
+            mask,
+            study.objectives[0],
+            study.objectives[1],
+            os.fspath(plot_path),
+            color_by=study.outputs.color_by,
+            title=study.name,
+            by=by,
+        )
         plt.close(fig.canvas.figure)  # the Figure itself (plot_front made it: no Axes was given)
     rc_path = rc_summary = None
     if study.recheck is not None:

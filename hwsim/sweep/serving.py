@@ -7,6 +7,7 @@ A design point that cannot serve the stream (the model does not fit its devices,
 its KV cache) is a row with NaN metrics, `feasible` false and the reason in `serve_error`; anything
 wrong with the study itself stops the sweep with the file and key.
 """
+
 from __future__ import annotations
 
 import math
@@ -51,24 +52,54 @@ def metric_row(summary: dict, arch: Accelerator, area_mm2: float) -> dict:
             row[f"{lat}_{col}_s"] = math.nan if v is None else v
     energy, out_tps = summary["energy_j"], summary["throughput_out_tokens_per_s"]
     price = math.nan if arch.price_usd is None else float(arch.price_usd)
-    row.update({
-        "tokens_per_s": out_tps, "input_tokens_per_s": summary["throughput_in_tokens_per_s"],
-        "requests_per_s": summary["requests_per_s"], "duration_s": summary["duration_s"],
-        "energy_j": energy, "energy_per_token_j": summary["energy_per_output_token_j"],
-        "tokens_per_joule": 1.0 / summary["energy_per_output_token_j"], "power_w": energy / summary["duration_s"],
-        "iterations": summary["iterations"], "preemptions": summary["preemptions"],
-        "kv_capacity_blocks": summary["kv_capacity_blocks"], "kv_peak_fraction": summary["kv_peak_fraction"],
-        "area_mm2": area_mm2, "total_area_mm2": area_mm2 * summary["devices"], "price_usd": price,
-        "tokens_per_s_per_usd": out_tps / (price * summary["devices"]),
-        "feasible": True, "serve_error": "",
-    })
+    row.update(
+        {
+            "tokens_per_s": out_tps,
+            "input_tokens_per_s": summary["throughput_in_tokens_per_s"],
+            "requests_per_s": summary["requests_per_s"],
+            "duration_s": summary["duration_s"],
+            "energy_j": energy,
+            "energy_per_token_j": summary["energy_per_output_token_j"],
+            "tokens_per_joule": 1.0 / summary["energy_per_output_token_j"],
+            "power_w": energy / summary["duration_s"],
+            "iterations": summary["iterations"],
+            "preemptions": summary["preemptions"],
+            "kv_capacity_blocks": summary["kv_capacity_blocks"],
+            "kv_peak_fraction": summary["kv_peak_fraction"],
+            "area_mm2": area_mm2,
+            "total_area_mm2": area_mm2 * summary["devices"],
+            "price_usd": price,
+            "tokens_per_s_per_usd": out_tps / (price * summary["devices"]),
+            "feasible": True,
+            "serve_error": "",
+        }
+    )
     return row
 
 
-COLUMNS = ("family", "devices", *(f"{lat}_{col}_s" for lat in LATENCIES for col in STATS), "tokens_per_s",
-           "input_tokens_per_s", "requests_per_s", "duration_s", "energy_j", "energy_per_token_j", "tokens_per_joule",
-           "power_w", "iterations", "preemptions", "kv_capacity_blocks", "kv_peak_fraction", "area_mm2",
-           "total_area_mm2", "price_usd", "tokens_per_s_per_usd", "feasible", "serve_error")
+COLUMNS = (
+    "family",
+    "devices",
+    *(f"{lat}_{col}_s" for lat in LATENCIES for col in STATS),
+    "tokens_per_s",
+    "input_tokens_per_s",
+    "requests_per_s",
+    "duration_s",
+    "energy_j",
+    "energy_per_token_j",
+    "tokens_per_joule",
+    "power_w",
+    "iterations",
+    "preemptions",
+    "kv_capacity_blocks",
+    "kv_peak_fraction",
+    "area_mm2",
+    "total_area_mm2",
+    "price_usd",
+    "tokens_per_s_per_usd",
+    "feasible",
+    "serve_error",
+)
 
 
 def serve_point(arch: Accelerator, w: ServingWorkload, precision: PrecisionChoice) -> dict:
@@ -84,31 +115,57 @@ def serve_point(arch: Accelerator, w: ServingWorkload, precision: PrecisionChoic
     par = Parallel(tp=w.tp, pp=w.pp, ep=w.ep)
     link = link_for(arch, w.link) if par.devices > 1 or w.link is not None else None
     if w.kv_blocks is None and not math.isfinite(float(np.asarray(arch.backing.capacity))):
-        raise HwsimError(f"{arch.name}'s {arch.backing.name} has no capacity to size the KV cache from: give the "
-                         "serving workload kv_blocks (or the design a memory capacity)", field="workloads.kv_blocks")
+        raise HwsimError(
+            f"{arch.name}'s {arch.backing.name} has no capacity to size the KV cache from: give the "
+            "serving workload kv_blocks (or the design a memory capacity)",
+            field="workloads.kv_blocks",
+        )
     m = configure(arch, prec)  # the design's area at this precision, with no trace to cost
     area = float(np.asarray(m.area_mm2).reshape(-1)[0])
-    config = SchedulerConfig(max_num_seqs=w.max_num_seqs, max_batched_tokens=w.max_batched_tokens,
-                             block_size=w.block_size, chunked_prefill=w.chunked_prefill)
+    config = SchedulerConfig(
+        max_num_seqs=w.max_num_seqs,
+        max_batched_tokens=w.max_batched_tokens,
+        block_size=w.block_size,
+        chunked_prefill=w.chunked_prefill,
+    )
     try:
-        res = serve(arch, _model(w.model), _stream(w), prec, config, kv_blocks=w.kv_blocks,
-                    memory_utilization=w.memory_utilization, parallel=par, link=link, dp=w.dp)
+        res = serve(
+            arch,
+            _model(w.model),
+            _stream(w),
+            prec,
+            config,
+            kv_blocks=w.kv_blocks,
+            memory_utilization=w.memory_utilization,
+            parallel=par,
+            link=link,
+            dp=w.dp,
+        )
     except HwsimError as exc:  # this machine cannot serve the stream: an infeasible row, not a failed study
-        return {"family": arch.family, "devices": w.dp * par.devices, "area_mm2": area,
-                "total_area_mm2": area * w.dp * par.devices, "feasible": False, "serve_error": exc.detail}
+        return {
+            "family": arch.family,
+            "devices": w.dp * par.devices,
+            "area_mm2": area,
+            "total_area_mm2": area * w.dp * par.devices,
+            "feasible": False,
+            "serve_error": exc.detail,
+        }
     return metric_row(res.summary, arch, area)
 
 
-def serving_evaluator(design: Design, points: dict, workload: ServingWorkload,
-                      precision: PrecisionChoice) -> pd.DataFrame:
+def serving_evaluator(
+    design: Design, points: dict, workload: ServingWorkload, precision: PrecisionChoice
+) -> pd.DataFrame:
     """One row per design point of the chunk (in order), the metrics of its replay."""
     from hwsim.engine.sweep import arch_at
 
     base = _arch(design.preset, design.overrides)
     grid = engine_grid(design, points)
     n = len(next(iter(points.values()))) if points else 1
-    rows = [serve_point(arch_at(base, {k: v[i] for k, v in grid.items()}) if grid else base, workload, precision)
-            for i in range(n)]
+    rows = [
+        serve_point(arch_at(base, {k: v[i] for k, v in grid.items()}) if grid else base, workload, precision)
+        for i in range(n)
+    ]
     df = pd.DataFrame(rows, columns=COLUMNS)  # one order and one dtype per column, feasible or not
     for c in COLUMNS:
         if c not in ("family", "devices", "feasible", "serve_error"):

@@ -4,6 +4,7 @@ Every file is written to a temporary name and os.replace'd, so a SIGKILL leaves 
 part or none. Resume trusts exactly the parts that exist; the manifest's fingerprint guards
 against resuming with a different study.
 """
+
 from __future__ import annotations
 
 import json
@@ -39,8 +40,9 @@ class Store:
         except FileNotFoundError:
             return None
         except (OSError, ValueError) as exc:
-            raise HwsimError(f"unreadable sweep manifest ({exc}); run without `resume` to start over",
-                             file=self.root / MANIFEST) from None
+            raise HwsimError(
+                f"unreadable sweep manifest ({exc}); run without `resume` to start over", file=self.root / MANIFEST
+            ) from None
 
     def write_manifest(self, manifest: dict) -> None:
         path = self.root / MANIFEST
@@ -66,8 +68,10 @@ class Store:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             os.close(fd)
-            raise HwsimError("another hwsim sweep is writing to this folder; wait for it to finish or give "
-                             "another `out_dir`", file=self.root) from None
+            raise HwsimError(
+                "another hwsim sweep is writing to this folder; wait for it to finish or give another `out_dir`",
+                file=self.root,
+            ) from None
         self._lock_fd: int | None = fd  # released by unlock() or when the process ends
         _HELD.add(fd)
 

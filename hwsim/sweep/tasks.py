@@ -3,6 +3,7 @@
 Task ids follow the loop order design → workload → precision → chunk, which is also the row
 order of the consolidated results, so the output never depends on which worker finished first.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

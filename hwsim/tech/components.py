@@ -6,6 +6,7 @@ Families price their datapath as `Term`s (a component × how many times it acts,
 instances exist, for area). The engine sums the terms into the per-op compute energy and the area, and
 `hwsim.engine.explain` prints them line by line, so every total can be reconciled by hand.
 """
+
 from __future__ import annotations
 
 import functools
@@ -24,10 +25,12 @@ if TYPE_CHECKING:
     from hwsim.core.spec import Accelerator
 
 REF_NODE_NM = D.NODE  # the Horowitz table's node
-REF_VOLTS = 0.9       # Horowitz ISSCC 2014: 45 nm at 0.9 V
+REF_VOLTS = 0.9  # Horowitz ISSCC 2014: 45 nm at 0.9 V
 
-KECKLER = ("Keckler et al., 'GPUs and the future of parallel computing', IEEE Micro 31(5) 2011, Table 1: "
-           "40 nm, 0.9 V, 256 bits over 10 mm of on-chip wire = 310 pJ")
+KECKLER = (
+    "Keckler et al., 'GPUs and the future of parallel computing', IEEE Micro 31(5) 2011, Table 1: "
+    "40 nm, 0.9 V, 256 bits over 10 mm of on-chip wire = 310 pJ"
+)
 OCONNOR = "O'Connor et al., 'Fine-grained DRAM', MICRO 2017: HBM2 ~3.9 pJ/bit"
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -45,6 +48,7 @@ def priced_once(fn: F) -> F:
             return cached(*args, **kwargs)
         except TypeError:  # an unhashable argument (an array); a TypeError of fn itself raises again below
             return fn(*args, **kwargs)
+
     return price  # type: ignore[return-value]
 
 
@@ -62,8 +66,13 @@ class Component:
     @priced_once
     def times(self, factor: float | np.ndarray, why: str) -> "Component":
         """The same piece with its energy and area multiplied (e.g. a PE's overhead over its bare MAC)."""
-        return replace(self, energy_j=self.energy_j * factor, area_m2=self.area_m2 * factor,
-                       name=f"{self.name} x{show(factor)}", source=f"{self.source}; x{show(factor)}: {why}")
+        return replace(
+            self,
+            energy_j=self.energy_j * factor,
+            area_m2=self.area_m2 * factor,
+            name=f"{self.name} x{show(factor)}",
+            source=f"{self.source}; x{show(factor)}: {why}",
+        )
 
 
 @dataclass(frozen=True)
@@ -127,7 +136,13 @@ def _fit_source(what: str) -> str:
 
 
 @priced_once
-def mac(a: OperandType, b: OperandType, node_nm: float | np.ndarray = REF_NODE_NM, volts: float | np.ndarray | None = None, terms: float | np.ndarray = 4096) -> Component:
+def mac(
+    a: OperandType,
+    b: OperandType,
+    node_nm: float | np.ndarray = REF_NODE_NM,
+    volts: float | np.ndarray | None = None,
+    terms: float | np.ndarray = 4096,
+) -> Component:
     """One a×b multiply-accumulate into an accumulator sized for `terms` products (hwsim.tech.datapath)."""
     m = D.mac_cost(a, b, REF_NODE_NM, terms)
     e, ar = _at(m.energy_pj, m.area_um2, node_nm, volts)
@@ -137,21 +152,27 @@ def mac(a: OperandType, b: OperandType, node_nm: float | np.ndarray = REF_NODE_N
 
 
 @priced_once
-def int_adder(bits: float | np.ndarray, node_nm: float | np.ndarray = REF_NODE_NM, volts: float | np.ndarray | None = None) -> Component:
+def int_adder(
+    bits: float | np.ndarray, node_nm: float | np.ndarray = REF_NODE_NM, volts: float | np.ndarray | None = None
+) -> Component:
     e, ar = _at(D.int_add(bits), D.int_add(bits, "um2"), node_nm, volts)
     src = _fit_source("int add 8/16/32-bit, interpolated in width")
     return Component(f"int{show(bits)} adder", "add", _scalar(e), _scalar(ar), _tech_source(src, node_nm, volts))
 
 
 @priced_once
-def fp_adder(bits: float | np.ndarray, node_nm: float | np.ndarray = REF_NODE_NM, volts: float | np.ndarray | None = None) -> Component:
+def fp_adder(
+    bits: float | np.ndarray, node_nm: float | np.ndarray = REF_NODE_NM, volts: float | np.ndarray | None = None
+) -> Component:
     e, ar = _at(D.fp_add(bits), D.fp_add(bits, "um2"), node_nm, volts)
     src = _fit_source("fp add 16/32-bit, interpolated in width")
     return Component(f"fp{show(bits)} adder", "add", _scalar(e), _scalar(ar), _tech_source(src, node_nm, volts))
 
 
 @priced_once
-def multiplier(a: OperandType, b: OperandType, node_nm: float | np.ndarray = REF_NODE_NM, volts: float | np.ndarray | None = None) -> Component:
+def multiplier(
+    a: OperandType, b: OperandType, node_nm: float | np.ndarray = REF_NODE_NM, volts: float | np.ndarray | None = None
+) -> Component:
     e, ar = _at(D.multiplier(a, b, "pj"), D.multiplier(a, b, "um2"), node_nm, volts)
     src = _fit_source("int 8/32-bit and fp 16/32-bit multiplier fits of hwsim.tech.datapath")
     return Component(f"{a.name}x{b.name} multiplier", "multiply", e, ar, _tech_source(src, node_nm, volts))
@@ -189,11 +210,14 @@ def sram_bit(node_nm: float | np.ndarray = REF_NODE_NM, volts: float | np.ndarra
 
 
 @priced_once
-def sram_entry_read(bits: float | np.ndarray, node_nm: float | np.ndarray = REF_NODE_NM, volts: float | np.ndarray | None = None) -> Component:
+def sram_entry_read(
+    bits: float | np.ndarray, node_nm: float | np.ndarray = REF_NODE_NM, volts: float | np.ndarray | None = None
+) -> Component:
     """Reading one `bits`-wide table entry from a small SRAM array (per lookup): bits × sram_bit."""
     bit = sram_bit(node_nm, volts)
-    return replace(bit, name=f"table read ({show(bits)} SRAM bits)", action="lookup", energy_j=bit.energy_j * bits,
-                   area_m2=0.0)
+    return replace(
+        bit, name=f"table read ({show(bits)} SRAM bits)", action="lookup", energy_j=bit.energy_j * bits, area_m2=0.0
+    )
 
 
 @priced_once
@@ -209,7 +233,12 @@ _SRAM_READ_64B = ((8 * 1024, 10.0), (32 * 1024, 20.0), (1024 * 1024, 100.0))
 
 
 @priced_once
-def sram_read(capacity_bytes: float | np.ndarray, width_bits: float | np.ndarray = 64, node_nm: float | np.ndarray = REF_NODE_NM, volts: float | np.ndarray | None = None) -> Component:
+def sram_read(
+    capacity_bytes: float | np.ndarray,
+    width_bits: float | np.ndarray = 64,
+    node_nm: float | np.ndarray = REF_NODE_NM,
+    volts: float | np.ndarray | None = None,
+) -> Component:
     """One `width_bits` read of an SRAM of `capacity_bytes`: Horowitz's 8 KB / 32 KB / 1 MB 64-bit reads,
     interpolated log-log in capacity (energy grows ~ capacity^0.4-0.5 with the bit- and word-line lengths),
     extrapolated along the end segments, and linear in width (assumed: the bitlines read scale with width)."""
@@ -220,10 +249,17 @@ def sram_read(capacity_bytes: float | np.ndarray, width_bits: float | np.ndarray
     hi = ys[1] + (lc - xs[1]) * (ys[2] - ys[1]) / (xs[2] - xs[1])
     pj = np.exp(np.where(lc <= xs[1], lo, hi)) * np.asarray(width_bits) / 64
     e, _ = _at(pj, 0.0, node_nm, volts)
-    src = (f"{HOROWITZ}: 64-bit cache reads 10 pJ (8 KB), 20 pJ (32 KB), 100 pJ (1 MB), log-log interpolated; "
-           "assumed linear in width")
-    return Component(f"SRAM {show(np.asarray(capacity_bytes) / 1024)} KiB, {show(width_bits)}-bit read", "read",
-                     _scalar(e), 0.0, _tech_source(src, node_nm, volts))
+    src = (
+        f"{HOROWITZ}: 64-bit cache reads 10 pJ (8 KB), 20 pJ (32 KB), 100 pJ (1 MB), log-log interpolated; "
+        "assumed linear in width"
+    )
+    return Component(
+        f"SRAM {show(np.asarray(capacity_bytes) / 1024)} KiB, {show(width_bits)}-bit read",
+        "read",
+        _scalar(e),
+        0.0,
+        _tech_source(src, node_nm, volts),
+    )
 
 
 @priced_once

@@ -11,6 +11,7 @@ Built from the Horowitz 45 nm table (hwsim.tech.tables) with two-point fits, the
   that is ≤ 64 (minifloats), else in an fp32 adder (fp16/bf16 inputs: the usual tensor-core choice);
 - group scales: one scale multiply (fp16-class) per group, amortised over the group.
 """
+
 from __future__ import annotations
 
 import functools
@@ -89,8 +90,14 @@ def accumulator_bits(a: OperandType, b: OperandType, terms: ArrayLike) -> tuple:
     log_n = np.ceil(np.log2(np.maximum(np.asarray(terms, dtype=np.float64), 2.0))).astype(np.int64)
     if not a.is_float and not b.is_float:
         return as_scalar(a.element_bits + b.element_bits + log_n + 1), False
-    kulisch = (2 ** (a.exponent_bits if a.is_float else 0) + _mantissa(a)
-               + 2 ** (b.exponent_bits if b.is_float else 0) + _mantissa(b) + log_n - 1)
+    kulisch = (
+        2 ** (a.exponent_bits if a.is_float else 0)
+        + _mantissa(a)
+        + 2 ** (b.exponent_bits if b.is_float else 0)
+        + _mantissa(b)
+        + log_n
+        - 1
+    )
     return as_scalar(np.where(kulisch <= 64, kulisch, 32)), as_scalar(kulisch > 64)
 
 
@@ -102,7 +109,9 @@ class MacCost:
     node_nm: float | np.ndarray
 
 
-def mac_cost(a: OperandType, b: OperandType, node_nm: float | np.ndarray = NODE, terms: float | np.ndarray = 4096) -> MacCost:
+def mac_cost(
+    a: OperandType, b: OperandType, node_nm: float | np.ndarray = NODE, terms: float | np.ndarray = 4096
+) -> MacCost:
     """Energy (pJ) and area (µm²) of one a×b multiply-accumulate at a node (rule: hwsim.tech.scaling).
     `node_nm` and `terms` broadcast (arrays over design points in sweeps)."""
     try:  # one design point: the same few operand pairs are priced on every engine call

@@ -10,6 +10,7 @@ Voltage (when a preset gives `tech.voltage`): dynamic switching energy is C·V²
 scales with (V / V_ref)², V_ref the voltage of the reference table (Horowitz: 0.9 V at 45 nm). Leakage
 is not part of these per-action energies (it is the preset's static power).
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING

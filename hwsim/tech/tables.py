@@ -1,4 +1,5 @@
 """Technology tables: energy and area of arithmetic and memory, each number with its source."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -50,18 +51,24 @@ BITMOD_28NM_PE: dict[str, dict[str, Entry]] = {
     "olive": {"area": Entry(1318.6, "um2", BITMOD), "power": Entry(0.613, "mW", BITMOD)},
 }
 
-CACTI_28NM = ("CACTI 7 (binary bundled with ZigZag 3.9.1), run as BitMoD's simulator configures it "
-              "(bitmod_sim/accelerator.py _init_mem, mem/cacti_simulation.py): 512 KiB as 8 banks of 64 KiB, "
-              "each bank 1 read + 1 write port and width/8 bits wide (block size ceil(width/8/64)*8 B), "
-              "28 nm, itrs-hp cells and periphery, 360 K, ED^2 objective; per-access figures x 8 banks")
+CACTI_28NM = (
+    "CACTI 7 (binary bundled with ZigZag 3.9.1), run as BitMoD's simulator configures it "
+    "(bitmod_sim/accelerator.py _init_mem, mem/cacti_simulation.py): 512 KiB as 8 banks of 64 KiB, "
+    "each bank 1 read + 1 write port and width/8 bits wide (block size ceil(width/8/64)*8 B), "
+    "28 nm, itrs-hp cells and periphery, 360 K, ED^2 objective; per-access figures x 8 banks"
+)
 
 # 28 nm SRAM of the BitMoD simulator (512 KiB, 8 banks) by access width in bits: read energy per
 # access (pJ), write energy per 64-bit fill (pJ), standby leakage (mW), area (mm²). The simulator
 # charges one read of each SRAM per array tile and one write per 64 bits filled from DRAM; it does
 # not count the leakage.
 CACTI_28NM_SRAM_512KIB: dict[int, dict[str, Entry]] = {
-    width: {"read_pj": Entry(r, "pJ", CACTI_28NM), "write_64b_pj": Entry(w, "pJ", CACTI_28NM),
-            "leakage_mw": Entry(leak, "mW", CACTI_28NM), "area_mm2": Entry(area, "mm2", CACTI_28NM)}
+    width: {
+        "read_pj": Entry(r, "pJ", CACTI_28NM),
+        "write_64b_pj": Entry(w, "pJ", CACTI_28NM),
+        "leakage_mw": Entry(leak, "mW", CACTI_28NM),
+        "area_mm2": Entry(area, "mm2", CACTI_28NM),
+    }
     for width, (r, w, leak, area) in {
         144: (61.54, 17.09, 336.7, 1.436),
         192: (66.58, 14.44, 331.5, 1.529),

@@ -4,6 +4,7 @@ Blocks are frozen dataclasses, so identical layers compare equal: the trace buil
 layer once and tiles it. Each block lists its linear ops (role → in, out, bias, copies) and its other
 parameters (norm weights, sinks, SSM tensors), the single source of parameter counts.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -70,10 +71,12 @@ class Attention:
             out["kv_b_proj"] = Linear(a.kv_lora_rank, H * (a.nope_dim + a.v_dim))
             out["o_proj"] = Linear(H * a.v_dim, h, self.o_bias)
             return out
-        return {"q_proj": Linear(h, H * self.head_dim, self.qkv_bias),
-                "k_proj": Linear(h, self.kv_heads * self.head_dim, self.qkv_bias),
-                "v_proj": Linear(h, self.kv_heads * self.v_dim, self.qkv_bias),
-                "o_proj": Linear(H * self.v_dim, h, self.o_bias)}
+        return {
+            "q_proj": Linear(h, H * self.head_dim, self.qkv_bias),
+            "k_proj": Linear(h, self.kv_heads * self.head_dim, self.qkv_bias),
+            "v_proj": Linear(h, self.kv_heads * self.v_dim, self.qkv_bias),
+            "o_proj": Linear(H * self.v_dim, h, self.o_bias),
+        }
 
     def other_params(self, norm: str) -> int:
         p = NORM_PARAMS[norm]
@@ -145,8 +148,12 @@ class Ssm:
 
     def linears(self, hidden: int) -> dict[str, Linear]:
         e = self.d_inner
-        return {"in_proj": Linear(hidden, 2 * e, self.bias), "x_proj": Linear(e, self.dt_rank + 2 * self.d_state),
-                "dt_proj": Linear(self.dt_rank, e, True), "out_proj": Linear(e, hidden, self.bias)}
+        return {
+            "in_proj": Linear(hidden, 2 * e, self.bias),
+            "x_proj": Linear(e, self.dt_rank + 2 * self.d_state),
+            "dt_proj": Linear(self.dt_rank, e, True),
+            "out_proj": Linear(e, hidden, self.bias),
+        }
 
     def other_params(self, norm: str) -> int:
         e = self.d_inner

@@ -1,4 +1,5 @@
 """Real tensor names, shapes and dtypes of a checkpoint folder, read from safetensors headers only."""
+
 from __future__ import annotations
 
 import json
@@ -14,9 +15,20 @@ if TYPE_CHECKING:  # pandas loads with the first table (a trace alone does not n
     import pandas as pd
 
 # safetensors dtype codes → the usual names
-_DTYPES = {"F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16", "F8_E4M3": "float8_e4m3fn",
-           "F8_E5M2": "float8_e5m2", "I64": "int64", "I32": "int32", "I16": "int16", "I8": "int8", "U8": "uint8",
-           "BOOL": "bool"}
+_DTYPES = {
+    "F64": "float64",
+    "F32": "float32",
+    "F16": "float16",
+    "BF16": "bfloat16",
+    "F8_E4M3": "float8_e4m3fn",
+    "F8_E5M2": "float8_e5m2",
+    "I64": "int64",
+    "I32": "int32",
+    "I16": "int16",
+    "I8": "int8",
+    "U8": "uint8",
+    "BOOL": "bool",
+}
 
 
 def shard_files(folder: Path) -> list[Path]:
@@ -56,7 +68,9 @@ def checkpoint_tensors(path: str | Path) -> pd.DataFrame:
                     sl = handle.get_slice(name)
                     shape = tuple(int(s) for s in sl.get_shape())
                     code = sl.get_dtype()
-                    rows.append((name, shape, _DTYPES.get(code, code.lower()), int(np.prod(shape, dtype=np.int64)), f.name))
+                    rows.append(
+                        (name, shape, _DTYPES.get(code, code.lower()), int(np.prod(shape, dtype=np.int64)), f.name)
+                    )
         except (OSError, ValueError, SafetensorError) as exc:
             raise HwsimError(f"not a readable safetensors file: {exc}", file=f) from None
     import pandas as pd

@@ -5,6 +5,7 @@ per-type readers (hwsim.workload.readers) map each `model_type` onto them, follo
 code and its configuration defaults. The scalar fields (hidden, heads, intermediate, …) summarise the
 model for reports; parameters, traces and the KV cache are computed from the blocks.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -164,16 +165,20 @@ def default_weight_format(cfg: dict, file: object = None) -> str:
     return {"bfloat16": "bf16", "float32": "fp32"}.get(dtype, "fp16")
 
 
-def from_hf_dict(cfg: dict, *, name: str | None = None, file: object = None, source: str = "",
-                 formats: WeightFormats | None = None) -> ModelConfig:
+def from_hf_dict(
+    cfg: dict, *, name: str | None = None, file: object = None, source: str = "", formats: WeightFormats | None = None
+) -> ModelConfig:
     """Build a ModelConfig from the fields of a Hugging Face config.json."""
     if not isinstance(cfg, dict):
         raise HwsimError("expected a mapping of config fields", file=file)
     model_type = cfg.get("model_type")
     if model_type not in READERS:
         # no "did you mean": a near name is a different architecture (qwen3 read as qwen2 is wrong)
-        raise HwsimError(f"unsupported model_type {model_type!r}; supported: {', '.join(SUPPORTED_TYPES)}",
-                         file=file, field="model_type")
+        raise HwsimError(
+            f"unsupported model_type {model_type!r}; supported: {', '.join(SUPPORTED_TYPES)}",
+            file=file,
+            field="model_type",
+        )
     fields = Fields(cfg, file)
     if cfg.get("max_position_embeddings") is not None:
         fields.int("max_position_embeddings")
@@ -206,11 +211,17 @@ def _refuse_hub_id(text: str) -> None:
     """`meta-llama/Llama-3.1-8B` names a Hugging Face hub repository; hwsim reads local files only."""
     import re
 
-    if re.fullmatch(r"[A-Za-z0-9][\w.-]*/[\w.-]+", text) and not _is_dir(Path(text)) \
-            and Path(text).suffix not in (".yaml", ".yml", ".json"):
-        raise HwsimError(f"looks like a Hugging Face hub id; hwsim does not download: give a local folder with its "
-                         f"config.json (e.g. `huggingface-cli download {text} config.json --local-dir "
-                         f"{text.split('/')[-1]}`, then give the folder {text.split('/')[-1]} as the model)", file=text)
+    if (
+        re.fullmatch(r"[A-Za-z0-9][\w.-]*/[\w.-]+", text)
+        and not _is_dir(Path(text))
+        and Path(text).suffix not in (".yaml", ".yml", ".json")
+    ):
+        raise HwsimError(
+            f"looks like a Hugging Face hub id; hwsim does not download: give a local folder with its "
+            f"config.json (e.g. `huggingface-cli download {text} config.json --local-dir "
+            f"{text.split('/')[-1]}`, then give the folder {text.split('/')[-1]} as the model)",
+            file=text,
+        )
 
 
 def load_model(name_or_path: str | Path) -> ModelConfig:
@@ -227,8 +238,13 @@ def load_model(name_or_path: str | Path) -> ModelConfig:
         if not path.exists():
             raise HwsimError("no such file", file=text)
         cfg, formats = read_gguf(path)
-        return from_hf_dict(cfg, name=str(cfg.pop("name", None) or path.stem), file=path, formats=formats,
-                            source=f"GGUF header of {path.name}")
+        return from_hf_dict(
+            cfg,
+            name=str(cfg.pop("name", None) or path.stem),
+            file=path,
+            formats=formats,
+            source=f"GGUF header of {path.name}",
+        )
     else:
         _refuse_hub_id(text)
         path = resolve_preset(text, "workloads", what="model")

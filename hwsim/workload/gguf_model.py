@@ -7,6 +7,7 @@ Metadata keys (GGUF spec, ggml/docs/gguf.md): general.architecture, then {arch}.
 .attention.key_length, .expert_count, .expert_used_count, .vocab_size; the vocabulary size falls back to
 tokenizer.ggml.tokens, then to the token_embd tensor's shape.
 """
+
 from __future__ import annotations
 
 import re
@@ -21,13 +22,27 @@ if TYPE_CHECKING:  # gguf is imported lazily (only GGUF inputs need it)
     from gguf import GGUFReader
 
 # GGUF general.architecture → HF model_type (llama.cpp writes Mistral and Mixtral as "llama")
-ARCHITECTURES = {"llama": "llama", "mistral": "mistral", "qwen2": "qwen2", "phi3": "phi3", "gptneox": "gpt_neox",
-                 "bitnet": "bitnet"}
+ARCHITECTURES = {
+    "llama": "llama",
+    "mistral": "mistral",
+    "qwen2": "qwen2",
+    "phi3": "phi3",
+    "gptneox": "gpt_neox",
+    "bitnet": "bitnet",
+}
 # GGUF tensor name (blk.N.<part>) → HF module
-_PARTS = {"attn_q": "self_attn.q_proj", "attn_k": "self_attn.k_proj", "attn_v": "self_attn.v_proj",
-          "attn_output": "self_attn.o_proj", "ffn_gate": "mlp.gate_proj", "ffn_up": "mlp.up_proj",
-          "ffn_down": "mlp.down_proj", "ffn_gate_exps": "mlp.gate_proj", "ffn_up_exps": "mlp.up_proj",
-          "ffn_down_exps": "mlp.down_proj"}
+_PARTS = {
+    "attn_q": "self_attn.q_proj",
+    "attn_k": "self_attn.k_proj",
+    "attn_v": "self_attn.v_proj",
+    "attn_output": "self_attn.o_proj",
+    "ffn_gate": "mlp.gate_proj",
+    "ffn_up": "mlp.up_proj",
+    "ffn_down": "mlp.down_proj",
+    "ffn_gate_exps": "mlp.gate_proj",
+    "ffn_up_exps": "mlp.up_proj",
+    "ffn_down_exps": "mlp.down_proj",
+}
 _TOP = {"token_embd": "model.embed_tokens", "output": "lm_head"}
 _FLOAT = {"f32": "fp32", "f16": "fp16", "bf16": "bf16"}
 
@@ -67,24 +82,36 @@ def read_gguf(path: str | Path) -> tuple[dict, WeightFormats]:
     try:
         reader = GGUFReader(str(path), "r")
     except (OSError, ValueError, KeyError, IndexError) as exc:
-        raise HwsimError(f"not a readable GGUF file: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
-                         file=path) from None
+        raise HwsimError(
+            f"not a readable GGUF file: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=path
+        ) from None
     arch = _field(reader, "general.architecture")
     if arch not in ARCHITECTURES:
-        raise HwsimError(f"unsupported GGUF architecture {arch!r} (supported: {', '.join(ARCHITECTURES)})",
-                         file=path, field="general.architecture")
+        raise HwsimError(
+            f"unsupported GGUF architecture {arch!r} (supported: {', '.join(ARCHITECTURES)})",
+            file=path,
+            field="general.architecture",
+        )
     tensors = {t.name: t for t in reader.tensors}
     g = lambda key, default=None: _field(reader, f"{arch}.{key}", default)  # noqa: E731
-    vocab = g("vocab_size") or (len(reader.fields["tokenizer.ggml.tokens"].data)
-                                if "tokenizer.ggml.tokens" in reader.fields else None)
+    vocab = g("vocab_size") or (
+        len(reader.fields["tokenizer.ggml.tokens"].data) if "tokenizer.ggml.tokens" in reader.fields else None
+    )
     if vocab is None and "token_embd.weight" in tensors:
         vocab = int(tensors["token_embd.weight"].shape[-1])
     experts = g("expert_count", 0) or 0
-    cfg = {"model_type": "mixtral" if arch == "llama" and experts > 1 else ARCHITECTURES[arch],
-           "hidden_size": g("embedding_length"), "intermediate_size": g("feed_forward_length"),
-           "num_attention_heads": g("attention.head_count"), "num_key_value_heads": g("attention.head_count_kv"),
-           "num_hidden_layers": g("block_count"), "vocab_size": vocab, "max_position_embeddings": g("context_length"),
-           "tie_word_embeddings": "output.weight" not in tensors, "name": _field(reader, "general.name")}
+    cfg = {
+        "model_type": "mixtral" if arch == "llama" and experts > 1 else ARCHITECTURES[arch],
+        "hidden_size": g("embedding_length"),
+        "intermediate_size": g("feed_forward_length"),
+        "num_attention_heads": g("attention.head_count"),
+        "num_key_value_heads": g("attention.head_count_kv"),
+        "num_hidden_layers": g("block_count"),
+        "vocab_size": vocab,
+        "max_position_embeddings": g("context_length"),
+        "tie_word_embeddings": "output.weight" not in tensors,
+        "name": _field(reader, "general.name"),
+    }
     if g("attention.key_length") is not None:
         cfg["head_dim"] = g("attention.key_length")
     if experts > 1:

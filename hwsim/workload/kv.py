@@ -10,6 +10,7 @@ allocation read them from.
   modelling code, transformers 4): full per-head K and V;
 - SSM (Mamba): a fixed state per sequence (scan state + conv window), independent of the span.
 """
+
 from __future__ import annotations
 
 from hwsim.workload.blocks import Attention, Layer, Ssm
@@ -44,5 +45,6 @@ def cache_elems(blocks: tuple[Layer, ...], batch: int, span: int, mla: str = "ab
 def bytes_per_token(blocks: tuple[Layer, ...], kv_bits: float = 16, mla: str = "absorbed") -> float:
     """KV bytes one more token adds to a long sequence (window layers and SSMs add none once full;
     counted here as the unbounded per-token size of attention layers, window or not)."""
-    return sum(elems_per_token(layer.mixer, mla) for layer in blocks
-               if isinstance(layer.mixer, Attention)) * kv_bits / 8
+    return (
+        sum(elems_per_token(layer.mixer, mla) for layer in blocks if isinstance(layer.mixer, Attention)) * kv_bits / 8
+    )

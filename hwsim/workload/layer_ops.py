@@ -3,6 +3,7 @@
 Row order and names of the dense attention + MLP layer are the ones hwsim has always emitted (the
 pinned Llama/Mistral/OPT/… traces), and new blocks add rows around them.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -11,9 +12,28 @@ from hwsim.workload.blocks import NORM_PARAMS, Attention, Layer, Mlp, Ssm
 from hwsim.workload.kv import cached_tokens
 
 # Approximate element operations per element for elementwise ops (assumed: one op per arithmetic step).
-VECTOR_OPS = {"rmsnorm": 4, "layernorm": 7, "l2": 4, "softmax": 5, "silu": 4, "gelu": 8, "gelu_new": 8, "relu": 1,
-              "relu2": 2, "gelu_pytorch_tanh": 8, "rope": 3, "residual": 1, "gate_mul": 1, "position_add": 1,
-              "softcap": 3, "scale": 1, "sigmoid": 4, "softplus": 4, "conv_tap": 2, "scan": 7}
+VECTOR_OPS = {
+    "rmsnorm": 4,
+    "layernorm": 7,
+    "l2": 4,
+    "softmax": 5,
+    "silu": 4,
+    "gelu": 8,
+    "gelu_new": 8,
+    "relu": 1,
+    "relu2": 2,
+    "gelu_pytorch_tanh": 8,
+    "rope": 3,
+    "residual": 1,
+    "gate_mul": 1,
+    "position_add": 1,
+    "softcap": 3,
+    "scale": 1,
+    "sigmoid": 4,
+    "softplus": 4,
+    "conv_tap": 2,
+    "scan": 7,
+}
 ATTENTION_FORMS = ("unfused", "fused")
 
 
@@ -23,25 +43,87 @@ class Ops:
     def __init__(self) -> None:
         self.rows: list[tuple] = []
 
-    def add(self, name: str, kind: str, op: str, m: int, n: int, k: int, count: int = 1, *, macs: int = 0,
-            vector_ops: int = 0, weight: int = 0, act_in: int = 0, act_out: int = 0, kv_read: int = 0,
-            kv_write: int = 0) -> None:
-        self.rows.append((name, kind, op, m, n, k, count, macs, vector_ops, weight, act_in, act_out, kv_read,
-                          kv_write))
+    def add(
+        self,
+        name: str,
+        kind: str,
+        op: str,
+        m: int,
+        n: int,
+        k: int,
+        count: int = 1,
+        *,
+        macs: int = 0,
+        vector_ops: int = 0,
+        weight: int = 0,
+        act_in: int = 0,
+        act_out: int = 0,
+        kv_read: int = 0,
+        kv_write: int = 0,
+    ) -> None:
+        self.rows.append((name, kind, op, m, n, k, count, macs, vector_ops, weight, act_in, act_out, kv_read, kv_write))
 
-    def linear(self, name: str, op: str, m: int, k: int, n: int, *, bias: bool = False, count: int = 1,
-               out_to_kv: bool = False, kv_read: int = 0) -> None:
+    def linear(
+        self,
+        name: str,
+        op: str,
+        m: int,
+        k: int,
+        n: int,
+        *,
+        bias: bool = False,
+        count: int = 1,
+        out_to_kv: bool = False,
+        kv_read: int = 0,
+    ) -> None:
         out = m * n * count
-        self.add(name, "linear", op, m, n, k, count, macs=m * n * k * count, weight=(k * n + (n if bias else 0)) * count,
-                 act_in=m * k * count - kv_read, act_out=0 if out_to_kv else out, kv_write=out if out_to_kv else 0,
-                 kv_read=kv_read)
+        self.add(
+            name,
+            "linear",
+            op,
+            m,
+            n,
+            k,
+            count,
+            macs=m * n * k * count,
+            weight=(k * n + (n if bias else 0)) * count,
+            act_in=m * k * count - kv_read,
+            act_out=0 if out_to_kv else out,
+            kv_write=out if out_to_kv else 0,
+            kv_read=kv_read,
+        )
 
-    def elementwise(self, name: str, op: str, rows: int, width: int, per_elem: int, *, inputs: int = 1,
-                    weight: int = 0, kv_read: int = 0, kv_write: int = 0, out: int | None = None,
-                    extra_ops: int = 0) -> None:
+    def elementwise(
+        self,
+        name: str,
+        op: str,
+        rows: int,
+        width: int,
+        per_elem: int,
+        *,
+        inputs: int = 1,
+        weight: int = 0,
+        kv_read: int = 0,
+        kv_write: int = 0,
+        out: int | None = None,
+        extra_ops: int = 0,
+    ) -> None:
         elems = rows * width
-        self.add(name, "elementwise", op, rows, width, 1, 1, vector_ops=per_elem * elems + extra_ops, weight=weight,
-                 act_in=inputs * elems, act_out=elems if out is None else out, kv_read=kv_read, kv_write=kv_write)
+        self.add(
+            name,
+            "elementwise",
+            op,
+            rows,
+            width,
+            1,
+            1,
+            vector_ops=per_elem * elems + extra_ops,
+            weight=weight,
+            act_in=inputs * elems,
+            act_out=elems if out is None else out,
+            kv_read=kv_read,
+            kv_write=kv_write,
+        )
 
 
 @dataclass(frozen=True)
@@ -65,8 +147,9 @@ class Step:
         ops.elementwise(name, "norm", rows, width, VECTOR_OPS[self.norm], weight=width * NORM_PARAMS[self.norm])
 
 
-def attention_core(ops: Ops, s: Step, attn: Attention, *, kv_groups: int, d_qk: int, d_v: int,
-                   kv_shared: bool = False) -> None:
+def attention_core(
+    ops: Ops, s: Step, attn: Attention, *, kv_groups: int, d_qk: int, d_v: int, kv_shared: bool = False
+) -> None:
     """Scores and weighted sum over the cached keys: qk, softmax, av (unfused, the score matrix in memory)
     or one `attn_fused` row per layer (scores on chip; docs/interfaces.md). `kv_groups` KV heads each
     serve heads/kv_groups query heads; `kv_shared`: V is a slice of the K tensor (MLA latent)."""
@@ -81,22 +164,78 @@ def attention_core(ops: Ops, s: Step, attn: Attention, *, kv_groups: int, d_qk: 
     k_elems, v_elems = b * kv_groups * keys_read * d_qk, b * kv_groups * keys_read * d_v
     q_elems, o_elems = b * heads * t * d_qk, b * heads * t * d_v
     if s.attention == "fused":
-        ops.add("attn", "attention", "attn_fused", t * heads // kv_groups, d_v, keys, b * kv_groups,
-                macs=scores * (d_qk + d_v), vector_ops=soft_ops, weight=sinks, act_in=q_elems, act_out=o_elems,
-                kv_read=k_elems if kv_shared else k_elems + v_elems)
+        ops.add(
+            "attn",
+            "attention",
+            "attn_fused",
+            t * heads // kv_groups,
+            d_v,
+            keys,
+            b * kv_groups,
+            macs=scores * (d_qk + d_v),
+            vector_ops=soft_ops,
+            weight=sinks,
+            act_in=q_elems,
+            act_out=o_elems,
+            kv_read=k_elems if kv_shared else k_elems + v_elems,
+        )
         return
-    ops.add("attn.qk", "attention", "qk", t, keys, d_qk, b * heads, macs=scores * d_qk, act_in=q_elems,
-            act_out=scores, kv_read=k_elems)
-    ops.add("attn.softmax", "elementwise", "softmax", b * heads * t, keys, 1, 1, vector_ops=soft_ops, weight=sinks,
-            act_in=scores, act_out=scores)
-    ops.add("attn.av", "attention", "av", t, d_v, keys, b * heads, macs=scores * d_v, act_in=scores,
-            act_out=o_elems, kv_read=v_elems)
+    ops.add(
+        "attn.qk",
+        "attention",
+        "qk",
+        t,
+        keys,
+        d_qk,
+        b * heads,
+        macs=scores * d_qk,
+        act_in=q_elems,
+        act_out=scores,
+        kv_read=k_elems,
+    )
+    ops.add(
+        "attn.softmax",
+        "elementwise",
+        "softmax",
+        b * heads * t,
+        keys,
+        1,
+        1,
+        vector_ops=soft_ops,
+        weight=sinks,
+        act_in=scores,
+        act_out=scores,
+    )
+    ops.add(
+        "attn.av",
+        "attention",
+        "av",
+        t,
+        d_v,
+        keys,
+        b * heads,
+        macs=scores * d_v,
+        act_in=scores,
+        act_out=o_elems,
+        kv_read=v_elems,
+    )
 
 
 def _rope(ops: Ops, M: int, q_width: int, k_width: int, *, k_to_cache: bool = True) -> None:
     q_el, k_el = M * q_width, M * k_width
-    ops.add("rope", "elementwise", "rope", M, q_width + k_width, 1, 1, vector_ops=VECTOR_OPS["rope"] * (q_el + k_el),
-            act_in=q_el + k_el, act_out=q_el + (0 if k_to_cache else k_el), kv_write=k_el if k_to_cache else 0)
+    ops.add(
+        "rope",
+        "elementwise",
+        "rope",
+        M,
+        q_width + k_width,
+        1,
+        1,
+        vector_ops=VECTOR_OPS["rope"] * (q_el + k_el),
+        act_in=q_el + k_el,
+        act_out=q_el + (0 if k_to_cache else k_el),
+        kv_write=k_el if k_to_cache else 0,
+    )
 
 
 def _qk_norm(ops: Ops, s: Step, attn: Attention, rows_q: int, rows_k: int) -> None:
@@ -152,21 +291,34 @@ def mla(ops: Ops, s: Step, attn: Attention, hidden: int) -> None:
     ops.linear("kv_a_proj", "kv_a_proj", M, w.k, w.n, bias=w.bias)
     latent = s.mla != "expanded"
     # kv_a_norm normalises the latent; in the absorbed cache that normed latent is what is stored
-    ops.elementwise("kv_a_norm", "norm", M, a.kv_lora_rank, VECTOR_OPS[s.norm],
-                    weight=a.kv_lora_rank * NORM_PARAMS[s.norm], out=0 if latent else None,
-                    kv_write=M * a.kv_lora_rank if latent else 0)
+    ops.elementwise(
+        "kv_a_norm",
+        "norm",
+        M,
+        a.kv_lora_rank,
+        VECTOR_OPS[s.norm],
+        weight=a.kv_lora_rank * NORM_PARAMS[s.norm],
+        out=0 if latent else None,
+        kv_write=M * a.kv_lora_rank if latent else 0,
+    )
     if s.mla == "absorbed" and s.t == 1:
         _rope(ops, M, H * a.rope_dim, a.rope_dim)
         ops.linear("q_absorb", "q_absorb", M, a.nope_dim, a.kv_lora_rank, count=H)
-        attention_core(ops, s, attn, kv_groups=1, d_qk=a.kv_lora_rank + a.rope_dim, d_v=a.kv_lora_rank,
-                       kv_shared=True)
+        attention_core(ops, s, attn, kv_groups=1, d_qk=a.kv_lora_rank + a.rope_dim, d_v=a.kv_lora_rank, kv_shared=True)
         ops.linear("v_up", "v_up", M, a.kv_lora_rank, a.v_dim, count=H)
     else:
         # expanded: up-project the new tokens' latents (the result is cached); latent cache: the latents of
         # the whole span (the cached ones are read back from the cache)
         rows = s.batch * s.span if latent else M
-        ops.linear("kv_b_proj", "kv_b_proj", rows, a.kv_lora_rank, H * (a.nope_dim + a.v_dim),
-                   out_to_kv=not latent, kv_read=(rows - M) * a.kv_lora_rank)
+        ops.linear(
+            "kv_b_proj",
+            "kv_b_proj",
+            rows,
+            a.kv_lora_rank,
+            H * (a.nope_dim + a.v_dim),
+            out_to_kv=not latent,
+            kv_read=(rows - M) * a.kv_lora_rank,
+        )
         _rope(ops, M, H * a.rope_dim, (1 if latent else H) * a.rope_dim)
         attention_core(ops, s, attn, kv_groups=H, d_qk=attn.head_dim, d_v=a.v_dim)
     w = lin["o_proj"]
@@ -182,13 +334,30 @@ def ssm(ops: Ops, s: Step, mix: Ssm, hidden: int) -> None:
     ops.linear("in_proj", "in_proj", M, w.k, w.n, bias=w.bias)
     state = s.batch * mix.state_elems
     carried = state if s.span > s.t else 0
-    ops.elementwise("conv1d", "conv", M, e, VECTOR_OPS["conv_tap"] * mix.d_conv + VECTOR_OPS["silu"],
-                    weight=e * mix.d_conv + (e if mix.conv_bias else 0))
+    ops.elementwise(
+        "conv1d",
+        "conv",
+        M,
+        e,
+        VECTOR_OPS["conv_tap"] * mix.d_conv + VECTOR_OPS["silu"],
+        weight=e * mix.d_conv + (e if mix.conv_bias else 0),
+    )
     for role in ("x_proj", "dt_proj"):
         w = lin[role]
         ops.linear(role, role, M, w.k, w.n, bias=w.bias)
-    ops.elementwise("scan", "scan", M, e * N, VECTOR_OPS["scan"], inputs=1, weight=e * N + e,
-                    extra_ops=(VECTOR_OPS["softplus"] + 2) * M * e, out=M * e, kv_read=carried, kv_write=state)
+    ops.elementwise(
+        "scan",
+        "scan",
+        M,
+        e * N,
+        VECTOR_OPS["scan"],
+        inputs=1,
+        weight=e * N + e,
+        extra_ops=(VECTOR_OPS["softplus"] + 2) * M * e,
+        out=M * e,
+        kv_read=carried,
+        kv_write=state,
+    )
     ops.elementwise("gate", "act", M, e, VECTOR_OPS["silu"] + VECTOR_OPS["gate_mul"], inputs=2)
     w = lin["out_proj"]
     ops.linear("out_proj", "out_proj", M, w.k, w.n, bias=w.bias)
@@ -205,8 +374,11 @@ def mlp(ops: Ops, s: Step, block: Mlp, hidden: int) -> None:
         active = min(block.experts, assignments)
         base, extra = divmod(assignments, active)
         # (name, experts, tokens each): with an uneven split, `extra` experts take one more token than the rest
-        groups = ([("experts", extra, base + 1), ("experts_rest", active - extra, base)] if extra
-                  else [("experts", active, base)])
+        groups = (
+            [("experts", extra, base + 1), ("experts_rest", active - extra, base)]
+            if extra
+            else [("experts", active, base)]
+        )
     else:
         assignments, groups = M, [("mlp", 1, M)]
     shared = [("shared", 1, M)] if block.shared else []
@@ -231,8 +403,15 @@ def mlp(ops: Ops, s: Step, block: Mlp, hidden: int) -> None:
         ops.linear("shared.down_proj", "shared_down_proj", M, block.shared, hidden)
         if block.shared_gate:
             ops.linear("shared_gate", "shared_gate", M, hidden, 1)
-            ops.elementwise("shared_gate.act", "act", M, hidden, VECTOR_OPS["gate_mul"],
-                            extra_ops=VECTOR_OPS["sigmoid"] * M, inputs=2)
+            ops.elementwise(
+                "shared_gate.act",
+                "act",
+                M,
+                hidden,
+                VECTOR_OPS["gate_mul"],
+                extra_ops=VECTOR_OPS["sigmoid"] * M,
+                inputs=2,
+            )
 
 
 def _mixer(ops: Ops, s: Step, layer: Layer, hidden: int) -> None:
@@ -250,8 +429,14 @@ def layer_template(layer: Layer, s: Step) -> Ops:
     4 = Gemma-2/3 sandwich (pre and post norms around both attention and MLP)."""
     h, M = s.hidden, s.M
     ops = Ops()
-    residual = lambda name, inputs=2: ops.elementwise(name, "residual", M, h, VECTOR_OPS["residual"],  # noqa: E731
-                                                      inputs=inputs)
+    residual = lambda name, inputs=2: ops.elementwise(
+        name,
+        "residual",
+        M,
+        h,
+        VECTOR_OPS["residual"],  # noqa: E731
+        inputs=inputs,
+    )
     s.norm_op(ops, "input_norm", M)
     if layer.parallel:
         assert layer.mlp is not None, "a parallel block runs its mixer and MLP side by side"

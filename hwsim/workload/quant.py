@@ -14,6 +14,7 @@ Methods and the fields read (each library's documented config keys):
 Transformers never quantizes the output head or the embeddings of these methods unless told to
 (`get_keys_to_not_convert`), so lm_head and embed_tokens keep the checkpoint's dtype by default.
 """
+
 from __future__ import annotations
 
 import re
@@ -46,8 +47,11 @@ def _int_format(bits: object, group: object, sym: bool, field: str, file: object
     if group in (-1, None, 0):
         return f"{base}_pc"
     if isinstance(group, bool) or not isinstance(group, int) or group < 1:
-        raise HwsimError(f"expected a positive group size or -1, got {group!r}", file=file,
-                         field=field.rsplit(".", 1)[0] + ".group_size")
+        raise HwsimError(
+            f"expected a positive group size or -1, got {group!r}",
+            file=file,
+            field=field.rsplit(".", 1)[0] + ".group_size",
+        )
     return f"{base}_g{group}"
 
 
@@ -65,8 +69,9 @@ def _skip_list(q: dict, keys: tuple[str, ...], file: object) -> list[str]:
         if value is None:
             continue
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise HwsimError(f"expected a list of module names, got {value!r}", file=file,
-                             field=f"quantization_config.{key}")
+            raise HwsimError(
+                f"expected a list of module names, got {value!r}", file=file, field=f"quantization_config.{key}"
+            )
         return value
     return list(_UNQUANTIZED_BY_DEFAULT)
 
@@ -82,26 +87,36 @@ def weight_formats(cfg: dict, file: object = None) -> WeightFormats | None:
     method = str(q.get("quant_method", "")).lower()
     field = "quantization_config"
     if method == "gptq":
-        default = _int_format(q.get("bits"), q.get("group_size", 128), bool(q.get("sym", True)), f"{field}.bits",
-                              file)
+        default = _int_format(q.get("bits"), q.get("group_size", 128), bool(q.get("sym", True)), f"{field}.bits", file)
         keep = [] if q.get("lm_head") else ["lm_head"]
         rules = [(_module_rule(m), dtype) for m in [*keep, "embed_tokens"]]
         dynamic = q.get("dynamic") or {}
         if not isinstance(dynamic, dict):
-            raise HwsimError("expected a mapping of '+:regex'/'-:regex' to overrides", file=file,
-                             field=f"{field}.dynamic")
+            raise HwsimError(
+                "expected a mapping of '+:regex'/'-:regex' to overrides", file=file, field=f"{field}.dynamic"
+            )
         for key, over in dynamic.items():
             sign, _, pattern = str(key).rpartition(":")
             if sign == "-":
                 rules.insert(0, (pattern, dtype))
             elif isinstance(over, dict):
-                fmt = _int_format(over.get("bits", q.get("bits")), over.get("group_size", q.get("group_size", 128)),
-                                  bool(over.get("sym", q.get("sym", True))), f"{field}.dynamic.{key}.bits", file)
+                fmt = _int_format(
+                    over.get("bits", q.get("bits")),
+                    over.get("group_size", q.get("group_size", 128)),
+                    bool(over.get("sym", q.get("sym", True))),
+                    f"{field}.dynamic.{key}.bits",
+                    file,
+                )
                 rules.insert(0, (pattern, fmt))
         return WeightFormats(default, tuple(rules))
     if method == "awq":
-        default = _int_format(q.get("bits", q.get("w_bit")), q.get("group_size", q.get("q_group_size", 128)),
-                              not q.get("zero_point", True), f"{field}.bits", file)
+        default = _int_format(
+            q.get("bits", q.get("w_bit")),
+            q.get("group_size", q.get("q_group_size", 128)),
+            not q.get("zero_point", True),
+            f"{field}.bits",
+            file,
+        )
         skip = _skip_list(q, ("modules_to_not_convert",), file)
     elif method == "bitsandbytes":
         if q.get("load_in_4bit"):
@@ -123,8 +138,11 @@ def weight_formats(cfg: dict, file: object = None) -> WeightFormats | None:
     elif method == "compressed-tensors":
         return _compressed_tensors(q, dtype, file)
     else:
-        raise HwsimError(f"unsupported quant_method {method!r} (supported: {', '.join(METHODS)})", file=file,
-                         field=f"{field}.quant_method")
+        raise HwsimError(
+            f"unsupported quant_method {method!r} (supported: {', '.join(METHODS)})",
+            file=file,
+            field=f"{field}.quant_method",
+        )
     skip = list(dict.fromkeys([*skip, "embed_tokens"]))
     return WeightFormats(default, tuple((_module_rule(m), dtype) for m in skip))
 
@@ -144,8 +162,11 @@ def _compressed_tensors(q: dict, dtype: str, file: object) -> WeightFormats:
         bits, kind = w.get("num_bits"), str(w.get("type", "int"))
         if kind == "float":
             if bits != 8:
-                raise HwsimError(f"float weights of {bits!r} bits are not supported (8: fp8_e4m3)", file=file,
-                                 field=f"{field}.{gname}.weights.num_bits")
+                raise HwsimError(
+                    f"float weights of {bits!r} bits are not supported (8: fp8_e4m3)",
+                    file=file,
+                    field=f"{field}.{gname}.weights.num_bits",
+                )
             fmt = "fp8_e4m3"
         else:
             strategy = w.get("strategy", "tensor")

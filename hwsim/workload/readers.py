@@ -4,6 +4,7 @@ Each reader follows its HF modelling code, including the configuration class's d
 absent (transformers 5.x `*Config` defaults; tests/data/hf_reference.json pins the result against
 transformers on the meta device). A reader returns (blocks, embedding, norm, extras).
 """
+
 from __future__ import annotations
 
 import builtins
@@ -17,10 +18,22 @@ from hwsim.workload.blocks import Attention, Embedding, Layer, Mla, Mlp, Ssm
 
 # Upper bounds of config integers: ~100x the largest published model (assumed), so that op counts stay exact
 # in int64 and a typo (an extra zero run, 1e30) is an error instead of an overflow.
-_MAX_FIELD = {"num_hidden_layers": 10_000, "n_layer": 10_000, "num_attention_heads": 2**16, "n_head": 2**16,
-              "num_key_value_heads": 2**16, "num_kv_heads": 2**16, "num_local_experts": 2**16, "num_experts": 2**16,
-              "n_routed_experts": 2**16, "num_experts_per_tok": 2**16, "max_position_embeddings": 2**31,
-              "n_positions": 2**31, "sliding_window": 2**31, "attention_chunk_size": 2**31}
+_MAX_FIELD = {
+    "num_hidden_layers": 10_000,
+    "n_layer": 10_000,
+    "num_attention_heads": 2**16,
+    "n_head": 2**16,
+    "num_key_value_heads": 2**16,
+    "num_kv_heads": 2**16,
+    "num_local_experts": 2**16,
+    "num_experts": 2**16,
+    "n_routed_experts": 2**16,
+    "num_experts_per_tok": 2**16,
+    "max_position_embeddings": 2**31,
+    "n_positions": 2**31,
+    "sliding_window": 2**31,
+    "attention_chunk_size": 2**31,
+}
 _MAX_DIM = 2**24  # hidden, intermediate, head_dim, vocab, ranks
 
 
@@ -72,8 +85,11 @@ class Fields:
 
     def head_dim(self, hidden: builtins.int, heads: builtins.int, default: builtins.int | None = None) -> builtins.int:
         if self.cfg.get("head_dim") is None and default is None and hidden % heads:
-            raise HwsimError(f"hidden_size {hidden} is not divisible by num_attention_heads {heads}",
-                             file=self.file, field="num_attention_heads")
+            raise HwsimError(
+                f"hidden_size {hidden} is not divisible by num_attention_heads {heads}",
+                file=self.file,
+                field="num_attention_heads",
+            )
         return self.int("head_dim", default if default is not None else hidden // heads)
 
 
@@ -86,17 +102,20 @@ def _windows(f: Fields, types: list[str], i: int, window: int | None = None) -> 
     return {}
 
 
-def _experts_top_k(f: Fields, experts_key: str, experts_default: int | None, top_default: int | None,
-                   minimum: int = 1) -> tuple[int, int]:
+def _experts_top_k(
+    f: Fields, experts_key: str, experts_default: int | None, top_default: int | None, minimum: int = 1
+) -> tuple[int, int]:
     experts = f.int(experts_key, experts_default, minimum=minimum)
     top_k = f.int("num_experts_per_tok", top_default) if experts > 1 else 1
     if experts > 1 and top_k > experts:
-        raise HwsimError(f"must be in 1..{experts} (the routed experts), got {top_k}", file=f.file,
-                         field="num_experts_per_tok")
+        raise HwsimError(
+            f"must be in 1..{experts} (the routed experts), got {top_k}", file=f.file, field="num_experts_per_tok"
+        )
     return experts, top_k
 
 
 # ---- the Llama-like decoders (pre-norm attention + gated MLP) ----
+
 
 def _llama_like(f: Fields, mt: str) -> tuple:
     hidden, heads, layers = f.int("hidden_size"), f.int("num_attention_heads"), f.int("num_hidden_layers")
@@ -138,15 +157,30 @@ def _llama_like(f: Fields, mt: str) -> tuple:
         experts, top_k = 1, 1
     dense = Mlp(f.int("intermediate_size"), True, act, mlp_bias, sub_norm=mt == "bitnet")
     if mt in ("qwen2_moe", "qwen3_moe"):
-        moe = Mlp(f.int("moe_intermediate_size", 1408 if mt == "qwen2_moe" else 768), True, act, experts=experts,
-                  top_k=top_k, shared=f.int("shared_expert_intermediate_size", 5632) if mt == "qwen2_moe" else 0,
-                  shared_gate=mt == "qwen2_moe")
+        moe = Mlp(
+            f.int("moe_intermediate_size", 1408 if mt == "qwen2_moe" else 768),
+            True,
+            act,
+            experts=experts,
+            top_k=top_k,
+            shared=f.int("shared_expert_intermediate_size", 5632) if mt == "qwen2_moe" else 0,
+            shared_gate=mt == "qwen2_moe",
+        )
     else:
         moe = Mlp(dense.intermediate, True, act, mlp_bias, experts=experts, top_k=top_k)
     blocks = []
     for i in range(layers):
-        attn = Attention(heads, kv, head_dim, head_dim, qkv_bias, o_bias, qk_norm=qk_norm,
-                         sub_norm=mt == "bitnet", **_windows(f, types, i, window))
+        attn = Attention(
+            heads,
+            kv,
+            head_dim,
+            head_dim,
+            qkv_bias,
+            o_bias,
+            qk_norm=qk_norm,
+            sub_norm=mt == "bitnet",
+            **_windows(f, types, i, window),
+        )
         is_moe = experts > 1 and i not in mlp_only and (i + 1) % step == 0
         blocks.append(Layer(attn, moe if is_moe else dense, norms=2))
     emb = Embedding(f.int("vocab_size"), tied=f.flag("tie_word_embeddings", tied_default))
@@ -159,8 +193,13 @@ def _deepseek(f: Fields, mt: str) -> tuple:
     hidden, heads, layers = f.int("hidden_size"), f.int("num_attention_heads"), f.int("num_hidden_layers")
     # q_lora_rank null (DeepSeek-V2-Lite) = a plain q_proj; absent = the config class default
     q_lora = 0 if "q_lora_rank" in f.cfg and f.cfg["q_lora_rank"] is None else f.int("q_lora_rank", 1536, minimum=0)
-    mla = Mla(q_lora, f.int("kv_lora_rank", 512), f.int("qk_rope_head_dim", 64), f.int("qk_nope_head_dim", 128),
-              f.int("v_head_dim", 128))
+    mla = Mla(
+        q_lora,
+        f.int("kv_lora_rank", 512),
+        f.int("qk_rope_head_dim", 64),
+        f.int("qk_nope_head_dim", 128),
+        f.int("v_head_dim", 128),
+    )
     bias = f.flag("attention_bias", False)
     attn = Attention(heads, heads, mla.nope_dim + mla.rope_dim, mla.v_dim, bias, bias, mla=mla)
     act = str(f.get("hidden_act", "silu"))
@@ -191,9 +230,24 @@ def _gemma(f: Fields, mt: str) -> tuple:
         types = f.layer_types(layers, lambda i: "sliding_attention" if (i + 1) % pattern else "full_attention")
     softcap = mt == "gemma2" and f.get("attn_logit_softcapping", 50.0) is not None
     mlp = Mlp(f.int("intermediate_size"), True, act)
-    blocks = [Layer(Attention(heads, kv, head_dim, head_dim, bias, bias, softcap=softcap,
-                              qk_norm="rmsnorm" if mt == "gemma3_text" else None, **_windows(f, types, i, 4096)),
-                    mlp, norms=2 if mt == "gemma" else 4) for i in range(layers)]
+    blocks = [
+        Layer(
+            Attention(
+                heads,
+                kv,
+                head_dim,
+                head_dim,
+                bias,
+                bias,
+                softcap=softcap,
+                qk_norm="rmsnorm" if mt == "gemma3_text" else None,
+                **_windows(f, types, i, 4096),
+            ),
+            mlp,
+            norms=2 if mt == "gemma" else 4,
+        )
+        for i in range(layers)
+    ]
     cap = mt == "gemma2" and f.get("final_logit_softcapping", 30.0) is not None
     if mt == "gemma3_text":
         cap = f.get("final_logit_softcapping") is not None
@@ -210,10 +264,18 @@ def _gpt_oss(f: Fields, mt: str) -> tuple:
     bias = f.flag("attention_bias", True)
     experts, top_k = _experts_top_k(f, "num_local_experts", 128, 4)
     mlp = Mlp(f.int("intermediate_size"), True, "swiglu_clamp", True, experts=experts, top_k=top_k, router_bias=True)
-    blocks = [Layer(Attention(heads, kv, head_dim, head_dim, bias, bias, sinks=True, **_windows(f, types, i, 128)), mlp,
-                    norms=2) for i in range(layers)]
-    return blocks, Embedding(f.int("vocab_size"), tied=f.flag("tie_word_embeddings", False)), "rmsnorm", \
-        {"activation": "silu", "hidden": hidden}
+    blocks = [
+        Layer(
+            Attention(heads, kv, head_dim, head_dim, bias, bias, sinks=True, **_windows(f, types, i, 128)), mlp, norms=2
+        )
+        for i in range(layers)
+    ]
+    return (
+        blocks,
+        Embedding(f.int("vocab_size"), tied=f.flag("tie_word_embeddings", False)),
+        "rmsnorm",
+        {"activation": "silu", "hidden": hidden},
+    )
 
 
 def _llama4(f: Fields, mt: str) -> tuple:
@@ -234,11 +296,30 @@ def _llama4(f: Fields, mt: str) -> tuple:
     moe = Mlp(inter, True, act, experts=experts, top_k=top_k, shared=inter)
     dense = Mlp(f.int("intermediate_size_mlp", 16384), True, act)
     qk = f.flag("use_qk_norm", True)
-    blocks = [Layer(Attention(heads, kv, head_dim, head_dim, bias, bias, rotary=bool(rope[i]),
-                              qk_norm="l2" if qk and rope[i] else None, chunk=chunked if types[i] == "chunked_attention" else None),
-                    moe if i in moe_layers else dense, norms=2) for i in range(layers)]
-    return blocks, Embedding(f.int("vocab_size"), tied=f.flag("tie_word_embeddings", False)), "rmsnorm", \
-        {"activation": act, "hidden": hidden}
+    blocks = [
+        Layer(
+            Attention(
+                heads,
+                kv,
+                head_dim,
+                head_dim,
+                bias,
+                bias,
+                rotary=bool(rope[i]),
+                qk_norm="l2" if qk and rope[i] else None,
+                chunk=chunked if types[i] == "chunked_attention" else None,
+            ),
+            moe if i in moe_layers else dense,
+            norms=2,
+        )
+        for i in range(layers)
+    ]
+    return (
+        blocks,
+        Embedding(f.int("vocab_size"), tied=f.flag("tie_word_embeddings", False)),
+        "rmsnorm",
+        {"activation": act, "hidden": hidden},
+    )
 
 
 def _gpt2(f: Fields, mt: str) -> tuple:
@@ -250,8 +331,11 @@ def _gpt2(f: Fields, mt: str) -> tuple:
     act = str(f.get("activation_function", "gelu_new"))
     attn = Attention(heads, heads, hidden // heads, hidden // heads, True, True, rotary=False)
     mlp = Mlp(f.int("n_inner", 4 * hidden), False, act, True)
-    emb = Embedding(f.int("vocab_size"), positions=f.int("n_positions", 1024, alias="max_position_embeddings"),
-                    tied=f.flag("tie_word_embeddings", True))
+    emb = Embedding(
+        f.int("vocab_size"),
+        positions=f.int("n_positions", 1024, alias="max_position_embeddings"),
+        tied=f.flag("tie_word_embeddings", True),
+    )
     return [Layer(attn, mlp, norms=2)] * layers, emb, "layernorm", {"activation": act, "hidden": hidden}
 
 
@@ -259,8 +343,11 @@ def _falcon(f: Fields, mt: str) -> tuple:
     """Falcon: multi-query (7B) or grouped KV (new_decoder_architecture), parallel attention + MLP."""
     hidden, heads, layers = f.int("hidden_size", 4544), f.int("num_attention_heads", 71), f.int("num_hidden_layers", 32)
     if hidden % heads:
-        raise HwsimError(f"hidden_size {hidden} is not divisible by num_attention_heads {heads}", file=f.file,
-                         field="num_attention_heads")
+        raise HwsimError(
+            f"hidden_size {hidden} is not divisible by num_attention_heads {heads}",
+            file=f.file,
+            field="num_attention_heads",
+        )
     new_arch = f.flag("new_decoder_architecture", False)
     if new_arch:
         kv = f.kv_heads(heads, "num_kv_heads")
@@ -274,7 +361,12 @@ def _falcon(f: Fields, mt: str) -> tuple:
     attn = Attention(heads, kv, hidden // heads, hidden // heads, bias, bias)
     mlp = Mlp(f.int("ffn_hidden_size", 4 * hidden), False, "gelu", bias)
     emb = Embedding(f.int("vocab_size", 65024), tied=f.flag("tie_word_embeddings", True))
-    return [Layer(attn, mlp, norms=norms, parallel=parallel)] * layers, emb, "layernorm", {"activation": "gelu", "hidden": hidden}
+    return (
+        [Layer(attn, mlp, norms=norms, parallel=parallel)] * layers,
+        emb,
+        "layernorm",
+        {"activation": "gelu", "hidden": hidden},
+    )
 
 
 def _mamba(f: Fields, mt: str) -> tuple:
@@ -282,8 +374,14 @@ def _mamba(f: Fields, mt: str) -> tuple:
     inner = f.int("intermediate_size", f.int("expand", 2) * hidden)
     rank = f.get("time_step_rank", "auto")
     rank = math.ceil(hidden / 16) if rank == "auto" else f.int("time_step_rank")
-    mix = Ssm(inner, f.int("state_size", 16), f.int("conv_kernel", 4), rank, f.flag("use_bias", False),
-              f.flag("use_conv_bias", True))
+    mix = Ssm(
+        inner,
+        f.int("state_size", 16),
+        f.int("conv_kernel", 4),
+        rank,
+        f.flag("use_bias", False),
+        f.flag("use_conv_bias", True),
+    )
     emb = Embedding(f.int("vocab_size", 50280), tied=f.flag("tie_word_embeddings", True))
     return [Layer(mix, None, norms=1)] * layers, emb, "rmsnorm", {"activation": "silu", "hidden": hidden}
 
@@ -292,20 +390,30 @@ def _classic(f: Fields, mt: str) -> tuple:
     """OPT, GPT-NeoX (Pythia) and BERT encoders: LayerNorm, plain MLP, biases."""
     hidden, heads, layers = f.int("hidden_size"), f.int("num_attention_heads"), f.int("num_hidden_layers")
     if hidden % heads:
-        raise HwsimError(f"hidden_size {hidden} is not divisible by num_attention_heads {heads}", file=f.file,
-                         field="num_attention_heads")
+        raise HwsimError(
+            f"hidden_size {hidden} is not divisible by num_attention_heads {heads}",
+            file=f.file,
+            field="num_attention_heads",
+        )
     d = hidden // heads
     if mt == "opt":
         if f.get("word_embed_proj_dim", hidden) != hidden:
-            raise HwsimError("OPT with word_embed_proj_dim != hidden_size (project_in/out) is not supported",
-                             file=f.file, field="word_embed_proj_dim")
+            raise HwsimError(
+                "OPT with word_embed_proj_dim != hidden_size (project_in/out) is not supported",
+                file=f.file,
+                field="word_embed_proj_dim",
+            )
         bias = f.flag("enable_bias", True)
         act = str(f.get("activation_function", "relu"))
         attn = Attention(heads, heads, d, d, bias, bias, rotary=False)
         mlp = Mlp(f.int("ffn_dim"), False, act, bias)
         # HF OPTLearnedPositionalEmbedding keeps 2 extra rows; no final norm when do_layer_norm_before is false
-        emb = Embedding(f.int("vocab_size"), positions=f.int("max_position_embeddings") + 2,
-                        tied=f.flag("tie_word_embeddings", True), final_norm=f.flag("do_layer_norm_before", True))
+        emb = Embedding(
+            f.int("vocab_size"),
+            positions=f.int("max_position_embeddings") + 2,
+            tied=f.flag("tie_word_embeddings", True),
+            final_norm=f.flag("do_layer_norm_before", True),
+        )
     elif mt == "gpt_neox":
         bias = f.flag("attention_bias", True)  # query_key_value and dense; the MLP always has biases
         act = str(f.get("hidden_act", "gelu"))
@@ -316,16 +424,37 @@ def _classic(f: Fields, mt: str) -> tuple:
         act = str(f.get("hidden_act", "gelu"))
         attn = Attention(heads, heads, d, d, True, True, rotary=False)
         mlp = Mlp(f.int("intermediate_size"), False, act, True)
-        emb = Embedding(f.int("vocab_size"), positions=f.int("max_position_embeddings"),
-                        token_types=f.int("type_vocab_size", 2), tied=True, final_norm=False)
-    return [Layer(attn, mlp, norms=2)] * layers, emb, "layernorm", {"activation": act, "hidden": hidden, "encoder": mt == "bert"}
+        emb = Embedding(
+            f.int("vocab_size"),
+            positions=f.int("max_position_embeddings"),
+            token_types=f.int("type_vocab_size", 2),
+            tied=True,
+            final_norm=False,
+        )
+    return (
+        [Layer(attn, mlp, norms=2)] * layers,
+        emb,
+        "layernorm",
+        {"activation": act, "hidden": hidden, "encoder": mt == "bert"},
+    )
 
 
 READERS: dict[str, Callable[[Fields, str], tuple]] = {
-    **{t: _llama_like for t in ("llama", "mistral", "mixtral", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe", "phi3",
-                                "bitnet")},
-    "deepseek_v2": _deepseek, "deepseek_v3": _deepseek,
-    "gemma": _gemma, "gemma2": _gemma, "gemma3_text": _gemma,
-    "opt": _classic, "gpt_neox": _classic, "bert": _classic,
-    "gpt_oss": _gpt_oss, "llama4_text": _llama4, "gpt2": _gpt2, "falcon": _falcon, "mamba": _mamba,
+    **{
+        t: _llama_like
+        for t in ("llama", "mistral", "mixtral", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe", "phi3", "bitnet")
+    },
+    "deepseek_v2": _deepseek,
+    "deepseek_v3": _deepseek,
+    "gemma": _gemma,
+    "gemma2": _gemma,
+    "gemma3_text": _gemma,
+    "opt": _classic,
+    "gpt_neox": _classic,
+    "bert": _classic,
+    "gpt_oss": _gpt_oss,
+    "llama4_text": _llama4,
+    "gpt2": _gpt2,
+    "falcon": _falcon,
+    "mamba": _mamba,
 }

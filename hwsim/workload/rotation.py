@@ -12,6 +12,7 @@ Each is a fast Walsh–Hadamard transform: n·log2(n) additions/subtractions per
 (assumed for every width: a non-power-of-two order such as 11008 = 64·172 costs a little more, its
 core being dense), reading and writing the activations once.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -27,9 +28,23 @@ HADAMARD_OP = "hadamard"
 
 def _row(template: pd.Series, name: str, m: int, width: int, per_elem: int) -> dict:
     elems = m * width
-    return {**template.to_dict(), "name": name, "kind": "elementwise", "op": HADAMARD_OP, "m": m, "n": width,
-            "k": 1, "count": 1, "macs": 0, "vector_ops": per_elem * elems, "weight_elems": 0,
-            "act_in_elems": elems, "act_out_elems": elems, "kv_read_elems": 0, "kv_write_elems": 0}
+    return {
+        **template.to_dict(),
+        "name": name,
+        "kind": "elementwise",
+        "op": HADAMARD_OP,
+        "m": m,
+        "n": width,
+        "k": 1,
+        "count": 1,
+        "macs": 0,
+        "vector_ops": per_elem * elems,
+        "weight_elems": 0,
+        "act_in_elems": elems,
+        "act_out_elems": elems,
+        "kv_read_elems": 0,
+        "kv_write_elems": 0,
+    }
 
 
 def online_hadamard_ops(ops: pd.DataFrame, *, kv: bool, head_dim: int | None = None) -> pd.DataFrame:
@@ -41,15 +56,36 @@ def online_hadamard_ops(ops: pd.DataFrame, *, kv: bool, head_dim: int | None = N
         prefix = r["name"].rpartition(".")[0]
         if r["op"] == "o_proj":
             heads = int(r["k"]) // head_dim if head_dim else int(r["k"])
-            rows.append(_row(r, f"{prefix}.o_hadamard" if prefix else "o_hadamard", int(r["m"]), int(r["k"]),
-                             max(1, math.ceil(math.log2(max(heads, 2))))))
+            rows.append(
+                _row(
+                    r,
+                    f"{prefix}.o_hadamard" if prefix else "o_hadamard",
+                    int(r["m"]),
+                    int(r["k"]),
+                    max(1, math.ceil(math.log2(max(heads, 2)))),
+                )
+            )
         if r["op"] == "down_proj":
-            rows.append(_row(r, f"{prefix}.hadamard" if prefix else "hadamard", int(r["m"]), int(r["k"]),
-                             max(1, math.ceil(math.log2(int(r["k"]))))))
+            rows.append(
+                _row(
+                    r,
+                    f"{prefix}.hadamard" if prefix else "hadamard",
+                    int(r["m"]),
+                    int(r["k"]),
+                    max(1, math.ceil(math.log2(int(r["k"])))),
+                )
+            )
         rows.append(r.to_dict())
         if kv and r["op"] == "rope" and head_dim:
-            rows.append(_row(r, f"{prefix}.kv_hadamard" if prefix else "kv_hadamard", int(r["m"]), int(r["n"]),
-                             max(1, math.ceil(math.log2(head_dim)))))
+            rows.append(
+                _row(
+                    r,
+                    f"{prefix}.kv_hadamard" if prefix else "kv_hadamard",
+                    int(r["m"]),
+                    int(r["n"]),
+                    max(1, math.ceil(math.log2(head_dim))),
+                )
+            )
     out = pd.DataFrame(rows, columns=ops.columns)
     return out.astype({c: ops[c].dtype for c in ops.columns if ops[c].dtype == np.int64})
 
@@ -62,8 +98,9 @@ class RotatedTrace(Trace):
     online_kv: bool = False
 
 
-def with_online_hadamard(trace: Trace | pd.DataFrame, *, kv: bool, head_dim: int | None = None
-                         ) -> RotatedTrace | pd.DataFrame:
+def with_online_hadamard(
+    trace: Trace | pd.DataFrame, *, kv: bool, head_dim: int | None = None
+) -> RotatedTrace | pd.DataFrame:
     """A Trace (or a bare op table, with `head_dim`) with QuaRot's online Hadamards added."""
     if isinstance(trace, pd.DataFrame):
         return online_hadamard_ops(trace, kv=kv, head_dim=head_dim)

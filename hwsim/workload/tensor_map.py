@@ -19,6 +19,7 @@ transformers modelling code of each type names them (module paths after `<prefix
 rows of a fused tensor, whether it is stored in × out); `match_checkpoint` checks every linear weight of
 a model against a checkpoint's headers, so a trace of a real checkpoint's own layers stays exact.
 """
+
 from __future__ import annotations
 
 import re
@@ -40,23 +41,58 @@ OWN: dict[str, tuple[str, ...]] = {
     "q_proj": ("self_attn.q_proj", "attention.self.query", "attn.q_proj", "attention.wq", "self_attention.query"),
     "k_proj": ("self_attn.k_proj", "attention.self.key", "attn.k_proj", "attention.wk", "self_attention.key"),
     "v_proj": ("self_attn.v_proj", "attention.self.value", "attn.v_proj", "attention.wv", "self_attention.value"),
-    "o_proj": ("self_attn.o_proj", "self_attn.out_proj", "attention.output.dense", "attn.o_proj", "attention.wo",
-               "attention.dense", "self_attention.dense", "attn.c_proj", "self_attn.dense"),
+    "o_proj": (
+        "self_attn.o_proj",
+        "self_attn.out_proj",
+        "attention.output.dense",
+        "attn.o_proj",
+        "attention.wo",
+        "attention.dense",
+        "self_attention.dense",
+        "attn.c_proj",
+        "self_attn.dense",
+    ),
     "gate_proj": ("mlp.gate_proj", "feed_forward.w1", "mlp.w1", "feed_forward.gate_proj"),
-    "up_proj": ("mlp.up_proj", "intermediate.dense", "feed_forward.w3", "mlp.fc1", "fc1", "mlp.dense_h_to_4h",
-                "mlp.c_fc", "feed_forward.up_proj"),
-    "down_proj": ("mlp.down_proj", "output.dense", "feed_forward.w2", "mlp.fc2", "fc2", "mlp.dense_4h_to_h",
-                  "mlp.c_proj", "feed_forward.down_proj"),
+    "up_proj": (
+        "mlp.up_proj",
+        "intermediate.dense",
+        "feed_forward.w3",
+        "mlp.fc1",
+        "fc1",
+        "mlp.dense_h_to_4h",
+        "mlp.c_fc",
+        "feed_forward.up_proj",
+    ),
+    "down_proj": (
+        "mlp.down_proj",
+        "output.dense",
+        "feed_forward.w2",
+        "mlp.fc2",
+        "fc2",
+        "mlp.dense_4h_to_h",
+        "mlp.c_proj",
+        "feed_forward.down_proj",
+    ),
     "router": ("mlp.gate", "block_sparse_moe.gate", "mlp.router", "feed_forward.router"),
-    "q_a_proj": ("self_attn.q_a_proj",), "q_b_proj": ("self_attn.q_b_proj",),
-    "kv_a_proj": ("self_attn.kv_a_proj_with_mqa",), "kv_b_proj": ("self_attn.kv_b_proj",),
-    "shared_gate_proj": ("mlp.shared_expert.gate_proj", "mlp.shared_experts.gate_proj",
-                         "feed_forward.shared_expert.gate_proj"),
+    "q_a_proj": ("self_attn.q_a_proj",),
+    "q_b_proj": ("self_attn.q_b_proj",),
+    "kv_a_proj": ("self_attn.kv_a_proj_with_mqa",),
+    "kv_b_proj": ("self_attn.kv_b_proj",),
+    "shared_gate_proj": (
+        "mlp.shared_expert.gate_proj",
+        "mlp.shared_experts.gate_proj",
+        "feed_forward.shared_expert.gate_proj",
+    ),
     "shared_up_proj": ("mlp.shared_expert.up_proj", "mlp.shared_experts.up_proj", "feed_forward.shared_expert.up_proj"),
-    "shared_down_proj": ("mlp.shared_expert.down_proj", "mlp.shared_experts.down_proj",
-                         "feed_forward.shared_expert.down_proj"),
+    "shared_down_proj": (
+        "mlp.shared_expert.down_proj",
+        "mlp.shared_experts.down_proj",
+        "feed_forward.shared_expert.down_proj",
+    ),
     "shared_gate": ("mlp.shared_expert_gate",),
-    "in_proj": ("mixer.in_proj",), "x_proj": ("mixer.x_proj",), "dt_proj": ("mixer.dt_proj",),
+    "in_proj": ("mixer.in_proj",),
+    "x_proj": ("mixer.x_proj",),
+    "dt_proj": ("mixer.dt_proj",),
     "out_proj": ("mixer.out_proj",),
 }
 CONV1D = ("attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj")  # GPT-2 stores in × out
@@ -98,12 +134,15 @@ def index_tensors(names: Iterable[str]) -> dict[tuple[int, str], str]:
     return out
 
 
-def locate(model: ModelConfig, index: Mapping[tuple[int, str], str], layer: int, role: str, expert: int = 0) -> list[Located]:
+def locate(
+    model: ModelConfig, index: Mapping[tuple[int, str], str], layer: int, role: str, expert: int = 0
+) -> list[Located]:
     """Where role `role` of layer `layer` is stored (one entry; per-expert storage: expert `expert`)."""
     linears = _layer_linears(model, layer)
     if role not in linears:
-        raise HwsimError(f"layer {layer} of {model.name} has no {role!r} (it has {', '.join(linears)})",
-                         field="checkpoint")
+        raise HwsimError(
+            f"layer {layer} of {model.name} has no {role!r} (it has {', '.join(linears)})", field="checkpoint"
+        )
     routed = linears[role].copies > 1
     for path in () if routed else OWN.get(role, ()):
         if (layer, path) in index:
@@ -123,12 +162,21 @@ def locate(model: ModelConfig, index: Mapping[tuple[int, str], str], layer: int,
                 n = linears[role].n
                 rows = None if role == "down_proj" else ((0, n) if role == "gate_proj" else (n, 2 * n))
                 interleaved = rows is not None and model.model_type in INTERLEAVED_GATE_UP
-                return [Located(index[layer, f"{parent}.{stacked}"], rows=rows, expert=expert,
-                                transpose=model.model_type in STACKED_IN_OUT, interleaved=interleaved)]
-    raise HwsimError(f"no tensor for {role} of layer {layer} (looked for "
-                     f"{', '.join(OWN.get(role, ()))[:120] or role})"
-                     + closest(f"layers.{layer}.{role}", [f"layers.{k[0]}.{k[1]}" for k in index]),
-                     field="checkpoint")
+                return [
+                    Located(
+                        index[layer, f"{parent}.{stacked}"],
+                        rows=rows,
+                        expert=expert,
+                        transpose=model.model_type in STACKED_IN_OUT,
+                        interleaved=interleaved,
+                    )
+                ]
+    raise HwsimError(
+        f"no tensor for {role} of layer {layer} (looked for "
+        f"{', '.join(OWN.get(role, ()))[:120] or role})"
+        + closest(f"layers.{layer}.{role}", [f"layers.{k[0]}.{k[1]}" for k in index]),
+        field="checkpoint",
+    )
 
 
 def orient(w: np.ndarray, loc: Located) -> np.ndarray:
@@ -138,7 +186,7 @@ def orient(w: np.ndarray, loc: Located) -> np.ndarray:
     if loc.rows is not None:
         start, stop = loc.rows
         if loc.interleaved:  # gate, up alternate: role j of 2 takes rows j, j + 2, …
-            w = w[start // (stop - start)::2]
+            w = w[start // (stop - start) :: 2]
         else:
             w = w[start:stop]
     return w
@@ -173,8 +221,16 @@ def match_checkpoint(model: ModelConfig, names_shapes: Mapping[str, tuple[int, .
                 ok = found == lin.copies and stored_shape(loc, lin.n, lin.k, 1, shape)
             else:
                 ok = stored_shape(loc, lin.n, lin.k, lin.copies, shape)
-            rows.append({"layer": i, "role": role, "tensor": loc.tensor, "expected": (lin.copies, lin.n, lin.k),
-                         "stored": shape, "ok": bool(ok)})
+            rows.append(
+                {
+                    "layer": i,
+                    "role": role,
+                    "tensor": loc.tensor,
+                    "expected": (lin.copies, lin.n, lin.k),
+                    "stored": shape,
+                    "ok": bool(ok),
+                }
+            )
     return rows
 
 

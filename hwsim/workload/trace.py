@@ -10,6 +10,7 @@ token-expert assignments are spread as evenly as possible over the experts (the 
 experts, hence an upper bound on expert weights read). Sliding-window and chunked layers attend over
 at most their window (the keys a windowed kernel visits); docs/workloads.md lists every block's rows.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -32,8 +33,23 @@ LOGITS = ("last", "all")
 DEFAULT_SEQ = 256  # prefill tokens; BitMoD's evaluation setting (REFERENCES.md)
 DEFAULT_DECODE_CONTEXT = 256
 
-COLUMNS = ["name", "layer", "kind", "op", "m", "n", "k", "count", "macs", "vector_ops", "weight_elems",
-           "act_in_elems", "act_out_elems", "kv_read_elems", "kv_write_elems"]
+COLUMNS = [
+    "name",
+    "layer",
+    "kind",
+    "op",
+    "m",
+    "n",
+    "k",
+    "count",
+    "macs",
+    "vector_ops",
+    "weight_elems",
+    "act_in_elems",
+    "act_out_elems",
+    "kv_read_elems",
+    "kv_write_elems",
+]
 _INT_COLUMNS = COLUMNS[4:]
 
 # Op counts are int64 and sums of them are taken in float64: every count must stay exact there.
@@ -109,8 +125,9 @@ class Trace:
             return self
         other = self.__dict__.get("_other_form")  # built once: every engine call on this trace asks again
         if other is None or other.attention != form:
-            built = trace(self.model, self.phase, self.batch, self.seq, self.context, self.logits, attention=form,
-                          mla=self.mla)
+            built = trace(
+                self.model, self.phase, self.batch, self.seq, self.context, self.logits, attention=form, mla=self.mla
+            )
             other = replace(self, ops=splice_attention(self.ops, built.ops), attention=form)
             object.__setattr__(self, "_other_form", other)  # a cache beside the frozen fields, not one of them
         return other
@@ -146,8 +163,12 @@ def splice_attention(ops: pd.DataFrame, built: pd.DataFrame) -> pd.DataFrame:
     first = pd.Series(np.flatnonzero(att), index=ops["layer"].to_numpy()[att]).groupby(level=0).min()
     new = built[built["op"].isin(ATTENTION_ROLES) & built["layer"].isin(first.index)]
     within = new.groupby("layer").cumcount().to_numpy() + 1
-    key = np.concatenate([np.flatnonzero(~att).astype(np.float64),
-                          first.reindex(new["layer"]).to_numpy() + within / (within.max() + 1.0)])
+    key = np.concatenate(
+        [
+            np.flatnonzero(~att).astype(np.float64),
+            first.reindex(new["layer"]).to_numpy() + within / (within.max() + 1.0),
+        ]
+    )
     out = pd.concat([ops[~att], new], ignore_index=True)
     return out.iloc[np.argsort(key, kind="stable")].reset_index(drop=True)
 
@@ -167,8 +188,11 @@ def check_magnitudes(rows: list[tuple], repeat: int = 1, *, field: str | None = 
     for row in rows:
         for col, value in zip(_INT_COLUMNS, row[3:]):  # rows: name, kind, op, then the counts
             if value * repeat > MAX_COUNT:
-                raise HwsimError(f"too large to count: {col} of {row[0]} reaches {value * repeat:.3g} (limit 2^53); "
-                                 "use a smaller batch, sequence, context or model", field=field)
+                raise HwsimError(
+                    f"too large to count: {col} of {row[0]} reaches {value * repeat:.3g} (limit 2^53); "
+                    "use a smaller batch, sequence, context or model",
+                    field=field,
+                )
 
 
 def _check_choice(value: str, allowed: tuple, field: str) -> str:
@@ -184,9 +208,14 @@ def _warn_beyond_trained_context(model: ModelConfig, span: int) -> None:
 
         from hwsim.errors import HwsimWarning
 
-        warnings.warn(HwsimWarning(f"{model.name}: context + new tokens = {span:,} is beyond its "
-                                   f"max_position_embeddings ({limit:,}); the figures are for a context the model "
-                                   "was not built for"), stacklevel=3)
+        warnings.warn(
+            HwsimWarning(
+                f"{model.name}: context + new tokens = {span:,} is beyond its "
+                f"max_position_embeddings ({limit:,}); the figures are for a context the model "
+                "was not built for"
+            ),
+            stacklevel=3,
+        )
 
 
 def _edges(model: ModelConfig, s: Step, logits: str) -> tuple[Ops, Ops]:
@@ -194,8 +223,18 @@ def _edges(model: ModelConfig, s: Step, logits: str) -> tuple[Ops, Ops]:
     head, tail = Ops(), Ops()
     M, h, emb = s.M, s.hidden, model.embedding
     tables = 1 + (emb.positions > 0) + (emb.token_types > 0)  # rows gathered per token, then summed
-    head.add("embed_tokens", "embedding", "embed", M, h, 1, 1, vector_ops=(tables - 1) * M * h,
-             weight=tables * M * h, act_out=M * h)
+    head.add(
+        "embed_tokens",
+        "embedding",
+        "embed",
+        M,
+        h,
+        1,
+        1,
+        vector_ops=(tables - 1) * M * h,
+        weight=tables * M * h,
+        act_out=M * h,
+    )
     if emb.scale:  # Gemma: embeddings × sqrt(hidden)
         head.elementwise("embed_scale", "scale", M, h, VECTOR_OPS["scale"])
     if model.encoder:  # BERT: LayerNorm on the embeddings; the pooler reads the first token of each sequence
@@ -211,8 +250,17 @@ def _edges(model: ModelConfig, s: Step, logits: str) -> tuple[Ops, Ops]:
     return head, tail
 
 
-def trace(model: "ModelConfig | str", phase: str, batch: int = 1, seq: int | None = None, context: int | None = None,
-          logits: str = "last", *, attention: str = "unfused", mla: str = "absorbed") -> Trace:
+def trace(
+    model: "ModelConfig | str",
+    phase: str,
+    batch: int = 1,
+    seq: int | None = None,
+    context: int | None = None,
+    logits: str = "last",
+    *,
+    attention: str = "unfused",
+    mla: str = "absorbed",
+) -> Trace:
     """Build the op table for one prefill (seq new tokens) or decode (one new token) step.
     `attention`: "unfused" (qk, softmax, av rows) or "fused" (one attn_fused row per layer);
     `mla`: "absorbed" (serving kernels' MLA decode, latent cache), "latent" (transformers 5: latent cache
@@ -232,8 +280,10 @@ def trace(model: "ModelConfig | str", phase: str, batch: int = 1, seq: int | Non
         c = _check_count(0 if context is None else context, "context", allow_zero=True)
     else:
         if seq not in (None, 1):
-            raise HwsimError(f"decode generates one token per sequence; use context for the cached length, "
-                             f"got seq={seq!r}", field="seq")
+            raise HwsimError(
+                f"decode generates one token per sequence; use context for the cached length, got seq={seq!r}",
+                field="seq",
+            )
         t = 1
         c = _check_count(DEFAULT_DECODE_CONTEXT if context is None else context, "context", allow_zero=True)
     step = Step(batch=batch, t=t, span=c + t, hidden=model.hidden, norm=model.norm, attention=attention, mla=mla)
@@ -265,13 +315,16 @@ def trace(model: "ModelConfig | str", phase: str, batch: int = 1, seq: int | Non
         edge = lambda rows: np.asarray([r[j] for r in rows], dtype=dtype)  # noqa: E731
         return np.concatenate([edge(head.rows), body, edge(tail.rows)])
 
-    data = {"name": np.asarray(names, dtype=object),
-            "layer": np.concatenate([np.full(len(head.rows), -1), layer_idx, np.full(len(tail.rows), -1)]).astype(np.int64)}
+    data = {
+        "name": np.asarray(names, dtype=object),
+        "layer": np.concatenate([np.full(len(head.rows), -1), layer_idx, np.full(len(tail.rows), -1)]).astype(np.int64),
+    }
     for j, col in enumerate(COLUMNS[2:], start=1):
         data[col] = column(j)
     for col in _INT_COLUMNS:
         data[col] = data[col].astype(np.int64)
     for arr in data.values():
         arr.flags.writeable = False  # the Trace's own columns: its table (built from them) never changes
-    return Trace(model=model, phase=phase, batch=batch, seq=t, context=c, logits=logits, ops=data,
-                 attention=attention, mla=mla)
+    return Trace(
+        model=model, phase=phase, batch=batch, seq=t, context=c, logits=logits, ops=data, attention=attention, mla=mla
+    )

@@ -11,6 +11,7 @@ The pinned test (tests/test_workload_hf_reference.py) compares hwsim with these 
 
 Run: python tests/tools/hf_reference.py  (writes tests/data/hf_reference.json; about 20 s on the 2-core sandbox)
 """
+
 from __future__ import annotations
 
 import json
@@ -31,24 +32,57 @@ OUT = ROOT / "tests" / "data" / "hf_reference.json"
 
 # type → the real config it is pinned on
 REAL = {
-    "qwen3": PRESETS / "qwen3-8b.yaml", "qwen3_moe": PRESETS / "qwen3-30b-a3b.yaml",
-    "qwen2_moe": CONFIGS / "qwen1.5-moe-a2.7b.json", "deepseek_v2": PRESETS / "deepseek-v2-lite.yaml",
-    "deepseek_v3": PRESETS / "deepseek-v3.yaml", "gemma": CONFIGS / "gemma-2b.json",
-    "gemma2": PRESETS / "gemma-2-9b.yaml", "gemma3_text": CONFIGS / "gemma-3-1b-it.json",
-    "gpt2": PRESETS / "gpt-2.yaml", "falcon": PRESETS / "falcon-7b.yaml", "gpt_oss": PRESETS / "gpt-oss-20b.yaml",
-    "llama4_text": CONFIGS / "llama-4-scout-17b-16e-text.json", "mamba": CONFIGS / "mamba-130m-hf.json",
-    "llama": PRESETS / "llama-3.1-8b.yaml", "mixtral": PRESETS / "mixtral-8x7b.yaml",
+    "qwen3": PRESETS / "qwen3-8b.yaml",
+    "qwen3_moe": PRESETS / "qwen3-30b-a3b.yaml",
+    "qwen2_moe": CONFIGS / "qwen1.5-moe-a2.7b.json",
+    "deepseek_v2": PRESETS / "deepseek-v2-lite.yaml",
+    "deepseek_v3": PRESETS / "deepseek-v3.yaml",
+    "gemma": CONFIGS / "gemma-2b.json",
+    "gemma2": PRESETS / "gemma-2-9b.yaml",
+    "gemma3_text": CONFIGS / "gemma-3-1b-it.json",
+    "gpt2": PRESETS / "gpt-2.yaml",
+    "falcon": PRESETS / "falcon-7b.yaml",
+    "gpt_oss": PRESETS / "gpt-oss-20b.yaml",
+    "llama4_text": CONFIGS / "llama-4-scout-17b-16e-text.json",
+    "mamba": CONFIGS / "mamba-130m-hf.json",
+    "llama": PRESETS / "llama-3.1-8b.yaml",
+    "mixtral": PRESETS / "mixtral-8x7b.yaml",
 }
 # small widths, same structure (every field a type reads keeps its meaning)
 TINY = {
-    "hidden_size": 64, "n_embd": 64, "intermediate_size": 96, "moe_intermediate_size": 32, "ffn_hidden_size": 128,
-    "shared_expert_intermediate_size": 48, "intermediate_size_mlp": 128, "num_hidden_layers": 4, "n_layer": 4,
-    "vocab_size": 300, "kv_lora_rank": 32, "q_lora_rank": 24, "qk_rope_head_dim": 8, "qk_nope_head_dim": 16,
-    "v_head_dim": 16, "time_step_rank": 4, "state_size": 8,
+    "hidden_size": 64,
+    "n_embd": 64,
+    "intermediate_size": 96,
+    "moe_intermediate_size": 32,
+    "ffn_hidden_size": 128,
+    "shared_expert_intermediate_size": 48,
+    "intermediate_size_mlp": 128,
+    "num_hidden_layers": 4,
+    "n_layer": 4,
+    "vocab_size": 300,
+    "kv_lora_rank": 32,
+    "q_lora_rank": 24,
+    "qk_rope_head_dim": 8,
+    "qk_nope_head_dim": 16,
+    "v_head_dim": 16,
+    "time_step_rank": 4,
+    "state_size": 8,
 }
-HEADS = {"num_attention_heads": 4, "n_head": 4, "num_key_value_heads": 2, "head_dim": 16, "n_routed_experts": 8,
-         "num_experts": 8, "num_local_experts": 8, "num_experts_per_tok": 2, "first_k_dense_replace": 1,
-         "sliding_window": 64, "attention_chunk_size": 64, "n_group": 1, "topk_group": 1}
+HEADS = {
+    "num_attention_heads": 4,
+    "n_head": 4,
+    "num_key_value_heads": 2,
+    "head_dim": 16,
+    "n_routed_experts": 8,
+    "num_experts": 8,
+    "num_local_experts": 8,
+    "num_experts_per_tok": 2,
+    "first_k_dense_replace": 1,
+    "sliding_window": 64,
+    "attention_chunk_size": 64,
+    "n_group": 1,
+    "topk_group": 1,
+}
 SEQ, BATCH = 12, 2  # tiny prefill tokens per sequence (below every tiny window), sequences
 MIXER = re.compile(r"\.(self_attn|attn|self_attention|mixer)$")
 MLP = re.compile(r"\.(mlp|feed_forward)$")
@@ -56,8 +90,11 @@ MLP = re.compile(r"\.(mlp|feed_forward)$")
 
 def read(path: Path) -> dict:
     cfg = json.loads(path.read_text()) if path.suffix == ".json" else yaml.safe_load(path.read_text())
-    return {k: v for k, v in cfg.items() if k not in ("name", "source", "_name_or_path", "quantization_config",
-                                                      "torch_dtype")}
+    return {
+        k: v
+        for k, v in cfg.items()
+        if k not in ("name", "source", "_name_or_path", "quantization_config", "torch_dtype")
+    }
 
 
 def hf_config(cfg: dict):
@@ -93,8 +130,14 @@ def group_macs(model, run) -> dict:
 
 def tiny_run(cfg: dict) -> dict:
     # a field the real config leaves null stays null (DeepSeek-V2-Lite's q_lora_rank: no query compression)
-    tiny = {**cfg, **{k: v for k, v in TINY.items()
-                      if (k in cfg and cfg[k] is not None) or k in ("hidden_size", "num_hidden_layers")}}
+    tiny = {
+        **cfg,
+        **{
+            k: v
+            for k, v in TINY.items()
+            if (k in cfg and cfg[k] is not None) or k in ("hidden_size", "num_hidden_layers")
+        },
+    }
     tiny.update({k: v for k, v in HEADS.items() if k in cfg and cfg[k] is not None})
     if cfg["model_type"] == "gpt2":
         tiny.pop("hidden_size", None), tiny.pop("num_hidden_layers", None)
@@ -134,16 +177,20 @@ def main() -> int:
         cfg = read(path)
         with torch.device("meta"):
             model = AutoModelForCausalLM.from_config(hf_config(cfg))
-        entry = {"source": str(path.relative_to(ROOT)), "params": sum(p.numel() for p in model.parameters()),
-                 "shapes": shapes(model)}
+        entry = {
+            "source": str(path.relative_to(ROOT)),
+            "params": sum(p.numel() for p in model.parameters()),
+            "shapes": shapes(model),
+        }
         del model
         try:
             entry["tiny"] = tiny_run(cfg)
         except Exception as exc:  # noqa: BLE001 - record why a type has no MAC reference
             entry["tiny_error"] = f"{type(exc).__name__}: {exc}"[:300]
         out["types"][mt] = entry
-        print(mt, entry["params"], entry.get("tiny", {}).get("prefill_macs"), entry.get("tiny_error", ""),
-              file=sys.stderr)
+        print(
+            mt, entry["params"], entry.get("tiny", {}).get("prefill_macs"), entry.get("tiny_error", ""), file=sys.stderr
+        )
     OUT.write_text(json.dumps(out, indent=1, sort_keys=True) + "\n")
     return 0
 

@@ -12,6 +12,7 @@ near-uniform next-token distributions, where quantization error barely shows in 
 
 Run: python tests/tools/tiny_llm.py   (a few seconds)
 """
+
 from __future__ import annotations
 
 import json
@@ -34,21 +35,48 @@ CALIBRATION = (
     "calibration text is different from the evaluation text. it has other words, such as river, "
     "mountain, bread and music, so a method is not fitted to what it is measured on.\n"
 )
-COMMON = dict(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-              num_key_value_heads=2, head_dim=8, max_position_embeddings=64, rms_norm_eps=1e-6,
-              hidden_act="silu", bos_token_id=None, eos_token_id=None, pad_token_id=None)
+COMMON = dict(
+    vocab_size=64,
+    hidden_size=32,
+    intermediate_size=64,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    head_dim=8,
+    max_position_embeddings=64,
+    rms_norm_eps=1e-6,
+    hidden_act="silu",
+    bos_token_id=None,
+    eos_token_id=None,
+    pad_token_id=None,
+)
 MODELS = {
     # Llama with tied embeddings and Llama-3 RoPE scaling (original context 16: some frequencies scaled)
-    "llama": dict(model_type="llama", tie_word_embeddings=True, attention_bias=False, mlp_bias=False,
-                  rope_parameters={"rope_type": "llama3", "rope_theta": 10000.0, "factor": 4.0,
-                                   "low_freq_factor": 1.0, "high_freq_factor": 4.0,
-                                   "original_max_position_embeddings": 16}),
+    "llama": dict(
+        model_type="llama",
+        tie_word_embeddings=True,
+        attention_bias=False,
+        mlp_bias=False,
+        rope_parameters={
+            "rope_type": "llama3",
+            "rope_theta": 10000.0,
+            "factor": 4.0,
+            "low_freq_factor": 1.0,
+            "high_freq_factor": 4.0,
+            "original_max_position_embeddings": 16,
+        },
+    ),
     # Qwen2: biases on q/k/v, untied head
-    "qwen2": dict(model_type="qwen2", tie_word_embeddings=False,
-                  rope_parameters={"rope_type": "default", "rope_theta": 1e6}),
+    "qwen2": dict(
+        model_type="qwen2", tie_word_embeddings=False, rope_parameters={"rope_type": "default", "rope_theta": 1e6}
+    ),
     # Qwen3: RMSNorm on each head's q and k, untied head
-    "qwen3": dict(model_type="qwen3", tie_word_embeddings=False, attention_bias=False,
-                  rope_parameters={"rope_type": "default", "rope_theta": 1e6}),
+    "qwen3": dict(
+        model_type="qwen3",
+        tie_word_embeddings=False,
+        attention_bias=False,
+        rope_parameters={"rope_type": "default", "rope_theta": 1e6},
+    ),
 }
 
 

@@ -9,14 +9,17 @@ Measured (docs/allocate.md): 4.125 bits 0.9569 vs 0.9417 (int4_g128); 5.125 bits
 0.9875 (int5_g128). With GPTQ applied to every layer (errors and sensitivities measured after GPTQ):
 4.125 bits 0.9712 vs 0.9631 (int4_g128 + GPTQ).
 """
+
 import pytest
 
 from hwsim.accuracy import minilm
 from hwsim.allocate import build_problem, resolve_trace, solve
 from hwsim.allocate.tensors import MiniLMTensors
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not minilm.available(), reason=f"MiniLM package absent: {minilm.INSTALL_HINT}")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not minilm.available(), reason=f"MiniLM package absent: {minilm.INSTALL_HINT}"),
+]
 FORMATS = ("int3_g128", "int4_g128", "int5_g128", "int6_g128")
 
 

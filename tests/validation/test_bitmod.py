@@ -14,6 +14,7 @@ Attention convention (ours): QK^T and PV run on the same PE array with the fp16 
 B operand (bit-serial PEs take 8 cycles per 16-bit term), elementwise ops excluded as in the
 paper's simulator. Speedup = mean over prefill and decode of (baseline cycles / BitMoD cycles).
 """
+
 from functools import lru_cache
 
 import pytest
@@ -92,8 +93,11 @@ def test_linear_only_speedup_also_within_5_percent():
 # is the mean over six models of the prefill ratio, its 0.241 the mean over six models of the ratio for
 # a 256-token prefill plus 20 decoded tokens. Its Llama-2-7B entries: prefill 5,388,371 / 15,511,220 uJ
 # (0.347), one decode step 434,198 / 2,113,617 uJ (0.2054), prefill + 20 steps 0.2435.
-NOTEBOOK_L2_7B = {"prefill": 5_388_371 / 15_511_220, "decode": 434_198 / 2_113_617,
-                  "generation": (5_388_371 + 20 * 434_198) / (15_511_220 + 20 * 2_113_617)}
+NOTEBOOK_L2_7B = {
+    "prefill": 5_388_371 / 15_511_220,
+    "decode": 434_198 / 2_113_617,
+    "generation": (5_388_371 + 20 * 434_198) / (15_511_220 + 20 * 2_113_617),
+}
 
 
 def _energy(arch, phase, part="energy_j"):
@@ -103,8 +107,9 @@ def _energy(arch, phase, part="energy_j"):
 
 def test_energy_vs_fp16_beside_published():
     r = {ph: _energy("bitmod", ph) / _energy("bitmod-fp16", ph) for ph in ("prefill", "decode")}
-    gen = ((_energy("bitmod", "prefill") + 20 * _energy("bitmod", "decode"))
-           / (_energy("bitmod-fp16", "prefill") + 20 * _energy("bitmod-fp16", "decode")))
+    gen = (_energy("bitmod", "prefill") + 20 * _energy("bitmod", "decode")) / (
+        _energy("bitmod-fp16", "prefill") + 20 * _energy("bitmod-fp16", "decode")
+    )
     assert r["prefill"] == pytest.approx(0.289, abs=0.002)  # pins ours (docs/engine.md)
     assert r["decode"] == pytest.approx(0.213, abs=0.002)
     assert gen == pytest.approx(0.232, abs=0.002)
@@ -116,16 +121,19 @@ def test_energy_vs_fp16_beside_published():
     assert abs(r["prefill"] / NOTEBOOK_L2_7B["prefill"] - 1) < 0.20
 
 
-@pytest.mark.parametrize("arch, phase, simulator_j, rel", [
-    # SRAM read + write energy of the public simulator's formulas with the same CACTI figures, linear +
-    # attention (attention with the simulator's KV bits: 16 for FP16, 8 for BitMoD; decode one token)
-    ("bitmod-fp16", "prefill", 0.5013, 0.02),
-    ("bitmod-fp16", "decode", 0.0377, 0.05),
-    ("bitmod", "decode", 0.0082, 0.05),
-    # bit-serial prefill: the simulator charges one half-width input access per tile (1024 of the 2048
-    # activation bits a 32x32 tile of 4-wide PEs consumes); hwsim charges every byte the array reads
-    ("bitmod", "prefill", 0.1231, 0.55),
-])
+@pytest.mark.parametrize(
+    "arch, phase, simulator_j, rel",
+    [
+        # SRAM read + write energy of the public simulator's formulas with the same CACTI figures, linear +
+        # attention (attention with the simulator's KV bits: 16 for FP16, 8 for BitMoD; decode one token)
+        ("bitmod-fp16", "prefill", 0.5013, 0.02),
+        ("bitmod-fp16", "decode", 0.0377, 0.05),
+        ("bitmod", "decode", 0.0082, 0.05),
+        # bit-serial prefill: the simulator charges one half-width input access per tile (1024 of the 2048
+        # activation bits a 32x32 tile of 4-wide PEs consumes); hwsim charges every byte the array reads
+        ("bitmod", "prefill", 0.1231, 0.55),
+    ],
+)
 def test_sram_energy_matches_simulator_accounting(arch, phase, simulator_j, rel):
     sram = _energy(arch, phase, "energy_weight_sram_j") + _energy(arch, phase, "energy_input_sram_j")
     assert sram == pytest.approx(simulator_j, rel=rel)

@@ -4,6 +4,7 @@ Source: tests/data/scalesim/runs.csv (SCALE-Sim 3.0.0, pip `scalesim`; commands 
 tests/data/scalesim/README.md, recorder benchmarks/scalesim/run_reference.py). Stall-free (CALC)
 rows must equal exactly; finite-bandwidth (USER) rows within 2% of SCALE-Sim's total cycles
 (the model reproduces its buffers, so they agree to the cycle)."""
+
 from pathlib import Path
 
 import pandas as pd
@@ -23,9 +24,16 @@ def runs():
 
 
 def _ours(r, user):
-    return scalesim_cycles(r.dataflow, r.M, r.N, r.K, r.rows, r.cols,
-                           r.bandwidth_words if user else None,
-                           (r.ifmap_sram_kib, r.filter_sram_kib, r.ofmap_sram_kib))
+    return scalesim_cycles(
+        r.dataflow,
+        r.M,
+        r.N,
+        r.K,
+        r.rows,
+        r.cols,
+        r.bandwidth_words if user else None,
+        (r.ifmap_sram_kib, r.filter_sram_kib, r.ofmap_sram_kib),
+    )
 
 
 def test_stall_free_rows_exact(runs):
@@ -70,8 +78,15 @@ def test_engine_systolic_tiles_match_closed_form_per_fold(runs):
     """evaluate() on a systolic arch with unbounded memory: the tile loop sums SCALE-Sim's per-fold
     cycles (K+H+W−2 per os fold); SCALE-Sim counts the final −1 once, the tiles once per fold."""
     r = runs[(runs.bandwidth_mode == "CALC") & (runs.dataflow == "os")].iloc[0]
-    arch = load_arch("tpu-like", {"compute.rows": int(r.rows), "compute.cols": int(r.cols),
-                                  "compute.dataflow": "os", "memory.dram.bandwidth": "1e18"})
+    arch = load_arch(
+        "tpu-like",
+        {
+            "compute.rows": int(r.rows),
+            "compute.cols": int(r.cols),
+            "compute.dataflow": "os",
+            "memory.dram.bandwidth": "1e18",
+        },
+    )
     t = evaluate(arch, gemm_ops([("g", int(r.M), int(r.N), int(r.K))]))
     folds = -(-r.M // r.rows) * -(-r.N // r.cols)
     assert t.totals["compute_cycles"] == r.total_cycles + 1 - folds

@@ -3,6 +3,7 @@ cases where they differ by design (docs/cycle.md "Where the engines differ").
 
 Workload: Llama-2-7B (REFERENCES.md shapes) decode at 256 cached tokens, the first layer plus
 embedding and lm_head (every op kind; small enough to stay fast)."""
+
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -33,22 +34,49 @@ DECODE = _ops()
 
 # family → (preset, precision, strategy over dotted overrides)
 CASES = {
-    "systolic": ("tpu-like", Precision(), st.fixed_dictionaries({
-        "compute.rows": st.sampled_from([32, 64, 128, 256]), "compute.cols": st.sampled_from([32, 64, 128, 256]),
-        "compute.dataflow": st.sampled_from(["os", "ws", "is"]),
-        "memory.dram.bandwidth": st.sampled_from(["17 GB/s", "34 GB/s", "136 GB/s"])})),
-    "bitserial": ("bitmod", Precision(weights=3.0625), st.fixed_dictionaries({
-        "compute.rows": st.sampled_from([16, 32, 64]), "compute.cols": st.sampled_from([8, 16, 32]),
-        "memory.dram.bandwidth": st.sampled_from(["128 bit/cycle", "256 bit/cycle", "512 bit/cycle"])})),
+    "systolic": (
+        "tpu-like",
+        Precision(),
+        st.fixed_dictionaries(
+            {
+                "compute.rows": st.sampled_from([32, 64, 128, 256]),
+                "compute.cols": st.sampled_from([32, 64, 128, 256]),
+                "compute.dataflow": st.sampled_from(["os", "ws", "is"]),
+                "memory.dram.bandwidth": st.sampled_from(["17 GB/s", "34 GB/s", "136 GB/s"]),
+            }
+        ),
+    ),
+    "bitserial": (
+        "bitmod",
+        Precision(weights=3.0625),
+        st.fixed_dictionaries(
+            {
+                "compute.rows": st.sampled_from([16, 32, 64]),
+                "compute.cols": st.sampled_from([8, 16, 32]),
+                "memory.dram.bandwidth": st.sampled_from(["128 bit/cycle", "256 bit/cycle", "512 bit/cycle"]),
+            }
+        ),
+    ),
     "gpu": ("h100-sxm", Precision(), st.fixed_dictionaries({"compute.sms": st.sampled_from([66, 132])})),
-    "lut": ("lut-tensor-core", INT4, st.fixed_dictionaries({
-        "compute.lut_units": st.sampled_from([1, 2, 4, 8]), "compute.precompute": st.sampled_from(["fused", "separate"])})),
+    "lut": (
+        "lut-tensor-core",
+        INT4,
+        st.fixed_dictionaries(
+            {
+                "compute.lut_units": st.sampled_from([1, 2, 4, 8]),
+                "compute.precompute": st.sampled_from(["fused", "separate"]),
+            }
+        ),
+    ),
     # 8 and 16 cores only: at 4 cores the engines differed by 10.6% before the activation-first stage fix (docs/cycle.md)
     "lut-cpu": ("tmac-m2-ultra", INT4, st.fixed_dictionaries({"compute.cores": st.sampled_from([8, 16])})),
     "pim": ("sail-n1", INT4, st.fixed_dictionaries({"compute.arrays": st.sampled_from([4, 8, 16, 32])})),
     "pim-bitserial": ("neural-cache", INT4, st.fixed_dictionaries({"compute.slices": st.sampled_from([8, 14, 28])})),
-    "fpga": ("flightllm-u280", Precision(weights="int4_g128", activations="int8"),
-             st.fixed_dictionaries({"compute.hbm_channels": st.sampled_from([8, 16, 32])})),
+    "fpga": (
+        "flightllm-u280",
+        Precision(weights="int4_g128", activations="int8"),
+        st.fixed_dictionaries({"compute.hbm_channels": st.sampled_from([8, 16, 32])}),
+    ),
 }
 
 
@@ -85,8 +113,9 @@ def test_double_buffer_startup_in_both_engines():
     _, _, _, a, b, c = tile_grid(16, 256, 16, 256, 16 * 256 * 2.0, 256 * 256 * 2.0, 16 * 256 * 2.0)
     for engine in (evaluate, analytical):
         t = engine(arch, ops)
-        assert t.totals["cycles"] == pytest.approx((a.sum() + b.sum() + c.sum()) / bpc + t.totals["compute_cycles"],
-                                                   abs=2)
+        assert t.totals["cycles"] == pytest.approx(
+            (a.sum() + b.sum() + c.sum()) / bpc + t.totals["compute_cycles"], abs=2
+        )
 
 
 def test_balanced_gemm_from_issue_12():
@@ -115,8 +144,13 @@ def _presets_by_family() -> dict[str, list[str]]:
 
 
 PRESETS = _presets_by_family()
-PRECISIONS = [Precision(weights="int4_g128"), Precision(weights="int4_g128", activations="int8"),
-              Precision(weights="int8", activations="int8"), Precision(weights=4), Precision()]
+PRECISIONS = [
+    Precision(weights="int4_g128"),
+    Precision(weights="int4_g128", activations="int8"),
+    Precision(weights="int8", activations="int8"),
+    Precision(weights=4),
+    Precision(),
+]
 
 
 def test_every_registered_family_has_presets_to_sample():
@@ -128,9 +162,13 @@ def test_balanced_gemms_within_5pct(family, monkeypatch):
     monkeypatch.setattr(get_family(family), "exposes_pipeline_ends", True)
 
     @settings(max_examples=12, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.filter_too_much])
-    @given(st.sampled_from(PRESETS[family]), st.sampled_from(PRECISIONS), st.sampled_from([1, 16, 64, 256]),
-           st.sampled_from([(4096, 4096), (4096, 11008), (11008, 4096)]),
-           st.one_of(st.none(), st.floats(0.8, 1.25)))
+    @given(
+        st.sampled_from(PRESETS[family]),
+        st.sampled_from(PRECISIONS),
+        st.sampled_from([1, 16, 64, 256]),
+        st.sampled_from([(4096, 4096), (4096, 11008), (11008, 4096)]),
+        st.one_of(st.none(), st.floats(0.8, 1.25)),
+    )
     def check(preset, prec, m, kn, ratio):
         k, n = kn
         ops, base = gemm_ops([("g", m, n, k)]), load_arch(preset)
@@ -194,17 +232,32 @@ def test_pipeline_families_expose_the_table_startup():
 # engines move the same DRAM bytes and differ only in timing. Shapes: Llama-2-7B's projections
 # (K, N of q/o and the MLP) at 128–384 tokens; A ≥ 1 MiB and B ≥ 4 MiB exceed every buffer sampled.
 WIDE = st.sampled_from(["int8", "fp16"])
-PREFILL_GEMMS = st.tuples(st.sampled_from([128, 256, 384]),
-                          st.sampled_from([(4096, 4096), (4096, 11008), (11008, 4096)]))
+PREFILL_GEMMS = st.tuples(
+    st.sampled_from([128, 256, 384]), st.sampled_from([(4096, 4096), (4096, 11008), (11008, 4096)])
+)
 WIDE_CASES = {
-    "bitserial": ("bitmod", st.fixed_dictionaries({
-        "compute.rows": st.sampled_from([16, 32, 64]), "compute.cols": st.sampled_from([16, 32]),
-        "memory.dram.bandwidth": st.sampled_from(["128 bit/cycle", "256 bit/cycle", "512 bit/cycle"])})),
-    "systolic": ("tpu-like", st.fixed_dictionaries({
-        "compute.rows": st.sampled_from([64, 128, 256]), "compute.cols": st.sampled_from([64, 128, 256]),
-        "compute.dataflow": st.sampled_from(["os", "ws", "is"]),
-        # activations get half the unified buffer (shared with outputs): 256 or 512 KiB < A
-        "memory.unified_buffer.capacity": st.sampled_from(["512 KiB", "1 MiB"])})),
+    "bitserial": (
+        "bitmod",
+        st.fixed_dictionaries(
+            {
+                "compute.rows": st.sampled_from([16, 32, 64]),
+                "compute.cols": st.sampled_from([16, 32]),
+                "memory.dram.bandwidth": st.sampled_from(["128 bit/cycle", "256 bit/cycle", "512 bit/cycle"]),
+            }
+        ),
+    ),
+    "systolic": (
+        "tpu-like",
+        st.fixed_dictionaries(
+            {
+                "compute.rows": st.sampled_from([64, 128, 256]),
+                "compute.cols": st.sampled_from([64, 128, 256]),
+                "compute.dataflow": st.sampled_from(["os", "ws", "is"]),
+                # activations get half the unified buffer (shared with outputs): 256 or 512 KiB < A
+                "memory.unified_buffer.capacity": st.sampled_from(["512 KiB", "1 MiB"]),
+            }
+        ),
+    ),
 }
 
 
@@ -243,8 +296,9 @@ def test_bitmod_down_proj_int8_follows_the_refetch_rule():
 
 # LUT presets whose precompute runs as a kernel of its own write the tables to the backing store and read
 # them back (Lut.spill_bytes): the shared memory model counts those bytes as the cycle model does.
-LUT_SEPARATE = [(name, None) for name in PRESETS.get("lut", [])
-                if load_arch(name).compute["precompute"] == "separate"] + [("lut-tensor-core", {"compute.precompute": "separate"})]
+LUT_SEPARATE = [
+    (name, None) for name in PRESETS.get("lut", []) if load_arch(name).compute["precompute"] == "separate"
+] + [("lut-tensor-core", {"compute.precompute": "separate"})]
 
 
 @pytest.mark.parametrize("preset, over", LUT_SEPARATE)

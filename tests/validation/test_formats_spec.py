@@ -1,6 +1,7 @@
 """Number formats against their specifications and published check values (REFERENCES.md
 "Number formats": OCP FP8 v1.0, OCP MX v1.0, QLoRA NF4 table and ordering, INT-k formulas,
 independent MSE check values on N(0,1))."""
+
 import numpy as np
 import pytest
 
@@ -18,12 +19,15 @@ def test_fp4_e2m1_grid():  # OCP MX v1.0 / REFERENCES.md: {0, .5, 1, 1.5, 2, 3, 
     assert len(get_format("fp4_e2m1").values()) == 15  # ±0 share one value
 
 
-@pytest.mark.parametrize("name,vmax,min_sub,min_normal,count", [
-    ("fp8_e4m3", 448.0, 2.0**-9, 2.0**-6, 253),     # OCP FP8: 256 codes − 2 NaN − (−0)
-    ("fp8_e5m2", 57344.0, 2.0**-16, 2.0**-14, 247),  # 256 − 6 NaN − 2 Inf − (−0)
-    ("fp6_e3m2", 28.0, 2.0**-4, 2.0**-2, 63),
-    ("fp6_e2m3", 7.5, 2.0**-3, 1.0, 63),
-])
+@pytest.mark.parametrize(
+    "name,vmax,min_sub,min_normal,count",
+    [
+        ("fp8_e4m3", 448.0, 2.0**-9, 2.0**-6, 253),  # OCP FP8: 256 codes − 2 NaN − (−0)
+        ("fp8_e5m2", 57344.0, 2.0**-16, 2.0**-14, 247),  # 256 − 6 NaN − 2 Inf − (−0)
+        ("fp6_e3m2", 28.0, 2.0**-4, 2.0**-2, 63),
+        ("fp6_e2m3", 7.5, 2.0**-3, 1.0, 63),
+    ],
+)
 def test_ocp_extremes(name, vmax, min_sub, min_normal, count):
     f = get_format(name)
     v = f.values()
@@ -94,8 +98,7 @@ def test_mse_on_gaussian_matches_check_values(gaussian, base, i, block):
 
 def test_qlora_ordering_at_block_64(gaussian):
     # QLoRA: Int4 > FP4 E2M1 > NF4 in error (REFERENCES.md ordering), Gaussian data, block 64
-    mse = {n: np.mean((get_format(f"{n}_g64").quantize(gaussian) - gaussian) ** 2)
-           for n in ("nf4", "fp4_e2m1", "int4")}
+    mse = {n: np.mean((get_format(f"{n}_g64").quantize(gaussian) - gaussian) ** 2) for n in ("nf4", "fp4_e2m1", "int4")}
     assert mse["nf4"] < mse["fp4_e2m1"] < mse["int4"]
 
 
@@ -118,8 +121,7 @@ def test_mxfp4_scale_rule_clips_6_to_8():
         b[0] = amax
         X = 2.0 ** (np.floor(np.log2(amax)) - 2)
         scaled_max.append(amax / X)
-        np.testing.assert_array_equal(get_format("mxfp4").quantize(b),
-                                      get_format("fp4_e2m1").quantize(b / X) * X)
+        np.testing.assert_array_equal(get_format("mxfp4").quantize(b), get_format("fp4_e2m1").quantize(b / X) * X)
     assert 4 <= min(scaled_max) and max(scaled_max) < 8
 
 
@@ -163,5 +165,6 @@ def test_bitmod_grids():  # BitMoD (HPCA 2025) via REFERENCES.md
     assert all(len(g) == 16 for g in grids)  # 15 FP4 values + 1 extra in the −0 code
     fp3 = [g.values() for g in get_format("bitmod_fp3_g128").variants]
     assert all(len(g) == 8 for g in fp3)
-    np.testing.assert_array_equal(sorted({float(e) for g in fp3 for e in g} - {0, 0.5, 1, 2, -0.5, -1, -2}),
-                                  [-3, -1.5, 1.5, 3])
+    np.testing.assert_array_equal(
+        sorted({float(e) for g in fp3 for e in g} - {0, 0.5, 1, 2, -0.5, -1, -2}), [-3, -1.5, 1.5, 3]
+    )

@@ -1,5 +1,6 @@
 """FPGA family against REFERENCES.md "FPGA": accumulator widths, integer vs minifloat MACs at
 matched accuracy, FlightLLM's energy efficiency vs V100S (Zeng et al., FPGA 2024)."""
+
 import pytest
 
 from hwsim.arch import load_arch
@@ -10,14 +11,17 @@ from hwsim.workload import load_model, trace
 from hwsim.engine import evaluate
 
 
-@pytest.mark.parametrize("a, b, n, bits", [
-    ("fp6_e2m3", "fp6_e2m3", 4608, 26),   # REFERENCES.md worked example: 4+3+4+3+13-1
-    ("fp8_e4m3", "fp8_e4m3", 1024, 47),   # 16+3+16+3+10-1
-    ("fp4_e2m1", "fp4_e2m1", 32, 14),     # 4+1+4+1+5-1
-    ("int8", "int8", 4608, 30),           # a+b+ceil(log2 n)+1 = 8+8+13+1
-    ("int8", "int4", 4096, 25),           # 8+4+12+1
-    ("int4", "int4", 4097, 22),           # ceil(log2 4097) = 13
-])
+@pytest.mark.parametrize(
+    "a, b, n, bits",
+    [
+        ("fp6_e2m3", "fp6_e2m3", 4608, 26),  # REFERENCES.md worked example: 4+3+4+3+13-1
+        ("fp8_e4m3", "fp8_e4m3", 1024, 47),  # 16+3+16+3+10-1
+        ("fp4_e2m1", "fp4_e2m1", 32, 14),  # 4+1+4+1+5-1
+        ("int8", "int8", 4608, 30),  # a+b+ceil(log2 n)+1 = 8+8+13+1
+        ("int8", "int4", 4096, 25),  # 8+4+12+1
+        ("int4", "int4", 4097, 22),  # ceil(log2 4097) = 13
+    ],
+)
 def test_accumulator_widths_exact(a, b, n, bits):
     assert fa.accumulator(operand_type(a), operand_type(b), n) == (bits, False)
 
@@ -51,7 +55,9 @@ def test_flightllm_energy_efficiency_vs_v100s():
     arXiv 2401.03868 abstract). Model (decode, context 256): FlightLLM W4 (int4, g128) A8, KV int8, HBM at
     the paper's 65.9% utilisation; V100S at its 250 W board power, fp16 (vLLM) or W8A8 (SmoothQuant)."""
     tr = trace(load_model("llama-2-7b"), "decode", context=256)
-    fpga = evaluate(load_arch("flightllm-u280"), tr, Precision(weights="int4_g128", activations="int8", kv="int8")).totals
+    fpga = evaluate(
+        load_arch("flightllm-u280"), tr, Precision(weights="int4_g128", activations="int8", kv="int8")
+    ).totals
     v100s = load_arch("v100s")
     fp16 = evaluate(v100s, tr, Precision()).totals
     w8a8 = evaluate(v100s, tr, Precision(weights="int8", activations="int8")).totals

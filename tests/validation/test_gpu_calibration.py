@@ -7,6 +7,7 @@ attention (no attention-specific fitted field) and the 1 GiB copy.
 Held out across GPUs: published measured A100 fp16 matmuls of LLMCompass (Zhang et al., ISCA 2024),
 github.com/PrincetonUniversity/LLMCompass ae/figure5/ab/real_hardware/matmul_A100.csv (validation only).
 """
+
 from pathlib import Path
 
 import numpy as np
@@ -33,14 +34,17 @@ def _stats(rows):
     return float(np.median(e)), float(e.max())
 
 
-@pytest.mark.parametrize("kind, dtype, median, worst", [
-    # held out: o, down. Median 7.0% -> 7.9% (worst 30.0% -> 28.6%) since the GPU took the pipeline start-up/
-    # drain rule it shares with the cycle engine, split-K CTAs streaming k / split (Dec 2026 refit)
-    ("gemm", "bf16", 0.08, 0.31),
-    ("gemm", "fp8_e4m3", 0.03, 0.03),              # M = 64, 1024: 1.5%, 1.7%
-    ("gemm_wonly_gemv", "bf16", 0.03, 0.03),       # M = 4, 64: 2.5%, 2.8%
-    ("attn_prefill_causal", "bf16", 0.15, 0.15),   # FA2-style, 7.6% (14.4% before the start-up/drain rule)
-])
+@pytest.mark.parametrize(
+    "kind, dtype, median, worst",
+    [
+        # held out: o, down. Median 7.0% -> 7.9% (worst 30.0% -> 28.6%) since the GPU took the pipeline start-up/
+        # drain rule it shares with the cycle engine, split-K CTAs streaming k / split (Dec 2026 refit)
+        ("gemm", "bf16", 0.08, 0.31),
+        ("gemm", "fp8_e4m3", 0.03, 0.03),  # M = 64, 1024: 1.5%, 1.7%
+        ("gemm_wonly_gemv", "bf16", 0.03, 0.03),  # M = 4, 64: 2.5%, 2.8%
+        ("attn_prefill_causal", "bf16", 0.15, 0.15),  # FA2-style, 7.6% (14.4% before the start-up/drain rule)
+    ],
+)
 def test_held_out_error_per_kernel_class(data, kind, dtype, median, worst):
     rows = data[(data["kind"] == kind) & (data["dtype"] == dtype) & (data["split"] == "held-out")]
     assert len(rows) >= 1
@@ -57,8 +61,9 @@ def test_preset_is_the_train_fit(data):
     arch = load_arch("h100-sxm")
     got = fit(arch, data, holdout_mask(data, column="split=held-out"))
     assert not got.at_bound and not got.skipped
-    preset = {p: (arch.level("hbm").efficiency if p.startswith("memory") else arch.compute[p.split(".")[1]])
-              for p in FITTED}
+    preset = {
+        p: (arch.level("hbm").efficiency if p.startswith("memory") else arch.compute[p.split(".")[1]]) for p in FITTED
+    }
     for path, value in got.values.items():
         assert value == pytest.approx(preset[path], rel=0.02), path
 

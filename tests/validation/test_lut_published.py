@@ -12,6 +12,7 @@ fp16, everything else at the quantised format — the per-op split `hwsim alloca
 LUT Tensor Core (ISCA 2025): LUT vs MAC unit compute density 20.9x and energy efficiency 11.2x
 (third-party summaries; checked for direction and order of magnitude only; docs/reproductions.md).
 """
+
 import functools
 
 import pytest
@@ -73,7 +74,8 @@ def test_tmac_bitnet_to_llama_ratio_is_device_independent():
     M2 agrees with the other devices, so the paper's figure is the one validated above."""
     other = [8.03 / 4.40, 8.18 / 4.36, 12.65 / 6.77]
     m2 = tokens_per_s("tmac-m2-ultra", "bitnet-b1.58-3b", 2, "int8") / tokens_per_s(
-        "tmac-m2-ultra", "llama-2-7b", "int2_g128", 16)
+        "tmac-m2-ultra", "llama-2-7b", "int2_g128", 16
+    )
     assert min(other) * 0.9 < m2 < max(other) * 1.1
     assert not min(other) * 0.9 < 22.08 / 16.68 < max(other) * 1.1  # the superseded M2 row
     assert min(other) * 0.9 < 30.0 / 16.68 < max(other) * 1.1
@@ -82,7 +84,8 @@ def test_tmac_bitnet_to_llama_ratio_is_device_independent():
 def test_tmac_cost_scales_with_bits_like_published():
     # published W2/W4 speed ratio on M2-Ultra: 16.68 / 8.97 = 1.86
     r = tokens_per_s("tmac-m2-ultra", "llama-2-7b", "int2_g128", 16) / tokens_per_s(
-        "tmac-m2-ultra", "llama-2-7b", "int4_g128", 16)
+        "tmac-m2-ultra", "llama-2-7b", "int4_g128", 16
+    )
     assert r == pytest.approx(16.68 / 8.97, rel=0.1)
 
 

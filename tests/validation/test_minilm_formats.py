@@ -12,6 +12,7 @@ Expectations and their sources:
   2023, Table/Figure on Pile-CC perplexity; REFERENCES.md "Ordering reported by QLoRA");
 - e1m1 and int3 share one grid (±{0, 1/3, 2/3, 1}·absmax), so they must agree exactly.
 """
+
 import functools
 
 import pytest

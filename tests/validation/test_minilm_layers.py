@@ -7,6 +7,7 @@ Checks that per-layer results compose the way the allocator assumes:
   the same way as the end-to-end cosine (HAWQ-V3 / CalibTIP use such per-layer proxies,
   REFERENCES.md "Mixed-precision allocation").
 """
+
 import numpy as np
 import pytest
 
@@ -37,8 +38,15 @@ def test_partial_quantization_costs_less_than_full():
 def test_layer_proxy_ranks_formats_like_end_to_end():
     layers = minilm.linear_layers(max_tokens=128)
     names = ["int8_pc", "int4_g128", "int3_g128"]
-    proxy = [np.mean([linear_output_error(lyr.activations, lyr.weight, get_format(n).quantize(lyr.weight, axis=-1))
-                      for lyr in layers]) for n in names]
+    proxy = [
+        np.mean(
+            [
+                linear_output_error(lyr.activations, lyr.weight, get_format(n).quantize(lyr.weight, axis=-1))
+                for lyr in layers
+            ]
+        )
+        for n in names
+    ]
     assert proxy[0] < proxy[1] < proxy[2]
     assert proxy[0] < 1e-4 and proxy[2] > 1e-2
 

@@ -8,13 +8,16 @@ Published trends checked (REFERENCES.md "Quantization methods"), not tuned to:
 Measured values (docs/accuracy.md): int4_g128 rtn 0.9417 / gptq 0.9631; int3_g128 0.7628 / 0.7980;
 W4A4 (int4_g128, int4_pc activations) rtn 0.766, rotate 0.904, rotate+gptq 0.925.
 """
+
 import pytest
 
 from hwsim.accuracy import minilm
 from hwsim.accuracy.compare import compare
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not minilm.available(), reason=f"MiniLM package absent: {minilm.INSTALL_HINT}")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not minilm.available(), reason=f"MiniLM package absent: {minilm.INSTALL_HINT}"),
+]
 
 
 def _cos(fmt, method="rtn", act=None, kv=None):

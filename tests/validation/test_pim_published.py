@@ -4,6 +4,7 @@ Row-operation counts of vertical bit-serial arithmetic (PIMeval bit-serial model
 ADD n-bit 2n reads, n writes, 3n+1 logic; MUL n(n+1) reads, n(n+1)/2 writes, 2n²+n logic — exactly.
 SAIL: up to 10.7x speedup over an Arm Neoverse-N1 CPU; 13.8% of cycles saved by pattern reuse.
 """
+
 import functools
 
 import pytest
@@ -21,7 +22,9 @@ def test_row_operation_counts_exact(n):
     a, m = P.add(n), P.mul(n)
     assert (a.reads, a.writes, a.logic) == (2 * n, n, 3 * n + 1)
     assert (m.reads, m.writes, m.logic) == (n * (n + 1), n * (n + 1) / 2, 2 * n * n + n)
-    assert (a + m).cycles(2, 3, 1) == 2 * (2 * n + n * (n + 1)) + 3 * (n + n * (n + 1) / 2) + (3 * n + 1 + 2 * n * n + n)
+    assert (a + m).cycles(2, 3, 1) == 2 * (2 * n + n * (n + 1)) + 3 * (n + n * (n + 1) / 2) + (
+        3 * n + 1 + 2 * n * n + n
+    )
 
 
 def test_int8_values():  # the usual Neural Cache operand width

@@ -5,6 +5,7 @@ published number: within 10% where hwsim models what the paper measured, otherwi
 tolerance, with the mechanism behind the gap derived in docs/reproductions.md. The numbers hwsim gives
 are pinned too (±1%), so a model change shows up here and in that page together.
 """
+
 import functools
 
 import numpy as np
@@ -84,9 +85,15 @@ def test_lut_tensor_core_study_separate_kernel_slows_every_width():
 # --- T-MAC (EuroSys 2025): tokens/s, lm_head and embedding at fp16 ---------------------------------------
 
 TMAC_PUBLISHED = {  # (design, model, weights): tokens/s (profiling_data.md; M2 BitNet: the paper's 30)
-    ("m2-llama", "int2_g128"): 16.68, ("m2-llama", "int4_g128"): 8.97, ("m2-bitnet", "2"): 30.0,
-    ("rpi5-llama", "int2_g128"): 4.40, ("rpi5-llama", "int4_g128"): 2.42, ("rpi5-bitnet", "2"): 8.03,
-    ("orin-llama", "int2_g128"): 4.36, ("orin-llama", "int4_g128"): 2.46, ("orin-bitnet", "2"): 8.18,
+    ("m2-llama", "int2_g128"): 16.68,
+    ("m2-llama", "int4_g128"): 8.97,
+    ("m2-bitnet", "2"): 30.0,
+    ("rpi5-llama", "int2_g128"): 4.40,
+    ("rpi5-llama", "int4_g128"): 2.42,
+    ("rpi5-bitnet", "2"): 8.03,
+    ("orin-llama", "int2_g128"): 4.36,
+    ("orin-llama", "int4_g128"): 2.46,
+    ("orin-bitnet", "2"): 8.18,
 }
 
 
@@ -123,7 +130,7 @@ def test_tmac_tokens_per_s(key):
 def test_tmac_study_all_quantised_is_an_upper_bound():
     """`hwsim sweep` prices the lm_head at the row's format: never slower than the deployed split."""
     t = results("tmac-reproduction")
-    for (design, w) in TMAC_PUBLISHED:
+    for design, w in TMAC_PUBLISHED:
         assert row(t, design=design, weights=w).tokens_per_s >= tmac_tokens_per_s(design, w) * 0.999
 
 
@@ -176,8 +183,7 @@ def test_flightllm_cost_efficiency_vs_v100s():
     V100S US$11,500: neither from the paper); the throughput part, 1.08x, is modelled. Tolerance 15%.
     The V100S runs W8A8 as int8 widened to fp16 on its tensor cores (Volta has no int8 tensor type), so
     no 8-bit GEMM fixed time; its HBM efficiency is derived from a published Volta copy bandwidth."""
-    r = (_flight("flightllm-u280", "int4_g128").tokens_per_s_per_usd
-         / _flight("v100s-vllm", "int8").tokens_per_s_per_usd)
+    r = _flight("flightllm-u280", "int4_g128").tokens_per_s_per_usd / _flight("v100s-vllm", "int8").tokens_per_s_per_usd
     assert r == pytest.approx(1.556, rel=0.01)
     assert r == pytest.approx(1.8, rel=0.15)
 

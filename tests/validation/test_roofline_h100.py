@@ -1,5 +1,6 @@
 """Roofline of Llama-2-7B on the H100 SXM preset against its datasheet (REFERENCES.md, "GPUs
 (datasheets)": H100 SXM 80 GB, dense FP16 989 TFLOPS, INT8 1979 TOPS, 3.35 TB/s HBM3)."""
+
 import pytest
 
 from hwsim.arch import load_arch
@@ -60,8 +61,11 @@ def test_ridge_points_equal_peak_over_bandwidth_exactly(h100, llama):
         assert r.ridge("hbm", "elementwise") == r.vector_ops_per_s / H100_BW
     assert rl.machines[0].ridge("hbm") == H100_FP16 / H100_BW  # = 295.35 op/B
     assert rl.machines[0].ridge("hbm") == pytest.approx(295.352, abs=1e-3)
-    assert set(rl.ops["ridge_intensity"].round(9)) == {round(H100_FP16 / H100_BW, 9), round(2 * H100_FP16 / H100_BW, 9),
-                                                       round(132 * 128 * 1.83e9 / H100_BW, 9)}
+    assert set(rl.ops["ridge_intensity"].round(9)) == {
+        round(H100_FP16 / H100_BW, 9),
+        round(2 * H100_FP16 / H100_BW, 9),
+        round(132 * 128 * 1.83e9 / H100_BW, 9),
+    }
 
 
 def test_decode_tokens_per_s_ceiling_by_hand(h100, llama):

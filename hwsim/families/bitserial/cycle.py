@@ -1,5 +1,6 @@
 """Cycle-level model of the bit-serial array: output tiles of `cols` rows of A × `rows` columns of B
 (one pass of the PE array, BitSerial.tile_shape), each tile's cycles from the family's closed form."""
+
 from __future__ import annotations
 
 import numpy as np

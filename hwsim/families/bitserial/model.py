@@ -11,6 +11,7 @@ public in REFERENCES.md): QKᵀ and PV run on the same array with the KV cache a
 bit-serial PE processes KV bit-serially (16-bit KV → 8 cycles per term pair) — the PE has one
 datapath. Elementwise ops run on a vector unit of `vector_lanes` lanes.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -40,8 +41,9 @@ class BitSerial(Family):
         "bit_serial": Field("bool", required=False, default=True, doc="false: one cycle per dot product"),
         "pe_area": Field("area", doc="area of one PE"),
         "pe_power": Field("power", doc="power of one PE while computing (synthesis)"),
-        "power_factor": Field("dimensionless", required=False, default=1.0,
-                              doc="multiplier on pe_power for place-and-route"),
+        "power_factor": Field(
+            "dimensionless", required=False, default=1.0, doc="multiplier on pe_power for place-and-route"
+        ),
         "vector_lanes": Field("int", required=False, default=None, doc="elementwise lanes (default rows·cols)"),
     }
     memory_round = staticmethod(np.floor)  # BitMoD: floor(bytes·8/bandwidth_bits)
@@ -73,8 +75,10 @@ class BitSerial(Family):
     def energy_terms(self, arch, ops, prec, compute_cycles):
         c = arch.compute
         watts = c["rows"] * c["cols"] * c["pe_power"] * c["power_factor"]
-        src = (f"{show(c['rows'])}x{show(c['cols'])} PEs x pe_power ({arch.sources.get('compute.pe_power', 'preset')})"
-               f" x power_factor {show(c['power_factor'])} ({arch.sources.get('compute.power_factor', 'default 1')})")
+        src = (
+            f"{show(c['rows'])}x{show(c['cols'])} PEs x pe_power ({arch.sources.get('compute.pe_power', 'preset')})"
+            f" x power_factor {show(c['power_factor'])} ({arch.sources.get('compute.power_factor', 'default 1')})"
+        )
         return [Term(busy_cycle("PE array", watts, arch.clock_hz, src), compute_cycles)]
 
     def area_terms(self, arch, prec):

@@ -30,6 +30,7 @@ Accumulator widths follow REFERENCES.md (hwsim.tech.datapath.accumulator_bits): 
 ceil(log2 n) + 1; minifloat Kulisch 2^Ea + Ma + 2^Eb + Mb + ceil(log2 n) − 1; wider floats (fp16,
 bf16) accumulate in fp32 (its adder priced with the same shifter/LZC terms on a 24-bit mantissa).
 """
+
 from __future__ import annotations
 
 import math
@@ -58,7 +59,7 @@ def fixed_bits(t: OperandType) -> int:
     ExMy spans mantissa + all binades: M + 2^E − 1 magnitude bits + sign (E2M1 → 5, E4M3 → 19)."""
     if not t.is_float:
         return int(t.element_bits)
-    return int(t.mantissa_bits + 2 ** t.exponent_bits)
+    return int(t.mantissa_bits + 2**t.exponent_bits)
 
 
 def dsp_products(dsp: str, a_bits: int, b_bits: int) -> float:
@@ -115,9 +116,8 @@ def lut_mac(a: OperandType, b: OperandType, terms: ArrayLike, conversion: bool =
         return lut_int_multiplier(a.element_bits, b.element_bits) + acc_luts
     (ea, ma), (eb, mb) = _float_fields(a), _float_fields(b)
     prod = ma + mb + 2
-    positions = 2 ** ea + 2 ** eb - 1
-    luts = (lut_int_multiplier(ma + 1, mb + 1) + 2 + max(ea, eb) + 1 + prod
-            + shifter_luts(prod, positions) + acc_luts)
+    positions = 2**ea + 2**eb - 1
+    luts = lut_int_multiplier(ma + 1, mb + 1) + 2 + max(ea, eb) + 1 + prod + shifter_luts(prod, positions) + acc_luts
     if conversion:  # normalise the accumulator to an output float of the wider mantissa
         out = max(ma, mb) + 2
         luts = luts + (acc + 1) // 2 + shifter_luts(out, acc) + out
@@ -129,4 +129,4 @@ def conversion_luts(t: OperandType) -> int:
     integers need none."""
     if not t.is_float:
         return 0
-    return shifter_luts(t.mantissa_bits + 1, 2 ** t.exponent_bits - 1) + 1
+    return shifter_luts(t.mantissa_bits + 1, 2**t.exponent_bits - 1) + 1

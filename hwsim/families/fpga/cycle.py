@@ -3,6 +3,7 @@ over the channels in parallel (each at bandwidth/channels): activations first, t
 stream into the chains; results go out. Channels are simulated in at most HBM_GROUPS groups (each the summed
 bandwidth of its share): identical channels fed evenly behave alike, and fewer simpy resources keep
 it fast."""
+
 from __future__ import annotations
 
 from hwsim.sim import pipelines as P

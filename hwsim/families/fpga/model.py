@@ -24,6 +24,7 @@ hwsim.families.fpga.resources. Energy: each MAC costs the technology table's MAC
 pair at the device node (hwsim.tech.datapath) times a fabric factor (`dsp_energy_factor`,
 `lut_energy_factor`), plus memory bytes × energy and static power (engine).
 """
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -51,8 +52,9 @@ def sparsity(arch: Accelerator) -> tuple[int | np.ndarray, int | np.ndarray]:
     bad = np.asarray(n) > np.asarray(m)
     if np.any(bad):
         n_bad, m_bad = (np.broadcast_to(v, bad.shape)[bad].flat[0] for v in (n, m))
-        raise HwsimError(f"N:M sparsity needs N <= M, got {n_bad:g}:{m_bad:g}", file=arch.file,
-                         field="compute.sparsity_n")
+        raise HwsimError(
+            f"N:M sparsity needs N <= M, got {n_bad:g}:{m_bad:g}", file=arch.file, field="compute.sparsity_n"
+        )
     return n, m
 
 
@@ -77,30 +79,62 @@ class Fpga(BatchedFamily):
         "dsps": Field("int", doc="DSP slices the design puts in MAC chains"),
         "chain_length": Field("int", doc="L: DSP slices per cascade chain (terms summed per cycle)"),
         "lut_macs": Field("int", required=False, default=0, positive=False, doc="LUT multiply-accumulate lanes"),
-        "float_mode": Field("choice", choices=FLOAT_MODES, required=False, default="error",
-                            doc="float operands: error | lut (LUT lanes) | convert (fixed point on DSPs)"),
-        "lut_conversion": Field("bool", required=False, default=False,
-                                doc="LUT float lanes normalise their output back to a float"),
-        "accumulate_terms": Field("int", required=False, default=32768,
-                                  doc="n the accumulators are sized for (longest reduction)"),
-        "base_luts": Field("int", required=False, default=0, positive=False,
-                           doc="LUTs of control, special-function units and memory interfaces"),
+        "float_mode": Field(
+            "choice",
+            choices=FLOAT_MODES,
+            required=False,
+            default="error",
+            doc="float operands: error | lut (LUT lanes) | convert (fixed point on DSPs)",
+        ),
+        "lut_conversion": Field(
+            "bool", required=False, default=False, doc="LUT float lanes normalise their output back to a float"
+        ),
+        "accumulate_terms": Field(
+            "int", required=False, default=32768, doc="n the accumulators are sized for (longest reduction)"
+        ),
+        "base_luts": Field(
+            "int",
+            required=False,
+            default=0,
+            positive=False,
+            doc="LUTs of control, special-function units and memory interfaces",
+        ),
         "base_ffs": Field("int", required=False, default=0, positive=False, doc="FFs of the same"),
         "vector_lanes": Field("int", required=False, default=64, doc="elementwise (special-function) lanes"),
         "sparsity_n": Field("int", required=False, default=1, doc="N of N:M weight sparsity (kept values)"),
         "sparsity_m": Field("int", required=False, default=1, doc="M of N:M weight sparsity (group size; 1 = dense)"),
-        "sparse_speedup": Field("dimensionless", required=False, default=1.6,
-                                doc="achieved speedup of the sparse DSP chain (FlightLLM: 1.6x)"),
+        "sparse_speedup": Field(
+            "dimensionless",
+            required=False,
+            default=1.6,
+            doc="achieved speedup of the sparse DSP chain (FlightLLM: 1.6x)",
+        ),
         "weights_on_chip": Field("bool", required=False, default=False, doc="linear weights resident on chip"),
-        "activations_on_chip": Field("bool", required=False, default=False,
-                                     doc="always-on-chip decode: op inputs stay on chip when they fit"),
+        "activations_on_chip": Field(
+            "bool", required=False, default=False, doc="always-on-chip decode: op inputs stay on chip when they fit"
+        ),
         "hbm_channels": Field("int", required=False, default=None, doc="HBM pseudo-channels used (default all)"),
-        "derate_knee": Field("dimensionless", required=False, default=0.7, positive=False, maximum=1.0,
-                             doc="utilisation above which the clock derates"),
-        "derate_slope": Field("dimensionless", required=False, default=1.0, positive=False,
-                              doc="clock fraction lost per unit of utilisation above the knee"),
-        "max_utilisation": Field("dimensionless", required=False, default=1.0,
-                                 doc="highest utilisation of any resource that still counts as feasible"),
+        "derate_knee": Field(
+            "dimensionless",
+            required=False,
+            default=0.7,
+            positive=False,
+            maximum=1.0,
+            doc="utilisation above which the clock derates",
+        ),
+        "derate_slope": Field(
+            "dimensionless",
+            required=False,
+            default=1.0,
+            positive=False,
+            doc="clock fraction lost per unit of utilisation above the knee",
+        ),
+        "max_utilisation": Field(
+            "dimensionless",
+            required=False,
+            default=1.0,
+            doc="highest utilisation of any resource that still counts as feasible",
+        ),
         "dsp_energy_factor": Field("dimensionless", doc="DSP MAC energy over the ASIC MAC of the tech table"),
         "lut_energy_factor": Field("dimensionless", doc="LUT-fabric energy over the ASIC equivalent"),
         "die_area": Field("area", required=False, default=None, doc="die area (area = max utilisation × it)"),
@@ -108,15 +142,19 @@ class Fpga(BatchedFamily):
 
     def validate(self, arch):
         if arch.tech is None:
-            raise HwsimError("missing field: the fpga family prices MAC energy from a tech table",
-                             file=arch.file, field="tech")
+            raise HwsimError(
+                "missing field: the fpga family prices MAC energy from a tech table", file=arch.file, field="tech"
+            )
         sparsity(arch)
         # the derated clock, clock·(1 − slope·(u − knee)), must stay positive up to full utilisation
         loss = np.asarray(arch.compute["derate_slope"] * (1.0 - arch.compute["derate_knee"]), dtype=np.float64)
         if np.any(loss >= 1.0):
-            raise HwsimError(f"derate_slope × (1 − derate_knee) must be below 1 (else the clock reaches zero at "
-                             f"full utilisation), got {float(np.max(loss)):.4g}", file=arch.file,
-                             field="compute.derate_slope")
+            raise HwsimError(
+                f"derate_slope × (1 − derate_knee) must be below 1 (else the clock reaches zero at "
+                f"full utilisation), got {float(np.max(loss)):.4g}",
+                file=arch.file,
+                field="compute.derate_slope",
+            )
 
     # --- the machine as it runs ------------------------------------------------------
     def configure(self, arch, prec):
@@ -139,9 +177,12 @@ class Fpga(BatchedFamily):
             units = fr.chains(arch) * pc.dsp_products + fr.lut_units(arch)
             if np.any(units <= 0):
                 field = "compute.lut_macs" if not pc.on_dsp else "compute.dsps"
-                raise HwsimError(f"no MAC units for this precision: need at least chain_length "
-                                 f"({arch.compute['chain_length']:g}) {'LUT lanes' if not pc.on_dsp else 'DSPs'}",
-                                 file=arch.file, field=field)
+                raise HwsimError(
+                    f"no MAC units for this precision: need at least chain_length "
+                    f"({arch.compute['chain_length']:g}) {'LUT lanes' if not pc.on_dsp else 'DSPs'}",
+                    file=arch.file,
+                    field=field,
+                )
 
     def _speedup(self, arch, ops):
         return np.where(ops.kind == "linear", sparse_speedup(arch), 1.0)
@@ -153,8 +194,11 @@ class Fpga(BatchedFamily):
 
     def compute_cycles(self, arch, ops, prec):
         c = arch.compute
-        gemm = (cdiv(ops.m * ops.n, self._units(arch, prec, ops))
-                * cdiv(ops.k, c["chain_length"] * self._speedup(arch, ops)) * ops.count)
+        gemm = (
+            cdiv(ops.m * ops.n, self._units(arch, prec, ops))
+            * cdiv(ops.k, c["chain_length"] * self._speedup(arch, ops))
+            * ops.count
+        )
         return np.where(ops.gemm, gemm, 0.0) + vector_cycles(ops, c["vector_lanes"])
 
     def peak_macs_per_cycle(self, arch, prec):
@@ -180,18 +224,27 @@ class Fpga(BatchedFamily):
         att_op = ops.kind == "attention"
         macs = ops.macs / self._speedup(arch, ops)  # zeros skipped by the sparse chain
         terms = []
-        for pair, b, mask in ((fr.pairs(arch, prec)[0], prec.weights, ops.gemm & ~att_op),
-                              (fr.pairs(arch, prec)[1], prec.kv, ops.gemm & att_op)):
+        for pair, b, mask in (
+            (fr.pairs(arch, prec)[0], prec.weights, ops.gemm & ~att_op),
+            (fr.pairs(arch, prec)[1], prec.kv, ops.gemm & att_op),
+        ):
             dsp_units = fr.chains(arch) * pair.dsp_products
             with np.errstate(invalid="ignore", divide="ignore"):
                 dsp_share = np.nan_to_num(dsp_units / (dsp_units + fr.lut_units(arch)))
             factor = dsp_share * c["dsp_energy_factor"] + (1 - dsp_share) * c["lut_energy_factor"]
-            why = (f"fabric factor: DSP share {show(dsp_share)} x dsp_energy_factor + the rest x lut_energy_factor "
-                   f"({arch.sources.get('compute.dsp_energy_factor', 'preset')})")
-            terms.append(C.Term(C.mac(prec.activations, b, node, volts, c["accumulate_terms"]).times(factor, why),
-                                np.where(mask, macs, 0.0)))
-        vec = C.fp_adder(16, node, volts).times(c["lut_energy_factor"],
-                                                arch.sources.get("compute.lut_energy_factor", "LUT fabric"))
+            why = (
+                f"fabric factor: DSP share {show(dsp_share)} x dsp_energy_factor + the rest x lut_energy_factor "
+                f"({arch.sources.get('compute.dsp_energy_factor', 'preset')})"
+            )
+            terms.append(
+                C.Term(
+                    C.mac(prec.activations, b, node, volts, c["accumulate_terms"]).times(factor, why),
+                    np.where(mask, macs, 0.0),
+                )
+            )
+        vec = C.fp_adder(16, node, volts).times(
+            c["lut_energy_factor"], arch.sources.get("compute.lut_energy_factor", "LUT fabric")
+        )
         return [*terms, C.Term(vec, np.where(ops.gemm, 0.0, ops.vector_ops))]
 
     def _util(self, arch, prec, ops=None, mult=None):
@@ -216,4 +269,3 @@ class Fpga(BatchedFamily):
         out["clock_hz"] = fr.achieved_clock(arch, util)
         shape = np.broadcast_shapes(*(np.shape(v) for v in out.values()))
         return {k: np.broadcast_to(v, shape) for k, v in out.items()}
-

@@ -22,6 +22,7 @@ FF, DSP, BRAM and URAM utilisations (capped at 1). Defaults knee 0.7, slope 1.0 
 full device); AMD UG949 advises keeping utilisation below ~70–80% for timing closure, and the
 slope is an assumption to be replaced by a measured curve.
 """
+
 from __future__ import annotations
 
 import math
@@ -71,10 +72,13 @@ def pair_cost(arch: Accelerator, a: OperandType, b: OperandType) -> PairCost:
     mode = c["float_mode"]
     if mode == "error":
         name = a.name if a.is_float else b.name
-        raise HwsimError(f"format {name!r} is floating point and this design's DSP chains are integer-only: "
-                         "set compute.float_mode to 'lut' (LUT multipliers, compute.lut_macs > 0) or "
-                         "'convert' (exact fixed-point conversion in LUTs before the DSPs)",
-                         file=arch.file, field="compute.float_mode")
+        raise HwsimError(
+            f"format {name!r} is floating point and this design's DSP chains are integer-only: "
+            "set compute.float_mode to 'lut' (LUT multipliers, compute.lut_macs > 0) or "
+            "'convert' (exact fixed-point conversion in LUTs before the DSPs)",
+            file=arch.file,
+            field="compute.float_mode",
+        )
     if mode == "lut":
         return PairCost(0.0, lut, acc, 0, ffs, False)
     wa, wb = fa.fixed_bits(a), fa.fixed_bits(b)
@@ -137,8 +141,12 @@ def resource_use(arch: Accelerator, prec: ResolvedPrecision) -> dict[str, np.nda
     fabric_acc = (p_hw > 1) | (acc_hw > DSP_ACC_BITS[c["dsp_kind"]])
     acc_luts = chains(arch) * math.ceil(p_hw) * acc_hw * fabric_acc
     lut_lane = np.maximum(lin.lut_mac_luts, att.lut_mac_luts)
-    luts = (c["base_luts"] + acc_luts + c["lut_macs"] * lut_lane
-            + np.asarray(c["dsps"], dtype=np.float64) * max(lin.convert_luts, att.convert_luts))
+    luts = (
+        c["base_luts"]
+        + acc_luts
+        + c["lut_macs"] * lut_lane
+        + np.asarray(c["dsps"], dtype=np.float64) * max(lin.convert_luts, att.convert_luts)
+    )
     ffs = c["base_ffs"] + acc_luts + c["lut_macs"] * np.maximum(lin.ffs_per_lane, att.ffs_per_lane)
     mem = on_chip_bytes(arch)
     uram_cap = c["device_uram"] * URAM_BYTES
@@ -156,15 +164,21 @@ def resource_use(arch: Accelerator, prec: ResolvedPrecision) -> dict[str, np.nda
 def achieved_clock(arch: Accelerator, util: dict[str, np.ndarray]) -> np.ndarray:
     """The clock after the utilisation derate (module docstring)."""
     c = arch.compute
-    u = np.minimum(np.maximum.reduce(np.broadcast_arrays(*[np.asarray(util[k], dtype=np.float64)
-                                                           for k in ("dsp", "lut", "ff", "bram", "uram")])), 1.0)
+    u = np.minimum(
+        np.maximum.reduce(
+            np.broadcast_arrays(*[np.asarray(util[k], dtype=np.float64) for k in ("dsp", "lut", "ff", "bram", "uram")])
+        ),
+        1.0,
+    )
     return arch.clock_hz * (1.0 - c["derate_slope"] * np.maximum(0.0, u - c["derate_knee"]))
 
 
 def feasibility(arch: Accelerator, util: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """`feasible`, `limiting_resource` and `util_<resource>` per design point."""
-    *cols, cap = np.broadcast_arrays(*[np.asarray(util[k], dtype=np.float64) for k in RESOURCES],
-                                     np.asarray(arch.compute["max_utilisation"], dtype=np.float64))
+    *cols, cap = np.broadcast_arrays(
+        *[np.asarray(util[k], dtype=np.float64) for k in RESOURCES],
+        np.asarray(arch.compute["max_utilisation"], dtype=np.float64),
+    )
     stack = np.stack(cols)
     # all HBM channels in use is the norm, not a limit: HBM is named only when over-subscribed
     hbm = RESOURCES.index("hbm")

@@ -1,4 +1,5 @@
 """Family `gpu`: analytical model (model.py), cycle-level model (cycle.py). GPUs: SMs with tensor cores, L2 and HBM, as the kernels a serving stack launches (kernels.py)."""
+
 from hwsim.families.gpu.model import FITTED, Gpu
 
 FAMILY = Gpu()

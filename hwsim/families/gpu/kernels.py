@@ -29,6 +29,7 @@ family takes max(compute, memory) + the class's fixed time. Mechanisms and their
   latency term of achievable bandwidth, bytes / (fixed + bytes / bandwidth): small transfers do not
   reach peak. L2 residency is the engine's memory model (an operand that fits L2 is read from HBM once).
 """
+
 from __future__ import annotations
 
 from typing import Any, Mapping
@@ -52,8 +53,9 @@ def split_k(c: Mapping[str, Any], ops: OpColumns, tiles: np.ndarray | None = Non
     return np.clip(np.floor(c["sms"] / tiles), 1.0, np.maximum(ops.k / SPLIT_K_MIN, 1.0))
 
 
-def gemm_cycles(c: Mapping[str, Any], ops: OpColumns, macs_per_cycle: float | np.ndarray,
-                efficiency: float | np.ndarray) -> np.ndarray:
+def gemm_cycles(
+    c: Mapping[str, Any], ops: OpColumns, macs_per_cycle: float | np.ndarray, efficiency: float | np.ndarray
+) -> np.ndarray:
     """Dense tensor-core GEMM: waves of tiles (split-K when tiles < SMs), each tile at `macs_per_cycle`
     (per SM) × `efficiency`."""
     mma = c["tile_m"] if c["mma_rows"] is None else c["mma_rows"]
@@ -79,8 +81,14 @@ def causal_fraction(ops: OpColumns, block: float | np.ndarray) -> np.ndarray:
     return np.where(t > 1, np.clip(frac, 0.0, 1.0), 1.0)
 
 
-def attention_cycles(c: Mapping[str, Any], ops: OpColumns, macs_per_cycle: float | np.ndarray,
-                     efficiency: float | np.ndarray, kv_bytes: np.ndarray, split_kv: bool | np.ndarray) -> np.ndarray:
+def attention_cycles(
+    c: Mapping[str, Any],
+    ops: OpColumns,
+    macs_per_cycle: float | np.ndarray,
+    efficiency: float | np.ndarray,
+    kv_bytes: np.ndarray,
+    split_kv: bool | np.ndarray,
+) -> np.ndarray:
     """Fused attention (FlashAttention-2 / Flash-Decoding): per CTA, the block MMAs at the tensor rate
     (× `attention_mma_rate`), then the softmax (exponentials on the SFUs, its other vector ops on the CUDA
     cores), or the K/V stream at the per-SM rate if slower; CTAs in waves."""

@@ -22,6 +22,7 @@ compute_efficiency, compute_efficiency_8bit, overhead_8bit, gemv_efficiency, gem
 sm_bandwidth, launch_overhead, memory.hbm.efficiency. Energy: the board's power × time
 (static_power = TDP; assumed: a busy GPU draws about its TDP).
 """
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -40,49 +41,107 @@ if TYPE_CHECKING:
     from hwsim.core.spec import Accelerator
 
 # fields a calibration fits (hwsim.engine.calibrate); every other field comes from a datasheet
-FITTED = ("compute.compute_efficiency", "compute.compute_efficiency_8bit", "compute.overhead_8bit",
-          "compute.gemv_efficiency", "compute.gemv_overhead", "compute.sm_bandwidth",
-          "compute.launch_overhead", "memory.hbm.efficiency")
+FITTED = (
+    "compute.compute_efficiency",
+    "compute.compute_efficiency_8bit",
+    "compute.overhead_8bit",
+    "compute.gemv_efficiency",
+    "compute.gemv_overhead",
+    "compute.sm_bandwidth",
+    "compute.launch_overhead",
+    "memory.hbm.efficiency",
+)
 
 
 class Gpu(Family):
     name = "gpu"
     attention = "fused"
-    attention_source = ("FlashAttention (Dao et al., NeurIPS 2022) and FlashAttention-2 (Dao, ICLR 2024): the fused "
-                        "attention kernels vLLM, TensorRT-LLM and SGLang run on NVIDIA GPUs; scores stay in SRAM")
+    attention_source = (
+        "FlashAttention (Dao et al., NeurIPS 2022) and FlashAttention-2 (Dao, ICLR 2024): the fused "
+        "attention kernels vLLM, TensorRT-LLM and SGLang run on NVIDIA GPUs; scores stay in SRAM"
+    )
     fused_attention_kernel = True  # attn_fused rows: hwsim.families.gpu.kernels.attention_cycles
     cycle_model = "hwsim.families.gpu.cycle"
     params = {
         "sms": Field("int", doc="streaming multiprocessors (AMD: compute units)"),
         "tensor_cores_per_sm": Field("int"),
         **TC_RATE_FIELDS,
-        "cuda_cores_per_sm": Field("int", required=False, default=128,
-                                   doc="fp32 lanes per SM: elementwise ops, GEMV-style kernels and GEMMs no tensor type holds"),
-        "sfu_per_sm": Field("int", required=False, default=16,
-                            doc="special-function (exp2) results per SM per clock: fused attention's softmax"),
+        "cuda_cores_per_sm": Field(
+            "int",
+            required=False,
+            default=128,
+            doc="fp32 lanes per SM: elementwise ops, GEMV-style kernels and GEMMs no tensor type holds",
+        ),
+        "sfu_per_sm": Field(
+            "int",
+            required=False,
+            default=16,
+            doc="special-function (exp2) results per SM per clock: fused attention's softmax",
+        ),
         "tile_m": Field("int", required=False, default=128, doc="CTA tile rows (tokens)"),
         "tile_n": Field("int", required=False, default=128, doc="CTA tile columns (outputs)"),
-        "mma_rows": Field("int", required=False, default=None,
-                          doc="skinny GEMMs (m < tile_m) get CTA tiles of m rounded up to this many rows "
-                              "(default: tile_m, i.e. fixed tiles)"),
-        "compute_efficiency": Field("dimensionless", required=False, default=1.0, maximum=1.0,
-                                    doc="achieved / peak tensor rate of 16-bit GEMM and attention kernels"),
-        "compute_efficiency_8bit": Field("dimensionless", required=False, default=None, maximum=1.0,
-                                         doc="achieved / peak tensor rate of 8- and 4-bit GEMMs (default: compute_efficiency)"),
-        "overhead_8bit": Field("time", required=False, default=0.0, positive=False,
-                               doc="extra fixed time of an 8/4-bit GEMM kernel (scales, amax)"),
-        "weight_only_kernel": Field("choice", required=False, default="marlin", choices=("marlin", "gemv"),
-                                    doc="kernel for weights narrower than the pair's type"),
-        "gemv_efficiency": Field("dimensionless", required=False, default=0.5, maximum=1.0,
-                                 doc="achieved / peak CUDA-core FMA rate of GEMV-style weight-only kernels"),
-        "gemv_overhead": Field("time", required=False, default=0.0, positive=False,
-                               doc="extra fixed time of a GEMV-style weight-only kernel"),
-        "sm_bandwidth": Field("bytes_per_cycle", required=False, default=float("inf"),
-                              doc="bytes one SM streams per clock (Little's law)"),
-        "attention_mma_rate": Field("dimensionless", required=False, default=1.0, maximum=1.0,
-                                    doc="fraction of the tensor peak the attention kernel's MMA instructions reach"),
-        "attention_split_kv": Field("bool", required=False, default=True,
-                                    doc="decode attention splits the keys over idle SMs (Flash-Decoding)"),
+        "mma_rows": Field(
+            "int",
+            required=False,
+            default=None,
+            doc="skinny GEMMs (m < tile_m) get CTA tiles of m rounded up to this many rows "
+            "(default: tile_m, i.e. fixed tiles)",
+        ),
+        "compute_efficiency": Field(
+            "dimensionless",
+            required=False,
+            default=1.0,
+            maximum=1.0,
+            doc="achieved / peak tensor rate of 16-bit GEMM and attention kernels",
+        ),
+        "compute_efficiency_8bit": Field(
+            "dimensionless",
+            required=False,
+            default=None,
+            maximum=1.0,
+            doc="achieved / peak tensor rate of 8- and 4-bit GEMMs (default: compute_efficiency)",
+        ),
+        "overhead_8bit": Field(
+            "time",
+            required=False,
+            default=0.0,
+            positive=False,
+            doc="extra fixed time of an 8/4-bit GEMM kernel (scales, amax)",
+        ),
+        "weight_only_kernel": Field(
+            "choice",
+            required=False,
+            default="marlin",
+            choices=("marlin", "gemv"),
+            doc="kernel for weights narrower than the pair's type",
+        ),
+        "gemv_efficiency": Field(
+            "dimensionless",
+            required=False,
+            default=0.5,
+            maximum=1.0,
+            doc="achieved / peak CUDA-core FMA rate of GEMV-style weight-only kernels",
+        ),
+        "gemv_overhead": Field(
+            "time",
+            required=False,
+            default=0.0,
+            positive=False,
+            doc="extra fixed time of a GEMV-style weight-only kernel",
+        ),
+        "sm_bandwidth": Field(
+            "bytes_per_cycle", required=False, default=float("inf"), doc="bytes one SM streams per clock (Little's law)"
+        ),
+        "attention_mma_rate": Field(
+            "dimensionless",
+            required=False,
+            default=1.0,
+            maximum=1.0,
+            doc="fraction of the tensor peak the attention kernel's MMA instructions reach",
+        ),
+        "attention_split_kv": Field(
+            "bool", required=False, default=True, doc="decode attention splits the keys over idle SMs (Flash-Decoding)"
+        ),
         "launch_overhead": Field("time", required=False, default=0.0, positive=False, doc="fixed time per kernel"),
         "die_area": Field("area", doc="die area"),
     }
@@ -135,8 +194,9 @@ class Gpu(Family):
         if c.get("_gemv", False):
             linear = gemv_cycles(c, ops)
         kv_bytes = ops.kv_read_elems * kv.bits / 8
-        att = attention_cycles(c, ops, self._rate(arch, a, kv), self._efficiency(arch, a, kv), kv_bytes,
-                               c["attention_split_kv"])
+        att = attention_cycles(
+            c, ops, self._rate(arch, a, kv), self._efficiency(arch, a, kv), kv_bytes, c["attention_split_kv"]
+        )
         lanes = c["sms"] * c["cuda_cores_per_sm"]
         attention = ops.kind == "attention"
         unfused = attention & ~ops.fused_attention() if ops.op is not None else np.zeros_like(attention)
@@ -174,4 +234,3 @@ class Gpu(Family):
 
     def area_mm2(self, arch, prec):
         return arch.compute["die_area"] * 1e6
-

@@ -15,6 +15,7 @@ Conversion rules (hardware sees a format only through its OperandType):
 Codebook formats (NF4) reach the GPU as integers of their code width; kernels dequantise them, so
 paired with fp16 activations they run at the fp16 rate as they should.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -60,9 +61,13 @@ TENSOR_TYPES: tuple[TensorType, ...] = (
 )
 
 TC_RATE_FIELDS: dict[str, Field] = {
-    tt.field: Field("int", required=tt.name == "fp16", default=None,
-                    doc=f"dense {tt.name} FMA per tensor core per clock"
-                        + ("" if tt.name == "fp16" else f" (omitted: no {tt.name} tensor-core path)"))
+    tt.field: Field(
+        "int",
+        required=tt.name == "fp16",
+        default=None,
+        doc=f"dense {tt.name} FMA per tensor core per clock"
+        + ("" if tt.name == "fp16" else f" (omitted: no {tt.name} tensor-core path)"),
+    )
     for tt in TENSOR_TYPES
 }
 

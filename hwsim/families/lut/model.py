@@ -28,6 +28,7 @@ table read, an accumulate and a sign negate; the precompute, combine, dequantise
 per lane the mux, accumulator and negate, plus the table storage bits. CPU: busy cores × core_power ×
 time (assumed: a core running SIMD kernels draws about its rated per-core power).
 """
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -69,19 +70,39 @@ class Lut(BatchedFamily):
         "table_precision": Field("choice", choices=("fp16", "int8"), required=False, default="fp16"),
         "table_storage": Field("choice", choices=("registers", "sram"), required=False, default="registers"),
         "precompute": Field("choice", choices=("fused", "separate"), required=False, default="separate"),
-        "float_weights": Field("choice", choices=("error", "host"), required=False, default="error",
-                               doc="cpu: float weights of >= 16 bits run on the dense host kernels (host) or are refused"),
-        "precompute_launch": Field("time", required=False, default=0.0, positive=False,
-                                   doc="fixed time of each separate precompute kernel (launch and sync), per linear op"),
-        "table_bandwidth": Field("bytes_per_cycle", required=False, default=None,
-                                 doc="on-chip bandwidth carrying fused tables from the precompute to the LUT units"),
+        "float_weights": Field(
+            "choice",
+            choices=("error", "host"),
+            required=False,
+            default="error",
+            doc="cpu: float weights of >= 16 bits run on the dense host kernels (host) or are refused",
+        ),
+        "precompute_launch": Field(
+            "time",
+            required=False,
+            default=0.0,
+            positive=False,
+            doc="fixed time of each separate precompute kernel (launch and sync), per linear op",
+        ),
+        "table_bandwidth": Field(
+            "bytes_per_cycle",
+            required=False,
+            default=None,
+            doc="on-chip bandwidth carrying fused tables from the precompute to the LUT units",
+        ),
         # accelerator
-        "lut_units": Field("int", required=False, default=None, doc="LUT units per core (SM), in place of tensor cores"),
+        "lut_units": Field(
+            "int", required=False, default=None, doc="LUT units per core (SM), in place of tensor cores"
+        ),
         "tile_m": Field("int", required=False, default=None, doc="tokens per LUT tile (LUT Tensor Core: 2)"),
         "tile_n": Field("int", required=False, default=None, doc="outputs per LUT tile (elongated: 64)"),
         # cpu
-        "instr_per_vector": Field("dimensionless", required=False, default=None,
-                                  doc="SIMD instructions per vector of lookups (table lookup, index unpack, accumulate)"),
+        "instr_per_vector": Field(
+            "dimensionless",
+            required=False,
+            default=None,
+            doc="SIMD instructions per vector of lookups (table lookup, index unpack, accumulate)",
+        ),
     }
 
     def validate(self, arch):
@@ -91,8 +112,11 @@ class Lut(BatchedFamily):
             if c[key] is None:
                 raise HwsimError(f"required for target {c['target']}", file=arch.file, field=f"compute.{key}")
         if c["target"] == "accelerator" and c["float_weights"] == "host":
-            raise HwsimError("the LUT accelerator has no dense path for float weights: use error",
-                             file=arch.file, field="compute.float_weights")
+            raise HwsimError(
+                "the LUT accelerator has no dense path for float weights: use error",
+                file=arch.file,
+                field="compute.float_weights",
+            )
         if c["target"] == "accelerator" and arch.tech is None:
             raise HwsimError("the LUT accelerator prices its units from a tech table", file=arch.file, field="tech")
         if c["target"] == "cpu" and np.any(np.asarray(c["simd_bits"]) % 16):
@@ -112,8 +136,9 @@ class Lut(BatchedFamily):
             return 0.0
         return L.arch_table_bytes(arch, ops)
 
-    def table_io(self, arch: Accelerator, ops: OpColumns, prec: ResolvedPrecision,
-                 spill: np.ndarray | float | None = None) -> tuple[str, np.ndarray | float]:
+    def table_io(
+        self, arch: Accelerator, ops: OpColumns, prec: ResolvedPrecision, spill: np.ndarray | float | None = None
+    ) -> tuple[str, np.ndarray | float]:
         """(resource, cycles) of the tables written once by the precompute and read once by the LUT GEMM: through
         the backing store in a kernel of its own ("dram", precompute: separate: spill_bytes both ways; `spill`:
         those bytes when the caller has them), through the on-chip level when fused into the norm ("tables",
@@ -126,8 +151,9 @@ class Lut(BatchedFamily):
             return "tables", 2 * L.arch_table_bytes(arch, ops) / c["table_bandwidth"]
         return "tables", 0.0
 
-    def startup_parts(self, arch: Accelerator, ops: OpColumns, prec: ResolvedPrecision,
-                      spill: np.ndarray | float | None = None) -> dict[str, np.ndarray]:
+    def startup_parts(
+        self, arch: Accelerator, ops: OpColumns, prec: ResolvedPrecision, spill: np.ndarray | float | None = None
+    ) -> dict[str, np.ndarray]:
         """The tables, which every batch of lookups needs: built on the vector lanes (after the separate
         kernel's launch), then written out and read back (table_io; `spill`: Family.startup_parts)."""
         if self.host_dense(arch, prec):
@@ -135,8 +161,9 @@ class Lut(BatchedFamily):
         where, io = self.table_io(arch, ops, prec, spill)
         return {"vector": L.precompute_cycles(arch, ops) + L.precompute_launch_cycles(arch, ops), where: io}
 
-    def compute_parts(self, arch: Accelerator, ops: OpColumns, prec: ResolvedPrecision,
-                      spill: np.ndarray | float | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    def compute_parts(
+        self, arch: Accelerator, ops: OpColumns, prec: ResolvedPrecision, spill: np.ndarray | float | None = None
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """The lookups, the tables' start-up (computed once, shared with startup_parts' caller; `spill`:
         Family.compute_parts) and, on CPUs, the combine/dequantise and host work."""
         if self.host_dense(arch, prec):
@@ -159,21 +186,27 @@ class Lut(BatchedFamily):
 
     # --- energy and area (components: hwsim.tech.components) -----------------------------------
     @staticmethod
-    def lane_parts(arch: Accelerator, node: float | np.ndarray = C.REF_NODE_NM,
-                   volts: float | np.ndarray | None = None) -> list[C.Component]:
+    def lane_parts(
+        arch: Accelerator, node: float | np.ndarray = C.REF_NODE_NM, volts: float | np.ndarray | None = None
+    ) -> list[C.Component]:
         """One lookup lane of a LUT unit: the table-entry mux, the accumulator, the sign negate."""
         c = arch.compute
         tb = L.table_bits(arch)
-        mux = replace(C.int_adder(tb, node, volts), name=f"table mux ({show(tb)}-bit entries)", action="lookup",
-                      source=f"{MUX_ASSUMED}; " + C.int_adder(tb, node, volts).source)
+        mux = replace(
+            C.int_adder(tb, node, volts),
+            name=f"table mux ({show(tb)}-bit entries)",
+            action="lookup",
+            source=f"{MUX_ASSUMED}; " + C.int_adder(tb, node, volts).source,
+        )
         acc = C.fp_adder(16, node, volts) if tb == 16 else C.int_adder(32, node, volts)
         acc = replace(acc, name=f"accumulate ({acc.name})", action="lookup")
         neg = [replace(C.int_adder(tb, node, volts), name=f"sign negate ({show(tb)}-bit)", action="lookup")]
         return [mux, acc, *(neg if c["symmetric"] else [])]
 
     @classmethod
-    def lookup_parts(cls, arch: Accelerator, node: float | np.ndarray = C.REF_NODE_NM,
-                     volts: float | np.ndarray | None = None) -> list[C.Component]:
+    def lookup_parts(
+        cls, arch: Accelerator, node: float | np.ndarray = C.REF_NODE_NM, volts: float | np.ndarray | None = None
+    ) -> list[C.Component]:
         """The energy of one lookup on the accelerator: table read (the mux from registers, or the entry's
         bits from SRAM), accumulate, sign negate."""
         parts = cls.lane_parts(arch, node, volts)
@@ -182,8 +215,9 @@ class Lut(BatchedFamily):
         return parts
 
     @staticmethod
-    def table_cell(arch: Accelerator, node: float | np.ndarray = C.REF_NODE_NM,
-                   volts: float | np.ndarray | None = None) -> C.Component:
+    def table_cell(
+        arch: Accelerator, node: float | np.ndarray = C.REF_NODE_NM, volts: float | np.ndarray | None = None
+    ) -> C.Component:
         return C.sram_bit(node, volts) if arch.compute["table_storage"] == "sram" else C.register_bit(node, volts)
 
     def energy_terms(self, arch, ops, prec, compute_cycles):
@@ -195,15 +229,21 @@ class Lut(BatchedFamily):
         fp16 = _fp16()
         looks = L.lookups(ops, c["group"], planes)
         reloads = L.arch_table_bytes(arch, ops) * cdiv(ops.n, L.lut_tile(arch).tile_n) * 8  # table bits per n-tile
-        return [*(C.Term(part, looks) for part in self.lookup_parts(arch, node, volts)),
-                C.Term(_named(C.fp_adder(16, node, volts), "table precompute"),
-                       L.precompute_adds(ops, c["group"], c["symmetric"])),
-                C.Term(_named(C.int_adder(32, node, volts), "bit-plane combine"), L.combine_ops(ops, planes)),
-                C.Term(_named(C.multiplier(fp16, fp16, node, volts), "group dequantise"), L.dequant_ops(ops, prec)),
-                C.Term(_named(C.sram_bit(node, volts), "table load into the LUT tile"), reloads),
-                C.Term(C.mac(prec.activations, prec.kv, node, volts), np.where(ops.kind == "attention", ops.macs, 0.0)),
-                C.Term(_named(C.fp_adder(32, node, volts), "vector op"),
-                       np.where(ops.kind == "elementwise", ops.vector_ops, 0.0))]
+        return [
+            *(C.Term(part, looks) for part in self.lookup_parts(arch, node, volts)),
+            C.Term(
+                _named(C.fp_adder(16, node, volts), "table precompute"),
+                L.precompute_adds(ops, c["group"], c["symmetric"]),
+            ),
+            C.Term(_named(C.int_adder(32, node, volts), "bit-plane combine"), L.combine_ops(ops, planes)),
+            C.Term(_named(C.multiplier(fp16, fp16, node, volts), "group dequantise"), L.dequant_ops(ops, prec)),
+            C.Term(_named(C.sram_bit(node, volts), "table load into the LUT tile"), reloads),
+            C.Term(C.mac(prec.activations, prec.kv, node, volts), np.where(ops.kind == "attention", ops.macs, 0.0)),
+            C.Term(
+                _named(C.fp_adder(32, node, volts), "vector op"),
+                np.where(ops.kind == "elementwise", ops.vector_ops, 0.0),
+            ),
+        ]
 
     def area_terms(self, arch, prec):
         c = arch.compute
@@ -215,9 +255,11 @@ class Lut(BatchedFamily):
         bits = units * c["tile_m"] * L.table_entries(c["group"], c["symmetric"]) * L.table_bits(arch)
         vec_lanes = c["cores"] * c["simd_pipes"] * c["simd_bits"] / 16
         fp16 = _fp16()
-        return [*(C.Term(part, lanes) for part in self.lane_parts(arch, node, volts)),
-                C.Term(_named(self.table_cell(arch, node, volts), "table storage"), bits),
-                C.Term(_named(C.mac(fp16, fp16, node, volts), "vector lane"), vec_lanes)]
+        return [
+            *(C.Term(part, lanes) for part in self.lane_parts(arch, node, volts)),
+            C.Term(_named(self.table_cell(arch, node, volts), "table storage"), bits),
+            C.Term(_named(C.mac(fp16, fp16, node, volts), "vector lane"), vec_lanes),
+        ]
 
 
 MUX_ASSUMED = "assumed: an N:1 mux read of a w-bit table entry ≈ a w-bit adder"
@@ -249,6 +291,8 @@ def unit_vs_mac(arch: Accelerator, movement: bool = False) -> dict[str, float]:
         reg, wire = C.register_bit(), C.wire(C.REF_NODE_NM)
         acc_bits = 16 if L.table_bits(arch) == 16 else 32  # the lane's accumulator (lane_parts)
         row_mm = c["tile_n"] * np.sqrt(lane_m2) * 1e3
-        lookup_j += acc_bits * reg.energy_j + c["tile_m"] * table_bits * row_mm * wire.energy_j / (c["tile_m"] * c["tile_n"])
+        lookup_j += acc_bits * reg.energy_j + c["tile_m"] * table_bits * row_mm * wire.energy_j / (
+            c["tile_m"] * c["tile_n"]
+        )
         mac_j += (32 + 2 * 16) * reg.energy_j + 2 * 16 * np.sqrt(mac.area_m2) * 1e3 * wire.energy_j
     return {"density": float((g / lane_m2) / (1 / mac.area_m2)), "efficiency": float((g / lookup_j) / (1 / mac_j))}

@@ -1,5 +1,6 @@
 """Cycle-level model of in-SRAM PIM: command sequences on the shared sub-arrays (weight transposes and
 bit-serial compute, or table writes, lookups and conversion) and the host cores, fed by DRAM."""
+
 from __future__ import annotations
 
 from hwsim.families import lut_core as L
@@ -26,6 +27,12 @@ def simulate_op(ctx: SimContext, i: int) -> OpSim:
     startup = {name: scalar(cycles) for name, cycles in parts.items()}
     pim -= sum(startup.values())
     unit = "host" if c["mode"] == "host" else "arrays"
-    stages = [first, *(P.once(name, cycles, nb) for name, cycles in startup.items()), weights,
-              P.Stage(unit, P.split(pim, nb), streams=True), P.Stage("host", P.split(host, nb), streams=True), store]
+    stages = [
+        first,
+        *(P.once(name, cycles, nb) for name, cycles in startup.items()),
+        weights,
+        P.Stage(unit, P.split(pim, nb), streams=True),
+        P.Stage("host", P.split(host, nb), streams=True),
+        store,
+    ]
     return pipeline_result(P.run(stages, nb), ("host", "arrays"), ("dram",), backing_bytes(ctx, i))

@@ -30,6 +30,7 @@ Energy: row operations priced from the component library (hwsim.tech.components:
 moves `cols` bits at the 8 KB SRAM read energy per bit; a logic step ≈ a 1-bit full add per column),
 node-scaled; host cycles at cores × core_power.
 """
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -60,19 +61,32 @@ class Pim(BatchedFamily):
     params = {
         "mode": Field("choice", choices=MODES, doc="bitserial (Neural Cache) | lut (SAIL) | host (CPU only)"),
         **HOST_PARAMS,
-        "dequant_instr": Field("dimensionless", required=False, default=1.0,
-                               doc="host: SIMD instructions per int8 dot-product vector (dot + unpack/scale)"),
+        "dequant_instr": Field(
+            "dimensionless",
+            required=False,
+            default=1.0,
+            doc="host: SIMD instructions per int8 dot-product vector (dot + unpack/scale)",
+        ),
         "slices": Field("int", required=False, default=None, doc="LLC slices with compute arrays"),
         "arrays": Field("int", required=False, default=None, doc="compute sub-arrays per slice"),
         "rows": Field("int", required=False, default=256, doc="word lines per sub-array"),
         "cols": Field("int", required=False, default=256, doc="bit lines per sub-array"),
-        "scratch_rows": Field("int", required=False, default=64, positive=False,
-                              doc="rows kept for activations, products and accumulators"),
+        "scratch_rows": Field(
+            "int",
+            required=False,
+            default=64,
+            positive=False,
+            doc="rows kept for activations, products and accumulators",
+        ),
         "t_read": Field("dimensionless", required=False, default=1.0, doc="cycles per row read"),
         "t_write": Field("dimensionless", required=False, default=1.0, doc="cycles per row write"),
         "t_logic": Field("dimensionless", required=False, default=1.0, doc="cycles per logic step"),
-        "weights_resident": Field("bool", required=False, default=False,
-                                  doc="if all weights fit the arrays they are preloaded: no DRAM reads, no transpose writes"),
+        "weights_resident": Field(
+            "bool",
+            required=False,
+            default=False,
+            doc="if all weights fit the arrays they are preloaded: no DRAM reads, no transpose writes",
+        ),
         "float_operands": Field("choice", choices=("error", "convert"), required=False, default="error"),
         "convert_bits": Field("int", required=False, default=8, doc="integer width of converted float activations"),
         # lut (SAIL)
@@ -80,14 +94,34 @@ class Pim(BatchedFamily):
         "group": Field("int", required=False, default=4),
         "symmetric": Field("bool", required=False, default=True),
         "table_precision": Field("choice", choices=("fp16", "int8"), required=False, default="int8"),
-        "index_cycles": Field("dimensionless", required=False, default=1.0, positive=False,
-                              doc="cycles to read one weight-index pattern, shared by the batch"),
-        "pattern_reuse": Field("dimensionless", required=False, default=0.0, positive=False,
-                               doc="fraction of LUT cycles saved by reusing repeated weight patterns"),
-        "convert_steps": Field("dimensionless", required=False, default=0.0, positive=False,
-                               doc="bit-serial steps to convert one result int → fp16 in memory"),
-        "compute_area_overhead": Field("dimensionless", required=False, default=0.0, positive=False,
-                                       doc="compute logic area as a fraction of the arrays' area"),
+        "index_cycles": Field(
+            "dimensionless",
+            required=False,
+            default=1.0,
+            positive=False,
+            doc="cycles to read one weight-index pattern, shared by the batch",
+        ),
+        "pattern_reuse": Field(
+            "dimensionless",
+            required=False,
+            default=0.0,
+            positive=False,
+            doc="fraction of LUT cycles saved by reusing repeated weight patterns",
+        ),
+        "convert_steps": Field(
+            "dimensionless",
+            required=False,
+            default=0.0,
+            positive=False,
+            doc="bit-serial steps to convert one result int → fp16 in memory",
+        ),
+        "compute_area_overhead": Field(
+            "dimensionless",
+            required=False,
+            default=0.0,
+            positive=False,
+            doc="compute logic area as a fraction of the arrays' area",
+        ),
     }
 
     def validate(self, arch):
@@ -129,9 +163,12 @@ class Pim(BatchedFamily):
         if not a.is_float:
             return float(a.element_bits), 0.0
         if arch.compute["float_operands"] == "error":
-            raise HwsimError(f"bit-serial SRAM compute is integer-only and cannot take activations {a.name!r}: "
-                             f"quantise them (e.g. int8) or set compute.float_operands=convert",
-                             file=arch.file, field="precision.activations")
+            raise HwsimError(
+                f"bit-serial SRAM compute is integer-only and cannot take activations {a.name!r}: "
+                f"quantise them (e.g. int8) or set compute.float_operands=convert",
+                file=arch.file,
+                field="precision.activations",
+            )
         return float(arch.compute["convert_bits"]), float(arch.compute["convert_bits"])
 
     # --- bit-serial ------------------------------------------------------------------------------
@@ -177,8 +214,9 @@ class Pim(BatchedFamily):
         parts = self.startup_parts(arch, ops, prec) if startup is None else startup
         return look + convert + parts["arrays"] + parts["host"]
 
-    def startup_parts(self, arch: Accelerator, ops: OpColumns, prec: ResolvedPrecision,
-                      spill: np.ndarray | float | None = None) -> dict[str, np.ndarray]:
+    def startup_parts(
+        self, arch: Accelerator, ops: OpColumns, prec: ResolvedPrecision, spill: np.ndarray | float | None = None
+    ) -> dict[str, np.ndarray]:
         """lut mode: the tables every batch of lookups needs, built on the host once and written into the
         arrays once (part of lut_cycles; they spill nothing to DRAM, so `spill` is not read)."""
         if arch.compute["mode"] != "lut":
@@ -212,8 +250,9 @@ class Pim(BatchedFamily):
             return self.lut_cycles(arch, ops, prec, startup)
         return self.host_linear_cycles(arch, ops, prec)
 
-    def compute_parts(self, arch: Accelerator, ops: OpColumns, prec: ResolvedPrecision,
-                      spill: np.ndarray | float | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    def compute_parts(
+        self, arch: Accelerator, ops: OpColumns, prec: ResolvedPrecision, spill: np.ndarray | float | None = None
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """lut mode's tables computed once, for the start-up and the array cycles (`spill`: Family.compute_parts)."""
         parts = self.startup_parts(arch, ops, prec, spill)
         return self.pim_cycles(arch, ops, prec, parts) + host_cycles(arch, ops, prec), parts
@@ -249,9 +288,13 @@ class Pim(BatchedFamily):
         if c["mode"] == "bitserial":
             ro = self.shared_rowops(arch, ops, prec)
             per_row = c["cols"] * self.arrays_total(arch)  # all arrays step together
-            return [*terms, C.Term(replace(bit, name="row read/write bit (8 KB array)", action="bit"),
-                                   per_row * (ro.reads + ro.writes)),
-                    C.Term(C.logic_bit(node, volts), per_row * ro.logic)]
+            return [
+                *terms,
+                C.Term(
+                    replace(bit, name="row read/write bit (8 KB array)", action="bit"), per_row * (ro.reads + ro.writes)
+                ),
+                C.Term(C.logic_bit(node, volts), per_row * ro.logic),
+            ]
         planes = L.weight_planes(arch, prec)
         look = L.lookups(ops, c["group"], planes) * (1 - c["pattern_reuse"])
         tb = L.table_bits(arch)

@@ -8,6 +8,7 @@ operation (REFERENCES.md "SRAM processing-in-memory"):
     time = t_read·reads + t_write·writes + t_logic·logic
 A MOVE of n bits (copy a column's value to a neighbour for reduction) is n reads and n writes.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -37,10 +38,13 @@ class RowOps:
 
     def at(self, i: int) -> "RowOps":
         """Op i's row operations (of per-op arrays; a scalar count is every op's)."""
-        return RowOps(*(np.asarray(x).reshape(-1)[i] if np.ndim(x) else x for x in (self.reads, self.writes, self.logic)))
+        return RowOps(
+            *(np.asarray(x).reshape(-1)[i] if np.ndim(x) else x for x in (self.reads, self.writes, self.logic))
+        )
 
-    def cycles(self, t_read: float | np.ndarray, t_write: float | np.ndarray,
-               t_logic: float | np.ndarray) -> float | np.ndarray:
+    def cycles(
+        self, t_read: float | np.ndarray, t_write: float | np.ndarray, t_logic: float | np.ndarray
+    ) -> float | np.ndarray:
         return t_read * self.reads + t_write * self.writes + t_logic * self.logic
 
 

@@ -1,5 +1,6 @@
 """Cycle-level model of a systolic array: output tiles of one array pass (os: rows × cols, ws: the
 whole m × cols), input-stationary arrays stream K in blocks of `rows`."""
+
 from __future__ import annotations
 
 import numpy as np

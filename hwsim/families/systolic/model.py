@@ -9,6 +9,7 @@ Memory stalls come on top from the shared memory model: with double buffering an
 max(compute, memory) cycles. Datapath energy and area come from the component library
 (hwsim.tech.components: MAC per format pair, node-scaled, times pe_overhead); elementwise ops run on a vector unit of `vector_lanes` lanes (default W).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -22,8 +23,14 @@ from hwsim.tech import components as C
 DATAFLOWS = ("os", "ws", "is")
 
 
-def stall_free_cycles(dataflow: str, m: float | np.ndarray, n: float | np.ndarray, k: float | np.ndarray,
-                      rows: float | np.ndarray, cols: float | np.ndarray) -> np.ndarray:
+def stall_free_cycles(
+    dataflow: str,
+    m: float | np.ndarray,
+    n: float | np.ndarray,
+    k: float | np.ndarray,
+    rows: float | np.ndarray,
+    cols: float | np.ndarray,
+) -> np.ndarray:
     """SCALE-Sim stall-free cycles of one GEMM (numpy broadcasting over shapes and arrays)."""
     if dataflow == "os":
         return cdiv(m, rows) * cdiv(n, cols) * (k + rows + cols - 2) - 1
@@ -42,14 +49,19 @@ class Systolic(Family):
         "cols": Field("int", doc="W: PE columns"),
         "dataflow": Field("choice", choices=DATAFLOWS, doc="os | ws | is"),
         "vector_lanes": Field("int", required=False, default=None, doc="elementwise lanes (default cols)"),
-        "pe_overhead": Field("dimensionless", required=False, default=1.0,
-                             doc="PE area and energy over the bare MAC (registers, control)"),
+        "pe_overhead": Field(
+            "dimensionless",
+            required=False,
+            default=1.0,
+            doc="PE area and energy over the bare MAC (registers, control)",
+        ),
     }
 
     def validate(self, arch):
         if arch.tech is None:
-            raise HwsimError("missing field: the systolic family prices its MACs from a tech table",
-                             file=arch.file, field="tech")
+            raise HwsimError(
+                "missing field: the systolic family prices its MACs from a tech table", file=arch.file, field="tech"
+            )
 
     def compute_cycles(self, arch, ops, prec):
         c = arch.compute
@@ -86,9 +98,11 @@ class Systolic(Family):
     def energy_terms(self, arch, ops, prec, compute_cycles):
         att = ops.is_attention
         node, volts = C.tech_point(arch)
-        return [C.Term(self._mac(arch, prec, prec.weights), np.where(ops.gemm & ~att, ops.macs, 0.0)),
-                C.Term(self._mac(arch, prec, prec.kv), np.where(ops.gemm & att, ops.macs, 0.0)),
-                C.Term(C.fp_adder(16, node, volts), np.where(ops.gemm, 0.0, ops.vector_ops))]  # one fp16 add per op
+        return [
+            C.Term(self._mac(arch, prec, prec.weights), np.where(ops.gemm & ~att, ops.macs, 0.0)),
+            C.Term(self._mac(arch, prec, prec.kv), np.where(ops.gemm & att, ops.macs, 0.0)),
+            C.Term(C.fp_adder(16, node, volts), np.where(ops.gemm, 0.0, ops.vector_ops)),
+        ]  # one fp16 add per op
 
     def area_terms(self, arch, prec):
         c = arch.compute
