@@ -3,6 +3,7 @@
 Both are dev extras (pyproject.toml), so they run wherever the README's test command does; the
 configuration (rules, checked packages) lives in pyproject.toml. Skipped only where the tool is missing.
 """
+
 import importlib.util
 import subprocess
 import sys
@@ -22,6 +23,10 @@ def _run(tool: str, *args: str) -> None:
 
 def test_ruff_check():
     _run("ruff", "check", "--no-cache", "hwsim", "tests", "benchmarks")
+
+
+def test_ruff_format():
+    _run("ruff", "format", "--check", "--no-cache", "hwsim", "tests", "benchmarks")
 
 
 def test_mypy():
