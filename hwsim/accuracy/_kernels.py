@@ -9,7 +9,7 @@ _LANES = 8  # rows transformed together: every butterfly and core step is one op
 
 
 @njit(cache=True)
-def hadamard_rows(x, core, pre, post, out):
+def hadamard_rows(x: np.ndarray, core: np.ndarray, pre: np.ndarray, post: np.ndarray, out: np.ndarray) -> np.ndarray:
     """out[r] = ((x[r] · pre) @ (H2^{⊗k} ⊗ core)) · post for every row r, in float64: the Sylvester
     part as k butterfly passes (a, b) → (a + b, a − b), the core (m × m, the fastest-varying index) as a
     small product per m-slice: n·(log2(n/m) + m) operations instead of n². Rows go through in blocks of

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from numpy.typing import ArrayLike
+    from tokenizers import Tokenizer
 
     from hwsim.accuracy.methods import Method
     from hwsim.formats import Format
@@ -196,7 +197,7 @@ class Checkpoint:
     def head(self) -> np.ndarray:
         return self.tensor("embed_tokens.weight" if self.cfg.tied else "lm_head.weight")
 
-    def tokenizer(self):
+    def tokenizer(self) -> Tokenizer:
         file = self.folder / "tokenizer.json"
         if not file.is_file():
             raise HwsimError(
@@ -473,7 +474,7 @@ def _checkpoint(folder: str | Path | Checkpoint) -> Checkpoint:
     return folder if isinstance(folder, Checkpoint) else Checkpoint(folder)
 
 
-def _fmt(f):
+def _fmt(f: str | Format) -> Format:
     from hwsim.formats import get_format
 
     return get_format(f) if isinstance(f, str) else f

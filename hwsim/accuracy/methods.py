@@ -118,7 +118,7 @@ class PreparedLinear:
     weight: np.ndarray
     ops: list = field(default_factory=list)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         self.ops = [(k, int(v) if k == "rotate" else np.asarray(v, dtype=np.float32)) for k, v in self.ops]
 
     def input(self, x: np.ndarray) -> np.ndarray:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from typing import TYPE_CHECKING
 
 from hwsim.cli import options
 from hwsim.cli.output import emit_json
@@ -15,6 +16,9 @@ from hwsim.cli.serve_args import (
     speculation_from_args,
 )
 from hwsim.errors import HwsimError
+
+if TYPE_CHECKING:  # the serving stack loads when a command runs
+    from hwsim.serve.requests import Requests
 
 HELP = "serve a request stream (continuous batching, chunked prefill, paged KV cache): TTFT, TPOT, throughput"
 EXAMPLES = (
@@ -78,7 +82,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", help="folder for requests.parquet, iterations.parquet and plots")
 
 
-def _requests(args):
+def _requests(args: argparse.Namespace) -> Requests:
     from hwsim.serve.requests import load_requests, poisson_requests
 
     if (args.requests is None) == (args.rate is None):

@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # pandas and numpy are loaded lazily (cold start)
 
     from hwsim.core.spec import Accelerator
     from hwsim.engine.cost import CostTable
+    from hwsim.engine.explain import Explanation
     from hwsim.workload.trace import Trace
 
 HELP = "cycles, seconds, energy and area of a model (or one GEMM) on an accelerator"
@@ -78,7 +79,7 @@ def parse_gemm(text: str) -> pd.DataFrame:
     return gemm_ops([("gemm", m, n, k)])
 
 
-def _ops(args):
+def _ops(args: argparse.Namespace) -> Trace | pd.DataFrame:
     """The workload: a Trace (so model-level totals such as the memory footprint are known) or a GEMM table."""
     from dataclasses import replace
 
@@ -136,7 +137,9 @@ def _fmt(x: float) -> str:
     return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.4g}"
 
 
-def _explain(args, arch, ops, prec, per_op):
+def _explain(
+    args: argparse.Namespace, arch: Accelerator, ops: Trace | pd.DataFrame, prec: Precision, per_op: list[str] | None
+) -> Explanation:
     """The analytical engine's cost with energy and area itemised (one weight format for every op)."""
     from hwsim.engine.explain import explain
 

@@ -27,7 +27,7 @@ class MemoryLevel:
     energy: Any = 0.0  # joules per byte moved
     efficiency: Any = 1.0  # achievable fraction of the peak bandwidth
 
-    def bytes_per_cycle(self, clock_hz):
+    def bytes_per_cycle(self, clock_hz: float | np.ndarray) -> float | np.ndarray:
         peak = self.bandwidth if self.per_cycle else self.bandwidth / clock_hz
         return peak * self.efficiency
 

@@ -144,7 +144,7 @@ def _lines(fetch: np.ndarray, n_ids: int, words_per_line: int) -> tuple[np.ndarr
 
 
 @numba.njit(cache=True)
-def _read_row(lines, row, cycle, st):
+def _read_row(lines: np.ndarray, row: int, cycle: int, st: np.ndarray) -> int:
     """Serve one demand row from a read buffer; st = [window start, active lines, prefetch lines,
     lines, last refill cycle, refill cycles, initial window end]. Returns the row's wait."""
     offset = 1
@@ -168,7 +168,16 @@ def _read_row(lines, row, cycle, st):
 
 
 @numba.njit(cache=True)
-def _simulate(lines_i, lines_f, out_counts, st_i, st_f, ob_total, ob_drain, ob_bw):
+def _simulate(
+    lines_i: np.ndarray,
+    lines_f: np.ndarray,
+    out_counts: np.ndarray,
+    st_i: np.ndarray,
+    st_f: np.ndarray,
+    ob_total: int,
+    ob_drain: int,
+    ob_bw: int,
+) -> tuple[int, int]:
     """Row by row: SCALE-Sim's double-buffered scratchpad. Returns (total, stalls)."""
     rows = lines_i.shape[0]
     stalls = 0

@@ -37,6 +37,7 @@ if TYPE_CHECKING:  # pandas loads with the first table (fold_attention is given 
 
     from hwsim.core.spec import Accelerator
     from hwsim.families.base import Family
+    from hwsim.workload.trace import Trace
 
 ROLES = ("qk", "softmax", "av")
 
@@ -48,7 +49,7 @@ def attention_form(arch: Accelerator) -> str:
     return getattr(arch, "attention", None) or get_family(arch.family).attention
 
 
-def as_run(arch, trace):
+def as_run(arch: Accelerator, trace: Trace | pd.DataFrame) -> Trace | pd.DataFrame:
     """`trace` (a Trace or an ops DataFrame) with attention in the form `arch` runs it (module docstring).
     An unfused-form machine costs a table as given: rows a caller already fused stay fused."""
     form = attention_form(arch)

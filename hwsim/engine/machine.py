@@ -38,7 +38,7 @@ class Machine:
         return self.family.area_terms(self.spec, self.asked)
 
     @functools.cached_property
-    def area_mm2(self):
+    def area_mm2(self) -> float | np.ndarray:
         """mm² of the design as given (Family.area_mm2), computed once per machine: the sum of area_terms
         unless the family prices area as one sum."""
         if type(self.family).area_mm2 is Family.area_mm2:
@@ -115,7 +115,8 @@ def exposed_cycles(
     bpc = m.arch.backing.bytes_per_cycle(m.arch.clock_hz)
     per_tile = (compute - startup) / count  # one instance's compute; tile shares are of its outputs
     ab = (ops.m, ops.n, shape[0], shape[1], ob.a / count, ob.b / count, ob.c / count, a_fetch, b_fetch)
-    refills, imbalance = 0.0, 0.0
+    refills: float | np.ndarray = 0.0
+    imbalance: float | np.ndarray = 0.0
     if len(shape) == 2 and not m.family.batch_pipeline:  # tile_grid's tiles: held super-blocks refill
         cap_a, cap_b = shared.capacities
         load, store, last, refills, imbalance = held_pipeline_ends(

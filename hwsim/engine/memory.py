@@ -36,7 +36,9 @@ class Traffic:
     b_fetch: np.ndarray
 
 
-def fetch_orders(a, b, count, cap_a, cap_b):
+def fetch_orders(
+    a: np.ndarray, b: np.ndarray, count: np.ndarray, cap_a: float | np.ndarray, cap_b: float | np.ndarray
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """Fetch factors (a_fetch, b_fetch) of the two loop orders: B re-read per buffer tile of A, or A re-read
     per buffer tile of B. Both are (1, 1) when either operand of one GEMM instance fits its buffer."""
     count = np.maximum(count, 1.0)

@@ -12,6 +12,7 @@ rounding works on the float64 bit pattern of the scaled value (exact, no log/exp
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 from llvmlite import ir
@@ -19,6 +20,19 @@ from numba import njit, types
 from numba.extending import intrinsic
 
 from hwsim.formats.kernels import KIND_GRID, KIND_INT, KIND_MINIFLOAT
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from numba.core.base import BaseContext as TargetContext
+    from numba.core.typing.context import BaseContext
+    from numba.core.typing.templates import Signature
+
+    #: an @intrinsic's code generator: (target context, IR builder, signature, argument values) → value
+    Codegen = Callable[[TargetContext, ir.IRBuilder, Signature, Sequence[ir.Value]], ir.Value]
+
+#: grid_lookup's result: (midpoints, bucket table, first grid value, buckets per unit)
+GridLookup = tuple[np.ndarray, np.ndarray, float, float]
 
 _F64_MANT = 52
 _TWO52 = 2.0**52
@@ -29,25 +43,29 @@ _RNE_MAGIC = 1.5 * 2.0**52
 
 
 @intrinsic
-def _bits(typingctx, x):
+def _bits(typingctx: BaseContext, x: types.Float) -> tuple[Signature, Codegen]:
     """The IEEE bit pattern of a float64 as int64 (a register move, no memory round trip)."""
 
-    def codegen(context, builder, signature, args):
+    def codegen(
+        context: TargetContext, builder: ir.IRBuilder, signature: Signature, args: Sequence[ir.Value]
+    ) -> ir.Value:
         return builder.bitcast(args[0], ir.IntType(64))
 
     return types.int64(types.float64), codegen
 
 
 @intrinsic
-def _from_bits(typingctx, b):
-    def codegen(context, builder, signature, args):
+def _from_bits(typingctx: BaseContext, b: types.Integer) -> tuple[Signature, Codegen]:
+    def codegen(
+        context: TargetContext, builder: ir.IRBuilder, signature: Signature, args: Sequence[ir.Value]
+    ) -> ir.Value:
         return builder.bitcast(args[0], ir.DoubleType())
 
     return types.float64(types.int64), codegen
 
 
 @njit(cache=True, inline="always")
-def _minifloat_consts(p):
+def _minifloat_consts(p: np.ndarray) -> tuple[int, int, int, float, float, float, bool]:
     """(mantissa shift, exponent field bounds, smallest normal, max, overflow value, subnormals) of p."""
     mbits = int(p[0])
     emin = int(p[1])
@@ -58,12 +76,24 @@ def _minifloat_consts(p):
 
 
 @njit(cache=True, inline="always")
-def _minifloat(y, u, sr, shift, field_lo, field_hi, tiny, maxv, top, sub):
+def _minifloat(
+    y: float,
+    u: float,
+    sr: bool,
+    shift: int,
+    field_lo: int,
+    field_hi: int,
+    tiny: float,
+    maxv: float,
+    top: float,
+    sub: bool,
+) -> float:
     """y rounded to the minifloat. The rounding quantum is 2^(max(e, emin) - M), found from the
     float64 exponent field of y; adding and subtracting C = quantum·2^52 rounds to that quantum,
     ties to even, for normals and subnormals alike."""
-    # numba's @intrinsic hides its typing-context argument from callers; its stubs do not
-    f = min(max((_bits(y) >> _F64_MANT) & 0x7FF, field_lo), field_hi)  # type: ignore[call-arg]
+    # numba's @intrinsic hides its typing-context argument from callers, which pass values where the
+    # definition takes their numba types; its stubs know neither
+    f = min(max((_bits(y) >> _F64_MANT) & 0x7FF, field_lo), field_hi)  # type: ignore[call-arg, arg-type]
     c = _from_bits((f + shift) << _F64_MANT)
     a = abs(y)
     if sr:
@@ -80,7 +110,7 @@ def _minifloat(y, u, sr, shift, field_lo, field_hi, tiny, maxv, top, sub):
 
 
 @njit(cache=True, inline="always")
-def _int(y, u, sr, lo, hi, step):
+def _int(y: float, u: float, sr: bool, lo: float, hi: float, step: float) -> float:
     """q = clamp(round(y) + z, qmin, qmax) - z as round(y) clamped to [lo, hi] = [qmin - z, qmax - z]:
     the zero point is added after rounding (adding it before changes ties when z is odd)."""
     v = y * (1.0 / step)  # steps are powers of two: exact
@@ -96,7 +126,7 @@ def _int(y, u, sr, lo, hi, step):
 
 
 @njit(cache=True)
-def grid_lookup(grid):
+def grid_lookup(grid: np.ndarray) -> GridLookup:
     """Midpoints of a sorted grid and a bucket table over [grid[0], grid[-1]]: bucket b starts at
     code lut[b], so the nearest-code search needs at most a step or two from there."""
     mids = (grid[1:] + grid[:-1]) * 0.5
@@ -113,7 +143,7 @@ def grid_lookup(grid):
 
 
 @njit(cache=True, inline="always")
-def _grid_nearest(y, g, mids, lut, lo, inv_w):
+def _grid_nearest(y: float, g: np.ndarray, mids: np.ndarray, lut: np.ndarray, lo: float, inv_w: float) -> float:
     """Nearest grid value; a tie (y exactly on a midpoint) goes to the lower value. NaN → NaN.
     Written without early returns: they stop LLVM from keeping this loop tight (5× slower)."""
     nm = mids.shape[0]
@@ -127,7 +157,7 @@ def _grid_nearest(y, g, mids, lut, lo, inv_w):
 
 
 @njit(cache=True)
-def _grid_select_row(buf, g, mids, q):
+def _grid_select_row(buf: np.ndarray, g: np.ndarray, mids: np.ndarray, q: np.ndarray) -> None:
     """Nearest value of a small grid (NF4, BitMoD) for each entry of buf, in place: one pass per
     midpoint k sets q = g[k + 1] where y > mids[k]. Midpoints ascend, so q ends as g[number of
     midpoints strictly below y] and a tie goes to the lower value, as in _grid_nearest. A pass of
@@ -148,7 +178,7 @@ def _grid_select_row(buf, g, mids, q):
 
 
 @njit(cache=True, inline="always")
-def _grid_stochastic(y, u, g):
+def _grid_stochastic(y: float, u: float, g: np.ndarray) -> float:
     n = g.shape[0]
     if y != y:
         return y
@@ -165,7 +195,9 @@ def _grid_stochastic(y, u, g):
 
 
 @njit(cache=True)
-def _grid_row(buf, noise, sr, g, look, scratch):
+def _grid_row(
+    buf: np.ndarray, noise: np.ndarray, sr: bool, g: np.ndarray, look: GridLookup, scratch: np.ndarray
+) -> None:
     """Round a buffer of scaled values to grid g in place (nearest, or stochastic with noise)."""
     if sr:
         for j in range(buf.shape[0]):
@@ -178,19 +210,19 @@ def _grid_row(buf, noise, sr, g, look, scratch):
 
 
 @njit(cache=True, inline="always")
-def _signed(v, x):
+def _signed(v: float, x: float) -> float:
     """A dequantized zero keeps the sign of its input (−0.0 stays −0.0)."""
     return v if v != 0.0 else math.copysign(0.0, x)
 
 
 @njit(cache=True, inline="always")
-def _sign(y):
+def _sign(y: float) -> float:
     """Binary element: +1 for y >= 0, -1 otherwise; NaN kept."""
     return y if y != y else (1.0 if y >= 0.0 else -1.0)
 
 
 @njit(cache=True)
-def _quantize_grid(x, scale, g, noise, out):
+def _quantize_grid(x: np.ndarray, scale: np.ndarray, g: np.ndarray, noise: np.ndarray, out: np.ndarray) -> np.ndarray:
     """quantize_rows for grid elements: values are scaled into a buffer of tiles (several whole rows,
     or one piece of a long row), rounded there by _grid_row, and scaled back."""
     rows, cols = x.shape
@@ -229,7 +261,7 @@ def _quantize_grid(x, scale, g, noise, out):
 
 
 @njit(cache=True)
-def _quantize_grid16(x, scale, g, out):
+def _quantize_grid16(x: np.ndarray, scale: np.ndarray, g: np.ndarray, out: np.ndarray) -> np.ndarray:
     """quantize_rows for nearest rounding to a grid of at most 16 values (NF4, 3-4-bit lookup grids), in
     one pass per value like the INT and minifloat loops: the midpoints and grid values sit in scalars
     (padded with +inf midpoints), and 15 compare-and-selects in ascending order leave q = g[number of
@@ -303,7 +335,9 @@ def _quantize_grid16(x, scale, g, out):
 
 
 @njit(cache=True)
-def _quantize_minifloat(x, scale, p, noise, out):
+def _quantize_minifloat(
+    x: np.ndarray, scale: np.ndarray, p: np.ndarray, noise: np.ndarray, out: np.ndarray
+) -> np.ndarray:
     rows, cols = x.shape
     shift, flo, fhi, tiny, maxv, top, sub = _minifloat_consts(p)
     for i in range(rows):
@@ -320,7 +354,9 @@ def _quantize_minifloat(x, scale, p, noise, out):
 
 
 @njit(cache=True)
-def _quantize_int(x, scale, zero, p, noise, out):
+def _quantize_int(
+    x: np.ndarray, scale: np.ndarray, zero: np.ndarray, p: np.ndarray, noise: np.ndarray, out: np.ndarray
+) -> np.ndarray:
     rows, cols = x.shape
     qmin, qmax, step = p[0], p[1], p[2]
     for i in range(rows):
@@ -336,7 +372,16 @@ def _quantize_int(x, scale, zero, p, noise, out):
 
 
 @njit(cache=True)
-def quantize_rows(x, scale, zero, kind, p, grid, noise, out):
+def quantize_rows(
+    x: np.ndarray,
+    scale: np.ndarray,
+    zero: np.ndarray,
+    kind: int,
+    p: np.ndarray,
+    grid: np.ndarray,
+    noise: np.ndarray,
+    out: np.ndarray,
+) -> np.ndarray:
     """out[i, j] = scale[i] · element(x[i, j] / scale[i]; zero[i]) for a C-contiguous (groups ×
     group_size) array. The zero point (asymmetric INT) only moves the clamping bounds; noise (x's
     shape, or 0 × 0 for nearest rounding) holds the stochastic-rounding draws. A zero result keeps
@@ -360,7 +405,9 @@ def quantize_rows(x, scale, zero, kind, p, grid, noise, out):
 
 
 @njit(cache=True)
-def quantize_rows_best(x, scales, grids, noise, out):
+def quantize_rows_best(
+    x: np.ndarray, scales: np.ndarray, grids: np.ndarray, noise: np.ndarray, out: np.ndarray
+) -> np.ndarray:
     """Mixture of grids (BitMoD): each row keeps the grid whose nearest-rounded row has the lowest
     squared error; scales[v, i] is row i's scale under grid v. Returns the chosen grid per row.
     With stochastic rounding the choice is still made on nearest rounding and only then the row is
@@ -404,7 +451,7 @@ def quantize_rows_best(x, scales, grids, noise, out):
 
 
 @njit(cache=True)
-def row_stats(x, mode):
+def row_stats(x: np.ndarray, mode: int) -> np.ndarray:
     """Per row: mode 0 → max|x|, 1 → min (≤ 0), 2 → max (≥ 0), 3 → Σ|x|; NaN anywhere → NaN.
     Modes 0-2 keep four independent running extremes (exact in any order, and four chains run in
     parallel where one waits on the previous compare); mode 3 sums in order."""
@@ -451,7 +498,23 @@ def row_stats(x, mode):
 
 
 @njit(cache=True)
-def gptq_block(wt, u1, qt, et, scale, zero, choice, gidx, kind, p, grids, mids, luts, los, inv_ws):
+def gptq_block(
+    wt: np.ndarray,
+    u1: np.ndarray,
+    qt: np.ndarray,
+    et: np.ndarray,
+    scale: np.ndarray,
+    zero: np.ndarray,
+    choice: np.ndarray,
+    gidx: np.ndarray,
+    kind: int,
+    p: np.ndarray,
+    grids: np.ndarray,
+    mids: np.ndarray,
+    luts: np.ndarray,
+    los: np.ndarray,
+    inv_ws: np.ndarray,
+) -> None:
     """GPTQ's inner loop over one block of columns, transposed so a column of W is a contiguous row:
     wt (nb × out) holds the block's weights still to quantize, u1 (nb × nb) the block's part of the
     upper Cholesky factor of H⁻¹, scale/zero/choice (groups × out) the fixed scales, zero points and
@@ -499,7 +562,7 @@ def gptq_block(wt, u1, qt, et, scale, zero, choice, gidx, kind, p, grids, mids, 
 
 
 @njit(cache=True)
-def transpose32(a):
+def transpose32(a: np.ndarray) -> np.ndarray:
     """a.T as a new C-contiguous float32 array, copied in 16 × 16 tiles (rows of the output written
     contiguously): numpy's strided copy of a 4096 × 4096 transpose is 3-4× slower on the 2-core sandbox
     (a power-of-two stride maps every row to the same cache sets)."""
@@ -514,7 +577,7 @@ def transpose32(a):
 
 
 @njit(cache=True)
-def lowrank_inverse_cholesky(b, m0, lam):
+def lowrank_inverse_cholesky(b: np.ndarray, m0: np.ndarray, lam: float) -> tuple[np.ndarray, np.ndarray]:
     """Upper Cholesky factor of H⁻¹ = (I − B·M₀·Bᵀ)/λ (H = λI + low rank, B n × m) as
     U = diag(u) + strict_upper(P·Bᵀ): the Schur complement after k rows keeps the form
     (I − B_k M_k B_kᵀ)/λ with M_{k+1} = M_k + (M_k b_k)(M_k b_k)ᵀ/(λ σ_k), σ_k = (1 − b_k·M_k b_k)/λ,
@@ -558,7 +621,7 @@ def lowrank_inverse_cholesky(b, m0, lam):
 
 
 @njit(cache=True)
-def q4_0_scales(b):
+def q4_0_scales(b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """llama.cpp's quantize_row_q4_0_ref, first half, in float32 arithmetic like ggml: per block of 32,
     d = (the value of largest magnitude, first on ties) / −8 and the codes q = min(15, (int)(x/d + 8.5))
     (x·(1/d), truncated toward zero, clamped at 0). Returns (d, q); the caller rounds d to fp16."""
@@ -586,7 +649,7 @@ def q4_0_scales(b):
 
 
 @njit(cache=True)
-def q4_0_dequant(b, d16, q, out):
+def q4_0_dequant(b: np.ndarray, d16: np.ndarray, q: np.ndarray, out: np.ndarray) -> np.ndarray:
     """x̂ = d·(q − 8) in float32 with the fp16-rounded d; a block holding NaN/Inf reads as NaN (no
     scale represents it); a zero keeps its input's sign."""
     n, width = b.shape

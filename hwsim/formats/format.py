@@ -175,7 +175,7 @@ class Format:
                 out[rows] = el.apply(np.ascontiguousarray(cols[rows]), scale[rows])
         return out
 
-    def kernel_tables(self):
+    def kernel_tables(self) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(kind, params, grids, mids, luts, los, inv_ws) of the element(s), stacked per BitMoD variant,
         for kernels that round one value at a time (kernels.gptq_block)."""
         els = self.variants or (self.element,)
@@ -193,7 +193,9 @@ class Format:
             np.array([lk[3] for lk in looks]),
         )
 
-    def _scales(self, g2, counts, rows, ngroups):
+    def _scales(
+        self, g2: np.ndarray, counts: np.ndarray, rows: int, ngroups: int
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         el = self.element
         if self.scaling == "none":
             return np.ones(g2.shape[0]), None
@@ -213,7 +215,7 @@ class Format:
             return s, np.where(np.isfinite(zero), zero, 0.0)
         return scales.linear_scale(ideal.reshape(rows, ngroups), fmt).reshape(-1), None
 
-    def _bitmod(self, g2, rows, ngroups, noise):
+    def _bitmod(self, g2: np.ndarray, rows: int, ngroups: int, noise: np.ndarray | None) -> np.ndarray:
         amax = scales.absmax(g2).reshape(rows, ngroups)
         assert self.scale_format is not None, f"{self.name}: BitMoD scaling without a scale format"
         per_grid = [scales.linear_scale(amax / v.max_abs, self.scale_format).reshape(-1) for v in self.variants]

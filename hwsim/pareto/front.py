@@ -108,7 +108,7 @@ def _front3(y: np.ndarray, z: np.ndarray) -> np.ndarray:
 
 
 @njit(cache=True)
-def _fenwick_sweep(rank, z, m, empty):  # pragma: no cover - compiled
+def _fenwick_sweep(rank: np.ndarray, z: np.ndarray, m: int, empty: int) -> np.ndarray:  # pragma: no cover - compiled
     tree = np.full(m + 1, empty, dtype=np.int64)
     keep = np.zeros(rank.shape[0], dtype=np.bool_)
     for i in range(rank.shape[0]):
@@ -132,7 +132,7 @@ def _fenwick_sweep(rank, z, m, empty):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def _front_nd(u):  # pragma: no cover - compiled
+def _front_nd(u: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
     n, d = u.shape
     front = np.empty(n, dtype=np.int64)
     nf = 0

@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure, SubFigure
     from matplotlib.typing import ColorType, RcKeyType
+    from numpy.typing import ArrayLike
 
     from hwsim.roofline.analysis import Roofline, Roofs
 
@@ -129,7 +130,7 @@ def _role_label(roles: Iterable[str]) -> str:
 class _Boxes:
     """Display-space rectangles already used by markers and text (for greedy label placement)."""
 
-    def __init__(self, ax, fontsize=6):
+    def __init__(self, ax: Axes, fontsize: float = 6) -> None:
         self.ax, self.fs = ax, fontsize
         self.scale = ax.figure.dpi / 72.0  # display pixels per point
         self.boxes: list[tuple] = []
@@ -141,7 +142,7 @@ class _Boxes:
     def free(self, box: tuple[float, float, float, float]) -> bool:
         return not any(b[0] < box[2] and box[0] < b[2] and b[1] < box[3] and box[1] < b[3] for b in self.boxes)
 
-    def add_points(self, xs, ys, radius_pt=3.0):
+    def add_points(self, xs: ArrayLike, ys: ArrayLike, radius_pt: float = 3.0) -> None:
         r = radius_pt * self.scale
         for px, py in self.ax.transData.transform(np.column_stack([xs, ys])):
             self.boxes.append((px - r, py - r, px + r, py + r))

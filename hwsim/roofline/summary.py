@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # analysis imports this module
     from hwsim.workload.trace import Trace
 
 
-def _tokens(trace):
+def _tokens(trace: Trace | pd.DataFrame) -> float:
     """Tokens produced by one pass (batch × new tokens per sequence), or NaN for a bare ops table."""
     if hasattr(trace, "batch") and hasattr(trace, "tokens"):
         return float(trace.batch * trace.tokens)

@@ -106,11 +106,11 @@ def _fit(
     )
 
 
-def _token_terms(m):
+def _token_terms(m: float) -> tuple[float, float]:
     return (1.0, m)
 
 
-def _ctx_terms(b, t, s):
+def _ctx_terms(b: float, t: float, s: float) -> tuple[float, ...]:
     return tuple(float(np.prod(c)) for r in range(4) for c in itertools.combinations((b, t, s), r))
 
 
@@ -170,7 +170,7 @@ def _build_basis(model: ModelConfig, attention: str) -> Basis:
     tok_mask = ~ctx_mask & ~seq_mask
     ctx_names, seq_names, tok_names = (base.index[m] for m in (ctx_mask, seq_mask, tok_mask))
 
-    def pick(df, names):
+    def pick(df: pd.DataFrame, names: pd.Index) -> pd.DataFrame:
         return df.loc[df.index.intersection(names, sort=False)] if set(names) <= set(df.index) else df.iloc[:0]
 
     tok = _fit(

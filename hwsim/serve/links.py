@@ -97,7 +97,7 @@ class Link:
     def all_to_all(self, nbytes: ArrayLike, n: int) -> np.ndarray | float:
         return self.seconds("all_to_all", nbytes, n)
 
-    def send(self, nbytes):
+    def send(self, nbytes: ArrayLike) -> np.ndarray | float:
         return self.seconds("send", nbytes)
 
 

@@ -16,7 +16,7 @@ mixed context lengths in one batch are each attended over their own context.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -121,7 +121,7 @@ def simulate(
     env = simpy.Environment()
     state: dict[str, Any] = {"arrived": 0, "wake": env.event(), "preemptions": 0}  # counters and the wake-up event
 
-    def arrivals():
+    def arrivals() -> Generator[simpy.Event, object, None]:
         for i in range(n):
             gap = float(requests.arrival[i]) - env.now
             if gap > 0:
@@ -147,7 +147,7 @@ def simulate(
         waiting.insert(0, victim)
         return victim
 
-    def schedule():
+    def schedule() -> tuple[np.ndarray, np.ndarray]:
         """Pick (ids, new tokens) for one iteration."""
         budget = config.max_batched_tokens
         ids: list[int] = []
@@ -200,7 +200,7 @@ def simulate(
         a = np.array(ids, dtype=np.int64)
         return int(kv.need(a, computed[a] + np.array(new, dtype=np.int64)).sum())
 
-    def engine():
+    def engine() -> Generator[simpy.Event, object, None]:
         done = 0
         while done < n:
             if not running and not waiting:

@@ -12,7 +12,23 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from numpy.typing import ArrayLike
+
+    #: the blocking's two sides (_sides): rows, tile rows, bytes and fetch of the held side R, the same of
+    #: the streamed side S, and R's super-blocks f
+    Sides = tuple[
+        np.ndarray,
+        np.ndarray,
+        float | np.ndarray,
+        float | np.ndarray,
+        np.ndarray,
+        np.ndarray,
+        float | np.ndarray,
+        float | np.ndarray,
+        np.ndarray,
+    ]
 
 K_STEP = 64  # GPU GEMMs: CTAs step through k 64 at a time (assumed: cuBLAS-like k tile)
 
@@ -26,7 +42,15 @@ def k_slice_depths(k: float) -> np.ndarray:
     return depths
 
 
-def k_slice_ends(k, load, store, compute, bpc, held=0.0, rnd=np.ceil):
+def k_slice_ends(
+    k: float | np.ndarray,
+    load: float | np.ndarray,
+    store: float | np.ndarray,
+    compute: float | np.ndarray,
+    bpc: float | np.ndarray,
+    held: float | np.ndarray = 0.0,
+    rnd: Callable[..., np.ndarray] = np.ceil,
+) -> tuple[np.ndarray, np.ndarray]:
     """What a tile whose reduction streams in k_slice_depths(k) (each slice's load one buffer ahead of
     its compute, double buffered; results stored after the last) cannot overlap, in cycles, as the
     shared rule's (to_compute, to_memory). `load`, `store`: the tile's bytes, of which `held` load whole
@@ -54,7 +78,14 @@ def k_slice_ends(k, load, store, compute, bpc, held=0.0, rnd=np.ceil):
     return np.maximum(first_load, but_last), np.floor(compute * last)
 
 
-def streams_b(a_bytes, b_bytes, a_fetch, b_fetch, cap_a, cap_b):
+def streams_b(
+    a_bytes: float | np.ndarray,
+    b_bytes: float | np.ndarray,
+    a_fetch: float | np.ndarray,
+    b_fetch: float | np.ndarray,
+    cap_a: float | np.ndarray,
+    cap_b: float | np.ndarray,
+) -> np.ndarray:
     """Whether A is the operand held per super-block and B the one streamed past it (else the reverse):
     B re-read, or nothing re-read and A the operand to hold (it fits, and B does not or is larger).
     Fetch 0 = resident on chip. Broadcasts over arrays."""
@@ -66,8 +97,18 @@ def streams_b(a_bytes, b_bytes, a_fetch, b_fetch, cap_a, cap_b):
 
 
 def pipeline_ends(
-    m, n, tile_m, tile_n, a_bytes, b_bytes, c_bytes, a_fetch=1.0, b_fetch=1.0, cap_a=np.inf, cap_b=np.inf
-):
+    m: float | np.ndarray,
+    n: float | np.ndarray,
+    tile_m: float | np.ndarray,
+    tile_n: float | np.ndarray,
+    a_bytes: float | np.ndarray,
+    b_bytes: float | np.ndarray,
+    c_bytes: float | np.ndarray,
+    a_fetch: float | np.ndarray = 1.0,
+    b_fetch: float | np.ndarray = 1.0,
+    cap_a: float | np.ndarray = np.inf,
+    cap_b: float | np.ndarray = np.inf,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(first tile's load, last tile's store) in bytes, and the last tile's share of the compute: what a
     double-buffered tile pipeline cannot overlap (the load before the first tile computes, the store after
     the last; the last tile's compute after the last load). The same blocking as tile_grid (its first and
@@ -76,7 +117,11 @@ def pipeline_ends(
     return _ends(_sides(m, n, tile_m, tile_n, a_bytes, b_bytes, a_fetch, b_fetch, cap_a, cap_b), c_bytes)
 
 
-def _ends(sides, c_bytes, pieces=None):
+def _ends(
+    sides: Sides,
+    c_bytes: float | np.ndarray,
+    pieces: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """pipeline_ends of the blocking's sides; `pieces`: (first piece's rows of R, last piece's, R tiles, the
     last R tile's rows) when the caller has them (held_pipeline_ends)."""
     lr, tr, r_bytes, r_fetch, ls, ts, s_bytes, s_fetch, f = sides
@@ -98,8 +143,22 @@ def _ends(sides, c_bytes, pieces=None):
 
 
 def held_pipeline_ends(
-    m, n, tile_m, tile_n, a_bytes, b_bytes, c_bytes, a_fetch, b_fetch, cap_a, cap_b, compute, memory, bpc, count=1.0
-):
+    m: float | np.ndarray,
+    n: float | np.ndarray,
+    tile_m: float | np.ndarray,
+    tile_n: float | np.ndarray,
+    a_bytes: float | np.ndarray,
+    b_bytes: float | np.ndarray,
+    c_bytes: float | np.ndarray,
+    a_fetch: float | np.ndarray,
+    b_fetch: float | np.ndarray,
+    cap_a: float | np.ndarray,
+    cap_b: float | np.ndarray,
+    compute: float | np.ndarray,
+    memory: float | np.ndarray,
+    bpc: float | np.ndarray,
+    count: float | np.ndarray = 1.0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float | np.ndarray, float | np.ndarray]:
     """pipeline_ends of `count` GEMM instances run back to back through tile_grid's tiles (whole reductions:
     no k slices), and what their held super-blocks add, in cycles: (load, store, last share, refills,
     imbalance). Operands as pipeline_ends' (one instance); `compute`, `memory`: one instance's cycles;
@@ -116,7 +175,8 @@ def held_pipeline_ends(
       sum over super-blocks of max(compute, memory), less max of the sums."""
     sides = _sides(m, n, tile_m, tile_n, a_bytes, b_bytes, a_fetch, b_fetch, cap_a, cap_b)
     lr, tr, r_bytes, r_fetch, ls, ts, s_bytes, s_fetch, f = sides
-    refills, imbalance = 0.0, 0.0
+    refills: float | np.ndarray = 0.0
+    imbalance: float | np.ndarray = 0.0
     with np.errstate(divide="ignore", invalid="ignore"):
         h = lr / f  # rows of R per super-block
         first = np.minimum(tr, h)  # rows of R in the first piece
@@ -150,7 +210,18 @@ def held_pipeline_ends(
     )
 
 
-def _sides(m, n, tile_m, tile_n, a_bytes, b_bytes, a_fetch, b_fetch, cap_a, cap_b):
+def _sides(
+    m: float | np.ndarray,
+    n: float | np.ndarray,
+    tile_m: float | np.ndarray,
+    tile_n: float | np.ndarray,
+    a_bytes: float | np.ndarray,
+    b_bytes: float | np.ndarray,
+    a_fetch: float | np.ndarray,
+    b_fetch: float | np.ndarray,
+    cap_a: float | np.ndarray,
+    cap_b: float | np.ndarray,
+) -> Sides:
     """The blocking's two sides: (rows, tile rows, bytes, fetch) of the held side R, the same of the
     streamed side S, and the super-blocks f of R (tile_grid's, vectorised)."""
     m, n = np.asarray(m, dtype=np.float64), np.asarray(n, dtype=np.float64)
@@ -179,6 +250,6 @@ def _sides(m, n, tile_m, tile_n, a_bytes, b_bytes, a_fetch, b_fetch, cap_a, cap_
     )
 
 
-def _finite(x):
+def _finite(x: ArrayLike) -> np.ndarray:
     """x with NaN and inf (empty ops: 0 / 0) as 0 (np.nan_to_num, without its cost on this hot path)."""
     return np.where(np.isfinite(x), x, 0.0)

@@ -113,7 +113,9 @@ def _row(ops: OpColumns, i: int) -> OpColumns:
 # --- tile families -------------------------------------------------------------------------------
 
 
-def _instances(load, comp, store, count, slots):
+def _instances(
+    load: np.ndarray, comp: np.ndarray, store: np.ndarray, count: float, slots: int
+) -> tuple[float, float, float, np.ndarray, np.ndarray]:
     """Run `count` instances back to back (extrapolating beyond MAX_INSTANCES)."""
     sim = min(int(count), MAX_INSTANCES)
     rep = lambda x, r: np.tile(x, r)  # noqa: E731

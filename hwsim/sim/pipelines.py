@@ -18,6 +18,7 @@ the once stages and the finest tile's, as the shared overlap rule has them (hwsi
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -51,7 +52,7 @@ def run(stages: list[Stage], n_batches: int, slots: int = 2) -> PipelineResult:
     admit = simpy.Resource(env, capacity=max(1, slots))
     out = PipelineResult(end=0.0, busy={n: 0.0 for n in res}, intervals={n: [] for n in res})
 
-    def hold(name, dt):
+    def hold(name: str, dt: float) -> Generator[simpy.Event, object, None]:
         with res[name].request() as req:
             yield req
             t0 = env.now
@@ -61,11 +62,11 @@ def run(stages: list[Stage], n_batches: int, slots: int = 2) -> PipelineResult:
 
     done = {s: env.event() for s, st in enumerate(stages) if st.once}
 
-    def start(st, dt):
+    def start(st: Stage, dt: float) -> list[simpy.Process]:
         names = st.resource if isinstance(st.resource, tuple) else (st.resource,)  # a tuple: channels in parallel
         return [env.process(hold(name, dt)) for name in names] if dt > 0 else []
 
-    def batch(b):
+    def batch(b: int) -> Generator[simpy.Event, object, None]:
         with admit.request() as slot:
             yield slot
             running = []  # a run of streaming stages and the stage they feed

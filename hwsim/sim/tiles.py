@@ -17,7 +17,9 @@ from hwsim.sim.blocking import streams_b
 
 
 @numba.njit(cache=True)
-def pipeline(load_cycles, compute, store_cycles, slots, n_bins, span_hint):
+def pipeline(
+    load_cycles: np.ndarray, compute: np.ndarray, store_cycles: np.ndarray, slots: int, n_bins: int, span_hint: float
+) -> tuple[float, float, float, float, np.ndarray, np.ndarray]:
     """Simulate the tiles in order. Returns (end cycle, compute busy, dma busy, first compute start,
     compute busy per bin, dma busy per bin) with bins of span_hint/n_bins cycles (the last bin
     takes any overflow).
@@ -67,7 +69,7 @@ def pipeline(load_cycles, compute, store_cycles, slots, n_bins, span_hint):
 
 
 @numba.njit(cache=True)
-def bin_interval(bins, start, end, width):
+def bin_interval(bins: np.ndarray, start: float, end: float, width: float) -> None:
     """Add the interval [start, end) to fixed-width bins (overflow lands in the last bin)."""
     nb = bins.shape[0]
     t = start
@@ -81,7 +83,19 @@ def bin_interval(bins, start, end, width):
         t = stop
 
 
-def tile_grid(m, n, tile_m, tile_n, a_bytes, b_bytes, c_bytes, a_fetch=1.0, b_fetch=1.0, cap_a=np.inf, cap_b=np.inf):
+def tile_grid(
+    m: float,
+    n: float,
+    tile_m: float,
+    tile_n: float,
+    a_bytes: float,
+    b_bytes: float,
+    c_bytes: float,
+    a_fetch: float = 1.0,
+    b_fetch: float = 1.0,
+    cap_a: float = np.inf,
+    cap_b: float = np.inf,
+) -> tuple[np.ndarray, ...]:
     """Tiles of one GEMM instance in execution order: arrays (rows, cols, share, a_bytes, b_bytes,
     c_bytes); rows × cols is the array pass a tile makes (its compute is the family's closed form on
     that sub-GEMM, times `share`) and the byte arrays are what the tile loads and stores.

@@ -17,6 +17,7 @@ from hwsim.errors import HwsimError
 from hwsim.study.validate import At
 
 if TYPE_CHECKING:
+    from hwsim.serve.requests import Requests
     from hwsim.workload.config import ModelConfig
 
 _T = TypeVar("_T")
@@ -99,7 +100,7 @@ class ServingWorkload:
             "link": self.link or "",
         }
 
-    def stream(self):
+    def stream(self) -> Requests:
         """The hwsim.serve.requests.Requests this workload replays."""
         from hwsim.serve.requests import load_requests, poisson_requests
 

@@ -55,7 +55,7 @@ def _exit_with_parent(poll_s: float = 0.5) -> None:
     threading.Thread(target=watch, name="hwsim-parent-watch", daemon=True).start()
 
 
-def _run(item):
+def _run(item: tuple[Task, dict]) -> tuple[Task, pd.DataFrame]:
     task, points = item
     assert _CTX is not None, "a worker runs tasks after _init"
     return task, evaluate_task(_CTX, task, points)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, ParamSpec, TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -33,23 +33,24 @@ KECKLER = (
 )
 OCONNOR = "O'Connor et al., 'Fine-grained DRAM', MICRO 2017: HBM2 ~3.9 pJ/bit"
 
-F = TypeVar("F", bound=Callable[..., Any])
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 
-def priced_once(fn: F) -> F:
+def priced_once(fn: Callable[_P, _R]) -> Callable[_P, _R]:
     """`fn` (a pure function of its arguments) kept per distinct arguments, their types included: a design
     point prices the same few components on every engine call, building each one's name and source text.
     Arrays over design points (sweeps) are not hashable: those calls are priced every time."""
     cached = functools.lru_cache(maxsize=4096, typed=True)(fn)
 
     @functools.wraps(fn)
-    def price(*args, **kwargs):
-        try:
-            return cached(*args, **kwargs)
+    def price(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:  # lru_cache wants hashable arguments; an array is the TypeError caught here
+            return cached(*args, **kwargs)  # type: ignore[arg-type]
         except TypeError:  # an unhashable argument (an array); a TypeError of fn itself raises again below
             return fn(*args, **kwargs)
 
-    return price  # type: ignore[return-value]
+    return price
 
 
 @dataclass(frozen=True)
@@ -83,11 +84,11 @@ class Term:
     count: Any
 
     @property
-    def energy_j(self):
+    def energy_j(self) -> float | np.ndarray:
         return self.count * self.component.energy_j
 
     @property
-    def area_m2(self):
+    def area_m2(self) -> float | np.ndarray:
         return self.count * self.component.area_m2
 
 
@@ -106,7 +107,7 @@ def sum_energy(terms: list[Term], shape: int | tuple[int, ...]) -> np.ndarray:
 
 
 def sum_area_mm2(terms: list[Term]) -> float | np.ndarray:
-    total = 0.0
+    total: float | np.ndarray = 0.0
     for t in terms:
         total = total + t.area_m2
     return total * 1e6
@@ -115,7 +116,14 @@ def sum_area_mm2(terms: list[Term]) -> float | np.ndarray:
 # --- scaling from the reference tables ---------------------------------------------------------------
 
 
-def _at(pj, um2, node_nm, volts, from_nm=REF_NODE_NM, from_volts=REF_VOLTS):
+def _at(
+    pj: float | np.ndarray,
+    um2: float | np.ndarray,
+    node_nm: float | np.ndarray,
+    volts: float | np.ndarray | None,
+    from_nm: float = REF_NODE_NM,
+    from_volts: float = REF_VOLTS,
+) -> tuple[float | np.ndarray, float | np.ndarray]:
     """(J, m²) of a reference (pJ, µm²) at a node and voltage. Voltage scaling applies only when given."""
     e = scale_energy(pj, from_nm, node_nm) * 1e-12
     if volts is not None:
@@ -178,7 +186,7 @@ def multiplier(
     return Component(f"{a.name}x{b.name} multiplier", "multiply", e, ar, _tech_source(src, node_nm, volts))
 
 
-def _scalar(x):
+def _scalar(x: ArrayLike) -> Any:
     return D.as_scalar(x)
 
 

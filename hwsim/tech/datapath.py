@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -27,7 +28,7 @@ from hwsim.tech.tables import HOROWITZ_45NM as H
 NODE = 45.0
 
 
-def _fit2(x1, y1, x2, y2):
+def _fit2(x1: float, y1: float, x2: float, y2: float) -> tuple[float, float]:
     slope = (y2 - y1) / (x2 - x1)
     return slope, y1 - slope * x1
 
@@ -36,7 +37,7 @@ _INT_MUL_E = _fit2(64, H["int_mult_8_pj"].value, 1024, H["int_mult_32_pj"].value
 _INT_MUL_A = _fit2(64, H["int_mult_8_um2"].value, 1024, H["int_mult_32_um2"].value)
 
 
-def _fp_fit(key):
+def _fp_fit(key: str) -> tuple[float, float]:
     # y = α·P + β·W with P = (m+1)², W = e + 1 + 2m + 2 for fp16 (e5 m10) and fp32 (e8 m23)
     p1, w1, p2, w2 = 11 * 11, 5 + 1 + 22, 24 * 24, 8 + 1 + 48
     y1, y2 = H[f"fp_mult_16_{key}"].value, H[f"fp_mult_32_{key}"].value
@@ -56,11 +57,11 @@ def _interp(width: ArrayLike, table: dict[int, float]) -> np.ndarray:
     return np.where(w > xs[-1], ys[-1] + slope * (w - xs[-1]), np.where(w < xs[0], ys[0] * w / xs[0], inside))
 
 
-def int_add(width, key="pj"):
+def int_add(width: ArrayLike, key: str = "pj") -> np.ndarray:
     return _interp(width, {b: H[f"int_add_{b}_{key}"].value for b in (8, 16, 32)})
 
 
-def fp_add(width, key="pj"):
+def fp_add(width: ArrayLike, key: str = "pj") -> np.ndarray:
     return _interp(width, {b: H[f"fp_add_{b}_{key}"].value for b in (16, 32)})
 
 
@@ -78,7 +79,8 @@ def multiplier(a: OperandType, b: OperandType, key: str = "pj") -> float:
     return alpha * (ma + 1) * (mb + 1) + beta * (exp + 1 + ma + mb + 2)
 
 
-def as_scalar(x):
+# Any: a Python scalar of x's dtype (bool, int or float; numpy's stubs cannot tell which) or the array
+def as_scalar(x: ArrayLike) -> Any:
     """Python scalars for scalar inputs (single design points), arrays over design points in sweeps."""
     x = np.asarray(x)
     return x.item() if x.ndim == 0 else x
