@@ -15,25 +15,13 @@ import numpy as np
 
 from hwsim.core.precision import ResolvedPrecision
 from hwsim.errors import HwsimError
+from hwsim.workload.trace import INT_COLUMNS  # the trace's count columns: the engine reads them as floats
 
 if TYPE_CHECKING:  # pandas loads with the first table, not with the engine (a cold CLI run costs a Trace)
     from collections.abc import Iterable
 
     import pandas as pd
 
-INT_COLUMNS = (
-    "m",
-    "n",
-    "k",
-    "count",
-    "macs",
-    "vector_ops",
-    "weight_elems",
-    "act_in_elems",
-    "act_out_elems",
-    "kv_read_elems",
-    "kv_write_elems",
-)
 KINDS = ("embedding", "linear", "attention", "elementwise")
 
 

@@ -129,22 +129,7 @@ def compute_view(ops: OpColumns) -> tuple[OpColumns, np.ndarray]:
     d_v = ops.n[fused]
     with np.errstate(divide="ignore", invalid="ignore"):  # an empty op (zero rows) has no width to recover
         d_qk = np.where(cnt * m * k > 0, ops.macs[fused] / (cnt * m * k) - d_v, 0.0)
-    cols = {
-        f: np.array(getattr(ops, f), copy=True)
-        for f in (
-            "m",
-            "n",
-            "k",
-            "count",
-            "macs",
-            "vector_ops",
-            "weight_elems",
-            "act_in_elems",
-            "act_out_elems",
-            "kv_read_elems",
-            "kv_write_elems",
-        )
-    }
+    cols = {f: np.array(getattr(ops, f), copy=True) for f in INT_COLUMNS}
     # qk in place: m × keys by d_qk, reads Q and K, its scores stay on chip (no output bytes);
     # av appended: m × d_v by keys, reads V, writes O. Bytes of the two add up to the fused row's.
     kv = ops.kv_read_elems[fused]

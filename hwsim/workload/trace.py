@@ -33,11 +33,8 @@ LOGITS = ("last", "all")
 DEFAULT_SEQ = 256  # prefill tokens; BitMoD's evaluation setting (REFERENCES.md)
 DEFAULT_DECODE_CONTEXT = 256
 
-COLUMNS = [
-    "name",
-    "layer",
-    "kind",
-    "op",
+# The documented Trace.ops columns (docs/interfaces.md): the op's identity, then its counts (int64).
+INT_COLUMNS = (
     "m",
     "n",
     "k",
@@ -49,8 +46,8 @@ COLUMNS = [
     "act_out_elems",
     "kv_read_elems",
     "kv_write_elems",
-]
-_INT_COLUMNS = COLUMNS[4:]
+)
+COLUMNS = ["name", "layer", "kind", "op", *INT_COLUMNS]
 
 # Op counts are int64 and sums of them are taken in float64: every count must stay exact there.
 MAX_COUNT = 2**53
@@ -186,7 +183,7 @@ def check_magnitudes(rows: list[tuple], repeat: int = 1, *, field: str | None = 
     """Refuse a workload whose op counts (over `repeat` layers) leave the exact range of int64/float64,
     naming the op and the count, instead of overflowing into negative or wrong numbers."""
     for row in rows:
-        for col, value in zip(_INT_COLUMNS, row[3:]):  # rows: name, kind, op, then the counts
+        for col, value in zip(INT_COLUMNS, row[3:]):  # rows: name, kind, op, then the counts
             if value * repeat > MAX_COUNT:
                 raise HwsimError(
                     f"too large to count: {col} of {row[0]} reaches {value * repeat:.3g} (limit 2^53); "
@@ -321,7 +318,7 @@ def trace(
     }
     for j, col in enumerate(COLUMNS[2:], start=1):
         data[col] = column(j)
-    for col in _INT_COLUMNS:
+    for col in INT_COLUMNS:
         data[col] = data[col].astype(np.int64)
     for arr in data.values():
         arr.flags.writeable = False  # the Trace's own columns: its table (built from them) never changes

@@ -14,6 +14,8 @@ datapath. Elementwise ops run on a vector unit of `vector_lanes` lanes.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from hwsim.core.schema import Field
@@ -21,8 +23,15 @@ from hwsim.families.base import Family
 from hwsim.families.common import array_fold_reads, cdiv, vector_cycles
 from hwsim.tech.components import Term, block, busy_cycle, show
 
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
-def serial_latency(arch, b_bits):
+    from hwsim.core.ops import OpColumns
+    from hwsim.core.precision import ResolvedPrecision
+    from hwsim.core.spec import Accelerator
+
+
+def serial_latency(arch: Accelerator, b_bits: ArrayLike) -> np.ndarray:
     """Cycles per dot-product step: ceil(element bits/bits_per_cycle) when bit-serial, else 1. The PE
     walks the element's bits; group scales (storage bits) are applied once per group and priced as bytes."""
     if not arch.compute["bit_serial"]:
@@ -51,28 +60,30 @@ class BitSerial(Family):
     # BitMoD's simulator reports max(compute, dram) per layer (steady state, no start-up): its tables are
     # reproduced by those two columns, compute_cycles and memory_cycles (tests/validation/test_bitmod.py).
 
-    def _lanes(self, arch):
+    def _lanes(self, arch: Accelerator) -> float | np.ndarray:
         c = arch.compute
         return c["vector_lanes"] if c["vector_lanes"] is not None else c["rows"] * c["cols"]
 
-    def tile_shape(self, arch, ops):
+    def tile_shape(self, arch: Accelerator, ops: OpColumns) -> tuple:
         return arch.compute["cols"], arch.compute["rows"]  # cols tokens × rows output channels per pass
 
-    def compute_cycles(self, arch, ops, prec):
+    def compute_cycles(self, arch: Accelerator, ops: OpColumns, prec: ResolvedPrecision) -> np.ndarray:
         c = arch.compute
         b_bits = np.where(ops.kind == "attention", prec.kv.element_bits, prec.weights.element_bits)
         gemm = cdiv(ops.k, c["dot_width"]) * cdiv(ops.n, c["rows"]) * cdiv(ops.m, c["cols"])
         gemm = gemm * serial_latency(arch, b_bits) * ops.count
         return np.where(ops.gemm, gemm, 0.0) + vector_cycles(ops, self._lanes(arch))
 
-    def peak_macs_per_cycle(self, arch, prec):
+    def peak_macs_per_cycle(self, arch: Accelerator, prec: ResolvedPrecision) -> float | np.ndarray:
         c = arch.compute
         return c["rows"] * c["cols"] * c["dot_width"] / serial_latency(arch, prec.weights.element_bits)
 
-    def array_reads(self, arch, ops):
+    def array_reads(self, arch: Accelerator, ops: OpColumns) -> tuple[np.ndarray, np.ndarray]:
         return array_fold_reads(ops, arch.compute["cols"], arch.compute["rows"])
 
-    def energy_terms(self, arch, ops, prec, compute_cycles):
+    def energy_terms(
+        self, arch: Accelerator, ops: OpColumns, prec: ResolvedPrecision, compute_cycles: np.ndarray
+    ) -> list[Term]:
         c = arch.compute
         watts = c["rows"] * c["cols"] * c["pe_power"] * c["power_factor"]
         src = (
@@ -81,6 +92,6 @@ class BitSerial(Family):
         )
         return [Term(busy_cycle("PE array", watts, arch.clock_hz, src), compute_cycles)]
 
-    def area_terms(self, arch, prec):
+    def area_terms(self, arch: Accelerator, prec: ResolvedPrecision) -> list[Term]:
         c = arch.compute
         return [Term(block("PE", c["pe_area"], arch.sources.get("compute.pe_area", "preset")), c["rows"] * c["cols"])]

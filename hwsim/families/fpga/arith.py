@@ -34,7 +34,7 @@ bf16) accumulate in fp32 (its adder priced with the same shifter/LZC terms on a 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, overload
 
 import numpy as np
 
@@ -79,7 +79,13 @@ def lut_int_multiplier(a_bits: int, b_bits: int) -> int:
     return (2 * math.ceil(w / 6) - 1) * w
 
 
-def shifter_luts(width, positions):
+@overload
+def shifter_luts(width: int, positions: int) -> int: ...
+@overload
+def shifter_luts(width: int, positions: np.ndarray) -> np.ndarray: ...
+
+
+def shifter_luts(width: int, positions: int | np.ndarray) -> int | np.ndarray:
     """A barrel shifter moving `width` bits over `positions` places, built from 4:1 LUT6 muxes.
     `positions` may be an array (an accumulator width over design points)."""
     p = np.asarray(positions, dtype=np.int64)

@@ -41,6 +41,8 @@ from hwsim.tech import components as C
 from hwsim.tech.components import show
 
 if TYPE_CHECKING:
+    from hwsim.core.ops import OpColumns
+    from hwsim.core.precision import ResolvedPrecision
     from hwsim.core.spec import Accelerator
 
 FLOAT_MODES = ("error", "lut", "convert")
@@ -58,7 +60,7 @@ def sparsity(arch: Accelerator) -> tuple[int | np.ndarray, int | np.ndarray]:
     return n, m
 
 
-def sparse_speedup(arch):
+def sparse_speedup(arch: Accelerator) -> np.ndarray:
     """Sparse DSP chain speedup on N:M weights: min(M/N, sparse_speedup); 1 when dense."""
     n, m = sparsity(arch)
     ratio = np.asarray(m, dtype=np.float64) / n
@@ -140,7 +142,7 @@ class Fpga(BatchedFamily):
         "die_area": Field("area", required=False, default=None, doc="die area (area = max utilisation × it)"),
     }
 
-    def validate(self, arch):
+    def validate(self, arch: Accelerator) -> None:
         if arch.tech is None:
             raise HwsimError(
                 "missing field: the fpga family prices MAC energy from a tech table", file=arch.file, field="tech"
@@ -157,21 +159,22 @@ class Fpga(BatchedFamily):
             )
 
     # --- the machine as it runs ------------------------------------------------------
-    def configure(self, arch, prec):
+    def configure(self, arch: Accelerator, prec: ResolvedPrecision) -> tuple[Accelerator, ResolvedPrecision]:
         util = fr.utilisation(arch, prec)  # raises for formats the datapath cannot run
         self._check_units(arch, prec)
         n, m = (np.asarray(v, dtype=np.float64) for v in sparsity(arch))
         if np.any(m > 1):  # N/M of the values plus ceil(log2 M) index bits per kept value
             w = prec.weights
             bits = np.where(m > 1, (w.bits + np.ceil(np.log2(m))) * n / m, w.bits)
-            prec = replace(prec, weights=replace(w, bits=bits.item() if bits.ndim == 0 else bits))
+            # OperandType.bits is declared float; swept sparsity makes it an array over design points here
+            prec = replace(prec, weights=replace(w, bits=bits.item() if bits.ndim == 0 else bits))  # type: ignore[arg-type]
         clock = fr.achieved_clock(arch, util)
         bw_frac = util["hbm"]
         hbm = arch.backing
         arch = replace(arch, clock_hz=clock, memory=(replace(hbm, bandwidth=hbm.bandwidth * bw_frac), *arch.on_chip))
         return arch, prec
 
-    def _check_units(self, arch, prec):
+    def _check_units(self, arch: Accelerator, prec: ResolvedPrecision) -> None:
         lin, att = fr.pairs(arch, prec)
         for pc in (lin, att):
             units = fr.chains(arch) * pc.dsp_products + fr.lut_units(arch)
@@ -184,15 +187,15 @@ class Fpga(BatchedFamily):
                     field=field,
                 )
 
-    def _speedup(self, arch, ops):
+    def _speedup(self, arch: Accelerator, ops: OpColumns) -> np.ndarray:
         return np.where(ops.kind == "linear", sparse_speedup(arch), 1.0)
 
-    def _units(self, arch, prec, ops):
+    def _units(self, arch: Accelerator, prec: ResolvedPrecision, ops: OpColumns) -> np.ndarray:
         lin, att = fr.pairs(arch, prec)
         p = np.where(ops.kind == "attention", att.dsp_products, lin.dsp_products)
         return fr.chains(arch) * p + fr.lut_units(arch)
 
-    def compute_cycles(self, arch, ops, prec):
+    def compute_cycles(self, arch: Accelerator, ops: OpColumns, prec: ResolvedPrecision) -> np.ndarray:
         c = arch.compute
         gemm = (
             cdiv(ops.m * ops.n, self._units(arch, prec, ops))
@@ -201,13 +204,15 @@ class Fpga(BatchedFamily):
         )
         return np.where(ops.gemm, gemm, 0.0) + vector_cycles(ops, c["vector_lanes"])
 
-    def peak_macs_per_cycle(self, arch, prec):
+    def peak_macs_per_cycle(self, arch: Accelerator, prec: ResolvedPrecision) -> float | np.ndarray:
         """Linear-layer MACs per cycle, the sparse speedup included."""
         lin, _ = fr.pairs(arch, prec)
         units = fr.chains(arch) * lin.dsp_products + fr.lut_units(arch)
         return units * arch.compute["chain_length"] * sparse_speedup(arch)
 
-    def resident(self, arch, ops, prec):
+    def resident(
+        self, arch: Accelerator, ops: OpColumns, prec: ResolvedPrecision
+    ) -> tuple[bool | np.ndarray, bool | np.ndarray]:
         c = arch.compute
         a_bytes = np.ceil(ops.act_in_elems / np.maximum(ops.count, 1.0) * prec.activations.bits / 8)
         a_res = bool(c["activations_on_chip"]) & (a_bytes <= arch.buffer_capacity("activations"))
@@ -215,7 +220,9 @@ class Fpga(BatchedFamily):
         return a_res, b_res
 
     # --- energy, area, feasibility -----------------------------------------------------
-    def energy_terms(self, arch, ops, prec, compute_cycles):
+    def energy_terms(
+        self, arch: Accelerator, ops: OpColumns, prec: ResolvedPrecision, compute_cycles: np.ndarray
+    ) -> list[C.Term]:
         """MACs at the tech table's ASIC energy (accumulator sized for accumulate_terms, as in resources)
         times the fabric factor of the units running them: DSP and LUT-fabric MACs weighted by their
         share of the units; vector ops at an fp16 add times the LUT-fabric factor."""
@@ -247,7 +254,9 @@ class Fpga(BatchedFamily):
         )
         return [*terms, C.Term(vec, np.where(ops.gemm, 0.0, ops.vector_ops))]
 
-    def _util(self, arch, prec, ops=None, mult=None):
+    def _util(
+        self, arch: Accelerator, prec: ResolvedPrecision, ops: OpColumns | None = None, mult: np.ndarray | None = None
+    ) -> dict[str, np.ndarray]:
         w_bytes = 0.0
         if ops is not None:
             w = np.where(ops.kind == "linear", np.ceil(ops.weight_elems * prec.weights.bits / 8), 0.0)
@@ -256,14 +265,16 @@ class Fpga(BatchedFamily):
                 w_bytes = w_bytes[:, None]
         return fr.utilisation(arch, prec, w_bytes)
 
-    def area_mm2(self, arch, prec):
+    def area_mm2(self, arch: Accelerator, prec: ResolvedPrecision) -> float | np.ndarray:
         if arch.compute["die_area"] is None:
             return np.nan  # FPGAs report utilisation; area only with a sourced die area
         util = self._util(arch, prec)
         used = np.maximum.reduce(np.broadcast_arrays(*[util[k] for k in ("dsp", "lut", "ff", "bram", "uram")]))
         return np.minimum(used, 1.0) * arch.compute["die_area"] * 1e6
 
-    def point_totals(self, arch, prec, ops, mult):
+    def point_totals(
+        self, arch: Accelerator, prec: ResolvedPrecision, ops: OpColumns, mult: np.ndarray
+    ) -> dict[str, np.ndarray]:
         util = self._util(arch, prec, ops, mult)  # prec as configured: sparse weights' storage bits
         out = fr.feasibility(arch, util)
         out["clock_hz"] = fr.achieved_clock(arch, util)

@@ -37,7 +37,8 @@ from hwsim.families.gpu.kernels import attention_cycles, gemm_cycles, gemv_cycle
 from hwsim.families.gpu.types import TC_RATE_FIELDS, pair_fma, pair_types
 
 if TYPE_CHECKING:
-    from hwsim.core.precision import ResolvedPrecision
+    from hwsim.core.ops import OpColumns
+    from hwsim.core.precision import OperandType, ResolvedPrecision
     from hwsim.core.spec import Accelerator
 
 # fields a calibration fits (hwsim.engine.calibrate); every other field comes from a datasheet
@@ -147,7 +148,7 @@ class Gpu(Family):
     }
 
     @staticmethod
-    def _rate(arch, a, b):
+    def _rate(arch: Accelerator, a: OperandType, b: OperandType) -> float | np.ndarray:
         """MACs per cycle per SM of an a × b GEMM (before efficiency): tensor cores at the pair's
         type, or the CUDA cores when no supported tensor type holds both operands."""
         c = arch.compute
@@ -155,12 +156,12 @@ class Gpu(Family):
         return c["cuda_cores_per_sm"] if fma is None else c["tensor_cores_per_sm"] * fma
 
     @staticmethod
-    def _width(arch, a, b):
+    def _width(arch: Accelerator, a: OperandType, b: OperandType) -> int | None:
         """Bits of the tensor type an a × b product runs at (None: CUDA cores)."""
         types = pair_types(arch.compute, a, b)
         return types[0].width if types else None
 
-    def _efficiency(self, arch, a, b):
+    def _efficiency(self, arch: Accelerator, a: OperandType, b: OperandType) -> float | np.ndarray:
         c = arch.compute
         w = self._width(arch, a, b)
         eight = c["compute_efficiency"] if c["compute_efficiency_8bit"] is None else c["compute_efficiency_8bit"]
@@ -171,7 +172,7 @@ class Gpu(Family):
         w = self._width(arch, prec.activations, prec.weights)
         return w is not None and prec.weights.element_bits < w
 
-    def configure(self, arch, prec):
+    def configure(self, arch: Accelerator, prec: ResolvedPrecision) -> tuple[Accelerator, ResolvedPrecision]:
         """Per-precision kernel class of the linear ops: its fixed time (`_linear_fixed`) and whether it
         is the GEMV-style weight-only kernel (`_gemv`), so latency() needs no precision."""
         c = arch.compute
@@ -181,13 +182,13 @@ class Gpu(Family):
         # derived keys, not spec fields: set on the compute mapping directly (with_values takes spec paths only)
         return replace(arch, compute={**c, "_gemv": gemv, "_linear_fixed": c["launch_overhead"] + extra}), prec
 
-    def peak_macs_per_cycle(self, arch, prec):
+    def peak_macs_per_cycle(self, arch: Accelerator, prec: ResolvedPrecision) -> float | np.ndarray:
         return arch.compute["sms"] * self._rate(arch, prec.activations, prec.weights)
 
-    def peak_flops(self, arch, prec):
+    def peak_flops(self, arch: Accelerator, prec: ResolvedPrecision) -> float | np.ndarray:
         return 2 * self.peak_macs_per_cycle(arch, prec) * arch.clock_hz
 
-    def compute_cycles(self, arch, ops, prec):
+    def compute_cycles(self, arch: Accelerator, ops: OpColumns, prec: ResolvedPrecision) -> np.ndarray:
         c = arch.compute
         a, w, kv = prec.activations, prec.weights, prec.kv
         linear = gemm_cycles(c, ops, self._rate(arch, a, w), self._efficiency(arch, a, w))
@@ -209,7 +210,7 @@ class Gpu(Family):
     # on (the base default): both engines expose a kernel's k-sliced start-up and drain (tile_shape), so the
     # analytical engine agrees with the cycle engine; the H100 fit is made with it (docs/cycle.md, docs/gpu.md)
 
-    def tile_shape(self, arch, ops):
+    def tile_shape(self, arch: Accelerator, ops: OpColumns) -> tuple:
         """One wave: every output, its reduction (depth k) streamed in K_STEP-deep slices (CTAs stepping
         through k; hwsim.sim.blocking.k_slice_ends, hwsim.sim.models.stream_op): the first slice's load
         and the last slices' compute are what the shared rule would expose. A fused attention kernel's k
@@ -221,7 +222,7 @@ class Gpu(Family):
         depth = np.where(fused | gemv, ops.k, ops.k / split_k(arch.compute, ops))
         return ops.m, ops.n, depth, fused
 
-    def latency(self, arch, ops, compute, memory):
+    def latency(self, arch: Accelerator, ops: OpColumns, compute: np.ndarray, memory: np.ndarray) -> np.ndarray:
         c = arch.compute
         fixed = np.where(ops.kind == "linear", c.get("_linear_fixed", c["launch_overhead"]), c["launch_overhead"])
         # every op is one kernel launch except the rows folded into a fused attention kernel (count 0); a
@@ -229,8 +230,10 @@ class Gpu(Family):
         launches = (ops.count > 0) | ops.fused_attention()
         return np.maximum(compute, memory) + np.where(launches, fixed * arch.clock_hz, 0.0)
 
-    def compute_energy(self, arch, ops, prec, compute_cycles):
+    def compute_energy(
+        self, arch: Accelerator, ops: OpColumns, prec: ResolvedPrecision, compute_cycles: np.ndarray
+    ) -> np.ndarray:
         return np.zeros_like(compute_cycles)  # all power is accounted as static_power × time
 
-    def area_mm2(self, arch, prec):
+    def area_mm2(self, arch: Accelerator, prec: ResolvedPrecision) -> float | np.ndarray:
         return arch.compute["die_area"] * 1e6

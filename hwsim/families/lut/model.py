@@ -47,13 +47,13 @@ from hwsim.tech.components import show
 
 if TYPE_CHECKING:
     from hwsim.core.ops import OpColumns
-    from hwsim.core.precision import ResolvedPrecision
+    from hwsim.core.precision import OperandType, ResolvedPrecision
     from hwsim.core.spec import Accelerator
 
 TARGETS = ("accelerator", "cpu")
 
 
-def _fp16():
+def _fp16() -> OperandType:
     from hwsim.core.precision import operand_type
 
     return operand_type(16)
@@ -105,7 +105,7 @@ class Lut(BatchedFamily):
         ),
     }
 
-    def validate(self, arch):
+    def validate(self, arch: Accelerator) -> None:
         c = arch.compute
         need = {"accelerator": ("lut_units", "tile_m", "tile_n"), "cpu": ("instr_per_vector",)}[c["target"]]
         for key in need:
@@ -174,10 +174,10 @@ class Lut(BatchedFamily):
         vector = L.output_stage_cycles(arch, ops, prec, planes) + sum(parts.values())
         return L.lut_unit_cycles(arch, ops, planes) + np.ceil(vector) + host_cycles(arch, ops, prec), parts
 
-    def compute_cycles(self, arch, ops, prec):
+    def compute_cycles(self, arch: Accelerator, ops: OpColumns, prec: ResolvedPrecision) -> np.ndarray:
         return self.compute_parts(arch, ops, prec)[0]
 
-    def peak_macs_per_cycle(self, arch, prec):
+    def peak_macs_per_cycle(self, arch: Accelerator, prec: ResolvedPrecision) -> float | np.ndarray:
         if self.host_dense(arch, prec):
             return host_lanes(arch, fp_bits(prec.weights))
         t = L.lut_tile(arch)
@@ -220,7 +220,9 @@ class Lut(BatchedFamily):
     ) -> C.Component:
         return C.sram_bit(node, volts) if arch.compute["table_storage"] == "sram" else C.register_bit(node, volts)
 
-    def energy_terms(self, arch, ops, prec, compute_cycles):
+    def energy_terms(
+        self, arch: Accelerator, ops: OpColumns, prec: ResolvedPrecision, compute_cycles: np.ndarray
+    ) -> list[C.Term]:
         c = arch.compute
         if c["target"] == "cpu":
             return [host_energy_term(arch, compute_cycles)]
@@ -245,7 +247,7 @@ class Lut(BatchedFamily):
             ),
         ]
 
-    def area_terms(self, arch, prec):
+    def area_terms(self, arch: Accelerator, prec: ResolvedPrecision) -> list[C.Term]:
         c = arch.compute
         if c["target"] == "cpu":
             return host_area_terms(arch)

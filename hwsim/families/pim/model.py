@@ -124,7 +124,7 @@ class Pim(BatchedFamily):
         ),
     }
 
-    def validate(self, arch):
+    def validate(self, arch: Accelerator) -> None:
         c = arch.compute
         need = {"bitserial": ("slices", "arrays"), "lut": ("slices", "arrays", "lut_lanes"), "host": ()}[c["mode"]]
         for key in need:
@@ -137,13 +137,13 @@ class Pim(BatchedFamily):
 
     # --- geometry ------------------------------------------------------------------------------
     @staticmethod
-    def arrays_total(arch):
+    def arrays_total(arch: Accelerator) -> float | np.ndarray:
         return arch.compute["slices"] * arch.compute["arrays"]
 
-    def lanes(self, arch):
+    def lanes(self, arch: Accelerator) -> float | np.ndarray:
         return self.arrays_total(arch) * arch.compute["cols"]
 
-    def _keeps_weights(self, arch, ops, prec):
+    def _keeps_weights(self, arch: Accelerator, ops: OpColumns, prec: ResolvedPrecision) -> np.ndarray:
         """Weights stay in the arrays across ops only if every linear weight of the trace fits at once
         (beside the scratch rows); otherwise they are streamed in and transposed for every op."""
         c = arch.compute
@@ -154,11 +154,13 @@ class Pim(BatchedFamily):
         fits = total_bits <= self.lanes(arch) * (c["rows"] - c["scratch_rows"])
         return fits & L.lut_mask(ops)
 
-    def resident(self, arch, ops, prec):
+    def resident(
+        self, arch: Accelerator, ops: OpColumns, prec: ResolvedPrecision
+    ) -> tuple[bool | np.ndarray, bool | np.ndarray]:
         """Preloaded weights move no DRAM bytes (the engine's shared resident-operand hook)."""
         return False, self._keeps_weights(arch, ops, prec)
 
-    def _act_bits(self, arch, prec):
+    def _act_bits(self, arch: Accelerator, prec: ResolvedPrecision) -> tuple[float, float]:
         a = prec.activations
         if not a.is_float:
             return float(a.element_bits), 0.0
@@ -202,7 +204,13 @@ class Pim(BatchedFamily):
         return got[2]
 
     # --- LUT-GEMV (SAIL) ---------------------------------------------------------------------------
-    def lut_cycles(self, arch, ops, prec, startup=None):
+    def lut_cycles(
+        self,
+        arch: Accelerator,
+        ops: OpColumns,
+        prec: ResolvedPrecision,
+        startup: dict[str, np.ndarray] | None = None,
+    ) -> np.ndarray:
         """Lookups, conversion and the tables' start-up (`startup`: startup_parts when the caller has them)."""
         c = arch.compute
         planes = L.weight_planes(arch, prec)
@@ -223,26 +231,32 @@ class Pim(BatchedFamily):
             return {}
         return {"host": np.ceil(L.precompute_cycles(arch, ops)), "arrays": self.table_write_cycles(arch, ops)}
 
-    def table_write_cycles(self, arch, ops):
+    def table_write_cycles(self, arch: Accelerator, ops: OpColumns) -> np.ndarray:
         """Row writes storing the host-built tables in the arrays (one write stores `lanes` bits)."""
         return cdiv(L.arch_table_bytes(arch, ops) * 8, self.lanes(arch))
 
     # --- host ---------------------------------------------------------------------------------------
-    def host_linear_cycles(self, arch, ops, prec):
+    def host_linear_cycles(self, arch: Accelerator, ops: OpColumns, prec: ResolvedPrecision) -> np.ndarray:
         c = arch.compute
         w = prec.weights
         rate = host_lanes(arch, 8.0) / c["dequant_instr"] if not w.is_float else host_lanes(arch, 16.0)
         return np.where(L.lut_mask(ops), np.ceil(ops.macs / rate), 0.0)
 
-    def row_times(self, arch):
+    def row_times(self, arch: Accelerator) -> tuple[float | np.ndarray, float | np.ndarray, float | np.ndarray]:
         """Cycles per row read, row write and logic step (RowOps.cycles)."""
         return self._t(arch)
 
-    def _t(self, arch):
+    def _t(self, arch: Accelerator) -> tuple[float | np.ndarray, float | np.ndarray, float | np.ndarray]:
         c = arch.compute
         return c["t_read"], c["t_write"], c["t_logic"]
 
-    def pim_cycles(self, arch, ops, prec, startup=None):
+    def pim_cycles(
+        self,
+        arch: Accelerator,
+        ops: OpColumns,
+        prec: ResolvedPrecision,
+        startup: dict[str, np.ndarray] | None = None,
+    ) -> float | np.ndarray:
         mode = arch.compute["mode"]
         if mode == "bitserial":
             return self.shared_rowops(arch, ops, prec).cycles(*self._t(arch))
@@ -257,10 +271,10 @@ class Pim(BatchedFamily):
         parts = self.startup_parts(arch, ops, prec, spill)
         return self.pim_cycles(arch, ops, prec, parts) + host_cycles(arch, ops, prec), parts
 
-    def compute_cycles(self, arch, ops, prec):
+    def compute_cycles(self, arch: Accelerator, ops: OpColumns, prec: ResolvedPrecision) -> np.ndarray:
         return self.compute_parts(arch, ops, prec)[0]
 
-    def peak_macs_per_cycle(self, arch, prec):
+    def peak_macs_per_cycle(self, arch: Accelerator, prec: ResolvedPrecision) -> float | np.ndarray:
         c = arch.compute
         host = host_lanes(arch, 16.0)
         mode = c["mode"]
@@ -276,7 +290,9 @@ class Pim(BatchedFamily):
         return np.maximum(host, self.lanes(arch) / per_mac)
 
     # --- energy and area (components: hwsim.tech.components) ----------------------------------------
-    def energy_terms(self, arch, ops, prec, compute_cycles):
+    def energy_terms(
+        self, arch: Accelerator, ops: OpColumns, prec: ResolvedPrecision, compute_cycles: np.ndarray
+    ) -> list[C.Term]:
         c = arch.compute
         if c["mode"] == "host":
             return [host_energy_term(arch, compute_cycles)]
@@ -302,7 +318,7 @@ class Pim(BatchedFamily):
         acc = replace(C.int_adder(32, node, volts), name="accumulate (int32 adder)", action="lookup")
         return [*terms, C.Term(read, look), C.Term(acc, look)]
 
-    def area_terms(self, arch, prec):
+    def area_terms(self, arch: Accelerator, prec: ResolvedPrecision) -> list[C.Term]:
         c = arch.compute
         terms = host_area_terms(arch)
         if c["mode"] == "host":

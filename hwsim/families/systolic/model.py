@@ -12,6 +12,8 @@ max(compute, memory) cycles. Datapath energy and area come from the component li
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from hwsim.core.schema import Field
@@ -19,6 +21,11 @@ from hwsim.errors import HwsimError
 from hwsim.families.base import Family
 from hwsim.families.common import cdiv, vector_cycles
 from hwsim.tech import components as C
+
+if TYPE_CHECKING:
+    from hwsim.core.ops import OpColumns
+    from hwsim.core.precision import OperandType, ResolvedPrecision
+    from hwsim.core.spec import Accelerator
 
 DATAFLOWS = ("os", "ws", "is")
 
@@ -57,28 +64,28 @@ class Systolic(Family):
         ),
     }
 
-    def validate(self, arch):
+    def validate(self, arch: Accelerator) -> None:
         if arch.tech is None:
             raise HwsimError(
                 "missing field: the systolic family prices its MACs from a tech table", file=arch.file, field="tech"
             )
 
-    def compute_cycles(self, arch, ops, prec):
+    def compute_cycles(self, arch: Accelerator, ops: OpColumns, prec: ResolvedPrecision) -> np.ndarray:
         c = arch.compute
         gemm = stall_free_cycles(c["dataflow"], ops.m, ops.n, ops.k, c["rows"], c["cols"]) * ops.count
         lanes = c["vector_lanes"] if c["vector_lanes"] is not None else c["cols"]
         return np.where(ops.gemm, gemm, 0.0) + vector_cycles(ops, lanes)
 
-    def peak_macs_per_cycle(self, arch, prec):
+    def peak_macs_per_cycle(self, arch: Accelerator, prec: ResolvedPrecision) -> float | np.ndarray:
         return arch.compute["rows"] * arch.compute["cols"]
 
-    def tile_shape(self, arch, ops):
+    def tile_shape(self, arch: Accelerator, ops: OpColumns) -> tuple | None:
         c = arch.compute  # os: one array pass per rows × cols outputs; ws: all m tokens per column fold
         if c["dataflow"] == "is":
             return None  # input-stationary folds stream K (hwsim.families.systolic.cycle)
         return (c["rows"] if c["dataflow"] == "os" else ops.m), c["cols"]
 
-    def array_reads(self, arch, ops):
+    def array_reads(self, arch: Accelerator, ops: OpColumns) -> tuple[np.ndarray, np.ndarray]:
         c = arch.compute
         one = np.ones(len(ops))
         df = c["dataflow"]
@@ -88,14 +95,16 @@ class Systolic(Family):
             return cdiv(ops.n, c["cols"]), one
         return one, cdiv(ops.m, c["cols"])  # is: inputs stay; weights re-streamed per column fold
 
-    def _mac(self, arch, prec, b):
+    def _mac(self, arch: Accelerator, prec: ResolvedPrecision, b: OperandType) -> C.Component:
         """The PE: the MAC of the tech table times pe_overhead (its registers and control)."""
         node, volts = C.tech_point(arch)
         pe = arch.compute["pe_overhead"]
         why = arch.sources.get("compute.pe_overhead", "PE overhead over the bare MAC")
         return C.mac(prec.activations, b, node, volts).times(pe, why)
 
-    def energy_terms(self, arch, ops, prec, compute_cycles):
+    def energy_terms(
+        self, arch: Accelerator, ops: OpColumns, prec: ResolvedPrecision, compute_cycles: np.ndarray
+    ) -> list[C.Term]:
         att = ops.is_attention
         node, volts = C.tech_point(arch)
         return [
@@ -104,6 +113,6 @@ class Systolic(Family):
             C.Term(C.fp_adder(16, node, volts), np.where(ops.gemm, 0.0, ops.vector_ops)),
         ]  # one fp16 add per op
 
-    def area_terms(self, arch, prec):
+    def area_terms(self, arch: Accelerator, prec: ResolvedPrecision) -> list[C.Term]:
         c = arch.compute
         return [C.Term(self._mac(arch, prec, prec.weights), c["rows"] * c["cols"])]
