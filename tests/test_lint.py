@@ -31,3 +31,21 @@ def test_ruff_format():
 
 def test_mypy():
     _run("mypy")  # files and options: [tool.mypy] in pyproject.toml
+
+
+def test_mypy_config_requires_annotations(tmp_path):
+    """The project's mypy settings refuse a def without annotations (issue 12: public functions typed), so a
+    new untyped function fails test_mypy above."""
+    if importlib.util.find_spec("mypy") is None:
+        pytest.skip("mypy is not installed (pip install -e '.[dev]')")
+    probe = tmp_path / "probe.py"
+    probe.write_text("def untyped(x):\n    return x\n\n\ndef half(x: int, y):\n    return x\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "mypy", "--config-file", str(REPO / "pyproject.toml"), "--no-incremental", str(probe)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "probe.py:1: error: Function is missing a type annotation" in proc.stdout
+    assert "probe.py:5: error: Function is missing a type annotation for one or more parameters" in proc.stdout
