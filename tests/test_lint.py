@@ -47,5 +47,5 @@ def test_mypy_config_requires_annotations(tmp_path):
         text=True,
     )
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert "probe.py:1: error: Function is missing a type annotation" in proc.stdout
-    assert "probe.py:5: error: Function is missing a type annotation for one or more parameters" in proc.stdout
+    flagged = {line.split(":")[1] for line in proc.stdout.splitlines() if line.endswith("[no-untyped-def]")}
+    assert flagged == {"1", "5"}, proc.stdout  # the wording differs between mypy versions; the code does not
