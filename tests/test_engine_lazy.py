@@ -247,6 +247,21 @@ def _frames():
     }
 
 
+@pytest.mark.parametrize("dtype", ["str", "string[pyarrow]", "string[python]", object])
+def test_string_columns_read_as_to_numpy_gives_them_with_or_without_a_missing_name(dtype):
+    """Arrow-backed strings without a missing value are read through their pyarrow array (the shortcut in
+    hwsim.core.ops.table_columns); with one, or in any other layout, through to_numpy: either way the
+    array `df[name].to_numpy()` gives (type, values, and NaN / NA where a name is missing)."""
+    from hwsim.core.ops import table_columns
+
+    for names in (["a", "b", "a"], ["a", None, "c"]):
+        df = pd.DataFrame({"name": pd.array(names, dtype=dtype), "m": [1, 2, 3]})
+        (got,) = table_columns(df, ("name",))
+        want = df["name"].to_numpy()
+        assert type(got) is np.ndarray and got.dtype == want.dtype
+        assert [repr(x) for x in got] == [repr(x) for x in want], (got, want)
+
+
 @pytest.mark.parametrize("layout", list(_frames()))
 def test_a_frames_columns_read_from_its_blocks_as_to_numpy_gives_them(layout):
     """hwsim.core.ops.table_columns reads a DataFrame's arrays without building a Series per column: each
