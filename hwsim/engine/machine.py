@@ -103,16 +103,20 @@ def exposed_cycles(
     exposes_pipeline_ends off) expose only their start-up work. `startup`: the start-up work's cycles
     per op (the sum of Family.compute_parts' startup_parts); the part of it that moves spilled bytes
     through the backing store is in `memory` already."""
-    spilled = np.ceil(2 * np.asarray(shared.spill) / m.arch.backing.bytes_per_cycle(m.arch.clock_hz))
+    bpc = m.arch.backing.bytes_per_cycle(m.arch.clock_hz)
+    spill = shared.spill
+    if type(spill) is float and spill == 0.0 and type(bpc) is float and bpc > 0.0:
+        startup_left = np.maximum(startup, 0.0)  # no spill (Family.spill_bytes' default): x - 0.0 is x
+    else:
+        startup_left = np.maximum(startup - np.ceil(2 * np.asarray(spill) / bpc), 0.0)
     shape = m.family.tile_shape(m.arch, ops)
     if shape is None or not m.family.exposes_pipeline_ends:
-        return 0.0, np.ceil(np.maximum(startup - spilled, 0.0))
+        return 0.0, np.ceil(startup_left)
     ob, tr = shared.bytes, shared.traffic
     if m.family.batch_pipeline:  # one pipeline for all instances; re-reads stream (no super-blocks)
         count, a_fetch, b_fetch = 1.0, np.minimum(tr.a_fetch, 1.0), np.minimum(tr.b_fetch, 1.0)
     else:
         count, a_fetch, b_fetch = np.maximum(ops.count, 1.0), tr.a_fetch, tr.b_fetch
-    bpc = m.arch.backing.bytes_per_cycle(m.arch.clock_hz)
     per_tile = (compute - startup) / count  # one instance's compute; tile shares are of its outputs
     ab = (ops.m, ops.n, shape[0], shape[1], ob.a / count, ob.b / count, ob.c / count, a_fetch, b_fetch)
     refills: float | np.ndarray = 0.0
@@ -137,5 +141,5 @@ def exposed_cycles(
     gemm = ops.gemm
     return (
         np.where(gemm, ends + imbalance, 0.0),
-        np.ceil(np.maximum(startup - spilled, 0.0) + np.where(gemm, last_compute + imbalance, 0.0)),
+        np.ceil(startup_left + np.where(gemm, last_compute + imbalance, 0.0)),
     )
