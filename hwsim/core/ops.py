@@ -56,7 +56,7 @@ def table_columns(table: Any, names: tuple[str, ...], dtype: Any = None) -> list
             if got is arr or (got.base is not None and np.shares_memory(arr, got)):
                 got = got.view()
                 got.flags.writeable = False
-        elif dtype is None and _plain_arrow_strings(arr):
+        elif dtype is None and arr is not None and _plain_arrow_strings(arr):
             got = arr._pa_array.to_numpy()  # what its to_numpy() returns here, without its checks (~2 µs a column)
         elif arr is not None and not isinstance(arr.dtype, np.dtype) and hasattr(arr, "to_numpy"):
             got = arr.to_numpy(dtype=dtype)  # an extension array (Series.to_numpy: self.array.to_numpy(dtype))
