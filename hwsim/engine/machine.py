@@ -47,23 +47,10 @@ class Machine:
 
 
 def configure(arch: Accelerator, precision: Precision | ResolvedPrecision | None = None) -> Machine:
-    """The machine `arch` at `precision`, kept per spec (a spec is not changed after it is built, as
-    Accelerator.buffer_capacity assumes) and per (family model, resolved precision): its run spec, its
-    capacities and its area are then derived once, not on every engine call."""
     prec = resolve_precision(precision)
     fam = get_family(arch.family)
-    kept = arch.__dict__.setdefault("_machines", {})  # beside the frozen fields, not one of them
-    try:
-        got = kept.get((fam, prec))
-    except TypeError:  # an unhashable precision: configured every call
-        run_arch, run_prec = fam.configure(arch, prec)
-        return Machine(arch, prec, fam, run_arch, run_prec)
-    if got is None:
-        run_arch, run_prec = fam.configure(arch, prec)
-        got = Machine(arch, prec, fam, run_arch, run_prec)
-        if len(kept) < 64:  # a spec meets a few precisions; bounded all the same
-            kept[(fam, prec)] = got
-    return got
+    run_arch, run_prec = fam.configure(arch, prec)
+    return Machine(arch, prec, fam, run_arch, run_prec)
 
 
 @dataclass(frozen=True)
