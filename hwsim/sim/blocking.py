@@ -117,11 +117,16 @@ def pipeline_ends(
     sides = _sides(m, n, tile_m, tile_n, a_bytes, b_bytes, a_fetch, b_fetch, cap_a, cap_b)
     lr, tr, f = sides[0], sides[1], sides[8]
     with np.errstate(divide="ignore", invalid="ignore"):
-        first = np.minimum(tr, lr / f)  # rows of R in the first piece (first R tile ∩ first super-block)
-        nr = np.ceil(lr / tr)
-        r_last = lr - tr * (nr - 1)
-        last = np.minimum(r_last, lr / f)  # last R tile ∩ last super-block
-        return _ends(sides, c_bytes, (first, last, nr, r_last))
+        return _ends(sides, c_bytes, _pieces(lr, tr, lr / f))
+
+
+def _pieces(lr: np.ndarray, tr: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(rows of R in the first piece: first R tile ∩ first super-block, rows in the last piece: last R tile ∩
+    last super-block, R tiles, the last R tile's rows) of R's `lr` rows in tiles of `tr`, `h` rows per
+    super-block. Called inside the callers' np.errstate."""
+    nr = np.ceil(lr / tr)
+    r_last = lr - tr * (nr - 1)
+    return np.minimum(tr, h), np.minimum(r_last, h), nr, r_last
 
 
 def _ends(
@@ -177,7 +182,7 @@ def held_pipeline_ends(
     imbalance: float | np.ndarray = 0.0
     with np.errstate(divide="ignore", invalid="ignore"):
         h = lr / f  # rows of R per super-block
-        first = np.minimum(tr, h)  # rows of R in the first piece
+        pieces = first, _, nr, r_last = _pieces(lr, tr, h)
         many = count * f > 1
         if (many | (first < h)).any():
             r_block = r_bytes * np.minimum(r_fetch, 1.0) / f  # one super-block's part of R
@@ -186,8 +191,6 @@ def held_pipeline_ends(
             block = (r_block + s_bytes * np.minimum(s_fetch, 1.0) * ts / ls) / bpc
             refills = rest + (count * f - 1) * np.maximum(block - col, 0.0)
         # compute per super-block: rows / tr in full R tiles, rows / r_last in the last (each tile one pass)
-        nr = np.ceil(lr / tr)
-        r_last = lr - tr * (nr - 1)
         if ((f > 1) & (r_last < tr)).any():
             edge = lr - r_last  # where the last R tile starts
             jb = np.minimum(np.floor(edge / h), f - 1)  # the super-block the edge falls in
@@ -200,9 +203,8 @@ def held_pipeline_ends(
                 + (f - 1 - jb) * np.maximum(per_row * h / r_last, mem)
             )
             imbalance = _finite(count * np.maximum(phased - np.maximum(compute, memory), 0.0))
-        last = np.minimum(r_last, h)  # the last R tile ∩ the last super-block
         return (
-            *_ends(sides, c_bytes, (first, last, nr, r_last)),
+            *_ends(sides, c_bytes, pieces),
             _finite(refills) if np.ndim(refills) else refills,
             imbalance,
         )
