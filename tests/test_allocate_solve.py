@@ -91,25 +91,41 @@ def test_budget_below_floor_reports_tightest_value():
     assert sol.totals["seconds"] <= floor * (1 + 1e-9)
 
 
+# two units, two formats: fast-and-big (f0) or slow-and-small (f1)
+TWO_BY_TWO = Problem(
+    units=("a", "b"),
+    formats=("f0", "f1"),
+    allowed=np.ones((2, 2), bool),
+    costs={
+        "error": np.zeros((2, 2)),
+        "seconds": np.array([[1.0, 3.0], [1.0, 3.0]]),
+        "energy_j": np.zeros((2, 2)),
+        "memory_bytes": np.array([[4.0, 1.0], [4.0, 1.0]]),
+        "bits": np.array([8.0, 2.0]),
+    },
+    elems=[1, 1],
+)
+
+
 def test_joint_infeasibility_reports_each_budget_with_the_others_kept():
-    # two units, two formats: fast-and-big (f0) or slow-and-small (f1)
-    p = Problem(
-        units=("a", "b"),
-        formats=("f0", "f1"),
-        allowed=np.ones((2, 2), bool),
-        costs={
-            "error": np.zeros((2, 2)),
-            "seconds": np.array([[1.0, 3.0], [1.0, 3.0]]),
-            "energy_j": np.zeros((2, 2)),
-            "memory_bytes": np.array([[4.0, 1.0], [4.0, 1.0]]),
-            "bits": np.array([8.0, 2.0]),
-        },
-        elems=[1, 1],
-    )
     with pytest.raises(InfeasibleBudget) as exc:
-        solve(p, "error", {"seconds": 3.0, "memory_bytes": 3.0})  # each alone is reachable (2 and 2)
+        solve(TWO_BY_TWO, "error", {"seconds": 3.0, "memory_bytes": 3.0})  # each alone is reachable (2 and 2)
     # seconds ≤ 3 forces both at f0 → memory 8; memory ≤ 3 forces both at f1 → seconds 6
     assert exc.value.tightest == {"seconds": pytest.approx(6.0), "memory_bytes": pytest.approx(8.0)}
+
+
+def test_solves_leave_no_files_behind(monkeypatch, tmp_path):
+    """CBC's model and solution files are removed after every solve, an infeasible one included (PuLP
+    deletes its own only on success: each infeasible model used to leave two files in the temp folder)."""
+    import tempfile
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))  # where PuLP and tempfile put their files
+    monkeypatch.setattr(tempfile, "tempdir", None)  # read TMPDIR again
+    solve(make_problem(3, 4, 3), "error", {"seconds": 100.0})  # feasible
+    # each budget reachable alone, not both: CBC without preprocessing writes no solution, PuLP raises
+    with pytest.raises(InfeasibleBudget):
+        solve(make_problem(4, 3, 3), "error", {"seconds": 2.0140643974323926, "memory_bytes": 1.2857574136152627})
+    assert not list(tmp_path.iterdir())
 
 
 def test_minimise_seconds_under_error_budget():

@@ -13,10 +13,12 @@ budget overrun within CBC's tolerance is cut off and the model re-solved, so bud
 
 from __future__ import annotations
 
+import tempfile
 import time
-from collections.abc import Iterable
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -124,18 +126,25 @@ class Solver:
     def _run(self) -> str:
         import pulp
 
-        with warnings.catch_warnings():  # PuLP 3.3 flags its bundled-CBC class for 4.0; it is what we ship with
+        # CBC's model and solution files go to a folder of this solve, removed after it: PuLP deletes its own
+        # files only when the solve succeeds, so every infeasible model left two in the system's temp folder
+        with warnings.catch_warnings(), tempfile.TemporaryDirectory(prefix="hwsim-cbc-") as files:
+            # PuLP 3.3 flags its bundled-CBC class for 4.0; it is what we ship with
             warnings.simplefilter("ignore", DeprecationWarning)
+
+            def cbc(**options: Any) -> Any:
+                solver = pulp.PULP_CBC_CMD(msg=False, gapRel=0.0, gapAbs=1e-10, threads=1, **options)
+                solver.tmpDir = files
+                return solver
+
             # CBC 2.10.3's preprocessing (Cgl) can fix variables wrongly and report a worse assignment as
             # optimal (tests/test_allocate_solve.py pins one such 4-unit instance: 10 vs brute force 7), so
             # it is off; without it CBC exits with no solution file on an infeasible model, and the run
             # with preprocessing then reports the status
             try:
-                self.model.solve(
-                    pulp.PULP_CBC_CMD(msg=False, gapRel=0.0, gapAbs=1e-10, threads=1, options=["preprocess off"])
-                )
+                self.model.solve(cbc(options=["preprocess off"]))
             except pulp.PulpSolverError:
-                self.model.solve(pulp.PULP_CBC_CMD(msg=False, gapRel=0.0, gapAbs=1e-10, threads=1))
+                self.model.solve(cbc())
         return pulp.LpStatus[self.model.status]
 
     def solve(self, budgets: dict | None = None) -> Solution:
