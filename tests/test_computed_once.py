@@ -7,8 +7,9 @@ at most once per (call, precision, design point), on every registered family.
 How it counts: each step is wrapped (monkeypatch, restored after the test) by a counter keyed on the
 precision it runs at. Results are cached per Trace (hwsim.engine.cost.per_trace) and resolved
 precisions per format, so every call gets a fresh Trace: the counts are real computations, not cache
-hits. Steps that depend on the design and precision only (fpga's resource_use) are kept beside the
-design, and a preset loads as one design: they count once per (design, precision) — across calls too.
+hits. The configured machine (hwsim.engine.machine.configure) and the steps that depend on the design and
+precision only (fpga's resource_use) are kept beside the design: each call gets a fresh copy of its preset
+(fresh_design), so they too count once per call; test_machine_kept_per_design checks the reuse.
 A sweep of a few design points is one vectorised configure (its points are array columns), so
 once per sweep chunk is once per design point. Roofline's compute roofs probe the family's compute
 cycles on synthetic single-op probes (hwsim.roofline.analysis._probe), which are not the trace's ops:
@@ -19,6 +20,7 @@ step runs twice."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import sys
 from collections import Counter
@@ -66,6 +68,11 @@ OWN_STEPS = ("pim_cycles", "bitserial_rowops", "lut_cycles", "utilisation")
 def fresh_trace():
     """Llama-2-7B decode at 256 cached tokens (every op kind), a new Trace each time."""
     return trace(load_model("llama-2-7b"), "decode", context=256)
+
+
+def fresh_design(preset: str):
+    """A new copy of a preset's spec (equal fields, nothing kept beside them yet)."""
+    return dataclasses.replace(load_arch(preset))
 
 
 def _key(prec) -> tuple:
@@ -140,7 +147,7 @@ def counting(monkeypatch):
 
 def run_entry(entry: str, preset: str, prec: Precision, swept: tuple, counts: Counts) -> None:
     """One call of `entry`; counts.units says how many costings at each precision it was asked for."""
-    arch, tr = load_arch(preset), fresh_trace()
+    arch, tr = fresh_design(preset), fresh_trace()
     if entry == "evaluate":
         evaluate(arch, tr, prec)
     elif entry == "cycle":
@@ -219,7 +226,7 @@ def test_explain_prices_the_area_once(monkeypatch, family, preset, prec, swept):
             return _inner(fam, arch, p)
 
         monkeypatch.setattr(cls, step, counted)
-    out = explain(load_arch(preset), fresh_trace(), prec)
+    out = explain(fresh_design(preset), fresh_trace(), prec)
     assert calls["area_terms"] + calls["area_mm2"] == 1, dict(calls)
     total = out.table.totals["area_mm2"]
     if np.isnan(total):  # a family that prices no area (FPGA boards) shows no area lines
@@ -241,3 +248,18 @@ def test_lut_spill_bytes_once(monkeypatch, counting, entry):
     assert spill, "spill_bytes was never asked: the counter is not wired"  # tmac-m2-ultra: precompute separate
     twice = {name: n for (key, name), n in spill.items() if n > counts.units[key]}
     assert not twice, f"{entry}: spill_bytes ran more than once per costing on {len(twice)} ops: {twice}"
+
+
+@pytest.mark.parametrize("family, preset, prec, swept", PARAMS)
+def test_machine_kept_per_design(monkeypatch, counting, family, preset, prec, swept):
+    """configure runs once per (design, precision), across calls: a second call on the same design reuses
+    its machine, an equal precision given anew included; another precision or another design configures."""
+    counts = counting(family)
+    arch = fresh_design(preset)
+    for p in (prec, dataclasses.replace(prec), prec):
+        evaluate(arch, fresh_trace(), p)
+    assert counts.calls["configure", _key(prec), "*"] == 1
+    evaluate(arch, fresh_trace(), Precision(weights="int8"))
+    evaluate(fresh_design(preset), fresh_trace(), prec)
+    assert counts.calls["configure", _key(Precision(weights="int8")), "*"] == 1
+    assert counts.calls["configure", _key(prec), "*"] == 2

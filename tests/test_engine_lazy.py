@@ -359,3 +359,20 @@ def test_kept_buffer_capacities_follow_a_changed_spec():
     assert arch.buffer_capacity("weights") == fifo
     ops = gemm_ops([("g", 64, 1024, 1024)])
     assert evaluate(small, ops).totals["bytes_dram"] > evaluate(arch, ops).totals["bytes_dram"]  # re-fetches
+
+
+def test_kept_machines_follow_a_changed_spec_and_stay_out_of_pickles():
+    """configure keeps the machine beside its spec (per precision): a changed spec configures anew, and a
+    pickled spec (a sweep's workers) carries its fields only and costs the same where it lands."""
+    import pickle
+
+    arch = load_arch("tpu-like")
+    assert configure(arch) is configure(arch, None) and configure(arch, Precision(weights="int8")) is not configure(
+        arch
+    )
+    small = arch.with_values({"memory.weight_fifo.capacity": 1024.0, "memory.unified_buffer.capacity": 4096.0})
+    assert configure(small) is not configure(arch) and configure(small).spec is small
+    landed = pickle.loads(pickle.dumps(arch))
+    assert landed == arch and not {"_machines", "_buffer_capacities"} & set(landed.__dict__)
+    ops = gemm_ops([("g", 64, 1024, 1024)])
+    assert evaluate(landed, ops).totals == evaluate(arch, ops).totals

@@ -54,6 +54,11 @@ class Accelerator:
     file: str | None = None
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
+    def __getstate__(self) -> dict:
+        """The fields only: what is kept beside them (buffer capacities, configured machines) is derived
+        again where a pickled spec lands (a sweep's worker processes), not shipped with it."""
+        return {f: self.__dict__[f] for f in self.__dataclass_fields__}
+
     # --- memory roles -------------------------------------------------------------------
     @property
     def backing(self) -> MemoryLevel:

@@ -47,10 +47,21 @@ class Machine:
 
 
 def configure(arch: Accelerator, precision: Precision | ResolvedPrecision | None = None) -> Machine:
+    """The machine `arch` at `precision`, kept per spec (a spec is not changed after it is built, as
+    Accelerator.buffer_capacity assumes) and per (family model, resolved precision): its run spec and its
+    area are derived once per design and precision, not on every engine call."""
     prec = resolve_precision(precision)
     fam = get_family(arch.family)
-    run_arch, run_prec = fam.configure(arch, prec)
-    return Machine(arch, prec, fam, run_arch, run_prec)
+    kept = arch.__dict__.setdefault("_machines", {})  # beside the frozen fields, not one of them
+    try:
+        got = kept.get((fam, prec))
+    except TypeError:  # an unhashable precision (arrays over design points): configured every call
+        return Machine(arch, prec, fam, *fam.configure(arch, prec))
+    if got is None:
+        got = Machine(arch, prec, fam, *fam.configure(arch, prec))
+        if len(kept) < 64:  # a design meets a few precisions; bounded all the same
+            kept[(fam, prec)] = got
+    return got
 
 
 @dataclass(frozen=True)
