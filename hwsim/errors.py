@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 import re
 from collections.abc import Iterable, Mapping
 
@@ -41,6 +42,13 @@ _MENTION = re.compile(r"`([A-Za-z_][\w.]*)`")
 
 class HwsimWarning(UserWarning):
     """Input hwsim accepts but a reader should know about (the CLI prints it as one 'warning:' line)."""
+
+
+def check_seed(seed: object, field: str = "seed") -> int:
+    """A random seed as given by a user: a non-negative integer (numpy refuses negative ones mid-run)."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise HwsimError(f"must be a non-negative integer, got {seed!r}", field=field)
+    return int(seed)
 
 
 def closest(name: str, choices: Iterable[object], n: int = 3) -> str:

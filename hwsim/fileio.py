@@ -12,7 +12,24 @@ import yaml
 from hwsim.errors import HwsimError
 
 # libyaml's safe loader when PyYAML was built with it (same documents, ~10× faster), else the pure-Python one
-_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _SAFE_LOADER(_FAST_LOADER):  # type: ignore[valid-type,misc]
+    """The safe loader, refusing a key given twice in one mapping: YAML keeps the last silently, so a second
+    `sweep:` or `clock:` would drop the first without a word. Merge keys (<<) may still be overridden."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[tuple[str, str], int] = {}
+        for key, _ in node.value:
+            if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+                if (key.tag, key.value) in seen:
+                    line = seen[key.tag, key.value] + 1
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"key {key.value!r} given twice (also at line {line}): keep one", key.start_mark
+                    )
+                seen[key.tag, key.value] = key.start_mark.line
+        return super().construct_mapping(node, deep=deep)
 
 
 def read_mapping(path: str | Path, *, what: str = "file") -> dict:

@@ -43,9 +43,18 @@ def _exists(path: Path) -> bool:
         return False
 
 
+def require_name(name_or_path: str | os.PathLike, kind: str, *, what: str) -> str:
+    """The text of a preset name or path; an empty one (`--arch ""`, an unset shell variable) is refused
+    before Path('') reads as the current folder."""
+    text = str(name_or_path)
+    if not text.strip():
+        raise HwsimError(f"empty {what} name: give a preset ({', '.join(preset_names(kind))}) or a file path")
+    return text
+
+
 def resolve_preset(name_or_path: str | os.PathLike, kind: str, *, what: str) -> Path:
     """A preset name (`llama-2-7b`) or a path to a file. Unknown names list the closest presets."""
-    text = str(name_or_path)
+    text = require_name(name_or_path, kind, what=what)
     path = Path(text)
     if path.suffix in (*_SUFFIXES, ".json") or os.sep in text or "/" in text or _exists(path):
         if not _exists(path):

@@ -2,12 +2,14 @@
 plausible-looking number (tests/test_fuzz.py drives hundreds of mutations of the same kinds)."""
 
 import json
+from pathlib import Path
 
 import pytest
 import yaml
 
 from hwsim.cli import main
 from hwsim.errors import HwsimError
+from hwsim.paths import packaged_dir
 
 TINY = {
     "name": "tiny",
@@ -183,3 +185,95 @@ def test_self_referencing_yaml(capsys, tmp_path):
 def test_error_messages_stay_one_readable_line():
     err = HwsimError("got " + "x" * 5000 + "\nsecond line", file="f.yaml", field="a")
     assert "\n" not in str(err) and len(str(err)) <= 600 and str(err).startswith("f.yaml: a: got xxx")
+
+
+# --- the user-error audit of 2026-12-05: inputs a new user gives, each once a traceback or a silent result ---
+
+STUDY = {
+    "name": "t",
+    "architectures": [{"preset": "bitmod"}],
+    "workloads": [{"model": "gpt-2", "phase": "decode", "context": 16}],
+    "precisions": {"weights": "int4_g128"},
+    "outputs": {"plot": False},
+}
+SERVE = ["serve", "--arch", "bitmod", "--model", "gpt-2", "--rate", "1", "--num-requests", "3", "--kv-blocks", "100"]
+GEMM = ["--gemm", "1,64,64", "--phase", "decode"]
+
+
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        ([*SERVE, "--seed", "-1"], "--seed: must be a non-negative integer"),  # was numpy's ValueError
+        (
+            ["allocate", "--arch", "bitmod", "--model", "gpt-2", "--phase", "decode", "--formats", "int4,int8"]
+            + ["--budget", "avg_bits=6", "--seed", "-1"],
+            "--seed: must be a non-negative integer",  # was taken silently
+        ),
+        (["formats", "compare", "--formats", "int4", "--tensor", "gaussian", "--seed", "-1"], "--seed: must be"),
+        (["formats", "compare", "--formats", "int4", "--tensor", "gaussian:0"], "--tensor: gaussian is a built-in"),
+        (["simulate", "--arch", "", *GEMM], "empty arch name"),  # was '.: cannot read: Is a directory'
+        (["trace", "--model", "", "--phase", "decode"], "empty model name"),  # was 'checkpoint folder has no…'
+        (["simulate", "--arch", "bitmod", *GEMM, "--weights", ""], "--weights: a format name must be a non-empty"),
+    ],
+)
+def test_audit_cli_values(capsys, argv, needle):
+    one_line_exit_2(capsys, argv, needle)
+
+
+def test_measurements_folder_is_one_line(capsys, tmp_path):
+    argv = ["calibrate", "--arch", "h100-sxm", "--measurements", str(tmp_path), "--out", str(tmp_path / "x.yaml")]
+    one_line_exit_2(capsys, argv, "cannot read")  # was IsADirectoryError
+
+
+@pytest.mark.parametrize("flow", [False, True])
+def test_a_key_given_twice_is_refused(capsys, tmp_path, flow):
+    """YAML keeps the last of two equal keys without a word: a second `clock:` or `sweep:` dropped the first."""
+    path = tmp_path / "a.yaml"
+    path.write_text(
+        Path(packaged_dir("archs") / "bitmod.yaml").read_text()
+        + ("compute: {rows: 8, rows: 16}\n" if flow else "clock: 2 GHz\n")
+    )
+    err = one_line_exit_2(capsys, ["simulate", "--arch", str(path), *GEMM], "given twice")
+    assert ("'compute'" if flow else "'clock'") in err
+
+
+def _study(tmp_path, **changes):
+    body = {**STUDY, **changes}
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(body))
+    return ["sweep", str(path), "--out", str(tmp_path / "o"), "--no-progress"]
+
+
+@pytest.mark.parametrize(
+    "changes, needle",
+    [
+        ({"constraints": {"area_mm2": {"max": float("nan")}}}, "area_mm2.max: expected a number, got NaN"),
+        ({"workloads": [{"model": "gpt-2", "phase": "decode", "seq": 128}]}, "workloads[0].seq: seq is the prefill"),
+        ({"precisions": {}}, "precisions: must not be empty"),
+    ],
+)
+def test_audit_study_fields(capsys, tmp_path, changes, needle):
+    one_line_exit_2(capsys, _study(tmp_path, **changes), needle)
+    assert not (tmp_path / "o").exists()
+
+
+def test_seq_with_prefill_and_decode_is_still_allowed(tmp_path):
+    from hwsim.study import load_study
+
+    path = Path(_study(tmp_path, workloads=[{"model": "gpt-2", "phase": ["prefill", "decode"], "seq": 64}])[1])
+    assert {(w.phase, w.seq) for w in load_study(path).workloads} == {("prefill", 64), ("decode", 1)}
+
+
+def test_no_feasible_row_warns_and_pareto_refuses_it(capsys, tmp_path):
+    assert main(_study(tmp_path, constraints={"area_mm2": {"max": 1e-9}})) == 0
+    err = capsys.readouterr().err
+    assert "warning:" in err and "none of the 1 rows meets them (area_mm2)" in err
+    argv = ["pareto", str(tmp_path / "o"), "--objectives", "seconds:min,energy_j:min"]
+    one_line_exit_2(capsys, [*argv, "--feasible-only"], "--feasible-only: none of the 1 rows is feasible")
+    assert main(argv) == 0  # every row, feasible or not
+
+
+def test_pareto_of_a_table_without_rows(capsys, tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_text("seconds,energy_j\n")
+    one_line_exit_2(capsys, ["pareto", str(path), "--objectives", "seconds:min"], "has no rows")

@@ -24,7 +24,7 @@ import pandas as pd
 from hwsim.accuracy import synthetic
 from hwsim.accuracy.checkpoint import iter_tensors, list_tensors
 from hwsim.accuracy.metrics import combine_sums, error_sums, metrics_from_sums
-from hwsim.errors import HwsimError, closest
+from hwsim.errors import HwsimError, check_seed, closest
 
 if TYPE_CHECKING:
     from hwsim.accuracy.methods import Method
@@ -35,12 +35,6 @@ SOURCES = SYNTHETIC + ("minilm",)
 _SHAPE = (512, 1024)  # synthetic weight-like tensors: 512 Ki elements keeps a comparison sub-second
 
 COLUMNS = ["format", "family", "bits_per_element", "method", "mse", "sqnr_db", "max_abs_err"]
-
-
-def _check_seed(seed: object) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise HwsimError(f"seed must be a non-negative integer, got {seed!r}", field="seed")
-    return int(seed)
 
 
 def _synthetic(source: str, seed: int) -> Iterator[tuple[str, np.ndarray]]:
@@ -65,10 +59,14 @@ def _split_path(source: str) -> tuple[Path, str | None]:
 
 def tensors(source: str, seed: int = 0) -> Iterator[tuple[str, np.ndarray]]:
     """The (name, array) pairs a source stands for (not `minilm`, which is a model, not tensors)."""
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
     if source in SYNTHETIC:
         return _synthetic(source, seed)
     path, name = _split_path(source)
+    if name is not None and str(path) in SOURCES:
+        raise HwsimError(
+            f"{path} is a built-in source, not a file: it takes no ':{name}' (its seed is `seed`)", field="tensor"
+        )
     if not path.exists():
         raise HwsimError(
             f"no such file or folder; a source is one of {', '.join(SOURCES)}"
@@ -127,7 +125,7 @@ def compare(
     from hwsim.accuracy.methods import check_applies, parse_method
 
     fmts = _resolve_formats(formats)
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
     meth = parse_method(method)
     if source == "minilm":
         from hwsim.accuracy import minilm

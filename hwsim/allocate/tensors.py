@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from hwsim.accuracy import synthetic
-from hwsim.errors import HwsimError, closest
+from hwsim.errors import HwsimError, check_seed, closest
 from hwsim.workload import load_model, tensor_map
 
 if TYPE_CHECKING:
@@ -255,6 +255,7 @@ def tensor_source(
 ) -> TensorSource:
     """The tensors accuracy costs are measured on. `text` / `calibration` (files) run a decoder checkpoint
     folder end to end (`DecoderTensors`): real activations, and measured KL with `text`."""
+    seed = check_seed(seed)
     given = [f for f, v in (("text", text), ("calibration", calibration)) if v is not None]
     if given and (checkpoint is None or is_minilm(checkpoint)):
         raise HwsimError(

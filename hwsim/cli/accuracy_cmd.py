@@ -63,11 +63,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from hwsim.accuracy.llm import Quant, evaluate
-    from hwsim.errors import HwsimError
+    from hwsim.errors import check_seed
     from hwsim.formats import get_format
 
-    if args.seed < 0:
-        raise HwsimError(f"seed must be a non-negative integer, got {args.seed}", field="--seed")
+    check_seed(args.seed, field="--seed")
     fmts = {
         k: None if v is None else get_format(v)
         for k, v in (("weights", args.weights), ("activations", args.activations), ("kv", args.kv))

@@ -33,6 +33,7 @@ FLAGS = {
     "proxy": "--proxy",
     "max_tokens": "--max-tokens",
     "window": "--window",
+    "seed": "--seed",
 }
 FLAG_HINTS = {
     "--fixed-weights": "; --fixed-weights (default fp16) is the format of the weights outside the units "

@@ -17,7 +17,13 @@ EXAMPLES = ("hwsim formats list", "hwsim formats compare --formats int4_g128,nf4
 _SHOW_MAX = 64
 
 # compare's parameter, and the library function a message points to → what sets them here
-FLAGS = {"source": "--tensor", "hwsim.accuracy.llm.evaluate": "hwsim accuracy --model DIR"}
+FLAGS = {
+    "source": "--tensor",
+    "tensor": "--tensor",
+    "formats": "--formats",
+    "seed": "--seed",
+    "hwsim.accuracy.llm.evaluate": "hwsim accuracy --model DIR",
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -59,8 +59,18 @@ def run(args: argparse.Namespace) -> int:
 
     objs = parse_objectives(args.objectives, field="--objectives")
     df = read_table(args.results)
+    if not len(df):
+        raise HwsimError("the results table has no rows", file=args.results)
     if args.feasible_only and "feasible" in df.columns:
+        rows = len(df)
         df = df[df["feasible"].astype(bool)].reset_index(drop=True)
+        if not len(df):
+            raise HwsimError(
+                f"none of the {rows} rows is feasible (the study's constraints reject them all): "
+                "leave --feasible-only out to see the front of every row",
+                file=args.results,
+                field="--feasible-only",
+            )
     by = _group_columns(args.by, df.columns, args.results)
     mask = front_mask(df, objs, by=by, file=args.results)
     gid = group_ids(df, by)

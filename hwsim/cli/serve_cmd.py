@@ -41,6 +41,7 @@ FLAGS = {
         "memory_utilization",
         "out",
         "dp",
+        "seed",
     ),
     "num": "--num-requests",
 }

@@ -160,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
     evaluate = _engine(args.engine)
     arch = load_arch(args.arch, parse_overrides(args.set))
     ops = as_run(arch, _ops(args))  # attention fused or not, as this accelerator runs it
-    prec = Precision(weights=args.weights or "fp16", activations=args.activations, kv=args.kv)
+    prec = Precision(weights="fp16" if args.weights is None else args.weights, activations=args.activations, kv=args.kv)
     per_op = own_formats(ops) if args.weights is None else None
     explanation = None
     if args.explain:

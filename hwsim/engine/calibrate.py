@@ -28,6 +28,7 @@ from hwsim.core.spec import Accelerator
 from hwsim.engine.cost import cost_columns
 from hwsim.engine.machine import configure
 from hwsim.errors import HwsimError
+from hwsim.fileio import os_reason
 
 REQUIRED = ("kind", "M", "N", "K", "dtype", "seconds")
 # kind → (extra required columns, what the row is)
@@ -178,6 +179,8 @@ def read_measurements(path: str | Path) -> pd.DataFrame:
         df = pd.read_csv(path)
     except FileNotFoundError:
         raise HwsimError("no such file", file=path) from None
+    except OSError as exc:  # a folder, no permission
+        raise HwsimError(f"cannot read: {os_reason(exc)}", file=path) from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise HwsimError(f"not a readable CSV ({type(exc).__name__})", file=path) from None
     missing = [c for c in REQUIRED if c not in df.columns]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hwsim.errors import HwsimError
+from hwsim.errors import HwsimError, check_seed
 from hwsim.fileio import read_text
 
 NAMES = {"input_tokens": ("input_tokens", "input_toks"), "output_tokens": ("output_tokens", "output_toks")}
@@ -118,7 +118,7 @@ def poisson_requests(rate: float, num: int, input_len: str = "512", output_len: 
         raise HwsimError(f"must be a positive integer, got {num!r}", field="num")
     if not (rate > 0):
         raise HwsimError(f"must be a positive number of requests per second (or inf), got {rate!r}", field="rate")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     gaps = np.zeros(num) if math.isinf(rate) else rng.exponential(1.0 / rate, size=num)
     arrival = np.cumsum(gaps) - gaps[0]  # the first request arrives at t = 0
     return Requests(

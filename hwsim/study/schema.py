@@ -333,6 +333,10 @@ def _workloads(at: At) -> list[AnyWorkload]:
     ops = keys["ops"].str(OP_SETS) if "ops" in keys else "all"
     models = [m.str() for m in keys["model"].list(allow_scalar=True)]
     phases = [p.str(PHASES) for p in keys["phase"].list(allow_scalar=True)]
+    if "seq" in keys and "prefill" not in phases:
+        raise keys["seq"].error(
+            "seq is the prefill length; decode makes one token per sequence: give the cached length as context"
+        )
     batches = _ints(keys.get("batch"), 1)
     seqs = _ints(keys.get("seq"), 1)
     contexts = _ints(keys.get("context"), 0)
@@ -366,6 +370,8 @@ def _precisions(at: At) -> tuple[PrecisionChoice, ...]:
     out: list[PrecisionChoice] = []
     for e in entries:
         keys = e.mapping(("weights", "activations", "kv", "method"))
+        if not keys:
+            raise e.error("must not be empty (leave `precisions` out for the defaults)")
         lists = [
             _precision_values(keys[k]) if k in keys else [PrecisionChoice.__dataclass_fields__[k].default]
             for k in ("weights", "activations", "kv")

@@ -88,6 +88,8 @@ class At:
     def number(self) -> float:
         if isinstance(self.value, bool) or not isinstance(self.value, (int, float)):
             raise self.error(f"expected a number, got {_kind(self.value)}")
+        if self.value != self.value:  # NaN compares false with everything: as a bound it would reject every row
+            raise self.error("expected a number, got NaN")
         return float(self.value)
 
 

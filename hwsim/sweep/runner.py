@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +13,7 @@ import numpy as np
 
 import pandas as pd
 
-from hwsim.errors import HwsimError
+from hwsim.errors import HwsimError, HwsimWarning
 from hwsim.study.samplers import design_points
 from hwsim.study.schema import Study
 from hwsim.sweep.accuracy import accuracy_table
@@ -198,6 +199,13 @@ def _finish(
     fmt = study.outputs.format
     feasible = table[table["feasible"].astype(bool)] if "feasible" in table.columns else table
     feasible = feasible.reset_index(drop=True)
+    if len(table) and not len(feasible):
+        cols = ", ".join(c.column for c in study.constraints) or "feasible"
+        warnings.warn(
+            f"{study.file}: constraints: none of the {len(table)} rows meets them ({cols}), so the front is empty",
+            HwsimWarning,
+            stacklevel=2,
+        )
     by = workload_columns(feasible.columns)
     mask = front_mask(feasible, study.objectives, by=by, file=results)
     front = order_front(feasible[mask], study.objectives, group=group_ids(feasible, by)[mask])

@@ -15,7 +15,7 @@ from typing import Any, Iterable
 
 from hwsim.errors import HwsimError
 from hwsim.fileio import read_mapping
-from hwsim.paths import resolve_preset
+from hwsim.paths import require_name, resolve_preset
 from hwsim.workload.blocks import NORM_PARAMS, Attention, Embedding, Layer, Linear
 from hwsim.workload.readers import READERS, Fields
 from hwsim.workload.quant import WeightFormats, hf_module, weight_formats
@@ -226,7 +226,7 @@ def _refuse_hub_id(text: str) -> None:
 
 def load_model(name_or_path: str | Path) -> ModelConfig:
     """A preset name (workloads/NAME.yaml), a YAML preset path, an HF config.json, or a checkpoint folder."""
-    text = str(name_or_path)
+    text = require_name(name_or_path, "workloads", what="model")
     path = Path(text)
     if _is_dir(path):
         path = path / "config.json"
