@@ -1,4 +1,4 @@
-"""Reading user files (YAML or JSON) into a top-level mapping, with one-line errors."""
+"""Reading user files (YAML or JSON) into a top-level mapping, with one-line errors; where output files go."""
 
 from __future__ import annotations
 
@@ -130,6 +130,15 @@ def check_size(data: object, path: str | Path) -> None:
 def os_reason(exc: OSError) -> str:
     """Why an OS call failed, in words ('No space left on device'), never 'None'."""
     return exc.strerror or str(exc) or type(exc).__name__
+
+
+TMP_MARK = ".tmp-"  # in the name of every temporary an atomic write makes (a sweep's next run removes leftovers)
+
+
+def temporary_sibling(path: str | os.PathLike[str], suffix: str = "") -> str:
+    """Where an atomic write of `path` goes before its os.replace: `<path>.tmp-<pid><suffix>` beside it (same
+    file system), so that what a killed writer leaves is recognisable by TMP_MARK."""
+    return f"{os.fspath(path)}{TMP_MARK}{os.getpid()}{suffix}"
 
 
 def prepare_output(path: str | Path, *, field: str | None = None) -> Path:

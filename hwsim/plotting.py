@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from hwsim.errors import HwsimError
-from hwsim.fileio import os_reason, prepare_output
+from hwsim.fileio import os_reason, prepare_output, temporary_sibling
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -49,7 +49,7 @@ def save_figure(fig: Figure, path: str | os.PathLike[str]) -> None:
     """Save via a temporary file and os.replace; PNG metadata stripped so the same plot gives the same bytes."""
     path = os.fspath(path)
     ext = _writable(path)
-    tmp = f"{path}.tmp{os.getpid()}{ext}"
+    tmp = temporary_sibling(path, ext)  # the extension last: savefig picks the format from it
     try:
         fig.savefig(tmp, dpi=300, metadata={"Software": None} if ext == ".png" else None)
         os.replace(tmp, path)

@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from hwsim.errors import HwsimError
+from hwsim.fileio import os_reason, temporary_sibling
 
 FORMATS = ("parquet", "csv")
 RESULTS_STEM = "results"
@@ -21,7 +22,7 @@ def atomic_write_table(df: pd.DataFrame, path: str | os.PathLike[str], fmt: str 
     made read-only is one HwsimError line (with `hint`), and leaves no temporary behind.
     """
     path = os.fspath(path)
-    tmp = f"{path}.tmp-{os.getpid()}"
+    tmp = temporary_sibling(path)
     try:
         if fmt == "parquet":
             table = pa.Table.from_pandas(df, preserve_index=False)
@@ -32,8 +33,6 @@ def atomic_write_table(df: pd.DataFrame, path: str | os.PathLike[str], fmt: str 
             raise ValueError(fmt)
         os.replace(tmp, path)
     except OSError as exc:
-        from hwsim.fileio import os_reason
-
         raise HwsimError(f"cannot write: {os_reason(exc)}{hint}", file=path) from None
     finally:
         try:

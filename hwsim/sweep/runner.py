@@ -108,6 +108,8 @@ def _run(
             file=store.root / "manifest.json",
         )
     if manifest is not None and manifest.get("complete") and results.exists():
+        store.drop_temporaries()  # killed while it wrote the front or the plot, or
+        store.drop_parts()  # while it dropped the parts the results already hold
         return _finish(study, store, results, len(tasks), rows=manifest.get("rows", 0))
 
     store.prepare(fresh=manifest is None)
