@@ -194,16 +194,20 @@ class Gpu(Family):
         linear = gemm_cycles(c, ops, self._rate(arch, a, w), self._efficiency(arch, a, w))
         if c.get("_gemv", False):
             linear = gemv_cycles(c, ops)
-        kv_bytes = ops.kv_read_elems * kv.bits / 8
-        att = attention_cycles(
-            c, ops, self._rate(arch, a, kv), self._efficiency(arch, a, kv), kv_bytes, c["attention_split_kv"]
-        )
         lanes = c["sms"] * c["cuda_cores_per_sm"]
-        attention = ops.kind == "attention"
-        unfused = attention & ~ops.fused_attention() if ops.op is not None else np.zeros_like(attention)
-        if unfused.any():  # an arch with `attention: unfused` runs qk and av as batched GEMMs
-            att = np.where(unfused, gemm_cycles(c, ops, self._rate(arch, a, kv), self._efficiency(arch, a, kv)), att)
-        gemm = np.where(attention, att, linear)
+        attention = ops.is_attention
+        gemm = linear
+        if attention.any():  # attention kernels priced only where there are attention ops
+            kv_bytes = ops.kv_read_elems * kv.bits / 8
+            att = attention_cycles(
+                c, ops, self._rate(arch, a, kv), self._efficiency(arch, a, kv), kv_bytes, c["attention_split_kv"]
+            )
+            unfused = attention & ~ops.fused_attention() if ops.op is not None else np.zeros_like(attention)
+            if unfused.any():  # an arch with `attention: unfused` runs qk and av as batched GEMMs
+                att = np.where(
+                    unfused, gemm_cycles(c, ops, self._rate(arch, a, kv), self._efficiency(arch, a, kv)), att
+                )
+            gemm = np.where(attention, att, linear)
         return np.where(ops.gemm & (ops.macs > 0), gemm, 0.0) + vector_cycles(ops, lanes)
 
     batch_pipeline = True  # the cycle model streams every instance of an op at once (hwsim.sim.models.stream_op)
