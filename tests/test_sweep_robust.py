@@ -256,3 +256,33 @@ def test_rerun_after_a_kill_in_the_final_writes_leaves_the_uninterrupted_folder(
     (out / "parts" / "part-0000003.parquet").write_bytes((clean / "front.parquet").read_bytes())
     run_sweep(s, out, evaluator=fake_evaluator, resume=resume)
     assert _tree(out) == want
+
+
+def test_ctrl_c_is_one_line_and_resumable(tmp_path, monkeypatch, capsys):
+    """Ctrl-C mid-sweep (KeyboardInterrupt in the 3rd part write): one line saying how to continue, exit 130 as a
+    shell reports SIGINT, no traceback; the finished parts stay and --resume completes to the uninterrupted bytes."""
+    real_write = pq.write_table
+    calls = {"n": 0}
+
+    def interrupted(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real_write(*args, **kwargs)
+
+    p = tmp_path / "s.yaml"
+    p.write_text(REAL.replace("ROWS", "[16, 32, 64]"))
+    args = ["sweep", str(p), "--out", str(tmp_path / "o"), "--no-progress"]
+    monkeypatch.setattr(pq, "write_table", interrupted)
+    try:
+        rc = main(args)
+    except KeyboardInterrupt:  # else pytest would take it for the user's own Ctrl-C and stop the session
+        pytest.fail("Ctrl-C escaped hwsim.cli.main: the user sees a traceback")
+    assert rc == 130
+    err = capsys.readouterr().err
+    assert err == "hwsim sweep: interrupted; the finished parts are kept: rerun with --resume to continue\n"
+    assert len(list((tmp_path / "o" / "parts").glob("part-*.parquet"))) == 2
+    monkeypatch.setattr(pq, "write_table", real_write)
+    assert main([*args, "--resume"]) == 0
+    assert main(["sweep", str(p), "--out", str(tmp_path / "clean"), "--no-progress"]) == 0
+    assert _tree(tmp_path / "o")["results.parquet"] == _tree(tmp_path / "clean")["results.parquet"]
