@@ -18,7 +18,8 @@ from hwsim.study.schema import Study
 from hwsim.sweep.accuracy import accuracy_table
 from hwsim.sweep.evaluate import Context, Evaluator, engine_evaluator, workload_columns
 from hwsim.sweep.executors import execute
-from hwsim.sweep.io import RESULTS_STEM, atomic_write_table, read_table
+from hwsim.fileio import atomic_write_table
+from hwsim.sweep.io import RESULTS_STEM, read_table
 from hwsim.sweep.recheck import RECHECK_STEM, run_recheck
 from hwsim.sweep.store import RESUME_HINT, Store
 from hwsim.sweep.tasks import Task, plan, total_rows

@@ -18,8 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from hwsim.errors import HwsimError
-from hwsim.fileio import TMP_MARK, os_reason, temporary_sibling
-from hwsim.sweep.io import atomic_write_table
+from hwsim.fileio import TMP_MARK, atomic_write_table, atomic_write_text, os_reason
 
 MANIFEST = "manifest.json"
 LOCK = ".hwsim-sweep.lock"
@@ -45,14 +44,7 @@ class Store:
             ) from None
 
     def write_manifest(self, manifest: dict) -> None:
-        path = self.root / MANIFEST
-        tmp = Path(temporary_sibling(path))
-        try:
-            tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
-            os.replace(tmp, path)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            raise HwsimError(f"cannot write: {os_reason(exc)}{RESUME_HINT}", file=path) from None
+        atomic_write_text(self.root / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True) + "\n", hint=RESUME_HINT)
 
     # --- one sweep per folder -----------------------------------------------------------------
     def lock(self) -> None:
