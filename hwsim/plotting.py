@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from hwsim.errors import HwsimError
-from hwsim.fileio import os_reason, prepare_output
+from hwsim.fileio import atomic_write, prepare_output
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -49,15 +49,13 @@ def save_figure(fig: Figure, path: str | os.PathLike[str]) -> None:
     """Save via a temporary file and os.replace; PNG metadata stripped so the same plot gives the same bytes."""
     path = os.fspath(path)
     ext = _writable(path)
-    tmp = f"{path}.tmp{os.getpid()}{ext}"
-    try:
-        fig.savefig(tmp, dpi=300, metadata={"Software": None} if ext == ".png" else None)
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise HwsimError(f"cannot write plot: {os_reason(exc)}", file=path, field="path") from None
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    atomic_write(
+        path,
+        lambda tmp: fig.savefig(tmp, dpi=300, metadata={"Software": None} if ext == ".png" else None),
+        suffix=ext,  # last: savefig picks the format from it
+        what=" plot",
+        field="path",
+    )
 
 
 # result columns → axis labels in words, with units

@@ -11,6 +11,7 @@ from hwsim.cli.output import emit_json, front_table, records
 HELP = "Sweep a study (YAML) into a results table, its Pareto front and a plot"
 EXAMPLES = ("hwsim sweep quickstart", "hwsim sweep studies/all-families.yaml --workers 2 --out results/all")
 
+INTERRUPTED = "; the finished parts are kept: rerun with --resume to continue"  # after Ctrl-C (hwsim.cli.main)
 # run_sweep's parameters → options
 FLAGS = {**options("workers", "executor", "scheduler", "resume"), "out_dir": "--out"}
 

@@ -18,7 +18,8 @@ from hwsim.study.schema import Study
 from hwsim.sweep.accuracy import accuracy_table
 from hwsim.sweep.evaluate import Context, Evaluator, engine_evaluator, workload_columns
 from hwsim.sweep.executors import execute
-from hwsim.sweep.io import RESULTS_STEM, atomic_write_table, read_table
+from hwsim.fileio import atomic_write_table
+from hwsim.sweep.io import RESULTS_STEM, read_table
 from hwsim.sweep.recheck import RECHECK_STEM, run_recheck
 from hwsim.sweep.store import RESUME_HINT, Store
 from hwsim.sweep.tasks import Task, plan, total_rows
@@ -108,6 +109,8 @@ def _run(
             file=store.root / "manifest.json",
         )
     if manifest is not None and manifest.get("complete") and results.exists():
+        store.drop_temporaries()  # killed while it wrote the front or the plot, or
+        store.drop_parts()  # while it dropped the parts the results already hold
         return _finish(study, store, results, len(tasks), rows=manifest.get("rows", 0))
 
     store.prepare(fresh=manifest is None)
