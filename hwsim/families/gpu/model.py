@@ -222,13 +222,13 @@ class Gpu(Family):
         tile on chip). A split-K GEMM's CTAs each reduce k / split (kernels.split_k), so that is the depth
         they stream; GEMV-style and fused attention kernels stream the whole k."""
         fused = ops.fused_attention()
-        gemv = arch.compute.get("_gemv", False) & (ops.kind != "attention")
+        gemv = arch.compute.get("_gemv", False) & ~ops.is_attention
         depth = np.where(fused | gemv, ops.k, ops.k / split_k(arch.compute, ops))
         return ops.m, ops.n, depth, fused
 
     def latency(self, arch: Accelerator, ops: OpColumns, compute: np.ndarray, memory: np.ndarray) -> np.ndarray:
         c = arch.compute
-        fixed = np.where(ops.kind == "linear", c.get("_linear_fixed", c["launch_overhead"]), c["launch_overhead"])
+        fixed = np.where(ops.is_kind("linear"), c.get("_linear_fixed", c["launch_overhead"]), c["launch_overhead"])
         # every op is one kernel launch except the rows folded into a fused attention kernel (count 0); a
         # fused attention kernel launches once even when empty (serving's varlen kernel at zero sequences)
         launches = (ops.count > 0) | ops.fused_attention()
