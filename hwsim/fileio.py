@@ -201,7 +201,8 @@ def atomic_write_table(
 
 
 def prepare_output(path: str | Path, *, field: str | None = None) -> Path:
-    """Make the parent folder of an output file (results/x.png works in a fresh clone); one-line errors."""
+    """Make the parent folder of an output file (results/x.png works in a fresh clone), and drop what killed
+    writes of it left there; one-line errors."""
     path = Path(path)
     parent = path.absolute().parent
     try:
@@ -210,4 +211,26 @@ def prepare_output(path: str | Path, *, field: str | None = None) -> Path:
         raise HwsimError(f"cannot create folder {parent}: {os_reason(exc)}", file=path, field=field) from None
     if not os.access(parent, os.W_OK):
         raise HwsimError(f"cannot write: folder {parent} is not writable", file=path, field=field)
+    _drop_left_temporaries(path)
     return path
+
+
+def _drop_left_temporaries(path: Path) -> None:
+    """The temporaries of `path` that writers killed mid-write left (their process is gone), so that a rerun
+    leaves the folder an uninterrupted run would; a live writer's temporary stays."""
+    import glob
+
+    for tmp in path.parent.glob(f"{glob.escape(path.name)}{TMP_MARK}*"):
+        pid = tmp.name[len(path.name) + len(TMP_MARK) :].split(".")[0]
+        if pid.isdigit() and not _running(int(pid)):
+            tmp.unlink(missing_ok=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, another user's
+        return True
+    return True

@@ -3,6 +3,8 @@ stopped mid-write (here Ctrl-C inside the writer, after half the bytes) leaves t
 no temporary beside it (hwsim.fileio.atomic_write)."""
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -64,3 +66,28 @@ def test_a_write_stopped_part_way_leaves_the_previous_file(tmp_path, capsys, mon
     assert rc == 130 and capsys.readouterr().err.endswith(": interrupted\n")
     assert (tmp_path / file).read_bytes() == before
     assert sorted(p.name for p in (tmp_path / file).parent.iterdir()) == folder  # no temporary left
+
+
+@pytest.mark.parametrize(
+    "argv, out, left",
+    [
+        (SERVE, "o", ["o/requests.parquet", "o/iterations.parquet", "o/latency.png", "o/timeline.png"]),
+        (TRACE, "ops.csv", ["ops.csv"]),
+        ([*CALIBRATE, "--out"], "fit.yaml", ["fit.yaml"]),
+    ],
+    ids=["serve", "trace", "calibrate"],
+)
+def test_the_rerun_drops_what_a_killed_write_left(tmp_path, argv, out, left):
+    """SIGKILL mid-write leaves `<file>.tmp-<pid>…` (no `finally` runs); the rerun removes those of gone
+    processes and leaves the folder an uninterrupted run leaves. A live process's temporary stays."""
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = int(gone.stdout)
+    (tmp_path / left[0]).parent.mkdir(exist_ok=True)
+    for name in left:
+        suffix = Path(name).suffix if name.endswith(".png") else ""  # a plot's temporary keeps its extension
+        (tmp_path / f"{name}.tmp-{dead}{suffix}").write_bytes(b"half a fi")
+    live = tmp_path / f"{left[0]}.tmp-{os.getppid()}"  # a running process: pytest's parent
+    live.write_bytes(b"being written")
+    assert main([*argv, str(tmp_path / out)]) == 0
+    files = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file())
+    assert files == sorted([*left, live.relative_to(tmp_path).as_posix()])

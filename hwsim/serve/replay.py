@@ -38,9 +38,8 @@ class ServeResult:
 
         out = Path(out)
         paths = [out / "requests.parquet", out / "iterations.parquet", out / "latency.png", out / "timeline.png"]
-        prepare_output(paths[0], field="out")
-        atomic_write_table(self.requests, paths[0], field="out")
-        atomic_write_table(self.iterations, paths[1], field="out")
+        atomic_write_table(self.requests, prepare_output(paths[0], field="out"), field="out")
+        atomic_write_table(self.iterations, prepare_output(paths[1], field="out"), field="out")
         plot_distributions(self.requests, paths[2], title)
         plot_timeline(self.iterations, self.replay.kv_capacity_blocks, paths[3], title)
         return paths
