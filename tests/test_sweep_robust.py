@@ -14,10 +14,11 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 from sweep_fakes import fake_evaluator
-from test_sweep import digest, study
+from test_sweep import _rewrite, digest, study
 
 from hwsim.cli import main
 from hwsim.errors import HwsimError
+from hwsim.study import load_study
 from hwsim.sweep import run_sweep
 from hwsim.sweep.store import Store
 
@@ -286,3 +287,15 @@ def test_ctrl_c_is_one_line_and_resumable(tmp_path, monkeypatch, capsys):
     assert main([*args, "--resume"]) == 0
     assert main(["sweep", str(p), "--out", str(tmp_path / "clean"), "--no-progress"]) == 0
     assert _tree(tmp_path / "o")["results.parquet"] == _tree(tmp_path / "clean")["results.parquet"]
+
+
+def test_a_fresh_run_leaves_no_plot_of_an_earlier_study(tmp_path):
+    """A new study in the folder of an old one, with no feasible row (so no plot): the old plot goes with the old
+    results, not left beside the new ones."""
+    s = study(tmp_path, plot="pareto.png")
+    out = tmp_path / "o"
+    assert run_sweep(s, out, evaluator=fake_evaluator).plot == out / "pareto.png"
+    none = load_study(_rewrite(s.file, "area_mm2: {max: 20}", "area_mm2: {max: 0}"), check_names=False)
+    res = run_sweep(none, out, evaluator=fake_evaluator)
+    assert res.plot is None and res.front_rows == 0
+    assert not (out / "pareto.png").exists()

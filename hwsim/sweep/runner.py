@@ -114,7 +114,8 @@ def _run(
         return _finish(study, store, results, len(tasks), rows=manifest.get("rows", 0))
 
     store.prepare(fresh=manifest is None)
-    for stale in (results, *store.root.glob(f"{FRONT_STEM}.*"), *store.root.glob(f"{RECHECK_STEM}.*")):
+    plot = [store.root / study.outputs.plot] if study.outputs.plot else []  # a study with no feasible row draws none
+    for stale in (results, *store.root.glob(f"{FRONT_STEM}.*"), *store.root.glob(f"{RECHECK_STEM}.*"), *plot):
         if manifest is None and stale.exists():
             stale.unlink()
     from hwsim.sweep.provenance import provenance
