@@ -15,6 +15,7 @@ from timing import best_of
 
 from hwsim.arch import load_arch
 from hwsim.engine import evaluate, gemm_ops
+from hwsim.paths import preset_names
 from hwsim.roofline import roofline
 from hwsim.workload import load_model, trace
 
@@ -47,6 +48,20 @@ def main() -> None:
         fn()  # warm-up: first-call imports and caches
         t, _ = best_of(fn, 50)
         print(f"{name}: {t * 1e6:,.0f} µs (best of 50{f'; target {target}' if target else ''})")
+    many = gemm_ops([(f"g{i}", 256 + i, 4096, 4096) for i in range(1000)])
+    evaluate(tpu, many)
+    t, _ = best_of(lambda: evaluate(tpu, many), 20)
+    print(f"cost() of 1,000 GEMMs in one table (tpu-like): {t * 1e6:,.0f} µs, {t * 1e3:.2f} µs a GEMM (best of 20)")
+    by_family: dict[str, list[tuple[float, str]]] = {}
+    for name in preset_names("archs"):  # one GEMM on every preset, int4 weights (every family runs them)
+        arch = load_arch(name)
+        evaluate(arch, gemm, "int4_g128")
+        t, _ = best_of(lambda: evaluate(arch, gemm, "int4_g128"), 30)
+        by_family.setdefault(arch.family, []).append((t, name))
+    print("cost() of one GEMM, int4_g128 weights, per family (fastest-slowest preset, best of 30):")
+    for family, times in sorted(by_family.items(), key=lambda kv: min(kv[1])):
+        (lo, lo_name), (hi, hi_name) = min(times), max(times)
+        print(f"  {family:10s} {lo * 1e6:4.0f}-{hi * 1e6:4.0f} µs ({lo_name} - {hi_name}, {len(times)} presets)")
     cmd = [
         sys.executable,
         "-m",

@@ -1,15 +1,19 @@
-"""Reading user files (YAML or JSON) into a top-level mapping, with one-line errors."""
+"""Reading user files (YAML or JSON) into a top-level mapping, with one-line errors; where output files go."""
 
 from __future__ import annotations
 
 import json
 import os
 from pathlib import Path
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from hwsim.errors import HwsimError
+
+if TYPE_CHECKING:  # pandas is imported by whoever has a table to write; only its type here
+    import pandas as pd
 
 # libyaml's safe loader when PyYAML was built with it (same documents, ~10× faster), else the pure-Python one
 _FAST_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -149,8 +153,73 @@ def os_reason(exc: OSError) -> str:
     return exc.strerror or str(exc) or type(exc).__name__
 
 
+TMP_MARK = ".tmp-"  # in the name of every temporary an atomic write makes (a sweep's next run removes leftovers)
+
+
+def temporary_sibling(path: str | os.PathLike[str], suffix: str = "") -> str:
+    """Where an atomic write of `path` goes before its os.replace: `<path>.tmp-<pid><suffix>` beside it (same
+    file system), so that what a killed writer leaves is recognisable by TMP_MARK."""
+    return f"{os.fspath(path)}{TMP_MARK}{os.getpid()}{suffix}"
+
+
+def atomic_write(
+    path: str | os.PathLike[str],
+    write: Callable[[str], object],
+    *,
+    suffix: str = "",
+    what: str = "",
+    hint: str = "",
+    field: str | None = None,
+) -> None:
+    """`write(tmp)` into a temporary sibling of `path`, then os.replace it there: neither a reader nor a writer
+    killed at any moment leaves half a file at `path` (a killed one leaves its temporary, TMP_MARK in its name).
+    A full disk or a read-only folder is one HwsimError line, "cannot write{what}: reason{hint}", and leaves no
+    temporary."""
+    path = os.fspath(path)
+    tmp = temporary_sibling(path, suffix)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise HwsimError(f"cannot write{what}: {os_reason(exc)}{hint}", file=path, field=field) from None
+    finally:
+        try:
+            os.remove(tmp)
+        except OSError:
+            pass
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str, *, hint: str = "", field: str | None = None) -> None:
+    """A UTF-8 text file, written whole or not at all (atomic_write)."""
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"), hint=hint, field=field)
+
+
+def atomic_write_table(
+    df: pd.DataFrame, path: str | os.PathLike[str], fmt: str = "parquet", *, hint: str = "", field: str | None = None
+) -> None:
+    """A table as Parquet or CSV, written whole or not at all (atomic_write).
+
+    Bytes depend only on the table: no index, no timestamps, fixed compression.
+    """
+
+    def write(tmp: str) -> None:
+        if fmt == "parquet":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            table = pa.Table.from_pandas(df, preserve_index=False)
+            pq.write_table(table, tmp, compression="zstd", write_statistics=False)
+        elif fmt == "csv":
+            df.to_csv(tmp, index=False, lineterminator="\n", float_format=None)
+        else:  # pragma: no cover - validated earlier
+            raise ValueError(fmt)
+
+    atomic_write(path, write, hint=hint, field=field)
+
+
 def prepare_output(path: str | Path, *, field: str | None = None) -> Path:
-    """Make the parent folder of an output file (results/x.png works in a fresh clone); one-line errors."""
+    """Make the parent folder of an output file (results/x.png works in a fresh clone), and drop what killed
+    writes of it left there; one-line errors."""
     path = Path(path)
     parent = path.absolute().parent
     try:
@@ -159,4 +228,26 @@ def prepare_output(path: str | Path, *, field: str | None = None) -> Path:
         raise HwsimError(f"cannot create folder {parent}: {os_reason(exc)}", file=path, field=field) from None
     if not os.access(parent, os.W_OK):
         raise HwsimError(f"cannot write: folder {parent} is not writable", file=path, field=field)
+    _drop_left_temporaries(path)
     return path
+
+
+def _drop_left_temporaries(path: Path) -> None:
+    """The temporaries of `path` that writers killed mid-write left (their process is gone), so that a rerun
+    leaves the folder an uninterrupted run would; a live writer's temporary stays."""
+    import glob
+
+    for tmp in path.parent.glob(f"{glob.escape(path.name)}{TMP_MARK}*"):
+        pid = tmp.name[len(path.name) + len(TMP_MARK) :].split(".")[0]
+        if pid.isdigit() and not _running(int(pid)):
+            tmp.unlink(missing_ok=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, another user's
+        return True
+    return True

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from hwsim.errors import HwsimError
-from hwsim.fileio import os_reason, prepare_output
+from hwsim.fileio import atomic_write, prepare_output
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -45,19 +45,24 @@ def _writable(path: str) -> str:
     return ext
 
 
+# metadata that changes from run to run (the time of saving) or with the matplotlib version, left out so that the
+# same plot gives the same bytes
+_NO_STAMPS = {".png": {"Software": None}, ".pdf": {"CreationDate": None}, ".svg": {"Date": None}}
+
+
 def save_figure(fig: Figure, path: str | os.PathLike[str]) -> None:
-    """Save via a temporary file and os.replace; PNG metadata stripped so the same plot gives the same bytes."""
+    """Save via a temporary file and os.replace, without time stamps; SVG element ids from a fixed salt (else
+    random per process), so that the same plot gives the same bytes."""
+    import matplotlib
+
     path = os.fspath(path)
     ext = _writable(path)
-    tmp = f"{path}.tmp{os.getpid()}{ext}"
-    try:
-        fig.savefig(tmp, dpi=300, metadata={"Software": None} if ext == ".png" else None)
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise HwsimError(f"cannot write plot: {os_reason(exc)}", file=path, field="path") from None
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+
+    def write(tmp: str) -> None:
+        with matplotlib.rc_context({"svg.hashsalt": "hwsim"}):
+            fig.savefig(tmp, dpi=300, metadata=_NO_STAMPS[ext])
+
+    atomic_write(path, write, suffix=ext, what=" plot", field="path")  # suffix last: savefig picks the format by it
 
 
 # result columns → axis labels in words, with units

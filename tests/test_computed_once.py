@@ -263,3 +263,26 @@ def test_machine_kept_per_design(monkeypatch, counting, family, preset, prec, sw
     evaluate(fresh_design(preset), fresh_trace(), prec)
     assert counts.calls["configure", _key(Precision(weights="int8")), "*"] == 1
     assert counts.calls["configure", _key(prec), "*"] == 2
+
+
+def test_fpga_operand_pairs_priced_once_per_design(monkeypatch):
+    """An FPGA design's operand-pair costs (DSP packing, LUT MAC, accumulator: fpga.resources.pair_cost) and
+    its priced energy parts depend on the design and precision only: one costing prices each pair once per
+    spec it runs on (the design as given and as configured), and a second costing of the design none."""
+    import hwsim.families.fpga.resources as fr
+
+    calls = Counter()
+    inner = fr.pair_cost
+
+    def counted(arch, a, b):
+        calls[id(arch), a.name, b.name] += 1
+        return inner(arch, a, b)
+
+    monkeypatch.setattr(fr, "pair_cost", counted)
+    arch = fresh_design("flightllm-u280")
+    prec = Precision(weights="int4_g128", activations="int8")
+    evaluate(arch, fresh_trace(), prec)
+    assert calls and max(calls.values()) == 1, calls
+    first = sum(calls.values())
+    evaluate(arch, fresh_trace(), prec)
+    assert sum(calls.values()) == first

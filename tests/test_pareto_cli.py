@@ -147,3 +147,29 @@ def test_bad_by_column(workloads, capsys):
     assert main(["pareto", str(workloads), "--objectives", "energy_j:min", "--by", "phase,btch"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--by: unknown column 'btch' (did you mean batch?)" in err
+
+
+def test_text_front_shows_the_design_and_objectives_not_every_column(tmp_path, capsys):
+    """The terminal table of a results file from a sweep (dozens of columns) names each front row by its
+    design, swept parameters and workload and shows the objectives; every column stays in --json."""
+    n = 4
+    df = pd.DataFrame(
+        {
+            "design": ["d"] * n,
+            "family": ["systolic"] * n,
+            "compute.rows": [16, 32, 64, 128],
+            "model": ["m"] * n,
+            "batch": [1] * n,
+            **{f"energy_part{i}_j": np.arange(n, dtype=float) for i in range(30)},  # what a sweep also writes
+            "energy_j": [4.0, 3.0, 2.0, 1.0],
+            "seconds": [1.0, 2.0, 3.0, 4.0],
+        }
+    )
+    df.to_parquet(tmp_path / "r.parquet", index=False)
+    assert (
+        main(["pareto", str(tmp_path / "r.parquet"), "--objectives", "energy_j:min,seconds:min", "--by", "none"]) == 0
+    )
+    header = capsys.readouterr().out.splitlines()[1].split()
+    assert header == ["design", "family", "compute.rows", "model", "batch", "energy_j", "seconds"]
+    assert main(["pareto", str(tmp_path / "r.parquet"), "--objectives", "energy_j:min,seconds:min", "--json"]) == 0
+    assert "energy_part29_j" in json.loads(capsys.readouterr().out)[0]

@@ -14,10 +14,11 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 from sweep_fakes import fake_evaluator
-from test_sweep import digest, study
+from test_sweep import _rewrite, digest, study
 
 from hwsim.cli import main
 from hwsim.errors import HwsimError
+from hwsim.study import load_study
 from hwsim.sweep import run_sweep
 from hwsim.sweep.store import Store
 
@@ -225,3 +226,76 @@ def test_fractional_range_over_an_integer_field_says_how_to_fix(tmp_path, capsys
     err = capsys.readouterr().err
     assert "add `integer: true`" in err and "{min: 16, max: 64, integer: true}" in err and err.count("\n") == 1
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("resume", [True, False])
+def test_rerun_after_a_kill_in_the_final_writes_leaves_the_uninterrupted_folder(tmp_path, monkeypatch, resume):
+    """A SIGKILL mid-write leaves that write's temporary (no `finally` runs); one after the manifest says complete
+    but before the parts are dropped leaves parts. Rerun, with `resume` or without, the folder is byte for byte
+    the uninterrupted one. The plot is not named front.*, which a fresh run drops wholesale."""
+    s = study(tmp_path, plot="pareto.png")
+    clean = tmp_path / "clean"
+    written: list[Path] = []
+    real_replace = os.replace
+
+    def replace(src, dst):
+        written.append(Path(src).relative_to(clean))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    run_sweep(s, clean, evaluator=fake_evaluator)
+    monkeypatch.undo()
+    want = _tree(clean)
+    assert {"results.parquet", "front.parquet", "pareto.png", "manifest.json"} <= {
+        t.name.split(".tmp-")[0] for t in written
+    }  # every final file went through a temporary
+    out = tmp_path / "o"
+    run_sweep(s, out, evaluator=fake_evaluator)
+    (out / "parts").mkdir()
+    for t in written:  # a part's temporary, the results', the front's, the plot's, the manifest's
+        (out / t).write_bytes(b"half a file")
+    (out / "parts" / "part-0000003.parquet").write_bytes((clean / "front.parquet").read_bytes())
+    run_sweep(s, out, evaluator=fake_evaluator, resume=resume)
+    assert _tree(out) == want
+
+
+def test_ctrl_c_is_one_line_and_resumable(tmp_path, monkeypatch, capsys):
+    """Ctrl-C mid-sweep (KeyboardInterrupt in the 3rd part write): one line saying how to continue, exit 130 as a
+    shell reports SIGINT, no traceback; the finished parts stay and --resume completes to the uninterrupted bytes."""
+    real_write = pq.write_table
+    calls = {"n": 0}
+
+    def interrupted(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real_write(*args, **kwargs)
+
+    p = tmp_path / "s.yaml"
+    p.write_text(REAL.replace("ROWS", "[16, 32, 64]"))
+    args = ["sweep", str(p), "--out", str(tmp_path / "o"), "--no-progress"]
+    monkeypatch.setattr(pq, "write_table", interrupted)
+    try:
+        rc = main(args)
+    except KeyboardInterrupt:  # else pytest would take it for the user's own Ctrl-C and stop the session
+        pytest.fail("Ctrl-C escaped hwsim.cli.main: the user sees a traceback")
+    assert rc == 130
+    err = capsys.readouterr().err
+    assert err == "hwsim sweep: interrupted; the finished parts are kept: rerun with --resume to continue\n"
+    assert len(list((tmp_path / "o" / "parts").glob("part-*.parquet"))) == 2
+    monkeypatch.setattr(pq, "write_table", real_write)
+    assert main([*args, "--resume"]) == 0
+    assert main(["sweep", str(p), "--out", str(tmp_path / "clean"), "--no-progress"]) == 0
+    assert _tree(tmp_path / "o")["results.parquet"] == _tree(tmp_path / "clean")["results.parquet"]
+
+
+def test_a_fresh_run_leaves_no_plot_of_an_earlier_study(tmp_path):
+    """A new study in the folder of an old one, with no feasible row (so no plot): the old plot goes with the old
+    results, not left beside the new ones."""
+    s = study(tmp_path, plot="pareto.png")
+    out = tmp_path / "o"
+    assert run_sweep(s, out, evaluator=fake_evaluator).plot == out / "pareto.png"
+    none = load_study(_rewrite(s.file, "area_mm2: {max: 20}", "area_mm2: {max: 0}"), check_names=False)
+    res = run_sweep(none, out, evaluator=fake_evaluator)
+    assert res.plot is None and res.front_rows == 0
+    assert not (out / "pareto.png").exists()

@@ -1,7 +1,8 @@
 """The `hwsim` command. Each subcommand lives in its own module exposing
 `HELP: str`, `add_arguments(parser)` and `run(args) -> int`.
 
-User errors (HwsimError, bad arguments) print one line on stderr and exit 2: never a traceback. The library
+User errors (HwsimError, bad arguments) print one line on stderr and exit 2: never a traceback; so does Ctrl-C,
+with exit 130 (128 + SIGINT, what a shell reports) and a module's INTERRUPTED hint (what is kept). The library
 names its own parameters in errors; FLAGS (and a command module's own FLAGS and FLAG_HINTS) turn those
 names into the options that set them.
 """
@@ -83,7 +84,10 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         )
         mod.add_arguments(p)
         p.set_defaults(
-            _run=mod.run, _flags={**FLAGS, **getattr(mod, "FLAGS", {})}, _hints=getattr(mod, "FLAG_HINTS", {})
+            _run=mod.run,
+            _flags={**FLAGS, **getattr(mod, "FLAGS", {})},
+            _hints=getattr(mod, "FLAG_HINTS", {}),
+            _interrupted=getattr(mod, "INTERRUPTED", ""),
         )
     return parser
 
@@ -114,6 +118,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except BrokenPipeError:  # `hwsim trace ... | head` is not an error
         return 0
+    except KeyboardInterrupt:
+        print(f"hwsim {args.command}: interrupted{args._interrupted}", file=sys.stderr)
+        return 130
     finally:
         warnings.showwarning = shown
 

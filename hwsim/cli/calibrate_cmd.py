@@ -47,8 +47,7 @@ def write_preset(src_path: str | Path, out: str | Path, values: dict, source: st
     import yaml
 
     from hwsim.arch.loader import set_path
-    from hwsim.errors import HwsimError
-    from hwsim.fileio import os_reason, prepare_output, read_mapping
+    from hwsim.fileio import atomic_write_text, prepare_output, read_mapping
 
     raw = read_mapping(src_path, what="arch preset")
     raw["name"] = name
@@ -57,10 +56,7 @@ def write_preset(src_path: str | Path, out: str | Path, values: dict, source: st
         set_path(raw, path, _fmt(path, v), source)
     text = f"# written by hwsim calibrate from {src_path}; fitted fields say so in their source\n"
     text += yaml.safe_dump(raw, sort_keys=False, allow_unicode=True, width=200)
-    try:
-        prepare_output(out, field="--out").write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise HwsimError(f"cannot write: {os_reason(exc)}", file=out, field="--out") from None
+    atomic_write_text(prepare_output(out, field="--out"), text, field="--out")
 
 
 def run(args: argparse.Namespace) -> int:

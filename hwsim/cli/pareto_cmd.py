@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Iterable
 
-from hwsim.cli.output import emit_json, records
+from hwsim.cli.output import emit_json, front_table, records
 from hwsim.errors import HwsimError
 
 HELP = "Pareto front of a results table (Parquet, CSV or a sweep output directory)"
@@ -89,11 +89,9 @@ def run(args: argparse.Namespace) -> int:
     excluded = nan_rows(df, objs)
     nan_note = f"; {excluded} row{'s' if excluded != 1 else ''} with NaN in an objective excluded" if excluded else ""
     print(f"{len(front)} of {len(df)} rows on the front of {', '.join(map(str, objs))}{per}{nan_note}")
-    if len(front):
-        import pandas as pd
-
-        with pd.option_context("display.max_columns", 12, "display.width", 160, "display.max_rows", 60):
-            print(front.to_string(index=False, max_rows=60))
+    if len(front):  # swept parameters are the dotted columns (compute.rows), as a study writes them
+        params = [c for c in front.columns if "." in c]
+        print(front_table(front, params, [*by, *(o.column for o in objs)], 60))
     if args.plot:
         note = f" (first {MAX_PANELS} of {groups} groups)" if groups > MAX_PANELS else ""
         print(f"plot: {args.plot}{note}", file=sys.stderr)

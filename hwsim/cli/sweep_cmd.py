@@ -6,11 +6,12 @@ import argparse
 import sys
 
 from hwsim.cli import options
-from hwsim.cli.output import emit_json, records
+from hwsim.cli.output import emit_json, front_table, records
 
 HELP = "Sweep a study (YAML) into a results table, its Pareto front and a plot"
 EXAMPLES = ("hwsim sweep quickstart", "hwsim sweep studies/all-families.yaml --workers 2 --out results/all")
 
+INTERRUPTED = "; the finished parts are kept: rerun with --resume to continue"  # after Ctrl-C (hwsim.cli.main)
 # run_sweep's parameters → options
 FLAGS = {**options("workers", "executor", "scheduler", "resume"), "out_dir": "--out"}
 
@@ -62,30 +63,6 @@ def run(args: argparse.Namespace) -> int:
     if res.plot:
         print(f"plot: {res.plot}")
     if len(front):
-        import pandas as pd
-
-        show = [
-            c
-            for c in (
-                "design",
-                "family",
-                *(c for d in study.designs for p in d.params for c in (p.path, p.si_column)),
-                "model",
-                "phase",
-                "batch",
-                "tp",
-                "pp",
-                "dp",
-                "devices",
-                "weights",
-                "activations",
-                "kv",
-            )
-            if c in front.columns
-        ]
-        show = list(dict.fromkeys(show + [o.column for o in study.objectives]))
-        with pd.option_context("display.width", 200, "display.max_columns", 30):
-            print(front[show].head(30).to_string(index=False))
-        if len(front) > 30:
-            print(f"... {len(front) - 30} more rows", file=sys.stdout)
+        params = (c for d in study.designs for p in d.params for c in (p.path, p.si_column))
+        print(front_table(front, params, [o.column for o in study.objectives], 30))
     return 0

@@ -29,12 +29,9 @@ def run(args: argparse.Namespace) -> int:
     tr = trace_from_args(args)
     totals = tr.totals(kv_bits=args.kv_bits)
     if args.csv:
-        from hwsim.fileio import os_reason, prepare_output
+        from hwsim.fileio import atomic_write_table, prepare_output
 
-        try:
-            tr.ops.to_csv(prepare_output(args.csv, field="--csv"), index=False)
-        except OSError as exc:
-            raise HwsimError(f"cannot write: {os_reason(exc)}", file=args.csv, field="--csv") from None
+        atomic_write_table(tr.ops, prepare_output(args.csv, field="--csv"), "csv", field="--csv")
     if args.json:
         emit_json(
             {

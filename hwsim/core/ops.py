@@ -51,7 +51,9 @@ def table_columns(table: Any, names: tuple[str, ...], dtype: Any = None) -> list
     for c in names:
         i = index.get_loc(c)
         arr = get(i) if isinstance(i, int) else None
-        if type(arr) is np.ndarray and arr.ndim == 1:
+        if type(arr) is np.ndarray and arr.ndim == 1 and dtype is not None and arr.dtype != dtype:
+            got = arr.astype(dtype)  # a converted copy (np.asarray's cast, with less overhead)
+        elif type(arr) is np.ndarray and arr.ndim == 1:
             got = np.asarray(arr, dtype=dtype)
             if got is arr or (got.base is not None and np.shares_memory(arr, got)):
                 got = got.view()

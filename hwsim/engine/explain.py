@@ -145,7 +145,7 @@ def energy_lines(
         )
     a_reads, b_reads = ot.array_reads
     split = level_reads_writes(
-        arch, ops.kind == "attention", ot.bytes, ot.traffic.a_fetch, ot.traffic.b_fetch, a_reads, b_reads, ot.spill
+        arch, ops.is_attention, ot.bytes, ot.traffic.a_fetch, ot.traffic.b_fetch, a_reads, b_reads, ot.spill
     )
     for name, (reads, writes) in split.items():
         per_byte = np.asarray(arch.level(name).energy, dtype=np.float64)

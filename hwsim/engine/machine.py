@@ -90,7 +90,7 @@ def op_traffic(m: Machine, ops: OpColumns) -> OpTraffic:
 
 def memory_cycles(tr: Traffic) -> np.ndarray:
     """Memory cycles of an op: the slowest level."""
-    return functools.reduce(np.maximum, tr.cycles.values())
+    return tr.slowest
 
 
 def exposed_cycles(

@@ -34,6 +34,7 @@ class Traffic:
     cycles: dict[str, np.ndarray]  # cycles each level needs for that traffic
     a_fetch: np.ndarray  # times A is fetched from the backing store (1 = once)
     b_fetch: np.ndarray
+    slowest: np.ndarray  # the op's memory cycles: the slowest level's (the maximum over `cycles`)
 
 
 def fetch_orders(
@@ -224,4 +225,5 @@ def traffic(
         cycles={k: pick(c1[k], c2[k]) for k in c1},
         a_fetch=pick(af1, af2),
         b_fetch=pick(bf1, bf2),
+        slowest=pick(t1, t2),  # the maximum over the picked levels: the picked option's maximum
     )

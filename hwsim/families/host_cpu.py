@@ -46,8 +46,8 @@ def fp_bits(t: OperandType) -> float:
 
 def host_cycles(arch: Accelerator, ops: OpColumns, prec: ResolvedPrecision) -> np.ndarray:
     """Attention (fp FMA lanes at the KV width) and elementwise ops (fp32 lanes) on the host."""
-    att = np.where(ops.kind == "attention", ops.macs / host_lanes(arch, fp_bits(prec.kv)), 0.0)
-    vec = np.where(ops.kind == "elementwise", ops.vector_ops / host_lanes(arch, 32.0), 0.0)
+    att = np.where(ops.is_attention, ops.macs / host_lanes(arch, fp_bits(prec.kv)), 0.0)
+    vec = np.where(ops.is_kind("elementwise"), ops.vector_ops / host_lanes(arch, 32.0), 0.0)
     return np.ceil(att + vec)
 
 

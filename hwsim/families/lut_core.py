@@ -57,7 +57,7 @@ def weight_planes(arch: Accelerator, prec: ResolvedPrecision) -> int:
 
 def lut_mask(ops: OpColumns) -> np.ndarray:
     """Ops that run as LUT-GEMM: linear layers (attention's B operand is the fp16 KV cache)."""
-    return ops.kind == "linear"
+    return ops.is_kind("linear")
 
 
 def table_entries(group: ArrayLike, symmetric: ArrayLike) -> np.ndarray:

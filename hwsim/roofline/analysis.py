@@ -200,7 +200,7 @@ def roofs_of(m: Machine) -> Roofs:
 
 def op_work(ops: OpColumns) -> np.ndarray:
     """Operations per op: 2 × MACs on GEMMs, vector_ops on elementwise ops, 0 on embedding lookups."""
-    return np.where(ops.gemm, 2.0 * ops.macs, np.where(ops.kind == "elementwise", ops.vector_ops, 0.0))
+    return np.where(ops.gemm, 2.0 * ops.macs, np.where(ops.is_kind("elementwise"), ops.vector_ops, 0.0))
 
 
 def _labels(table: pd.DataFrame | Mapping[str, Any]) -> dict[str, np.ndarray]:
@@ -226,9 +226,9 @@ def _series(
     b_moved = np.where(np.broadcast_to(resident[1], ops.m.shape), 0.0, ob.b)  # B bytes crossing the backing store
     work = op_work(ops)
     roof = np.where(
-        ops.kind == "attention",
+        ops.is_attention,
         roofs.attention_ops_per_s,
-        np.where(ops.kind == "elementwise", roofs.vector_ops_per_s, roofs.linear_ops_per_s),
+        np.where(ops.is_kind("elementwise"), roofs.vector_ops_per_s, roofs.linear_ops_per_s),
     )
     compute_s = work / roof
     mem_s = {lv: np.asarray(tr.levels[lv], dtype=np.float64) / bw for lv, bw in roofs.bandwidth.items()}

@@ -11,7 +11,7 @@ from hwsim.core.spec import Accelerator
 from hwsim.engine import Precision
 from hwsim.core.precision import resolve_precision
 from hwsim.errors import HwsimError
-from hwsim.fileio import os_reason, prepare_output
+from hwsim.fileio import atomic_write_table, prepare_output
 from hwsim.serve import metrics
 from hwsim.serve.kvcache import capacity_blocks, kv_bytes_per_token
 from hwsim.serve.links import Link
@@ -38,12 +38,8 @@ class ServeResult:
 
         out = Path(out)
         paths = [out / "requests.parquet", out / "iterations.parquet", out / "latency.png", out / "timeline.png"]
-        prepare_output(paths[0], field="out")
-        try:
-            self.requests.to_parquet(paths[0], index=False)
-            self.iterations.to_parquet(paths[1], index=False)
-        except OSError as exc:
-            raise HwsimError(f"cannot write: {os_reason(exc)}", file=out, field="out") from None
+        atomic_write_table(self.requests, prepare_output(paths[0], field="out"), field="out")
+        atomic_write_table(self.iterations, prepare_output(paths[1], field="out"), field="out")
         plot_distributions(self.requests, paths[2], title)
         plot_timeline(self.iterations, self.replay.kv_capacity_blocks, paths[3], title)
         return paths

@@ -1,4 +1,4 @@
-"""Reading and atomically writing result tables (Parquet or CSV)."""
+"""Reading result tables (Parquet or CSV); hwsim.fileio.atomic_write_table writes them."""
 
 from __future__ import annotations
 
@@ -6,40 +6,11 @@ import os
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from hwsim.errors import HwsimError
 
 FORMATS = ("parquet", "csv")
 RESULTS_STEM = "results"
-
-
-def atomic_write_table(df: pd.DataFrame, path: str | os.PathLike[str], fmt: str = "parquet", *, hint: str = "") -> None:
-    """Write df to path via a temporary sibling and os.replace, so readers never see half a file.
-
-    Bytes depend only on the table: no index, no timestamps, fixed compression. A full disk or a folder
-    made read-only is one HwsimError line (with `hint`), and leaves no temporary behind.
-    """
-    path = os.fspath(path)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
-        if fmt == "parquet":
-            table = pa.Table.from_pandas(df, preserve_index=False)
-            pq.write_table(table, tmp, compression="zstd", write_statistics=False)
-        elif fmt == "csv":
-            df.to_csv(tmp, index=False, lineterminator="\n", float_format=None)
-        else:  # pragma: no cover - validated earlier
-            raise ValueError(fmt)
-        os.replace(tmp, path)
-    except OSError as exc:
-        from hwsim.fileio import os_reason
-
-        raise HwsimError(f"cannot write: {os_reason(exc)}{hint}", file=path) from None
-    finally:
-        try:
-            os.remove(tmp)
-        except OSError:
-            pass
 
 
 def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:

@@ -27,7 +27,7 @@ from hwsim.sweep.evaluate import (
     engine_grid,
     engine_inputs,
 )
-from hwsim.sweep.io import atomic_write_table
+from hwsim.fileio import atomic_write_table
 from hwsim.sweep.tasks import Task, plan
 
 RECHECK_STEM = "recheck"

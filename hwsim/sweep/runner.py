@@ -19,7 +19,8 @@ from hwsim.study.schema import Study
 from hwsim.sweep.accuracy import accuracy_table
 from hwsim.sweep.evaluate import Context, Evaluator, engine_evaluator, workload_columns
 from hwsim.sweep.executors import execute
-from hwsim.sweep.io import RESULTS_STEM, atomic_write_table, read_table
+from hwsim.fileio import atomic_write_table
+from hwsim.sweep.io import RESULTS_STEM, read_table
 from hwsim.sweep.recheck import RECHECK_STEM, run_recheck
 from hwsim.sweep.store import RESUME_HINT, Store
 from hwsim.sweep.tasks import Task, plan, total_rows
@@ -109,10 +110,13 @@ def _run(
             file=store.root / "manifest.json",
         )
     if manifest is not None and manifest.get("complete") and results.exists():
+        store.drop_temporaries()  # killed while it wrote the front or the plot, or
+        store.drop_parts()  # while it dropped the parts the results already hold
         return _finish(study, store, results, len(tasks), rows=manifest.get("rows", 0))
 
     store.prepare(fresh=manifest is None)
-    for stale in (results, *store.root.glob(f"{FRONT_STEM}.*"), *store.root.glob(f"{RECHECK_STEM}.*")):
+    plot = [store.root / study.outputs.plot] if study.outputs.plot else []  # a study with no feasible row draws none
+    for stale in (results, *store.root.glob(f"{FRONT_STEM}.*"), *store.root.glob(f"{RECHECK_STEM}.*"), *plot):
         if manifest is None and stale.exists():
             stale.unlink()
     from hwsim.sweep.provenance import provenance

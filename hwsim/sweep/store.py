@@ -18,8 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from hwsim.errors import HwsimError
-from hwsim.fileio import os_reason
-from hwsim.sweep.io import atomic_write_table
+from hwsim.fileio import TMP_MARK, atomic_write_table, atomic_write_text, os_reason
 
 MANIFEST = "manifest.json"
 LOCK = ".hwsim-sweep.lock"
@@ -45,14 +44,7 @@ class Store:
             ) from None
 
     def write_manifest(self, manifest: dict) -> None:
-        path = self.root / MANIFEST
-        tmp = path.with_name(f"{MANIFEST}.tmp-{os.getpid()}")
-        try:
-            tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
-            os.replace(tmp, path)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            raise HwsimError(f"cannot write: {os_reason(exc)}{RESUME_HINT}", file=path) from None
+        atomic_write_text(self.root / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True) + "\n", hint=RESUME_HINT)
 
     # --- one sweep per folder -----------------------------------------------------------------
     def lock(self) -> None:
@@ -89,8 +81,14 @@ class Store:
             self.parts.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise HwsimError(f"cannot create output folder: {os_reason(exc)}", file=self.root) from None
-        for p in list(self.parts.iterdir()) + list(self.root.iterdir()):
-            if ".tmp-" in p.name or (fresh and _PART.match(p.name)):
+        self.drop_temporaries()
+        if fresh:
+            self.drop_parts(keep_folder=True)
+
+    def drop_temporaries(self) -> None:
+        """What a killed run was writing (a part, the results, the front, the plot, the manifest): never read."""
+        for p in _entries(self.root) + _entries(self.parts):
+            if TMP_MARK in p.name:
                 p.unlink()
 
     def part_path(self, task_id: int) -> Path:
@@ -111,14 +109,24 @@ class Store:
         # permissive: one design may sweep compute.rows as [16, 32] (int64), another as [16.0, 32.0] (double)
         return pa.concat_tables(tables, promote_options="permissive").to_pandas()
 
-    def drop_parts(self) -> None:
-        for p in self.parts.iterdir():
+    def drop_parts(self, *, keep_folder: bool = False) -> None:
+        """Every part (once the results hold them, or to start over); the parts folder too unless `keep_folder`."""
+        for p in _entries(self.parts):
             if _PART.match(p.name):
                 p.unlink()
-        try:
-            self.parts.rmdir()
-        except OSError:
-            pass
+        if not keep_folder:
+            try:
+                self.parts.rmdir()
+            except OSError:
+                pass
+
+
+def _entries(folder: Path) -> list[Path]:
+    """The files in `folder`; none when it does not exist (the parts folder of a finished sweep)."""
+    try:
+        return list(folder.iterdir())
+    except FileNotFoundError:
+        return []
 
 
 def release_inherited_locks() -> None:

@@ -69,7 +69,7 @@ class BitSerial(Family):
 
     def compute_cycles(self, arch: Accelerator, ops: OpColumns, prec: ResolvedPrecision) -> np.ndarray:
         c = arch.compute
-        b_bits = np.where(ops.kind == "attention", prec.kv.element_bits, prec.weights.element_bits)
+        b_bits = np.where(ops.is_attention, prec.kv.element_bits, prec.weights.element_bits)
         gemm = cdiv(ops.k, c["dot_width"]) * cdiv(ops.n, c["rows"]) * cdiv(ops.m, c["cols"])
         gemm = gemm * serial_latency(arch, b_bits) * ops.count
         return np.where(ops.gemm, gemm, 0.0) + vector_cycles(ops, self._lanes(arch))

@@ -41,6 +41,8 @@ from hwsim.tech import components as C
 from hwsim.tech.components import show
 
 if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
     from hwsim.core.ops import OpColumns
     from hwsim.core.precision import ResolvedPrecision
     from hwsim.core.spec import Accelerator
@@ -188,11 +190,11 @@ class Fpga(BatchedFamily):
                 )
 
     def _speedup(self, arch: Accelerator, ops: OpColumns) -> np.ndarray:
-        return np.where(ops.kind == "linear", sparse_speedup(arch), 1.0)
+        return np.where(ops.is_kind("linear"), sparse_speedup(arch), 1.0)
 
     def _units(self, arch: Accelerator, prec: ResolvedPrecision, ops: OpColumns) -> np.ndarray:
         lin, att = fr.pairs(arch, prec)
-        p = np.where(ops.kind == "attention", att.dsp_products, lin.dsp_products)
+        p = np.where(ops.is_attention, att.dsp_products, lin.dsp_products)
         return fr.chains(arch) * p + fr.lut_units(arch)
 
     def compute_cycles(self, arch: Accelerator, ops: OpColumns, prec: ResolvedPrecision) -> np.ndarray:
@@ -216,7 +218,7 @@ class Fpga(BatchedFamily):
         c = arch.compute
         a_bytes = np.ceil(ops.act_in_elems / np.maximum(ops.count, 1.0) * prec.activations.bits / 8)
         a_res = bool(c["activations_on_chip"]) & (a_bytes <= arch.buffer_capacity("activations"))
-        b_res = bool(c["weights_on_chip"]) & (ops.kind == "linear")
+        b_res = bool(c["weights_on_chip"]) & ops.is_kind("linear")
         return a_res, b_res
 
     # --- energy, area, feasibility -----------------------------------------------------
@@ -226,15 +228,22 @@ class Fpga(BatchedFamily):
         """MACs at the tech table's ASIC energy (accumulator sized for accumulate_terms, as in resources)
         times the fabric factor of the units running them: DSP and LUT-fabric MACs weighted by their
         share of the units; vector ops at an fp16 add times the LUT-fabric factor."""
+        att_op = ops.is_attention
+        macs = ops.macs / self._speedup(arch, ops)  # zeros skipped by the sparse chain
+        lin, att, vec = fr.per_precision(arch, "_fpga_energy_parts", prec, lambda: self._energy_parts(arch, prec))
+        return [
+            C.Term(lin, np.where(ops.gemm & ~att_op, macs, 0.0)),
+            C.Term(att, np.where(ops.gemm & att_op, macs, 0.0)),
+            C.Term(vec, np.where(ops.gemm, 0.0, ops.vector_ops)),
+        ]
+
+    def _energy_parts(self, arch: Accelerator, prec: ResolvedPrecision) -> tuple[C.Component, ...]:
+        """The priced parts of energy_terms, which depend on the design and precision only: the MAC of the
+        linear and of the attention operand pair at the fabric factor of its units, and the vector add."""
         c = arch.compute
         node, volts = C.tech_point(arch)
-        att_op = ops.kind == "attention"
-        macs = ops.macs / self._speedup(arch, ops)  # zeros skipped by the sparse chain
-        terms = []
-        for pair, b, mask in (
-            (fr.pairs(arch, prec)[0], prec.weights, ops.gemm & ~att_op),
-            (fr.pairs(arch, prec)[1], prec.kv, ops.gemm & att_op),
-        ):
+        macs = []
+        for pair, b in zip(fr.pairs(arch, prec), (prec.weights, prec.kv)):
             dsp_units = fr.chains(arch) * pair.dsp_products
             with np.errstate(invalid="ignore", divide="ignore"):
                 dsp_share = np.nan_to_num(dsp_units / (dsp_units + fr.lut_units(arch)))
@@ -243,23 +252,18 @@ class Fpga(BatchedFamily):
                 f"fabric factor: DSP share {show(dsp_share)} x dsp_energy_factor + the rest x lut_energy_factor "
                 f"({arch.sources.get('compute.dsp_energy_factor', 'preset')})"
             )
-            terms.append(
-                C.Term(
-                    C.mac(prec.activations, b, node, volts, c["accumulate_terms"]).times(factor, why),
-                    np.where(mask, macs, 0.0),
-                )
-            )
+            macs.append(C.mac(prec.activations, b, node, volts, c["accumulate_terms"]).times(factor, why))
         vec = C.fp_adder(16, node, volts).times(
             c["lut_energy_factor"], arch.sources.get("compute.lut_energy_factor", "LUT fabric")
         )
-        return [*terms, C.Term(vec, np.where(ops.gemm, 0.0, ops.vector_ops))]
+        return (*macs, vec)
 
     def _util(
         self, arch: Accelerator, prec: ResolvedPrecision, ops: OpColumns | None = None, mult: np.ndarray | None = None
     ) -> dict[str, np.ndarray]:
         w_bytes = 0.0
         if ops is not None:
-            w = np.where(ops.kind == "linear", np.ceil(ops.weight_elems * prec.weights.bits / 8), 0.0)
+            w = np.where(ops.is_kind("linear"), np.ceil(ops.weight_elems * prec.weights.bits / 8), 0.0)
             w_bytes = w @ mult
             if np.ndim(w_bytes):  # weight bits vary over design points (sparsity_m): keep the (n_points, 1) axis
                 w_bytes = w_bytes[:, None]
@@ -279,4 +283,15 @@ class Fpga(BatchedFamily):
         out = fr.feasibility(arch, util)
         out["clock_hz"] = fr.achieved_clock(arch, util)
         shape = np.broadcast_shapes(*(np.shape(v) for v in out.values()))
-        return {k: np.broadcast_to(v, shape) for k, v in out.items()}
+        return {k: _read_only(v, shape) for k, v in out.items()}
+
+
+def _read_only(value: ArrayLike, shape: tuple) -> np.ndarray:
+    """np.broadcast_to(value, shape), a read-only view: taken directly when `value` has that shape already
+    (broadcast_to's own checks cost ~1.5 µs, a point total of one design has ~10 values)."""
+    arr = np.asarray(value)
+    if arr.shape != shape:
+        return np.broadcast_to(arr, shape)
+    view = arr.view()
+    view.flags.writeable = False
+    return view

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable, TypeVar
 
 import numpy as np
 
@@ -90,8 +90,28 @@ def pair_cost(arch: Accelerator, a: OperandType, b: OperandType) -> PairCost:
 
 
 def pairs(arch: Accelerator, prec: ResolvedPrecision) -> tuple[PairCost, PairCost]:
-    """(linear pair, attention pair): activations × weights and activations × KV."""
-    return pair_cost(arch, prec.activations, prec.weights), pair_cost(arch, prec.activations, prec.kv)
+    """(linear pair, attention pair): activations × weights and activations × KV, computed once per (design,
+    precision) (per_precision): configure, compute cycles, peak and energy of every costing ask for them."""
+    return per_precision(
+        arch,
+        "_fpga_pairs",
+        prec,
+        lambda: (pair_cost(arch, prec.activations, prec.weights), pair_cost(arch, prec.activations, prec.kv)),
+    )
+
+
+T = TypeVar("T")
+
+
+def per_precision(arch: Accelerator, name: str, prec: ResolvedPrecision, build: Callable[[], T]) -> T:
+    """`build()`, kept beside the design (attribute `name`, not one of its fields) with the precision it was
+    computed at, which is held so that no other object can take its address: asked again at that precision
+    object (a resolved precision is one object per distinct precision), it is not computed again."""
+    got = arch.__dict__.get(name)
+    if got is None or got[0] is not prec:
+        got = (prec, build())
+        object.__setattr__(arch, name, got)  # a cache beside the frozen fields, not one of them
+    return got[1]
 
 
 def chains(arch: Accelerator) -> np.ndarray:
@@ -125,11 +145,7 @@ def design_use(arch: Accelerator, prec: ResolvedPrecision) -> dict[str, np.ndarr
     """utilisation's resources that do not depend on the trace, computed once per (design, precision):
     configure, area and point totals of one costing ask for them (kept beside the design with the
     precision it was computed at, which is held so that no other object can take its address)."""
-    got = arch.__dict__.get("_fpga_design_use")
-    if got is None or got[0] is not prec:
-        got = (prec, resource_use(arch, prec))
-        object.__setattr__(arch, "_fpga_design_use", got)  # a cache beside the frozen fields, not one of them
-    return got[1]
+    return per_precision(arch, "_fpga_design_use", prec, lambda: resource_use(arch, prec))
 
 
 def resource_use(arch: Accelerator, prec: ResolvedPrecision) -> dict[str, np.ndarray]:

@@ -194,16 +194,20 @@ class Gpu(Family):
         linear = gemm_cycles(c, ops, self._rate(arch, a, w), self._efficiency(arch, a, w))
         if c.get("_gemv", False):
             linear = gemv_cycles(c, ops)
-        kv_bytes = ops.kv_read_elems * kv.bits / 8
-        att = attention_cycles(
-            c, ops, self._rate(arch, a, kv), self._efficiency(arch, a, kv), kv_bytes, c["attention_split_kv"]
-        )
         lanes = c["sms"] * c["cuda_cores_per_sm"]
-        attention = ops.kind == "attention"
-        unfused = attention & ~ops.fused_attention() if ops.op is not None else np.zeros_like(attention)
-        if unfused.any():  # an arch with `attention: unfused` runs qk and av as batched GEMMs
-            att = np.where(unfused, gemm_cycles(c, ops, self._rate(arch, a, kv), self._efficiency(arch, a, kv)), att)
-        gemm = np.where(attention, att, linear)
+        attention = ops.is_attention
+        gemm = linear
+        if attention.any():  # attention kernels priced only where there are attention ops
+            kv_bytes = ops.kv_read_elems * kv.bits / 8
+            att = attention_cycles(
+                c, ops, self._rate(arch, a, kv), self._efficiency(arch, a, kv), kv_bytes, c["attention_split_kv"]
+            )
+            unfused = attention & ~ops.fused_attention() if ops.op is not None else np.zeros_like(attention)
+            if unfused.any():  # an arch with `attention: unfused` runs qk and av as batched GEMMs
+                att = np.where(
+                    unfused, gemm_cycles(c, ops, self._rate(arch, a, kv), self._efficiency(arch, a, kv)), att
+                )
+            gemm = np.where(attention, att, linear)
         return np.where(ops.gemm & (ops.macs > 0), gemm, 0.0) + vector_cycles(ops, lanes)
 
     batch_pipeline = True  # the cycle model streams every instance of an op at once (hwsim.sim.models.stream_op)
@@ -218,13 +222,13 @@ class Gpu(Family):
         tile on chip). A split-K GEMM's CTAs each reduce k / split (kernels.split_k), so that is the depth
         they stream; GEMV-style and fused attention kernels stream the whole k."""
         fused = ops.fused_attention()
-        gemv = arch.compute.get("_gemv", False) & (ops.kind != "attention")
+        gemv = arch.compute.get("_gemv", False) & ~ops.is_attention
         depth = np.where(fused | gemv, ops.k, ops.k / split_k(arch.compute, ops))
         return ops.m, ops.n, depth, fused
 
     def latency(self, arch: Accelerator, ops: OpColumns, compute: np.ndarray, memory: np.ndarray) -> np.ndarray:
         c = arch.compute
-        fixed = np.where(ops.kind == "linear", c.get("_linear_fixed", c["launch_overhead"]), c["launch_overhead"])
+        fixed = np.where(ops.is_kind("linear"), c.get("_linear_fixed", c["launch_overhead"]), c["launch_overhead"])
         # every op is one kernel launch except the rows folded into a fused attention kernel (count 0); a
         # fused attention kernel launches once even when empty (serving's varlen kernel at zero sequences)
         launches = (ops.count > 0) | ops.fused_attention()

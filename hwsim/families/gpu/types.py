@@ -26,6 +26,7 @@ import numpy as np
 
 from hwsim.core.schema import Field
 from hwsim.core.precision import OperandType
+from hwsim.tech.components import priced_once
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,7 @@ TENSOR_TYPES: tuple[TensorType, ...] = (
     TensorType("tf32", 19, floats=((8, 10),)),
 )
 
+_RATE_FIELDS = tuple(tt.field for tt in TENSOR_TYPES)
 TC_RATE_FIELDS: dict[str, Field] = {
     tt.field: Field(
         "int",
@@ -72,11 +74,16 @@ TC_RATE_FIELDS: dict[str, Field] = {
 }
 
 
-def pair_types(compute: Mapping[str, Any], a: OperandType, b: OperandType) -> list[TensorType]:
+def pair_types(compute: Mapping[str, Any], a: OperandType, b: OperandType) -> tuple[TensorType, ...]:
     """The narrowest supported tensor types that hold both operands of an a × b product on a GPU
-    with these `compute` fields (several only when types of one width tie); [] → CUDA cores."""
-    usable = [tt for tt in TENSOR_TYPES if compute.get(tt.field) is not None and tt.holds(a) and tt.holds(b)]
-    return [tt for tt in usable if tt.width == usable[0].width]
+    with these `compute` fields (several only when types of one width tie); () → CUDA cores."""
+    return _pair_types(tuple(compute.get(f) is not None for f in _RATE_FIELDS), a, b)
+
+
+@priced_once  # every engine call asks for its pairs' types: kept per (types the GPU has, a, b)
+def _pair_types(supported: tuple[bool, ...], a: OperandType, b: OperandType) -> tuple[TensorType, ...]:
+    usable = [tt for tt, has in zip(TENSOR_TYPES, supported) if has and tt.holds(a) and tt.holds(b)]
+    return tuple(tt for tt in usable if tt.width == usable[0].width)
 
 
 def pair_fma(compute: Mapping[str, Any], a: OperandType, b: OperandType) -> float | np.ndarray | None:

@@ -240,10 +240,10 @@ class Lut(BatchedFamily):
             C.Term(_named(C.int_adder(32, node, volts), "bit-plane combine"), L.combine_ops(ops, planes)),
             C.Term(_named(C.multiplier(fp16, fp16, node, volts), "group dequantise"), L.dequant_ops(ops, prec)),
             C.Term(_named(C.sram_bit(node, volts), "table load into the LUT tile"), reloads),
-            C.Term(C.mac(prec.activations, prec.kv, node, volts), np.where(ops.kind == "attention", ops.macs, 0.0)),
+            C.Term(C.mac(prec.activations, prec.kv, node, volts), np.where(ops.is_attention, ops.macs, 0.0)),
             C.Term(
                 _named(C.fp_adder(32, node, volts), "vector op"),
-                np.where(ops.kind == "elementwise", ops.vector_ops, 0.0),
+                np.where(ops.is_kind("elementwise"), ops.vector_ops, 0.0),
             ),
         ]
 
@@ -267,6 +267,7 @@ class Lut(BatchedFamily):
 MUX_ASSUMED = "assumed: an N:1 mux read of a w-bit table entry ≈ a w-bit adder"
 
 
+@C.priced_once  # every costing names the same few components: built once per (component, role)
 def _named(comp: C.Component, role: str) -> C.Component:
     return replace(comp, name=f"{role} ({comp.name})")
 
