@@ -132,9 +132,8 @@ BAD = [
 @pytest.mark.parametrize("line, message", BAD)
 def test_bad_serving_workload_is_one_line_exit_2(tmp_path, capsys, line, message):
     p = tmp_path / "s.yaml"
-    entry = "\n".join(
-        "    " + x for x in ["- kind: serving", "  model: gpt-2", *("  " + y for y in line.split("\n    "))]
-    )
+    kind = [] if "kind:" in line else ["  kind: serving"]  # a second `kind:` would be refused as a repeated key
+    entry = "\n".join("    " + x for x in ["- model: gpt-2", *kind, *("  " + y for y in line.split("\n    "))])
     p.write_text(
         f"architectures: [{{preset: bitmod}}]\nworkloads:\n{entry}\nobjectives: [tpot_p99_s:min, area_mm2:min]\n"
     )
