@@ -277,3 +277,66 @@ def test_pareto_of_a_table_without_rows(capsys, tmp_path):
     path = tmp_path / "r.csv"
     path.write_text("seconds,energy_j\n")
     one_line_exit_2(capsys, ["pareto", str(path), "--objectives", "seconds:min"], "has no rows")
+
+
+def _library_calls():
+    """Calls a notebook makes with a wrong argument; each raised AttributeError, IndexError, TypeError or
+    ZeroDivisionError deep inside, or returned an empty result."""
+    from hwsim.arch import load_arch
+    from hwsim.engine import evaluate, gemm_ops, sweep_cost
+    from hwsim.roofline import roofline
+    from hwsim.workload.trace import trace
+
+    tr = trace("gpt-2", "decode", context=16)
+    arch = load_arch("bitmod")
+    return [
+        (lambda: evaluate(None, tr), "arch: expected an Accelerator, a preset name or a YAML path, got NoneType"),
+        (lambda: evaluate(arch, tr, [4]), "precision: expected a Precision, a format name or a number of bits"),
+        (lambda: evaluate(arch, tr, True), "precision: expected a Precision"),
+        (lambda: sweep_cost(arch, {"compute.rows": [16]}, tr, {"weights": 4}), "precision: expected a Precision"),
+        (lambda: sweep_cost(arch, [("compute.rows", [16])], tr), "grid: expected a mapping of dotted path"),
+        (lambda: sweep_cost(42, {"compute.rows": [16]}, tr), "arch: expected an Accelerator"),
+        (lambda: roofline(arch, tr.ops.iloc[:0]), "trace: has no ops"),
+        (lambda: roofline([], tr), "arch: give at least one"),
+        (lambda: roofline(arch, tr, []), "precision: give at least one"),
+        (lambda: roofline(arch, tr, weight_formats="int4"), "weight_formats: expected one weight format per op"),
+        (lambda: load_arch("bitmod", [("compute.rows", 4)]), "overrides: expected a mapping of dotted path"),
+        (lambda: load_arch("bitmod", {1: 4}), "overrides: expected a mapping of dotted path"),
+        (lambda: gemm_ops([("g", "a", 1, 1)]), "shapes: m must be a positive integer, got 'a'"),
+        (lambda: gemm_ops([("g", float("nan"), 1, 1)]), "shapes: m must be a positive integer, got nan"),
+        (lambda: gemm_ops([("g", 1, 1)]), "shapes: each shape is (name, m, n, k)"),
+        (lambda: gemm_ops([]), "shapes: give at least one"),
+    ]
+
+
+@pytest.mark.parametrize("case", range(16))
+def test_library_entry_points_raise_hwsim_errors(case):
+    call, needle = _library_calls()[case]
+    with pytest.raises(HwsimError) as info:
+        call()
+    assert needle in str(info.value)
+
+
+def test_library_takes_a_format_name_and_numpy_integers():
+    """What evaluate() always took is taken by sweep_cost and roofline too, and np.int64 overrides are integers."""
+    import numpy as np
+
+    from hwsim.arch import load_arch
+    from hwsim.engine import Precision, evaluate, sweep_cost
+    from hwsim.roofline import roofline
+    from hwsim.workload.trace import trace
+
+    tr = trace("gpt-2", "decode", context=16)
+    int4 = evaluate("bitmod", tr, "int4_g128").totals["seconds"]
+    assert int4 < evaluate("bitmod", tr).totals["seconds"]
+    assert sweep_cost("bitmod", {"compute.rows": [32]}, tr, "int4_g128")["seconds"].iloc[0] == pytest.approx(int4)
+    assert (
+        roofline("bitmod", tr, 4).summary["precision"].tolist()
+        == roofline("bitmod", tr, Precision(weights=4)).summary["precision"].tolist()
+    )
+    assert load_arch("bitmod", {"compute.rows": np.int64(8)}).compute["rows"] == 8
+
+
+def test_set_twice_is_refused(capsys):
+    argv = ["simulate", "--arch", "bitmod", *GEMM, "--set", "compute.rows=8", "--set", "compute.rows=16"]
+    one_line_exit_2(capsys, argv, "--set: compute.rows is set twice ('8', '16')")

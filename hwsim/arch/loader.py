@@ -14,6 +14,7 @@ before validation, so they are checked exactly like the file; their source reads
 from __future__ import annotations
 
 import copy
+import os
 from pathlib import Path
 from collections.abc import Hashable
 from typing import Any, Mapping, TypeVar
@@ -108,6 +109,12 @@ def apply_overrides(raw: dict, overrides: Mapping[str, object] | None, file: obj
     """Set dotted paths in a copy of the raw spec tree (family first: it decides the compute keys)."""
     if not overrides:
         return raw
+    if not isinstance(overrides, Mapping) or not all(isinstance(p, str) for p in overrides):
+        raise HwsimError(
+            f"expected a mapping of dotted path → value ({{'compute.rows': 64}}), got {type(overrides).__name__} "
+            f"({overrides!r:.60})",
+            field="overrides",
+        )
     raw = copy.deepcopy(raw)
     items = sorted(overrides.items(), key=lambda kv: kv[0] != "family")
     for path, value in items:
@@ -136,6 +143,10 @@ def parse_overrides(items: list[str] | None) -> dict[str, str]:
         path, sep, value = item.partition("=")
         if not sep or not path.strip():
             raise HwsimError(f"expected dotted.key=value, got {item!r}", field="overrides")
+        if path.strip() in out:
+            raise HwsimError(
+                f"{path.strip()} is set twice ({out[path.strip()]!r}, {value.strip()!r}): keep one", field="overrides"
+            )
         out[path.strip()] = value.strip()
     return out
 
@@ -244,7 +255,7 @@ def build_arch(raw: dict, file: object = None) -> Accelerator:
     return arch
 
 
-def load_arch(name_or_path: str | Path, overrides: Mapping[str, object] | None = None) -> Accelerator:
+def load_arch(name_or_path: str | os.PathLike[str], overrides: Mapping[str, object] | None = None) -> Accelerator:
     """A preset name (archs/<name>.yaml) or a YAML path, with optional dotted-path overrides."""
     path = resolve_preset(name_or_path, "archs", what="arch")
     raw = read_yaml(path)
@@ -260,6 +271,18 @@ def load_arch(name_or_path: str | Path, overrides: Mapping[str, object] | None =
         return build_arch(raw, shown)
     arch = _BUILT.get(key)
     return arch if arch is not None else _remember(_BUILT, key, build_arch(raw, shown))
+
+
+def as_accelerator(arch: object) -> Accelerator:
+    """`arch` as given when it is an Accelerator, else loaded from a preset name or YAML path."""
+    if isinstance(arch, Accelerator):
+        return arch
+    if isinstance(arch, (str, os.PathLike)):
+        return load_arch(arch)
+    raise HwsimError(
+        f"expected an Accelerator, a preset name or a YAML path, got {type(arch).__name__} ({arch!r:.60})",
+        field="arch",
+    )
 
 
 def parse_values(arch: Accelerator, path: str, values: SIValues | ArrayLike) -> tuple[np.ndarray, bool | None]:

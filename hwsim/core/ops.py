@@ -8,6 +8,8 @@ Operand roles: A = activations in, B = weights (linear, embedding) or KV (attent
 from __future__ import annotations
 
 import functools
+import math
+import numbers
 import sys
 from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Any, Mapping
@@ -197,9 +199,12 @@ def gemm_ops(shapes: Iterable[tuple[str, float, float, float]], kind: str = "lin
     import pandas as pd
 
     rows = []
-    for name, m, n, k in shapes:
+    for shape in shapes:
+        if not isinstance(shape, (tuple, list)) or len(shape) != 4:
+            raise HwsimError(f"each shape is (name, m, n, k), got {shape!r:.60}", field="shapes")
+        name, m, n, k = shape
         for v, f in ((m, "m"), (n, "n"), (k, "k")):
-            if int(v) != v or v < 1:
+            if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or v < 1 or int(v) != v:
                 raise HwsimError(f"{f} must be a positive integer, got {v!r}", field="shapes")
         m, n, k = int(m), int(n), int(k)
         if m * n * k > 2**53:  # counts are int64 and summed in float64: keep them exact
@@ -223,6 +228,8 @@ def gemm_ops(shapes: Iterable[tuple[str, float, float, float]], kind: str = "lin
                 kv_write_elems=0,
             )
         )
+    if not rows:
+        raise HwsimError("give at least one (name, m, n, k)", field="shapes")
     df = pd.DataFrame(rows)
     for c in INT_COLUMNS:
         df[c] = df[c].astype(np.int64)

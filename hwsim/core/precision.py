@@ -124,7 +124,7 @@ _DEFAULT = Precision()
 _RESOLVED: dict = {}  # (precision, its operands' types) → ResolvedPrecision: format names resolve for good
 
 
-def resolve_precision(precision: "Precision | ResolvedPrecision | None") -> ResolvedPrecision:
+def resolve_precision(precision: "Precision | ResolvedPrecision | str | float | None") -> ResolvedPrecision:
     """The operand types of a precision, resolved once per distinct precision (every engine call asks; a
     format name always resolves alike, hwsim.formats.get_format). The key holds each operand's type, so
     True is never taken for 1 nor 4 for 4.0; an unhashable operand resolves every call."""
@@ -132,6 +132,14 @@ def resolve_precision(precision: "Precision | ResolvedPrecision | None") -> Reso
         precision = _DEFAULT
     if isinstance(precision, ResolvedPrecision):
         return precision
+    if not isinstance(precision, Precision):
+        if isinstance(precision, bool) or not isinstance(precision, (str, int, float)):
+            raise HwsimError(
+                f"expected a Precision, a format name or a number of bits, got {type(precision).__name__} "
+                f"({precision!r:.60})",
+                field="precision",
+            )
+        precision = Precision(weights=precision)  # one format for the weights, as evaluate() always took
     try:
         key = (type(precision), precision, tuple(type(getattr(precision, o)) for o in OPERANDS))
         hit = _RESOLVED.get(key)

@@ -67,14 +67,15 @@ class Field:
         if k == "int":
             if (
                 isinstance(value, bool)
-                or not isinstance(value, (int, float))
+                or not isinstance(value, (int, float, np.integer, np.floating))  # a notebook's np.int64 too
                 or not math.isfinite(value)
                 or value != int(value)
             ):
                 raise HwsimError(f"expected an integer, got {value!r}", file=file, field=field)
-            if abs(value) > MAX_INT:
-                raise HwsimError(f"must be at most {MAX_INT:,} (2^40), got {value:.3g}", file=file, field=field)
-            out: float = int(value)
+            number = float(value)
+            if abs(number) > MAX_INT:
+                raise HwsimError(f"must be at most {MAX_INT:,} (2^40), got {number:.3g}", file=file, field=field)
+            out: float = int(number)
         elif k == "bandwidth":
             out = parse_bandwidth(value, file=file, field=field)[0]
         else:

@@ -12,7 +12,7 @@ from hwsim.core.spec import Accelerator
 from hwsim.engine.attention import as_run, family_view, fold, unfold
 from hwsim.engine.machine import Machine, OpTraffic, configure, exposed_cycles, memory_cycles, op_traffic
 from hwsim.core.ops import OpColumns
-from hwsim.arch.loader import load_arch
+from hwsim.arch.loader import as_accelerator
 from hwsim.core.precision import OperandType, Precision, operand_type
 from hwsim.errors import HwsimError
 from hwsim.workload.trace import Trace
@@ -317,12 +317,7 @@ def bound_of(compute: np.ndarray, memory: np.ndarray) -> np.ndarray:
 def evaluate(arch: Accelerator | str, trace: TraceLike, precision: PrecisionLike = None) -> CostTable:
     """Cost a trace (or ops table) on an accelerator. `arch` may be a preset name or YAML path; `precision` a
     Precision, or one format name / number of bits for the weights (activations and KV fp16)."""
-    if isinstance(arch, str):
-        arch = load_arch(arch)
-    if isinstance(precision, (str, int, float)) and not isinstance(precision, bool):
-        precision = Precision(weights=precision)
-    # a bool passes through to resolve_precision as before (not a documented input)
-    return cost_table(configure(arch, precision), trace)  # type: ignore[arg-type]
+    return cost_table(configure(as_accelerator(arch), precision), trace)  # type: ignore[arg-type]
 
 
 def cost_table(

@@ -73,6 +73,11 @@ def align(formats: list[str], source: TraceLike, ran: TraceLike) -> list[str]:
     machine runs it (hwsim.engine.attention.as_run re-expresses only weight-free attention rows): by op
     name, rows `source` does not have at the main format."""
     src, dst = ops_frame(source), ops_frame(ran)
+    listed = list(formats) if isinstance(formats, Iterable) and not isinstance(formats, str) else None
+    if listed is None or len(listed) != len(src):
+        got = f"{len(listed)}" if listed is not None else repr(formats)
+        raise HwsimError(f"expected one weight format per op ({len(src)} ops), got {got:.60}", field="weight_formats")
+    formats = listed
     if len(src) == len(dst) and src["name"].to_numpy().tolist() == dst["name"].to_numpy().tolist():
         return list(formats)
     by_name = dict(zip(src["name"].astype(str), formats))

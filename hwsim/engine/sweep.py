@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Mapping
 
 import numpy as np
 
-from hwsim.arch.loader import parse_values
+from hwsim.arch.loader import as_accelerator, parse_values
 from hwsim.core.schema import SIValues, spec_path
 from hwsim.core.spec import Accelerator
 from hwsim.engine.attention import as_run
@@ -43,6 +43,11 @@ def _given(col: np.ndarray | SIValues) -> np.ndarray:
 
 
 def _grid_points(grid: Mapping[str, object], product: bool = True) -> tuple[list[str], list]:
+    if not isinstance(grid, Mapping) or not all(isinstance(p, str) for p in grid):
+        raise HwsimError(
+            f"expected a mapping of dotted path → values ({{'compute.rows': [16, 32]}}), got {type(grid).__name__}",
+            field="grid",
+        )
     if not grid:
         raise HwsimError("the grid is empty: give at least one dotted path with values", field="grid")
     paths = list(grid)
@@ -91,7 +96,7 @@ def _unique_ops(df: pd.DataFrame) -> tuple[OpColumns, np.ndarray]:
 
 
 def sweep_cost(
-    arch: Accelerator,
+    arch: Accelerator | str,
     grid: Mapping[str, object],
     trace: TraceLike,
     precision: Precision | ResolvedPrecision | None = None,
@@ -102,6 +107,7 @@ def sweep_cost(
     with the grid columns (as given) and the totals columns of CostTable. With product=False the
     columns are zipped instead: equal lengths, row i is one point (random or Latin-hypercube samples)."""
     prec = resolve_precision(precision)
+    arch = as_accelerator(arch)
     paths, raw_cols = _grid_points(grid, product)
     arch, parsed = parse_grid(arch, dict(zip(paths, raw_cols)))
     # attention fused or not, as this accelerator runs it; identical ops collapsed once per Trace (a study

@@ -34,7 +34,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
-from hwsim.arch import Accelerator, load_arch
+from hwsim.arch import Accelerator
+from hwsim.arch.loader import as_accelerator
 from hwsim.engine.attention import as_run
 from hwsim.engine.cost import bound_of, cost_columns, op_columns, op_table
 from hwsim.engine.machine import Machine, configure, op_traffic
@@ -395,12 +396,16 @@ def roofline(
     analysed at every precision (one series each). `weight_formats`: one weight format per op (a quantized
     checkpoint's own, hwsim.engine.per_op.own_formats(trace)); it replaces the precisions' weights.
     """
-    archs = [a if isinstance(a, Accelerator) else load_arch(a) for a in _as_list(arch)]
+    archs = [as_accelerator(a) for a in _as_list(arch)]
     precs = [resolve_precision(p) for p in _as_list(precision)]
+    if not archs or not precs:
+        raise HwsimError("give at least one", field="arch" if not archs else "precision")
     series, summaries = [], []
     for a in archs:
         ran = as_run(a, trace)  # attention as this machine runs it (its intensity)
         ops, labels = op_columns(ran), _labels(op_table(ran))
+        if not len(ops):
+            raise HwsimError("has no ops: a roofline needs at least one", field="trace")
         for p in precs:
             roofs, base, levels, b_moved = (
                 _series(a, ops, labels, p)
