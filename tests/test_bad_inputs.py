@@ -340,3 +340,37 @@ def test_library_takes_a_format_name_and_numpy_integers():
 def test_set_twice_is_refused(capsys):
     argv = ["simulate", "--arch", "bitmod", *GEMM, "--set", "compute.rows=8", "--set", "compute.rows=16"]
     one_line_exit_2(capsys, argv, "--set: compute.rows is set twice ('8', '16')")
+
+
+def test_a_misspelt_optional_model_field_warns(capsys, tmp_path):
+    """`num_key_value_head` (no s) was ignored without a word: the model ran as MHA with 4 KV heads, not 2."""
+    path = tmp_path / "m.json"
+    cfg = {k: v for k, v in TINY.items() if k != "num_key_value_heads"}
+    path.write_text(json.dumps({**cfg, "num_key_value_head": 2}))
+    assert main(["trace", "--model", str(path), "--phase", "decode"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "warning:" in err
+    assert "num_key_value_head: not a field; did you mean num_key_value_heads?" in err
+    path.write_text(json.dumps({**cfg, "num_key_value_heads": 2, "unrelated_field": 1}))
+    assert main(["trace", "--model", str(path), "--phase", "decode"]) == 0
+    assert capsys.readouterr().err == ""
+
+
+GENERATE = ["generate", "--arch", "bitmod", "--model", "gpt-2", "--prompt", "8", "--output", "4"]
+
+
+@pytest.mark.parametrize(
+    "argv, needle",
+    [  # each was taken and silently ignored
+        ([*GENERATE, "--ttft-slo", "1"], "--ttft-slo: a target of --devices-needed"),
+        ([*GENERATE, "--spec-tokens", "3"], "--spec-tokens: needs a --draft model"),
+        ([*SERVE, "--spec-tokens", "3"], "--spec-tokens: needs a --draft model"),
+        (
+            ["allocate", "--arch", "bitmod", "--model", "gpt-2", "--phase", "decode", "--formats", "int4,int8"]
+            + ["--budget", "avg_bits=5", "--budget", "avg_bits=6"],
+            "--budget: avg_bits is given twice",
+        ),
+    ],
+)
+def test_options_that_would_be_ignored_are_refused(capsys, argv, needle):
+    one_line_exit_2(capsys, argv, needle)

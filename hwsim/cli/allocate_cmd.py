@@ -131,6 +131,8 @@ def parse_budgets(items: list[str]) -> dict[str, float]:
             raise HwsimError(
                 f"expected KEY=VALUE with KEY one of {', '.join(BUDGET_KINDS)}, got {text!r}", field="--budget"
             )
+        if key in out:
+            raise HwsimError(f"{key} is given twice: keep one budget per key", field="--budget")
         out[key] = parse_quantity(value.strip(), BUDGET_KINDS[key], field=f"--budget {key}")
     return out
 

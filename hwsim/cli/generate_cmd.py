@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from hwsim.cli import options
 from hwsim.cli.output import emit_json
+from hwsim.errors import HwsimError
 
 if TYPE_CHECKING:
     from hwsim.core.precision import Precision
@@ -57,6 +58,10 @@ def run(args: argparse.Namespace) -> int:
     from hwsim.serve import generate
     from hwsim.serve.parallel import machine_cost
 
+    slo = next((o for o in ("ttft_slo", "tpot_slo") if getattr(args, o) is not None), None)
+    if slo is not None and not args.devices_needed:
+        flag = options(slo)[slo]
+        raise HwsimError("a target of --devices-needed: add --devices-needed, or drop it", field=flag)
     arch, model, prec = machine_from_args(args)
     par, link = parallel_from_args(args, arch)
     if args.devices_needed:

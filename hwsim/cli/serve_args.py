@@ -21,6 +21,9 @@ if TYPE_CHECKING:  # serving modules are imported by the commands that serve
 MACHINE_FLAGS = {**options("model", "tp", "pp", "ep", "link", "draft"), "k": "--spec-tokens", "alpha": "--acceptance"}
 
 
+SPEC_TOKENS = 4  # draft tokens per target step when --spec-tokens is not given (the option's default)
+
+
 def add_machine_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--arch", required=True, help="preset name (archs/) or a YAML path")
     p.add_argument(
@@ -48,7 +51,7 @@ def add_machine_arguments(p: argparse.ArgumentParser) -> None:
     )
     sd = p.add_argument_group("speculative decoding (Leviathan et al. 2023)")
     sd.add_argument("--draft", help="draft model (preset, YAML or config.json) proposing tokens on the same device")
-    sd.add_argument("--spec-tokens", type=int, default=4, help="draft tokens verified per target step (default 4)")
+    sd.add_argument("--spec-tokens", type=int, help=f"draft tokens verified per target step (default {SPEC_TOKENS})")
     sd.add_argument("--acceptance", type=float, help="probability a draft token is accepted, in [0, 1] (with --draft)")
 
 
@@ -63,10 +66,12 @@ def machine_from_args(args: argparse.Namespace) -> tuple[Accelerator, ModelConfi
 def speculation_from_args(args: argparse.Namespace, arch: Accelerator, prec: Precision) -> Speculation | None:
     """A Speculation from --draft/--spec-tokens/--acceptance, or None without --draft."""
     if args.draft is None:
-        if args.acceptance is not None:
+        given = next((o for o in ("acceptance", "spec_tokens") if getattr(args, o) is not None), None)
+        if given is not None:
             from hwsim.errors import HwsimError
 
-            raise HwsimError("--acceptance needs a --draft model", field="--acceptance")
+            flag = options(given)[given]
+            raise HwsimError("needs a --draft model", field=flag)
         return None
     from hwsim.errors import HwsimError
     from hwsim.serve.speculative import Speculation, check_speculation
@@ -76,8 +81,9 @@ def speculation_from_args(args: argparse.Namespace, arch: Accelerator, prec: Pre
         raise HwsimError(
             "give the draft's acceptance rate (the fraction of its tokens the target keeps)", field="--acceptance"
         )
-    check_speculation(args.spec_tokens, args.acceptance)  # before the draft model's costs are built
-    return Speculation(draft=StepCost(arch, load_model(args.draft), prec), k=args.spec_tokens, alpha=args.acceptance)
+    k = SPEC_TOKENS if args.spec_tokens is None else args.spec_tokens
+    check_speculation(k, args.acceptance)  # before the draft model's costs are built
+    return Speculation(draft=StepCost(arch, load_model(args.draft), prec), k=k, alpha=args.acceptance)
 
 
 def parallel_from_args(args: argparse.Namespace, arch: Accelerator) -> tuple[Parallel, Link | None]:

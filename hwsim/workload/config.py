@@ -8,16 +8,17 @@ model for reports; parameters, traces and the KV cache are computed from the blo
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Iterable
 
-from hwsim.errors import HwsimError
+from hwsim.errors import HwsimError, HwsimWarning
 from hwsim.fileio import read_mapping
 from hwsim.paths import require_name, resolve_preset
 from hwsim.workload.blocks import NORM_PARAMS, Attention, Embedding, Layer, Linear
-from hwsim.workload.readers import READERS, Fields
+from hwsim.workload.readers import READERS, AskedDict, Fields, near_misses
 from hwsim.workload.quant import WeightFormats, hf_module, weight_formats
 
 SUPPORTED_TYPES = tuple(READERS)
@@ -179,10 +180,16 @@ def from_hf_dict(
             file=file,
             field="model_type",
         )
-    fields = Fields(cfg, file)
+    asked = AskedDict(cfg)
+    fields = Fields(asked, file)
     if cfg.get("max_position_embeddings") is not None:
         fields.int("max_position_embeddings")
     blocks, emb, norm, info = READERS[model_type](fields, model_type)
+    for given, meant in near_misses(asked):
+        where = f"{file}: " if file is not None else ""
+        warnings.warn(
+            f"{where}{given}: not a field; did you mean {meant}? ({meant} took its default)", HwsimWarning, stacklevel=2
+        )
     return ModelConfig(
         name=name or cfg.get("_name_or_path") or model_type,
         model_type=model_type,

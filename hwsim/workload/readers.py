@@ -37,6 +37,41 @@ _MAX_FIELD = {
 _MAX_DIM = 2**24  # hidden, intermediate, head_dim, vocab, ranks
 
 
+class AskedDict(dict):
+    """A config that records the fields its reader looks up (`asked`), present or not."""
+
+    def __init__(self, *args: Any, **kw: Any):
+        super().__init__(*args, **kw)
+        self.asked: set = set()
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        self.asked.add(key)
+        return super().get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        self.asked.add(key)
+        return super().__contains__(key)
+
+    def __getitem__(self, key: Any) -> Any:
+        self.asked.add(key)
+        return super().__getitem__(key)
+
+
+def near_misses(cfg: AskedDict) -> list[tuple[str, str]]:
+    """(given, meant): fields no reader asked for that are one slip from a field it asked for and did not find
+    (`num_key_value_head` for `num_key_value_heads`, which then took its default: MHA instead of GQA)."""
+    import difflib
+
+    absent = [k for k in cfg.asked if isinstance(k, str) and not dict.__contains__(cfg, k)]
+    out = []
+    for key in dict.keys(cfg):
+        if isinstance(key, str) and key not in cfg.asked:
+            hit = difflib.get_close_matches(key, absent, n=1, cutoff=0.9)
+            if hit:
+                out.append((key, hit[0]))
+    return out
+
+
 @dataclass
 class Fields:
     """Typed access to one config's fields, errors naming the file and field."""
