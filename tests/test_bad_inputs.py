@@ -374,3 +374,17 @@ GENERATE = ["generate", "--arch", "bitmod", "--model", "gpt-2", "--prompt", "8",
 )
 def test_options_that_would_be_ignored_are_refused(capsys, argv, needle):
     one_line_exit_2(capsys, argv, needle)
+
+
+def test_a_precision_given_twice_is_named_as_such(capsys):
+    argv = ["roofline", "--arch", "bitmod", "--model", "gpt-2", "--phase", "decode", "--weights", "int4"]
+    err = one_line_exit_2(capsys, [*argv, "--weights", "int4"], "W int4 / A fp16 / KV fp16 is given twice")
+    assert "--arch" not in err  # it blamed the machine's name
+
+
+def test_gpt2_context_beyond_n_positions_warns(capsys):
+    assert main(["trace", "--model", "gpt-2", "--phase", "decode", "--context", "1100"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "beyond its n_positions (1,024)" in err
+    assert main(["trace", "--model", "gpt-2", "--phase", "decode", "--context", "1000"]) == 0
+    assert capsys.readouterr().err == ""

@@ -24,7 +24,7 @@ EXAMPLES = (
 )
 
 # roofline's and the plot's parameters → options
-FLAGS = {"arch": "--arch", "path": "--plot"}
+FLAGS = {"arch": "--arch", "path": "--plot", "precision": "--weights/--activations/--kv"}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -400,6 +400,9 @@ def roofline(
     precs = [resolve_precision(p) for p in _as_list(precision)]
     if not archs or not precs:
         raise HwsimError("give at least one", field="arch" if not archs else "precision")
+    if len(set(precs)) < len(precs):
+        twice = next(p for p in precs if precs.count(p) > 1)
+        raise HwsimError(f"{precision_label(twice)} is given twice", field="precision")
     series, summaries = [], []
     for a in archs:
         ran = as_run(a, trace)  # attention as this machine runs it (its intensity)

@@ -199,7 +199,9 @@ def _check_choice(value: str, allowed: tuple, field: str) -> str:
 
 
 def _warn_beyond_trained_context(model: ModelConfig, span: int) -> None:
-    limit = model.extra.get("max_position_embeddings")
+    # GPT-2-style configs (gpt2, and the readers that alias it) name the trained length n_positions
+    key = "max_position_embeddings" if "max_position_embeddings" in model.extra else "n_positions"
+    limit = model.extra.get(key)
     if isinstance(limit, int) and not isinstance(limit, bool) and 0 < limit < span:
         import warnings
 
@@ -208,7 +210,7 @@ def _warn_beyond_trained_context(model: ModelConfig, span: int) -> None:
         warnings.warn(
             HwsimWarning(
                 f"{model.name}: context + new tokens = {span:,} is beyond its "
-                f"max_position_embeddings ({limit:,}); the figures are for a context the model "
+                f"{key} ({limit:,}); the figures are for a context the model "
                 "was not built for"
             ),
             stacklevel=3,
