@@ -388,3 +388,18 @@ def test_gpt2_context_beyond_n_positions_warns(capsys):
     assert err.count("\n") == 1 and "beyond its n_positions (1,024)" in err
     assert main(["trace", "--model", "gpt-2", "--phase", "decode", "--context", "1000"]) == 0
     assert capsys.readouterr().err == ""
+
+
+TINY_LLM = Path(__file__).parent / "data" / "tiny_llm"
+
+
+@pytest.mark.parametrize(
+    "extra, needle",
+    [
+        (["--text", "FOLDER"], "--text: cannot read"),  # was IsADirectoryError
+        (["--text", str(TINY_LLM / "text.txt"), "--kv", "int99"], "--kv: unknown or invalid format"),  # 'format:'
+    ],
+)
+def test_accuracy_names_its_options(capsys, tmp_path, extra, needle):
+    argv = ["accuracy", "--model", str(TINY_LLM / "llama"), *[str(tmp_path) if a == "FOLDER" else a for a in extra]]
+    one_line_exit_2(capsys, argv, needle)

@@ -37,6 +37,7 @@ import numpy as np
 
 from hwsim.accuracy.checkpoint import TensorInfo, list_tensors, read_tensor
 from hwsim.errors import HwsimError, closest
+from hwsim.fileio import os_reason
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -573,6 +574,8 @@ def read_text(path: str | Path, what: str) -> str:
         raise HwsimError("no such file", file=path, field=what) from None
     except UnicodeDecodeError:
         raise HwsimError("not UTF-8 text", file=path, field=what) from None
+    except OSError as exc:  # a folder, no permission
+        raise HwsimError(f"cannot read: {os_reason(exc)}", file=path, field=what) from None
 
 
 DEFAULT_WINDOW = 128

@@ -16,7 +16,12 @@ EXAMPLES = (
     "--method rotate+gptq --json",
 )
 
-FLAGS = {"window": "--window", "max_tokens": "--max-tokens"}  # evaluate's parameter → its option
+FLAGS = {
+    "window": "--window",
+    "max_tokens": "--max-tokens",
+    "text": "--text",
+    "calibration": "--calibration",
+}  # evaluate's parameter → its option
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -63,14 +68,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from hwsim.accuracy.llm import Quant, evaluate
-    from hwsim.errors import check_seed
+    from hwsim.errors import HwsimError, check_seed
     from hwsim.formats import get_format
 
     check_seed(args.seed, field="--seed")
-    fmts = {
-        k: None if v is None else get_format(v)
-        for k, v in (("weights", args.weights), ("activations", args.activations), ("kv", args.kv))
-    }
+    fmts = {}
+    for k in ("weights", "activations", "kv"):
+        try:
+            fmts[k] = None if getattr(args, k) is None else get_format(getattr(args, k))
+        except HwsimError as exc:  # get_format names its own parameter (`format`): name the option
+            raise HwsimError(exc.detail, field=f"--{k}") from None
     quant = Quant(fmts["weights"], fmts["activations"], fmts["kv"], args.method, args.seed)
     out = evaluate(
         args.model, args.text, quant, calibration=args.calibration, max_tokens=args.max_tokens, window=args.window
