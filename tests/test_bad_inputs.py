@@ -403,3 +403,29 @@ TINY_LLM = Path(__file__).parent / "data" / "tiny_llm"
 def test_accuracy_names_its_options(capsys, tmp_path, extra, needle):
     argv = ["accuracy", "--model", str(TINY_LLM / "llama"), *[str(tmp_path) if a == "FOLDER" else a for a in extra]]
     one_line_exit_2(capsys, argv, needle)
+
+
+def test_holdout_column_matching_no_row_is_refused(capsys, tmp_path):
+    """A typo held out nothing: the fit was reported as if checked against held-out rows."""
+    csv = packaged_dir("archs").parent.parent / "data" / "gpu" / "h100-sxm-kernels.csv"
+    argv = ["calibrate", "--arch", "h100-sxm", "--measurements", str(csv), "--out", str(tmp_path / "c.yaml")]
+    one_line_exit_2(capsys, [*argv, "--holdout-column", "kind=gem"], "no row has kind = gem (did you mean gemm?)")
+    assert not (tmp_path / "c.yaml").exists()
+
+
+def test_arrivals_beyond_float_resolution_are_refused(capsys, tmp_path):
+    """At rate 1e-300 arrivals sat near 1e300 s, where a decode step vanishes: TTFT and TPOT medians read 0."""
+    argv = ["serve", "--arch", "bitmod", "--model", "gpt-2", "--kv-blocks", "100"]
+    one_line_exit_2(capsys, [*argv, "--rate", "1e-300", "--num-requests", "3"], "--rate: 3 requests at 1e-300/s")
+    path = tmp_path / "r.jsonl"
+    path.write_text('{"arrival_time": 1e300, "input_tokens": 10, "output_tokens": 3}\n')
+    one_line_exit_2(capsys, [*argv, "--requests", str(path)], "arrival_time: line 1: must be a time in [0, 1e+09]")
+
+
+def test_generation_beyond_the_trained_context_warns(capsys):
+    argv = ["generate", "--arch", "bitmod", "--model", "llama-2-7b", "--output", "2", "--prompt"]
+    assert main([*argv, "4096"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "= 4,097 is beyond its max_position_embeddings (4,096)" in err
+    assert main([*argv, "4095"]) == 0
+    assert capsys.readouterr().err == ""

@@ -27,7 +27,7 @@ from hwsim.core.precision import Precision, ResolvedPrecision, resolve_precision
 from hwsim.core.spec import Accelerator
 from hwsim.engine.cost import cost_columns
 from hwsim.engine.machine import configure
-from hwsim.errors import HwsimError
+from hwsim.errors import HwsimError, closest
 from hwsim.fileio import os_reason
 
 REQUIRED = ("kind", "M", "N", "K", "dtype", "seconds")
@@ -343,6 +343,13 @@ def holdout_mask(
                 f"no column {col!r} (columns: {', '.join(map(str, df.columns))})", file=file, field="holdout.column"
             )
         held = (df[col].astype(str) == val).to_numpy()
+        if not held.any():  # a typo would hold out nothing and report a fit with no held-out check
+            seen = sorted(set(df[col].astype(str)))
+            raise HwsimError(
+                f"no row has {col} = {val}{closest(val, seen)} (values: {', '.join(seen[:12])})",
+                file=file,
+                field="holdout.column",
+            )
         if held.all():
             raise HwsimError(f"every row has {col} = {val}: nothing left to fit", file=file, field="holdout.column")
         return ~held

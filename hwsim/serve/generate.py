@@ -16,6 +16,7 @@ import numpy as np
 
 from hwsim.errors import HwsimError
 from hwsim.serve.stepcost import StepCost
+from hwsim.workload.trace import warn_beyond_trained_context
 
 if TYPE_CHECKING:
     from hwsim.serve.parallel import ParallelStepCost
@@ -82,6 +83,7 @@ def check_generation(model: ModelConfig, prompt: object, output: object, batch: 
     prompt, output, batch = _positive(prompt, "prompt"), _positive(output, "output"), _positive(batch, "batch")
     if model.encoder:
         raise HwsimError(f"{model.name} is an encoder-only model: it does not generate tokens", field="model")
+    warn_beyond_trained_context(model, prompt + output - 1)  # the last token's position
     return prompt, output, batch
 
 

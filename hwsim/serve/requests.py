@@ -16,6 +16,10 @@ import numpy as np
 from hwsim.errors import HwsimError, check_seed
 from hwsim.fileio import read_text
 
+# latest arrival time taken: float64 seconds keep sub-microsecond steps up to ~1e9 s (eps 2.2e-16 × 1e9 ≈ 0.2 µs);
+# beyond it, decode steps of microseconds vanish in the sum and TTFT/TPOT read 0 (assumed: about 31 years)
+MAX_ARRIVAL_S = 1e9
+
 NAMES = {"input_tokens": ("input_tokens", "input_toks"), "output_tokens": ("output_tokens", "output_toks")}
 
 
@@ -67,9 +71,11 @@ def load_requests(path: str) -> Requests:
         if "arrival_time" not in rec:
             raise HwsimError(f"line {line}: missing arrival_time (seconds)", file=path, field="arrival_time")
         t = rec["arrival_time"]
-        if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t) or t < 0:
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 <= t <= MAX_ARRIVAL_S:
             raise HwsimError(
-                f"line {line}: must be a finite time ≥ 0 in seconds, got {t!r}", file=path, field="arrival_time"
+                f"line {line}: must be a time in [0, {MAX_ARRIVAL_S:.0e}] seconds, got {t!r}",
+                file=path,
+                field="arrival_time",
             )
         if t < last:
             raise HwsimError(
@@ -121,6 +127,12 @@ def poisson_requests(rate: float, num: int, input_len: str = "512", output_len: 
     rng = np.random.default_rng(check_seed(seed))
     gaps = np.zeros(num) if math.isinf(rate) else rng.exponential(1.0 / rate, size=num)
     arrival = np.cumsum(gaps) - gaps[0]  # the first request arrives at t = 0
+    if arrival[-1] > MAX_ARRIVAL_S:
+        raise HwsimError(
+            f"{num} requests at {rate:g}/s arrive over {arrival[-1]:.3g} s, beyond {MAX_ARRIVAL_S:.0e} s "
+            "(times there lose the microseconds of a decode step): give a higher rate",
+            field="rate",
+        )
     return Requests(
         arrival,
         _lengths(input_len, num, rng, "input_len"),

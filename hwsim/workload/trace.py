@@ -198,7 +198,7 @@ def _check_choice(value: str, allowed: tuple, field: str) -> str:
     return value
 
 
-def _warn_beyond_trained_context(model: ModelConfig, span: int) -> None:
+def warn_beyond_trained_context(model: ModelConfig, span: int) -> None:
     # GPT-2-style configs (gpt2, and the readers that alias it) name the trained length n_positions
     key = "max_position_embeddings" if "max_position_embeddings" in model.extra else "n_positions"
     limit = model.extra.get(key)
@@ -295,7 +295,7 @@ def trace(
     check_magnitudes(head.rows + tail.rows)
     for rows, layer in zip(templates, kinds):
         check_magnitudes(rows, model.blocks.count(layer))
-    _warn_beyond_trained_context(model, step.span)  # after the checks: an error stays the only line
+    warn_beyond_trained_context(model, step.span)  # after the checks: an error stays the only line
     cols = [list(zip(*rows)) for rows in templates]
     names = [r[0] for r in head.rows]
     for i, w in enumerate(which):
