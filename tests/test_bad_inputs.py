@@ -429,3 +429,14 @@ def test_generation_beyond_the_trained_context_warns(capsys):
     assert err.count("\n") == 1 and "= 4,097 is beyond its max_position_embeddings (4,096)" in err
     assert main([*argv, "4095"]) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_serve_options_that_would_be_ignored_are_refused(capsys, tmp_path):
+    """--memory-utilization beside --kv-blocks, and the generated stream's options beside a --requests file,
+    were taken and ignored."""
+    one_line_exit_2(capsys, [*SERVE, "--memory-utilization", "0.5"], "--memory-utilization: --kv-blocks gives")
+    path = tmp_path / "r.jsonl"
+    path.write_text('{"arrival_time": 0, "input_tokens": 10, "output_tokens": 3}\n')
+    argv = ["serve", "--arch", "bitmod", "--model", "gpt-2", "--kv-blocks", "100", "--requests", str(path)]
+    one_line_exit_2(capsys, [*argv, "--input-len", "64"], "--input-len: shapes a generated stream")
+    assert main(argv) == 0

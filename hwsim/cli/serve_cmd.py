@@ -47,6 +47,10 @@ FLAGS = {
 }
 
 
+# the generated stream's options and their defaults (they do not apply to a --requests file)
+STREAM = {"num_requests": 1000, "input_len": "lognormal:512:0.8", "output_len": "lognormal:128:0.8", "seed": 0}
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_machine_arguments(p)
     p.add_argument(
@@ -58,16 +62,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     src = p.add_argument_group("requests (a JSONL file, or a seeded Poisson stream)")
     src.add_argument("--requests", help="JSON lines: arrival_time (s), input_tokens, output_tokens per request")
     src.add_argument("--rate", type=float, help="Poisson arrivals per second (inf: all at t = 0)")
-    src.add_argument("--num-requests", type=int, default=1000, help="generated requests (default 1000)")
+    src.add_argument("--num-requests", type=int, help=f"generated requests (default {STREAM['num_requests']})")
     src.add_argument(
         "--input-len",
-        default="lognormal:512:0.8",
-        help="prompt lengths: N, uniform:LO:HI or lognormal:MEDIAN:SIGMA (default lognormal:512:0.8)",
+        help=f"prompt lengths: N, uniform:LO:HI or lognormal:MEDIAN:SIGMA (default {STREAM['input_len']})",
     )
-    src.add_argument(
-        "--output-len", default="lognormal:128:0.8", help="output lengths, same forms (default lognormal:128:0.8)"
-    )
-    src.add_argument("--seed", type=int, default=0, help="seed of the generated stream (default 0)")
+    src.add_argument("--output-len", help=f"output lengths, same forms (default {STREAM['output_len']})")
+    src.add_argument("--seed", type=int, help=f"seed of the generated stream (default {STREAM['seed']})")
     sch = p.add_argument_group("scheduler and KV cache")
     sch.add_argument("--max-num-seqs", type=int, default=256, help="sequences per iteration (default 256)")
     sch.add_argument("--max-batched-tokens", type=int, default=8192, help="tokens per iteration (default 8192)")
@@ -77,8 +78,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     sch.add_argument(
         "--memory-utilization",
         type=float,
-        default=0.9,
-        help="fraction of device memory the server may use (default 0.9, as vLLM)",
+        help="fraction of device memory the server may use (default 0.9, as vLLM; not with --kv-blocks)",
     )
     p.add_argument("--out", help="folder for requests.parquet, iterations.parquet and plots")
 
@@ -88,17 +88,26 @@ def _requests(args: argparse.Namespace) -> Requests:
 
     if (args.requests is None) == (args.rate is None):
         raise HwsimError("give either --requests FILE or --rate R (a generated Poisson stream)", field="--requests")
+    given = {k: getattr(args, k) for k in STREAM if getattr(args, k) is not None}
     if args.requests is not None:
+        if given:
+            flag = options(*given)[next(iter(given))]
+            raise HwsimError("shapes a generated stream (--rate): the --requests file has its own", field=flag)
         return load_requests(args.requests)
     if not math.isfinite(args.rate) and args.rate != math.inf:
         raise HwsimError(f"must be a positive number or inf, got {args.rate}", field="--rate")
-    return poisson_requests(args.rate, args.num_requests, args.input_len, args.output_len, args.seed)
+    stream = {**STREAM, **given}
+    return poisson_requests(
+        args.rate, stream["num_requests"], stream["input_len"], stream["output_len"], stream["seed"]
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from hwsim.serve.replay import serve
     from hwsim.serve.scheduler import SchedulerConfig
 
+    if args.kv_blocks is not None and args.memory_utilization is not None:
+        raise HwsimError("--kv-blocks gives the cache size: drop one of the two", field="--memory-utilization")
     arch, model, prec = machine_from_args(args)
     par, link = parallel_from_args(args, arch)
     reqs = _requests(args)
@@ -115,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
         prec,
         config,
         kv_blocks=args.kv_blocks,
-        memory_utilization=args.memory_utilization,
+        **({} if args.memory_utilization is None else {"memory_utilization": args.memory_utilization}),
         parallel=par,
         link=link,
         speculation=speculation_from_args(args, arch, prec),

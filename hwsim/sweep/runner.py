@@ -204,12 +204,13 @@ def _finish(
     feasible = table[table["feasible"].astype(bool)] if "feasible" in table.columns else table
     feasible = feasible.reset_index(drop=True)
     if len(table) and not len(feasible):
-        cols = ", ".join(c.column for c in study.constraints) or "feasible"
-        warnings.warn(
-            f"{study.file}: constraints: none of the {len(table)} rows meets them ({cols}), so the front is empty",
-            HwsimWarning,
-            stacklevel=2,
+        cols = ", ".join(c.column for c in study.constraints)
+        why = (
+            f"constraints: none of the {len(table)} rows meets them ({cols})"
+            if cols
+            else (f"none of the {len(table)} rows is feasible (their `feasible` column is false)")
         )
+        warnings.warn(f"{study.file}: {why}, so the front is empty", HwsimWarning, stacklevel=2)
     by = workload_columns(feasible.columns)
     mask = front_mask(feasible, study.objectives, by=by, file=results)
     front = order_front(feasible[mask], study.objectives, group=group_ids(feasible, by)[mask])
