@@ -440,3 +440,21 @@ def test_serve_options_that_would_be_ignored_are_refused(capsys, tmp_path):
     argv = ["serve", "--arch", "bitmod", "--model", "gpt-2", "--kv-blocks", "100", "--requests", str(path)]
     one_line_exit_2(capsys, [*argv, "--input-len", "64"], "--input-len: shapes a generated stream")
     assert main(argv) == 0
+
+
+def test_study_name_that_escapes_results_is_refused(capsys, tmp_path):
+    body = {**STUDY, "name": "../../x", "outputs": {"plot": False}}
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(body))
+    one_line_exit_2(capsys, ["sweep", str(path), "--no-progress"], "name: names the output folder results/NAME")
+    body["outputs"] = {"plot": False, "dir": str(tmp_path / "o")}  # a name is only a label then
+    path.write_text(yaml.safe_dump(body))
+    from hwsim.study import load_study
+
+    assert load_study(path).name == "../../x"
+
+
+@pytest.mark.parametrize("option", ["--max-tokens", "--window"])
+def test_allocate_text_options_without_text_are_refused(capsys, option):
+    argv = ["allocate", "--arch", "bitmod", "--model", "gpt-2", "--phase", "decode", "--formats", "int4,int8"]
+    one_line_exit_2(capsys, [*argv, "--budget", "avg_bits=6", option, "64"], f"{option}: applies to a decoder")

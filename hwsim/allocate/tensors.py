@@ -264,6 +264,12 @@ def tensor_source(
             "(llama, mistral, qwen2, qwen3; MiniLM runs on its own sentences)",
             field=given[0],
         )
+    unused = [f for f, v in (("max_tokens", max_tokens), ("window", window)) if v is not None]
+    if unused and not given:
+        raise HwsimError(
+            f"applies to a decoder checkpoint run on `text` or `calibration`; give one, or drop `{unused[0]}`",
+            field=unused[0],
+        )
     if checkpoint is None:
         return SyntheticTensors(seed, sample_elems, tokens)
     if is_minilm(checkpoint):

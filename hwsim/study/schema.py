@@ -214,6 +214,9 @@ def load_study(path: str | os.PathLike[str], *, check_names: bool = True) -> Stu
 def parse_study(raw: object, file: str, *, check_names: bool = True) -> Study:
     top = At(raw, file).mapping(TOP_KEYS, required=("architectures",))
     name = top["name"].str() if "name" in top else Path(file).stem
+    dir_given = "outputs" in top and isinstance(top["outputs"].value, dict) and "dir" in top["outputs"].value
+    if "name" in top and not dir_given and (name in (".", "..") or "/" in name or "\\" in name):
+        raise top["name"].error("names the output folder results/NAME: no '/', '\\', '.' or '..' (or give outputs.dir)")
     sampler = _sampler(top.get("sampler"))
     # each design runs the global workloads and precisions unless it names its own
     arch_entries = top["architectures"].list()
