@@ -458,3 +458,22 @@ def test_study_name_that_escapes_results_is_refused(capsys, tmp_path):
 def test_allocate_text_options_without_text_are_refused(capsys, option):
     argv = ["allocate", "--arch", "bitmod", "--model", "gpt-2", "--phase", "decode", "--formats", "int4,int8"]
     one_line_exit_2(capsys, [*argv, "--budget", "avg_bits=6", option, "64"], f"{option}: applies to a decoder")
+
+
+def test_sweep_and_pareto_library_arguments(tmp_path):
+    """run_sweep takes a study file as `hwsim sweep` does (was AttributeError); front_mask names an empty
+    objective list (was numpy's ValueError) and a non-DataFrame (was AttributeError)."""
+    import pandas as pd
+
+    from hwsim.pareto import front_mask
+    from hwsim.sweep import run_sweep
+
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(STUDY))
+    assert run_sweep(str(path), tmp_path / "o", progress=False).rows == 1
+    with pytest.raises(HwsimError, match="expected a Study or a study file, got int"):
+        run_sweep(3, tmp_path / "p")
+    with pytest.raises(HwsimError, match="at least one objective"):
+        front_mask(pd.DataFrame({"a": [1.0]}), [])
+    with pytest.raises(HwsimError, match="df: expected a results DataFrame, got list"):
+        front_mask([1.0], "a:min")

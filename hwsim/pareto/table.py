@@ -23,6 +23,8 @@ ObjectivesLike = str | Sequence[str] | Sequence[Objective]
 
 
 def _objectives(objectives: ObjectivesLike) -> list[Objective]:
+    if not isinstance(objectives, str) and not objectives:
+        return parse_objectives([])  # its error: give at least one
     if isinstance(objectives, str) or (objectives and not isinstance(objectives[0], Objective)):
         return parse_objectives(cast("str | Sequence[str]", objectives))
     return list(cast("Sequence[Objective]", objectives))
@@ -50,6 +52,8 @@ def group_ids(df: pd.DataFrame, by: str | Iterable[str] | None) -> np.ndarray:
 def objective_values(df: pd.DataFrame, objectives: ObjectivesLike, *, file: object = None) -> np.ndarray:
     """(rows, objectives) float array; HwsimError for an unknown, non-numeric or all-NaN column."""
     objs = _objectives(objectives)
+    if not isinstance(df, pd.DataFrame):
+        raise HwsimError(f"expected a results DataFrame, got {type(df).__name__}", field="df")
     check_columns(objs, df.columns, file=file, field="objectives")
     for o in objs:
         if not (pd.api.types.is_numeric_dtype(df[o.column]) or pd.api.types.is_bool_dtype(df[o.column])):

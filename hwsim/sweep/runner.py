@@ -15,7 +15,8 @@ import pandas as pd
 
 from hwsim.errors import HwsimError, HwsimWarning
 from hwsim.study.samplers import design_points
-from hwsim.study.schema import Study
+from hwsim.paths import resolve_preset
+from hwsim.study.schema import Study, load_study
 from hwsim.sweep.accuracy import accuracy_table
 from hwsim.sweep.evaluate import Context, Evaluator, engine_evaluator, workload_columns
 from hwsim.sweep.executors import execute
@@ -58,7 +59,7 @@ def _items(study: Study, tasks: Iterable[Task]) -> Iterator[tuple[Task, dict[str
 
 
 def run_sweep(
-    study: Study,
+    study: Study | str | os.PathLike[str],
     out_dir: str | os.PathLike[str] | None = None,
     *,
     workers: int = 1,
@@ -76,6 +77,10 @@ def run_sweep(
     """
     from hwsim.sweep.executors import check_executor
 
+    if not isinstance(study, Study):  # a study file or preset name, as `hwsim sweep` takes
+        if not isinstance(study, (str, os.PathLike)):
+            raise HwsimError(f"expected a Study or a study file, got {type(study).__name__}", field="study")
+        study = load_study(resolve_preset(study, "studies", what="study"))
     check_executor(workers, executor, scheduler)  # before anything in the output folder is touched
     store = Store(out_dir if out_dir is not None else study.outputs.dir)
     store.lock()
