@@ -477,3 +477,12 @@ def test_sweep_and_pareto_library_arguments(tmp_path):
         front_mask(pd.DataFrame({"a": [1.0]}), [])
     with pytest.raises(HwsimError, match="df: expected a results DataFrame, got list"):
         front_mask([1.0], "a:min")
+
+
+def test_serving_beyond_the_trained_context_warns(capsys):
+    argv = [*SERVE[:-2], "--kv-blocks", "1000", "--output-len", "4", "--input-len"]
+    assert main([*argv, "1100"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "= 1,103 is beyond its n_positions (1,024)" in err
+    assert main([*argv, "1000"]) == 0
+    assert capsys.readouterr().err == ""

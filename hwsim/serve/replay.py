@@ -23,6 +23,7 @@ from hwsim.serve.requests import Requests
 from hwsim.serve.scheduler import Replay, SchedulerConfig, simulate
 from hwsim.serve.stepcost import StepCost
 from hwsim.workload.config import ModelConfig
+from hwsim.workload.trace import warn_beyond_trained_context
 
 
 @dataclass
@@ -93,6 +94,8 @@ def serve(
     else:  # replicas share nothing: each replays its share of the stream on the same machine's costs
         shares = round_robin(requests, dp)
         rep = merge(requests, [simulate(share, sc.iteration, kv_blocks, config, speculation) for share in shares])
+    # after the replay's own checks, so that an error stays the only line: the longest request's last position
+    warn_beyond_trained_context(model, int((requests.input_tokens + requests.output_tokens).max()) - 1)
     block_bytes = kv_bytes_per_token(model, rp.kv.bits) * config.block_size
     summ = metrics.summary(
         rep, static_power_w=float(arch.static_power_w) * par.devices, kv_block_bytes=block_bytes, replicas=dp
