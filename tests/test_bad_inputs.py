@@ -486,3 +486,25 @@ def test_serving_beyond_the_trained_context_warns(capsys):
     assert err.count("\n") == 1 and "= 1,103 is beyond its n_positions (1,024)" in err
     assert main([*argv, "1000"]) == 0
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize(
+    "column, value, message",
+    [
+        ("m", float("nan"), "column 'm' has nan at row 1"),
+        ("macs", -5.0, "column 'macs' has -5 at row 1"),
+        ("kv_read_elems", float("inf"), "column 'kv_read_elems' has inf at row 1"),
+        ("kind", "linaer", "kind 'linaer'; allowed: embedding, linear, attention, elementwise"),
+    ],
+)
+def test_hand_made_ops_table_with_impossible_values_is_refused(column, value, message):
+    """A hand-made ops table whose counts are NaN, negative or infinite, or whose kind is unknown, is refused
+    by name (it cost to NaN or negative cycles, or an op of no kind costing nothing)."""
+    from hwsim.engine import evaluate, gemm_ops
+
+    df = gemm_ops([("a", 4, 8, 16), ("b", 2, 2, 2)])
+    df[column] = df[column].astype(object if column == "kind" else float)
+    df.loc[1, column] = value
+    with pytest.raises(HwsimError, match=message):
+        evaluate("tpu-like", df)
+    assert evaluate("tpu-like", gemm_ops([("a", 4, 8, 16)])).totals["cycles"] > 0

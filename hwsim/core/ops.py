@@ -123,7 +123,12 @@ class OpColumns:
             if missing:
                 raise HwsimError(f"ops table lacks columns {missing}", field="trace") from None
             raise
-        return cls(name=name, kind=kind.astype(str), op=op[0].astype(str) if op else None, **cols)
+        kind = kind.astype(str)
+        _check_counts(cols)
+        unknown = set(kind.tolist()).difference(KINDS)
+        if unknown:
+            raise HwsimError(f"ops table has kind {sorted(unknown)[0]!r}; allowed: {', '.join(KINDS)}", field="trace")
+        return cls(name=name, kind=kind, op=op[0].astype(str) if op else None, **cols)
 
     def __len__(self) -> int:
         return len(self.m)
@@ -158,6 +163,19 @@ class OpColumns:
     def gemm(self) -> np.ndarray:
         """Ops that run on a MAC/dot-product array (linear and attention)."""
         return _read_only(self.is_kind("linear") | self.is_attention)
+
+
+def _check_counts(cols: dict[str, np.ndarray]) -> None:
+    """Refuse a count column holding NaN, inf or a negative value (a hand-made table would cost to NaN or
+    negative cycles): one comparison over all of them (NaN compares false)."""
+    counts = np.array(list(cols.values()))
+    ok = (counts >= 0) & (counts < np.inf)
+    if not ok.all():
+        col, row = (int(i) for i in np.argwhere(~ok)[0])
+        raise HwsimError(
+            f"ops table column {list(cols)[col]!r} has {float(counts[col, row]):g} at row {row}: counts must be finite and >= 0",
+            field="trace",
+        )
 
 
 def _read_only(arr: np.ndarray) -> np.ndarray:
