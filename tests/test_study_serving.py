@@ -11,7 +11,7 @@ import pytest
 from hwsim.arch import load_arch
 from hwsim.cli import main
 from hwsim.engine import Precision
-from hwsim.errors import HwsimError
+from hwsim.errors import HwsimError, HwsimWarning
 from hwsim.serve.replay import serve
 from hwsim.serve.scheduler import SchedulerConfig
 from hwsim.study import load_study
@@ -91,7 +91,8 @@ def test_point_that_cannot_serve_is_an_infeasible_row(tmp_path):
     # one block of 16 tokens holds no request (prompts of 16+ tokens and 2+ outputs): every point is
     # infeasible, the reason in serve_error
     s = study(tmp_path, kv_blocks=1)
-    r = run_sweep(s, tmp_path / "out", progress=False)
+    with pytest.warns(HwsimWarning, match="none of the 8 rows is feasible"):
+        r = run_sweep(s, tmp_path / "out", progress=False)
     t = r.table()
     assert r.front_rows == 0 and len(t) == 8
     assert not t["feasible"].any() and t["serve_error"].str.contains("KV blocks").all()

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hwsim.errors import HwsimError
+from hwsim.errors import HwsimError, HwsimWarning
 from hwsim.study import load_study
 from hwsim.study.schema import Constraint
 from hwsim.sweep import run_sweep
@@ -51,7 +51,8 @@ def test_area_constraint_on_fpga_without_die_area_names_key_and_fix(tmp_path):
 
 def test_area_constraint_with_die_area_applies(tmp_path):
     s = _study(tmp_path, 'set: {compute.die_area: "600 mm^2"}')
-    t = run_sweep(s, tmp_path / "out").table()
+    with pytest.warns(HwsimWarning, match=r"none of the 2 rows meets them \(area_mm2\)"):
+        t = run_sweep(s, tmp_path / "out").table()
     util = t[["util_dsp", "util_lut", "util_ff", "util_bram", "util_uram"]].to_numpy().max(axis=1)
     np.testing.assert_allclose(t["area_mm2"], np.minimum(util, 1.0) * 600.0, rtol=1e-12)
     # the constraint is applied to the now-defined metric: half the smallest area rejects every point

@@ -17,7 +17,7 @@ from sweep_fakes import fake_evaluator
 from test_sweep import _rewrite, digest, study
 
 from hwsim.cli import main
-from hwsim.errors import HwsimError
+from hwsim.errors import HwsimError, HwsimWarning
 from hwsim.study import load_study
 from hwsim.sweep import run_sweep
 from hwsim.sweep.store import Store
@@ -296,6 +296,7 @@ def test_a_fresh_run_leaves_no_plot_of_an_earlier_study(tmp_path):
     out = tmp_path / "o"
     assert run_sweep(s, out, evaluator=fake_evaluator).plot == out / "pareto.png"
     none = load_study(_rewrite(s.file, "area_mm2: {max: 20}", "area_mm2: {max: 0}"), check_names=False)
-    res = run_sweep(none, out, evaluator=fake_evaluator)
+    with pytest.warns(HwsimWarning, match="front is empty"):
+        res = run_sweep(none, out, evaluator=fake_evaluator)
     assert res.plot is None and res.front_rows == 0
     assert not (out / "pareto.png").exists()
