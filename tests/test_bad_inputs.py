@@ -447,6 +447,8 @@ def test_study_name_that_escapes_results_is_refused(capsys, tmp_path):
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump(body))
     one_line_exit_2(capsys, ["sweep", str(path), "--no-progress"], "name: names the output folder results/NAME")
+    assert main(["sweep", str(path), "--no-progress", "--out", str(tmp_path / "cli")]) == 0  # --out: a label
+    capsys.readouterr()
     body["outputs"] = {"plot": False, "dir": str(tmp_path / "o")}  # a name is only a label then
     path.write_text(yaml.safe_dump(body))
     from hwsim.study import load_study

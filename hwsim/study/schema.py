@@ -168,6 +168,7 @@ class Recheck:
 @dataclass(frozen=True)
 class Outputs:
     dir: str
+    dir_error: HwsimError | None = field(default=None, compare=False)  # raised when `dir` (results/NAME) is used
     format: str = "parquet"
     plot: str | None = "front.png"
     chunk_size: int = DEFAULT_CHUNK
@@ -214,9 +215,6 @@ def load_study(path: str | os.PathLike[str], *, check_names: bool = True) -> Stu
 def parse_study(raw: object, file: str, *, check_names: bool = True) -> Study:
     top = At(raw, file).mapping(TOP_KEYS, required=("architectures",))
     name = top["name"].str() if "name" in top else Path(file).stem
-    dir_given = "outputs" in top and isinstance(top["outputs"].value, dict) and "dir" in top["outputs"].value
-    if "name" in top and not dir_given and (name in (".", "..") or "/" in name or "\\" in name):
-        raise top["name"].error("names the output folder results/NAME: no '/', '\\', '.' or '..' (or give outputs.dir)")
     sampler = _sampler(top.get("sampler"))
     # each design runs the global workloads and precisions unless it names its own
     arch_entries = top["architectures"].list()
@@ -258,7 +256,7 @@ def parse_study(raw: object, file: str, *, check_names: bool = True) -> Study:
         precisions=precisions,
         objectives=objectives,
         sampler=sampler,
-        outputs=_outputs(top.get("outputs"), name),
+        outputs=_outputs(top.get("outputs"), name, top.get("name")),
         accuracy=_accuracy(top["accuracy"]) if "accuracy" in top else Accuracy(),
         constraints=_constraints(top["constraints"]) if "constraints" in top else (),
         description=top["description"].str() if "description" in top else "",
@@ -439,10 +437,18 @@ def _constraints(at: At) -> tuple[Constraint, ...]:
     return tuple(out)
 
 
-def _outputs(at: At | None, name: str) -> Outputs:
+def _outputs(at: At | None, name: str, name_at: At | None = None) -> Outputs:
     default_dir = os.path.join("results", name)
+    # the default folder results/NAME must stay inside results/; refused when it is used (a run without
+    # outputs.dir nor --out), not when the name is only a label
+    unsafe = name_at is not None and (name in (".", "..") or "/" in name or "\\" in name)
+    dir_error = (
+        name_at.error("names the output folder results/NAME: no '/', '\\', '.' or '..' (or give outputs.dir or --out)")
+        if unsafe and name_at is not None
+        else None
+    )
     if at is None:
-        return Outputs(default_dir)
+        return Outputs(default_dir, dir_error=dir_error)
     keys = at.mapping(("dir", "format", "plot", "chunk_size", "color_by"))
     plot: str | None = "front.png"
     if "plot" in keys:
@@ -457,6 +463,7 @@ def _outputs(at: At | None, name: str) -> Outputs:
                 raise keys["plot"].error("must end in .png, .pdf or .svg (or be false)")
     return Outputs(
         dir=keys["dir"].str() if "dir" in keys else default_dir,
+        dir_error=None if "dir" in keys else dir_error,
         format=keys["format"].str(OUTPUT_FORMATS) if "format" in keys else "parquet",
         plot=plot,
         chunk_size=keys["chunk_size"].int(minimum=1) if "chunk_size" in keys else DEFAULT_CHUNK,

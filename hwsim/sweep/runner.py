@@ -82,6 +82,8 @@ def run_sweep(
             raise HwsimError(f"expected a Study or a study file, got {type(study).__name__}", field="study")
         study = load_study(resolve_preset(study, "studies", what="study"))
     check_executor(workers, executor, scheduler)  # before anything in the output folder is touched
+    if out_dir is None and study.outputs.dir_error is not None:
+        raise study.outputs.dir_error
     store = Store(out_dir if out_dir is not None else study.outputs.dir)
     store.lock()
     try:
