@@ -10,7 +10,7 @@ import numpy as np
 
 from hwsim.core.spec import Accelerator
 from hwsim.engine.attention import as_run, family_view, fold, unfold
-from hwsim.engine.machine import Machine, OpTraffic, configure, exposed_cycles, memory_cycles, op_traffic
+from hwsim.engine.machine import Machine, OpTraffic, configure, exposed_cycles, op_traffic
 from hwsim.core.ops import OpColumns
 from hwsim.arch.loader import as_accelerator
 from hwsim.core.precision import OperandType, Precision, operand_type
@@ -131,7 +131,7 @@ def cost_columns(
     startup = sum(np.asarray(v, dtype=np.float64) for v in view_startup.values()) if view_startup else 0.0
     startup = fold(startup, len(ops), fused) if np.ndim(startup) else startup  # the start-up work, once
     tr = shared.traffic
-    memory = memory_cycles(tr)
+    memory = tr.slowest  # memory cycles of an op: its slowest level's
     # the overlap rule both engines share: memory and compute overlap, except the tile pipeline's start-up
     # and drain (hwsim.engine.machine.exposed_cycles)
     to_compute, to_memory = exposed_cycles(m, ops, shared, compute, memory, startup)

@@ -88,11 +88,6 @@ def op_traffic(m: Machine, ops: OpColumns) -> OpTraffic:
     return OpTraffic(ob, resident, tr, caps, spill, (a_reads, b_reads))
 
 
-def memory_cycles(tr: Traffic) -> np.ndarray:
-    """Memory cycles of an op: the slowest level."""
-    return tr.slowest
-
-
 def exposed_cycles(
     m: Machine,
     ops: OpColumns,

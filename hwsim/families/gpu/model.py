@@ -199,14 +199,11 @@ class Gpu(Family):
         gemm = linear
         if attention.any():  # attention kernels priced only where there are attention ops
             kv_bytes = ops.kv_read_elems * kv.bits / 8
-            att = attention_cycles(
-                c, ops, self._rate(arch, a, kv), self._efficiency(arch, a, kv), kv_bytes, c["attention_split_kv"]
-            )
+            rate, eff = self._rate(arch, a, kv), self._efficiency(arch, a, kv)
+            att = attention_cycles(c, ops, rate, eff, kv_bytes, c["attention_split_kv"])
             unfused = attention & ~ops.fused_attention() if ops.op is not None else np.zeros_like(attention)
             if unfused.any():  # an arch with `attention: unfused` runs qk and av as batched GEMMs
-                att = np.where(
-                    unfused, gemm_cycles(c, ops, self._rate(arch, a, kv), self._efficiency(arch, a, kv)), att
-                )
+                att = np.where(unfused, gemm_cycles(c, ops, rate, eff), att)
             gemm = np.where(attention, att, linear)
         return np.where(ops.gemm & (ops.macs > 0), gemm, 0.0) + vector_cycles(ops, lanes)
 
