@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import yaml
@@ -241,6 +242,22 @@ def _drop_left_temporaries(path: Path) -> None:
         pid = tmp.name[len(path.name) + len(TMP_MARK) :].split(".")[0]
         if pid.isdigit() and not _running(int(pid)):
             tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def scratch_folder(prefix: str) -> Iterator[str]:
+    """A new folder `<prefix><pid>-<random>` in the system's temp folder, removed with what it holds when the
+    block ends. Folders of `prefix` whose process is gone (SIGKILL skips the removal) are removed first, as
+    prepare_output drops killed writers' temporaries; a live process's folder stays."""
+    import shutil
+    import tempfile
+
+    for left in Path(tempfile.gettempdir()).glob(f"{prefix}*"):
+        pid = left.name[len(prefix) :].split("-")[0]
+        if pid.isdigit() and not _running(int(pid)) and left.is_dir():
+            shutil.rmtree(left, ignore_errors=True)  # another user's stays where its rights say so
+    with tempfile.TemporaryDirectory(prefix=f"{prefix}{os.getpid()}-") as folder:
+        yield folder
 
 
 def _running(pid: int) -> bool:

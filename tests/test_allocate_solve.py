@@ -128,6 +128,26 @@ def test_solves_leave_no_files_behind(monkeypatch, tmp_path):
     assert not list(tmp_path.iterdir())
 
 
+def test_a_killed_solve_s_folder_goes_with_the_next_solve(monkeypatch, tmp_path):
+    """SIGKILL skips the removal of a solve's folder; the next solve removes the folders of processes that are
+    gone, and leaves a live process's (a solve running beside it)."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = tmp_path / f"hwsim-cbc-{int(gone.stdout)}-x1"
+    live = tmp_path / f"hwsim-cbc-{os.getppid()}-x2"
+    for folder in (dead, live):
+        folder.mkdir()
+        (folder / "model.mps").write_text("left by a killed solve")
+    solve(make_problem(3, 4, 3), "error", {"seconds": 100.0})
+    assert sorted(tmp_path.iterdir()) == [live]
+
+
 def test_minimise_seconds_under_error_budget():
     p = Problem(
         units=("a", "b"),

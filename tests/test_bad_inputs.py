@@ -126,6 +126,28 @@ def test_context_beyond_max_position_embeddings_warns(capsys, tmp_path):
     assert capsys.readouterr().err == ""
 
 
+def test_a_warning_is_said_once_a_run(capsys, tmp_path):
+    """A sweep traces a workload beyond its trained context both to plan and to cost it: the user reads the one
+    fact once, not once per place that raised it."""
+    path = tmp_path / "m.yaml"
+    path.write_text(yaml.safe_dump(TINY))
+    study = tmp_path / "s.yaml"
+    study.write_text(
+        yaml.safe_dump(
+            {
+                "name": "s",
+                "architectures": [{"preset": "bitmod", "sweep": {"compute.rows": [16, 32]}}],
+                "workloads": [{"model": str(path), "phase": "decode", "context": 600}],
+                "precisions": {"weights": ["int4_g128", "int8"]},
+                "objectives": ["tokens_per_s:max", "area_mm2:min"],
+            }
+        )
+    )
+    assert main(["sweep", str(study), "--out", str(tmp_path / "o"), "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("warning:") == 1 and "max_position_embeddings (512)" in err
+
+
 @pytest.mark.parametrize(
     "body, needle",
     [

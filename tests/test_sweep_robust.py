@@ -289,6 +289,50 @@ def test_ctrl_c_is_one_line_and_resumable(tmp_path, monkeypatch, capsys):
     assert _tree(tmp_path / "o")["results.parquet"] == _tree(tmp_path / "clean")["results.parquet"]
 
 
+def test_sigterm_is_one_line_and_resumable(tmp_path, monkeypatch, capsys):
+    """`kill` mid-sweep (SIGTERM to this process in the 3rd part write): as Ctrl-C, one line and the finished parts
+    kept, with exit 143 (128 + SIGTERM); Python's default would end the process there with no word and no cleanup.
+    The handler is the CLI's only while it runs: the caller's is back afterwards."""
+    import os
+    import signal
+
+    got = []
+
+    def callers(*_):  # the test's own: without the CLI's, SIGTERM lands here, not on pytest
+        got.append("caller's handler")
+
+    outer = signal.signal(signal.SIGTERM, callers)
+    real_write = pq.write_table
+    calls = {"n": 0}
+
+    def killed(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real_write(*args, **kwargs)
+
+    p = tmp_path / "s.yaml"
+    p.write_text(REAL.replace("ROWS", "[16, 32, 64]"))
+    args = ["sweep", str(p), "--out", str(tmp_path / "o"), "--no-progress"]
+    monkeypatch.setattr(pq, "write_table", killed)
+    try:
+        rc = main(args)
+        mine = signal.getsignal(signal.SIGTERM)
+    except KeyboardInterrupt:
+        pytest.fail("SIGTERM escaped hwsim.cli.main: the user sees a traceback")
+    finally:
+        signal.signal(signal.SIGTERM, outer)
+    assert got == [] and rc == 143
+    assert (
+        capsys.readouterr().err
+        == "hwsim sweep: terminated; the finished parts are kept: rerun with --resume to continue\n"
+    )
+    assert mine is callers
+    assert len(list((tmp_path / "o" / "parts").glob("part-*.parquet"))) == 2
+    monkeypatch.setattr(pq, "write_table", real_write)
+    assert main([*args, "--resume"]) == 0
+
+
 def test_a_fresh_run_leaves_no_plot_of_an_earlier_study(tmp_path):
     """A new study in the folder of an old one, with no feasible row (so no plot): the old plot goes with the old
     results, not left beside the new ones."""

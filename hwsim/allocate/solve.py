@@ -13,7 +13,6 @@ budget overrun within CBC's tolerance is cut off and the model re-solved, so bud
 
 from __future__ import annotations
 
-import tempfile
 import time
 import warnings
 from collections.abc import Iterable
@@ -24,6 +23,7 @@ import numpy as np
 
 from hwsim.allocate.problem import QUANTITIES, Problem
 from hwsim.errors import HwsimError
+from hwsim.fileio import scratch_folder
 
 OBJECTIVES = QUANTITIES
 _REL_TOL = 1e-9  # budgets compare with this relative slack (float rounding of the totals only)
@@ -128,7 +128,7 @@ class Solver:
 
         # CBC's model and solution files go to a folder of this solve, removed after it: PuLP deletes its own
         # files only when the solve succeeds, so every infeasible model left two in the system's temp folder
-        with warnings.catch_warnings(), tempfile.TemporaryDirectory(prefix="hwsim-cbc-") as files:
+        with warnings.catch_warnings(), scratch_folder("hwsim-cbc-") as files:
             # PuLP 3.3 flags its bundled-CBC class for 4.0; it is what we ship with
             warnings.simplefilter("ignore", DeprecationWarning)
 

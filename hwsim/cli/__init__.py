@@ -1,8 +1,9 @@
 """The `hwsim` command. Each subcommand lives in its own module exposing
 `HELP: str`, `add_arguments(parser)` and `run(args) -> int`.
 
-User errors (HwsimError, bad arguments) print one line on stderr and exit 2: never a traceback; so does Ctrl-C,
-with exit 130 (128 + SIGINT, what a shell reports) and a module's INTERRUPTED hint (what is kept). The library
+User errors (HwsimError, bad arguments) print one line on stderr and exit 2: never a traceback; so do Ctrl-C,
+with exit 130 (128 + SIGINT, what a shell reports), and SIGTERM (`kill`, a batch system's time limit), with exit
+143, each with a module's INTERRUPTED hint (what is kept). The library
 names its own parameters in errors; FLAGS (and a command module's own FLAGS and FLAG_HINTS) turn those
 names into the options that set them.
 """
@@ -40,6 +41,15 @@ def options(*params: str) -> dict[str, str]:
 
 # library field → the option that sets it, in every command that has it (load_arch's overrides: --set)
 FLAGS = {**{f"precision.{o}": f"--{o}" for o in ("weights", "activations", "kv")}, "overrides": "--set"}
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the command is (as Ctrl-C raises KeyboardInterrupt), so that what a run cleans up
+    on Ctrl-C (temporaries, worker pools) it cleans up on `kill` too; by default SIGTERM ends Python at once."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -99,18 +109,25 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:  # bare `hwsim`: what it can do, not an error
         parser.print_help()
         return 0
+    import signal
+    import threading
     import warnings
 
     from hwsim.errors import HwsimWarning
 
+    said: set[str] = set()
+
     def one_line(message: Warning | str, category: type[Warning], *rest: Any, **kw: Any) -> None:
-        if issubclass(category, HwsimWarning):
-            print(f"hwsim {args.command}: warning: {message}", file=sys.stderr)
-        else:
+        if not issubclass(category, HwsimWarning):
             shown(message, category, *rest, **kw)
+        elif str(message) not in said:  # once a run: a warning raised at two places (planning, costing) is one fact
+            said.add(str(message))
+            print(f"hwsim {args.command}: warning: {message}", file=sys.stderr)
 
     shown = warnings.showwarning
     warnings.showwarning = one_line
+    main_thread = threading.current_thread() is threading.main_thread()  # only it may set signal handlers
+    on_term = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
     try:
         return int(args._run(args) or 0)
     except HwsimError as exc:
@@ -118,11 +135,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except BrokenPipeError:  # `hwsim trace ... | head` is not an error
         return 0
-    except KeyboardInterrupt:
-        print(f"hwsim {args.command}: interrupted{args._interrupted}", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        how = "terminated" if isinstance(exc, Terminated) else "interrupted"
+        print(f"hwsim {args.command}: {how}{args._interrupted}", file=sys.stderr)
+        return 143 if isinstance(exc, Terminated) else 130
     finally:
         warnings.showwarning = shown
+        if on_term is not None:  # None: a handler set outside Python, which it cannot restore
+            signal.signal(signal.SIGTERM, on_term)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -32,6 +32,9 @@ MAX_WORKERS = 1024
 def _init(ctx: Context) -> None:
     global _CTX
     _CTX = ctx
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a forked worker ends on SIGTERM, not with the CLI's exception
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     from hwsim.sweep.store import release_inherited_locks
 
@@ -75,17 +78,21 @@ def run_local(ctx: Context, items: Iterable, workers: int) -> Iterator:
         pending: set[Future] = set()
         it = iter(items)
         exhausted = False
-        while True:
-            while not exhausted and len(pending) < workers * _IN_FLIGHT_PER_WORKER:
-                try:
-                    pending.add(pool.submit(_run, next(it)))
-                except StopIteration:
-                    exhausted = True
-            if not pending:
-                return
-            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for f in finished:
-                yield f.result()
+        try:
+            while True:
+                while not exhausted and len(pending) < workers * _IN_FLIGHT_PER_WORKER:
+                    try:
+                        pending.add(pool.submit(_run, next(it)))
+                    except StopIteration:
+                        exhausted = True
+                if not pending:
+                    return
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for f in finished:
+                    yield f.result()
+        except BaseException:  # an error, Ctrl-C, SIGTERM: queued tasks do not start (running ones end first)
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
 
 
 def _dask_run(ctx: Context, item: tuple[Task, dict]) -> tuple[Task, pd.DataFrame]:
