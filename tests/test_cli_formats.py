@@ -69,6 +69,13 @@ def test_compare_text_and_safetensors_tensor(capsys, tmp_path):
         (["formats", "compare", "--formats", "int8", "--tensor", "gaussian", "--seed", "-1"], "seed"),
         (["formats", "compare", "--formats", "int8", "--tensor", "gaussian", "--seed", "x"], "--seed"),
         (["formats", "frobnicate"], "invalid choice"),
+        # the option the user gave is the one named (a KV format was reported as act_format)
+        (["formats", "compare", "--formats", "int8", "--tensor", "gaussian", "--kv", "int4_pc"], "--kv: a KV format"),
+        (
+            ["formats", "compare", "--formats", "int8", "--tensor", "gaussian", "--activations", "int8"],
+            "--activations:",
+        ),
+        (["formats", "compare", "--formats", "int8", "--tensor", "gaussian", "--method", "gptq"], "--method: method"),
     ],
 )
 def test_bad_input_one_line_exit_2(capsys, tmp_path, argv, needle):

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1] / "hwsim"
 #: packages (first component under hwsim.) from the bottom up; a package may import only lower layers
 LAYERS: list[set[str]] = [
     {"errors"},
-    {"units", "fileio", "paths", "records", "data", "presets"},
+    {"units", "fileio", "paths", "records", "data", "presets", "kept"},
     {"plotting", "formats", "workload"},
     {"pareto"},
     {"core"},  # Accelerator, Field, Precision, OpColumns: the shared vocabulary

@@ -188,3 +188,19 @@ def test_serve_cli_json_and_out(tmp_path, capsys):
     assert len(req) == 40 and (req["output_tokens"] == 20).all()
     assert len(pd.read_parquet(out / "iterations.parquet")) == s["iterations"]
     assert (out / "latency.png").stat().st_size > 0 and (out / "timeline.png").stat().st_size > 0
+
+
+def test_out_plots_requests_whose_latencies_differ_only_by_rounding(tmp_path, capsys):
+    """Two requests whose TPOTs differ by 5e-14 ms (equal decode steps, divided out of different spans): the
+    histogram needs one bin there; with 40 numpy raised and `--out` ended in a traceback, no plots written."""
+    reqs = tmp_path / "reqs.jsonl"
+    reqs.write_text(
+        '{"arrival_time": 0.0, "input_tokens": 100, "output_tokens": 20}\n'
+        '{"arrival_time": 0.5, "input_tokens": 300, "output_tokens": 5}\n'
+    )
+    out = tmp_path / "o"
+    argv = ["serve", "--arch", "h100-sxm", "--model", "llama-3-8b", "--requests", str(reqs), "--kv-blocks", "1000"]
+    assert main([*argv, "--out", str(out)]) == 0
+    tpot = pd.read_parquet(out / "requests.parquet")["tpot_s"].to_numpy()
+    assert 0 < np.ptp(tpot) < 1e-12 * tpot.max()  # the case: equal but for rounding
+    assert (out / "latency.png").stat().st_size > 0 and (out / "timeline.png").stat().st_size > 0

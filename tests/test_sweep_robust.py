@@ -259,33 +259,44 @@ def test_rerun_after_a_kill_in_the_final_writes_leaves_the_uninterrupted_folder(
     assert _tree(out) == want
 
 
-def test_ctrl_c_is_one_line_and_resumable(tmp_path, monkeypatch, capsys):
-    """Ctrl-C mid-sweep (KeyboardInterrupt in the 3rd part write): one line saying how to continue, exit 130 as a
-    shell reports SIGINT, no traceback; the finished parts stay and --resume completes to the uninterrupted bytes."""
+def _sweep_stopped_at_third_part(tmp_path, monkeypatch, stop) -> tuple[list, int]:
+    """A 3-part sweep whose 3rd part write first calls `stop()`: (its CLI arguments, main's exit code). A
+    KeyboardInterrupt escaping main fails the test (else pytest would take it for the user's own Ctrl-C)."""
     real_write = pq.write_table
     calls = {"n": 0}
 
-    def interrupted(*args, **kwargs):
+    def write(*args, **kwargs):
         calls["n"] += 1
         if calls["n"] == 3:
-            raise KeyboardInterrupt
+            stop()
         return real_write(*args, **kwargs)
 
     p = tmp_path / "s.yaml"
     p.write_text(REAL.replace("ROWS", "[16, 32, 64]"))
     args = ["sweep", str(p), "--out", str(tmp_path / "o"), "--no-progress"]
-    monkeypatch.setattr(pq, "write_table", interrupted)
+    monkeypatch.setattr(pq, "write_table", write)
     try:
         rc = main(args)
-    except KeyboardInterrupt:  # else pytest would take it for the user's own Ctrl-C and stop the session
-        pytest.fail("Ctrl-C escaped hwsim.cli.main: the user sees a traceback")
+    except KeyboardInterrupt:
+        pytest.fail("the interruption escaped hwsim.cli.main: the user sees a traceback")
+    monkeypatch.setattr(pq, "write_table", real_write)
+    assert len(list((tmp_path / "o" / "parts").glob("part-*.parquet"))) == 2  # the finished parts stay
+    return args, rc
+
+
+def test_ctrl_c_is_one_line_and_resumable(tmp_path, monkeypatch, capsys):
+    """Ctrl-C mid-sweep (KeyboardInterrupt in the 3rd part write): one line saying how to continue, exit 130 as a
+    shell reports SIGINT, no traceback; the finished parts stay and --resume completes to the uninterrupted bytes."""
+
+    def ctrl_c():
+        raise KeyboardInterrupt
+
+    args, rc = _sweep_stopped_at_third_part(tmp_path, monkeypatch, ctrl_c)
     assert rc == 130
     err = capsys.readouterr().err
     assert err == "hwsim sweep: interrupted; the finished parts are kept: rerun with --resume to continue\n"
-    assert len(list((tmp_path / "o" / "parts").glob("part-*.parquet"))) == 2
-    monkeypatch.setattr(pq, "write_table", real_write)
     assert main([*args, "--resume"]) == 0
-    assert main(["sweep", str(p), "--out", str(tmp_path / "clean"), "--no-progress"]) == 0
+    assert main(["sweep", args[1], "--out", str(tmp_path / "clean"), "--no-progress"]) == 0
     assert _tree(tmp_path / "o")["results.parquet"] == _tree(tmp_path / "clean")["results.parquet"]
 
 
@@ -302,34 +313,14 @@ def test_sigterm_is_one_line_and_resumable(tmp_path, monkeypatch, capsys):
         got.append("caller's handler")
 
     outer = signal.signal(signal.SIGTERM, callers)
-    real_write = pq.write_table
-    calls = {"n": 0}
-
-    def killed(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            os.kill(os.getpid(), signal.SIGTERM)
-        return real_write(*args, **kwargs)
-
-    p = tmp_path / "s.yaml"
-    p.write_text(REAL.replace("ROWS", "[16, 32, 64]"))
-    args = ["sweep", str(p), "--out", str(tmp_path / "o"), "--no-progress"]
-    monkeypatch.setattr(pq, "write_table", killed)
     try:
-        rc = main(args)
-        mine = signal.getsignal(signal.SIGTERM)
-    except KeyboardInterrupt:
-        pytest.fail("SIGTERM escaped hwsim.cli.main: the user sees a traceback")
+        args, rc = _sweep_stopped_at_third_part(tmp_path, monkeypatch, lambda: os.kill(os.getpid(), signal.SIGTERM))
+        after = signal.getsignal(signal.SIGTERM)
     finally:
         signal.signal(signal.SIGTERM, outer)
-    assert got == [] and rc == 143
-    assert (
-        capsys.readouterr().err
-        == "hwsim sweep: terminated; the finished parts are kept: rerun with --resume to continue\n"
-    )
-    assert mine is callers
-    assert len(list((tmp_path / "o" / "parts").glob("part-*.parquet"))) == 2
-    monkeypatch.setattr(pq, "write_table", real_write)
+    assert got == [] and rc == 143 and after is callers
+    err = capsys.readouterr().err
+    assert err == "hwsim sweep: terminated; the finished parts are kept: rerun with --resume to continue\n"
     assert main([*args, "--resume"]) == 0
 
 

@@ -137,9 +137,12 @@ def compare(
             res = minilm.evaluate(f, act_format, method=meth, kv_format=kv_format, seed=seed)
             rows.append({**_row(f, res["weight_sums"], meth.name), "cosine": res["cosine"]})
         return pd.DataFrame(rows, columns=COLUMNS + ["cosine"])
-    for what, value in (("an activation format", act_format), ("a KV format", kv_format)):
+    for field, what, value in (
+        ("act_format", "an activation format", act_format),
+        ("kv_format", "a KV format", kv_format),
+    ):
         if value is not None:
-            raise HwsimError(f"{what} applies to the minilm source only", field="act_format")
+            raise HwsimError(f"{what} applies to the minilm source only", field=field)
     if meth.name != "rtn":
         raise HwsimError(
             f"method {meth.name} needs calibration activations: use `source` minilm "

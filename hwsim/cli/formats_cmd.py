@@ -22,6 +22,9 @@ FLAGS = {
     "tensor": "--tensor",
     "formats": "--formats",
     "seed": "--seed",
+    "act_format": "--activations",
+    "kv_format": "--kv",
+    "method": "--method",
     "hwsim.accuracy.llm.evaluate": "hwsim accuracy --model DIR",
 }
 

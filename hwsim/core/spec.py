@@ -13,6 +13,7 @@ import numpy as np
 
 from hwsim.core.schema import spec_path
 from hwsim.errors import HwsimError
+from hwsim.kept import kept_by
 
 
 @dataclass(frozen=True)
@@ -82,11 +83,7 @@ class Accelerator:
         (assumed: static partitioning). Unbounded when no on-chip level holds the role (the operand
         then streams from the backing store once). Kept per spec (a spec is not changed after it is
         built: with_values and dataclasses.replace build new ones); every engine call asks."""
-        kept = self.__dict__.setdefault("_buffer_capacities", {})  # beside the frozen fields, not one of them
-        key = (role, op_roles)
-        if key not in kept:
-            kept[key] = self._buffer_capacity(role, op_roles)
-        return kept[key]
+        return kept_by(self, "_buffer_capacities", (role, op_roles), lambda: self._buffer_capacity(role, op_roles))
 
     def _buffer_capacity(self, role: str, op_roles: tuple[str, ...]) -> float | np.ndarray:
         caps = [lv.capacity / len(set(lv.holds) & {role, *op_roles}) for lv in self.on_chip if role in lv.holds]

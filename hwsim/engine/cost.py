@@ -15,6 +15,7 @@ from hwsim.core.ops import OpColumns
 from hwsim.arch.loader import as_accelerator
 from hwsim.core.precision import OperandType, Precision, operand_type
 from hwsim.errors import HwsimError
+from hwsim.kept import kept
 from hwsim.workload.trace import Trace
 
 if TYPE_CHECKING:  # pandas loads with the first table a caller asks for (CostTable.ops), not with the engine
@@ -61,14 +62,15 @@ def per_trace(trace: TraceLike, key: str, build: Callable[[Any], T]) -> T:
     (it may be edited between calls). Every array in the result is made read-only: later calls share it."""
     if not isinstance(trace, Trace):
         return build(trace)
-    got = trace.__dict__.get(key)
-    if got is None:
-        got = build(trace)
-        for part in got if isinstance(got, tuple) else (got,):
-            for arr in vars(part).values() if hasattr(part, "__dict__") else (part,):
-                if isinstance(arr, np.ndarray):
-                    arr.flags.writeable = False
-        object.__setattr__(trace, key, got)  # a cache beside the frozen fields, not one of them
+    return kept(trace, key, lambda: _read_only(build(trace)))
+
+
+def _read_only(got: T) -> T:
+    """`got` (a value or a tuple of them) with every array in it, or in its attributes, made read-only."""
+    for part in got if isinstance(got, tuple) else (got,):
+        for arr in vars(part).values() if hasattr(part, "__dict__") else (part,):
+            if isinstance(arr, np.ndarray):
+                arr.flags.writeable = False
     return got
 
 

@@ -14,6 +14,7 @@ from hwsim.core.spec import Accelerator
 from hwsim.engine.memory import Traffic, operand_capacities, traffic
 from hwsim.families import get_family
 from hwsim.families.base import Family
+from hwsim.kept import kept_by
 from hwsim.tech.components import sum_area_mm2
 from hwsim.sim.blocking import held_pipeline_ends, k_slice_ends, pipeline_ends
 
@@ -52,16 +53,8 @@ def configure(arch: Accelerator, precision: Precision | ResolvedPrecision | None
     area are derived once per design and precision, not on every engine call."""
     prec = resolve_precision(precision)
     fam = get_family(arch.family)
-    kept = arch.__dict__.setdefault("_machines", {})  # beside the frozen fields, not one of them
-    try:
-        got = kept.get((fam, prec))
-    except TypeError:  # an unhashable precision (arrays over design points): configured every call
-        return Machine(arch, prec, fam, *fam.configure(arch, prec))
-    if got is None:
-        got = Machine(arch, prec, fam, *fam.configure(arch, prec))
-        if len(kept) < 64:  # a design meets a few precisions; bounded all the same
-            kept[(fam, prec)] = got
-    return got
+    # an unhashable precision (arrays over design points) is configured every call
+    return kept_by(arch, "_machines", (fam, prec), lambda: Machine(arch, prec, fam, *fam.configure(arch, prec)))
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,12 @@ import pandas as pd
 from hwsim.plotting import save_figure
 
 
+def _bins(x: np.ndarray) -> int:
+    """40 bins, or one where the values differ only by float rounding (two requests with the same TPOT
+    to 1e-14 ms): numpy cannot cut a range narrower than 40 representable steps into 40 bins."""
+    return 40 if len(x) and np.ptp(x) > 1e-9 * np.abs(x).max() else 1
+
+
 def plot_distributions(req: pd.DataFrame, path: str | os.PathLike[str], title: str = "") -> None:
     import matplotlib
 
@@ -20,7 +26,7 @@ def plot_distributions(req: pd.DataFrame, path: str | os.PathLike[str], title: s
     for ax, col, label in zip(axes, ("ttft_s", "tpot_s", "e2e_s"), ("TTFT", "TPOT", "end-to-end latency")):
         x = req[col].to_numpy() * 1e3
         x = x[np.isfinite(x)]
-        ax.hist(x, bins=40, color="#4477aa")
+        ax.hist(x, bins=_bins(x), color="#4477aa")
         for p, style in ((50, "-"), (99, "--")):
             if len(x):
                 v = np.percentile(x, p)

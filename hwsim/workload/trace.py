@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 import numpy as np
 
 from hwsim.errors import HwsimError
+from hwsim.kept import kept, kept_by
 from hwsim.workload import kv
 from hwsim.workload.config import ModelConfig, load_model
 from hwsim.workload.layer_ops import ATTENTION_FORMS, VECTOR_OPS, Ops, Step, layer_template
@@ -108,10 +109,8 @@ class Trace:
 
     def kv_cache_bytes(self, kv_bits: float = 16) -> float:
         """KV cache (and SSM state) held after this step, every layer, every sequence (hwsim.workload.kv)."""
-        elems = self.__dict__.get("_kv_elems")  # counted once per trace: every engine call asks (footprint)
-        if elems is None:
-            elems = kv.cache_elems(self.model.blocks, self.batch, self.span, self.mla)
-            object.__setattr__(self, "_kv_elems", elems)  # a cache beside the frozen fields, not one of them
+        # counted once per trace: every engine call asks (footprint)
+        elems = kept(self, "_kv_elems", lambda: kv.cache_elems(self.model.blocks, self.batch, self.span, self.mla))
         return elems * kv_bits / 8
 
     def with_attention(self, form: str) -> "Trace":
@@ -120,14 +119,13 @@ class Trace:
         `--only linear`) stay as they are."""
         if form == self.attention:
             return self
-        other = self.__dict__.get("_other_form")  # built once: every engine call on this trace asks again
-        if other is None or other.attention != form:
-            built = trace(
-                self.model, self.phase, self.batch, self.seq, self.context, self.logits, attention=form, mla=self.mla
-            )
-            other = replace(self, ops=splice_attention(self.ops, built.ops), attention=form)
-            object.__setattr__(self, "_other_form", other)  # a cache beside the frozen fields, not one of them
-        return other
+        return kept_by(self, "_other_forms", form, lambda: self._in_form(form))  # every engine call asks again
+
+    def _in_form(self, form: str) -> "Trace":
+        built = trace(
+            self.model, self.phase, self.batch, self.seq, self.context, self.logits, attention=form, mla=self.mla
+        )
+        return replace(self, ops=splice_attention(self.ops, built.ops), attention=form)
 
     def totals(self, kv_bits: float = 16) -> dict:
         ops = self.ops

@@ -37,6 +37,7 @@ from hwsim.errors import HwsimError
 from hwsim.families.fpga import resources as fr
 from hwsim.families.base import BatchedFamily
 from hwsim.families.common import cdiv, vector_cycles
+from hwsim.kept import kept
 from hwsim.tech import components as C
 from hwsim.tech.components import show
 
@@ -230,7 +231,7 @@ class Fpga(BatchedFamily):
         share of the units; vector ops at an fp16 add times the LUT-fabric factor."""
         att_op = ops.is_attention
         macs = ops.macs / self._speedup(arch, ops)  # zeros skipped by the sparse chain
-        lin, att, vec = fr.per_precision(arch, "_fpga_energy_parts", prec, lambda: self._energy_parts(arch, prec))
+        lin, att, vec = kept(arch, "_fpga_energy_parts", lambda: self._energy_parts(arch, prec), on=(prec,))
         return [
             C.Term(lin, np.where(ops.gemm & ~att_op, macs, 0.0)),
             C.Term(att, np.where(ops.gemm & att_op, macs, 0.0)),

@@ -27,12 +27,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, TypeVar
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from hwsim.core.precision import OperandType
 from hwsim.errors import HwsimError
+from hwsim.kept import kept
 from hwsim.families.fpga import arith as fa
 from hwsim.tech.datapath import as_scalar
 
@@ -91,27 +92,13 @@ def pair_cost(arch: Accelerator, a: OperandType, b: OperandType) -> PairCost:
 
 def pairs(arch: Accelerator, prec: ResolvedPrecision) -> tuple[PairCost, PairCost]:
     """(linear pair, attention pair): activations × weights and activations × KV, computed once per (design,
-    precision) (per_precision): configure, compute cycles, peak and energy of every costing ask for them."""
-    return per_precision(
+    precision) (hwsim.kept): configure, compute cycles, peak and energy of every costing ask for them."""
+    return kept(
         arch,
         "_fpga_pairs",
-        prec,
         lambda: (pair_cost(arch, prec.activations, prec.weights), pair_cost(arch, prec.activations, prec.kv)),
+        on=(prec,),
     )
-
-
-T = TypeVar("T")
-
-
-def per_precision(arch: Accelerator, name: str, prec: ResolvedPrecision, build: Callable[[], T]) -> T:
-    """`build()`, kept beside the design (attribute `name`, not one of its fields) with the precision it was
-    computed at, which is held so that no other object can take its address: asked again at that precision
-    object (a resolved precision is one object per distinct precision), it is not computed again."""
-    got = arch.__dict__.get(name)
-    if got is None or got[0] is not prec:
-        got = (prec, build())
-        object.__setattr__(arch, name, got)  # a cache beside the frozen fields, not one of them
-    return got[1]
 
 
 def chains(arch: Accelerator) -> np.ndarray:
@@ -145,7 +132,7 @@ def design_use(arch: Accelerator, prec: ResolvedPrecision) -> dict[str, np.ndarr
     """utilisation's resources that do not depend on the trace, computed once per (design, precision):
     configure, area and point totals of one costing ask for them (kept beside the design with the
     precision it was computed at, which is held so that no other object can take its address)."""
-    return per_precision(arch, "_fpga_design_use", prec, lambda: resource_use(arch, prec))
+    return kept(arch, "_fpga_design_use", lambda: resource_use(arch, prec), on=(prec,))
 
 
 def resource_use(arch: Accelerator, prec: ResolvedPrecision) -> dict[str, np.ndarray]:

@@ -45,6 +45,7 @@ from hwsim.families.pim import ops as P
 from hwsim.families.base import BatchedFamily
 from hwsim.families.common import cdiv
 from hwsim.families.host_cpu import HOST_PARAMS, host_area_terms, host_cycles, host_energy_term, host_lanes
+from hwsim.kept import kept
 from hwsim.tech import components as C
 
 if TYPE_CHECKING:
@@ -197,11 +198,7 @@ class Pim(BatchedFamily):
         (compute_parts) and energy (energy_terms) take the same row operations. Kept beside the op table
         (as hwsim.engine.cost.per_trace keeps its columns beside a Trace) with the machine and precision it
         was computed on, held so that neither can be replaced by another object at the same address."""
-        got = ops.__dict__.get("_pim_rowops")
-        if got is None or got[0] is not arch or got[1] is not prec:
-            got = (arch, prec, self.bitserial_rowops(arch, ops, prec))
-            object.__setattr__(ops, "_pim_rowops", got)  # a cache beside the frozen fields, not one of them
-        return got[2]
+        return kept(ops, "_pim_rowops", lambda: self.bitserial_rowops(arch, ops, prec), on=(arch, prec))
 
     # --- LUT-GEMV (SAIL) ---------------------------------------------------------------------------
     def lut_cycles(
