@@ -218,6 +218,36 @@ def test_devices_needed_is_the_smallest_layout_that_fits_and_meets_the_target():
     assert res["tried"][-1]["tpot_s"] <= 0.05
 
 
+def test_devices_needed_refuses_a_machine_without_memory_capacity():
+    """A backing store with no capacity (bitmod's DRAM) cannot answer how many devices a model needs: one error
+    naming the field, where every layout used to be listed as 'weights and activations do not fit'."""
+    bitmod = load_arch("bitmod")
+    with pytest.raises(HwsimError, match="has no capacity") as exc:
+        devices_needed(bitmod, load_model("llama-2-7b"), Precision(), NVLINK, prompt=64, output=8)
+    assert exc.value.field == "memory.dram.capacity"
+    with pytest.raises(HwsimError, match=r"must lie in \(0, 1\]") as exc:  # not 'does not fit' for every layout
+        devices_needed(H100, load_model("llama-2-7b"), Precision(), NVLINK, prompt=64, output=8, memory_utilization=0)
+    assert exc.value.field == "memory_utilization"
+
+
+@pytest.mark.parametrize(
+    "model, extra, fits",
+    [
+        ("llama-2-70b", [], False),  # 138 GB of fp16 weights on one 80 GB H100
+        ("llama-2-70b", ["--tp", "2"], True),
+        ("llama-3-8b", ["--batch", "512"], False),  # the KV cache of 512 sequences
+        ("llama-3-8b", [], True),
+    ],
+)
+def test_generate_says_when_the_model_does_not_fit(model, extra, fits, capsys):
+    """generate costs any layout (the figures are those of devices with more memory) but says when serving
+    would refuse it, as hwsim serve and --devices-needed judge it."""
+    argv = ["generate", "--arch", "h100-sxm", "--model", model, "--prompt", "512", "--output", "64", *extra]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert ("does not fit" in err) is not fits and err.count("warning:") == (0 if fits else 1)
+
+
 # --- command line ---------------------------------------------------------------------------------------
 def test_cli_generate_and_serve_take_tp_pp(capsys):
     assert (

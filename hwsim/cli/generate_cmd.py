@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hwsim.cli import options
 from hwsim.cli.output import emit_json
@@ -74,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
         gen = speculative_generate(cost, spec, args.prompt, args.output, args.batch)
     else:
         gen = generate(cost, args.prompt, args.output, args.batch)
+    _warn_unless_fits(arch, model, prec, par, gen, spec)
     s = gen.summary()
     layout = {
         "tp": par.tp,
@@ -107,6 +108,27 @@ def run(args: argparse.Namespace) -> int:
             f"{spec.alpha}: {gen.tokens_per_step:.4g} tokens per step (Leviathan et al. 2023, Eq. 1)"
         )
     return 0
+
+
+def _warn_unless_fits(arch: Accelerator, model: ModelConfig, prec: Precision, par: Any, gen: Any, spec: Any) -> None:
+    """Costing does not need the model to fit (the figures are those of devices with more memory), but serving
+    would refuse it: say so, as hwsim serve and --devices-needed would judge it."""
+    import warnings
+
+    from hwsim.core.precision import resolve_precision
+    from hwsim.errors import HwsimWarning
+    from hwsim.serve.sizing import why_not_fits
+
+    draft = spec.draft.model if spec is not None else None
+    why = why_not_fits(arch, model, resolve_precision(prec), par, gen.prompt, gen.output, gen.batch, draft=draft)
+    if why is not None:
+        warnings.warn(
+            HwsimWarning(
+                f"{model.name} does not fit {par.devices} × {arch.name} ({why}): the figures are for devices with "
+                "more memory; --devices-needed finds a layout that fits"
+            ),
+            stacklevel=2,
+        )
 
 
 def _devices_needed(

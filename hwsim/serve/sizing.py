@@ -6,6 +6,8 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from hwsim.core.precision import resolve_precision
 from hwsim.errors import HwsimError
 from hwsim.serve.generate import generate
@@ -13,11 +15,39 @@ from hwsim.serve.kvcache import capacity_blocks
 from hwsim.serve.links import Link
 
 if TYPE_CHECKING:
-    from hwsim.core.precision import Precision
+    from hwsim.core.precision import Precision, ResolvedPrecision
     from hwsim.core.spec import Accelerator
     from hwsim.workload.config import ModelConfig
 from hwsim.serve.parallel import ParallelStepCost
 from hwsim.serve.shard import Parallel, shard_model, stage_ranges
+
+
+def why_not_fits(
+    arch: Accelerator,
+    model: ModelConfig,
+    prec: ResolvedPrecision,
+    par: Parallel,
+    prompt: int,
+    output: int,
+    batch: int = 1,
+    *,
+    memory_utilization: float = 0.9,
+    block_size: int = 16,
+    draft: ModelConfig | None = None,
+) -> str | None:
+    """Why the devices of layout `par` cannot hold the weights, activations and KV cache of `batch` sequences of
+    prompt + output tokens (as hwsim serve would hold them: hwsim.serve.kvcache), or None when they can or when
+    the backing store's capacity is not given (unbounded: nothing to check)."""
+    if not math.isfinite(float(np.asarray(arch.backing.capacity))):
+        return None
+    if not 0 < memory_utilization <= 1:
+        raise HwsimError(f"must lie in (0, 1], got {memory_utilization!r}", field="memory_utilization")
+    try:  # with a capacity and a utilization, capacity_blocks refuses only a layout the model does not fit
+        blocks, _ = capacity_blocks(arch, model, prec, block_size, memory_utilization, prompt * batch, par, draft)
+    except HwsimError:
+        return "weights and activations do not fit"
+    need = batch * -(-(prompt + output) // block_size)
+    return f"KV cache holds {blocks} blocks, needs {need}" if blocks < need else None
 
 
 def candidates(model: ModelConfig, max_devices: int, ep: bool = False) -> list[Parallel]:
@@ -60,18 +90,22 @@ def devices_needed(
             raise HwsimError(f"must be a positive number of seconds, got {v!r}", field=name)
     if isinstance(max_devices, bool) or not isinstance(max_devices, int) or max_devices < 1:
         raise HwsimError(f"must be a positive integer, got {max_devices!r}", field="max_devices")
+    field = f"memory.{arch.backing.name}.capacity"
+    if not math.isfinite(float(np.asarray(arch.backing.capacity))):
+        raise HwsimError(
+            f"{arch.name}'s {arch.backing.name} has no capacity, and the devices a model needs depend on it: give one",
+            file=getattr(arch, "file", None),
+            field=field,
+        )
     rp = resolve_precision(precision)
     tried = []
     for par in candidates(model, max_devices, ep):
         row = {"tp": par.tp, "pp": par.pp, "ep": par.ep, "devices": par.devices}
-        try:
-            blocks, _ = capacity_blocks(arch, model, rp, block_size, memory_utilization, prompt * batch, par)
-        except HwsimError:
-            tried.append({**row, "fits": False, "why": "weights and activations do not fit"})
-            continue
-        need = batch * -(-(prompt + output) // block_size)
-        if blocks < need:
-            tried.append({**row, "fits": False, "why": f"KV cache holds {blocks} blocks, needs {need}"})
+        why = why_not_fits(
+            arch, model, rp, par, prompt, output, batch, memory_utilization=memory_utilization, block_size=block_size
+        )
+        if why is not None:
+            tried.append({**row, "fits": False, "why": why})
             continue
         gen = generate(
             ParallelStepCost(arch, model, precision, par, link if par.devices > 1 else None), prompt, output, batch
