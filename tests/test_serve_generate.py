@@ -125,9 +125,30 @@ def test_generate_cli_json(capsys):
         (["--prompt", "0", "--output", "3"], "--prompt"),
         (["--prompt", "4", "--output", "-1"], "--output"),
         (["--prompt", "4", "--output", "2", "--batch", "0"], "--batch"),
+        # beyond what a trace holds: one line, not numpy's 160 GiB allocation error or an int64 overflow
+        (["--prompt", "4", "--output", "2", "--batch", str(2**53 + 1)], "--batch: must be at most"),
+        (["--prompt", str(2**31 - 8), "--output", "100"], "--output: prompt + output"),
+        (["--prompt", "10", "--output", "10", "--batch", str(2**31)], "too large to count: macs of layers.0"),
     ],
 )
 def test_generate_bad_input_is_one_line_exit_2(argv, field, capsys):
     assert main(["generate", "--arch", "h100-sxm", "--model", "llama-3-8b", *argv]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and field in err[0]
+
+
+def test_a_huge_index_is_costed_alone_and_alike(monkeypatch):
+    """A dense cost table fills every index below the largest asked for; one far beyond DENSE_MAX (here made small)
+    is costed on its own (a prompt of 2^31 tokens used to fill 2^31 entries: 160 GiB), with the numbers the dense
+    fill gives."""
+    from hwsim.serve import stepcost
+
+    monkeypatch.setattr(stepcost, "DENSE_MAX", 1024)
+    sc = StepCost(H100, load_model("gpt-2"))
+    far = sc.token(np.array([100, 50_000]))
+    assert len(sc.token.sec) <= 1024  # not filled up to 50,000
+    near = StepCost(H100, load_model("gpt-2")).token(np.array([100]))
+    # equal but for the order of a float sum over the table's rows (1 ulp of the energy)
+    assert far.seconds[0] == pytest.approx(near.seconds[0], rel=1e-12)
+    assert far.energy_j[0] == pytest.approx(near.energy_j[0], rel=1e-12)
+    assert far.seconds[1] > far.seconds[0] > 0

@@ -26,6 +26,7 @@ import pandas as pd
 from hwsim.core.ops import INT_COLUMNS
 from hwsim.workload import trace
 from hwsim.workload.config import ModelConfig
+from hwsim.workload.trace import MAX_COUNT, too_large_to_count
 
 _INTS = list(INT_COLUMNS)
 
@@ -55,7 +56,12 @@ class RowSet:
     def rows(self, terms: np.ndarray) -> pd.DataFrame:
         """Rows for K shapes: `terms` is (K, n_terms); returns K × R rows, shape-major."""
         k = len(terms)
-        vals = np.rint(np.einsum("kt,rtc->krc", terms, self.coef)).reshape(-1, len(_INTS)).astype(np.int64)
+        vals = np.rint(np.einsum("kt,rtc->krc", terms, self.coef)).reshape(-1, len(_INTS))
+        within = vals <= MAX_COUNT  # as trace() refuses a count it cannot hold exactly (not one cast to garbage)
+        if not within.all():
+            row, col = (int(i) for i in np.argwhere(~within)[0])
+            raise too_large_to_count(_INTS[col], str(self.frame["name"].iloc[row % len(self)]), float(vals[row, col]))
+        vals = vals.astype(np.int64)
         cols = {c: np.tile(self.frame[c].to_numpy(), k) for c in self.frame.columns}
         cols.update({c: vals[:, j] for j, c in enumerate(_INTS)})
         return pd.DataFrame(cols)

@@ -16,7 +16,7 @@ import numpy as np
 
 from hwsim.errors import HwsimError
 from hwsim.serve.stepcost import StepCost
-from hwsim.workload.trace import warn_beyond_trained_context
+from hwsim.workload.trace import MAX_TOKENS, check_count, warn_beyond_trained_context
 
 if TYPE_CHECKING:
     from hwsim.serve.parallel import ParallelStepCost
@@ -72,15 +72,13 @@ class Generation:
         }
 
 
-def _positive(value: object, field: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise HwsimError(f"must be a positive integer, got {value!r}", field=field)
-    return int(value)
-
-
 def check_generation(model: ModelConfig, prompt: object, output: object, batch: object) -> tuple[int, int, int]:
     """Validated (prompt, output, batch) of a generation of `model`."""
-    prompt, output, batch = _positive(prompt, "prompt"), _positive(output, "output"), _positive(batch, "batch")
+    prompt, output, batch = check_count(prompt, "prompt"), check_count(output, "output"), check_count(batch, "batch")
+    if prompt + output - 1 > MAX_TOKENS:  # the last token's context, as trace() bounds it
+        raise HwsimError(
+            f"prompt + output = {prompt + output:,} tokens is beyond {MAX_TOKENS:,} (2^31)", field="output"
+        )
     if model.encoder:
         raise HwsimError(f"{model.name} is an encoder-only model: it does not generate tokens", field="model")
     warn_beyond_trained_context(model, prompt + output - 1)  # the last token's position

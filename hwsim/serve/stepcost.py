@@ -33,6 +33,7 @@ from hwsim.workload import trace
 from hwsim.workload.config import ModelConfig
 
 BLOCK = 512  # shapes per engine call when filling a dense cost table
+DENSE_MAX = 1 << 20  # a dense table fills every index below the largest asked for, up to this many (16 MB)
 CHECK_RTOL = 1e-9
 CLASSES = ("token", "seq", "context")
 
@@ -57,8 +58,10 @@ class _Table:
 
     def __call__(self, idx: ArrayLike) -> Cost:
         idx = np.asarray(idx, dtype=np.int64)
-        if self.dense:
-            top = int(idx.max(initial=0))
+        top = int(idx.max(initial=0))
+        # dense while the indices asked for are a fair share of the range filled (a prompt of 2^31 tokens would
+        # otherwise fill 2^31 entries to read one)
+        if self.dense and top < max(DENSE_MAX, 4 * idx.size):
             if top >= len(self.sec):
                 lo, hi = len(self.sec), (top // BLOCK + 1) * BLOCK
                 s, j = self._fill(np.arange(lo, hi))

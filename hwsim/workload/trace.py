@@ -168,7 +168,8 @@ def splice_attention(ops: pd.DataFrame, built: pd.DataFrame) -> pd.DataFrame:
     return out.iloc[np.argsort(key, kind="stable")].reset_index(drop=True)
 
 
-def _check_count(value: object, field: str, *, allow_zero: bool = False) -> int:
+def check_count(value: object, field: str, *, allow_zero: bool = False) -> int:
+    """`value` as a token count (batch, sequence, context): an integer in 1..2^31 (0 allowed with `allow_zero`)."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < (0 if allow_zero else 1):
         allowed = "a non-negative integer" if allow_zero else "a positive integer"
         raise HwsimError(f"must be {allowed}, got {value!r}", field=field)
@@ -183,11 +184,16 @@ def check_magnitudes(rows: list[tuple], repeat: int = 1, *, field: str | None = 
     for row in rows:
         for col, value in zip(INT_COLUMNS, row[3:]):  # rows: name, kind, op, then the counts
             if value * repeat > MAX_COUNT:
-                raise HwsimError(
-                    f"too large to count: {col} of {row[0]} reaches {value * repeat:.3g} (limit 2^53); "
-                    "use a smaller batch, sequence, context or model",
-                    field=field,
-                )
+                raise too_large_to_count(col, row[0], value * repeat, field)
+
+
+def too_large_to_count(column: str, op: str, value: float, field: str | None = None) -> HwsimError:
+    """The error of an op count beyond MAX_COUNT (exact in int64 and in float64 sums)."""
+    return HwsimError(
+        f"too large to count: {column} of {op} reaches {value:.3g} (limit 2^53); "
+        "use a smaller batch, sequence, context or model",
+        field=field,
+    )
 
 
 def _check_choice(value: str, allowed: tuple, field: str) -> str:
@@ -269,12 +275,12 @@ def trace(
     _check_choice(logits, LOGITS, "logits")
     _check_choice(attention, ATTENTION_FORMS, "attention")
     _check_choice(mla, kv.MLA_MODES, "mla")
-    batch = _check_count(batch, "batch")
+    batch = check_count(batch, "batch")
     if model.encoder and phase != "prefill":
         raise HwsimError(f"{model.name} is an encoder-only model: it has a prefill (encode) phase only", field="phase")
     if phase == "prefill":
-        t = _check_count(DEFAULT_SEQ if seq is None else seq, "seq")
-        c = _check_count(0 if context is None else context, "context", allow_zero=True)
+        t = check_count(DEFAULT_SEQ if seq is None else seq, "seq")
+        c = check_count(0 if context is None else context, "context", allow_zero=True)
     else:
         if seq not in (None, 1):
             raise HwsimError(
@@ -282,7 +288,7 @@ def trace(
                 field="seq",
             )
         t = 1
-        c = _check_count(DEFAULT_DECODE_CONTEXT if context is None else context, "context", allow_zero=True)
+        c = check_count(DEFAULT_DECODE_CONTEXT if context is None else context, "context", allow_zero=True)
     step = Step(batch=batch, t=t, span=c + t, hidden=model.hidden, norm=model.norm, attention=attention, mla=mla)
     head, tail = _edges(model, step, logits)
 
