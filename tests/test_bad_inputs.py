@@ -58,12 +58,24 @@ def test_non_finite_and_huge_arch_fields(capsys, setting, needle):
     )
 
 
+@pytest.mark.parametrize("command", ["trace", "simulate", "roofline", "allocate"])
+@pytest.mark.parametrize("option, value, needle", [("--batch", "0", "positive"), ("--context", "-1", "non-negative")])
+def test_workload_errors_name_the_option(command, option, value, needle, capsys):
+    """trace()'s parameters are named as the option that sets them in every command taking a workload (they read
+    'batch:' and 'context:', the library's names)."""
+    machine = {"trace": [], "roofline": ["--arch", "h100-sxm"]}.get(command, ["--arch", "bitmod"])
+    extra = ["--formats", "int4_g128,int8", "--budget", "avg_bits=6"] if command == "allocate" else []
+    argv = [command, *machine, "--model", "llama-2-7b", "--phase", "decode", option, value, *extra]
+    err = one_line_exit_2(capsys, argv, f"{option}: must be a {needle}")
+    assert err.startswith(f"hwsim {command}: error: {option}:")
+
+
 @pytest.mark.parametrize(
     "argv, needle",
     [
         (
             ["trace", "--model", "llama-2-7b", "--phase", "decode", "--batch", "99999999999999999999"],
-            "batch: must be at most",
+            "--batch: must be at most",
         ),
         (
             ["trace", "--model", "llama-2-7b", "--phase", "decode", "--batch", "2147483647", "--context", "2147483647"],

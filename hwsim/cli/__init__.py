@@ -39,6 +39,9 @@ def options(*params: str) -> dict[str, str]:
     return {p: "--" + p.replace("_", "-") for p in params}
 
 
+# trace()'s parameters → their options, in the commands that take a workload (hwsim.cli.workload_args)
+WORKLOAD_FLAGS = options("batch", "seq", "context")
+
 # library field → the option that sets it, in every command that has it (load_arch's overrides: --set)
 FLAGS = {**{f"precision.{o}": f"--{o}" for o in ("weights", "activations", "kv")}, "overrides": "--set"}
 

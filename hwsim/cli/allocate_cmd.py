@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from hwsim.cli import WORKLOAD_FLAGS
 from hwsim.cli.output import emit_json, records
 from hwsim.errors import HwsimError
 
@@ -21,6 +22,7 @@ EXAMPLES = (
 EXIT_INFEASIBLE = 3
 # allocate's library parameters (hwsim.allocate.build_problem) → its options, and what each option sets
 FLAGS = {
+    **WORKLOAD_FLAGS,
     "formats": "--formats",
     "kv_formats": "--kv-formats",
     "fixed_weights": "--fixed-weights",

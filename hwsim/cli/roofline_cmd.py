@@ -8,6 +8,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from hwsim.arch import load_arch, parse_overrides
+from hwsim.cli import WORKLOAD_FLAGS
 from hwsim.cli.output import emit_json
 from hwsim.engine import Precision
 from hwsim.engine.per_op import own_formats
@@ -24,7 +25,7 @@ EXAMPLES = (
 )
 
 # roofline's and the plot's parameters → options
-FLAGS = {"arch": "--arch", "path": "--plot", "precision": "--weights/--activations/--kv"}
+FLAGS = {**WORKLOAD_FLAGS, "arch": "--arch", "path": "--plot", "precision": "--weights/--activations/--kv"}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from hwsim.arch import load_arch, parse_overrides
+from hwsim.cli import WORKLOAD_FLAGS
 from hwsim.cli.output import emit_json
 from hwsim.engine.attention import as_run
 from hwsim.engine import Precision
@@ -30,7 +31,7 @@ EXAMPLES = (
 )
 ENGINES = ("analytical", "cycle")
 KINDS_ONLY = ("linear", "attention")
-FLAGS = {"shapes": "--gemm"}  # gemm_ops's parameter → its option
+FLAGS = {**WORKLOAD_FLAGS, "shapes": "--gemm"}  # gemm_ops's parameter → its option
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 
+from hwsim.cli import WORKLOAD_FLAGS
 from hwsim.cli.output import emit_json, records
 from hwsim.cli.workload_args import add_workload_arguments, trace_from_args
+
+FLAGS = WORKLOAD_FLAGS  # trace()'s parameters → their options
 
 HELP = "print the op trace (one row per op) of a model's prefill or decode step"
 EXAMPLES = (
