@@ -180,6 +180,27 @@ def test_plot_small_multiples_capped_at_six_panels():
     plt.close(fig)
 
 
+def test_plot_panel_whose_rows_lack_one_objective_saves(tmp_path):
+    """A group whose rows have x but no y (a memory level one design lacks) draws nothing: its x spread
+    must not make an empty axis logarithmic (savefig raised 'Data cannot be log-scaled')."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from hwsim.pareto import plot_front
+
+    df = pd.DataFrame(
+        {"design": ["a", "a", "b", "b"], "e": [1.0, 100.0, np.nan, np.nan], "t": [np.nan, np.nan, 1.0, 2.0]}
+    )
+    x, y = parse_objectives("e:min,t:max")
+    path = tmp_path / "front.png"
+    fig = plot_front(df, np.zeros(4, bool), x, y, path, by="design")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert [a.get_xscale() for a in fig.axes[:2]] == ["linear", "linear"]
+    plt.close(fig)
+
+
 def test_plot_into_a_subfigure_saves_the_whole_figure(tmp_path):
     """An `ax` inside a subfigure: the file written is the root figure (a SubFigure has no savefig)."""
     import matplotlib

@@ -73,7 +73,8 @@ def _panel(
         linewidth=0.6,
         zorder=2,
     )
-    for vals, setter in ((xs, ax.set_xscale), (ys, ax.set_yscale)):
+    drawn = np.isfinite(xs) & np.isfinite(ys)  # a row missing either value is not drawn: it sets no scale
+    for vals, setter in ((xs[drawn], ax.set_xscale), (ys[drawn], ax.set_yscale)):
         if _log_scale(vals):
             setter("log")
     readable_log_ticks(ax)
