@@ -60,6 +60,12 @@ def test_schema_expands_lists_and_keeps_the_load_apart(tmp_path):
     assert len(w.stream()) == 6
 
 
+def test_chunked_prefill_takes_a_list_like_every_scheduler_key(tmp_path):
+    """docs/studies.md: every scheduler key takes a list; chunked_prefill refused one ('expected true or false')."""
+    s = study(tmp_path, text=STUDY.replace("max_num_seqs: 4", "max_num_seqs: 4\n    chunked_prefill: [true, false]"))
+    assert [(w.tp, w.chunked_prefill) for w in s.workloads] == [(1, True), (1, False), (2, True), (2, False)]
+
+
 def test_rows_equal_a_direct_replay_and_fronts_work(tmp_path):
     s = study(tmp_path)
     r = run_sweep(s, tmp_path / "out", progress=False)

@@ -158,17 +158,17 @@ def serving_workloads(at: At) -> list[ServingWorkload]:
         k: _many(keys.get(k), lambda a: a.int(minimum=1), getattr(ServingWorkload, k))
         for k in ("max_num_seqs", "max_batched_tokens", "block_size", "tp", "pp", "ep", "dp")
     }
-    fixed["chunked_prefill"] = keys["chunked_prefill"].bool() if "chunked_prefill" in keys else True
+    chunked = _many(keys.get("chunked_prefill"), lambda a: a.bool(), True)
     if "kv_blocks" in keys and "memory_utilization" in keys:
         raise keys["kv_blocks"].error("give kv_blocks or memory_utilization, not both")
     kv_blocks = _many(keys.get("kv_blocks"), lambda a: a.int(minimum=1), None)
     util = _many(keys.get("memory_utilization"), _fraction, 0.9)
     if "link" in keys:
         fixed["link"] = keys["link"].str()
-    names = ("rate", *ints, "kv_blocks", "memory_utilization")
+    names = ("rate", *ints, "chunked_prefill", "kv_blocks", "memory_utilization")
     out = []
     for m in models:
-        for combo in itertools.product(rates, *ints.values(), kv_blocks, util):
+        for combo in itertools.product(rates, *ints.values(), chunked, kv_blocks, util):
             vals = dict(zip(names, combo))
             if vals["rate"] is None:  # a request file: no generated stream
                 vals.pop("rate")
