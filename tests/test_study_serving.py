@@ -105,6 +105,16 @@ def test_point_that_cannot_serve_is_an_infeasible_row(tmp_path):
     assert t["tpot_p99_s"].isna().all() and (t["area_mm2"] > 0).all()
 
 
+def test_point_that_cannot_serve_under_a_latency_constraint_is_infeasible_not_an_error(tmp_path):
+    """Its NaN tpot_p99_s is the replay's verdict, not a metric the family lacks (the constraint raised
+    "the bitserial family does not provide tpot_p99_s")."""
+    text = STUDY.replace("objectives:", "constraints: {{tpot_p99_s: {{max: 10}}}}\nobjectives:")
+    s = study(tmp_path, kv_blocks=1, text=text)
+    with pytest.warns(HwsimWarning, match="none of the 8 rows meets them"):
+        r = run_sweep(s, tmp_path / "out", progress=False)
+    assert r.front_rows == 0 and not r.table()["feasible"].any()
+
+
 @pytest.mark.slow
 def test_serving_sweep_is_deterministic_across_runs_workers_and_dask(tmp_path):
     # one design point per task, so the workers really share the study

@@ -254,9 +254,11 @@ MISSING_METRIC_HINTS = {
 }
 
 
-def _require_defined(t: pd.DataFrame, column: str, study: Study) -> None:
-    """A constraint on a metric that is NaN (undefined) for a design is an error, not 'infeasible'."""
-    missing = t[column].isna().to_numpy()
+def _require_defined(t: pd.DataFrame, column: str, study: Study, served: np.ndarray) -> None:
+    """A constraint on a metric that is NaN (undefined) for a design is an error, not 'infeasible'.
+    A serving point that could not serve its stream (`served` false: a reason in `serve_error`) has NaN
+    metrics by design (docs/studies.md): no evidence that the design lacks the metric."""
+    missing = t[column].isna().to_numpy() & served
     if not missing.any():
         return
     row = t.iloc[int(np.argmax(missing))]
@@ -280,6 +282,7 @@ def _require_defined(t: pd.DataFrame, column: str, study: Study) -> None:
 
 def feasibility(t: pd.DataFrame, study: Study) -> np.ndarray:
     ok = np.ones(len(t), dtype=bool)
+    served = t["serve_error"].fillna("").eq("").to_numpy() if "serve_error" in t.columns else ok
     for c in study.constraints:
         if c.column not in t.columns:
             raise HwsimError(
@@ -287,7 +290,7 @@ def feasibility(t: pd.DataFrame, study: Study) -> np.ndarray:
                 file=study.file,
                 field=f"constraints.{c.column}",
             )
-        _require_defined(t, c.column, study)
+        _require_defined(t, c.column, study, served)
         col = t[c.column]
         if c.true:
             ok &= col.astype(bool).to_numpy()
