@@ -54,6 +54,9 @@ def test_basis_rows_reproduce_the_trace_exactly(b, t, c):
         ("tpu-like", "phi-3-mini", None),
         ("u280", "llama-2-7b", Precision(weights="int8", activations="int8", kv="int8")),
         ("h100-sxm", "mixtral-8x7b", None),  # MoE: token rows costed from real traces
+        # MLA: one-token steps run their own ops (q_absorb, v_up); the basis raised KeyError on them
+        ("h100-sxm", "deepseek-v2-lite", Precision(weights="int4_g128", kv="int8")),
+        ("tpu-like", "deepseek-v2-lite", None),
     ],
 )
 def test_generation_equals_the_engine_on_real_traces(arch, model, prec):
@@ -73,6 +76,17 @@ def test_generation_equals_the_engine_on_real_traces(arch, model, prec):
 def test_mixtral_token_rows_are_not_polynomial_and_fall_back():
     sc = step_cost("h100-sxm", "mixtral-8x7b")
     assert sc.polynomial == {"token": False, "seq": True, "context": True}
+
+
+def test_mla_context_rows_include_the_one_token_forms_own_ops():
+    """MLA's decode form (q_absorb, v_up) and prefill form (kv_b_proj) are context rows, costed from real traces;
+    the rows both forms share keep their polynomial."""
+    basis = build_basis(load_model("deepseek-v2-lite"))
+    assert basis.forms and not basis.context.exact and basis.seq.exact
+    for op in ("q_absorb", "v_up", "kv_b_proj"):
+        assert f"layers.0.{op}" in basis.names["context"]
+    assert "layers.0.q_proj" in basis.names["token"]
+    assert not build_basis(LLAMA).forms
 
 
 def test_mixed_batch_is_one_varlen_attention_kernel():

@@ -154,6 +154,16 @@ def test_a_model_that_does_not_fit_is_a_user_error(capsys):
     assert "does not fit" in err and "--tp" in err
 
 
+def test_serving_an_mla_model_is_refused_in_one_line(capsys):
+    """Its one-token rows (q_absorb, v_up) would be costed per sequence in an iteration, not batched: refused
+    (it ended in a KeyError traceback from the step-cost basis)."""
+    assert (
+        main(["serve", "--arch", "h100-sxm", "--model", "deepseek-v2-lite", "--rate", "1", "--num-requests", "3"]) == 2
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--model" in err[0] and "hwsim generate" in err[0]
+
+
 def test_serve_cli_json_and_out(tmp_path, capsys):
     out = tmp_path / "o"
     assert (

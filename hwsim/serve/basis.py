@@ -130,6 +130,7 @@ class Basis:
     context: RowSet
     names: dict  # class → frozenset of op names in a real trace (for costing real traces by class)
     head: frozenset = frozenset()  # names of the rows before the first layer (embeddings)
+    forms: bool = False  # steps of one new token per sequence run ops of their own (MLA's absorbed decode)
 
     @property
     def exact(self) -> bool:
@@ -170,9 +171,19 @@ def _build_basis(model: ModelConfig, attention: str) -> Basis:
     base = _trace(model, 1, 2, 0)
     other_ctx = _trace(model, 1, 2, 5)
     other_split = _trace(model, 2, 1, 0)
-    diff = lambda a, b: (a.loc[base.index, _INTS] != b.loc[base.index, _INTS]).any(axis=1)  # noqa: E731
-    ctx_mask = diff(base, other_ctx)
-    seq_mask = ~ctx_mask & diff(base, other_split)
+
+    def diff(other: pd.DataFrame) -> np.ndarray:  # rows of base that differ in `other`, or that it lacks
+        both = base.index.isin(other.index)
+        out = np.ones(len(base), dtype=bool)
+        out[both] = (base.loc[both, _INTS] != other.loc[base.index[both], _INTS]).any(axis=1).to_numpy()
+        return out
+
+    # a step form with ops of its own (MLA decode absorbs W_UK when every sequence adds one token): rows
+    # that only some shapes run are context rows, costed from real traces (no polynomial spans both forms)
+    own = other_split.index.union(other_ctx.index, sort=False).difference(base.index, sort=False)
+    varies = len(own) > 0 or not (base.index.isin(other_split.index).all() and base.index.isin(other_ctx.index).all())
+    ctx_mask = diff(other_ctx) | ~base.index.isin(other_split.index)
+    seq_mask = ~ctx_mask & diff(other_split)
     tok_mask = ~ctx_mask & ~seq_mask
     ctx_names, seq_names, tok_names = (base.index[m] for m in (ctx_mask, seq_mask, tok_mask))
 
@@ -190,13 +201,15 @@ def _build_basis(model: ModelConfig, attention: str) -> Basis:
         [((s,), pick(_trace(model, s, 1, 0), seq_names)) for s in (3, 17)],
         _token_terms,
     )
-    pts = [(b, t, t + c) for b in (1, 2) for t in (1, 2) for c in (0, 1)]
+    # a step form of its own: fitted on the form of several new tokens (for the fixed cost), marked not exact
+    pts = [(b, t, t + c) for b in (1, 2) for t in ((2, 3) if varies else (1, 2)) for c in (0, 1)]
     ctx = _fit(
         [(p, pick(_trace(model, p[0], p[1], p[2] - p[1]), ctx_names)) for p in pts],
         [(p, pick(_trace(model, p[0], p[1], p[2] - p[1]), ctx_names)) for p in ((3, 5, 40), (1, 64, 1000))],
         _ctx_terms,
     )
-    names = {"token": frozenset(tok_names), "seq": frozenset(seq_names), "context": frozenset(ctx_names)}
+    ctx = replace(ctx, exact=ctx.exact and not varies)
+    names = {"token": frozenset(tok_names), "seq": frozenset(seq_names), "context": frozenset(ctx_names.append(own))}
     layer = base["layer"].to_numpy()
     inner = np.flatnonzero(layer >= 0)
     first_layer = int(inner[0]) if len(inner) else len(layer)
@@ -207,4 +220,6 @@ def _build_basis(model: ModelConfig, attention: str) -> Basis:
         where = np.where(rs.where >= 0, rs.where, np.where(edge, -1, model.layers))
         return replace(rs, where=where)
 
-    return Basis(model=model, token=placed(tok), seq=placed(seq), context=placed(ctx), names=names, head=head)
+    return Basis(
+        model=model, token=placed(tok), seq=placed(seq), context=placed(ctx), names=names, head=head, forms=varies
+    )
