@@ -54,6 +54,14 @@ def test_text_output(capsys):
     assert rc == 0 and "total:" in out and "mm²" in out
 
 
+def test_text_output_of_a_design_without_an_area(capsys):
+    """An FPGA has no area (NaN: it reports utilisation): the totals and --explain lines said 'nan mm²'."""
+    rc, out, _ = run(
+        capsys, "--arch", "u280", "--gemm", "1,4096,4096", "--phase", "decode", "--weights", "int8", "--explain"
+    )
+    assert rc == 0 and "area n/a" in out and "engine total n/a" in out and "nan" not in out.lower()
+
+
 @pytest.mark.parametrize(
     "argv, needle",
     [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -185,10 +186,8 @@ def run(args: argparse.Namespace) -> int:
             f"{kind:<12}{_fmt(r['cycles']):>18}{_fmt(r['compute_cycles']):>18}{_fmt(r['memory_cycles']):>18}"
             f"{r['energy_j']:>12.4g}"
         )
-    print(
-        f"total: {_fmt(t['cycles'])} cycles, {t['seconds'] * 1e3:.4g} ms, {t['energy_j']:.4g} J, "
-        f"{t['area_mm2']:.4g} mm²"
-    )
+    area = "area n/a" if math.isnan(t["area_mm2"]) else f"{t['area_mm2']:.4g} mm²"  # NaN: FPGAs report utilisation
+    print(f"total: {_fmt(t['cycles'])} cycles, {t['seconds'] * 1e3:.4g} ms, {t['energy_j']:.4g} J, {area}")
     if table.extra_keys:  # family point totals, e.g. FPGA feasibility, limiting resource, achieved clock
         print("  " + ", ".join(f"{k}: {_plain(t[k])}" for k in table.extra_keys))
     if explanation is not None:

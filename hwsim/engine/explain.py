@@ -9,6 +9,7 @@ static power × time — so they add up to the engine's totals (to floating-poin
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -99,9 +100,9 @@ class Explanation:
                 f"{r.component[:61]:<62}  {_g(r.per_instance_mm2)} mm² {r.count:>12.4g}"
                 f"{r.area_mm2:>12.4g}  {ref(r.source)}"
             )
+        area = "n/a" if math.isnan(t["area_mm2"]) else f"{t['area_mm2']:.6g} mm²"  # NaN: FPGAs report utilisation
         lines.append(
-            f"sum {self.area['area_mm2'].sum():.6g} mm² (engine total {t['area_mm2']:.6g} mm²; "
-            "memory arrays are priced in energy only)"
+            f"sum {self.area['area_mm2'].sum():.6g} mm² (engine total {area}; memory arrays are priced in energy only)"
         )
         lines += ["", "sources:"] + [f"[{i}] {src}" for src, i in notes.items()]
         return "\n".join(lines)
