@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 N_BINS = 4  # timeline bins per op and resource
 MAX_INSTANCES = 4  # instances simulated; beyond, the steady-state increment is extrapolated
 CHUNKS = 8  # slices of a streamed elementwise op
+MAX_TILES = 1 << 22  # tiles simulated per op (instances included); beyond, tiles merge (coarsened)
 
 
 @dataclass
@@ -157,6 +158,21 @@ def stream_op(ctx: SimContext, i: int, chunks: int | None = None) -> OpSim:
     return OpSim(end, {"compute": bc, "dma": bd}, bc, bd, moved, {"compute": cb, "dma": db})
 
 
+def coarsened(m: int, n: int, tile_m: float, tile_n: float, instances: float, fetch: float) -> tuple[float, float]:
+    """Tiles of at most MAX_TILES in all the simulated instances (with the parts of tiles that straddle one of
+    `fetch` super-blocks, tile_grid): the dimension cut into more tiles takes tiles twice as large until they
+    fit. Whole tiles merge, so each sub-GEMM's passes (ceil per array dimension) sum as before, and the bytes
+    are the same; only the overlap of loads and compute is coarser."""
+    f = max(int(np.ceil(fetch)), 1) - 1
+    cut = lambda size, tile: -(-size // int(min(tile, size)))  # noqa: E731
+    while (cm := cut(m, tile_m)) * (cn := cut(n, tile_n)) + f * max(cm, cn) > MAX_TILES / instances and cm * cn > 1:
+        if cm >= cn:
+            tile_m *= 2
+        else:
+            tile_n *= 2
+    return tile_m, tile_n
+
+
 def simulate_tiles(ctx: SimContext, i: int, tile_m: float, tile_n: float) -> OpSim:
     """One GEMM of an array family through the tile pipeline: output blocks of tile_m × tile_n (one
     pass of the array), cut further by the shared memory model's fetch factors (see tile_grid);
@@ -166,6 +182,8 @@ def simulate_tiles(ctx: SimContext, i: int, tile_m: float, tile_n: float) -> OpS
         return stream_op(ctx, i)
     count = max(float(ops.count[i]), 1.0)
     m, n, k = (int(getattr(ops, f)[i]) for f in ("m", "n", "k"))
+    fetch = max(float(blocking["a_fetch"][i]), float(blocking["b_fetch"][i]))
+    tile_m, tile_n = coarsened(m, n, tile_m, tile_n, min(count, MAX_INSTANCES), fetch)
     rows, cols, share, a_b, b_b, c_b = tile_grid(
         m, n, tile_m, tile_n, *(float(blocking[x][i]) for x in ("a", "b", "c", "a_fetch", "b_fetch", "cap_a", "cap_b"))
     )
