@@ -38,7 +38,7 @@ def why_not_fits(
     """Why the devices of layout `par` cannot hold the weights, activations and KV cache of `batch` sequences of
     prompt + output tokens (as hwsim serve would hold them: hwsim.serve.kvcache), or None when they can or when
     the backing store's capacity is not given (unbounded: nothing to check)."""
-    if not math.isfinite(float(np.asarray(arch.backing.capacity))):
+    if not _capacity_given(arch):
         return None
     if not 0 < memory_utilization <= 1:
         raise HwsimError(f"must lie in (0, 1], got {memory_utilization!r}", field="memory_utilization")
@@ -48,6 +48,11 @@ def why_not_fits(
         return "weights and activations do not fit"
     need = batch * -(-(prompt + output) // block_size)
     return f"KV cache holds {blocks} blocks, needs {need}" if blocks < need else None
+
+
+def _capacity_given(arch: Accelerator) -> bool:
+    """Whether the backing store has a finite capacity (the schema's default is unbounded)."""
+    return math.isfinite(float(np.asarray(arch.backing.capacity)))
 
 
 def candidates(model: ModelConfig, max_devices: int, ep: bool = False) -> list[Parallel]:
@@ -91,7 +96,7 @@ def devices_needed(
     if isinstance(max_devices, bool) or not isinstance(max_devices, int) or max_devices < 1:
         raise HwsimError(f"must be a positive integer, got {max_devices!r}", field="max_devices")
     field = f"memory.{arch.backing.name}.capacity"
-    if not math.isfinite(float(np.asarray(arch.backing.capacity))):
+    if not _capacity_given(arch):
         raise HwsimError(
             f"{arch.name}'s {arch.backing.name} has no capacity, and the devices a model needs depend on it: give one",
             file=getattr(arch, "file", None),
