@@ -121,7 +121,7 @@ def try_format(
         warnings.warn(
             HwsimWarning(
                 f"{arch.name} cannot run {fmt} weights ({shown}): costed at {main} "
-                f"instead ({exc.detail[:120]}); one weight format for the whole model "
+                f"instead ({exc.detail}); one weight format for the whole model "
                 "costs every op at it"
             ),
             stacklevel=3,
