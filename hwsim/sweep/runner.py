@@ -24,7 +24,7 @@ from hwsim.fileio import atomic_write_table
 from hwsim.sweep.io import RESULTS_STEM, read_table
 from hwsim.sweep.recheck import RECHECK_STEM, run_recheck
 from hwsim.sweep.store import RESUME_HINT, Store
-from hwsim.sweep.tasks import Task, plan, total_rows
+from hwsim.sweep.tasks import check_size, Task, plan, total_rows
 
 FRONT_STEM = "front"
 
@@ -82,6 +82,7 @@ def run_sweep(
             raise HwsimError(f"expected a Study or a study file, got {type(study).__name__}", field="study")
         study = load_study(resolve_preset(study, "studies", what="study"))
     check_executor(workers, executor, scheduler)  # before anything in the output folder is touched
+    check_size(study)
     if out_dir is None and study.outputs.dir_error is not None:
         raise study.outputs.dir_error
     store = Store(out_dir if out_dir is not None else study.outputs.dir)
