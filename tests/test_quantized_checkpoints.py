@@ -142,6 +142,22 @@ def test_bitnet_on_a_lut_preset(capsys):
     assert "total:" in out.out and "cannot run bf16 weights" in out.err and out.err.count("\n") == 1
 
 
+@pytest.mark.parametrize("command", ["simulate", "roofline"])
+def test_a_main_format_the_design_cannot_run_is_one_error_line(capsys, command):
+    """DeepSeek-V3 stores fp8 weights with a bf16 head: on a LUT design neither runs. roofline warned that the head
+    was costed at fp8 (quoting a truncated message), then refused fp8; the refusal alone is what is true."""
+    argv = [command, "--arch", "tmac-rpi5", "--model", "deepseek-v3", "--phase", "decode"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "fp8_e4m3" in err[0] and "error" in err[0]
+
+
+def test_roofline_warns_in_full_about_a_format_the_design_cannot_run(capsys):
+    assert main(["roofline", "--arch", "tmac-rpi5", "--model", "bitnet-b1.58-2b4t", "--phase", "decode"]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot run bf16 weights" in err[0] and "e.g. int4_g128 or 2 bits)" in err[0]
+
+
 def test_roofline_allocate_and_sweep_use_the_checkpoint_format(capsys, tmp_path):
     assert main(["roofline", "--arch", "h100-sxm", "--model", "llama-2-7b-gptq", "--phase", "decode", "--json"]) == 0
     assert "int4_g128" in json.dumps(json.loads(capsys.readouterr().out)["summary"])

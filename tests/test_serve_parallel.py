@@ -40,6 +40,36 @@ def test_every_link_preset_loads_with_sources():
         assert dict(link.sources).keys() == {"bandwidth", "latency", "energy"}
 
 
+# The interconnect each shipped GPU product has (its datasheet; the preset's `link:` comment cites it).
+# A new GPU preset must be added here: multi-device serving on it needs a link to be costed.
+GPU_LINKS = {
+    "a100-sxm": "nvlink3",  # A100 SXM4: NVLink 3, 600 GB/s per GPU
+    "h100-sxm": "nvlink4",  # H100 SXM5: NVLink 4, 900 GB/s per GPU
+    "h200-sxm": "nvlink4",  # H200 SXM: NVLink 4, 900 GB/s per GPU
+    "b200": "nvlink5",  # HGX B200: NVLink 5, 1.8 TB/s per GPU
+    "mi300x": "infinity-fabric",  # MI300X: 7 Infinity Fabric links, 896 GB/s peer to peer
+    "l40s": "pcie4-x16",  # L40S: PCIe Gen4 x16, no NVLink
+    "rtx-4090": "pcie4-x16",  # RTX 4090: PCIe Gen4 x16, no NVLink (and no peer-to-peer: the preset says so)
+    "rtx-pro-6000": "pcie5-x16",  # RTX PRO 6000 Blackwell: PCIe Gen5 x16
+    "v100s": "pcie3-x16",  # V100S PCIe: PCIe Gen3 x16
+}
+
+
+def test_every_gpu_preset_names_the_link_its_product_has():
+    gpus = [n for n in preset_names("archs") if load_arch(n).family == "gpu"]
+    assert sorted(gpus) == sorted(GPU_LINKS), "a GPU preset without an entry in GPU_LINKS (or one gone)"
+    for name in gpus:
+        arch = load_arch(name)
+        assert arch.link == GPU_LINKS[name], name
+        assert load_link(arch.link).bandwidth > 0
+
+
+@pytest.mark.parametrize("gen, gts", [(3, 8e9), (4, 16e9), (5, 32e9)])
+def test_pcie_link_bandwidth_is_the_spec_lane_rate(gen, gts):
+    # PCIe 3.0-5.0: 128b/130b encoding; x16, one direction
+    assert load_link(f"pcie{gen}-x16").bandwidth == pytest.approx(16 * gts * 128 / 130 / 8, rel=1e-3)
+
+
 def test_ring_all_reduce_matches_the_textbook_formula():
     # Thakur et al. 2005: 2(n-1)·α + 2(n-1)/n · B/bw; 8 H100s, 1 GB: 2·7/8·1e9/450e9 + 14 µs
     assert NVLINK.all_reduce(1e9, 8) == pytest.approx(2 * 7 / 8 * 1e9 / 450e9 + 14e-6, rel=1e-12)

@@ -239,3 +239,71 @@ outputs: {plot: false}
     assert main(["sweep", str(p), "--out", str(tmp_path / "b")]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "kv_blocks" in err and str(p) in err, err
+    assert not (tmp_path / "b" / "manifest.json").exists()  # told before any point runs, not at the first one
+
+
+FIT = """
+architectures:
+  - preset: h100-sxm
+    {arch}
+workloads:
+  - {{kind: serving, model: gpt-2, requests: {{rate: 20, num_requests: 4, input_len: 32, output_len: 4}},
+      max_batched_tokens: 256, {extra}}}
+objectives: [ttft_p99_s:min, devices:min]
+outputs: {{plot: false}}
+"""
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ("tp: 1", "gpt-2 does not fit on 1 device(s)"),  # sized from memory: weights alone overflow it
+        ("tp: [1, 2], memory_utilization: 0.5", "tp 1, pp 1, weights fp16: gpt-2 does not fit"),  # no layout fits
+        ("kv_blocks: 64", "0.25 GB of weights"),  # a given cache size used to skip the memory check (a feasible row)
+    ],
+)
+def test_design_that_cannot_hold_the_model_is_refused_before_any_point_runs(tmp_path, capsys, extra, message):
+    """docs/studies.md: a fixed design (its backing store not swept) that cannot hold a serving entry in any
+    combination the entry lists stops the study before any point runs: one line naming the file and the
+    entry's model, exit 2 (it used to be an infeasible row found at run time, or with kv_blocks a feasible one)."""
+    p = tmp_path / "s.yaml"
+    p.write_text(FIT.format(arch='set: {memory.hbm.capacity: "0.1 GB"}', extra=extra))
+    out = tmp_path / "o"
+    assert main(["sweep", str(p), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"{p}: workloads[0].model: h100-sxm (architectures[0])" in err, err
+    assert message in err, err
+    assert not (out / "manifest.json").exists()  # refused before the sweep wrote anything
+
+
+def test_kv_blocks_that_do_not_fit_beside_the_weights_are_refused(tmp_path):
+    p = tmp_path / "s.yaml"
+    p.write_text(FIT.format(arch="name: h100", extra="kv_blocks: 100000000"))  # 100M blocks of 16 tokens: ~2.9 PB
+    with pytest.raises(HwsimError, match=r"workloads\[0\].model: .* the 100000000 KV blocks given need"):
+        load_study(p)
+
+
+def test_fit_that_depends_on_swept_values_is_an_infeasible_row(tmp_path):
+    """Where the fit depends on what the study sweeps (the backing store's capacity, or a layout list of which
+    one fits), the points that do not fit are infeasible rows with the reason, the others are served."""
+    p = tmp_path / "s.yaml"
+    p.write_text(FIT.format(arch='sweep: {memory.hbm.capacity: ["0.1 GB", "80 GB"]}', extra="kv_blocks: 64"))
+    t = run_sweep(load_study(p), tmp_path / "swept", progress=False).table()
+    assert list(t["feasible"]) == [False, True]
+    assert "0.25 GB of weights" in t["serve_error"][0] and t["serve_error"][1] == ""
+    assert np.isnan(t["tpot_p99_s"][0]) and t["tpot_p99_s"][1] > 0
+    p.write_text(FIT.format(arch='set: {memory.hbm.capacity: "0.25 GB"}', extra="tp: [1, 2]"))
+    t = run_sweep(load_study(p), tmp_path / "tp", progress=False).table()
+    assert list(t["tp"]) == [1, 2] and list(t["feasible"]) == [False, True]
+    assert t["serve_error"][0].startswith("gpt-2 does not fit on 1 device(s)")
+
+
+def test_serve_cli_checks_a_given_kv_blocks_against_memory(capsys):
+    """The same rule on the command line: `hwsim serve --kv-blocks` sized no cache, so it checked no memory and
+    replayed Llama-2-70B fp16 (138 GB of weights) on one 24 GB RTX 4090."""
+    base = ["serve", "--rate", "1", "--num-requests", "2", "--input-len", "16", "--output-len", "2", "--kv-blocks"]
+    assert main([*base, "100", "--arch", "rtx-4090", "--model", "llama-2-70b"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("hwsim serve: error: --kv-blocks: llama-2-70b does not fit")
+    assert main([*base, "100", "--arch", "h100-sxm", "--model", "gpt-2", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["kv_capacity_blocks"] == 100

@@ -66,3 +66,38 @@ def test_undefined_accuracy_for_plain_bits_is_an_error(tmp_path):
     t = pd.DataFrame({"design": ["u280"], "family": ["fpga"], "weights": ["3"], "acc_sqnr_db": [np.nan]})
     with pytest.raises(HwsimError, match=r"constraints\.acc_sqnr_db: acc_sqnr_db is undefined for weights=3"):
         feasibility(t, s)
+
+
+@pytest.mark.parametrize(
+    "bounds, want",
+    [
+        ("{seconds: {max: 5 ms}}", ("seconds", None, 0.005)),
+        ("{area_mm2: {min: 0.5 cm2, max: 900}}", ("area_mm2", 50.0, 900.0)),  # mm² columns: SI m² × 1e6
+        ("{energy_per_token_j: {max: 2 mJ}}", ("energy_per_token_j", None, 0.002)),
+        ("{tpot_p99_s: {max: 40 ms}}", ("tpot_p99_s", None, 0.04)),
+        ("{bytes_dram: {max: 4 GiB}}", ("bytes_dram", None, 4 * 2.0**30)),
+    ],
+)
+def test_constraint_bounds_take_units_in_the_columns_own(tmp_path, bounds, want):
+    """Unit strings are accepted in YAML (as for swept quantities and allocate's budgets): converted to the unit
+    the column's name says (seconds, joules, mm², bytes); a bare number stays in the column's own units."""
+    p = tmp_path / "s.yaml"
+    p.write_text(textwrap.dedent(STUDY).replace("SET", "").replace("  area_mm2: {max: 900}", f"  {bounds[1:-1]}"))
+    (got,) = load_study(p).constraints
+    assert (got.column, got.min is None, got.max is None) == (want[0], want[1] is None, want[2] is None)
+    assert [v for v in (got.min, got.max) if v is not None] == pytest.approx([v for v in want[1:] if v is not None])
+
+
+@pytest.mark.parametrize(
+    "bounds, needle",
+    [
+        ("{seconds: {max: 5 mm2}}", "constraints.seconds.max: '5 mm2' is not a time"),
+        ("{tokens_per_s: {min: 5 ms}}", "constraints.tokens_per_s.min: 'tokens_per_s' has no unit"),
+        ("{seconds: {max: fast}}", "constraints.seconds.max: expected a time"),
+    ],
+)
+def test_a_constraint_bound_in_the_wrong_unit_is_refused(tmp_path, bounds, needle):
+    p = tmp_path / "s.yaml"
+    p.write_text(textwrap.dedent(STUDY).replace("SET", "").replace("  area_mm2: {max: 900}", f"  {bounds[1:-1]}"))
+    with pytest.raises(HwsimError, match=needle.replace(".", r"\.")):
+        load_study(p)

@@ -228,6 +228,30 @@ def test_fractional_range_over_an_integer_field_says_how_to_fix(tmp_path, capsys
     assert not (tmp_path / "o").exists()
 
 
+_AXIS = "{min: 1, max: 100000, num: 100000, integer: true}"  # 10^5 values
+
+
+@pytest.mark.parametrize(
+    "sweep, points",
+    [
+        (f"compute.rows: {_AXIS}, compute.cols: {_AXIS}", "1e+10"),  # asked numpy for a 75 GiB index array
+        # 10^25 points: their product in int64 wrapped around
+        (
+            f"compute.rows: {_AXIS}, compute.cols: {_AXIS}, compute.dot_width: {_AXIS}, clock: "
+            "{min: 1 GHz, max: 2 GHz, num: 100000}, memory.dram.bandwidth: {min: 1 GB/s, max: 100 GB/s, num: 100000}",
+            "1e+25",
+        ),
+    ],
+)
+def test_a_study_too_large_to_hold_is_refused_before_it_runs(tmp_path, capsys, sweep, points):
+    p = tmp_path / "s.yaml"
+    p.write_text(REAL.replace("{compute.rows: ROWS}", "{" + sweep + "}"))
+    assert main(["sweep", str(p), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "architectures[0].sweep" in err and f"{points} points" in err
+    assert "100,000,000 rows" in err and not (tmp_path / "o").exists()
+
+
 @pytest.mark.parametrize("resume", [True, False])
 def test_rerun_after_a_kill_in_the_final_writes_leaves_the_uninterrupted_folder(tmp_path, monkeypatch, resume):
     """A SIGKILL mid-write leaves that write's temporary (no `finally` runs); one after the manifest says complete

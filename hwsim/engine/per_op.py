@@ -68,6 +68,13 @@ def split(formats: list[str]) -> Split:
     return Split(main, tuple((f, fmts == f) for f, _ in rest))
 
 
+def main_format(formats: Iterable[str] | None) -> str:
+    """The one weight format `weights: model` stands for where a whole model is costed at one (a study's
+    `weights` column, a serving replay): the format most of a checkpoint's ops use (`own_formats`); fp16 for a
+    plain model (None)."""
+    return "fp16" if formats is None else split(list(formats)).main
+
+
 def align(formats: list[str], source: TraceLike, ran: TraceLike) -> list[str]:
     """`formats` (one per op of `source`, a Trace or ops table) for the ops of `ran`, the same trace as a
     machine runs it (hwsim.engine.attention.as_run re-expresses only weight-free attention rows): by op
@@ -114,7 +121,7 @@ def try_format(
         warnings.warn(
             HwsimWarning(
                 f"{arch.name} cannot run {fmt} weights ({shown}): costed at {main} "
-                f"instead ({exc.detail[:120]}); one weight format for the whole model "
+                f"instead ({exc.detail}); one weight format for the whole model "
                 "costs every op at it"
             ),
             stacklevel=3,

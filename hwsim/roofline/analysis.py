@@ -26,6 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from functools import cached_property
 import os
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any, Iterable, Mapping
@@ -43,7 +44,7 @@ from hwsim.engine.per_op import align, split, try_format, with_weights
 
 from hwsim.core.ops import OpColumns, column_array as _array
 from hwsim.core.precision import Precision, ResolvedPrecision, resolve_precision
-from hwsim.errors import HwsimError
+from hwsim.errors import HwsimError, HwsimWarning
 from hwsim.records import records
 from hwsim.families import get_family
 from hwsim.roofline.summary import phase_summary
@@ -284,22 +285,28 @@ def _mixed_series(
     def rows(mask: np.ndarray) -> tuple[OpColumns, dict[str, np.ndarray]]:
         return ops.take(mask), {k: v[mask] for k, v in labels.items()}
 
-    for fmt, mask in groups.others:
-        got = try_format(
-            arch,
-            fmt,
-            groups.main,
-            labels["name"][mask],
-            _series,
-            arch,
-            *rows(mask),
-            resolve_precision(with_weights(prec, fmt)),
-        )
-        if got is not None:
-            parts.append((mask, got))
-            used.append(fmt)
-            main_rows &= ~mask
+    # the warnings about formats the design cannot run are said once the main format has run: if it cannot run
+    # either, its error is the one line the user sees (not a warning that the ops are costed at it, then the error)
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always", HwsimWarning)
+        for fmt, mask in groups.others:
+            got = try_format(
+                arch,
+                fmt,
+                groups.main,
+                labels["name"][mask],
+                _series,
+                arch,
+                *rows(mask),
+                resolve_precision(with_weights(prec, fmt)),
+            )
+            if got is not None:
+                parts.append((mask, got))
+                used.append(fmt)
+                main_rows &= ~mask
     parts.insert(0, (main_rows, _series(arch, *rows(main_rows), resolve_precision(with_weights(prec, groups.main)))))
+    for w in said:
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     label = f"W {'+'.join(used)} / A {prec.activations.name} / KV {prec.kv.name}"
     roofs = replace(parts[0][1][0], precision=label)
     back = np.argsort(np.concatenate([np.flatnonzero(m) for m, _ in parts]), kind="stable")

@@ -94,8 +94,8 @@ def capacity_blocks(
             f"{model.name} does not fit on {par.devices} device(s) (tp {par.tp} × pp {par.pp}): "
             f"{weights[s] / 1e9:.2f} GB of weights + {acts / 1e9:.2f} GB of activations per device{where} "
             f"leave {max(free[s], 0) / 1e9:.2f} GB of {cap * utilization / 1e9:.2f} GB ({arch.backing.name} × "
-            f"{utilization}) for the KV cache, less than one block; use more devices (`tp`/`pp`), fewer "
-            f"weight bits or a higher `memory_utilization`",
+            f"{utilization}) for the KV cache, less than one block; use more devices (`tp`/`pp`)"
+            + (", fewer weight bits or a higher `memory_utilization`" if utilization < 1 else " or fewer weight bits"),
             field="model",
         )
     return int(min(f // b for f, b in zip(free, blocks) if b > 0)), info

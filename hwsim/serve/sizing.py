@@ -50,6 +50,41 @@ def why_not_fits(
     return f"KV cache holds {blocks} blocks, needs {need}" if blocks < need else None
 
 
+def why_not_serves(
+    arch: Accelerator,
+    model: ModelConfig,
+    prec: ResolvedPrecision,
+    par: Parallel,
+    *,
+    block_size: int,
+    max_batched_tokens: int,
+    kv_blocks: int | None = None,
+    memory_utilization: float = 0.9,
+    draft: ModelConfig | None = None,
+) -> str | None:
+    """Why the devices of layout `par` cannot hold what hwsim serve keeps on them: the weights, the activations of
+    an iteration of `max_batched_tokens` tokens and the KV cache (sized from `memory_utilization` of the memory,
+    at least one block; or the `kv_blocks` given, which must fit beside the rest in the whole memory), a
+    speculative `draft` beside them. None when they can, or when the backing store's capacity is not given
+    (unbounded: the caller decides)."""
+    if not _capacity_given(arch):
+        return None
+    util = 1.0 if kv_blocks is not None else memory_utilization
+    try:
+        blocks, info = capacity_blocks(arch, model, prec, block_size, util, max_batched_tokens, par, draft)
+    except HwsimError as exc:
+        return exc.detail
+    if kv_blocks is None or blocks >= kv_blocks:
+        return None
+    return (
+        f"{model.name} on {par.devices} device(s) (tp {par.tp} × pp {par.pp}): the {kv_blocks} KV blocks given "
+        f"need {kv_blocks * info['kv_block_bytes'] / 1e9:.2f} GB per device beside {info['weights_bytes'] / 1e9:.2f} "
+        f"GB of weights + {info['activation_bytes'] / 1e9:.2f} GB of activations, and the {arch.backing.name} "
+        f"({info['memory_bytes'] / 1e9:.2f} GB) holds {blocks}; give fewer `kv_blocks`, more devices (`tp`/`pp`) "
+        "or fewer weight bits"
+    )
+
+
 def _capacity_given(arch: Accelerator) -> bool:
     """Whether the backing store has a finite capacity (the schema's default is unbounded)."""
     return math.isfinite(float(np.asarray(arch.backing.capacity)))

@@ -31,6 +31,7 @@ def check_names(study: Study, top: dict[str, At]) -> None:
         _check_arch(d, at)
     _check_workloads(study, top.get("workloads") or top["architectures"])
     _check_formats(study, top.get("precisions") or top["architectures"])
+    _check_serving_fits(study, top)
     if study.accuracy.source == "checkpoint":
         import os
 
@@ -146,3 +147,29 @@ def _check_formats(study: Study, at: At) -> None:
                 operand_type(v, operand)
             except HwsimError as exc:
                 raise at.error(f"{operand}: {exc.detail}") from None
+
+
+def _check_serving_fits(study: Study, top: dict[str, At]) -> None:
+    """Each design against each serving entry it runs: refused up front when no combination listed fits its
+    memory (hwsim.study.serving.check_fits), unless the design sweeps its backing store (checked per point)."""
+    from hwsim.study.serving import check_fits, serving_workloads
+
+    for d, a in zip(study.designs, top["architectures"].list()):
+        if not any(study.workloads[i].kind == "serving" for i in d.workloads):
+            continue
+        from hwsim.arch import load_arch
+
+        arch = load_arch(d.preset, dict(d.overrides) or None)
+        if any(p.path.startswith(f"memory.{arch.backing.name}.") for p in d.params):
+            continue
+        own = isinstance(a.value, dict) and "workloads" in a.value
+        entries = a.child("workloads", a.value["workloads"]) if own else top["workloads"]
+        for e in entries.list():
+            if isinstance(e.value, dict) and e.value.get("kind") == "serving":
+                check_fits(
+                    f"{d.name} (architectures[{d.index}])",
+                    arch,
+                    e,
+                    serving_workloads(e),
+                    [study.precisions[i] for i in d.precisions],
+                )

@@ -3,6 +3,8 @@ hypercube samples (scipy.stats.qmc) over the swept parameters."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from hwsim.study.schema import Design, Sampler
@@ -13,7 +15,7 @@ def n_points(design: Design, sampler: Sampler) -> int:
         return 1
     if sampler.kind != "grid":
         return sampler.draws
-    return int(np.prod([len(p.grid_values()) for p in design.params], dtype=np.int64))
+    return math.prod(len(p.grid_values()) for p in design.params)  # Python ints: a huge grid must not wrap
 
 
 def _unit_samples(design: Design, sampler: Sampler) -> np.ndarray:

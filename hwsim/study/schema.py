@@ -20,6 +20,7 @@ from hwsim.pareto.objectives import Objective, parse_objectives
 from hwsim.study.params import Param, parse_param, parse_value
 from hwsim.study.serving import ServingWorkload, serving_workloads
 from hwsim.study.validate import At
+from hwsim.units import parse_quantity
 
 TOP_KEYS = (
     "name",
@@ -429,12 +430,46 @@ def _constraints(at: At) -> tuple[Constraint, ...]:
         keys = c.mapping(("min", "max"))
         if not keys:
             raise c.error("give min and/or max (in the column's own units)")
-        lo = keys["min"].number() if "min" in keys else None
-        hi = keys["max"].number() if "max" in keys else None
+        lo = _bound(keys["min"], col) if "min" in keys else None
+        hi = _bound(keys["max"], col) if "max" in keys else None
         if lo is not None and hi is not None and hi < lo:
             raise c.error(f"max ({hi:g}) is below min ({lo:g})")
         out.append(Constraint(col, lo, hi))
     return tuple(out)
+
+
+def column_unit(column: str) -> tuple[str, float] | None:
+    """(quantity kind, SI → column unit) of a result column from its name (docs/studies.md: seconds and `_s` in
+    seconds, `_j` joules, `_w` watts, `_bytes` and `bytes_` bytes, `_mm2` mm², `_hz` hertz), or None (a count, a
+    ratio or a rate per unit: its bounds are plain numbers)."""
+    name = column.lower()
+    if name.split("_")[-2:-1] == ["per"]:  # a rate per unit (tokens_per_s, tops_per_mm2); energy_per_token_j is J
+        return None
+    if name == "seconds" or name.endswith("_s"):
+        return "time", 1.0
+    for suffix, kind, scale in (
+        ("_j", "energy", 1.0),
+        ("_w", "power", 1.0),
+        ("_mm2", "area", 1e6),
+        ("_hz", "frequency", 1.0),
+    ):
+        if name.endswith(suffix):
+            return kind, scale
+    if name.endswith("_bytes") or name.startswith("bytes_"):
+        return "bytes", 1.0
+    return None
+
+
+def _bound(at: At, column: str) -> float:
+    """A constraint bound in the column's own units: a number, or a quantity with units ('5 ms' for seconds,
+    '4 GiB' for a bytes column) when the column's name says its unit."""
+    if not isinstance(at.value, str):
+        return at.number()
+    unit = column_unit(column)
+    if unit is None:
+        raise at.error(f"{column!r} has no unit hwsim reads from its name: give a plain number, got {at.value!r}")
+    kind, scale = unit
+    return parse_quantity(at.value, kind, file=at.file, field=at.path) * scale
 
 
 def _outputs(at: At | None, name: str, name_at: At | None = None) -> Outputs:

@@ -17,7 +17,9 @@ from hwsim.errors import HwsimError
 from hwsim.study.validate import At
 
 if TYPE_CHECKING:
+    from hwsim.core.spec import Accelerator
     from hwsim.serve.requests import Requests
+    from hwsim.study.schema import PrecisionChoice
     from hwsim.workload.config import ModelConfig
 
 _T = TypeVar("_T")
@@ -201,3 +203,51 @@ def check_serving(w: ServingWorkload, entry: At, model: ModelConfig) -> None:
             load_link(w.link)
         except HwsimError as exc:
             raise entry.child("link", w.link).error(exc.detail) from None
+
+
+def check_fits(
+    design: str, arch: Accelerator, entry: At, ws: list[ServingWorkload], precisions: list[PrecisionChoice]
+) -> None:
+    """A design that cannot hold a serving entry in any combination the entry and the precisions list (model,
+    layout, scheduler, cache size, weight format) is refused before any point runs, with the first combination's
+    reason; a design with no memory capacity needs the entry's `kv_blocks`. `arch` is the design at its fixed
+    values: the caller skips designs that sweep their backing store (there each point is checked as it runs,
+    an infeasible row where it does not fit)."""
+    from hwsim.core.precision import Precision, resolve_precision
+    from hwsim.engine.per_op import main_format, own_formats
+    from hwsim.study.schema import MODEL_WEIGHTS
+    from hwsim.serve.shard import Parallel
+    from hwsim.serve.sizing import why_not_serves
+    from hwsim.workload import load_model, trace
+
+    level = arch.backing.name
+    if not math.isfinite(float(arch.backing.capacity)):
+        if any(w.kv_blocks is None for w in ws):
+            raise entry.error(
+                f"{design}'s {level} has no capacity to size the KV cache from: give this workload kv_blocks "
+                f"(or the design memory.{level}.capacity)"
+            )
+        return
+    first = None
+    for w in ws:
+        model = load_model(w.model)
+        own = main_format(own_formats(trace(model, "decode")))  # what `weights: model` stands for (as a sweep)
+        for p in precisions:
+            weights = own if p.weights == MODEL_WEIGHTS else p.weights
+            prec = resolve_precision(Precision(weights=weights, activations=p.activations, kv=p.kv))
+            why = why_not_serves(
+                arch,
+                model,
+                prec,
+                Parallel(tp=w.tp, pp=w.pp, ep=w.ep),
+                block_size=w.block_size,
+                max_batched_tokens=w.max_batched_tokens,
+                kv_blocks=w.kv_blocks,
+                memory_utilization=w.memory_utilization,
+            )
+            if why is None:
+                return
+            first = first or f"tp {w.tp}, pp {w.pp}, weights {weights}: {why}"
+    raise entry.child("model", None).error(
+        f"{design} cannot hold this workload in any combination listed (layouts, precisions, cache); {first}"
+    )

@@ -85,13 +85,11 @@ def concrete(precision: PrecisionChoice, workload: AnyWorkload) -> PrecisionChoi
     weights column), marked per_op so the engine costs each op at its own format; fp16 for a plain model."""
     if precision.weights != MODEL_WEIGHTS:
         return precision
-    fmts = _own_formats(workload)
-    if fmts is None:
-        return replace(precision, weights="fp16")
-    from hwsim.engine.per_op import split
+    from hwsim.engine.per_op import main_format
 
+    fmts = _own_formats(workload)
     # a serving replay costs every op at one weight format (hwsim.serve.stepcost): the checkpoint's main one
-    return replace(precision, weights=split(list(fmts)).main, per_op=workload.kind != "serving")
+    return replace(precision, weights=main_format(fmts), per_op=fmts is not None and workload.kind != "serving")
 
 
 def weight_mix(precision: PrecisionChoice, workload: AnyWorkload) -> str:

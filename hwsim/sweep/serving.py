@@ -3,9 +3,11 @@
 output token and devices. Points are replayed one by one (each design point is a different machine);
 the model, the stream and the arch file are loaded once per process.
 
-A design point that cannot serve the stream (the model does not fit its devices, a request larger than
-its KV cache) is a row with NaN metrics, `feasible` false and the reason in `serve_error`; anything
-wrong with the study itself stops the sweep with the file and key.
+A design point that cannot serve the stream (the model, or the `kv_blocks` given, does not fit its devices'
+memory; a request larger than its KV cache) is a row with NaN metrics, `feasible` false and the reason in
+`serve_error`; anything wrong with the study itself stops the sweep with the file and key, before any point
+runs where it can be told from the study file (hwsim.study.checks: a design that cannot hold a serving entry in
+any combination it lists).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from hwsim.sweep.evaluate import _arch, engine_grid
 if TYPE_CHECKING:  # the serving replay is imported when a point is served
     from hwsim.core.spec import Accelerator
     from hwsim.serve.requests import Requests
+    from hwsim.serve.shard import Parallel
     from hwsim.workload.config import ModelConfig
 
 STATS = {"mean": "mean", "p50": "median", "p90": "p90", "p99": "p99"}
@@ -104,12 +107,14 @@ COLUMNS = (
 
 def serve_point(arch: Accelerator, w: ServingWorkload, precision: PrecisionChoice) -> dict:
     """One design point's row: the replay of `w` on `arch` (see the module doc for infeasible points)."""
+    from hwsim.core.precision import resolve_precision
     from hwsim.engine import Precision
     from hwsim.engine.machine import configure
     from hwsim.serve.links import link_for
     from hwsim.serve.replay import serve
     from hwsim.serve.scheduler import SchedulerConfig
     from hwsim.serve.shard import Parallel
+    from hwsim.serve.sizing import why_not_serves
 
     prec = Precision(weights=precision.weights, activations=precision.activations, kv=precision.kv)
     par = Parallel(tp=w.tp, pp=w.pp, ep=w.ep)
@@ -128,6 +133,18 @@ def serve_point(arch: Accelerator, w: ServingWorkload, precision: PrecisionChoic
         block_size=w.block_size,
         chunked_prefill=w.chunked_prefill,
     )
+    why = why_not_serves(
+        arch,
+        _model(w.model),
+        resolve_precision(prec),
+        par,
+        block_size=w.block_size,
+        max_batched_tokens=w.max_batched_tokens,
+        kv_blocks=w.kv_blocks,
+        memory_utilization=w.memory_utilization,
+    )
+    if why is not None:  # its devices cannot hold the model (and its cache): an infeasible row
+        return _infeasible(arch, w, par, area, why)
     try:
         res = serve(
             arch,
@@ -142,15 +159,20 @@ def serve_point(arch: Accelerator, w: ServingWorkload, precision: PrecisionChoic
             dp=w.dp,
         )
     except HwsimError as exc:  # this machine cannot serve the stream: an infeasible row, not a failed study
-        return {
-            "family": arch.family,
-            "devices": w.dp * par.devices,
-            "area_mm2": area,
-            "total_area_mm2": area * w.dp * par.devices,
-            "feasible": False,
-            "serve_error": exc.detail,
-        }
+        return _infeasible(arch, w, par, area, exc.detail)
     return metric_row(res.summary, arch, area)
+
+
+def _infeasible(arch: Accelerator, w: ServingWorkload, par: Parallel, area: float, why: str) -> dict:
+    """The row of a point that cannot serve the stream: devices and area, NaN metrics, the reason."""
+    return {
+        "family": arch.family,
+        "devices": w.dp * par.devices,
+        "area_mm2": area,
+        "total_area_mm2": area * w.dp * par.devices,
+        "feasible": False,
+        "serve_error": why,
+    }
 
 
 def serving_evaluator(
