@@ -10,13 +10,12 @@ import numpy as np
 from hwsim.errors import HwsimError
 from hwsim.fileio import atomic_write, prepare_output
 
-if TYPE_CHECKING:
-    from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
-
 if TYPE_CHECKING:  # matplotlib is imported lazily (cold-start time); only its types here
     from matplotlib.axes import Axes
+    from matplotlib.axis import XAxis, YAxis
+    from matplotlib.backend_bases import RendererBase
     from matplotlib.figure import Figure
+    from matplotlib.text import Text
 
 
 def headless_backend() -> None:
@@ -131,3 +130,73 @@ def readable_log_ticks(ax: Axes) -> None:
         axis.set_major_locator(LogLocator(base=10, subs=subs))
         axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         axis.set_minor_formatter(NullFormatter())
+
+
+def _length(text: Text, renderer: RendererBase) -> float:
+    """Drawn length of `text` along its direction, in pixels (a vertical label: its height)."""
+    box = text.get_window_extent(renderer)
+    return box.height if round(text.get_rotation()) % 180 == 90 else box.width
+
+
+def wrap_to(text: Text, length: float, renderer: RendererBase) -> None:
+    """Break `text` into lines no longer than `length` pixels: at ', ' and '; ' first ('phase=decode,' /
+    'batch=8'), then at spaces; a single word longer than that stays whole. Text that fits is left alone."""
+    import re
+
+    whole = text.get_text()
+
+    def fits(line: str) -> bool:
+        text.set_text(line)
+        return _length(text, renderer) <= length
+
+    def pack(pieces: list[str]) -> list[str]:
+        lines: list[str] = []
+        for piece in filter(None, pieces):
+            if lines and fits(lines[-1] + piece):
+                lines[-1] += piece
+            else:
+                lines.append(piece)
+        return lines
+
+    if not whole or "\n" in whole or fits(whole):
+        text.set_text(whole)
+        return
+    lines = []
+    for line in pack(re.split(r"(?<=[,;] )", whole)):
+        lines += [line] if fits(line) else pack(re.split(r"(?<= )", line))
+    text.set_text("\n".join(line.rstrip() for line in lines))
+
+
+_LOG_SUBS = ((1.0, 2.0, 5.0), (1.0, 3.0), (1.0,))  # labelled ticks per decade, densest first
+
+
+def fit_log_ticks(ax: Axes, renderer: RendererBase) -> None:
+    """Thin the 1-2-5 labels of `readable_log_ticks` where the axes are too short for them to stand apart
+    ('0.0010.002' on a narrow panel): 1-3 per decade, else one. Call once the axes have their final size."""
+    from matplotlib.ticker import LogLocator
+
+    for axis, scale in ((ax.xaxis, ax.get_xscale()), (ax.yaxis, ax.get_yscale())):
+        if scale != "log" or not _crowded(ax, axis, renderer):
+            continue
+        for subs in _LOG_SUBS[1:]:
+            axis.set_major_locator(LogLocator(base=10, subs=subs))
+            if not _crowded(ax, axis, renderer):
+                break
+
+
+def _crowded(ax: Axes, axis: XAxis | YAxis, renderer: RendererBase) -> bool:
+    """Whether two neighbouring major tick labels in view would touch (a third of a character apart at least)."""
+    lo, hi = sorted(axis.get_view_interval())
+    locs = [v for v in axis.get_majorticklocs() if lo <= v <= hi]
+    if len(locs) < 2:
+        return False
+    formatter = axis.get_major_formatter()
+    prop = axis.get_major_ticks()[0].label1.get_fontproperties()
+    sizes = [renderer.get_text_width_height_descent(formatter(v, i), prop, ismath=False) for i, v in enumerate(locs)]
+    horizontal = axis is ax.xaxis
+    other = ax.get_ylim()[0] if horizontal else ax.get_xlim()[0]
+    points = np.column_stack([locs, np.full(len(locs), other)] if horizontal else [np.full(len(locs), other), locs])
+    centres = np.sort(ax.transData.transform(points)[:, 0 if horizontal else 1])
+    extent = np.array([w if horizontal else h for w, h, _ in sizes])  # in the order of locs: ascending values
+    gap = float(np.asarray(renderer.points_to_pixels(prop.get_size_in_points()))) / 3
+    return bool((np.diff(centres) < (extent[:-1] + extent[1:]) / 2 + gap).any())

@@ -30,7 +30,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--plot", metavar="OUT", help="write a plot of the front (first two objectives; one panel per group, at most 6)"
     )
-    p.add_argument("--color-by", metavar="COLUMN", help="column that colours the plot (default: family/format)")
+    p.add_argument(
+        "--color-by",
+        metavar="COLUMN",
+        help="column that colours the plot (default: family/format); rows without a value in it are 'n/a'",
+    )
     p.add_argument(
         "--feasible-only", action="store_true", help="drop rows whose 'feasible' column is false before filtering"
     )
@@ -54,7 +58,7 @@ def _group_columns(spec: str | None, columns: Iterable[str], file: object) -> li
 
 def run(args: argparse.Namespace) -> int:
     from hwsim.pareto import front_mask, group_ids, nan_rows, order_front, parse_objectives, plot_front
-    from hwsim.pareto.plot import MAX_PANELS
+    from hwsim.pareto.plot import MAX_PANELS, check_color_column
     from hwsim.sweep.io import read_table
 
     objs = parse_objectives(args.objectives, field="--objectives")
@@ -74,8 +78,8 @@ def run(args: argparse.Namespace) -> int:
     by = _group_columns(args.by, df.columns, args.results)
     mask = front_mask(df, objs, by=by, file=args.results)
     gid = group_ids(df, by)
-    if args.color_by is not None and args.color_by not in df.columns:
-        raise HwsimError(f"unknown column {args.color_by!r}", file=args.results, field="--color-by")
+    if args.color_by is not None:
+        check_color_column(args.color_by, df.columns, file=args.results, field="--color-by")
     if args.plot:
         if len(objs) < 2:
             raise HwsimError("a plot needs two objectives", field="--objectives")

@@ -9,9 +9,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from hwsim.errors import HwsimError, closest
+from hwsim.pareto.colors import ColorGroup, color_groups, label, palette
 from hwsim.pareto.objectives import Objective
 from hwsim.pareto.table import group_ids
-from hwsim.plotting import axis_label, readable_log_ticks, save_figure
+from hwsim.plotting import axis_label, fit_log_ticks, readable_log_ticks, save_figure, wrap_to
 
 # columns tried, in order, to colour points when the caller does not choose
 COLOR_COLUMNS = ("family", "weights", "format", "design")
@@ -22,6 +24,8 @@ if TYPE_CHECKING:
 
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure, SubFigure
+    from matplotlib.legend import Legend
+    from matplotlib.text import Text
     from matplotlib.typing import ColorType, RcKeyType
 
 _STYLE: dict[RcKeyType, Any] = {
@@ -40,6 +44,18 @@ def pick_color_column(df: pd.DataFrame) -> str | None:
     return None
 
 
+def check_color_column(
+    color_by: str, columns: Iterable[object], *, file: object = None, field: str, hint: str = ""
+) -> None:
+    """The colour column must be a column of the table: one that only some rows have a value in (a parameter
+    one design sweeps, FPGA `util_*`) is fine, the others are drawn as "n/a"."""
+    columns = list(columns)
+    if color_by not in columns:
+        raise HwsimError(
+            f"no such result column {color_by!r}{closest(color_by, columns)}{hint}", file=file, field=field
+        )
+
+
 def _log_scale(x: np.ndarray) -> bool:
     x = x[np.isfinite(x)]
     return len(x) > 0 and bool((x > 0).all()) and x.max() / x.min() > 20
@@ -50,14 +66,14 @@ def _panel(
     xs: np.ndarray,
     ys: np.ndarray,
     mask: np.ndarray,
-    colors: Sequence[tuple[object, np.ndarray, ColorType]],
+    colors: Sequence[tuple[np.ndarray, ColorType]],
     x: Objective,
     y: Objective,
 ) -> None:
     """Dominated rows faded, the front in colour with a black staircase through it. A few hundred rows stay
     clearly visible (a family with no front point must still be seen); a cloud of thousands fades further."""
     few = len(xs) <= 500
-    for _, sel, c in colors:
+    for sel, c in colors:
         dom, on = sel & ~mask, sel & mask
         ax.scatter(
             xs[dom], ys[dom], s=10 if few else 4, color=c, alpha=0.55 if few else 0.15, linewidths=0, rasterized=True
@@ -83,7 +99,74 @@ def _panel(
 def _group_label(df: pd.DataFrame, by: list[str], rows: np.ndarray) -> str:
     """'phase=decode, batch=8': only the `by` columns that differ between groups."""
     first = df.iloc[rows[0]]
-    return ", ".join(f"{c}={first[c]}" for c in by if df[c].nunique(dropna=False) > 1)
+    return ", ".join(f"{c}={label(first[c])}" for c in by if df[c].nunique(dropna=False) > 1)
+
+
+def _legend(fig: Figure | SubFigure, axes: list[Axes], groups: list[ColorGroup], color_by: str, shown: int) -> Legend:
+    """One entry per colour (at most _MAX_LEGEND values, the rest counted), "n/a" last; outside the axes:
+    inside, it would cover the faded cloud or the step line."""
+    from matplotlib.lines import Line2D
+
+    def entry(text: str, color: ColorType | None = None) -> Line2D:  # no colour: a line of text only
+        return Line2D(
+            [],
+            [],
+            marker="o" if color is not None else "",
+            linestyle="",
+            markersize=4,
+            markerfacecolor=color,
+            markeredgecolor="black",
+            markeredgewidth=0.4,
+            label=_wrap(text),
+        )
+
+    values = [g for g in groups if not g.missing]
+    handles = [entry(g.label, g.color) for g in values[:_MAX_LEGEND]]
+    if len(values) > _MAX_LEGEND:  # say so rather than drop series silently
+        handles.append(entry(f"… {len(values) - _MAX_LEGEND} more {color_by} values (colours repeat)"))
+    handles += [entry(g.label, g.color) for g in groups if g.missing]
+    style = {"handles": handles, "title": _wrap(axis_label(color_by)), "frameon": False, "alignment": "left"}
+    if shown == 1:
+        return axes[0].legend(**style, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    return fig.legend(**style, loc="outside right upper")
+
+
+def _wrap(text: str, width: int = 24) -> str:
+    """A legend's title or value over a few lines (a long one would squeeze the panels)."""
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width, break_on_hyphens=False)) or text
+
+
+def _fit(
+    fig: Figure | SubFigure,
+    axes: list[Axes],
+    legend: Legend | None,
+    shared: list[tuple[Text, str]],
+    *,
+    own_figure: bool,
+) -> None:
+    """Lay the figure out so that no text overlaps another: the figure widens by the legend's width (the
+    panels keep theirs), and titles and labels longer than their panel (or the figure, for the shared ones)
+    wrap onto more lines. Measured after one run of the figure's constrained layout, so any panel count fits
+    (a second run, when the figure is saved or shown, makes room for the extra lines)."""
+    root = fig.canvas.figure
+    renderer = getattr(root.canvas, "get_renderer", None)
+    engine = root.get_layout_engine()
+    if renderer is None or engine is None:  # nothing to measure with, or a caller's own layout
+        return
+    r = renderer()
+    if own_figure and legend is not None:  # a legend's size does not depend on where it goes
+        w, h = root.get_size_inches()
+        root.set_size_inches(w + legend.get_window_extent(r).width / root.dpi, h)
+    engine.execute(root)  # places the panels (their size is what the texts must fit); draws nothing
+    for a in axes:
+        fit_log_ticks(a, r)
+        box = a.get_window_extent(r)
+        for text, length in ((a.title, box.width), (a.xaxis.label, box.width), (a.yaxis.label, box.height)):
+            wrap_to(text, length, r)
+    for text, direction in shared:
+        wrap_to(text, root.bbox.width if direction == "x" else root.bbox.height, r)
 
 
 def plot_front(
@@ -119,73 +202,45 @@ def plot_front(
     if ax is not None and n_groups > 1:
         raise ValueError(f"ax holds one panel but `by` splits the rows into {n_groups} groups")
     color_by = color_by if color_by is not None else pick_color_column(df)
+    if color_by is not None:
+        check_color_column(color_by, df.columns, field="color_by")
     xs, ys = df[x.column].to_numpy(float), df[y.column].to_numpy(float)
-    values = [None] if color_by is None else sorted(df[color_by].dropna().unique(), key=str)
+    groups = [ColorGroup("", np.ones(len(df), bool), palette(1)[0])] if color_by is None else color_groups(df[color_by])
     with plt.rc_context(_STYLE):
-        cmap = plt.get_cmap("tab10" if len(values) <= 10 else "tab20")
-        colors = [
-            (
-                v,
-                np.ones(len(df), bool) if v is None else (df[color_by] == v).to_numpy(),
-                "tab:blue" if v is None else cmap(i % cmap.N),
-            )
-            for i, v in enumerate(values)
-        ]
         shown = min(n_groups, max_panels)
         if ax is not None:
             fig, axes = ax.figure, [ax]
         else:
-            ncols = min(shown, 3)
+            ncols = 2 if shown == 4 else min(shown, 3)  # four panels as 2 × 2, not 3 + 1
             nrows = math.ceil(shown / ncols)
-            size = (4.2, 2.6) if shown == 1 else (2.5 * ncols + 1.1, 2.2 * nrows + 0.3)
+            # the legend's width is added once it is drawn (_fit); this is the panels' room
+            size = (3.3, 2.6) if shown == 1 else (2.5 * ncols + 0.3, 2.2 * nrows + 0.4)
             fig, grid = plt.subplots(nrows, ncols, figsize=size, layout="constrained", squeeze=False)
             axes = list(grid.ravel())
             for extra in axes[shown:]:
                 extra.set_visible(False)
-        for g, a in enumerate(axes[:shown]):
+            axes = axes[:shown]
+        labels = [axis_label(o.column, "max" if o.maximize else "min") for o in (x, y)]
+        for g, a in enumerate(axes):
             sel = gid == g
-            _panel(a, xs[sel], ys[sel], mask[sel], [(v, s[sel], c) for v, s, c in colors], x, y)
+            _panel(a, xs[sel], ys[sel], mask[sel], [(c.rows[sel], c.color) for c in groups], x, y)
             if shown > 1:
                 a.set_title(_group_label(df, by, np.flatnonzero(sel)), fontsize=7)
-            a.set_xlabel(axis_label(x.column, "max" if x.maximize else "min"))
-            a.set_ylabel(axis_label(y.column, "max" if y.maximize else "min"))
+            else:
+                a.set_xlabel(labels[0])
+                a.set_ylabel(labels[1])
+        shared: list[tuple[Text, str]] = []  # one x and one y label for all panels: they plot the same columns
+        if shown > 1:
+            shared = [(fig.supxlabel(labels[0], fontsize=8), "x"), (fig.supylabel(labels[1], fontsize=8), "y")]
         note = f"first {shown} of {n_groups} groups by {', '.join(by)}" if n_groups > shown else None
         heading = "; ".join(t for t in (title, note) if t)
         if heading:
-            (axes[0].set_title if shown == 1 else fig.suptitle)(heading, fontsize=8)
-        if color_by is not None:
-            from matplotlib.lines import Line2D
-
-            handles = [
-                Line2D(
-                    [],
-                    [],
-                    marker="o",
-                    linestyle="",
-                    markersize=4,
-                    markerfacecolor=c,
-                    markeredgecolor="black",
-                    markeredgewidth=0.4,
-                    label=str(v),
-                )
-                for v, _, c in colors[:_MAX_LEGEND]
-            ]
-            if len(colors) > _MAX_LEGEND:  # say so rather than drop series silently
-                handles.append(
-                    Line2D(
-                        [],
-                        [],
-                        linestyle="",
-                        label=f"… {len(colors) - _MAX_LEGEND} more {color_by} values (colours repeat)",
-                    )
-                )
-            # outside the axes: inside, it would cover the faded cloud or the step line
             if shown == 1:
-                axes[0].legend(
-                    handles=handles, title=color_by, frameon=False, loc="upper left", bbox_to_anchor=(1.02, 1.0)
-                )
+                axes[0].set_title(heading, fontsize=8)
             else:
-                fig.legend(handles=handles, title=color_by, frameon=False, loc="outside right upper")
+                shared.append((fig.suptitle(heading, fontsize=8), "x"))
+        legend = None if color_by is None else _legend(fig, axes, groups, color_by, shown)
+        _fit(fig, axes, legend, shared, own_figure=ax is None)
         if path is not None:
             save_figure(fig.canvas.figure, path)  # the whole figure (an Axes given in a SubFigure has no savefig)
     return fig

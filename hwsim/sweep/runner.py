@@ -191,13 +191,12 @@ def _run(
 
 
 def _check_columns(study: Study, table: pd.DataFrame) -> None:
-    """Objectives and the plot's colour column must name result columns (fail on the first part)."""
+    """Objectives must name result columns (fail on the first part). The plot's colour column is checked on the
+    whole table (`_finish`): a column of some designs only (FPGA `util_*`, a parameter one design sweeps) is
+    fine, its other rows are drawn as "n/a"."""
     from hwsim.pareto.objectives import check_columns
 
     check_columns(study.objectives, table.columns, file=study.file, field="objectives")
-    color_by = study.outputs.color_by
-    if color_by is not None and color_by not in table.columns:
-        raise HwsimError(f"no such result column {color_by!r}", file=study.file, field="outputs.color_by")
 
 
 def _finish(
@@ -228,6 +227,12 @@ def _finish(
     front = order_front(feasible[mask], study.objectives, group=group_ids(feasible, by)[mask])
     front_path = store.root / f"{FRONT_STEM}.{fmt}"
     atomic_write_table(front, front_path, fmt)
+    if study.outputs.color_by is not None:  # known only now: a column some designs lack is fine (drawn "n/a")
+        from hwsim.pareto.plot import check_color_column
+
+        # color_by is not in the study's fingerprint: a corrected study resumes at the plot
+        hint = "; the results and front are written: fix it and rerun with `resume` to draw the plot"
+        check_color_column(study.outputs.color_by, table.columns, file=study.file, field="outputs.color_by", hint=hint)
     plot_path = None
     if study.outputs.plot and len(study.objectives) >= 2 and len(feasible):
         plot_path = store.root / study.outputs.plot

@@ -1,0 +1,92 @@
+"""Colour groups of a plot: one per value of the `color_by` column, in an order a reader expects.
+
+Numbers sort as numbers (4 before 16, also when a column mixes them with text, as `weights: [int4_g128,
+3.0625]` does), text in natural order (`int4` before `int16`), and rows without a value (a column only
+some designs have, e.g. a parameter swept for one design of a study) form the last group, "n/a", in grey.
+Greys are left out of the palette, so grey means "no value" and nothing else.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+NA_LABEL = "n/a"
+RGBA = tuple[float, float, float, float]
+NA_COLOR: RGBA = (0.5, 0.5, 0.5, 1.0)  # mid grey: still visible when the dominated rows are faded
+
+
+@dataclass(frozen=True)
+class ColorGroup:
+    label: str  # legend text
+    rows: np.ndarray  # bool per row of the table
+    color: RGBA
+    missing: bool = False  # the "n/a" group
+
+
+def _number(v: object) -> float | None:
+    """v as a number when it is one (or text that reads as a finite one: '3.0625'), else None."""
+    if isinstance(v, (bool, np.bool_)):
+        return float(v)
+    if isinstance(v, numbers.Real):
+        return float(v)
+    if isinstance(v, str) and "_" not in v:
+        try:
+            x = float(v)
+        except ValueError:
+            return None
+        return x if math.isfinite(x) else None
+    return None
+
+
+_DIGITS = re.compile(r"([0-9]+)")
+
+
+def sort_key(v: object) -> tuple:
+    """Numbers first, by value; then text in natural order ('d2' < 'd10'), ties broken by the plain text."""
+    x = _number(v)
+    if x is not None:
+        return (0, x, (), "")
+    text = str(v)
+    natural = tuple((0, int(p), "") if p[0].isdigit() else (1, 0, p) for p in _DIGITS.split(text) if p)
+    return (1, 0.0, natural, text)
+
+
+def label(v: object) -> str:
+    """Legend text: 16.0 → '16', 0.1 → '0.1', True → 'True', no value → 'n/a', text as it is."""
+    if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
+        return NA_LABEL
+    if isinstance(v, (bool, np.bool_)):
+        return str(bool(v))
+    if isinstance(v, numbers.Integral):
+        return str(int(v))
+    if isinstance(v, numbers.Real):
+        x = float(v)
+        return str(int(x)) if x.is_integer() and abs(x) < 1e15 else repr(x)
+    return str(v)
+
+
+def palette(n: int) -> list[RGBA]:
+    """n distinct colours (tab10, tab20 beyond 9), greys left out; they repeat past the palette's length."""
+    import matplotlib
+
+    cmap = matplotlib.colormaps["tab10" if n <= 9 else "tab20"]
+    colors = [c for c in (cmap(i) for i in range(cmap.N)) if not (c[0] == c[1] == c[2])]
+    return [colors[i % len(colors)] for i in range(n)]
+
+
+def color_groups(column: pd.Series) -> list[ColorGroup]:
+    """One group per distinct value, sorted by `sort_key`, then "n/a" for the rows without a value (if any)."""
+    missing = column.isna().to_numpy()
+    values = sorted(column[~missing].unique(), key=sort_key)
+    groups = [
+        ColorGroup(label(v), (column == v).to_numpy(), c) for v, c in zip(values, palette(len(values)), strict=True)
+    ]
+    if missing.any():
+        groups.append(ColorGroup(NA_LABEL, missing, NA_COLOR, missing=True))
+    return groups
