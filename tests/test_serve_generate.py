@@ -78,15 +78,17 @@ def test_mixtral_token_rows_are_not_polynomial_and_fall_back():
     assert sc.polynomial == {"token": False, "seq": True, "context": True}
 
 
-def test_mla_context_rows_include_the_one_token_forms_own_ops():
-    """MLA's decode form (q_absorb, v_up) and prefill form (kv_b_proj) are context rows, costed from real traces;
-    the rows both forms share keep their polynomial."""
+def test_mla_context_rows_of_each_form_are_polynomials_of_that_form():
+    """MLA's decode form (q_absorb, v_up) and prefill form (kv_b_proj) are context rows, each form's fitted on its
+    own shapes (they were costed from a real trace per shape); the rows both forms share keep their polynomial."""
     basis = build_basis(load_model("deepseek-v2-lite"))
-    assert basis.forms and not basis.context.exact and basis.seq.exact
+    assert basis.forms and basis.context.exact and basis.one.exact and basis.seq.exact
     for op in ("q_absorb", "v_up", "kv_b_proj"):
         assert f"layers.0.{op}" in basis.names["context"]
+    assert "layers.0.q_absorb" in basis.one.names and "layers.0.kv_b_proj" in basis.context.names
     assert "layers.0.q_proj" in basis.names["token"]
     assert not build_basis(LLAMA).forms
+    assert step_cost("h100-sxm", "deepseek-v2-lite").polynomial["context"]
 
 
 def test_mixed_batch_is_one_varlen_attention_kernel():

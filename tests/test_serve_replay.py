@@ -154,14 +154,21 @@ def test_a_model_that_does_not_fit_is_a_user_error(capsys):
     assert "does not fit" in err and "--tp" in err
 
 
-def test_serving_an_mla_model_is_refused_in_one_line(capsys):
-    """Its one-token rows (q_absorb, v_up) would be costed per sequence in an iteration, not batched: refused
-    (it ended in a KeyError traceback from the step-cost basis)."""
-    assert (
-        main(["serve", "--arch", "h100-sxm", "--model", "deepseek-v2-lite", "--rate", "1", "--num-requests", "3"]) == 2
-    )
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "--model" in err[0] and "hwsim generate" in err[0]
+@pytest.mark.parametrize("tp", [1, 2])
+def test_serving_an_mla_model_works(tp, capsys):
+    """MLA (DeepSeek-V2-Lite): one-token sequences in the absorbed form, prompt chunks expanding the latent cache
+    (tests/test_serve_mla.py checks the costs); it was refused in one line."""
+    argv = ["serve", "--arch", "h100-sxm", "--model", "deepseek-v2-lite", "--rate", "1", "--num-requests", "20"]
+    assert main([*argv, "--tp", str(tp), "--json"]) == 0
+    s = json.loads(capsys.readouterr().out)
+    assert s["requests"] == 20 and s["devices"] == tp and s["preemptions"] == 0
+    sc = StepCost(ARCH, load_model("deepseek-v2-lite"))
+    one_step = float(sc.uniform(1, 1, 16).seconds[0])  # a decode step of one sequence over a short cache
+    for key in ("ttft_s", "tpot_s"):
+        assert all(np.isfinite(v) and v > 0 for v in s[key].values())
+    # a TPOT of at least a tp-th of a lone decode step, and no more than ten of them at this light load
+    assert one_step / tp <= s["tpot_s"]["median"] <= 10 * one_step
+    assert s["ttft_s"]["median"] < 10 * float(sc.uniform(1, 512, 0).seconds[0])  # median prompt: 512 tokens
 
 
 def test_serve_cli_json_and_out(tmp_path, capsys):

@@ -64,3 +64,22 @@ def test_bad_executor_options(tmp_path, capsys):
     assert "--workers: must be an integer in 1..1024, got 0" in capsys.readouterr().err
     assert main(["sweep", str(tmp_path / "missing.yaml")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_resume_of_a_finished_sweep_says_so(tmp_path, capsys):
+    """--resume on a run that completed said 'resumed: N chunks were already done' (and, with the study changed,
+    'the study changed since the interrupted sweep'): it resumes nothing, so it says it is already complete."""
+    p = tmp_path / "s.yaml"
+    p.write_text(GOOD)
+    args = ["sweep", str(p), "--out", str(tmp_path / "o"), "--no-progress"]
+    assert main(args) == 0
+    capsys.readouterr()
+    assert main([*args, "--resume"]) == 0
+    out = capsys.readouterr().out
+    results = tmp_path / "o" / "results.parquet"
+    assert out.splitlines()[0] == f"s: already complete: 4 rows → {results}, nothing to run"
+    assert "resumed" not in out and "interrupted" not in out
+    p.write_text(GOOD.replace("[16, 64]", "[16, 32]"))
+    assert main([*args, "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "the study changed since the finished sweep in this folder" in err and "interrupted" not in err

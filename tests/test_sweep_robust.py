@@ -320,6 +320,9 @@ def test_ctrl_c_is_one_line_and_resumable(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert err == "hwsim sweep: interrupted; the finished parts are kept: rerun with --resume to continue\n"
     assert main([*args, "--resume"]) == 0
+    out = capsys.readouterr().out
+    assert "resumed an interrupted sweep: 2 chunks were already done, the rest ran" in out
+    assert "already complete" not in out
     assert main(["sweep", args[1], "--out", str(tmp_path / "clean"), "--no-progress"]) == 0
     assert _tree(tmp_path / "o")["results.parquet"] == _tree(tmp_path / "clean")["results.parquet"]
 

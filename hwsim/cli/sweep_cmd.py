@@ -27,7 +27,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="local processes, or Dask distributed (embedded LocalCluster unless --scheduler)",
     )
     p.add_argument("--scheduler", metavar="ADDR", help="address of a running Dask scheduler (tcp://host:8786)")
-    p.add_argument("--resume", action="store_true", help="continue an interrupted sweep in the same folder")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted sweep in the same folder (a finished one: nothing to run)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     p.add_argument("--json", action="store_true", help="print the Pareto front's rows as one JSON list")
 
@@ -56,9 +60,12 @@ def run(args: argparse.Namespace) -> int:
         emit_json(records(front))
         return 0
     objs = ", ".join(map(str, study.objectives))
-    print(f"{study.name}: {res.rows} rows → {res.results}")
-    if res.resumed_tasks:
-        print(f"resumed: {res.resumed_tasks} chunks were already done")
+    if res.already_complete:  # --resume on a finished run: its files, re-read
+        print(f"{study.name}: already complete: {res.rows} rows → {res.results}, nothing to run")
+    else:
+        print(f"{study.name}: {res.rows} rows → {res.results}")
+    if res.resumed_tasks and not res.already_complete:
+        print(f"resumed an interrupted sweep: {res.resumed_tasks} chunks were already done, the rest ran")
     print(f"Pareto fronts per workload ({objs}, feasible rows): {res.front_rows} rows → {res.front}")
     if res.plot:
         print(f"plot: {res.plot}")

@@ -7,7 +7,13 @@ workload module as it changes):
 - token rows (embedding, linears, norms, …): functions of M, the tokens in the step, affine;
 - sequence rows (lm_head with logits on the last token): functions of S, the sequences that emit a token;
 - context rows (attention): functions of (b, t, s) = (sequences, new tokens each, keys attended each),
-  multilinear in b, t, s.
+  multilinear in b, t, s. A context row whose columns grow only with terms that contain b is one op over
+  the concatenated sequences of a step (`RowSet.batched`: MLA's kv_b_proj over the cached latents, q_absorb
+  and v_up over the new tokens); the others (attention proper) run per sequence.
+
+A model whose steps of one new token per sequence run ops of their own (MLA: the absorbed decode form) has
+two sets of context rows, one per form (`Basis.one` for one token per sequence, `Basis.context` for several),
+each fitted on traces of its own form.
 
 Every fit is checked exactly (integer columns) on held-out shapes; `Basis.exact` is False when a column is
 not of that form (MoE routing is piecewise in M), and callers then build real traces per shape instead.
@@ -22,6 +28,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 from hwsim.core.ops import INT_COLUMNS
 from hwsim.workload import trace
@@ -47,6 +54,7 @@ class RowSet:
     member: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # (N,) unique row of each model row
     where: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # (N,) layer; −1 before, L after
     names: tuple = ()  # (N,) op name of each model row
+    terms: tuple = ()  # context rows: the product of shape variables ("b", "t", "s") each coefficient multiplies
 
     def mult_of(self, keep: np.ndarray) -> np.ndarray:
         """Multiplicities counting only the model rows where `keep` (bool over `where`) holds: one
@@ -69,11 +77,43 @@ class RowSet:
     def __len__(self) -> int:
         return len(self.frame)
 
+    def at(self, b: ArrayLike, t: ArrayLike, s: ArrayLike) -> np.ndarray:
+        """(K, n_terms) values of `terms` for K groups of b sequences, t new tokens each, over s keys each."""
+        return _term_values(self.terms, b, t, s)
+
+    def batched(self) -> np.ndarray:
+        """(R,) rows that are one op over all the sequences of a step: every column is a constant plus terms that
+        contain b (a linear over their concatenated tokens, as MLA's kv_b_proj), so the rows of sequences
+        1…n are the rows at the sum of their terms (`summed`). Attention itself is not (its m is t, its keys s)."""
+        per_seq = np.array([bool(term) and "b" not in term for term in self.terms], dtype=bool)
+        return np.asarray(~np.round(self.coef[:, per_seq, :], 9).any(axis=(1, 2)))
+
+    def summed(self, t: np.ndarray, s: np.ndarray) -> np.ndarray:
+        """(1, n_terms) terms of sequences with t[i] new tokens over s[i] keys each as one group: the sum of
+        their terms where a term contains b, 1 for the constant, 0 elsewhere (what `batched` rows use)."""
+        own = self.at(np.ones_like(t), t, s).sum(axis=0)
+        keep = np.array([term == () or "b" in term for term in self.terms], dtype=bool)
+        return np.where(keep, np.where([term == () for term in self.terms], 1.0, own), 0.0)[None, :]
+
+    def subset(self, keep: np.ndarray) -> "RowSet":
+        """The unique rows where `keep` (bool over R), with the model rows they stand for."""
+        number = np.cumsum(keep) - 1
+        rows = keep[self.member]
+        return replace(
+            self,
+            frame=self.frame[keep].reset_index(drop=True),
+            mult=self.mult[keep],
+            coef=self.coef[keep],
+            member=number[self.member[rows]],
+            where=self.where[rows],
+            names=tuple(n for n, r in zip(self.names, rows) if r),
+        )
+
 
 def _fit(
     samples: list[tuple[tuple, pd.DataFrame]],
     checks: list[tuple[tuple, pd.DataFrame]],
-    term_fn: Callable[..., Sequence[float]],
+    term_fn: Callable[..., Sequence[float] | np.ndarray],
 ) -> RowSet:
     """Solve the integer columns of every row as a linear combination of term_fn(shape); check the
     fit on `checks`. Rows are deduplicated on their coefficients (identical layers → one row)."""
@@ -116,8 +156,21 @@ def _token_terms(m: float) -> tuple[float, float]:
     return (1.0, m)
 
 
-def _ctx_terms(b: float, t: float, s: float) -> tuple[float, ...]:
-    return tuple(float(np.prod(c)) for r in range(4) for c in itertools.combinations((b, t, s), r))
+CTX_TERMS = tuple(c for r in range(4) for c in itertools.combinations("bts", r))  # multilinear in b, t, s
+ONE_TERMS = ((), ("b",), ("s",), ("b", "s"))  # one new token per sequence (t = 1)
+
+
+def _term_values(terms: tuple, b: ArrayLike, t: ArrayLike, s: ArrayLike) -> np.ndarray:
+    """Products of the shape variables named by `terms`, at one shape (scalars) or K (arrays, → (K, n_terms))."""
+    v = {
+        "b": np.asarray(b, dtype=np.float64),
+        "t": np.asarray(t, dtype=np.float64),
+        "s": np.asarray(s, dtype=np.float64),
+    }
+    return np.stack(
+        [functools.reduce(np.multiply, [v[x] for x in term]) if term else np.ones_like(v["b"]) for term in terms],
+        axis=-1,
+    )
 
 
 @dataclass(frozen=True)
@@ -127,14 +180,23 @@ class Basis:
     model: ModelConfig
     token: RowSet
     seq: RowSet
-    context: RowSet
+    context: RowSet  # with `one`: the context rows of steps of several new tokens per sequence
     names: dict  # class → frozenset of op names in a real trace (for costing real traces by class)
     head: frozenset = frozenset()  # names of the rows before the first layer (embeddings)
-    forms: bool = False  # steps of one new token per sequence run ops of their own (MLA's absorbed decode)
+    one: RowSet | None = None  # context rows of one-token steps when those run ops of their own (MLA's absorbed decode)
+
+    @property
+    def forms(self) -> bool:
+        """Steps of one new token per sequence run ops of their own (rows in `one`)."""
+        return self.one is not None
 
     @property
     def exact(self) -> bool:
-        return self.token.exact and self.seq.exact and self.context.exact
+        return self.token.exact and self.seq.exact and self.context.exact and (self.one is None or self.one.exact)
+
+    def form(self, one: bool) -> RowSet:
+        """The context rows of steps of one new token per sequence (`one`) or of several."""
+        return self.one if one and self.one is not None else self.context
 
     def token_rows(self, m: np.ndarray) -> pd.DataFrame:
         m = np.asarray(m, dtype=np.float64)
@@ -145,17 +207,9 @@ class Basis:
         return self.seq.rows(np.stack([np.ones_like(s), s], axis=1))
 
     def context_rows(self, b: np.ndarray, t: np.ndarray, s: np.ndarray) -> pd.DataFrame:
-        """Attention rows for K groups of b sequences with t new tokens attending over s keys each."""
-        b, t, s = (np.asarray(x, dtype=np.float64) for x in (b, t, s))
-        terms = np.stack(
-            [
-                np.prod(c, axis=0) if c else np.ones_like(b)
-                for r in range(4)
-                for c in itertools.combinations((b, t, s), r)
-            ],
-            axis=1,
-        )
-        return self.context.rows(terms)
+        """Attention rows for K groups of b sequences with t new tokens attending over s keys each (`context`:
+        with forms, the form of several new tokens)."""
+        return self.context.rows(self.context.at(b, t, s))
 
 
 def build_basis(model: ModelConfig, attention: str = "unfused") -> Basis:
@@ -178,8 +232,8 @@ def _build_basis(model: ModelConfig, attention: str) -> Basis:
         out[both] = (base.loc[both, _INTS] != other.loc[base.index[both], _INTS]).any(axis=1).to_numpy()
         return out
 
-    # a step form with ops of its own (MLA decode absorbs W_UK when every sequence adds one token): rows
-    # that only some shapes run are context rows, costed from real traces (no polynomial spans both forms)
+    # a step form with ops of its own (MLA decode absorbs W_UK when every sequence adds one token): rows that
+    # only some shapes run are context rows, and each form's are fitted on its own shapes (no polynomial spans both)
     own = other_split.index.union(other_ctx.index, sort=False).difference(base.index, sort=False)
     varies = len(own) > 0 or not (base.index.isin(other_split.index).all() and base.index.isin(other_ctx.index).all())
     ctx_mask = diff(other_ctx) | ~base.index.isin(other_split.index)
@@ -201,14 +255,22 @@ def _build_basis(model: ModelConfig, attention: str) -> Basis:
         [((s,), pick(_trace(model, s, 1, 0), seq_names)) for s in (3, 17)],
         _token_terms,
     )
-    # a step form of its own: fitted on the form of several new tokens (for the fixed cost), marked not exact
-    pts = [(b, t, t + c) for b in (1, 2) for t in ((2, 3) if varies else (1, 2)) for c in (0, 1)]
-    ctx = _fit(
-        [(p, pick(_trace(model, p[0], p[1], p[2] - p[1]), ctx_names)) for p in pts],
-        [(p, pick(_trace(model, p[0], p[1], p[2] - p[1]), ctx_names)) for p in ((3, 5, 40), (1, 64, 1000))],
-        _ctx_terms,
-    )
-    ctx = replace(ctx, exact=ctx.exact and not varies)
+
+    def fit_context(names: pd.Index, terms: tuple, ts: tuple, checks: tuple) -> RowSet:
+        pts = [(b, t, t + c) for b in (1, 2) for t in ts for c in (0, 1)]
+        rs = _fit(
+            [(p, pick(_trace(model, p[0], p[1], p[2] - p[1]), names)) for p in pts],
+            [(p, pick(_trace(model, p[0], p[1], p[2] - p[1]), names)) for p in checks],
+            lambda b, t, s: _term_values(terms, b, t, s),
+        )
+        return replace(rs, terms=terms)
+
+    # with a one-token form of its own, each form's context rows are fitted on shapes of that form
+    ctx = fit_context(ctx_names, CTX_TERMS, (2, 3) if varies else (1, 2), ((3, 5, 40), (1, 64, 1000)))
+    one = None
+    if varies:
+        one_names = other_split.index[other_split.index.isin(ctx_names.append(own))]
+        one = fit_context(one_names, ONE_TERMS, (1,), ((3, 1, 40), (1, 1, 1000), (5, 1, 77)))
     names = {"token": frozenset(tok_names), "seq": frozenset(seq_names), "context": frozenset(ctx_names.append(own))}
     layer = base["layer"].to_numpy()
     inner = np.flatnonzero(layer >= 0)
@@ -221,5 +283,11 @@ def _build_basis(model: ModelConfig, attention: str) -> Basis:
         return replace(rs, where=where)
 
     return Basis(
-        model=model, token=placed(tok), seq=placed(seq), context=placed(ctx), names=names, head=head, forms=varies
+        model=model,
+        token=placed(tok),
+        seq=placed(seq),
+        context=placed(ctx),
+        names=names,
+        head=head,
+        one=placed(one) if one is not None else None,
     )

@@ -9,12 +9,10 @@ import pandas as pd
 
 from hwsim.core.spec import Accelerator
 from hwsim.engine import Precision
-from hwsim.engine.attention import attention_form
 from hwsim.core.precision import resolve_precision
 from hwsim.errors import HwsimError
 from hwsim.fileio import atomic_write_table, prepare_output
 from hwsim.serve import metrics
-from hwsim.serve.basis import build_basis
 from hwsim.serve.kvcache import capacity_blocks, kv_bytes_per_token
 from hwsim.serve.links import Link
 from hwsim.serve.parallel import ParallelStepCost, machine_cost
@@ -69,12 +67,6 @@ def serve(
     config.validate()
     if model.encoder:
         raise HwsimError(f"{model.name} is an encoder-only model: it does not serve generation", field="model")
-    if build_basis(model, attention_form(arch)).forms:  # StepCost.iteration would cost those rows per sequence
-        raise HwsimError(
-            f"{model.name}: serving is not costed for a model whose one-token steps run ops of their own "
-            "(MLA's absorbed decode: q_absorb, v_up); hwsim generate and simulate cost its steps",
-            field="model",
-        )
     par = parallel or Parallel()
     par.validate()
     prec = precision if precision is not None else Precision()

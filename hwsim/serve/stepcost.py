@@ -7,7 +7,15 @@ attention rows per group of sequences sharing (new tokens, context). Shapes are 
 hwsim.serve.basis. A batch of sequences with different contexts runs its attention as one varlen
 kernel (as paged-attention serving stacks do): the sum of each sequence's own attention cost, with one
 op's fixed latency (the engine's cost of an empty op: the launch overhead on GPUs, 0 elsewhere)
-instead of one per sequence.
+instead of one per sequence. Context rows that are one op over the concatenated sequences (every column a
+constant plus terms in b: MLA's kv_b_proj, q_absorb, v_up; hwsim.serve.basis.RowSet.batched) run once per
+iteration at the sum of the sequences' terms, not per sequence.
+
+A model whose one-token steps run ops of their own (MLA's absorbed decode) runs each iteration in both forms,
+as vLLM's MLA does: the sequences adding one token in the one-token form (absorbed: q_absorb and v_up batched
+over their tokens, one varlen attention kernel over the latent cache), the others in the form of several
+tokens (kv_b_proj batched over all their cached and new tokens, one varlen attention kernel); the rows both
+forms share (token rows, lm_head) run once over all the iteration's tokens.
 
 The composition is checked against a direct evaluation of real traces at construction. A family whose
 op costs depend on the whole trace (PIM arrays keep every weight resident only when all of them fit),
@@ -28,7 +36,7 @@ from hwsim.core.spec import Accelerator
 
 from hwsim.engine import Precision, evaluate
 from hwsim.engine.attention import attention_form
-from hwsim.serve.basis import Basis, build_basis
+from hwsim.serve.basis import Basis, RowSet, build_basis
 from hwsim.workload import trace
 from hwsim.workload.config import ModelConfig
 
@@ -45,6 +53,23 @@ class Cost:
 
     def __add__(self, other: "Cost") -> "Cost":
         return Cost(self.seconds + other.seconds, self.energy_j + other.energy_j)
+
+
+@dataclass(frozen=True)
+class _Rows:
+    rows: RowSet
+    mult: np.ndarray  # multiplicities of its unique rows in this stage
+
+
+@dataclass(frozen=True)
+class _Form:
+    """Context rows of one step form: all of them (a step of identical sequences), those run per sequence (one
+    varlen kernel), and those run once over the iteration's sequences of this form (None: none)."""
+
+    whole: _Rows
+    per_seq: _Rows
+    batched: _Rows | None
+    used: np.ndarray  # (n_terms,) terms the batched rows depend on
 
 
 class _Table:
@@ -96,13 +121,29 @@ class StepCost:
         self.stage = (a, b)
         self._lo, self._hi = (-1 if a == 0 else a), (model.layers + 1 if b == model.layers else b)
         self._mult = {c: getattr(self.basis, c).mult_of(self._keeps(getattr(self.basis, c).where)) for c in CLASSES}
+        # context rows per step form, keyed by "one new token per sequence" (one key without forms)
+        self._forms = {
+            one: self._form(self.basis.form(one)) for one in ((False, True) if self.basis.forms else (False,))
+        }
         self.evaluations = 0
-        self._setup({c: getattr(self.basis, c).exact for c in CLASSES})
-        self.fixed = self._fixed_context_cost()
+        exact = {c: getattr(self.basis, c).exact for c in CLASSES}
+        exact["context"] = all(f.whole.rows.exact for f in self._forms.values())
+        self._setup(exact)
+        # one varlen attention kernel per form and iteration: the fixed cost (launch) of its per-sequence rows
+        self.fixed = self._zero_cost(self._forms[False].per_seq)
+        self.fixed_one = self._zero_cost(self._forms[True].per_seq) if self.basis.forms else self.fixed
         self.check_error = self._check()
         if self.check_error > CHECK_RTOL and any(self.polynomial.values()):
             self._setup({c: False for c in CLASSES})  # op costs depend on the whole trace: real traces
             self.check_error = self._check()
+
+    def _form(self, rows: RowSet) -> _Form:
+        whole = _Rows(rows, rows.mult_of(self._keeps(rows.where)))
+        batched = rows.batched()
+        if not batched.any():
+            return _Form(whole, whole, None, np.zeros(len(rows.terms), dtype=bool))
+        per_seq, once = (_Rows(r, r.mult_of(self._keeps(r.where))) for r in map(rows.subset, (~batched, batched)))
+        return _Form(whole, per_seq, once, np.asarray(np.round(once.rows.coef, 9).any(axis=(0, 2))))
 
     def _keeps(self, where: np.ndarray) -> np.ndarray:
         return (where >= self._lo) & (where < self._hi)
@@ -118,6 +159,10 @@ class StepCost:
     def _setup(self, polynomial: dict[str, bool]) -> None:
         self.polynomial = polynomial
         self._memo: dict[tuple[int, int, int], tuple[float, float]] = {}
+        self._seq_memo: dict[tuple[int, int, int], tuple[float, float]] = {}
+        self._batched_memo: dict[tuple, tuple[float, float]] = {}
+        # rows run once over the iteration's sequences are costed apart only from their polynomials
+        self._split = polynomial["context"] and any(f.batched is not None for f in self._forms.values())
         self._trace_memo: dict[tuple[int, int, int], dict[str, tuple[float, float]]] = {}
         self.token = _Table(lambda m: self._fill("token", m), polynomial["token"])
         self.seq = _Table(lambda s: self._fill("seq", s), polynomial["seq"])
@@ -157,33 +202,58 @@ class StepCost:
         return self._trace_memo[key]
 
     def _fill_decode_attention(self, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        out = self.attention(np.ones_like(s), np.ones_like(s), np.maximum(s, 1))
+        out = self._per_seq(np.ones_like(s), np.ones_like(s), np.maximum(s, 1))
         return np.where(s > 0, out.seconds, 0.0), np.where(s > 0, out.energy_j, 0.0)
 
-    def _fixed_context_cost(self) -> Cost:
-        ctx = self.basis.context
-        sec, j = self._evaluate_rows(ctx.rows(np.zeros((1, ctx.coef.shape[1]))), self._mult["context"], 1)
+    def _zero_cost(self, r: _Rows) -> Cost:
+        sec, j = self._evaluate_rows(r.rows.rows(np.zeros((1, r.rows.coef.shape[1]))), r.mult, 1)
         return Cost(float(np.nan_to_num(sec[0])), float(np.nan_to_num(j[0])))
+
+    def _context(self, memo: dict, part: str, b: ArrayLike, t: ArrayLike, s: ArrayLike) -> Cost:
+        """Context rows (`part` of each step's form: "whole" or "per_seq") of groups of b sequences, t new tokens
+        each, over s keys each (arrays); memoised per shape in `memo`."""
+        b, t, s = (np.atleast_1d(np.asarray(x, dtype=np.int64)) for x in (b, t, s))
+        keys = list(zip(b.tolist(), t.tolist(), s.tolist()))
+        missing = sorted({k for k in keys if k not in memo})
+        for one, form in self._forms.items() if missing and self.polynomial["context"] else ():
+            group = [k for k in missing if (k[1] == 1) == one] if self.basis.forms else missing
+            if group:
+                r = getattr(form, part)
+                mb, mt, ms = (np.array(v) for v in zip(*group))
+                sec, j = self._evaluate_rows(r.rows.rows(r.rows.at(mb, mt, ms)), r.mult, len(group))
+                memo.update({k: (sec[i], j[i]) for i, k in enumerate(group)})
+        for k in missing if not self.polynomial["context"] else ():
+            memo[k] = self._by_trace(k[0], k[1], k[2] - k[1])["context"]
+        vals = np.array([memo[k] for k in keys]).reshape(-1, 2)
+        return Cost(vals[:, 0], vals[:, 1])
+
+    def _per_seq(self, b: ArrayLike, t: ArrayLike, s: ArrayLike) -> Cost:
+        """The context rows an iteration runs per sequence (its varlen attention kernels)."""
+        return self._context(self._seq_memo, "per_seq", b, t, s) if self._split else self.attention(b, t, s)
+
+    def _batched(self, one: bool, t: np.ndarray, s: np.ndarray) -> Cost:
+        """The rows of form `one` run once over all its sequences of an iteration (t[i] new tokens over s[i]
+        keys each): their rows at the sum of the sequences' terms, memoised on the terms they use."""
+        form = self._forms[one]
+        if not self._split or form.batched is None or not len(t):
+            return Cost(0.0, 0.0)
+        terms = np.where(form.used, form.batched.rows.summed(t, s), 0.0)
+        key = (one, *terms[0].tolist())
+        if key not in self._batched_memo:
+            sec, j = self._evaluate_rows(form.batched.rows.rows(terms), form.batched.mult, 1)
+            self._batched_memo[key] = (float(sec[0]), float(j[0]))
+        return Cost(*self._batched_memo[key])
 
     # --- public costs ------------------------------------------------------------------------------
     def attention(self, b: ArrayLike, t: ArrayLike, s: ArrayLike) -> Cost:
-        """Attention rows of groups of b sequences, t new tokens each, over s keys each (arrays)."""
-        b, t, s = (np.atleast_1d(np.asarray(x, dtype=np.int64)) for x in (b, t, s))
-        keys = list(zip(b.tolist(), t.tolist(), s.tolist()))
-        missing = sorted({k for k in keys if k not in self._memo})
-        if missing and self.polynomial["context"]:
-            mb, mt, ms = (np.array(v) for v in zip(*missing))
-            sec, j = self._evaluate_rows(self.basis.context_rows(mb, mt, ms), self._mult["context"], len(missing))
-            self._memo.update({k: (sec[i], j[i]) for i, k in enumerate(missing)})
-        for k in missing if not self.polynomial["context"] else ():
-            self._memo[k] = self._by_trace(k[0], k[1], k[2] - k[1])["context"]
-        vals = np.array([self._memo[k] for k in keys]).reshape(-1, 2)
-        return Cost(vals[:, 0], vals[:, 1])
+        """Context rows (attention; with forms, the ops of the step's form) of groups of b sequences, t new
+        tokens each, over s keys each (arrays): what they cost in a step of those b sequences alone."""
+        return self._context(self._memo, "whole", b, t, s)
 
     def warm(self, prompts: ArrayLike) -> None:
         """Cost whole-prompt prefills of these lengths in one engine call (a replay's common shapes)."""
         p = np.unique(np.asarray(prompts, dtype=np.int64))
-        self.attention(np.ones_like(p), p, p)
+        self._per_seq(np.ones_like(p), p, p)
 
     def uniform(self, batch: int, new: int, context: ArrayLike, logits: int = 1) -> Cost:
         """Steps of `batch` sequences with `new` tokens each over `context` cached tokens (array): what the
@@ -196,7 +266,7 @@ class StepCost:
     def iteration(self, new: np.ndarray, context: np.ndarray, emit: ArrayLike) -> Cost:
         """One serving iteration: sequence i adds new[i] tokens over context[i] cached ones; `emit`
         sequences produce a token (lm_head rows): a count, or a bool per sequence. Attention is one
-        varlen kernel over all sequences."""
+        varlen kernel over all sequences (with forms: one per form, see the module docstring)."""
         emit = int(np.sum(emit))
         new = np.asarray(new, dtype=np.int64)
         context = np.asarray(context, dtype=np.int64)
@@ -208,13 +278,20 @@ class StepCost:
         att_s, att_j = float(np.sum(dec.seconds)), float(np.sum(dec.energy_j))
         if not decode.all():
             ones = np.ones(int((~decode).sum()), dtype=np.int64)
-            pre = self.attention(ones, new[~decode], context[~decode] + new[~decode])
+            pre = self._per_seq(ones, new[~decode], context[~decode] + new[~decode])
             att_s += float(np.sum(pre.seconds))
             att_j += float(np.sum(pre.energy_j))
+        # the sequences of each form (with forms: one-token sequences in the one-token form)
+        forms = ((True, decode), (False, ~decode)) if self.basis.forms else ((False, np.ones(n, dtype=bool)),)
+        for one, sel in forms if self._split else ():
+            once = self._batched(one, new[sel], context[sel] + new[sel])
+            att_s, att_j = att_s + float(once.seconds), att_j + float(once.energy_j)
+        # one varlen kernel per form that has sequences: one launch, not one per sequence
+        spare = [(int(sel.sum()), self.fixed_one if one else self.fixed) for one, sel in forms]
         tok, seq = self.token(int(new.sum())), self.seq(emit)
         return Cost(
-            float(tok.seconds) + float(seq.seconds) + att_s - (n - 1) * self.fixed.seconds,
-            float(tok.energy_j) + float(seq.energy_j) + att_j - (n - 1) * self.fixed.energy_j,
+            float(tok.seconds) + float(seq.seconds) + att_s - sum((k - 1) * f.seconds for k, f in spare if k),
+            float(tok.energy_j) + float(seq.energy_j) + att_j - sum((k - 1) * f.energy_j for k, f in spare if k),
         )
 
     def _check(self) -> float:

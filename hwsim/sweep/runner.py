@@ -6,7 +6,7 @@ import os
 import sys
 import warnings
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +40,7 @@ class SweepResult:
     resumed_tasks: int  # tasks found finished on disk when resuming
     recheck: Path | None = None  # the cycle-engine recheck of sampled rows (study key `recheck`)
     recheck_summary: dict | None = None  # rows, median_abs_rel_diff, max_abs_rel_diff, file
+    already_complete: bool = False  # resume found a finished run of the same study: no task ran
 
     def table(self) -> pd.DataFrame:
         return read_table(self.results)
@@ -112,15 +113,18 @@ def _run(
     fingerprint = study.fingerprint()
     tasks = plan(study)
     manifest = store.read_manifest() if resume else None
+    complete = manifest is not None and bool(manifest.get("complete")) and results.exists()
     if manifest is not None and manifest.get("fingerprint") != fingerprint:
+        was = "finished" if complete else "interrupted"
         raise HwsimError(
-            "the study changed since the interrupted sweep (different fingerprint); run without `resume` to start over",
+            f"the study changed since the {was} sweep in this folder (different fingerprint); run without "
+            "`resume` to start over",
             file=store.root / "manifest.json",
         )
-    if manifest is not None and manifest.get("complete") and results.exists():
+    if complete and manifest is not None:
         store.drop_temporaries()  # killed while it wrote the front or the plot, or
         store.drop_parts()  # while it dropped the parts the results already hold
-        return _finish(study, store, results, len(tasks), rows=manifest.get("rows", 0))
+        return replace(_finish(study, store, results, len(tasks), rows=manifest.get("rows", 0)), already_complete=True)
 
     store.prepare(fresh=manifest is None)
     plot = [store.root / study.outputs.plot] if study.outputs.plot else []  # a study with no feasible row draws none
