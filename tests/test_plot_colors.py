@@ -52,6 +52,10 @@ def _draw(df, **kw):
     [
         ([16, 4, 128, 32, 4, 64], ["4", "16", "32", "64", "128"]),  # as text: 128, 16, 32, 4, 64
         ([16.0, 4.0, 0.5], ["0.5", "4", "16"]),  # integral floats without '.0' (a B/cycle column)
+        ([2.5e9, 1e9, 5e8, 1.25e-5], ["1.25e-5", "5e8", "1e9", "2.5e9"]),  # clock_Hz: short, exact
+        # a range: 4 significant digits, or as many more as keep the labels apart
+        (list(np.linspace(1e9, 2e9, 4)), ["1e9", "1.333e9", "1.667e9", "2e9"]),
+        ([1.00001e9, 1.00002e9, 0.1], ["0.1", "1.00001e9", "1.00002e9"]),
         (["int8", "int16", "int4", "fp16"], ["fp16", "int4", "int8", "int16"]),  # natural order, not int16 < int4
         # weights: [int4_g128, 3.0625]: a plain number of bits reads as a number, before the names
         (["int4_g128", "3.0625", "fp16", 12, None], ["3.0625", "12", "fp16", "int4_g128", "n/a"]),

@@ -57,18 +57,37 @@ def sort_key(v: object) -> tuple:
     return (1, 0.0, natural, text)
 
 
-def label(v: object) -> str:
-    """Legend text: 16.0 → '16', 0.1 → '0.1', True → 'True', no value → 'n/a', text as it is."""
+def label(v: object, digits: int = 17) -> str:
+    """Legend text: 16.0 → '16', 0.1 → '0.1', 1e9 → '1e9', True → 'True', no value → 'n/a', text as it is. A
+    number takes the fewest significant digits that give it back, at most `digits` (then it is rounded)."""
     if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
         return NA_LABEL
     if isinstance(v, (bool, np.bool_)):
         return str(bool(v))
     if isinstance(v, numbers.Integral):
         return str(int(v))
-    if isinstance(v, numbers.Real):
-        x = float(v)
-        return str(int(x)) if x.is_integer() and abs(x) < 1e15 else repr(x)
+    if isinstance(v, numbers.Real):  # a float32 by its own shortest text (0.1, not 0.10000000149011612)
+        return _short(float(str(v)) if isinstance(v, np.floating) else float(v), digits)
     return str(v)
+
+
+def _short(x: float, digits: int) -> str:
+    if x.is_integer() and abs(x) < 1e6:
+        return str(int(x))
+    texts = [f"{x:.{p}g}" for p in range(1, digits + 1)]
+    text = next((t for t in texts if float(t) == x), texts[-1])
+    mantissa, _, exponent = text.partition("e")
+    return mantissa + (f"e{int(exponent)}" if exponent else "")
+
+
+def _labels(values: list[object]) -> list[str]:
+    """Each value's label, numbers rounded to 4 significant digits or as many more as keep the labels apart
+    (a range of 15 clocks reads 6.071e8, 7.143e8, … rather than 607142857.1428572)."""
+    for digits in range(4, 18):
+        texts = [label(v, digits) for v in values]
+        if len(set(texts)) == len(set(label(v) for v in values)):
+            return texts
+    return [label(v) for v in values]
 
 
 def palette(n: int) -> list[RGBA]:
@@ -85,7 +104,8 @@ def color_groups(column: pd.Series) -> list[ColorGroup]:
     missing = column.isna().to_numpy()
     values = sorted(column[~missing].unique(), key=sort_key)
     groups = [
-        ColorGroup(label(v), (column == v).to_numpy(), c) for v, c in zip(values, palette(len(values)), strict=True)
+        ColorGroup(text, (column == v).to_numpy(), c)
+        for v, text, c in zip(values, _labels(values), palette(len(values)), strict=True)
     ]
     if missing.any():
         groups.append(ColorGroup(NA_LABEL, missing, NA_COLOR, missing=True))
