@@ -248,7 +248,7 @@ def test_generate_warns_when_the_fpga_design_does_not_fit_its_device(capsys, dsp
 
     arch = load_arch("u280", {"compute.dsps": dsps})
     prec = Precision(weights="int4_g128", activations="int8")
-    totals = evaluate(arch, trace(load_model("gpt-2"), "decode", batch=1, context=17), prec).totals
+    totals = evaluate(arch, trace(load_model("gpt-2"), "decode", batch=1, context=1), prec).totals
     assert bool(totals["feasible"]) is fits
     assert main([*GEN, "--set", f"compute.dsps={dsps}"]) == 0
     out, err = capsys.readouterr()

@@ -131,7 +131,7 @@ def _warn_unless_fits(arch: Accelerator, model: ModelConfig, prec: Precision, pa
             ),
             stacklevel=2,
         )
-    warn_if_unbuildable(arch, model, prec, par, gen.batch, gen.prompt + gen.output - 1)
+    warn_if_unbuildable(arch, model, prec, par)
 
 
 def _devices_needed(

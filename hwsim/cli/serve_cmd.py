@@ -149,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
         speculation=spec,
         dp=args.dp,
     )
-    warn_if_unbuildable(arch, model, prec, par, 1, int(reqs.input_tokens.max()))
+    warn_if_unbuildable(arch, model, prec, par)
     s = res.summary
     files = [str(p) for p in res.write(args.out, f"{arch.name} · {model.name} · {reqs.source}")] if args.out else []
     if args.json:

@@ -86,13 +86,15 @@ def why_not_serves(
 
 
 def why_not_buildable(
-    arch: Accelerator, model: ModelConfig, prec: Precision | ResolvedPrecision, par: Parallel, batch: int, context: int
+    arch: Accelerator, model: ModelConfig, prec: Precision | ResolvedPrecision, par: Parallel
 ) -> str | None:
     """The family's own verdict on the design (its point totals: an FPGA design whose DSPs, LUTs, FFs, URAM, BRAM or
-    on-chip weights exceed its device's `max_utilisation`) as one decode step of a device of layout `par` costs it:
-    why it cannot be built, naming the limiting resource, or None (feasible, or a family that gives no verdict). The
-    device's share is the tp shard's stage with the most weights, embeddings and lm_head included (assumed: the
-    edges counted on that stage, an upper bound for a design that holds weights on chip)."""
+    on-chip weights exceed its device's `max_utilisation`) as one decode step of a device of layout `par` costs it
+    (one sequence, one cached token: the verdicts depend on the design, the precision and the weights a device
+    holds, not on the step): why it cannot be built, naming the limiting resource, or None (feasible, or a family
+    that gives no verdict). The device's share is the tp shard's stage with the most weights, embeddings and
+    lm_head included (assumed: the edges counted on that stage, an upper bound for a design holding weights on
+    chip)."""
     from dataclasses import replace
 
     from hwsim.engine import evaluate
@@ -101,7 +103,7 @@ def why_not_buildable(
     shard = shard_model(model, par)
     a, b = max(stage_ranges(model.layers, par.pp), key=lambda r: stage_params(shard, r, par.pp))
     device = replace(shard, blocks=shard.blocks[a:b]) if par.pp > 1 else shard
-    totals = evaluate(arch, trace(device, "decode", batch=batch, context=context), prec).totals
+    totals = evaluate(arch, trace(device, "decode", batch=1, context=1), prec).totals
     if "feasible" not in totals or bool(np.all(totals["feasible"])):
         return None
     limit = totals.get("limiting_resource")

@@ -162,7 +162,7 @@ def serve_point(arch: Accelerator, w: ServingWorkload, precision: PrecisionChoic
     except HwsimError as exc:  # this machine cannot serve the stream: an infeasible row, not a failed study
         return _infeasible(arch, w, par, area, exc.detail)
     row = metric_row(res.summary, arch, area)
-    unbuilt = why_not_buildable(arch, _model(w.model), prec, par, 1, int(_stream(w).input_tokens.max()))
+    unbuilt = why_not_buildable(arch, _model(w.model), prec, par)
     if unbuilt is not None:  # the family's own verdict (an FPGA design over its device), as step rows carry it
         row.update(feasible=False, serve_error=unbuilt)
     return row
