@@ -110,3 +110,16 @@ def test_wrap_to_breaks_at_commas_first_and_keeps_fitting_text():
     wrap_to(t, 1, r)  # narrower than any word: one word per line, none cut
     assert t.get_text() == "a,\nb"
     plt.close(fig)
+
+
+@pytest.mark.parametrize("panels", [1, 3])
+def test_a_long_legend_fits_the_figure(panels):
+    """Fourteen long values (serving `requests` streams): the legend was cut off at the figure's bottom and
+    a single panel's axes collapsed to nothing (constrained layout gave up); the figure now grows, in two columns."""
+    df = _groups(panels, 3)
+    streams = [f"poisson(rate={r}, n=20, in=lognormal:256:0.5, out=lognormal:32:0.5, seed=0)" for r in range(14)]
+    df["requests"] = np.random.default_rng(0).choice(streams, len(df))
+    fig = plot_front(df, front_mask(df, OBJS, by=BY), *OBJS, by=BY, color_by="requests")
+    assert layout_problems(fig) == []
+    assert all(a.get_position().height > 0.3 for a in fig.axes if a.get_visible())  # panels keep a real size
+    plt.close(fig)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -20,7 +21,7 @@ COLOR_COLUMNS = ("family", "weights", "format", "design")
 MAX_PANELS = 6  # small multiples beyond six stop being readable at paper size
 _MAX_LEGEND = 12
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
 
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure, SubFigure
@@ -102,7 +103,9 @@ def _group_label(df: pd.DataFrame, by: list[str], rows: np.ndarray) -> str:
     return ", ".join(f"{c}={label(first[c])}" for c in by if df[c].nunique(dropna=False) > 1)
 
 
-def _legend(fig: Figure | SubFigure, axes: list[Axes], groups: list[ColorGroup], color_by: str, shown: int) -> Legend:
+def _legend(
+    fig: Figure | SubFigure, axes: list[Axes], groups: list[ColorGroup], color_by: str, shown: int, ncols: int = 1
+) -> Legend:
     """One entry per colour (at most _MAX_LEGEND values, the rest counted), "n/a" last; outside the axes:
     inside, it would cover the faded cloud or the step line."""
     from matplotlib.lines import Line2D
@@ -126,6 +129,7 @@ def _legend(fig: Figure | SubFigure, axes: list[Axes], groups: list[ColorGroup],
         handles.append(entry(f"… {len(values) - _MAX_LEGEND} more {color_by} values (colours repeat)"))
     handles += [entry(g.label, g.color) for g in groups if g.missing]
     style = {"handles": handles, "title": _wrap(axis_label(color_by)), "frameon": False, "alignment": "left"}
+    style["ncols"] = ncols
     if shown == 1:
         return axes[0].legend(**style, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     return fig.legend(**style, loc="outside right upper")
@@ -141,24 +145,30 @@ def _wrap(text: str, width: int = 24) -> str:
 def _fit(
     fig: Figure | SubFigure,
     axes: list[Axes],
-    legend: Legend | None,
+    make_legend: Callable[[int], Legend] | None,
     shared: list[tuple[Text, str]],
     *,
     own_figure: bool,
 ) -> None:
     """Lay the figure out so that no text overlaps another: the figure widens by the legend's width (the
-    panels keep theirs), and titles and labels longer than their panel (or the figure, for the shared ones)
+    panels keep theirs) and grows to its height, and titles and labels longer than their panel (or the figure, for the shared ones)
     wrap onto more lines. Measured after one run of the figure's constrained layout, so any panel count fits
     (a second run, when the figure is saved or shown, makes room for the extra lines)."""
     root = fig.canvas.figure
+    legend = None if make_legend is None else make_legend(1)
     renderer = getattr(root.canvas, "get_renderer", None)
     engine = root.get_layout_engine()
     if renderer is None or engine is None:  # nothing to measure with, or a caller's own layout
         return
     r = renderer()
-    if own_figure and legend is not None:  # a legend's size does not depend on where it goes
+    if own_figure and legend is not None and make_legend is not None:  # its size does not depend on its place
         w, h = root.get_size_inches()
-        root.set_size_inches(w + legend.get_window_extent(r).width / root.dpi, h)
+        room = h - 0.6  # the panels' height: less a heading above and the shared x label below
+        if legend.get_window_extent(r).height / root.dpi > 1.5 * room:  # long labels: two columns
+            legend.remove()
+            legend = make_legend(2)
+        box = legend.get_window_extent(r)
+        root.set_size_inches(w + box.width / root.dpi, max(h, box.height / root.dpi + 0.6))
     engine.execute(root)  # places the panels (their size is what the texts must fit); draws nothing
     for a in axes:
         fit_log_ticks(a, r)
@@ -239,8 +249,8 @@ def plot_front(
                 axes[0].set_title(heading, fontsize=8)
             else:
                 shared.append((fig.suptitle(heading, fontsize=8), "x"))
-        legend = None if color_by is None else _legend(fig, axes, groups, color_by, shown)
-        _fit(fig, axes, legend, shared, own_figure=ax is None)
+        make_legend = None if color_by is None else partial(_legend, fig, axes, groups, color_by, shown)
+        _fit(fig, axes, make_legend, shared, own_figure=ax is None)
         if path is not None:
             save_figure(fig.canvas.figure, path)  # the whole figure (an Axes given in a SubFigure has no savefig)
     return fig
