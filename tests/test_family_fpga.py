@@ -233,3 +233,32 @@ def test_cli_bad_format_is_one_line_exit_2():
     )
     assert r.returncode == 2 and r.stdout == ""
     assert r.stderr.count("\n") == 1 and "compute.float_mode" in r.stderr and "Traceback" not in r.stderr
+
+
+GEN = ["generate", "--arch", "u280", "--model", "gpt-2", "--prompt", "16", "--output", "2"]
+GEN += ["--weights", "int4_g128", "--activations", "int8"]
+
+
+@pytest.mark.parametrize("dsps, fits", [(4512, True), (9024, False)])
+def test_generate_warns_when_the_fpga_design_does_not_fit_its_device(capsys, dsps, fits):
+    """hwsim generate printed TTFT/TPOT for an FPGA design its own resource model rejects (u280 with every DSP
+    in chains: their accumulators take 115% of the LUTs), with no word; now one warning names the limiting
+    resource as hwsim simulate reports it. Half the DSPs fit: no warning."""
+    from hwsim.cli import main
+
+    arch = load_arch("u280", {"compute.dsps": dsps})
+    prec = Precision(weights="int4_g128", activations="int8")
+    totals = evaluate(arch, trace(load_model("gpt-2"), "decode", batch=1, context=1), prec).totals
+    assert bool(totals["feasible"]) is fits
+    assert main([*GEN, "--set", f"compute.dsps={dsps}"]) == 0
+    out, err = capsys.readouterr()
+    assert "TPOT" in out  # the figures are still printed
+    if fits:
+        assert err == ""
+    else:
+        lim = totals["limiting_resource"]
+        used = f"{float(totals[f'util_{lim}']):.1%}"
+        assert lim == "lut" and err == (
+            f"hwsim generate: warning: u280 does not fit its device (limiting resource: lut, {used} used): the "
+            "figures are for a design that cannot be built (hwsim simulate shows its use)\n"
+        )

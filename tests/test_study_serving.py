@@ -307,3 +307,24 @@ def test_serve_cli_checks_a_given_kv_blocks_against_memory(capsys):
     assert len(err.splitlines()) == 1 and err.startswith("hwsim serve: error: --kv-blocks: llama-2-70b does not fit")
     assert main([*base, "100", "--arch", "h100-sxm", "--model", "gpt-2", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["kv_capacity_blocks"] == 100
+
+
+def test_serving_row_of_an_fpga_design_over_its_device_is_infeasible(tmp_path):
+    """A serving row took `feasible` from the replay alone: a u280 with every DSP in chains (115% of its LUTs,
+    which its step rows mark infeasible) was a feasible serving point. Its metrics stay, with the reason."""
+    p = tmp_path / "s.yaml"
+    p.write_text(
+        """
+architectures: [{preset: u280, sweep: {compute.dsps: [4512, 9024]}}]
+workloads:
+  - {kind: serving, model: gpt-2, requests: {rate: 20, num_requests: 3, input_len: 16, output_len: 2}}
+precisions: {weights: int4_g128, activations: int8}
+objectives: [tpot_p99_s:min, devices:min]
+outputs: {plot: false}
+"""
+    )
+    t = run_sweep(load_study(p), tmp_path / "o", progress=False).table()
+    assert list(t["feasible"]) == [True, False] and (t["tpot_p99_s"] > 0).all()
+    assert t["serve_error"][0] == "" and t["serve_error"][1].startswith(
+        "u280 does not fit its device (limiting resource: lut, "
+    )

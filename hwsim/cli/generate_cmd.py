@@ -20,6 +20,7 @@ from hwsim.cli.serve_args import (
     machine_from_args,
     parallel_from_args,
     speculation_from_args,
+    warn_if_unbuildable,
 )
 
 HELP = "prefill then decode with a growing context: TTFT, TPOT, latency and energy per token"
@@ -112,7 +113,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _warn_unless_fits(arch: Accelerator, model: ModelConfig, prec: Precision, par: Any, gen: Any, spec: Any) -> None:
     """Costing does not need the model to fit (the figures are those of devices with more memory), but serving
-    would refuse it: say so, as hwsim serve and --devices-needed would judge it."""
+    would refuse it: say so, as hwsim serve and --devices-needed would judge it. Likewise a design its family
+    reports infeasible (an FPGA design that overflows its device: serve_args.warn_if_unbuildable)."""
     import warnings
 
     from hwsim.core.precision import resolve_precision
@@ -129,6 +131,7 @@ def _warn_unless_fits(arch: Accelerator, model: ModelConfig, prec: Precision, pa
             ),
             stacklevel=2,
         )
+    warn_if_unbuildable(arch, model, prec, par)
 
 
 def _devices_needed(

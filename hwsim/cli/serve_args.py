@@ -95,3 +95,19 @@ def parallel_from_args(args: argparse.Namespace, arch: Accelerator) -> tuple[Par
     par.validate()
     need = par.devices > 1 or args.link is not None or getattr(args, "devices_needed", False)
     return par, (link_for(arch, args.link) if need else None)
+
+
+def warn_if_unbuildable(arch: Accelerator, model: ModelConfig, prec: Precision, par: Parallel) -> None:
+    """One warning when the design's family reports it cannot be built (an FPGA design that overflows its
+    device: hwsim.serve.sizing.why_not_buildable); the figures printed are still those of the design as given."""
+    import warnings
+
+    from hwsim.errors import HwsimWarning
+    from hwsim.serve.sizing import why_not_buildable
+
+    why = why_not_buildable(arch, model, prec, par)
+    if why is not None:
+        warnings.warn(
+            HwsimWarning(f"{why}: the figures are for a design that cannot be built (hwsim simulate shows its use)"),
+            stacklevel=3,
+        )

@@ -14,6 +14,7 @@ from hwsim.cli.serve_args import (
     machine_from_args,
     parallel_from_args,
     speculation_from_args,
+    warn_if_unbuildable,
 )
 from hwsim.errors import HwsimError
 
@@ -148,6 +149,7 @@ def run(args: argparse.Namespace) -> int:
         speculation=spec,
         dp=args.dp,
     )
+    warn_if_unbuildable(arch, model, prec, par)
     s = res.summary
     files = [str(p) for p in res.write(args.out, f"{arch.name} · {model.name} · {reqs.source}")] if args.out else []
     if args.json:

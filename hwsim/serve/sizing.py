@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from hwsim.core.spec import Accelerator
     from hwsim.workload.config import ModelConfig
 from hwsim.serve.parallel import ParallelStepCost
-from hwsim.serve.shard import Parallel, shard_model, stage_ranges
+from hwsim.serve.shard import Parallel, shard_model, stage_params, stage_ranges
 
 
 def why_not_fits(
@@ -83,6 +83,35 @@ def why_not_serves(
         f"({info['memory_bytes'] / 1e9:.2f} GB) holds {blocks}; give fewer `kv_blocks`, more devices (`tp`/`pp`) "
         "or fewer weight bits"
     )
+
+
+def why_not_buildable(
+    arch: Accelerator, model: ModelConfig, prec: Precision | ResolvedPrecision, par: Parallel
+) -> str | None:
+    """The family's own verdict on the design (its point totals: an FPGA design whose DSPs, LUTs, FFs, URAM, BRAM or
+    on-chip weights exceed its device's `max_utilisation`) as one decode step of a device of layout `par` costs it
+    (one sequence, one cached token: the verdicts depend on the design, the precision and the weights a device
+    holds, not on the step): why it cannot be built, naming the limiting resource, or None (feasible, or a family
+    that gives no verdict). The device's share is the tp shard's stage with the most weights, embeddings and
+    lm_head included (assumed: the edges counted on that stage, an upper bound for a design holding weights on
+    chip)."""
+    from dataclasses import replace
+
+    from hwsim.engine import evaluate
+    from hwsim.workload import trace
+
+    shard = shard_model(model, par)
+    a, b = max(stage_ranges(model.layers, par.pp), key=lambda r: stage_params(shard, r, par.pp))
+    device = replace(shard, blocks=shard.blocks[a:b]) if par.pp > 1 else shard
+    totals = evaluate(arch, trace(device, "decode", batch=1, context=1), prec).totals
+    if "feasible" not in totals or bool(np.all(totals["feasible"])):
+        return None
+    limit = totals.get("limiting_resource")
+    if limit is None:
+        return f"{arch.name}'s {arch.family} model reports the design infeasible"
+    util = totals.get(f"util_{limit}")
+    used = "" if util is None else f", {float(np.max(util)):.1%} used"
+    return f"{arch.name} does not fit its device (limiting resource: {limit}{used})"
 
 
 def _capacity_given(arch: Accelerator) -> bool:

@@ -7,7 +7,8 @@ A design point that cannot serve the stream (the model, or the `kv_blocks` given
 memory; a request larger than its KV cache) is a row with NaN metrics, `feasible` false and the reason in
 `serve_error`; anything wrong with the study itself stops the sweep with the file and key, before any point
 runs where it can be told from the study file (hwsim.study.checks: a design that cannot hold a serving entry in
-any combination it lists).
+any combination it lists). A design its family reports infeasible (an FPGA design that overflows its device)
+keeps its replay's metrics, `feasible` false and the reason in `serve_error`, as step rows keep theirs.
 """
 
 from __future__ import annotations
@@ -114,7 +115,7 @@ def serve_point(arch: Accelerator, w: ServingWorkload, precision: PrecisionChoic
     from hwsim.serve.replay import serve
     from hwsim.serve.scheduler import SchedulerConfig
     from hwsim.serve.shard import Parallel
-    from hwsim.serve.sizing import why_not_serves
+    from hwsim.serve.sizing import why_not_buildable, why_not_serves
 
     prec = Precision(weights=precision.weights, activations=precision.activations, kv=precision.kv)
     par = Parallel(tp=w.tp, pp=w.pp, ep=w.ep)
@@ -160,7 +161,11 @@ def serve_point(arch: Accelerator, w: ServingWorkload, precision: PrecisionChoic
         )
     except HwsimError as exc:  # this machine cannot serve the stream: an infeasible row, not a failed study
         return _infeasible(arch, w, par, area, exc.detail)
-    return metric_row(res.summary, arch, area)
+    row = metric_row(res.summary, arch, area)
+    unbuilt = why_not_buildable(arch, _model(w.model), prec, par)
+    if unbuilt is not None:  # the family's own verdict (an FPGA design over its device), as step rows carry it
+        row.update(feasible=False, serve_error=unbuilt)
+    return row
 
 
 def _infeasible(arch: Accelerator, w: ServingWorkload, par: Parallel, area: float, why: str) -> dict:
