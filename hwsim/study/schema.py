@@ -268,6 +268,14 @@ def parse_study(raw: object, file: str, *, check_names: bool = True) -> Study:
             "re-checks cost step workloads with the cycle engine; this study has serving "
             "workloads only (drop `recheck`)"
         )
+    if "objectives" not in top and all(w.kind == "serving" for w in workloads):
+        raise HwsimError(
+            f"missing: the default objectives ({DEFAULT_OBJECTIVES.replace(',', ', ')}) need the `seconds` of step "
+            "workloads, and this study serves request streams only: give `objectives`, e.g. "
+            "[tpot_p99_s:min, energy_per_token_j:min] (docs/studies.md, Serving workloads)",
+            file=file,
+            field="objectives",
+        )
     if check_names:
         from hwsim.study.checks import check_names as _check
 
