@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from hwsim.errors import HwsimError, closest
-from hwsim.pareto.colors import ColorGroup, color_groups, label, palette
+from hwsim.pareto.colors import DISTINCT, ColorGroup, color_groups, label, palette
 from hwsim.pareto.objectives import Objective
 from hwsim.pareto.table import group_ids
 from hwsim.plotting import axis_label, fit_log_ticks, readable_log_ticks, save_figure, wrap_to
@@ -19,7 +19,7 @@ from hwsim.plotting import axis_label, fit_log_ticks, readable_log_ticks, save_f
 # columns tried, in order, to colour points when the caller does not choose
 COLOR_COLUMNS = ("family", "weights", "format", "design")
 MAX_PANELS = 6  # small multiples beyond six stop being readable at paper size
-_MAX_LEGEND = 12
+_MAX_LEGEND = DISTINCT  # every colour listed once; beyond, colours repeat and the rest are counted
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
 
