@@ -196,7 +196,9 @@ def _crowded(ax: Axes, axis: XAxis | YAxis, renderer: RendererBase) -> bool:
     horizontal = axis is ax.xaxis
     other = ax.get_ylim()[0] if horizontal else ax.get_xlim()[0]
     points = np.column_stack([locs, np.full(len(locs), other)] if horizontal else [np.full(len(locs), other), locs])
-    centres = np.sort(ax.transData.transform(points)[:, 0 if horizontal else 1])
-    extent = np.array([w if horizontal else h for w, h, _ in sizes])  # in the order of locs: ascending values
+    centres = ax.transData.transform(points)[
+        :, 0 if horizontal else 1
+    ]  # in the order of locs (an axis may be inverted)
+    extent = np.array([w if horizontal else h for w, h, _ in sizes])
     gap = float(np.asarray(renderer.points_to_pixels(prop.get_size_in_points()))) / 3
-    return bool((np.diff(centres) < (extent[:-1] + extent[1:]) / 2 + gap).any())
+    return bool((np.abs(np.diff(centres)) < (extent[:-1] + extent[1:]) / 2 + gap).any())

@@ -27,7 +27,7 @@ def test_front_plot_labels_ticks_and_legend():
         {
             "energy_j": rng.uniform(0.3, 0.9, n),
             "tokens_per_s": rng.uniform(1, 100, n),
-            "design": [f"d{i % 15}" for i in range(n)],
+            "design": [f"d{i % 21}" for i in range(n)],
         }
     )
     objs = parse_objectives("energy_j:min,tokens_per_s:max")
@@ -36,7 +36,9 @@ def test_front_plot_labels_ticks_and_legend():
     assert ax.get_xlabel() == "energy per step (J), lower is better"  # a label longer than its axis wraps
     assert ax.get_ylabel().replace("\n", " ") == "throughput (tokens/s), higher is better"
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert len(labels) == 13 and labels[-1].startswith("… 3 more design values")  # 12 shown, the rest counted
+    # 18 shown (each of the palette's colours once, in natural order), the rest counted
+    assert len(labels) == 19 and labels[:3] == ["d0", "d1", "d2"] and labels[-2] == "d17"
+    assert labels[-1].replace("\n", " ") == "… 3 more design values (colours repeat)"
     fig.canvas.draw()
     if ax.get_yscale() == "log":  # two decades: numbers at 1-2-5, not only at powers of ten
         ticks = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]

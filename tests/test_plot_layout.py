@@ -123,3 +123,21 @@ def test_a_long_legend_fits_the_figure(panels):
     assert layout_problems(fig) == []
     assert all(a.get_position().height > 0.3 for a in fig.axes if a.get_visible())  # panels keep a real size
     plt.close(fig)
+
+
+@pytest.mark.parametrize("inverted", [False, True])
+def test_fit_log_ticks_thins_crowded_labels_only(inverted):
+    from hwsim.plotting import fit_log_ticks, readable_log_ticks
+
+    fig, (narrow, wide) = plt.subplots(1, 2, figsize=(9, 2), width_ratios=[1, 6], layout="constrained")
+    for a in (narrow, wide):
+        a.set_xscale("log")
+        a.set_xlim(1e-3, 3e-1) if not inverted else a.set_xlim(3e-1, 1e-3)
+        readable_log_ticks(a)
+    fig.canvas.draw()
+    r = fig.canvas.get_renderer()
+    for a in (narrow, wide):
+        fit_log_ticks(a, r)
+    assert len(wide.get_xticks()) > len(narrow.get_xticks())  # the wide axis keeps 1-2-5, the narrow one thins
+    assert [p for p in layout_problems(fig) if "tick" in p] == []
+    plt.close(fig)

@@ -328,3 +328,20 @@ outputs: {plot: false}
     assert t["serve_error"][0] == "" and t["serve_error"][1].startswith(
         "u280 does not fit its device (limiting resource: lut, "
     )
+
+
+def test_serving_only_study_without_objectives_is_refused_before_it_runs(tmp_path, capsys):
+    """The default objectives name `seconds`, a step-workload column: a serving-only study without `objectives`
+    ran its first point and then stopped on 'objectives: unknown column seconds'. Now it is told up front."""
+    p = tmp_path / "s.yaml"
+    p.write_text(
+        "architectures: [{preset: bitmod}]\n"
+        "workloads: [{kind: serving, model: gpt-2, kv_blocks: 64, requests: {rate: 1, num_requests: 2}}]\n"
+    )
+    out = tmp_path / "o"
+    assert main(["sweep", str(p), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"{p}: objectives: missing: the default objectives" in err, err
+    assert "give `objectives`, e.g. [tpot_p99_s:min, energy_per_token_j:min]" in err and not out.exists()
+    p.write_text(p.read_text() + "objectives: [tpot_p99_s:min, area_mm2:min]\n")
+    assert load_study(p).objectives[0].column == "tpot_p99_s"

@@ -90,6 +90,9 @@ def _labels(values: list[object]) -> list[str]:
     return [label(v) for v in values]
 
 
+DISTINCT = 18  # colours before they repeat: tab20 without its two greys
+
+
 def palette(n: int) -> list[RGBA]:
     """n distinct colours (tab10, tab20 beyond 9), greys left out; they repeat past the palette's length."""
     import matplotlib

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from hwsim.errors import HwsimError, closest
-from hwsim.pareto.colors import ColorGroup, color_groups, label, palette
+from hwsim.pareto.colors import DISTINCT, ColorGroup, color_groups, label, palette
 from hwsim.pareto.objectives import Objective
 from hwsim.pareto.table import group_ids
 from hwsim.plotting import axis_label, fit_log_ticks, readable_log_ticks, save_figure, wrap_to
@@ -19,7 +19,7 @@ from hwsim.plotting import axis_label, fit_log_ticks, readable_log_ticks, save_f
 # columns tried, in order, to colour points when the caller does not choose
 COLOR_COLUMNS = ("family", "weights", "format", "design")
 MAX_PANELS = 6  # small multiples beyond six stop being readable at paper size
-_MAX_LEGEND = 12
+_MAX_LEGEND = DISTINCT  # every colour listed once; beyond, colours repeat and the rest are counted
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
 
@@ -128,8 +128,8 @@ def _legend(
     if len(values) > _MAX_LEGEND:  # say so rather than drop series silently
         handles.append(entry(f"… {len(values) - _MAX_LEGEND} more {color_by} values (colours repeat)"))
     handles += [entry(g.label, g.color) for g in groups if g.missing]
-    style = {"handles": handles, "title": _wrap(axis_label(color_by)), "frameon": False, "alignment": "left"}
-    style["ncols"] = ncols
+    title = _wrap(axis_label(color_by))
+    style = {"handles": handles, "title": title, "frameon": False, "alignment": "left", "ncols": ncols}
     if shown == 1:
         return axes[0].legend(**style, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     return fig.legend(**style, loc="outside right upper")
@@ -150,10 +150,12 @@ def _fit(
     *,
     own_figure: bool,
 ) -> None:
-    """Lay the figure out so that no text overlaps another: the figure widens by the legend's width (the
-    panels keep theirs) and grows to its height, and titles and labels longer than their panel (or the figure, for the shared ones)
-    wrap onto more lines. Measured after one run of the figure's constrained layout, so any panel count fits
-    (a second run, when the figure is saved or shown, makes room for the extra lines)."""
+    """Make the legend and lay the figure out so that no text overlaps another: the figure widens by the
+    legend's width (the panels keep theirs) and grows to its height (a legend far taller than the panels
+    takes two columns); titles and labels longer than their panel (or the figure, for the shared ones) wrap
+    onto more lines, and crowded log tick labels thin out. Measured after one run of the figure's constrained
+    layout, so any panel count fits (a second run, when the figure is saved or shown, makes room for the
+    extra lines)."""
     root = fig.canvas.figure
     legend = None if make_legend is None else make_legend(1)
     renderer = getattr(root.canvas, "get_renderer", None)
