@@ -362,3 +362,31 @@ def test_a_fresh_run_leaves_no_plot_of_an_earlier_study(tmp_path):
         res = run_sweep(none, out, evaluator=fake_evaluator)
     assert res.plot is None and res.front_rows == 0
     assert not (out / "pareto.png").exists()
+
+
+MIXED = """
+architectures:
+  - {preset: bitmod, name: fixed, set: {memory.dram.capacity: FIXED}}
+  - {preset: bitmod, name: swept, sweep: {memory.dram.capacity: ["1 GB", "2 GB"]}}
+workloads: [{model: gpt-2, phase: decode}]
+precisions: {weights: [int8]}
+objectives: [seconds:min, energy_j:min]
+outputs: {plot: false}
+"""
+
+
+def test_a_column_of_numbers_and_text_is_refused_before_the_sweep_runs(tmp_path, capsys):
+    """One design fixing memory.dram.capacity ("0.5 GB": recorded in SI, a number) and another sweeping it with
+    units (recorded as written, text) ran every point, then failed to merge the parts with a pyarrow
+    ArrowTypeError traceback. Now one line at load, exit 2; written alike (a one-value sweep), it runs."""
+    p = tmp_path / "s.yaml"
+    p.write_text(MIXED.replace("FIXED", '"0.5 GB"'))
+    assert main(["sweep", str(p), "--out", str(tmp_path / "o"), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and not (tmp_path / "o").exists()
+    assert f"{p}: architectures[1].sweep.memory.dram.capacity: the results column 'memory.dram.capacity'" in err
+    assert "from architectures[0].set.memory.dram.capacity" in err
+    p.write_text(MIXED.replace("set: {memory.dram.capacity: FIXED}", 'sweep: {memory.dram.capacity: ["0.5 GB"]}'))
+    t = run_sweep(load_study(p), tmp_path / "alike", progress=False).table()
+    assert list(t["memory.dram.capacity"]) == ["0.5 GB", "1 GB", "2 GB"]
+    assert list(t["memory.dram.capacity_B"]) == [5e8, 1e9, 2e9]

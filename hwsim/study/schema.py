@@ -239,6 +239,7 @@ def parse_study(raw: object, file: str, *, check_names: bool = True) -> Study:
             )
         )
     workloads, precisions = tuple(all_w), tuple(all_p)
+    _check_column_kinds(designs, arch_entries)
     seen: set[str] = set()
     for d, a in zip(designs, top["architectures"].list()):
         if d.name in seen:
@@ -281,6 +282,30 @@ def parse_study(raw: object, file: str, *, check_names: bool = True) -> Study:
 
         _check(study, top)
     return study
+
+
+def _check_column_kinds(designs: list[Design], entries: list[At]) -> None:
+    """A results column holds numbers or text, not both (the parts of a sweep would not merge, after every point
+    ran): a fixed value is recorded in SI under its path, a list swept with units as written there (its SI
+    values beside it), so one design fixing a path that another sweeps with units is refused here."""
+    import numpy as np
+
+    seen: dict[str, tuple[bool, At]] = {}
+    for d, a in zip(designs, entries):
+        cols = {k: (isinstance(v, str), a.child("set", None).child(k, v)) for k, v in d.override_columns().items()}
+        for p in d.params:
+            probe = np.asarray(p.values if p.values else [p.low])
+            for col, arr in p.result_columns(probe).items():
+                cols[col] = (np.asarray(arr).dtype.kind in "OUS", a.child("sweep", None).child(p.path, None))
+        for col, (text, at) in cols.items():
+            first = seen.setdefault(col, (text, at))
+            if first[0] != text:
+                kinds = ("text", "numbers") if text else ("numbers", "text")
+                raise at.error(
+                    f"the results column {col!r} would hold {kinds[0]} here and {kinds[1]} from {first[1].path} "
+                    "(a fixed value is recorded in SI, a list swept with units as written); write both alike, "
+                    "e.g. the fixed value as a one-value sweep with units"
+                )
 
 
 def _sampler(at: At | None) -> Sampler:
