@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 
-from hwsim.accuracy.checkpoint import TensorInfo, list_tensors, read_tensor
+from hwsim.accuracy.checkpoint import TensorInfo, list_tensors, read_float
 from hwsim.errors import HwsimError, closest
 from hwsim.fileio import os_reason
 
@@ -180,7 +180,7 @@ class Checkpoint:
                 file=self.folder,
                 field="checkpoint",
             )
-        return np.asarray(read_tensor(info), dtype=np.float32)
+        return np.asarray(read_float(info), dtype=np.float32)
 
     def layer(self, i: int) -> dict[str, Any]:
         """Layer i's parameters: role → weight, role + '.bias' → bias or None, norms."""

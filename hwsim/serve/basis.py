@@ -55,6 +55,9 @@ class RowSet:
     where: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # (N,) layer; −1 before, L after
     names: tuple = ()  # (N,) op name of each model row
     terms: tuple = ()  # context rows: the product of shape variables ("b", "t", "s") each coefficient multiplies
+    # windowed layers (sliding window, chunked attention): keys attended = min(s, window) (see `rows_at`)
+    window: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # (R,) keys limit; 0: none
+    beyond: np.ndarray | None = None  # (2, R, n_terms, C) coefficients over (b, t, s − window): see `rows_at`
 
     def mult_of(self, keep: np.ndarray) -> np.ndarray:
         """Multiplicities counting only the model rows where `keep` (bool over `where`) holds: one
@@ -62,9 +65,38 @@ class RowSet:
         return np.bincount(self.member[keep], minlength=len(self.frame)).astype(np.float64)
 
     def rows(self, terms: np.ndarray) -> pd.DataFrame:
-        """Rows for K shapes: `terms` is (K, n_terms); returns K × R rows, shape-major."""
-        k = len(terms)
-        vals = np.rint(np.einsum("kt,rtc->krc", terms, self.coef)).reshape(-1, len(_INTS))
+        """Rows for K shapes: `terms` is (K, n_terms); returns K × R rows, shape-major (every row within its
+        window, if any: `rows_at` costs shapes beyond it)."""
+        return self._frame(np.einsum("kt,rtc->krc", terms, self.coef))
+
+    def rows_at(self, b: ArrayLike, t: ArrayLike, s: ArrayLike) -> pd.DataFrame:
+        """Rows for K groups of b sequences, t new tokens each, over s keys each (arrays), K × R rows."""
+        return self._frame(self.values(b, t, s))
+
+    def values(self, b: ArrayLike, t: ArrayLike, s: ArrayLike) -> np.ndarray:
+        """(K, R, C) integer columns (as floats) of K shapes. A row of a windowed layer (window W) is piecewise:
+        its polynomial in (b, t, s) while s ≤ W (every key in the window); beyond, each query sees W keys while
+        the step's queries between them read min(s, W + t − 1) (hwsim.workload.layer_ops.attention_core), two
+        pieces each fitted as a polynomial in (b, t, s − W): `beyond[0]` while W < s < W + t − 1, `beyond[1]`
+        from s ≥ W + t − 1 on (for one new token, s > W)."""
+        b, t, s = (np.atleast_1d(np.asarray(x, dtype=np.float64)) for x in (b, t, s))
+        vals = np.einsum("kt,rtc->krc", self.at(b, t, s), self.coef)
+        if self.beyond is None:
+            return vals
+        for w in np.unique(self.window[self.window > 0]):
+            far = s > w
+            if not far.any():
+                continue
+            rows = self.window == w
+            shifted = self.at(b[far], t[far], s[far] - w)
+            piece = np.where(s[far] < w + t[far] - 1, 0, 1)[:, None, None]
+            mid, end = (np.einsum("kt,rtc->krc", shifted, self.beyond[i][rows]) for i in (0, 1))
+            vals[np.ix_(far, rows)] = np.where(piece == 0, mid, end)
+        return vals
+
+    def _frame(self, vals: np.ndarray) -> pd.DataFrame:
+        k = len(vals)
+        vals = np.rint(vals).reshape(-1, len(_INTS))
         within = vals <= MAX_COUNT  # as trace() refuses a count it cannot hold exactly (not one cast to garbage)
         if not within.all():
             row, col = (int(i) for i in np.argwhere(~within)[0])
@@ -86,7 +118,8 @@ class RowSet:
         contain b (a linear over their concatenated tokens, as MLA's kv_b_proj), so the rows of sequences
         1…n are the rows at the sum of their terms (`summed`). Attention itself is not (its m is t, its keys s)."""
         per_seq = np.array([bool(term) and "b" not in term for term in self.terms], dtype=bool)
-        return np.asarray(~np.round(self.coef[:, per_seq, :], 9).any(axis=(1, 2)))
+        windowed = self.window > 0 if len(self.window) else np.zeros(len(self), dtype=bool)
+        return np.asarray(~np.round(self.coef[:, per_seq, :], 9).any(axis=(1, 2)) & ~windowed)
 
     def summed(self, t: np.ndarray, s: np.ndarray) -> np.ndarray:
         """(1, n_terms) terms of sequences with t[i] new tokens over s[i] keys each as one group: the sum of
@@ -104,20 +137,18 @@ class RowSet:
             frame=self.frame[keep].reset_index(drop=True),
             mult=self.mult[keep],
             coef=self.coef[keep],
+            window=self.window[keep] if len(self.window) else self.window,
+            beyond=self.beyond[:, keep] if self.beyond is not None else None,
             member=number[self.member[rows]],
             where=self.where[rows],
             names=tuple(n for n, r in zip(self.names, rows) if r),
         )
 
 
-def _fit(
-    samples: list[tuple[tuple, pd.DataFrame]],
-    checks: list[tuple[tuple, pd.DataFrame]],
-    term_fn: Callable[..., Sequence[float] | np.ndarray],
-) -> RowSet:
-    """Solve the integer columns of every row as a linear combination of term_fn(shape); check the
-    fit on `checks`. Rows are deduplicated on their coefficients (identical layers → one row)."""
-    names = samples[0][1].index
+def _solve(
+    samples: list[tuple[tuple, pd.DataFrame]], names: pd.Index, term_fn: Callable[..., Sequence[float] | np.ndarray]
+) -> np.ndarray:
+    """(R, n_terms, C): the integer columns of every row of `names` as a linear combination of term_fn(shape)."""
     X = np.array([term_fn(*s) for s, _ in samples], dtype=np.float64)  # (n_samples, n_terms)
     Y = np.stack([df.loc[names, _INTS].to_numpy(np.float64) for _, df in samples])  # (n_samples, R, C)
     sol = (
@@ -125,31 +156,75 @@ def _fit(
         if X.shape[0] == X.shape[1]
         else np.linalg.lstsq(X, Y.reshape(len(samples), -1), rcond=None)[0]
     )
-    coef = sol.reshape(X.shape[1], len(names), len(_INTS)).transpose(1, 0, 2)  # (R, terms, C)
-    exact = True
-    for s, df in checks:
-        if not df.index.equals(names):
-            exact = False
-            break
-        pred = np.rint(np.einsum("t,rtc->rc", np.asarray(term_fn(*s), dtype=np.float64), coef))
-        if not np.array_equal(pred, df.loc[names, _INTS].to_numpy(np.float64)):
-            exact = False
-            break
+    return sol.reshape(X.shape[1], len(names), len(_INTS)).transpose(1, 0, 2)
+
+
+Beyond = Callable[[int], tuple[list[tuple[tuple, pd.DataFrame]], list[tuple[tuple, pd.DataFrame]]]]
+
+
+def _fit(
+    samples: list[tuple[tuple, pd.DataFrame]],
+    checks: list[tuple[tuple, pd.DataFrame]],
+    term_fn: Callable[..., Sequence[float] | np.ndarray],
+    terms: tuple = (),
+    limits: Sequence[int] = (),
+    beyond: Beyond | None = None,
+) -> RowSet:
+    """Solve the integer columns of every row as a linear combination of term_fn(shape); check the
+    fit on `checks`. Rows are deduplicated on their coefficients (identical layers → one row).
+    Context rows (`terms`, term_fn = their values at (b, t, s)) of windowed layers (`limits`: the window of
+    each layer, 0 for none) are fitted beyond each window w on beyond(w)'s samples too: (w < s < w + t − 1,
+    s ≥ w + t − 1), as polynomials in (b, t, s − w) (RowSet.values)."""
+    names = samples[0][1].index
+    coef = _solve(samples, names, term_fn)
     text = samples[0][1].loc[names].drop(columns=_INTS).reset_index()
     key = pd.DataFrame(np.round(coef.reshape(len(names), -1), 9)).astype(str).agg("|".join, axis=1)
+    layer = text["layer"].to_numpy(np.int64)
+    window = np.array([limits[i] if 0 <= i < len(limits) else 0 for i in layer], dtype=np.int64)
+    far = None
+    if beyond is not None and (window > 0).any():
+        far = np.stack([coef, coef])
+        for w in np.unique(window[window > 0]).tolist():
+            mid, end = beyond(w)
+            shifted = functools.partial(_shifted, term_fn, w)
+            far[1, window == w] = _solve(end, names, shifted)[window == w]
+            # no new-token term (one token per sequence): s > w is all in the second piece
+            far[0, window == w] = _solve(mid, names, shifted)[window == w] if mid else far[1, window == w]
+        pieces = np.round(far.transpose(1, 0, 2, 3).reshape(len(names), -1), 9)
+        key = key + "|" + pd.Series(window).astype(str) + "|" + pd.DataFrame(pieces).astype(str).agg("|".join, axis=1)
+    else:
+        window = np.zeros(0, np.int64)
     key = key + "|" + text["kind"].astype(str)
     first = ~key.duplicated()
     member = pd.factorize(key)[0].astype(np.int64)  # unique rows numbered in order of first appearance
     mult = np.bincount(member).astype(np.float64)
-    return RowSet(
-        frame=text[first.to_numpy()].reset_index(drop=True),
+    keep = first.to_numpy()
+    rs = RowSet(
+        frame=text[keep].reset_index(drop=True),
         mult=mult,
-        coef=coef[first.to_numpy()],
-        exact=exact,
+        coef=coef[keep],
+        exact=True,
         member=member,
-        where=text["layer"].to_numpy(np.int64),
+        where=layer,
         names=tuple(text["name"]),
+        terms=terms,
+        window=window[keep] if len(window) else window,
+        beyond=far[:, keep] if far is not None else None,
     )
+    for s, df in checks:
+        if not df.index.equals(names):
+            return replace(rs, exact=False)
+        if terms:
+            pred = rs.values(*s)[0]
+        else:
+            pred = np.einsum("t,rtc->rc", np.asarray(term_fn(*s), dtype=np.float64), rs.coef)
+        if not np.array_equal(np.rint(pred)[member], df.loc[names, _INTS].to_numpy(np.float64)):
+            return replace(rs, exact=False)
+    return rs
+
+
+def _shifted(term_fn: Callable[..., Sequence[float] | np.ndarray], w: int, b: float, t: float, s: float) -> np.ndarray:
+    return np.asarray(term_fn(b, t, s - w), dtype=np.float64)
 
 
 def _token_terms(m: float) -> tuple[float, float]:
@@ -209,7 +284,7 @@ class Basis:
     def context_rows(self, b: np.ndarray, t: np.ndarray, s: np.ndarray) -> pd.DataFrame:
         """Attention rows for K groups of b sequences with t new tokens attending over s keys each (`context`:
         with forms, the form of several new tokens)."""
-        return self.context.rows(self.context.at(b, t, s))
+        return self.context.rows_at(b, t, s)
 
 
 def build_basis(model: ModelConfig, attention: str = "unfused") -> Basis:
@@ -256,14 +331,34 @@ def _build_basis(model: ModelConfig, attention: str) -> Basis:
         _token_terms,
     )
 
+    # the window of each layer's attention (sliding window or chunk; 0: every key): rows of windowed layers are
+    # piecewise in s (RowSet.values), each piece fitted and checked on shapes of its own
+    limits = [getattr(layer.attention, "limit", None) or 0 for layer in model.blocks]
+
+    def traced(pts: list[tuple[int, int, int]], names: pd.Index) -> list[tuple[tuple, pd.DataFrame]]:
+        return [(p, pick(_trace(model, p[0], p[1], p[2] - p[1]), names)) for p in pts]
+
     def fit_context(names: pd.Index, terms: tuple, ts: tuple, checks: tuple) -> RowSet:
         pts = [(b, t, t + c) for b in (1, 2) for t in ts for c in (0, 1)]
-        rs = _fit(
-            [(p, pick(_trace(model, p[0], p[1], p[2] - p[1]), names)) for p in pts],
-            [(p, pick(_trace(model, p[0], p[1], p[2] - p[1]), names)) for p in checks],
+        several = any("t" in term for term in terms)
+
+        def beyond(w: int) -> tuple[list, list]:  # shapes of the two pieces past window w (RowSet.values)
+            mid = [(b, t, w + 1 + e) for b in (1, 2) for t in (4, 5) for e in (0, 1)] if several else []
+            end = [(b, t, w + t - 1 + e) for b in (1, 2) for t in ts for e in (0, 1)]
+            return traced(mid, names), traced(end, names)
+
+        held = list(checks)
+        for w in sorted({x for x in limits if x}):  # both sides of every window, each piece, far beyond
+            news = (1, 4, 64, 300) if several else (1,)
+            held += [(3, t, w + d) for t in news for d in (0, 1, t - 1, t, 1000) if w + d >= t]
+        return _fit(
+            traced(pts, names),
+            traced(held, names),
             lambda b, t, s: _term_values(terms, b, t, s),
+            terms=terms,
+            limits=limits,
+            beyond=beyond,
         )
-        return replace(rs, terms=terms)
 
     # with a one-token form of its own, each form's context rows are fitted on shapes of that form
     ctx = fit_context(ctx_names, CTX_TERMS, (2, 3) if varies else (1, 2), ((3, 5, 40), (1, 64, 1000)))

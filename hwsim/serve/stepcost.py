@@ -220,7 +220,7 @@ class StepCost:
             if group:
                 r = getattr(form, part)
                 mb, mt, ms = (np.array(v) for v in zip(*group))
-                sec, j = self._evaluate_rows(r.rows.rows(r.rows.at(mb, mt, ms)), r.mult, len(group))
+                sec, j = self._evaluate_rows(r.rows.rows_at(mb, mt, ms), r.mult, len(group))
                 memo.update({k: (sec[i], j[i]) for i, k in enumerate(group)})
         for k in missing if not self.polynomial["context"] else ():
             memo[k] = self._by_trace(k[0], k[1], k[2] - k[1])["context"]
