@@ -79,7 +79,7 @@ class DecoderTensors:
 
     def weight(self, name: str, role: str, n_out: int, k_in: int) -> np.ndarray:
         i, r = self._split(name)
-        w = self.ckpt.tensor(f"layers.{i}.{llm._MODULE[r]}.weight")
+        w = self.ckpt.tensor(f"layers.{i}.{llm._MODULE[r]}.weight", self.ckpt.shapes()[r])
         if w.shape != (n_out, k_in):
             raise HwsimError(
                 f"tensor for {name!r} is {w.shape[0]} × {w.shape[1]}; the config says ({n_out}, {k_in})",
