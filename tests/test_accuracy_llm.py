@@ -224,3 +224,27 @@ def test_a_loss_beyond_float64_perplexity_is_one_line(tmp_path, capsys):
     tensors["model.norm.weight"] = tensors["model.norm.weight"] * np.float32(1e5)
     save_file(tensors, str(folder / "model.safetensors"))
     _fails(capsys, ["accuracy", "--text", str(TEXT), "--model", str(folder)], "no finite perplexity")
+
+
+def test_short_windows_name_what_is_short(tmp_path, capsys):
+    """--max-tokens 10 said 'the text has 10 tokens' (it has 180); an empty calibration file said 'fewer than one
+    window of 0'. In accuracy and allocate (one shared helper each)."""
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    acc = ["accuracy", "--model", str(DATA / "llama"), "--text", str(TEXT)]
+    alloc = ["allocate", "--arch", "bitmod", "--phase", "prefill", "--seq", "32", "--checkpoint", str(DATA / "llama")]
+    alloc += ["--formats", "int4_g32", "--budget", "avg_bits=5", "--text", str(TEXT)]
+    for base in (acc, alloc):
+        _fails(capsys, base + ["--max-tokens", "10"], "--max-tokens: the text's first 10 tokens (of 180)")
+        _fails(capsys, base + ["--calibration", str(empty), "--method", "gptq"], "calibration has no tokens")
+
+
+def test_an_infinite_error_is_minus_infinite_db_without_a_warning():
+    import warnings
+
+    from hwsim.accuracy.metrics import metrics_from_sums
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's 'divide by zero in log10' added two lines to stderr
+        out = metrics_from_sums({"n": 4.0, "sse": float("inf"), "signal": 4.0, "max_abs_err": float("inf")})
+    assert out["sqnr_db"] == float("-inf")

@@ -587,13 +587,22 @@ def linear_inputs(folder: str | Path | Checkpoint, ids: np.ndarray) -> dict[str,
     return {f"layers.{i}.{r}": x for i, cap in iter_linear_inputs(folder, ids) for r, x in cap.items()}
 
 
-def windows(ids: ArrayLike, window: int, bos: int | None, *, what: str = "text") -> np.ndarray:
+def windows(
+    ids: ArrayLike, window: int, bos: int | None, *, what: str = "text", total: int | None = None
+) -> np.ndarray:
     """Cut token ids into non-overlapping windows of `window` tokens (each led by BOS when the model
-    has one, as llama.cpp's perplexity does); the tail that does not fill a window is dropped."""
+    has one, as llama.cpp's perplexity does); the tail that does not fill a window is dropped. `total`: the
+    tokens of the text before `max_tokens` cut it to `ids` (named in the error when the cut is what is short)."""
     ids = np.asarray(ids, dtype=np.int64)
     body = window - (bos is not None)
     n = ids.size // body if body > 0 else 0
     if n == 0:
+        if total is not None and total > ids.size:
+            raise HwsimError(
+                f"the {what}'s first {ids.size} tokens (of {total}) are fewer than one window of {window} (give a "
+                "larger `max_tokens` or a smaller `window`)",
+                field="max_tokens",
+            )
         raise HwsimError(
             f"the {what} has {ids.size} tokens, fewer than one window of {window} "
             f"(give more text or a smaller `window`)",
@@ -603,6 +612,21 @@ def windows(ids: ArrayLike, window: int, bos: int | None, *, what: str = "text")
     if bos is not None:
         out = np.concatenate([np.full((n, 1), bos, dtype=np.int64), out], axis=1)
     return out
+
+
+def text_windows(ckpt: Checkpoint, text: str | Path, window: int, max_tokens: int) -> tuple[np.ndarray, np.ndarray]:
+    """(the text's first `max_tokens` tokens, the evaluation windows cut from them)."""
+    ids = encode(ckpt, read_text(text, "text"))
+    return ids[:max_tokens], windows(ids[:max_tokens], window, ckpt.cfg.bos, total=ids.size)
+
+
+def calibration_windows(ckpt: Checkpoint, ids: np.ndarray, window: int, what: str) -> np.ndarray:
+    """Windows of a calibration text's first CALIBRATION_TOKENS tokens `ids` (one shorter window when the
+    text is shorter than `window`)."""
+    ids = ids[:CALIBRATION_TOKENS]
+    if ids.size == 0:
+        raise HwsimError(f"the {what} has no tokens to calibrate on", field=what)
+    return windows(ids, min(window, ids.size + (ckpt.cfg.bos is not None)), ckpt.cfg.bos, what=what)
 
 
 def _window_metrics(ref_logits: np.ndarray, q_logits: np.ndarray, ids: np.ndarray) -> tuple[float, float, float]:
@@ -701,15 +725,13 @@ def evaluate(
     ckpt = Checkpoint(folder)
     quant = quant or Quant()
     window = checked_window(ckpt.cfg, max_tokens, window)
-    ids = encode(ckpt, read_text(text, "text"))[:max_tokens]
-    wins = windows(ids, window, ckpt.cfg.bos)
+    ids, wins = text_windows(ckpt, text, window, max_tokens)
     cal = None
     source = None
     if parse_method(quant.method).needs_calibration:
         source = str(calibration) if calibration is not None else "evaluation text"
         cal_ids = encode(ckpt, read_text(calibration, "calibration")) if calibration is not None else ids
-        cal_ids = cal_ids[:CALIBRATION_TOKENS]
-        cal = windows(cal_ids, min(window, cal_ids.size + (ckpt.cfg.bos is not None)), ckpt.cfg.bos, what="calibration")
+        cal = calibration_windows(ckpt, cal_ids, window, "calibration")
     out = evaluate_ids(ckpt, wins, quant, cal)
     out["window"] = int(window)
     if source is not None:

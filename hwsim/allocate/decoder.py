@@ -45,14 +45,13 @@ class DecoderTensors:
         self.text = None if text is None else Path(text)
         self.ids = None
         if text is not None:
-            ids = llm.encode(self.ckpt, llm.read_text(text, "text"))[:max_tokens]
-            self.ids = llm.windows(ids, self.window, cfg.bos)
+            self.ids = llm.text_windows(self.ckpt, text, self.window, max_tokens)[1]
         cal_src = calibration if calibration is not None else text
         self.cal = None
         if cal_src is not None:
             what = "calibration" if calibration is not None else "text"
-            cal_ids = llm.encode(self.ckpt, llm.read_text(cal_src, what))[: llm.CALIBRATION_TOKENS]
-            self.cal = llm.windows(cal_ids, min(self.window, cal_ids.size + (cfg.bos is not None)), cfg.bos, what=what)
+            cal_ids = llm.encode(self.ckpt, llm.read_text(cal_src, what))
+            self.cal = llm.calibration_windows(self.ckpt, cal_ids, self.window, what)
         self.describe = (
             f"decoder checkpoint {self.ckpt.folder} run end to end"
             + (f" (KL on {self.text})" if self.text else "")
