@@ -153,9 +153,11 @@ def compare(
     parts: list[list[dict]] = [[] for _ in fmts]
     n_tensors = 0
     for _name, x in tensors(source, seed):  # a tensor holding NaN/Inf is refused by name (read_float)
+        if x.size == 0:  # no elements: nothing to measure (alone, it gave mse NaN)
+            continue
         n_tensors += 1
         for acc, f in zip(parts, fmts):
             acc.append(error_sums(x, f.quantize(x, axis=-1, seed=seed)))
     if n_tensors == 0:
-        raise HwsimError("holds no float tensor to quantize", file=source, field="tensor")
+        raise HwsimError("holds no float tensor (with elements) to quantize", file=source, field="tensor")
     return pd.DataFrame([_row(f, combine_sums(p)) for f, p in zip(fmts, parts)], columns=COLUMNS)

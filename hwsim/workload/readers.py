@@ -99,6 +99,20 @@ class Fields:
             raise HwsimError(f"must be at most {limit:,}, got {value:.3g}", file=self.file, field=key)
         return value
 
+    def number(self, key: str, default: float | None = None, *, minimum: float, strict: bool = False) -> float:
+        """A finite real ≥ `minimum` (> with `strict`): a NaN or negative epsilon, a zero RoPE base."""
+        value = self.get(key, default)
+        if value is None:
+            raise HwsimError("required field is missing", file=self.file, field=key)
+        ok = isinstance(value, (builtins.int, builtins.float)) and not isinstance(value, bool)
+        if not ok or not math.isfinite(value) or value < minimum or (strict and value == minimum):
+            raise HwsimError(
+                f"must be a finite number {'>' if strict else '≥'} {minimum:g}, got {value!r}",
+                file=self.file,
+                field=key,
+            )
+        return builtins.float(value)
+
     def flag(self, key: str, default: bool) -> bool:
         value = self.cfg.get(key)
         return default if value is None else bool(value)
