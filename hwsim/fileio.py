@@ -6,7 +6,7 @@ import contextlib
 import json
 import os
 from pathlib import Path
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import yaml
@@ -218,9 +218,12 @@ def atomic_write_table(
     atomic_write(path, write, hint=hint, field=field)
 
 
-def prepare_output(path: str | Path, *, field: str | None = None) -> Path:
+def prepare_output(path: str | Path, *, field: str | None = None, inputs: Iterable[str | Path] = ()) -> Path:
     """Make the parent folder of an output file (results/x.png works in a fresh clone), and drop what killed
-    writes of it left there; one-line errors."""
+    writes of it left there; one-line errors. `inputs`: files the command reads, which the output must not
+    replace (`calibrate --out` naming its own measurements CSV overwrote it with a YAML preset)."""
+    if not str(path).strip():
+        raise HwsimError("an output file name is needed, got ''", field=field)
     path = Path(path)
     parent = path.absolute().parent
     try:
@@ -229,6 +232,11 @@ def prepare_output(path: str | Path, *, field: str | None = None) -> Path:
         raise HwsimError(f"cannot create folder {parent}: {os_reason(exc)}", file=path, field=field) from None
     if not os.access(parent, os.W_OK):
         raise HwsimError(f"cannot write: folder {parent} is not writable", file=path, field=field)
+    for src in inputs:  # after the mkdir: 'new/../x.csv' names x.csv only once new/ exists
+        if Path(src).exists() and path.exists() and os.path.samefile(src, path):
+            raise HwsimError(
+                f"is the input {src}: writing it would destroy it; give another file", file=path, field=field
+            )
     _drop_left_temporaries(path)
     return path
 

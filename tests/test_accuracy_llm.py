@@ -157,3 +157,105 @@ def test_bad_inputs_one_line(tmp_path, capsys):
         capsys, base + ["--model", str(DATA / "llama"), "--weights", "ternary", "--method", "gptq"], "does not apply"
     )
     _fails(capsys, base + ["--model", str(DATA / "llama"), "--window", "65"], "max_position_embeddings")
+
+
+CONFIG_AUDIT = [  # config.json change → what the one line says (each ran: a traceback, or a NaN/garbage result)
+    ({"num_attention_heads": 3}, "num_key_value_heads: must divide num_attention_heads"),  # reshape traceback
+    ({"head_dim": 16}, "config.json implies [64, 32]"),  # reshape traceback
+    ({"num_key_value_heads": 0}, "num_key_value_heads: must be a positive integer"),  # read as MHA: traceback
+    ({"hidden_size": 48}, "'model.embed_tokens.weight' is [64, 32]; config.json implies [64, 48]"),  # ignored
+    ({"vocab_size": 128}, "config.json implies [128, 32]"),  # ignored
+    ({"num_hidden_layers": 0}, "num_hidden_layers: must be a positive integer"),  # ppl of the embeddings alone
+    ({"rms_norm_eps": -1}, "rms_norm_eps: must be a finite number ≥ 0"),  # perplexity null, exit 0
+    ({"rope_parameters": {"rope_type": "default", "rope_theta": 0}}, "rope_theta: must be a finite number > 0"),
+    ({"max_position_embeddings": 0}, "max_position_embeddings: must be a positive integer"),  # 'window of 0'
+    ({"bos_token_id": 99}, "bos_token_id: must be in [0, 64)"),  # was 'tokens: token ids must be in …'
+]
+
+
+@pytest.mark.parametrize("change,needle", CONFIG_AUDIT)
+def test_config_that_disagrees_with_the_checkpoint_is_one_line(tmp_path, capsys, change, needle):
+    folder = _copy(tmp_path)
+    cfg = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**cfg, **change}))
+    _fails(capsys, ["accuracy", "--text", str(TEXT), "--model", str(folder), "--weights", "int4_g32"], needle)
+
+
+def test_a_config_that_is_not_an_object_and_a_misshapen_weight(tmp_path, capsys):
+    folder = _copy(tmp_path)
+    (folder / "config.json").write_text("[1, 2]")
+    _fails(capsys, ["accuracy", "--text", str(TEXT), "--model", str(folder)], "must be a JSON object")
+    from safetensors.numpy import save_file
+
+    from hwsim.accuracy.checkpoint import iter_tensors
+
+    folder = _copy(tmp_path, "qwen3")
+    tensors = dict(iter_tensors(folder))
+    tensors["model.layers.1.mlp.down_proj.weight"] = tensors["model.layers.1.mlp.down_proj.weight"][:, :16].copy()
+    save_file(tensors, str(folder / "model.safetensors"))
+    needle = "'model.layers.1.mlp.down_proj.weight' is [32, 16]; config.json implies [32, 64]"
+    _fails(capsys, ["accuracy", "--text", str(TEXT), "--model", str(folder)], needle)  # was a matmul traceback
+    argv = ["allocate", "--arch", "bitmod", "--phase", "prefill", "--seq", "32", "--checkpoint", str(folder)]
+    _fails(capsys, argv + ["--formats", "int4_g32", "--budget", "avg_bits=5", "--text", str(TEXT)], needle)
+
+
+def test_float32_overflow_is_an_error_not_a_uniform_model(tmp_path, capsys):
+    """Embeddings of 1e37: RMSNorm's mean square overflowed to inf, x/inf = 0, and the model printed perplexity
+    64.0000 = its vocabulary size (uniform logits), fp and quantized alike, exit 0."""
+    from safetensors.numpy import save_file
+
+    from hwsim.accuracy.checkpoint import iter_tensors
+
+    folder = _copy(tmp_path)
+    tensors = dict(iter_tensors(folder))
+    tensors["model.embed_tokens.weight"] = tensors["model.embed_tokens.weight"] * np.float32(1e37)
+    save_file(tensors, str(folder / "model.safetensors"))
+    _fails(capsys, ["accuracy", "--text", str(TEXT), "--model", str(folder)], "float32 overflow in the forward pass")
+
+
+def test_a_loss_beyond_float64_perplexity_is_one_line(tmp_path, capsys):
+    """A final norm gain of 1e5 (logits ~1e5): math.exp of the mean loss raised OverflowError, a traceback."""
+    from safetensors.numpy import save_file
+
+    from hwsim.accuracy.checkpoint import iter_tensors
+
+    folder = _copy(tmp_path)
+    tensors = dict(iter_tensors(folder))
+    tensors["model.norm.weight"] = tensors["model.norm.weight"] * np.float32(1e5)
+    save_file(tensors, str(folder / "model.safetensors"))
+    _fails(capsys, ["accuracy", "--text", str(TEXT), "--model", str(folder)], "no finite perplexity")
+
+
+def test_short_windows_name_what_is_short(tmp_path, capsys):
+    """--max-tokens 10 said 'the text has 10 tokens' (it has 180); an empty calibration file said 'fewer than one
+    window of 0'. In accuracy and allocate (one shared helper each)."""
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    acc = ["accuracy", "--model", str(DATA / "llama"), "--text", str(TEXT)]
+    alloc = ["allocate", "--arch", "bitmod", "--phase", "prefill", "--seq", "32", "--checkpoint", str(DATA / "llama")]
+    alloc += ["--formats", "int4_g32", "--budget", "avg_bits=5", "--text", str(TEXT)]
+    for base in (acc, alloc):
+        _fails(capsys, base + ["--max-tokens", "10"], "--max-tokens: the text's first 10 tokens (of 180)")
+        _fails(capsys, base + ["--calibration", str(empty), "--method", "gptq"], "calibration has no tokens")
+
+
+def test_an_infinite_error_is_minus_infinite_db_without_a_warning():
+    import warnings
+
+    from hwsim.accuracy.metrics import metrics_from_sums
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's 'divide by zero in log10' added two lines to stderr
+        out = metrics_from_sums({"n": 4.0, "sse": float("inf"), "signal": 4.0, "max_abs_err": float("inf")})
+    assert out["sqnr_db"] == float("-inf")
+
+
+def test_what_the_rotation_seed_changes_is_as_documented():
+    """docs/accuracy.md 'What the seed changes': the seeded signs flip rotated coordinates, which a sign-symmetric
+    quantizer ignores (same numbers for every seed); an asymmetric grid (NF4) sees them. If the signs move in
+    front of H (QuaRot's order), this fails: regenerate the rotated numbers of the docs and drop that paragraph."""
+    q = lambda w, s: llm.Quant(w, "int4_pc", "int4_pc", "rotate", s)  # noqa: E731
+    sym = [llm.evaluate(DATA / "qwen2", TEXT, q("int4_g32", s)) for s in (0, 1)]
+    assert sym[0] == sym[1]
+    nf4 = [llm.evaluate(DATA / "qwen2", TEXT, llm.Quant("nf4_g32", None, None, "rotate", s)) for s in (0, 1)]
+    assert nf4[0]["kl"] != nf4[1]["kl"]

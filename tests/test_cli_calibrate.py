@@ -83,3 +83,31 @@ def _bad(tmp_path, capsys, text, *extra):
 )
 def test_bad_measurements_one_line_exit_2(tmp_path, capsys, text, column):
     assert column in _bad(tmp_path, capsys, text)
+
+
+def test_out_that_is_the_measurements_file_is_refused(tmp_path, capsys):
+    """`--out` naming the measurements CSV (here through '..') replaced the measured times with a YAML preset;
+    `--out ''` said '.: cannot write: Device or resource busy'. Both one line, exit 2, the CSV kept."""
+    import shutil
+
+    csv = tmp_path / "times.csv"
+    shutil.copy(Path(__file__).parents[1] / "hwsim" / "data" / "gpu" / "h100-sxm-kernels.csv", csv)
+    before = csv.read_bytes()
+    base = ["calibrate", "--arch", "h100-sxm", "--measurements", str(csv)]
+    for out, needle in ((tmp_path / "sub" / ".." / "times.csv", "writing it would destroy it"), ("", "is needed")):
+        assert main([*base, "--out", str(out)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "--out" in err and needle in err, err
+    assert csv.read_bytes() == before
+
+
+def test_measurements_without_rows_are_refused(tmp_path, capsys):
+    """A header-only CSV 'fitted 0 field(s) on 0 of 0 rows' and wrote the preset unchanged, labelled calibrated."""
+    csv = tmp_path / "empty.csv"
+    csv.write_text("kind,op,M,N,K,dtype,seconds\n")
+    out = tmp_path / "x.yaml"
+    argv = ["calibrate", "--arch", "h100-sxm", "--measurements", str(csv), "--out", str(out)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no measurement rows" in err, err
+    assert not out.exists()

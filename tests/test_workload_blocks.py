@@ -3,13 +3,14 @@
 Parameter totals: HF `num_parameters()` of each model as published (model cards / config.json; the same
 numbers transformers gives on the meta device, tests/data/hf_reference.json)."""
 
+import json
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hwsim.errors import HwsimError
+from hwsim.errors import HwsimError, HwsimWarning
 from hwsim.workload import from_hf_dict, load_model, trace
 from hwsim.workload.config import SUPPORTED_TYPES
 
@@ -32,6 +33,10 @@ MODELS = [
     (CONFIGS / "gemma-3-1b-it.json", "gemma3_text", 999_885_952, 999_885_952),
     (CONFIGS / "llama-4-scout-17b-16e-text.json", "llama4_text", 107_769_861_120, 17_172_894_720),
     (CONFIGS / "mamba-130m-hf.json", "mamba", 129_135_360, 129_135_360),
+    # multimodal wrappers (gemma3, llama4, mistral3): the language model of text_config, vision tower not counted
+    (CONFIGS / "gemma-3-4b-it.json", "gemma3_text", 3_880_263_168, 3_880_263_168),
+    (CONFIGS / "llama-4-scout-17b-16e.json", "llama4_text", 107_769_861_120, 17_172_894_720),
+    (CONFIGS / "mistral-small-3.1-24b-instruct-2503.json", "mistral", 23_572_403_200, 23_572_403_200),
 ]
 
 
@@ -165,3 +170,38 @@ def test_params_do_not_depend_on_the_step_and_macs_grow_linearly_with_batch(name
     one, many = trace(model, phase, batch=1, **kw), trace(model, phase, batch=batch, **kw)
     assert one.totals()["params"] == many.totals()["params"] == model.params
     assert int(many.ops["macs"].sum()) == batch * int(one.ops["macs"].sum())
+
+
+def test_a_multimodal_wrapper_reads_its_text_config_and_says_once_what_is_not_traced(capsys):
+    """gemma3: text_config leaves heads, kv heads and vocab to Gemma3TextConfig's defaults (8, 4, 262,208); the
+    CLI prints the one warning line naming the vision tower once; Mistral-Small-3.1's `sliding_window: null` is
+    full attention (MistralConfig's 4096 is only the default of an absent field)."""
+    from hwsim.cli import main
+
+    path = CONFIGS / "gemma-3-4b-it.json"
+    with pytest.warns(HwsimWarning, match="SigLIP vision tower and multi-modal projector are not traced"):
+        g = load_model(path)
+    assert (g.heads, g.kv_heads, g.head_dim, g.vocab, g.layers, g.tie_embeddings) == (8, 4, 256, 262_208, 34, True)
+    assert [b.attention.window for b in g.blocks].count(None) == 34 // 6  # every 6th layer global, others 1024
+    with pytest.warns(HwsimWarning):
+        mistral = load_model(CONFIGS / "mistral-small-3.1-24b-instruct-2503.json")
+    assert {b.attention.window for b in mistral.blocks} == {None}
+    assert {b.attention.window for b in load_model("mistral-7b").blocks} == {4096}  # v0.1: field absent
+    assert main(["trace", "--model", str(path), "--phase", "decode"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("warning:") == 1 and "gemma3: hwsim traces the language model (gemma3_text) only" in err
+
+
+def test_a_wrapper_around_an_unsupported_language_model_is_one_line_listing_the_types():
+    cfg = json.loads((CONFIGS / "mistral-small-3.1-24b-instruct-2503.json").read_text())
+    cfg["text_config"]["model_type"] = "ministral3"
+    with pytest.raises(
+        HwsimError,
+        match=r"text_config.model_type: unsupported language model type 'ministral3'; "
+        r"supported: llama, mistral",
+    ):
+        from_hf_dict(cfg)
+    tied = from_hf_dict(
+        {**cfg, "text_config": {**cfg["text_config"], "model_type": "mistral"}, "tie_word_embeddings": True}
+    )
+    assert tied.tie_embeddings  # a top-level tie_word_embeddings is the wrapper's own LM head tying

@@ -107,3 +107,19 @@ def test_mla_modes_differ_only_in_decode_kv_b_proj():
     assert [list(rows["latent"]), list(rows["expanded"]), list(rows["absorbed"])] == [[b * (s + 1)], [b], []]
     cache = {mode: trace(m, "decode", batch=b, context=s, mla=mode).kv_cache_bytes(16) for mode in rows}
     assert cache["latent"] == cache["absorbed"] == 4 * b * (s + 1) * (32 + 8) * 2  # 4 layers, latent + rope key
+
+
+@pytest.mark.parametrize("model_type", sorted(t for t in REF if "wrapper" in REF[t]))
+def test_a_wrapper_is_traced_as_its_language_model(model_type):
+    """gemma3 / llama4 / mistral3 configs: hwsim counts the language model, which equals transformers' text
+    model class built from text_config (test_parameter_count_equals_transformers) and the whole wrapper less its
+    vision encoder and projector, except where transformers 5.25 ties the wrapper's LM head and the text class
+    does not: Mistral3Config defaults tie_word_embeddings to true at the top level, which Mistral-Small-3.1's
+    config.json (4.50-era, an untied checkpoint with its own lm_head) does not set; hwsim follows text_config."""
+    ref = REF[model_type]
+    m = load_model(ROOT / ref["source"])
+    wrapper = ref["wrapper"]
+    assert wrapper["params"] > wrapper["language_model"]  # the vision encoder and projector, not traced
+    tied_by_wrapper_only = model_type == "mistral3"
+    assert not (tied_by_wrapper_only and m.tie_embeddings)
+    assert wrapper["language_model"] == m.params - (m.vocab * m.hidden if tied_by_wrapper_only else 0)

@@ -36,6 +36,9 @@ PRESET = {
     "gemma3_text": "hf_configs/gemma-3-1b-it.json",
     "llama4_text": "hf_configs/llama-4-scout-17b-16e-text.json",
     "mamba": "hf_configs/mamba-130m-hf.json",
+    "gemma3": "hf_configs/gemma-3-4b-it.json",
+    "llama4": "hf_configs/llama-4-scout-17b-16e.json",
+    "mistral3": "hf_configs/mistral-small-3.1-24b-instruct-2503.json",
 }
 DENSE_MLP = (".mlp.gate_proj", ".mlp.up_proj", ".mlp.down_proj")
 
@@ -153,3 +156,14 @@ def test_locate_names_the_layout():
     q, k, v = (locate(model, index, 0, r)[0] for r in ("q_proj", "k_proj", "v_proj"))
     assert q.tensor == k.tensor == "transformer.h.0.self_attention.query_key_value.weight"
     assert (q.rows, k.rows, v.rows) == ((0, 4544), (4544, 4608), (4608, 4672))  # multi-query: one K and V head
+
+
+@pytest.mark.parametrize("model_type", sorted(t for t in REF if "wrapper" in REF[t]))
+def test_a_wrappers_vision_layers_are_never_taken_for_the_language_models(model_type):
+    """Gemma-3's SigLIP and Llama-4's vision layers are named `….layers.<i>.self_attn.q_proj` too: whatever order
+    the checkpoint lists them in (here vision first), every op is found in the language model's tensors."""
+    model = _model(model_type)
+    shapes = _unfold(model, REF[model_type]["shapes"])
+    vision_first = dict(sorted(shapes.items(), key=lambda kv: "vision" not in kv[0]))
+    rows = match_checkpoint(model, vision_first)
+    assert [r for r in rows if not r["ok"]] == [] and not any("vision" in r["tensor"] for r in rows)

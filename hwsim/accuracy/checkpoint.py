@@ -23,6 +23,15 @@ from hwsim.workload.checkpoint import shard_files
 
 # safetensors dtype codes that widen exactly to float32 (or stay float64)
 _FLOAT_DTYPES = {"F64", "F32", "F16", "BF16"}
+# bytes per element of safetensors dtype codes (a code not listed is not size-checked)
+_ITEMSIZE = {
+    **{f"F{b}": b // 8 for b in (64, 32, 16)},
+    **{f"{k}{b}": b // 8 for k in "IU" for b in (64, 32, 16, 8)},
+    "BF16": 2,
+    "F8_E4M3": 1,
+    "F8_E5M2": 1,
+    "BOOL": 1,
+}
 # a header larger than this is not a safetensors file (the format caps it at 100 MB)
 _MAX_HEADER = 100_000_000
 
@@ -54,17 +63,38 @@ def _read_header(file: Path) -> list[TensorInfo]:
             if n > _MAX_HEADER:
                 raise HwsimError("not a safetensors file (implausible header length)", file=file)
             header = json.loads(fh.read(n))
+            size = fh.seek(0, 2)
     except FileNotFoundError:
         raise HwsimError("no such file", file=file) from None
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise HwsimError("not a safetensors file (header is not JSON)", file=file) from None
-    infos = []
-    for name, meta in header.items():
-        if name == "__metadata__":
-            continue
-        start = int(meta["data_offsets"][0])
-        infos.append(TensorInfo(name, tuple(int(d) for d in meta["shape"]), meta["dtype"], file, 8 + n + start))
-    return infos
+    if not isinstance(header, dict):
+        raise HwsimError("not a safetensors file (header is not a JSON object)", file=file)
+    return [_info(name, meta, file, 8 + n, size) for name, meta in header.items() if name != "__metadata__"]
+
+
+def _info(name: str, meta: object, file: Path, base: int, size: int) -> TensorInfo:
+    """One header entry, checked against the file: a damaged or truncated file is one line here, not a
+    reshape error (or a read past its end) when the tensor is read."""
+    try:
+        assert isinstance(meta, dict)
+        dtype, shape, (start, end) = str(meta["dtype"]), tuple(int(d) for d in meta["shape"]), meta["data_offsets"]
+        start, end = int(start), int(end)
+    except (AssertionError, KeyError, TypeError, ValueError):
+        raise HwsimError(
+            f"not a safetensors file (tensor {name!r} needs dtype, shape and data_offsets [start, end])", file=file
+        ) from None
+    info = TensorInfo(name, shape, dtype, file, base + start)
+    width = _ITEMSIZE.get(dtype)
+    if min(shape, default=0) < 0 or not 0 <= start <= end or (width is not None and end - start != info.size * width):
+        raise HwsimError(
+            f"not a safetensors file (tensor {name!r}: {dtype} {list(shape)} does not fit data_offsets "
+            f"[{start}, {end}])",
+            file=file,
+        )
+    if base + end > size:
+        raise HwsimError(f"truncated: tensor {name!r} ends at byte {base + end}, the file has {size} bytes", file=file)
+    return info
 
 
 def _files(path: Path) -> list[Path]:
@@ -85,7 +115,7 @@ def read_tensor(info: TensorInfo) -> np.ndarray:
     if info.dtype == "BF16":
         words = np.fromfile(info.file, dtype="<u2", count=info.size, offset=info.data_start)
         return (words.astype(np.uint32) << 16).view(np.float32).reshape(info.shape)
-    from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
 
     try:
         with safe_open(str(info.file), framework="numpy") as f:
@@ -96,7 +126,34 @@ def read_tensor(info: TensorInfo) -> np.ndarray:
             file=info.file,
             field=info.name,
         ) from None
+    except SafetensorError as exc:  # what the header check above does not catch
+        raise HwsimError(f"not a readable safetensors file ({exc})", file=info.file) from None
     return arr.astype(np.float32) if arr.dtype == np.float16 else arr
+
+
+def require_float(info: TensorInfo) -> None:
+    """One line when a tensor that must hold weights is not a float tensor (an int32 `qweight` packing, …)."""
+    if not info.is_float:
+        raise HwsimError(
+            f"tensor {info.name!r} has dtype {info.dtype}; weights must be F64, F32, F16 or BF16", file=info.file
+        )
+
+
+def require_finite(info: TensorInfo, arr: np.ndarray) -> np.ndarray:
+    """`arr` (read from `info`), or one line naming the tensor when it holds NaN or Inf: one such value would
+    turn every error, perplexity or cost computed from it into NaN."""
+    finite = np.isfinite(arr)
+    if not finite.all():
+        bad = int(arr.size - np.count_nonzero(finite))
+        raise HwsimError(f"tensor {info.name!r} holds {bad} NaN/Inf values", file=info.file)
+    return arr
+
+
+def read_float(info: TensorInfo) -> np.ndarray:
+    """A float tensor as read_tensor gives it, refused in one line when it is not a float tensor or is not
+    finite: what every reader of weights (accuracy, formats compare, allocate) reads through."""
+    require_float(info)
+    return require_finite(info, read_tensor(info))
 
 
 def _matcher(names: str | Iterable[str] | Callable[[str], bool] | None) -> Callable[[str], bool]:
@@ -117,7 +174,8 @@ def iter_tensors(
 
     `names`: None (all), a glob or list of globs (`"*.q_proj.weight"`), or a predicate on the name.
     An exact name (no glob characters) that is absent raises HwsimError with the closest names.
-    Integer tensors (position ids, …) are skipped unless `floats_only=False`.
+    Integer tensors (position ids, …) are skipped unless `floats_only=False`; a float tensor holding NaN/Inf
+    is refused (read_float).
     """
     infos = list_tensors(path)
     if isinstance(names, str) and not any(c in names for c in "*?["):
@@ -128,4 +186,4 @@ def iter_tensors(
     match = _matcher(names)
     for info in infos:
         if match(info.name) and (info.is_float or not floats_only):
-            yield info.name, read_tensor(info)
+            yield info.name, read_float(info) if info.is_float else read_tensor(info)

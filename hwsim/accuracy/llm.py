@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 
-from hwsim.accuracy.checkpoint import TensorInfo, list_tensors, read_tensor
+from hwsim.accuracy.checkpoint import TensorInfo, list_tensors, read_float
 from hwsim.errors import HwsimError, closest
 from hwsim.fileio import os_reason
 
@@ -72,12 +72,29 @@ class DecoderConfig:
     sliding_window: int | None  # None: full causal attention
 
 
+def _bos(bos: object, vocab: int, file: Path) -> int | None:
+    """The BOS id each window starts with, when the config has one; an id outside the vocabulary is an error
+    naming the field (it read as a bad token id of the text)."""
+    if not isinstance(bos, int) or isinstance(bos, bool):
+        return None
+    if not 0 <= bos < vocab:
+        raise HwsimError(f"must be in [0, {vocab}) (vocab_size), got {bos}", file=file, field="bos_token_id")
+    return bos
+
+
+def _positive(value: object, name: str, file: Path) -> float:
+    """A RoPE parameter: a finite number > 0 (rope_theta 0 made every angle NaN and perplexity null)."""
+    from hwsim.workload.readers import Fields
+
+    return Fields({name: value}, file).number(name, minimum=0.0, strict=True)
+
+
 def _rope_inv_freq(cfg: dict, head_dim: int, file: Path) -> tuple[float, ...]:
     """RoPE frequencies as transformers computes them (rope_parameters, or the older rope_theta +
     rope_scaling fields)."""
     params = dict(cfg.get("rope_scaling") or {})
     params.update(cfg.get("rope_parameters") or {})
-    theta = float(params.get("rope_theta", cfg.get("rope_theta", 10000.0)))
+    theta = _positive(params.get("rope_theta", cfg.get("rope_theta", 10000.0)), "rope_theta", file)
     kind = params.get("rope_type", params.get("type", "default"))
     if kind not in ROPE_TYPES:
         raise HwsimError(
@@ -91,10 +108,12 @@ def _rope_inv_freq(cfg: dict, head_dim: int, file: Path) -> tuple[float, ...]:
         )
     inv = 1.0 / theta ** (np.arange(0, head_dim, 2, dtype=np.float64) / head_dim)
     if kind == "linear":
-        inv = inv / float(params["factor"])
+        inv = inv / _positive(params["factor"], "rope_parameters.factor", file)
     elif kind == "llama3":  # Llama 3.1: long wavelengths slowed by `factor`, a smooth ramp in between
-        factor, lo, hi = float(params["factor"]), float(params["low_freq_factor"]), float(params["high_freq_factor"])
-        old = float(params["original_max_position_embeddings"])
+        factor, lo, hi, old = (
+            _positive(params[k], f"rope_parameters.{k}", file)
+            for k in ("factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings")
+        )
         wavelen = 2 * math.pi / inv
         scaled = np.where(wavelen > old / lo, inv / factor, inv)
         smooth = (old / wavelen - lo) / (hi - lo)
@@ -104,6 +123,8 @@ def _rope_inv_freq(cfg: dict, head_dim: int, file: Path) -> tuple[float, ...]:
 
 
 def read_config(folder: Path) -> DecoderConfig:
+    from hwsim.workload.readers import Fields
+
     file = folder / "config.json"
     try:
         cfg = json.loads(file.read_text())
@@ -111,6 +132,8 @@ def read_config(folder: Path) -> DecoderConfig:
         raise HwsimError("no config.json in the checkpoint folder", file=folder) from None
     except json.JSONDecodeError as exc:
         raise HwsimError(f"not JSON ({exc.msg}, line {exc.lineno})", file=file) from None
+    if not isinstance(cfg, dict):
+        raise HwsimError("a model config must be a JSON object at the top level", file=file)
     mt = cfg.get("model_type")
     if mt not in SUPPORTED_TYPES:
         raise HwsimError(
@@ -125,28 +148,29 @@ def read_config(folder: Path) -> DecoderConfig:
             file=file,
             field="hidden_act",
         )
+    f = Fields(cfg, file)  # the workload reader's checks: positive integers, kv heads dividing heads, …
+    hidden, heads = f.int("hidden_size"), f.int("num_attention_heads")
+    head_dim = f.head_dim(hidden, heads)
+    window = cfg.get("sliding_window")
+    if mt in ("qwen2", "qwen3") and not cfg.get("use_sliding_window", False):
+        window = None
+    bos = cfg.get("bos_token_id")
     try:
-        hidden, heads = int(cfg["hidden_size"]), int(cfg["num_attention_heads"])
-        head_dim = int(cfg.get("head_dim") or hidden // heads)
-        window = cfg.get("sliding_window")
-        if mt in ("qwen2", "qwen3") and not cfg.get("use_sliding_window", False):
-            window = None
-        bos = cfg.get("bos_token_id")
         return DecoderConfig(
             mt,
-            int(cfg["vocab_size"]),
+            f.int("vocab_size"),
             hidden,
-            int(cfg["num_hidden_layers"]),
+            f.int("num_hidden_layers"),
             heads,
-            int(cfg.get("num_key_value_heads") or heads),
+            f.kv_heads(heads),
             head_dim,
-            int(cfg["intermediate_size"]),
-            float(cfg.get("rms_norm_eps", 1e-6)),
+            f.int("intermediate_size"),
+            f.number("rms_norm_eps", 1e-6, minimum=0.0),
             bool(cfg.get("tie_word_embeddings", False)),
-            int(cfg.get("max_position_embeddings", 2048)),
+            f.int("max_position_embeddings", 2048),
             _rope_inv_freq(cfg, head_dim, file),
-            bos if isinstance(bos, int) else None,
-            None if window is None else int(window),
+            _bos(bos, f.int("vocab_size"), file),
+            None if window is None else f.int("sliding_window"),
         )
     except KeyError as exc:
         raise HwsimError(f"missing field {exc.args[0]!r}", file=file) from None
@@ -166,11 +190,13 @@ class Checkpoint:
         self.prefix = "model." if any(n.startswith("model.layers.") for n in self.infos) else ""
 
     @overload
-    def tensor(self, name: str, *, optional: Literal[False] = False) -> np.ndarray: ...
+    def tensor(self, name: str, shape: tuple[int, ...], *, optional: Literal[False] = False) -> np.ndarray: ...
     @overload
-    def tensor(self, name: str, *, optional: bool) -> np.ndarray | None: ...
+    def tensor(self, name: str, shape: tuple[int, ...], *, optional: bool) -> np.ndarray | None: ...
 
-    def tensor(self, name: str, *, optional: bool = False) -> np.ndarray | None:
+    def tensor(self, name: str, shape: tuple[int, ...], *, optional: bool = False) -> np.ndarray | None:
+        """Tensor `name` (with or without the `model.` prefix), which must have the `shape` config.json implies:
+        a checkpoint that disagrees with its config is one line here, not a reshape or matmul error later."""
         info = self.infos.get(name) or self.infos.get(self.prefix + name)
         if info is None:
             if optional:
@@ -180,23 +206,47 @@ class Checkpoint:
                 file=self.folder,
                 field="checkpoint",
             )
-        return np.asarray(read_tensor(info), dtype=np.float32)
+        if info.shape != shape:
+            raise HwsimError(
+                f"tensor {info.name!r} is {list(info.shape)}; config.json implies {list(shape)} "
+                f"(hidden_size, num_attention_heads, num_key_value_heads, head_dim, intermediate_size, vocab_size)",
+                file=self.folder,
+                field="checkpoint",
+            )
+        return np.asarray(read_float(info), dtype=np.float32)
+
+    def shapes(self) -> dict[str, tuple[int, ...]]:
+        """Each projection's weight shape (out × in) as the config implies it."""
+        c = self.cfg
+        q, kv = c.heads * c.head_dim, c.kv_heads * c.head_dim
+        ins = dict.fromkeys(("q_proj", "k_proj", "v_proj", "gate_proj", "up_proj"), c.hidden)
+        outs = {"q_proj": q, "k_proj": kv, "v_proj": kv, "o_proj": c.hidden, "gate_proj": c.intermediate}
+        outs |= {"up_proj": c.intermediate, "down_proj": c.hidden}
+        ins |= {"o_proj": q, "down_proj": c.intermediate}
+        return {r: (outs[r], ins[r]) for r in ROLES}
 
     def layer(self, i: int) -> dict[str, Any]:
         """Layer i's parameters: role → weight, role + '.bias' → bias or None, norms."""
         p = f"layers.{i}."
         out: dict[str, Any] = {}  # arrays; None for an absent optional bias or q/k norm
-        for r in ROLES:
-            out[r] = self.tensor(p + _MODULE[r] + ".weight")
-            out[r + ".bias"] = self.tensor(p + _MODULE[r] + ".bias", optional=True)
+        for r, shape in self.shapes().items():
+            out[r] = self.tensor(p + _MODULE[r] + ".weight", shape)
+            out[r + ".bias"] = self.tensor(p + _MODULE[r] + ".bias", shape[:1], optional=True)
         for n in ("input_layernorm", "post_attention_layernorm"):
-            out[n] = self.tensor(p + n + ".weight")
+            out[n] = self.tensor(p + n + ".weight", (self.cfg.hidden,))
         for n in ("q_norm", "k_norm"):
-            out[n] = self.tensor(p + "self_attn." + n + ".weight", optional=True)
+            out[n] = self.tensor(p + "self_attn." + n + ".weight", (self.cfg.head_dim,), optional=True)
         return out
 
+    def embeddings(self) -> np.ndarray:
+        return self.tensor("embed_tokens.weight", (self.cfg.vocab, self.cfg.hidden))
+
+    def final_norm(self) -> np.ndarray:
+        return self.tensor("norm.weight", (self.cfg.hidden,))
+
     def head(self) -> np.ndarray:
-        return self.tensor("embed_tokens.weight" if self.cfg.tied else "lm_head.weight")
+        name = "embed_tokens.weight" if self.cfg.tied else "lm_head.weight"
+        return self.tensor(name, (self.cfg.vocab, self.cfg.hidden))
 
     def tokenizer(self) -> Tokenizer:
         file = self.folder / "tokenizer.json"
@@ -244,8 +294,19 @@ class Quant:
         return self.weights is None and self.activations is None and self.kv is None and not m.transforms
 
 
+class Overflow(HwsimError):
+    """float32 overflow in the forward pass (`run` names the checkpoint)."""
+
+
 def _rms_norm(x: np.ndarray, w: np.ndarray, eps: float) -> np.ndarray:
-    return (x / np.sqrt(np.mean(np.square(x), axis=-1, keepdims=True) + np.float32(eps))) * w
+    with np.errstate(over="ignore"):
+        ms = np.mean(np.square(x), axis=-1, keepdims=True)
+    if not np.isfinite(ms).all():  # x/inf would be 0: uniform logits, a perplexity equal to the vocabulary size
+        raise Overflow(
+            "float32 overflow in the forward pass: an RMSNorm input's mean square exceeds float32's range "
+            "(weights or activations too large for a float32 forward pass)"
+        )
+    return (x / np.sqrt(ms + np.float32(eps))) * w
 
 
 def _rope(x: np.ndarray, cos: np.ndarray, sin: np.ndarray) -> np.ndarray:
@@ -366,7 +427,7 @@ def into_basis(h: np.ndarray, q: np.ndarray | None) -> np.ndarray:
 
 def readout(ckpt: Checkpoint, q: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """(final RMSNorm gain, lm_head) in the basis of Q: γ_final folded into lm_head·diag(γ)·Q when rotated."""
-    norm, head = ckpt.tensor("norm.weight"), ckpt.head()
+    norm, head = ckpt.final_norm(), ckpt.head()
     if q is None:
         return norm, head
     return np.ones_like(norm), ((head.astype(np.float64) * norm) @ q).astype(np.float32)
@@ -433,9 +494,14 @@ def run(
 
     cfg = ckpt.cfg
     ids = np.asarray(ids, dtype=np.int64)
+    emb = ckpt.embeddings()  # first: its shape check names a vocab_size that disagrees with the checkpoint
     if ids.size and (ids.min() < 0 or ids.max() >= cfg.vocab):
-        raise HwsimError(f"token ids must be in [0, {cfg.vocab}) for this checkpoint", field="tokens")
-    emb = ckpt.tensor("embed_tokens.weight")
+        raise HwsimError(
+            f"token ids must be in [0, {cfg.vocab}) for this checkpoint (vocab_size), got {int(ids.min())}…"
+            f"{int(ids.max())}: is tokenizer.json the model's own?",
+            file=ckpt.folder,
+            field="tokens",
+        )
     ref = emb[ids]
     q: np.ndarray | None = None
     cal: np.ndarray | None = None
@@ -452,6 +518,21 @@ def run(
                 raise HwsimError(f"method {method.name} needs calibration text", field="calibration")
             cal = into_basis(emb[np.asarray(calibration, dtype=np.int64)], rot)
     del emb
+    try:
+        return _layers(ckpt, ref, q, cal, rot, quant)
+    except Overflow as exc:
+        raise Overflow(exc.detail, file=ckpt.folder) from None
+
+
+def _layers(
+    ckpt: Checkpoint,
+    ref: np.ndarray,
+    q: np.ndarray | None,
+    cal: np.ndarray | None,
+    rot: np.ndarray | None,
+    quant: Quant | None,
+) -> Streams:
+    cfg = ckpt.cfg
     for i in range(cfg.layers):
         p = ckpt.layer(i)
         ref = _block(ref, cfg, _Layer(p, {}))
@@ -494,7 +575,7 @@ def iter_linear_inputs(folder: str | Path | Checkpoint, ids: np.ndarray) -> Iter
     """(i, {role: fp input rows (tokens × in)}) of layer i's projections for windows `ids`, one layer at a time
     (only that layer's weights and inputs held)."""
     ckpt = _checkpoint(folder)
-    h = ckpt.tensor("embed_tokens.weight")[np.asarray(ids, dtype=np.int64)]
+    h = ckpt.embeddings()[np.asarray(ids, dtype=np.int64)]
     for i in range(ckpt.cfg.layers):
         cap: dict[str, np.ndarray] = {}
         h = _block(h, ckpt.cfg, _Layer(ckpt.layer(i), {}), cap)
@@ -506,13 +587,22 @@ def linear_inputs(folder: str | Path | Checkpoint, ids: np.ndarray) -> dict[str,
     return {f"layers.{i}.{r}": x for i, cap in iter_linear_inputs(folder, ids) for r, x in cap.items()}
 
 
-def windows(ids: ArrayLike, window: int, bos: int | None, *, what: str = "text") -> np.ndarray:
+def windows(
+    ids: ArrayLike, window: int, bos: int | None, *, what: str = "text", total: int | None = None
+) -> np.ndarray:
     """Cut token ids into non-overlapping windows of `window` tokens (each led by BOS when the model
-    has one, as llama.cpp's perplexity does); the tail that does not fill a window is dropped."""
+    has one, as llama.cpp's perplexity does); the tail that does not fill a window is dropped. `total`: the
+    tokens of the text before `max_tokens` cut it to `ids` (named in the error when the cut is what is short)."""
     ids = np.asarray(ids, dtype=np.int64)
     body = window - (bos is not None)
     n = ids.size // body if body > 0 else 0
     if n == 0:
+        if total is not None and total > ids.size:
+            raise HwsimError(
+                f"the {what}'s first {ids.size} tokens (of {total}) are fewer than one window of {window} (give a "
+                "larger `max_tokens` or a smaller `window`)",
+                field="max_tokens",
+            )
         raise HwsimError(
             f"the {what} has {ids.size} tokens, fewer than one window of {window} "
             f"(give more text or a smaller `window`)",
@@ -522,6 +612,21 @@ def windows(ids: ArrayLike, window: int, bos: int | None, *, what: str = "text")
     if bos is not None:
         out = np.concatenate([np.full((n, 1), bos, dtype=np.int64), out], axis=1)
     return out
+
+
+def text_windows(ckpt: Checkpoint, text: str | Path, window: int, max_tokens: int) -> tuple[np.ndarray, np.ndarray]:
+    """(the text's first `max_tokens` tokens, the evaluation windows cut from them)."""
+    ids = encode(ckpt, read_text(text, "text"))
+    return ids[:max_tokens], windows(ids[:max_tokens], window, ckpt.cfg.bos, total=ids.size)
+
+
+def calibration_windows(ckpt: Checkpoint, ids: np.ndarray, window: int, what: str) -> np.ndarray:
+    """Windows of a calibration text's first CALIBRATION_TOKENS tokens `ids` (one shorter window when the
+    text is shorter than `window`)."""
+    ids = ids[:CALIBRATION_TOKENS]
+    if ids.size == 0:
+        raise HwsimError(f"the {what} has no tokens to calibrate on", field=what)
+    return windows(ids, min(window, ids.size + (ckpt.cfg.bos is not None)), ckpt.cfg.bos, what=what)
 
 
 def _window_metrics(ref_logits: np.ndarray, q_logits: np.ndarray, ids: np.ndarray) -> tuple[float, float, float]:
@@ -555,6 +660,13 @@ def evaluate_ids(
         lq = s.quant[c : c + HEAD_CHUNK] @ s.quant_head.T
         tot += _window_metrics(lr, lq, ids[c : c + HEAD_CHUNK])
     n = ids.shape[0] * (ids.shape[1] - 1)
+    for what, nll in (("unquantized", tot[0]), ("quantized", tot[1])):
+        if not nll / n <= 700:  # exp(700) is near float64's largest: math.exp raised OverflowError beyond it
+            raise HwsimError(
+                f"the {what} model's mean next-token loss is {nll / n:.4g} nats: no finite perplexity (logits far "
+                "beyond a trained model's range)",
+                file=ckpt.folder,
+            )
     return {
         "perplexity": math.exp(tot[1] / n),
         "kl": float(tot[2] / n),
@@ -613,15 +725,13 @@ def evaluate(
     ckpt = Checkpoint(folder)
     quant = quant or Quant()
     window = checked_window(ckpt.cfg, max_tokens, window)
-    ids = encode(ckpt, read_text(text, "text"))[:max_tokens]
-    wins = windows(ids, window, ckpt.cfg.bos)
+    ids, wins = text_windows(ckpt, text, window, max_tokens)
     cal = None
     source = None
     if parse_method(quant.method).needs_calibration:
         source = str(calibration) if calibration is not None else "evaluation text"
         cal_ids = encode(ckpt, read_text(calibration, "calibration")) if calibration is not None else ids
-        cal_ids = cal_ids[:CALIBRATION_TOKENS]
-        cal = windows(cal_ids, min(window, cal_ids.size + (ckpt.cfg.bos is not None)), ckpt.cfg.bos, what="calibration")
+        cal = calibration_windows(ckpt, cal_ids, window, "calibration")
     out = evaluate_ids(ckpt, wins, quant, cal)
     out["window"] = int(window)
     if source is not None:

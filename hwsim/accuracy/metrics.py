@@ -49,7 +49,8 @@ def metrics_from_sums(s: dict[str, float]) -> dict[str, float]:
     if s["sse"] == 0.0:
         sqnr = float("inf")
     else:
-        sqnr = 10.0 * np.log10(max(s["signal"], _EPS) / s["sse"])
+        with np.errstate(divide="ignore"):  # an infinite error (fp16 overflow) is −inf dB, said without a warning
+            sqnr = 10.0 * np.log10(max(s["signal"], _EPS) / s["sse"])
     return {"mse": mse, "sqnr_db": float(sqnr), "max_abs_err": s["max_abs_err"]}
 
 

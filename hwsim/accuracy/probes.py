@@ -77,7 +77,7 @@ def probe_kl(
     ids = np.asarray(ids, dtype=np.int64)
     rot = llm.residual_rotation(cfg, method, seed)
     basis = (lambda p: p) if rot is None else (lambda p: llm.rotate_layer(p, rot))  # noqa: E731
-    emb = ckpt.tensor("embed_tokens.weight")
+    emb = ckpt.embeddings()
     h = llm.into_basis(emb[ids], rot)
     cal = llm.into_basis(emb[np.asarray(calibration, dtype=np.int64)], rot) if method.needs_calibration else None
     del emb

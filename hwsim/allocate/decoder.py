@@ -45,14 +45,13 @@ class DecoderTensors:
         self.text = None if text is None else Path(text)
         self.ids = None
         if text is not None:
-            ids = llm.encode(self.ckpt, llm.read_text(text, "text"))[:max_tokens]
-            self.ids = llm.windows(ids, self.window, cfg.bos)
+            self.ids = llm.text_windows(self.ckpt, text, self.window, max_tokens)[1]
         cal_src = calibration if calibration is not None else text
         self.cal = None
         if cal_src is not None:
             what = "calibration" if calibration is not None else "text"
-            cal_ids = llm.encode(self.ckpt, llm.read_text(cal_src, what))[: llm.CALIBRATION_TOKENS]
-            self.cal = llm.windows(cal_ids, min(self.window, cal_ids.size + (cfg.bos is not None)), cfg.bos, what=what)
+            cal_ids = llm.encode(self.ckpt, llm.read_text(cal_src, what))
+            self.cal = llm.calibration_windows(self.ckpt, cal_ids, self.window, what)
         self.describe = (
             f"decoder checkpoint {self.ckpt.folder} run end to end"
             + (f" (KL on {self.text})" if self.text else "")
@@ -79,7 +78,7 @@ class DecoderTensors:
 
     def weight(self, name: str, role: str, n_out: int, k_in: int) -> np.ndarray:
         i, r = self._split(name)
-        w = self.ckpt.tensor(f"layers.{i}.{llm._MODULE[r]}.weight")
+        w = self.ckpt.tensor(f"layers.{i}.{llm._MODULE[r]}.weight", self.ckpt.shapes()[r])
         if w.shape != (n_out, k_in):
             raise HwsimError(
                 f"tensor for {name!r} is {w.shape[0]} × {w.shape[1]}; the config says ({n_out}, {k_in})",

@@ -144,8 +144,9 @@ class CheckpointTensors(SyntheticTensors):
 def _read_located(info: TensorInfo, loc: tensor_map.Located) -> np.ndarray:
     """The located weight as out × in float32: one expert of a stacked tensor read alone (its bytes only),
     fused rows sliced, Conv1D / in × out layouts transposed."""
-    from hwsim.accuracy.checkpoint import read_tensor
+    from hwsim.accuracy.checkpoint import read_float, require_finite, require_float
 
+    require_float(info)
     if loc.expert is not None and info.dtype in ("F32", "F16", "BF16"):
         per = int(np.prod(info.shape[1:], dtype=np.int64))
         width = 4 if info.dtype == "F32" else 2
@@ -158,10 +159,10 @@ def _read_located(info: TensorInfo, loc: tensor_map.Located) -> np.ndarray:
         w = (raw.astype(np.uint32) << 16).view(np.float32) if info.dtype == "BF16" else raw.astype(np.float32)
         w = w.reshape(info.shape[1:])
     else:
-        w = np.asarray(read_tensor(info), dtype=np.float32)
+        w = np.asarray(read_float(info), dtype=np.float32)
         if loc.expert is not None:
             w = w[loc.expert]
-    return tensor_map.orient(w, loc)
+    return tensor_map.orient(require_finite(info, w), loc)
 
 
 def minilm_layer_name(name: str) -> str:

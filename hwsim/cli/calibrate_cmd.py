@@ -42,8 +42,11 @@ def _fmt(path: str, value: float) -> str | float:
     return float(f"{value:.4g}")
 
 
-def write_preset(src_path: str | Path, out: str | Path, values: dict, source: str, name: str) -> None:
-    """The preset at `src_path` with `values` (dotted path → SI value) written as fitted constants."""
+def write_preset(
+    src_path: str | Path, out: str | Path, values: dict, source: str, name: str, inputs: tuple[str, ...] = ()
+) -> None:
+    """The preset at `src_path` with `values` (dotted path → SI value) written as fitted constants; `out` must
+    not be one of `inputs` (the measurements)."""
     import yaml
 
     from hwsim.arch.loader import set_path
@@ -56,7 +59,7 @@ def write_preset(src_path: str | Path, out: str | Path, values: dict, source: st
         set_path(raw, path, _fmt(path, v), source)
     text = f"# written by hwsim calibrate from {src_path}; fitted fields say so in their source\n"
     text += yaml.safe_dump(raw, sort_keys=False, allow_unicode=True, width=200)
-    atomic_write_text(prepare_output(out, field="--out"), text, field="--out")
+    atomic_write_text(prepare_output(out, field="--out", inputs=inputs), text, field="--out")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -76,7 +79,8 @@ def run(args: argparse.Namespace) -> int:
     train = holdout_mask(df, fraction=args.holdout, column=args.holdout_column, file=args.measurements)
     got = fit(arch, df, train, file=args.measurements)
     source = fitted_source(args.measurements, int(train.sum()))
-    write_preset(resolve_preset(args.arch, "archs", what="arch"), args.out, got.values, source, Path(args.out).stem)
+    preset = resolve_preset(args.arch, "archs", what="arch")
+    write_preset(preset, args.out, got.values, source, Path(args.out).stem, inputs=(args.measurements,))
     load_arch(args.out)  # the written preset must load (validation of every fitted value)
     print(
         f"{arch.name}: fitted {len(got.values)} field(s) on {int(train.sum())} of {len(df)} rows of {args.measurements}"

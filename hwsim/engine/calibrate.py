@@ -188,6 +188,8 @@ def read_measurements(path: str | Path) -> pd.DataFrame:
         raise HwsimError(
             f"missing column(s) {', '.join(missing)} (need {', '.join(REQUIRED)})", file=path, field=missing[0]
         )
+    if df.empty:  # it 'fitted 0 field(s) on 0 of 0 rows' and wrote the preset unchanged as calibrated
+        raise HwsimError("no measurement rows (a header only)", file=path)
     unknown = sorted(set(df["kind"].astype(str)) - set(MEASURE_KINDS))
     if unknown:
         raise HwsimError(f"unknown kind {unknown[0]!r} (allowed: {', '.join(MEASURE_KINDS)})", file=path, field="kind")

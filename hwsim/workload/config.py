@@ -18,10 +18,10 @@ from hwsim.errors import HwsimError, HwsimWarning
 from hwsim.fileio import read_mapping
 from hwsim.paths import require_name, resolve_preset
 from hwsim.workload.blocks import NORM_PARAMS, Attention, Embedding, Layer, Linear
-from hwsim.workload.readers import READERS, AskedDict, Fields, near_misses
+from hwsim.workload.readers import READERS, WRAPPERS, AskedDict, Fields, language_model, near_misses
 from hwsim.workload.quant import WeightFormats, hf_module, weight_formats
 
-SUPPORTED_TYPES = tuple(READERS)
+SUPPORTED_TYPES = tuple(READERS) + tuple(WRAPPERS)  # a wrapper (gemma3, llama4, mistral3): its language model
 
 
 @dataclass(frozen=True)
@@ -173,23 +173,28 @@ def from_hf_dict(
     if not isinstance(cfg, dict):
         raise HwsimError("expected a mapping of config fields", file=file)
     model_type = cfg.get("model_type")
-    if model_type not in READERS:
+    if model_type not in SUPPORTED_TYPES:
         # no "did you mean": a near name is a different architecture (qwen3 read as qwen2 is wrong)
         raise HwsimError(
             f"unsupported model_type {model_type!r}; supported: {', '.join(SUPPORTED_TYPES)}",
             file=file,
             field="model_type",
         )
-    asked = AskedDict(cfg)
+    where = f"{file}: " if file is not None else ""
+    text, untraced = language_model(cfg, file)
+    if untraced:
+        warnings.warn(where + untraced, HwsimWarning, stacklevel=2)
+    model_type = text["model_type"]
+    asked = AskedDict(text)
     fields = Fields(asked, file)
-    if cfg.get("max_position_embeddings") is not None:
+    if text.get("max_position_embeddings") is not None:
         fields.int("max_position_embeddings")
     blocks, emb, norm, info = READERS[model_type](fields, model_type)
     for given, meant in near_misses(asked):
-        where = f"{file}: " if file is not None else ""
         warnings.warn(
             f"{where}{given}: not a field; did you mean {meant}? ({meant} took its default)", HwsimWarning, stacklevel=2
         )
+    dtype_fields = cfg if text is cfg else {**text, **cfg}  # a wrapper's torch_dtype / quantization_config
     return ModelConfig(
         name=name or cfg.get("_name_or_path") or model_type,
         model_type=model_type,
@@ -199,8 +204,8 @@ def from_hf_dict(
         norm=norm,
         activation=info["activation"],
         encoder=info.get("encoder", False),
-        default_weight_format=formats.default if formats else default_weight_format(cfg, file),
-        weight_formats=formats or weight_formats(cfg, file),
+        default_weight_format=formats.default if formats else default_weight_format(dtype_fields, file),
+        weight_formats=formats or weight_formats(dtype_fields, file),
         source=source,
         path=None if file is None else str(file),
         extra={k: v for k, v in cfg.items() if k not in ("name", "source")},

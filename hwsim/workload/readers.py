@@ -99,6 +99,20 @@ class Fields:
             raise HwsimError(f"must be at most {limit:,}, got {value:.3g}", file=self.file, field=key)
         return value
 
+    def number(self, key: str, default: float | None = None, *, minimum: float, strict: bool = False) -> float:
+        """A finite real ≥ `minimum` (> with `strict`): a NaN or negative epsilon, a zero RoPE base."""
+        value = self.get(key, default)
+        if value is None:
+            raise HwsimError("required field is missing", file=self.file, field=key)
+        ok = isinstance(value, (builtins.int, builtins.float)) and not isinstance(value, bool)
+        if not ok or not math.isfinite(value) or value < minimum or (strict and value == minimum):
+            raise HwsimError(
+                f"must be a finite number {'>' if strict else '≥'} {minimum:g}, got {value!r}",
+                file=self.file,
+                field=key,
+            )
+        return builtins.float(value)
+
     def flag(self, key: str, default: bool) -> bool:
         value = self.cfg.get(key)
         return default if value is None else bool(value)
@@ -112,8 +126,10 @@ class Fields:
             raise HwsimError(f"expected a list of {layers} layer types", file=self.file, field="layer_types")
         return [str(t) for t in types]
 
-    def kv_heads(self, heads: builtins.int, key: str = "num_key_value_heads") -> builtins.int:
-        kv = self.int(key, heads)
+    def kv_heads(
+        self, heads: builtins.int, key: str = "num_key_value_heads", default: builtins.int | None = None
+    ) -> builtins.int:
+        kv = self.int(key, heads if default is None else default)
         if heads % kv:
             raise HwsimError(f"must divide num_attention_heads ({heads}), got {kv}", file=self.file, field=key)
         return kv
@@ -171,7 +187,8 @@ def _llama_like(f: Fields, mt: str) -> tuple:
 
     # sliding windows: Mistral/Phi-3 on every layer when set (Mistral's default 4096); Qwen from max_window_layers
     if mt in ("mistral", "phi3", "mixtral"):
-        window = f.get("sliding_window", 4096 if mt == "mistral" else None)
+        # MistralConfig's default window is 4096; an explicit null (Mistral-7B v0.2+, Mistral-Small-3.1) is none
+        window = f.cfg.get("sliding_window") if "sliding_window" in f.cfg else (4096 if mt == "mistral" else None)
         types = f.layer_types(layers, lambda i: "sliding_attention" if window else "full_attention")
     elif mt.startswith("qwen"):
         window = f.get("sliding_window")
@@ -249,11 +266,24 @@ def _deepseek(f: Fields, mt: str) -> tuple:
     return blocks, emb, "rmsnorm", {"activation": act, "hidden": hidden}
 
 
+# Gemma3TextConfig's defaults (transformers 5.25): the Gemma-3 4B/12B/27B wrappers' text_config leaves them out
+_GEMMA3_TEXT_DEFAULTS = {
+    "vocab_size": 262_208,
+    "hidden_size": 2304,
+    "intermediate_size": 9216,
+    "layers": 26,
+    "heads": 8,
+    "kv_heads": 4,
+}
+
+
 def _gemma(f: Fields, mt: str) -> tuple:
     """Gemma 1/2/3: head_dim 256 by default, embeddings scaled by sqrt(hidden), tied LM head; Gemma-2/3 add
     pre/post norms around attention and MLP, sliding-window layers, Gemma-2 soft-capping, Gemma-3 q/k norm."""
-    hidden, heads, layers = f.int("hidden_size"), f.int("num_attention_heads"), f.int("num_hidden_layers")
-    kv, head_dim = f.kv_heads(heads), f.int("head_dim", 256)
+    d = _GEMMA3_TEXT_DEFAULTS if mt == "gemma3_text" else {}
+    hidden, heads = f.int("hidden_size", d.get("hidden_size")), f.int("num_attention_heads", d.get("heads"))
+    layers = f.int("num_hidden_layers", d.get("layers"))
+    kv, head_dim = f.kv_heads(heads, default=d.get("kv_heads")), f.int("head_dim", 256)
     act = str(f.get("hidden_activation", f.get("hidden_act", "gelu_pytorch_tanh")))
     bias = f.flag("attention_bias", False)
     if mt == "gemma":
@@ -264,7 +294,7 @@ def _gemma(f: Fields, mt: str) -> tuple:
         pattern = f.int("sliding_window_pattern", f.get("_sliding_window_pattern", 6))
         types = f.layer_types(layers, lambda i: "sliding_attention" if (i + 1) % pattern else "full_attention")
     softcap = mt == "gemma2" and f.get("attn_logit_softcapping", 50.0) is not None
-    mlp = Mlp(f.int("intermediate_size"), True, act)
+    mlp = Mlp(f.int("intermediate_size", d.get("intermediate_size")), True, act)
     blocks = [
         Layer(
             Attention(
@@ -286,7 +316,8 @@ def _gemma(f: Fields, mt: str) -> tuple:
     cap = mt == "gemma2" and f.get("final_logit_softcapping", 30.0) is not None
     if mt == "gemma3_text":
         cap = f.get("final_logit_softcapping") is not None
-    emb = Embedding(f.int("vocab_size"), tied=f.flag("tie_word_embeddings", True), scale=True, logit_softcap=cap)
+    vocab = f.int("vocab_size", d.get("vocab_size"))
+    emb = Embedding(vocab, tied=f.flag("tie_word_embeddings", True), scale=True, logit_softcap=cap)
     return blocks, emb, "rmsnorm", {"activation": act, "hidden": hidden}
 
 
@@ -471,6 +502,45 @@ def _classic(f: Fields, mt: str) -> tuple:
         emb,
         "layernorm",
         {"activation": act, "hidden": hidden, "encoder": mt == "bert"},
+    )
+
+
+# Multimodal wrappers: model_type → (its language model's default type, its vision encoder, not traced). hwsim traces the
+# language model of text_config only (transformers builds it with AutoModel.from_config(config.text_config)).
+WRAPPERS: dict[str, tuple[str, str]] = {
+    "gemma3": ("gemma3_text", "SigLIP vision tower"),
+    "llama4": ("llama4_text", "vision model"),
+    "mistral3": ("mistral", "Pixtral vision tower"),
+}
+
+
+def language_model(cfg: dict, file: object = None) -> tuple[dict, str | None]:
+    """The fields of the model hwsim traces and, for a multimodal wrapper, the one-line note on what it leaves out.
+
+    A wrapper's language model is its text_config (model_type defaulting to the wrapper's text type); a
+    tie_word_embeddings given at the top level is the wrapper's own LM head tying and overrides text_config's.
+    """
+    wrapper = cfg.get("model_type")
+    if wrapper not in WRAPPERS:
+        return cfg, None
+    text_type, untraced = WRAPPERS[wrapper]
+    text = cfg.get("text_config")
+    text = {} if text is None else text
+    if not isinstance(text, dict):
+        raise HwsimError("expected a mapping of the language model's fields", file=file, field="text_config")
+    inner = text.get("model_type") or text_type
+    if inner not in READERS:
+        raise HwsimError(
+            f"unsupported language model type {inner!r}; supported: {', '.join(READERS)}",
+            file=file,
+            field="text_config.model_type",
+        )
+    fields = {**text, "model_type": inner}
+    if cfg.get("tie_word_embeddings") is not None:
+        fields["tie_word_embeddings"] = cfg["tie_word_embeddings"]
+    return fields, (
+        f"{wrapper}: hwsim traces the language model ({inner}) only; the {untraced} and multi-modal projector are "
+        "not traced, and an image's tokens count only as the prompt tokens you give"
     )
 
 

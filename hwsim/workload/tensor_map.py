@@ -123,11 +123,16 @@ def _layer_linears(model: ModelConfig, layer: int) -> Mapping[str, Linear]:
     return model.blocks[layer].linears(model.hidden)
 
 
+# a multimodal wrapper's vision encoder and projector (Gemma-3 SigLIP, Llama-4, Pixtral, Qwen-VL): never a traced op's
+# weight, and their layers use the language model's module paths (`vision_model.….layers.0.self_attn.q_proj`)
+NOT_TRACED = re.compile(r"(^|\.)(vision_tower|vision_model|multi_modal_projector|visual)\.")
+
+
 def index_tensors(names: Iterable[str]) -> dict[tuple[int, str], str]:
-    """(layer, module path) → tensor name, for every `….weight` (or bare stacked-expert) tensor."""
+    """(layer, module path) → tensor name, for every `….weight` (or bare stacked-expert) tensor of the language model."""
     out: dict[tuple[int, str], str] = {}
     for name in names:
-        m = LAYER.match(name)
+        m = None if NOT_TRACED.search(name) else LAYER.match(name)
         if m:
             path = m[2][: -len(".weight")] if m[2].endswith(".weight") else m[2]
             out.setdefault((int(m[1]), path), name)

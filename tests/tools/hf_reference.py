@@ -9,6 +9,10 @@ For each type:
   and for one decode step after it.
 The pinned test (tests/test_workload_hf_reference.py) compares hwsim with these numbers without torch.
 
+A multimodal wrapper (gemma3, llama4, mistral3) is pinned on its language model: params of the text model class
+built from text_config (what hwsim traces), the whole wrapper's class and counts under "wrapper", its checkpoint
+names and shapes (vision encoder included, which hwsim's tensor map must pass over) and a tiny text run.
+
 Run: python tests/tools/hf_reference.py  (writes tests/data/hf_reference.json; about 20 s on the 2-core sandbox)
 """
 
@@ -23,7 +27,7 @@ import torch
 import transformers
 import yaml
 from torch.utils.flop_counter import FlopCounterMode
-from transformers import AutoConfig, AutoModelForCausalLM
+from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText
 
 ROOT = Path(__file__).resolve().parents[2]
 PRESETS = ROOT / "hwsim" / "presets" / "workloads"
@@ -47,7 +51,13 @@ REAL = {
     "mamba": CONFIGS / "mamba-130m-hf.json",
     "llama": PRESETS / "llama-3.1-8b.yaml",
     "mixtral": PRESETS / "mixtral-8x7b.yaml",
+    # multimodal wrappers: hwsim traces the language model (text_config); see WRAPPED
+    "gemma3": CONFIGS / "gemma-3-4b-it.json",
+    "llama4": CONFIGS / "llama-4-scout-17b-16e.json",
+    "mistral3": CONFIGS / "mistral-small-3.1-24b-instruct-2503.json",
 }
+# a wrapper's modules that are not its language model (vision encoder, projector)
+NOT_LANGUAGE = re.compile(r"(^|\.)(vision_tower|vision_model|multi_modal_projector|visual)\.")
 # small widths, same structure (every field a type reads keeps its meaning)
 TINY = {
     "hidden_size": 64,
@@ -128,6 +138,38 @@ def group_macs(model, run) -> dict:
     return groups
 
 
+def tiny_wrapped(cfg: dict) -> dict:
+    """A wrapper's tiny run: its language model (text_config, with the fields its config class would default
+    set to tiny widths too), run as the text model class; the recorded config is the wrapper around it."""
+    text = {"model_type": hf_config(cfg).text_config.model_type, **cfg["text_config"]}
+    for k in ("vocab_size", "num_attention_heads", "num_key_value_heads", "head_dim"):
+        text.setdefault(k, {**TINY, **HEADS}[k])
+    layers = TINY["num_hidden_layers"]  # per-layer lists (Llama-4's no_rope_layers, moe_layers) cut to the tiny depth
+    for k in ("pad_token_id", "bos_token_id", "eos_token_id"):  # ids of the real vocabulary, beyond the tiny one
+        text.pop(k, None)
+    if "no_rope_layers" in text:
+        text["no_rope_layers"] = text["no_rope_layers"][:layers]
+    if "moe_layers" in text:
+        text["moe_layers"] = [i for i in text["moe_layers"] if i < layers]
+    run = tiny_run(text)
+    run["config"] = {"model_type": cfg["model_type"], "text_config": run["config"]}
+    return run
+
+
+def wrapper_counts(cfg: dict) -> dict:
+    """The whole multimodal model as transformers builds it: its class, all parameters, and those outside the
+    vision encoder and projector (the language model and LM head as the wrapper ties them)."""
+    with torch.device("meta"):
+        model = AutoModelForImageTextToText.from_config(hf_config(cfg))
+    named = list(model.named_parameters())
+    return {
+        "class": type(model).__name__,
+        "params": sum(p.numel() for _, p in named),
+        "language_model": sum(p.numel() for n, p in named if not NOT_LANGUAGE.search(n)),
+        "shapes": shapes(model),
+    }
+
+
 def tiny_run(cfg: dict) -> dict:
     # a field the real config leaves null stays null (DeepSeek-V2-Lite's q_lora_rank: no query compression)
     tiny = {
@@ -175,16 +217,21 @@ def main() -> int:
     out = {"transformers": transformers.__version__, "torch": torch.__version__, "types": {}}
     for mt, path in REAL.items():
         cfg = read(path)
+        wrapped = "text_config" in cfg
+        # a wrapper's params: its language model as the text model class (AutoModelForCausalLM of text_config)
         with torch.device("meta"):
-            model = AutoModelForCausalLM.from_config(hf_config(cfg))
+            model = AutoModelForCausalLM.from_config(hf_config(cfg).text_config if wrapped else hf_config(cfg))
         entry = {
             "source": str(path.relative_to(ROOT)),
             "params": sum(p.numel() for p in model.parameters()),
             "shapes": shapes(model),
         }
         del model
+        if wrapped:  # checkpoint names and shapes: the whole wrapper's, vision encoder included
+            entry["wrapper"] = wrapper_counts(cfg)
+            entry["shapes"] = entry["wrapper"].pop("shapes")
         try:
-            entry["tiny"] = tiny_run(cfg)
+            entry["tiny"] = tiny_wrapped(cfg) if wrapped else tiny_run(cfg)
         except Exception as exc:  # noqa: BLE001 - record why a type has no MAC reference
             entry["tiny_error"] = f"{type(exc).__name__}: {exc}"[:300]
         out["types"][mt] = entry
