@@ -248,3 +248,14 @@ def test_an_infinite_error_is_minus_infinite_db_without_a_warning():
         warnings.simplefilter("error")  # numpy's 'divide by zero in log10' added two lines to stderr
         out = metrics_from_sums({"n": 4.0, "sse": float("inf"), "signal": 4.0, "max_abs_err": float("inf")})
     assert out["sqnr_db"] == float("-inf")
+
+
+def test_what_the_rotation_seed_changes_is_as_documented():
+    """docs/accuracy.md 'What the seed changes': the seeded signs flip rotated coordinates, which a sign-symmetric
+    quantizer ignores (same numbers for every seed); an asymmetric grid (NF4) sees them. If the signs move in
+    front of H (QuaRot's order), this fails: regenerate the rotated numbers of the docs and drop that paragraph."""
+    q = lambda w, s: llm.Quant(w, "int4_pc", "int4_pc", "rotate", s)  # noqa: E731
+    sym = [llm.evaluate(DATA / "qwen2", TEXT, q("int4_g32", s)) for s in (0, 1)]
+    assert sym[0] == sym[1]
+    nf4 = [llm.evaluate(DATA / "qwen2", TEXT, llm.Quant("nf4_g32", None, None, "rotate", s)) for s in (0, 1)]
+    assert nf4[0]["kl"] != nf4[1]["kl"]

@@ -202,3 +202,27 @@ def test_bitmod_picks_per_group_best_variant():
     mse_fp4 = np.mean((get_format("fp4_e2m1_g128_sfp32").quantize(x) - x) ** 2)
     assert mse_mix < mse_fp4
     assert np.all(q[:, 0] == 8.0)  # the outlier is the +8 code times scale 1
+
+
+@pytest.mark.parametrize(
+    "name,needle",
+    [
+        ("int4_g128_g64", "options 'g128' and 'g64' both set the grouping"),  # was int4_g64 under the name g128_g64
+        ("int4_pc_pt", "options 'pc' and 'pt' both set the grouping"),  # was per tensor
+        ("int4_g128_pc", "options 'g128' and 'pc' both set the grouping"),
+        ("e4m3_fn_ieee", "both set the special values"),  # was IEEE-like, max 240
+        ("e4m3_ovf_sat", "both set the overflow rule"),
+        ("mxfp4_floor_ceil", "both set the exponent rule"),
+        ("int4_g128_sfp16_sbf16", "both set the scale format"),
+        ("e4m3_b3_b4", "both set the exponent bias"),
+        ("int4_g128_sr_sr", "option 'sr' is given twice"),
+    ],
+)
+def test_two_options_setting_one_thing_are_refused(name, needle):
+    with pytest.raises(HwsimError, match=needle):
+        get_format(name)
+
+
+def test_options_may_still_override_their_base():
+    assert get_format("mxfp4_g16").group_size == 16 and get_format("nvfp4_g32").group_size == 32
+    assert get_format("fp8_e4m3_sat").name == "fp8_e4m3_sat" and get_format("int4_g128_sr_su8").stochastic

@@ -62,7 +62,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help=f"tokens per window (default min({DEFAULT_WINDOW}, max_position_embeddings))",
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of rotations (default 0)")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the rotations' random signs (default 0); with sign-symmetric formats (int, fp, mx, nvfp4) "
+        "every seed gives the same result: see docs/accuracy.md, Methods",
+    )
     parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
 
 

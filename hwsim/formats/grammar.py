@@ -167,8 +167,35 @@ def _base(name: str, tokens: list[str]) -> dict[str, Any]:
     raise _err(name, f"no base format {t!r}")
 
 
+# what each option sets: two options of one name setting the same thing conflict (the last one won, silently:
+# int4_g128_g64 was int4_g64, int4_pc_pt per tensor, e4m3_fn_ieee IEEE-like)
+_SLOTS = (
+    (r"g\d+|pc|pt", "grouping"),
+    (r"floor|ceil", "exponent rule"),
+    (r"sr", "rounding"),
+    (r"b-?\d+", "exponent bias"),
+    (r"nosub", "subnormals"),
+    (r"ovf|sat", "overflow rule"),
+    (r"ieee|fn", "special values"),
+    (r"s[a-z0-9]+", "scale format"),  # after sr and sat
+)
+
+
+def _check_slots(name: str, tokens: list[str]) -> None:
+    seen: dict[str, str] = {}
+    for t in tokens:
+        slot = next((what for pat, what in _SLOTS if re.fullmatch(pat, t)), None)
+        if slot is None:
+            continue
+        if slot in seen:
+            twice = f"option {t!r} is given twice" if seen[slot] == t else f"options {seen[slot]!r} and {t!r} both set"
+            raise _err(name, f"{twice} the {slot}: keep one" if seen[slot] != t else f"{twice}: keep one")
+        seen[slot] = t
+
+
 def _options(name: str, tokens: list[str], cfg: dict) -> None:
     mf_opts = {"nosub": ("subnormals", False), "ovf": ("saturate", False), "sat": ("saturate", True)}
+    _check_slots(name, tokens)
     for t in tokens:
         if m := re.fullmatch(r"g(\d+)", t):
             cfg["granularity"], cfg["group_size"] = "group", _int_in(name, m[1], 1, 1 << 20, "group size")
