@@ -92,8 +92,10 @@ def test_mla_context_rows_of_each_form_are_polynomials_of_that_form():
 
 
 def test_mixed_batch_is_one_varlen_attention_kernel():
-    """Two sequences over different contexts: each one's attention cost, one launch less than two kernels."""
-    sc = step_cost()
+    """Two sequences over different contexts under the per-sequence rule (`batched_decode=False`; the default runs
+    them as one batched op, tests/test_serve_batched_decode.py): each one's attention cost, one launch less than
+    two kernels."""
+    sc = StepCost(H100, LLAMA, batched_decode=False)
     both = sc.iteration(np.array([1, 1]), np.array([100, 900]), emit=2)
     one = sc.attention([1, 1], [1, 1], [101, 901])
     want = sc.token(2).seconds + sc.seq(2).seconds + one.seconds.sum() - sc.fixed.seconds

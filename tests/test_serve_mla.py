@@ -80,14 +80,20 @@ def test_an_iteration_of_decode_sequences_is_the_engine_on_the_absorbed_form(arc
     sc = step_cost(arch, prec)
     one = sc.iteration(np.array([1]), np.array([700]), 1)
     assert cost(one) == pytest.approx(engine(arch, 1, 1, 700, prec, phase="decode"), rel=1e-9)
-    # B sequences over their own contexts: q_absorb, v_up and every linear once over the B tokens (the decode
-    # trace of batch B), attention one varlen kernel: each sequence's own, one kernel launch for all
+    # B sequences over one context: the decode trace of batch B (attention one op over the B sequences)
+    four = sc.iteration(np.ones(4, dtype=np.int64), np.full(4, 700), 4)
+    assert cost(four) == pytest.approx(engine(arch, 4, 1, 700, prec, phase="decode"), rel=1e-9)
+    # B sequences over their own contexts, the per-sequence rule: q_absorb, v_up and every linear once over the B
+    # tokens (the decode trace of batch B), attention one varlen kernel: each sequence's own, one launch for all
+    per_seq = StepCost(load_arch(arch), DS, prec, batched_decode=False)
     ctx = np.array([5, 700, 3000, 64])
     other = engine(arch, 4, 1, 0, prec, "other", phase="decode")
     assert np.array_equal(other, engine(arch, 4, 1, 3000, prec, "other", phase="decode"))  # no context in them
     att = sum(engine(arch, 1, 1, int(c), prec, "attn", phase="decode") for c in ctx)
-    got = sc.iteration(np.ones(4, dtype=np.int64), ctx, 4)
+    got = per_seq.iteration(np.ones(4, dtype=np.int64), ctx, 4)
     assert cost(got) == pytest.approx(other + att - 3 * cost(sc.fixed_one), rel=1e-9)
+    # the default: the same work as one op, never above the per-sequence rule here
+    assert np.all(cost(sc.iteration(np.ones(4, dtype=np.int64), ctx, 4)) <= cost(got) * (1 + 1e-12))
     if arch == "h100-sxm":  # one fused attention kernel per layer × h100's launch_overhead
         assert sc.fixed_one.seconds == pytest.approx(DS.layers * H100.compute["launch_overhead"])
 

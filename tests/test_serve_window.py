@@ -82,9 +82,16 @@ def test_decode_steps_equal_the_engine_below_and_beyond_the_window(arch, model, 
 
 @pytest.mark.parametrize("arch,model,window", WINDOWED[:2])
 def test_a_serving_iteration_beyond_the_window_is_each_sequences_attention_on_real_traces(arch, model, window):
-    """A mixed iteration (decodes below and beyond the window, a prompt chunk across it): token rows and lm_head
-    once, each sequence's attention as the engine costs it on its own trace, one launch per form."""
-    sc = step_cost(arch, model)
+    """A mixed iteration (decodes below and beyond the window, a prompt chunk across it) under the per-sequence
+    rule: token rows and lm_head once, each sequence's attention as the engine costs it on its own trace, one
+    launch per form; and decodes over one context beyond the window, batched (the default): the engine on the real
+    decode trace of the batch."""
+    a, m = load_arch(arch), load_model(model)
+    batch = step_cost(arch, model).iteration(np.ones(3, dtype=np.int64), np.full(3, window + 500), emit=3)
+    want = evaluate(a, trace(m, "decode", batch=3, context=window + 500)).totals
+    assert batch.seconds == pytest.approx(want["seconds"], rel=1e-9)
+    assert batch.energy_j == pytest.approx(want["energy_j"], rel=1e-9)
+    sc = StepCost(a, m, batched_decode=False)
     new, ctx = np.array([1, 1, 1, 200]), np.array([window - 50, window + 10, window + 3000, window - 30])
     got = sc.iteration(new, ctx, emit=4)
     names = sc.basis.names["context"]

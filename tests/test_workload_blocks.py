@@ -4,6 +4,7 @@ Parameter totals: HF `num_parameters()` of each model as published (model cards 
 numbers transformers gives on the meta device, tests/data/hf_reference.json)."""
 
 import json
+import warnings
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,8 @@ MODELS = [
     (CONFIGS / "gemma-3-1b-it.json", "gemma3_text", 999_885_952, 999_885_952),
     (CONFIGS / "llama-4-scout-17b-16e-text.json", "llama4_text", 107_769_861_120, 17_172_894_720),
     (CONFIGS / "mamba-130m-hf.json", "mamba", 129_135_360, 129_135_360),
+    (CONFIGS / "granite-3.1-2b-base.json", "granite", 2_533_531_648, 2_533_531_648),
+    (CONFIGS / "starcoder2-3b.json", "starcoder2", 3_030_371_328, 3_030_371_328),
     # multimodal wrappers (gemma3, llama4, mistral3): the language model of text_config, vision tower not counted
     (CONFIGS / "gemma-3-4b-it.json", "gemma3_text", 3_880_263_168, 3_880_263_168),
     (CONFIGS / "llama-4-scout-17b-16e.json", "llama4_text", 107_769_861_120, 17_172_894_720),
@@ -187,7 +190,9 @@ def test_a_multimodal_wrapper_reads_its_text_config_and_says_once_what_is_not_tr
         mistral = load_model(CONFIGS / "mistral-small-3.1-24b-instruct-2503.json")
     assert {b.attention.window for b in mistral.blocks} == {None}
     assert {b.attention.window for b in load_model("mistral-7b").blocks} == {4096}  # v0.1: field absent
-    assert main(["trace", "--model", str(path), "--phase", "decode"]) == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")  # as a fresh process shows it, whatever this session has seen or filtered
+        assert main(["trace", "--model", str(path), "--phase", "decode"]) == 0
     err = capsys.readouterr().err
     assert err.count("warning:") == 1 and "gemma3: hwsim traces the language model (gemma3_text) only" in err
 
@@ -205,3 +210,18 @@ def test_a_wrapper_around_an_unsupported_language_model_is_one_line_listing_the_
         {**cfg, "text_config": {**cfg["text_config"], "model_type": "mistral"}, "tie_word_embeddings": True}
     )
     assert tied.tie_embeddings  # a top-level tie_word_embeddings is the wrapper's own LM head tying
+
+
+def test_starcoder2_and_granite_map_onto_the_existing_blocks():
+    """StarCoder2-3B: GQA (24 heads, 2 KV), a 4096 window on every layer, LayerNorm, biased non-gated MLP whose
+    c_fc / c_proj are nn.Linear (not GPT-2's in × out Conv1D); Granite: Llama's blocks, embeddings scaled by
+    embedding_multiplier (12)."""
+    sc = load_model(CONFIGS / "starcoder2-3b.json")
+    attn, mlp = sc.blocks[0].attention, sc.blocks[0].mlp
+    assert (attn.heads, attn.kv_heads, attn.window, attn.qkv_bias, sc.norm) == (24, 2, 4096, True, "layernorm")
+    assert (mlp.gated, mlp.bias, sc.tie_embeddings) == (False, True, True)
+    assert from_hf_dict({**sc.extra, "sliding_window": None}).blocks[0].attention.window is None
+    g = load_model(CONFIGS / "granite-3.1-2b-base.json")
+    assert g.embedding.scale and not from_hf_dict({**g.extra, "embedding_multiplier": 1.0}).embedding.scale
+    ops = set(trace(g, "decode", batch=1, context=8).ops["op"])
+    assert "scale" in ops and g.params == from_hf_dict({**g.extra, "model_type": "llama"}).params

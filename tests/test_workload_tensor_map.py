@@ -36,6 +36,8 @@ PRESET = {
     "gemma3_text": "hf_configs/gemma-3-1b-it.json",
     "llama4_text": "hf_configs/llama-4-scout-17b-16e-text.json",
     "mamba": "hf_configs/mamba-130m-hf.json",
+    "granite": "hf_configs/granite-3.1-2b-base.json",
+    "starcoder2": "hf_configs/starcoder2-3b.json",
     "gemma3": "hf_configs/gemma-3-4b-it.json",
     "llama4": "hf_configs/llama-4-scout-17b-16e.json",
     "mistral3": "hf_configs/mistral-small-3.1-24b-instruct-2503.json",

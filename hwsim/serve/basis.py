@@ -102,7 +102,8 @@ class RowSet:
             row, col = (int(i) for i in np.argwhere(~within)[0])
             raise too_large_to_count(_INTS[col], str(self.frame["name"].iloc[row % len(self)]), float(vals[row, col]))
         vals = vals.astype(np.int64)
-        cols = {c: np.tile(self.frame[c].to_numpy(), k) for c in self.frame.columns}
+        take = np.tile(np.arange(len(self)), k)  # text columns taken as they are stored (no re-conversion)
+        cols = {c: self.frame[c].array.take(take) for c in self.frame.columns}
         cols.update({c: vals[:, j] for j, c in enumerate(_INTS)})
         return pd.DataFrame(cols)
 

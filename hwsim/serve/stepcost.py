@@ -5,11 +5,15 @@ token rows at M = all new tokens, sequence rows (lm_head) at S = sequences emitt
 attention rows per group of sequences sharing (new tokens, context). Shapes are costed in blocks, one
 `hwsim.engine.evaluate` call per block of hundreds of shapes, from the exact row polynomials of
 hwsim.serve.basis. A batch of sequences with different contexts runs its attention as one varlen
-kernel (as paged-attention serving stacks do): the sum of each sequence's own attention cost, with one
-op's fixed latency (the engine's cost of an empty op: the launch overhead on GPUs, 0 elsewhere)
-instead of one per sequence. Context rows that are one op over the concatenated sequences (every column a
-constant plus terms in b: MLA's kv_b_proj, q_absorb, v_up; hwsim.serve.basis.RowSet.batched) run once per
-iteration at the sum of the sequences' terms, not per sequence.
+kernel (as paged-attention serving stacks do), with one op's fixed latency (the engine's cost of an empty op:
+the launch overhead on GPUs, 0 elsewhere) instead of one per sequence. The sequences adding one token
+(decode) are one op whose work is all of theirs and whose thread blocks share the machine (`decode_batch`):
+the engine's op of n sequences at their mean context, exact when the contexts are equal (the real batch-n
+decode trace), and otherwise each sequence's own cost scaled by what batching saves at the mean. Prompt
+chunks and speculative verifications are each costed as their own sequence's attention. Context rows that
+are one op over the concatenated sequences (every column a constant plus terms in b: MLA's kv_b_proj,
+q_absorb, v_up; hwsim.serve.basis.RowSet.batched) run once per iteration at the sum of the sequences'
+terms, not per sequence.
 
 A model whose one-token steps run ops of their own (MLA's absorbed decode) runs each iteration in both forms,
 as vLLM's MLA does: the sequences adding one token in the one-token form (absorbed: q_absorb and v_up batched
@@ -25,6 +29,7 @@ real traces per shape instead: exact, slower.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -41,6 +46,8 @@ from hwsim.workload import trace
 from hwsim.workload.config import ModelConfig
 
 BLOCK = 512  # shapes per engine call when filling a dense cost table
+DECODE_BLOCK = 128  # mean contexts per engine call when filling the batched-decode table of one batch size
+DECODE_NEAR = 8  # … and of the batch sizes within this many of it, in the same call
 DENSE_MAX = 1 << 20  # a dense table fills every index below the largest asked for, up to this many (16 MB)
 CHECK_RTOL = 1e-9
 CLASSES = ("token", "seq", "context")
@@ -100,6 +107,14 @@ class _Table:
         return Cost(vals[..., 0], vals[..., 1])
 
 
+def _scaled(own: float, alone: tuple, batch: tuple, fixed: float, n: int, r: int) -> float:
+    """The per-sequence rule `own` (each sequence's cost summed, one launch for all n) × what one op of n
+    sequences saves at their mean keys: batch / per-sequence rule at the two whole means around it (`alone`:
+    one sequence's cost at each), interpolated at r / n of the way between them."""
+    gain = [b / (n * a - (n - 1) * fixed) if n * a - (n - 1) * fixed > 0 else 1.0 for a, b in zip(alone, batch)]
+    return (gain[0] + r / n * (gain[1] - gain[0])) * (own - (n - 1) * fixed)
+
+
 class StepCost:
     """Costs of steps of `model` on `arch` at `precision` (hwsim.engine.evaluate underneath)."""
 
@@ -111,10 +126,14 @@ class StepCost:
         *,
         stage: tuple[int, int] | None = None,
         basis: Basis | None = None,
+        batched_decode: bool = True,
     ) -> None:
         """`stage` = (first layer, end layer): cost only those layers, plus the embeddings when the stage
-        starts at layer 0 and the final norm / lm_head when it ends at the last (one pipeline stage)."""
+        starts at layer 0 and the final norm / lm_head when it ends at the last (one pipeline stage).
+        `batched_decode=False`: an iteration's one-token sequences run their attention as if each ran alone
+        (one launch less per extra sequence), the rule before the batched one (see `iteration`)."""
         self.arch, self.model = arch, model
+        self.batched_decode = batched_decode
         self.precision = precision if precision is not None else Precision()
         self.basis: Basis = basis if basis is not None else build_basis(model, attention_form(arch))
         a, b = stage if stage is not None else (0, model.layers)
@@ -132,6 +151,23 @@ class StepCost:
         # one varlen attention kernel per form and iteration: the fixed cost (launch) of its per-sequence rows
         self.fixed = self._zero_cost(self._forms[False].per_seq)
         self.fixed_one = self._zero_cost(self._forms[True].per_seq) if self.basis.forms else self.fixed
+        # the attention rows one-token sequences run per sequence, by window (0: none): each window class is
+        # costed at its own mean keys (a windowed layer's decode keys are min(s, window))
+        per = self._forms[self.basis.forms].per_seq
+        window = per.rows.window if len(per.rows.window) else np.zeros(len(per.rows), dtype=np.int64)
+        self._windows = np.unique(window)
+        self._class_mult = np.where(window[:, None] == self._windows[None, :], per.mult[:, None], 0.0)
+        self._class_fixed = [
+            (float(f.seconds), float(f.energy_j))
+            for f in (self._zero_cost(_Rows(per.rows, m)) for m in self._class_mult.T)
+        ]
+        self._window_list = self._windows.tolist()
+        # each sequence alone, per window class (one class: the decode_attention table itself)
+        self._single = (
+            [self.decode_attention]
+            if self._window_list == [0]
+            else [_Table(functools.partial(self._fill_single, c), True) for c in range(len(self._windows))]
+        )
         self.check_error = self._check()
         if self.check_error > CHECK_RTOL and any(self.polynomial.values()):
             self._setup({c: False for c in CLASSES})  # op costs depend on the whole trace: real traces
@@ -167,9 +203,12 @@ class StepCost:
         self.token = _Table(lambda m: self._fill("token", m), polynomial["token"])
         self.seq = _Table(lambda s: self._fill("seq", s), polynomial["seq"])
         self.decode_attention = _Table(self._fill_decode_attention, True)
+        # batched decode attention: batch size → block → (seconds, joules) per mean context and window class
+        self._decode_table: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
 
     # --- engine calls ------------------------------------------------------------------------------
     def _evaluate_rows(self, rows: pd.DataFrame, mult: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Seconds and joules of k shapes' rows (shape-major) weighted by `mult` ((R,) → (k,); (R, C) → (k, C))."""
         self.evaluations += 1
         with np.errstate(divide="ignore", invalid="ignore"):
             ops = evaluate(self.arch, rows, self.precision).ops
@@ -204,6 +243,12 @@ class StepCost:
     def _fill_decode_attention(self, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         out = self._per_seq(np.ones_like(s), np.ones_like(s), np.maximum(s, 1))
         return np.where(s > 0, out.seconds, 0.0), np.where(s > 0, out.energy_j, 0.0)
+
+    def _fill_single(self, c: int, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One-token per-sequence rows of window class c, one sequence over s keys."""
+        rows = self._forms[self.basis.forms].per_seq.rows
+        s = np.maximum(s, 1)
+        return self._evaluate_rows(rows.rows_at(np.ones_like(s), np.ones_like(s), s), self._class_mult[:, c], len(s))
 
     def _zero_cost(self, r: _Rows) -> Cost:
         sec, j = self._evaluate_rows(r.rows.rows(np.zeros((1, r.rows.coef.shape[1]))), r.mult, 1)
@@ -244,6 +289,58 @@ class StepCost:
             self._batched_memo[key] = (float(sec[0]), float(j[0]))
         return Cost(*self._batched_memo[key])
 
+    def _decode_rows(self, n: int, k: int, c: int) -> tuple[float, float, float, float]:
+        """Seconds at k and k + 1 keys, joules at k and k + 1, of window class c's one-token per-sequence rows at
+        b = n sequences over that many keys each: one engine call fills DECODE_BLOCK mean contexts of one n."""
+        out = []
+        for kk in (k, k + 1):
+            blk, i = divmod(kk, DECODE_BLOCK)
+            if (n, blk) not in self._decode_table:
+                # batch sizes near n too (a running batch gains or loses a sequence at a time), in the same call
+                ns = [
+                    m for m in range(max(n - DECODE_NEAR, 1), n + DECODE_NEAR + 1) if (m, blk) not in self._decode_table
+                ]
+                s = np.tile(np.arange(blk * DECODE_BLOCK, (blk + 1) * DECODE_BLOCK, dtype=np.int64).clip(1), len(ns))
+                b = np.repeat(np.array(ns, dtype=np.int64), DECODE_BLOCK)
+                rows = self._forms[self.basis.forms].per_seq.rows.rows_at(b, np.ones_like(s), s)
+                sec_all, j_all = self._evaluate_rows(rows, self._class_mult, len(s))
+                for i_n, m in enumerate(ns):
+                    part = slice(i_n * DECODE_BLOCK, (i_n + 1) * DECODE_BLOCK)
+                    self._decode_table[m, blk] = (sec_all[part], j_all[part])
+            sec, j = self._decode_table[n, blk]
+            out.append((float(sec[i, c]), float(j[i, c])))
+        return out[0][0], out[1][0], out[0][1], out[1][1]
+
+    def decode_batch(self, s: np.ndarray) -> Cost:
+        """The per-sequence attention rows of n one-token sequences over s[i] keys each as ONE op (one varlen
+        kernel, as a serving engine runs them), whose thread blocks are all of theirs together. Its cost is the
+        per-sequence rule (each sequence's own op, one launch for all) scaled by what running n sequences as one
+        op saves at their mean keys: the engine's op of n sequences at S / n keys each over the per-sequence rule
+        at that mean, interpolated linearly between the two whole means around S / n. Exact when the contexts are
+        equal (the real batch-n decode trace's rows); it keeps each sequence's own block padding. Each window
+        class (a windowed layer's decode keys are min(s, window)) at its own keys."""
+        n = len(s)
+        sec = j = 0.0
+        for c, w in enumerate(self._window_list):
+            keys = np.minimum(s, w) if w else s
+            lo, r = divmod(int(keys.sum()), n)
+            one, top = self._single[c], max(int(keys.max()), lo + 1)
+            if top >= len(one.sec):
+                one(np.array([top]))  # fills the dense table up to top (far beyond DENSE_MAX: memoises it alone)
+            if top < len(one.sec):
+                own = (float(one.sec[keys].sum()), float(one.j[keys].sum()))
+                mean = ((float(one.sec[lo]), float(one.sec[lo + 1])), (float(one.j[lo]), float(one.j[lo + 1])))
+            else:
+                v = one(np.append(keys, (lo, lo + 1)))
+                vs, vj = np.asarray(v.seconds), np.asarray(v.energy_j)
+                own = (float(vs[:n].sum()), float(vj[:n].sum()))
+                mean = ((float(vs[n]), float(vs[n + 1])), (float(vj[n]), float(vj[n + 1])))
+            b0s, b1s, b0j, b1j = self._decode_rows(n, lo, c)
+            fs, fj = self._class_fixed[c]
+            sec += _scaled(own[0], mean[0], (b0s, b1s), fs, n, r)
+            j += _scaled(own[1], mean[1], (b0j, b1j), fj, n, r)
+        return Cost(sec, j)
+
     # --- public costs ------------------------------------------------------------------------------
     def attention(self, b: ArrayLike, t: ArrayLike, s: ArrayLike) -> Cost:
         """Context rows (attention; with forms, the ops of the step's form) of groups of b sequences, t new
@@ -265,8 +362,9 @@ class StepCost:
 
     def iteration(self, new: np.ndarray, context: np.ndarray, emit: ArrayLike) -> Cost:
         """One serving iteration: sequence i adds new[i] tokens over context[i] cached ones; `emit`
-        sequences produce a token (lm_head rows): a count, or a bool per sequence. Attention is one
-        varlen kernel over all sequences (with forms: one per form, see the module docstring)."""
+        sequences produce a token (lm_head rows): a count, or a bool per sequence. The attention of the sequences
+        adding one token is one op over all of them (`decode_batch`; with forms, in the one-token form); each
+        other sequence's attention is costed as its own, all in one varlen kernel per form (one launch)."""
         emit = int(np.sum(emit))
         new = np.asarray(new, dtype=np.int64)
         context = np.asarray(context, dtype=np.int64)
@@ -274,10 +372,16 @@ class StepCost:
         if n == 0:
             return Cost(0.0, 0.0)
         decode = new == 1
-        dec = self.decode_attention(context[decode] + 1)
-        att_s, att_j = float(np.sum(dec.seconds)), float(np.sum(dec.energy_j))
-        if not decode.all():
-            ones = np.ones(int((~decode).sum()), dtype=np.int64)
+        n_dec = int(decode.sum())
+        batched = self.batched_decode and self.polynomial["context"] and n_dec > 0
+        if batched:
+            dec = self.decode_batch(context[decode] + 1)
+            att_s, att_j = float(dec.seconds), float(dec.energy_j)
+        else:
+            dec = self.decode_attention(context[decode] + 1)
+            att_s, att_j = float(np.sum(dec.seconds)), float(np.sum(dec.energy_j))
+        if n_dec < n:
+            ones = np.ones(n - n_dec, dtype=np.int64)
             pre = self._per_seq(ones, new[~decode], context[~decode] + new[~decode])
             att_s += float(np.sum(pre.seconds))
             att_j += float(np.sum(pre.energy_j))
@@ -286,8 +390,13 @@ class StepCost:
         for one, sel in forms if self._split else ():
             once = self._batched(one, new[sel], context[sel] + new[sel])
             att_s, att_j = att_s + float(once.seconds), att_j + float(once.energy_j)
-        # one varlen kernel per form that has sequences: one launch, not one per sequence
-        spare = [(int(sel.sum()), self.fixed_one if one else self.fixed) for one, sel in forms]
+        # one varlen kernel per form that has sequences: one launch, not one per costed op (each sequence's, or
+        # the one-token sequences' batched op)
+        dec_ops = 1 if batched else n_dec
+        if self.basis.forms:
+            spare = [(dec_ops, self.fixed_one), (n - n_dec, self.fixed)]
+        else:
+            spare = [(dec_ops + n - n_dec, self.fixed)]
         tok, seq = self.token(int(new.sum())), self.seq(emit)
         return Cost(
             float(tok.seconds) + float(seq.seconds) + att_s - sum((k - 1) * f.seconds for k, f in spare if k),

@@ -235,7 +235,10 @@ def _llama_like(f: Fields, mt: str) -> tuple:
         )
         is_moe = experts > 1 and i not in mlp_only and (i + 1) % step == 0
         blocks.append(Layer(attn, moe if is_moe else dense, norms=2))
-    emb = Embedding(f.int("vocab_size"), tied=f.flag("tie_word_embeddings", tied_default))
+    # Granite (µP): the embeddings times embedding_multiplier (its residual / attention / logit multipliers are
+    # scalars folded into existing ops)
+    scale = mt == "granite" and f.get("embedding_multiplier", 1.0) != 1.0
+    emb = Embedding(f.int("vocab_size"), tied=f.flag("tie_word_embeddings", tied_default), scale=scale)
     return blocks, emb, "rmsnorm", {"activation": act, "hidden": hidden}
 
 
@@ -453,7 +456,7 @@ def _mamba(f: Fields, mt: str) -> tuple:
 
 
 def _classic(f: Fields, mt: str) -> tuple:
-    """OPT, GPT-NeoX (Pythia) and BERT encoders: LayerNorm, plain MLP, biases."""
+    """OPT, GPT-NeoX (Pythia), StarCoder2 and BERT encoders: LayerNorm, plain MLP, biases."""
     hidden, heads, layers = f.int("hidden_size"), f.int("num_attention_heads"), f.int("num_hidden_layers")
     if hidden % heads:
         raise HwsimError(
@@ -480,6 +483,13 @@ def _classic(f: Fields, mt: str) -> tuple:
             tied=f.flag("tie_word_embeddings", True),
             final_norm=f.flag("do_layer_norm_before", True),
         )
+    elif mt == "starcoder2":  # GQA, a sliding window on every layer when set, biases (use_bias) throughout
+        bias = f.flag("use_bias", True)
+        act = str(f.get("hidden_act", "gelu_pytorch_tanh"))
+        window = f.int("sliding_window") if f.get("sliding_window") is not None else None
+        attn = Attention(heads, f.kv_heads(heads), d, d, bias, bias, window=window)
+        mlp = Mlp(f.int("intermediate_size"), False, act, bias)
+        emb = Embedding(f.int("vocab_size"), tied=f.flag("tie_word_embeddings", True))
     elif mt == "gpt_neox":
         bias = f.flag("attention_bias", True)  # query_key_value and dense; the MLP always has biases
         act = str(f.get("hidden_act", "gelu"))
@@ -547,7 +557,18 @@ def language_model(cfg: dict, file: object = None) -> tuple[dict, str | None]:
 READERS: dict[str, Callable[[Fields, str], tuple]] = {
     **{
         t: _llama_like
-        for t in ("llama", "mistral", "mixtral", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe", "phi3", "bitnet")
+        for t in (
+            "llama",
+            "mistral",
+            "mixtral",
+            "qwen2",
+            "qwen2_moe",
+            "qwen3",
+            "qwen3_moe",
+            "phi3",
+            "bitnet",
+            "granite",
+        )
     },
     "deepseek_v2": _deepseek,
     "deepseek_v3": _deepseek,
@@ -555,6 +576,7 @@ READERS: dict[str, Callable[[Fields, str], tuple]] = {
     "gemma2": _gemma,
     "gemma3_text": _gemma,
     "opt": _classic,
+    "starcoder2": _classic,
     "gpt_neox": _classic,
     "bert": _classic,
     "gpt_oss": _gpt_oss,

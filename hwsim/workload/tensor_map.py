@@ -96,6 +96,7 @@ OWN: dict[str, tuple[str, ...]] = {
     "out_proj": ("mixer.out_proj",),
 }
 CONV1D = ("attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj")  # GPT-2 stores in × out
+CONV1D_TYPES = ("gpt2",)  # StarCoder2's mlp.c_fc / c_proj are nn.Linear (out × in)
 # fused tensors: module path → the roles it concatenates along the output features, in order
 FUSED: dict[str, tuple[str, ...]] = {
     "self_attention.query_key_value": ("q_proj", "k_proj", "v_proj"),
@@ -151,12 +152,18 @@ def locate(
     routed = linears[role].copies > 1
     for path in () if routed else OWN.get(role, ()):
         if (layer, path) in index:
-            return [Located(index[layer, path], transpose=path in CONV1D)]
+            return [Located(index[layer, path], transpose=path in CONV1D and model.model_type in CONV1D_TYPES)]
     for path, parts in () if routed else FUSED.items():
         if role in parts and (layer, path) in index:
             widths = [linears[p].n for p in parts if p in linears]
             start = sum(widths[: parts.index(role)])
-            return [Located(index[layer, path], rows=(start, start + linears[role].n), transpose=path in CONV1D)]
+            return [
+                Located(
+                    index[layer, path],
+                    rows=(start, start + linears[role].n),
+                    transpose=path in CONV1D and model.model_type in CONV1D_TYPES,
+                )
+            ]
     if routed and role in PER_EXPERT_NAMES:
         for parent in EXPERT_PARENTS:
             for short in PER_EXPERT_NAMES[role]:

@@ -51,6 +51,8 @@ REAL = {
     "mamba": CONFIGS / "mamba-130m-hf.json",
     "llama": PRESETS / "llama-3.1-8b.yaml",
     "mixtral": PRESETS / "mixtral-8x7b.yaml",
+    "granite": CONFIGS / "granite-3.1-2b-base.json",
+    "starcoder2": CONFIGS / "starcoder2-3b.json",
     # multimodal wrappers: hwsim traces the language model (text_config); see WRAPPED
     "gemma3": CONFIGS / "gemma-3-4b-it.json",
     "llama4": CONFIGS / "llama-4-scout-17b-16e.json",
