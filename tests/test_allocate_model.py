@@ -277,3 +277,21 @@ def test_refused_format_names_the_allocate_parameter(tiny):
     with pytest.raises(HwsimError) as info:
         build_problem(tmac, tiny, ["fp16", "int4_g128"], fixed_weights="int8")
     assert info.value.field == "formats"
+
+
+def test_a_sensitivity_table_with_another_proxy_is_refused(tiny, arch, tmp_path, capsys):
+    """--sensitivity with --proxy measured/uniform/output was read and then ignored (the allocation was the other
+    proxy's, the same with or without the table); a dict given to the API without a proxy prices with it."""
+    from hwsim.cli import main
+
+    table = tmp_path / "sens.json"
+    table.write_text('{"layers.*": 2}')
+    for proxy in ("uniform", "output"):
+        with pytest.raises(HwsimError, match="table proxy prices with, not " + proxy):
+            build_problem(arch, tiny, FORMATS, proxy=proxy, sensitivity=table)
+    u = build_problem(arch, tiny, FORMATS, proxy="uniform").costs["error"]
+    assert build_problem(arch, tiny, FORMATS, sensitivity={"layers.*": 2.0}).costs["error"] == pytest.approx(2 * u)
+    argv = ["allocate", "--arch", "bitmod", "--model", "llama-2-7b", "--phase", "decode", "--formats", "int4_g128"]
+    assert main([*argv, "--budget", "avg_bits=5", "--sensitivity", str(table), "--proxy", "uniform"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--sensitivity" in err and "--proxy table" in err, err

@@ -138,6 +138,7 @@ def build_problem(
     )
     if isinstance(sensitivity, (str, os.PathLike)):  # a file to read (bytes paths were never readable: Path(bytes))
         sensitivity = load_sensitivity(sensitivity)
+    if sensitivity is not None:
         proxy = proxy or "table"
     source = tensor_source(
         checkpoint,

@@ -147,6 +147,12 @@ def accuracy_costs(
         raise HwsimError(
             "the table proxy needs a sensitivity table (`sensitivity`: a CSV or JSON file)", field="sensitivity"
         )
+    if sensitivity is not None and proxy != "table":  # it was read, then ignored: the costs were the proxy's
+        raise HwsimError(
+            f"a sensitivity table is what the table proxy prices with, not {proxy}: drop `sensitivity` or use "
+            "`proxy` table",
+            field="sensitivity",
+        )
     table: dict[str, float] = sensitivity or {}
     fmts = [get_format(f) for f in formats]
     for u, unit in enumerate(units):
