@@ -40,6 +40,7 @@ MODELS = [
     (CONFIGS / "gemma-3-4b-it.json", "gemma3_text", 3_880_263_168, 3_880_263_168),
     (CONFIGS / "llama-4-scout-17b-16e.json", "llama4_text", 107_769_861_120, 17_172_894_720),
     (CONFIGS / "mistral-small-3.1-24b-instruct-2503.json", "mistral", 23_572_403_200, 23_572_403_200),
+    (CONFIGS / "qwen2.5-vl-7b-instruct.json", "qwen2", 7_615_616_512, 7_615_616_512),  # text fields at top level
 ]
 
 
@@ -225,3 +226,15 @@ def test_starcoder2_and_granite_map_onto_the_existing_blocks():
     assert g.embedding.scale and not from_hf_dict({**g.extra, "embedding_multiplier": 1.0}).embedding.scale
     ops = set(trace(g, "decode", batch=1, context=8).ops["op"])
     assert "scale" in ops and g.params == from_hf_dict({**g.extra, "model_type": "llama"}).params
+
+
+def test_qwen2_5_vl_reads_top_level_or_nested_text_fields_alike():
+    """Qwen2.5-VL config.json saved by transformers < 4.53 keeps the text fields at the top level; later saves nest
+    them in text_config (model_type qwen2_5_vl_text, Qwen2's decoder): both read as the same language model."""
+    top = json.loads((CONFIGS / "qwen2.5-vl-7b-instruct.json").read_text())
+    text = {k: v for k, v in top.items() if k not in ("model_type", "vision_config", "_name_or_path")}
+    nested = {"model_type": "qwen2_5_vl", "vision_config": top["vision_config"], "tie_word_embeddings": False}
+    with pytest.warns(HwsimWarning, match="language model \\(qwen2\\) only"):
+        a = from_hf_dict(top)
+        b = from_hf_dict({**nested, "text_config": {**text, "model_type": "qwen2_5_vl_text"}})
+    assert a.blocks == b.blocks and a.params == b.params == 7_615_616_512 and a.blocks[0].attention.qkv_bias

@@ -521,7 +521,12 @@ WRAPPERS: dict[str, tuple[str, str]] = {
     "gemma3": ("gemma3_text", "SigLIP vision tower"),
     "llama4": ("llama4_text", "vision model"),
     "mistral3": ("mistral", "Pixtral vision tower"),
+    "qwen2_5_vl": ("qwen2", "vision transformer"),
 }
+# a text_config type that is another type's decoder (Qwen2.5-VL's language model is Qwen2's)
+TEXT_ALIASES = {"qwen2_5_vl_text": "qwen2"}
+# wrappers whose config.json may keep the language model's fields at the top level (transformers < 4.53 saves)
+TOP_LEVEL_TEXT = ("qwen2_5_vl",)
 
 
 def language_model(cfg: dict, file: object = None) -> tuple[dict, str | None]:
@@ -535,10 +540,13 @@ def language_model(cfg: dict, file: object = None) -> tuple[dict, str | None]:
         return cfg, None
     text_type, untraced = WRAPPERS[wrapper]
     text = cfg.get("text_config")
+    if text is None and wrapper in TOP_LEVEL_TEXT:
+        text = {k: v for k, v in cfg.items() if k not in ("model_type", "vision_config")}
     text = {} if text is None else text
     if not isinstance(text, dict):
         raise HwsimError("expected a mapping of the language model's fields", file=file, field="text_config")
-    inner = text.get("model_type") or text_type
+    inner = str(text.get("model_type") or text_type)
+    inner = TEXT_ALIASES.get(inner, inner)
     if inner not in READERS:
         raise HwsimError(
             f"unsupported language model type {inner!r}; supported: {', '.join(READERS)}",

@@ -57,7 +57,11 @@ REAL = {
     "gemma3": CONFIGS / "gemma-3-4b-it.json",
     "llama4": CONFIGS / "llama-4-scout-17b-16e.json",
     "mistral3": CONFIGS / "mistral-small-3.1-24b-instruct-2503.json",
+    "qwen2_5_vl": CONFIGS / "qwen2.5-vl-7b-instruct.json",
 }
+# a wrapper's text config type without a causal-LM class in transformers 5.25 → the decoder it is (its parameter
+# count is then the wrapper's, less the vision encoder; its tiny run that decoder's)
+TEXT_AS = {"qwen2_5_vl_text": "qwen2"}
 # a wrapper's modules that are not its language model (vision encoder, projector)
 NOT_LANGUAGE = re.compile(r"(^|\.)(vision_tower|vision_model|multi_modal_projector|visual)\.")
 # small widths, same structure (every field a type reads keeps its meaning)
@@ -143,7 +147,11 @@ def group_macs(model, run) -> dict:
 def tiny_wrapped(cfg: dict) -> dict:
     """A wrapper's tiny run: its language model (text_config, with the fields its config class would default
     set to tiny widths too), run as the text model class; the recorded config is the wrapper around it."""
-    text = {"model_type": hf_config(cfg).text_config.model_type, **cfg["text_config"]}
+    fields = cfg.get("text_config") or {k: v for k, v in cfg.items() if k not in ("model_type", "vision_config")}
+    text_type = hf_config(cfg).text_config.model_type
+    text = {**fields, "model_type": TEXT_AS.get(text_type, text_type)}
+    if text_type in TEXT_AS:  # M-RoPE sections are the wrapper's; the decoder's linear MACs do not depend on them
+        text.pop("rope_scaling", None)
     for k in ("vocab_size", "num_attention_heads", "num_key_value_heads", "head_dim"):
         text.setdefault(k, {**TINY, **HEADS}[k])
     layers = TINY["num_hidden_layers"]  # per-layer lists (Llama-4's no_rope_layers, moe_layers) cut to the tiny depth
@@ -219,19 +227,19 @@ def main() -> int:
     out = {"transformers": transformers.__version__, "torch": torch.__version__, "types": {}}
     for mt, path in REAL.items():
         cfg = read(path)
-        wrapped = "text_config" in cfg
-        # a wrapper's params: its language model as the text model class (AutoModelForCausalLM of text_config)
-        with torch.device("meta"):
-            model = AutoModelForCausalLM.from_config(hf_config(cfg).text_config if wrapped else hf_config(cfg))
-        entry = {
-            "source": str(path.relative_to(ROOT)),
-            "params": sum(p.numel() for p in model.parameters()),
-            "shapes": shapes(model),
-        }
-        del model
+        wrapped = "vision_config" in cfg
+        text_cfg = hf_config(cfg).text_config if wrapped else hf_config(cfg)
+        entry = {"source": str(path.relative_to(ROOT))}
+        if text_cfg.model_type not in TEXT_AS:
+            # a wrapper's params: its language model as the text model class (AutoModelForCausalLM of text_config)
+            with torch.device("meta"):
+                model = AutoModelForCausalLM.from_config(text_cfg)
+            entry |= {"params": sum(p.numel() for p in model.parameters()), "shapes": shapes(model)}
+            del model
         if wrapped:  # checkpoint names and shapes: the whole wrapper's, vision encoder included
             entry["wrapper"] = wrapper_counts(cfg)
             entry["shapes"] = entry["wrapper"].pop("shapes")
+            entry.setdefault("params", entry["wrapper"]["language_model"])
         try:
             entry["tiny"] = tiny_wrapped(cfg) if wrapped else tiny_run(cfg)
         except Exception as exc:  # noqa: BLE001 - record why a type has no MAC reference
