@@ -149,6 +149,14 @@ def check_size(data: object, path: str | Path) -> None:
                 stack.append((k, False))
 
 
+def input_path(path: str | os.PathLike[str], *, field: str | None = None) -> Path:
+    """A file or folder a command reads. An empty name (an unset shell variable) is refused here: Path('') is
+    the current folder, and the errors it led to ('.: cannot read: Is a directory') named neither."""
+    if not str(path).strip():
+        raise HwsimError("an empty file or folder name, got ''", field=field)
+    return Path(path)
+
+
 def os_reason(exc: OSError) -> str:
     """Why an OS call failed, in words ('No space left on device'), never 'None'."""
     return exc.strerror or str(exc) or type(exc).__name__

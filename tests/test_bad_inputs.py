@@ -544,3 +544,28 @@ def test_hand_made_ops_table_with_impossible_values_is_refused(column, value, me
     with pytest.raises(HwsimError, match=message):
         evaluate("tpu-like", df)
     assert evaluate("tpu-like", gemm_ops([("a", 4, 8, 16)])).totals["cycles"] > 0
+
+
+_TINY = "tests/data/tiny_llm/llama"
+_ALLOC = ["allocate", "--arch", "bitmod", "--phase", "prefill", "--seq", "32", "--formats", "int4_g32"]
+
+
+@pytest.mark.parametrize(
+    "argv,option",
+    [  # each read '' as the current folder: '.: no config.json', '--text: cannot read: Is a directory', …
+        (["accuracy", "--model", "", "--text", f"{_TINY}/../text.txt"], "--model"),
+        (["accuracy", "--model", _TINY, "--text", ""], "--text"),
+        (
+            ["accuracy", "--model", _TINY, "--text", f"{_TINY}/../text.txt", "--calibration", "", "--method", "gptq"],
+            "--calibration",
+        ),
+        ([*_ALLOC, "--budget", "avg_bits=5", "--checkpoint", ""], "--checkpoint"),  # was 'model: give a model'
+        ([*_ALLOC, "--budget", "avg_bits=5", "--checkpoint", _TINY, "--text", ""], "--text"),
+        ([*_ALLOC, "--budget", "avg_bits=5", "--model", "llama-2-7b", "--sensitivity", ""], "--sensitivity"),
+        (["formats", "compare", "--formats", "int4", "--tensor", ""], "--tensor"),
+        (["calibrate", "--arch", "h100-sxm", "--measurements", "", "--out", "x.yaml"], "--measurements"),
+    ],
+)
+def test_an_empty_input_name_is_named_as_such(capsys, argv, option):
+    err = one_line_exit_2(capsys, argv, "an empty file or folder name")
+    assert f"{option}: an empty" in err, err

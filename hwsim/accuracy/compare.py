@@ -25,6 +25,7 @@ from hwsim.accuracy import synthetic
 from hwsim.accuracy.checkpoint import iter_tensors, list_tensors
 from hwsim.accuracy.metrics import combine_sums, error_sums, metrics_from_sums
 from hwsim.errors import HwsimError, check_seed, closest
+from hwsim.fileio import input_path
 
 if TYPE_CHECKING:
     from hwsim.accuracy.methods import Method
@@ -62,7 +63,7 @@ def tensors(source: str, seed: int = 0) -> Iterator[tuple[str, np.ndarray]]:
     seed = check_seed(seed)
     if source in SYNTHETIC:
         return _synthetic(source, seed)
-    path, name = _split_path(source)
+    path, name = _split_path(str(input_path(source, field="tensor")))
     if name is not None and str(path) in SOURCES:
         raise HwsimError(
             f"{path} is a built-in source, not a file: it takes no ':{name}' (its seed is `seed`)", field="tensor"

@@ -37,7 +37,7 @@ import numpy as np
 
 from hwsim.accuracy.checkpoint import TensorInfo, list_tensors, read_float
 from hwsim.errors import HwsimError, closest
-from hwsim.fileio import os_reason
+from hwsim.fileio import input_path, os_reason
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -182,7 +182,7 @@ class Checkpoint:
     """A checkpoint folder: config, tensor index (headers only) and tokenizer; tensors read on demand."""
 
     def __init__(self, folder: str | Path):
-        self.folder = Path(folder)
+        self.folder = input_path(folder, field="checkpoint")
         if not self.folder.is_dir():
             raise HwsimError("not a checkpoint folder (config.json, *.safetensors, tokenizer.json)", file=folder)
         self.cfg = read_config(self.folder)
@@ -681,7 +681,7 @@ def encode(ckpt: Checkpoint, text: str) -> np.ndarray:
 
 def read_text(path: str | Path, what: str) -> str:
     try:
-        return Path(path).read_text(encoding="utf-8")
+        return input_path(path, field=what).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise HwsimError("no such file", file=path, field=what) from None
     except UnicodeDecodeError:

@@ -18,6 +18,7 @@ from hwsim.allocate.tensors import DEFAULT_SAMPLE_ELEMS, DEFAULT_TOKENS, is_mini
 from hwsim.allocate.units import kv_units, weight_units
 from hwsim.engine.per_op import own_formats
 from hwsim.errors import HwsimError
+from hwsim.fileio import input_path
 
 if TYPE_CHECKING:
     from hwsim.accuracy.methods import Method
@@ -59,6 +60,8 @@ def resolve_trace(
 
     if isinstance(model, Trace):
         return model
+    if checkpoint is not None:
+        input_path(checkpoint, field="checkpoint")
     minilm = is_minilm(checkpoint)
     if model is None:
         if minilm:

@@ -30,7 +30,6 @@ import csv
 import fnmatch
 import json
 import os
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -38,6 +37,7 @@ import numpy as np
 from hwsim.allocate.costs import bits_per_element
 from hwsim.allocate.units import KV_ROLE, Unit
 from hwsim.errors import HwsimError
+from hwsim.fileio import input_path
 
 if TYPE_CHECKING:
     from hwsim.accuracy.methods import Method
@@ -70,7 +70,7 @@ def _hessian_errors(w: np.ndarray, w_hats: list[np.ndarray], x: np.ndarray) -> n
 def load_sensitivity(path: str | os.PathLike[str]) -> dict[str, float]:
     """A sensitivity table: CSV with columns name,sensitivity or a JSON object {name: value}.
     Names are op names (`layers.3.q_proj`), roles (`q_proj`, `kv`) or glob patterns (`layers.*.down_proj`)."""
-    path = Path(path)
+    path = input_path(path, field="sensitivity")
     try:
         text = path.read_text()
     except OSError as exc:

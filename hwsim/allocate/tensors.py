@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from hwsim.accuracy import synthetic
+from hwsim.fileio import input_path
 from hwsim.errors import HwsimError, check_seed, closest
 from hwsim.workload import load_model, tensor_map
 
@@ -257,6 +258,8 @@ def tensor_source(
     """The tensors accuracy costs are measured on. `text` / `calibration` (files) run a decoder checkpoint
     folder end to end (`DecoderTensors`): real activations, and measured KL with `text`."""
     seed = check_seed(seed)
+    if checkpoint is not None:
+        input_path(checkpoint, field="checkpoint")
     given = [f for f, v in (("text", text), ("calibration", calibration)) if v is not None]
     if given and (checkpoint is None or is_minilm(checkpoint)):
         raise HwsimError(

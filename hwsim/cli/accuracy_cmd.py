@@ -21,6 +21,7 @@ FLAGS = {
     "max_tokens": "--max-tokens",
     "text": "--text",
     "calibration": "--calibration",
+    "checkpoint": "--model",
 }  # evaluate's parameter → its option
 
 

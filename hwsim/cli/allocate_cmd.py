@@ -29,6 +29,7 @@ FLAGS = {
     "activations": "--activations",
     "kv": "--kv",
     "checkpoint": "--checkpoint",
+    "model": "--model",
     "sensitivity": "--sensitivity",
     "text": "--text",
     "calibration": "--calibration",

@@ -12,7 +12,7 @@ EXAMPLES = (
     "--holdout-column split=held-out --out h100-refit.yaml",
 )
 # hwsim.engine.calibrate.holdout_mask's error fields → the options that set them
-FLAGS = {"holdout.column": "--holdout-column", "holdout.fraction": "--holdout"}
+FLAGS = {"holdout.column": "--holdout-column", "holdout.fraction": "--holdout", "measurements": "--measurements"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

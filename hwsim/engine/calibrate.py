@@ -28,7 +28,7 @@ from hwsim.core.spec import Accelerator
 from hwsim.engine.cost import cost_columns
 from hwsim.engine.machine import configure
 from hwsim.errors import HwsimError, closest
-from hwsim.fileio import os_reason
+from hwsim.fileio import os_reason, input_path
 
 REQUIRED = ("kind", "M", "N", "K", "dtype", "seconds")
 # kind → (extra required columns, what the row is)
@@ -174,7 +174,7 @@ def _groups(df: pd.DataFrame) -> list[Group]:
 
 def read_measurements(path: str | Path) -> pd.DataFrame:
     """A measurements CSV, validated (one-line errors naming the file and column)."""
-    path = Path(path)
+    path = input_path(path, field="measurements")
     try:
         df = pd.read_csv(path)
     except FileNotFoundError:
