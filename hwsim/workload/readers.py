@@ -462,7 +462,7 @@ def _mamba(f: Fields, mt: str) -> tuple:
 
 
 def _classic(f: Fields, mt: str) -> tuple:
-    """OPT, GPT-NeoX (Pythia), StarCoder2 and BERT encoders: LayerNorm, plain MLP, biases."""
+    """OPT, GPT-NeoX (Pythia), StarCoder2, Phi-1/2 and BERT encoders: LayerNorm, plain MLP, biases."""
     hidden, heads, layers = f.int("hidden_size"), f.int("num_attention_heads"), f.int("num_hidden_layers")
     if hidden % heads:
         raise HwsimError(
@@ -496,6 +496,12 @@ def _classic(f: Fields, mt: str) -> tuple:
         attn = Attention(heads, f.kv_heads(heads), d, d, bias, bias, window=window)
         mlp = Mlp(f.int("intermediate_size"), False, act, bias)
         emb = Embedding(f.int("vocab_size"), tied=f.flag("tie_word_embeddings", True))
+    elif mt == "phi":  # Phi-1/2: biases throughout, partial rotary, optional per-head q/k LayerNorms, biased LM head
+        act = str(f.get("hidden_act", "gelu_new"))
+        qk = "layernorm" if f.flag("qk_layernorm", False) else None
+        attn = Attention(heads, f.kv_heads(heads), d, d, True, True, qk_norm=qk)
+        mlp = Mlp(f.int("intermediate_size"), False, act, True)
+        emb = Embedding(f.int("vocab_size"), tied=f.flag("tie_word_embeddings", False), head_bias=True)
     elif mt == "gpt_neox":
         bias = f.flag("attention_bias", True)  # query_key_value and dense; the MLP always has biases
         act = str(f.get("hidden_act", "gelu"))
@@ -513,12 +519,9 @@ def _classic(f: Fields, mt: str) -> tuple:
             tied=True,
             final_norm=False,
         )
-    return (
-        [Layer(attn, mlp, norms=2)] * layers,
-        emb,
-        "layernorm",
-        {"activation": act, "hidden": hidden, "encoder": mt == "bert"},
-    )
+    # Phi: one LayerNorm feeding attention and MLP side by side
+    layer = Layer(attn, mlp, norms=1, parallel=True) if mt == "phi" else Layer(attn, mlp, norms=2)
+    return [layer] * layers, emb, "layernorm", {"activation": act, "hidden": hidden, "encoder": mt == "bert"}
 
 
 # Multimodal wrappers: model_type → (its language model's default type, its vision encoder, not traced). hwsim traces the
@@ -593,6 +596,7 @@ READERS: dict[str, Callable[[Fields, str], tuple]] = {
     "gemma3_text": _gemma,
     "opt": _classic,
     "starcoder2": _classic,
+    "phi": _classic,
     "gpt_neox": _classic,
     "bert": _classic,
     "gpt_oss": _gpt_oss,
