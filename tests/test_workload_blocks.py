@@ -36,6 +36,8 @@ MODELS = [
     (CONFIGS / "mamba-130m-hf.json", "mamba", 129_135_360, 129_135_360),
     (CONFIGS / "granite-3.1-2b-base.json", "granite", 2_533_531_648, 2_533_531_648),
     (CONFIGS / "starcoder2-3b.json", "starcoder2", 3_030_371_328, 3_030_371_328),
+    (CONFIGS / "olmo-2-0425-1b.json", "olmo2", 1_484_916_736, 1_484_916_736),
+    (CONFIGS / "c4ai-command-r-v01.json", "cohere", 34_980_831_232, 34_980_831_232),
     # multimodal wrappers (gemma3, llama4, mistral3): the language model of text_config, vision tower not counted
     (CONFIGS / "gemma-3-4b-it.json", "gemma3_text", 3_880_263_168, 3_880_263_168),
     (CONFIGS / "llama-4-scout-17b-16e.json", "llama4_text", 107_769_861_120, 17_172_894_720),
@@ -238,3 +240,20 @@ def test_qwen2_5_vl_reads_top_level_or_nested_text_fields_alike():
         a = from_hf_dict(top)
         b = from_hf_dict({**nested, "text_config": {**text, "model_type": "qwen2_5_vl_text"}})
     assert a.blocks == b.blocks and a.params == b.params == 7_615_616_512 and a.blocks[0].attention.qkv_bias
+
+
+def test_olmo2_normalises_q_and_k_across_heads_and_cohere_runs_attention_beside_the_mlp():
+    """OLMo-2's q_norm / k_norm are one RMSNorm over all heads (weights q_dim and kv_dim, not head_dim as
+    Qwen3's); Command-R: one bias-free LayerNorm feeding attention and MLP side by side, tied LM head."""
+    olmo = load_model(CONFIGS / "olmo-2-0425-1b.json")
+    attn, h = olmo.blocks[0].attention, olmo.hidden
+    per_head = from_hf_dict({**olmo.extra, "model_type": "llama"})
+    assert olmo.params - per_head.params == olmo.layers * (attn.heads + attn.kv_heads) * attn.head_dim
+    q_norm = trace(olmo, "decode", batch=3, context=8).ops.query("name == 'layers.0.q_norm'").iloc[0]
+    assert (q_norm["m"], q_norm["n"], q_norm["weight_elems"]) == (3, h, h)  # one row per token, all heads
+    cohere = load_model(CONFIGS / "c4ai-command-r-v01.json")
+    layer = cohere.blocks[0]
+    assert (layer.parallel, layer.norms, cohere.norm, cohere.tie_embeddings) == (True, 1, "layernorm_weight", True)
+    assert cohere.param_breakdown()["final_norm"] == cohere.hidden  # a weight, no bias
+    with pytest.raises(HwsimError, match="use_qk_norm: Cohere with per-head q/k LayerNorms is not supported"):
+        from_hf_dict({**cohere.extra, "use_qk_norm": True})

@@ -38,6 +38,8 @@ PRESET = {
     "mamba": "hf_configs/mamba-130m-hf.json",
     "granite": "hf_configs/granite-3.1-2b-base.json",
     "starcoder2": "hf_configs/starcoder2-3b.json",
+    "olmo2": "hf_configs/olmo-2-0425-1b.json",
+    "cohere": "hf_configs/c4ai-command-r-v01.json",
     "gemma3": "hf_configs/gemma-3-4b-it.json",
     "llama4": "hf_configs/llama-4-scout-17b-16e.json",
     "mistral3": "hf_configs/mistral-small-3.1-24b-instruct-2503.json",

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-NORM_PARAMS = {"rmsnorm": 1, "layernorm": 2, "l2": 0}  # parameters per normalised element
+# parameters per normalised element; "layernorm_weight": LayerNorm without a bias (Cohere)
+NORM_PARAMS = {"rmsnorm": 1, "layernorm": 2, "layernorm_weight": 1, "l2": 0}
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,9 @@ class Attention:
     qkv_bias: bool = False
     o_bias: bool = False
     rotary: bool = True
-    qk_norm: str | None = None  # "rmsnorm" (weights of head_dim each for q and k) or "l2" (no weights)
+    # "rmsnorm" (per head, weights of head_dim each for q and k), "l2" (no weights) or "rmsnorm_all" (OLMo-2:
+    # over all heads at once, weights of q_dim and kv_dim)
+    qk_norm: str | None = None
     window: int | None = None  # sliding window: each query sees at most this many keys
     chunk: int | None = None  # chunked (local) attention: keys of the query's own chunk only
     sinks: bool = False  # one learned sink logit per head (gpt-oss)
@@ -80,7 +83,11 @@ class Attention:
 
     def other_params(self, norm: str) -> int:
         p = NORM_PARAMS[norm]
-        extra = 2 * self.head_dim * NORM_PARAMS[self.qk_norm] if self.qk_norm else 0
+        extra = 0
+        if self.qk_norm:
+            wide = self.qk_norm.endswith("_all")
+            widths = (self.heads + self.kv_heads) * self.head_dim if wide else 2 * self.head_dim
+            extra = widths * NORM_PARAMS[self.qk_norm.removesuffix("_all")]
         if self.sinks:
             extra += self.heads
         if self.sub_norm:

@@ -31,7 +31,7 @@ class ModelConfig:
     hidden: int
     blocks: tuple[Layer, ...]
     embedding: Embedding
-    norm: str  # "rmsnorm" (weight) or "layernorm" (weight + bias)
+    norm: str  # "rmsnorm" (weight), "layernorm" (weight + bias) or "layernorm_weight" (LayerNorm, no bias)
     activation: str
     encoder: bool = False  # BERT: token-type embeddings, embedding LayerNorm, pooler, no LM head
     default_weight_format: str = "fp16"

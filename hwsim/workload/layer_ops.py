@@ -15,6 +15,7 @@ from hwsim.workload.kv import cached_tokens
 VECTOR_OPS = {
     "rmsnorm": 4,
     "layernorm": 7,
+    "layernorm_weight": 6,  # assumed: LayerNorm less its bias add
     "l2": 4,
     "softmax": 5,
     "silu": 4,
@@ -239,11 +240,15 @@ def _rope(ops: Ops, M: int, q_width: int, k_width: int, *, k_to_cache: bool = Tr
 
 
 def _qk_norm(ops: Ops, s: Step, attn: Attention, rows_q: int, rows_k: int) -> None:
-    kind = attn.qk_norm
-    assert kind is not None, "called for attention with q/k norms only"
+    assert attn.qk_norm is not None, "called for attention with q/k norms only"
+    kind = attn.qk_norm.removesuffix("_all")
     per = VECTOR_OPS[kind]
-    for name, rows in (("q_norm", rows_q), ("k_norm", rows_k)):
-        ops.elementwise(name, "norm", rows, attn.head_dim, per, weight=attn.head_dim * NORM_PARAMS[kind])
+    for name, rows, heads in (("q_norm", rows_q, attn.heads), ("k_norm", rows_k, attn.kv_heads)):
+        if attn.qk_norm.endswith("_all"):  # one norm over all heads of a token (OLMo-2)
+            rows, width = rows // heads, heads * attn.head_dim
+        else:
+            width = attn.head_dim
+        ops.elementwise(name, "norm", rows, width, per, weight=width * NORM_PARAMS[kind])
 
 
 def mha(ops: Ops, s: Step, attn: Attention, hidden: int) -> None:

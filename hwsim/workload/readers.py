@@ -173,7 +173,7 @@ def _llama_like(f: Fields, mt: str) -> tuple:
     kv = f.kv_heads(heads)
     head_dim = f.head_dim(hidden, heads, 128 if mt == "qwen3" else None)
     act = str(f.get("hidden_act", "relu2" if mt == "bitnet" else "silu"))
-    tied_default = mt == "bitnet"
+    tied_default = mt in ("bitnet", "cohere")
     if mt in ("qwen2", "qwen2_moe"):  # Qwen2: q/k/v biases always, no o bias (attention_bias is not read)
         qkv_bias, o_bias = f.flag("qkv_bias", True), False
     elif mt == "phi3":  # Phi-3: fused qkv_proj and o_proj never have biases
@@ -183,7 +183,9 @@ def _llama_like(f: Fields, mt: str) -> tuple:
     if mt == "bitnet":
         qkv_bias = o_bias = qkv_bias or f.flag("enable_bias", False)
     mlp_bias = f.flag("mlp_bias", False)
-    qk_norm = "rmsnorm" if mt in ("qwen3", "qwen3_moe") else None
+    qk_norm = {"qwen3": "rmsnorm", "qwen3_moe": "rmsnorm", "olmo2": "rmsnorm_all"}.get(mt)
+    if mt == "cohere" and f.flag("use_qk_norm", False):
+        raise HwsimError("Cohere with per-head q/k LayerNorms is not supported", file=f.file, field="use_qk_norm")
 
     # sliding windows: Mistral/Phi-3 on every layer when set (Mistral's default 4096); Qwen from max_window_layers
     if mt in ("mistral", "phi3", "mixtral"):
@@ -234,12 +236,16 @@ def _llama_like(f: Fields, mt: str) -> tuple:
             **_windows(f, types, i, window),
         )
         is_moe = experts > 1 and i not in mlp_only and (i + 1) % step == 0
-        blocks.append(Layer(attn, moe if is_moe else dense, norms=2))
+        # Cohere: attention and MLP side by side after one norm; OLMo-2's two norms follow attention and MLP
+        # instead of preceding them (same ops, other order)
+        parallel = mt == "cohere"
+        blocks.append(Layer(attn, moe if is_moe else dense, norms=1 if parallel else 2, parallel=parallel))
     # Granite (µP): the embeddings times embedding_multiplier (its residual / attention / logit multipliers are
     # scalars folded into existing ops)
     scale = mt == "granite" and f.get("embedding_multiplier", 1.0) != 1.0
     emb = Embedding(f.int("vocab_size"), tied=f.flag("tie_word_embeddings", tied_default), scale=scale)
-    return blocks, emb, "rmsnorm", {"activation": act, "hidden": hidden}
+    norm = "layernorm_weight" if mt == "cohere" else "rmsnorm"  # CohereLayerNorm: a weight, no bias
+    return blocks, emb, norm, {"activation": act, "hidden": hidden}
 
 
 def _deepseek(f: Fields, mt: str) -> tuple:
@@ -576,6 +582,8 @@ READERS: dict[str, Callable[[Fields, str], tuple]] = {
             "phi3",
             "bitnet",
             "granite",
+            "olmo2",
+            "cohere",
         )
     },
     "deepseek_v2": _deepseek,
