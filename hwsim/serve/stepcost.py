@@ -169,8 +169,8 @@ class StepCost:
             else [_Table(functools.partial(self._fill_single, c), True) for c in range(len(self._windows))]
         )
         self.check_error = self._check()
-        if self.check_error > CHECK_RTOL and any(self.polynomial.values()):
-            self._setup({c: False for c in CLASSES})  # op costs depend on the whole trace: real traces
+        if self.check_error > CHECK_RTOL and (any(self.polynomial.values()) or not self.whole):
+            self._setup({c: False for c in CLASSES}, whole=True)  # op costs depend on the whole trace: real traces
             self.check_error = self._check()
 
     def _form(self, rows: RowSet) -> _Form:
@@ -192,8 +192,12 @@ class StepCost:
         where = np.where(np.isnan(layer), edge, np.nan_to_num(layer)).astype(np.int64)
         return self._keeps(where)
 
-    def _setup(self, polynomial: dict[str, bool]) -> None:
-        self.polynomial = polynomial
+    def _setup(self, polynomial: dict[str, bool], whole: bool = False) -> None:
+        """`polynomial`: the classes costed from their row polynomials; the others from real traces per shape,
+        each class's own rows evaluated alone (`_traced_rows`), or, with `whole`, the whole trace evaluated (op
+        costs that depend on the whole trace)."""
+        self.polynomial, self.whole = polynomial, whole
+        self._stage_of: dict[str, str] = {}  # op name → its class, "" outside this stage (names recur across shapes)
         self._memo: dict[tuple[int, int, int], tuple[float, float]] = {}
         self._seq_memo: dict[tuple[int, int, int], tuple[float, float]] = {}
         self._batched_memo: dict[tuple, tuple[float, float]] = {}
@@ -221,8 +225,40 @@ class StepCost:
             sec, j = self._evaluate_rows(make(xs), self._mult[cls], len(xs))
         else:
             shape = (lambda v: (1, v, 0)) if cls == "token" else (lambda v: (v, 1, 0))
-            sec, j = np.array([self._by_trace(*shape(int(v)))[cls] for v in xs]).reshape(-1, 2).T
+            if self.whole:
+                sec, j = np.array([self._by_trace(*shape(int(v)))[cls] for v in xs]).reshape(-1, 2).T
+            else:
+                sec, j = self._traced_rows(cls, [shape(int(v)) for v in xs])
         return np.where(x > 0, sec, 0.0), np.where(x > 0, j, 0.0)
+
+    def _traced_rows(self, cls: str, shapes: list[tuple[int, int, int]]) -> tuple[np.ndarray, np.ndarray]:
+        """Seconds and joules of class `cls`'s rows (this stage's) of real traces of `shapes` (b, t, c), all in
+        one engine call: each trace built in the form the machine runs it, its other rows left out. The rows
+        of each shape are summed in their trace order as `_by_trace` sums them (the same floats)."""
+        form = attention_form(self.arch)
+        parts = []
+        for b, t, c in shapes:
+            ops = trace(self.model, "prefill", batch=b, seq=t, context=c, attention=form).ops
+            parts.append(ops[self._rows_of(cls, ops["name"])])
+        self.evaluations += 1
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cost = evaluate(self.arch, pd.concat(parts, ignore_index=True), self.precision).ops
+        bounds = np.cumsum([0] + [len(p) for p in parts])
+        out = np.zeros((2, len(shapes)))
+        for i, col in enumerate(("seconds", "energy_j")):
+            values = cost[col]
+            out[i] = [float(values.iloc[lo:hi].sum()) for lo, hi in zip(bounds[:-1], bounds[1:])]
+        return out[0], out[1]
+
+    def _rows_of(self, cls: str, names: pd.Series) -> np.ndarray:
+        """(N,) bool: the rows named `names` (a real trace's) of class `cls` in this stage (as `_by_trace` splits)."""
+        new = [n for n in dict.fromkeys(names.tolist()) if n not in self._stage_of]
+        if new:
+            keep = self._in_stage(pd.DataFrame({"name": new})).tolist()
+            named = self.basis.names
+            of = ["context" if n in named["context"] else "seq" if n in named["seq"] else "token" for n in new]
+            self._stage_of.update({n: c if k else "" for n, c, k in zip(new, of, keep)})
+        return np.array([self._stage_of[n] == cls for n in names.tolist()], dtype=bool)
 
     def _by_trace(self, b: int, t: int, c: int) -> dict[str, tuple[float, float]]:
         """Per-class cost of one real trace (the exact fallback)."""
