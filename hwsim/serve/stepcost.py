@@ -43,6 +43,7 @@ from hwsim.engine import Precision, evaluate
 from hwsim.engine.attention import attention_form
 from hwsim.serve.basis import Basis, RowSet, build_basis
 from hwsim.workload import trace
+from hwsim.workload.trace import COLUMNS
 from hwsim.workload.config import ModelConfig
 
 BLOCK = 512  # shapes per engine call when filling a dense cost table
@@ -238,27 +239,31 @@ class StepCost:
         form = attention_form(self.arch)
         parts = []
         for b, t, c in shapes:
-            ops = trace(self.model, "prefill", batch=b, seq=t, context=c, attention=form).ops
-            parts.append(ops[self._rows_of(cls, ops["name"])])
+            ops = trace(self.model, "prefill", batch=b, seq=t, context=c, attention=form).op_arrays()
+            keep = self._rows_of(cls, ops["name"])
+            parts.append({col: np.asarray(ops[col])[keep] for col in COLUMNS})
         self.evaluations += 1
+        rows = pd.DataFrame({col: np.concatenate([p[col] for p in parts]) for col in COLUMNS})
         with np.errstate(divide="ignore", invalid="ignore"):
-            cost = evaluate(self.arch, pd.concat(parts, ignore_index=True), self.precision).ops
-        bounds = np.cumsum([0] + [len(p) for p in parts])
-        out = np.zeros((2, len(shapes)))
-        for i, col in enumerate(("seconds", "energy_j")):
-            values = cost[col]
-            out[i] = [float(values.iloc[lo:hi].sum()) for lo, hi in zip(bounds[:-1], bounds[1:])]
-        return out[0], out[1]
+            cost = evaluate(self.arch, rows, self.precision)
+        bounds = np.cumsum([0] + [len(p["name"]) for p in parts])
+        # np.nansum of each shape's slice: the floats pandas' Series.sum gives (`_by_trace`), bit for bit
+        sec, j = (
+            np.array([np.nansum(v[lo:hi]) for lo, hi in zip(bounds[:-1], bounds[1:])], dtype=np.float64)
+            for v in (cost.column("seconds"), cost.column("energy_j"))
+        )
+        return sec, j
 
-    def _rows_of(self, cls: str, names: pd.Series) -> np.ndarray:
+    def _rows_of(self, cls: str, names: ArrayLike) -> np.ndarray:
         """(N,) bool: the rows named `names` (a real trace's) of class `cls` in this stage (as `_by_trace` splits)."""
-        new = [n for n in dict.fromkeys(names.tolist()) if n not in self._stage_of]
+        listed: list[str] = np.asarray(names).tolist()
+        new = [n for n in dict.fromkeys(listed) if n not in self._stage_of]
         if new:
             keep = self._in_stage(pd.DataFrame({"name": new})).tolist()
             named = self.basis.names
             of = ["context" if n in named["context"] else "seq" if n in named["seq"] else "token" for n in new]
             self._stage_of.update({n: c if k else "" for n, c, k in zip(new, of, keep)})
-        return np.array([self._stage_of[n] == cls for n in names.tolist()], dtype=bool)
+        return np.array([self._stage_of[n] == cls for n in listed], dtype=bool)
 
     def _by_trace(self, b: int, t: int, c: int) -> dict[str, tuple[float, float]]:
         """Per-class cost of one real trace (the exact fallback)."""
