@@ -216,8 +216,8 @@ class StepCost:
         """Seconds and joules of k shapes' rows (shape-major) weighted by `mult` ((R,) → (k,); (R, C) → (k, C))."""
         self.evaluations += 1
         with np.errstate(divide="ignore", invalid="ignore"):
-            ops = evaluate(self.arch, rows, self.precision).ops
-        return (ops["seconds"].to_numpy().reshape(k, -1) @ mult, ops["energy_j"].to_numpy().reshape(k, -1) @ mult)
+            cost = evaluate(self.arch, rows, self.precision)  # its columns, without building its ops table
+        return (cost.column("seconds").reshape(k, -1) @ mult, cost.column("energy_j").reshape(k, -1) @ mult)
 
     def _fill(self, cls: str, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         xs = np.maximum(x, 1)  # index 0 (no tokens / no emitting sequence) costs nothing
