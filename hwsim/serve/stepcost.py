@@ -24,7 +24,9 @@ forms share (token rows, lm_head) run once over all the iteration's tokens.
 The composition is checked against a direct evaluation of real traces at construction. A family whose
 op costs depend on the whole trace (PIM arrays keep every weight resident only when all of them fit),
 or a row class that is not polynomial in the shape (MoE routing is piecewise in M), is costed from
-real traces per shape instead: exact, slower.
+real traces per shape instead: exact, slower. A class that is not polynomial has its rows alone evaluated
+(`_traced_rows`: the trace built in the machine's attention form); when op costs depend on the whole trace,
+every class is costed from whole traces (`whole`).
 """
 
 from __future__ import annotations
