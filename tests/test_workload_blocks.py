@@ -38,6 +38,8 @@ MODELS = [
     (CONFIGS / "starcoder2-3b.json", "starcoder2", 3_030_371_328, 3_030_371_328),
     (CONFIGS / "olmo-2-0425-1b.json", "olmo2", 1_484_916_736, 1_484_916_736),
     (CONFIGS / "c4ai-command-r-v01.json", "cohere", 34_980_831_232, 34_980_831_232),
+    (CONFIGS / "phi-2.json", "phi", 2_779_683_840, 2_779_683_840),
+    (CONFIGS / "c4ai-command-r7b-12-2024.json", "cohere2", 8_028_033_024, 8_028_033_024),
     # multimodal wrappers (gemma3, llama4, mistral3): the language model of text_config, vision tower not counted
     (CONFIGS / "gemma-3-4b-it.json", "gemma3_text", 3_880_263_168, 3_880_263_168),
     (CONFIGS / "llama-4-scout-17b-16e.json", "llama4_text", 107_769_861_120, 17_172_894_720),
@@ -257,3 +259,27 @@ def test_olmo2_normalises_q_and_k_across_heads_and_cohere_runs_attention_beside_
     assert cohere.param_breakdown()["final_norm"] == cohere.hidden  # a weight, no bias
     with pytest.raises(HwsimError, match="use_qk_norm: Cohere with per-head q/k LayerNorms is not supported"):
         from_hf_dict({**cohere.extra, "use_qk_norm": True})
+
+
+def test_phi2_has_a_biased_lm_head_and_optional_per_head_qk_layernorms():
+    """Phi-2: parallel attention + MLP after one LayerNorm, biases everywhere including the LM head (vocab extra
+    parameters, traced as the lm_head op's bias); qk_layernorm adds a LayerNorm (weight + bias, head_dim wide) for
+    q and for k per layer: 2,779,694,080 params, transformers 5.25's PhiForCausalLM count on the meta device."""
+    phi = load_model(CONFIGS / "phi-2.json")
+    assert (phi.blocks[0].parallel, phi.blocks[0].norms, phi.embedding.head_bias) == (True, 1, True)
+    assert phi.param_breakdown()["lm_head"] == phi.vocab * (phi.hidden + 1)
+    head = trace(phi, "decode", batch=1, context=8).ops.query("op == 'lm_head'").iloc[0]
+    assert head["weight_elems"] == phi.vocab * (phi.hidden + 1)
+    assert from_hf_dict({**phi.extra, "qk_layernorm": True}).params == 2_779_694_080
+
+
+def test_command_r7b_interleaves_three_sliding_rope_layers_with_one_global_nope_layer():
+    """Cohere2 (transformers' default layer_types from sliding_window_pattern 4): layers 4k+3 attend globally
+    without rope, the others within 4096 tokens with rope; the decode KV cache of a sliding layer stops at the
+    window while a global layer's grows with the context."""
+    m = load_model(CONFIGS / "c4ai-command-r7b-12-2024.json")
+    assert [(b.attention.window, b.attention.rotary) for b in m.blocks[:4]] == [(4096, True)] * 3 + [(None, False)]
+    assert sum(b.attention.window is None for b in m.blocks) == 8 and m.blocks[0].parallel
+    ops = trace(m, "decode", batch=1, context=10_000).ops
+    reads = ops[ops["kv_read_elems"] > 0].groupby("layer")["kv_read_elems"].sum()
+    assert reads[3] > reads[0] and reads[0] == reads[1]

@@ -50,7 +50,7 @@ class DecoderTensors:
         self.cal = None
         if cal_src is not None:
             what = "calibration" if calibration is not None else "text"
-            cal_ids = llm.encode(self.ckpt, llm.read_text(cal_src, what))
+            cal_ids = llm.encode(self.ckpt, llm.read_text(cal_src, what), llm.CALIBRATION_TOKENS)
             self.cal = llm.calibration_windows(self.ckpt, cal_ids, self.window, what)
         self.describe = (
             f"decoder checkpoint {self.ckpt.folder} run end to end"

@@ -211,3 +211,4 @@ class Embedding:
     scale: bool = False  # Gemma: embeddings × sqrt(hidden)
     final_norm: bool = True
     logit_softcap: bool = False  # Gemma-2: tanh soft-capping of the logits
+    head_bias: bool = False  # Phi-1/2: the LM head has a bias

@@ -135,7 +135,7 @@ class ModelConfig:
             "layers": sum(per_kind[layer] for layer in self.blocks),
             "final_norm": h * npe if emb.final_norm and not self.encoder else 0,
             "pooler": h * h + h if self.encoder else 0,
-            "lm_head": 0 if emb.tied or self.encoder else emb.vocab * h,
+            "lm_head": 0 if emb.tied or self.encoder else emb.vocab * (h + emb.head_bias),
         }
         out["total"] = sum(v for k, v in out.items() if k != "per_layer")
         return out

@@ -173,7 +173,7 @@ def _llama_like(f: Fields, mt: str) -> tuple:
     kv = f.kv_heads(heads)
     head_dim = f.head_dim(hidden, heads, 128 if mt == "qwen3" else None)
     act = str(f.get("hidden_act", "relu2" if mt == "bitnet" else "silu"))
-    tied_default = mt in ("bitnet", "cohere")
+    tied_default = mt in ("bitnet", "cohere", "cohere2")
     if mt in ("qwen2", "qwen2_moe"):  # Qwen2: q/k/v biases always, no o bias (attention_bias is not read)
         qkv_bias, o_bias = f.flag("qkv_bias", True), False
     elif mt == "phi3":  # Phi-3: fused qkv_proj and o_proj never have biases
@@ -184,7 +184,7 @@ def _llama_like(f: Fields, mt: str) -> tuple:
         qkv_bias = o_bias = qkv_bias or f.flag("enable_bias", False)
     mlp_bias = f.flag("mlp_bias", False)
     qk_norm = {"qwen3": "rmsnorm", "qwen3_moe": "rmsnorm", "olmo2": "rmsnorm_all"}.get(mt)
-    if mt == "cohere" and f.flag("use_qk_norm", False):
+    if mt in ("cohere", "cohere2") and f.flag("use_qk_norm", False):
         raise HwsimError("Cohere with per-head q/k LayerNorms is not supported", file=f.file, field="use_qk_norm")
 
     # sliding windows: Mistral/Phi-3 on every layer when set (Mistral's default 4096); Qwen from max_window_layers
@@ -197,6 +197,9 @@ def _llama_like(f: Fields, mt: str) -> tuple:
         sliding = f.flag("use_sliding_window", False) and f.get("sliding_window") is not None
         first = f.int("max_window_layers", 28, minimum=0)
         types = f.layer_types(layers, lambda i: "sliding_attention" if sliding and i >= first else "full_attention")
+    elif mt == "cohere2":  # Command-R7B: three sliding-window layers with rope, then one global layer without
+        window, pattern = f.get("sliding_window", 4096), f.int("sliding_window_pattern", 4)
+        types = f.layer_types(layers, lambda i: "sliding_attention" if (i + 1) % pattern else "full_attention")
     else:
         window, types = None, f.layer_types(layers, lambda i: "full_attention")
 
@@ -231,6 +234,7 @@ def _llama_like(f: Fields, mt: str) -> tuple:
             head_dim,
             qkv_bias,
             o_bias,
+            rotary=mt != "cohere2" or types[i] == "sliding_attention",
             qk_norm=qk_norm,
             sub_norm=mt == "bitnet",
             **_windows(f, types, i, window),
@@ -238,13 +242,13 @@ def _llama_like(f: Fields, mt: str) -> tuple:
         is_moe = experts > 1 and i not in mlp_only and (i + 1) % step == 0
         # Cohere: attention and MLP side by side after one norm; OLMo-2's two norms follow attention and MLP
         # instead of preceding them (same ops, other order)
-        parallel = mt == "cohere"
+        parallel = mt in ("cohere", "cohere2")
         blocks.append(Layer(attn, moe if is_moe else dense, norms=1 if parallel else 2, parallel=parallel))
     # Granite (µP): the embeddings times embedding_multiplier (its residual / attention / logit multipliers are
     # scalars folded into existing ops)
     scale = mt == "granite" and f.get("embedding_multiplier", 1.0) != 1.0
     emb = Embedding(f.int("vocab_size"), tied=f.flag("tie_word_embeddings", tied_default), scale=scale)
-    norm = "layernorm_weight" if mt == "cohere" else "rmsnorm"  # CohereLayerNorm: a weight, no bias
+    norm = "layernorm_weight" if mt in ("cohere", "cohere2") else "rmsnorm"  # CohereLayerNorm: a weight, no bias
     return blocks, emb, norm, {"activation": act, "hidden": hidden}
 
 
@@ -462,7 +466,7 @@ def _mamba(f: Fields, mt: str) -> tuple:
 
 
 def _classic(f: Fields, mt: str) -> tuple:
-    """OPT, GPT-NeoX (Pythia), StarCoder2 and BERT encoders: LayerNorm, plain MLP, biases."""
+    """OPT, GPT-NeoX (Pythia), StarCoder2, Phi-1/2 and BERT encoders: LayerNorm, plain MLP, biases."""
     hidden, heads, layers = f.int("hidden_size"), f.int("num_attention_heads"), f.int("num_hidden_layers")
     if hidden % heads:
         raise HwsimError(
@@ -496,6 +500,12 @@ def _classic(f: Fields, mt: str) -> tuple:
         attn = Attention(heads, f.kv_heads(heads), d, d, bias, bias, window=window)
         mlp = Mlp(f.int("intermediate_size"), False, act, bias)
         emb = Embedding(f.int("vocab_size"), tied=f.flag("tie_word_embeddings", True))
+    elif mt == "phi":  # Phi-1/2: biases throughout, partial rotary, optional per-head q/k LayerNorms, biased LM head
+        act = str(f.get("hidden_act", "gelu_new"))
+        qk = "layernorm" if f.flag("qk_layernorm", False) else None
+        attn = Attention(heads, f.kv_heads(heads), d, d, True, True, qk_norm=qk)
+        mlp = Mlp(f.int("intermediate_size"), False, act, True)
+        emb = Embedding(f.int("vocab_size"), tied=f.flag("tie_word_embeddings", False), head_bias=True)
     elif mt == "gpt_neox":
         bias = f.flag("attention_bias", True)  # query_key_value and dense; the MLP always has biases
         act = str(f.get("hidden_act", "gelu"))
@@ -513,12 +523,9 @@ def _classic(f: Fields, mt: str) -> tuple:
             tied=True,
             final_norm=False,
         )
-    return (
-        [Layer(attn, mlp, norms=2)] * layers,
-        emb,
-        "layernorm",
-        {"activation": act, "hidden": hidden, "encoder": mt == "bert"},
-    )
+    # Phi: one LayerNorm feeding attention and MLP side by side
+    layer = Layer(attn, mlp, norms=1, parallel=True) if mt == "phi" else Layer(attn, mlp, norms=2)
+    return [layer] * layers, emb, "layernorm", {"activation": act, "hidden": hidden, "encoder": mt == "bert"}
 
 
 # Multimodal wrappers: model_type → (its language model's default type, its vision encoder, not traced). hwsim traces the
@@ -584,6 +591,7 @@ READERS: dict[str, Callable[[Fields, str], tuple]] = {
             "granite",
             "olmo2",
             "cohere",
+            "cohere2",
         )
     },
     "deepseek_v2": _deepseek,
@@ -593,6 +601,7 @@ READERS: dict[str, Callable[[Fields, str], tuple]] = {
     "gemma3_text": _gemma,
     "opt": _classic,
     "starcoder2": _classic,
+    "phi": _classic,
     "gpt_neox": _classic,
     "bert": _classic,
     "gpt_oss": _gpt_oss,

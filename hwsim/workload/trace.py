@@ -247,7 +247,7 @@ def _edges(model: ModelConfig, s: Step, logits: str) -> tuple[Ops, Ops]:
     if emb.final_norm:
         s.norm_op(tail, "final_norm", M)
     rows = M if logits == "all" else s.batch
-    tail.linear("lm_head", "lm_head", rows, h, model.vocab)
+    tail.linear("lm_head", "lm_head", rows, h, model.vocab, bias=emb.head_bias)
     if emb.logit_softcap:  # Gemma-2: tanh soft-capping of the logits
         tail.elementwise("logit_softcap", "softcap", rows, model.vocab, VECTOR_OPS["softcap"])
     return head, tail

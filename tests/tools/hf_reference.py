@@ -55,6 +55,8 @@ REAL = {
     "starcoder2": CONFIGS / "starcoder2-3b.json",
     "olmo2": CONFIGS / "olmo-2-0425-1b.json",
     "cohere": CONFIGS / "c4ai-command-r-v01.json",
+    "phi": CONFIGS / "phi-2.json",
+    "cohere2": CONFIGS / "c4ai-command-r7b-12-2024.json",
     # multimodal wrappers: hwsim traces the language model (text_config); see WRAPPED
     "gemma3": CONFIGS / "gemma-3-4b-it.json",
     "llama4": CONFIGS / "llama-4-scout-17b-16e.json",
