@@ -115,3 +115,28 @@ def test_nan_tensor_in_a_checkpoint_is_a_one_line_error(tmp_path):
     with pytest.raises(HwsimError, match="'f.weight' holds 16 NaN/Inf"):
         compare(["int4"], str(path))
     assert compare(["int4"], f"{path}:a.weight")["mse"].iloc[0] < 1e-6  # a constant tensor; fp16 scale rounding only
+
+
+def test_a_value_read_back_as_nan_is_an_infinite_error_without_warnings(tmp_path):
+    """Values whose llama.cpp block scale overflows fp16 read back as NaN: compare printed mse NaN and
+    max_abs_err 0 (max(0.0, nan) is 0.0) after a dozen numpy RuntimeWarning lines. Now an infinite error, as
+    fp16's own overflow to Inf was already, and no warnings."""
+    import warnings
+
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    from hwsim.accuracy.compare import compare
+    from hwsim.accuracy.metrics import error_sums
+
+    path = tmp_path / "huge.safetensors"
+    x = np.random.default_rng(0).standard_normal((8, 256)).astype(np.float32) * np.float32(1e30)
+    save_file({"w": x}, str(path))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        df = compare(["q8_0", "q4_k", "q6_k", "fp16", "int4_g32"], str(path))
+    inf = df.set_index("format").loc[["q8_0", "q4_k", "q6_k", "fp16"]]
+    assert (inf["mse"] == np.inf).all() and (inf["max_abs_err"] == np.inf).all() and (inf["sqnr_db"] == -np.inf).all()
+    assert np.isfinite(df.set_index("format").loc["int4_g32", "mse"])  # saturates instead: finite
+    s = error_sums(np.ones(4, np.float32), np.array([1, np.nan, 1, 1], np.float32))
+    assert s["sse"] == np.inf and s["max_abs_err"] == np.inf

@@ -5,6 +5,8 @@ All reductions run in float64 so that a tiny error on a large tensor is not lost
 
 from __future__ import annotations
 
+import math
+
 from typing import TYPE_CHECKING, Iterable
 
 import numpy as np
@@ -35,9 +37,14 @@ def error_sums(x: ArrayLike, x_hat: ArrayLike) -> dict[str, float]:
     # the difference is taken in the wider of the two dtypes (float32 − float32 is exact enough:
     # its rounding is 2^-24 of the error itself)
     err = np.subtract(x, x_hat, dtype=np.result_type(x, x_hat, np.float32))
+    sse = _sumsq(err)
+    if math.isnan(sse):  # a finite value the format read back as NaN (a block scale beyond fp16): an infinite
+        # error, as fp16's own overflow to Inf is; NaN made mse NaN and max_abs_err 0 (max(0.0, nan) is 0.0)
+        err = np.where(np.isnan(err) & np.isfinite(x), np.inf, err)
+        sse = _sumsq(err)
     return {
         "n": float(x.size),
-        "sse": _sumsq(err),
+        "sse": sse,
         "signal": _sumsq(x),
         "max_abs_err": float(np.max(np.abs(err))) if err.size else 0.0,
     }

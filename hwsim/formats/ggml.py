@@ -168,12 +168,17 @@ class GgmlFormat(Format):
         return np.arange(lo, hi + 1, dtype=np.float64)
 
     def quantize(self, x: ArrayLike, axis: int = -1, *, seed: int | None = None) -> np.ndarray:
-        x = np.asarray(x)
+        # a block whose fp16 scale overflows reads back as NaN (as a NaN/Inf block does), without numpy's
+        # overflow/invalid warnings (a dozen stderr lines for one such tensor)
+        with np.errstate(over="ignore", invalid="ignore"):
+            return self._quantize(np.asarray(x), axis)
+
+    def _quantize(self, x: np.ndarray, axis: int) -> np.ndarray:
         dtype = np.float32 if x.dtype in (np.float32, np.float16) else np.float64
         if x.size == 0:
             return x.astype(dtype)
         if x.ndim == 0:
-            return self.quantize(x.reshape(1)).reshape(())
+            return self._quantize(x.reshape(1), -1).reshape(())
         block = self.group_size
         assert block is not None, "llama.cpp types always have a block size"
         g3, _, restore = to_groups(x.astype(F32, copy=False), axis, "group", block)
