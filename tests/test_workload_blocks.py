@@ -284,3 +284,23 @@ def test_command_r7b_interleaves_three_sliding_rope_layers_with_one_global_nope_
     ops = trace(m, "decode", batch=1, context=10_000).ops
     reads = ops[ops["kv_read_elems"] > 0].groupby("layer")["kv_read_elems"].sum()
     assert reads[3] > reads[0] and reads[0] == reads[1]
+
+
+def test_a_wrong_field_inside_text_config_is_named_where_it_is_written(tmp_path):
+    from hwsim.cli import main
+
+    cfg = json.loads((CONFIGS / "gemma-3-4b-it.json").read_text())
+    cfg["text_config"]["num_hidden_layers"] = 0
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(cfg))
+    with (
+        pytest.warns(HwsimWarning),
+        pytest.raises(HwsimError, match=r"config.json: text_config.num_hidden_layers: must"),
+    ):
+        load_model(path)
+    cfg["text_config"] |= {"num_hidden_layers": 34, "num_key_value_head": 2}
+    with pytest.warns(HwsimWarning, match="text_config.num_key_value_head: not a field; did you mean num_key_value"):
+        from_hf_dict(cfg)
+    cfg["text_config"]["num_key_value_heads"] = 3
+    path.write_text(json.dumps(cfg))
+    assert main(["trace", "--model", str(path), "--phase", "decode"]) == 2  # one line, exit 2

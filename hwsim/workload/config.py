@@ -187,12 +187,20 @@ def from_hf_dict(
     model_type = text["model_type"]
     asked = AskedDict(text)
     fields = Fields(asked, file)
-    if text.get("max_position_embeddings") is not None:
-        fields.int("max_position_embeddings")
-    blocks, emb, norm, info = READERS[model_type](fields, model_type)
+    inside = "text_config." if text is not cfg and isinstance(cfg.get("text_config"), dict) else ""
+    try:
+        if text.get("max_position_embeddings") is not None:
+            fields.int("max_position_embeddings")
+        blocks, emb, norm, info = READERS[model_type](fields, model_type)
+    except HwsimError as exc:  # a wrapper's field is named where it is written: text_config.hidden_size
+        if not inside or exc.field is None:
+            raise
+        raise HwsimError(exc.detail, file=exc.file, field=inside + exc.field) from None
     for given, meant in near_misses(asked):
         warnings.warn(
-            f"{where}{given}: not a field; did you mean {meant}? ({meant} took its default)", HwsimWarning, stacklevel=2
+            f"{where}{inside}{given}: not a field; did you mean {meant}? ({meant} took its default)",
+            HwsimWarning,
+            stacklevel=2,
         )
     dtype_fields = cfg if text is cfg else {**text, **cfg}  # a wrapper's torch_dtype / quantization_config
     return ModelConfig(
