@@ -78,6 +78,36 @@ def test_mixtral_token_rows_are_not_polynomial_and_fall_back():
     assert sc.polynomial == {"token": False, "seq": True, "context": True}
 
 
+@pytest.mark.parametrize("stage", [None, (0, 16), (16, 32)])
+def test_moe_token_rows_alone_cost_exactly_what_the_whole_trace_gives_them(stage):
+    """MoE token rows are costed per token count from a real trace built in the machine's attention form, only
+    those rows evaluated (`_traced_rows`): the same floats, bit for bit, as the whole trace's token rows summed
+    (`_by_trace`, the whole-trace fallback), on random counts, for the whole model and each pipeline stage."""
+    sc = StepCost(H100, load_model("mixtral-8x7b"), stage=stage)
+    assert not sc.polynomial["token"] and not sc.whole
+    counts = np.random.default_rng(7).integers(1, 9000, size=6)
+    got = sc.token(counts)
+    want = np.array([sc._by_trace(1, int(m), 0)["token"] for m in counts])
+    assert np.asarray(got.seconds).tolist() == want[:, 0].tolist()
+    assert np.asarray(got.energy_j).tolist() == want[:, 1].tolist()
+
+
+def test_moe_token_rows_use_the_whole_trace_when_op_costs_depend_on_it(tmp_path):
+    """A PIM array keeps weights resident only when all of a trace's weights fit: a small MoE model whose token
+    rows fit without lm_head costs them differently alone, so the construction check sends every class to whole
+    real traces (`whole`), which the composition then matches."""
+    (tmp_path / "tiny.yaml").write_text(
+        "name: tiny-moe\nmodel_type: mixtral\nhidden_size: 1024\nintermediate_size: 1024\nnum_attention_heads: 8\n"
+        "num_key_value_heads: 2\nnum_hidden_layers: 2\nvocab_size: 64000\nnum_local_experts: 4\n"
+        "num_experts_per_tok: 2\nmax_position_embeddings: 4096\nhidden_act: silu\ntie_word_embeddings: false\n"
+    )
+    arch = load_arch("neural-cache").with_values({"compute.weights_resident": True})
+    sc = StepCost(arch, load_model(str(tmp_path / "tiny.yaml")), Precision(weights="int4_g128", activations="int8"))
+    assert sc.whole and not any(sc.polynomial.values()) and sc.check_error < 1e-9
+    alone = sc._traced_rows("token", [(1, 7, 0)])[0][0]
+    assert abs(alone - sc._by_trace(1, 7, 0)["token"][0]) > 1e-6 * alone  # rows alone would be wrong here
+
+
 def test_mla_context_rows_of_each_form_are_polynomials_of_that_form():
     """MLA's decode form (q_absorb, v_up) and prefill form (kv_b_proj) are context rows, each form's fitted on its
     own shapes (they were costed from a real trace per shape); the rows both forms share keep their polynomial."""

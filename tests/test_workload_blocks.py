@@ -45,6 +45,7 @@ MODELS = [
     (CONFIGS / "llama-4-scout-17b-16e.json", "llama4_text", 107_769_861_120, 17_172_894_720),
     (CONFIGS / "mistral-small-3.1-24b-instruct-2503.json", "mistral", 23_572_403_200, 23_572_403_200),
     (CONFIGS / "qwen2.5-vl-7b-instruct.json", "qwen2", 7_615_616_512, 7_615_616_512),  # text fields at top level
+    (CONFIGS / "qwen2-vl-7b-instruct.json", "qwen2", 7_615_616_512, 7_615_616_512),
 ]
 
 

@@ -111,9 +111,9 @@ def test_mla_modes_differ_only_in_decode_kv_b_proj():
 
 @pytest.mark.parametrize("model_type", sorted(t for t in REF if "wrapper" in REF[t]))
 def test_a_wrapper_is_traced_as_its_language_model(model_type):
-    """gemma3 / llama4 / mistral3 / qwen2_5_vl configs: hwsim counts the language model, which equals transformers'
-    text model class built from text_config (test_parameter_count_equals_transformers; Qwen2.5-VL's text config has
-    no causal-LM class, its reference is the wrapper's count) and the whole wrapper less its vision encoder and
+    """gemma3 / llama4 / mistral3 / qwen2_vl / qwen2_5_vl configs: hwsim counts the language model, which equals transformers'
+    text model class built from text_config (test_parameter_count_equals_transformers; Qwen2-VL's and Qwen2.5-VL's text
+    configs have no causal-LM class, its reference is the wrapper's count) and the whole wrapper less its vision encoder and
     projector, except where transformers 5.25 ties the wrapper's LM head and the text class
     does not: Mistral3Config defaults tie_word_embeddings to true at the top level, which Mistral-Small-3.1's
     config.json (4.50-era, an untied checkpoint with its own lm_head) does not set; hwsim follows text_config."""

@@ -46,6 +46,7 @@ PRESET = {
     "llama4": "hf_configs/llama-4-scout-17b-16e.json",
     "mistral3": "hf_configs/mistral-small-3.1-24b-instruct-2503.json",
     "qwen2_5_vl": "hf_configs/qwen2.5-vl-7b-instruct.json",
+    "qwen2_vl": "hf_configs/qwen2-vl-7b-instruct.json",
 }
 DENSE_MLP = (".mlp.gate_proj", ".mlp.up_proj", ".mlp.down_proj")
 

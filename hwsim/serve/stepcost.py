@@ -24,7 +24,9 @@ forms share (token rows, lm_head) run once over all the iteration's tokens.
 The composition is checked against a direct evaluation of real traces at construction. A family whose
 op costs depend on the whole trace (PIM arrays keep every weight resident only when all of them fit),
 or a row class that is not polynomial in the shape (MoE routing is piecewise in M), is costed from
-real traces per shape instead: exact, slower.
+real traces per shape instead: exact, slower. A class that is not polynomial has its rows alone evaluated
+(`_traced_rows`: the trace built in the machine's attention form); when op costs depend on the whole trace,
+every class is costed from whole traces (`whole`).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from hwsim.engine import Precision, evaluate
 from hwsim.engine.attention import attention_form
 from hwsim.serve.basis import Basis, RowSet, build_basis
 from hwsim.workload import trace
+from hwsim.workload.trace import COLUMNS
 from hwsim.workload.config import ModelConfig
 
 BLOCK = 512  # shapes per engine call when filling a dense cost table
@@ -169,8 +172,8 @@ class StepCost:
             else [_Table(functools.partial(self._fill_single, c), True) for c in range(len(self._windows))]
         )
         self.check_error = self._check()
-        if self.check_error > CHECK_RTOL and any(self.polynomial.values()):
-            self._setup({c: False for c in CLASSES})  # op costs depend on the whole trace: real traces
+        if self.check_error > CHECK_RTOL and (any(self.polynomial.values()) or not self.whole):
+            self._setup({c: False for c in CLASSES}, whole=True)  # op costs depend on the whole trace: real traces
             self.check_error = self._check()
 
     def _form(self, rows: RowSet) -> _Form:
@@ -192,8 +195,12 @@ class StepCost:
         where = np.where(np.isnan(layer), edge, np.nan_to_num(layer)).astype(np.int64)
         return self._keeps(where)
 
-    def _setup(self, polynomial: dict[str, bool]) -> None:
-        self.polynomial = polynomial
+    def _setup(self, polynomial: dict[str, bool], whole: bool = False) -> None:
+        """`polynomial`: the classes costed from their row polynomials; the others from real traces per shape,
+        each class's own rows evaluated alone (`_traced_rows`), or, with `whole`, the whole trace evaluated (op
+        costs that depend on the whole trace)."""
+        self.polynomial, self.whole = polynomial, whole
+        self._stage_of: dict[str, str] = {}  # op name → its class, "" outside this stage (names recur across shapes)
         self._memo: dict[tuple[int, int, int], tuple[float, float]] = {}
         self._seq_memo: dict[tuple[int, int, int], tuple[float, float]] = {}
         self._batched_memo: dict[tuple, tuple[float, float]] = {}
@@ -211,8 +218,8 @@ class StepCost:
         """Seconds and joules of k shapes' rows (shape-major) weighted by `mult` ((R,) → (k,); (R, C) → (k, C))."""
         self.evaluations += 1
         with np.errstate(divide="ignore", invalid="ignore"):
-            ops = evaluate(self.arch, rows, self.precision).ops
-        return (ops["seconds"].to_numpy().reshape(k, -1) @ mult, ops["energy_j"].to_numpy().reshape(k, -1) @ mult)
+            cost = evaluate(self.arch, rows, self.precision)  # its columns, without building its ops table
+        return (cost.column("seconds").reshape(k, -1) @ mult, cost.column("energy_j").reshape(k, -1) @ mult)
 
     def _fill(self, cls: str, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         xs = np.maximum(x, 1)  # index 0 (no tokens / no emitting sequence) costs nothing
@@ -221,8 +228,44 @@ class StepCost:
             sec, j = self._evaluate_rows(make(xs), self._mult[cls], len(xs))
         else:
             shape = (lambda v: (1, v, 0)) if cls == "token" else (lambda v: (v, 1, 0))
-            sec, j = np.array([self._by_trace(*shape(int(v)))[cls] for v in xs]).reshape(-1, 2).T
+            if self.whole:
+                sec, j = np.array([self._by_trace(*shape(int(v)))[cls] for v in xs]).reshape(-1, 2).T
+            else:
+                sec, j = self._traced_rows(cls, [shape(int(v)) for v in xs])
         return np.where(x > 0, sec, 0.0), np.where(x > 0, j, 0.0)
+
+    def _traced_rows(self, cls: str, shapes: list[tuple[int, int, int]]) -> tuple[np.ndarray, np.ndarray]:
+        """Seconds and joules of class `cls`'s rows (this stage's) of real traces of `shapes` (b, t, c), all in
+        one engine call: each trace built in the form the machine runs it, its other rows left out. The rows
+        of each shape are summed in their trace order as `_by_trace` sums them (the same floats)."""
+        form = attention_form(self.arch)
+        parts = []
+        for b, t, c in shapes:
+            ops = trace(self.model, "prefill", batch=b, seq=t, context=c, attention=form).op_arrays()
+            keep = self._rows_of(cls, ops["name"])
+            parts.append({col: np.asarray(ops[col])[keep] for col in COLUMNS})
+        self.evaluations += 1
+        rows = pd.DataFrame({col: np.concatenate([p[col] for p in parts]) for col in COLUMNS})
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cost = evaluate(self.arch, rows, self.precision)
+        bounds = np.cumsum([0] + [len(p["name"]) for p in parts])
+        # np.nansum of each shape's slice: the floats pandas' Series.sum gives (`_by_trace`), bit for bit
+        sec, j = (
+            np.array([np.nansum(v[lo:hi]) for lo, hi in zip(bounds[:-1], bounds[1:])], dtype=np.float64)
+            for v in (cost.column("seconds"), cost.column("energy_j"))
+        )
+        return sec, j
+
+    def _rows_of(self, cls: str, names: ArrayLike) -> np.ndarray:
+        """(N,) bool: the rows named `names` (a real trace's) of class `cls` in this stage (as `_by_trace` splits)."""
+        listed: list[str] = np.asarray(names).tolist()
+        new = [n for n in dict.fromkeys(listed) if n not in self._stage_of]
+        if new:
+            keep = self._in_stage(pd.DataFrame({"name": new})).tolist()
+            named = self.basis.names
+            of = ["context" if n in named["context"] else "seq" if n in named["seq"] else "token" for n in new]
+            self._stage_of.update({n: c if k else "" for n, c, k in zip(new, of, keep)})
+        return np.array([self._stage_of[n] == cls for n in listed], dtype=bool)
 
     def _by_trace(self, b: int, t: int, c: int) -> dict[str, tuple[float, float]]:
         """Per-class cost of one real trace (the exact fallback)."""

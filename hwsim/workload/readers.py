@@ -534,12 +534,13 @@ WRAPPERS: dict[str, tuple[str, str]] = {
     "gemma3": ("gemma3_text", "SigLIP vision tower"),
     "llama4": ("llama4_text", "vision model"),
     "mistral3": ("mistral", "Pixtral vision tower"),
+    "qwen2_vl": ("qwen2", "vision transformer"),
     "qwen2_5_vl": ("qwen2", "vision transformer"),
 }
 # a text_config type that is another type's decoder (Qwen2.5-VL's language model is Qwen2's)
-TEXT_ALIASES = {"qwen2_5_vl_text": "qwen2"}
+TEXT_ALIASES = {"qwen2_vl_text": "qwen2", "qwen2_5_vl_text": "qwen2"}
 # wrappers whose config.json may keep the language model's fields at the top level (transformers < 4.53 saves)
-TOP_LEVEL_TEXT = ("qwen2_5_vl",)
+TOP_LEVEL_TEXT = ("qwen2_vl", "qwen2_5_vl")
 
 
 def language_model(cfg: dict, file: object = None) -> tuple[dict, str | None]:

@@ -62,10 +62,11 @@ REAL = {
     "llama4": CONFIGS / "llama-4-scout-17b-16e.json",
     "mistral3": CONFIGS / "mistral-small-3.1-24b-instruct-2503.json",
     "qwen2_5_vl": CONFIGS / "qwen2.5-vl-7b-instruct.json",
+    "qwen2_vl": CONFIGS / "qwen2-vl-7b-instruct.json",
 }
 # a wrapper's text config type without a causal-LM class in transformers 5.25 → the decoder it is (its parameter
 # count is then the wrapper's, less the vision encoder; its tiny run that decoder's)
-TEXT_AS = {"qwen2_5_vl_text": "qwen2"}
+TEXT_AS = {"qwen2_vl_text": "qwen2", "qwen2_5_vl_text": "qwen2"}
 # a wrapper's modules that are not its language model (vision encoder, projector)
 NOT_LANGUAGE = re.compile(r"(^|\.)(vision_tower|vision_model|multi_modal_projector|visual)\.")
 # small widths, same structure (every field a type reads keeps its meaning)
