@@ -92,6 +92,8 @@ def test_method_names():
         ("gpt", "did you mean"),
         ("rotate++gptq", "joined"),
         ("smoothquant_a2", r"\[0, 1\]"),
+        ("rotate+rotate", "'rotate' is given twice"),  # was taken: the same seeded rotation applied twice
+        ("smoothquant+smoothquant_a0.8+gptq", "'smoothquant' is given twice"),
     ]:
         with pytest.raises(HwsimError, match=msg):
             parse_method(bad)

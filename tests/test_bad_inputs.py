@@ -569,3 +569,46 @@ _ALLOC = ["allocate", "--arch", "bitmod", "--phase", "prefill", "--seq", "32", "
 def test_an_empty_input_name_is_named_as_such(capsys, argv, option):
     err = one_line_exit_2(capsys, argv, "an empty file or folder name")
     assert f"{option}: an empty" in err, err
+
+
+@pytest.mark.parametrize(
+    "argv,needle",
+    [  # accuracy and allocate named their --method errors 'method:' (formats compare said --method)
+        (
+            [
+                "accuracy",
+                "--model",
+                _TINY,
+                "--text",
+                f"{_TINY}/../text.txt",
+                "--weights",
+                "ternary",
+                "--method",
+                "gptq",
+            ],
+            "--method: gptq does not apply",
+        ),
+        ([*_ALLOC, "--budget", "avg_bits=5", "--checkpoint", _TINY, "--method", "bogus"], "--method: unknown method"),
+        (
+            [*_ALLOC, "--budget", "avg_bits=5", "--checkpoint", _TINY, "--group", "qkv=q_proj,foo"],
+            "--group: group 'qkv'",
+        ),
+        # --group with --granularity layer was taken and ignored (each layer one unit)
+        (
+            [
+                *_ALLOC,
+                "--budget",
+                "avg_bits=5",
+                "--checkpoint",
+                _TINY,
+                "--group",
+                "qkv=q_proj,k_proj",
+                "--granularity",
+                "layer",
+            ],
+            "--group: groups share a format among roles at --granularity op",
+        ),
+    ],
+)
+def test_quantization_options_are_named_in_errors(capsys, argv, needle):
+    one_line_exit_2(capsys, argv, needle)

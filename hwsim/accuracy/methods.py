@@ -93,6 +93,10 @@ def parse_method(name: str | Method | None) -> Method:
                 f"joined by '+' (e.g. rotate+gptq){closest(p, ROUNDINGS + TRANSFORMS)}",
                 field="method",
             )
+    kinds = [k for k, _ in transforms]
+    twice = next((k for k in kinds if kinds.count(k) > 1), None)
+    if twice is not None:  # rotate+rotate applied the same seeded rotation twice (R·R), awq+awq searched twice
+        raise HwsimError(f"{twice!r} is given twice in {text!r}: give each transform once", field="method")
     return Method(text, tuple(transforms), rounding or "rtn")
 
 

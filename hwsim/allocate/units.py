@@ -103,6 +103,12 @@ def weight_units(
             if r in role_group:
                 raise HwsimError(f"role {r!r} is in two groups ({role_group[r]!r}, {g!r})", field="group")
             role_group[r] = g
+    if role_group and granularity == "layer":  # each layer is one unit already: the groups were ignored
+        raise HwsimError(
+            "groups share a format among roles at `granularity` op; at layer granularity each layer is one unit "
+            "already: drop `groups` or the layer granularity",
+            field="group",
+        )
     keys: dict[str, list[int]] = {}  # unit name → rows, in trace order
     for i in sel:
         if granularity == "layer":

@@ -22,6 +22,7 @@ FLAGS = {
     "text": "--text",
     "calibration": "--calibration",
     "checkpoint": "--model",
+    "method": "--method",
 }  # evaluate's parameter → its option
 
 
