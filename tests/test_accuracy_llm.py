@@ -199,31 +199,26 @@ def test_a_config_that_is_not_an_object_and_a_misshapen_weight(tmp_path, capsys)
     _fails(capsys, argv + ["--formats", "int4_g32", "--budget", "avg_bits=5", "--text", str(TEXT)], needle)
 
 
-def test_float32_overflow_is_an_error_not_a_uniform_model(tmp_path, capsys):
-    """Embeddings of 1e37: RMSNorm's mean square overflowed to inf, x/inf = 0, and the model printed perplexity
-    64.0000 = its vocabulary size (uniform logits), fp and quantized alike, exit 0."""
+@pytest.mark.parametrize(
+    "tensor, factor, needle",
+    [
+        # embeddings of 1e37: RMSNorm's mean square overflowed to inf, x/inf = 0, and the model printed perplexity
+        # 64.0000 = its vocabulary size (uniform logits), fp and quantized alike, exit 0
+        ("model.embed_tokens.weight", 1e37, "float32 overflow in the forward pass"),
+        # a final norm gain of 1e5 (logits ~1e5): math.exp of the mean loss raised OverflowError, a traceback
+        ("model.norm.weight", 1e5, "no finite perplexity"),
+    ],
+)
+def test_overflow_is_one_line_not_a_number(tmp_path, capsys, tensor, factor, needle):
     from safetensors.numpy import save_file
 
     from hwsim.accuracy.checkpoint import iter_tensors
 
     folder = _copy(tmp_path)
     tensors = dict(iter_tensors(folder))
-    tensors["model.embed_tokens.weight"] = tensors["model.embed_tokens.weight"] * np.float32(1e37)
+    tensors[tensor] = tensors[tensor] * np.float32(factor)
     save_file(tensors, str(folder / "model.safetensors"))
-    _fails(capsys, ["accuracy", "--text", str(TEXT), "--model", str(folder)], "float32 overflow in the forward pass")
-
-
-def test_a_loss_beyond_float64_perplexity_is_one_line(tmp_path, capsys):
-    """A final norm gain of 1e5 (logits ~1e5): math.exp of the mean loss raised OverflowError, a traceback."""
-    from safetensors.numpy import save_file
-
-    from hwsim.accuracy.checkpoint import iter_tensors
-
-    folder = _copy(tmp_path)
-    tensors = dict(iter_tensors(folder))
-    tensors["model.norm.weight"] = tensors["model.norm.weight"] * np.float32(1e5)
-    save_file(tensors, str(folder / "model.safetensors"))
-    _fails(capsys, ["accuracy", "--text", str(TEXT), "--model", str(folder)], "no finite perplexity")
+    _fails(capsys, ["accuracy", "--text", str(TEXT), "--model", str(folder)], needle)
 
 
 def test_short_windows_name_what_is_short(tmp_path, capsys):
