@@ -62,6 +62,15 @@ class _OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
+def path_name(text: str) -> str:
+    """argparse type of an option naming a file or folder to write: an empty name (an unset shell variable) is
+    refused, where a test of the option's truth skipped the output silently and `sweep --out ''` wrote into the
+    current folder."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty file or folder name ('')")
+    return text
+
+
 def _examples(lines: tuple[str, ...]) -> str:
     return "examples:\n" + "\n".join(f"  {line}" for line in lines)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from hwsim.cli import path_name
+
 HELP = "fit a GPU preset's fitted fields (efficiencies, fixed times) to measured kernel times"
 EXAMPLES = (
     "hwsim calibrate --arch h100-sxm --measurements my-gpu.csv --holdout 0.25 --out my-gpu.yaml",
@@ -31,7 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="hold out this fraction of each kind's rows (evenly spread; default 0)",
     )
     hold.add_argument("--holdout-column", metavar="COL=VALUE", help="hold out the rows where column COL equals VALUE")
-    parser.add_argument("--out", required=True, metavar="PRESET.yaml", help="where to write the calibrated preset")
+    parser.add_argument(
+        "--out", required=True, metavar="PRESET.yaml", type=path_name, help="where to write the calibrated preset"
+    )
 
 
 def _fmt(path: str, value: float) -> str | float:

@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Iterable
 
+from hwsim.cli import path_name
 from hwsim.cli.output import emit_json, front_table, records
 from hwsim.errors import HwsimError
 
@@ -28,7 +29,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "model,phase,batch,seq,context,ops the table has; 'none' for one global front)",
     )
     p.add_argument(
-        "--plot", metavar="OUT", help="write a plot of the front (first two objectives; one panel per group, at most 6)"
+        "--plot",
+        metavar="OUT",
+        type=path_name,
+        help="write a plot of the front (first two objectives; one panel per group, at most 6)",
     )
     p.add_argument(
         "--color-by",

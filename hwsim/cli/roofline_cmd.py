@@ -8,7 +8,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from hwsim.arch import load_arch, parse_overrides
-from hwsim.cli import WORKLOAD_FLAGS
+from hwsim.cli import WORKLOAD_FLAGS, path_name
 from hwsim.cli.output import emit_json
 from hwsim.engine import Precision
 from hwsim.engine.per_op import own_formats
@@ -51,7 +51,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="dotted.key=value",
         help="override a field of every arch spec (repeatable)",
     )
-    p.add_argument("--plot", metavar="OUT.png", help="write the roofline plot (.png, .pdf or .svg)")
+    p.add_argument("--plot", metavar="OUT.png", type=path_name, help="write the roofline plot (.png, .pdf or .svg)")
     p.add_argument("--json", action="store_true", help="print one JSON document")
 
 

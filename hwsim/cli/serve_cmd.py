@@ -6,7 +6,7 @@ import argparse
 import math
 from typing import TYPE_CHECKING
 
-from hwsim.cli import options
+from hwsim.cli import options, path_name
 from hwsim.cli.output import emit_json
 from hwsim.cli.serve_args import (
     MACHINE_FLAGS,
@@ -81,7 +81,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         type=float,
         help="fraction of device memory the server may use (default 0.9, as vLLM; not with --kv-blocks)",
     )
-    p.add_argument("--out", help="folder for requests.parquet, iterations.parquet and plots")
+    p.add_argument("--out", type=path_name, help="folder for requests.parquet, iterations.parquet and plots")
 
 
 def _requests(args: argparse.Namespace) -> Requests:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hwsim.cli import options
+from hwsim.cli import options, path_name
 from hwsim.cli.output import emit_json, front_table, records
 
 HELP = "Sweep a study (YAML) into a results table, its Pareto front and a plot"
@@ -18,7 +18,7 @@ FLAGS = {**options("workers", "executor", "scheduler", "resume"), "out_dir": "--
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("study", help="study YAML (a path, or a name in studies/)")
-    p.add_argument("--out", metavar="DIR", help="output folder (default: the study's outputs.dir)")
+    p.add_argument("--out", metavar="DIR", type=path_name, help="output folder (default: the study's outputs.dir)")
     p.add_argument("--workers", type=int, default=1, metavar="N", help="worker processes (default 1)")
     p.add_argument(
         "--executor",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from hwsim.cli import WORKLOAD_FLAGS
+from hwsim.cli import WORKLOAD_FLAGS, path_name
 from hwsim.cli.output import emit_json, records
 from hwsim.cli.workload_args import add_workload_arguments, trace_from_args
 
@@ -21,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_workload_arguments(parser)
     parser.add_argument("--kv-bits", type=float, default=16.0, help="KV precision for kv_cache_bytes (default 16)")
     parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
-    parser.add_argument("--csv", metavar="PATH", help="also write the op table as CSV")
+    parser.add_argument("--csv", metavar="PATH", type=path_name, help="also write the op table as CSV")
 
 
 def run(args: argparse.Namespace) -> int:
