@@ -345,3 +345,16 @@ def test_serving_only_study_without_objectives_is_refused_before_it_runs(tmp_pat
     assert "give `objectives`, e.g. [tpot_p99_s:min, energy_per_token_j:min]" in err and not out.exists()
     p.write_text(p.read_text() + "objectives: [tpot_p99_s:min, area_mm2:min]\n")
     assert load_study(p).objectives[0].column == "tpot_p99_s"
+
+
+def test_the_library_checks_a_given_kv_blocks_against_memory():
+    """hwsim.serve.replay.serve (not only the CLI) refuses a given cache that cannot fit beside the weights."""
+    from hwsim.arch import load_arch
+    from hwsim.serve.replay import serve
+    from hwsim.serve.requests import poisson_requests
+    from hwsim.workload import load_model
+
+    reqs = poisson_requests(1.0, 2, input_len="16", output_len="2")
+    with pytest.raises(HwsimError, match="llama-2-70b does not fit") as err:
+        serve(load_arch("rtx-4090"), load_model("llama-2-70b"), reqs, kv_blocks=100)
+    assert err.value.field == "kv_blocks"

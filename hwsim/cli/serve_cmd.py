@@ -120,22 +120,6 @@ def run(args: argparse.Namespace) -> int:
     )
     spec = speculation_from_args(args, arch, prec)
     config.validate()
-    if args.kv_blocks is not None:  # serve sizes no cache then, so it checks no memory: the given one must fit
-        from hwsim.core.precision import resolve_precision
-        from hwsim.serve.sizing import why_not_serves
-
-        why = why_not_serves(
-            arch,
-            model,
-            resolve_precision(prec),
-            par,
-            block_size=args.block_size,
-            max_batched_tokens=args.max_batched_tokens,
-            kv_blocks=args.kv_blocks,
-            draft=spec.draft.model if spec else None,
-        )
-        if why is not None:
-            raise HwsimError(why, field="--kv-blocks")
     res = serve(
         arch,
         model,

@@ -18,6 +18,7 @@ from hwsim.serve.links import Link
 from hwsim.serve.parallel import ParallelStepCost, machine_cost
 from hwsim.serve.replicas import merge, round_robin
 from hwsim.serve.shard import Parallel
+from hwsim.serve.sizing import why_not_serves
 from hwsim.serve.speculative import Speculation
 from hwsim.serve.requests import Requests
 from hwsim.serve.scheduler import Replay, SchedulerConfig, simulate
@@ -85,6 +86,19 @@ def serve(
         )
     elif isinstance(kv_blocks, bool) or not isinstance(kv_blocks, int) or kv_blocks < 1:
         raise HwsimError(f"must be a positive integer, got {kv_blocks!r}", field="kv_blocks")
+    else:  # a cache size given: it must fit beside the weights and activations (none is sized, so none checked)
+        why = why_not_serves(
+            arch,
+            model,
+            rp,
+            par,
+            block_size=config.block_size,
+            max_batched_tokens=config.max_batched_tokens,
+            kv_blocks=kv_blocks,
+            draft=speculation.draft.model if speculation else None,
+        )
+        if why is not None:
+            raise HwsimError(why, field="kv_blocks")
     sc.warm(requests.input_tokens)
     if speculation is not None:
         speculation.validate()
