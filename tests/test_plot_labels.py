@@ -18,6 +18,15 @@ def test_axis_labels_in_words():
     assert axis_label("memory.dram.bandwidth_B_per_cycle") == "memory.dram.bandwidth (B/cycle)"
     assert axis_label("clock_Hz") == "clock (Hz)"
     assert axis_label("some_metric") == "some metric"
+    # the column families of serving, FPGA and per-level results
+    assert axis_label("tpot_p99_s", "min") == "time per output token, p99 (s), lower is better"
+    assert axis_label("ttft_mean_s") == "time to first token, mean (s)"
+    assert axis_label("e2e_p50_s") == "end-to-end latency, median (s)"
+    assert axis_label("util_lut") == "LUT utilisation (fraction)"
+    assert axis_label("util_weights") == "weights utilisation (fraction)"
+    assert axis_label("bytes_uram_buffer") == "uram buffer traffic (bytes)"
+    assert axis_label("energy_hbm_j") == "hbm energy (J)"
+    assert axis_label("tokens_per_s_per_usd") == "throughput per dollar (tokens/s/US$)"
 
 
 def test_front_plot_labels_ticks_and_legend():
