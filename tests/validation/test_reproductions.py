@@ -246,16 +246,20 @@ def _sail_ratio(metric, ops, design_b="cpu-n1"):
 
 
 def test_sail_speedup_up_to_10_7x():
-    """Published: up to 10.7x over the Neoverse-N1 CPU. The batch and context of that figure are not
-    known: hwsim's LUT-GEMV (linear layers) passes 10.7x at batch 32 (int2) to 64 (int4), while whole
-    decode steps at context 256 saturate at 5.8x because attention reads the KV cache on the host in
-    both designs (Amdahl). The published figure lies between the two, as it must if SAIL's figure is
-    a whole step at a shorter context or fewer host cores (docs/reproductions.md)."""
+    """Published: up to 10.7x over the Neoverse-N1 CPU; its batch, context and bit width are not known. With
+    the CPU's Q4_0 kernel cost counted from llama.cpp's source (cpu-n1.yaml, 6.0 SIMD instructions per SDOT
+    vector), hwsim's whole decode steps reach 10.67x at batch 128, int2 (-0.3%); the LUT-GEMV alone (linear
+    layers) passes 10.7x from batch 16 (int2) or 32 (int4). Tolerance 10%, but this is weak evidence: the
+    figure's configuration is unknown, hwsim's maximum is over its own sweep (batch <= 128, context 256), and
+    the count is a lower bound on the CPU kernel's time (the Orin's A78AE ran the same kernel 1.7x slower
+    than counted), so the CPU side is the dominant uncertainty (docs/reproductions.md)."""
     lin, step = _sail_ratio("tokens_per_s", "linear"), _sail_ratio("tokens_per_s", "all")
-    assert step.max() < 10.7 < lin.max()
-    assert lin[(32, "int2_g128")] > 10.7 > lin[(32, "int4_g128")]
-    assert lin[(64, "int4_g128")] > 10.7
-    assert step.max() == pytest.approx(5.78, rel=0.01) and lin[(128, "int2_g128")] == pytest.approx(42.2, rel=0.01)
+    assert step.idxmax() == (128, "int2_g128")
+    assert step.max() == pytest.approx(10.67, rel=0.01)
+    assert step.max() == pytest.approx(10.7, rel=0.10)
+    assert lin[(16, "int2_g128")] > 10.7 > lin[(16, "int4_g128")]
+    assert lin[(32, "int4_g128")] > 10.7
+    assert lin[(128, "int2_g128")] == pytest.approx(83.7, rel=0.01)
     assert (step >= 0.999).all() and step[(1, "int4_g128")] == pytest.approx(1.0, abs=0.01)
 
 
