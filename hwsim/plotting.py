@@ -81,7 +81,17 @@ LABELS = {
     "bytes_dram": "DRAM traffic (bytes)",
     "compute_cycles": "compute cycles",
     "memory_cycles": "memory cycles",
+    "total_area_mm2": "area of all devices (mm²)",
+    "tokens_per_joule": "tokens per joule",
+    "tokens_per_s_per_usd": "throughput per dollar (tokens/s/US$)",
+    "price_usd": "price (US$)",
+    "input_tokens_per_s": "prompt throughput (tokens/s)",
+    "requests_per_s": "requests per second",
+    "kv_peak_fraction": "peak KV cache use (fraction of blocks)",
 }
+# serving latencies (hwsim.serve.metrics: <metric>_<statistic>_s) in words
+_LATENCIES = {"ttft": "time to first token", "tpot": "time per output token", "e2e": "end-to-end latency"}
+_STATISTICS = {"mean": "mean", "p50": "median", "p90": "p90", "p99": "p99"}
 _UNIT_SUFFIXES = {
     "_j": "J",
     "_s": "s",
@@ -100,10 +110,27 @@ _UNIT_SUFFIXES = {
 }
 
 
+def _derived_label(column: str) -> str | None:
+    """Labels of the column families: serving latencies ('tpot_p99_s' → 'time per output token, p99 (s)'),
+    FPGA utilisations ('util_lut' → 'LUT utilisation (fraction)'), traffic and energy per
+    memory level ('bytes_hbm' → 'hbm traffic (bytes)', 'energy_hbm_j' → 'hbm energy (J)')."""
+    parts = column.split("_")
+    if len(parts) == 3 and parts[0] in _LATENCIES and parts[1] in _STATISTICS and parts[2] == "s":
+        return f"{_LATENCIES[parts[0]]}, {_STATISTICS[parts[1]]} (s)"
+    if parts[0] == "util" and len(parts) > 1:
+        what = " ".join(parts[1:])
+        return f"{what.upper() if len(what) <= 4 else what} utilisation (fraction)"
+    if parts[0] == "bytes" and len(parts) > 1:
+        return f"{' '.join(parts[1:])} traffic (bytes)"
+    if parts[0] == "energy" and parts[-1] == "j" and len(parts) > 2:
+        return f"{' '.join(parts[1:-1])} energy (J)"
+    return None
+
+
 def axis_label(column: str, direction: str | None = None) -> str:
     """'tokens_per_s' → 'throughput (tokens/s)'; a swept 'memory.dram.bandwidth_B_per_cycle' →
     'memory.dram.bandwidth (B/cycle)'; `direction` 'max'/'min' adds 'higher/lower is better'."""
-    text = LABELS.get(column)
+    text = LABELS.get(column) or _derived_label(column)
     if text is None:
         for suffix in sorted(_UNIT_SUFFIXES, key=len, reverse=True):
             if column.endswith(suffix) and len(column) > len(suffix):

@@ -18,6 +18,15 @@ def test_axis_labels_in_words():
     assert axis_label("memory.dram.bandwidth_B_per_cycle") == "memory.dram.bandwidth (B/cycle)"
     assert axis_label("clock_Hz") == "clock (Hz)"
     assert axis_label("some_metric") == "some metric"
+    # the column families of serving, FPGA and per-level results
+    assert axis_label("tpot_p99_s", "min") == "time per output token, p99 (s), lower is better"
+    assert axis_label("ttft_mean_s") == "time to first token, mean (s)"
+    assert axis_label("e2e_p50_s") == "end-to-end latency, median (s)"
+    assert axis_label("util_lut") == "LUT utilisation (fraction)"
+    assert axis_label("util_weights") == "weights utilisation (fraction)"
+    assert axis_label("bytes_uram_buffer") == "uram buffer traffic (bytes)"
+    assert axis_label("energy_hbm_j") == "hbm energy (J)"
+    assert axis_label("tokens_per_s_per_usd") == "throughput per dollar (tokens/s/US$)"
 
 
 def test_front_plot_labels_ticks_and_legend():
@@ -93,3 +102,26 @@ def test_front_plot_keeps_a_few_dominated_designs_visible():
     fig = plot_front(df, front_mask(df, objs), *objs, color_by="family")
     alphas = [c.get_alpha() for c in fig.axes[0].collections if c.get_alpha() is not None]
     assert alphas and min(alphas) >= 0.5
+
+
+def test_memory_roof_labels_do_not_touch():
+    """Two nearly equal memory roofs (bitmod's dram 32 GB/s, tpu-like's 34 GB/s) are named one after the other
+    along their diagonal: their rendered labels must not overlap (they read 'dram 32 GB/sdram 34 GB/s' when the
+    placement's box was exactly the estimated text width)."""
+    from hwsim.core.precision import Precision
+    from hwsim.roofline import roofline
+    from hwsim.roofline.plot import plot_roofline
+    from hwsim.workload import trace
+
+    rl = roofline(
+        ["bitmod", "tpu-like", "lut-tensor-core"], trace("llama-3-8b", "decode"), Precision(weights="int4_g128")
+    )
+    fig = plot_roofline(rl)
+    ax = fig.axes[0]
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in ax.texts if "B/s" in t.get_text()]
+    assert len(boxes) == 3  # hbm 2.04 TB/s, dram 32 GB/s, dram 34 GB/s
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1 :]:
+            assert not a.overlaps(b)

@@ -212,7 +212,7 @@ def _label_diagonals(
         bw, c = group[0]
         c = c if len({str(o[1]) for o in group}) == 1 else SHARED
         text = f"{lv} {si(bw, 'B/s')}"
-        w, h = boxes.size(text)
+        w, h = boxes.size(text + "  ")  # two characters' gap: two nearly equal roofs' labels follow each other
         for step in np.arange(0.15, math.log10(xlim[1] / xlim[0]), 0.1):
             x = xlim[0] * 10**step
             if bw * x < ylim[0] * 1.5:

@@ -41,6 +41,20 @@ def plot_distributions(req: pd.DataFrame, path: str | os.PathLike[str], title: s
     plt.close(fig)
 
 
+def held_steps(start: np.ndarray, seconds: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A per-iteration quantity as a step line (drawn steps-post): each iteration's value holds from its start
+    to its end, and drops to 0 where the engine idles before the next iteration (and after the last): a line
+    through the iterations' starts alone slants across idle gaps, as if the value ramped."""
+    start, values = np.asarray(start, dtype=np.float64), np.asarray(values, dtype=np.float64)
+    end = start + np.asarray(seconds, dtype=np.float64)
+    idle = np.append(start[1:] > end[:-1], True)  # an idle gap after this iteration (and the run's end)
+    at = np.arange(len(start)) + np.concatenate([[0], np.cumsum(idle)[:-1]])  # each start's place
+    x, y = np.empty(len(start) + int(idle.sum())), np.zeros(len(start) + int(idle.sum()))
+    x[at], y[at] = start, values
+    x[at[idle] + 1] = end[idle]
+    return x, y
+
+
 def plot_timeline(it: pd.DataFrame, capacity_blocks: int, path: str | os.PathLike[str], title: str = "") -> None:
     import matplotlib
 
@@ -50,14 +64,18 @@ def plot_timeline(it: pd.DataFrame, capacity_blocks: int, path: str | os.PathLik
     fig, axes = plt.subplots(3, 1, figsize=(10, 6.5), sharex=True)
     # data-parallel replicas (hwsim.serve.replicas) each get their own lines: interleaved they would zigzag
     groups = [g for _, g in it.groupby("replica", sort=True)] if "replica" in it.columns else [it]
+    lines = (  # (panel, column, line width, colour, legend label, scale)
+        (0, "seqs", 0.8, "C0", "running sequences", 1.0),
+        (0, "waiting", 0.8, "C1", "waiting", 1.0),
+        (1, "prefill_tokens", 0.6, "C0", "prefill tokens", 1.0),
+        (1, "decode_tokens", 0.6, "C1", "decode tokens", 1.0),
+        (2, "kv_blocks_used", 0.8, "#aa3377", None, 100 / capacity_blocks),
+    )
     for r, g in enumerate(groups):
-        t = g["start_s"].to_numpy()
-        first = r == 0
-        axes[0].plot(t, g["seqs"], lw=0.8, color="C0", label="running sequences" if first else None)
-        axes[0].plot(t, g["waiting"], lw=0.8, color="C1", label="waiting" if first else None)
-        axes[1].plot(t, g["prefill_tokens"], lw=0.6, color="C0", label="prefill tokens" if first else None)
-        axes[1].plot(t, g["decode_tokens"], lw=0.6, color="C1", label="decode tokens" if first else None)
-        axes[2].plot(t, 100 * g["kv_blocks_used"] / capacity_blocks, lw=0.8, color="#aa3377")
+        start, seconds = g["start_s"].to_numpy(), g["seconds"].to_numpy()
+        for panel, col, lw, color, label, scale in lines:
+            x, y = held_steps(start, seconds, g[col].to_numpy() * scale)
+            axes[panel].plot(x, y, drawstyle="steps-post", lw=lw, color=color, label=label if r == 0 else None)
     if len(groups) > 1:
         title = f"{title} · {len(groups)} replicas, one line each"
     axes[0].set_ylabel("sequences" + (" per replica" if len(groups) > 1 else ""))
@@ -66,7 +84,8 @@ def plot_timeline(it: pd.DataFrame, capacity_blocks: int, path: str | os.PathLik
     axes[1].set_yscale("symlog", linthresh=10)  # decode tokens (tens) beside prefill chunks (thousands)
     axes[1].legend(fontsize=8)
     axes[2].set_ylabel("KV cache used (%)")
-    axes[2].set_ylim(0, 105)
+    peak = 100 * float(np.max(it["kv_blocks_used"].to_numpy(), initial=0)) / capacity_blocks
+    axes[2].set_ylim(0, min(105.0, max(5.0, 1.25 * peak)))  # a cache a few percent full stays readable
     axes[2].set_xlabel("time (s)")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()

@@ -119,3 +119,20 @@ def test_lut_unit_vs_mac_unit_vs_published_direction_and_magnitude():
     r = unit_vs_mac(load_arch("lut-tensor-core"))
     for key, published in (("density", 20.9), ("efficiency", 11.2)):
         assert published / 10 < r[key] < published * 10 and r[key] > 1
+
+
+@pytest.mark.parametrize(
+    "published, source",
+    [
+        (61.55 / 3.39, "INT1xFP16 LUT dot-product unit 61.55 TOPs/mm2 vs FP16xFP16 3.39 TFLOPs/mm2 (18.2x)"),
+        (20.9, "LUT vs MAC tensor core compute density 20.9x"),
+    ],
+)
+def test_lut_unit_density_vs_published_within_30_percent(published, source):
+    """Validation of hwsim's LUT-unit vs FP16-MAC compute density (15.5x) against LUT Tensor Core's figures
+    as REFERENCES.md quotes them from third-party summaries (-15% and -26%). Tolerance 30%: the summaries
+    are second-hand, and the LUT lane's accumulator width and how far the MAC baseline shares its adder
+    tree are not published (each moves the ratio by tens of percent; docs/families-lut-pim.md)."""
+    r = unit_vs_mac(load_arch("lut-tensor-core"))
+    assert r["density"] == pytest.approx(published, rel=0.30), source
+    assert r["density"] < published  # hwsim is below both

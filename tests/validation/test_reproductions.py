@@ -134,31 +134,66 @@ def test_tmac_study_all_quantised_is_an_upper_bound():
         assert row(t, design=design, weights=w).tokens_per_s >= tmac_tokens_per_s(design, w) * 0.999
 
 
-def test_llamacpp_baseline_tokens_per_s():
-    """llama.cpp Q2_K on one Orin core (T-MAC profiling_data.md, the llama.cpp column): the Llama-2-7B row
-    (0.79 tokens/s) calibrates the kernel's instructions per SDOT vector (llamacpp-orin.yaml); the
-    BitNet-3B row (1.62 tokens/s) is held out: hwsim 1.57 (-3%)."""
-    t = results("tmac-reproduction")
-    assert row(t, design="orin-llamacpp", weights="2.625").tokens_per_s == pytest.approx(0.79, rel=0.01)
-    held_out = row(t, design="orin-llamacpp-bitnet", weights="2.625").tokens_per_s
-    assert held_out == pytest.approx(1.568, rel=0.01)
-    assert held_out == pytest.approx(1.62, rel=0.10)
+# llama.cpp's kernels on one core (T-MAC profiling_data.md, the llama.cpp column; M2-Ultra rows also in
+# REFERENCES.md): (design, weights): (published tokens/s, hwsim's, pinned at 1%). The kernel cost is counted
+# from llama.cpp's NEON source (Q2_K 7.0, Q4_0 6.0 SIMD instructions per SDOT vector; llamacpp-orin.yaml and
+# tmac-reproduction.yaml), not fitted to any of these rows.
+LLAMACPP = {
+    ("orin-llamacpp", "2.625"): (0.79, 1.506),
+    ("orin-llamacpp-bitnet", "2.625"): (1.62, 2.985),
+    ("orin-llamacpp-q4", "4.5"): (1.04, 1.754),
+    ("m2-llamacpp", "2.625"): (3.82, 4.795),
+    ("m2-llamacpp-bitnet", "2.625"): (6.49, 9.514),
+    ("m2-llamacpp-q4", "4.5"): (5.65, 5.588),
+}
+
+
+def _cpp(design, weights):
+    return row(results("tmac-reproduction"), design=design, weights=weights).tokens_per_s
+
+
+@pytest.mark.parametrize("key", sorted(LLAMACPP))
+def test_llamacpp_baseline_tokens_per_s(key):
+    """The instruction count assumes every counted SIMD instruction issues at the pipes' full rate, so hwsim
+    is an upper bound on each measured row (within 5%: the DRAM and host-op models) and the gap is the
+    core's shortfall from that rate (docs/reproductions.md): M2 Q4_0 -1%; M2 Q2_K +26%, the Q2_K loop
+    reducing each SDOT across lanes (ADDV) into a scalar multiply-add, a chain the wide core overlaps
+    partly; the Cortex-A78AE +69% to +91%, about half the count's issue rate on both kernels."""
+    published, ours = LLAMACPP[key]
+    got = _cpp(*key)
+    assert got == pytest.approx(ours, rel=0.01)  # regression pin (docs/reproductions.md quotes it)
+    assert got >= 0.95 * published  # the count bounds the measured kernel
+    if key[0].startswith("orin"):
+        assert 1.6 < got / published < 2.0  # the A78AE's shortfall, the same on Q2_K and Q4_0
+    else:
+        assert got / published < 1.5
+
+
+def test_llamacpp_bitnet_to_llama_ratio():
+    """Held-out shape check: at the same kernel the BitNet-3B / Llama-2-7B speed ratio is set by the two
+    models' MAC and byte counts. Orin measured 2.05, hwsim 1.98 (-3%); M2-Ultra measured 1.70, hwsim 1.98
+    (+17%: the M2 BitNet rows of profiling_data.md are the outliers for T-MAC too, test_lut_published)."""
+    orin = _cpp("orin-llamacpp-bitnet", "2.625") / _cpp("orin-llamacpp", "2.625")
+    m2 = _cpp("m2-llamacpp-bitnet", "2.625") / _cpp("m2-llamacpp", "2.625")
+    assert orin == pytest.approx(1.62 / 0.79, rel=0.05)
+    assert m2 == pytest.approx(6.49 / 3.82, rel=0.20)
 
 
 def test_tmac_vs_llamacpp_energy():
     """Published (T-MAC README, Jetson AGX Orin, 12 threads, Llama-2-7B W2): 0.66 vs 2.12 J/token, -69% =
     time factor 0.45 x power factor 0.69. Both presets take those measured powers per busy core; the 12-thread
     times need the CPU cluster's sustained bandwidth, which no source gives (docs/reproductions.md), so hwsim
-    compares one thread, where both times are validated: the power factor is the measured one and the time
-    factor the modelled one (4.86 vs 0.79 tokens/s), so the saving is larger than at 12 threads: 86% (0.231 vs 1.649 J/token)."""
+    compares one thread: the power factor is the measured one and the time factor the modelled one (4.86 vs
+    1.51 tokens/s; measured 4.36 vs 0.79): 74% (0.231 vs 0.898 J/token). The llama.cpp time is the count's
+    bound, 1.9x faster than measured on this core, so the modelled saving understates the one-thread one."""
     t = results("tmac-reproduction")
     tmac_s, tmac_j = tmac_deployed("orin-llama", "int2_g128")
     cpp = row(t, design="orin-llamacpp", weights="2.625")
     cpp_s, cpp_j = cpp.seconds, cpp.energy_j
     saving = 1 - tmac_j / cpp_j
-    assert saving == pytest.approx(0.860, abs=0.005)
+    assert saving == pytest.approx(0.743, abs=0.005)
     assert saving > 0.69  # one thread: the time factor is larger than at 12 threads, the power factor the same
-    assert cpp_s / tmac_s == pytest.approx(6.15, rel=0.01)  # the time factor (measured: 4.36 / 0.79 = 5.5)
+    assert cpp_s / tmac_s == pytest.approx(3.23, rel=0.01)  # the time factor (measured: 4.36 / 0.79 = 5.5)
 
 
 # --- FlightLLM (FPGA 2024): U280 vs V100S, VHK158 vs A100 ------------------------------------------------
@@ -211,16 +246,20 @@ def _sail_ratio(metric, ops, design_b="cpu-n1"):
 
 
 def test_sail_speedup_up_to_10_7x():
-    """Published: up to 10.7x over the Neoverse-N1 CPU. The batch and context of that figure are not
-    known: hwsim's LUT-GEMV (linear layers) passes 10.7x at batch 32 (int2) to 64 (int4), while whole
-    decode steps at context 256 saturate at 5.8x because attention reads the KV cache on the host in
-    both designs (Amdahl). The published figure lies between the two, as it must if SAIL's figure is
-    a whole step at a shorter context or fewer host cores (docs/reproductions.md)."""
+    """Published: up to 10.7x over the Neoverse-N1 CPU; its batch, context and bit width are not known. With
+    the CPU's Q4_0 kernel cost counted from llama.cpp's source (cpu-n1.yaml, 6.0 SIMD instructions per SDOT
+    vector), hwsim's whole decode steps reach 10.67x at batch 128, int2 (-0.3%); the LUT-GEMV alone (linear
+    layers) passes 10.7x from batch 16 (int2) or 32 (int4). Tolerance 10%, but this is weak evidence: the
+    figure's configuration is unknown, hwsim's maximum is over its own sweep (batch <= 128, context 256), and
+    the count is a lower bound on the CPU kernel's time (the Orin's A78AE ran the same kernel 1.7x slower
+    than counted), so the CPU side is the dominant uncertainty (docs/reproductions.md)."""
     lin, step = _sail_ratio("tokens_per_s", "linear"), _sail_ratio("tokens_per_s", "all")
-    assert step.max() < 10.7 < lin.max()
-    assert lin[(32, "int2_g128")] > 10.7 > lin[(32, "int4_g128")]
-    assert lin[(64, "int4_g128")] > 10.7
-    assert step.max() == pytest.approx(5.78, rel=0.01) and lin[(128, "int2_g128")] == pytest.approx(42.2, rel=0.01)
+    assert step.idxmax() == (128, "int2_g128")
+    assert step.max() == pytest.approx(10.67, rel=0.01)
+    assert step.max() == pytest.approx(10.7, rel=0.10)
+    assert lin[(16, "int2_g128")] > 10.7 > lin[(16, "int4_g128")]
+    assert lin[(32, "int4_g128")] > 10.7
+    assert lin[(128, "int2_g128")] == pytest.approx(83.7, rel=0.01)
     assert (step >= 0.999).all() and step[(1, "int4_g128")] == pytest.approx(1.0, abs=0.01)
 
 
@@ -235,8 +274,8 @@ def test_sail_tokens_per_dollar_tracks_speedup():
 def test_sail_cost_efficiency_vs_v100():
     """Published: up to 7.04x the cost efficiency (throughput per dollar) of a V100. hwsim, whole decode
     steps against the V100S at fp16 and the same batch, assumed prices (SAIL US$4,080, V100S US$11,500):
-    at most 6.59x (batch 1, int2; -6%), falling with batch as the GPU's batching pays off."""
+    at most 6.61x (batch 1, int2; -6%), falling with batch as the GPU's batching pays off."""
     ce = _sail_ratio("tokens_per_s_per_usd", "all", "v100s")
     assert ce.idxmax() == (1, "int2_g128")
-    assert ce.max() == pytest.approx(6.593, rel=0.01)
+    assert ce.max() == pytest.approx(6.615, rel=0.01)
     assert ce.max() == pytest.approx(7.04, rel=0.10)
