@@ -191,7 +191,8 @@ def held_pipeline_ends(
             block = (r_block + s_bytes * np.minimum(s_fetch, 1.0) * ts / ls) / bpc
             refills = rest + (count * f - 1) * np.maximum(block - col, 0.0)
         # compute per super-block: rows / tr in full R tiles, rows / r_last in the last (each tile one pass)
-        if ((f > 1) & (r_last < tr)).any():
+        ragged = (f > 1) & (r_last < tr)  # several super-blocks and a ragged last R tile: unequal compute
+        if ragged.any():
             edge = lr - r_last  # where the last R tile starts
             jb = np.minimum(np.floor(edge / h), f - 1)  # the super-block the edge falls in
             x = edge - jb * h  # its rows in full tiles
@@ -202,7 +203,9 @@ def held_pipeline_ends(
                 + np.maximum(per_row * (x / tr + (h - x) / r_last), mem)
                 + (f - 1 - jb) * np.maximum(per_row * h / r_last, mem)
             )
-            imbalance = _finite(count * np.maximum(phased - np.maximum(compute, memory), 0.0))
+            # only where ragged: elsewhere the phases sum to the op's own bound up to rounding, and a
+            # rounding residue (rounded up to a cycle) must not depend on which other ops share the table
+            imbalance = _finite(np.where(ragged, count * np.maximum(phased - np.maximum(compute, memory), 0.0), 0.0))
         return (
             *_ends(sides, c_bytes, pieces),
             _finite(refills) if np.ndim(refills) else refills,
