@@ -79,13 +79,34 @@ def test_infeasible_budget_exits_3_with_tightest_value(model, capsys):
         (["--budget", "latency=3"], "--budget: expected KEY=VALUE with KEY one of"),
         (["--budget", "seconds=3 GHz"], "--budget seconds"),
         (["--formats", "int4_g128,int9x"], "formats: unknown or invalid format 'int9x'"),
-        (["--frontier", "avg_bits:0"], "--frontier: N must be a positive integer"),
+        (["--frontier", "avg_bits:0"], "--frontier: N must be an integer in 1..1,000"),
+        # no upper bound ran 100,000 CBC solves (past 2 minutes); 1001 is the first refused
+        (["--frontier", "avg_bits:1001"], "--frontier: N must be an integer in 1..1,000"),
+        # the budget on the swept key was dropped silently
+        (["--frontier", "avg_bits:3", "--budget", "avg_bits=4"], "--budget: a budget on avg_bits and a frontier"),
+        # an empty name between commas was dropped silently
+        (["--formats", "int4_g128,,int8"], "--formats: an empty format name"),
+        (["--formats", "int4_g128,int8,"], "--formats: an empty format name"),
+        (["--kv-formats", "fp16,,int8"], "--kv-formats: an empty format name"),
+        (["--group", "qkv=q_proj,,v_proj"], "--group: an empty role name"),
         (["--checkpoint", "/nonexistent/folder"], "/nonexistent/folder: no such file or folder"),
     ],
 )
 def test_user_errors_are_one_line_exit_2(model, capsys, args, message):
     code, out, err = run(capsys, *BASE, "--model", model, *args)
     assert code == 2 and out == "" and err.count("\n") == 1 and message in err
+
+
+def test_frontier_points_are_bounded_in_the_library(model):
+    from hwsim.allocate import build_problem, resolve_trace
+    from hwsim.allocate.frontier import MAX_POINTS, frontier
+    from hwsim.arch import load_arch
+    from hwsim.errors import HwsimError
+
+    problem = build_problem(load_arch("bitmod"), resolve_trace(model, "decode"), ["int4_g128", "int8"])
+    for bad in (0, MAX_POINTS + 1, 2.5, True):
+        with pytest.raises(HwsimError, match="points: must be an integer in 1..1,000"):
+            frontier(problem, "avg_bits", "error", bad)
 
 
 def test_frontier_json(model, capsys):

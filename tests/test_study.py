@@ -93,6 +93,13 @@ def test_samplers_seeded_and_in_range(tmp_path, kind):
         ("objectives:", "sampler: {kind: lhs}\nobjectives:", "sampler", "needs samples"),
         ("0.5 GHz", "0.5 furlongs", r"architectures\[0\]\.sweep\.clock\.min", "cannot read"),
         ("name: fp16", "name: bitmod", r"architectures\[1\]", "used twice"),
+        # a NaN bound was a ValueError traceback, an infinite one an OverflowError or a grid of inf clocks
+        ("min: 0.5 GHz", "min: .nan", r"architectures\[0\]\.sweep\.clock\.min", "finite numbers, got nan"),
+        ("max: 2 GHz", "max: .inf", r"architectures\[0\]\.sweep\.clock\.max", "finite numbers, got inf"),
+        # num: 10^12 asked numpy for 7 TiB (MemoryError traceback) before the study's size was checked
+        ("num: 3", "num: 1000000000000", r"architectures\[0\]\.sweep\.clock\.num", "at most 100,000,000"),
+        # the plain 32 was read as 32 B/cycle (the others' unit), where a plain number is SI (B/s)
+        ("[16, 32, 64]", '["128 bit/cycle", 32]', r"architectures\[0\]\.sweep\.compute\.rows", "units and without"),
     ],
 )
 def test_schema_errors_name_file_and_path(tmp_path, old, new, where, msg):

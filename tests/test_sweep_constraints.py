@@ -101,3 +101,22 @@ def test_a_constraint_bound_in_the_wrong_unit_is_refused(tmp_path, bounds, needl
     p.write_text(textwrap.dedent(STUDY).replace("SET", "").replace("  area_mm2: {max: 900}", f"  {bounds[1:-1]}"))
     with pytest.raises(HwsimError, match=needle.replace(".", r"\.")):
         load_study(p)
+
+
+@pytest.mark.parametrize(
+    "constraint, needle",
+    [
+        # a bound on a text column ended in a ValueError traceback at the first chunk
+        (Constraint("design", None, 1.0), "constraints.design: the column holds text"),
+        # `true` on a number held wherever it was not 0
+        (Constraint("area_mm2", true=True), "constraints.area_mm2: the column holds numbers, not true/false"),
+    ],
+)
+def test_a_constraint_of_the_wrong_kind_for_its_column_is_refused(tmp_path, constraint, needle):
+    s = replace(_study(tmp_path), constraints=(constraint,))
+    t = pd.DataFrame({"design": ["u280"], "family": ["fpga"], "area_mm2": [10.0], "fits_memory": [True]})
+    with pytest.raises(HwsimError, match=needle.replace(".", r"\.")):
+        feasibility(t, s)
+    # what they are for: true on a true/false column, bounds on numbers (and on true/false as 1/0, as before)
+    ok = (Constraint("fits_memory", true=True), Constraint("area_mm2", None, 20.0), Constraint("fits_memory", 1.0))
+    assert feasibility(t, replace(s, constraints=ok)).all()

@@ -30,8 +30,11 @@ if TYPE_CHECKING:
 
 def _names(formats: str | Iterable[object], field: str) -> tuple[str, ...]:
     if isinstance(formats, str):
-        formats = formats.split(",")
-    names = tuple(dict.fromkeys(str(f).strip() for f in formats if str(f).strip()))
+        formats = formats.split(",") if formats.strip() else []
+    given = [str(f).strip() for f in formats]
+    if "" in given:  # `a,,b` or a trailing comma: a name was left out, not meant away (it was dropped silently)
+        raise HwsimError(f"an empty format name in {','.join(given)!r}: write one name between each comma", field=field)
+    names = tuple(dict.fromkeys(given))
     if not names:
         raise HwsimError("give at least one candidate format", field=field)
     from hwsim.formats import get_format

@@ -15,8 +15,12 @@ import pandas as pd
 
 from hwsim.allocate.problem import QUANTITIES, Problem
 from hwsim.allocate.solve import InfeasibleBudget, Solver, check_budgets
+from hwsim.errors import HwsimError
 
 COLUMNS = ["kind", "format", "budget", "status", "objective", *QUANTITIES, "solve_seconds"]
+# most budgets one frontier solves: each is one CBC re-solve (about 0.15 s for Llama-2-7B decode × 3 formats on
+# the 2-core sandbox under load, so ~2.5 min at the limit); 100,000 ran past 2 minutes before this bound
+MAX_POINTS = 1000
 
 
 def uniform_points(problem: Problem) -> pd.DataFrame:
@@ -33,6 +37,15 @@ def uniform_points(problem: Problem) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
+def check_points(points: object) -> int:
+    """The number of budgets of a frontier: an integer in 1..MAX_POINTS."""
+    if isinstance(points, bool) or not isinstance(points, (int, np.integer)) or not 1 <= points <= MAX_POINTS:
+        raise HwsimError(
+            f"must be an integer in 1..{MAX_POINTS:,} (budgets on the frontier), got {points!r}", field="points"
+        )
+    return int(points)
+
+
 def frontier(
     problem: Problem,
     sweep: str = "avg_bits",
@@ -45,11 +58,17 @@ def frontier(
     `budgets` held, followed by the uniform-precision points. One row per point (COLUMNS)."""
     fixed = check_budgets(budgets)
     check_budgets({sweep: 0.0})
-    fixed.pop(sweep, None)
+    if sweep in fixed:  # it was dropped silently: the frontier sets this budget itself at every point
+        raise HwsimError(
+            f"a budget on {sweep} and a frontier over {sweep}: the frontier sets that budget at each point; drop one",
+            field="budget",
+        )
+    if values is None:
+        check_points(points)
     solver = Solver(problem, objective, (sweep, *fixed))
     if values is None:
         top = Solver(problem, objective, tuple(fixed)).solve(fixed).totals[sweep]
-        values = np.linspace(problem.min_total(sweep), top, max(int(points), 1))
+        values = np.linspace(problem.min_total(sweep), top, int(points))
     rows = []
     for b in np.asarray(values, dtype=np.float64):
         try:

@@ -76,7 +76,10 @@ def parse_groups(groups: Mapping[str, Iterable[str]] | Iterable[str] | None) -> 
         name, sep, roles = str(text).partition("=")
         if not sep or not name or not roles:
             raise HwsimError(f"expected NAME=ROLE,ROLE,… (e.g. qkv=q_proj,k_proj,v_proj), got {text!r}", field="group")
-        out[name] = tuple(r.strip() for r in roles.split(",") if r.strip())
+        members = tuple(r.strip() for r in roles.split(","))
+        if "" in members:  # `qkv=q_proj,,v_proj`: a role left out (it was dropped silently)
+            raise HwsimError(f"an empty role name in {text!r}: write one role between each comma", field="group")
+        out[name] = members
     return out
 
 

@@ -42,6 +42,8 @@ FLAGS = {
     "max_tokens": "--max-tokens",
     "window": "--window",
     "seed": "--seed",
+    "budget": "--budget",
+    "points": "--frontier",
 }
 FLAG_HINTS = {
     "--fixed-weights": "; --fixed-weights (default fp16) is the format of the weights outside the units "
@@ -123,7 +125,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--frontier",
         metavar="KEY[:N]",
-        help="instead of one solve, sweep N (default 20) budgets on KEY; uniform points beside",
+        help="instead of one solve, sweep N (default 20, at most 1000) budgets on KEY; uniform points beside",
     )
     p.add_argument("--json", action="store_true", help="one JSON document on stdout")
 
@@ -149,12 +151,16 @@ def _parse_frontier(text: str) -> tuple[str, int]:
     key, _, n = text.partition(":")
     if key not in BUDGET_KINDS:
         raise HwsimError(f"KEY must be one of {', '.join(BUDGET_KINDS)}, got {key!r}", field="--frontier")
+    from hwsim.allocate.frontier import MAX_POINTS
+
     try:
         points = int(n) if n else 20
     except ValueError:
         points = 0
-    if points < 1:
-        raise HwsimError(f"N must be a positive integer, got {n!r}", field="--frontier")
+    if not 1 <= points <= MAX_POINTS:  # before the problem is built (hwsim.allocate.frontier checks it too)
+        raise HwsimError(
+            f"N must be an integer in 1..{MAX_POINTS:,} (budgets on the frontier), got {n!r}", field="--frontier"
+        )
     return key, points
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,6 +12,12 @@ from hwsim.study.validate import At
 from hwsim.units import KINDS, parse_quantity
 
 _RANGE_KEYS = ("min", "max", "num", "log", "integer")
+
+# rows of one study: the results table is assembled in memory for its fronts (tens of columns: ~0.5 kB a row), and
+# 10^8 rows already take ~20 min a core at the sweep's 100,000 points in 1.4 s (assumed: a workstation's memory).
+# hwsim.sweep.tasks.check_size refuses a bigger study; a range's `num` beyond it is refused here, before its
+# values are built (num: 10^12 asked numpy for 7 TiB and ended in a MemoryError traceback)
+MAX_ROWS = 10**8
 
 
 # the SI unit each quantity kind is written back in when values go to the engine: plain numbers
@@ -143,6 +150,8 @@ def parse_param(path: str, at: At, sampler: str) -> Param:
         for k, v in (("min", lo), ("max", hi)):
             if isinstance(v, str):
                 raise keys[k].error(f"a range needs numbers, got {v!r}")
+            if not math.isfinite(v):  # .nan ended in a ValueError traceback, .inf in an OverflowError one
+                raise keys[k].error(f"a range needs finite numbers, got {v!r}")
         assert not isinstance(lo, str) and not isinstance(hi, str)  # raised just above
         integer = keys["integer"].bool() if "integer" in keys else False
         log = keys["log"].bool() if "log" in keys else False
@@ -153,6 +162,8 @@ def parse_param(path: str, at: At, sampler: str) -> Param:
         if integer and (lo != int(lo) or hi != int(hi)):
             raise at.error("an integer range needs integer min and max")
         num = keys["num"].int(minimum=1) if "num" in keys else None
+        if num is not None and num > MAX_ROWS:
+            raise keys["num"].error(f"must be at most {MAX_ROWS:,} (the rows one study holds), got {num:,}")
         if sampler == "grid" and num is None:
             raise at.error(
                 "a range under the grid sampler needs num (how many values); or use sampler kind random or lhs"
@@ -164,6 +175,12 @@ def parse_param(path: str, at: At, sampler: str) -> Param:
     if len(set(values)) != len(values):
         raise at.error("values repeat")
     unit = _one_unit(at, [u for _, u in parsed])
+    bare = [str(i.value) for i, (_, u) in zip(items, parsed) if u is None]
+    if unit is not None and bare:  # ["128 bit/cycle", 32] read the 32 in the others' unit, not in SI (B/s)
+        raise at.error(
+            f"values mix quantities with units and without ({', '.join(bare)}): a plain number is in SI units, "
+            f"not in those of the others ({unit}); write the unit on every value"
+        )
     texts = tuple(str(i.value) for i in items) if unit is not None else ()
     return Param(path, values, unit=unit, texts=texts)
 

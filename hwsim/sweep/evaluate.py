@@ -278,6 +278,29 @@ def _require_defined(t: pd.DataFrame, column: str, study: Study, served: np.ndar
     )
 
 
+def _check_kind(col: pd.Series, true: bool, study: Study) -> None:
+    """`column: true` needs a true/false column, `{min, max}` a numeric one: a bound on a text column ended in a
+    ValueError traceback, and `true` on a number held wherever it was not 0."""
+    values = col.dropna()
+    if not len(values):  # nothing to judge (a serving point that could not serve): _require_defined says more
+        return
+    boolean = col.dtype.kind == "b" or all(isinstance(v, (bool, np.bool_)) for v in values)
+    if true and not boolean:
+        holds = "numbers" if col.dtype.kind in "iuf" else "text"
+        raise HwsimError(
+            f"the column holds {holds}, not true/false: bound it with {{min: …, max: …}}",
+            file=study.file,
+            field=f"constraints.{col.name}",
+        )
+    if not true and not boolean and col.dtype.kind not in "iuf":  # true/false bounds as 1/0, as before
+        raise HwsimError(
+            "the column holds text, which min/max cannot bound (constraints bound numbers, or require a "
+            "true/false column with `true`)",
+            file=study.file,
+            field=f"constraints.{col.name}",
+        )
+
+
 def feasibility(t: pd.DataFrame, study: Study) -> np.ndarray:
     ok = np.ones(len(t), dtype=bool)
     served = t["serve_error"].fillna("").eq("").to_numpy() if "serve_error" in t.columns else ok
@@ -288,8 +311,9 @@ def feasibility(t: pd.DataFrame, study: Study) -> np.ndarray:
                 file=study.file,
                 field=f"constraints.{c.column}",
             )
-        _require_defined(t, c.column, study, served)
         col = t[c.column]
+        _check_kind(col, c.true, study)
+        _require_defined(t, c.column, study, served)
         if c.true:
             ok &= col.astype(bool).to_numpy()
             continue

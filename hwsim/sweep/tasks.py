@@ -9,12 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hwsim.errors import HwsimError
+from hwsim.study.params import MAX_ROWS
 from hwsim.study.samplers import n_points
 from hwsim.study.schema import Design, Sampler, Study
 
-# rows of one study: the results table is assembled in memory for its fronts (tens of columns: ~0.5 kB a row), and
-# 10^8 rows already take ~20 min a core at the sweep's 100,000 points in 1.4 s (assumed: a workstation's memory)
-MAX_ROWS = 10**8
+__all__ = ["MAX_ROWS", "Task", "check_size", "plan", "total_rows"]
 
 
 @dataclass(frozen=True)
