@@ -1,5 +1,5 @@
 """A checkpoint's quantization_config decides its weight formats unless the user overrides them (issue 15):
-GPTQ, AWQ, bitsandbytes, fp8, compressed-tensors, BitNet; module exceptions become per-op formats."""
+GPTQ, AWQ, bitsandbytes, fp8, compressed-tensors, ModelOpt, BitNet; module exceptions become per-op formats."""
 
 import json
 
@@ -8,6 +8,7 @@ import pytest
 
 from hwsim.cli import main
 from hwsim.engine import evaluate
+from hwsim.errors import HwsimError
 from hwsim.workload import from_hf_dict, trace
 
 BASE = {
@@ -73,6 +74,27 @@ def formats_of(cfg: dict) -> dict[str, str]:
             "fp8_e4m3",
             "fp8_e4m3",
         ),
+        (  # llm-compressor's NVFP4 scheme (e.g. RedHatAI's *-NVFP4 checkpoints)
+            {
+                "quant_method": "compressed-tensors",
+                "ignore": ["lm_head"],
+                "config_groups": {
+                    "group_0": {
+                        "targets": ["Linear"],
+                        "weights": {"num_bits": 4, "type": "float", "strategy": "tensor_group", "group_size": 16},
+                    }
+                },
+            },
+            "nvfp4",
+            "fp16",
+        ),
+        # NVIDIA ModelOpt exports: the hf_quant_config.json fields, flat or under `quantization`
+        ({"quant_method": "modelopt", "quant_algo": "FP8", "exclude_modules": ["lm_head"]}, "fp8_e4m3", "fp16"),
+        (
+            {"quant_method": "modelopt", "quantization": {"quant_algo": "NVFP4", "group_size": 16}},
+            "nvfp4",
+            "fp16",
+        ),
     ],
 )
 def test_methods(q, main_fmt, head):
@@ -119,6 +141,37 @@ def test_per_module_exceptions():
         }
     )
     assert fmts["layers.0.mlp.gate_proj"] == "fp16" and fmts["layers.0.mlp.up_proj"] == "int4_pc"
+
+
+def test_modelopt_exclude_globs_and_refusals():
+    fmts = formats_of(
+        {
+            **BASE,
+            "quantization_config": {
+                "quant_method": "modelopt",
+                "quant_algo": "NVFP4",
+                "group_size": 16,
+                "exclude_modules": ["lm_head", "model.layers.1.self_attn*"],
+            },
+        }
+    )
+    assert fmts["layers.1.q_proj"] == fmts["layers.1.o_proj"] == "fp16"  # the glob covers layer 1's attention
+    assert fmts["layers.0.q_proj"] == fmts["layers.1.mlp.up_proj"] == "nvfp4"
+    for q, field, says in (
+        ({"quant_method": "modelopt", "quant_algo": "W4A8_AWQ"}, "quantization_config.quant_algo", "FP8, NVFP4"),
+        ({"quant_method": "modelopt", "quant_algo": "NVFP4", "group_size": 32}, "quantization_config.group_size", "16"),
+        (
+            {
+                "quant_method": "compressed-tensors",
+                "config_groups": {"g": {"weights": {"num_bits": 4, "type": "float", "group_size": 32}}},
+            },
+            "quantization_config.config_groups.g.weights.num_bits",
+            "nvfp4",
+        ),
+    ):
+        with pytest.raises(HwsimError) as e:
+            from_hf_dict({**BASE, "quantization_config": q})
+        assert e.value.field == field and says in str(e.value)
 
 
 def _sim(capsys, *extra):

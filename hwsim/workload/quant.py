@@ -11,18 +11,22 @@ Methods and the fields read (each library's documented config keys):
 - compressed-tensors (llm-compressor): config_groups.*.weights {num_bits, type int|float, symmetric, strategy
   tensor|channel|group, group_size}, targets ["Linear" | "re:..."]; ignore [...].
 - bitnet: ternary weights in every BitLinear; modules_to_not_convert.
+- modelopt (NVIDIA TensorRT Model Optimizer's HF export; its hf_quant_config.json `quantization` fields, flat or
+  under `quantization`): quant_algo FP8 (e4m3) or NVFP4 (group_size 16); exclude_modules as names or globs
+  ("model.layers.0.self_attn*").
 Transformers never quantizes the output head or the embeddings of these methods unless told to
 (`get_keys_to_not_convert`), so lm_head and embed_tokens keep the checkpoint's dtype by default.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from dataclasses import dataclass
 
 from hwsim.errors import HwsimError
 
-METHODS = ("gptq", "awq", "bitsandbytes", "fp8", "fbgemm_fp8", "compressed-tensors", "bitnet", "mxfp4")
+METHODS = ("gptq", "awq", "bitsandbytes", "fp8", "fbgemm_fp8", "compressed-tensors", "bitnet", "mxfp4", "modelopt")
 _UNQUANTIZED_BY_DEFAULT = ("lm_head", "embed_tokens")
 
 
@@ -137,6 +141,8 @@ def weight_formats(cfg: dict, file: object = None) -> WeightFormats | None:
         skip = _skip_list(q, ("modules_to_not_convert",), file)
     elif method == "compressed-tensors":
         return _compressed_tensors(q, dtype, file)
+    elif method == "modelopt":
+        return _modelopt(q, dtype, file)
     else:
         raise HwsimError(
             f"unsupported quant_method {method!r} (supported: {', '.join(METHODS)})",
@@ -161,13 +167,15 @@ def _compressed_tensors(q: dict, dtype: str, file: object) -> WeightFormats:
             continue  # an activation-only group leaves weights as they are
         bits, kind = w.get("num_bits"), str(w.get("type", "int"))
         if kind == "float":
-            if bits != 8:
+            # llm-compressor's FP8 schemes, and its NVFP4 scheme: E2M1 in groups of 16 (strategy tensor_group)
+            fmt = "fp8_e4m3" if bits == 8 else "nvfp4" if bits == 4 and w.get("group_size") == 16 else ""
+            if not fmt:
                 raise HwsimError(
-                    f"float weights of {bits!r} bits are not supported (8: fp8_e4m3)",
+                    f"float weights of {bits!r} bits in groups of {w.get('group_size')!r} are not supported "
+                    "(8 bits: fp8_e4m3; 4 bits in groups of 16: nvfp4)",
                     file=file,
                     field=f"{field}.{gname}.weights.num_bits",
                 )
-            fmt = "fp8_e4m3"
         else:
             strategy = w.get("strategy", "tensor")
             group = w.get("group_size") if strategy == "group" else -1
@@ -179,6 +187,40 @@ def _compressed_tensors(q: dict, dtype: str, file: object) -> WeightFormats:
             else:
                 rules.append((_module_rule(str(t)), fmt))
     return WeightFormats(default, tuple(rules))
+
+
+_MODELOPT_ALGOS = {"FP8": "fp8_e4m3", "NVFP4": "nvfp4"}
+
+
+def _modelopt(q: dict, dtype: str, file: object) -> WeightFormats:
+    """ModelOpt: one quant_algo for every linear weight but the excluded modules (names or fnmatch globs)."""
+    inner = q.get("quantization")
+    fields, where = (
+        (inner, "quantization_config.quantization") if isinstance(inner, dict) else (q, "quantization_config")
+    )
+    algo = str(fields.get("quant_algo", "")).upper()
+    fmt = _MODELOPT_ALGOS.get(algo)
+    if fmt is None:
+        raise HwsimError(
+            f"ModelOpt quant_algo {fields.get('quant_algo')!r} is not supported (supported: {', '.join(_MODELOPT_ALGOS)})",
+            file=file,
+            field=f"{where}.quant_algo",
+        )
+    if fmt == "nvfp4" and fields.get("group_size", 16) != 16:
+        raise HwsimError(
+            f"NVFP4 has blocks of 16, got group_size {fields.get('group_size')!r}",
+            file=file,
+            field=f"{where}.group_size",
+        )
+    skip = _skip_list(fields, ("exclude_modules",), file)
+    rules = [(_glob_rule(m) if any(c in m for c in "*?[") else _module_rule(m), dtype) for m in skip]
+    rules.append((_module_rule("embed_tokens"), dtype))
+    return WeightFormats(fmt, tuple(rules))
+
+
+def _glob_rule(pattern: str) -> str:
+    """A ModelOpt exclude glob ('model.layers.0.self_attn*') → a regex over full module names."""
+    return fnmatch.translate(pattern)
 
 
 def hf_module(op_name: str) -> str:
