@@ -47,7 +47,7 @@ def _fmt(path: str, value: float) -> str | float:
 
 
 def write_preset(
-    src_path: str | Path, out: str | Path, values: dict, source: str, name: str, inputs: tuple[str, ...] = ()
+    src_path: str | Path, out: str | Path, values: dict, source: str, name: str, inputs: tuple[str | Path, ...] = ()
 ) -> None:
     """The preset at `src_path` with `values` (dotted path → SI value) written as fitted constants; `out` must
     not be one of `inputs` (the measurements, the preset)."""
