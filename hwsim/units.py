@@ -164,3 +164,37 @@ def parse_quantity(value: object, kind: str, *, file: object | None = None, fiel
             field=field,
         )
     return out
+
+
+# the SI unit each quantity kind is written back in when values go to the engine: plain numbers
+# are SI there too, except that a bandwidth's unit says whether it is per cycle or per second
+SI_UNIT = {
+    "frequency": "Hz",
+    "time": "s",
+    "bytes": "B",
+    "bandwidth": "B/s",
+    "bytes_per_cycle": "B/cycle",
+    "energy": "J",
+    "energy_per_byte": "J/B",
+    "power": "W",
+    "area": "m2",
+    "ops_per_s": "OPS",
+}
+
+
+def si_column(path: str, unit: str | None) -> str:
+    """A results column of SI values: the dotted path, plus the SI unit when the values had units
+    (memory.dram.bandwidth_B_per_cycle); si_column_path reads it back."""
+    return path if unit is None else f"{path}_{unit.replace('/', '_per_')}"
+
+
+# longest suffix first: "_B_per_s" must not be read as "_s"
+_SI_SUFFIX = sorted(((si_column("", u), kind) for kind, u in SI_UNIT.items()), key=lambda s: -len(s[0]))
+
+
+def si_column_path(column: str) -> tuple[str, str] | None:
+    """(dotted path, hwsim.units kind) of a column named by si_column with a unit, else None."""
+    for suffix, kind in _SI_SUFFIX:
+        if column.endswith(suffix) and len(column) > len(suffix):
+            return column[: -len(suffix)], kind
+    return None

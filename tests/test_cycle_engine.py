@@ -141,6 +141,43 @@ def test_recheck_reports_relative_difference():
         recheck(pd.DataFrame({"x": [1]}), arch, ops)
 
 
+def test_recheck_reads_a_sweep_table_with_units(tmp_path):
+    """docs/cycle.md: recheck takes a sweep/study results table. A quantity swept with units is written as its
+    YAML spelling under the path and its SI value under <path>_<unit> (memory.dram.bandwidth_B_per_cycle;
+    a range with units: the SI column only); recheck applies the SI column at its kind. Before, it took every
+    dotted column as a path: 'memory.dram.bandwidth_B_per_cycle: unknown field', one line per call."""
+    from hwsim.study import load_study
+    from hwsim.sweep import run_sweep
+    from hwsim.workload import trace
+
+    study = tmp_path / "s.yaml"
+    study.write_text(
+        "architectures:\n"
+        "  - preset: bitmod\n"
+        "    sweep:\n"
+        '      memory.dram.bandwidth: ["128 bit/cycle", "512 bit/cycle"]\n'
+        "      memory.weight_sram.capacity: {min: 256 KiB, max: 1 MiB, num: 2}\n"
+        "workloads: [{model: gpt-2, phase: decode, context: 16}]\n"
+        "precisions: {weights: int8}\n"
+        "outputs: {plot: false}\n"
+    )
+    table = run_sweep(load_study(study), tmp_path / "out", progress=False).table()
+    assert {"memory.dram.bandwidth_B_per_cycle", "memory.weight_sram.capacity_B"} <= set(table.columns)
+    tr, prec = trace("gpt-2", "decode", context=16), Precision(weights="int8")
+    out = recheck(table, load_arch("bitmod"), tr, prec, sample=4, seed=0)
+    assert len(out) == 4
+    for _, r in out.iterrows():
+        point = load_arch(
+            "bitmod",
+            {
+                "memory.dram.bandwidth": r["memory.dram.bandwidth"],
+                "memory.weight_sram.capacity": f"{r['memory.weight_sram.capacity_B']} B",
+            },
+        )
+        assert r["cycles_cycle"] == evaluate(point, tr, prec).totals["cycles"]
+        assert abs(r["rel_diff"]) < 0.05
+
+
 def test_lut_cpu_runs_float_weights_on_the_host_like_the_analytical_engine():
     """float_weights: host (T-MAC's fp16 lm_head): both engines price fp16 weights on the host lanes."""
     from hwsim.arch import load_arch

@@ -9,7 +9,7 @@ import numpy as np
 
 from hwsim.core.schema import SIValues
 from hwsim.study.validate import At
-from hwsim.units import KINDS, parse_quantity
+from hwsim.units import KINDS, SI_UNIT, parse_quantity, si_column
 
 _RANGE_KEYS = ("min", "max", "num", "log", "integer")
 
@@ -19,21 +19,6 @@ _RANGE_KEYS = ("min", "max", "num", "log", "integer")
 # values are built (num: 10^12 asked numpy for 7 TiB and ended in a MemoryError traceback)
 MAX_ROWS = 10**8
 
-
-# the SI unit each quantity kind is written back in when values go to the engine: plain numbers
-# are SI there too, except that a bandwidth's unit says whether it is per cycle or per second
-SI_UNIT = {
-    "frequency": "Hz",
-    "time": "s",
-    "bytes": "B",
-    "bandwidth": "B/s",
-    "bytes_per_cycle": "B/cycle",
-    "energy": "J",
-    "energy_per_byte": "J/B",
-    "power": "W",
-    "area": "m2",
-    "ops_per_s": "OPS",
-}
 
 _KIND_OF_UNIT = {unit: kind for kind, unit in SI_UNIT.items()}
 
@@ -79,7 +64,7 @@ class Param:
     def si_column(self) -> str:
         """The results column of the SI values: the path, plus the unit when the YAML gave one
         (memory.dram.bandwidth_B_per_cycle); the YAML's own spelling goes in a column named by the path."""
-        return self.path if self.unit is None else f"{self.path}_{self.unit.replace('/', '_per_')}"
+        return si_column(self.path, self.unit)
 
     def result_columns(self, values: np.ndarray) -> dict[str, np.ndarray]:
         """Columns of one swept parameter in a results table: SI values (unit in the name) and the YAML text."""
