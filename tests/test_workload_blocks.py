@@ -258,8 +258,10 @@ def test_olmo2_normalises_q_and_k_across_heads_and_cohere_runs_attention_beside_
     layer = cohere.blocks[0]
     assert (layer.parallel, layer.norms, cohere.norm, cohere.tie_embeddings) == (True, 1, "layernorm_weight", True)
     assert cohere.param_breakdown()["final_norm"] == cohere.hidden  # a weight, no bias
-    with pytest.raises(HwsimError, match="use_qk_norm: Cohere with per-head q/k LayerNorms is not supported"):
-        from_hf_dict({**cohere.extra, "use_qk_norm": True})
+    # Command R+'s per-head q/k LayerNorms (tests/test_workload_cohere_qk_norm.py): one weight per head element
+    with_norms = from_hf_dict({**cohere.extra, "use_qk_norm": True})
+    a = with_norms.blocks[0].attention
+    assert with_norms.params - cohere.params == cohere.layers * (a.heads + a.kv_heads) * a.head_dim
 
 
 def test_phi2_has_a_biased_lm_head_and_optional_per_head_qk_layernorms():

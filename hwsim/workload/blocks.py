@@ -13,6 +13,15 @@ from dataclasses import dataclass
 NORM_PARAMS = {"rmsnorm": 1, "layernorm": 2, "layernorm_weight": 1, "l2": 0}
 
 
+def qk_norm_kind(qk_norm: str) -> tuple[str, bool]:
+    """(the norm, whether its weights are per head: one set per head and token position, as `_all` (one norm over
+    all heads) and `_heads` (each head normed alone, with its own weights) both have)."""
+    for suffix in ("_all", "_heads"):
+        if qk_norm.endswith(suffix):
+            return qk_norm.removesuffix(suffix), True
+    return qk_norm, False
+
+
 @dataclass(frozen=True)
 class Linear:
     k: int  # in features
@@ -45,8 +54,9 @@ class Attention:
     qkv_bias: bool = False
     o_bias: bool = False
     rotary: bool = True
-    # "rmsnorm" (per head, weights of head_dim each for q and k), "l2" (no weights) or "rmsnorm_all" (OLMo-2:
-    # over all heads at once, weights of q_dim and kv_dim)
+    # "rmsnorm" (per head, weights of head_dim each for q and k), "l2" (no weights), "rmsnorm_all" (OLMo-2:
+    # over all heads at once, weights of q_dim and kv_dim) or "layernorm_weight_heads" (Command R+: per head,
+    # each head its own weights: (heads, head_dim) for q, (kv_heads, head_dim) for k)
     qk_norm: str | None = None
     window: int | None = None  # sliding window: each query sees at most this many keys
     chunk: int | None = None  # chunked (local) attention: keys of the query's own chunk only
@@ -85,9 +95,9 @@ class Attention:
         p = NORM_PARAMS[norm]
         extra = 0
         if self.qk_norm:
-            wide = self.qk_norm.endswith("_all")
-            widths = (self.heads + self.kv_heads) * self.head_dim if wide else 2 * self.head_dim
-            extra = widths * NORM_PARAMS[self.qk_norm.removesuffix("_all")]
+            kind, per_head = qk_norm_kind(self.qk_norm)
+            widths = (self.heads + self.kv_heads) * self.head_dim if per_head else 2 * self.head_dim
+            extra = widths * NORM_PARAMS[kind]
         if self.sinks:
             extra += self.heads
         if self.sub_norm:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hwsim.workload.blocks import NORM_PARAMS, Attention, Layer, Mlp, Ssm
+from hwsim.workload.blocks import NORM_PARAMS, Attention, Layer, Mlp, Ssm, qk_norm_kind
 from hwsim.workload.kv import cached_tokens
 
 # Approximate element operations per element for elementwise ops (assumed: one op per arithmetic step).
@@ -241,14 +241,15 @@ def _rope(ops: Ops, M: int, q_width: int, k_width: int, *, k_to_cache: bool = Tr
 
 def _qk_norm(ops: Ops, s: Step, attn: Attention, rows_q: int, rows_k: int) -> None:
     assert attn.qk_norm is not None, "called for attention with q/k norms only"
-    kind = attn.qk_norm.removesuffix("_all")
+    kind, per_head_weights = qk_norm_kind(attn.qk_norm)
     per = VECTOR_OPS[kind]
     for name, rows, heads in (("q_norm", rows_q, attn.heads), ("k_norm", rows_k, attn.kv_heads)):
+        weights = (heads if per_head_weights else 1) * attn.head_dim * NORM_PARAMS[kind]
         if attn.qk_norm.endswith("_all"):  # one norm over all heads of a token (OLMo-2)
             rows, width = rows // heads, heads * attn.head_dim
-        else:
+        else:  # each head normed over its head_dim (with its own weights under `_heads`: Command R+)
             width = attn.head_dim
-        ops.elementwise(name, "norm", rows, width, per, weight=width * NORM_PARAMS[kind])
+        ops.elementwise(name, "norm", rows, width, per, weight=weights)
 
 
 def mha(ops: Ops, s: Step, attn: Attention, hidden: int) -> None:

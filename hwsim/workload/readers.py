@@ -184,8 +184,10 @@ def _llama_like(f: Fields, mt: str) -> tuple:
         qkv_bias = o_bias = qkv_bias or f.flag("enable_bias", False)
     mlp_bias = f.flag("mlp_bias", False)
     qk_norm = {"qwen3": "rmsnorm", "qwen3_moe": "rmsnorm", "olmo2": "rmsnorm_all"}.get(mt)
-    if mt in ("cohere", "cohere2") and f.flag("use_qk_norm", False):
-        raise HwsimError("Cohere with per-head q/k LayerNorms is not supported", file=f.file, field="use_qk_norm")
+    if mt == "cohere" and f.flag("use_qk_norm", False):  # Command R+: CohereLayerNorm of (heads, head_dim) weights
+        qk_norm = "layernorm_weight_heads"
+    elif mt == "cohere2" and f.flag("use_qk_norm", False):  # transformers' Cohere2 has no q/k norm to follow
+        raise HwsimError("Cohere2 with q/k norms is not supported", file=f.file, field="use_qk_norm")
 
     # sliding windows: Mistral/Phi-3 on every layer when set (Mistral's default 4096); Qwen from max_window_layers
     if mt in ("mistral", "phi3", "mixtral"):
