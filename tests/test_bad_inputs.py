@@ -612,3 +612,11 @@ def test_an_empty_input_name_is_named_as_such(capsys, argv, option):
 )
 def test_quantization_options_are_named_in_errors(capsys, argv, needle):
     one_line_exit_2(capsys, argv, needle)
+
+
+@pytest.mark.parametrize("method, needle", [("gptx", "unknown method 'gptx'"), ("", "a method is names joined")])
+def test_simulate_names_its_method_option(capsys, method, needle):
+    """parse_method's field `method` reached the user as 'method:', not the option that sets it."""
+    argv = ["simulate", "--arch", "bitmod", "--model", "gpt-2", "--phase", "decode", "--method", method]
+    err = one_line_exit_2(capsys, argv, needle)
+    assert err.startswith("hwsim simulate: error: --method: "), err

@@ -101,6 +101,23 @@ def test_out_that_is_the_measurements_file_is_refused(tmp_path, capsys):
     assert csv.read_bytes() == before
 
 
+def test_out_that_is_the_preset_it_starts_from_is_refused(tmp_path, capsys):
+    """`--arch my.yaml --out my.yaml` replaced the preset with its calibrated copy (a second run then stacked
+    '— calibrated' twice in its description): one line, exit 2, the preset kept."""
+    import shutil
+
+    data = Path(__file__).parents[1] / "hwsim"
+    preset = tmp_path / "my-gpu.yaml"
+    shutil.copy(data / "presets" / "archs" / "h100-sxm.yaml", preset)
+    before = preset.read_bytes()
+    csv = data / "data" / "gpu" / "h100-sxm-kernels.csv"
+    argv = ["calibrate", "--arch", str(preset), "--measurements", str(csv), "--out", str(preset)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"is the input {preset}: writing it would destroy it" in err, err
+    assert preset.read_bytes() == before
+
+
 def test_measurements_without_rows_are_refused(tmp_path, capsys):
     """A header-only CSV 'fitted 0 field(s) on 0 of 0 rows' and wrote the preset unchanged, labelled calibrated."""
     csv = tmp_path / "empty.csv"

@@ -114,3 +114,33 @@ def test_binary_file_as_model_or_arch(tmp_path, capsys):
         assert main(argv) == 2
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and "not a text file" in err and "checkpoint" in err
+
+
+@pytest.mark.parametrize(
+    "argv, option",
+    [
+        (
+            ["simulate", "--arch", "bitmod", "--model", "gpt-2", "--phase", "decode", "--weights", "int4_g128"],
+            "--weights",
+        ),
+        (["pareto", "results", "--objectives", "seconds:min"], "--objectives"),
+        (["serve", "--arch", "h100-sxm", "--model", "gpt-2", "--max-num-seqs", "8"], "--max-num-seqs"),
+        (["sweep", "quickstart", "--out", "a"], "--out"),
+    ],
+)
+def test_a_one_value_option_given_twice_is_refused(argv, option, capsys):
+    """argparse kept the last value silently: `--weights int4_g128 ... --weights int8` costed int8. Refused at
+    parse time (nothing runs), naming both values; the same value twice and repeatable options stay fine."""
+    with pytest.raises(SystemExit) as info:
+        main([*argv, option, "9" if option == "--max-num-seqs" else "other"])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and err.count("\n") == 1, err
+    first = argv[argv.index(option) + 1]
+    first, other = (8, 9) if option == "--max-num-seqs" else (first, "other")  # typed values as argparse holds them
+    assert f"argument {option}: given twice ({first!r}, {other!r}): keep one" in err
+
+
+def test_the_same_value_twice_and_repeatable_options_still_run(capsys):
+    argv = ["simulate", "--arch", "bitmod", "--gemm", "1,64,64", "--phase", "decode", "--weights", "int8"]
+    assert main([*argv, "--weights", "int8", "--set", "compute.rows=8", "--set", "compute.cols=8", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["totals"]["cycles"] > 0

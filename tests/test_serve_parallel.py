@@ -342,7 +342,8 @@ def test_cli_generate_and_serve_take_tp_pp(capsys):
     ],
 )
 def test_cli_bad_parallelism_is_one_line_exit_2(capsys, extra, match):
-    args = ["generate", "--arch", "h100-sxm", "--model", "llama-3-8b", "--prompt", "8", "--output", "2"]
+    arch = [] if "--arch" in extra else ["--arch", "h100-sxm"]  # one --arch (a second is refused)
+    args = ["generate", *arch, "--model", "llama-3-8b", "--prompt", "8", "--output", "2"]
     assert main(args + extra) == 2
     err = capsys.readouterr().err.strip()
     assert match in err and "\n" not in err

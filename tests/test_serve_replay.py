@@ -121,6 +121,11 @@ def test_load_requests_accepts_both_field_names(tmp_path):
         ),
         (['{"arrival_time": 0, "input_tokens": 5, "output_tokens": 3}', "not json"], "line 2: not a JSON object"),
         (['{"input_tokens": 5, "output_tokens": 3}'], "line 1: missing arrival_time"),
+        # json kept the last of the two silently
+        (
+            ['{"arrival_time": 0, "input_tokens": 5, "output_tokens": 3, "input_tokens": 9}'],
+            "'input_tokens' given twice",
+        ),
     ],
 )
 def test_bad_request_file_is_one_line_exit_2(tmp_path, capsys, lines, needle):
@@ -140,10 +145,17 @@ def test_bad_request_file_is_one_line_exit_2(tmp_path, capsys, lines, needle):
         (["--rate", "5", "--kv-blocks", "2", "--input-len", "500"], "KV blocks"),
         (["--rate", "5", "--memory-utilization", "1.5"], "--memory-utilization"),
         ([], "--requests"),
+        # a MemoryError traceback (745 GiB of arrival times)
+        (["--rate", "5", "--seed", "0"], "--num-requests: must be at most 10,000,000"),
+        # 5.5 was rounded to 6, uniform:2.5:9 cut to 2..9, 10^12 clipped to 2^31: silently
+        (["--rate", "5", "--output-len", "5.5"], "--output-len: token counts of fixed lengths must be whole"),
+        (["--rate", "5", "--input-len", "uniform:2.5:9"], "--input-len: token counts of uniform lengths"),
+        (["--rate", "5", "--input-len", "1000000000000"], "--input-len: token counts of fixed lengths"),
     ],
 )
 def test_bad_serve_options_are_one_line_exit_2(capsys, argv, field):
-    assert main(["serve", "--arch", "h100-sxm", "--model", "llama-3-8b", "--num-requests", "5", *argv]) == 2
+    num = "100000000000" if "at most 10,000,000" in field else "5"
+    assert main(["serve", "--arch", "h100-sxm", "--model", "llama-3-8b", "--num-requests", num, *argv]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and field in err[0]
 

@@ -199,6 +199,31 @@ def test_bad_constraint_and_objective_columns(tmp_path):
     assert run_sweep(s, tmp_path / "ok", evaluator=fake_evaluator).rows == 22 * 12
 
 
+def test_an_objective_only_some_designs_have_is_refused_before_anything_runs(tmp_path):
+    """compute.cols is swept by design a only: design b's rows would never be on a front. It used to pass the
+    chunks of a (written to disk), then stop at b's first chunk as an 'unknown column'."""
+    s = study(tmp_path)
+    s2 = load_study(_rewrite(s.file, "seconds:min, area_mm2:min", "seconds:min, compute.cols:min"), check_names=False)
+    calls = []
+
+    def counting(design, points, workload, precision):
+        calls.append(design.name)
+        return fake_evaluator(design, points, workload, precision)
+
+    with pytest.raises(HwsimError) as e:
+        run_sweep(s2, tmp_path / "out", evaluator=counting)
+    msg = str(e.value)
+    assert msg.startswith(f"{s2.file}: objectives: objective column 'compute.cols' is in the rows of a but not of b")
+    assert "\n" not in msg
+    assert calls == ["a", "b"]  # one design point of each design, nothing else ran
+    assert not (tmp_path / "out" / "manifest.json").exists() and not (tmp_path / "out" / "parts").exists()
+    # a text column is refused before anything runs too (it was refused after the results were written)
+    s3 = load_study(_rewrite(s.file, "seconds:min, area_mm2:min", "seconds:min, design:min"), check_names=False)
+    with pytest.raises(HwsimError, match="objectives: objective column 'design' is not numeric in the rows of a"):
+        run_sweep(s3, tmp_path / "out3", evaluator=fake_evaluator)
+    assert not (tmp_path / "out3" / "manifest.json").exists()
+
+
 def _rewrite(path, old, new):
     text = Path(path).read_text()
     assert old in text

@@ -55,8 +55,30 @@ def _terminate(signum: int, frame: object) -> None:
     raise Terminated
 
 
+class _StoreOnce(argparse._StoreAction):
+    """An option that takes one value, given twice with different values, is refused: argparse kept the last
+    silently (`--weights int4_g128 ... --weights int8` costed int8). The same value twice is harmless."""
+
+    _namespace: object = None
+
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option: Any = None
+    ) -> None:
+        if option is not None and self._namespace is namespace:
+            old = getattr(namespace, self.dest)
+            if old != values:
+                parser.error(f"argument {option}: given twice ({old!r}, {values!r}): keep one")
+        self._namespace = namespace
+        super().__call__(parser, namespace, values, option)
+
+
 class _OneLineParser(argparse.ArgumentParser):
     """argparse prints usage plus a message; hwsim's contract is one line and exit 2."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.register("action", None, _StoreOnce)
+        self.register("action", "store", _StoreOnce)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"{self.prog}: error: {message}\n")

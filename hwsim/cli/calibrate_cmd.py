@@ -47,10 +47,10 @@ def _fmt(path: str, value: float) -> str | float:
 
 
 def write_preset(
-    src_path: str | Path, out: str | Path, values: dict, source: str, name: str, inputs: tuple[str, ...] = ()
+    src_path: str | Path, out: str | Path, values: dict, source: str, name: str, inputs: tuple[str | Path, ...] = ()
 ) -> None:
     """The preset at `src_path` with `values` (dotted path → SI value) written as fitted constants; `out` must
-    not be one of `inputs` (the measurements)."""
+    not be one of `inputs` (the measurements, the preset)."""
     import yaml
 
     from hwsim.arch.loader import set_path
@@ -84,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
     got = fit(arch, df, train, file=args.measurements)
     source = fitted_source(args.measurements, int(train.sum()))
     preset = resolve_preset(args.arch, "archs", what="arch")
-    write_preset(preset, args.out, got.values, source, Path(args.out).stem, inputs=(args.measurements,))
+    # the preset it starts from is an input too: --out naming it replaced the preset with its calibrated copy
+    write_preset(preset, args.out, got.values, source, Path(args.out).stem, inputs=(args.measurements, preset))
     load_arch(args.out)  # the written preset must load (validation of every fitted value)
     print(
         f"{arch.name}: fitted {len(got.values)} field(s) on {int(train.sum())} of {len(df)} rows of {args.measurements}"

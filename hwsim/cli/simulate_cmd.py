@@ -32,7 +32,7 @@ EXAMPLES = (
 )
 ENGINES = ("analytical", "cycle")
 KINDS_ONLY = ("linear", "attention")
-FLAGS = {**WORKLOAD_FLAGS, "shapes": "--gemm"}  # gemm_ops's parameter → its option
+FLAGS = {**WORKLOAD_FLAGS, "shapes": "--gemm", "method": "--method"}  # library parameters → their options
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -22,6 +22,11 @@ MAX_ARRIVAL_S = 1e9
 
 NAMES = {"input_tokens": ("input_tokens", "input_toks"), "output_tokens": ("output_tokens", "output_toks")}
 
+# most requests of a generated stream: a replay costs ~1-3 ms a request (docs/serving.md: 1000 requests in 1-3 s on
+# the 2-core sandbox), so 10^7 is hours already; 10^11 asked numpy for 745 GiB and ended in a MemoryError traceback
+MAX_REQUESTS = 10**7
+MAX_TOKENS = 2**31  # tokens of one request, as a request file takes them
+
 
 @dataclass(frozen=True)
 class Requests:
@@ -41,13 +46,27 @@ def _length(rec: dict, field: str, path: str, line: int) -> int:
     if not names:
         raise HwsimError(f"line {line}: missing {field} (or {NAMES[field][1]})", file=path, field=field)
     v = rec[names[0]]
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or v != int(v) or v < 1 or v > 2**31:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or v != int(v) or v < 1 or v > MAX_TOKENS:
         raise HwsimError(
             f"line {line}: must be a positive whole number of tokens (at most 2^31), got {v!r}",
             file=path,
             field=names[0],
         )
     return int(v)
+
+
+class _Repeated(Exception):
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+
+def _no_repeats(pairs: list[tuple[str, object]]) -> dict:
+    out: dict = {}
+    for k, v in pairs:
+        if k in out:
+            raise _Repeated(k)
+        out[k] = v
+    return out
 
 
 def load_requests(path: str) -> Requests:
@@ -59,9 +78,11 @@ def load_requests(path: str) -> Requests:
         if not raw.strip():
             continue
         try:
-            rec = json.loads(raw)
+            rec = json.loads(raw, object_pairs_hook=_no_repeats)
         except json.JSONDecodeError as exc:
             raise HwsimError(f"line {line}: not a JSON object ({exc.msg})", file=path, field="line") from None
+        except _Repeated as exc:  # json keeps the last silently; YAML inputs refuse it too
+            raise HwsimError(f"line {line}: key {exc.key!r} given twice: keep one", file=path, field=exc.key) from None
         if not isinstance(rec, dict):
             raise HwsimError(
                 f"line {line}: expected a JSON object with arrival_time, input_tokens, output_tokens",
@@ -106,6 +127,11 @@ def _lengths(spec: str, n: int, rng: np.random.Generator, field: str) -> np.ndar
     ok = {"fixed": 1, "uniform": 2, "lognormal": 2}.get(kind) == len(nums) and all(map(math.isfinite, nums))
     if not ok or any(v <= 0 for v in nums[:1]) or (kind == "uniform" and nums[1] < nums[0]):
         raise HwsimError(f"expected {DISTRIBUTIONS} with positive values, got {spec!r}", field=field)
+    if kind != "lognormal" and not all(v == int(v) and v <= MAX_TOKENS for v in nums):
+        # 5.5 was rounded to 6 and uniform:1.5:9.9 cut to 1..9 silently, 10^12 clipped to 2^31
+        raise HwsimError(
+            f"token counts of {kind} lengths must be whole numbers of at most 2^31, got {spec!r}", field=field
+        )
     if kind == "fixed":
         x = np.full(n, nums[0])
     elif kind == "uniform":
@@ -122,6 +148,10 @@ def poisson_requests(rate: float, num: int, input_len: str = "512", output_len: 
     rate = inf sends every request at t = 0. Same seed, same stream."""
     if isinstance(num, bool) or not isinstance(num, (int, np.integer)) or num < 1:
         raise HwsimError(f"must be a positive integer, got {num!r}", field="num")
+    if num > MAX_REQUESTS:
+        raise HwsimError(
+            f"must be at most {MAX_REQUESTS:,} (a replay takes ~1-3 ms a request), got {num:,}", field="num"
+        )
     if not (rate > 0):
         raise HwsimError(f"must be a positive number of requests per second (or inf), got {rate!r}", field="rate")
     rng = np.random.default_rng(check_seed(seed))

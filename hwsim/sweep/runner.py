@@ -126,6 +126,8 @@ def _run(
         store.drop_parts()  # while it dropped the parts the results already hold
         return replace(_finish(study, store, results, len(tasks), rows=manifest.get("rows", 0)), already_complete=True)
 
+    ctx = Context(study, accuracy_table(study), evaluator or engine_evaluator)
+    _check_objectives(study, ctx, tasks)  # before the folder is touched: a refused study leaves it as it was
     store.prepare(fresh=manifest is None)
     plot = [store.root / study.outputs.plot] if study.outputs.plot else []  # a study with no feasible row draws none
     for stale in (results, *store.root.glob(f"{FRONT_STEM}.*"), *store.root.glob(f"{RECHECK_STEM}.*"), *plot):
@@ -147,7 +149,6 @@ def _run(
         }
     )
     done = store.done() if manifest is not None else set()
-    ctx = Context(study, accuracy_table(study), evaluator or engine_evaluator)
 
     from tqdm import tqdm
 
@@ -188,6 +189,49 @@ def _run(
     )
     store.drop_parts()
     return _finish(study, store, results, len(done), rows=len(table), table=table)
+
+
+def _check_objectives(study: Study, ctx: Context, tasks: list[Task]) -> None:
+    """Every objective is a numeric column of every design's rows, judged on one design point of each design and
+    workload kind (step, serving) before any task runs. A column some designs lack (a parameter one design
+    sweeps, a family's own total, a serving metric) used to stop the sweep at the first chunk without it, after
+    the others had run, as an "unknown column"; its rows would never be on a front, so it is refused here, naming
+    the designs that lack it (docs/studies.md, Pareto fronts)."""
+    from hwsim.pareto.objectives import check_columns
+    from hwsim.sweep.evaluate import evaluate_task
+
+    probes: dict[tuple[int, str], pd.DataFrame] = {}
+    for t in tasks:
+        key = (t.design, study.workloads[t.workload].kind)
+        if key not in probes:
+            one = replace(t, stop=t.start + 1)
+            probes[key] = evaluate_task(ctx, one, next(_items(study, [one]))[1])
+    kinds = {k for _, k in probes}
+
+    def label(key: tuple[int, str]) -> str:
+        name = study.designs[key[0]].name
+        return f"{name} ({key[1]} workloads)" if len(kinds) > 1 else name
+
+    columns = list(dict.fromkeys(c for t in probes.values() for c in t.columns))
+    check_columns(study.objectives, columns, file=study.file, field="objectives")  # in no design's rows
+    for o in study.objectives:
+        lack = [label(k) for k, t in probes.items() if o.column not in t.columns]
+        if lack:
+            have = [label(k) for k, t in probes.items() if o.column in t.columns]
+            raise HwsimError(
+                f"objective column {o.column!r} is in the rows of {', '.join(dict.fromkeys(have))} but not of "
+                f"{', '.join(dict.fromkeys(lack))}: fronts compare the designs of a workload on every objective, so "
+                "those rows could never be on one; give objectives every design has, or sweep those designs apart",
+                file=study.file,
+                field="objectives",
+            )
+        text = next((label(k) for k, t in probes.items() if t[o.column].dtype.kind not in "iufb"), None)
+        if text is not None:
+            raise HwsimError(
+                f"objective column {o.column!r} is not numeric in the rows of {text}",
+                file=study.file,
+                field="objectives",
+            )
 
 
 def _check_columns(study: Study, table: pd.DataFrame) -> None:
