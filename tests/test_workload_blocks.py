@@ -34,6 +34,7 @@ MODELS = [
     (CONFIGS / "gemma-3-1b-it.json", "gemma3_text", 999_885_952, 999_885_952),
     (CONFIGS / "llama-4-scout-17b-16e-text.json", "llama4_text", 107_769_861_120, 17_172_894_720),
     (CONFIGS / "mamba-130m-hf.json", "mamba", 129_135_360, 129_135_360),
+    (CONFIGS / "mamba-codestral-7b-v0.1.json", "mamba2", 7_285_403_648, 7_285_403_648),
     (CONFIGS / "granite-3.1-2b-base.json", "granite", 2_533_531_648, 2_533_531_648),
     (CONFIGS / "starcoder2-3b.json", "starcoder2", 3_030_371_328, 3_030_371_328),
     (CONFIGS / "olmo-2-0425-1b.json", "olmo2", 1_484_916_736, 1_484_916_736),
@@ -109,6 +110,17 @@ def test_kv_cache_from_blocks():
     mamba = load_model(CONFIGS / "mamba-130m-hf.json")
     a, b = (trace(mamba, "decode", context=c).kv_cache_bytes() for c in (10, 10000))
     assert a == b == 24 * 1536 * (16 + 3) * 2
+
+
+def test_mamba2_bad_geometry_is_one_line_naming_the_field():
+    """Mamba2Config refuses heads × head_dim != expand × hidden (validate_architecture); n_groups must divide
+    the heads (B and C are shared by heads / n_groups heads each)."""
+    cfg = json.loads((CONFIGS / "mamba-codestral-7b-v0.1.json").read_text())
+    with pytest.raises(HwsimError, match="num_heads") as err:
+        from_hf_dict({**cfg, "num_heads": 96})
+    assert "\n" not in str(err.value)
+    with pytest.raises(HwsimError, match="n_groups"):
+        from_hf_dict({**cfg, "n_groups": 3})
 
 
 def test_sliding_window_caps_attention():

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from hwsim.workload import from_hf_dict, load_model, trace
-from hwsim.workload.blocks import Ssm
+from hwsim.workload.blocks import Ssd, Ssm
 
 ROOT = Path(__file__).resolve().parents[1]
 REF = json.loads((ROOT / "tests" / "data" / "hf_reference.json").read_text())["types"]
@@ -26,6 +26,11 @@ MIXER_OPS = {
     "x_proj",
     "dt_proj",
     "out_proj",
+    "ssd_cb",
+    "ssd_diag",
+    "ssd_states",
+    "ssd_off",
+    "ssd_readout",
 }
 
 
@@ -66,6 +71,35 @@ def _ssm_vector_macs(m, batch: int, tokens: int, conv_window: int) -> int:
     return out
 
 
+def _ssd_reference_extra(m, batch: int, tokens: int, decode: bool) -> int:
+    """What HF's torch path for Mamba-2 (transformers 5.25 modeling_mamba2 / nemotron_h, no mamba_ssm kernels)
+    counts beyond hwsim's SSD rows, per Mamba-2 layer:
+    - the depthwise conv1d over x|B|C, as for Mamba-1 (_ssm_vector_macs), padded by d_conv - 1: t + d_conv - 1
+      output positions in a prefill, 2·d_conv - 1 in decode (the cached d_conv-token window);
+    - C·Bᵀ per head (HF repeats B and C over the heads of a group; hwsim counts it once per group, as the
+      mamba_ssm kernel does);
+    - the chunk-to-chunk state passing, which HF runs as an einsum over a (chunks+1)² decay matrix and hwsim
+      as a sequential scan of vector ops;
+    - in decode, HF 5.25's call here takes the chunked path on a one-token chunk padded to chunk_size (its
+      recurrent selective_state_update only when the cache reports a previous state), so its count is that
+      chunk's SSD products; hwsim's decode is the recurrence (ssd_readout, counted separately below)."""
+    out = 0
+    for layer in m.blocks:
+        mix = layer.mixer
+        if not isinstance(mix, Ssd):
+            continue
+        H, P, N, G = mix.heads, mix.head_dim, mix.d_state, mix.groups
+        positions = (2 * mix.d_conv - 1) if decode else tokens + mix.d_conv - 1
+        out += batch * mix.conv_dim * mix.d_conv * positions
+        q = mix.chunk if decode else min(tokens, mix.chunk)
+        c = -(-tokens // q)
+        out += batch * (c + 1) ** 2 * H * P * N  # state passing
+        out += batch * c * (H if decode else H - G) * q * q * N  # C·Bᵀ
+        if decode:  # the padded chunk's other products (hwsim's readout is left out of the comparison)
+            out += batch * c * H * (q * q * P + 2 * q * N * P) - batch * H * P * N
+    return out
+
+
 @pytest.mark.parametrize("model_type", sorted(t for t in REF if "tiny" in REF[t]))
 def test_macs_per_group_equal_transformers(model_type):
     """Prefill (logits on every token) and one decode step after it. The MLP group is compared for dense
@@ -74,7 +108,8 @@ def test_macs_per_group_equal_transformers(model_type):
     key and kv_b_proj up-projects the whole cached span again every step (DeepseekV2Attention.expand_kv after
     cache.update). hwsim's default "absorbed" decode folds kv_b_proj into the query and output instead (same
     result, different MACs), and "expanded" caches the up-projected K/V (transformers 4), so neither is HF 5's
-    count. Mamba: the mixer adds _ssm_vector_macs to hwsim's projections."""
+    count. Mamba: the mixer adds _ssm_vector_macs to hwsim's projections; Mamba-2: _ssd_reference_extra to
+    hwsim's projections and SSD rows."""
     tiny = REF[model_type]["tiny"]
     m = from_hf_dict(dict(tiny["config"]))
     b, s = tiny["batch"], tiny["seq"]
@@ -83,9 +118,28 @@ def test_macs_per_group_equal_transformers(model_type):
     d_conv = max((layer.mixer.d_conv for layer in m.blocks if isinstance(layer.mixer, Ssm)), default=0)
     pre["mixer"] += _ssm_vector_macs(m, b, s, s)
     dec["mixer"] += _ssm_vector_macs(m, b, 1, d_conv)
+    pre["mixer"] += _ssd_reference_extra(m, b, s, decode=False)
+    dec["mixer"] += _ssd_reference_extra(m, b, 1, decode=True)
     keys = ("mixer", "lm_head") if m.is_moe else ("mixer", "lm_head", "mlp")
     assert {k: pre[k] for k in keys} == {k: tiny["prefill_macs"][k] for k in keys}
     assert {k: dec[k] for k in keys} == {k: tiny["decode_macs"][k] for k in keys}
+
+
+def test_ssd_decode_is_the_recurrence():
+    """Mamba-2 decode: one state read-out per head (HF selective_state_update's bmm, heads × head_dim × d_state
+    per sequence) and no chunked products; the state (heads × head_dim × d_state + the conv window) is read and
+    written, and the cache does not grow with the context."""
+    m = from_hf_dict(dict(REF["mamba2"]["tiny"]["config"]))
+    mix = m.blocks[0].mixer
+    assert isinstance(mix, Ssd)
+    ops = trace(m, "decode", batch=3, context=40).ops
+    layer0 = ops[ops["layer"] == 0]
+    assert set(layer0["op"]) & {"ssd_cb", "ssd_diag", "ssd_states", "ssd_off"} == set()
+    assert layer0.loc[layer0["op"] == "ssd_readout", "macs"].sum() == 3 * mix.heads * mix.head_dim * mix.d_state
+    state = 3 * (mix.heads * mix.head_dim * mix.d_state + mix.conv_dim * (mix.d_conv - 1))
+    assert (layer0["kv_read_elems"].sum(), layer0["kv_write_elems"].sum()) == (state, state)
+    short, long = (trace(m, "decode", batch=3, context=c).kv_cache_bytes(16) for c in (10, 10_000))
+    assert short == long == m.layers * state * 2
 
 
 def test_mla_modes_differ_only_in_decode_kv_b_proj():

@@ -23,7 +23,7 @@ import numpy as np
 
 from hwsim.errors import HwsimError
 from hwsim.workload import kv
-from hwsim.workload.blocks import Attention, Layer, Ssm
+from hwsim.workload.blocks import Attention, Layer, Ssd, Ssm
 from hwsim.workload.config import ModelConfig
 
 
@@ -72,11 +72,11 @@ def _shard_attention(a: Attention, tp: int, model: ModelConfig) -> Attention:
 
 
 def _shard_layer(layer: Layer, par: Parallel, model: ModelConfig) -> Layer:
-    if isinstance(layer.mixer, Ssm):
+    if isinstance(layer.mixer, (Ssm, Ssd)):
         raise HwsimError(
             f"{model.name} has Mamba (SSM) layers: their tensor parallelism is not modelled; use `pp`", field="tp"
         )
-    mixer = _shard_attention(layer.mixer, par.tp, model)
+    mixer = None if layer.mixer is None else _shard_attention(layer.mixer, par.tp, model)
     mlp = layer.mlp
     if mlp is not None:
         if mlp.is_moe and par.ep > 1:

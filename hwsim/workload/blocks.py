@@ -1,4 +1,5 @@
-"""A model is a stack of blocks: each layer is a token mixer (attention or an SSM) and an optional MLP.
+"""A model is a stack of blocks: each layer is a token mixer (attention or an SSM: Mamba-1 `Ssm`, Mamba-2 `Ssd`)
+and an optional MLP, or an MLP alone (hybrids such as Nemotron-H).
 
 Blocks are frozen dataclasses, so identical layers compare equal: the trace builder costs each distinct
 layer once and tiles it. Each block lists its linear ops (role → in, out, bias, copies) and its other
@@ -183,8 +184,52 @@ class Ssm:
 
 
 @dataclass(frozen=True)
+class Ssd:
+    """Mamba-2 mixer (Dao & Gu 2024, "Transformers are SSMs", arXiv:2405.21060, §7.1 and Figure 6), as HF
+    Mamba2Mixer / NemotronHMamba2Mixer lay it out: in_proj → [z | x | B | C | dt] (x of heads × head_dim, B and C
+    of n_groups × d_state, dt one per head), a causal depthwise conv1d over x|B|C, the SSD scan (scalar decay
+    A per head, a d_state-wide state per head channel), a gated RMSNorm (RMSNorm(y · silu(z)), weight d_inner,
+    normalised per group), out_proj."""
+
+    heads: int
+    head_dim: int
+    d_state: int
+    groups: int  # n_groups: B and C are shared by heads / groups heads each
+    d_conv: int
+    chunk: int  # chunk_size of the chunked SSD algorithm (§6)
+    bias: bool = False  # in_proj / out_proj
+    conv_bias: bool = True
+
+    @property
+    def d_inner(self) -> int:
+        return self.heads * self.head_dim
+
+    @property
+    def conv_dim(self) -> int:
+        """Channels the conv1d runs over: x, B and C."""
+        return self.d_inner + 2 * self.groups * self.d_state
+
+    def linears(self, hidden: int) -> dict[str, Linear]:
+        e = self.d_inner
+        return {
+            "in_proj": Linear(hidden, e + self.conv_dim + self.heads, self.bias),
+            "out_proj": Linear(e, hidden, self.bias),
+        }
+
+    def other_params(self, norm: str) -> int:
+        conv = self.conv_dim * self.d_conv + (self.conv_dim if self.conv_bias else 0)
+        return conv + 3 * self.heads + self.d_inner  # conv1d, dt_bias / A_log / D per head, gated-norm weight
+
+    @property
+    def state_elems(self) -> int:
+        """Recurrent state per sequence: the SSM state (heads × head_dim × d_state) and the last d_conv - 1
+        inputs of the conv (what vLLM's Mamba-2 cache keeps; HF's cache keeps d_conv)."""
+        return self.d_inner * self.d_state + self.conv_dim * (self.d_conv - 1)
+
+
+@dataclass(frozen=True)
 class Layer:
-    mixer: Attention | Ssm
+    mixer: Attention | Ssm | Ssd | None  # None: an MLP-only layer (Nemotron-H's "-" layers)
     mlp: Mlp | None
     norms: int  # norm weights of width hidden in this layer (input/post-attention/pre-/post-feedforward)
     parallel: bool = False  # attention and MLP read the same input (GPT-J/Falcon parallel residual)
@@ -194,14 +239,15 @@ class Layer:
         return self.mixer if isinstance(self.mixer, Attention) else None
 
     def linears(self, hidden: int) -> dict[str, Linear]:
-        out = dict(self.mixer.linears(hidden))
+        out = {} if self.mixer is None else dict(self.mixer.linears(hidden))
         if self.mlp is not None:
             out.update(self.mlp.linears(hidden))
         return out
 
     def params(self, hidden: int, norm: str) -> int:
         p = sum(lin.params for lin in self.linears(hidden).values())
-        p += self.mixer.other_params(norm) + self.norms * hidden * NORM_PARAMS[norm]
+        p += 0 if self.mixer is None else self.mixer.other_params(norm)
+        p += self.norms * hidden * NORM_PARAMS[norm]
         if self.mlp is not None:
             p += self.mlp.other_params(norm)
         return p

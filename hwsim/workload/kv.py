@@ -8,12 +8,15 @@ allocation read them from.
   kv_lora_rank + qk_rope_head_dim per token, in modes "absorbed" (what serving kernels cache) and "latent"
   (transformers 5: the same cache, up-projected again every step); mode "expanded" (DeepSeek's own HF
   modelling code, transformers 4): full per-head K and V;
-- SSM (Mamba): a fixed state per sequence (scan state + conv window), independent of the span.
+- SSM (Mamba-1, Mamba-2): a fixed state per sequence (scan state + conv window), independent of the span;
+- an MLP-only layer (Nemotron-H's "-"): nothing.
+A hybrid (attention + SSM layers) holds both: K/V growing with the span in its attention layers, a fixed state
+in its SSM layers.
 """
 
 from __future__ import annotations
 
-from hwsim.workload.blocks import Attention, Layer, Ssm
+from hwsim.workload.blocks import Attention, Layer, Ssd, Ssm
 
 MLA_MODES = ("absorbed", "latent", "expanded")
 
@@ -32,14 +35,22 @@ def elems_per_token(attn: Attention, mla: str = "absorbed") -> int:
 
 def layer_elems(layer: Layer, batch: int, span: int, mla: str = "absorbed") -> int:
     """Elements one layer's cache (or state) holds for `batch` sequences of `span` tokens."""
-    if isinstance(layer.mixer, Ssm):
+    if isinstance(layer.mixer, (Ssm, Ssd)):
         return batch * layer.mixer.state_elems
+    if layer.mixer is None:
+        return 0
     return batch * cached_tokens(layer.mixer, span) * elems_per_token(layer.mixer, mla)
 
 
 def cache_elems(blocks: tuple[Layer, ...], batch: int, span: int, mla: str = "absorbed") -> int:
     """Elements of the whole model's KV cache (or SSM state) after a step ending at `span` tokens."""
     return sum(layer_elems(layer, batch, span, mla) for layer in blocks)
+
+
+def state_elems(blocks: tuple[Layer, ...], batch: int = 1) -> int:
+    """Elements of the fixed recurrent state (SSM layers) of `batch` sequences: the part of cache_elems that
+    does not grow with the span."""
+    return sum(batch * layer.mixer.state_elems for layer in blocks if isinstance(layer.mixer, (Ssm, Ssd)))
 
 
 def bytes_per_token(blocks: tuple[Layer, ...], kv_bits: float = 16, mla: str = "absorbed") -> float:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hwsim.workload.blocks import NORM_PARAMS, Attention, Layer, Mlp, Ssm, qk_norm_kind
+from hwsim.workload.blocks import NORM_PARAMS, Attention, Layer, Mlp, Ssd, Ssm, qk_norm_kind
 from hwsim.workload.kv import cached_tokens
 
 # Approximate element operations per element for elementwise ops (assumed: one op per arithmetic step).
@@ -34,6 +34,7 @@ VECTOR_OPS = {
     "softplus": 4,
     "conv_tap": 2,
     "scan": 7,
+    "exp": 4,  # assumed: as softplus / silu (a transcendental in a few steps)
 }
 ATTENTION_FORMS = ("unfused", "fused")
 
@@ -369,6 +370,142 @@ def ssm(ops: Ops, s: Step, mix: Ssm, hidden: int) -> None:
     ops.linear("out_proj", "out_proj", M, w.k, w.n, bias=w.bias)
 
 
+def ssd(ops: Ops, s: Step, mix: Ssd, hidden: int) -> None:
+    """Mamba-2 mixer (HF Mamba2Mixer): in_proj → causal depthwise conv over x|B|C → SSD → gated RMSNorm → out_proj.
+
+    A step of t > 1 tokens runs the chunked SSD algorithm (Dao & Gu 2024, arXiv:2405.21060, §6 and Listing 1;
+    mamba_ssm's chunked kernels) over chunks of Q = min(t, chunk) tokens, the last chunk counted whole (padded, as
+    HF's torch path and the tiled kernels run it). Its four matrix products are rows of kind "attention" (both
+    operands activations): ssd_cb = C·Bᵀ within a chunk (Q × Q × d_state, once per group: heads of a group share B
+    and C, as the kernel computes it), ssd_diag = the masked scores × x (Q × Q × head_dim per head), ssd_states =
+    Bᵀ·x, each chunk's final state (d_state × head_dim × Q per head), ssd_off = C × each chunk's initial state
+    (Q × head_dim × d_state per head). The rest (dt softplus, the exp(segsum) decay masks, the discretised x·dt,
+    the sequential state passing between chunks and the D skip) is one `scan` row of vector ops (op counts
+    assumed: one per arithmetic step). A one-token step (decode) runs the recurrence instead (HF
+    selective_state_update): the state update h = exp(dt·A)·h + dt·B·x on the vector units, and the read-out
+    y = C·h as an ssd_readout row (head_dim × d_state per head). The state (heads × head_dim × d_state) and the
+    conv window are this layer's cache: read when the step continues a sequence, written at its end."""
+    M, b, H, P, N = s.M, s.batch, mix.heads, mix.head_dim, mix.d_state
+    e, lin = mix.d_inner, mix.linears(hidden)
+    w = lin["in_proj"]
+    ops.linear("in_proj", "in_proj", M, w.k, w.n, bias=w.bias)
+    ops.elementwise(
+        "conv1d",
+        "conv",
+        M,
+        mix.conv_dim,
+        VECTOR_OPS["conv_tap"] * mix.d_conv + VECTOR_OPS["silu"],
+        weight=mix.conv_dim * mix.d_conv + (mix.conv_dim if mix.conv_bias else 0),
+    )
+    state = s.batch * mix.state_elems
+    carried = state if s.span > s.t else 0
+    dt_ops = (VECTOR_OPS["softplus"] + VECTOR_OPS["exp"] + 2) * M * H  # dt + dt_bias, softplus, exp(dt·A), dt·A
+    if s.t == 1:
+        ops.elementwise(
+            "scan",
+            "scan",
+            M,
+            H * P * N,
+            3,  # exp(dt·A)·h + (dt·B)·x: two multiplies and an add per state element
+            weight=3 * H,  # A_log, D, dt_bias
+            extra_ops=dt_ops + M * H * N + 2 * M * e,  # dt·B per head; D skip
+            out=0,
+            kv_read=carried,
+            kv_write=state,
+        )
+        ops.add(
+            "ssd.readout",
+            "attention",
+            "ssd_readout",
+            1,
+            P,
+            N,
+            b * H,
+            macs=b * H * P * N,
+            act_in=M * H * N,
+            act_out=M * e,
+        )
+    else:
+        q = min(s.t, mix.chunk)
+        chunks = -(-s.t // q)
+        rows = b * chunks  # chunks of all sequences
+        ops.add(
+            "ssd.cb",
+            "attention",
+            "ssd_cb",
+            q,
+            q,
+            N,
+            rows * mix.groups,
+            macs=rows * mix.groups * q * q * N,
+            act_in=2 * rows * q * mix.groups * N,
+            act_out=rows * mix.groups * q * q,
+        )
+        ops.add(
+            "ssd.diag",
+            "attention",
+            "ssd_diag",
+            q,
+            P,
+            q,
+            rows * H,
+            macs=rows * H * q * q * P,
+            act_in=rows * H * q * (q + P),
+            act_out=rows * H * q * P,
+        )
+        ops.add(
+            "ssd.states",
+            "attention",
+            "ssd_states",
+            N,
+            P,
+            q,
+            rows * H,
+            macs=rows * H * q * N * P,
+            act_in=rows * q * (mix.groups * N + H * P),
+            act_out=rows * H * N * P,
+        )
+        # decay masks exp(segsum) and their product with C·Bᵀ (per head), B·decay, x·dt, chunk-to-chunk state
+        # passing (a decay multiply and an add per state element per chunk), y_off × decay, D skip
+        ops.elementwise(
+            "scan",
+            "scan",
+            rows * H,
+            q * q,
+            VECTOR_OPS["exp"] + 2,
+            weight=3 * H,
+            extra_ops=dt_ops + M * H * N + 2 * rows * H * P * N + 4 * M * e,
+            inputs=0,
+            out=0,
+            kv_read=carried,
+            kv_write=state,
+        )
+        ops.add(
+            "ssd.off",
+            "attention",
+            "ssd_off",
+            q,
+            P,
+            N,
+            rows * H,
+            macs=rows * H * q * P * N,
+            act_in=rows * q * mix.groups * N,
+            act_out=rows * H * q * P,
+        )
+    # gated RMSNorm: y · silu(z), then RMSNorm per group of d_inner / n_groups
+    ops.elementwise(
+        "ssd_norm",
+        "norm",
+        M,
+        e,
+        VECTOR_OPS["silu"] + VECTOR_OPS["gate_mul"] + VECTOR_OPS["rmsnorm"],
+        inputs=2,
+        weight=e,
+    )
+    w = lin["out_proj"]
+    ops.linear("out_proj", "out_proj", M, w.k, w.n, bias=w.bias)
+
+
 def mlp(ops: Ops, s: Step, block: Mlp, hidden: int) -> None:
     """Dense or MoE MLP. MoE routing is balanced (module docstring of trace.py); shared experts see every token."""
     M, lin = s.M, block.linears(hidden)
@@ -423,6 +560,10 @@ def mlp(ops: Ops, s: Step, block: Mlp, hidden: int) -> None:
 def _mixer(ops: Ops, s: Step, layer: Layer, hidden: int) -> None:
     if isinstance(layer.mixer, Ssm):
         ssm(ops, s, layer.mixer, hidden)
+    elif isinstance(layer.mixer, Ssd):
+        ssd(ops, s, layer.mixer, hidden)
+    elif layer.mixer is None:
+        raise AssertionError("an MLP-only layer has no mixer rows")
     elif layer.mixer.mla is not None:
         mla(ops, s, layer.mixer, hidden)
     else:
@@ -430,7 +571,8 @@ def _mixer(ops: Ops, s: Step, layer: Layer, hidden: int) -> None:
 
 
 def layer_template(layer: Layer, s: Step) -> Ops:
-    """One layer's rows. Norm placement by count: 1 = pre-norm mixer only (Mamba) or one norm shared by
+    """One layer's rows. Norm placement by count: 1 = pre-norm mixer only (Mamba, Nemotron-H's single-block layers:
+    one mixer or one MLP) or one norm shared by
     parallel attention and MLP (Falcon-7B); 2 = pre-norms (Llama) or parallel ln_attn/ln_mlp (Falcon-40B);
     4 = Gemma-2/3 sandwich (pre and post norms around both attention and MLP)."""
     h, M = s.hidden, s.M
@@ -444,6 +586,11 @@ def layer_template(layer: Layer, s: Step) -> Ops:
         inputs=inputs,
     )
     s.norm_op(ops, "input_norm", M)
+    if layer.mixer is None:  # an MLP-only layer (Nemotron-H "-"): norm, MLP, residual
+        assert layer.mlp is not None, "a layer has a mixer, an MLP or both"
+        mlp(ops, s, layer.mlp, h)
+        residual("residual")
+        return ops
     if layer.parallel:
         assert layer.mlp is not None, "a parallel block runs its mixer and MLP side by side"
         if layer.norms == 2:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from hwsim.errors import HwsimError
-from hwsim.workload.blocks import Attention, Embedding, Layer, Mla, Mlp, Ssm
+from hwsim.workload.blocks import Attention, Embedding, Layer, Mla, Mlp, Ssd, Ssm
 
 
 # Upper bounds of config integers: ~100x the largest published model (assumed), so that op counts stay exact
@@ -467,6 +467,42 @@ def _mamba(f: Fields, mt: str) -> tuple:
     return [Layer(mix, None, norms=1)] * layers, emb, "rmsnorm", {"activation": "silu", "hidden": hidden}
 
 
+def _ssd(f: Fields, hidden: int, defaults: dict, keys: dict | None = None) -> Ssd:
+    """A Mamba-2 mixer from a config's fields (`keys`: this type's field names for heads / head_dim / d_state /
+    groups / conv, where they differ from Mamba2Config's; `defaults`: its config class's defaults)."""
+    k = {"heads": "num_heads", "head_dim": "head_dim", "d_state": "state_size", "groups": "n_groups"} | (keys or {})
+    heads, head_dim = f.int(k["heads"], defaults["heads"]), f.int(k["head_dim"], defaults["head_dim"])
+    groups = f.int(k["groups"], defaults["groups"])
+    if heads % groups:
+        raise HwsimError(f"must divide {k['heads']} ({heads}), got {groups}", file=f.file, field=k["groups"])
+    return Ssd(
+        heads,
+        head_dim,
+        f.int(k["d_state"], defaults["d_state"]),
+        groups,
+        f.int("conv_kernel", 4),
+        f.int("chunk_size", defaults["chunk"]),
+        f.flag(k.get("bias", "use_bias"), False),
+        f.flag("use_conv_bias", True),
+    )
+
+
+def _mamba2(f: Fields, mt: str) -> tuple:
+    """Mamba-2 (HF Mamba2ForCausalLM): every layer an RMSNorm and a Mamba-2 mixer; Mamba2Config's defaults
+    (transformers 5.25: 128 heads of 64, state 128, 8 groups, chunk 256, untied LM head)."""
+    hidden, layers = f.int("hidden_size", 4096), f.int("num_hidden_layers", 64)
+    mix = _ssd(f, hidden, {"heads": 128, "head_dim": 64, "d_state": 128, "groups": 8, "chunk": 256})
+    expand = f.int("expand", 2)
+    if mix.d_inner != expand * hidden:  # Mamba2Config.validate_architecture refuses the same config
+        raise HwsimError(
+            f"num_heads × head_dim = {mix.d_inner} must equal expand × hidden_size = {expand * hidden}",
+            file=f.file,
+            field="num_heads",
+        )
+    emb = Embedding(f.int("vocab_size", 32768), tied=f.flag("tie_word_embeddings", False))
+    return [Layer(mix, None, norms=1)] * layers, emb, "rmsnorm", {"activation": "silu", "hidden": hidden}
+
+
 def _classic(f: Fields, mt: str) -> tuple:
     """OPT, GPT-NeoX (Pythia), StarCoder2, Phi-1/2 and BERT encoders: LayerNorm, plain MLP, biases."""
     hidden, heads, layers = f.int("hidden_size"), f.int("num_attention_heads"), f.int("num_hidden_layers")
@@ -612,4 +648,5 @@ READERS: dict[str, Callable[[Fields, str], tuple]] = {
     "gpt2": _gpt2,
     "falcon": _falcon,
     "mamba": _mamba,
+    "mamba2": _mamba2,
 }

@@ -49,6 +49,7 @@ REAL = {
     "gpt_oss": PRESETS / "gpt-oss-20b.yaml",
     "llama4_text": CONFIGS / "llama-4-scout-17b-16e-text.json",
     "mamba": CONFIGS / "mamba-130m-hf.json",
+    "mamba2": CONFIGS / "mamba-codestral-7b-v0.1.json",
     "llama": PRESETS / "llama-3.1-8b.yaml",
     "mixtral": PRESETS / "mixtral-8x7b.yaml",
     "granite": CONFIGS / "granite-3.1-2b-base.json",
@@ -88,6 +89,7 @@ TINY = {
     "v_head_dim": 16,
     "time_step_rank": 4,
     "state_size": 8,
+    "chunk_size": 4,  # Mamba-2: SEQ spans three chunks (HF pads the last chunk to chunk_size)
 }
 HEADS = {
     "num_attention_heads": 4,
@@ -103,6 +105,8 @@ HEADS = {
     "attention_chunk_size": 64,
     "n_group": 1,
     "topk_group": 1,
+    "num_heads": 8,  # Mamba-2: heads × head_dim = expand × hidden_size
+    "n_groups": 2,
 }
 SEQ, BATCH = 12, 2  # tiny prefill tokens per sequence (below every tiny window), sequences
 MIXER = re.compile(r"\.(self_attn|attn|self_attention|mixer)$")
@@ -114,7 +118,7 @@ def read(path: Path) -> dict:
     return {
         k: v
         for k, v in cfg.items()
-        if k not in ("name", "source", "_name_or_path", "quantization_config", "torch_dtype")
+        if k not in ("name", "source", "_name_or_path", "_reconstructed", "quantization_config", "torch_dtype")
     }
 
 
