@@ -119,6 +119,15 @@ def _unit(expr: str) -> tuple[float, tuple[int, ...]]:
     return scale, dim
 
 
+# how a message names a quantity kind ("'5 ms' is not a size in bytes", not "not a bytes")
+_NOUNS = {"bytes": "size in bytes", "dimensionless": "plain number", "ops_per_s": "rate in op/s"}
+
+
+def _a(kind: str) -> str:
+    noun = _NOUNS.get(kind, kind.replace("_", " "))
+    return f"{'an' if noun[0] in 'aeiou' else 'a'} {noun}"
+
+
 def parse_quantity(value: object, kind: str, *, file: object | None = None, field: str | None = None) -> float:
     """Parse a number or a '<number> <unit>' string of the given kind into SI.
 
@@ -126,16 +135,14 @@ def parse_quantity(value: object, kind: str, *, file: object | None = None, fiel
     """
     dim_expected, hint = KINDS[kind]
     if isinstance(value, bool):
-        raise HwsimError(f"expected a {kind.replace('_', ' ')} such as {hint}, got {value!r}", file=file, field=field)
+        raise HwsimError(f"expected {_a(kind)} such as {hint}, got {value!r}", file=file, field=field)
     if isinstance(value, (int, float)):
         out = float(value)
     else:
         text = str(value)
         m = _QTY.match(text)
         if not m:
-            raise HwsimError(
-                f"expected a {kind.replace('_', ' ')} such as {hint}, got {text!r}", file=file, field=field
-            )
+            raise HwsimError(f"expected {_a(kind)} such as {hint}, got {text!r}", file=file, field=field)
         number, unit = float(m.group(1)), m.group(2)
         if not unit:
             out = number
@@ -144,13 +151,13 @@ def parse_quantity(value: object, kind: str, *, file: object | None = None, fiel
                 scale, dim = _unit(unit)
             except ValueError:
                 raise HwsimError(
-                    f"unknown unit {unit!r} in {text!r}; expected a {kind.replace('_', ' ')} such as {hint}",
+                    f"unknown unit {unit!r} in {text!r}; expected {_a(kind)} such as {hint}",
                     file=file,
                     field=field,
                 ) from None
             if dim != dim_expected:
                 raise HwsimError(
-                    f"{text!r} is not a {kind.replace('_', ' ')}; expected something like {hint}",
+                    f"{text!r} is not {_a(kind)}; expected something like {hint}",
                     file=file,
                     field=field,
                 )

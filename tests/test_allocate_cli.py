@@ -131,3 +131,11 @@ def test_lut_arch_without_fixed_weights_names_that_option(model, capsys):
     assert code == 2 and "--formats: " in err and "drop it from --formats" in err
     code, out, err = run(capsys, *args, "--fixed-weights", "int8", "--json")
     assert code == 0 and err == "" and json.loads(out)["status"] == "optimal"
+
+
+def test_frontier_text_has_no_nan(model, capsys):
+    """The text table printed NaN as the format of every mixed point (and for an infeasible point's totals)."""
+    code, out, _ = run(capsys, *BASE, "--model", model, "--frontier", "avg_bits:3")
+    lines = out.splitlines()
+    assert code == 0 and "nan" not in out.lower() and len(lines) == 1 + 3 + 3, out
+    assert all(line.split()[:2] == ["mixed", "-"] for line in lines[1:4]), out

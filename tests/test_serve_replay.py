@@ -233,3 +233,27 @@ def test_out_plots_requests_whose_latencies_differ_only_by_rounding(tmp_path, ca
     tpot = pd.read_parquet(out / "requests.parquet")["tpot_s"].to_numpy()
     assert 0 < np.ptp(tpot) < 1e-12 * tpot.max()  # the case: equal but for rounding
     assert (out / "latency.png").stat().st_size > 0 and (out / "timeline.png").stat().st_size > 0
+
+
+def test_an_out_folder_that_cannot_be_written_is_refused_before_the_replay(tmp_path, capsys, monkeypatch):
+    """`--out` naming a file failed after the whole replay (minutes for a long stream); and `--out` holding the
+    request file as requests.parquet overwrote it. Both are one line, exit 2, before anything is served."""
+    import hwsim.serve.replay
+
+    def no_replay(*args, **kwargs):
+        raise AssertionError("the replay ran before --out was checked")
+
+    monkeypatch.setattr(hwsim.serve.replay, "serve", no_replay)
+    taken = tmp_path / "file"
+    taken.write_text("x")
+    argv = ["serve", "--arch", "h100-sxm", "--model", "gpt-2"]
+    assert main([*argv, "--rate", "1", "--num-requests", "3", "--out", str(taken)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--out: cannot create folder" in err, err
+    reqs = tmp_path / "o" / "requests.parquet"
+    reqs.parent.mkdir()
+    reqs.write_text('{"arrival_time": 0, "input_tokens": 5, "output_tokens": 3}\n')
+    assert main([*argv, "--requests", str(reqs), "--out", str(reqs.parent)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "writing it would destroy it" in err, err
+    assert reqs.read_text().startswith('{"arrival_time"')

@@ -35,7 +35,16 @@ def test_wrong_dimension_names_file_and_field():
     assert str(err.value).startswith("archs/x.yaml: clock: '1 GB' is not a frequency")
     with pytest.raises(HwsimError, match="unknown unit"):
         q("3 furlongs", "bytes")
-    with pytest.raises(HwsimError, match="expected a bytes"):
+    with pytest.raises(HwsimError, match="expected a size in bytes such as '512 KiB', got 'lots'"):
         q("lots", "bytes")
+    # the kind is named with its article ('is not a bytes', 'not a energy per byte', 'not a area' read before)
+    for text, kind, noun in [
+        ("5 ms", "bytes", "a size in bytes"),
+        ("5 ms", "energy_per_byte", "an energy per byte"),
+        ("5 ms", "area", "an area"),
+        ("4 bit", "dimensionless", "a plain number"),
+    ]:
+        with pytest.raises(HwsimError, match=f"'{text}' is not {noun}; expected something like"):
+            q(text, kind)
     with pytest.raises(HwsimError):
         q(True, "bytes")

@@ -200,7 +200,7 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             emit_json({"sweep": sweep[0], "objective": args.objective, "points": records(table)})
         else:
-            print(table.to_string(index=False))
+            print(table.to_string(index=False, na_rep="-"))  # a mixed point has no one format: '-', not NaN
         return 0
     try:
         sol = solve(problem, args.objective, budgets)

@@ -110,6 +110,14 @@ def run(args: argparse.Namespace) -> int:
 
     if args.kv_blocks is not None and args.memory_utilization is not None:
         raise HwsimError("--kv-blocks gives the cache size: drop one of the two", field="--memory-utilization")
+    if args.out:  # before the replay (minutes for a long stream): an --out that cannot be written failed after it
+        from pathlib import Path
+
+        from hwsim.fileio import prepare_output
+
+        inputs = (args.requests,) if args.requests else ()
+        for name in ("requests.parquet", "iterations.parquet"):
+            prepare_output(Path(args.out) / name, field="--out", inputs=inputs)
     arch, model, prec = machine_from_args(args)
     par, link = parallel_from_args(args, arch)
     reqs = _requests(args)
