@@ -38,23 +38,38 @@ def test_cycles_never_below_roofline(name, m, n, k, wbits):
     st.integers(1, 4),
 )
 def test_more_pes_or_bandwidth_never_slower(name, m, n, k, rows, cols, grow_r, grow_bw):
-    """Bit-serial: more PE rows or bandwidth never slower. Systolic: more bandwidth never slower; more rows
-    are exempt because a taller array pays a longer fill/drain per fold (SCALE-Sim's cycle model, see
-    test_systolic_fill_drain_can_make_a_bigger_array_slower)."""
+    """More bandwidth never slower (both families, every dataflow). More bit-serial PE rows never slower in the
+    steady state max(compute, memory) that BitMoD's simulator reports; the total cycles add the overlap rule's
+    pipeline ends (docs/engine.md), and a taller array cuts fewer, wider output tiles, so the last tile's compute
+    exposed after the last load can grow: bitmod 35 cols, 97×97×2703 takes 55,156 cycles on 49 rows and 55,178 on
+    98 (compute 32,448 → 16,224, memory 49,748 both; hypothesis found it). Systolic rows are exempt altogether:
+    a taller array pays a longer fill/drain per fold (test_systolic_fill_drain_can_make_a_bigger_array_slower)."""
     base = ARCHS[name]
     bw = base.backing.bandwidth
     ops = gemm_ops([("g", m, n, k)])
-    grow_rows = 1 if name == "tpu-like" else grow_r
     small = base.with_values({"compute.rows": rows, "compute.cols": cols})
-    big = base.with_values(
-        {"compute.rows": rows * grow_rows, "compute.cols": cols, f"memory.{base.backing.name}.bandwidth": bw * grow_bw}
-    )
+    wider = small.with_values({f"memory.{base.backing.name}.bandwidth": bw * grow_bw})
+    taller = small.with_values({"compute.rows": rows * grow_r})
     for df in ["os", "ws", "is"] if name == "tpu-like" else [None]:
-        s, b = small, big
+        s, w = small, wider
         if df:
             s = s.with_values({"compute.dataflow": df})
-            b = b.with_values({"compute.dataflow": df})
-        assert evaluate(b, ops).totals["cycles"] <= evaluate(s, ops).totals["cycles"]
+            w = w.with_values({"compute.dataflow": df})
+        assert evaluate(w, ops).totals["cycles"] <= evaluate(s, ops).totals["cycles"]
+    if name != "tpu-like":
+        steady = [evaluate(a, ops).totals for a in (small, taller)]
+        t_small, t_tall = (max(x["compute_cycles"], x["memory_cycles"]) for x in steady)
+        assert t_tall <= t_small
+
+
+def test_a_taller_bit_serial_array_can_expose_more_pipeline_end():
+    """The example above, pinned: twice the PE rows, half the compute, the same memory, 22 cycles more in all."""
+    ops = gemm_ops([("g", 97, 97, 2703)])
+    short, tall = (ARCHS["bitmod"].with_values({"compute.rows": r, "compute.cols": 35}) for r in (49, 98))
+    a, b = (evaluate(x, ops).totals for x in (short, tall))
+    assert (a["compute_cycles"], b["compute_cycles"]) == (32448, 16224)
+    assert a["memory_cycles"] == b["memory_cycles"] == 49748
+    assert b["cycles"] > a["cycles"]
 
 
 def test_systolic_fill_drain_can_make_a_bigger_array_slower():
