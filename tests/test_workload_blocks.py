@@ -35,6 +35,7 @@ MODELS = [
     (CONFIGS / "llama-4-scout-17b-16e-text.json", "llama4_text", 107_769_861_120, 17_172_894_720),
     (CONFIGS / "mamba-130m-hf.json", "mamba", 129_135_360, 129_135_360),
     (CONFIGS / "mamba-codestral-7b-v0.1.json", "mamba2", 7_285_403_648, 7_285_403_648),
+    (CONFIGS / "nemotron-h-8b-base-8k.json", "nemotron_h", 8_100_852_736, 8_100_852_736),
     (CONFIGS / "granite-3.1-2b-base.json", "granite", 2_533_531_648, 2_533_531_648),
     (CONFIGS / "starcoder2-3b.json", "starcoder2", 3_030_371_328, 3_030_371_328),
     (CONFIGS / "olmo-2-0425-1b.json", "olmo2", 1_484_916_736, 1_484_916_736),

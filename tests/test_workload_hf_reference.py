@@ -74,29 +74,25 @@ def _ssm_vector_macs(m, batch: int, tokens: int, conv_window: int) -> int:
 def _ssd_reference_extra(m, batch: int, tokens: int, decode: bool) -> int:
     """What HF's torch path for Mamba-2 (transformers 5.25 modeling_mamba2 / nemotron_h, no mamba_ssm kernels)
     counts beyond hwsim's SSD rows, per Mamba-2 layer:
-    - the depthwise conv1d over x|B|C, as for Mamba-1 (_ssm_vector_macs), padded by d_conv - 1: t + d_conv - 1
-      output positions in a prefill, 2·d_conv - 1 in decode (the cached d_conv-token window);
-    - C·Bᵀ per head (HF repeats B and C over the heads of a group; hwsim counts it once per group, as the
-      mamba_ssm kernel does);
-    - the chunk-to-chunk state passing, which HF runs as an einsum over a (chunks+1)² decay matrix and hwsim
-      as a sequential scan of vector ops;
-    - in decode, HF 5.25's call here takes the chunked path on a one-token chunk padded to chunk_size (its
-      recurrent selective_state_update only when the cache reports a previous state), so its count is that
-      chunk's SSD products; hwsim's decode is the recurrence (ssd_readout, counted separately below)."""
+    - the depthwise conv1d over x|B|C (on the vector units in hwsim, as for Mamba-1): in a prefill padded by
+      d_conv - 1, t + d_conv - 1 output positions; in decode causal_conv1d_update, the cached d_conv inputs and
+      the new one unpadded, 2 output positions;
+    - in a prefill, C·Bᵀ per head (HF repeats B and C over the heads of a group; hwsim counts it once per group,
+      as the mamba_ssm kernel does) and the chunk-to-chunk state passing, which HF runs as an einsum over a
+      (chunks+1)² decay matrix and hwsim as a sequential scan of vector ops.
+    Decode is the recurrence on both sides (HF selective_state_update: its bmm is hwsim's ssd_readout)."""
     out = 0
     for layer in m.blocks:
         mix = layer.mixer
         if not isinstance(mix, Ssd):
             continue
         H, P, N, G = mix.heads, mix.head_dim, mix.d_state, mix.groups
-        positions = (2 * mix.d_conv - 1) if decode else tokens + mix.d_conv - 1
-        out += batch * mix.conv_dim * mix.d_conv * positions
-        q = mix.chunk if decode else min(tokens, mix.chunk)
-        c = -(-tokens // q)
-        out += batch * (c + 1) ** 2 * H * P * N  # state passing
-        out += batch * c * (H if decode else H - G) * q * q * N  # C·Bᵀ
-        if decode:  # the padded chunk's other products (hwsim's readout is left out of the comparison)
-            out += batch * c * H * (q * q * P + 2 * q * N * P) - batch * H * P * N
+        out += batch * mix.conv_dim * mix.d_conv * (2 if decode else tokens + mix.d_conv - 1)
+        if not decode:  # whole chunks (the tiny run's 12 tokens in chunks of 4): hwsim's per-token chunk width is exact
+            q = mix.chunk
+            assert tokens % q == 0
+            c = tokens // q
+            out += batch * (c + 1) ** 2 * H * P * N + batch * c * (H - G) * q * q * N
     return out
 
 

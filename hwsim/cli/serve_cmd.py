@@ -104,6 +104,7 @@ def _requests(args: argparse.Namespace) -> Requests:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hwsim.serve.kvcache import NO_BLOCK_LIMIT
     from hwsim.serve.replay import serve
     from hwsim.serve.scheduler import SchedulerConfig
 
@@ -181,10 +182,13 @@ def run(args: argparse.Namespace) -> int:
         f"throughput: {s['throughput_in_tokens_per_s']:.4g} tokens/s in, {s['throughput_out_tokens_per_s']:.4g} out; "
         f"{s['energy_per_output_token_j']:.4g} J per output token"
     )
-    print(
-        f"KV cache: peak {s['kv_peak_blocks']} of {s['kv_capacity_blocks']} blocks ({100 * s['kv_peak_fraction']:.1f}%), "
-        f"{s['preemptions']} preemptions"
-    )
+    if s["kv_capacity_blocks"] >= NO_BLOCK_LIMIT:  # no attention layer: nothing cached per token
+        print(f"KV cache: none per token (SSM state per sequence only), {s['preemptions']} preemptions")
+    else:
+        print(
+            f"KV cache: peak {s['kv_peak_blocks']} of {s['kv_capacity_blocks']} blocks "
+            f"({100 * s['kv_peak_fraction']:.1f}%), {s['preemptions']} preemptions"
+        )
     for f in files:
         print(f"wrote {f}")
     return 0

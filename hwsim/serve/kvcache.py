@@ -5,6 +5,13 @@ Capacity rule (vLLM's `gpu_memory_utilization` rule): the backing store × utili
 iteration (assumed: the largest op's input + output at the activation format for max-batched-tokens
 tokens, as one op's buffers are live at a time), divided by the bytes of one block
 (block_size tokens × K and V of every layer, from the workload's own KV-size rule).
+
+SSM layers (Mamba-1/2, and the Mamba layers of hybrids such as Nemotron-H) keep a fixed state per sequence
+instead of per-token K/V: blocks price the attention layers' tokens only, and the state of `max_seqs` sequences
+(the most the scheduler runs at once) is reserved beside the weights, as vLLM allocates one Mamba state slot per
+schedulable sequence up front (its MambaCacheManager / hybrid KV-cache manager; assumed: the same rule). A model
+with no attention layer (pure Mamba) has zero-byte blocks: its cache never limits admission, and the capacity
+reported is NO_BLOCK_LIMIT.
 """
 
 from __future__ import annotations
@@ -18,8 +25,15 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from hwsim.errors import HwsimError, HwsimWarning
-from hwsim.serve.shard import Parallel, shard_model, stage_kv_bytes_per_token, stage_params, stage_ranges
-from hwsim.workload import trace
+from hwsim.serve.shard import (
+    Parallel,
+    shard_model,
+    stage_kv_bytes_per_token,
+    stage_params,
+    stage_ranges,
+    stage_state_bytes,
+)
+from hwsim.workload import kv, trace
 
 if TYPE_CHECKING:
     from hwsim.core.precision import ResolvedPrecision
@@ -27,9 +41,17 @@ if TYPE_CHECKING:
     from hwsim.workload.config import ModelConfig
 
 
+NO_BLOCK_LIMIT = 2**40  # blocks of a model whose blocks hold nothing (no attention layer): never the limit
+
+
 def kv_bytes_per_token(model: ModelConfig, kv_bits: float) -> float:
-    """K and V of one token in every layer (the workload's rule: Trace.kv_cache_bytes of one cached token)."""
-    return trace(model, "prefill", batch=1, seq=1, context=0).kv_cache_bytes(kv_bits)
+    """K and V of one token in every layer (the workload's rule, hwsim.workload.kv; SSM layers add none)."""
+    return kv.token_elems(model.blocks) * kv_bits / 8
+
+
+def state_bytes_per_seq(model: ModelConfig, kv_bits: float) -> float:
+    """The fixed recurrent state of one sequence (SSM layers), 0 for a model without SSM layers."""
+    return kv.state_elems(model.blocks) * kv_bits / 8
 
 
 def activation_bytes(model: ModelConfig, tokens: int, act_bits: float) -> float:
@@ -52,11 +74,13 @@ def capacity_blocks(
     max_batched_tokens: int,
     par: Parallel | None = None,
     draft: ModelConfig | None = None,
+    max_seqs: int = 1,
 ) -> tuple[int, dict]:
     """Blocks of `block_size` tokens every device can hold beside its weights and activations. Under
     parallelism (hwsim.serve.shard) each device holds its stage's share of the weights and of each
     block; the cache holds the blocks the tightest stage can. Sizes in the info are per device;
-    a speculative `draft` model's weights and KV sit beside the target's on every device."""
+    a speculative `draft` model's weights and KV sit beside the target's on every device. SSM layers' state of
+    `max_seqs` sequences is reserved beside the weights (module docstring)."""
     par = par or Parallel()
     cap = float(np.asarray(arch.backing.capacity))
     if not math.isfinite(cap):
@@ -74,31 +98,39 @@ def capacity_blocks(
     if draft is not None:  # held whole on every device (assumed: a small draft runs unsharded)
         extra_w = math.ceil(draft.params * prec.weights.bits / 8)
         extra_kv = kv_bytes_per_token(draft, prec.kv.bits) * block_size
+    if draft is not None:
+        extra_w += state_bytes_per_seq(draft, prec.kv.bits) * max_seqs
     weights = [math.ceil(stage_params(shard, r, par.pp) * prec.weights.bits / 8) + extra_w for r in ranges]
+    states = [stage_state_bytes(shard, r, prec.kv.bits) * max_seqs for r in ranges]
     blocks = [stage_kv_bytes_per_token(shard, r, prec.kv.bits) * block_size + extra_kv for r in ranges]
-    free = [cap * utilization - w - acts for w in weights]
+    free = [cap * utilization - w - st - acts for w, st in zip(weights, states)]
     worst = int(np.argmax([w for w in weights]))
     info = {
         "memory_bytes": cap,
         "weights_bytes": weights[worst],
         "activation_bytes": acts,
+        "state_bytes": states[worst],
         "kv_block_bytes": max(blocks),
         "kv_budget_bytes": min(free),
         "devices": par.devices,
     }
     short = [s for s in range(len(ranges)) if free[s] < blocks[s] or free[s] <= 0]
+    state_note = (
+        f" + {states[short[0]] / 1e9:.2f} GB of SSM state ({max_seqs} sequences)" if short and states[short[0]] else ""
+    )
     if short:
         s = short[0]
         where = f" (pipeline stage {s + 1} of {par.pp})" if par.pp > 1 else ""
         raise HwsimError(
             f"{model.name} does not fit on {par.devices} device(s) (tp {par.tp} × pp {par.pp}): "
-            f"{weights[s] / 1e9:.2f} GB of weights + {acts / 1e9:.2f} GB of activations per device{where} "
+            f"{weights[s] / 1e9:.2f} GB of weights + {acts / 1e9:.2f} GB of activations{state_note} per device{where} "
             f"leave {max(free[s], 0) / 1e9:.2f} GB of {cap * utilization / 1e9:.2f} GB ({arch.backing.name} × "
             f"{utilization}) for the KV cache, less than one block; use more devices (`tp`/`pp`)"
             + (", fewer weight bits or a higher `memory_utilization`" if utilization < 1 else " or fewer weight bits"),
             field="model",
         )
-    return int(min(f // b for f, b in zip(free, blocks) if b > 0)), info
+    held = [int(f // b) for f, b in zip(free, blocks) if b > 0]
+    return (min(held) if held else NO_BLOCK_LIMIT), info
 
 
 class BlockTable:

@@ -83,6 +83,7 @@ def serve(
             config.max_batched_tokens,
             par,
             draft=speculation.draft.model if speculation else None,
+            max_seqs=config.max_num_seqs,
         )
     elif isinstance(kv_blocks, bool) or not isinstance(kv_blocks, int) or kv_blocks < 1:
         raise HwsimError(f"must be a positive integer, got {kv_blocks!r}", field="kv_blocks")
@@ -96,6 +97,7 @@ def serve(
             max_batched_tokens=config.max_batched_tokens,
             kv_blocks=kv_blocks,
             draft=speculation.draft.model if speculation else None,
+            max_seqs=config.max_num_seqs,
         )
         if why is not None:
             raise HwsimError(why, field="kv_blocks")

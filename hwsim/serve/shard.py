@@ -134,8 +134,13 @@ def stage_params(shard: ModelConfig, stage: tuple[int, int], pp: int) -> int:
 
 
 def stage_kv_bytes_per_token(shard: ModelConfig, stage: tuple[int, int], kv_bits: float) -> float:
-    """K and V (or SSM state) one cached token costs one device of this stage (the trace's KV rule)."""
-    return kv.cache_elems(shard.blocks[stage[0] : stage[1]], 1, 1) * kv_bits / 8
+    """K and V one cached token costs one device of this stage (the trace's KV rule; SSM layers add none)."""
+    return kv.token_elems(shard.blocks[stage[0] : stage[1]]) * kv_bits / 8
+
+
+def stage_state_bytes(shard: ModelConfig, stage: tuple[int, int], kv_bits: float) -> float:
+    """The fixed recurrent state (SSM layers: scan state + conv window) of one sequence on one device of this stage."""
+    return kv.state_elems(shard.blocks[stage[0] : stage[1]]) * kv_bits / 8
 
 
 def all_reduces(layer: Layer, par: Parallel) -> tuple[int, int]:

@@ -43,7 +43,9 @@ def why_not_fits(
     if not 0 < memory_utilization <= 1:
         raise HwsimError(f"must lie in (0, 1], got {memory_utilization!r}", field="memory_utilization")
     try:  # with a capacity and a utilization, capacity_blocks refuses only a layout the model does not fit
-        blocks, _ = capacity_blocks(arch, model, prec, block_size, memory_utilization, prompt * batch, par, draft)
+        blocks, _ = capacity_blocks(
+            arch, model, prec, block_size, memory_utilization, prompt * batch, par, draft, max_seqs=batch
+        )
     except HwsimError:
         return "weights and activations do not fit"
     need = batch * -(-(prompt + output) // block_size)
@@ -61,9 +63,11 @@ def why_not_serves(
     kv_blocks: int | None = None,
     memory_utilization: float = 0.9,
     draft: ModelConfig | None = None,
+    max_seqs: int = 1,
 ) -> str | None:
     """Why the devices of layout `par` cannot hold what hwsim serve keeps on them: the weights, the activations of
-    an iteration of `max_batched_tokens` tokens and the KV cache (sized from `memory_utilization` of the memory,
+    an iteration of `max_batched_tokens` tokens, the SSM state of `max_seqs` sequences (models with SSM layers)
+    and the KV cache (sized from `memory_utilization` of the memory,
     at least one block; or the `kv_blocks` given, which must fit beside the rest in the whole memory), a
     speculative `draft` beside them. None when they can, or when the backing store's capacity is not given
     (unbounded: the caller decides)."""
@@ -71,7 +75,9 @@ def why_not_serves(
         return None
     util = 1.0 if kv_blocks is not None else memory_utilization
     try:
-        blocks, info = capacity_blocks(arch, model, prec, block_size, util, max_batched_tokens, par, draft)
+        blocks, info = capacity_blocks(
+            arch, model, prec, block_size, util, max_batched_tokens, par, draft, max_seqs=max_seqs
+        )
     except HwsimError as exc:
         return exc.detail
     if kv_blocks is None or blocks >= kv_blocks:

@@ -143,6 +143,7 @@ def serve_point(arch: Accelerator, w: ServingWorkload, precision: PrecisionChoic
         max_batched_tokens=w.max_batched_tokens,
         kv_blocks=w.kv_blocks,
         memory_utilization=w.memory_utilization,
+        max_seqs=w.max_num_seqs,
     )
     if why is not None:  # its devices cannot hold the model (and its cache): an infeasible row
         return _infeasible(arch, w, par, area, why)

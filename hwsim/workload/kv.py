@@ -53,6 +53,12 @@ def state_elems(blocks: tuple[Layer, ...], batch: int = 1) -> int:
     return sum(batch * layer.mixer.state_elems for layer in blocks if isinstance(layer.mixer, (Ssm, Ssd)))
 
 
+def token_elems(blocks: tuple[Layer, ...]) -> int:
+    """Elements one cached token of one sequence adds (attention layers; SSM layers keep a fixed state instead):
+    what a paged cache's blocks hold."""
+    return cache_elems(blocks, 1, 1) - state_elems(blocks)
+
+
 def bytes_per_token(blocks: tuple[Layer, ...], kv_bits: float = 16, mla: str = "absorbed") -> float:
     """KV bytes one more token adds to a long sequence (window layers and SSMs add none once full;
     counted here as the unbounded per-token size of attention layers, window or not)."""

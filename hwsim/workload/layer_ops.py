@@ -374,18 +374,21 @@ def ssd(ops: Ops, s: Step, mix: Ssd, hidden: int) -> None:
     """Mamba-2 mixer (HF Mamba2Mixer): in_proj → causal depthwise conv over x|B|C → SSD → gated RMSNorm → out_proj.
 
     A step of t > 1 tokens runs the chunked SSD algorithm (Dao & Gu 2024, arXiv:2405.21060, §6 and Listing 1;
-    mamba_ssm's chunked kernels) over chunks of Q = min(t, chunk) tokens, the last chunk counted whole (padded, as
-    HF's torch path and the tiled kernels run it). Its four matrix products are rows of kind "attention" (both
-    operands activations): ssd_cb = C·Bᵀ within a chunk (Q × Q × d_state, once per group: heads of a group share B
-    and C, as the kernel computes it), ssd_diag = the masked scores × x (Q × Q × head_dim per head), ssd_states =
-    Bᵀ·x, each chunk's final state (d_state × head_dim × Q per head), ssd_off = C × each chunk's initial state
-    (Q × head_dim × d_state per head). The rest (dt softplus, the exp(segsum) decay masks, the discretised x·dt,
-    the sequential state passing between chunks and the D skip) is one `scan` row of vector ops (op counts
-    assumed: one per arithmetic step). A one-token step (decode) runs the recurrence instead (HF
-    selective_state_update): the state update h = exp(dt·A)·h + dt·B·x on the vector units, and the read-out
-    y = C·h as an ssd_readout row (head_dim × d_state per head). The state (heads × head_dim × d_state) and the
-    conv window are this layer's cache: read when the step continues a sequence, written at its end."""
-    M, b, H, P, N = s.M, s.batch, mix.heads, mix.head_dim, mix.d_state
+    mamba_ssm's chunked kernels) over chunks of Q = chunk_size tokens. Its four matrix products are rows of kind
+    "attention" (both operands activations), each of the t tokens counted at the full chunk width Q, as a dense
+    chunk computes them (exact for whole chunks; a step shorter than a chunk is counted as padded to it per token,
+    an approximation: HF's torch path pads it to a whole chunk, the Triton kernel masks its tiles):
+    ssd_cb = C·Bᵀ within a chunk (t × Q × d_state, once per group: heads of a group share B and C, as the kernel
+    computes it), ssd_diag = the masked scores × x (t × Q × head_dim per head), ssd_states = Bᵀ·x, the chunk's
+    final state (d_state × head_dim per token per head), ssd_off = C × the chunk's initial state (head_dim ×
+    d_state per token per head). The rest (dt softplus, the exp(segsum) decay masks, the discretised x·dt, the
+    sequential state passing between chunks, 2 · heads × head_dim × d_state per chunk, spread over its Q tokens,
+    and the D skip) is one `ssd.scan` row (op scan) of vector ops (op counts assumed: one per arithmetic step). A one-token step
+    (decode) runs the recurrence instead (HF selective_state_update): the state update h = exp(dt·A)·h + dt·B·x on
+    the vector units (`ssd.update`, op scan), and the read-out y = C·h as an ssd_readout row (head_dim × d_state per head). The state
+    (heads × head_dim × d_state) and the conv window are this layer's cache, read and written every step (a new
+    sequence's initial state too: assumed, as a kernel that loads its initial-state slot unconditionally)."""
+    M, b, H, P, N, G = s.M, s.batch, mix.heads, mix.head_dim, mix.d_state, mix.groups
     e, lin = mix.d_inner, mix.linears(hidden)
     w = lin["in_proj"]
     ops.linear("in_proj", "in_proj", M, w.k, w.n, bias=w.bias)
@@ -397,12 +400,11 @@ def ssd(ops: Ops, s: Step, mix: Ssd, hidden: int) -> None:
         VECTOR_OPS["conv_tap"] * mix.d_conv + VECTOR_OPS["silu"],
         weight=mix.conv_dim * mix.d_conv + (mix.conv_dim if mix.conv_bias else 0),
     )
-    state = s.batch * mix.state_elems
-    carried = state if s.span > s.t else 0
+    state = b * mix.state_elems
     dt_ops = (VECTOR_OPS["softplus"] + VECTOR_OPS["exp"] + 2) * M * H  # dt + dt_bias, softplus, exp(dt·A), dt·A
     if s.t == 1:
         ops.elementwise(
-            "scan",
+            "ssd.update",
             "scan",
             M,
             H * P * N,
@@ -410,88 +412,33 @@ def ssd(ops: Ops, s: Step, mix: Ssd, hidden: int) -> None:
             weight=3 * H,  # A_log, D, dt_bias
             extra_ops=dt_ops + M * H * N + 2 * M * e,  # dt·B per head; D skip
             out=0,
-            kv_read=carried,
+            kv_read=state,
             kv_write=state,
         )
-        ops.add(
-            "ssd.readout",
-            "attention",
-            "ssd_readout",
-            1,
-            P,
-            N,
-            b * H,
-            macs=b * H * P * N,
-            act_in=M * H * N,
-            act_out=M * e,
-        )
+        ops.add("ssd.readout", "attention", "ssd_readout", 1, P, N, b * H, macs=b * H * P * N, act_out=M * e)
     else:
-        q = min(s.t, mix.chunk)
-        chunks = -(-s.t // q)
-        rows = b * chunks  # chunks of all sequences
+        q = mix.chunk
         ops.add(
-            "ssd.cb",
-            "attention",
-            "ssd_cb",
-            q,
-            q,
-            N,
-            rows * mix.groups,
-            macs=rows * mix.groups * q * q * N,
-            act_in=2 * rows * q * mix.groups * N,
-            act_out=rows * mix.groups * q * q,
+            "ssd.cb", "attention", "ssd_cb", M, q, N, G, macs=M * G * q * N, act_in=2 * M * G * N, act_out=M * G * q
         )
-        ops.add(
-            "ssd.diag",
-            "attention",
-            "ssd_diag",
-            q,
-            P,
-            q,
-            rows * H,
-            macs=rows * H * q * q * P,
-            act_in=rows * H * q * (q + P),
-            act_out=rows * H * q * P,
-        )
-        ops.add(
-            "ssd.states",
-            "attention",
-            "ssd_states",
-            N,
-            P,
-            q,
-            rows * H,
-            macs=rows * H * q * N * P,
-            act_in=rows * q * (mix.groups * N + H * P),
-            act_out=rows * H * N * P,
-        )
-        # decay masks exp(segsum) and their product with C·Bᵀ (per head), B·decay, x·dt, chunk-to-chunk state
-        # passing (a decay multiply and an add per state element per chunk), y_off × decay, D skip
+        ops.add("ssd.diag", "attention", "ssd_diag", M, P, q, H, macs=M * H * q * P, act_in=M * H * q, act_out=M * e)
+        ops.add("ssd.states", "attention", "ssd_states", M, P, N, H, macs=M * H * N * P, act_in=M * (G * N + e))
+        # decay masks exp(segsum) and their product with C·Bᵀ (per head, Q per token), B·decay, x·dt, the state
+        # passing (2 · heads × head_dim × d_state per chunk, per token 1/Q of it), y_off × decay, D skip
         ops.elementwise(
+            "ssd.scan",
             "scan",
-            "scan",
-            rows * H,
-            q * q,
+            M,
+            H * q,
             VECTOR_OPS["exp"] + 2,
             weight=3 * H,
-            extra_ops=dt_ops + M * H * N + 2 * rows * H * P * N + 4 * M * e,
+            extra_ops=dt_ops + M * H * N + M * (-(-2 * H * P * N // q)) + 4 * M * e,
             inputs=0,
             out=0,
-            kv_read=carried,
+            kv_read=state,
             kv_write=state,
         )
-        ops.add(
-            "ssd.off",
-            "attention",
-            "ssd_off",
-            q,
-            P,
-            N,
-            rows * H,
-            macs=rows * H * q * P * N,
-            act_in=rows * q * mix.groups * N,
-            act_out=rows * H * q * P,
-        )
+        ops.add("ssd.off", "attention", "ssd_off", M, P, N, H, macs=M * H * P * N, act_in=M * G * N, act_out=M * e)
     # gated RMSNorm: y · silu(z), then RMSNorm per group of d_inner / n_groups
     ops.elementwise(
         "ssd_norm",

@@ -503,6 +503,88 @@ def _mamba2(f: Fields, mt: str) -> tuple:
     return [Layer(mix, None, norms=1)] * layers, emb, "rmsnorm", {"activation": "silu", "hidden": hidden}
 
 
+# Nemotron-H's hybrid_override_pattern: one character per layer (NemotronHConfig._pattern_to_list, transformers 5.25)
+_NEMOTRON_H_LAYERS = {"M": "linear_attention", "*": "full_attention", "-": "mlp", "E": "moe"}
+
+
+def _nemotron_h(f: Fields, mt: str) -> tuple:
+    """Nemotron-H (HF NemotronHForCausalLM; NVIDIA, arXiv:2504.03624): every layer is one RMSNorm and one block,
+    "M" a Mamba-2 mixer, "*" attention (GQA, no rotary embedding: NemotronHAttention applies none), "-" a
+    non-gated MLP (relu2), "E" a MoE of non-gated experts with one shared expert and a bias-free router.
+    Defaults: NemotronHConfig (transformers 5.25), whose old spellings (mamba_n_groups, mamba_d_conv,
+    mamba_chunk_size, mamba_conv_bias) override the fields when given. Multi-token-prediction layers are not built
+    by transformers (mtp.* ignored on load) and not traced."""
+    hidden = f.int("hidden_size", 4096)
+    pattern = f.get("hybrid_override_pattern")
+    if pattern is not None:
+        if not isinstance(pattern, str) or not pattern or set(pattern) - set(_NEMOTRON_H_LAYERS):
+            raise HwsimError(
+                f"expected a string of M, *, - and E (one per layer), got {pattern!r}",
+                file=f.file,
+                field="hybrid_override_pattern",
+            )
+        types = [_NEMOTRON_H_LAYERS[c] for c in pattern]
+        field = "hybrid_override_pattern"
+    else:
+        types = f.get("layers_block_type", ["linear_attention", "moe", "full_attention", "mlp"])
+        field = "layers_block_type"
+        if not isinstance(types, list) or not types or set(types) - set(_NEMOTRON_H_LAYERS.values()):
+            raise HwsimError(
+                f"expected a list of {', '.join(_NEMOTRON_H_LAYERS.values())}, got {types!r}", file=f.file, field=field
+            )
+    given = f.cfg.get("num_hidden_layers")
+    if given is not None and given != len(types):
+        raise HwsimError(
+            f"{field} has {len(types)} layers, num_hidden_layers says {given!r}", file=f.file, field="num_hidden_layers"
+        )
+    blocks: list[Layer] = []
+    if "linear_attention" in types:
+        mamba = Ssd(
+            f.int("mamba_num_heads", 128),
+            f.int("mamba_head_dim", 64),
+            f.int("ssm_state_size", 128),
+            f.int("mamba_n_groups", f.int("n_groups", 8)),
+            f.int("mamba_d_conv", f.int("conv_kernel", 4)),
+            f.int("mamba_chunk_size", f.int("chunk_size", 128)),
+            f.flag("use_bias", False),
+            f.flag("mamba_conv_bias", f.flag("use_conv_bias", True)),
+        )
+        if mamba.heads % mamba.groups:
+            raise HwsimError(
+                f"must divide mamba_num_heads ({mamba.heads}), got {mamba.groups}", file=f.file, field="n_groups"
+            )
+    if "full_attention" in types:
+        heads = f.int("num_attention_heads", 32)
+        # head_dim (NemotronHConfig, default 128); configs written for the remote code name it attention_head_dim
+        head_dim = f.int("head_dim", f.int("attention_head_dim", 128))
+        attn = Attention(heads, f.kv_heads(heads, default=8), head_dim, head_dim, rotary=False)
+    act, mlp_bias = str(f.get("mlp_hidden_act", "relu2")), f.flag("mlp_bias", False)
+    if "mlp" in types:
+        dense = Mlp(f.int("intermediate_size", 21504), False, act, mlp_bias)
+    if "moe" in types:
+        if f.get("moe_latent_size") is not None:
+            raise HwsimError("MoE latent projections are not supported", file=f.file, field="moe_latent_size")
+        experts, top_k = _experts_top_k(f, "n_routed_experts", 8, 2)
+        moe = Mlp(
+            f.int("moe_intermediate_size", 7688),
+            False,
+            act,
+            mlp_bias,
+            experts=experts,
+            top_k=top_k,
+            shared=f.int("moe_shared_expert_intermediate_size", 7688),
+        )
+    for t in types:
+        if t == "linear_attention":
+            blocks.append(Layer(mamba, None, norms=1))
+        elif t == "full_attention":
+            blocks.append(Layer(attn, None, norms=1))
+        else:
+            blocks.append(Layer(None, dense if t == "mlp" else moe, norms=1))
+    emb = Embedding(f.int("vocab_size", 131072), tied=f.flag("tie_word_embeddings", False))
+    return blocks, emb, "rmsnorm", {"activation": act, "hidden": hidden}
+
+
 def _classic(f: Fields, mt: str) -> tuple:
     """OPT, GPT-NeoX (Pythia), StarCoder2, Phi-1/2 and BERT encoders: LayerNorm, plain MLP, biases."""
     hidden, heads, layers = f.int("hidden_size"), f.int("num_attention_heads"), f.int("num_hidden_layers")
@@ -649,4 +731,5 @@ READERS: dict[str, Callable[[Fields, str], tuple]] = {
     "falcon": _falcon,
     "mamba": _mamba,
     "mamba2": _mamba2,
+    "nemotron_h": _nemotron_h,
 }

@@ -38,9 +38,30 @@ LAYER = re.compile(r"^(?:.*\.)?(?:layers|layer|h|blocks)\.(\d+)\.(.+)$")
 
 # role → module paths (after the layer prefix) holding it as its own tensor
 OWN: dict[str, tuple[str, ...]] = {
-    "q_proj": ("self_attn.q_proj", "attention.self.query", "attn.q_proj", "attention.wq", "self_attention.query"),
-    "k_proj": ("self_attn.k_proj", "attention.self.key", "attn.k_proj", "attention.wk", "self_attention.key"),
-    "v_proj": ("self_attn.v_proj", "attention.self.value", "attn.v_proj", "attention.wv", "self_attention.value"),
+    "q_proj": (
+        "self_attn.q_proj",
+        "mixer.q_proj",
+        "attention.self.query",
+        "attn.q_proj",
+        "attention.wq",
+        "self_attention.query",
+    ),
+    "k_proj": (
+        "self_attn.k_proj",
+        "mixer.k_proj",
+        "attention.self.key",
+        "attn.k_proj",
+        "attention.wk",
+        "self_attention.key",
+    ),
+    "v_proj": (
+        "self_attn.v_proj",
+        "mixer.v_proj",
+        "attention.self.value",
+        "attn.v_proj",
+        "attention.wv",
+        "self_attention.value",
+    ),
     "o_proj": (
         "self_attn.o_proj",
         "self_attn.out_proj",
@@ -51,6 +72,7 @@ OWN: dict[str, tuple[str, ...]] = {
         "self_attention.dense",
         "attn.c_proj",
         "self_attn.dense",
+        "mixer.o_proj",  # Nemotron-H: every layer's one block is its `mixer`
     ),
     "gate_proj": ("mlp.gate_proj", "feed_forward.w1", "mlp.w1", "feed_forward.gate_proj"),
     "up_proj": (
@@ -62,6 +84,7 @@ OWN: dict[str, tuple[str, ...]] = {
         "mlp.dense_h_to_4h",
         "mlp.c_fc",
         "feed_forward.up_proj",
+        "mixer.up_proj",
     ),
     "down_proj": (
         "mlp.down_proj",
@@ -72,6 +95,7 @@ OWN: dict[str, tuple[str, ...]] = {
         "mlp.dense_4h_to_h",
         "mlp.c_proj",
         "feed_forward.down_proj",
+        "mixer.down_proj",
     ),
     "router": ("mlp.gate", "block_sparse_moe.gate", "mlp.router", "feed_forward.router"),
     "q_a_proj": ("self_attn.q_a_proj",),

@@ -50,6 +50,7 @@ REAL = {
     "llama4_text": CONFIGS / "llama-4-scout-17b-16e-text.json",
     "mamba": CONFIGS / "mamba-130m-hf.json",
     "mamba2": CONFIGS / "mamba-codestral-7b-v0.1.json",
+    "nemotron_h": CONFIGS / "nemotron-h-8b-base-8k.json",
     "llama": PRESETS / "llama-3.1-8b.yaml",
     "mixtral": PRESETS / "mixtral-8x7b.yaml",
     "granite": CONFIGS / "granite-3.1-2b-base.json",
@@ -107,7 +108,15 @@ HEADS = {
     "topk_group": 1,
     "num_heads": 8,  # Mamba-2: heads × head_dim = expand × hidden_size
     "n_groups": 2,
+    "mamba_num_heads": 8,  # Nemotron-H's Mamba-2 geometry
+    "mamba_head_dim": 16,
+    "ssm_state_size": 8,
+    "attention_head_dim": 16,
 }
+# types whose output names the state `cache` (Mamba2CausalLMOutput): decode continues it. Mamba-1's output does too,
+# but its pinned reference was made passing past_key_values, which MambaForCausalLM ignores (its decode reference is
+# a one-token step on a fresh cache); it is kept as pinned (tests/test_workload_hf_reference.py counts it that way)
+CACHE_OUTPUT = ("mamba2",)
 SEQ, BATCH = 12, 2  # tiny prefill tokens per sequence (below every tiny window), sequences
 MIXER = re.compile(r"\.(self_attn|attn|self_attention|mixer)$")
 MLP = re.compile(r"\.(mlp|feed_forward)$")
@@ -137,15 +146,19 @@ def shapes(model) -> dict:
     return out
 
 
-def group_macs(model, run) -> dict:
+def group_macs(model, run, mlp_layers: frozenset = frozenset()) -> dict:
+    """MACs per group; `mlp_layers`: layers whose `mixer` module is an MLP (Nemotron-H's "-" and "E" blocks)."""
     with FlopCounterMode(display=False) as fc:
         run()
     groups = {"mixer": 0, "mlp": 0, "lm_head": 0}
     for mod, counts in fc.get_flop_counts().items():
         total = sum(counts.values()) // 2
         parts = mod.split(".")
+        layer = re.search(r"layers\.(\d+)\.mixer$", mod)
         if len(parts) >= 2 and parts[-1] == "lm_head":
             groups["lm_head"] += total
+        elif layer and int(layer[1]) in mlp_layers:
+            groups["mlp"] += total
         elif MIXER.search(mod) and re.search(r"layers\.\d+\.|h\.\d+\.", mod + "."):
             groups["mixer"] += total
         elif MLP.search(mod) and re.search(r"layers\.\d+\.|h\.\d+\.", mod + "."):
@@ -206,6 +219,10 @@ def tiny_run(cfg: dict) -> dict:
         tiny["num_attention_heads"] = 4
     if "layer_types" in tiny:
         tiny["layer_types"] = tiny["layer_types"][:4]
+    if "hybrid_override_pattern" in tiny:  # Nemotron-H: one layer of each kind, in the order the real pattern has
+        pattern = tiny["hybrid_override_pattern"]
+        tiny["hybrid_override_pattern"] = "".join(sorted(set(pattern), key=pattern.index))
+        tiny["num_hidden_layers"] = len(tiny["hybrid_override_pattern"])
     if "kv_lora_rank" in cfg:
         # MLA: kv_b_proj expands the latent to one key/value per query head and the eager path then repeats
         # them num_heads // num_key_value_heads times, so the kv head count must stay the query head count
@@ -222,13 +239,18 @@ def tiny_run(cfg: dict) -> dict:
 
     def decode():
         nxt = torch.randint(0, tiny["vocab_size"], (BATCH, 1))
-        model(input_ids=nxt, past_key_values=state["out"].past_key_values, use_cache=True)
+        if tiny["model_type"] in CACHE_OUTPUT:
+            model(input_ids=nxt, cache=state["out"].cache, use_cache=True)
+        else:
+            model(input_ids=nxt, past_key_values=state["out"].past_key_values, use_cache=True)
 
     # Parameters are frozen instead of running under no_grad: FlopCounterMode's module tracker hooks every
     # tensor input that requires grad, and under no_grad a leaf parameter passed as a module input (mamba's
     # kernelised causal_conv1d_forward takes conv1d.bias) has no grad accumulator to hook, which asserts.
-    pre = group_macs(model, prefill)
-    dec = group_macs(model, decode)
+    kinds = getattr(hc, "layers_block_type", None) if tiny["model_type"] == "nemotron_h" else None
+    mlp_layers = frozenset(i for i, t in enumerate(kinds or ()) if t in ("mlp", "moe"))
+    pre = group_macs(model, prefill, mlp_layers)
+    dec = group_macs(model, decode, mlp_layers)
     return {"config": tiny, "batch": BATCH, "seq": SEQ, "prefill_macs": pre, "decode_macs": dec}
 
 

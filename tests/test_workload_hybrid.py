@@ -1,0 +1,127 @@
+"""Mamba-2 and hybrid (attention + Mamba-2 + MLP-only layers) models: the Nemotron-H reader, the state / KV split
+of hwsim.workload.kv, and how serving sizes its cache for them (hwsim.serve.kvcache)."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hwsim.arch import load_arch
+from hwsim.engine import Precision
+from hwsim.errors import HwsimError
+from hwsim.serve.kvcache import NO_BLOCK_LIMIT, capacity_blocks
+from hwsim.core.precision import resolve_precision
+from hwsim.workload import from_hf_dict, kv, load_model, trace
+from hwsim.workload.blocks import Attention, Ssd
+
+CONFIGS = Path(__file__).parent / "data" / "hf_configs"
+NEMOTRON = CONFIGS / "nemotron-h-8b-base-8k.json"
+CODESTRAL = CONFIGS / "mamba-codestral-7b-v0.1.json"
+
+
+def _cfg(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def test_nemotron_h_layers_follow_the_pattern():
+    """Nemotron-H-8B: 52 layers, 24 Mamba-2 ('M'), 4 attention ('*', no rotary embedding), 24 MLP-only ('-')."""
+    m = load_model(NEMOTRON)
+    pattern = _cfg(NEMOTRON)["hybrid_override_pattern"]
+    kinds = ["M" if isinstance(b.mixer, Ssd) else "*" if isinstance(b.mixer, Attention) else "-" for b in m.blocks]
+    assert "".join(kinds) == pattern and (kinds.count("M"), kinds.count("*"), kinds.count("-")) == (24, 4, 24)
+    attn = next(b.mixer for b in m.blocks if isinstance(b.mixer, Attention))
+    assert (attn.heads, attn.kv_heads, attn.head_dim, attn.rotary) == (32, 8, 128, False)
+    mlp_only = next(b for b in m.blocks if b.mixer is None)
+    assert mlp_only.mlp is not None and not mlp_only.mlp.gated and mlp_only.mlp.activation == "relu2"
+    ops = trace(m, "decode", context=100).ops
+    assert not ops["op"].isin(["rope", "gate_proj"]).any()
+
+
+def test_hybrid_cache_is_attention_kv_plus_a_fixed_state():
+    """The attention layers' K/V grows with the context, the Mamba layers' state does not."""
+    m = load_model(NEMOTRON)
+    state = kv.state_elems(m.blocks)
+    mix = next(b.mixer for b in m.blocks if isinstance(b.mixer, Ssd))
+    assert state == 24 * (128 * 64 * 128 + (128 * 64 + 2 * 8 * 128) * 3)
+    assert kv.token_elems(m.blocks) == 4 * 8 * 128 * 2  # 4 attention layers, 8 KV heads of 128, K and V
+    for ctx in (0, 99, 4095):
+        got = trace(m, "decode", batch=2, context=ctx).kv_cache_bytes(16)
+        assert got == 2 * (state + (ctx + 1) * kv.token_elems(m.blocks)) * 2
+    assert mix.state_elems * 24 == state
+
+
+@pytest.mark.parametrize(
+    "change,field",
+    [
+        ({"hybrid_override_pattern": "M-X*"}, "hybrid_override_pattern"),
+        ({"num_hidden_layers": 51}, "num_hidden_layers"),
+        ({"n_groups": 3}, "n_groups"),
+        ({"mamba_num_heads": 0}, "mamba_num_heads"),
+        ({"hybrid_override_pattern": "M-E*", "num_hidden_layers": 4, "moe_latent_size": 1024}, "moe_latent_size"),
+    ],
+)
+def test_bad_nemotron_h_config_is_one_line_naming_the_field(change, field):
+    with pytest.raises(HwsimError) as err:
+        from_hf_dict({**_cfg(NEMOTRON), **change})
+    assert err.value.field == field and "\n" not in str(err.value)
+
+
+def test_nemotron_h_moe_layer_is_non_gated_experts_with_a_shared_one():
+    """'E': NemotronHMoE = a bias-free router over n_routed_experts non-gated experts (up, down) and one shared
+    non-gated MLP of moe_shared_expert_intermediate_size (transformers 5.25 NemotronHExperts / NemotronHMLP)."""
+    cfg = {
+        **_cfg(NEMOTRON),
+        "hybrid_override_pattern": "ME*-",
+        "num_hidden_layers": 4,
+        "n_routed_experts": 16,
+        "num_experts_per_tok": 4,
+        "moe_intermediate_size": 1024,
+        "moe_shared_expert_intermediate_size": 2048,
+    }
+    m = from_hf_dict(cfg)
+    lin = m.blocks[1].linears(m.hidden)
+    h = 4096
+    assert set(lin) == {"router", "up_proj", "down_proj", "shared_up_proj", "shared_down_proj"}
+    assert lin["router"].params == 16 * h
+    assert lin["up_proj"].params == lin["down_proj"].params == 16 * 1024 * h
+    assert lin["shared_up_proj"].params == 2048 * h
+    assert m.active_params_per_token == m.params - 12 * 2 * 1024 * h
+
+
+def test_serving_prices_blocks_by_attention_tokens_and_reserves_the_state():
+    """A block holds block_size tokens of the attention layers' K/V only; the SSM state of max_seqs sequences is
+    reserved beside the weights (vLLM's one Mamba state slot per schedulable sequence)."""
+    m = load_model(NEMOTRON)
+    arch = load_arch("h100-sxm")
+    rp = resolve_precision(Precision())
+    one, info1 = capacity_blocks(arch, m, rp, 16, 0.9, 2048, max_seqs=1)
+    many, info2 = capacity_blocks(arch, m, rp, 16, 0.9, 2048, max_seqs=256)
+    assert info1["kv_block_bytes"] == 16 * kv.token_elems(m.blocks) * 2
+    assert info2["state_bytes"] == 256 * kv.state_elems(m.blocks) * 2
+    freed = info2["state_bytes"] - info1["state_bytes"]
+    assert one - many == pytest.approx(freed / info1["kv_block_bytes"], abs=1)
+    pure, info = capacity_blocks(arch, load_model(CODESTRAL), rp, 16, 0.9, 2048, max_seqs=256)
+    assert pure == NO_BLOCK_LIMIT and info["kv_block_bytes"] == 0
+
+
+def test_hybrid_serves_with_batched_decode(capsys):
+    """hwsim serve on Nemotron-H: the state is not priced per token (the cache holds far more blocks than a
+    dense 8B's), and a decode step of n sequences costs what the batch-n decode trace costs (the step-cost
+    basis is exact for Mamba-2 rows)."""
+    from hwsim.cli import main
+    from hwsim.serve.parallel import machine_cost
+    from hwsim.engine import evaluate
+
+    m = load_model(NEMOTRON)
+    arch = load_arch("h100-sxm")
+    sc = machine_cost(arch, m, Precision(), None, None)
+    assert all(sc.polynomial.values())
+    for n in (1, 16):
+        got = float(sc.iteration(np.ones(n, dtype=np.int64), np.full(n, 700), n).seconds)
+        want = evaluate(arch, trace(m, "decode", batch=n, context=700), Precision()).ops["seconds"].sum()
+        assert got == pytest.approx(want, rel=1e-9)
+    argv = ["serve", "--arch", "h100-sxm", "--model", str(NEMOTRON), "--num-requests", "20", "--rate", "5"]
+    assert main([*argv, "--input-len", "512", "--output-len", "32", "--json"]) == 0
+    s = json.loads(capsys.readouterr().out)
+    assert s["preemptions"] == 0 and s["kv_capacity_blocks"] > 100_000
