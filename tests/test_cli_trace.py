@@ -49,3 +49,20 @@ class _no_raise:
 
     def __exit__(self, *exc):
         return False
+
+
+def test_csv_naming_the_model_config_is_refused(tmp_path, capsys):
+    """`--model DIR --csv DIR/config.json` replaced the checkpoint's config with the op table: one line, exit 2,
+    the config kept."""
+    import shutil
+    from pathlib import Path
+
+    folder = tmp_path / "ck"
+    folder.mkdir()
+    config = folder / "config.json"
+    shutil.copy(Path(__file__).parent / "data" / "hf_configs" / "gemma-2b.json", config)
+    before = config.read_bytes()
+    assert main(["trace", "--model", str(folder), "--phase", "decode", "--csv", str(config)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--csv: is the input" in err and "would destroy it" in err, err
+    assert config.read_bytes() == before

@@ -238,3 +238,16 @@ def test_random_sampler_rows(tmp_path):
     assert len(t) == 2 * 7 * 4 * 3
     a = t[t.design == "a"]
     assert set(np.unique(a["compute.rows"])) <= {8, 16, 32, 64} and a["compute.cols"].between(4, 64).all()
+
+
+def test_a_fresh_sweep_drops_the_results_of_the_other_format(tmp_path):
+    """A parquet sweep, then a csv one into the same folder: the first's results.parquet stayed beside the new
+    results.csv, and `hwsim pareto DIR` (which prefers parquet) read the old study's table."""
+    from hwsim.sweep.io import read_table
+
+    out = tmp_path / "out"
+    run_sweep(study(tmp_path, fmt="parquet"), out, evaluator=fake_evaluator)
+    extra = "\nsampler: {kind: random, samples: 3, seed: 1}\n"  # another study: other points
+    new = run_sweep(study(tmp_path, fmt="csv", extra=extra), out, evaluator=fake_evaluator)
+    assert sorted(p.name for p in out.glob("results.*")) == ["results.csv"]
+    pd.testing.assert_frame_equal(read_table(out), new.table())

@@ -34,7 +34,8 @@ def run(args: argparse.Namespace) -> int:
     if args.csv:
         from hwsim.fileio import atomic_write_table, prepare_output
 
-        atomic_write_table(tr.ops, prepare_output(args.csv, field="--csv"), "csv", field="--csv")
+        inputs = (tr.model.path,) if tr.model.path else ()  # `--model DIR --csv DIR/config.json` replaced the config
+        atomic_write_table(tr.ops, prepare_output(args.csv, field="--csv", inputs=inputs), "csv", field="--csv")
     if args.json:
         emit_json(
             {

@@ -21,7 +21,7 @@ from hwsim.sweep.accuracy import accuracy_table
 from hwsim.sweep.evaluate import Context, Evaluator, engine_evaluator, workload_columns
 from hwsim.sweep.executors import execute
 from hwsim.fileio import atomic_write_table
-from hwsim.sweep.io import RESULTS_STEM, read_table
+from hwsim.sweep.io import FORMATS, RESULTS_STEM, read_table
 from hwsim.sweep.recheck import RECHECK_STEM, run_recheck
 from hwsim.sweep.store import RESUME_HINT, Store
 from hwsim.sweep.tasks import check_size, Task, plan, total_rows
@@ -130,7 +130,10 @@ def _run(
     _check_objectives(study, ctx, tasks)  # before the folder is touched: a refused study leaves it as it was
     store.prepare(fresh=manifest is None)
     plot = [store.root / study.outputs.plot] if study.outputs.plot else []  # a study with no feasible row draws none
-    for stale in (results, *store.root.glob(f"{FRONT_STEM}.*"), *store.root.glob(f"{RECHECK_STEM}.*"), *plot):
+    # every format's results: a results.parquet left by an earlier study beside this one's results.csv was the
+    # table `hwsim pareto DIR` read (it prefers parquet)
+    old_results = [store.root / f"{RESULTS_STEM}.{f}" for f in FORMATS]
+    for stale in (*old_results, *store.root.glob(f"{FRONT_STEM}.*"), *store.root.glob(f"{RECHECK_STEM}.*"), *plot):
         if manifest is None and stale.exists():
             stale.unlink()
     from hwsim.sweep.provenance import provenance
