@@ -18,6 +18,7 @@ from hwsim.workload.blocks import Attention, Ssd
 CONFIGS = Path(__file__).parent / "data" / "hf_configs"
 NEMOTRON = CONFIGS / "nemotron-h-8b-base-8k.json"
 CODESTRAL = CONFIGS / "mamba-codestral-7b-v0.1.json"
+BAMBA = CONFIGS / "bamba-9b.json"
 
 
 def _cfg(path: Path) -> dict:
@@ -125,3 +126,21 @@ def test_hybrid_serves_with_batched_decode(capsys):
     assert main([*argv, "--input-len", "512", "--output-len", "32", "--json"]) == 0
     s = json.loads(capsys.readouterr().out)
     assert s["preemptions"] == 0 and s["kv_capacity_blocks"] > 100_000
+
+
+def test_bamba_attention_at_its_indices_and_an_mlp_in_every_layer():
+    """Bamba-9B: attention on layers 9, 18, 27 (attn_layer_indices), Mamba-2 (128 heads × 64, one group, state
+    128) on the others, each layer followed by a gated MLP; mamba_d_head "auto" is mamba_expand × hidden / heads."""
+    m = load_model(BAMBA)
+    assert [i for i, b in enumerate(m.blocks) if isinstance(b.mixer, Attention)] == [9, 18, 27]
+    mix = m.blocks[0].mixer
+    assert isinstance(mix, Ssd) and (mix.heads, mix.head_dim, mix.groups, mix.d_state) == (128, 64, 1, 128)
+    assert all(b.mlp is not None and b.mlp.gated and b.norms == 2 for b in m.blocks)
+    auto = from_hf_dict({**_cfg(BAMBA), "mamba_d_head": "auto", "mamba_n_heads": 64})
+    assert isinstance(auto.blocks[0].mixer, Ssd) and auto.blocks[0].mixer.head_dim == 2 * 4096 // 64
+    with pytest.raises(HwsimError) as err:
+        from_hf_dict({**_cfg(BAMBA), "mamba_d_head": 32})
+    assert err.value.field == "mamba_n_heads"
+    with pytest.raises(HwsimError) as err:
+        from_hf_dict({**_cfg(BAMBA), "attn_layer_indices": [40]})
+    assert err.value.field == "attn_layer_indices"

@@ -467,11 +467,27 @@ def _mamba(f: Fields, mt: str) -> tuple:
     return [Layer(mix, None, norms=1)] * layers, emb, "rmsnorm", {"activation": "silu", "hidden": hidden}
 
 
-def _ssd(f: Fields, hidden: int, defaults: dict, keys: dict | None = None) -> Ssd:
-    """A Mamba-2 mixer from a config's fields (`keys`: this type's field names for heads / head_dim / d_state /
-    groups / conv, where they differ from Mamba2Config's; `defaults`: its config class's defaults)."""
-    k = {"heads": "num_heads", "head_dim": "head_dim", "d_state": "state_size", "groups": "n_groups"} | (keys or {})
-    heads, head_dim = f.int(k["heads"], defaults["heads"]), f.int(k["head_dim"], defaults["head_dim"])
+# Mamba2Config's field names of the Mamba-2 mixer; a hybrid's config class names them its own way (`_ssd` keys)
+_SSD_KEYS = {
+    "heads": "num_heads",
+    "head_dim": "head_dim",
+    "d_state": "state_size",
+    "groups": "n_groups",
+    "conv": "conv_kernel",
+    "chunk": "chunk_size",
+    "bias": "use_bias",
+    "conv_bias": "use_conv_bias",
+}
+
+
+def _ssd(f: Fields, defaults: dict, keys: dict | None = None) -> Ssd:
+    """A Mamba-2 mixer from a config's fields (`keys`: this type's field names where they differ from
+    Mamba2Config's; `defaults`: its config class's defaults for heads, head_dim, d_state, groups, chunk)."""
+    k = _SSD_KEYS | (keys or {})
+    heads = f.int(k["heads"], defaults["heads"])
+    # "auto" (BambaConfig's default spelled out): the default width, mixer width / heads
+    auto = f.cfg.get(k["head_dim"]) == "auto"
+    head_dim = defaults["head_dim"] if auto else f.int(k["head_dim"], defaults["head_dim"])
     groups = f.int(k["groups"], defaults["groups"])
     if heads % groups:
         raise HwsimError(f"must divide {k['heads']} ({heads}), got {groups}", file=f.file, field=k["groups"])
@@ -480,25 +496,25 @@ def _ssd(f: Fields, hidden: int, defaults: dict, keys: dict | None = None) -> Ss
         head_dim,
         f.int(k["d_state"], defaults["d_state"]),
         groups,
-        f.int("conv_kernel", 4),
-        f.int("chunk_size", defaults["chunk"]),
-        f.flag(k.get("bias", "use_bias"), False),
-        f.flag("use_conv_bias", True),
+        f.int(k["conv"], 4),
+        f.int(k["chunk"], defaults["chunk"]),
+        f.flag(k["bias"], False),
+        f.flag(k["conv_bias"], True),
     )
+
+
+def _check_inner(f: Fields, mix: Ssd, inner: int, what: str, field: str) -> None:
+    """The config class's own check that heads × head_dim is the mixer's width (validate_architecture)."""
+    if mix.d_inner != inner:
+        raise HwsimError(f"heads × head_dim = {mix.d_inner} must equal {what} = {inner}", file=f.file, field=field)
 
 
 def _mamba2(f: Fields, mt: str) -> tuple:
     """Mamba-2 (HF Mamba2ForCausalLM): every layer an RMSNorm and a Mamba-2 mixer; Mamba2Config's defaults
     (transformers 5.25: 128 heads of 64, state 128, 8 groups, chunk 256, untied LM head)."""
     hidden, layers = f.int("hidden_size", 4096), f.int("num_hidden_layers", 64)
-    mix = _ssd(f, hidden, {"heads": 128, "head_dim": 64, "d_state": 128, "groups": 8, "chunk": 256})
-    expand = f.int("expand", 2)
-    if mix.d_inner != expand * hidden:  # Mamba2Config.validate_architecture refuses the same config
-        raise HwsimError(
-            f"num_heads × head_dim = {mix.d_inner} must equal expand × hidden_size = {expand * hidden}",
-            file=f.file,
-            field="num_heads",
-        )
+    mix = _ssd(f, {"heads": 128, "head_dim": 64, "d_state": 128, "groups": 8, "chunk": 256})
+    _check_inner(f, mix, f.int("expand", 2) * hidden, "expand × hidden_size", "num_heads")
     emb = Embedding(f.int("vocab_size", 32768), tied=f.flag("tie_word_embeddings", False))
     return [Layer(mix, None, norms=1)] * layers, emb, "rmsnorm", {"activation": "silu", "hidden": hidden}
 
@@ -582,6 +598,43 @@ def _nemotron_h(f: Fields, mt: str) -> tuple:
         else:
             blocks.append(Layer(None, dense if t == "mlp" else moe, norms=1))
     emb = Embedding(f.int("vocab_size", 131072), tied=f.flag("tie_word_embeddings", False))
+    return blocks, emb, "rmsnorm", {"activation": act, "hidden": hidden}
+
+
+_BAMBA_SSD_KEYS = {
+    "heads": "mamba_n_heads",
+    "head_dim": "mamba_d_head",
+    "d_state": "mamba_d_state",
+    "groups": "mamba_n_groups",
+    "conv": "mamba_d_conv",
+    "chunk": "mamba_chunk_size",
+    "bias": "mamba_proj_bias",
+    "conv_bias": "mamba_conv_bias",
+}
+
+
+def _bamba(f: Fields, mt: str) -> tuple:
+    """Bamba (HF BambaForCausalLM; IBM, ibm-ai-platform/Bamba-9B): every layer RMSNorm → a Mamba-2 mixer, or GQA
+    attention (rotary on half of each head: partial_rotary_factor 0.5) on the layers in attn_layer_indices, then
+    RMSNorm → a gated SiLU MLP. BambaConfig's defaults (transformers 5.25: 128 Mamba heads, head_dim "auto" =
+    mamba_expand × hidden / heads, 1 group, state 256, chunk 256; 32 heads, 8 KV heads, untied LM head)."""
+    hidden, heads, layers = f.int("hidden_size", 4096), f.int("num_attention_heads", 32), f.int("num_hidden_layers", 32)
+    expand, n_heads = f.int("mamba_expand", 2), f.int("mamba_n_heads", 128)
+    mix = _ssd(
+        f,
+        {"heads": 128, "head_dim": expand * hidden // n_heads, "d_state": 256, "groups": 1, "chunk": 256},
+        _BAMBA_SSD_KEYS,
+    )
+    _check_inner(f, mix, expand * hidden, "mamba_expand × hidden_size", "mamba_n_heads")
+    attn_at = f.get("attn_layer_indices") or []
+    if not isinstance(attn_at, list) or any(not isinstance(i, int) or not 0 <= i < layers for i in attn_at):
+        raise HwsimError(f"expected layer indices in 0..{layers - 1}", file=f.file, field="attn_layer_indices")
+    head_dim, bias = f.head_dim(hidden, heads), f.flag("attention_bias", False)
+    attn = Attention(heads, f.kv_heads(heads, default=8), head_dim, head_dim, bias, bias)
+    act = str(f.get("hidden_act", "silu"))
+    mlp = Mlp(f.int("intermediate_size", 14336), True, act, f.flag("mlp_bias", False))
+    blocks = [Layer(attn if i in attn_at else mix, mlp, norms=2) for i in range(layers)]
+    emb = Embedding(f.int("vocab_size", 128000), tied=f.flag("tie_word_embeddings", False))
     return blocks, emb, "rmsnorm", {"activation": act, "hidden": hidden}
 
 
@@ -732,4 +785,5 @@ READERS: dict[str, Callable[[Fields, str], tuple]] = {
     "mamba": _mamba,
     "mamba2": _mamba2,
     "nemotron_h": _nemotron_h,
+    "bamba": _bamba,
 }

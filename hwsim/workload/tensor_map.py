@@ -114,10 +114,10 @@ OWN: dict[str, tuple[str, ...]] = {
         "feed_forward.shared_expert.down_proj",
     ),
     "shared_gate": ("mlp.shared_expert_gate",),
-    "in_proj": ("mixer.in_proj",),
+    "in_proj": ("mixer.in_proj", "mamba.in_proj"),  # Bamba: the Mamba-2 mixer is `mamba`
     "x_proj": ("mixer.x_proj",),
     "dt_proj": ("mixer.dt_proj",),
-    "out_proj": ("mixer.out_proj",),
+    "out_proj": ("mixer.out_proj", "mamba.out_proj"),
 }
 CONV1D = ("attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj")  # GPT-2 stores in × out
 CONV1D_TYPES = ("gpt2",)  # StarCoder2's mlp.c_fc / c_proj are nn.Linear (out × in)

@@ -51,6 +51,7 @@ REAL = {
     "mamba": CONFIGS / "mamba-130m-hf.json",
     "mamba2": CONFIGS / "mamba-codestral-7b-v0.1.json",
     "nemotron_h": CONFIGS / "nemotron-h-8b-base-8k.json",
+    "bamba": CONFIGS / "bamba-9b.json",
     "llama": PRESETS / "llama-3.1-8b.yaml",
     "mixtral": PRESETS / "mixtral-8x7b.yaml",
     "granite": CONFIGS / "granite-3.1-2b-base.json",
@@ -112,13 +113,18 @@ HEADS = {
     "mamba_head_dim": 16,
     "ssm_state_size": 8,
     "attention_head_dim": 16,
+    "mamba_n_heads": 8,  # Bamba's Mamba-2 geometry
+    "mamba_d_head": 16,
+    "mamba_d_state": 8,
+    "mamba_n_groups": 2,
+    "mamba_chunk_size": 4,
 }
 # types whose output names the state `cache` (Mamba2CausalLMOutput): decode continues it. Mamba-1's output does too,
 # but its pinned reference was made passing past_key_values, which MambaForCausalLM ignores (its decode reference is
 # a one-token step on a fresh cache); it is kept as pinned (tests/test_workload_hf_reference.py counts it that way)
 CACHE_OUTPUT = ("mamba2",)
 SEQ, BATCH = 12, 2  # tiny prefill tokens per sequence (below every tiny window), sequences
-MIXER = re.compile(r"\.(self_attn|attn|self_attention|mixer)$")
+MIXER = re.compile(r"\.(self_attn|attn|self_attention|mixer|mamba)$")  # mamba: Bamba's Mamba-2 mixer
 MLP = re.compile(r"\.(mlp|feed_forward)$")
 
 
@@ -219,6 +225,8 @@ def tiny_run(cfg: dict) -> dict:
         tiny["num_attention_heads"] = 4
     if "layer_types" in tiny:
         tiny["layer_types"] = tiny["layer_types"][:4]
+    if "attn_layer_indices" in tiny:  # Bamba: one attention layer among the tiny depth's Mamba layers
+        tiny["attn_layer_indices"] = [1]
     if "hybrid_override_pattern" in tiny:  # Nemotron-H: one layer of each kind, in the order the real pattern has
         pattern = tiny["hybrid_override_pattern"]
         tiny["hybrid_override_pattern"] = "".join(sorted(set(pattern), key=pattern.index))
