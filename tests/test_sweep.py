@@ -251,3 +251,15 @@ def test_a_fresh_sweep_drops_the_results_of_the_other_format(tmp_path):
     new = run_sweep(study(tmp_path, fmt="csv", extra=extra), out, evaluator=fake_evaluator)
     assert sorted(p.name for p in out.glob("results.*")) == ["results.csv"]
     pd.testing.assert_frame_equal(read_table(out), new.table())
+
+
+def test_a_constraint_on_a_column_some_designs_lack_names_the_design_before_anything_runs(tmp_path):
+    """compute.cols is swept by design a only: the constraint stopped the sweep at b's first chunk, after a's had
+    run and been written, without saying which design lacked the column."""
+    s = study(tmp_path)
+    s2 = load_study(_rewrite(s.file, "area_mm2: {max: 20}", "compute.cols: {max: 32}"), check_names=False)
+    with pytest.raises(
+        HwsimError, match=r"constraints\.compute\.cols: no such result column in the rows of design 'b'"
+    ):
+        run_sweep(s2, tmp_path / "out", evaluator=fake_evaluator)
+    assert not (tmp_path / "out" / "parts").exists() and not (tmp_path / "out" / "manifest.json").exists()

@@ -305,9 +305,10 @@ def feasibility(t: pd.DataFrame, study: Study) -> np.ndarray:
     ok = np.ones(len(t), dtype=bool)
     served = t["serve_error"].fillna("").eq("").to_numpy() if "serve_error" in t.columns else ok
     for c in study.constraints:
-        if c.column not in t.columns:
+        if c.column not in t.columns:  # a column of some designs only (one sweeps it): say which design lacks it
+            whose = f" in the rows of design {t['design'].iat[0]!r}" if "design" in t.columns and len(t) else ""
             raise HwsimError(
-                f"no such result column{closest(c.column, t.columns)}; columns: {', '.join(map(str, t.columns))}",
+                f"no such result column{whose}{closest(c.column, t.columns)}; columns: {', '.join(map(str, t.columns))}",
                 file=study.file,
                 field=f"constraints.{c.column}",
             )
