@@ -20,6 +20,7 @@ NEMOTRON = CONFIGS / "nemotron-h-8b-base-8k.json"
 CODESTRAL = CONFIGS / "mamba-codestral-7b-v0.1.json"
 BAMBA = CONFIGS / "bamba-9b.json"
 GRANITE_H = CONFIGS / "granite-4.0-h-tiny.json"
+JAMBA = CONFIGS / "jamba-v0.1.json"
 
 
 def _cfg(path: Path) -> dict:
@@ -181,3 +182,24 @@ def test_granite_h_moe_and_dense_variants():
     with pytest.raises(HwsimError) as err:
         from_hf_dict({**cfg, "layer_types": ["mamba"] * 39 + ["cross"]})
     assert err.value.field == "layer_types"
+
+
+def test_jamba_layout_and_its_mamba_norms():
+    """Jamba-v0.1: attention (no positional embedding) on layers 4, 12, 20, 28; MoE (16 experts, top-2) on odd
+    layers; Mamba-1 elsewhere with RMSNorms on dt (256), B and C (16 each): 288 weights more per Mamba layer
+    than plain Mamba; its state is fixed, its 4 attention layers' K/V grows."""
+    from dataclasses import replace
+
+    m = load_model(JAMBA)
+    assert [i for i, b in enumerate(m.blocks) if isinstance(b.mixer, Attention)] == [4, 12, 20, 28]
+    assert [i for i, b in enumerate(m.blocks) if b.mlp is not None and b.mlp.is_moe] == list(range(1, 32, 2))
+    mix = m.blocks[0].mixer
+    assert (
+        mix.bcdt_norms and mix.other_params("rmsnorm") - replace(mix, bcdt_norms=False).other_params("rmsnorm") == 288
+    )
+    ops = trace(m, "decode", context=50).ops
+    assert (ops["name"] == "layers.0.bcdt_norm").sum() == 1 and not (ops["op"] == "rope").any()
+    assert kv.token_elems(m.blocks) == 4 * 8 * 128 * 2
+    with pytest.raises(HwsimError) as err:
+        from_hf_dict({**_cfg(JAMBA), "attn_layer_offset": 8})
+    assert err.value.field == "attn_layer_offset"

@@ -678,6 +678,46 @@ def _bamba(f: Fields, mt: str) -> tuple:
     return blocks, emb, "rmsnorm", {"activation": act, "hidden": hidden}
 
 
+def _jamba(f: Fields, mt: str) -> tuple:
+    """Jamba (HF JambaForCausalLM; AI21, arXiv:2403.19887): layer i runs attention (GQA, no positional embedding:
+    JambaAttention applies none) when i % attn_layer_period == attn_layer_offset, else a Mamba-1 mixer with
+    RMSNorms on dt, B and C; then an MLP that is a MoE of num_experts gated experts (bias-free router) when
+    i % expert_layer_period == expert_layer_offset, else dense. JambaConfig's defaults (transformers 5.25) are
+    Jamba-v0.1's."""
+    hidden, heads, layers = f.int("hidden_size", 4096), f.int("num_attention_heads", 32), f.int("num_hidden_layers", 32)
+    periods = {}
+    for kind, period, offset in (("attn", 8, 4), ("expert", 2, 1)):
+        p, o = f.int(f"{kind}_layer_period", period), f.int(f"{kind}_layer_offset", offset, minimum=0)
+        if o >= p:  # JambaConfig.validate_architecture
+            raise HwsimError(
+                f"must be below {kind}_layer_period ({p}), got {o}", file=f.file, field=f"{kind}_layer_offset"
+            )
+        periods[kind] = (p, o)
+    rank = f.get("mamba_dt_rank", "auto")
+    mix = Ssm(
+        f.int("mamba_expand", 2) * hidden,
+        f.int("mamba_d_state", 16),
+        f.int("mamba_d_conv", 4),
+        math.ceil(hidden / 16) if rank == "auto" else f.int("mamba_dt_rank"),
+        f.flag("mamba_proj_bias", False),
+        f.flag("mamba_conv_bias", True),
+        bcdt_norms=True,
+    )
+    head_dim = f.head_dim(hidden, heads)
+    attn = Attention(heads, f.kv_heads(heads, default=8), head_dim, head_dim, rotary=False)
+    act = str(f.get("hidden_act", "silu"))
+    dense = Mlp(f.int("intermediate_size", 14336), True, act)
+    experts, top_k = _experts_top_k(f, "num_experts", 16, 2)
+    moe = Mlp(dense.intermediate, True, act, experts=experts, top_k=top_k)
+    (ap, ao), (ep, eo) = periods["attn"], periods["expert"]
+    blocks = [
+        Layer(attn if i % ap == ao else mix, moe if i % ep == eo and experts > 1 else dense, norms=2)
+        for i in range(layers)
+    ]
+    emb = Embedding(f.int("vocab_size", 65536), tied=f.flag("tie_word_embeddings", False))
+    return blocks, emb, "rmsnorm", {"activation": act, "hidden": hidden}
+
+
 def _classic(f: Fields, mt: str) -> tuple:
     """OPT, GPT-NeoX (Pythia), StarCoder2, Phi-1/2 and BERT encoders: LayerNorm, plain MLP, biases."""
     hidden, heads, layers = f.int("hidden_size"), f.int("num_attention_heads"), f.int("num_hidden_layers")
@@ -827,4 +867,5 @@ READERS: dict[str, Callable[[Fields, str], tuple]] = {
     "nemotron_h": _nemotron_h,
     "bamba": _bamba,
     "granitemoehybrid": _bamba,
+    "jamba": _jamba,
 }

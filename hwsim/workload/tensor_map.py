@@ -117,8 +117,8 @@ OWN: dict[str, tuple[str, ...]] = {
     ),
     "shared_gate": ("mlp.shared_expert_gate",),
     "in_proj": ("mixer.in_proj", "mamba.in_proj"),  # Bamba: the Mamba-2 mixer is `mamba`
-    "x_proj": ("mixer.x_proj",),
-    "dt_proj": ("mixer.dt_proj",),
+    "x_proj": ("mixer.x_proj", "mamba.x_proj"),  # Jamba: the Mamba-1 mixer is `mamba`
+    "dt_proj": ("mixer.dt_proj", "mamba.dt_proj"),
     "out_proj": ("mixer.out_proj", "mamba.out_proj"),
 }
 CONV1D = ("attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj")  # GPT-2 stores in × out
