@@ -203,3 +203,22 @@ def test_jamba_layout_and_its_mamba_norms():
     with pytest.raises(HwsimError) as err:
         from_hf_dict({**_cfg(JAMBA), "attn_layer_offset": 8})
     assert err.value.field == "attn_layer_offset"
+
+
+@pytest.mark.parametrize(
+    "name", ["mamba-130m-hf.json", "mamba-codestral-7b-v0.1.json", "jamba-v0.1.json", "granite-4.0-h-tiny.json"]
+)
+def test_a_decode_step_of_an_ssm_model_costs_its_batched_trace(name):
+    """Serving's step-cost basis is exact for the SSM rows (their state read every step, the one-token form's
+    rows named apart), so a decode iteration of n sequences costs what the batch-n decode trace does (before,
+    the rows were not polynomial in the shape and each sequence was costed alone: mamba-130m 2.6x the trace)."""
+    from hwsim.engine import evaluate
+    from hwsim.serve.parallel import machine_cost
+
+    m = load_model(CONFIGS / name)
+    arch = load_arch("h100-sxm")
+    sc = machine_cost(arch, m, Precision(), None, None)
+    assert sc.polynomial["context"]
+    got = float(sc.iteration(np.ones(16, dtype=np.int64), np.full(16, 300), 16).seconds)
+    want = evaluate(arch, trace(m, "decode", batch=16, context=300), Precision()).ops["seconds"].sum()
+    assert got == pytest.approx(want, rel=1e-9)

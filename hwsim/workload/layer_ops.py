@@ -335,12 +335,14 @@ def mla(ops: Ops, s: Step, attn: Attention, hidden: int) -> None:
 def ssm(ops: Ops, s: Step, mix: Ssm, hidden: int) -> None:
     """Mamba mixer (HF MambaMixer): in_proj → causal depthwise conv → x_proj → dt_proj → selective scan →
     gate → out_proj. Conv and scan run on the vector units; the scan state (d_inner × d_state) and the conv
-    window are this layer's cache: read at the start of a step that continues a sequence, written at its end."""
+    window are this layer's cache, read and written every step (a new sequence's initial state too: assumed, as
+    a kernel that loads its initial-state slot unconditionally; this keeps every row polynomial in the step's
+    shape, which serving's step-cost basis needs). The scan row is `scan` in a step of several tokens and
+    `ssm.update` in a one-token step (decode): serving's basis fits each form's rows on their own."""
     M, e, N, lin = s.M, mix.d_inner, mix.d_state, mix.linears(hidden)
     w = lin["in_proj"]
     ops.linear("in_proj", "in_proj", M, w.k, w.n, bias=w.bias)
     state = s.batch * mix.state_elems
-    carried = state if s.span > s.t else 0
     ops.elementwise(
         "conv1d",
         "conv",
@@ -355,7 +357,7 @@ def ssm(ops: Ops, s: Step, mix: Ssm, hidden: int) -> None:
         if role == "x_proj" and mix.bcdt_norms:  # Jamba: RMSNorm of dt, B and C (weights of their widths)
             s.norm_op(ops, "bcdt_norm", M, mix.dt_rank + 2 * N)
     ops.elementwise(
-        "scan",
+        "ssm.update" if s.t == 1 else "scan",
         "scan",
         M,
         e * N,
@@ -364,7 +366,7 @@ def ssm(ops: Ops, s: Step, mix: Ssm, hidden: int) -> None:
         weight=e * N + e,
         extra_ops=(VECTOR_OPS["softplus"] + 2) * M * e,
         out=M * e,
-        kv_read=carried,
+        kv_read=state,
         kv_write=state,
     )
     ops.elementwise("gate", "act", M, e, VECTOR_OPS["silu"] + VECTOR_OPS["gate_mul"], inputs=2)
