@@ -37,6 +37,8 @@ MODELS = [
     (CONFIGS / "mamba-codestral-7b-v0.1.json", "mamba2", 7_285_403_648, 7_285_403_648),
     (CONFIGS / "nemotron-h-8b-base-8k.json", "nemotron_h", 8_100_852_736, 8_100_852_736),
     (CONFIGS / "bamba-9b.json", "bamba", 9_780_235_392, 9_780_235_392),
+    (CONFIGS / "granite-4.0-h-tiny.json", "granitemoehybrid", 6_939_037_248, 1_465_470_528),
+    (CONFIGS / "jamba-v0.1.json", "jamba", 51_570_323_328, 12_110_311_296),
     (CONFIGS / "granite-3.1-2b-base.json", "granite", 2_533_531_648, 2_533_531_648),
     (CONFIGS / "starcoder2-3b.json", "starcoder2", 3_030_371_328, 3_030_371_328),
     (CONFIGS / "olmo-2-0425-1b.json", "olmo2", 1_484_916_736, 1_484_916_736),

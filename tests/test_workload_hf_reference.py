@@ -55,18 +55,20 @@ def _groups(ops) -> dict:
     }
 
 
-def _ssm_vector_macs(m, batch: int, tokens: int, conv_window: int) -> int:
-    """Multiplies HF's reference Mamba path (transformers 5.25 modeling_mamba, no causal_conv1d / mamba_ssm
-    kernels) runs as conv1d / matmul, which FlopCounterMode counts and hwsim puts on the vector units instead
-    (its conv and scan rows carry vector_ops, macs 0): the depthwise conv1d, which torch runs padded by
-    d_conv - 1 and so evaluates conv_window + d_conv - 1 output positions per channel (prefill: the seq new
-    tokens; decode: the d_conv-token window the cache holds), and the scan read-out y = C·h, a matmul of
-    d_inner × d_state per token."""
+def _ssm_vector_macs(m, batch: int, tokens: int, positions: int) -> int:
+    """Multiplies HF's reference Mamba-1 path (transformers 5.25 modeling_mamba / modeling_jamba, no causal_conv1d
+    / mamba_ssm kernels) runs as conv1d / matmul, which FlopCounterMode counts and hwsim puts on the vector units
+    instead (its conv and scan rows carry vector_ops, macs 0): the depthwise conv1d, d_inner × d_conv per output
+    position, and the scan read-out y = C·h, a matmul of d_inner × d_state per token. `positions`: the conv's
+    output positions per channel: a prefill, padded by d_conv - 1, evaluates seq + d_conv - 1; mamba's pinned
+    decode reference ran on a fresh cache (the tool passed past_key_values, which MambaForCausalLM ignores), a
+    d_conv window padded: 2·d_conv - 1; Jamba's decode continues the prefill's cache (causal_conv1d_update over
+    the cached d_conv inputs and the new one, unpadded): 2."""
     out = 0
     for layer in m.blocks:
         mix = layer.mixer
         if isinstance(mix, Ssm):
-            out += batch * mix.d_inner * mix.d_conv * (conv_window + mix.d_conv - 1)
+            out += batch * mix.d_inner * mix.d_conv * positions
             out += batch * tokens * mix.d_inner * mix.d_state
     return out
 
@@ -112,8 +114,8 @@ def test_macs_per_group_equal_transformers(model_type):
     pre = _groups(trace(m, "prefill", batch=b, seq=s, logits="all", mla="latent").ops)
     dec = _groups(trace(m, "decode", batch=b, context=s, mla="latent").ops)
     d_conv = max((layer.mixer.d_conv for layer in m.blocks if isinstance(layer.mixer, Ssm)), default=0)
-    pre["mixer"] += _ssm_vector_macs(m, b, s, s)
-    dec["mixer"] += _ssm_vector_macs(m, b, 1, d_conv)
+    pre["mixer"] += _ssm_vector_macs(m, b, s, s + d_conv - 1)
+    dec["mixer"] += _ssm_vector_macs(m, b, 1, 2 * d_conv - 1 if model_type == "mamba" else 2)
     pre["mixer"] += _ssd_reference_extra(m, b, s, decode=False)
     dec["mixer"] += _ssd_reference_extra(m, b, 1, decode=True)
     keys = ("mixer", "lm_head") if m.is_moe else ("mixer", "lm_head", "mlp")

@@ -19,6 +19,8 @@ CONFIGS = Path(__file__).parent / "data" / "hf_configs"
 NEMOTRON = CONFIGS / "nemotron-h-8b-base-8k.json"
 CODESTRAL = CONFIGS / "mamba-codestral-7b-v0.1.json"
 BAMBA = CONFIGS / "bamba-9b.json"
+GRANITE_H = CONFIGS / "granite-4.0-h-tiny.json"
+JAMBA = CONFIGS / "jamba-v0.1.json"
 
 
 def _cfg(path: Path) -> dict:
@@ -144,3 +146,60 @@ def test_bamba_attention_at_its_indices_and_an_mlp_in_every_layer():
     with pytest.raises(HwsimError) as err:
         from_hf_dict({**_cfg(BAMBA), "attn_layer_indices": [40]})
     assert err.value.field == "attn_layer_indices"
+
+
+def test_granite_h_moe_and_dense_variants():
+    """GraniteMoeHybrid: layer_types' legacy "mamba" / "attention" (remapped on load), NoPE attention unless
+    position_embedding_type is "rope", routed gated experts beside the always-on shared_mlp; with
+    num_local_experts 0 the shared_mlp alone is the layer's MLP, stored as the fused input_linear (gate then up)."""
+    from hwsim.workload.tensor_map import index_tensors, locate
+
+    cfg = _cfg(GRANITE_H)
+    m = load_model(GRANITE_H)
+    assert [i for i, b in enumerate(m.blocks) if isinstance(b.mixer, Attention)] == [5, 15, 25, 35]
+    assert not any(b.mixer.rotary for b in m.blocks if isinstance(b.mixer, Attention))
+    mlp = m.blocks[0].mlp
+    assert mlp is not None and (mlp.experts, mlp.top_k, mlp.intermediate, mlp.shared) == (64, 6, 512, 1024)
+    renamed = {
+        **cfg,
+        "layer_types": ["full_attention" if t == "attention" else "linear_attention" for t in cfg["layer_types"]],
+    }
+    assert from_hf_dict(renamed).blocks == m.blocks
+    roped = from_hf_dict({**cfg, "position_embedding_type": "rope"})
+    assert all(b.mixer.rotary for b in roped.blocks if isinstance(b.mixer, Attention))
+    dense = from_hf_dict({**cfg, "num_local_experts": 0})
+    d = dense.blocks[0].mlp
+    assert d is not None and (d.experts, d.intermediate, d.gated) == (1, 1024, True)
+    assert m.params - dense.params == 40 * (64 * 1536 + 64 * 3 * 512 * 1536)
+    index = index_tensors(
+        ["model.layers.0.shared_mlp.input_linear.weight", "model.layers.0.shared_mlp.output_linear.weight"]
+    )
+    assert [locate(dense, index, 0, r)[0].rows for r in ("gate_proj", "up_proj", "down_proj")] == [
+        (0, 1024),
+        (1024, 2048),
+        None,
+    ]
+    with pytest.raises(HwsimError) as err:
+        from_hf_dict({**cfg, "layer_types": ["mamba"] * 39 + ["cross"]})
+    assert err.value.field == "layer_types"
+
+
+def test_jamba_layout_and_its_mamba_norms():
+    """Jamba-v0.1: attention (no positional embedding) on layers 4, 12, 20, 28; MoE (16 experts, top-2) on odd
+    layers; Mamba-1 elsewhere with RMSNorms on dt (256), B and C (16 each): 288 weights more per Mamba layer
+    than plain Mamba; its state is fixed, its 4 attention layers' K/V grows."""
+    from dataclasses import replace
+
+    m = load_model(JAMBA)
+    assert [i for i, b in enumerate(m.blocks) if isinstance(b.mixer, Attention)] == [4, 12, 20, 28]
+    assert [i for i, b in enumerate(m.blocks) if b.mlp is not None and b.mlp.is_moe] == list(range(1, 32, 2))
+    mix = m.blocks[0].mixer
+    assert (
+        mix.bcdt_norms and mix.other_params("rmsnorm") - replace(mix, bcdt_norms=False).other_params("rmsnorm") == 288
+    )
+    ops = trace(m, "decode", context=50).ops
+    assert (ops["name"] == "layers.0.bcdt_norm").sum() == 1 and not (ops["op"] == "rope").any()
+    assert kv.token_elems(m.blocks) == 4 * 8 * 128 * 2
+    with pytest.raises(HwsimError) as err:
+        from_hf_dict({**_cfg(JAMBA), "attn_layer_offset": 8})
+    assert err.value.field == "attn_layer_offset"

@@ -39,6 +39,8 @@ PRESET = {
     "mamba2": "hf_configs/mamba-codestral-7b-v0.1.json",
     "nemotron_h": "hf_configs/nemotron-h-8b-base-8k.json",
     "bamba": "hf_configs/bamba-9b.json",
+    "granitemoehybrid": "hf_configs/granite-4.0-h-tiny.json",
+    "jamba": "hf_configs/jamba-v0.1.json",
     "granite": "hf_configs/granite-3.1-2b-base.json",
     "starcoder2": "hf_configs/starcoder2-3b.json",
     "olmo2": "hf_configs/olmo-2-0425-1b.json",

@@ -163,6 +163,7 @@ class Ssm:
     dt_rank: int
     bias: bool = False
     conv_bias: bool = True
+    bcdt_norms: bool = False  # Jamba: RMSNorms on dt (dt_rank), B and C (d_state each) after x_proj
 
     def linears(self, hidden: int) -> dict[str, Linear]:
         e = self.d_inner
@@ -175,7 +176,8 @@ class Ssm:
 
     def other_params(self, norm: str) -> int:
         e = self.d_inner
-        return e * self.d_conv + (e if self.conv_bias else 0) + e * self.d_state + e  # conv1d, A_log, D
+        norms = (self.dt_rank + 2 * self.d_state) * NORM_PARAMS[norm] if self.bcdt_norms else 0
+        return e * self.d_conv + (e if self.conv_bias else 0) + e * self.d_state + e + norms  # conv1d, A_log, D
 
     @property
     def state_elems(self) -> int:

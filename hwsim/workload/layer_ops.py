@@ -352,6 +352,8 @@ def ssm(ops: Ops, s: Step, mix: Ssm, hidden: int) -> None:
     for role in ("x_proj", "dt_proj"):
         w = lin[role]
         ops.linear(role, role, M, w.k, w.n, bias=w.bias)
+        if role == "x_proj" and mix.bcdt_norms:  # Jamba: RMSNorm of dt, B and C (weights of their widths)
+            s.norm_op(ops, "bcdt_norm", M, mix.dt_rank + 2 * N)
     ops.elementwise(
         "scan",
         "scan",

@@ -613,12 +613,27 @@ _BAMBA_SSD_KEYS = {
 }
 
 
+def _attn_indices(f: Fields, layers: int) -> list:
+    """Bamba's attn_layer_indices: the layers that run attention instead of Mamba-2."""
+    at = f.get("attn_layer_indices") or []
+    if not isinstance(at, list) or any(not isinstance(i, int) or not 0 <= i < layers for i in at):
+        raise HwsimError(f"expected layer indices in 0..{layers - 1}", file=f.file, field="attn_layer_indices")
+    return at
+
+
 def _bamba(f: Fields, mt: str) -> tuple:
-    """Bamba (HF BambaForCausalLM; IBM, ibm-ai-platform/Bamba-9B): every layer RMSNorm → a Mamba-2 mixer, or GQA
-    attention (rotary on half of each head: partial_rotary_factor 0.5) on the layers in attn_layer_indices, then
-    RMSNorm → a gated SiLU MLP. BambaConfig's defaults (transformers 5.25: 128 Mamba heads, head_dim "auto" =
-    mamba_expand × hidden / heads, 1 group, state 256, chunk 256; 32 heads, 8 KV heads, untied LM head)."""
-    hidden, heads, layers = f.int("hidden_size", 4096), f.int("num_attention_heads", 32), f.int("num_hidden_layers", 32)
+    """Bamba (HF BambaForCausalLM; IBM, ibm-ai-platform/Bamba-9B) and Granite-4.0-H (HF
+    GraniteMoeHybridForCausalLM): every layer RMSNorm → a Mamba-2 mixer or GQA attention, then RMSNorm → an MLP.
+    Bamba: attention on attn_layer_indices with rotary on half of each head (partial_rotary_factor 0.5), a gated
+    MLP. GraniteMoeHybrid: attention where layer_types says "attention" (rotary only with position_embedding_type
+    "rope", else NoPE), a MoE of num_local_experts gated experts (bias-free router) beside an always-on gated
+    shared_mlp of shared_intermediate_size, or that shared_mlp alone when num_local_experts is 0; embeddings ×
+    embedding_multiplier (its other µP multipliers are scalars folded into existing ops, as Granite's).
+    Mamba-2 defaults of both config classes (transformers 5.25): 128 heads, head_dim "auto" = mamba_expand ×
+    hidden / heads, 1 group, state 256, chunk 256."""
+    granite = mt == "granitemoehybrid"
+    hidden, heads = f.int("hidden_size", 4096), f.int("num_attention_heads", 32)
+    layers = f.int("num_hidden_layers", 32)
     expand, n_heads = f.int("mamba_expand", 2), f.int("mamba_n_heads", 128)
     mix = _ssd(
         f,
@@ -626,15 +641,80 @@ def _bamba(f: Fields, mt: str) -> tuple:
         _BAMBA_SSD_KEYS,
     )
     _check_inner(f, mix, expand * hidden, "mamba_expand × hidden_size", "mamba_n_heads")
-    attn_at = f.get("attn_layer_indices") or []
-    if not isinstance(attn_at, list) or any(not isinstance(i, int) or not 0 <= i < layers for i in attn_at):
-        raise HwsimError(f"expected layer indices in 0..{layers - 1}", file=f.file, field="attn_layer_indices")
+    if granite:
+        # the legacy spellings "mamba" / "attention" are remapped on load (transformers 5.25 remap_legacy_layer_types)
+        types = f.layer_types(layers, lambda i: "linear_attention")
+        known = {"mamba", "linear_attention", "attention", "full_attention"}
+        if set(types) - known:
+            raise HwsimError(
+                f"expected mamba or attention per layer, got {sorted(set(types) - known)}",
+                file=f.file,
+                field="layer_types",
+            )
+        attn_at = [i for i, t in enumerate(types) if t in ("attention", "full_attention")]
+    else:
+        attn_at = _attn_indices(f, layers)
     head_dim, bias = f.head_dim(hidden, heads), f.flag("attention_bias", False)
-    attn = Attention(heads, f.kv_heads(heads, default=8), head_dim, head_dim, bias, bias)
+    rotary = not granite or f.get("position_embedding_type") == "rope"
+    attn = Attention(
+        heads, f.kv_heads(heads, default=None if granite else 8), head_dim, head_dim, bias, bias, rotary=rotary
+    )
     act = str(f.get("hidden_act", "silu"))
-    mlp = Mlp(f.int("intermediate_size", 14336), True, act, f.flag("mlp_bias", False))
+    if granite:
+        experts, top_k = _experts_top_k(f, "num_local_experts", 8, 2, minimum=0)
+        shared = f.int("shared_intermediate_size", 1024)
+        if experts > 1:
+            mlp = Mlp(f.int("intermediate_size", 11008), True, act, experts=experts, top_k=top_k, shared=shared)
+        else:  # no routed experts (Granite-4.0-H-Micro): the shared_mlp is the layer's MLP
+            if experts == 1:
+                raise HwsimError("a single routed expert is not supported", file=f.file, field="num_local_experts")
+            mlp = Mlp(shared, True, act)
+    else:
+        mlp = Mlp(f.int("intermediate_size", 14336), True, act, f.flag("mlp_bias", False))
     blocks = [Layer(attn if i in attn_at else mix, mlp, norms=2) for i in range(layers)]
-    emb = Embedding(f.int("vocab_size", 128000), tied=f.flag("tie_word_embeddings", False))
+    scale = granite and f.get("embedding_multiplier", 1.0) != 1.0
+    vocab = f.int("vocab_size", 32000 if granite else 128000)
+    emb = Embedding(vocab, tied=f.flag("tie_word_embeddings", False), scale=scale)
+    return blocks, emb, "rmsnorm", {"activation": act, "hidden": hidden}
+
+
+def _jamba(f: Fields, mt: str) -> tuple:
+    """Jamba (HF JambaForCausalLM; AI21, arXiv:2403.19887): layer i runs attention (GQA, no positional embedding:
+    JambaAttention applies none) when i % attn_layer_period == attn_layer_offset, else a Mamba-1 mixer with
+    RMSNorms on dt, B and C; then an MLP that is a MoE of num_experts gated experts (bias-free router) when
+    i % expert_layer_period == expert_layer_offset, else dense. JambaConfig's defaults (transformers 5.25) are
+    Jamba-v0.1's."""
+    hidden, heads, layers = f.int("hidden_size", 4096), f.int("num_attention_heads", 32), f.int("num_hidden_layers", 32)
+    periods = {}
+    for kind, period, offset in (("attn", 8, 4), ("expert", 2, 1)):
+        p, o = f.int(f"{kind}_layer_period", period), f.int(f"{kind}_layer_offset", offset, minimum=0)
+        if o >= p:  # JambaConfig.validate_architecture
+            raise HwsimError(
+                f"must be below {kind}_layer_period ({p}), got {o}", file=f.file, field=f"{kind}_layer_offset"
+            )
+        periods[kind] = (p, o)
+    rank = f.get("mamba_dt_rank", "auto")
+    mix = Ssm(
+        f.int("mamba_expand", 2) * hidden,
+        f.int("mamba_d_state", 16),
+        f.int("mamba_d_conv", 4),
+        math.ceil(hidden / 16) if rank == "auto" else f.int("mamba_dt_rank"),
+        f.flag("mamba_proj_bias", False),
+        f.flag("mamba_conv_bias", True),
+        bcdt_norms=True,
+    )
+    head_dim = f.head_dim(hidden, heads)
+    attn = Attention(heads, f.kv_heads(heads, default=8), head_dim, head_dim, rotary=False)
+    act = str(f.get("hidden_act", "silu"))
+    dense = Mlp(f.int("intermediate_size", 14336), True, act)
+    experts, top_k = _experts_top_k(f, "num_experts", 16, 2)
+    moe = Mlp(dense.intermediate, True, act, experts=experts, top_k=top_k)
+    (ap, ao), (ep, eo) = periods["attn"], periods["expert"]
+    blocks = [
+        Layer(attn if i % ap == ao else mix, moe if i % ep == eo and experts > 1 else dense, norms=2)
+        for i in range(layers)
+    ]
+    emb = Embedding(f.int("vocab_size", 65536), tied=f.flag("tie_word_embeddings", False))
     return blocks, emb, "rmsnorm", {"activation": act, "hidden": hidden}
 
 
@@ -786,4 +866,6 @@ READERS: dict[str, Callable[[Fields, str], tuple]] = {
     "mamba2": _mamba2,
     "nemotron_h": _nemotron_h,
     "bamba": _bamba,
+    "granitemoehybrid": _bamba,
+    "jamba": _jamba,
 }

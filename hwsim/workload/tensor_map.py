@@ -96,8 +96,9 @@ OWN: dict[str, tuple[str, ...]] = {
         "mlp.c_proj",
         "feed_forward.down_proj",
         "mixer.down_proj",
+        "shared_mlp.output_linear",  # GraniteMoeHybrid without routed experts: the shared MLP is the MLP
     ),
-    "router": ("mlp.gate", "block_sparse_moe.gate", "mlp.router", "feed_forward.router"),
+    "router": ("mlp.gate", "block_sparse_moe.gate", "mlp.router", "feed_forward.router", "block_sparse_moe.router"),
     "q_a_proj": ("self_attn.q_a_proj",),
     "q_b_proj": ("self_attn.q_b_proj",),
     "kv_a_proj": ("self_attn.kv_a_proj_with_mqa",),
@@ -112,11 +113,12 @@ OWN: dict[str, tuple[str, ...]] = {
         "mlp.shared_expert.down_proj",
         "mlp.shared_experts.down_proj",
         "feed_forward.shared_expert.down_proj",
+        "shared_mlp.output_linear",  # GraniteMoeHybrid: the shared MLP beside the routed experts
     ),
     "shared_gate": ("mlp.shared_expert_gate",),
     "in_proj": ("mixer.in_proj", "mamba.in_proj"),  # Bamba: the Mamba-2 mixer is `mamba`
-    "x_proj": ("mixer.x_proj",),
-    "dt_proj": ("mixer.dt_proj",),
+    "x_proj": ("mixer.x_proj", "mamba.x_proj"),  # Jamba: the Mamba-1 mixer is `mamba`
+    "dt_proj": ("mixer.dt_proj", "mamba.dt_proj"),
     "out_proj": ("mixer.out_proj", "mamba.out_proj"),
 }
 CONV1D = ("attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj")  # GPT-2 stores in × out
@@ -127,7 +129,11 @@ FUSED: dict[str, tuple[str, ...]] = {
     "attn.c_attn": ("q_proj", "k_proj", "v_proj"),
     "self_attn.qkv_proj": ("q_proj", "k_proj", "v_proj"),
     "mlp.gate_up_proj": ("gate_proj", "up_proj"),
+    "shared_mlp.input_linear": ("shared_gate_proj", "shared_up_proj"),  # GraniteMoeHybrid: gate then up
 }
+# the same fused tensor under a layer's other roles: GraniteMoeHybrid without routed experts (its shared_mlp is the
+# dense MLP, roles gate_proj / up_proj)
+FUSED_DENSE: dict[str, tuple[str, ...]] = {"shared_mlp.input_linear": ("gate_proj", "up_proj")}
 # routed experts: role → (per-expert paths with {e}, stacked paths); stacked gate_up holds gate then up
 EXPERT_PARENTS = ("mlp.experts", "block_sparse_moe.experts", "feed_forward.experts")
 PER_EXPERT_NAMES = {"gate_proj": ("gate_proj", "w1"), "up_proj": ("up_proj", "w3"), "down_proj": ("down_proj", "w2")}
@@ -177,7 +183,7 @@ def locate(
     for path in () if routed else OWN.get(role, ()):
         if (layer, path) in index:
             return [Located(index[layer, path], transpose=path in CONV1D and model.model_type in CONV1D_TYPES)]
-    for path, parts in () if routed else FUSED.items():
+    for path, parts in () if routed else [*FUSED.items(), *FUSED_DENSE.items()]:
         if role in parts and (layer, path) in index:
             widths = [linears[p].n for p in parts if p in linears]
             start = sum(widths[: parts.index(role)])

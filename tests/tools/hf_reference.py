@@ -52,6 +52,8 @@ REAL = {
     "mamba2": CONFIGS / "mamba-codestral-7b-v0.1.json",
     "nemotron_h": CONFIGS / "nemotron-h-8b-base-8k.json",
     "bamba": CONFIGS / "bamba-9b.json",
+    "granitemoehybrid": CONFIGS / "granite-4.0-h-tiny.json",
+    "jamba": CONFIGS / "jamba-v0.1.json",
     "llama": PRESETS / "llama-3.1-8b.yaml",
     "mixtral": PRESETS / "mixtral-8x7b.yaml",
     "granite": CONFIGS / "granite-3.1-2b-base.json",
@@ -81,6 +83,7 @@ TINY = {
     "ffn_hidden_size": 128,
     "shared_expert_intermediate_size": 48,
     "intermediate_size_mlp": 128,
+    "shared_intermediate_size": 48,  # GraniteMoeHybrid's shared_mlp
     "num_hidden_layers": 4,
     "n_layer": 4,
     "vocab_size": 300,
@@ -225,6 +228,10 @@ def tiny_run(cfg: dict) -> dict:
         tiny["num_attention_heads"] = 4
     if "layer_types" in tiny:
         tiny["layer_types"] = tiny["layer_types"][:4]
+        if cfg["model_type"] == "granitemoehybrid":  # one attention layer among the tiny depth's Mamba layers
+            tiny["layer_types"][1] = "attention"
+    if "attn_layer_period" in tiny:  # Jamba: attention on layer 1 of the tiny depth, MoE on layers 1 and 3
+        tiny["attn_layer_period"], tiny["attn_layer_offset"] = 4, 1
     if "attn_layer_indices" in tiny:  # Bamba: one attention layer among the tiny depth's Mamba layers
         tiny["attn_layer_indices"] = [1]
     if "hybrid_override_pattern" in tiny:  # Nemotron-H: one layer of each kind, in the order the real pattern has
