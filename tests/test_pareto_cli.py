@@ -173,3 +173,17 @@ def test_text_front_shows_the_design_and_objectives_not_every_column(tmp_path, c
     assert header == ["design", "family", "compute.rows", "model", "batch", "energy_j", "seconds"]
     assert main(["pareto", str(tmp_path / "r.parquet"), "--objectives", "energy_j:min,seconds:min", "--json"]) == 0
     assert "energy_part29_j" in json.loads(capsys.readouterr().out)[0]
+
+
+def test_a_folder_with_both_formats_reads_the_last_sweeps_table(tmp_path):
+    """A csv sweep over an older parquet one left both results files (before 50457ca); `hwsim pareto DIR` read
+    the parquet (the older study's). The manifest says which format the folder's last sweep wrote."""
+    from hwsim.sweep.io import read_table
+
+    old, new = pd.DataFrame({"x": [1.0, 2.0]}), pd.DataFrame({"x": [5.0, 6.0, 7.0]})
+    old.to_parquet(tmp_path / "results.parquet")
+    new.to_csv(tmp_path / "results.csv", index=False)
+    (tmp_path / "manifest.json").write_text(json.dumps({"format": "csv", "complete": True}))
+    pd.testing.assert_frame_equal(read_table(tmp_path), new)
+    (tmp_path / "manifest.json").write_text("{not json")  # no readable manifest: parquet first, as before
+    pd.testing.assert_frame_equal(read_table(tmp_path), old)

@@ -17,8 +17,8 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
     """A results table: a .parquet or .csv file, or a sweep output directory holding results.*"""
     path = os.fspath(path)
     if os.path.isdir(path):
-        for fmt in FORMATS:
-            cand = os.path.join(path, f"{RESULTS_STEM}.{fmt}")
+        for fmt in (*_manifest_format(path), *FORMATS):  # the last sweep's own format first: an older run of the
+            cand = os.path.join(path, f"{RESULTS_STEM}.{fmt}")  # other format may have left its table beside it
             if os.path.exists(cand):
                 return read_table(cand)
         raise HwsimError(
@@ -34,3 +34,14 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
     except (OSError, ValueError, pa.ArrowException, pd.errors.ParserError) as exc:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise HwsimError(f"cannot read results: {msg}", file=path) from None
+
+
+def _manifest_format(folder: str) -> tuple[str, ...]:
+    """The results format the folder's manifest.json records (the sweep that wrote it last), or ()."""
+    import json
+
+    try:
+        fmt = json.loads(open(os.path.join(folder, "manifest.json"), encoding="utf-8").read()).get("format")
+    except (OSError, ValueError, AttributeError):
+        return ()
+    return (fmt,) if fmt in FORMATS else ()
