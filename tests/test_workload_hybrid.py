@@ -92,6 +92,52 @@ def test_nemotron_h_moe_layer_is_non_gated_experts_with_a_shared_one():
     assert m.active_params_per_token == m.params - 12 * 2 * 1024 * h
 
 
+def test_nemotron_h_moe_params_and_checkpoint_names_equal_transformers():
+    """A small Nemotron-H with every layer kind (pattern "ME*-"): 88,568 parameters and these layer-1 (MoE) tensor
+    names and shapes are what transformers 5.25 builds on the meta device (NemotronHForCausalLM, run in this
+    session: no MoE Nemotron-H config is pinned in hf_reference.json); hwsim finds every linear there."""
+    from hwsim.workload.tensor_map import match_checkpoint
+
+    cfg = {
+        "model_type": "nemotron_h",
+        "hidden_size": 64,
+        "hybrid_override_pattern": "ME*-",
+        "num_hidden_layers": 4,
+        "n_routed_experts": 4,
+        "moe_intermediate_size": 32,
+        "moe_shared_expert_intermediate_size": 48,
+        "intermediate_size": 96,
+        "vocab_size": 100,
+        "mamba_num_heads": 8,
+        "mamba_head_dim": 16,
+        "ssm_state_size": 8,
+        "n_groups": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "head_dim": 16,
+    }
+    m = from_hf_dict(cfg)
+    assert m.params == 88_568
+    p = "model.layers."
+    shapes = {
+        p + "0.mixer.in_proj.weight": (8 * 16 * 2 + 2 * 2 * 8 + 8, 64),
+        p + "0.mixer.out_proj.weight": (64, 128),
+        p + "1.mixer.experts.up_proj": (4, 32, 64),
+        p + "1.mixer.experts.down_proj": (4, 64, 32),
+        p + "1.mixer.gate.weight": (4, 64),
+        p + "1.mixer.shared_experts.up_proj.weight": (48, 64),
+        p + "1.mixer.shared_experts.down_proj.weight": (64, 48),
+        p + "2.mixer.q_proj.weight": (64, 64),
+        p + "2.mixer.k_proj.weight": (32, 64),
+        p + "2.mixer.v_proj.weight": (32, 64),
+        p + "2.mixer.o_proj.weight": (64, 64),
+        p + "3.mixer.up_proj.weight": (96, 64),
+        p + "3.mixer.down_proj.weight": (64, 96),
+    }
+    rows = match_checkpoint(m, shapes)
+    assert len(rows) == 13 and all(r["ok"] for r in rows)
+
+
 def test_serving_prices_blocks_by_attention_tokens_and_reserves_the_state():
     """A block holds block_size tokens of the attention layers' K/V only; the SSM state of max_seqs sequences is
     reserved beside the weights (vLLM's one Mamba state slot per schedulable sequence)."""

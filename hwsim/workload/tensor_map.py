@@ -98,7 +98,14 @@ OWN: dict[str, tuple[str, ...]] = {
         "mixer.down_proj",
         "shared_mlp.output_linear",  # GraniteMoeHybrid without routed experts: the shared MLP is the MLP
     ),
-    "router": ("mlp.gate", "block_sparse_moe.gate", "mlp.router", "feed_forward.router", "block_sparse_moe.router"),
+    "router": (
+        "mlp.gate",
+        "block_sparse_moe.gate",
+        "mlp.router",
+        "feed_forward.router",
+        "block_sparse_moe.router",
+        "mixer.gate",
+    ),
     "q_a_proj": ("self_attn.q_a_proj",),
     "q_b_proj": ("self_attn.q_b_proj",),
     "kv_a_proj": ("self_attn.kv_a_proj_with_mqa",),
@@ -108,11 +115,17 @@ OWN: dict[str, tuple[str, ...]] = {
         "mlp.shared_experts.gate_proj",
         "feed_forward.shared_expert.gate_proj",
     ),
-    "shared_up_proj": ("mlp.shared_expert.up_proj", "mlp.shared_experts.up_proj", "feed_forward.shared_expert.up_proj"),
+    "shared_up_proj": (
+        "mlp.shared_expert.up_proj",
+        "mlp.shared_experts.up_proj",
+        "feed_forward.shared_expert.up_proj",
+        "mixer.shared_experts.up_proj",  # Nemotron-H's MoE layers ("E"): the block is the layer's `mixer`
+    ),
     "shared_down_proj": (
         "mlp.shared_expert.down_proj",
         "mlp.shared_experts.down_proj",
         "feed_forward.shared_expert.down_proj",
+        "mixer.shared_experts.down_proj",
         "shared_mlp.output_linear",  # GraniteMoeHybrid: the shared MLP beside the routed experts
     ),
     "shared_gate": ("mlp.shared_expert_gate",),
@@ -135,7 +148,7 @@ FUSED: dict[str, tuple[str, ...]] = {
 # dense MLP, roles gate_proj / up_proj)
 FUSED_DENSE: dict[str, tuple[str, ...]] = {"shared_mlp.input_linear": ("gate_proj", "up_proj")}
 # routed experts: role → (per-expert paths with {e}, stacked paths); stacked gate_up holds gate then up
-EXPERT_PARENTS = ("mlp.experts", "block_sparse_moe.experts", "feed_forward.experts")
+EXPERT_PARENTS = ("mlp.experts", "block_sparse_moe.experts", "feed_forward.experts", "mixer.experts")
 PER_EXPERT_NAMES = {"gate_proj": ("gate_proj", "w1"), "up_proj": ("up_proj", "w3"), "down_proj": ("down_proj", "w2")}
 INTERLEAVED_GATE_UP = ("gpt_oss",)  # gate_up columns alternate gate, up (transformers GptOssExperts)
 STACKED_IN_OUT = ("gpt_oss", "llama4_text")  # stacked experts multiply x @ W[e]: in × out per expert
@@ -199,10 +212,12 @@ def locate(
             for short in PER_EXPERT_NAMES[role]:
                 if (layer, f"{parent}.{expert}.{short}") in index:
                     return [Located(index[layer, f"{parent}.{expert}.{short}"])]
-            stacked = "down_proj" if role == "down_proj" else "gate_up_proj"
+            # non-gated experts (Nemotron-H) stack up_proj [E, I, H] alone
+            gated = "gate_proj" in linears
+            stacked = "down_proj" if role == "down_proj" else "gate_up_proj" if gated else "up_proj"
             if (layer, f"{parent}.{stacked}") in index:
                 n = linears[role].n
-                rows = None if role == "down_proj" else ((0, n) if role == "gate_proj" else (n, 2 * n))
+                rows = None if role == "down_proj" or not gated else ((0, n) if role == "gate_proj" else (n, 2 * n))
                 interleaved = rows is not None and model.model_type in INTERLEAVED_GATE_UP
                 return [
                     Located(
