@@ -84,8 +84,7 @@ def _ssd_reference_extra(m, batch: int, tokens: int, decode: bool) -> int:
       (chunks+1)² decay matrix and hwsim as a sequential scan of vector ops.
     Decode is the recurrence on both sides (HF selective_state_update: its bmm is hwsim's ssd_readout)."""
     out = 0
-    for layer in m.blocks:
-        mix = layer.mixer
+    for mix in [layer.mixer for layer in m.blocks] + [layer.ssm for layer in m.blocks]:  # Falcon-H1: ssm beside
         if not isinstance(mix, Ssd):
             continue
         H, P, N, G = mix.heads, mix.head_dim, mix.d_state, mix.groups

@@ -252,7 +252,14 @@ def test_jamba_layout_and_its_mamba_norms():
 
 
 @pytest.mark.parametrize(
-    "name", ["mamba-130m-hf.json", "mamba-codestral-7b-v0.1.json", "jamba-v0.1.json", "granite-4.0-h-tiny.json"]
+    "name",
+    [
+        "mamba-130m-hf.json",
+        "mamba-codestral-7b-v0.1.json",
+        "jamba-v0.1.json",
+        "granite-4.0-h-tiny.json",
+        "falcon-h1-1.5b-base.json",
+    ],
 )
 def test_a_decode_step_of_an_ssm_model_costs_its_batched_trace(name):
     """Serving's step-cost basis is exact for the SSM rows (their state read every step, the one-token form's
@@ -268,3 +275,27 @@ def test_a_decode_step_of_an_ssm_model_costs_its_batched_trace(name):
     got = float(sc.iteration(np.ones(16, dtype=np.int64), np.full(16, 300), 16).seconds)
     want = evaluate(arch, trace(m, "decode", batch=16, context=300), Precision()).ops["seconds"].sum()
     assert got == pytest.approx(want, rel=1e-9)
+
+
+def test_falcon_h1_runs_attention_and_mamba2_side_by_side():
+    """Falcon-H1: every layer holds GQA attention (rotary) and a Mamba-2 mixer of mamba_d_ssm channels on the same
+    normed input; its cache is both, K/V growing and the state fixed; without mamba_rms_norm the mixer's output is
+    only gated (no norm weights), with it the gated RMSNorm adds d_ssm weights per layer; projectors_bias gives
+    out_proj a bias apart from in_proj; tensor parallelism refuses it in one line."""
+    from hwsim.serve.shard import Parallel, shard_model
+
+    cfg = json.loads((CONFIGS / "falcon-h1-1.5b-base.json").read_text())
+    m = from_hf_dict(cfg)
+    layer = m.blocks[0]
+    assert isinstance(layer.mixer, Attention) and layer.mixer.rotary and isinstance(layer.ssm, Ssd)
+    assert layer.ssm.d_inner == 3072 and not layer.ssm.gated_norm
+    names = set(trace(m, "decode", context=10).ops["name"].str.split(".", n=2).str[2])
+    assert {"q_proj", "in_proj", "ssd.readout", "ssd_gate", "ssm_residual", "mlp.gate_proj"} <= names
+    assert kv.token_elems(m.blocks) == 24 * 2 * 128 * 2
+    assert kv.state_elems(m.blocks) == 24 * layer.ssm.state_elems
+    normed = from_hf_dict({**cfg, "mamba_rms_norm": True})
+    assert normed.params - m.params == 24 * 3072
+    biased = from_hf_dict({**cfg, "projectors_bias": True})
+    assert biased.params - m.params == 24 * 2048
+    with pytest.raises(HwsimError, match="tensor parallelism"):
+        shard_model(m, Parallel(tp=2))

@@ -72,7 +72,7 @@ def _shard_attention(a: Attention, tp: int, model: ModelConfig) -> Attention:
 
 
 def _shard_layer(layer: Layer, par: Parallel, model: ModelConfig) -> Layer:
-    if isinstance(layer.mixer, (Ssm, Ssd)):
+    if isinstance(layer.mixer, (Ssm, Ssd)) or layer.ssm is not None:
         raise HwsimError(
             f"{model.name} has Mamba (SSM) layers: their tensor parallelism is not modelled; use `pp`", field="tp"
         )

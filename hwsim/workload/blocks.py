@@ -201,6 +201,8 @@ class Ssd:
     chunk: int  # chunk_size of the chunked SSD algorithm (§6)
     bias: bool = False  # in_proj / out_proj
     conv_bias: bool = True
+    out_bias: bool | None = None  # out_proj's bias when it differs from in_proj's (Falcon-H1: projectors_bias)
+    gated_norm: bool = True  # the gated RMSNorm (Falcon-H1 without mamba_rms_norm: y · silu(z), no norm)
 
     @property
     def d_inner(self) -> int:
@@ -215,12 +217,13 @@ class Ssd:
         e = self.d_inner
         return {
             "in_proj": Linear(hidden, e + self.conv_dim + self.heads, self.bias),
-            "out_proj": Linear(e, hidden, self.bias),
+            "out_proj": Linear(e, hidden, self.bias if self.out_bias is None else self.out_bias),
         }
 
     def other_params(self, norm: str) -> int:
         conv = self.conv_dim * self.d_conv + (self.conv_dim if self.conv_bias else 0)
-        return conv + 3 * self.heads + self.d_inner  # conv1d, dt_bias / A_log / D per head, gated-norm weight
+        # conv1d, dt_bias / A_log / D per head, gated-norm weight
+        return conv + 3 * self.heads + (self.d_inner if self.gated_norm else 0)
 
     @property
     def state_elems(self) -> int:
@@ -235,6 +238,7 @@ class Layer:
     mlp: Mlp | None
     norms: int  # norm weights of width hidden in this layer (input/post-attention/pre-/post-feedforward)
     parallel: bool = False  # attention and MLP read the same input (GPT-J/Falcon parallel residual)
+    ssm: Ssd | None = None  # a Mamba-2 mixer beside the attention mixer, on the same normed input (Falcon-H1)
 
     @property
     def attention(self) -> Attention | None:
@@ -242,6 +246,8 @@ class Layer:
 
     def linears(self, hidden: int) -> dict[str, Linear]:
         out = {} if self.mixer is None else dict(self.mixer.linears(hidden))
+        if self.ssm is not None:
+            out.update(self.ssm.linears(hidden))
         if self.mlp is not None:
             out.update(self.mlp.linears(hidden))
         return out
@@ -249,6 +255,7 @@ class Layer:
     def params(self, hidden: int, norm: str) -> int:
         p = sum(lin.params for lin in self.linears(hidden).values())
         p += 0 if self.mixer is None else self.mixer.other_params(norm)
+        p += 0 if self.ssm is None else self.ssm.other_params(norm)
         p += self.norms * hidden * NORM_PARAMS[norm]
         if self.mlp is not None:
             p += self.mlp.other_params(norm)

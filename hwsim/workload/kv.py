@@ -35,11 +35,12 @@ def elems_per_token(attn: Attention, mla: str = "absorbed") -> int:
 
 def layer_elems(layer: Layer, batch: int, span: int, mla: str = "absorbed") -> int:
     """Elements one layer's cache (or state) holds for `batch` sequences of `span` tokens."""
+    beside = batch * layer.ssm.state_elems if layer.ssm is not None else 0  # Falcon-H1's parallel Mamba-2
     if isinstance(layer.mixer, (Ssm, Ssd)):
-        return batch * layer.mixer.state_elems
+        return batch * layer.mixer.state_elems + beside
     if layer.mixer is None:
-        return 0
-    return batch * cached_tokens(layer.mixer, span) * elems_per_token(layer.mixer, mla)
+        return beside
+    return batch * cached_tokens(layer.mixer, span) * elems_per_token(layer.mixer, mla) + beside
 
 
 def cache_elems(blocks: tuple[Layer, ...], batch: int, span: int, mla: str = "absorbed") -> int:
@@ -50,7 +51,8 @@ def cache_elems(blocks: tuple[Layer, ...], batch: int, span: int, mla: str = "ab
 def state_elems(blocks: tuple[Layer, ...], batch: int = 1) -> int:
     """Elements of the fixed recurrent state (SSM layers) of `batch` sequences: the part of cache_elems that
     does not grow with the span."""
-    return sum(batch * layer.mixer.state_elems for layer in blocks if isinstance(layer.mixer, (Ssm, Ssd)))
+    own = sum(batch * layer.mixer.state_elems for layer in blocks if isinstance(layer.mixer, (Ssm, Ssd)))
+    return own + sum(batch * layer.ssm.state_elems for layer in blocks if layer.ssm is not None)
 
 
 def token_elems(blocks: tuple[Layer, ...]) -> int:

@@ -443,16 +443,12 @@ def ssd(ops: Ops, s: Step, mix: Ssd, hidden: int) -> None:
             kv_write=state,
         )
         ops.add("ssd.off", "attention", "ssd_off", M, P, N, H, macs=M * H * P * N, act_in=M * G * N, act_out=M * e)
-    # gated RMSNorm: y · silu(z), then RMSNorm per group of d_inner / n_groups
-    ops.elementwise(
-        "ssd_norm",
-        "norm",
-        M,
-        e,
-        VECTOR_OPS["silu"] + VECTOR_OPS["gate_mul"] + VECTOR_OPS["rmsnorm"],
-        inputs=2,
-        weight=e,
-    )
+    # gated RMSNorm: y · silu(z), then RMSNorm per group of d_inner / n_groups (Falcon-H1 may run the gate alone)
+    gate_ops = VECTOR_OPS["silu"] + VECTOR_OPS["gate_mul"]
+    if mix.gated_norm:
+        ops.elementwise("ssd_norm", "norm", M, e, gate_ops + VECTOR_OPS["rmsnorm"], inputs=2, weight=e)
+    else:
+        ops.elementwise("ssd_gate", "act", M, e, gate_ops, inputs=2)
     w = lin["out_proj"]
     ops.linear("out_proj", "out_proj", M, w.k, w.n, bias=w.bias)
 
@@ -551,6 +547,9 @@ def layer_template(layer: Layer, s: Step) -> Ops:
         residual("residual", inputs=3)
         return ops
     _mixer(ops, s, layer, h)
+    if layer.ssm is not None:  # Falcon-H1: the Mamba-2 mixer on the same normed input, its output added
+        ssd(ops, s, layer.ssm, h)
+        residual("ssm_residual")
     if layer.mlp is None:
         residual("residual")
         return ops

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import builtins
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from hwsim.errors import HwsimError
@@ -678,6 +678,31 @@ def _bamba(f: Fields, mt: str) -> tuple:
     return blocks, emb, "rmsnorm", {"activation": act, "hidden": hidden}
 
 
+def _falcon_h1(f: Fields, mt: str) -> tuple:
+    """Falcon-H1 (HF FalconH1ForCausalLM; TII): every layer RMSNorm → GQA attention (rotary) and a Mamba-2 mixer
+    side by side on the same input, both added to the residual, then RMSNorm → a gated MLP. The Mamba-2 width is
+    mamba_d_ssm (FalconH1Config's default 1024; null: mamba_expand × hidden), its gated RMSNorm only with
+    mamba_rms_norm (default false: y · silu(z)), in_proj's bias mamba_proj_bias, out_proj's projectors_bias.
+    The µP multipliers (embedding, lm_head, attention / SSM in and out, the in_proj mup_vector) are scalars or
+    a buffer folded into existing ops; embeddings × embedding_multiplier is traced as a scale when it is not 1."""
+    hidden, heads, layers = f.int("hidden_size", 4096), f.int("num_attention_heads", 32), f.int("num_hidden_layers", 32)
+    expand = f.int("mamba_expand", 2)
+    inner = expand * hidden if "mamba_d_ssm" in f.cfg and f.cfg["mamba_d_ssm"] is None else f.int("mamba_d_ssm", 1024)
+    n_heads = f.int("mamba_n_heads", 128)
+    mix = _ssd(
+        f, {"heads": 128, "head_dim": inner // n_heads, "d_state": 256, "groups": 1, "chunk": 256}, _BAMBA_SSD_KEYS
+    )
+    _check_inner(f, mix, inner, "mamba_d_ssm", "mamba_n_heads")
+    mix = replace(mix, out_bias=f.flag("projectors_bias", False), gated_norm=f.flag("mamba_rms_norm", False))
+    head_dim, bias = f.head_dim(hidden, heads), f.flag("attention_bias", False)
+    attn = Attention(heads, f.kv_heads(heads, default=8), head_dim, head_dim, bias, bias)
+    act = str(f.get("hidden_act", "silu"))
+    mlp = Mlp(f.int("intermediate_size", 14336), True, act, f.flag("mlp_bias", False))
+    scale = f.get("embedding_multiplier", 1.0) != 1.0
+    emb = Embedding(f.int("vocab_size", 128000), tied=f.flag("tie_word_embeddings", False), scale=scale)
+    return [Layer(attn, mlp, norms=2, ssm=mix)] * layers, emb, "rmsnorm", {"activation": act, "hidden": hidden}
+
+
 def _jamba(f: Fields, mt: str) -> tuple:
     """Jamba (HF JambaForCausalLM; AI21, arXiv:2403.19887): layer i runs attention (GQA, no positional embedding:
     JambaAttention applies none) when i % attn_layer_period == attn_layer_offset, else a Mamba-1 mixer with
@@ -868,4 +893,5 @@ READERS: dict[str, Callable[[Fields, str], tuple]] = {
     "bamba": _bamba,
     "granitemoehybrid": _bamba,
     "jamba": _jamba,
+    "falcon_h1": _falcon_h1,
 }

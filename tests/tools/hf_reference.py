@@ -54,6 +54,7 @@ REAL = {
     "bamba": CONFIGS / "bamba-9b.json",
     "granitemoehybrid": CONFIGS / "granite-4.0-h-tiny.json",
     "jamba": CONFIGS / "jamba-v0.1.json",
+    "falcon_h1": CONFIGS / "falcon-h1-1.5b-base.json",
     "llama": PRESETS / "llama-3.1-8b.yaml",
     "mixtral": PRESETS / "mixtral-8x7b.yaml",
     "granite": CONFIGS / "granite-3.1-2b-base.json",
@@ -84,6 +85,7 @@ TINY = {
     "shared_expert_intermediate_size": 48,
     "intermediate_size_mlp": 128,
     "shared_intermediate_size": 48,  # GraniteMoeHybrid's shared_mlp
+    "mamba_d_ssm": 128,  # Falcon-H1's Mamba-2 width (mamba_n_heads × mamba_d_head)
     "num_hidden_layers": 4,
     "n_layer": 4,
     "vocab_size": 300,
