@@ -136,15 +136,16 @@ def test_tmac_study_all_quantised_is_an_upper_bound():
 
 # llama.cpp's kernels on one core (T-MAC profiling_data.md, the llama.cpp column; M2-Ultra rows also in
 # REFERENCES.md). Kernel costs are counted from the NEON source of T-MAC's llama.cpp fork (kaleid-liner/llama.cpp,
-# commit 70c312d6, ggml-quants.c), not fitted to any of these rows: tensor type -> (bits per weight, SIMD/FP
-# instructions per 16-byte dot product in the dot-product build (SDOT: the M2), and without the dot-product
-# extension (the Orin: that tree's CMakeLists.txt adds only -march=armv8.2a+fp16 on aarch64 Linux, so
-# ggml_vdotq_s32 of ggml-impl.h is SMULL, SMULL2, 2 SADDLP and an ADD)). Per 256-weight super-block of 16 dot
-# products: Q2_K 112 / 160 (llamacpp-orin.yaml), Q3_K 143 / 191 (ggml_vec_dot_q3_K_q8_K: 28 BIC/SHL/USHR building
-# the high bits, 44 AND/USHR/SUB unpacking, MOVI+SDOT+ADDV+UMOV per dot product, the 6-bit scales' SUB, FCVT,
-# FMUL, SCVTF, FMADD), Q6_K 155 / 203 (ggml_vec_dot_q6_K_q8_K: 44 AND/USHR/SHL for the high bits, 16 AND/USHR +
-# 16 ORR, the dot products as Q2_K, SXTL, SXTL2, 4 SMULL, 3 ADD, ADDV, UMOV for the mins, FCVT, FMUL, SCVTF,
-# FMADD); per 2 blocks of 32 weights (4 dot products): Q4_0 24 / 40, IQ4_NL 28 / 44 (tmac-reproduction.yaml).
+# commit 0358ebc1, pinned by microsoft/T-MAC when docs/profiling_data.md was published; ggml-quants.c), not fitted to
+# any of these rows: tensor type -> (bits per weight, SIMD/FP instructions per 16-byte dot product in the dot-product
+# build (SDOT: the M2), and without the dot-product extension (the Orin: that tree's CMakeLists.txt adds only
+# -march=armv8.2a+fp16 on aarch64 Linux, so ggml_vdotq_s32 of ggml-impl.h is SMULL, SMULL2, 2 SADDLP and an ADD)). Per
+# 256-weight super-block of 16 dot products: Q2_K 112 / 160 (llamacpp-orin.yaml), Q3_K 143 / 191
+# (ggml_vec_dot_q3_K_q8_K: 30 BIC/SHL/USHR building the high bits, 44 AND/USHR/SUB unpacking, MOVI+SDOT+ADDV+UMOV per
+# dot product, the 6-bit scales' SUB, FCVT, FMUL, SCVTF, FMADD), Q6_K 155 / 203 (ggml_vec_dot_q6_K_q8_K: 44
+# AND/USHR/SHL for the high bits, 16 AND/USHR + 16 ORR, the dot products as Q2_K, SXTL, SXTL2, 4 SMULL, 3 ADD, ADDV,
+# UMOV for the mins, FCVT, FMUL, SCVTF, FMADD); per 2 blocks of 32 weights (4 dot products): Q4_0 24 / 40, IQ4_NL 28 /
+# 44 (tmac-reproduction.yaml).
 LLAMACPP_KERNELS = {
     "Q2_K": (2.625, 112 / 16, 160 / 16),
     "Q3_K": (3.4375, 143 / 16, 191 / 16),
