@@ -40,6 +40,7 @@ MODELS = [
     (CONFIGS / "granite-4.0-h-tiny.json", "granitemoehybrid", 6_939_037_248, 1_465_470_528),
     (CONFIGS / "jamba-v0.1.json", "jamba", 51_570_323_328, 12_110_311_296),
     (CONFIGS / "falcon-h1-1.5b-base.json", "falcon_h1", 1_554_789_760, 1_554_789_760),
+    (CONFIGS / "glm-4.5-air.json", "glm4_moe", 106_852_245_504, 13_424_123_904),
     (CONFIGS / "granite-3.1-2b-base.json", "granite", 2_533_531_648, 2_533_531_648),
     (CONFIGS / "starcoder2-3b.json", "starcoder2", 3_030_371_328, 3_030_371_328),
     (CONFIGS / "olmo-2-0425-1b.json", "olmo2", 1_484_916_736, 1_484_916_736),

@@ -55,6 +55,7 @@ class Attention:
     qkv_bias: bool = False
     o_bias: bool = False
     rotary: bool = True
+    rotary_dim: int | None = None  # channels of each q/k head that rope rotates (partial_rotary_factor); None: all
     # "rmsnorm" (per head, weights of head_dim each for q and k), "l2" (no weights), "rmsnorm_all" (OLMo-2:
     # over all heads at once, weights of q_dim and kv_dim) or "layernorm_weight_heads" (Command R+: per head,
     # each head its own weights: (heads, head_dim) for q, (kv_heads, head_dim) for k)

@@ -223,8 +223,12 @@ def attention_core(
     )
 
 
-def _rope(ops: Ops, M: int, q_width: int, k_width: int, *, k_to_cache: bool = True) -> None:
+def _rope(ops: Ops, M: int, q_width: int, k_width: int, *, k_to_cache: bool = True, part: tuple = (1, 1)) -> None:
+    """Rotary embedding of q and k (k then written to the cache). `part` = (rotated, head) channels: with a partial
+    rotary embedding (GLM-4.5, Qwen3-Next) only that share of each head is rotated, the rest passes through; the
+    row still reads q and k whole and writes them (the pass-through channels are copied, as HF's torch.cat does)."""
     q_el, k_el = M * q_width, M * k_width
+    rot, whole = part
     ops.add(
         "rope",
         "elementwise",
@@ -233,7 +237,7 @@ def _rope(ops: Ops, M: int, q_width: int, k_width: int, *, k_to_cache: bool = Tr
         q_width + k_width,
         1,
         1,
-        vector_ops=VECTOR_OPS["rope"] * (q_el + k_el),
+        vector_ops=VECTOR_OPS["rope"] * (q_el + k_el) * rot // whole,
         act_in=q_el + k_el,
         act_out=q_el + (0 if k_to_cache else k_el),
         kv_write=k_el if k_to_cache else 0,
@@ -265,7 +269,9 @@ def mha(ops: Ops, s: Step, attn: Attention, hidden: int) -> None:
     if attn.qk_norm:
         _qk_norm(ops, s, attn, M * attn.heads, M * attn.kv_heads)
     if attn.rotary:
-        _rope(ops, M, q_dim, kv_dim)
+        _rope(
+            ops, M, q_dim, kv_dim, part=(attn.head_dim if attn.rotary_dim is None else attn.rotary_dim, attn.head_dim)
+        )
     elif attn.qk_norm:  # NoPE layer with a norm: the normed keys are what the cache stores
         ops.rows[-1] = ops.rows[-1][:11] + (0, 0, M * kv_dim)
     attention_core(ops, s, attn, kv_groups=attn.kv_heads, d_qk=attn.head_dim, d_v=attn.v_dim)

@@ -270,15 +270,60 @@ def _deepseek(f: Fields, mt: str) -> tuple:
     bias = f.flag("attention_bias", False)
     attn = Attention(heads, heads, mla.nope_dim + mla.rope_dim, mla.v_dim, bias, bias, mla=mla)
     act = str(f.get("hidden_act", "silu"))
-    experts, top_k = _experts_top_k(f, "n_routed_experts", 256 if v3 else 64, 8 if v3 else None)
-    moe_inter = f.int("moe_intermediate_size", 2048 if v3 else 1407)
-    shared = f.int("n_shared_experts", 1 if v3 else 2, minimum=0) * moe_inter
-    dense = Mlp(f.int("intermediate_size", 18432 if v3 else 11008), True, act)
-    moe = Mlp(moe_inter, True, act, experts=experts, top_k=top_k, shared=shared)
-    first = f.int("first_k_dense_replace", 3 if v3 else 0, minimum=0)
-    blocks = [Layer(attn, moe if i >= first and experts > 1 else dense, norms=2) for i in range(layers)]
+    defaults = (256, 8, 2048, 1, 18432, 3) if v3 else (64, None, 1407, 2, 11008, 0)
+    mlps = _first_dense_then_moe(f, act, layers, *defaults)
+    blocks = [Layer(attn, mlp, norms=2) for mlp in mlps]
     emb = Embedding(f.int("vocab_size"), tied=f.flag("tie_word_embeddings", False))
     return blocks, emb, "rmsnorm", {"activation": act, "hidden": hidden}
+
+
+def _first_dense_then_moe(
+    f: Fields, act: str, layers: int, experts: int, top_k: int | None, moe: int, shared: int, dense: int, first: int
+) -> list[Mlp]:
+    """The MLP of each layer in DeepSeek's layout, which GLM-4.5 shares (field names and meaning): the first
+    first_k_dense_replace layers a dense gated MLP of intermediate_size, the rest n_routed_experts gated experts of
+    moe_intermediate_size (num_experts_per_tok each token, a bias-free router; DeepSeek-V3 / GLM-4.5 route by
+    sigmoid scores plus the e_score_correction_bias buffer, not a parameter) beside n_shared_experts always-on
+    experts of the same width, run as one MLP. The arguments after `layers` are the config class's defaults."""
+    n, k = _experts_top_k(f, "n_routed_experts", experts, top_k)
+    moe_inter = f.int("moe_intermediate_size", moe)
+    n_shared = f.int("n_shared_experts", shared, minimum=0) * moe_inter
+    dense_mlp = Mlp(f.int("intermediate_size", dense), True, act)
+    moe_mlp = Mlp(moe_inter, True, act, experts=n, top_k=k, shared=n_shared)
+    first_moe = f.int("first_k_dense_replace", first, minimum=0)
+    return [moe_mlp if i >= first_moe and n > 1 else dense_mlp for i in range(layers)]
+
+
+def _glm4_moe(f: Fields, mt: str) -> tuple:
+    """GLM-4.5 / GLM-4.5-Air / GLM-4.6 (HF Glm4MoeForCausalLM; Zhipu AI, arXiv:2508.06471): GQA attention with
+    q/k/v biases under attention_bias (o_proj never has one), rotary on the first partial_rotary_factor of each
+    head (default 0.5), per-head RMSNorms on q and k under use_qk_norm (weights of head_dim, shared by the heads);
+    DeepSeek's MLP layout (_first_dense_then_moe). head_dim defaults to hidden_size // num_attention_heads as HF's
+    getattr does (no divisibility check). Glm4MoeConfig's defaults (transformers 5.25) are GLM-4.5-Air's geometry
+    less its head_dim (128) and attention_bias (true). The multi-token-prediction layer (num_nextn_predict_layers)
+    is not built by transformers (ignored on load) and not traced."""
+    hidden, heads = f.int("hidden_size", 4096), f.int("num_attention_heads", 96)
+    layers = f.int("num_hidden_layers", 46)
+    head_dim = f.int("head_dim", hidden // heads)
+    rope = f.get("rope_parameters") if isinstance(f.get("rope_parameters"), dict) else {}
+    factor = f.number("partial_rotary_factor", rope.get("partial_rotary_factor", 0.5), minimum=0, strict=True)
+    if factor > 1:
+        raise HwsimError(f"must be in (0, 1], got {factor:g}", file=f.file, field="partial_rotary_factor")
+    bias = f.flag("attention_bias", False)
+    attn = Attention(
+        heads,
+        f.kv_heads(heads, default=8),
+        head_dim,
+        head_dim,
+        bias,
+        False,
+        rotary_dim=int(head_dim * factor),
+        qk_norm="rmsnorm" if f.flag("use_qk_norm", False) else None,
+    )
+    act = str(f.get("hidden_act", "silu"))
+    mlps = _first_dense_then_moe(f, act, layers, 128, 8, 1408, 1, 10944, 1)
+    emb = Embedding(f.int("vocab_size", 151552), tied=f.flag("tie_word_embeddings", False))
+    return [Layer(attn, mlp, norms=2) for mlp in mlps], emb, "rmsnorm", {"activation": act, "hidden": hidden}
 
 
 # Gemma3TextConfig's defaults (transformers 5.25): the Gemma-3 4B/12B/27B wrappers' text_config leaves them out
@@ -875,6 +920,7 @@ READERS: dict[str, Callable[[Fields, str], tuple]] = {
     },
     "deepseek_v2": _deepseek,
     "deepseek_v3": _deepseek,
+    "glm4_moe": _glm4_moe,
     "gemma": _gemma,
     "gemma2": _gemma,
     "gemma3_text": _gemma,

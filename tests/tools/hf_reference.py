@@ -41,6 +41,7 @@ REAL = {
     "qwen2_moe": CONFIGS / "qwen1.5-moe-a2.7b.json",
     "deepseek_v2": PRESETS / "deepseek-v2-lite.yaml",
     "deepseek_v3": PRESETS / "deepseek-v3.yaml",
+    "glm4_moe": CONFIGS / "glm-4.5-air.json",
     "gemma": CONFIGS / "gemma-2b.json",
     "gemma2": PRESETS / "gemma-2-9b.yaml",
     "gemma3_text": CONFIGS / "gemma-3-1b-it.json",
