@@ -168,3 +168,15 @@ def test_every_op_of_a_qwen3_next_step_is_priced(phase):
         load_arch("h100-sxm"), trace(load_model(NEXT), phase, batch=4, context=512, **shape), Precision()
     ).ops
     assert (ops["seconds"] > 0).all() and np.isfinite(ops["seconds"]).all()
+
+
+def test_a_skip_list_naming_checkpoint_modules_reaches_the_ops():
+    """fp8 quantization_config's modules_to_not_convert names HF module paths (`mlp.gate`, the router;
+    `mlp.shared_expert_gate`; `linear_attn.in_proj_ba`): the ops standing for them keep the checkpoint's dtype (they
+    took fp8 before: the op names `router`, `shared_gate`, `in_proj_ba` are not those paths), the rest is fp8."""
+    cfg = json.loads(NEXT.read_text())
+    skip = ["lm_head", "mlp.gate", "mlp.shared_expert_gate", "linear_attn.in_proj_ba"]
+    m = from_hf_dict({**cfg, "quantization_config": {"quant_method": "fp8", "modules_to_not_convert": skip}})
+    names = list(trace(m, "decode", context=8).ops.query("layer == 0 and kind == 'linear'")["name"])
+    kept = {n.split(".", 2)[2] for n, f in zip(names, m.op_weight_formats(names)) if f != "fp8_e4m3"}
+    assert kept == {"in_proj_ba", "router", "shared_gate"}
