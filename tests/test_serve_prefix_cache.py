@@ -336,3 +336,14 @@ def test_replicas_keep_prefixes():
     reqs = poisson_requests(10, 40, "1024", "16", 0, shared_prefix=512)
     res = serve(ARCH, MODEL, reqs, dp=2, step_cost=SC)
     assert res.summary["prefix_cache_hit_tokens"] == (40 - 2) * 512  # one miss per replica
+
+
+def test_models_with_ssm_state_do_not_reuse_blocks():
+    """Nemotron-H (Mamba-2 + attention; tests/data/hf_configs): a block holds no recurrent state, so no reuse."""
+    from pathlib import Path
+
+    model = load_model(Path(__file__).parent / "data" / "hf_configs" / "nemotron-h-8b-base-8k.json")
+    reqs = poisson_requests(5, 6, "600", "4", 0, shared_prefix=512)
+    res = serve(ARCH, model, reqs)
+    assert res.summary["prefix_cache_hit_rate"] is None
+    assert (res.requests["cached_tokens"] == 0).all()

@@ -71,6 +71,8 @@ def plot_timeline(it: pd.DataFrame, capacity_blocks: int, path: str | os.PathLik
         (1, "decode_tokens", 0.6, "C1", "decode tokens", 1.0),
         (2, "kv_blocks_used", 0.8, "#aa3377", None, 100 / capacity_blocks),
     )
+    if "cached_tokens" in it.columns and it["cached_tokens"].any():  # prompt tokens reused, not computed
+        lines += ((1, "cached_tokens", 0.6, "C2", "prefix-cache hits (not computed)", 1.0),)
     for r, g in enumerate(groups):
         start, seconds = g["start_s"].to_numpy(), g["seconds"].to_numpy()
         for panel, col, lw, color, label, scale in lines:

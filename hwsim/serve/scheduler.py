@@ -171,9 +171,9 @@ def simulate(
         if keys_of is None:
             return
         full = np.minimum(tokens, P[ids] + generated[ids]) // bs
-        for r, b in zip(ids.tolist(), full.tolist()):
-            if b > kv.registered[r]:
-                kv.register(r, keys_of(r), b)
+        filled = full > kv.registered[ids]  # a block filled up (a decode step fills one every block_size)
+        for r, b in zip(ids[filled].tolist(), full[filled].tolist()):
+            kv.register(r, keys_of(r), b)
 
     def schedule() -> tuple[np.ndarray, np.ndarray]:
         """Pick (ids, new tokens) for one iteration; their blocks are allocated as they are picked."""
