@@ -170,7 +170,7 @@ def _check_counts(cols: dict[str, np.ndarray]) -> None:
     negative cycles): one comparison over all of them (NaN compares false)."""
     counts = np.array(list(cols.values()))
     ok = (counts >= 0) & (counts < np.inf)
-    if not ok.all():
+    if np.count_nonzero(ok) != ok.size:  # not ok.all(), cheaper
         col, row = (int(i) for i in np.argwhere(~ok)[0])
         raise HwsimError(
             f"ops table column {list(cols)[col]!r} has {float(counts[col, row]):g} at row {row}: counts must be finite and >= 0",

@@ -131,7 +131,7 @@ def cost_columns(
     view_compute = np.asarray(view_compute, dtype=np.float64)
     compute = fold(view_compute, len(ops), fused)
     startup = sum(np.asarray(v, dtype=np.float64) for v in view_startup.values()) if view_startup else 0.0
-    startup = fold(startup, len(ops), fused) if np.ndim(startup) else startup  # the start-up work, once
+    startup = fold(startup, len(ops), fused) if getattr(startup, "ndim", 0) else startup  # the start-up work, once
     tr = shared.traffic
     memory = tr.slowest  # memory cycles of an op: its slowest level's
     # the overlap rule both engines share: memory and compute overlap, except the tile pipeline's start-up

@@ -45,7 +45,7 @@ def fetch_orders(
     count = np.maximum(count, 1.0)
     a1, b1 = a / count, b / count  # one GEMM instance
     both = (a1 > cap_a) & (b1 > cap_b)
-    if not both.any():  # no op re-fetches: the two orders are one (the same pair, so traffic costs it once)
+    if not np.count_nonzero(both):  # no op re-fetches: the two orders are one (the same pair, so traffic costs it once)
         one = np.ones(both.shape)
         one.flags.writeable = False  # shared by both operands and orders
         pair = (one, one)
@@ -71,7 +71,7 @@ def level_reads_writes(
     written with what it holds (fills, and outputs) and read by the array (A a_reads times, B b_reads times)
     and for the outputs' drain."""
     back, out = ob.a * a_fetch + ob.b * b_fetch, ob.c
-    if np.ndim(spill) or spill:  # Family.spill_bytes' default 0.0: nothing to add
+    if getattr(spill, "ndim", 0) or spill:  # Family.spill_bytes' default 0.0: nothing to add (np.ndim, cheaper)
         back, out = back + spill, out + spill
     levels = {arch.backing.name: (back, out)}
     zero = np.zeros(np.shape(back))
@@ -100,9 +100,10 @@ def _held(att: np.ndarray, kv: bool, weights: bool) -> bool | np.ndarray:
     """Whether a level holds each op's B operand: one bool when that is the same for every op, else a mask."""
     if kv == weights:
         return kv
-    if not att.any():
+    held = np.count_nonzero(att)  # any() and all() in one call (~0.2 µs where each method costs ~0.6 µs)
+    if not held:
         return weights
-    return kv if att.all() else np.where(att, kv, weights)
+    return kv if held == att.size else np.where(att, kv, weights)
 
 
 def _grown(total: np.ndarray, other: ArrayLike) -> np.ndarray:
@@ -147,7 +148,8 @@ def _level_cycles(arch: Accelerator, levels: dict, memory_round: Callable[..., A
 def _check_finite(arch: Accelerator, levels: dict, cycles: dict, slowest: ArrayLike) -> None:
     """Raise for the first level (in spec order) whose cycles are not finite; `slowest` (their maximum,
     NaN-propagating) tells whether any is, in one test."""
-    if np.isfinite(slowest).all():
+    finite = np.isfinite(slowest)
+    if np.count_nonzero(finite) == finite.size:  # .all(), cheaper on the one-op path
         return
     for lv in arch.memory:
         if not np.all(np.isfinite(cycles[lv.name])):

@@ -184,7 +184,7 @@ def held_pipeline_ends(
         h = lr / f  # rows of R per super-block
         pieces = first, _, nr, r_last = _pieces(lr, tr, h)
         many = count * f > 1
-        if (many | (first < h)).any():
+        if np.count_nonzero(many | (first < h)):  # .any(), cheaper on the one-op path
             r_block = r_bytes * np.minimum(r_fetch, 1.0) / f  # one super-block's part of R
             col = compute * ts / (f * ls)  # one S column of a super-block
             rest = np.maximum((r_block / bpc - col) * (1 - first / h), 0.0)
@@ -192,7 +192,7 @@ def held_pipeline_ends(
             refills = rest + (count * f - 1) * np.maximum(block - col, 0.0)
         # compute per super-block: rows / tr in full R tiles, rows / r_last in the last (each tile one pass)
         ragged = (f > 1) & (r_last < tr)  # several super-blocks and a ragged last R tile: unequal compute
-        if ragged.any():
+        if np.count_nonzero(ragged):
             edge = lr - r_last  # where the last R tile starts
             jb = np.minimum(np.floor(edge / h), f - 1)  # the super-block the edge falls in
             x = edge - jb * h  # its rows in full tiles
@@ -208,7 +208,7 @@ def held_pipeline_ends(
             imbalance = _finite(np.where(ragged, count * np.maximum(phased - np.maximum(compute, memory), 0.0), 0.0))
         return (
             *_ends(sides, c_bytes, pieces),
-            _finite(refills) if np.ndim(refills) else refills,
+            _finite(refills) if getattr(refills, "ndim", 0) else refills,  # np.ndim, cheaper
             imbalance,
         )
 
@@ -232,9 +232,10 @@ def _sides(
     b_streamed = streams_b(a_bytes, b_bytes, a_fetch, b_fetch, cap_a, cap_b)
     f = np.maximum(np.floor(np.where(b_streamed, b_fetch, np.maximum(a_fetch, 1))), 1)
 
-    if b_streamed.all():  # every op holds A (R = A, S = B): the values np.where would pick (f has its shape)
+    streamed = np.count_nonzero(b_streamed)  # .all() and .any() in one call
+    if streamed == b_streamed.size:  # every op holds A (R = A, S = B): the values np.where would pick (f has its shape)
         return m, tm, a_bytes, a_fetch, n, tn, b_bytes, b_fetch, f
-    if not b_streamed.any():  # every op holds B
+    if not streamed:  # every op holds B
         return n, tn, b_bytes, b_fetch, m, tm, a_bytes, a_fetch, f
 
     def pick(x: ArrayLike, y: ArrayLike) -> np.ndarray:  # held side R, streamed side S
