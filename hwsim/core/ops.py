@@ -125,10 +125,13 @@ class OpColumns:
             raise
         kind = kind.astype(str)
         _check_counts(cols)
-        unknown = set(kind.tolist()).difference(KINDS)
+        present = set(kind.tolist())
+        unknown = present.difference(KINDS)
         if unknown:
             raise HwsimError(f"ops table has kind {sorted(unknown)[0]!r}; allowed: {', '.join(KINDS)}", field="trace")
-        return cls(name=name, kind=kind, op=op[0].astype(str) if op else None, **cols)
+        got = cls(name=name, kind=kind, op=op[0].astype(str) if op else None, **cols)
+        got.__dict__["_kinds"] = frozenset(present)  # the check's set, kept (OpColumns.kinds)
+        return got
 
     def __len__(self) -> int:
         return len(self.m)
@@ -143,11 +146,35 @@ class OpColumns:
 
     # Masks the engine and the families ask for several times a call, computed once per OpColumns (read-only:
     # shared by every caller).
+    @property
+    def kinds(self) -> frozenset:
+        """The op kinds present, kept per OpColumns (from_frame keeps the set its check built): a mask of a
+        kind no op has, or that every op has, needs no comparison, and a step whose mask selects every op or
+        none can take the values np.where would pick (has, only)."""
+        got = self.__dict__.get("_kinds")
+        if got is None:
+            got = self.__dict__["_kinds"] = frozenset(self.kind.tolist())
+        return got
+
+    def has(self, kind: str) -> bool:
+        """Whether any op is of `kind`."""
+        return kind in self.kinds
+
+    def only(self, *kinds: str) -> bool:
+        """Whether every op is of one of `kinds` (True for no ops, as np.all of an empty mask)."""
+        return self.kinds.issubset(kinds)
+
     def is_kind(self, kind: str) -> np.ndarray:
         masks = self.__dict__.setdefault("_kind_masks", {})  # beside the frozen fields, not one of them
         got = masks.get(kind)
         if got is None:
-            got = masks[kind] = _read_only(self.kind == kind)
+            if kind not in self.kinds:  # the comparison's values without it: no op, or every op, of that kind
+                got = np.zeros(len(self), dtype=bool)
+            elif len(self.kinds) == 1:
+                got = np.ones(len(self), dtype=bool)
+            else:
+                got = self.kind == kind
+            got = masks[kind] = _read_only(got)
         return got
 
     @property
@@ -162,6 +189,8 @@ class OpColumns:
     @functools.cached_property
     def gemm(self) -> np.ndarray:
         """Ops that run on a MAC/dot-product array (linear and attention)."""
+        if self.only("linear", "attention"):  # every op (the values of the | below)
+            return _read_only(np.ones(len(self), dtype=bool))
         return _read_only(self.is_kind("linear") | self.is_attention)
 
 
@@ -201,11 +230,17 @@ def operand_bytes(ops: OpColumns, prec: ResolvedPrecision) -> OperandBytes:
     cache (kv_write_elems) count as output bytes of the op that produces them.
     """
     a_bits, w_bits, kv_bits = prec.activations.bits, prec.weights.bits, prec.kv.bits
-    att, emb = ops.is_attention, ops.is_embedding
-    b_bits = np.where(att, kv_bits, w_bits)
-    # embedding reads only the gathered rows of its table (act_out elements), not the whole table
-    b_elems = np.where(att, ops.kv_read_elems, np.where(emb, ops.act_out_elems, ops.weight_elems))
-    a = np.ceil(np.where(emb, 0.0, ops.act_in_elems) * a_bits / 8)
+    if ops.has("attention") or ops.has("embedding") or type(w_bits) is not float:
+        att, emb = ops.is_attention, ops.is_embedding
+        b_bits = np.where(att, kv_bits, w_bits)
+        # embedding reads only the gathered rows of its table (act_out elements), not the whole table
+        b_elems = np.where(att, ops.kv_read_elems, np.where(emb, ops.act_out_elems, ops.weight_elems))
+        act_in = np.where(emb, 0.0, ops.act_in_elems)
+    else:  # no attention or embedding op: the values the masks above pick, without the np.where calls
+        b_bits = np.empty(len(ops))
+        b_bits.fill(w_bits)
+        b_elems, act_in = ops.weight_elems, ops.act_in_elems
+    a = np.ceil(act_in * a_bits / 8)
     b = np.ceil(b_elems * b_bits / 8)
     c = np.ceil(ops.act_out_elems * a_bits / 8) + np.ceil(ops.kv_write_elems * kv_bits / 8)
     return OperandBytes(a=a, b=b, c=c, b_bits=b_bits)

@@ -166,13 +166,26 @@ def _check_finite(arch: Accelerator, levels: dict, cycles: dict, slowest: ArrayL
 def operand_capacities(arch: Accelerator, ops: OpColumns) -> tuple:
     """On-chip bytes for A and B of each op (B = weights for linear ops, KV for attention),
     each role sharing its buffer with the other roles of its op (Accelerator.buffer_capacity)."""
-    att = ops.is_attention
     lin_roles, att_roles = ("activations", "weights", "outputs"), ("activations", "kv", "outputs")
-    cap_a = np.where(
-        att, arch.buffer_capacity("activations", att_roles), arch.buffer_capacity("activations", lin_roles)
+    cap_a = _by_role(
+        ops, arch.buffer_capacity("activations", att_roles), arch.buffer_capacity("activations", lin_roles)
     )
-    cap_b = np.where(att, arch.buffer_capacity("kv", att_roles), arch.buffer_capacity("weights", lin_roles))
+    cap_b = _by_role(ops, arch.buffer_capacity("kv", att_roles), arch.buffer_capacity("weights", lin_roles))
     return cap_a, cap_b
+
+
+def _by_role(ops: OpColumns, attention: float | np.ndarray, other: float | np.ndarray) -> float | np.ndarray:
+    """np.where(ops.is_attention, attention, other); one design point's capacity (a float) as itself when
+    every op takes it: every user compares or divides by it, broadcasting it over the ops."""
+    if type(attention) in _FLOATS and type(other) in _FLOATS:
+        if not ops.has("attention"):
+            return other
+        if ops.only("attention") or attention == other:
+            return attention
+    return np.where(ops.is_attention, attention, other)
+
+
+_FLOATS = (float, np.float64)
 
 
 def traffic(

@@ -22,6 +22,15 @@ def vector_cycles(ops: OpColumns, lanes: float | np.ndarray) -> np.ndarray:
     return np.where(ops.is_kind("elementwise"), cdiv(ops.vector_ops, lanes), 0.0)
 
 
+def gemm_and_vector_cycles(ops: OpColumns, gemm: np.ndarray, lanes: float | np.ndarray) -> np.ndarray:
+    """`np.where(ops.gemm, gemm, 0.0) + vector_cycles(ops, lanes)`: GEMM ops take `gemm` (cycles over every op),
+    elementwise ops their vector cycles. When every op is a GEMM (one design point's lanes, `gemm` over the ops)
+    that is `gemm + 0.0`, bit for bit, in one numpy call instead of five."""
+    if ops.only("linear", "attention") and getattr(lanes, "ndim", 0) == 0 and np.shape(gemm)[-1:] == (len(ops),):
+        return gemm + 0.0
+    return np.where(ops.gemm, gemm, 0.0) + vector_cycles(ops, lanes)
+
+
 def array_fold_reads(
     ops: OpColumns, tile_m: float | np.ndarray, tile_n: float | np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -19,7 +19,7 @@ import numpy as np
 from hwsim.core.schema import Field
 from hwsim.errors import HwsimError
 from hwsim.families.base import Family
-from hwsim.families.common import cdiv, vector_cycles
+from hwsim.families.common import cdiv, gemm_and_vector_cycles
 from hwsim.tech import components as C
 
 if TYPE_CHECKING:
@@ -74,7 +74,7 @@ class Systolic(Family):
         c = arch.compute
         gemm = stall_free_cycles(c["dataflow"], ops.m, ops.n, ops.k, c["rows"], c["cols"]) * ops.count
         lanes = c["vector_lanes"] if c["vector_lanes"] is not None else c["cols"]
-        return np.where(ops.gemm, gemm, 0.0) + vector_cycles(ops, lanes)
+        return gemm_and_vector_cycles(ops, gemm, lanes)
 
     def peak_macs_per_cycle(self, arch: Accelerator, prec: ResolvedPrecision) -> float | np.ndarray:
         return arch.compute["rows"] * arch.compute["cols"]
