@@ -7,7 +7,6 @@ Operand roles: A = activations in, B = weights (linear, embedding) or KV (attent
 
 from __future__ import annotations
 
-import functools
 import math
 import numbers
 import sys
@@ -186,12 +185,27 @@ class OpColumns:
     def is_embedding(self) -> np.ndarray:
         return self.is_kind("embedding")
 
-    @functools.cached_property
+    @property
     def gemm(self) -> np.ndarray:
-        """Ops that run on a MAC/dot-product array (linear and attention)."""
-        if self.only("linear", "attention"):  # every op (the values of the | below)
-            return _read_only(np.ones(len(self), dtype=bool))
-        return _read_only(self.is_kind("linear") | self.is_attention)
+        """Ops that run on a MAC/dot-product array (linear and attention). Kept beside the fields, as the kind
+        masks (a plain __dict__ slot: functools.cached_property takes a lock on Python 3.11, ~1 µs)."""
+        got = self.__dict__.get("_gemm")
+        if got is None:
+            if self.only("linear", "attention"):  # every op (the values of the | below)
+                got = np.ones(len(self), dtype=bool)
+            else:
+                got = self.is_kind("linear") | self.is_attention
+            self.__dict__["_gemm"] = got = _read_only(got)
+        return got
+
+    @property
+    def single(self) -> bool:
+        """Whether every op runs one instance (count <= 1: np.maximum(count, 1.0) is all ones, so a value per
+        instance is the op's value: x / 1.0 is x, bit for bit). Kept beside the fields."""
+        got = self.__dict__.get("_single")
+        if got is None:
+            got = self.__dict__["_single"] = not np.count_nonzero(self.count > 1.0)
+        return got
 
 
 def _check_counts(cols: dict[str, np.ndarray]) -> None:

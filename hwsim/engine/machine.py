@@ -4,6 +4,7 @@ roofline, allocation and sweeps all cost on (Family.configure runs here and nowh
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -81,6 +82,12 @@ def op_traffic(m: Machine, ops: OpColumns) -> OpTraffic:
     return OpTraffic(ob, resident, tr, caps, spill, (a_reads, b_reads))
 
 
+def _plus_zero(x: object) -> bool:
+    """Whether `x` is the Python float +0.0 (a part that is absent: np.maximum(x, 0.0), np.ceil(x) and y - x
+    then give 0.0 and y without a numpy call)."""
+    return type(x) is float and x == 0.0 and math.copysign(1.0, x) > 0
+
+
 def exposed_cycles(
     m: Machine,
     ops: OpColumns,
@@ -105,7 +112,8 @@ def exposed_cycles(
     bpc = m.arch.backing.bytes_per_cycle(m.arch.clock_hz)
     spill = shared.spill
     if type(spill) is float and spill == 0.0 and type(bpc) is float and bpc > 0.0:
-        startup_left = np.maximum(startup, 0.0)  # no spill (Family.spill_bytes' default): x - 0.0 is x
+        # no spill (Family.spill_bytes' default): x - 0.0 is x; no start-up work (+0.0): np.maximum's 0.0
+        startup_left = 0.0 if _plus_zero(startup) else np.maximum(startup, 0.0)
     else:
         startup_left = np.maximum(startup - np.ceil(2 * np.asarray(spill) / bpc), 0.0)
     shape = m.family.tile_shape(m.arch, ops)
@@ -116,14 +124,20 @@ def exposed_cycles(
         count, a_fetch, b_fetch = 1.0, np.minimum(tr.a_fetch, 1.0), np.minimum(tr.b_fetch, 1.0)
     else:
         count, a_fetch, b_fetch = np.maximum(ops.count, 1.0), tr.a_fetch, tr.b_fetch
-    per_tile = (compute - startup) / count  # one instance's compute; tile shares are of its outputs
-    ab = (ops.m, ops.n, shape[0], shape[1], ob.a / count, ob.b / count, ob.c / count, a_fetch, b_fetch)
+    # one instance's compute and bytes; tile shares are of its outputs. Every op one instance (count all 1.0):
+    # the values themselves (x / 1.0 is x, and x - 0.0 is x), without the divisions
+    whole = ops.single and np.shape(count) == np.shape(ops.count)
+    per_tile = (compute if _plus_zero(startup) else compute - startup) if whole else None
+    if per_tile is None or np.shape(per_tile)[-1:] != np.shape(count):
+        per_tile, whole = (compute - startup) / count, False
+    per_op = (ob.a, ob.b, ob.c) if whole else (ob.a / count, ob.b / count, ob.c / count)
+    ab = (ops.m, ops.n, shape[0], shape[1], *per_op, a_fetch, b_fetch)
     refills: float | np.ndarray = 0.0
     imbalance: float | np.ndarray = 0.0
     if len(shape) == 2 and not m.family.batch_pipeline:  # tile_grid's tiles: held super-blocks refill
         cap_a, cap_b = shared.capacities
         load, store, last, refills, imbalance = held_pipeline_ends(
-            *ab, cap_a, cap_b, per_tile, memory / count, bpc, count
+            *ab, cap_a, cap_b, per_tile, memory if whole else memory / count, bpc, count
         )
     else:
         load, store, last = pipeline_ends(*ab, *shared.capacities)
@@ -136,7 +150,10 @@ def exposed_cycles(
         )
     else:
         ends = m.family.memory_round((load + store) / bpc + refills)
-    imbalance = np.ceil(imbalance)
+    imbalance = 0.0 if _plus_zero(imbalance) else np.ceil(imbalance)  # np.ceil(0.0) is 0.0
+    if ops.only("linear", "attention") and np.shape(ends)[-1:] == np.shape(last_compute)[-1:] == (len(ops),):
+        # every op a GEMM: the values np.where(ops.gemm, ..., 0.0) picks, at its shape (each is over the ops)
+        return ends + imbalance, np.ceil(startup_left + (last_compute + imbalance))
     gemm = ops.gemm
     return (
         np.where(gemm, ends + imbalance, 0.0),

@@ -256,4 +256,7 @@ def _sides(
 
 def _finite(x: ArrayLike) -> np.ndarray:
     """x with NaN and inf (empty ops: 0 / 0) as 0 (np.nan_to_num, without its cost on this hot path)."""
-    return np.where(np.isfinite(x), x, 0.0)
+    fin = np.isfinite(x)
+    if type(x) is np.ndarray and x.dtype == np.float64 and np.count_nonzero(fin) == fin.size:
+        return x  # every value finite: np.where's values (one count where np.where costs ~0.6 µs)
+    return np.where(fin, x, 0.0)
