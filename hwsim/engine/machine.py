@@ -130,8 +130,8 @@ def exposed_cycles(
     per_tile = (compute if _plus_zero(startup) else compute - startup) if whole else None
     if per_tile is None or np.shape(per_tile)[-1:] != np.shape(count):
         per_tile, whole = (compute - startup) / count, False
-    per_op = (ob.a, ob.b, ob.c) if whole else (ob.a / count, ob.b / count, ob.c / count)
-    ab = (ops.m, ops.n, shape[0], shape[1], *per_op, a_fetch, b_fetch)
+    a1, b1, c1 = (ob.a, ob.b, ob.c) if whole else (ob.a / count, ob.b / count, ob.c / count)
+    ab = (ops.m, ops.n, shape[0], shape[1], a1, b1, c1, a_fetch, b_fetch)
     refills: float | np.ndarray = 0.0
     imbalance: float | np.ndarray = 0.0
     if len(shape) == 2 and not m.family.batch_pipeline:  # tile_grid's tiles: held super-blocks refill
