@@ -38,15 +38,25 @@ class Traffic:
 
 
 def fetch_orders(
-    a: np.ndarray, b: np.ndarray, count: np.ndarray, cap_a: float | np.ndarray, cap_b: float | np.ndarray
+    a: np.ndarray,
+    b: np.ndarray,
+    count: np.ndarray,
+    cap_a: float | np.ndarray,
+    cap_b: float | np.ndarray,
+    single: bool = False,
 ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """Fetch factors (a_fetch, b_fetch) of the two loop orders: B re-read per buffer tile of A, or A re-read
-    per buffer tile of B. Both are (1, 1) when either operand of one GEMM instance fits its buffer."""
-    count = np.maximum(count, 1.0)
-    a1, b1 = a / count, b / count  # one GEMM instance
+    per buffer tile of B. Both are (1, 1) when either operand of one GEMM instance fits its buffer.
+    `single`: every op runs one instance (OpColumns.single): a and b are one instance's (x / 1.0 is x)."""
+    if single and np.shape(a)[-1:] == np.shape(b)[-1:] == np.shape(count):
+        a1, b1 = a, b
+    else:
+        count = np.maximum(count, 1.0)
+        a1, b1 = a / count, b / count  # one GEMM instance
     both = (a1 > cap_a) & (b1 > cap_b)
     if not np.count_nonzero(both):  # no op re-fetches: the two orders are one (the same pair, so traffic costs it once)
-        one = np.ones(both.shape)
+        one = np.empty(both.shape)  # np.ones' values (np.ones is np.empty then a copy: ~0.6 µs against ~0.25)
+        one.fill(1.0)
         one.flags.writeable = False  # shared by both operands and orders
         pair = (one, one)
         return pair, pair
@@ -78,11 +88,12 @@ def level_reads_writes(
     zero.flags.writeable = False  # a level holding nothing moves these (shared)
     a_read, a_fill, b_read, b_fill = ob.a * a_reads, ob.a * a_fetch, ob.b * b_reads, ob.b * b_fetch
     att = np.asarray(att)
+    n_att = int(np.count_nonzero(att))  # attention ops: none, all or some (_held), counted once for every level
     for lv in arch.on_chip:
         reads, writes = zero, zero
         if "activations" in lv.holds:
             reads, writes = reads + a_read, writes + a_fill
-        held_b = _held(att, "kv" in lv.holds, "weights" in lv.holds)  # B: KV for attention, weights otherwise
+        held_b = _held(att, "kv" in lv.holds, "weights" in lv.holds, n_att)  # B: KV for attention, weights otherwise
         if held_b is True:
             reads, writes = reads + b_read, writes + b_fill
         elif held_b is False:  # + 0.0: the values stay (no -0.0 here: every sum starts at +0.0), the shape grows
@@ -96,14 +107,14 @@ def level_reads_writes(
     return levels
 
 
-def _held(att: np.ndarray, kv: bool, weights: bool) -> bool | np.ndarray:
-    """Whether a level holds each op's B operand: one bool when that is the same for every op, else a mask."""
+def _held(att: np.ndarray, kv: bool, weights: bool, n_att: int) -> bool | np.ndarray:
+    """Whether a level holds each op's B operand: one bool when that is the same for every op, else a mask.
+    `n_att`: np.count_nonzero(att) (any() and all() in one count, ~0.2 µs where each method costs ~0.6 µs)."""
     if kv == weights:
         return kv
-    held = np.count_nonzero(att)  # any() and all() in one call (~0.2 µs where each method costs ~0.6 µs)
-    if not held:
+    if not n_att:
         return weights
-    return kv if held == att.size else np.where(att, kv, weights)
+    return kv if n_att == att.size else np.where(att, kv, weights)
 
 
 def _grown(total: np.ndarray, other: ArrayLike) -> np.ndarray:
@@ -207,7 +218,7 @@ def traffic(
     att = ops.is_attention
     cap_a, cap_b = operand_capacities(arch, ops) if caps is None else caps
     options = []
-    orders = fetch_orders(ob.a, ob.b, ops.count, cap_a, cap_b)
+    orders = fetch_orders(ob.a, ob.b, ops.count, cap_a, cap_b, ops.single)
     same = orders[0] is orders[1] or (
         np.array_equal(orders[0][0], orders[1][0]) and np.array_equal(orders[0][1], orders[1][1])
     )
