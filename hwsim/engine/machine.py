@@ -120,8 +120,14 @@ def exposed_cycles(
     if shape is None or not m.family.exposes_pipeline_ends:
         return 0.0, np.ceil(startup_left)
     ob, tr = shared.bytes, shared.traffic
+    # every operand fetched once (fetch factors all 1.0, as the bytes are shaped): blocking takes the values
+    # its fetch terms have then without computing them (hwsim.sim.blocking's `once`)
+    once = tr.once and np.shape(tr.a_fetch) == np.shape(ob.a) == np.shape(ob.b)
     if m.family.batch_pipeline:  # one pipeline for all instances; re-reads stream (no super-blocks)
-        count, a_fetch, b_fetch = 1.0, np.minimum(tr.a_fetch, 1.0), np.minimum(tr.b_fetch, 1.0)
+        if once:  # np.minimum(1.0, 1.0) is 1.0
+            count, a_fetch, b_fetch = 1.0, tr.a_fetch, tr.b_fetch
+        else:
+            count, a_fetch, b_fetch = 1.0, np.minimum(tr.a_fetch, 1.0), np.minimum(tr.b_fetch, 1.0)
     else:
         count, a_fetch, b_fetch = np.maximum(ops.count, 1.0), tr.a_fetch, tr.b_fetch
     # one instance's compute and bytes; tile shares are of its outputs. Every op one instance (count all 1.0):
@@ -137,10 +143,11 @@ def exposed_cycles(
     if len(shape) == 2 and not m.family.batch_pipeline:  # tile_grid's tiles: held super-blocks refill
         cap_a, cap_b = shared.capacities
         load, store, last, refills, imbalance = held_pipeline_ends(
-            *ab, cap_a, cap_b, per_tile, memory if whole else memory / count, bpc, count
+            *ab, cap_a, cap_b, per_tile, memory if whole else memory / count, bpc, count, once
         )
     else:
-        load, store, last = pipeline_ends(*ab, *shared.capacities)
+        cap_a, cap_b = shared.capacities
+        load, store, last = pipeline_ends(*ab, cap_a, cap_b, once)
     last_compute = per_tile * last
     if len(shape) > 2:  # the tile (the whole op) streams its reduction in slices, re-reads included
         a_bytes = ob.a * tr.a_fetch

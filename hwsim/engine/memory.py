@@ -35,6 +35,7 @@ class Traffic:
     a_fetch: np.ndarray  # times A is fetched from the backing store (1 = once)
     b_fetch: np.ndarray
     slowest: np.ndarray  # the op's memory cycles: the slowest level's (the maximum over `cycles`)
+    once: bool = False  # every operand fetched once (no re-fetch, none resident): a_fetch and b_fetch all 1.0
 
 
 def fetch_orders(
@@ -252,4 +253,5 @@ def traffic(
         a_fetch=pick(af1, af2),
         b_fetch=pick(bf1, bf2),
         slowest=pick(t1, t2),  # the maximum over the picked levels: the picked option's maximum
+        once=orders[0] is orders[1] and a_resident is False and b_resident is False,  # fetch_orders' ones
     )
