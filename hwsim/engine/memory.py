@@ -76,18 +76,22 @@ def level_reads_writes(
     a_reads: float | np.ndarray,
     b_reads: float | np.ndarray,
     spill: float | np.ndarray = 0.0,
+    once: bool = False,
 ) -> dict:
     """(bytes read, bytes written) per level: the backing store is read for the fetches and written with the
     outputs, and `spill` bytes are written to it and read back (Family.spill_bytes); an on-chip level is
     written with what it holds (fills, and outputs) and read by the array (A a_reads times, B b_reads times)
-    and for the outputs' drain."""
-    back, out = ob.a * a_fetch + ob.b * b_fetch, ob.c
+    and for the outputs' drain. `once`: a_fetch and b_fetch are all 1.0 (Traffic.once), so a fill is the
+    operand's bytes (x * 1.0 is x) where the shapes agree."""
+    once = once and np.shape(a_fetch) == np.shape(ob.a) and np.shape(b_fetch) == np.shape(ob.b)
+    a_fill, b_fill = (ob.a, ob.b) if once else (ob.a * a_fetch, ob.b * b_fetch)
+    back, out = a_fill + b_fill, ob.c
     if getattr(spill, "ndim", 0) or spill:  # Family.spill_bytes' default 0.0: nothing to add (np.ndim, cheaper)
         back, out = back + spill, out + spill
     levels = {arch.backing.name: (back, out)}
     zero = np.zeros(np.shape(back))
     zero.flags.writeable = False  # a level holding nothing moves these (shared)
-    a_read, a_fill, b_read, b_fill = ob.a * a_reads, ob.a * a_fetch, ob.b * b_reads, ob.b * b_fetch
+    a_read, b_read = ob.a * a_reads, ob.b * b_reads
     att = np.asarray(att)
     n_att = int(np.count_nonzero(att))  # attention ops: none, all or some (_held), counted once for every level
     for lv in arch.on_chip:
@@ -132,11 +136,11 @@ def _level_bytes(
     a_reads: float | np.ndarray,
     b_reads: float | np.ndarray,
     spill: float | np.ndarray = 0.0,
+    once: bool = False,
 ) -> dict:
     """Bytes moved per level: reads + writes of level_reads_writes."""
-    return {
-        k: r + w for k, (r, w) in level_reads_writes(arch, att, ob, a_fetch, b_fetch, a_reads, b_reads, spill).items()
-    }
+    split = level_reads_writes(arch, att, ob, a_fetch, b_fetch, a_reads, b_reads, spill, once)
+    return {k: r + w for k, (r, w) in split.items()}
 
 
 def _level_cycles(arch: Accelerator, levels: dict, memory_round: Callable[..., Any]) -> dict:
@@ -223,10 +227,11 @@ def traffic(
     same = orders[0] is orders[1] or (
         np.array_equal(orders[0][0], orders[1][0]) and np.array_equal(orders[0][1], orders[1][1])
     )
+    once = orders[0] is orders[1] and a_resident is False and b_resident is False  # fetch_orders' ones
     for a_fetch, b_fetch in orders[:1] if same else orders:  # no op re-fetches an operand: one order, costed once
         a_fetch = a_fetch if a_resident is False else np.where(a_resident, 0.0, a_fetch)
         b_fetch = b_fetch if b_resident is False else np.where(b_resident, 0.0, b_fetch)
-        levels = _level_bytes(arch, att, ob, a_fetch, b_fetch, a_reads, b_reads, spill)
+        levels = _level_bytes(arch, att, ob, a_fetch, b_fetch, a_reads, b_reads, spill, once)
         cycles = _level_cycles(arch, levels, memory_round)
         slowest = functools.reduce(np.maximum, cycles.values())
         _check_finite(arch, levels, cycles, slowest)
@@ -240,6 +245,8 @@ def traffic(
             shape = np.broadcast_shapes(shape, np.shape(l1[back]))
 
         def pick(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+            if type(x) is np.ndarray and x.shape == shape:  # np.shape costs ~0.15 µs: asked only otherwise
+                return x
             return x if np.shape(x) == shape else np.broadcast_to(x, shape).copy()
     else:
         first = (t1 < t2) | ((t1 == t2) & (l1[back] <= l2[back]))
@@ -253,5 +260,5 @@ def traffic(
         a_fetch=pick(af1, af2),
         b_fetch=pick(bf1, bf2),
         slowest=pick(t1, t2),  # the maximum over the picked levels: the picked option's maximum
-        once=orders[0] is orders[1] and a_resident is False and b_resident is False,  # fetch_orders' ones
+        once=once,
     )
