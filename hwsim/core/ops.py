@@ -7,6 +7,7 @@ Operand roles: A = activations in, B = weights (linear, embedding) or KV (attent
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 import sys
@@ -73,14 +74,27 @@ def _plain_arrow_strings(arr: Any) -> bool:
     """Whether `arr` is pandas' Arrow-backed strings with no missing value and ArrowExtensionArray's own
     to_numpy, which then returns its pyarrow array's to_numpy() (pandas 2.x-3.x; the pandas-internal
     `_hasna` and `_pa_array` read with fallbacks: anything else goes through to_numpy)."""
-    pd = sys.modules.get("pandas")
-    arrow = getattr(getattr(pd, "arrays", None), "ArrowExtensionArray", None)
-    if arrow is None or getattr(type(arr), "to_numpy", None) is not getattr(arrow, "to_numpy", None):
+    if getattr(type(arr), "to_numpy", None) is not _arrow_to_numpy():
         return False
     return getattr(arr, "_hasna", True) is False and str(getattr(getattr(arr, "_pa_array", None), "type", "")) in (
         "string",
         "large_string",
     )
+
+
+@functools.cache
+def _arrow_to_numpy_of(pd: Any) -> Any:
+    arrow = getattr(getattr(pd, "arrays", None), "ArrowExtensionArray", None)
+    return getattr(arrow, "to_numpy", _NONE)
+
+
+_NONE = object()  # matches no class's to_numpy
+
+
+def _arrow_to_numpy() -> Any:
+    """ArrowExtensionArray.to_numpy of the loaded pandas (looked up once per pandas module), else a sentinel."""
+    pd = sys.modules.get("pandas")
+    return _NONE if pd is None else _arrow_to_numpy_of(pd)
 
 
 @dataclass(frozen=True)
@@ -128,7 +142,10 @@ class OpColumns:
         unknown = present.difference(KINDS)
         if unknown:
             raise HwsimError(f"ops table has kind {sorted(unknown)[0]!r}; allowed: {', '.join(KINDS)}", field="trace")
-        got = cls(name=name, kind=kind, op=op[0].astype(str) if op else None, **cols)
+        # the instance as the frozen dataclass's __init__ builds it (every field set, no __post_init__), without
+        # its object.__setattr__ per field (~2 µs on a call that reads a bare table every time)
+        got = object.__new__(cls)
+        got.__dict__.update(name=name, kind=kind, **cols, op=op[0].astype(str) if op else None)
         got.__dict__["_kinds"] = frozenset(present)  # the check's set, kept (OpColumns.kinds)
         return got
 
@@ -210,11 +227,12 @@ class OpColumns:
 
 def _check_counts(cols: dict[str, np.ndarray]) -> None:
     """Refuse a count column holding NaN, inf or a negative value (a hand-made table would cost to NaN or
-    negative cycles): one comparison over all of them (NaN compares false)."""
-    counts = np.array(list(cols.values()))
+    negative cycles): one comparison over all of them (NaN compares false), on the columns end to end."""
+    counts = np.concatenate(list(cols.values()))  # ~0.3 µs less than stacking them into rows
     ok = (counts >= 0) & (counts < np.inf)
     if np.count_nonzero(ok) != ok.size:  # not ok.all(), cheaper
-        col, row = (int(i) for i in np.argwhere(~ok)[0])
+        counts = counts.reshape(len(cols), -1)  # column by row (every column has the table's length)
+        col, row = (int(i) for i in np.argwhere(~ok.reshape(counts.shape))[0])
         raise HwsimError(
             f"ops table column {list(cols)[col]!r} has {float(counts[col, row]):g} at row {row}: counts must be finite and >= 0",
             field="trace",
