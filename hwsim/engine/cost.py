@@ -301,8 +301,11 @@ def table_totals(
 ) -> tuple[dict, tuple]:
     """A CostTable's totals (column sums + design_totals as scalars) and its extra keys."""
     totals = {k: _nansum(cols[k]) for k in cols}  # as pandas sums (NaN skipped), without Series
-    design = design_totals(m, ops, np.ones(len(ops)), trace)
-    totals["area_mm2"] = float(np.asarray(design.pop("area_mm2")).reshape(-1)[0])
+    mult = np.empty(len(ops))  # np.ones' values (np.ones is np.empty and a copy: ~0.35 µs more)
+    mult.fill(1.0)
+    design = design_totals(m, ops, mult, trace)
+    area = design.pop("area_mm2")
+    totals["area_mm2"] = area if type(area) is float else float(np.asarray(area).reshape(-1)[0])
     totals.update({k: np.asarray(v).reshape(-1)[0].item() for k, v in design.items()})
     return totals, tuple(design)
 
@@ -310,8 +313,8 @@ def table_totals(
 def _nansum(values: ArrayLike) -> float:
     """np.nansum of a float column, bit for bit (it sums a contiguous copy with NaN set to 0), without its
     overhead when there is no NaN to skip."""
-    if type(values) is np.ndarray and values.size == 1 and values.dtype == np.float64:
-        total = 0.0 + float(values.flat[0])  # one op: add.reduce starts from 0.0 (so -0.0 sums to 0.0)
+    if type(values) is np.ndarray and values.size == 1 and values.dtype is _F64:
+        total = 0.0 + values.item()  # one op: add.reduce starts from 0.0 (so -0.0 sums to 0.0)
         return total if total == total else 0.0  # a NaN skipped: nothing left
     arr = np.ascontiguousarray(values, dtype=np.float64)
     total = np.add.reduce(arr)
