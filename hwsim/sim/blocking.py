@@ -206,7 +206,7 @@ def held_pipeline_ends(
     with np.errstate(divide="ignore", invalid="ignore"):
         h = _per_block(lr, f, once)  # rows of R per super-block
         pieces = first, _, nr, r_last = _pieces(lr, tr, h)
-        many = count * f > 1
+        many = (count > 1) if once else (count * f > 1)  # once: f is all 1.0 (count * 1.0 is count)
         if np.count_nonzero(many | (first < h)):  # .any(), cheaper on the one-op path
             r_block = r_bytes * np.minimum(r_fetch, 1.0) / f  # one super-block's part of R
             col = compute * ts / (f * ls)  # one S column of a super-block
@@ -214,8 +214,9 @@ def held_pipeline_ends(
             block = (r_block + s_bytes * np.minimum(s_fetch, 1.0) * ts / ls) / bpc
             refills = rest + (count * f - 1) * np.maximum(block - col, 0.0)
         # compute per super-block: rows / tr in full R tiles, rows / r_last in the last (each tile one pass)
-        ragged = (f > 1) & (r_last < tr)  # several super-blocks and a ragged last R tile: unequal compute
-        if np.count_nonzero(ragged):
+        # several super-blocks and a ragged last R tile: unequal compute (once: one super-block everywhere)
+        ragged = False if once else (f > 1) & (r_last < tr)
+        if ragged is not False and np.count_nonzero(ragged):
             edge = lr - r_last  # where the last R tile starts
             jb = np.minimum(np.floor(edge / h), f - 1)  # the super-block the edge falls in
             x = edge - jb * h  # its rows in full tiles
