@@ -31,6 +31,11 @@ KINDS = ("embedding", "linear", "attention", "elementwise")
 ATTN_FUSED = "attn_fused"  # the op role of one fused attention kernel (docs/interfaces.md)
 
 
+def shape_of(x: Any) -> tuple:
+    """np.shape(x), an array's own shape read without np.shape's dispatch (~0.1 µs a call on the one-op path)."""
+    return x.shape if type(x) is np.ndarray else np.shape(x)
+
+
 def column_array(column: Any, dtype: Any = None) -> np.ndarray:
     """A column of a DataFrame (its own to_numpy: strings as objects) or an array, as a numpy array."""
     return column.to_numpy(dtype=dtype) if hasattr(column, "to_numpy") else np.asarray(column, dtype=dtype)
@@ -59,7 +64,7 @@ def table_columns(table: Any, names: tuple[str, ...], dtype: Any = None) -> list
             got = np.asarray(arr, dtype=dtype)
             if got is arr or (got.base is not None and np.shares_memory(arr, got)):
                 got = got.view()
-                got.flags.writeable = False
+                got.setflags(write=False)
         elif dtype is None and arr is not None and _plain_arrow_strings(arr):
             got = arr._pa_array.to_numpy()  # what its to_numpy() returns here, without its checks (~2 µs a column)
         elif arr is not None and not isinstance(arr.dtype, np.dtype) and hasattr(arr, "to_numpy"):
@@ -240,7 +245,7 @@ def _check_counts(cols: dict[str, np.ndarray]) -> None:
 
 
 def _read_only(arr: np.ndarray) -> np.ndarray:
-    arr.flags.writeable = False
+    arr.setflags(write=False)
     return arr
 
 

@@ -70,7 +70,7 @@ def _read_only(got: T) -> T:
     for part in got if isinstance(got, tuple) else (got,):
         for arr in vars(part).values() if hasattr(part, "__dict__") else (part,):
             if isinstance(arr, np.ndarray):
-                arr.flags.writeable = False
+                arr.setflags(write=False)
     return got
 
 
@@ -114,7 +114,7 @@ def _shaped(values: ArrayLike, shape: tuple) -> np.ndarray:
         if arr.shape != shape:
             return np.broadcast_to(arr, shape)
     if arr.flags.writeable:
-        arr.flags.writeable = False  # as a broadcast view would be: callers share the engine's columns
+        arr.setflags(write=False)  # as a broadcast view would be: callers share the engine's columns
     return arr
 
 
@@ -163,7 +163,8 @@ def cost_columns(
     out = {}
     for k, c in cols.items():  # _shaped, its common case inline (14 columns: ~1.5 µs of calls)
         if type(c) is np.ndarray and c.dtype is _F64 and c.shape == shape:
-            c.flags.writeable = False
+            if c.flags.writeable:  # (setting the flag on a read-only array costs more than asking)
+                c.setflags(write=False)
             out[k] = c
         else:
             out[k] = _shaped(c, shape)
@@ -307,7 +308,7 @@ def table_totals(
     m: Machine, frame: pd.DataFrame | None, cols: Mapping[str, ArrayLike], ops: OpColumns, trace: TraceLike
 ) -> tuple[dict, tuple]:
     """A CostTable's totals (column sums + design_totals as scalars) and its extra keys."""
-    totals = _column_sums(cols)
+    totals = {k: _nansum(cols[k]) for k in cols}  # as pandas sums (NaN skipped), without Series
     mult = np.empty(len(ops))  # np.ones' values (np.ones is np.empty and a copy: ~0.35 µs more)
     mult.fill(1.0)
     design = design_totals(m, ops, mult, trace)
@@ -315,16 +316,6 @@ def table_totals(
     totals["area_mm2"] = area if type(area) is float else float(np.asarray(area).reshape(-1)[0])
     totals.update({k: np.asarray(v).reshape(-1)[0].item() for k, v in design.items()})
     return totals, tuple(design)
-
-
-def _column_sums(cols: Mapping[str, ArrayLike]) -> dict[str, float]:
-    """_nansum of every column: for a one-op table (every column one float64 element) the values read in one
-    concatenate and tolist, summed as _nansum sums one element."""
-    arrays = [a for a in cols.values() if type(a) is np.ndarray and a.size == 1 and a.dtype is _F64]
-    if len(arrays) == len(cols):
-        sums = [0.0 + v for v in np.concatenate([a.reshape(1) for a in arrays]).tolist()]
-        return {k: t if t == t else 0.0 for k, t in zip(cols, sums)}  # a NaN skipped: nothing left
-    return {k: _nansum(cols[k]) for k in cols}  # as pandas sums (NaN skipped), without Series
 
 
 def _nansum(values: ArrayLike) -> float:

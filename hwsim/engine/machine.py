@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hwsim.core.ops import OpColumns, OperandBytes, operand_bytes
+from hwsim.core.ops import OpColumns, OperandBytes, operand_bytes, shape_of
 from hwsim.core.precision import Precision, ResolvedPrecision, resolve_precision
 from hwsim.core.spec import Accelerator
 from hwsim.engine.memory import Traffic, operand_capacities, traffic
@@ -122,7 +122,7 @@ def exposed_cycles(
     ob, tr = shared.bytes, shared.traffic
     # every operand fetched once (fetch factors all 1.0, as the bytes are shaped): blocking takes the values
     # its fetch terms have then without computing them (hwsim.sim.blocking's `once`)
-    once = tr.once and np.shape(tr.a_fetch) == np.shape(ob.a) == np.shape(ob.b)
+    once = tr.once and shape_of(tr.a_fetch) == shape_of(ob.a) == shape_of(ob.b)
     if m.family.batch_pipeline:  # one pipeline for all instances; re-reads stream (no super-blocks)
         if once:  # np.minimum(1.0, 1.0) is 1.0
             count, a_fetch, b_fetch = 1.0, tr.a_fetch, tr.b_fetch
@@ -132,9 +132,9 @@ def exposed_cycles(
         count, a_fetch, b_fetch = np.maximum(ops.count, 1.0), tr.a_fetch, tr.b_fetch
     # one instance's compute and bytes; tile shares are of its outputs. Every op one instance (count all 1.0):
     # the values themselves (x / 1.0 is x, and x - 0.0 is x), without the divisions
-    whole = ops.single and np.shape(count) == np.shape(ops.count)
+    whole = ops.single and shape_of(count) == shape_of(ops.count)
     per_tile = (compute if _plus_zero(startup) else compute - startup) if whole else None
-    if per_tile is None or np.shape(per_tile)[-1:] != np.shape(count):
+    if per_tile is None or shape_of(per_tile)[-1:] != shape_of(count):
         per_tile, whole = (compute - startup) / count, False
     a1, b1, c1 = (ob.a, ob.b, ob.c) if whole else (ob.a / count, ob.b / count, ob.c / count)
     ab = (ops.m, ops.n, shape[0], shape[1], a1, b1, c1, a_fetch, b_fetch)
@@ -158,7 +158,7 @@ def exposed_cycles(
     else:
         ends = m.family.memory_round((load + store) / bpc + refills)
     imbalance = 0.0 if _plus_zero(imbalance) else np.ceil(imbalance)  # np.ceil(0.0) is 0.0
-    if ops.only("linear", "attention") and np.shape(ends)[-1:] == np.shape(last_compute)[-1:] == (len(ops),):
+    if ops.only("linear", "attention") and shape_of(ends)[-1:] == shape_of(last_compute)[-1:] == (len(ops),):
         # every op a GEMM: the values np.where(ops.gemm, ..., 0.0) picks, at its shape (each is over the ops)
         return ends + imbalance, np.ceil(startup_left + (last_compute + imbalance))
     gemm = ops.gemm

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 
 from hwsim.core.spec import Accelerator
-from hwsim.core.ops import OperandBytes, OpColumns
+from hwsim.core.ops import OperandBytes, OpColumns, shape_of
 from hwsim.errors import HwsimError
 
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ def fetch_orders(
     """Fetch factors (a_fetch, b_fetch) of the two loop orders: B re-read per buffer tile of A, or A re-read
     per buffer tile of B. Both are (1, 1) when either operand of one GEMM instance fits its buffer.
     `single`: every op runs one instance (OpColumns.single): a and b are one instance's (x / 1.0 is x)."""
-    if single and np.shape(a)[-1:] == np.shape(b)[-1:] == np.shape(count):
+    if single and shape_of(a)[-1:] == shape_of(b)[-1:] == shape_of(count):
         a1, b1 = a, b
     else:
         count = np.maximum(count, 1.0)
@@ -58,7 +58,7 @@ def fetch_orders(
     if not np.count_nonzero(both):  # no op re-fetches: the two orders are one (the same pair, so traffic costs it once)
         one = np.empty(both.shape)  # np.ones' values (np.ones is np.empty then a copy: ~0.6 µs against ~0.25)
         one.fill(1.0)
-        one.flags.writeable = False  # shared by both operands and orders
+        one.setflags(write=False)  # shared by both operands and orders
         pair = (one, one)
         return pair, pair
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -83,14 +83,14 @@ def level_reads_writes(
     written with what it holds (fills, and outputs) and read by the array (A a_reads times, B b_reads times)
     and for the outputs' drain. `once`: a_fetch and b_fetch are all 1.0 (Traffic.once), so a fill is the
     operand's bytes (x * 1.0 is x) where the shapes agree."""
-    once = once and np.shape(a_fetch) == np.shape(ob.a) and np.shape(b_fetch) == np.shape(ob.b)
+    once = once and shape_of(a_fetch) == shape_of(ob.a) and shape_of(b_fetch) == shape_of(ob.b)
     a_fill, b_fill = (ob.a, ob.b) if once else (ob.a * a_fetch, ob.b * b_fetch)
     back, out = a_fill + b_fill, ob.c
     if getattr(spill, "ndim", 0) or spill:  # Family.spill_bytes' default 0.0: nothing to add (np.ndim, cheaper)
         back, out = back + spill, out + spill
     levels = {arch.backing.name: (back, out)}
-    zero = np.zeros(np.shape(back))
-    zero.flags.writeable = False  # a level holding nothing moves these (shared)
+    zero = np.zeros(shape_of(back))
+    zero.setflags(write=False)  # a level holding nothing moves these (shared)
     a_read, b_read = ob.a * a_reads, ob.b * b_reads
     att = np.asarray(att)
     n_att = int(np.count_nonzero(att))  # attention ops: none, all or some (_held), counted once for every level
@@ -124,7 +124,7 @@ def _held(att: np.ndarray, kv: bool, weights: bool, n_att: int) -> bool | np.nda
 
 def _grown(total: np.ndarray, other: ArrayLike) -> np.ndarray:
     """`total + 0.0 * other`'s broadcast: total itself when `other` adds no dimension."""
-    return total if np.shape(other) == np.shape(total) else total + np.zeros(np.shape(other))
+    return total if shape_of(other) == shape_of(total) else total + np.zeros(shape_of(other))
 
 
 def _level_bytes(
@@ -152,7 +152,7 @@ def _level_cycles(arch: Accelerator, levels: dict, memory_round: Callable[..., A
         bpc = lv.bytes_per_cycle(arch.clock_hz)
         moved = levels[lv.name]
         if type(bpc) is float and 0.0 < bpc:  # one design point's bandwidth: nothing to mask
-            cycles[lv.name] = memory_round(moved / bpc) if bpc < math.inf else np.zeros(np.shape(moved))
+            cycles[lv.name] = memory_round(moved / bpc) if bpc < math.inf else np.zeros(shape_of(moved))
             continue
         bpc = np.asarray(bpc, dtype=np.float64)
         unbounded = np.isposinf(bpc)
@@ -240,14 +240,14 @@ def traffic(
     (l1, c1, t1, af1, bf1), (l2, c2, t2, af2, bf2) = options * 2 if same else options
     back = arch.backing.name
     if same:  # both options are one: the pick is its values at the comparison's shape
-        shape = np.shape(t1)
-        if np.shape(l1[back]) != shape:
-            shape = np.broadcast_shapes(shape, np.shape(l1[back]))
+        shape = shape_of(t1)
+        if shape_of(l1[back]) != shape:
+            shape = np.broadcast_shapes(shape, shape_of(l1[back]))
 
         def pick(x: np.ndarray, y: np.ndarray) -> np.ndarray:
             if type(x) is np.ndarray and x.shape == shape:  # np.shape costs ~0.15 µs: asked only otherwise
                 return x
-            return x if np.shape(x) == shape else np.broadcast_to(x, shape).copy()
+            return x if shape_of(x) == shape else np.broadcast_to(x, shape).copy()
     else:
         first = (t1 < t2) | ((t1 == t2) & (l1[back] <= l2[back]))
 

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from hwsim.core.ops import OpColumns
+from hwsim.core.ops import OpColumns, shape_of
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
@@ -26,7 +26,7 @@ def gemm_and_vector_cycles(ops: OpColumns, gemm: np.ndarray, lanes: float | np.n
     """`np.where(ops.gemm, gemm, 0.0) + vector_cycles(ops, lanes)`: GEMM ops take `gemm` (cycles over every op),
     elementwise ops their vector cycles. When every op is a GEMM (one design point's lanes, `gemm` over the ops)
     that is `gemm + 0.0`, bit for bit, in one numpy call instead of five."""
-    if ops.only("linear", "attention") and getattr(lanes, "ndim", 0) == 0 and np.shape(gemm)[-1:] == (len(ops),):
+    if ops.only("linear", "attention") and getattr(lanes, "ndim", 0) == 0 and shape_of(gemm)[-1:] == (len(ops),):
         return gemm + 0.0
     return np.where(ops.gemm, gemm, 0.0) + vector_cycles(ops, lanes)
 

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from hwsim.core.ops import shape_of
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -140,7 +142,7 @@ def _pieces(lr: np.ndarray, tr: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, 
 def _per_block(lr: np.ndarray, f: np.ndarray, once: bool) -> np.ndarray:
     """lr / f (rows of R per super-block); with every fetch 1.0 (`once`: f is all 1.0) lr itself where that
     has f's shape (x / 1.0 is x)."""
-    return lr if once and np.shape(lr) == np.shape(f) else lr / f
+    return lr if once and shape_of(lr) == shape_of(f) else lr / f
 
 
 def _ends(
@@ -156,7 +158,7 @@ def _ends(
     first, last, nr, r_last = pieces
     ns = np.ceil(ls / ts)
     s_last = ls - ts * (ns - 1)
-    if once and np.shape(r_bytes) == np.shape(r_fetch) and np.shape(s_bytes) == np.shape(s_fetch):
+    if once and shape_of(r_bytes) == shape_of(r_fetch) and shape_of(s_bytes) == shape_of(s_fetch):
         load = r_bytes * first / lr + s_bytes * ts / ls  # x * 1.0 is x
     else:
         load = r_bytes * np.minimum(r_fetch, 1.0) * first / lr + s_bytes * np.minimum(s_fetch, 1.0) * ts / ls
