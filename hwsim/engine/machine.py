@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hwsim.core.ops import OpColumns, OperandBytes, operand_bytes, shape_of
-from hwsim.core.precision import Precision, ResolvedPrecision, resolve_precision
+from hwsim.core.precision import Precision, ResolvedPrecision, is_kept, resolve_precision
 from hwsim.core.spec import Accelerator
 from hwsim.engine.memory import Traffic, operand_capacities, traffic
 from hwsim.families import get_family
@@ -54,8 +54,14 @@ def configure(arch: Accelerator, precision: Precision | ResolvedPrecision | None
     area are derived once per design and precision, not on every engine call."""
     prec = resolve_precision(precision)
     fam = get_family(arch.family)
+    last = arch.__dict__.get("_machine_last")  # the last one asked, by identity: no hash of the precision (~1 µs)
+    if last is not None and last[0] is fam and last[1] is prec:
+        return last[2]
     # an unhashable precision (arrays over design points) is configured every call
-    return kept_by(arch, "_machines", (fam, prec), lambda: Machine(arch, prec, fam, *fam.configure(arch, prec)))
+    got = kept_by(arch, "_machines", (fam, prec), lambda: Machine(arch, prec, fam, *fam.configure(arch, prec)))
+    if is_kept(prec):  # hashable and held for good (resolve_precision): its identity stands for its value
+        arch.__dict__["_machine_last"] = (fam, prec, got)
+    return got
 
 
 @dataclass(frozen=True)
