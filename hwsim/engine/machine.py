@@ -12,7 +12,7 @@ import numpy as np
 from hwsim.core.ops import OpColumns, OperandBytes, operand_bytes, shape_of
 from hwsim.core.precision import Precision, ResolvedPrecision, is_kept, resolve_precision
 from hwsim.core.spec import Accelerator
-from hwsim.engine.memory import Traffic, operand_capacities, traffic
+from hwsim.engine.memory import Traffic, level_bytes_per_cycle, operand_capacities, traffic
 from hwsim.families import get_family
 from hwsim.families.base import Family
 from hwsim.kept import kept_by
@@ -115,7 +115,7 @@ def exposed_cycles(
     exposes_pipeline_ends off) expose only their start-up work. `startup`: the start-up work's cycles
     per op (the sum of Family.compute_parts' startup_parts); the part of it that moves spilled bytes
     through the backing store is in `memory` already."""
-    bpc = m.arch.backing.bytes_per_cycle(m.arch.clock_hz)
+    bpc = level_bytes_per_cycle(m.arch)[0]  # the backing store's (memory[0])
     spill = shared.spill
     if type(spill) is float and spill == 0.0 and type(bpc) is float and bpc > 0.0:
         # no spill (Family.spill_bytes' default): x - 0.0 is x; no start-up work (+0.0): np.maximum's 0.0

@@ -23,6 +23,7 @@ import numpy as np
 from hwsim.core.spec import Accelerator
 from hwsim.core.ops import OperandBytes, OpColumns, shape_of
 from hwsim.errors import HwsimError
+from hwsim.kept import kept
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
@@ -148,8 +149,7 @@ def _level_cycles(arch: Accelerator, levels: dict, memory_round: Callable[..., A
     when omitted) takes 0 cycles; any other non-finite result is a spec error, never hidden
     (_check_finite, once over all levels)."""
     cycles = {}
-    for lv in arch.memory:
-        bpc = lv.bytes_per_cycle(arch.clock_hz)
+    for lv, bpc in zip(arch.memory, level_bytes_per_cycle(arch)):
         moved = levels[lv.name]
         if type(bpc) is float and 0.0 < bpc:  # one design point's bandwidth: nothing to mask
             cycles[lv.name] = memory_round(moved / bpc) if bpc < math.inf else np.zeros(shape_of(moved))
@@ -159,6 +159,12 @@ def _level_cycles(arch: Accelerator, levels: dict, memory_round: Callable[..., A
         with np.errstate(divide="ignore", invalid="ignore"):
             cycles[lv.name] = np.where(unbounded, 0.0, memory_round(moved / np.where(unbounded, 1.0, bpc)))
     return cycles
+
+
+def level_bytes_per_cycle(arch: Accelerator) -> tuple:
+    """Each memory level's bytes per cycle at the spec's clock (MemoryLevel.bytes_per_cycle), in spec order:
+    per design, so kept beside the spec (hwsim.kept; a spec is not changed after it is built)."""
+    return kept(arch, "_level_bytes_per_cycle", lambda: tuple(lv.bytes_per_cycle(arch.clock_hz) for lv in arch.memory))
 
 
 def _check_finite(arch: Accelerator, levels: dict, cycles: dict, slowest: ArrayLike) -> None:
