@@ -55,10 +55,17 @@ def table_columns(table: Any, names: tuple[str, ...], dtype: Any = None) -> list
     if get is None or index is None or not index.is_unique:
         return [column_array(table[c], dtype) for c in names]
     out = []
+    want = None if dtype is None else np.dtype(dtype)  # compared as a dtype (against a type it costs ~0.15 µs)
     for c in names:
         i = index.get_loc(c)
-        arr = get(i) if isinstance(i, int) else None
-        if type(arr) is np.ndarray and arr.ndim == 1 and dtype is not None and arr.dtype != dtype:
+        arr = get(i) if type(i) is int else None
+        if (
+            type(arr) is np.ndarray
+            and arr.ndim == 1
+            and want is not None
+            and arr.dtype is not want
+            and arr.dtype != want
+        ):
             got = arr.astype(dtype)  # a converted copy (np.asarray's cast, with less overhead)
         elif type(arr) is np.ndarray and arr.ndim == 1:
             got = np.asarray(arr, dtype=dtype)
