@@ -40,6 +40,8 @@ MODELS = [
     (CONFIGS / "granite-4.0-h-tiny.json", "granitemoehybrid", 6_939_037_248, 1_465_470_528),
     (CONFIGS / "jamba-v0.1.json", "jamba", 51_570_323_328, 12_110_311_296),
     (CONFIGS / "falcon-h1-1.5b-base.json", "falcon_h1", 1_554_789_760, 1_554_789_760),
+    (CONFIGS / "glm-4.5-air.json", "glm4_moe", 106_852_245_504, 13_424_123_904),
+    (CONFIGS / "qwen3-next-80b-a3b-instruct.json", "qwen3_next", 79_674_391_296, 3_874_929_408),
     (CONFIGS / "granite-3.1-2b-base.json", "granite", 2_533_531_648, 2_533_531_648),
     (CONFIGS / "starcoder2-3b.json", "starcoder2", 3_030_371_328, 3_030_371_328),
     (CONFIGS / "olmo-2-0425-1b.json", "olmo2", 1_484_916_736, 1_484_916_736),
@@ -66,7 +68,7 @@ def test_published_param_totals(source, model_type, params, active):
 def test_unsupported_type_lists_types_without_misleading_hint():
     cfg = dict(load_model("qwen3-8b").extra)
     with pytest.raises(HwsimError) as err:
-        from_hf_dict({**cfg, "model_type": "qwen3_next"})
+        from_hf_dict({**cfg, "model_type": "kimi_linear"})
     msg = str(err.value)
     assert "supported: " in msg and "qwen3_moe" in msg and "mamba" in msg and "did you mean" not in msg
     assert set(SUPPORTED_TYPES) >= {
@@ -323,3 +325,27 @@ def test_a_wrong_field_inside_text_config_is_named_where_it_is_written(tmp_path)
     cfg["text_config"]["num_key_value_heads"] = 3
     path.write_text(json.dumps(cfg))
     assert main(["trace", "--model", str(path), "--phase", "decode"]) == 2  # one line, exit 2
+
+
+@pytest.mark.parametrize(
+    "source,change,rotary_dim",
+    [
+        ("pythia-6.9b", {}, 32),  # GPT-NeoX rotary_pct 0.25 of 128
+        (CONFIGS / "phi-2.json", {}, 32),  # partial_rotary_factor 0.4 of 80
+        (CONFIGS / "bamba-9b.json", {"partial_rotary_factor": 1.0}, 64),  # BambaConfig hard-codes 0.5, config ignored
+        ("phi-3-mini", {}, None),  # Phi3Config's default 1.0: the whole head
+        ("phi-3-mini", {"partial_rotary_factor": 0.75}, 72),  # as Phi-4-mini's config
+    ],
+)
+def test_partial_rotary_as_transformers_reads_it(source, change, rotary_dim):
+    """The rotated share of each head as transformers 5.25 computes it (int(head_dim × factor): PhiAttention's
+    rotary_ndims; GPT-NeoX / Bamba / Phi-3 apply_rotary_pos_emb on q[..., :rotary_dim]); rope's vector ops cover
+    that share only."""
+    m = load_model(source)
+    if change:
+        m = from_hf_dict({**m.extra, **change})
+    attn = m.blocks[0].attention if m.blocks[0].attention else next(b.attention for b in m.blocks if b.attention)
+    assert attn.rotary_dim == rotary_dim
+    rope = trace(m, "decode", batch=1, context=8).ops.query("op == 'rope'")["vector_ops"].iloc[0]
+    share = (rotary_dim or attn.head_dim) / attn.head_dim
+    assert rope == 3 * (attn.heads + attn.kv_heads) * attn.head_dim * share
