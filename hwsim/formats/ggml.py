@@ -1,21 +1,31 @@
-"""llama.cpp's block quantization types (GGUF): q4_0, q8_0, q4_k, q5_k, q6_k.
+"""llama.cpp's block quantization types (GGUF): q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k, q4_k, q5_k, q6_k,
+iq4_nl, iq4_xs.
 
-Layouts and bits per weight from llama.cpp's ggml-quants (REFERENCES.md "Added for the second
-wave / Formats"); the `gguf` PyPI package's reference dequantization is the check (tests decode
-our packed blocks with it and compare value for value):
+Layouts and bits per weight from llama.cpp's ggml-common.h block structs (bits = 8 × sizeof(block_<type>) /
+weights per block; REFERENCES.md "Added for the second wave / Formats"); the `gguf` PyPI package's reference
+dequantization is the check (tests decode our packed blocks with it and compare value for value):
 
-  q8_0  32 weights: fp16 d, 32 int8 codes;                     x̂ = d·q                     8.5 bits
-  q4_0  32 weights: fp16 d, 32 4-bit codes;                    x̂ = d·(q − 8)               4.5 bits
-  q4_k  256 weights: fp16 d, dmin; 8 × (6-bit sc, 6-bit m); 4-bit codes; x̂ = d·sc·q − dmin·m  4.5 bits
-  q5_k  as q4_k with 5-bit codes                                                          5.5 bits
-  q6_k  256 weights: fp16 d; 16 × int8 sc; 6-bit codes;        x̂ = d·sc·(q − 32)           6.5625 bits
+  q8_0    32: fp16 d, 32 int8 codes;                           x̂ = d·q                      8.5 bits
+  q4_0    32: fp16 d, 4-bit codes;                             x̂ = d·(q − 8)                4.5 bits
+  q4_1    32: fp16 d, m, 4-bit codes;                          x̂ = d·q + m                  5 bits
+  q5_0    32: fp16 d, 5-bit codes (fifth bits in qh);          x̂ = d·(q − 16)               5.5 bits
+  q5_1    32: fp16 d, m, 5-bit codes;                          x̂ = d·q + m                  6 bits
+  q2_k    256: fp16 d, dmin; 16 × (4-bit sc, 4-bit m); 2-bit;  x̂ = d·sc·q − dmin·m          2.625 bits
+  q3_k    256: fp16 d; 16 × 6-bit sc; 3-bit codes (hmask);     x̂ = d·(sc − 32)·(q − 4)      3.4375 bits
+  q4_k    256: fp16 d, dmin; 8 × (6-bit sc, 6-bit m); 4-bit;   x̂ = d·sc·q − dmin·m          4.5 bits
+  q5_k    as q4_k with 5-bit codes                                                          5.5 bits
+  q6_k    256: fp16 d; 16 × int8 sc; 6-bit codes;              x̂ = d·sc·(q − 32)            6.5625 bits
+  iq4_nl  32: fp16 d, 4-bit codes into kvalues_iq4nl (16 values, −127…113);  x̂ = d·K[q]     4.5 bits
+  iq4_xs  256: fp16 d; 8 × 6-bit sc; 4-bit codes into the same table;  x̂ = d·(sc − 32)·K[q]  4.25 bits
 
-Quantization mirrors llama.cpp's reference code where it is closed-form (q4_0, q8_0: the same
-float32 arithmetic, so the packed bytes equal `gguf.quants.quantize`). For the K-quants the
-sub-block scales come from each sub-block's min/max (q4_k, q5_k) or signed absmax (q6_k), not from
-llama.cpp's iterative scale search (make_qkx2_quants / make_qx_quants), which lowers error a little
-further; the super-block scale quantization and the final rounding with the stored scales follow
-llama.cpp. Arithmetic is float32 throughout, as in ggml (float64 input is rounded to float32 first).
+Quantization mirrors llama.cpp's reference code where it is closed-form (q8_0, q4_0, q4_1, q5_0, q5_1: the same
+float32 arithmetic, so the packed bytes equal `gguf.quants.quantize`). For the K-quants and IQ4 the sub-block
+scales come from each sub-block's min/max (q2_k, q4_k, q5_k) or signed absmax over the lowest code value
+(q3_k: −4, q6_k: −32, iq4_nl / iq4_xs: −127), not from llama.cpp's iterative, weighted scale searches
+(make_qkx2_quants, make_q3_quants, make_qx_quants, quantize_row_iq4_nl_impl), which lower error further; the
+super-block scale quantization and the final rounding with the stored scales follow llama.cpp (IQ4: nearest
+table value). Arithmetic is float32 throughout, as in ggml (float64 input is rounded to float32 first).
+IQ4 codes index a table (hwsim's codebook element): hardware looks them up, so the datapath sees fp16.
 """
 
 from __future__ import annotations
