@@ -115,6 +115,13 @@ def test_type_hwsim_has_no_format_for_is_one_line(tmp_path, capsys):
     assert err.count("\n") == 1 and "IQ2_XXS" in err and "supported: F32" in err and "IQ4_XS" in err
 
 
+def test_supported_types_are_the_formats_ggml_types():
+    from hwsim.formats import ggml
+    from hwsim.workload import gguf_model
+
+    assert gguf_model.GGML_TYPES == tuple(ggml.TYPES)
+
+
 # one tensor type per projection: every type a llama.cpp K-quant mix, an IQ4 file or a gpt-oss file carries
 MIXED = {
     "attn_q": GGMLQuantizationType.Q4_1,

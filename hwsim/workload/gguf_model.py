@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hwsim.errors import HwsimError
-from hwsim.formats.ggml import TYPES as GGML_TYPES
 from hwsim.workload.quant import WeightFormats
 
 if TYPE_CHECKING:  # gguf is imported lazily (only GGUF inputs need it)
@@ -46,6 +45,9 @@ _PARTS = {
 }
 _TOP = {"token_embd": "model.embed_tokens", "output": "lm_head"}
 _FLOAT = {"f32": "fp32", "f16": "fp16", "bf16": "bf16"}
+# the llama.cpp block types hwsim.formats.ggml implements (workload sits beside formats in the layer order and may
+# not import it; tests/test_workload_gguf.py checks the two lists agree)
+GGML_TYPES = ("q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q2_k", "q3_k", "q4_k", "q5_k", "q6_k", "iq4_nl", "iq4_xs")
 # ggml's MXFP4 (gpt-oss GGUFs: block_mxfp4, an E8M0 byte and 32 E2M1 codes) is hwsim's OCP mxfp4: the same values
 # and 17 bytes per 32 weights (docs/formats.md)
 _SAME = {"mxfp4": "mxfp4"}
