@@ -38,6 +38,11 @@ MIXER_OPS = {
     "gdn_diag",
     "gdn_off",
     "gdn_states",
+    "indexer_wq_b",
+    "indexer_wk",
+    "indexer_weights_proj",
+    "index_qk",
+    "index_reduce",
 }
 
 

@@ -25,6 +25,7 @@ PRESET = {
     "qwen3_moe": "qwen3-30b-a3b",
     "deepseek_v2": "deepseek-v2-lite",
     "deepseek_v3": "deepseek-v3",
+    "deepseek_v32": "deepseek-v3.2-exp",
     "gemma2": "gemma-2-9b",
     "gpt2": "gpt-2",
     "falcon": "falcon-7b",

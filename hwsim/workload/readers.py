@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from hwsim.errors import HwsimError
-from hwsim.workload.blocks import Attention, DeltaNet, Embedding, Layer, Mla, Mlp, Ssd, Ssm
+from hwsim.workload.blocks import Attention, DeltaNet, Embedding, Indexer, Layer, Mla, Mlp, Ssd, Ssm
 
 
 # Upper bounds of config integers: ~100x the largest published model (assumed), so that op counts stay exact
@@ -283,43 +283,79 @@ def _partial_rotary(f: Fields, default: float) -> float:
 
 
 def _deepseek(f: Fields, mt: str) -> tuple:
-    """DeepSeek-V2/V3: MLA attention, first_k_dense_replace dense layers, then routed + shared experts."""
-    v3 = mt == "deepseek_v3"
-    hidden, heads, layers = f.int("hidden_size"), f.int("num_attention_heads"), f.int("num_hidden_layers")
+    """DeepSeek-V2/V3: MLA attention, first_k_dense_replace dense layers, then routed + shared experts.
+    DeepSeek-V3.2-Exp (deepseek_v32, HF DeepseekV32ForCausalLM): DeepSeek-V3 with DeepSeek Sparse Attention in
+    every layer, a lightning indexer (blocks.Indexer: index_n_heads heads of index_head_dim, index_topk tokens kept
+    per query; DeepseekV32Config's defaults 64, 128, 2048) reading the MLA's query latent, which it always has (HF
+    builds q_a_proj whatever q_lora_rank says: a null one is refused); the dense / MoE layer of each layer from
+    mlp_layer_types when given. DeepseekV32Config's defaults (transformers 5.25) are DeepSeek-V3.2-Exp's geometry."""
+    v3, v32 = mt in ("deepseek_v3", "deepseek_v32"), mt == "deepseek_v32"
+    hidden, heads = f.int("hidden_size", 7168 if v32 else None), f.int("num_attention_heads", 128 if v32 else None)
+    layers = f.int("num_hidden_layers", 61 if v32 else None)
     # q_lora_rank null (DeepSeek-V2-Lite) = a plain q_proj; absent = the config class default
     q_lora = 0 if "q_lora_rank" in f.cfg and f.cfg["q_lora_rank"] is None else f.int("q_lora_rank", 1536, minimum=0)
+    indexer = None
+    if v32:
+        if not q_lora:
+            raise HwsimError(
+                "DeepSeek-V3.2's indexer reads the query latent: must be set", file=f.file, field="q_lora_rank"
+            )
+        indexer = Indexer(f.int("index_n_heads", 64), f.int("index_head_dim", 128), f.int("index_topk", 2048))
     mla = Mla(
         q_lora,
         f.int("kv_lora_rank", 512),
         f.int("qk_rope_head_dim", 64),
         f.int("qk_nope_head_dim", 128),
         f.int("v_head_dim", 128),
+        indexer,
     )
+    if indexer is not None and mla.rope_dim > indexer.head_dim:  # the indexer rotates its first rope_dim channels
+        raise HwsimError(
+            f"must be at least qk_rope_head_dim ({mla.rope_dim}), got {indexer.head_dim}",
+            file=f.file,
+            field="index_head_dim",
+        )
     bias = f.flag("attention_bias", False)
     attn = Attention(heads, heads, mla.nope_dim + mla.rope_dim, mla.v_dim, bias, bias, mla=mla)
     act = str(f.get("hidden_act", "silu"))
     defaults = (256, 8, 2048, 1, 18432, 3) if v3 else (64, None, 1407, 2, 11008, 0)
-    mlps = _first_dense_then_moe(f, act, layers, *defaults)
+    mlps = _first_dense_then_moe(f, act, layers, *defaults, types=v32)
     blocks = [Layer(attn, mlp, norms=2) for mlp in mlps]
-    emb = Embedding(f.int("vocab_size"), tied=f.flag("tie_word_embeddings", False))
+    emb = Embedding(f.int("vocab_size", 129280 if v32 else None), tied=f.flag("tie_word_embeddings", False))
     return blocks, emb, "rmsnorm", {"activation": act, "hidden": hidden}
 
 
 def _first_dense_then_moe(
-    f: Fields, act: str, layers: int, experts: int, top_k: int | None, moe: int, shared: int, dense: int, first: int
+    f: Fields,
+    act: str,
+    layers: int,
+    experts: int,
+    top_k: int | None,
+    moe: int,
+    shared: int,
+    dense: int,
+    first: int,
+    *,
+    types: bool = False,
 ) -> list[Mlp]:
     """The MLP of each layer in DeepSeek's layout, which GLM-4.5 shares (field names and meaning): the first
     first_k_dense_replace layers a dense gated MLP of intermediate_size, the rest n_routed_experts gated experts of
     moe_intermediate_size (num_experts_per_tok each token, a bias-free router; DeepSeek-V3 / GLM-4.5 route by
     sigmoid scores plus the e_score_correction_bias buffer, not a parameter) beside n_shared_experts always-on
-    experts of the same width, run as one MLP. The arguments after `layers` are the config class's defaults."""
+    experts of the same width, run as one MLP. The arguments after `layers` are the config class's defaults;
+    `types`: mlp_layer_types ("dense" / "sparse" per layer, DeepSeek-V3.2) overrides first_k_dense_replace."""
     n, k = _experts_top_k(f, "n_routed_experts", experts, top_k)
     moe_inter = f.int("moe_intermediate_size", moe)
     n_shared = f.int("n_shared_experts", shared, minimum=0) * moe_inter
     dense_mlp = Mlp(f.int("intermediate_size", dense), True, act)
     moe_mlp = Mlp(moe_inter, True, act, experts=n, top_k=k, shared=n_shared)
     first_moe = f.int("first_k_dense_replace", first, minimum=0)
-    return [moe_mlp if i >= first_moe and n > 1 else dense_mlp for i in range(layers)]
+    kinds = f.get("mlp_layer_types") if types else None
+    if kinds is None:
+        kinds = ["sparse" if i >= first_moe else "dense" for i in range(layers)]
+    elif not isinstance(kinds, list) or len(kinds) != layers or set(kinds) - {"dense", "sparse"}:
+        raise HwsimError(f"expected a list of {layers} of dense or sparse", file=f.file, field="mlp_layer_types")
+    return [moe_mlp if kind == "sparse" and n > 1 else dense_mlp for kind in kinds]
 
 
 def _glm4_moe(f: Fields, mt: str) -> tuple:
@@ -1023,6 +1059,7 @@ READERS: dict[str, Callable[[Fields, str], tuple]] = {
     },
     "deepseek_v2": _deepseek,
     "deepseek_v3": _deepseek,
+    "deepseek_v32": _deepseek,
     "glm4_moe": _glm4_moe,
     "gemma": _gemma,
     "gemma2": _gemma,

@@ -110,6 +110,9 @@ OWN: dict[str, tuple[str, ...]] = {
     "q_b_proj": ("self_attn.q_b_proj",),
     "kv_a_proj": ("self_attn.kv_a_proj_with_mqa",),
     "kv_b_proj": ("self_attn.kv_b_proj",),
+    "indexer_wq_b": ("self_attn.indexer.wq_b",),  # DeepSeek-V3.2's lightning indexer
+    "indexer_wk": ("self_attn.indexer.wk",),
+    "indexer_weights_proj": ("self_attn.indexer.weights_proj",),
     "shared_gate_proj": (
         "mlp.shared_expert.gate_proj",
         "mlp.shared_experts.gate_proj",

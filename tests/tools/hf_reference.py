@@ -41,6 +41,7 @@ REAL = {
     "qwen2_moe": CONFIGS / "qwen1.5-moe-a2.7b.json",
     "deepseek_v2": PRESETS / "deepseek-v2-lite.yaml",
     "deepseek_v3": PRESETS / "deepseek-v3.yaml",
+    "deepseek_v32": PRESETS / "deepseek-v3.2-exp.yaml",
     "glm4_moe": CONFIGS / "glm-4.5-air.json",
     "gemma": CONFIGS / "gemma-2b.json",
     "gemma2": PRESETS / "gemma-2-9b.yaml",
@@ -129,6 +130,8 @@ HEADS = {
     "linear_num_value_heads": 4,
     "linear_key_head_dim": 16,
     "linear_value_head_dim": 16,
+    "index_n_heads": 4,  # DeepSeek-V3.2's lightning indexer (index_topk stays above the tiny prefill: every token kept)
+    "index_head_dim": 16,
 }
 # types whose output names the state `cache` (Mamba2CausalLMOutput): decode continues it. Mamba-1's output does too,
 # but its pinned reference was made passing past_key_values, which MambaForCausalLM ignores (its decode reference is
