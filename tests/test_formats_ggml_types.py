@@ -15,7 +15,18 @@ from gguf import GGML_QUANT_SIZES, GGMLQuantizationType, quants  # noqa: E402
 # ggml-common.h: block_q4_1 {d, m, qs[16]}, block_q5_0 {d, qh[4], qs[16]}, block_q5_1 {d, m, qh[4], qs[16]},
 # block_q2_K {scales[16], qs[64], d, dmin}, block_q3_K {hmask[32], qs[64], scales[12], d},
 # block_iq4_nl {d, qs[16]}, block_iq4_xs {d, scales_h, scales_l[4], qs[128]}
-BITS = {"q4_1": 5.0, "q5_0": 5.5, "q5_1": 6.0, "q2_k": 2.625, "q3_k": 3.4375, "iq4_nl": 4.5, "iq4_xs": 4.25}
+# block_tq1_0 {qs[48], qh[4], d}, block_tq2_0 {qs[64], d}
+BITS = {
+    "q4_1": 5.0,
+    "q5_0": 5.5,
+    "q5_1": 6.0,
+    "q2_k": 2.625,
+    "q3_k": 3.4375,
+    "iq4_nl": 4.5,
+    "iq4_xs": 4.25,
+    "tq1_0": 1.6875,
+    "tq2_0": 2.0625,
+}
 
 
 @pytest.mark.parametrize("name,bits", BITS.items())
@@ -30,7 +41,9 @@ def test_every_type_size_is_the_gguf_block_size():
     for name, size in ggml.TYPE_SIZE.items():
         block, ref = GGML_QUANT_SIZES[getattr(GGMLQuantizationType, name.upper())]
         assert (ggml.TYPES[name][0], size) == (block, ref)
-        assert ggml.TYPES[name][1] * block + ggml.TYPES[name][2] == 8 * size  # element + metadata bits
+        if name != "tq1_0":  # element + metadata bits (tq1_0 stores its 2-bit ternary codes 5 to a byte)
+            assert ggml.TYPES[name][1] * block + ggml.TYPES[name][2] == 8 * size
+    assert (48 * 5 + 4 * 4, 48 + 4 + 2) == (256, ggml.TYPE_SIZE["tq1_0"])  # qs of 5 trits, qh of 4, fp16 d
 
 
 def test_iq4_types_are_codebooks_priced_as_fp16_on_the_datapath():
@@ -45,7 +58,7 @@ def test_iq4_types_are_codebooks_priced_as_fp16_on_the_datapath():
     assert (t.element_bits, t.is_float, t.bits) == (3, False, 3.4375)
 
 
-@pytest.mark.parametrize("name", ["q4_1", "q5_1", "q2_k", "q3_k", "iq4_nl", "iq4_xs"])
+@pytest.mark.parametrize("name", ["q4_1", "q5_1", "q2_k", "q3_k", "iq4_nl", "iq4_xs", "tq1_0", "tq2_0"])
 def test_edge_blocks_decode_with_gguf(name):
     """All-negative, constant, all-zero and huge-range blocks still pack and decode value for value."""
     f = get_format(name)
@@ -104,3 +117,19 @@ def test_ggml_mxfp4_is_hwsims_mxfp4():
     ref = quants.dequantize(quants.quantize(ties, GGMLQuantizationType.MXFP4), GGMLQuantizationType.MXFP4)
     assert np.array_equal(ref[0, :4], [4.0, 0.0, 0.5, 1.0])  # ggml: the first (smaller) of the two codes
     assert np.array_equal(quants.dequantize(_mxfp4_blocks(ties, xq), GGMLQuantizationType.MXFP4), xq)
+
+
+@pytest.mark.parametrize("name", ["tq1_0", "tq2_0"])
+def test_ternary_ggml_types_hold_hwsims_ternary_exactly(name):
+    """A BitNet b1.58 tensor (hwsim's `ternary`: absmean per tensor, fp16 scale) stored as TQ1_0 / TQ2_0 (d =
+    the block's amax, codes −1/0/1) reads back unchanged, and the datapath sees the same 2-bit ternary element;
+    on other tensors the TQ types use their own per-256 absmax scale, so they are their own formats."""
+    x = np.random.default_rng(5).standard_normal((8, 1024)).astype(np.float32)
+    x[0, :256] = 0.0
+    ternary = get_format("ternary").quantize(x)
+    tq = get_format(name)
+    assert np.array_equal(tq.quantize(ternary), ternary)
+    assert list(tq.values()) == list(get_format("ternary").values()) == [-1.0, 0.0, 1.0]
+    assert operand_type(name).element_bits == operand_type("ternary").element_bits == 2
+    assert operand_type(name).bits == BITS[name]
+    assert not np.array_equal(tq.quantize(x), ternary)  # absmax per 256, not absmean per tensor

@@ -115,6 +115,19 @@ def test_type_hwsim_has_no_format_for_is_one_line(tmp_path, capsys):
     assert err.count("\n") == 1 and "IQ2_XXS" in err and "supported: F32" in err and "IQ4_XS" in err
 
 
+def test_ternary_gguf_types_cost_at_their_packed_bytes(tmp_path, capsys):
+    """TQ1_0 (1.6875 bits: five ternary codes a byte) and TQ2_0 (2.0625 bits) tensors price their file bytes."""
+    path = write_gguf(
+        tmp_path / "tq.gguf",
+        arch="bitnet",
+        types={"attn": GGMLQuantizationType.TQ1_0, "ffn_down": GGMLQuantizationType.TQ2_0},
+    )
+    assert _priced_bytes_are_the_files(path) == 1 + 7 * LAYERS
+    assert main(["simulate", "--arch", "tpu-like", "--model", str(path), "--phase", "decode", "--json"]) == 0
+    ops = {r["name"]: r["weights"] for r in json.loads(capsys.readouterr().out)["ops"]}
+    assert (ops["layers.0.q_proj"], ops["layers.0.mlp.down_proj"]) == ("tq1_0", "tq2_0")
+
+
 def test_supported_types_are_the_formats_ggml_types():
     from hwsim.formats import ggml
     from hwsim.workload import gguf_model
@@ -157,28 +170,41 @@ def write_mixed_gguf(path):
     return path
 
 
-def test_mixed_types_cost_end_to_end_at_the_files_bytes(tmp_path, capsys):
-    """Each op is costed at its own tensor type, and the bytes hardware prices for each weight (elements × the
-    format's storage bits) are the file's tensor bytes; the datapath runs on element bits (fp16 for IQ4 codebook
-    lookups, the code bits for integer types)."""
+def _priced_bytes_are_the_files(path) -> int:
+    """Each weight tensor's elements × its op format's storage bits / 8 (what hardware prices) equals the tensor's
+    bytes in the file; returns how many tensors were checked."""
     from gguf import GGUFReader
 
     from hwsim.core.precision import operand_type
     from hwsim.workload.gguf_model import hf_module
 
-    path = write_mixed_gguf(tmp_path / "mixed.gguf")
     m = load_model(path)
     tr = trace(m, "decode")
     fmts = dict(zip(tr.ops["name"], m.op_weight_formats(tr.ops["name"])))
     elems = dict(zip(tr.ops["name"], tr.ops["weight_elems"]))
     checked = 0
     for t in GGUFReader(str(path)).tensors:
-        op = str(hf_module(t.name)).removeprefix("model.").replace("self_attn.", "")  # the trace's op name
-        if op == "embed_tokens":  # a decode step reads one row of the table, not the tensor
+        module = hf_module(t.name)
+        if module is None or module == "model.embed_tokens":  # a decode step reads one row of the table
             continue
+        op = module.removeprefix("model.").replace("self_attn.", "")  # the trace's op name
         assert fmts[op] == t.tensor_type.name.lower()
         assert elems[op] * operand_type(fmts[op]).bits / 8 == t.n_bytes
         checked += 1
+    return checked
+
+
+def test_mixed_types_cost_end_to_end_at_the_files_bytes(tmp_path, capsys):
+    """Each op is costed at its own tensor type, and the bytes hardware prices for each weight (elements × the
+    format's storage bits) are the file's tensor bytes; the datapath runs on element bits (fp16 for IQ4 codebook
+    lookups, the code bits for integer types)."""
+    from hwsim.core.precision import operand_type
+
+    path = write_mixed_gguf(tmp_path / "mixed.gguf")
+    m = load_model(path)
+    tr = trace(m, "decode")
+    fmts = dict(zip(tr.ops["name"], m.op_weight_formats(tr.ops["name"])))
+    checked = _priced_bytes_are_the_files(path)
     assert checked == 1 + LAYERS * len(MIXED)
     assert operand_type(fmts["layers.0.mlp.down_proj"]).element_bits == 16  # iq4_xs: looked up, fp16
     assert operand_type(fmts["layers.0.mlp.gate_proj"]).element_bits == 2  # q2_k: 2-bit codes

@@ -1,5 +1,5 @@
 """llama.cpp's block quantization types (GGUF): q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k, q4_k, q5_k, q6_k,
-iq4_nl, iq4_xs.
+iq4_nl, iq4_xs, tq1_0, tq2_0.
 
 Layouts and bits per weight from llama.cpp's ggml-common.h block structs (bits = 8 × sizeof(block_<type>) /
 weights per block; REFERENCES.md "Added for the second wave / Formats"); the `gguf` PyPI package's reference
@@ -17,8 +17,11 @@ dequantization is the check (tests decode our packed blocks with it and compare 
   q6_k    256: fp16 d; 16 × int8 sc; 6-bit codes;              x̂ = d·sc·(q − 32)            6.5625 bits
   iq4_nl  32: fp16 d, 4-bit codes into kvalues_iq4nl (16 values, −127…113);  x̂ = d·K[q]     4.5 bits
   iq4_xs  256: fp16 d; 8 × 6-bit sc; 4-bit codes into the same table;  x̂ = d·(sc − 32)·K[q]  4.25 bits
+  tq1_0   256: fp16 d; ternary codes, 5 per byte (then 4);      x̂ = d·t, t ∈ {−1, 0, 1}      1.6875 bits
+  tq2_0   256: fp16 d; ternary codes, 2 bits each;              x̂ = d·t                      2.0625 bits
 
-Quantization mirrors llama.cpp's reference code where it is closed-form (q8_0, q4_0, q4_1, q5_0, q5_1: the same
+Quantization mirrors llama.cpp's reference code where it is closed-form (q8_0, q4_0, q4_1, q5_0, q5_1, and tq1_0 /
+tq2_0 with d = the block's amax: the same
 float32 arithmetic, so the packed bytes equal `gguf.quants.quantize`). For the K-quants and IQ4 the sub-block
 scales come from each sub-block's min/max (q2_k, q4_k, q5_k) or signed absmax over the lowest code value
 (q3_k: −4, q6_k: −32, iq4_nl / iq4_xs: −127), not from llama.cpp's iterative, weighted scale searches
@@ -60,6 +63,8 @@ TYPES = {
     "q6_k": (QK_K, 6, 16 + 128, -32, 31),
     "iq4_nl": (32, 4, 16, -127, 113),
     "iq4_xs": (QK_K, 4, 16 + 48, -127, 113),
+    "tq1_0": (QK_K, 2, 16, -1, 1),  # ternary codes; storage packs 5 per byte (1.6 bits): bits_per_element
+    "tq2_0": (QK_K, 2, 16, -1, 1),
 }
 TYPE_SIZE = {  # bytes per block: sizeof(block_<type>)
     "q8_0": 34,
@@ -74,11 +79,13 @@ TYPE_SIZE = {  # bytes per block: sizeof(block_<type>)
     "q6_k": 210,
     "iq4_nl": 18,
     "iq4_xs": 136,
+    "tq1_0": 54,
+    "tq2_0": 66,
 }
 # ggml-common.h kvalues_iq4nl: the 16 values an IQ4 code stands for (before the block scale)
 IQ4_VALUES = (-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113)
 # types whose encoder is llama.cpp's closed-form reference quantizer (the packed bytes equal gguf.quants.quantize)
-CLOSED_FORM = ("q8_0", "q4_0", "q4_1", "q5_0", "q5_1")
+CLOSED_FORM = ("q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "tq1_0", "tq2_0")
 CODEBOOK = {"iq4_nl": IQ4_VALUES, "iq4_xs": IQ4_VALUES}
 _SUB = {"q2_k": 16, "q3_k": 16, "q4_k": 32, "q5_k": 32, "q6_k": 16, "iq4_xs": 32}  # sub-block sizes
 
@@ -176,6 +183,9 @@ def encode(kind: str, blocks: np.ndarray) -> dict[str, np.ndarray]:
         return _affine_k(b, _SUB[kind], TYPES[kind][4], 15 if kind == "q2_k" else 63)
     if kind in ("q3_k", "q6_k", "iq4_xs"):
         return _signed_k(b, kind, 128 if kind == "q6_k" else 32)
+    if kind in ("tq1_0", "tq2_0"):  # llama.cpp's closed form: d = amax, q = roundf(x/d) ∈ {−1, 0, 1}
+        d = np.abs(b).max(-1, keepdims=True)
+        return {"d": _fp16(d), "q": (_roundf(b * _safe_inv(d)) + 1).astype(np.uint8)}
     if kind == "iq4_nl":  # d = the signed max / −127 (that weight lands on the code −127 exactly)
         imax = np.abs(b).argmax(-1)[:, None]
         d = _fp16((np.take_along_axis(b, imax, -1) / F32(IQ4_VALUES[0])).astype(F32))
@@ -190,7 +200,7 @@ def decode(kind: str, enc: dict[str, np.ndarray]) -> np.ndarray:
     lo = TYPES[kind][3]
     if kind == "q8_0":
         return q.astype(F32) * enc["d"]
-    if kind in ("q4_0", "q5_0"):
+    if kind in ("q4_0", "q5_0", "tq1_0", "tq2_0"):
         return enc["d"] * (q.astype(np.int8) - np.int8(-lo)).astype(F32)
     if kind in ("q4_1", "q5_1"):
         return enc["d"] * q.astype(F32) + enc["m"]
@@ -244,6 +254,21 @@ def _crumbs(q: np.ndarray) -> np.ndarray:
     )
 
 
+def _trits(q: np.ndarray) -> np.ndarray:
+    """block_tq1_0's qs and qh: 5 ternary digits per byte (weights 0–159: byte i holds weights i, 32 + i, … 128 + i;
+    160–239: byte 32 + i holds 160 + i, 176 + i, … 224 + i), then 4 per byte (240–255: byte i holds 240 + i, 244 + i,
+    248 + i, 252 + i). A byte stores its digits t₀…t₄ (t₀ first) as ⌈256·Σ tₖ·3^(4−k) / 243⌉, so that multiplying
+    by 3^k (mod 256) brings digit k to the top and (·3) >> 8 reads it."""
+    n = q.shape[0]
+    groups = [q[:, :160].reshape(n, 5, 32), q[:, 160:240].reshape(n, 5, 16), q[:, 240:].reshape(n, 4, 4)]
+    out = []
+    for g in groups:
+        weights = 3 ** np.arange(4, 4 - g.shape[1], -1)  # 81, 27, 9, 3 (, 1)
+        value = (g.astype(np.uint16) * weights[None, :, None].astype(np.uint16)).sum(1)
+        out.append(((value * 256 + 242) // 243).astype(np.uint8))
+    return np.concatenate(out, 1)
+
+
 def pack(kind: str, enc: dict[str, np.ndarray]) -> np.ndarray:
     """GGUF bytes (n blocks × TYPE_SIZE[kind], uint8) of encoded blocks (field order of block_<type>)."""
     q = enc["q"]
@@ -267,6 +292,10 @@ def pack(kind: str, enc: dict[str, np.ndarray]) -> np.ndarray:
     if kind == "q3_k":
         ls = (enc["sc"].astype(np.int16) + 32).astype(np.uint8)
         return np.concatenate([_bit_planes((q >> 2) & 1, 32), _crumbs(q), _q3_scales(ls), f16(enc["d"])], 1)
+    if kind == "tq2_0":
+        return np.concatenate([_crumbs(q), f16(enc["d"])], 1)
+    if kind == "tq1_0":
+        return np.concatenate([_trits(q), f16(enc["d"])], 1)
     if kind == "iq4_xs":
         ls = (enc["sc"].astype(np.int16) + 32).astype(np.uint16)
         high = ((ls >> 4) & 3) << (2 * np.arange(8, dtype=np.uint16))
@@ -286,6 +315,11 @@ class GgmlFormat(Format):
     """A llama.cpp block type: quantize runs its own block code instead of the element kernels."""
 
     kind: str = ""
+
+    @property
+    def bits_per_element(self) -> float:
+        """Storage bits: the block's bytes × 8 / its weights (tq1_0 packs its 2-bit ternary codes 5 to a byte)."""
+        return TYPE_SIZE[self.kind] * 8 / TYPES[self.kind][0]
 
     @property
     def scale_bits(self) -> int:

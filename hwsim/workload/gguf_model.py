@@ -47,7 +47,22 @@ _TOP = {"token_embd": "model.embed_tokens", "output": "lm_head"}
 _FLOAT = {"f32": "fp32", "f16": "fp16", "bf16": "bf16"}
 # the llama.cpp block types hwsim.formats.ggml implements (workload sits beside formats in the layer order and may
 # not import it; tests/test_workload_gguf.py checks the two lists agree)
-GGML_TYPES = ("q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "q2_k", "q3_k", "q4_k", "q5_k", "q6_k", "iq4_nl", "iq4_xs")
+GGML_TYPES = (
+    "q8_0",
+    "q4_0",
+    "q4_1",
+    "q5_0",
+    "q5_1",
+    "q2_k",
+    "q3_k",
+    "q4_k",
+    "q5_k",
+    "q6_k",
+    "iq4_nl",
+    "iq4_xs",
+    "tq1_0",
+    "tq2_0",
+)
 # ggml's MXFP4 (gpt-oss GGUFs: block_mxfp4, an E8M0 byte and 32 E2M1 codes) is hwsim's OCP mxfp4: the same values
 # and 17 bytes per 32 weights (docs/formats.md)
 _SAME = {"mxfp4": "mxfp4"}
