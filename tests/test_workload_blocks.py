@@ -42,6 +42,7 @@ MODELS = [
     (CONFIGS / "jamba-v0.1.json", "jamba", 51_570_323_328, 12_110_311_296),
     (CONFIGS / "falcon-h1-1.5b-base.json", "falcon_h1", 1_554_789_760, 1_554_789_760),
     (CONFIGS / "glm-4.5-air.json", "glm4_moe", 106_852_245_504, 13_424_123_904),
+    (CONFIGS / "minimax-m2.json", "minimax_m2", 228_689_748_992, 11_030_537_216),
     (CONFIGS / "qwen3-next-80b-a3b-instruct.json", "qwen3_next", 79_674_391_296, 3_874_929_408),
     (CONFIGS / "granite-3.1-2b-base.json", "granite", 2_533_531_648, 2_533_531_648),
     (CONFIGS / "starcoder2-3b.json", "starcoder2", 3_030_371_328, 3_030_371_328),

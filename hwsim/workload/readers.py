@@ -387,6 +387,34 @@ def _glm4_moe(f: Fields, mt: str) -> tuple:
     return [Layer(attn, mlp, norms=2) for mlp in mlps], emb, "rmsnorm", {"activation": act, "hidden": hidden}
 
 
+def _minimax_m2(f: Fields, mt: str) -> tuple:
+    """MiniMax-M2 (HF MiniMaxM2ForCausalLM; MiniMax, MiniMaxAI/MiniMax-M2): GQA attention without biases whose q and
+    k are RMSNormed over all heads at once (weights of heads × head_dim and kv_heads × head_dim, as OLMo-2's; HF
+    builds them whatever use_qk_norm says), rotary on the first partial_rotary_factor of each head (the hub config's
+    legacy rotary_dim gives it as rotary_dim / head_dim when the factor is not set; default whole heads); every layer
+    a MoE of num_local_experts gated experts of intermediate_size, no shared expert, a bias-free router (sigmoid
+    scores plus the e_score_correction_bias buffer, not a parameter; not priced beyond the router GEMM).
+    MiniMaxM2Config's defaults (transformers 5.25) are MiniMax-M2's geometry. Multi-token-prediction modules
+    (use_mtp) are not built by transformers and not traced."""
+    hidden, heads = f.int("hidden_size", 3072), f.int("num_attention_heads", 48)
+    layers, head_dim = f.int("num_hidden_layers", 62), f.int("head_dim", 128)
+    legacy = f.int("rotary_dim") / head_dim if f.get("rotary_dim") is not None else 1.0
+    factor = _partial_rotary(f, legacy)
+    attn = Attention(
+        heads,
+        f.kv_heads(heads, default=8),
+        head_dim,
+        head_dim,
+        rotary_dim=int(head_dim * factor) if factor < 1 else None,
+        qk_norm="rmsnorm_all",
+    )
+    act = str(f.get("hidden_act", "silu"))
+    experts, top_k = _experts_top_k(f, "num_local_experts", 256, 8)
+    mlp = Mlp(f.int("intermediate_size", 1536), True, act, experts=experts, top_k=top_k)
+    emb = Embedding(f.int("vocab_size", 200064), tied=f.flag("tie_word_embeddings", False))
+    return [Layer(attn, mlp, norms=2)] * layers, emb, "rmsnorm", {"activation": act, "hidden": hidden}
+
+
 # Gemma3TextConfig's defaults (transformers 5.25): the Gemma-3 4B/12B/27B wrappers' text_config leaves them out
 _GEMMA3_TEXT_DEFAULTS = {
     "vocab_size": 262_208,
@@ -1061,6 +1089,7 @@ READERS: dict[str, Callable[[Fields, str], tuple]] = {
     "deepseek_v3": _deepseek,
     "deepseek_v32": _deepseek,
     "glm4_moe": _glm4_moe,
+    "minimax_m2": _minimax_m2,
     "gemma": _gemma,
     "gemma2": _gemma,
     "gemma3_text": _gemma,

@@ -43,6 +43,7 @@ REAL = {
     "deepseek_v3": PRESETS / "deepseek-v3.yaml",
     "deepseek_v32": PRESETS / "deepseek-v3.2-exp.yaml",
     "glm4_moe": CONFIGS / "glm-4.5-air.json",
+    "minimax_m2": CONFIGS / "minimax-m2.json",
     "gemma": CONFIGS / "gemma-2b.json",
     "gemma2": PRESETS / "gemma-2-9b.yaml",
     "gemma3_text": CONFIGS / "gemma-3-1b-it.json",
@@ -132,6 +133,7 @@ HEADS = {
     "linear_value_head_dim": 16,
     "index_n_heads": 4,  # DeepSeek-V3.2's lightning indexer (index_topk stays above the tiny prefill: every token kept)
     "index_head_dim": 16,
+    "rotary_dim": 8,  # MiniMax-M2's legacy partial rotary (half of the tiny head_dim)
 }
 # types whose output names the state `cache` (Mamba2CausalLMOutput): decode continues it. Mamba-1's output does too,
 # but its pinned reference was made passing past_key_values, which MambaForCausalLM ignores (its decode reference is
