@@ -128,6 +128,43 @@ def test_ternary_gguf_types_cost_at_their_packed_bytes(tmp_path, capsys):
     assert (ops["layers.0.q_proj"], ops["layers.0.mlp.down_proj"]) == ("tq1_0", "tq2_0")
 
 
+def test_gpt_oss_gguf_runs_its_experts_at_mxfp4(tmp_path, capsys):
+    """A gpt-oss GGUF (architecture 'gpt-oss', MXFP4 expert tensors blk.N.ffn_*_exps of shape experts × rows ×
+    cols) reads as gpt_oss with its experts at hwsim's mxfp4 and the rest at the file's other type."""
+    w = GGUFWriter(str(tmp_path / "oss.gguf"), "gpt-oss")
+    w.add_embedding_length(H)
+    w.add_feed_forward_length(FF)
+    w.add_block_count(LAYERS)
+    w.add_context_length(4096)
+    w.add_head_count(4)
+    w.add_head_count_kv(2)
+    w.add_key_length(64)
+    w.add_vocab_size(VOCAB)
+    w.add_expert_count(4)
+    w.add_expert_used_count(2)
+    w.add_sliding_window(128)
+    _tensor(w, "token_embd.weight", (VOCAB, H), GGMLQuantizationType.Q8_0)
+    _tensor(w, "output.weight", (VOCAB, H), GGMLQuantizationType.Q8_0)
+    block, size = GGML_QUANT_SIZES[GGMLQuantizationType.MXFP4]
+    for i in range(LAYERS):
+        for part, n in (("attn_q", H), ("attn_k", H // 2), ("attn_v", H // 2), ("attn_output", H)):
+            _tensor(w, f"blk.{i}.{part}.weight", (n, H), GGMLQuantizationType.Q8_0)
+        for part, (rows, cols) in (("ffn_gate_exps", (FF, H)), ("ffn_up_exps", (FF, H)), ("ffn_down_exps", (H, FF))):
+            raw = np.zeros((4, rows, cols // block * size), dtype=np.uint8)
+            w.add_tensor(f"blk.{i}.{part}.weight", raw, raw_dtype=GGMLQuantizationType.MXFP4)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    m = load_model(tmp_path / "oss.gguf")
+    assert (m.model_type, m.num_experts, m.default_weight_format) == ("gpt_oss", 4, "q8_0")
+    tr = trace(m, "decode")
+    fmts = dict(zip(tr.ops["name"], m.op_weight_formats(tr.ops["name"])))
+    assert fmts["layers.1.experts.down_proj"] == fmts["layers.0.experts.gate_proj"] == "mxfp4"
+    assert fmts["layers.0.q_proj"] == "q8_0"
+    assert main(["simulate", "--arch", "tpu-like", "--model", str(tmp_path / "oss.gguf"), "--phase", "decode"]) == 0
+
+
 def test_supported_types_are_the_formats_ggml_types():
     from hwsim.formats import ggml
     from hwsim.workload import gguf_model

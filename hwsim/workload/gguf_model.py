@@ -4,7 +4,7 @@ touches tensor data), so a 40 GB file opens in milliseconds.
 
 Metadata keys (GGUF spec, ggml/docs/gguf.md): general.architecture, then {arch}.embedding_length,
 .feed_forward_length, .block_count, .context_length, .attention.head_count, .attention.head_count_kv,
-.attention.key_length, .expert_count, .expert_used_count, .vocab_size; the vocabulary size falls back to
+.attention.key_length, .attention.sliding_window, .expert_count, .expert_used_count, .vocab_size; the vocabulary size falls back to
 tokenizer.ggml.tokens, then to the token_embd tensor's shape.
 """
 
@@ -29,6 +29,7 @@ ARCHITECTURES = {
     "phi3": "phi3",
     "gptneox": "gpt_neox",
     "bitnet": "bitnet",
+    "gpt-oss": "gpt_oss",  # MXFP4 experts (gguf's MODEL_ARCH_NAMES spelling)
 }
 # GGUF tensor name (blk.N.<part>) → HF module
 _PARTS = {
@@ -140,6 +141,8 @@ def read_gguf(path: str | Path) -> tuple[dict, WeightFormats]:
     }
     if g("attention.key_length") is not None:
         cfg["head_dim"] = g("attention.key_length")
+    if g("attention.sliding_window") is not None:
+        cfg["sliding_window"] = g("attention.sliding_window")
     if experts > 1:
         cfg.update(num_local_experts=experts, num_experts_per_tok=g("expert_used_count", 2))
     cfg = {k: v for k, v in cfg.items() if v is not None}
