@@ -1,5 +1,5 @@
-"""A model is a stack of blocks: each layer is a token mixer (attention, an SSM: Mamba-1 `Ssm`, Mamba-2 `Ssd`, or the
-Gated DeltaNet linear attention `DeltaNet`)
+"""A model is a stack of blocks: each layer is a token mixer (attention, an SSM: Mamba-1 `Ssm`, Mamba-2 `Ssd`, the
+Gated DeltaNet linear attention `DeltaNet`, or LFM2's gated short convolution `ShortConv`)
 and an optional MLP, or an MLP alone (hybrids such as Nemotron-H).
 
 Blocks are frozen dataclasses, so identical layers compare equal: the trace builder costs each distinct
@@ -315,12 +315,40 @@ class DeltaNet:
         return self.v_heads * self.head_k * self.head_v + self.conv_dim * (self.d_conv - 1)
 
 
-RECURRENT = (Ssm, Ssd, DeltaNet)  # mixers that keep a fixed state per sequence instead of per-token K/V
+@dataclass(frozen=True)
+class ShortConv:
+    """LFM2's gated short convolution (Liquid AI, LFM2 technical report, arXiv:2511.23404; HF Lfm2ShortConv):
+    in_proj → [B | C | x] (width channels each), B · x, a causal depthwise conv1d of d_conv taps over it
+    (conv_L_cache), C · the result, out_proj; in_proj, the conv and out_proj all biased under conv_bias. No
+    state beyond the conv window: its last d_conv − 1 inputs per channel are what a sequence keeps."""
+
+    width: int  # channels (hidden_size)
+    d_conv: int
+    bias: bool = False
+
+    def linears(self, hidden: int) -> dict[str, Linear]:
+        return {
+            "in_proj": Linear(hidden, 3 * self.width, self.bias),
+            "out_proj": Linear(self.width, hidden, self.bias),
+        }
+
+    def other_params(self, norm: str) -> int:
+        return self.width * self.d_conv + (self.width if self.bias else 0)  # conv1d
+
+    @property
+    def state_elems(self) -> int:
+        """Recurrent state per sequence: the last d_conv - 1 inputs of the conv (as vLLM keeps a Mamba-style conv
+        window; HF's cache keeps d_conv)."""
+        return self.width * (self.d_conv - 1)
+
+
+# mixers that keep a fixed state per sequence instead of per-token K/V
+RECURRENT = (Ssm, Ssd, DeltaNet, ShortConv)
 
 
 @dataclass(frozen=True)
 class Layer:
-    mixer: Attention | Ssm | Ssd | DeltaNet | None  # None: an MLP-only layer (Nemotron-H's "-" layers)
+    mixer: Attention | Ssm | Ssd | DeltaNet | ShortConv | None  # None: an MLP-only layer (Nemotron-H's "-")
     mlp: Mlp | None
     norms: int  # norm weights of width hidden in this layer (input/post-attention/pre-/post-feedforward)
     parallel: bool = False  # attention and MLP read the same input (GPT-J/Falcon parallel residual)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hwsim.workload.blocks import NORM_PARAMS, Attention, DeltaNet, Layer, Mlp, Ssd, Ssm, qk_norm_kind
+from hwsim.workload.blocks import NORM_PARAMS, Attention, DeltaNet, Layer, Mlp, ShortConv, Ssd, Ssm, qk_norm_kind
 from hwsim.workload.kv import attended_tokens
 
 # Approximate element operations per element for elementwise ops (assumed: one op per arithmetic step).
@@ -627,6 +627,32 @@ def delta_net(ops: Ops, s: Step, mix: DeltaNet, hidden: int) -> None:
     ops.linear("out_proj", "out_proj", M, w.k, w.n)
 
 
+def short_conv(ops: Ops, s: Step, mix: ShortConv, hidden: int) -> None:
+    """LFM2's gated short convolution (HF Lfm2ShortConv): in_proj → B · x → causal depthwise conv of d_conv taps →
+    C · y → out_proj. The conv reads and writes this layer's cache, the last d_conv − 1 inputs per channel, every
+    step (a new sequence's too: assumed, as for the SSMs, so every row stays polynomial in the step's shape); its row
+    is `conv1d` in a step of several tokens and `conv.update` in a one-token step (decode: HF's
+    causal_conv1d_update), so serving's basis fits each form's rows on their own, as it does the SSMs'."""
+    M, e, lin = s.M, mix.width, mix.linears(hidden)
+    w = lin["in_proj"]
+    ops.linear("in_proj", "in_proj", M, w.k, w.n, bias=w.bias)
+    ops.elementwise("conv_in_gate", "act", M, e, VECTOR_OPS["gate_mul"], inputs=2)  # B · x
+    state = s.batch * mix.state_elems
+    ops.elementwise(
+        "conv.update" if s.t == 1 else "conv1d",
+        "conv",
+        M,
+        e,
+        VECTOR_OPS["conv_tap"] * mix.d_conv + (1 if mix.bias else 0),
+        weight=e * mix.d_conv + (e if mix.bias else 0),
+        kv_read=state,
+        kv_write=state,
+    )
+    ops.elementwise("conv_out_gate", "act", M, e, VECTOR_OPS["gate_mul"], inputs=2)  # C · y
+    w = lin["out_proj"]
+    ops.linear("out_proj", "out_proj", M, w.k, w.n, bias=w.bias)
+
+
 def mlp(ops: Ops, s: Step, block: Mlp, hidden: int) -> None:
     """Dense or MoE MLP. MoE routing is balanced (module docstring of trace.py); shared experts see every token."""
     M, lin = s.M, block.linears(hidden)
@@ -685,6 +711,8 @@ def _mixer(ops: Ops, s: Step, layer: Layer, hidden: int) -> None:
         ssd(ops, s, layer.mixer, hidden)
     elif isinstance(layer.mixer, DeltaNet):
         delta_net(ops, s, layer.mixer, hidden)
+    elif isinstance(layer.mixer, ShortConv):
+        short_conv(ops, s, layer.mixer, hidden)
     elif layer.mixer is None:
         raise AssertionError("an MLP-only layer has no mixer rows")
     elif layer.mixer.mla is not None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from hwsim.errors import HwsimError
-from hwsim.workload.blocks import Attention, DeltaNet, Embedding, Indexer, Layer, Mla, Mlp, Ssd, Ssm
+from hwsim.workload.blocks import Attention, DeltaNet, Embedding, Indexer, Layer, Mla, Mlp, ShortConv, Ssd, Ssm
 
 
 # Upper bounds of config integers: ~100x the largest published model (assumed), so that op counts stay exact
@@ -817,6 +817,46 @@ def _qwen3_next(f: Fields, mt: str) -> tuple:
     return blocks, emb, "rmsnorm", {"activation": act, "hidden": hidden}
 
 
+_LFM2_TYPES = ("conv", "full_attention")
+
+
+def _lfm2(f: Fields, mt: str) -> tuple:
+    """LFM2 (HF Lfm2ForCausalLM; Liquid AI, arXiv:2511.23404): every layer RMSNorm → a gated short convolution
+    (ShortConv, "conv" in layer_types) or GQA attention (any other type, as HF's `!= "conv"`: bias-free, per-head
+    q/k RMSNorms, rotary, o_proj named out_proj), then RMSNorm → a SwiGLU MLP (w1, w3, w2). layer_types defaults to
+    attention on full_attn_idxs (default: every layer). The MLP width is intermediate_size (block_ff_dim, the hub
+    configs' name, wins when given) adjusted as Lfm2MLP does under block_auto_adjust_ff_dim (default true):
+    int(2/3 of it), then, unless block_ffn_dim_multiplier is null, int(its multiple) rounded up to block_multiple_of.
+    The LM head is tied unless tie_embedding / tie_word_embeddings say otherwise (tie_embedding wins). Defaults:
+    Lfm2Config (transformers 5.25)."""
+    hidden, heads, layers = f.int("hidden_size", 2560), f.int("num_attention_heads", 32), f.int("num_hidden_layers", 32)
+    full = f.get("full_attn_idxs")
+    types = f.layer_types(layers, lambda i: "full_attention" if full is None or i in full else "conv")
+    if set(types) - set(_LFM2_TYPES):
+        raise HwsimError(
+            f"expected conv or full_attention per layer, got {sorted(set(types) - set(_LFM2_TYPES))}",
+            file=f.file,
+            field="layer_types",
+        )
+    conv = ShortConv(hidden, f.int("conv_L_cache", 3), f.flag("conv_bias", False))
+    head_dim = f.head_dim(hidden, heads)
+    attn = Attention(heads, f.kv_heads(heads, default=8), head_dim, head_dim, qk_norm="rmsnorm")
+    inter = f.int("block_ff_dim", f.int("intermediate_size", 12288))
+    if f.flag("block_auto_adjust_ff_dim", True):
+        inter = int(2 * inter / 3)
+        if not ("block_ffn_dim_multiplier" in f.cfg and f.cfg["block_ffn_dim_multiplier"] is None):
+            inter = int(f.number("block_ffn_dim_multiplier", 1.0, minimum=0, strict=True) * inter)
+            multiple = f.int("block_multiple_of", 256)
+            inter = multiple * -(-inter // multiple)
+    if inter < 1:
+        raise HwsimError(f"the adjusted MLP width is {inter}", file=f.file, field="intermediate_size")
+    mlp = Mlp(inter, True, "silu")
+    blocks = [Layer(conv if t == "conv" else attn, mlp, norms=2) for t in types]
+    tied = f.flag("tie_embedding", f.flag("tie_word_embeddings", True))
+    emb = Embedding(f.int("vocab_size", 65536), tied=tied)
+    return blocks, emb, "rmsnorm", {"activation": "silu", "hidden": hidden}
+
+
 def _bamba(f: Fields, mt: str) -> tuple:
     """Bamba (HF BambaForCausalLM; IBM, ibm-ai-platform/Bamba-9B) and Granite-4.0-H (HF
     GraniteMoeHybridForCausalLM): every layer RMSNorm → a Mamba-2 mixer or GQA attention, then RMSNorm → an MLP.
@@ -1110,4 +1150,5 @@ READERS: dict[str, Callable[[Fields, str], tuple]] = {
     "jamba": _jamba,
     "falcon_h1": _falcon_h1,
     "qwen3_next": _qwen3_next,
+    "lfm2": _lfm2,
 }

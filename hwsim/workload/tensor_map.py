@@ -132,10 +132,10 @@ OWN: dict[str, tuple[str, ...]] = {
         "shared_mlp.output_linear",  # GraniteMoeHybrid: the shared MLP beside the routed experts
     ),
     "shared_gate": ("mlp.shared_expert_gate",),
-    "in_proj": ("mixer.in_proj", "mamba.in_proj"),  # Bamba: the Mamba-2 mixer is `mamba`
+    "in_proj": ("mixer.in_proj", "mamba.in_proj", "conv.in_proj"),  # Bamba: Mamba-2 is `mamba`; LFM2's `conv`
     "x_proj": ("mixer.x_proj", "mamba.x_proj"),  # Jamba: the Mamba-1 mixer is `mamba`
     "dt_proj": ("mixer.dt_proj", "mamba.dt_proj"),
-    "out_proj": ("mixer.out_proj", "mamba.out_proj", "linear_attn.out_proj"),
+    "out_proj": ("mixer.out_proj", "mamba.out_proj", "linear_attn.out_proj", "conv.out_proj"),
     "in_proj_qkvz": ("linear_attn.in_proj_qkvz",),  # Qwen3-Next's Gated DeltaNet
     "in_proj_ba": ("linear_attn.in_proj_ba",),
 }

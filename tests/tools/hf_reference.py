@@ -59,6 +59,7 @@ REAL = {
     "jamba": CONFIGS / "jamba-v0.1.json",
     "falcon_h1": CONFIGS / "falcon-h1-1.5b-base.json",
     "qwen3_next": CONFIGS / "qwen3-next-80b-a3b-instruct.json",
+    "lfm2": CONFIGS / "lfm2-1.2b.json",
     "llama": PRESETS / "llama-3.1-8b.yaml",
     "mixtral": PRESETS / "mixtral-8x7b.yaml",
     "granite": CONFIGS / "granite-3.1-2b-base.json",
@@ -89,6 +90,7 @@ TINY = {
     "shared_expert_intermediate_size": 48,
     "intermediate_size_mlp": 128,
     "shared_intermediate_size": 48,  # GraniteMoeHybrid's shared_mlp
+    "block_ff_dim": 96,  # LFM2's name of intermediate_size (auto-adjusted to 2/3, rounded up to block_multiple_of)
     "mamba_d_ssm": 128,  # Falcon-H1's Mamba-2 width (mamba_n_heads × mamba_d_head)
     "num_hidden_layers": 4,
     "n_layer": 4,
@@ -142,8 +144,8 @@ CACHE_OUTPUT = ("mamba2",)
 SEQ, BATCH = 12, 2  # tiny prefill tokens per sequence (below every tiny window), sequences
 # types whose tiny prefill is longer: Qwen3-Next's Gated DeltaNet, whose torch path pads to chunks of 64 (one whole)
 SEQ_OF = {"qwen3_next": 64}
-# mamba: Bamba's Mamba-2 mixer; linear_attn: Qwen3-Next's Gated DeltaNet
-MIXER = re.compile(r"\.(self_attn|attn|self_attention|mixer|mamba|linear_attn)$")
+# mamba: Bamba's Mamba-2 mixer; linear_attn: Qwen3-Next's Gated DeltaNet; conv: LFM2's short convolution
+MIXER = re.compile(r"\.(self_attn|attn|self_attention|mixer|mamba|linear_attn)$|layers\.\d+\.conv$")
 MLP = re.compile(r"\.(mlp|feed_forward)$")
 
 
