@@ -132,3 +132,17 @@ def test_kept_values_follow_a_spec_changed_between_calls():
     if not arch.backing.per_cycle:
         assert evaluate(fast_clock, ops).totals["memory_cycles"] > before["memory_cycles"]
     assert evaluate(arch, ops).totals == before
+
+
+def test_a_swept_conversion_width_costs_each_point():
+    """neural-cache converts fp16 activations to compute.convert_bits integers (hwsim.families.pim): swept as a
+    design axis (an array) it costs each point as that point's own spec, as every other numeric compute field
+    does (it raised TypeError: float() of the swept array, then Python max() of arrays)."""
+    arch = load_arch("neural-cache")
+    ops = gemm_ops([("g", 300, 4096, 4096)])
+    swept = sweep_cost(arch, {"compute.convert_bits": [8, 16]}, ops, "int4_g128")
+    for i, bits in enumerate((8, 16)):
+        totals = evaluate(arch_at(arch, {"compute.convert_bits": bits}), ops, "int4_g128").totals
+        for col in ("cycles", "energy_j"):
+            assert float(swept[col].iloc[i]) == pytest.approx(totals[col], rel=1e-12)
+    assert swept["cycles"].iloc[1] > swept["cycles"].iloc[0]  # wider converted activations: more bit-serial steps
