@@ -146,3 +146,13 @@ def test_a_swept_conversion_width_costs_each_point():
         for col in ("cycles", "energy_j"):
             assert float(swept[col].iloc[i]) == pytest.approx(totals[col], rel=1e-12)
     assert swept["cycles"].iloc[1] > swept["cycles"].iloc[0]  # wider converted activations: more bit-serial steps
+    # the family's peak (roofline, reports) at the swept spec: each point's own
+    from hwsim.core.precision import resolve_precision
+    from hwsim.engine.sweep import parse_grid
+    from hwsim.families import get_family
+
+    spec, parsed = parse_grid(arch, {"compute.convert_bits": [8, 16]})
+    prec, pim = resolve_precision("int4_g128"), get_family("pim")
+    peak = pim.peak_macs_per_cycle(spec.with_values(parsed), prec)
+    for i, bits in enumerate((8, 16)):
+        assert peak[i] == pim.peak_macs_per_cycle(arch_at(arch, {"compute.convert_bits": bits}), prec)

@@ -284,7 +284,7 @@ class Pim(BatchedFamily):
             lut = self.arrays_total(arch) * c["lut_lanes"] * c["group"] / (planes * (1 - c["pattern_reuse"]))
             return np.maximum(host, lut)
         xb, _ = self._act_bits(arch, prec)
-        n = max(float(planes), xb)
+        n = np.maximum(float(planes), xb)
         per_mac = (P.mul(n) + P.add(planes + xb + 1)).cycles(*self._t(arch))  # cheapest term (k = 2)
         return np.maximum(host, self.lanes(arch) / per_mac)
 
