@@ -22,6 +22,9 @@ from __future__ import annotations
 from hwsim.workload.blocks import RECURRENT, Attention, Layer
 
 MLA_MODES = ("absorbed", "latent", "expanded")
+# rows of a layer whose attention reads a bounded number of keys (Attention.limit) that still read every cached token:
+# DeepSeek-V3.2's indexer scores the whole span to pick the top-k its attention reads (serving fits them unbounded)
+UNBOUNDED_ROWS = r"\.indexer\."
 
 
 def cached_tokens(attn: Attention, span: int) -> int:

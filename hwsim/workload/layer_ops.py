@@ -356,7 +356,8 @@ def _indexer(ops: Ops, s: Step, attn: Attention, hidden: int) -> None:
     `indexer.reduce` = relu and the weighted sum over heads (HF's matmul of the weights with the scores); the
     per-head scores stay on chip between the two (the reference fuses them, DeepGEMM fp8_mqa_logits), only the
     t × span logits are written. `indexer.topk` selects the top_k per query (vector ops, 2 per logit: assumed, a
-    radix-select pass compares and counts each). The reference runs the scoring in fp8 after a Hadamard rotation
+    radix-select pass compares and counts each) into a buffer of top_k indices per query whatever the span (-1 where
+    fewer tokens exist; assumed, as a serving engine's fixed-size index buffer). The reference runs the scoring in fp8 after a Hadamard rotation
     (orthogonal: q · k unchanged) and caches the key in fp8 with a scale; here it is priced at the model's
     precision like every other row (HF computes it in bf16 / fp32)."""
     a, M, b, t = attn.mla, s.M, s.batch, s.t
@@ -396,7 +397,7 @@ def _indexer(ops: Ops, s: Step, attn: Attention, hidden: int) -> None:
         act_in=M * Hi,
         act_out=b * t * keys,
     )
-    ops.elementwise("indexer.topk", "topk", b * t, keys, 2, out=b * t * min(keys, ix.top_k))
+    ops.elementwise("indexer.topk", "topk", b * t, keys, 2, out=b * t * ix.top_k)
 
 
 def ssm(ops: Ops, s: Step, mix: Ssm, hidden: int) -> None:
