@@ -13,7 +13,19 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from hwsim.errors import HwsimError
-from hwsim.workload.blocks import Attention, DeltaNet, Embedding, Indexer, Layer, Mla, Mlp, ShortConv, Ssd, Ssm
+from hwsim.workload.blocks import (
+    Attention,
+    DeltaNet,
+    Embedding,
+    Indexer,
+    Layer,
+    Lightning,
+    Mla,
+    Mlp,
+    ShortConv,
+    Ssd,
+    Ssm,
+)
 
 
 # Upper bounds of config integers: ~100x the largest published model (assumed), so that op counts stay exact
@@ -817,6 +829,36 @@ def _qwen3_next(f: Fields, mt: str) -> tuple:
     return blocks, emb, "rmsnorm", {"activation": act, "hidden": hidden}
 
 
+def _minimax(f: Fields, mt: str) -> tuple:
+    """MiniMax-Text-01 (HF MiniMaxForCausalLM; MiniMax, arXiv:2501.08313): layer_types (default: MiniMaxConfig's
+    full attention on every other layer, (i + 1) % 2) picks per layer lightning attention ("linear_attention",
+    blocks.Lightning, block_size tokens per block of the blockwise prefill) or GQA softmax attention (rotary on whole
+    heads, no biases, no q/k norms); every layer then a Mixtral MoE (num_local_experts gated experts of
+    intermediate_size, num_experts_per_tok, a bias-free softmax router). Its residual layout (the residual taken
+    after the input norm, scaled by the *_alpha_factor / *_beta_factor scalars) runs the same rows as a pre-norm
+    layer (the scalings folded into the residual adds: assumed). head_dim defaults to hidden // heads (HF's getattr
+    or, no divisibility check), a null num_key_value_heads to the heads. MiniMaxConfig's defaults (transformers 5.25)
+    are Mixtral-8x7B's geometry, not MiniMax-Text-01's: a config must give its own."""
+    hidden, heads, layers = f.int("hidden_size", 4096), f.int("num_attention_heads", 32), f.int("num_hidden_layers", 32)
+    types = f.layer_types(layers, lambda i: "full_attention" if (i + 1) % 2 else "linear_attention")
+    if set(types) - set(_GDN_TYPES):
+        raise HwsimError(
+            f"expected linear_attention or full_attention per layer, got {sorted(set(types) - set(_GDN_TYPES))}",
+            file=f.file,
+            field="layer_types",
+        )
+    head_dim = f.int("head_dim", hidden // heads)
+    kv_null = "num_key_value_heads" in f.cfg and f.cfg["num_key_value_heads"] is None
+    attn = Attention(heads, f.kv_heads(heads, default=heads if kv_null else 8), head_dim, head_dim)
+    light = Lightning(heads, head_dim, f.int("block_size", 256))
+    act = str(f.get("hidden_act", "silu"))
+    experts, top_k = _experts_top_k(f, "num_local_experts", 8, 2)
+    mlp = Mlp(f.int("intermediate_size", 14336), True, act, experts=experts, top_k=top_k)
+    blocks = [Layer(light if t == "linear_attention" else attn, mlp, norms=2) for t in types]
+    emb = Embedding(f.int("vocab_size", 32000), tied=f.flag("tie_word_embeddings", False))
+    return blocks, emb, "rmsnorm", {"activation": act, "hidden": hidden}
+
+
 _LFM2_TYPES = ("conv", "full_attention")
 
 
@@ -1130,6 +1172,7 @@ READERS: dict[str, Callable[[Fields, str], tuple]] = {
     "deepseek_v32": _deepseek,
     "glm4_moe": _glm4_moe,
     "minimax_m2": _minimax_m2,
+    "minimax": _minimax,
     "gemma": _gemma,
     "gemma2": _gemma,
     "gemma3_text": _gemma,

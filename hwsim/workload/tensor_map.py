@@ -135,7 +135,9 @@ OWN: dict[str, tuple[str, ...]] = {
     "in_proj": ("mixer.in_proj", "mamba.in_proj", "conv.in_proj"),  # Bamba: Mamba-2 is `mamba`; LFM2's `conv`
     "x_proj": ("mixer.x_proj", "mamba.x_proj"),  # Jamba: the Mamba-1 mixer is `mamba`
     "dt_proj": ("mixer.dt_proj", "mamba.dt_proj"),
-    "out_proj": ("mixer.out_proj", "mamba.out_proj", "linear_attn.out_proj", "conv.out_proj"),
+    "out_proj": ("mixer.out_proj", "mamba.out_proj", "linear_attn.out_proj", "conv.out_proj", "self_attn.out_proj"),
+    "qkv_proj": ("self_attn.qkv_proj",),  # MiniMax-Text-01's lightning attention (Phi-3's is a fused q/k/v)
+    "output_gate": ("self_attn.output_gate",),
     "in_proj_qkvz": ("linear_attn.in_proj_qkvz",),  # Qwen3-Next's Gated DeltaNet
     "in_proj_ba": ("linear_attn.in_proj_ba",),
 }
