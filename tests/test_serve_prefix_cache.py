@@ -347,3 +347,15 @@ def test_models_with_ssm_state_do_not_reuse_blocks():
     res = serve(ARCH, model, reqs)
     assert res.summary["prefix_cache_hit_rate"] is None
     assert (res.requests["cached_tokens"] == 0).all()
+
+
+def test_replays_with_sharing_are_deterministic(capsys):
+    reqs = poisson_requests(20, 80, "lognormal:600:0.5", "lognormal:40:0.5", 5, shared_prefix=300, prefix_groups=3)
+    cfg = SchedulerConfig(block_size=16, max_batched_tokens=1024)
+    a = serve(ARCH, MODEL, reqs, config=cfg, kv_blocks=400, step_cost=SC)
+    b = serve(ARCH, MODEL, reqs, config=cfg, kv_blocks=400, step_cost=SC)
+    assert a.requests.equals(b.requests) and a.iterations.equals(b.iterations) and a.summary == b.summary
+    assert a.summary["kv_evicted_blocks"] > 0 and a.summary["prefix_cache_hit_rate"] > 0
+    args = ["serve", "--arch", "h100-sxm", "--model", "llama-3-8b", "--rate", "10", "--num-requests", "10"]
+    assert main([*args, "--input-len", "256", "--output-len", "8", "--shared-prefix", "128"]) == 0
+    assert "prefix cache: 45.0% of prompt tokens reused (1,152 of 2,560)" in capsys.readouterr().out
