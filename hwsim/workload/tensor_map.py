@@ -105,6 +105,7 @@ OWN: dict[str, tuple[str, ...]] = {
         "feed_forward.router",
         "block_sparse_moe.router",
         "mixer.gate",
+        "feed_forward.gate",  # LFM2-MoE
     ),
     "q_a_proj": ("self_attn.q_a_proj",),
     "q_b_proj": ("self_attn.q_b_proj",),

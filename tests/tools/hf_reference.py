@@ -60,6 +60,7 @@ REAL = {
     "falcon_h1": CONFIGS / "falcon-h1-1.5b-base.json",
     "qwen3_next": CONFIGS / "qwen3-next-80b-a3b-instruct.json",
     "lfm2": CONFIGS / "lfm2-1.2b.json",
+    "lfm2_moe": CONFIGS / "lfm2-8b-a1b.json",
     "minimax": CONFIGS / "minimax-text-01.json",
     "llama": PRESETS / "llama-3.1-8b.yaml",
     "mixtral": PRESETS / "mixtral-8x7b.yaml",
