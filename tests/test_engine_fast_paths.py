@@ -156,3 +156,19 @@ def test_a_swept_conversion_width_costs_each_point():
     peak = pim.peak_macs_per_cycle(spec.with_values(parsed), prec)
     for i, bits in enumerate((8, 16)):
         assert peak[i] == pim.peak_macs_per_cycle(arch_at(arch, {"compute.convert_bits": bits}), prec)
+
+
+@pytest.mark.parametrize("name", ARCHS)
+@pytest.mark.parametrize("shape", [(1, 512, 512, 1), (64, 256, 1024, 3), (16, 100, 300, 0)])
+def test_the_cycle_engine_costs_an_op_alone_as_inside_a_mixed_table(others, name, shape):
+    """The cycle engine (hwsim.cycle, whose blocking takes Traffic.once) gives a GEMM of 0, 1 or 3 instances the
+    same per-op cycles and energy alone as beside an elementwise op, an attention op of several instances and a
+    GEMM that re-fetches on tpu-like's buffers, bit for bit."""
+    from hwsim.cycle.engine import evaluate as cycle_evaluate
+
+    arch = load_arch(name)
+    alone = _gemm(*shape)
+    mixed = pd.concat([others[alone.columns], alone, gemm_ops([("big", 4096, 512, 2048)])], ignore_index=True)
+    one, many = cycle_evaluate(arch, alone, "int4_g128"), cycle_evaluate(arch, mixed, "int4_g128")
+    for col in ("cycles", "compute_cycles", "memory_cycles", "energy_j"):
+        assert _same(one.column(col)[:1], many.column(col)[2:3]), col
