@@ -129,6 +129,7 @@ MINE = [
     "cpu-n1",
     "llamacpp-orin",
     "llamacpp-m2-ultra",
+    "llamacpp-rpi5",
 ]
 
 
@@ -155,6 +156,7 @@ def test_cli_simulate(arch, capsys):
         "cpu-n1",
         "llamacpp-orin",
         "llamacpp-m2-ultra",
+        "llamacpp-rpi5",
     ):  # the CPU baselines run fp16 weights on their FMA lanes
         assert rc == 0
     else:

@@ -40,6 +40,8 @@ MODELS = [
     (CONFIGS / "granite-4.0-h-tiny.json", "granitemoehybrid", 6_939_037_248, 1_465_470_528),
     (CONFIGS / "jamba-v0.1.json", "jamba", 51_570_323_328, 12_110_311_296),
     (CONFIGS / "falcon-h1-1.5b-base.json", "falcon_h1", 1_554_789_760, 1_554_789_760),
+    (CONFIGS / "glm-4.5-air.json", "glm4_moe", 106_852_245_504, 13_424_123_904),
+    (CONFIGS / "qwen3-next-80b-a3b-instruct.json", "qwen3_next", 79_674_391_296, 3_874_929_408),
     (CONFIGS / "granite-3.1-2b-base.json", "granite", 2_533_531_648, 2_533_531_648),
     (CONFIGS / "starcoder2-3b.json", "starcoder2", 3_030_371_328, 3_030_371_328),
     (CONFIGS / "olmo-2-0425-1b.json", "olmo2", 1_484_916_736, 1_484_916_736),
@@ -66,7 +68,7 @@ def test_published_param_totals(source, model_type, params, active):
 def test_unsupported_type_lists_types_without_misleading_hint():
     cfg = dict(load_model("qwen3-8b").extra)
     with pytest.raises(HwsimError) as err:
-        from_hf_dict({**cfg, "model_type": "qwen3_next"})
+        from_hf_dict({**cfg, "model_type": "kimi_linear"})
     msg = str(err.value)
     assert "supported: " in msg and "qwen3_moe" in msg and "mamba" in msg and "did you mean" not in msg
     assert set(SUPPORTED_TYPES) >= {

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from hwsim.workload import from_hf_dict, load_model, trace
-from hwsim.workload.blocks import Ssd, Ssm
+from hwsim.workload.blocks import DeltaNet, Ssd, Ssm
 
 ROOT = Path(__file__).resolve().parents[1]
 REF = json.loads((ROOT / "tests" / "data" / "hf_reference.json").read_text())["types"]
@@ -31,6 +31,13 @@ MIXER_OPS = {
     "ssd_states",
     "ssd_off",
     "ssd_readout",
+    "in_proj_qkvz",
+    "in_proj_ba",
+    "gdn_kkt",
+    "gdn_wy",
+    "gdn_diag",
+    "gdn_off",
+    "gdn_states",
 }
 
 
@@ -97,6 +104,26 @@ def _ssd_reference_extra(m, batch: int, tokens: int, decode: bool) -> int:
     return out
 
 
+def _gdn_reference_extra(m, batch: int, tokens: int, decode: bool) -> int:
+    """What HF's torch path for the Gated DeltaNet (transformers 5.25 modeling_qwen3_next, no fla / causal_conv1d
+    kernels) counts beyond hwsim's rows, per DeltaNet layer: the depthwise conv1d over q|k|v (vector ops in hwsim)
+    at t + d_conv - 1 output positions in a prefill, 2 in decode (as Mamba-2's); less, in a prefill, the UT
+    transform's products T·(β·K·decay) and T·(β·V) (hwsim's gdn_wy rows), which HF runs as
+    torch.linalg.solve_triangular, a call torch's FLOP counter does not count. The tiny prefill is one whole chunk
+    of 64 tokens (HF pads to whole chunks; hwsim counts each token at the full chunk width). Decode is the
+    recurrence on both sides: elementwise products in HF (no MACs), hwsim's gdn.update vector row."""
+    out = 0
+    for layer in m.blocks:
+        mix = layer.mixer
+        if not isinstance(mix, DeltaNet):
+            continue
+        out += batch * mix.conv_dim * mix.d_conv * (2 if decode else tokens + mix.d_conv - 1)
+        if not decode:
+            assert tokens % mix.chunk == 0
+            out -= batch * tokens * mix.v_heads * mix.chunk * (mix.head_k + mix.head_v)
+    return out
+
+
 @pytest.mark.parametrize("model_type", sorted(t for t in REF if "tiny" in REF[t]))
 def test_macs_per_group_equal_transformers(model_type):
     """Prefill (logits on every token) and one decode step after it. The MLP group is compared for dense
@@ -106,7 +133,7 @@ def test_macs_per_group_equal_transformers(model_type):
     cache.update). hwsim's default "absorbed" decode folds kv_b_proj into the query and output instead (same
     result, different MACs), and "expanded" caches the up-projected K/V (transformers 4), so neither is HF 5's
     count. Mamba: the mixer adds _ssm_vector_macs to hwsim's projections; Mamba-2: _ssd_reference_extra to
-    hwsim's projections and SSD rows."""
+    hwsim's projections and SSD rows; Gated DeltaNet: _gdn_reference_extra."""
     tiny = REF[model_type]["tiny"]
     m = from_hf_dict(dict(tiny["config"]))
     b, s = tiny["batch"], tiny["seq"]
@@ -117,6 +144,8 @@ def test_macs_per_group_equal_transformers(model_type):
     dec["mixer"] += _ssm_vector_macs(m, b, 1, 2 * d_conv - 1 if model_type == "mamba" else 2)
     pre["mixer"] += _ssd_reference_extra(m, b, s, decode=False)
     dec["mixer"] += _ssd_reference_extra(m, b, 1, decode=True)
+    pre["mixer"] += _gdn_reference_extra(m, b, s, decode=False)
+    dec["mixer"] += _gdn_reference_extra(m, b, 1, decode=True)
     keys = ("mixer", "lm_head") if m.is_moe else ("mixer", "lm_head", "mlp")
     assert {k: pre[k] for k in keys} == {k: tiny["prefill_macs"][k] for k in keys}
     assert {k: dec[k] for k in keys} == {k: tiny["decode_macs"][k] for k in keys}

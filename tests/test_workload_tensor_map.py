@@ -42,6 +42,8 @@ PRESET = {
     "granitemoehybrid": "hf_configs/granite-4.0-h-tiny.json",
     "jamba": "hf_configs/jamba-v0.1.json",
     "falcon_h1": "hf_configs/falcon-h1-1.5b-base.json",
+    "glm4_moe": "hf_configs/glm-4.5-air.json",
+    "qwen3_next": "hf_configs/qwen3-next-80b-a3b-instruct.json",
     "granite": "hf_configs/granite-3.1-2b-base.json",
     "starcoder2": "hf_configs/starcoder2-3b.json",
     "olmo2": "hf_configs/olmo-2-0425-1b.json",

@@ -23,7 +23,7 @@ import numpy as np
 
 from hwsim.errors import HwsimError
 from hwsim.workload import kv
-from hwsim.workload.blocks import Attention, Layer, Ssd, Ssm
+from hwsim.workload.blocks import RECURRENT, Attention, Layer
 from hwsim.workload.config import ModelConfig
 
 
@@ -72,9 +72,11 @@ def _shard_attention(a: Attention, tp: int, model: ModelConfig) -> Attention:
 
 
 def _shard_layer(layer: Layer, par: Parallel, model: ModelConfig) -> Layer:
-    if isinstance(layer.mixer, (Ssm, Ssd)) or layer.ssm is not None:
+    if isinstance(layer.mixer, RECURRENT) or layer.ssm is not None:
         raise HwsimError(
-            f"{model.name} has Mamba (SSM) layers: their tensor parallelism is not modelled; use `pp`", field="tp"
+            f"{model.name} has recurrent (Mamba / Gated DeltaNet) layers: their tensor parallelism is not modelled; "
+            "use `pp`",
+            field="tp",
         )
     mixer = None if layer.mixer is None else _shard_attention(layer.mixer, par.tp, model)
     mlp = layer.mlp

@@ -1,4 +1,5 @@
-"""A model is a stack of blocks: each layer is a token mixer (attention or an SSM: Mamba-1 `Ssm`, Mamba-2 `Ssd`)
+"""A model is a stack of blocks: each layer is a token mixer (attention, an SSM: Mamba-1 `Ssm`, Mamba-2 `Ssd`, or the
+Gated DeltaNet linear attention `DeltaNet`)
 and an optional MLP, or an MLP alone (hybrids such as Nemotron-H).
 
 Blocks are frozen dataclasses, so identical layers compare equal: the trace builder costs each distinct
@@ -55,6 +56,8 @@ class Attention:
     qkv_bias: bool = False
     o_bias: bool = False
     rotary: bool = True
+    rotary_dim: int | None = None  # channels of each q/k head that rope rotates (partial_rotary_factor); None: all
+    output_gate: bool = False  # Qwen3-Next: q_proj also yields a gate per head channel, output × sigmoid(gate)
     # "rmsnorm" (per head, weights of head_dim each for q and k), "l2" (no weights), "rmsnorm_all" (OLMo-2:
     # over all heads at once, weights of q_dim and kv_dim) or "layernorm_weight_heads" (Command R+: per head,
     # each head its own weights: (heads, head_dim) for q, (kv_heads, head_dim) for k)
@@ -86,7 +89,7 @@ class Attention:
             out["o_proj"] = Linear(H * a.v_dim, h, self.o_bias)
             return out
         return {
-            "q_proj": Linear(h, H * self.head_dim, self.qkv_bias),
+            "q_proj": Linear(h, H * self.head_dim * (2 if self.output_gate else 1), self.qkv_bias),
             "k_proj": Linear(h, self.kv_heads * self.head_dim, self.qkv_bias),
             "v_proj": Linear(h, self.kv_heads * self.v_dim, self.qkv_bias),
             "o_proj": Linear(H * self.v_dim, h, self.o_bias),
@@ -233,8 +236,59 @@ class Ssd:
 
 
 @dataclass(frozen=True)
+class DeltaNet:
+    """Gated DeltaNet mixer (Yang, Kautz & Hatamizadeh 2024, "Gated Delta Networks: Improving Mamba2 with Delta
+    Rule", arXiv:2412.06464), as HF Qwen3NextGatedDeltaNet lays it out: in_proj_qkvz → [q | k | v | z] (q and k of
+    k_heads × head_k, v and the output gate z of v_heads × head_v), in_proj_ba → [β | a] (one each per value head),
+    a causal depthwise conv1d without bias over q|k|v (SiLU), L2-normed q and k, the gated delta rule (β = sigmoid,
+    decay g = −exp(A_log) · softplus(a + dt_bias) per value head; each value head keeps a head_k × head_v state and
+    shares q and k with the v_heads / k_heads heads of its group), an RMSNorm per head (head_v weights, shared)
+    gated by silu(z), out_proj. `chunk`: the chunk length of the chunked algorithm (fla's chunk_gated_delta_rule
+    and HF's torch path: 64)."""
+
+    k_heads: int
+    v_heads: int
+    head_k: int
+    head_v: int
+    d_conv: int
+    chunk: int = 64
+
+    @property
+    def key_dim(self) -> int:
+        return self.k_heads * self.head_k
+
+    @property
+    def value_dim(self) -> int:
+        return self.v_heads * self.head_v
+
+    @property
+    def conv_dim(self) -> int:
+        """Channels the conv1d runs over: q, k and v."""
+        return 2 * self.key_dim + self.value_dim
+
+    def linears(self, hidden: int) -> dict[str, Linear]:
+        return {
+            "in_proj_qkvz": Linear(hidden, 2 * self.key_dim + 2 * self.value_dim),
+            "in_proj_ba": Linear(hidden, 2 * self.v_heads),
+            "out_proj": Linear(self.value_dim, hidden),
+        }
+
+    def other_params(self, norm: str) -> int:
+        return self.conv_dim * self.d_conv + 2 * self.v_heads + self.head_v  # conv1d, A_log and dt_bias, norm
+
+    @property
+    def state_elems(self) -> int:
+        """Recurrent state per sequence: head_k × head_v per value head and the last d_conv - 1 inputs of the conv
+        (as vLLM keeps a Mamba-style conv window)."""
+        return self.v_heads * self.head_k * self.head_v + self.conv_dim * (self.d_conv - 1)
+
+
+RECURRENT = (Ssm, Ssd, DeltaNet)  # mixers that keep a fixed state per sequence instead of per-token K/V
+
+
+@dataclass(frozen=True)
 class Layer:
-    mixer: Attention | Ssm | Ssd | None  # None: an MLP-only layer (Nemotron-H's "-" layers)
+    mixer: Attention | Ssm | Ssd | DeltaNet | None  # None: an MLP-only layer (Nemotron-H's "-" layers)
     mlp: Mlp | None
     norms: int  # norm weights of width hidden in this layer (input/post-attention/pre-/post-feedforward)
     parallel: bool = False  # attention and MLP read the same input (GPT-J/Falcon parallel residual)

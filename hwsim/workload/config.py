@@ -19,7 +19,7 @@ from hwsim.fileio import read_mapping
 from hwsim.paths import require_name, resolve_preset
 from hwsim.workload.blocks import NORM_PARAMS, Attention, Embedding, Layer, Linear
 from hwsim.workload.readers import READERS, WRAPPERS, AskedDict, Fields, language_model, near_misses
-from hwsim.workload.quant import WeightFormats, hf_module, weight_formats
+from hwsim.workload.quant import WeightFormats, hf_modules, weight_formats
 
 SUPPORTED_TYPES = tuple(READERS) + tuple(WRAPPERS)  # a wrapper (gemma3, llama4, mistral3): its language model
 
@@ -145,7 +145,7 @@ class ModelConfig:
         weights take whatever precision the caller gives)."""
         if self.weight_formats is None:
             return None
-        return [self.weight_formats.format_of(hf_module(str(n))) for n in op_names]
+        return [self.weight_formats.format_of(hf_modules(str(n))) for n in op_names]
 
     @property
     def params(self) -> int:

@@ -8,7 +8,8 @@ allocation read them from.
   kv_lora_rank + qk_rope_head_dim per token, in modes "absorbed" (what serving kernels cache) and "latent"
   (transformers 5: the same cache, up-projected again every step); mode "expanded" (DeepSeek's own HF
   modelling code, transformers 4): full per-head K and V;
-- SSM (Mamba-1, Mamba-2): a fixed state per sequence (scan state + conv window), independent of the span;
+- SSM (Mamba-1, Mamba-2) and Gated DeltaNet: a fixed state per sequence (scan or delta-rule state + conv window),
+  independent of the span;
 - an MLP-only layer (Nemotron-H's "-"): nothing.
 A hybrid (attention + SSM layers) holds both: K/V growing with the span in its attention layers, a fixed state
 in its SSM layers.
@@ -16,7 +17,7 @@ in its SSM layers.
 
 from __future__ import annotations
 
-from hwsim.workload.blocks import Attention, Layer, Ssd, Ssm
+from hwsim.workload.blocks import RECURRENT, Attention, Layer
 
 MLA_MODES = ("absorbed", "latent", "expanded")
 
@@ -36,7 +37,7 @@ def elems_per_token(attn: Attention, mla: str = "absorbed") -> int:
 def layer_elems(layer: Layer, batch: int, span: int, mla: str = "absorbed") -> int:
     """Elements one layer's cache (or state) holds for `batch` sequences of `span` tokens."""
     beside = batch * layer.ssm.state_elems if layer.ssm is not None else 0  # Falcon-H1's parallel Mamba-2
-    if isinstance(layer.mixer, (Ssm, Ssd)):
+    if isinstance(layer.mixer, RECURRENT):
         return batch * layer.mixer.state_elems + beside
     if layer.mixer is None:
         return beside
@@ -51,7 +52,7 @@ def cache_elems(blocks: tuple[Layer, ...], batch: int, span: int, mla: str = "ab
 def state_elems(blocks: tuple[Layer, ...], batch: int = 1) -> int:
     """Elements of the fixed recurrent state (SSM layers) of `batch` sequences: the part of cache_elems that
     does not grow with the span."""
-    own = sum(batch * layer.mixer.state_elems for layer in blocks if isinstance(layer.mixer, (Ssm, Ssd)))
+    own = sum(batch * layer.mixer.state_elems for layer in blocks if isinstance(layer.mixer, RECURRENT))
     return own + sum(batch * layer.ssm.state_elems for layer in blocks if layer.ssm is not None)
 
 

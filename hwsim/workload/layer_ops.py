@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hwsim.workload.blocks import NORM_PARAMS, Attention, Layer, Mlp, Ssd, Ssm, qk_norm_kind
+from hwsim.workload.blocks import NORM_PARAMS, Attention, DeltaNet, Layer, Mlp, Ssd, Ssm, qk_norm_kind
 from hwsim.workload.kv import cached_tokens
 
 # Approximate element operations per element for elementwise ops (assumed: one op per arithmetic step).
@@ -223,8 +223,12 @@ def attention_core(
     )
 
 
-def _rope(ops: Ops, M: int, q_width: int, k_width: int, *, k_to_cache: bool = True) -> None:
+def _rope(ops: Ops, M: int, q_width: int, k_width: int, *, k_to_cache: bool = True, part: tuple = (1, 1)) -> None:
+    """Rotary embedding of q and k (k then written to the cache). `part` = (rotated, head) channels: with a partial
+    rotary embedding (GLM-4.5, Qwen3-Next) only that share of each head is rotated, the rest passes through; the
+    row still reads q and k whole and writes them (the pass-through channels are copied, as HF's torch.cat does)."""
     q_el, k_el = M * q_width, M * k_width
+    rot, whole = part
     ops.add(
         "rope",
         "elementwise",
@@ -233,7 +237,7 @@ def _rope(ops: Ops, M: int, q_width: int, k_width: int, *, k_to_cache: bool = Tr
         q_width + k_width,
         1,
         1,
-        vector_ops=VECTOR_OPS["rope"] * (q_el + k_el),
+        vector_ops=VECTOR_OPS["rope"] * (q_el + k_el) * rot // whole,
         act_in=q_el + k_el,
         act_out=q_el + (0 if k_to_cache else k_el),
         kv_write=k_el if k_to_cache else 0,
@@ -265,10 +269,15 @@ def mha(ops: Ops, s: Step, attn: Attention, hidden: int) -> None:
     if attn.qk_norm:
         _qk_norm(ops, s, attn, M * attn.heads, M * attn.kv_heads)
     if attn.rotary:
-        _rope(ops, M, q_dim, kv_dim)
+        _rope(
+            ops, M, q_dim, kv_dim, part=(attn.head_dim if attn.rotary_dim is None else attn.rotary_dim, attn.head_dim)
+        )
     elif attn.qk_norm:  # NoPE layer with a norm: the normed keys are what the cache stores
         ops.rows[-1] = ops.rows[-1][:11] + (0, 0, M * kv_dim)
     attention_core(ops, s, attn, kv_groups=attn.kv_heads, d_qk=attn.head_dim, d_v=attn.v_dim)
+    if attn.output_gate:  # Qwen3-Next: the attention output times sigmoid(gate), the gate q_proj's other half
+        gate_ops = VECTOR_OPS["sigmoid"] + VECTOR_OPS["gate_mul"]
+        ops.elementwise("attn_gate", "act", M, attn.heads * attn.v_dim, gate_ops, inputs=2)
     if attn.sub_norm:
         s.norm_op(ops, "attn_sub_norm", M, attn.heads * attn.v_dim)
     w = lin["o_proj"]
@@ -453,6 +462,113 @@ def ssd(ops: Ops, s: Step, mix: Ssd, hidden: int) -> None:
     ops.linear("out_proj", "out_proj", M, w.k, w.n, bias=w.bias)
 
 
+def delta_net(ops: Ops, s: Step, mix: DeltaNet, hidden: int) -> None:
+    """Gated DeltaNet mixer (HF Qwen3NextGatedDeltaNet): in_proj_qkvz and in_proj_ba → causal depthwise conv over
+    q|k|v → L2 norm of q and k → gated delta rule → gated RMSNorm → out_proj.
+
+    A step of t > 1 tokens runs the chunked algorithm (Yang et al., arXiv:2412.06464, §3; fla's
+    chunk_gated_delta_rule, which HF's torch path follows) over chunks of Q = chunk tokens, per value head (q and k
+    repeated over a group's value heads, as both run it). Its matrix products are rows of kind "attention" (both
+    operands activations), each of the t tokens counted at the full chunk width Q as for Mamba-2's SSD (exact for
+    whole chunks; a shorter step is counted per token, where HF pads it to a whole chunk): gdn_kkt = (β·K)·Kᵀ within
+    a chunk (Q × head_k per token), gdn_wy = the UT transform's products T·(β·K·decay) and T·(β·V) that give the
+    chunk's W and U (Q × (head_k + head_v); HF solves them with torch.linalg.solve_triangular), gdn_diag = the masked
+    Q·Kᵀ and its product with the new values (Q × (head_k + head_v)), gdn_off = Q·S and W·S, the chunk's queries
+    and keys against its initial state (2 × head_k × head_v), gdn_states = Kᵀ·V_new, the update of the state
+    (head_k × head_v). The rest is one `gdn.scan` row (op scan) of vector ops, counts assumed (one op per arithmetic
+    step): β = sigmoid(b) and the decay softplus, the in-chunk cumulative decay and its pairwise exp masks (Q per
+    token), β and decay scalings of q, k and v, v_new = U − W·S and the output sum, the triangular inverse T by
+    forward substitution (Q²/3 per token, assumed: Q³/6 multiply-adds per chunk), the chunk-end decay of the state
+    (head_k × head_v per chunk, 1/Q of it per token). A one-token step (decode) runs the recurrence (fla's
+    fused_recurrent_gated_delta_rule, HF's torch_recurrent_gated_delta_rule) on the vector units, `gdn.update`:
+    per state element the decay, k·S, the rank-one update and the read-out q·S, 7 ops (assumed). The state
+    (v_heads × head_k × head_v) and the conv window are this layer's cache, read and written every step (a new
+    sequence's initial state too: assumed, as for the SSMs, so every row stays polynomial in the step's shape)."""
+    M, b, lin = s.M, s.batch, mix.linears(hidden)
+    Hv, Dk, Dv = mix.v_heads, mix.head_k, mix.head_v
+    for role in ("in_proj_qkvz", "in_proj_ba"):
+        w = lin[role]
+        ops.linear(role, role, M, w.k, w.n)
+    ops.elementwise(
+        "conv1d",
+        "conv",
+        M,
+        mix.conv_dim,
+        VECTOR_OPS["conv_tap"] * mix.d_conv + VECTOR_OPS["silu"],
+        weight=mix.conv_dim * mix.d_conv,
+    )
+    ops.elementwise("gdn_qk_norm", "norm", M, 2 * mix.key_dim, VECTOR_OPS["l2"])  # L2 norm per head, no weights
+    state = b * mix.state_elems
+    gates = (VECTOR_OPS["sigmoid"] + VECTOR_OPS["softplus"] + 2) * M * Hv  # β; a + dt_bias, softplus, × −exp(A_log)
+    if s.t == 1:
+        ops.elementwise(
+            "gdn.update",
+            "scan",
+            M,
+            Hv * Dk * Dv,
+            7,  # decay, k·S (multiply-add), + k ⊗ δ (multiply-add), q·S (multiply-add)
+            weight=2 * Hv,  # A_log, dt_bias
+            extra_ops=gates + (VECTOR_OPS["exp"] + 2 * Dv) * M * Hv,  # exp(g); δ = (v − k·S) · β
+            inputs=0,
+            out=M * mix.value_dim,
+            kv_read=state,
+            kv_write=state,
+        )
+    else:
+        q, kd = mix.chunk, mix.key_dim
+        ops.add(
+            "gdn.kkt", "attention", "gdn_kkt", M, q, Dk, Hv, macs=M * Hv * q * Dk, act_in=M * kd, act_out=M * Hv * q
+        )
+        ops.add(
+            "gdn.wy",
+            "attention",
+            "gdn_wy",
+            M,
+            Dk + Dv,
+            q,
+            Hv,
+            macs=M * Hv * q * (Dk + Dv),
+            act_in=M * Hv * q + M * (kd + mix.value_dim),
+            act_out=M * Hv * (Dk + Dv),
+        )
+        ops.elementwise(
+            "gdn.scan",
+            "scan",
+            M,
+            Hv * q,
+            VECTOR_OPS["exp"] + 3,  # pairwise decay: difference, exp, masking of K·Kᵀ and Q·Kᵀ
+            weight=2 * Hv,
+            extra_ops=gates
+            + M * Hv * (1 + 2 * VECTOR_OPS["exp"] + 4 * Dk + 3 * Dv)  # cumsum, exps; q, k, v scalings; U − W·S, sum
+            + M * Hv * (-(-q * q // 3) + -(-Dk * Dv // q)),  # triangular inverse; chunk-end state decay
+            inputs=0,
+            out=0,
+            kv_read=state,
+            kv_write=state,
+        )
+        ops.add(
+            "gdn.diag",
+            "attention",
+            "gdn_diag",
+            M,
+            Dk + Dv,
+            q,
+            Hv,
+            macs=M * Hv * q * (Dk + Dv),
+            act_in=M * (2 * kd + Hv * Dv),
+            act_out=M * mix.value_dim,
+        )
+        ops.add("gdn.off", "attention", "gdn_off", M, Dv, Dk, 2 * Hv, macs=2 * M * Hv * Dk * Dv, act_in=M * Hv * 2 * Dk)
+        ops.add(
+            "gdn.states", "attention", "gdn_states", M, Dv, Dk, Hv, macs=M * Hv * Dk * Dv, act_in=M * (kd + Hv * Dv)
+        )
+    # RMSNorm per head (head_v weights shared by the heads), times silu(z)
+    norm_ops = VECTOR_OPS["rmsnorm"] + VECTOR_OPS["silu"] + VECTOR_OPS["gate_mul"]
+    ops.elementwise("gdn_norm", "norm", M, mix.value_dim, norm_ops, inputs=2, weight=Dv)
+    w = lin["out_proj"]
+    ops.linear("out_proj", "out_proj", M, w.k, w.n)
+
+
 def mlp(ops: Ops, s: Step, block: Mlp, hidden: int) -> None:
     """Dense or MoE MLP. MoE routing is balanced (module docstring of trace.py); shared experts see every token."""
     M, lin = s.M, block.linears(hidden)
@@ -509,6 +625,8 @@ def _mixer(ops: Ops, s: Step, layer: Layer, hidden: int) -> None:
         ssm(ops, s, layer.mixer, hidden)
     elif isinstance(layer.mixer, Ssd):
         ssd(ops, s, layer.mixer, hidden)
+    elif isinstance(layer.mixer, DeltaNet):
+        delta_net(ops, s, layer.mixer, hidden)
     elif layer.mixer is None:
         raise AssertionError("an MLP-only layer has no mixer rows")
     elif layer.mixer.mla is not None:

@@ -37,9 +37,12 @@ class WeightFormats:
     default: str
     rules: tuple[tuple[str, str], ...] = ()
 
-    def format_of(self, module: str) -> str:
+    def format_of(self, module: str | list[str]) -> str:
+        """The format of a module, or of the first rule any of several names of one module matches (`hf_modules`)."""
+        names = [module] if isinstance(module, str) else module
         for pattern, fmt in self.rules:
-            if re.match(pattern, module):  # as GPTQModel's `dynamic` and compressed-tensors' `re:` apply them
+            # as GPTQModel's `dynamic` and compressed-tensors' `re:` apply them
+            if any(re.match(pattern, name) for name in names):
                 return fmt
         return self.default
 
@@ -237,3 +240,24 @@ def hf_module(op_name: str) -> str:
     if op_name in ("embed_tokens", "norm", "final_norm"):
         return f"model.{op_name}"
     return op_name
+
+
+def hf_modules(op_name: str) -> list[str]:
+    """Every HF module name a trace op may stand for: `hf_module`'s, then the module paths the tensor map knows for
+    its role in any supported layout (hwsim.workload.tensor_map.OWN and the routed experts' parents), so that a
+    skip list naming the checkpoint's own module applies: 'layers.3.router' is `mlp.gate` in Qwen / DeepSeek / GLM
+    checkpoints, 'layers.0.in_proj_ba' is Qwen3-Next's `linear_attn.in_proj_ba`, 'layers.3.experts.up_proj' lives
+    under `mlp.experts`. A path of another layout names no module of this checkpoint, so its rules never name it."""
+    from hwsim.workload.tensor_map import EXPERT_PARENTS, OWN
+
+    names = [hf_module(op_name)]
+    parts = op_name.split(".")
+    if parts[0] != "layers" or len(parts) < 3:
+        return names
+    layer, role = parts[1], parts[-1]
+    if parts[-2] == "shared":
+        role = f"shared_{role}"
+    if parts[-2] in ("experts", "experts_rest"):
+        names += [f"model.layers.{layer}.{parent}.{role}" for parent in EXPERT_PARENTS]
+    names += [f"model.layers.{layer}.{path}" for path in OWN.get(role, ())]
+    return names

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from hwsim.errors import HwsimError
-from hwsim.workload.blocks import Attention, Embedding, Layer, Mla, Mlp, Ssd, Ssm
+from hwsim.workload.blocks import Attention, DeltaNet, Embedding, Layer, Mla, Mlp, Ssd, Ssm
 
 
 # Upper bounds of config integers: ~100x the largest published model (assumed), so that op counts stay exact
@@ -205,28 +205,14 @@ def _llama_like(f: Fields, mt: str) -> tuple:
     else:
         window, types = None, f.layer_types(layers, lambda i: "full_attention")
 
-    mlp_only, step = f.get("mlp_only_layers", []), f.int("decoder_sparse_step", 1)
-    if mt == "mixtral":
-        experts, top_k = _experts_top_k(f, "num_local_experts", 8, 2)
-    elif mt == "qwen2_moe":
-        experts, top_k = _experts_top_k(f, "num_experts", 60, 4, minimum=0)
-    elif mt == "qwen3_moe":
-        experts, top_k = _experts_top_k(f, "num_experts", f.get("num_local_experts", 128), 8, minimum=0)
-    else:
-        experts, top_k = 1, 1
     dense = Mlp(f.int("intermediate_size"), True, act, mlp_bias, sub_norm=mt == "bitnet")
-    if mt in ("qwen2_moe", "qwen3_moe"):
-        moe = Mlp(
-            f.int("moe_intermediate_size", 1408 if mt == "qwen2_moe" else 768),
-            True,
-            act,
-            experts=experts,
-            top_k=top_k,
-            shared=f.int("shared_expert_intermediate_size", 5632) if mt == "qwen2_moe" else 0,
-            shared_gate=mt == "qwen2_moe",
-        )
-    else:
+    if mt in _QWEN_MOE:
+        moe = _qwen_moe(f, mt, act)
+    elif mt == "mixtral":
+        experts, top_k = _experts_top_k(f, "num_local_experts", 8, 2)
         moe = Mlp(dense.intermediate, True, act, mlp_bias, experts=experts, top_k=top_k)
+    else:
+        moe = dense
     blocks = []
     for i in range(layers):
         attn = Attention(
@@ -241,7 +227,7 @@ def _llama_like(f: Fields, mt: str) -> tuple:
             sub_norm=mt == "bitnet",
             **_windows(f, types, i, window),
         )
-        is_moe = experts > 1 and i not in mlp_only and (i + 1) % step == 0
+        is_moe = moe.is_moe and _sparse_layer(f, i)
         # Cohere: attention and MLP side by side after one norm; OLMo-2's two norms follow attention and MLP
         # instead of preceding them (same ops, other order)
         parallel = mt in ("cohere", "cohere2")
@@ -252,6 +238,44 @@ def _llama_like(f: Fields, mt: str) -> tuple:
     emb = Embedding(f.int("vocab_size"), tied=f.flag("tie_word_embeddings", tied_default), scale=scale)
     norm = "layernorm_weight" if mt in ("cohere", "cohere2") else "rmsnorm"  # CohereLayerNorm: a weight, no bias
     return blocks, emb, norm, {"activation": act, "hidden": hidden}
+
+
+# Qwen MoE config classes' defaults (transformers 5.25): routed experts, per token, their width, the shared expert's
+# width (0: none)
+_QWEN_MOE = {"qwen2_moe": (60, 4, 1408, 5632), "qwen3_moe": (128, 8, 768, 0), "qwen3_next": (512, 10, 512, 512)}
+
+
+def _qwen_moe(f: Fields, mt: str, act: str) -> Mlp:
+    """The MoE MLP of Qwen2-MoE / Qwen3-MoE / Qwen3-Next: num_experts gated experts of moe_intermediate_size behind a
+    bias-free softmax router; Qwen2-MoE and Qwen3-Next add an always-on shared expert of
+    shared_expert_intermediate_size whose output is scaled by sigmoid(shared_expert_gate(x)). A layer runs it when
+    _sparse_layer says so, else its dense MLP."""
+    n, k, inter, shared = _QWEN_MOE[mt]
+    experts, top_k = _experts_top_k(f, "num_experts", f.get("num_local_experts", n) if mt == "qwen3_moe" else n, k, 0)
+    return Mlp(
+        f.int("moe_intermediate_size", inter),
+        True,
+        act,
+        experts=experts,
+        top_k=top_k,
+        shared=f.int("shared_expert_intermediate_size", shared) if shared else 0,
+        shared_gate=shared > 0,
+    )
+
+
+def _sparse_layer(f: Fields, i: int) -> bool:
+    """Whether layer i runs the MoE (Qwen / Mixtral layouts): not in mlp_only_layers, (i + 1) % decoder_sparse_step
+    == 0."""
+    return i not in f.get("mlp_only_layers", []) and (i + 1) % f.int("decoder_sparse_step", 1) == 0
+
+
+def _partial_rotary(f: Fields, default: float) -> float:
+    """partial_rotary_factor, at the top level (hub configs) or in rope_parameters (transformers 5 saves)."""
+    rope = f.get("rope_parameters") if isinstance(f.get("rope_parameters"), dict) else {}
+    factor = f.number("partial_rotary_factor", rope.get("partial_rotary_factor", default), minimum=0, strict=True)
+    if factor > 1:
+        raise HwsimError(f"must be in (0, 1], got {factor:g}", file=f.file, field="partial_rotary_factor")
+    return factor
 
 
 def _deepseek(f: Fields, mt: str) -> tuple:
@@ -270,15 +294,57 @@ def _deepseek(f: Fields, mt: str) -> tuple:
     bias = f.flag("attention_bias", False)
     attn = Attention(heads, heads, mla.nope_dim + mla.rope_dim, mla.v_dim, bias, bias, mla=mla)
     act = str(f.get("hidden_act", "silu"))
-    experts, top_k = _experts_top_k(f, "n_routed_experts", 256 if v3 else 64, 8 if v3 else None)
-    moe_inter = f.int("moe_intermediate_size", 2048 if v3 else 1407)
-    shared = f.int("n_shared_experts", 1 if v3 else 2, minimum=0) * moe_inter
-    dense = Mlp(f.int("intermediate_size", 18432 if v3 else 11008), True, act)
-    moe = Mlp(moe_inter, True, act, experts=experts, top_k=top_k, shared=shared)
-    first = f.int("first_k_dense_replace", 3 if v3 else 0, minimum=0)
-    blocks = [Layer(attn, moe if i >= first and experts > 1 else dense, norms=2) for i in range(layers)]
+    defaults = (256, 8, 2048, 1, 18432, 3) if v3 else (64, None, 1407, 2, 11008, 0)
+    mlps = _first_dense_then_moe(f, act, layers, *defaults)
+    blocks = [Layer(attn, mlp, norms=2) for mlp in mlps]
     emb = Embedding(f.int("vocab_size"), tied=f.flag("tie_word_embeddings", False))
     return blocks, emb, "rmsnorm", {"activation": act, "hidden": hidden}
+
+
+def _first_dense_then_moe(
+    f: Fields, act: str, layers: int, experts: int, top_k: int | None, moe: int, shared: int, dense: int, first: int
+) -> list[Mlp]:
+    """The MLP of each layer in DeepSeek's layout, which GLM-4.5 shares (field names and meaning): the first
+    first_k_dense_replace layers a dense gated MLP of intermediate_size, the rest n_routed_experts gated experts of
+    moe_intermediate_size (num_experts_per_tok each token, a bias-free router; DeepSeek-V3 / GLM-4.5 route by
+    sigmoid scores plus the e_score_correction_bias buffer, not a parameter) beside n_shared_experts always-on
+    experts of the same width, run as one MLP. The arguments after `layers` are the config class's defaults."""
+    n, k = _experts_top_k(f, "n_routed_experts", experts, top_k)
+    moe_inter = f.int("moe_intermediate_size", moe)
+    n_shared = f.int("n_shared_experts", shared, minimum=0) * moe_inter
+    dense_mlp = Mlp(f.int("intermediate_size", dense), True, act)
+    moe_mlp = Mlp(moe_inter, True, act, experts=n, top_k=k, shared=n_shared)
+    first_moe = f.int("first_k_dense_replace", first, minimum=0)
+    return [moe_mlp if i >= first_moe and n > 1 else dense_mlp for i in range(layers)]
+
+
+def _glm4_moe(f: Fields, mt: str) -> tuple:
+    """GLM-4.5 / GLM-4.5-Air / GLM-4.6 (HF Glm4MoeForCausalLM; Zhipu AI, arXiv:2508.06471): GQA attention with
+    q/k/v biases under attention_bias (o_proj never has one), rotary on the first partial_rotary_factor of each
+    head (default 0.5), per-head RMSNorms on q and k under use_qk_norm (weights of head_dim, shared by the heads);
+    DeepSeek's MLP layout (_first_dense_then_moe). head_dim defaults to hidden_size // num_attention_heads as HF's
+    getattr does (no divisibility check). Glm4MoeConfig's defaults (transformers 5.25) are GLM-4.5-Air's geometry
+    less its head_dim (128) and attention_bias (true). The multi-token-prediction layer (num_nextn_predict_layers)
+    is not built by transformers (ignored on load) and not traced."""
+    hidden, heads = f.int("hidden_size", 4096), f.int("num_attention_heads", 96)
+    layers = f.int("num_hidden_layers", 46)
+    head_dim = f.int("head_dim", hidden // heads)
+    factor = _partial_rotary(f, 0.5)
+    bias = f.flag("attention_bias", False)
+    attn = Attention(
+        heads,
+        f.kv_heads(heads, default=8),
+        head_dim,
+        head_dim,
+        bias,
+        False,
+        rotary_dim=int(head_dim * factor),
+        qk_norm="rmsnorm" if f.flag("use_qk_norm", False) else None,
+    )
+    act = str(f.get("hidden_act", "silu"))
+    mlps = _first_dense_then_moe(f, act, layers, 128, 8, 1408, 1, 10944, 1)
+    emb = Embedding(f.int("vocab_size", 151552), tied=f.flag("tie_word_embeddings", False))
+    return [Layer(attn, mlp, norms=2) for mlp in mlps], emb, "rmsnorm", {"activation": act, "hidden": hidden}
 
 
 # Gemma3TextConfig's defaults (transformers 5.25): the Gemma-3 4B/12B/27B wrappers' text_config leaves them out
@@ -621,6 +687,68 @@ def _attn_indices(f: Fields, layers: int) -> list:
     return at
 
 
+_GDN_TYPES = ("linear_attention", "full_attention")  # Qwen3-Next's layer_types
+
+
+def _qwen3_next(f: Fields, mt: str) -> tuple:
+    """Qwen3-Next (HF Qwen3NextForCausalLM; Qwen3-Next-80B-A3B): layer_types (default: full attention every
+    full_attention_interval-th layer, 4) picks per layer a Gated DeltaNet mixer ("linear_attention", DeltaNet) or
+    gated attention ("full_attention": GQA whose q_proj also yields a sigmoid output gate, per-head q/k RMSNorms,
+    rotary on partial_rotary_factor of each head, default 0.25, biases under attention_bias); every layer then a
+    Qwen MoE with a sigmoid-gated shared expert (_qwen_moe, placed by _sparse_layer) or a dense MLP. Its RMSNorms are
+    zero-centred (weight initialised to 0, applied as 1 + weight, as Gemma's): the same parameters and rows as
+    RMSNorm (the 1 + weight a constant fold, assumed). Qwen3NextConfig's defaults (transformers 5.25) are
+    Qwen3-Next-80B-A3B's geometry. Multi-token-prediction weights (mtp.*) are not built by transformers (ignored on
+    load) and not traced."""
+    hidden, heads, layers = f.int("hidden_size", 2048), f.int("num_attention_heads", 16), f.int("num_hidden_layers", 48)
+    interval = f.int("full_attention_interval", 4)
+    types = f.layer_types(layers, lambda i: "linear_attention" if (i + 1) % interval else "full_attention")
+    if set(types) - set(_GDN_TYPES):
+        raise HwsimError(
+            f"expected linear_attention or full_attention per layer, got {sorted(set(types) - set(_GDN_TYPES))}",
+            file=f.file,
+            field="layer_types",
+        )
+    k_heads, v_heads = f.int("linear_num_key_heads", 16), f.int("linear_num_value_heads", 32)
+    if v_heads % k_heads:
+        raise HwsimError(
+            f"must be a multiple of linear_num_key_heads ({k_heads}), got {v_heads}",
+            file=f.file,
+            field="linear_num_value_heads",
+        )
+    gdn = DeltaNet(
+        k_heads,
+        v_heads,
+        f.int("linear_key_head_dim", 128),
+        f.int("linear_value_head_dim", 128),
+        f.int("linear_conv_kernel_dim", 4),
+    )
+    head_dim, bias = f.int("head_dim", 256), f.flag("attention_bias", False)
+    attn = Attention(
+        heads,
+        f.kv_heads(heads, default=2),
+        head_dim,
+        head_dim,
+        bias,
+        bias,
+        rotary_dim=int(head_dim * _partial_rotary(f, 0.25)),
+        qk_norm="rmsnorm",
+        output_gate=True,
+    )
+    act = str(f.get("hidden_act", "silu"))
+    dense, moe = Mlp(f.int("intermediate_size", 5632), True, act), _qwen_moe(f, mt, act)
+    blocks = [
+        Layer(
+            gdn if types[i] == "linear_attention" else attn,
+            moe if moe.is_moe and _sparse_layer(f, i) else dense,
+            norms=2,
+        )
+        for i in range(layers)
+    ]
+    emb = Embedding(f.int("vocab_size", 151936), tied=f.flag("tie_word_embeddings", False))
+    return blocks, emb, "rmsnorm", {"activation": act, "hidden": hidden}
+
+
 def _bamba(f: Fields, mt: str) -> tuple:
     """Bamba (HF BambaForCausalLM; IBM, ibm-ai-platform/Bamba-9B) and Granite-4.0-H (HF
     GraniteMoeHybridForCausalLM): every layer RMSNorm → a Mamba-2 mixer or GQA attention, then RMSNorm → an MLP.
@@ -875,6 +1003,7 @@ READERS: dict[str, Callable[[Fields, str], tuple]] = {
     },
     "deepseek_v2": _deepseek,
     "deepseek_v3": _deepseek,
+    "glm4_moe": _glm4_moe,
     "gemma": _gemma,
     "gemma2": _gemma,
     "gemma3_text": _gemma,
@@ -894,4 +1023,5 @@ READERS: dict[str, Callable[[Fields, str], tuple]] = {
     "granitemoehybrid": _bamba,
     "jamba": _jamba,
     "falcon_h1": _falcon_h1,
+    "qwen3_next": _qwen3_next,
 }

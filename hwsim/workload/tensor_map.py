@@ -132,7 +132,9 @@ OWN: dict[str, tuple[str, ...]] = {
     "in_proj": ("mixer.in_proj", "mamba.in_proj"),  # Bamba: the Mamba-2 mixer is `mamba`
     "x_proj": ("mixer.x_proj", "mamba.x_proj"),  # Jamba: the Mamba-1 mixer is `mamba`
     "dt_proj": ("mixer.dt_proj", "mamba.dt_proj"),
-    "out_proj": ("mixer.out_proj", "mamba.out_proj"),
+    "out_proj": ("mixer.out_proj", "mamba.out_proj", "linear_attn.out_proj"),
+    "in_proj_qkvz": ("linear_attn.in_proj_qkvz",),  # Qwen3-Next's Gated DeltaNet
+    "in_proj_ba": ("linear_attn.in_proj_ba",),
 }
 CONV1D = ("attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj")  # GPT-2 stores in × out
 CONV1D_TYPES = ("gpt2",)  # StarCoder2's mlp.c_fc / c_proj are nn.Linear (out × in)

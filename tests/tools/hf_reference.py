@@ -41,6 +41,7 @@ REAL = {
     "qwen2_moe": CONFIGS / "qwen1.5-moe-a2.7b.json",
     "deepseek_v2": PRESETS / "deepseek-v2-lite.yaml",
     "deepseek_v3": PRESETS / "deepseek-v3.yaml",
+    "glm4_moe": CONFIGS / "glm-4.5-air.json",
     "gemma": CONFIGS / "gemma-2b.json",
     "gemma2": PRESETS / "gemma-2-9b.yaml",
     "gemma3_text": CONFIGS / "gemma-3-1b-it.json",
@@ -55,6 +56,7 @@ REAL = {
     "granitemoehybrid": CONFIGS / "granite-4.0-h-tiny.json",
     "jamba": CONFIGS / "jamba-v0.1.json",
     "falcon_h1": CONFIGS / "falcon-h1-1.5b-base.json",
+    "qwen3_next": CONFIGS / "qwen3-next-80b-a3b-instruct.json",
     "llama": PRESETS / "llama-3.1-8b.yaml",
     "mixtral": PRESETS / "mixtral-8x7b.yaml",
     "granite": CONFIGS / "granite-3.1-2b-base.json",
@@ -123,13 +125,20 @@ HEADS = {
     "mamba_d_state": 8,
     "mamba_n_groups": 2,
     "mamba_chunk_size": 4,
+    "linear_num_key_heads": 2,  # Qwen3-Next's Gated DeltaNet geometry
+    "linear_num_value_heads": 4,
+    "linear_key_head_dim": 16,
+    "linear_value_head_dim": 16,
 }
 # types whose output names the state `cache` (Mamba2CausalLMOutput): decode continues it. Mamba-1's output does too,
 # but its pinned reference was made passing past_key_values, which MambaForCausalLM ignores (its decode reference is
 # a one-token step on a fresh cache); it is kept as pinned (tests/test_workload_hf_reference.py counts it that way)
 CACHE_OUTPUT = ("mamba2",)
 SEQ, BATCH = 12, 2  # tiny prefill tokens per sequence (below every tiny window), sequences
-MIXER = re.compile(r"\.(self_attn|attn|self_attention|mixer|mamba)$")  # mamba: Bamba's Mamba-2 mixer
+# types whose tiny prefill is longer: Qwen3-Next's Gated DeltaNet, whose torch path pads to chunks of 64 (one whole)
+SEQ_OF = {"qwen3_next": 64}
+# mamba: Bamba's Mamba-2 mixer; linear_attn: Qwen3-Next's Gated DeltaNet
+MIXER = re.compile(r"\.(self_attn|attn|self_attention|mixer|mamba|linear_attn)$")
 MLP = re.compile(r"\.(mlp|feed_forward)$")
 
 
@@ -248,7 +257,8 @@ def tiny_run(cfg: dict) -> dict:
     hc = hf_config(tiny)
     hc._attn_implementation = "eager"
     model = AutoModelForCausalLM.from_config(hc, attn_implementation="eager").eval().requires_grad_(False)
-    ids = torch.randint(0, tiny["vocab_size"], (BATCH, SEQ))
+    seq = SEQ_OF.get(tiny["model_type"], SEQ)
+    ids = torch.randint(0, tiny["vocab_size"], (BATCH, seq))
     state = {}
 
     def prefill():
@@ -268,7 +278,7 @@ def tiny_run(cfg: dict) -> dict:
     mlp_layers = frozenset(i for i, t in enumerate(kinds or ()) if t in ("mlp", "moe"))
     pre = group_macs(model, prefill, mlp_layers)
     dec = group_macs(model, decode, mlp_layers)
-    return {"config": tiny, "batch": BATCH, "seq": SEQ, "prefill_macs": pre, "decode_macs": dec}
+    return {"config": tiny, "batch": BATCH, "seq": seq, "prefill_macs": pre, "decode_macs": dec}
 
 
 def main() -> int:
