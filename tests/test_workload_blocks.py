@@ -325,3 +325,27 @@ def test_a_wrong_field_inside_text_config_is_named_where_it_is_written(tmp_path)
     cfg["text_config"]["num_key_value_heads"] = 3
     path.write_text(json.dumps(cfg))
     assert main(["trace", "--model", str(path), "--phase", "decode"]) == 2  # one line, exit 2
+
+
+@pytest.mark.parametrize(
+    "source,change,rotary_dim",
+    [
+        ("pythia-6.9b", {}, 32),  # GPT-NeoX rotary_pct 0.25 of 128
+        (CONFIGS / "phi-2.json", {}, 32),  # partial_rotary_factor 0.4 of 80
+        (CONFIGS / "bamba-9b.json", {"partial_rotary_factor": 1.0}, 64),  # BambaConfig hard-codes 0.5, config ignored
+        ("phi-3-mini", {}, None),  # Phi3Config's default 1.0: the whole head
+        ("phi-3-mini", {"partial_rotary_factor": 0.75}, 72),  # as Phi-4-mini's config
+    ],
+)
+def test_partial_rotary_as_transformers_reads_it(source, change, rotary_dim):
+    """The rotated share of each head as transformers 5.25 computes it (int(head_dim × factor): PhiAttention's
+    rotary_ndims; GPT-NeoX / Bamba / Phi-3 apply_rotary_pos_emb on q[..., :rotary_dim]); rope's vector ops cover
+    that share only."""
+    m = load_model(source)
+    if change:
+        m = from_hf_dict({**m.extra, **change})
+    attn = m.blocks[0].attention if m.blocks[0].attention else next(b.attention for b in m.blocks if b.attention)
+    assert attn.rotary_dim == rotary_dim
+    rope = trace(m, "decode", batch=1, context=8).ops.query("op == 'rope'")["vector_ops"].iloc[0]
+    share = (rotary_dim or attn.head_dim) / attn.head_dim
+    assert rope == 3 * (attn.heads + attn.kv_heads) * attn.head_dim * share

@@ -205,6 +205,9 @@ def _llama_like(f: Fields, mt: str) -> tuple:
     else:
         window, types = None, f.layer_types(layers, lambda i: "full_attention")
 
+    # Phi-3 (Phi-4-mini: 0.75) rotates the first partial_rotary_factor of each head (Phi3Config's default 1.0)
+    factor = _partial_rotary(f, 1.0) if mt == "phi3" else 1.0
+    rotary_dim = int(head_dim * factor) if factor < 1 else None
     dense = Mlp(f.int("intermediate_size"), True, act, mlp_bias, sub_norm=mt == "bitnet")
     if mt in _QWEN_MOE:
         moe = _qwen_moe(f, mt, act)
@@ -225,6 +228,7 @@ def _llama_like(f: Fields, mt: str) -> tuple:
             rotary=mt != "cohere2" or types[i] == "sliding_attention",
             qk_norm=qk_norm,
             sub_norm=mt == "bitnet",
+            rotary_dim=rotary_dim,
             **_windows(f, types, i, window),
         )
         is_moe = moe.is_moe and _sparse_layer(f, i)
@@ -785,7 +789,14 @@ def _bamba(f: Fields, mt: str) -> tuple:
     head_dim, bias = f.head_dim(hidden, heads), f.flag("attention_bias", False)
     rotary = not granite or f.get("position_embedding_type") == "rope"
     attn = Attention(
-        heads, f.kv_heads(heads, default=None if granite else 8), head_dim, head_dim, bias, bias, rotary=rotary
+        heads,
+        f.kv_heads(heads, default=None if granite else 8),
+        head_dim,
+        head_dim,
+        bias,
+        bias,
+        rotary=rotary,
+        rotary_dim=None if granite else head_dim // 2,  # BambaConfig hard-codes partial_rotary_factor 0.5
     )
     act = str(f.get("hidden_act", "silu"))
     if granite:
@@ -909,13 +920,22 @@ def _classic(f: Fields, mt: str) -> tuple:
     elif mt == "phi":  # Phi-1/2: biases throughout, partial rotary, optional per-head q/k LayerNorms, biased LM head
         act = str(f.get("hidden_act", "gelu_new"))
         qk = "layernorm" if f.flag("qk_layernorm", False) else None
-        attn = Attention(heads, f.kv_heads(heads), d, d, True, True, qk_norm=qk)
+        # rotary on the first partial_rotary_factor of each head (PhiConfig's default 0.5)
+        attn = Attention(
+            heads, f.kv_heads(heads), d, d, True, True, qk_norm=qk, rotary_dim=int(d * _partial_rotary(f, 0.5))
+        )
         mlp = Mlp(f.int("intermediate_size"), False, act, True)
         emb = Embedding(f.int("vocab_size"), tied=f.flag("tie_word_embeddings", False), head_bias=True)
     elif mt == "gpt_neox":
         bias = f.flag("attention_bias", True)  # query_key_value and dense; the MLP always has biases
         act = str(f.get("hidden_act", "gelu"))
-        attn = Attention(heads, heads, d, d, bias, bias)
+        # rotary on the first rotary_pct of each head (GPTNeoXConfig's default 0.25; transformers 5 saves it as
+        # rope_parameters.partial_rotary_factor)
+        rope = f.get("rope_parameters") if isinstance(f.get("rope_parameters"), dict) else {}
+        factor = rope.get("partial_rotary_factor")
+        if not isinstance(factor, (int, float)) or not 0 < factor <= 1:
+            factor = f.number("rotary_pct", 0.25, minimum=0, strict=True)
+        attn = Attention(heads, heads, d, d, bias, bias, rotary_dim=int(d * min(factor, 1.0)))
         mlp = Mlp(f.int("intermediate_size"), False, act, True)
         emb = Embedding(f.int("vocab_size"), tied=f.flag("tie_word_embeddings", False))
     else:  # bert
