@@ -20,6 +20,7 @@ from hwsim.core.ops import OpColumns
 from hwsim.engine import Precision, evaluate, gemm_ops, sweep_cost
 from hwsim.engine.cost import CostTable, _nansum, cost_columns, family_ops, op_columns, ops_table
 from hwsim.engine.machine import configure
+from hwsim.paths import preset_names
 from hwsim.roofline import roofline
 from hwsim.workload import kv, load_model, trace
 
@@ -376,3 +377,34 @@ def test_kept_machines_follow_a_changed_spec_and_stay_out_of_pickles():
     assert landed == arch and not {"_machines", "_buffer_capacities"} & set(landed.__dict__)
     ops = gemm_ops([("g", 64, 1024, 1024)])
     assert evaluate(landed, ops).totals == evaluate(arch, ops).totals
+
+
+@pytest.mark.parametrize("name", preset_names("archs"))
+def test_one_op_shortcuts_give_the_full_paths_values(name):
+    """The one-op shortcuts (docs/engine.md "Speed": a table of one kind, every op one instance, every operand
+    fetched once) return what the masked paths return: a GEMM costed alone, where every shortcut applies, has
+    the per-op costs of the same GEMM costed beside an elementwise op, an attention op run 32 times and a GEMM
+    too large for any buffer, where none does, bit for bit on every preset."""
+    decode = trace(load_model("llama-2-7b"), "decode", context=64).ops
+    others = decode[decode["kind"].isin(["elementwise", "attention"])].groupby("kind").head(1)
+    assert (others["count"] > 1).any()  # an attention op of several instances: OpColumns.single is False
+    alone = gemm_ops([("g", 256, 4096, 4096)])
+    mixed = pd.concat([alone, others[alone.columns], gemm_ops([("big", 8192, 32000, 8192)])], ignore_index=True)
+    arch = load_arch(name)
+    one, many = evaluate(arch, alone, "int4_g128"), evaluate(arch, mixed, "int4_g128")
+    assert len(set(many.column("kind"))) == 3 and not op_columns(alone).has("attention")
+    for col in one.ops.columns.drop(["name", "kind", "bound"]):
+        a, b = one.column(col)[:1], many.column(col)[:1]
+        assert np.array_equal(a, b, equal_nan=True) and np.signbit(a) == np.signbit(b), col
+
+
+def test_op_columns_know_the_kinds_present():
+    """OpColumns.kinds/has/only (kept beside the fields) and the kind masks built from them agree with
+    comparing the kind strings."""
+    ops = op_columns(trace(load_model("llama-2-7b"), "decode", context=64))
+    assert ops.kinds == set(ops.kind.tolist()) and ops.has("attention") and not ops.only("linear")
+    for kind in ("embedding", "linear", "attention", "elementwise", "absent"):
+        assert np.array_equal(ops.is_kind(kind), ops.kind == kind)
+    assert np.array_equal(ops.gemm, (ops.kind == "linear") | (ops.kind == "attention"))
+    gemm = OpColumns.from_frame(gemm_ops([("a", 1, 2, 3), ("b", 4, 5, 6)]))
+    assert gemm.only("linear") and gemm.single and gemm.gemm.all() and not gemm.is_attention.any()

@@ -197,7 +197,7 @@ def test_ggml_dequantization_equals_gguf_reference(name):
     ref = quants.dequantize(packed, qtype).reshape(x.shape)
     got = f.quantize(x)
     assert got.dtype == np.float32 and np.array_equal(got, ref)
-    if name in ("q4_0", "q8_0"):  # closed-form quantizers: the same bytes as llama.cpp's reference
+    if name in ggml.CLOSED_FORM:  # closed-form quantizers: the same bytes as llama.cpp's reference
         assert np.array_equal(quants.quantize(x, qtype).reshape(packed.shape), packed)
 
 

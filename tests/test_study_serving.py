@@ -358,3 +358,21 @@ def test_the_library_checks_a_given_kv_blocks_against_memory():
     with pytest.raises(HwsimError, match="llama-2-70b does not fit") as err:
         serve(load_arch("rtx-4090"), load_model("llama-2-70b"), reqs, kv_blocks=100)
     assert err.value.field == "kv_blocks"
+
+
+def test_shared_prefixes_and_prefix_caching_in_a_study(tmp_path):
+    """docs/studies.md: the stream's shared_prefix/prefix_groups/prefix_fraction and a prefix_caching list; the
+    hit rate is a column, and caching lowers TTFT on the same load (hwsim.serve.scheduler)."""
+    text = STUDY.replace("seed: 3}}", "seed: 3, shared_prefix: 32}}").replace(
+        "tp: [1, 2]", "prefix_caching: [true, false]"
+    )
+    s = study(tmp_path, text=text)
+    assert [w.prefix_caching for w in s.workloads] == [True, False]
+    assert s.workloads[0].load.endswith("seed=3, prefix=32×1 on 1)")
+    t = run_sweep(s, tmp_path / "out", progress=False).table()
+    on, off = t[t["prefix_caching"]], t[~t["prefix_caching"]]
+    assert (on["prefix_cache_hit_rate"] > 0).all() and off["prefix_cache_hit_rate"].isna().all()
+    assert on["ttft_mean_s"].mean() < off["ttft_mean_s"].mean()
+    bad = STUDY.replace("seed: 3}}", "seed: 3, prefix_groups: 2}}")
+    with pytest.raises(HwsimError, match="shared_prefix"):
+        study(tmp_path, text=bad)

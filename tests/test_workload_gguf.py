@@ -108,11 +108,147 @@ def test_simulate_costs_each_op_at_its_type(tmp_path, capsys):
 
 def test_type_hwsim_has_no_format_for_is_one_line(tmp_path, capsys):
     path = write_gguf(
-        tmp_path / "q2.gguf", types={"attn": GGMLQuantizationType.Q2_K, "ffn_down": GGMLQuantizationType.Q2_K}
+        tmp_path / "iq2.gguf", types={"attn": GGMLQuantizationType.IQ2_XXS, "ffn_down": GGMLQuantizationType.Q2_K}
     )
     assert main(["simulate", "--arch", "bitmod", "--model", str(path), "--phase", "decode"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "q2_k" in err
+    assert err.count("\n") == 1 and "IQ2_XXS" in err and "supported: F32" in err and "IQ4_XS" in err
+
+
+def test_ternary_gguf_types_cost_at_their_packed_bytes(tmp_path, capsys):
+    """TQ1_0 (1.6875 bits: five ternary codes a byte) and TQ2_0 (2.0625 bits) tensors price their file bytes."""
+    path = write_gguf(
+        tmp_path / "tq.gguf",
+        arch="bitnet",
+        types={"attn": GGMLQuantizationType.TQ1_0, "ffn_down": GGMLQuantizationType.TQ2_0},
+    )
+    assert _priced_bytes_are_the_files(path) == 1 + 7 * LAYERS
+    assert main(["simulate", "--arch", "tpu-like", "--model", str(path), "--phase", "decode", "--json"]) == 0
+    ops = {r["name"]: r["weights"] for r in json.loads(capsys.readouterr().out)["ops"]}
+    assert (ops["layers.0.q_proj"], ops["layers.0.mlp.down_proj"]) == ("tq1_0", "tq2_0")
+
+
+def test_gpt_oss_gguf_runs_its_experts_at_mxfp4(tmp_path, capsys):
+    """A gpt-oss GGUF (architecture 'gpt-oss', MXFP4 expert tensors blk.N.ffn_*_exps of shape experts × rows ×
+    cols) reads as gpt_oss with its experts at hwsim's mxfp4 and the rest at the file's other type."""
+    w = GGUFWriter(str(tmp_path / "oss.gguf"), "gpt-oss")
+    w.add_embedding_length(H)
+    w.add_feed_forward_length(FF)
+    w.add_block_count(LAYERS)
+    w.add_context_length(4096)
+    w.add_head_count(4)
+    w.add_head_count_kv(2)
+    w.add_key_length(64)
+    w.add_vocab_size(VOCAB)
+    w.add_expert_count(4)
+    w.add_expert_used_count(2)
+    w.add_sliding_window(128)
+    _tensor(w, "token_embd.weight", (VOCAB, H), GGMLQuantizationType.Q8_0)
+    _tensor(w, "output.weight", (VOCAB, H), GGMLQuantizationType.Q8_0)
+    block, size = GGML_QUANT_SIZES[GGMLQuantizationType.MXFP4]
+    for i in range(LAYERS):
+        for part, n in (("attn_q", H), ("attn_k", H // 2), ("attn_v", H // 2), ("attn_output", H)):
+            _tensor(w, f"blk.{i}.{part}.weight", (n, H), GGMLQuantizationType.Q8_0)
+        for part, (rows, cols) in (("ffn_gate_exps", (FF, H)), ("ffn_up_exps", (FF, H)), ("ffn_down_exps", (H, FF))):
+            raw = np.zeros((4, rows, cols // block * size), dtype=np.uint8)
+            w.add_tensor(f"blk.{i}.{part}.weight", raw, raw_dtype=GGMLQuantizationType.MXFP4)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    m = load_model(tmp_path / "oss.gguf")
+    assert (m.model_type, m.num_experts, m.default_weight_format) == ("gpt_oss", 4, "q8_0")
+    tr = trace(m, "decode")
+    fmts = dict(zip(tr.ops["name"], m.op_weight_formats(tr.ops["name"])))
+    assert fmts["layers.1.experts.down_proj"] == fmts["layers.0.experts.gate_proj"] == "mxfp4"
+    assert fmts["layers.0.q_proj"] == "q8_0"
+    assert main(["simulate", "--arch", "tpu-like", "--model", str(tmp_path / "oss.gguf"), "--phase", "decode"]) == 0
+
+
+def test_supported_types_are_the_formats_ggml_types():
+    from hwsim.formats import ggml
+    from hwsim.workload import gguf_model
+
+    assert gguf_model.GGML_TYPES == tuple(ggml.TYPES)
+
+
+# one tensor type per projection: every type a llama.cpp K-quant mix, an IQ4 file or a gpt-oss file carries
+MIXED = {
+    "attn_q": GGMLQuantizationType.Q4_1,
+    "attn_k": GGMLQuantizationType.Q5_0,
+    "attn_v": GGMLQuantizationType.Q5_1,
+    "attn_output": GGMLQuantizationType.IQ4_NL,
+    "ffn_gate": GGMLQuantizationType.Q2_K,
+    "ffn_up": GGMLQuantizationType.Q3_K,
+    "ffn_down": GGMLQuantizationType.IQ4_XS,
+}
+
+
+def write_mixed_gguf(path):
+    w = GGUFWriter(str(path), "llama")
+    w.add_embedding_length(H)
+    w.add_feed_forward_length(FF)
+    w.add_block_count(LAYERS)
+    w.add_context_length(2048)
+    w.add_head_count(4)
+    w.add_head_count_kv(2)
+    w.add_vocab_size(VOCAB)
+    _tensor(w, "token_embd.weight", (VOCAB, H), GGMLQuantizationType.Q4_K)
+    _tensor(w, "output.weight", (VOCAB, H), GGMLQuantizationType.MXFP4)
+    rows = {"attn_q": H, "attn_k": H // 2, "attn_v": H // 2, "attn_output": H, "ffn_gate": FF, "ffn_up": FF}
+    for i in range(LAYERS):
+        for part, qtype in MIXED.items():
+            shape = (H, FF) if part == "ffn_down" else (rows[part], H)
+            _tensor(w, f"blk.{i}.{part}.weight", shape, qtype)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return path
+
+
+def _priced_bytes_are_the_files(path) -> int:
+    """Each weight tensor's elements × its op format's storage bits / 8 (what hardware prices) equals the tensor's
+    bytes in the file; returns how many tensors were checked."""
+    from gguf import GGUFReader
+
+    from hwsim.core.precision import operand_type
+    from hwsim.workload.gguf_model import hf_module
+
+    m = load_model(path)
+    tr = trace(m, "decode")
+    fmts = dict(zip(tr.ops["name"], m.op_weight_formats(tr.ops["name"])))
+    elems = dict(zip(tr.ops["name"], tr.ops["weight_elems"]))
+    checked = 0
+    for t in GGUFReader(str(path)).tensors:
+        module = hf_module(t.name)
+        if module is None or module == "model.embed_tokens":  # a decode step reads one row of the table
+            continue
+        op = module.removeprefix("model.").replace("self_attn.", "")  # the trace's op name
+        assert fmts[op] == t.tensor_type.name.lower()
+        assert elems[op] * operand_type(fmts[op]).bits / 8 == t.n_bytes
+        checked += 1
+    return checked
+
+
+def test_mixed_types_cost_end_to_end_at_the_files_bytes(tmp_path, capsys):
+    """Each op is costed at its own tensor type, and the bytes hardware prices for each weight (elements × the
+    format's storage bits) are the file's tensor bytes; the datapath runs on element bits (fp16 for IQ4 codebook
+    lookups, the code bits for integer types)."""
+    from hwsim.core.precision import operand_type
+
+    path = write_mixed_gguf(tmp_path / "mixed.gguf")
+    m = load_model(path)
+    tr = trace(m, "decode")
+    fmts = dict(zip(tr.ops["name"], m.op_weight_formats(tr.ops["name"])))
+    checked = _priced_bytes_are_the_files(path)
+    assert checked == 1 + LAYERS * len(MIXED)
+    assert operand_type(fmts["layers.0.mlp.down_proj"]).element_bits == 16  # iq4_xs: looked up, fp16
+    assert operand_type(fmts["layers.0.mlp.gate_proj"]).element_bits == 2  # q2_k: 2-bit codes
+    assert main(["simulate", "--arch", "tpu-like", "--model", str(path), "--phase", "decode", "--json"]) == 0
+    ops = json.loads(capsys.readouterr().out)["ops"]
+    assert {r["name"]: r["weights"] for r in ops}["layers.1.v_proj"] == "q5_1"
+    assert {r["name"]: r["weights"] for r in ops}["lm_head"] == "mxfp4"
 
 
 def test_not_a_gguf_file(tmp_path, capsys):

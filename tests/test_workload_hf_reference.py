@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from hwsim.workload import from_hf_dict, load_model, trace
-from hwsim.workload.blocks import DeltaNet, Ssd, Ssm
+from hwsim.workload.blocks import DeltaNet, ShortConv, Ssd, Ssm
 
 ROOT = Path(__file__).resolve().parents[1]
 REF = json.loads((ROOT / "tests" / "data" / "hf_reference.json").read_text())["types"]
@@ -38,6 +38,11 @@ MIXER_OPS = {
     "gdn_diag",
     "gdn_off",
     "gdn_states",
+    "indexer_wq_b",
+    "indexer_wk",
+    "indexer_weights_proj",
+    "index_qk",
+    "index_reduce",
 }
 
 
@@ -80,6 +85,24 @@ def _ssm_vector_macs(m, batch: int, tokens: int, positions: int) -> int:
     return out
 
 
+def _depthwise_conv_macs(channels: int, d_conv: int, batch: int, tokens: int, decode: bool) -> int:
+    """HF's causal depthwise conv1d (transformers 5.25 causal_conv1d_fn / causal_conv1d_update, torch path), which
+    FlopCounterMode counts and hwsim puts on the vector units: d_conv taps per output position and channel, at
+    t + d_conv - 1 positions in a prefill (padded by d_conv - 1), 2 in decode (the cached d_conv inputs and the new
+    one, unpadded)."""
+    return batch * channels * d_conv * (2 if decode else tokens + d_conv - 1)
+
+
+def _short_conv_reference_extra(m, batch: int, tokens: int, decode: bool) -> int:
+    """LFM2's gated short convolution (transformers 5.25 modeling_lfm2): its depthwise conv (hwsim: vector ops), per
+    conv layer; in_proj and out_proj are linears on both sides."""
+    return sum(
+        _depthwise_conv_macs(layer.mixer.width, layer.mixer.d_conv, batch, tokens, decode)
+        for layer in m.blocks
+        if isinstance(layer.mixer, ShortConv)
+    )
+
+
 def _ssd_reference_extra(m, batch: int, tokens: int, decode: bool) -> int:
     """What HF's torch path for Mamba-2 (transformers 5.25 modeling_mamba2 / nemotron_h, no mamba_ssm kernels)
     counts beyond hwsim's SSD rows, per Mamba-2 layer:
@@ -95,7 +118,7 @@ def _ssd_reference_extra(m, batch: int, tokens: int, decode: bool) -> int:
         if not isinstance(mix, Ssd):
             continue
         H, P, N, G = mix.heads, mix.head_dim, mix.d_state, mix.groups
-        out += batch * mix.conv_dim * mix.d_conv * (2 if decode else tokens + mix.d_conv - 1)
+        out += _depthwise_conv_macs(mix.conv_dim, mix.d_conv, batch, tokens, decode)
         if not decode:  # whole chunks (the tiny run's 12 tokens in chunks of 4): hwsim's per-token chunk width is exact
             q = mix.chunk
             assert tokens % q == 0
@@ -117,7 +140,7 @@ def _gdn_reference_extra(m, batch: int, tokens: int, decode: bool) -> int:
         mix = layer.mixer
         if not isinstance(mix, DeltaNet):
             continue
-        out += batch * mix.conv_dim * mix.d_conv * (2 if decode else tokens + mix.d_conv - 1)
+        out += _depthwise_conv_macs(mix.conv_dim, mix.d_conv, batch, tokens, decode)
         if not decode:
             assert tokens % mix.chunk == 0
             out -= batch * tokens * mix.v_heads * mix.chunk * (mix.head_k + mix.head_v)
@@ -133,7 +156,8 @@ def test_macs_per_group_equal_transformers(model_type):
     cache.update). hwsim's default "absorbed" decode folds kv_b_proj into the query and output instead (same
     result, different MACs), and "expanded" caches the up-projected K/V (transformers 4), so neither is HF 5's
     count. Mamba: the mixer adds _ssm_vector_macs to hwsim's projections; Mamba-2: _ssd_reference_extra to
-    hwsim's projections and SSD rows; Gated DeltaNet: _gdn_reference_extra."""
+    hwsim's projections and SSD rows; Gated DeltaNet: _gdn_reference_extra; LFM2's short convolution:
+    _short_conv_reference_extra."""
     tiny = REF[model_type]["tiny"]
     m = from_hf_dict(dict(tiny["config"]))
     b, s = tiny["batch"], tiny["seq"]
@@ -146,6 +170,8 @@ def test_macs_per_group_equal_transformers(model_type):
     dec["mixer"] += _ssd_reference_extra(m, b, 1, decode=True)
     pre["mixer"] += _gdn_reference_extra(m, b, s, decode=False)
     dec["mixer"] += _gdn_reference_extra(m, b, 1, decode=True)
+    pre["mixer"] += _short_conv_reference_extra(m, b, s, decode=False)
+    dec["mixer"] += _short_conv_reference_extra(m, b, 1, decode=True)
     keys = ("mixer", "lm_head") if m.is_moe else ("mixer", "lm_head", "mlp")
     assert {k: pre[k] for k in keys} == {k: tiny["prefill_macs"][k] for k in keys}
     assert {k: dec[k] for k in keys} == {k: tiny["decode_macs"][k] for k in keys}

@@ -43,13 +43,25 @@ FLAGS = {
         "out",
         "dp",
         "seed",
+        "shared_prefix",
+        "prefix_groups",
+        "prefix_fraction",
     ),
+    "prefix_caching": "--no-prefix-caching",
     "num": "--num-requests",
 }
 
 
 # the generated stream's options and their defaults (they do not apply to a --requests file)
-STREAM = {"num_requests": 1000, "input_len": "lognormal:512:0.8", "output_len": "lognormal:128:0.8", "seed": 0}
+STREAM = {
+    "num_requests": 1000,
+    "input_len": "lognormal:512:0.8",
+    "output_len": "lognormal:128:0.8",
+    "seed": 0,
+    "shared_prefix": None,
+    "prefix_groups": 1,
+    "prefix_fraction": 1.0,
+}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -70,11 +82,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     src.add_argument("--output-len", help=f"output lengths, same forms (default {STREAM['output_len']})")
     src.add_argument("--seed", type=int, help=f"seed of the generated stream (default {STREAM['seed']})")
+    src.add_argument(
+        "--shared-prefix",
+        type=int,
+        help="prompt tokens a generated request shares with others (a system prompt; min with its prompt length)",
+    )
+    src.add_argument("--prefix-groups", type=int, help="distinct shared prefixes, one drawn per request (default 1)")
+    src.add_argument(
+        "--prefix-fraction", type=float, help="fraction of generated requests that share a prefix (default 1)"
+    )
     sch = p.add_argument_group("scheduler and KV cache")
     sch.add_argument("--max-num-seqs", type=int, default=256, help="sequences per iteration (default 256)")
     sch.add_argument("--max-batched-tokens", type=int, default=8192, help="tokens per iteration (default 8192)")
     sch.add_argument("--no-chunked-prefill", action="store_true", help="admit a prompt only whole")
     sch.add_argument("--block-size", type=int, default=16, help="KV tokens per block (default 16)")
+    sch.add_argument(
+        "--no-prefix-caching",
+        action="store_true",
+        help="recompute every prompt: no reuse of cached full blocks of shared prefixes (on by default, as vLLM V1)",
+    )
     sch.add_argument("--kv-blocks", type=int, help="KV cache size in blocks (default: memory left after weights)")
     sch.add_argument(
         "--memory-utilization",
@@ -98,8 +124,18 @@ def _requests(args: argparse.Namespace) -> Requests:
     if not math.isfinite(args.rate) and args.rate != math.inf:
         raise HwsimError(f"must be a positive number or inf, got {args.rate}", field="--rate")
     stream = {**STREAM, **given}
+    for k in ("prefix_groups", "prefix_fraction"):
+        if k in given and "shared_prefix" not in given:
+            raise HwsimError("shapes the shared prefixes: give --shared-prefix TOKENS too", field=options(k)[k])
     return poisson_requests(
-        args.rate, stream["num_requests"], stream["input_len"], stream["output_len"], stream["seed"]
+        args.rate,
+        stream["num_requests"],
+        stream["input_len"],
+        stream["output_len"],
+        stream["seed"],
+        shared_prefix=stream["shared_prefix"],
+        prefix_groups=stream["prefix_groups"],
+        prefix_fraction=stream["prefix_fraction"],
     )
 
 
@@ -126,6 +162,7 @@ def run(args: argparse.Namespace) -> int:
         max_batched_tokens=args.max_batched_tokens,
         block_size=args.block_size,
         chunked_prefill=not args.no_chunked_prefill,
+        prefix_caching=not args.no_prefix_caching,
     )
     spec = speculation_from_args(args, arch, prec)
     config.validate()
@@ -188,6 +225,12 @@ def run(args: argparse.Namespace) -> int:
         print(
             f"KV cache: peak {s['kv_peak_blocks']} of {s['kv_capacity_blocks']} blocks "
             f"({100 * s['kv_peak_fraction']:.1f}%), {s['preemptions']} preemptions"
+        )
+    if s["prefix_cache_hit_rate"] is not None:
+        print(
+            f"prefix cache: {100 * s['prefix_cache_hit_rate']:.1f}% of prompt tokens reused "
+            f"({s['prefix_cache_hit_tokens']:,} of {s['prefix_cache_query_tokens']:,}), "
+            f"{s['kv_evicted_blocks']:,} blocks evicted"
         )
     for f in files:
         print(f"wrote {f}")

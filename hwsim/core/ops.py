@@ -31,6 +31,11 @@ KINDS = ("embedding", "linear", "attention", "elementwise")
 ATTN_FUSED = "attn_fused"  # the op role of one fused attention kernel (docs/interfaces.md)
 
 
+def shape_of(x: Any) -> tuple:
+    """np.shape(x), an array's own shape read without np.shape's dispatch (~0.1 µs a call on the one-op path)."""
+    return x.shape if type(x) is np.ndarray else np.shape(x)
+
+
 def column_array(column: Any, dtype: Any = None) -> np.ndarray:
     """A column of a DataFrame (its own to_numpy: strings as objects) or an array, as a numpy array."""
     return column.to_numpy(dtype=dtype) if hasattr(column, "to_numpy") else np.asarray(column, dtype=dtype)
@@ -50,16 +55,23 @@ def table_columns(table: Any, names: tuple[str, ...], dtype: Any = None) -> list
     if get is None or index is None or not index.is_unique:
         return [column_array(table[c], dtype) for c in names]
     out = []
+    want = None if dtype is None else np.dtype(dtype)  # compared as a dtype (against a type it costs ~0.15 µs)
     for c in names:
         i = index.get_loc(c)
-        arr = get(i) if isinstance(i, int) else None
-        if type(arr) is np.ndarray and arr.ndim == 1 and dtype is not None and arr.dtype != dtype:
+        arr = get(i) if type(i) is int else None
+        if (
+            type(arr) is np.ndarray
+            and arr.ndim == 1
+            and want is not None
+            and arr.dtype is not want
+            and arr.dtype != want
+        ):
             got = arr.astype(dtype)  # a converted copy (np.asarray's cast, with less overhead)
         elif type(arr) is np.ndarray and arr.ndim == 1:
             got = np.asarray(arr, dtype=dtype)
             if got is arr or (got.base is not None and np.shares_memory(arr, got)):
                 got = got.view()
-                got.flags.writeable = False
+                got.setflags(write=False)
         elif dtype is None and arr is not None and _plain_arrow_strings(arr):
             got = arr._pa_array.to_numpy()  # what its to_numpy() returns here, without its checks (~2 µs a column)
         elif arr is not None and not isinstance(arr.dtype, np.dtype) and hasattr(arr, "to_numpy"):
@@ -74,14 +86,27 @@ def _plain_arrow_strings(arr: Any) -> bool:
     """Whether `arr` is pandas' Arrow-backed strings with no missing value and ArrowExtensionArray's own
     to_numpy, which then returns its pyarrow array's to_numpy() (pandas 2.x-3.x; the pandas-internal
     `_hasna` and `_pa_array` read with fallbacks: anything else goes through to_numpy)."""
-    pd = sys.modules.get("pandas")
-    arrow = getattr(getattr(pd, "arrays", None), "ArrowExtensionArray", None)
-    if arrow is None or getattr(type(arr), "to_numpy", None) is not getattr(arrow, "to_numpy", None):
+    if getattr(type(arr), "to_numpy", None) is not _arrow_to_numpy():
         return False
     return getattr(arr, "_hasna", True) is False and str(getattr(getattr(arr, "_pa_array", None), "type", "")) in (
         "string",
         "large_string",
     )
+
+
+@functools.cache
+def _arrow_to_numpy_of(pd: Any) -> Any:
+    arrow = getattr(getattr(pd, "arrays", None), "ArrowExtensionArray", None)
+    return getattr(arrow, "to_numpy", _NONE)
+
+
+_NONE = object()  # matches no class's to_numpy
+
+
+def _arrow_to_numpy() -> Any:
+    """ArrowExtensionArray.to_numpy of the loaded pandas (looked up once per pandas module), else a sentinel."""
+    pd = sys.modules.get("pandas")
+    return _NONE if pd is None else _arrow_to_numpy_of(pd)
 
 
 @dataclass(frozen=True)
@@ -125,10 +150,16 @@ class OpColumns:
             raise
         kind = kind.astype(str)
         _check_counts(cols)
-        unknown = set(kind.tolist()).difference(KINDS)
+        present = set(kind.tolist())
+        unknown = present.difference(KINDS)
         if unknown:
             raise HwsimError(f"ops table has kind {sorted(unknown)[0]!r}; allowed: {', '.join(KINDS)}", field="trace")
-        return cls(name=name, kind=kind, op=op[0].astype(str) if op else None, **cols)
+        # the instance as the frozen dataclass's __init__ builds it (every field set, no __post_init__), without
+        # its object.__setattr__ per field (~2 µs on a call that reads a bare table every time)
+        got = object.__new__(cls)
+        got.__dict__.update(name=name, kind=kind, **cols, op=op[0].astype(str) if op else None)
+        got.__dict__["_kinds"] = frozenset(present)  # the check's set, kept (OpColumns.kinds)
+        return got
 
     def __len__(self) -> int:
         return len(self.m)
@@ -143,11 +174,35 @@ class OpColumns:
 
     # Masks the engine and the families ask for several times a call, computed once per OpColumns (read-only:
     # shared by every caller).
+    @property
+    def kinds(self) -> frozenset:
+        """The op kinds present, kept per OpColumns (from_frame keeps the set its check built): a mask of a
+        kind no op has, or that every op has, needs no comparison, and a step whose mask selects every op or
+        none can take the values np.where would pick (has, only)."""
+        got = self.__dict__.get("_kinds")
+        if got is None:
+            got = self.__dict__["_kinds"] = frozenset(self.kind.tolist())
+        return got
+
+    def has(self, kind: str) -> bool:
+        """Whether any op is of `kind`."""
+        return kind in self.kinds
+
+    def only(self, *kinds: str) -> bool:
+        """Whether every op is of one of `kinds` (True for no ops, as np.all of an empty mask)."""
+        return self.kinds.issubset(kinds)
+
     def is_kind(self, kind: str) -> np.ndarray:
         masks = self.__dict__.setdefault("_kind_masks", {})  # beside the frozen fields, not one of them
         got = masks.get(kind)
         if got is None:
-            got = masks[kind] = _read_only(self.kind == kind)
+            if kind not in self.kinds:  # the comparison's values without it: no op, or every op, of that kind
+                got = np.zeros(len(self), dtype=bool)
+            elif len(self.kinds) == 1:
+                got = np.ones(len(self), dtype=bool)
+            else:
+                got = self.kind == kind
+            got = masks[kind] = _read_only(got)
         return got
 
     @property
@@ -159,19 +214,37 @@ class OpColumns:
     def is_embedding(self) -> np.ndarray:
         return self.is_kind("embedding")
 
-    @functools.cached_property
+    @property
     def gemm(self) -> np.ndarray:
-        """Ops that run on a MAC/dot-product array (linear and attention)."""
-        return _read_only(self.is_kind("linear") | self.is_attention)
+        """Ops that run on a MAC/dot-product array (linear and attention). Kept beside the fields, as the kind
+        masks (a plain __dict__ slot: functools.cached_property takes a lock on Python 3.11, ~1 µs)."""
+        got = self.__dict__.get("_gemm")
+        if got is None:
+            if self.only("linear", "attention"):  # every op (the values of the | below)
+                got = np.ones(len(self), dtype=bool)
+            else:
+                got = self.is_kind("linear") | self.is_attention
+            self.__dict__["_gemm"] = got = _read_only(got)
+        return got
+
+    @property
+    def single(self) -> bool:
+        """Whether every op runs one instance (count <= 1: np.maximum(count, 1.0) is all ones, so a value per
+        instance is the op's value: x / 1.0 is x, bit for bit). Kept beside the fields."""
+        got = self.__dict__.get("_single")
+        if got is None:
+            got = self.__dict__["_single"] = not np.count_nonzero(self.count > 1.0)
+        return got
 
 
 def _check_counts(cols: dict[str, np.ndarray]) -> None:
     """Refuse a count column holding NaN, inf or a negative value (a hand-made table would cost to NaN or
-    negative cycles): one comparison over all of them (NaN compares false)."""
-    counts = np.array(list(cols.values()))
+    negative cycles): one comparison over all of them (NaN compares false), on the columns end to end."""
+    counts = np.concatenate(list(cols.values()))  # ~0.3 µs less than stacking them into rows
     ok = (counts >= 0) & (counts < np.inf)
-    if not ok.all():
-        col, row = (int(i) for i in np.argwhere(~ok)[0])
+    if np.count_nonzero(ok) != ok.size:  # not ok.all(), cheaper
+        counts = counts.reshape(len(cols), -1)  # column by row (every column has the table's length)
+        col, row = (int(i) for i in np.argwhere(~ok.reshape(counts.shape))[0])
         raise HwsimError(
             f"ops table column {list(cols)[col]!r} has {float(counts[col, row]):g} at row {row}: counts must be finite and >= 0",
             field="trace",
@@ -179,7 +252,7 @@ def _check_counts(cols: dict[str, np.ndarray]) -> None:
 
 
 def _read_only(arr: np.ndarray) -> np.ndarray:
-    arr.flags.writeable = False
+    arr.setflags(write=False)
     return arr
 
 
@@ -201,11 +274,17 @@ def operand_bytes(ops: OpColumns, prec: ResolvedPrecision) -> OperandBytes:
     cache (kv_write_elems) count as output bytes of the op that produces them.
     """
     a_bits, w_bits, kv_bits = prec.activations.bits, prec.weights.bits, prec.kv.bits
-    att, emb = ops.is_attention, ops.is_embedding
-    b_bits = np.where(att, kv_bits, w_bits)
-    # embedding reads only the gathered rows of its table (act_out elements), not the whole table
-    b_elems = np.where(att, ops.kv_read_elems, np.where(emb, ops.act_out_elems, ops.weight_elems))
-    a = np.ceil(np.where(emb, 0.0, ops.act_in_elems) * a_bits / 8)
+    if ops.has("attention") or ops.has("embedding") or type(w_bits) is not float:
+        att, emb = ops.is_attention, ops.is_embedding
+        b_bits = np.where(att, kv_bits, w_bits)
+        # embedding reads only the gathered rows of its table (act_out elements), not the whole table
+        b_elems = np.where(att, ops.kv_read_elems, np.where(emb, ops.act_out_elems, ops.weight_elems))
+        act_in = np.where(emb, 0.0, ops.act_in_elems)
+    else:  # no attention or embedding op: the values the masks above pick, without the np.where calls
+        b_bits = np.empty(len(ops))
+        b_bits.fill(w_bits)
+        b_elems, act_in = ops.weight_elems, ops.act_in_elems
+    a = np.ceil(act_in * a_bits / 8)
     b = np.ceil(b_elems * b_bits / 8)
     c = np.ceil(ops.act_out_elems * a_bits / 8) + np.ceil(ops.kv_write_elems * kv_bits / 8)
     return OperandBytes(a=a, b=b, c=c, b_bits=b_bits)

@@ -122,12 +122,21 @@ class ResolvedPrecision:
 
 _DEFAULT = Precision()
 _RESOLVED: dict = {}  # (precision, its operands' types) → ResolvedPrecision: format names resolve for good
+_KEPT_IDS: set = set()  # ids of the values of _RESOLVED (held there for good, so no id is reused)
+# None, a format name or a number of bits as given (type and value: True is not 1, 4 is not 4.0) → the value kept
+# in _RESOLVED for it, so a repeated call skips building its Precision and key (~2 µs of a one-GEMM cost())
+_SHORT: dict = {}
+_SHORT_TYPES = (type(None), str, int, float)
 
 
 def resolve_precision(precision: "Precision | ResolvedPrecision | str | float | None") -> ResolvedPrecision:
     """The operand types of a precision, resolved once per distinct precision (every engine call asks; a
     format name always resolves alike, hwsim.formats.get_format). The key holds each operand's type, so
     True is never taken for 1 nor 4 for 4.0; an unhashable operand resolves every call."""
+    short = (type(precision), precision)  # None, a format name or bits: the answer kept for it below
+    got = _SHORT.get(short) if type(precision) in _SHORT_TYPES else None
+    if got is not None:
+        return got
     if precision is None:
         precision = _DEFAULT
     if isinstance(precision, ResolvedPrecision):
@@ -149,4 +158,13 @@ def resolve_precision(precision: "Precision | ResolvedPrecision | str | float | 
         hit = precision.resolve()
         if len(_RESOLVED) < 4096:
             _RESOLVED[key] = hit
-    return hit
+            _KEPT_IDS.add(id(hit))
+    got_kept: ResolvedPrecision = hit
+    if short[0] in _SHORT_TYPES and id(got_kept) in _KEPT_IDS and len(_SHORT) < 4096:
+        _SHORT[short] = got_kept
+    return got_kept
+
+
+def is_kept(prec: ResolvedPrecision) -> bool:
+    """Whether `prec` is one resolve_precision keeps (hashable, held for good: its identity stands for its value)."""
+    return id(prec) in _KEPT_IDS

@@ -122,9 +122,10 @@ def compute_view(ops: OpColumns) -> tuple[OpColumns, np.ndarray]:
     (appended), chained on chip. Returns the view and the indices of the fused rows the appended rows
     belong to. (MLA absorbed: V is a slice of the latent K already read, so the av part reads nothing new
     when kv_read covers K only; the split then follows d_v/(d_qk + d_v) of what is read.)"""
-    fused = np.flatnonzero(ops.fused_attention())
-    if fused.size == 0:
-        return ops, fused
+    mask = ops.fused_attention()
+    if not np.count_nonzero(mask):  # no fused row (np.flatnonzero's empty result, without its cost)
+        return ops, _NO_ROWS
+    fused = np.flatnonzero(mask)
     m, k, cnt = ops.m[fused], ops.k[fused], ops.count[fused]
     d_v = ops.n[fused]
     with np.errstate(divide="ignore", invalid="ignore"):  # an empty op (zero rows) has no width to recover
@@ -158,6 +159,10 @@ def compute_view(ops: OpColumns) -> tuple[OpColumns, np.ndarray]:
         **merged,
     )
     return view, fused
+
+
+_NO_ROWS = np.flatnonzero(np.zeros(0, dtype=bool))  # no fused rows: read-only, shared
+_NO_ROWS.flags.writeable = False
 
 
 def family_view(family: Family, ops: OpColumns) -> tuple[OpColumns, np.ndarray]:

@@ -4,14 +4,15 @@ roofline, allocation and sweeps all cost on (Family.configure runs here and nowh
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from hwsim.core.ops import OpColumns, OperandBytes, operand_bytes
-from hwsim.core.precision import Precision, ResolvedPrecision, resolve_precision
+from hwsim.core.ops import OpColumns, OperandBytes, operand_bytes, shape_of
+from hwsim.core.precision import Precision, ResolvedPrecision, is_kept, resolve_precision
 from hwsim.core.spec import Accelerator
-from hwsim.engine.memory import Traffic, operand_capacities, traffic
+from hwsim.engine.memory import Traffic, level_bytes_per_cycle, operand_capacities, traffic
 from hwsim.families import get_family
 from hwsim.families.base import Family
 from hwsim.kept import kept_by
@@ -53,8 +54,14 @@ def configure(arch: Accelerator, precision: Precision | ResolvedPrecision | None
     area are derived once per design and precision, not on every engine call."""
     prec = resolve_precision(precision)
     fam = get_family(arch.family)
+    last = arch.__dict__.get("_machine_last")  # the last one asked, by identity: no hash of the precision (~1 µs)
+    if last is not None and last[0] is fam and last[1] is prec:
+        return last[2]
     # an unhashable precision (arrays over design points) is configured every call
-    return kept_by(arch, "_machines", (fam, prec), lambda: Machine(arch, prec, fam, *fam.configure(arch, prec)))
+    got = kept_by(arch, "_machines", (fam, prec), lambda: Machine(arch, prec, fam, *fam.configure(arch, prec)))
+    if is_kept(prec):  # hashable and held for good (resolve_precision): its identity stands for its value
+        arch.__dict__["_machine_last"] = (fam, prec, got)
+    return got
 
 
 @dataclass(frozen=True)
@@ -81,6 +88,12 @@ def op_traffic(m: Machine, ops: OpColumns) -> OpTraffic:
     return OpTraffic(ob, resident, tr, caps, spill, (a_reads, b_reads))
 
 
+def _plus_zero(x: object) -> bool:
+    """Whether `x` is the Python float +0.0 (a part that is absent: np.maximum(x, 0.0), np.ceil(x) and y - x
+    then give 0.0 and y without a numpy call)."""
+    return type(x) is float and x == 0.0 and math.copysign(1.0, x) > 0
+
+
 def exposed_cycles(
     m: Machine,
     ops: OpColumns,
@@ -102,31 +115,45 @@ def exposed_cycles(
     exposes_pipeline_ends off) expose only their start-up work. `startup`: the start-up work's cycles
     per op (the sum of Family.compute_parts' startup_parts); the part of it that moves spilled bytes
     through the backing store is in `memory` already."""
-    bpc = m.arch.backing.bytes_per_cycle(m.arch.clock_hz)
+    bpc = level_bytes_per_cycle(m.arch)[0]  # the backing store's (memory[0])
     spill = shared.spill
     if type(spill) is float and spill == 0.0 and type(bpc) is float and bpc > 0.0:
-        startup_left = np.maximum(startup, 0.0)  # no spill (Family.spill_bytes' default): x - 0.0 is x
+        # no spill (Family.spill_bytes' default): x - 0.0 is x; no start-up work (+0.0): np.maximum's 0.0
+        startup_left = 0.0 if _plus_zero(startup) else np.maximum(startup, 0.0)
     else:
         startup_left = np.maximum(startup - np.ceil(2 * np.asarray(spill) / bpc), 0.0)
     shape = m.family.tile_shape(m.arch, ops)
     if shape is None or not m.family.exposes_pipeline_ends:
         return 0.0, np.ceil(startup_left)
     ob, tr = shared.bytes, shared.traffic
+    # every operand fetched once (fetch factors all 1.0, as the bytes are shaped): blocking takes the values
+    # its fetch terms have then without computing them (hwsim.sim.blocking's `once`)
+    once = tr.once and shape_of(tr.a_fetch) == shape_of(ob.a) == shape_of(ob.b)
     if m.family.batch_pipeline:  # one pipeline for all instances; re-reads stream (no super-blocks)
-        count, a_fetch, b_fetch = 1.0, np.minimum(tr.a_fetch, 1.0), np.minimum(tr.b_fetch, 1.0)
+        if once:  # np.minimum(1.0, 1.0) is 1.0
+            count, a_fetch, b_fetch = 1.0, tr.a_fetch, tr.b_fetch
+        else:
+            count, a_fetch, b_fetch = 1.0, np.minimum(tr.a_fetch, 1.0), np.minimum(tr.b_fetch, 1.0)
     else:
         count, a_fetch, b_fetch = np.maximum(ops.count, 1.0), tr.a_fetch, tr.b_fetch
-    per_tile = (compute - startup) / count  # one instance's compute; tile shares are of its outputs
-    ab = (ops.m, ops.n, shape[0], shape[1], ob.a / count, ob.b / count, ob.c / count, a_fetch, b_fetch)
+    # one instance's compute and bytes; tile shares are of its outputs. Every op one instance (count all 1.0):
+    # the values themselves (x / 1.0 is x, and x - 0.0 is x), without the divisions
+    whole = ops.single and shape_of(count) == shape_of(ops.count)
+    per_tile = (compute if _plus_zero(startup) else compute - startup) if whole else None
+    if per_tile is None or shape_of(per_tile)[-1:] != shape_of(count):
+        per_tile, whole = (compute - startup) / count, False
+    a1, b1, c1 = (ob.a, ob.b, ob.c) if whole else (ob.a / count, ob.b / count, ob.c / count)
+    ab = (ops.m, ops.n, shape[0], shape[1], a1, b1, c1, a_fetch, b_fetch)
     refills: float | np.ndarray = 0.0
     imbalance: float | np.ndarray = 0.0
     if len(shape) == 2 and not m.family.batch_pipeline:  # tile_grid's tiles: held super-blocks refill
         cap_a, cap_b = shared.capacities
         load, store, last, refills, imbalance = held_pipeline_ends(
-            *ab, cap_a, cap_b, per_tile, memory / count, bpc, count
+            *ab, cap_a, cap_b, per_tile, memory if whole else memory / count, bpc, count, once
         )
     else:
-        load, store, last = pipeline_ends(*ab, *shared.capacities)
+        cap_a, cap_b = shared.capacities
+        load, store, last = pipeline_ends(*ab, cap_a, cap_b, once)
     last_compute = per_tile * last
     if len(shape) > 2:  # the tile (the whole op) streams its reduction in slices, re-reads included
         a_bytes = ob.a * tr.a_fetch
@@ -136,7 +163,10 @@ def exposed_cycles(
         )
     else:
         ends = m.family.memory_round((load + store) / bpc + refills)
-    imbalance = np.ceil(imbalance)
+    imbalance = 0.0 if _plus_zero(imbalance) else np.ceil(imbalance)  # np.ceil(0.0) is 0.0
+    if ops.only("linear", "attention") and shape_of(ends)[-1:] == shape_of(last_compute)[-1:] == (len(ops),):
+        # every op a GEMM: the values np.where(ops.gemm, ..., 0.0) picks, at its shape (each is over the ops)
+        return ends + imbalance, np.ceil(startup_left + (last_compute + imbalance))
     gemm = ops.gemm
     return (
         np.where(gemm, ends + imbalance, 0.0),

@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 
 from hwsim.core.spec import Accelerator
-from hwsim.core.ops import OperandBytes, OpColumns
+from hwsim.core.ops import OperandBytes, OpColumns, shape_of
 from hwsim.errors import HwsimError
+from hwsim.kept import kept
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
@@ -35,19 +36,30 @@ class Traffic:
     a_fetch: np.ndarray  # times A is fetched from the backing store (1 = once)
     b_fetch: np.ndarray
     slowest: np.ndarray  # the op's memory cycles: the slowest level's (the maximum over `cycles`)
+    once: bool = False  # every operand fetched once (no re-fetch, none resident): a_fetch and b_fetch all 1.0
 
 
 def fetch_orders(
-    a: np.ndarray, b: np.ndarray, count: np.ndarray, cap_a: float | np.ndarray, cap_b: float | np.ndarray
+    a: np.ndarray,
+    b: np.ndarray,
+    count: np.ndarray,
+    cap_a: float | np.ndarray,
+    cap_b: float | np.ndarray,
+    single: bool = False,
 ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """Fetch factors (a_fetch, b_fetch) of the two loop orders: B re-read per buffer tile of A, or A re-read
-    per buffer tile of B. Both are (1, 1) when either operand of one GEMM instance fits its buffer."""
-    count = np.maximum(count, 1.0)
-    a1, b1 = a / count, b / count  # one GEMM instance
+    per buffer tile of B. Both are (1, 1) when either operand of one GEMM instance fits its buffer.
+    `single`: every op runs one instance (OpColumns.single): a and b are one instance's (x / 1.0 is x)."""
+    if single and shape_of(a)[-1:] == shape_of(b)[-1:] == shape_of(count):
+        a1, b1 = a, b
+    else:
+        count = np.maximum(count, 1.0)
+        a1, b1 = a / count, b / count  # one GEMM instance
     both = (a1 > cap_a) & (b1 > cap_b)
-    if not both.any():  # no op re-fetches: the two orders are one (the same pair, so traffic costs it once)
-        one = np.ones(both.shape)
-        one.flags.writeable = False  # shared by both operands and orders
+    if not np.count_nonzero(both):  # no op re-fetches: the two orders are one (the same pair, so traffic costs it once)
+        one = np.empty(both.shape)  # np.ones' values (np.ones is np.empty then a copy: ~0.6 µs against ~0.25)
+        one.fill(1.0)
+        one.setflags(write=False)  # shared by both operands and orders
         pair = (one, one)
         return pair, pair
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -65,24 +77,29 @@ def level_reads_writes(
     a_reads: float | np.ndarray,
     b_reads: float | np.ndarray,
     spill: float | np.ndarray = 0.0,
+    once: bool = False,
 ) -> dict:
     """(bytes read, bytes written) per level: the backing store is read for the fetches and written with the
     outputs, and `spill` bytes are written to it and read back (Family.spill_bytes); an on-chip level is
     written with what it holds (fills, and outputs) and read by the array (A a_reads times, B b_reads times)
-    and for the outputs' drain."""
-    back, out = ob.a * a_fetch + ob.b * b_fetch, ob.c
-    if np.ndim(spill) or spill:  # Family.spill_bytes' default 0.0: nothing to add
+    and for the outputs' drain. `once`: a_fetch and b_fetch are all 1.0 (Traffic.once), so a fill is the
+    operand's bytes (x * 1.0 is x) where the shapes agree."""
+    once = once and shape_of(a_fetch) == shape_of(ob.a) and shape_of(b_fetch) == shape_of(ob.b)
+    a_fill, b_fill = (ob.a, ob.b) if once else (ob.a * a_fetch, ob.b * b_fetch)
+    back, out = a_fill + b_fill, ob.c
+    if getattr(spill, "ndim", 0) or spill:  # Family.spill_bytes' default 0.0: nothing to add (np.ndim, cheaper)
         back, out = back + spill, out + spill
     levels = {arch.backing.name: (back, out)}
-    zero = np.zeros(np.shape(back))
-    zero.flags.writeable = False  # a level holding nothing moves these (shared)
-    a_read, a_fill, b_read, b_fill = ob.a * a_reads, ob.a * a_fetch, ob.b * b_reads, ob.b * b_fetch
+    zero = np.zeros(shape_of(back))
+    zero.setflags(write=False)  # a level holding nothing moves these (shared)
+    a_read, b_read = ob.a * a_reads, ob.b * b_reads
     att = np.asarray(att)
+    n_att = int(np.count_nonzero(att))  # attention ops: none, all or some (_held), counted once for every level
     for lv in arch.on_chip:
         reads, writes = zero, zero
         if "activations" in lv.holds:
             reads, writes = reads + a_read, writes + a_fill
-        held_b = _held(att, "kv" in lv.holds, "weights" in lv.holds)  # B: KV for attention, weights otherwise
+        held_b = _held(att, "kv" in lv.holds, "weights" in lv.holds, n_att)  # B: KV for attention, weights otherwise
         if held_b is True:
             reads, writes = reads + b_read, writes + b_fill
         elif held_b is False:  # + 0.0: the values stay (no -0.0 here: every sum starts at +0.0), the shape grows
@@ -96,18 +113,19 @@ def level_reads_writes(
     return levels
 
 
-def _held(att: np.ndarray, kv: bool, weights: bool) -> bool | np.ndarray:
-    """Whether a level holds each op's B operand: one bool when that is the same for every op, else a mask."""
+def _held(att: np.ndarray, kv: bool, weights: bool, n_att: int) -> bool | np.ndarray:
+    """Whether a level holds each op's B operand: one bool when that is the same for every op, else a mask.
+    `n_att`: np.count_nonzero(att) (any() and all() in one count, ~0.2 µs where each method costs ~0.6 µs)."""
     if kv == weights:
         return kv
-    if not att.any():
+    if not n_att:
         return weights
-    return kv if att.all() else np.where(att, kv, weights)
+    return kv if n_att == att.size else np.where(att, kv, weights)
 
 
 def _grown(total: np.ndarray, other: ArrayLike) -> np.ndarray:
     """`total + 0.0 * other`'s broadcast: total itself when `other` adds no dimension."""
-    return total if np.shape(other) == np.shape(total) else total + np.zeros(np.shape(other))
+    return total if shape_of(other) == shape_of(total) else total + np.zeros(shape_of(other))
 
 
 def _level_bytes(
@@ -119,11 +137,11 @@ def _level_bytes(
     a_reads: float | np.ndarray,
     b_reads: float | np.ndarray,
     spill: float | np.ndarray = 0.0,
+    once: bool = False,
 ) -> dict:
     """Bytes moved per level: reads + writes of level_reads_writes."""
-    return {
-        k: r + w for k, (r, w) in level_reads_writes(arch, att, ob, a_fetch, b_fetch, a_reads, b_reads, spill).items()
-    }
+    split = level_reads_writes(arch, att, ob, a_fetch, b_fetch, a_reads, b_reads, spill, once)
+    return {k: r + w for k, (r, w) in split.items()}
 
 
 def _level_cycles(arch: Accelerator, levels: dict, memory_round: Callable[..., Any]) -> dict:
@@ -131,11 +149,10 @@ def _level_cycles(arch: Accelerator, levels: dict, memory_round: Callable[..., A
     when omitted) takes 0 cycles; any other non-finite result is a spec error, never hidden
     (_check_finite, once over all levels)."""
     cycles = {}
-    for lv in arch.memory:
-        bpc = lv.bytes_per_cycle(arch.clock_hz)
+    for lv, bpc in zip(arch.memory, level_bytes_per_cycle(arch)):
         moved = levels[lv.name]
         if type(bpc) is float and 0.0 < bpc:  # one design point's bandwidth: nothing to mask
-            cycles[lv.name] = memory_round(moved / bpc) if bpc < math.inf else np.zeros(np.shape(moved))
+            cycles[lv.name] = memory_round(moved / bpc) if bpc < math.inf else np.zeros(shape_of(moved))
             continue
         bpc = np.asarray(bpc, dtype=np.float64)
         unbounded = np.isposinf(bpc)
@@ -144,10 +161,17 @@ def _level_cycles(arch: Accelerator, levels: dict, memory_round: Callable[..., A
     return cycles
 
 
+def level_bytes_per_cycle(arch: Accelerator) -> tuple:
+    """Each memory level's bytes per cycle at the spec's clock (MemoryLevel.bytes_per_cycle), in spec order:
+    per design, so kept beside the spec (hwsim.kept; a spec is not changed after it is built)."""
+    return kept(arch, "_level_bytes_per_cycle", lambda: tuple(lv.bytes_per_cycle(arch.clock_hz) for lv in arch.memory))
+
+
 def _check_finite(arch: Accelerator, levels: dict, cycles: dict, slowest: ArrayLike) -> None:
     """Raise for the first level (in spec order) whose cycles are not finite; `slowest` (their maximum,
     NaN-propagating) tells whether any is, in one test."""
-    if np.isfinite(slowest).all():
+    finite = np.isfinite(slowest)
+    if np.count_nonzero(finite) == finite.size:  # .all(), cheaper on the one-op path
         return
     for lv in arch.memory:
         if not np.all(np.isfinite(cycles[lv.name])):
@@ -164,13 +188,26 @@ def _check_finite(arch: Accelerator, levels: dict, cycles: dict, slowest: ArrayL
 def operand_capacities(arch: Accelerator, ops: OpColumns) -> tuple:
     """On-chip bytes for A and B of each op (B = weights for linear ops, KV for attention),
     each role sharing its buffer with the other roles of its op (Accelerator.buffer_capacity)."""
-    att = ops.is_attention
     lin_roles, att_roles = ("activations", "weights", "outputs"), ("activations", "kv", "outputs")
-    cap_a = np.where(
-        att, arch.buffer_capacity("activations", att_roles), arch.buffer_capacity("activations", lin_roles)
+    cap_a = _by_role(
+        ops, arch.buffer_capacity("activations", att_roles), arch.buffer_capacity("activations", lin_roles)
     )
-    cap_b = np.where(att, arch.buffer_capacity("kv", att_roles), arch.buffer_capacity("weights", lin_roles))
+    cap_b = _by_role(ops, arch.buffer_capacity("kv", att_roles), arch.buffer_capacity("weights", lin_roles))
     return cap_a, cap_b
+
+
+def _by_role(ops: OpColumns, attention: float | np.ndarray, other: float | np.ndarray) -> float | np.ndarray:
+    """np.where(ops.is_attention, attention, other); one design point's capacity (a float) as itself when
+    every op takes it: every user compares or divides by it, broadcasting it over the ops."""
+    if type(attention) in _FLOATS and type(other) in _FLOATS:
+        if not ops.has("attention"):
+            return other
+        if ops.only("attention") or attention == other:
+            return attention
+    return np.where(ops.is_attention, attention, other)
+
+
+_FLOATS = (float, np.float64)
 
 
 def traffic(
@@ -192,14 +229,15 @@ def traffic(
     att = ops.is_attention
     cap_a, cap_b = operand_capacities(arch, ops) if caps is None else caps
     options = []
-    orders = fetch_orders(ob.a, ob.b, ops.count, cap_a, cap_b)
+    orders = fetch_orders(ob.a, ob.b, ops.count, cap_a, cap_b, ops.single)
     same = orders[0] is orders[1] or (
         np.array_equal(orders[0][0], orders[1][0]) and np.array_equal(orders[0][1], orders[1][1])
     )
+    once = orders[0] is orders[1] and a_resident is False and b_resident is False  # fetch_orders' ones
     for a_fetch, b_fetch in orders[:1] if same else orders:  # no op re-fetches an operand: one order, costed once
         a_fetch = a_fetch if a_resident is False else np.where(a_resident, 0.0, a_fetch)
         b_fetch = b_fetch if b_resident is False else np.where(b_resident, 0.0, b_fetch)
-        levels = _level_bytes(arch, att, ob, a_fetch, b_fetch, a_reads, b_reads, spill)
+        levels = _level_bytes(arch, att, ob, a_fetch, b_fetch, a_reads, b_reads, spill, once)
         cycles = _level_cycles(arch, levels, memory_round)
         slowest = functools.reduce(np.maximum, cycles.values())
         _check_finite(arch, levels, cycles, slowest)
@@ -208,12 +246,14 @@ def traffic(
     (l1, c1, t1, af1, bf1), (l2, c2, t2, af2, bf2) = options * 2 if same else options
     back = arch.backing.name
     if same:  # both options are one: the pick is its values at the comparison's shape
-        shape = np.shape(t1)
-        if np.shape(l1[back]) != shape:
-            shape = np.broadcast_shapes(shape, np.shape(l1[back]))
+        shape = shape_of(t1)
+        if shape_of(l1[back]) != shape:
+            shape = np.broadcast_shapes(shape, shape_of(l1[back]))
 
         def pick(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-            return x if np.shape(x) == shape else np.broadcast_to(x, shape).copy()
+            if type(x) is np.ndarray and x.shape == shape:  # np.shape costs ~0.15 µs: asked only otherwise
+                return x
+            return x if shape_of(x) == shape else np.broadcast_to(x, shape).copy()
     else:
         first = (t1 < t2) | ((t1 == t2) & (l1[back] <= l2[back]))
 
@@ -226,4 +266,5 @@ def traffic(
         a_fetch=pick(af1, af2),
         b_fetch=pick(bf1, bf2),
         slowest=pick(t1, t2),  # the maximum over the picked levels: the picked option's maximum
+        once=once,
     )

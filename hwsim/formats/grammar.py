@@ -83,11 +83,7 @@ KNOWN_FORMATS = (
     "binary",
     "bfp8_g16",
     "bfp4_g16",
-    "q4_0",
-    "q8_0",
-    "q4_k",
-    "q5_k",
-    "q6_k",
+    *GGML_TYPES,  # llama.cpp types: q8_0 q4_0 q4_1 q5_0 q5_1 q2_k q3_k q4_k q5_k q6_k iq4_nl iq4_xs
 )
 
 

@@ -350,7 +350,8 @@ def _build_basis(model: ModelConfig, attention: str) -> Basis:
 
         held = list(checks)
         for w in sorted({x for x in limits if x}):  # both sides of every window, each piece, far beyond
-            news = (1, 4, 64, 300) if several else (1,)
+            # one new token is the one-token form's when it has its own (MLA decode), not this fit's
+            news = tuple(t for t in (1, 4, 64, 300) if t > 1 or not varies) if several else (1,)
             held += [(3, t, w + d) for t in news for d in (0, 1, t - 1, t, 1000) if w + d >= t]
         return _fit(
             traced(pts, names),

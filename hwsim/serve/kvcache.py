@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections import OrderedDict
+from collections.abc import Hashable
 
 from typing import TYPE_CHECKING
 
@@ -133,15 +135,36 @@ def capacity_blocks(
 
 
 class BlockTable:
-    """Blocks held per sequence (vectorised over sequence ids) and the free count."""
+    """Blocks held per sequence (vectorised over sequence ids) and the free count; with `caching`, automatic
+    prefix caching as vLLM (V1) does it (docs.vllm.ai, design/prefix_caching: "Automatic Prefix Caching"):
 
-    def __init__(self, num_blocks: int, block_size: int, num_seqs: int) -> None:
+    - a full block is known by the chain of its contents (the caller's `key`: equal keys hold equal tokens after
+      equal prefixes); a block is cached (registered under its key) when it is allocated for tokens that are
+      scheduled, so a request admitted later in the same iteration may already reuse it;
+    - a request reuses (`acquire`) its leading blocks that are cached, adding a reference each;
+    - freed blocks go to the tail of one free queue, a request's blocks in reverse order (its last block is
+      evicted first); a new block is taken from the head, and a cached block taken there is evicted (its key
+      forgotten): least recently used first, and never a block that is referenced (it is not in the queue);
+    - a cached block with no reference counts as free (it is in the queue); reusing one takes it out.
+    Without `caching` only the counts are kept (the queue would hold blank blocks only)."""
+
+    def __init__(self, num_blocks: int, block_size: int, num_seqs: int, caching: bool = False) -> None:
         if num_blocks < 1 or block_size < 1:
             raise HwsimError("`kv_blocks` and `block_size` must be positive integers", field="kv_blocks")
         self.capacity, self.block_size = int(num_blocks), int(block_size)
         self.held = np.zeros(num_seqs, dtype=np.int64)
-        self.used = 0
+        self.used = 0  # blocks referenced by some sequence
         self.peak = 0
+        self.caching = caching
+        self.refs: dict[Hashable, int] = {}  # cached blocks: key → references
+        self.mine: dict[int, list[Hashable]] = {}  # sequence → keys of the cached blocks it references
+        self.registered = np.zeros(num_seqs if caching else 0, dtype=np.int64)  # leading blocks checked to cache
+        self.evicted = 0
+        # free queue, head first: slot → a run length (blank blocks) or a key (one cached block); keys → slots
+        self._queue: OrderedDict[int, int | Hashable] = OrderedDict({0: self.capacity} if caching else {})
+        self._slot: dict[Hashable, int] = {}
+        self._keyed: set[int] = set()  # slots that hold a cached block
+        self._next = 1
 
     def need(self, ids: np.ndarray, tokens: np.ndarray) -> np.ndarray:
         """Extra blocks sequences `ids` need to hold `tokens` tokens each."""
@@ -157,9 +180,93 @@ class BlockTable:
         assert total <= self.free, "scheduler allocated beyond the cache"
         self.held[ids] += extra
         self.used += total
-        self.peak = max(self.peak, self.used)
+        if self.caching:
+            self._take(total)
 
     def release(self, ids: ArrayLike) -> None:
         ids = np.atleast_1d(ids)
-        self.used -= int(self.held[ids].sum())
+        if not self.caching:
+            self.used -= int(self.held[ids].sum())
+        for r in ids.tolist() if self.caching else ():
+            keys = self.mine.pop(r, [])
+            private = int(self.held[r]) - len(keys)
+            self._put_blank(private)  # the sequence's own blocks: its tail, evicted first
+            self.used -= private
+            for key in reversed(keys):  # a shared block stays in use while another sequence references it
+                self.refs[key] -= 1
+                if not self.refs[key]:
+                    self._put(key)
+                    self.used -= 1
+            self.registered[r] = 0
         self.held[ids] = 0
+
+    # --- prefix caching ---------------------------------------------------------------------------------
+    def lookup(self, keys: list, max_blocks: int) -> tuple[int, int]:
+        """(blocks, evictable): how many leading `keys` (at most `max_blocks`) are cached, and how many of
+        those are free now (reusing them takes them out of the free blocks)."""
+        hit = evictable = 0
+        for key in keys[: max(max_blocks, 0)]:
+            refs = self.refs.get(key)
+            if refs is None:
+                break
+            hit += 1
+            evictable += refs == 0
+        return hit, evictable
+
+    def acquire(self, r: int, keys: list) -> None:
+        """Sequence `r` (holding nothing) reuses the cached blocks `keys`, its leading ones."""
+        assert self.held[r] == 0
+        for key in keys:
+            if not self.refs[key]:
+                slot = self._slot.pop(key)
+                del self._queue[slot]
+                self._keyed.discard(slot)
+                self.used += 1
+            self.refs[key] += 1
+        self.mine[r] = list(keys)
+        self.held[r] = len(keys)
+        self.registered[r] = len(keys)
+
+    def register(self, r: int, keys: list, blocks: int) -> None:
+        """Cache sequence `r`'s blocks below `blocks` (full, scheduled) under their `keys` (None: never
+        shared); a key already cached (the same tokens computed twice at once) leaves this copy private."""
+        mine = self.mine.setdefault(r, [])
+        for k in range(int(self.registered[r]), min(blocks, len(keys))):
+            key = keys[k]
+            if key is not None and key not in self.refs:
+                self.refs[key] = 1
+                mine.append(key)
+        self.registered[r] = max(int(self.registered[r]), blocks)
+
+    @property
+    def cached(self) -> int:
+        """Blocks holding a registered key (referenced or free)."""
+        return len(self.refs)
+
+    def _take(self, count: int) -> None:
+        while count:
+            slot, v = self._queue.popitem(last=False)
+            if slot not in self._keyed:
+                assert isinstance(v, int)
+                use = min(v, count)
+                if v > use:
+                    self._queue[slot] = v - use
+                    self._queue.move_to_end(slot, last=False)
+                count -= use
+            else:  # a cached block: evicted (never a referenced one: those are not in the queue)
+                assert self.refs[v] == 0, "evicting a referenced block"
+                del self.refs[v], self._slot[v]
+                self._keyed.discard(slot)
+                self.evicted += 1
+                count -= 1
+
+    def _put_blank(self, n: int) -> None:
+        if n > 0:
+            self._queue[self._next] = n
+            self._next += 1
+
+    def _put(self, key: Hashable) -> None:
+        self._queue[self._next] = key
+        self._slot[key] = self._next
+        self._keyed.add(self._next)
+        self._next += 1

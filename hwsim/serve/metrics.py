@@ -29,6 +29,7 @@ def request_frame(r: Replay) -> pd.DataFrame:
             "e2e_s": r.finish - q.arrival,
             "generated_tokens": r.generated,
             "preemptions": r.preemptions_per_request,
+            "cached_tokens": r.cached_tokens if r.cached_tokens is not None else np.zeros(len(q), dtype=np.int64),
         }
     )
 
@@ -75,6 +76,10 @@ def summary(r: Replay, *, static_power_w: float = 0.0, kv_block_bytes: float = 0
         "kv_peak_bytes": r.kv_peak_blocks * kv_block_bytes,
         "kv_peak_fraction": r.kv_peak_blocks / r.kv_capacity_blocks,
         "preemptions": r.preemptions,
+        "prefix_cache_hit_tokens": r.prefix_hit_tokens,
+        "prefix_cache_query_tokens": r.prefix_query_tokens,
+        "prefix_cache_hit_rate": r.prefix_hit_tokens / r.prefix_query_tokens if r.prefix_query_tokens else None,
+        "kv_evicted_blocks": r.kv_evicted_blocks,
         "speculative_tokens_per_step": _per_verify(it),
     }
 

@@ -64,13 +64,15 @@ def plot_timeline(it: pd.DataFrame, capacity_blocks: int, path: str | os.PathLik
     fig, axes = plt.subplots(3, 1, figsize=(10, 6.5), sharex=True)
     # data-parallel replicas (hwsim.serve.replicas) each get their own lines: interleaved they would zigzag
     groups = [g for _, g in it.groupby("replica", sort=True)] if "replica" in it.columns else [it]
-    lines = (  # (panel, column, line width, colour, legend label, scale)
+    lines: list[tuple[int, str, float, str, str | None, float]] = [  # (panel, column, width, colour, label, scale)
         (0, "seqs", 0.8, "C0", "running sequences", 1.0),
         (0, "waiting", 0.8, "C1", "waiting", 1.0),
         (1, "prefill_tokens", 0.6, "C0", "prefill tokens", 1.0),
         (1, "decode_tokens", 0.6, "C1", "decode tokens", 1.0),
         (2, "kv_blocks_used", 0.8, "#aa3377", None, 100 / capacity_blocks),
-    )
+    ]
+    if "cached_tokens" in it.columns and it["cached_tokens"].any():  # prompt tokens reused, not computed
+        lines.insert(2, (1, "cached_tokens", 0.6, "C2", "prefix-cache hits (not computed)", 1.0))  # under the rest
     for r, g in enumerate(groups):
         start, seconds = g["start_s"].to_numpy(), g["seconds"].to_numpy()
         for panel, col, lw, color, label, scale in lines:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
@@ -13,7 +13,7 @@ from hwsim.core.precision import resolve_precision
 from hwsim.errors import HwsimError
 from hwsim.fileio import atomic_write_table, prepare_output
 from hwsim.serve import metrics
-from hwsim.serve.kvcache import capacity_blocks, kv_bytes_per_token
+from hwsim.serve.kvcache import capacity_blocks, kv_bytes_per_token, state_bytes_per_seq
 from hwsim.serve.links import Link
 from hwsim.serve.parallel import ParallelStepCost, machine_cost
 from hwsim.serve.replicas import merge, round_robin
@@ -101,6 +101,10 @@ def serve(
         )
         if why is not None:
             raise HwsimError(why, field="kv_blocks")
+    if config.prefix_caching and state_bytes_per_seq(model, rp.kv.bits) > 0:
+        # a cached block holds attention K/V only, not the recurrent state an SSM layer needs at the prefix's
+        # end (assumed: no reuse, as vLLM's prefix caching did not cover Mamba layers before its hybrid manager)
+        config = replace(config, prefix_caching=False)
     sc.warm(requests.input_tokens)
     if speculation is not None:
         speculation.validate()

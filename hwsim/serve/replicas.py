@@ -24,12 +24,7 @@ def round_robin(requests: Requests, dp: int) -> list[Requests]:
         raise HwsimError(f"must be a positive integer, got {dp!r}", field="dp")
     if dp > len(requests):
         raise HwsimError(f"{dp} replicas for {len(requests)} requests: some replicas would get none", field="dp")
-    return [
-        Requests(
-            requests.arrival[r::dp], requests.input_tokens[r::dp], requests.output_tokens[r::dp], source=requests.source
-        )
-        for r in range(dp)
-    ]
+    return [requests.take(slice(r, None, dp)) for r in range(dp)]
 
 
 def merge(requests: Requests, replays: list[Replay]) -> Replay:
@@ -58,4 +53,8 @@ def merge(requests: Requests, replays: list[Replay]) -> Replay:
         kv_capacity_blocks=replays[0].kv_capacity_blocks,
         kv_peak_blocks=max(rep.kv_peak_blocks for rep in replays),
         preemptions=sum(rep.preemptions for rep in replays),
+        cached_tokens=gather("cached_tokens", np.int64),
+        prefix_hit_tokens=sum(rep.prefix_hit_tokens for rep in replays),
+        prefix_query_tokens=sum(rep.prefix_query_tokens for rep in replays),
+        kv_evicted_blocks=sum(rep.kv_evicted_blocks for rep in replays),
     )

@@ -3,6 +3,14 @@
 A request is (arrival_time s, input_tokens, output_tokens); the file may also name the lengths
 `input_toks`/`output_toks`. Arrivals must not go back in time. Every error names the file, the line
 and the field.
+
+Shared prompt prefixes (what automatic prefix caching reuses, hwsim.serve.scheduler): a request may say that
+its first `prefix_len` prompt tokens are the first `prefix_len` tokens of a named token sequence `prefix` —
+a system prompt, a few-shot template, a document — or of an earlier request's whole context (its prompt then
+its generated tokens) when `prefix` is that request's `id`: the next turn of a chat replays the previous turn's
+prompt and answer. Token contents are never needed: two blocks hold the same tokens exactly when they lie in
+the same named sequence at the same position. A generated stream shares with `shared_prefix` tokens of one of
+`prefix_groups` sequences on a seeded `prefix_fraction` of its requests.
 """
 
 from __future__ import annotations
@@ -36,9 +44,34 @@ class Requests:
     input_tokens: np.ndarray  # int64 ≥ 1
     output_tokens: np.ndarray  # int64 ≥ 1
     source: str = ""
+    # shared prefixes (module docstring): codes of named token sequences, -1 for none. `prefix[i]`: the sequence
+    # request i's prompt starts with, for `prefix_len[i]` tokens; `name[i]`: request i's own `id`, which later
+    # requests may name as their prefix (its context continues whatever its own prefix was)
+    prefix: np.ndarray | None = None
+    prefix_len: np.ndarray | None = None
+    name: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.arrival)
+
+    @property
+    def shares(self) -> bool:
+        """Whether any request names a shared prefix (else prefix caching can only reuse a preempted
+        request's own blocks)."""
+        return self.prefix is not None and bool((self.prefix >= 0).any())
+
+    def take(self, idx: slice | np.ndarray) -> Requests:
+        """The requests at `idx` (a replica's share), prefixes kept."""
+        pick = lambda a: None if a is None else a[idx]  # noqa: E731
+        return Requests(
+            self.arrival[idx],
+            self.input_tokens[idx],
+            self.output_tokens[idx],
+            source=self.source,
+            prefix=pick(self.prefix),
+            prefix_len=pick(self.prefix_len),
+            name=pick(self.name),
+        )
 
 
 def _length(rec: dict, field: str, path: str, line: int) -> int:
@@ -73,6 +106,9 @@ def load_requests(path: str) -> Requests:
     """Read a JSONL request file (blank lines skipped)."""
     text = read_text(path, what="request file")
     arrival, inp, out = [], [], []
+    pre, pre_len, own = [], [], []
+    codes: dict[object, int] = {}  # prefix names and request ids → codes (one namespace)
+    ids: dict[int, int] = {}  # code of a request id → the input + output tokens of that request
     last = -math.inf
     for line, raw in enumerate(text.splitlines(), start=1):
         if not raw.strip():
@@ -108,9 +144,68 @@ def load_requests(path: str) -> Requests:
         arrival.append(float(t))
         inp.append(_length(rec, "input_tokens", path, line))
         out.append(_length(rec, "output_tokens", path, line))
+        p, n, i = _sharing(rec, path, line, inp[-1], codes, ids)
+        ids.update({i: inp[-1] + out[-1]} if i >= 0 else {})
+        pre.append(p)
+        pre_len.append(n)
+        own.append(i)
     if not arrival:
         raise HwsimError("no requests in the file", file=path, field="requests")
-    return Requests(np.array(arrival), np.array(inp, dtype=np.int64), np.array(out, dtype=np.int64), source=path)
+    shared = any(p >= 0 for p in pre) or any(i >= 0 for i in own)
+    arr = (lambda v: np.array(v, dtype=np.int64)) if shared else (lambda v: None)
+    return Requests(
+        np.array(arrival),
+        np.array(inp, dtype=np.int64),
+        np.array(out, dtype=np.int64),
+        source=path,
+        prefix=arr(pre),
+        prefix_len=arr(pre_len),
+        name=arr(own),
+    )
+
+
+def _name(rec: dict, key: str, path: str, line: int) -> object:
+    v = rec[key]
+    if isinstance(v, bool) or not isinstance(v, (str, int)) or v == "":
+        raise HwsimError(f"line {line}: must be a non-empty string or an integer, got {v!r}", file=path, field=key)
+    return v
+
+
+def _sharing(rec: dict, path: str, line: int, prompt: int, codes: dict, ids: dict) -> tuple[int, int, int]:
+    """(prefix code, prefix_len, own id code) of one request line; -1, 0, -1 where absent."""
+    if ("prefix" in rec) != ("prefix_len" in rec):
+        miss = "prefix_len" if "prefix" in rec else "prefix"
+        raise HwsimError(
+            f"line {line}: `prefix` and `prefix_len` go together; {miss} is missing", file=path, field=miss
+        )
+    p, n, i = -1, 0, -1
+    if "prefix" in rec:
+        p = codes.setdefault(_name(rec, "prefix", path, line), len(codes))
+        n = rec["prefix_len"]
+        if isinstance(n, bool) or not isinstance(n, (int, float)) or n != int(n) or not 1 <= n <= prompt:
+            raise HwsimError(
+                f"line {line}: must be a whole number of tokens from 1 to the prompt's {prompt}, got {n!r}",
+                file=path,
+                field="prefix_len",
+            )
+        n = int(n)
+        if p in ids and n > ids[p]:
+            raise HwsimError(
+                f"line {line}: request {rec['prefix']!r} has {ids[p]} tokens (input + output), fewer than "
+                f"prefix_len {n}",
+                file=path,
+                field="prefix_len",
+            )
+    if "id" in rec:
+        key = _name(rec, "id", path, line)
+        if key in codes:
+            raise HwsimError(
+                f"line {line}: id {key!r} was used before (as an id or a prefix name): ids must be new",
+                file=path,
+                field="id",
+            )
+        i = codes.setdefault(key, len(codes))
+    return p, n, i
 
 
 # --- generated streams ---------------------------------------------------------------------------------
@@ -143,9 +238,21 @@ def _lengths(spec: str, n: int, rng: np.random.Generator, field: str) -> np.ndar
     return np.clip(np.rint(x), 1, 2**31).astype(np.int64)
 
 
-def poisson_requests(rate: float, num: int, input_len: str = "512", output_len: str = "128", seed: int = 0) -> Requests:
+def poisson_requests(
+    rate: float,
+    num: int,
+    input_len: str = "512",
+    output_len: str = "128",
+    seed: int = 0,
+    shared_prefix: int | None = None,
+    prefix_groups: int = 1,
+    prefix_fraction: float = 1.0,
+) -> Requests:
     """`num` requests with exponential inter-arrival gaps at `rate` requests/s (vLLM's benchmark method);
-    rate = inf sends every request at t = 0. Same seed, same stream."""
+    rate = inf sends every request at t = 0. Same seed, same stream. With `shared_prefix`, a `prefix_fraction` of
+    the requests (drawn with a generator of their own, so arrivals and lengths stay those of the same seed
+    without sharing) start with the first min(`shared_prefix`, prompt) tokens of one of `prefix_groups`
+    sequences, chosen uniformly."""
     if isinstance(num, bool) or not isinstance(num, (int, np.integer)) or num < 1:
         raise HwsimError(f"must be a positive integer, got {num!r}", field="num")
     if num > MAX_REQUESTS:
@@ -163,9 +270,29 @@ def poisson_requests(rate: float, num: int, input_len: str = "512", output_len: 
             "(times there lose the microseconds of a decode step): give a higher rate",
             field="rate",
         )
+    inp = _lengths(input_len, num, rng, "input_len")
+    out = _lengths(output_len, num, rng, "output_len")
+    source = f"poisson(rate={rate}, n={num}, seed={seed})"
+    if shared_prefix is None:
+        return Requests(arrival, inp, out, source=source)
+    for v, field, ok in (
+        (shared_prefix, "shared_prefix", lambda v: 1 <= v <= MAX_TOKENS),
+        (prefix_groups, "prefix_groups", lambda v: 1 <= v <= num),
+    ):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not ok(v):
+            limit = "2^31 tokens" if field == "shared_prefix" else f"the {num} requests"
+            raise HwsimError(f"must be a positive integer of at most {limit}, got {v!r}", field=field)
+    if not 0 < prefix_fraction <= 1:
+        raise HwsimError(f"must lie in (0, 1], got {prefix_fraction!r}", field="prefix_fraction")
+    share_rng = np.random.default_rng([check_seed(seed), 1])  # apart from the stream's own draws
+    sharing = share_rng.random(num) < prefix_fraction
+    group = share_rng.integers(0, prefix_groups, size=num)
     return Requests(
         arrival,
-        _lengths(input_len, num, rng, "input_len"),
-        _lengths(output_len, num, rng, "output_len"),
-        source=f"poisson(rate={rate}, n={num}, seed={seed})",
+        inp,
+        out,
+        source=f"{source[:-1]}, shared_prefix={shared_prefix} × {prefix_groups} on {prefix_fraction:g})",
+        prefix=np.where(sharing, group, -1).astype(np.int64),
+        prefix_len=np.where(sharing, np.minimum(inp, shared_prefix), 0).astype(np.int64),
+        name=np.full(num, -1, dtype=np.int64),
     )

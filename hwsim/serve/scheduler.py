@@ -8,7 +8,14 @@ Policy (vLLM's v1 scheduler, first come first served):
   cannot get a block, the most recently arrived running sequence is preempted: its blocks are freed and
   it returns to the head of the queue to recompute its prompt and the tokens it has generated;
 - a sequence emits a token in the iteration that brings its cache up to everything it knows (prompt and
-  generated tokens); its first token is its TTFT.
+  generated tokens); its first token is its TTFT;
+- automatic prefix caching (vLLM V1's, on by default there and here; hwsim.serve.kvcache.BlockTable): a full
+  block is known by the chain of its contents; a sequence admitted from the queue reuses its leading blocks
+  that are cached — at most (tokens − 1) // block_size of them, so that its last token is always computed for
+  its logits, as vLLM caps the hit — and prefills only the rest, attending over the whole context; blocks of
+  finished or preempted sequences stay cached while free, evicted least recently used first. The contents come
+  from the request stream's shared prefixes (hwsim.serve.requests); every other block is the request's own,
+  so it only serves that request again after a preemption.
 The iteration's time and energy come from hwsim.serve.stepcost (any family, costed by batch shape);
 mixed context lengths in one batch are each attended over their own context.
 """
@@ -37,6 +44,7 @@ class SchedulerConfig:
     max_batched_tokens: int = 8192
     block_size: int = 16
     chunked_prefill: bool = True
+    prefix_caching: bool = True
 
     def validate(self) -> None:
         for name in ("max_num_seqs", "max_batched_tokens", "block_size"):
@@ -58,6 +66,10 @@ class Replay:
     kv_capacity_blocks: int = 0
     kv_peak_blocks: int = 0
     preemptions: int = 0
+    cached_tokens: np.ndarray | None = None  # prompt tokens each request reused from the cache when first admitted
+    prefix_hit_tokens: int = 0  # over every admission (resumed preempted sequences included): tokens reused
+    prefix_query_tokens: int = 0  # ... and tokens the sequences admitted knew (prompt + generated)
+    kv_evicted_blocks: int = 0  # cached blocks evicted to make room
 
 
 def simulate(
@@ -75,7 +87,9 @@ def simulate(
     config.validate()
     n = len(requests)
     P, D = requests.input_tokens, requests.output_tokens
-    kv = BlockTable(kv_blocks, config.block_size, n)
+    kv = BlockTable(kv_blocks, config.block_size, n, caching=config.prefix_caching)
+    bs = config.block_size
+    keys_of = _BlockKeys(requests, bs) if config.prefix_caching else None
     worst = -(-(P + D - 1) // config.block_size)
     too_big = np.flatnonzero(worst > kv.capacity)
     if len(too_big):
@@ -94,6 +108,7 @@ def simulate(
         )
 
     computed = np.zeros(n, dtype=np.int64)  # tokens whose K/V are in the cache
+    cached = np.full(n, -1, dtype=np.int64)  # tokens reused at the first admission (-1: not admitted yet)
     generated = np.zeros(n, dtype=np.int64)
     first = np.full(n, np.nan)
     finish = np.full(n, np.nan)
@@ -113,13 +128,15 @@ def simulate(
             "kv_blocks_used",
             "waiting",
             "preemptions",
+            "cached_tokens",
         )
     }
     rng = np.random.default_rng(spec.seed) if spec is not None else None
     for key in ("accepted", "verified"):
         it[key] = []
     env = simpy.Environment()
-    state: dict[str, Any] = {"arrived": 0, "wake": env.event(), "preemptions": 0}  # counters and the wake-up event
+    # counters and the wake-up event
+    state: dict[str, Any] = {"arrived": 0, "wake": env.event(), "preemptions": 0, "hits": 0, "queried": 0, "hit_now": 0}
 
     def arrivals() -> Generator[simpy.Event, object, None]:
         for i in range(n):
@@ -147,11 +164,23 @@ def simulate(
         waiting.insert(0, victim)
         return victim
 
+    def place(ids: np.ndarray, tokens: np.ndarray) -> None:
+        """Allocate the blocks of sequences scheduled up to `tokens` and cache their full blocks (up to what
+        they know: draft tokens that may be rejected are not cached, as vLLM caps at the request's tokens)."""
+        kv.grow(ids, tokens)
+        if keys_of is None:
+            return
+        full = np.minimum(tokens, P[ids] + generated[ids]) // bs
+        filled = full > kv.registered[ids]  # a block filled up (a decode step fills one every block_size)
+        for r, b in zip(ids[filled].tolist(), full[filled].tolist()):
+            kv.register(r, keys_of(r), b)
+
     def schedule() -> tuple[np.ndarray, np.ndarray]:
-        """Pick (ids, new tokens) for one iteration."""
+        """Pick (ids, new tokens) for one iteration; their blocks are allocated as they are picked."""
         budget = config.max_batched_tokens
         ids: list[int] = []
         new: list[int] = []
+        state["hit_now"] = 0
         # running sequences, arrival order; a decoding one needs one token. Fast path: all of them fit.
         if running:
             run = np.array(running, dtype=np.int64)
@@ -161,19 +190,31 @@ def simulate(
             if int(kv.need(run[keep], computed[run[keep]] + take[keep]).sum()) <= kv.free:
                 ids, new = run[keep].tolist(), take[keep].tolist()
                 budget -= int(take.sum())
+                place(run[keep], computed[run[keep]] + take[keep])
             else:
                 budget = _running_with_preemption(ids, new, budget)
         # waiting sequences, first come first served
         while waiting and budget > 0 and len(running) < config.max_num_seqs:
             r = waiting[0]
-            remaining = int(P[r] + generated[r] - computed[r])
+            known = int(P[r] + generated[r])
+            hit, evictable = kv.lookup(keys_of(r), (known - 1) // bs) if keys_of is not None else (0, 0)
+            remaining = known - hit * bs  # a waiting sequence holds nothing (preemption released it)
             want = min(remaining, budget)
             if not config.chunked_prefill and want < remaining and generated[r] == 0:
                 break  # (a preempted sequence's recomputation may exceed the budget: it is chunked)
-            if kv.need(np.array([r]), np.array([computed[r] + want]))[0] > kv.free - _pending(ids, new):
+            if -(-(hit * bs + want) // bs) - hit + evictable > kv.free:
                 break
             waiting.pop(0)
             running.append(r)
+            if keys_of is not None:
+                kv.acquire(r, keys_of(r)[:hit])
+                computed[r] = hit * bs
+                state["hits"] += hit * bs
+                state["queried"] += known
+                state["hit_now"] += hit * bs
+                if cached[r] < 0:
+                    cached[r] = hit * bs
+            place(np.array([r]), np.array([computed[r] + want]))
             ids.append(r)
             new.append(want)
             budget -= want
@@ -185,20 +226,15 @@ def simulate(
         while i < len(running) and budget > 0:
             r = running[i]
             want = min(int(P[r] + generated[r] - computed[r] + lookahead(np.array([r]))[0]), budget)
-            while kv.need(np.array([r]), np.array([computed[r] + want]))[0] > kv.free - _pending(ids, new):
+            while kv.need(np.array([r]), np.array([computed[r] + want]))[0] > kv.free:
                 if preempt_last() == r:
                     return budget  # r itself was the latest arrival: it waits for recomputation
+            place(np.array([r]), np.array([computed[r] + want]))
             ids.append(r)
             new.append(want)
             budget -= want
             i += 1
         return budget
-
-    def _pending(ids: list[int], new: list[int]) -> int:
-        if not ids:
-            return 0
-        a = np.array(ids, dtype=np.int64)
-        return int(kv.need(a, computed[a] + np.array(new, dtype=np.int64)).sum())
 
     def engine() -> Generator[simpy.Event, object, None]:
         done = 0
@@ -219,7 +255,7 @@ def simulate(
                 cost = cost + spec.round_cost(new, ctx, dec, proposals)
             seconds, joules = float(cost.seconds), float(cost.energy_j)
             start = env.now
-            kv.grow(ids, ctx + new)
+            kv.peak = max(kv.peak, kv.used)
             it["start_s"].append(start)
             it["seconds"].append(seconds)
             it["energy_j"].append(joules)
@@ -230,6 +266,7 @@ def simulate(
             it["kv_blocks_used"].append(kv.used)
             it["waiting"].append(len(waiting))
             it["preemptions"].append(state["preemptions"])
+            it["cached_tokens"].append(state["hit_now"])
             acc = np.zeros(len(ids), dtype=np.int64)
             drafted = proposals > 0
             if drafted.any():
@@ -248,6 +285,8 @@ def simulate(
             if len(ended):
                 finish[ended] = env.now
                 kv.release(ended)
+                if keys_of is not None:
+                    keys_of.forget(ended)
                 gone = set(ended.tolist())
                 running[:] = [r for r in running if r not in gone]
                 done += len(ended)
@@ -265,4 +304,54 @@ def simulate(
         kv_capacity_blocks=kv.capacity,
         kv_peak_blocks=kv.peak,
         preemptions=state["preemptions"],
+        cached_tokens=np.maximum(cached, 0),
+        prefix_hit_tokens=state["hits"],
+        prefix_query_tokens=state["queried"],
+        kv_evicted_blocks=kv.evicted,
     )
+
+
+class _BlockKeys:
+    """The content key of each full block of a request (hwsim.serve.requests: shared prefixes), computed when
+    first asked. Block k of request i holds tokens k·B … (k+1)·B − 1: inside its prefix (k+1)·B ≤ prefix_len
+    it is the prefix sequence's block k — a plain named sequence's (code, k), or, where the prefix names an
+    earlier request, that request's own key for block k (which may lie in that request's prefix in turn);
+    beyond it, the request's own block: (its id's code, k), or a key no other request can name. Equal keys
+    mean equal tokens after equal tokens, which is what vLLM's chained block hashes identify."""
+
+    def __init__(self, requests: Requests, block_size: int) -> None:
+        n, none = len(requests), np.full(len(requests), -1, dtype=np.int64)
+        self.bs = block_size
+        self.blocks = (requests.input_tokens + requests.output_tokens - 1) // block_size  # full blocks it computes
+        self.prefix = none if requests.prefix is None else requests.prefix
+        self.shared = np.zeros(n, dtype=np.int64) if requests.prefix_len is None else requests.prefix_len // block_size
+        self.name = none if requests.name is None else requests.name
+        self.owner = {int(c): i for i, c in enumerate(self.name.tolist()) if c >= 0}  # a request id's code → request
+        count = max(int(self.name.max(initial=-1)), int(self.prefix.max(initial=-1))) + 1
+        self.own = np.where(self.name >= 0, self.name, count + np.arange(n))  # a code no one else can name
+        self.memo: dict[int, list] = {}
+
+    def __call__(self, r: int) -> list:
+        keys = self.memo.get(r)
+        if keys is None:
+            keys = self.memo[r] = self._keys(r)
+        return keys
+
+    def _keys(self, r: int) -> list:
+        shared = int(self.shared[r]) if self.prefix[r] >= 0 else 0
+        head: list = []
+        if shared:
+            code = int(self.prefix[r])
+            j = self.owner.get(code)
+            if j is None or j >= r:  # a named sequence (or a request of another replica's share)
+                head = [(code, k) for k in range(shared)]
+            else:  # an earlier request's context: its keys, then its own tokens it never fed back
+                head = self(j)[:shared]
+                head += [(int(self.own[j]), k) for k in range(len(head), shared)]
+        own = int(self.own[r])
+        return head + [(own, k) for k in range(len(head), int(self.blocks[r]))]
+
+    def forget(self, ids: np.ndarray) -> None:
+        """Drop finished requests' keys (a later request naming one recomputes them: the same keys)."""
+        for r in ids.tolist():
+            self.memo.pop(r, None)

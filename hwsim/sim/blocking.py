@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from hwsim.core.ops import shape_of
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -85,12 +87,18 @@ def streams_b(
     b_fetch: float | np.ndarray,
     cap_a: float | np.ndarray,
     cap_b: float | np.ndarray,
+    once: bool = False,
 ) -> np.ndarray:
     """Whether A is the operand held per super-block and B the one streamed past it (else the reverse):
     B re-read, or nothing re-read and A the operand to hold (it fits, and B does not or is larger).
-    Fetch 0 = resident on chip. Broadcasts over arrays."""
+    Fetch 0 = resident on chip. Broadcasts over arrays. `once`: every fetch factor is 1.0 (nothing re-read,
+    nothing resident), so the terms on them are constants: the same mask from fewer numpy calls."""
     a_bytes, b_bytes = np.asarray(a_bytes, dtype=np.float64), np.asarray(b_bytes, dtype=np.float64)
     a_fetch, b_fetch = np.asarray(a_fetch, dtype=np.float64), np.asarray(b_fetch, dtype=np.float64)
+    if once:  # b_fetch > 1 and a_fetch == 0 are all False, a_fetch <= 1 all True
+        got = (a_bytes <= cap_a) & (np.logical_not(b_bytes <= cap_b) | (a_bytes <= b_bytes))
+        if got.shape == a_fetch.shape == b_fetch.shape:  # the shape the fetch factors give the full rule
+            return got
     fits_a = (a_bytes <= cap_a) | (a_fetch == 0)
     fits_b = (b_bytes <= cap_b) | (b_fetch == 0)
     return (b_fetch > 1) | ((a_fetch <= 1) & fits_a & (np.logical_not(fits_b) | (a_bytes <= b_bytes)))
@@ -108,16 +116,18 @@ def pipeline_ends(
     b_fetch: float | np.ndarray = 1.0,
     cap_a: float | np.ndarray = np.inf,
     cap_b: float | np.ndarray = np.inf,
+    once: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(first tile's load, last tile's store) in bytes, and the last tile's share of the compute: what a
     double-buffered tile pipeline cannot overlap (the load before the first tile computes, the store after
     the last; the last tile's compute after the last load). The same blocking as tile_grid (its first and
     last tiles), vectorised over ops and design points; arguments as tile_grid's, per GEMM instance.
-    A tile that streams its reduction in slices exposes less (k_slice_ends)."""
-    sides = _sides(m, n, tile_m, tile_n, a_bytes, b_bytes, a_fetch, b_fetch, cap_a, cap_b)
+    A tile that streams its reduction in slices exposes less (k_slice_ends). `once`: every fetch factor is
+    1.0 (hwsim.engine.memory.Traffic.once): the same values from fewer numpy calls."""
+    sides = _sides(m, n, tile_m, tile_n, a_bytes, b_bytes, a_fetch, b_fetch, cap_a, cap_b, once)
     lr, tr, f = sides[0], sides[1], sides[8]
     with np.errstate(divide="ignore", invalid="ignore"):
-        return _ends(sides, c_bytes, _pieces(lr, tr, lr / f))
+        return _ends(sides, c_bytes, _pieces(lr, tr, _per_block(lr, f, once)), once)
 
 
 def _pieces(lr: np.ndarray, tr: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -129,16 +139,29 @@ def _pieces(lr: np.ndarray, tr: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, 
     return np.minimum(tr, h), np.minimum(r_last, h), nr, r_last
 
 
+def _per_block(lr: np.ndarray, f: np.ndarray, once: bool) -> np.ndarray:
+    """lr / f (rows of R per super-block); with every fetch 1.0 (`once`: f is all 1.0) lr itself where that
+    has f's shape (x / 1.0 is x)."""
+    return lr if once and shape_of(lr) == shape_of(f) else lr / f
+
+
 def _ends(
-    sides: Sides, c_bytes: float | np.ndarray, pieces: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+    sides: Sides,
+    c_bytes: float | np.ndarray,
+    pieces: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    once: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """pipeline_ends of the blocking's sides and `pieces`: (first piece's rows of R, last piece's, R tiles,
-    the last R tile's rows). Called inside the callers' np.errstate (one context a call: ~0.8 µs each)."""
+    the last R tile's rows). Called inside the callers' np.errstate (one context a call: ~0.8 µs each).
+    `once`: the fetch factors are all 1.0, so np.minimum(fetch, 1.0) is 1.0 and the product by it the value."""
     lr, tr, r_bytes, r_fetch, ls, ts, s_bytes, s_fetch, f = sides
     first, last, nr, r_last = pieces
     ns = np.ceil(ls / ts)
     s_last = ls - ts * (ns - 1)
-    load = r_bytes * np.minimum(r_fetch, 1.0) * first / lr + s_bytes * np.minimum(s_fetch, 1.0) * ts / ls
+    if once and shape_of(r_bytes) == shape_of(r_fetch) and shape_of(s_bytes) == shape_of(s_fetch):
+        load = r_bytes * first / lr + s_bytes * ts / ls  # x * 1.0 is x
+    else:
+        load = r_bytes * np.minimum(r_fetch, 1.0) * first / lr + s_bytes * np.minimum(s_fetch, 1.0) * ts / ls
     store = c_bytes * last * s_last / (lr * ls)  # the last piece's outputs
     # its compute: every tile is one array pass, ragged or not (the closed forms round passes up)
     share = last / r_last / (nr * ns)
@@ -161,6 +184,7 @@ def held_pipeline_ends(
     memory: float | np.ndarray,
     bpc: float | np.ndarray,
     count: float | np.ndarray = 1.0,
+    once: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float | np.ndarray, float | np.ndarray]:
     """pipeline_ends of `count` GEMM instances run back to back through tile_grid's tiles (whole reductions:
     no k slices), and what their held super-blocks add, in cycles: (load, store, last share, refills,
@@ -175,24 +199,26 @@ def held_pipeline_ends(
     - imbalance (both sides): super-blocks carry equal bytes but not always equal compute: a ragged last R
       tile costs a full array pass (the families' closed forms round each pass up) over fewer rows, so the
       super-blocks over it compute more per byte. The pipeline runs each super-block at its own bound:
-      sum over super-blocks of max(compute, memory), less max of the sums."""
-    sides = _sides(m, n, tile_m, tile_n, a_bytes, b_bytes, a_fetch, b_fetch, cap_a, cap_b)
+      sum over super-blocks of max(compute, memory), less max of the sums.
+    `once`: every fetch factor is 1.0 (as pipeline_ends)."""
+    sides = _sides(m, n, tile_m, tile_n, a_bytes, b_bytes, a_fetch, b_fetch, cap_a, cap_b, once)
     lr, tr, r_bytes, r_fetch, ls, ts, s_bytes, s_fetch, f = sides
     refills: float | np.ndarray = 0.0
     imbalance: float | np.ndarray = 0.0
     with np.errstate(divide="ignore", invalid="ignore"):
-        h = lr / f  # rows of R per super-block
+        h = _per_block(lr, f, once)  # rows of R per super-block
         pieces = first, _, nr, r_last = _pieces(lr, tr, h)
-        many = count * f > 1
-        if (many | (first < h)).any():
+        many = (count > 1) if once else (count * f > 1)  # once: f is all 1.0 (count * 1.0 is count)
+        if np.count_nonzero(many | (first < h)):  # .any(), cheaper on the one-op path
             r_block = r_bytes * np.minimum(r_fetch, 1.0) / f  # one super-block's part of R
             col = compute * ts / (f * ls)  # one S column of a super-block
             rest = np.maximum((r_block / bpc - col) * (1 - first / h), 0.0)
             block = (r_block + s_bytes * np.minimum(s_fetch, 1.0) * ts / ls) / bpc
             refills = rest + (count * f - 1) * np.maximum(block - col, 0.0)
         # compute per super-block: rows / tr in full R tiles, rows / r_last in the last (each tile one pass)
-        ragged = (f > 1) & (r_last < tr)  # several super-blocks and a ragged last R tile: unequal compute
-        if ragged.any():
+        # several super-blocks and a ragged last R tile: unequal compute (once: one super-block everywhere)
+        ragged = False if once else (f > 1) & (r_last < tr)
+        if ragged is not False and np.count_nonzero(ragged):
             edge = lr - r_last  # where the last R tile starts
             jb = np.minimum(np.floor(edge / h), f - 1)  # the super-block the edge falls in
             x = edge - jb * h  # its rows in full tiles
@@ -207,8 +233,8 @@ def held_pipeline_ends(
             # rounding residue (rounded up to a cycle) must not depend on which other ops share the table
             imbalance = _finite(np.where(ragged, count * np.maximum(phased - np.maximum(compute, memory), 0.0), 0.0))
         return (
-            *_ends(sides, c_bytes, pieces),
-            _finite(refills) if np.ndim(refills) else refills,
+            *_ends(sides, c_bytes, pieces, once),
+            _finite(refills) if getattr(refills, "ndim", 0) else refills,  # np.ndim, cheaper
             imbalance,
         )
 
@@ -224,17 +250,23 @@ def _sides(
     b_fetch: float | np.ndarray,
     cap_a: float | np.ndarray,
     cap_b: float | np.ndarray,
+    once: bool = False,
 ) -> Sides:
     """The blocking's two sides: (rows, tile rows, bytes, fetch) of the held side R, the same of the
-    streamed side S, and the super-blocks f of R (tile_grid's, vectorised)."""
+    streamed side S, and the super-blocks f of R (tile_grid's, vectorised). `once`: every fetch factor is
+    1.0, so f is 1.0 everywhere: a_fetch itself where it has the mask's shape."""
     m, n = np.asarray(m, dtype=np.float64), np.asarray(n, dtype=np.float64)
     tm, tn = np.minimum(tile_m, m), np.minimum(tile_n, n)
-    b_streamed = streams_b(a_bytes, b_bytes, a_fetch, b_fetch, cap_a, cap_b)
-    f = np.maximum(np.floor(np.where(b_streamed, b_fetch, np.maximum(a_fetch, 1))), 1)
+    b_streamed = streams_b(a_bytes, b_bytes, a_fetch, b_fetch, cap_a, cap_b, once)
+    if once and type(a_fetch) is np.ndarray and a_fetch.dtype == np.float64 and a_fetch.shape == b_streamed.shape:
+        f = a_fetch
+    else:
+        f = np.maximum(np.floor(np.where(b_streamed, b_fetch, np.maximum(a_fetch, 1))), 1)
 
-    if b_streamed.all():  # every op holds A (R = A, S = B): the values np.where would pick (f has its shape)
+    streamed = np.count_nonzero(b_streamed)  # .all() and .any() in one call
+    if streamed == b_streamed.size:  # every op holds A (R = A, S = B): the values np.where would pick (f has its shape)
         return m, tm, a_bytes, a_fetch, n, tn, b_bytes, b_fetch, f
-    if not b_streamed.any():  # every op holds B
+    if not streamed:  # every op holds B
         return n, tn, b_bytes, b_fetch, m, tm, a_bytes, a_fetch, f
 
     def pick(x: ArrayLike, y: ArrayLike) -> np.ndarray:  # held side R, streamed side S
@@ -255,4 +287,7 @@ def _sides(
 
 def _finite(x: ArrayLike) -> np.ndarray:
     """x with NaN and inf (empty ops: 0 / 0) as 0 (np.nan_to_num, without its cost on this hot path)."""
-    return np.where(np.isfinite(x), x, 0.0)
+    fin = np.isfinite(x)
+    if type(x) is np.ndarray and x.dtype == np.float64 and np.count_nonzero(fin) == fin.size:
+        return x  # every value finite: np.where's values (one count where np.where costs ~0.6 µs)
+    return np.where(fin, x, 0.0)

@@ -32,6 +32,7 @@ SERVING_KEYS = (
     "max_batched_tokens",
     "block_size",
     "chunked_prefill",
+    "prefix_caching",
     "kv_blocks",
     "memory_utilization",
     "tp",
@@ -40,7 +41,16 @@ SERVING_KEYS = (
     "dp",
     "link",
 )
-STREAM_KEYS = ("rate", "num_requests", "input_len", "output_len", "seed")
+STREAM_KEYS = (
+    "rate",
+    "num_requests",
+    "input_len",
+    "output_len",
+    "seed",
+    "shared_prefix",
+    "prefix_groups",
+    "prefix_fraction",
+)
 # the table columns naming the load: rows are grouped by them for Pareto fronts
 LOAD_COLUMNS = ("model", "phase", "requests")
 SERVE_PHASE = "serve"  # the `phase` column of serving rows
@@ -61,6 +71,10 @@ class ServingWorkload:
     max_batched_tokens: int = 8192
     block_size: int = 16
     chunked_prefill: bool = True
+    prefix_caching: bool = True  # automatic prefix caching (hwsim.serve.scheduler), on as in vLLM V1
+    shared_prefix: int | None = None  # generated stream: tokens shared (docs/serving.md, "Shared prefixes")
+    prefix_groups: int = 1
+    prefix_fraction: float = 1.0
     kv_blocks: int | None = None  # None: from memory left after weights (memory_utilization)
     memory_utilization: float = 0.9
     tp: int = 1
@@ -78,9 +92,14 @@ class ServingWorkload:
         """The `requests` column: the file, or the generated stream's parameters."""
         if self.requests_file is not None:
             return self.requests_file
+        shared = (
+            f", prefix={self.shared_prefix}×{self.prefix_groups} on {self.prefix_fraction:g}"
+            if self.shared_prefix is not None
+            else ""
+        )
         return (
             f"poisson(rate={self.rate:g}, n={self.num_requests}, in={self.input_len}, out={self.output_len}, "
-            f"seed={self.seed})"
+            f"seed={self.seed}{shared})"
         )
 
     def columns(self) -> dict[str, object]:
@@ -93,6 +112,7 @@ class ServingWorkload:
             "max_batched_tokens": self.max_batched_tokens,
             "block_size": self.block_size,
             "chunked_prefill": self.chunked_prefill,
+            "prefix_caching": self.prefix_caching,
             "kv_blocks": math.nan if self.kv_blocks is None else float(self.kv_blocks),
             "memory_utilization": self.memory_utilization,
             "tp": self.tp,
@@ -108,7 +128,16 @@ class ServingWorkload:
 
         if self.requests_file is not None:
             return load_requests(self.requests_file)
-        return poisson_requests(self.rate, self.num_requests, self.input_len, self.output_len, self.seed)
+        return poisson_requests(
+            self.rate,
+            self.num_requests,
+            self.input_len,
+            self.output_len,
+            self.seed,
+            shared_prefix=self.shared_prefix,
+            prefix_groups=self.prefix_groups,
+            prefix_fraction=self.prefix_fraction,
+        )
 
 
 def _many(at: At | None, read: Callable[[At], _T], default: _T) -> list[_T]:
@@ -148,6 +177,14 @@ def _stream(at: At) -> tuple[list, dict]:
             fixed[k] = str(v) if isinstance(v, (int, str)) and not isinstance(v, bool) else keys[k].str()
     if "seed" in keys:
         fixed["seed"] = keys["seed"].int(minimum=0)
+    for k in ("shared_prefix", "prefix_groups"):
+        if k in keys:
+            fixed[k] = keys[k].int(minimum=1)
+    if "prefix_fraction" in keys:
+        fixed["prefix_fraction"] = _fraction(keys["prefix_fraction"])
+    shaping = [k for k in ("prefix_groups", "prefix_fraction") if k in keys]
+    if shaping and "shared_prefix" not in keys:
+        raise keys[shaping[0]].error("shapes the shared prefixes: give shared_prefix (tokens) too")
     return _many(keys["rate"], _positive, 1.0), fixed
 
 
@@ -161,16 +198,17 @@ def serving_workloads(at: At) -> list[ServingWorkload]:
         for k in ("max_num_seqs", "max_batched_tokens", "block_size", "tp", "pp", "ep", "dp")
     }
     chunked = _many(keys.get("chunked_prefill"), lambda a: a.bool(), True)
+    caching = _many(keys.get("prefix_caching"), lambda a: a.bool(), True)
     if "kv_blocks" in keys and "memory_utilization" in keys:
         raise keys["kv_blocks"].error("give kv_blocks or memory_utilization, not both")
     kv_blocks = _many(keys.get("kv_blocks"), lambda a: a.int(minimum=1), None)
     util = _many(keys.get("memory_utilization"), _fraction, 0.9)
     if "link" in keys:
         fixed["link"] = keys["link"].str()
-    names = ("rate", *ints, "chunked_prefill", "kv_blocks", "memory_utilization")
+    names = ("rate", *ints, "chunked_prefill", "prefix_caching", "kv_blocks", "memory_utilization")
     out = []
     for m in models:
-        for combo in itertools.product(rates, *ints.values(), chunked, kv_blocks, util):
+        for combo in itertools.product(rates, *ints.values(), chunked, caching, kv_blocks, util):
             vals = dict(zip(names, combo))
             if vals["rate"] is None:  # a request file: no generated stream
                 vals.pop("rate")

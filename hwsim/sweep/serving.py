@@ -55,6 +55,7 @@ def metric_row(summary: dict, arch: Accelerator, area_mm2: float) -> dict:
             v = summary[f"{lat}_s"][key]
             row[f"{lat}_{col}_s"] = math.nan if v is None else v
     energy, out_tps = summary["energy_j"], summary["throughput_out_tokens_per_s"]
+    hit = summary.get("prefix_cache_hit_rate")  # None with prefix caching off
     price = math.nan if arch.price_usd is None else float(arch.price_usd)
     row.update(
         {
@@ -68,6 +69,7 @@ def metric_row(summary: dict, arch: Accelerator, area_mm2: float) -> dict:
             "power_w": energy / summary["duration_s"],
             "iterations": summary["iterations"],
             "preemptions": summary["preemptions"],
+            "prefix_cache_hit_rate": math.nan if hit is None else hit,
             "kv_capacity_blocks": summary["kv_capacity_blocks"],
             "kv_peak_fraction": summary["kv_peak_fraction"],
             "area_mm2": area_mm2,
@@ -95,6 +97,7 @@ COLUMNS = (
     "power_w",
     "iterations",
     "preemptions",
+    "prefix_cache_hit_rate",
     "kv_capacity_blocks",
     "kv_peak_fraction",
     "area_mm2",
@@ -133,6 +136,7 @@ def serve_point(arch: Accelerator, w: ServingWorkload, precision: PrecisionChoic
         max_batched_tokens=w.max_batched_tokens,
         block_size=w.block_size,
         chunked_prefill=w.chunked_prefill,
+        prefix_caching=w.prefix_caching,
     )
     why = why_not_serves(
         arch,

@@ -1,5 +1,5 @@
-"""A model is a stack of blocks: each layer is a token mixer (attention, an SSM: Mamba-1 `Ssm`, Mamba-2 `Ssd`, or the
-Gated DeltaNet linear attention `DeltaNet`)
+"""A model is a stack of blocks: each layer is a token mixer (attention, an SSM: Mamba-1 `Ssm`, Mamba-2 `Ssd`, the
+Gated DeltaNet linear attention `DeltaNet`, or LFM2's gated short convolution `ShortConv`)
 and an optional MLP, or an MLP alone (hybrids such as Nemotron-H).
 
 Blocks are frozen dataclasses, so identical layers compare equal: the trace builder costs each distinct
@@ -37,6 +37,27 @@ class Linear:
 
 
 @dataclass(frozen=True)
+class Indexer:
+    """DeepSeek Sparse Attention's lightning indexer (DeepSeek-V3.2-Exp, DeepSeek-AI 2025, "DeepSeek-V3.2-Exp:
+    Boosting Long-Context Efficiency with DeepSeek Sparse Attention", §2.1; HF DeepseekV32Indexer): per query token
+    `heads` small query heads of `head_dim` (wq_b, from the MLA's normed query latent), one key of `head_dim` per
+    token shared by them (wk, then a LayerNorm with bias; rotary on its first qk_rope_head_dim channels) and a weight
+    per head (weights_proj); a token's index score against each cached token is Σ_h w_h · relu(q_h · k), and the
+    main attention reads only the `top_k` tokens of highest score. The indexer's keys are cached beside the latent."""
+
+    heads: int  # index_n_heads
+    head_dim: int  # index_head_dim
+    top_k: int  # index_topk
+
+    def linears(self, hidden: int, q_lora_rank: int) -> dict[str, Linear]:
+        return {
+            "indexer_wq_b": Linear(q_lora_rank, self.heads * self.head_dim),
+            "indexer_wk": Linear(hidden, self.head_dim),
+            "indexer_weights_proj": Linear(hidden, self.heads),
+        }
+
+
+@dataclass(frozen=True)
 class Mla:
     """DeepSeek multi-head latent attention (DeepSeek-V2 paper, arXiv:2405.04434, §2.1)."""
 
@@ -45,6 +66,7 @@ class Mla:
     rope_dim: int  # qk_rope_head_dim (the decoupled rope key, shared by all heads)
     nope_dim: int  # qk_nope_head_dim
     v_dim: int
+    indexer: Indexer | None = None  # DeepSeek Sparse Attention (DeepSeek-V3.2): each query reads top_k tokens
 
 
 @dataclass(frozen=True)
@@ -71,7 +93,13 @@ class Attention:
 
     @property
     def limit(self) -> int | None:
-        """Most keys a query attends to (window or chunk), None when unbounded."""
+        """Most keys a query attends to (window, chunk or a sparse attention's top-k), None when unbounded."""
+        return self.window or self.chunk or (self.mla.indexer.top_k if self.mla and self.mla.indexer else None)
+
+    @property
+    def held(self) -> int | None:
+        """Most tokens of a sequence this layer's cache holds (a window or chunk's ring buffer), None when every
+        token stays cached (a sparse attention's top-k selects among all of them)."""
         return self.window or self.chunk
 
     def linears(self, hidden: int) -> dict[str, Linear]:
@@ -87,6 +115,8 @@ class Attention:
             out["kv_a_proj"] = Linear(h, a.kv_lora_rank + a.rope_dim, self.qkv_bias)
             out["kv_b_proj"] = Linear(a.kv_lora_rank, H * (a.nope_dim + a.v_dim))
             out["o_proj"] = Linear(H * a.v_dim, h, self.o_bias)
+            if a.indexer is not None:
+                out.update(a.indexer.linears(h, a.q_lora_rank))
             return out
         return {
             "q_proj": Linear(h, H * self.head_dim * (2 if self.output_gate else 1), self.qkv_bias),
@@ -108,6 +138,8 @@ class Attention:
             extra += self.heads * self.v_dim * p
         if self.mla is not None:
             extra += (self.mla.q_lora_rank + self.mla.kv_lora_rank) * p
+            if self.mla.indexer is not None:  # the indexer's key LayerNorm: weight and bias
+                extra += self.mla.indexer.head_dim * NORM_PARAMS["layernorm"]
         return extra
 
 
@@ -283,12 +315,40 @@ class DeltaNet:
         return self.v_heads * self.head_k * self.head_v + self.conv_dim * (self.d_conv - 1)
 
 
-RECURRENT = (Ssm, Ssd, DeltaNet)  # mixers that keep a fixed state per sequence instead of per-token K/V
+@dataclass(frozen=True)
+class ShortConv:
+    """LFM2's gated short convolution (Liquid AI, LFM2 technical report, arXiv:2511.23404; HF Lfm2ShortConv):
+    in_proj → [B | C | x] (width channels each), B · x, a causal depthwise conv1d of d_conv taps over it
+    (conv_L_cache), C · the result, out_proj; in_proj, the conv and out_proj all biased under conv_bias. No
+    state beyond the conv window: its last d_conv − 1 inputs per channel are what a sequence keeps."""
+
+    width: int  # channels (hidden_size)
+    d_conv: int
+    bias: bool = False
+
+    def linears(self, hidden: int) -> dict[str, Linear]:
+        return {
+            "in_proj": Linear(hidden, 3 * self.width, self.bias),
+            "out_proj": Linear(self.width, hidden, self.bias),
+        }
+
+    def other_params(self, norm: str) -> int:
+        return self.width * self.d_conv + (self.width if self.bias else 0)  # conv1d
+
+    @property
+    def state_elems(self) -> int:
+        """Recurrent state per sequence: the last d_conv - 1 inputs of the conv (as vLLM keeps a Mamba-style conv
+        window; HF's cache keeps d_conv)."""
+        return self.width * (self.d_conv - 1)
+
+
+# mixers that keep a fixed state per sequence instead of per-token K/V
+RECURRENT = (Ssm, Ssd, DeltaNet, ShortConv)
 
 
 @dataclass(frozen=True)
 class Layer:
-    mixer: Attention | Ssm | Ssd | DeltaNet | None  # None: an MLP-only layer (Nemotron-H's "-" layers)
+    mixer: Attention | Ssm | Ssd | DeltaNet | ShortConv | None  # None: an MLP-only layer (Nemotron-H's "-")
     mlp: Mlp | None
     norms: int  # norm weights of width hidden in this layer (input/post-attention/pre-/post-feedforward)
     parallel: bool = False  # attention and MLP read the same input (GPT-J/Falcon parallel residual)

@@ -4,7 +4,7 @@ touches tensor data), so a 40 GB file opens in milliseconds.
 
 Metadata keys (GGUF spec, ggml/docs/gguf.md): general.architecture, then {arch}.embedding_length,
 .feed_forward_length, .block_count, .context_length, .attention.head_count, .attention.head_count_kv,
-.attention.key_length, .expert_count, .expert_used_count, .vocab_size; the vocabulary size falls back to
+.attention.key_length, .attention.sliding_window, .expert_count, .expert_used_count, .vocab_size; the vocabulary size falls back to
 tokenizer.ggml.tokens, then to the token_embd tensor's shape.
 """
 
@@ -29,6 +29,7 @@ ARCHITECTURES = {
     "phi3": "phi3",
     "gptneox": "gpt_neox",
     "bitnet": "bitnet",
+    "gpt-oss": "gpt_oss",  # MXFP4 experts (gguf's MODEL_ARCH_NAMES spelling)
 }
 # GGUF tensor name (blk.N.<part>) → HF module
 _PARTS = {
@@ -45,13 +46,39 @@ _PARTS = {
 }
 _TOP = {"token_embd": "model.embed_tokens", "output": "lm_head"}
 _FLOAT = {"f32": "fp32", "f16": "fp16", "bf16": "bf16"}
+# the llama.cpp block types hwsim.formats.ggml implements (workload sits beside formats in the layer order and may
+# not import it; tests/test_workload_gguf.py checks the two lists agree)
+GGML_TYPES = (
+    "q8_0",
+    "q4_0",
+    "q4_1",
+    "q5_0",
+    "q5_1",
+    "q2_k",
+    "q3_k",
+    "q4_k",
+    "q5_k",
+    "q6_k",
+    "iq4_nl",
+    "iq4_xs",
+    "tq1_0",
+    "tq2_0",
+)
+# ggml's MXFP4 (gpt-oss GGUFs: block_mxfp4, an E8M0 byte and 32 E2M1 codes) is hwsim's OCP mxfp4: the same values
+# and 17 bytes per 32 weights (docs/formats.md)
+_SAME = {"mxfp4": "mxfp4"}
+
+
+def supported_types() -> list[str]:
+    """The ggml tensor types hwsim has a format for, as llama.cpp names them."""
+    return [t.upper() for t in (*_FLOAT, *GGML_TYPES, *_SAME)]
 
 
 def type_format(type_name: str) -> str:
-    """A ggml type name ('Q4_K', 'F16') → hwsim's format name ('q4_k', 'fp16'). Types hwsim has no format for
-    keep their llama.cpp name, so costing them fails with the format lookup's own message."""
+    """A ggml type name ('Q4_K', 'F16', 'MXFP4') → hwsim's format name ('q4_k', 'fp16', 'mxfp4'). Types hwsim has
+    no format for keep their llama.cpp name (read_gguf refuses them)."""
     low = type_name.lower()
-    return _FLOAT.get(low, low)
+    return _FLOAT.get(low) or _SAME.get(low) or low
 
 
 def hf_module(tensor: str) -> str | None:
@@ -114,14 +141,23 @@ def read_gguf(path: str | Path) -> tuple[dict, WeightFormats]:
     }
     if g("attention.key_length") is not None:
         cfg["head_dim"] = g("attention.key_length")
+    if g("attention.sliding_window") is not None:
+        cfg["sliding_window"] = g("attention.sliding_window")
     if experts > 1:
         cfg.update(num_local_experts=experts, num_experts_per_tok=g("expert_used_count", 2))
     cfg = {k: v for k, v in cfg.items() if v is not None}
     per_module: dict[str, str] = {}
     for name, t in tensors.items():
         module = hf_module(name)
-        if module is not None:
-            per_module[module] = type_format(t.tensor_type.name)
+        if module is None:
+            continue
+        if t.tensor_type.name not in supported_types():
+            raise HwsimError(
+                f"tensor {name} has ggml type {t.tensor_type.name}, which hwsim has no format for "
+                f"(supported: {', '.join(supported_types())})",
+                file=path,
+            )
+        per_module[module] = type_format(t.tensor_type.name)
     linear = [f for m, f in per_module.items() if m.startswith("model.layers.")]
     if not linear:
         raise HwsimError("no transformer-block weight tensors (blk.N.attn_q.weight, ...)", file=path)

@@ -5,10 +5,12 @@ allocation read them from.
 - sliding-window / chunked layers keep at most `window` (or `chunk`) tokens (a ring buffer, as serving
   stacks allocate them);
 - MLA: the compressed latent plus the shared rope key,
-  kv_lora_rank + qk_rope_head_dim per token, in modes "absorbed" (what serving kernels cache) and "latent"
+  kv_lora_rank + qk_rope_head_dim per token (DeepSeek-V3.2 adds its indexer's key, index_head_dim, every token
+  kept: the top-k selection reads among all of them), in modes "absorbed" (what serving kernels cache) and "latent"
   (transformers 5: the same cache, up-projected again every step); mode "expanded" (DeepSeek's own HF
   modelling code, transformers 4): full per-head K and V;
-- SSM (Mamba-1, Mamba-2) and Gated DeltaNet: a fixed state per sequence (scan or delta-rule state + conv window),
+- SSM (Mamba-1, Mamba-2), Gated DeltaNet and LFM2's short convolution: a fixed state per sequence (scan or
+  delta-rule state + conv window, or the conv window alone),
   independent of the span;
 - an MLP-only layer (Nemotron-H's "-"): nothing.
 A hybrid (attention + SSM layers) holds both: K/V growing with the span in its attention layers, a fixed state
@@ -24,14 +26,21 @@ MLA_MODES = ("absorbed", "latent", "expanded")
 
 def cached_tokens(attn: Attention, span: int) -> int:
     """Tokens of one sequence a layer holds after a step that ends at `span` tokens."""
+    return span if attn.held is None else min(span, attn.held)
+
+
+def attended_tokens(attn: Attention, span: int) -> int:
+    """Keys each query of a step ending at `span` tokens attends to: the cached ones, or a sparse attention's
+    top-k of them (DeepSeek-V3.2's indexer)."""
     return span if attn.limit is None else min(span, attn.limit)
 
 
 def elems_per_token(attn: Attention, mla: str = "absorbed") -> int:
-    """Cache elements per token of one sequence in one attention layer."""
+    """Cache elements per token of one sequence in one attention layer (DeepSeek-V3.2: the indexer's key too)."""
+    index = attn.mla.indexer.head_dim if attn.mla is not None and attn.mla.indexer is not None else 0
     if attn.mla is not None and mla != "expanded":
-        return attn.mla.kv_lora_rank + attn.mla.rope_dim
-    return attn.kv_heads * (attn.head_dim + attn.v_dim)
+        return attn.mla.kv_lora_rank + attn.mla.rope_dim + index
+    return attn.kv_heads * (attn.head_dim + attn.v_dim) + index
 
 
 def layer_elems(layer: Layer, batch: int, span: int, mla: str = "absorbed") -> int:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hwsim.workload.blocks import NORM_PARAMS, Attention, DeltaNet, Layer, Mlp, Ssd, Ssm, qk_norm_kind
-from hwsim.workload.kv import cached_tokens
+from hwsim.workload.blocks import NORM_PARAMS, Attention, DeltaNet, Layer, Mlp, ShortConv, Ssd, Ssm, qk_norm_kind
+from hwsim.workload.kv import attended_tokens
 
 # Approximate element operations per element for elementwise ops (assumed: one op per arithmetic step).
 VECTOR_OPS = {
@@ -156,8 +156,10 @@ def attention_core(
     or one `attn_fused` row per layer (scores on chip; docs/interfaces.md). `kv_groups` KV heads each
     serve heads/kv_groups query heads; `kv_shared`: V is a slice of the K tensor (MLA latent)."""
     b, t, heads = s.batch, s.t, attn.heads
-    keys = cached_tokens(attn, s.span)  # keys each query attends to
-    keys_read = min(s.span, keys + t - 1)  # keys the step's queries need between them
+    keys = attended_tokens(attn, s.span)  # keys each query attends to
+    # keys the step's queries need between them: a window's slide over the step's t queries; for a sparse
+    # attention's top-k (DeepSeek-V3.2) the same count, a lower bound (each query picks its own k of the span)
+    keys_read = min(s.span, keys + t - 1)
     scores = b * heads * t * keys
     soft_ops = VECTOR_OPS["softmax"] * scores + (VECTOR_OPS["softcap"] * scores if attn.softcap else 0)
     if attn.sinks:
@@ -223,14 +225,16 @@ def attention_core(
     )
 
 
-def _rope(ops: Ops, M: int, q_width: int, k_width: int, *, k_to_cache: bool = True, part: tuple = (1, 1)) -> None:
+def _rope(
+    ops: Ops, M: int, q_width: int, k_width: int, *, k_to_cache: bool = True, part: tuple = (1, 1), name: str = "rope"
+) -> None:
     """Rotary embedding of q and k (k then written to the cache). `part` = (rotated, head) channels: with a partial
     rotary embedding (GLM-4.5, Qwen3-Next) only that share of each head is rotated, the rest passes through; the
     row still reads q and k whole and writes them (the pass-through channels are copied, as HF's torch.cat does)."""
     q_el, k_el = M * q_width, M * k_width
     rot, whole = part
     ops.add(
-        "rope",
+        name,
         "elementwise",
         "rope",
         M,
@@ -317,6 +321,8 @@ def mla(ops: Ops, s: Step, attn: Attention, hidden: int) -> None:
         out=0 if latent else None,
         kv_write=M * a.kv_lora_rank if latent else 0,
     )
+    if a.indexer is not None:
+        _indexer(ops, s, attn, hidden)
     if s.mla == "absorbed" and s.t == 1:
         _rope(ops, M, H * a.rope_dim, a.rope_dim)
         ops.linear("q_absorb", "q_absorb", M, a.nope_dim, a.kv_lora_rank, count=H)
@@ -339,6 +345,58 @@ def mla(ops: Ops, s: Step, attn: Attention, hidden: int) -> None:
         attention_core(ops, s, attn, kv_groups=H, d_qk=attn.head_dim, d_v=a.v_dim)
     w = lin["o_proj"]
     ops.linear("o_proj", "o_proj", M, w.k, w.n, bias=w.bias)
+
+
+def _indexer(ops: Ops, s: Step, attn: Attention, hidden: int) -> None:
+    """DeepSeek Sparse Attention's lightning indexer (blocks.Indexer; HF DeepseekV32Indexer, DeepSeek's reference
+    inference/model.py Indexer): wq_b on the normed query latent, wk → LayerNorm → rotary on the first
+    qk_rope_head_dim channels of q and k (the key then cached), weights_proj; then each of the step's t queries
+    scored against every cached token (the whole span, unlike the main attention): `indexer.qk` = the heads'
+    q · kᵀ (one key per token shared by the heads: m = t × heads, as the reference's fp8 MQA-logits kernel runs it),
+    `indexer.reduce` = relu and the weighted sum over heads (HF's matmul of the weights with the scores); the
+    per-head scores stay on chip between the two (the reference fuses them, DeepGEMM fp8_mqa_logits), only the
+    t × span logits are written. `indexer.topk` selects the top_k per query (vector ops, 2 per logit: assumed, a
+    radix-select pass compares and counts each). The reference runs the scoring in fp8 after a Hadamard rotation
+    (orthogonal: q · k unchanged) and caches the key in fp8 with a scale; here it is priced at the model's
+    precision like every other row (HF computes it in bf16 / fp32)."""
+    a, M, b, t = attn.mla, s.M, s.batch, s.t
+    assert a is not None and a.indexer is not None, "called for DeepSeek sparse attention only"
+    ix, lin = a.indexer, attn.linears(hidden)
+    Hi, Di = ix.heads, ix.head_dim
+    for role in ("indexer_wq_b", "indexer_wk"):
+        w = lin[role]
+        ops.linear(role, role, M, w.k, w.n)
+    ops.elementwise("indexer.k_norm", "norm", M, Di, VECTOR_OPS["layernorm"], weight=Di * NORM_PARAMS["layernorm"])
+    _rope(ops, M, Hi * Di, Di, part=(min(a.rope_dim, Di), Di), name="indexer.rope")
+    w = lin["indexer_weights_proj"]
+    ops.linear("indexer_weights_proj", "indexer_weights_proj", M, w.k, w.n)
+    keys = s.span  # every cached token, the step's own included
+    ops.add(
+        "indexer.qk",
+        "attention",
+        "index_qk",
+        t * Hi,
+        keys,
+        Di,
+        b,
+        macs=b * t * Hi * keys * Di,
+        act_in=M * Hi * Di,
+        kv_read=b * keys * Di,
+    )
+    ops.add(
+        "indexer.reduce",
+        "attention",
+        "index_reduce",
+        t,
+        keys,
+        Hi,
+        b,
+        macs=b * t * keys * Hi,
+        vector_ops=VECTOR_OPS["relu"] * b * t * Hi * keys,
+        act_in=M * Hi,
+        act_out=b * t * keys,
+    )
+    ops.elementwise("indexer.topk", "topk", b * t, keys, 2, out=b * t * min(keys, ix.top_k))
 
 
 def ssm(ops: Ops, s: Step, mix: Ssm, hidden: int) -> None:
@@ -569,6 +627,32 @@ def delta_net(ops: Ops, s: Step, mix: DeltaNet, hidden: int) -> None:
     ops.linear("out_proj", "out_proj", M, w.k, w.n)
 
 
+def short_conv(ops: Ops, s: Step, mix: ShortConv, hidden: int) -> None:
+    """LFM2's gated short convolution (HF Lfm2ShortConv): in_proj → B · x → causal depthwise conv of d_conv taps →
+    C · y → out_proj. The conv reads and writes this layer's cache, the last d_conv − 1 inputs per channel, every
+    step (a new sequence's too: assumed, as for the SSMs, so every row stays polynomial in the step's shape); its row
+    is `conv1d` in a step of several tokens and `conv.update` in a one-token step (decode: HF's
+    causal_conv1d_update), so serving's basis fits each form's rows on their own, as it does the SSMs'."""
+    M, e, lin = s.M, mix.width, mix.linears(hidden)
+    w = lin["in_proj"]
+    ops.linear("in_proj", "in_proj", M, w.k, w.n, bias=w.bias)
+    ops.elementwise("conv_in_gate", "act", M, e, VECTOR_OPS["gate_mul"], inputs=2)  # B · x
+    state = s.batch * mix.state_elems
+    ops.elementwise(
+        "conv.update" if s.t == 1 else "conv1d",
+        "conv",
+        M,
+        e,
+        VECTOR_OPS["conv_tap"] * mix.d_conv + (1 if mix.bias else 0),
+        weight=e * mix.d_conv + (e if mix.bias else 0),
+        kv_read=state,
+        kv_write=state,
+    )
+    ops.elementwise("conv_out_gate", "act", M, e, VECTOR_OPS["gate_mul"], inputs=2)  # C · y
+    w = lin["out_proj"]
+    ops.linear("out_proj", "out_proj", M, w.k, w.n, bias=w.bias)
+
+
 def mlp(ops: Ops, s: Step, block: Mlp, hidden: int) -> None:
     """Dense or MoE MLP. MoE routing is balanced (module docstring of trace.py); shared experts see every token."""
     M, lin = s.M, block.linears(hidden)
@@ -627,6 +711,8 @@ def _mixer(ops: Ops, s: Step, layer: Layer, hidden: int) -> None:
         ssd(ops, s, layer.mixer, hidden)
     elif isinstance(layer.mixer, DeltaNet):
         delta_net(ops, s, layer.mixer, hidden)
+    elif isinstance(layer.mixer, ShortConv):
+        short_conv(ops, s, layer.mixer, hidden)
     elif layer.mixer is None:
         raise AssertionError("an MLP-only layer has no mixer rows")
     elif layer.mixer.mla is not None:

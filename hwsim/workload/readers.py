@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from hwsim.errors import HwsimError
-from hwsim.workload.blocks import Attention, DeltaNet, Embedding, Layer, Mla, Mlp, Ssd, Ssm
+from hwsim.workload.blocks import Attention, DeltaNet, Embedding, Indexer, Layer, Mla, Mlp, ShortConv, Ssd, Ssm
 
 
 # Upper bounds of config integers: ~100x the largest published model (assumed), so that op counts stay exact
@@ -283,43 +283,79 @@ def _partial_rotary(f: Fields, default: float) -> float:
 
 
 def _deepseek(f: Fields, mt: str) -> tuple:
-    """DeepSeek-V2/V3: MLA attention, first_k_dense_replace dense layers, then routed + shared experts."""
-    v3 = mt == "deepseek_v3"
-    hidden, heads, layers = f.int("hidden_size"), f.int("num_attention_heads"), f.int("num_hidden_layers")
+    """DeepSeek-V2/V3: MLA attention, first_k_dense_replace dense layers, then routed + shared experts.
+    DeepSeek-V3.2-Exp (deepseek_v32, HF DeepseekV32ForCausalLM): DeepSeek-V3 with DeepSeek Sparse Attention in
+    every layer, a lightning indexer (blocks.Indexer: index_n_heads heads of index_head_dim, index_topk tokens kept
+    per query; DeepseekV32Config's defaults 64, 128, 2048) reading the MLA's query latent, which it always has (HF
+    builds q_a_proj whatever q_lora_rank says: a null one is refused); the dense / MoE layer of each layer from
+    mlp_layer_types when given. DeepseekV32Config's defaults (transformers 5.25) are DeepSeek-V3.2-Exp's geometry."""
+    v3, v32 = mt in ("deepseek_v3", "deepseek_v32"), mt == "deepseek_v32"
+    hidden, heads = f.int("hidden_size", 7168 if v32 else None), f.int("num_attention_heads", 128 if v32 else None)
+    layers = f.int("num_hidden_layers", 61 if v32 else None)
     # q_lora_rank null (DeepSeek-V2-Lite) = a plain q_proj; absent = the config class default
     q_lora = 0 if "q_lora_rank" in f.cfg and f.cfg["q_lora_rank"] is None else f.int("q_lora_rank", 1536, minimum=0)
+    indexer = None
+    if v32:
+        if not q_lora:
+            raise HwsimError(
+                "DeepSeek-V3.2's indexer reads the query latent: must be set", file=f.file, field="q_lora_rank"
+            )
+        indexer = Indexer(f.int("index_n_heads", 64), f.int("index_head_dim", 128), f.int("index_topk", 2048))
     mla = Mla(
         q_lora,
         f.int("kv_lora_rank", 512),
         f.int("qk_rope_head_dim", 64),
         f.int("qk_nope_head_dim", 128),
         f.int("v_head_dim", 128),
+        indexer,
     )
+    if indexer is not None and mla.rope_dim > indexer.head_dim:  # the indexer rotates its first rope_dim channels
+        raise HwsimError(
+            f"must be at least qk_rope_head_dim ({mla.rope_dim}), got {indexer.head_dim}",
+            file=f.file,
+            field="index_head_dim",
+        )
     bias = f.flag("attention_bias", False)
     attn = Attention(heads, heads, mla.nope_dim + mla.rope_dim, mla.v_dim, bias, bias, mla=mla)
     act = str(f.get("hidden_act", "silu"))
     defaults = (256, 8, 2048, 1, 18432, 3) if v3 else (64, None, 1407, 2, 11008, 0)
-    mlps = _first_dense_then_moe(f, act, layers, *defaults)
+    mlps = _first_dense_then_moe(f, act, layers, *defaults, types=v32)
     blocks = [Layer(attn, mlp, norms=2) for mlp in mlps]
-    emb = Embedding(f.int("vocab_size"), tied=f.flag("tie_word_embeddings", False))
+    emb = Embedding(f.int("vocab_size", 129280 if v32 else None), tied=f.flag("tie_word_embeddings", False))
     return blocks, emb, "rmsnorm", {"activation": act, "hidden": hidden}
 
 
 def _first_dense_then_moe(
-    f: Fields, act: str, layers: int, experts: int, top_k: int | None, moe: int, shared: int, dense: int, first: int
+    f: Fields,
+    act: str,
+    layers: int,
+    experts: int,
+    top_k: int | None,
+    moe: int,
+    shared: int,
+    dense: int,
+    first: int,
+    *,
+    types: bool = False,
 ) -> list[Mlp]:
     """The MLP of each layer in DeepSeek's layout, which GLM-4.5 shares (field names and meaning): the first
     first_k_dense_replace layers a dense gated MLP of intermediate_size, the rest n_routed_experts gated experts of
     moe_intermediate_size (num_experts_per_tok each token, a bias-free router; DeepSeek-V3 / GLM-4.5 route by
     sigmoid scores plus the e_score_correction_bias buffer, not a parameter) beside n_shared_experts always-on
-    experts of the same width, run as one MLP. The arguments after `layers` are the config class's defaults."""
+    experts of the same width, run as one MLP. The arguments after `layers` are the config class's defaults;
+    `types`: mlp_layer_types ("dense" / "sparse" per layer, DeepSeek-V3.2) overrides first_k_dense_replace."""
     n, k = _experts_top_k(f, "n_routed_experts", experts, top_k)
     moe_inter = f.int("moe_intermediate_size", moe)
     n_shared = f.int("n_shared_experts", shared, minimum=0) * moe_inter
     dense_mlp = Mlp(f.int("intermediate_size", dense), True, act)
     moe_mlp = Mlp(moe_inter, True, act, experts=n, top_k=k, shared=n_shared)
     first_moe = f.int("first_k_dense_replace", first, minimum=0)
-    return [moe_mlp if i >= first_moe and n > 1 else dense_mlp for i in range(layers)]
+    kinds = f.get("mlp_layer_types") if types else None
+    if kinds is None:
+        kinds = ["sparse" if i >= first_moe else "dense" for i in range(layers)]
+    elif not isinstance(kinds, list) or len(kinds) != layers or set(kinds) - {"dense", "sparse"}:
+        raise HwsimError(f"expected a list of {layers} of dense or sparse", file=f.file, field="mlp_layer_types")
+    return [moe_mlp if kind == "sparse" and n > 1 else dense_mlp for kind in kinds]
 
 
 def _glm4_moe(f: Fields, mt: str) -> tuple:
@@ -349,6 +385,34 @@ def _glm4_moe(f: Fields, mt: str) -> tuple:
     mlps = _first_dense_then_moe(f, act, layers, 128, 8, 1408, 1, 10944, 1)
     emb = Embedding(f.int("vocab_size", 151552), tied=f.flag("tie_word_embeddings", False))
     return [Layer(attn, mlp, norms=2) for mlp in mlps], emb, "rmsnorm", {"activation": act, "hidden": hidden}
+
+
+def _minimax_m2(f: Fields, mt: str) -> tuple:
+    """MiniMax-M2 (HF MiniMaxM2ForCausalLM; MiniMax, MiniMaxAI/MiniMax-M2): GQA attention without biases whose q and
+    k are RMSNormed over all heads at once (weights of heads × head_dim and kv_heads × head_dim, as OLMo-2's; HF
+    builds them whatever use_qk_norm says), rotary on the first partial_rotary_factor of each head (the hub config's
+    legacy rotary_dim gives it as rotary_dim / head_dim when the factor is not set; default whole heads); every layer
+    a MoE of num_local_experts gated experts of intermediate_size, no shared expert, a bias-free router (sigmoid
+    scores plus the e_score_correction_bias buffer, not a parameter; not priced beyond the router GEMM).
+    MiniMaxM2Config's defaults (transformers 5.25) are MiniMax-M2's geometry. Multi-token-prediction modules
+    (use_mtp) are not built by transformers and not traced."""
+    hidden, heads = f.int("hidden_size", 3072), f.int("num_attention_heads", 48)
+    layers, head_dim = f.int("num_hidden_layers", 62), f.int("head_dim", 128)
+    legacy = f.int("rotary_dim") / head_dim if f.get("rotary_dim") is not None else 1.0
+    factor = _partial_rotary(f, legacy)
+    attn = Attention(
+        heads,
+        f.kv_heads(heads, default=8),
+        head_dim,
+        head_dim,
+        rotary_dim=int(head_dim * factor) if factor < 1 else None,
+        qk_norm="rmsnorm_all",
+    )
+    act = str(f.get("hidden_act", "silu"))
+    experts, top_k = _experts_top_k(f, "num_local_experts", 256, 8)
+    mlp = Mlp(f.int("intermediate_size", 1536), True, act, experts=experts, top_k=top_k)
+    emb = Embedding(f.int("vocab_size", 200064), tied=f.flag("tie_word_embeddings", False))
+    return [Layer(attn, mlp, norms=2)] * layers, emb, "rmsnorm", {"activation": act, "hidden": hidden}
 
 
 # Gemma3TextConfig's defaults (transformers 5.25): the Gemma-3 4B/12B/27B wrappers' text_config leaves them out
@@ -753,6 +817,46 @@ def _qwen3_next(f: Fields, mt: str) -> tuple:
     return blocks, emb, "rmsnorm", {"activation": act, "hidden": hidden}
 
 
+_LFM2_TYPES = ("conv", "full_attention")
+
+
+def _lfm2(f: Fields, mt: str) -> tuple:
+    """LFM2 (HF Lfm2ForCausalLM; Liquid AI, arXiv:2511.23404): every layer RMSNorm → a gated short convolution
+    (ShortConv, "conv" in layer_types) or GQA attention (any other type, as HF's `!= "conv"`: bias-free, per-head
+    q/k RMSNorms, rotary, o_proj named out_proj), then RMSNorm → a SwiGLU MLP (w1, w3, w2). layer_types defaults to
+    attention on full_attn_idxs (default: every layer). The MLP width is intermediate_size (block_ff_dim, the hub
+    configs' name, wins when given) adjusted as Lfm2MLP does under block_auto_adjust_ff_dim (default true):
+    int(2/3 of it), then, unless block_ffn_dim_multiplier is null, int(its multiple) rounded up to block_multiple_of.
+    The LM head is tied unless tie_embedding / tie_word_embeddings say otherwise (tie_embedding wins). Defaults:
+    Lfm2Config (transformers 5.25)."""
+    hidden, heads, layers = f.int("hidden_size", 2560), f.int("num_attention_heads", 32), f.int("num_hidden_layers", 32)
+    full = f.get("full_attn_idxs")
+    types = f.layer_types(layers, lambda i: "full_attention" if full is None or i in full else "conv")
+    if set(types) - set(_LFM2_TYPES):
+        raise HwsimError(
+            f"expected conv or full_attention per layer, got {sorted(set(types) - set(_LFM2_TYPES))}",
+            file=f.file,
+            field="layer_types",
+        )
+    conv = ShortConv(hidden, f.int("conv_L_cache", 3), f.flag("conv_bias", False))
+    head_dim = f.head_dim(hidden, heads)
+    attn = Attention(heads, f.kv_heads(heads, default=8), head_dim, head_dim, qk_norm="rmsnorm")
+    inter = f.int("block_ff_dim", f.int("intermediate_size", 12288))
+    if f.flag("block_auto_adjust_ff_dim", True):
+        inter = int(2 * inter / 3)
+        if not ("block_ffn_dim_multiplier" in f.cfg and f.cfg["block_ffn_dim_multiplier"] is None):
+            inter = int(f.number("block_ffn_dim_multiplier", 1.0, minimum=0, strict=True) * inter)
+            multiple = f.int("block_multiple_of", 256)
+            inter = multiple * -(-inter // multiple)
+    if inter < 1:
+        raise HwsimError(f"the adjusted MLP width is {inter}", file=f.file, field="intermediate_size")
+    mlp = Mlp(inter, True, "silu")
+    blocks = [Layer(conv if t == "conv" else attn, mlp, norms=2) for t in types]
+    tied = f.flag("tie_embedding", f.flag("tie_word_embeddings", True))
+    emb = Embedding(f.int("vocab_size", 65536), tied=tied)
+    return blocks, emb, "rmsnorm", {"activation": "silu", "hidden": hidden}
+
+
 def _bamba(f: Fields, mt: str) -> tuple:
     """Bamba (HF BambaForCausalLM; IBM, ibm-ai-platform/Bamba-9B) and Granite-4.0-H (HF
     GraniteMoeHybridForCausalLM): every layer RMSNorm → a Mamba-2 mixer or GQA attention, then RMSNorm → an MLP.
@@ -1023,7 +1127,9 @@ READERS: dict[str, Callable[[Fields, str], tuple]] = {
     },
     "deepseek_v2": _deepseek,
     "deepseek_v3": _deepseek,
+    "deepseek_v32": _deepseek,
     "glm4_moe": _glm4_moe,
+    "minimax_m2": _minimax_m2,
     "gemma": _gemma,
     "gemma2": _gemma,
     "gemma3_text": _gemma,
@@ -1044,4 +1150,5 @@ READERS: dict[str, Callable[[Fields, str], tuple]] = {
     "jamba": _jamba,
     "falcon_h1": _falcon_h1,
     "qwen3_next": _qwen3_next,
+    "lfm2": _lfm2,
 }

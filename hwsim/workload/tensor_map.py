@@ -110,6 +110,9 @@ OWN: dict[str, tuple[str, ...]] = {
     "q_b_proj": ("self_attn.q_b_proj",),
     "kv_a_proj": ("self_attn.kv_a_proj_with_mqa",),
     "kv_b_proj": ("self_attn.kv_b_proj",),
+    "indexer_wq_b": ("self_attn.indexer.wq_b",),  # DeepSeek-V3.2's lightning indexer
+    "indexer_wk": ("self_attn.indexer.wk",),
+    "indexer_weights_proj": ("self_attn.indexer.weights_proj",),
     "shared_gate_proj": (
         "mlp.shared_expert.gate_proj",
         "mlp.shared_experts.gate_proj",
@@ -129,10 +132,10 @@ OWN: dict[str, tuple[str, ...]] = {
         "shared_mlp.output_linear",  # GraniteMoeHybrid: the shared MLP beside the routed experts
     ),
     "shared_gate": ("mlp.shared_expert_gate",),
-    "in_proj": ("mixer.in_proj", "mamba.in_proj"),  # Bamba: the Mamba-2 mixer is `mamba`
+    "in_proj": ("mixer.in_proj", "mamba.in_proj", "conv.in_proj"),  # Bamba: Mamba-2 is `mamba`; LFM2's `conv`
     "x_proj": ("mixer.x_proj", "mamba.x_proj"),  # Jamba: the Mamba-1 mixer is `mamba`
     "dt_proj": ("mixer.dt_proj", "mamba.dt_proj"),
-    "out_proj": ("mixer.out_proj", "mamba.out_proj", "linear_attn.out_proj"),
+    "out_proj": ("mixer.out_proj", "mamba.out_proj", "linear_attn.out_proj", "conv.out_proj"),
     "in_proj_qkvz": ("linear_attn.in_proj_qkvz",),  # Qwen3-Next's Gated DeltaNet
     "in_proj_ba": ("linear_attn.in_proj_ba",),
 }

@@ -41,7 +41,9 @@ REAL = {
     "qwen2_moe": CONFIGS / "qwen1.5-moe-a2.7b.json",
     "deepseek_v2": PRESETS / "deepseek-v2-lite.yaml",
     "deepseek_v3": PRESETS / "deepseek-v3.yaml",
+    "deepseek_v32": PRESETS / "deepseek-v3.2-exp.yaml",
     "glm4_moe": CONFIGS / "glm-4.5-air.json",
+    "minimax_m2": CONFIGS / "minimax-m2.json",
     "gemma": CONFIGS / "gemma-2b.json",
     "gemma2": PRESETS / "gemma-2-9b.yaml",
     "gemma3_text": CONFIGS / "gemma-3-1b-it.json",
@@ -57,6 +59,7 @@ REAL = {
     "jamba": CONFIGS / "jamba-v0.1.json",
     "falcon_h1": CONFIGS / "falcon-h1-1.5b-base.json",
     "qwen3_next": CONFIGS / "qwen3-next-80b-a3b-instruct.json",
+    "lfm2": CONFIGS / "lfm2-1.2b.json",
     "llama": PRESETS / "llama-3.1-8b.yaml",
     "mixtral": PRESETS / "mixtral-8x7b.yaml",
     "granite": CONFIGS / "granite-3.1-2b-base.json",
@@ -87,6 +90,7 @@ TINY = {
     "shared_expert_intermediate_size": 48,
     "intermediate_size_mlp": 128,
     "shared_intermediate_size": 48,  # GraniteMoeHybrid's shared_mlp
+    "block_ff_dim": 96,  # LFM2's name of intermediate_size (auto-adjusted to 2/3, rounded up to block_multiple_of)
     "mamba_d_ssm": 128,  # Falcon-H1's Mamba-2 width (mamba_n_heads × mamba_d_head)
     "num_hidden_layers": 4,
     "n_layer": 4,
@@ -129,6 +133,9 @@ HEADS = {
     "linear_num_value_heads": 4,
     "linear_key_head_dim": 16,
     "linear_value_head_dim": 16,
+    "index_n_heads": 4,  # DeepSeek-V3.2's lightning indexer (index_topk stays above the tiny prefill: every token kept)
+    "index_head_dim": 16,
+    "rotary_dim": 8,  # MiniMax-M2's legacy partial rotary (half of the tiny head_dim)
 }
 # types whose output names the state `cache` (Mamba2CausalLMOutput): decode continues it. Mamba-1's output does too,
 # but its pinned reference was made passing past_key_values, which MambaForCausalLM ignores (its decode reference is
@@ -137,8 +144,8 @@ CACHE_OUTPUT = ("mamba2",)
 SEQ, BATCH = 12, 2  # tiny prefill tokens per sequence (below every tiny window), sequences
 # types whose tiny prefill is longer: Qwen3-Next's Gated DeltaNet, whose torch path pads to chunks of 64 (one whole)
 SEQ_OF = {"qwen3_next": 64}
-# mamba: Bamba's Mamba-2 mixer; linear_attn: Qwen3-Next's Gated DeltaNet
-MIXER = re.compile(r"\.(self_attn|attn|self_attention|mixer|mamba|linear_attn)$")
+# mamba: Bamba's Mamba-2 mixer; linear_attn: Qwen3-Next's Gated DeltaNet; conv: LFM2's short convolution
+MIXER = re.compile(r"\.(self_attn|attn|self_attention|mixer|mamba|linear_attn)$|layers\.\d+\.conv$")
 MLP = re.compile(r"\.(mlp|feed_forward)$")
 
 

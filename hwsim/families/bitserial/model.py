@@ -20,7 +20,7 @@ import numpy as np
 
 from hwsim.core.schema import Field
 from hwsim.families.base import Family
-from hwsim.families.common import array_fold_reads, cdiv, vector_cycles
+from hwsim.families.common import array_fold_reads, cdiv, gemm_and_vector_cycles
 from hwsim.tech.components import Term, block, busy_cycle, show
 
 if TYPE_CHECKING:
@@ -72,7 +72,7 @@ class BitSerial(Family):
         b_bits = np.where(ops.is_attention, prec.kv.element_bits, prec.weights.element_bits)
         gemm = cdiv(ops.k, c["dot_width"]) * cdiv(ops.n, c["rows"]) * cdiv(ops.m, c["cols"])
         gemm = gemm * serial_latency(arch, b_bits) * ops.count
-        return np.where(ops.gemm, gemm, 0.0) + vector_cycles(ops, self._lanes(arch))
+        return gemm_and_vector_cycles(ops, gemm, self._lanes(arch))
 
     def peak_macs_per_cycle(self, arch: Accelerator, prec: ResolvedPrecision) -> float | np.ndarray:
         c = arch.compute

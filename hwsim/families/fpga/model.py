@@ -36,7 +36,7 @@ from hwsim.core.schema import Field
 from hwsim.errors import HwsimError
 from hwsim.families.fpga import resources as fr
 from hwsim.families.base import BatchedFamily
-from hwsim.families.common import cdiv, vector_cycles
+from hwsim.families.common import cdiv, gemm_and_vector_cycles
 from hwsim.kept import kept
 from hwsim.tech import components as C
 from hwsim.tech.components import show
@@ -205,7 +205,7 @@ class Fpga(BatchedFamily):
             * cdiv(ops.k, c["chain_length"] * self._speedup(arch, ops))
             * ops.count
         )
-        return np.where(ops.gemm, gemm, 0.0) + vector_cycles(ops, c["vector_lanes"])
+        return gemm_and_vector_cycles(ops, gemm, c["vector_lanes"])
 
     def peak_macs_per_cycle(self, arch: Accelerator, prec: ResolvedPrecision) -> float | np.ndarray:
         """Linear-layer MACs per cycle, the sparse speedup included."""

@@ -19,7 +19,8 @@ import numpy as np
 from hwsim.core.schema import Field
 from hwsim.errors import HwsimError
 from hwsim.families.base import Family
-from hwsim.families.common import cdiv, vector_cycles
+from hwsim.families.common import cdiv, gemm_and_vector_cycles
+from hwsim.kept import kept
 from hwsim.tech import components as C
 
 if TYPE_CHECKING:
@@ -74,7 +75,7 @@ class Systolic(Family):
         c = arch.compute
         gemm = stall_free_cycles(c["dataflow"], ops.m, ops.n, ops.k, c["rows"], c["cols"]) * ops.count
         lanes = c["vector_lanes"] if c["vector_lanes"] is not None else c["cols"]
-        return np.where(ops.gemm, gemm, 0.0) + vector_cycles(ops, lanes)
+        return gemm_and_vector_cycles(ops, gemm, lanes)
 
     def peak_macs_per_cycle(self, arch: Accelerator, prec: ResolvedPrecision) -> float | np.ndarray:
         return arch.compute["rows"] * arch.compute["cols"]
@@ -105,13 +106,22 @@ class Systolic(Family):
     def energy_terms(
         self, arch: Accelerator, ops: OpColumns, prec: ResolvedPrecision, compute_cycles: np.ndarray
     ) -> list[C.Term]:
+        mac_w, mac_kv, adder = kept(arch, "_systolic_parts", lambda: self._parts(arch, prec), on=(prec,))
+        if ops.only("linear"):  # the counts the masks below pick: MACs on the weights' MAC, nothing else
+            zero = np.zeros(len(ops))
+            return [C.Term(mac_w, ops.macs), C.Term(mac_kv, zero), C.Term(adder, zero)]
         att = ops.is_attention
-        node, volts = C.tech_point(arch)
         return [
-            C.Term(self._mac(arch, prec, prec.weights), np.where(ops.gemm & ~att, ops.macs, 0.0)),
-            C.Term(self._mac(arch, prec, prec.kv), np.where(ops.gemm & att, ops.macs, 0.0)),
-            C.Term(C.fp_adder(16, node, volts), np.where(ops.gemm, 0.0, ops.vector_ops)),
+            C.Term(mac_w, np.where(ops.gemm & ~att, ops.macs, 0.0)),
+            C.Term(mac_kv, np.where(ops.gemm & att, ops.macs, 0.0)),
+            C.Term(adder, np.where(ops.gemm, 0.0, ops.vector_ops)),
         ]  # one fp16 add per op
+
+    def _parts(self, arch: Accelerator, prec: ResolvedPrecision) -> tuple[C.Component, C.Component, C.Component]:
+        """The priced parts of energy_terms (the PE at the weights and at the KV, an fp16 adder): per design and
+        precision, so kept beside the spec (hwsim.kept), not looked up in the price tables every call."""
+        node, volts = C.tech_point(arch)
+        return self._mac(arch, prec, prec.weights), self._mac(arch, prec, prec.kv), C.fp_adder(16, node, volts)
 
     def area_terms(self, arch: Accelerator, prec: ResolvedPrecision) -> list[C.Term]:
         c = arch.compute
