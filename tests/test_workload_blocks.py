@@ -45,6 +45,8 @@ MODELS = [
     (CONFIGS / "minimax-m2.json", "minimax_m2", 228_689_748_992, 11_030_537_216),
     (CONFIGS / "qwen3-next-80b-a3b-instruct.json", "qwen3_next", 79_674_391_296, 3_874_929_408),
     (CONFIGS / "lfm2-1.2b.json", "lfm2", 1_170_340_608, 1_170_340_608),
+    (CONFIGS / "lfm2-8b-a1b.json", "lfm2_moe", 8_339_929_856, 1_557_740_288),
+    (CONFIGS / "minimax-text-01.json", "minimax", 456_089_655_296, 48_403_306_496),
     (CONFIGS / "granite-3.1-2b-base.json", "granite", 2_533_531_648, 2_533_531_648),
     (CONFIGS / "starcoder2-3b.json", "starcoder2", 3_030_371_328, 3_030_371_328),
     (CONFIGS / "olmo-2-0425-1b.json", "olmo2", 1_484_916_736, 1_484_916_736),

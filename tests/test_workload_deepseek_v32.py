@@ -186,3 +186,18 @@ def test_serving_prices_the_sparse_attention_from_its_row_polynomials():
     for b, t, c in ((2, 1, 30), (1, 9, 40), (3, 4, 2)):
         want = evaluate(load_arch("h100-sxm"), trace(m, "prefill", batch=b, seq=t, context=c), Precision()).totals
         assert float(sc.uniform(b, t, c).seconds[0]) == pytest.approx(want["seconds"], rel=1e-9)
+
+
+def test_a_decode_beyond_top_k_costs_its_batched_trace():
+    """Serving's basis bounds the main attention's rows at top-k like a window but fits the indexer's rows, which read
+    every cached token, unbounded (kv.UNBOUNDED_ROWS): a decode iteration of 16 sequences far beyond top-k costs what
+    the batch-16 decode trace does (before, the indexer was costed at top-k keys: DeepSeek-V3.2-Exp at 128k context
+    0.857 of the trace on the H100-SXM preset)."""
+    from hwsim.serve.parallel import machine_cost
+
+    arch = load_arch("h100-sxm")
+    for m, ctx in ((from_hf_dict(dict(TINY)), 300), (load_model("deepseek-v3.2-exp"), 131_072)):
+        sc = machine_cost(arch, m, Precision(), None, None)
+        got = float(sc.iteration(np.ones(16, dtype=np.int64), np.full(16, ctx), 16).seconds)
+        want = evaluate(arch, trace(m, "decode", batch=16, context=ctx), Precision()).ops["seconds"].sum()
+        assert got == pytest.approx(want, rel=1e-9)

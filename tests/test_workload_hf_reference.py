@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from hwsim.workload import from_hf_dict, load_model, trace
-from hwsim.workload.blocks import DeltaNet, ShortConv, Ssd, Ssm
+from hwsim.workload.blocks import DeltaNet, Lightning, ShortConv, Ssd, Ssm
 
 ROOT = Path(__file__).resolve().parents[1]
 REF = json.loads((ROOT / "tests" / "data" / "hf_reference.json").read_text())["types"]
@@ -43,6 +43,13 @@ MIXER_OPS = {
     "indexer_weights_proj",
     "index_qk",
     "index_reduce",
+    "qkv_proj",
+    "output_gate",
+    "lin_intra_qk",
+    "lin_intra_av",
+    "lin_inter",
+    "lin_states",
+    "lin_readout",
 }
 
 
@@ -103,6 +110,15 @@ def _short_conv_reference_extra(m, batch: int, tokens: int, decode: bool) -> int
     )
 
 
+def _lightning_reference_extra(m, batch: int, decode: bool) -> int:
+    """MiniMax's lightning attention (transformers 5.25 modeling_minimax, torch path): a prefill of whole blocks is
+    hwsim's four block products exactly; in decode HF forms the state's update kᵀ·v as a matmul (head_dim² per head),
+    which hwsim counts as vector ops (lightning.update), beside the read-out q·kv both count."""
+    if not decode:
+        return 0
+    return sum(batch * x.heads * x.head_dim**2 for x in (layer.mixer for layer in m.blocks) if isinstance(x, Lightning))
+
+
 def _ssd_reference_extra(m, batch: int, tokens: int, decode: bool) -> int:
     """What HF's torch path for Mamba-2 (transformers 5.25 modeling_mamba2 / nemotron_h, no mamba_ssm kernels)
     counts beyond hwsim's SSD rows, per Mamba-2 layer:
@@ -157,7 +173,7 @@ def test_macs_per_group_equal_transformers(model_type):
     result, different MACs), and "expanded" caches the up-projected K/V (transformers 4), so neither is HF 5's
     count. Mamba: the mixer adds _ssm_vector_macs to hwsim's projections; Mamba-2: _ssd_reference_extra to
     hwsim's projections and SSD rows; Gated DeltaNet: _gdn_reference_extra; LFM2's short convolution:
-    _short_conv_reference_extra."""
+    _short_conv_reference_extra; MiniMax's lightning attention: _lightning_reference_extra."""
     tiny = REF[model_type]["tiny"]
     m = from_hf_dict(dict(tiny["config"]))
     b, s = tiny["batch"], tiny["seq"]
@@ -170,6 +186,7 @@ def test_macs_per_group_equal_transformers(model_type):
     dec["mixer"] += _ssd_reference_extra(m, b, 1, decode=True)
     pre["mixer"] += _gdn_reference_extra(m, b, s, decode=False)
     dec["mixer"] += _gdn_reference_extra(m, b, 1, decode=True)
+    dec["mixer"] += _lightning_reference_extra(m, b, decode=True)
     pre["mixer"] += _short_conv_reference_extra(m, b, s, decode=False)
     dec["mixer"] += _short_conv_reference_extra(m, b, 1, decode=True)
     keys = ("mixer", "lm_head") if m.is_moe else ("mixer", "lm_head", "mlp")

@@ -261,6 +261,8 @@ def test_jamba_layout_and_its_mamba_norms():
         "falcon-h1-1.5b-base.json",
         "qwen3-next-80b-a3b-instruct.json",
         "lfm2-1.2b.json",
+        "lfm2-8b-a1b.json",
+        "minimax-text-01.json",
     ],
 )
 def test_a_decode_step_of_an_ssm_model_costs_its_batched_trace(name):

@@ -110,3 +110,63 @@ def test_every_op_of_an_lfm2_step_is_priced(phase):
     assert (ops["seconds"] > 0).all() and np.isfinite(ops["seconds"]).all()
     conv = "conv1d" if phase == "prefill" else "conv.update"
     assert {conv, "conv_in_gate", "in_proj", "q_norm", "attn"} <= set(ops["name"].str.split(".", n=2).str[2])
+
+
+LFM2_MOE = Path(__file__).parent / "data" / "hf_configs" / "lfm2-8b-a1b.json"
+# LFM2-MoE: the first MLP dense (intermediate_size as given), then 5 experts of 20, top-2
+TINY_MOE = {
+    **{k: v for k, v in TINY.items() if k not in ("block_multiple_of", "tie_word_embeddings")},
+    "model_type": "lfm2_moe",
+    "intermediate_size": 36,
+    "moe_intermediate_size": 20,
+    "num_experts": 5,
+    "num_experts_per_tok": 2,
+    "num_dense_layers": 1,
+}
+
+
+def test_tiny_lfm2_moe_params_and_checkpoint_names_equal_transformers():
+    """64,632 parameters (transformers 5.25 on meta: a dense first MLP of 36 not adjusted, then experts stacked under
+    feed_forward.experts with the router feed_forward.gate; the expert_bias is a buffer); every linear found, in the
+    stacked and the hub's per-expert (w1/w3/w2) names."""
+    m = from_hf_dict(dict(TINY_MOE))
+    assert m.params == 64_632
+    assert [b.mlp.is_moe for b in m.blocks] == [False, True, True] and m.blocks[0].mlp.intermediate == 36
+    names = {k: v for k, v in _tiny_checkpoint().items() if ".feed_forward." not in k or ".layers.0." in k}
+    names["model.layers.0.feed_forward.w1.weight"] = names["model.layers.0.feed_forward.w3.weight"] = (36, 48)
+    names["model.layers.0.feed_forward.w2.weight"] = (48, 36)
+    hub = dict(names)
+    for i in (1, 2):
+        p = f"model.layers.{i}.feed_forward."
+        names |= {
+            p + "gate.weight": (5, 48),
+            p + "experts.gate_up_proj": (5, 40, 48),
+            p + "experts.down_proj": (5, 48, 20),
+        }
+        hub |= {p + "gate.weight": (5, 48)}
+        for e in range(5):
+            hub |= {f"{p}experts.{e}.{w}.weight": s for w, s in (("w1", (20, 48)), ("w3", (20, 48)), ("w2", (48, 20)))}
+    for ckpt in (names, hub):
+        rows = match_checkpoint(m, ckpt)
+        assert len(rows) == 2 * 2 + 4 + 3 + 2 * 4 and all(r["ok"] for r in rows)
+
+
+def test_lfm2_moe_needs_layer_types_and_lfm2_8b_a1b_params():
+    """Lfm2MoeConfig sets no layer_types default (its model indexes them): refused in one line. LFM2-8B-A1B as
+    reconstructed: 8,339,929,856 parameters (transformers 5.25 on meta; card: 8.3B total, 1.5B active: hwsim's active
+    count 1,557,740,288 with the tied table once); defaults with 32 attention layers: 11,129,591,808."""
+    with pytest.raises(HwsimError, match="layer_types"):
+        from_hf_dict({"model_type": "lfm2_moe"})
+    m = load_model(LFM2_MOE)
+    assert (m.params, m.active_params_per_token) == (8_339_929_856, 1_557_740_288)
+    assert from_hf_dict({"model_type": "lfm2_moe", "layer_types": ["full_attention"] * 32}).params == 11_129_591_808
+
+
+@pytest.mark.parametrize("phase", ["prefill", "decode"])
+def test_every_op_of_an_lfm2_moe_step_is_priced(phase):
+    """Each row of an LFM2-8B-A1B prefill / decode step costs time on the H100-SXM preset."""
+    m = load_model(LFM2_MOE)
+    shape = {"seq": 256} if phase == "prefill" else {}
+    ops = evaluate(load_arch("h100-sxm"), trace(m, phase, batch=4, context=512, **shape), Precision()).ops
+    assert (ops["seconds"] > 0).all() and np.isfinite(ops["seconds"]).all()
+    assert {"router", "experts.gate_proj", "mlp.gate_proj", "in_proj"} <= set(ops["name"].str.split(".", n=2).str[2])

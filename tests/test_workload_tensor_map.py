@@ -47,6 +47,8 @@ PRESET = {
     "minimax_m2": "hf_configs/minimax-m2.json",
     "qwen3_next": "hf_configs/qwen3-next-80b-a3b-instruct.json",
     "lfm2": "hf_configs/lfm2-1.2b.json",
+    "lfm2_moe": "hf_configs/lfm2-8b-a1b.json",
+    "minimax": "hf_configs/minimax-text-01.json",
     "granite": "hf_configs/granite-3.1-2b-base.json",
     "starcoder2": "hf_configs/starcoder2-3b.json",
     "olmo2": "hf_configs/olmo-2-0425-1b.json",

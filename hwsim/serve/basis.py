@@ -31,7 +31,7 @@ import pandas as pd
 from numpy.typing import ArrayLike
 
 from hwsim.core.ops import INT_COLUMNS
-from hwsim.workload import trace
+from hwsim.workload import kv, trace
 from hwsim.workload.config import ModelConfig
 from hwsim.workload.trace import MAX_COUNT, too_large_to_count
 
@@ -182,6 +182,7 @@ def _fit(
     key = pd.DataFrame(np.round(coef.reshape(len(names), -1), 9)).astype(str).agg("|".join, axis=1)
     layer = text["layer"].to_numpy(np.int64)
     window = np.array([limits[i] if 0 <= i < len(limits) else 0 for i in layer], dtype=np.int64)
+    window[text["name"].astype(str).str.contains(kv.UNBOUNDED_ROWS).to_numpy(bool)] = 0  # they read every key
     far = None
     if beyond is not None and (window > 0).any():
         far = np.stack([coef, coef])

@@ -1,5 +1,6 @@
 """A model is a stack of blocks: each layer is a token mixer (attention, an SSM: Mamba-1 `Ssm`, Mamba-2 `Ssd`, the
-Gated DeltaNet linear attention `DeltaNet`, or LFM2's gated short convolution `ShortConv`)
+Gated DeltaNet linear attention `DeltaNet`, LFM2's gated short convolution `ShortConv`, or MiniMax's lightning
+attention `Lightning`)
 and an optional MLP, or an MLP alone (hybrids such as Nemotron-H).
 
 Blocks are frozen dataclasses, so identical layers compare equal: the trace builder costs each distinct
@@ -342,13 +343,46 @@ class ShortConv:
         return self.width * (self.d_conv - 1)
 
 
+@dataclass(frozen=True)
+class Lightning:
+    """MiniMax-Text-01's lightning attention (MiniMax, "MiniMax-01: Scaling Foundation Models with Lightning
+    Attention", arXiv:2501.08313, §2.2; Qin et al., "Lightning Attention-2", arXiv:2401.04658), as HF
+    MiniMaxLightningAttention lays it out: qkv_proj → SiLU → q, k, v of head_dim per head (no positional embedding);
+    a linear attention whose state (head_dim × head_dim per head, K^T V) decays by a fixed rate per head and token
+    (a buffer, no parameter); RMSNorm over all heads (weights heads × head_dim), times sigmoid(output_gate(x)),
+    out_proj. `block`: the block length of the blockwise prefill (block_size, 256)."""
+
+    heads: int
+    head_dim: int
+    block: int = 256
+
+    @property
+    def width(self) -> int:
+        return self.heads * self.head_dim
+
+    def linears(self, hidden: int) -> dict[str, Linear]:
+        return {
+            "qkv_proj": Linear(hidden, 3 * self.width),
+            "output_gate": Linear(hidden, self.width),
+            "out_proj": Linear(self.width, hidden),
+        }
+
+    def other_params(self, norm: str) -> int:
+        return self.width * NORM_PARAMS[norm]  # the output RMSNorm
+
+    @property
+    def state_elems(self) -> int:
+        """Recurrent state per sequence: head_dim × head_dim per head."""
+        return self.heads * self.head_dim * self.head_dim
+
+
 # mixers that keep a fixed state per sequence instead of per-token K/V
-RECURRENT = (Ssm, Ssd, DeltaNet, ShortConv)
+RECURRENT = (Ssm, Ssd, DeltaNet, ShortConv, Lightning)
 
 
 @dataclass(frozen=True)
 class Layer:
-    mixer: Attention | Ssm | Ssd | DeltaNet | ShortConv | None  # None: an MLP-only layer (Nemotron-H's "-")
+    mixer: Attention | Ssm | Ssd | DeltaNet | ShortConv | Lightning | None  # None: MLP only (Nemotron-H's "-")
     mlp: Mlp | None
     norms: int  # norm weights of width hidden in this layer (input/post-attention/pre-/post-feedforward)
     parallel: bool = False  # attention and MLP read the same input (GPT-J/Falcon parallel residual)

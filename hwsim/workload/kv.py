@@ -9,8 +9,8 @@ allocation read them from.
   kept: the top-k selection reads among all of them), in modes "absorbed" (what serving kernels cache) and "latent"
   (transformers 5: the same cache, up-projected again every step); mode "expanded" (DeepSeek's own HF
   modelling code, transformers 4): full per-head K and V;
-- SSM (Mamba-1, Mamba-2), Gated DeltaNet and LFM2's short convolution: a fixed state per sequence (scan or
-  delta-rule state + conv window, or the conv window alone),
+- SSM (Mamba-1, Mamba-2), Gated DeltaNet, LFM2's short convolution and MiniMax's lightning attention: a fixed
+  state per sequence (scan or delta-rule state + conv window, the conv window alone, or the linear-attention state),
   independent of the span;
 - an MLP-only layer (Nemotron-H's "-"): nothing.
 A hybrid (attention + SSM layers) holds both: K/V growing with the span in its attention layers, a fixed state
@@ -22,6 +22,9 @@ from __future__ import annotations
 from hwsim.workload.blocks import RECURRENT, Attention, Layer
 
 MLA_MODES = ("absorbed", "latent", "expanded")
+# rows of a layer whose attention reads a bounded number of keys (Attention.limit) that still read every cached token:
+# DeepSeek-V3.2's indexer scores the whole span to pick the top-k its attention reads (serving fits them unbounded)
+UNBOUNDED_ROWS = r"\.indexer\."
 
 
 def cached_tokens(attn: Attention, span: int) -> int:

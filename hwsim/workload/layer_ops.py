@@ -8,7 +8,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hwsim.workload.blocks import NORM_PARAMS, Attention, DeltaNet, Layer, Mlp, ShortConv, Ssd, Ssm, qk_norm_kind
+from hwsim.workload.blocks import (
+    NORM_PARAMS,
+    Attention,
+    DeltaNet,
+    Layer,
+    Lightning,
+    Mlp,
+    ShortConv,
+    Ssd,
+    Ssm,
+    qk_norm_kind,
+)
 from hwsim.workload.kv import attended_tokens
 
 # Approximate element operations per element for elementwise ops (assumed: one op per arithmetic step).
@@ -356,7 +367,8 @@ def _indexer(ops: Ops, s: Step, attn: Attention, hidden: int) -> None:
     `indexer.reduce` = relu and the weighted sum over heads (HF's matmul of the weights with the scores); the
     per-head scores stay on chip between the two (the reference fuses them, DeepGEMM fp8_mqa_logits), only the
     t × span logits are written. `indexer.topk` selects the top_k per query (vector ops, 2 per logit: assumed, a
-    radix-select pass compares and counts each). The reference runs the scoring in fp8 after a Hadamard rotation
+    radix-select pass compares and counts each) into a buffer of top_k indices per query whatever the span (-1 where
+    fewer tokens exist; assumed, as a serving engine's fixed-size index buffer). The reference runs the scoring in fp8 after a Hadamard rotation
     (orthogonal: q · k unchanged) and caches the key in fp8 with a scale; here it is priced at the model's
     precision like every other row (HF computes it in bf16 / fp32)."""
     a, M, b, t = attn.mla, s.M, s.batch, s.t
@@ -396,7 +408,7 @@ def _indexer(ops: Ops, s: Step, attn: Attention, hidden: int) -> None:
         act_in=M * Hi,
         act_out=b * t * keys,
     )
-    ops.elementwise("indexer.topk", "topk", b * t, keys, 2, out=b * t * min(keys, ix.top_k))
+    ops.elementwise("indexer.topk", "topk", b * t, keys, 2, out=b * t * ix.top_k)
 
 
 def ssm(ops: Ops, s: Step, mix: Ssm, hidden: int) -> None:
@@ -653,6 +665,70 @@ def short_conv(ops: Ops, s: Step, mix: ShortConv, hidden: int) -> None:
     ops.linear("out_proj", "out_proj", M, w.k, w.n, bias=w.bias)
 
 
+def lightning(ops: Ops, s: Step, mix: Lightning, hidden: int) -> None:
+    """MiniMax's lightning attention (HF MiniMaxLightningAttention): qkv_proj → SiLU → the decayed linear attention →
+    RMSNorm over all heads → × sigmoid(output_gate(x)) → out_proj.
+
+    A step of t > 1 tokens runs it blockwise (Lightning Attention-2, arXiv:2401.04658, Algorithm 1; HF's torch
+    path) over blocks of B = block tokens; its matrix products are rows of kind "attention", each of the t tokens
+    counted at the full block width B as for Mamba-2's and the DeltaNet's chunks (exact for whole blocks; HF runs a
+    last partial block at its own length): lin_intra_qk = Q·Kᵀ within the block (B × head_dim per token and head),
+    lin_intra_av = the decay-masked scores × V (B × head_dim), lin_inter = (Q × its decay) · the block's initial
+    state (head_dim × head_dim), lin_states = (K × its decay)ᵀ · V, the state's update (head_dim × head_dim). The
+    rest is one `lightning.scan` row of vector ops (counts assumed, one op per arithmetic step): the decay mask
+    applied to the scores (B per token), the q and k decay scalings, the sum of both halves, the state's decay per
+    block (head_dim² per block, 1/B of it per token). A one-token step (decode) runs the recurrence: kv ← decay · kv +
+    kᵀ v on the vector units (`lightning.update`, 3 ops per state element: assumed) and the read-out q · kv as a
+    `lightning.readout` row (head_dim × head_dim per head). The state is this layer's cache, read and written every
+    step (a new sequence's too: assumed, as for the SSMs)."""
+    M, b, H, D, lin = s.M, s.batch, mix.heads, mix.head_dim, mix.linears(hidden)
+    e = mix.width
+    w = lin["qkv_proj"]
+    ops.linear("qkv_proj", "qkv_proj", M, w.k, w.n)
+    ops.elementwise("qkv_act", "act", M, 3 * e, VECTOR_OPS["silu"])
+    state = b * mix.state_elems
+    if s.t == 1:
+        ops.elementwise("lightning.update", "scan", M, H * D * D, 3, inputs=0, out=0, kv_read=state, kv_write=state)
+        ops.add("lightning.readout", "attention", "lin_readout", 1, D, D, b * H, macs=b * H * D * D, act_out=M * e)
+    else:
+        q = mix.block
+        ops.add("lightning.intra_qk", "attention", "lin_intra_qk", M, q, D, H, macs=M * H * q * D, act_in=2 * M * e)
+        ops.add(
+            "lightning.intra_av", "attention", "lin_intra_av", M, D, q, H, macs=M * H * q * D, act_in=M * (H * q + e)
+        )
+        ops.elementwise(
+            "lightning.scan",
+            "scan",
+            M,
+            H * q,
+            1,  # the decay mask on the in-block scores
+            extra_ops=3 * M * e + M * H * -(-D * D // q),  # q and k decays, intra + inter; the block-end state decay
+            inputs=0,
+            out=0,
+            kv_read=state,
+            kv_write=state,
+        )
+        ops.add("lightning.inter", "attention", "lin_inter", M, D, D, H, macs=M * H * D * D, act_in=M * e)
+        ops.add(
+            "lightning.states",
+            "attention",
+            "lin_states",
+            M,
+            D,
+            D,
+            H,
+            macs=M * H * D * D,
+            act_in=2 * M * e,
+            act_out=M * e,
+        )
+    ops.elementwise("lightning_norm", "norm", M, e, VECTOR_OPS["rmsnorm"], weight=e * NORM_PARAMS[s.norm])
+    w = lin["output_gate"]
+    ops.linear("output_gate", "output_gate", M, w.k, w.n)
+    ops.elementwise("lightning_gate", "act", M, e, VECTOR_OPS["sigmoid"] + VECTOR_OPS["gate_mul"], inputs=2)
+    w = lin["out_proj"]
+    ops.linear("out_proj", "out_proj", M, w.k, w.n)
+
+
 def mlp(ops: Ops, s: Step, block: Mlp, hidden: int) -> None:
     """Dense or MoE MLP. MoE routing is balanced (module docstring of trace.py); shared experts see every token."""
     M, lin = s.M, block.linears(hidden)
@@ -713,6 +789,8 @@ def _mixer(ops: Ops, s: Step, layer: Layer, hidden: int) -> None:
         delta_net(ops, s, layer.mixer, hidden)
     elif isinstance(layer.mixer, ShortConv):
         short_conv(ops, s, layer.mixer, hidden)
+    elif isinstance(layer.mixer, Lightning):
+        lightning(ops, s, layer.mixer, hidden)
     elif layer.mixer is None:
         raise AssertionError("an MLP-only layer has no mixer rows")
     elif layer.mixer.mla is not None:

@@ -13,7 +13,19 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from hwsim.errors import HwsimError
-from hwsim.workload.blocks import Attention, DeltaNet, Embedding, Indexer, Layer, Mla, Mlp, ShortConv, Ssd, Ssm
+from hwsim.workload.blocks import (
+    Attention,
+    DeltaNet,
+    Embedding,
+    Indexer,
+    Layer,
+    Lightning,
+    Mla,
+    Mlp,
+    ShortConv,
+    Ssd,
+    Ssm,
+)
 
 
 # Upper bounds of config integers: ~100x the largest published model (assumed), so that op counts stay exact
@@ -817,6 +829,36 @@ def _qwen3_next(f: Fields, mt: str) -> tuple:
     return blocks, emb, "rmsnorm", {"activation": act, "hidden": hidden}
 
 
+def _minimax(f: Fields, mt: str) -> tuple:
+    """MiniMax-Text-01 (HF MiniMaxForCausalLM; MiniMax, arXiv:2501.08313): layer_types (default: MiniMaxConfig's
+    full attention on every other layer, (i + 1) % 2) picks per layer lightning attention ("linear_attention",
+    blocks.Lightning, block_size tokens per block of the blockwise prefill) or GQA softmax attention (rotary on whole
+    heads, no biases, no q/k norms); every layer then a Mixtral MoE (num_local_experts gated experts of
+    intermediate_size, num_experts_per_tok, a bias-free softmax router). Its residual layout (the residual taken
+    after the input norm, scaled by the *_alpha_factor / *_beta_factor scalars) runs the same rows as a pre-norm
+    layer (the scalings folded into the residual adds: assumed). head_dim defaults to hidden // heads (HF's getattr
+    or, no divisibility check), a null num_key_value_heads to the heads. MiniMaxConfig's defaults (transformers 5.25)
+    are Mixtral-8x7B's geometry, not MiniMax-Text-01's: a config must give its own."""
+    hidden, heads, layers = f.int("hidden_size", 4096), f.int("num_attention_heads", 32), f.int("num_hidden_layers", 32)
+    types = f.layer_types(layers, lambda i: "full_attention" if (i + 1) % 2 else "linear_attention")
+    if set(types) - set(_GDN_TYPES):
+        raise HwsimError(
+            f"expected linear_attention or full_attention per layer, got {sorted(set(types) - set(_GDN_TYPES))}",
+            file=f.file,
+            field="layer_types",
+        )
+    head_dim = f.int("head_dim", hidden // heads)
+    kv_null = "num_key_value_heads" in f.cfg and f.cfg["num_key_value_heads"] is None
+    attn = Attention(heads, f.kv_heads(heads, default=heads if kv_null else 8), head_dim, head_dim)
+    light = Lightning(heads, head_dim, f.int("block_size", 256))
+    act = str(f.get("hidden_act", "silu"))
+    experts, top_k = _experts_top_k(f, "num_local_experts", 8, 2)
+    mlp = Mlp(f.int("intermediate_size", 14336), True, act, experts=experts, top_k=top_k)
+    blocks = [Layer(light if t == "linear_attention" else attn, mlp, norms=2) for t in types]
+    emb = Embedding(f.int("vocab_size", 32000), tied=f.flag("tie_word_embeddings", False))
+    return blocks, emb, "rmsnorm", {"activation": act, "hidden": hidden}
+
+
 _LFM2_TYPES = ("conv", "full_attention")
 
 
@@ -828,9 +870,18 @@ def _lfm2(f: Fields, mt: str) -> tuple:
     configs' name, wins when given) adjusted as Lfm2MLP does under block_auto_adjust_ff_dim (default true):
     int(2/3 of it), then, unless block_ffn_dim_multiplier is null, int(its multiple) rounded up to block_multiple_of.
     The LM head is tied unless tie_embedding / tie_word_embeddings say otherwise (tie_embedding wins). Defaults:
-    Lfm2Config (transformers 5.25)."""
-    hidden, heads, layers = f.int("hidden_size", 2560), f.int("num_attention_heads", 32), f.int("num_hidden_layers", 32)
+    Lfm2Config (transformers 5.25).
+    LFM2-MoE (lfm2_moe, HF Lfm2MoeForCausalLM; LFM2-8B-A1B): the same layers, layer_types required (Lfm2MoeConfig
+    sets no default and the model indexes it); the first num_dense_layers MLPs dense of intermediate_size as given
+    (no adjustment), the rest num_experts gated experts of moe_intermediate_size (num_experts_per_tok each token), a
+    bias-free router (sigmoid scores plus the expert_bias buffer, not a parameter; not priced beyond the router
+    GEMM). Defaults: Lfm2MoeConfig (transformers 5.25)."""
+    moe = mt == "lfm2_moe"
+    hidden, heads = f.int("hidden_size", 2048 if moe else 2560), f.int("num_attention_heads", 32)
+    layers = f.int("num_hidden_layers", 32)
     full = f.get("full_attn_idxs")
+    if moe and f.get("layer_types") is None:
+        raise HwsimError("required field is missing (Lfm2MoeConfig has no default)", file=f.file, field="layer_types")
     types = f.layer_types(layers, lambda i: "full_attention" if full is None or i in full else "conv")
     if set(types) - set(_LFM2_TYPES):
         raise HwsimError(
@@ -841,17 +892,24 @@ def _lfm2(f: Fields, mt: str) -> tuple:
     conv = ShortConv(hidden, f.int("conv_L_cache", 3), f.flag("conv_bias", False))
     head_dim = f.head_dim(hidden, heads)
     attn = Attention(heads, f.kv_heads(heads, default=8), head_dim, head_dim, qk_norm="rmsnorm")
-    inter = f.int("block_ff_dim", f.int("intermediate_size", 12288))
-    if f.flag("block_auto_adjust_ff_dim", True):
-        inter = int(2 * inter / 3)
-        if not ("block_ffn_dim_multiplier" in f.cfg and f.cfg["block_ffn_dim_multiplier"] is None):
-            inter = int(f.number("block_ffn_dim_multiplier", 1.0, minimum=0, strict=True) * inter)
-            multiple = f.int("block_multiple_of", 256)
-            inter = multiple * -(-inter // multiple)
-    if inter < 1:
-        raise HwsimError(f"the adjusted MLP width is {inter}", file=f.file, field="intermediate_size")
-    mlp = Mlp(inter, True, "silu")
-    blocks = [Layer(conv if t == "conv" else attn, mlp, norms=2) for t in types]
+    if moe:
+        dense = Mlp(f.int("intermediate_size", 7168), True, "silu")
+        experts, top_k = _experts_top_k(f, "num_experts", 32, 4, minimum=2)
+        sparse = Mlp(f.int("moe_intermediate_size", 1792), True, "silu", experts=experts, top_k=top_k)
+        first = f.int("num_dense_layers", 2, minimum=0)
+        mlps = [dense if i < first else sparse for i in range(layers)]
+    else:
+        inter = f.int("block_ff_dim", f.int("intermediate_size", 12288))
+        if f.flag("block_auto_adjust_ff_dim", True):
+            inter = int(2 * inter / 3)
+            if not ("block_ffn_dim_multiplier" in f.cfg and f.cfg["block_ffn_dim_multiplier"] is None):
+                inter = int(f.number("block_ffn_dim_multiplier", 1.0, minimum=0, strict=True) * inter)
+                multiple = f.int("block_multiple_of", 256)
+                inter = multiple * -(-inter // multiple)
+        if inter < 1:
+            raise HwsimError(f"the adjusted MLP width is {inter}", file=f.file, field="intermediate_size")
+        mlps = [Mlp(inter, True, "silu")] * layers
+    blocks = [Layer(conv if t == "conv" else attn, mlp, norms=2) for t, mlp in zip(types, mlps)]
     tied = f.flag("tie_embedding", f.flag("tie_word_embeddings", True))
     emb = Embedding(f.int("vocab_size", 65536), tied=tied)
     return blocks, emb, "rmsnorm", {"activation": "silu", "hidden": hidden}
@@ -1130,6 +1188,7 @@ READERS: dict[str, Callable[[Fields, str], tuple]] = {
     "deepseek_v32": _deepseek,
     "glm4_moe": _glm4_moe,
     "minimax_m2": _minimax_m2,
+    "minimax": _minimax,
     "gemma": _gemma,
     "gemma2": _gemma,
     "gemma3_text": _gemma,
@@ -1151,4 +1210,5 @@ READERS: dict[str, Callable[[Fields, str], tuple]] = {
     "falcon_h1": _falcon_h1,
     "qwen3_next": _qwen3_next,
     "lfm2": _lfm2,
+    "lfm2_moe": _lfm2,
 }

@@ -105,6 +105,7 @@ OWN: dict[str, tuple[str, ...]] = {
         "feed_forward.router",
         "block_sparse_moe.router",
         "mixer.gate",
+        "feed_forward.gate",  # LFM2-MoE
     ),
     "q_a_proj": ("self_attn.q_a_proj",),
     "q_b_proj": ("self_attn.q_b_proj",),
@@ -135,7 +136,9 @@ OWN: dict[str, tuple[str, ...]] = {
     "in_proj": ("mixer.in_proj", "mamba.in_proj", "conv.in_proj"),  # Bamba: Mamba-2 is `mamba`; LFM2's `conv`
     "x_proj": ("mixer.x_proj", "mamba.x_proj"),  # Jamba: the Mamba-1 mixer is `mamba`
     "dt_proj": ("mixer.dt_proj", "mamba.dt_proj"),
-    "out_proj": ("mixer.out_proj", "mamba.out_proj", "linear_attn.out_proj", "conv.out_proj"),
+    "out_proj": ("mixer.out_proj", "mamba.out_proj", "linear_attn.out_proj", "conv.out_proj", "self_attn.out_proj"),
+    "qkv_proj": ("self_attn.qkv_proj",),  # MiniMax-Text-01's lightning attention (Phi-3's is a fused q/k/v)
+    "output_gate": ("self_attn.output_gate",),
     "in_proj_qkvz": ("linear_attn.in_proj_qkvz",),  # Qwen3-Next's Gated DeltaNet
     "in_proj_ba": ("linear_attn.in_proj_ba",),
 }

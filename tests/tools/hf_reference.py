@@ -60,6 +60,8 @@ REAL = {
     "falcon_h1": CONFIGS / "falcon-h1-1.5b-base.json",
     "qwen3_next": CONFIGS / "qwen3-next-80b-a3b-instruct.json",
     "lfm2": CONFIGS / "lfm2-1.2b.json",
+    "lfm2_moe": CONFIGS / "lfm2-8b-a1b.json",
+    "minimax": CONFIGS / "minimax-text-01.json",
     "llama": PRESETS / "llama-3.1-8b.yaml",
     "mixtral": PRESETS / "mixtral-8x7b.yaml",
     "granite": CONFIGS / "granite-3.1-2b-base.json",
@@ -103,6 +105,7 @@ TINY = {
     "time_step_rank": 4,
     "state_size": 8,
     "chunk_size": 4,  # Mamba-2: SEQ spans three chunks (HF pads the last chunk to chunk_size)
+    "block_size": 4,  # MiniMax's lightning attention: SEQ spans three whole blocks
 }
 HEADS = {
     "num_attention_heads": 4,
@@ -248,6 +251,8 @@ def tiny_run(cfg: dict) -> dict:
         tiny["layer_types"] = tiny["layer_types"][:4]
         if cfg["model_type"] == "granitemoehybrid":  # one attention layer among the tiny depth's Mamba layers
             tiny["layer_types"][1] = "attention"
+        if cfg["model_type"] == "minimax":  # one softmax layer among the tiny depth's lightning layers
+            tiny["layer_types"][1] = "full_attention"
     if "attn_layer_period" in tiny:  # Jamba: attention on layer 1 of the tiny depth, MoE on layers 1 and 3
         tiny["attn_layer_period"], tiny["attn_layer_offset"] = 4, 1
     if "attn_layer_indices" in tiny:  # Bamba: one attention layer among the tiny depth's Mamba layers
