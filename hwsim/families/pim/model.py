@@ -47,6 +47,7 @@ from hwsim.families.common import cdiv
 from hwsim.families.host_cpu import HOST_PARAMS, host_area_terms, host_cycles, host_energy_term, host_lanes
 from hwsim.kept import kept
 from hwsim.tech import components as C
+from hwsim.tech.datapath import as_scalar
 
 if TYPE_CHECKING:
     from hwsim.core.ops import OpColumns
@@ -161,7 +162,7 @@ class Pim(BatchedFamily):
         """Preloaded weights move no DRAM bytes (the engine's shared resident-operand hook)."""
         return False, self._keeps_weights(arch, ops, prec)
 
-    def _act_bits(self, arch: Accelerator, prec: ResolvedPrecision) -> tuple[float, float]:
+    def _act_bits(self, arch: Accelerator, prec: ResolvedPrecision) -> tuple[float | np.ndarray, float | np.ndarray]:
         a = prec.activations
         if not a.is_float:
             return float(a.element_bits), 0.0
@@ -172,14 +173,15 @@ class Pim(BatchedFamily):
                 file=arch.file,
                 field="precision.activations",
             )
-        return float(arch.compute["convert_bits"]), float(arch.compute["convert_bits"])
+        bits = as_scalar(np.asarray(arch.compute["convert_bits"], dtype=np.float64))  # arrays in sweeps
+        return bits, bits
 
     # --- bit-serial ------------------------------------------------------------------------------
     def bitserial_rowops(self, arch: Accelerator, ops: OpColumns, prec: ResolvedPrecision) -> P.RowOps:
         """Row reads/writes/logic steps of every linear op (all instances), lanes in parallel."""
         wb = float(L.weight_planes(arch, prec))
         xb, conv = self._act_bits(arch, prec)
-        n = max(wb, xb)
+        n = np.maximum(wb, xb)
         acc = wb + xb + np.ceil(np.log2(np.maximum(ops.k, 2)))
         lanes = self.lanes(arch)
         outs = ops.m * ops.n
@@ -282,7 +284,7 @@ class Pim(BatchedFamily):
             lut = self.arrays_total(arch) * c["lut_lanes"] * c["group"] / (planes * (1 - c["pattern_reuse"]))
             return np.maximum(host, lut)
         xb, _ = self._act_bits(arch, prec)
-        n = max(float(planes), xb)
+        n = np.maximum(float(planes), xb)
         per_mac = (P.mul(n) + P.add(planes + xb + 1)).cycles(*self._t(arch))  # cheapest term (k = 2)
         return np.maximum(host, self.lanes(arch) / per_mac)
 
