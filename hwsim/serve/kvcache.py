@@ -100,8 +100,7 @@ def capacity_blocks(
     if draft is not None:  # held whole on every device (assumed: a small draft runs unsharded)
         extra_w = math.ceil(draft.params * prec.weights.bits / 8)
         extra_kv = kv_bytes_per_token(draft, prec.kv.bits) * block_size
-    if draft is not None:
-        extra_w += state_bytes_per_seq(draft, prec.kv.bits) * max_seqs
+        extra_w += state_bytes_per_seq(draft, prec.kv.bits) * max_seqs  # a hybrid draft's SSM state
     weights = [math.ceil(stage_params(shard, r, par.pp) * prec.weights.bits / 8) + extra_w for r in ranges]
     states = [stage_state_bytes(shard, r, prec.kv.bits) * max_seqs for r in ranges]
     blocks = [stage_kv_bytes_per_token(shard, r, prec.kv.bits) * block_size + extra_kv for r in ranges]
