@@ -73,7 +73,7 @@ def test_published_param_totals(source, model_type, params, active):
 def test_unsupported_type_lists_types_without_misleading_hint():
     cfg = dict(load_model("qwen3-8b").extra)
     with pytest.raises(HwsimError) as err:
-        from_hf_dict({**cfg, "model_type": "kimi_linear"})
+        from_hf_dict({**cfg, "model_type": "rwkv"})
     msg = str(err.value)
     assert "supported: " in msg and "qwen3_moe" in msg and "mamba" in msg and "did you mean" not in msg
     assert set(SUPPORTED_TYPES) >= {

@@ -260,6 +260,7 @@ def test_jamba_layout_and_its_mamba_norms():
         "granite-4.0-h-tiny.json",
         "falcon-h1-1.5b-base.json",
         "qwen3-next-80b-a3b-instruct.json",
+        "kimi-linear-48b-a3b-instruct.json",
         "lfm2-1.2b.json",
         "lfm2-8b-a1b.json",
         "minimax-text-01.json",

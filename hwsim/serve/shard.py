@@ -74,8 +74,8 @@ def _shard_attention(a: Attention, tp: int, model: ModelConfig) -> Attention:
 def _shard_layer(layer: Layer, par: Parallel, model: ModelConfig) -> Layer:
     if isinstance(layer.mixer, RECURRENT) or layer.ssm is not None:
         raise HwsimError(
-            f"{model.name} has recurrent (Mamba / Gated DeltaNet / short-convolution / lightning) layers: their "
-            "tensor parallelism is not modelled; use `pp`",
+            f"{model.name} has recurrent (Mamba / Gated DeltaNet / Kimi Delta Attention / short-convolution / "
+            "lightning) layers: their tensor parallelism is not modelled; use `pp`",
             field="tp",
         )
     mixer = None if layer.mixer is None else _shard_attention(layer.mixer, par.tp, model)

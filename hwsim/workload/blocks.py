@@ -1,7 +1,7 @@
 """A model is a stack of blocks: each layer is a token mixer (attention, an SSM: Mamba-1 `Ssm`, Mamba-2 `Ssd`, the
-Gated DeltaNet linear attention `DeltaNet`, LFM2's gated short convolution `ShortConv`, or MiniMax's lightning
-attention `Lightning`)
-and an optional MLP, or an MLP alone (hybrids such as Nemotron-H).
+delta-rule linear attentions `DeltaNet` (Gated DeltaNet, Kimi Delta Attention), LFM2's gated short convolution
+`ShortConv`, or MiniMax's lightning attention `Lightning`) and an optional MLP, or an MLP alone (hybrids such as
+Nemotron-H).
 
 Blocks are frozen dataclasses, so identical layers compare equal: the trace builder costs each distinct
 layer once and tiles it. Each block lists its linear ops (role → in, out, bias, copies) and its other
@@ -270,14 +270,20 @@ class Ssd:
 
 @dataclass(frozen=True)
 class DeltaNet:
-    """Gated DeltaNet mixer (Yang, Kautz & Hatamizadeh 2024, "Gated Delta Networks: Improving Mamba2 with Delta
-    Rule", arXiv:2412.06464), as HF Qwen3NextGatedDeltaNet lays it out: in_proj_qkvz → [q | k | v | z] (q and k of
-    k_heads × head_k, v and the output gate z of v_heads × head_v), in_proj_ba → [β | a] (one each per value head),
-    a causal depthwise conv1d without bias over q|k|v (SiLU), L2-normed q and k, the gated delta rule (β = sigmoid,
-    decay g = −exp(A_log) · softplus(a + dt_bias) per value head; each value head keeps a head_k × head_v state and
-    shares q and k with the v_heads / k_heads heads of its group), an RMSNorm per head (head_v weights, shared)
-    gated by silu(z), out_proj. `chunk`: the chunk length of the chunked algorithm (fla's chunk_gated_delta_rule
-    and HF's torch path: 64)."""
+    """Gated delta-rule linear attention. `channel_decay` False: the Gated DeltaNet mixer (Yang, Kautz &
+    Hatamizadeh 2024, "Gated Delta Networks: Improving Mamba2 with Delta Rule", arXiv:2412.06464), as HF
+    Qwen3NextGatedDeltaNet lays it out: in_proj_qkvz → [q | k | v | z] (q and k of k_heads × head_k, v and the output
+    gate z of v_heads × head_v), in_proj_ba → [β | a] (one each per value head), a causal depthwise conv1d without
+    bias over q|k|v (SiLU), L2-normed q and k, the gated delta rule (β = sigmoid, decay g = −exp(A_log) ·
+    softplus(a + dt_bias) per value head; each value head keeps a head_k × head_v state and shares q and k with the
+    v_heads / k_heads heads of its group), an RMSNorm per head (head_v weights, shared) gated by silu(z), out_proj.
+    `channel_decay` True: Kimi Delta Attention (Moonshot AI, "Kimi Linear: An Expressive, Efficient Attention
+    Architecture", arXiv:2510.26692, §3; HF KimiLinearDeltaAttention), the same delta rule with a decay per key
+    channel instead of per head: separate q_proj / k_proj / v_proj (k_heads = v_heads, head_k = head_v), the same
+    conv, a low-rank forget gate f_b_proj(f_a_proj(x)) (rank head_k) + dt_bias per channel, softplus, × −exp(A_log)
+    per head, β = sigmoid(b_proj(x)) per head, an output gate g_b_proj(g_a_proj(x)) (rank head_k) through a
+    sigmoid-gated RMSNorm (head_v weights, shared), o_proj. `chunk`: the chunk length of the chunked algorithm (fla's
+    chunk_gated_delta_rule / chunk_kda and HF's torch path: 64)."""
 
     k_heads: int
     v_heads: int
@@ -285,6 +291,7 @@ class DeltaNet:
     head_v: int
     d_conv: int
     chunk: int = 64
+    channel_decay: bool = False  # KDA: decay per key channel, its own projections
 
     @property
     def key_dim(self) -> int:
@@ -299,7 +306,29 @@ class DeltaNet:
         """Channels the conv1d runs over: q, k and v."""
         return 2 * self.key_dim + self.value_dim
 
+    @property
+    def decays(self) -> int:
+        """Decay gates per token: one per value head (Gated DeltaNet) or per key channel (KDA)."""
+        return self.key_dim if self.channel_decay else self.v_heads
+
+    @property
+    def out_role(self) -> str:
+        return "o_proj" if self.channel_decay else "out_proj"
+
     def linears(self, hidden: int) -> dict[str, Linear]:
+        if self.channel_decay:
+            r = self.head_k  # the forget and output gates' rank (HF: linear_head_dim)
+            return {
+                "q_proj": Linear(hidden, self.key_dim),
+                "k_proj": Linear(hidden, self.key_dim),
+                "v_proj": Linear(hidden, self.value_dim),
+                "f_a_proj": Linear(hidden, r),
+                "f_b_proj": Linear(r, self.key_dim),
+                "b_proj": Linear(hidden, self.v_heads),
+                "g_a_proj": Linear(hidden, r),
+                "g_b_proj": Linear(r, self.value_dim),
+                "o_proj": Linear(self.value_dim, hidden),
+            }
         return {
             "in_proj_qkvz": Linear(hidden, 2 * self.key_dim + 2 * self.value_dim),
             "in_proj_ba": Linear(hidden, 2 * self.v_heads),
@@ -307,7 +336,8 @@ class DeltaNet:
         }
 
     def other_params(self, norm: str) -> int:
-        return self.conv_dim * self.d_conv + 2 * self.v_heads + self.head_v  # conv1d, A_log and dt_bias, norm
+        # conv1d, A_log (per value head), dt_bias (per decay), the gated norm
+        return self.conv_dim * self.d_conv + self.v_heads + self.decays + self.head_v
 
     @property
     def state_elems(self) -> int:

@@ -9,8 +9,8 @@ allocation read them from.
   kept: the top-k selection reads among all of them), in modes "absorbed" (what serving kernels cache) and "latent"
   (transformers 5: the same cache, up-projected again every step); mode "expanded" (DeepSeek's own HF
   modelling code, transformers 4): full per-head K and V;
-- SSM (Mamba-1, Mamba-2), Gated DeltaNet, LFM2's short convolution and MiniMax's lightning attention: a fixed
-  state per sequence (scan or delta-rule state + conv window, the conv window alone, or the linear-attention state),
+- SSM (Mamba-1, Mamba-2), Gated DeltaNet and Kimi Delta Attention, LFM2's short convolution and MiniMax's lightning
+  attention: a fixed state per sequence (scan or delta-rule state + conv window, the conv window alone, or the linear-attention state),
   independent of the span;
 - an MLP-only layer (Nemotron-H's "-"): nothing.
 A hybrid (attention + SSM layers) holds both: K/V growing with the span in its attention layers, a fixed state

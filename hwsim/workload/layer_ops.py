@@ -534,7 +534,12 @@ def ssd(ops: Ops, s: Step, mix: Ssd, hidden: int) -> None:
 
 def delta_net(ops: Ops, s: Step, mix: DeltaNet, hidden: int) -> None:
     """Gated DeltaNet mixer (HF Qwen3NextGatedDeltaNet): in_proj_qkvz and in_proj_ba → causal depthwise conv over
-    q|k|v → L2 norm of q and k → gated delta rule → gated RMSNorm → out_proj.
+    q|k|v → L2 norm of q and k → gated delta rule → gated RMSNorm → out_proj. Kimi Delta Attention (channel_decay,
+    HF KimiLinearDeltaAttention) runs the same rows with its own projections (q/k/v_proj, the low-rank forget and
+    output gates, b_proj, o_proj), a decay gate per key channel (softplus and its exp per channel, and in a chunk the
+    q and k scaled by the cumulative decay and its inverse per channel: 2 more ops per key channel, assumed) and a
+    sigmoid output gate; its chunk products have the Gated DeltaNet's shapes (fla's chunk_kda splits the in-chunk
+    Q·Kᵀ into sub-chunks for precision, the same multiply-adds: assumed).
 
     A step of t > 1 tokens runs the chunked algorithm (Yang et al., arXiv:2412.06464, §3; fla's
     chunk_gated_delta_rule, which HF's torch path follows) over chunks of Q = chunk tokens, per value head (q and k
@@ -556,9 +561,9 @@ def delta_net(ops: Ops, s: Step, mix: DeltaNet, hidden: int) -> None:
     sequence's initial state too: assumed, as for the SSMs, so every row stays polynomial in the step's shape)."""
     M, b, lin = s.M, s.batch, mix.linears(hidden)
     Hv, Dk, Dv = mix.v_heads, mix.head_k, mix.head_v
-    for role in ("in_proj_qkvz", "in_proj_ba"):
-        w = lin[role]
-        ops.linear(role, role, M, w.k, w.n)
+    for role, w in lin.items():
+        if role != mix.out_role:
+            ops.linear(role, role, M, w.k, w.n)
     ops.elementwise(
         "conv1d",
         "conv",
@@ -569,7 +574,10 @@ def delta_net(ops: Ops, s: Step, mix: DeltaNet, hidden: int) -> None:
     )
     ops.elementwise("gdn_qk_norm", "norm", M, 2 * mix.key_dim, VECTOR_OPS["l2"])  # L2 norm per head, no weights
     state = b * mix.state_elems
-    gates = (VECTOR_OPS["sigmoid"] + VECTOR_OPS["softplus"] + 2) * M * Hv  # β; a + dt_bias, softplus, × −exp(A_log)
+    # β per head; per decay (value head or KDA key channel) a + dt_bias, softplus, × −exp(A_log)
+    gates = VECTOR_OPS["sigmoid"] * M * Hv + (VECTOR_OPS["softplus"] + 2) * M * mix.decays
+    # KDA: exp of each channel's decay (the state's rows decay apart) and, in a chunk, the decayed q and k (assumed)
+    channel = (VECTOR_OPS["exp"] + 2) * M * mix.key_dim if mix.channel_decay else 0
     if s.t == 1:
         ops.elementwise(
             "gdn.update",
@@ -577,8 +585,8 @@ def delta_net(ops: Ops, s: Step, mix: DeltaNet, hidden: int) -> None:
             M,
             Hv * Dk * Dv,
             7,  # decay, k·S (multiply-add), + k ⊗ δ (multiply-add), q·S (multiply-add)
-            weight=2 * Hv,  # A_log, dt_bias
-            extra_ops=gates + (VECTOR_OPS["exp"] + 2 * Dv) * M * Hv,  # exp(g); δ = (v − k·S) · β
+            weight=Hv + mix.decays,  # A_log, dt_bias
+            extra_ops=gates + channel + (VECTOR_OPS["exp"] + 2 * Dv) * M * Hv,  # exp(g); δ = (v − k·S) · β
             inputs=0,
             out=M * mix.value_dim,
             kv_read=state,
@@ -607,8 +615,9 @@ def delta_net(ops: Ops, s: Step, mix: DeltaNet, hidden: int) -> None:
             M,
             Hv * q,
             VECTOR_OPS["exp"] + 3,  # pairwise decay: difference, exp, masking of K·Kᵀ and Q·Kᵀ
-            weight=2 * Hv,
+            weight=Hv + mix.decays,
             extra_ops=gates
+            + channel
             + M * Hv * (1 + 2 * VECTOR_OPS["exp"] + 4 * Dk + 3 * Dv)  # cumsum, exps; q, k, v scalings; U − W·S, sum
             + M * Hv * (-(-q * q // 3) + -(-Dk * Dv // q)),  # triangular inverse; chunk-end state decay
             inputs=0,
@@ -632,11 +641,12 @@ def delta_net(ops: Ops, s: Step, mix: DeltaNet, hidden: int) -> None:
         ops.add(
             "gdn.states", "attention", "gdn_states", M, Dv, Dk, Hv, macs=M * Hv * Dk * Dv, act_in=M * (kd + Hv * Dv)
         )
-    # RMSNorm per head (head_v weights shared by the heads), times silu(z)
-    norm_ops = VECTOR_OPS["rmsnorm"] + VECTOR_OPS["silu"] + VECTOR_OPS["gate_mul"]
+    # RMSNorm per head (head_v weights shared by the heads), times silu(z) (KDA: sigmoid of its output gate)
+    gate = VECTOR_OPS["sigmoid"] if mix.channel_decay else VECTOR_OPS["silu"]
+    norm_ops = VECTOR_OPS["rmsnorm"] + gate + VECTOR_OPS["gate_mul"]
     ops.elementwise("gdn_norm", "norm", M, mix.value_dim, norm_ops, inputs=2, weight=Dv)
-    w = lin["out_proj"]
-    ops.linear("out_proj", "out_proj", M, w.k, w.n)
+    w = lin[mix.out_role]
+    ops.linear(mix.out_role, mix.out_role, M, w.k, w.n)
 
 
 def short_conv(ops: Ops, s: Step, mix: ShortConv, hidden: int) -> None:

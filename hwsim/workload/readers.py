@@ -829,6 +829,73 @@ def _qwen3_next(f: Fields, mt: str) -> tuple:
     return blocks, emb, "rmsnorm", {"activation": act, "hidden": hidden}
 
 
+def _kimi_linear(f: Fields, mt: str) -> tuple:
+    """Kimi Linear (HF KimiLinearForCausalLM; Moonshot AI, "Kimi Linear: An Expressive, Efficient Attention
+    Architecture", arXiv:2510.26692): per layer Kimi Delta Attention (blocks.DeltaNet with channel_decay; its
+    linear_num_heads heads of linear_head_dim, conv linear_conv_kernel_dim) or MLA ("full_attention": DeepSeek's
+    latent attention, a plain q_proj under a null q_lora_rank, no positional encoding at all: HF applies no rotary,
+    the rope channels are carried unrotated), then DeepSeek-V3's MLP layout (_first_dense_then_moe: the first
+    first_k_dense_replace layers dense, the rest sigmoid-routed experts + shared experts). The hub config names these
+    fields as Moonshot's code does (num_experts, num_experts_per_token, num_shared_experts, and linear_attn_config:
+    head_dim, num_heads, short_conv_kernel_size, 1-indexed full_attn_layers / kda_layers); transformers' own names
+    (num_local_experts, num_experts_per_tok, n_shared_experts, linear_*, layer_types) are read too. With neither
+    layer_types nor the layer lists, HF's default: MLA on layers i > 0 with i % 4 == 0. KimiLinearConfig's defaults
+    (transformers 5.25) are Kimi-Linear-48B-A3B's geometry."""
+    hidden, heads, layers = f.int("hidden_size", 2304), f.int("num_attention_heads", 32), f.int("num_hidden_layers", 27)
+    lin = f.get("linear_attn_config", {})
+    if not isinstance(lin, dict):
+        raise HwsimError("expected a mapping", file=f.file, field="linear_attn_config")
+    g = Fields(lin, f.file)
+    if f.get("layer_types") is None and "full_attn_layers" in lin and "kda_layers" in lin:
+        full, kda = lin["full_attn_layers"], lin["kda_layers"]
+        ok = all(isinstance(x, list) for x in (full, kda))
+        if not ok or sorted([*full, *kda]) != list(range(1, layers + 1)):
+            raise HwsimError(
+                f"full_attn_layers and kda_layers must split layers 1..{layers} between them",
+                file=f.file,
+                field="linear_attn_config",
+            )
+        types = ["full_attention" if i + 1 in full else "linear_attention" for i in range(layers)]
+    else:
+        types = f.layer_types(layers, lambda i: "full_attention" if i and i % 4 == 0 else "linear_attention")
+    if set(types) - set(_GDN_TYPES):
+        raise HwsimError(
+            f"expected linear_attention or full_attention per layer, got {sorted(set(types) - set(_GDN_TYPES))}",
+            file=f.file,
+            field="layer_types",
+        )
+    kda_heads = g.int("num_heads", f.int("linear_num_heads", 32))
+    kda_dim = g.int("head_dim", f.int("linear_head_dim", 128))
+    d_conv = g.int("short_conv_kernel_size", f.int("linear_conv_kernel_dim", 4))
+    kda = DeltaNet(kda_heads, kda_heads, kda_dim, kda_dim, d_conv, channel_decay=True)
+    q_lora = 0 if f.cfg.get("q_lora_rank") is None else f.int("q_lora_rank", minimum=0)
+    mla = Mla(
+        q_lora,
+        f.int("kv_lora_rank", 512),
+        f.int("qk_rope_head_dim", 64),
+        f.int("qk_nope_head_dim", 128),
+        f.int("v_head_dim", 128),
+    )
+    bias = f.flag("attention_bias", False)
+    attn = Attention(heads, heads, mla.nope_dim + mla.rope_dim, mla.v_dim, bias, bias, rotary=False, mla=mla)
+    act = str(f.get("hidden_act", "silu"))
+    # Moonshot's MoE field names → DeepSeek's, which _first_dense_then_moe reads
+    names = {
+        "n_routed_experts": ("num_experts", "num_local_experts"),
+        "num_experts_per_tok": ("num_experts_per_token", "num_experts_per_tok"),
+        "n_shared_experts": ("num_shared_experts", "n_shared_experts"),
+    }
+    moe_cfg = AskedDict(f.cfg)
+    for deepseek, given in names.items():
+        moe_cfg[deepseek] = next((f.cfg.get(k) for k in given if f.cfg.get(k) is not None), None)
+    mlps = _first_dense_then_moe(Fields(moe_cfg, f.file), act, layers, 256, 8, 1024, 1, 9216, 1, types=True)
+    if isinstance(f.cfg, AskedDict):  # the fields read through the renamed view count as asked (near_misses)
+        f.cfg.asked |= moe_cfg.asked - set(names)
+    blocks = [Layer(kda if t == "linear_attention" else attn, mlp, norms=2) for t, mlp in zip(types, mlps)]
+    emb = Embedding(f.int("vocab_size", 163840), tied=f.flag("tie_word_embeddings", False))
+    return blocks, emb, "rmsnorm", {"activation": act, "hidden": hidden}
+
+
 def _minimax(f: Fields, mt: str) -> tuple:
     """MiniMax-Text-01 (HF MiniMaxForCausalLM; MiniMax, arXiv:2501.08313): layer_types (default: MiniMaxConfig's
     full attention on every other layer, (i + 1) % 2) picks per layer lightning attention ("linear_attention",
@@ -1209,6 +1276,7 @@ READERS: dict[str, Callable[[Fields, str], tuple]] = {
     "jamba": _jamba,
     "falcon_h1": _falcon_h1,
     "qwen3_next": _qwen3_next,
+    "kimi_linear": _kimi_linear,
     "lfm2": _lfm2,
     "lfm2_moe": _lfm2,
 }

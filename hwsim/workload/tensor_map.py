@@ -141,6 +141,11 @@ OWN: dict[str, tuple[str, ...]] = {
     "output_gate": ("self_attn.output_gate",),
     "in_proj_qkvz": ("linear_attn.in_proj_qkvz",),  # Qwen3-Next's Gated DeltaNet
     "in_proj_ba": ("linear_attn.in_proj_ba",),
+    "f_a_proj": ("self_attn.forget_gate.f_a_proj",),  # Kimi Delta Attention's low-rank forget and output gates
+    "f_b_proj": ("self_attn.forget_gate.f_b_proj",),
+    "b_proj": ("self_attn.b_proj",),
+    "g_a_proj": ("self_attn.g_a_proj",),
+    "g_b_proj": ("self_attn.g_b_proj",),
 }
 CONV1D = ("attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj")  # GPT-2 stores in × out
 CONV1D_TYPES = ("gpt2",)  # StarCoder2's mlp.c_fc / c_proj are nn.Linear (out × in)
