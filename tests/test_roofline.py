@@ -152,3 +152,15 @@ def test_attainable_is_the_lowest_roof_on_a_trace():
     expect = np.minimum(o["compute_roof_ops_per_s"], o["bandwidth_Bps"] * o["intensity"])
     np.testing.assert_allclose(o["attainable_ops_per_s"], expect, rtol=1e-12)
     assert (o["bound"] == np.where(o["intensity"] >= o["ridge_intensity"], "compute", "memory")).all()
+
+
+def test_point_labels_break_between_op_names_never_inside_one():
+    """A crowded point's label (Qwen3-Next's shared-expert projections share one point) wraps after '/' or ', ',
+    keeping every op name whole (textwrap broke 'shared_gate' into 'shared_gat' / 'e'); lines stay within 26
+    characters unless one name is longer."""
+    from hwsim.roofline.plot import _role_label
+
+    roles = ["k_proj", "v_proj", "shared_down_proj", "shared_gate_proj", "shared_up_proj", "router"]
+    label = _role_label(roles)
+    assert label == "k/v/shared_down/\nshared_gate/\nshared_up_proj, router"
+    assert all(len(line) <= 26 and line[-1] in "/r" for line in label.splitlines())

@@ -20,6 +20,26 @@ def _tensor(w: GGUFWriter, name: str, shape: tuple[int, int], qtype: GGMLQuantiz
     w.add_tensor(name, np.zeros((rows, cols // block * size), dtype=np.uint8), raw_dtype=qtype)  # bytes per row
 
 
+def _writer(path, arch: str, context: int = 2048) -> GGUFWriter:
+    """A GGUFWriter with the tiny model's geometry in its header (H, FF, LAYERS, 4 heads over 2 KV heads, VOCAB)."""
+    w = GGUFWriter(str(path), arch)
+    w.add_embedding_length(H)
+    w.add_feed_forward_length(FF)
+    w.add_block_count(LAYERS)
+    w.add_context_length(context)
+    w.add_head_count(4)
+    w.add_head_count_kv(2)
+    w.add_vocab_size(VOCAB)
+    return w
+
+
+def _finish(w: GGUFWriter) -> None:
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+
+
 def write_gguf(path, *, arch="llama", experts=0, tied=False, types=None):
     types = {
         "attn": GGMLQuantizationType.Q4_K,
@@ -28,15 +48,8 @@ def write_gguf(path, *, arch="llama", experts=0, tied=False, types=None):
         "token_embd": GGMLQuantizationType.Q4_0,
         **(types or {}),
     }
-    w = GGUFWriter(str(path), arch)
+    w = _writer(path, arch)
     w.add_name("tiny-gguf")
-    w.add_embedding_length(H)
-    w.add_feed_forward_length(FF)
-    w.add_block_count(LAYERS)
-    w.add_context_length(2048)
-    w.add_head_count(4)
-    w.add_head_count_kv(2)
-    w.add_vocab_size(VOCAB)
     if experts:
         w.add_expert_count(experts)
         w.add_expert_used_count(2)
@@ -50,10 +63,7 @@ def write_gguf(path, *, arch="llama", experts=0, tied=False, types=None):
         _tensor(w, f"blk.{i}.ffn_up.weight", (FF, H), types["attn"])
         _tensor(w, f"blk.{i}.ffn_down.weight", (H, FF), types["ffn_down"])
         w.add_tensor(f"blk.{i}.attn_norm.weight", np.ones(H, dtype=np.float32))
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_tensors_to_file()
-    w.close()
+    _finish(w)
     return path
 
 
@@ -131,15 +141,8 @@ def test_ternary_gguf_types_cost_at_their_packed_bytes(tmp_path, capsys):
 def test_gpt_oss_gguf_runs_its_experts_at_mxfp4(tmp_path, capsys):
     """A gpt-oss GGUF (architecture 'gpt-oss', MXFP4 expert tensors blk.N.ffn_*_exps of shape experts × rows ×
     cols) reads as gpt_oss with its experts at hwsim's mxfp4 and the rest at the file's other type."""
-    w = GGUFWriter(str(tmp_path / "oss.gguf"), "gpt-oss")
-    w.add_embedding_length(H)
-    w.add_feed_forward_length(FF)
-    w.add_block_count(LAYERS)
-    w.add_context_length(4096)
-    w.add_head_count(4)
-    w.add_head_count_kv(2)
+    w = _writer(tmp_path / "oss.gguf", "gpt-oss", context=4096)
     w.add_key_length(64)
-    w.add_vocab_size(VOCAB)
     w.add_expert_count(4)
     w.add_expert_used_count(2)
     w.add_sliding_window(128)
@@ -152,10 +155,7 @@ def test_gpt_oss_gguf_runs_its_experts_at_mxfp4(tmp_path, capsys):
         for part, (rows, cols) in (("ffn_gate_exps", (FF, H)), ("ffn_up_exps", (FF, H)), ("ffn_down_exps", (H, FF))):
             raw = np.zeros((4, rows, cols // block * size), dtype=np.uint8)
             w.add_tensor(f"blk.{i}.{part}.weight", raw, raw_dtype=GGMLQuantizationType.MXFP4)
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_tensors_to_file()
-    w.close()
+    _finish(w)
     m = load_model(tmp_path / "oss.gguf")
     assert (m.model_type, m.num_experts, m.default_weight_format) == ("gpt_oss", 4, "q8_0")
     tr = trace(m, "decode")
@@ -185,14 +185,7 @@ MIXED = {
 
 
 def write_mixed_gguf(path):
-    w = GGUFWriter(str(path), "llama")
-    w.add_embedding_length(H)
-    w.add_feed_forward_length(FF)
-    w.add_block_count(LAYERS)
-    w.add_context_length(2048)
-    w.add_head_count(4)
-    w.add_head_count_kv(2)
-    w.add_vocab_size(VOCAB)
+    w = _writer(path, "llama")
     _tensor(w, "token_embd.weight", (VOCAB, H), GGMLQuantizationType.Q4_K)
     _tensor(w, "output.weight", (VOCAB, H), GGMLQuantizationType.MXFP4)
     rows = {"attn_q": H, "attn_k": H // 2, "attn_v": H // 2, "attn_output": H, "ffn_gate": FF, "ffn_up": FF}
@@ -200,10 +193,7 @@ def write_mixed_gguf(path):
         for part, qtype in MIXED.items():
             shape = (H, FF) if part == "ffn_down" else (rows[part], H)
             _tensor(w, f"blk.{i}.{part}.weight", shape, qtype)
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_tensors_to_file()
-    w.close()
+    _finish(w)
     return path
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import os
-import textwrap
+import re
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -124,7 +124,19 @@ def _role_label(roles: Iterable[str]) -> str:
     proj = [r[:-5] for r in roles if r.endswith("_proj")]
     rest = [r for r in roles if not r.endswith("_proj")]
     parts = (["/".join(proj) + "_proj"] if proj else []) + rest
-    return "\n".join(textwrap.wrap(", ".join(parts), 26))
+    return _wrap_names(", ".join(parts), 26)
+
+
+def _wrap_names(text: str, width: int) -> str:
+    """Lines of at most `width` characters, broken only after a '/' or a ', ' so that no op name is split (a
+    name longer than `width` keeps a line of its own)."""
+    pieces = re.findall(r".+?(?:/|, |$)", text)
+    lines = [""]
+    for piece in pieces:
+        if lines[-1] and len(lines[-1] + piece.rstrip()) > width:
+            lines.append("")
+        lines[-1] += piece
+    return "\n".join(line.rstrip() for line in lines)
 
 
 class _Boxes:
