@@ -49,4 +49,10 @@ def test_timeline_lines_are_steps_and_the_cache_axis_fits_its_peak(tmp_path):
     assert list(seqs.get_xdata()) == [0.0, 0.1, 0.2, 3.0, 3.1] and list(seqs.get_ydata()) == [1, 2, 0, 1, 0]
     assert fig.axes[2].get_ylim() == (0.0, 5.0)  # peak 3.2% of the cache: not a line on a 0-105% axis
     assert (tmp_path / "t.png").stat().st_size > 0
+    # the legends sit above their panels, never over the data ('best' put the middle one on the prefill spikes)
+    fig.canvas.draw()
+    for ax in fig.axes[:2]:
+        legend, box = ax.get_legend(), ax.get_window_extent()
+        assert legend is not None and legend.get_window_extent().y0 >= box.y1 - 1  # 1 px: rounding
+    assert [t.get_text() for t in fig.axes[1].get_legend().get_texts()] == ["prefill tokens", "decode tokens"]
     real_close(fig)

@@ -263,3 +263,24 @@ def test_roofline_and_allocate_take_each_tensor_type(tmp_path, capsys):
     own = build_problem("tpu-like", tr, "int4_g128,int8", proxy="uniform")
     fp16 = build_problem("tpu-like", tr, "int4_g128,int8", proxy="uniform", fixed_weights="fp16")
     assert own.fixed["memory_bytes"] < fp16.fixed["memory_bytes"]  # q8_0 head, q4_0 embeddings: not fp16
+
+
+@pytest.mark.parametrize("command", ["simulate", "roofline", "allocate"])
+@pytest.mark.parametrize("arch", ["tmac-rpi5", "neural-cache"])  # the lut and pim families: integer bit-planes only
+def test_a_codebook_checkpoint_the_family_refuses_names_its_tensors_not_a_flag(tmp_path, capsys, command, arch):
+    """Issue 12: library errors name library parameters, the CLI maps them to options. An IQ4_NL file (codes
+    index llama.cpp's kvalues_iq4nl table, ggml-common.h) on a family that splits integer weights into 1-bit
+    planes (T-MAC, EuroSys 2025; Neural Cache, ISCA 2018) is refused naming the checkpoint's format and the ops
+    that store it: the user gave no --weights, so the line must not name that option."""
+    path = write_gguf(tmp_path / "iq4nl.gguf", types={"attn": GGMLQuantizationType.IQ4_NL})
+    argv = [command, "--arch", arch, "--model", str(path), "--phase", "decode"]
+    assert main(argv + (["--formats", "int4_g128,int8"] if command == "allocate" else [])) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--weights" not in err and "--fixed-weights" not in err
+    assert "the checkpoint's iq4_nl weights (layers.0.q_proj, " in err and "'iq4_nl' codes index a table" in err
+    # the same refusal of a format the user gave names the option that gave it
+    flag = "--fixed-weights" if command == "allocate" else "--weights"
+    extra = ["--formats", "int4_g128,int8"] if command == "allocate" else []
+    assert main([*argv, *extra, flag, "iq4_nl"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{flag}: " in err

@@ -40,7 +40,7 @@ from hwsim.arch.loader import as_accelerator
 from hwsim.engine.attention import as_run
 from hwsim.engine.cost import bound_of, cost_columns, op_columns, op_table
 from hwsim.engine.machine import Machine, configure, op_traffic
-from hwsim.engine.per_op import align, split, try_format, with_weights
+from hwsim.engine.per_op import align, main_format_cost, split, try_format, with_weights
 
 from hwsim.core.ops import OpColumns, column_array as _array
 from hwsim.core.precision import Precision, ResolvedPrecision, resolve_precision
@@ -304,7 +304,17 @@ def _mixed_series(
                 parts.append((mask, got))
                 used.append(fmt)
                 main_rows &= ~mask
-    parts.insert(0, (main_rows, _series(arch, *rows(main_rows), resolve_precision(with_weights(prec, groups.main)))))
+    at_main = main_rows & (np.asarray(formats, dtype=object) == groups.main)
+    linear = at_main & ops.is_kind("linear")
+    got = main_format_cost(
+        groups.main,
+        labels["name"][linear if linear.any() else at_main],
+        _series,
+        arch,
+        *rows(main_rows),
+        resolve_precision(with_weights(prec, groups.main)),
+    )
+    parts.insert(0, (main_rows, got))
     for w in said:
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     label = f"W {'+'.join(used)} / A {prec.activations.name} / KV {prec.kv.name}"

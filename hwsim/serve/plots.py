@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from hwsim.plotting import save_figure
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 
 def _bins(x: np.ndarray) -> int:
@@ -55,6 +59,24 @@ def held_steps(start: np.ndarray, seconds: np.ndarray, values: np.ndarray) -> tu
     return x, y
 
 
+def _legend_above(ax: Axes) -> None:
+    """The panel's legend in one row just above it, outside the data: 'best' inside the axes lands on the
+    prefill spikes, which fill a serving timeline's whole width."""
+    handles, labels = ax.get_legend_handles_labels()
+    ax.legend(
+        handles,
+        labels,
+        fontsize=8,
+        loc="lower left",
+        bbox_to_anchor=(0.0, 1.0),
+        ncol=len(labels),
+        frameon=False,
+        borderaxespad=0.1,
+        handlelength=1.5,
+        columnspacing=1.2,
+    )
+
+
 def plot_timeline(it: pd.DataFrame, capacity_blocks: int, path: str | os.PathLike[str], title: str = "") -> None:
     import matplotlib
 
@@ -81,10 +103,10 @@ def plot_timeline(it: pd.DataFrame, capacity_blocks: int, path: str | os.PathLik
     if len(groups) > 1:
         title = f"{title} · {len(groups)} replicas, one line each"
     axes[0].set_ylabel("sequences" + (" per replica" if len(groups) > 1 else ""))
-    axes[0].legend(fontsize=8)
+    _legend_above(axes[0])
     axes[1].set_ylabel("tokens / iteration")
     axes[1].set_yscale("symlog", linthresh=10)  # decode tokens (tens) beside prefill chunks (thousands)
-    axes[1].legend(fontsize=8)
+    _legend_above(axes[1])
     axes[2].set_ylabel("KV cache used (%)")
     peak = 100 * float(np.max(it["kv_blocks_used"].to_numpy(), initial=0)) / capacity_blocks
     axes[2].set_ylim(0, min(105.0, max(5.0, 1.25 * peak)))  # a cache a few percent full stays readable
