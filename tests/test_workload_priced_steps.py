@@ -68,6 +68,17 @@ STEPS = {
         256,
         {"both": {"rope", "q_norm", "k_norm", "router", "experts.gate_proj"}},
     ),
+    "kimi-linear-48b-a3b": (
+        CONFIGS / "kimi-linear-48b-a3b-instruct.json",
+        2,
+        512,
+        256,
+        {
+            "both": {"f_a_proj", "f_b_proj", "g_a_proj", "g_b_proj", "b_proj", "gdn_norm", "kv_a_proj", "router"},
+            "prefill": {"gdn.kkt", "gdn.scan", "kv_b_proj"},
+            "decode": {"gdn.update", "q_absorb"},
+        },
+    ),
     "qwen3-next-80b-a3b": (CONFIGS / "qwen3-next-80b-a3b-instruct.json", 4, 512, 300, {"both": set()}),
 }
 
