@@ -294,6 +294,18 @@ def _partial_rotary(f: Fields, default: float) -> float:
     return factor
 
 
+def _mla(f: Fields, q_lora: int, indexer: Indexer | None = None) -> Mla:
+    """MLA geometry from DeepSeek's field names (the config class's defaults: DeepSeek-V3's, Kimi-Linear's alike)."""
+    return Mla(
+        q_lora,
+        f.int("kv_lora_rank", 512),
+        f.int("qk_rope_head_dim", 64),
+        f.int("qk_nope_head_dim", 128),
+        f.int("v_head_dim", 128),
+        indexer,
+    )
+
+
 def _deepseek(f: Fields, mt: str) -> tuple:
     """DeepSeek-V2/V3: MLA attention, first_k_dense_replace dense layers, then routed + shared experts.
     DeepSeek-V3.2-Exp (deepseek_v32, HF DeepseekV32ForCausalLM): DeepSeek-V3 with DeepSeek Sparse Attention in
@@ -313,14 +325,7 @@ def _deepseek(f: Fields, mt: str) -> tuple:
                 "DeepSeek-V3.2's indexer reads the query latent: must be set", file=f.file, field="q_lora_rank"
             )
         indexer = Indexer(f.int("index_n_heads", 64), f.int("index_head_dim", 128), f.int("index_topk", 2048))
-    mla = Mla(
-        q_lora,
-        f.int("kv_lora_rank", 512),
-        f.int("qk_rope_head_dim", 64),
-        f.int("qk_nope_head_dim", 128),
-        f.int("v_head_dim", 128),
-        indexer,
-    )
+    mla = _mla(f, q_lora, indexer)
     if indexer is not None and mla.rope_dim > indexer.head_dim:  # the indexer rotates its first rope_dim channels
         raise HwsimError(
             f"must be at least qk_rope_head_dim ({mla.rope_dim}), got {indexer.head_dim}",
@@ -869,13 +874,7 @@ def _kimi_linear(f: Fields, mt: str) -> tuple:
     d_conv = g.int("short_conv_kernel_size", f.int("linear_conv_kernel_dim", 4))
     kda = DeltaNet(kda_heads, kda_heads, kda_dim, kda_dim, d_conv, channel_decay=True)
     q_lora = 0 if f.cfg.get("q_lora_rank") is None else f.int("q_lora_rank", minimum=0)
-    mla = Mla(
-        q_lora,
-        f.int("kv_lora_rank", 512),
-        f.int("qk_rope_head_dim", 64),
-        f.int("qk_nope_head_dim", 128),
-        f.int("v_head_dim", 128),
-    )
+    mla = _mla(f, q_lora)
     bias = f.flag("attention_bias", False)
     attn = Attention(heads, heads, mla.nope_dim + mla.rope_dim, mla.v_dim, bias, bias, rotary=False, mla=mla)
     act = str(f.get("hidden_act", "silu"))
