@@ -129,25 +129,31 @@ def try_format(
         return None
 
 
-def main_format_cost(fmt: str, names: Iterable[object], cost: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+def main_format_cost(
+    fmt: str, names: Callable[[], Iterable[object]], cost: Callable[..., T], *args: Any, **kwargs: Any
+) -> T:
     """`cost(*args, **kwargs)` at the checkpoint's main format `fmt`. A refusal of the weights names the
     checkpoint's ops that store `fmt`, not the precision's weights: the checkpoint gave that format, the caller
-    did not (a CLI would otherwise name an option the user never passed)."""
+    did not (a CLI would otherwise name an option the user never passed). `names` lists them, asked only then."""
     try:
         return cost(*args, **kwargs)
     except HwsimError as exc:
         if exc.field != "precision.weights":
             raise
-        listed = list(map(str, names))
+        listed = list(map(str, names()))
         shown = ", ".join(listed[:3]) + (f" and {len(listed) - 3} more" if len(listed) > 3 else "")
         raise HwsimError(exc.detail, file=exc.file, field=f"the checkpoint's {fmt} weights ({shown})") from None
 
 
-def weighted_names(ops: pd.DataFrame, formats: list[str], fmt: str) -> list[object]:
-    """Names of the ops of `ops` stored in `fmt`: its linear layers (the tensors a checkpoint quantizes), else all."""
-    at = np.asarray(formats, dtype=object) == fmt
-    linear = at & (ops["kind"].to_numpy() == "linear") if "kind" in ops else at
-    return ops.loc[linear if linear.any() else at, "name"].tolist()
+def weighted_names(names: np.ndarray, linear: np.ndarray | bool, at: np.ndarray) -> list[object]:
+    """The `names` of the ops `at` a format: its linear layers (the tensors a checkpoint quantizes), else all."""
+    pick = at & linear
+    return list(names[pick if pick.any() else at])
+
+
+def _frame_names(ops: pd.DataFrame, formats: list[str], fmt: str) -> list[object]:
+    linear = ops["kind"].to_numpy() == "linear" if "kind" in ops else True
+    return weighted_names(ops["name"].to_numpy(), linear, np.asarray(formats, dtype=object) == fmt)
 
 
 def evaluate_per_op(
@@ -163,8 +169,14 @@ def evaluate_per_op(
     trace, formats = as_run_formats(arch, trace, formats)
     ops = ops_frame(trace)
     groups = split(formats)
-    names = weighted_names(ops, formats, groups.main)
-    base = main_format_cost(groups.main, names, engine, arch, trace, with_weights(precision, groups.main))
+    base = main_format_cost(
+        groups.main,
+        lambda: _frame_names(ops, formats, groups.main),
+        engine,
+        arch,
+        trace,
+        with_weights(precision, groups.main),
+    )
     if not groups.others:
         return base
     frame = base.ops.copy()
@@ -202,7 +214,7 @@ def sweep_cost_per_op(
     ops = ops_frame(trace)
     out = main_format_cost(
         groups.main,
-        weighted_names(ops, formats, groups.main),
+        lambda: _frame_names(ops, formats, groups.main),
         sweep_cost,
         arch,
         grid,

@@ -40,7 +40,7 @@ from hwsim.arch.loader import as_accelerator
 from hwsim.engine.attention import as_run
 from hwsim.engine.cost import bound_of, cost_columns, op_columns, op_table
 from hwsim.engine.machine import Machine, configure, op_traffic
-from hwsim.engine.per_op import align, main_format_cost, split, try_format, with_weights
+from hwsim.engine.per_op import align, main_format_cost, split, try_format, weighted_names, with_weights
 
 from hwsim.core.ops import OpColumns, column_array as _array
 from hwsim.core.precision import Precision, ResolvedPrecision, resolve_precision
@@ -304,11 +304,11 @@ def _mixed_series(
                 parts.append((mask, got))
                 used.append(fmt)
                 main_rows &= ~mask
-    at_main = main_rows & (np.asarray(formats, dtype=object) == groups.main)
-    linear = at_main & ops.is_kind("linear")
     got = main_format_cost(
         groups.main,
-        labels["name"][linear if linear.any() else at_main],
+        lambda: weighted_names(
+            labels["name"], ops.is_kind("linear"), main_rows & (np.asarray(formats, dtype=object) == groups.main)
+        ),
         _series,
         arch,
         *rows(main_rows),
