@@ -46,6 +46,7 @@ FLAGS = {
         "shared_prefix",
         "prefix_groups",
         "prefix_fraction",
+        "kv_admission",
     ),
     "prefix_caching": "--no-prefix-caching",
     "num": "--num-requests",
@@ -100,6 +101,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--no-prefix-caching",
         action="store_true",
         help="recompute every prompt: no reuse of cached full blocks of shared prefixes (on by default, as vLLM V1)",
+    )
+    sch.add_argument(
+        "--kv-admission",
+        default="on-demand",
+        help="on-demand (default) or reserve. on-demand: blocks as tokens arrive, preempting when they run out (vLLM, default); reserve: a request "
+        "is admitted only with blocks for its prompt and all its output, never preempted (TensorRT-LLM's "
+        "GUARANTEED_NO_EVICT)",
     )
     sch.add_argument("--kv-blocks", type=int, help="KV cache size in blocks (default: memory left after weights)")
     sch.add_argument(
@@ -163,6 +171,7 @@ def run(args: argparse.Namespace) -> int:
         block_size=args.block_size,
         chunked_prefill=not args.no_chunked_prefill,
         prefix_caching=not args.no_prefix_caching,
+        kv_admission=args.kv_admission,
     )
     spec = speculation_from_args(args, arch, prec)
     config.validate()
