@@ -85,7 +85,8 @@ def test_default_placement_and_transformers_field_names():
 
 
 def test_kimi_linear_cache_is_mla_latent_plus_the_kda_state():
-    """7 MLA layers cache the latent (512 + 64 per token); 20 KDA layers keep 32 × 128 × 128 per sequence plus the
+    """7 MLA layers cache the latent (512 + 64 per token: HF 5.25's KimiLinearAttention caches the normed latent and
+    the unrotated rope key, cache.update(kv_nope, k_rot)); 20 KDA layers keep 32 × 128 × 128 per sequence plus the
     conv window (3 of 12,288 channels), whatever the context."""
     m = load_model(KIMI)
     assert kv.token_elems(m.blocks) == 7 * (512 + 64)
@@ -147,3 +148,74 @@ def test_a_misspelt_moe_field_read_through_the_renamed_view_is_named():
     cfg["moe_intermediat_size"] = cfg.pop("moe_intermediate_size")
     with pytest.warns(HwsimWarning, match="did you mean moe_intermediate_size"):
         from_hf_dict(cfg)
+
+
+def _rotary_twin(path):
+    """The same model with DeepSeek's rotary MLA in place of Kimi's (every MLA layer's mixer, rotary=True)."""
+    import dataclasses
+
+    twin = load_model(path)
+    for b in twin.blocks:
+        if isinstance(b.mixer, Attention):
+            object.__setattr__(b, "mixer", dataclasses.replace(b.mixer, rotary=True))
+    return twin
+
+
+@pytest.mark.parametrize("mla", kv.MLA_MODES)
+@pytest.mark.parametrize("phase", ["prefill", "decode"])
+def test_kimi_mla_has_no_rope_row_and_still_caches_the_rope_key(phase, mla):
+    """HF's KimiLinearAttention (transformers 5.25) applies no rotary: kv_a_proj_with_mqa still yields the
+    qk_rope_head_dim key (parameters as DeepSeek's), which cache.update stores unrotated beside the normed latent
+    and expand_kv copies to every head. So an MLA layer has no rope row; its cache writes and reads are the rotary
+    twin's (the rope key now written by kv_a_norm), and the step's vector ops drop by exactly the twin's rope rows."""
+    m, twin = load_model(KIMI), _rotary_twin(KIMI)
+    shape = {"seq": 48} if phase == "prefill" else {}
+    got = trace(m, phase, batch=3, context=200, mla=mla, **shape).ops
+    ref = trace(twin, phase, batch=3, context=200, mla=mla, **shape).ops
+    assert not (got["op"] == "rope").any()
+    rope = ref[ref["op"] == "rope"]
+    assert len(rope) == 7 and len(ref) - len(got) == 7  # one per MLA layer, nothing else removed
+    assert ref["vector_ops"].sum() - got["vector_ops"].sum() == rope["vector_ops"].sum()
+    for col in ("kv_read_elems", "kv_write_elems", "macs", "weight_elems"):
+        assert got[col].sum() == ref[col].sum()
+    a, H, M = m.blocks[3].mixer.mla, m.blocks[3].mixer.heads, 3 * (48 if phase == "prefill" else 1)
+    layer = got[got["layer"] == 3]
+    per_token = a.kv_lora_rank + a.rope_dim if mla != "expanded" else H * (a.nope_dim + a.rope_dim + a.v_dim)
+    assert layer["kv_write_elems"].sum() == M * per_token  # 512 + 64, or 32 × (128 + 64 + 128)
+
+
+def test_serving_an_mla_of_kimi_runs_no_rope_row():
+    """Serving's step basis (each form: batched decode, prompt chunks) holds no rope row either."""
+    from hwsim.serve.basis import build_basis
+
+    basis = build_basis(load_model(KIMI))
+    names = {n for rs in (basis.token, basis.seq, basis.context, basis.one) if rs is not None for n in rs.names}
+    assert "layers.3.kv_a_norm" in names and not {n for n in names if n.endswith(".rope")}
+
+
+# column sums of DeepSeek traces (batch 2, context 100, prefill seq 64) from hwsim at 77aa6e2, before Kimi's MLA lost
+# its rope row: the rotary MLA's rows must stay bit-identical
+_DEEPSEEK = {
+    ("deepseek-v2-lite", "decode", "absorbed"): (4997560320, 4883552, 5743552, 4763840, 5933952, 31104),
+    ("deepseek-v2-lite", "prefill", "expanded"): (290245312512, 339918848, 322760704, 244097024, 45342720, 17694720),
+    ("deepseek-v2-lite", "decode", "latent"): (16255162368, 4883552, 4886464, 26218688, 30689280, 31104),
+    ("deepseek-v3.2-exp", "decode", "absorbed"): (76769953920, 34398148, 59228450, 46848802, 14983552, 85888),
+    ("deepseek-v3.2-exp", "prefill", "latent"): (
+        4947883753472,
+        2548765696,
+        2896724480,
+        2740665344,
+        828335104,
+        5496832,
+    ),
+}
+
+
+@pytest.mark.parametrize("key", list(_DEEPSEEK))
+def test_deepseek_mla_keeps_its_rope_row_and_numbers(key):
+    name, phase, mla = key
+    shape = {"seq": 64} if phase == "prefill" else {}
+    ops = trace(load_model(name), phase, batch=2, context=100, mla=mla, **shape).ops
+    assert (ops["name"] == "layers.1.rope").any()
+    cols = ("macs", "vector_ops", "act_in_elems", "act_out_elems", "kv_read_elems", "kv_write_elems")
+    assert tuple(int(ops[c].sum()) for c in cols) == _DEEPSEEK[key]

@@ -130,6 +130,7 @@ class Ops:
         kv_write: int = 0,
         out: int | None = None,
         extra_ops: int = 0,
+        extra_in: int = 0,
     ) -> None:
         elems = rows * width
         self.add(
@@ -142,7 +143,7 @@ class Ops:
             1,
             vector_ops=per_elem * elems + extra_ops,
             weight=weight,
-            act_in=inputs * elems,
+            act_in=inputs * elems + extra_in,
             act_out=elems if out is None else out,
             kv_read=kv_read,
             kv_write=kv_write,
@@ -326,7 +327,9 @@ def mla(ops: Ops, s: Step, attn: Attention, hidden: int) -> None:
     d_v = v_dim). The cache holds the latent + rope key ("absorbed"; "latent", transformers 5's
     DeepseekV2/V3Attention, which up-projects the whole cached span again every step) or the expanded
     per-head K and V ("expanded": DeepSeek's own modelling code and transformers 4, up-projecting new tokens
-    only)."""
+    only). Without a positional encoding (attn.rotary False: Kimi-Linear, whose MLA HF runs as DeepSeek's with
+    the rope channels unrotated, still cached) there is no rope row: kv_a_norm also carries the rope key from
+    kv_a_proj's output to the cache (the shared key, or its copy per head in the expanded cache)."""
     a, M, H, lin = attn.mla, s.M, attn.heads, attn.linears(hidden)
     assert a is not None, "called for multi-head latent attention only"
     if a.q_lora_rank:
@@ -339,6 +342,7 @@ def mla(ops: Ops, s: Step, attn: Attention, hidden: int) -> None:
     w = lin["kv_a_proj"]
     ops.linear("kv_a_proj", "kv_a_proj", M, w.k, w.n, bias=w.bias)
     latent = s.mla != "expanded"
+    k_rope = (1 if latent else H) * a.rope_dim  # rope key channels cached per token
     # kv_a_norm normalises the latent; in the absorbed cache that normed latent is what is stored
     ops.elementwise(
         "kv_a_norm",
@@ -348,12 +352,14 @@ def mla(ops: Ops, s: Step, attn: Attention, hidden: int) -> None:
         VECTOR_OPS[s.norm],
         weight=a.kv_lora_rank * NORM_PARAMS[s.norm],
         out=0 if latent else None,
-        kv_write=M * a.kv_lora_rank if latent else 0,
+        kv_write=(M * a.kv_lora_rank if latent else 0) + (0 if attn.rotary else M * k_rope),
+        extra_in=0 if attn.rotary else M * a.rope_dim,
     )
     if a.indexer is not None:
         _indexer(ops, s, attn, hidden)
     if s.mla == "absorbed" and s.t == 1:
-        _rope(ops, M, H * a.rope_dim, a.rope_dim)
+        if attn.rotary:
+            _rope(ops, M, H * a.rope_dim, k_rope)
         ops.linear("q_absorb", "q_absorb", M, a.nope_dim, a.kv_lora_rank, count=H)
         attention_core(ops, s, attn, kv_groups=1, d_qk=a.kv_lora_rank + a.rope_dim, d_v=a.kv_lora_rank, kv_shared=True)
         ops.linear("v_up", "v_up", M, a.kv_lora_rank, a.v_dim, count=H)
@@ -370,7 +376,8 @@ def mla(ops: Ops, s: Step, attn: Attention, hidden: int) -> None:
             out_to_kv=not latent,
             kv_read=(rows - M) * a.kv_lora_rank,
         )
-        _rope(ops, M, H * a.rope_dim, (1 if latent else H) * a.rope_dim)
+        if attn.rotary:
+            _rope(ops, M, H * a.rope_dim, k_rope)
         attention_core(ops, s, attn, kv_groups=H, d_qk=attn.head_dim, d_v=a.v_dim)
     w = lin["o_proj"]
     ops.linear("o_proj", "o_proj", M, w.k, w.n, bias=w.bias)

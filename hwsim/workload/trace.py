@@ -3,7 +3,7 @@
 Token convention (used everywhere in hwsim): each of `batch` sequences processes T new tokens
 (prefill: T = seq; decode: T = 1) that attend over C + T keys, C = `context` tokens already in the
 KV cache. New K/V are written to the cache once (by rope, or by k_proj/v_proj when the model has no
-rotary embedding); attention reads all C + T keys and values from the cache, once per KV head (GQA).
+rotary embedding; an MLA without one, by kv_a_norm); attention reads all C + T keys and values from the cache, once per KV head (GQA).
 Attention scores are counted over the full C + T span for every new token (what a dense kernel
 executes; a causal mask does not shrink the work here). MoE routing is balanced: the batch's
 token-expert assignments are spread as evenly as possible over the experts (the most distinct
