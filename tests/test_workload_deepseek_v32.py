@@ -133,6 +133,10 @@ def test_the_index_key_cache_holds_the_references_132_bytes_a_token_and_layer():
     from hwsim.serve.kvcache import kv_bytes_per_token
     from hwsim.serve.shard import Parallel, shard_model, stage_kv_bytes_per_token
 
+    from hwsim.core.precision import operand_type
+    from hwsim.workload.blocks import Indexer
+
+    assert operand_type(Indexer.KEY_FORMAT).bits == Indexer.KEY_BITS == 8.25  # 128 × 8.25 / 8 = 132 bytes
     big, v3 = load_model("deepseek-v3.2-exp"), load_model("deepseek-v3")
     for bits in (16, 8):
         assert bytes_per_token(big.blocks, bits) - bytes_per_token(v3.blocks, bits) == 61 * 132

@@ -57,6 +57,9 @@ class Indexer:
     no quant_config), so a quantized checkpoint stores it unquantized."""
 
     KEY_FORMAT: ClassVar[str] = "fp8_e4m3_g128_sfp32"  # the cached key and the quantized query
+    # its storage bits per element, an fp8 element + an fp32 scale per 128 (the workload layer reads no format
+    # names; tests/test_workload_deepseek_v32.py checks KEY_FORMAT resolves to them)
+    KEY_BITS: ClassVar[float] = 8 + 32 / 128
     SCORE_FORMAT: ClassVar[str] = "fp32"  # relu · weight summed over heads, the logits, the top-k's reads
     UNQUANTIZED: ClassVar[tuple[str, ...]] = ("indexer.weights_proj",)  # HF module names kept at the checkpoint dtype
 

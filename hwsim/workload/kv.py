@@ -20,8 +20,6 @@ in its SSM layers.
 
 from __future__ import annotations
 
-import functools
-
 from hwsim.workload.blocks import RECURRENT, Attention, Indexer, Layer
 
 MLA_MODES = ("absorbed", "latent", "expanded")
@@ -46,20 +44,12 @@ def index_elems_per_token(attn: Attention) -> int:
     return attn.mla.indexer.head_dim if attn.mla is not None and attn.mla.indexer is not None else 0
 
 
-@functools.cache
-def index_key_bits() -> float:
-    """Storage bits per element of the index key (blocks.Indexer.KEY_FORMAT, its scale included)."""
-    from hwsim.core.precision import operand_type
-
-    return operand_type(Indexer.KEY_FORMAT).bits
-
-
 def as_bytes(elems: int, index: int, kv_bits: float) -> float:
     """Bytes of `elems` cache elements of which `index` are index keys, stored at their own format; the others at
     `kv_bits` (no index key: elems × kv_bits / 8, as every other model's cache)."""
     if not index:
         return elems * kv_bits / 8
-    return (elems - index) * kv_bits / 8 + index * index_key_bits() / 8
+    return (elems - index) * kv_bits / 8 + index * Indexer.KEY_BITS / 8
 
 
 def elems_per_token(attn: Attention, mla: str = "absorbed") -> int:
