@@ -11,6 +11,7 @@ import pytest
 
 from hwsim.arch import load_arch
 from hwsim.engine import Precision, evaluate
+from hwsim.engine.cost import fixed_groups
 from hwsim.errors import HwsimError
 from hwsim.workload import from_hf_dict, load_model, trace
 from hwsim.workload.kv import bytes_per_token
@@ -113,15 +114,147 @@ def test_prefill_attention_reads_top_k_per_query_and_the_indexer_the_span():
 
 
 def test_the_indexer_keys_join_the_cache():
-    """Per token and layer: the latent (kv_lora_rank) + the rope key (qk_rope_head_dim) + the indexer's key
-    (index_head_dim), every token kept (top-k selects among all of them: not a window). DeepSeek-V3.2-Exp: 61 ×
-    (512 + 64 + 128) = 42,944 elements per token."""
+    """Per token and layer: the latent (kv_lora_rank) + the rope key (qk_rope_head_dim) at the KV format, + the
+    indexer's key (index_head_dim) at its own (fp8 + an fp32 scale per 128: 8.25 bits an element), every token kept
+    (top-k selects among all of them: not a window)."""
     m = from_hf_dict(dict(TINY))
-    assert bytes_per_token(m.blocks, 16) == 3 * (16 + 8 + 16) * 2
-    assert trace(m, "decode", batch=2, context=999).kv_cache_bytes(16) == 3 * 2 * 1000 * (16 + 8 + 16) * 2
-    big = load_model("deepseek-v3.2-exp")
-    assert bytes_per_token(big.blocks, 16) == 61 * (512 + 64 + 128) * 2
-    assert bytes_per_token(big.blocks, 16) - bytes_per_token(load_model("deepseek-v3").blocks, 16) == 61 * 128 * 2
+    assert bytes_per_token(m.blocks, 16) == 3 * ((16 + 8) * 2 + 16 * 8.25 / 8)
+    assert trace(m, "decode", batch=2, context=999).kv_cache_bytes(16) == 3 * 2 * 1000 * ((16 + 8) * 2 + 16 * 8.25 / 8)
+
+
+def test_the_index_key_cache_holds_the_references_132_bytes_a_token_and_layer():
+    """DeepSeek-V3.2-Exp's index-K cache: 128 fp8 bytes + one fp32 scale = 132 bytes per token per layer whatever
+    the KV format (DeepSeek's inference/model.py: k_cache float8_e4m3fn [.., 128] + k_scale_cache float32
+    [.., 128 // 128]; vLLM's DeepseekV32IndexerCache: head_dim + head_dim // 128 * 4 = 132 uint8). Per token:
+    61 × (576 × 2 + 132) = 78,324 bytes with a bf16 latent cache (the reference's), 61 × (576 + 132) = 43,188 with
+    an fp8 one; V3's 70,272 and 35,136 (before, the index key was priced at the KV format: 85,888 and 42,944).
+    Serving's paged-cache bytes per token, on one device and on a tensor-parallel one (the latent and the index
+    key replicated), are the same."""
+    from hwsim.serve.kvcache import kv_bytes_per_token
+    from hwsim.serve.shard import Parallel, shard_model, stage_kv_bytes_per_token
+
+    from hwsim.core.precision import operand_type
+    from hwsim.workload.blocks import Indexer
+
+    assert operand_type(Indexer.KEY_FORMAT).bits == Indexer.KEY_BITS == 8.25  # 128 × 8.25 / 8 = 132 bytes
+    big, v3 = load_model("deepseek-v3.2-exp"), load_model("deepseek-v3")
+    for bits in (16, 8):
+        assert bytes_per_token(big.blocks, bits) - bytes_per_token(v3.blocks, bits) == 61 * 132
+    assert (bytes_per_token(big.blocks, 16), bytes_per_token(big.blocks, 8)) == (78_324, 43_188)
+    assert kv_bytes_per_token(big, 16) == 78_324
+    assert stage_kv_bytes_per_token(shard_model(big, Parallel(tp=8)), (0, 61), 16) == 78_324
+    got = trace(big, "decode", batch=3, context=4095).kv_cache_bytes(16)
+    assert got == 3 * 4096 * 78_324
+
+
+def _indexer_rows(table, layer: int = 3):
+    return table.ops[table.ops["name"].str.startswith(f"layers.{layer}.indexer")].set_index("name")
+
+
+@pytest.mark.parametrize("given", ["fp16", "bf16", "fp8_e4m3"])
+def test_the_indexer_score_gemm_is_priced_at_fp8_with_its_scales(given):
+    """DeepSeek-V3.2-Exp decode at 32k on the H100-SXM preset, whatever KV / activation format the caller gives:
+    indexer.qk moves the fp8 query (64 heads × 128, an fp32 scale per 128) and the fp8 cached keys with their fp32
+    scales (132 bytes a token: the reference's fp8_index kernel), and computes at the fp8 pair's rate, as the same
+    row costed at fp8 e4m3 operands does; the logits it hands on (indexer.reduce's output, indexer.topk's input)
+    are fp32 (the kernel's fp32 index_score). Before, all of it was priced at the caller's formats (2 bytes a key
+    element at fp16)."""
+    from hwsim.engine.cost import op_columns
+
+    arch = load_arch("h100-sxm")
+    t = trace(load_model("deepseek-v3.2-exp"), "decode", batch=1, context=32_767)
+    got = _indexer_rows(evaluate(arch, t, Precision(weights="fp8_e4m3", activations=given, kv=given)))
+    qk = got.loc["layers.3.indexer.qk"]
+    assert qk["bytes_hbm"] == 32_768 * 132 + 64 * 132
+    row = t.ops[t.ops["name"] == "layers.3.indexer.qk"]
+    alone = evaluate(arch, row.assign(op="qk"), Precision(activations="fp8_e4m3", kv="fp8_e4m3"))
+    assert qk["compute_cycles"] == alone.ops["compute_cycles"].item()
+    assert got.loc["layers.3.indexer.reduce", "bytes_hbm"] == 64 * 4 + 32_768 * 4
+    assert got.loc["layers.3.indexer.topk", "bytes_hbm"] == 32_768 * 4 + 2048 * 4
+    # the fixed rows are found once per trace: four roles, the indexer's rows alone
+    groups = fixed_groups(op_columns(t))
+    assert sum(int(mask.sum()) for _, mask in groups) == 4 * 61
+    assert all(t.ops["name"][mask].str.contains(r"\.indexer\.").all() for _, mask in groups)
+
+
+def test_a_design_that_cannot_run_the_indexers_formats_says_so(monkeypatch):
+    """A format the design refuses costs those rows at the caller's precision, with a warning naming them (never
+    silently): here an unknown format name stands for one."""
+    import hwsim.engine.cost as cost
+    from hwsim.errors import HwsimWarning
+
+    m = from_hf_dict(dict(TINY))
+    t = trace(m, "decode", batch=2, context=40)
+    monkeypatch.setitem(cost.FIXED_OPERANDS, "index_qk", {"kv": "no_such_format"})
+    with pytest.warns(HwsimWarning, match="cannot run kv no_such_format"):
+        got = _indexer_rows(evaluate("h100-sxm", t, Precision()), 0)
+    monkeypatch.setattr(cost, "FIXED_OPERANDS", {})
+    fresh = trace(m, "decode", batch=2, context=40)  # its rows' groups are found anew (kept per trace)
+    plain = _indexer_rows(evaluate("h100-sxm", fresh, Precision()), 0)
+    assert got.loc["layers.0.indexer.qk", "bytes_hbm"] == plain.loc["layers.0.indexer.qk", "bytes_hbm"]
+    assert got.loc["layers.0.indexer.rope", "bytes_hbm"] != plain.loc["layers.0.indexer.rope", "bytes_hbm"]
+
+
+def test_the_checkpoint_keeps_weights_proj_in_bf16_and_the_other_indexer_linears_in_fp8():
+    """The released fp8 checkpoint (quantization_config fp8, blocks of 128): wq_b and wk fp8 like DeepSeek-V3's
+    linears, weights_proj bf16 (DeepSeek's inference/model.py builds it in the default dtype, the others as
+    Linear.dtype = float8_e4m3fn; vLLM builds it with quant_config=None), so the model's footprint counts it at 2
+    bytes. Any quantization method: vLLM never quantizes it (a GPTQ checkpoint of the same layers alike). A model
+    without an indexer gets no such rule."""
+    m = load_model("deepseek-v3.2-exp")
+    roles = ["layers.5.indexer_wq_b", "layers.5.indexer_wk", "layers.5.indexer_weights_proj", "layers.5.q_b_proj"]
+    assert m.op_weight_formats(roles) == ["fp8_e4m3", "fp8_e4m3", "bf16", "fp8_e4m3"]
+    gptq = {**TINY, "torch_dtype": "float16", "quantization_config": {"quant_method": "gptq", "bits": 4}}
+    got = from_hf_dict(gptq).op_weight_formats(["layers.0.indexer_weights_proj", "layers.0.indexer_wk"])
+    assert got == ["fp16", "int4_g128"]
+    v3 = load_model("deepseek-v3").weight_formats
+    assert v3 is not None and not any("indexer" in rule for rule, _ in v3.rules)
+
+
+def test_the_indexer_is_replicated_under_tensor_parallelism():
+    """As the reference runs it: every rank holds the whole indexer (DeepSeek's inference/convert.py maps wq_b, wk and
+    weights_proj to no split dimension, and its Indexer uses all index_n_heads on every rank, each rank computing the
+    same top-k); vLLM builds wq_b / wk / weights_proj as ReplicatedLinear ("no tensor parallel, just replicated").
+    A tp8 device's indexer rows are the whole model's, the main attention's heads are split."""
+    m = load_model("deepseek-v3.2-exp")
+    from hwsim.serve.shard import Parallel, shard_model
+
+    one = trace(m, "decode", batch=2, context=5000).ops
+    eight = trace(shard_model(m, Parallel(tp=8)), "decode", batch=2, context=5000).ops
+    cols = ["name", "m", "n", "k", "count", "macs", "weight_elems", "kv_read_elems", "kv_write_elems"]
+    pick = one["name"].str.contains(r"\.indexer[._]")
+    assert pick.sum() == 61 * 8
+    assert (
+        one[pick][cols]
+        .reset_index(drop=True)
+        .equals(eight[eight["name"].str.contains(r"\.indexer[._]")][cols].reset_index(drop=True))
+    )
+    assert (eight.query("op == 'q_absorb'")["count"] == 128 // 8).all()
+
+
+def test_generate_prices_the_indexer_at_the_references_formats(monkeypatch):
+    """`hwsim generate` of DeepSeek-V3.2-Exp on 8 H100-SXM (tp 8, fp8 weights, bf16-sized KV), 32k prompt, 64
+    output tokens: the indexer at the reference's formats takes TTFT from 2784 ms (the indexer at the caller's
+    fp16, this repository before) to 2535 ms and TPOT from 19.97 to 19.93 ms (measured here; V3 on the same: 1881 ms
+    and 16.33 ms). The comparison: the same run with no row at formats of its own (FIXED_OPERANDS emptied) is the
+    old pricing, slower on both counts."""
+    import hwsim.engine.cost as cost
+    from hwsim.serve.generate import generate
+    from hwsim.serve.links import load_link
+    from hwsim.serve.parallel import machine_cost
+    from hwsim.serve.shard import Parallel
+
+    arch, m = load_arch("h100-sxm"), load_model("deepseek-v3.2-exp")
+
+    def run():
+        sc = machine_cost(arch, m, Precision(weights="fp8_e4m3"), Parallel(tp=8), load_link("nvlink4"))
+        return generate(sc, 32_768, 64)
+
+    ref = run()
+    assert ref.ttft_s == pytest.approx(2.535, rel=1e-3) and ref.tpot_s == pytest.approx(19.93e-3, rel=1e-3)
+    monkeypatch.setattr(cost, "FIXED_OPERANDS", {})
+    old = run()
+    assert old.ttft_s == pytest.approx(2.784, rel=1e-3) and old.tpot_s == pytest.approx(19.97e-3, rel=1e-3)
 
 
 def test_deepseek_v3_2_exp_params():
@@ -189,3 +322,26 @@ def test_a_decode_beyond_top_k_costs_its_batched_trace():
         got = float(sc.iteration(np.ones(16, dtype=np.int64), np.full(16, ctx), 16).seconds)
         want = evaluate(arch, trace(m, "decode", batch=16, context=ctx), Precision()).ops["seconds"].sum()
         assert got == pytest.approx(want, rel=1e-9)
+
+
+def test_every_other_preset_takes_none_of_the_indexers_paths():
+    """Every other model's numbers stay bit-identical: none of its rows has operand formats of its own (cost_columns
+    costs the table as before), its cache has no index key (bytes = elements × KV bits / 8, the old product exactly)
+    and no module is kept unquantized beyond its quantization_config's rules. Checked besides, once, by hashing the
+    evaluate totals, per-op seconds, KV and footprint bytes and per-op weight formats of the 23 other workload
+    presets on the H100-SXM and TPU-like presets before and after the change: identical."""
+    from hwsim.engine.cost import op_columns
+    from hwsim.paths import preset_names
+    from hwsim.workload import kv
+    from hwsim.workload.blocks import unquantized_modules
+
+    others = [n for n in preset_names("workloads") if n != "deepseek-v3.2-exp"]
+    assert len(others) >= 20
+    for name in others:
+        m = load_model(name)
+        assert unquantized_modules(m.blocks) == ()
+        for t in (trace(m, "decode", batch=2, context=300), trace(m, "prefill", batch=1, seq=8, context=4)):
+            assert fixed_groups(op_columns(t)) == ()
+            assert kv.index_elems(m.blocks, t.batch, t.span) == 0
+            elems = kv.cache_elems(m.blocks, t.batch, t.span, t.mla)
+            assert t.kv_cache_bytes(8) == elems * 8 / 8 and t.kv_cache_bytes(4.25) == elems * 4.25 / 8

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 
@@ -28,6 +28,7 @@ from hwsim.core.spec import Accelerator
 from hwsim.engine.cost import cost_columns
 from hwsim.engine.machine import configure
 from hwsim.errors import HwsimError, closest
+from hwsim.families.gpu.model import BACKING, fitted_path
 from hwsim.fileio import os_reason, input_path
 
 REQUIRED = ("kind", "M", "N", "K", "dtype", "seconds")
@@ -55,14 +56,15 @@ class Param:
     log: bool = False  # search in log space (rates spanning decades)
 
 
-# physically possible ranges: efficiencies are fractions of a peak; fixed times below 200 µs (a kernel
-# launch is ~2–10 µs, a CUDA-event timing floor ~20 µs); an SM streams at most its L1's 128 B/clock
-# (NVIDIA A100/H100 whitepapers: 128 B/clk/SM L1 load bandwidth)
+# keyed by hwsim.families.gpu.FITTED's paths ({backing}: the off-chip level, which fit() sets under the
+# preset's own name for it, fitted_path). Physically possible ranges: efficiencies are fractions of a peak;
+# fixed times below 200 µs (a kernel launch is ~2–10 µs, a CUDA-event timing floor ~20 µs); an SM streams
+# at most its L1's 128 B/clock (NVIDIA A100/H100 whitepapers: 128 B/clk/SM L1 load bandwidth)
 PARAMS = {
     p.path: p
     for p in (
         Param("compute.compute_efficiency", 0.05, 1.0),
-        Param("memory.hbm.efficiency", 0.05, 1.0),
+        Param(f"memory.{BACKING}.efficiency", 0.05, 1.0),
         Param("compute.launch_overhead", 0.0, 200e-6),
         Param("compute.compute_efficiency_8bit", 0.05, 1.0),
         Param("compute.overhead_8bit", 0.0, 200e-6),
@@ -84,7 +86,7 @@ class Stage:
 STAGES = (
     Stage(
         "dense 16-bit GEMM",
-        ("compute.compute_efficiency", "memory.hbm.efficiency", "compute.launch_overhead"),
+        ("compute.compute_efficiency", f"memory.{BACKING}.efficiency", "compute.launch_overhead"),
         ("gemm",),
         narrow=False,
     ),
@@ -306,6 +308,7 @@ def fit(arch: Accelerator, df: pd.DataFrame, train: np.ndarray, *, file: object 
     values: dict = {}
     skipped, at_bound = [], []
     for st in STAGES:
+        paths = [fitted_path(arch, p) for p in st.params]  # the off-chip level under the preset's own name
         rows = _stage_rows(df, st) & train
         if not rows.any():
             skipped.append(st.name)
@@ -313,7 +316,7 @@ def fit(arch: Accelerator, df: pd.DataFrame, train: np.ndarray, *, file: object 
         if rows.sum() < len(st.params):
             raise HwsimError(
                 f"too few rows to fit {st.name}: {int(rows.sum())} training row(s) for "
-                f"{len(st.params)} parameter(s) ({', '.join(st.params)})",
+                f"{len(st.params)} parameter(s) ({', '.join(paths)})",
                 file=file,
                 field="kind",
             )
@@ -321,7 +324,11 @@ def fit(arch: Accelerator, df: pd.DataFrame, train: np.ndarray, *, file: object 
         groups = _groups(sub)
         cur = arch.with_values(values)
         got, bound = _box_search(
-            cur, groups, len(sub), sub["seconds"].to_numpy(np.float64), [PARAMS[p] for p in st.params]
+            cur,
+            groups,
+            len(sub),
+            sub["seconds"].to_numpy(np.float64),
+            [replace(PARAMS[p], path=q) for p, q in zip(st.params, paths)],
         )
         values.update(got)
         at_bound += bound

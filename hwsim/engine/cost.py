@@ -13,9 +13,10 @@ from hwsim.engine.attention import as_run, family_view, fold, unfold
 from hwsim.engine.machine import Machine, OpTraffic, configure, exposed_cycles, op_traffic
 from hwsim.core.ops import OpColumns
 from hwsim.arch.loader import as_accelerator
-from hwsim.core.precision import OperandType, Precision, operand_type
+from hwsim.core.precision import OPERANDS, OperandType, Precision, operand_type, resolve_precision
 from hwsim.errors import HwsimError
 from hwsim.kept import kept
+from hwsim.workload.layer_ops import FIXED_OPERANDS
 from hwsim.workload.trace import Trace
 
 if TYPE_CHECKING:  # pandas loads with the first table a caller asks for (CostTable.ops), not with the engine
@@ -121,13 +122,69 @@ def _shaped(values: ArrayLike, shape: tuple) -> np.ndarray:
 _F64 = np.dtype(np.float64)
 
 
+def fixed_groups(ops: OpColumns) -> tuple[tuple[dict[str, str], np.ndarray], ...]:
+    """(operand formats, row mask) of each op role whose rows run at formats of their own whatever the caller's
+    precision (hwsim.workload.layer_ops.FIXED_OPERANDS: DeepSeek-V3.2's indexer), kept per OpColumns; () for a
+    table without such rows (every other model: nothing changes)."""
+    got = ops.__dict__.get("_fixed_groups")
+    if got is None:
+        got = ()
+        # only attention and elementwise rows have such roles: a table of linears alone needs no look
+        if ops.op is not None and (ops.has("attention") or ops.has("elementwise")):
+            present = FIXED_OPERANDS.keys() & set(ops.op.tolist())
+            got = tuple((FIXED_OPERANDS[role], ops.op == role) for role in sorted(present))
+        ops.__dict__["_fixed_groups"] = got  # beside the frozen fields, as the kind masks
+    return got
+
+
+def fixed_precision(asked: ResolvedPrecision, formats: Mapping[str, str]) -> ResolvedPrecision:
+    """`asked` with the operands `formats` names replaced by those formats."""
+    return resolve_precision(Precision(**{o: formats.get(o, getattr(asked, o)) for o in OPERANDS}))
+
+
 def cost_columns(
     m: Machine, ops: OpColumns, shared: OpTraffic | None = None, itemised: list | None = None
 ) -> dict[str, np.ndarray]:
     """Every per-op cost column as arrays of one shape: (n_ops,), or (n_points, n_ops) in sweeps
     (a swept field that changes only energy, clock or power still gives every column that shape).
     `shared`: op_traffic(m, ops) when the caller has it already (roofline). `itemised`: a list that
-    receives (compute view, energy terms) of the compute energy (Family.itemised_energy; explain)."""
+    receives (compute view, energy terms) of the compute energy (Family.itemised_energy; explain).
+    Rows whose operands have formats of their own (fixed_groups) are costed at the machine's precision with
+    those operands replaced, as a quantized checkpoint's per-op weights are (hwsim.engine.per_op), and put back
+    in place; `shared` and `itemised` then describe the other rows only at the machine's precision."""
+    cols = _cost_columns(m, ops, shared, itemised)
+    groups = fixed_groups(ops)
+    if not groups:
+        return cols
+    import warnings
+
+    from hwsim.errors import HwsimWarning
+
+    for formats, mask in groups:
+        try:
+            sub = _cost_columns(configure(m.spec, fixed_precision(m.asked, formats)), ops.take(mask))
+        except HwsimError as exc:  # a design that cannot run them: the caller's precision, said (never silently)
+            shown = ", ".join(f"{o} {f}" for o, f in formats.items())
+            warnings.warn(
+                HwsimWarning(
+                    f"{m.spec.name} cannot run {shown} ({exc.detail}): those rows costed at the given precision"
+                ),
+                stacklevel=2,
+            )
+            continue
+        for key, col in cols.items():
+            part = sub[key]
+            shape = np.broadcast_shapes(col.shape, part.shape[:-1] + (len(ops),))
+            full = np.array(np.broadcast_to(col, shape), dtype=np.float64)
+            full[..., mask] = part
+            full.setflags(write=False)
+            cols[key] = full
+    return cols
+
+
+def _cost_columns(
+    m: Machine, ops: OpColumns, shared: OpTraffic | None = None, itemised: list | None = None
+) -> dict[str, np.ndarray]:
     fam, arch, prec = m.family, m.arch, m.prec
     if shared is None:
         shared = op_traffic(m, ops)

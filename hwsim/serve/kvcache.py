@@ -48,7 +48,7 @@ NO_BLOCK_LIMIT = 2**40  # blocks of a model whose blocks hold nothing (no attent
 
 def kv_bytes_per_token(model: ModelConfig, kv_bits: float) -> float:
     """K and V of one token in every layer (the workload's rule, hwsim.workload.kv; SSM layers add none)."""
-    return kv.token_elems(model.blocks) * kv_bits / 8
+    return kv.token_bytes(model.blocks, kv_bits)
 
 
 def state_bytes_per_seq(model: ModelConfig, kv_bits: float) -> float:

@@ -137,7 +137,7 @@ def stage_params(shard: ModelConfig, stage: tuple[int, int], pp: int) -> int:
 
 def stage_kv_bytes_per_token(shard: ModelConfig, stage: tuple[int, int], kv_bits: float) -> float:
     """K and V one cached token costs one device of this stage (the trace's KV rule; SSM layers add none)."""
-    return kv.token_elems(shard.blocks[stage[0] : stage[1]]) * kv_bits / 8
+    return kv.token_bytes(shard.blocks[stage[0] : stage[1]], kv_bits)
 
 
 def stage_state_bytes(shard: ModelConfig, stage: tuple[int, int], kv_bits: float) -> float:

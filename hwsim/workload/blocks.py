@@ -11,6 +11,7 @@ parameters (norm weights, sinks, SSM tensors), the single source of parameter co
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 # parameters per normalised element; "layernorm_weight": LayerNorm without a bias (Cohere)
 NORM_PARAMS = {"rmsnorm": 1, "layernorm": 2, "layernorm_weight": 1, "l2": 0}
@@ -44,7 +45,23 @@ class Indexer:
     `heads` small query heads of `head_dim` (wq_b, from the MLA's normed query latent), one key of `head_dim` per
     token shared by them (wk, then a LayerNorm with bias; rotary on its first qk_rope_head_dim channels) and a weight
     per head (weights_proj); a token's index score against each cached token is Σ_h w_h · relu(q_h · k), and the
-    main attention reads only the `top_k` tokens of highest score. The indexer's keys are cached beside the latent."""
+    main attention reads only the `top_k` tokens of highest score. The indexer's keys are cached beside the latent.
+
+    Formats, as DeepSeek's reference runs it whatever precision the rest of the model takes (DeepSeek-V3.2-Exp
+    inference/model.py Indexer and kernel.py fp8_index; vLLM's DeepSeek-V3.2 indexer alike): q and k rotated, then
+    quantized to fp8 e4m3 in blocks of 128 with an fp32 scale each (act_quant); the key cache holds the fp8 key and
+    its fp32 scale (k_cache + k_scale_cache: 128 + 4 bytes a token at head_dim 128, vLLM's 132-byte
+    DeepseekV32IndexerCache rows); the scores are fp8 GEMMs whose relu, per-head weighting and sum over heads run in
+    fp32, and the logits the top-k reads are fp32. weights_proj is built in the default dtype (bf16) where the other
+    linears take the checkpoint's fp8 (the reference's Linear(dtype=torch.get_default_dtype()); vLLM builds it with
+    no quant_config), so a quantized checkpoint stores it unquantized."""
+
+    KEY_FORMAT: ClassVar[str] = "fp8_e4m3_g128_sfp32"  # the cached key and the quantized query
+    # its storage bits per element, an fp8 element + an fp32 scale per 128 (the workload layer reads no format
+    # names; tests/test_workload_deepseek_v32.py checks KEY_FORMAT resolves to them)
+    KEY_BITS: ClassVar[float] = 8 + 32 / 128
+    SCORE_FORMAT: ClassVar[str] = "fp32"  # relu · weight summed over heads, the logits, the top-k's reads
+    UNQUANTIZED: ClassVar[tuple[str, ...]] = ("indexer.weights_proj",)  # HF module names kept at the checkpoint dtype
 
     heads: int  # index_n_heads
     head_dim: int  # index_head_dim
@@ -455,3 +472,13 @@ class Embedding:
     final_norm: bool = True
     logit_softcap: bool = False  # Gemma-2: tanh soft-capping of the logits
     head_bias: bool = False  # Phi-1/2: the LM head has a bias
+
+
+def unquantized_modules(blocks: tuple[Layer, ...]) -> tuple[str, ...]:
+    """HF module names a quantized checkpoint of these blocks keeps at its dtype because the modelling code builds
+    them unquantized whatever the quantization method (DeepSeek-V3.2: the indexer's weights_proj, Indexer.UNQUANTIZED)."""
+    for layer in blocks:
+        a = layer.mixer
+        if isinstance(a, Attention) and a.mla is not None and a.mla.indexer is not None:
+            return Indexer.UNQUANTIZED
+    return ()

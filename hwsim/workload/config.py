@@ -17,7 +17,7 @@ from typing import Any, Iterable
 from hwsim.errors import HwsimError, HwsimWarning
 from hwsim.fileio import read_mapping
 from hwsim.paths import require_name, resolve_preset
-from hwsim.workload.blocks import NORM_PARAMS, Attention, Embedding, Layer, Linear
+from hwsim.workload.blocks import NORM_PARAMS, Attention, Embedding, Layer, Linear, unquantized_modules
 from hwsim.workload.readers import READERS, WRAPPERS, AskedDict, Fields, language_model, near_misses
 from hwsim.workload.quant import WeightFormats, hf_modules, weight_formats
 
@@ -213,7 +213,7 @@ def from_hf_dict(
         activation=info["activation"],
         encoder=info.get("encoder", False),
         default_weight_format=formats.default if formats else default_weight_format(dtype_fields, file),
-        weight_formats=formats or weight_formats(dtype_fields, file),
+        weight_formats=formats or weight_formats(dtype_fields, file, unquantized_modules(tuple(blocks))),
         source=source,
         path=None if file is None else str(file),
         extra={k: v for k, v in cfg.items() if k not in ("name", "source")},

@@ -6,7 +6,8 @@ allocation read them from.
   stacks allocate them);
 - MLA: the compressed latent plus the shared rope key,
   kv_lora_rank + qk_rope_head_dim per token (DeepSeek-V3.2 adds its indexer's key, index_head_dim, every token
-  kept: the top-k selection reads among all of them), in modes "absorbed" (what serving kernels cache) and "latent"
+  kept: the top-k selection reads among all of them; stored at its own format whatever the KV format,
+  blocks.Indexer.KEY_FORMAT: fp8 + an fp32 scale per 128, 132 bytes at index_head_dim 128), in modes "absorbed" (what serving kernels cache) and "latent"
   (transformers 5: the same cache, up-projected again every step); mode "expanded" (DeepSeek's own HF
   modelling code, transformers 4): full per-head K and V;
 - SSM (Mamba-1, Mamba-2), Gated DeltaNet and Kimi Delta Attention, LFM2's short convolution and MiniMax's lightning
@@ -19,7 +20,7 @@ in its SSM layers.
 
 from __future__ import annotations
 
-from hwsim.workload.blocks import RECURRENT, Attention, Layer
+from hwsim.workload.blocks import RECURRENT, Attention, Indexer, Layer
 
 MLA_MODES = ("absorbed", "latent", "expanded")
 # rows of a layer whose attention reads a bounded number of keys (Attention.limit) that still read every cached token:
@@ -38,9 +39,22 @@ def attended_tokens(attn: Attention, span: int) -> int:
     return span if attn.limit is None else min(span, attn.limit)
 
 
+def index_elems_per_token(attn: Attention) -> int:
+    """Elements of DeepSeek-V3.2's index key per token of one sequence in one layer (0 without an indexer)."""
+    return attn.mla.indexer.head_dim if attn.mla is not None and attn.mla.indexer is not None else 0
+
+
+def as_bytes(elems: int, index: int, kv_bits: float) -> float:
+    """Bytes of `elems` cache elements of which `index` are index keys, stored at their own format; the others at
+    `kv_bits` (no index key: elems × kv_bits / 8, as every other model's cache)."""
+    if not index:
+        return elems * kv_bits / 8
+    return (elems - index) * kv_bits / 8 + index * Indexer.KEY_BITS / 8
+
+
 def elems_per_token(attn: Attention, mla: str = "absorbed") -> int:
     """Cache elements per token of one sequence in one attention layer (DeepSeek-V3.2: the indexer's key too)."""
-    index = attn.mla.indexer.head_dim if attn.mla is not None and attn.mla.indexer is not None else 0
+    index = index_elems_per_token(attn)
     if attn.mla is not None and mla != "expanded":
         return attn.mla.kv_lora_rank + attn.mla.rope_dim + index
     return attn.kv_heads * (attn.head_dim + attn.v_dim) + index
@@ -61,6 +75,21 @@ def cache_elems(blocks: tuple[Layer, ...], batch: int, span: int, mla: str = "ab
     return sum(layer_elems(layer, batch, span, mla) for layer in blocks)
 
 
+def index_elems(blocks: tuple[Layer, ...], batch: int, span: int) -> int:
+    """The index keys among cache_elems (DeepSeek-V3.2; 0 for every other model)."""
+    return sum(
+        batch * cached_tokens(layer.mixer, span) * index_elems_per_token(layer.mixer)
+        for layer in blocks
+        if isinstance(layer.mixer, Attention)
+    )
+
+
+def cache_bytes(blocks: tuple[Layer, ...], batch: int, span: int, kv_bits: float, mla: str = "absorbed") -> float:
+    """Bytes of the whole model's KV cache (or SSM state) after a step ending at `span` tokens, at `kv_bits`
+    (the index keys at their own format)."""
+    return as_bytes(cache_elems(blocks, batch, span, mla), index_elems(blocks, batch, span), kv_bits)
+
+
 def state_elems(blocks: tuple[Layer, ...], batch: int = 1) -> int:
     """Elements of the fixed recurrent state (SSM layers) of `batch` sequences: the part of cache_elems that
     does not grow with the span."""
@@ -74,9 +103,14 @@ def token_elems(blocks: tuple[Layer, ...]) -> int:
     return cache_elems(blocks, 1, 1) - state_elems(blocks)
 
 
+def token_bytes(blocks: tuple[Layer, ...], kv_bits: float) -> float:
+    """Bytes of token_elems at `kv_bits` (the index keys at their own format): one paged-cache token."""
+    return as_bytes(token_elems(blocks), index_elems(blocks, 1, 1), kv_bits)
+
+
 def bytes_per_token(blocks: tuple[Layer, ...], kv_bits: float = 16, mla: str = "absorbed") -> float:
     """KV bytes one more token adds to a long sequence (window layers and SSMs add none once full;
-    counted here as the unbounded per-token size of attention layers, window or not)."""
-    return (
-        sum(elems_per_token(layer.mixer, mla) for layer in blocks if isinstance(layer.mixer, Attention)) * kv_bits / 8
-    )
+    counted here as the unbounded per-token size of attention layers, window or not; the index keys at
+    their own format)."""
+    attn = [layer.mixer for layer in blocks if isinstance(layer.mixer, Attention)]
+    return as_bytes(sum(elems_per_token(a, mla) for a in attn), sum(index_elems_per_token(a) for a in attn), kv_bits)

@@ -12,6 +12,7 @@ from hwsim.workload.blocks import (
     NORM_PARAMS,
     Attention,
     DeltaNet,
+    Indexer,
     Layer,
     Lightning,
     Mlp,
@@ -48,6 +49,15 @@ VECTOR_OPS = {
     "exp": 4,  # assumed: as softplus / silu (a transcendental in a few steps)
 }
 ATTENTION_FORMS = ("unfused", "fused")
+# op roles whose operands run at formats of their own whatever precision the caller gives (operand → format; the
+# others take the caller's): DeepSeek-V3.2's lightning indexer as the reference runs it (blocks.Indexer). The
+# engine costs these rows at the caller's precision with these operands replaced (hwsim.engine.cost.cost_columns).
+FIXED_OPERANDS: dict[str, dict[str, str]] = {
+    "index_rope": {"kv": Indexer.KEY_FORMAT},  # the key it writes to the index cache (the query goes on in bf16)
+    "index_qk": {"activations": Indexer.KEY_FORMAT, "kv": Indexer.KEY_FORMAT},  # fp8 q · fp8 cached k
+    "index_reduce": {"activations": Indexer.SCORE_FORMAT},  # relu · fp32 head weights, summed; fp32 logits out
+    "index_topk": {"activations": Indexer.SCORE_FORMAT},  # reads the fp32 logits, writes int32 indices
+}
 
 
 class Ops:
@@ -238,7 +248,15 @@ def attention_core(
 
 
 def _rope(
-    ops: Ops, M: int, q_width: int, k_width: int, *, k_to_cache: bool = True, part: tuple = (1, 1), name: str = "rope"
+    ops: Ops,
+    M: int,
+    q_width: int,
+    k_width: int,
+    *,
+    k_to_cache: bool = True,
+    part: tuple = (1, 1),
+    name: str = "rope",
+    op: str = "rope",
 ) -> None:
     """Rotary embedding of q and k (k then written to the cache). `part` = (rotated, head) channels: with a partial
     rotary embedding (GLM-4.5, Qwen3-Next) only that share of each head is rotated, the rest passes through; the
@@ -248,7 +266,7 @@ def _rope(
     ops.add(
         name,
         "elementwise",
-        "rope",
+        op,
         M,
         q_width + k_width,
         1,
@@ -375,9 +393,11 @@ def _indexer(ops: Ops, s: Step, attn: Attention, hidden: int) -> None:
     per-head scores stay on chip between the two (the reference fuses them, DeepGEMM fp8_mqa_logits), only the
     t × span logits are written. `indexer.topk` selects the top_k per query (vector ops, 2 per logit: assumed, a
     radix-select pass compares and counts each) into a buffer of top_k indices per query whatever the span (-1 where
-    fewer tokens exist; assumed, as a serving engine's fixed-size index buffer). The reference runs the scoring in fp8 after a Hadamard rotation
-    (orthogonal: q · k unchanged) and caches the key in fp8 with a scale; here it is priced at the model's
-    precision like every other row (HF computes it in bf16 / fp32)."""
+    fewer tokens exist; assumed, as a serving engine's fixed-size index buffer). The rows run at the reference's
+    formats whatever the caller's precision (FIXED_OPERANDS, blocks.Indexer): the key written to the cache and the
+    query and key of `indexer.qk` in fp8 with an fp32 scale per 128, `indexer.reduce` and `indexer.topk` on fp32
+    scores; the linears take the checkpoint's formats (weights_proj unquantized). The reference's Hadamard rotation
+    of q and k (orthogonal: q · k unchanged) and its fp8 quantization passes are not rows of their own."""
     a, M, b, t = attn.mla, s.M, s.batch, s.t
     assert a is not None and a.indexer is not None, "called for DeepSeek sparse attention only"
     ix, lin = a.indexer, attn.linears(hidden)
@@ -386,7 +406,7 @@ def _indexer(ops: Ops, s: Step, attn: Attention, hidden: int) -> None:
         w = lin[role]
         ops.linear(role, role, M, w.k, w.n)
     ops.elementwise("indexer.k_norm", "norm", M, Di, VECTOR_OPS["layernorm"], weight=Di * NORM_PARAMS["layernorm"])
-    _rope(ops, M, Hi * Di, Di, part=(min(a.rope_dim, Di), Di), name="indexer.rope")
+    _rope(ops, M, Hi * Di, Di, part=(min(a.rope_dim, Di), Di), name="indexer.rope", op="index_rope")
     w = lin["indexer_weights_proj"]
     ops.linear("indexer_weights_proj", "indexer_weights_proj", M, w.k, w.n)
     keys = s.span  # every cached token, the step's own included
@@ -415,7 +435,7 @@ def _indexer(ops: Ops, s: Step, attn: Attention, hidden: int) -> None:
         act_in=M * Hi,
         act_out=b * t * keys,
     )
-    ops.elementwise("indexer.topk", "topk", b * t, keys, 2, out=b * t * ix.top_k)
+    ops.elementwise("indexer.topk", "index_topk", b * t, keys, 2, out=b * t * ix.top_k)
 
 
 def ssm(ops: Ops, s: Step, mix: Ssm, hidden: int) -> None:

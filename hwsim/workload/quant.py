@@ -83,14 +83,27 @@ def _skip_list(q: dict, keys: tuple[str, ...], file: object) -> list[str]:
     return list(_UNQUANTIZED_BY_DEFAULT)
 
 
-def weight_formats(cfg: dict, file: object = None) -> WeightFormats | None:
-    """The checkpoint's weight formats, or None when it has no quantization_config."""
+def _dtype(cfg: dict) -> str:
+    return {"bfloat16": "bf16", "float32": "fp32"}.get(str(cfg.get("torch_dtype", "float16")), "fp16")
+
+
+def weight_formats(cfg: dict, file: object = None, keep: tuple[str, ...] = ()) -> WeightFormats | None:
+    """The checkpoint's weight formats, or None when it has no quantization_config. `keep`: HF module names the
+    architecture's modelling code builds unquantized whatever the method (blocks.unquantized_modules: DeepSeek-V3.2's
+    indexer weights_proj), kept at the checkpoint's dtype before any other rule."""
+    got = _weight_formats(cfg, file)
+    if got is None or not keep:
+        return got
+    return WeightFormats(got.default, tuple((_module_rule(m), _dtype(cfg)) for m in keep) + got.rules)
+
+
+def _weight_formats(cfg: dict, file: object) -> WeightFormats | None:
     q = cfg.get("quantization_config")
     if q is None:
         return None
     if not isinstance(q, dict):
         raise HwsimError(f"expected a mapping, got {type(q).__name__}", file=file, field="quantization_config")
-    dtype = {"bfloat16": "bf16", "float32": "fp32"}.get(str(cfg.get("torch_dtype", "float16")), "fp16")
+    dtype = _dtype(cfg)
     method = str(q.get("quant_method", "")).lower()
     field = "quantization_config"
     if method == "gptq":

@@ -111,7 +111,8 @@ class Trace:
         """KV cache (and SSM state) held after this step, every layer, every sequence (hwsim.workload.kv)."""
         # counted once per trace: every engine call asks (footprint)
         elems = kept(self, "_kv_elems", lambda: kv.cache_elems(self.model.blocks, self.batch, self.span, self.mla))
-        return elems * kv_bits / 8
+        index = kept(self, "_kv_index_elems", lambda: kv.index_elems(self.model.blocks, self.batch, self.span))
+        return kv.as_bytes(elems, index, kv_bits)
 
     def with_attention(self, form: str) -> "Trace":
         """The same step with attention unfused (qk, softmax, av) or fused (one attn_fused row per layer).

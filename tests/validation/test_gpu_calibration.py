@@ -16,7 +16,7 @@ import pytest
 
 from hwsim.arch import load_arch
 from hwsim.engine.calibrate import fit, holdout_mask, predict, read_measurements
-from hwsim.families.gpu import FITTED
+from hwsim.families.gpu import FITTED, fitted_path
 
 KERNELS = Path(__file__).parents[2] / "hwsim" / "data" / "gpu" / "h100-sxm-kernels.csv"
 A100 = Path(__file__).parents[1] / "data" / "gpu" / "llmcompass-a100-fp16-matmul.csv"
@@ -62,7 +62,8 @@ def test_preset_is_the_train_fit(data):
     got = fit(arch, data, holdout_mask(data, column="split=held-out"))
     assert not got.at_bound and not got.skipped
     preset = {
-        p: (arch.level("hbm").efficiency if p.startswith("memory") else arch.compute[p.split(".")[1]]) for p in FITTED
+        fitted_path(arch, p): (arch.backing.efficiency if p.startswith("memory") else arch.compute[p.split(".")[1]])
+        for p in FITTED
     }
     for path, value in got.values.items():
         assert value == pytest.approx(preset[path], rel=0.02), path

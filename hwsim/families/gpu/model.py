@@ -1,4 +1,4 @@
-"""GPUs: SMs with tensor cores, L2 and HBM, as the kernels a serving stack launches.
+"""GPUs: SMs with tensor cores, L2 and off-chip DRAM (HBM or GDDR), as the kernels a serving stack launches.
 
 Tensor peak = SMs × tensor cores per SM × dense FMA per core per cycle × 2 × clock (A100: 108·4·256·2·
 1.41 GHz = 312 TFLOPS; H100 SXM: 132·4·512·2·1.83 GHz = 989 TFLOPS). Each preset lists its tensor-core
@@ -19,8 +19,9 @@ Kernel classes (mechanisms and sources in hwsim.families.gpu.kernels), chosen pe
 Every kernel takes max(compute, memory) + `launch_overhead` (+ its class's extra fixed time); an op
 folded into a fused kernel (softmax/av rows, count 0) launches none. Fitted fields (hwsim.engine.calibrate):
 compute_efficiency, compute_efficiency_8bit, overhead_8bit, gemv_efficiency, gemv_overhead,
-sm_bandwidth, launch_overhead, memory.hbm.efficiency. Energy: the board's power × time
-(static_power = TDP; assumed: a busy GPU draws about its TDP).
+sm_bandwidth, launch_overhead and the off-chip level's efficiency (the first memory level, whatever a
+preset names it: memory.hbm.efficiency on HBM GPUs, memory.gddr.efficiency on GDDR ones). Energy: the
+board's power × time (static_power = TDP; assumed: a busy GPU draws about its TDP).
 """
 
 from __future__ import annotations
@@ -41,7 +42,10 @@ if TYPE_CHECKING:
     from hwsim.core.precision import OperandType, ResolvedPrecision
     from hwsim.core.spec import Accelerator
 
-# fields a calibration fits (hwsim.engine.calibrate); every other field comes from a datasheet
+# fields a calibration fits (hwsim.engine.calibrate); every other field comes from a datasheet. `{backing}`
+# stands for the off-chip level's name (hbm, gddr: the first memory level, named for its technology): the
+# role is fitted, not a name (fitted_path)
+BACKING = "{backing}"
 FITTED = (
     "compute.compute_efficiency",
     "compute.compute_efficiency_8bit",
@@ -50,8 +54,13 @@ FITTED = (
     "compute.gemv_overhead",
     "compute.sm_bandwidth",
     "compute.launch_overhead",
-    "memory.hbm.efficiency",
+    f"memory.{BACKING}.efficiency",
 )
+
+
+def fitted_path(arch: Accelerator, path: str) -> str:
+    """The spec path of fitted field `path` (one of FITTED) in `arch`: the off-chip level under its own name."""
+    return path.replace(BACKING, arch.backing.name)
 
 
 class Gpu(Family):
