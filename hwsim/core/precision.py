@@ -32,6 +32,9 @@ class OperandType:
     group_size: int | None = None
     scale_bits: int = 0
     codebook: bool = False  # elements index a table of arbitrary values (NF4): the datapath sees them dequantized
+    # scale (and min) multiplies per group per output of a dot product that applies them to partial sums: 1 for
+    # one scale per group; llama.cpp K-quants: every sub-block's scale (and min) plus the block's d (and dmin)
+    scale_multiplies: int = 1
 
 
 _IEEE = {16: ("fp16", 5, 10), 32: ("fp32", 8, 23)}
@@ -63,6 +66,7 @@ def _from_format(fmt: Any, field: str) -> OperandType:  # a Format, or anything 
             fmt.group_size,
             int(fmt.scale_bits or 0),
             codebook=True,
+            scale_multiplies=int(getattr(fmt, "scale_multiplies", 1)),
         )
     try:
         return OperandType(
@@ -74,6 +78,7 @@ def _from_format(fmt: Any, field: str) -> OperandType:  # a Format, or anything 
             mantissa_bits=int(fmt.mantissa_bits or 0),
             group_size=fmt.group_size,
             scale_bits=int(fmt.scale_bits or 0),
+            scale_multiplies=int(getattr(fmt, "scale_multiplies", 1)),
         )
     except AttributeError as exc:
         raise HwsimError(f"not a Format (missing {exc.name!r})", field=field) from None

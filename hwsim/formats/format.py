@@ -87,6 +87,12 @@ class Format:
         return self.scale_format.bits + zero
 
     @property
+    def scale_multiplies(self) -> int:
+        """Scale (and min) multiplies per group per output of a dot product that applies them to partial
+        sums (hwsim.tech.datapath): one scale per group here; llama.cpp K-quants have more (GgmlFormat)."""
+        return 1
+
+    @property
     def bits_per_element(self) -> float:
         if self.granularity != "group":
             return float(self.element_bits)

@@ -88,6 +88,8 @@ IQ4_VALUES = (-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 8
 CLOSED_FORM = ("q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "tq1_0", "tq2_0")
 CODEBOOK = {"iq4_nl": IQ4_VALUES, "iq4_xs": IQ4_VALUES}
 _SUB = {"q2_k": 16, "q3_k": 16, "q4_k": 32, "q5_k": 32, "q6_k": 16, "iq4_xs": 32}  # sub-block sizes
+K_QUANTS = ("q2_k", "q3_k", "q4_k", "q5_k", "q6_k")
+_WITH_MINS = ("q2_k", "q4_k", "q5_k")  # block_q2_K / q4_K / q5_K carry dmin and a min per sub-block
 
 
 def _fp16(a: np.ndarray) -> np.ndarray:
@@ -324,6 +326,20 @@ class GgmlFormat(Format):
     @property
     def scale_bits(self) -> int:
         return TYPES[self.kind][2]
+
+    @property
+    def scale_multiplies(self) -> int:
+        """K-quants: per 256-weight block and output, a dot product Σ x̂·a with x̂ = d·sc·q − dmin·m multiplies
+        each sub-block's integer partial sum by its scale sc and (with mins) the sub-block's activation sum
+        by its min m, then the block's two sums by d and dmin (llama.cpp ggml-cpu/quants.c,
+        ggml_vec_dot_q2_K_q8_K_generic: `isum += d * isuml`, `summs += bsums[j] * (sc[j] >> 4)`, `dall * isum
+        - dmin * summs`). Counts from ggml-common.h's block structs: block_q2_K 16 scales + 16 mins + d +
+        dmin = 34, block_q3_K 16 + d = 17, block_q4_K / block_q5_K 8 + 8 + 2 = 18, block_q6_K 16 + d = 17.
+        Every other type: one (its d; q4_1 / q5_1's m and iq4_xs's 8 sub-block scales are left uncounted)."""
+        if self.kind not in K_QUANTS:
+            return 1
+        mins = self.kind in _WITH_MINS
+        return (QK_K // _SUB[self.kind]) * (1 + mins) + 1 + mins
 
     def values(self) -> np.ndarray:
         if self.kind in CODEBOOK:

@@ -9,7 +9,9 @@ Built from the Horowitz 45 nm table (hwsim.tech.tables) with two-point fits, the
 - accumulator: integer products of a-bit × b-bit over n terms need a + b + ceil(log2 n) + 1 bits;
   float × float accumulates exactly (Kulisch) in 2^Ea + Ma + 2^Eb + Mb + ceil(log2 n) - 1 bits when
   that is ≤ 64 (minifloats), else in an fp32 adder (fp16/bf16 inputs: the usual tensor-core choice);
-- group scales: one scale multiply (fp16-class) per group, amortised over the group.
+- group scales: one scale multiply (fp16-class) per group, amortised over the group; a format with several
+  scales per group multiplies each (OperandType.scale_multiplies: a llama.cpp K-quant's sub-block scales and
+  mins and its super-block d and dmin, hwsim.formats.ggml).
 """
 
 from __future__ import annotations
@@ -126,10 +128,10 @@ def _mac_cost(a: OperandType, b: OperandType, node_nm: float | np.ndarray, terms
     acc, acc_float = accumulator_bits(a, b, terms)
     e = multiplier(a, b, "pj") + np.where(acc_float, fp_add(acc, "pj"), int_add(acc, "pj"))
     ar = multiplier(a, b, "um2") + np.where(acc_float, fp_add(acc, "um2"), int_add(acc, "um2"))
-    for t in (a, b):  # group dequantisation: one fp16 scale multiply per group
+    for t in (a, b):  # group dequantisation: fp16 scale multiplies, scale_multiplies per group (usually 1)
         if t.group_size and t.scale_bits:
             fp16 = OperandType("fp16", 16, 16, True, 5, 10)
-            e = e + multiplier(fp16, fp16, "pj") / t.group_size
+            e = e + multiplier(fp16, fp16, "pj") * t.scale_multiplies / t.group_size
     return MacCost(as_scalar(scale_energy(e, NODE, node_nm)), as_scalar(scale_area(ar, NODE, node_nm)), acc, node_nm)
 
 
