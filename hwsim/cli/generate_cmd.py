@@ -56,6 +56,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hwsim.engine.per_op import weights_label
     from hwsim.serve import generate
     from hwsim.serve.parallel import machine_cost
 
@@ -77,7 +78,9 @@ def run(args: argparse.Namespace) -> int:
         gen = generate(cost, args.prompt, args.output, args.batch)
     _warn_unless_fits(arch, model, prec, par, gen, spec)
     s = gen.summary()
+    weights = weights_label(model, prec)
     layout = {
+        "weights": weights,
         "tp": par.tp,
         "pp": par.pp,
         "ep": par.ep,
@@ -95,7 +98,8 @@ def run(args: argparse.Namespace) -> int:
         else ""
     )
     print(
-        f"{arch.name} ({arch.family}){where}, {model.name}: batch {gen.batch}, prompt {gen.prompt}, output {gen.output}"
+        f"{arch.name} ({arch.family}){where}, {model.name} ({weights} weights): batch {gen.batch}, prompt "
+        f"{gen.prompt}, output {gen.output}"
     )
     print(
         f"TTFT {s['ttft_s'] * 1e3:.4g} ms, TPOT {s['tpot_s'] * 1e3:.4g} ms "
@@ -117,12 +121,11 @@ def _warn_unless_fits(arch: Accelerator, model: ModelConfig, prec: Precision, pa
     reports infeasible (an FPGA design that overflows its device: serve_args.warn_if_unbuildable)."""
     import warnings
 
-    from hwsim.core.precision import resolve_precision
     from hwsim.errors import HwsimWarning
     from hwsim.serve.sizing import why_not_fits
 
     draft = spec.draft.model if spec is not None else None
-    why = why_not_fits(arch, model, resolve_precision(prec), par, gen.prompt, gen.output, gen.batch, draft=draft)
+    why = why_not_fits(arch, model, prec, par, gen.prompt, gen.output, gen.batch, draft=draft)
     if why is not None:
         warnings.warn(
             HwsimWarning(
@@ -137,6 +140,7 @@ def _warn_unless_fits(arch: Accelerator, model: ModelConfig, prec: Precision, pa
 def _devices_needed(
     args: argparse.Namespace, arch: Accelerator, model: ModelConfig, prec: Precision, link: Link | None
 ) -> int:
+    from hwsim.engine.per_op import weights_label
     from hwsim.serve.sizing import devices_needed
 
     assert link is not None  # parallel_from_args loads one for --devices-needed
@@ -159,6 +163,7 @@ def _devices_needed(
             {
                 "arch": arch.name,
                 "model": model.name,
+                "weights": weights_label(model, prec),
                 "link": link.name,
                 "ttft_slo_s": args.ttft_slo,
                 "tpot_slo_s": args.tpot_slo,

@@ -31,7 +31,11 @@ def add_machine_arguments(p: argparse.ArgumentParser) -> None:
         required=True,
         help="preset name (workloads/), a YAML preset, an HF config.json or a checkpoint folder",
     )
-    p.add_argument("--weights", default="fp16", help="weight format name or bits (default fp16)")
+    p.add_argument(
+        "--weights",
+        help="weight format name or bits (default: the checkpoint's own formats, per op, from its "
+        "quantization_config or GGUF tensor types; else fp16)",
+    )
     p.add_argument("--activations", default="fp16", help="activation format name or bits (default fp16)")
     p.add_argument("--kv", default="fp16", help="KV-cache format name or bits (default fp16)")
     p.add_argument(
@@ -56,7 +60,8 @@ def add_machine_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def machine_from_args(args: argparse.Namespace) -> tuple[Accelerator, ModelConfig, Precision]:
-    """(arch, model, precision) from the shared options; HwsimError on bad input."""
+    """(arch, model, precision) from the shared options; HwsimError on bad input. No --weights: weights None, each
+    op at the checkpoint's own format (hwsim.engine.per_op.for_model)."""
     arch = load_arch(args.arch, parse_overrides(args.set))
     model = load_model(args.model)
     prec = Precision(weights=args.weights, activations=args.activations, kv=args.kv)

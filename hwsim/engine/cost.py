@@ -329,19 +329,27 @@ def _is_frame(table: object) -> bool:
 
 
 def _stored_format_bytes(model: Any, trace: TraceLike, main: OperandType) -> float:
-    """Bytes a quantized checkpoint's per-op exceptions add to `params × main bits` (a GPTQ lm_head kept in
-    fp16, a GGUF q6_k head, `dynamic` 8-bit layers): each excepted op's stored parameters (all its experts;
-    the whole token table for `embed`) × (its bits − the main bits). 0 when the caller chose a format other
-    than the checkpoint's own (then every weight is at that format)."""
+    """format_exception_bytes of a trace's ops; 0 when the caller chose a format other than the checkpoint's own
+    (then every weight is at that format)."""
     if model.weight_formats is None or main.name != model.default_weight_format:
         return 0.0
     ops = ops_frame(trace)
-    if "op" not in ops.columns:
-        return 0.0
+    return 0.0 if "op" not in ops.columns else format_exception_bytes(model, ops, main)
+
+
+def format_exception_bytes(model: Any, ops: pd.DataFrame, main: OperandType, tied_copy: bool = False) -> float:
+    """Bytes a quantized checkpoint's per-op exceptions among `ops` (a trace's rows: name, op, layer,
+    weight_elems) add to `params × main bits` (a GPTQ lm_head kept in fp16, a GGUF q6_k head, `dynamic` 8-bit
+    layers): each excepted op's stored parameters (all its experts; the whole token table for `embed`) × (its
+    bits − the main bits). An lm_head tied to the embeddings stores nothing of its own (the table is `embed`'s),
+    except the copy a last pipeline stage keeps (`tied_copy`, hwsim.serve.shard.stage_params)."""
     formats = model.op_weight_formats(ops["name"])
+    if formats is None:
+        return 0.0
+    shared = model.tie_embeddings and not tied_copy
     extra, bits = 0.0, {}
     for fmt, op, layer, read in zip(formats, ops["op"], ops["layer"], ops["weight_elems"]):
-        if fmt == main.name or read == 0:
+        if fmt == main.name or read == 0 or (shared and op == "lm_head"):
             continue
         if fmt not in bits:
             bits[fmt] = operand_type(fmt, "weights").bits

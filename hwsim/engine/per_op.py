@@ -11,6 +11,7 @@ main format instead, with a warning that names the ops (never silently).
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections import Counter
 from dataclasses import dataclass, replace
@@ -30,24 +31,32 @@ if TYPE_CHECKING:  # pandas loads with the first table, not with the engine
     from hwsim.core.precision import ResolvedPrecision
     from hwsim.core.spec import Accelerator
     from hwsim.engine.cost import TraceLike
+    from hwsim.workload.config import ModelConfig
 
 T = TypeVar("T")
 
 
-def own_formats(trace: TraceLike) -> list[str] | None:
+def own_formats(trace: TraceLike, model: ModelConfig | None = None, main: str | None = None) -> list[str] | None:
     """The weight format of each op of a quantized checkpoint's trace, as the checkpoint stores it (None: a plain
     model, whose weights take the precision the caller gives, or a bare ops table). Ops that read no weights
-    (attention, elementwise) take the main format, so they never split a group."""
-    model = getattr(trace, "model", None)
+    (attention, elementwise) take the main format (`main`, else the format most weighted ops here use), so they
+    never split a group. `model`: the checkpoint of a bare ops table (a step's rows, hwsim.serve.stepcost)."""
+    model = model if model is not None else getattr(trace, "model", None)
     if model is None or model.weight_formats is None:  # a plain model: no table needed
         return None
-    fmts = model.op_weight_formats(trace.ops["name"])
-    if fmts is None:
+    import pandas as pd
+
+    ops = ops_frame(trace)
+    codes, names = pd.factorize(ops["name"])  # each name once: a table of many steps repeats its rows' names
+    named = model.op_weight_formats(names)
+    if named is None:
         return None
-    weighted = trace.ops["weight_elems"].to_numpy() > 0
-    main = Counter(f for f, w in zip(fmts, weighted) if w).most_common(1)
-    main = main[0][0] if main else model.default_weight_format
-    return [f if w else main for f, w in zip(fmts, weighted)]
+    fmts = np.asarray(named, dtype=object)[codes]
+    weighted = ops["weight_elems"].to_numpy() > 0
+    if main is None:
+        common = Counter(fmts[weighted].tolist()).most_common(1)
+        main = common[0][0] if common else model.default_weight_format
+    return np.where(weighted, fmts, main).tolist()
 
 
 @dataclass(frozen=True)
@@ -62,10 +71,12 @@ class Split:
         return "+".join([self.main, *(f for f, _ in self.others)])
 
 
-def split(formats: list[str]) -> Split:
+def split(formats: list[str], main: str | None = None) -> Split:
+    """`formats` grouped: `main` (default: the format most ops use), then each other format, most ops first."""
     fmts = np.asarray(formats, dtype=object)
-    (main, _), *rest = Counter(formats).most_common()  # ties: first seen first
-    return Split(main, tuple((f, fmts == f) for f, _ in rest))
+    counts = Counter(formats).most_common()  # ties: first seen first
+    main = counts[0][0] if main is None else main
+    return Split(main, tuple((f, fmts == f) for f, _ in counts if f != main))
 
 
 def main_format(formats: Iterable[str] | None) -> str:
@@ -73,6 +84,60 @@ def main_format(formats: Iterable[str] | None) -> str:
     `weights` column, a serving replay): the format most of a checkpoint's ops use (`own_formats`); fp16 for a
     plain model (None)."""
     return "fp16" if formats is None else split(list(formats)).main
+
+
+def leaves_weights(precision: object) -> bool:
+    """Whether `precision` leaves each weight at the model's own format: a Precision whose weights are None (the
+    serving commands' default, as `--weights` left out is simulate's)."""
+    return isinstance(precision, Precision) and precision.weights is None
+
+
+def model_formats(model: ModelConfig) -> tuple[pd.DataFrame, list[str]] | None:
+    """A quantized checkpoint's one-token decode trace (its ops table) and the format each op stores
+    (own_formats); None for a plain model."""
+    return None if model.weight_formats is None else _model_formats(model, model.weight_formats)
+
+
+@functools.lru_cache(maxsize=32)
+def _model_formats(model: ModelConfig, _formats: object) -> tuple[pd.DataFrame, list[str]]:
+    from hwsim.workload import trace  # the formats (no part of a model's equality) are the cache's key too
+
+    ops = trace(model, "decode", batch=1, context=1)
+    formats = own_formats(ops)
+    assert formats is not None
+    return ops.ops, formats
+
+
+def model_split(model: ModelConfig) -> Split | None:
+    """The formats a quantized checkpoint's ops store, grouped (`split`: main first); None for a plain model."""
+    got = model_formats(model)
+    return None if got is None else split(got[1])
+
+
+def for_model(
+    model: ModelConfig, precision: Precision | ResolvedPrecision | None
+) -> tuple[Precision | ResolvedPrecision, str | None]:
+    """(`precision` with its weights made concrete, the main format when each op keeps the checkpoint's own
+    format, else None: every weight at the precision's). Weights None (`leaves_weights`): a quantized
+    checkpoint's main format, each op at its own (`own_formats`); fp16 for a plain model, as before there was a
+    choice. None: fp16 everywhere (Precision())."""
+    precision = precision if precision is not None else Precision()
+    if not leaves_weights(precision):
+        return precision, None
+    groups = model_split(model)
+    return with_weights(precision, "fp16" if groups is None else groups.main), None if groups is None else groups.main
+
+
+def weights_label(model: ModelConfig, precision: Precision | ResolvedPrecision | None) -> str:
+    """The weight formats `precision` costs `model` at, as a command reports them: every format its ops store,
+    main first ('int4_g128+fp16': a GPTQ checkpoint as it ships), else the one format of every weight."""
+    from hwsim.core.precision import resolve_precision
+
+    concrete, main = for_model(model, precision)
+    groups = model_split(model)
+    if main is not None and groups is not None:
+        return groups.label()
+    return resolve_precision(concrete).weights.name
 
 
 def align(formats: list[str], source: TraceLike, ran: TraceLike) -> list[str]:
@@ -111,13 +176,20 @@ def part(trace: TraceLike, mask: np.ndarray) -> TraceLike:
 
 
 def try_format(
-    arch: Accelerator, fmt: str, main: str, names: Iterable[object], cost: Callable[..., T], *args: Any, **kwargs: Any
+    arch: Accelerator,
+    fmt: str,
+    main: str,
+    names: Iterable[object] | Callable[[], Iterable[object]],
+    cost: Callable[..., T],
+    *args: Any,
+    **kwargs: Any,
 ) -> T | None:
-    """`cost(*args, **kwargs)` at `fmt`, or None (with a warning naming the ops) when the design cannot run it."""
+    """`cost(*args, **kwargs)` at `fmt`, or None (with a warning naming the ops: `names`, or what it returns, asked
+    only then) when the design cannot run it."""
     try:
         return cost(*args, **kwargs)
     except HwsimError as exc:
-        shown = ", ".join(list(map(str, names))[:3])
+        shown = ", ".join(list(map(str, names() if callable(names) else names))[:3])
         warnings.warn(
             HwsimWarning(
                 f"{arch.name} cannot run {fmt} weights ({shown}): costed at {main} "
@@ -151,9 +223,51 @@ def weighted_names(names: np.ndarray, linear: np.ndarray | bool, at: np.ndarray)
     return list(names[pick if pick.any() else at])
 
 
+def _named_at(ops: pd.DataFrame, formats: list[str], fmt: str) -> pd.Series:
+    """The names of the ops of `ops` stored in `fmt`."""
+    return ops.loc[np.asarray(formats, dtype=object) == fmt, "name"]
+
+
 def _frame_names(ops: pd.DataFrame, formats: list[str], fmt: str) -> list[object]:
     linear = ops["kind"].to_numpy() == "linear" if "kind" in ops else True
     return weighted_names(ops["name"].to_numpy(), linear, np.asarray(formats, dtype=object) == fmt)
+
+
+def _costs_by_format(
+    arch: Accelerator,
+    trace: TraceLike,
+    precision: Precision | ResolvedPrecision,
+    formats: list[str],
+    engine: Callable[..., CostTable],
+    main: str | None = None,
+    quoted: tuple[pd.DataFrame, list[str]] | None = None,
+) -> tuple[list[str], Split, CostTable, list[tuple[np.ndarray, CostTable]]]:
+    """The engine's costs of `trace` (as `arch` runs it) with op i's weights at `formats[i]`: (the formats of the
+    ops as run, their groups, every op at the main format, (row mask, those rows' costs) of each other format the
+    design runs). `main`: the main format (default: the one most ops here use); `quoted`: the ops (and their
+    formats) a refusal names (default: these)."""
+    if len(formats) != len(ops_frame(trace)):
+        raise ValueError("one weight format per op")
+    trace, formats = as_run_formats(arch, trace, formats)
+    ops = ops_frame(trace)
+    groups = split(formats, main)
+    q_ops, q_formats = quoted if quoted is not None else (ops, formats)
+    base = main_format_cost(
+        groups.main,
+        lambda: _frame_names(q_ops, q_formats, groups.main),
+        engine,
+        arch,
+        trace,
+        with_weights(precision, groups.main),
+    )
+    parts = []
+    for fmt, mask in groups.others:
+        sub = part(trace, mask)
+        names = ops.loc[mask, "name"] if quoted is None else functools.partial(_named_at, q_ops, q_formats, fmt)
+        got = try_format(arch, fmt, groups.main, names, engine, arch, sub, with_weights(precision, fmt))
+        if got is not None:
+            parts.append((mask, got))
+    return formats, groups, base, parts
 
 
 def evaluate_per_op(
@@ -164,27 +278,11 @@ def evaluate_per_op(
     engine: Callable[..., CostTable] = evaluate,
 ) -> CostTable:
     """`formats[i]` is the weight format of op i; activations and KV come from `precision`."""
-    if len(formats) != len(ops_frame(trace)):
-        raise ValueError("one weight format per op")
-    trace, formats = as_run_formats(arch, trace, formats)
-    ops = ops_frame(trace)
-    groups = split(formats)
-    base = main_format_cost(
-        groups.main,
-        lambda: _frame_names(ops, formats, groups.main),
-        engine,
-        arch,
-        trace,
-        with_weights(precision, groups.main),
-    )
+    formats, groups, base, parts = _costs_by_format(arch, trace, precision, formats, engine)
     if not groups.others:
         return base
     frame = base.ops.copy()
-    for fmt, mask in groups.others:
-        sub = part(trace, mask)
-        got = try_format(arch, fmt, groups.main, ops.loc[mask, "name"], engine, arch, sub, with_weights(precision, fmt))
-        if got is None:
-            continue
+    for mask, got in parts:
         for col in got.ops.columns:
             frame.loc[mask, col] = got.ops[col].to_numpy()
     import pandas as pd
@@ -193,6 +291,28 @@ def evaluate_per_op(
     additive = [k for k in base.totals if k in frame.columns]
     totals = {**base.totals, **{k: float(pd.to_numeric(frame[k]).sum()) for k in additive}}
     return CostTable(arch=base.arch, ops=frame, totals=totals, extra_keys=base.extra_keys)
+
+
+def per_op_columns(
+    arch: Accelerator,
+    trace: TraceLike,
+    precision: Precision | ResolvedPrecision,
+    formats: list[str],
+    columns: Iterable[str],
+    model: ModelConfig | None = None,
+) -> dict[str, np.ndarray]:
+    """`columns` of evaluate_per_op's ops table (the analytical engine's), without building a table: each row
+    costed at `formats[i]` (a serving step's rows, hwsim.serve.stepcost). With the checkpoint `model`, its main
+    format is the main one (`model_split`) and a refusal names its ops, as simulate's (rows of many steps would
+    otherwise name one op thrice, or an lm_head as the main format of a table of lm_head rows)."""
+    quoted = model_formats(model) if model is not None else None
+    main = split(quoted[1]).main if quoted is not None else None
+    _, _, base, parts = _costs_by_format(arch, trace, precision, formats, evaluate, main, quoted)
+    out = {c: base.column(c).copy() for c in columns}
+    for mask, got in parts:
+        for c in out:
+            out[c][mask] = got.column(c)
+    return out
 
 
 def sweep_cost_per_op(

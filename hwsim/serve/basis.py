@@ -170,9 +170,11 @@ def _fit(
     terms: tuple = (),
     limits: Sequence[int] = (),
     beyond: Beyond | None = None,
+    formats: Callable[[Sequence[str]], list[str] | None] | None = None,
 ) -> RowSet:
     """Solve the integer columns of every row as a linear combination of term_fn(shape); check the
-    fit on `checks`. Rows are deduplicated on their coefficients (identical layers → one row).
+    fit on `checks`. Rows are deduplicated on their coefficients (identical layers → one row), and on the weight
+    format `formats` gives each row that reads weights (a checkpoint's layers stored in different formats).
     Context rows (`terms`, term_fn = their values at (b, t, s)) of windowed layers (`limits`: the window of
     each layer, 0 for none) are fitted beyond each window w on beyond(w)'s samples too: (w < s < w + t − 1,
     s ≥ w + t − 1), as polynomials in (b, t, s − w) (RowSet.values)."""
@@ -197,6 +199,10 @@ def _fit(
     else:
         window = np.zeros(0, np.int64)
     key = key + "|" + text["kind"].astype(str)
+    own = formats(text["name"].astype(str).tolist()) if formats is not None else None
+    if own is not None:
+        weighted = np.round(coef[:, :, _INTS.index("weight_elems")], 9).any(axis=1)
+        key = key + "|" + pd.Series(np.where(weighted, np.asarray(own, dtype=object), ""), index=key.index)
     first = ~key.duplicated()
     member = pd.factorize(key)[0].astype(np.int64)  # unique rows numbered in order of first appearance
     mult = np.bincount(member).astype(np.float64)
@@ -292,13 +298,15 @@ class Basis:
 def build_basis(model: ModelConfig, attention: str = "unfused") -> Basis:
     """Classify and fit the rows of `model` (a dozen small traces), attention in the form the machine runs it
     (hwsim.engine.attention). A pure function of its (frozen) inputs, memoised: a sweep replays one model on
-    many machines, and the basis was most of each replay's setup."""
-    return _build_basis(model, attention)
+    many machines, and the basis was most of each replay's setup. A quantized checkpoint's rows of ops stored
+    in different formats stay apart (each is costed at its own: hwsim.serve.stepcost)."""
+    return _build_basis(model, attention, model.weight_formats)  # the formats are no part of a model's equality
 
 
 @functools.lru_cache(maxsize=16)
-def _build_basis(model: ModelConfig, attention: str) -> Basis:
+def _build_basis(model: ModelConfig, attention: str, _formats: object) -> Basis:
     _trace = functools.partial(_trace_form, attention=attention)
+    fmts = model.op_weight_formats if model.weight_formats is not None else None
     base = _trace(model, 1, 2, 0)
     other_ctx = _trace(model, 1, 2, 5)
     other_split = _trace(model, 2, 1, 0)
@@ -325,12 +333,14 @@ def _build_basis(model: ModelConfig, attention: str) -> Basis:
         [((m,), pick(_trace(model, 1, m, 0), tok_names)) for m in (1, 2)],
         [((m,), pick(_trace(model, 1, m, 0), tok_names)) for m in (3, 29, 301)],
         _token_terms,
+        formats=fmts,
     )
     # sequence rows: S sequences of one token each (decode), where token rows are M = S as well
     seq = _fit(
         [((s,), pick(_trace(model, s, 1, 0), seq_names)) for s in (1, 2)],
         [((s,), pick(_trace(model, s, 1, 0), seq_names)) for s in (3, 17)],
         _token_terms,
+        formats=fmts,
     )
 
     # the window of each layer's attention (sliding window or chunk; 0: every key): rows of windowed layers are
@@ -361,6 +371,7 @@ def _build_basis(model: ModelConfig, attention: str) -> Basis:
             terms=terms,
             limits=limits,
             beyond=beyond,
+            formats=fmts,
         )
 
     # with a one-token form of its own, each form's context rows are fitted on shapes of that form

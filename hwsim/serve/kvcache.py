@@ -1,7 +1,8 @@
 """Paged KV cache: capacity in blocks, and the per-sequence block accounting of the scheduler.
 
 Capacity rule (vLLM's `gpu_memory_utilization` rule): the backing store × utilisation, minus the weights
-(every parameter at the weight format's storage bits), minus the activation working set of the largest
+(every parameter at the weight format's storage bits; a quantized checkpoint at its own formats stores each op at
+its own, hwsim.serve.shard.stage_weight_bytes), minus the activation working set of the largest
 iteration (assumed: the largest op's input + output at the activation format for max-batched-tokens
 tokens, as one op's buffers are live at a time), divided by the bytes of one block
 (block_size tokens × K and V of every layer, from the workload's own KV-size rule).
@@ -26,19 +27,21 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import ArrayLike
 
+from hwsim.core.precision import resolve_precision
+from hwsim.engine.per_op import for_model
 from hwsim.errors import HwsimError, HwsimWarning
 from hwsim.serve.shard import (
     Parallel,
     shard_model,
     stage_kv_bytes_per_token,
-    stage_params,
     stage_ranges,
     stage_state_bytes,
+    stage_weight_bytes,
 )
 from hwsim.workload import kv, trace
 
 if TYPE_CHECKING:
-    from hwsim.core.precision import ResolvedPrecision
+    from hwsim.core.precision import Precision, ResolvedPrecision
     from hwsim.core.spec import Accelerator
     from hwsim.workload.config import ModelConfig
 
@@ -70,7 +73,7 @@ def activation_bytes(model: ModelConfig, tokens: int, act_bits: float) -> float:
 def capacity_blocks(
     arch: Accelerator,
     model: ModelConfig,
-    prec: ResolvedPrecision,
+    prec: Precision | ResolvedPrecision | None,
     block_size: int,
     utilization: float,
     max_batched_tokens: int,
@@ -93,17 +96,22 @@ def capacity_blocks(
         )
     if not 0 < utilization <= 1:
         raise HwsimError(f"must lie in (0, 1], got {utilization}", field="memory_utilization")
+    concrete, main = for_model(model, prec)
+    rp = resolve_precision(concrete)
     shard = shard_model(model, par)
-    acts = activation_bytes(shard, max_batched_tokens, prec.activations.bits)
+    acts = activation_bytes(shard, max_batched_tokens, rp.activations.bits)
     ranges = stage_ranges(model.layers, par.pp)
     extra_w = extra_kv = 0.0
-    if draft is not None:  # held whole on every device (assumed: a small draft runs unsharded)
-        extra_w = math.ceil(draft.params * prec.weights.bits / 8)
-        extra_kv = kv_bytes_per_token(draft, prec.kv.bits) * block_size
-        extra_w += state_bytes_per_seq(draft, prec.kv.bits) * max_seqs  # a hybrid draft's SSM state
-    weights = [math.ceil(stage_params(shard, r, par.pp) * prec.weights.bits / 8) + extra_w for r in ranges]
-    states = [stage_state_bytes(shard, r, prec.kv.bits) * max_seqs for r in ranges]
-    blocks = [stage_kv_bytes_per_token(shard, r, prec.kv.bits) * block_size + extra_kv for r in ranges]
+    if draft is not None:  # held whole on every device (assumed: a small draft runs unsharded), at its own formats
+        d_concrete, d_main = for_model(draft, prec)
+        extra_w = stage_weight_bytes(
+            draft, [(0, draft.layers)], 1, resolve_precision(d_concrete).weights, bool(d_main)
+        )[0]
+        extra_kv = kv_bytes_per_token(draft, rp.kv.bits) * block_size
+        extra_w += state_bytes_per_seq(draft, rp.kv.bits) * max_seqs  # a hybrid draft's SSM state
+    weights = [w + extra_w for w in stage_weight_bytes(shard, ranges, par.pp, rp.weights, main is not None)]
+    states = [stage_state_bytes(shard, r, rp.kv.bits) * max_seqs for r in ranges]
+    blocks = [stage_kv_bytes_per_token(shard, r, rp.kv.bits) * block_size + extra_kv for r in ranges]
     free = [cap * utilization - w - st - acts for w, st in zip(weights, states)]
     worst = int(np.argmax([w for w in weights]))
     info = {

@@ -30,6 +30,7 @@ from hwsim.core.spec import Accelerator
 
 from hwsim.core.precision import resolve_precision
 from hwsim.engine import Precision
+from hwsim.engine.per_op import for_model
 from hwsim.errors import HwsimError
 from hwsim.engine.attention import attention_form
 from hwsim.serve.basis import build_basis
@@ -56,8 +57,8 @@ class ParallelStepCost:
     ) -> None:
         par.validate()
         self.arch, self.model, self.par, self.link = arch, model, par, link
-        self.precision = precision if precision is not None else Precision()
-        self.act_bytes = resolve_precision(self.precision).activations.bits / 8
+        self.precision = precision if precision is not None else Precision()  # weights None: the model's own
+        self.act_bytes = resolve_precision(for_model(model, self.precision)[0]).activations.bits / 8
         self.shard = shard_model(model, par)
         self.ranges = stage_ranges(model.layers, par.pp)
         basis = build_basis(self.shard, attention_form(arch))

@@ -10,6 +10,7 @@ import pandas as pd
 from hwsim.core.spec import Accelerator
 from hwsim.engine import Precision
 from hwsim.core.precision import resolve_precision
+from hwsim.engine.per_op import for_model, weights_label
 from hwsim.errors import HwsimError
 from hwsim.fileio import atomic_write_table, prepare_output
 from hwsim.serve import metrics
@@ -64,20 +65,22 @@ def serve(
 ) -> ServeResult:
     """Replay `requests` on one device, or on `parallel.tp × parallel.pp` devices joined by `link`; with
     `dp` > 1 on that many such replicas, requests routed round robin (hwsim.serve.replicas).
-    `step_cost` reuses cached step costs across replays of one machine (built for the same parallelism)."""
+    `step_cost` reuses cached step costs across replays of one machine (built for the same parallelism).
+    `precision` None: fp16 everywhere; its weights None: each op at the model's own format (a quantized checkpoint
+    as it ships, fp16 for a plain model; the summary's `weights` names them)."""
     config.validate()
     if model.encoder:
         raise HwsimError(f"{model.name} is an encoder-only model: it does not serve generation", field="model")
     par = parallel or Parallel()
     par.validate()
-    prec = precision if precision is not None else Precision()
-    rp = resolve_precision(prec)
+    prec = precision if precision is not None else Precision()  # weights None: the model's own formats
+    rp = resolve_precision(for_model(model, prec)[0])
     sc = step_cost or machine_cost(arch, model, prec, par, link)
     if kv_blocks is None:
         kv_blocks, _ = capacity_blocks(
             arch,
             model,
-            rp,
+            prec,
             config.block_size,
             memory_utilization,
             config.max_batched_tokens,
@@ -91,7 +94,7 @@ def serve(
         why = why_not_serves(
             arch,
             model,
-            rp,
+            prec,
             par,
             block_size=config.block_size,
             max_batched_tokens=config.max_batched_tokens,
@@ -121,4 +124,5 @@ def serve(
         rep, static_power_w=float(arch.static_power_w) * par.devices, kv_block_bytes=block_bytes, replicas=dp
     )
     summ["devices"] = dp * par.devices
+    summ["weights"] = weights_label(model, prec)
     return ServeResult(rep, summ, metrics.request_frame(rep), metrics.iteration_frame(rep))

@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from hwsim.core.precision import OperandType
 from hwsim.errors import HwsimError
 from hwsim.workload import kv
 from hwsim.workload.blocks import RECURRENT, Attention, Layer
@@ -132,6 +133,33 @@ def stage_params(shard: ModelConfig, stage: tuple[int, int], pp: int) -> int:
         out += br["final_norm"] + br["pooler"] + br["lm_head"]
         if pp > 1 and shard.tie_embeddings and not shard.encoder:
             out += shard.vocab * shard.hidden  # the last stage keeps its own copy of the tied table
+    return out
+
+
+def stage_weight_bytes(
+    shard: ModelConfig, ranges: list[tuple[int, int]], pp: int, weights: OperandType, own: bool
+) -> list[int]:
+    """Bytes of the weights one device of each stage (`ranges`) holds: its parameters (stage_params) at `weights`'
+    storage bits; a quantized checkpoint costed at its own formats (`own`, `weights` its main format) stores each
+    op at its own format (hwsim.engine.cost.format_exception_bytes, the rule of simulate's memory footprint: a
+    GPTQ lm_head kept in fp16 on the last stage, an fp8 checkpoint's bf16 head)."""
+    plain = [stage_params(shard, r, pp) * weights.bits / 8 for r in ranges]
+    if not own or shard.weight_formats is None:
+        return [math.ceil(w) for w in plain]
+    from hwsim.engine.cost import format_exception_bytes
+    from hwsim.workload import trace
+
+    ops = trace(shard, "decode", batch=1, context=1).ops
+    layer = ops["layer"].to_numpy()
+    inner = np.flatnonzero(layer >= 0)
+    first = int(inner[0]) if len(inner) else len(layer)
+    # rows outside the layers: the embeddings before the first layer (stage 0), the rest after the last
+    where = np.where(layer >= 0, layer, np.where(np.arange(len(layer)) < first, -1, shard.layers))
+    out = []
+    for (a, b), w in zip(ranges, plain):
+        keep = (where >= (-1 if a == 0 else a)) & (where < (shard.layers + 1 if b == shard.layers else b))
+        tied_copy = pp > 1 and b == shard.layers  # the last stage's own copy of a tied table (stage_params)
+        out.append(math.ceil(w + format_exception_bytes(shard, ops[keep], weights, tied_copy)))
     return out
 
 

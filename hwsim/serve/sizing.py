@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from hwsim.core.precision import resolve_precision
+from hwsim.engine.per_op import for_model
 from hwsim.errors import HwsimError
 from hwsim.serve.generate import generate
 from hwsim.serve.kvcache import capacity_blocks
@@ -25,7 +25,7 @@ from hwsim.serve.shard import Parallel, shard_model, stage_params, stage_ranges
 def why_not_fits(
     arch: Accelerator,
     model: ModelConfig,
-    prec: ResolvedPrecision,
+    prec: Precision | ResolvedPrecision | None,
     par: Parallel,
     prompt: int,
     output: int,
@@ -55,7 +55,7 @@ def why_not_fits(
 def why_not_serves(
     arch: Accelerator,
     model: ModelConfig,
-    prec: ResolvedPrecision,
+    prec: Precision | ResolvedPrecision | None,
     par: Parallel,
     *,
     block_size: int,
@@ -106,6 +106,7 @@ def why_not_buildable(
     from hwsim.engine import evaluate
     from hwsim.workload import trace
 
+    prec = for_model(model, prec)[0]  # the point totals of a checkpoint at its own formats are its main format's
     shard = shard_model(model, par)
     a, b = max(stage_ranges(model.layers, par.pp), key=lambda r: stage_params(shard, r, par.pp))
     device = replace(shard, blocks=shard.blocks[a:b]) if par.pp > 1 else shard
@@ -172,12 +173,19 @@ def devices_needed(
             file=getattr(arch, "file", None),
             field=field,
         )
-    rp = resolve_precision(precision)
     tried = []
     for par in candidates(model, max_devices, ep):
         row = {"tp": par.tp, "pp": par.pp, "ep": par.ep, "devices": par.devices}
         why = why_not_fits(
-            arch, model, rp, par, prompt, output, batch, memory_utilization=memory_utilization, block_size=block_size
+            arch,
+            model,
+            precision,
+            par,
+            prompt,
+            output,
+            batch,
+            memory_utilization=memory_utilization,
+            block_size=block_size,
         )
         if why is not None:
             tried.append({**row, "fits": False, "why": why})

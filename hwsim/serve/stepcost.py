@@ -43,9 +43,10 @@ from hwsim.core.spec import Accelerator
 
 from hwsim.engine import Precision, evaluate
 from hwsim.engine.attention import attention_form
+from hwsim.engine.per_op import for_model, own_formats, per_op_columns
 from hwsim.serve.basis import Basis, RowSet, build_basis
 from hwsim.workload import trace
-from hwsim.workload.trace import COLUMNS
+from hwsim.workload.trace import COLUMNS, Trace
 from hwsim.workload.config import ModelConfig
 
 BLOCK = 512  # shapes per engine call when filling a dense cost table
@@ -54,6 +55,7 @@ DECODE_NEAR = 8  # … and of the batch sizes within this many of it, in the sam
 DENSE_MAX = 1 << 20  # a dense table fills every index below the largest asked for, up to this many (16 MB)
 CHECK_RTOL = 1e-9
 CLASSES = ("token", "seq", "context")
+_COLUMNS = ("name", "seconds", "energy_j")  # what a step's cost reads of the engine's per-op columns
 
 
 @dataclass(frozen=True)
@@ -119,7 +121,8 @@ def _scaled(own: float, alone: tuple, batch: tuple, fixed: float, n: int, r: int
 
 
 class StepCost:
-    """Costs of steps of `model` on `arch` at `precision` (hwsim.engine.evaluate underneath)."""
+    """Costs of steps of `model` on `arch` at `precision` (hwsim.engine.evaluate underneath; weights None: each op at
+    the checkpoint's own format, hwsim.engine.per_op)."""
 
     def __init__(
         self,
@@ -137,7 +140,8 @@ class StepCost:
         (one launch less per extra sequence), the rule before the batched one (see `iteration`)."""
         self.arch, self.model = arch, model
         self.batched_decode = batched_decode
-        self.precision = precision if precision is not None else Precision()
+        # weights None: each op at the checkpoint's own format, `_main` the format most of its ops store
+        self.precision, self._main = for_model(model, precision)
         self.basis: Basis = basis if basis is not None else build_basis(model, attention_form(arch))
         a, b = stage if stage is not None else (0, model.layers)
         self.stage = (a, b)
@@ -214,12 +218,23 @@ class StepCost:
         self._decode_table: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
 
     # --- engine calls ------------------------------------------------------------------------------
-    def _evaluate_rows(self, rows: pd.DataFrame, mult: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Seconds and joules of k shapes' rows (shape-major) weighted by `mult` ((R,) → (k,); (R, C) → (k, C))."""
+    def _evaluate(self, ops: Trace | pd.DataFrame) -> dict[str, np.ndarray]:
+        """Name, seconds and joules of each op of `ops` (a trace, or rows of steps) as the engine costs them at this
+        coster's precision: every engine call of the coster. A quantized checkpoint whose precision leaves the
+        weights to it has each op at its own format (hwsim.engine.per_op, as hwsim simulate costs it)."""
         self.evaluations += 1
         with np.errstate(divide="ignore", invalid="ignore"):
-            cost = evaluate(self.arch, rows, self.precision)  # its columns, without building its ops table
-        return (cost.column("seconds").reshape(k, -1) @ mult, cost.column("energy_j").reshape(k, -1) @ mult)
+            if self._main is not None:
+                formats = own_formats(ops, self.model, self._main)
+                assert formats is not None  # _main is set for a quantized checkpoint only
+                return per_op_columns(self.arch, ops, self.precision, formats, _COLUMNS, self.model)
+            cost = evaluate(self.arch, ops, self.precision)  # its columns, without building its ops table
+        return {c: cost.column(c) for c in _COLUMNS}
+
+    def _evaluate_rows(self, rows: pd.DataFrame, mult: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Seconds and joules of k shapes' rows (shape-major) weighted by `mult` ((R,) → (k,); (R, C) → (k, C))."""
+        cost = self._evaluate(rows)
+        return (cost["seconds"].reshape(k, -1) @ mult, cost["energy_j"].reshape(k, -1) @ mult)
 
     def _fill(self, cls: str, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         xs = np.maximum(x, 1)  # index 0 (no tokens / no emitting sequence) costs nothing
@@ -244,15 +259,13 @@ class StepCost:
             ops = trace(self.model, "prefill", batch=b, seq=t, context=c, attention=form).op_arrays()
             keep = self._rows_of(cls, ops["name"])
             parts.append({col: np.asarray(ops[col])[keep] for col in COLUMNS})
-        self.evaluations += 1
         rows = pd.DataFrame({col: np.concatenate([p[col] for p in parts]) for col in COLUMNS})
-        with np.errstate(divide="ignore", invalid="ignore"):
-            cost = evaluate(self.arch, rows, self.precision)
+        cost = self._evaluate(rows)
         bounds = np.cumsum([0] + [len(p["name"]) for p in parts])
         # np.nansum of each shape's slice: the floats pandas' Series.sum gives (`_by_trace`), bit for bit
         sec, j = (
             np.array([np.nansum(v[lo:hi]) for lo, hi in zip(bounds[:-1], bounds[1:])], dtype=np.float64)
-            for v in (cost.column("seconds"), cost.column("energy_j"))
+            for v in (cost["seconds"], cost["energy_j"])
         )
         return sec, j
 
@@ -271,9 +284,7 @@ class StepCost:
         """Per-class cost of one real trace (the exact fallback)."""
         key = (b, t, c)
         if key not in self._trace_memo:
-            self.evaluations += 1
-            with np.errstate(divide="ignore", invalid="ignore"):
-                ops = evaluate(self.arch, trace(self.model, "prefill", batch=b, seq=t, context=c), self.precision).ops
+            ops = pd.DataFrame(self._evaluate(trace(self.model, "prefill", batch=b, seq=t, context=c)))
             ops = ops[self._in_stage(ops)]
             ctx = ops["name"].isin(self.basis.names["context"])
             seq = ops["name"].isin(self.basis.names["seq"])
@@ -450,9 +461,7 @@ class StepCost:
         """Largest relative difference between the composed cost and a direct evaluation of real traces."""
         err = 0.0
         for b, t, c in ((1, 7, 5), (3, 1, 40)):
-            self.evaluations += 1
-            with np.errstate(divide="ignore", invalid="ignore"):
-                ops = evaluate(self.arch, trace(self.model, "prefill", batch=b, seq=t, context=c), self.precision).ops
+            ops = pd.DataFrame(self._evaluate(trace(self.model, "prefill", batch=b, seq=t, context=c)))
             ops = ops[self._in_stage(ops)]
             ours = self.uniform(b, t, c)
             for got, want in (

@@ -257,12 +257,12 @@ def check_fits(
     reason; a design with no memory capacity needs the entry's `kv_blocks`. `arch` is the design at its fixed
     values: the caller skips designs that sweep their backing store (there each point is checked as it runs,
     an infeasible row where it does not fit)."""
-    from hwsim.core.precision import Precision, resolve_precision
-    from hwsim.engine.per_op import main_format, own_formats
+    from hwsim.core.precision import Precision
+    from hwsim.engine.per_op import weights_label
     from hwsim.study.schema import MODEL_WEIGHTS
     from hwsim.serve.shard import Parallel
     from hwsim.serve.sizing import why_not_serves
-    from hwsim.workload import load_model, trace
+    from hwsim.workload import load_model
 
     level = arch.backing.name
     if not math.isfinite(float(arch.backing.capacity)):
@@ -275,10 +275,9 @@ def check_fits(
     first = None
     for w in ws:
         model = load_model(w.model)
-        own = main_format(own_formats(trace(model, "decode")))  # what `weights: model` stands for (as a sweep)
         for p in precisions:
-            weights = own if p.weights == MODEL_WEIGHTS else p.weights
-            prec = resolve_precision(Precision(weights=weights, activations=p.activations, kv=p.kv))
+            weights = None if p.weights == MODEL_WEIGHTS else p.weights  # None: the checkpoint's own, per op
+            prec = Precision(weights=weights, activations=p.activations, kv=p.kv)
             why = why_not_serves(
                 arch,
                 model,
@@ -291,7 +290,7 @@ def check_fits(
             )
             if why is None:
                 return
-            first = first or f"tp {w.tp}, pp {w.pp}, weights {weights}: {why}"
+            first = first or f"tp {w.tp}, pp {w.pp}, weights {weights_label(model, prec)}: {why}"
     raise entry.child("model", None).error(
         f"{design} cannot hold this workload in any combination listed (layouts, precisions, cache); {first}"
     )

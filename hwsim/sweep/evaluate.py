@@ -88,8 +88,7 @@ def concrete(precision: PrecisionChoice, workload: AnyWorkload) -> PrecisionChoi
     from hwsim.engine.per_op import main_format
 
     fmts = _own_formats(workload)
-    # a serving replay costs every op at one weight format (hwsim.serve.stepcost): the checkpoint's main one
-    return replace(precision, weights=main_format(fmts), per_op=fmts is not None and workload.kind != "serving")
+    return replace(precision, weights=main_format(fmts), per_op=fmts is not None)
 
 
 def weight_mix(precision: PrecisionChoice, workload: AnyWorkload) -> str:

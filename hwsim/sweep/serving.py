@@ -111,7 +111,8 @@ COLUMNS = (
 
 def serve_point(arch: Accelerator, w: ServingWorkload, precision: PrecisionChoice) -> dict:
     """One design point's row: the replay of `w` on `arch` (see the module doc for infeasible points)."""
-    from hwsim.core.precision import resolve_precision
+    from dataclasses import replace
+
     from hwsim.engine import Precision
     from hwsim.engine.machine import configure
     from hwsim.serve.links import link_for
@@ -120,7 +121,8 @@ def serve_point(arch: Accelerator, w: ServingWorkload, precision: PrecisionChoic
     from hwsim.serve.shard import Parallel
     from hwsim.serve.sizing import why_not_buildable, why_not_serves
 
-    prec = Precision(weights=precision.weights, activations=precision.activations, kv=precision.kv)
+    main = Precision(weights=precision.weights, activations=precision.activations, kv=precision.kv)
+    prec = replace(main, weights=None) if precision.per_op else main  # per_op: each op at the checkpoint's own
     par = Parallel(tp=w.tp, pp=w.pp, ep=w.ep)
     link = link_for(arch, w.link) if par.devices > 1 or w.link is not None else None
     if w.kv_blocks is None and not math.isfinite(float(np.asarray(arch.backing.capacity))):
@@ -129,7 +131,7 @@ def serve_point(arch: Accelerator, w: ServingWorkload, precision: PrecisionChoic
             "serving workload kv_blocks (or the design a memory capacity)",
             field="workloads.kv_blocks",
         )
-    m = configure(arch, prec)  # the design's area at this precision, with no trace to cost
+    m = configure(arch, main)  # the design's area at this precision (its main format), with no trace to cost
     area = float(np.asarray(m.area_mm2).reshape(-1)[0])
     config = SchedulerConfig(
         max_num_seqs=w.max_num_seqs,
@@ -142,7 +144,7 @@ def serve_point(arch: Accelerator, w: ServingWorkload, precision: PrecisionChoic
     why = why_not_serves(
         arch,
         _model(w.model),
-        resolve_precision(prec),
+        prec,
         par,
         block_size=w.block_size,
         max_batched_tokens=w.max_batched_tokens,
