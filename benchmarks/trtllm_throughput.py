@@ -8,7 +8,7 @@ the memory left after the weights, the KV blocks of a request's whole life reser
 hwsim: the GPU preset as fitted on eagerly timed kernels; without the per-GEMM fp8 fixed time (the
 serving-stack setting of docs/gpu.md); and with no per-kernel fixed time at all (CUDA graphs, bounded).
 
-    python benchmarks/trtllm_throughput.py            # every row (a few minutes)
+    python benchmarks/trtllm_throughput.py            # every row (~15 min on the 2-core sandbox)
     python benchmarks/trtllm_throughput.py --rows 8   # the first 8 rows
 """
 
@@ -99,7 +99,7 @@ def run_row(row: dict, overrides: dict, num_requests: int | None = None) -> dict
     n = num_requests or row["num_requests"]
     reqs = poisson_requests(math.inf, n, str(row["isl"]), str(row["osl"]), seed=0)
     config = SchedulerConfig(max_num_seqs=batch, max_batched_tokens=budget, kv_admission="reserve")
-    prec = Precision(weights="fp8_e4m3", activations="fp8_e4m3", kv=KV_FORMAT)  # TEMP
+    prec = Precision(weights=None, activations="fp8_e4m3", kv=KV_FORMAT)  # weights: the checkpoint's own
     link = link_for(arch, None) if row["tp"] > 1 else None  # the preset's own (DGX: NVLink 4)
     res = serve(
         arch, model, reqs, prec, config, memory_utilization=KV_FRACTION, parallel=Parallel(tp=row["tp"]), link=link

@@ -218,7 +218,7 @@ def run(args: argparse.Namespace) -> int:
     if args.dp > 1:
         where += f" × {args.dp} replicas (round robin; {s['devices']} devices)"
     print(
-        f"{arch.name} ({arch.family}){where}, {model.name}: {s['requests']} requests ({reqs.source}) in {s['duration_s']:.4g} s, "
+        f"{arch.name} ({arch.family}){where}, {model.name} (weights {s['weights']}): {s['requests']} requests ({reqs.source}) in {s['duration_s']:.4g} s, "
         f"{s['iterations']} iterations"
     )
     print(f"TTFT ms: {ms(s['ttft_s'])}")
@@ -231,8 +231,9 @@ def run(args: argparse.Namespace) -> int:
     if s["kv_capacity_blocks"] >= NO_BLOCK_LIMIT:  # no attention layer: nothing cached per token
         print(f"KV cache: none per token (SSM state per sequence only), {s['preemptions']} preemptions")
     else:
+        admission = " (whole lives reserved at admission)" if args.kv_admission == "reserve" else ""
         print(
-            f"KV cache: peak {s['kv_peak_blocks']} of {s['kv_capacity_blocks']} blocks "
+            f"KV cache{admission}: peak {s['kv_peak_blocks']} of {s['kv_capacity_blocks']} blocks "
             f"({100 * s['kv_peak_fraction']:.1f}%), {s['preemptions']} preemptions"
         )
     if s["prefix_cache_hit_rate"] is not None:
