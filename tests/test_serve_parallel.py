@@ -347,3 +347,25 @@ def test_cli_bad_parallelism_is_one_line_exit_2(capsys, extra, match):
     assert main(args + extra) == 2
     err = capsys.readouterr().err.strip()
     assert match in err and "\n" not in err
+
+
+def test_sums_travel_in_16_bits_and_only_the_expert_dispatch_at_the_activation_format():
+    """A tensor-parallel all-reduce sums RowParallelLinear's bf16 output (vLLM, TensorRT-LLM quantize fp8/int8
+    activations at the next GEMM's input), so an 8-bit activation format leaves the all-reduces, logits and
+    stage sends as at 16 bits; an expert-parallel MoE's dispatch all-to-all carries fp8 (DeepEP, pplx-kernels),
+    its combine 16 bits."""
+    arch, link = load_arch("h100-sxm"), load_link("nvlink4")
+    tokens, emit = np.array([64.0]), np.array([8.0])
+
+    def comm(model, par, act):
+        return ParallelStepCost(arch, load_model(model), Precision(activations=act), par, link)._comm(0, tokens, emit)
+
+    dense = Parallel(tp=2, pp=1)
+    for a, b in zip(comm("llama-2-7b", dense, "fp8_e4m3"), comm("llama-2-7b", dense, "fp16")):
+        assert float(a[0]) == float(b[0])
+    moe = Parallel(tp=2, ep=2)
+    (t8, _), (t16, _) = comm("mixtral-8x7b", moe, "fp8_e4m3"), comm("mixtral-8x7b", moe, "fp16")
+    sc = ParallelStepCost(arch, load_model("mixtral-8x7b"), Precision(activations="fp16"), moe, link)
+    hidden = 64 * sc.model.hidden * sc.model.experts_per_token
+    one_dispatch_half = link.seconds("all_to_all", hidden * 2, 2) - link.seconds("all_to_all", hidden * 1, 2)
+    assert float(t16[0] - t8[0]) == pytest.approx(int(sc.a2a[0]) * one_dispatch_half, rel=1e-9)

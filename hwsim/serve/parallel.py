@@ -10,7 +10,11 @@ dependent GEMMs (Megatron-LM's forward pass; vLLM and TensorRT-LLM run it betwee
 - stage 0: one all-reduce of the vocab-parallel embedding's output; last stage: an all-gather of the
   emitting sequences' logits (vocab × activation bytes each);
 - between stages: a point-to-point send of the M hidden vectors.
-All at the activation format's bits; each collective also costs the link's energy per bit of every byte
+Sums and the residual stream travel in 16 bits at least (all-reduces, the all-to-all combine, the logits, the
+stage-to-stage send): a narrower activation format is applied at the next GEMM's input, as vLLM and TensorRT-LLM
+quantize fp8/int8 activations (their tensor-parallel all-reduce sums RowParallelLinear's bf16/fp16 output); the
+expert dispatch all-to-all carries the activation format (DeepEP and pplx-kernels dispatch fp8). Each collective
+also costs the link's energy per bit of every byte
 the devices send (hwsim.serve.links). Pipeline: an iteration's sequences are cut into m = min(pp, sequences)
 micro-batches of about equal tokens that flow through the stages as in GPipe (Huang et al. 2019): stage s
 starts micro-batch g when it has finished g − 1 and received g from stage s − 1; the bubble is the time
@@ -58,7 +62,9 @@ class ParallelStepCost:
         par.validate()
         self.arch, self.model, self.par, self.link = arch, model, par, link
         self.precision = precision if precision is not None else Precision()  # weights None: the model's own
-        self.act_bytes = resolve_precision(for_model(model, self.precision)[0]).activations.bits / 8
+        act_bits = resolve_precision(for_model(model, self.precision)[0]).activations.bits
+        self.act_bytes = act_bits / 8  # what the expert dispatch carries
+        self.sum_bytes = max(act_bits, 16) / 8  # sums and the residual stream (module docstring)
         self.shard = shard_model(model, par)
         self.ranges = stage_ranges(model.layers, par.pp)
         basis = build_basis(self.shard, attention_form(arch))
@@ -93,13 +99,14 @@ class ParallelStepCost:
         if tp == 1:
             zero = np.zeros_like(tokens, dtype=np.float64)
             return zero, zero
-        hidden = tokens * self.model.hidden * self.act_bytes
+        hidden = tokens * self.model.hidden
         parts = [
-            (self.reduces[s], "all_reduce", hidden, tp),
-            (2 * self.a2a[s], "all_to_all", hidden * self.top_k, self.par.ep),
+            (self.reduces[s], "all_reduce", hidden * self.sum_bytes, tp),
+            (self.a2a[s], "all_to_all", hidden * self.top_k * self.act_bytes, self.par.ep),  # dispatch
+            (self.a2a[s], "all_to_all", hidden * self.top_k * self.sum_bytes, self.par.ep),  # combine
         ]
         if s == len(self.ranges) - 1:
-            parts.append((1, "all_gather", emit * self.model.vocab * self.act_bytes, tp))
+            parts.append((1, "all_gather", emit * self.model.vocab * self.sum_bytes, tp))
         t = sum(k * self._link.seconds(kind, b, n) for k, kind, b, n in parts)
         j = sum(k * self._link.joules(kind, b, n) for k, kind, b, n in parts)
         return t, j
@@ -109,7 +116,7 @@ class ParallelStepCost:
         its copy."""
         if self.par.pp == 1:
             return 0.0 * tokens, 0.0 * tokens
-        b = tokens * self.model.hidden * self.act_bytes
+        b = tokens * self.model.hidden * self.sum_bytes
         return self._link.send(b), self.par.tp * self._link.joules("send", b)
 
     def _combine(self, groups: list[_Group]) -> Cost:
