@@ -37,13 +37,16 @@ def streams(draw):
     block=st.sampled_from([1, 16, 32]),
     spare=st.integers(0, 40),
     chunked=st.booleans(),
+    admission=st.sampled_from(["on-demand", "reserve"]),
 )
-def test_replay_invariants(reqs, seqs, tokens, block, spare, chunked):
+def test_replay_invariants(reqs, seqs, tokens, block, spare, chunked, admission):
     if not chunked:
         tokens = max(tokens, int(reqs.input_tokens.max()))
     need = int((-(-(reqs.input_tokens + reqs.output_tokens - 1) // block)).max())
     blocks = need + spare  # a tight cache forces preemptions
-    cfg = SchedulerConfig(max_num_seqs=seqs, max_batched_tokens=tokens, block_size=block, chunked_prefill=chunked)
+    cfg = SchedulerConfig(
+        max_num_seqs=seqs, max_batched_tokens=tokens, block_size=block, chunked_prefill=chunked, kv_admission=admission
+    )
     res = serve(ARCH, MODEL, reqs, config=cfg, kv_blocks=blocks, step_cost=SC)
     req, it = res.requests, res.iterations
     assert req["finish_s"].notna().all()  # every request finishes
@@ -58,6 +61,34 @@ def test_replay_invariants(reqs, seqs, tokens, block, spare, chunked):
     assert res.replay.kv_peak_blocks <= blocks
     assert (it["seqs"] <= seqs).all()
     assert (it["prefill_tokens"] + it["decode_tokens"] <= tokens).all()
+    if admission == "reserve":  # every admitted sequence's whole life fits: nothing is ever preempted
+        assert res.replay.preemptions == 0
+
+
+def test_reserve_admits_only_whole_lives_and_never_preempts():
+    """TensorRT-LLM's GUARANTEED_NO_EVICT: 6 requests of 200 + 100 tokens need 19 blocks of 16 each for their
+    whole life (299 cached tokens); a 40-block cache holds two such lives, so at most two run at once and none
+    is preempted, where vLLM's on-demand policy admits more and preempts (the test above)."""
+    reqs = Requests(np.zeros(6), np.full(6, 200), np.full(6, 100))
+    cfg = SchedulerConfig(block_size=16, kv_admission="reserve")
+    res = serve(ARCH, MODEL, reqs, config=cfg, kv_blocks=40, step_cost=SC)
+    assert res.replay.preemptions == 0 and (res.requests["generated_tokens"] == 100).all()
+    assert res.iterations["seqs"].max() == 2
+    assert res.iterations["prefill_tokens"].sum() == 6 * 200  # no recomputation
+    on_demand = serve(ARCH, MODEL, reqs, config=SchedulerConfig(block_size=16), kv_blocks=40, step_cost=SC)
+    assert on_demand.iterations["seqs"].max() > 2 and on_demand.replay.preemptions > 0
+
+
+def test_reserve_equals_on_demand_when_every_life_fits():
+    """With room for every request's whole life at once, reserving changes nothing: the same replay, bit for bit."""
+    reqs = poisson_requests(20.0, 40, "lognormal:300:0.5", "lognormal:40:0.5", seed=3)
+    need = int((-(-(reqs.input_tokens + reqs.output_tokens - 1) // 16)).sum())
+    runs = [
+        serve(ARCH, MODEL, reqs, config=SchedulerConfig(max_num_seqs=64, kv_admission=a), kv_blocks=need, step_cost=SC)
+        for a in ("on-demand", "reserve")
+    ]
+    pd.testing.assert_frame_equal(runs[0].requests, runs[1].requests)
+    pd.testing.assert_frame_equal(runs[0].iterations, runs[1].iterations)
 
 
 def test_tokens_out_equal_requested_and_preemption_recomputes():
@@ -151,6 +182,10 @@ def test_bad_request_file_is_one_line_exit_2(tmp_path, capsys, lines, needle):
         (["--rate", "5", "--output-len", "5.5"], "--output-len: token counts of fixed lengths must be whole"),
         (["--rate", "5", "--input-len", "uniform:2.5:9"], "--input-len: token counts of uniform lengths"),
         (["--rate", "5", "--input-len", "1000000000000"], "--input-len: token counts of fixed lengths"),
+        (
+            ["--rate", "5", "--kv-admission", "greedy"],
+            "--kv-admission: unknown policy 'greedy'; allowed: on-demand, reserve",
+        ),
     ],
 )
 def test_bad_serve_options_are_one_line_exit_2(capsys, argv, field):

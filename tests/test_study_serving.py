@@ -143,6 +143,7 @@ BAD = [
     ("requests: {rate: 1}\n    link: nvlink99", "workloads[0].link:"),
     ("requests: {rate: 1}\n    kv_blocks: 4\n    memory_utilization: 0.5", "workloads[0].kv_blocks: give kv_blocks or"),
     ("requests: {rate: 1}\n    kind: batchy", "workloads[0].kind: must be one of step, serving"),
+    ("requests: {rate: 1}\n    kv_admission: greedy", "workloads[0].kv_admission: must be one of on-demand, reserve"),
 ]
 
 
@@ -376,3 +377,17 @@ def test_shared_prefixes_and_prefix_caching_in_a_study(tmp_path):
     bad = STUDY.replace("seed: 3}}", "seed: 3, prefix_groups: 2}}")
     with pytest.raises(HwsimError, match="shared_prefix"):
         study(tmp_path, text=bad)
+
+
+def test_kv_admission_in_a_study(tmp_path):
+    """docs/studies.md: kv_admission takes a list like every scheduler key; reserving whole lives (TensorRT-LLM's
+    GUARANTEED_NO_EVICT) never preempts where vLLM's on-demand policy does, on a cache of 12 blocks."""
+    text = STUDY.replace("tp: [1, 2]", "kv_admission: [on-demand, reserve]").replace(
+        'rate: 4, num_requests: 6, input_len: "uniform:16:64", output_len: "uniform:2:6"',
+        'rate: 1000, num_requests: 6, input_len: "48", output_len: "40"',
+    )
+    s = study(tmp_path, kv_blocks=12, text=text.replace("link: pcie4-x16", "block_size: 16"))
+    assert [w.kv_admission for w in s.workloads] == ["on-demand", "reserve"]
+    t = run_sweep(s, tmp_path / "out", progress=False).table()
+    on_demand, reserve = t[t["kv_admission"] == "on-demand"], t[t["kv_admission"] == "reserve"]
+    assert (on_demand["preemptions"] > 0).all() and (reserve["preemptions"] == 0).all()

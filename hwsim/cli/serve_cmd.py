@@ -46,6 +46,7 @@ FLAGS = {
         "shared_prefix",
         "prefix_groups",
         "prefix_fraction",
+        "kv_admission",
     ),
     "prefix_caching": "--no-prefix-caching",
     "num": "--num-requests",
@@ -100,6 +101,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--no-prefix-caching",
         action="store_true",
         help="recompute every prompt: no reuse of cached full blocks of shared prefixes (on by default, as vLLM V1)",
+    )
+    sch.add_argument(
+        "--kv-admission",
+        default="on-demand",
+        help="on-demand (default) or reserve. on-demand: blocks as tokens arrive, preempting when they run out (vLLM, default); reserve: a request "
+        "is admitted only with blocks for its prompt and all its output, never preempted (TensorRT-LLM's "
+        "GUARANTEED_NO_EVICT)",
     )
     sch.add_argument("--kv-blocks", type=int, help="KV cache size in blocks (default: memory left after weights)")
     sch.add_argument(
@@ -163,6 +171,7 @@ def run(args: argparse.Namespace) -> int:
         block_size=args.block_size,
         chunked_prefill=not args.no_chunked_prefill,
         prefix_caching=not args.no_prefix_caching,
+        kv_admission=args.kv_admission,
     )
     spec = speculation_from_args(args, arch, prec)
     config.validate()
@@ -209,7 +218,7 @@ def run(args: argparse.Namespace) -> int:
     if args.dp > 1:
         where += f" × {args.dp} replicas (round robin; {s['devices']} devices)"
     print(
-        f"{arch.name} ({arch.family}){where}, {model.name}: {s['requests']} requests ({reqs.source}) in {s['duration_s']:.4g} s, "
+        f"{arch.name} ({arch.family}){where}, {model.name} (weights {s['weights']}): {s['requests']} requests ({reqs.source}) in {s['duration_s']:.4g} s, "
         f"{s['iterations']} iterations"
     )
     print(f"TTFT ms: {ms(s['ttft_s'])}")
@@ -222,8 +231,9 @@ def run(args: argparse.Namespace) -> int:
     if s["kv_capacity_blocks"] >= NO_BLOCK_LIMIT:  # no attention layer: nothing cached per token
         print(f"KV cache: none per token (SSM state per sequence only), {s['preemptions']} preemptions")
     else:
+        admission = " (whole lives reserved at admission)" if args.kv_admission == "reserve" else ""
         print(
-            f"KV cache: peak {s['kv_peak_blocks']} of {s['kv_capacity_blocks']} blocks "
+            f"KV cache{admission}: peak {s['kv_peak_blocks']} of {s['kv_capacity_blocks']} blocks "
             f"({100 * s['kv_peak_fraction']:.1f}%), {s['preemptions']} preemptions"
         )
     if s["prefix_cache_hit_rate"] is not None:

@@ -33,7 +33,8 @@ class OperandType:
     scale_bits: int = 0
     codebook: bool = False  # elements index a table of arbitrary values (NF4): the datapath sees them dequantized
     # scale (and min) multiplies per group per output of a dot product that applies them to partial sums: 1 for
-    # one scale per group; llama.cpp K-quants: every sub-block's scale (and min) plus the block's d (and dmin)
+    # one scale per group; asymmetric INT groups 2 (scale, zero point); llama.cpp types every sub-block's scale
+    # (and min) plus the block's d (and dmin, or q4_1 / q5_1's m): hwsim.formats Format / GgmlFormat
     scale_multiplies: int = 1
 
 

@@ -88,8 +88,9 @@ def combine_ops(ops: OpColumns, planes: int) -> np.ndarray:
 
 def dequant_ops(ops: OpColumns, prec: ResolvedPrecision) -> np.ndarray:
     """Scale multiplies of group dequantisation: per output, the weight format's scale_multiplies (one
-    for a plain group scale; a llama.cpp K-quant's sub-block scales and mins and its d, dmin) per weight
-    group along k (per-tensor or per-channel scales: one per output)."""
+    for a plain group scale; two with an asymmetric INT group's zero point or q4_1 / q5_1's min; a llama.cpp
+    K-quant's sub-block scales and mins and its d, dmin) per weight group along k (per-tensor or per-channel
+    scales: one per output)."""
     w = prec.weights
     groups = cdiv(ops.k, w.group_size) * w.scale_multiplies if w.group_size else 1.0
     return np.where(lut_mask(ops), ops.m * ops.n * groups * ops.count, 0.0)

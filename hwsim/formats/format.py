@@ -89,8 +89,14 @@ class Format:
     @property
     def scale_multiplies(self) -> int:
         """Scale (and min) multiplies per group per output of a dot product that applies them to partial
-        sums (hwsim.tech.datapath): one scale per group here; llama.cpp K-quants have more (GgmlFormat)."""
-        return 1
+        sums (hwsim.tech.datapath, the lut family's dequantise step): one scale per group, and with
+        asymmetric INT groups (minmax, x = s·(q − z)) a second for the zero point: Σ a·x = s·Σ a·q − (s·z)·Σ a,
+        the precomputed s·z times the group's activation sum, one multiply-add per group per output (T-MAC,
+        microsoft/T-MAC python/t_mac/intrins/tbl.cc, tbl_g4_int8_float_update_impl with ZeroPoint: zero
+        points stored beside the scales, `c + c_group * s + z * partial_sum` per output, partial_sum the
+        group's activation sum). Per-channel and per-tensor scales are not priced per group (scale_bits 0).
+        llama.cpp block types have their own counts (GgmlFormat)."""
+        return 2 if self.scaling == "minmax" and self.granularity == "group" else 1
 
     @property
     def bits_per_element(self) -> float:

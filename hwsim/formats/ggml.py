@@ -88,8 +88,8 @@ IQ4_VALUES = (-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 8
 CLOSED_FORM = ("q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "tq1_0", "tq2_0")
 CODEBOOK = {"iq4_nl": IQ4_VALUES, "iq4_xs": IQ4_VALUES}
 _SUB = {"q2_k": 16, "q3_k": 16, "q4_k": 32, "q5_k": 32, "q6_k": 16, "iq4_xs": 32}  # sub-block sizes
-K_QUANTS = ("q2_k", "q3_k", "q4_k", "q5_k", "q6_k")
-_WITH_MINS = ("q2_k", "q4_k", "q5_k")  # block_q2_K / q4_K / q5_K carry dmin and a min per sub-block
+# blocks with mins: block_q2_K / q4_K / q5_K carry dmin and a min per sub-block, block_q4_1 / q5_1 one min m
+_WITH_MINS = ("q2_k", "q4_k", "q5_k", "q4_1", "q5_1")
 
 
 def _fp16(a: np.ndarray) -> np.ndarray:
@@ -329,17 +329,22 @@ class GgmlFormat(Format):
 
     @property
     def scale_multiplies(self) -> int:
-        """K-quants: per 256-weight block and output, a dot product Σ x̂·a with x̂ = d·sc·q − dmin·m multiplies
-        each sub-block's integer partial sum by its scale sc and (with mins) the sub-block's activation sum
-        by its min m, then the block's two sums by d and dmin (llama.cpp ggml-cpu/quants.c,
-        ggml_vec_dot_q2_K_q8_K_generic: `isum += d * isuml`, `summs += bsums[j] * (sc[j] >> 4)`, `dall * isum
-        - dmin * summs`). Counts from ggml-common.h's block structs: block_q2_K 16 scales + 16 mins + d +
-        dmin = 34, block_q3_K 16 + d = 17, block_q4_K / block_q5_K 8 + 8 + 2 = 18, block_q6_K 16 + d = 17.
-        Every other type: one (its d; q4_1 / q5_1's m and iq4_xs's 8 sub-block scales are left uncounted)."""
-        if self.kind not in K_QUANTS:
-            return 1
+        """Per block and output, one multiply per stored scale and min as llama.cpp's dot products apply
+        them (ggml-cpu/quants.c): each sub-block's integer partial sum by its scale sc, with mins each
+        sub-block's activation sum by its min, then the block's sums by d and (with mins) dmin; a type
+        without sub-blocks multiplies by d and (q4_1 / q5_1) adds its min m times the activation block's
+        precomputed sum s. Counts from ggml-common.h's block structs:
+          block_q2_K 16 scales + 16 mins + d + dmin = 34 (ggml_vec_dot_q2_K_q8_K_generic: `isum += d * isuml`,
+          `summs += bsums[j] * (sc[j] >> 4)`, `dall * isum - dmin * summs`), block_q3_K 16 + d = 17,
+          block_q4_K / block_q5_K 8 + 8 + 2 = 18, block_q6_K 16 + d = 17;
+          block_iq4_xs 8 six-bit sub-block scales + d = 9 (arch/x86/quants.c ggml_vec_dot_iq4_xs_q8_K, AVX2:
+          the partial sums times each `ls - 32`, the block's sum times d·d8 once);
+          block_q4_1 / block_q5_1 d + m = 2 (ggml_vec_dot_q4_1_q8_1_generic: `(d * y.d) * sumi + m * y.s`);
+          q8_0, q4_0, q5_0, iq4_nl, tq1_0, tq2_0: d = 1."""
         mins = self.kind in _WITH_MINS
-        return (QK_K // _SUB[self.kind]) * (1 + mins) + 1 + mins
+        block = TYPES[self.kind][0]
+        sub_blocks = block // _SUB[self.kind] if self.kind in _SUB else 0
+        return sub_blocks * (1 + mins) + 1 + mins
 
     def values(self) -> np.ndarray:
         if self.kind in CODEBOOK:

@@ -7,6 +7,9 @@ Policy (vLLM's v1 scheduler, first come first served):
 - KV blocks of `block_size` tokens are allocated as tokens enter the cache; when a running sequence
   cannot get a block, the most recently arrived running sequence is preempted: its blocks are freed and
   it returns to the head of the queue to recompute its prompt and the tokens it has generated;
+- `kv_admission="reserve"` (TensorRT-LLM's GUARANTEED_NO_EVICT capacity policy) admits a waiting sequence only
+  when the blocks for its whole life (prompt and every output token it asked for) fit beside what the running
+  sequences may still grow to, so no sequence is ever preempted; the default `"on-demand"` is vLLM's above;
 - a sequence emits a token in the iteration that brings its cache up to everything it knows (prompt and
   generated tokens); its first token is its TTFT;
 - automatic prefix caching (vLLM V1's, on by default there and here; hwsim.serve.kvcache.BlockTable): a full
@@ -45,12 +48,22 @@ class SchedulerConfig:
     block_size: int = 16
     chunked_prefill: bool = True
     prefix_caching: bool = True
+    kv_admission: str = "on-demand"  # KV_ADMISSIONS
 
     def validate(self) -> None:
         for name in ("max_num_seqs", "max_batched_tokens", "block_size"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
                 raise HwsimError(f"must be a positive integer, got {v!r}", field=name)
+        if self.kv_admission not in KV_ADMISSIONS:
+            raise HwsimError(
+                f"unknown policy {self.kv_admission!r}; allowed: {', '.join(KV_ADMISSIONS)}", field="kv_admission"
+            )
+
+
+# how a waiting sequence gets KV blocks: as its tokens arrive, preempting when they run out (vLLM), or all of
+# its life's blocks reserved when it is admitted (TensorRT-LLM's GUARANTEED_NO_EVICT): module docstring
+KV_ADMISSIONS = ("on-demand", "reserve")
 
 
 @dataclass
@@ -90,7 +103,9 @@ def simulate(
     kv = BlockTable(kv_blocks, config.block_size, n, caching=config.prefix_caching)
     bs = config.block_size
     keys_of = _BlockKeys(requests, bs) if config.prefix_caching else None
-    worst = -(-(P + D - 1) // config.block_size)
+    last = P + D - 1  # tokens a sequence ever holds in the cache (its last token is never fed back)
+    worst = -(-last // config.block_size)
+    reserve = config.kv_admission == "reserve"
     too_big = np.flatnonzero(worst > kv.capacity)
     if len(too_big):
         i = int(too_big[0])
@@ -193,7 +208,8 @@ def simulate(
                 place(run[keep], computed[run[keep]] + take[keep])
             else:
                 budget = _running_with_preemption(ids, new, budget)
-        # waiting sequences, first come first served
+        # waiting sequences, first come first served; `owed`: blocks the running ones may still take (reserve)
+        owed = int(kv.need(np.array(running, dtype=np.int64), last[running]).sum()) if reserve and running else 0
         while waiting and budget > 0 and len(running) < config.max_num_seqs:
             r = waiting[0]
             known = int(P[r] + generated[r])
@@ -202,8 +218,10 @@ def simulate(
             want = min(remaining, budget)
             if not config.chunked_prefill and want < remaining and generated[r] == 0:
                 break  # (a preempted sequence's recomputation may exceed the budget: it is chunked)
-            if -(-(hit * bs + want) // bs) - hit + evictable > kv.free:
+            now = -(-(hit * bs + want) // bs) - hit  # blocks its first chunk takes
+            if (int(worst[r]) - hit + owed if reserve else now) + evictable > kv.free:
                 break
+            owed += int(worst[r]) - hit - now if reserve else 0
             waiting.pop(0)
             running.append(r)
             if keys_of is not None:

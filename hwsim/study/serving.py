@@ -33,6 +33,7 @@ SERVING_KEYS = (
     "block_size",
     "chunked_prefill",
     "prefix_caching",
+    "kv_admission",
     "kv_blocks",
     "memory_utilization",
     "tp",
@@ -72,6 +73,7 @@ class ServingWorkload:
     block_size: int = 16
     chunked_prefill: bool = True
     prefix_caching: bool = True  # automatic prefix caching (hwsim.serve.scheduler), on as in vLLM V1
+    kv_admission: str = "on-demand"  # hwsim.serve.scheduler.KV_ADMISSIONS
     shared_prefix: int | None = None  # generated stream: tokens shared (docs/serving.md, "Shared prefixes")
     prefix_groups: int = 1
     prefix_fraction: float = 1.0
@@ -113,6 +115,7 @@ class ServingWorkload:
             "block_size": self.block_size,
             "chunked_prefill": self.chunked_prefill,
             "prefix_caching": self.prefix_caching,
+            "kv_admission": self.kv_admission,
             "kv_blocks": math.nan if self.kv_blocks is None else float(self.kv_blocks),
             "memory_utilization": self.memory_utilization,
             "tp": self.tp,
@@ -190,6 +193,8 @@ def _stream(at: At) -> tuple[list, dict]:
 
 def serving_workloads(at: At) -> list[ServingWorkload]:
     """Every combination of one `kind: serving` entry's list-valued keys."""
+    from hwsim.serve.scheduler import KV_ADMISSIONS
+
     keys = at.mapping(SERVING_KEYS, required=("model", "requests"))
     models = [m.str() for m in keys["model"].list(allow_scalar=True)]
     rates, fixed = _stream(keys["requests"])
@@ -199,16 +204,17 @@ def serving_workloads(at: At) -> list[ServingWorkload]:
     }
     chunked = _many(keys.get("chunked_prefill"), lambda a: a.bool(), True)
     caching = _many(keys.get("prefix_caching"), lambda a: a.bool(), True)
+    admission = _many(keys.get("kv_admission"), lambda a: a.str(KV_ADMISSIONS), "on-demand")  # scheduler policy
     if "kv_blocks" in keys and "memory_utilization" in keys:
         raise keys["kv_blocks"].error("give kv_blocks or memory_utilization, not both")
     kv_blocks = _many(keys.get("kv_blocks"), lambda a: a.int(minimum=1), None)
     util = _many(keys.get("memory_utilization"), _fraction, 0.9)
     if "link" in keys:
         fixed["link"] = keys["link"].str()
-    names = ("rate", *ints, "chunked_prefill", "prefix_caching", "kv_blocks", "memory_utilization")
+    names = ("rate", *ints, "chunked_prefill", "prefix_caching", "kv_admission", "kv_blocks", "memory_utilization")
     out = []
     for m in models:
-        for combo in itertools.product(rates, *ints.values(), chunked, caching, kv_blocks, util):
+        for combo in itertools.product(rates, *ints.values(), chunked, caching, admission, kv_blocks, util):
             vals = dict(zip(names, combo))
             if vals["rate"] is None:  # a request file: no generated stream
                 vals.pop("rate")

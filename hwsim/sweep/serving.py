@@ -139,6 +139,7 @@ def serve_point(arch: Accelerator, w: ServingWorkload, precision: PrecisionChoic
         block_size=w.block_size,
         chunked_prefill=w.chunked_prefill,
         prefix_caching=w.prefix_caching,
+        kv_admission=w.kv_admission,
     )
     why = why_not_serves(
         arch,

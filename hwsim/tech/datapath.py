@@ -10,8 +10,9 @@ Built from the Horowitz 45 nm table (hwsim.tech.tables) with two-point fits, the
   float × float accumulates exactly (Kulisch) in 2^Ea + Ma + 2^Eb + Mb + ceil(log2 n) - 1 bits when
   that is ≤ 64 (minifloats), else in an fp32 adder (fp16/bf16 inputs: the usual tensor-core choice);
 - group scales: one scale multiply (fp16-class) per group, amortised over the group; a format with several
-  scales per group multiplies each (OperandType.scale_multiplies: a llama.cpp K-quant's sub-block scales and
-  mins and its super-block d and dmin, hwsim.formats.ggml).
+  scales per group multiplies each (OperandType.scale_multiplies: a llama.cpp K-quant's or iq4_xs's sub-block
+  scales and mins and its super-block d and dmin, q4_1 / q5_1's d and m, an asymmetric INT group's scale and
+  zero point; hwsim.formats).
 """
 
 from __future__ import annotations

@@ -124,6 +124,14 @@ def test_gpu_datasheet_fields(preset, sms, fma_fp16, clock, bandwidth, fp16_tflo
     assert sms * 4 * fma_fp16 * 2 * clock / 1e12 == pytest.approx(fp16_tflops, rel=2e-3)
 
 
+@pytest.mark.parametrize("preset, mib", [("h100-sxm", 81_559), ("h200-sxm", 143_771)])
+def test_gpu_memory_is_what_the_driver_reports(preset, mib):
+    """Serving stacks size the KV cache from the device total NVML reports (nvidia-smi memory.total: 81,559 MiB on
+    an H100 80GB HBM3, 143,771 MiB on an H200), not from the datasheet's rounded "80 GB" / "141 GB" (decimal
+    bytes would leave an H100 5.5 GB, 7%, short)."""
+    assert load_arch(preset).level("hbm").capacity == mib * 2**20
+
+
 # --- Technology (REFERENCES.md "Technology and memory energy", Horowitz ISSCC 2014, 45 nm) -------------------
 
 HOROWITZ_PJ = {

@@ -1,0 +1,141 @@
+"""hwsim `serve` against TensorRT-LLM's published offline throughput (tests/data/serving/README.md).
+
+Each row of tests/data/serving/trtllm_perf_overview.csv is replayed as trtllm-bench ran it: every request
+at t = 0 with the row's fixed prompt and output lengths, the ModelOpt FP8 checkpoint's formats (fp8 e4m3
+weights and activations, fp8 KV cache, lm_head and embeddings in bf16), the KV cache sized from 95% of
+the memory left after the weights, the KV blocks of a request's whole life reserved at admission
+(GUARANTEED_NO_EVICT), and trtllm-bench's own rule for the batch size and token budget. Three columns of
+hwsim: the GPU preset as fitted on eagerly timed kernels; without the per-GEMM fp8 fixed time (the
+serving-stack setting of docs/gpu.md); and with no per-kernel fixed time at all (CUDA graphs, bounded).
+
+    python benchmarks/trtllm_throughput.py            # every row (~15 min on the 2-core sandbox)
+    python benchmarks/trtllm_throughput.py --rows 8   # the first 8 rows
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import time
+from dataclasses import replace
+from pathlib import Path
+
+TABLE = Path(__file__).resolve().parents[1] / "tests" / "data" / "serving" / "trtllm_perf_overview.csv"
+
+# the ModelOpt FP8 checkpoint's quantization (ModelOpt's unified HF export: quant_algo FP8,
+# kv_cache_quant_algo FP8, exclude_modules [lm_head]); torch_dtype bfloat16 for what it leaves alone
+MODELOPT_FP8 = {
+    "torch_dtype": "bfloat16",
+    "quantization_config": {"quant_method": "modelopt", "quant_algo": "FP8", "exclude_modules": ["lm_head"]},
+}
+KV_FORMAT = "fp8_e4m3"
+KV_FRACTION = 0.95  # perf-overview: --kv_cache_free_gpu_mem_fraction 0.95 "in many cases"
+
+# hwsim settings compared: name → arch overrides
+SETTINGS = {
+    "preset": {},
+    "no fp8 fixed time": {"compute.overhead_8bit": "0 s"},
+    "no fixed time": {"compute.overhead_8bit": "0 s", "compute.launch_overhead": "0 s"},
+}
+
+
+def read_table(path: Path = TABLE) -> list[dict]:
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    for r in rows:
+        for k in ("tp", "isl", "osl", "num_requests"):
+            r[k] = int(r[k])
+        r["out_tok_s"] = float(r["out_tok_s"])
+    return rows
+
+
+def bench_limits(
+    device_gib: float, params: int, kv_elems_per_token: int, isl: int, osl: int, tp: int
+) -> tuple[int, int]:
+    """(max_batch_size, max_num_tokens) as trtllm-bench derives them for a dataset of fixed lengths
+    (tensorrt_llm/bench/build/tuning.py, calc_engine_setting and finetune_setting, pp = 1): the requests
+    whose whole sequence fits the KV memory left beside fp8 weights (1 byte a parameter, 1 byte a KV
+    element), rounded up "optimistically"; tokens = that batch × (1 + isl / osl), rounded up. Sizes in
+    GiB, as it reads the device's memory from NVML. (Its rule of at least one KV head per device does
+    not bind here: every model in the table has 8 KV heads and tp <= 8.)"""
+    per_token = kv_elems_per_token / 2**30
+    kv_gib = (device_gib * tp - params / 2**30) * KV_FRACTION
+    seqs = min(kv_gib / (per_token * (isl + osl)), 4096)
+    tokens = min(seqs * (1 + isl / osl), 32768)
+    if seqs < 256:
+        batch = max(64, 32 * math.ceil(seqs / 32))
+    elif seqs < 1024:
+        batch = 128 * math.ceil(seqs / 128)
+    else:
+        batch = 256 * math.ceil(seqs / 256)
+    if tokens < 4096:
+        budget = max(2048, 256 * math.ceil(tokens / 256))
+    elif tokens < 8192:
+        budget = 512 * math.ceil(tokens / 512)
+    else:
+        budget = 1024 * math.ceil(tokens / 1024)
+    return batch, budget
+
+
+def run_row(row: dict, overrides: dict, num_requests: int | None = None) -> dict:
+    """hwsim's replay of one published row: its summary (throughput_out_tokens_per_s, ...)."""
+    from hwsim.arch import load_arch
+    from hwsim.core.precision import Precision
+    from hwsim.serve.links import link_for
+    from hwsim.serve.replay import serve
+    from hwsim.serve.requests import poisson_requests
+    from hwsim.serve.scheduler import SchedulerConfig
+    from hwsim.serve.shard import Parallel
+    from hwsim.workload import load_model
+    from hwsim.workload.kv import token_elems
+    from hwsim.workload.quant import weight_formats
+
+    arch = load_arch(row["arch"], overrides)
+    formats = weight_formats(MODELOPT_FP8)
+    model = replace(load_model(row["model"]), weight_formats=formats, default_weight_format=formats.default)
+    device_gib = float(arch.backing.capacity) / 2**30
+    batch, budget = bench_limits(device_gib, model.params, token_elems(model.blocks), row["isl"], row["osl"], row["tp"])
+    n = num_requests or row["num_requests"]
+    reqs = poisson_requests(math.inf, n, str(row["isl"]), str(row["osl"]), seed=0)
+    config = SchedulerConfig(max_num_seqs=batch, max_batched_tokens=budget, kv_admission="reserve")
+    prec = Precision(weights=None, activations="fp8_e4m3", kv=KV_FORMAT)  # weights: the checkpoint's own
+    link = link_for(arch, None) if row["tp"] > 1 else None  # the preset's own (DGX: NVLink 4)
+    res = serve(
+        arch, model, reqs, prec, config, memory_utilization=KV_FRACTION, parallel=Parallel(tp=row["tp"]), link=link
+    )
+    return {**res.summary, "max_num_seqs": batch, "max_batched_tokens": budget}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rows", type=int, help="only the first N rows")
+    ap.add_argument("--model", help="only the rows of this hwsim model")
+    args = ap.parse_args()
+    rows = [r for r in read_table() if args.model in (None, r["model"])][: args.rows]
+    print("| model | GPU | TP | ISL/OSL | batch / tokens | published | " + " | ".join(SETTINGS) + " |")
+    print("|---|---|---|---|---|---|" + "---|" * len(SETTINGS))
+    errors: dict[str, list[float]] = {s: [] for s in SETTINGS}
+    t0 = time.perf_counter()
+    for row in rows:
+        cells = []
+        for name, overrides in SETTINGS.items():
+            got = run_row(row, overrides)
+            err = got["throughput_out_tokens_per_s"] / row["out_tok_s"] - 1
+            errors[name].append(err)
+            cells.append(f"{got['throughput_out_tokens_per_s']:,.0f} ({err:+.0%})")
+        print(
+            f"| {row['published_model']} | {row['gpu']} | {row['tp']} | {row['isl']}/{row['osl']} | "
+            f"{got['max_num_seqs']} / {got['max_batched_tokens']} | {row['out_tok_s']:,.0f} | "
+            + " | ".join(cells)
+            + " |",
+            flush=True,
+        )
+    for name, errs in errors.items():
+        med = sorted(abs(e) for e in errs)[len(errs) // 2]
+        print(f"{name}: median |error| {med:.1%}, range {min(errs):+.1%} … {max(errs):+.1%} over {len(errs)} rows")
+    print(f"({time.perf_counter() - t0:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
