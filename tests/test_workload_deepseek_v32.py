@@ -179,20 +179,116 @@ def test_the_indexer_score_gemm_is_priced_at_fp8_with_its_scales(given):
 
 def test_a_design_that_cannot_run_the_indexers_formats_says_so(monkeypatch):
     """A format the design refuses costs those rows at the caller's precision, with a warning naming them (never
-    silently): here an unknown format name stands for one."""
-    import hwsim.engine.cost as cost
+    silently), in the cycle engine and roofline as in the analytical engine: here an unknown format name stands
+    for one."""
+    import hwsim.engine.machine as machine
     from hwsim.errors import HwsimWarning
 
     m = from_hf_dict(dict(TINY))
     t = trace(m, "decode", batch=2, context=40)
-    monkeypatch.setitem(cost.FIXED_OPERANDS, "index_qk", {"kv": "no_such_format"})
+    monkeypatch.setitem(machine.FIXED_OPERANDS, "index_qk", {"kv": "no_such_format"})
     with pytest.warns(HwsimWarning, match="cannot run kv no_such_format"):
         got = _indexer_rows(evaluate("h100-sxm", t, Precision()), 0)
-    monkeypatch.setattr(cost, "FIXED_OPERANDS", {})
+    from hwsim import cycle
+    from hwsim.roofline import roofline
+
+    for other in (lambda: cycle.evaluate(load_arch("h100-sxm"), t, Precision()), lambda: roofline("h100-sxm", t)):
+        with pytest.warns(HwsimWarning, match="cannot run kv no_such_format"):  # the same mechanism says it
+            other()
+    monkeypatch.setattr(machine, "FIXED_OPERANDS", {})
     fresh = trace(m, "decode", batch=2, context=40)  # its rows' groups are found anew (kept per trace)
     plain = _indexer_rows(evaluate("h100-sxm", fresh, Precision()), 0)
     assert got.loc["layers.0.indexer.qk", "bytes_hbm"] == plain.loc["layers.0.indexer.qk", "bytes_hbm"]
     assert got.loc["layers.0.indexer.rope", "bytes_hbm"] != plain.loc["layers.0.indexer.rope", "bytes_hbm"]
+
+
+_FIXED_ROWS = r"\.indexer\.(?:rope|qk|reduce|topk)$"  # the rows of layer_ops.FIXED_OPERANDS' roles
+
+
+@pytest.mark.parametrize(
+    ("arch", "weights", "phase"),
+    [
+        ("h100-sxm", "fp8_e4m3", "decode"),
+        ("h100-sxm", "fp8_e4m3", "prefill"),
+        ("tpu-like", "fp16", "decode"),
+        ("bitmod", "int4_g128", "decode"),
+        ("bitmod", "int4_g128", "prefill"),
+    ],
+)
+def test_the_cycle_engine_costs_the_indexer_at_its_formats(arch, weights, phase):
+    """One pipeline feeds both engines (docs/cycle.md: within 5%): the cycle engine simulates the indexer's rows on
+    the machine at their own formats, as the analytical engine costs them (hwsim.engine.machine.with_fixed_rows).
+    DeepSeek-V3.2-Exp (the preset), decode of 4 sequences at 8k context / a 512-token prefill: each indexer row's
+    backing-store bytes equal the analytical engine's (the simulated DMA moves the shared memory model's bytes),
+    the indexer's cycles and the totals agree within 5%, and the timeline has every op in table order. Measured
+    (cycle vs analytical, indexer rows, decode / prefill): h100-sxm +0.00% / +0.05%, tpu-like -0.09% / +0.53%,
+    bitmod -0.09% / +0.03%. Before, the cycle engine costed those rows at the caller's formats: +1.78% / -6.15%,
+    +31.16% / +3.58%, +64.35% / +71.20%, and its bytes were every row's at those formats (indexer.qk's key cache
+    at 2 bytes an element, 8,454,144 bytes against the fp8 cache's 4,359,168 on h100-sxm decode). The totals,
+    mostly the MoE linears at batch 4, moved less (at most +0.66%, bitmod prefill): the indexer rows are checked."""
+    from hwsim import cycle
+
+    a = load_arch(arch)
+    m = load_model("deepseek-v3.2-exp")
+    t = trace(m, "decode", batch=4, context=8191) if phase == "decode" else trace(m, "prefill", batch=1, seq=512)
+    prec = Precision(weights=weights)
+    ana, cyc = evaluate(a, t, prec), cycle.evaluate(a, t, prec)
+    rows = ana.ops["name"].str.contains(_FIXED_ROWS).to_numpy()
+    assert rows.sum() == 4 * 61
+    back = f"bytes_{a.backing.name}"
+    np.testing.assert_allclose(cyc.ops[back].to_numpy()[rows], ana.ops[back].to_numpy()[rows], rtol=1e-12)
+    indexer = cyc.ops["cycles"].to_numpy()[rows].sum() / ana.ops["cycles"].to_numpy()[rows].sum()
+    assert abs(indexer - 1) <= 0.05
+    assert cyc.totals["cycles"] == pytest.approx(ana.totals["cycles"], rel=0.05)
+    assert cyc.timeline["op"].drop_duplicates().tolist() == cyc.ops["name"].tolist()
+
+
+@pytest.mark.parametrize("arch", ["sail-n1", "bitmod"])
+def test_the_engines_agree_on_the_tiny_model(arch):
+    """The tiny model (the indexer a large share of it), int4_g128 weights, decode of 2 at 300 cached tokens and a
+    64-token prefill: the engines within 5% (measured: sail-n1 -0.7% / -0.7%, bitmod +2.0% / -1.2%; the same rows
+    all at the caller's formats in both engines: -0.6% / -0.5%, +1.4% / -1.2%). Before, with the cycle engine alone
+    at the caller's formats: +13.6% / -4.0% and +16.8% / -3.8%."""
+    from hwsim import cycle
+
+    m = from_hf_dict(dict(TINY))
+    for t in (trace(m, "decode", batch=2, context=300), trace(m, "prefill", batch=1, seq=64)):
+        ana, cyc = evaluate(arch, t, "int4_g128"), cycle.evaluate(load_arch(arch), t, "int4_g128")
+        assert cyc.totals["cycles"] == pytest.approx(ana.totals["cycles"], rel=0.05)
+
+
+def test_roofline_and_explain_see_the_index_key_at_fp8():
+    """Roofline and `--explain` take the indexer's rows from the machine at their own formats, as the engines do.
+    DeepSeek-V3.2-Exp decode at 32k: roofline's indexer.qk row on the H100-SXM preset moves the fp8 key cache with
+    its scales (32,768 keys × 132 bytes + the query's 64 heads × 132) against the fp8 roof, exactly as the row alone
+    at the index key's format (before: 8,404,992 bytes, the fp16 key cache, against the fp16 roof; the phase's
+    kv_read_bytes 655,622,144, now 407,764,992); the index rope row writes the key at 132 bytes (33,156 bytes in all,
+    was 33,280). explain's lines on the TPU-like preset add up to the engine's energy per part and its DRAM byte
+    counts to the engine's bytes (before: compute +20.6%, DRAM +0.32%, unified buffer +0.95%: the lines priced the
+    indexer at the caller's fp16 while the engine's totals did not)."""
+    from hwsim.engine.explain import explain
+    from hwsim.roofline import roofline
+    from hwsim.workload.blocks import Indexer
+
+    t = trace(load_model("deepseek-v3.2-exp"), "decode", batch=1, context=32_767)
+    got = roofline("h100-sxm", t, Precision(weights="fp8_e4m3")).ops.query("level == 'hbm'").set_index("name")
+    qk = got.loc["layers.3.indexer.qk"]
+    assert qk["bytes"] == 32_768 * 132 + 64 * 132
+    assert got.loc["layers.3.indexer.rope", "bytes"] == 2 * 64 * 128 * 2 + 128 * 2 + 132
+    row = t.ops[t.ops["name"] == "layers.3.indexer.qk"].assign(op="qk")
+    key = Indexer.KEY_FORMAT
+    alone = roofline("h100-sxm", row, Precision(weights="fp8_e4m3", activations=key, kv=key)).ops
+    alone = alone.query("level == 'hbm'").iloc[0]
+    for col in ("bytes", "compute_roof_ops_per_s", "time_lower_bound_s", "attained_s"):
+        assert qk[col] == alone[col], col
+    # fp8 × fp8 on the tensor cores: twice q_b_proj's fp8-weight × fp16-activation rate (H100 SXM datasheet: 1,979
+    # against 989 dense TFLOPS, derated alike in the preset)
+    assert qk["compute_roof_ops_per_s"] == 2 * got.loc["layers.3.q_b_proj", "compute_roof_ops_per_s"]
+    e = explain("tpu-like", t, Precision())
+    totals = e.table.totals
+    for part, energy in e.part_sums().items():
+        assert energy == pytest.approx(totals[f"energy_{part}_j"], rel=1e-12), part
+    assert e.energy.query("part == 'dram'")["count"].sum() == pytest.approx(totals["bytes_dram"], rel=1e-12)
 
 
 def test_the_checkpoint_keeps_weights_proj_in_bf16_and_the_other_indexer_linears_in_fp8():
@@ -238,7 +334,7 @@ def test_generate_prices_the_indexer_at_the_references_formats(monkeypatch):
     fp16, this repository before) to 2535 ms and TPOT from 19.97 to 19.93 ms (measured here; V3 on the same: 1881 ms
     and 16.33 ms). The comparison: the same run with no row at formats of its own (FIXED_OPERANDS emptied) is the
     old pricing, slower on both counts."""
-    import hwsim.engine.cost as cost
+    import hwsim.engine.machine as machine
     from hwsim.serve.generate import generate
     from hwsim.serve.links import load_link
     from hwsim.serve.parallel import machine_cost
@@ -252,7 +348,7 @@ def test_generate_prices_the_indexer_at_the_references_formats(monkeypatch):
 
     ref = run()
     assert ref.ttft_s == pytest.approx(2.535, rel=1e-3) and ref.tpot_s == pytest.approx(19.93e-3, rel=1e-3)
-    monkeypatch.setattr(cost, "FIXED_OPERANDS", {})
+    monkeypatch.setattr(machine, "FIXED_OPERANDS", {})
     old = run()
     assert old.ttft_s == pytest.approx(2.784, rel=1e-3) and old.tpot_s == pytest.approx(19.97e-3, rel=1e-3)
 

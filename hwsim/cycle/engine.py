@@ -20,7 +20,7 @@ from hwsim.sim import models as M
 from hwsim.cycle.timeline import build_timeline, plot_timeline
 from hwsim.engine.attention import family_view, fold
 from hwsim.engine.cost import CostTable, bound_of, energy_parts, family_ops, table_totals
-from hwsim.engine.machine import Machine, configure, op_traffic
+from hwsim.engine.machine import Machine, configure, fixed_groups, op_traffic, with_fixed_rows
 from hwsim.engine.memory import operand_capacities
 from hwsim.core.ops import INT_COLUMNS, OpColumns
 from hwsim.errors import HwsimError
@@ -97,14 +97,37 @@ def simulate_ops(m: Machine, ops: OpColumns) -> tuple[list[M.OpSim], Traffic]:
 
 
 def evaluate(arch: Accelerator, trace: TraceLike, precision: Precision | ResolvedPrecision | None = None) -> CycleTable:
-    """Cycle-level cost of a trace (a Trace or its ops DataFrame): a CycleTable."""
+    """Cycle-level cost of a trace (a Trace or its ops DataFrame): a CycleTable. Rows that run at formats of their
+    own (hwsim.engine.machine.fixed_groups: DeepSeek-V3.2's indexer) are simulated on the machine at those formats
+    and put back in place, as the analytical engine costs them (with_fixed_rows)."""
     m = configure(arch, precision)
-    fam, run_arch, prec = m.family, m.arch, m.prec
     df = family_ops(arch, trace)  # attention fused or not, as this accelerator runs it
+    table = OpColumns.from_frame(df)
+    cols, ops = _columns(m, table)
+    if fixed_groups(table):
+        cols = with_fixed_rows(m, table, cols, lambda pm, rows, _: _columns(pm, rows)[0])
+    spans = cols.pop(_SPANS)
+    out = pd.DataFrame({"name": df["name"].to_numpy(), "kind": df["kind"].to_numpy(), **cols})
+    out["bound"] = bound_of(cols["compute_cycles"], cols["memory_cycles"])
+    totals, extra = table_totals(m, out, cols, ops, trace)
+    # the timeline in the compute view's order: each row (a fused row's qk part), then the av parts appended
+    view = [s[0] for s in spans] + [s[1] for s in spans if len(s) > 1]
+    names, view_cycles, sims = (list(x) for x in zip(*view)) if view else ([], [], [])
+    timeline = build_timeline(names, view_cycles, sims, M.N_BINS, m.arch.backing.name)
+    return CycleTable(arch=arch.name, ops=out, totals=totals, extra_keys=extra, timeline=timeline)
+
+
+_SPANS = "_spans"  # the column of each row's simulated parts (the timeline's), beside the cost columns
+
+
+def _columns(m: Machine, table: OpColumns) -> tuple[dict[str, np.ndarray], OpColumns]:
+    """The per-op cost columns of `table` on `m` (every row at m's precision) and its compute view, with a column
+    `_SPANS` of each row's (name, cycles, OpSim) in the view: its own, then its av part's (a fused row)."""
+    fam, run_arch, prec = m.family, m.arch, m.prec
     # a fused attention row runs as its qk and av GEMMs chained on chip (unless the family has its own
     # fused kernel model); their columns fold back onto it
-    ops, fused = family_view(fam, OpColumns.from_frame(df))
-    n_ops = len(df)
+    ops, fused = family_view(fam, table)
+    n_ops = len(table)
     sims, tr = simulate_ops(m, ops)
     zero = np.zeros(len(ops))
     overhead = np.broadcast_to(np.asarray(fam.latency(run_arch, ops, zero, zero), dtype=np.float64), zero.shape)
@@ -123,11 +146,11 @@ def evaluate(arch: Accelerator, trace: TraceLike, precision: Precision | Resolve
     }
     cols.update({f"bytes_{name}": np.broadcast_to(b, zero.shape).astype(np.float64) for name, b in moved.items()})
     cols.update(energy_parts(run_arch, moved, fam.compute_energy(run_arch, ops, prec, compute), seconds))
-    view_cycles = cycles  # the timeline shows the qk and av parts of a fused row separately
     cols = {k: fold(np.broadcast_to(v, zero.shape), n_ops, fused) for k, v in cols.items()}
-    cycles, compute, memory = cols["cycles"], cols["compute_cycles"], cols["memory_cycles"]
-    out = pd.DataFrame({"name": df["name"].to_numpy(), "kind": df["kind"].to_numpy(), **cols})
-    out["bound"] = bound_of(compute, memory)
-    totals, extra = table_totals(m, out, cols, ops, trace)
-    timeline = build_timeline(ops.name, view_cycles, sims, M.N_BINS, run_arch.backing.name)
-    return CycleTable(arch=arch.name, ops=out, totals=totals, extra_keys=extra, timeline=timeline)
+    spans = np.empty(n_ops, dtype=object)  # the timeline shows the qk and av parts of a fused row separately
+    for i in range(n_ops):
+        spans[i] = ((ops.name[i], cycles[i], sims[i]),)
+    for j, i in enumerate(fused):
+        spans[i] += ((ops.name[n_ops + j], cycles[n_ops + j], sims[n_ops + j]),)
+    cols[_SPANS] = spans
+    return cols, ops

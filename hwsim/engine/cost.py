@@ -4,19 +4,27 @@ through sweep_cost, over design points)."""
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, TypeVar, cast
 
 import numpy as np
 
 from hwsim.core.spec import Accelerator
 from hwsim.engine.attention import as_run, family_view, fold, unfold
-from hwsim.engine.machine import Machine, OpTraffic, configure, exposed_cycles, op_traffic
+from hwsim.engine.machine import (
+    Machine,
+    OpTraffic,
+    configure,
+    exposed_cycles,
+    fixed_groups,
+    op_traffic,
+    with_fixed_rows,
+)
 from hwsim.core.ops import OpColumns
 from hwsim.arch.loader import as_accelerator
-from hwsim.core.precision import OPERANDS, OperandType, Precision, operand_type, resolve_precision
+from hwsim.core.precision import OperandType, Precision, operand_type
 from hwsim.errors import HwsimError
 from hwsim.kept import kept
-from hwsim.workload.layer_ops import FIXED_OPERANDS
 from hwsim.workload.trace import Trace
 
 if TYPE_CHECKING:  # pandas loads with the first table a caller asks for (CostTable.ops), not with the engine
@@ -122,24 +130,19 @@ def _shaped(values: ArrayLike, shape: tuple) -> np.ndarray:
 _F64 = np.dtype(np.float64)
 
 
-def fixed_groups(ops: OpColumns) -> tuple[tuple[dict[str, str], np.ndarray], ...]:
-    """(operand formats, row mask) of each op role whose rows run at formats of their own whatever the caller's
-    precision (hwsim.workload.layer_ops.FIXED_OPERANDS: DeepSeek-V3.2's indexer), kept per OpColumns; () for a
-    table without such rows (every other model: nothing changes)."""
-    got = ops.__dict__.get("_fixed_groups")
-    if got is None:
-        got = ()
-        # only attention and elementwise rows have such roles: a table of linears alone needs no look
-        if ops.op is not None and (ops.has("attention") or ops.has("elementwise")):
-            present = FIXED_OPERANDS.keys() & set(ops.op.tolist())
-            got = tuple((FIXED_OPERANDS[role], ops.op == role) for role in sorted(present))
-        ops.__dict__["_fixed_groups"] = got  # beside the frozen fields, as the kind masks
-    return got
+@dataclass(frozen=True)
+class Itemised:
+    """One part of a table as the engine costed it (explain reconciles with these): the machine, the rows, their
+    shared traffic, the compute view and the compute energy terms on it (Family.itemised_energy). `rows`: where
+    these rows are in the caller's table (None: every row, those another part re-costs included)."""
 
-
-def fixed_precision(asked: ResolvedPrecision, formats: Mapping[str, str]) -> ResolvedPrecision:
-    """`asked` with the operands `formats` names replaced by those formats."""
-    return resolve_precision(Precision(**{o: formats.get(o, getattr(asked, o)) for o in OPERANDS}))
+    machine: Machine
+    ops: OpColumns
+    traffic: OpTraffic
+    view: OpColumns
+    fused: np.ndarray  # the rows of `ops` whose av part the view appends (hwsim.engine.attention.compute_view)
+    terms: list
+    rows: np.ndarray | None = None
 
 
 def cost_columns(
@@ -148,43 +151,28 @@ def cost_columns(
     """Every per-op cost column as arrays of one shape: (n_ops,), or (n_points, n_ops) in sweeps
     (a swept field that changes only energy, clock or power still gives every column that shape).
     `shared`: op_traffic(m, ops) when the caller has it already (roofline). `itemised`: a list that
-    receives (compute view, energy terms) of the compute energy (Family.itemised_energy; explain).
-    Rows whose operands have formats of their own (fixed_groups) are costed at the machine's precision with
-    those operands replaced, as a quantized checkpoint's per-op weights are (hwsim.engine.per_op), and put back
-    in place; `shared` and `itemised` then describe the other rows only at the machine's precision."""
-    cols = _cost_columns(m, ops, shared, itemised)
-    groups = fixed_groups(ops)
-    if not groups:
+    receives an Itemised of each part costed (explain).
+    Rows whose operands have formats of their own (hwsim.engine.machine.fixed_groups) are costed on the machine
+    at those formats and put back in place (with_fixed_rows, as the cycle engine, roofline and explain do);
+    `shared` describes every row at the machine's precision."""
+    cols = cost_rows(m, ops, shared, itemised)
+    if not fixed_groups(ops):
         return cols
-    import warnings
 
-    from hwsim.errors import HwsimWarning
+    def part(pm: Machine, rows: OpColumns, mask: np.ndarray) -> dict[str, np.ndarray]:
+        got: list = []
+        sub = cost_rows(pm, rows, None, None if itemised is None else got)
+        if itemised is not None:
+            itemised.extend(replace(i, rows=mask) for i in got)
+        return sub
 
-    for formats, mask in groups:
-        try:
-            sub = _cost_columns(configure(m.spec, fixed_precision(m.asked, formats)), ops.take(mask))
-        except HwsimError as exc:  # a design that cannot run them: the caller's precision, said (never silently)
-            shown = ", ".join(f"{o} {f}" for o, f in formats.items())
-            warnings.warn(
-                HwsimWarning(
-                    f"{m.spec.name} cannot run {shown} ({exc.detail}): those rows costed at the given precision"
-                ),
-                stacklevel=2,
-            )
-            continue
-        for key, col in cols.items():
-            part = sub[key]
-            shape = np.broadcast_shapes(col.shape, part.shape[:-1] + (len(ops),))
-            full = np.array(np.broadcast_to(col, shape), dtype=np.float64)
-            full[..., mask] = part
-            full.setflags(write=False)
-            cols[key] = full
-    return cols
+    return with_fixed_rows(m, ops, cols, part)
 
 
-def _cost_columns(
+def cost_rows(
     m: Machine, ops: OpColumns, shared: OpTraffic | None = None, itemised: list | None = None
 ) -> dict[str, np.ndarray]:
+    """cost_columns with every row at the machine's precision (the rows of fixed formats too)."""
     fam, arch, prec = m.family, m.arch, m.prec
     if shared is None:
         shared = op_traffic(m, ops)
@@ -213,7 +201,7 @@ def _cost_columns(
         view_energy = fam.compute_energy(arch, view, prec, view_compute)
     else:
         view_energy, terms = fam.itemised_energy(arch, view, prec, view_compute)
-        itemised.append((view, terms))
+        itemised.append(Itemised(m, ops, shared, view, fused, terms))
     compute_energy = fold(view_energy, len(ops), fused)
     cols.update(energy_parts(arch, tr.levels, compute_energy, seconds, shaped=False))  # shaped with the rest
     shape = common_shape(cols.values())

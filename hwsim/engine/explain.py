@@ -17,12 +17,10 @@ import numpy as np
 import pandas as pd
 
 from hwsim.arch.loader import load_arch
-from hwsim.core.ops import OpColumns
 from hwsim.core.precision import Precision
 from hwsim.core.spec import Accelerator
-from hwsim.engine.attention import as_run
-from hwsim.engine.cost import CostTable, cost_table, op_columns
-from hwsim.engine.machine import Machine, OpTraffic, configure, op_traffic
+from hwsim.engine.cost import CostTable, Itemised, cost_table
+from hwsim.engine.machine import Machine, configure
 from hwsim.engine.memory import level_reads_writes
 
 if TYPE_CHECKING:
@@ -113,8 +111,10 @@ def _g(x: float) -> str:
     return f"{x:>10.4g}" if np.isfinite(x) else f"{'per op':>10}"
 
 
-def _total(x: ArrayLike, n: int) -> float:
-    return float(np.sum(np.broadcast_to(np.asarray(x, dtype=np.float64), (n,))))
+def _total(x: ArrayLike, n: int, keep: np.ndarray | None = None) -> float:
+    """`x` (per row of n, or one value for all) summed over the rows, those `keep` marks when given."""
+    rows = np.broadcast_to(np.asarray(x, dtype=np.float64), (n,))
+    return float(np.sum(rows if keep is None else rows[keep]))
 
 
 def _value(x: ArrayLike) -> float:
@@ -122,48 +122,53 @@ def _value(x: ArrayLike) -> float:
     return float(x) if x.ndim == 0 else float("nan")  # varies per op: only the line's total is meaningful
 
 
-def energy_lines(
-    m: Machine, ops: OpColumns, table: CostTable, ot: OpTraffic, view: OpColumns, terms: list
-) -> pd.DataFrame:
-    """The energy lines of a configured machine on an ops table whose engine results are `table`, with the
-    memory traffic (`ot`, op_traffic) and the datapath's energy terms on its compute view (`view`, `terms`:
-    Family.itemised_energy) that the engine costed."""
-    n = len(ops)
-    arch = m.arch
-    rows = []
-    for term in terms:
-        c = term.component
-        rows.append(
-            (
-                "compute",
-                c.name,
-                c.action,
-                _value(c.energy_j),
-                _total(term.count, len(view)),
-                _total(term.energy_j, len(view)),
+def energy_lines(m: Machine, table: CostTable, parts: list[Itemised]) -> pd.DataFrame:
+    """The energy lines of a configured machine's cost `table` of an ops table, from the parts the engine costed
+    it in (`parts`, Itemised: the whole table at the machine's precision first, then each group of rows it
+    re-costed at formats of their own, hwsim.engine.machine.with_fixed_rows): each part's datapath terms on its
+    compute view and its memory traffic, over the rows whose costs the table keeps. A line that several parts
+    have (the same component, action and part) is one line, its counts and energy summed ('per op' when its
+    energy per action differs between them); static power × time is the table's."""
+    whole, others = parts[0], parts[1:]
+    replaced = np.zeros(len(whole.ops), dtype=bool)
+    for p in others:
+        replaced |= np.asarray(p.rows, dtype=bool)
+    compute: dict = {}
+    memory: dict = {}
+    for p in parts:
+        keep = ~replaced if others and p.rows is None else None  # the whole table's rows no other part re-costs
+        view_keep = None if keep is None else np.concatenate([keep, keep[p.fused]])
+        seen: dict = {}
+        for term in p.terms:
+            c = term.component
+            name = (c.name, c.action, c.source)
+            seen[name] = seen.get(name, -1) + 1  # two terms of one part stay two lines
+            _add(
+                compute,
+                (*name, seen[name]),
+                ("compute", c.name, c.action, _value(c.energy_j), _total(term.count, len(p.view), view_keep)),
+                _total(term.energy_j, len(p.view), view_keep),
                 c.source,
             )
+        arch, ot, n = p.machine.arch, p.traffic, len(p.ops)
+        a_reads, b_reads = ot.array_reads
+        split = level_reads_writes(
+            arch, p.ops.is_attention, ot.bytes, ot.traffic.a_fetch, ot.traffic.b_fetch, a_reads, b_reads, ot.spill
         )
-    a_reads, b_reads = ot.array_reads
-    split = level_reads_writes(
-        arch, ops.is_attention, ot.bytes, ot.traffic.a_fetch, ot.traffic.b_fetch, a_reads, b_reads, ot.spill
-    )
-    for name, (reads, writes) in split.items():
-        per_byte = np.asarray(arch.level(name).energy, dtype=np.float64)
-        src = m.spec.sources.get(f"memory.{name}.energy", "not given: 0 J per byte")
-        for action, moved in (("read", reads), ("write", writes)):
-            rows.append(
-                (
-                    name,
-                    f"{name} bytes {action}",
-                    "byte",
-                    _value(per_byte),
-                    _total(moved, n),
-                    _total(moved * per_byte, n),
+        for name, (reads, writes) in split.items():
+            per_byte = np.asarray(arch.level(name).energy, dtype=np.float64)
+            src = m.spec.sources.get(f"memory.{name}.energy", "not given: 0 J per byte")
+            for action, moved in (("read", reads), ("write", writes)):
+                _add(
+                    memory,
+                    (name, action),
+                    (name, f"{name} bytes {action}", "byte", _value(per_byte), _total(moved, n, keep)),
+                    _total(moved * per_byte, n, keep),
                     src,
                 )
-            )
-    watts = np.asarray(arch.static_power_w, dtype=np.float64)
+    rows = list(compute.values()) + list(memory.values())
+    n = len(whole.ops)
+    watts = np.asarray(m.arch.static_power_w, dtype=np.float64)
     seconds = table.ops["seconds"].to_numpy(dtype=np.float64)
     rows.append(
         (
@@ -177,6 +182,17 @@ def energy_lines(
         )
     )
     return pd.DataFrame(rows, columns=list(ENERGY_COLUMNS))
+
+
+def _add(lines: dict, key: tuple, head: tuple, energy: float, source: str) -> None:
+    """Line `key` of `lines`: (part, component, action, per action, count) + (energy, source), or, when a part
+    before gave it already, its count and energy added (its per-action value NaN, 'per op', if they differ)."""
+    got = lines.get(key)
+    if got is None:
+        lines[key] = (*head, energy, source)
+        return
+    per_action = got[3] if got[3] == head[3] else float("nan")
+    lines[key] = (*got[:3], per_action, got[4] + head[4], got[5] + energy, source)
 
 
 def area_lines(m: Machine) -> pd.DataFrame:
@@ -200,9 +216,6 @@ def explain(arch: Accelerator | str, trace: TraceLike, precision: PrecisionLike 
     if isinstance(precision, (str, int, float)) and not isinstance(precision, bool):
         precision = Precision(weights=precision)
     m = configure(arch, precision)  # type: ignore[arg-type]  # a bool passes through as in evaluate
-    ops = op_columns(as_run(m.arch, trace))
-    ot = op_traffic(m, ops)  # once: the engine's cost and the memory lines share it
-    itemised: list = []  # the engine's compute energy terms, as it summed them
-    table = cost_table(m, trace, ot, itemised)
-    ((view, terms),) = itemised
-    return Explanation(m.spec.name, energy_lines(m, ops, table, ot, view, terms), area_lines(m), table)
+    itemised: list[Itemised] = []  # the parts the engine costed (traffic, compute energy terms), as it summed them
+    table = cost_table(m, trace, None, itemised)
+    return Explanation(m.spec.name, energy_lines(m, table, itemised), area_lines(m), table)

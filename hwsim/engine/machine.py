@@ -1,23 +1,29 @@
 """The machine at one precision, configured once: what the analytical engine, the cycle engine,
-roofline, allocation and sweeps all cost on (Family.configure runs here and nowhere else per call)."""
+roofline, allocation and sweeps all cost on (Family.configure runs here and nowhere else per call); and the
+rows of a table that run at formats of their own whatever that precision (`fixed_groups`, `with_fixed_rows`:
+DeepSeek-V3.2's lightning indexer), each costed on the machine at their formats by every one of those callers."""
 
 from __future__ import annotations
 
 import functools
 import math
+import warnings
 from dataclasses import dataclass
+from typing import Callable, Mapping
 
 import numpy as np
 
 from hwsim.core.ops import OpColumns, OperandBytes, operand_bytes, shape_of
-from hwsim.core.precision import Precision, ResolvedPrecision, is_kept, resolve_precision
+from hwsim.core.precision import OPERANDS, Precision, ResolvedPrecision, is_kept, resolve_precision
 from hwsim.core.spec import Accelerator
+from hwsim.errors import HwsimError, HwsimWarning
 from hwsim.engine.memory import Traffic, level_bytes_per_cycle, operand_capacities, traffic
 from hwsim.families import get_family
 from hwsim.families.base import Family
 from hwsim.kept import kept_by
 from hwsim.tech.components import sum_area_mm2
 from hwsim.sim.blocking import held_pipeline_ends, k_slice_ends, pipeline_ends
+from hwsim.workload.layer_ops import FIXED_OPERANDS
 
 
 @dataclass(frozen=True)
@@ -62,6 +68,65 @@ def configure(arch: Accelerator, precision: Precision | ResolvedPrecision | None
     if is_kept(prec):  # hashable and held for good (resolve_precision): its identity stands for its value
         arch.__dict__["_machine_last"] = (fam, prec, got)
     return got
+
+
+def fixed_groups(ops: OpColumns) -> tuple[tuple[dict[str, str], np.ndarray], ...]:
+    """(operand formats, row mask) of each op role whose rows run at formats of their own whatever the caller's
+    precision (hwsim.workload.layer_ops.FIXED_OPERANDS: DeepSeek-V3.2's indexer), kept per OpColumns; () for a
+    table without such rows (every other model: nothing changes)."""
+    got = ops.__dict__.get("_fixed_groups")
+    if got is None:
+        got = ()
+        # only attention and elementwise rows have such roles: a table of linears alone needs no look
+        if ops.op is not None and (ops.has("attention") or ops.has("elementwise")):
+            present = FIXED_OPERANDS.keys() & set(ops.op.tolist())
+            got = tuple((FIXED_OPERANDS[role], ops.op == role) for role in sorted(present))
+        ops.__dict__["_fixed_groups"] = got  # beside the frozen fields, as the kind masks
+    return got
+
+
+def fixed_precision(asked: ResolvedPrecision, formats: Mapping[str, str]) -> ResolvedPrecision:
+    """`asked` with the operands `formats` names replaced by those formats."""
+    return resolve_precision(Precision(**{o: formats.get(o, getattr(asked, o)) for o in OPERANDS}))
+
+
+# cost(machine, rows, mask): per-op columns of `rows` (the table's rows at `mask`) on `machine`, each an array whose
+# last axis is over those rows (or a value for all of them)
+RowCost = Callable[[Machine, OpColumns, np.ndarray], Mapping[str, np.ndarray]]
+
+
+def with_fixed_rows(m: Machine, ops: OpColumns, cols: Mapping[str, np.ndarray], cost: RowCost) -> dict:
+    """`cols` (per-op columns of `ops` on `m`, every row at m's precision) with the rows of each fixed group
+    (`fixed_groups`) replaced by `cost(the machine at the caller's precision with those operands replaced, those
+    rows, their mask)`: the one way the analytical engine, the cycle engine, roofline and explain cost them, as a
+    quantized checkpoint's per-op weights are (hwsim.engine.per_op). A design that cannot run a group's formats
+    keeps those rows at the caller's precision, with a warning (never silently). `cols` itself for a table without
+    such rows. Columns keep their dtype (numbers, labels, objects) and take the shape both sides broadcast to."""
+    groups = fixed_groups(ops)
+    if not groups:
+        return dict(cols)
+    out = dict(cols)
+    n = len(ops)
+    for formats, mask in groups:
+        try:
+            sub = cost(configure(m.spec, fixed_precision(m.asked, formats)), ops.take(mask), mask)
+        except HwsimError as exc:  # a design that cannot run them: the caller's precision, said (never silently)
+            shown = ", ".join(f"{o} {f}" for o, f in formats.items())
+            warnings.warn(
+                HwsimWarning(
+                    f"{m.spec.name} cannot run {shown} ({exc.detail}): those rows costed at the given precision"
+                ),
+                stacklevel=3,
+            )
+            continue
+        for key, col in out.items():
+            col, part = np.asarray(col), np.asarray(sub[key])
+            shape = np.broadcast_shapes(col.shape, part.shape[:-1] + (n,))
+            full = np.array(np.broadcast_to(col, shape), dtype=np.result_type(col, part))
+            full[..., mask] = part
+            full.setflags(write=False)
+            out[key] = full
+    return out
 
 
 @dataclass(frozen=True)

@@ -38,8 +38,8 @@ from numpy.typing import ArrayLike
 from hwsim.arch import Accelerator
 from hwsim.arch.loader import as_accelerator
 from hwsim.engine.attention import as_run
-from hwsim.engine.cost import bound_of, cost_columns, op_columns, op_table
-from hwsim.engine.machine import Machine, configure, op_traffic
+from hwsim.engine.cost import bound_of, cost_rows, op_columns, op_table
+from hwsim.engine.machine import Machine, configure, fixed_groups, op_traffic, with_fixed_rows
 from hwsim.engine.per_op import align, main_format_cost, split, try_format, weighted_names, with_weights
 
 from hwsim.core.ops import OpColumns, column_array as _array
@@ -220,9 +220,37 @@ def _series(
     arch: Accelerator, ops: OpColumns, labels: dict[str, np.ndarray], prec: ResolvedPrecision
 ) -> tuple[Roofs, dict[str, Any], dict[str, np.ndarray], np.ndarray]:
     """Per-op roofline columns of one (machine, precision) as arrays (`base`, in table order), bytes per level
-    and the B operand's bytes crossing the backing store."""
+    and the B operand's bytes crossing the backing store. Rows that run at formats of their own
+    (hwsim.engine.machine.fixed_groups: DeepSeek-V3.2's indexer) take their columns from the machine at those
+    formats (their compute roof, bytes and engine cost), as the engines cost them (with_fixed_rows); the
+    series' roofs are the machine's at `prec`."""
     m = configure(arch, prec)  # once: roofs, traffic and the engine's cost all use it
     roofs = roofs_of(m)
+    cols = _op_series(m, roofs, ops)
+    if fixed_groups(ops):
+        cols = with_fixed_rows(m, ops, cols, lambda pm, rows, _: _op_series(pm, roofs_of(pm), rows))
+    base: dict[str, Any] = {
+        "arch": roofs.arch,
+        "family": roofs.family,
+        "precision": roofs.precision,  # one value for every op
+        "weights": prec.weights.name,
+        "name": labels["name"],
+        "kind": ops.kind,
+        "op": labels["op"],
+        "layer": labels["layer"],
+        **{k: v for k, v in cols.items() if not k.startswith(_PER_LEVEL)},
+    }
+    levels = {lv: cols[_PER_LEVEL + lv] for lv in roofs.bandwidth}
+    return roofs, base, levels, base.pop(_B_MOVED)
+
+
+_PER_LEVEL = "bytes:"  # _op_series' bytes per level, beside the base columns
+_B_MOVED = "b_moved"
+
+
+def _op_series(m: Machine, roofs: Roofs, ops: OpColumns) -> dict[str, np.ndarray]:
+    """_series' per-op columns of `ops` on `m` (every row at its precision), with `roofs` its roofs: the base
+    columns from `ops` (work) on, the bytes of each level (_PER_LEVEL + name) and of the B operand (_B_MOVED)."""
     shared = op_traffic(m, ops)  # once: the engine's cost below takes the same traffic
     ob, resident, tr = shared.bytes, shared.resident, shared.traffic
     b_moved = np.where(np.broadcast_to(resident[1], ops.m.shape), 0.0, ob.b)  # B bytes crossing the backing store
@@ -237,21 +265,13 @@ def _series(
     slowest = np.vstack([compute_s, *mem_s.values()])
     time_lb = slowest.max(axis=0)
     limiter = np.array(["compute", *mem_s])[slowest.argmax(axis=0)]
-    cost = cost_columns(m, ops, shared)
+    cost = cost_rows(m, ops, shared)  # the fixed rows too: _series re-costs them on their own machine
     attained_s = np.asarray(cost["seconds"], dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         attainable = np.where(work > 0, work / time_lb, 0.0)
         attained = np.where(work > 0, work / attained_s, 0.0)
         fraction = time_lb / attained_s
-    base: dict[str, Any] = {
-        "arch": roofs.arch,
-        "family": roofs.family,
-        "precision": roofs.precision,  # one value for every op
-        "weights": prec.weights.name,
-        "name": labels["name"],
-        "kind": ops.kind,
-        "op": labels["op"],
-        "layer": labels["layer"],
+    return {
         "ops": work,
         "compute_roof_ops_per_s": roof,
         "attainable_ops_per_s": attainable,
@@ -262,9 +282,9 @@ def _series(
         "attained_ops_per_s": attained,
         "fraction_of_roof": fraction,
         "engine_bound": bound_of(cost["compute_cycles"], cost["memory_cycles"]),
+        **{_PER_LEVEL + lv: np.asarray(tr.levels[lv], dtype=np.float64) for lv in roofs.bandwidth},
+        _B_MOVED: b_moved,
     }
-    levels = {lv: np.asarray(tr.levels[lv], dtype=np.float64) for lv in roofs.bandwidth}
-    return roofs, base, levels, b_moved
 
 
 def _rows(values: object, n: int) -> np.ndarray:

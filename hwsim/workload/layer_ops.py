@@ -51,7 +51,8 @@ VECTOR_OPS = {
 ATTENTION_FORMS = ("unfused", "fused")
 # op roles whose operands run at formats of their own whatever precision the caller gives (operand → format; the
 # others take the caller's): DeepSeek-V3.2's lightning indexer as the reference runs it (blocks.Indexer). The
-# engine costs these rows at the caller's precision with these operands replaced (hwsim.engine.cost.cost_columns).
+# engines cost these rows at the caller's precision with these operands replaced (hwsim.engine.machine.with_fixed_rows:
+# the analytical and cycle engines, roofline and explain).
 FIXED_OPERANDS: dict[str, dict[str, str]] = {
     "index_rope": {"kv": Indexer.KEY_FORMAT},  # the key it writes to the index cache (the query goes on in bf16)
     "index_qk": {"activations": Indexer.KEY_FORMAT, "kv": Indexer.KEY_FORMAT},  # fp8 q · fp8 cached k
