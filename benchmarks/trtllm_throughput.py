@@ -8,7 +8,7 @@ the memory left after the weights, the KV blocks of a request's whole life reser
 hwsim: the GPU preset as fitted on eagerly timed kernels; without the per-GEMM fp8 fixed time (the
 serving-stack setting of docs/gpu.md); and with no per-kernel fixed time at all (CUDA graphs, bounded).
 
-    python benchmarks/trtllm_throughput.py            # every row (~15 min on the 2-core sandbox)
+    python benchmarks/trtllm_throughput.py            # every row (~30 min on one core of the 2-core sandbox)
     python benchmarks/trtllm_throughput.py --rows 8   # the first 8 rows
 """
 
