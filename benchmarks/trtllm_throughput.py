@@ -50,6 +50,10 @@ def read_table(path: Path = TABLE) -> list[dict]:
     return rows
 
 
+def _round_up(x: float, step: int) -> int:
+    return step * math.ceil(x / step)
+
+
 def bench_limits(
     device_gib: float, params: int, kv_elems_per_token: int, isl: int, osl: int, tp: int
 ) -> tuple[int, int]:
@@ -63,18 +67,10 @@ def bench_limits(
     kv_gib = (device_gib * tp - params / 2**30) * KV_FRACTION
     seqs = min(kv_gib / (per_token * (isl + osl)), 4096)
     tokens = min(seqs * (1 + isl / osl), 32768)
-    if seqs < 256:
-        batch = max(64, 32 * math.ceil(seqs / 32))
-    elif seqs < 1024:
-        batch = 128 * math.ceil(seqs / 128)
-    else:
-        batch = 256 * math.ceil(seqs / 256)
-    if tokens < 4096:
-        budget = max(2048, 256 * math.ceil(tokens / 256))
-    elif tokens < 8192:
-        budget = 512 * math.ceil(tokens / 512)
-    else:
-        budget = 1024 * math.ceil(tokens / 1024)
+    # rounded up "optimistically": to 32s (at least 64) below 256 requests, 128s below 1,024, else 256s;
+    # tokens to 256s (at least 2,048) below 4,096, 512s below 8,192, else 1,024s
+    batch = max(64, _round_up(seqs, 32)) if seqs < 256 else _round_up(seqs, 128 if seqs < 1024 else 256)
+    budget = max(2048, _round_up(tokens, 256)) if tokens < 4096 else _round_up(tokens, 512 if tokens < 8192 else 1024)
     return batch, budget
 
 
