@@ -77,8 +77,8 @@ def fixed_groups(ops: OpColumns) -> tuple[tuple[dict[str, str], np.ndarray], ...
     got = ops.__dict__.get("_fixed_groups")
     if got is None:
         got = ()
-        # only attention and elementwise rows have such roles: a table of linears alone needs no look
-        if ops.op is not None and (ops.has("attention") or ops.has("elementwise")):
+        # only attention and elementwise rows have such roles: a table of linears and embeddings needs no look
+        if ops.op is not None and not ops.only("linear", "embedding"):
             present = FIXED_OPERANDS.keys() & set(ops.op.tolist())
             got = tuple((FIXED_OPERANDS[role], ops.op == role) for role in sorted(present))
         ops.__dict__["_fixed_groups"] = got  # beside the frozen fields, as the kind masks
@@ -104,7 +104,7 @@ def with_fixed_rows(m: Machine, ops: OpColumns, cols: Mapping[str, np.ndarray], 
     such rows. Columns keep their dtype (numbers, labels, objects) and take the shape both sides broadcast to."""
     groups = fixed_groups(ops)
     if not groups:
-        return dict(cols)
+        return cols if type(cols) is dict else dict(cols)
     out = dict(cols)
     n = len(ops)
     for formats, mask in groups:
