@@ -66,6 +66,8 @@ MODELS = [
     (CONFIGS / "mistral-small-3.1-24b-instruct-2503.json", "mistral", 23_572_403_200, 23_572_403_200),
     (CONFIGS / "qwen2.5-vl-7b-instruct.json", "qwen2", 7_615_616_512, 7_615_616_512),  # text fields at top level
     (CONFIGS / "qwen2-vl-7b-instruct.json", "qwen2", 7_615_616_512, 7_615_616_512),
+    (CONFIGS / "qwen3.5-27b.json", "qwen3_5_text", 26_895_998_464, 26_895_998_464),
+    (CONFIGS / "qwen3.5-35b-a3b.json", "qwen3_5_moe_text", 34_660_610_688, 3_454_988_928),
 ]
 
 

@@ -66,6 +66,8 @@ PRESET = {
     "mistral3": "hf_configs/mistral-small-3.1-24b-instruct-2503.json",
     "qwen2_5_vl": "hf_configs/qwen2.5-vl-7b-instruct.json",
     "qwen2_vl": "hf_configs/qwen2-vl-7b-instruct.json",
+    "qwen3_5": "hf_configs/qwen3.5-27b.json",
+    "qwen3_5_moe": "hf_configs/qwen3.5-35b-a3b.json",
 }
 DENSE_MLP = (".mlp.gate_proj", ".mlp.up_proj", ".mlp.down_proj")
 

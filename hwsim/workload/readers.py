@@ -314,12 +314,18 @@ def _no_rope_layers(f: Fields, layers: int) -> tuple:
 
 # Qwen MoE config classes' defaults (transformers 5.25): routed experts, per token, their width, the shared expert's
 # width (0: none)
-_QWEN_MOE = {"qwen2_moe": (60, 4, 1408, 5632), "qwen3_moe": (128, 8, 768, 0), "qwen3_next": (512, 10, 512, 512)}
+_QWEN_MOE = {
+    "qwen2_moe": (60, 4, 1408, 5632),
+    "qwen3_moe": (128, 8, 768, 0),
+    "qwen3_next": (512, 10, 512, 512),
+    "qwen3_5_moe_text": (256, 8, 512, 512),
+}
 
 
 def _qwen_moe(f: Fields, mt: str, act: str) -> Mlp:
-    """The MoE MLP of Qwen2-MoE / Qwen3-MoE / Qwen3-Next: num_experts gated experts of moe_intermediate_size behind a
-    bias-free softmax router; Qwen2-MoE and Qwen3-Next add an always-on shared expert of
+    """The MoE MLP of Qwen2-MoE / Qwen3-MoE / Qwen3-Next / Qwen3.5-MoE: num_experts gated experts of
+    moe_intermediate_size behind a bias-free softmax router; Qwen2-MoE, Qwen3-Next and Qwen3.5-MoE add an always-on
+    shared expert of
     shared_expert_intermediate_size whose output is scaled by sigmoid(shared_expert_gate(x)). A layer runs it when
     _sparse_layer says so, else its dense MLP."""
     n, k, inter, shared = _QWEN_MOE[mt]
@@ -831,6 +837,15 @@ def _attn_indices(f: Fields, layers: int) -> list:
 _GDN_TYPES = ("linear_attention", "full_attention")  # Qwen3-Next's layer_types
 
 
+# Qwen3-Next-style config classes' defaults (transformers 5.25) that differ between them: hidden, layers, KV heads,
+# dense intermediate (0: the class has none), vocab
+_GDN_DEFAULTS = {
+    "qwen3_next": (2048, 48, 2, 5632, 151936),
+    "qwen3_5_text": (4096, 32, 4, 12288, 248320),
+    "qwen3_5_moe_text": (2048, 40, 2, 0, 248320),
+}
+
+
 def _qwen3_next(f: Fields, mt: str) -> tuple:
     """Qwen3-Next (HF Qwen3NextForCausalLM; Qwen3-Next-80B-A3B): layer_types (default: full attention every
     full_attention_interval-th layer, 4) picks per layer a Gated DeltaNet mixer ("linear_attention", DeltaNet) or
@@ -840,8 +855,17 @@ def _qwen3_next(f: Fields, mt: str) -> tuple:
     zero-centred (weight initialised to 0, applied as 1 + weight, as Gemma's): the same parameters and rows as
     RMSNorm (the 1 + weight a constant fold, assumed). Qwen3NextConfig's defaults (transformers 5.25) are
     Qwen3-Next-80B-A3B's geometry. Multi-token-prediction weights (mtp.*) are not built by transformers (ignored on
-    load) and not traced."""
-    hidden, heads, layers = f.int("hidden_size", 2048), f.int("num_attention_heads", 16), f.int("num_hidden_layers", 48)
+    load) and not traced.
+
+    Qwen3.5 (qwen3_5_text, HF Qwen3_5ForCausalLM; the language model of the qwen3_5 wrapper) is the same decoder
+    with the DeltaNet's input projections apart (DeltaNet.split) and a dense gated MLP of intermediate_size in every
+    layer; Qwen3.5-MoE (qwen3_5_moe_text, of qwen3_5_moe) the same with the Qwen3-Next MoE in every layer (its config
+    class removes mlp_only_layers and decoder_sparse_step). Their multimodal rotary (mrope_section: positions from
+    three axes over the same rotary channels) is priced as plain rotary on those channels. Defaults: _GDN_DEFAULTS
+    and _QWEN_MOE (Qwen3_5TextConfig / Qwen3_5MoeTextConfig, transformers 5.25)."""
+    d_hidden, d_layers, d_kv, d_inter, d_vocab = _GDN_DEFAULTS[mt]
+    hidden, heads = f.int("hidden_size", d_hidden), f.int("num_attention_heads", 16)
+    layers = f.int("num_hidden_layers", d_layers)
     interval = f.int("full_attention_interval", 4)
     types = f.layer_types(layers, lambda i: "linear_attention" if (i + 1) % interval else "full_attention")
     if set(types) - set(_GDN_TYPES):
@@ -863,11 +887,12 @@ def _qwen3_next(f: Fields, mt: str) -> tuple:
         f.int("linear_key_head_dim", 128),
         f.int("linear_value_head_dim", 128),
         f.int("linear_conv_kernel_dim", 4),
+        split=mt != "qwen3_next",
     )
     head_dim, bias = f.int("head_dim", 256), f.flag("attention_bias", False)
     attn = Attention(
         heads,
-        f.kv_heads(heads, default=2),
+        f.kv_heads(heads, default=d_kv),
         head_dim,
         head_dim,
         bias,
@@ -877,16 +902,15 @@ def _qwen3_next(f: Fields, mt: str) -> tuple:
         output_gate=True,
     )
     act = str(f.get("hidden_act", "silu"))
-    dense, moe = Mlp(f.int("intermediate_size", 5632), True, act), _qwen_moe(f, mt, act)
-    blocks = [
-        Layer(
-            gdn if types[i] == "linear_attention" else attn,
-            moe if moe.is_moe and _sparse_layer(f, i) else dense,
-            norms=2,
-        )
-        for i in range(layers)
-    ]
-    emb = Embedding(f.int("vocab_size", 151936), tied=f.flag("tie_word_embeddings", False))
+    if mt == "qwen3_5_text":  # dense only
+        mlps = [Mlp(f.int("intermediate_size", d_inter), True, act)] * layers
+    elif mt == "qwen3_5_moe_text":  # MoE only
+        mlps = [_qwen_moe(f, mt, act)] * layers
+    else:
+        dense, moe = Mlp(f.int("intermediate_size", d_inter), True, act), _qwen_moe(f, mt, act)
+        mlps = [moe if moe.is_moe and _sparse_layer(f, i) else dense for i in range(layers)]
+    blocks = [Layer(gdn if types[i] == "linear_attention" else attn, mlps[i], norms=2) for i in range(layers)]
+    emb = Embedding(f.int("vocab_size", d_vocab), tied=f.flag("tie_word_embeddings", False))
     return blocks, emb, "rmsnorm", {"activation": act, "hidden": hidden}
 
 
@@ -1246,6 +1270,8 @@ WRAPPERS: dict[str, tuple[str, str]] = {
     "mistral3": ("mistral", "Pixtral vision tower"),
     "qwen2_vl": ("qwen2", "vision transformer"),
     "qwen2_5_vl": ("qwen2", "vision transformer"),
+    "qwen3_5": ("qwen3_5_text", "vision transformer"),
+    "qwen3_5_moe": ("qwen3_5_moe_text", "vision transformer"),
 }
 # a text_config type that is another type's decoder (Qwen2.5-VL's language model is Qwen2's)
 TEXT_ALIASES = {"qwen2_vl_text": "qwen2", "qwen2_5_vl_text": "qwen2"}
@@ -1337,6 +1363,8 @@ READERS: dict[str, Callable[[Fields, str], tuple]] = {
     "jamba": _jamba,
     "falcon_h1": _falcon_h1,
     "qwen3_next": _qwen3_next,
+    "qwen3_5_text": _qwen3_next,
+    "qwen3_5_moe_text": _qwen3_next,
     "kimi_linear": _kimi_linear,
     "lfm2": _lfm2,
     "lfm2_moe": _lfm2,

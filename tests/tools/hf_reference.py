@@ -82,6 +82,8 @@ REAL = {
     "mistral3": CONFIGS / "mistral-small-3.1-24b-instruct-2503.json",
     "qwen2_5_vl": CONFIGS / "qwen2.5-vl-7b-instruct.json",
     "qwen2_vl": CONFIGS / "qwen2-vl-7b-instruct.json",
+    "qwen3_5": CONFIGS / "qwen3.5-27b.json",
+    "qwen3_5_moe": CONFIGS / "qwen3.5-35b-a3b.json",
 }
 # a wrapper's text config type without a causal-LM class in transformers 5.25 → the decoder it is (its parameter
 # count is then the wrapper's, less the vision encoder; its tiny run that decoder's)
@@ -151,8 +153,9 @@ HEADS = {
 # a one-token step on a fresh cache); it is kept as pinned (tests/test_workload_hf_reference.py counts it that way)
 CACHE_OUTPUT = ("mamba2",)
 SEQ, BATCH = 12, 2  # tiny prefill tokens per sequence (below every tiny window), sequences
-# types whose tiny prefill is longer: Qwen3-Next's Gated DeltaNet, whose torch path pads to chunks of 64 (one whole)
-SEQ_OF = {"qwen3_next": 64}
+# types whose tiny prefill is longer: Qwen3-Next's and Qwen3.5's Gated DeltaNet, whose torch path pads to chunks of
+# 64 (one whole)
+SEQ_OF = {"qwen3_next": 64, "qwen3_5_text": 64, "qwen3_5_moe_text": 64}
 # mamba: Bamba's Mamba-2 mixer; linear_attn: Qwen3-Next's Gated DeltaNet; conv: LFM2's short convolution
 MIXER = re.compile(r"\.(self_attn|attn|self_attention|mixer|mamba|linear_attn)$|layers\.\d+\.conv$")
 MLP = re.compile(r"\.(mlp|feed_forward)$")
