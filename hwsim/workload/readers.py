@@ -183,25 +183,34 @@ def _experts_top_k(
 def _llama_like(f: Fields, mt: str) -> tuple:
     hidden, heads, layers = f.int("hidden_size"), f.int("num_attention_heads"), f.int("num_hidden_layers")
     kv = f.kv_heads(heads)
-    head_dim = f.head_dim(hidden, heads, 128 if mt == "qwen3" else None)
+    head_dim = f.head_dim(hidden, heads, 128 if mt in _HEAD_DIM_128 else None)
     act = str(f.get("hidden_act", "relu2" if mt == "bitnet" else "silu"))
-    tied_default = mt in ("bitnet", "cohere", "cohere2")
+    tied_default = mt in ("bitnet", "cohere", "cohere2", "smollm3", "ernie4_5")
     if mt in ("qwen2", "qwen2_moe"):  # Qwen2: q/k/v biases always, no o bias (attention_bias is not read)
         qkv_bias, o_bias = f.flag("qkv_bias", True), False
     elif mt == "phi3":  # Phi-3: fused qkv_proj and o_proj never have biases
         qkv_bias = o_bias = False
+    elif mt == "glm4":  # GLM-4: q/k/v biases under attention_bias (default true), o_proj never
+        qkv_bias, o_bias = f.flag("attention_bias", True), False
+    elif mt == "seed_oss":  # Seed-OSS: q/k/v under attention_bias (default true), o_proj under attention_out_bias
+        qkv_bias, o_bias = f.flag("attention_bias", True), f.flag("attention_out_bias", False)
+    elif mt == "ernie4_5":  # ERNIE-4.5: one use_bias for q/k/v/o and the MLP
+        qkv_bias = o_bias = f.flag("use_bias", False)
     else:
         qkv_bias = o_bias = f.flag("attention_bias", False)
     if mt == "bitnet":
         qkv_bias = o_bias = qkv_bias or f.flag("enable_bias", False)
-    mlp_bias = f.flag("mlp_bias", False)
-    qk_norm = {"qwen3": "rmsnorm", "qwen3_moe": "rmsnorm", "olmo2": "rmsnorm_all"}.get(mt)
-    if mt == "cohere" and f.flag("use_qk_norm", False):  # Command R+: CohereLayerNorm of (heads, head_dim) weights
+    mlp_bias = f.flag("use_bias", False) if mt == "ernie4_5" else f.flag("mlp_bias", False)
+    qk_norm = {"qwen3": "rmsnorm", "qwen3_moe": "rmsnorm", "exaone4": "rmsnorm"}.get(mt)
+    if mt in ("olmo2", "olmo3"):
+        qk_norm = "rmsnorm_all"
+    elif mt == "cohere" and f.flag("use_qk_norm", False):  # Command R+: CohereLayerNorm of (heads, head_dim) weights
         qk_norm = "layernorm_weight_heads"
     elif mt == "cohere2" and f.flag("use_qk_norm", False):  # transformers' Cohere2 has no q/k norm to follow
         raise HwsimError("Cohere2 with q/k norms is not supported", file=f.file, field="use_qk_norm")
 
     # sliding windows: Mistral/Phi-3 on every layer when set (Mistral's default 4096); Qwen from max_window_layers
+    rope = [True] * layers
     if mt in ("mistral", "phi3", "mixtral"):
         # MistralConfig's default window is 4096; an explicit null (Mistral-7B v0.2+, Mistral-Small-3.1) is none
         window = f.cfg.get("sliding_window") if "sliding_window" in f.cfg else (4096 if mt == "mistral" else None)
@@ -211,14 +220,16 @@ def _llama_like(f: Fields, mt: str) -> tuple:
         sliding = f.flag("use_sliding_window", False) and f.get("sliding_window") is not None
         first = f.int("max_window_layers", 28, minimum=0)
         types = f.layer_types(layers, lambda i: "sliding_attention" if sliding and i >= first else "full_attention")
-    elif mt == "cohere2":  # Command-R7B: three sliding-window layers with rope, then one global layer without
-        window, pattern = f.get("sliding_window", 4096), f.int("sliding_window_pattern", 4)
-        types = f.layer_types(layers, lambda i: "sliding_attention" if (i + 1) % pattern else "full_attention")
+    elif mt in ("cohere2", "olmo3", "exaone4"):
+        window, types, rope = _pattern_windows(f, mt, layers)
+    elif mt == "smollm3":
+        window, types, rope = _no_rope_layers(f, layers)
     else:
         window, types = None, f.layer_types(layers, lambda i: "full_attention")
 
-    # Phi-3 (Phi-4-mini: 0.75) rotates the first partial_rotary_factor of each head (Phi3Config's default 1.0)
-    factor = _partial_rotary(f, 1.0) if mt == "phi3" else 1.0
+    # Phi-3 (Phi-4-mini: 0.75) rotates the first partial_rotary_factor of each head (Phi3Config's default 1.0), GLM-4
+    # half of it (Glm4Config's default 0.5)
+    factor = _partial_rotary(f, 0.5 if mt == "glm4" else 1.0) if mt in ("phi3", "glm4") else 1.0
     rotary_dim = int(head_dim * factor) if factor < 1 else None
     dense = Mlp(f.int("intermediate_size"), True, act, mlp_bias, sub_norm=mt == "bitnet")
     if mt in _QWEN_MOE:
@@ -228,6 +239,11 @@ def _llama_like(f: Fields, mt: str) -> tuple:
         moe = Mlp(dense.intermediate, True, act, mlp_bias, experts=experts, top_k=top_k)
     else:
         moe = dense
+    # GLM-4: pre- and post-norms around attention and MLP (Gemma-2's sandwich); Cohere: attention and MLP side by
+    # side after one norm; OLMo-2/3 and EXAONE-4's two norms follow attention and MLP instead of preceding them (same
+    # ops, other order)
+    parallel = mt in ("cohere", "cohere2")
+    norms = 4 if mt == "glm4" else 1 if parallel else 2
     blocks = []
     for i in range(layers):
         attn = Attention(
@@ -237,23 +253,63 @@ def _llama_like(f: Fields, mt: str) -> tuple:
             head_dim,
             qkv_bias,
             o_bias,
-            rotary=mt != "cohere2" or types[i] == "sliding_attention",
+            rotary=rope[i],
             qk_norm=qk_norm,
             sub_norm=mt == "bitnet",
             rotary_dim=rotary_dim,
             **_windows(f, types, i, window),
         )
         is_moe = moe.is_moe and _sparse_layer(f, i)
-        # Cohere: attention and MLP side by side after one norm; OLMo-2's two norms follow attention and MLP
-        # instead of preceding them (same ops, other order)
-        parallel = mt in ("cohere", "cohere2")
-        blocks.append(Layer(attn, moe if is_moe else dense, norms=1 if parallel else 2, parallel=parallel))
+        blocks.append(Layer(attn, moe if is_moe else dense, norms=norms, parallel=parallel))
     # Granite (µP): the embeddings times embedding_multiplier (its residual / attention / logit multipliers are
     # scalars folded into existing ops)
     scale = mt == "granite" and f.get("embedding_multiplier", 1.0) != 1.0
     emb = Embedding(f.int("vocab_size"), tied=f.flag("tie_word_embeddings", tied_default), scale=scale)
     norm = "layernorm_weight" if mt in ("cohere", "cohere2") else "rmsnorm"  # CohereLayerNorm: a weight, no bias
     return blocks, emb, norm, {"activation": act, "hidden": hidden}
+
+
+# types whose config class defaults head_dim to 128 (an absent head_dim is not hidden_size // heads)
+_HEAD_DIM_128 = ("qwen3", "glm4", "seed_oss", "ernie4_5")
+
+
+def _pattern_windows(f: Fields, mt: str, layers: int) -> tuple:
+    """(window, layer types, rope per layer) of the types that interleave sliding-window and global layers by a
+    period: every pattern-th layer global, the rest sliding. Command-R7B (sliding_window_pattern, default 4, window
+    4096) and EXAONE-4 (the same fields and defaults; a null sliding_window: every layer global) run their global
+    layers without rope (NoPE), EXAONE-4 only when it has sliding layers; OLMo-3 (every 4th layer global, window
+    4096) rotates every layer. An explicit layer_types wins over the pattern."""
+    if mt == "exaone4" and "sliding_window" in f.cfg:  # an explicit null: no sliding layers
+        window = f.cfg["sliding_window"]
+    else:
+        window = f.get("sliding_window", 4096)
+
+    def default(i: int) -> str:  # read only without layer_types (EXAONE-4's hub configs write the pattern "LLLG")
+        pattern = 4 if mt == "olmo3" else 0 if window is None else f.int("sliding_window_pattern", 4)
+        return "sliding_attention" if pattern and (i + 1) % pattern else "full_attention"
+
+    types = f.layer_types(layers, default)
+    nope = mt == "cohere2" or (mt == "exaone4" and window is not None)
+    rope = [not nope or t == "sliding_attention" for t in types]
+    return window, types, rope
+
+
+def _no_rope_layers(f: Fields, layers: int) -> tuple:
+    """SmolLM3's (window, layer types, rope per layer): no_rope_layers (1 = rope, 0 = NoPE per layer) or, absent,
+    NoPE on every no_rope_layer_interval-th layer (default 4); a window (sliding_window under use_sliding_window) on
+    the NoPE layers when layer_types is not given, and only under use_sliding_window when it is."""
+    flags = f.get("no_rope_layers")
+    if flags is None:
+        interval = f.int("no_rope_layer_interval", 4)
+        flags = [int((i + 1) % interval != 0) for i in range(layers)]
+    elif not isinstance(flags, list) or len(flags) < layers:
+        raise HwsimError(f"expected a list of at least {layers} 0/1 flags", file=f.file, field="no_rope_layers")
+    rope = [bool(flags[i]) for i in range(layers)]
+    window = f.get("sliding_window") if f.flag("use_sliding_window", False) else None
+    types = f.layer_types(layers, lambda i: "sliding_attention" if window and not rope[i] else "full_attention")
+    if window is None:  # SmolLM3Attention applies a window only under use_sliding_window
+        types = ["full_attention"] * layers
+    return window, types, rope
 
 
 # Qwen MoE config classes' defaults (transformers 5.25): routed experts, per token, their width, the shared expert's
@@ -1382,6 +1438,12 @@ READERS: dict[str, Callable[[Fields, str], tuple]] = {
             "olmo2",
             "cohere",
             "cohere2",
+            "smollm3",
+            "olmo3",
+            "glm4",
+            "seed_oss",
+            "ernie4_5",
+            "exaone4",
         )
     },
     "deepseek_v2": _deepseek,

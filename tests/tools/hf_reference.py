@@ -70,6 +70,12 @@ REAL = {
     "cohere": CONFIGS / "c4ai-command-r-v01.json",
     "phi": CONFIGS / "phi-2.json",
     "cohere2": CONFIGS / "c4ai-command-r7b-12-2024.json",
+    "smollm3": CONFIGS / "smollm3-3b.json",
+    "olmo3": CONFIGS / "olmo-3-1025-7b.json",
+    "glm4": CONFIGS / "glm-4-9b-0414.json",
+    "seed_oss": CONFIGS / "seed-oss-36b-instruct.json",
+    "ernie4_5": CONFIGS / "ernie-4.5-0.3b-pt.json",
+    "exaone4": CONFIGS / "exaone-4.0-32b.json",
     # multimodal wrappers: hwsim traces the language model (text_config); see WRAPPED
     "gemma3": CONFIGS / "gemma-3-4b-it.json",
     "llama4": CONFIGS / "llama-4-scout-17b-16e.json",
@@ -278,6 +284,9 @@ def tiny_run(cfg: dict) -> dict:
         # MLA: kv_b_proj expands the latent to one key/value per query head and the eager path then repeats
         # them num_heads // num_key_value_heads times, so the kv head count must stay the query head count
         tiny["num_key_value_heads"] = tiny["num_attention_heads"]
+    # a config class's default pad token beyond the tiny vocabulary (SmolLM3's 128004, GLM-4's 151329) is dropped
+    if (getattr(hf_config(tiny), "pad_token_id", None) or 0) >= tiny["vocab_size"]:
+        tiny["pad_token_id"] = None
     torch.manual_seed(0)
     hc = hf_config(tiny)
     hc._attn_implementation = "eager"
