@@ -76,6 +76,10 @@ REAL = {
     "seed_oss": CONFIGS / "seed-oss-36b-instruct.json",
     "ernie4_5": CONFIGS / "ernie-4.5-0.3b-pt.json",
     "exaone4": CONFIGS / "exaone-4.0-32b.json",
+    "olmoe": CONFIGS / "olmoe-1b-7b-0924.json",
+    "granitemoe": CONFIGS / "granite-3.1-3b-a800m-instruct.json",
+    "ernie4_5_moe": CONFIGS / "ernie-4.5-21b-a3b-pt.json",
+    "hunyuan_v1_dense": CONFIGS / "hunyuan-7b-instruct.json",
     # multimodal wrappers: hwsim traces the language model (text_config); see WRAPPED
     "gemma3": CONFIGS / "gemma-3-4b-it.json",
     "llama4": CONFIGS / "llama-4-scout-17b-16e.json",
@@ -154,6 +158,8 @@ HEADS = {
     "rotary_dim": 8,  # MiniMax-M2's legacy partial rotary (half of the tiny head_dim)
     "global_head_dim": 32,  # Gemma-4's full-attention layers: their own head width and KV heads
     "num_global_key_value_heads": 1,
+    "moe_num_experts": 8,  # ERNIE-4.5's names of num_experts / num_experts_per_tok
+    "moe_k": 2,
 }
 # types whose output names the state `cache` (Mamba2CausalLMOutput): decode continues it. Mamba-1's output does too,
 # but its pinned reference was made passing past_key_values, which MambaForCausalLM ignores (its decode reference is
