@@ -82,13 +82,24 @@ def _checkpoint_formats(w: AnyWorkload) -> list[str]:
 
 def concrete(precision: PrecisionChoice, workload: AnyWorkload) -> PrecisionChoice:
     """`weights: model` (the default) → the format most of a quantized checkpoint's ops use (the results'
-    weights column), marked per_op so the engine costs each op at its own format; fp16 for a plain model."""
+    weights column), marked per_op so the engine costs each op at its own format; fp16 for a plain model.
+    `kv: model` (the default) → the checkpoint's KV-cache format, else fp16 (hwsim.engine.per_op.model_kv)."""
+    if precision.kv == MODEL_WEIGHTS:
+        precision = replace(precision, kv=_own_kv(workload.model))
     if precision.weights != MODEL_WEIGHTS:
         return precision
     from hwsim.engine.per_op import main_format
 
     fmts = _own_formats(workload)
     return replace(precision, weights=main_format(fmts), per_op=fmts is not None)
+
+
+@lru_cache(maxsize=64)
+def _own_kv(model: str) -> object:
+    from hwsim.engine.per_op import model_kv
+    from hwsim.workload import load_model
+
+    return model_kv(load_model(model))
 
 
 def weight_mix(precision: PrecisionChoice, workload: AnyWorkload) -> str:
