@@ -49,3 +49,12 @@ def test_fuzz_case_count():
 
     quoted = int(re.search(r"test_fuzz\.py` drives ([\d,]+) mutated", README).group(1).replace(",", ""))
     assert quoted == len(test_fuzz.CASES)
+
+
+def test_mixtral_active_parameters():
+    """README's validation table: "Mixtral-8x7B active params/token | docs/references.md | 12,879,925,248"."""
+    from hwsim.workload import load_model, trace
+
+    quoted = re.search(r"\| Mixtral-8x7B active params/token \| [^|]+\| ([\d,]+) ", README).group(1)
+    totals = trace(load_model("mixtral-8x7b"), "decode").totals()
+    assert int(quoted.replace(",", "")) == totals["active_params_per_token"]
