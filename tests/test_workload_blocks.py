@@ -54,12 +54,24 @@ MODELS = [
     (CONFIGS / "c4ai-command-r-v01.json", "cohere", 34_980_831_232, 34_980_831_232),
     (CONFIGS / "phi-2.json", "phi", 2_779_683_840, 2_779_683_840),
     (CONFIGS / "c4ai-command-r7b-12-2024.json", "cohere2", 8_028_033_024, 8_028_033_024),
+    (CONFIGS / "smollm3-3b.json", "smollm3", 3_075_098_624, 3_075_098_624),
+    (CONFIGS / "olmo-3-1025-7b.json", "olmo3", 7_298_011_136, 7_298_011_136),
+    (CONFIGS / "glm-4-9b-0414.json", "glm4", 9_400_279_040, 9_400_279_040),
+    (CONFIGS / "seed-oss-36b-instruct.json", "seed_oss", 36_151_104_512, 36_151_104_512),
+    (CONFIGS / "ernie-4.5-0.3b-pt.json", "ernie4_5", 360_748_032, 360_748_032),
+    (CONFIGS / "exaone-4.0-32b.json", "exaone4", 32_003_216_384, 32_003_216_384),
+    (CONFIGS / "olmoe-1b-7b-0924.json", "olmoe", 6_919_161_856, 1_282_017_280),
+    (CONFIGS / "granite-3.1-3b-a800m-instruct.json", "granitemoe", 3_298_793_472, 882_874_368),
+    (CONFIGS / "ernie-4.5-21b-a3b-pt.json", "ernie4_5_moe", 21_825_437_888, 3_352_150_208),
+    (CONFIGS / "hunyuan-7b-instruct.json", "hunyuan_v1_dense", 7_504_568_320, 7_504_568_320),
     # multimodal wrappers (gemma3, llama4, mistral3): the language model of text_config, vision tower not counted
     (CONFIGS / "gemma-3-4b-it.json", "gemma3_text", 3_880_263_168, 3_880_263_168),
     (CONFIGS / "llama-4-scout-17b-16e.json", "llama4_text", 107_769_861_120, 17_172_894_720),
     (CONFIGS / "mistral-small-3.1-24b-instruct-2503.json", "mistral", 23_572_403_200, 23_572_403_200),
     (CONFIGS / "qwen2.5-vl-7b-instruct.json", "qwen2", 7_615_616_512, 7_615_616_512),  # text fields at top level
     (CONFIGS / "qwen2-vl-7b-instruct.json", "qwen2", 7_615_616_512, 7_615_616_512),
+    (CONFIGS / "qwen3.5-27b.json", "qwen3_5_text", 26_895_998_464, 26_895_998_464),
+    (CONFIGS / "qwen3.5-35b-a3b.json", "qwen3_5_moe_text", 34_660_610_688, 3_454_988_928),
 ]
 
 

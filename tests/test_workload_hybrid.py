@@ -260,6 +260,8 @@ def test_jamba_layout_and_its_mamba_norms():
         "granite-4.0-h-tiny.json",
         "falcon-h1-1.5b-base.json",
         "qwen3-next-80b-a3b-instruct.json",
+        "qwen3.5-27b.json",
+        "qwen3.5-35b-a3b.json",
         "kimi-linear-48b-a3b-instruct.json",
         "lfm2-1.2b.json",
         "lfm2-8b-a1b.json",

@@ -80,6 +80,17 @@ STEPS = {
         },
     ),
     "qwen3-next-80b-a3b": (CONFIGS / "qwen3-next-80b-a3b-instruct.json", 4, 512, 300, {"both": set()}),
+    "qwen3.5-35b-a3b": (
+        CONFIGS / "qwen3.5-35b-a3b.json",
+        4,
+        512,
+        300,
+        {
+            "both": {"in_proj_qkv", "in_proj_z", "in_proj_b", "in_proj_a", "gdn_norm", "router"},
+            "prefill": {"gdn.kkt", "gdn.scan"},
+            "decode": {"gdn.update"},
+        },
+    ),
 }
 
 

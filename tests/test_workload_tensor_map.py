@@ -55,11 +55,23 @@ PRESET = {
     "cohere": "hf_configs/c4ai-command-r-v01.json",
     "phi": "hf_configs/phi-2.json",
     "cohere2": "hf_configs/c4ai-command-r7b-12-2024.json",
+    "smollm3": "hf_configs/smollm3-3b.json",
+    "olmo3": "hf_configs/olmo-3-1025-7b.json",
+    "glm4": "hf_configs/glm-4-9b-0414.json",
+    "seed_oss": "hf_configs/seed-oss-36b-instruct.json",
+    "ernie4_5": "hf_configs/ernie-4.5-0.3b-pt.json",
+    "exaone4": "hf_configs/exaone-4.0-32b.json",
+    "olmoe": "hf_configs/olmoe-1b-7b-0924.json",
+    "granitemoe": "hf_configs/granite-3.1-3b-a800m-instruct.json",
+    "ernie4_5_moe": "hf_configs/ernie-4.5-21b-a3b-pt.json",
+    "hunyuan_v1_dense": "hf_configs/hunyuan-7b-instruct.json",
     "gemma3": "hf_configs/gemma-3-4b-it.json",
     "llama4": "hf_configs/llama-4-scout-17b-16e.json",
     "mistral3": "hf_configs/mistral-small-3.1-24b-instruct-2503.json",
     "qwen2_5_vl": "hf_configs/qwen2.5-vl-7b-instruct.json",
     "qwen2_vl": "hf_configs/qwen2-vl-7b-instruct.json",
+    "qwen3_5": "hf_configs/qwen3.5-27b.json",
+    "qwen3_5_moe": "hf_configs/qwen3.5-35b-a3b.json",
 }
 DENSE_MLP = (".mlp.gate_proj", ".mlp.up_proj", ".mlp.down_proj")
 

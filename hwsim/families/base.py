@@ -215,10 +215,10 @@ class Family:
 
 class BatchedFamily(Family):
     """A family whose cycle model runs an op as pipeline batches through simpy stages (lut, pim, fpga;
-    hwsim.sim.models.io_stages): every activation of the op loads first (each output reduces over all
-    of them, and LUT tables are built from them), then weights stream through the compute one output
-    column at a time (assumed: the simulated batches are coarse slices of that stream, see
-    hwsim.sim.pipelines). So the tile of the shared start-up/drain rule is one output column of every
+    hwsim.sim.models.io_stages): every activation of a GEMM loads first (each output reduces over all
+    of them, and LUT tables are built from them; an elementwise op's stream with its slices), then
+    weights stream through the compute one output column at a time (assumed: the simulated batches are
+    coarse slices of that stream, see hwsim.sim.pipelines). So the tile of the shared start-up/drain rule is one output column of every
     token, over all `count` instances at once: both engines expose all activations' load and one
     column's weights before the compute, and one column's compute and store after the last load."""
 

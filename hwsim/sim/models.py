@@ -222,12 +222,14 @@ def pipeline_result(
 
 
 def io_stages(ctx: SimContext, i: int, nb: int, channel: str | tuple = "dram") -> tuple[P.Stage, P.Stage, P.Stage]:
-    """Activations loaded once first (every batch of outputs reduces over all of them: the shared rule's
-    first load, with BatchedFamily's one-column tile), B streamed into the batch's compute (with any
-    re-reads of activations that do not fit on chip), results stored. With a tuple of channels the bytes
-    are spread over them (each carries its share at bpc / channels: x / bpc cycles)."""
+    """A GEMM's activations loaded once first (every batch of outputs reduces over all of them: the shared
+    rule's first load, with BatchedFamily's one-column tile), B streamed into the batch's compute (with any
+    re-reads of activations that do not fit on chip), results stored. An elementwise or embedding op's batches
+    are slices of its elements, each needing only its own slice of A: A streams with B (the shared rule exposes
+    no load of a non-GEMM op, hwsim.engine.machine.exposed_cycles). With a tuple of channels the bytes are spread
+    over them (each carries its share at bpc / channels: x / bpc cycles)."""
     io, bpc = ctx.io, ctx.bpc
-    a_once = io["a"][i] / max(float(ctx.blocking["a_fetch"][i]), 1.0)
+    a_once = io["a"][i] / max(float(ctx.blocking["a_fetch"][i]), 1.0) if bool(ctx.ops.gemm[i]) else 0.0
     stream = io["b"][i] + io["a"][i] - a_once
     return (
         P.once(channel, a_once / bpc, nb),

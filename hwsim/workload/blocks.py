@@ -299,8 +299,11 @@ class DeltaNet:
     channel instead of per head: separate q_proj / k_proj / v_proj (k_heads = v_heads, head_k = head_v), the same
     conv, a low-rank forget gate f_b_proj(f_a_proj(x)) (rank head_k) + dt_bias per channel, softplus, × −exp(A_log)
     per head, β = sigmoid(b_proj(x)) per head, an output gate g_b_proj(g_a_proj(x)) (rank head_k) through a
-    sigmoid-gated RMSNorm (head_v weights, shared), o_proj. `chunk`: the chunk length of the chunked algorithm (fla's
-    chunk_gated_delta_rule / chunk_kda and HF's torch path: 64)."""
+    sigmoid-gated RMSNorm (head_v weights, shared), o_proj. `split`: Qwen3.5's layout of the Gated DeltaNet (HF
+    Qwen3_5GatedDeltaNet), the same mixer with its input projections apart, in_proj_qkv → [q | k | v], in_proj_z → z,
+    in_proj_b → β, in_proj_a → a (the same weights and products as in_proj_qkvz and in_proj_ba, in four GEMMs).
+    `chunk`: the chunk length of the chunked algorithm (fla's chunk_gated_delta_rule / chunk_kda and HF's torch
+    path: 64)."""
 
     k_heads: int
     v_heads: int
@@ -309,6 +312,7 @@ class DeltaNet:
     d_conv: int
     chunk: int = 64
     channel_decay: bool = False  # KDA: decay per key channel, its own projections
+    split: bool = False  # Qwen3.5: in_proj_qkv, in_proj_z, in_proj_b, in_proj_a instead of in_proj_qkvz, in_proj_ba
 
     @property
     def key_dim(self) -> int:
@@ -345,6 +349,14 @@ class DeltaNet:
                 "g_a_proj": Linear(hidden, r),
                 "g_b_proj": Linear(r, self.value_dim),
                 "o_proj": Linear(self.value_dim, hidden),
+            }
+        if self.split:
+            return {
+                "in_proj_qkv": Linear(hidden, self.conv_dim),
+                "in_proj_z": Linear(hidden, self.value_dim),
+                "in_proj_b": Linear(hidden, self.v_heads),
+                "in_proj_a": Linear(hidden, self.v_heads),
+                "out_proj": Linear(self.value_dim, hidden),
             }
         return {
             "in_proj_qkvz": Linear(hidden, 2 * self.key_dim + 2 * self.value_dim),

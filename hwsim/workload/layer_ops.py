@@ -561,7 +561,8 @@ def ssd(ops: Ops, s: Step, mix: Ssd, hidden: int) -> None:
 
 
 def delta_net(ops: Ops, s: Step, mix: DeltaNet, hidden: int) -> None:
-    """Gated DeltaNet mixer (HF Qwen3NextGatedDeltaNet): in_proj_qkvz and in_proj_ba → causal depthwise conv over
+    """Gated DeltaNet mixer (HF Qwen3NextGatedDeltaNet; Qwen3_5GatedDeltaNet the same with in_proj_qkv, in_proj_z,
+    in_proj_b and in_proj_a apart): in_proj_qkvz and in_proj_ba → causal depthwise conv over
     q|k|v → L2 norm of q and k → gated delta rule → gated RMSNorm → out_proj. Kimi Delta Attention (channel_decay,
     HF KimiLinearDeltaAttention) runs the same rows with its own projections (q/k/v_proj, the low-rank forget and
     output gates, b_proj, o_proj), a decay gate per key channel (softplus and its exp per channel, and in a chunk the

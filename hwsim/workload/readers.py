@@ -183,25 +183,37 @@ def _experts_top_k(
 def _llama_like(f: Fields, mt: str) -> tuple:
     hidden, heads, layers = f.int("hidden_size"), f.int("num_attention_heads"), f.int("num_hidden_layers")
     kv = f.kv_heads(heads)
-    head_dim = f.head_dim(hidden, heads, 128 if mt == "qwen3" else None)
+    head_dim = f.head_dim(hidden, heads, 128 if mt in _HEAD_DIM_128 else None)
     act = str(f.get("hidden_act", "relu2" if mt == "bitnet" else "silu"))
-    tied_default = mt in ("bitnet", "cohere", "cohere2")
+    tied_default = mt in ("bitnet", "cohere", "cohere2", "smollm3", "ernie4_5", "ernie4_5_moe")
     if mt in ("qwen2", "qwen2_moe"):  # Qwen2: q/k/v biases always, no o bias (attention_bias is not read)
         qkv_bias, o_bias = f.flag("qkv_bias", True), False
     elif mt == "phi3":  # Phi-3: fused qkv_proj and o_proj never have biases
         qkv_bias = o_bias = False
+    elif mt == "glm4":  # GLM-4: q/k/v biases under attention_bias (default true), o_proj never
+        qkv_bias, o_bias = f.flag("attention_bias", True), False
+    elif mt == "seed_oss":  # Seed-OSS: q/k/v under attention_bias (default true), o_proj under attention_out_bias
+        qkv_bias, o_bias = f.flag("attention_bias", True), f.flag("attention_out_bias", False)
+    elif mt.startswith("ernie4_5"):  # ERNIE-4.5: one use_bias for q/k/v/o and the MLP
+        qkv_bias = o_bias = f.flag("use_bias", False)
+        if qkv_bias and mt == "ernie4_5_moe":  # MixtralExperts have no biases, its shared experts would
+            raise HwsimError("ERNIE-4.5 MoE with biases is not supported", file=f.file, field="use_bias")
     else:
         qkv_bias = o_bias = f.flag("attention_bias", False)
     if mt == "bitnet":
         qkv_bias = o_bias = qkv_bias or f.flag("enable_bias", False)
-    mlp_bias = f.flag("mlp_bias", False)
-    qk_norm = {"qwen3": "rmsnorm", "qwen3_moe": "rmsnorm", "olmo2": "rmsnorm_all"}.get(mt)
-    if mt == "cohere" and f.flag("use_qk_norm", False):  # Command R+: CohereLayerNorm of (heads, head_dim) weights
+    mlp_bias = f.flag("use_bias", False) if mt.startswith("ernie4_5") else f.flag("mlp_bias", False)
+    # per-head q/k RMSNorms (HunYuan's query_layernorm / key_layernorm, built whatever use_qk_norm says)
+    qk_norm = "rmsnorm" if mt in ("qwen3", "qwen3_moe", "exaone4", "hunyuan_v1_dense") else None
+    if mt in ("olmo2", "olmo3", "olmoe"):
+        qk_norm = "rmsnorm_all"
+    elif mt == "cohere" and f.flag("use_qk_norm", False):  # Command R+: CohereLayerNorm of (heads, head_dim) weights
         qk_norm = "layernorm_weight_heads"
     elif mt == "cohere2" and f.flag("use_qk_norm", False):  # transformers' Cohere2 has no q/k norm to follow
         raise HwsimError("Cohere2 with q/k norms is not supported", file=f.file, field="use_qk_norm")
 
     # sliding windows: Mistral/Phi-3 on every layer when set (Mistral's default 4096); Qwen from max_window_layers
+    rope = [True] * layers
     if mt in ("mistral", "phi3", "mixtral"):
         # MistralConfig's default window is 4096; an explicit null (Mistral-7B v0.2+, Mistral-Small-3.1) is none
         window = f.cfg.get("sliding_window") if "sliding_window" in f.cfg else (4096 if mt == "mistral" else None)
@@ -211,23 +223,35 @@ def _llama_like(f: Fields, mt: str) -> tuple:
         sliding = f.flag("use_sliding_window", False) and f.get("sliding_window") is not None
         first = f.int("max_window_layers", 28, minimum=0)
         types = f.layer_types(layers, lambda i: "sliding_attention" if sliding and i >= first else "full_attention")
-    elif mt == "cohere2":  # Command-R7B: three sliding-window layers with rope, then one global layer without
-        window, pattern = f.get("sliding_window", 4096), f.int("sliding_window_pattern", 4)
-        types = f.layer_types(layers, lambda i: "sliding_attention" if (i + 1) % pattern else "full_attention")
+    elif mt in ("cohere2", "olmo3", "exaone4"):
+        window, types, rope = _pattern_windows(f, mt, layers)
+    elif mt == "smollm3":
+        window, types, rope = _no_rope_layers(f, layers)
     else:
         window, types = None, f.layer_types(layers, lambda i: "full_attention")
 
-    # Phi-3 (Phi-4-mini: 0.75) rotates the first partial_rotary_factor of each head (Phi3Config's default 1.0)
-    factor = _partial_rotary(f, 1.0) if mt == "phi3" else 1.0
+    # Phi-3 (Phi-4-mini: 0.75) rotates the first partial_rotary_factor of each head (Phi3Config's default 1.0), GLM-4
+    # half of it (Glm4Config's default 0.5)
+    factor = _partial_rotary(f, 0.5 if mt == "glm4" else 1.0) if mt in ("phi3", "glm4") else 1.0
     rotary_dim = int(head_dim * factor) if factor < 1 else None
     dense = Mlp(f.int("intermediate_size"), True, act, mlp_bias, sub_norm=mt == "bitnet")
     if mt in _QWEN_MOE:
         moe = _qwen_moe(f, mt, act)
-    elif mt == "mixtral":
-        experts, top_k = _experts_top_k(f, "num_local_experts", 8, 2)
+    elif mt in ("mixtral", "granitemoe", "olmoe"):  # every layer's MLP experts of intermediate_size, no dense MLP
+        if mt == "olmoe":  # OlmoeConfig: num_experts (num_local_experts its alias), 64 of them, 8 per token
+            experts, top_k = _experts_top_k(f, "num_experts", f.get("num_local_experts", 64), 8)
+        else:
+            experts, top_k = _experts_top_k(f, "num_local_experts", 8, 2)
         moe = Mlp(dense.intermediate, True, act, mlp_bias, experts=experts, top_k=top_k)
+    elif mt == "ernie4_5_moe":
+        moe = _ernie_moe(f, act)
     else:
         moe = dense
+    # GLM-4: pre- and post-norms around attention and MLP (Gemma-2's sandwich); Cohere: attention and MLP side by
+    # side after one norm; OLMo-2/3 and EXAONE-4's two norms follow attention and MLP instead of preceding them (same
+    # ops, other order)
+    parallel = mt in ("cohere", "cohere2")
+    norms = 4 if mt == "glm4" else 1 if parallel else 2
     blocks = []
     for i in range(layers):
         attn = Attention(
@@ -237,33 +261,92 @@ def _llama_like(f: Fields, mt: str) -> tuple:
             head_dim,
             qkv_bias,
             o_bias,
-            rotary=mt != "cohere2" or types[i] == "sliding_attention",
+            rotary=rope[i],
             qk_norm=qk_norm,
             sub_norm=mt == "bitnet",
             rotary_dim=rotary_dim,
             **_windows(f, types, i, window),
         )
-        is_moe = moe.is_moe and _sparse_layer(f, i)
-        # Cohere: attention and MLP side by side after one norm; OLMo-2's two norms follow attention and MLP
-        # instead of preceding them (same ops, other order)
-        parallel = mt in ("cohere", "cohere2")
-        blocks.append(Layer(attn, moe if is_moe else dense, norms=1 if parallel else 2, parallel=parallel))
+        is_moe = moe.is_moe and _sparse_layer(f, i, mt, layers)
+        blocks.append(Layer(attn, moe if is_moe else dense, norms=norms, parallel=parallel))
     # Granite (µP): the embeddings times embedding_multiplier (its residual / attention / logit multipliers are
     # scalars folded into existing ops)
-    scale = mt == "granite" and f.get("embedding_multiplier", 1.0) != 1.0
+    scale = mt in ("granite", "granitemoe") and f.get("embedding_multiplier", 1.0) != 1.0
     emb = Embedding(f.int("vocab_size"), tied=f.flag("tie_word_embeddings", tied_default), scale=scale)
     norm = "layernorm_weight" if mt in ("cohere", "cohere2") else "rmsnorm"  # CohereLayerNorm: a weight, no bias
     return blocks, emb, norm, {"activation": act, "hidden": hidden}
 
 
+# types whose config class defaults head_dim to 128 (an absent head_dim is not hidden_size // heads)
+_HEAD_DIM_128 = ("qwen3", "glm4", "seed_oss", "ernie4_5")
+
+
+def _ernie_moe(f: Fields, act: str) -> Mlp:
+    """ERNIE-4.5's MoE MLP (HF Ernie4_5_MoeSparseMoeBlock; Ernie4_5_MoeConfig's defaults, transformers 5.25, are
+    ERNIE-4.5-21B-A3B's geometry): moe_num_experts gated experts of moe_intermediate_size (64), moe_k per token (6),
+    beside moe_num_shared_experts (2) always-on experts of the same width run as one MLP. Its router is a bias-free
+    softmax GEMM whose top-k adds e_score_correction_bias, a parameter of moe_num_experts (Ernie4_5_MoeStatics),
+    counted here as the router's bias (the same count; its add is not priced beyond the router, as every top-k).
+    The config's num_experts / num_experts_per_tok are aliases of moe_num_experts / moe_k."""
+    experts, top_k = _experts_top_k(f, "moe_num_experts", f.get("num_experts", 64), f.int("moe_k", 6))
+    inter = f.int("moe_intermediate_size", 1536)
+    shared = f.int("moe_num_shared_experts", 2, minimum=0) * inter
+    return Mlp(inter, True, act, experts=experts, top_k=top_k, shared=shared, router_bias=True)
+
+
+def _pattern_windows(f: Fields, mt: str, layers: int) -> tuple:
+    """(window, layer types, rope per layer) of the types that interleave sliding-window and global layers by a
+    period: every pattern-th layer global, the rest sliding. Command-R7B (sliding_window_pattern, default 4, window
+    4096) and EXAONE-4 (the same fields and defaults; a null sliding_window: every layer global) run their global
+    layers without rope (NoPE), EXAONE-4 only when it has sliding layers; OLMo-3 (every 4th layer global, window
+    4096) rotates every layer. An explicit layer_types wins over the pattern."""
+    if mt == "exaone4" and "sliding_window" in f.cfg:  # an explicit null: no sliding layers
+        window = f.cfg["sliding_window"]
+    else:
+        window = f.get("sliding_window", 4096)
+
+    def default(i: int) -> str:  # read only without layer_types (EXAONE-4's hub configs write the pattern "LLLG")
+        pattern = 4 if mt == "olmo3" else 0 if window is None else f.int("sliding_window_pattern", 4)
+        return "sliding_attention" if pattern and (i + 1) % pattern else "full_attention"
+
+    types = f.layer_types(layers, default)
+    nope = mt == "cohere2" or (mt == "exaone4" and window is not None)
+    rope = [not nope or t == "sliding_attention" for t in types]
+    return window, types, rope
+
+
+def _no_rope_layers(f: Fields, layers: int) -> tuple:
+    """SmolLM3's (window, layer types, rope per layer): no_rope_layers (1 = rope, 0 = NoPE per layer) or, absent,
+    NoPE on every no_rope_layer_interval-th layer (default 4); a window (sliding_window under use_sliding_window) on
+    the NoPE layers when layer_types is not given, and only under use_sliding_window when it is."""
+    flags = f.get("no_rope_layers")
+    if flags is None:
+        interval = f.int("no_rope_layer_interval", 4)
+        flags = [int((i + 1) % interval != 0) for i in range(layers)]
+    elif not isinstance(flags, list) or len(flags) < layers:
+        raise HwsimError(f"expected a list of at least {layers} 0/1 flags", file=f.file, field="no_rope_layers")
+    rope = [bool(flags[i]) for i in range(layers)]
+    window = f.get("sliding_window") if f.flag("use_sliding_window", False) else None
+    types = f.layer_types(layers, lambda i: "sliding_attention" if window and not rope[i] else "full_attention")
+    if window is None:  # SmolLM3Attention applies a window only under use_sliding_window
+        types = ["full_attention"] * layers
+    return window, types, rope
+
+
 # Qwen MoE config classes' defaults (transformers 5.25): routed experts, per token, their width, the shared expert's
 # width (0: none)
-_QWEN_MOE = {"qwen2_moe": (60, 4, 1408, 5632), "qwen3_moe": (128, 8, 768, 0), "qwen3_next": (512, 10, 512, 512)}
+_QWEN_MOE = {
+    "qwen2_moe": (60, 4, 1408, 5632),
+    "qwen3_moe": (128, 8, 768, 0),
+    "qwen3_next": (512, 10, 512, 512),
+    "qwen3_5_moe_text": (256, 8, 512, 512),
+}
 
 
 def _qwen_moe(f: Fields, mt: str, act: str) -> Mlp:
-    """The MoE MLP of Qwen2-MoE / Qwen3-MoE / Qwen3-Next: num_experts gated experts of moe_intermediate_size behind a
-    bias-free softmax router; Qwen2-MoE and Qwen3-Next add an always-on shared expert of
+    """The MoE MLP of Qwen2-MoE / Qwen3-MoE / Qwen3-Next / Qwen3.5-MoE: num_experts gated experts of
+    moe_intermediate_size behind a bias-free softmax router; Qwen2-MoE, Qwen3-Next and Qwen3.5-MoE add an always-on
+    shared expert of
     shared_expert_intermediate_size whose output is scaled by sigmoid(shared_expert_gate(x)). A layer runs it when
     _sparse_layer says so, else its dense MLP."""
     n, k, inter, shared = _QWEN_MOE[mt]
@@ -279,9 +362,15 @@ def _qwen_moe(f: Fields, mt: str, act: str) -> Mlp:
     )
 
 
-def _sparse_layer(f: Fields, i: int) -> bool:
-    """Whether layer i runs the MoE (Qwen / Mixtral layouts): not in mlp_only_layers, (i + 1) % decoder_sparse_step
-    == 0."""
+def _sparse_layer(f: Fields, i: int, mt: str = "", layers: int = 0) -> bool:
+    """Whether layer i runs the MoE. Qwen / Mixtral layouts: not in mlp_only_layers, (i + 1) % decoder_sparse_step
+    == 0; ERNIE-4.5 (Ernie4_5_MoeDecoderLayer): (i + 1) % moe_layer_interval == 0 and moe_layer_start_index <= i <=
+    moe_layer_end_index (defaults 1, 1 and -1, the last layer)."""
+    if mt == "ernie4_5_moe":
+        end = f.get("moe_layer_end_index", -1)
+        end = layers - 1 if end == -1 else f.int("moe_layer_end_index", minimum=0)
+        start = f.int("moe_layer_start_index", 1, minimum=0)
+        return (i + 1) % f.int("moe_layer_interval", 1) == 0 and start <= i <= end
     return i not in f.get("mlp_only_layers", []) and (i + 1) % f.int("decoder_sparse_step", 1) == 0
 
 
@@ -775,6 +864,15 @@ def _attn_indices(f: Fields, layers: int) -> list:
 _GDN_TYPES = ("linear_attention", "full_attention")  # Qwen3-Next's layer_types
 
 
+# Qwen3-Next-style config classes' defaults (transformers 5.25) that differ between them: hidden, layers, KV heads,
+# dense intermediate (0: the class has none), vocab
+_GDN_DEFAULTS = {
+    "qwen3_next": (2048, 48, 2, 5632, 151936),
+    "qwen3_5_text": (4096, 32, 4, 12288, 248320),
+    "qwen3_5_moe_text": (2048, 40, 2, 0, 248320),
+}
+
+
 def _qwen3_next(f: Fields, mt: str) -> tuple:
     """Qwen3-Next (HF Qwen3NextForCausalLM; Qwen3-Next-80B-A3B): layer_types (default: full attention every
     full_attention_interval-th layer, 4) picks per layer a Gated DeltaNet mixer ("linear_attention", DeltaNet) or
@@ -784,8 +882,17 @@ def _qwen3_next(f: Fields, mt: str) -> tuple:
     zero-centred (weight initialised to 0, applied as 1 + weight, as Gemma's): the same parameters and rows as
     RMSNorm (the 1 + weight a constant fold, assumed). Qwen3NextConfig's defaults (transformers 5.25) are
     Qwen3-Next-80B-A3B's geometry. Multi-token-prediction weights (mtp.*) are not built by transformers (ignored on
-    load) and not traced."""
-    hidden, heads, layers = f.int("hidden_size", 2048), f.int("num_attention_heads", 16), f.int("num_hidden_layers", 48)
+    load) and not traced.
+
+    Qwen3.5 (qwen3_5_text, HF Qwen3_5ForCausalLM; the language model of the qwen3_5 wrapper) is the same decoder
+    with the DeltaNet's input projections apart (DeltaNet.split) and a dense gated MLP of intermediate_size in every
+    layer; Qwen3.5-MoE (qwen3_5_moe_text, of qwen3_5_moe) the same with the Qwen3-Next MoE in every layer (its config
+    class removes mlp_only_layers and decoder_sparse_step). Their multimodal rotary (mrope_section: positions from
+    three axes over the same rotary channels) is priced as plain rotary on those channels. Defaults: _GDN_DEFAULTS
+    and _QWEN_MOE (Qwen3_5TextConfig / Qwen3_5MoeTextConfig, transformers 5.25)."""
+    d_hidden, d_layers, d_kv, d_inter, d_vocab = _GDN_DEFAULTS[mt]
+    hidden, heads = f.int("hidden_size", d_hidden), f.int("num_attention_heads", 16)
+    layers = f.int("num_hidden_layers", d_layers)
     interval = f.int("full_attention_interval", 4)
     types = f.layer_types(layers, lambda i: "linear_attention" if (i + 1) % interval else "full_attention")
     if set(types) - set(_GDN_TYPES):
@@ -807,11 +914,12 @@ def _qwen3_next(f: Fields, mt: str) -> tuple:
         f.int("linear_key_head_dim", 128),
         f.int("linear_value_head_dim", 128),
         f.int("linear_conv_kernel_dim", 4),
+        split=mt != "qwen3_next",
     )
     head_dim, bias = f.int("head_dim", 256), f.flag("attention_bias", False)
     attn = Attention(
         heads,
-        f.kv_heads(heads, default=2),
+        f.kv_heads(heads, default=d_kv),
         head_dim,
         head_dim,
         bias,
@@ -821,16 +929,15 @@ def _qwen3_next(f: Fields, mt: str) -> tuple:
         output_gate=True,
     )
     act = str(f.get("hidden_act", "silu"))
-    dense, moe = Mlp(f.int("intermediate_size", 5632), True, act), _qwen_moe(f, mt, act)
-    blocks = [
-        Layer(
-            gdn if types[i] == "linear_attention" else attn,
-            moe if moe.is_moe and _sparse_layer(f, i) else dense,
-            norms=2,
-        )
-        for i in range(layers)
-    ]
-    emb = Embedding(f.int("vocab_size", 151936), tied=f.flag("tie_word_embeddings", False))
+    if mt == "qwen3_5_text":  # dense only
+        mlps = [Mlp(f.int("intermediate_size", d_inter), True, act)] * layers
+    elif mt == "qwen3_5_moe_text":  # MoE only
+        mlps = [_qwen_moe(f, mt, act)] * layers
+    else:
+        dense, moe = Mlp(f.int("intermediate_size", d_inter), True, act), _qwen_moe(f, mt, act)
+        mlps = [moe if moe.is_moe and _sparse_layer(f, i) else dense for i in range(layers)]
+    blocks = [Layer(gdn if types[i] == "linear_attention" else attn, mlps[i], norms=2) for i in range(layers)]
+    emb = Embedding(f.int("vocab_size", d_vocab), tied=f.flag("tie_word_embeddings", False))
     return blocks, emb, "rmsnorm", {"activation": act, "hidden": hidden}
 
 
@@ -1190,6 +1297,8 @@ WRAPPERS: dict[str, tuple[str, str]] = {
     "mistral3": ("mistral", "Pixtral vision tower"),
     "qwen2_vl": ("qwen2", "vision transformer"),
     "qwen2_5_vl": ("qwen2", "vision transformer"),
+    "qwen3_5": ("qwen3_5_text", "vision transformer"),
+    "qwen3_5_moe": ("qwen3_5_moe_text", "vision transformer"),
 }
 # a text_config type that is another type's decoder (Qwen2.5-VL's language model is Qwen2's)
 TEXT_ALIASES = {"qwen2_vl_text": "qwen2", "qwen2_5_vl_text": "qwen2"}
@@ -1247,6 +1356,16 @@ READERS: dict[str, Callable[[Fields, str], tuple]] = {
             "olmo2",
             "cohere",
             "cohere2",
+            "smollm3",
+            "olmo3",
+            "glm4",
+            "seed_oss",
+            "ernie4_5",
+            "exaone4",
+            "olmoe",
+            "granitemoe",
+            "ernie4_5_moe",
+            "hunyuan_v1_dense",
         )
     },
     "deepseek_v2": _deepseek,
@@ -1275,6 +1394,8 @@ READERS: dict[str, Callable[[Fields, str], tuple]] = {
     "jamba": _jamba,
     "falcon_h1": _falcon_h1,
     "qwen3_next": _qwen3_next,
+    "qwen3_5_text": _qwen3_next,
+    "qwen3_5_moe_text": _qwen3_next,
     "kimi_linear": _kimi_linear,
     "lfm2": _lfm2,
     "lfm2_moe": _lfm2,

@@ -141,6 +141,10 @@ OWN: dict[str, tuple[str, ...]] = {
     "output_gate": ("self_attn.output_gate",),
     "in_proj_qkvz": ("linear_attn.in_proj_qkvz",),  # Qwen3-Next's Gated DeltaNet
     "in_proj_ba": ("linear_attn.in_proj_ba",),
+    "in_proj_qkv": ("linear_attn.in_proj_qkv",),  # Qwen3.5's Gated DeltaNet: the same projections apart
+    "in_proj_z": ("linear_attn.in_proj_z",),
+    "in_proj_b": ("linear_attn.in_proj_b",),
+    "in_proj_a": ("linear_attn.in_proj_a",),
     "f_a_proj": ("self_attn.forget_gate.f_a_proj",),  # Kimi Delta Attention's low-rank forget and output gates
     "f_b_proj": ("self_attn.forget_gate.f_b_proj",),
     "b_proj": ("self_attn.b_proj",),

@@ -70,12 +70,24 @@ REAL = {
     "cohere": CONFIGS / "c4ai-command-r-v01.json",
     "phi": CONFIGS / "phi-2.json",
     "cohere2": CONFIGS / "c4ai-command-r7b-12-2024.json",
+    "smollm3": CONFIGS / "smollm3-3b.json",
+    "olmo3": CONFIGS / "olmo-3-1025-7b.json",
+    "glm4": CONFIGS / "glm-4-9b-0414.json",
+    "seed_oss": CONFIGS / "seed-oss-36b-instruct.json",
+    "ernie4_5": CONFIGS / "ernie-4.5-0.3b-pt.json",
+    "exaone4": CONFIGS / "exaone-4.0-32b.json",
+    "olmoe": CONFIGS / "olmoe-1b-7b-0924.json",
+    "granitemoe": CONFIGS / "granite-3.1-3b-a800m-instruct.json",
+    "ernie4_5_moe": CONFIGS / "ernie-4.5-21b-a3b-pt.json",
+    "hunyuan_v1_dense": CONFIGS / "hunyuan-7b-instruct.json",
     # multimodal wrappers: hwsim traces the language model (text_config); see WRAPPED
     "gemma3": CONFIGS / "gemma-3-4b-it.json",
     "llama4": CONFIGS / "llama-4-scout-17b-16e.json",
     "mistral3": CONFIGS / "mistral-small-3.1-24b-instruct-2503.json",
     "qwen2_5_vl": CONFIGS / "qwen2.5-vl-7b-instruct.json",
     "qwen2_vl": CONFIGS / "qwen2-vl-7b-instruct.json",
+    "qwen3_5": CONFIGS / "qwen3.5-27b.json",
+    "qwen3_5_moe": CONFIGS / "qwen3.5-35b-a3b.json",
 }
 # a wrapper's text config type without a causal-LM class in transformers 5.25 → the decoder it is (its parameter
 # count is then the wrapper's, less the vision encoder; its tiny run that decoder's)
@@ -139,14 +151,17 @@ HEADS = {
     "index_n_heads": 4,  # DeepSeek-V3.2's lightning indexer (index_topk stays above the tiny prefill: every token kept)
     "index_head_dim": 16,
     "rotary_dim": 8,  # MiniMax-M2's legacy partial rotary (half of the tiny head_dim)
+    "moe_num_experts": 8,  # ERNIE-4.5's names of num_experts / num_experts_per_tok
+    "moe_k": 2,
 }
 # types whose output names the state `cache` (Mamba2CausalLMOutput): decode continues it. Mamba-1's output does too,
 # but its pinned reference was made passing past_key_values, which MambaForCausalLM ignores (its decode reference is
 # a one-token step on a fresh cache); it is kept as pinned (tests/test_workload_hf_reference.py counts it that way)
 CACHE_OUTPUT = ("mamba2",)
 SEQ, BATCH = 12, 2  # tiny prefill tokens per sequence (below every tiny window), sequences
-# types whose tiny prefill is longer: Qwen3-Next's Gated DeltaNet, whose torch path pads to chunks of 64 (one whole)
-SEQ_OF = {"qwen3_next": 64}
+# types whose tiny prefill is longer: Qwen3-Next's and Qwen3.5's Gated DeltaNet, whose torch path pads to chunks of
+# 64 (one whole)
+SEQ_OF = {"qwen3_next": 64, "qwen3_5_text": 64, "qwen3_5_moe_text": 64}
 # mamba: Bamba's Mamba-2 mixer; linear_attn: Qwen3-Next's Gated DeltaNet; conv: LFM2's short convolution
 MIXER = re.compile(r"\.(self_attn|attn|self_attention|mixer|mamba|linear_attn)$|layers\.\d+\.conv$")
 MLP = re.compile(r"\.(mlp|feed_forward)$")
@@ -265,6 +280,9 @@ def tiny_run(cfg: dict) -> dict:
         # MLA: kv_b_proj expands the latent to one key/value per query head and the eager path then repeats
         # them num_heads // num_key_value_heads times, so the kv head count must stay the query head count
         tiny["num_key_value_heads"] = tiny["num_attention_heads"]
+    # a config class's default pad token beyond the tiny vocabulary (SmolLM3's 128004, GLM-4's 151329) is dropped
+    if (getattr(hf_config(tiny), "pad_token_id", None) or 0) >= tiny["vocab_size"]:
+        tiny["pad_token_id"] = None
     torch.manual_seed(0)
     hc = hf_config(tiny)
     hc._attn_implementation = "eager"

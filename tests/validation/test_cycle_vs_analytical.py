@@ -4,6 +4,7 @@ cases where they differ by design (docs/cycle.md "Where the engines differ").
 Workload: Llama-2-7B (REFERENCES.md shapes) decode at 256 cached tokens, the first layer plus
 embedding and lm_head (every op kind; small enough to stay fast)."""
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 from hwsim.arch import load_arch
 from hwsim.errors import HwsimError
 from hwsim.families import BUILTIN, family_names, get_family
+from hwsim.families.base import BatchedFamily
 from hwsim.paths import preset_names
 from hwsim.cycle import evaluate
 from hwsim.sim.tiles import tile_grid
@@ -24,9 +26,9 @@ TOL = 0.05
 INT4 = Precision(weights="int4_g128")
 
 
-def _ops(phase="decode"):
+def _ops(phase="decode", model="llama-2-7b"):
     kw = {"context": 256} if phase == "decode" else {"seq": 64}
-    ops = trace(load_model("llama-2-7b"), phase, **kw).ops
+    ops = trace(load_model(model), phase, **kw).ops
     return ops[ops.layer <= 0].reset_index(drop=True)
 
 
@@ -97,6 +99,35 @@ def test_engines_agree_within_5pct(family):
         assert abs(_rel(arch, DECODE, prec)) <= TOL, over
 
     check()
+
+
+# Per op, not only in total (issue 12: every family's presets within 5%; in the totals the GEMMs hide their
+# elementwise rows): Llama-3-8B (REFERENCES.md shapes) layer 0, embedding and final norm, decode at 256 cached tokens and a
+# 64-token prefill, int4_g128 (every shipped preset runs it). The batch pipelines (lut, pim, fpga) loaded all of an
+# elementwise op's activations before its first slice, as a GEMM's (each of whose outputs reduces over all of
+# them), while the shared rule exposes no load of a non-GEMM op: tmac-m2-ultra rope +37.3%, input_norm +27.9%,
+# act +44.7%, u280's residual adds +14.1% (docs/cycle.md). They stream with the slices now (+0.00%, bounded at
+# 0.5%); the tile families' streamed slices leave their last slice's compute after the last load (tpu-like up to
+# +3.0%), which the rule does not expose for non-GEMM ops: within 5%.
+LLAMA3 = {phase: _ops(phase, "llama-3-8b") for phase in ("decode", "prefill")}
+
+
+@pytest.mark.parametrize("preset", preset_names("archs"))
+def test_elementwise_rows_agree_within_5pct_on_every_preset(preset):
+    arch = load_arch(preset)
+    batched = isinstance(get_family(arch.family), BatchedFamily)  # lut, pim, fpga: io_stages
+    for phase, ops in LLAMA3.items():
+        cyc, ana = evaluate(arch, ops, INT4), analytical(arch, ops, INT4)
+        rows = (ops.kind == "elementwise").to_numpy()
+        assert rows.sum() == 8  # input and post-attention norms, rope, softmax, two residuals, act, final_norm
+        c, a = cyc.ops["cycles"].to_numpy(), ana.ops["cycles"].to_numpy()
+        fused = rows & (a == 0)  # a GPU's softmax, inside its fused attention kernel: in neither engine
+        assert np.all(c[fused] == 0) and fused.sum() <= 1
+        rows = rows & ~fused
+        gap = c[rows] / a[rows] - 1
+        worst = ops.name[rows].to_numpy()[np.argmax(np.abs(gap))]
+        assert np.abs(gap).max() <= (0.005 if batched else TOL), (phase, worst, gap.tolist())
+        assert abs(cyc.totals["cycles"] / ana.totals["cycles"] - 1) <= TOL, phase
 
 
 def test_double_buffer_startup_in_both_engines():
