@@ -72,6 +72,8 @@ MODELS = [
     (CONFIGS / "qwen2-vl-7b-instruct.json", "qwen2", 7_615_616_512, 7_615_616_512),
     (CONFIGS / "qwen3.5-27b.json", "qwen3_5_text", 26_895_998_464, 26_895_998_464),
     (CONFIGS / "qwen3.5-35b-a3b.json", "qwen3_5_moe_text", 34_660_610_688, 3_454_988_928),
+    (CONFIGS / "gemma-4-31b-it.json", "gemma4_text", 30_697_345_280, 30_697_345_280),
+    (CONFIGS / "gemma-4-26b-a4b-it.json", "gemma4_text", 25_233_141_760, 3_822_530_560),
 ]
 
 

@@ -576,6 +576,114 @@ def _gemma(f: Fields, mt: str) -> tuple:
     return blocks, emb, "rmsnorm", {"activation": act, "hidden": hidden}
 
 
+def _gemma4_rotary(f: Fields, layer_type: str, head_dim: int) -> int:
+    """Rotated channels per head of a Gemma-4 layer type: rope_parameters[type]'s partial_rotary_factor (the
+    "proportional" rope of full attention gives the other channels zero frequency: an identity, not priced;
+    assumed) or the whole head; with no rope_parameters, Gemma4TextConfig's (a quarter on full attention)."""
+    rope = f.get("rope_parameters")
+    if rope is None:
+        factor = 0.25 if layer_type == "full_attention" else 1.0
+    else:
+        params = rope.get(layer_type) if isinstance(rope, dict) else None
+        if not isinstance(params, dict):
+            raise HwsimError(f"expected a mapping per layer type ({layer_type})", file=f.file, field="rope_parameters")
+        factor = Fields(params, f.file).number("partial_rotary_factor", 1.0, minimum=0, strict=True)
+        if factor > 1:
+            raise HwsimError(f"must be in (0, 1], got {factor:g}", file=f.file, field="partial_rotary_factor")
+    return 2 * int(factor * head_dim // 2)
+
+
+def _gemma4(f: Fields, mt: str) -> tuple:
+    """Gemma 4 (HF Gemma4ForCausalLM; the language model of the gemma4 wrapper): Gemma-3's sandwich-normed layers
+    (4 RMSNorms, embeddings × sqrt(hidden), tied LM head, final_logit_softcapping) with layer_types of sliding
+    (sliding_window) and full attention (default every 6th; the last layer is always full), per-head q/k RMSNorms
+    and a weightless RMSNorm on the values (Attention.v_norm). Full-attention layers take their own geometry
+    (per_layer_config): heads of global_head_dim (default 512), rope on a quarter of each head by default
+    (_gemma4_rotary), and under attention_k_eq_v num_global_key_value_heads KV heads whose values are k_proj's
+    output (Attention.k_eq_v: no v_proj). enable_moe_block: num_experts experts of moe_intermediate_size, top_k_experts
+    per token, beside the dense MLP of intermediate_size (Mlp.dense_beside). Not modelled, refused in one line:
+    per-layer input embeddings (hidden_size_per_layer_input > 0, Gemma-4 E2B/E4B, and Gemma4TextConfig's default),
+    key/value sharing across the last num_kv_shared_layers, the double-wide MLP that goes with it, and
+    use_bidirectional_attention "all" (an encoder). Defaults: Gemma4TextConfig (transformers 5.25); the layer_scalar
+    is a buffer."""
+    hidden, heads = f.int("hidden_size", 2304), f.int("num_attention_heads", 8)
+    layers = f.int("num_hidden_layers", 30)
+    for key, default, what in (
+        ("hidden_size_per_layer_input", 256, "per-layer input embeddings (Gemma-4 E2B/E4B)"),
+        ("num_kv_shared_layers", 0, "key/value sharing across layers (Gemma-4 E2B/E4B)"),
+    ):
+        if f.int(key, default, minimum=0):
+            raise HwsimError(f"{what} are not modelled: only 0 is supported", file=f.file, field=key)
+    if f.get("use_bidirectional_attention") == "all":
+        raise HwsimError(
+            "bidirectional (encoder) attention is not modelled", file=f.file, field="use_bidirectional_attention"
+        )
+    types = f.layer_types(layers, lambda i: "sliding_attention" if (i + 1) % 6 else "full_attention")
+    types[-1] = "full_attention"  # as Gemma4TextConfig forces it
+    if set(types) - {"sliding_attention", "full_attention"}:
+        raise HwsimError(
+            f"expected sliding_attention or full_attention per layer, got {sorted(set(types) - {'sliding_attention', 'full_attention'})}",
+            file=f.file,
+            field="layer_types",
+        )
+    kv, head_dim = f.kv_heads(heads, default=4), f.int("head_dim", 256)
+    k_eq_v = f.flag("attention_k_eq_v", False)
+    global_dim = f.int("global_head_dim", 512)
+    global_kv = f.kv_heads(heads, "num_global_key_value_heads", kv) if k_eq_v else kv
+    act, bias = str(f.get("hidden_activation", "gelu_pytorch_tanh")), f.flag("attention_bias", False)
+    attn = {
+        "sliding_attention": Attention(
+            heads,
+            kv,
+            head_dim,
+            head_dim,
+            bias,
+            bias,
+            rotary_dim=_gemma4_rotary(f, "sliding_attention", head_dim),
+            qk_norm="rmsnorm",
+            v_norm=True,
+            window=f.int("sliding_window", 512),
+        ),
+        "full_attention": Attention(
+            heads,
+            global_kv,
+            global_dim,
+            global_dim,
+            bias,
+            bias,
+            rotary_dim=_gemma4_rotary(f, "full_attention", global_dim),
+            qk_norm="rmsnorm",
+            v_norm=True,
+            k_eq_v=k_eq_v,
+        ),
+    }
+    inter = f.int("intermediate_size", 9216)
+    if f.flag("enable_moe_block", False):
+        experts = f.int("num_experts")
+        top_k = f.int("top_k_experts")
+        if top_k > experts:
+            raise HwsimError(f"must be in 1..{experts} (num_experts), got {top_k}", file=f.file, field="top_k_experts")
+        mlp = Mlp(
+            f.int("moe_intermediate_size"),
+            True,
+            act,
+            experts=experts,
+            top_k=top_k,
+            shared=inter,
+            dense_beside=True,
+        )
+    else:
+        mlp = Mlp(inter, True, act)
+    blocks = [Layer(attn[t], mlp, norms=4) for t in types]
+    emb = Embedding(
+        f.int("vocab_size", 262_144),
+        tied=f.flag("tie_word_embeddings", True),
+        scale=True,
+        logit_softcap=f.get("final_logit_softcapping") is not None,
+    )
+    return blocks, emb, "rmsnorm", {"activation": act, "hidden": hidden}
+
+
 def _gpt_oss(f: Fields, mt: str) -> tuple:
     """gpt-oss: alternating sliding (128) / full attention with biases and per-head sinks; every layer MoE
     with biased experts and router."""
@@ -1293,6 +1401,7 @@ def _classic(f: Fields, mt: str) -> tuple:
 # language model of text_config only (transformers builds it with AutoModel.from_config(config.text_config)).
 WRAPPERS: dict[str, tuple[str, str]] = {
     "gemma3": ("gemma3_text", "SigLIP vision tower"),
+    "gemma4": ("gemma4_text", "vision and audio towers"),
     "llama4": ("llama4_text", "vision model"),
     "mistral3": ("mistral", "Pixtral vision tower"),
     "qwen2_vl": ("qwen2", "vision transformer"),
@@ -1377,6 +1486,7 @@ READERS: dict[str, Callable[[Fields, str], tuple]] = {
     "gemma": _gemma,
     "gemma2": _gemma,
     "gemma3_text": _gemma,
+    "gemma4_text": _gemma4,
     "opt": _classic,
     "starcoder2": _classic,
     "phi": _classic,
