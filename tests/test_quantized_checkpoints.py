@@ -95,6 +95,19 @@ def formats_of(cfg: dict) -> dict[str, str]:
             "nvfp4",
             "fp16",
         ),
+        # vLLM's names for ModelOpt NVFP4 and MXFP8 checkpoints (its quantization registry: modelopt_fp4 →
+        # ModelOptNvFp4Config, modelopt_mxfp8 → ModelOptMxFp8Config); the name implies the algorithm when none is given
+        (
+            {"quant_method": "modelopt_fp4", "quant_algo": "NVFP4", "group_size": 16, "exclude_modules": ["lm_head"]},
+            "nvfp4",
+            "fp16",
+        ),
+        ({"quant_method": "modelopt_fp4", "exclude_modules": ["lm_head"]}, "nvfp4", "fp16"),
+        (
+            {"quant_method": "modelopt_mxfp8", "quant_algo": "MXFP8", "exclude_modules": ["lm_head"]},
+            "mxfp8_e4m3",
+            "fp16",
+        ),
     ],
 )
 def test_methods(q, main_fmt, head):
@@ -420,6 +433,7 @@ MODELOPT_FP8 = {"quant_method": "modelopt", "quant_algo": "FP8", "exclude_module
         ({"quant_method": "modelopt", "quantization": {"quant_algo": "FP8", "kv_cache_quant_algo": "INT8"}}, "int8"),
         ({**MODELOPT_FP8, "kv_cache_scheme": {"dynamic": False, "num_bits": 8, "type": "float"}}, "fp8_e4m3"),
         ({**MODELOPT_FP8, "kv_cache_scheme": "NVFP4"}, "nvfp4"),
+        ({"quant_method": "modelopt_fp4", "quant_algo": "NVFP4", "kv_cache_quant_algo": "FP8"}, "fp8_e4m3"),
         ({**CT_FP8, "kv_cache_scheme": FP8_KV}, "fp8_e4m3"),
         ({**CT_FP8, "kv_cache_scheme": {**FP8_KV, "strategy": "attn_head"}}, "fp8_e4m3"),
         ({**CT_FP8, "kv_cache_scheme": {"num_bits": 8, "type": "int"}}, "int8"),
