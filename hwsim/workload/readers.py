@@ -184,7 +184,7 @@ def _llama_like(f: Fields, mt: str) -> tuple:
     hidden, heads, layers = f.int("hidden_size"), f.int("num_attention_heads"), f.int("num_hidden_layers")
     kv = f.kv_heads(heads)
     head_dim = f.head_dim(hidden, heads, 128 if mt in _HEAD_DIM_128 else None)
-    act = str(f.get("hidden_act", "relu2" if mt == "bitnet" else "silu"))
+    act = str(f.get("hidden_act", {"bitnet": "relu2", "apertus": "xielu"}.get(mt, "silu")))
     tied_default = mt in ("bitnet", "cohere", "cohere2", "smollm3", "ernie4_5", "ernie4_5_moe")
     if mt in ("qwen2", "qwen2_moe"):  # Qwen2: q/k/v biases always, no o bias (attention_bias is not read)
         qkv_bias, o_bias = f.flag("qkv_bias", True), False
@@ -203,8 +203,11 @@ def _llama_like(f: Fields, mt: str) -> tuple:
     if mt == "bitnet":
         qkv_bias = o_bias = qkv_bias or f.flag("enable_bias", False)
     mlp_bias = f.flag("use_bias", False) if mt.startswith("ernie4_5") else f.flag("mlp_bias", False)
+    mlp_bias = mlp_bias and mt != "apertus"  # ApertusMLP's up / down projections never have biases
     # per-head q/k RMSNorms (HunYuan's query_layernorm / key_layernorm, built whatever use_qk_norm says)
-    qk_norm = "rmsnorm" if mt in ("qwen3", "qwen3_moe", "exaone4", "hunyuan_v1_dense") else None
+    qk_norm = (
+        "rmsnorm" if mt in ("qwen3", "qwen3_moe", "exaone4", "hunyuan_v1_dense", "hunyuan_v1_moe", "apertus") else None
+    )
     if mt in ("olmo2", "olmo3", "olmoe"):
         qk_norm = "rmsnorm_all"
     elif mt == "cohere" and f.flag("use_qk_norm", False):  # Command R+: CohereLayerNorm of (heads, head_dim) weights
@@ -214,8 +217,9 @@ def _llama_like(f: Fields, mt: str) -> tuple:
 
     # sliding windows: Mistral/Phi-3 on every layer when set (Mistral's default 4096); Qwen from max_window_layers
     rope = [True] * layers
-    if mt in ("mistral", "phi3", "mixtral"):
-        # MistralConfig's default window is 4096; an explicit null (Mistral-7B v0.2+, Mistral-Small-3.1) is none
+    if mt in ("mistral", "phi3", "mixtral", "ministral3", "phimoe"):
+        # MistralConfig's default window is 4096 (the others' none); an explicit null (Mistral-7B v0.2+,
+        # Mistral-Small-3.1) is none
         window = f.cfg.get("sliding_window") if "sliding_window" in f.cfg else (4096 if mt == "mistral" else None)
         types = f.layer_types(layers, lambda i: "sliding_attention" if window else "full_attention")
     elif mt.startswith("qwen"):
@@ -234,19 +238,21 @@ def _llama_like(f: Fields, mt: str) -> tuple:
     # half of it (Glm4Config's default 0.5)
     factor = _partial_rotary(f, 0.5 if mt == "glm4" else 1.0) if mt in ("phi3", "glm4") else 1.0
     rotary_dim = int(head_dim * factor) if factor < 1 else None
-    dense = Mlp(f.int("intermediate_size"), True, act, mlp_bias, sub_norm=mt == "bitnet")
+    # Apertus: a non-gated MLP (up, xIELU, down)
+    dense = Mlp(f.int("intermediate_size"), mt != "apertus", act, mlp_bias, sub_norm=mt == "bitnet")
     if mt in _QWEN_MOE:
         moe = _qwen_moe(f, mt, act)
-    elif mt in ("mixtral", "granitemoe", "olmoe"):  # every layer's MLP experts of intermediate_size, no dense MLP
+    elif mt in ("mixtral", "granitemoe", "olmoe", "phimoe"):  # every layer's MLP experts of intermediate_size
         if mt == "olmoe":  # OlmoeConfig: num_experts (num_local_experts its alias), 64 of them, 8 per token
             experts, top_k = _experts_top_k(f, "num_experts", f.get("num_local_experts", 64), 8)
-        else:
-            experts, top_k = _experts_top_k(f, "num_local_experts", 8, 2)
+        else:  # PhimoeConfig: 16 experts (Phi-3.5-MoE's geometry), Mixtral's 8; 2 per token
+            experts, top_k = _experts_top_k(f, "num_local_experts", 16 if mt == "phimoe" else 8, 2)
         moe = Mlp(dense.intermediate, True, act, mlp_bias, experts=experts, top_k=top_k)
     elif mt == "ernie4_5_moe":
         moe = _ernie_moe(f, act)
     else:
         moe = dense
+    per_layer = _hunyuan_moe(f, act, layers) if mt == "hunyuan_v1_moe" else None
     # GLM-4: pre- and post-norms around attention and MLP (Gemma-2's sandwich); Cohere: attention and MLP side by
     # side after one norm; OLMo-2/3 and EXAONE-4's two norms follow attention and MLP instead of preceding them (same
     # ops, other order)
@@ -268,17 +274,23 @@ def _llama_like(f: Fields, mt: str) -> tuple:
             **_windows(f, types, i, window),
         )
         is_moe = moe.is_moe and _sparse_layer(f, i, mt, layers)
-        blocks.append(Layer(attn, moe if is_moe else dense, norms=norms, parallel=parallel))
+        mlp = per_layer[i] if per_layer else moe if is_moe else dense
+        blocks.append(Layer(attn, mlp, norms=norms, parallel=parallel))
     # Granite (µP): the embeddings times embedding_multiplier (its residual / attention / logit multipliers are
     # scalars folded into existing ops)
     scale = mt in ("granite", "granitemoe") and f.get("embedding_multiplier", 1.0) != 1.0
-    emb = Embedding(f.int("vocab_size"), tied=f.flag("tie_word_embeddings", tied_default), scale=scale)
-    norm = "layernorm_weight" if mt in ("cohere", "cohere2") else "rmsnorm"  # CohereLayerNorm: a weight, no bias
+    # Phi-3.5-MoE: its LM head biased under lm_head_bias
+    head_bias = mt == "phimoe" and f.flag("lm_head_bias", False)
+    emb = Embedding(
+        f.int("vocab_size"), tied=f.flag("tie_word_embeddings", tied_default), scale=scale, head_bias=head_bias
+    )
+    # CohereLayerNorm: a weight, no bias; Phi-3.5-MoE: nn.LayerNorm (weight and bias) where Llama has RMSNorm
+    norm = "layernorm_weight" if mt in ("cohere", "cohere2") else "layernorm" if mt == "phimoe" else "rmsnorm"
     return blocks, emb, norm, {"activation": act, "hidden": hidden}
 
 
 # types whose config class defaults head_dim to 128 (an absent head_dim is not hidden_size // heads)
-_HEAD_DIM_128 = ("qwen3", "glm4", "seed_oss", "ernie4_5")
+_HEAD_DIM_128 = ("qwen3", "glm4", "seed_oss", "ernie4_5", "ministral3")
 
 
 def _ernie_moe(f: Fields, act: str) -> Mlp:
@@ -360,6 +372,27 @@ def _qwen_moe(f: Fields, mt: str, act: str) -> Mlp:
         shared=f.int("shared_expert_intermediate_size", shared) if shared else 0,
         shared_gate=shared > 0,
     )
+
+
+def _hunyuan_moe(f: Fields, act: str, layers: int) -> list[Mlp]:
+    """Hunyuan-MoE's MLP of each layer (HF HunYuanMoEV1Moe, every layer): num_experts gated experts of
+    intermediate_size behind a bias-free softmax router (gate.wg), moe_topk per token (an integer or one per layer),
+    beside an always-on shared MLP of the same width (shared_mlp). HF's experts take num_experts as one integer, so a
+    per-layer list is refused; so is a single expert (HunYuanMoEV1Config's default), a degenerate MoE."""
+    experts = f.int("num_experts", 1, minimum=2)
+    width = f.int("intermediate_size")
+    tops = f.get("moe_topk", f.get("num_experts_per_tok", 1))
+    if isinstance(tops, list) and len(tops) < layers:
+        raise HwsimError(f"expected an integer or a list of {layers}", file=f.file, field="moe_topk")
+    out = []
+    for i in range(layers):
+        top_k = tops[i] if isinstance(tops, list) else tops
+        if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= experts:
+            raise HwsimError(
+                f"must be in 1..{experts} (the routed experts), got {top_k!r}", file=f.file, field="moe_topk"
+            )
+        out.append(Mlp(width, True, act, experts=experts, top_k=top_k, shared=width))
+    return out
 
 
 def _sparse_layer(f: Fields, i: int, mt: str = "", layers: int = 0) -> bool:
@@ -1475,6 +1508,10 @@ READERS: dict[str, Callable[[Fields, str], tuple]] = {
             "granitemoe",
             "ernie4_5_moe",
             "hunyuan_v1_dense",
+            "ministral3",
+            "phimoe",
+            "hunyuan_v1_moe",
+            "apertus",
         )
     },
     "deepseek_v2": _deepseek,

@@ -106,6 +106,7 @@ OWN: dict[str, tuple[str, ...]] = {
         "block_sparse_moe.router",
         "mixer.gate",
         "feed_forward.gate",  # LFM2-MoE
+        "mlp.gate.wg",  # Hunyuan-MoE
         "router.proj",  # Gemma-4: the router beside the layer's MLP
     ),
     "q_a_proj": ("self_attn.q_a_proj",),
@@ -119,12 +120,14 @@ OWN: dict[str, tuple[str, ...]] = {
         "mlp.shared_expert.gate_proj",
         "mlp.shared_experts.gate_proj",
         "feed_forward.shared_expert.gate_proj",
+        "mlp.shared_mlp.gate_proj",  # Hunyuan-MoE
         "mlp.gate_proj",  # Gemma-4: the dense MLP beside the routed experts
     ),
     "shared_up_proj": (
         "mlp.shared_expert.up_proj",
         "mlp.shared_experts.up_proj",
         "feed_forward.shared_expert.up_proj",
+        "mlp.shared_mlp.up_proj",
         "mlp.up_proj",  # Gemma-4: the dense MLP beside the routed experts
         "mixer.shared_experts.up_proj",  # Nemotron-H's MoE layers ("E"): the block is the layer's `mixer`
     ),
@@ -132,6 +135,7 @@ OWN: dict[str, tuple[str, ...]] = {
         "mlp.shared_expert.down_proj",
         "mlp.shared_experts.down_proj",
         "feed_forward.shared_expert.down_proj",
+        "mlp.shared_mlp.down_proj",
         "mlp.down_proj",  # Gemma-4: the dense MLP beside the routed experts
         "mixer.shared_experts.down_proj",
         "shared_mlp.output_linear",  # GraniteMoeHybrid: the shared MLP beside the routed experts
