@@ -68,6 +68,7 @@ PRESET = {
     "ministral3": "hf_configs/ministral-3-8b-text.json",
     "phimoe": "hf_configs/phi-3.5-moe-instruct.json",
     "hunyuan_v1_moe": "hf_configs/hunyuan-a13b-instruct.json",
+    "apertus": "hf_configs/apertus-8b-2509.json",
     "gemma3": "hf_configs/gemma-3-4b-it.json",
     "llama4": "hf_configs/llama-4-scout-17b-16e.json",
     "mistral3": "hf_configs/mistral-small-3.1-24b-instruct-2503.json",

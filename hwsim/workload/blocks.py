@@ -15,6 +15,9 @@ from typing import ClassVar
 
 # parameters per normalised element; "layernorm_weight": LayerNorm without a bias (Cohere)
 NORM_PARAMS = {"rmsnorm": 1, "layernorm": 2, "layernorm_weight": 1, "l2": 0}
+# learned scalars of an activation, per MLP module: xIELU's alpha_p and alpha_n (Huang et al. 2024, arXiv:2411.13010;
+# HF XIELUActivation, Apertus)
+ACT_PARAMS = {"xielu": 2}
 
 
 def qk_norm_kind(qk_norm: str) -> tuple[str, bool]:
@@ -216,6 +219,7 @@ class Mlp:
 
     def other_params(self, norm: str, hidden: int = 0) -> int:
         sub = self.intermediate * NORM_PARAMS[norm] if self.sub_norm else 0
+        sub += ACT_PARAMS.get(self.activation, 0)
         return sub + ((3 * NORM_PARAMS[norm] + 1) * hidden + self.experts if self.dense_beside else 0)
 
     def idle_params(self, hidden: int) -> int:

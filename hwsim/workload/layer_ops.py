@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hwsim.workload.blocks import (
+    ACT_PARAMS,
     NORM_PARAMS,
     Attention,
     DeltaNet,
@@ -36,6 +37,7 @@ VECTOR_OPS = {
     "relu": 1,
     "relu2": 2,
     "gelu_pytorch_tanh": 8,
+    "xielu": 8,  # assumed: a select of x·(αp·x + β) and (expm1(min(x, ε)) − x)·αn + β·x, both branches evaluated
     "rope": 3,
     "residual": 1,
     "gate_mul": 1,
@@ -807,7 +809,16 @@ def mlp(ops: Ops, s: Step, block: Mlp, hidden: int) -> None:
             ops.linear(f"{prefix}.{role}", f"shared_{role}", m_tok, hidden, block.shared)
     gate_in = 2 if block.gated else 1
     act_ops = VECTOR_OPS.get(block.activation, 4) + (gate_in - 1) * VECTOR_OPS["gate_mul"]
-    ops.elementwise("mlp.act", "act", assignments, block.intermediate, act_ops, inputs=gate_in)
+    # an activation's learned scalars (xIELU's two) are read with it
+    ops.elementwise(
+        "mlp.act",
+        "act",
+        assignments,
+        block.intermediate,
+        act_ops,
+        inputs=gate_in,
+        weight=ACT_PARAMS.get(block.activation, 0),
+    )
     if block.shared:
         ops.elementwise("shared.act", "act", M, block.shared, act_ops, inputs=gate_in)
     if block.sub_norm:

@@ -184,7 +184,7 @@ def _llama_like(f: Fields, mt: str) -> tuple:
     hidden, heads, layers = f.int("hidden_size"), f.int("num_attention_heads"), f.int("num_hidden_layers")
     kv = f.kv_heads(heads)
     head_dim = f.head_dim(hidden, heads, 128 if mt in _HEAD_DIM_128 else None)
-    act = str(f.get("hidden_act", "relu2" if mt == "bitnet" else "silu"))
+    act = str(f.get("hidden_act", {"bitnet": "relu2", "apertus": "xielu"}.get(mt, "silu")))
     tied_default = mt in ("bitnet", "cohere", "cohere2", "smollm3", "ernie4_5", "ernie4_5_moe")
     if mt in ("qwen2", "qwen2_moe"):  # Qwen2: q/k/v biases always, no o bias (attention_bias is not read)
         qkv_bias, o_bias = f.flag("qkv_bias", True), False
@@ -203,8 +203,11 @@ def _llama_like(f: Fields, mt: str) -> tuple:
     if mt == "bitnet":
         qkv_bias = o_bias = qkv_bias or f.flag("enable_bias", False)
     mlp_bias = f.flag("use_bias", False) if mt.startswith("ernie4_5") else f.flag("mlp_bias", False)
+    mlp_bias = mlp_bias and mt != "apertus"  # ApertusMLP's up / down projections never have biases
     # per-head q/k RMSNorms (HunYuan's query_layernorm / key_layernorm, built whatever use_qk_norm says)
-    qk_norm = "rmsnorm" if mt in ("qwen3", "qwen3_moe", "exaone4", "hunyuan_v1_dense", "hunyuan_v1_moe") else None
+    qk_norm = (
+        "rmsnorm" if mt in ("qwen3", "qwen3_moe", "exaone4", "hunyuan_v1_dense", "hunyuan_v1_moe", "apertus") else None
+    )
     if mt in ("olmo2", "olmo3", "olmoe"):
         qk_norm = "rmsnorm_all"
     elif mt == "cohere" and f.flag("use_qk_norm", False):  # Command R+: CohereLayerNorm of (heads, head_dim) weights
@@ -235,7 +238,8 @@ def _llama_like(f: Fields, mt: str) -> tuple:
     # half of it (Glm4Config's default 0.5)
     factor = _partial_rotary(f, 0.5 if mt == "glm4" else 1.0) if mt in ("phi3", "glm4") else 1.0
     rotary_dim = int(head_dim * factor) if factor < 1 else None
-    dense = Mlp(f.int("intermediate_size"), True, act, mlp_bias, sub_norm=mt == "bitnet")
+    # Apertus: a non-gated MLP (up, xIELU, down)
+    dense = Mlp(f.int("intermediate_size"), mt != "apertus", act, mlp_bias, sub_norm=mt == "bitnet")
     if mt in _QWEN_MOE:
         moe = _qwen_moe(f, mt, act)
     elif mt in ("mixtral", "granitemoe", "olmoe", "phimoe"):  # every layer's MLP experts of intermediate_size
@@ -1525,6 +1529,7 @@ READERS: dict[str, Callable[[Fields, str], tuple]] = {
             "ministral3",
             "phimoe",
             "hunyuan_v1_moe",
+            "apertus",
         )
     },
     "deepseek_v2": _deepseek,

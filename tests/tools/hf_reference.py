@@ -83,6 +83,7 @@ REAL = {
     "ministral3": CONFIGS / "ministral-3-8b-text.json",
     "phimoe": CONFIGS / "phi-3.5-moe-instruct.json",
     "hunyuan_v1_moe": CONFIGS / "hunyuan-a13b-instruct.json",
+    "apertus": CONFIGS / "apertus-8b-2509.json",
     # multimodal wrappers: hwsim traces the language model (text_config); see WRAPPED
     "gemma3": CONFIGS / "gemma-3-4b-it.json",
     "llama4": CONFIGS / "llama-4-scout-17b-16e.json",
