@@ -5,6 +5,8 @@ single_type_kv_cache_manager.py), so a sliding layer holds at most cdiv(window â
 blocks (SlidingWindowSpec.max_admission_blocks_per_request, vllm/v1/kv_cache_interface.py); ceil((window âˆ’ 1) /
 block_size) + 1 while decoding."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -108,3 +110,24 @@ def test_gpt_oss_stream_needs_fewer_blocks():
         assert small_on.summary["duration_s"] <= small_off.summary["duration_s"]
         if admission == "reserve":
             assert small_on.summary["preemptions"] == small_off.summary["preemptions"] == 0
+
+
+def test_cli_off_switch_gives_the_per_token_numbers(capsys):
+    """`hwsim serve --no-sliding-kv` charges every token (one gpt-oss-20b request of 1024 + 128: 72 blocks)."""
+    from hwsim.cli import main
+
+    args = ["serve", "--arch", "h100-sxm", "--model", "gpt-oss-20b", "--num-requests", "1", "--rate", "1"]
+    args += ["--input-len", "1024", "--output-len", "128", "--json"]
+    peaks = []
+    for extra in ([], ["--no-sliding-kv"]):
+        assert main(args + extra) in (0, None)
+        peaks.append(json.loads(capsys.readouterr().out)["kv_peak_blocks"])
+    assert peaks == [64, 72]
+
+
+def test_study_key_sliding_kv():
+    from hwsim.study.serving import ServingWorkload
+
+    assert ServingWorkload(model="gpt-oss-20b", requests_file="x.jsonl").sliding_kv is True
+    w = ServingWorkload(model="gpt-oss-20b", requests_file="x.jsonl", sliding_kv=False)
+    assert w.columns()["sliding_kv"] is False
