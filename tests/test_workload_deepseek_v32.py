@@ -317,6 +317,25 @@ def test_roofline_names_the_formats_the_indexer_rows_are_costed_at():
     assert ops.loc["layers.0.indexer.qk", "kv"] == key and ops.loc["layers.0.attn", "kv"] == "fp8_e4m3"
 
 
+def test_allocate_keeps_the_index_key_at_its_own_format():
+    """`hwsim allocate --kv-formats` prices a KV unit's index keys at Indexer.KEY_FORMAT whatever format the unit
+    takes (hwsim.workload.kv.as_bytes, as the trace's KV bytes and the engines; vLLM's 132-byte index cache at
+    head_dim 128). Tiny model, decode, batch 2, 300 tokens: a layer's token holds the 16 + 8 latent and rope
+    elements at the unit's format and the 16 index-key elements at 8.25 bits (16.5 bytes): 64.5 bytes at fp16,
+    28.875 at int4_g128 (before: all 40 at the unit's format, 80 and 20.625 bytes)."""
+    from hwsim.allocate import build_problem
+    from hwsim.workload.blocks import Indexer
+
+    t = trace(from_hf_dict(TINY), "decode", batch=2, context=299)
+    p = build_problem("h100-sxm", t, "fp8_e4m3", granularity="layer", kv_formats="fp16,int4_g128", proxy="uniform")
+    kv = [i for i, u in enumerate(p.units) if u.endswith(".kv")]
+    assert len(kv) == 3 and Indexer.KEY_BITS == 8.25
+    for fmt, bits, per_token in (("fp16", 16, 64.5), ("int4_g128", 4.125, 28.875)):
+        mem = p.costs["memory_bytes"][kv, p.formats.index(fmt)]
+        assert mem.tolist() == [2 * 300 * per_token] * 3, fmt
+        assert mem.sum() == t.kv_cache_bytes(bits)  # what `simulate` counts for the same cache
+
+
 def test_the_checkpoint_keeps_weights_proj_in_bf16_and_the_other_indexer_linears_in_fp8():
     """The released fp8 checkpoint (quantization_config fp8, blocks of 128): wq_b and wk fp8 like DeepSeek-V3's
     linears, weights_proj bf16 (DeepSeek's inference/model.py builds it in the default dtype, the others as

@@ -11,8 +11,9 @@ This is exact because the analytical engine prices each op on its own and totals
   bytes it writes (memory-bound) — stated in docs/allocate.md.
 - Everything else stays at the base precision and is a constant of every total.
 Memory: Σ stored elements × bits_per_element / 8 (a unit stores all its parameters, every MoE expert
-included — units.py); the parameters outside units (embeddings, lm_head, norms) at the fixed weight
-format, and the KV cache at the base KV format unless allocated.
+included — units.py; a KV unit's DeepSeek-V3.2 index keys at their own format whatever the unit's,
+hwsim.workload.kv.as_bytes, as the trace's KV bytes); the parameters outside units (embeddings, lm_head,
+norms) at the fixed weight format, and the KV cache at the base KV format unless allocated.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from hwsim.allocate.units import Unit
 from hwsim.engine import Precision, evaluate, operand_type
 from hwsim.errors import HwsimError
 from hwsim.engine.per_op import evaluate_per_op, own_formats
+from hwsim.workload import kv as kv_cache
 
 if TYPE_CHECKING:
     from hwsim.core.spec import Accelerator
@@ -110,10 +112,12 @@ def hardware_costs(
                 c[delta] -= base[rows[delta]]
             out[idx, j] = member @ c
     storage = np.array([u.storage for u in units], dtype=np.float64)
+    own_elems = np.array([u.own_elems for u in units], dtype=np.float64)
     costs = {
         "seconds": out[..., 0],
         "energy_j": out[..., 1],
-        "memory_bytes": storage[:, None] * bits[None, :] / 8,
+        # the elements a unit stores at its format, those at their own at theirs: as the trace's KV bytes
+        "memory_bytes": kv_cache.as_bytes(storage[:, None], own_elems[:, None], bits[None, :]),
         "bits": bits,
     }
     kv_fixed = 0 if any(u.kind == "kv" for u in units) else trace.kv_cache_bytes(bits_per_element(kv))

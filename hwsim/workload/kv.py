@@ -20,6 +20,8 @@ in its SSM layers.
 
 from __future__ import annotations
 
+from typing import Any
+
 from hwsim.workload.blocks import RECURRENT, Attention, Indexer, Layer
 
 MLA_MODES = ("absorbed", "latent", "expanded")
@@ -44,10 +46,11 @@ def index_elems_per_token(attn: Attention) -> int:
     return attn.mla.indexer.head_dim if attn.mla is not None and attn.mla.indexer is not None else 0
 
 
-def as_bytes(elems: int, index: int, kv_bits: float) -> float:
+def as_bytes(elems: Any, index: Any, kv_bits: Any) -> Any:
     """Bytes of `elems` cache elements of which `index` are index keys, stored at their own format; the others at
-    `kv_bits` (no index key: elems × kv_bits / 8, as every other model's cache)."""
-    if not index:
+    `kv_bits` (no index key: elems × kv_bits / 8, as every other model's cache). Numbers or arrays that broadcast
+    (allocation prices every KV unit × candidate format at once)."""
+    if isinstance(index, int) and not index:
         return elems * kv_bits / 8
     return (elems - index) * kv_bits / 8 + index * Indexer.KEY_BITS / 8
 
@@ -75,13 +78,16 @@ def cache_elems(blocks: tuple[Layer, ...], batch: int, span: int, mla: str = "ab
     return sum(layer_elems(layer, batch, span, mla) for layer in blocks)
 
 
+def layer_index_elems(layer: Layer, batch: int, span: int) -> int:
+    """The index keys among layer_elems (DeepSeek-V3.2; 0 for every other layer), stored at their own format."""
+    if not isinstance(layer.mixer, Attention):
+        return 0
+    return batch * cached_tokens(layer.mixer, span) * index_elems_per_token(layer.mixer)
+
+
 def index_elems(blocks: tuple[Layer, ...], batch: int, span: int) -> int:
     """The index keys among cache_elems (DeepSeek-V3.2; 0 for every other model)."""
-    return sum(
-        batch * cached_tokens(layer.mixer, span) * index_elems_per_token(layer.mixer)
-        for layer in blocks
-        if isinstance(layer.mixer, Attention)
-    )
+    return sum(layer_index_elems(layer, batch, span) for layer in blocks)
 
 
 def cache_bytes(blocks: tuple[Layer, ...], batch: int, span: int, kv_bits: float, mla: str = "absorbed") -> float:
