@@ -60,6 +60,10 @@ MODELS = [
     (CONFIGS / "seed-oss-36b-instruct.json", "seed_oss", 36_151_104_512, 36_151_104_512),
     (CONFIGS / "ernie-4.5-0.3b-pt.json", "ernie4_5", 360_748_032, 360_748_032),
     (CONFIGS / "exaone-4.0-32b.json", "exaone4", 32_003_216_384, 32_003_216_384),
+    (CONFIGS / "olmoe-1b-7b-0924.json", "olmoe", 6_919_161_856, 1_282_017_280),
+    (CONFIGS / "granite-3.1-3b-a800m-instruct.json", "granitemoe", 3_298_793_472, 882_874_368),
+    (CONFIGS / "ernie-4.5-21b-a3b-pt.json", "ernie4_5_moe", 21_825_437_888, 3_352_150_208),
+    (CONFIGS / "hunyuan-7b-instruct.json", "hunyuan_v1_dense", 7_504_568_320, 7_504_568_320),
     # multimodal wrappers (gemma3, llama4, mistral3): the language model of text_config, vision tower not counted
     (CONFIGS / "gemma-3-4b-it.json", "gemma3_text", 3_880_263_168, 3_880_263_168),
     (CONFIGS / "llama-4-scout-17b-16e.json", "llama4_text", 107_769_861_120, 17_172_894_720),

@@ -1,6 +1,7 @@
 """Decoder types read by the Llama reader with a twist each (hwsim.workload.readers._llama_like): SmolLM3's NoPE
 layers, OLMo-3's and EXAONE-4's sliding-window patterns, GLM-4's sandwich norms and half rotary, Seed-OSS's and
-ERNIE-4.5's biases.
+ERNIE-4.5's biases, HunYuan's q/k norms; the MoE ones: OLMoE's and Granite-MoE's experts in every layer, ERNIE-4.5-MoE's
+placement and shared experts.
 
 Parameter counts: transformers 5.25 on the meta device (AutoModelForCausalLM.from_config of the config given,
 tests/data/hf_reference.json for the files in tests/data/hf_configs; the changed configs below counted the same way
@@ -108,3 +109,44 @@ def test_seed_oss_and_ernie45_biases():
     biased = from_hf_dict({**ernie.extra, "use_bias": True})
     assert biased.params == 360_941_568
     assert biased.blocks[0].mlp.bias and biased.blocks[0].attention.o_bias
+
+
+def test_olmoe_and_granitemoe_run_experts_in_every_layer():
+    """OLMoE-1B-7B (OlmoeForCausalLM): OLMo-2's q/k RMSNorms over all heads, Llama's pre-norms, 64 experts of
+    intermediate_size in every layer, 8 per token (card: 6.9B total, 1.3B active); num_local_experts is an alias of
+    num_experts (32 experts: 3,696,887,808 parameters in transformers 5.25). Granite-3.1-3B-A800M (GraniteMoe):
+    40 experts of 512, 8 per token, the embeddings times embedding_multiplier (card: 3.3B total, 800M active)."""
+    olmoe = load_model(CONFIGS / "olmoe-1b-7b-0924.json")
+    assert {(b.mlp.experts, b.mlp.top_k, b.attention.qk_norm) for b in olmoe.blocks} == {(64, 8, "rmsnorm_all")}
+    alias = {k: v for k, v in olmoe.extra.items() if k != "num_experts"}
+    assert from_hf_dict({**alias, "num_local_experts": 32}).params == 3_696_887_808
+    granite = load_model(CONFIGS / "granite-3.1-3b-a800m-instruct.json")
+    assert {(b.mlp.experts, b.mlp.top_k, b.mlp.intermediate) for b in granite.blocks} == {(40, 8, 512)}
+    assert granite.embedding.scale and granite.tie_embeddings
+
+
+def test_ernie45_moe_places_its_experts_from_start_to_end_every_interval():
+    """ERNIE-4.5-21B-A3B (Ernie4_5_MoeDecoderLayer): layer 0 dense (moe_layer_start_index 1), then 64 experts of 1536,
+    6 per token, beside 2 shared experts run as one MLP of 3072; e_score_correction_bias (64 per MoE layer) counted
+    as the router's bias. With moe_layer_interval 2 from layer 0 and no shared experts transformers 5.25 counts
+    12,598,459,776 parameters (MoE on layers 1, 3, …). Biases (use_bias) are refused in one line: the routed experts
+    would have none, the shared ones would."""
+    m = load_model(CONFIGS / "ernie-4.5-21b-a3b-pt.json")
+    kinds = [(b.mlp.experts, b.mlp.shared, b.mlp.router_bias) for b in m.blocks]
+    assert kinds[0] == (1, 0, False) and set(kinds[1:]) == {(64, 3072, True)}
+    base = {k: v for k, v in m.extra.items() if k != "moe_layer_end_index"}
+    every_other = from_hf_dict(
+        {**base, "moe_layer_interval": 2, "moe_layer_start_index": 0, "moe_num_shared_experts": 0}
+    )
+    assert [b.mlp.is_moe for b in every_other.blocks[:4]] == [False, True, False, True]
+    assert every_other.params == 12_598_459_776
+    with pytest.raises(HwsimError, match="use_bias"):
+        from_hf_dict({**m.extra, "use_bias": True})
+
+
+def test_hunyuan_dense_normalises_q_and_k_per_head_whatever_use_qk_norm_says():
+    """Hunyuan-7B (HunYuanDenseV1Attention builds query_layernorm / key_layernorm, head_dim wide, unconditionally):
+    7,504,568,320 parameters with use_qk_norm true or false in transformers 5.25."""
+    m = load_model(CONFIGS / "hunyuan-7b-instruct.json")
+    assert {b.attention.qk_norm for b in m.blocks} == {"rmsnorm"}
+    assert from_hf_dict({**m.extra, "use_qk_norm": False}).params == m.params == 7_504_568_320

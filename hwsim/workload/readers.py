@@ -185,7 +185,7 @@ def _llama_like(f: Fields, mt: str) -> tuple:
     kv = f.kv_heads(heads)
     head_dim = f.head_dim(hidden, heads, 128 if mt in _HEAD_DIM_128 else None)
     act = str(f.get("hidden_act", "relu2" if mt == "bitnet" else "silu"))
-    tied_default = mt in ("bitnet", "cohere", "cohere2", "smollm3", "ernie4_5")
+    tied_default = mt in ("bitnet", "cohere", "cohere2", "smollm3", "ernie4_5", "ernie4_5_moe")
     if mt in ("qwen2", "qwen2_moe"):  # Qwen2: q/k/v biases always, no o bias (attention_bias is not read)
         qkv_bias, o_bias = f.flag("qkv_bias", True), False
     elif mt == "phi3":  # Phi-3: fused qkv_proj and o_proj never have biases
@@ -194,15 +194,18 @@ def _llama_like(f: Fields, mt: str) -> tuple:
         qkv_bias, o_bias = f.flag("attention_bias", True), False
     elif mt == "seed_oss":  # Seed-OSS: q/k/v under attention_bias (default true), o_proj under attention_out_bias
         qkv_bias, o_bias = f.flag("attention_bias", True), f.flag("attention_out_bias", False)
-    elif mt == "ernie4_5":  # ERNIE-4.5: one use_bias for q/k/v/o and the MLP
+    elif mt.startswith("ernie4_5"):  # ERNIE-4.5: one use_bias for q/k/v/o and the MLP
         qkv_bias = o_bias = f.flag("use_bias", False)
+        if qkv_bias and mt == "ernie4_5_moe":  # MixtralExperts have no biases, its shared experts would
+            raise HwsimError("ERNIE-4.5 MoE with biases is not supported", file=f.file, field="use_bias")
     else:
         qkv_bias = o_bias = f.flag("attention_bias", False)
     if mt == "bitnet":
         qkv_bias = o_bias = qkv_bias or f.flag("enable_bias", False)
-    mlp_bias = f.flag("use_bias", False) if mt == "ernie4_5" else f.flag("mlp_bias", False)
-    qk_norm = {"qwen3": "rmsnorm", "qwen3_moe": "rmsnorm", "exaone4": "rmsnorm"}.get(mt)
-    if mt in ("olmo2", "olmo3"):
+    mlp_bias = f.flag("use_bias", False) if mt.startswith("ernie4_5") else f.flag("mlp_bias", False)
+    # per-head q/k RMSNorms (HunYuan's query_layernorm / key_layernorm, built whatever use_qk_norm says)
+    qk_norm = "rmsnorm" if mt in ("qwen3", "qwen3_moe", "exaone4", "hunyuan_v1_dense") else None
+    if mt in ("olmo2", "olmo3", "olmoe"):
         qk_norm = "rmsnorm_all"
     elif mt == "cohere" and f.flag("use_qk_norm", False):  # Command R+: CohereLayerNorm of (heads, head_dim) weights
         qk_norm = "layernorm_weight_heads"
@@ -234,9 +237,14 @@ def _llama_like(f: Fields, mt: str) -> tuple:
     dense = Mlp(f.int("intermediate_size"), True, act, mlp_bias, sub_norm=mt == "bitnet")
     if mt in _QWEN_MOE:
         moe = _qwen_moe(f, mt, act)
-    elif mt == "mixtral":
-        experts, top_k = _experts_top_k(f, "num_local_experts", 8, 2)
+    elif mt in ("mixtral", "granitemoe", "olmoe"):  # every layer's MLP experts of intermediate_size, no dense MLP
+        if mt == "olmoe":  # OlmoeConfig: num_experts (num_local_experts its alias), 64 of them, 8 per token
+            experts, top_k = _experts_top_k(f, "num_experts", f.get("num_local_experts", 64), 8)
+        else:
+            experts, top_k = _experts_top_k(f, "num_local_experts", 8, 2)
         moe = Mlp(dense.intermediate, True, act, mlp_bias, experts=experts, top_k=top_k)
+    elif mt == "ernie4_5_moe":
+        moe = _ernie_moe(f, act)
     else:
         moe = dense
     # GLM-4: pre- and post-norms around attention and MLP (Gemma-2's sandwich); Cohere: attention and MLP side by
@@ -259,11 +267,11 @@ def _llama_like(f: Fields, mt: str) -> tuple:
             rotary_dim=rotary_dim,
             **_windows(f, types, i, window),
         )
-        is_moe = moe.is_moe and _sparse_layer(f, i)
+        is_moe = moe.is_moe and _sparse_layer(f, i, mt, layers)
         blocks.append(Layer(attn, moe if is_moe else dense, norms=norms, parallel=parallel))
     # Granite (µP): the embeddings times embedding_multiplier (its residual / attention / logit multipliers are
     # scalars folded into existing ops)
-    scale = mt == "granite" and f.get("embedding_multiplier", 1.0) != 1.0
+    scale = mt in ("granite", "granitemoe") and f.get("embedding_multiplier", 1.0) != 1.0
     emb = Embedding(f.int("vocab_size"), tied=f.flag("tie_word_embeddings", tied_default), scale=scale)
     norm = "layernorm_weight" if mt in ("cohere", "cohere2") else "rmsnorm"  # CohereLayerNorm: a weight, no bias
     return blocks, emb, norm, {"activation": act, "hidden": hidden}
@@ -271,6 +279,19 @@ def _llama_like(f: Fields, mt: str) -> tuple:
 
 # types whose config class defaults head_dim to 128 (an absent head_dim is not hidden_size // heads)
 _HEAD_DIM_128 = ("qwen3", "glm4", "seed_oss", "ernie4_5")
+
+
+def _ernie_moe(f: Fields, act: str) -> Mlp:
+    """ERNIE-4.5's MoE MLP (HF Ernie4_5_MoeSparseMoeBlock; Ernie4_5_MoeConfig's defaults, transformers 5.25, are
+    ERNIE-4.5-21B-A3B's geometry): moe_num_experts gated experts of moe_intermediate_size (64), moe_k per token (6),
+    beside moe_num_shared_experts (2) always-on experts of the same width run as one MLP. Its router is a bias-free
+    softmax GEMM whose top-k adds e_score_correction_bias, a parameter of moe_num_experts (Ernie4_5_MoeStatics),
+    counted here as the router's bias (the same count; its add is not priced beyond the router, as every top-k).
+    The config's num_experts / num_experts_per_tok are aliases of moe_num_experts / moe_k."""
+    experts, top_k = _experts_top_k(f, "moe_num_experts", f.get("num_experts", 64), f.int("moe_k", 6))
+    inter = f.int("moe_intermediate_size", 1536)
+    shared = f.int("moe_num_shared_experts", 2, minimum=0) * inter
+    return Mlp(inter, True, act, experts=experts, top_k=top_k, shared=shared, router_bias=True)
 
 
 def _pattern_windows(f: Fields, mt: str, layers: int) -> tuple:
@@ -341,9 +362,15 @@ def _qwen_moe(f: Fields, mt: str, act: str) -> Mlp:
     )
 
 
-def _sparse_layer(f: Fields, i: int) -> bool:
-    """Whether layer i runs the MoE (Qwen / Mixtral layouts): not in mlp_only_layers, (i + 1) % decoder_sparse_step
-    == 0."""
+def _sparse_layer(f: Fields, i: int, mt: str = "", layers: int = 0) -> bool:
+    """Whether layer i runs the MoE. Qwen / Mixtral layouts: not in mlp_only_layers, (i + 1) % decoder_sparse_step
+    == 0; ERNIE-4.5 (Ernie4_5_MoeDecoderLayer): (i + 1) % moe_layer_interval == 0 and moe_layer_start_index <= i <=
+    moe_layer_end_index (defaults 1, 1 and -1, the last layer)."""
+    if mt == "ernie4_5_moe":
+        end = f.get("moe_layer_end_index", -1)
+        end = layers - 1 if end == -1 else f.int("moe_layer_end_index", minimum=0)
+        start = f.int("moe_layer_start_index", 1, minimum=0)
+        return (i + 1) % f.int("moe_layer_interval", 1) == 0 and start <= i <= end
     return i not in f.get("mlp_only_layers", []) and (i + 1) % f.int("decoder_sparse_step", 1) == 0
 
 
@@ -1335,6 +1362,10 @@ READERS: dict[str, Callable[[Fields, str], tuple]] = {
             "seed_oss",
             "ernie4_5",
             "exaone4",
+            "olmoe",
+            "granitemoe",
+            "ernie4_5_moe",
+            "hunyuan_v1_dense",
         )
     },
     "deepseek_v2": _deepseek,

@@ -76,6 +76,10 @@ REAL = {
     "seed_oss": CONFIGS / "seed-oss-36b-instruct.json",
     "ernie4_5": CONFIGS / "ernie-4.5-0.3b-pt.json",
     "exaone4": CONFIGS / "exaone-4.0-32b.json",
+    "olmoe": CONFIGS / "olmoe-1b-7b-0924.json",
+    "granitemoe": CONFIGS / "granite-3.1-3b-a800m-instruct.json",
+    "ernie4_5_moe": CONFIGS / "ernie-4.5-21b-a3b-pt.json",
+    "hunyuan_v1_dense": CONFIGS / "hunyuan-7b-instruct.json",
     # multimodal wrappers: hwsim traces the language model (text_config); see WRAPPED
     "gemma3": CONFIGS / "gemma-3-4b-it.json",
     "llama4": CONFIGS / "llama-4-scout-17b-16e.json",
@@ -147,6 +151,8 @@ HEADS = {
     "index_n_heads": 4,  # DeepSeek-V3.2's lightning indexer (index_topk stays above the tiny prefill: every token kept)
     "index_head_dim": 16,
     "rotary_dim": 8,  # MiniMax-M2's legacy partial rotary (half of the tiny head_dim)
+    "moe_num_experts": 8,  # ERNIE-4.5's names of num_experts / num_experts_per_tok
+    "moe_k": 2,
 }
 # types whose output names the state `cache` (Mamba2CausalLMOutput): decode continues it. Mamba-1's output does too,
 # but its pinned reference was made passing past_key_values, which MambaForCausalLM ignores (its decode reference is
