@@ -322,18 +322,21 @@ def test_allocate_keeps_the_index_key_at_its_own_format():
     takes (hwsim.workload.kv.as_bytes, as the trace's KV bytes and the engines; vLLM's 132-byte index cache at
     head_dim 128). Tiny model, decode, batch 2, 300 tokens: a layer's token holds the 16 + 8 latent and rope
     elements at the unit's format and the 16 index-key elements at 8.25 bits (16.5 bytes): 64.5 bytes at fp16,
-    28.875 at int4_g128 (before: all 40 at the unit's format, 80 and 20.625 bytes)."""
+    32.5 at int4_g128 (before: all 40 at the unit's format, 80 and 20.625 bytes). At int4_g128 the 16-element
+    latent row and the 8-element rope row each hold one 16-bit scale (the quantizer's groups never span rows:
+    hwsim.formats.grouping.row_bits): 16 × 5 / 8 + 8 × 6 / 8 = 16 bytes, not 24 × 4.125 / 8 = 12.375."""
     from hwsim.allocate import build_problem
+    from hwsim.core.precision import operand_type
     from hwsim.workload.blocks import Indexer
 
     t = trace(from_hf_dict(TINY), "decode", batch=2, context=299)
     p = build_problem("h100-sxm", t, "fp8_e4m3", granularity="layer", kv_formats="fp16,int4_g128", proxy="uniform")
     kv = [i for i, u in enumerate(p.units) if u.endswith(".kv")]
     assert len(kv) == 3 and Indexer.KEY_BITS == 8.25
-    for fmt, bits, per_token in (("fp16", 16, 64.5), ("int4_g128", 4.125, 28.875)):
+    for fmt, per_token in (("fp16", 64.5), ("int4_g128", 32.5)):
         mem = p.costs["memory_bytes"][kv, p.formats.index(fmt)]
         assert mem.tolist() == [2 * 300 * per_token] * 3, fmt
-        assert mem.sum() == t.kv_cache_bytes(bits)  # what `simulate` counts for the same cache
+        assert mem.sum() == t.kv_cache_bytes(operand_type(fmt))  # what `simulate` counts for the same cache
 
 
 def test_the_checkpoint_keeps_weights_proj_in_bf16_and_the_other_indexer_linears_in_fp8():
