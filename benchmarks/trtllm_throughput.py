@@ -27,9 +27,13 @@ TABLE = Path(__file__).resolve().parents[1] / "tests" / "data" / "serving" / "tr
 # kv_cache_quant_algo FP8, exclude_modules [lm_head]); torch_dtype bfloat16 for what it leaves alone
 MODELOPT_FP8 = {
     "torch_dtype": "bfloat16",
-    "quantization_config": {"quant_method": "modelopt", "quant_algo": "FP8", "exclude_modules": ["lm_head"]},
+    "quantization_config": {
+        "quant_method": "modelopt",
+        "quant_algo": "FP8",
+        "kv_cache_quant_algo": "FP8",
+        "exclude_modules": ["lm_head"],
+    },
 }
-KV_FORMAT = "fp8_e4m3"
 KV_FRACTION = 0.95  # perf-overview: --kv_cache_free_gpu_mem_fraction 0.95 "in many cases"
 
 # hwsim settings compared: name → arch overrides
@@ -85,17 +89,22 @@ def run_row(row: dict, overrides: dict, num_requests: int | None = None) -> dict
     from hwsim.serve.shard import Parallel
     from hwsim.workload import load_model
     from hwsim.workload.kv import token_elems
-    from hwsim.workload.quant import weight_formats
+    from hwsim.workload.quant import kv_cache_format, weight_formats
 
     arch = load_arch(row["arch"], overrides)
     formats = weight_formats(MODELOPT_FP8)
-    model = replace(load_model(row["model"]), weight_formats=formats, default_weight_format=formats.default)
+    model = replace(
+        load_model(row["model"]),
+        weight_formats=formats,
+        default_weight_format=formats.default,
+        kv_format=kv_cache_format(MODELOPT_FP8),  # fp8_e4m3
+    )
     device_gib = float(arch.backing.capacity) / 2**30
     batch, budget = bench_limits(device_gib, model.params, token_elems(model.blocks), row["isl"], row["osl"], row["tp"])
     n = num_requests or row["num_requests"]
     reqs = poisson_requests(math.inf, n, str(row["isl"]), str(row["osl"]), seed=0)
     config = SchedulerConfig(max_num_seqs=batch, max_batched_tokens=budget, kv_admission="reserve")
-    prec = Precision(weights=None, activations="fp8_e4m3", kv=KV_FORMAT)  # weights: the checkpoint's own
+    prec = Precision(weights=None, activations="fp8_e4m3", kv=None)  # weights and KV cache: the checkpoint's own
     link = link_for(arch, None) if row["tp"] > 1 else None  # the preset's own (DGX: NVLink 4)
     res = serve(
         arch, model, reqs, prec, config, memory_utilization=KV_FRACTION, parallel=Parallel(tp=row["tp"]), link=link

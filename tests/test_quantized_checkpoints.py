@@ -389,3 +389,106 @@ def test_python_api_takes_names():
 
     b = evaluate(load_arch("bitmod"), tr, Precision(weights="int4_g128")).totals
     assert a == b
+
+
+# The KV-cache format a checkpoint states (hwsim.workload.quant.kv_cache_format). Keys and values as each library
+# writes them: ModelOpt's hf_quant_config.json `kv_cache_quant_algo` (modelopt/torch/export/model_config.py
+# KV_CACHE_FP8 = "FP8", KV_CACHE_NVFP4, KV_CACHE_INT8) and its config.json form `kv_cache_scheme` ({dynamic: false,
+# num_bits: 8, type: float} for FP8, convert_hf_config.py); compressed-tensors' `kv_cache_scheme` QuantizationArgs
+# (quant_args.py: num_bits 8, type int, symmetric true by default; strategy tensor unless group_size says group
+# or channel), e.g. llm-compressor's FP8 KV recipe {num_bits: 8, type: float, strategy: tensor, dynamic: false}
+FP8_KV = {"num_bits": 8, "type": "float", "strategy": "tensor", "dynamic": False, "symmetric": True}
+CT_FP8 = {  # compressed-tensors FP8 weights, as in test_methods
+    "quant_method": "compressed-tensors",
+    "ignore": ["lm_head"],
+    "config_groups": {"g": {"targets": ["Linear"], "weights": {"num_bits": 8, "type": "float", "strategy": "channel"}}},
+}
+MODELOPT_FP8 = {"quant_method": "modelopt", "quant_algo": "FP8", "exclude_modules": ["lm_head"]}
+
+
+@pytest.mark.parametrize(
+    "q, kv",
+    [
+        ({**MODELOPT_FP8, "kv_cache_quant_algo": "FP8"}, "fp8_e4m3"),
+        ({**MODELOPT_FP8, "kv_cache_quant_algo": "fp8"}, "fp8_e4m3"),  # upper-cased, as vLLM reads it
+        ({**MODELOPT_FP8, "kv_cache_quant_algo": None}, None),
+        (MODELOPT_FP8, None),
+        (
+            {"quant_method": "modelopt", "quantization": {"quant_algo": "NVFP4", "kv_cache_quant_algo": "NVFP4"}},
+            "nvfp4",
+        ),
+        ({"quant_method": "modelopt", "quantization": {"quant_algo": "FP8", "kv_cache_quant_algo": "INT8"}}, "int8"),
+        ({**MODELOPT_FP8, "kv_cache_scheme": {"dynamic": False, "num_bits": 8, "type": "float"}}, "fp8_e4m3"),
+        ({**MODELOPT_FP8, "kv_cache_scheme": "NVFP4"}, "nvfp4"),
+        ({**CT_FP8, "kv_cache_scheme": FP8_KV}, "fp8_e4m3"),
+        ({**CT_FP8, "kv_cache_scheme": {**FP8_KV, "strategy": "attn_head"}}, "fp8_e4m3"),
+        ({**CT_FP8, "kv_cache_scheme": {"num_bits": 8, "type": "int"}}, "int8"),
+        ({**CT_FP8, "kv_cache_scheme": {"num_bits": 8, "type": "int", "symmetric": False}}, "int8a"),
+        ({**CT_FP8, "kv_cache_scheme": {"num_bits": 8, "type": "int", "strategy": "channel"}}, "int8_pc"),
+        ({**CT_FP8, "kv_cache_scheme": {"num_bits": 8, "type": "int", "group_size": 64}}, "int8_g64"),
+        ({**CT_FP8, "kv_cache_scheme": None}, None),
+        (CT_FP8, None),
+        ({"quant_method": "gptq", "bits": 4, "group_size": 128}, None),  # GPTQ states no KV format
+    ],
+)
+def test_kv_cache_format_of_a_checkpoint(q, kv):
+    assert from_hf_dict({**BASE, "quantization_config": q}).kv_format == kv
+    assert from_hf_dict(BASE).kv_format is None
+
+
+@pytest.mark.parametrize(
+    "q, field, says",
+    [
+        (
+            {**MODELOPT_FP8, "kv_cache_quant_algo": "NVFP4_AFFINE"},
+            "quantization_config.kv_cache_quant_algo",
+            "supported: FP8, NVFP4, INT8",
+        ),
+        (
+            {"quant_method": "modelopt", "quantization": {"quant_algo": "FP8", "kv_cache_quant_algo": "FP4"}},
+            "quantization_config.quantization.kv_cache_quant_algo",
+            "supported: FP8, NVFP4, INT8",
+        ),
+        ({**MODELOPT_FP8, "kv_cache_scheme": "W4A8"}, "quantization_config.kv_cache_scheme", "FP8, NVFP4, INT8"),
+        (
+            {**CT_FP8, "kv_cache_scheme": {"num_bits": 4, "type": "float", "strategy": "tensor"}},
+            "quantization_config.kv_cache_scheme",
+            "float 8 bits per tensor or head (fp8_e4m3)",
+        ),
+        (
+            {**CT_FP8, "kv_cache_scheme": {"num_bits": 8, "type": "int", "strategy": "token"}},
+            "quantization_config.kv_cache_scheme",
+            "int 2..8 bits per tensor, channel or group",
+        ),
+        ({**CT_FP8, "kv_cache_scheme": "fp8"}, "quantization_config.kv_cache_scheme", "expected a mapping"),
+    ],
+)
+def test_an_unknown_kv_cache_format_is_refused(q, field, says):
+    with pytest.raises(HwsimError) as e:
+        from_hf_dict({**BASE, "quantization_config": q})
+    assert e.value.field == field and says in str(e.value)
+
+
+def test_an_unknown_kv_cache_format_is_one_line_exit_2(tmp_path, capsys):
+    cfg = tmp_path / "config.json"
+    cfg.write_text(json.dumps({**BASE, "quantization_config": {**MODELOPT_FP8, "kv_cache_quant_algo": "FP4"}}))
+    assert main(["simulate", "--arch", "h100-sxm", "--model", str(tmp_path), "--phase", "decode"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(cfg) in err and "quantization_config.kv_cache_quant_algo" in err
+    assert "'FP4' is not supported (supported: FP8, NVFP4, INT8" in err
+
+
+def test_allocate_stores_the_checkpoints_kv_format():
+    """The checkpoint as stored (Problem.stored) keeps its KV units in the format its config states: fp8 for a
+    ModelOpt export with kv_cache_quant_algo FP8, unless `kv` says otherwise."""
+    from hwsim.allocate.api import build_problem
+
+    tr = trace(from_hf_dict({**BASE, "quantization_config": {**MODELOPT_FP8, "kv_cache_quant_algo": "FP8"}}), "decode")
+    stored = {
+        kv: build_problem("bitmod", tr, ["fp8_e4m3"], kv_formats=["fp8_e4m3", "fp16"], proxy="uniform", kv=kv)
+        for kv in (None, "fp8_e4m3", "fp16")
+    }
+    p = stored[None]
+    kv_units = [i for i, u in enumerate(p.units) if u.endswith(".kv")]
+    assert len(kv_units) == 2 and {p.formats[p.stored[i]] for i in kv_units} == {"fp8_e4m3"}
+    assert p.stored == stored["fp8_e4m3"].stored != stored["fp16"].stored

@@ -202,3 +202,91 @@ def test_a_study_serves_the_checkpoint_at_its_own_formats(tmp_path):
     assert row["tpot_p99_s"] == direct["tpot_s"]["p99"] and row["kv_capacity_blocks"] == direct["kv_capacity_blocks"]
     every = serve(arch, model, reqs, Precision(weights="int4_g128")).summary
     assert row["kv_capacity_blocks"] < every["kv_capacity_blocks"]
+
+
+# The ModelOpt FP8 export above as ModelOpt writes it by default: kv_cache_quant_algo FP8 in its hf_quant_config
+# (modelopt/torch/export/model_config.py KV_CACHE_FP8; vLLM's modelopt.py reads it as an fp8 e4m3 cache). Without
+# --kv every command takes the cache format from it (hwsim.engine.per_op.model_kv), and --kv still overrides it.
+MODELOPT_KV = {**MODELOPT, "quantization_config": {**MODELOPT["quantization_config"], "kv_cache_quant_algo": "FP8"}}
+
+
+def _checkpoint(tmp_path, cfg, name):
+    """A checkpoint folder with `cfg` as its config.json; every one is named `ckpt` (reports name the folder)."""
+    folder = tmp_path / name / "ckpt"
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps(cfg))
+    return str(folder)
+
+
+def _json(capsys, argv):
+    assert main([*argv, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_simulate_takes_the_checkpoints_fp8_kv_cache(tmp_path, capsys):
+    """Decode at context 2048: the cache's bytes in the footprint halve (1 byte an element, not 2), and the run is
+    `--kv fp8_e4m3`'s exactly; `--kv fp16` is the checkpoint without the field, as every run was before."""
+    with_kv, without = _checkpoint(tmp_path, MODELOPT_KV, "kv"), _checkpoint(tmp_path, MODELOPT, "plain")
+    run = ["simulate", "--arch", "h100-sxm", "--phase", "decode", "--context", "2048"]
+    own = _json(capsys, [*run, "--model", with_kv])
+    fp8 = _json(capsys, [*run, "--model", without, "--kv", "fp8_e4m3"])
+    fp16 = _json(capsys, [*run, "--model", with_kv, "--kv", "fp16"])
+    before = _json(capsys, [*run, "--model", without])
+    assert own["totals"] == fp8["totals"] and fp16["totals"] == before["totals"]
+    model = from_hf_dict(MODELOPT)
+    cache = kv_bytes_per_token(model, 16) * (2048 + 1)  # K and V of 2049 tokens, fp16
+    assert before["totals"]["footprint_bytes"] - own["totals"]["footprint_bytes"] == pytest.approx(cache / 2)
+    assert own["totals"]["seconds"] < before["totals"]["seconds"]
+
+
+def test_serve_sizes_the_cache_at_the_checkpoints_fp8_kv(tmp_path, capsys):
+    """The stored bytes decide the blocks: an fp8 block is half an fp16 one, so the same memory holds twice the
+    blocks (to the one block of rounding); the replay is `--kv fp8_e4m3`'s, and `--kv fp16` overrides."""
+    with_kv, without = _checkpoint(tmp_path, MODELOPT_KV, "kv"), _checkpoint(tmp_path, MODELOPT, "plain")
+    run = ["serve", "--arch", "h100-sxm", "--rate", "4", "--num-requests", "10", "--input-len", "128"]
+    run += ["--output-len", "16"]
+    own = _json(capsys, [*run, "--model", with_kv])
+    fp8 = _json(capsys, [*run, "--model", without, "--kv", "fp8_e4m3"])
+    fp16 = _json(capsys, [*run, "--model", with_kv, "--kv", "fp16"])
+    assert own == fp8 and own["weights"] == "fp8_e4m3+bf16"
+    assert own["kv_capacity_blocks"] == pytest.approx(2 * fp16["kv_capacity_blocks"], abs=1)
+    assert own["kv_peak_bytes"] == fp16["kv_peak_bytes"] / 2
+    model, arch = from_hf_dict(MODELOPT_KV), load_arch("h100-sxm")
+    assert model.kv_format == "fp8_e4m3"
+    got = capacity_blocks(arch, model, Precision(weights=None, kv=None), 16, 0.9, 2048)
+    assert got == capacity_blocks(arch, model, Precision(weights=None, kv="fp8_e4m3"), 16, 0.9, 2048)
+    assert got[1]["kv_block_bytes"] == kv_bytes_per_token(model, 8) * 16
+
+
+def test_generate_roofline_and_a_study_take_the_checkpoints_kv_too(tmp_path, capsys):
+    with_kv = _checkpoint(tmp_path, MODELOPT_KV, "kv")
+    run = ["generate", "--arch", "h100-sxm", "--model", with_kv, "--prompt", "512", "--output", "8"]
+    assert _json(capsys, run) == _json(capsys, [*run, "--kv", "fp8_e4m3"]) != _json(capsys, [*run, "--kv", "fp16"])
+    rl = _json(capsys, ["roofline", "--arch", "h100-sxm", "--model", with_kv, "--phase", "decode"])
+    assert {s["precision"] for s in rl["summary"]} == {"W fp8_e4m3+bf16 / A fp16 / KV fp8_e4m3"}
+    from hwsim.study.schema import PrecisionChoice, Workload
+    from hwsim.sweep.evaluate import concrete
+
+    w = Workload(model=with_kv, phase="decode")
+    assert concrete(PrecisionChoice(), w).kv == "fp8_e4m3"  # `kv: model`, the default
+    assert concrete(PrecisionChoice(kv="fp16"), w).kv == "fp16"
+    assert concrete(PrecisionChoice(), Workload(model=GPTQ, phase="decode")).kv == "fp16"  # no KV field
+
+
+def test_a_compressed_tensors_kv_cache_scheme(tmp_path, capsys):
+    """llm-compressor's FP8 KV recipe writes kv_cache_scheme {num_bits: 8, type: float, strategy: tensor}: an
+    fp8 e4m3 cache (compressed-tensors FP8_E4M3_DATA), priced as `--kv fp8_e4m3`."""
+    cfg = {
+        **LLAMA,
+        "quantization_config": {
+            "quant_method": "compressed-tensors",
+            "config_groups": {"g": {"targets": ["Linear"], "weights": {"num_bits": 8, "type": "float"}}},
+            "ignore": ["lm_head"],
+            "kv_cache_scheme": {"num_bits": 8, "type": "float", "strategy": "tensor", "dynamic": False},
+        },
+    }
+    ckpt = _checkpoint(tmp_path, cfg, "ct")
+    run = ["serve", "--arch", "h100-sxm", "--model", ckpt, "--rate", "4", "--num-requests", "6"]
+    run += ["--input-len", "64", "--output-len", "8"]
+    own, fp8, fp16 = _json(capsys, run), _json(capsys, [*run, "--kv", "fp8_e4m3"]), _json(capsys, [*run, "--kv", "16"])
+    assert own == fp8 and own["kv_capacity_blocks"] == pytest.approx(2 * fp16["kv_capacity_blocks"], abs=1)

@@ -34,10 +34,12 @@ workloads:
   - model: m
     phase: [prefill, decode]
     batch: [1, 8]
-precisions:
+precisions:  # kv given: `kv: model` would read the checkpoint of model m, which a fake evaluator has none of
   - weights: [int4, int8]
+    kv: fp16
   - weights: fp16
     activations: fp8
+    kv: fp16
 constraints:
   area_mm2: {max: 20}
 objectives: [seconds:min, area_mm2:min]

@@ -64,6 +64,9 @@ MODELS = [
     (CONFIGS / "granite-3.1-3b-a800m-instruct.json", "granitemoe", 3_298_793_472, 882_874_368),
     (CONFIGS / "ernie-4.5-21b-a3b-pt.json", "ernie4_5_moe", 21_825_437_888, 3_352_150_208),
     (CONFIGS / "hunyuan-7b-instruct.json", "hunyuan_v1_dense", 7_504_568_320, 7_504_568_320),
+    (CONFIGS / "ministral-3-8b-text.json", "ministral3", 8_489_553_920, 8_489_553_920),
+    (CONFIGS / "phi-3.5-moe-instruct.json", "phimoe", 41_873_153_344, 6_640_999_744),
+    (CONFIGS / "hunyuan-a13b-instruct.json", "hunyuan_v1_moe", 80_393_183_232, 12_747_448_320),
     # multimodal wrappers (gemma3, llama4, mistral3): the language model of text_config, vision tower not counted
     (CONFIGS / "gemma-3-4b-it.json", "gemma3_text", 3_880_263_168, 3_880_263_168),
     (CONFIGS / "llama-4-scout-17b-16e.json", "llama4_text", 107_769_861_120, 17_172_894_720),
@@ -72,6 +75,8 @@ MODELS = [
     (CONFIGS / "qwen2-vl-7b-instruct.json", "qwen2", 7_615_616_512, 7_615_616_512),
     (CONFIGS / "qwen3.5-27b.json", "qwen3_5_text", 26_895_998_464, 26_895_998_464),
     (CONFIGS / "qwen3.5-35b-a3b.json", "qwen3_5_moe_text", 34_660_610_688, 3_454_988_928),
+    (CONFIGS / "gemma-4-31b-it.json", "gemma4_text", 30_697_345_280, 30_697_345_280),
+    (CONFIGS / "gemma-4-26b-a4b-it.json", "gemma4_text", 25_233_141_760, 3_822_530_560),
 ]
 
 
@@ -242,10 +247,10 @@ def test_a_multimodal_wrapper_reads_its_text_config_and_says_once_what_is_not_tr
 
 def test_a_wrapper_around_an_unsupported_language_model_is_one_line_listing_the_types():
     cfg = json.loads((CONFIGS / "mistral-small-3.1-24b-instruct-2503.json").read_text())
-    cfg["text_config"]["model_type"] = "ministral3"
+    cfg["text_config"]["model_type"] = "rwkv"  # (ministral3, Ministral-3's, is supported)
     with pytest.raises(
         HwsimError,
-        match=r"text_config.model_type: unsupported language model type 'ministral3'; "
+        match=r"text_config.model_type: unsupported language model type 'rwkv'; "
         r"supported: llama, mistral",
     ):
         from_hf_dict(cfg)

@@ -1,7 +1,7 @@
 """Decoder types read by the Llama reader with a twist each (hwsim.workload.readers._llama_like): SmolLM3's NoPE
 layers, OLMo-3's and EXAONE-4's sliding-window patterns, GLM-4's sandwich norms and half rotary, Seed-OSS's and
-ERNIE-4.5's biases, HunYuan's q/k norms; the MoE ones: OLMoE's and Granite-MoE's experts in every layer, ERNIE-4.5-MoE's
-placement and shared experts.
+ERNIE-4.5's biases, HunYuan's q/k norms, Ministral-3; the MoE ones: OLMoE's, Granite-MoE's and Phi-3.5-MoE's experts
+in every layer, ERNIE-4.5-MoE's placement and shared experts, Hunyuan-MoE's shared MLP and per-layer top-k.
 
 Parameter counts: transformers 5.25 on the meta device (AutoModelForCausalLM.from_config of the config given,
 tests/data/hf_reference.json for the files in tests/data/hf_configs; the changed configs below counted the same way
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from hwsim.errors import HwsimError
+from hwsim.errors import HwsimError, HwsimWarning
 from hwsim.workload import from_hf_dict, load_model, trace
 
 CONFIGS = Path(__file__).parent / "data" / "hf_configs"
@@ -150,3 +150,44 @@ def test_hunyuan_dense_normalises_q_and_k_per_head_whatever_use_qk_norm_says():
     m = load_model(CONFIGS / "hunyuan-7b-instruct.json")
     assert {b.attention.qk_norm for b in m.blocks} == {"rmsnorm"}
     assert from_hf_dict({**m.extra, "use_qk_norm": False}).params == m.params == 7_504_568_320
+
+
+def test_phimoe_is_mixtral_with_layernorms_and_biases():
+    """Phi-3.5-MoE (PhimoeForCausalLM): nn.LayerNorm (weight and bias) for every norm, q/k/v/o biased under
+    attention_bias, the LM head under lm_head_bias, 16 experts of 6400, 2 per token (card: 42B total, 6.6B active).
+    Without both biases transformers 5.25 counts 41,872,793,600 parameters."""
+    m = load_model(CONFIGS / "phi-3.5-moe-instruct.json")
+    a = m.blocks[0].attention
+    assert (m.norm, m.embedding.head_bias, a.qkv_bias, a.o_bias) == ("layernorm", True, True, True)
+    assert {(b.mlp.experts, b.mlp.top_k) for b in m.blocks} == {(16, 2)}
+    assert from_hf_dict({**m.extra, "attention_bias": False, "lm_head_bias": False}).params == 41_872_793_600
+
+
+def test_ministral3_is_read_alone_or_as_the_language_model_of_mistral3():
+    """Ministral-3 (Ministral3ForCausalLM: Mistral's layers, no window by default, head_dim 128 by default; its
+    position-dependent query scaling is an unpriced elementwise multiply): the hub's mistral3 wrapper names it as
+    text_config.model_type, whose language model hwsim then traces."""
+    m = load_model(CONFIGS / "ministral-3-8b-text.json")
+    assert {b.attention.window for b in m.blocks} == {None} and m.head_dim == 128
+    text = {k: v for k, v in m.extra.items() if k not in ("head_dim", "sliding_window")}
+    assert from_hf_dict(text).params == m.params
+    with pytest.warns(HwsimWarning, match="language model"):
+        wrapped = from_hf_dict({"model_type": "mistral3", "text_config": m.extra, "vision_config": {}})
+    assert (wrapped.model_type, wrapped.params) == ("ministral3", m.params)
+
+
+def test_hunyuan_moe_runs_experts_beside_a_shared_mlp_in_every_layer():
+    """Hunyuan-A13B (HunYuanMoEV1Moe in every layer): 64 experts of intermediate_size behind gate.wg, moe_topk per
+    token (a list, one per layer) beside a shared MLP of the same width, per-head q/k norms (card: 80B total, 13B
+    active). A single expert (HunYuanMoEV1Config's default) or a top-k beyond the experts is refused in one line."""
+    m = load_model(CONFIGS / "hunyuan-a13b-instruct.json")
+    assert {(b.mlp.experts, b.mlp.top_k, b.mlp.shared, b.attention.qk_norm) for b in m.blocks} == {
+        (64, 8, 3072, "rmsnorm")
+    }
+    varied = from_hf_dict({**m.extra, "moe_topk": [8] * 16 + [2] * 16})
+    assert [b.mlp.top_k for b in varied.blocks[14:18]] == [8, 8, 2, 2]
+    assert varied.params == m.params and varied.active_params_per_token < m.active_params_per_token
+    with pytest.raises(HwsimError, match="num_experts"):
+        from_hf_dict({k: v for k, v in m.extra.items() if k != "num_experts"})
+    with pytest.raises(HwsimError, match="moe_topk"):
+        from_hf_dict({**m.extra, "moe_topk": 65})

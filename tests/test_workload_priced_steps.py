@@ -80,6 +80,13 @@ STEPS = {
         },
     ),
     "qwen3-next-80b-a3b": (CONFIGS / "qwen3-next-80b-a3b-instruct.json", 4, 512, 300, {"both": set()}),
+    "gemma-4-26b-a4b": (
+        CONFIGS / "gemma-4-26b-a4b-it.json",
+        4,
+        512,
+        256,
+        {"both": {"v_norm", "q_norm", "k_norm", "router", "experts.gate_proj", "shared.gate_proj", "mlp.combine"}},
+    ),
     "qwen3.5-35b-a3b": (
         CONFIGS / "qwen3.5-35b-a3b.json",
         4,

@@ -65,6 +65,9 @@ PRESET = {
     "granitemoe": "hf_configs/granite-3.1-3b-a800m-instruct.json",
     "ernie4_5_moe": "hf_configs/ernie-4.5-21b-a3b-pt.json",
     "hunyuan_v1_dense": "hf_configs/hunyuan-7b-instruct.json",
+    "ministral3": "hf_configs/ministral-3-8b-text.json",
+    "phimoe": "hf_configs/phi-3.5-moe-instruct.json",
+    "hunyuan_v1_moe": "hf_configs/hunyuan-a13b-instruct.json",
     "gemma3": "hf_configs/gemma-3-4b-it.json",
     "llama4": "hf_configs/llama-4-scout-17b-16e.json",
     "mistral3": "hf_configs/mistral-small-3.1-24b-instruct-2503.json",
@@ -72,6 +75,8 @@ PRESET = {
     "qwen2_vl": "hf_configs/qwen2-vl-7b-instruct.json",
     "qwen3_5": "hf_configs/qwen3.5-27b.json",
     "qwen3_5_moe": "hf_configs/qwen3.5-35b-a3b.json",
+    "gemma4": "hf_configs/gemma-4-31b-it.json",
+    "gemma4_moe": "hf_configs/gemma-4-26b-a4b-it.json",
 }
 DENSE_MLP = (".mlp.gate_proj", ".mlp.up_proj", ".mlp.down_proj")
 
@@ -83,13 +88,15 @@ def _model(model_type):
 
 def _unfold(model, shapes: dict) -> dict:
     """The reference's per-module shapes (layer index folded to N) on every layer that has the module:
-    MoE modules on MoE layers, the dense MLP on dense layers (DeepSeek's first layers)."""
+    MoE modules on MoE layers, the dense MLP on dense layers (DeepSeek's first layers); a layer recorded under its
+    own name (its shape differs from the first layer's: Gemma-4's full-attention layers) keeps its own."""
     out = {}
-    for name, shape in shapes.items():
+    for name, shape in sorted(shapes.items(), key=lambda item: ".N." not in item[0]):
         for i, layer in enumerate(model.blocks):
             moe = layer.mlp is not None and layer.mlp.is_moe
+            beside = moe and layer.mlp.dense_beside  # Gemma-4: the dense MLP runs beside the experts
             routed = ".experts." in name or "shared_expert" in name or ".mlp.gate." in name
-            if (routed and not moe) or (moe and any(d in name for d in DENSE_MLP)):
+            if (routed and not moe) or (moe and not beside and any(d in name for d in DENSE_MLP)):
                 continue
             out[name.replace(".N.", f".{i}.")] = tuple(shape)
     return out

@@ -114,7 +114,7 @@ def build_problem(
     proxy: str | None = None,
     sensitivity: dict | str | os.PathLike[str] | None = None,
     activations: object = "fp16",
-    kv: object = "fp16",
+    kv: object = None,
     fixed_weights: str | None = None,
     seed: int = 0,
     method: Method | str | None = None,
@@ -129,7 +129,11 @@ def build_problem(
     `text` / `calibration` (files) run a decoder checkpoint folder end to end (`measured`: KL per unit and
     format on `text`; `hessian`, `output`: real inputs from `calibration`, else `text`).
     `fixed_weights` None: the weights outside the units (embeddings, lm_head) as a quantized checkpoint stores
-    them, else fp16; the checkpoint's own assignment is `Problem.stored` when its formats are all candidates."""
+    them, else fp16; the checkpoint's own assignment is `Problem.stored` when its formats are all candidates.
+    `kv` None: the checkpoint's own KV-cache format, else fp16 (hwsim.engine.per_op.model_kv)."""
+    from hwsim.engine.per_op import model_kv
+
+    kv = model_kv(getattr(trace, "model", None), kv)
     if isinstance(arch, str):
         from hwsim.arch import load_arch
 

@@ -115,7 +115,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--sensitivity", metavar="FILE", help="sensitivity table, CSV name,sensitivity or JSON")
     p.add_argument("--activations", default="fp16", help="activation format (default fp16)")
-    p.add_argument("--kv", default="fp16", help="KV-cache format when not allocated (default fp16)")
+    p.add_argument(
+        "--kv",
+        help="KV-cache format when not allocated (default: the checkpoint's own, from its quantization_config; "
+        "else fp16)",
+    )
     p.add_argument(
         "--fixed-weights",
         help="format of weights outside the units (default: as a quantized checkpoint stores them, per op, else fp16)",

@@ -11,11 +11,12 @@ from hwsim.arch import load_arch, parse_overrides
 from hwsim.cli import WORKLOAD_FLAGS, path_name
 from hwsim.cli.output import emit_json
 from hwsim.engine import Precision
-from hwsim.engine.per_op import own_formats
+from hwsim.engine.per_op import model_kv, own_formats
 from hwsim.roofline.plot import si
 
 if TYPE_CHECKING:
     from hwsim.roofline import Roofline
+    from hwsim.workload.config import ModelConfig
     from hwsim.workload.trace import Trace
 
 HELP = "roofline per op and phase: intensity per memory level, compute roofs per precision, bounds, tokens/s ceiling"
@@ -42,6 +43,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
             default=None,
             help=f"{operand} format name or bits (default fp16"
             + ("; weights: a quantized checkpoint's own format" if operand == "weights" else "")
+            + ("; kv: the checkpoint's own KV-cache format" if operand == "kv" else "")
             + "); repeat to compare precisions",
         )
     p.add_argument(
@@ -55,9 +57,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON document")
 
 
-def _precisions(args: argparse.Namespace) -> list[Precision]:
-    """Without --weights a quantized checkpoint's ops keep their own formats (roofline(weight_formats=…))."""
-    w, a, kv = (getattr(args, o) or ["fp16"] for o in ("weights", "activations", "kv"))
+def _precisions(args: argparse.Namespace, model: ModelConfig) -> list[Precision]:
+    """Without --weights a quantized checkpoint's ops keep their own formats (roofline(weight_formats=…)); without
+    --kv its cache is in its own format (hwsim.engine.per_op.model_kv)."""
+    w, a = (getattr(args, o) or ["fp16"] for o in ("weights", "activations"))
+    kv = args.kv or [model_kv(model)]
     return [Precision(weights=x, activations=y, kv=z) for x in w for y in a for z in kv]
 
 
@@ -114,7 +118,9 @@ def run(args: argparse.Namespace) -> int:
     overrides = parse_overrides(args.set)
     archs = [load_arch(a, overrides) for a in args.arch]
     tr = trace_from_args(args)
-    rl = roofline(archs, tr, _precisions(args), weight_formats=own_formats(tr) if args.weights is None else None)
+    rl = roofline(
+        archs, tr, _precisions(args, tr.model), weight_formats=own_formats(tr) if args.weights is None else None
+    )
     if args.plot:
         rl.plot(args.plot, title=_title(tr))
     if args.json:

@@ -37,7 +37,11 @@ def add_machine_arguments(p: argparse.ArgumentParser) -> None:
         "quantization_config or GGUF tensor types; else fp16)",
     )
     p.add_argument("--activations", default="fp16", help="activation format name or bits (default fp16)")
-    p.add_argument("--kv", default="fp16", help="KV-cache format name or bits (default fp16)")
+    p.add_argument(
+        "--kv",
+        help="KV-cache format name or bits (default: the checkpoint's own, from its quantization_config's "
+        "kv_cache_quant_algo or kv_cache_scheme; else fp16)",
+    )
     p.add_argument(
         "--set",
         action="append",
@@ -61,7 +65,8 @@ def add_machine_arguments(p: argparse.ArgumentParser) -> None:
 
 def machine_from_args(args: argparse.Namespace) -> tuple[Accelerator, ModelConfig, Precision]:
     """(arch, model, precision) from the shared options; HwsimError on bad input. No --weights: weights None, each
-    op at the checkpoint's own format (hwsim.engine.per_op.for_model)."""
+    op at the checkpoint's own format; no --kv: kv None, the checkpoint's own KV-cache format (both
+    hwsim.engine.per_op.for_model)."""
     arch = load_arch(args.arch, parse_overrides(args.set))
     model = load_model(args.model)
     prec = Precision(weights=args.weights, activations=args.activations, kv=args.kv)

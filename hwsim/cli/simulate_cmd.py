@@ -47,7 +47,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "from its quantization_config or GGUF tensor types; else fp16)",
     )
     p.add_argument("--activations", default="fp16", help="activation format name or bits (default fp16)")
-    p.add_argument("--kv", default="fp16", help="KV-cache format name or bits (default fp16)")
+    p.add_argument(
+        "--kv",
+        help="KV-cache format name or bits (default: the checkpoint's own, from its quantization_config's "
+        "kv_cache_quant_algo or kv_cache_scheme; else fp16)",
+    )
     p.add_argument(
         "--method",
         default="rtn",
@@ -81,21 +85,24 @@ def parse_gemm(text: str) -> pd.DataFrame:
     return gemm_ops([("gemm", m, n, k)])
 
 
-def _ops(args: argparse.Namespace) -> Trace | pd.DataFrame:
-    """The workload: a Trace (so model-level totals such as the memory footprint are known) or a GEMM table."""
+def _ops(args: argparse.Namespace) -> tuple[Trace | pd.DataFrame, object]:
+    """(the workload: a Trace, so model-level totals such as the memory footprint are known, or a GEMM table; the
+    KV-cache format: --kv, else the checkpoint's own, hwsim.engine.per_op.model_kv)."""
     from dataclasses import replace
 
     from hwsim.cli.workload_args import trace_from_args
+    from hwsim.engine.per_op import model_kv
 
     if (args.model is None) == (args.gemm is None):
         raise HwsimError("give exactly one of --model or --gemm M,N,K", field="--model")
     work = parse_gemm(args.gemm) if args.gemm else trace_from_args(args)
+    kv = model_kv(getattr(work, "model", None), args.kv)
     from hwsim.accuracy.methods import parse_method
 
     if parse_method(args.method).rotates and args.model is not None:
         from hwsim.workload.rotation import kv_quantized, with_online_hadamard
 
-        work = with_online_hadamard(work, kv=kv_quantized(args.kv))
+        work = with_online_hadamard(work, kv=kv_quantized(kv))
     if args.only:
         from hwsim.workload.trace import Trace
 
@@ -104,7 +111,7 @@ def _ops(args: argparse.Namespace) -> Trace | pd.DataFrame:
         if ops.empty:
             raise HwsimError(f"no {args.only} ops in this workload", field="--only")
         work = replace(work, ops=ops) if isinstance(work, Trace) else ops
-    return work
+    return work, kv
 
 
 def _warn_if_it_does_not_fit(arch: Accelerator, work: Trace, prec: Precision) -> None:
@@ -154,15 +161,16 @@ def _explain(
             field="--explain",
         )
     if per_op is not None:
-        prec = Precision(weights=per_op[0], activations=args.activations, kv=args.kv)
+        prec = Precision(weights=per_op[0], activations=args.activations, kv=prec.kv)
     return explain(arch, ops, prec)
 
 
 def run(args: argparse.Namespace) -> int:
     evaluate = _engine(args.engine)
     arch = load_arch(args.arch, parse_overrides(args.set))
-    ops = as_run(arch, _ops(args))  # attention fused or not, as this accelerator runs it
-    prec = Precision(weights="fp16" if args.weights is None else args.weights, activations=args.activations, kv=args.kv)
+    work, kv = _ops(args)
+    ops = as_run(arch, work)  # attention fused or not, as this accelerator runs it
+    prec = Precision(weights="fp16" if args.weights is None else args.weights, activations=args.activations, kv=kv)
     per_op = own_formats(ops) if args.weights is None else None
     explanation = None
     if args.explain:
@@ -170,7 +178,7 @@ def run(args: argparse.Namespace) -> int:
         table = explanation.table
     elif per_op is not None:
         table = evaluate_per_op(arch, ops, prec, per_op, engine=evaluate)
-        prec = Precision(weights=ops.model.default_weight_format, activations=args.activations, kv=args.kv)
+        prec = Precision(weights=ops.model.default_weight_format, activations=args.activations, kv=kv)
     else:
         table = evaluate(arch, ops, prec)
     _warn_if_it_does_not_fit(arch, ops, prec)

@@ -117,15 +117,33 @@ def model_split(model: ModelConfig) -> Split | None:
 def for_model(
     model: ModelConfig, precision: Precision | ResolvedPrecision | None
 ) -> tuple[Precision | ResolvedPrecision, str | None]:
-    """(`precision` with its weights made concrete, the main format when each op keeps the checkpoint's own
+    """(`precision` with its weights and KV made concrete, the main format when each op keeps the checkpoint's own
     format, else None: every weight at the precision's). Weights None (`leaves_weights`): a quantized
     checkpoint's main format, each op at its own (`own_formats`); fp16 for a plain model, as before there was a
-    choice. None: fp16 everywhere (Precision())."""
-    precision = precision if precision is not None else Precision()
+    choice. KV None: the checkpoint's KV-cache format (`model_kv`). None: fp16 everywhere (Precision())."""
+    precision = with_model_kv(precision if precision is not None else Precision(), model)
     if not leaves_weights(precision):
         return precision, None
     groups = model_split(model)
     return with_weights(precision, "fp16" if groups is None else groups.main), None if groups is None else groups.main
+
+
+def model_kv(model: ModelConfig | None, kv: object = None) -> object:
+    """The KV-cache format `kv` stands for with `model`: `kv` as given, or when None (no `--kv`) the format the
+    checkpoint's quantization_config states (ModelConfig.kv_format: ModelOpt's kv_cache_quant_algo,
+    compressed-tensors' kv_cache_scheme), else fp16, the cache every command assumed before there was a choice."""
+    if kv is not None:
+        return kv
+    got = getattr(model, "kv_format", None)
+    return "fp16" if got is None else got
+
+
+def with_model_kv(precision: Precision | ResolvedPrecision, model: ModelConfig | None) -> Precision | ResolvedPrecision:
+    """`precision` with a KV format of None made concrete (`model_kv`); itself otherwise (a ResolvedPrecision's
+    is always concrete)."""
+    if isinstance(precision, Precision) and precision.kv is None:
+        return replace(precision, kv=model_kv(model))
+    return precision
 
 
 def weights_label(model: ModelConfig, precision: Precision | ResolvedPrecision | None) -> str:

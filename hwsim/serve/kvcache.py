@@ -104,12 +104,11 @@ def capacity_blocks(
     ranges = stage_ranges(model.layers, par.pp)
     extra_w = extra_kv = 0.0
     if draft is not None:  # held whole on every device (assumed: a small draft runs unsharded), at its own formats
-        d_concrete, d_main = for_model(draft, prec)
-        extra_w = stage_weight_bytes(
-            draft, [(0, draft.layers)], 1, resolve_precision(d_concrete).weights, bool(d_main)
-        )[0]
-        extra_kv = kv_bytes_per_token(draft, rp.kv) * block_size
-        extra_w += state_bytes_per_seq(draft, rp.kv.bits) * max_seqs  # a hybrid draft's SSM state
+        d_concrete, d_main = for_model(draft, prec)  # KV None: the draft's own cache format, as its steps cost it
+        d_rp = resolve_precision(d_concrete)
+        extra_w = stage_weight_bytes(draft, [(0, draft.layers)], 1, d_rp.weights, bool(d_main))[0]
+        extra_kv = kv_bytes_per_token(draft, d_rp.kv) * block_size
+        extra_w += state_bytes_per_seq(draft, d_rp.kv.bits) * max_seqs  # a hybrid draft's SSM state
     weights = [w + extra_w for w in stage_weight_bytes(shard, ranges, par.pp, rp.weights, main is not None)]
     states = [stage_state_bytes(shard, r, rp.kv.bits) * max_seqs for r in ranges]
     blocks = [stage_kv_bytes_per_token(shard, r, rp.kv) * block_size + extra_kv for r in ranges]

@@ -277,7 +277,8 @@ def check_fits(
         model = load_model(w.model)
         for p in precisions:
             weights = None if p.weights == MODEL_WEIGHTS else p.weights  # None: the checkpoint's own, per op
-            prec = Precision(weights=weights, activations=p.activations, kv=p.kv)
+            kv = None if p.kv == MODEL_WEIGHTS else p.kv  # None: the checkpoint's own KV-cache format
+            prec = Precision(weights=weights, activations=p.activations, kv=kv)
             why = why_not_serves(
                 arch,
                 model,

@@ -108,6 +108,11 @@ class Attention:
     softcap: bool = False  # tanh soft-capping of the scores (Gemma-2)
     sub_norm: bool = False  # BitNet: RMSNorm before o_proj
     mla: Mla | None = None
+    # Gemma-4 (HF Gemma4TextAttention): `v_norm` an RMSNorm without weights over each value head before the cache;
+    # `k_eq_v` (attention_k_eq_v, its full-attention layers) no v_proj: the values are k_proj's output, normed apart
+    # from the keys (v_norm, no rope), and cached as their own tensor as usual
+    v_norm: bool = False
+    k_eq_v: bool = False
 
     @property
     def limit(self) -> int | None:
@@ -136,12 +141,15 @@ class Attention:
             if a.indexer is not None:
                 out.update(a.indexer.linears(h, a.q_lora_rank))
             return out
-        return {
+        out = {
             "q_proj": Linear(h, H * self.head_dim * (2 if self.output_gate else 1), self.qkv_bias),
             "k_proj": Linear(h, self.kv_heads * self.head_dim, self.qkv_bias),
             "v_proj": Linear(h, self.kv_heads * self.v_dim, self.qkv_bias),
             "o_proj": Linear(H * self.v_dim, h, self.o_bias),
         }
+        if self.k_eq_v:
+            del out["v_proj"]
+        return out
 
     def other_params(self, norm: str) -> int:
         p = NORM_PARAMS[norm]
@@ -173,6 +181,11 @@ class Mlp:
     shared_gate: bool = False  # Qwen2-MoE: sigmoid gate Linear(hidden, 1) on the shared expert
     router_bias: bool = False
     sub_norm: bool = False  # BitNet: RMSNorm before down_proj
+    # Gemma-4 (enable_moe_block; HF Gemma4TextDecoderLayer): the layer's dense MLP (`shared`, no gate) and the routed
+    # experts side by side, the experts on their own pre-norm of the MLP's input, each output RMSNormed before the
+    # two are summed; the router reads an RMSNorm without weights times a learned per-channel scale, and a learned
+    # scale per expert multiplies the routing weights (3 norms + 1 scale of hidden, one weight per expert)
+    dense_beside: bool = False
 
     @property
     def is_moe(self) -> bool:
@@ -195,8 +208,9 @@ class Mlp:
                 out["shared_gate"] = Linear(hidden, 1)
         return out
 
-    def other_params(self, norm: str) -> int:
-        return self.intermediate * NORM_PARAMS[norm] if self.sub_norm else 0
+    def other_params(self, norm: str, hidden: int = 0) -> int:
+        sub = self.intermediate * NORM_PARAMS[norm] if self.sub_norm else 0
+        return sub + ((3 * NORM_PARAMS[norm] + 1) * hidden + self.experts if self.dense_beside else 0)
 
     def idle_params(self, hidden: int) -> int:
         """Parameters of the routed experts one token does not use."""
@@ -465,7 +479,7 @@ class Layer:
         p += 0 if self.ssm is None else self.ssm.other_params(norm)
         p += self.norms * hidden * NORM_PARAMS[norm]
         if self.mlp is not None:
-            p += self.mlp.other_params(norm)
+            p += self.mlp.other_params(norm, hidden)
         return p
 
     def idle_params(self, hidden: int) -> int:

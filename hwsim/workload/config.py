@@ -19,7 +19,7 @@ from hwsim.fileio import read_mapping
 from hwsim.paths import require_name, resolve_preset
 from hwsim.workload.blocks import NORM_PARAMS, Attention, Embedding, Layer, Linear, unquantized_modules
 from hwsim.workload.readers import READERS, WRAPPERS, AskedDict, Fields, language_model, near_misses
-from hwsim.workload.quant import WeightFormats, hf_modules, weight_formats
+from hwsim.workload.quant import WeightFormats, hf_modules, kv_cache_format, weight_formats
 
 SUPPORTED_TYPES = tuple(READERS) + tuple(WRAPPERS)  # a wrapper (gemma3, llama4, mistral3): its language model
 
@@ -37,6 +37,9 @@ class ModelConfig:
     default_weight_format: str = "fp16"
     # a quantized checkpoint's formats (quantization_config or GGUF tensor types): per-op exceptions included
     weight_formats: WeightFormats | None = field(default=None, compare=False)
+    # the KV-cache format its quantization_config states (hwsim.workload.quant.kv_cache_format); None: none stated,
+    # a 16-bit cache. What a precision's kv None stands for (hwsim.engine.per_op.model_kv)
+    kv_format: str | None = field(default=None, compare=False)
     source: str = ""
     path: str | None = None  # where it was read from
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -214,6 +217,7 @@ def from_hf_dict(
         encoder=info.get("encoder", False),
         default_weight_format=formats.default if formats else default_weight_format(dtype_fields, file),
         weight_formats=formats or weight_formats(dtype_fields, file, unquantized_modules(tuple(blocks))),
+        kv_format=kv_cache_format(dtype_fields, file),
         source=source,
         path=None if file is None else str(file),
         extra={k: v for k, v in cfg.items() if k not in ("name", "source")},

@@ -296,13 +296,18 @@ def mha(ops: Ops, s: Step, attn: Attention, hidden: int) -> None:
     """q/k/v projections (+ q/k norm, rope), attention over the cache, o_proj."""
     M, lin = s.M, attn.linears(hidden)
     for role in ("q_proj", "k_proj", "v_proj"):
+        if role not in lin:  # Gemma-4's k_eq_v: no v_proj
+            continue
         w = lin[role]
-        # without rope, k_proj/v_proj outputs go straight to the cache; with rope, only v does
-        to_kv = role == "v_proj" or (role == "k_proj" and not attn.rotary and not attn.qk_norm)
+        # without rope, k_proj/v_proj outputs go straight to the cache; with rope, only v does (unless normed first)
+        to_kv = (role == "v_proj" and not attn.v_norm) or (role == "k_proj" and not attn.rotary and not attn.qk_norm)
         ops.linear(role, role, M, w.k, w.n, bias=w.bias, out_to_kv=to_kv)
     q_dim, kv_dim = attn.heads * attn.head_dim, attn.kv_heads * attn.head_dim
     if attn.qk_norm:
         _qk_norm(ops, s, attn, M * attn.heads, M * attn.kv_heads)
+    if attn.v_norm:  # Gemma-4: each value head RMSNormed without weights (k_proj's output under k_eq_v), then cached
+        v_el = M * attn.kv_heads * attn.v_dim
+        ops.elementwise("v_norm", "norm", M * attn.kv_heads, attn.v_dim, VECTOR_OPS["rmsnorm"], out=0, kv_write=v_el)
     if attn.rotary:
         _rope(
             ops, M, q_dim, kv_dim, part=(attn.head_dim if attn.rotary_dim is None else attn.rotary_dim, attn.head_dim)
@@ -804,6 +809,10 @@ def mlp(ops: Ops, s: Step, block: Mlp, hidden: int) -> None:
     for prefix, count, m_tok in groups:
         w = lin["down_proj"]
         ops.linear(f"{prefix}.down_proj", "down_proj", m_tok, w.k, w.n, bias=w.bias, count=count)
+    if block.dense_beside:  # Gemma-4: router input norm (× scale), the experts' pre-norm, both outputs' norms, sum
+        for name in ("router_norm", "experts_pre_norm", "shared_post_norm", "experts_post_norm"):
+            s.norm_op(ops, f"mlp.{name}", M)
+        ops.elementwise("mlp.combine", "residual", M, hidden, VECTOR_OPS["residual"], inputs=2, weight=block.experts)
     if block.shared:
         ops.linear("shared.down_proj", "shared_down_proj", M, block.shared, hidden)
         if block.shared_gate:

@@ -16,6 +16,17 @@ Methods and the fields read (each library's documented config keys):
   ("model.layers.0.self_attn*").
 Transformers never quantizes the output head or the embeddings of these methods unless told to
 (`get_keys_to_not_convert`), so lm_head and embed_tokens keep the checkpoint's dtype by default.
+
+The checkpoint's KV-cache format (`kv_cache_format`), where its quantization_config states one:
+- modelopt: `kv_cache_quant_algo` (hf_quant_config.json's `quantization` fields, flat or under `quantization`):
+  FP8 (e4m3), NVFP4, INT8, null = not quantized; the values of ModelOpt's export (modelopt/torch/export/
+  model_config.py KV_CACHE_FP8 / KV_CACHE_NVFP4 / KV_CACHE_INT8; vLLM's modelopt.py reads FP8 and NVFP4). ModelOpt's
+  config.json form (modelopt/torch/export/convert_hf_config.py) writes `kv_cache_scheme` instead: FP8 as the
+  compressed-tensors scheme {num_bits: 8, type: float}, any other algorithm as its name.
+- compressed-tensors: `kv_cache_scheme`, a QuantizationArgs (compressed_tensors/quantization/quant_args.py:
+  num_bits default 8, type default int, symmetric default true, strategy default tensor, or group / channel when
+  group_size is > 0 / -1); float 8 bits is FP8 E4M3 (its FP8_E4M3_DATA), one scale per tensor or per head (vLLM's
+  CompressedTensorsKVCacheMethod takes strategy tensor) costs no bits per element; null = not quantized.
 """
 
 from __future__ import annotations
@@ -274,3 +285,81 @@ def hf_modules(op_name: str) -> list[str]:
         names += [f"model.layers.{layer}.{parent}.{role}" for parent in EXPERT_PARENTS]
     names += [f"model.layers.{layer}.{path}" for path in OWN.get(role, ())]
     return names
+
+
+# ModelOpt kv_cache_quant_algo → hwsim format: FP8 is E4M3 with a per-tensor scale (nothing per element); NVFP4
+# the same E2M1 blocks of 16 as its weights; INT8 TensorRT-LLM's int8 cache, one scale per tensor
+_MODELOPT_KV = {"FP8": "fp8_e4m3", "NVFP4": "nvfp4", "INT8": "int8"}
+# compressed-tensors strategies whose scales are per tensor or per attention head: no storage per element
+_PER_TENSOR = ("tensor", "attn_head")
+
+
+def kv_cache_format(cfg: dict, file: object = None) -> str | None:
+    """The KV-cache format a checkpoint's quantization_config states (module docstring), or None where it states
+    none (no quantization_config, a method without a KV field, the field absent or null): the cache then holds
+    the 16-bit values it always did. A value hwsim has no format for is refused, naming the field."""
+    q = cfg.get("quantization_config")
+    if not isinstance(q, dict):
+        return None  # no config, or one _weight_formats refuses
+    method = str(q.get("quant_method", "")).lower()
+    if method == "modelopt":
+        inner = q.get("quantization")
+        fields, where = (
+            (inner, "quantization_config.quantization") if isinstance(inner, dict) else (q, "quantization_config")
+        )
+        if fields.get("kv_cache_quant_algo") is not None:
+            return _modelopt_kv(fields["kv_cache_quant_algo"], f"{where}.kv_cache_quant_algo", file)
+        scheme = fields.get("kv_cache_scheme")
+        if isinstance(scheme, str):  # convert_hf_config writes an algorithm other than FP8 by its name
+            return _modelopt_kv(scheme, f"{where}.kv_cache_scheme", file)
+        return _kv_scheme(scheme, f"{where}.kv_cache_scheme", file)
+    if method == "compressed-tensors":
+        return _kv_scheme(q.get("kv_cache_scheme"), "quantization_config.kv_cache_scheme", file)
+    return None
+
+
+def _modelopt_kv(value: object, field: str, file: object) -> str:
+    fmt = _MODELOPT_KV.get(str(value).upper())
+    if fmt is None:
+        raise HwsimError(
+            f"ModelOpt KV-cache algorithm {value!r} is not supported (supported: {', '.join(_MODELOPT_KV)}, "
+            "or null for a 16-bit cache)",
+            file=file,
+            field=field,
+        )
+    return fmt
+
+
+def _kv_scheme(scheme: object, field: str, file: object) -> str | None:
+    """A compressed-tensors kv_cache_scheme (QuantizationArgs) → a format; None when absent."""
+    if scheme is None:
+        return None
+    allowed = (
+        "float 8 bits per tensor or head (fp8_e4m3), float 4 bits in groups of 16 (nvfp4), or int 2..8 bits per "
+        "tensor, channel or group, or null for a 16-bit cache"
+    )
+    if not isinstance(scheme, dict):
+        raise HwsimError(f"expected a mapping (num_bits, type, strategy, ...), got {scheme!r}", file=file, field=field)
+    bits, kind = scheme.get("num_bits", 8), str(scheme.get("type", "int")).lower()
+    group = scheme.get("group_size")
+    inferred = "tensor" if group is None else "channel" if group == -1 else "group"
+    strategy = str(scheme.get("strategy") or inferred).lower()
+    fmt = ""
+    if kind == "float":
+        if bits == 8 and strategy in _PER_TENSOR:
+            fmt = "fp8_e4m3"
+        elif bits == 4 and group == 16:
+            fmt = "nvfp4"
+    elif kind == "int" and not isinstance(bits, bool) and isinstance(bits, int) and 2 <= bits <= 8:
+        sym = bool(scheme.get("symmetric", True))
+        if strategy in _PER_TENSOR:
+            fmt = f"int{bits}" + ("" if sym else "a")
+        elif strategy == "channel" or (strategy == "group" and isinstance(group, int) and group > 0):
+            fmt = _int_format(bits, -1 if strategy == "channel" else group, sym, f"{field}.num_bits", file)
+    if not fmt:
+        raise HwsimError(
+            f"a {kind} KV cache of {bits!r} bits, strategy {strategy!r}, is not supported (supported: {allowed})",
+            file=file,
+            field=field,
+        )
+    return fmt

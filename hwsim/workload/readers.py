@@ -204,7 +204,7 @@ def _llama_like(f: Fields, mt: str) -> tuple:
         qkv_bias = o_bias = qkv_bias or f.flag("enable_bias", False)
     mlp_bias = f.flag("use_bias", False) if mt.startswith("ernie4_5") else f.flag("mlp_bias", False)
     # per-head q/k RMSNorms (HunYuan's query_layernorm / key_layernorm, built whatever use_qk_norm says)
-    qk_norm = "rmsnorm" if mt in ("qwen3", "qwen3_moe", "exaone4", "hunyuan_v1_dense") else None
+    qk_norm = "rmsnorm" if mt in ("qwen3", "qwen3_moe", "exaone4", "hunyuan_v1_dense", "hunyuan_v1_moe") else None
     if mt in ("olmo2", "olmo3", "olmoe"):
         qk_norm = "rmsnorm_all"
     elif mt == "cohere" and f.flag("use_qk_norm", False):  # Command R+: CohereLayerNorm of (heads, head_dim) weights
@@ -214,8 +214,9 @@ def _llama_like(f: Fields, mt: str) -> tuple:
 
     # sliding windows: Mistral/Phi-3 on every layer when set (Mistral's default 4096); Qwen from max_window_layers
     rope = [True] * layers
-    if mt in ("mistral", "phi3", "mixtral"):
-        # MistralConfig's default window is 4096; an explicit null (Mistral-7B v0.2+, Mistral-Small-3.1) is none
+    if mt in ("mistral", "phi3", "mixtral", "ministral3", "phimoe"):
+        # MistralConfig's default window is 4096 (the others' none); an explicit null (Mistral-7B v0.2+,
+        # Mistral-Small-3.1) is none
         window = f.cfg.get("sliding_window") if "sliding_window" in f.cfg else (4096 if mt == "mistral" else None)
         types = f.layer_types(layers, lambda i: "sliding_attention" if window else "full_attention")
     elif mt.startswith("qwen"):
@@ -237,16 +238,17 @@ def _llama_like(f: Fields, mt: str) -> tuple:
     dense = Mlp(f.int("intermediate_size"), True, act, mlp_bias, sub_norm=mt == "bitnet")
     if mt in _QWEN_MOE:
         moe = _qwen_moe(f, mt, act)
-    elif mt in ("mixtral", "granitemoe", "olmoe"):  # every layer's MLP experts of intermediate_size, no dense MLP
+    elif mt in ("mixtral", "granitemoe", "olmoe", "phimoe"):  # every layer's MLP experts of intermediate_size
         if mt == "olmoe":  # OlmoeConfig: num_experts (num_local_experts its alias), 64 of them, 8 per token
             experts, top_k = _experts_top_k(f, "num_experts", f.get("num_local_experts", 64), 8)
-        else:
-            experts, top_k = _experts_top_k(f, "num_local_experts", 8, 2)
+        else:  # PhimoeConfig: 16 experts (Phi-3.5-MoE's geometry), Mixtral's 8; 2 per token
+            experts, top_k = _experts_top_k(f, "num_local_experts", 16 if mt == "phimoe" else 8, 2)
         moe = Mlp(dense.intermediate, True, act, mlp_bias, experts=experts, top_k=top_k)
     elif mt == "ernie4_5_moe":
         moe = _ernie_moe(f, act)
     else:
         moe = dense
+    per_layer = _hunyuan_moe(f, act, layers) if mt == "hunyuan_v1_moe" else None
     # GLM-4: pre- and post-norms around attention and MLP (Gemma-2's sandwich); Cohere: attention and MLP side by
     # side after one norm; OLMo-2/3 and EXAONE-4's two norms follow attention and MLP instead of preceding them (same
     # ops, other order)
@@ -268,17 +270,23 @@ def _llama_like(f: Fields, mt: str) -> tuple:
             **_windows(f, types, i, window),
         )
         is_moe = moe.is_moe and _sparse_layer(f, i, mt, layers)
-        blocks.append(Layer(attn, moe if is_moe else dense, norms=norms, parallel=parallel))
+        mlp = per_layer[i] if per_layer else moe if is_moe else dense
+        blocks.append(Layer(attn, mlp, norms=norms, parallel=parallel))
     # Granite (µP): the embeddings times embedding_multiplier (its residual / attention / logit multipliers are
     # scalars folded into existing ops)
     scale = mt in ("granite", "granitemoe") and f.get("embedding_multiplier", 1.0) != 1.0
-    emb = Embedding(f.int("vocab_size"), tied=f.flag("tie_word_embeddings", tied_default), scale=scale)
-    norm = "layernorm_weight" if mt in ("cohere", "cohere2") else "rmsnorm"  # CohereLayerNorm: a weight, no bias
+    # Phi-3.5-MoE: its LM head biased under lm_head_bias
+    head_bias = mt == "phimoe" and f.flag("lm_head_bias", False)
+    emb = Embedding(
+        f.int("vocab_size"), tied=f.flag("tie_word_embeddings", tied_default), scale=scale, head_bias=head_bias
+    )
+    # CohereLayerNorm: a weight, no bias; Phi-3.5-MoE: nn.LayerNorm (weight and bias) where Llama has RMSNorm
+    norm = "layernorm_weight" if mt in ("cohere", "cohere2") else "layernorm" if mt == "phimoe" else "rmsnorm"
     return blocks, emb, norm, {"activation": act, "hidden": hidden}
 
 
 # types whose config class defaults head_dim to 128 (an absent head_dim is not hidden_size // heads)
-_HEAD_DIM_128 = ("qwen3", "glm4", "seed_oss", "ernie4_5")
+_HEAD_DIM_128 = ("qwen3", "glm4", "seed_oss", "ernie4_5", "ministral3")
 
 
 def _ernie_moe(f: Fields, act: str) -> Mlp:
@@ -360,6 +368,27 @@ def _qwen_moe(f: Fields, mt: str, act: str) -> Mlp:
         shared=f.int("shared_expert_intermediate_size", shared) if shared else 0,
         shared_gate=shared > 0,
     )
+
+
+def _hunyuan_moe(f: Fields, act: str, layers: int) -> list[Mlp]:
+    """Hunyuan-MoE's MLP of each layer (HF HunYuanMoEV1Moe, every layer): num_experts gated experts of
+    intermediate_size behind a bias-free softmax router (gate.wg), moe_topk per token (an integer or one per layer),
+    beside an always-on shared MLP of the same width (shared_mlp). HF's experts take num_experts as one integer, so a
+    per-layer list is refused; so is a single expert (HunYuanMoEV1Config's default), a degenerate MoE."""
+    experts = f.int("num_experts", 1, minimum=2)
+    width = f.int("intermediate_size")
+    tops = f.get("moe_topk", f.get("num_experts_per_tok", 1))
+    if isinstance(tops, list) and len(tops) < layers:
+        raise HwsimError(f"expected an integer or a list of {layers}", file=f.file, field="moe_topk")
+    out = []
+    for i in range(layers):
+        top_k = tops[i] if isinstance(tops, list) else tops
+        if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= experts:
+            raise HwsimError(
+                f"must be in 1..{experts} (the routed experts), got {top_k!r}", file=f.file, field="moe_topk"
+            )
+        out.append(Mlp(width, True, act, experts=experts, top_k=top_k, shared=width))
+    return out
 
 
 def _sparse_layer(f: Fields, i: int, mt: str = "", layers: int = 0) -> bool:
@@ -573,6 +602,114 @@ def _gemma(f: Fields, mt: str) -> tuple:
         cap = f.get("final_logit_softcapping") is not None
     vocab = f.int("vocab_size", d.get("vocab_size"))
     emb = Embedding(vocab, tied=f.flag("tie_word_embeddings", True), scale=True, logit_softcap=cap)
+    return blocks, emb, "rmsnorm", {"activation": act, "hidden": hidden}
+
+
+def _gemma4_rotary(f: Fields, layer_type: str, head_dim: int) -> int:
+    """Rotated channels per head of a Gemma-4 layer type: rope_parameters[type]'s partial_rotary_factor (the
+    "proportional" rope of full attention gives the other channels zero frequency: an identity, not priced;
+    assumed) or the whole head; with no rope_parameters, Gemma4TextConfig's (a quarter on full attention)."""
+    rope = f.get("rope_parameters")
+    if rope is None:
+        factor = 0.25 if layer_type == "full_attention" else 1.0
+    else:
+        params = rope.get(layer_type) if isinstance(rope, dict) else None
+        if not isinstance(params, dict):
+            raise HwsimError(f"expected a mapping per layer type ({layer_type})", file=f.file, field="rope_parameters")
+        factor = Fields(params, f.file).number("partial_rotary_factor", 1.0, minimum=0, strict=True)
+        if factor > 1:
+            raise HwsimError(f"must be in (0, 1], got {factor:g}", file=f.file, field="partial_rotary_factor")
+    return 2 * int(factor * head_dim // 2)
+
+
+def _gemma4(f: Fields, mt: str) -> tuple:
+    """Gemma 4 (HF Gemma4ForCausalLM; the language model of the gemma4 wrapper): Gemma-3's sandwich-normed layers
+    (4 RMSNorms, embeddings × sqrt(hidden), tied LM head, final_logit_softcapping) with layer_types of sliding
+    (sliding_window) and full attention (default every 6th; the last layer is always full), per-head q/k RMSNorms
+    and a weightless RMSNorm on the values (Attention.v_norm). Full-attention layers take their own geometry
+    (per_layer_config): heads of global_head_dim (default 512), rope on a quarter of each head by default
+    (_gemma4_rotary), and under attention_k_eq_v num_global_key_value_heads KV heads whose values are k_proj's
+    output (Attention.k_eq_v: no v_proj). enable_moe_block: num_experts experts of moe_intermediate_size, top_k_experts
+    per token, beside the dense MLP of intermediate_size (Mlp.dense_beside). Not modelled, refused in one line:
+    per-layer input embeddings (hidden_size_per_layer_input > 0, Gemma-4 E2B/E4B, and Gemma4TextConfig's default),
+    key/value sharing across the last num_kv_shared_layers, the double-wide MLP that goes with it, and
+    use_bidirectional_attention "all" (an encoder). Defaults: Gemma4TextConfig (transformers 5.25); the layer_scalar
+    is a buffer."""
+    hidden, heads = f.int("hidden_size", 2304), f.int("num_attention_heads", 8)
+    layers = f.int("num_hidden_layers", 30)
+    for key, default, what in (
+        ("hidden_size_per_layer_input", 256, "per-layer input embeddings (Gemma-4 E2B/E4B)"),
+        ("num_kv_shared_layers", 0, "key/value sharing across layers (Gemma-4 E2B/E4B)"),
+    ):
+        if f.int(key, default, minimum=0):
+            raise HwsimError(f"{what} are not modelled: only 0 is supported", file=f.file, field=key)
+    if f.get("use_bidirectional_attention") == "all":
+        raise HwsimError(
+            "bidirectional (encoder) attention is not modelled", file=f.file, field="use_bidirectional_attention"
+        )
+    types = f.layer_types(layers, lambda i: "sliding_attention" if (i + 1) % 6 else "full_attention")
+    types[-1] = "full_attention"  # as Gemma4TextConfig forces it
+    if set(types) - {"sliding_attention", "full_attention"}:
+        raise HwsimError(
+            f"expected sliding_attention or full_attention per layer, got {sorted(set(types) - {'sliding_attention', 'full_attention'})}",
+            file=f.file,
+            field="layer_types",
+        )
+    kv, head_dim = f.kv_heads(heads, default=4), f.int("head_dim", 256)
+    k_eq_v = f.flag("attention_k_eq_v", False)
+    global_dim = f.int("global_head_dim", 512)
+    global_kv = f.kv_heads(heads, "num_global_key_value_heads", kv) if k_eq_v else kv
+    act, bias = str(f.get("hidden_activation", "gelu_pytorch_tanh")), f.flag("attention_bias", False)
+    attn = {
+        "sliding_attention": Attention(
+            heads,
+            kv,
+            head_dim,
+            head_dim,
+            bias,
+            bias,
+            rotary_dim=_gemma4_rotary(f, "sliding_attention", head_dim),
+            qk_norm="rmsnorm",
+            v_norm=True,
+            window=f.int("sliding_window", 512),
+        ),
+        "full_attention": Attention(
+            heads,
+            global_kv,
+            global_dim,
+            global_dim,
+            bias,
+            bias,
+            rotary_dim=_gemma4_rotary(f, "full_attention", global_dim),
+            qk_norm="rmsnorm",
+            v_norm=True,
+            k_eq_v=k_eq_v,
+        ),
+    }
+    inter = f.int("intermediate_size", 9216)
+    if f.flag("enable_moe_block", False):
+        experts = f.int("num_experts")
+        top_k = f.int("top_k_experts")
+        if top_k > experts:
+            raise HwsimError(f"must be in 1..{experts} (num_experts), got {top_k}", file=f.file, field="top_k_experts")
+        mlp = Mlp(
+            f.int("moe_intermediate_size"),
+            True,
+            act,
+            experts=experts,
+            top_k=top_k,
+            shared=inter,
+            dense_beside=True,
+        )
+    else:
+        mlp = Mlp(inter, True, act)
+    blocks = [Layer(attn[t], mlp, norms=4) for t in types]
+    emb = Embedding(
+        f.int("vocab_size", 262_144),
+        tied=f.flag("tie_word_embeddings", True),
+        scale=True,
+        logit_softcap=f.get("final_logit_softcapping") is not None,
+    )
     return blocks, emb, "rmsnorm", {"activation": act, "hidden": hidden}
 
 
@@ -1293,6 +1430,7 @@ def _classic(f: Fields, mt: str) -> tuple:
 # language model of text_config only (transformers builds it with AutoModel.from_config(config.text_config)).
 WRAPPERS: dict[str, tuple[str, str]] = {
     "gemma3": ("gemma3_text", "SigLIP vision tower"),
+    "gemma4": ("gemma4_text", "vision and audio towers"),
     "llama4": ("llama4_text", "vision model"),
     "mistral3": ("mistral", "Pixtral vision tower"),
     "qwen2_vl": ("qwen2", "vision transformer"),
@@ -1366,6 +1504,9 @@ READERS: dict[str, Callable[[Fields, str], tuple]] = {
             "granitemoe",
             "ernie4_5_moe",
             "hunyuan_v1_dense",
+            "ministral3",
+            "phimoe",
+            "hunyuan_v1_moe",
         )
     },
     "deepseek_v2": _deepseek,
@@ -1377,6 +1518,7 @@ READERS: dict[str, Callable[[Fields, str], tuple]] = {
     "gemma": _gemma,
     "gemma2": _gemma,
     "gemma3_text": _gemma,
+    "gemma4_text": _gemma4,
     "opt": _classic,
     "starcoder2": _classic,
     "phi": _classic,

@@ -106,6 +106,8 @@ OWN: dict[str, tuple[str, ...]] = {
         "block_sparse_moe.router",
         "mixer.gate",
         "feed_forward.gate",  # LFM2-MoE
+        "mlp.gate.wg",  # Hunyuan-MoE
+        "router.proj",  # Gemma-4: the router beside the layer's MLP
     ),
     "q_a_proj": ("self_attn.q_a_proj",),
     "q_b_proj": ("self_attn.q_b_proj",),
@@ -118,17 +120,23 @@ OWN: dict[str, tuple[str, ...]] = {
         "mlp.shared_expert.gate_proj",
         "mlp.shared_experts.gate_proj",
         "feed_forward.shared_expert.gate_proj",
+        "mlp.shared_mlp.gate_proj",  # Hunyuan-MoE
+        "mlp.gate_proj",  # Gemma-4: the dense MLP beside the routed experts
     ),
     "shared_up_proj": (
         "mlp.shared_expert.up_proj",
         "mlp.shared_experts.up_proj",
         "feed_forward.shared_expert.up_proj",
+        "mlp.shared_mlp.up_proj",
+        "mlp.up_proj",  # Gemma-4: the dense MLP beside the routed experts
         "mixer.shared_experts.up_proj",  # Nemotron-H's MoE layers ("E"): the block is the layer's `mixer`
     ),
     "shared_down_proj": (
         "mlp.shared_expert.down_proj",
         "mlp.shared_experts.down_proj",
         "feed_forward.shared_expert.down_proj",
+        "mlp.shared_mlp.down_proj",
+        "mlp.down_proj",  # Gemma-4: the dense MLP beside the routed experts
         "mixer.shared_experts.down_proj",
         "shared_mlp.output_linear",  # GraniteMoeHybrid: the shared MLP beside the routed experts
     ),
@@ -165,7 +173,7 @@ FUSED: dict[str, tuple[str, ...]] = {
 # dense MLP, roles gate_proj / up_proj)
 FUSED_DENSE: dict[str, tuple[str, ...]] = {"shared_mlp.input_linear": ("gate_proj", "up_proj")}
 # routed experts: role → (per-expert paths with {e}, stacked paths); stacked gate_up holds gate then up
-EXPERT_PARENTS = ("mlp.experts", "block_sparse_moe.experts", "feed_forward.experts", "mixer.experts")
+EXPERT_PARENTS = ("mlp.experts", "block_sparse_moe.experts", "feed_forward.experts", "mixer.experts", "experts")
 PER_EXPERT_NAMES = {"gate_proj": ("gate_proj", "w1"), "up_proj": ("up_proj", "w3"), "down_proj": ("down_proj", "w2")}
 INTERLEAVED_GATE_UP = ("gpt_oss",)  # gate_up columns alternate gate, up (transformers GptOssExperts)
 STACKED_IN_OUT = ("gpt_oss", "llama4_text")  # stacked experts multiply x @ W[e]: in × out per expert

@@ -80,6 +80,9 @@ REAL = {
     "granitemoe": CONFIGS / "granite-3.1-3b-a800m-instruct.json",
     "ernie4_5_moe": CONFIGS / "ernie-4.5-21b-a3b-pt.json",
     "hunyuan_v1_dense": CONFIGS / "hunyuan-7b-instruct.json",
+    "ministral3": CONFIGS / "ministral-3-8b-text.json",
+    "phimoe": CONFIGS / "phi-3.5-moe-instruct.json",
+    "hunyuan_v1_moe": CONFIGS / "hunyuan-a13b-instruct.json",
     # multimodal wrappers: hwsim traces the language model (text_config); see WRAPPED
     "gemma3": CONFIGS / "gemma-3-4b-it.json",
     "llama4": CONFIGS / "llama-4-scout-17b-16e.json",
@@ -88,12 +91,17 @@ REAL = {
     "qwen2_vl": CONFIGS / "qwen2-vl-7b-instruct.json",
     "qwen3_5": CONFIGS / "qwen3.5-27b.json",
     "qwen3_5_moe": CONFIGS / "qwen3.5-35b-a3b.json",
+    "gemma4": CONFIGS / "gemma-4-31b-it.json",
+    # a type's second entry, its MoE form (not a model_type of its own)
+    "gemma4_moe": CONFIGS / "gemma-4-26b-a4b-it.json",
 }
 # a wrapper's text config type without a causal-LM class in transformers 5.25 → the decoder it is (its parameter
 # count is then the wrapper's, less the vision encoder; its tiny run that decoder's)
 TEXT_AS = {"qwen2_vl_text": "qwen2", "qwen2_5_vl_text": "qwen2"}
-# a wrapper's modules that are not its language model (vision encoder, projector)
-NOT_LANGUAGE = re.compile(r"(^|\.)(vision_tower|vision_model|multi_modal_projector|visual)\.")
+# a wrapper's modules that are not its language model (vision or audio encoder, projector; Gemma-4's embed_vision)
+NOT_LANGUAGE = re.compile(
+    r"(^|\.)(vision_tower|vision_model|multi_modal_projector|visual|audio_tower|embed_vision|embed_audio)\."
+)
 # small widths, same structure (every field a type reads keeps its meaning)
 TINY = {
     "hidden_size": 64,
@@ -151,6 +159,8 @@ HEADS = {
     "index_n_heads": 4,  # DeepSeek-V3.2's lightning indexer (index_topk stays above the tiny prefill: every token kept)
     "index_head_dim": 16,
     "rotary_dim": 8,  # MiniMax-M2's legacy partial rotary (half of the tiny head_dim)
+    "global_head_dim": 32,  # Gemma-4's full-attention layers: their own head width and KV heads
+    "num_global_key_value_heads": 1,
     "moe_num_experts": 8,  # ERNIE-4.5's names of num_experts / num_experts_per_tok
     "moe_k": 2,
 }
@@ -183,11 +193,14 @@ def hf_config(cfg: dict):
 
 
 def shapes(model) -> dict:
+    """Weight shapes by module path with the layer index folded to N (the first layer's shape); a layer whose
+    shape differs from it (Gemma-4's full-attention layers) is recorded under its own name as well."""
     out = {}
     for name, p in model.named_parameters():
         key = re.sub(r"\.\d+\.", ".N.", name)
         if p.dim() >= 2 or name.endswith("bias"):
-            out.setdefault(key, list(p.shape))
+            if out.setdefault(key, list(p.shape)) != list(p.shape):
+                out[name] = list(p.shape)
     return out
 
 
