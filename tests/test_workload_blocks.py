@@ -67,6 +67,7 @@ MODELS = [
     (CONFIGS / "ministral-3-8b-text.json", "ministral3", 8_489_553_920, 8_489_553_920),
     (CONFIGS / "phi-3.5-moe-instruct.json", "phimoe", 41_873_153_344, 6_640_999_744),
     (CONFIGS / "hunyuan-a13b-instruct.json", "hunyuan_v1_moe", 80_393_183_232, 12_747_448_320),
+    (CONFIGS / "apertus-8b-2509.json", "apertus", 8_053_338_176, 8_053_338_176),
     # multimodal wrappers (gemma3, llama4, mistral3): the language model of text_config, vision tower not counted
     (CONFIGS / "gemma-3-4b-it.json", "gemma3_text", 3_880_263_168, 3_880_263_168),
     (CONFIGS / "llama-4-scout-17b-16e.json", "llama4_text", 107_769_861_120, 17_172_894_720),
@@ -77,6 +78,7 @@ MODELS = [
     (CONFIGS / "qwen3.5-35b-a3b.json", "qwen3_5_moe_text", 34_660_610_688, 3_454_988_928),
     (CONFIGS / "gemma-4-31b-it.json", "gemma4_text", 30_697_345_280, 30_697_345_280),
     (CONFIGS / "gemma-4-26b-a4b-it.json", "gemma4_text", 25_233_141_760, 3_822_530_560),
+    (CONFIGS / "gemma-4-e2b-it.json", "gemma4_text", 4_628_569_344, 4_628_569_344),
 ]
 
 

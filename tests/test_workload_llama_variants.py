@@ -191,3 +191,17 @@ def test_hunyuan_moe_runs_experts_beside_a_shared_mlp_in_every_layer():
         from_hf_dict({k: v for k, v in m.extra.items() if k != "num_experts"})
     with pytest.raises(HwsimError, match="moe_topk"):
         from_hf_dict({**m.extra, "moe_topk": 65})
+
+
+def test_apertus_runs_a_non_gated_xielu_mlp_whose_two_scalars_are_parameters():
+    """Apertus-8B (ApertusForCausalLM): per-head q/k RMSNorms, an up → xIELU → down MLP without a gate or biases;
+    XIELUActivation's alpha_p and alpha_n are one parameter each per layer (64 of transformers 5.25's
+    8,053,338,176), read by the activation row; its vector ops per element are an assumed count."""
+    m = load_model(CONFIGS / "apertus-8b-2509.json")
+    mlp = m.blocks[0].mlp
+    assert (mlp.gated, mlp.activation, mlp.bias, m.blocks[0].attention.qk_norm) == (False, "xielu", False, "rmsnorm")
+    silu = from_hf_dict({**m.extra, "hidden_act": "silu"})
+    assert m.params - silu.params == 2 * m.layers
+    act = trace(m, "decode", batch=1, context=8).ops.query("layer == 0 and op == 'act'").iloc[0]
+    assert (act["weight_elems"], act["m"], act["n"]) == (2, 1, mlp.intermediate)
+    assert "gate_proj" not in m.blocks[0].linears(m.hidden)

@@ -68,6 +68,7 @@ PRESET = {
     "ministral3": "hf_configs/ministral-3-8b-text.json",
     "phimoe": "hf_configs/phi-3.5-moe-instruct.json",
     "hunyuan_v1_moe": "hf_configs/hunyuan-a13b-instruct.json",
+    "apertus": "hf_configs/apertus-8b-2509.json",
     "gemma3": "hf_configs/gemma-3-4b-it.json",
     "llama4": "hf_configs/llama-4-scout-17b-16e.json",
     "mistral3": "hf_configs/mistral-small-3.1-24b-instruct-2503.json",
@@ -77,6 +78,7 @@ PRESET = {
     "qwen3_5_moe": "hf_configs/qwen3.5-35b-a3b.json",
     "gemma4": "hf_configs/gemma-4-31b-it.json",
     "gemma4_moe": "hf_configs/gemma-4-26b-a4b-it.json",
+    "gemma4_ple": "hf_configs/gemma-4-e2b-it.json",
 }
 DENSE_MLP = (".mlp.gate_proj", ".mlp.up_proj", ".mlp.down_proj")
 

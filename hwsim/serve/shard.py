@@ -129,7 +129,7 @@ def stage_params(shard: ModelConfig, stage: tuple[int, int], pp: int) -> int:
     br = shard.param_breakdown()
     out = sum(layer.params(shard.hidden, shard.norm) for layer in shard.blocks[a:b])
     if a == 0:
-        out += br["embedding"] + br["positions"] + br["token_types"] + br["embedding_norm"]
+        out += br["embedding"] + br["positions"] + br["token_types"] + br["embedding_norm"] + br["per_layer_embedding"]
     if b == shard.layers:
         out += br["final_norm"] + br["pooler"] + br["lm_head"]
         if pp > 1 and shard.tie_embeddings and not shard.encoder:

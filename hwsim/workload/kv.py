@@ -94,7 +94,10 @@ def row_elems(blocks: tuple[Layer, ...], batch: int, span: int, mla: str = "abso
 
 
 def elems_per_token(attn: Attention, mla: str = "absorbed") -> int:
-    """Cache elements per token of one sequence in one attention layer (DeepSeek-V3.2: the indexer's key too)."""
+    """Cache elements per token of one sequence in one attention layer (DeepSeek-V3.2: the indexer's key too; a
+    Gemma-4 KV-sharing layer none: it reads an earlier layer's)."""
+    if attn.kv_reuse:
+        return 0
     index = index_elems_per_token(attn)
     if attn.mla is not None and mla != "expanded":
         return attn.mla.kv_lora_rank + attn.mla.rope_dim + index

@@ -184,7 +184,7 @@ def _llama_like(f: Fields, mt: str) -> tuple:
     hidden, heads, layers = f.int("hidden_size"), f.int("num_attention_heads"), f.int("num_hidden_layers")
     kv = f.kv_heads(heads)
     head_dim = f.head_dim(hidden, heads, 128 if mt in _HEAD_DIM_128 else None)
-    act = str(f.get("hidden_act", "relu2" if mt == "bitnet" else "silu"))
+    act = str(f.get("hidden_act", {"bitnet": "relu2", "apertus": "xielu"}.get(mt, "silu")))
     tied_default = mt in ("bitnet", "cohere", "cohere2", "smollm3", "ernie4_5", "ernie4_5_moe")
     if mt in ("qwen2", "qwen2_moe"):  # Qwen2: q/k/v biases always, no o bias (attention_bias is not read)
         qkv_bias, o_bias = f.flag("qkv_bias", True), False
@@ -203,8 +203,11 @@ def _llama_like(f: Fields, mt: str) -> tuple:
     if mt == "bitnet":
         qkv_bias = o_bias = qkv_bias or f.flag("enable_bias", False)
     mlp_bias = f.flag("use_bias", False) if mt.startswith("ernie4_5") else f.flag("mlp_bias", False)
+    mlp_bias = mlp_bias and mt != "apertus"  # ApertusMLP's up / down projections never have biases
     # per-head q/k RMSNorms (HunYuan's query_layernorm / key_layernorm, built whatever use_qk_norm says)
-    qk_norm = "rmsnorm" if mt in ("qwen3", "qwen3_moe", "exaone4", "hunyuan_v1_dense", "hunyuan_v1_moe") else None
+    qk_norm = (
+        "rmsnorm" if mt in ("qwen3", "qwen3_moe", "exaone4", "hunyuan_v1_dense", "hunyuan_v1_moe", "apertus") else None
+    )
     if mt in ("olmo2", "olmo3", "olmoe"):
         qk_norm = "rmsnorm_all"
     elif mt == "cohere" and f.flag("use_qk_norm", False):  # Command R+: CohereLayerNorm of (heads, head_dim) weights
@@ -235,7 +238,8 @@ def _llama_like(f: Fields, mt: str) -> tuple:
     # half of it (Glm4Config's default 0.5)
     factor = _partial_rotary(f, 0.5 if mt == "glm4" else 1.0) if mt in ("phi3", "glm4") else 1.0
     rotary_dim = int(head_dim * factor) if factor < 1 else None
-    dense = Mlp(f.int("intermediate_size"), True, act, mlp_bias, sub_norm=mt == "bitnet")
+    # Apertus: a non-gated MLP (up, xIELU, down)
+    dense = Mlp(f.int("intermediate_size"), mt != "apertus", act, mlp_bias, sub_norm=mt == "bitnet")
     if mt in _QWEN_MOE:
         moe = _qwen_moe(f, mt, act)
     elif mt in ("mixtral", "granitemoe", "olmoe", "phimoe"):  # every layer's MLP experts of intermediate_size
@@ -630,19 +634,16 @@ def _gemma4(f: Fields, mt: str) -> tuple:
     (per_layer_config): heads of global_head_dim (default 512), rope on a quarter of each head by default
     (_gemma4_rotary), and under attention_k_eq_v num_global_key_value_heads KV heads whose values are k_proj's
     output (Attention.k_eq_v: no v_proj). enable_moe_block: num_experts experts of moe_intermediate_size, top_k_experts
-    per token, beside the dense MLP of intermediate_size (Mlp.dense_beside). Not modelled, refused in one line:
-    per-layer input embeddings (hidden_size_per_layer_input > 0, Gemma-4 E2B/E4B, and Gemma4TextConfig's default),
-    key/value sharing across the last num_kv_shared_layers, the double-wide MLP that goes with it, and
-    use_bidirectional_attention "all" (an encoder). Defaults: Gemma4TextConfig (transformers 5.25); the layer_scalar
-    is a buffer."""
+    per token, beside the dense MLP of intermediate_size (Mlp.dense_beside). Gemma-4 E2B/E4B: per-layer input
+    embeddings of hidden_size_per_layer_input channels per layer (Embedding.per_layer, Layer.per_layer_input; a table of
+    vocab_size_per_layer_input rows), and KV sharing: the last num_kv_shared_layers layers keep no keys or values of
+    their own and attend over the cache of the last earlier layer of their type (Attention.kv_reuse), their MLP twice
+    intermediate_size under use_double_wide_mlp. Every layer runs every prompt token (HF skips all but the kept
+    logits' positions in the KV-sharing layers of a prefill; a serving engine by default does not: assumed).
+    use_bidirectional_attention "all" (an encoder) is refused in one line. Defaults: Gemma4TextConfig
+    (transformers 5.25); the layer_scalar is a buffer."""
     hidden, heads = f.int("hidden_size", 2304), f.int("num_attention_heads", 8)
     layers = f.int("num_hidden_layers", 30)
-    for key, default, what in (
-        ("hidden_size_per_layer_input", 256, "per-layer input embeddings (Gemma-4 E2B/E4B)"),
-        ("num_kv_shared_layers", 0, "key/value sharing across layers (Gemma-4 E2B/E4B)"),
-    ):
-        if f.int(key, default, minimum=0):
-            raise HwsimError(f"{what} are not modelled: only 0 is supported", file=f.file, field=key)
     if f.get("use_bidirectional_attention") == "all":
         raise HwsimError(
             "bidirectional (encoder) attention is not modelled", file=f.file, field="use_bidirectional_attention"
@@ -703,12 +704,33 @@ def _gemma4(f: Fields, mt: str) -> tuple:
         )
     else:
         mlp = Mlp(inter, True, act)
-    blocks = [Layer(attn[t], mlp, norms=4) for t in types]
+    shared = f.int("num_kv_shared_layers", 0, minimum=0)
+    first = layers - shared  # layers from here on reuse the KV of the last earlier layer of their type
+    if shared and not 0 < first < layers or set(types[first:]) - set(types[:first]):
+        raise HwsimError(
+            f"the layers before the last {shared} must include each layer type they share the keys and values of",
+            file=f.file,
+            field="num_kv_shared_layers",
+        )
+    wide = replace(mlp, shared=2 * inter) if mlp.is_moe else replace(mlp, intermediate=2 * inter)
+    double = f.flag("use_double_wide_mlp", False)
+    ple = f.int("hidden_size_per_layer_input", 256, minimum=0)
+    blocks = [
+        Layer(
+            replace(attn[t], kv_reuse=True, v_norm=False) if i >= first else attn[t],
+            wide if double and i >= first else mlp,
+            norms=4,
+            per_layer_input=ple,
+        )
+        for i, t in enumerate(types)
+    ]
     emb = Embedding(
         f.int("vocab_size", 262_144),
         tied=f.flag("tie_word_embeddings", True),
         scale=True,
         logit_softcap=f.get("final_logit_softcapping") is not None,
+        per_layer=ple,
+        per_layer_vocab=f.int("vocab_size_per_layer_input", 262_144) if ple else 0,
     )
     return blocks, emb, "rmsnorm", {"activation": act, "hidden": hidden}
 
@@ -1507,6 +1529,7 @@ READERS: dict[str, Callable[[Fields, str], tuple]] = {
             "ministral3",
             "phimoe",
             "hunyuan_v1_moe",
+            "apertus",
         )
     },
     "deepseek_v2": _deepseek,

@@ -245,6 +245,20 @@ def _edges(model: ModelConfig, s: Step, logits: str) -> tuple[Ops, Ops]:
     )
     if emb.scale:  # Gemma: embeddings × sqrt(hidden)
         head.elementwise("embed_scale", "scale", M, h, VECTOR_OPS["scale"])
+    if emb.per_layer:  # Gemma-4's per-layer embeddings: a gathered row of every layer's slice, and the projection
+        width = model.layers * emb.per_layer
+        head.add("embed_tokens_per_layer", "embedding", "embed", M, width, 1, 1, weight=M * width, act_out=M * width)
+        head.linear("per_layer_model_projection", "per_layer_model_projection", M, h, width)
+        head.elementwise(
+            "per_layer_projection_norm",
+            "norm",
+            M * model.layers,
+            emb.per_layer,
+            VECTOR_OPS[s.norm],
+            weight=emb.per_layer,
+        )
+        # the table's sqrt(d) scale, the projection's 1/sqrt(hidden), the sum and its 1/sqrt(2)
+        head.elementwise("per_layer_combine", "scale", M, width, 4, inputs=2)
     if model.encoder:  # BERT: LayerNorm on the embeddings; the pooler reads the first token of each sequence
         s.norm_op(head, "embed_norm", M)
         tail.linear("pooler", "pooler", s.batch, h, h, bias=True)
