@@ -63,3 +63,34 @@ def test_simulate_json_has_bytes_per_level_and_energy_split(capsys):
     parts = doc["energy_j_by_part"]
     assert {"compute", "dram", "static"} <= set(parts)
     assert sum(parts.values()) == pytest.approx(doc["totals"]["energy_j"], rel=1e-9)
+
+
+def test_provenance_records_a_checkpoints_hf_quant_config_like_its_config_json(tmp_path):
+    """A checkpoint folder is read from its config.json and, where present, ModelOpt's hf_quant_config.json
+    (hwsim.workload.config.model_files, as vLLM's get_config reads it): the manifest hashes both, so an edit to
+    either shows in the provenance."""
+    from hwsim.study import load_study
+    from hwsim.sweep.provenance import provenance
+
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    cfg = {"model_type": "llama", "hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 4}
+    (ckpt / "config.json").write_text(json.dumps({**cfg, "num_hidden_layers": 2, "vocab_size": 256}))
+    side = ckpt / "hf_quant_config.json"
+    side.write_text(json.dumps({"producer": {"name": "modelopt"}, "quantization": {"quant_algo": "FP8"}}))
+    study = tmp_path / "s.yaml"
+    study.write_text(STUDY.replace("model: llama-2-7b", f"model: {ckpt}"))
+
+    def inputs():
+        made = provenance(load_study(study))["inputs"]
+        return {k: v["sha256"] for k, v in made.items() if k.startswith("model:")}
+
+    before = inputs()
+    assert set(before) == {f"model:{ckpt}", f"model:{ckpt}:hf_quant_config.json"}
+    assert before[f"model:{ckpt}:hf_quant_config.json"] == hashlib.sha256(side.read_bytes()).hexdigest()
+    side.write_text(json.dumps({"producer": {"name": "modelopt"}, "quantization": {"quant_algo": "NVFP4"}}))
+    after = inputs()
+    assert after[f"model:{ckpt}"] == before[f"model:{ckpt}"]
+    assert after[f"model:{ckpt}:hf_quant_config.json"] != before[f"model:{ckpt}:hf_quant_config.json"]
+    side.unlink()  # no sidecar: config.json alone, as before ModelOpt's file was read
+    assert set(inputs()) == {f"model:{ckpt}"}
