@@ -94,3 +94,34 @@ def test_provenance_records_a_checkpoints_hf_quant_config_like_its_config_json(t
     assert after[f"model:{ckpt}:hf_quant_config.json"] != before[f"model:{ckpt}:hf_quant_config.json"]
     side.unlink()  # no sidecar: config.json alone, as before ModelOpt's file was read
     assert set(inputs()) == {f"model:{ckpt}"}
+
+
+def test_resume_refuses_a_changed_config_json_or_hf_quant_config(tmp_path, capsys):
+    """The rows follow the model's files, which the study's fingerprint does not hash: `--resume` compares each
+    input's SHA-256 with the manifest's provenance, so an edited config.json (here 2 → 4 layers) or ModelOpt
+    hf_quant_config.json (FP8 → NVFP4 weights) is refused in one line naming the file, not mixed into old rows."""
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    cfg = {"model_type": "llama", "hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 4}
+    config = ckpt / "config.json"
+    config.write_text(json.dumps({**cfg, "num_hidden_layers": 2, "vocab_size": 256}))
+    side = ckpt / "hf_quant_config.json"
+    fp8 = json.dumps({"producer": {"name": "modelopt"}, "quantization": {"quant_algo": "FP8"}})
+    side.write_text(fp8)
+    study = tmp_path / "s.yaml"
+    study.write_text(STUDY.replace("model: llama-2-7b", f"model: {ckpt}").replace("[int4_g128]", "[fp8_e4m3]"))
+    argv = ["sweep", str(study), "--out", str(tmp_path / "o"), "--no-progress"]
+    assert main(argv) == 0
+    assert main([*argv, "--resume"]) == 0 and "already complete" in capsys.readouterr().out
+    for edited, text in [
+        (side, fp8.replace("FP8", "NVFP4")),
+        (config, json.dumps({**cfg, "num_hidden_layers": 4, "vocab_size": 256})),
+    ]:
+        original = edited.read_text()
+        edited.write_text(text)
+        assert main([*argv, "--resume"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and f"{edited} changed since the finished sweep" in err[0], err
+        edited.write_text(original)
+    side.unlink()  # a sidecar gone is a change too: the folder's quantization came from it
+    assert main([*argv, "--resume"]) == 2 and "hf_quant_config.json changed" in capsys.readouterr().err
