@@ -95,6 +95,19 @@ def formats_of(cfg: dict) -> dict[str, str]:
             "nvfp4",
             "fp16",
         ),
+        # vLLM's names for ModelOpt NVFP4 and MXFP8 checkpoints (its quantization registry: modelopt_fp4 →
+        # ModelOptNvFp4Config, modelopt_mxfp8 → ModelOptMxFp8Config); the name implies the algorithm when none is given
+        (
+            {"quant_method": "modelopt_fp4", "quant_algo": "NVFP4", "group_size": 16, "exclude_modules": ["lm_head"]},
+            "nvfp4",
+            "fp16",
+        ),
+        ({"quant_method": "modelopt_fp4", "exclude_modules": ["lm_head"]}, "nvfp4", "fp16"),
+        (
+            {"quant_method": "modelopt_mxfp8", "quant_algo": "MXFP8", "exclude_modules": ["lm_head"]},
+            "mxfp8_e4m3",
+            "fp16",
+        ),
     ],
 )
 def test_methods(q, main_fmt, head):
@@ -420,6 +433,7 @@ MODELOPT_FP8 = {"quant_method": "modelopt", "quant_algo": "FP8", "exclude_module
         ({"quant_method": "modelopt", "quantization": {"quant_algo": "FP8", "kv_cache_quant_algo": "INT8"}}, "int8"),
         ({**MODELOPT_FP8, "kv_cache_scheme": {"dynamic": False, "num_bits": 8, "type": "float"}}, "fp8_e4m3"),
         ({**MODELOPT_FP8, "kv_cache_scheme": "NVFP4"}, "nvfp4"),
+        ({"quant_method": "modelopt_fp4", "quant_algo": "NVFP4", "kv_cache_quant_algo": "FP8"}, "fp8_e4m3"),
         ({**CT_FP8, "kv_cache_scheme": FP8_KV}, "fp8_e4m3"),
         ({**CT_FP8, "kv_cache_scheme": {**FP8_KV, "strategy": "attn_head"}}, "fp8_e4m3"),
         ({**CT_FP8, "kv_cache_scheme": {"num_bits": 8, "type": "int"}}, "int8"),
@@ -492,3 +506,68 @@ def test_allocate_stores_the_checkpoints_kv_format():
     kv_units = [i for i, u in enumerate(p.units) if u.endswith(".kv")]
     assert len(kv_units) == 2 and {p.formats[p.stored[i]] for i in kv_units} == {"fp8_e4m3"}
     assert p.stored == stored["fp8_e4m3"].stored != stored["fp16"].stored
+
+
+# ModelOpt's HF export writes the quantization into hf_quant_config.json beside config.json (ModelOpt up to 0.29
+# only there: modelopt/torch/export/unified_export_hf.py); vLLM reads that file when config.json has no
+# quantization_config (vllm/transformers_utils/config.py) and names the method from producer "modelopt" and
+# quant_algo. Its layout: {"producer": {"name": "modelopt", "version"}, "quantization": {quant_algo,
+# kv_cache_quant_algo, exclude_modules, group_size}}.
+def _sidecar_checkpoint(tmp_path, quantization, cfg=BASE):
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(cfg))
+    sidecar = {"producer": {"name": "modelopt", "version": "0.29.0"}, "quantization": quantization}
+    (folder / "hf_quant_config.json").write_text(json.dumps(sidecar))
+    return folder
+
+
+@pytest.mark.parametrize(
+    "quantization, weights, kv",
+    [
+        ({"quant_algo": "FP8", "kv_cache_quant_algo": "FP8", "exclude_modules": ["lm_head"]}, "fp8_e4m3", "fp8_e4m3"),
+        ({"quant_algo": "NVFP4", "kv_cache_quant_algo": None, "group_size": 16, "exclude_modules": []}, "nvfp4", None),
+    ],
+)
+def test_a_checkpoint_folders_hf_quant_config_is_read(tmp_path, quantization, weights, kv):
+    from hwsim.workload import load_model
+
+    folder = _sidecar_checkpoint(tmp_path, quantization)
+    for given in (folder, folder / "config.json"):  # the folder, or its config.json
+        m = load_model(str(given))
+        assert (m.default_weight_format, m.kv_format) == (weights, kv)
+        tr = trace(m, "decode")
+        fmts = dict(zip(tr.ops["name"], m.op_weight_formats(tr.ops["name"])))
+        assert fmts["layers.0.q_proj"] == weights and fmts["embed_tokens"] == "fp16"
+        assert fmts["lm_head"] == ("fp16" if quantization["exclude_modules"] else weights)
+
+
+def test_config_json_quantization_config_wins_over_hf_quant_config(tmp_path):
+    """vLLM reads the sidecar only where config.json states no quantization_config: GPTQ int4 here, with a warning
+    that the sidecar's FP8 weights and cache are not what is used."""
+    from hwsim.workload import load_model
+
+    gptq = {**BASE, "quantization_config": {"quant_method": "gptq", "bits": 4, "group_size": 128}}
+    folder = _sidecar_checkpoint(tmp_path, {"quant_algo": "FP8", "kv_cache_quant_algo": "FP8"}, gptq)
+    with pytest.warns(
+        UserWarning,
+        match=r"hf_quant_config.json: states weights fp8_e4m3, KV cache fp8_e4m3.*"
+        r"config.json's is used",
+    ):
+        m = load_model(str(folder))
+    assert (m.default_weight_format, m.kv_format) == ("int4_g128", None)
+
+
+@pytest.mark.parametrize(
+    "quantization, field",
+    [
+        ({"quant_algo": "W4A8_AWQ"}, "quantization.quant_algo"),
+        ({"quant_algo": "FP8", "kv_cache_quant_algo": "NVFP4_AFFINE"}, "quantization.kv_cache_quant_algo"),
+    ],
+)
+def test_an_unknown_algorithm_in_hf_quant_config_is_refused_naming_it(tmp_path, capsys, quantization, field):
+    folder = _sidecar_checkpoint(tmp_path, quantization)
+    argv = ["simulate", "--arch", "h100-sxm", "--model", str(folder), "--phase", "decode"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"hf_quant_config.json: {field}: " in err[0], err

@@ -290,3 +290,21 @@ def test_a_compressed_tensors_kv_cache_scheme(tmp_path, capsys):
     run += ["--input-len", "64", "--output-len", "8"]
     own, fp8, fp16 = _json(capsys, run), _json(capsys, [*run, "--kv", "fp8_e4m3"]), _json(capsys, [*run, "--kv", "16"])
     assert own == fp8 and own["kv_capacity_blocks"] == pytest.approx(2 * fp16["kv_capacity_blocks"], abs=1)
+
+
+def test_generate_and_serve_report_the_kv_cache_format(tmp_path, capsys):
+    """Beside `weights`, the cache format each run used: the checkpoint's fp8 (ModelOpt kv_cache_quant_algo FP8),
+    `--kv`'s where given, fp16 for a checkpoint that states none, in the text line and under `kv` in --json."""
+    with_kv, without = _checkpoint(tmp_path, MODELOPT_KV, "kv"), _checkpoint(tmp_path, MODELOPT, "plain")
+    gen = ["generate", "--arch", "h100-sxm", "--prompt", "128", "--output", "8"]
+    srv = ["serve", "--arch", "h100-sxm", "--rate", "4", "--num-requests", "4", "--input-len", "64"]
+    srv += ["--output-len", "8"]
+    for run in (gen, srv):
+        got = [_json(capsys, [*run, *m])["kv"] for m in (["--model", with_kv], ["--model", with_kv, "--kv", "fp16"])]
+        assert got + [_json(capsys, [*run, "--model", without])["kv"]] == ["fp8_e4m3", "fp16", "fp16"]
+    assert main([*gen, "--model", with_kv]) == 0
+    assert "(fp8_e4m3+bf16 weights, fp8_e4m3 KV cache): batch 1" in capsys.readouterr().out.splitlines()[0]
+    assert main([*srv, "--model", with_kv]) == 0
+    assert "(weights fp8_e4m3+bf16, KV cache fp8_e4m3): 4 requests" in capsys.readouterr().out.splitlines()[0]
+    sizing = [*gen, "--model", with_kv, "--devices-needed", "--max-devices", "2"]
+    assert _json(capsys, sizing)["kv"] == "fp8_e4m3"

@@ -56,7 +56,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hwsim.engine.per_op import weights_label
+    from hwsim.engine.per_op import kv_label, weights_label
     from hwsim.serve import generate
     from hwsim.serve.parallel import machine_cost
 
@@ -78,9 +78,10 @@ def run(args: argparse.Namespace) -> int:
         gen = generate(cost, args.prompt, args.output, args.batch)
     _warn_unless_fits(arch, model, prec, par, gen, spec)
     s = gen.summary()
-    weights = weights_label(model, prec)
+    weights, kv = weights_label(model, prec), kv_label(model, prec)
     layout = {
         "weights": weights,
+        "kv": kv,
         "tp": par.tp,
         "pp": par.pp,
         "ep": par.ep,
@@ -98,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
         else ""
     )
     print(
-        f"{arch.name} ({arch.family}){where}, {model.name} ({weights} weights): batch {gen.batch}, prompt "
+        f"{arch.name} ({arch.family}){where}, {model.name} ({weights} weights, {kv} KV cache): batch {gen.batch}, prompt "
         f"{gen.prompt}, output {gen.output}"
     )
     print(
@@ -140,7 +141,7 @@ def _warn_unless_fits(arch: Accelerator, model: ModelConfig, prec: Precision, pa
 def _devices_needed(
     args: argparse.Namespace, arch: Accelerator, model: ModelConfig, prec: Precision, link: Link | None
 ) -> int:
-    from hwsim.engine.per_op import weights_label
+    from hwsim.engine.per_op import kv_label, weights_label
     from hwsim.serve.sizing import devices_needed
 
     assert link is not None  # parallel_from_args loads one for --devices-needed
@@ -164,6 +165,7 @@ def _devices_needed(
                 "arch": arch.name,
                 "model": model.name,
                 "weights": weights_label(model, prec),
+                "kv": kv_label(model, prec),
                 "link": link.name,
                 "ttft_slo_s": args.ttft_slo,
                 "tpot_slo_s": args.tpot_slo,

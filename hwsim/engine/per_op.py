@@ -158,6 +158,15 @@ def weights_label(model: ModelConfig, precision: Precision | ResolvedPrecision |
     return resolve_precision(concrete).weights.name
 
 
+def kv_label(model: ModelConfig, precision: Precision | ResolvedPrecision | None) -> str:
+    """The KV-cache format `precision` costs `model`'s cache at, as a command reports it beside `weights_label`:
+    the precision's own, or for a KV format of None the checkpoint's (`model_kv`: 'fp8_e4m3' for a ModelOpt
+    export with kv_cache_quant_algo FP8), else fp16."""
+    from hwsim.core.precision import resolve_precision
+
+    return resolve_precision(for_model(model, precision)[0]).kv.name
+
+
 def align(formats: list[str], source: TraceLike, ran: TraceLike) -> list[str]:
     """`formats` (one per op of `source`, a Trace or ops table) for the ops of `ran`, the same trace as a
     machine runs it (hwsim.engine.attention.as_run re-expresses only weight-free attention rows): by op

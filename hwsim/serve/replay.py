@@ -10,7 +10,7 @@ import pandas as pd
 from hwsim.core.spec import Accelerator
 from hwsim.engine import Precision
 from hwsim.core.precision import resolve_precision
-from hwsim.engine.per_op import for_model, weights_label
+from hwsim.engine.per_op import for_model, kv_label, weights_label
 from hwsim.errors import HwsimError
 from hwsim.fileio import atomic_write_table, prepare_output
 from hwsim.serve import metrics
@@ -119,10 +119,11 @@ def serve(
         rep = merge(requests, [simulate(share, sc.iteration, kv_blocks, config, speculation) for share in shares])
     # after the replay's own checks, so that an error stays the only line: the longest request's last position
     warn_beyond_trained_context(model, int((requests.input_tokens + requests.output_tokens).max()) - 1)
-    block_bytes = kv_bytes_per_token(model, rp.kv.bits) * config.block_size
+    block_bytes = kv_bytes_per_token(model, rp.kv) * config.block_size
     summ = metrics.summary(
         rep, static_power_w=float(arch.static_power_w) * par.devices, kv_block_bytes=block_bytes, replicas=dp
     )
     summ["devices"] = dp * par.devices
     summ["weights"] = weights_label(model, prec)
+    summ["kv"] = kv_label(model, prec)  # the cache format it was sized and costed at: --kv, else the checkpoint's
     return ServeResult(rep, summ, metrics.request_frame(rep), metrics.iteration_frame(rep))

@@ -134,6 +134,7 @@ class ModelConfig:
             "positions": emb.positions * h,
             "token_types": emb.token_types * h,
             "embedding_norm": h * npe if self.encoder else 0,
+            "per_layer_embedding": emb.per_layer_params(h, len(self.blocks)),  # Gemma-4 E2B/E4B
             "per_layer": per_kind[self._rep],
             "layers": sum(per_kind[layer] for layer in self.blocks),
             "final_norm": h * npe if emb.final_norm and not self.encoder else 0,
@@ -248,6 +249,60 @@ def _refuse_hub_id(text: str) -> None:
         )
 
 
+HF_QUANT_CONFIG = "hf_quant_config.json"
+
+
+def _quant_sidecar(config: Path, data: dict) -> Path | None:
+    """ModelOpt's `hf_quant_config.json` beside a checkpoint's config.json, put in `data` as its quantization_config
+    (so the weight and KV-cache formats come from the one parser, hwsim.workload.quant); the sidecar's path when it
+    was, else None.
+
+    ModelOpt's HF export (modelopt/torch/export/unified_export_hf.py, export_hf_checkpoint) writes
+    {"producer": {"name": "modelopt", ...}, "quantization": {"quant_algo", "kv_cache_quant_algo", "exclude_modules",
+    "group_size", ...}} there; releases up to 0.29 write only that file, later ones also config.json's
+    quantization_config. vLLM's rule (vllm/transformers_utils/config.py, the quantization_config of get_config): the
+    sidecar is read only when config.json has no top-level quantization_config, and ModelConfig's quantization-config
+    normalisation then names the method from producer "modelopt" and quant_algo (FP8 → modelopt, NVFP4 →
+    modelopt_fp4). So config.json's quantization_config wins where both exist; where they state different formats
+    a warning says which one is used."""
+    if config.name != "config.json":
+        return None
+    side = config.parent / HF_QUANT_CONFIG
+    try:
+        present = side.is_file()
+    except OSError:
+        return None
+    if not present:
+        return None
+    sidecar = read_mapping(side, what="a ModelOpt quantization config")
+    stated = {**sidecar, "quant_method": str(sidecar.get("quant_method") or "modelopt")}
+    if data.get("quantization_config") is None:
+        data["quantization_config"] = stated
+        return side
+    _warn_if_sidecar_differs(config, data, side, stated)
+    return None
+
+
+def _warn_if_sidecar_differs(config: Path, data: dict, side: Path, stated: dict) -> None:
+    """config.json's quantization_config is used (vLLM's precedence); say so where the sidecar states other formats."""
+    try:
+        mine = (default_weight_format(data), kv_cache_format(data))
+        theirs = (
+            default_weight_format({**data, "quantization_config": stated}),
+            kv_cache_format({"quantization_config": stated}),
+        )
+    except HwsimError:
+        return  # a sidecar hwsim cannot read is one vLLM never reads either here
+    if mine != theirs:
+        show = lambda f: f"weights {f[0]}, KV cache {f[1] or 'fp16'}"  # noqa: E731
+        warnings.warn(
+            f"{side}: states {show(theirs)}, but {config.name}'s quantization_config states {show(mine)}; "
+            f"{config.name}'s is used (as vLLM reads them)",
+            HwsimWarning,
+            stacklevel=3,
+        )
+
+
 def load_model(name_or_path: str | Path) -> ModelConfig:
     """A preset name (workloads/NAME.yaml), a YAML preset path, an HF config.json, or a checkpoint folder."""
     text = require_name(name_or_path, "workloads", what="model")
@@ -275,7 +330,16 @@ def load_model(name_or_path: str | Path) -> ModelConfig:
     data = read_mapping(path, what="a model config")
     if path.suffix == ".json":
         folder = path.parent.name if path.name == "config.json" else path.stem
-        model = from_hf_dict(data, name=Path(str(data.get("_name_or_path") or folder)).name, file=path)
+        sidecar = _quant_sidecar(path, data)
+        try:
+            model = from_hf_dict(data, name=Path(str(data.get("_name_or_path") or folder)).name, file=path)
+        except HwsimError as exc:
+            field_ = exc.field or ""
+            if sidecar is None or not field_.startswith("quantization_config"):
+                raise
+            # the sidecar's own fields, named in its own file: hf_quant_config.json: quantization.quant_algo
+            inner = field_.removeprefix("quantization_config").removeprefix(".") or None
+            raise HwsimError(exc.detail, file=sidecar, field=inner) from None
     else:
         model = from_hf_dict(data, name=data.get("name", path.stem), file=path, source=str(data.get("source", "")))
     return model

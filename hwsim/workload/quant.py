@@ -11,8 +11,10 @@ Methods and the fields read (each library's documented config keys):
 - compressed-tensors (llm-compressor): config_groups.*.weights {num_bits, type int|float, symmetric, strategy
   tensor|channel|group, group_size}, targets ["Linear" | "re:..."]; ignore [...].
 - bitnet: ternary weights in every BitLinear; modules_to_not_convert.
-- modelopt (NVIDIA TensorRT Model Optimizer's HF export; its hf_quant_config.json `quantization` fields, flat or
-  under `quantization`): quant_algo FP8 (e4m3) or NVFP4 (group_size 16); exclude_modules as names or globs
+- modelopt, and vLLM's spellings modelopt_fp4 (NVFP4) and modelopt_mxfp8 (NVIDIA TensorRT Model Optimizer's HF
+  export; its hf_quant_config.json `quantization` fields, flat or under `quantization`; a checkpoint folder's
+  hf_quant_config.json itself where config.json has no quantization_config, hwsim.workload.config.load_model):
+  quant_algo FP8 (e4m3), NVFP4 (group_size 16) or MXFP8; exclude_modules as names or globs
   ("model.layers.0.self_attn*").
 Transformers never quantizes the output head or the embeddings of these methods unless told to
 (`get_keys_to_not_convert`), so lm_head and embed_tokens keep the checkpoint's dtype by default.
@@ -37,7 +39,25 @@ from dataclasses import dataclass
 
 from hwsim.errors import HwsimError
 
-METHODS = ("gptq", "awq", "bitsandbytes", "fp8", "fbgemm_fp8", "compressed-tensors", "bitnet", "mxfp4", "modelopt")
+METHODS = (
+    "gptq",
+    "awq",
+    "bitsandbytes",
+    "fp8",
+    "fbgemm_fp8",
+    "compressed-tensors",
+    "bitnet",
+    "mxfp4",
+    "modelopt",
+    "modelopt_fp4",
+    "modelopt_mxfp8",
+)
+# vLLM's names for ModelOpt checkpoints (vllm/model_executor/layers/quantization/__init__.py, method_to_config:
+# modelopt → ModelOptFp8Config, modelopt_fp4 → ModelOptNvFp4Config, modelopt_mxfp8 → ModelOptMxFp8Config), each
+# with the quant_algo it stands for where the config states none. A stated quant_algo decides, as in vLLM (its
+# configs' override_quantization_method and the quantization-config normalisation name the method from quant_algo).
+# modelopt_mixed (per-layer quantized_layers) is not read.
+_MODELOPT_METHODS = {"modelopt": None, "modelopt_fp4": "NVFP4", "modelopt_mxfp8": "MXFP8"}
 _UNQUANTIZED_BY_DEFAULT = ("lm_head", "embed_tokens")
 
 
@@ -168,8 +188,8 @@ def _weight_formats(cfg: dict, file: object) -> WeightFormats | None:
         skip = _skip_list(q, ("modules_to_not_convert",), file)
     elif method == "compressed-tensors":
         return _compressed_tensors(q, dtype, file)
-    elif method == "modelopt":
-        return _modelopt(q, dtype, file)
+    elif method in _MODELOPT_METHODS:
+        return _modelopt(q, dtype, file, _MODELOPT_METHODS[method])
     else:
         raise HwsimError(
             f"unsupported quant_method {method!r} (supported: {', '.join(METHODS)})",
@@ -216,16 +236,18 @@ def _compressed_tensors(q: dict, dtype: str, file: object) -> WeightFormats:
     return WeightFormats(default, tuple(rules))
 
 
-_MODELOPT_ALGOS = {"FP8": "fp8_e4m3", "NVFP4": "nvfp4"}
+# MXFP8: OCP MX E4M3 elements in blocks of 32 with an E8M0 scale (vLLM's mxfp8_utils MXFP8_VALUE_DTYPE /
+# MXFP8_BLOCK_SIZE / MXFP8_SCALE_DTYPE), hwsim's mxfp8_e4m3
+_MODELOPT_ALGOS = {"FP8": "fp8_e4m3", "NVFP4": "nvfp4", "MXFP8": "mxfp8_e4m3"}
 
 
-def _modelopt(q: dict, dtype: str, file: object) -> WeightFormats:
+def _modelopt(q: dict, dtype: str, file: object, implied: str | None = None) -> WeightFormats:
     """ModelOpt: one quant_algo for every linear weight but the excluded modules (names or fnmatch globs)."""
     inner = q.get("quantization")
     fields, where = (
         (inner, "quantization_config.quantization") if isinstance(inner, dict) else (q, "quantization_config")
     )
-    algo = str(fields.get("quant_algo", "")).upper()
+    algo = str(fields.get("quant_algo") or implied or "").upper()
     fmt = _MODELOPT_ALGOS.get(algo)
     if fmt is None:
         raise HwsimError(
@@ -261,7 +283,7 @@ def hf_module(op_name: str) -> str:
         if role in ("gate_proj", "up_proj", "down_proj"):
             return f"model.layers.{parts[1]}.mlp.{role}"
         return "model." + op_name
-    if op_name in ("embed_tokens", "norm", "final_norm"):
+    if op_name in ("embed_tokens", "norm", "final_norm", "embed_tokens_per_layer", "per_layer_model_projection"):
         return f"model.{op_name}"
     return op_name
 
@@ -302,7 +324,7 @@ def kv_cache_format(cfg: dict, file: object = None) -> str | None:
     if not isinstance(q, dict):
         return None  # no config, or one _weight_formats refuses
     method = str(q.get("quant_method", "")).lower()
-    if method == "modelopt":
+    if method in _MODELOPT_METHODS:
         inner = q.get("quantization")
         fields, where = (
             (inner, "quantization_config.quantization") if isinstance(inner, dict) else (q, "quantization_config")
