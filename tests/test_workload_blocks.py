@@ -78,6 +78,7 @@ MODELS = [
     (CONFIGS / "qwen3.5-35b-a3b.json", "qwen3_5_moe_text", 34_660_610_688, 3_454_988_928),
     (CONFIGS / "gemma-4-31b-it.json", "gemma4_text", 30_697_345_280, 30_697_345_280),
     (CONFIGS / "gemma-4-26b-a4b-it.json", "gemma4_text", 25_233_141_760, 3_822_530_560),
+    (CONFIGS / "gemma-4-e2b-it.json", "gemma4_text", 4_628_569_344, 4_628_569_344),
 ]
 
 

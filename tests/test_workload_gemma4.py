@@ -1,9 +1,10 @@
 """gemma4 / gemma4_text (Gemma 4): sliding and full attention layers of their own geometry, value norms, keys as
-values on full attention (attention_k_eq_v), and the MoE block beside the dense MLP (enable_moe_block).
+values on full attention (attention_k_eq_v), the MoE block beside the dense MLP (enable_moe_block), and E2B/E4B's
+per-layer input embeddings and KV sharing.
 
 Sources: parameter counts and tensor names/shapes are transformers 5.25 (Gemma4ForCausalLM on the meta device,
-torch 2.13, in a throwaway venv: the tiny configs below and Gemma4TextConfig's defaults pinned here; Gemma-4-31B-it
-and Gemma-4-26B-A4B-it with their wrappers in tests/data/hf_reference.json); the structure is HF's
+torch 2.13, in a throwaway venv: the tiny configs below and Gemma4TextConfig's defaults pinned here; Gemma-4-31B-it,
+Gemma-4-26B-A4B-it and Gemma-4-E2B-it with their wrappers in tests/data/hf_reference.json); the structure is HF's
 Gemma4TextAttention / Gemma4TextDecoderLayer."""
 
 import json
@@ -19,6 +20,7 @@ from hwsim.workload.tensor_map import match_checkpoint
 CONFIGS = Path(__file__).parent / "data" / "hf_configs"
 DENSE = CONFIGS / "gemma-4-31b-it.json"
 MOE = CONFIGS / "gemma-4-26b-a4b-it.json"
+E2B = CONFIGS / "gemma-4-e2b-it.json"
 # random small sizes: sliding (2 KV heads of 12, window 16) / full / sliding, the last forced to full attention as
 # Gemma4TextConfig does; full layers 1 KV head of 20 whose values are the keys' projection
 TINY = {
@@ -132,26 +134,74 @@ def test_moe_block_beside_the_dense_mlp():
     assert {"router", "shared.gate_proj", "mlp.router_norm", "mlp.experts_pre_norm", "mlp.combine"} <= names
 
 
-def test_defaults_and_refusals_are_one_line():
-    """Gemma4TextConfig's defaults carry per-layer input embeddings (hidden_size_per_layer_input 256), not modelled:
-    refused in one line naming the field; with them off the defaults give 3,010,758,400 parameters (transformers
-    5.25 on meta). KV sharing, bidirectional attention, unknown layer types and too many experts per token are
-    refused too, a wrapper's field named inside text_config."""
-    with pytest.raises(HwsimError) as err:
-        from_hf_dict({"model_type": "gemma4_text"})
-    assert err.value.field == "hidden_size_per_layer_input" and "\n" not in str(err.value)
-    assert from_hf_dict({"model_type": "gemma4_text", "hidden_size_per_layer_input": 0}).params == 3_010_758_400
-    for change, field in (
-        ({"num_kv_shared_layers": 1}, "num_kv_shared_layers"),
-        ({"use_bidirectional_attention": "all"}, "use_bidirectional_attention"),
-        ({"layer_types": ["sliding_attention", "chunked_attention", "full_attention"]}, "layer_types"),
-        ({"top_k_experts": 7}, "top_k_experts"),
+TINY_PLE = {
+    **TINY,
+    "num_hidden_layers": 4,
+    "layer_types": ["sliding_attention", "full_attention"] * 2,
+    "attention_k_eq_v": False,
+    "hidden_size_per_layer_input": 6,
+    "vocab_size_per_layer_input": 50,
+    "num_kv_shared_layers": 2,
+    "use_double_wide_mlp": True,
+}
+
+
+def test_per_layer_embeddings_and_kv_sharing_equal_transformers():
+    """TINY_PLE (per-layer inputs of 6 over a 50-row table, the last 2 of 4 layers sharing the first two's keys and
+    values with double-wide MLPs): 55,862 parameters (transformers 5.25 on meta); a sharing layer has q_proj and
+    o_proj only (and the per-layer input's gate and projection), its MLP 60 wide; Gemma4TextConfig's defaults (PLE of
+    256 per layer) 5,077,177,856."""
+    m = from_hf_dict(dict(TINY_PLE))
+    assert m.params == 55_862
+    assert [b.mixer.kv_reuse for b in m.blocks] == [False, False, True, True]
+    assert set(m.blocks[3].linears(40)) == {
+        "q_proj",
+        "o_proj",
+        "gate_proj",
+        "up_proj",
+        "down_proj",
+        "per_layer_input_gate",
+        "per_layer_projection",
+    }
+    assert [b.mlp.intermediate for b in m.blocks] == [30, 30, 60, 60]
+    assert m.param_breakdown()["per_layer_embedding"] == 50 * 4 * 6 + 40 * 4 * 6 + 6
+    assert from_hf_dict({"model_type": "gemma4_text"}).params == 5_077_177_856
+
+
+def test_e2b_cache_and_rows():
+    """Gemma-4-E2B: layers 15-34 share the keys and values of layer 13 (sliding) or 14 (full) and cache nothing:
+    a token adds 12 sliding × 2 × 256 + 3 full × 2 × 512 elements; a sharing layer's decode rows read the shared
+    cache (its attention's kv reads) but project and write no keys; the per-layer embedding is one gathered row of
+    35 × 256 per token and a projection of hidden × 8,960."""
+    m = load_model(E2B)
+    assert [i for i, b in enumerate(m.blocks) if b.mixer.kv_reuse] == list(range(15, 35))
+    assert kv.token_elems(m.blocks) == 12 * 2 * 256 + 3 * 2 * 512
+    ops = trace(m, "decode", batch=2, context=100).ops
+    shared = ops[ops["layer"] == 20]
+    assert not set(shared["op"]) & {"k_proj", "v_proj"} and shared["kv_write_elems"].sum() == 0
+    assert shared.loc[shared["op"] == "qk", "kv_read_elems"].sum() == 2 * 101 * 256
+    head = ops[ops["layer"] < 0].set_index("name")
+    assert head.loc["embed_tokens_per_layer", "weight_elems"] == 2 * 35 * 256
+    assert head.loc["per_layer_model_projection", "macs"] == 2 * 1536 * 35 * 256
+    assert {"per_layer_input_gate", "per_layer_projection"} <= set(shared["op"])
+
+
+def test_refusals_are_one_line():
+    """KV sharing whose earlier layers lack one of the shared layer types (transformers raises too) or that shares
+    every layer, bidirectional attention, unknown layer types and too many experts per token are refused in one
+    line, a wrapper's field named inside text_config."""
+    for base, change, field in (
+        (TINY_PLE, {"layer_types": ["sliding_attention"] * 3 + ["full_attention"]}, "num_kv_shared_layers"),
+        (TINY_PLE, {"num_kv_shared_layers": 4}, "num_kv_shared_layers"),
+        (TINY_MOE, {"use_bidirectional_attention": "all"}, "use_bidirectional_attention"),
+        (TINY_MOE, {"layer_types": ["sliding_attention", "chunked_attention", "full_attention"]}, "layer_types"),
+        (TINY_MOE, {"top_k_experts": 7}, "top_k_experts"),
     ):
         with pytest.raises(HwsimError) as err:
-            from_hf_dict({**TINY_MOE, **change})
+            from_hf_dict({**base, **change})
         assert err.value.field == field and "\n" not in str(err.value)
     cfg = json.loads(DENSE.read_text())
-    cfg["text_config"]["num_kv_shared_layers"] = 20
+    cfg["text_config"]["num_kv_shared_layers"] = 60
     with pytest.raises(HwsimError) as err, pytest.warns(UserWarning):
         from_hf_dict(cfg)
     assert err.value.field == "text_config.num_kv_shared_layers"

@@ -87,6 +87,21 @@ STEPS = {
         256,
         {"both": {"v_norm", "q_norm", "k_norm", "router", "experts.gate_proj", "shared.gate_proj", "mlp.combine"}},
     ),
+    "gemma-4-e2b": (
+        CONFIGS / "gemma-4-e2b-it.json",
+        2,
+        700,
+        256,
+        {
+            "both": {
+                "v_norm",
+                "per_layer_input_gate",
+                "per_layer_act",
+                "per_layer_projection",
+                "post_per_layer_input_norm",
+            }
+        },
+    ),
     "qwen3.5-35b-a3b": (
         CONFIGS / "qwen3.5-35b-a3b.json",
         4,

@@ -78,6 +78,7 @@ PRESET = {
     "qwen3_5_moe": "hf_configs/qwen3.5-35b-a3b.json",
     "gemma4": "hf_configs/gemma-4-31b-it.json",
     "gemma4_moe": "hf_configs/gemma-4-26b-a4b-it.json",
+    "gemma4_ple": "hf_configs/gemma-4-e2b-it.json",
 }
 DENSE_MLP = (".mlp.gate_proj", ".mlp.up_proj", ".mlp.down_proj")
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -128,7 +129,7 @@ def stage_params(shard: ModelConfig, stage: tuple[int, int], pp: int) -> int:
     br = shard.param_breakdown()
     out = sum(layer.params(shard.hidden, shard.norm) for layer in shard.blocks[a:b])
     if a == 0:
-        out += br["embedding"] + br["positions"] + br["token_types"] + br["embedding_norm"]
+        out += br["embedding"] + br["positions"] + br["token_types"] + br["embedding_norm"] + br["per_layer_embedding"]
     if b == shard.layers:
         out += br["final_norm"] + br["pooler"] + br["lm_head"]
         if pp > 1 and shard.tie_embeddings and not shard.encoder:
@@ -163,7 +164,7 @@ def stage_weight_bytes(
     return out
 
 
-def stage_kv_bytes_per_token(shard: ModelConfig, stage: tuple[int, int], kv_bits: float) -> float:
+def stage_kv_bytes_per_token(shard: ModelConfig, stage: tuple[int, int], kv_bits: Any) -> float:
     """K and V one cached token costs one device of this stage (the trace's KV rule; SSM layers add none)."""
     return kv.token_bytes(shard.blocks[stage[0] : stage[1]], kv_bits)
 

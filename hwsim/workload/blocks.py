@@ -116,6 +116,9 @@ class Attention:
     # from the keys (v_norm, no rope), and cached as their own tensor as usual
     v_norm: bool = False
     k_eq_v: bool = False
+    # Gemma-4 KV sharing (num_kv_shared_layers): no k_proj / v_proj / k_norm / v_norm; the layer attends over the
+    # cache of the last earlier layer of its type and caches nothing of its own
+    kv_reuse: bool = False
 
     @property
     def limit(self) -> int | None:
@@ -150,8 +153,10 @@ class Attention:
             "v_proj": Linear(h, self.kv_heads * self.v_dim, self.qkv_bias),
             "o_proj": Linear(H * self.v_dim, h, self.o_bias),
         }
-        if self.k_eq_v:
+        if self.k_eq_v or self.kv_reuse:
             del out["v_proj"]
+        if self.kv_reuse:
+            del out["k_proj"]
         return out
 
     def other_params(self, norm: str) -> int:
@@ -159,7 +164,8 @@ class Attention:
         extra = 0
         if self.qk_norm:
             kind, per_head = qk_norm_kind(self.qk_norm)
-            widths = (self.heads + self.kv_heads) * self.head_dim if per_head else 2 * self.head_dim
+            kv_heads = 0 if self.kv_reuse else self.kv_heads  # a KV-sharing layer norms its queries only
+            widths = (self.heads + kv_heads) * self.head_dim if per_head else (2 - self.kv_reuse) * self.head_dim
             extra = widths * NORM_PARAMS[kind]
         if self.sinks:
             extra += self.heads
@@ -464,6 +470,10 @@ class Layer:
     norms: int  # norm weights of width hidden in this layer (input/post-attention/pre-/post-feedforward)
     parallel: bool = False  # attention and MLP read the same input (GPT-J/Falcon parallel residual)
     ssm: Ssd | None = None  # a Mamba-2 mixer beside the attention mixer, on the same normed input (Falcon-H1)
+    # Gemma-4's per-layer input (hidden_size_per_layer_input, HF Gemma4TextDecoderLayer): after the MLP's residual,
+    # per_layer_input_gate (hidden → this width), the activation times the layer's slice of the per-layer embedding,
+    # per_layer_projection back to hidden, an RMSNorm (hidden weights) and a residual add
+    per_layer_input: int = 0
 
     @property
     def attention(self) -> Attention | None:
@@ -475,13 +485,16 @@ class Layer:
             out.update(self.ssm.linears(hidden))
         if self.mlp is not None:
             out.update(self.mlp.linears(hidden))
+        if self.per_layer_input:
+            out["per_layer_input_gate"] = Linear(hidden, self.per_layer_input)
+            out["per_layer_projection"] = Linear(self.per_layer_input, hidden)
         return out
 
     def params(self, hidden: int, norm: str) -> int:
         p = sum(lin.params for lin in self.linears(hidden).values())
         p += 0 if self.mixer is None else self.mixer.other_params(norm)
         p += 0 if self.ssm is None else self.ssm.other_params(norm)
-        p += self.norms * hidden * NORM_PARAMS[norm]
+        p += (self.norms + (self.per_layer_input > 0)) * hidden * NORM_PARAMS[norm]
         if self.mlp is not None:
             p += self.mlp.other_params(norm, hidden)
         return p
@@ -502,6 +515,17 @@ class Embedding:
     final_norm: bool = True
     logit_softcap: bool = False  # Gemma-2: tanh soft-capping of the logits
     head_bias: bool = False  # Phi-1/2: the LM head has a bias
+    # Gemma-4's per-layer embeddings (PLE, HF Gemma4TextModel): a table of per_layer_vocab rows holding `per_layer`
+    # channels for every layer (scaled by sqrt(per_layer)), plus per_layer_model_projection (hidden → layers ×
+    # per_layer, scaled by 1/sqrt(hidden)) and its RMSNorm (per_layer weights); the two summed and scaled by 1/sqrt(2)
+    # feed each layer's Layer.per_layer_input
+    per_layer: int = 0
+    per_layer_vocab: int = 0
+
+    def per_layer_params(self, hidden: int, layers: int) -> int:
+        """The per-layer embedding table, its projection and the projection's norm (0 without PLE)."""
+        width = layers * self.per_layer
+        return self.per_layer_vocab * width + hidden * width + self.per_layer if self.per_layer else 0
 
 
 def unquantized_modules(blocks: tuple[Layer, ...]) -> tuple[str, ...]:

@@ -285,7 +285,8 @@ def _qk_norm(ops: Ops, s: Step, attn: Attention, rows_q: int, rows_k: int) -> No
     assert attn.qk_norm is not None, "called for attention with q/k norms only"
     kind, per_head_weights = qk_norm_kind(attn.qk_norm)
     per = VECTOR_OPS[kind]
-    for name, rows, heads in (("q_norm", rows_q, attn.heads), ("k_norm", rows_k, attn.kv_heads)):
+    norms = (("q_norm", rows_q, attn.heads), ("k_norm", rows_k, attn.kv_heads))
+    for name, rows, heads in norms[:1] if attn.kv_reuse else norms:  # a KV-sharing layer has no keys of its own
         weights = (heads if per_head_weights else 1) * attn.head_dim * NORM_PARAMS[kind]
         if attn.qk_norm.endswith("_all"):  # one norm over all heads of a token (OLMo-2)
             rows, width = rows // heads, heads * attn.head_dim
@@ -307,12 +308,17 @@ def mha(ops: Ops, s: Step, attn: Attention, hidden: int) -> None:
     q_dim, kv_dim = attn.heads * attn.head_dim, attn.kv_heads * attn.head_dim
     if attn.qk_norm:
         _qk_norm(ops, s, attn, M * attn.heads, M * attn.kv_heads)
-    if attn.v_norm:  # Gemma-4: each value head RMSNormed without weights (k_proj's output under k_eq_v), then cached
+    if attn.v_norm and not attn.kv_reuse:  # Gemma-4: each value head RMSNormed without weights, then cached
         v_el = M * attn.kv_heads * attn.v_dim
         ops.elementwise("v_norm", "norm", M * attn.kv_heads, attn.v_dim, VECTOR_OPS["rmsnorm"], out=0, kv_write=v_el)
     if attn.rotary:
         _rope(
-            ops, M, q_dim, kv_dim, part=(attn.head_dim if attn.rotary_dim is None else attn.rotary_dim, attn.head_dim)
+            ops,
+            M,
+            q_dim,
+            0 if attn.kv_reuse else kv_dim,  # a KV-sharing layer rotates its queries only
+            k_to_cache=not attn.kv_reuse,
+            part=(attn.head_dim if attn.rotary_dim is None else attn.rotary_dim, attn.head_dim),
         )
     elif attn.qk_norm:  # NoPE layer with a norm: the normed keys are what the cache stores
         ops.rows[-1] = ops.rows[-1][:11] + (0, 0, M * kv_dim)
@@ -905,4 +911,12 @@ def layer_template(layer: Layer, s: Step) -> Ops:
         s.norm_op(ops, "post_attention_norm", M)
         mlp(ops, s, layer.mlp, h)
     residual("mlp_residual")
+    if layer.per_layer_input:  # Gemma-4: gate → activation × the layer's per-layer input → projection → norm → add
+        d = layer.per_layer_input
+        ops.linear("per_layer_input_gate", "per_layer_input_gate", M, h, d)
+        act_ops = VECTOR_OPS.get(layer.mlp.activation, 4) + VECTOR_OPS["gate_mul"]
+        ops.elementwise("per_layer_act", "act", M, d, act_ops, inputs=2)
+        ops.linear("per_layer_projection", "per_layer_projection", M, d, h)
+        s.norm_op(ops, "post_per_layer_input_norm", M)
+        residual("per_layer_residual")
     return ops

@@ -283,7 +283,7 @@ def hf_module(op_name: str) -> str:
         if role in ("gate_proj", "up_proj", "down_proj"):
             return f"model.layers.{parts[1]}.mlp.{role}"
         return "model." + op_name
-    if op_name in ("embed_tokens", "norm", "final_norm"):
+    if op_name in ("embed_tokens", "norm", "final_norm", "embed_tokens_per_layer", "per_layer_model_projection"):
         return f"model.{op_name}"
     return op_name
 

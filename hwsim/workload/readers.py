@@ -634,19 +634,16 @@ def _gemma4(f: Fields, mt: str) -> tuple:
     (per_layer_config): heads of global_head_dim (default 512), rope on a quarter of each head by default
     (_gemma4_rotary), and under attention_k_eq_v num_global_key_value_heads KV heads whose values are k_proj's
     output (Attention.k_eq_v: no v_proj). enable_moe_block: num_experts experts of moe_intermediate_size, top_k_experts
-    per token, beside the dense MLP of intermediate_size (Mlp.dense_beside). Not modelled, refused in one line:
-    per-layer input embeddings (hidden_size_per_layer_input > 0, Gemma-4 E2B/E4B, and Gemma4TextConfig's default),
-    key/value sharing across the last num_kv_shared_layers, the double-wide MLP that goes with it, and
-    use_bidirectional_attention "all" (an encoder). Defaults: Gemma4TextConfig (transformers 5.25); the layer_scalar
-    is a buffer."""
+    per token, beside the dense MLP of intermediate_size (Mlp.dense_beside). Gemma-4 E2B/E4B: per-layer input
+    embeddings of hidden_size_per_layer_input channels per layer (Embedding.per_layer, Layer.per_layer_input; a table of
+    vocab_size_per_layer_input rows), and KV sharing: the last num_kv_shared_layers layers keep no keys or values of
+    their own and attend over the cache of the last earlier layer of their type (Attention.kv_reuse), their MLP twice
+    intermediate_size under use_double_wide_mlp. Every layer runs every prompt token (HF skips all but the kept
+    logits' positions in the KV-sharing layers of a prefill; a serving engine by default does not: assumed).
+    use_bidirectional_attention "all" (an encoder) is refused in one line. Defaults: Gemma4TextConfig
+    (transformers 5.25); the layer_scalar is a buffer."""
     hidden, heads = f.int("hidden_size", 2304), f.int("num_attention_heads", 8)
     layers = f.int("num_hidden_layers", 30)
-    for key, default, what in (
-        ("hidden_size_per_layer_input", 256, "per-layer input embeddings (Gemma-4 E2B/E4B)"),
-        ("num_kv_shared_layers", 0, "key/value sharing across layers (Gemma-4 E2B/E4B)"),
-    ):
-        if f.int(key, default, minimum=0):
-            raise HwsimError(f"{what} are not modelled: only 0 is supported", file=f.file, field=key)
     if f.get("use_bidirectional_attention") == "all":
         raise HwsimError(
             "bidirectional (encoder) attention is not modelled", file=f.file, field="use_bidirectional_attention"
@@ -707,12 +704,33 @@ def _gemma4(f: Fields, mt: str) -> tuple:
         )
     else:
         mlp = Mlp(inter, True, act)
-    blocks = [Layer(attn[t], mlp, norms=4) for t in types]
+    shared = f.int("num_kv_shared_layers", 0, minimum=0)
+    first = layers - shared  # layers from here on reuse the KV of the last earlier layer of their type
+    if shared and not 0 < first < layers or set(types[first:]) - set(types[:first]):
+        raise HwsimError(
+            f"the layers before the last {shared} must include each layer type they share the keys and values of",
+            file=f.file,
+            field="num_kv_shared_layers",
+        )
+    wide = replace(mlp, shared=2 * inter) if mlp.is_moe else replace(mlp, intermediate=2 * inter)
+    double = f.flag("use_double_wide_mlp", False)
+    ple = f.int("hidden_size_per_layer_input", 256, minimum=0)
+    blocks = [
+        Layer(
+            replace(attn[t], kv_reuse=True, v_norm=False) if i >= first else attn[t],
+            wide if double and i >= first else mlp,
+            norms=4,
+            per_layer_input=ple,
+        )
+        for i, t in enumerate(types)
+    ]
     emb = Embedding(
         f.int("vocab_size", 262_144),
         tied=f.flag("tie_word_embeddings", True),
         scale=True,
         logit_softcap=f.get("final_logit_softcapping") is not None,
+        per_layer=ple,
+        per_layer_vocab=f.int("vocab_size_per_layer_input", 262_144) if ple else 0,
     )
     return blocks, emb, "rmsnorm", {"activation": act, "hidden": hidden}
 

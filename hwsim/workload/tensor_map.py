@@ -158,6 +158,8 @@ OWN: dict[str, tuple[str, ...]] = {
     "b_proj": ("self_attn.b_proj",),
     "g_a_proj": ("self_attn.g_a_proj",),
     "g_b_proj": ("self_attn.g_b_proj",),
+    "per_layer_input_gate": ("per_layer_input_gate",),  # Gemma-4's per-layer input
+    "per_layer_projection": ("per_layer_projection",),
 }
 CONV1D = ("attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj")  # GPT-2 stores in × out
 CONV1D_TYPES = ("gpt2",)  # StarCoder2's mlp.c_fc / c_proj are nn.Linear (out × in)

@@ -107,12 +107,16 @@ class Trace:
     def span(self) -> int:
         return self.context + self.seq
 
-    def kv_cache_bytes(self, kv_bits: float = 16) -> float:
-        """KV cache (and SSM state) held after this step, every layer, every sequence (hwsim.workload.kv)."""
+    def kv_cache_bytes(self, kv_bits: Any = 16) -> float:
+        """KV cache (and SSM state) held after this step, every layer, every sequence (hwsim.workload.kv): at
+        `kv_bits` bits, or at a KV format (OperandType: a row-scaled one priced on the cache's rows, kv.as_bytes)."""
         # counted once per trace: every engine call asks (footprint)
         elems = kept(self, "_kv_elems", lambda: kv.cache_elems(self.model.blocks, self.batch, self.span, self.mla))
         index = kept(self, "_kv_index_elems", lambda: kv.index_elems(self.model.blocks, self.batch, self.span))
-        return kv.as_bytes(elems, index, kv_bits)
+        if not kv.row_scaled(kv_bits):
+            return kv.as_bytes(elems, index, kv_bits)
+        by_rows = kept(self, "_kv_row_elems", lambda: kv.row_elems(self.model.blocks, self.batch, self.span, self.mla))
+        return kv.as_bytes(elems, index, kv_bits, by_rows)
 
     def with_attention(self, form: str) -> "Trace":
         """The same step with attention unfused (qk, softmax, av) or fused (one attn_fused row per layer).
@@ -241,6 +245,20 @@ def _edges(model: ModelConfig, s: Step, logits: str) -> tuple[Ops, Ops]:
     )
     if emb.scale:  # Gemma: embeddings × sqrt(hidden)
         head.elementwise("embed_scale", "scale", M, h, VECTOR_OPS["scale"])
+    if emb.per_layer:  # Gemma-4's per-layer embeddings: a gathered row of every layer's slice, and the projection
+        width = model.layers * emb.per_layer
+        head.add("embed_tokens_per_layer", "embedding", "embed", M, width, 1, 1, weight=M * width, act_out=M * width)
+        head.linear("per_layer_model_projection", "per_layer_model_projection", M, h, width)
+        head.elementwise(
+            "per_layer_projection_norm",
+            "norm",
+            M * model.layers,
+            emb.per_layer,
+            VECTOR_OPS[s.norm],
+            weight=emb.per_layer,
+        )
+        # the table's sqrt(d) scale, the projection's 1/sqrt(hidden), the sum and its 1/sqrt(2)
+        head.elementwise("per_layer_combine", "scale", M, width, 4, inputs=2)
     if model.encoder:  # BERT: LayerNorm on the embeddings; the pooler reads the first token of each sequence
         s.norm_op(head, "embed_norm", M)
         tail.linear("pooler", "pooler", s.batch, h, h, bias=True)

@@ -95,6 +95,7 @@ REAL = {
     "gemma4": CONFIGS / "gemma-4-31b-it.json",
     # a type's second entry, its MoE form (not a model_type of its own)
     "gemma4_moe": CONFIGS / "gemma-4-26b-a4b-it.json",
+    "gemma4_ple": CONFIGS / "gemma-4-e2b-it.json",  # per-layer embeddings and KV sharing
 }
 # a wrapper's text config type without a causal-LM class in transformers 5.25 → the decoder it is (its parameter
 # count is then the wrapper's, less the vision encoder; its tiny run that decoder's)
@@ -282,6 +283,11 @@ def tiny_run(cfg: dict) -> dict:
             tiny["layer_types"][1] = "attention"
         if cfg["model_type"] == "minimax":  # one softmax layer among the tiny depth's lightning layers
             tiny["layer_types"][1] = "full_attention"
+    if cfg.get("hidden_size_per_layer_input"):  # Gemma-4's per-layer embeddings (0: none, kept)
+        tiny["hidden_size_per_layer_input"], tiny["vocab_size_per_layer_input"] = 8, TINY["vocab_size"]
+    if cfg.get("num_kv_shared_layers"):  # Gemma-4: the last two tiny layers share the first two's keys and values
+        tiny["num_kv_shared_layers"] = 2
+        tiny["layer_types"] = ["sliding_attention", "full_attention"] * 2
     if "attn_layer_period" in tiny:  # Jamba: attention on layer 1 of the tiny depth, MoE on layers 1 and 3
         tiny["attn_layer_period"], tiny["attn_layer_offset"] = 4, 1
     if "attn_layer_indices" in tiny:  # Bamba: one attention layer among the tiny depth's Mamba layers
