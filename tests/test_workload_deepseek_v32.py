@@ -291,6 +291,54 @@ def test_roofline_and_explain_see_the_index_key_at_fp8():
     assert e.energy.query("part == 'dram'")["count"].sum() == pytest.approx(totals["bytes_dram"], rel=1e-12)
 
 
+def test_roofline_names_the_formats_the_indexer_rows_are_costed_at():
+    """Roofline's operand columns on DeepSeek-V3.2-Exp's indexer rows name the formats those rows are costed at
+    (hwsim.workload.layer_ops.FIXED_OPERANDS, the reference's fp8 index key with fp32 scales and fp32 logits), not
+    the caller's: before, every row said the series' W int4_g128 / A fp16 / KV fp16 and had no activations or kv
+    column. `precision` stays the series' label (it joins ops to summary and roofs); the other rows, the quantized
+    checkpoint's per-op weights and a plain model are unchanged."""
+    from hwsim.roofline import roofline
+    from hwsim.workload.blocks import Indexer
+
+    key, score = Indexer.KEY_FORMAT, Indexer.SCORE_FORMAT
+    t = trace(load_model("deepseek-v3.2-exp"), "decode", batch=1, context=4095)
+    rl = roofline("h100-sxm", t, Precision(weights="int4_g128"))
+    ops = rl.ops.query("level == 'hbm'").set_index("name")
+    cols = ["weights", "activations", "kv"]
+    assert ops.loc["layers.0.indexer.qk", cols].tolist() == ["int4_g128", key, key]  # fp8 q · fp8 cached k
+    assert ops.loc["layers.0.indexer.rope", cols].tolist() == ["int4_g128", "fp16", key]  # writes the fp8 key
+    assert ops.loc["layers.0.indexer.reduce", cols].tolist() == ["int4_g128", score, "fp16"]
+    assert ops.loc["layers.0.indexer.topk", cols].tolist() == ["int4_g128", score, "fp16"]
+    plain = ~ops["op"].isin(["index_rope", "index_qk", "index_reduce", "index_topk"])
+    assert (ops.loc[plain, cols] == ["int4_g128", "fp16", "fp16"]).all().all()
+    assert set(rl.ops["precision"]) == set(rl.summary["precision"]) == {"W int4_g128 / A fp16 / KV fp16"}
+    # the same rows of a series at fp8 kv keep the index key's format, and the attention reads the caller's kv
+    ops = roofline("h100-sxm", t, Precision(kv="fp8_e4m3")).ops.query("level == 'hbm'").set_index("name")
+    assert ops.loc["layers.0.indexer.qk", "kv"] == key and ops.loc["layers.0.attn", "kv"] == "fp8_e4m3"
+
+
+def test_allocate_keeps_the_index_key_at_its_own_format():
+    """`hwsim allocate --kv-formats` prices a KV unit's index keys at Indexer.KEY_FORMAT whatever format the unit
+    takes (hwsim.workload.kv.as_bytes, as the trace's KV bytes and the engines; vLLM's 132-byte index cache at
+    head_dim 128). Tiny model, decode, batch 2, 300 tokens: a layer's token holds the 16 + 8 latent and rope
+    elements at the unit's format and the 16 index-key elements at 8.25 bits (16.5 bytes): 64.5 bytes at fp16,
+    32.5 at int4_g128 (before: all 40 at the unit's format, 80 and 20.625 bytes). At int4_g128 the 16-element
+    latent row and the 8-element rope row each hold one 16-bit scale (the quantizer's groups never span rows:
+    hwsim.formats.grouping.row_bits): 16 × 5 / 8 + 8 × 6 / 8 = 16 bytes, not 24 × 4.125 / 8 = 12.375."""
+    from hwsim.allocate import build_problem
+    from hwsim.core.precision import operand_type
+    from hwsim.workload.blocks import Indexer
+
+    t = trace(from_hf_dict(TINY), "decode", batch=2, context=299)
+    p = build_problem("h100-sxm", t, "fp8_e4m3", granularity="layer", kv_formats="fp16,int4_g128", proxy="uniform")
+    kv = [i for i, u in enumerate(p.units) if u.endswith(".kv")]
+    assert len(kv) == 3 and Indexer.KEY_BITS == 8.25
+    for fmt, per_token in (("fp16", 64.5), ("int4_g128", 32.5)):
+        mem = p.costs["memory_bytes"][kv, p.formats.index(fmt)]
+        assert mem.tolist() == [2 * 300 * per_token] * 3, fmt
+        assert mem.sum() == t.kv_cache_bytes(operand_type(fmt))  # what `simulate` counts for the same cache
+
+
 def test_the_checkpoint_keeps_weights_proj_in_bf16_and_the_other_indexer_linears_in_fp8():
     """The released fp8 checkpoint (quantization_config fp8, blocks of 128): wq_b and wk fp8 like DeepSeek-V3's
     linears, weights_proj bf16 (DeepSeek's inference/model.py builds it in the default dtype, the others as

@@ -205,3 +205,17 @@ def test_apertus_runs_a_non_gated_xielu_mlp_whose_two_scalars_are_parameters():
     act = trace(m, "decode", batch=1, context=8).ops.query("layer == 0 and op == 'act'").iloc[0]
     assert (act["weight_elems"], act["m"], act["n"]) == (2, 1, mlp.intermediate)
     assert "gate_proj" not in m.blocks[0].linears(m.hidden)
+
+
+def test_a_window_as_long_as_the_trained_context_warns_only_about_the_callers_span(capsys):
+    """Phi-3.5-MoE's window is its max_position_embeddings (131072): the serving basis a sharded generate fits traces
+    probe shapes past the window, which must not warn about a context nobody asked for (hwsim.serve.basis); a
+    prompt that does pass the trained length is warned about once."""
+    from hwsim.cli import main
+
+    model = str(CONFIGS / "phi-3.5-moe-instruct.json")
+    args = ["generate", "--arch", "h100-sxm", "--model", model, "--output", "4", "--tp", "2", "--ep", "2"]
+    assert main([*args, "--prompt", "64"]) == 0
+    assert "beyond its max_position_embeddings" not in capsys.readouterr().err
+    assert main([*args, "--prompt", "131070"]) == 0
+    assert capsys.readouterr().err.count("beyond its max_position_embeddings") == 1

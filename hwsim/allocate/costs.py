@@ -11,8 +11,9 @@ This is exact because the analytical engine prices each op on its own and totals
   bytes it writes (memory-bound) — stated in docs/allocate.md.
 - Everything else stays at the base precision and is a constant of every total.
 Memory: Σ stored elements × bits_per_element / 8 (a unit stores all its parameters, every MoE expert
-included — units.py); the parameters outside units (embeddings, lm_head, norms) at the fixed weight
-format, and the KV cache at the base KV format unless allocated.
+included — units.py; a KV unit's DeepSeek-V3.2 index keys at their own format whatever the unit's,
+hwsim.workload.kv.as_bytes, as the trace's KV bytes); the parameters outside units (embeddings, lm_head,
+norms) at the fixed weight format, and the KV cache at the base KV format unless allocated.
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ import pandas as pd
 from hwsim.allocate.units import Unit
 from hwsim.engine import Precision, evaluate, operand_type
 from hwsim.errors import HwsimError
+from hwsim.engine.cost import kv_row_columns
 from hwsim.engine.per_op import evaluate_per_op, own_formats
+from hwsim.workload import kv as kv_cache
 
 if TYPE_CHECKING:
     from hwsim.core.spec import Accelerator
@@ -69,7 +72,7 @@ def hardware_costs(
 ) -> tuple[dict, dict]:
     """(costs, fixed): U × F matrices of seconds, energy_j and memory_bytes, and the constants.
     `fixed_weights` None: ops outside the units keep a quantized checkpoint's own formats (else fp16)."""
-    ops = trace.ops
+    ops = trace.ops.assign(**kv_row_columns(trace))  # KV bytes on the cache's rows, as evaluate(trace) prices them
     n, U, F = len(ops), len(units), len(formats)
     listed = None if fixed_weights is not None else own_formats(trace)
     own = None if listed is None else np.asarray(listed, dtype=object)
@@ -110,13 +113,18 @@ def hardware_costs(
                 c[delta] -= base[rows[delta]]
             out[idx, j] = member @ c
     storage = np.array([u.storage for u in units], dtype=np.float64)
+    memory = storage[:, None] * bits[None, :] / 8
+    types = [operand_type(f, "kv_formats") for f in formats]
+    for i, u in enumerate(units):
+        if u.kind == "kv":  # the index keys at their own format, the rest on its rows: as the trace's KV bytes
+            memory[i] = [kv_cache.as_bytes(u.storage, u.own_elems, t, dict(u.by_rows)) for t in types]
     costs = {
         "seconds": out[..., 0],
         "energy_j": out[..., 1],
-        "memory_bytes": storage[:, None] * bits[None, :] / 8,
+        "memory_bytes": memory,
         "bits": bits,
     }
-    kv_fixed = 0 if any(u.kind == "kv" for u in units) else trace.kv_cache_bytes(bits_per_element(kv))
+    kv_fixed = 0 if any(u.kind == "kv" for u in units) else trace.kv_cache_bytes(operand_type(kv, "kv"))
     fixed = {
         "seconds": float(base[~in_unit, 0].sum()),
         "energy_j": float(base[~in_unit, 1].sum()),

@@ -17,7 +17,8 @@ from hwsim.allocate.problem import QUANTITIES, Problem
 from hwsim.allocate.solve import InfeasibleBudget, Solver, check_budgets
 from hwsim.errors import HwsimError
 
-COLUMNS = ["kind", "format", "budget", "status", "objective", *QUANTITIES, "solve_seconds"]
+COLUMNS = ["kind", "format", "budget", "status", "objective", *QUANTITIES]
+TIMING = "solve_seconds"  # wall time of each solve: a column only when asked (it changes run to run)
 # most budgets one frontier solves: each is one CBC re-solve (about 0.15 s for Llama-2-7B decode × 3 formats on
 # the 2-core sandbox under load, so ~2.5 min at the limit); 100,000 ran past 2 minutes before this bound
 MAX_POINTS = 1000
@@ -53,9 +54,11 @@ def frontier(
     points: int = 20,
     budgets: dict | None = None,
     values: Iterable[float] | None = None,
+    timing: bool = False,
 ) -> pd.DataFrame:
     """Mixed-precision optima over `points` budgets on `sweep` (or the given `values`), other
-    `budgets` held, followed by the uniform-precision points. One row per point (COLUMNS)."""
+    `budgets` held, followed by the uniform-precision points. One row per point (COLUMNS, then
+    `solve_seconds` when `timing`: the wall time of each solve, which changes run to run)."""
     fixed = check_budgets(budgets)
     check_budgets({sweep: 0.0})
     if sweep in fixed:  # it was dropped silently: the frontier sets this budget itself at every point
@@ -82,9 +85,10 @@ def frontier(
                 "budget": float(b),
                 "status": "optimal",
                 "objective": sol.objective_value,
-                "solve_seconds": sol.solve_seconds,
+                TIMING: sol.solve_seconds,
                 **sol.totals,
             }
         )
-    mixed = pd.DataFrame(rows, columns=COLUMNS)
-    return pd.concat([mixed, uniform_points(problem)], ignore_index=True)
+    columns = [*COLUMNS, TIMING] if timing else COLUMNS
+    mixed = pd.DataFrame(rows, columns=columns)
+    return pd.concat([mixed, uniform_points(problem).reindex(columns=columns)], ignore_index=True)

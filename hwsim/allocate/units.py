@@ -37,7 +37,10 @@ class Unit:
     rows: tuple[int, ...]  # positions in trace.ops of the ops this unit's format prices
     ops: tuple[str, ...]  # names written in the assignment (op names; "layers.<i>.kv" for a KV unit)
     params: int  # weight parameters stored (weigh avg_bits; batch-independent); 0 for KV
-    storage: int  # elements stored at the unit's format (weights, or the layer's KV cache)
+    storage: int  # elements stored (weights, or the layer's KV cache), at the unit's format but own_elems
+    own_elems: int = 0  # of storage, those at a format of their own (DeepSeek-V3.2's index key: kv.as_bytes)
+    # KV: the attention elements of storage by their (key row, value row) (kv.row_elems: priced on those rows)
+    by_rows: tuple[tuple[tuple[int, int], int], ...] = ()
 
 
 def role_params(model: ModelConfig, role: str, layer: int) -> int | None:
@@ -141,6 +144,8 @@ def kv_units(trace: Trace) -> list[Unit]:
             (f"layers.{i}.{KV_ROLE}",),
             0,
             kv.layer_elems(block, trace.batch, trace.span, trace.mla),
+            kv.layer_index_elems(block, trace.batch, trace.span),
+            tuple(kv.row_elems((block,), trace.batch, trace.span, trace.mla).items()),
         )
         for i, block in enumerate(trace.model.blocks)
     ]

@@ -132,6 +132,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="instead of one solve, sweep N (default 20, at most 1000) budgets on KEY; uniform points beside",
     )
     p.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    p.add_argument(
+        "--timing",
+        action="store_true",
+        help="also report each solve's wall time (solve_seconds), which changes run to run; off: same inputs, same bytes",
+    )
 
 
 def parse_budgets(items: list[str]) -> dict[str, float]:
@@ -200,7 +205,7 @@ def run(args: argparse.Namespace) -> int:
         window=args.window,
     )
     if sweep:
-        table = frontier(problem, sweep[0], args.objective, sweep[1], budgets)
+        table = frontier(problem, sweep[0], args.objective, sweep[1], budgets, timing=args.timing)
         if args.json:
             emit_json({"sweep": sweep[0], "objective": args.objective, "points": records(table)})
         else:
@@ -213,7 +218,7 @@ def run(args: argparse.Namespace) -> int:
             emit_json({"status": "infeasible", "message": exc.detail, "tightest": exc.tightest})
         print(f"hwsim allocate: infeasible: {exc.detail}", file=sys.stderr)
         return EXIT_INFEASIBLE
-    out = sol.to_json()
+    out = sol.to_json(timing=args.timing)
     if problem.stored is not None:  # the quantized checkpoint as it ships, beside the optimum
         out["checkpoint"] = {k: problem.totals(problem.stored)[k] for k in out["totals"]}
     if args.json:
@@ -222,9 +227,10 @@ def run(args: argparse.Namespace) -> int:
     width = max(len(k) for k in out["assignment"])
     for op, fmt in out["assignment"].items():
         print(f"{op:<{width}}  {fmt}")
+    solved = f"solved in {out['solve_seconds'] * 1e3:.0f} ms, " if args.timing else ""
     print(
         f"\nstatus {out['status']}: {args.objective} = {out['objective']:.6g} "
-        f"(solved in {out['solve_seconds'] * 1e3:.0f} ms, {len(problem.units)} units × {len(problem.formats)} formats)"
+        f"({solved}{len(problem.units)} units × {len(problem.formats)} formats)"
     )
     for key, value in out["totals"].items():
         limit = f"  (budget {budgets[key]:.6g})" if key in budgets else ""

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 
-from hwsim.core.precision import ResolvedPrecision
+from hwsim.core.precision import OperandType, ResolvedPrecision
 from hwsim.errors import HwsimError
 from hwsim.workload.trace import INT_COLUMNS  # the trace's count columns: the engine reads them as floats
 
@@ -109,6 +109,11 @@ def _arrow_to_numpy() -> Any:
     return _NONE if pd is None else _arrow_to_numpy_of(pd)
 
 
+# optional ops-table columns: the key and value rows (elements per token and KV head) of the cache an op reads or
+# writes (hwsim.engine.cost.kv_row_columns; OpColumns.kv_rows)
+KV_ROWS = ("kv_key_row", "kv_value_row")
+
+
 @dataclass(frozen=True)
 class OpColumns:
     name: np.ndarray
@@ -125,6 +130,38 @@ class OpColumns:
     kv_read_elems: np.ndarray
     kv_write_elems: np.ndarray
     op: np.ndarray | None = None  # role column (e.g. attn_fused) when the table has one
+    # (ops, 2): the key and value rows (elements per token and KV head) of the cache each op reads or writes, where a
+    # Trace's model says (hwsim.workload.kv.rows; 0, 0 elsewhere); None for a bare ops table (kv_bits)
+    kv_rows: np.ndarray | None = None
+
+    def kv_bits(self, kv: OperandType) -> float | np.ndarray:
+        """Storage bits per KV element of each op at the KV format `kv` (one number for all where its groups
+        fit every cache row): a format with a scale per group along each row costs more bits on rows that are
+        not a whole number of groups (head_dim 64 at int4_g128: 4.25, OperandType.bits_on_rows)."""
+        rows = self.kv_rows
+        if rows is None or not kv.row_scaled or kv.group_size is None:
+            return kv.bits
+        g = self.__dict__.get("_kv_rows_gcd")
+        if g is None:  # every row length's common divisor (0: none), once per OpColumns
+            g = self.__dict__["_kv_rows_gcd"] = int(np.gcd.reduce(rows.astype(np.int64).ravel()))
+        if g % kv.group_size == 0:
+            return kv.bits
+        return kv.bits_on_rows(rows[:, 0], rows[:, 1])
+
+    def act_bits(self, act: OperandType) -> float | np.ndarray:
+        """Storage bits per element of the activations each op reads (A) at the format `act` (one number for all
+        where its groups fit): the quantizer groups a linear's input along K (hwsim.accuracy), so a group-scaled
+        format on a K that is not a whole number of groups costs the scales those rows hold
+        (OperandType.bits_along); the other ops' activations at its bits."""
+        if not act.row_scaled or act.group_size is None or not self.has("linear"):
+            return act.bits
+        g = self.__dict__.get("_linear_k_gcd")
+        if g is None:  # the linear inputs' row lengths' common divisor, once per OpColumns
+            linear = self.is_kind("linear")
+            g = self.__dict__["_linear_k_gcd"] = int(np.gcd.reduce(self.k[linear].astype(np.int64)))
+        if g % act.group_size == 0:
+            return act.bits
+        return np.where(self.is_kind("linear"), act.bits_along(np.maximum(self.k, 1.0)), act.bits)
 
     def fused_attention(self) -> np.ndarray:
         """Rows that are one fused attention kernel (`attn_fused`); a table without an op column has none.
@@ -157,14 +194,17 @@ class OpColumns:
         # the instance as the frozen dataclass's __init__ builds it (every field set, no __post_init__), without
         # its object.__setattr__ per field (~2 µs on a call that reads a bare table every time)
         got = object.__new__(cls)
-        got.__dict__.update(name=name, kind=kind, **cols, op=op[0].astype(str) if op else None)
+        rows = None
+        if KV_ROWS[0] in have:  # the cache rows a Trace's model gives its ops (hwsim.engine.cost.kv_row_columns)
+            rows = np.column_stack(table_columns(df, KV_ROWS, np.float64))
+        got.__dict__.update(name=name, kind=kind, **cols, op=op[0].astype(str) if op else None, kv_rows=rows)
         got.__dict__["_kinds"] = frozenset(present)  # the check's set, kept (OpColumns.kinds)
         return got
 
     def __len__(self) -> int:
         return len(self.m)
 
-    def take(self, rows: np.ndarray) -> "OpColumns":
+    def take(self, rows: np.ndarray | slice) -> "OpColumns":
         """The ops at `rows` (a boolean mask or indices), every column alike."""
         cols: dict[str, Any] = {}
         for f in fields(self):
@@ -273,7 +313,7 @@ def operand_bytes(ops: OpColumns, prec: ResolvedPrecision) -> OperandBytes:
     ceil(cin·bits/8)·cout exactly, since cin·bits is a whole number of bytes). New K/V written to the
     cache (kv_write_elems) count as output bytes of the op that produces them.
     """
-    a_bits, w_bits, kv_bits = prec.activations.bits, prec.weights.bits, prec.kv.bits
+    a_bits, w_bits, kv_bits = prec.activations.bits, prec.weights.bits, ops.kv_bits(prec.kv)
     if ops.has("attention") or ops.has("embedding") or type(w_bits) is not float:
         att, emb = ops.is_attention, ops.is_embedding
         b_bits = np.where(att, kv_bits, w_bits)
@@ -284,7 +324,7 @@ def operand_bytes(ops: OpColumns, prec: ResolvedPrecision) -> OperandBytes:
         b_bits = np.empty(len(ops))
         b_bits.fill(w_bits)
         b_elems, act_in = ops.weight_elems, ops.act_in_elems
-    a = np.ceil(act_in * a_bits / 8)
+    a = np.ceil(act_in * ops.act_bits(prec.activations) / 8)  # a linear's input on its rows of K
     b = np.ceil(b_elems * b_bits / 8)
     c = np.ceil(ops.act_out_elems * a_bits / 8) + np.ceil(ops.kv_write_elems * kv_bits / 8)
     return OperandBytes(a=a, b=b, c=c, b_bits=b_bits)
@@ -337,6 +377,7 @@ def dedupe(df: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     """Collapse ops with identical shapes (80 identical layers → one row each) for sweeps:
     returns the unique rows and how many times each occurs."""
     key = ["kind", *(["op"] if "op" in df.columns else []), *INT_COLUMNS]  # op: a fused attention row computes apart
+    key += [c for c in KV_ROWS if c in df.columns]  # ops on caches of other rows are priced apart (OpColumns.kv_bits)
     grouped = df.groupby(key, sort=True, dropna=False).size().reset_index(name="_mult")
     grouped["name"] = grouped["kind"] + "#" + grouped.index.astype(str)
     return grouped, grouped.pop("_mult").to_numpy(dtype=np.float64)

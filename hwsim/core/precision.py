@@ -13,8 +13,11 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from hwsim.errors import HwsimError
 from hwsim.formats import get_format
+from hwsim.formats.grouping import row_bits
 
 OPERANDS = ("weights", "activations", "kv")
 
@@ -36,6 +39,33 @@ class OperandType:
     # one scale per group; asymmetric INT groups 2 (scale, zero point); llama.cpp types every sub-block's scale
     # (and min) plus the block's d (and dmin, or q4_1 / q5_1's m): hwsim.formats Format / GgmlFormat
     scale_multiplies: int = 1
+    # one scale per group_size elements along each row, a group never spanning rows (hwsim.formats' group
+    # granularity: Format.quantize pads each row's last group); False for bits given as a number, per-channel or
+    # per-tensor scales and llama.cpp block types (their blocks tile whole rows)
+    row_scaled: bool = False
+
+    def bits_along(self, row: Any) -> Any:
+        """Storage bits per element on rows of `row` elements (a number or an array of positive lengths):
+        `bits` unless a row is not a whole number of groups (hwsim.formats.grouping.row_bits)."""
+        if not self.row_scaled or self.group_size is None:
+            return self.bits
+        return row_bits(self.bits, self.scale_bits, self.group_size, row)
+
+    def bits_on_rows(self, k_row: Any, v_row: Any) -> Any:
+        """Storage bits per element of a KV cache holding, per token and head, one key row of `k_row` elements and
+        one value row of `v_row` (numbers or arrays; 0 and 0: rows not known, `bits`): the quantizer groups keys
+        and values per token and head along the row (hwsim.accuracy), so a group never spans two heads."""
+        if not self.row_scaled or self.group_size is None:
+            return self.bits
+        k, v = np.asarray(k_row, dtype=np.float64), np.asarray(v_row, dtype=np.float64)
+        total = k + v
+        with np.errstate(divide="ignore", invalid="ignore"):
+            got = (
+                k * np.where(k > 0, self.bits_along(np.maximum(k, 1.0)), 0.0)
+                + v * np.where(v > 0, self.bits_along(np.maximum(v, 1.0)), 0.0)
+            ) / total
+        got = np.where(total > 0, got, self.bits)
+        return float(got) if got.ndim == 0 else got
 
 
 _IEEE = {16: ("fp16", 5, 10), 32: ("fp32", 8, 23)}
@@ -53,6 +83,16 @@ def _from_bits(bits: float, field: str) -> OperandType:
     return OperandType(f"{bits:g}b", float(bits), el, False, 0, max(el - 1, 1))
 
 
+def _row_scaled(fmt: Any) -> bool:
+    """Whether `fmt` keeps one scale per group along each row (OperandType.row_scaled)."""
+    return (
+        getattr(fmt, "granularity", None) == "group"
+        and getattr(fmt, "scaling", None) != "ggml"
+        and bool(getattr(fmt, "group_size", None))
+        and bool(getattr(fmt, "scale_bits", 0))
+    )
+
+
 def _from_format(fmt: Any, field: str) -> OperandType:  # a Format, or anything else (→ 'not a Format')
     # codebook codes (Format.is_codebook) reach the datapath dequantized, as fp16 (as QLoRA's kernels do)
     if getattr(fmt, "is_codebook", False):
@@ -68,6 +108,7 @@ def _from_format(fmt: Any, field: str) -> OperandType:  # a Format, or anything 
             int(fmt.scale_bits or 0),
             codebook=True,
             scale_multiplies=int(getattr(fmt, "scale_multiplies", 1)),
+            row_scaled=_row_scaled(fmt),
         )
     try:
         return OperandType(
@@ -80,6 +121,7 @@ def _from_format(fmt: Any, field: str) -> OperandType:  # a Format, or anything 
             group_size=fmt.group_size,
             scale_bits=int(fmt.scale_bits or 0),
             scale_multiplies=int(getattr(fmt, "scale_multiplies", 1)),
+            row_scaled=_row_scaled(fmt),
         )
     except AttributeError as exc:
         raise HwsimError(f"not a Format (missing {exc.name!r})", field=field) from None

@@ -18,8 +18,8 @@ import pandas as pd
 
 from hwsim.sim import models as M
 from hwsim.cycle.timeline import build_timeline, plot_timeline
-from hwsim.engine.attention import family_view, fold
-from hwsim.engine.cost import CostTable, bound_of, energy_parts, family_ops, table_totals
+from hwsim.engine.attention import as_run, family_view, fold
+from hwsim.engine.cost import CostTable, bound_of, energy_parts, kv_row_columns, ops_frame, table_totals
 from hwsim.engine.machine import Machine, configure, fixed_groups, op_traffic, with_fixed_rows
 from hwsim.engine.memory import operand_capacities
 from hwsim.core.ops import INT_COLUMNS, OpColumns
@@ -101,8 +101,9 @@ def evaluate(arch: Accelerator, trace: TraceLike, precision: Precision | Resolve
     own (hwsim.engine.machine.fixed_groups: DeepSeek-V3.2's indexer) are simulated on the machine at those formats
     and put back in place, as the analytical engine costs them (with_fixed_rows)."""
     m = configure(arch, precision)
-    df = family_ops(arch, trace)  # attention fused or not, as this accelerator runs it
-    table = OpColumns.from_frame(df)
+    ran = as_run(arch, trace)  # attention fused or not, as this accelerator runs it
+    df = ops_frame(ran)
+    table = OpColumns.from_frame({**df, **kv_row_columns(ran)})
     cols, ops = _columns(m, table)
     if fixed_groups(table):
         cols = with_fixed_rows(m, table, cols, lambda pm, rows, _: _columns(pm, rows)[0])

@@ -20,7 +20,7 @@ from hwsim.engine.machine import (
     op_traffic,
     with_fixed_rows,
 )
-from hwsim.core.ops import OpColumns
+from hwsim.core.ops import KV_ROWS, OpColumns
 from hwsim.arch.loader import as_accelerator
 from hwsim.core.precision import OperandType, Precision, operand_type
 from hwsim.errors import HwsimError
@@ -86,7 +86,49 @@ def _read_only(got: T) -> T:
 def op_columns(trace: TraceLike) -> OpColumns:
     """The ops of a Trace (or of an ops DataFrame) as OpColumns, read once per Trace (per_trace): reading
     pandas columns costs more than costing a small trace."""
-    return per_trace(trace, "_op_columns", lambda t: OpColumns.from_frame(op_table(t)))
+    return per_trace(trace, "_op_columns", _op_columns)
+
+
+def _op_columns(trace: TraceLike) -> OpColumns:
+    rows = kv_row_columns(trace)  # a Trace's: a bare table is read as it is (no copy of its columns)
+    return OpColumns.from_frame({**op_table(trace), **rows} if rows else op_table(trace))
+
+
+def kv_row_columns(trace: TraceLike) -> dict[str, np.ndarray]:
+    """hwsim.core.ops.KV_ROWS columns of a Trace's ops: the key and value rows of the cache each op of an attention
+    layer reads or writes (hwsim.workload.kv.rows, what a KV format's groups run along; OpColumns.kv_bits). 0 and
+    0 elsewhere (so ops of one shape group alike in a sweep's dedupe): ops that touch no cache, layers without attention, DeepSeek-V3.2's index rows (their key at its own format) and the
+    non-attention ops of a layer with a parallel SSM. {} for a bare ops table (the format's bits, as before).
+    Once per Trace; add them to a Trace's frame before costing it as a table (allocation, sweeps, the cycle
+    engine do)."""
+    if not isinstance(trace, Trace):
+        return {}
+    return per_trace(trace, "_kv_row_columns", _kv_rows)
+
+
+def _kv_rows(trace: Trace) -> dict[str, np.ndarray]:
+    from hwsim.workload import kv
+    from hwsim.workload.blocks import Attention
+    from hwsim.workload.layer_ops import FIXED_OPERANDS
+
+    table = op_table(trace)
+    blocks = trace.model.blocks
+    per_layer = np.zeros((len(blocks) + 1, 2))  # the last row: ops outside the layers (layer -1)
+    beside_ssm = np.zeros(len(blocks) + 1, dtype=bool)
+    for i, block in enumerate(blocks):
+        if isinstance(block.mixer, Attention):
+            per_layer[i] = kv.rows(block.mixer, trace.mla)
+            beside_ssm[i] = block.ssm is not None
+    layer = np.asarray(table["layer"])
+    at = np.where((layer >= 0) & (layer < len(blocks)), layer, len(blocks))
+    rows = per_layer[at]
+    off = (np.asarray(table["kv_read_elems"]) == 0) & (np.asarray(table["kv_write_elems"]) == 0)
+    if any(isinstance(b.mixer, Attention) and b.mixer.mla and b.mixer.mla.indexer for b in blocks):
+        off |= np.isin(np.asarray(table["op"]).astype(str), list(FIXED_OPERANDS))
+    if beside_ssm.any():
+        off |= beside_ssm[at] & (np.asarray(table["kind"]).astype(str) != "attention")
+    rows[off] = 0.0
+    return dict(zip(KV_ROWS, (rows[:, 0], rows[:, 1])))
 
 
 def energy_parts(
@@ -305,7 +347,7 @@ def memory_footprint(
     residual = float(trace.batch * trace.seq * model.hidden)
     act = float(np.ceil((live + residual) * prec.activations.bits / 8))
     weights = model.params * prec.weights.bits / 8 + _stored_format_bytes(model, trace, prec.weights)
-    need = float(np.ceil(weights) + trace.kv_cache_bytes(prec.kv.bits)) + act
+    need = float(np.ceil(weights) + trace.kv_cache_bytes(prec.kv)) + act  # the cache on its rows (kv.as_bytes)
     return {"footprint_bytes": need, "activation_bytes": act, "fits_memory": need <= np.asarray(arch.backing.capacity)}
 
 

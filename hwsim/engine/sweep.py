@@ -15,7 +15,7 @@ from hwsim.arch.loader import as_accelerator, parse_values
 from hwsim.core.schema import SIValues, spec_path
 from hwsim.core.spec import Accelerator
 from hwsim.engine.attention import as_run
-from hwsim.engine.cost import cost_columns, design_totals, ops_frame, per_trace
+from hwsim.engine.cost import cost_columns, design_totals, kv_row_columns, ops_frame, per_trace
 from hwsim.engine.machine import configure
 from hwsim.core.ops import OpColumns, dedupe
 from hwsim.core.precision import resolve_precision
@@ -112,7 +112,9 @@ def sweep_cost(
     arch, parsed = parse_grid(arch, dict(zip(paths, raw_cols)))
     # attention fused or not, as this accelerator runs it; identical ops collapsed once per Trace (a study
     # costs the same trace in every chunk of points)
-    ops, mult = per_trace(as_run(arch, trace), "_unique_ops", lambda t: _unique_ops(ops_frame(t)))
+    ops, mult = per_trace(
+        as_run(arch, trace), "_unique_ops", lambda t: _unique_ops(ops_frame(t).assign(**kv_row_columns(t)))
+    )
     fam = get_family(arch.family)
     n = len(raw_cols[0])
     sums: dict[str, list[np.ndarray]] = {}

@@ -222,18 +222,19 @@ def _series(
     """Per-op roofline columns of one (machine, precision) as arrays (`base`, in table order), bytes per level
     and the B operand's bytes crossing the backing store. Rows that run at formats of their own
     (hwsim.engine.machine.fixed_groups: DeepSeek-V3.2's indexer) take their columns from the machine at those
-    formats (their compute roof, bytes and engine cost), as the engines cost them (with_fixed_rows); the
+    formats (their compute roof, bytes, engine cost and operand format columns), as the engines cost them
+    (with_fixed_rows); the
     series' roofs are the machine's at `prec`."""
     m = configure(arch, prec)  # once: roofs, traffic and the engine's cost all use it
     roofs = roofs_of(m)
-    cols = _op_series(m, roofs, ops)
-    if fixed_groups(ops):
-        cols = with_fixed_rows(m, ops, cols, lambda pm, rows, _: _op_series(pm, roofs_of(pm), rows))
+    cols = {**_formats(m), **_op_series(m, roofs, ops)}
+    if fixed_groups(ops):  # their operand columns too: the formats they are costed at, not the caller's
+        cols = with_fixed_rows(m, ops, cols, lambda pm, rows, _: {**_formats(pm), **_op_series(pm, roofs_of(pm), rows)})
     base: dict[str, Any] = {
         "arch": roofs.arch,
         "family": roofs.family,
-        "precision": roofs.precision,  # one value for every op
-        "weights": prec.weights.name,
+        "precision": roofs.precision,  # the series' label, one value for every op (as in summary and roofs)
+        **{o: _one_or_rows(cols.pop(o)) for o in _OPERAND_COLUMNS},
         "name": labels["name"],
         "kind": ops.kind,
         "op": labels["op"],
@@ -245,6 +246,19 @@ def _series(
 
 
 _PER_LEVEL = "bytes:"  # _op_series' bytes per level, beside the base columns
+_OPERAND_COLUMNS = ("weights", "activations", "kv")
+
+
+def _formats(m: Machine) -> dict[str, np.ndarray]:
+    """The operand format columns of rows costed on `m`: the formats it was asked to run (one value each, as
+    with_fixed_rows takes them; _series gives a column that stayed one value back as that value)."""
+    return {o: np.asarray(getattr(m.asked, o).name) for o in _OPERAND_COLUMNS}
+
+
+def _one_or_rows(col: np.ndarray) -> str | np.ndarray:
+    return str(col) if col.ndim == 0 else col
+
+
 _B_MOVED = "b_moved"
 
 

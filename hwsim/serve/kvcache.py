@@ -35,7 +35,7 @@ from collections import OrderedDict
 from collections.abc import Hashable
 from dataclasses import dataclass
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -63,8 +63,9 @@ if TYPE_CHECKING:
 NO_BLOCK_LIMIT = 2**40  # blocks of a model whose blocks hold nothing (no attention layer): never the limit
 
 
-def kv_bytes_per_token(model: ModelConfig, kv_bits: float) -> float:
-    """K and V of one token in every layer (the workload's rule, hwsim.workload.kv; SSM layers add none)."""
+def kv_bytes_per_token(model: ModelConfig, kv_bits: Any) -> float:
+    """K and V of one token in every layer (the workload's rule, hwsim.workload.kv; SSM layers add none), at bits
+    or a KV format (OperandType: a row-scaled one priced on the cache's rows)."""
     return kv.token_bytes(model.blocks, kv_bits)
 
 
@@ -120,11 +121,11 @@ def capacity_blocks(
         d_concrete, d_main = for_model(draft, prec)  # KV None: the draft's own cache format, as its steps cost it
         d_rp = resolve_precision(d_concrete)
         extra_w = stage_weight_bytes(draft, [(0, draft.layers)], 1, d_rp.weights, bool(d_main))[0]
-        extra_kv = kv_bytes_per_token(draft, d_rp.kv.bits) * block_size
+        extra_kv = kv_bytes_per_token(draft, d_rp.kv) * block_size
         extra_w += state_bytes_per_seq(draft, d_rp.kv.bits) * max_seqs  # a hybrid draft's SSM state
     weights = [w + extra_w for w in stage_weight_bytes(shard, ranges, par.pp, rp.weights, main is not None)]
     states = [stage_state_bytes(shard, r, rp.kv.bits) * max_seqs for r in ranges]
-    blocks = [stage_kv_bytes_per_token(shard, r, rp.kv.bits) * block_size + extra_kv for r in ranges]
+    blocks = [stage_kv_bytes_per_token(shard, r, rp.kv) * block_size + extra_kv for r in ranges]
     free = [cap * utilization - w - st - acts for w, st in zip(weights, states)]
     worst = int(np.argmax([w for w in weights]))
     info = {

@@ -132,7 +132,7 @@ def serve(
         )
     # after the replay's own checks, so that an error stays the only line: the longest request's last position
     warn_beyond_trained_context(model, int((requests.input_tokens + requests.output_tokens).max()) - 1)
-    block_bytes = kv_bytes_per_token(model, rp.kv.bits) * config.block_size
+    block_bytes = kv_bytes_per_token(model, rp.kv) * config.block_size
     summ = metrics.summary(
         rep, static_power_w=float(arch.static_power_w) * par.devices, kv_block_bytes=block_bytes, replicas=dp
     )

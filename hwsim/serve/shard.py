@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -163,7 +164,7 @@ def stage_weight_bytes(
     return out
 
 
-def stage_kv_bytes_per_token(shard: ModelConfig, stage: tuple[int, int], kv_bits: float) -> float:
+def stage_kv_bytes_per_token(shard: ModelConfig, stage: tuple[int, int], kv_bits: Any) -> float:
     """K and V one cached token costs one device of this stage (the trace's KV rule; SSM layers add none)."""
     return kv.token_bytes(shard.blocks[stage[0] : stage[1]], kv_bits)
 

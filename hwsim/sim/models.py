@@ -108,7 +108,7 @@ def sub_ops(m: ArrayLike, n: ArrayLike, k: ArrayLike, count: ArrayLike = 1.0, ki
 
 
 def _row(ops: OpColumns, i: int) -> OpColumns:
-    return OpColumns(**{f: getattr(ops, f)[i : i + 1] for f in OpColumns.__dataclass_fields__})
+    return ops.take(slice(i, i + 1))
 
 
 # --- tile families -------------------------------------------------------------------------------

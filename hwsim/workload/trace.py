@@ -107,12 +107,16 @@ class Trace:
     def span(self) -> int:
         return self.context + self.seq
 
-    def kv_cache_bytes(self, kv_bits: float = 16) -> float:
-        """KV cache (and SSM state) held after this step, every layer, every sequence (hwsim.workload.kv)."""
+    def kv_cache_bytes(self, kv_bits: Any = 16) -> float:
+        """KV cache (and SSM state) held after this step, every layer, every sequence (hwsim.workload.kv): at
+        `kv_bits` bits, or at a KV format (OperandType: a row-scaled one priced on the cache's rows, kv.as_bytes)."""
         # counted once per trace: every engine call asks (footprint)
         elems = kept(self, "_kv_elems", lambda: kv.cache_elems(self.model.blocks, self.batch, self.span, self.mla))
         index = kept(self, "_kv_index_elems", lambda: kv.index_elems(self.model.blocks, self.batch, self.span))
-        return kv.as_bytes(elems, index, kv_bits)
+        if not kv.row_scaled(kv_bits):
+            return kv.as_bytes(elems, index, kv_bits)
+        by_rows = kept(self, "_kv_row_elems", lambda: kv.row_elems(self.model.blocks, self.batch, self.span, self.mla))
+        return kv.as_bytes(elems, index, kv_bits, by_rows)
 
     def with_attention(self, form: str) -> "Trace":
         """The same step with attention unfused (qk, softmax, av) or fused (one attn_fused row per layer).

@@ -207,7 +207,7 @@ class Gpu(Family):
         attention = ops.is_attention
         gemm = linear
         if attention.any():  # attention kernels priced only where there are attention ops
-            kv_bytes = ops.kv_read_elems * kv.bits / 8
+            kv_bytes = ops.kv_read_elems * ops.kv_bits(kv) / 8
             rate, eff = self._rate(arch, a, kv), self._efficiency(arch, a, kv)
             att = attention_cycles(c, ops, rate, eff, kv_bytes, c["attention_split_kv"])
             unfused = attention & ~ops.fused_attention() if ops.op is not None else np.zeros_like(attention)
