@@ -155,13 +155,40 @@ class OpColumns:
         (OperandType.bits_along); the other ops' activations at its bits."""
         if not act.row_scaled or act.group_size is None or not self.has("linear"):
             return act.bits
-        g = self.__dict__.get("_linear_k_gcd")
-        if g is None:  # the linear inputs' row lengths' common divisor, once per OpColumns
-            linear = self.is_kind("linear")
-            g = self.__dict__["_linear_k_gcd"] = int(np.gcd.reduce(self.k[linear].astype(np.int64)))
-        if g % act.group_size == 0:
+        if self._rows_gcd("_linear_k_gcd", False) % act.group_size == 0:
             return act.bits
         return np.where(self.is_kind("linear"), act.bits_along(np.maximum(self.k, 1.0)), act.bits)
+
+    def weight_bits(self, w: OperandType) -> float | np.ndarray:
+        """Storage bits per element of the weights each op reads (B of a linear or embedding) at the format `w` (one
+        number for all where its groups fit): the quantizer groups an out × in weight along its input axis, K, per
+        output row, and a token table along its rows of n (hwsim.accuracy quantizes every weight along its last
+        axis; GPTQ/AWQ checkpoints alike: ceil(K/g) scales per output row), so a group-scaled format on rows that
+        are not whole groups costs the scales those rows hold (OperandType.bits_along, the rule of act_bits and
+        kv_bits); other ops' B (the KV cache: kv_bits) is not priced here."""
+        if not w.row_scaled or w.group_size is None or not (self.has("linear") or self.has("embedding")):
+            return w.bits
+        if self._rows_gcd("_weight_row_gcd", True) % w.group_size == 0:
+            return w.bits
+        return w.bits_along(self._weight_rows())
+
+    def _weight_rows(self) -> np.ndarray:
+        """Each op's weight row length: n for an embedding (a gathered row of its table), else K (at least 1)."""
+        return np.maximum(np.where(self.is_embedding, self.n, self.k), 1.0)
+
+    def _rows_gcd(self, key: str, embeddings: bool) -> int:
+        """The common divisor of the linear ops' K (and, with `embeddings`, the embedding rows' n), once per
+        OpColumns (kept under `key`): a group size dividing it fits every row."""
+        g = self.__dict__.get(key)
+        if g is None:
+            if self.only("linear"):  # a GEMM table (the one-GEMM cost() hot path): no mask to build
+                rows = self.k
+            elif embeddings and self.has("embedding"):
+                rows = self._weight_rows()[self.is_kind("linear") | self.is_embedding]
+            else:
+                rows = self.k[self.is_kind("linear")]
+            g = self.__dict__[key] = int(np.gcd.reduce(rows.astype(np.int64)))
+        return g
 
     def fused_attention(self) -> np.ndarray:
         """Rows that are one fused attention kernel (`attn_fused`); a table without an op column has none.
@@ -313,7 +340,7 @@ def operand_bytes(ops: OpColumns, prec: ResolvedPrecision) -> OperandBytes:
     ceil(cin·bits/8)·cout exactly, since cin·bits is a whole number of bytes). New K/V written to the
     cache (kv_write_elems) count as output bytes of the op that produces them.
     """
-    a_bits, w_bits, kv_bits = prec.activations.bits, prec.weights.bits, ops.kv_bits(prec.kv)
+    a_bits, w_bits, kv_bits = prec.activations.bits, ops.weight_bits(prec.weights), ops.kv_bits(prec.kv)
     if ops.has("attention") or ops.has("embedding") or type(w_bits) is not float:
         att, emb = ops.is_attention, ops.is_embedding
         b_bits = np.where(att, kv_bits, w_bits)

@@ -346,7 +346,11 @@ def memory_footprint(
     live = float(np.max(ops.act_in_elems + ops.act_out_elems, initial=0.0))
     residual = float(trace.batch * trace.seq * model.hidden)
     act = float(np.ceil((live + residual) * prec.activations.bits / 8))
-    weights = model.params * prec.weights.bits / 8 + _stored_format_bytes(model, trace, prec.weights)
+    weights = (
+        model.params * prec.weights.bits / 8
+        + weight_row_scale_bytes(model, prec.weights)
+        + _stored_format_bytes(model, trace, prec.weights)
+    )
     need = float(np.ceil(weights) + trace.kv_cache_bytes(prec.kv)) + act  # the cache on its rows (kv.as_bytes)
     return {"footprint_bytes": need, "activation_bytes": act, "fits_memory": need <= np.asarray(arch.backing.capacity)}
 
@@ -356,6 +360,22 @@ def _is_frame(table: object) -> bool:
     its columns, ~2.5 µs a miss, so the engine asks this before getattr)."""
     pd = sys.modules.get("pandas")
     return pd is not None and isinstance(table, pd.DataFrame)
+
+
+def weight_row_scale_bytes(model: Any, w: OperandType) -> float:
+    """Bytes the scales of rows that are not whole groups add to `params × w.bits` (the rule operand_bytes prices
+    through OpColumns.weight_bits, docs/formats.md "Scale formats"): each linear's k × n weight (all its experts)
+    on its n rows of K, the token tables (positions and token types too) and an untied lm_head on rows of hidden.
+    Biases, norms and Gemma-4's per-layer tables stay at `w.bits`; 0 where the format is not row-scaled or its
+    groups fit every row."""
+    if not w.row_scaled or w.group_size is None:
+        return 0.0
+    h, emb = model.hidden, model.embedding
+    rows = [(lin.k, lin.k * lin.n * lin.copies) for layer in model.blocks for lin in layer.linears(h).values()]
+    tables = emb.vocab + emb.positions + emb.token_types + (0 if emb.tied or model.encoder else emb.vocab)
+    rows.append((h, tables * h))
+    extra = sum(elems * (w.bits_along(k) - w.bits) for k, elems in rows if k > 0 and k % w.group_size)
+    return float(extra) / 8
 
 
 def _stored_format_bytes(model: Any, trace: TraceLike, main: OperandType) -> float:
