@@ -52,9 +52,11 @@ def git_commit() -> str | None:
 
 
 def input_files(study: Study) -> dict[str, Path]:
-    """The files a study reads: itself, each arch preset, each model file (names resolved like the engine)."""
+    """The files a study reads: itself, each arch preset, each file a model is read from (hwsim.workload.config.
+    model_files, the loader's own rule: a checkpoint folder's config.json and its ModelOpt hf_quant_config.json)."""
     from hwsim.errors import HwsimError
     from hwsim.paths import resolve_preset
+    from hwsim.workload.config import model_files
 
     files = {"study": Path(study.file)}
     for d in study.designs:
@@ -63,17 +65,12 @@ def input_files(study: Study) -> dict[str, Path]:
         except HwsimError:
             continue
     for w in study.workloads:
-        path = Path(w.model)
         try:
-            files[f"model:{w.model}"] = (
-                path / "config.json"
-                if path.is_dir()
-                else path
-                if path.exists()
-                else resolve_preset(w.model, "workloads", what="model")
-            )
+            main, *more = model_files(w.model)  # the loader's own list: a checkpoint's hf_quant_config.json too
         except (HwsimError, OSError):
             continue
+        files[f"model:{w.model}"] = main
+        files.update({f"model:{w.model}:{f.name}": f for f in more})
     return files
 
 

@@ -98,6 +98,20 @@ def run_sweep(
         store.unlock()
 
 
+def _changed_inputs(manifest: dict, made_by: dict) -> list[str]:
+    """The input files (arch presets; every file a model is read from: config.json, a ModelOpt hf_quant_config.json)
+    whose SHA-256 differs from the one the manifest recorded, or that appeared or went since: their rows would
+    differ, though the study's fingerprint does not. The study file itself is left to the fingerprint, which ignores
+    what decides no row. A manifest written before provenance was recorded checks nothing here."""
+    old = (manifest.get("provenance") or {}).get("inputs")
+    if not isinstance(old, dict):
+        return []
+    new = made_by["inputs"]
+    keys = sorted((set(old) | set(new)) - {"study"})
+    sha = lambda d, k: (d.get(k) or {}).get("sha256")  # noqa: E731
+    return [str((new.get(k) or old[k])["path"]) for k in keys if sha(old, k) != sha(new, k)]
+
+
 def _run(
     study: Study,
     store: Store,
@@ -114,11 +128,21 @@ def _run(
     tasks = plan(study)
     manifest = store.read_manifest() if resume else None
     complete = manifest is not None and bool(manifest.get("complete")) and results.exists()
+    from hwsim.sweep.provenance import provenance
+
+    made_by = provenance(study)
+    was = "finished" if complete else "interrupted"
     if manifest is not None and manifest.get("fingerprint") != fingerprint:
-        was = "finished" if complete else "interrupted"
         raise HwsimError(
             f"the study changed since the {was} sweep in this folder (different fingerprint); run without "
             "`resume` to start over",
+            file=store.root / "manifest.json",
+        )
+    changed = _changed_inputs(manifest, made_by) if manifest is not None else []
+    if changed:
+        raise HwsimError(
+            f"{changed[0]} changed since the {was} sweep in this folder (its SHA-256 in the manifest's provenance "
+            "differs); run without `resume` to start over",
             file=store.root / "manifest.json",
         )
     if complete and manifest is not None:
@@ -136,9 +160,6 @@ def _run(
     for stale in (*old_results, *store.root.glob(f"{FRONT_STEM}.*"), *store.root.glob(f"{RECHECK_STEM}.*"), *plot):
         if manifest is None and stale.exists():
             stale.unlink()
-    from hwsim.sweep.provenance import provenance
-
-    made_by = provenance(study)
     store.write_manifest(
         {
             "study": study.name,

@@ -252,10 +252,37 @@ def _refuse_hub_id(text: str) -> None:
 HF_QUANT_CONFIG = "hf_quant_config.json"
 
 
-def _quant_sidecar(config: Path, data: dict) -> Path | None:
-    """ModelOpt's `hf_quant_config.json` beside a checkpoint's config.json, put in `data` as its quantization_config
-    (so the weight and KV-cache formats come from the one parser, hwsim.workload.quant); the sidecar's path when it
-    was, else None.
+def model_files(name_or_path: str | Path) -> tuple[Path, ...]:
+    """The files `load_model` reads a model from, the main one first: a preset's YAML, a JSON or GGUF file, or a
+    checkpoint folder's config.json followed by ModelOpt's hf_quant_config.json where that sits beside it (read
+    whenever present: the quantization_config where config.json has none, else compared with config.json's). The one
+    rule: load_model reads these and no others, and a sweep's provenance (hwsim.sweep.provenance) records these."""
+    text = require_name(name_or_path, "workloads", what="model")
+    path = Path(text)
+    if _is_dir(path):
+        path = path / "config.json"
+        if not path.exists():
+            raise HwsimError("checkpoint folder has no config.json", file=text)
+    elif path.suffix == ".gguf":
+        if not path.exists():
+            raise HwsimError("no such file", file=text)
+    else:
+        _refuse_hub_id(text)
+        path = resolve_preset(text, "workloads", what="model")
+    if path.name != "config.json":
+        return (path,)
+    side = path.parent / HF_QUANT_CONFIG
+    try:
+        present = side.is_file()
+    except OSError:
+        present = False
+    return (path, side) if present else (path,)
+
+
+def _quant_sidecar(config: Path, data: dict, sidecars: tuple[Path, ...]) -> Path | None:
+    """ModelOpt's `hf_quant_config.json` beside a checkpoint's config.json (`sidecars`: what `model_files` found
+    after config.json), put in `data` as its quantization_config (so the weight and KV-cache formats come from the
+    one parser, hwsim.workload.quant); the sidecar's path when it was, else None.
 
     ModelOpt's HF export (modelopt/torch/export/unified_export_hf.py, export_hf_checkpoint) writes
     {"producer": {"name": "modelopt", ...}, "quantization": {"quant_algo", "kv_cache_quant_algo", "exclude_modules",
@@ -265,14 +292,8 @@ def _quant_sidecar(config: Path, data: dict) -> Path | None:
     normalisation then names the method from producer "modelopt" and quant_algo (FP8 → modelopt, NVFP4 →
     modelopt_fp4). So config.json's quantization_config wins where both exist; where they state different formats
     a warning says which one is used."""
-    if config.name != "config.json":
-        return None
-    side = config.parent / HF_QUANT_CONFIG
-    try:
-        present = side.is_file()
-    except OSError:
-        return None
-    if not present:
+    side = next((f for f in sidecars if f.name == HF_QUANT_CONFIG), None)
+    if side is None:
         return None
     sidecar = read_mapping(side, what="a ModelOpt quantization config")
     stated = {**sidecar, "quant_method": str(sidecar.get("quant_method") or "modelopt")}
@@ -305,17 +326,10 @@ def _warn_if_sidecar_differs(config: Path, data: dict, side: Path, stated: dict)
 
 def load_model(name_or_path: str | Path) -> ModelConfig:
     """A preset name (workloads/NAME.yaml), a YAML preset path, an HF config.json, or a checkpoint folder."""
-    text = require_name(name_or_path, "workloads", what="model")
-    path = Path(text)
-    if _is_dir(path):
-        path = path / "config.json"
-        if not path.exists():
-            raise HwsimError("checkpoint folder has no config.json", file=text)
-    elif path.suffix == ".gguf":
+    path, *sidecars = model_files(name_or_path)
+    if path.suffix == ".gguf":
         from hwsim.workload.gguf_model import read_gguf
 
-        if not path.exists():
-            raise HwsimError("no such file", file=text)
         cfg, formats = read_gguf(path)
         return from_hf_dict(
             cfg,
@@ -324,13 +338,10 @@ def load_model(name_or_path: str | Path) -> ModelConfig:
             formats=formats,
             source=f"GGUF header of {path.name}",
         )
-    else:
-        _refuse_hub_id(text)
-        path = resolve_preset(text, "workloads", what="model")
     data = read_mapping(path, what="a model config")
     if path.suffix == ".json":
         folder = path.parent.name if path.name == "config.json" else path.stem
-        sidecar = _quant_sidecar(path, data)
+        sidecar = _quant_sidecar(path, data, tuple(sidecars))
         try:
             model = from_hf_dict(data, name=Path(str(data.get("_name_or_path") or folder)).name, file=path)
         except HwsimError as exc:
