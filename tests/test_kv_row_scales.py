@@ -1,4 +1,4 @@
-"""A KV format's groups never span two rows of the cache (one token's one head): the quantizer pads each row's last
+"""A KV (or activation) format's groups never span two rows of the cache (one token's one head): the quantizer pads each row's last
 group (hwsim.formats.grouping.to_groups), so on head_dim 64 int4_g128 stores one 16-bit scale per 64 elements,
 4.25 bits, exactly what int4_g64 stores. The engines, the KV cache bytes, serving and allocation price the same
 rule (hwsim.formats.grouping.row_bits), where they priced 4.125 bits before. Real kernels group KV per token and
@@ -16,7 +16,7 @@ from hwsim.engine import Precision, evaluate
 from hwsim.formats import get_format
 from hwsim.formats.grouping import groups_per_row, row_bits
 from hwsim.serve.kvcache import kv_bytes_per_token
-from hwsim.workload import load_model, trace
+from hwsim.workload import from_hf_dict, load_model, trace
 
 
 def test_the_quantizer_keeps_one_scale_per_short_row():
@@ -72,3 +72,37 @@ def test_serving_and_allocation_price_the_same_rows(tmp_path):
     for q in ("memory_bytes", "seconds", "energy_j"):
         np.testing.assert_array_equal(p.costs[q][kv, a], p.costs[q][kv, b], err_msg=q)
     assert p.costs["memory_bytes"][kv, a].tolist() == [64 * 2 * 2 * 64 * 4.25 / 8] * 2  # 64 tokens, K and V, 2 heads
+
+
+def test_activations_of_a_linear_are_priced_on_their_rows_of_k():
+    """The quantizer groups a linear's input along K (hwsim.accuracy.llm._linear: quantize(x, axis=-1)), so int8_g128
+    activations on a K of 96 hold one scale per 96 elements (8 + 16/96 bits, as int8_g96) and on K = 160 two
+    (8 + 32/160): the A bytes of each linear op, where every op was priced at 8.125 bits before. A tiny Llama-style
+    model: hidden 96, two heads of 48, MLP 160. Other ops' activations and every output stay at the format's bits;
+    int8_g32 (32 divides 96 and 160) keeps its bits exactly."""
+    from hwsim.core.ops import operand_bytes
+    from hwsim.core.precision import resolve_precision
+    from hwsim.engine.cost import op_columns
+
+    cfg = {
+        "model_type": "llama",
+        "hidden_size": 96,
+        "intermediate_size": 160,
+        "num_attention_heads": 2,
+        "num_key_value_heads": 2,
+        "num_hidden_layers": 2,
+        "vocab_size": 128,
+        "max_position_embeddings": 256,
+    }
+    ops = op_columns(trace(from_hf_dict(cfg), "prefill", batch=1, seq=16))
+    linear = ops.is_kind("linear")
+    assert set(ops.k[linear].tolist()) == {96.0, 160.0}
+    got = operand_bytes(ops, resolve_precision(Precision(activations="int8_g128")))
+    bits = np.where(ops.k == 96, 8 + 16 / 96, 8 + 32 / 160)
+    np.testing.assert_array_equal(got.a[linear], np.ceil(ops.act_in_elems[linear] * bits[linear] / 8))
+    np.testing.assert_array_equal(got.a[~linear], np.ceil(ops.act_in_elems[~linear] * 8.125 / 8))
+    np.testing.assert_array_equal(got.c, operand_bytes(ops, resolve_precision(Precision(activations=8.125))).c)
+    x = np.random.default_rng(1).normal(size=(16, 96))
+    np.testing.assert_array_equal(get_format("int8_g128").quantize(x), get_format("int8_g96").quantize(x))
+    g32 = operand_bytes(ops, resolve_precision(Precision(activations="int8_g32")))
+    np.testing.assert_array_equal(g32.a, np.ceil(ops.act_in_elems * operand_type("int8_g32").bits / 8))

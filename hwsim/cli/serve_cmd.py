@@ -49,6 +49,7 @@ FLAGS = {
         "kv_admission",
     ),
     "prefix_caching": "--no-prefix-caching",
+    "sliding_kv": "--no-sliding-kv",
     "num": "--num-requests",
 }
 
@@ -101,6 +102,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--no-prefix-caching",
         action="store_true",
         help="recompute every prompt: no reuse of cached full blocks of shared prefixes (on by default, as vLLM V1)",
+    )
+    sch.add_argument(
+        "--no-sliding-kv",
+        action="store_true",
+        help="charge sliding-window layers K/V for every token of a sequence (an engine without vLLM's hybrid "
+        "KV-cache manager: --disable-hybrid-kv-cache-manager); by default they hold only their window's blocks",
     )
     sch.add_argument(
         "--kv-admission",
@@ -172,6 +179,7 @@ def run(args: argparse.Namespace) -> int:
         chunked_prefill=not args.no_chunked_prefill,
         prefix_caching=not args.no_prefix_caching,
         kv_admission=args.kv_admission,
+        sliding_kv=not args.no_sliding_kv,
     )
     spec = speculation_from_args(args, arch, prec)
     config.validate()

@@ -148,6 +148,21 @@ class OpColumns:
             return kv.bits
         return kv.bits_on_rows(rows[:, 0], rows[:, 1])
 
+    def act_bits(self, act: OperandType) -> float | np.ndarray:
+        """Storage bits per element of the activations each op reads (A) at the format `act` (one number for all
+        where its groups fit): the quantizer groups a linear's input along K (hwsim.accuracy), so a group-scaled
+        format on a K that is not a whole number of groups costs the scales those rows hold
+        (OperandType.bits_along); the other ops' activations at its bits."""
+        if not act.row_scaled or act.group_size is None or not self.has("linear"):
+            return act.bits
+        g = self.__dict__.get("_linear_k_gcd")
+        if g is None:  # the linear inputs' row lengths' common divisor, once per OpColumns
+            linear = self.is_kind("linear")
+            g = self.__dict__["_linear_k_gcd"] = int(np.gcd.reduce(self.k[linear].astype(np.int64)))
+        if g % act.group_size == 0:
+            return act.bits
+        return np.where(self.is_kind("linear"), act.bits_along(np.maximum(self.k, 1.0)), act.bits)
+
     def fused_attention(self) -> np.ndarray:
         """Rows that are one fused attention kernel (`attn_fused`); a table without an op column has none.
         Kept per OpColumns (read-only), as the kind masks below."""
@@ -309,7 +324,7 @@ def operand_bytes(ops: OpColumns, prec: ResolvedPrecision) -> OperandBytes:
         b_bits = np.empty(len(ops))
         b_bits.fill(w_bits)
         b_elems, act_in = ops.weight_elems, ops.act_in_elems
-    a = np.ceil(act_in * a_bits / 8)
+    a = np.ceil(act_in * ops.act_bits(prec.activations) / 8)  # a linear's input on its rows of K
     b = np.ceil(b_elems * b_bits / 8)
     c = np.ceil(ops.act_out_elems * a_bits / 8) + np.ceil(ops.kv_write_elems * kv_bits / 8)
     return OperandBytes(a=a, b=b, c=c, b_bits=b_bits)

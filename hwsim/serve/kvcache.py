@@ -13,6 +13,18 @@ instead of per-token K/V: blocks price the attention layers' tokens only, and th
 schedulable sequence up front (its MambaCacheManager / hybrid KV-cache manager; assumed: the same rule). A model
 with no attention layer (pure Mamba) has zero-byte blocks: its cache never limits admission, and the capacity
 reported is NO_BLOCK_LIMIT.
+
+Sliding-window layers (SlidingKv, on by default, `sliding_kv=False` off): a sequence's blocks hold every layer's
+K/V for its tokens, but a sliding layer keeps only the blocks its window still reads, as vLLM V1's hybrid KV-cache
+manager does (on by default there; `--disable-hybrid-kv-cache-manager` turns it off): its SlidingWindowManager
+frees, before each allocation, the blocks wholly before the last window − 1 computed tokens (get_num_skipped_tokens
+= max(0, computed − window + 1), skipped blocks = that // block_size; vllm/v1/core/single_type_kv_cache_manager.py),
+so a decoding sequence holds at most ceil((window − 1) / block_size) + 1 blocks per sliding layer, and a chunk of
+n new tokens cdiv(window − 1 + n, block_size) + 1 (SlidingWindowSpec.max_admission_blocks_per_request,
+vllm/v1/kv_cache_interface.py). vLLM shares one pool of pages across its KV-cache groups; here a block keeps its
+size (block_size tokens of every layer) and a sequence is charged the blocks' worth of bytes its full-attention and
+sliding layers hold, rounded up to whole blocks (assumed: at most one block per sequence lost to rounding, as
+vLLM's equal-size groups pad). Chunked (local) attention layers are charged every token as before.
 """
 
 from __future__ import annotations
@@ -21,6 +33,7 @@ import math
 import warnings
 from collections import OrderedDict
 from collections.abc import Hashable
+from dataclasses import dataclass
 
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +52,7 @@ from hwsim.serve.shard import (
     stage_weight_bytes,
 )
 from hwsim.workload import kv, trace
+from hwsim.workload.blocks import Attention
 
 if TYPE_CHECKING:
     from hwsim.core.precision import Precision, ResolvedPrecision
@@ -142,6 +156,68 @@ def capacity_blocks(
     return (min(held) if held else NO_BLOCK_LIMIT), info
 
 
+@dataclass(frozen=True)
+class SlidingKv:
+    """How many pool blocks a sequence holds when its sliding-window layers keep only their window (module
+    docstring). Weights: each layer class's K/V bits per token × 8 (integers); `windows`: (window, weight) pairs."""
+
+    block_size: int
+    full: int
+    windows: tuple[tuple[int, int], ...]
+
+    @property
+    def total(self) -> int:
+        return self.full + sum(w for _, w in self.windows)
+
+    def blocks(self, computed: np.ndarray, tokens: np.ndarray) -> np.ndarray:
+        """Blocks a sequence holds once it is allocated up to `tokens` tokens with `computed` of them already in
+        the cache (vLLM frees a sliding layer's skipped blocks before allocating the new ones)."""
+        tokens, computed = np.asarray(tokens, dtype=np.int64), np.asarray(computed, dtype=np.int64)
+        every = -(-tokens // self.block_size)
+        weighted = self.full * every
+        for window, weight in self.windows:
+            skipped = np.minimum(np.maximum(computed - window + 1, 0) // self.block_size, every)
+            weighted = weighted + weight * (every - skipped)
+        return -(-weighted // self.total)
+
+    def worst(self, tokens: np.ndarray, max_batched_tokens: int) -> np.ndarray:
+        """Most blocks a sequence of `tokens` tokens ever holds, prefilled in chunks of at most
+        `max_batched_tokens` (vLLM's bound: cdiv(window − 1 + max_batched_tokens, block_size) + 1 per sliding
+        layer, never more than its tokens' blocks)."""
+        every = -(-np.asarray(tokens, dtype=np.int64) // self.block_size)
+        weighted = self.full * every
+        for window, weight in self.windows:
+            weighted = weighted + weight * np.minimum(
+                every, -(-(window - 1 + max_batched_tokens) // self.block_size) + 1
+            )
+        return -(-weighted // self.total)
+
+
+def sliding_kv(
+    model: ModelConfig, kv_bits: float, block_size: int, draft: ModelConfig | None = None, draft_bits: float = 16
+) -> SlidingKv | None:
+    """The SlidingKv of a model whose attention layers include sliding-window ones, None for every other model (its
+    blocks are charged per token as before). A speculative draft's K/V counts with the full-attention layers
+    (assumed: its own windows ignored, a small share of the block)."""
+    full = 0
+    windows: dict[int, int] = {}
+    for layer in model.blocks:
+        attn = layer.mixer
+        if not isinstance(attn, Attention):
+            continue
+        bits = round(kv.as_bytes(kv.elems_per_token(attn), kv.index_elems_per_token(attn), kv_bits) * 64)
+        if attn.window and attn.chunk is None:
+            windows[attn.window] = windows.get(attn.window, 0) + bits
+        else:
+            full += bits
+    windows = {w: b for w, b in windows.items() if b > 0}
+    if not windows:
+        return None
+    if draft is not None:
+        full += round(kv_bytes_per_token(draft, draft_bits) * 64)
+    return SlidingKv(int(block_size), int(full), tuple(sorted(windows.items())))
+
+
 class BlockTable:
     """Blocks held per sequence (vectorised over sequence ids) and the free count; with `caching`, automatic
     prefix caching as vLLM (V1) does it (docs.vllm.ai, design/prefix_caching: "Automatic Prefix Caching"):
@@ -154,9 +230,16 @@ class BlockTable:
       evicted first); a new block is taken from the head, and a cached block taken there is evicted (its key
       forgotten): least recently used first, and never a block that is referenced (it is not in the queue);
     - a cached block with no reference counts as free (it is in the queue); reusing one takes it out.
-    Without `caching` only the counts are kept (the queue would hold blank blocks only)."""
+    Without `caching` only the counts are kept (the queue would hold blank blocks only).
+    With `sliding` (a SlidingKv) a sequence holds the blocks its sliding layers still need (module docstring): its
+    count may fall as their windows move on, never below the cached blocks it references; of a prefix of b full
+    blocks it caches the leading SlidingKv.blocks(b × block_size, b × block_size) (assumed: the bytes its full
+    layers keep for all b blocks and its sliding layers for the window's last ones, as vLLM keeps them; a later
+    request reuses at most those leading blocks)."""
 
-    def __init__(self, num_blocks: int, block_size: int, num_seqs: int, caching: bool = False) -> None:
+    def __init__(
+        self, num_blocks: int, block_size: int, num_seqs: int, caching: bool = False, sliding: SlidingKv | None = None
+    ) -> None:
         if num_blocks < 1 or block_size < 1:
             raise HwsimError("`kv_blocks` and `block_size` must be positive integers", field="kv_blocks")
         self.capacity, self.block_size = int(num_blocks), int(block_size)
@@ -164,6 +247,7 @@ class BlockTable:
         self.used = 0  # blocks referenced by some sequence
         self.peak = 0
         self.caching = caching
+        self.sliding = sliding
         self.refs: dict[Hashable, int] = {}  # cached blocks: key → references
         self.mine: dict[int, list[Hashable]] = {}  # sequence → keys of the cached blocks it references
         self.registered = np.zeros(num_seqs if caching else 0, dtype=np.int64)  # leading blocks checked to cache
@@ -174,16 +258,33 @@ class BlockTable:
         self._keyed: set[int] = set()  # slots that hold a cached block
         self._next = 1
 
-    def need(self, ids: np.ndarray, tokens: np.ndarray) -> np.ndarray:
+    def target(self, ids: np.ndarray, tokens: np.ndarray, computed: np.ndarray | None = None) -> np.ndarray:
+        """Blocks sequences `ids` hold at `tokens` tokens each (`computed` of them in the cache: only a sliding
+        model's count depends on it)."""
+        if self.sliding is None:
+            return -(-tokens // self.block_size)
+        held = self.sliding.blocks(np.zeros_like(tokens) if computed is None else computed, tokens)
+        if self.caching:  # never below the cached blocks a sequence references (they stay until it ends)
+            held = np.maximum(held, [len(self.mine.get(r, ())) for r in np.atleast_1d(ids).tolist()])
+        return held
+
+    def need(self, ids: np.ndarray, tokens: np.ndarray, computed: np.ndarray | None = None) -> np.ndarray:
         """Extra blocks sequences `ids` need to hold `tokens` tokens each."""
-        return np.maximum(-(-tokens // self.block_size) - self.held[ids], 0)
+        return np.maximum(self.target(ids, tokens, computed) - self.held[ids], 0)
 
     @property
     def free(self) -> int:
         return self.capacity - self.used
 
-    def grow(self, ids: np.ndarray, tokens: np.ndarray) -> None:
-        extra = self.need(ids, tokens)
+    def grow(self, ids: np.ndarray, tokens: np.ndarray, computed: np.ndarray | None = None) -> None:
+        if self.sliding is not None:  # a sliding layer's skipped blocks are freed first, then the new ones taken
+            delta = self.target(ids, tokens, computed) - self.held[ids]
+            freed = int(-delta[delta < 0].sum())
+            self.used -= freed
+            if self.caching:
+                self._put_blank(freed)
+            self.held[ids] += np.minimum(delta, 0)
+        extra = self.need(ids, tokens, computed)
         total = int(extra.sum())
         assert total <= self.free, "scheduler allocated beyond the cache"
         self.held[ids] += extra
@@ -239,7 +340,10 @@ class BlockTable:
         """Cache sequence `r`'s blocks below `blocks` (full, scheduled) under their `keys` (None: never
         shared); a key already cached (the same tokens computed twice at once) leaves this copy private."""
         mine = self.mine.setdefault(r, [])
-        for k in range(int(self.registered[r]), min(blocks, len(keys))):
+        top = min(blocks, len(keys))
+        if self.sliding is not None:  # a prefix of `top` blocks: its full layers' blocks and its windows' last ones
+            top = int(self.sliding.blocks(np.array(top * self.block_size), np.array(top * self.block_size)))
+        for k in range(int(self.registered[r]), top):
             key = keys[k]
             if key is not None and key not in self.refs:
                 self.refs[key] = 1

@@ -14,7 +14,7 @@ from hwsim.engine.per_op import for_model, kv_label, weights_label
 from hwsim.errors import HwsimError
 from hwsim.fileio import atomic_write_table, prepare_output
 from hwsim.serve import metrics
-from hwsim.serve.kvcache import capacity_blocks, kv_bytes_per_token, state_bytes_per_seq
+from hwsim.serve.kvcache import capacity_blocks, kv_bytes_per_token, sliding_kv, state_bytes_per_seq
 from hwsim.serve.links import Link
 from hwsim.serve.parallel import ParallelStepCost, machine_cost
 from hwsim.serve.replicas import merge, round_robin
@@ -108,15 +108,28 @@ def serve(
         # a cached block holds attention K/V only, not the recurrent state an SSM layer needs at the prefix's
         # end (assumed: no reuse, as vLLM's prefix caching did not cover Mamba layers before its hybrid manager)
         config = replace(config, prefix_caching=False)
+    sliding = (
+        sliding_kv(
+            model,
+            rp.kv.bits,
+            config.block_size,
+            speculation.draft.model if speculation else None,
+            resolve_precision(for_model(speculation.draft.model, prec)[0]).kv.bits if speculation else 16,
+        )
+        if config.sliding_kv
+        else None
+    )
     sc.warm(requests.input_tokens)
     if speculation is not None:
         speculation.validate()
         speculation.draft.warm(requests.input_tokens)
     if dp == 1:
-        rep = simulate(requests, sc.iteration, kv_blocks, config, speculation)
+        rep = simulate(requests, sc.iteration, kv_blocks, config, speculation, sliding)
     else:  # replicas share nothing: each replays its share of the stream on the same machine's costs
         shares = round_robin(requests, dp)
-        rep = merge(requests, [simulate(share, sc.iteration, kv_blocks, config, speculation) for share in shares])
+        rep = merge(
+            requests, [simulate(share, sc.iteration, kv_blocks, config, speculation, sliding) for share in shares]
+        )
     # after the replay's own checks, so that an error stays the only line: the longest request's last position
     warn_beyond_trained_context(model, int((requests.input_tokens + requests.output_tokens).max()) - 1)
     block_bytes = kv_bytes_per_token(model, rp.kv) * config.block_size

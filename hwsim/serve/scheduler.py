@@ -33,7 +33,7 @@ import numpy as np
 import simpy
 
 from hwsim.errors import HwsimError
-from hwsim.serve.kvcache import BlockTable
+from hwsim.serve.kvcache import BlockTable, SlidingKv
 from hwsim.serve.requests import Requests
 
 if TYPE_CHECKING:  # stepcost and speculative build on the engine; the scheduler only calls them
@@ -49,6 +49,9 @@ class SchedulerConfig:
     chunked_prefill: bool = True
     prefix_caching: bool = True
     kv_admission: str = "on-demand"  # KV_ADMISSIONS
+    # sliding-window layers hold only their window's blocks (vLLM V1's hybrid KV-cache manager, its default;
+    # hwsim.serve.kvcache.SlidingKv); False: every layer charged every token (--disable-hybrid-kv-cache-manager)
+    sliding_kv: bool = True
 
     def validate(self) -> None:
         for name in ("max_num_seqs", "max_batched_tokens", "block_size"):
@@ -91,20 +94,22 @@ def simulate(
     kv_blocks: int,
     config: SchedulerConfig = SchedulerConfig(),
     spec: Speculation | None = None,
+    sliding: SlidingKv | None = None,
 ) -> Replay:
     """Serve `requests`; `step(new, context, emits) -> Cost` prices one iteration (`emits`: which
     sequences produce a token; a StepCost's or ParallelStepCost's `iteration`). `spec`: a
     hwsim.serve.speculative.Speculation — a decoding sequence then verifies up to k draft tokens per
     iteration (all in the token budget and the cache), keeps the accepted ones plus one, and the draft
-    model's steps are added to the iteration's cost."""
+    model's steps are added to the iteration's cost. `sliding`: the model's sliding-window layers keep only their
+    window's blocks (hwsim.serve.kvcache.SlidingKv; None: every block holds every layer for good)."""
     config.validate()
     n = len(requests)
     P, D = requests.input_tokens, requests.output_tokens
-    kv = BlockTable(kv_blocks, config.block_size, n, caching=config.prefix_caching)
+    kv = BlockTable(kv_blocks, config.block_size, n, caching=config.prefix_caching, sliding=sliding)
     bs = config.block_size
     keys_of = _BlockKeys(requests, bs) if config.prefix_caching else None
     last = P + D - 1  # tokens a sequence ever holds in the cache (its last token is never fed back)
-    worst = -(-last // config.block_size)
+    worst = -(-last // config.block_size) if sliding is None else sliding.worst(last, config.max_batched_tokens)
     reserve = config.kv_admission == "reserve"
     too_big = np.flatnonzero(worst > kv.capacity)
     if len(too_big):
@@ -182,7 +187,7 @@ def simulate(
     def place(ids: np.ndarray, tokens: np.ndarray) -> None:
         """Allocate the blocks of sequences scheduled up to `tokens` and cache their full blocks (up to what
         they know: draft tokens that may be rejected are not cached, as vLLM caps at the request's tokens)."""
-        kv.grow(ids, tokens)
+        kv.grow(ids, tokens, computed[ids])
         if keys_of is None:
             return
         full = np.minimum(tokens, P[ids] + generated[ids]) // bs
@@ -202,14 +207,14 @@ def simulate(
             rem = P[run] + generated[run] - computed[run] + lookahead(run)
             take = np.minimum(rem, np.maximum(budget - (np.cumsum(rem) - rem), 0))
             keep = take > 0
-            if int(kv.need(run[keep], computed[run[keep]] + take[keep]).sum()) <= kv.free:
+            if int(kv.need(run[keep], computed[run[keep]] + take[keep], computed[run[keep]]).sum()) <= kv.free:
                 ids, new = run[keep].tolist(), take[keep].tolist()
                 budget -= int(take.sum())
                 place(run[keep], computed[run[keep]] + take[keep])
             else:
                 budget = _running_with_preemption(ids, new, budget)
         # waiting sequences, first come first served; `owed`: blocks the running ones may still take (reserve)
-        owed = int(kv.need(np.array(running, dtype=np.int64), last[running]).sum()) if reserve and running else 0
+        owed = int(np.maximum(worst[running] - kv.held[running], 0).sum()) if reserve and running else 0
         while waiting and budget > 0 and len(running) < config.max_num_seqs:
             r = waiting[0]
             known = int(P[r] + generated[r])
@@ -218,7 +223,10 @@ def simulate(
             want = min(remaining, budget)
             if not config.chunked_prefill and want < remaining and generated[r] == 0:
                 break  # (a preempted sequence's recomputation may exceed the budget: it is chunked)
-            now = -(-(hit * bs + want) // bs) - hit  # blocks its first chunk takes
+            if sliding is None:
+                now = -(-(hit * bs + want) // bs) - hit  # blocks its first chunk takes
+            else:
+                now = max(int(sliding.blocks(np.array(hit * bs), np.array(hit * bs + want))) - hit, 0)
             if (int(worst[r]) - hit + owed if reserve else now) + evictable > kv.free:
                 break
             owed += int(worst[r]) - hit - now if reserve else 0
@@ -244,7 +252,7 @@ def simulate(
         while i < len(running) and budget > 0:
             r = running[i]
             want = min(int(P[r] + generated[r] - computed[r] + lookahead(np.array([r]))[0]), budget)
-            while kv.need(np.array([r]), np.array([computed[r] + want]))[0] > kv.free:
+            while kv.need(np.array([r]), np.array([computed[r] + want]), computed[[r]])[0] > kv.free:
                 if preempt_last() == r:
                     return budget  # r itself was the latest arrival: it waits for recomputation
             place(np.array([r]), np.array([computed[r] + want]))

@@ -34,6 +34,7 @@ SERVING_KEYS = (
     "chunked_prefill",
     "prefix_caching",
     "kv_admission",
+    "sliding_kv",
     "kv_blocks",
     "memory_utilization",
     "tp",
@@ -74,6 +75,7 @@ class ServingWorkload:
     chunked_prefill: bool = True
     prefix_caching: bool = True  # automatic prefix caching (hwsim.serve.scheduler), on as in vLLM V1
     kv_admission: str = "on-demand"  # hwsim.serve.scheduler.KV_ADMISSIONS
+    sliding_kv: bool = True  # sliding-window layers hold only their window's blocks (hwsim.serve.kvcache.SlidingKv)
     shared_prefix: int | None = None  # generated stream: tokens shared (docs/serving.md, "Shared prefixes")
     prefix_groups: int = 1
     prefix_fraction: float = 1.0
@@ -116,6 +118,7 @@ class ServingWorkload:
             "chunked_prefill": self.chunked_prefill,
             "prefix_caching": self.prefix_caching,
             "kv_admission": self.kv_admission,
+            "sliding_kv": self.sliding_kv,
             "kv_blocks": math.nan if self.kv_blocks is None else float(self.kv_blocks),
             "memory_utilization": self.memory_utilization,
             "tp": self.tp,
@@ -205,16 +208,26 @@ def serving_workloads(at: At) -> list[ServingWorkload]:
     chunked = _many(keys.get("chunked_prefill"), lambda a: a.bool(), True)
     caching = _many(keys.get("prefix_caching"), lambda a: a.bool(), True)
     admission = _many(keys.get("kv_admission"), lambda a: a.str(KV_ADMISSIONS), "on-demand")  # scheduler policy
+    sliding = _many(keys.get("sliding_kv"), lambda a: a.bool(), True)
     if "kv_blocks" in keys and "memory_utilization" in keys:
         raise keys["kv_blocks"].error("give kv_blocks or memory_utilization, not both")
     kv_blocks = _many(keys.get("kv_blocks"), lambda a: a.int(minimum=1), None)
     util = _many(keys.get("memory_utilization"), _fraction, 0.9)
     if "link" in keys:
         fixed["link"] = keys["link"].str()
-    names = ("rate", *ints, "chunked_prefill", "prefix_caching", "kv_admission", "kv_blocks", "memory_utilization")
+    names = (
+        "rate",
+        *ints,
+        "chunked_prefill",
+        "prefix_caching",
+        "kv_admission",
+        "sliding_kv",
+        "kv_blocks",
+        "memory_utilization",
+    )
     out = []
     for m in models:
-        for combo in itertools.product(rates, *ints.values(), chunked, caching, admission, kv_blocks, util):
+        for combo in itertools.product(rates, *ints.values(), chunked, caching, admission, sliding, kv_blocks, util):
             vals = dict(zip(names, combo))
             if vals["rate"] is None:  # a request file: no generated stream
                 vals.pop("rate")

@@ -140,6 +140,7 @@ def serve_point(arch: Accelerator, w: ServingWorkload, precision: PrecisionChoic
         chunked_prefill=w.chunked_prefill,
         prefix_caching=w.prefix_caching,
         kv_admission=w.kv_admission,
+        sliding_kv=w.sliding_kv,
     )
     why = why_not_serves(
         arch,

@@ -217,7 +217,7 @@ class Fpga(BatchedFamily):
         self, arch: Accelerator, ops: OpColumns, prec: ResolvedPrecision
     ) -> tuple[bool | np.ndarray, bool | np.ndarray]:
         c = arch.compute
-        a_bytes = np.ceil(ops.act_in_elems / np.maximum(ops.count, 1.0) * prec.activations.bits / 8)
+        a_bytes = np.ceil(ops.act_in_elems / np.maximum(ops.count, 1.0) * ops.act_bits(prec.activations) / 8)
         a_res = bool(c["activations_on_chip"]) & (a_bytes <= arch.buffer_capacity("activations"))
         b_res = bool(c["weights_on_chip"]) & ops.is_kind("linear")
         return a_res, b_res
