@@ -103,6 +103,18 @@ def formats_of(cfg: dict) -> dict[str, str]:
             "fp16",
         ),
         ({"quant_method": "modelopt_fp4", "exclude_modules": ["lm_head"]}, "nvfp4", "fp16"),
+        # weight-only NVFP4 (vLLM modelopt.py QUANT_ALGOS "W4A16_NVFP4", ModelOptNvFp4W4A16LinearMethod): the same
+        # weights; vLLM upper-cases quant_algo, so ModelOpt's lower-case spelling reads too
+        (
+            {"quant_method": "modelopt", "quant_algo": "W4A16_NVFP4", "group_size": 16, "exclude_modules": ["lm_head"]},
+            "nvfp4",
+            "fp16",
+        ),
+        (
+            {"quant_method": "modelopt_fp4", "quantization": {"quant_algo": "w4a16_nvfp4", "group_size": 16}},
+            "nvfp4",
+            "fp16",
+        ),
         (
             {"quant_method": "modelopt_mxfp8", "quant_algo": "MXFP8", "exclude_modules": ["lm_head"]},
             "mxfp8_e4m3",
@@ -527,6 +539,11 @@ def _sidecar_checkpoint(tmp_path, quantization, cfg=BASE):
     [
         ({"quant_algo": "FP8", "kv_cache_quant_algo": "FP8", "exclude_modules": ["lm_head"]}, "fp8_e4m3", "fp8_e4m3"),
         ({"quant_algo": "NVFP4", "kv_cache_quant_algo": None, "group_size": 16, "exclude_modules": []}, "nvfp4", None),
+        (
+            {"quant_algo": "W4A16_NVFP4", "kv_cache_quant_algo": "FP8", "group_size": 16, "exclude_modules": []},
+            "nvfp4",
+            "fp8_e4m3",
+        ),
     ],
 )
 def test_a_checkpoint_folders_hf_quant_config_is_read(tmp_path, quantization, weights, kv):
@@ -571,3 +588,24 @@ def test_an_unknown_algorithm_in_hf_quant_config_is_refused_naming_it(tmp_path, 
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and f"hf_quant_config.json: {field}: " in err[0], err
+
+
+def test_w4a16_nvfp4_is_nvfp4_weights_with_unquantized_activations(tmp_path, capsys):
+    """ModelOpt's weight-only NVFP4 (vLLM: ModelOptNvFp4W4A16LinearMethod, FP4 Marlin GEMM, activations in 16 bits):
+    nvfp4 weights, the run's activations (fp16 unless given), so it costs what an explicit `--activations fp16` run
+    does; NVFP4's block of 16 is checked as for NVFP4."""
+    folder = _sidecar_checkpoint(
+        tmp_path, {"quant_algo": "W4A16_NVFP4", "kv_cache_quant_algo": None, "group_size": 16, "exclude_modules": []}
+    )
+    argv = ["simulate", "--arch", "h100-sxm", "--model", str(folder), "--phase", "decode", "--json"]
+    docs = []
+    for extra in ([], ["--activations", "fp16"], ["--activations", "nvfp4"]):
+        assert main([*argv, *extra]) == 0
+        docs.append(json.loads(capsys.readouterr().out))
+    linear = {op["weights"] for op in docs[0]["ops"] if op["kind"] == "linear"}
+    assert linear == {"nvfp4"}
+    assert docs[0]["totals"] == docs[1]["totals"] != docs[2]["totals"]
+    with pytest.raises(HwsimError, match="blocks of 16"):
+        from_hf_dict(
+            {**BASE, "quantization_config": {"quant_method": "modelopt", "quant_algo": "W4A16_NVFP4", "group_size": 32}}
+        )

@@ -209,3 +209,62 @@ def test_a_wrappers_vision_layers_are_never_taken_for_the_language_models(model_
     vision_first = dict(sorted(shapes.items(), key=lambda kv: "language_model." in kv[0]))
     rows = match_checkpoint(model, vision_first)
     assert [r for r in rows if not r["ok"]] == [] and all("language_model." in r["tensor"] for r in rows)
+
+
+HUB = {  # transformers' conversion_mapping.py ("granitemoe", shared by granitemoehybrid): hub path → loaded path
+    "block_sparse_moe.input_linear.weight": "block_sparse_moe.experts.gate_up_proj",
+    "block_sparse_moe.output_linear.weight": "block_sparse_moe.experts.down_proj",
+    "block_sparse_moe.router.layer.weight": "block_sparse_moe.router.weight",
+}
+
+
+def _hub_names(shapes: dict) -> dict:
+    out = {}
+    for name, shape in shapes.items():
+        for hub, loaded in HUB.items():
+            name = name.replace(f".{loaded}", f".{hub}") if name.endswith(f".{loaded}") else name
+        out[name] = shape
+    return out
+
+
+@pytest.mark.parametrize("model_type", ["granitemoe", "granitemoehybrid"])
+def test_granite_moe_hub_names_are_found_with_their_shapes(model_type):
+    """Hub checkpoints of Granite-MoE (ibm-granite/granite-3.1-3b-a800m) and Granite-4.0-H (granite-4.0-h-tiny) store
+    the experts as `block_sparse_moe.input_linear.weight` [E, 2I, H], `output_linear.weight` [E, H, I] and the router
+    as `router.layer.weight` [E, H]; transformers ≥ 5 renames them on load (the names in hf_reference.json)."""
+    model = _model(model_type)
+    shapes = _hub_names(_unfold(model, REF[model_type]["shapes"]))
+    assert "model.layers.0.block_sparse_moe.input_linear.weight" in shapes  # the layout under test, not the loaded one
+    rows = match_checkpoint(model, shapes)
+    assert len(rows) == sum(len(layer.linears(model.hidden)) for layer in model.blocks)
+    assert [r for r in rows if not r["ok"]] == []
+    moe = {r["role"]: r["tensor"].split(".", 3)[3] for r in rows if r["layer"] == 0 and "block_sparse" in r["tensor"]}
+    assert moe == {
+        "router": "block_sparse_moe.router.layer.weight",
+        "gate_proj": "block_sparse_moe.input_linear.weight",
+        "up_proj": "block_sparse_moe.input_linear.weight",
+        "down_proj": "block_sparse_moe.output_linear.weight",
+    }
+
+
+def test_reading_granite_moe_experts_from_the_hub_layout(tmp_path):
+    """GraniteMoeExperts splits `input_linear(x)` with chunk(2): gate is the first I output rows of each expert's
+    [2I, H] slice, up the last I; `output_linear` [E, H, I] is down as stored (out × in)."""
+    rng = np.random.default_rng(0)
+    cfg = {**REF["granitemoe"]["tiny"]["config"], "num_hidden_layers": 1}
+    model = from_hf_dict(cfg)
+    h, inter, experts = 64, 96, 8
+    gate_up = rng.standard_normal((experts, 2 * inter, h)).astype(np.float32)
+    down = rng.standard_normal((experts, h, inter)).astype(np.float32)
+    lin = model.blocks[0].linears(h)
+    tensors = {
+        "model.layers.0.block_sparse_moe.input_linear.weight": gate_up,
+        "model.layers.0.block_sparse_moe.output_linear.weight": down,
+        "model.layers.0.block_sparse_moe.router.layer.weight": np.zeros((experts, h), np.float32),
+    }
+    for role in ("q_proj", "k_proj", "v_proj", "o_proj"):
+        tensors[f"model.layers.0.self_attn.{role}.weight"] = np.zeros((lin[role].n, lin[role].k), np.float32)
+    src = CheckpointTensors(_write(tmp_path / "granitemoe", cfg, tensors), sample_elems=1 << 20)
+    np.testing.assert_array_equal(src.weight("layers.0.experts.gate_proj", "gate_proj", inter, h), gate_up[0][:inter])
+    np.testing.assert_array_equal(src.weight("layers.0.experts.up_proj", "up_proj", inter, h), gate_up[0][inter:])
+    np.testing.assert_array_equal(src.weight("layers.0.experts.down_proj", "down_proj", h, inter), down[0])

@@ -123,6 +123,10 @@ def _rope_inv_freq(cfg: dict, head_dim: int, file: Path) -> tuple[float, ...]:
 
 
 def read_config(folder: Path) -> DecoderConfig:
+    """The architecture fields of the folder's config.json, and nothing of its quantization: the forward pass reads
+    float tensors (read_float refuses packed ones) and quantizes them with the formats it is given (`Quant`), never
+    a checkpoint's quantization_config. So ModelOpt's hf_quant_config.json, which load_model reads beside config.json
+    (hwsim.workload.config.model_files), has nothing to give here and is not read."""
     from hwsim.workload.readers import Fields
 
     file = folder / "config.json"

@@ -194,18 +194,19 @@ class SlidingKv:
 
 
 def sliding_kv(
-    model: ModelConfig, kv_bits: float, block_size: int, draft: ModelConfig | None = None, draft_bits: float = 16
+    model: ModelConfig, kv_bits: Any, block_size: int, draft: ModelConfig | None = None, draft_bits: Any = 16
 ) -> SlidingKv | None:
     """The SlidingKv of a model whose attention layers include sliding-window ones, None for every other model (its
     blocks are charged per token as before). A speculative draft's K/V counts with the full-attention layers
-    (assumed: its own windows ignored, a small share of the block)."""
+    (assumed: its own windows ignored, a small share of the block). `kv_bits`, `draft_bits`: bits or the KV format,
+    each layer priced as the blocks are (hwsim.workload.kv.token_bytes: a row-scaled format on its rows)."""
     full = 0
     windows: dict[int, int] = {}
     for layer in model.blocks:
         attn = layer.mixer
         if not isinstance(attn, Attention):
             continue
-        bits = round(kv.as_bytes(kv.elems_per_token(attn), kv.index_elems_per_token(attn), kv_bits) * 64)
+        bits = round(kv.token_bytes((layer,), kv_bits) * 64)
         if attn.window and attn.chunk is None:
             windows[attn.window] = windows.get(attn.window, 0) + bits
         else:

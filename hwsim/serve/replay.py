@@ -111,10 +111,10 @@ def serve(
     sliding = (
         sliding_kv(
             model,
-            rp.kv.bits,
+            rp.kv,
             config.block_size,
             speculation.draft.model if speculation else None,
-            resolve_precision(for_model(speculation.draft.model, prec)[0]).kv.bits if speculation else 16,
+            resolve_precision(for_model(speculation.draft.model, prec)[0]).kv if speculation else 16,
         )
         if config.sliding_kv
         else None

@@ -14,8 +14,11 @@ Methods and the fields read (each library's documented config keys):
 - modelopt, and vLLM's spellings modelopt_fp4 (NVFP4) and modelopt_mxfp8 (NVIDIA TensorRT Model Optimizer's HF
   export; its hf_quant_config.json `quantization` fields, flat or under `quantization`; a checkpoint folder's
   hf_quant_config.json itself where config.json has no quantization_config, hwsim.workload.config.load_model):
-  quant_algo FP8 (e4m3), NVFP4 (group_size 16) or MXFP8; exclude_modules as names or globs
-  ("model.layers.0.self_attn*").
+  quant_algo FP8 (e4m3), NVFP4 (group_size 16), W4A16_NVFP4 (the same weights, weight-only) or MXFP8;
+  exclude_modules as names or globs ("model.layers.0.self_attn*").
+A checkpoint decides its weights (and KV cache) only: the activations are the run's (`--activations`, fp16 by
+default; a precision's `activations`) whatever the method, so weight-only methods (GPTQ, AWQ, W4A16_NVFP4) and W4A4
+ones (NVFP4) map to the same weight format and are told apart by the activations the user gives.
 Transformers never quantizes the output head or the embeddings of these methods unless told to
 (`get_keys_to_not_convert`), so lm_head and embed_tokens keep the checkpoint's dtype by default.
 
@@ -238,7 +241,10 @@ def _compressed_tensors(q: dict, dtype: str, file: object) -> WeightFormats:
 
 # MXFP8: OCP MX E4M3 elements in blocks of 32 with an E8M0 scale (vLLM's mxfp8_utils MXFP8_VALUE_DTYPE /
 # MXFP8_BLOCK_SIZE / MXFP8_SCALE_DTYPE), hwsim's mxfp8_e4m3
-_MODELOPT_ALGOS = {"FP8": "fp8_e4m3", "NVFP4": "nvfp4", "MXFP8": "mxfp8_e4m3"}
+# W4A16_NVFP4: NVFP4 weights with 16-bit activations (vLLM's modelopt.py: QUANT_ALGOS lists it beside NVFP4, and
+# ModelOptNvFp4Config takes it, "NVFP4" being in the name, with ModelOptNvFp4W4A16LinearMethod: FP4 Marlin GEMM,
+# no activation quantization), hwsim's nvfp4 weights; the activations stay the run's, unquantized by default
+_MODELOPT_ALGOS = {"FP8": "fp8_e4m3", "NVFP4": "nvfp4", "W4A16_NVFP4": "nvfp4", "MXFP8": "mxfp8_e4m3"}
 
 
 def _modelopt(q: dict, dtype: str, file: object, implied: str | None = None) -> WeightFormats:

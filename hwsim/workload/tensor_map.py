@@ -13,7 +13,10 @@ transformers modelling code of each type names them (module paths after `<prefix
 - routed experts stored one tensor per expert (`mlp.experts.<e>.gate_proj.weight`, Mixtral's
   `block_sparse_moe.experts.<e>.w1/w3/w2`) or stacked `[experts, …]`: transformers ≥ 5 stores
   `mlp.experts.gate_up_proj` [E, 2I, H] (gate then up) and `down_proj` [E, H, I]; gpt-oss and Llama-4
-  store them in × out ([E, H, 2I], [E, I, H]), gpt-oss with gate and up columns interleaved.
+  store them in × out ([E, H, 2I], [E, I, H]), gpt-oss with gate and up columns interleaved;
+- a name the hub's checkpoints still carry and transformers ≥ 5 renames on load (`HUB_RENAMES`):
+  Granite-MoE's `block_sparse_moe.input_linear` / `output_linear` / `router.layer` are its stacked
+  `experts.gate_up_proj` / `experts.down_proj` and `router`, the same shapes and gate-then-up order.
 
 `locate` answers with a `Located` (tensor name, the expert index in a stacked tensor, the output-feature
 rows of a fused tensor, whether it is stored in × out); `match_checkpoint` checks every linear weight of
@@ -179,6 +182,14 @@ EXPERT_PARENTS = ("mlp.experts", "block_sparse_moe.experts", "feed_forward.exper
 PER_EXPERT_NAMES = {"gate_proj": ("gate_proj", "w1"), "up_proj": ("up_proj", "w3"), "down_proj": ("down_proj", "w2")}
 INTERLEAVED_GATE_UP = ("gpt_oss",)  # gate_up columns alternate gate, up (transformers GptOssExperts)
 STACKED_IN_OUT = ("gpt_oss", "llama4_text")  # stacked experts multiply x @ W[e]: in × out per expert
+# module paths as hub checkpoints store them → the path transformers ≥ 5 loads them under (its conversion_mapping.py,
+# "granitemoe", which granitemoehybrid and granitemoeshared share): indexed under the loaded path, so every layout
+# lookup below serves both spellings
+HUB_RENAMES = {
+    "block_sparse_moe.input_linear": "block_sparse_moe.experts.gate_up_proj",  # [E, 2I, H]: gate then up
+    "block_sparse_moe.output_linear": "block_sparse_moe.experts.down_proj",  # [E, H, I]
+    "block_sparse_moe.router.layer": "block_sparse_moe.router",  # [E, H]
+}
 
 
 @dataclass(frozen=True)
@@ -206,7 +217,7 @@ def index_tensors(names: Iterable[str]) -> dict[tuple[int, str], str]:
         m = None if NOT_TRACED.search(name) else LAYER.match(name)
         if m:
             path = m[2][: -len(".weight")] if m[2].endswith(".weight") else m[2]
-            out.setdefault((int(m[1]), path), name)
+            out.setdefault((int(m[1]), HUB_RENAMES.get(path, path)), name)
     return out
 
 
