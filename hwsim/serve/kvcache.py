@@ -259,11 +259,11 @@ class BlockTable:
       forgotten): least recently used first, and never a block that is referenced (it is not in the queue);
     - a cached block with no reference counts as free (it is in the queue); reusing one takes it out.
     Without `caching` only the counts are kept (the queue would hold blank blocks only).
-    With `sliding` (a SlidingKv) a sequence holds the blocks its sliding layers still need (module docstring): its
-    count may fall as their windows move on, never below the cached blocks it references; of a prefix of b full
-    blocks it caches the leading SlidingKv.blocks(b × block_size, b × block_size) (assumed: the bytes its full
-    layers keep for all b blocks and its sliding layers for the window's last ones, as vLLM keeps them; a later
-    request reuses at most those leading blocks)."""
+    With `sliding` (a SlidingKv) a sequence holds the blocks its sliding and chunked layers still need (module
+    docstring): its count may fall as their windows or chunks move on, never below the cached blocks it references;
+    of a prefix of b full blocks it caches the leading SlidingKv.blocks(b × block_size, b × block_size) (assumed:
+    the bytes its full layers keep for all b blocks and its bounded layers for the window's last ones or the current
+    chunk's, as vLLM keeps them; a later request reuses at most those leading blocks)."""
 
     def __init__(
         self, num_blocks: int, block_size: int, num_seqs: int, caching: bool = False, sliding: SlidingKv | None = None

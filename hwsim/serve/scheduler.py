@@ -49,7 +49,7 @@ class SchedulerConfig:
     chunked_prefill: bool = True
     prefix_caching: bool = True
     kv_admission: str = "on-demand"  # KV_ADMISSIONS
-    # sliding-window layers hold only their window's blocks (vLLM V1's hybrid KV-cache manager, its default;
+    # sliding-window / chunked layers hold only their window's / chunk's blocks (vLLM V1's hybrid KV-cache manager;
     # hwsim.serve.kvcache.SlidingKv); False: every layer charged every token (--disable-hybrid-kv-cache-manager)
     sliding_kv: bool = True
 
