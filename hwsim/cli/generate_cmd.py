@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 from hwsim.cli.serve_args import (
     MACHINE_FLAGS,
     add_machine_arguments,
+    add_sliding_kv_argument,
     machine_from_args,
     parallel_from_args,
     speculation_from_args,
@@ -35,6 +36,7 @@ FLAGS = {
     **options("prompt", "output", "batch", "max_devices"),
     "ttft_s": "--ttft-slo",
     "tpot_s": "--tpot-slo",
+    "sliding_kv": "--no-sliding-kv",
 }
 
 
@@ -53,6 +55,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     size.add_argument("--ttft-slo", type=float, help="time-to-first-token target, seconds")
     size.add_argument("--tpot-slo", type=float, help="time-per-output-token target, seconds")
     size.add_argument("--max-devices", type=int, default=64, help="largest tp x pp tried (default 64)")
+    add_sliding_kv_argument(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -76,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         gen = speculative_generate(cost, spec, args.prompt, args.output, args.batch)
     else:
         gen = generate(cost, args.prompt, args.output, args.batch)
-    _warn_unless_fits(arch, model, prec, par, gen, spec)
+    _warn_unless_fits(arch, model, prec, par, gen, spec, args)
     s = gen.summary()
     weights, kv = weights_label(model, prec), kv_label(model, prec)
     layout = {
@@ -116,7 +119,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _warn_unless_fits(arch: Accelerator, model: ModelConfig, prec: Precision, par: Any, gen: Any, spec: Any) -> None:
+def _warn_unless_fits(
+    arch: Accelerator, model: ModelConfig, prec: Precision, par: Any, gen: Any, spec: Any, args: argparse.Namespace
+) -> None:
     """Costing does not need the model to fit (the figures are those of devices with more memory), but serving
     would refuse it: say so, as hwsim serve and --devices-needed would judge it. Likewise a design its family
     reports infeasible (an FPGA design that overflows its device: serve_args.warn_if_unbuildable)."""
@@ -126,7 +131,9 @@ def _warn_unless_fits(arch: Accelerator, model: ModelConfig, prec: Precision, pa
     from hwsim.serve.sizing import why_not_fits
 
     draft = spec.draft.model if spec is not None else None
-    why = why_not_fits(arch, model, prec, par, gen.prompt, gen.output, gen.batch, draft=draft)
+    why = why_not_fits(
+        arch, model, prec, par, gen.prompt, gen.output, gen.batch, draft=draft, sliding=not args.no_sliding_kv
+    )
     if why is not None:
         warnings.warn(
             HwsimWarning(
@@ -158,6 +165,7 @@ def _devices_needed(
         tpot_s=args.tpot_slo,
         max_devices=args.max_devices,
         ep=args.ep > 1,
+        sliding_kv=not args.no_sliding_kv,
     )
     if args.json:
         emit_json(

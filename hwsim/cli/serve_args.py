@@ -63,6 +63,18 @@ def add_machine_arguments(p: argparse.ArgumentParser) -> None:
     sd.add_argument("--acceptance", type=float, help="probability a draft token is accepted, in [0, 1] (with --draft)")
 
 
+def add_sliding_kv_argument(p: argparse._ActionsContainer) -> None:
+    """--no-sliding-kv, shared by serve (its paged cache) and generate (its fit check and --devices-needed), so both
+    size a sequence's KV blocks by the same rule (hwsim.serve.kvcache.SlidingKv)."""
+    p.add_argument(
+        "--no-sliding-kv",
+        action="store_true",
+        help="charge sliding-window and chunked local attention layers K/V for every token of a sequence (an engine "
+        "without vLLM's hybrid KV-cache manager: --disable-hybrid-kv-cache-manager); by default they hold only "
+        "their window's or current chunk's blocks",
+    )
+
+
 def machine_from_args(args: argparse.Namespace) -> tuple[Accelerator, ModelConfig, Precision]:
     """(arch, model, precision) from the shared options; HwsimError on bad input. No --weights: weights None, each
     op at the checkpoint's own format; no --kv: kv None, the checkpoint's own KV-cache format (both

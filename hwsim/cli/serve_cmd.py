@@ -11,6 +11,7 @@ from hwsim.cli.output import emit_json
 from hwsim.cli.serve_args import (
     MACHINE_FLAGS,
     add_machine_arguments,
+    add_sliding_kv_argument,
     machine_from_args,
     parallel_from_args,
     speculation_from_args,
@@ -103,12 +104,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="recompute every prompt: no reuse of cached full blocks of shared prefixes (on by default, as vLLM V1)",
     )
-    sch.add_argument(
-        "--no-sliding-kv",
-        action="store_true",
-        help="charge sliding-window layers K/V for every token of a sequence (an engine without vLLM's hybrid "
-        "KV-cache manager: --disable-hybrid-kv-cache-manager); by default they hold only their window's blocks",
-    )
+    add_sliding_kv_argument(sch)
     sch.add_argument(
         "--kv-admission",
         default="on-demand",

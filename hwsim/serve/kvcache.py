@@ -24,7 +24,11 @@ n new tokens cdiv(window − 1 + n, block_size) + 1 (SlidingWindowSpec.max_admis
 vllm/v1/kv_cache_interface.py). vLLM shares one pool of pages across its KV-cache groups; here a block keeps its
 size (block_size tokens of every layer) and a sequence is charged the blocks' worth of bytes its full-attention and
 sliding layers hold, rounded up to whole blocks (assumed: at most one block per sequence lost to rounding, as
-vLLM's equal-size groups pad). Chunked (local) attention layers are charged every token as before.
+vLLM's equal-size groups pad). Chunked local attention layers (Llama-4's `attention_chunk_size`) are the second
+kind of bounded layer, through the same rule with their own skipped tokens: vLLM's ChunkedLocalAttentionManager
+skips every token before the start of the chunk holding the current position (get_num_skipped_tokens =
+computed // chunk × chunk, in whole blocks), and admits a chunk of n new tokens with cdiv(min(chunk + n,
+max_model_len), block_size) blocks (ChunkedLocalAttentionSpec.max_admission_blocks_per_request).
 """
 
 from __future__ import annotations
@@ -158,65 +162,88 @@ def capacity_blocks(
 
 @dataclass(frozen=True)
 class SlidingKv:
-    """How many pool blocks a sequence holds when its sliding-window layers keep only their window (module
-    docstring). Weights: each layer class's K/V bits per token × 8 (integers); `windows`: (window, weight) pairs."""
+    """How many pool blocks a sequence holds when its sliding-window layers keep only their window and its chunked
+    local attention layers only their current chunk (module docstring). Weights: each layer class's K/V bits per
+    token × 8 (integers); `windows`, `chunks`: (window or chunk size, weight) pairs."""
 
     block_size: int
     full: int
     windows: tuple[tuple[int, int], ...]
+    chunks: tuple[tuple[int, int], ...] = ()
 
     @property
     def total(self) -> int:
-        return self.full + sum(w for _, w in self.windows)
+        return self.full + sum(w for _, w in self.windows + self.chunks)
+
+    def _bounded(self) -> list[tuple[int, int, bool]]:
+        """(size, weight, chunked) of every bounded layer class."""
+        return [(n, w, False) for n, w in self.windows] + [(n, w, True) for n, w in self.chunks]
+
+    @staticmethod
+    def skipped_tokens(size: int, chunked: bool, computed: np.ndarray) -> np.ndarray:
+        """Tokens a bounded layer no longer reads once `computed` are in the cache (vLLM's get_num_skipped_tokens):
+        a window's max(0, computed − window + 1), a chunk's (computed // chunk) × chunk."""
+        if chunked:
+            return (computed // size) * size
+        return np.maximum(computed - size + 1, 0)
 
     def blocks(self, computed: np.ndarray, tokens: np.ndarray) -> np.ndarray:
         """Blocks a sequence holds once it is allocated up to `tokens` tokens with `computed` of them already in
-        the cache (vLLM frees a sliding layer's skipped blocks before allocating the new ones)."""
+        the cache (vLLM frees a bounded layer's skipped blocks before allocating the new ones)."""
         tokens, computed = np.asarray(tokens, dtype=np.int64), np.asarray(computed, dtype=np.int64)
         every = -(-tokens // self.block_size)
         weighted = self.full * every
-        for window, weight in self.windows:
-            skipped = np.minimum(np.maximum(computed - window + 1, 0) // self.block_size, every)
+        for size, weight, chunked in self._bounded():
+            skipped = np.minimum(self.skipped_tokens(size, chunked, computed) // self.block_size, every)
             weighted = weighted + weight * (every - skipped)
         return -(-weighted // self.total)
 
     def worst(self, tokens: np.ndarray, max_batched_tokens: int) -> np.ndarray:
         """Most blocks a sequence of `tokens` tokens ever holds, prefilled in chunks of at most
-        `max_batched_tokens` (vLLM's bound: cdiv(window − 1 + max_batched_tokens, block_size) + 1 per sliding
-        layer, never more than its tokens' blocks)."""
+        `max_batched_tokens` (vLLM's admission bounds: cdiv(window − 1 + max_batched_tokens, block_size) + 1 per
+        sliding layer, cdiv(chunk + max_batched_tokens, block_size) per chunked one, never more than its tokens'
+        blocks)."""
         every = -(-np.asarray(tokens, dtype=np.int64) // self.block_size)
         weighted = self.full * every
-        for window, weight in self.windows:
-            weighted = weighted + weight * np.minimum(
-                every, -(-(window - 1 + max_batched_tokens) // self.block_size) + 1
+        for size, weight, chunked in self._bounded():
+            bound = (
+                -(-(size + max_batched_tokens) // self.block_size)
+                if chunked
+                else -(-(size - 1 + max_batched_tokens) // self.block_size) + 1
             )
+            weighted = weighted + weight * np.minimum(every, bound)
         return -(-weighted // self.total)
 
 
 def sliding_kv(
     model: ModelConfig, kv_bits: Any, block_size: int, draft: ModelConfig | None = None, draft_bits: Any = 16
 ) -> SlidingKv | None:
-    """The SlidingKv of a model whose attention layers include sliding-window ones, None for every other model (its
-    blocks are charged per token as before). A speculative draft's K/V counts with the full-attention layers
-    (assumed: its own windows ignored, a small share of the block). `kv_bits`, `draft_bits`: bits or the KV format,
-    each layer priced as the blocks are (hwsim.workload.kv.token_bytes: a row-scaled format on its rows)."""
+    """The SlidingKv of a model whose attention layers include sliding-window or chunked local ones, None for every
+    other model (its blocks are charged per token as before). A speculative draft's K/V counts with the
+    full-attention layers (assumed: its own windows ignored, a small share of the block). `kv_bits`, `draft_bits`:
+    bits or the KV format, each layer priced as the blocks are (hwsim.workload.kv.token_bytes: a row-scaled format
+    on its rows)."""
     full = 0
     windows: dict[int, int] = {}
+    chunks: dict[int, int] = {}
     for layer in model.blocks:
         attn = layer.mixer
         if not isinstance(attn, Attention):
             continue
         bits = round(kv.token_bytes((layer,), kv_bits) * 64)
-        if attn.window and attn.chunk is None:
+        if attn.chunk:  # a chunk bounds the keys whatever the window (assumed: none has both)
+            chunks[attn.chunk] = chunks.get(attn.chunk, 0) + bits
+        elif attn.window:
             windows[attn.window] = windows.get(attn.window, 0) + bits
         else:
             full += bits
     windows = {w: b for w, b in windows.items() if b > 0}
-    if not windows:
+    chunks = {c: b for c, b in chunks.items() if b > 0}
+    if not windows and not chunks:
         return None
     if draft is not None:
         full += round(kv_bytes_per_token(draft, draft_bits) * 64)
-    return SlidingKv(int(block_size), int(full), tuple(sorted(windows.items())))
+    return SlidingKv(int(block_size), int(full), tuple(sorted(windows.items())), tuple(sorted(chunks.items())))
 
 
 class BlockTable:

@@ -11,11 +11,13 @@ import numpy as np
 from hwsim.engine.per_op import for_model
 from hwsim.errors import HwsimError
 from hwsim.serve.generate import generate
-from hwsim.serve.kvcache import capacity_blocks
+from hwsim.core.precision import resolve_precision
+from hwsim.serve.kvcache import capacity_blocks, sliding_kv
 from hwsim.serve.links import Link
 
 if TYPE_CHECKING:
     from hwsim.core.precision import Precision, ResolvedPrecision
+    from hwsim.serve.kvcache import SlidingKv
     from hwsim.core.spec import Accelerator
     from hwsim.workload.config import ModelConfig
 from hwsim.serve.parallel import ParallelStepCost
@@ -34,10 +36,14 @@ def why_not_fits(
     memory_utilization: float = 0.9,
     block_size: int = 16,
     draft: ModelConfig | None = None,
+    sliding: bool = True,
 ) -> str | None:
     """Why the devices of layout `par` cannot hold the weights, activations and KV cache of `batch` sequences of
     prompt + output tokens (as hwsim serve would hold them: hwsim.serve.kvcache), or None when they can or when
-    the backing store's capacity is not given (unbounded: nothing to check)."""
+    the backing store's capacity is not given (unbounded: nothing to check). With `sliding` (serve's default,
+    `--no-sliding-kv` off) a model's sliding-window and chunked layers hold only their window or chunk: a sequence
+    needs the most blocks it ever holds, its prompt one chunk (hwsim.serve.kvcache.SlidingKv.worst, as serve's
+    reserve admission bounds it)."""
     if not _capacity_given(arch):
         return None
     if not 0 < memory_utilization <= 1:
@@ -48,7 +54,11 @@ def why_not_fits(
         )
     except HwsimError:
         return "weights and activations do not fit"
-    need = batch * -(-(prompt + output) // block_size)
+    per_seq = -(-(prompt + output) // block_size)
+    bounded = _sliding(model, prec, block_size, draft) if sliding else None
+    if bounded is not None:
+        per_seq = int(bounded.worst(np.array(prompt + output), prompt))
+    need = batch * per_seq
     return f"KV cache holds {blocks} blocks, needs {need}" if blocks < need else None
 
 
@@ -121,6 +131,15 @@ def why_not_buildable(
     return f"{arch.name} does not fit its device (limiting resource: {limit}{used})"
 
 
+def _sliding(
+    model: ModelConfig, prec: Precision | ResolvedPrecision | None, block_size: int, draft: ModelConfig | None
+) -> SlidingKv | None:
+    """The SlidingKv serve builds for the model at its KV format (hwsim.serve.replay), None without bounded layers."""
+    kv_fmt = resolve_precision(for_model(model, prec)[0]).kv
+    draft_kv = resolve_precision(for_model(draft, prec)[0]).kv if draft is not None else 16
+    return sliding_kv(model, kv_fmt, block_size, draft, draft_kv)
+
+
 def _capacity_given(arch: Accelerator) -> bool:
     """Whether the backing store has a finite capacity (the schema's default is unbounded)."""
     return math.isfinite(float(np.asarray(arch.backing.capacity)))
@@ -157,10 +176,12 @@ def devices_needed(
     memory_utilization: float = 0.9,
     block_size: int = 16,
     ep: bool = False,
+    sliding_kv: bool = True,
 ) -> dict:
     """The first candidate layout (see `candidates`) whose devices hold weights, activations and the KV
     cache of `batch` sequences of prompt + output tokens, and whose generation meets the targets. Returns
-    the answer and every layout tried, with why it failed."""
+    the answer and every layout tried, with why it failed. `sliding_kv`: sliding-window and chunked layers hold
+    only their window or chunk (why_not_fits)."""
     for name, v in (("ttft_s", ttft_s), ("tpot_s", tpot_s)):
         if v is not None and not (v > 0 and math.isfinite(v)):
             raise HwsimError(f"must be a positive number of seconds, got {v!r}", field=name)
@@ -186,6 +207,7 @@ def devices_needed(
             batch,
             memory_utilization=memory_utilization,
             block_size=block_size,
+            sliding=sliding_kv,
         )
         if why is not None:
             tried.append({**row, "fits": False, "why": why})
