@@ -67,6 +67,7 @@ MODELS = [
     (CONFIGS / "ministral-3-8b-text.json", "ministral3", 8_489_553_920, 8_489_553_920),
     (CONFIGS / "phi-3.5-moe-instruct.json", "phimoe", 41_873_153_344, 6_640_999_744),
     (CONFIGS / "hunyuan-a13b-instruct.json", "hunyuan_v1_moe", 80_393_183_232, 12_747_448_320),
+    (CONFIGS / "dbrx-instruct.json", "dbrx", 131_596_523_520, 36_469_708_800),  # card: 132B total, 36B active
     (CONFIGS / "apertus-8b-2509.json", "apertus", 8_053_338_176, 8_053_338_176),
     # multimodal wrappers (gemma3, llama4, mistral3): the language model of text_config, vision tower not counted
     (CONFIGS / "gemma-3-4b-it.json", "gemma3_text", 3_880_263_168, 3_880_263_168),

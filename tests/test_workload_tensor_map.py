@@ -68,6 +68,7 @@ PRESET = {
     "ministral3": "hf_configs/ministral-3-8b-text.json",
     "phimoe": "hf_configs/phi-3.5-moe-instruct.json",
     "hunyuan_v1_moe": "hf_configs/hunyuan-a13b-instruct.json",
+    "dbrx": "hf_configs/dbrx-instruct.json",
     "apertus": "hf_configs/apertus-8b-2509.json",
     "gemma3": "hf_configs/gemma-3-4b-it.json",
     "llama4": "hf_configs/llama-4-scout-17b-16e.json",
@@ -268,3 +269,41 @@ def test_reading_granite_moe_experts_from_the_hub_layout(tmp_path):
     np.testing.assert_array_equal(src.weight("layers.0.experts.gate_proj", "gate_proj", inter, h), gate_up[0][:inter])
     np.testing.assert_array_equal(src.weight("layers.0.experts.up_proj", "up_proj", inter, h), gate_up[0][inter:])
     np.testing.assert_array_equal(src.weight("layers.0.experts.down_proj", "down_proj", h, inter), down[0])
+
+
+def test_reading_dbrx_flat_experts_and_its_fused_wqkv(tmp_path):
+    """DBRX (transformers' DbrxExpertGLU) stores each layer's experts concatenated along the first axis,
+    w1 / v1 / w2 each [E × I, H]: expert e is rows e·I … (e+1)·I; gate x·w1[e]ᵀ, up x·v1[e]ᵀ (out × in), down h·w2[e]
+    (in × out). Its attention's Wqkv holds q, then k, then v along the output features."""
+    from hwsim.allocate.tensors import _read_located
+
+    rng = np.random.default_rng(0)
+    cfg = {**REF["dbrx"]["tiny"]["config"], "n_layers": 1}
+    model = from_hf_dict(cfg)
+    h, inter, experts, kv_dim = 64, 32, 8, 2 * 16
+    w1, v1, w2 = (rng.standard_normal((experts * inter, h)).astype(np.float32) for _ in range(3))
+    wqkv = rng.standard_normal((h + 2 * kv_dim, h)).astype(np.float32)
+    tensors = {
+        "transformer.blocks.0.norm_attn_norm.attn.Wqkv.weight": wqkv,
+        "transformer.blocks.0.norm_attn_norm.attn.out_proj.weight": np.zeros((h, h), np.float32),
+        "transformer.blocks.0.ffn.router.layer.weight": np.zeros((experts, h), np.float32),
+        "transformer.blocks.0.ffn.experts.mlp.w1": w1,
+        "transformer.blocks.0.ffn.experts.mlp.v1": v1,
+        "transformer.blocks.0.ffn.experts.mlp.w2": w2,
+    }
+    src = CheckpointTensors(_write(tmp_path / "dbrx", cfg, tensors), sample_elems=1 << 20)
+    np.testing.assert_array_equal(src.weight("layers.0.k_proj", "k_proj", kv_dim, h), wqkv[h : h + kv_dim])
+    np.testing.assert_array_equal(src.weight("layers.0.v_proj", "v_proj", kv_dim, h), wqkv[h + kv_dim :])
+    np.testing.assert_array_equal(src.weight("layers.0.experts.up_proj", "up_proj", inter, h), v1[:inter])
+    np.testing.assert_array_equal(src.weight("layers.0.experts.down_proj", "down_proj", h, inter), w2[:inter].T)
+    for role, want in (("gate_proj", w1[3 * inter : 4 * inter]), ("down_proj", w2[3 * inter : 4 * inter].T)):
+        loc = locate(model, src.index, 0, role, expert=3)[0]  # expert 3: its own rows, read alone
+        np.testing.assert_array_equal(_read_located(src.infos[loc.tensor], loc), want)
+    assert [r["ok"] for r in match_checkpoint(model, {k: v.shape for k, v in tensors.items()})] == [
+        True
+    ] * 8  # q, k, v, o, router, gate, up, down
+    # a flat tensor whose rows are not the config's experts × ffn_hidden_size is reported, not split wrongly
+    rows = match_checkpoint(
+        model, {**{k: v.shape for k, v in tensors.items()}, "transformer.blocks.0.ffn.experts.mlp.w1": (7 * inter, h)}
+    )
+    assert [r["role"] for r in rows if not r["ok"]] == ["gate_proj"]

@@ -148,8 +148,9 @@ def _read_located(info: TensorInfo, loc: tensor_map.Located) -> np.ndarray:
     from hwsim.accuracy.checkpoint import read_float, require_finite, require_float
 
     require_float(info)
+    shape = tensor_map.expert_shape(loc, tuple(info.shape))  # [experts, …] (DBRX's flat experts split)
     if loc.expert is not None and info.dtype in ("F32", "F16", "BF16"):
-        per = int(np.prod(info.shape[1:], dtype=np.int64))
+        per = int(np.prod(shape[1:], dtype=np.int64))
         width = 4 if info.dtype == "F32" else 2
         raw = np.fromfile(
             info.file,
@@ -158,11 +159,11 @@ def _read_located(info: TensorInfo, loc: tensor_map.Located) -> np.ndarray:
             offset=info.data_start + loc.expert * per * width,
         )
         w = (raw.astype(np.uint32) << 16).view(np.float32) if info.dtype == "BF16" else raw.astype(np.float32)
-        w = w.reshape(info.shape[1:])
+        w = w.reshape(shape[1:])
     else:
         w = np.asarray(read_float(info), dtype=np.float32)
         if loc.expert is not None:
-            w = w[loc.expert]
+            w = w.reshape(shape)[loc.expert]
     return tensor_map.orient(require_finite(info, w), loc)
 
 

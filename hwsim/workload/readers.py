@@ -758,6 +758,50 @@ def _gpt_oss(f: Fields, mt: str) -> tuple:
     )
 
 
+def _dbrx(f: Fields, mt: str) -> tuple:
+    """DBRX (HF DbrxForCausalLM): d_model / n_heads / n_layers (hidden_size / num_attention_heads /
+    num_hidden_layers their aliases), the attention's and the MoE's fields nested in attn_config / ffn_config.
+    Each block: a bias-free LayerNorm, GQA attention (kv_n_heads; q, k and v from one fused Wqkv, then clamped to
+    ±clip_qkv, an elementwise op hwsim does not price) with rotary on every head channel and a bias-free
+    out_proj, a second bias-free LayerNorm, then every layer's MoE: moe_num_experts gated experts (w1 gate, v1 up,
+    w2 down) of ffn_hidden_size behind a bias-free router, moe_top_k per token. Untied LM head (DbrxConfig refuses
+    tying); a single expert, a degenerate MoE that DBRX's stacked experts would still store, is refused."""
+    hidden = f.int("d_model", 2048, alias="hidden_size")
+    heads = f.int("n_heads", 16, alias="num_attention_heads")
+    layers = f.int("n_layers", 24, alias="num_hidden_layers")
+    sub = {}
+    for key in ("attn_config", "ffn_config"):
+        value = f.get(key, {})
+        if not isinstance(value, dict):
+            raise HwsimError("expected a mapping of fields", file=f.file, field=key)
+        sub[key] = Fields(value, f.file)
+    attn, ffn = sub["attn_config"], sub["ffn_config"]
+    if hidden % heads:
+        raise HwsimError(f"d_model {hidden} is not divisible by n_heads {heads}", file=f.file, field="n_heads")
+    kv = attn.int("kv_n_heads", 1)
+    if kv > heads or heads % kv:
+        raise HwsimError(f"must divide n_heads ({heads}), got {kv}", file=f.file, field="attn_config.kv_n_heads")
+    experts = ffn.int("moe_num_experts", 4)
+    if experts < 2:
+        raise HwsimError(
+            "a single expert is not supported (DBRX is an MoE)", file=f.file, field="ffn_config.moe_num_experts"
+        )
+    top_k = ffn.int("moe_top_k", 1)
+    if top_k > experts:
+        raise HwsimError(
+            f"must be in 1..{experts} (the routed experts), got {top_k}", file=f.file, field="ffn_config.moe_top_k"
+        )
+    act_fn = ffn.get("ffn_act_fn", {"name": "silu"})
+    act = str(act_fn.get("name", "silu") if isinstance(act_fn, dict) else act_fn)
+    if f.flag("tie_word_embeddings", False):
+        raise HwsimError("DBRX does not tie its LM head to the embeddings", file=f.file, field="tie_word_embeddings")
+    mlp = Mlp(ffn.int("ffn_hidden_size", 3584), True, act, experts=experts, top_k=top_k)
+    head_dim = hidden // heads
+    blocks = [Layer(Attention(heads, kv, head_dim, head_dim), mlp, norms=2) for _ in range(layers)]
+    emb = Embedding(f.int("vocab_size", 32000), tied=False)
+    return blocks, emb, "layernorm_weight", {"activation": act, "hidden": hidden}
+
+
 def _llama4(f: Fields, mt: str) -> tuple:
     """Llama-4 text: chunked attention (with rope and an L2 q/k norm) on three of four layers, global NoPE
     attention on the fourth; MoE layers (routed + one shared expert) every interleave_moe_layer_step."""
@@ -1532,6 +1576,7 @@ READERS: dict[str, Callable[[Fields, str], tuple]] = {
             "apertus",
         )
     },
+    "dbrx": _dbrx,
     "deepseek_v2": _deepseek,
     "deepseek_v3": _deepseek,
     "deepseek_v32": _deepseek,

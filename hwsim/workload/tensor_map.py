@@ -8,12 +8,15 @@ transformers modelling code of each type names them (module paths after `<prefix
 
 - its own tensor `<module>.weight`, out × in (nn.Linear) or in × out (GPT-2's Conv1D);
 - a slice of a fused tensor along the output features: q/k/v in `self_attention.query_key_value`
-  (Falcon, multi-query: q then k then v), `attn.c_attn` (GPT-2, Conv1D), `self_attn.qkv_proj` (Phi-3);
+  (Falcon, multi-query: q then k then v), `attn.c_attn` (GPT-2, Conv1D), `self_attn.qkv_proj` (Phi-3),
+  `norm_attn_norm.attn.Wqkv` (DBRX);
   gate/up in `mlp.gate_up_proj` (Phi-3: gate then up);
 - routed experts stored one tensor per expert (`mlp.experts.<e>.gate_proj.weight`, Mixtral's
   `block_sparse_moe.experts.<e>.w1/w3/w2`) or stacked `[experts, …]`: transformers ≥ 5 stores
   `mlp.experts.gate_up_proj` [E, 2I, H] (gate then up) and `down_proj` [E, H, I]; gpt-oss and Llama-4
   store them in × out ([E, H, 2I], [E, I, H]), gpt-oss with gate and up columns interleaved;
+- or concatenated along the first axis of one 2-D tensor per role: DBRX's `ffn.experts.mlp.w1` (gate) /
+  `v1` (up) / `w2` (down), each [E × I, H], w2 in × out per expert;
 - a name the hub's checkpoints still carry and transformers ≥ 5 renames on load (`HUB_RENAMES`):
   Granite-MoE's `block_sparse_moe.input_linear` / `output_linear` / `router.layer` are its stacked
   `experts.gate_up_proj` / `experts.down_proj` and `router`, the same shapes and gate-then-up order.
@@ -76,6 +79,7 @@ OWN: dict[str, tuple[str, ...]] = {
         "attn.c_proj",
         "self_attn.dense",
         "mixer.o_proj",  # Nemotron-H: every layer's one block is its `mixer`
+        "norm_attn_norm.attn.out_proj",  # DBRX
     ),
     "gate_proj": ("mlp.gate_proj", "feed_forward.w1", "mlp.w1", "feed_forward.gate_proj"),
     "up_proj": (
@@ -110,6 +114,7 @@ OWN: dict[str, tuple[str, ...]] = {
         "mixer.gate",
         "feed_forward.gate",  # LFM2-MoE
         "mlp.gate.wg",  # Hunyuan-MoE
+        "ffn.router.layer",  # DBRX
         "router.proj",  # Gemma-4: the router beside the layer's MLP
     ),
     "q_a_proj": ("self_attn.q_a_proj",),
@@ -171,6 +176,7 @@ FUSED: dict[str, tuple[str, ...]] = {
     "self_attention.query_key_value": ("q_proj", "k_proj", "v_proj"),
     "attn.c_attn": ("q_proj", "k_proj", "v_proj"),
     "self_attn.qkv_proj": ("q_proj", "k_proj", "v_proj"),
+    "norm_attn_norm.attn.Wqkv": ("q_proj", "k_proj", "v_proj"),  # DBRX
     "mlp.gate_up_proj": ("gate_proj", "up_proj"),
     "shared_mlp.input_linear": ("shared_gate_proj", "shared_up_proj"),  # GraniteMoeHybrid: gate then up
 }
@@ -182,6 +188,14 @@ EXPERT_PARENTS = ("mlp.experts", "block_sparse_moe.experts", "feed_forward.exper
 PER_EXPERT_NAMES = {"gate_proj": ("gate_proj", "w1"), "up_proj": ("up_proj", "w3"), "down_proj": ("down_proj", "w2")}
 INTERLEAVED_GATE_UP = ("gpt_oss",)  # gate_up columns alternate gate, up (transformers GptOssExperts)
 STACKED_IN_OUT = ("gpt_oss", "llama4_text")  # stacked experts multiply x @ W[e]: in × out per expert
+# experts concatenated along the first axis of one 2-D tensor, [experts × I, H] (DBRX's ffn.experts.mlp): role →
+# (module path, stored in × out). Expert e is rows e·I … (e+1)·I; w1 (gate) and v1 (up) are out × in per expert, w2
+# (down) is in × out (the expert's I rows of H columns, multiplied as h @ w2[e])
+FLAT_EXPERTS = {
+    "gate_proj": ("ffn.experts.mlp.w1", False),
+    "up_proj": ("ffn.experts.mlp.v1", False),
+    "down_proj": ("ffn.experts.mlp.w2", True),
+}
 # module paths as hub checkpoints store them → the path transformers ≥ 5 loads them under (its conversion_mapping.py,
 # "granitemoe", which granitemoehybrid and granitemoeshared share): indexed under the loaded path, so every layout
 # lookup below serves both spellings
@@ -199,6 +213,14 @@ class Located:
     transpose: bool = False  # stored in × out
     expert: int | None = None  # index into a stacked [experts, …] tensor
     interleaved: bool = False  # gate/up alternate along the output features (stride 2)
+    flat: int = 0  # experts concatenated along axis 0 of a 2-D tensor (DBRX): their count; 0 = a 3-D stack or none
+
+
+def expert_shape(loc: Located, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """A stored tensor's shape as [experts, …]: a flat [experts × rows, cols] tensor split into its experts."""
+    if loc.flat and len(shape) == 2 and shape[0] % loc.flat == 0:
+        return (loc.flat, shape[0] // loc.flat, shape[1])
+    return tuple(shape)
 
 
 def _layer_linears(model: ModelConfig, layer: int) -> Mapping[str, Linear]:
@@ -245,6 +267,9 @@ def locate(
                     transpose=path in CONV1D and model.model_type in CONV1D_TYPES,
                 )
             ]
+    if routed and role in FLAT_EXPERTS and (layer, FLAT_EXPERTS[role][0]) in index:
+        path, in_out = FLAT_EXPERTS[role]
+        return [Located(index[layer, path], expert=expert, transpose=in_out, flat=linears[role].copies)]
     if routed and role in PER_EXPERT_NAMES:
         for parent in EXPERT_PARENTS:
             for short in PER_EXPERT_NAMES[role]:
@@ -290,6 +315,9 @@ def orient(w: np.ndarray, loc: Located) -> np.ndarray:
 def stored_shape(loc: Located, n: int, k: int, experts: int, shape: tuple[int, ...]) -> bool:
     """Whether a tensor of `shape` can hold the located n × k weight (per expert: `experts` stacked)."""
     if loc.expert is not None:
+        if loc.flat and loc.flat != experts:
+            return False
+        shape = expert_shape(loc, shape)
         if len(shape) != 3 or shape[0] != experts:
             return False
         shape = shape[1:]

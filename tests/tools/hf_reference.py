@@ -84,6 +84,7 @@ REAL = {
     "phimoe": CONFIGS / "phi-3.5-moe-instruct.json",
     "hunyuan_v1_moe": CONFIGS / "hunyuan-a13b-instruct.json",
     "apertus": CONFIGS / "apertus-8b-2509.json",
+    "dbrx": CONFIGS / "dbrx-instruct.json",
     # multimodal wrappers: hwsim traces the language model (text_config); see WRAPPED
     "gemma3": CONFIGS / "gemma-3-4b-it.json",
     "llama4": CONFIGS / "llama-4-scout-17b-16e.json",
@@ -176,7 +177,9 @@ SEQ, BATCH = 12, 2  # tiny prefill tokens per sequence (below every tiny window)
 SEQ_OF = {"qwen3_next": 64, "qwen3_5_text": 64, "qwen3_5_moe_text": 64}
 # mamba: Bamba's Mamba-2 mixer; linear_attn: Qwen3-Next's Gated DeltaNet; conv: LFM2's short convolution
 MIXER = re.compile(r"\.(self_attn|attn|self_attention|mixer|mamba|linear_attn)$|layers\.\d+\.conv$")
-MLP = re.compile(r"\.(mlp|feed_forward)$")
+# DBRX: a block's MoE is its `ffn`, whose experts' GLU is `ffn.experts.mlp` (inside it: not counted twice)
+MLP = re.compile(r"(?<!\.experts)\.(mlp|feed_forward|ffn)$")
+LAYER_OF = re.compile(r"layers\.\d+\.|h\.\d+\.|blocks\.\d+\.")  # DBRX: transformer.blocks.<i>
 
 
 def read(path: Path) -> dict:
@@ -219,9 +222,9 @@ def group_macs(model, run, mlp_layers: frozenset = frozenset()) -> dict:
             groups["lm_head"] += total
         elif layer and int(layer[1]) in mlp_layers:
             groups["mlp"] += total
-        elif MIXER.search(mod) and re.search(r"layers\.\d+\.|h\.\d+\.", mod + "."):
+        elif MIXER.search(mod) and LAYER_OF.search(mod + "."):
             groups["mixer"] += total
-        elif MLP.search(mod) and re.search(r"layers\.\d+\.|h\.\d+\.", mod + "."):
+        elif MLP.search(mod) and LAYER_OF.search(mod + "."):
             groups["mlp"] += total
     return groups
 
@@ -296,6 +299,17 @@ def tiny_run(cfg: dict) -> dict:
         pattern = tiny["hybrid_override_pattern"]
         tiny["hybrid_override_pattern"] = "".join(sorted(set(pattern), key=pattern.index))
         tiny["num_hidden_layers"] = len(tiny["hybrid_override_pattern"])
+    if cfg["model_type"] == "dbrx":  # DBRX: its widths under their own names, attention and MoE fields nested
+        for k in ("hidden_size", "num_hidden_layers", "ffn_hidden_size"):
+            tiny.pop(k, None)
+        tiny |= {"d_model": TINY["hidden_size"], "n_heads": HEADS["num_attention_heads"], "n_layers": TINY["n_layer"]}
+        tiny["attn_config"] = {**cfg["attn_config"], "kv_n_heads": HEADS["num_key_value_heads"]}
+        tiny["ffn_config"] = {
+            **cfg["ffn_config"],
+            "ffn_hidden_size": TINY["moe_intermediate_size"],
+            "moe_num_experts": HEADS["num_experts"],
+            "moe_top_k": HEADS["num_experts_per_tok"],
+        }
     if "kv_lora_rank" in cfg:
         # MLA: kv_b_proj expands the latent to one key/value per query head and the eager path then repeats
         # them num_heads // num_key_value_heads times, so the kv head count must stay the query head count
