@@ -12,7 +12,7 @@ import math
 import numbers
 import sys
 from dataclasses import dataclass, fields, replace
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import numpy as np
 
@@ -141,10 +141,7 @@ class OpColumns:
         rows = self.kv_rows
         if rows is None or not kv.row_scaled or kv.group_size is None:
             return kv.bits
-        g = self.__dict__.get("_kv_rows_gcd")
-        if g is None:  # every row length's common divisor (0: none), once per OpColumns
-            g = self.__dict__["_kv_rows_gcd"] = int(np.gcd.reduce(rows.astype(np.int64).ravel()))
-        if g % kv.group_size == 0:
+        if self._gcd_once("_kv_rows_gcd", lambda: rows.ravel()) % kv.group_size == 0:
             return kv.bits
         return kv.bits_on_rows(rows[:, 0], rows[:, 1])
 
@@ -179,15 +176,22 @@ class OpColumns:
     def _rows_gcd(self, key: str, embeddings: bool) -> int:
         """The common divisor of the linear ops' K (and, with `embeddings`, the embedding rows' n), once per
         OpColumns (kept under `key`): a group size dividing it fits every row."""
+
+        def rows() -> np.ndarray:
+            if self.only("linear"):  # a GEMM table (the one-GEMM cost() hot path): no mask to build
+                return self.k
+            if embeddings and self.has("embedding"):
+                return self._weight_rows()[self.is_kind("linear") | self.is_embedding]
+            return self.k[self.is_kind("linear")]
+
+        return self._gcd_once(key, rows)
+
+    def _gcd_once(self, key: str, rows: Callable[[], np.ndarray]) -> int:
+        """The greatest common divisor of the row lengths `rows()` gives (0: none), computed once per OpColumns and
+        kept under `key`: a group size dividing it fits every row."""
         g = self.__dict__.get(key)
         if g is None:
-            if self.only("linear"):  # a GEMM table (the one-GEMM cost() hot path): no mask to build
-                rows = self.k
-            elif embeddings and self.has("embedding"):
-                rows = self._weight_rows()[self.is_kind("linear") | self.is_embedding]
-            else:
-                rows = self.k[self.is_kind("linear")]
-            g = self.__dict__[key] = int(np.gcd.reduce(rows.astype(np.int64)))
+            g = self.__dict__[key] = int(np.gcd.reduce(rows().astype(np.int64)))
         return g
 
     def fused_attention(self) -> np.ndarray:

@@ -25,6 +25,9 @@ from hwsim.arch.loader import as_accelerator
 from hwsim.core.precision import OperandType, Precision, operand_type
 from hwsim.errors import HwsimError
 from hwsim.kept import kept
+from hwsim.workload import kv
+from hwsim.workload.blocks import Attention
+from hwsim.workload.layer_ops import FIXED_OPERANDS
 from hwsim.workload.trace import Trace
 
 if TYPE_CHECKING:  # pandas loads with the first table a caller asks for (CostTable.ops), not with the engine
@@ -107,10 +110,6 @@ def kv_row_columns(trace: TraceLike) -> dict[str, np.ndarray]:
 
 
 def _kv_rows(trace: Trace) -> dict[str, np.ndarray]:
-    from hwsim.workload import kv
-    from hwsim.workload.blocks import Attention
-    from hwsim.workload.layer_ops import FIXED_OPERANDS
-
     table = op_table(trace)
     blocks = trace.model.blocks
     per_layer = np.zeros((len(blocks) + 1, 2))  # the last row: ops outside the layers (layer -1)

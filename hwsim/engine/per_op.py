@@ -22,7 +22,7 @@ import numpy as np
 
 from hwsim.engine.attention import as_run
 from hwsim.engine.cost import CostTable, evaluate, ops_frame
-from hwsim.core.precision import Precision
+from hwsim.core.precision import Precision, resolve_precision
 from hwsim.errors import HwsimError, HwsimWarning
 
 if TYPE_CHECKING:  # pandas loads with the first table, not with the engine
@@ -149,8 +149,6 @@ def with_model_kv(precision: Precision | ResolvedPrecision, model: ModelConfig |
 def weights_label(model: ModelConfig, precision: Precision | ResolvedPrecision | None) -> str:
     """The weight formats `precision` costs `model` at, as a command reports them: every format its ops store,
     main first ('int4_g128+fp16': a GPTQ checkpoint as it ships), else the one format of every weight."""
-    from hwsim.core.precision import resolve_precision
-
     concrete, main = for_model(model, precision)
     groups = model_split(model)
     if main is not None and groups is not None:
@@ -162,8 +160,6 @@ def kv_label(model: ModelConfig, precision: Precision | ResolvedPrecision | None
     """The KV-cache format `precision` costs `model`'s cache at, as a command reports it beside `weights_label`:
     the precision's own, or for a KV format of None the checkpoint's (`model_kv`: 'fp8_e4m3' for a ModelOpt
     export with kv_cache_quant_algo FP8), else fp16."""
-    from hwsim.core.precision import resolve_precision
-
     return resolve_precision(for_model(model, precision)[0]).kv.name
 
 
