@@ -620,3 +620,47 @@ def test_simulate_names_its_method_option(capsys, method, needle):
     argv = ["simulate", "--arch", "bitmod", "--model", "gpt-2", "--phase", "decode", "--method", method]
     err = one_line_exit_2(capsys, argv, needle)
     assert err.startswith("hwsim simulate: error: --method: "), err
+
+
+# --- the bad-input audit of 2026-12-06: a throwaway driver ran ~12,000 mutated flags, studies, arch presets, model
+# configs and files through the CLI; each case below was a traceback (or a hang) there ---
+
+LONG = "x" * 300  # one name part beyond the 255 bytes file systems allow: pathlib's exists/is_dir raise OSError on it
+
+
+@pytest.mark.parametrize(
+    "arch, sampler, needle",
+    [
+        # a huge integer past the first value of a swept list: numpy's int64 OverflowError in the grid
+        ({"compute.rows": [16, 10**30]}, {"kind": "grid"}, "compute.rows: must be at most 1,099,511,627,776"),
+        # an integer range beyond float64's exact integers: a cast warning, then garbage samples
+        ({"compute.rows": {"min": 8, "max": 10**30, "integer": True}}, {"kind": "random", "samples": 2}, "±2^53"),
+    ],
+)
+def test_huge_swept_integers(capsys, tmp_path, arch, sampler, needle):
+    argv = _study(tmp_path, architectures=[{"preset": "bitmod", "sweep": arch}], sampler=sampler)
+    one_line_exit_2(capsys, argv, needle)
+
+
+def test_a_huge_integer_on_a_float_field_sweeps_as_set_takes_it(tmp_path):
+    """clock: [1 GHz, 10^30] as plain integers: the second no longer overflows int64; it runs as --set clock=1e30."""
+    import pandas as pd
+
+    argv = _study(tmp_path, architectures=[{"preset": "bitmod", "sweep": {"clock": [10**9, 10**30]}}])
+    assert main([*argv, "--json"]) == 0
+    assert sorted(pd.read_parquet(tmp_path / "o" / "results.parquet")["clock"]) == [1e9, 1e30]
+
+
+@pytest.mark.parametrize("key", ["max_num_seqs", "kv_blocks"])
+def test_serving_counts_beyond_int64_are_refused(capsys, tmp_path, key):
+    """max_num_seqs: 10^30 replayed every point, then pyarrow's OverflowError writing the int64 column."""
+    entry = {"kind": "serving", "model": "gpt-2", "requests": {"rate": 1, "num_requests": 3}, key: 10**30}
+    argv = _study(tmp_path, workloads=[entry], objectives=["tpot_p99_s:min", "area_mm2:min"])
+    one_line_exit_2(capsys, argv, f"workloads[0].{key}: must be at most 9,223,372,036,854,775,807 (2^63 - 1)")
+
+
+@pytest.mark.parametrize("key", ["path", "text", "calibration"])
+def test_study_model_accuracy_paths_too_long_to_be_files(capsys, tmp_path, key):
+    ckpt = packaged_dir("archs").parents[2] / "tests" / "data" / "tiny_llm"
+    acc = {"source": "model", "path": str(ckpt / "llama"), "text": str(ckpt / "text.txt"), key: LONG}
+    one_line_exit_2(capsys, _study(tmp_path, accuracy=acc), f"accuracy.{key}: no such")
