@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 from pathlib import Path
@@ -48,8 +49,9 @@ def read_mapping(path: str | Path, *, what: str = "file") -> dict:
     return data
 
 
-def read_text(path: str | Path, *, what: str = "file") -> str:
-    """A user's text file as UTF-8, with one-line errors (missing, unreadable, not UTF-8)."""
+def read_text(path: str | Path, *, what: str = "file", form: str = "YAML or JSON") -> str:
+    """A user's text file as UTF-8, with one-line errors (missing, unreadable, not UTF-8); `form` is what the
+    file should hold, as the not-UTF-8 error says it."""
     path = Path(path)
     try:
         return path.read_text(encoding="utf-8")
@@ -60,7 +62,7 @@ def read_text(path: str | Path, *, what: str = "file") -> str:
     except UnicodeDecodeError as exc:
         hint = " (for a checkpoint, give its folder with config.json)" if path.suffix == ".safetensors" else ""
         raise HwsimError(
-            f"not a text file (not UTF-8 at byte {exc.start}): {what} must be YAML or JSON saved as UTF-8{hint}",
+            f"not a text file (not UTF-8 at byte {exc.start}): {what} must be {form} saved as UTF-8{hint}",
             file=path,
         ) from None
 
@@ -154,6 +156,15 @@ def input_path(path: str | os.PathLike[str], *, field: str | None = None) -> Pat
     the current folder, and the errors it led to ('.: cannot read: Is a directory') named neither."""
     if not str(path).strip():
         raise HwsimError("an empty file or folder name, got ''", field=field)
+    try:
+        os.stat(path)
+    except OSError as exc:  # a missing or unreadable file is the reader's to say; Path.exists/is_dir raise on this one
+        if exc.errno == errno.ENAMETOOLONG:
+            raise HwsimError(
+                "name too long to be a file (file systems allow 255 bytes a name, 4096 a path)", file=path, field=field
+            ) from None
+    except ValueError:  # an embedded NUL byte
+        raise HwsimError("a file name cannot contain a NUL character", field=field) from None
     return Path(path)
 
 
@@ -241,7 +252,7 @@ def prepare_output(path: str | Path, *, field: str | None = None, inputs: Iterab
     if not os.access(parent, os.W_OK):
         raise HwsimError(f"cannot write: folder {parent} is not writable", file=path, field=field)
     for src in inputs:  # after the mkdir: 'new/../x.csv' names x.csv only once new/ exists
-        if Path(src).exists() and path.exists() and os.path.samefile(src, path):
+        if os.path.exists(src) and os.path.exists(path) and os.path.samefile(src, path):  # a name too long: False
             raise HwsimError(
                 f"is the input {src}: writing it would destroy it; give another file", file=path, field=field
             )

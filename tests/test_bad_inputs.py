@@ -664,3 +664,23 @@ def test_study_model_accuracy_paths_too_long_to_be_files(capsys, tmp_path, key):
     ckpt = packaged_dir("archs").parents[2] / "tests" / "data" / "tiny_llm"
     acc = {"source": "model", "path": str(ckpt / "llama"), "text": str(ckpt / "text.txt"), key: LONG}
     one_line_exit_2(capsys, _study(tmp_path, accuracy=acc), f"accuracy.{key}: no such")
+
+
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["formats", "compare", "--formats", "int8", "--tensor", LONG], "--tensor: name too long to be a file"),
+        (["formats", "compare", "--formats", "int8", "--tensor", LONG + ":w"], "--tensor: name too long"),
+        (["formats", "compare", "--formats", "int8", "--tensor", ":w"], ":w: --tensor: no such file"),  # named '.'
+        (["accuracy", "--model", LONG, "--text", "tests/data/tiny_llm/text.txt"], "--model: name too long"),
+        (["calibrate", "--arch", "h100-sxm", "--measurements", LONG, "--out", "c.yaml"], "--measurements: name too"),
+        (
+            ["calibrate", "--arch", "h100-sxm", "--measurements", "hwsim/data/gpu/h100-sxm-kernels.csv"]
+            + ["--out", LONG + ".yaml"],
+            "--out: cannot write: File name too long",
+        ),
+    ],
+)
+def test_names_too_long_to_be_files(capsys, monkeypatch, argv, needle):
+    monkeypatch.chdir(packaged_dir("archs").parents[2])
+    one_line_exit_2(capsys, argv, needle)
