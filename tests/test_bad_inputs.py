@@ -684,3 +684,11 @@ def test_study_model_accuracy_paths_too_long_to_be_files(capsys, tmp_path, key):
 def test_names_too_long_to_be_files(capsys, monkeypatch, argv, needle):
     monkeypatch.chdir(packaged_dir("archs").parents[2])
     one_line_exit_2(capsys, argv, needle)
+
+
+@pytest.mark.parametrize("command", [GENERATE, SERVE])
+@pytest.mark.parametrize("k, needle", [("257", "got 257"), ("99999999999999999999", "got 1e+20")])
+def test_spec_tokens_are_bounded(capsys, command, k, needle):
+    """--spec-tokens 10^20 overflowed int64 mid-run; 10^4 ran ~2 min: one draft step per token every round."""
+    argv = [*command, "--draft", "gpt-2", "--acceptance", "0.5", "--spec-tokens", k]
+    one_line_exit_2(capsys, argv, f"--spec-tokens: must be at most 256 draft tokens per step, {needle}")
