@@ -692,3 +692,18 @@ def test_spec_tokens_are_bounded(capsys, command, k, needle):
     """--spec-tokens 10^20 overflowed int64 mid-run; 10^4 ran ~2 min: one draft step per token every round."""
     argv = [*command, "--draft", "gpt-2", "--acceptance", "0.5", "--spec-tokens", k]
     one_line_exit_2(capsys, argv, f"--spec-tokens: must be at most 256 draft tokens per step, {needle}")
+
+
+@pytest.mark.parametrize(
+    "name, body, needle",
+    [
+        ("s.csv", "name,sensitivity\n*,caf\xe9\n".encode("latin-1"), "not UTF-8 at byte"),  # was UnicodeDecodeError
+        ("s.json", '{"*": 1}'.encode("utf-16"), "a sensitivity table must be CSV or JSON saved as UTF-8"),
+        ("s.csv", b"name,sensitivity\n*," + b"1" * 200_000 + b"\n", "not a CSV table: field larger"),  # csv.Error
+    ],
+)
+def test_unreadable_sensitivity_tables(capsys, tmp_path, name, body, needle):
+    path = tmp_path / name
+    path.write_bytes(body)
+    argv = ["allocate", "--arch", "bitmod", "--model", "gpt-2", "--phase", "decode", "--formats", "int4_g128,int8"]
+    one_line_exit_2(capsys, [*argv, "--budget", "avg_bits=6", "--proxy", "table", "--sensitivity", str(path)], needle)

@@ -104,7 +104,7 @@ def _no_repeats(pairs: list[tuple[str, object]]) -> dict:
 
 def load_requests(path: str) -> Requests:
     """Read a JSONL request file (blank lines skipped)."""
-    text = read_text(path, what="request file")
+    text = read_text(path, what="a request file", form="JSON lines")
     arrival, inp, out = [], [], []
     pre, pre_len, own = [], [], []
     codes: dict[object, int] = {}  # prefix names and request ids → codes (one namespace)
