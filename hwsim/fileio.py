@@ -6,6 +6,7 @@ import contextlib
 import errno
 import json
 import os
+import sys
 from pathlib import Path
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -95,8 +96,17 @@ def parse_text(text: str, path: str | Path, *, is_json: bool = False) -> Any:
         raise HwsimError(
             "nested too deeply (lists or mappings inside each other thousands of levels down)", file=path
         ) from None
+    except ValueError as exc:  # a value the parser matched but Python cannot build: 2024-13-45, a 5000-digit integer
+        raise HwsimError(f"cannot read a value: {value_error(exc)}", file=path) from None
     check_size(data, path)
     return data
+
+
+def value_error(exc: ValueError) -> str:
+    """A parser's ValueError in a user's words (Python's integer-digits limit names sys.set_int_max_str_digits)."""
+    if "integer string conversion" in str(exc):
+        return f"an integer of more than {sys.get_int_max_str_digits()} digits"
+    return str(exc)
 
 
 def parse_scalar(text: str) -> object:
@@ -104,7 +114,7 @@ def parse_scalar(text: str) -> object:
     text that is no such scalar ('1 GHz', bad YAML) stays text."""
     try:
         out = yaml.safe_load(text)
-    except yaml.YAMLError:
+    except (yaml.YAMLError, ValueError):  # ValueError: 2024-13-45, an integer of over 4300 digits
         return text
     return out if isinstance(out, (int, float, bool, str, list)) and out is not None else text
 

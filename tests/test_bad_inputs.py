@@ -707,3 +707,73 @@ def test_unreadable_sensitivity_tables(capsys, tmp_path, name, body, needle):
     path.write_bytes(body)
     argv = ["allocate", "--arch", "bitmod", "--model", "gpt-2", "--phase", "decode", "--formats", "int4_g128,int8"]
     one_line_exit_2(capsys, [*argv, "--budget", "avg_bits=6", "--proxy", "table", "--sensitivity", str(path)], needle)
+
+
+BIG = "9" * 5000  # beyond Python's 4300-digit limit on int(str): the parsers' ValueError was a traceback
+
+
+@pytest.mark.parametrize(
+    "name, body, argv, needle",
+    [
+        (
+            "m.json",
+            '{"model_type": "llama", "hidden_size": ' + BIG + "}",
+            ["trace", "--phase", "decode"],
+            "4300 digits",
+        ),
+        ("m.yaml", "model_type: llama\nhidden_size: " + BIG + "\n", ["trace", "--phase", "decode"], "4300 digits"),
+        ("m.yaml", "model_type: llama\nhidden_size: 2024-13-45\n", ["trace", "--phase", "decode"], "month must be"),
+    ],
+)
+def test_values_a_parser_matches_but_python_cannot_build(capsys, tmp_path, name, body, argv, needle):
+    path = tmp_path / name
+    path.write_text(body)
+    err = one_line_exit_2(capsys, [*argv, "--model", str(path)], f"{path}: cannot read a value: ")
+    assert needle in err, err
+
+
+@pytest.mark.parametrize(
+    "line, needle",
+    [
+        ('{"arrival_time": 0, "input_tokens": NaN, "output_tokens": 2}', "input_tokens: line 1: must be a positive"),
+        ('{"arrival_time": 0, "input_tokens": 4, "output_tokens": Infinity}', "output_tokens: line 1: must be"),
+        ('{"arrival_time": 0, "input_tokens": 8, "output_tokens": 2, "prefix": "p", "prefix_len": NaN}', "prefix_len"),
+        ('{"arrival_time": 0, "input_tokens": ' + BIG + ', "output_tokens": 2}', "line 1: an integer of more than"),
+    ],
+)
+def test_request_file_numbers_python_json_reads(capsys, tmp_path, line, needle):
+    """json reads NaN and Infinity (int(nan) was a ValueError traceback) and refuses 5000-digit integers itself."""
+    path = tmp_path / "r.jsonl"
+    path.write_text(line + "\n")
+    one_line_exit_2(capsys, ["serve", "--arch", "h100-sxm", "--model", "gpt-2", "--requests", str(path)], needle)
+
+
+def test_set_with_an_integer_python_cannot_read(capsys):
+    one_line_exit_2(
+        capsys, ["simulate", "--arch", "bitmod", *GEMM, "--set", f"compute.rows={BIG}"], "expected an integer"
+    )
+
+
+@pytest.mark.parametrize(
+    "index",
+    [b'{"weight_map": {"w": 5}}', b'{"weight_map": ["a.safetensors"]}', b'{"weight_map": "a"}', b"\xff\xfe{}"],
+)
+def test_checkpoint_index_without_a_weight_map_of_names(capsys, tmp_path, index):
+    """A number or a list as the weight map was a TypeError / AttributeError traceback, a UTF-16 file a
+    UnicodeDecodeError one."""
+    (tmp_path / "model.safetensors.index.json").write_bytes(index)
+    argv = ["formats", "compare", "--formats", "int8", "--tensor", str(tmp_path)]
+    one_line_exit_2(capsys, argv, "weight_map: expected a JSON object with a 'weight_map' of tensor names to shard")
+
+
+@pytest.mark.parametrize(
+    "body, needle",
+    [(b'{"a": "caf\xe9"}', "not a text file (not UTF-8 at byte 10)"), (b'{"a": ' + BIG.encode() + b"}", "4300 digits")],
+)
+def test_accuracy_checkpoint_config_unreadable(capsys, tmp_path, body, needle):
+    import shutil
+
+    data = packaged_dir("archs").parents[2] / "tests" / "data" / "tiny_llm"
+    shutil.copytree(data / "llama", tmp_path / "ck")
+    (tmp_path / "ck" / "config.json").write_bytes(body)
+    one_line_exit_2(capsys, ["accuracy", "--model", str(tmp_path / "ck"), "--text", str(data / "text.txt")], needle)

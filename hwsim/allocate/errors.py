@@ -37,7 +37,7 @@ import numpy as np
 from hwsim.allocate.costs import bits_per_element
 from hwsim.allocate.units import KV_ROLE, Unit
 from hwsim.errors import HwsimError
-from hwsim.fileio import input_path, read_text
+from hwsim.fileio import input_path, read_text, value_error
 
 if TYPE_CHECKING:
     from hwsim.accuracy.methods import Method
@@ -77,6 +77,8 @@ def load_sensitivity(path: str | os.PathLike[str]) -> dict[str, float]:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise HwsimError(f"not valid JSON: {exc.msg} (line {exc.lineno})", file=path) from None
+        except ValueError as exc:  # an integer of over 4300 digits
+            raise HwsimError(f"cannot read a value: {value_error(exc)}", file=path) from None
         if not isinstance(data, dict):
             raise HwsimError("expected a JSON object {name: sensitivity}", file=path)
         items = list(data.items())
