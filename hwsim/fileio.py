@@ -261,6 +261,15 @@ def prepare_output(path: str | Path, *, field: str | None = None, inputs: Iterab
         raise HwsimError(f"cannot create folder {parent}: {os_reason(exc)}", file=path, field=field) from None
     if not os.access(parent, os.W_OK):
         raise HwsimError(f"cannot write: folder {parent} is not writable", file=path, field=field)
+    special = os.path.exists(path) and not os.path.isfile(path) and not os.path.isdir(path)
+    if special or parent == Path("/dev"):  # /dev/stdout is a link to a file when the shell redirects it
+        # a device or pipe (/dev/stdout, /dev/full): the atomic write's rename would replace it with a file (as root)
+        raise HwsimError(
+            "is a device, a pipe or in /dev: an output is written beside its path and renamed onto it, which would "
+            "replace the device; give a file name",
+            file=path,
+            field=field,
+        )
     for src in inputs:  # after the mkdir: 'new/../x.csv' names x.csv only once new/ exists
         if os.path.exists(src) and os.path.exists(path) and os.path.samefile(src, path):  # a name too long: False
             raise HwsimError(

@@ -2,6 +2,7 @@
 plausible-looking number (tests/test_fuzz.py drives hundreds of mutations of the same kinds)."""
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -777,3 +778,44 @@ def test_accuracy_checkpoint_config_unreadable(capsys, tmp_path, body, needle):
     shutil.copytree(data / "llama", tmp_path / "ck")
     (tmp_path / "ck" / "config.json").write_bytes(body)
     one_line_exit_2(capsys, ["accuracy", "--model", str(tmp_path / "ck"), "--text", str(data / "text.txt")], needle)
+
+
+@pytest.mark.parametrize("target", ["fifo", "/dev/hwsim-audit.csv"])
+@pytest.mark.parametrize("command", ["trace", "calibrate"])
+def test_outputs_onto_devices_are_refused(capsys, monkeypatch, tmp_path, target, command):
+    """An output is written beside its path and renamed onto it: run as root, `--csv /dev/full` replaced the device
+    node with a regular file (and /dev/stdout's link likewise); a user without root got 'Permission denied'. (A pipe
+    and a new name in /dev stand in for the devices here, so that a regression breaks no device.)"""
+    monkeypatch.chdir(packaged_dir("archs").parents[2])
+    if target == "fifo":
+        target = str(tmp_path / "out.csv")
+        os.mkfifo(target)
+    argv = {
+        "trace": ["trace", "--model", "gpt-2", "--phase", "decode", "--csv", target],
+        "calibrate": ["calibrate", "--arch", "h100-sxm", "--measurements", "hwsim/data/gpu/h100-sxm-kernels.csv"]
+        + ["--out", target],
+    }[command]
+    try:
+        one_line_exit_2(capsys, argv, "is a device, a pipe or in /dev")
+    finally:
+        if target.startswith("/dev/") and os.path.isfile(target):
+            os.remove(target)
+
+
+def test_link_constant_with_a_misspelt_key(capsys, tmp_path):
+    """`bandwidth: {valeu: ..., value: ..., source: ...}` in a link YAML: the arch loader refuses it, the link
+    loader dropped the key silently."""
+    path = tmp_path / "l.yaml"
+    path.write_text(
+        (packaged_dir("links") / "nvlink4.yaml").read_text().replace("bandwidth: {", "bandwidth: {valeu: 1, ")
+    )
+    argv = ["generate", "--arch", "h100-sxm", "--model", "gpt-2", "--prompt", "8", "--output", "2", "--tp", "2"]
+    one_line_exit_2(capsys, [*argv, "--link", str(path)], "bandwidth: a constant takes only 'value' and 'source'")
+
+
+def test_sensitivity_true_is_not_one(capsys, tmp_path):
+    path = tmp_path / "s.json"
+    path.write_text('{"*": true}')
+    argv = ["allocate", "--arch", "bitmod", "--model", "gpt-2", "--phase", "decode", "--formats", "int4_g128,int8"]
+    argv += ["--budget", "avg_bits=6", "--proxy", "table", "--sensitivity", str(path)]
+    one_line_exit_2(capsys, argv, "sensitivity must be a finite number ≥ 0, got True")

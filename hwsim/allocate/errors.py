@@ -93,7 +93,7 @@ def load_sensitivity(path: str | os.PathLike[str]) -> dict[str, float]:
     table = {}
     for name, value in items:
         try:
-            v = float(value)
+            v = float("nan") if isinstance(value, bool) else float(value)  # JSON true read as 1.0
         except (TypeError, ValueError):
             v = float("nan")
         if not np.isfinite(v) or v < 0:

@@ -121,6 +121,9 @@ def load_link(name_or_path: str | Path) -> Link:
                 file=path,
                 field=key,
             )
+        extra = sorted(set(node) - {"value", "source"})  # as the arch loader: a misspelt key was dropped silently
+        if extra:
+            raise HwsimError(f"a constant takes only 'value' and 'source', not {extra}", file=path, field=key)
         vals[key] = fld.parse(node["value"], file=path, field=key)
         sources.append((key, str(node["source"])))
     topo = raw.get("topology", "switch")
