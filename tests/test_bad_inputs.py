@@ -120,6 +120,12 @@ def test_bad_cli_values(capsys, argv, needle, tmp_path):
         ("num_local_experts", -4, "positive integer"),
         ("num_experts_per_tok", 0, "positive integer"),
         ("num_local_experts", 10**9, "at most"),
+        # the 2026-12-06 audit: read as true ("false" is a non-empty string) or as no window, silently
+        ("tie_word_embeddings", "false", "must be true or false, got 'false'"),
+        ("tie_word_embeddings", [], "must be true or false"),
+        ("sliding_window", "", "positive integer, got ''"),
+        ("sliding_window", 0, "positive integer, got 0"),
+        ("sliding_window", [], "positive integer"),
     ],
 )
 def test_bad_model_fields(capsys, tmp_path, field, value, needle):
