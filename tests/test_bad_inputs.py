@@ -825,3 +825,19 @@ def test_sensitivity_true_is_not_one(capsys, tmp_path):
     argv = ["allocate", "--arch", "bitmod", "--model", "gpt-2", "--phase", "decode", "--formats", "int4_g128,int8"]
     argv += ["--budget", "avg_bits=6", "--proxy", "table", "--sensitivity", str(path)]
     one_line_exit_2(capsys, argv, "sensitivity must be a finite number ≥ 0, got True")
+
+
+@pytest.mark.parametrize("damage", ["list", "provenance"])
+def test_resume_with_a_damaged_manifest(capsys, tmp_path, damage):
+    """A manifest.json that is a JSON list, or whose provenance is not a mapping: AttributeError tracebacks on
+    `--resume`; the first is refused as unreadable, the second resumes as a manifest without provenance does."""
+    argv = _study(tmp_path)
+    assert main(argv) == 0
+    manifest = tmp_path / "o" / "manifest.json"
+    doc = json.loads(manifest.read_text())
+    manifest.write_text("[]" if damage == "list" else json.dumps({**doc, "provenance": "x"}))
+    capsys.readouterr()
+    if damage == "list":
+        one_line_exit_2(capsys, [*argv, "--resume"], "manifest.json: unreadable sweep manifest (not a JSON object)")
+    else:
+        assert main([*argv, "--resume"]) == 0
