@@ -404,6 +404,7 @@ GENERATE = ["generate", "--arch", "bitmod", "--model", "gpt-2", "--prompt", "8",
     "argv, needle",
     [  # each was taken and silently ignored
         ([*GENERATE, "--ttft-slo", "1"], "--ttft-slo: a target of --devices-needed"),
+        ([*GENERATE, "--max-devices", "-1"], "--max-devices: a bound of --devices-needed"),  # 2026-12-06 audit
         ([*GENERATE, "--spec-tokens", "3"], "--spec-tokens: needs a --draft model"),
         ([*SERVE, "--spec-tokens", "3"], "--spec-tokens: needs a --draft model"),
         (
@@ -841,3 +842,20 @@ def test_resume_with_a_damaged_manifest(capsys, tmp_path, damage):
         one_line_exit_2(capsys, [*argv, "--resume"], "manifest.json: unreadable sweep manifest (not a JSON object)")
     else:
         assert main([*argv, "--resume"]) == 0
+
+
+_ALLOC_GPT2 = ["allocate", "--arch", "bitmod", "--model", "gpt-2", "--phase", "decode", "--formats", "int4,int8"]
+
+
+@pytest.mark.parametrize(
+    "argv, needle",
+    [  # each '' (an unset shell variable) was read as the option not given, silently
+        ([*_ALLOC_GPT2, "--budget", "avg_bits=6", "--kv-formats", ""], "--kv-formats: give at least one"),
+        ([*_ALLOC_GPT2, "--budget", "avg_bits=6", "--frontier", ""], "--frontier: KEY must be one of"),
+        ([*_ALLOC_GPT2, "--budget", "avg_bits=6", "--fixed-weights", ""], "--fixed-weights: a format name must be"),
+        ([*GENERATE, "--tp", "2", "--link", ""], "--link: an empty link name"),
+        ([*SERVE, "--link", ""], "--link: an empty link name"),
+    ],
+)
+def test_empty_option_values_are_not_absent_ones(capsys, argv, needle):
+    one_line_exit_2(capsys, argv, needle)

@@ -142,6 +142,10 @@ def load_link(name_or_path: str | Path) -> Link:
 
 def link_for(arch: Accelerator, name: str | None) -> Link:
     """The link given on the command line, else the one the arch spec names (`link:`)."""
+    if name is not None and not str(name).strip():  # '' (an unset shell variable) took the arch's link silently
+        raise HwsimError(
+            f"an empty link name: give a preset ({', '.join(preset_names('links'))}) or a YAML", field="link"
+        )
     chosen = name or getattr(arch, "link", None)
     if not chosen:
         raise HwsimError(
