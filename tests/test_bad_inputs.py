@@ -291,6 +291,11 @@ def _study(tmp_path, **changes):
         ({"constraints": {"area_mm2": {"max": float("nan")}}}, "area_mm2.max: expected a number, got NaN"),
         ({"workloads": [{"model": "gpt-2", "phase": "decode", "seq": 128}]}, "workloads[0].seq: seq is the prefill"),
         ({"precisions": {}}, "precisions: must not be empty"),
+        # 2026-12-06: the 16 became text with the name, and the error named '16' ("expected an integer, got '16'")
+        (
+            {"architectures": [{"preset": "bitmod", "sweep": {"compute.rows": [16, "abc"]}}]},
+            "compute.rows: values mix numbers and names (abc)",
+        ),
     ],
 )
 def test_audit_study_fields(capsys, tmp_path, changes, needle):

@@ -167,6 +167,9 @@ def parse_param(path: str, at: At, sampler: str) -> Param:
     values = tuple(v for v, _ in parsed)
     if len(set(values)) != len(values):
         raise at.error("values repeat")
+    names = [str(v) for v in values if isinstance(v, str)]
+    if names and len(names) < len(values):  # the numbers became text too and the arch refused '16', not the name
+        raise at.error(f"values mix numbers and names ({', '.join(names)}): a field takes one or the other")
     unit = _one_unit(at, [u for _, u in parsed])
     bare = [str(i.value) for i, (_, u) in zip(items, parsed) if u is None]
     if unit is not None and bare:  # ["128 bit/cycle", 32] read the 32 in the others' unit, not in SI (B/s)
