@@ -59,7 +59,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hwsim.engine.per_op import kv_label, weights_label
+    from hwsim.engine.per_op import activations_label, kv_label, weights_label
     from hwsim.serve import generate
     from hwsim.serve.parallel import machine_cost
 
@@ -81,9 +81,10 @@ def run(args: argparse.Namespace) -> int:
         gen = generate(cost, args.prompt, args.output, args.batch)
     _warn_unless_fits(arch, model, prec, par, gen, spec, args)
     s = gen.summary()
-    weights, kv = weights_label(model, prec), kv_label(model, prec)
+    weights, acts, kv = weights_label(model, prec), activations_label(model, prec), kv_label(model, prec)
     layout = {
         "weights": weights,
+        "activations": acts,
         "kv": kv,
         "tp": par.tp,
         "pp": par.pp,
@@ -102,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
         else ""
     )
     print(
-        f"{arch.name} ({arch.family}){where}, {model.name} ({weights} weights, {kv} KV cache): batch {gen.batch}, prompt "
+        f"{arch.name} ({arch.family}){where}, {model.name} ({weights} weights, {acts} activations, {kv} KV cache): batch {gen.batch}, prompt "
         f"{gen.prompt}, output {gen.output}"
     )
     print(
@@ -148,7 +149,7 @@ def _warn_unless_fits(
 def _devices_needed(
     args: argparse.Namespace, arch: Accelerator, model: ModelConfig, prec: Precision, link: Link | None
 ) -> int:
-    from hwsim.engine.per_op import kv_label, weights_label
+    from hwsim.engine.per_op import activations_label, kv_label, weights_label
     from hwsim.serve.sizing import devices_needed
 
     assert link is not None  # parallel_from_args loads one for --devices-needed
@@ -173,6 +174,7 @@ def _devices_needed(
                 "arch": arch.name,
                 "model": model.name,
                 "weights": weights_label(model, prec),
+                "activations": activations_label(model, prec),
                 "kv": kv_label(model, prec),
                 "link": link.name,
                 "ttft_slo_s": args.ttft_slo,

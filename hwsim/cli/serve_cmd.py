@@ -222,7 +222,7 @@ def run(args: argparse.Namespace) -> int:
     if args.dp > 1:
         where += f" × {args.dp} replicas (round robin; {s['devices']} devices)"
     print(
-        f"{arch.name} ({arch.family}){where}, {model.name} (weights {s['weights']}, KV cache {s['kv']}): {s['requests']} requests ({reqs.source}) in {s['duration_s']:.4g} s, "
+        f"{arch.name} ({arch.family}){where}, {model.name} (weights {s['weights']}, activations {s['activations']}, KV cache {s['kv']}): {s['requests']} requests ({reqs.source}) in {s['duration_s']:.4g} s, "
         f"{s['iterations']} iterations"
     )
     print(f"TTFT ms: {ms(s['ttft_s'])}")
