@@ -219,10 +219,10 @@ def test_generate_serve_and_roofline_report_the_activation_format(tmp_path, caps
             capsys, [*run, "--model", w4a4, "--activations", "nvfp4"]
         )
     assert main([*gen, "--model", w4a4]) == 0
-    assert "(nvfp4+bf16 weights, nvfp4 activations, fp16 KV cache): batch 1" in capsys.readouterr().out.splitlines()[0]
+    assert "(nvfp4+bf16 weights, nvfp4 activations, bf16 KV cache): batch 1" in capsys.readouterr().out.splitlines()[0]
     assert main([*srv, "--model", w4a4]) == 0
     assert (
-        "(weights nvfp4+bf16, activations nvfp4, KV cache fp16): 3 requests" in capsys.readouterr().out.splitlines()[0]
+        "(weights nvfp4+bf16, activations nvfp4, KV cache bf16): 3 requests" in capsys.readouterr().out.splitlines()[0]
     )
     sizing = _json(capsys, [*gen, "--model", w4a4, "--devices-needed", "--max-devices", "2"])
     assert sizing["activations"] == "nvfp4"

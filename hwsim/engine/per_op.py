@@ -187,6 +187,25 @@ def activations_label(model: ModelConfig, precision: Precision | ResolvedPrecisi
     return resolve_precision(for_model(model, precision)[0]).activations.name
 
 
+def shown_labels(model: ModelConfig, precision: Precision | ResolvedPrecision | None) -> tuple[str, str, str]:
+    """(weights, activations, KV cache) as a command's text prints them: `weights_label`, `activations_label` and
+    `kv_label`, except that what is left to a plain bf16 checkpoint (weights without --weights, activations without
+    --activations and the cache without --kv where the checkpoint states no format), which hwsim costs at fp16,
+    prints as the checkpoint's bf16 (ModelConfig.dtype): the same 16 bits an element, so the same bytes; only the
+    name was fp16's. --json keeps the costed formats under weights / activations / kv and gives the checkpoint's
+    dtype apart."""
+    weights, acts, kv = weights_label(model, precision), activations_label(model, precision), kv_label(model, precision)
+    if getattr(model, "dtype", "fp16") != "bf16" or not isinstance(precision, Precision):
+        return weights, acts, kv
+    if precision.weights is None and model.weight_formats is None and weights == "fp16":
+        weights = "bf16"
+    if precision.activations is None and model.activation_format is None and acts == "fp16":
+        acts = "bf16"
+    if precision.kv is None and model.kv_format is None and kv == "fp16":
+        kv = "bf16"
+    return weights, acts, kv
+
+
 def align(formats: list[str], source: TraceLike, ran: TraceLike) -> list[str]:
     """`formats` (one per op of `source`, a Trace or ops table) for the ops of `ran`, the same trace as a
     machine runs it (hwsim.engine.attention.as_run re-expresses only weight-free attention rows): by op
