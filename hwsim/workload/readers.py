@@ -243,12 +243,15 @@ def _llama_like(f: Fields, mt: str) -> tuple:
     dense = Mlp(f.int("intermediate_size"), mt != "apertus", act, mlp_bias, sub_norm=mt == "bitnet")
     if mt in _QWEN_MOE:
         moe = _qwen_moe(f, mt, act)
-    elif mt in ("mixtral", "granitemoe", "olmoe", "phimoe"):  # every layer's MLP experts of intermediate_size
+    elif mt in ("mixtral", "granitemoe", "granitemoeshared", "olmoe", "phimoe"):  # every layer's experts
         if mt == "olmoe":  # OlmoeConfig: num_experts (num_local_experts its alias), 64 of them, 8 per token
             experts, top_k = _experts_top_k(f, "num_experts", f.get("num_local_experts", 64), 8)
         else:  # PhimoeConfig: 16 experts (Phi-3.5-MoE's geometry), Mixtral's 8; 2 per token
             experts, top_k = _experts_top_k(f, "num_local_experts", 16 if mt == "phimoe" else 8, 2)
-        moe = Mlp(dense.intermediate, True, act, mlp_bias, experts=experts, top_k=top_k)
+        # Granite-MoE-shared (HF GraniteMoeSharedDecoderLayer): an always-on gated shared_mlp of
+        # shared_intermediate_size beside the experts, its output added to theirs (0, the default: none)
+        shared = f.int("shared_intermediate_size", 0, minimum=0) if mt == "granitemoeshared" else 0
+        moe = Mlp(dense.intermediate, True, act, mlp_bias, experts=experts, top_k=top_k, shared=shared)
     elif mt == "ernie4_5_moe":
         moe = _ernie_moe(f, act)
     else:
@@ -281,7 +284,7 @@ def _llama_like(f: Fields, mt: str) -> tuple:
         blocks.append(Layer(attn, mlp, norms=norms, parallel=parallel))
     # Granite (µP): the embeddings times embedding_multiplier (its residual / attention / logit multipliers are
     # scalars folded into existing ops)
-    scale = mt in ("granite", "granitemoe") and f.get("embedding_multiplier", 1.0) != 1.0
+    scale = mt in ("granite", "granitemoe", "granitemoeshared") and f.get("embedding_multiplier", 1.0) != 1.0
     # Phi-3.5-MoE: its LM head biased under lm_head_bias
     head_bias = mt == "phimoe" and f.flag("lm_head_bias", False)
     emb = Embedding(
@@ -1586,6 +1589,7 @@ READERS: dict[str, Callable[[Fields, str], tuple]] = {
             "exaone4",
             "olmoe",
             "granitemoe",
+            "granitemoeshared",
             "ernie4_5_moe",
             "hunyuan_v1_dense",
             "ministral3",

@@ -86,6 +86,7 @@ REAL = {
     "hunyuan_v1_moe": CONFIGS / "hunyuan-a13b-instruct.json",
     "apertus": CONFIGS / "apertus-8b-2509.json",
     "dbrx": CONFIGS / "dbrx-instruct.json",
+    "granitemoeshared": CONFIGS / "granitemoeshared-shared-expert.json",
     # multimodal wrappers: hwsim traces the language model (text_config); see WRAPPED
     "gemma3": CONFIGS / "gemma-3-4b-it.json",
     "llama4": CONFIGS / "llama-4-scout-17b-16e.json",
