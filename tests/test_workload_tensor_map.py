@@ -82,6 +82,12 @@ PRESET = {
     "gemma4_ple": "hf_configs/gemma-4-e2b-it.json",
     "olmoe_clip": "hf_configs/olmoe-1b-7b-0924.json",  # the reference's OLMoE with clip_qkv: the same tensors
     "granitemoeshared": "hf_configs/granitemoeshared-shared-expert.json",
+    "arcee": "hf_configs/afm-4.5b.json",
+    "helium": "hf_configs/helium-1-preview-2b.json",
+    "glm": "hf_configs/glm-4-9b-chat-hf.json",
+    "olmo": "hf_configs/olmo-7b-0424-hf.json",
+    "stablelm": "hf_configs/stablelm-2-1_6b.json",
+    "falcon_mamba": "hf_configs/falcon-mamba-7b.json",
 }
 DENSE_MLP = (".mlp.gate_proj", ".mlp.up_proj", ".mlp.down_proj")
 

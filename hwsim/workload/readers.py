@@ -184,14 +184,18 @@ def _llama_like(f: Fields, mt: str) -> tuple:
     hidden, heads, layers = f.int("hidden_size"), f.int("num_attention_heads"), f.int("num_hidden_layers")
     kv = f.kv_heads(heads)
     head_dim = f.head_dim(hidden, heads, 128 if mt in _HEAD_DIM_128 else None)
-    act = str(f.get("hidden_act", {"bitnet": "relu2", "apertus": "xielu"}.get(mt, "silu")))
+    act = str(f.get("hidden_act", {"bitnet": "relu2", "apertus": "xielu", "arcee": "relu2"}.get(mt, "silu")))
     tied_default = mt in ("bitnet", "cohere", "cohere2", "smollm3", "ernie4_5", "ernie4_5_moe")
     if mt in ("qwen2", "qwen2_moe"):  # Qwen2: q/k/v biases always, no o bias (attention_bias is not read)
         qkv_bias, o_bias = f.flag("qkv_bias", True), False
     elif mt == "phi3":  # Phi-3: fused qkv_proj and o_proj never have biases
         qkv_bias = o_bias = False
-    elif mt == "glm4":  # GLM-4: q/k/v biases under attention_bias (default true), o_proj never
+    elif mt in ("glm4", "glm"):  # GLM-4: q/k/v biases under attention_bias (default true), o_proj never
         qkv_bias, o_bias = f.flag("attention_bias", True), False
+    elif mt == "helium":  # Helium: q/k/v biases under attention_bias, o_proj never
+        qkv_bias, o_bias = f.flag("attention_bias", False), False
+    elif mt == "stablelm":  # StableLM: q/k/v biases under use_qkv_bias, o_proj never
+        qkv_bias, o_bias = f.flag("use_qkv_bias", False), False
     elif mt == "seed_oss":  # Seed-OSS: q/k/v under attention_bias (default true), o_proj under attention_out_bias
         qkv_bias, o_bias = f.flag("attention_bias", True), f.flag("attention_out_bias", False)
     elif mt.startswith("ernie4_5"):  # ERNIE-4.5: one use_bias for q/k/v/o and the MLP
@@ -212,10 +216,12 @@ def _llama_like(f: Fields, mt: str) -> tuple:
         qk_norm = "rmsnorm_all"
     elif mt == "cohere" and f.flag("use_qk_norm", False):  # Command R+: CohereLayerNorm of (heads, head_dim) weights
         qk_norm = "layernorm_weight_heads"
+    elif mt == "stablelm" and f.flag("qk_layernorm", False):  # StableLM-2-12B: a bias-free LayerNorm per head
+        qk_norm = "layernorm_weight_heads"
     elif mt == "cohere2" and f.flag("use_qk_norm", False):  # transformers' Cohere2 has no q/k norm to follow
         raise HwsimError("Cohere2 with q/k norms is not supported", file=f.file, field="use_qk_norm")
 
-    clip = mt == "olmoe" and _clip_qkv(f)
+    clip = mt in ("olmoe", "olmo") and _clip_qkv(f)
     # sliding windows: Mistral/Phi-3 on every layer when set (Mistral's default 4096); Qwen from max_window_layers
     rope = [True] * layers
     if mt in ("mistral", "phi3", "mixtral", "ministral3", "phimoe"):
@@ -237,10 +243,12 @@ def _llama_like(f: Fields, mt: str) -> tuple:
 
     # Phi-3 (Phi-4-mini: 0.75) rotates the first partial_rotary_factor of each head (Phi3Config's default 1.0), GLM-4
     # half of it (Glm4Config's default 0.5)
-    factor = _partial_rotary(f, 0.5 if mt == "glm4" else 1.0) if mt in ("phi3", "glm4") else 1.0
+    # StableLM a quarter (StableLmConfig's default 0.25)
+    factor = _partial_rotary(f, _PARTIAL_ROTARY.get(mt, 1.0)) if mt in ("phi3", *_PARTIAL_ROTARY) else 1.0
     rotary_dim = int(head_dim * factor) if factor < 1 else None
-    # Apertus: a non-gated MLP (up, xIELU, down)
-    dense = Mlp(f.int("intermediate_size"), mt != "apertus", act, mlp_bias, sub_norm=mt == "bitnet")
+    # Apertus, Arcee (AFM): a non-gated MLP (up, activation, down)
+    gated = mt not in ("apertus", "arcee")
+    dense = Mlp(f.int("intermediate_size"), gated, act, mlp_bias, sub_norm=mt == "bitnet")
     if mt in _QWEN_MOE:
         moe = _qwen_moe(f, mt, act)
     elif mt in ("mixtral", "granitemoe", "granitemoeshared", "olmoe", "phimoe"):  # every layer's experts
@@ -260,7 +268,8 @@ def _llama_like(f: Fields, mt: str) -> tuple:
     # GLM-4: pre- and post-norms around attention and MLP (Gemma-2's sandwich); Cohere: attention and MLP side by
     # side after one norm; OLMo-2/3 and EXAONE-4's two norms follow attention and MLP instead of preceding them (same
     # ops, other order)
-    parallel = mt in ("cohere", "cohere2")
+    # StableLM-2-12B (use_parallel_residual): attention and MLP side by side after one LayerNorm
+    parallel = mt in ("cohere", "cohere2") or (mt == "stablelm" and f.flag("use_parallel_residual", False))
     norms = 4 if mt == "glm4" else 1 if parallel else 2
     blocks = []
     for i in range(layers):
@@ -290,8 +299,15 @@ def _llama_like(f: Fields, mt: str) -> tuple:
     emb = Embedding(
         f.int("vocab_size"), tied=f.flag("tie_word_embeddings", tied_default), scale=scale, head_bias=head_bias
     )
-    # CohereLayerNorm: a weight, no bias; Phi-3.5-MoE: nn.LayerNorm (weight and bias) where Llama has RMSNorm
-    norm = "layernorm_weight" if mt in ("cohere", "cohere2") else "layernorm" if mt == "phimoe" else "rmsnorm"
+    # CohereLayerNorm: a weight, no bias; Phi-3.5-MoE, StableLM: nn.LayerNorm (weight and bias) where Llama has
+    # RMSNorm; OLMo (OlmoLayerNorm): a LayerNorm with neither
+    norms_of = {
+        "cohere": "layernorm_weight",
+        "cohere2": "layernorm_weight",
+        "phimoe": "layernorm",
+        "olmo": "layernorm_none",
+    }
+    norm = norms_of.get(mt, "layernorm" if mt == "stablelm" else "rmsnorm")
     return blocks, emb, norm, {"activation": act, "hidden": hidden}
 
 
@@ -307,7 +323,10 @@ def _clip_qkv(f: Fields, where: str = "") -> bool:
 
 
 # types whose config class defaults head_dim to 128 (an absent head_dim is not hidden_size // heads)
-_HEAD_DIM_128 = ("qwen3", "glm4", "seed_oss", "ernie4_5", "ministral3")
+_HEAD_DIM_128 = ("qwen3", "glm4", "seed_oss", "ernie4_5", "ministral3", "helium", "glm")
+# types whose q/k heads rotate only a share of their channels by default (partial_rotary_factor): GLM-4 half
+# (Glm4Config / GlmConfig's 0.5), StableLM a quarter (StableLmConfig's 0.25)
+_PARTIAL_ROTARY = {"glm4": 0.5, "glm": 0.5, "stablelm": 0.25}
 
 
 def _ernie_moe(f: Fields, act: str) -> Mlp:
@@ -919,6 +938,8 @@ def _mamba(f: Fields, mt: str) -> tuple:
     inner = f.int("intermediate_size", f.int("expand", 2) * hidden)
     rank = f.get("time_step_rank", "auto")
     rank = math.ceil(hidden / 16) if rank == "auto" else f.int("time_step_rank")
+    # Falcon-Mamba (HF FalconMambaMixer): RMSNorms without weights on dt, B and C after x_proj
+    falcon = mt == "falcon_mamba"
     mix = Ssm(
         inner,
         f.int("state_size", 16),
@@ -926,6 +947,8 @@ def _mamba(f: Fields, mt: str) -> tuple:
         rank,
         f.flag("use_bias", False),
         f.flag("use_conv_bias", True),
+        bcdt_norms=falcon,
+        bcdt_weights=not falcon,
     )
     emb = Embedding(f.int("vocab_size", 50280), tied=f.flag("tie_word_embeddings", True))
     return [Layer(mix, None, norms=1)] * layers, emb, "rmsnorm", {"activation": "silu", "hidden": hidden}
@@ -1596,6 +1619,11 @@ READERS: dict[str, Callable[[Fields, str], tuple]] = {
             "phimoe",
             "hunyuan_v1_moe",
             "apertus",
+            "arcee",
+            "helium",
+            "glm",
+            "olmo",
+            "stablelm",
         )
     },
     "dbrx": _dbrx,
@@ -1619,6 +1647,7 @@ READERS: dict[str, Callable[[Fields, str], tuple]] = {
     "gpt2": _gpt2,
     "falcon": _falcon,
     "mamba": _mamba,
+    "falcon_mamba": _mamba,
     "mamba2": _mamba2,
     "nemotron_h": _nemotron_h,
     "bamba": _bamba,

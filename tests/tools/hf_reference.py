@@ -87,6 +87,12 @@ REAL = {
     "apertus": CONFIGS / "apertus-8b-2509.json",
     "dbrx": CONFIGS / "dbrx-instruct.json",
     "granitemoeshared": CONFIGS / "granitemoeshared-shared-expert.json",
+    "arcee": CONFIGS / "afm-4.5b.json",
+    "helium": CONFIGS / "helium-1-preview-2b.json",
+    "glm": CONFIGS / "glm-4-9b-chat-hf.json",
+    "olmo": CONFIGS / "olmo-7b-0424-hf.json",
+    "stablelm": CONFIGS / "stablelm-2-1_6b.json",
+    "falcon_mamba": CONFIGS / "falcon-mamba-7b.json",
     # multimodal wrappers: hwsim traces the language model (text_config); see WRAPPED
     "gemma3": CONFIGS / "gemma-3-4b-it.json",
     "llama4": CONFIGS / "llama-4-scout-17b-16e.json",
@@ -175,7 +181,7 @@ HEADS = {
 # types whose output names the state `cache` (Mamba2CausalLMOutput): decode continues it. Mamba-1's output does too,
 # but its pinned reference was made passing past_key_values, which MambaForCausalLM ignores (its decode reference is
 # a one-token step on a fresh cache); it is kept as pinned (tests/test_workload_hf_reference.py counts it that way)
-CACHE_OUTPUT = ("mamba2",)
+CACHE_OUTPUT = ("mamba2", "falcon_mamba")
 SEQ, BATCH = 12, 2  # tiny prefill tokens per sequence (below every tiny window), sequences
 # types whose tiny prefill is longer: Qwen3-Next's and Qwen3.5's Gated DeltaNet, whose torch path pads to chunks of
 # 64 (one whole)
