@@ -1,6 +1,6 @@
 """Decoder types added on existing readers: arcee (Arcee AFM), helium (Kyutai Helium), glm (GLM-4-9B-chat, model_type
-glm), olmo (OLMo-1), stablelm (StableLM / StableLM-2) on the Llama reader and falcon_mamba (Falcon-Mamba) on the
-Mamba reader.
+glm), olmo (OLMo-1), stablelm (StableLM / StableLM-2), exaone (EXAONE-3 / 3.5) on the Llama reader and falcon_mamba
+(Falcon-Mamba) on the Mamba reader.
 
 Sources: transformers 5.25's modelling code and config classes (ArceeMLP: up, ReLU², down; HeliumAttention: o_proj never
 biased; GlmMLP: fused gate_up_proj, GlmConfig partial_rotary_factor 0.5; OlmoLayerNorm: F.layer_norm without weight
@@ -113,3 +113,16 @@ def test_falcon_mamba_norms_dt_b_and_c_without_weights():
     defaults = from_hf_dict({"model_type": "falcon_mamba"})
     assert defaults.params == 159_308_544 == from_hf_dict({"model_type": "mamba"}).params
     assert m.params == 7_272_665_088  # card 7.27B
+
+
+def test_exaone_reads_its_hub_field_names_and_defaults():
+    """EXAONE-3.5 (transformers 5.25: LlamaForCausalLM under ExaoneConfig, whose attribute_map reads the hub's
+    num_layers and activation_function): the 7.8B config 7,818,448,896 params = transformers on meta, which is also
+    ExaoneConfig's defaults' count (EXAONE-3.0-7.8B's geometry); num_hidden_layers / hidden_act read as well."""
+    m = load_model(CONFIGS / "exaone-3.5-7.8b-instruct.json")
+    assert (m.layers, m.activation, m.params) == (32, "silu", 7_818_448_896)
+    assert from_hf_dict({"model_type": "exaone"}).params == 7_818_448_896
+    renamed = {k: v for k, v in m.extra.items() if k not in ("num_layers", "activation_function")}
+    renamed |= {"num_hidden_layers": 30, "hidden_act": "gelu"}
+    other = from_hf_dict(renamed)
+    assert (other.layers, other.activation) == (30, "gelu")

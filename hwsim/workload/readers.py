@@ -181,10 +181,15 @@ def _experts_top_k(
 
 
 def _llama_like(f: Fields, mt: str) -> tuple:
-    hidden, heads, layers = f.int("hidden_size"), f.int("num_attention_heads"), f.int("num_hidden_layers")
-    kv = f.kv_heads(heads)
+    # EXAONE-3 / 3.5 (transformers 5.25 runs them as LlamaForCausalLM under ExaoneConfig): the hub's GPT-2 field
+    # names (num_layers, activation_function) aliased and the config class's defaults (EXAONE-3.0-7.8B's geometry)
+    d = _EXAONE_DEFAULTS if mt == "exaone" else {}
+    hidden, heads = f.int("hidden_size", d.get("hidden_size")), f.int("num_attention_heads", d.get("heads"))
+    layers = f.int("num_hidden_layers", d.get("layers"), alias="num_layers" if d else None)
+    kv = f.kv_heads(heads, default=d.get("kv_heads"))
     head_dim = f.head_dim(hidden, heads, 128 if mt in _HEAD_DIM_128 else None)
-    act = str(f.get("hidden_act", {"bitnet": "relu2", "apertus": "xielu", "arcee": "relu2"}.get(mt, "silu")))
+    act = {"bitnet": "relu2", "apertus": "xielu", "arcee": "relu2"}.get(mt, "silu")
+    act = str(f.get("hidden_act", f.get("activation_function", act) if d else act))
     tied_default = mt in ("bitnet", "cohere", "cohere2", "smollm3", "ernie4_5", "ernie4_5_moe")
     if mt in ("qwen2", "qwen2_moe"):  # Qwen2: q/k/v biases always, no o bias (attention_bias is not read)
         qkv_bias, o_bias = f.flag("qkv_bias", True), False
@@ -248,7 +253,7 @@ def _llama_like(f: Fields, mt: str) -> tuple:
     rotary_dim = int(head_dim * factor) if factor < 1 else None
     # Apertus, Arcee (AFM): a non-gated MLP (up, activation, down)
     gated = mt not in ("apertus", "arcee")
-    dense = Mlp(f.int("intermediate_size"), gated, act, mlp_bias, sub_norm=mt == "bitnet")
+    dense = Mlp(f.int("intermediate_size", d.get("intermediate_size")), gated, act, mlp_bias, sub_norm=mt == "bitnet")
     if mt in _QWEN_MOE:
         moe = _qwen_moe(f, mt, act)
     elif mt in ("mixtral", "granitemoe", "granitemoeshared", "olmoe", "phimoe"):  # every layer's experts
@@ -297,7 +302,10 @@ def _llama_like(f: Fields, mt: str) -> tuple:
     # Phi-3.5-MoE: its LM head biased under lm_head_bias
     head_bias = mt == "phimoe" and f.flag("lm_head_bias", False)
     emb = Embedding(
-        f.int("vocab_size"), tied=f.flag("tie_word_embeddings", tied_default), scale=scale, head_bias=head_bias
+        f.int("vocab_size", d.get("vocab_size")),
+        tied=f.flag("tie_word_embeddings", tied_default),
+        scale=scale,
+        head_bias=head_bias,
     )
     # CohereLayerNorm: a weight, no bias; Phi-3.5-MoE, StableLM: nn.LayerNorm (weight and bias) where Llama has
     # RMSNorm; OLMo (OlmoLayerNorm): a LayerNorm with neither
@@ -320,6 +328,17 @@ def _clip_qkv(f: Fields, where: str = "") -> bool:
         return f.number("clip_qkv", minimum=0, strict=True) > 0
     except HwsimError as exc:
         raise HwsimError(exc.detail, file=exc.file, field=where + "clip_qkv") from None
+
+
+# ExaoneConfig's defaults (transformers 5.25; LlamaConfig's where it sets none): EXAONE-3.0-7.8B's geometry
+_EXAONE_DEFAULTS = {
+    "hidden_size": 4096,
+    "heads": 32,
+    "layers": 32,
+    "kv_heads": 8,
+    "intermediate_size": 14336,
+    "vocab_size": 102400,
+}
 
 
 # types whose config class defaults head_dim to 128 (an absent head_dim is not hidden_size // heads)
@@ -1624,6 +1643,7 @@ READERS: dict[str, Callable[[Fields, str], tuple]] = {
             "glm",
             "olmo",
             "stablelm",
+            "exaone",
         )
     },
     "dbrx": _dbrx,

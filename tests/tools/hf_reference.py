@@ -93,6 +93,7 @@ REAL = {
     "olmo": CONFIGS / "olmo-7b-0424-hf.json",
     "stablelm": CONFIGS / "stablelm-2-1_6b.json",
     "falcon_mamba": CONFIGS / "falcon-mamba-7b.json",
+    "exaone": CONFIGS / "exaone-3.5-7.8b-instruct.json",
     # multimodal wrappers: hwsim traces the language model (text_config); see WRAPPED
     "gemma3": CONFIGS / "gemma-3-4b-it.json",
     "llama4": CONFIGS / "llama-4-scout-17b-16e.json",
@@ -371,6 +372,8 @@ def tiny_run(cfg: dict) -> dict:
             "moe_num_experts": HEADS["num_experts"],
             "moe_top_k": HEADS["num_experts_per_tok"],
         }
+    if "num_layers" in cfg:  # EXAONE-3.5's hub name of num_hidden_layers (ExaoneConfig.attribute_map): the tiny depth
+        tiny["num_layers"] = tiny.pop("num_hidden_layers")
     if "kv_lora_rank" in cfg:
         # MLA: kv_b_proj expands the latent to one key/value per query head and the eager path then repeats
         # them num_heads // num_key_value_heads times, so the kv head count must stay the query head count
