@@ -1,6 +1,6 @@
 """Decoder types added on existing readers: arcee (Arcee AFM), helium (Kyutai Helium), glm (GLM-4-9B-chat, model_type
-glm), olmo (OLMo-1), stablelm (StableLM / StableLM-2), exaone (EXAONE-3 / 3.5) on the Llama reader and falcon_mamba
-(Falcon-Mamba) on the Mamba reader.
+glm), olmo (OLMo-1), stablelm (StableLM / StableLM-2), exaone (EXAONE-3 / 3.5) on the Llama reader, falcon_mamba
+(Falcon-Mamba) on the Mamba reader and gpt_bigcode (StarCoder, SantaCoder) on the GPT-2 reader.
 
 Sources: transformers 5.25's modelling code and config classes (ArceeMLP: up, ReLU², down; HeliumAttention: o_proj never
 biased; GlmMLP: fused gate_up_proj, GlmConfig partial_rotary_factor 0.5; OlmoLayerNorm: F.layer_norm without weight
@@ -126,3 +126,20 @@ def test_exaone_reads_its_hub_field_names_and_defaults():
     renamed |= {"num_hidden_layers": 30, "hidden_act": "gelu"}
     other = from_hf_dict(renamed)
     assert (other.layers, other.activation) == (30, "gelu")
+
+
+def test_gpt_bigcode_is_gpt2_with_multi_query_attention():
+    """StarCoder-15.5B (HF GPTBigCodeAttention, multi_query true): one K/V head of 128 beside 48 query heads, so c_attn
+    is 6144 + 2 x 128 wide and a token caches 2 x 128 elements a layer; learned positions, LayerNorms, biases, a tied
+    head. 15,517,456,384 params = transformers 5.25 on meta (card 15.5B); without multi_query (a 1B geometry)
+    1,326,043,136 and GPTBigCodeConfig's defaults 111,446,784 = transformers."""
+    m = load_model(CONFIGS / "starcoder.json")
+    a = m.blocks[0].attention
+    assert (a.heads, a.kv_heads, a.head_dim, a.rotary, m.embedding.positions) == (48, 1, 128, False, 8192)
+    assert m.params == 15_517_456_384 and m.tie_embeddings and m.activation == "gelu_pytorch_tanh"
+    ops = trace(m, "decode", batch=1, context=100).ops
+    assert ops.loc[ops["op"] == "k_proj", "n"].unique().tolist() == [128]
+    mha = {"n_embd": 2048, "n_layer": 24, "n_head": 16, "n_inner": 8192, "vocab_size": 49152, "n_positions": 8192}
+    full = from_hf_dict({"model_type": "gpt_bigcode", "multi_query": False, **mha})
+    assert full.params == 1_326_043_136 and full.blocks[0].attention.kv_heads == 16
+    assert from_hf_dict({"model_type": "gpt_bigcode", "vocab_size": 50257}).params == 111_446_784

@@ -89,6 +89,7 @@ PRESET = {
     "stablelm": "hf_configs/stablelm-2-1_6b.json",
     "falcon_mamba": "hf_configs/falcon-mamba-7b.json",
     "exaone": "hf_configs/exaone-3.5-7.8b-instruct.json",
+    "gpt_bigcode": "hf_configs/starcoder.json",
 }
 DENSE_MLP = (".mlp.gate_proj", ".mlp.up_proj", ".mlp.down_proj")
 

@@ -906,13 +906,18 @@ def _llama4(f: Fields, mt: str) -> tuple:
 
 
 def _gpt2(f: Fields, mt: str) -> tuple:
-    """GPT-2: Conv1D projections (same GEMMs as linear), learned positions, LayerNorm, biases, tied LM head."""
+    """GPT-2: Conv1D projections (same GEMMs as linear), learned positions, LayerNorm, biases, tied LM head.
+    GPTBigCode (StarCoder, SantaCoder; HF GPTBigCodeForCausalLM): the same blocks in nn.Linear, its attention
+    multi-query under multi_query (default true: one K/V head, c_attn's output hidden + 2 x head_dim), activation
+    gelu_pytorch_tanh by default."""
     hidden, heads = f.int("n_embd", 768, alias="hidden_size"), f.int("n_head", 12, alias="num_attention_heads")
     layers = f.int("n_layer", 12, alias="num_hidden_layers")
     if hidden % heads:
         raise HwsimError(f"n_embd {hidden} is not divisible by n_head {heads}", file=f.file, field="n_head")
-    act = str(f.get("activation_function", "gelu_new"))
-    attn = Attention(heads, heads, hidden // heads, hidden // heads, True, True, rotary=False)
+    bigcode = mt == "gpt_bigcode"
+    act = str(f.get("activation_function", "gelu_pytorch_tanh" if bigcode else "gelu_new"))
+    kv = 1 if bigcode and f.flag("multi_query", True) else heads
+    attn = Attention(heads, kv, hidden // heads, hidden // heads, True, True, rotary=False)
     mlp = Mlp(f.int("n_inner", 4 * hidden), False, act, True)
     emb = Embedding(
         f.int("vocab_size"),
@@ -1665,6 +1670,7 @@ READERS: dict[str, Callable[[Fields, str], tuple]] = {
     "gpt_oss": _gpt_oss,
     "llama4_text": _llama4,
     "gpt2": _gpt2,
+    "gpt_bigcode": _gpt2,
     "falcon": _falcon,
     "mamba": _mamba,
     "falcon_mamba": _mamba,

@@ -94,6 +94,7 @@ REAL = {
     "stablelm": CONFIGS / "stablelm-2-1_6b.json",
     "falcon_mamba": CONFIGS / "falcon-mamba-7b.json",
     "exaone": CONFIGS / "exaone-3.5-7.8b-instruct.json",
+    "gpt_bigcode": CONFIGS / "starcoder.json",
     # multimodal wrappers: hwsim traces the language model (text_config); see WRAPPED
     "gemma3": CONFIGS / "gemma-3-4b-it.json",
     "llama4": CONFIGS / "llama-4-scout-17b-16e.json",
@@ -121,6 +122,7 @@ NOT_LANGUAGE = re.compile(
 TINY = {
     "hidden_size": 64,
     "n_embd": 64,
+    "n_inner": 256,  # GPTBigCode's MLP width when given
     "intermediate_size": 96,
     "moe_intermediate_size": 32,
     "ffn_hidden_size": 128,
@@ -338,7 +340,7 @@ def tiny_run(cfg: dict) -> dict:
         },
     }
     tiny.update({k: v for k, v in HEADS.items() if k in cfg and cfg[k] is not None})
-    if cfg["model_type"] == "gpt2":
+    if cfg["model_type"] in ("gpt2", "gpt_bigcode"):
         tiny.pop("hidden_size", None), tiny.pop("num_hidden_layers", None)
     if cfg["model_type"] in ("falcon",):
         tiny["num_attention_heads"] = 4
