@@ -1,5 +1,6 @@
 """Decoder types added on existing readers: arcee (Arcee AFM), helium (Kyutai Helium), glm (GLM-4-9B-chat, model_type
-glm), olmo (OLMo-1), stablelm (StableLM / StableLM-2), exaone (EXAONE-3 / 3.5) on the Llama reader, falcon_mamba
+glm), olmo (OLMo-1), stablelm (StableLM / StableLM-2), exaone (EXAONE-3 / 3.5), nemotron (Nemotron-4 / Minitron)
+on the Llama reader, falcon_mamba
 (Falcon-Mamba) on the Mamba reader and gpt_bigcode (StarCoder, SantaCoder) on the GPT-2 reader.
 
 Sources: transformers 5.25's modelling code and config classes (ArceeMLP: up, ReLU², down; HeliumAttention: o_proj never
@@ -143,3 +144,21 @@ def test_gpt_bigcode_is_gpt2_with_multi_query_attention():
     full = from_hf_dict({"model_type": "gpt_bigcode", "multi_query": False, **mha})
     assert full.params == 1_326_043_136 and full.blocks[0].attention.kv_heads == 16
     assert from_hf_dict({"model_type": "gpt_bigcode", "vocab_size": 50257}).params == 111_446_784
+
+
+def test_nemotron_runs_a_squared_relu_mlp_under_layernorms_and_half_rotary():
+    """Nemotron (HF NemotronForCausalLM): LayerNorm1P (weight and bias), a non-gated MLP (up, ReLU², down), rotary on
+    half of each head (NemotronConfig's partial_rotary_factor 0.5), q/k/v/o biases under attention_bias, MLP biases
+    under mlp_bias. Minitron-4B 4,190,509,056 params (tests/data/hf_reference.json); a small biased form 109,625,344
+    and the class defaults with 48 KV heads 17,642,041,344 = transformers 5.25 on meta (its defaults alone do not
+    build: num_key_value_heads None)."""
+    m = load_model(CONFIGS / "minitron-4b-base.json")
+    a = m.blocks[0].attention
+    assert (m.norm, m.activation, a.kv_heads, a.head_dim, a.rotary_dim) == ("layernorm", "relu2", 8, 128, 64)
+    assert {b.mlp.gated for b in m.blocks} == {False} and m.params == 4_190_509_056
+    small = {"hidden_size": 1024, "intermediate_size": 4096, "num_hidden_layers": 4, "num_attention_heads": 8}
+    small |= {"num_key_value_heads": 2, "vocab_size": 32000, "attention_bias": True, "mlp_bias": True}
+    biased = from_hf_dict({"model_type": "nemotron", **small})
+    assert biased.params == 109_625_344 and biased.blocks[0].attention.o_bias
+    big = {"hidden_size": 6144, "intermediate_size": 24576, "num_hidden_layers": 32, "num_attention_heads": 48}
+    assert from_hf_dict({"model_type": "nemotron", **big, "vocab_size": 256000}).params == 17_642_041_344

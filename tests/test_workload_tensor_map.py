@@ -90,6 +90,7 @@ PRESET = {
     "falcon_mamba": "hf_configs/falcon-mamba-7b.json",
     "exaone": "hf_configs/exaone-3.5-7.8b-instruct.json",
     "gpt_bigcode": "hf_configs/starcoder.json",
+    "nemotron": "hf_configs/minitron-4b-base.json",
 }
 DENSE_MLP = (".mlp.gate_proj", ".mlp.up_proj", ".mlp.down_proj")
 

@@ -188,7 +188,7 @@ def _llama_like(f: Fields, mt: str) -> tuple:
     layers = f.int("num_hidden_layers", d.get("layers"), alias="num_layers" if d else None)
     kv = f.kv_heads(heads, default=d.get("kv_heads"))
     head_dim = f.head_dim(hidden, heads, 128 if mt in _HEAD_DIM_128 else None)
-    act = {"bitnet": "relu2", "apertus": "xielu", "arcee": "relu2"}.get(mt, "silu")
+    act = {"bitnet": "relu2", "apertus": "xielu", "arcee": "relu2", "nemotron": "relu2"}.get(mt, "silu")
     act = str(f.get("hidden_act", f.get("activation_function", act) if d else act))
     tied_default = mt in ("bitnet", "cohere", "cohere2", "smollm3", "ernie4_5", "ernie4_5_moe")
     if mt in ("qwen2", "qwen2_moe"):  # Qwen2: q/k/v biases always, no o bias (attention_bias is not read)
@@ -251,8 +251,8 @@ def _llama_like(f: Fields, mt: str) -> tuple:
     # StableLM a quarter (StableLmConfig's default 0.25)
     factor = _partial_rotary(f, _PARTIAL_ROTARY.get(mt, 1.0)) if mt in ("phi3", *_PARTIAL_ROTARY) else 1.0
     rotary_dim = int(head_dim * factor) if factor < 1 else None
-    # Apertus, Arcee (AFM): a non-gated MLP (up, activation, down)
-    gated = mt not in ("apertus", "arcee")
+    # Apertus, Arcee (AFM), Nemotron: a non-gated MLP (up, activation, down)
+    gated = mt not in ("apertus", "arcee", "nemotron")
     dense = Mlp(f.int("intermediate_size", d.get("intermediate_size")), gated, act, mlp_bias, sub_norm=mt == "bitnet")
     if mt in _QWEN_MOE:
         moe = _qwen_moe(f, mt, act)
@@ -307,15 +307,15 @@ def _llama_like(f: Fields, mt: str) -> tuple:
         scale=scale,
         head_bias=head_bias,
     )
-    # CohereLayerNorm: a weight, no bias; Phi-3.5-MoE, StableLM: nn.LayerNorm (weight and bias) where Llama has
-    # RMSNorm; OLMo (OlmoLayerNorm): a LayerNorm with neither
+    # CohereLayerNorm: a weight, no bias; Phi-3.5-MoE, StableLM, Nemotron (LayerNorm1P, its weight + 1 applied in
+    # the norm): nn.LayerNorm (weight and bias) where Llama has RMSNorm; OLMo (OlmoLayerNorm): a LayerNorm with neither
     norms_of = {
         "cohere": "layernorm_weight",
         "cohere2": "layernorm_weight",
         "phimoe": "layernorm",
         "olmo": "layernorm_none",
     }
-    norm = norms_of.get(mt, "layernorm" if mt == "stablelm" else "rmsnorm")
+    norm = norms_of.get(mt, "layernorm" if mt in ("stablelm", "nemotron") else "rmsnorm")
     return blocks, emb, norm, {"activation": act, "hidden": hidden}
 
 
@@ -344,8 +344,8 @@ _EXAONE_DEFAULTS = {
 # types whose config class defaults head_dim to 128 (an absent head_dim is not hidden_size // heads)
 _HEAD_DIM_128 = ("qwen3", "glm4", "seed_oss", "ernie4_5", "ministral3", "helium", "glm")
 # types whose q/k heads rotate only a share of their channels by default (partial_rotary_factor): GLM-4 half
-# (Glm4Config / GlmConfig's 0.5), StableLM a quarter (StableLmConfig's 0.25)
-_PARTIAL_ROTARY = {"glm4": 0.5, "glm": 0.5, "stablelm": 0.25}
+# (Glm4Config / GlmConfig's 0.5), StableLM a quarter (StableLmConfig's 0.25), Nemotron half (NemotronConfig's 0.5)
+_PARTIAL_ROTARY = {"glm4": 0.5, "glm": 0.5, "stablelm": 0.25, "nemotron": 0.5}
 
 
 def _ernie_moe(f: Fields, act: str) -> Mlp:
@@ -1649,6 +1649,7 @@ READERS: dict[str, Callable[[Fields, str], tuple]] = {
             "olmo",
             "stablelm",
             "exaone",
+            "nemotron",
         )
     },
     "dbrx": _dbrx,

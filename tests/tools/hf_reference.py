@@ -95,6 +95,7 @@ REAL = {
     "falcon_mamba": CONFIGS / "falcon-mamba-7b.json",
     "exaone": CONFIGS / "exaone-3.5-7.8b-instruct.json",
     "gpt_bigcode": CONFIGS / "starcoder.json",
+    "nemotron": CONFIGS / "minitron-4b-base.json",
     # multimodal wrappers: hwsim traces the language model (text_config); see WRAPPED
     "gemma3": CONFIGS / "gemma-3-4b-it.json",
     "llama4": CONFIGS / "llama-4-scout-17b-16e.json",
