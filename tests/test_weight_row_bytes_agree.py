@@ -16,9 +16,10 @@ from hypothesis import strategies as st
 from hwsim.allocate.costs import hardware_costs
 from hwsim.allocate.units import weight_units
 from hwsim.arch import load_arch
+from hwsim.core.ops import operand_bytes
 from hwsim.core.precision import operand_type, resolve_precision
 from hwsim.engine import Precision, evaluate, gemm_ops, sweep_cost
-from hwsim.engine.cost import memory_footprint
+from hwsim.engine.cost import memory_footprint, op_columns
 from hwsim.families.fpga.resources import on_chip_bytes
 from hwsim.serve.kvcache import capacity_blocks
 from hwsim.serve.shard import Parallel, shard_model, stage_ranges, stage_weight_bytes
@@ -209,3 +210,25 @@ def test_fpga_on_chip_weights_are_priced_on_their_rows():
     assert falcon["util_weights"] * on_chip_bytes(arch, "weights") == pytest.approx(
         113.450927734375 * 30 * 2**20 + 32 * 27_392 + 65_024, rel=1e-12
     )
+
+
+def test_norms_and_biases_are_not_grouped_in_the_engines_weight_bytes():
+    """Only a linear's k × n weight and a token table are grouped along rows: a norm's weight vector and a
+    linear's bias are stored at the format's bits, in the engine's per-op B bytes as in the footprint. Falcon-7B
+    decode at 256 on h100-sxm, int4_g128: its norms (k 1 in the trace) were priced on rows of 1 (4 + 16 = 20 bits an
+    element), now 4.125: each input_norm's 9088 elements 22,720 -> 4,686 B; bytes_hbm 3,582,727,144 ->
+    3,582,132,022, seconds 4.443216 -> 4.442964 ms. A Llama of hidden 200 with MLP biases: gate_proj (K 200,
+    n 2000) reads 2000 rows of 200 × 4 + 2 × 16 bits and 2000 bias elements at 4.125 bits (was 4.16 bits: 9 B more)."""
+    prec = resolve_precision(Precision(weights="int4_g128"))
+    t = trace(load_model("falcon-7b"), "decode", batch=1, context=256)
+    got = operand_bytes(op_columns(t), prec)
+    norm = (t.ops["op"] == "norm").to_numpy() & (t.ops["weight_elems"] > 0).to_numpy()
+    assert norm.sum() == 32 + 1  # one input_norm a layer (parallel attention and MLP) and the final norm
+    np.testing.assert_array_equal(got.b[norm], np.ceil(t.ops["weight_elems"].to_numpy()[norm] * 4.125 / 8))
+    assert got.b[norm][0] == 4_686
+    assert evaluate(H100, t, Precision(weights="int4_g128")).totals["bytes_hbm"] == 3_582_132_022
+    model = _llama(200, 4, 2000, 2, False, True)
+    t = trace(model, "decode", batch=1, context=16)
+    got = operand_bytes(op_columns(t), prec)
+    gate = (t.ops["op"] == "gate_proj").to_numpy()
+    assert got.b[gate][0] == math.ceil((2000 * (200 * 4 + 2 * 16) + 2000 * 4.125) / 8)
