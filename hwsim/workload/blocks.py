@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 # parameters per normalised element; "layernorm_weight": LayerNorm without a bias (Cohere)
-NORM_PARAMS = {"rmsnorm": 1, "layernorm": 2, "layernorm_weight": 1, "l2": 0}
+# "layernorm_none": LayerNorm with neither weight nor bias (OLMo's OlmoLayerNorm)
+NORM_PARAMS = {"rmsnorm": 1, "layernorm": 2, "layernorm_weight": 1, "layernorm_none": 0, "l2": 0}
 # learned scalars of an activation, per MLP module: xIELU's alpha_p and alpha_n (Huang et al. 2024, arXiv:2411.13010;
 # HF XIELUActivation, Apertus)
 ACT_PARAMS = {"xielu": 2}
@@ -119,6 +120,13 @@ class Attention:
     # Gemma-4 KV sharing (num_kv_shared_layers): no k_proj / v_proj / k_norm / v_norm; the layer attends over the
     # cache of the last earlier layer of its type and caches nothing of its own
     kv_reuse: bool = False
+    # OLMo / OLMoE / DBRX (clip_qkv set): q, k and v clamped to ±clip_qkv after their projections (and OLMoE's q/k
+    # norms), before rope and the cache
+    clip_qkv: bool = False
+    # the queries times a factor of their position: Ministral-3 (HF Ministral3Attention, after rope) 1 + β·log(1 +
+    # floor(pos / original_max_position_embeddings)); Llama-4's NoPE layers under attn_temperature_tuning (HF
+    # Llama4TextAttention) 1 + attn_scale·log1p(floor((pos + 1) / floor_scale))
+    query_scale: bool = False
 
     @property
     def limit(self) -> int | None:
@@ -241,6 +249,7 @@ class Ssm:
     bias: bool = False
     conv_bias: bool = True
     bcdt_norms: bool = False  # Jamba: RMSNorms on dt (dt_rank), B and C (d_state each) after x_proj
+    bcdt_weights: bool = True  # their weights (Falcon-Mamba's norms have none)
 
     def linears(self, hidden: int) -> dict[str, Linear]:
         e = self.d_inner
@@ -253,7 +262,7 @@ class Ssm:
 
     def other_params(self, norm: str) -> int:
         e = self.d_inner
-        norms = (self.dt_rank + 2 * self.d_state) * NORM_PARAMS[norm] if self.bcdt_norms else 0
+        norms = (self.dt_rank + 2 * self.d_state) * NORM_PARAMS[norm] if self.bcdt_norms and self.bcdt_weights else 0
         return e * self.d_conv + (e if self.conv_bias else 0) + e * self.d_state + e + norms  # conv1d, A_log, D
 
     @property

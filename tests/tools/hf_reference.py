@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 import transformers
 import yaml
+from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText
 
@@ -85,6 +86,16 @@ REAL = {
     "hunyuan_v1_moe": CONFIGS / "hunyuan-a13b-instruct.json",
     "apertus": CONFIGS / "apertus-8b-2509.json",
     "dbrx": CONFIGS / "dbrx-instruct.json",
+    "granitemoeshared": CONFIGS / "granitemoeshared-shared-expert.json",
+    "arcee": CONFIGS / "afm-4.5b.json",
+    "helium": CONFIGS / "helium-1-preview-2b.json",
+    "glm": CONFIGS / "glm-4-9b-chat-hf.json",
+    "olmo": CONFIGS / "olmo-7b-0424-hf.json",
+    "stablelm": CONFIGS / "stablelm-2-1_6b.json",
+    "falcon_mamba": CONFIGS / "falcon-mamba-7b.json",
+    "exaone": CONFIGS / "exaone-3.5-7.8b-instruct.json",
+    "gpt_bigcode": CONFIGS / "starcoder.json",
+    "nemotron": CONFIGS / "minitron-4b-base.json",
     # multimodal wrappers: hwsim traces the language model (text_config); see WRAPPED
     "gemma3": CONFIGS / "gemma-3-4b-it.json",
     "llama4": CONFIGS / "llama-4-scout-17b-16e.json",
@@ -97,7 +108,10 @@ REAL = {
     # a type's second entry, its MoE form (not a model_type of its own)
     "gemma4_moe": CONFIGS / "gemma-4-26b-a4b-it.json",
     "gemma4_ple": CONFIGS / "gemma-4-e2b-it.json",  # per-layer embeddings and KV sharing
+    "olmoe_clip": CONFIGS / "olmoe-1b-7b-0924.json",  # with VARIANT's clip_qkv
 }
+# an entry's fields changed from its config file's (a form its real config does not take)
+VARIANT = {"olmoe_clip": {"clip_qkv": 8.0}}
 # a wrapper's text config type without a causal-LM class in transformers 5.25 → the decoder it is (its parameter
 # count is then the wrapper's, less the vision encoder; its tiny run that decoder's)
 TEXT_AS = {"qwen2_vl_text": "qwen2", "qwen2_5_vl_text": "qwen2"}
@@ -109,6 +123,7 @@ NOT_LANGUAGE = re.compile(
 TINY = {
     "hidden_size": 64,
     "n_embd": 64,
+    "n_inner": 256,  # GPTBigCode's MLP width when given
     "intermediate_size": 96,
     "moe_intermediate_size": 32,
     "ffn_hidden_size": 128,
@@ -170,7 +185,7 @@ HEADS = {
 # types whose output names the state `cache` (Mamba2CausalLMOutput): decode continues it. Mamba-1's output does too,
 # but its pinned reference was made passing past_key_values, which MambaForCausalLM ignores (its decode reference is
 # a one-token step on a fresh cache); it is kept as pinned (tests/test_workload_hf_reference.py counts it that way)
-CACHE_OUTPUT = ("mamba2",)
+CACHE_OUTPUT = ("mamba2", "falcon_mamba")
 SEQ, BATCH = 12, 2  # tiny prefill tokens per sequence (below every tiny window), sequences
 # types whose tiny prefill is longer: Qwen3-Next's and Qwen3.5's Gated DeltaNet, whose torch path pads to chunks of
 # 64 (one whole)
@@ -209,9 +224,57 @@ def shapes(model) -> dict:
     return out
 
 
+ATTENTION = re.compile(r"\.(self_attn|attn)$")
+
+
+class ElementCounter(TorchDispatchMode):
+    """Elements of elementwise ops in an attention module's own forward (not its submodules': q/k norms, rotary)
+    that hwsim prices on rows of their own and the FLOP counter does not see: `clamp`, every clamp's output (OLMo /
+    OLMoE / DBRX's clip_qkv); `token_scale`, every 4-D multiply by a factor of one element per batch row and position
+    (broadcast over heads and channels: Ministral-3's query scale, Llama-4's attention temperature)."""
+
+    def __init__(self, model) -> None:
+        super().__init__()
+        self.counts = {"clamp": 0, "token_scale": 0}
+        self.names = {id(m): n for n, m in model.named_modules()}
+        self.stack: list[str] = []
+
+    def __enter__(self):
+        def pre(mod, args):
+            self.stack.append(self.names.get(id(mod), ""))
+
+        def post(mod, args, out):  # returns None: the module's output stays its own
+            self.stack.pop()
+
+        self.hooks = [
+            torch.nn.modules.module.register_module_forward_pre_hook(pre),
+            torch.nn.modules.module.register_module_forward_hook(post),
+        ]
+        return super().__enter__()
+
+    def __exit__(self, *exc):
+        for hook in self.hooks:
+            hook.remove()
+        return super().__exit__(*exc)
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        if not (self.stack and ATTENTION.search(self.stack[-1])):
+            return out
+        name = func.overloadpacket.__name__
+        if name in ("clamp", "clamp_"):
+            self.counts["clamp"] += out.numel()
+        elif name in ("mul", "mul_") and out.dim() == 4:
+            factors = [a for a in args[:2] if isinstance(a, torch.Tensor) and a.dim() == 4 and a.numel() < out.numel()]
+            if any(f.shape[1] * f.shape[3] == 1 or f.shape[2] * f.shape[3] == 1 for f in factors):
+                self.counts["token_scale"] += out.numel()
+        return out
+
+
 def group_macs(model, run, mlp_layers: frozenset = frozenset()) -> dict:
-    """MACs per group; `mlp_layers`: layers whose `mixer` module is an MLP (Nemotron-H's "-" and "E" blocks)."""
-    with FlopCounterMode(display=False) as fc:
+    """MACs per group; `mlp_layers`: layers whose `mixer` module is an MLP (Nemotron-H's "-" and "E" blocks). Under
+    "elements", ElementCounter's counts where any is not zero."""
+    with FlopCounterMode(display=False) as fc, ElementCounter(model) as ec:
         run()
     groups = {"mixer": 0, "mlp": 0, "lm_head": 0}
     for mod, counts in fc.get_flop_counts().items():
@@ -226,6 +289,8 @@ def group_macs(model, run, mlp_layers: frozenset = frozenset()) -> dict:
             groups["mixer"] += total
         elif MLP.search(mod) and LAYER_OF.search(mod + "."):
             groups["mlp"] += total
+    if any(ec.counts.values()):
+        groups["elements"] = ec.counts
     return groups
 
 
@@ -276,7 +341,7 @@ def tiny_run(cfg: dict) -> dict:
         },
     }
     tiny.update({k: v for k, v in HEADS.items() if k in cfg and cfg[k] is not None})
-    if cfg["model_type"] == "gpt2":
+    if cfg["model_type"] in ("gpt2", "gpt_bigcode"):
         tiny.pop("hidden_size", None), tiny.pop("num_hidden_layers", None)
     if cfg["model_type"] in ("falcon",):
         tiny["num_attention_heads"] = 4
@@ -310,6 +375,8 @@ def tiny_run(cfg: dict) -> dict:
             "moe_num_experts": HEADS["num_experts"],
             "moe_top_k": HEADS["num_experts_per_tok"],
         }
+    if "num_layers" in cfg:  # EXAONE-3.5's hub name of num_hidden_layers (ExaoneConfig.attribute_map): the tiny depth
+        tiny["num_layers"] = tiny.pop("num_hidden_layers")
     if "kv_lora_rank" in cfg:
         # MLA: kv_b_proj expands the latent to one key/value per query head and the eager path then repeats
         # them num_heads // num_key_value_heads times, so the kv head count must stay the query head count
@@ -348,7 +415,7 @@ def tiny_run(cfg: dict) -> dict:
 def main() -> int:
     out = {"transformers": transformers.__version__, "torch": torch.__version__, "types": {}}
     for mt, path in REAL.items():
-        cfg = read(path)
+        cfg = read(path) | VARIANT.get(mt, {})
         wrapped = "vision_config" in cfg
         text_cfg = hf_config(cfg).text_config if wrapped else hf_config(cfg)
         entry = {"source": str(path.relative_to(ROOT))}
