@@ -882,3 +882,12 @@ def test_a_sensitivity_given_twice(capsys, tmp_path, name, body):
     argv = ["allocate", "--arch", "bitmod", "--model", "gpt-2", "--phase", "decode", "--formats", "int4_g128,int8"]
     argv += ["--budget", "avg_bits=6", "--proxy", "table", "--sensitivity", str(path)]
     one_line_exit_2(capsys, argv, "*: given twice: keep one sensitivity per name")
+
+
+def test_a_results_csv_with_a_column_given_twice(capsys, tmp_path):
+    """pandas renames the second 'a' to 'a.1', and the objective 'a' took the first column silently."""
+    path = tmp_path / "r.csv"
+    path.write_text("a,a,b\n1,2,3\n")
+    one_line_exit_2(
+        capsys, ["pareto", str(path), "--objectives", "a:min,b:max"], "column 'a' given twice in the header"
+    )
