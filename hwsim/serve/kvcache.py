@@ -218,11 +218,12 @@ class SlidingKv:
 def sliding_kv(
     model: ModelConfig, kv_bits: Any, block_size: int, draft: ModelConfig | None = None, draft_bits: Any = 16
 ) -> SlidingKv | None:
-    """The SlidingKv of a model whose attention layers include sliding-window or chunked local ones, None for every
-    other model (its blocks are charged per token as before). A speculative draft's K/V counts with the
-    full-attention layers (assumed: its own windows ignored, a small share of the block). `kv_bits`, `draft_bits`:
-    bits or the KV format, each layer priced as the blocks are (hwsim.workload.kv.token_bytes: a row-scaled format
-    on its rows)."""
+    """The SlidingKv of a model (with a speculative `draft` beside it) whose attention layers include
+    sliding-window or chunked local ones, None for every other model (its blocks are charged per token as before).
+    The draft's layers count by their own kind, as vLLM gives a draft's layers KV-cache groups of their own spec:
+    its windows and chunks bounded, its full layers with the target's (each kind's bytes rounded once).
+    `kv_bits`, `draft_bits`: bits or the KV format, each layer priced as the blocks are
+    (hwsim.workload.kv.token_bytes: a row-scaled format on its rows)."""
     full = 0
     windows: dict[int, int] = {}
     chunks: dict[int, int] = {}
@@ -237,12 +238,24 @@ def sliding_kv(
             windows[attn.window] = windows.get(attn.window, 0) + bits
         else:
             full += bits
+    if draft is not None:
+        kinds: dict[tuple[str, int], list] = {}
+        for layer in draft.blocks:
+            attn = layer.mixer
+            if isinstance(attn, Attention):
+                key = ("chunk", attn.chunk) if attn.chunk else ("window", attn.window) if attn.window else ("full", 0)
+                kinds.setdefault(key, []).append(layer)
+        for (kind, n), layers in kinds.items():
+            bits = round(kv.token_bytes(tuple(layers), draft_bits) * 64)
+            if kind == "full":
+                full += bits
+            else:
+                bounded = chunks if kind == "chunk" else windows
+                bounded[n] = bounded.get(n, 0) + bits
     windows = {w: b for w, b in windows.items() if b > 0}
     chunks = {c: b for c, b in chunks.items() if b > 0}
     if not windows and not chunks:
         return None
-    if draft is not None:
-        full += round(kv_bytes_per_token(draft, draft_bits) * 64)
     return SlidingKv(int(block_size), int(full), tuple(sorted(windows.items())), tuple(sorted(chunks.items())))
 
 
