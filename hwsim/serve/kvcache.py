@@ -37,9 +37,9 @@ import math
 import warnings
 from collections import OrderedDict, deque
 from collections.abc import Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -132,7 +132,7 @@ def capacity_blocks(
     blocks = [stage_kv_bytes_per_token(shard, r, rp.kv) * block_size + extra_kv for r in ranges]
     free = [cap * utilization - w - st - acts for w, st in zip(weights, states)]
     worst = int(np.argmax([w for w in weights]))
-    info = {
+    info: dict[str, Any] = {
         "memory_bytes": cap,
         "weights_bytes": weights[worst],
         "activation_bytes": acts,
@@ -156,6 +156,7 @@ def capacity_blocks(
             + (", fewer weight bits or a higher `memory_utilization`" if utilization < 1 else " or fewer weight bits"),
             field="model",
         )
+    info["stage_blocks"] = [int(f // b) if b > 0 else NO_BLOCK_LIMIT for f, b in zip(free, blocks)]
     held = [int(f // b) for f, b in zip(free, blocks) if b > 0]
     return (min(held) if held else NO_BLOCK_LIMIT), info
 
@@ -215,15 +216,46 @@ class SlidingKv:
         return -(-weighted // self.total)
 
 
+@overload
 def sliding_kv(
-    model: ModelConfig, kv_bits: Any, block_size: int, draft: ModelConfig | None = None, draft_bits: Any = 16
+    model: ModelConfig,
+    kv_bits: Any,
+    block_size: int,
+    draft: ModelConfig | None = ...,
+    draft_bits: Any = ...,
+    *,
+    full_only: Literal[True],
+) -> SlidingKv: ...
+
+
+@overload
+def sliding_kv(
+    model: ModelConfig,
+    kv_bits: Any,
+    block_size: int,
+    draft: ModelConfig | None = ...,
+    draft_bits: Any = ...,
+    *,
+    full_only: bool = ...,
+) -> SlidingKv | None: ...
+
+
+def sliding_kv(
+    model: ModelConfig,
+    kv_bits: Any,
+    block_size: int,
+    draft: ModelConfig | None = None,
+    draft_bits: Any = 16,
+    *,
+    full_only: bool = False,
 ) -> SlidingKv | None:
     """The SlidingKv of a model (with a speculative `draft` beside it) whose attention layers include
     sliding-window or chunked local ones, None for every other model (its blocks are charged per token as before).
     The draft's layers count by their own kind, as vLLM gives a draft's layers KV-cache groups of their own spec:
     its windows and chunks bounded, its full layers with the target's (each kind's bytes rounded once).
     `kv_bits`, `draft_bits`: bits or the KV format, each layer priced as the blocks are
-    (hwsim.workload.kv.token_bytes: a row-scaled format on its rows)."""
+    (hwsim.workload.kv.token_bytes: a row-scaled format on its rows). `full_only`: a SlidingKv even without
+    bounded layers (a pipeline stage's)."""
     full = 0
     windows: dict[int, int] = {}
     chunks: dict[int, int] = {}
@@ -254,9 +286,34 @@ def sliding_kv(
                 bounded[n] = bounded.get(n, 0) + bits
     windows = {w: b for w, b in windows.items() if b > 0}
     chunks = {c: b for c, b in chunks.items() if b > 0}
-    if not windows and not chunks:
+    if not windows and not chunks and not full_only:
         return None
     return SlidingKv(int(block_size), int(full), tuple(sorted(windows.items())), tuple(sorted(chunks.items())))
+
+
+def stage_sliding(
+    model: ModelConfig,
+    kv_bits: Any,
+    block_size: int,
+    par: Parallel | None = None,
+    draft: ModelConfig | None = None,
+    draft_bits: Any = 16,
+) -> tuple[SlidingKv, ...] | None:
+    """The SlidingKv of each pipeline stage of layout `par`: each stage's pool holds its own layers (one device's
+    shard of them), so its split between full and bounded layers is its own, a stage of sliding layers only
+    needing its windows' blocks; a speculative draft is held whole on every stage (capacity_blocks), so its layers
+    join each. None when the model (with its draft) has no sliding or chunked layer; one entry, the whole model's,
+    without pipeline parallelism. A stage without attention layers has a SlidingKv of total 0 (nothing cached)."""
+    if sliding_kv(model, kv_bits, block_size, draft, draft_bits) is None:
+        return None
+    par = par or Parallel()
+    if par.pp == 1:
+        return (sliding_kv(model, kv_bits, block_size, draft, draft_bits, full_only=True),)
+    shard = shard_model(model, par)
+    return tuple(
+        sliding_kv(replace(shard, blocks=shard.blocks[a:b]), kv_bits, block_size, draft, draft_bits, full_only=True)
+        for a, b in stage_ranges(model.layers, par.pp)
+    )
 
 
 @dataclass(frozen=True)

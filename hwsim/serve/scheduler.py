@@ -91,17 +91,19 @@ class Replay:
 def simulate(
     requests: Requests,
     step: Callable[[np.ndarray, np.ndarray, np.ndarray], Cost],
-    kv_blocks: int,
+    kv_blocks: int | list[int],
     config: SchedulerConfig = SchedulerConfig(),
     spec: Speculation | None = None,
-    sliding: SlidingKv | None = None,
+    sliding: SlidingKv | tuple[SlidingKv, ...] | None = None,
 ) -> Replay:
     """Serve `requests`; `step(new, context, emits) -> Cost` prices one iteration (`emits`: which
     sequences produce a token; a StepCost's or ParallelStepCost's `iteration`). `spec`: a
     hwsim.serve.speculative.Speculation — a decoding sequence then verifies up to k draft tokens per
     iteration (all in the token budget and the cache), keeps the accepted ones plus one, and the draft
     model's steps are added to the iteration's cost. `sliding`: the model's sliding-window layers keep only their
-    window's blocks (hwsim.serve.kvcache.SlidingKv; None: every block holds every layer for good)."""
+    window's blocks (hwsim.serve.kvcache.SlidingKv; None: every block holds every layer for good); one per pipeline
+    stage with `kv_blocks` one count per stage, each stage's pool holding its own layers (a sequence runs when every
+    stage has room; the fullest stage's pool is reported)."""
     config.validate()
     n = len(requests)
     P, D = requests.input_tokens, requests.output_tokens
