@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from hwsim.errors import HwsimError
-from hwsim.workload import from_hf_dict, load_model
+from hwsim.workload import from_hf_dict, load_model, trace
 
 CONFIGS = Path(__file__).parent / "data" / "hf_configs"
 
@@ -51,9 +51,28 @@ def test_dbrx_defaults_and_nested_fields_count_as_transformers(fields, params):
         ({"ffn_config": {"moe_top_k": 5}}, "ffn_config.moe_top_k"),
         ({"attn_config": [8]}, "attn_config"),
         ({"tie_word_embeddings": True}, "tie_word_embeddings"),
+        ({"attn_config": {"clip_qkv": -8}}, "attn_config.clip_qkv"),
+        ({"attn_config": {"clip_qkv": "8"}}, "attn_config.clip_qkv"),
     ],
 )
 def test_dbrx_bad_fields_are_one_line_naming_the_field(fields, field):
     with pytest.raises(HwsimError) as err:
         from_hf_dict({"model_type": "dbrx", **fields})
     assert field in str(err.value) and "\n" not in str(err.value)
+
+
+def test_clip_qkv_is_a_clamp_row_between_wqkv_and_the_cache():
+    """HF DbrxAttention clamps Wqkv's whole output to ±clip_qkv before splitting it (2 vector ops an element,
+    assumed: a max and a min): the clamp row writes the values to the cache where Wqkv's v part did, so the cache's
+    traffic is the unclamped model's; the keys go on to rope. Without clip_qkv (DbrxConfig's default) no row."""
+    m = load_model(CONFIGS / "dbrx-instruct.json")
+    plain = from_hf_dict({**m.extra, "attn_config": {**m.extra["attn_config"], "clip_qkv": None}})
+    a = m.blocks[0].attention
+    ops, base = (trace(x, "decode", batch=2, context=64).ops for x in (m, plain))
+    clip = ops[ops["op"] == "clamp"]
+    width = (a.heads + 2 * a.kv_heads) * a.head_dim
+    assert len(clip) == m.layers and set(clip["n"]) == {width} and set(clip["vector_ops"]) == {2 * 2 * width}
+    assert set(clip["kv_write_elems"]) == {2 * a.kv_heads * a.head_dim}
+    assert (base["op"] == "clamp").sum() == 0
+    for col in ("kv_write_elems", "kv_read_elems", "macs", "weight_elems"):
+        assert ops[col].sum() == base[col].sum(), col

@@ -165,7 +165,7 @@ def test_phimoe_is_mixtral_with_layernorms_and_biases():
 
 def test_ministral3_is_read_alone_or_as_the_language_model_of_mistral3():
     """Ministral-3 (Ministral3ForCausalLM: Mistral's layers, no window by default, head_dim 128 by default; its
-    position-dependent query scaling is an unpriced elementwise multiply): the hub's mistral3 wrapper names it as
+    position-dependent query scale a vector row, tests/test_workload_hf_reference.py): the hub's mistral3 wrapper names it as
     text_config.model_type, whose language model hwsim then traces."""
     m = load_model(CONFIGS / "ministral-3-8b-text.json")
     assert {b.attention.window for b in m.blocks} == {None} and m.head_dim == 128

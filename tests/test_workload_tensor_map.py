@@ -80,6 +80,7 @@ PRESET = {
     "gemma4": "hf_configs/gemma-4-31b-it.json",
     "gemma4_moe": "hf_configs/gemma-4-26b-a4b-it.json",
     "gemma4_ple": "hf_configs/gemma-4-e2b-it.json",
+    "olmoe_clip": "hf_configs/olmoe-1b-7b-0924.json",  # the reference's OLMoE with clip_qkv: the same tensors
 }
 DENSE_MLP = (".mlp.gate_proj", ".mlp.up_proj", ".mlp.down_proj")
 

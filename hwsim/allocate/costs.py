@@ -10,7 +10,9 @@ This is exact because the analytical engine prices each op on its own and totals
   at the fixed weight format: an additive approximation, exact when that op's cost is linear in the
   bytes it writes (memory-bound) — stated in docs/allocate.md.
 - Everything else stays at the base precision and is a constant of every total.
-Memory: Σ stored elements × bits_per_element / 8 (a unit stores all its parameters, every MoE expert
+Memory: Σ stored elements × bits_per_element / 8, plus the scales of rows that are not whole groups (the
+footprint's row rule, hwsim.engine.cost.row_scale_bytes: a weight unit's k × n weights on their rows of K, the
+token tables and lm_head outside on rows of hidden) (a unit stores all its parameters, every MoE expert
 included — units.py; a KV unit's DeepSeek-V3.2 index keys at their own format whatever the unit's,
 hwsim.workload.kv.as_bytes, as the trace's KV bytes); the parameters outside units (embeddings, lm_head,
 norms) at the fixed weight format, and the KV cache at the base KV format unless allocated.
@@ -27,7 +29,7 @@ import pandas as pd
 from hwsim.allocate.units import Unit
 from hwsim.engine import Precision, evaluate, operand_type
 from hwsim.errors import HwsimError
-from hwsim.engine.cost import kv_row_columns
+from hwsim.engine.cost import kv_row_columns, row_scale_bytes, weight_rows
 from hwsim.engine.per_op import evaluate_per_op, own_formats
 from hwsim.workload import kv as kv_cache
 
@@ -118,6 +120,8 @@ def hardware_costs(
     for i, u in enumerate(units):
         if u.kind == "kv":  # the index keys at their own format, the rest on its rows: as the trace's KV bytes
             memory[i] = [kv_cache.as_bytes(u.storage, u.own_elems, t, dict(u.by_rows)) for t in types]
+        elif u.weight_rows:  # a weight on its rows of K: the scales of rows that are not whole groups, as stored
+            memory[i] += [row_scale_bytes(t, u.weight_rows) for t in types]
     costs = {
         "seconds": out[..., 0],
         "energy_j": out[..., 1],
@@ -135,13 +139,19 @@ def hardware_costs(
 
 def _outside_bytes(model: ModelConfig, units: list[Unit], fixed_weights: str | None) -> float:
     """Bytes of the parameters outside the units: all at `fixed_weights`, or (None) as a quantized checkpoint
-    stores them: lm_head at its format, the embeddings and the rest (norms, biases) at the embeddings' format."""
+    stores them: lm_head at its format, the embeddings and the rest (norms, biases) at the embeddings' format; the
+    grouped weights outside the layers (token tables, an untied lm_head, a pooler: hwsim.engine.cost.weight_rows) on
+    their rows, as the footprint prices them."""
     other = max(model.params - sum(u.params for u in units), 0)
+    edges = [(part, k, elems) for part, k, elems in weight_rows(model) if part != "layers"]
     if fixed_weights is not None:
-        return other * bits_per_element(fixed_weights) / 8
+        fixed = operand_type(fixed_weights, "formats")
+        return other * fixed.bits / 8 + row_scale_bytes(fixed, ((k, e) for _, k, e in edges))
     pb = model.param_breakdown()
     head = min(pb["lm_head"], other)
     assert model.weight_formats is not None  # hardware_costs passes None only with a checkpoint's own formats
-    head_fmt = model.weight_formats.format_of("lm_head")
-    rest_fmt = model.weight_formats.format_of("model.embed_tokens")
-    return (head * bits_per_element(head_fmt) + (other - head) * bits_per_element(rest_fmt)) / 8
+    head_fmt = operand_type(model.weight_formats.format_of("lm_head"), "formats")
+    rest_fmt = operand_type(model.weight_formats.format_of("model.embed_tokens"), "formats")
+    scales = row_scale_bytes(head_fmt, ((k, e) for part, k, e in edges if part == "lm_head"))
+    scales += row_scale_bytes(rest_fmt, ((k, e) for part, k, e in edges if part != "lm_head"))
+    return (head * head_fmt.bits + (other - head) * rest_fmt.bits) / 8 + scales

@@ -41,6 +41,9 @@ class Unit:
     own_elems: int = 0  # of storage, those at a format of their own (DeepSeek-V3.2's index key: kv.as_bytes)
     # KV: the attention elements of storage by their (key row, value row) (kv.row_elems: priced on those rows)
     by_rows: tuple[tuple[tuple[int, int], int], ...] = ()
+    # weights: the elements of storage a group-scaled format groups along rows, by row length K (biases left out;
+    # priced on those rows by hwsim.engine.cost.row_scale_bytes, as the footprint prices them)
+    weight_rows: tuple[tuple[int, float], ...] = ()
 
 
 def role_params(model: ModelConfig, role: str, layer: int) -> int | None:
@@ -124,10 +127,29 @@ def weight_units(
         else:
             key = str(names[i])
         keys.setdefault(key, []).append(int(i))
+    # of each op's stored parameters, those of its k × n weight (not its bias) on rows of its K
+    k, n, count, read = (ops[c].to_numpy(np.float64) for c in ("k", "n", "count", "weight_elems"))
+    grouped = np.where(read > 0, elems * (k * n * count / np.maximum(read, 1.0)), 0.0)
     return [
-        Unit(k, "weights", tuple(r), tuple(str(names[i]) for i in r), int(elems[r].sum()), int(elems[r].sum()))
-        for k, r in keys.items()
+        Unit(
+            key,
+            "weights",
+            tuple(r),
+            tuple(str(names[i]) for i in r),
+            int(elems[r].sum()),
+            int(elems[r].sum()),
+            weight_rows=_by_row(k[r], grouped[r]),
+        )
+        for key, r in keys.items()
     ]
+
+
+def _by_row(rows: np.ndarray, elems: np.ndarray) -> tuple[tuple[int, float], ...]:
+    """(row length, elements) pairs summed by row length, in order of first appearance."""
+    out: dict[int, float] = {}
+    for row, e in zip(rows.astype(np.int64).tolist(), elems.tolist()):
+        out[row] = out.get(row, 0.0) + e
+    return tuple(out.items())
 
 
 def kv_units(trace: Trace) -> list[Unit]:

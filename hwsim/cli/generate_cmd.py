@@ -59,7 +59,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hwsim.engine.per_op import kv_label, weights_label
+    from hwsim.engine.per_op import kv_label, shown_labels, weights_label
     from hwsim.serve import generate
     from hwsim.serve.parallel import machine_cost
 
@@ -93,8 +93,9 @@ def run(args: argparse.Namespace) -> int:
         "draft": spec.draft.model.name if spec else None,
     }
     if args.json:
-        emit_json({"arch": arch.name, "family": arch.family, "model": model.name, **layout, **s})
+        emit_json({"arch": arch.name, "family": arch.family, "model": model.name, "dtype": model.dtype, **layout, **s})
         return 0
+    weights, kv = shown_labels(model, prec)
     # parallel_from_args loads a link whenever there is more than one device
     where = (
         f" × {par.devices} (tp {par.tp}, pp {par.pp}, ep {par.ep}, {link.name})"
@@ -172,6 +173,7 @@ def _devices_needed(
             {
                 "arch": arch.name,
                 "model": model.name,
+                "dtype": model.dtype,
                 "weights": weights_label(model, prec),
                 "kv": kv_label(model, prec),
                 "link": link.name,

@@ -162,12 +162,21 @@ class OpColumns:
         output row, and a token table along its rows of n (hwsim.accuracy quantizes every weight along its last
         axis; GPTQ/AWQ checkpoints alike: ceil(K/g) scales per output row), so a group-scaled format on rows that
         are not whole groups costs the scales those rows hold (OperandType.bits_along, the rule of act_bits and
-        kv_bits); other ops' B (the KV cache: kv_bits) is not priced here."""
+        kv_bits); other ops' B (the KV cache: kv_bits) is not priced here. A linear's bias (weight_elems beyond its
+        k × n × count) and other ops' weights (norms) are not grouped: at the format's bits, as the footprint
+        stores them (hwsim.engine.cost.weight_rows)."""
         if not w.row_scaled or w.group_size is None or not (self.has("linear") or self.has("embedding")):
             return w.bits
         if self._rows_gcd("_weight_row_gcd", True) % w.group_size == 0:
             return w.bits
-        return w.bits_along(self._weight_rows())
+        along = w.bits_along(self._weight_rows())
+        linear, emb = self.is_kind("linear"), self.is_embedding
+        grouped = self.k * self.n * self.count  # a linear's weight, its bias aside
+        biased = linear & (grouped < self.weight_elems)
+        if biased.any():  # the bias's elements at the format's bits: the op's mean bits
+            share = grouped / np.maximum(self.weight_elems, 1.0)
+            along = np.where(biased, w.bits + (along - w.bits) * share, along)
+        return np.where(linear | emb, along, w.bits)
 
     def _weight_rows(self) -> np.ndarray:
         """Each op's weight row length: n for an embedding (a gathered row of its table), else K (at least 1)."""

@@ -330,7 +330,8 @@ def memory_footprint(
     arch: Accelerator, trace: TraceLike, prec: ResolvedPrecision, ops: OpColumns | None = None
 ) -> dict:
     """What the backing store must hold for a model trace: every parameter at the weight format's storage
-    bits (embeddings and norms included, though deployments often keep those in fp16), the KV cache after
+    bits (embeddings and norms included, though deployments often keep those in fp16; a group-scaled format's
+    rows that are not whole groups with their scales, weight_row_scale_bytes), the KV cache after
     this step at the KV format, and the step's peak activation working set (`activation_bytes`): the
     residual stream (batch × new tokens × hidden) plus the largest op's input and output activations, with
     attention in the form `arch` runs it (`ops`, else derived): unfused, the score matrix goes through
@@ -361,20 +362,50 @@ def _is_frame(table: object) -> bool:
     return pd is not None and isinstance(table, pd.DataFrame)
 
 
-def weight_row_scale_bytes(model: Any, w: OperandType) -> float:
-    """Bytes the scales of rows that are not whole groups add to `params × w.bits` (the rule operand_bytes prices
-    through OpColumns.weight_bits, docs/formats.md "Scale formats"): each linear's k × n weight (all its experts)
-    on its n rows of K, the token tables (positions and token types too) and an untied lm_head on rows of hidden.
-    Biases, norms and Gemma-4's per-layer tables stay at `w.bits`; 0 where the format is not row-scaled or its
-    groups fit every row."""
+def weight_rows(model: Any, stage: tuple[int, int] | None = None, pp: int = 1) -> list[tuple[str, int, int]]:
+    """(part, row length, elements) of the weights a model stores that a group-scaled format groups along rows
+    (the quantizer's rows, OpColumns.weight_bits): each linear's k × n (all its experts) on its rows of K
+    (part "layers"); the token tables (positions and token types too, "embed"), Gemma-4's per-layer projection
+    (K = hidden), an untied lm_head and an encoder's pooler on rows of hidden. `stage` (layers [a, b) of a pipeline
+    of `pp` stages): that stage's layers and the edges it holds as hwsim.serve.shard.stage_params counts them (stage
+    0 the tables and projection, the last the head or pooler, and with pp > 1 its own copy of a tied table).
+    Biases, norms and Gemma-4's per-layer tables are left out (stored at the format's bits)."""
+    h, emb = model.hidden, model.embedding
+    a, b = (0, model.layers) if stage is None else stage
+    out = [
+        ("layers", lin.k, lin.k * lin.n * lin.copies)
+        for layer in model.blocks[a:b]
+        for lin in layer.linears(h).values()
+    ]
+    if a == 0:
+        out.append(("embed", h, (emb.vocab + emb.positions + emb.token_types) * h))
+        if emb.per_layer:
+            out.append(("per_layer_model_projection", h, h * len(model.blocks) * emb.per_layer))
+    if b == model.layers:
+        if model.encoder:
+            out.append(("pooler", h, h * h))
+        elif not emb.tied or pp > 1:
+            out.append(("lm_head", h, emb.vocab * h))
+    return out
+
+
+def row_scale_bytes(w: OperandType, rows: Iterable[tuple[Any, Any]]) -> float:
+    """Bytes the scales of rows that are not whole groups add to `elements × w.bits` over `rows` of (row length,
+    elements) (OperandType.bits_along, the one row rule: ⌈row/g⌉ scales a row); 0 where the format is not
+    row-scaled or its groups fit every row."""
     if not w.row_scaled or w.group_size is None:
         return 0.0
-    h, emb = model.hidden, model.embedding
-    rows = [(lin.k, lin.k * lin.n * lin.copies) for layer in model.blocks for lin in layer.linears(h).values()]
-    tables = emb.vocab + emb.positions + emb.token_types + (0 if emb.tied or model.encoder else emb.vocab)
-    rows.append((h, tables * h))
-    extra = sum(elems * (w.bits_along(k) - w.bits) for k, elems in rows if k > 0 and k % w.group_size)
-    return float(extra) / 8
+    g = w.group_size
+    return float(sum(elems * (w.bits_along(k) - w.bits) for k, elems in rows if k > 0 and k % g)) / 8
+
+
+def weight_row_scale_bytes(model: Any, w: OperandType, stage: tuple[int, int] | None = None, pp: int = 1) -> float:
+    """Bytes the scales of rows that are not whole groups add to `params × w.bits` (the rule operand_bytes prices
+    through OpColumns.weight_bits, docs/formats.md "Scale formats") over the weights of `weight_rows` (the whole
+    model, or one pipeline stage's share: the stages' sum is the whole plus a last stage's copy of a tied table)."""
+    if not w.row_scaled or w.group_size is None:  # no rows to list (a cost() of a model trace asks every call)
+        return 0.0
+    return row_scale_bytes(w, ((k, elems) for _, k, elems in weight_rows(model, stage, pp)))
 
 
 def _stored_format_bytes(model: Any, trace: TraceLike, main: OperandType) -> float:
@@ -387,24 +418,34 @@ def _stored_format_bytes(model: Any, trace: TraceLike, main: OperandType) -> flo
 
 
 def format_exception_bytes(model: Any, ops: pd.DataFrame, main: OperandType, tied_copy: bool = False) -> float:
-    """Bytes a quantized checkpoint's per-op exceptions among `ops` (a trace's rows: name, op, layer,
-    weight_elems) add to `params × main bits` (a GPTQ lm_head kept in fp16, a GGUF q6_k head, `dynamic` 8-bit
-    layers): each excepted op's stored parameters (all its experts; the whole token table for `embed`) × (its
-    bits − the main bits). An lm_head tied to the embeddings stores nothing of its own (the table is `embed`'s),
-    except the copy a last pipeline stage keeps (`tied_copy`, hwsim.serve.shard.stage_params)."""
+    """Bytes a quantized checkpoint's per-op exceptions among `ops` (a trace's rows: name, op, kind, layer, k, n,
+    count, weight_elems) add to `params × main bits` plus the main format's row scales (weight_row_scale_bytes): a
+    GPTQ lm_head kept in fp16, a GGUF q6_k head, `dynamic` 8-bit layers. Each excepted op's stored parameters (all
+    its experts; the whole token table for `embed`) × (its bits − the main bits), and its grouped weights (a linear's
+    k × n on rows of K, the table on rows of hidden) the row scales of its format instead of the main one's
+    (row_scale_bytes: the one row rule). An lm_head tied to the embeddings stores nothing of its own (the table is
+    `embed`'s), except the copy a last pipeline stage keeps (`tied_copy`, hwsim.serve.shard.stage_params)."""
     formats = model.op_weight_formats(ops["name"])
     if formats is None:
         return 0.0
     shared = model.tie_embeddings and not tied_copy
-    extra, bits = 0.0, {}
-    for fmt, op, layer, read in zip(formats, ops["op"], ops["layer"], ops["weight_elems"]):
+    extra, types = 0.0, {}
+    cols = (ops[c] for c in ("op", "kind", "layer", "weight_elems", "k", "n", "count"))
+    for fmt, (op, kind, layer, read, k, n, count) in zip(formats, zip(*cols)):
         if fmt == main.name or read == 0 or (shared and op == "lm_head"):
             continue
-        if fmt not in bits:
-            bits[fmt] = operand_type(fmt, "weights").bits
+        if fmt not in types:
+            types[fmt] = operand_type(fmt, "weights")
         lin = model.blocks[int(layer)].linears(model.hidden).get(op) if 0 <= layer < len(model.blocks) else None
-        stored = lin.params if lin is not None else model.vocab * model.hidden if op == "embed" else read
-        extra += stored * (bits[fmt] - main.bits) / 8
+        if lin is not None:
+            stored, rows = lin.params, [(lin.k, lin.k * lin.n * lin.copies)]
+        elif op == "embed":
+            stored = model.vocab * model.hidden
+            rows = [(model.hidden, stored)]
+        else:
+            stored, rows = read, [(k, k * n * count)] if kind == "linear" else []
+        extra += stored * (types[fmt].bits - main.bits) / 8
+        extra += row_scale_bytes(types[fmt], rows) - row_scale_bytes(main, rows)
     return extra
 
 

@@ -163,6 +163,22 @@ def kv_label(model: ModelConfig, precision: Precision | ResolvedPrecision | None
     return resolve_precision(for_model(model, precision)[0]).kv.name
 
 
+def shown_labels(model: ModelConfig, precision: Precision | ResolvedPrecision | None) -> tuple[str, str]:
+    """(weights, KV cache) as a command's text prints them: `weights_label` and `kv_label`, except that what is left
+    to a plain bf16 checkpoint (weights without --weights, the cache without --kv where the checkpoint states no
+    format), which hwsim costs at fp16, prints as the checkpoint's bf16 (ModelConfig.dtype): the same 16 bits an
+    element, so the same bytes; only the name was fp16's. --json keeps the costed formats under weights / kv and
+    gives the checkpoint's dtype apart."""
+    weights, kv = weights_label(model, precision), kv_label(model, precision)
+    if getattr(model, "dtype", "fp16") != "bf16" or not isinstance(precision, Precision):
+        return weights, kv
+    if precision.weights is None and model.weight_formats is None and weights == "fp16":
+        weights = "bf16"
+    if precision.kv is None and model.kv_format is None and kv == "fp16":
+        kv = "bf16"
+    return weights, kv
+
+
 def align(formats: list[str], source: TraceLike, ran: TraceLike) -> list[str]:
     """`formats` (one per op of `source`, a Trace or ops table) for the ops of `ran`, the same trace as a
     machine runs it (hwsim.engine.attention.as_run re-expresses only weight-free attention rows): by op

@@ -1,8 +1,9 @@
 """Paged KV cache: capacity in blocks, and the per-sequence block accounting of the scheduler.
 
 Capacity rule (vLLM's `gpu_memory_utilization` rule): the backing store × utilisation, minus the weights
-(every parameter at the weight format's storage bits; a quantized checkpoint at its own formats stores each op at
-its own, hwsim.serve.shard.stage_weight_bytes), minus the activation working set of the largest
+(every parameter at the weight format's storage bits, with the scales of rows that are not whole groups; a
+quantized checkpoint at its own formats stores each op at its own: hwsim.serve.shard.stage_weight_bytes, simulate's
+footprint rule), minus the activation working set of the largest
 iteration (assumed: the largest op's input + output at the activation format for max-batched-tokens
 tokens, as one op's buffers are live at a time), divided by the bytes of one block
 (block_size tokens × K and V of every layer, from the workload's own KV-size rule).

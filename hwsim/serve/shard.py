@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from hwsim.core.precision import OperandType
+from hwsim.engine.cost import format_exception_bytes, weight_row_scale_bytes
 from hwsim.errors import HwsimError
 from hwsim.workload import kv
 from hwsim.workload.blocks import RECURRENT, Attention, Layer
@@ -141,13 +142,16 @@ def stage_weight_bytes(
     shard: ModelConfig, ranges: list[tuple[int, int]], pp: int, weights: OperandType, own: bool
 ) -> list[int]:
     """Bytes of the weights one device of each stage (`ranges`) holds: its parameters (stage_params) at `weights`'
-    storage bits; a quantized checkpoint costed at its own formats (`own`, `weights` its main format) stores each
-    op at its own format (hwsim.engine.cost.format_exception_bytes, the rule of simulate's memory footprint: a
-    GPTQ lm_head kept in fp16 on the last stage, an fp8 checkpoint's bf16 head)."""
-    plain = [stage_params(shard, r, pp) * weights.bits / 8 for r in ranges]
+    storage bits plus the scales of its rows that are not whole groups (hwsim.engine.cost.weight_row_scale_bytes,
+    the rule of simulate's memory footprint: a group never spans two rows, so the stages' weights sum to the whole
+    model's, a last stage's copy of a tied table aside); a quantized checkpoint costed at its own formats (`own`,
+    `weights` its main format) stores each op at its own format (hwsim.engine.cost.format_exception_bytes, the
+    footprint's rule too: a GPTQ lm_head kept in fp16 on the last stage, an fp8 checkpoint's bf16 head)."""
+    plain = [
+        stage_params(shard, r, pp) * weights.bits / 8 + weight_row_scale_bytes(shard, weights, r, pp) for r in ranges
+    ]
     if not own or shard.weight_formats is None:
         return [math.ceil(w) for w in plain]
-    from hwsim.engine.cost import format_exception_bytes
     from hwsim.workload import trace
 
     ops = trace(shard, "decode", batch=1, context=1).ops

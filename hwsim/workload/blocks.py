@@ -119,6 +119,13 @@ class Attention:
     # Gemma-4 KV sharing (num_kv_shared_layers): no k_proj / v_proj / k_norm / v_norm; the layer attends over the
     # cache of the last earlier layer of its type and caches nothing of its own
     kv_reuse: bool = False
+    # OLMo / OLMoE / DBRX (clip_qkv set): q, k and v clamped to ±clip_qkv after their projections (and OLMoE's q/k
+    # norms), before rope and the cache
+    clip_qkv: bool = False
+    # the queries times a factor of their position: Ministral-3 (HF Ministral3Attention, after rope) 1 + β·log(1 +
+    # floor(pos / original_max_position_embeddings)); Llama-4's NoPE layers under attn_temperature_tuning (HF
+    # Llama4TextAttention) 1 + attn_scale·log1p(floor((pos + 1) / floor_scale))
+    query_scale: bool = False
 
     @property
     def limit(self) -> int | None:

@@ -19,7 +19,7 @@ from hwsim.fileio import read_mapping
 from hwsim.paths import require_name, resolve_preset
 from hwsim.workload.blocks import NORM_PARAMS, Attention, Embedding, Layer, Linear, unquantized_modules
 from hwsim.workload.readers import READERS, WRAPPERS, AskedDict, Fields, language_model, near_misses
-from hwsim.workload.quant import WeightFormats, hf_modules, kv_cache_format, weight_formats
+from hwsim.workload.quant import WeightFormats, checkpoint_dtype, hf_modules, kv_cache_format, weight_formats
 
 SUPPORTED_TYPES = tuple(READERS) + tuple(WRAPPERS)  # a wrapper (gemma3, llama4, mistral3): its language model
 
@@ -35,6 +35,9 @@ class ModelConfig:
     activation: str
     encoder: bool = False  # BERT: token-type embeddings, embedding LayerNorm, pooler, no LM head
     default_weight_format: str = "fp16"
+    # the checkpoint's floating-point dtype (torch_dtype / dtype: bf16, fp16, fp32), quantized or not: what its
+    # unquantized weights, activations and a 16-bit KV cache are stored in
+    dtype: str = field(default="fp16", compare=False)
     # a quantized checkpoint's formats (quantization_config or GGUF tensor types): per-op exceptions included
     weight_formats: WeightFormats | None = field(default=None, compare=False)
     # the KV-cache format its quantization_config states (hwsim.workload.quant.kv_cache_format); None: none stated,
@@ -162,12 +165,9 @@ class ModelConfig:
 
 
 def default_weight_format(cfg: dict, file: object = None) -> str:
-    """The model's own weight precision: quantization_config if present, else torch_dtype."""
+    """The model's own weight precision: quantization_config if present, else its dtype (checkpoint_dtype)."""
     q = weight_formats(cfg, file)
-    if q is not None:
-        return q.default
-    dtype = str(cfg.get("torch_dtype", "float16"))
-    return {"bfloat16": "bf16", "float32": "fp32"}.get(dtype, "fp16")
+    return checkpoint_dtype(cfg) if q is None else q.default
 
 
 def from_hf_dict(
@@ -217,6 +217,7 @@ def from_hf_dict(
         activation=info["activation"],
         encoder=info.get("encoder", False),
         default_weight_format=formats.default if formats else default_weight_format(dtype_fields, file),
+        dtype=checkpoint_dtype(dtype_fields),
         weight_formats=formats or weight_formats(dtype_fields, file, unquantized_modules(tuple(blocks))),
         kv_format=kv_cache_format(dtype_fields, file),
         source=source,

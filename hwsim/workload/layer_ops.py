@@ -49,7 +49,12 @@ VECTOR_OPS = {
     "conv_tap": 2,
     "scan": 7,
     "exp": 4,  # assumed: as softplus / silu (a transcendental in a few steps)
+    "clamp": 2,  # assumed: a max and a min
 }
+# a query scale's factor per token and layer (Ministral-3's HF get_llama_4_attn_scale, Llama-4's attn_scales: computed
+# in every layer): the divide and floor, an add, the log (as exp's steps), a multiply and an add (assumed: one op
+# each but the log)
+_QUERY_SCALE_OPS = 2 + 4 + 2
 ATTENTION_FORMS = ("unfused", "fused")
 # op roles whose operands run at formats of their own whatever precision the caller gives (operand → format; the
 # others take the caller's): DeepSeek-V3.2's lightning indexer as the reference runs it (blocks.Indexer). The
@@ -303,11 +308,19 @@ def mha(ops: Ops, s: Step, attn: Attention, hidden: int) -> None:
             continue
         w = lin[role]
         # without rope, k_proj/v_proj outputs go straight to the cache; with rope, only v does (unless normed first)
-        to_kv = (role == "v_proj" and not attn.v_norm) or (role == "k_proj" and not attn.rotary and not attn.qk_norm)
+        # (a clamp of q, k and v comes between them and the cache)
+        to_kv = not attn.clip_qkv and (
+            (role == "v_proj" and not attn.v_norm) or (role == "k_proj" and not attn.rotary and not attn.qk_norm)
+        )
         ops.linear(role, role, M, w.k, w.n, bias=w.bias, out_to_kv=to_kv)
     q_dim, kv_dim = attn.heads * attn.head_dim, attn.kv_heads * attn.head_dim
     if attn.qk_norm:
         _qk_norm(ops, s, attn, M * attn.heads, M * attn.kv_heads)
+    if attn.clip_qkv:  # OLMo / OLMoE / DBRX: q, k and v clamped (after the q/k norms); v, and unrotated k, cached
+        v_el, k_el = M * attn.kv_heads * attn.v_dim, M * kv_dim
+        cached = v_el + (0 if attn.rotary else k_el)
+        width = q_dim + kv_dim + attn.kv_heads * attn.v_dim
+        ops.elementwise("qkv_clip", "clamp", M, width, VECTOR_OPS["clamp"], out=M * width - cached, kv_write=cached)
     if attn.v_norm and not attn.kv_reuse:  # Gemma-4: each value head RMSNormed without weights, then cached
         v_el = M * attn.kv_heads * attn.v_dim
         ops.elementwise("v_norm", "norm", M * attn.kv_heads, attn.v_dim, VECTOR_OPS["rmsnorm"], out=0, kv_write=v_el)
@@ -320,8 +333,10 @@ def mha(ops: Ops, s: Step, attn: Attention, hidden: int) -> None:
             k_to_cache=not attn.kv_reuse,
             part=(attn.head_dim if attn.rotary_dim is None else attn.rotary_dim, attn.head_dim),
         )
-    elif attn.qk_norm:  # NoPE layer with a norm: the normed keys are what the cache stores
+    elif attn.qk_norm and not attn.clip_qkv:  # NoPE layer with a norm: the normed keys are what the cache stores
         ops.rows[-1] = ops.rows[-1][:11] + (0, 0, M * kv_dim)
+    if attn.query_scale:  # Ministral-3, Llama-4's NoPE layers: the queries times their position's factor
+        ops.elementwise("query_scale", "scale", M, q_dim, VECTOR_OPS["scale"], inputs=1, extra_ops=_QUERY_SCALE_OPS * M)
     attention_core(ops, s, attn, kv_groups=attn.kv_heads, d_qk=attn.head_dim, d_v=attn.v_dim)
     if attn.output_gate:  # Qwen3-Next: the attention output times sigmoid(gate), the gate q_proj's other half
         gate_ops = VECTOR_OPS["sigmoid"] + VECTOR_OPS["gate_mul"]

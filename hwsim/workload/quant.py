@@ -117,8 +117,12 @@ def _skip_list(q: dict, keys: tuple[str, ...], file: object) -> list[str]:
     return list(_UNQUANTIZED_BY_DEFAULT)
 
 
-def _dtype(cfg: dict) -> str:
-    return {"bfloat16": "bf16", "float32": "fp32"}.get(str(cfg.get("torch_dtype", "float16")), "fp16")
+def checkpoint_dtype(cfg: dict) -> str:
+    """The checkpoint's floating-point dtype as a format name: torch_dtype, or dtype where transformers 5 writes
+    that instead; bfloat16 → bf16, float32 → fp32, anything else (float16, absent) fp16."""
+    value = cfg.get("torch_dtype")
+    value = cfg.get("dtype") if value is None else value
+    return {"bfloat16": "bf16", "float32": "fp32"}.get(str(value), "fp16")
 
 
 def weight_formats(cfg: dict, file: object = None, keep: tuple[str, ...] = ()) -> WeightFormats | None:
@@ -128,7 +132,7 @@ def weight_formats(cfg: dict, file: object = None, keep: tuple[str, ...] = ()) -
     got = _weight_formats(cfg, file)
     if got is None or not keep:
         return got
-    return WeightFormats(got.default, tuple((_module_rule(m), _dtype(cfg)) for m in keep) + got.rules)
+    return WeightFormats(got.default, tuple((_module_rule(m), checkpoint_dtype(cfg)) for m in keep) + got.rules)
 
 
 def _weight_formats(cfg: dict, file: object) -> WeightFormats | None:
@@ -137,7 +141,7 @@ def _weight_formats(cfg: dict, file: object) -> WeightFormats | None:
         return None
     if not isinstance(q, dict):
         raise HwsimError(f"expected a mapping, got {type(q).__name__}", file=file, field="quantization_config")
-    dtype = _dtype(cfg)
+    dtype = checkpoint_dtype(cfg)
     method = str(q.get("quant_method", "")).lower()
     field = "quantization_config"
     if method == "gptq":

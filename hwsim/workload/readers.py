@@ -215,6 +215,7 @@ def _llama_like(f: Fields, mt: str) -> tuple:
     elif mt == "cohere2" and f.flag("use_qk_norm", False):  # transformers' Cohere2 has no q/k norm to follow
         raise HwsimError("Cohere2 with q/k norms is not supported", file=f.file, field="use_qk_norm")
 
+    clip = mt == "olmoe" and _clip_qkv(f)
     # sliding windows: Mistral/Phi-3 on every layer when set (Mistral's default 4096); Qwen from max_window_layers
     rope = [True] * layers
     if mt in ("mistral", "phi3", "mixtral", "ministral3", "phimoe"):
@@ -271,6 +272,8 @@ def _llama_like(f: Fields, mt: str) -> tuple:
             qk_norm=qk_norm,
             sub_norm=mt == "bitnet",
             rotary_dim=rotary_dim,
+            clip_qkv=clip,
+            query_scale=mt == "ministral3",  # Ministral3Attention scales its queries whatever the config says
             **_windows(f, types, i, window),
         )
         is_moe = moe.is_moe and _sparse_layer(f, i, mt, layers)
@@ -287,6 +290,17 @@ def _llama_like(f: Fields, mt: str) -> tuple:
     # CohereLayerNorm: a weight, no bias; Phi-3.5-MoE: nn.LayerNorm (weight and bias) where Llama has RMSNorm
     norm = "layernorm_weight" if mt in ("cohere", "cohere2") else "layernorm" if mt == "phimoe" else "rmsnorm"
     return blocks, emb, norm, {"activation": act, "hidden": hidden}
+
+
+def _clip_qkv(f: Fields, where: str = "") -> bool:
+    """Whether q, k and v are clamped to ±clip_qkv (OLMo, OLMoE, DBRX's attn_config: `where` the field's parent; the
+    config classes' default None: not clamped). A value that is not a positive number is refused."""
+    if f.get("clip_qkv") is None:
+        return False
+    try:
+        return f.number("clip_qkv", minimum=0, strict=True) > 0
+    except HwsimError as exc:
+        raise HwsimError(exc.detail, file=exc.file, field=where + "clip_qkv") from None
 
 
 # types whose config class defaults head_dim to 128 (an absent head_dim is not hidden_size // heads)
@@ -762,7 +776,7 @@ def _dbrx(f: Fields, mt: str) -> tuple:
     """DBRX (HF DbrxForCausalLM): d_model / n_heads / n_layers (hidden_size / num_attention_heads /
     num_hidden_layers their aliases), the attention's and the MoE's fields nested in attn_config / ffn_config.
     Each block: a bias-free LayerNorm, GQA attention (kv_n_heads; q, k and v from one fused Wqkv, then clamped to
-    ±clip_qkv, an elementwise op hwsim does not price) with rotary on every head channel and a bias-free
+    ±clip_qkv when set) with rotary on every head channel and a bias-free
     out_proj, a second bias-free LayerNorm, then every layer's MoE: moe_num_experts gated experts (w1 gate, v1 up,
     w2 down) of ffn_hidden_size behind a bias-free router, moe_top_k per token. Untied LM head (DbrxConfig refuses
     tying); a single expert, a degenerate MoE that DBRX's stacked experts would still store, is refused."""
@@ -797,7 +811,8 @@ def _dbrx(f: Fields, mt: str) -> tuple:
         raise HwsimError("DBRX does not tie its LM head to the embeddings", file=f.file, field="tie_word_embeddings")
     mlp = Mlp(ffn.int("ffn_hidden_size", 3584), True, act, experts=experts, top_k=top_k)
     head_dim = hidden // heads
-    blocks = [Layer(Attention(heads, kv, head_dim, head_dim), mlp, norms=2) for _ in range(layers)]
+    attention = Attention(heads, kv, head_dim, head_dim, clip_qkv=_clip_qkv(attn, "attn_config."))
+    blocks = [Layer(attention, mlp, norms=2) for _ in range(layers)]
     emb = Embedding(f.int("vocab_size", 32000), tied=False)
     return blocks, emb, "layernorm_weight", {"activation": act, "hidden": hidden}
 
@@ -820,6 +835,8 @@ def _llama4(f: Fields, mt: str) -> tuple:
     moe = Mlp(inter, True, act, experts=experts, top_k=top_k, shared=inter)
     dense = Mlp(f.int("intermediate_size_mlp", 16384), True, act)
     qk = f.flag("use_qk_norm", True)
+    # HF Llama4TextAttention: NoPE layers scale their queries by position under attn_temperature_tuning (default true)
+    temperature = f.flag("attn_temperature_tuning", True)
     blocks = [
         Layer(
             Attention(
@@ -832,6 +849,7 @@ def _llama4(f: Fields, mt: str) -> tuple:
                 rotary=bool(rope[i]),
                 qk_norm="l2" if qk and rope[i] else None,
                 chunk=chunked if types[i] == "chunked_attention" else None,
+                query_scale=temperature and not rope[i],
             ),
             moe if i in moe_layers else dense,
             norms=2,

@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 import transformers
 import yaml
+from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText
 
@@ -97,7 +98,10 @@ REAL = {
     # a type's second entry, its MoE form (not a model_type of its own)
     "gemma4_moe": CONFIGS / "gemma-4-26b-a4b-it.json",
     "gemma4_ple": CONFIGS / "gemma-4-e2b-it.json",  # per-layer embeddings and KV sharing
+    "olmoe_clip": CONFIGS / "olmoe-1b-7b-0924.json",  # with VARIANT's clip_qkv
 }
+# an entry's fields changed from its config file's (a form its real config does not take)
+VARIANT = {"olmoe_clip": {"clip_qkv": 8.0}}
 # a wrapper's text config type without a causal-LM class in transformers 5.25 → the decoder it is (its parameter
 # count is then the wrapper's, less the vision encoder; its tiny run that decoder's)
 TEXT_AS = {"qwen2_vl_text": "qwen2", "qwen2_5_vl_text": "qwen2"}
@@ -209,9 +213,57 @@ def shapes(model) -> dict:
     return out
 
 
+ATTENTION = re.compile(r"\.(self_attn|attn)$")
+
+
+class ElementCounter(TorchDispatchMode):
+    """Elements of elementwise ops in an attention module's own forward (not its submodules': q/k norms, rotary)
+    that hwsim prices on rows of their own and the FLOP counter does not see: `clamp`, every clamp's output (OLMo /
+    OLMoE / DBRX's clip_qkv); `token_scale`, every 4-D multiply by a factor of one element per batch row and position
+    (broadcast over heads and channels: Ministral-3's query scale, Llama-4's attention temperature)."""
+
+    def __init__(self, model) -> None:
+        super().__init__()
+        self.counts = {"clamp": 0, "token_scale": 0}
+        self.names = {id(m): n for n, m in model.named_modules()}
+        self.stack: list[str] = []
+
+    def __enter__(self):
+        def pre(mod, args):
+            self.stack.append(self.names.get(id(mod), ""))
+
+        def post(mod, args, out):  # returns None: the module's output stays its own
+            self.stack.pop()
+
+        self.hooks = [
+            torch.nn.modules.module.register_module_forward_pre_hook(pre),
+            torch.nn.modules.module.register_module_forward_hook(post),
+        ]
+        return super().__enter__()
+
+    def __exit__(self, *exc):
+        for hook in self.hooks:
+            hook.remove()
+        return super().__exit__(*exc)
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        if not (self.stack and ATTENTION.search(self.stack[-1])):
+            return out
+        name = func.overloadpacket.__name__
+        if name in ("clamp", "clamp_"):
+            self.counts["clamp"] += out.numel()
+        elif name in ("mul", "mul_") and out.dim() == 4:
+            factors = [a for a in args[:2] if isinstance(a, torch.Tensor) and a.dim() == 4 and a.numel() < out.numel()]
+            if any(f.shape[1] * f.shape[3] == 1 or f.shape[2] * f.shape[3] == 1 for f in factors):
+                self.counts["token_scale"] += out.numel()
+        return out
+
+
 def group_macs(model, run, mlp_layers: frozenset = frozenset()) -> dict:
-    """MACs per group; `mlp_layers`: layers whose `mixer` module is an MLP (Nemotron-H's "-" and "E" blocks)."""
-    with FlopCounterMode(display=False) as fc:
+    """MACs per group; `mlp_layers`: layers whose `mixer` module is an MLP (Nemotron-H's "-" and "E" blocks). Under
+    "elements", ElementCounter's counts where any is not zero."""
+    with FlopCounterMode(display=False) as fc, ElementCounter(model) as ec:
         run()
     groups = {"mixer": 0, "mlp": 0, "lm_head": 0}
     for mod, counts in fc.get_flop_counts().items():
@@ -226,6 +278,8 @@ def group_macs(model, run, mlp_layers: frozenset = frozenset()) -> dict:
             groups["mixer"] += total
         elif MLP.search(mod) and LAYER_OF.search(mod + "."):
             groups["mlp"] += total
+    if any(ec.counts.values()):
+        groups["elements"] = ec.counts
     return groups
 
 
@@ -348,7 +402,7 @@ def tiny_run(cfg: dict) -> dict:
 def main() -> int:
     out = {"transformers": transformers.__version__, "torch": torch.__version__, "types": {}}
     for mt, path in REAL.items():
-        cfg = read(path)
+        cfg = read(path) | VARIANT.get(mt, {})
         wrapped = "vision_config" in cfg
         text_cfg = hf_config(cfg).text_config if wrapped else hf_config(cfg)
         entry = {"source": str(path.relative_to(ROOT))}

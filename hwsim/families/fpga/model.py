@@ -264,7 +264,8 @@ class Fpga(BatchedFamily):
     ) -> dict[str, np.ndarray]:
         w_bytes = 0.0
         if ops is not None:
-            w = np.where(ops.is_kind("linear"), np.ceil(ops.weight_elems * prec.weights.bits / 8), 0.0)
+            # each linear's weights on their rows of K (OpColumns.weight_bits: the B bytes the engine moves)
+            w = np.where(ops.is_kind("linear"), np.ceil(ops.weight_elems * ops.weight_bits(prec.weights) / 8), 0.0)
             w_bytes = w @ mult
             if np.ndim(w_bytes):  # weight bits vary over design points (sparsity_m): keep the (n_points, 1) axis
                 w_bytes = w_bytes[:, None]
