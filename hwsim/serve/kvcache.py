@@ -29,7 +29,9 @@ vLLM's equal-size groups pad). Chunked local attention layers (Llama-4's `attent
 kind of bounded layer, through the same rule with their own skipped tokens: vLLM's ChunkedLocalAttentionManager
 skips every token before the start of the chunk holding the current position (get_num_skipped_tokens =
 computed // chunk × chunk, in whole blocks), and admits a chunk of n new tokens with cdiv(min(chunk + n,
-max_model_len), block_size) blocks (ChunkedLocalAttentionSpec.max_admission_blocks_per_request).
+max_model_len), block_size) blocks (ChunkedLocalAttentionSpec.max_admission_blocks_per_request). Under pipeline
+parallelism each stage's pool holds its own layers, split by their own kinds (stage_sliding); prefix caching caches
+each kind's blocks apart and finds a hit as vLLM's hybrid coordinator does (BlockTable).
 """
 
 from __future__ import annotations
@@ -105,7 +107,8 @@ def capacity_blocks(
     parallelism (hwsim.serve.shard) each device holds its stage's share of the weights and of each
     block; the cache holds the blocks the tightest stage can. Sizes in the info are per device;
     a speculative `draft` model's weights and KV sit beside the target's on every device. SSM layers' state of
-    `max_seqs` sequences is reserved beside the weights (module docstring)."""
+    `max_seqs` sequences is reserved beside the weights (module docstring). info["stage_blocks"]: the blocks of each
+    stage's own pool (NO_BLOCK_LIMIT for a stage without attention layers), for stage_sliding's per-stage charge."""
     par = par or Parallel()
     cap = float(np.asarray(arch.backing.capacity))
     if not math.isfinite(cap):
