@@ -1,7 +1,8 @@
 """Decoder types added on existing readers: arcee (Arcee AFM), helium (Kyutai Helium), glm (GLM-4-9B-chat, model_type
 glm), olmo (OLMo-1), stablelm (StableLM / StableLM-2), exaone (EXAONE-3 / 3.5), nemotron (Nemotron-4 / Minitron)
 on the Llama reader, falcon_mamba
-(Falcon-Mamba) on the Mamba reader and gpt_bigcode (StarCoder, SantaCoder) on the GPT-2 reader.
+(Falcon-Mamba) on the Mamba reader, gpt_bigcode (StarCoder, SantaCoder) on the GPT-2 reader and gptj (GPT-J) on a
+reader of its own.
 
 Sources: transformers 5.25's modelling code and config classes (ArceeMLP: up, ReLU², down; HeliumAttention: o_proj never
 biased; GlmMLP: fused gate_up_proj, GlmConfig partial_rotary_factor 0.5; OlmoLayerNorm: F.layer_norm without weight
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from hwsim.errors import HwsimError
 from hwsim.workload import from_hf_dict, load_model, trace
 
 CONFIGS = Path(__file__).parent / "data" / "hf_configs"
@@ -162,3 +164,20 @@ def test_nemotron_runs_a_squared_relu_mlp_under_layernorms_and_half_rotary():
     assert biased.params == 109_625_344 and biased.blocks[0].attention.o_bias
     big = {"hidden_size": 6144, "intermediate_size": 24576, "num_hidden_layers": 32, "num_attention_heads": 48}
     assert from_hf_dict({"model_type": "nemotron", **big, "vocab_size": 256000}).params == 17_642_041_344
+
+
+def test_gptj_is_a_parallel_block_with_partial_rotary_and_a_biased_head():
+    """GPT-J-6B (HF GPTJBlock: one ln_1 feeding attention and MLP, their outputs added to the residual; q/k/v and
+    out_proj bias-free, rotary on rotary_dim 64 of each 256-wide head; fc_in / fc_out biased; lm_head biased and
+    untied): 6,050,882,784 params = transformers 5.25 on meta (tests/data/hf_reference.json); rotary_dim null rotates
+    whole heads."""
+    m = load_model(CONFIGS / "gpt-j-6b.json")
+    b = m.blocks[0]
+    assert (b.parallel, b.norms, b.attention.head_dim, b.attention.rotary_dim) == (True, 1, 256, 64)
+    assert (b.attention.qkv_bias, b.attention.o_bias, b.mlp.bias, b.mlp.gated) == (False, False, True, False)
+    assert m.embedding.head_bias and not m.tie_embeddings and m.embedding.positions == 0
+    assert m.params == 6_050_882_784
+    assert from_hf_dict({**m.extra, "rotary_dim": None}).blocks[0].attention.rotary_dim is None
+    with pytest.raises(HwsimError) as err:  # wider than a head: one line naming the field
+        from_hf_dict({**m.extra, "rotary_dim": 512})
+    assert "rotary_dim" in str(err.value) and "\n" not in str(err.value)

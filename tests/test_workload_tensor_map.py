@@ -91,6 +91,7 @@ PRESET = {
     "exaone": "hf_configs/exaone-3.5-7.8b-instruct.json",
     "gpt_bigcode": "hf_configs/starcoder.json",
     "nemotron": "hf_configs/minitron-4b-base.json",
+    "gptj": "hf_configs/gpt-j-6b.json",
 }
 DENSE_MLP = (".mlp.gate_proj", ".mlp.up_proj", ".mlp.down_proj")
 

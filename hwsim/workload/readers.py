@@ -927,6 +927,27 @@ def _gpt2(f: Fields, mt: str) -> tuple:
     return [Layer(attn, mlp, norms=2)] * layers, emb, "layernorm", {"activation": act, "hidden": hidden}
 
 
+def _gptj(f: Fields, mt: str) -> tuple:
+    """GPT-J (HF GPTJForCausalLM; GPTJConfig's defaults are GPT-J-6B's): GPT-2's field names, one LayerNorm feeding
+    attention and MLP side by side, bias-free q/k/v and out_proj with rotary on the first rotary_dim channels of each
+    head (64 by default; none: all), a biased non-gated MLP (fc_in, gelu_new, fc_out, n_inner default 4 x hidden),
+    no position table, an untied LM head with a bias."""
+    hidden, heads = f.int("n_embd", 4096, alias="hidden_size"), f.int("n_head", 16, alias="num_attention_heads")
+    layers = f.int("n_layer", 28, alias="num_hidden_layers")
+    if hidden % heads:
+        raise HwsimError(f"n_embd {hidden} is not divisible by n_head {heads}", file=f.file, field="n_head")
+    head_dim = hidden // heads
+    rotary = head_dim if "rotary_dim" in f.cfg and f.cfg["rotary_dim"] is None else f.int("rotary_dim", 64)
+    if rotary > head_dim:
+        raise HwsimError(f"must be at most the head width {head_dim}, got {rotary}", file=f.file, field="rotary_dim")
+    act = str(f.get("activation_function", "gelu_new"))
+    attn = Attention(heads, heads, head_dim, head_dim, rotary_dim=rotary if rotary < head_dim else None)
+    mlp = Mlp(f.int("n_inner", 4 * hidden), False, act, True)
+    emb = Embedding(f.int("vocab_size", 50400), tied=f.flag("tie_word_embeddings", False), head_bias=True)
+    layer = Layer(attn, mlp, norms=1, parallel=True)
+    return [layer] * layers, emb, "layernorm", {"activation": act, "hidden": hidden}
+
+
 def _falcon(f: Fields, mt: str) -> tuple:
     """Falcon: multi-query (7B) or grouped KV (new_decoder_architecture), parallel attention + MLP."""
     hidden, heads, layers = f.int("hidden_size", 4544), f.int("num_attention_heads", 71), f.int("num_hidden_layers", 32)
@@ -1672,6 +1693,7 @@ READERS: dict[str, Callable[[Fields, str], tuple]] = {
     "llama4_text": _llama4,
     "gpt2": _gpt2,
     "gpt_bigcode": _gpt2,
+    "gptj": _gptj,
     "falcon": _falcon,
     "mamba": _mamba,
     "falcon_mamba": _mamba,

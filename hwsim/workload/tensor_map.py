@@ -80,6 +80,7 @@ OWN: dict[str, tuple[str, ...]] = {
         "self_attn.dense",
         "mixer.o_proj",  # Nemotron-H: every layer's one block is its `mixer`
         "norm_attn_norm.attn.out_proj",  # DBRX
+        "attn.out_proj",  # GPT-J
     ),
     "gate_proj": ("mlp.gate_proj", "feed_forward.w1", "mlp.w1", "feed_forward.gate_proj"),
     "up_proj": (
@@ -88,6 +89,7 @@ OWN: dict[str, tuple[str, ...]] = {
         "feed_forward.w3",
         "mlp.fc1",
         "fc1",
+        "mlp.fc_in",  # GPT-J
         "mlp.dense_h_to_4h",
         "mlp.c_fc",
         "feed_forward.up_proj",
@@ -95,6 +97,7 @@ OWN: dict[str, tuple[str, ...]] = {
     ),
     "down_proj": (
         "mlp.down_proj",
+        "mlp.fc_out",  # GPT-J
         "output.dense",
         "feed_forward.w2",
         "mlp.fc2",

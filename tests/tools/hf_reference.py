@@ -96,6 +96,7 @@ REAL = {
     "exaone": CONFIGS / "exaone-3.5-7.8b-instruct.json",
     "gpt_bigcode": CONFIGS / "starcoder.json",
     "nemotron": CONFIGS / "minitron-4b-base.json",
+    "gptj": CONFIGS / "gpt-j-6b.json",
     # multimodal wrappers: hwsim traces the language model (text_config); see WRAPPED
     "gemma3": CONFIGS / "gemma-3-4b-it.json",
     "llama4": CONFIGS / "llama-4-scout-17b-16e.json",
@@ -341,7 +342,7 @@ def tiny_run(cfg: dict) -> dict:
         },
     }
     tiny.update({k: v for k, v in HEADS.items() if k in cfg and cfg[k] is not None})
-    if cfg["model_type"] in ("gpt2", "gpt_bigcode"):
+    if cfg["model_type"] in ("gpt2", "gpt_bigcode", "gptj"):
         tiny.pop("hidden_size", None), tiny.pop("num_hidden_layers", None)
     if cfg["model_type"] in ("falcon",):
         tiny["num_attention_heads"] = 4
