@@ -1,8 +1,8 @@
 """Decoder types added on existing readers: arcee (Arcee AFM), helium (Kyutai Helium), glm (GLM-4-9B-chat, model_type
 glm), olmo (OLMo-1), stablelm (StableLM / StableLM-2), exaone (EXAONE-3 / 3.5), nemotron (Nemotron-4 / Minitron)
 on the Llama reader, falcon_mamba
-(Falcon-Mamba) on the Mamba reader, gpt_bigcode (StarCoder, SantaCoder) on the GPT-2 reader and gptj (GPT-J) on a
-reader of its own.
+(Falcon-Mamba) on the Mamba reader, gpt_bigcode (StarCoder, SantaCoder) on the GPT-2 reader, gptj (GPT-J) and mpt
+(MPT) on readers of their own.
 
 Sources: transformers 5.25's modelling code and config classes (ArceeMLP: up, ReLU², down; HeliumAttention: o_proj never
 biased; GlmMLP: fused gate_up_proj, GlmConfig partial_rotary_factor 0.5; OlmoLayerNorm: F.layer_norm without weight
@@ -181,3 +181,46 @@ def test_gptj_is_a_parallel_block_with_partial_rotary_and_a_biased_head():
     with pytest.raises(HwsimError) as err:  # wider than a head: one line naming the field
         from_hf_dict({**m.extra, "rotary_dim": 512})
     assert "rotary_dim" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_mpt_is_alibi_attention_with_a_bias_free_4x_mlp():
+    """MPT-7B (HF MptForCausalLM): multi-head attention from a fused Wqkv with ALiBi, no rotary (an add a score in
+    the softmax row, 1 op, assumed; its elements equal HF's, tests/test_workload_hf_reference.py), bias-free
+    LayerNorms and linears, a 4 x d_model exact-GELU MLP, a tied head. 6,649,286,656 params = transformers 5.25 on
+    meta (card 6.7B); MptConfig's defaults 1,311,213,568 = transformers."""
+    m = load_model(CONFIGS / "mpt-7b.json")
+    a = m.blocks[0].attention
+    assert (a.alibi, a.rotary, a.qkv_bias, a.heads, a.kv_heads) == (True, False, False, 32, 32)
+    assert (m.norm, m.activation, m.blocks[0].mlp.intermediate, m.tie_embeddings) == (
+        "layernorm_weight",
+        "gelu",
+        16384,
+        True,
+    )
+    assert m.params == 6_649_286_656
+    assert from_hf_dict({"model_type": "mpt"}).params == 1_311_213_568
+    base, plain = (trace(x, "decode", batch=2, context=100).ops for x in (m, from_hf_dict({"model_type": "mpt"})))
+    soft = base[base["op"] == "softmax"].iloc[0]
+    assert soft["vector_ops"] == (5 + 1) * soft["m"] * soft["n"]  # softmax 5 + the ALiBi add, per score
+    assert "rope" not in set(base["op"]) and "rope" not in set(plain["op"])
+    clipped = from_hf_dict({**m.extra, "attn_config": {**m.extra["attn_config"], "clip_qkv": 6}})
+    assert clipped.blocks[0].attention.clip_qkv
+
+
+@pytest.mark.parametrize(
+    "fields,field",
+    [
+        ({"expansion_ratio": 2}, "expansion_ratio"),
+        ({"attn_config": {"attn_type": "multiquery_attention"}}, "attn_config.attn_type"),
+        ({"attn_config": {"qk_ln": True}}, "attn_config.qk_ln"),
+        ({"attn_config": {"alibi": False}}, "attn_config.alibi"),
+        ({"attn_config": {"clip_qkv": -1}}, "attn_config.clip_qkv"),
+        ({"attn_config": [1]}, "attn_config"),
+    ],
+)
+def test_mpt_forms_transformers_does_not_build_are_one_line_naming_the_field(fields, field):
+    """transformers' MptMLP is 4 x d_model whatever expansion_ratio says, MptAttention is multi-head without q/k
+    norms, and MptModel always adds ALiBi: configs asking otherwise are refused, not costed as something else."""
+    with pytest.raises(HwsimError) as err:
+        from_hf_dict({"model_type": "mpt", **fields})
+    assert field in str(err.value) and "\n" not in str(err.value)

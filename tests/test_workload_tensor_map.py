@@ -92,6 +92,7 @@ PRESET = {
     "gpt_bigcode": "hf_configs/starcoder.json",
     "nemotron": "hf_configs/minitron-4b-base.json",
     "gptj": "hf_configs/gpt-j-6b.json",
+    "mpt": "hf_configs/mpt-7b.json",
 }
 DENSE_MLP = (".mlp.gate_proj", ".mlp.up_proj", ".mlp.down_proj")
 

@@ -948,6 +948,43 @@ def _gptj(f: Fields, mt: str) -> tuple:
     return [layer] * layers, emb, "layernorm", {"activation": act, "hidden": hidden}
 
 
+def _mpt(f: Fields, mt: str) -> tuple:
+    """MPT (HF MptForCausalLM; MptConfig's defaults, transformers 5.25): d_model / n_heads / n_layers with the
+    attention's fields nested in attn_config. Each block: a bias-free LayerNorm, multi-head attention from one fused
+    Wqkv (clamped to ±clip_qkv when set) with ALiBi instead of rotary, a bias-free out_proj, a second bias-free
+    LayerNorm and a non-gated MLP (up_proj to 4 x d_model, exact GELU, down_proj), no biases anywhere, the LM head
+    tied by default. What transformers' MPT does not build is refused in one line naming the field: an
+    expansion_ratio other than 4 (MptMLP is 4 x d_model whatever it says), attn_config.attn_type multiquery,
+    attn_config.qk_ln, attn_config.alibi false (MptModel always adds ALiBi)."""
+    hidden = f.int("d_model", 2048, alias="hidden_size")
+    heads = f.int("n_heads", 16, alias="num_attention_heads")
+    layers = f.int("n_layers", 24, alias="num_hidden_layers")
+    if hidden % heads:
+        raise HwsimError(f"d_model {hidden} is not divisible by n_heads {heads}", file=f.file, field="n_heads")
+    attn_cfg = f.get("attn_config", {})
+    if not isinstance(attn_cfg, dict):
+        raise HwsimError("expected a mapping of fields", file=f.file, field="attn_config")
+    sub = Fields(attn_cfg, f.file)
+    if f.int("expansion_ratio", 4) != 4:
+        raise HwsimError("transformers' MPT builds a 4 x d_model MLP: must be 4", file=f.file, field="expansion_ratio")
+    unbuilt = {
+        "attn_type": (sub.get("attn_type", "multihead_attention") != "multihead_attention", "multi-head only"),
+        "qk_ln": (sub.flag("qk_ln", False), "no q/k norms"),
+        "alibi": (not sub.flag("alibi", True), "ALiBi always"),
+    }
+    for key, (bad, what) in unbuilt.items():
+        if bad:
+            raise HwsimError(f"transformers' MPT builds {what}", file=f.file, field=f"attn_config.{key}")
+    head_dim = hidden // heads
+    attn = Attention(
+        heads, heads, head_dim, head_dim, rotary=False, alibi=True, clip_qkv=_clip_qkv(sub, "attn_config.")
+    )
+    act = "gelu"
+    mlp = Mlp(4 * hidden, False, act)
+    emb = Embedding(f.int("vocab_size", 50368), tied=f.flag("tie_word_embeddings", True))
+    return [Layer(attn, mlp, norms=2)] * layers, emb, "layernorm_weight", {"activation": act, "hidden": hidden}
+
+
 def _falcon(f: Fields, mt: str) -> tuple:
     """Falcon: multi-query (7B) or grouped KV (new_decoder_architecture), parallel attention + MLP."""
     hidden, heads, layers = f.int("hidden_size", 4544), f.int("num_attention_heads", 71), f.int("num_hidden_layers", 32)
@@ -1694,6 +1731,7 @@ READERS: dict[str, Callable[[Fields, str], tuple]] = {
     "gpt2": _gpt2,
     "gpt_bigcode": _gpt2,
     "gptj": _gptj,
+    "mpt": _mpt,
     "falcon": _falcon,
     "mamba": _mamba,
     "falcon_mamba": _mamba,

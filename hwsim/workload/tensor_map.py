@@ -90,6 +90,7 @@ OWN: dict[str, tuple[str, ...]] = {
         "mlp.fc1",
         "fc1",
         "mlp.fc_in",  # GPT-J
+        "ffn.up_proj",  # MPT
         "mlp.dense_h_to_4h",
         "mlp.c_fc",
         "feed_forward.up_proj",
@@ -98,6 +99,7 @@ OWN: dict[str, tuple[str, ...]] = {
     "down_proj": (
         "mlp.down_proj",
         "mlp.fc_out",  # GPT-J
+        "ffn.down_proj",  # MPT
         "output.dense",
         "feed_forward.w2",
         "mlp.fc2",
@@ -180,6 +182,7 @@ FUSED: dict[str, tuple[str, ...]] = {
     "attn.c_attn": ("q_proj", "k_proj", "v_proj"),
     "self_attn.qkv_proj": ("q_proj", "k_proj", "v_proj"),
     "norm_attn_norm.attn.Wqkv": ("q_proj", "k_proj", "v_proj"),  # DBRX
+    "attn.Wqkv": ("q_proj", "k_proj", "v_proj"),  # MPT
     "mlp.gate_up_proj": ("gate_proj", "up_proj"),
     "shared_mlp.input_linear": ("shared_gate_proj", "shared_up_proj"),  # GraniteMoeHybrid: gate then up
 }
