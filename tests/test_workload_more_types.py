@@ -1,8 +1,8 @@
 """Decoder types added on existing readers: arcee (Arcee AFM), helium (Kyutai Helium), glm (GLM-4-9B-chat, model_type
 glm), olmo (OLMo-1), stablelm (StableLM / StableLM-2), exaone (EXAONE-3 / 3.5), nemotron (Nemotron-4 / Minitron)
 on the Llama reader, falcon_mamba
-(Falcon-Mamba) on the Mamba reader, gpt_bigcode (StarCoder, SantaCoder) on the GPT-2 reader, gptj (GPT-J) and mpt
-(MPT) on readers of their own.
+(Falcon-Mamba) on the Mamba reader, gpt_bigcode (StarCoder, SantaCoder) on the GPT-2 reader, gptj (GPT-J), mpt
+(MPT) and gpt_neo (GPT-Neo) on readers of their own.
 
 Sources: transformers 5.25's modelling code and config classes (ArceeMLP: up, ReLU², down; HeliumAttention: o_proj never
 biased; GlmMLP: fused gate_up_proj, GlmConfig partial_rotary_factor 0.5; OlmoLayerNorm: F.layer_norm without weight
@@ -224,3 +224,25 @@ def test_mpt_forms_transformers_does_not_build_are_one_line_naming_the_field(fie
     with pytest.raises(HwsimError) as err:
         from_hf_dict({"model_type": "mpt", **fields})
     assert field in str(err.value) and "\n" not in str(err.value)
+
+
+def test_gpt_neo_alternates_global_and_256_token_local_attention():
+    """GPT-Neo-1.3B (HF GPTNeoSelfAttention: a "local" layer masks all but the last window_size keys): attention_types
+    [[["global", "local"], 12]] expands to 24 layers alternating global and local (window 256); learned positions,
+    bias-free q/k/v and a biased out_proj, a tied head. 1,315,575,808 params = transformers 5.25 on meta (card 1.3B);
+    GPT-Neo-2.7B's geometry 2,651,307,520 = transformers. A list that does not expand to num_layers is refused."""
+    m = load_model(CONFIGS / "gpt-neo-1.3b.json")
+    assert [b.attention.window for b in m.blocks[:4]] == [None, 256, None, 256] and m.layers == 24
+    a = m.blocks[0].attention
+    assert (a.rotary, a.qkv_bias, a.o_bias, m.embedding.positions, m.tie_embeddings) == (False, False, True, 2048, True)
+    assert m.params == 1_315_575_808
+    neo27 = {"hidden_size": 2560, "num_layers": 32, "num_heads": 20, "attention_types": [[["global", "local"], 16]]}
+    assert from_hf_dict({"model_type": "gpt_neo", **neo27}).params == 2_651_307_520
+    # a local layer reads at most 256 cached keys a query; a global one all of them
+    ops = trace(m, "decode", batch=1, context=1000).ops
+    qk = ops[ops["op"] == "qk"].set_index("layer")["n"]
+    assert (qk[0], qk[1]) == (1001, 256)
+    for bad in ([[["global", "local"], 11]], [[["global", "sparse"], 12]], [["global", 24]]):
+        with pytest.raises(HwsimError) as err:
+            from_hf_dict({**m.extra, "attention_types": bad})
+        assert "attention_types" in str(err.value) and "\n" not in str(err.value)

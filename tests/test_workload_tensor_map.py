@@ -93,6 +93,7 @@ PRESET = {
     "nemotron": "hf_configs/minitron-4b-base.json",
     "gptj": "hf_configs/gpt-j-6b.json",
     "mpt": "hf_configs/mpt-7b.json",
+    "gpt_neo": "hf_configs/gpt-neo-1.3b.json",
 }
 DENSE_MLP = (".mlp.gate_proj", ".mlp.up_proj", ".mlp.down_proj")
 

@@ -985,6 +985,44 @@ def _mpt(f: Fields, mt: str) -> tuple:
     return [Layer(attn, mlp, norms=2)] * layers, emb, "layernorm_weight", {"activation": act, "hidden": hidden}
 
 
+def _gpt_neo(f: Fields, mt: str) -> tuple:
+    """GPT-Neo (HF GPTNeoForCausalLM; GPTNeoConfig's defaults are GPT-Neo-1.3B's): learned positions, LayerNorms,
+    bias-free q/k/v and a biased out_proj, a biased non-gated MLP (c_fc, gelu_new, c_proj; intermediate_size default
+    4 x hidden), a tied head; each layer "global" attention or "local" attention over the last window_size tokens
+    (256), attention_types [[kinds, repeats], ...] expanded as the config class does (default global, local x 12).
+    A list that does not expand to num_layers, or a kind other than global / local, is refused in one line."""
+    hidden = f.int("hidden_size", 2048)
+    heads = f.int("num_heads", 16, alias="num_attention_heads")
+    layers = f.int("num_layers", 24, alias="num_hidden_layers")
+    if hidden % heads:
+        raise HwsimError(f"hidden_size {hidden} is not divisible by num_heads {heads}", file=f.file, field="num_heads")
+    types = f.get("attention_types", [[["global", "local"], 12]])
+    try:
+        kinds = [k for item in types for _ in range(item[1]) for k in item[0]]
+    except (TypeError, IndexError, KeyError):
+        raise HwsimError("expected a list of [kinds, repeats] pairs", file=f.file, field="attention_types") from None
+    if len(kinds) != layers or set(kinds) - {"global", "local"}:
+        raise HwsimError(
+            f"must expand to {layers} layers of global or local, got {len(kinds)}", file=f.file, field="attention_types"
+        )
+    window = f.int("window_size", 256)
+    act = str(f.get("activation_function", "gelu_new"))
+    mlp = Mlp(f.int("intermediate_size", 4 * hidden), False, act, True)
+    head_dim = hidden // heads
+
+    def attention(kind: str) -> Attention:
+        return Attention(
+            heads, heads, head_dim, head_dim, False, True, rotary=False, window=window if kind == "local" else None
+        )
+
+    emb = Embedding(
+        f.int("vocab_size", 50257),
+        positions=f.int("max_position_embeddings", 2048),
+        tied=f.flag("tie_word_embeddings", True),
+    )
+    return [Layer(attention(k), mlp, norms=2) for k in kinds], emb, "layernorm", {"activation": act, "hidden": hidden}
+
+
 def _falcon(f: Fields, mt: str) -> tuple:
     """Falcon: multi-query (7B) or grouped KV (new_decoder_architecture), parallel attention + MLP."""
     hidden, heads, layers = f.int("hidden_size", 4544), f.int("num_attention_heads", 71), f.int("num_hidden_layers", 32)
@@ -1732,6 +1770,7 @@ READERS: dict[str, Callable[[Fields, str], tuple]] = {
     "gpt_bigcode": _gpt2,
     "gptj": _gptj,
     "mpt": _mpt,
+    "gpt_neo": _gpt_neo,
     "falcon": _falcon,
     "mamba": _mamba,
     "falcon_mamba": _mamba,

@@ -98,6 +98,7 @@ REAL = {
     "nemotron": CONFIGS / "minitron-4b-base.json",
     "gptj": CONFIGS / "gpt-j-6b.json",
     "mpt": CONFIGS / "mpt-7b.json",
+    "gpt_neo": CONFIGS / "gpt-neo-1.3b.json",
     # multimodal wrappers: hwsim traces the language model (text_config); see WRAPPED
     "gemma3": CONFIGS / "gemma-3-4b-it.json",
     "llama4": CONFIGS / "llama-4-scout-17b-16e.json",
@@ -385,8 +386,11 @@ def tiny_run(cfg: dict) -> dict:
         for k in ("hidden_size", "num_hidden_layers"):
             tiny.pop(k, None)
         tiny |= {"d_model": TINY["hidden_size"], "n_heads": HEADS["num_attention_heads"], "n_layers": TINY["n_layer"]}
-    if "num_layers" in cfg:  # EXAONE-3.5's hub name of num_hidden_layers (ExaoneConfig.attribute_map): the tiny depth
+    if "num_layers" in cfg:  # EXAONE-3.5's, GPT-Neo's name of num_hidden_layers (attribute_map): the tiny depth
         tiny["num_layers"] = tiny.pop("num_hidden_layers")
+    if "attention_types" in cfg:  # GPT-Neo: its global / local pattern over the tiny depth
+        kinds = cfg["attention_types"][0][0]
+        tiny["attention_types"] = [[kinds, tiny["num_layers"] // len(kinds)]]
     if "kv_lora_rank" in cfg:
         # MLA: kv_b_proj expands the latent to one key/value per query head and the eager path then repeats
         # them num_heads // num_key_value_heads times, so the kv head count must stay the query head count
