@@ -2,7 +2,7 @@
 glm), olmo (OLMo-1), stablelm (StableLM / StableLM-2), exaone (EXAONE-3 / 3.5), nemotron (Nemotron-4 / Minitron)
 on the Llama reader, falcon_mamba
 (Falcon-Mamba) on the Mamba reader, gpt_bigcode (StarCoder, SantaCoder) on the GPT-2 reader, gptj (GPT-J), mpt
-(MPT) and gpt_neo (GPT-Neo) on readers of their own.
+(MPT) and gpt_neo (GPT-Neo) on readers of their own, glm4_moe_lite (GLM-4.7-Flash) on the DeepSeek reader.
 
 Sources: transformers 5.25's modelling code and config classes (ArceeMLP: up, ReLU², down; HeliumAttention: o_proj never
 biased; GlmMLP: fused gate_up_proj, GlmConfig partial_rotary_factor 0.5; OlmoLayerNorm: F.layer_norm without weight
@@ -246,3 +246,21 @@ def test_gpt_neo_alternates_global_and_256_token_local_attention():
         with pytest.raises(HwsimError) as err:
             from_hf_dict({**m.extra, "attention_types": bad})
         assert "attention_types" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_glm4_moe_lite_is_deepseek_v3_layers_with_its_own_defaults():
+    """GLM-4.7-Flash (HF Glm4MoeLiteForCausalLM): DeepSeek-V3's MLA (q_lora 768, kv_lora 512, nope 192 + rope 64,
+    values 256) and layout (a dense first layer, then 64 routed experts of 1536, 4 a token, beside one shared; per
+    mlp_layer_types when given), Glm4MoeLiteConfig's defaults for absent fields: 29,943,390,976 params = transformers
+    5.25 on meta, written out or left to the defaults (card 30B-A3B); four layers without a query latent 2,644,922,368
+    and four all-MoE layers 3,175,635,968 = transformers."""
+    m = load_model(CONFIGS / "glm-4.7-flash.json")
+    mla = m.blocks[0].attention.mla
+    assert (mla.q_lora_rank, mla.kv_lora_rank, mla.nope_dim, mla.rope_dim, mla.v_dim) == (768, 512, 192, 64, 256)
+    assert [b.mlp.is_moe for b in m.blocks[:3]] == [False, True, True] and m.blocks[0].mlp.intermediate == 10240
+    assert (m.blocks[1].mlp.experts, m.blocks[1].mlp.top_k, m.blocks[1].mlp.shared) == (64, 4, 1536)
+    assert m.params == from_hf_dict({"model_type": "glm4_moe_lite"}).params == 29_943_390_976
+    no_latent = from_hf_dict({"model_type": "glm4_moe_lite", "q_lora_rank": None, "num_hidden_layers": 4})
+    assert no_latent.params == 2_644_922_368 and no_latent.blocks[0].attention.mla.q_lora_rank == 0
+    all_moe = {"model_type": "glm4_moe_lite", "num_hidden_layers": 4, "mlp_layer_types": ["sparse"] * 4}
+    assert from_hf_dict(all_moe).params == 3_175_635_968

@@ -94,6 +94,7 @@ PRESET = {
     "gptj": "hf_configs/gpt-j-6b.json",
     "mpt": "hf_configs/mpt-7b.json",
     "gpt_neo": "hf_configs/gpt-neo-1.3b.json",
+    "glm4_moe_lite": "hf_configs/glm-4.7-flash.json",
 }
 DENSE_MLP = (".mlp.gate_proj", ".mlp.up_proj", ".mlp.down_proj")
 

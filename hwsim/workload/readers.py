@@ -471,16 +471,25 @@ def _partial_rotary(f: Fields, default: float) -> float:
     return factor
 
 
-def _mla(f: Fields, q_lora: int, indexer: Indexer | None = None) -> Mla:
-    """MLA geometry from DeepSeek's field names (the config class's defaults: DeepSeek-V3's, Kimi-Linear's alike)."""
+def _mla(f: Fields, q_lora: int, indexer: Indexer | None = None, nope: int = 128, v: int = 128) -> Mla:
+    """MLA geometry from DeepSeek's field names (the config class's defaults: DeepSeek-V3's, Kimi-Linear's alike;
+    `nope` / `v` another class's head widths)."""
     return Mla(
         q_lora,
         f.int("kv_lora_rank", 512),
         f.int("qk_rope_head_dim", 64),
-        f.int("qk_nope_head_dim", 128),
-        f.int("v_head_dim", 128),
+        f.int("qk_nope_head_dim", nope),
+        f.int("v_head_dim", v),
         indexer,
     )
+
+
+# config classes' defaults of the DeepSeek-layout types that have them for every field (transformers 5.25):
+# DeepseekV32Config's are DeepSeek-V3.2-Exp's geometry, Glm4MoeLiteConfig's GLM-4.7-Flash's
+_DEEPSEEK_DEFAULTS: dict[str, dict[str, int]] = {
+    "deepseek_v32": {"hidden": 7168, "heads": 128, "layers": 61, "vocab": 129280, "q_lora": 1536},
+    "glm4_moe_lite": {"hidden": 2048, "heads": 20, "layers": 47, "vocab": 154880, "q_lora": 768, "nope": 192, "v": 256},
+}
 
 
 def _deepseek(f: Fields, mt: str) -> tuple:
@@ -491,10 +500,15 @@ def _deepseek(f: Fields, mt: str) -> tuple:
     builds q_a_proj whatever q_lora_rank says: a null one is refused); the dense / MoE layer of each layer from
     mlp_layer_types when given. DeepseekV32Config's defaults (transformers 5.25) are DeepSeek-V3.2-Exp's geometry."""
     v3, v32 = mt in ("deepseek_v3", "deepseek_v32"), mt == "deepseek_v32"
-    hidden, heads = f.int("hidden_size", 7168 if v32 else None), f.int("num_attention_heads", 128 if v32 else None)
-    layers = f.int("num_hidden_layers", 61 if v32 else None)
+    d = _DEEPSEEK_DEFAULTS.get(mt, {})
+    hidden, heads = f.int("hidden_size", d.get("hidden")), f.int("num_attention_heads", d.get("heads"))
+    layers = f.int("num_hidden_layers", d.get("layers"))
     # q_lora_rank null (DeepSeek-V2-Lite) = a plain q_proj; absent = the config class default
-    q_lora = 0 if "q_lora_rank" in f.cfg and f.cfg["q_lora_rank"] is None else f.int("q_lora_rank", 1536, minimum=0)
+    q_lora = (
+        0
+        if "q_lora_rank" in f.cfg and f.cfg["q_lora_rank"] is None
+        else f.int("q_lora_rank", d.get("q_lora", 1536), minimum=0)
+    )
     indexer = None
     if v32:
         if not q_lora:
@@ -502,7 +516,7 @@ def _deepseek(f: Fields, mt: str) -> tuple:
                 "DeepSeek-V3.2's indexer reads the query latent: must be set", file=f.file, field="q_lora_rank"
             )
         indexer = Indexer(f.int("index_n_heads", 64), f.int("index_head_dim", 128), f.int("index_topk", 2048))
-    mla = _mla(f, q_lora, indexer)
+    mla = _mla(f, q_lora, indexer, d.get("nope", 128), d.get("v", 128))
     if indexer is not None and mla.rope_dim > indexer.head_dim:  # the indexer rotates its first rope_dim channels
         raise HwsimError(
             f"must be at least qk_rope_head_dim ({mla.rope_dim}), got {indexer.head_dim}",
@@ -512,10 +526,14 @@ def _deepseek(f: Fields, mt: str) -> tuple:
     bias = f.flag("attention_bias", False)
     attn = Attention(heads, heads, mla.nope_dim + mla.rope_dim, mla.v_dim, bias, bias, mla=mla)
     act = str(f.get("hidden_act", "silu"))
-    defaults = (256, 8, 2048, 1, 18432, 3) if v3 else (64, None, 1407, 2, 11008, 0)
-    mlps = _first_dense_then_moe(f, act, layers, *defaults, types=v32)
+    # GLM-4.7-Flash (Glm4MoeLiteConfig): 64 routed experts of 1536, 4 a token, one shared, a dense first layer of 10240
+    lite = mt == "glm4_moe_lite"
+    defaults = (
+        (256, 8, 2048, 1, 18432, 3) if v3 else (64, 4, 1536, 1, 10240, 1) if lite else (64, None, 1407, 2, 11008, 0)
+    )
+    mlps = _first_dense_then_moe(f, act, layers, *defaults, types=v32 or lite)
     blocks = [Layer(attn, mlp, norms=2) for mlp in mlps]
-    emb = Embedding(f.int("vocab_size", 129280 if v32 else None), tied=f.flag("tie_word_embeddings", False))
+    emb = Embedding(f.int("vocab_size", d.get("vocab")), tied=f.flag("tie_word_embeddings", False))
     return blocks, emb, "rmsnorm", {"activation": act, "hidden": hidden}
 
 
@@ -1752,6 +1770,7 @@ READERS: dict[str, Callable[[Fields, str], tuple]] = {
     "deepseek_v2": _deepseek,
     "deepseek_v3": _deepseek,
     "deepseek_v32": _deepseek,
+    "glm4_moe_lite": _deepseek,
     "glm4_moe": _glm4_moe,
     "minimax_m2": _minimax_m2,
     "minimax": _minimax,
