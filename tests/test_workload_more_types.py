@@ -2,7 +2,8 @@
 glm), olmo (OLMo-1), stablelm (StableLM / StableLM-2), exaone (EXAONE-3 / 3.5), nemotron (Nemotron-4 / Minitron)
 on the Llama reader, falcon_mamba
 (Falcon-Mamba) on the Mamba reader, gpt_bigcode (StarCoder, SantaCoder) on the GPT-2 reader, gptj (GPT-J), mpt
-(MPT) and gpt_neo (GPT-Neo) on readers of their own, glm4_moe_lite (GLM-4.7-Flash) on the DeepSeek reader.
+(MPT) and gpt_neo (GPT-Neo) on readers of their own, glm4_moe_lite (GLM-4.7-Flash) on the DeepSeek reader,
+solar_open (Solar-Open) on the GLM-4.5 reader.
 
 Sources: transformers 5.25's modelling code and config classes (ArceeMLP: up, ReLU², down; HeliumAttention: o_proj never
 biased; GlmMLP: fused gate_up_proj, GlmConfig partial_rotary_factor 0.5; OlmoLayerNorm: F.layer_norm without weight
@@ -264,3 +265,20 @@ def test_glm4_moe_lite_is_deepseek_v3_layers_with_its_own_defaults():
     assert no_latent.params == 2_644_922_368 and no_latent.blocks[0].attention.mla.q_lora_rank == 0
     all_moe = {"model_type": "glm4_moe_lite", "num_hidden_layers": 4, "mlp_layer_types": ["sparse"] * 4}
     assert from_hf_dict(all_moe).params == 3_175_635_968
+
+
+def test_solar_open_runs_its_moe_in_every_layer():
+    """Solar-Open-100B (HF SolarOpenDecoderLayer: SolarOpenMoE in every layer, 128 routed experts of 1280, 8 a token,
+    beside one shared; GQA of 64 / 8 heads of 128, no q/k norms, full rotary by default): 102,651,793,408 params =
+    transformers 5.25 on meta (card 102B total, 12B active; hwsim active 12.05B), the same as SolarOpenConfig's
+    defaults; four layers of 16 experts (num_local_experts, its alias) with two shared and half rotary
+    3,045,363,712 = transformers."""
+    m = load_model(CONFIGS / "solar-open-100b.json")
+    assert {(b.mlp.experts, b.mlp.top_k, b.mlp.intermediate, b.mlp.shared) for b in m.blocks} == {(128, 8, 1280, 1280)}
+    a = m.blocks[0].attention
+    assert (a.heads, a.kv_heads, a.head_dim, a.rotary_dim, a.qk_norm) == (64, 8, 128, 128, None)
+    assert m.params == 102_651_793_408 == from_hf_dict({"model_type": "solar_open"}).params
+    assert round(m.active_params_per_token / 1e9) == 12
+    small = {"num_hidden_layers": 4, "num_local_experts": 16, "n_shared_experts": 2, "partial_rotary_factor": 0.5}
+    v = from_hf_dict({"model_type": "solar_open", **small})
+    assert v.params == 3_045_363_712 and v.blocks[0].attention.rotary_dim == 64 and v.blocks[0].mlp.experts == 16

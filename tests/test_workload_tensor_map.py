@@ -95,6 +95,7 @@ PRESET = {
     "mpt": "hf_configs/mpt-7b.json",
     "gpt_neo": "hf_configs/gpt-neo-1.3b.json",
     "glm4_moe_lite": "hf_configs/glm-4.7-flash.json",
+    "solar_open": "hf_configs/solar-open-100b.json",
 }
 DENSE_MLP = (".mlp.gate_proj", ".mlp.up_proj", ".mlp.down_proj")
 

@@ -577,11 +577,16 @@ def _glm4_moe(f: Fields, mt: str) -> tuple:
     DeepSeek's MLP layout (_first_dense_then_moe). head_dim defaults to hidden_size // num_attention_heads as HF's
     getattr does (no divisibility check). Glm4MoeConfig's defaults (transformers 5.25) are GLM-4.5-Air's geometry
     less its head_dim (128) and attention_bias (true). The multi-token-prediction layer (num_nextn_predict_layers)
-    is not built by transformers (ignored on load) and not traced."""
-    hidden, heads = f.int("hidden_size", 4096), f.int("num_attention_heads", 96)
-    layers = f.int("num_hidden_layers", 46)
-    head_dim = f.int("head_dim", hidden // heads)
-    factor = _partial_rotary(f, 0.5)
+    is not built by transformers (ignored on load) and not traced.
+    Solar-Open (HF SolarOpenForCausalLM; SolarOpenConfig's defaults are Solar-Open-100B's geometry): the same
+    attention without q/k norms, head_dim 128 and full rotary by default, and the MoE in every layer
+    (n_routed_experts, alias num_local_experts, 128 of moe_intermediate_size 1280, 8 a token, beside
+    n_shared_experts 1 of the same width; no dense layers, first_k_dense_replace not read)."""
+    solar = mt == "solar_open"
+    hidden, heads = f.int("hidden_size", 4096), f.int("num_attention_heads", 64 if solar else 96)
+    layers = f.int("num_hidden_layers", 48 if solar else 46)
+    head_dim = f.int("head_dim", 128 if solar else hidden // heads)
+    factor = _partial_rotary(f, 1.0 if solar else 0.5)
     bias = f.flag("attention_bias", False)
     attn = Attention(
         heads,
@@ -591,11 +596,17 @@ def _glm4_moe(f: Fields, mt: str) -> tuple:
         bias,
         False,
         rotary_dim=int(head_dim * factor),
-        qk_norm="rmsnorm" if f.flag("use_qk_norm", False) else None,
+        qk_norm="rmsnorm" if not solar and f.flag("use_qk_norm", False) else None,
     )
     act = str(f.get("hidden_act", "silu"))
-    mlps = _first_dense_then_moe(f, act, layers, 128, 8, 1408, 1, 10944, 1)
-    emb = Embedding(f.int("vocab_size", 151552), tied=f.flag("tie_word_embeddings", False))
+    if solar:
+        experts, top_k = _experts_top_k(f, "n_routed_experts", f.get("num_local_experts", 128), 8)
+        inter = f.int("moe_intermediate_size", 1280)
+        shared = f.int("n_shared_experts", 1, minimum=0) * inter
+        mlps = [Mlp(inter, True, act, experts=experts, top_k=top_k, shared=shared)] * layers
+    else:
+        mlps = _first_dense_then_moe(f, act, layers, 128, 8, 1408, 1, 10944, 1)
+    emb = Embedding(f.int("vocab_size", 196608 if solar else 151552), tied=f.flag("tie_word_embeddings", False))
     return [Layer(attn, mlp, norms=2) for mlp in mlps], emb, "rmsnorm", {"activation": act, "hidden": hidden}
 
 
@@ -1772,6 +1783,7 @@ READERS: dict[str, Callable[[Fields, str], tuple]] = {
     "deepseek_v32": _deepseek,
     "glm4_moe_lite": _deepseek,
     "glm4_moe": _glm4_moe,
+    "solar_open": _glm4_moe,
     "minimax_m2": _minimax_m2,
     "minimax": _minimax,
     "gemma": _gemma,

@@ -100,6 +100,7 @@ REAL = {
     "mpt": CONFIGS / "mpt-7b.json",
     "gpt_neo": CONFIGS / "gpt-neo-1.3b.json",
     "glm4_moe_lite": CONFIGS / "glm-4.7-flash.json",
+    "solar_open": CONFIGS / "solar-open-100b.json",
     # multimodal wrappers: hwsim traces the language model (text_config); see WRAPPED
     "gemma3": CONFIGS / "gemma-3-4b-it.json",
     "llama4": CONFIGS / "llama-4-scout-17b-16e.json",
