@@ -51,6 +51,7 @@ VECTOR_OPS = {
     "scan": 7,
     "exp": 4,  # assumed: as softplus / silu (a transcendental in a few steps)
     "clamp": 2,  # assumed: a max and a min
+    "alibi": 1,  # assumed: one add of the head's distance bias per score (the bias table built once per step)
 }
 # a query scale's factor per token and layer (Ministral-3's HF get_llama_4_attn_scale, Llama-4's attn_scales: computed
 # in every layer): the divide and floor, an add, the log (as exp's steps), a multiply and an add (assumed: one op
@@ -193,6 +194,7 @@ def attention_core(
     keys_read = min(s.span, keys + t - 1)
     scores = b * heads * t * keys
     soft_ops = VECTOR_OPS["softmax"] * scores + (VECTOR_OPS["softcap"] * scores if attn.softcap else 0)
+    soft_ops += VECTOR_OPS["alibi"] * scores if attn.alibi else 0
     if attn.sinks:
         soft_ops += VECTOR_OPS["softmax"] * b * heads * t
     sinks = heads if attn.sinks else 0
