@@ -3,7 +3,7 @@ glm), olmo (OLMo-1), stablelm (StableLM / StableLM-2), exaone (EXAONE-3 / 3.5), 
 on the Llama reader, falcon_mamba
 (Falcon-Mamba) on the Mamba reader, gpt_bigcode (StarCoder, SantaCoder) on the GPT-2 reader, gptj (GPT-J), mpt
 (MPT) and gpt_neo (GPT-Neo) on readers of their own, glm4_moe_lite (GLM-4.7-Flash) on the DeepSeek reader,
-solar_open (Solar-Open) on the GLM-4.5 reader.
+solar_open (Solar-Open) on the GLM-4.5 reader, mimo_v2_flash (MiMo-V2-Flash) on a reader of its own.
 
 Sources: transformers 5.25's modelling code and config classes (ArceeMLP: up, ReLU², down; HeliumAttention: o_proj never
 biased; GlmMLP: fused gate_up_proj, GlmConfig partial_rotary_factor 0.5; OlmoLayerNorm: F.layer_norm without weight
@@ -282,3 +282,33 @@ def test_solar_open_runs_its_moe_in_every_layer():
     small = {"num_hidden_layers": 4, "num_local_experts": 16, "n_shared_experts": 2, "partial_rotary_factor": 0.5}
     v = from_hf_dict({"model_type": "solar_open", **small})
     assert v.params == 3_045_363_712 and v.blocks[0].attention.rotary_dim == 64 and v.blocks[0].mlp.experts == 16
+
+
+def test_mimo_v2_flash_mixes_full_and_sliding_layers_of_their_own_kv_heads():
+    """MiMo-V2-Flash (HF MiMoV2FlashAttention / DecoderLayer): full attention on layer 0 and every 6th with 4 KV
+    heads, the rest 129-key sliding windows with 8 KV heads and a sink per head; q/k heads of 192, values of 128;
+    a dense first MLP then 256 experts of 2048, 8 a token. 308,778,768,832 params = transformers 5.25 on meta (card
+    309B total, 15B active; hwsim active 15.4B) = MiMoV2FlashConfig's defaults. The values are multiplied by
+    attention_value_scale in HF's forward before cache.update: a vector row (1 op an element) that writes them to
+    the cache where v_proj did, so the cache's traffic is unchanged."""
+    m = load_model(CONFIGS / "mimo-v2-flash.json")
+    kinds = [(b.attention.kv_heads, b.attention.window, b.attention.sinks) for b in m.blocks]
+    assert kinds[:7] == [(4, None, False)] + [(8, 129, True)] * 4 + [(4, None, False), (8, 129, True)]
+    a = m.blocks[0].attention
+    assert (a.heads, a.head_dim, a.v_dim, a.rotary_dim, a.value_scale) == (64, 192, 128, 64, True)
+    assert [b.mlp.is_moe for b in m.blocks[:2]] == [False, True] and (
+        m.blocks[1].mlp.experts,
+        m.blocks[1].mlp.top_k,
+    ) == (256, 8)
+    assert m.params == 308_778_768_832 == from_hf_dict({"model_type": "mimo_v2_flash"}).params
+    assert round(m.active_params_per_token / 1e9) == 15
+    ops = trace(m, "decode", batch=2, context=500).ops
+    scale = ops[(ops["op"] == "scale") & (ops["layer"] >= 0)]
+    assert len(scale) == 48 and set(scale["vector_ops"]) == {2 * 4 * 128, 2 * 8 * 128}
+    v = ops[ops["op"] == "v_proj"]
+    assert v["kv_write_elems"].sum() == 0 and scale["kv_write_elems"].sum() == v["act_out_elems"].sum()
+    # the reference's sliding_window_size is the window less the query
+    assert from_hf_dict({**m.extra, "sliding_window_size": 128}).blocks[1].attention.window == 129
+    with pytest.raises(HwsimError) as err:  # 64 heads and 2 x 24 sliding KV heads do not group
+        from_hf_dict({**m.extra, "num_key_value_heads": 24})
+    assert "num_key_value_heads" in str(err.value) and "\n" not in str(err.value)

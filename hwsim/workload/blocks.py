@@ -130,6 +130,8 @@ class Attention:
     # ALiBi (Press et al. 2022, arXiv:2108.12409; MPT): no rotary, a bias per head and key distance added to every
     # score (HF MptAttention: attention_scores + position_bias)
     alibi: bool = False
+    # MiMo-V2-Flash (HF MiMoV2FlashAttention): the values times attention_value_scale before the cache
+    value_scale: bool = False
 
     @property
     def limit(self) -> int | None:

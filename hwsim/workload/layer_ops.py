@@ -313,7 +313,8 @@ def mha(ops: Ops, s: Step, attn: Attention, hidden: int) -> None:
         # without rope, k_proj/v_proj outputs go straight to the cache; with rope, only v does (unless normed first)
         # (a clamp of q, k and v comes between them and the cache)
         to_kv = not attn.clip_qkv and (
-            (role == "v_proj" and not attn.v_norm) or (role == "k_proj" and not attn.rotary and not attn.qk_norm)
+            (role == "v_proj" and not attn.v_norm and not attn.value_scale)
+            or (role == "k_proj" and not attn.rotary and not attn.qk_norm)
         )
         ops.linear(role, role, M, w.k, w.n, bias=w.bias, out_to_kv=to_kv)
     q_dim, kv_dim = attn.heads * attn.head_dim, attn.kv_heads * attn.head_dim
@@ -324,6 +325,11 @@ def mha(ops: Ops, s: Step, attn: Attention, hidden: int) -> None:
         cached = v_el + (0 if attn.rotary else k_el)
         width = q_dim + kv_dim + attn.kv_heads * attn.v_dim
         ops.elementwise("qkv_clip", "clamp", M, width, VECTOR_OPS["clamp"], out=M * width - cached, kv_write=cached)
+    if attn.value_scale:  # MiMo-V2-Flash: the values times a scalar, then cached
+        v_el = M * attn.kv_heads * attn.v_dim
+        ops.elementwise(
+            "value_scale", "scale", M, attn.kv_heads * attn.v_dim, VECTOR_OPS["scale"], out=0, kv_write=v_el
+        )
     if attn.v_norm and not attn.kv_reuse:  # Gemma-4: each value head RMSNormed without weights, then cached
         v_el = M * attn.kv_heads * attn.v_dim
         ops.elementwise("v_norm", "norm", M * attn.kv_heads, attn.v_dim, VECTOR_OPS["rmsnorm"], out=0, kv_write=v_el)

@@ -842,6 +842,70 @@ def _gpt_oss(f: Fields, mt: str) -> tuple:
     )
 
 
+def _mimo_v2_flash(f: Fields, mt: str) -> tuple:
+    """MiMo-V2-Flash (HF MiMoV2FlashForCausalLM; MiMoV2FlashConfig's defaults, transformers 5.25, are
+    XiaomiMiMo/MiMo-V2-Flash's geometry): layer_types of full attention (the first layer and every 6th) and sliding
+    attention over sliding_window keys (129; the reference's sliding_window_size + 1 where given), q/k heads of
+    head_dim (192) and values of v_head_dim (128), the values times attention_value_scale before the cache (a
+    vector row, 1 op an element), rotary on partial_rotary_factor of each head (0.334 per layer type), q/k/v biases
+    under attention_bias (o_proj never); the sliding layers with twice num_key_value_heads and a sink logit per head.
+    MLP per mlp_layer_types (default a dense first layer of intermediate_size, then MoE): n_routed_experts (alias
+    num_local_experts) 256 of moe_intermediate_size 2048, 8 a token, no shared experts, a bias-free router (sigmoid +
+    correction-bias buffer, not priced beyond its GEMM). Untied LM head; MTP layers not built by transformers, not
+    traced."""
+    hidden, heads = f.int("hidden_size", 4096), f.int("num_attention_heads", 64)
+    layers = f.int("num_hidden_layers", 48)
+    kv = f.kv_heads(heads, default=4)
+    if heads % (2 * kv):
+        raise HwsimError(
+            f"twice it (the sliding layers' KV heads) must divide num_attention_heads ({heads}), got {kv}",
+            file=f.file,
+            field="num_key_value_heads",
+        )
+    head_dim, v_dim = f.int("head_dim", 192), f.int("v_head_dim", 128)
+    types = f.layer_types(layers, lambda i: "full_attention" if i == 0 or (i + 1) % 6 == 0 else "sliding_attention")
+    if set(types) - {"full_attention", "sliding_attention"}:
+        raise HwsimError("expected full_attention or sliding_attention per layer", file=f.file, field="layer_types")
+    if f.get("sliding_window_size") is not None:
+        window = f.int("sliding_window_size") + 1
+    else:
+        window = f.int("sliding_window", 129)
+    rope = f.get("rope_parameters") if isinstance(f.get("rope_parameters"), dict) else {}
+    bias = f.flag("attention_bias", False)
+
+    def attention(kind: str) -> Attention:
+        per_type = rope.get(kind)
+        factor = (
+            per_type.get("partial_rotary_factor", 0.334) if isinstance(per_type, dict) else _partial_rotary(f, 0.334)
+        )
+        if not isinstance(factor, (int, float)) or not 0 < factor <= 1:
+            raise HwsimError(f"must be in (0, 1], got {factor!r}", file=f.file, field=f"rope_parameters.{kind}")
+        swa = kind == "sliding_attention"
+        return Attention(
+            heads,
+            2 * kv if swa else kv,
+            head_dim,
+            v_dim,
+            bias,
+            False,
+            rotary_dim=int(head_dim * factor),
+            window=window if swa else None,
+            sinks=swa,
+            value_scale=True,
+        )
+
+    act = str(f.get("hidden_act", "silu"))
+    experts, top_k = _experts_top_k(f, "n_routed_experts", f.get("num_local_experts", 256), 8)
+    moe = Mlp(f.int("moe_intermediate_size", 2048), True, act, experts=experts, top_k=top_k)
+    dense = Mlp(f.int("intermediate_size", 16384), True, act)
+    kinds = f.get("mlp_layer_types") or ["dense"] + ["sparse"] * (layers - 1)
+    if not isinstance(kinds, list) or len(kinds) != layers or set(kinds) - {"dense", "sparse"}:
+        raise HwsimError(f"expected a list of {layers} of dense or sparse", file=f.file, field="mlp_layer_types")
+    blocks = [Layer(attention(t), moe if k == "sparse" else dense, norms=2) for t, k in zip(types, kinds)]
+    emb = Embedding(f.int("vocab_size", 152576), tied=f.flag("tie_word_embeddings", False))
+    return blocks, emb, "rmsnorm", {"activation": act, "hidden": hidden}
+
+
 def _dbrx(f: Fields, mt: str) -> tuple:
     """DBRX (HF DbrxForCausalLM): d_model / n_heads / n_layers (hidden_size / num_attention_heads /
     num_hidden_layers their aliases), the attention's and the MoE's fields nested in attn_config / ffn_config.
@@ -1778,6 +1842,7 @@ READERS: dict[str, Callable[[Fields, str], tuple]] = {
         )
     },
     "dbrx": _dbrx,
+    "mimo_v2_flash": _mimo_v2_flash,
     "deepseek_v2": _deepseek,
     "deepseek_v3": _deepseek,
     "deepseek_v32": _deepseek,

@@ -101,6 +101,7 @@ REAL = {
     "gpt_neo": CONFIGS / "gpt-neo-1.3b.json",
     "glm4_moe_lite": CONFIGS / "glm-4.7-flash.json",
     "solar_open": CONFIGS / "solar-open-100b.json",
+    "mimo_v2_flash": CONFIGS / "mimo-v2-flash.json",
     # multimodal wrappers: hwsim traces the language model (text_config); see WRAPPED
     "gemma3": CONFIGS / "gemma-3-4b-it.json",
     "llama4": CONFIGS / "llama-4-scout-17b-16e.json",
@@ -388,6 +389,8 @@ def tiny_run(cfg: dict) -> dict:
         for k in ("hidden_size", "num_hidden_layers"):
             tiny.pop(k, None)
         tiny |= {"d_model": TINY["hidden_size"], "n_heads": HEADS["num_attention_heads"], "n_layers": TINY["n_layer"]}
+    if cfg["model_type"] == "mimo_v2_flash":  # a tiny head whose rotary share (0.334) is a whole even width: 24 -> 8
+        tiny["head_dim"] = 24
     if "num_layers" in cfg:  # EXAONE-3.5's, GPT-Neo's name of num_hidden_layers (attribute_map): the tiny depth
         tiny["num_layers"] = tiny.pop("num_hidden_layers")
     if "attention_types" in cfg:  # GPT-Neo: its global / local pattern over the tiny depth
