@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, replace
 from typing import Any, Callable
 
-from hwsim.errors import HwsimError
+from hwsim.errors import MAX_LIST_MESSAGE, HwsimError
 from hwsim.workload.blocks import (
     Attention,
     DeltaNet,
@@ -1790,6 +1790,7 @@ def language_model(cfg: dict, file: object = None) -> tuple[dict, str | None]:
             f"unsupported language model type {inner!r}; supported: {', '.join(READERS)}",
             file=file,
             field="text_config.model_type",
+            limit=MAX_LIST_MESSAGE,
         )
     fields = {**text, "model_type": inner}
     if cfg.get("tie_word_embeddings") is not None:
