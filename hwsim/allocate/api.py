@@ -113,7 +113,7 @@ def build_problem(
     checkpoint: str | Path | None = None,
     proxy: str | None = None,
     sensitivity: dict | str | os.PathLike[str] | None = None,
-    activations: object = "fp16",
+    activations: object = None,
     kv: object = None,
     fixed_weights: str | None = None,
     seed: int = 0,
@@ -130,16 +130,18 @@ def build_problem(
     format on `text`; `hessian`, `output`: real inputs from `calibration`, else `text`).
     `fixed_weights` None: the weights outside the units (embeddings, lm_head) as a quantized checkpoint stores
     them, else fp16; the checkpoint's own assignment is `Problem.stored` when its formats are all candidates.
-    `kv` None: the checkpoint's own KV-cache format, else fp16 (hwsim.engine.per_op.model_kv)."""
-    from hwsim.engine.per_op import model_kv
+    `activations` / `kv` None: the checkpoint's own activation / KV-cache format, else fp16
+    (hwsim.engine.per_op.model_activations, model_kv)."""
+    from hwsim.engine.per_op import model_activations, model_kv
 
-    kv = model_kv(getattr(trace, "model", None), kv)
+    own = getattr(trace, "model", None)
+    activations, kv = model_activations(own, activations), model_kv(own, kv)
     if isinstance(arch, str):
         from hwsim.arch import load_arch
 
         arch = load_arch(arch)
     w_names = _names(formats, "formats")
-    kv_names = _names(kv_formats, "kv_formats") if kv_formats else ()
+    kv_names = _names(kv_formats, "kv_formats") if isinstance(kv_formats, str) or kv_formats else ()  # '': refused
     units = weight_units(trace, granularity, groups) + (kv_units(trace) if kv_names else [])
     cols = tuple(dict.fromkeys(w_names + kv_names))
     allowed = np.array([[c in (w_names if u.kind == "weights" else kv_names) for c in cols] for u in units])

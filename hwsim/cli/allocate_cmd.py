@@ -114,7 +114,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "gptq, awq, smoothquant, rotate, or '+'-joined (rotate+gptq)",
     )
     p.add_argument("--sensitivity", metavar="FILE", help="sensitivity table, CSV name,sensitivity or JSON")
-    p.add_argument("--activations", default="fp16", help="activation format (default fp16)")
+    p.add_argument(
+        "--activations",
+        help="activation format name or bits (default: the checkpoint's own, where its quantization_config states one "
+        "(ModelOpt NVFP4 / FP8, compressed-tensors input_activations, fp8 activation_scheme); else fp16)",
+    )
     p.add_argument(
         "--kv",
         help="KV-cache format when not allocated (default: the checkpoint's own, from its quantization_config; "
@@ -179,7 +183,7 @@ def run(args: argparse.Namespace) -> int:
     from hwsim.arch import load_arch, parse_overrides
 
     budgets = parse_budgets(args.budget)
-    sweep = _parse_frontier(args.frontier) if args.frontier else None
+    sweep = _parse_frontier(args.frontier) if args.frontier is not None else None  # '' was no frontier, silently
     arch = load_arch(args.arch, parse_overrides(args.set))
     tr = resolve_trace(
         args.model, args.phase, batch=args.batch, seq=args.seq, context=args.context, checkpoint=args.checkpoint

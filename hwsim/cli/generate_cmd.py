@@ -24,6 +24,7 @@ from hwsim.cli.serve_args import (
     warn_if_unbuildable,
 )
 
+MAX_DEVICES = 64  # --max-devices when not given (hwsim.serve.sizing.devices_needed's default)
 HELP = "prefill then decode with a growing context: TTFT, TPOT, latency and energy per token"
 EXAMPLES = (
     "hwsim generate --arch h100-sxm --model llama-3-8b --prompt 512 --output 256",
@@ -54,19 +55,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     size.add_argument("--devices-needed", action="store_true", help="search power-of-two tp x pp layouts")
     size.add_argument("--ttft-slo", type=float, help="time-to-first-token target, seconds")
     size.add_argument("--tpot-slo", type=float, help="time-per-output-token target, seconds")
-    size.add_argument("--max-devices", type=int, default=64, help="largest tp x pp tried (default 64)")
+    size.add_argument("--max-devices", type=int, help=f"largest tp x pp tried (default {MAX_DEVICES})")
     add_sliding_kv_argument(p)
 
 
 def run(args: argparse.Namespace) -> int:
-    from hwsim.engine.per_op import kv_label, shown_labels, weights_label
+    from hwsim.engine.per_op import activations_label, kv_label, shown_labels, weights_label
     from hwsim.serve import generate
     from hwsim.serve.parallel import machine_cost
 
-    slo = next((o for o in ("ttft_slo", "tpot_slo") if getattr(args, o) is not None), None)
+    slo = next((o for o in ("ttft_slo", "tpot_slo", "max_devices") if getattr(args, o) is not None), None)
     if slo is not None and not args.devices_needed:
         flag = options(slo)[slo]
-        raise HwsimError("a target of --devices-needed: add --devices-needed, or drop it", field=flag)
+        what = "a bound" if slo == "max_devices" else "a target"  # --max-devices -1 alone was ignored silently
+        raise HwsimError(f"{what} of --devices-needed: add --devices-needed, or drop it", field=flag)
+    if args.max_devices is None:
+        args.max_devices = MAX_DEVICES
     arch, model, prec = machine_from_args(args)
     par, link = parallel_from_args(args, arch)
     if args.devices_needed:
@@ -81,9 +85,10 @@ def run(args: argparse.Namespace) -> int:
         gen = generate(cost, args.prompt, args.output, args.batch)
     _warn_unless_fits(arch, model, prec, par, gen, spec, args)
     s = gen.summary()
-    weights, kv = weights_label(model, prec), kv_label(model, prec)
+    weights, acts, kv = weights_label(model, prec), activations_label(model, prec), kv_label(model, prec)
     layout = {
         "weights": weights,
+        "activations": acts,
         "kv": kv,
         "tp": par.tp,
         "pp": par.pp,
@@ -95,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         emit_json({"arch": arch.name, "family": arch.family, "model": model.name, "dtype": model.dtype, **layout, **s})
         return 0
-    weights, kv = shown_labels(model, prec)
+    weights, acts, kv = shown_labels(model, prec)
     # parallel_from_args loads a link whenever there is more than one device
     where = (
         f" × {par.devices} (tp {par.tp}, pp {par.pp}, ep {par.ep}, {link.name})"
@@ -103,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
         else ""
     )
     print(
-        f"{arch.name} ({arch.family}){where}, {model.name} ({weights} weights, {kv} KV cache): batch {gen.batch}, prompt "
+        f"{arch.name} ({arch.family}){where}, {model.name} ({weights} weights, {acts} activations, {kv} KV cache): batch {gen.batch}, prompt "
         f"{gen.prompt}, output {gen.output}"
     )
     print(
@@ -149,7 +154,7 @@ def _warn_unless_fits(
 def _devices_needed(
     args: argparse.Namespace, arch: Accelerator, model: ModelConfig, prec: Precision, link: Link | None
 ) -> int:
-    from hwsim.engine.per_op import kv_label, weights_label
+    from hwsim.engine.per_op import activations_label, kv_label, weights_label
     from hwsim.serve.sizing import devices_needed
 
     assert link is not None  # parallel_from_args loads one for --devices-needed
@@ -175,6 +180,7 @@ def _devices_needed(
                 "model": model.name,
                 "dtype": model.dtype,
                 "weights": weights_label(model, prec),
+                "activations": activations_label(model, prec),
                 "kv": kv_label(model, prec),
                 "link": link.name,
                 "ttft_slo_s": args.ttft_slo,

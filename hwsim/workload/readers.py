@@ -127,7 +127,11 @@ class Fields:
 
     def flag(self, key: str, default: bool) -> bool:
         value = self.cfg.get(key)
-        return default if value is None else bool(value)
+        if value is None:
+            return default
+        if not isinstance(value, bool):  # bool("false") and bool([1]) are True: a wrong value read as on
+            raise HwsimError(f"must be true or false, got {value!r}", file=self.file, field=key)
+        return value
 
     # below, `int` in annotations would name the method above: builtins.int is the type
     def layer_types(self, layers: builtins.int, default: Callable[[builtins.int], str]) -> list[str]:
@@ -233,6 +237,8 @@ def _llama_like(f: Fields, mt: str) -> tuple:
         # MistralConfig's default window is 4096 (the others' none); an explicit null (Mistral-7B v0.2+,
         # Mistral-Small-3.1) is none
         window = f.cfg.get("sliding_window") if "sliding_window" in f.cfg else (4096 if mt == "mistral" else None)
+        if window is not None:  # '' / 0 / [] read as no window, 'abc' as one; null is none
+            window = f.int("sliding_window", window)
         types = f.layer_types(layers, lambda i: "sliding_attention" if window else "full_attention")
     elif mt.startswith("qwen"):
         window = f.get("sliding_window")
