@@ -96,6 +96,7 @@ PRESET = {
     "gpt_neo": "hf_configs/gpt-neo-1.3b.json",
     "glm4_moe_lite": "hf_configs/glm-4.7-flash.json",
     "solar_open": "hf_configs/solar-open-100b.json",
+    "flex_olmo": "hf_configs/flexolmo-7x7b-1t.json",
     "mimo_v2_flash": "hf_configs/mimo-v2-flash.json",
 }
 DENSE_MLP = (".mlp.gate_proj", ".mlp.up_proj", ".mlp.down_proj")

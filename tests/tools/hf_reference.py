@@ -102,6 +102,7 @@ REAL = {
     "glm4_moe_lite": CONFIGS / "glm-4.7-flash.json",
     "solar_open": CONFIGS / "solar-open-100b.json",
     "mimo_v2_flash": CONFIGS / "mimo-v2-flash.json",
+    "flex_olmo": CONFIGS / "flexolmo-7x7b-1t.json",
     # multimodal wrappers: hwsim traces the language model (text_config); see WRAPPED
     "gemma3": CONFIGS / "gemma-3-4b-it.json",
     "llama4": CONFIGS / "llama-4-scout-17b-16e.json",
