@@ -13,7 +13,7 @@ A multimodal wrapper (gemma3, llama4, mistral3) is pinned on its language model:
 built from text_config (what hwsim traces), the whole wrapper's class and counts under "wrapper", its checkpoint
 names and shapes (vision encoder included, which hwsim's tensor map must pass over) and a tiny text run.
 
-Run: python tests/tools/hf_reference.py  (writes tests/data/hf_reference.json; about 20 s on the 2-core sandbox)
+Run: python tests/tools/hf_reference.py  (writes tests/data/hf_reference.json; about 70 s for its 77 entries on the 2-core sandbox)
 """
 
 from __future__ import annotations
