@@ -10,7 +10,7 @@ kernels (`compute.float_weights: host`): the trace is priced with the lm_head (a
 fp16, everything else at the quantised format — the per-op split `hwsim allocate` makes with
 --fixed-weights fp16.
 LUT Tensor Core (ISCA 2025): LUT vs MAC unit compute density 20.9x and energy efficiency 11.2x
-(third-party summaries; checked for direction and order of magnitude only; docs/reproductions.md).
+(third-party summaries: density within 30%, both within a factor of 1.5, efficiency bracketed; docs/validation.md).
 """
 
 import functools
