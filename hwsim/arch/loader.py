@@ -43,6 +43,11 @@ def _unwrap(node: object) -> tuple[object, str | None]:
     return node, None
 
 
+def _unwrap_quiet(node: object) -> object:
+    """The value of a leaf written plainly or as {value: …}, without checking its other keys."""
+    return node.get("value") if isinstance(node, dict) else node
+
+
 #: parsed spec trees by (file, modification time, size): a preset is parsed once per process, not on every
 #: load_arch (YAML parsing took longer than a whole roofline). Trees are shared: nothing writes to them
 #: (apply_overrides copies before it sets a path).
@@ -175,6 +180,12 @@ class _Reader:
             if fld.kind == "mapping":
                 continue
             fpath = f"{path}.{key}" if path else key
+            if key in node and fld.unbounded_when_omitted and _unwrap_quiet(node[key]) in (None, ""):
+                raise HwsimError(
+                    "empty value: write one, or delete the key for no limit (omitted = unbounded)",
+                    file=self.file,
+                    field=fpath,
+                )
             if key not in node or node[key] is None:
                 if fld.required:
                     raise HwsimError(
