@@ -761,6 +761,25 @@ def test_request_file_numbers_python_json_reads(capsys, tmp_path, line, needle):
     one_line_exit_2(capsys, ["serve", "--arch", "h100-sxm", "--model", "gpt-2", "--requests", str(path)], needle)
 
 
+@pytest.mark.parametrize(
+    "line, needle",
+    [
+        (
+            '{"arrival_time": 0, "input_tokens": 8, "output_tokens": 2, "Id": "a"}',
+            "Id: line 2: unknown key 'Id' (did you mean id?); allowed: arrival_time, input_tokens,",
+        ),
+        ('{"arrival_time": 0, "input_tokens": 8, "output_tokens": 2, "prefx": "p"}', "line 2: unknown key 'prefx'"),
+        ('{"arrival_time": 0, "input_tokens": 8, "input_toks": 9, "output_tokens": 2}', "input_tokens and input_toks"),
+    ],
+)
+def test_request_line_key_that_would_be_dropped(capsys, tmp_path, line, needle):
+    """docs/serving.md lists a request line's keys; a misspelt `id` was dropped silently (a later turn's prefix
+    then named nothing), and of input_tokens and input_toks the second was ignored."""
+    path = tmp_path / "r.jsonl"
+    path.write_text('{"arrival_time": 0, "input_tokens": 8, "output_tokens": 2}\n' + line + "\n")
+    one_line_exit_2(capsys, ["serve", "--arch", "h100-sxm", "--model", "gpt-2", "--requests", str(path)], needle)
+
+
 def test_set_with_an_integer_python_cannot_read(capsys):
     one_line_exit_2(
         capsys, ["simulate", "--arch", "bitmod", *GEMM, "--set", f"compute.rows={BIG}"], "expected an integer"
