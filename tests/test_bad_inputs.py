@@ -88,6 +88,16 @@ def test_workload_errors_name_the_option(command, option, value, needle, capsys)
         ),
         (["trace", "--model", "llama-2-7b", "--phase", "decode", "--kv-bits", "nan"], "--kv-bits"),
         (["trace", "--model", "llama-2-7b", "--phase", "decode", "--kv-bits", "1e9"], "--kv-bits"),
+        # one bound for every bit-width flag (hwsim.core.precision.check_bits): --kv-bits took 0.5 where --weights
+        # and --kv refuse anything below 1 bit
+        (
+            ["trace", "--model", "llama-2-7b", "--phase", "decode", "--kv-bits", "0.5"],
+            "--kv-bits: bits must be in [1, 64]",
+        ),
+        (
+            ["simulate", "--arch", "bitmod", "--model", "llama-2-7b", "--phase", "decode", "--kv", "0.5"],
+            "--kv: bits must be in [1, 64]",
+        ),
         (
             ["simulate", "--arch", "bitmod", "--model", "llama-2-7b", "--phase", "decode", "--weights", "0.5"],
             "bits must be in [1, 64]",
