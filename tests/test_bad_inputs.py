@@ -920,3 +920,23 @@ def test_a_results_csv_with_a_column_given_twice(capsys, tmp_path):
     one_line_exit_2(
         capsys, ["pareto", str(path), "--objectives", "a:min,b:max"], "column 'a' given twice in the header"
     )
+
+
+@pytest.mark.parametrize("damage", ["empty", "truncated", "absent"])
+def test_allocate_broken_checkpoint_is_the_only_line(capsys, tmp_path, damage):
+    """The 2026-12-06 audit: the tiny checkpoint (max_position_embeddings 64) at decode's default context built its
+    trace first and warned 'beyond its max_position_embeddings' before the checkpoint's one-line error; the
+    headers are read before the trace now."""
+    import shutil
+
+    ck = tmp_path / "ck"
+    shutil.copytree(_TINY, ck)
+    weights = ck / "model.safetensors"
+    body = weights.read_bytes()
+    if damage == "absent":
+        weights.unlink()
+    else:
+        weights.write_bytes(b"" if damage == "empty" else body[: len(body) // 2])
+    needle = {"empty": "not a safetensors file", "truncated": "truncated: tensor", "absent": "no *.safetensors"}
+    argv = ["allocate", "--arch", "bitmod", "--model", str(ck), "--phase", "decode", "--formats", "int4_g128,int8"]
+    one_line_exit_2(capsys, [*argv, "--budget", "avg_bits=6", "--checkpoint", str(ck)], needle[damage])
