@@ -186,3 +186,14 @@ def test_blank_truly_optional_field_takes_its_default(tmp_path):
     spec = dict(BITMOD, static_power=None, price=None, link=None, tech=None)
     a = load_arch(write(tmp_path, spec))
     assert a.static_power_w == 0.0 and a.price_usd is None and a.link is None and a.tech is None
+
+
+def test_link_name_is_checked_when_the_arch_loads(tmp_path):
+    """Only multi-device runs read `link:` (docs/engine.md); a misspelt one passed every single-device run.
+    A shipped preset's name and a link YAML path still load."""
+    with pytest.raises(HwsimError, match=r"a\.yaml: link: unknown link 'nvlnk4' \(did you mean nvlink4"):
+        load_arch(write(tmp_path, dict(BITMOD, link="nvlnk4")))
+    with pytest.raises(HwsimError, match=r"a\.yaml: link: no such file \(.*gone\.yaml\)"):
+        load_arch(write(tmp_path, dict(BITMOD, link=str(tmp_path / "gone.yaml"))))
+    assert load_arch(write(tmp_path, dict(BITMOD, link="nvlink4"))).link == "nvlink4"
+    assert load_arch("h100-sxm", {"link": "pcie4-x16"}).link == "pcie4-x16"

@@ -217,11 +217,23 @@ class _Reader:
         out["_per_cycle"] = per_cycle
 
 
+def _check_link(name: str, file: object) -> None:
+    """The `link:` preset or YAML must exist when the arch loads: only multi-device runs read it, so a misspelt
+    name passed every single-device run and failed, away from its file, on the first --tp 2."""
+    try:
+        resolve_preset(name, "links", what="link")
+    except HwsimError as exc:
+        where = f" ({exc.file})" if exc.file else ""
+        raise HwsimError(f"{exc.detail}{where}", file=file, field="link") from None
+
+
 def build_arch(raw: dict, file: object = None) -> Accelerator:
     """Validate a raw spec tree (after overrides) into an Accelerator."""
     sources: dict[str, str] = {}
     rd = _Reader(file, sources)
     top = rd.mapping(raw, "", TOP)
+    if top["link"] is not None:
+        _check_link(top["link"], file)
     fields = _family_fields(raw, file)
     compute = rd.mapping(raw.get("compute"), "compute", fields)
     mem_raw = raw.get("memory")
