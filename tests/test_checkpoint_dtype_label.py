@@ -30,18 +30,26 @@ def _run(capsys, argv, json_out=False):
 
 
 def test_generate_and_serve_print_a_bf16_checkpoint_as_bf16(capsys):
-    assert "llama-3-8b (bf16 weights, bf16 KV cache): batch 1" in _run(capsys, [*GEN, "--model", "llama-3-8b"])
-    assert "llama-2-7b (fp16 weights, fp16 KV cache): batch 1" in _run(capsys, [*GEN, "--model", "llama-2-7b"])
-    assert "llama-3-8b (weights bf16, KV cache bf16): 4 requests" in _run(capsys, [*SRV, "--model", "llama-3-8b"])
-    # what the user gives is printed as given: --weights fp16 is fp16, --kv fp8 is fp8
+    assert "llama-3-8b (bf16 weights, bf16 activations, bf16 KV cache): batch 1" in _run(
+        capsys, [*GEN, "--model", "llama-3-8b"]
+    )
+    assert "llama-2-7b (fp16 weights, fp16 activations, fp16 KV cache): batch 1" in _run(
+        capsys, [*GEN, "--model", "llama-2-7b"]
+    )
+    assert "llama-3-8b (weights bf16, activations bf16, KV cache bf16): 4 requests" in _run(
+        capsys, [*SRV, "--model", "llama-3-8b"]
+    )
+    # what the user gives is printed as given: --weights fp16 is fp16, --kv fp8 is fp8 (activations left to it: bf16)
     line = _run(capsys, [*GEN, "--model", "llama-3-8b", "--weights", "fp16", "--kv", "fp8_e4m3"])
-    assert "(fp16 weights, fp8_e4m3 KV cache)" in line
+    assert "(fp16 weights, bf16 activations, fp8_e4m3 KV cache)" in line
+    line = _run(capsys, [*GEN, "--model", "llama-3-8b", "--activations", "fp16"])
+    assert "(bf16 weights, fp16 activations, bf16 KV cache)" in line
 
 
 def test_json_keeps_the_costed_formats_and_adds_the_dtype(capsys):
     for run in (GEN, SRV, [*GEN, "--devices-needed", "--max-devices", "2"]):
         got = _run(capsys, [*run, "--model", "llama-3-8b"], json_out=True)
-        assert (got["weights"], got["kv"], got["dtype"]) == ("fp16", "fp16", "bf16")
+        assert (got["weights"], got["activations"], got["kv"], got["dtype"]) == ("fp16", "fp16", "fp16", "bf16")
     assert _run(capsys, [*GEN, "--model", "llama-2-7b"], json_out=True)["dtype"] == "fp16"
 
 

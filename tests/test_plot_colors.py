@@ -96,7 +96,7 @@ architectures:
   - preset: b
     sweep: {compute.rows: [4, 64]}
 workloads: [{model: m, phase: decode, batch: 1}]
-precisions: {weights: [int4, int8], kv: fp16}
+precisions: {weights: [int4, int8], activations: fp16, kv: fp16}
 objectives: [seconds:min, area_mm2:min]
 outputs: {plot: front.png, color_by: COLOR}
 """

@@ -263,7 +263,8 @@ def test_generate_roofline_and_a_study_take_the_checkpoints_kv_too(tmp_path, cap
     run = ["generate", "--arch", "h100-sxm", "--model", with_kv, "--prompt", "512", "--output", "8"]
     assert _json(capsys, run) == _json(capsys, [*run, "--kv", "fp8_e4m3"]) != _json(capsys, [*run, "--kv", "fp16"])
     rl = _json(capsys, ["roofline", "--arch", "h100-sxm", "--model", with_kv, "--phase", "decode"])
-    assert {s["precision"] for s in rl["summary"]} == {"W fp8_e4m3+bf16 / A fp16 / KV fp8_e4m3"}
+    # ModelOpt FP8 is W8A8: its activations are the checkpoint's fp8 too (tests/test_checkpoint_activations.py)
+    assert {s["precision"] for s in rl["summary"]} == {"W fp8_e4m3+bf16 / A fp8_e4m3 / KV fp8_e4m3"}
     from hwsim.study.schema import PrecisionChoice, Workload
     from hwsim.sweep.evaluate import concrete
 
@@ -303,9 +304,11 @@ def test_generate_and_serve_report_the_kv_cache_format(tmp_path, capsys):
         got = [_json(capsys, [*run, *m])["kv"] for m in (["--model", with_kv], ["--model", with_kv, "--kv", "fp16"])]
         assert got + [_json(capsys, [*run, "--model", without])["kv"]] == ["fp8_e4m3", "fp16", "fp16"]
     assert main([*gen, "--model", with_kv]) == 0
-    assert "(fp8_e4m3+bf16 weights, fp8_e4m3 KV cache): batch 1" in capsys.readouterr().out.splitlines()[0]
+    line = "(fp8_e4m3+bf16 weights, fp8_e4m3 activations, fp8_e4m3 KV cache): batch 1"
+    assert line in capsys.readouterr().out.splitlines()[0]
     assert main([*srv, "--model", with_kv]) == 0
-    assert "(weights fp8_e4m3+bf16, KV cache fp8_e4m3): 4 requests" in capsys.readouterr().out.splitlines()[0]
+    line = "(weights fp8_e4m3+bf16, activations fp8_e4m3, KV cache fp8_e4m3): 4 requests"
+    assert line in capsys.readouterr().out.splitlines()[0]
     sizing = [*gen, "--model", with_kv, "--devices-needed", "--max-devices", "2"]
     assert _json(capsys, sizing)["kv"] == "fp8_e4m3"
 

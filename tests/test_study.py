@@ -44,10 +44,11 @@ def test_parse_and_expand(tmp_path):
         ("decode", 1, 1, 256),
         ("decode", 4, 1, 256),
     ]
-    # kv left out is `model`: the checkpoint's KV-cache format, fp16 for this plain preset (sweep.evaluate.concrete)
+    # activations and kv left out are `model`: the checkpoint's activation and KV-cache formats, fp16 for this
+    # plain preset (sweep.evaluate.concrete)
     assert [(p.weights, p.activations, p.kv) for p in s.precisions] == [
-        ("int4", "fp16", "model"),
-        ("fp16", "fp16", "model"),
+        ("int4", "model", "model"),
+        ("fp16", "model", "model"),
     ]
     assert n_points(s.designs[0], s.sampler) == 9 and n_points(s.designs[1], s.sampler) == 1
     pts = design_points(s.designs[0], s.sampler)

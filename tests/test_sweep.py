@@ -34,8 +34,9 @@ workloads:
   - model: m
     phase: [prefill, decode]
     batch: [1, 8]
-precisions:  # kv given: `kv: model` would read the checkpoint of model m, which a fake evaluator has none of
+precisions:  # activations and kv given: `model` would read the checkpoint of model m, which a fake evaluator has none of
   - weights: [int4, int8]
+    activations: fp16
     kv: fp16
   - weights: fp16
     activations: fp8

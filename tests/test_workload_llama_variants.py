@@ -1,7 +1,8 @@
 """Decoder types read by the Llama reader with a twist each (hwsim.workload.readers._llama_like): SmolLM3's NoPE
 layers, OLMo-3's and EXAONE-4's sliding-window patterns, GLM-4's sandwich norms and half rotary, Seed-OSS's and
 ERNIE-4.5's biases, HunYuan's q/k norms, Ministral-3; the MoE ones: OLMoE's, Granite-MoE's and Phi-3.5-MoE's experts
-in every layer, ERNIE-4.5-MoE's placement and shared experts, Hunyuan-MoE's shared MLP and per-layer top-k.
+in every layer, ERNIE-4.5-MoE's placement and shared experts, Hunyuan-MoE's shared MLP and per-layer top-k,
+Granite-MoE-shared's shared MLP.
 
 Parameter counts: transformers 5.25 on the meta device (AutoModelForCausalLM.from_config of the config given,
 tests/data/hf_reference.json for the files in tests/data/hf_configs; the changed configs below counted the same way
@@ -219,3 +220,34 @@ def test_a_window_as_long_as_the_trained_context_warns_only_about_the_callers_sp
     assert "beyond its max_position_embeddings" not in capsys.readouterr().err
     assert main([*args, "--prompt", "131070"]) == 0
     assert capsys.readouterr().err.count("beyond its max_position_embeddings") == 1
+
+
+def test_granitemoeshared_adds_an_always_on_shared_mlp_beside_granite_moe_experts():
+    """Granite-MoE-shared (HF GraniteMoeSharedDecoderLayer): GraniteMoE's every-layer experts plus, when
+    shared_intermediate_size > 0, a gated shared_mlp (input_linear: gate then up, output_linear) run on every token
+    and added to the experts' output; GraniteMoeSharedConfig's default 0 builds none (then it is Granite-MoE). Counts:
+    the test config 37,441,769,472 (tests/data/hf_reference.json) and the class defaults 37,039,116,288, both
+    transformers 5.25 on meta. Its µP embedding multiplier is priced as Granite-MoE's (one scale row)."""
+    m = load_model(CONFIGS / "granitemoeshared-shared-expert.json")
+    assert {(b.mlp.experts, b.mlp.top_k, b.mlp.shared, b.mlp.shared_gate) for b in m.blocks} == {(8, 2, 1024, False)}
+    assert m.params == 37_441_769_472 and m.embedding.scale
+    plain = from_hf_dict({**m.extra, "shared_intermediate_size": 0})
+    assert plain.params == 37_039_116_288 and {b.mlp.shared for b in plain.blocks} == {0}
+    # the same as Granite-MoE with the shared MLP's three GEMMs and activation on top
+    as_granitemoe = from_hf_dict({**m.extra, "model_type": "granitemoe"})
+    assert as_granitemoe.params == plain.params
+    ops = trace(m, "decode", batch=4, context=16).ops
+    shared = ops[(ops["layer"] == 0) & ops["name"].str.contains("shared")]
+    assert sorted(shared["op"]) == ["act", "shared_down_proj", "shared_gate_proj", "shared_up_proj"]
+    assert shared["macs"].sum() == 4 * 3 * 4096 * 1024
+    # the active parameters: 2 of 8 experts plus the shared MLP
+    expert = 3 * 4096 * 11008
+    assert m.active_params_per_token == m.params - 6 * 32 * expert
+
+
+def test_granitemoeshared_bad_shared_width_is_one_line_naming_it():
+    with pytest.raises(HwsimError) as err:
+        from_hf_dict(
+            {**load_model(CONFIGS / "granitemoeshared-shared-expert.json").extra, "shared_intermediate_size": -1}
+        )
+    assert "shared_intermediate_size" in str(err.value) and "\n" not in str(err.value)

@@ -81,6 +81,16 @@ PRESET = {
     "gemma4_moe": "hf_configs/gemma-4-26b-a4b-it.json",
     "gemma4_ple": "hf_configs/gemma-4-e2b-it.json",
     "olmoe_clip": "hf_configs/olmoe-1b-7b-0924.json",  # the reference's OLMoE with clip_qkv: the same tensors
+    "granitemoeshared": "hf_configs/granitemoeshared-shared-expert.json",
+    "arcee": "hf_configs/afm-4.5b.json",
+    "helium": "hf_configs/helium-1-preview-2b.json",
+    "glm": "hf_configs/glm-4-9b-chat-hf.json",
+    "olmo": "hf_configs/olmo-7b-0424-hf.json",
+    "stablelm": "hf_configs/stablelm-2-1_6b.json",
+    "falcon_mamba": "hf_configs/falcon-mamba-7b.json",
+    "exaone": "hf_configs/exaone-3.5-7.8b-instruct.json",
+    "gpt_bigcode": "hf_configs/starcoder.json",
+    "nemotron": "hf_configs/minitron-4b-base.json",
 }
 DENSE_MLP = (".mlp.gate_proj", ".mlp.up_proj", ".mlp.down_proj")
 
@@ -247,6 +257,42 @@ def test_granite_moe_hub_names_are_found_with_their_shapes(model_type):
         "up_proj": "block_sparse_moe.input_linear.weight",
         "down_proj": "block_sparse_moe.output_linear.weight",
     }
+
+
+EXAONE_HUB = {  # transformers 5.25 conversion_mapping.py "exaone": hub path → the Llama path it loads under
+    "transformer.wte.": "model.embed_tokens.",
+    "transformer.h.": "model.layers.",
+    "transformer.ln_f.": "model.norm.",
+    ".attn.attention.q_proj.": ".self_attn.q_proj.",
+    ".attn.attention.k_proj.": ".self_attn.k_proj.",
+    ".attn.attention.v_proj.": ".self_attn.v_proj.",
+    ".attn.attention.out_proj.": ".self_attn.o_proj.",
+    ".mlp.c_fc_0.": ".mlp.gate_proj.",
+    ".mlp.c_fc_1.": ".mlp.up_proj.",
+    ".mlp.c_proj.": ".mlp.down_proj.",
+}
+
+
+def test_exaone_hub_names_are_found_with_their_shapes():
+    """EXAONE-3.5's hub checkpoints keep the GPT-2 style names (transformer.h.<i>.attn.attention.q_proj / out_proj,
+    mlp.c_fc_0 gate, c_fc_1 up, c_proj down, all nn.Linear out × in) that transformers ≥ 5 renames to Llama's on
+    load (the names in hf_reference.json): every linear is found under them with its shape."""
+    model = _model("exaone")
+    shapes = {}
+    for name, shape in _unfold(model, REF["exaone"]["shapes"]).items():
+        for hub, loaded in EXAONE_HUB.items():
+            name = name.replace(loaded, hub)
+        shapes[name] = shape
+    assert "transformer.h.0.attn.attention.out_proj.weight" in shapes and "transformer.h.0.mlp.c_fc_0.weight" in shapes
+    rows = match_checkpoint(model, shapes)
+    assert len(rows) == sum(len(layer.linears(model.hidden)) for layer in model.blocks)
+    assert [r for r in rows if not r["ok"]] == []
+    found = {r["role"]: r["tensor"].split(".", 3)[3] for r in rows if r["layer"] == 0}
+    assert (found["o_proj"], found["gate_proj"], found["down_proj"]) == (
+        "attn.attention.out_proj.weight",
+        "mlp.c_fc_0.weight",
+        "mlp.c_proj.weight",
+    )
 
 
 def test_reading_granite_moe_experts_from_the_hub_layout(tmp_path):

@@ -113,7 +113,7 @@ def build_problem(
     checkpoint: str | Path | None = None,
     proxy: str | None = None,
     sensitivity: dict | str | os.PathLike[str] | None = None,
-    activations: object = "fp16",
+    activations: object = None,
     kv: object = None,
     fixed_weights: str | None = None,
     seed: int = 0,
@@ -130,10 +130,12 @@ def build_problem(
     format on `text`; `hessian`, `output`: real inputs from `calibration`, else `text`).
     `fixed_weights` None: the weights outside the units (embeddings, lm_head) as a quantized checkpoint stores
     them, else fp16; the checkpoint's own assignment is `Problem.stored` when its formats are all candidates.
-    `kv` None: the checkpoint's own KV-cache format, else fp16 (hwsim.engine.per_op.model_kv)."""
-    from hwsim.engine.per_op import model_kv
+    `activations` / `kv` None: the checkpoint's own activation / KV-cache format, else fp16
+    (hwsim.engine.per_op.model_activations, model_kv)."""
+    from hwsim.engine.per_op import model_activations, model_kv
 
-    kv = model_kv(getattr(trace, "model", None), kv)
+    own = getattr(trace, "model", None)
+    activations, kv = model_activations(own, activations), model_kv(own, kv)
     if isinstance(arch, str):
         from hwsim.arch import load_arch
 

@@ -114,7 +114,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "gptq, awq, smoothquant, rotate, or '+'-joined (rotate+gptq)",
     )
     p.add_argument("--sensitivity", metavar="FILE", help="sensitivity table, CSV name,sensitivity or JSON")
-    p.add_argument("--activations", default="fp16", help="activation format (default fp16)")
+    p.add_argument(
+        "--activations",
+        help="activation format name or bits (default: the checkpoint's own, where its quantization_config states one "
+        "(ModelOpt NVFP4 / FP8, compressed-tensors input_activations, fp8 activation_scheme); else fp16)",
+    )
     p.add_argument(
         "--kv",
         help="KV-cache format when not allocated (default: the checkpoint's own, from its quantization_config; "

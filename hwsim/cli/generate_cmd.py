@@ -59,7 +59,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hwsim.engine.per_op import kv_label, shown_labels, weights_label
+    from hwsim.engine.per_op import activations_label, kv_label, shown_labels, weights_label
     from hwsim.serve import generate
     from hwsim.serve.parallel import machine_cost
 
@@ -81,9 +81,10 @@ def run(args: argparse.Namespace) -> int:
         gen = generate(cost, args.prompt, args.output, args.batch)
     _warn_unless_fits(arch, model, prec, par, gen, spec, args)
     s = gen.summary()
-    weights, kv = weights_label(model, prec), kv_label(model, prec)
+    weights, acts, kv = weights_label(model, prec), activations_label(model, prec), kv_label(model, prec)
     layout = {
         "weights": weights,
+        "activations": acts,
         "kv": kv,
         "tp": par.tp,
         "pp": par.pp,
@@ -95,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         emit_json({"arch": arch.name, "family": arch.family, "model": model.name, "dtype": model.dtype, **layout, **s})
         return 0
-    weights, kv = shown_labels(model, prec)
+    weights, acts, kv = shown_labels(model, prec)
     # parallel_from_args loads a link whenever there is more than one device
     where = (
         f" × {par.devices} (tp {par.tp}, pp {par.pp}, ep {par.ep}, {link.name})"
@@ -103,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
         else ""
     )
     print(
-        f"{arch.name} ({arch.family}){where}, {model.name} ({weights} weights, {kv} KV cache): batch {gen.batch}, prompt "
+        f"{arch.name} ({arch.family}){where}, {model.name} ({weights} weights, {acts} activations, {kv} KV cache): batch {gen.batch}, prompt "
         f"{gen.prompt}, output {gen.output}"
     )
     print(
@@ -149,7 +150,7 @@ def _warn_unless_fits(
 def _devices_needed(
     args: argparse.Namespace, arch: Accelerator, model: ModelConfig, prec: Precision, link: Link | None
 ) -> int:
-    from hwsim.engine.per_op import kv_label, weights_label
+    from hwsim.engine.per_op import activations_label, kv_label, weights_label
     from hwsim.serve.sizing import devices_needed
 
     assert link is not None  # parallel_from_args loads one for --devices-needed
@@ -175,6 +176,7 @@ def _devices_needed(
                 "model": model.name,
                 "dtype": model.dtype,
                 "weights": weights_label(model, prec),
+                "activations": activations_label(model, prec),
                 "kv": kv_label(model, prec),
                 "link": link.name,
                 "ttft_slo_s": args.ttft_slo,

@@ -11,7 +11,7 @@ from hwsim.arch import load_arch, parse_overrides
 from hwsim.cli import WORKLOAD_FLAGS, path_name
 from hwsim.cli.output import emit_json
 from hwsim.engine import Precision
-from hwsim.engine.per_op import model_kv, own_formats
+from hwsim.engine.per_op import model_activations, model_kv, own_formats
 from hwsim.roofline.plot import si
 
 if TYPE_CHECKING:
@@ -44,6 +44,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
             help=f"{operand} format name or bits (default fp16"
             + ("; weights: a quantized checkpoint's own format" if operand == "weights" else "")
             + ("; kv: the checkpoint's own KV-cache format" if operand == "kv" else "")
+            + ("; activations: the checkpoint's own where it states them" if operand == "activations" else "")
             + "); repeat to compare precisions",
         )
     p.add_argument(
@@ -59,8 +60,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def _precisions(args: argparse.Namespace, model: ModelConfig) -> list[Precision]:
     """Without --weights a quantized checkpoint's ops keep their own formats (roofline(weight_formats=…)); without
-    --kv its cache is in its own format (hwsim.engine.per_op.model_kv)."""
-    w, a = (getattr(args, o) or ["fp16"] for o in ("weights", "activations"))
+    --activations / --kv its activations and cache are in its own formats (hwsim.engine.per_op.model_activations,
+    model_kv)."""
+    w = args.weights or ["fp16"]
+    a = args.activations or [model_activations(model)]
     kv = args.kv or [model_kv(model)]
     return [Precision(weights=x, activations=y, kv=z) for x in w for y in a for z in kv]
 

@@ -36,7 +36,11 @@ def add_machine_arguments(p: argparse.ArgumentParser) -> None:
         help="weight format name or bits (default: the checkpoint's own formats, per op, from its "
         "quantization_config or GGUF tensor types; else fp16)",
     )
-    p.add_argument("--activations", default="fp16", help="activation format name or bits (default fp16)")
+    p.add_argument(
+        "--activations",
+        help="activation format name or bits (default: the checkpoint's own, where its quantization_config states one "
+        "(ModelOpt NVFP4 / FP8, compressed-tensors input_activations, fp8 activation_scheme); else fp16)",
+    )
     p.add_argument(
         "--kv",
         help="KV-cache format name or bits (default: the checkpoint's own, from its quantization_config's "
@@ -77,8 +81,8 @@ def add_sliding_kv_argument(p: argparse._ActionsContainer) -> None:
 
 def machine_from_args(args: argparse.Namespace) -> tuple[Accelerator, ModelConfig, Precision]:
     """(arch, model, precision) from the shared options; HwsimError on bad input. No --weights: weights None, each
-    op at the checkpoint's own format; no --kv: kv None, the checkpoint's own KV-cache format (both
-    hwsim.engine.per_op.for_model)."""
+    op at the checkpoint's own format; no --activations / --kv: None, the checkpoint's own activation and KV-cache
+    formats (all hwsim.engine.per_op.for_model)."""
     arch = load_arch(args.arch, parse_overrides(args.set))
     model = load_model(args.model)
     prec = Precision(weights=args.weights, activations=args.activations, kv=args.kv)

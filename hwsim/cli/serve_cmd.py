@@ -225,7 +225,7 @@ def run(args: argparse.Namespace) -> int:
             }
         )
         return 0
-    weights, kv = shown_labels(model, prec)  # s['weights'] / s['kv'] as the costed formats, a bf16 model's named
+    weights, acts, kv = shown_labels(model, prec)  # s['weights'] / ... as the costed formats, a bf16 model's named
     ms = lambda d: ", ".join(f"{k} {v * 1e3:.4g}" for k, v in d.items() if v is not None)  # noqa: E731
     # parallel_from_args loads a link whenever there is more than one device
     where = (
@@ -236,7 +236,7 @@ def run(args: argparse.Namespace) -> int:
     if args.dp > 1:
         where += f" × {args.dp} replicas ({args.dp_routing.replace('_', ' ')}; {s['devices']} devices)"
     print(
-        f"{arch.name} ({arch.family}){where}, {model.name} (weights {weights}, KV cache {kv}): {s['requests']} requests ({reqs.source}) in {s['duration_s']:.4g} s, "
+        f"{arch.name} ({arch.family}){where}, {model.name} (weights {weights}, activations {acts}, KV cache {kv}): {s['requests']} requests ({reqs.source}) in {s['duration_s']:.4g} s, "
         f"{s['iterations']} iterations"
     )
     print(f"TTFT ms: {ms(s['ttft_s'])}")

@@ -46,7 +46,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="weight format name or bits (default: the checkpoint's own formats, per op, "
         "from its quantization_config or GGUF tensor types; else fp16)",
     )
-    p.add_argument("--activations", default="fp16", help="activation format name or bits (default fp16)")
+    p.add_argument(
+        "--activations",
+        help="activation format name or bits (default: the checkpoint's own, where its quantization_config states one "
+        "(ModelOpt NVFP4 / FP8, compressed-tensors input_activations, fp8 activation_scheme); else fp16)",
+    )
     p.add_argument(
         "--kv",
         help="KV-cache format name or bits (default: the checkpoint's own, from its quantization_config's "
@@ -85,18 +89,20 @@ def parse_gemm(text: str) -> pd.DataFrame:
     return gemm_ops([("gemm", m, n, k)])
 
 
-def _ops(args: argparse.Namespace) -> tuple[Trace | pd.DataFrame, object]:
+def _ops(args: argparse.Namespace) -> tuple[Trace | pd.DataFrame, object, object]:
     """(the workload: a Trace, so model-level totals such as the memory footprint are known, or a GEMM table; the
+    activation format: --activations, else the checkpoint's own, hwsim.engine.per_op.model_activations; the
     KV-cache format: --kv, else the checkpoint's own, hwsim.engine.per_op.model_kv)."""
     from dataclasses import replace
 
     from hwsim.cli.workload_args import trace_from_args
-    from hwsim.engine.per_op import model_kv
+    from hwsim.engine.per_op import model_activations, model_kv
 
     if (args.model is None) == (args.gemm is None):
         raise HwsimError("give exactly one of --model or --gemm M,N,K", field="--model")
     work = parse_gemm(args.gemm) if args.gemm else trace_from_args(args)
     kv = model_kv(getattr(work, "model", None), args.kv)
+    acts = model_activations(getattr(work, "model", None), args.activations)
     from hwsim.accuracy.methods import parse_method
 
     if parse_method(args.method).rotates and args.model is not None:
@@ -111,7 +117,7 @@ def _ops(args: argparse.Namespace) -> tuple[Trace | pd.DataFrame, object]:
         if ops.empty:
             raise HwsimError(f"no {args.only} ops in this workload", field="--only")
         work = replace(work, ops=ops) if isinstance(work, Trace) else ops
-    return work, kv
+    return work, acts, kv
 
 
 def _warn_if_it_does_not_fit(arch: Accelerator, work: Trace, prec: Precision) -> None:
@@ -161,16 +167,16 @@ def _explain(
             field="--explain",
         )
     if per_op is not None:
-        prec = Precision(weights=per_op[0], activations=args.activations, kv=prec.kv)
+        prec = Precision(weights=per_op[0], activations=prec.activations, kv=prec.kv)
     return explain(arch, ops, prec)
 
 
 def run(args: argparse.Namespace) -> int:
     evaluate = _engine(args.engine)
     arch = load_arch(args.arch, parse_overrides(args.set))
-    work, kv = _ops(args)
+    work, acts, kv = _ops(args)
     ops = as_run(arch, work)  # attention fused or not, as this accelerator runs it
-    prec = Precision(weights="fp16" if args.weights is None else args.weights, activations=args.activations, kv=kv)
+    prec = Precision(weights="fp16" if args.weights is None else args.weights, activations=acts, kv=kv)
     per_op = own_formats(ops) if args.weights is None else None
     explanation = None
     if args.explain:
@@ -178,7 +184,7 @@ def run(args: argparse.Namespace) -> int:
         table = explanation.table
     elif per_op is not None:
         table = evaluate_per_op(arch, ops, prec, per_op, engine=evaluate)
-        prec = Precision(weights=ops.model.default_weight_format, activations=args.activations, kv=kv)
+        prec = Precision(weights=ops.model.default_weight_format, activations=acts, kv=kv)
     else:
         table = evaluate(arch, ops, prec)
     _warn_if_it_does_not_fit(arch, ops, prec)

@@ -117,11 +117,12 @@ def model_split(model: ModelConfig) -> Split | None:
 def for_model(
     model: ModelConfig, precision: Precision | ResolvedPrecision | None
 ) -> tuple[Precision | ResolvedPrecision, str | None]:
-    """(`precision` with its weights and KV made concrete, the main format when each op keeps the checkpoint's own
-    format, else None: every weight at the precision's). Weights None (`leaves_weights`): a quantized
-    checkpoint's main format, each op at its own (`own_formats`); fp16 for a plain model, as before there was a
-    choice. KV None: the checkpoint's KV-cache format (`model_kv`). None: fp16 everywhere (Precision())."""
-    precision = with_model_kv(precision if precision is not None else Precision(), model)
+    """(`precision` with its weights, activations and KV made concrete, the main format when each op keeps the
+    checkpoint's own format, else None: every weight at the precision's). Weights None (`leaves_weights`): a
+    quantized checkpoint's main format, each op at its own (`own_formats`); fp16 for a plain model, as before there
+    was a choice. Activations None: the checkpoint's (`model_activations`); KV None: its KV-cache format
+    (`model_kv`). None: fp16 everywhere (Precision())."""
+    precision = with_model_own(precision if precision is not None else Precision(), model)
     if not leaves_weights(precision):
         return precision, None
     groups = model_split(model)
@@ -138,11 +139,27 @@ def model_kv(model: ModelConfig | None, kv: object = None) -> object:
     return "fp16" if got is None else got
 
 
-def with_model_kv(precision: Precision | ResolvedPrecision, model: ModelConfig | None) -> Precision | ResolvedPrecision:
-    """`precision` with a KV format of None made concrete (`model_kv`); itself otherwise (a ResolvedPrecision's
-    is always concrete)."""
-    if isinstance(precision, Precision) and precision.kv is None:
-        return replace(precision, kv=model_kv(model))
+def model_activations(model: ModelConfig | None, activations: object = None) -> object:
+    """The activation format `activations` stands for with `model`, as `model_kv` is the KV cache's: `activations`
+    as given, or when None (no `--activations`) the format the checkpoint's quantization_config states for its
+    linear layers' inputs (ModelConfig.activation_format: nvfp4 for a ModelOpt NVFP4 W4A4 export, fp8_e4m3 for an
+    FP8 W8A8 one), else fp16, the activations every command assumed before there was a choice. The one format
+    costs every op's activations, as `--activations F` does."""
+    if activations is not None:
+        return activations
+    got = getattr(model, "activation_format", None)
+    return "fp16" if got is None else got
+
+
+def with_model_own(
+    precision: Precision | ResolvedPrecision, model: ModelConfig | None
+) -> Precision | ResolvedPrecision:
+    """`precision` with activations or a KV format of None made concrete (`model_activations`, `model_kv`); itself
+    otherwise (a ResolvedPrecision's are always concrete)."""
+    if isinstance(precision, Precision) and (precision.kv is None or precision.activations is None):
+        return replace(
+            precision, activations=model_activations(model, precision.activations), kv=model_kv(model, precision.kv)
+        )
     return precision
 
 
@@ -163,20 +180,30 @@ def kv_label(model: ModelConfig, precision: Precision | ResolvedPrecision | None
     return resolve_precision(for_model(model, precision)[0]).kv.name
 
 
-def shown_labels(model: ModelConfig, precision: Precision | ResolvedPrecision | None) -> tuple[str, str]:
-    """(weights, KV cache) as a command's text prints them: `weights_label` and `kv_label`, except that what is left
-    to a plain bf16 checkpoint (weights without --weights, the cache without --kv where the checkpoint states no
-    format), which hwsim costs at fp16, prints as the checkpoint's bf16 (ModelConfig.dtype): the same 16 bits an
-    element, so the same bytes; only the name was fp16's. --json keeps the costed formats under weights / kv and
-    gives the checkpoint's dtype apart."""
-    weights, kv = weights_label(model, precision), kv_label(model, precision)
+def activations_label(model: ModelConfig, precision: Precision | ResolvedPrecision | None) -> str:
+    """The activation format `precision` costs `model` at, as a command reports it beside `kv_label`: the
+    precision's own, or for activations None the checkpoint's (`model_activations`: 'nvfp4' for a ModelOpt NVFP4
+    W4A4 export), else fp16."""
+    return resolve_precision(for_model(model, precision)[0]).activations.name
+
+
+def shown_labels(model: ModelConfig, precision: Precision | ResolvedPrecision | None) -> tuple[str, str, str]:
+    """(weights, activations, KV cache) as a command's text prints them: `weights_label`, `activations_label` and
+    `kv_label`, except that what is left to a plain bf16 checkpoint (weights without --weights, activations without
+    --activations and the cache without --kv where the checkpoint states no format), which hwsim costs at fp16,
+    prints as the checkpoint's bf16 (ModelConfig.dtype): the same 16 bits an element, so the same bytes; only the
+    name was fp16's. --json keeps the costed formats under weights / activations / kv and gives the checkpoint's
+    dtype apart."""
+    weights, acts, kv = weights_label(model, precision), activations_label(model, precision), kv_label(model, precision)
     if getattr(model, "dtype", "fp16") != "bf16" or not isinstance(precision, Precision):
-        return weights, kv
+        return weights, acts, kv
     if precision.weights is None and model.weight_formats is None and weights == "fp16":
         weights = "bf16"
+    if precision.activations is None and model.activation_format is None and acts == "fp16":
+        acts = "bf16"
     if precision.kv is None and model.kv_format is None and kv == "fp16":
         kv = "bf16"
-    return weights, kv
+    return weights, acts, kv
 
 
 def align(formats: list[str], source: TraceLike, ran: TraceLike) -> list[str]:

@@ -10,7 +10,7 @@ import pandas as pd
 from hwsim.core.spec import Accelerator
 from hwsim.engine import Precision
 from hwsim.core.precision import resolve_precision
-from hwsim.engine.per_op import for_model, kv_label, weights_label
+from hwsim.engine.per_op import activations_label, for_model, kv_label, weights_label
 from hwsim.errors import HwsimError
 from hwsim.fileio import atomic_write_table, prepare_output
 from hwsim.serve import metrics
@@ -150,5 +150,8 @@ def serve(
     )
     summ["devices"] = dp * par.devices
     summ["weights"] = weights_label(model, prec)
+    summ["activations"] = activations_label(
+        model, prec
+    )  # the GEMM inputs' format: --activations, else the checkpoint's
     summ["kv"] = kv_label(model, prec)  # the cache format it was sized and costed at: --kv, else the checkpoint's
     return ServeResult(rep, summ, metrics.request_frame(rep), metrics.iteration_frame(rep))

@@ -140,7 +140,7 @@ def _check_formats(study: Study, at: At) -> None:
     for p in study.precisions:
         for operand in ("weights", "activations", "kv"):
             v = getattr(p, operand)
-            if (operand, v) in seen or (operand != "activations" and v == "model"):
+            if (operand, v) in seen or v == "model":
                 continue
             seen.add((operand, v))
             try:

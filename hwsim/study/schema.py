@@ -95,13 +95,15 @@ class Workload:
 
 AnyWorkload = Workload | ServingWorkload
 
-MODEL_WEIGHTS = "model"  # weights (and `kv`) as the checkpoint stores them (quantization_config), else fp16
+MODEL_WEIGHTS = (
+    "model"  # weights (and `activations`, `kv`) as the checkpoint states them (quantization_config), else fp16
+)
 
 
 @dataclass(frozen=True)
 class PrecisionChoice:
     weights: object = MODEL_WEIGHTS
-    activations: object = "fp16"
+    activations: object = MODEL_WEIGHTS  # the checkpoint's (hwsim.engine.per_op.model_activations), else fp16
     kv: object = MODEL_WEIGHTS  # the checkpoint's KV-cache format (hwsim.engine.per_op.model_kv), else fp16
     method: str = "rtn"  # quantization method (hwsim.accuracy.methods): changes accuracy, not cost
     # set when `weights: model` was resolved to a checkpoint's main format: its ops keep their own formats

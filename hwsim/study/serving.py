@@ -298,7 +298,8 @@ def check_fits(
         for p in precisions:
             weights = None if p.weights == MODEL_WEIGHTS else p.weights  # None: the checkpoint's own, per op
             kv = None if p.kv == MODEL_WEIGHTS else p.kv  # None: the checkpoint's own KV-cache format
-            prec = Precision(weights=weights, activations=p.activations, kv=kv)
+            acts = None if p.activations == MODEL_WEIGHTS else p.activations  # None: the checkpoint's own
+            prec = Precision(weights=weights, activations=acts, kv=kv)
             why = why_not_serves(
                 arch,
                 model,

@@ -83,8 +83,9 @@ def _checkpoint_formats(w: AnyWorkload) -> list[str]:
 def concrete(precision: PrecisionChoice, workload: AnyWorkload) -> PrecisionChoice:
     """`weights: model` (the default) → the format most of a quantized checkpoint's ops use (the results'
     weights column), marked per_op so the engine costs each op at its own format; fp16 for a plain model.
-    `kv: model` (the default) → the checkpoint's KV-cache format, else fp16 (hwsim.engine.per_op.model_kv)."""
-    precision = _concrete_kv(precision, workload)
+    `activations: model` and `kv: model` (the defaults) → the checkpoint's activation and KV-cache formats, else
+    fp16 (hwsim.engine.per_op.model_activations, model_kv)."""
+    precision = _concrete_own(precision, workload)
     if precision.weights != MODEL_WEIGHTS:
         return precision
     from hwsim.engine.per_op import main_format
@@ -93,17 +94,26 @@ def concrete(precision: PrecisionChoice, workload: AnyWorkload) -> PrecisionChoi
     return replace(precision, weights=main_format(fmts), per_op=fmts is not None)
 
 
-def _concrete_kv(precision: PrecisionChoice, workload: AnyWorkload) -> PrecisionChoice:
-    """`kv: model` → the checkpoint's KV-cache format, else fp16; any other `kv` as given."""
-    return replace(precision, kv=_own_kv(workload.model)) if precision.kv == MODEL_WEIGHTS else precision
+def _concrete_own(precision: PrecisionChoice, workload: AnyWorkload) -> PrecisionChoice:
+    """`activations: model` / `kv: model` → the checkpoint's activation / KV-cache format, else fp16; any other
+    value as given."""
+    if precision.activations != MODEL_WEIGHTS and precision.kv != MODEL_WEIGHTS:
+        return precision
+    acts, kv = _own_activations_kv(workload.model)
+    return replace(
+        precision,
+        activations=acts if precision.activations == MODEL_WEIGHTS else precision.activations,
+        kv=kv if precision.kv == MODEL_WEIGHTS else precision.kv,
+    )
 
 
 @lru_cache(maxsize=64)
-def _own_kv(model: str) -> object:
-    from hwsim.engine.per_op import model_kv
+def _own_activations_kv(model: str) -> tuple[object, object]:
+    from hwsim.engine.per_op import model_activations, model_kv
     from hwsim.workload import load_model
 
-    return model_kv(load_model(model))
+    own = load_model(model)
+    return model_activations(own), model_kv(own)
 
 
 def weight_mix(precision: PrecisionChoice, workload: AnyWorkload) -> str:
@@ -123,7 +133,7 @@ def engine_inputs(
     cycle-engine recheck, hwsim.sweep.recheck, rebuilds sampled rows through this too, and engine_formats)."""
     from hwsim.workload.rotation import kv_quantized, needs_online_hadamard, with_online_hadamard
 
-    precision = _concrete_kv(precision, workload)  # as concrete() does (a caller may give the study's own entry)
+    precision = _concrete_own(precision, workload)  # as concrete() does (a caller may give the study's own entry)
     prec = Precision(weights=precision.weights, activations=precision.activations, kv=precision.kv)
     tr = _trace(workload)
     if needs_online_hadamard(precision.method) and workload.ops == "all":  # rotations that cannot be fused

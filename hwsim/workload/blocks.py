@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 # parameters per normalised element; "layernorm_weight": LayerNorm without a bias (Cohere)
-NORM_PARAMS = {"rmsnorm": 1, "layernorm": 2, "layernorm_weight": 1, "l2": 0}
+# "layernorm_none": LayerNorm with neither weight nor bias (OLMo's OlmoLayerNorm)
+NORM_PARAMS = {"rmsnorm": 1, "layernorm": 2, "layernorm_weight": 1, "layernorm_none": 0, "l2": 0}
 # learned scalars of an activation, per MLP module: xIELU's alpha_p and alpha_n (Huang et al. 2024, arXiv:2411.13010;
 # HF XIELUActivation, Apertus)
 ACT_PARAMS = {"xielu": 2}
@@ -248,6 +249,7 @@ class Ssm:
     bias: bool = False
     conv_bias: bool = True
     bcdt_norms: bool = False  # Jamba: RMSNorms on dt (dt_rank), B and C (d_state each) after x_proj
+    bcdt_weights: bool = True  # their weights (Falcon-Mamba's norms have none)
 
     def linears(self, hidden: int) -> dict[str, Linear]:
         e = self.d_inner
@@ -260,7 +262,7 @@ class Ssm:
 
     def other_params(self, norm: str) -> int:
         e = self.d_inner
-        norms = (self.dt_rank + 2 * self.d_state) * NORM_PARAMS[norm] if self.bcdt_norms else 0
+        norms = (self.dt_rank + 2 * self.d_state) * NORM_PARAMS[norm] if self.bcdt_norms and self.bcdt_weights else 0
         return e * self.d_conv + (e if self.conv_bias else 0) + e * self.d_state + e + norms  # conv1d, A_log, D
 
     @property

@@ -19,7 +19,14 @@ from hwsim.fileio import read_mapping
 from hwsim.paths import require_name, resolve_preset
 from hwsim.workload.blocks import NORM_PARAMS, Attention, Embedding, Layer, Linear, unquantized_modules
 from hwsim.workload.readers import READERS, WRAPPERS, AskedDict, Fields, language_model, near_misses
-from hwsim.workload.quant import WeightFormats, checkpoint_dtype, hf_modules, kv_cache_format, weight_formats
+from hwsim.workload.quant import (
+    WeightFormats,
+    activation_format,
+    checkpoint_dtype,
+    hf_modules,
+    kv_cache_format,
+    weight_formats,
+)
 
 SUPPORTED_TYPES = tuple(READERS) + tuple(WRAPPERS)  # a wrapper (gemma3, llama4, mistral3): its language model
 
@@ -43,6 +50,10 @@ class ModelConfig:
     # the KV-cache format its quantization_config states (hwsim.workload.quant.kv_cache_format); None: none stated,
     # a 16-bit cache. What a precision's kv None stands for (hwsim.engine.per_op.model_kv)
     kv_format: str | None = field(default=None, compare=False)
+    # the activations its quantized linear layers take, where its quantization_config states them
+    # (hwsim.workload.quant.activation_format: nvfp4 for a ModelOpt NVFP4 W4A4 export); None: 16-bit. What a
+    # precision's activations None stands for (hwsim.engine.per_op.model_activations)
+    activation_format: str | None = field(default=None, compare=False)
     source: str = ""
     path: str | None = None  # where it was read from
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -220,6 +231,7 @@ def from_hf_dict(
         dtype=checkpoint_dtype(dtype_fields),
         weight_formats=formats or weight_formats(dtype_fields, file, unquantized_modules(tuple(blocks))),
         kv_format=kv_cache_format(dtype_fields, file),
+        activation_format=activation_format(dtype_fields, file),
         source=source,
         path=None if file is None else str(file),
         extra={k: v for k, v in cfg.items() if k not in ("name", "source")},
@@ -308,15 +320,16 @@ def _quant_sidecar(config: Path, data: dict, sidecars: tuple[Path, ...]) -> Path
 def _warn_if_sidecar_differs(config: Path, data: dict, side: Path, stated: dict) -> None:
     """config.json's quantization_config is used (vLLM's precedence); say so where the sidecar states other formats."""
     try:
-        mine = (default_weight_format(data), kv_cache_format(data))
+        mine = (default_weight_format(data), kv_cache_format(data), activation_format(data))
         theirs = (
             default_weight_format({**data, "quantization_config": stated}),
             kv_cache_format({"quantization_config": stated}),
+            activation_format({"quantization_config": stated}),
         )
     except HwsimError:
         return  # a sidecar hwsim cannot read is one vLLM never reads either here
     if mine != theirs:
-        show = lambda f: f"weights {f[0]}, KV cache {f[1] or 'fp16'}"  # noqa: E731
+        show = lambda f: f"weights {f[0]}, KV cache {f[1] or 'fp16'}, activations {f[2] or 'fp16'}"  # noqa: E731
         warnings.warn(
             f"{side}: states {show(theirs)}, but {config.name}'s quantization_config states {show(mine)}; "
             f"{config.name}'s is used (as vLLM reads them)",

@@ -29,6 +29,7 @@ VECTOR_OPS = {
     "rmsnorm": 4,
     "layernorm": 7,
     "layernorm_weight": 6,  # assumed: LayerNorm less its bias add
+    "layernorm_none": 5,  # assumed: LayerNorm less its scale and bias
     "l2": 4,
     "softmax": 5,
     "silu": 4,
@@ -490,7 +491,9 @@ def ssm(ops: Ops, s: Step, mix: Ssm, hidden: int) -> None:
         w = lin[role]
         ops.linear(role, role, M, w.k, w.n, bias=w.bias)
         if role == "x_proj" and mix.bcdt_norms:  # Jamba: RMSNorm of dt, B and C (weights of their widths)
-            s.norm_op(ops, "bcdt_norm", M, mix.dt_rank + 2 * N)
+            width = mix.dt_rank + 2 * N  # Falcon-Mamba's have no weights
+            weight = width * NORM_PARAMS[s.norm] if mix.bcdt_weights else 0
+            ops.elementwise("bcdt_norm", "norm", M, width, VECTOR_OPS[s.norm], weight=weight)
     ops.elementwise(
         "ssm.update" if s.t == 1 else "scan",
         "scan",

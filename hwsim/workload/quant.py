@@ -16,9 +16,9 @@ Methods and the fields read (each library's documented config keys):
   hf_quant_config.json itself where config.json has no quantization_config, hwsim.workload.config.load_model):
   quant_algo FP8 (e4m3), NVFP4 (group_size 16), W4A16_NVFP4 (the same weights, weight-only) or MXFP8;
   exclude_modules as names or globs ("model.layers.0.self_attn*").
-A checkpoint decides its weights (and KV cache) only: the activations are the run's (`--activations`, fp16 by
-default; a precision's `activations`) whatever the method, so weight-only methods (GPTQ, AWQ, W4A16_NVFP4) and W4A4
-ones (NVFP4) map to the same weight format and are told apart by the activations the user gives.
+A checkpoint decides its weights, its KV cache and (where it states them) the activations its linear layers take
+(`activation_format` below); weight-only methods (GPTQ, AWQ, W4A16_NVFP4) and W4A4 ones (NVFP4) map to the same
+weight format and are told apart by the activations.
 Transformers never quantizes the output head or the embeddings of these methods unless told to
 (`get_keys_to_not_convert`), so lm_head and embed_tokens keep the checkpoint's dtype by default.
 
@@ -32,6 +32,27 @@ The checkpoint's KV-cache format (`kv_cache_format`), where its quantization_con
   num_bits default 8, type default int, symmetric default true, strategy default tensor, or group / channel when
   group_size is > 0 / -1); float 8 bits is FP8 E4M3 (its FP8_E4M3_DATA), one scale per tensor or per head (vLLM's
   CompressedTensorsKVCacheMethod takes strategy tensor) costs no bits per element; null = not quantized.
+
+The activations a serving engine feeds its quantized GEMMs (`activation_format`), where the checkpoint states them
+(None: it does not, and they stay 16-bit: GPTQ, AWQ, bitsandbytes, W4A16_NVFP4, gpt-oss's mxfp4, BitNet's config, a
+compressed-tensors group without input_activations):
+- modelopt: by quant_algo, as vLLM's ModelOpt linear methods run them: FP8 → fp8_e4m3 (a static per-tensor
+  input_scale, ModelOptFp8Config's only activation scheme), NVFP4 → nvfp4 (ModelOptNvFp4LinearMethod quantizes the
+  input to FP4 blocks of 16 under the checkpoint's input_scale), MXFP8 → mxfp8_e4m3 (dynamic E8M0 blocks of 32),
+  W4A16_NVFP4 → none (ModelOptNvFp4W4A16LinearMethod: no activation quantization).
+- fp8 (HF FineGrainedFP8 / vLLM Fp8Config): activation_scheme dynamic (HF's default) or static, one scale per tensor
+  (fp8_e4m3); with weight_block_size [n, k] per token in groups of k with fp32 scales (vLLM's
+  per_token_group_quant_fp8 for block-quantized weights: DeepSeek-V3's 128 → fp8_e4m3_g128_sfp32).
+- fbgemm_fp8: per-token dynamic FP8 (vLLM's FBGEMMFp8Config), fp8_e4m3_pc.
+- compressed-tensors: the input_activations of the group that targets "Linear" (else the first group), a
+  QuantizationArgs read as kv_cache_scheme is, and honoured only under a format that quantizes activations
+  (vLLM's is_activation_quantization_format: naive-, int-, float- and nvfp4-pack-quantized; a format stated
+  otherwise, pack-quantized W4A16, leaves them 16-bit): float 8 bits per tensor (fp8_e4m3) or token
+  (fp8_e4m3_pc), in groups of g (fp8_e4m3_g<g>_sfp32; uint8 / E8M0 scales in groups of 32: mxfp8_e4m3); float 4
+  bits in groups of 16 (nvfp4: vLLM's W4A4 NVFP4 scheme, strategy tensor_group) or 32 (mxfp4: compressed-tensors'
+  MXFP4 preset); int 2..8 bits per tensor (int8, int8a asymmetric), token (int8_pc) or group.
+A dynamic and a static scale cost the same here: hwsim prices the bits the GEMM reads and writes (a per-tensor or
+per-token scale amortised, a group's counted), not the kernel that finds a dynamic scale.
 """
 
 from __future__ import annotations
@@ -391,6 +412,126 @@ def _kv_scheme(scheme: object, field: str, file: object) -> str | None:
     if not fmt:
         raise HwsimError(
             f"a {kind} KV cache of {bits!r} bits, strategy {strategy!r}, is not supported (supported: {allowed})",
+            file=file,
+            field=field,
+        )
+    return fmt
+
+
+# ModelOpt quant_algo → the activations its GEMMs take (module docstring); None: 16-bit (weight-only)
+_MODELOPT_ACTS: dict[str, str | None] = {
+    "FP8": "fp8_e4m3",
+    "NVFP4": "nvfp4",
+    "W4A16_NVFP4": None,
+    "MXFP8": "mxfp8_e4m3",
+}
+_FP8_SCHEMES = ("dynamic", "static")  # vLLM's Fp8Config ACTIVATION_SCHEMES
+# compressed-tensors formats whose input_activations vLLM honours (is_activation_quantization_format)
+_CT_ACT_FORMATS = ("naive-quantized", "int-quantized", "float-quantized", "nvfp4-pack-quantized")
+_CT_ACTS_ALLOWED = (
+    "float 8 bits per tensor, token or group, float 4 bits in groups of 16 (nvfp4) or 32 (mxfp4), int 2..8 bits per "
+    "tensor, token or group, or null for 16-bit activations"
+)
+
+
+def activation_format(cfg: dict, file: object = None) -> str | None:
+    """The format a checkpoint's quantized linear layers take their inputs in, as its quantization_config states it
+    (module docstring), or None where it states none (the activations stay 16-bit). A value hwsim has no format
+    for is refused, naming the field. What a precision's activations None stands for
+    (hwsim.engine.per_op.model_activations)."""
+    q = cfg.get("quantization_config")
+    if not isinstance(q, dict):
+        return None  # no config, or one _weight_formats refuses
+    method = str(q.get("quant_method", "")).lower()
+    if method in _MODELOPT_METHODS:
+        inner = q.get("quantization")
+        fields = inner if isinstance(inner, dict) else q
+        return _MODELOPT_ACTS.get(str(fields.get("quant_algo") or _MODELOPT_METHODS[method] or "").upper())
+    if method == "fp8":
+        return _fp8_acts(q, file)
+    if method == "fbgemm_fp8":
+        return "fp8_e4m3_pc"
+    if method == "compressed-tensors":
+        return _compressed_tensors_acts(q, file)
+    return None
+
+
+def _fp8_acts(q: dict, file: object) -> str:
+    scheme = q.get("activation_scheme", "dynamic")
+    if str(scheme).lower() not in _FP8_SCHEMES:
+        raise HwsimError(
+            f"FP8 activation scheme {scheme!r} is not supported (supported: {', '.join(_FP8_SCHEMES)})",
+            file=file,
+            field="quantization_config.activation_scheme",
+        )
+    block = q.get("weight_block_size")
+    if block is None:
+        return "fp8_e4m3"
+    k = block[1] if isinstance(block, list) and len(block) == 2 else None
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise HwsimError(
+            f"expected [rows, columns] of positive integers, got {block!r}",
+            file=file,
+            field="quantization_config.weight_block_size",
+        )
+    return f"fp8_e4m3_g{k}_sfp32"
+
+
+def _compressed_tensors_acts(q: dict, file: object) -> str | None:
+    groups = q.get("config_groups")
+    if not isinstance(groups, dict):
+        return None  # _compressed_tensors refuses it
+    items = [(name, g) for name, g in groups.items() if isinstance(g, dict)]
+    linear = [(name, g) for name, g in items if "Linear" in _targets(g)]
+    if not (linear or items):
+        return None
+    name, group = (linear or items)[0]
+    fmt = group.get("format", q.get("format"))
+    if fmt is not None and str(fmt) not in _CT_ACT_FORMATS:
+        return None  # vLLM reads no input_activations under this format
+    return _act_args(
+        group.get("input_activations"), f"quantization_config.config_groups.{name}.input_activations", file
+    )
+
+
+def _targets(group: dict) -> list[object]:
+    targets = group.get("targets", ["Linear"])
+    return targets if isinstance(targets, list) else [targets]
+
+
+def _act_args(args: object, field: str, file: object) -> str | None:
+    """A compressed-tensors input_activations (QuantizationArgs) → a format; None when absent."""
+    if args is None:
+        return None
+    if not isinstance(args, dict):
+        raise HwsimError(f"expected a mapping (num_bits, type, strategy, ...), got {args!r}", file=file, field=field)
+    bits, kind = args.get("num_bits", 8), str(args.get("type", "int")).lower()
+    group = args.get("group_size")
+    inferred = "tensor" if group is None else "channel" if group == -1 else "group"
+    strategy = str(args.get("strategy") or inferred).lower()
+    size = group if isinstance(group, int) and not isinstance(group, bool) and group > 0 else 0  # 0: no groups
+    grouped = strategy in ("group", "tensor_group") and size > 0
+    e8m0 = any(t in str(args.get("scale_dtype", "")).lower() for t in ("uint8", "e8m0"))
+    fmt = ""
+    if kind == "float" and bits == 8:
+        if strategy == "tensor":
+            fmt = "fp8_e4m3"
+        elif strategy == "token":
+            fmt = "fp8_e4m3_pc"
+        elif grouped:
+            fmt = "mxfp8_e4m3" if e8m0 and size == 32 else f"fp8_e4m3_g{size}_s{'e8m0' if e8m0 else 'fp32'}"
+    elif kind == "float" and bits == 4 and grouped:
+        fmt = {16: "nvfp4", 32: "mxfp4"}.get(size, "")
+    elif kind == "int" and not isinstance(bits, bool) and isinstance(bits, int) and 2 <= bits <= 8:
+        sym = bool(args.get("symmetric", True))
+        if strategy in ("tensor", "token"):
+            fmt = f"int{bits}" + ("" if sym else "a") + ("_pc" if strategy == "token" else "")
+        elif grouped:
+            fmt = _int_format(bits, size, sym, f"{field}.num_bits", file)
+    if not fmt:
+        raise HwsimError(
+            f"{kind} activations of {bits!r} bits, strategy {strategy!r}, group_size {group!r} are not supported "
+            f"(supported: {_CT_ACTS_ALLOWED})",
             file=file,
             field=field,
         )

@@ -181,17 +181,26 @@ def _experts_top_k(
 
 
 def _llama_like(f: Fields, mt: str) -> tuple:
-    hidden, heads, layers = f.int("hidden_size"), f.int("num_attention_heads"), f.int("num_hidden_layers")
-    kv = f.kv_heads(heads)
+    # EXAONE-3 / 3.5 (transformers 5.25 runs them as LlamaForCausalLM under ExaoneConfig): the hub's GPT-2 field
+    # names (num_layers, activation_function) aliased and the config class's defaults (EXAONE-3.0-7.8B's geometry)
+    d = _EXAONE_DEFAULTS if mt == "exaone" else {}
+    hidden, heads = f.int("hidden_size", d.get("hidden_size")), f.int("num_attention_heads", d.get("heads"))
+    layers = f.int("num_hidden_layers", d.get("layers"), alias="num_layers" if d else None)
+    kv = f.kv_heads(heads, default=d.get("kv_heads"))
     head_dim = f.head_dim(hidden, heads, 128 if mt in _HEAD_DIM_128 else None)
-    act = str(f.get("hidden_act", {"bitnet": "relu2", "apertus": "xielu"}.get(mt, "silu")))
+    act = {"bitnet": "relu2", "apertus": "xielu", "arcee": "relu2", "nemotron": "relu2"}.get(mt, "silu")
+    act = str(f.get("hidden_act", f.get("activation_function", act) if d else act))
     tied_default = mt in ("bitnet", "cohere", "cohere2", "smollm3", "ernie4_5", "ernie4_5_moe")
     if mt in ("qwen2", "qwen2_moe"):  # Qwen2: q/k/v biases always, no o bias (attention_bias is not read)
         qkv_bias, o_bias = f.flag("qkv_bias", True), False
     elif mt == "phi3":  # Phi-3: fused qkv_proj and o_proj never have biases
         qkv_bias = o_bias = False
-    elif mt == "glm4":  # GLM-4: q/k/v biases under attention_bias (default true), o_proj never
+    elif mt in ("glm4", "glm"):  # GLM-4: q/k/v biases under attention_bias (default true), o_proj never
         qkv_bias, o_bias = f.flag("attention_bias", True), False
+    elif mt == "helium":  # Helium: q/k/v biases under attention_bias, o_proj never
+        qkv_bias, o_bias = f.flag("attention_bias", False), False
+    elif mt == "stablelm":  # StableLM: q/k/v biases under use_qkv_bias, o_proj never
+        qkv_bias, o_bias = f.flag("use_qkv_bias", False), False
     elif mt == "seed_oss":  # Seed-OSS: q/k/v under attention_bias (default true), o_proj under attention_out_bias
         qkv_bias, o_bias = f.flag("attention_bias", True), f.flag("attention_out_bias", False)
     elif mt.startswith("ernie4_5"):  # ERNIE-4.5: one use_bias for q/k/v/o and the MLP
@@ -212,10 +221,12 @@ def _llama_like(f: Fields, mt: str) -> tuple:
         qk_norm = "rmsnorm_all"
     elif mt == "cohere" and f.flag("use_qk_norm", False):  # Command R+: CohereLayerNorm of (heads, head_dim) weights
         qk_norm = "layernorm_weight_heads"
+    elif mt == "stablelm" and f.flag("qk_layernorm", False):  # StableLM-2-12B: a bias-free LayerNorm per head
+        qk_norm = "layernorm_weight_heads"
     elif mt == "cohere2" and f.flag("use_qk_norm", False):  # transformers' Cohere2 has no q/k norm to follow
         raise HwsimError("Cohere2 with q/k norms is not supported", file=f.file, field="use_qk_norm")
 
-    clip = mt == "olmoe" and _clip_qkv(f)
+    clip = mt in ("olmoe", "olmo") and _clip_qkv(f)
     # sliding windows: Mistral/Phi-3 on every layer when set (Mistral's default 4096); Qwen from max_window_layers
     rope = [True] * layers
     if mt in ("mistral", "phi3", "mixtral", "ministral3", "phimoe"):
@@ -237,18 +248,23 @@ def _llama_like(f: Fields, mt: str) -> tuple:
 
     # Phi-3 (Phi-4-mini: 0.75) rotates the first partial_rotary_factor of each head (Phi3Config's default 1.0), GLM-4
     # half of it (Glm4Config's default 0.5)
-    factor = _partial_rotary(f, 0.5 if mt == "glm4" else 1.0) if mt in ("phi3", "glm4") else 1.0
+    # StableLM a quarter (StableLmConfig's default 0.25)
+    factor = _partial_rotary(f, _PARTIAL_ROTARY.get(mt, 1.0)) if mt in ("phi3", *_PARTIAL_ROTARY) else 1.0
     rotary_dim = int(head_dim * factor) if factor < 1 else None
-    # Apertus: a non-gated MLP (up, xIELU, down)
-    dense = Mlp(f.int("intermediate_size"), mt != "apertus", act, mlp_bias, sub_norm=mt == "bitnet")
+    # Apertus, Arcee (AFM), Nemotron: a non-gated MLP (up, activation, down)
+    gated = mt not in ("apertus", "arcee", "nemotron")
+    dense = Mlp(f.int("intermediate_size", d.get("intermediate_size")), gated, act, mlp_bias, sub_norm=mt == "bitnet")
     if mt in _QWEN_MOE:
         moe = _qwen_moe(f, mt, act)
-    elif mt in ("mixtral", "granitemoe", "olmoe", "phimoe"):  # every layer's MLP experts of intermediate_size
+    elif mt in ("mixtral", "granitemoe", "granitemoeshared", "olmoe", "phimoe"):  # every layer's experts
         if mt == "olmoe":  # OlmoeConfig: num_experts (num_local_experts its alias), 64 of them, 8 per token
             experts, top_k = _experts_top_k(f, "num_experts", f.get("num_local_experts", 64), 8)
         else:  # PhimoeConfig: 16 experts (Phi-3.5-MoE's geometry), Mixtral's 8; 2 per token
             experts, top_k = _experts_top_k(f, "num_local_experts", 16 if mt == "phimoe" else 8, 2)
-        moe = Mlp(dense.intermediate, True, act, mlp_bias, experts=experts, top_k=top_k)
+        # Granite-MoE-shared (HF GraniteMoeSharedDecoderLayer): an always-on gated shared_mlp of
+        # shared_intermediate_size beside the experts, its output added to theirs (0, the default: none)
+        shared = f.int("shared_intermediate_size", 0, minimum=0) if mt == "granitemoeshared" else 0
+        moe = Mlp(dense.intermediate, True, act, mlp_bias, experts=experts, top_k=top_k, shared=shared)
     elif mt == "ernie4_5_moe":
         moe = _ernie_moe(f, act)
     else:
@@ -257,7 +273,8 @@ def _llama_like(f: Fields, mt: str) -> tuple:
     # GLM-4: pre- and post-norms around attention and MLP (Gemma-2's sandwich); Cohere: attention and MLP side by
     # side after one norm; OLMo-2/3 and EXAONE-4's two norms follow attention and MLP instead of preceding them (same
     # ops, other order)
-    parallel = mt in ("cohere", "cohere2")
+    # StableLM-2-12B (use_parallel_residual): attention and MLP side by side after one LayerNorm
+    parallel = mt in ("cohere", "cohere2") or (mt == "stablelm" and f.flag("use_parallel_residual", False))
     norms = 4 if mt == "glm4" else 1 if parallel else 2
     blocks = []
     for i in range(layers):
@@ -281,14 +298,24 @@ def _llama_like(f: Fields, mt: str) -> tuple:
         blocks.append(Layer(attn, mlp, norms=norms, parallel=parallel))
     # Granite (µP): the embeddings times embedding_multiplier (its residual / attention / logit multipliers are
     # scalars folded into existing ops)
-    scale = mt in ("granite", "granitemoe") and f.get("embedding_multiplier", 1.0) != 1.0
+    scale = mt in ("granite", "granitemoe", "granitemoeshared") and f.get("embedding_multiplier", 1.0) != 1.0
     # Phi-3.5-MoE: its LM head biased under lm_head_bias
     head_bias = mt == "phimoe" and f.flag("lm_head_bias", False)
     emb = Embedding(
-        f.int("vocab_size"), tied=f.flag("tie_word_embeddings", tied_default), scale=scale, head_bias=head_bias
+        f.int("vocab_size", d.get("vocab_size")),
+        tied=f.flag("tie_word_embeddings", tied_default),
+        scale=scale,
+        head_bias=head_bias,
     )
-    # CohereLayerNorm: a weight, no bias; Phi-3.5-MoE: nn.LayerNorm (weight and bias) where Llama has RMSNorm
-    norm = "layernorm_weight" if mt in ("cohere", "cohere2") else "layernorm" if mt == "phimoe" else "rmsnorm"
+    # CohereLayerNorm: a weight, no bias; Phi-3.5-MoE, StableLM, Nemotron (LayerNorm1P, its weight + 1 applied in
+    # the norm): nn.LayerNorm (weight and bias) where Llama has RMSNorm; OLMo (OlmoLayerNorm): a LayerNorm with neither
+    norms_of = {
+        "cohere": "layernorm_weight",
+        "cohere2": "layernorm_weight",
+        "phimoe": "layernorm",
+        "olmo": "layernorm_none",
+    }
+    norm = norms_of.get(mt, "layernorm" if mt in ("stablelm", "nemotron") else "rmsnorm")
     return blocks, emb, norm, {"activation": act, "hidden": hidden}
 
 
@@ -303,8 +330,22 @@ def _clip_qkv(f: Fields, where: str = "") -> bool:
         raise HwsimError(exc.detail, file=exc.file, field=where + "clip_qkv") from None
 
 
+# ExaoneConfig's defaults (transformers 5.25; LlamaConfig's where it sets none): EXAONE-3.0-7.8B's geometry
+_EXAONE_DEFAULTS = {
+    "hidden_size": 4096,
+    "heads": 32,
+    "layers": 32,
+    "kv_heads": 8,
+    "intermediate_size": 14336,
+    "vocab_size": 102400,
+}
+
+
 # types whose config class defaults head_dim to 128 (an absent head_dim is not hidden_size // heads)
-_HEAD_DIM_128 = ("qwen3", "glm4", "seed_oss", "ernie4_5", "ministral3")
+_HEAD_DIM_128 = ("qwen3", "glm4", "seed_oss", "ernie4_5", "ministral3", "helium", "glm")
+# types whose q/k heads rotate only a share of their channels by default (partial_rotary_factor): GLM-4 half
+# (Glm4Config / GlmConfig's 0.5), StableLM a quarter (StableLmConfig's 0.25), Nemotron half (NemotronConfig's 0.5)
+_PARTIAL_ROTARY = {"glm4": 0.5, "glm": 0.5, "stablelm": 0.25, "nemotron": 0.5}
 
 
 def _ernie_moe(f: Fields, act: str) -> Mlp:
@@ -865,13 +906,18 @@ def _llama4(f: Fields, mt: str) -> tuple:
 
 
 def _gpt2(f: Fields, mt: str) -> tuple:
-    """GPT-2: Conv1D projections (same GEMMs as linear), learned positions, LayerNorm, biases, tied LM head."""
+    """GPT-2: Conv1D projections (same GEMMs as linear), learned positions, LayerNorm, biases, tied LM head.
+    GPTBigCode (StarCoder, SantaCoder; HF GPTBigCodeForCausalLM): the same blocks in nn.Linear, its attention
+    multi-query under multi_query (default true: one K/V head, c_attn's output hidden + 2 x head_dim), activation
+    gelu_pytorch_tanh by default."""
     hidden, heads = f.int("n_embd", 768, alias="hidden_size"), f.int("n_head", 12, alias="num_attention_heads")
     layers = f.int("n_layer", 12, alias="num_hidden_layers")
     if hidden % heads:
         raise HwsimError(f"n_embd {hidden} is not divisible by n_head {heads}", file=f.file, field="n_head")
-    act = str(f.get("activation_function", "gelu_new"))
-    attn = Attention(heads, heads, hidden // heads, hidden // heads, True, True, rotary=False)
+    bigcode = mt == "gpt_bigcode"
+    act = str(f.get("activation_function", "gelu_pytorch_tanh" if bigcode else "gelu_new"))
+    kv = 1 if bigcode and f.flag("multi_query", True) else heads
+    attn = Attention(heads, kv, hidden // heads, hidden // heads, True, True, rotary=False)
     mlp = Mlp(f.int("n_inner", 4 * hidden), False, act, True)
     emb = Embedding(
         f.int("vocab_size"),
@@ -916,6 +962,8 @@ def _mamba(f: Fields, mt: str) -> tuple:
     inner = f.int("intermediate_size", f.int("expand", 2) * hidden)
     rank = f.get("time_step_rank", "auto")
     rank = math.ceil(hidden / 16) if rank == "auto" else f.int("time_step_rank")
+    # Falcon-Mamba (HF FalconMambaMixer): RMSNorms without weights on dt, B and C after x_proj
+    falcon = mt == "falcon_mamba"
     mix = Ssm(
         inner,
         f.int("state_size", 16),
@@ -923,6 +971,8 @@ def _mamba(f: Fields, mt: str) -> tuple:
         rank,
         f.flag("use_bias", False),
         f.flag("use_conv_bias", True),
+        bcdt_norms=falcon,
+        bcdt_weights=not falcon,
     )
     emb = Embedding(f.int("vocab_size", 50280), tied=f.flag("tie_word_embeddings", True))
     return [Layer(mix, None, norms=1)] * layers, emb, "rmsnorm", {"activation": "silu", "hidden": hidden}
@@ -1586,12 +1636,20 @@ READERS: dict[str, Callable[[Fields, str], tuple]] = {
             "exaone4",
             "olmoe",
             "granitemoe",
+            "granitemoeshared",
             "ernie4_5_moe",
             "hunyuan_v1_dense",
             "ministral3",
             "phimoe",
             "hunyuan_v1_moe",
             "apertus",
+            "arcee",
+            "helium",
+            "glm",
+            "olmo",
+            "stablelm",
+            "exaone",
+            "nemotron",
         )
     },
     "dbrx": _dbrx,
@@ -1613,8 +1671,10 @@ READERS: dict[str, Callable[[Fields, str], tuple]] = {
     "gpt_oss": _gpt_oss,
     "llama4_text": _llama4,
     "gpt2": _gpt2,
+    "gpt_bigcode": _gpt2,
     "falcon": _falcon,
     "mamba": _mamba,
+    "falcon_mamba": _mamba,
     "mamba2": _mamba2,
     "nemotron_h": _nemotron_h,
     "bamba": _bamba,

@@ -197,12 +197,19 @@ FLAT_EXPERTS = {
     "down_proj": ("ffn.experts.mlp.w2", True),
 }
 # module paths as hub checkpoints store them → the path transformers ≥ 5 loads them under (its conversion_mapping.py,
-# "granitemoe", which granitemoehybrid and granitemoeshared share): indexed under the loaded path, so every layout
+# "granitemoe", which granitemoehybrid and granitemoeshared share; "exaone"): indexed under the loaded path, so every layout
 # lookup below serves both spellings
 HUB_RENAMES = {
     "block_sparse_moe.input_linear": "block_sparse_moe.experts.gate_up_proj",  # [E, 2I, H]: gate then up
     "block_sparse_moe.output_linear": "block_sparse_moe.experts.down_proj",  # [E, H, I]
     "block_sparse_moe.router.layer": "block_sparse_moe.router",  # [E, H]
+    # EXAONE-3 / 3.5 ("exaone": its hub checkpoints' transformer.h.<i> layers loaded as Llama's)
+    "attn.attention.q_proj": "self_attn.q_proj",
+    "attn.attention.k_proj": "self_attn.k_proj",
+    "attn.attention.v_proj": "self_attn.v_proj",
+    "attn.attention.out_proj": "self_attn.o_proj",
+    "mlp.c_fc_0": "mlp.gate_proj",
+    "mlp.c_fc_1": "mlp.up_proj",
 }
 
 

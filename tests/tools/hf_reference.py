@@ -86,6 +86,16 @@ REAL = {
     "hunyuan_v1_moe": CONFIGS / "hunyuan-a13b-instruct.json",
     "apertus": CONFIGS / "apertus-8b-2509.json",
     "dbrx": CONFIGS / "dbrx-instruct.json",
+    "granitemoeshared": CONFIGS / "granitemoeshared-shared-expert.json",
+    "arcee": CONFIGS / "afm-4.5b.json",
+    "helium": CONFIGS / "helium-1-preview-2b.json",
+    "glm": CONFIGS / "glm-4-9b-chat-hf.json",
+    "olmo": CONFIGS / "olmo-7b-0424-hf.json",
+    "stablelm": CONFIGS / "stablelm-2-1_6b.json",
+    "falcon_mamba": CONFIGS / "falcon-mamba-7b.json",
+    "exaone": CONFIGS / "exaone-3.5-7.8b-instruct.json",
+    "gpt_bigcode": CONFIGS / "starcoder.json",
+    "nemotron": CONFIGS / "minitron-4b-base.json",
     # multimodal wrappers: hwsim traces the language model (text_config); see WRAPPED
     "gemma3": CONFIGS / "gemma-3-4b-it.json",
     "llama4": CONFIGS / "llama-4-scout-17b-16e.json",
@@ -113,6 +123,7 @@ NOT_LANGUAGE = re.compile(
 TINY = {
     "hidden_size": 64,
     "n_embd": 64,
+    "n_inner": 256,  # GPTBigCode's MLP width when given
     "intermediate_size": 96,
     "moe_intermediate_size": 32,
     "ffn_hidden_size": 128,
@@ -174,7 +185,7 @@ HEADS = {
 # types whose output names the state `cache` (Mamba2CausalLMOutput): decode continues it. Mamba-1's output does too,
 # but its pinned reference was made passing past_key_values, which MambaForCausalLM ignores (its decode reference is
 # a one-token step on a fresh cache); it is kept as pinned (tests/test_workload_hf_reference.py counts it that way)
-CACHE_OUTPUT = ("mamba2",)
+CACHE_OUTPUT = ("mamba2", "falcon_mamba")
 SEQ, BATCH = 12, 2  # tiny prefill tokens per sequence (below every tiny window), sequences
 # types whose tiny prefill is longer: Qwen3-Next's and Qwen3.5's Gated DeltaNet, whose torch path pads to chunks of
 # 64 (one whole)
@@ -330,7 +341,7 @@ def tiny_run(cfg: dict) -> dict:
         },
     }
     tiny.update({k: v for k, v in HEADS.items() if k in cfg and cfg[k] is not None})
-    if cfg["model_type"] == "gpt2":
+    if cfg["model_type"] in ("gpt2", "gpt_bigcode"):
         tiny.pop("hidden_size", None), tiny.pop("num_hidden_layers", None)
     if cfg["model_type"] in ("falcon",):
         tiny["num_attention_heads"] = 4
@@ -364,6 +375,8 @@ def tiny_run(cfg: dict) -> dict:
             "moe_num_experts": HEADS["num_experts"],
             "moe_top_k": HEADS["num_experts_per_tok"],
         }
+    if "num_layers" in cfg:  # EXAONE-3.5's hub name of num_hidden_layers (ExaoneConfig.attribute_map): the tiny depth
+        tiny["num_layers"] = tiny.pop("num_hidden_layers")
     if "kv_lora_rank" in cfg:
         # MLA: kv_b_proj expands the latent to one key/value per query head and the eager path then repeats
         # them num_heads // num_key_value_heads times, so the kv head count must stay the query head count
