@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import sys
 from pathlib import Path
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -48,8 +50,9 @@ def read_mapping(path: str | Path, *, what: str = "file") -> dict:
     return data
 
 
-def read_text(path: str | Path, *, what: str = "file") -> str:
-    """A user's text file as UTF-8, with one-line errors (missing, unreadable, not UTF-8)."""
+def read_text(path: str | Path, *, what: str = "file", form: str = "YAML or JSON") -> str:
+    """A user's text file as UTF-8, with one-line errors (missing, unreadable, not UTF-8); `form` is what the
+    file should hold, as the not-UTF-8 error says it."""
     path = Path(path)
     try:
         return path.read_text(encoding="utf-8")
@@ -60,7 +63,7 @@ def read_text(path: str | Path, *, what: str = "file") -> str:
     except UnicodeDecodeError as exc:
         hint = " (for a checkpoint, give its folder with config.json)" if path.suffix == ".safetensors" else ""
         raise HwsimError(
-            f"not a text file (not UTF-8 at byte {exc.start}): {what} must be YAML or JSON saved as UTF-8{hint}",
+            f"not a text file (not UTF-8 at byte {exc.start}): {what} must be {form} saved as UTF-8{hint}",
             file=path,
         ) from None
 
@@ -93,8 +96,17 @@ def parse_text(text: str, path: str | Path, *, is_json: bool = False) -> Any:
         raise HwsimError(
             "nested too deeply (lists or mappings inside each other thousands of levels down)", file=path
         ) from None
+    except ValueError as exc:  # a value the parser matched but Python cannot build: 2024-13-45, a 5000-digit integer
+        raise HwsimError(f"cannot read a value: {value_error(exc)}", file=path) from None
     check_size(data, path)
     return data
+
+
+def value_error(exc: ValueError) -> str:
+    """A parser's ValueError in a user's words (Python's integer-digits limit names sys.set_int_max_str_digits)."""
+    if "integer string conversion" in str(exc):
+        return f"an integer of more than {sys.get_int_max_str_digits()} digits"
+    return str(exc)
 
 
 def parse_scalar(text: str) -> object:
@@ -102,7 +114,7 @@ def parse_scalar(text: str) -> object:
     text that is no such scalar ('1 GHz', bad YAML) stays text."""
     try:
         out = yaml.safe_load(text)
-    except yaml.YAMLError:
+    except (yaml.YAMLError, ValueError):  # ValueError: 2024-13-45, an integer of over 4300 digits
         return text
     return out if isinstance(out, (int, float, bool, str, list)) and out is not None else text
 
@@ -154,6 +166,15 @@ def input_path(path: str | os.PathLike[str], *, field: str | None = None) -> Pat
     the current folder, and the errors it led to ('.: cannot read: Is a directory') named neither."""
     if not str(path).strip():
         raise HwsimError("an empty file or folder name, got ''", field=field)
+    try:
+        os.stat(path)
+    except OSError as exc:  # a missing or unreadable file is the reader's to say; Path.exists/is_dir raise on this one
+        if exc.errno == errno.ENAMETOOLONG:
+            raise HwsimError(
+                "name too long to be a file (file systems allow 255 bytes a name, 4096 a path)", file=path, field=field
+            ) from None
+    except ValueError:  # an embedded NUL byte
+        raise HwsimError("a file name cannot contain a NUL character", field=field) from None
     return Path(path)
 
 
@@ -240,8 +261,17 @@ def prepare_output(path: str | Path, *, field: str | None = None, inputs: Iterab
         raise HwsimError(f"cannot create folder {parent}: {os_reason(exc)}", file=path, field=field) from None
     if not os.access(parent, os.W_OK):
         raise HwsimError(f"cannot write: folder {parent} is not writable", file=path, field=field)
+    special = os.path.exists(path) and not os.path.isfile(path) and not os.path.isdir(path)
+    if special or parent == Path("/dev"):  # /dev/stdout is a link to a file when the shell redirects it
+        # a device or pipe (/dev/stdout, /dev/full): the atomic write's rename would replace it with a file (as root)
+        raise HwsimError(
+            "is a device, a pipe or in /dev: an output is written beside its path and renamed onto it, which would "
+            "replace the device; give a file name",
+            file=path,
+            field=field,
+        )
     for src in inputs:  # after the mkdir: 'new/../x.csv' names x.csv only once new/ exists
-        if Path(src).exists() and path.exists() and os.path.samefile(src, path):
+        if os.path.exists(src) and os.path.exists(path) and os.path.samefile(src, path):  # a name too long: False
             raise HwsimError(
                 f"is the input {src}: writing it would destroy it; give another file", file=path, field=field
             )

@@ -2,6 +2,7 @@
 plausible-looking number (tests/test_fuzz.py drives hundreds of mutations of the same kinds)."""
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -119,6 +120,12 @@ def test_bad_cli_values(capsys, argv, needle, tmp_path):
         ("num_local_experts", -4, "positive integer"),
         ("num_experts_per_tok", 0, "positive integer"),
         ("num_local_experts", 10**9, "at most"),
+        # the 2026-12-06 audit: read as true ("false" is a non-empty string) or as no window, silently
+        ("tie_word_embeddings", "false", "must be true or false, got 'false'"),
+        ("tie_word_embeddings", [], "must be true or false"),
+        ("sliding_window", "", "positive integer, got ''"),
+        ("sliding_window", 0, "positive integer, got 0"),
+        ("sliding_window", [], "positive integer"),
     ],
 )
 def test_bad_model_fields(capsys, tmp_path, field, value, needle):
@@ -284,6 +291,11 @@ def _study(tmp_path, **changes):
         ({"constraints": {"area_mm2": {"max": float("nan")}}}, "area_mm2.max: expected a number, got NaN"),
         ({"workloads": [{"model": "gpt-2", "phase": "decode", "seq": 128}]}, "workloads[0].seq: seq is the prefill"),
         ({"precisions": {}}, "precisions: must not be empty"),
+        # 2026-12-06: the 16 became text with the name, and the error named '16' ("expected an integer, got '16'")
+        (
+            {"architectures": [{"preset": "bitmod", "sweep": {"compute.rows": [16, "abc"]}}]},
+            "compute.rows: values mix numbers and names (abc)",
+        ),
     ],
 )
 def test_audit_study_fields(capsys, tmp_path, changes, needle):
@@ -397,6 +409,7 @@ GENERATE = ["generate", "--arch", "bitmod", "--model", "gpt-2", "--prompt", "8",
     "argv, needle",
     [  # each was taken and silently ignored
         ([*GENERATE, "--ttft-slo", "1"], "--ttft-slo: a target of --devices-needed"),
+        ([*GENERATE, "--max-devices", "-1"], "--max-devices: a bound of --devices-needed"),  # 2026-12-06 audit
         ([*GENERATE, "--spec-tokens", "3"], "--spec-tokens: needs a --draft model"),
         ([*SERVE, "--spec-tokens", "3"], "--spec-tokens: needs a --draft model"),
         (
@@ -620,3 +633,234 @@ def test_simulate_names_its_method_option(capsys, method, needle):
     argv = ["simulate", "--arch", "bitmod", "--model", "gpt-2", "--phase", "decode", "--method", method]
     err = one_line_exit_2(capsys, argv, needle)
     assert err.startswith("hwsim simulate: error: --method: "), err
+
+
+# --- the bad-input audit of 2026-12-06: a throwaway driver ran ~12,000 mutated flags, studies, arch presets, model
+# configs and files through the CLI; each case below was a traceback (or a hang) there ---
+
+LONG = "x" * 300  # one name part beyond the 255 bytes file systems allow: pathlib's exists/is_dir raise OSError on it
+
+
+@pytest.mark.parametrize(
+    "arch, sampler, needle",
+    [
+        # a huge integer past the first value of a swept list: numpy's int64 OverflowError in the grid
+        ({"compute.rows": [16, 10**30]}, {"kind": "grid"}, "compute.rows: must be at most 1,099,511,627,776"),
+        # an integer range beyond float64's exact integers: a cast warning, then garbage samples
+        ({"compute.rows": {"min": 8, "max": 10**30, "integer": True}}, {"kind": "random", "samples": 2}, "±2^53"),
+    ],
+)
+def test_huge_swept_integers(capsys, tmp_path, arch, sampler, needle):
+    argv = _study(tmp_path, architectures=[{"preset": "bitmod", "sweep": arch}], sampler=sampler)
+    one_line_exit_2(capsys, argv, needle)
+
+
+def test_a_huge_integer_on_a_float_field_sweeps_as_set_takes_it(tmp_path):
+    """clock: [1 GHz, 10^30] as plain integers: the second no longer overflows int64; it runs as --set clock=1e30."""
+    import pandas as pd
+
+    argv = _study(tmp_path, architectures=[{"preset": "bitmod", "sweep": {"clock": [10**9, 10**30]}}])
+    assert main([*argv, "--json"]) == 0
+    assert sorted(pd.read_parquet(tmp_path / "o" / "results.parquet")["clock"]) == [1e9, 1e30]
+
+
+@pytest.mark.parametrize("key", ["max_num_seqs", "kv_blocks"])
+def test_serving_counts_beyond_int64_are_refused(capsys, tmp_path, key):
+    """max_num_seqs: 10^30 replayed every point, then pyarrow's OverflowError writing the int64 column."""
+    entry = {"kind": "serving", "model": "gpt-2", "requests": {"rate": 1, "num_requests": 3}, key: 10**30}
+    argv = _study(tmp_path, workloads=[entry], objectives=["tpot_p99_s:min", "area_mm2:min"])
+    one_line_exit_2(capsys, argv, f"workloads[0].{key}: must be at most 9,223,372,036,854,775,807 (2^63 - 1)")
+
+
+@pytest.mark.parametrize("key", ["path", "text", "calibration"])
+def test_study_model_accuracy_paths_too_long_to_be_files(capsys, tmp_path, key):
+    ckpt = packaged_dir("archs").parents[2] / "tests" / "data" / "tiny_llm"
+    acc = {"source": "model", "path": str(ckpt / "llama"), "text": str(ckpt / "text.txt"), key: LONG}
+    one_line_exit_2(capsys, _study(tmp_path, accuracy=acc), f"accuracy.{key}: no such")
+
+
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["formats", "compare", "--formats", "int8", "--tensor", LONG], "--tensor: name too long to be a file"),
+        (["formats", "compare", "--formats", "int8", "--tensor", LONG + ":w"], "--tensor: name too long"),
+        (["formats", "compare", "--formats", "int8", "--tensor", ":w"], ":w: --tensor: no such file"),  # named '.'
+        (["accuracy", "--model", LONG, "--text", "tests/data/tiny_llm/text.txt"], "--model: name too long"),
+        (["calibrate", "--arch", "h100-sxm", "--measurements", LONG, "--out", "c.yaml"], "--measurements: name too"),
+        (
+            ["calibrate", "--arch", "h100-sxm", "--measurements", "hwsim/data/gpu/h100-sxm-kernels.csv"]
+            + ["--out", LONG + ".yaml"],
+            "--out: cannot write: File name too long",
+        ),
+    ],
+)
+def test_names_too_long_to_be_files(capsys, monkeypatch, argv, needle):
+    monkeypatch.chdir(packaged_dir("archs").parents[2])
+    one_line_exit_2(capsys, argv, needle)
+
+
+@pytest.mark.parametrize("command", [GENERATE, SERVE])
+@pytest.mark.parametrize("k, needle", [("257", "got 257"), ("99999999999999999999", "got 1e+20")])
+def test_spec_tokens_are_bounded(capsys, command, k, needle):
+    """--spec-tokens 10^20 overflowed int64 mid-run; 10^4 ran ~2 min: one draft step per token every round."""
+    argv = [*command, "--draft", "gpt-2", "--acceptance", "0.5", "--spec-tokens", k]
+    one_line_exit_2(capsys, argv, f"--spec-tokens: must be at most 256 draft tokens per step, {needle}")
+
+
+@pytest.mark.parametrize(
+    "name, body, needle",
+    [
+        ("s.csv", "name,sensitivity\n*,caf\xe9\n".encode("latin-1"), "not UTF-8 at byte"),  # was UnicodeDecodeError
+        ("s.json", '{"*": 1}'.encode("utf-16"), "a sensitivity table must be CSV or JSON saved as UTF-8"),
+        ("s.csv", b"name,sensitivity\n*," + b"1" * 200_000 + b"\n", "not a CSV table: field larger"),  # csv.Error
+    ],
+)
+def test_unreadable_sensitivity_tables(capsys, tmp_path, name, body, needle):
+    path = tmp_path / name
+    path.write_bytes(body)
+    argv = ["allocate", "--arch", "bitmod", "--model", "gpt-2", "--phase", "decode", "--formats", "int4_g128,int8"]
+    one_line_exit_2(capsys, [*argv, "--budget", "avg_bits=6", "--proxy", "table", "--sensitivity", str(path)], needle)
+
+
+BIG = "9" * 5000  # beyond Python's 4300-digit limit on int(str): the parsers' ValueError was a traceback
+
+
+@pytest.mark.parametrize(
+    "name, body, argv, needle",
+    [
+        (
+            "m.json",
+            '{"model_type": "llama", "hidden_size": ' + BIG + "}",
+            ["trace", "--phase", "decode"],
+            "4300 digits",
+        ),
+        ("m.yaml", "model_type: llama\nhidden_size: " + BIG + "\n", ["trace", "--phase", "decode"], "4300 digits"),
+        ("m.yaml", "model_type: llama\nhidden_size: 2024-13-45\n", ["trace", "--phase", "decode"], "month must be"),
+    ],
+)
+def test_values_a_parser_matches_but_python_cannot_build(capsys, tmp_path, name, body, argv, needle):
+    path = tmp_path / name
+    path.write_text(body)
+    err = one_line_exit_2(capsys, [*argv, "--model", str(path)], f"{path}: cannot read a value: ")
+    assert needle in err, err
+
+
+@pytest.mark.parametrize(
+    "line, needle",
+    [
+        ('{"arrival_time": 0, "input_tokens": NaN, "output_tokens": 2}', "input_tokens: line 1: must be a positive"),
+        ('{"arrival_time": 0, "input_tokens": 4, "output_tokens": Infinity}', "output_tokens: line 1: must be"),
+        ('{"arrival_time": 0, "input_tokens": 8, "output_tokens": 2, "prefix": "p", "prefix_len": NaN}', "prefix_len"),
+        ('{"arrival_time": 0, "input_tokens": ' + BIG + ', "output_tokens": 2}', "line 1: an integer of more than"),
+    ],
+)
+def test_request_file_numbers_python_json_reads(capsys, tmp_path, line, needle):
+    """json reads NaN and Infinity (int(nan) was a ValueError traceback) and refuses 5000-digit integers itself."""
+    path = tmp_path / "r.jsonl"
+    path.write_text(line + "\n")
+    one_line_exit_2(capsys, ["serve", "--arch", "h100-sxm", "--model", "gpt-2", "--requests", str(path)], needle)
+
+
+def test_set_with_an_integer_python_cannot_read(capsys):
+    one_line_exit_2(
+        capsys, ["simulate", "--arch", "bitmod", *GEMM, "--set", f"compute.rows={BIG}"], "expected an integer"
+    )
+
+
+@pytest.mark.parametrize(
+    "index",
+    [b'{"weight_map": {"w": 5}}', b'{"weight_map": ["a.safetensors"]}', b'{"weight_map": "a"}', b"\xff\xfe{}"],
+)
+def test_checkpoint_index_without_a_weight_map_of_names(capsys, tmp_path, index):
+    """A number or a list as the weight map was a TypeError / AttributeError traceback, a UTF-16 file a
+    UnicodeDecodeError one."""
+    (tmp_path / "model.safetensors.index.json").write_bytes(index)
+    argv = ["formats", "compare", "--formats", "int8", "--tensor", str(tmp_path)]
+    one_line_exit_2(capsys, argv, "weight_map: expected a JSON object with a 'weight_map' of tensor names to shard")
+
+
+@pytest.mark.parametrize(
+    "body, needle",
+    [(b'{"a": "caf\xe9"}', "not a text file (not UTF-8 at byte 10)"), (b'{"a": ' + BIG.encode() + b"}", "4300 digits")],
+)
+def test_accuracy_checkpoint_config_unreadable(capsys, tmp_path, body, needle):
+    import shutil
+
+    data = packaged_dir("archs").parents[2] / "tests" / "data" / "tiny_llm"
+    shutil.copytree(data / "llama", tmp_path / "ck")
+    (tmp_path / "ck" / "config.json").write_bytes(body)
+    one_line_exit_2(capsys, ["accuracy", "--model", str(tmp_path / "ck"), "--text", str(data / "text.txt")], needle)
+
+
+@pytest.mark.parametrize("target", ["fifo", "/dev/hwsim-audit.csv"])
+@pytest.mark.parametrize("command", ["trace", "calibrate"])
+def test_outputs_onto_devices_are_refused(capsys, monkeypatch, tmp_path, target, command):
+    """An output is written beside its path and renamed onto it: run as root, `--csv /dev/full` replaced the device
+    node with a regular file (and /dev/stdout's link likewise); a user without root got 'Permission denied'. (A pipe
+    and a new name in /dev stand in for the devices here, so that a regression breaks no device.)"""
+    monkeypatch.chdir(packaged_dir("archs").parents[2])
+    if target == "fifo":
+        target = str(tmp_path / "out.csv")
+        os.mkfifo(target)
+    argv = {
+        "trace": ["trace", "--model", "gpt-2", "--phase", "decode", "--csv", target],
+        "calibrate": ["calibrate", "--arch", "h100-sxm", "--measurements", "hwsim/data/gpu/h100-sxm-kernels.csv"]
+        + ["--out", target],
+    }[command]
+    try:
+        one_line_exit_2(capsys, argv, "is a device, a pipe or in /dev")
+    finally:
+        if target.startswith("/dev/") and os.path.isfile(target):
+            os.remove(target)
+
+
+def test_link_constant_with_a_misspelt_key(capsys, tmp_path):
+    """`bandwidth: {valeu: ..., value: ..., source: ...}` in a link YAML: the arch loader refuses it, the link
+    loader dropped the key silently."""
+    path = tmp_path / "l.yaml"
+    path.write_text(
+        (packaged_dir("links") / "nvlink4.yaml").read_text().replace("bandwidth: {", "bandwidth: {valeu: 1, ")
+    )
+    argv = ["generate", "--arch", "h100-sxm", "--model", "gpt-2", "--prompt", "8", "--output", "2", "--tp", "2"]
+    one_line_exit_2(capsys, [*argv, "--link", str(path)], "bandwidth: a constant takes only 'value' and 'source'")
+
+
+def test_sensitivity_true_is_not_one(capsys, tmp_path):
+    path = tmp_path / "s.json"
+    path.write_text('{"*": true}')
+    argv = ["allocate", "--arch", "bitmod", "--model", "gpt-2", "--phase", "decode", "--formats", "int4_g128,int8"]
+    argv += ["--budget", "avg_bits=6", "--proxy", "table", "--sensitivity", str(path)]
+    one_line_exit_2(capsys, argv, "sensitivity must be a finite number ≥ 0, got True")
+
+
+@pytest.mark.parametrize("damage", ["list", "provenance"])
+def test_resume_with_a_damaged_manifest(capsys, tmp_path, damage):
+    """A manifest.json that is a JSON list, or whose provenance is not a mapping: AttributeError tracebacks on
+    `--resume`; the first is refused as unreadable, the second resumes as a manifest without provenance does."""
+    argv = _study(tmp_path)
+    assert main(argv) == 0
+    manifest = tmp_path / "o" / "manifest.json"
+    doc = json.loads(manifest.read_text())
+    manifest.write_text("[]" if damage == "list" else json.dumps({**doc, "provenance": "x"}))
+    capsys.readouterr()
+    if damage == "list":
+        one_line_exit_2(capsys, [*argv, "--resume"], "manifest.json: unreadable sweep manifest (not a JSON object)")
+    else:
+        assert main([*argv, "--resume"]) == 0
+
+
+_ALLOC_GPT2 = ["allocate", "--arch", "bitmod", "--model", "gpt-2", "--phase", "decode", "--formats", "int4,int8"]
+
+
+@pytest.mark.parametrize(
+    "argv, needle",
+    [  # each '' (an unset shell variable) was read as the option not given, silently
+        ([*_ALLOC_GPT2, "--budget", "avg_bits=6", "--kv-formats", ""], "--kv-formats: give at least one"),
+        ([*_ALLOC_GPT2, "--budget", "avg_bits=6", "--frontier", ""], "--frontier: KEY must be one of"),
+        ([*_ALLOC_GPT2, "--budget", "avg_bits=6", "--fixed-weights", ""], "--fixed-weights: a format name must be"),
+        ([*GENERATE, "--tp", "2", "--link", ""], "--link: an empty link name"),
+        ([*SERVE, "--link", ""], "--link: an empty link name"),
+    ],
+)
+def test_empty_option_values_are_not_absent_ones(capsys, argv, needle):
+    one_line_exit_2(capsys, argv, needle)

@@ -284,3 +284,13 @@ def test_a_codebook_checkpoint_the_family_refuses_names_its_tensors_not_a_flag(t
     assert main([*argv, *extra, flag, "iq4_nl"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"{flag}: " in err
+
+
+def test_a_header_string_that_is_not_utf8_is_one_line(tmp_path, capsys):
+    """A damaged header (the 2026-12-06 audit flipped bytes of this file): gguf decodes strings as UTF-8 on access,
+    and the UnicodeDecodeError was a traceback."""
+    path = write_gguf(tmp_path / "tiny.gguf")
+    path.write_bytes(path.read_bytes().replace(b"tiny-gguf", b"tiny\xd8gguf"))
+    assert main(["trace", "--model", str(path), "--phase", "decode"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "general.name: not a readable GGUF file: a header string is not UTF-8" in err

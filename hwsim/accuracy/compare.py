@@ -55,6 +55,8 @@ def _split_path(source: str) -> tuple[Path, str | None]:
     if p.exists() or ":" not in source:
         return p, None
     head, _, name = source.rpartition(":")
+    if not head.strip():  # ':name' names no file (Path('') is the current folder, which the error then named)
+        return p, None
     return Path(head), name or None
 
 

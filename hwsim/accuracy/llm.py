@@ -37,7 +37,7 @@ import numpy as np
 
 from hwsim.accuracy.checkpoint import TensorInfo, list_tensors, read_float
 from hwsim.errors import HwsimError, closest
-from hwsim.fileio import input_path, os_reason
+from hwsim.fileio import input_path, os_reason, value_error
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -131,11 +131,17 @@ def read_config(folder: Path) -> DecoderConfig:
 
     file = folder / "config.json"
     try:
-        cfg = json.loads(file.read_text())
+        cfg = json.loads(file.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise HwsimError("no config.json in the checkpoint folder", file=folder) from None
     except json.JSONDecodeError as exc:
         raise HwsimError(f"not JSON ({exc.msg}, line {exc.lineno})", file=file) from None
+    except UnicodeDecodeError as exc:
+        raise HwsimError(f"not a text file (not UTF-8 at byte {exc.start})", file=file) from None
+    except ValueError as exc:  # an integer of over 4300 digits
+        raise HwsimError(f"cannot read a value: {value_error(exc)}", file=file) from None
+    except OSError as exc:  # config.json is a folder
+        raise HwsimError(f"cannot read: {os_reason(exc)}", file=file) from None
     if not isinstance(cfg, dict):
         raise HwsimError("a model config must be a JSON object at the top level", file=file)
     mt = cfg.get("model_type")

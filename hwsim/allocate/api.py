@@ -141,7 +141,7 @@ def build_problem(
 
         arch = load_arch(arch)
     w_names = _names(formats, "formats")
-    kv_names = _names(kv_formats, "kv_formats") if kv_formats else ()
+    kv_names = _names(kv_formats, "kv_formats") if isinstance(kv_formats, str) or kv_formats else ()  # '': refused
     units = weight_units(trace, granularity, groups) + (kv_units(trace) if kv_names else [])
     cols = tuple(dict.fromkeys(w_names + kv_names))
     allowed = np.array([[c in (w_names if u.kind == "weights" else kv_names) for c in cols] for u in units])

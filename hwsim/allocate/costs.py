@@ -78,7 +78,7 @@ def hardware_costs(
     n, U, F = len(ops), len(units), len(formats)
     listed = None if fixed_weights is not None else own_formats(trace)
     own = None if listed is None else np.asarray(listed, dtype=object)
-    fixed_weights = fixed_weights or "fp16"
+    fixed_weights = "fp16" if fixed_weights is None else fixed_weights  # '' is refused by name, not read as fp16
     base = _per_op(arch, ops, Precision(weights=fixed_weights, activations=activations, kv=kv), _FIXED, own)
     bits = np.array([bits_per_element(f) for f in formats])
     out = np.zeros((U, F, 2))

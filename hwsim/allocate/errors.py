@@ -37,7 +37,7 @@ import numpy as np
 from hwsim.allocate.costs import bits_per_element
 from hwsim.allocate.units import KV_ROLE, Unit
 from hwsim.errors import HwsimError
-from hwsim.fileio import input_path
+from hwsim.fileio import input_path, read_text, value_error
 
 if TYPE_CHECKING:
     from hwsim.accuracy.methods import Method
@@ -71,27 +71,29 @@ def load_sensitivity(path: str | os.PathLike[str]) -> dict[str, float]:
     """A sensitivity table: CSV with columns name,sensitivity or a JSON object {name: value}.
     Names are op names (`layers.3.q_proj`), roles (`q_proj`, `kv`) or glob patterns (`layers.*.down_proj`)."""
     path = input_path(path, field="sensitivity")
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise HwsimError(f"cannot read the sensitivity table: {exc.strerror}", file=path) from None
+    text = read_text(path, what="a sensitivity table", form="CSV or JSON")  # was a UnicodeDecodeError traceback
     if path.suffix.lower() == ".json":
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise HwsimError(f"not valid JSON: {exc.msg} (line {exc.lineno})", file=path) from None
+        except ValueError as exc:  # an integer of over 4300 digits
+            raise HwsimError(f"cannot read a value: {value_error(exc)}", file=path) from None
         if not isinstance(data, dict):
             raise HwsimError("expected a JSON object {name: sensitivity}", file=path)
         items = list(data.items())
     else:
-        rows = list(csv.DictReader(text.splitlines()))
+        try:
+            rows = list(csv.DictReader(text.splitlines()))
+        except csv.Error as exc:  # a field beyond csv's 128 KiB limit, a NUL byte
+            raise HwsimError(f"not a CSV table: {exc}", file=path) from None
         if not rows or not {"name", "sensitivity"} <= set(rows[0]):
             raise HwsimError("expected a CSV header with columns name,sensitivity", file=path)
         items = [(r["name"], r["sensitivity"]) for r in rows]
     table = {}
     for name, value in items:
         try:
-            v = float(value)
+            v = float("nan") if isinstance(value, bool) else float(value)  # JSON true read as 1.0
         except (TypeError, ValueError):
             v = float("nan")
         if not np.isfinite(v) or v < 0:

@@ -183,7 +183,7 @@ def run(args: argparse.Namespace) -> int:
     from hwsim.arch import load_arch, parse_overrides
 
     budgets = parse_budgets(args.budget)
-    sweep = _parse_frontier(args.frontier) if args.frontier else None
+    sweep = _parse_frontier(args.frontier) if args.frontier is not None else None  # '' was no frontier, silently
     arch = load_arch(args.arch, parse_overrides(args.set))
     tr = resolve_trace(
         args.model, args.phase, batch=args.batch, seq=args.seq, context=args.context, checkpoint=args.checkpoint

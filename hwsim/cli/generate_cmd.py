@@ -24,6 +24,7 @@ from hwsim.cli.serve_args import (
     warn_if_unbuildable,
 )
 
+MAX_DEVICES = 64  # --max-devices when not given (hwsim.serve.sizing.devices_needed's default)
 HELP = "prefill then decode with a growing context: TTFT, TPOT, latency and energy per token"
 EXAMPLES = (
     "hwsim generate --arch h100-sxm --model llama-3-8b --prompt 512 --output 256",
@@ -54,7 +55,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     size.add_argument("--devices-needed", action="store_true", help="search power-of-two tp x pp layouts")
     size.add_argument("--ttft-slo", type=float, help="time-to-first-token target, seconds")
     size.add_argument("--tpot-slo", type=float, help="time-per-output-token target, seconds")
-    size.add_argument("--max-devices", type=int, default=64, help="largest tp x pp tried (default 64)")
+    size.add_argument("--max-devices", type=int, help=f"largest tp x pp tried (default {MAX_DEVICES})")
     add_sliding_kv_argument(p)
 
 
@@ -63,10 +64,13 @@ def run(args: argparse.Namespace) -> int:
     from hwsim.serve import generate
     from hwsim.serve.parallel import machine_cost
 
-    slo = next((o for o in ("ttft_slo", "tpot_slo") if getattr(args, o) is not None), None)
+    slo = next((o for o in ("ttft_slo", "tpot_slo", "max_devices") if getattr(args, o) is not None), None)
     if slo is not None and not args.devices_needed:
         flag = options(slo)[slo]
-        raise HwsimError("a target of --devices-needed: add --devices-needed, or drop it", field=flag)
+        what = "a bound" if slo == "max_devices" else "a target"  # --max-devices -1 alone was ignored silently
+        raise HwsimError(f"{what} of --devices-needed: add --devices-needed, or drop it", field=flag)
+    if args.max_devices is None:
+        args.max_devices = MAX_DEVICES
     arch, model, prec = machine_from_args(args)
     par, link = parallel_from_args(args, arch)
     if args.devices_needed:

@@ -121,6 +121,9 @@ def load_link(name_or_path: str | Path) -> Link:
                 file=path,
                 field=key,
             )
+        extra = sorted(set(node) - {"value", "source"})  # as the arch loader: a misspelt key was dropped silently
+        if extra:
+            raise HwsimError(f"a constant takes only 'value' and 'source', not {extra}", file=path, field=key)
         vals[key] = fld.parse(node["value"], file=path, field=key)
         sources.append((key, str(node["source"])))
     topo = raw.get("topology", "switch")
@@ -139,6 +142,10 @@ def load_link(name_or_path: str | Path) -> Link:
 
 def link_for(arch: Accelerator, name: str | None) -> Link:
     """The link given on the command line, else the one the arch spec names (`link:`)."""
+    if name is not None and not str(name).strip():  # '' (an unset shell variable) took the arch's link silently
+        raise HwsimError(
+            f"an empty link name: give a preset ({', '.join(preset_names('links'))}) or a YAML", field="link"
+        )
     chosen = name or getattr(arch, "link", None)
     if not chosen:
         raise HwsimError(

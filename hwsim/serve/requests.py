@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hwsim.errors import HwsimError, check_seed
-from hwsim.fileio import read_text
+from hwsim.fileio import read_text, value_error
 
 # latest arrival time taken: float64 seconds keep sub-microsecond steps up to ~1e9 s (eps 2.2e-16 × 1e9 ≈ 0.2 µs);
 # beyond it, decode steps of microseconds vanish in the sum and TTFT/TPOT read 0 (assumed: about 31 years)
@@ -79,7 +79,7 @@ def _length(rec: dict, field: str, path: str, line: int) -> int:
     if not names:
         raise HwsimError(f"line {line}: missing {field} (or {NAMES[field][1]})", file=path, field=field)
     v = rec[names[0]]
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or v != int(v) or v < 1 or v > MAX_TOKENS:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 1 <= v <= MAX_TOKENS or v != int(v):  # NaN, inf
         raise HwsimError(
             f"line {line}: must be a positive whole number of tokens (at most 2^31), got {v!r}",
             file=path,
@@ -104,7 +104,7 @@ def _no_repeats(pairs: list[tuple[str, object]]) -> dict:
 
 def load_requests(path: str) -> Requests:
     """Read a JSONL request file (blank lines skipped)."""
-    text = read_text(path, what="request file")
+    text = read_text(path, what="a request file", form="JSON lines")
     arrival, inp, out = [], [], []
     pre, pre_len, own = [], [], []
     codes: dict[object, int] = {}  # prefix names and request ids → codes (one namespace)
@@ -117,6 +117,8 @@ def load_requests(path: str) -> Requests:
             rec = json.loads(raw, object_pairs_hook=_no_repeats)
         except json.JSONDecodeError as exc:
             raise HwsimError(f"line {line}: not a JSON object ({exc.msg})", file=path, field="line") from None
+        except ValueError as exc:  # an integer of over 4300 digits
+            raise HwsimError(f"line {line}: {value_error(exc)}", file=path, field="line") from None
         except _Repeated as exc:  # json keeps the last silently; YAML inputs refuse it too
             raise HwsimError(f"line {line}: key {exc.key!r} given twice: keep one", file=path, field=exc.key) from None
         if not isinstance(rec, dict):
@@ -182,7 +184,7 @@ def _sharing(rec: dict, path: str, line: int, prompt: int, codes: dict, ids: dic
     if "prefix" in rec:
         p = codes.setdefault(_name(rec, "prefix", path, line), len(codes))
         n = rec["prefix_len"]
-        if isinstance(n, bool) or not isinstance(n, (int, float)) or n != int(n) or not 1 <= n <= prompt:
+        if isinstance(n, bool) or not isinstance(n, (int, float)) or not 1 <= n <= prompt or n != int(n):
             raise HwsimError(
                 f"line {line}: must be a whole number of tokens from 1 to the prompt's {prompt}, got {n!r}",
                 file=path,

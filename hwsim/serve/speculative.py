@@ -30,10 +30,17 @@ def expected_tokens(alpha: float, k: int) -> float:
     return float(k + 1) if alpha >= 1 else (1 - alpha ** (k + 1)) / (1 - alpha)
 
 
+# draft tokens per step (assumed bound: drafts in use propose a few to a few dozen tokens per step; each one is a draft
+# step of every round, so k = 10^4 took ~2 min of a tiny model's `hwsim generate`, and 10^20 overflowed int64)
+MAX_SPEC_TOKENS = 256
+
+
 def check_speculation(k: object, alpha: object) -> None:
-    """Refuse a draft length that is not a positive integer or an acceptance rate outside [0, 1]."""
+    """Refuse a draft length that is not an integer in 1..MAX_SPEC_TOKENS or an acceptance rate outside [0, 1]."""
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise HwsimError(f"must be a positive integer, got {k!r}", field="k")
+    if k > MAX_SPEC_TOKENS:
+        raise HwsimError(f"must be at most {MAX_SPEC_TOKENS} draft tokens per step, got {k:.3g}", field="k")
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha <= 1:
         raise HwsimError(f"must lie in [0, 1], got {alpha!r}", field="alpha")
 

@@ -41,16 +41,16 @@ def check_names(study: Study, top: dict[str, At]) -> None:
         if not os.path.exists(path):
             raise top["accuracy"].child("path", given).error("no such file or folder")
     if study.accuracy.source == "model":
-        from pathlib import Path
+        import os
 
         acc = study.accuracy
         assert acc.path is not None and acc.text is not None, (
             "the study schema requires path and text with source model"
         )
-        for key, value, ok in (
-            ("path", acc.path, Path(acc.path).is_dir()),
-            ("text", acc.text, Path(acc.text).is_file()),
-            ("calibration", acc.calibration, acc.calibration is None or Path(acc.calibration).is_file()),
+        for key, value, ok in (  # os.path: a name too long to be a file is none (Path.is_dir raised OSError)
+            ("path", acc.path, os.path.isdir(acc.path)),
+            ("text", acc.text, os.path.isfile(acc.text)),
+            ("calibration", acc.calibration, acc.calibration is None or os.path.isfile(acc.calibration)),
         ):
             if not ok:
                 raise top["accuracy"].child(key, value).error("no such " + ("folder" if key == "path" else "file"))

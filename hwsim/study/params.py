@@ -18,6 +18,7 @@ _RANGE_KEYS = ("min", "max", "num", "log", "integer")
 # hwsim.sweep.tasks.check_size refuses a bigger study; a range's `num` beyond it is refused here, before its
 # values are built (num: 10^12 asked numpy for 7 TiB and ended in a MemoryError traceback)
 MAX_ROWS = 10**8
+MAX_EXACT = 2**53  # the largest integer every float64 below it holds exactly
 
 
 _KIND_OF_UNIT = {unit: kind for kind, unit in SI_UNIT.items()}
@@ -119,8 +120,11 @@ class Param:
         return x
 
 
+_INT64 = np.iinfo(np.int64)
+
+
 def _array(values: tuple) -> np.ndarray:
-    if all(isinstance(v, (int, np.integer)) for v in values):
+    if all(isinstance(v, (int, np.integer)) and _INT64.min <= v <= _INT64.max for v in values):
         return np.array(values, dtype=np.int64)
     if all(isinstance(v, (int, float, np.number)) for v in values):
         return np.array(values, dtype=np.float64)
@@ -146,6 +150,10 @@ def parse_param(path: str, at: At, sampler: str) -> Param:
             raise keys["min"].error("a log range needs min > 0")
         if integer and (lo != int(lo) or hi != int(hi)):
             raise at.error("an integer range needs integer min and max")
+        if integer and max(abs(lo), abs(hi)) > MAX_EXACT:  # its samples are floored floats cast to int64
+            raise at.error(
+                f"an integer range needs min and max within ±2^53 (exact as floats), got {lo:.3g} to {hi:.3g}"
+            )
         num = keys["num"].int(minimum=1) if "num" in keys else None
         if num is not None and num > MAX_ROWS:
             raise keys["num"].error(f"must be at most {MAX_ROWS:,} (the rows one study holds), got {num:,}")
@@ -159,6 +167,9 @@ def parse_param(path: str, at: At, sampler: str) -> Param:
     values = tuple(v for v, _ in parsed)
     if len(set(values)) != len(values):
         raise at.error("values repeat")
+    names = [str(v) for v in values if isinstance(v, str)]
+    if names and len(names) < len(values):  # the numbers became text too and the arch refused '16', not the name
+        raise at.error(f"values mix numbers and names ({', '.join(names)}): a field takes one or the other")
     unit = _one_unit(at, [u for _, u in parsed])
     bare = [str(i.value) for i, (_, u) in zip(items, parsed) if u is None]
     if unit is not None and bare:  # ["128 bit/cycle", 32] read the 32 in the others' unit, not in SI (B/s)

@@ -197,6 +197,18 @@ def _stream(at: At) -> tuple[list, dict]:
     return _many(keys["rate"], _positive, 1.0), fixed
 
 
+# a scheduler, cache or layout count lands in an int64 column of the results table (max_num_seqs: 10^30 ended in
+# pyarrow's OverflowError once every point had been replayed)
+MAX_COUNT = 2**63 - 1
+
+
+def _count(at: At) -> int:
+    v = at.int(minimum=1)
+    if v > MAX_COUNT:
+        raise at.error(f"must be at most {MAX_COUNT:,} (2^63 - 1), got {v:.3g}")
+    return v
+
+
 def serving_workloads(at: At) -> list[ServingWorkload]:
     """Every combination of one `kind: serving` entry's list-valued keys."""
     from hwsim.serve.routing import ROUTINGS
@@ -206,7 +218,7 @@ def serving_workloads(at: At) -> list[ServingWorkload]:
     models = [m.str() for m in keys["model"].list(allow_scalar=True)]
     rates, fixed = _stream(keys["requests"])
     ints = {
-        k: _many(keys.get(k), lambda a: a.int(minimum=1), getattr(ServingWorkload, k))
+        k: _many(keys.get(k), _count, getattr(ServingWorkload, k))
         for k in ("max_num_seqs", "max_batched_tokens", "block_size", "tp", "pp", "ep", "dp")
     }
     chunked = _many(keys.get("chunked_prefill"), lambda a: a.bool(), True)
@@ -216,7 +228,7 @@ def serving_workloads(at: At) -> list[ServingWorkload]:
     routing = _many(keys.get("dp_routing"), lambda a: a.str(ROUTINGS), "round_robin")  # hwsim.serve.routing
     if "kv_blocks" in keys and "memory_utilization" in keys:
         raise keys["kv_blocks"].error("give kv_blocks or memory_utilization, not both")
-    kv_blocks = _many(keys.get("kv_blocks"), lambda a: a.int(minimum=1), None)
+    kv_blocks = _many(keys.get("kv_blocks"), _count, None)
     util = _many(keys.get("memory_utilization"), _fraction, 0.9)
     if "link" in keys:
         fixed["link"] = keys["link"].str()

@@ -103,7 +103,8 @@ def _changed_inputs(manifest: dict, made_by: dict) -> list[str]:
     whose SHA-256 differs from the one the manifest recorded, or that appeared or went since: their rows would
     differ, though the study's fingerprint does not. The study file itself is left to the fingerprint, which ignores
     what decides no row. A manifest written before provenance was recorded checks nothing here."""
-    old = (manifest.get("provenance") or {}).get("inputs")
+    provenance = manifest.get("provenance")
+    old = provenance.get("inputs") if isinstance(provenance, dict) else None  # a damaged one: as if never recorded
     if not isinstance(old, dict):
         return []
     new = made_by["inputs"]

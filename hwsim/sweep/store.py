@@ -35,13 +35,19 @@ class Store:
     # --- manifest ---------------------------------------------------------------------------
     def read_manifest(self) -> dict | None:
         try:
-            return json.loads((self.root / MANIFEST).read_text())
+            manifest = json.loads((self.root / MANIFEST).read_text())
         except FileNotFoundError:
             return None
         except (OSError, ValueError) as exc:
             raise HwsimError(
                 f"unreadable sweep manifest ({exc}); run without `resume` to start over", file=self.root / MANIFEST
             ) from None
+        if not isinstance(manifest, dict):  # a list there was an AttributeError traceback on resume
+            raise HwsimError(
+                "unreadable sweep manifest (not a JSON object); run without `resume` to start over",
+                file=self.root / MANIFEST,
+            )
+        return manifest
 
     def write_manifest(self, manifest: dict) -> None:
         atomic_write_text(self.root / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True) + "\n", hint=RESUME_HINT)

@@ -35,9 +35,16 @@ def shard_files(folder: Path) -> list[Path]:
     index = folder / "model.safetensors.index.json"
     if index.exists():
         try:
-            weight_map = json.loads(index.read_text())["weight_map"]
-        except (json.JSONDecodeError, KeyError, TypeError):
-            raise HwsimError("expected a JSON object with a 'weight_map'", file=index, field="weight_map") from None
+            weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
+        except (ValueError, KeyError, TypeError):  # ValueError: not JSON, not UTF-8 (UnicodeDecodeError) too
+            weight_map = None
+        # tensor name → shard file name (a list or a number there was an AttributeError or TypeError traceback)
+        if not isinstance(weight_map, dict) or not all(isinstance(f, str) and f for f in weight_map.values()):
+            raise HwsimError(
+                "expected a JSON object with a 'weight_map' of tensor names to shard file names",
+                file=index,
+                field="weight_map",
+            )
         files = sorted({folder / f for f in weight_map.values()})
         missing = [f.name for f in files if not f.exists()]
         if missing:

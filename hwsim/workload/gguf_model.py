@@ -96,7 +96,14 @@ def _field(reader: GGUFReader, key: str, default: Any = None) -> Any:  # a heade
     f = reader.fields.get(key)
     if f is None:
         return default
-    value = f.contents()
+    try:
+        value = f.contents()
+    except UnicodeDecodeError:  # a damaged file: gguf decodes header strings as UTF-8
+        raise HwsimError(
+            "not a readable GGUF file: a header string is not UTF-8",
+            file=getattr(reader.data, "filename", None),
+            field=key,
+        ) from None
     return value.item() if hasattr(value, "item") else value
 
 
