@@ -175,11 +175,11 @@ def test_a_w4a4_nvfp4_checkpoint_runs_with_nvfp4_activations(tmp_path, capsys):
     (folder / "config.json").write_text(json.dumps({**big, "quantization_config": NVFP4}))
     run = ["simulate", "--arch", "b200", "--model", str(folder), "--phase", "prefill", "--seq", "2048"]
     own, nv, fp16 = (_json(capsys, [*run, *a]) for a in ([], ["--activations", "nvfp4"], ["--activations", "fp16"]))
-    # the quantized linear layers at nvfp4 exactly; lm_head (exclude_modules), embed_tokens at 16-bit, as the fp16
+    # the quantized linear layers at nvfp4 exactly; lm_head (exclude_modules), embed_tokens and attention at 16-bit, as fp16
     # run has them (tests/test_activation_exceptions.py)
     by = [{o["name"]: o for o in doc["ops"]} for doc in (own, nv, fp16)]
     for name, op in by[0].items():
-        want = by[2] if name in ("lm_head", "embed_tokens") else by[1]
+        want = by[2] if name in ("lm_head", "embed_tokens") or op["kind"] == "attention" else by[1]
         assert op["seconds"] == want[name]["seconds"], name
     assert own["totals"] != fp16["totals"] and own["totals"] != nv["totals"]
     live = fp16["totals"]["activation_bytes"] / 2  # elements: fp16 holds 2 bytes each
@@ -221,8 +221,8 @@ def test_generate_serve_and_roofline_report_the_activation_format(tmp_path, caps
             for m, a in ((w4a4, []), (w4a4, ["--activations", "fp8_e4m3"]), (gptq, []))
         ]
         assert got == ["nvfp4", "fp8_e4m3", "fp16"]
-        # the checkpoint's nvfp4 is not `--activations nvfp4`: lm_head (exclude_modules) and the embeddings keep
-        # 16-bit activations (tests/test_activation_exceptions.py), which cost more time here
+        # the checkpoint's nvfp4 is not `--activations nvfp4`: lm_head (exclude_modules), the embeddings and
+        # attention keep 16-bit activations (tests/test_activation_exceptions.py), which cost more time here
         own, forced = (_json(capsys, [*run, "--model", w4a4, *a]) for a in ([], ["--activations", "nvfp4"]))
         assert own["activations"] == forced["activations"] == "nvfp4"
         assert own["energy_j"] > forced["energy_j"]

@@ -142,8 +142,8 @@ def model_kv(model: ModelConfig | None, kv: object = None) -> object:
 class CheckpointFormat(str):
     """A format name the checkpoint's quantization_config stated, not the caller (`model_activations` without
     `--activations`). It compares, hashes, prints and resolves as the plain name; the per-op costing reads it as
-    the checkpoint's (`op_activations`): the layers the checkpoint leaves unquantized take their own activations,
-    as a serving engine runs them."""
+    the checkpoint's (`op_activations`): the layers the checkpoint leaves unquantized, and attention, take their
+    own activations, as a serving engine runs them."""
 
     __slots__ = ()
 
@@ -160,14 +160,20 @@ def op_activations(trace: TraceLike, formats: list[str], precision: object) -> l
     an explicit `--activations` as it always was). With the checkpoint's, as vLLM runs a quantized checkpoint:
     - an op whose weights the checkpoint leaves unquantized (a 16-bit float format: its skip list, through the
       same per-op weight formats) runs UnquantizedLinearMethod, 16-bit activations;
+    - attention (qk, av, a fused kernel) is no linear layer: its query and output in the model dtype, except
+      with an 8-bit float KV cache, where vLLM's FlashAttention-3 backend quantizes the query to FP8 too (vLLM
+      docs, Quantized KV Cache: "queries are quantized to FP8 in addition to keys and values"): fp8_e4m3;
     - every other op at the checkpoint's format."""
     acts = getattr(precision, "activations", None)
     if not isinstance(acts, CheckpointFormat):
         return None
     ops = ops_frame(trace)
+    kv = resolve_precision(Precision(kv=getattr(precision, "kv", 16))).kv
+    attention_acts = "fp8_e4m3" if kv.is_float and kv.element_bits == 8 else _ACTS_16
     fmts = np.asarray(formats, dtype=object)
     out = np.full(len(fmts), acts, dtype=object)
     out[np.isin(fmts, list(_UNQUANTIZED)) & (ops["weight_elems"].to_numpy() > 0)] = _ACTS_16
+    out[ops["kind"].astype(str).to_numpy() == "attention"] = attention_acts
     return out.tolist()
 
 
