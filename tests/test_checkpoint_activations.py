@@ -267,3 +267,46 @@ def test_allocate_and_studies_take_the_checkpoints_activations(tmp_path):
     table = run_sweep(str(study), tmp_path / "out", progress=False).table()
     secs = dict(zip(table["activations"].astype(str), table["seconds"]))
     assert sorted(secs) == ["fp16", "nvfp4"] and secs["nvfp4"] < secs["fp16"]
+
+
+@pytest.mark.parametrize("command", ["simulate", "roofline", "generate", "serve"])
+def test_a_refusal_of_the_checkpoints_activations_names_its_field(tmp_path, capsys, command):
+    """A design that cannot take the activations a checkpoint chose (a pim preset with float_operands error, an
+    int4 W4A8-FP8 compressed-tensors export) names the checkpoint file and the field that states them, not
+    --activations, which was never given; one line, exit 2. Given, --activations is named as before."""
+    ckpt = _folder(tmp_path, ct(W_INT4_G128, FP8_TOKEN, "float-quantized"))
+    argv = {
+        "simulate": ["--phase", "decode"],
+        "roofline": ["--phase", "decode"],
+        "generate": ["--prompt", "8", "--output", "2"],
+        "serve": ["--rate", "1", "--num-requests", "2"],
+    }[command]
+    run = [command, "--arch", "neural-cache", "--set", "compute.float_operands=error", "--model", ckpt, *argv]
+    assert main(run) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    field = "config.json: quantization_config.config_groups.group_0.input_activations: "
+    assert field in err[0] and "--activations" not in err[0] and "fp8_e4m3_pc" in err[0]
+    assert "neural-cache.yaml" in err[0]
+    assert main([*run, "--activations", "fp8_e4m3"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "neural-cache.yaml: --activations: " in err[0], err
+
+
+@pytest.mark.parametrize(
+    "q, field",
+    [
+        (NVFP4, "quantization_config.quant_algo"),
+        (
+            {"quant_method": "modelopt", "quantization": {"quant_algo": "FP8"}},
+            "quantization_config.quantization.quant_algo",
+        ),
+        ({"quant_method": "fp8", "weight_block_size": [128, 128]}, "quantization_config.activation_scheme"),
+        ({"quant_method": "fbgemm_fp8"}, "quantization_config.quant_method"),
+        (ct(W_INT4_G128, FP8_TOKEN, "float-quantized"), "quantization_config.config_groups.group_0.input_activations"),
+        ({"quant_method": "gptq", "bits": 4, "group_size": 128}, None),
+    ],
+)
+def test_the_field_that_states_the_activations(q, field):
+    model = from_hf_dict({**BASE, "quantization_config": q}, file="ckpt/config.json")
+    assert model.activation_source == (None if field is None else ("ckpt/config.json", field))

@@ -143,9 +143,16 @@ class CheckpointFormat(str):
     """A format name the checkpoint's quantization_config stated, not the caller (`model_activations` without
     `--activations`). It compares, hashes, prints and resolves as the plain name; the per-op costing reads it as
     the checkpoint's (`op_activations`): the layers the checkpoint leaves unquantized, and attention, take their
-    own activations, as a serving engine runs them."""
+    own activations, as a serving engine runs them. `source`: (the file, the quantization_config field) that state
+    it (ModelConfig.activation_source), which a refusal of these activations names (`checkpoint_refusal`)."""
 
-    __slots__ = ()
+    source: tuple[str | None, str] | None = None
+
+    @classmethod
+    def of(cls, name: str, source: tuple[str | None, str] | None) -> CheckpointFormat:
+        got = cls(name)
+        got.source = source
+        return got
 
 
 # checkpoint_dtype's names (hwsim.workload.quant): the weights of a module a checkpoint leaves unquantized (its
@@ -206,7 +213,7 @@ def model_activations(model: ModelConfig | None, activations: object = None) -> 
     if activations is not None:
         return activations
     got = getattr(model, "activation_format", None)
-    return "fp16" if got is None else CheckpointFormat(got)
+    return "fp16" if got is None else CheckpointFormat.of(got, getattr(model, "activation_source", None))
 
 
 def with_model_own(
@@ -325,6 +332,18 @@ def try_format(
         return None
 
 
+def checkpoint_refusal(exc: HwsimError, activations: object) -> HwsimError:
+    """`exc` as the user should read it where a design refuses activations the checkpoint chose (`activations` a
+    CheckpointFormat): naming the checkpoint file and the quantization_config field that state them, not the
+    precision's activations (a CLI would name --activations, which the user never gave), the design's file at the
+    end; `exc` itself otherwise."""
+    source = getattr(activations, "source", None)
+    if exc.field != "precision.activations" or not isinstance(activations, CheckpointFormat) or source is None:
+        return exc
+    on = f" (the checkpoint's activations, on {exc.file})" if exc.file else " (the checkpoint's activations)"
+    return HwsimError(exc.detail + on, file=source[0], field=source[1])
+
+
 def main_format_cost(
     fmt: str, names: Callable[[], Iterable[object]], cost: Callable[..., T], *args: Any, **kwargs: Any
 ) -> T:
@@ -335,7 +354,10 @@ def main_format_cost(
         return cost(*args, **kwargs)
     except HwsimError as exc:
         if exc.field != "precision.weights":
-            raise
+            refused = checkpoint_refusal(exc, getattr(args[-1] if args else None, "activations", None))
+            if refused is exc:
+                raise
+            raise refused from None
         listed = list(map(str, names()))
         shown = ", ".join(listed[:3]) + (f" and {len(listed) - 3} more" if len(listed) > 3 else "")
         raise HwsimError(exc.detail, file=exc.file, field=f"the checkpoint's {fmt} weights ({shown})") from None

@@ -477,15 +477,40 @@ def _fp8_acts(q: dict, file: object) -> str:
     return f"fp8_e4m3_g{k}_sfp32"
 
 
-def _compressed_tensors_acts(q: dict, file: object) -> str | None:
+def activation_field(cfg: dict) -> str | None:
+    """The quantization_config field that states the checkpoint's activation format (`activation_format`), as a
+    message names it ('quantization_config.config_groups.group_0.input_activations'); None where none is stated."""
+    q = cfg.get("quantization_config")
+    if not isinstance(q, dict) or activation_format(cfg) is None:
+        return None
+    method = str(q.get("quant_method", "")).lower()
+    if method in _MODELOPT_METHODS:
+        nested = isinstance(q.get("quantization"), dict)
+        return "quantization_config." + ("quantization." if nested else "") + "quant_algo"
+    if method == "fp8":
+        return "quantization_config.activation_scheme"
+    if method == "compressed-tensors":
+        got = _ct_act_group(q)
+        return None if got is None else f"quantization_config.config_groups.{got[0]}.input_activations"
+    return "quantization_config.quant_method"  # fbgemm_fp8: the method alone states per-token FP8
+
+
+def _ct_act_group(q: dict) -> tuple[str, dict] | None:
+    """(name, group) of the compressed-tensors config group whose input_activations state the activations: the one
+    that targets "Linear", else the first."""
     groups = q.get("config_groups")
     if not isinstance(groups, dict):
         return None  # _compressed_tensors refuses it
     items = [(name, g) for name, g in groups.items() if isinstance(g, dict)]
     linear = [(name, g) for name, g in items if "Linear" in _targets(g)]
-    if not (linear or items):
+    return (linear or items)[0] if (linear or items) else None
+
+
+def _compressed_tensors_acts(q: dict, file: object) -> str | None:
+    got = _ct_act_group(q)
+    if got is None:
         return None
-    name, group = (linear or items)[0]
+    name, group = got
     fmt = group.get("format", q.get("format"))
     if fmt is not None and str(fmt) not in _CT_ACT_FORMATS:
         return None  # vLLM reads no input_activations under this format
