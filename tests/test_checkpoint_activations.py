@@ -310,3 +310,29 @@ def test_a_refusal_of_the_checkpoints_activations_names_its_field(tmp_path, caps
 def test_the_field_that_states_the_activations(q, field):
     model = from_hf_dict({**BASE, "quantization_config": q}, file="ckpt/config.json")
     assert model.activation_source == (None if field is None else ("ckpt/config.json", field))
+
+
+W_MXFP8 = {"num_bits": 8, "type": "float", "strategy": "group", "group_size": 32, "scale_dtype": "torch.uint8"}
+
+
+@pytest.mark.parametrize(
+    "weights, fmt",
+    [
+        # compressed-tensors' MXFP8 / MXFP4 presets (quant_scheme.py: group 32, scale_dtype torch.uint8 = E8M0)
+        (W_MXFP8, "mxfp8_e4m3"),
+        ({**W_MXFP8, "num_bits": 4}, "mxfp4"),
+        (W_FP8_CH, "fp8_e4m3"),  # per channel, fp32 scales: as before
+        ({**W_MXFP8, "scale_dtype": None}, "fp8_e4m3"),  # groups of 32 with fp32 scales: not MX
+        (W_NVFP4, "nvfp4"),
+    ],
+)
+def test_compressed_tensors_mx_weights(weights, fmt):
+    """The MXFP8 preset's weights are mxfp8_e4m3 (an E8M0 scale per 32: 8.25 bits), not fp8_e4m3 (8 bits): before,
+    any float 8-bit group read as fp8_e4m3. Its input_activations (the same args, dynamic) read mxfp8_e4m3 alike."""
+    model = from_hf_dict({**BASE, "quantization_config": ct(weights, None, "float-quantized")})
+    assert model.default_weight_format == fmt
+    if fmt == "mxfp8_e4m3":
+        both = from_hf_dict(
+            {**BASE, "quantization_config": ct(weights, {**weights, "dynamic": True}, "float-quantized")}
+        )
+        assert both.default_weight_format == both.activation_format == "mxfp8_e4m3"

@@ -9,7 +9,9 @@ Methods and the fields read (each library's documented config keys):
   row); llm_int8_skip_modules.
 - fp8 / fbgemm_fp8: e4m3 weights; modules_to_not_convert.
 - compressed-tensors (llm-compressor): config_groups.*.weights {num_bits, type int|float, symmetric, strategy
-  tensor|channel|group, group_size}, targets ["Linear" | "re:..."]; ignore [...].
+  tensor|channel|group, group_size}, targets ["Linear" | "re:..."]; ignore [...]. Float 8 bits is fp8_e4m3,
+  except compressed-tensors' MXFP8 / MXFP4 presets (float 8 / 4 bits in groups of 32 with scale_dtype uint8, an
+  E8M0 exponent per block): mxfp8_e4m3 / mxfp4.
 - bitnet: ternary weights in every BitLinear; modules_to_not_convert.
 - modelopt, and vLLM's spellings modelopt_fp4 (NVFP4) and modelopt_mxfp8 (NVIDIA TensorRT Model Optimizer's HF
   export; its hf_quant_config.json `quantization` fields, flat or under `quantization`; a checkpoint folder's
@@ -242,12 +244,16 @@ def _compressed_tensors(q: dict, dtype: str, file: object) -> WeightFormats:
             continue  # an activation-only group leaves weights as they are
         bits, kind = w.get("num_bits"), str(w.get("type", "int"))
         if kind == "float":
-            # llm-compressor's FP8 schemes, and its NVFP4 scheme: E2M1 in groups of 16 (strategy tensor_group)
-            fmt = "fp8_e4m3" if bits == 8 else "nvfp4" if bits == 4 and w.get("group_size") == 16 else ""
+            # compressed-tensors' MXFP8 / MXFP4 presets (E8M0 scales on groups of 32: _mx_format); llm-compressor's
+            # other FP8 schemes; its NVFP4 scheme: E2M1 in groups of 16 (strategy tensor_group)
+            fmt = _mx_format(w) or (
+                "fp8_e4m3" if bits == 8 else "nvfp4" if bits == 4 and w.get("group_size") == 16 else ""
+            )
             if not fmt:
                 raise HwsimError(
                     f"float weights of {bits!r} bits in groups of {w.get('group_size')!r} are not supported "
-                    "(8 bits: fp8_e4m3; 4 bits in groups of 16: nvfp4)",
+                    "(8 bits: fp8_e4m3, or mxfp8_e4m3 in groups of 32 with uint8 scales; 4 bits in groups of 16: "
+                    "nvfp4, or of 32 with uint8 scales: mxfp4)",
                     file=file,
                     field=f"{field}.{gname}.weights.num_bits",
                 )
@@ -519,6 +525,23 @@ def _compressed_tensors_acts(q: dict, file: object) -> str | None:
     )
 
 
+def _mx_format(args: dict) -> str | None:
+    """mxfp8_e4m3 / mxfp4 for a compressed-tensors QuantizationArgs of compressed-tensors' MXFP8 / MXFP4 presets
+    (quant_scheme.py: float 8 / 4 bits, strategy group, group_size 32, scale_dtype torch.uint8: an E8M0 exponent per
+    32, the OCP MX block), weights or input activations alike; None for any other."""
+    group, bits = args.get("group_size"), args.get("num_bits", 8)
+    if str(args.get("type", "int")).lower() != "float" or isinstance(group, bool) or group != 32:
+        return None
+    if str(args.get("strategy") or "group").lower() not in ("group", "tensor_group") or not _e8m0(args):
+        return None
+    return {8: "mxfp8_e4m3", 4: "mxfp4"}.get(bits) if not isinstance(bits, bool) else None
+
+
+def _e8m0(args: dict) -> bool:
+    """Whether a QuantizationArgs' scales are E8M0 exponents (scale_dtype uint8 / float8_e8m0fnu)."""
+    return any(t in str(args.get("scale_dtype", "")).lower() for t in ("uint8", "e8m0"))
+
+
 def _targets(group: dict) -> list[object]:
     targets = group.get("targets", ["Linear"])
     return targets if isinstance(targets, list) else [targets]
@@ -536,7 +559,7 @@ def _act_args(args: object, field: str, file: object) -> str | None:
     strategy = str(args.get("strategy") or inferred).lower()
     size = group if isinstance(group, int) and not isinstance(group, bool) and group > 0 else 0  # 0: no groups
     grouped = strategy in ("group", "tensor_group") and size > 0
-    e8m0 = any(t in str(args.get("scale_dtype", "")).lower() for t in ("uint8", "e8m0"))
+    e8m0 = _e8m0(args)
     fmt = ""
     if kind == "float" and bits == 8:
         if strategy == "tensor":
@@ -544,7 +567,7 @@ def _act_args(args: object, field: str, file: object) -> str | None:
         elif strategy == "token":
             fmt = "fp8_e4m3_pc"
         elif grouped:
-            fmt = "mxfp8_e4m3" if e8m0 and size == 32 else f"fp8_e4m3_g{size}_s{'e8m0' if e8m0 else 'fp32'}"
+            fmt = _mx_format(args) or f"fp8_e4m3_g{size}_s{'e8m0' if e8m0 else 'fp32'}"
     elif kind == "float" and bits == 4 and grouped:
         fmt = {16: "nvfp4", 32: "mxfp4"}.get(size, "")
     elif kind == "int" and not isinstance(bits, bool) and isinstance(bits, int) and 2 <= bits <= 8:
