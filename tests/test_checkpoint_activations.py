@@ -89,7 +89,8 @@ NVFP4 = {"quant_method": "modelopt", "quant_algo": "NVFP4", "group_size": 16, "e
         ({"quant_method": "awq", "bits": 4, "group_size": 128}, None),
         ({"quant_method": "bitsandbytes", "load_in_4bit": True}, None),
         ({"quant_method": "mxfp4"}, None),
-        ({"quant_method": "bitnet"}, None),
+        # BitNet b1.58: W1.58A8, int8 activations per token (absmax), the model's own definition
+        ({"quant_method": "bitnet"}, "int8_pc"),
     ],
 )
 def test_activation_format_of_a_checkpoint(q, acts):
@@ -99,11 +100,13 @@ def test_activation_format_of_a_checkpoint(q, acts):
 
 
 def test_presets_that_state_activations():
-    """Only DeepSeek-V3's fp8 checkpoints (quantization_config activation_scheme dynamic, weight_block_size [128,
-    128]) state activation quantization among the presets; GPTQ, gpt-oss's mxfp4 and BitNet's config do not."""
+    """DeepSeek-V3's fp8 checkpoints (quantization_config activation_scheme dynamic, weight_block_size [128, 128])
+    and BitNet b1.58 2B4T (quant_method bitnet: W1.58A8, per-token int8, its model card) state activation
+    quantization among the presets; GPTQ and gpt-oss's mxfp4 do not."""
     assert load_model("deepseek-v3").activation_format == "fp8_e4m3_g128_sfp32"
     assert load_model("deepseek-v3.2-exp").activation_format == "fp8_e4m3_g128_sfp32"
-    for name in ("llama-2-7b-gptq", "gpt-oss-20b", "bitnet-b1.58-2b4t", "llama-2-7b"):
+    assert load_model("bitnet-b1.58-2b4t").activation_format == "int8_pc"
+    for name in ("llama-2-7b-gptq", "gpt-oss-20b", "llama-2-7b"):
         assert load_model(name).activation_format is None, name
     assert from_hf_dict(BASE).activation_format is None
 

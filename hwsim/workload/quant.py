@@ -36,8 +36,13 @@ The checkpoint's KV-cache format (`kv_cache_format`), where its quantization_con
   CompressedTensorsKVCacheMethod takes strategy tensor) costs no bits per element; null = not quantized.
 
 The activations a serving engine feeds its quantized GEMMs (`activation_format`), where the checkpoint states them
-(None: it does not, and they stay 16-bit: GPTQ, AWQ, bitsandbytes, W4A16_NVFP4, gpt-oss's mxfp4, BitNet's config, a
+(None: it does not, and they stay 16-bit: GPTQ, AWQ, bitsandbytes, W4A16_NVFP4, gpt-oss's mxfp4, a
 compressed-tensors group without input_activations):
+- bitnet: int8 per token (int8_pc), the model's own definition, W1.58A8: BitNet b1.58 (Ma et al. 2024, arXiv
+  2402.17764, §2) scales activations per token to [-Q_b, Q_b] with 8 bits; HF's BitNet integration (transformers
+  docs, quantization/bitnet) quantizes BitLinear's input to 8 bits by absmax over the last dimension, i.e. per
+  token, and the BitNet b1.58 2B4T model card states "8-bit activations (W1.58A8) ... absmax quantization
+  (per-token)"; bitnet.cpp, the official inference code, runs int8 activations against the ternary weights.
 - modelopt: by quant_algo, as vLLM's ModelOpt linear methods run them: FP8 → fp8_e4m3 (a static per-tensor
   input_scale, ModelOptFp8Config's only activation scheme), NVFP4 → nvfp4 (ModelOptNvFp4LinearMethod quantizes the
   input to FP4 blocks of 16 under the checkpoint's input_scale), MXFP8 → mxfp8_e4m3 (dynamic E8M0 blocks of 32),
@@ -457,6 +462,8 @@ def activation_format(cfg: dict, file: object = None) -> str | None:
         return _fp8_acts(q, file)
     if method == "fbgemm_fp8":
         return "fp8_e4m3_pc"
+    if method == "bitnet":
+        return "int8_pc"  # W1.58A8: BitLinear's per-token absmax int8 input (module docstring)
     if method == "compressed-tensors":
         return _compressed_tensors_acts(q, file)
     return None
