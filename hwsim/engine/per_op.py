@@ -208,8 +208,9 @@ def model_activations(model: ModelConfig | None, activations: object = None) -> 
     """The activation format `activations` stands for with `model`, as `model_kv` is the KV cache's: `activations`
     as given, or when None (no `--activations`) the format the checkpoint's quantization_config states for its
     linear layers' inputs (ModelConfig.activation_format: nvfp4 for a ModelOpt NVFP4 W4A4 export, fp8_e4m3 for an
-    FP8 W8A8 one), else fp16, the activations every command assumed before there was a choice. The one format
-    costs every op's activations, as `--activations F` does."""
+    FP8 W8A8 one), as a CheckpointFormat, else fp16, the activations every command assumed before there was a
+    choice. The checkpoint's format costs its quantized linears; per-op costing gives the modules it leaves
+    unquantized and attention their own (`op_activations`); a given format costs every op, as `--activations F`."""
     if activations is not None:
         return activations
     got = getattr(model, "activation_format", None)
