@@ -8,20 +8,23 @@ from collections.abc import Iterable, Mapping
 
 
 MAX_MESSAGE = 600
+# a message whose point is a list of every valid name (the supported model types) may run longer, still one line
+MAX_LIST_MESSAGE = 2000
 
 
 class HwsimError(Exception):
     """Bad user input (file, field or value). Message names where and what is allowed."""
 
-    def __init__(self, message: str, *, file: object | None = None, field: str | None = None):
+    def __init__(self, message: str, *, file: object | None = None, field: str | None = None, limit: int = MAX_MESSAGE):
         self.file = None if file is None else str(file)
         self.field = field
         self.detail = message
+        self.limit = limit
         where = ": ".join(p for p in (self.file, field) if p)
         text = f"{where}: {message}" if where else message
         # one readable line: a huge value (a pasted table, a long path) is cut, newlines are spaces
         text = " ".join(text.split("\n"))
-        super().__init__(text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 1] + "…")
+        super().__init__(text if len(text) <= limit else text[: limit - 1] + "…")
 
     def renamed(self, names: Mapping[str, str], hints: Mapping[str, str] | None = None) -> HwsimError:
         """This error under the caller's names (a library parameter → the option that sets it): its field,
@@ -33,7 +36,7 @@ class HwsimError(Exception):
             return self
         if new is not None:
             detail += (hints or {}).get(new, "")
-        return HwsimError(detail, file=self.file, field=new or self.field)
+        return HwsimError(detail, file=self.file, field=new or self.field, limit=self.limit)
 
 
 # a library parameter named inside a message: `kv_blocks`, `precision.weights`

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from hwsim.arch import load_arch
 from hwsim.cli import main
-from hwsim.serve.kvcache import BlockTable
+from hwsim.serve.kvcache import BlockTable, SlidingKv
 from hwsim.serve.replay import serve
 from hwsim.serve.requests import Requests, load_requests, poisson_requests
 from hwsim.serve.scheduler import SchedulerConfig, simulate
@@ -207,42 +207,54 @@ def test_invariants_with_sharing(reqs, block, spare, tokens):
 
 
 @settings(max_examples=60, deadline=None)
-@given(ops=st.lists(st.tuples(st.integers(0, 3), st.integers(0, 5), st.integers(0, 3), st.integers(1, 6)), max_size=60))
-def test_block_table_never_evicts_a_referenced_block(ops):
-    """Random admissions (with hits), growth and releases on a 24-block table: referenced blocks stay cached,
-    blocks in use never exceed capacity, the free queue holds exactly the free blocks."""
-    kv = BlockTable(24, 4, 6, caching=True)
+@given(
+    ops=st.lists(st.tuples(st.integers(0, 3), st.integers(0, 5), st.integers(0, 3), st.integers(1, 6)), max_size=60),
+    sliding=st.sampled_from(
+        [
+            None,
+            SlidingKv(4, 1, ((9, 1),)),
+            SlidingKv(4, 2, ((5, 1),), ((8, 3),)),
+            (SlidingKv(4, 1, ((9, 1),)), SlidingKv(4, 0, ((9, 2),)), SlidingKv(4, 3, ())),  # three pipeline stages
+        ]
+    ),
+)
+def test_block_table_never_evicts_a_referenced_block(ops, sliding):
+    """Random admissions (with hits), growth and releases on a 24-block table, per-token or with a window (and a
+    chunk) whose blocks are cached apart, or three pipeline stages of their own splits (24 blocks each): referenced blocks stay cached, blocks in use never exceed capacity, the
+    free queue holds exactly the free units, and the units in use are each sequence's own plus every referenced
+    cached block once."""
+    kv = BlockTable(24, 4, 6, caching=True, sliding=sliding)
     keys = {r: [(r % 3, k) for k in range(8)] for r in range(6)}  # sequences r and r + 3 share their contents
-    live: set[int] = set()
+    live: dict[int, int] = {}  # sequence → tokens computed
     for op, r, _, blocks in ops:
         if op <= 1 and r not in live:
-            hit, evictable = kv.lookup(keys[r], 7)
-            if blocks >= hit and blocks - hit + evictable <= kv.free:
-                kv.acquire(r, keys[r][:hit])
-                kv.grow(np.array([r]), np.array([blocks * 4]))
-                kv.register(r, keys[r], blocks)
-                live.add(r)
+            hit = kv.lookup(keys[r], 7)
+            if blocks >= hit.blocks:
+                after = kv.target([r], [blocks * 4], [hit.blocks * 4])[0]
+                if (kv.charge(hit, after) <= kv.free).all():
+                    kv.acquire(r, hit)
+                    kv.grow(np.array([r]), np.array([blocks * 4]), np.array([hit.blocks * 4]))
+                    kv.register(r, keys[r], blocks)
+                    live[r] = blocks * 4
         elif op == 2 and r in live:
             kv.release(r)
-            live.discard(r)
-        elif r in live and kv.need(np.array([r]), np.array([min(8, int(kv.held[r]) + 1) * 4]))[0] <= kv.free:
-            kv.grow(np.array([r]), np.array([min(8, int(kv.held[r]) + 1) * 4]))
-            kv.register(r, keys[r], int(kv.held[r]))
-        assert kv.used <= kv.capacity
+            del live[r]
+        elif r in live:
+            t = min(32, live[r] + 4)
+            if (kv.need(np.array([r]), np.array([t]), np.array([live[r]]))[0] <= kv.free).all():
+                kv.grow(np.array([r]), np.array([t]), np.array([live[r]]))
+                kv.register(r, keys[r], t // 4)
+                live[r] = t
+        assert (kv.used <= kv.capacities).all()
         for s in live:
-            for key in kv.mine.get(s, []):
-                assert kv.refs[key] >= 1
-        queued = sum(v if slot not in kv._keyed else 1 for slot, v in kv._queue.items())
-        assert queued == kv.free
-        assert kv.used == int(sum(kv.held[s] for s in live)) - _shared_extra(kv, live)
-
-
-def _shared_extra(kv, live):
-    """References beyond the first to one cached block: held counts each, `used` the block once."""
-    from collections import Counter
-
-    c = Counter(key for s in live for key in kv.mine.get(s, []))
-    return sum(v - 1 for v in c.values())
+            for dq in kv.mine.get(s, []):
+                for _, key in dq:
+                    assert kv.refs[key] >= 1
+        queued = sum(np.array(v if slot not in kv._keyed else kv.weights[v[0]]) for slot, v in kv._queue.items())
+        assert (queued == kv.capacities * kv.unit - kv.used_units).all()
+        own = sum((kv.held[s] * kv.unit - kv.shared[s] for s in live), np.zeros_like(kv.unit))
+        referenced = {e for s in live for dq in kv.mine.get(s, []) for _, e in dq}
+        assert (kv.used_units == own + sum((kv.weights[e[0]] for e in referenced), np.zeros_like(kv.unit))).all()
 
 
 # --- request files and the CLI ----------------------------------------------------------------------------

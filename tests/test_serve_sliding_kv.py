@@ -5,6 +5,8 @@ single_type_kv_cache_manager.py), so a sliding layer holds at most cdiv(window �
 blocks (SlidingWindowSpec.max_admission_blocks_per_request, vllm/v1/kv_cache_interface.py); ceil((window − 1) /
 block_size) + 1 while decoding."""
 
+import contextlib
+import io
 import json
 
 import numpy as np
@@ -131,3 +133,36 @@ def test_study_key_sliding_kv():
     assert ServingWorkload(model="gpt-oss-20b", requests_file="x.jsonl").sliding_kv is True
     w = ServingWorkload(model="gpt-oss-20b", requests_file="x.jsonl", sliding_kv=False)
     assert w.columns()["sliding_kv"] is False
+
+
+# --- a speculative draft's own windows ---------------------------------------------------------------------------
+# Gemma-3-4B (window 1024 on 5 of 6 layers) drafted by Gemma-3-1B (window 512): vLLM gives the draft's layers KV-cache
+# groups of their own spec, so the draft's sliding layers keep their own 512-token window.
+G3_4B, G3_1B = CONFIGS + "gemma-3-4b-it.json", CONFIGS + "gemma-3-1b-it.json"
+
+
+@pytest.mark.filterwarnings("ignore::hwsim.errors.HwsimWarning")
+def test_draft_windows_are_bounded_by_their_own_window():
+    target, draft = load_model(G3_4B), load_model(G3_1B)
+    alone, drafted, own = sliding_kv(target, 16, 16), sliding_kv(target, 16, 16, draft), sliding_kv(draft, 16, 16)
+    assert drafted.windows == tuple(sorted(alone.windows + own.windows))  # ((512, 1b's), (1024, 4b's))
+    assert drafted.full == alone.full + own.full  # only the draft's full layers join the target's
+    assert drafted.total == alone.total + own.total
+
+
+@pytest.mark.filterwarnings("ignore::hwsim.errors.HwsimWarning")
+def test_draft_windows_lower_the_peak():
+    """One 8192 + 128 request in chunks of 2048, Gemma-3-4B with the Gemma-3-1B draft (fp16, per-token K/V bytes x 64:
+    full 1,572,864 of both models, 4B's window 7,602,176, 1B's window 1,441,792): the peak is the last chunk's
+    allocation, 512 full blocks, 512 − (6144 − 1023) // 16 = 192 of the 1024 window, 512 − (6144 − 511) // 16 = 160
+    of the 512 one: ceil((1572864·512 + 7602176·192 + 1441792·160) / 10616832) = 236 blocks. The draft counted as
+    full attention (before) gave 283."""
+    from hwsim.cli import main
+
+    args = ["serve", "--arch", "h100-sxm", "--model", G3_4B, "--draft", G3_1B, "--acceptance", "0.7"]
+    args += ["--num-requests", "1", "--rate", "1", "--input-len", "8192", "--output-len", "128"]
+    args += ["--max-batched-tokens", "2048", "--json"]
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(args) in (0, None)
+    assert json.loads(out.getvalue())["kv_peak_blocks"] == 236

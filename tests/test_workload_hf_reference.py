@@ -211,22 +211,26 @@ def test_clamps_and_query_scales_equal_transformers(model_type):
     """Elements of the elementwise ops in HF's attention forward that hwsim prices on rows of their own
     (the reference's ElementCounter): clip_qkv's clamps (OLMoE's three on q, k and v after their norms, DBRX's one
     on the fused Wqkv output; olmoe_clip is OLMoE's tiny run with clip_qkv 8) and the multiply of the queries by a
-    factor per position (Ministral-3's get_llama_4_attn_scale, Llama-4's NoPE layers' attn_temperature_tuning);
-    every other type has neither, on both sides. Prefill and decode."""
+    factor per position (Ministral-3's get_llama_4_attn_scale, Llama-4's NoPE layers' attn_temperature_tuning), and
+    ALiBi's bias added to every score (MPT; in hwsim's softmax row, one op a score); every other type has none of
+    them, on both sides. Prefill and decode."""
     tiny = REF[model_type]["tiny"]
     m = from_hf_dict(dict(tiny["config"]))
     b, s = tiny["batch"], tiny["seq"]
+    alibi = [i for i, layer in enumerate(m.blocks) if layer.attention is not None and layer.attention.alibi]
     for phase, tr in (
         ("prefill_macs", trace(m, "prefill", batch=b, seq=s, logits="all")),
         ("decode_macs", trace(m, "decode", batch=b, context=s)),
     ):
         ops = tr.ops
         elems = ops["m"] * ops["n"] * ops["count"]
+        scores = ops[(ops["op"] == "softmax") & ops["layer"].isin(alibi)]
         got = {
             "clamp": int(elems[ops["op"] == "clamp"].sum()),
             "token_scale": int(elems[ops["name"].str.endswith("query_scale")].sum()),
+            "score_bias": int((scores["m"] * scores["n"]).sum()),
         }
-        assert got == tiny[phase].get("elements", {"clamp": 0, "token_scale": 0}), phase
+        assert got == tiny[phase].get("elements", {"clamp": 0, "token_scale": 0, "score_bias": 0}), phase
 
 
 def test_ssd_decode_is_the_recurrence():

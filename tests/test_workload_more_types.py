@@ -1,7 +1,9 @@
 """Decoder types added on existing readers: arcee (Arcee AFM), helium (Kyutai Helium), glm (GLM-4-9B-chat, model_type
 glm), olmo (OLMo-1), stablelm (StableLM / StableLM-2), exaone (EXAONE-3 / 3.5), nemotron (Nemotron-4 / Minitron)
 on the Llama reader, falcon_mamba
-(Falcon-Mamba) on the Mamba reader and gpt_bigcode (StarCoder, SantaCoder) on the GPT-2 reader.
+(Falcon-Mamba) on the Mamba reader, gpt_bigcode (StarCoder, SantaCoder) on the GPT-2 reader, gptj (GPT-J), mpt
+(MPT) and gpt_neo (GPT-Neo) on readers of their own, glm4_moe_lite (GLM-4.7-Flash) on the DeepSeek reader,
+solar_open (Solar-Open) on the GLM-4.5 reader, mimo_v2_flash (MiMo-V2-Flash) on a reader of its own.
 
 Sources: transformers 5.25's modelling code and config classes (ArceeMLP: up, ReLU², down; HeliumAttention: o_proj never
 biased; GlmMLP: fused gate_up_proj, GlmConfig partial_rotary_factor 0.5; OlmoLayerNorm: F.layer_norm without weight
@@ -15,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from hwsim.errors import HwsimError
 from hwsim.workload import from_hf_dict, load_model, trace
 
 CONFIGS = Path(__file__).parent / "data" / "hf_configs"
@@ -162,3 +165,150 @@ def test_nemotron_runs_a_squared_relu_mlp_under_layernorms_and_half_rotary():
     assert biased.params == 109_625_344 and biased.blocks[0].attention.o_bias
     big = {"hidden_size": 6144, "intermediate_size": 24576, "num_hidden_layers": 32, "num_attention_heads": 48}
     assert from_hf_dict({"model_type": "nemotron", **big, "vocab_size": 256000}).params == 17_642_041_344
+
+
+def test_gptj_is_a_parallel_block_with_partial_rotary_and_a_biased_head():
+    """GPT-J-6B (HF GPTJBlock: one ln_1 feeding attention and MLP, their outputs added to the residual; q/k/v and
+    out_proj bias-free, rotary on rotary_dim 64 of each 256-wide head; fc_in / fc_out biased; lm_head biased and
+    untied): 6,050,882,784 params = transformers 5.25 on meta (tests/data/hf_reference.json); rotary_dim null rotates
+    whole heads."""
+    m = load_model(CONFIGS / "gpt-j-6b.json")
+    b = m.blocks[0]
+    assert (b.parallel, b.norms, b.attention.head_dim, b.attention.rotary_dim) == (True, 1, 256, 64)
+    assert (b.attention.qkv_bias, b.attention.o_bias, b.mlp.bias, b.mlp.gated) == (False, False, True, False)
+    assert m.embedding.head_bias and not m.tie_embeddings and m.embedding.positions == 0
+    assert m.params == 6_050_882_784
+    assert from_hf_dict({**m.extra, "rotary_dim": None}).blocks[0].attention.rotary_dim is None
+    with pytest.raises(HwsimError) as err:  # wider than a head: one line naming the field
+        from_hf_dict({**m.extra, "rotary_dim": 512})
+    assert "rotary_dim" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_mpt_is_alibi_attention_with_a_bias_free_4x_mlp():
+    """MPT-7B (HF MptForCausalLM): multi-head attention from a fused Wqkv with ALiBi, no rotary (an add a score in
+    the softmax row, 1 op, assumed; its elements equal HF's, tests/test_workload_hf_reference.py), bias-free
+    LayerNorms and linears, a 4 x d_model exact-GELU MLP, a tied head. 6,649,286,656 params = transformers 5.25 on
+    meta (card 6.7B); MptConfig's defaults 1,311,213,568 = transformers."""
+    m = load_model(CONFIGS / "mpt-7b.json")
+    a = m.blocks[0].attention
+    assert (a.alibi, a.rotary, a.qkv_bias, a.heads, a.kv_heads) == (True, False, False, 32, 32)
+    assert (m.norm, m.activation, m.blocks[0].mlp.intermediate, m.tie_embeddings) == (
+        "layernorm_weight",
+        "gelu",
+        16384,
+        True,
+    )
+    assert m.params == 6_649_286_656
+    assert from_hf_dict({"model_type": "mpt"}).params == 1_311_213_568
+    base, plain = (trace(x, "decode", batch=2, context=100).ops for x in (m, from_hf_dict({"model_type": "mpt"})))
+    soft = base[base["op"] == "softmax"].iloc[0]
+    assert soft["vector_ops"] == (5 + 1) * soft["m"] * soft["n"]  # softmax 5 + the ALiBi add, per score
+    assert "rope" not in set(base["op"]) and "rope" not in set(plain["op"])
+    clipped = from_hf_dict({**m.extra, "attn_config": {**m.extra["attn_config"], "clip_qkv": 6}})
+    assert clipped.blocks[0].attention.clip_qkv
+
+
+@pytest.mark.parametrize(
+    "fields,field",
+    [
+        ({"expansion_ratio": 2}, "expansion_ratio"),
+        ({"attn_config": {"attn_type": "multiquery_attention"}}, "attn_config.attn_type"),
+        ({"attn_config": {"qk_ln": True}}, "attn_config.qk_ln"),
+        ({"attn_config": {"alibi": False}}, "attn_config.alibi"),
+        ({"attn_config": {"clip_qkv": -1}}, "attn_config.clip_qkv"),
+        ({"attn_config": [1]}, "attn_config"),
+    ],
+)
+def test_mpt_forms_transformers_does_not_build_are_one_line_naming_the_field(fields, field):
+    """transformers' MptMLP is 4 x d_model whatever expansion_ratio says, MptAttention is multi-head without q/k
+    norms, and MptModel always adds ALiBi: configs asking otherwise are refused, not costed as something else."""
+    with pytest.raises(HwsimError) as err:
+        from_hf_dict({"model_type": "mpt", **fields})
+    assert field in str(err.value) and "\n" not in str(err.value)
+
+
+def test_gpt_neo_alternates_global_and_256_token_local_attention():
+    """GPT-Neo-1.3B (HF GPTNeoSelfAttention: a "local" layer masks all but the last window_size keys): attention_types
+    [[["global", "local"], 12]] expands to 24 layers alternating global and local (window 256); learned positions,
+    bias-free q/k/v and a biased out_proj, a tied head. 1,315,575,808 params = transformers 5.25 on meta (card 1.3B);
+    GPT-Neo-2.7B's geometry 2,651,307,520 = transformers. A list that does not expand to num_layers is refused."""
+    m = load_model(CONFIGS / "gpt-neo-1.3b.json")
+    assert [b.attention.window for b in m.blocks[:4]] == [None, 256, None, 256] and m.layers == 24
+    a = m.blocks[0].attention
+    assert (a.rotary, a.qkv_bias, a.o_bias, m.embedding.positions, m.tie_embeddings) == (False, False, True, 2048, True)
+    assert m.params == 1_315_575_808
+    neo27 = {"hidden_size": 2560, "num_layers": 32, "num_heads": 20, "attention_types": [[["global", "local"], 16]]}
+    assert from_hf_dict({"model_type": "gpt_neo", **neo27}).params == 2_651_307_520
+    # a local layer reads at most 256 cached keys a query; a global one all of them
+    ops = trace(m, "decode", batch=1, context=1000).ops
+    qk = ops[ops["op"] == "qk"].set_index("layer")["n"]
+    assert (qk[0], qk[1]) == (1001, 256)
+    for bad in ([[["global", "local"], 11]], [[["global", "sparse"], 12]], [["global", 24]]):
+        with pytest.raises(HwsimError) as err:
+            from_hf_dict({**m.extra, "attention_types": bad})
+        assert "attention_types" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_glm4_moe_lite_is_deepseek_v3_layers_with_its_own_defaults():
+    """GLM-4.7-Flash (HF Glm4MoeLiteForCausalLM): DeepSeek-V3's MLA (q_lora 768, kv_lora 512, nope 192 + rope 64,
+    values 256) and layout (a dense first layer, then 64 routed experts of 1536, 4 a token, beside one shared; per
+    mlp_layer_types when given), Glm4MoeLiteConfig's defaults for absent fields: 29,943,390,976 params = transformers
+    5.25 on meta, written out or left to the defaults (card 30B-A3B); four layers without a query latent 2,644,922,368
+    and four all-MoE layers 3,175,635,968 = transformers."""
+    m = load_model(CONFIGS / "glm-4.7-flash.json")
+    mla = m.blocks[0].attention.mla
+    assert (mla.q_lora_rank, mla.kv_lora_rank, mla.nope_dim, mla.rope_dim, mla.v_dim) == (768, 512, 192, 64, 256)
+    assert [b.mlp.is_moe for b in m.blocks[:3]] == [False, True, True] and m.blocks[0].mlp.intermediate == 10240
+    assert (m.blocks[1].mlp.experts, m.blocks[1].mlp.top_k, m.blocks[1].mlp.shared) == (64, 4, 1536)
+    assert m.params == from_hf_dict({"model_type": "glm4_moe_lite"}).params == 29_943_390_976
+    no_latent = from_hf_dict({"model_type": "glm4_moe_lite", "q_lora_rank": None, "num_hidden_layers": 4})
+    assert no_latent.params == 2_644_922_368 and no_latent.blocks[0].attention.mla.q_lora_rank == 0
+    all_moe = {"model_type": "glm4_moe_lite", "num_hidden_layers": 4, "mlp_layer_types": ["sparse"] * 4}
+    assert from_hf_dict(all_moe).params == 3_175_635_968
+
+
+def test_solar_open_runs_its_moe_in_every_layer():
+    """Solar-Open-100B (HF SolarOpenDecoderLayer: SolarOpenMoE in every layer, 128 routed experts of 1280, 8 a token,
+    beside one shared; GQA of 64 / 8 heads of 128, no q/k norms, full rotary by default): 102,651,793,408 params =
+    transformers 5.25 on meta (card 102B total, 12B active; hwsim active 12.05B), the same as SolarOpenConfig's
+    defaults; four layers of 16 experts (num_local_experts, its alias) with two shared and half rotary
+    3,045,363,712 = transformers."""
+    m = load_model(CONFIGS / "solar-open-100b.json")
+    assert {(b.mlp.experts, b.mlp.top_k, b.mlp.intermediate, b.mlp.shared) for b in m.blocks} == {(128, 8, 1280, 1280)}
+    a = m.blocks[0].attention
+    assert (a.heads, a.kv_heads, a.head_dim, a.rotary_dim, a.qk_norm) == (64, 8, 128, 128, None)
+    assert m.params == 102_651_793_408 == from_hf_dict({"model_type": "solar_open"}).params
+    assert round(m.active_params_per_token / 1e9) == 12
+    small = {"num_hidden_layers": 4, "num_local_experts": 16, "n_shared_experts": 2, "partial_rotary_factor": 0.5}
+    v = from_hf_dict({"model_type": "solar_open", **small})
+    assert v.params == 3_045_363_712 and v.blocks[0].attention.rotary_dim == 64 and v.blocks[0].mlp.experts == 16
+
+
+def test_mimo_v2_flash_mixes_full_and_sliding_layers_of_their_own_kv_heads():
+    """MiMo-V2-Flash (HF MiMoV2FlashAttention / DecoderLayer): full attention on layer 0 and every 6th with 4 KV
+    heads, the rest 129-key sliding windows with 8 KV heads and a sink per head; q/k heads of 192, values of 128;
+    a dense first MLP then 256 experts of 2048, 8 a token. 308,778,768,832 params = transformers 5.25 on meta (card
+    309B total, 15B active; hwsim active 15.4B) = MiMoV2FlashConfig's defaults. The values are multiplied by
+    attention_value_scale in HF's forward before cache.update: a vector row (1 op an element) that writes them to
+    the cache where v_proj did, so the cache's traffic is unchanged."""
+    m = load_model(CONFIGS / "mimo-v2-flash.json")
+    kinds = [(b.attention.kv_heads, b.attention.window, b.attention.sinks) for b in m.blocks]
+    assert kinds[:7] == [(4, None, False)] + [(8, 129, True)] * 4 + [(4, None, False), (8, 129, True)]
+    a = m.blocks[0].attention
+    assert (a.heads, a.head_dim, a.v_dim, a.rotary_dim, a.value_scale) == (64, 192, 128, 64, True)
+    assert [b.mlp.is_moe for b in m.blocks[:2]] == [False, True] and (
+        m.blocks[1].mlp.experts,
+        m.blocks[1].mlp.top_k,
+    ) == (256, 8)
+    assert m.params == 308_778_768_832 == from_hf_dict({"model_type": "mimo_v2_flash"}).params
+    assert round(m.active_params_per_token / 1e9) == 15
+    ops = trace(m, "decode", batch=2, context=500).ops
+    scale = ops[(ops["op"] == "scale") & (ops["layer"] >= 0)]
+    assert len(scale) == 48 and set(scale["vector_ops"]) == {2 * 4 * 128, 2 * 8 * 128}
+    v = ops[ops["op"] == "v_proj"]
+    assert v["kv_write_elems"].sum() == 0 and scale["kv_write_elems"].sum() == v["act_out_elems"].sum()
+    # the reference's sliding_window_size is the window less the query
+    assert from_hf_dict({**m.extra, "sliding_window_size": 128}).blocks[1].attention.window == 129
+    with pytest.raises(HwsimError) as err:  # 64 heads and 2 x 24 sliding KV heads do not group
+        from_hf_dict({**m.extra, "num_key_value_heads": 24})
+    assert "num_key_value_heads" in str(err.value) and "\n" not in str(err.value)

@@ -91,6 +91,12 @@ PRESET = {
     "exaone": "hf_configs/exaone-3.5-7.8b-instruct.json",
     "gpt_bigcode": "hf_configs/starcoder.json",
     "nemotron": "hf_configs/minitron-4b-base.json",
+    "gptj": "hf_configs/gpt-j-6b.json",
+    "mpt": "hf_configs/mpt-7b.json",
+    "gpt_neo": "hf_configs/gpt-neo-1.3b.json",
+    "glm4_moe_lite": "hf_configs/glm-4.7-flash.json",
+    "solar_open": "hf_configs/solar-open-100b.json",
+    "mimo_v2_flash": "hf_configs/mimo-v2-flash.json",
 }
 DENSE_MLP = (".mlp.gate_proj", ".mlp.up_proj", ".mlp.down_proj")
 

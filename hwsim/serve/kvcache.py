@@ -29,18 +29,20 @@ vLLM's equal-size groups pad). Chunked local attention layers (Llama-4's `attent
 kind of bounded layer, through the same rule with their own skipped tokens: vLLM's ChunkedLocalAttentionManager
 skips every token before the start of the chunk holding the current position (get_num_skipped_tokens =
 computed // chunk × chunk, in whole blocks), and admits a chunk of n new tokens with cdiv(min(chunk + n,
-max_model_len), block_size) blocks (ChunkedLocalAttentionSpec.max_admission_blocks_per_request).
+max_model_len), block_size) blocks (ChunkedLocalAttentionSpec.max_admission_blocks_per_request). Under pipeline
+parallelism each stage's pool holds its own layers, split by their own kinds (stage_sliding); prefix caching caches
+each kind's blocks apart and finds a hit as vLLM's hybrid coordinator does (BlockTable).
 """
 
 from __future__ import annotations
 
 import math
 import warnings
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -105,7 +107,8 @@ def capacity_blocks(
     parallelism (hwsim.serve.shard) each device holds its stage's share of the weights and of each
     block; the cache holds the blocks the tightest stage can. Sizes in the info are per device;
     a speculative `draft` model's weights and KV sit beside the target's on every device. SSM layers' state of
-    `max_seqs` sequences is reserved beside the weights (module docstring)."""
+    `max_seqs` sequences is reserved beside the weights (module docstring). info["stage_blocks"]: the blocks of each
+    stage's own pool (NO_BLOCK_LIMIT for a stage without attention layers), for stage_sliding's per-stage charge."""
     par = par or Parallel()
     cap = float(np.asarray(arch.backing.capacity))
     if not math.isfinite(cap):
@@ -133,7 +136,7 @@ def capacity_blocks(
     blocks = [stage_kv_bytes_per_token(shard, r, rp.kv) * block_size + extra_kv for r in ranges]
     free = [cap * utilization - w - st - acts for w, st in zip(weights, states)]
     worst = int(np.argmax([w for w in weights]))
-    info = {
+    info: dict[str, Any] = {
         "memory_bytes": cap,
         "weights_bytes": weights[worst],
         "activation_bytes": acts,
@@ -157,6 +160,7 @@ def capacity_blocks(
             + (", fewer weight bits or a higher `memory_utilization`" if utilization < 1 else " or fewer weight bits"),
             field="model",
         )
+    info["stage_blocks"] = [int(f // b) if b > 0 else NO_BLOCK_LIMIT for f, b in zip(free, blocks)]
     held = [int(f // b) for f, b in zip(free, blocks) if b > 0]
     return (min(held) if held else NO_BLOCK_LIMIT), info
 
@@ -216,14 +220,46 @@ class SlidingKv:
         return -(-weighted // self.total)
 
 
+@overload
 def sliding_kv(
-    model: ModelConfig, kv_bits: Any, block_size: int, draft: ModelConfig | None = None, draft_bits: Any = 16
+    model: ModelConfig,
+    kv_bits: Any,
+    block_size: int,
+    draft: ModelConfig | None = ...,
+    draft_bits: Any = ...,
+    *,
+    full_only: Literal[True],
+) -> SlidingKv: ...
+
+
+@overload
+def sliding_kv(
+    model: ModelConfig,
+    kv_bits: Any,
+    block_size: int,
+    draft: ModelConfig | None = ...,
+    draft_bits: Any = ...,
+    *,
+    full_only: bool = ...,
+) -> SlidingKv | None: ...
+
+
+def sliding_kv(
+    model: ModelConfig,
+    kv_bits: Any,
+    block_size: int,
+    draft: ModelConfig | None = None,
+    draft_bits: Any = 16,
+    *,
+    full_only: bool = False,
 ) -> SlidingKv | None:
-    """The SlidingKv of a model whose attention layers include sliding-window or chunked local ones, None for every
-    other model (its blocks are charged per token as before). A speculative draft's K/V counts with the
-    full-attention layers (assumed: its own windows ignored, a small share of the block). `kv_bits`, `draft_bits`:
-    bits or the KV format, each layer priced as the blocks are (hwsim.workload.kv.token_bytes: a row-scaled format
-    on its rows)."""
+    """The SlidingKv of a model (with a speculative `draft` beside it) whose attention layers include
+    sliding-window or chunked local ones, None for every other model (its blocks are charged per token as before).
+    The draft's layers count by their own kind, as vLLM gives a draft's layers KV-cache groups of their own spec:
+    its windows and chunks bounded, its full layers with the target's (each kind's bytes rounded once).
+    `kv_bits`, `draft_bits`: bits or the KV format, each layer priced as the blocks are
+    (hwsim.workload.kv.token_bytes: a row-scaled format on its rows). `full_only`: a SlidingKv even without
+    bounded layers (a pipeline stage's)."""
     full = 0
     windows: dict[int, int] = {}
     chunks: dict[int, int] = {}
@@ -238,13 +274,61 @@ def sliding_kv(
             windows[attn.window] = windows.get(attn.window, 0) + bits
         else:
             full += bits
+    if draft is not None:
+        kinds: dict[tuple[str, int], list] = {}
+        for layer in draft.blocks:
+            attn = layer.mixer
+            if isinstance(attn, Attention):
+                key = ("chunk", attn.chunk) if attn.chunk else ("window", attn.window) if attn.window else ("full", 0)
+                kinds.setdefault(key, []).append(layer)
+        for (kind, n), layers in kinds.items():
+            bits = round(kv.token_bytes(tuple(layers), draft_bits) * 64)
+            if kind == "full":
+                full += bits
+            else:
+                bounded = chunks if kind == "chunk" else windows
+                bounded[n] = bounded.get(n, 0) + bits
     windows = {w: b for w, b in windows.items() if b > 0}
     chunks = {c: b for c, b in chunks.items() if b > 0}
-    if not windows and not chunks:
+    if not windows and not chunks and not full_only:
         return None
-    if draft is not None:
-        full += round(kv_bytes_per_token(draft, draft_bits) * 64)
     return SlidingKv(int(block_size), int(full), tuple(sorted(windows.items())), tuple(sorted(chunks.items())))
+
+
+def stage_sliding(
+    model: ModelConfig,
+    kv_bits: Any,
+    block_size: int,
+    par: Parallel | None = None,
+    draft: ModelConfig | None = None,
+    draft_bits: Any = 16,
+) -> tuple[SlidingKv, ...] | None:
+    """The SlidingKv of each pipeline stage of layout `par`: each stage's pool holds its own layers (one device's
+    shard of them), so its split between full and bounded layers is its own, a stage of sliding layers only
+    needing its windows' blocks; a speculative draft is held whole on every stage (capacity_blocks), so its layers
+    join each. None when the model (with its draft) has no sliding or chunked layer; one entry, the whole model's,
+    without pipeline parallelism. A stage without attention layers has a SlidingKv of total 0 (nothing cached)."""
+    if sliding_kv(model, kv_bits, block_size, draft, draft_bits) is None:
+        return None
+    par = par or Parallel()
+    if par.pp == 1:
+        return (sliding_kv(model, kv_bits, block_size, draft, draft_bits, full_only=True),)
+    shard = shard_model(model, par)
+    return tuple(
+        sliding_kv(replace(shard, blocks=shard.blocks[a:b]), kv_bits, block_size, draft, draft_bits, full_only=True)
+        for a, b in stage_ranges(model.layers, par.pp)
+    )
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A prefix-cache hit (BlockTable.lookup): `blocks` leading blocks of tokens reused; `entries`, the cached
+    blocks each layer kind reuses as (kind, block index, entry key), index ascending; `live`, the units (per
+    stage) of those another sequence still references (the rest are taken out of the free queue)."""
+
+    blocks: int
+    entries: tuple[tuple[int, int, Hashable], ...]
+    live: np.ndarray
 
 
 class BlockTable:
@@ -254,156 +338,351 @@ class BlockTable:
     - a full block is known by the chain of its contents (the caller's `key`: equal keys hold equal tokens after
       equal prefixes); a block is cached (registered under its key) when it is allocated for tokens that are
       scheduled, so a request admitted later in the same iteration may already reuse it;
-    - a request reuses (`acquire`) its leading blocks that are cached, adding a reference each;
+    - a request reuses (`acquire`) the cached blocks `lookup` finds, adding a reference each;
     - freed blocks go to the tail of one free queue, a request's blocks in reverse order (its last block is
       evicted first); a new block is taken from the head, and a cached block taken there is evicted (its key
       forgotten): least recently used first, and never a block that is referenced (it is not in the queue);
     - a cached block with no reference counts as free (it is in the queue); reusing one takes it out.
     Without `caching` only the counts are kept (the queue would hold blank blocks only).
-    With `sliding` (a SlidingKv) a sequence holds the blocks its sliding and chunked layers still need (module
-    docstring): its count may fall as their windows or chunks move on, never below the cached blocks it references;
-    of a prefix of b full blocks it caches the leading SlidingKv.blocks(b × block_size, b × block_size) (assumed:
-    the bytes its full layers keep for all b blocks and its bounded layers for the window's last ones or the current
-    chunk's, as vLLM keeps them; a later request reuses at most those leading blocks)."""
+
+    Layer kinds (module docstring): the full-attention layers, and with `sliding` (a SlidingKv) each window and
+    chunk size. A sequence holds, per kind, the blocks of its tokens that kind still reads (a window's last ones,
+    the current chunk's); its charge is their bytes, rounded up to whole blocks (SlidingKv.blocks). With caching
+    each kind's blocks are cached apart, as vLLM's KV-cache groups are, and weigh that kind's share of a block
+    (integer units: a block is `unit` units, the kinds' weights summed): a bounded kind's block that leaves the
+    window stays cached while free (vLLM frees it to the queue, latest first, keeping its hash), and `lookup` is
+    vLLM's HybridKVCacheCoordinator.find_longest_cache_hit (vllm/v1/core/kv_cache_coordinator.py; the rule is its,
+    the code is not): the full layers' leading cached blocks give the first length; a window then searches from
+    that length backwards for cdiv(window − 1, block_size) contiguous cached blocks and cuts the length to the end
+    of the first such run (or to the run from block 0 when none is found; SlidingWindowManager); a chunk counts
+    every block before the chunk holding the length as a hit without lookup and cuts the length at its first
+    uncached block from there (ChunkedLocalAttentionManager); the kinds are asked again until none cuts it. The
+    hit reuses the full layers' blocks below the length and each bounded kind's blocks it still reads there.
+    A finished sequence frees its own (uncached) blocks first, then its bounded kinds' cached blocks, then its full
+    layers', each tail first (assumed from vLLM's pop_blocks_for_free: the groups' blocks freed in reverse).
+
+    `sliding` may be one SlidingKv per pipeline stage, with `num_blocks` one count per stage (each stage's pool
+    holds its own layers: hwsim.serve.kvcache.capacity_blocks); every count is then a vector over the stages, a
+    sequence fits when it fits in every stage."""
 
     def __init__(
-        self, num_blocks: int, block_size: int, num_seqs: int, caching: bool = False, sliding: SlidingKv | None = None
+        self,
+        num_blocks: int | ArrayLike,
+        block_size: int,
+        num_seqs: int,
+        caching: bool = False,
+        sliding: SlidingKv | tuple[SlidingKv, ...] | None = None,
     ) -> None:
-        if num_blocks < 1 or block_size < 1:
+        stages = [] if sliding is None else [sliding] if isinstance(sliding, SlidingKv) else list(sliding)
+        caps = np.atleast_1d(np.asarray(num_blocks, dtype=np.int64))
+        if caps.size == 1 and len(stages) > 1:
+            caps = np.repeat(caps, len(stages))
+        if block_size < 1 or (caps < 1).any():
             raise HwsimError("`kv_blocks` and `block_size` must be positive integers", field="kv_blocks")
-        self.capacity, self.block_size = int(num_blocks), int(block_size)
-        self.held = np.zeros(num_seqs, dtype=np.int64)
-        self.used = 0  # blocks referenced by some sequence
-        self.peak = 0
+        if stages and len(caps) != len(stages):
+            raise ValueError(f"{len(caps)} block counts for {len(stages)} stages")
+        self.capacities, self.block_size = caps, int(block_size)
+        self.capacity = int(caps.min())
+        if not stages:  # one kind, one unit a block: the per-token rule
+            kinds, weights = [(0, False)], np.ones((1, 1), dtype=np.int64)
+        else:
+            sizes = sorted(
+                {(w, False) for st in stages for w, _ in st.windows}
+                | {(c, True) for st in stages for c, _ in st.chunks}
+            )
+            kinds = [(0, False), *sizes]
+            weights = np.array(
+                [[st.full for st in stages]]
+                + [[dict(st.chunks if ch else st.windows).get(n, 0) for st in stages] for n, ch in sizes],
+                dtype=np.int64,
+            )
+            keep = (weights != 0).any(axis=1).tolist()
+            kinds, weights = [k for k, kept in zip(kinds, keep) if kept], weights[np.array(keep, dtype=bool)]
+        self.stages = stages
+        self.kinds: list[tuple[int, bool]] = kinds  # (0, False): full attention; (size, chunked)
+        self.weights = weights  # kind × stage
+        self.unit = weights.sum(axis=0)  # units in one block, per stage
+        self.bounded = any(n for n, _ in kinds)
+        S, C = len(caps), len(kinds)
+        self.held = np.zeros((num_seqs, S), dtype=np.int64)  # blocks each sequence is charged, per stage
+        self.used_units = np.zeros(S, dtype=np.int64)  # units referenced by some sequence
+        self.peak = np.zeros(S, dtype=np.int64)
         self.caching = caching
-        self.sliding = sliding
-        self.refs: dict[Hashable, int] = {}  # cached blocks: key → references
-        self.mine: dict[int, list[Hashable]] = {}  # sequence → keys of the cached blocks it references
+        self.refs: dict[Hashable, int] = {}  # cached blocks: (kind, key) → references
+        self.mine: dict[int, list[deque]] = {}  # sequence → per kind, (index, entry) of the cached blocks it holds
+        self.shared = np.zeros((num_seqs if caching else 0, S), dtype=np.int64)  # units of those
         self.registered = np.zeros(num_seqs if caching else 0, dtype=np.int64)  # leading blocks checked to cache
-        self.evicted = 0
-        # free queue, head first: slot → a run length (blank blocks) or a key (one cached block); keys → slots
-        self._queue: OrderedDict[int, int | Hashable] = OrderedDict({0: self.capacity} if caching else {})
+        self.low = np.zeros((num_seqs if caching else 0, C), dtype=np.int64)  # first block each kind still holds
+        self.evicted_units = np.zeros(S, dtype=np.int64)
+        self.miss = Hit(0, (), np.zeros(S, dtype=np.int64))
+        # free queue, head first: slot → blank units (a tuple over stages) or an entry key (one cached block)
+        self._queue: OrderedDict[int, Any] = OrderedDict(
+            {0: tuple(int(x) for x in caps * self.unit)} if caching else {}
+        )
+        self._sizes = [tuple(int(x) for x in w) for w in weights]  # a cached block's units per stage, by kind
         self._slot: dict[Hashable, int] = {}
         self._keyed: set[int] = set()  # slots that hold a cached block
         self._next = 1
 
-    def target(self, ids: np.ndarray, tokens: np.ndarray, computed: np.ndarray | None = None) -> np.ndarray:
-        """Blocks sequences `ids` hold at `tokens` tokens each (`computed` of them in the cache: only a sliding
-        model's count depends on it)."""
-        if self.sliding is None:
-            return -(-tokens // self.block_size)
-        held = self.sliding.blocks(np.zeros_like(tokens) if computed is None else computed, tokens)
-        if self.caching:  # never below the cached blocks a sequence references (they stay until it ends)
-            held = np.maximum(held, [len(self.mine.get(r, ())) for r in np.atleast_1d(ids).tolist()])
-        return held
+    # --- counts ---------------------------------------------------------------------------------------------
+    def _counts(self, tokens: ArrayLike, computed: ArrayLike | None) -> tuple[np.ndarray, np.ndarray]:
+        """(blocks each kind holds, first block each kind holds), sequence × kind, at `tokens` tokens with
+        `computed` of them in the cache (vLLM frees a bounded kind's skipped blocks before allocating)."""
+        tokens = np.atleast_1d(np.asarray(tokens, dtype=np.int64))
+        computed = np.zeros_like(tokens) if computed is None else np.atleast_1d(np.asarray(computed, dtype=np.int64))
+        every = -(-tokens // self.block_size)
+        if not self.bounded:  # the full layers only: every block held from the first
+            return every[:, None], np.zeros((len(every), 1), dtype=np.int64)
+        lows = [
+            np.zeros_like(every)
+            if n == 0
+            else np.minimum(SlidingKv.skipped_tokens(n, chunked, computed) // self.block_size, every)
+            for n, chunked in self.kinds
+        ]
+        low = np.stack(lows, axis=-1)
+        return every[:, None] - low, low
 
-    def need(self, ids: np.ndarray, tokens: np.ndarray, computed: np.ndarray | None = None) -> np.ndarray:
-        """Extra blocks sequences `ids` need to hold `tokens` tokens each."""
-        return np.maximum(self.target(ids, tokens, computed) - self.held[ids], 0)
+    def target(self, ids: ArrayLike, tokens: ArrayLike, computed: ArrayLike | None = None) -> np.ndarray:
+        """Blocks (sequence × stage) sequences `ids` are charged at `tokens` tokens each (`computed` of them in the
+        cache: only a bounded kind's count depends on it)."""
+        counts, _ = self._counts(tokens, computed)
+        if not self.stages:  # one unit a block
+            return counts
+        return -(-(counts @ self.weights) // self.unit)
+
+    def worst(self, tokens: ArrayLike, max_batched_tokens: int) -> np.ndarray:
+        """Most blocks (sequence × stage) a sequence of `tokens` tokens ever holds (SlidingKv.worst)."""
+        tokens = np.asarray(tokens, dtype=np.int64)
+        if not self.stages:
+            return (-(-tokens // self.block_size))[:, None]
+        return np.stack([st.worst(tokens, max_batched_tokens) for st in self.stages], axis=1)
+
+    def need(self, ids: ArrayLike, tokens: ArrayLike, computed: ArrayLike | None = None) -> np.ndarray:
+        """Extra blocks (sequence × stage) sequences `ids` take from the free ones to hold `tokens` tokens each."""
+        ids = np.atleast_1d(ids)
+        d = self.target(ids, tokens, computed) - self.held[ids]
+        if self.caching and self.bounded:  # a block it lets go that another sequence still holds stays in use
+            _, low = self._counts(tokens, computed)
+            extra = np.zeros_like(d)
+            for j, r in enumerate(ids.tolist()):
+                for c, dq in enumerate(self.mine.get(r, ())):
+                    for k, e in dq:
+                        if k >= low[j, c]:
+                            break
+                        if self.refs[e] > 1:
+                            extra[j] += self.weights[c]
+            d = -(-(d * self.unit + extra) // self.unit)
+        return np.maximum(d, 0)
 
     @property
-    def free(self) -> int:
-        return self.capacity - self.used
+    def used(self) -> np.ndarray:
+        """Blocks in use per stage (cached free blocks not counted)."""
+        return -(-self.used_units // self.unit)
 
-    def grow(self, ids: np.ndarray, tokens: np.ndarray, computed: np.ndarray | None = None) -> None:
-        if self.sliding is not None:  # a sliding layer's skipped blocks are freed first, then the new ones taken
-            delta = self.target(ids, tokens, computed) - self.held[ids]
-            freed = int(-delta[delta < 0].sum())
-            self.used -= freed
-            if self.caching:
-                self._put_blank(freed)
-            self.held[ids] += np.minimum(delta, 0)
-        extra = self.need(ids, tokens, computed)
-        total = int(extra.sum())
-        assert total <= self.free, "scheduler allocated beyond the cache"
-        self.held[ids] += extra
-        self.used += total
-        if self.caching:
-            self._take(total)
+    @property
+    def free(self) -> np.ndarray:
+        return (self.capacities * self.unit - self.used_units) // self.unit
+
+    def charge(self, hit: Hit, held: np.ndarray) -> np.ndarray:
+        """Blocks per stage a sequence admitted with `hit` takes from the free ones to be charged `held` blocks
+        (the reused blocks another sequence holds are in use already)."""
+        return -(-(np.asarray(held, dtype=np.int64) * self.unit - hit.live) // self.unit)
+
+    def evicted_blocks(self, stage: int = 0) -> int:
+        """Cached blocks evicted, in whole blocks of `stage` (units summed)."""
+        return int(self.evicted_units[stage] // self.unit[stage])
+
+    # --- allocation -------------------------------------------------------------------------------------------
+    def grow(self, ids: ArrayLike, tokens: ArrayLike, computed: ArrayLike | None = None) -> None:
+        """Charge sequences `ids` for `tokens` tokens each (a bounded kind's skipped blocks freed first)."""
+        ids = np.atleast_1d(ids)
+        t = self.target(ids, tokens, computed)
+        if not self.caching:
+            self.used_units += (t - self.held[ids]).sum(axis=0) * self.unit
+            self.held[ids] = t
+            assert (self.used_units <= self.capacities * self.unit).all(), "scheduler allocated beyond the cache"
+            return
+        before = (self.held[ids] * self.unit - self.shared[ids]).sum(axis=0)  # private units
+        if self.bounded:
+            _, low = self._counts(tokens, computed)
+            for j, r in enumerate(ids.tolist()):
+                self._let_go(r, low[j])
+        self.held[ids] = t
+        delta = (t * self.unit - self.shared[ids]).sum(axis=0) - before
+        self.used_units += delta
+        self._put_blank(np.maximum(-delta, 0))
+        self._take(np.maximum(delta, 0))
+        assert (self.used_units <= self.capacities * self.unit).all(), "scheduler allocated beyond the cache"
+
+    def _let_go(self, r: int, low: np.ndarray) -> None:
+        """Sequence `r`'s cached blocks of bounded kinds below `low` leave it (vLLM's remove_skipped_blocks: freed,
+        latest first; they stay cached while free)."""
+        mine = self.mine.get(r)
+        self.low[r] = low
+        if mine is None:
+            return
+        for c, dq in enumerate(mine):
+            gone = []
+            while dq and dq[0][0] < low[c]:
+                gone.append(dq.popleft()[1])
+            for e in reversed(gone):
+                self.shared[r] -= self.weights[c]
+                self.refs[e] -= 1
+                if not self.refs[e]:
+                    self._put(e)
+                    self.used_units -= self.weights[c]
 
     def release(self, ids: ArrayLike) -> None:
         ids = np.atleast_1d(ids)
         if not self.caching:
-            self.used -= int(self.held[ids].sum())
+            self.used_units -= self.held[ids].sum(axis=0) * self.unit
         for r in ids.tolist() if self.caching else ():
-            keys = self.mine.pop(r, [])
-            private = int(self.held[r]) - len(keys)
+            private = self.held[r] * self.unit - self.shared[r]
             self._put_blank(private)  # the sequence's own blocks: its tail, evicted first
-            self.used -= private
-            for key in reversed(keys):  # a shared block stays in use while another sequence references it
-                self.refs[key] -= 1
-                if not self.refs[key]:
-                    self._put(key)
-                    self.used -= 1
+            self.used_units -= private
+            for c, dq in reversed(list(enumerate(self.mine.pop(r, ())))):
+                unused = 0
+                for _, e in reversed(dq):  # a shared block stays in use while another sequence references it
+                    self.refs[e] -= 1
+                    if not self.refs[e]:
+                        self._put(e)
+                        unused += 1
+                self.used_units -= unused * self.weights[c]
+            self.shared[r] = 0
             self.registered[r] = 0
+            self.low[r] = 0
         self.held[ids] = 0
 
     # --- prefix caching ---------------------------------------------------------------------------------
-    def lookup(self, keys: list, max_blocks: int) -> tuple[int, int]:
-        """(blocks, evictable): how many leading `keys` (at most `max_blocks`) are cached, and how many of
-        those are free now (reusing them takes them out of the free blocks)."""
-        hit = evictable = 0
-        for key in keys[: max(max_blocks, 0)]:
-            refs = self.refs.get(key)
-            if refs is None:
-                break
-            hit += 1
-            evictable += refs == 0
-        return hit, evictable
+    def lookup(self, keys: list, max_blocks: int) -> Hit:
+        """The longest prefix of at most `max_blocks` blocks every kind finds cached (class docstring)."""
+        top = max(min(max_blocks, len(keys)), 0)
+        refs, bs = self.refs, self.block_size
 
-    def acquire(self, r: int, keys: list) -> None:
-        """Sequence `r` (holding nothing) reuses the cached blocks `keys`, its leading ones."""
-        assert self.held[r] == 0
-        for key in keys:
-            if not self.refs[key]:
-                slot = self._slot.pop(key)
+        def cached(c: int, k: int) -> bool:
+            return (c, keys[k]) in refs
+
+        hit, full = top, -1
+        while True:
+            cur = hit
+            for c, (n, chunked) in enumerate(self.kinds):
+                if n == 0:  # downward-closed: looked up once, then cut to the length
+                    if full < 0:
+                        full = 0
+                        while full < top and cached(c, full):
+                            full += 1
+                    cur = min(cur, full)
+                elif chunked:
+                    k = (cur * bs // n) * n // bs  # blocks before the current chunk: hits without lookup
+                    while k < cur and cached(c, k):
+                        k += 1
+                    cur = k
+                else:
+                    run, want, found = 0, -(-(n - 1) // bs), False
+                    for k in range(cur - 1, -1, -1):
+                        if want <= 0:
+                            break
+                        if cached(c, k):
+                            run += 1
+                            if run >= want:
+                                cur, found = k + want, True
+                                break
+                        else:
+                            run = 0
+                    if want > 0 and not found:
+                        cur = run  # the run from block 0
+            if cur >= hit:
+                break
+            hit = cur
+        entries = []
+        live = np.zeros_like(self.used_units)
+        _, low = self._counts(np.array([hit * bs]), np.array([hit * bs]))
+        for c in range(len(self.kinds)):
+            for k in range(int(low[0, c]), hit):
+                e = (c, keys[k])
+                entries.append((c, k, e))
+                if refs[e]:
+                    live += self.weights[c]
+        return Hit(hit, tuple(entries), live)
+
+    def acquire(self, r: int, hit: Hit) -> None:
+        """Sequence `r` (holding nothing) reuses the cached blocks of `hit`."""
+        assert not self.held[r].any()
+        mine = self.mine[r] = [deque() for _ in self.kinds]
+        for c, k, e in hit.entries:
+            if not self.refs[e]:
+                slot = self._slot.pop(e)
                 del self._queue[slot]
                 self._keyed.discard(slot)
-                self.used += 1
-            self.refs[key] += 1
-        self.mine[r] = list(keys)
-        self.held[r] = len(keys)
-        self.registered[r] = len(keys)
+                self.used_units += self.weights[c]
+            self.refs[e] += 1
+            mine[c].append((k, e))
+            self.shared[r] += self.weights[c]
+        held = -(-self.shared[r] // self.unit)
+        slack = held * self.unit - self.shared[r]  # rounding to whole blocks
+        self.held[r] = held
+        self.used_units += slack
+        self._take(slack)
+        self.registered[r] = hit.blocks
+        if self.bounded:
+            t = np.array([hit.blocks * self.block_size])
+            self.low[r] = self._counts(t, t)[1][0]
 
     def register(self, r: int, keys: list, blocks: int) -> None:
         """Cache sequence `r`'s blocks below `blocks` (full, scheduled) under their `keys` (None: never
-        shared); a key already cached (the same tokens computed twice at once) leaves this copy private."""
-        mine = self.mine.setdefault(r, [])
+        shared), each kind the blocks it holds; a key already cached (the same tokens computed twice at once)
+        leaves this copy private."""
+        mine = self.mine.get(r)
+        if mine is None:
+            mine = self.mine[r] = [deque() for _ in self.kinds]
         top = min(blocks, len(keys))
-        if self.sliding is not None:  # a prefix of `top` blocks: its full layers' blocks and its windows' last ones
-            top = int(self.sliding.blocks(np.array(top * self.block_size), np.array(top * self.block_size)))
-        for k in range(int(self.registered[r]), top):
-            key = keys[k]
-            if key is not None and key not in self.refs:
-                self.refs[key] = 1
-                mine.append(key)
-        self.registered[r] = max(int(self.registered[r]), blocks)
+        start = int(self.registered[r])
+        refs = self.refs
+        for c, dq in enumerate(mine):
+            added = len(dq)
+            for k in range(max(start, int(self.low[r, c])), top):
+                key = keys[k]
+                e = (c, key)
+                if key is not None and e not in refs:
+                    refs[e] = 1
+                    dq.append((k, e))
+            if len(dq) > added:
+                self.shared[r] += (len(dq) - added) * self.weights[c]
+        self.registered[r] = max(start, blocks)
 
     @property
     def cached(self) -> int:
-        """Blocks holding a registered key (referenced or free)."""
+        """Blocks of every kind holding a registered key (referenced or free)."""
         return len(self.refs)
 
-    def _take(self, count: int) -> None:
-        while count:
+    def _take(self, units: np.ndarray) -> None:
+        need = [int(x) for x in units]  # per stage, Python ints: this loop runs once per queue entry taken
+        if max(need) <= 0:
+            return
+        spare = [0] * len(need)  # units taken off the queue beyond the need (a stage needing none)
+        while max(need) > 0:
             slot, v = self._queue.popitem(last=False)
-            if slot not in self._keyed:
-                assert isinstance(v, int)
-                use = min(v, count)
-                if v > use:
-                    self._queue[slot] = v - use
-                    self._queue.move_to_end(slot, last=False)
-                count -= use
-            else:  # a cached block: evicted (never a referenced one: those are not in the queue)
+            if slot in self._keyed:  # a cached block: evicted (never a referenced one: those are not in the queue)
                 assert self.refs[v] == 0, "evicting a referenced block"
                 del self.refs[v], self._slot[v]
                 self._keyed.discard(slot)
-                self.evicted += 1
-                count -= 1
+                size = self._sizes[v[0]]
+                self.evicted_units += size
+                got = size
+            else:
+                got = v
+            for s, g in enumerate(got):
+                use = min(g, max(need[s], 0))
+                need[s] -= use
+                spare[s] += g - use
+        if max(spare) > 0:
+            self._queue[self._next] = tuple(spare)
+            self._queue.move_to_end(self._next, last=False)
+            self._next += 1
 
-    def _put_blank(self, n: int) -> None:
-        if n > 0:
-            self._queue[self._next] = n
+    def _put_blank(self, units: np.ndarray) -> None:
+        if units.any():
+            self._queue[self._next] = tuple(int(x) for x in units)
             self._next += 1
 
     def _put(self, key: Hashable) -> None:

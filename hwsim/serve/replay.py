@@ -14,7 +14,7 @@ from hwsim.engine.per_op import activations_label, for_model, kv_label, weights_
 from hwsim.errors import HwsimError
 from hwsim.fileio import atomic_write_table, prepare_output
 from hwsim.serve import metrics
-from hwsim.serve.kvcache import capacity_blocks, kv_bytes_per_token, sliding_kv, state_bytes_per_seq
+from hwsim.serve.kvcache import SlidingKv, capacity_blocks, kv_bytes_per_token, stage_sliding, state_bytes_per_seq
 from hwsim.serve.links import Link
 from hwsim.serve.parallel import ParallelStepCost, machine_cost
 from hwsim.serve.replicas import merge, round_robin
@@ -76,8 +76,9 @@ def serve(
     prec = precision if precision is not None else Precision()  # weights None: the model's own formats
     rp = resolve_precision(for_model(model, prec)[0])
     sc = step_cost or machine_cost(arch, model, prec, par, link)
+    stage_blocks = None  # each pipeline stage's own pool (capacity_blocks)
     if kv_blocks is None:
-        kv_blocks, _ = capacity_blocks(
+        kv_blocks, info = capacity_blocks(
             arch,
             model,
             prec,
@@ -88,6 +89,7 @@ def serve(
             draft=speculation.draft.model if speculation else None,
             max_seqs=config.max_num_seqs,
         )
+        stage_blocks = info["stage_blocks"]
     elif isinstance(kv_blocks, bool) or not isinstance(kv_blocks, int) or kv_blocks < 1:
         raise HwsimError(f"must be a positive integer, got {kv_blocks!r}", field="kv_blocks")
     else:  # a cache size given: it must fit beside the weights and activations (none is sized, so none checked)
@@ -108,28 +110,36 @@ def serve(
         # a cached block holds attention K/V only, not the recurrent state an SSM layer needs at the prefix's
         # end (assumed: no reuse, as vLLM's prefix caching did not cover Mamba layers before its hybrid manager)
         config = replace(config, prefix_caching=False)
-    sliding = (
-        sliding_kv(
+    stages = (
+        stage_sliding(
             model,
             rp.kv,
             config.block_size,
+            par,
             speculation.draft.model if speculation else None,
             resolve_precision(for_model(speculation.draft.model, prec)[0]).kv if speculation else 16,
         )
         if config.sliding_kv
         else None
     )
+    # each pipeline stage's pool holds its own layers' blocks (a stage without attention layers holds none)
+    pools: int | list[int] = kv_blocks
+    sliding: SlidingKv | tuple[SlidingKv, ...] | None = None
+    if stages is not None and len(stages) > 1:
+        keep = [s for s, st in enumerate(stages) if st.total > 0]
+        sliding = tuple(stages[s] for s in keep)
+        pools = [stage_blocks[s] for s in keep] if stage_blocks is not None else kv_blocks
+    elif stages is not None:
+        sliding = stages[0]
     sc.warm(requests.input_tokens)
     if speculation is not None:
         speculation.validate()
         speculation.draft.warm(requests.input_tokens)
     if dp == 1:
-        rep = simulate(requests, sc.iteration, kv_blocks, config, speculation, sliding)
+        rep = simulate(requests, sc.iteration, pools, config, speculation, sliding)
     else:  # replicas share nothing: each replays its share of the stream on the same machine's costs
         shares = round_robin(requests, dp)
-        rep = merge(
-            requests, [simulate(share, sc.iteration, kv_blocks, config, speculation, sliding) for share in shares]
-        )
+        rep = merge(requests, [simulate(share, sc.iteration, pools, config, speculation, sliding) for share in shares])
     # after the replay's own checks, so that an error stays the only line: the longest request's last position
     warn_beyond_trained_context(model, int((requests.input_tokens + requests.output_tokens).max()) - 1)
     block_bytes = kv_bytes_per_token(model, rp.kv) * config.block_size

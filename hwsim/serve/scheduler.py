@@ -91,17 +91,19 @@ class Replay:
 def simulate(
     requests: Requests,
     step: Callable[[np.ndarray, np.ndarray, np.ndarray], Cost],
-    kv_blocks: int,
+    kv_blocks: int | list[int],
     config: SchedulerConfig = SchedulerConfig(),
     spec: Speculation | None = None,
-    sliding: SlidingKv | None = None,
+    sliding: SlidingKv | tuple[SlidingKv, ...] | None = None,
 ) -> Replay:
     """Serve `requests`; `step(new, context, emits) -> Cost` prices one iteration (`emits`: which
     sequences produce a token; a StepCost's or ParallelStepCost's `iteration`). `spec`: a
     hwsim.serve.speculative.Speculation — a decoding sequence then verifies up to k draft tokens per
     iteration (all in the token budget and the cache), keeps the accepted ones plus one, and the draft
     model's steps are added to the iteration's cost. `sliding`: the model's sliding-window layers keep only their
-    window's blocks (hwsim.serve.kvcache.SlidingKv; None: every block holds every layer for good)."""
+    window's blocks (hwsim.serve.kvcache.SlidingKv; None: every block holds every layer for good); one per pipeline
+    stage with `kv_blocks` one count per stage, each stage's pool holding its own layers (a sequence runs when every
+    stage has room; the fullest stage's pool is reported)."""
     config.validate()
     n = len(requests)
     P, D = requests.input_tokens, requests.output_tokens
@@ -109,14 +111,15 @@ def simulate(
     bs = config.block_size
     keys_of = _BlockKeys(requests, bs) if config.prefix_caching else None
     last = P + D - 1  # tokens a sequence ever holds in the cache (its last token is never fed back)
-    worst = -(-last // config.block_size) if sliding is None else sliding.worst(last, config.max_batched_tokens)
+    worst = kv.worst(last, config.max_batched_tokens)  # sequence × stage
     reserve = config.kv_admission == "reserve"
-    too_big = np.flatnonzero(worst > kv.capacity)
+    too_big = np.flatnonzero((worst > kv.capacities).any(axis=1))
     if len(too_big):
         i = int(too_big[0])
+        s = int(np.argmax(worst[i] - kv.capacities))
         raise HwsimError(
-            f"request {i + 1} needs {int(worst[i])} KV blocks ({int(P[i])} + {int(D[i])} tokens) but the "
-            f"cache holds {kv.capacity}: give more `kv_blocks` / memory, more devices or shorter requests",
+            f"request {i + 1} needs {int(worst[i, s])} KV blocks ({int(P[i])} + {int(D[i])} tokens) but the "
+            f"cache holds {int(kv.capacities[s])}: give more `kv_blocks` / memory, more devices or shorter requests",
             file=requests.source or None,
             field="input_tokens",
         )
@@ -207,33 +210,31 @@ def simulate(
             rem = P[run] + generated[run] - computed[run] + lookahead(run)
             take = np.minimum(rem, np.maximum(budget - (np.cumsum(rem) - rem), 0))
             keep = take > 0
-            if int(kv.need(run[keep], computed[run[keep]] + take[keep], computed[run[keep]]).sum()) <= kv.free:
+            if (kv.need(run[keep], computed[run[keep]] + take[keep], computed[run[keep]]).sum(axis=0) <= kv.free).all():
                 ids, new = run[keep].tolist(), take[keep].tolist()
                 budget -= int(take.sum())
                 place(run[keep], computed[run[keep]] + take[keep])
             else:
                 budget = _running_with_preemption(ids, new, budget)
         # waiting sequences, first come first served; `owed`: blocks the running ones may still take (reserve)
-        owed = int(np.maximum(worst[running] - kv.held[running], 0).sum()) if reserve and running else 0
+        owed = np.maximum(worst[running] - kv.held[running], 0).sum(axis=0) if reserve and running else 0
         while waiting and budget > 0 and len(running) < config.max_num_seqs:
             r = waiting[0]
             known = int(P[r] + generated[r])
-            hit, evictable = kv.lookup(keys_of(r), (known - 1) // bs) if keys_of is not None else (0, 0)
+            found = kv.lookup(keys_of(r), (known - 1) // bs) if keys_of is not None else kv.miss
+            hit = found.blocks
             remaining = known - hit * bs  # a waiting sequence holds nothing (preemption released it)
             want = min(remaining, budget)
             if not config.chunked_prefill and want < remaining and generated[r] == 0:
                 break  # (a preempted sequence's recomputation may exceed the budget: it is chunked)
-            if sliding is None:
-                now = -(-(hit * bs + want) // bs) - hit  # blocks its first chunk takes
-            else:
-                now = max(int(sliding.blocks(np.array(hit * bs), np.array(hit * bs + want))) - hit, 0)
-            if (int(worst[r]) - hit + owed if reserve else now) + evictable > kv.free:
+            after = kv.target(np.array([r]), np.array([hit * bs + want]), np.array([hit * bs]))[0]  # first chunk
+            if ((kv.charge(found, worst[r]) + owed if reserve else kv.charge(found, after)) > kv.free).any():
                 break
-            owed += int(worst[r]) - hit - now if reserve else 0
+            owed = owed + worst[r] - after if reserve else owed
             waiting.pop(0)
             running.append(r)
             if keys_of is not None:
-                kv.acquire(r, keys_of(r)[:hit])
+                kv.acquire(r, found)
                 computed[r] = hit * bs
                 state["hits"] += hit * bs
                 state["queried"] += known
@@ -252,7 +253,7 @@ def simulate(
         while i < len(running) and budget > 0:
             r = running[i]
             want = min(int(P[r] + generated[r] - computed[r] + lookahead(np.array([r]))[0]), budget)
-            while kv.need(np.array([r]), np.array([computed[r] + want]), computed[[r]])[0] > kv.free:
+            while (kv.need(np.array([r]), np.array([computed[r] + want]), computed[[r]])[0] > kv.free).any():
                 if preempt_last() == r:
                     return budget  # r itself was the latest arrival: it waits for recomputation
             place(np.array([r]), np.array([computed[r] + want]))
@@ -281,7 +282,7 @@ def simulate(
                 cost = cost + spec.round_cost(new, ctx, dec, proposals)
             seconds, joules = float(cost.seconds), float(cost.energy_j)
             start = env.now
-            kv.peak = max(kv.peak, kv.used)
+            kv.peak = np.maximum(kv.peak, kv.used)
             it["start_s"].append(start)
             it["seconds"].append(seconds)
             it["energy_j"].append(joules)
@@ -289,7 +290,7 @@ def simulate(
             decoding = int(new[dec].sum())
             it["prefill_tokens"].append(int(new.sum()) - decoding)
             it["decode_tokens"].append(decoding)
-            it["kv_blocks_used"].append(kv.used)
+            it["kv_blocks_used"].append(kv.used.copy())
             it["waiting"].append(len(waiting))
             it["preemptions"].append(state["preemptions"])
             it["cached_tokens"].append(state["hit_now"])
@@ -320,6 +321,8 @@ def simulate(
     env.process(arrivals())
     env.process(engine())
     env.run()
+    stage = int(np.argmax(kv.peak / kv.capacities))  # the fullest pipeline stage's pool (one without --pp)
+    it["kv_blocks_used"] = [int(u[stage]) for u in it["kv_blocks_used"]]
     return Replay(
         requests=requests,
         first_token=first,
@@ -327,13 +330,13 @@ def simulate(
         preemptions_per_request=preempted,
         generated=generated,
         iterations=it,
-        kv_capacity_blocks=kv.capacity,
-        kv_peak_blocks=kv.peak,
+        kv_capacity_blocks=int(kv.capacities[stage]),
+        kv_peak_blocks=int(kv.peak[stage]),
         preemptions=state["preemptions"],
         cached_tokens=np.maximum(cached, 0),
         prefix_hit_tokens=state["hits"],
         prefix_query_tokens=state["queried"],
-        kv_evicted_blocks=kv.evicted,
+        kv_evicted_blocks=kv.evicted_blocks(stage),
     )
 
 

@@ -12,7 +12,7 @@ from hwsim.engine.per_op import for_model
 from hwsim.errors import HwsimError
 from hwsim.serve.generate import generate
 from hwsim.core.precision import resolve_precision
-from hwsim.serve.kvcache import capacity_blocks, sliding_kv
+from hwsim.serve.kvcache import capacity_blocks, stage_sliding
 from hwsim.serve.links import Link
 
 if TYPE_CHECKING:
@@ -43,23 +43,28 @@ def why_not_fits(
     the backing store's capacity is not given (unbounded: nothing to check). With `sliding` (serve's default,
     `--no-sliding-kv` off) a model's sliding-window and chunked layers hold only their window or chunk: a sequence
     needs the most blocks it ever holds, its prompt one chunk (hwsim.serve.kvcache.SlidingKv.worst, as serve's
-    reserve admission bounds it)."""
+    reserve admission bounds it), in each pipeline stage's pool by that stage's own layers (stage_sliding)."""
     if not _capacity_given(arch):
         return None
     if not 0 < memory_utilization <= 1:
         raise HwsimError(f"must lie in (0, 1], got {memory_utilization!r}", field="memory_utilization")
     try:  # with a capacity and a utilization, capacity_blocks refuses only a layout the model does not fit
-        blocks, _ = capacity_blocks(
+        blocks, info = capacity_blocks(
             arch, model, prec, block_size, memory_utilization, prompt * batch, par, draft, max_seqs=batch
         )
     except HwsimError:
         return "weights and activations do not fit"
-    per_seq = -(-(prompt + output) // block_size)
-    bounded = _sliding(model, prec, block_size, draft) if sliding else None
-    if bounded is not None:
-        per_seq = int(bounded.worst(np.array(prompt + output), prompt))
-    need = batch * per_seq
-    return f"KV cache holds {blocks} blocks, needs {need}" if blocks < need else None
+    stages = _sliding(model, prec, block_size, par, draft) if sliding else None
+    if stages is None:
+        need = batch * -(-(prompt + output) // block_size)
+        return f"KV cache holds {blocks} blocks, needs {need}" if blocks < need else None
+    for s, bounded in enumerate(stages):  # each stage's pool holds its own layers: the worst stage decides
+        held = info["stage_blocks"][s] if len(stages) > 1 else blocks
+        need = batch * int(bounded.worst(np.array(prompt + output), prompt)) if bounded.total else 0
+        if held < need:
+            where = f" on pipeline stage {s + 1} of {par.pp}" if len(stages) > 1 else ""
+            return f"KV cache holds {held} blocks{where}, needs {need}"
+    return None
 
 
 def why_not_serves(
@@ -132,12 +137,17 @@ def why_not_buildable(
 
 
 def _sliding(
-    model: ModelConfig, prec: Precision | ResolvedPrecision | None, block_size: int, draft: ModelConfig | None
-) -> SlidingKv | None:
-    """The SlidingKv serve builds for the model at its KV format (hwsim.serve.replay), None without bounded layers."""
+    model: ModelConfig,
+    prec: Precision | ResolvedPrecision | None,
+    block_size: int,
+    par: Parallel,
+    draft: ModelConfig | None,
+) -> tuple[SlidingKv, ...] | None:
+    """The SlidingKv of each pipeline stage serve builds for the model at its KV format (hwsim.serve.replay), None
+    without bounded layers."""
     kv_fmt = resolve_precision(for_model(model, prec)[0]).kv
     draft_kv = resolve_precision(for_model(draft, prec)[0]).kv if draft is not None else 16
-    return sliding_kv(model, kv_fmt, block_size, draft, draft_kv)
+    return stage_sliding(model, kv_fmt, block_size, par, draft, draft_kv)
 
 
 def _capacity_given(arch: Accelerator) -> bool:

@@ -127,6 +127,11 @@ class Attention:
     # floor(pos / original_max_position_embeddings)); Llama-4's NoPE layers under attn_temperature_tuning (HF
     # Llama4TextAttention) 1 + attn_scale·log1p(floor((pos + 1) / floor_scale))
     query_scale: bool = False
+    # ALiBi (Press et al. 2022, arXiv:2108.12409; MPT): no rotary, a bias per head and key distance added to every
+    # score (HF MptAttention: attention_scores + position_bias)
+    alibi: bool = False
+    # MiMo-V2-Flash (HF MiMoV2FlashAttention): the values times attention_value_scale before the cache
+    value_scale: bool = False
 
     @property
     def limit(self) -> int | None:

@@ -14,7 +14,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Iterable
 
-from hwsim.errors import HwsimError, HwsimWarning
+from hwsim.errors import MAX_LIST_MESSAGE, HwsimError, HwsimWarning
 from hwsim.fileio import read_mapping
 from hwsim.paths import require_name, resolve_preset
 from hwsim.workload.blocks import NORM_PARAMS, Attention, Embedding, Layer, Linear, unquantized_modules
@@ -203,6 +203,7 @@ def from_hf_dict(
             f"unsupported model_type {model_type!r}; supported: {', '.join(SUPPORTED_TYPES)}",
             file=file,
             field="model_type",
+            limit=MAX_LIST_MESSAGE,
         )
     where = f"{file}: " if file is not None else ""
     text, untraced = language_model(cfg, file)

@@ -51,6 +51,7 @@ VECTOR_OPS = {
     "scan": 7,
     "exp": 4,  # assumed: as softplus / silu (a transcendental in a few steps)
     "clamp": 2,  # assumed: a max and a min
+    "alibi": 1,  # assumed: one add of the head's distance bias per score (the bias table built once per step)
 }
 # a query scale's factor per token and layer (Ministral-3's HF get_llama_4_attn_scale, Llama-4's attn_scales: computed
 # in every layer): the divide and floor, an add, the log (as exp's steps), a multiply and an add (assumed: one op
@@ -193,6 +194,7 @@ def attention_core(
     keys_read = min(s.span, keys + t - 1)
     scores = b * heads * t * keys
     soft_ops = VECTOR_OPS["softmax"] * scores + (VECTOR_OPS["softcap"] * scores if attn.softcap else 0)
+    soft_ops += VECTOR_OPS["alibi"] * scores if attn.alibi else 0
     if attn.sinks:
         soft_ops += VECTOR_OPS["softmax"] * b * heads * t
     sinks = heads if attn.sinks else 0
@@ -311,7 +313,8 @@ def mha(ops: Ops, s: Step, attn: Attention, hidden: int) -> None:
         # without rope, k_proj/v_proj outputs go straight to the cache; with rope, only v does (unless normed first)
         # (a clamp of q, k and v comes between them and the cache)
         to_kv = not attn.clip_qkv and (
-            (role == "v_proj" and not attn.v_norm) or (role == "k_proj" and not attn.rotary and not attn.qk_norm)
+            (role == "v_proj" and not attn.v_norm and not attn.value_scale)
+            or (role == "k_proj" and not attn.rotary and not attn.qk_norm)
         )
         ops.linear(role, role, M, w.k, w.n, bias=w.bias, out_to_kv=to_kv)
     q_dim, kv_dim = attn.heads * attn.head_dim, attn.kv_heads * attn.head_dim
@@ -322,6 +325,11 @@ def mha(ops: Ops, s: Step, attn: Attention, hidden: int) -> None:
         cached = v_el + (0 if attn.rotary else k_el)
         width = q_dim + kv_dim + attn.kv_heads * attn.v_dim
         ops.elementwise("qkv_clip", "clamp", M, width, VECTOR_OPS["clamp"], out=M * width - cached, kv_write=cached)
+    if attn.value_scale:  # MiMo-V2-Flash: the values times a scalar, then cached
+        v_el = M * attn.kv_heads * attn.v_dim
+        ops.elementwise(
+            "value_scale", "scale", M, attn.kv_heads * attn.v_dim, VECTOR_OPS["scale"], out=0, kv_write=v_el
+        )
     if attn.v_norm and not attn.kv_reuse:  # Gemma-4: each value head RMSNormed without weights, then cached
         v_el = M * attn.kv_heads * attn.v_dim
         ops.elementwise("v_norm", "norm", M * attn.kv_heads, attn.v_dim, VECTOR_OPS["rmsnorm"], out=0, kv_write=v_el)

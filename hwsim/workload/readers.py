@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, replace
 from typing import Any, Callable
 
-from hwsim.errors import HwsimError
+from hwsim.errors import MAX_LIST_MESSAGE, HwsimError
 from hwsim.workload.blocks import (
     Attention,
     DeltaNet,
@@ -477,16 +477,25 @@ def _partial_rotary(f: Fields, default: float) -> float:
     return factor
 
 
-def _mla(f: Fields, q_lora: int, indexer: Indexer | None = None) -> Mla:
-    """MLA geometry from DeepSeek's field names (the config class's defaults: DeepSeek-V3's, Kimi-Linear's alike)."""
+def _mla(f: Fields, q_lora: int, indexer: Indexer | None = None, nope: int = 128, v: int = 128) -> Mla:
+    """MLA geometry from DeepSeek's field names (the config class's defaults: DeepSeek-V3's, Kimi-Linear's alike;
+    `nope` / `v` another class's head widths)."""
     return Mla(
         q_lora,
         f.int("kv_lora_rank", 512),
         f.int("qk_rope_head_dim", 64),
-        f.int("qk_nope_head_dim", 128),
-        f.int("v_head_dim", 128),
+        f.int("qk_nope_head_dim", nope),
+        f.int("v_head_dim", v),
         indexer,
     )
+
+
+# config classes' defaults of the DeepSeek-layout types that have them for every field (transformers 5.25):
+# DeepseekV32Config's are DeepSeek-V3.2-Exp's geometry, Glm4MoeLiteConfig's GLM-4.7-Flash's
+_DEEPSEEK_DEFAULTS: dict[str, dict[str, int]] = {
+    "deepseek_v32": {"hidden": 7168, "heads": 128, "layers": 61, "vocab": 129280, "q_lora": 1536},
+    "glm4_moe_lite": {"hidden": 2048, "heads": 20, "layers": 47, "vocab": 154880, "q_lora": 768, "nope": 192, "v": 256},
+}
 
 
 def _deepseek(f: Fields, mt: str) -> tuple:
@@ -497,10 +506,15 @@ def _deepseek(f: Fields, mt: str) -> tuple:
     builds q_a_proj whatever q_lora_rank says: a null one is refused); the dense / MoE layer of each layer from
     mlp_layer_types when given. DeepseekV32Config's defaults (transformers 5.25) are DeepSeek-V3.2-Exp's geometry."""
     v3, v32 = mt in ("deepseek_v3", "deepseek_v32"), mt == "deepseek_v32"
-    hidden, heads = f.int("hidden_size", 7168 if v32 else None), f.int("num_attention_heads", 128 if v32 else None)
-    layers = f.int("num_hidden_layers", 61 if v32 else None)
+    d = _DEEPSEEK_DEFAULTS.get(mt, {})
+    hidden, heads = f.int("hidden_size", d.get("hidden")), f.int("num_attention_heads", d.get("heads"))
+    layers = f.int("num_hidden_layers", d.get("layers"))
     # q_lora_rank null (DeepSeek-V2-Lite) = a plain q_proj; absent = the config class default
-    q_lora = 0 if "q_lora_rank" in f.cfg and f.cfg["q_lora_rank"] is None else f.int("q_lora_rank", 1536, minimum=0)
+    q_lora = (
+        0
+        if "q_lora_rank" in f.cfg and f.cfg["q_lora_rank"] is None
+        else f.int("q_lora_rank", d.get("q_lora", 1536), minimum=0)
+    )
     indexer = None
     if v32:
         if not q_lora:
@@ -508,7 +522,7 @@ def _deepseek(f: Fields, mt: str) -> tuple:
                 "DeepSeek-V3.2's indexer reads the query latent: must be set", file=f.file, field="q_lora_rank"
             )
         indexer = Indexer(f.int("index_n_heads", 64), f.int("index_head_dim", 128), f.int("index_topk", 2048))
-    mla = _mla(f, q_lora, indexer)
+    mla = _mla(f, q_lora, indexer, d.get("nope", 128), d.get("v", 128))
     if indexer is not None and mla.rope_dim > indexer.head_dim:  # the indexer rotates its first rope_dim channels
         raise HwsimError(
             f"must be at least qk_rope_head_dim ({mla.rope_dim}), got {indexer.head_dim}",
@@ -518,10 +532,14 @@ def _deepseek(f: Fields, mt: str) -> tuple:
     bias = f.flag("attention_bias", False)
     attn = Attention(heads, heads, mla.nope_dim + mla.rope_dim, mla.v_dim, bias, bias, mla=mla)
     act = str(f.get("hidden_act", "silu"))
-    defaults = (256, 8, 2048, 1, 18432, 3) if v3 else (64, None, 1407, 2, 11008, 0)
-    mlps = _first_dense_then_moe(f, act, layers, *defaults, types=v32)
+    # GLM-4.7-Flash (Glm4MoeLiteConfig): 64 routed experts of 1536, 4 a token, one shared, a dense first layer of 10240
+    lite = mt == "glm4_moe_lite"
+    defaults = (
+        (256, 8, 2048, 1, 18432, 3) if v3 else (64, 4, 1536, 1, 10240, 1) if lite else (64, None, 1407, 2, 11008, 0)
+    )
+    mlps = _first_dense_then_moe(f, act, layers, *defaults, types=v32 or lite)
     blocks = [Layer(attn, mlp, norms=2) for mlp in mlps]
-    emb = Embedding(f.int("vocab_size", 129280 if v32 else None), tied=f.flag("tie_word_embeddings", False))
+    emb = Embedding(f.int("vocab_size", d.get("vocab")), tied=f.flag("tie_word_embeddings", False))
     return blocks, emb, "rmsnorm", {"activation": act, "hidden": hidden}
 
 
@@ -565,11 +583,16 @@ def _glm4_moe(f: Fields, mt: str) -> tuple:
     DeepSeek's MLP layout (_first_dense_then_moe). head_dim defaults to hidden_size // num_attention_heads as HF's
     getattr does (no divisibility check). Glm4MoeConfig's defaults (transformers 5.25) are GLM-4.5-Air's geometry
     less its head_dim (128) and attention_bias (true). The multi-token-prediction layer (num_nextn_predict_layers)
-    is not built by transformers (ignored on load) and not traced."""
-    hidden, heads = f.int("hidden_size", 4096), f.int("num_attention_heads", 96)
-    layers = f.int("num_hidden_layers", 46)
-    head_dim = f.int("head_dim", hidden // heads)
-    factor = _partial_rotary(f, 0.5)
+    is not built by transformers (ignored on load) and not traced.
+    Solar-Open (HF SolarOpenForCausalLM; SolarOpenConfig's defaults are Solar-Open-100B's geometry): the same
+    attention without q/k norms, head_dim 128 and full rotary by default, and the MoE in every layer
+    (n_routed_experts, alias num_local_experts, 128 of moe_intermediate_size 1280, 8 a token, beside
+    n_shared_experts 1 of the same width; no dense layers, first_k_dense_replace not read)."""
+    solar = mt == "solar_open"
+    hidden, heads = f.int("hidden_size", 4096), f.int("num_attention_heads", 64 if solar else 96)
+    layers = f.int("num_hidden_layers", 48 if solar else 46)
+    head_dim = f.int("head_dim", 128 if solar else hidden // heads)
+    factor = _partial_rotary(f, 1.0 if solar else 0.5)
     bias = f.flag("attention_bias", False)
     attn = Attention(
         heads,
@@ -579,11 +602,17 @@ def _glm4_moe(f: Fields, mt: str) -> tuple:
         bias,
         False,
         rotary_dim=int(head_dim * factor),
-        qk_norm="rmsnorm" if f.flag("use_qk_norm", False) else None,
+        qk_norm="rmsnorm" if not solar and f.flag("use_qk_norm", False) else None,
     )
     act = str(f.get("hidden_act", "silu"))
-    mlps = _first_dense_then_moe(f, act, layers, 128, 8, 1408, 1, 10944, 1)
-    emb = Embedding(f.int("vocab_size", 151552), tied=f.flag("tie_word_embeddings", False))
+    if solar:
+        experts, top_k = _experts_top_k(f, "n_routed_experts", f.get("num_local_experts", 128), 8)
+        inter = f.int("moe_intermediate_size", 1280)
+        shared = f.int("n_shared_experts", 1, minimum=0) * inter
+        mlps = [Mlp(inter, True, act, experts=experts, top_k=top_k, shared=shared)] * layers
+    else:
+        mlps = _first_dense_then_moe(f, act, layers, 128, 8, 1408, 1, 10944, 1)
+    emb = Embedding(f.int("vocab_size", 196608 if solar else 151552), tied=f.flag("tie_word_embeddings", False))
     return [Layer(attn, mlp, norms=2) for mlp in mlps], emb, "rmsnorm", {"activation": act, "hidden": hidden}
 
 
@@ -819,6 +848,70 @@ def _gpt_oss(f: Fields, mt: str) -> tuple:
     )
 
 
+def _mimo_v2_flash(f: Fields, mt: str) -> tuple:
+    """MiMo-V2-Flash (HF MiMoV2FlashForCausalLM; MiMoV2FlashConfig's defaults, transformers 5.25, are
+    XiaomiMiMo/MiMo-V2-Flash's geometry): layer_types of full attention (the first layer and every 6th) and sliding
+    attention over sliding_window keys (129; the reference's sliding_window_size + 1 where given), q/k heads of
+    head_dim (192) and values of v_head_dim (128), the values times attention_value_scale before the cache (a
+    vector row, 1 op an element), rotary on partial_rotary_factor of each head (0.334 per layer type), q/k/v biases
+    under attention_bias (o_proj never); the sliding layers with twice num_key_value_heads and a sink logit per head.
+    MLP per mlp_layer_types (default a dense first layer of intermediate_size, then MoE): n_routed_experts (alias
+    num_local_experts) 256 of moe_intermediate_size 2048, 8 a token, no shared experts, a bias-free router (sigmoid +
+    correction-bias buffer, not priced beyond its GEMM). Untied LM head; MTP layers not built by transformers, not
+    traced."""
+    hidden, heads = f.int("hidden_size", 4096), f.int("num_attention_heads", 64)
+    layers = f.int("num_hidden_layers", 48)
+    kv = f.kv_heads(heads, default=4)
+    if heads % (2 * kv):
+        raise HwsimError(
+            f"twice it (the sliding layers' KV heads) must divide num_attention_heads ({heads}), got {kv}",
+            file=f.file,
+            field="num_key_value_heads",
+        )
+    head_dim, v_dim = f.int("head_dim", 192), f.int("v_head_dim", 128)
+    types = f.layer_types(layers, lambda i: "full_attention" if i == 0 or (i + 1) % 6 == 0 else "sliding_attention")
+    if set(types) - {"full_attention", "sliding_attention"}:
+        raise HwsimError("expected full_attention or sliding_attention per layer", file=f.file, field="layer_types")
+    if f.get("sliding_window_size") is not None:
+        window = f.int("sliding_window_size") + 1
+    else:
+        window = f.int("sliding_window", 129)
+    rope = f.get("rope_parameters") if isinstance(f.get("rope_parameters"), dict) else {}
+    bias = f.flag("attention_bias", False)
+
+    def attention(kind: str) -> Attention:
+        per_type = rope.get(kind)
+        factor = (
+            per_type.get("partial_rotary_factor", 0.334) if isinstance(per_type, dict) else _partial_rotary(f, 0.334)
+        )
+        if not isinstance(factor, (int, float)) or not 0 < factor <= 1:
+            raise HwsimError(f"must be in (0, 1], got {factor!r}", file=f.file, field=f"rope_parameters.{kind}")
+        swa = kind == "sliding_attention"
+        return Attention(
+            heads,
+            2 * kv if swa else kv,
+            head_dim,
+            v_dim,
+            bias,
+            False,
+            rotary_dim=int(head_dim * factor),
+            window=window if swa else None,
+            sinks=swa,
+            value_scale=True,
+        )
+
+    act = str(f.get("hidden_act", "silu"))
+    experts, top_k = _experts_top_k(f, "n_routed_experts", f.get("num_local_experts", 256), 8)
+    moe = Mlp(f.int("moe_intermediate_size", 2048), True, act, experts=experts, top_k=top_k)
+    dense = Mlp(f.int("intermediate_size", 16384), True, act)
+    kinds = f.get("mlp_layer_types") or ["dense"] + ["sparse"] * (layers - 1)
+    if not isinstance(kinds, list) or len(kinds) != layers or set(kinds) - {"dense", "sparse"}:
+        raise HwsimError(f"expected a list of {layers} of dense or sparse", file=f.file, field="mlp_layer_types")
+    blocks = [Layer(attention(t), moe if k == "sparse" else dense, norms=2) for t, k in zip(types, kinds)]
+    emb = Embedding(f.int("vocab_size", 152576), tied=f.flag("tie_word_embeddings", False))
+    return blocks, emb, "rmsnorm", {"activation": act, "hidden": hidden}
+
+
 def _dbrx(f: Fields, mt: str) -> tuple:
     """DBRX (HF DbrxForCausalLM): d_model / n_heads / n_layers (hidden_size / num_attention_heads /
     num_hidden_layers their aliases), the attention's and the MoE's fields nested in attn_config / ffn_config.
@@ -931,6 +1024,102 @@ def _gpt2(f: Fields, mt: str) -> tuple:
         tied=f.flag("tie_word_embeddings", True),
     )
     return [Layer(attn, mlp, norms=2)] * layers, emb, "layernorm", {"activation": act, "hidden": hidden}
+
+
+def _gptj(f: Fields, mt: str) -> tuple:
+    """GPT-J (HF GPTJForCausalLM; GPTJConfig's defaults are GPT-J-6B's): GPT-2's field names, one LayerNorm feeding
+    attention and MLP side by side, bias-free q/k/v and out_proj with rotary on the first rotary_dim channels of each
+    head (64 by default; none: all), a biased non-gated MLP (fc_in, gelu_new, fc_out, n_inner default 4 x hidden),
+    no position table, an untied LM head with a bias."""
+    hidden, heads = f.int("n_embd", 4096, alias="hidden_size"), f.int("n_head", 16, alias="num_attention_heads")
+    layers = f.int("n_layer", 28, alias="num_hidden_layers")
+    if hidden % heads:
+        raise HwsimError(f"n_embd {hidden} is not divisible by n_head {heads}", file=f.file, field="n_head")
+    head_dim = hidden // heads
+    rotary = head_dim if "rotary_dim" in f.cfg and f.cfg["rotary_dim"] is None else f.int("rotary_dim", 64)
+    if rotary > head_dim:
+        raise HwsimError(f"must be at most the head width {head_dim}, got {rotary}", file=f.file, field="rotary_dim")
+    act = str(f.get("activation_function", "gelu_new"))
+    attn = Attention(heads, heads, head_dim, head_dim, rotary_dim=rotary if rotary < head_dim else None)
+    mlp = Mlp(f.int("n_inner", 4 * hidden), False, act, True)
+    emb = Embedding(f.int("vocab_size", 50400), tied=f.flag("tie_word_embeddings", False), head_bias=True)
+    layer = Layer(attn, mlp, norms=1, parallel=True)
+    return [layer] * layers, emb, "layernorm", {"activation": act, "hidden": hidden}
+
+
+def _mpt(f: Fields, mt: str) -> tuple:
+    """MPT (HF MptForCausalLM; MptConfig's defaults, transformers 5.25): d_model / n_heads / n_layers with the
+    attention's fields nested in attn_config. Each block: a bias-free LayerNorm, multi-head attention from one fused
+    Wqkv (clamped to ±clip_qkv when set) with ALiBi instead of rotary, a bias-free out_proj, a second bias-free
+    LayerNorm and a non-gated MLP (up_proj to 4 x d_model, exact GELU, down_proj), no biases anywhere, the LM head
+    tied by default. What transformers' MPT does not build is refused in one line naming the field: an
+    expansion_ratio other than 4 (MptMLP is 4 x d_model whatever it says), attn_config.attn_type multiquery,
+    attn_config.qk_ln, attn_config.alibi false (MptModel always adds ALiBi)."""
+    hidden = f.int("d_model", 2048, alias="hidden_size")
+    heads = f.int("n_heads", 16, alias="num_attention_heads")
+    layers = f.int("n_layers", 24, alias="num_hidden_layers")
+    if hidden % heads:
+        raise HwsimError(f"d_model {hidden} is not divisible by n_heads {heads}", file=f.file, field="n_heads")
+    attn_cfg = f.get("attn_config", {})
+    if not isinstance(attn_cfg, dict):
+        raise HwsimError("expected a mapping of fields", file=f.file, field="attn_config")
+    sub = Fields(attn_cfg, f.file)
+    if f.int("expansion_ratio", 4) != 4:
+        raise HwsimError("transformers' MPT builds a 4 x d_model MLP: must be 4", file=f.file, field="expansion_ratio")
+    unbuilt = {
+        "attn_type": (sub.get("attn_type", "multihead_attention") != "multihead_attention", "multi-head only"),
+        "qk_ln": (sub.flag("qk_ln", False), "no q/k norms"),
+        "alibi": (not sub.flag("alibi", True), "ALiBi always"),
+    }
+    for key, (bad, what) in unbuilt.items():
+        if bad:
+            raise HwsimError(f"transformers' MPT builds {what}", file=f.file, field=f"attn_config.{key}")
+    head_dim = hidden // heads
+    attn = Attention(
+        heads, heads, head_dim, head_dim, rotary=False, alibi=True, clip_qkv=_clip_qkv(sub, "attn_config.")
+    )
+    act = "gelu"
+    mlp = Mlp(4 * hidden, False, act)
+    emb = Embedding(f.int("vocab_size", 50368), tied=f.flag("tie_word_embeddings", True))
+    return [Layer(attn, mlp, norms=2)] * layers, emb, "layernorm_weight", {"activation": act, "hidden": hidden}
+
+
+def _gpt_neo(f: Fields, mt: str) -> tuple:
+    """GPT-Neo (HF GPTNeoForCausalLM; GPTNeoConfig's defaults are GPT-Neo-1.3B's): learned positions, LayerNorms,
+    bias-free q/k/v and a biased out_proj, a biased non-gated MLP (c_fc, gelu_new, c_proj; intermediate_size default
+    4 x hidden), a tied head; each layer "global" attention or "local" attention over the last window_size tokens
+    (256), attention_types [[kinds, repeats], ...] expanded as the config class does (default global, local x 12).
+    A list that does not expand to num_layers, or a kind other than global / local, is refused in one line."""
+    hidden = f.int("hidden_size", 2048)
+    heads = f.int("num_heads", 16, alias="num_attention_heads")
+    layers = f.int("num_layers", 24, alias="num_hidden_layers")
+    if hidden % heads:
+        raise HwsimError(f"hidden_size {hidden} is not divisible by num_heads {heads}", file=f.file, field="num_heads")
+    types = f.get("attention_types", [[["global", "local"], 12]])
+    try:
+        kinds = [k for item in types for _ in range(item[1]) for k in item[0]]
+    except (TypeError, IndexError, KeyError):
+        raise HwsimError("expected a list of [kinds, repeats] pairs", file=f.file, field="attention_types") from None
+    if len(kinds) != layers or set(kinds) - {"global", "local"}:
+        raise HwsimError(
+            f"must expand to {layers} layers of global or local, got {len(kinds)}", file=f.file, field="attention_types"
+        )
+    window = f.int("window_size", 256)
+    act = str(f.get("activation_function", "gelu_new"))
+    mlp = Mlp(f.int("intermediate_size", 4 * hidden), False, act, True)
+    head_dim = hidden // heads
+
+    def attention(kind: str) -> Attention:
+        return Attention(
+            heads, heads, head_dim, head_dim, False, True, rotary=False, window=window if kind == "local" else None
+        )
+
+    emb = Embedding(
+        f.int("vocab_size", 50257),
+        positions=f.int("max_position_embeddings", 2048),
+        tied=f.flag("tie_word_embeddings", True),
+    )
+    return [Layer(attention(k), mlp, norms=2) for k in kinds], emb, "layernorm", {"activation": act, "hidden": hidden}
 
 
 def _falcon(f: Fields, mt: str) -> tuple:
@@ -1607,6 +1796,7 @@ def language_model(cfg: dict, file: object = None) -> tuple[dict, str | None]:
             f"unsupported language model type {inner!r}; supported: {', '.join(READERS)}",
             file=file,
             field="text_config.model_type",
+            limit=MAX_LIST_MESSAGE,
         )
     fields = {**text, "model_type": inner}
     if cfg.get("tie_word_embeddings") is not None:
@@ -1659,10 +1849,13 @@ READERS: dict[str, Callable[[Fields, str], tuple]] = {
         )
     },
     "dbrx": _dbrx,
+    "mimo_v2_flash": _mimo_v2_flash,
     "deepseek_v2": _deepseek,
     "deepseek_v3": _deepseek,
     "deepseek_v32": _deepseek,
+    "glm4_moe_lite": _deepseek,
     "glm4_moe": _glm4_moe,
+    "solar_open": _glm4_moe,
     "minimax_m2": _minimax_m2,
     "minimax": _minimax,
     "gemma": _gemma,
@@ -1678,6 +1871,9 @@ READERS: dict[str, Callable[[Fields, str], tuple]] = {
     "llama4_text": _llama4,
     "gpt2": _gpt2,
     "gpt_bigcode": _gpt2,
+    "gptj": _gptj,
+    "mpt": _mpt,
+    "gpt_neo": _gpt_neo,
     "falcon": _falcon,
     "mamba": _mamba,
     "falcon_mamba": _mamba,

@@ -80,6 +80,7 @@ OWN: dict[str, tuple[str, ...]] = {
         "self_attn.dense",
         "mixer.o_proj",  # Nemotron-H: every layer's one block is its `mixer`
         "norm_attn_norm.attn.out_proj",  # DBRX
+        "attn.out_proj",  # GPT-J
     ),
     "gate_proj": ("mlp.gate_proj", "feed_forward.w1", "mlp.w1", "feed_forward.gate_proj"),
     "up_proj": (
@@ -88,6 +89,8 @@ OWN: dict[str, tuple[str, ...]] = {
         "feed_forward.w3",
         "mlp.fc1",
         "fc1",
+        "mlp.fc_in",  # GPT-J
+        "ffn.up_proj",  # MPT
         "mlp.dense_h_to_4h",
         "mlp.c_fc",
         "feed_forward.up_proj",
@@ -95,6 +98,8 @@ OWN: dict[str, tuple[str, ...]] = {
     ),
     "down_proj": (
         "mlp.down_proj",
+        "mlp.fc_out",  # GPT-J
+        "ffn.down_proj",  # MPT
         "output.dense",
         "feed_forward.w2",
         "mlp.fc2",
@@ -177,6 +182,7 @@ FUSED: dict[str, tuple[str, ...]] = {
     "attn.c_attn": ("q_proj", "k_proj", "v_proj"),
     "self_attn.qkv_proj": ("q_proj", "k_proj", "v_proj"),
     "norm_attn_norm.attn.Wqkv": ("q_proj", "k_proj", "v_proj"),  # DBRX
+    "attn.Wqkv": ("q_proj", "k_proj", "v_proj"),  # MPT
     "mlp.gate_up_proj": ("gate_proj", "up_proj"),
     "shared_mlp.input_linear": ("shared_gate_proj", "shared_up_proj"),  # GraniteMoeHybrid: gate then up
 }

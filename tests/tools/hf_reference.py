@@ -96,6 +96,12 @@ REAL = {
     "exaone": CONFIGS / "exaone-3.5-7.8b-instruct.json",
     "gpt_bigcode": CONFIGS / "starcoder.json",
     "nemotron": CONFIGS / "minitron-4b-base.json",
+    "gptj": CONFIGS / "gpt-j-6b.json",
+    "mpt": CONFIGS / "mpt-7b.json",
+    "gpt_neo": CONFIGS / "gpt-neo-1.3b.json",
+    "glm4_moe_lite": CONFIGS / "glm-4.7-flash.json",
+    "solar_open": CONFIGS / "solar-open-100b.json",
+    "mimo_v2_flash": CONFIGS / "mimo-v2-flash.json",
     # multimodal wrappers: hwsim traces the language model (text_config); see WRAPPED
     "gemma3": CONFIGS / "gemma-3-4b-it.json",
     "llama4": CONFIGS / "llama-4-scout-17b-16e.json",
@@ -231,11 +237,12 @@ class ElementCounter(TorchDispatchMode):
     """Elements of elementwise ops in an attention module's own forward (not its submodules': q/k norms, rotary)
     that hwsim prices on rows of their own and the FLOP counter does not see: `clamp`, every clamp's output (OLMo /
     OLMoE / DBRX's clip_qkv); `token_scale`, every 4-D multiply by a factor of one element per batch row and position
-    (broadcast over heads and channels: Ministral-3's query scale, Llama-4's attention temperature)."""
+    (broadcast over heads and channels: Ministral-3's query scale, Llama-4's attention temperature); `score_bias`,
+    every 4-D add of a 3-D bias (per head, query and key: MPT's ALiBi added to the scores)."""
 
     def __init__(self, model) -> None:
         super().__init__()
-        self.counts = {"clamp": 0, "token_scale": 0}
+        self.counts = {"clamp": 0, "token_scale": 0, "score_bias": 0}
         self.names = {id(m): n for n, m in model.named_modules()}
         self.stack: list[str] = []
 
@@ -264,6 +271,9 @@ class ElementCounter(TorchDispatchMode):
         name = func.overloadpacket.__name__
         if name in ("clamp", "clamp_"):
             self.counts["clamp"] += out.numel()
+        elif name in ("add", "add_") and out.dim() == 4:
+            if any(isinstance(a, torch.Tensor) and a.dim() == 3 for a in args[:2]):
+                self.counts["score_bias"] += out.numel()
         elif name in ("mul", "mul_") and out.dim() == 4:
             factors = [a for a in args[:2] if isinstance(a, torch.Tensor) and a.dim() == 4 and a.numel() < out.numel()]
             if any(f.shape[1] * f.shape[3] == 1 or f.shape[2] * f.shape[3] == 1 for f in factors):
@@ -341,7 +351,7 @@ def tiny_run(cfg: dict) -> dict:
         },
     }
     tiny.update({k: v for k, v in HEADS.items() if k in cfg and cfg[k] is not None})
-    if cfg["model_type"] in ("gpt2", "gpt_bigcode"):
+    if cfg["model_type"] in ("gpt2", "gpt_bigcode", "gptj"):
         tiny.pop("hidden_size", None), tiny.pop("num_hidden_layers", None)
     if cfg["model_type"] in ("falcon",):
         tiny["num_attention_heads"] = 4
@@ -375,8 +385,17 @@ def tiny_run(cfg: dict) -> dict:
             "moe_num_experts": HEADS["num_experts"],
             "moe_top_k": HEADS["num_experts_per_tok"],
         }
-    if "num_layers" in cfg:  # EXAONE-3.5's hub name of num_hidden_layers (ExaoneConfig.attribute_map): the tiny depth
+    if cfg["model_type"] == "mpt":  # MPT: its widths under its own names
+        for k in ("hidden_size", "num_hidden_layers"):
+            tiny.pop(k, None)
+        tiny |= {"d_model": TINY["hidden_size"], "n_heads": HEADS["num_attention_heads"], "n_layers": TINY["n_layer"]}
+    if cfg["model_type"] == "mimo_v2_flash":  # a tiny head whose rotary share (0.334) is a whole even width: 24 -> 8
+        tiny["head_dim"] = 24
+    if "num_layers" in cfg:  # EXAONE-3.5's, GPT-Neo's name of num_hidden_layers (attribute_map): the tiny depth
         tiny["num_layers"] = tiny.pop("num_hidden_layers")
+    if "attention_types" in cfg:  # GPT-Neo: its global / local pattern over the tiny depth
+        kinds = cfg["attention_types"][0][0]
+        tiny["attention_types"] = [[kinds, tiny["num_layers"] // len(kinds)]]
     if "kv_lora_rank" in cfg:
         # MLA: kv_b_proj expands the latent to one key/value per query head and the eager path then repeats
         # them num_heads // num_key_value_heads times, so the kv head count must stay the query head count
