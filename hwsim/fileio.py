@@ -74,14 +74,32 @@ MAX_VALUES = 1_000_000
 MAX_DEPTH = 200  # parsers recurse per level; real configs nest fewer than 10 levels
 
 
+class _KeyTwice(Exception):
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+
+def _json_object(pairs: list[tuple[str, Any]]) -> dict:
+    """A JSON object, refusing a key given twice: json keeps the last silently (a config.json edited by hand with a
+    second "hidden_size" costed that one), as the YAML loader refuses it."""
+    out: dict = {}
+    for k, v in pairs:
+        if k in out:
+            raise _KeyTwice(k)
+        out[k] = v
+    return out
+
+
 def parse_text(text: str, path: str | Path, *, is_json: bool = False) -> Any:
     """YAML (or JSON) text → Python data, with one-line errors for syntax, nesting depth and alias bombs."""
     if text.count("[") + text.count("{") > MAX_DEPTH and _flow_depth(text) > MAX_DEPTH:
         raise HwsimError(f"nested too deeply (more than {MAX_DEPTH} lists or mappings inside each other)", file=path)
     try:
-        data = json.loads(text) if is_json else yaml.load(text, Loader=_SAFE_LOADER)
+        data = json.loads(text, object_pairs_hook=_json_object) if is_json else yaml.load(text, Loader=_SAFE_LOADER)
     except json.JSONDecodeError as exc:
         raise HwsimError(f"not valid JSON at line {exc.lineno}: {exc.msg}", file=path) from None
+    except _KeyTwice as exc:
+        raise HwsimError(f"key {exc.key!r} given twice in one object: keep one", file=path, field=exc.key) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None)

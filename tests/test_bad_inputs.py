@@ -864,3 +864,30 @@ _ALLOC_GPT2 = ["allocate", "--arch", "bitmod", "--model", "gpt-2", "--phase", "d
 )
 def test_empty_option_values_are_not_absent_ones(capsys, argv, needle):
     one_line_exit_2(capsys, argv, needle)
+
+
+def test_a_json_model_config_with_a_key_given_twice(capsys, tmp_path):
+    """json keeps the last of two equal keys silently (the YAML loader refuses them): a hand-edited config.json with a
+    second "hidden_size" was costed with that one."""
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(TINY)[:-1] + ', "hidden_size": 128}')
+    one_line_exit_2(capsys, ["trace", "--model", str(path), "--phase", "decode"], "key 'hidden_size' given twice")
+
+
+@pytest.mark.parametrize("name, body", [("s.json", '{"*": 1, "*": 2}'), ("s.csv", "name,sensitivity\n*,1\n*,2\n")])
+def test_a_sensitivity_given_twice(capsys, tmp_path, name, body):
+    """The last (JSON) or a later row (CSV) of one name won silently."""
+    path = tmp_path / name
+    path.write_text(body)
+    argv = ["allocate", "--arch", "bitmod", "--model", "gpt-2", "--phase", "decode", "--formats", "int4_g128,int8"]
+    argv += ["--budget", "avg_bits=6", "--proxy", "table", "--sensitivity", str(path)]
+    one_line_exit_2(capsys, argv, "*: given twice: keep one sensitivity per name")
+
+
+def test_a_results_csv_with_a_column_given_twice(capsys, tmp_path):
+    """pandas renames the second 'a' to 'a.1', and the objective 'a' took the first column silently."""
+    path = tmp_path / "r.csv"
+    path.write_text("a,a,b\n1,2,3\n")
+    one_line_exit_2(
+        capsys, ["pareto", str(path), "--objectives", "a:min,b:max"], "column 'a' given twice in the header"
+    )

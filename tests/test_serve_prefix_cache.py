@@ -209,11 +209,18 @@ def test_invariants_with_sharing(reqs, block, spare, tokens):
 @settings(max_examples=60, deadline=None)
 @given(
     ops=st.lists(st.tuples(st.integers(0, 3), st.integers(0, 5), st.integers(0, 3), st.integers(1, 6)), max_size=60),
-    sliding=st.sampled_from([None, SlidingKv(4, 1, ((9, 1),)), SlidingKv(4, 2, ((5, 1),), ((8, 3),))]),
+    sliding=st.sampled_from(
+        [
+            None,
+            SlidingKv(4, 1, ((9, 1),)),
+            SlidingKv(4, 2, ((5, 1),), ((8, 3),)),
+            (SlidingKv(4, 1, ((9, 1),)), SlidingKv(4, 0, ((9, 2),)), SlidingKv(4, 3, ())),  # three pipeline stages
+        ]
+    ),
 )
 def test_block_table_never_evicts_a_referenced_block(ops, sliding):
     """Random admissions (with hits), growth and releases on a 24-block table, per-token or with a window (and a
-    chunk) whose blocks are cached apart: referenced blocks stay cached, blocks in use never exceed capacity, the
+    chunk) whose blocks are cached apart, or three pipeline stages of their own splits (24 blocks each): referenced blocks stay cached, blocks in use never exceed capacity, the
     free queue holds exactly the free units, and the units in use are each sequence's own plus every referenced
     cached block once."""
     kv = BlockTable(24, 4, 6, caching=True, sliding=sliding)

@@ -67,6 +67,10 @@ def _hessian_errors(w: np.ndarray, w_hats: list[np.ndarray], x: np.ndarray) -> n
     return np.array([float(np.square(w - np.asarray(wh, dtype=np.float64)).sum(axis=0) @ h) for wh in w_hats])
 
 
+class _Pairs(list):
+    """A JSON object as its (key, value) pairs, in order, repeats kept."""
+
+
 def load_sensitivity(path: str | os.PathLike[str]) -> dict[str, float]:
     """A sensitivity table: CSV with columns name,sensitivity or a JSON object {name: value}.
     Names are op names (`layers.3.q_proj`), roles (`q_proj`, `kv`) or glob patterns (`layers.*.down_proj`)."""
@@ -74,14 +78,14 @@ def load_sensitivity(path: str | os.PathLike[str]) -> dict[str, float]:
     text = read_text(path, what="a sensitivity table", form="CSV or JSON")  # was a UnicodeDecodeError traceback
     if path.suffix.lower() == ".json":
         try:
-            data = json.loads(text)
+            data = json.loads(text, object_pairs_hook=_Pairs)  # pairs, so that a name given twice is seen
         except json.JSONDecodeError as exc:
             raise HwsimError(f"not valid JSON: {exc.msg} (line {exc.lineno})", file=path) from None
         except ValueError as exc:  # an integer of over 4300 digits
             raise HwsimError(f"cannot read a value: {value_error(exc)}", file=path) from None
-        if not isinstance(data, dict):
+        if not isinstance(data, _Pairs):
             raise HwsimError("expected a JSON object {name: sensitivity}", file=path)
-        items = list(data.items())
+        items = list(data)
     else:
         try:
             rows = list(csv.DictReader(text.splitlines()))
@@ -92,12 +96,15 @@ def load_sensitivity(path: str | os.PathLike[str]) -> dict[str, float]:
         items = [(r["name"], r["sensitivity"]) for r in rows]
     table = {}
     for name, value in items:
+        if str(name) in table:  # the last (JSON) or a later row (CSV) won silently
+            raise HwsimError("given twice: keep one sensitivity per name", file=path, field=str(name))
         try:
             v = float("nan") if isinstance(value, bool) else float(value)  # JSON true read as 1.0
         except (TypeError, ValueError):
             v = float("nan")
         if not np.isfinite(v) or v < 0:
-            raise HwsimError(f"sensitivity must be a finite number ≥ 0, got {value!r}", file=path, field=str(name))
+            shown = dict(value) if isinstance(value, _Pairs) else value
+            raise HwsimError(f"sensitivity must be a finite number ≥ 0, got {shown!r}", file=path, field=str(name))
         table[str(name)] = v
     return table
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import os
 
 import pandas as pd
@@ -28,12 +29,19 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
     if ext not in (".parquet", ".csv"):
         raise HwsimError("results must be a .parquet or .csv file, or a sweep output directory", file=path)
     try:
-        return pd.read_parquet(path) if ext == ".parquet" else pd.read_csv(path)
+        df = pd.read_parquet(path) if ext == ".parquet" else pd.read_csv(path)
     except FileNotFoundError:
         raise HwsimError("no such file", file=path) from None
     except (OSError, ValueError, pa.ArrowException, pd.errors.ParserError) as exc:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise HwsimError(f"cannot read results: {msg}", file=path) from None
+    if ext == ".csv":  # pandas renames a repeated header name 'a' to 'a.1': an objective 'a' took the first silently
+        with open(path, newline="", encoding="utf-8", errors="replace") as fh:
+            header = next(csv.reader(fh), [])
+        twice = sorted({c for c in header if header.count(c) > 1})
+        if twice:
+            raise HwsimError(f"column {twice[0]!r} given twice in the header: keep one", file=path, field=twice[0])
+    return df
 
 
 def _manifest_format(folder: str) -> tuple[str, ...]:
