@@ -11,8 +11,9 @@ from hwsim.arch import load_arch, parse_overrides
 from hwsim.cli import WORKLOAD_FLAGS, path_name
 from hwsim.cli.output import emit_json
 from hwsim.engine import Precision
-from hwsim.engine.per_op import model_activations, model_kv, own_formats
+from hwsim.engine.per_op import checkpoint_refusal, model_activations, model_kv, own_formats
 from hwsim.roofline.plot import si
+from hwsim.errors import HwsimError
 
 if TYPE_CHECKING:
     from hwsim.roofline import Roofline
@@ -121,9 +122,14 @@ def run(args: argparse.Namespace) -> int:
     overrides = parse_overrides(args.set)
     archs = [load_arch(a, overrides) for a in args.arch]
     tr = trace_from_args(args)
-    rl = roofline(
-        archs, tr, _precisions(args, tr.model), weight_formats=own_formats(tr) if args.weights is None else None
-    )
+    precisions = _precisions(args, tr.model)
+    try:
+        rl = roofline(archs, tr, precisions, weight_formats=own_formats(tr) if args.weights is None else None)
+    except HwsimError as exc:  # activations the checkpoint chose: name its field, not --activations
+        refused = checkpoint_refusal(exc, precisions[0].activations)
+        if refused is exc:
+            raise
+        raise refused from None
     if args.plot:
         rl.plot(args.plot, title=_title(tr))
     if args.json:

@@ -139,16 +139,82 @@ def model_kv(model: ModelConfig | None, kv: object = None) -> object:
     return "fp16" if got is None else got
 
 
+class CheckpointFormat(str):
+    """A format name the checkpoint's quantization_config stated, not the caller (`model_activations` without
+    `--activations`). It compares, hashes, prints and resolves as the plain name; the per-op costing reads it as
+    the checkpoint's (`op_activations`): the layers the checkpoint leaves unquantized, and attention, take their
+    own activations, as a serving engine runs them. `source`: (the file, the quantization_config field) that state
+    it (ModelConfig.activation_source), which a refusal of these activations names (`checkpoint_refusal`)."""
+
+    source: tuple[str | None, str] | None = None
+
+    @classmethod
+    def of(cls, name: str, source: tuple[str | None, str] | None) -> CheckpointFormat:
+        got = cls(name)
+        got.source = source
+        return got
+
+
+# checkpoint_dtype's names (hwsim.workload.quant): the weights of a module a checkpoint leaves unquantized (its
+# ignore / exclude / modules_to_not_convert list, lm_head by default), each op's format from own_formats
+_UNQUANTIZED = frozenset({"fp16", "bf16", "fp32"})
+_ACTS_16 = "fp16"  # the model dtype's activations (bf16 costs the same 16 bits: shown_labels)
+
+
+def op_activations(trace: TraceLike, formats: list[str], precision: object) -> list[object] | None:
+    """The activation format of each op of `trace` (its weight format `formats[i]`, own_formats) where the
+    precision's activations are the checkpoint's (a CheckpointFormat), else None (every op at the precision's,
+    an explicit `--activations` as it always was). With the checkpoint's, as vLLM runs a quantized checkpoint:
+    - an op whose weights the checkpoint leaves unquantized (a 16-bit float format: its skip list, through the
+      same per-op weight formats) runs UnquantizedLinearMethod, 16-bit activations;
+    - attention (qk, av, a fused kernel) is no linear layer: its query and output in the model dtype, except
+      with an 8-bit float KV cache, where vLLM's FlashAttention-3 backend quantizes the query to FP8 too (vLLM
+      docs, Quantized KV Cache: "queries are quantized to FP8 in addition to keys and values"): fp8_e4m3;
+    - every other op at the checkpoint's format."""
+    acts = getattr(precision, "activations", None)
+    if not isinstance(acts, CheckpointFormat):
+        return None
+    ops = ops_frame(trace)
+    kv = resolve_precision(Precision(kv=getattr(precision, "kv", 16))).kv
+    attention_acts = "fp8_e4m3" if kv.is_float and kv.element_bits == 8 else _ACTS_16
+    fmts = np.asarray(formats, dtype=object)
+    out = np.full(len(fmts), acts, dtype=object)
+    out[np.isin(fmts, list(_UNQUANTIZED)) & (ops["weight_elems"].to_numpy() > 0)] = _ACTS_16
+    out[ops["kind"].astype(str).to_numpy() == "attention"] = attention_acts
+    return out.tolist()
+
+
+def precision_groups(
+    groups: Split, formats: list[str], acts: list[object] | None, precision: Precision | ResolvedPrecision
+) -> list[tuple[str, Precision, np.ndarray]]:
+    """(weight format, precision, row mask) of each group of ops costed apart from the main one (every op at
+    `groups.main` and the precision's activations): a weight format of `groups.others`, and where `acts`
+    (op_activations) differs from the precision's, each (weights, activations) pair it makes."""
+    if acts is None:
+        return [(f, with_weights(precision, f), m) for f, m in groups.others]
+    fmts, act = np.asarray(formats, dtype=object), np.asarray(acts, dtype=object)
+    out = []
+    for fmt in [groups.main, *(f for f, _ in groups.others)]:
+        at = fmts == fmt
+        for a in dict.fromkeys(act[at].tolist()):
+            if fmt == groups.main and a == precision.activations:
+                continue
+            mask = at & (act == a)
+            out.append((fmt, Precision(weights=fmt, activations=a, kv=precision.kv), mask))
+    return out
+
+
 def model_activations(model: ModelConfig | None, activations: object = None) -> object:
     """The activation format `activations` stands for with `model`, as `model_kv` is the KV cache's: `activations`
     as given, or when None (no `--activations`) the format the checkpoint's quantization_config states for its
     linear layers' inputs (ModelConfig.activation_format: nvfp4 for a ModelOpt NVFP4 W4A4 export, fp8_e4m3 for an
-    FP8 W8A8 one), else fp16, the activations every command assumed before there was a choice. The one format
-    costs every op's activations, as `--activations F` does."""
+    FP8 W8A8 one), as a CheckpointFormat, else fp16, the activations every command assumed before there was a
+    choice. The checkpoint's format costs its quantized linears; per-op costing gives the modules it leaves
+    unquantized and attention their own (`op_activations`); a given format costs every op, as `--activations F`."""
     if activations is not None:
         return activations
     got = getattr(model, "activation_format", None)
-    return "fp16" if got is None else got
+    return "fp16" if got is None else CheckpointFormat.of(got, getattr(model, "activation_source", None))
 
 
 def with_model_own(
@@ -267,6 +333,18 @@ def try_format(
         return None
 
 
+def checkpoint_refusal(exc: HwsimError, activations: object) -> HwsimError:
+    """`exc` as the user should read it where a design refuses activations the checkpoint chose (`activations` a
+    CheckpointFormat): naming the checkpoint file and the quantization_config field that state them, not the
+    precision's activations (a CLI would name --activations, which the user never gave), the design's file at the
+    end; `exc` itself otherwise."""
+    source = getattr(activations, "source", None)
+    if exc.field != "precision.activations" or not isinstance(activations, CheckpointFormat) or source is None:
+        return exc
+    on = f" (the checkpoint's activations, on {exc.file})" if exc.file else " (the checkpoint's activations)"
+    return HwsimError(exc.detail + on, file=source[0], field=source[1])
+
+
 def main_format_cost(
     fmt: str, names: Callable[[], Iterable[object]], cost: Callable[..., T], *args: Any, **kwargs: Any
 ) -> T:
@@ -277,7 +355,10 @@ def main_format_cost(
         return cost(*args, **kwargs)
     except HwsimError as exc:
         if exc.field != "precision.weights":
-            raise
+            refused = checkpoint_refusal(exc, getattr(args[-1] if args else None, "activations", None))
+            if refused is exc:
+                raise
+            raise refused from None
         listed = list(map(str, names()))
         shown = ", ".join(listed[:3]) + (f" and {len(listed) - 3} more" if len(listed) > 3 else "")
         raise HwsimError(exc.detail, file=exc.file, field=f"the checkpoint's {fmt} weights ({shown})") from None
@@ -327,10 +408,10 @@ def _costs_by_format(
         with_weights(precision, groups.main),
     )
     parts = []
-    for fmt, mask in groups.others:
+    for fmt, prec, mask in precision_groups(groups, formats, op_activations(trace, formats, precision), precision):
         sub = part(trace, mask)
         names = ops.loc[mask, "name"] if quoted is None else functools.partial(_named_at, q_ops, q_formats, fmt)
-        got = try_format(arch, fmt, groups.main, names, engine, arch, sub, with_weights(precision, fmt))
+        got = try_format(arch, fmt, groups.main, names, engine, arch, sub, prec)
         if got is not None:
             parts.append((mask, got))
     return formats, groups, base, parts
@@ -345,7 +426,7 @@ def evaluate_per_op(
 ) -> CostTable:
     """`formats[i]` is the weight format of op i; activations and KV come from `precision`."""
     formats, groups, base, parts = _costs_by_format(arch, trace, precision, formats, engine)
-    if not groups.others:
+    if not parts:
         return base
     frame = base.ops.copy()
     for mask, got in parts:
@@ -408,19 +489,10 @@ def sweep_cost_per_op(
         with_weights(precision, groups.main),
         product=product,
     )
-    for fmt, mask in groups.others:
+    for fmt, prec, mask in precision_groups(groups, formats, op_activations(trace, formats, precision), precision):
         sub = part(trace, mask)
         got = try_format(
-            arch,
-            fmt,
-            groups.main,
-            ops.loc[mask, "name"],
-            sweep_cost,
-            arch,
-            grid,
-            sub,
-            with_weights(precision, fmt),
-            product=product,
+            arch, fmt, groups.main, ops.loc[mask, "name"], sweep_cost, arch, grid, sub, prec, product=product
         )
         if got is None:
             continue

@@ -21,6 +21,7 @@ from hwsim.workload.blocks import NORM_PARAMS, Attention, Embedding, Layer, Line
 from hwsim.workload.readers import READERS, WRAPPERS, AskedDict, Fields, language_model, near_misses
 from hwsim.workload.quant import (
     WeightFormats,
+    activation_field,
     activation_format,
     checkpoint_dtype,
     hf_modules,
@@ -54,6 +55,9 @@ class ModelConfig:
     # (hwsim.workload.quant.activation_format: nvfp4 for a ModelOpt NVFP4 W4A4 export); None: 16-bit. What a
     # precision's activations None stands for (hwsim.engine.per_op.model_activations)
     activation_format: str | None = field(default=None, compare=False)
+    # the file and quantization_config field that state activation_format (hwsim.workload.quant.activation_field),
+    # as a refusal of those activations names them (no option was given)
+    activation_source: tuple[str | None, str] | None = field(default=None, compare=False)
     source: str = ""
     path: str | None = None  # where it was read from
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -175,6 +179,11 @@ class ModelConfig:
         return self.params - sum(layer.idle_params(self.hidden) for layer in self.blocks)
 
 
+def _activation_source(cfg: dict, file: object) -> tuple[str | None, str] | None:
+    got = activation_field(cfg)
+    return None if got is None else (None if file is None else str(file), got)
+
+
 def default_weight_format(cfg: dict, file: object = None) -> str:
     """The model's own weight precision: quantization_config if present, else its dtype (checkpoint_dtype)."""
     q = weight_formats(cfg, file)
@@ -233,6 +242,7 @@ def from_hf_dict(
         weight_formats=formats or weight_formats(dtype_fields, file, unquantized_modules(tuple(blocks))),
         kv_format=kv_cache_format(dtype_fields, file),
         activation_format=activation_format(dtype_fields, file),
+        activation_source=_activation_source(dtype_fields, file),
         source=source,
         path=None if file is None else str(file),
         extra={k: v for k, v in cfg.items() if k not in ("name", "source")},

@@ -9,7 +9,9 @@ Methods and the fields read (each library's documented config keys):
   row); llm_int8_skip_modules.
 - fp8 / fbgemm_fp8: e4m3 weights; modules_to_not_convert.
 - compressed-tensors (llm-compressor): config_groups.*.weights {num_bits, type int|float, symmetric, strategy
-  tensor|channel|group, group_size}, targets ["Linear" | "re:..."]; ignore [...].
+  tensor|channel|group, group_size}, targets ["Linear" | "re:..."]; ignore [...]. Float 8 bits is fp8_e4m3,
+  except compressed-tensors' MXFP8 / MXFP4 presets (float 8 / 4 bits in groups of 32 with scale_dtype uint8, an
+  E8M0 exponent per block): mxfp8_e4m3 / mxfp4.
 - bitnet: ternary weights in every BitLinear; modules_to_not_convert.
 - modelopt, and vLLM's spellings modelopt_fp4 (NVFP4) and modelopt_mxfp8 (NVIDIA TensorRT Model Optimizer's HF
   export; its hf_quant_config.json `quantization` fields, flat or under `quantization`; a checkpoint folder's
@@ -34,8 +36,13 @@ The checkpoint's KV-cache format (`kv_cache_format`), where its quantization_con
   CompressedTensorsKVCacheMethod takes strategy tensor) costs no bits per element; null = not quantized.
 
 The activations a serving engine feeds its quantized GEMMs (`activation_format`), where the checkpoint states them
-(None: it does not, and they stay 16-bit: GPTQ, AWQ, bitsandbytes, W4A16_NVFP4, gpt-oss's mxfp4, BitNet's config, a
+(None: it does not, and they stay 16-bit: GPTQ, AWQ, bitsandbytes, W4A16_NVFP4, gpt-oss's mxfp4, a
 compressed-tensors group without input_activations):
+- bitnet: int8 per token (int8_pc), the model's own definition, W1.58A8: BitNet b1.58 (Ma et al. 2024, arXiv
+  2402.17764, §2) scales activations per token to [-Q_b, Q_b] with 8 bits; HF's BitNet integration (transformers
+  docs, quantization/bitnet) quantizes BitLinear's input to 8 bits by absmax over the last dimension, i.e. per
+  token, and the BitNet b1.58 2B4T model card states "8-bit activations (W1.58A8) ... absmax quantization
+  (per-token)"; bitnet.cpp, the official inference code, runs int8 activations against the ternary weights.
 - modelopt: by quant_algo, as vLLM's ModelOpt linear methods run them: FP8 → fp8_e4m3 (a static per-tensor
   input_scale, ModelOptFp8Config's only activation scheme), NVFP4 → nvfp4 (ModelOptNvFp4LinearMethod quantizes the
   input to FP4 blocks of 16 under the checkpoint's input_scale), MXFP8 → mxfp8_e4m3 (dynamic E8M0 blocks of 32),
@@ -242,12 +249,16 @@ def _compressed_tensors(q: dict, dtype: str, file: object) -> WeightFormats:
             continue  # an activation-only group leaves weights as they are
         bits, kind = w.get("num_bits"), str(w.get("type", "int"))
         if kind == "float":
-            # llm-compressor's FP8 schemes, and its NVFP4 scheme: E2M1 in groups of 16 (strategy tensor_group)
-            fmt = "fp8_e4m3" if bits == 8 else "nvfp4" if bits == 4 and w.get("group_size") == 16 else ""
+            # compressed-tensors' MXFP8 / MXFP4 presets (E8M0 scales on groups of 32: _mx_format); llm-compressor's
+            # other FP8 schemes; its NVFP4 scheme: E2M1 in groups of 16 (strategy tensor_group)
+            fmt = _mx_format(w) or (
+                "fp8_e4m3" if bits == 8 else "nvfp4" if bits == 4 and w.get("group_size") == 16 else ""
+            )
             if not fmt:
                 raise HwsimError(
                     f"float weights of {bits!r} bits in groups of {w.get('group_size')!r} are not supported "
-                    "(8 bits: fp8_e4m3; 4 bits in groups of 16: nvfp4)",
+                    "(8 bits: fp8_e4m3, or mxfp8_e4m3 in groups of 32 with uint8 scales; 4 bits in groups of 16: "
+                    "nvfp4, or of 32 with uint8 scales: mxfp4)",
                     file=file,
                     field=f"{field}.{gname}.weights.num_bits",
                 )
@@ -451,6 +462,8 @@ def activation_format(cfg: dict, file: object = None) -> str | None:
         return _fp8_acts(q, file)
     if method == "fbgemm_fp8":
         return "fp8_e4m3_pc"
+    if method == "bitnet":
+        return "int8_pc"  # W1.58A8: BitLinear's per-token absmax int8 input (module docstring)
     if method == "compressed-tensors":
         return _compressed_tensors_acts(q, file)
     return None
@@ -477,21 +490,63 @@ def _fp8_acts(q: dict, file: object) -> str:
     return f"fp8_e4m3_g{k}_sfp32"
 
 
-def _compressed_tensors_acts(q: dict, file: object) -> str | None:
+def activation_field(cfg: dict) -> str | None:
+    """The quantization_config field that states the checkpoint's activation format (`activation_format`), as a
+    message names it ('quantization_config.config_groups.group_0.input_activations'); None where none is stated."""
+    q = cfg.get("quantization_config")
+    if not isinstance(q, dict) or activation_format(cfg) is None:
+        return None
+    method = str(q.get("quant_method", "")).lower()
+    if method in _MODELOPT_METHODS:
+        nested = isinstance(q.get("quantization"), dict)
+        return "quantization_config." + ("quantization." if nested else "") + "quant_algo"
+    if method == "fp8":
+        return "quantization_config.activation_scheme"
+    if method == "compressed-tensors":
+        got = _ct_act_group(q)
+        return None if got is None else f"quantization_config.config_groups.{got[0]}.input_activations"
+    return "quantization_config.quant_method"  # fbgemm_fp8: the method alone states per-token FP8
+
+
+def _ct_act_group(q: dict) -> tuple[str, dict] | None:
+    """(name, group) of the compressed-tensors config group whose input_activations state the activations: the one
+    that targets "Linear", else the first."""
     groups = q.get("config_groups")
     if not isinstance(groups, dict):
         return None  # _compressed_tensors refuses it
     items = [(name, g) for name, g in groups.items() if isinstance(g, dict)]
     linear = [(name, g) for name, g in items if "Linear" in _targets(g)]
-    if not (linear or items):
+    return (linear or items)[0] if (linear or items) else None
+
+
+def _compressed_tensors_acts(q: dict, file: object) -> str | None:
+    got = _ct_act_group(q)
+    if got is None:
         return None
-    name, group = (linear or items)[0]
+    name, group = got
     fmt = group.get("format", q.get("format"))
     if fmt is not None and str(fmt) not in _CT_ACT_FORMATS:
         return None  # vLLM reads no input_activations under this format
     return _act_args(
         group.get("input_activations"), f"quantization_config.config_groups.{name}.input_activations", file
     )
+
+
+def _mx_format(args: dict) -> str | None:
+    """mxfp8_e4m3 / mxfp4 for a compressed-tensors QuantizationArgs of compressed-tensors' MXFP8 / MXFP4 presets
+    (quant_scheme.py: float 8 / 4 bits, strategy group, group_size 32, scale_dtype torch.uint8: an E8M0 exponent per
+    32, the OCP MX block), weights or input activations alike; None for any other."""
+    group, bits = args.get("group_size"), args.get("num_bits", 8)
+    if str(args.get("type", "int")).lower() != "float" or isinstance(group, bool) or group != 32:
+        return None
+    if str(args.get("strategy") or "group").lower() not in ("group", "tensor_group") or not _e8m0(args):
+        return None
+    return {8: "mxfp8_e4m3", 4: "mxfp4"}.get(bits) if not isinstance(bits, bool) else None
+
+
+def _e8m0(args: dict) -> bool:
+    """Whether a QuantizationArgs' scales are E8M0 exponents (scale_dtype uint8 / float8_e8m0fnu)."""
+    return any(t in str(args.get("scale_dtype", "")).lower() for t in ("uint8", "e8m0"))
 
 
 def _targets(group: dict) -> list[object]:
@@ -511,7 +566,7 @@ def _act_args(args: object, field: str, file: object) -> str | None:
     strategy = str(args.get("strategy") or inferred).lower()
     size = group if isinstance(group, int) and not isinstance(group, bool) and group > 0 else 0  # 0: no groups
     grouped = strategy in ("group", "tensor_group") and size > 0
-    e8m0 = any(t in str(args.get("scale_dtype", "")).lower() for t in ("uint8", "e8m0"))
+    e8m0 = _e8m0(args)
     fmt = ""
     if kind == "float" and bits == 8:
         if strategy == "tensor":
@@ -519,7 +574,7 @@ def _act_args(args: object, field: str, file: object) -> str | None:
         elif strategy == "token":
             fmt = "fp8_e4m3_pc"
         elif grouped:
-            fmt = "mxfp8_e4m3" if e8m0 and size == 32 else f"fp8_e4m3_g{size}_s{'e8m0' if e8m0 else 'fp32'}"
+            fmt = _mx_format(args) or f"fp8_e4m3_g{size}_s{'e8m0' if e8m0 else 'fp32'}"
     elif kind == "float" and bits == 4 and grouped:
         fmt = {16: "nvfp4", 32: "mxfp4"}.get(size, "")
     elif kind == "int" and not isinstance(bits, bool) and isinstance(bits, int) and 2 <= bits <= 8:
