@@ -4,7 +4,7 @@ on the Llama reader, falcon_mamba
 (Falcon-Mamba) on the Mamba reader, gpt_bigcode (StarCoder, SantaCoder) on the GPT-2 reader, gptj (GPT-J), mpt
 (MPT) and gpt_neo (GPT-Neo) on readers of their own, glm4_moe_lite (GLM-4.7-Flash) on the DeepSeek reader,
 solar_open (Solar-Open) on the GLM-4.5 reader, mimo_v2_flash (MiMo-V2-Flash) on a reader of its own, flex_olmo
-(FlexOlmo) on the Llama reader.
+(FlexOlmo) on the Llama reader, bloom (BLOOM) on a reader of its own.
 
 Sources: transformers 5.25's modelling code and config classes (ArceeMLP: up, ReLU², down; HeliumAttention: o_proj never
 biased; GlmMLP: fused gate_up_proj, GlmConfig partial_rotary_factor 0.5; OlmoLayerNorm: F.layer_norm without weight
@@ -347,3 +347,30 @@ def test_flex_olmo_is_olmo2_attention_over_seven_experts_five_a_token():
     with pytest.raises(HwsimError) as err:
         from_hf_dict({"model_type": "flex_olmo", "num_experts_per_tok": 8})
     assert "num_experts_per_tok" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_bloom_is_alibi_attention_after_an_embedding_layernorm():
+    """BLOOM-560m (HF BloomModel: word_embeddings_layernorm before the blocks; BloomBlock: LayerNorm, ALiBi attention
+    from a biased query_key_value stored [heads, 3, head_dim] (tests/test_workload_tensor_map.py reads it), a biased
+    dense, LayerNorm, a biased 4 x hidden MLP with BLOOM's tanh GELU; ln_f, tied head): 559,214,592 params =
+    transformers 5.25 on meta (card: 559M). The embedding LayerNorm is a norm row of its own and 2 x hidden
+    parameters; ALiBi's bias is added to every score (the reference counts BLOOM's baddbmm)."""
+    m = load_model(CONFIGS / "bloom-560m.json")
+    a = m.blocks[0].attention
+    assert (a.heads, a.kv_heads, a.head_dim, a.alibi, a.rotary, a.qkv_bias, a.o_bias) == (
+        16,
+        16,
+        64,
+        True,
+        False,
+        True,
+        True,
+    )
+    assert (m.blocks[0].mlp.intermediate, m.blocks[0].mlp.gated, m.blocks[0].mlp.bias) == (4096, False, True)
+    assert m.params == 559_214_592 and m.embedding.tied and m.embedding.norm
+    ops = trace(m, "prefill", batch=1, seq=8).ops
+    norm = ops[ops["name"] == "embed_norm"]
+    assert len(norm) == 1 and int(norm["weight_elems"].iloc[0]) == 2 * 1024 and (ops["op"] == "rope").sum() == 0
+    with pytest.raises(HwsimError) as err:
+        from_hf_dict({"model_type": "bloom", "hidden_size": 1000, "n_head": 16})
+    assert "n_head" in str(err.value) and "\n" not in str(err.value)

@@ -97,6 +97,7 @@ PRESET = {
     "glm4_moe_lite": "hf_configs/glm-4.7-flash.json",
     "solar_open": "hf_configs/solar-open-100b.json",
     "flex_olmo": "hf_configs/flexolmo-7x7b-1t.json",
+    "bloom": "hf_configs/bloom-560m.json",
     "mimo_v2_flash": "hf_configs/mimo-v2-flash.json",
 }
 DENSE_MLP = (".mlp.gate_proj", ".mlp.up_proj", ".mlp.down_proj")
@@ -364,17 +365,22 @@ def test_reading_dbrx_flat_experts_and_its_fused_wqkv(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "fields,kv", [({"new_decoder_architecture": True, "num_kv_heads": 2}, 2), ({"multi_query": False}, 4)]
+    "fields,kv",
+    [
+        ({"new_decoder_architecture": True, "num_kv_heads": 2}, 2),
+        ({"multi_query": False}, 4),
+        ({"model_type": "bloom"}, 4),  # BloomAttention._reshape: [heads, 3, head_dim]
+    ],
 )
 def test_reading_q_k_v_of_a_query_key_value_stored_per_kv_head(tmp_path, fields, kv):
     """Falcon's query_key_value is one group per KV head (transformers FalconAttention.forward): the new decoder
     architecture views it as [kv heads, queries per KV head + 2, head_dim] (its queries, then its key and value),
-    without multi-query as [heads, 3, head_dim]. Each role's rows are its share of every group, groups in order
+    without multi-query as [heads, 3, head_dim], as BLOOM always does (the same module paths). Each role's rows are its share of every group, groups in order
     (they were read as q, k, v side by side, right only for one KV head)."""
     rng = np.random.default_rng(1)
     heads, d, hidden = 4, 8, 32
     cfg = {"model_type": "falcon", "hidden_size": hidden, "num_attention_heads": heads, "num_hidden_layers": 1}
-    cfg |= {"vocab_size": 50, **fields}
+    cfg = {**cfg, "vocab_size": 50, **fields}
     qkv = rng.standard_normal(((heads + 2 * kv) * d, hidden)).astype(np.float32)
     tensors = {
         "transformer.h.0.self_attention.query_key_value.weight": qkv,

@@ -527,6 +527,7 @@ class Embedding:
     tied: bool = False  # lm_head shares the token table
     scale: bool = False  # Gemma: embeddings × sqrt(hidden)
     final_norm: bool = True
+    norm: bool = False  # a LayerNorm on the embeddings before the first layer (BLOOM's word_embeddings_layernorm)
     logit_softcap: bool = False  # Gemma-2: tanh soft-capping of the logits
     head_bias: bool = False  # Phi-1/2: the LM head has a bias
     # Gemma-4's per-layer embeddings (PLE, HF Gemma4TextModel): a table of per_layer_vocab rows holding `per_layer`

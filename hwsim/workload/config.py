@@ -151,7 +151,7 @@ class ModelConfig:
             "embedding": emb.vocab * h,
             "positions": emb.positions * h,
             "token_types": emb.token_types * h,
-            "embedding_norm": h * npe if self.encoder else 0,
+            "embedding_norm": h * npe if self.encoder or emb.norm else 0,
             "per_layer_embedding": emb.per_layer_params(h, len(self.blocks)),  # Gemma-4 E2B/E4B
             "per_layer": per_kind[self._rep],
             "layers": sum(per_kind[layer] for layer in self.blocks),

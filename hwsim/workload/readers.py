@@ -1092,6 +1092,28 @@ def _mpt(f: Fields, mt: str) -> tuple:
     return [Layer(attn, mlp, norms=2)] * layers, emb, "layernorm_weight", {"activation": act, "hidden": hidden}
 
 
+def _bloom(f: Fields, mt: str) -> tuple:
+    """BLOOM (HF BloomForCausalLM; BloomConfig's defaults, transformers 5.25, are a toy's: hidden 64, 2 layers, 8
+    heads, so a real config states them): hidden_size (alias n_embed), n_layer, n_head (aliases num_hidden_layers /
+    num_attention_heads). A LayerNorm on the word embeddings, then per block a LayerNorm, multi-head attention from
+    one biased query_key_value (stored per head: [heads, 3, head_dim], tensor_map.GROUPED_QKV) with ALiBi instead of
+    rotary (as MPT), a biased dense, a second LayerNorm and a biased non-gated MLP (dense_h_to_4h to 4 x hidden,
+    BLOOM's tanh GELU, dense_4h_to_h); final ln_f, the head tied by default. apply_residual_connection_post_layernorm
+    only changes which tensor the residual adds (no op); pretraining_tp / slow_but_exact only how the dense layers
+    are split (the same MACs)."""
+    hidden = f.int("hidden_size", 64, alias="n_embed")
+    heads = f.int("n_head", 8, alias="num_attention_heads")
+    layers = f.int("n_layer", 2, alias="num_hidden_layers")
+    if hidden % heads:
+        raise HwsimError(f"hidden_size {hidden} is not divisible by n_head {heads}", file=f.file, field="n_head")
+    head_dim = hidden // heads
+    attn = Attention(heads, heads, head_dim, head_dim, True, True, rotary=False, alibi=True)
+    act = "gelu_pytorch_tanh"
+    mlp = Mlp(4 * hidden, False, act, True)
+    emb = Embedding(f.int("vocab_size", 250880), tied=f.flag("tie_word_embeddings", True), norm=True)
+    return [Layer(attn, mlp, norms=2)] * layers, emb, "layernorm", {"activation": act, "hidden": hidden}
+
+
 def _gpt_neo(f: Fields, mt: str) -> tuple:
     """GPT-Neo (HF GPTNeoForCausalLM; GPTNeoConfig's defaults are GPT-Neo-1.3B's): learned positions, LayerNorms,
     bias-free q/k/v and a biased out_proj, a biased non-gated MLP (c_fc, gelu_new, c_proj; intermediate_size default
@@ -1875,6 +1897,7 @@ READERS: dict[str, Callable[[Fields, str], tuple]] = {
     "starcoder2": _classic,
     "phi": _classic,
     "gpt_neox": _classic,
+    "bloom": _bloom,
     "bert": _classic,
     "gpt_oss": _gpt_oss,
     "llama4_text": _llama4,

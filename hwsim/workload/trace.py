@@ -259,8 +259,9 @@ def _edges(model: ModelConfig, s: Step, logits: str) -> tuple[Ops, Ops]:
         )
         # the table's sqrt(d) scale, the projection's 1/sqrt(hidden), the sum and its 1/sqrt(2)
         head.elementwise("per_layer_combine", "scale", M, width, 4, inputs=2)
-    if model.encoder:  # BERT: LayerNorm on the embeddings; the pooler reads the first token of each sequence
+    if model.encoder or emb.norm:  # BERT, BLOOM: LayerNorm on the embeddings
         s.norm_op(head, "embed_norm", M)
+    if model.encoder:  # BERT: the pooler reads the first token of each sequence
         tail.linear("pooler", "pooler", s.batch, h, h, bias=True)
         return head, tail
     if emb.final_norm:

@@ -103,6 +103,7 @@ REAL = {
     "solar_open": CONFIGS / "solar-open-100b.json",
     "mimo_v2_flash": CONFIGS / "mimo-v2-flash.json",
     "flex_olmo": CONFIGS / "flexolmo-7x7b-1t.json",
+    "bloom": CONFIGS / "bloom-560m.json",
     # multimodal wrappers: hwsim traces the language model (text_config); see WRAPPED
     "gemma3": CONFIGS / "gemma-3-4b-it.json",
     "llama4": CONFIGS / "llama-4-scout-17b-16e.json",
@@ -231,15 +232,16 @@ def shapes(model) -> dict:
     return out
 
 
-ATTENTION = re.compile(r"\.(self_attn|attn)$")
+ATTENTION = re.compile(r"\.(self_attn|attn|self_attention)$")  # BLOOM, Falcon: self_attention
 
 
 class ElementCounter(TorchDispatchMode):
     """Elements of elementwise ops in an attention module's own forward (not its submodules': q/k norms, rotary)
-    that hwsim prices on rows of their own and the FLOP counter does not see: `clamp`, every clamp's output (OLMo /
-    OLMoE / DBRX's clip_qkv); `token_scale`, every 4-D multiply by a factor of one element per batch row and position
-    (broadcast over heads and channels: Ministral-3's query scale, Llama-4's attention temperature); `score_bias`,
-    every 4-D add of a 3-D bias (per head, query and key: MPT's ALiBi added to the scores)."""
+        that hwsim prices on rows of their own and the FLOP counter does not see: `clamp`, every clamp's output (OLMo /
+        OLMoE / DBRX's clip_qkv); `token_scale`, every 4-D multiply by a factor of one element per batch row and position
+        (broadcast over heads and channels: Ministral-3's query scale, Llama-4's attention temperature); `score_bias`,
+        every 4-D add of a 3-D bias (per head, query and key: MPT's ALiBi added to the scores) or a baddbmm's
+    bias (BLOOM's ALiBi, added in the q·k batched product: its output's elements)."""
 
     def __init__(self, model) -> None:
         super().__init__()
@@ -275,6 +277,8 @@ class ElementCounter(TorchDispatchMode):
         elif name in ("add", "add_") and out.dim() == 4:
             if any(isinstance(a, torch.Tensor) and a.dim() == 3 for a in args[:2]):
                 self.counts["score_bias"] += out.numel()
+        elif name == "baddbmm":
+            self.counts["score_bias"] += out.numel()  # BLOOM: the ALiBi bias broadcast into the q·k product
         elif name in ("mul", "mul_") and out.dim() == 4:
             factors = [a for a in args[:2] if isinstance(a, torch.Tensor) and a.dim() == 4 and a.numel() < out.numel()]
             if any(f.shape[1] * f.shape[3] == 1 or f.shape[2] * f.shape[3] == 1 for f in factors):
