@@ -164,3 +164,36 @@ def test_design_point_sets_every_section():
     )
     assert arch.compute["rows"] == 8 and arch.level("unified_buffer").capacity == 1024.0
     assert arch.clock_hz == 5e8 and arch.tech is not None and arch.tech.node_nm == 7.0
+
+
+@pytest.mark.parametrize("key", ["bandwidth", "capacity"])
+@pytest.mark.parametrize("blank", [None, "", {"value": None, "source": "test"}])
+def test_blank_limit_is_refused_not_unbounded(tmp_path, key, blank):
+    """docs/engine.md: an omitted capacity/bandwidth is unbounded; a key left empty (`bandwidth:` in YAML)
+    used to count as omitted, and cpu-n1 with its DRAM bandwidth blanked ran 25x faster with no word."""
+    spec = yaml.safe_load(yaml.safe_dump(BITMOD))
+    spec["memory"]["dram"][key] = blank
+    with pytest.raises(HwsimError, match=rf"a\.yaml: memory\.dram\.{key}: empty value") as err:
+        load_arch(write(tmp_path, spec))
+    assert "\n" not in str(err.value)
+    if not isinstance(blank, dict):  # --set memory.dram.bandwidth= on a preset
+        with pytest.raises(HwsimError, match=rf"memory\.dram\.{key}: empty value"):
+            load_arch("cpu-n1", {f"memory.dram.{key}": blank})
+
+
+def test_blank_truly_optional_field_takes_its_default(tmp_path):
+    """static_power, price, link, tech left empty stay documented as omitted (docs/engine.md)."""
+    spec = dict(BITMOD, static_power=None, price=None, link=None, tech=None)
+    a = load_arch(write(tmp_path, spec))
+    assert a.static_power_w == 0.0 and a.price_usd is None and a.link is None and a.tech is None
+
+
+def test_link_name_is_checked_when_the_arch_loads(tmp_path):
+    """Only multi-device runs read `link:` (docs/engine.md); a misspelt one passed every single-device run.
+    A shipped preset's name and a link YAML path still load."""
+    with pytest.raises(HwsimError, match=r"a\.yaml: link: unknown link 'nvlnk4' \(did you mean nvlink4"):
+        load_arch(write(tmp_path, dict(BITMOD, link="nvlnk4")))
+    with pytest.raises(HwsimError, match=r"a\.yaml: link: no such file \(.*gone\.yaml\)"):
+        load_arch(write(tmp_path, dict(BITMOD, link=str(tmp_path / "gone.yaml"))))
+    assert load_arch(write(tmp_path, dict(BITMOD, link="nvlink4"))).link == "nvlink4"
+    assert load_arch("h100-sxm", {"link": "pcie4-x16"}).link == "pcie4-x16"

@@ -88,6 +88,16 @@ def test_workload_errors_name_the_option(command, option, value, needle, capsys)
         ),
         (["trace", "--model", "llama-2-7b", "--phase", "decode", "--kv-bits", "nan"], "--kv-bits"),
         (["trace", "--model", "llama-2-7b", "--phase", "decode", "--kv-bits", "1e9"], "--kv-bits"),
+        # one bound for every bit-width flag (hwsim.core.precision.check_bits): --kv-bits took 0.5 where --weights
+        # and --kv refuse anything below 1 bit
+        (
+            ["trace", "--model", "llama-2-7b", "--phase", "decode", "--kv-bits", "0.5"],
+            "--kv-bits: bits must be in [1, 64]",
+        ),
+        (
+            ["simulate", "--arch", "bitmod", "--model", "llama-2-7b", "--phase", "decode", "--kv", "0.5"],
+            "--kv: bits must be in [1, 64]",
+        ),
         (
             ["simulate", "--arch", "bitmod", "--model", "llama-2-7b", "--phase", "decode", "--weights", "0.5"],
             "bits must be in [1, 64]",
@@ -761,6 +771,25 @@ def test_request_file_numbers_python_json_reads(capsys, tmp_path, line, needle):
     one_line_exit_2(capsys, ["serve", "--arch", "h100-sxm", "--model", "gpt-2", "--requests", str(path)], needle)
 
 
+@pytest.mark.parametrize(
+    "line, needle",
+    [
+        (
+            '{"arrival_time": 0, "input_tokens": 8, "output_tokens": 2, "Id": "a"}',
+            "Id: line 2: unknown key 'Id' (did you mean id?); allowed: arrival_time, input_tokens,",
+        ),
+        ('{"arrival_time": 0, "input_tokens": 8, "output_tokens": 2, "prefx": "p"}', "line 2: unknown key 'prefx'"),
+        ('{"arrival_time": 0, "input_tokens": 8, "input_toks": 9, "output_tokens": 2}', "input_tokens and input_toks"),
+    ],
+)
+def test_request_line_key_that_would_be_dropped(capsys, tmp_path, line, needle):
+    """docs/serving.md lists a request line's keys; a misspelt `id` was dropped silently (a later turn's prefix
+    then named nothing), and of input_tokens and input_toks the second was ignored."""
+    path = tmp_path / "r.jsonl"
+    path.write_text('{"arrival_time": 0, "input_tokens": 8, "output_tokens": 2}\n' + line + "\n")
+    one_line_exit_2(capsys, ["serve", "--arch", "h100-sxm", "--model", "gpt-2", "--requests", str(path)], needle)
+
+
 def test_set_with_an_integer_python_cannot_read(capsys):
     one_line_exit_2(
         capsys, ["simulate", "--arch", "bitmod", *GEMM, "--set", f"compute.rows={BIG}"], "expected an integer"
@@ -891,3 +920,23 @@ def test_a_results_csv_with_a_column_given_twice(capsys, tmp_path):
     one_line_exit_2(
         capsys, ["pareto", str(path), "--objectives", "a:min,b:max"], "column 'a' given twice in the header"
     )
+
+
+@pytest.mark.parametrize("damage", ["empty", "truncated", "absent"])
+def test_allocate_broken_checkpoint_is_the_only_line(capsys, tmp_path, damage):
+    """The 2026-12-06 audit: the tiny checkpoint (max_position_embeddings 64) at decode's default context built its
+    trace first and warned 'beyond its max_position_embeddings' before the checkpoint's one-line error; the
+    headers are read before the trace now."""
+    import shutil
+
+    ck = tmp_path / "ck"
+    shutil.copytree(_TINY, ck)
+    weights = ck / "model.safetensors"
+    body = weights.read_bytes()
+    if damage == "absent":
+        weights.unlink()
+    else:
+        weights.write_bytes(b"" if damage == "empty" else body[: len(body) // 2])
+    needle = {"empty": "not a safetensors file", "truncated": "truncated: tensor", "absent": "no *.safetensors"}
+    argv = ["allocate", "--arch", "bitmod", "--model", str(ck), "--phase", "decode", "--formats", "int4_g128,int8"]
+    one_line_exit_2(capsys, [*argv, "--budget", "avg_bits=6", "--checkpoint", str(ck)], needle[damage])

@@ -223,3 +223,20 @@ def test_cycle_engine_keeps_weights_only_when_the_whole_trace_fits():
     assert list(kept.ops["compute_cycles"]) == list(streamed)
     alone = cycle.evaluate(load_arch("neural-cache", {**TINY, "compute.weights_resident": True}), ops.iloc[:1], prec)
     assert alone.ops["compute_cycles"][0] < streamed[0]  # one op alone fits: no transpose writes
+
+
+def test_resident_weights_count_their_group_scales():
+    """The arrays must hold what the resident hook stops reading from DRAM: the int4 planes and the fp16 scales
+    of int4_g128 (hwsim.core.ops.OpColumns.weight_bits). 4 rows of K 192 on TINY's 16 lanes × 192 free rows
+    (3,072 bits): the planes alone are 4 × 192 × 4 = 3,072 bits (they fit exactly) but each row adds ⌈192/128⌉
+    = 2 fp16 scales (128 bits), so the weights stream; at K 128 (2,048 + 64 bits) they still fit. Before, only
+    the planes were counted and K 192 was taken as resident (596 → 0 DRAM weight bytes, no transpose writes)."""
+    prec = Precision(weights="int4_g128", activations=8)
+    plain = load_arch("neural-cache", TINY)
+    res = load_arch("neural-cache", {**TINY, "compute.weights_resident": True})
+    ops = {k: gemm_ops([("g", 1, 4, k)]) for k in (128, 192)}
+    assert _array_weight_bits(res) == 3072
+    fits = evaluate(res, ops[128], prec).ops.iloc[0]
+    assert fits["compute_cycles"] < evaluate(plain, ops[128], prec).ops.iloc[0]["compute_cycles"]
+    for col in ("compute_cycles", "bytes_dram"):
+        assert evaluate(res, ops[192], prec).ops.iloc[0][col] == evaluate(plain, ops[192], prec).ops.iloc[0][col]

@@ -311,3 +311,27 @@ def test_generate_and_serve_report_the_kv_cache_format(tmp_path, capsys):
     assert line in capsys.readouterr().out.splitlines()[0]
     sizing = [*gen, "--model", with_kv, "--devices-needed", "--max-devices", "2"]
     assert _json(capsys, sizing)["kv"] == "fp8_e4m3"
+
+
+def test_gemma4_per_layer_table_is_priced_as_its_own_table():
+    """Gemma-4 E2B (tests/data/hf_configs/gemma-4-e2b-it.json) as a ModelOpt FP8 export excluding lm_head and
+    embed_tokens_per_layer (kept at 16 bits): the 8 bits an excepted weight adds are over the token table
+    (262,144 × 1,536 = 402,653,184, the tied head stores nothing of its own) and the per-layer table (262,144 ×
+    35 layers × 256 = 2,348,810,240): 2,751,463,424 B. Before, both `embed` ops were priced as the token
+    table (805,306,368 B: the token table twice, the per-layer table never)."""
+    cfg = json.loads(open("tests/data/hf_configs/gemma-4-e2b-it.json").read())
+    cfg["quantization_config"] = {
+        "quant_method": "modelopt",
+        "quant_algo": "FP8",
+        "exclude_modules": ["lm_head", "embed_tokens_per_layer"],
+    }
+    with pytest.warns(Warning):
+        model = from_hf_dict(cfg)
+    ops = trace(model, "decode", batch=1, context=1).ops
+    edges = ops[ops["layer"] < 0]
+    assert model.op_weight_formats(["embed_tokens", "embed_tokens_per_layer"]) == ["fp16", "fp16"]
+    emb = model.embedding
+    assert (emb.per_layer_vocab, len(model.blocks), emb.per_layer) == (262144, 35, 256)
+    main = operand_type(model.default_weight_format, "weights")
+    assert main.bits == 8
+    assert format_exception_bytes(model, edges, main) == 262144 * 1536 + 262144 * 35 * 256 == 2_751_463_424

@@ -144,6 +144,7 @@ BAD = [
     ("requests: {rate: 1}\n    kv_blocks: 4\n    memory_utilization: 0.5", "workloads[0].kv_blocks: give kv_blocks or"),
     ("requests: {rate: 1}\n    kind: batchy", "workloads[0].kind: must be one of step, serving"),
     ("requests: {rate: 1}\n    kv_admission: greedy", "workloads[0].kv_admission: must be one of on-demand, reserve"),
+    ("requests: {rate: 1}\n    dp_routing: sticky", "workloads[0].dp_routing: must be one of round_robin, cache_aware"),
 ]
 
 

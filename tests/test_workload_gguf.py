@@ -20,7 +20,7 @@ def _tensor(w: GGUFWriter, name: str, shape: tuple[int, int], qtype: GGMLQuantiz
     w.add_tensor(name, np.zeros((rows, cols // block * size), dtype=np.uint8), raw_dtype=qtype)  # bytes per row
 
 
-def _writer(path, arch: str, context: int = 2048) -> GGUFWriter:
+def _writer(path, arch: str, context: int = 2048, vocab: int = VOCAB) -> GGUFWriter:
     """A GGUFWriter with the tiny model's geometry in its header (H, FF, LAYERS, 4 heads over 2 KV heads, VOCAB)."""
     w = GGUFWriter(str(path), arch)
     w.add_embedding_length(H)
@@ -29,7 +29,7 @@ def _writer(path, arch: str, context: int = 2048) -> GGUFWriter:
     w.add_context_length(context)
     w.add_head_count(4)
     w.add_head_count_kv(2)
-    w.add_vocab_size(VOCAB)
+    w.add_vocab_size(vocab)
     return w
 
 
@@ -40,7 +40,7 @@ def _finish(w: GGUFWriter) -> None:
     w.close()
 
 
-def write_gguf(path, *, arch="llama", experts=0, tied=False, types=None):
+def write_gguf(path, *, arch="llama", experts=0, tied=False, types=None, header_vocab=VOCAB):
     types = {
         "attn": GGMLQuantizationType.Q4_K,
         "ffn_down": GGMLQuantizationType.Q6_K,
@@ -48,7 +48,7 @@ def write_gguf(path, *, arch="llama", experts=0, tied=False, types=None):
         "token_embd": GGMLQuantizationType.Q4_0,
         **(types or {}),
     }
-    w = _writer(path, arch)
+    w = _writer(path, arch, vocab=header_vocab)
     w.add_name("tiny-gguf")
     if experts:
         w.add_expert_count(experts)
@@ -294,3 +294,13 @@ def test_a_header_string_that_is_not_utf8_is_one_line(tmp_path, capsys):
     assert main(["trace", "--model", str(path), "--phase", "decode"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "general.name: not a readable GGUF file: a header string is not UTF-8" in err
+
+
+def test_a_header_vocab_size_the_embedding_disagrees_with_is_one_line(tmp_path, capsys):
+    """llama.cpp's loader refuses such a file (check_tensor_dims: "tensor 'token_embd.weight' has wrong shape");
+    hwsim read the header's count and priced the embedding and head at it, silently."""
+    path = write_gguf(tmp_path / "tiny.gguf", header_vocab=VOCAB + 64)
+    assert main(["trace", "--model", str(path), "--phase", "decode"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert f"llama.vocab_size: {VOCAB + 64} tokens, but token_embd.weight has {VOCAB} rows" in err

@@ -66,6 +66,12 @@ def resolve_trace(
     if checkpoint is not None:
         input_path(checkpoint, field="checkpoint")
     minilm = is_minilm(checkpoint)
+    if checkpoint is not None and not minilm:
+        from hwsim.accuracy.checkpoint import list_tensors
+
+        # headers only: a broken checkpoint is refused before the trace is built, so the trace's warnings
+        # (a context beyond max_position_embeddings) never precede the one-line error of a run that fails
+        list_tensors(checkpoint)
     if model is None:
         if minilm:
             model = minilm_model()

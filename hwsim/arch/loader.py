@@ -43,6 +43,11 @@ def _unwrap(node: object) -> tuple[object, str | None]:
     return node, None
 
 
+def _unwrap_quiet(node: object) -> object:
+    """The value of a leaf written plainly or as {value: …}, without checking its other keys."""
+    return node.get("value") if isinstance(node, dict) else node
+
+
 #: parsed spec trees by (file, modification time, size): a preset is parsed once per process, not on every
 #: load_arch (YAML parsing took longer than a whole roofline). Trees are shared: nothing writes to them
 #: (apply_overrides copies before it sets a path).
@@ -175,6 +180,12 @@ class _Reader:
             if fld.kind == "mapping":
                 continue
             fpath = f"{path}.{key}" if path else key
+            if key in node and fld.unbounded_when_omitted and _unwrap_quiet(node[key]) in (None, ""):
+                raise HwsimError(
+                    "empty value: write one, or delete the key for no limit (omitted = unbounded)",
+                    file=self.file,
+                    field=fpath,
+                )
             if key not in node or node[key] is None:
                 if fld.required:
                     raise HwsimError(
@@ -206,11 +217,23 @@ class _Reader:
         out["_per_cycle"] = per_cycle
 
 
+def _check_link(name: str, file: object) -> None:
+    """The `link:` preset or YAML must exist when the arch loads: only multi-device runs read it, so a misspelt
+    name passed every single-device run and failed, away from its file, on the first --tp 2."""
+    try:
+        resolve_preset(name, "links", what="link")
+    except HwsimError as exc:
+        where = f" ({exc.file})" if exc.file else ""
+        raise HwsimError(f"{exc.detail}{where}", file=file, field="link") from None
+
+
 def build_arch(raw: dict, file: object = None) -> Accelerator:
     """Validate a raw spec tree (after overrides) into an Accelerator."""
     sources: dict[str, str] = {}
     rd = _Reader(file, sources)
     top = rd.mapping(raw, "", TOP)
+    if top["link"] is not None:
+        _check_link(top["link"], file)
     fields = _family_fields(raw, file)
     compute = rd.mapping(raw.get("compute"), "compute", fields)
     mem_raw = raw.get("memory")

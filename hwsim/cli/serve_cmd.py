@@ -43,6 +43,7 @@ FLAGS = {
         "memory_utilization",
         "out",
         "dp",
+        "dp_routing",
         "seed",
         "shared_prefix",
         "prefix_groups",
@@ -73,7 +74,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--dp",
         type=int,
         default=1,
-        help="data-parallel replicas of the tp × pp server, requests routed round robin (default 1)",
+        help="data-parallel replicas of the tp × pp server (default 1), requests routed by --dp-routing",
+    )
+    p.add_argument(
+        "--dp-routing",
+        default="round_robin",
+        help="how requests reach the --dp replicas: round_robin (default: request i to replica i mod dp) or "
+        "cache_aware (SGLang router's: to the replica whose prompts share the longest prefix with it when that "
+        "covers > 30%% of the prompt, else the one holding the fewest; least loaded when the loads differ by > 64 "
+        "requests and > 1.5×; docs/serving.md)",
     )
     src = p.add_argument_group("requests (a JSONL file, or a seeded Poisson stream)")
     src.add_argument("--requests", help="JSON lines: arrival_time (s), input_tokens, output_tokens per request")
@@ -192,6 +201,7 @@ def run(args: argparse.Namespace) -> int:
         link=link,
         speculation=spec,
         dp=args.dp,
+        dp_routing=args.dp_routing,
     )
     warn_if_unbuildable(arch, model, prec, par)
     s = res.summary
@@ -208,6 +218,7 @@ def run(args: argparse.Namespace) -> int:
                 "pp": par.pp,
                 "ep": par.ep,
                 "dp": args.dp,
+                "dp_routing": args.dp_routing,
                 "link": link.name if link else None,
                 **s,
                 "files": files,
@@ -223,7 +234,7 @@ def run(args: argparse.Namespace) -> int:
         else ""
     )
     if args.dp > 1:
-        where += f" × {args.dp} replicas (round robin; {s['devices']} devices)"
+        where += f" × {args.dp} replicas ({args.dp_routing.replace('_', ' ')}; {s['devices']} devices)"
     print(
         f"{arch.name} ({arch.family}){where}, {model.name} (weights {weights}, activations {acts}, KV cache {kv}): {s['requests']} requests ({reqs.source}) in {s['duration_s']:.4g} s, "
         f"{s['iterations']} iterations"

@@ -25,10 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hwsim.errors import HwsimError
+    from hwsim.core.precision import check_bits
 
-    if not 0 < args.kv_bits <= 64:  # also refuses nan
-        raise HwsimError(f"must be a number of bits in (0, 64], got {args.kv_bits}", field="--kv-bits")
+    check_bits(args.kv_bits, "--kv-bits")  # the bounds --weights / --kv numbers have
     tr = trace_from_args(args)
     totals = tr.totals(kv_bits=args.kv_bits)
     if args.csv:

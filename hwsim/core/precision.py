@@ -71,11 +71,18 @@ class OperandType:
 _IEEE = {16: ("fp16", 5, 10), 32: ("fp32", 8, 23)}
 
 
-def _from_bits(bits: float, field: str) -> OperandType:
-    if not math.isfinite(bits) or bits < 1 or bits > 64:  # below 1 bit no datapath has an element to work on
+def check_bits(bits: float, field: str) -> float:
+    """A number of bits per element as every flag and field takes one (--weights/--activations/--kv numbers,
+    trace --kv-bits): [1, 64]; below 1 bit no datapath has an element to work on."""
+    if not math.isfinite(bits) or bits < 1 or bits > 64:
         raise HwsimError(
             f"bits must be in [1, 64] (1 = binary, 1.58 = ternary, 4.125 = int4 + scales), got {bits!r}", field=field
         )
+    return bits
+
+
+def _from_bits(bits: float, field: str) -> OperandType:
+    check_bits(bits, field)
     if bits in _IEEE:
         name, e, m = _IEEE[int(bits)]
         return OperandType(name, float(bits), int(bits), True, e, m)

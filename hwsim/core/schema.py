@@ -36,6 +36,12 @@ class Field:
     retired: str = ""  # a field that was removed: any value is an error saying why and what to do
 
     @property
+    def unbounded_when_omitted(self) -> bool:
+        """Omission means no limit (a capacity or bandwidth): an explicit empty or null value is refused,
+        not read as omitted, since every real memory has a finite one (a blanked value ran unbounded)."""
+        return not self.required and isinstance(self.default, float) and math.isinf(self.default)
+
+    @property
     def is_constant(self) -> bool:
         """Numbers that describe hardware: each must carry a source."""
         return self.kind in KINDS or self.kind in ("int", "bandwidth")

@@ -421,8 +421,9 @@ def format_exception_bytes(model: Any, ops: pd.DataFrame, main: OperandType, tie
     """Bytes a quantized checkpoint's per-op exceptions among `ops` (a trace's rows: name, op, kind, layer, k, n,
     count, weight_elems) add to `params × main bits` plus the main format's row scales (weight_row_scale_bytes): a
     GPTQ lm_head kept in fp16, a GGUF q6_k head, `dynamic` 8-bit layers. Each excepted op's stored parameters (all
-    its experts; the whole token table for `embed`) × (its bits − the main bits), and its grouped weights (a linear's
-    k × n on rows of K, the table on rows of hidden) the row scales of its format instead of the main one's
+    its experts; the whole token table for `embed_tokens`, Gemma-4's whole per-layer table for
+    `embed_tokens_per_layer`) × (its bits − the main bits), and its grouped weights (a linear's k × n on rows of K,
+    the token table on rows of hidden; the per-layer table is not grouped, as weight_rows) the row scales of its format instead of the main one's
     (row_scale_bytes: the one row rule). An lm_head tied to the embeddings stores nothing of its own (the table is
     `embed`'s), except the copy a last pipeline stage keeps (`tied_copy`, hwsim.serve.shard.stage_params)."""
     formats = model.op_weight_formats(ops["name"])
@@ -430,8 +431,8 @@ def format_exception_bytes(model: Any, ops: pd.DataFrame, main: OperandType, tie
         return 0.0
     shared = model.tie_embeddings and not tied_copy
     extra, types = 0.0, {}
-    cols = (ops[c] for c in ("op", "kind", "layer", "weight_elems", "k", "n", "count"))
-    for fmt, (op, kind, layer, read, k, n, count) in zip(formats, zip(*cols)):
+    cols = (ops[c] for c in ("name", "op", "kind", "layer", "weight_elems", "k", "n", "count"))
+    for fmt, (name, op, kind, layer, read, k, n, count) in zip(formats, zip(*cols)):
         if fmt == main.name or read == 0 or (shared and op == "lm_head"):
             continue
         if fmt not in types:
@@ -439,9 +440,11 @@ def format_exception_bytes(model: Any, ops: pd.DataFrame, main: OperandType, tie
         lin = model.blocks[int(layer)].linears(model.hidden).get(op) if 0 <= layer < len(model.blocks) else None
         if lin is not None:
             stored, rows = lin.params, [(lin.k, lin.k * lin.n * lin.copies)]
-        elif op == "embed":
+        elif name == "embed_tokens":  # keyed by name: Gemma-4's per-layer table is an `embed` op too
             stored = model.vocab * model.hidden
             rows = [(model.hidden, stored)]
+        elif name == "embed_tokens_per_layer":  # its own table (blocks.Embedding.per_layer_params), not grouped
+            stored, rows = model.embedding.per_layer_vocab * len(model.blocks) * model.embedding.per_layer, []
         else:
             stored, rows = read, [(k, k * n * count)] if kind == "linear" else []
         extra += stored * (types[fmt].bits - main.bits) / 8

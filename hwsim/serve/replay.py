@@ -18,6 +18,7 @@ from hwsim.serve.kvcache import SlidingKv, capacity_blocks, kv_bytes_per_token, 
 from hwsim.serve.links import Link
 from hwsim.serve.parallel import ParallelStepCost, machine_cost
 from hwsim.serve.replicas import merge, round_robin
+from hwsim.serve.routing import check_routing, replay_routed
 from hwsim.serve.shard import Parallel
 from hwsim.serve.sizing import why_not_serves
 from hwsim.serve.speculative import Speculation
@@ -62,13 +63,16 @@ def serve(
     step_cost: StepCost | ParallelStepCost | None = None,
     speculation: Speculation | None = None,
     dp: int = 1,
+    dp_routing: str = "round_robin",
 ) -> ServeResult:
     """Replay `requests` on one device, or on `parallel.tp × parallel.pp` devices joined by `link`; with
-    `dp` > 1 on that many such replicas, requests routed round robin (hwsim.serve.replicas).
+    `dp` > 1 on that many such replicas, requests routed by `dp_routing` (hwsim.serve.routing: round robin, as
+    hwsim.serve.replicas, or sgl-router's cache_aware).
     `step_cost` reuses cached step costs across replays of one machine (built for the same parallelism).
     `precision` None: fp16 everywhere; its weights None: each op at the model's own format (a quantized checkpoint
     as it ships, fp16 for a plain model; the summary's `weights` names them)."""
     config.validate()
+    check_routing(dp_routing)
     if model.encoder:
         raise HwsimError(f"{model.name} is an encoder-only model: it does not serve generation", field="model")
     par = parallel or Parallel()
@@ -137,6 +141,11 @@ def serve(
         speculation.draft.warm(requests.input_tokens)
     if dp == 1:
         rep = simulate(requests, sc.iteration, pools, config, speculation, sliding)
+    elif dp_routing != "round_robin":  # routed on the replicas' prefix trees and loads (hwsim.serve.routing)
+        round_robin(requests, dp)  # the same checks of dp
+        rep, _ = replay_routed(
+            requests, dp, dp_routing, lambda share: simulate(share, sc.iteration, pools, config, speculation, sliding)
+        )
     else:  # replicas share nothing: each replays its share of the stream on the same machine's costs
         shares = round_robin(requests, dp)
         rep = merge(requests, [simulate(share, sc.iteration, pools, config, speculation, sliding) for share in shares])

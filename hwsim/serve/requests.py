@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hwsim.errors import HwsimError, check_seed
+from hwsim.errors import HwsimError, check_seed, closest
 from hwsim.fileio import read_text, value_error
 
 # latest arrival time taken: float64 seconds keep sub-microsecond steps up to ~1e9 s (eps 2.2e-16 × 1e9 ≈ 0.2 µs);
@@ -29,6 +29,9 @@ from hwsim.fileio import read_text, value_error
 MAX_ARRIVAL_S = 1e9
 
 NAMES = {"input_tokens": ("input_tokens", "input_toks"), "output_tokens": ("output_tokens", "output_toks")}
+#: every key a request line may hold (docs/serving.md); any other (a misspelt `id` or `prefix_len`) is refused,
+#: not dropped: a dropped `id` silently loses the prefix sharing a later turn names
+KEYS = ("arrival_time", *NAMES["input_tokens"], *NAMES["output_tokens"], "prefix", "prefix_len", "id")
 
 # most requests of a generated stream: a replay costs ~1-3 ms a request (docs/serving.md: 1000 requests in 1-3 s on
 # the 2-core sandbox), so 10^7 is hours already; 10^11 asked numpy for 745 GiB and ended in a MemoryError traceback
@@ -78,6 +81,8 @@ def _length(rec: dict, field: str, path: str, line: int) -> int:
     names = [n for n in NAMES[field] if n in rec]
     if not names:
         raise HwsimError(f"line {line}: missing {field} (or {NAMES[field][1]})", file=path, field=field)
+    if len(names) > 1:  # the first was read and the other dropped
+        raise HwsimError(f"line {line}: {' and '.join(names)} both given: keep one", file=path, field=names[1])
     v = rec[names[0]]
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not 1 <= v <= MAX_TOKENS or v != int(v):  # NaN, inf
         raise HwsimError(
@@ -126,6 +131,13 @@ def load_requests(path: str) -> Requests:
                 f"line {line}: expected a JSON object with arrival_time, input_tokens, output_tokens",
                 file=path,
                 field="line",
+            )
+        unknown = [k for k in rec if k not in KEYS]
+        if unknown:
+            raise HwsimError(
+                f"line {line}: unknown key {unknown[0]!r}{closest(unknown[0], KEYS)}; allowed: {', '.join(KEYS)}",
+                file=path,
+                field=unknown[0],
             )
         if "arrival_time" not in rec:
             raise HwsimError(f"line {line}: missing arrival_time (seconds)", file=path, field="arrival_time")

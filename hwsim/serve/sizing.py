@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from hwsim.core.spec import Accelerator
     from hwsim.workload.config import ModelConfig
 from hwsim.serve.parallel import ParallelStepCost
-from hwsim.serve.shard import Parallel, shard_model, stage_params, stage_ranges
+from hwsim.serve.shard import Parallel, shard_model, stage_ranges, stage_weight_bytes
 
 
 def why_not_fits(
@@ -113,20 +113,31 @@ def why_not_buildable(
     on-chip weights exceed its device's `max_utilisation`) as one decode step of a device of layout `par` costs it
     (one sequence, one cached token: the verdicts depend on the design, the precision and the weights a device
     holds, not on the step): why it cannot be built, naming the limiting resource, or None (feasible, or a family
-    that gives no verdict). The device's share is the tp shard's stage with the most weights, embeddings and
-    lm_head included (assumed: the edges counted on that stage, an upper bound for a design holding weights on
-    chip)."""
+    that gives no verdict). Every distinct pipeline stage of the tp shard is costed, the stages holding the most
+    weight bytes first (hwsim.serve.shard.stage_weight_bytes: per-op formats and row scales), each with the
+    embeddings and lm_head (assumed: the edges counted on every stage, an upper bound for a design holding weights
+    on chip); the first stage the family refuses decides. Before, only the stage with the most parameters was
+    costed, which the per-layer table of Gemma-4 puts on stage 0 although its later layers are the wider ones."""
     from dataclasses import replace
 
     from hwsim.engine import evaluate
     from hwsim.workload import trace
 
-    prec = for_model(model, prec)[0]  # the point totals of a checkpoint at its own formats are its main format's
+    prec, main = for_model(model, prec)  # the point totals of a checkpoint at its own formats are its main format's
     shard = shard_model(model, par)
-    a, b = max(stage_ranges(model.layers, par.pp), key=lambda r: stage_params(shard, r, par.pp))
-    device = replace(shard, blocks=shard.blocks[a:b]) if par.pp > 1 else shard
-    totals = evaluate(arch, trace(device, "decode", batch=1, context=1), prec).totals
-    if "feasible" not in totals or bool(np.all(totals["feasible"])):
+    ranges = stage_ranges(model.layers, par.pp)
+    held = stage_weight_bytes(shard, ranges, par.pp, resolve_precision(prec).weights, main is not None)
+    seen: set[tuple] = set()
+    for i in sorted(range(len(ranges)), key=lambda i: -held[i]):  # stable: ties keep the stage order
+        a, b = ranges[i]
+        if shard.blocks[a:b] in seen:  # the same layers (and the edges every stage counts): the same verdict
+            continue
+        seen.add(shard.blocks[a:b])
+        device = replace(shard, blocks=shard.blocks[a:b]) if par.pp > 1 else shard
+        totals = evaluate(arch, trace(device, "decode", batch=1, context=1), prec).totals
+        if "feasible" in totals and not bool(np.all(totals["feasible"])):
+            break
+    else:
         return None
     limit = totals.get("limiting_resource")
     if limit is None:

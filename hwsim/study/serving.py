@@ -42,6 +42,7 @@ SERVING_KEYS = (
     "pp",
     "ep",
     "dp",
+    "dp_routing",
     "link",
 )
 STREAM_KEYS = (
@@ -87,6 +88,7 @@ class ServingWorkload:
     pp: int = 1
     ep: int = 1
     dp: int = 1
+    dp_routing: str = "round_robin"  # hwsim.serve.routing.ROUTINGS
     link: str | None = None  # None: the arch spec's own link (needed only with several devices)
 
     kind = "serving"
@@ -128,6 +130,7 @@ class ServingWorkload:
             "pp": self.pp,
             "ep": self.ep,
             "dp": self.dp,
+            "dp_routing": self.dp_routing,
             "link": self.link or "",
         }
 
@@ -211,6 +214,7 @@ def _count(at: At) -> int:
 
 def serving_workloads(at: At) -> list[ServingWorkload]:
     """Every combination of one `kind: serving` entry's list-valued keys."""
+    from hwsim.serve.routing import ROUTINGS
     from hwsim.serve.scheduler import KV_ADMISSIONS
 
     keys = at.mapping(SERVING_KEYS, required=("model", "requests"))
@@ -225,6 +229,7 @@ def serving_workloads(at: At) -> list[ServingWorkload]:
     admission = _many(keys.get("kv_admission"), lambda a: a.str(KV_ADMISSIONS), "on-demand")  # scheduler policy
     sliding = _many(keys.get("sliding_kv"), lambda a: a.bool(), True)
     eager = _many(keys.get("eager_kernels"), lambda a: a.bool(), False)
+    routing = _many(keys.get("dp_routing"), lambda a: a.str(ROUTINGS), "round_robin")  # hwsim.serve.routing
     if "kv_blocks" in keys and "memory_utilization" in keys:
         raise keys["kv_blocks"].error("give kv_blocks or memory_utilization, not both")
     kv_blocks = _many(keys.get("kv_blocks"), _count, None)
@@ -239,14 +244,14 @@ def serving_workloads(at: At) -> list[ServingWorkload]:
         "kv_admission",
         "sliding_kv",
         "eager_kernels",
+        "dp_routing",
         "kv_blocks",
         "memory_utilization",
     )
     out = []
     for m in models:
-        for combo in itertools.product(
-            rates, *ints.values(), chunked, caching, admission, sliding, eager, kv_blocks, util
-        ):
+        grid = (rates, *ints.values(), chunked, caching, admission, sliding, eager, routing, kv_blocks, util)
+        for combo in itertools.product(*grid):
             vals = dict(zip(names, combo))
             if vals["rate"] is None:  # a request file: no generated stream
                 vals.pop("rate")

@@ -167,6 +167,7 @@ def serve_point(arch: Accelerator, w: ServingWorkload, precision: PrecisionChoic
             parallel=par,
             link=link,
             dp=w.dp,
+            dp_routing=w.dp_routing,
         )
     except HwsimError as exc:  # this machine cannot serve the stream: an infeasible row, not a failed study
         return _infeasible(arch, w, par, area, exc.detail)

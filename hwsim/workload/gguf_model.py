@@ -5,7 +5,8 @@ touches tensor data), so a 40 GB file opens in milliseconds.
 Metadata keys (GGUF spec, ggml/docs/gguf.md): general.architecture, then {arch}.embedding_length,
 .feed_forward_length, .block_count, .context_length, .attention.head_count, .attention.head_count_kv,
 .attention.key_length, .attention.sliding_window, .expert_count, .expert_used_count, .vocab_size; the vocabulary size falls back to
-tokenizer.ggml.tokens, then to the token_embd tensor's shape.
+tokenizer.ggml.tokens, then to the token_embd tensor's shape; a size the token_embd tensor's rows disagree with is
+refused (llama.cpp's loader refuses it: check_tensor_dims, wrong shape).
 """
 
 from __future__ import annotations
@@ -128,11 +129,19 @@ def read_gguf(path: str | Path) -> tuple[dict, WeightFormats]:
         )
     tensors = {t.name: t for t in reader.tensors}
     g = lambda key, default=None: _field(reader, f"{arch}.{key}", default)  # noqa: E731
-    vocab = g("vocab_size") or (
-        len(reader.fields["tokenizer.ggml.tokens"].data) if "tokenizer.ggml.tokens" in reader.fields else None
-    )
-    if vocab is None and "token_embd.weight" in tensors:
-        vocab = int(tensors["token_embd.weight"].shape[-1])
+    vocab, said = g("vocab_size"), f"{arch}.vocab_size"
+    if not vocab and "tokenizer.ggml.tokens" in reader.fields:
+        vocab, said = len(reader.fields["tokenizer.ggml.tokens"].data), "tokenizer.ggml.tokens"
+    if "token_embd.weight" in tensors:
+        rows = int(tensors["token_embd.weight"].shape[-1])  # ggml order: (n_embd, n_vocab)
+        if vocab and vocab != rows:  # llama.cpp refuses this file too (check_tensor_dims: wrong shape)
+            raise HwsimError(
+                f"{vocab} tokens, but token_embd.weight has {rows} rows: the header and the "
+                "embedding disagree (llama.cpp refuses to load it)",
+                file=path,
+                field=said,
+            )
+        vocab = rows
     experts = g("expert_count", 0) or 0
     cfg = {
         "model_type": "mixtral" if arch == "llama" and experts > 1 else ARCHITECTURES[arch],

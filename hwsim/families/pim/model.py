@@ -147,12 +147,15 @@ class Pim(BatchedFamily):
 
     def _keeps_weights(self, arch: Accelerator, ops: OpColumns, prec: ResolvedPrecision) -> np.ndarray:
         """Weights stay in the arrays across ops only if every linear weight of the trace fits at once
-        (beside the scratch rows); otherwise they are streamed in and transposed for every op."""
+        (beside the scratch rows); otherwise they are streamed in and transposed for every op. A weight fills
+        its storage bits (OpColumns.weight_bits: the element bit-planes plus a group-scaled format's scales on
+        their rows), the B bytes the resident hook stops reading from DRAM: the scales that dequantise each
+        group are held in the arrays beside the planes (assumed: nothing else on the device could hold them)."""
         c = arch.compute
         if c["mode"] == "host" or not c["weights_resident"]:
             return np.zeros(len(ops.m), dtype=bool)
-        planes = float(L.weight_planes(arch, prec))
-        total_bits = np.sum(np.where(L.lut_mask(ops), ops.weight_elems, 0.0)) * planes
+        L.weight_planes(arch, prec)  # refuses float and codebook weights, as before
+        total_bits = np.sum(np.where(L.lut_mask(ops), ops.weight_elems * ops.weight_bits(prec.weights), 0.0))
         fits = total_bits <= self.lanes(arch) * (c["rows"] - c["scratch_rows"])
         return fits & L.lut_mask(ops)
 
