@@ -200,3 +200,48 @@ def test_a_huge_index_is_costed_alone_and_alike(monkeypatch):
     assert far.seconds[0] == pytest.approx(near.seconds[0], rel=1e-12)
     assert far.energy_j[0] == pytest.approx(near.energy_j[0], rel=1e-12)
     assert far.seconds[1] > far.seconds[0] > 0
+
+
+def _tiny_moe(tmp_path, experts, top_k):
+    path = tmp_path / f"moe-{experts}-{top_k}.yaml"
+    path.write_text(
+        f"name: tiny-moe-{experts}-{top_k}\nmodel_type: mixtral\nhidden_size: 128\nintermediate_size: 64\n"
+        "num_attention_heads: 4\nnum_key_value_heads: 2\nnum_hidden_layers: 1\nvocab_size: 512\n"
+        f"num_local_experts: {experts}\nnum_experts_per_tok: {top_k}\nmax_position_embeddings: 4096\n"
+        "hidden_act: silu\ntie_word_embeddings: false\n"
+    )
+    return load_model(str(path))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    ek=st.integers(2, 64).flatmap(lambda e: st.tuples(st.just(e), st.integers(1, e))),
+    batch=st.integers(1, 5),
+    prompt=st.integers(1, 70),
+)
+def test_moe_serving_equals_real_traces_for_any_experts_and_top_k(tmp_path_factory, ek, batch, prompt):
+    """The top-k assignments of a step split over the experts evenly at some token counts and unevenly at others
+    (hwsim.workload.layer_ops.mlp: `experts_rest` only then). 8 experts top 5 runs it at two tokens but not at one,
+    and the basis fit crashed (ValueError) on its probe shapes' differing rows: serving costs every step as the
+    engine costs its real trace (tests/test_serve_generate.py's own reference: trace + evaluate)."""
+    experts, top_k = ek
+    model = _tiny_moe(tmp_path_factory.mktemp("moe"), experts, top_k)
+    sc = StepCost(H100, model)
+    assert sc.check_error < 1e-9
+    gen = generate(sc, prompt=prompt, output=4, batch=batch)
+    assert gen.ttft_s == pytest.approx(_direct(H100, model, batch, prompt, 0)["seconds"], rel=1e-9)
+    for d in range(3):
+        want = evaluate(H100, trace(model, "decode", batch=batch, context=prompt + d)).totals
+        assert gen.step_s[d] == pytest.approx(want["seconds"], rel=1e-9)
+        assert gen.step_j[d] == pytest.approx(want["energy_j"], rel=1e-9)
+
+
+@pytest.mark.parametrize("experts,top_k", [(8, 5), (7, 5)])
+def test_moe_whose_two_token_step_splits_unevenly_serves(tmp_path, experts, top_k, capsys):
+    """The cases found crashing (`experts_rest` at two tokens, not at one): the basis is built, its token rows marked
+    inexact (costed from real traces), the rest still polynomials; `hwsim serve`-style generation runs."""
+    model = _tiny_moe(tmp_path, experts, top_k)
+    basis = build_basis(model)
+    assert "layers.0.experts_rest.down_proj" in basis.token.names
+    assert not basis.token.exact and basis.seq.exact and basis.context.exact
+    assert StepCost(H100, model).polynomial == {"token": False, "seq": True, "context": True}

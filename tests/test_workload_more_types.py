@@ -3,7 +3,8 @@ glm), olmo (OLMo-1), stablelm (StableLM / StableLM-2), exaone (EXAONE-3 / 3.5), 
 on the Llama reader, falcon_mamba
 (Falcon-Mamba) on the Mamba reader, gpt_bigcode (StarCoder, SantaCoder) on the GPT-2 reader, gptj (GPT-J), mpt
 (MPT) and gpt_neo (GPT-Neo) on readers of their own, glm4_moe_lite (GLM-4.7-Flash) on the DeepSeek reader,
-solar_open (Solar-Open) on the GLM-4.5 reader, mimo_v2_flash (MiMo-V2-Flash) on a reader of its own.
+solar_open (Solar-Open) on the GLM-4.5 reader, mimo_v2_flash (MiMo-V2-Flash) on a reader of its own, flex_olmo
+(FlexOlmo) on the Llama reader.
 
 Sources: transformers 5.25's modelling code and config classes (ArceeMLP: up, ReLU², down; HeliumAttention: o_proj never
 biased; GlmMLP: fused gate_up_proj, GlmConfig partial_rotary_factor 0.5; OlmoLayerNorm: F.layer_norm without weight
@@ -17,7 +18,10 @@ from pathlib import Path
 
 import pytest
 
+from hwsim.arch import load_arch
+from hwsim.engine import evaluate
 from hwsim.errors import HwsimError
+from hwsim.serve import StepCost, generate
 from hwsim.workload import from_hf_dict, load_model, trace
 
 CONFIGS = Path(__file__).parent / "data" / "hf_configs"
@@ -312,3 +316,34 @@ def test_mimo_v2_flash_mixes_full_and_sliding_layers_of_their_own_kv_heads():
     with pytest.raises(HwsimError) as err:  # 64 heads and 2 x 24 sliding KV heads do not group
         from_hf_dict({**m.extra, "num_key_value_heads": 24})
     assert "num_key_value_heads" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_flex_olmo_is_olmo2_attention_over_seven_experts_five_a_token():
+    """FlexOlmo-7x7B-1T (HF FlexOlmoAttention: q/k RMSNorms over all heads at once, as OLMo-2, no clip_qkv; its
+    decoder layer normalises the attention and MoE outputs as OLMo-2; FlexOlmoSparseMoeBlock: num_experts 7 of
+    11008, 5 a token, a bias-free router, no shared expert): 33,270,665,216 params = transformers 5.25 on meta =
+    FlexOlmoConfig's defaults (card: 7 experts of a 7B, 33B total). A variant of 4 layers, 4 experts (through the
+    num_local_experts alias) 3 a token, 8 KV heads and attention_bias: 3,154,280,448 = transformers. Seven experts
+    five a token split 10 assignments of two tokens unevenly (tests/test_serve_generate.py): generation runs."""
+    m = load_model(CONFIGS / "flexolmo-7x7b-1t.json")
+    assert {(b.mlp.experts, b.mlp.top_k, b.mlp.intermediate, b.mlp.shared) for b in m.blocks} == {(7, 5, 11008, 0)}
+    a = m.blocks[0].attention
+    assert (a.heads, a.kv_heads, a.head_dim, a.qk_norm, a.clip_qkv, a.qkv_bias) == (
+        32,
+        32,
+        128,
+        "rmsnorm_all",
+        False,
+        False,
+    )
+    assert m.params == 33_270_665_216 == from_hf_dict({"model_type": "flex_olmo"}).params
+    assert round(m.active_params_per_token / 1e9, 1) == 24.6
+    small = {"num_hidden_layers": 4, "num_local_experts": 4, "num_experts_per_tok": 3, "num_key_value_heads": 8}
+    v = from_hf_dict({"model_type": "flex_olmo", **small, "attention_bias": True})
+    assert v.params == 3_154_280_448 and (v.blocks[0].mlp.experts, v.blocks[0].mlp.top_k) == (4, 3)
+    h100 = load_arch("h100-sxm")
+    gen = generate(StepCost(h100, m), prompt=64, output=3, batch=1)  # it raised ValueError (the serving basis)
+    assert gen.ttft_s == pytest.approx(evaluate(h100, trace(m, "prefill", batch=1, seq=64)).totals["seconds"], rel=1e-9)
+    with pytest.raises(HwsimError) as err:
+        from_hf_dict({"model_type": "flex_olmo", "num_experts_per_tok": 8})
+    assert "num_experts_per_tok" in str(err.value) and "\n" not in str(err.value)

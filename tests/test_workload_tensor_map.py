@@ -96,6 +96,7 @@ PRESET = {
     "gpt_neo": "hf_configs/gpt-neo-1.3b.json",
     "glm4_moe_lite": "hf_configs/glm-4.7-flash.json",
     "solar_open": "hf_configs/solar-open-100b.json",
+    "flex_olmo": "hf_configs/flexolmo-7x7b-1t.json",
     "mimo_v2_flash": "hf_configs/mimo-v2-flash.json",
 }
 DENSE_MLP = (".mlp.gate_proj", ".mlp.up_proj", ".mlp.down_proj")
@@ -360,3 +361,37 @@ def test_reading_dbrx_flat_experts_and_its_fused_wqkv(tmp_path):
         model, {**{k: v.shape for k, v in tensors.items()}, "transformer.blocks.0.ffn.experts.mlp.w1": (7 * inter, h)}
     )
     assert [r["role"] for r in rows if not r["ok"]] == ["gate_proj"]
+
+
+@pytest.mark.parametrize(
+    "fields,kv", [({"new_decoder_architecture": True, "num_kv_heads": 2}, 2), ({"multi_query": False}, 4)]
+)
+def test_reading_q_k_v_of_a_query_key_value_stored_per_kv_head(tmp_path, fields, kv):
+    """Falcon's query_key_value is one group per KV head (transformers FalconAttention.forward): the new decoder
+    architecture views it as [kv heads, queries per KV head + 2, head_dim] (its queries, then its key and value),
+    without multi-query as [heads, 3, head_dim]. Each role's rows are its share of every group, groups in order
+    (they were read as q, k, v side by side, right only for one KV head)."""
+    rng = np.random.default_rng(1)
+    heads, d, hidden = 4, 8, 32
+    cfg = {"model_type": "falcon", "hidden_size": hidden, "num_attention_heads": heads, "num_hidden_layers": 1}
+    cfg |= {"vocab_size": 50, **fields}
+    qkv = rng.standard_normal(((heads + 2 * kv) * d, hidden)).astype(np.float32)
+    tensors = {
+        "transformer.h.0.self_attention.query_key_value.weight": qkv,
+        "transformer.h.0.self_attention.dense.weight": np.zeros((hidden, hidden), np.float32),
+        "transformer.h.0.mlp.dense_h_to_4h.weight": np.zeros((4 * hidden, hidden), np.float32),
+        "transformer.h.0.mlp.dense_4h_to_h.weight": np.zeros((hidden, 4 * hidden), np.float32),
+    }
+    src = CheckpointTensors(_write(tmp_path / "falcon", cfg, tensors), sample_elems=1 << 20)
+    grouped = qkv.reshape(kv, heads // kv + 2, d, hidden)  # HF's view of the output features
+    np.testing.assert_array_equal(
+        src.weight("layers.0.q_proj", "q_proj", heads * d, hidden), grouped[:, :-2].reshape(-1, hidden)
+    )
+    np.testing.assert_array_equal(
+        src.weight("layers.0.k_proj", "k_proj", kv * d, hidden), grouped[:, -2].reshape(-1, hidden)
+    )
+    np.testing.assert_array_equal(
+        src.weight("layers.0.v_proj", "v_proj", kv * d, hidden), grouped[:, -1].reshape(-1, hidden)
+    )
+    model = load_model(str(tmp_path / "falcon" / "config.json"))
+    assert locate(model, index_tensors(tensors), 0, "k_proj")[0].groups == kv

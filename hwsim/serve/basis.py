@@ -16,7 +16,8 @@ two sets of context rows, one per form (`Basis.one` for one token per sequence, 
 each fitted on traces of its own form.
 
 Every fit is checked exactly (integer columns) on held-out shapes; `Basis.exact` is False when a column is
-not of that form (MoE routing is piecewise in M), and callers then build real traces per shape instead.
+not of that form (MoE routing is piecewise in M) or a row runs at some shapes only (MoE's `experts_rest`), and callers
+then build real traces per shape instead.
 """
 
 from __future__ import annotations
@@ -185,9 +186,15 @@ def _fit(
     Context rows (`terms`, term_fn = their values at (b, t, s)) of windowed layers (`limits`: the window of
     each layer, 0 for none) are fitted beyond each window w on beyond(w)'s samples too: (w < s < w + t − 1,
     s ≥ w + t − 1), as polynomials in (b, t, s − w) (RowSet.values)."""
-    names = samples[0][1].index
-    coef = _solve(samples, names, term_fn)
-    text = samples[0][1].loc[names].drop(columns=_INTS).reset_index()
+    # the rows of every sample, in order of first appearance: a row absent from a shape is one whose presence
+    # depends on the shape (MoE's `experts_rest` exists only where the top-k assignments split unevenly over the
+    # experts), no polynomial of the shape, so the fit is marked inexact below (its columns are fitted as zeros there)
+    names = functools.reduce(lambda a, b: a.union(b, sort=False), (df.index for _, df in samples))
+    varies = any(not df.index.equals(names) for _, df in samples)
+    filled = [(s, df[_INTS].reindex(names, fill_value=0) if varies else df) for s, df in samples]
+    coef = _solve(filled, names, term_fn)
+    text = pd.concat([df.drop(columns=_INTS) for _, df in samples])
+    text = text[~text.index.duplicated()].loc[names].reset_index()
     key = pd.DataFrame(np.round(coef.reshape(len(names), -1), 9)).astype(str).agg("|".join, axis=1)
     layer = text["layer"].to_numpy(np.int64)
     window = np.array([limits[i] if 0 <= i < len(limits) else 0 for i in layer], dtype=np.int64)
@@ -226,6 +233,8 @@ def _fit(
         window=window[keep] if len(window) else window,
         beyond=far[:, keep] if far is not None else None,
     )
+    if varies:
+        return replace(rs, exact=False)
     for s, df in checks:
         if not df.index.equals(names):
             return replace(rs, exact=False)
@@ -333,19 +342,29 @@ def _build_basis(model: ModelConfig, attention: str, _formats: object) -> Basis:
     tok_mask = ~ctx_mask & ~seq_mask
     ctx_names, seq_names, tok_names = (base.index[m] for m in (ctx_mask, seq_mask, tok_mask))
 
-    def pick(df: pd.DataFrame, names: pd.Index) -> pd.DataFrame:
-        return df.loc[df.index.intersection(names, sort=False)] if set(names) <= set(df.index) else df.iloc[:0]
+    # a class's rows in a probe trace: sequence and context rows by name, token rows every row the other two do not
+    # name (as StepCost splits a real trace). A row that only some shapes run (MoE's `experts_rest`, only where the
+    # top-k assignments split unevenly over the experts) is then in its class's fit, and its absence from the other
+    # shapes marks that fit inexact (`_fit`); one the base shapes lack is a token row, as StepCost costs it
+    ctx_all = ctx_names.append(own)
+    seen: set[str] = set()
+
+    def pick(df: pd.DataFrame, cls: str) -> pd.DataFrame:
+        seen.update(df.index)
+        if cls == "token":
+            return df[~df.index.isin(seq_names.append(ctx_all))]
+        return df[df.index.isin(seq_names if cls == "seq" else ctx_all)]
 
     tok = _fit(
-        [((m,), pick(_trace(model, 1, m, 0), tok_names)) for m in (1, 2)],
-        [((m,), pick(_trace(model, 1, m, 0), tok_names)) for m in (3, 29, 301)],
+        [((m,), pick(_trace(model, 1, m, 0), "token")) for m in (1, 2)],
+        [((m,), pick(_trace(model, 1, m, 0), "token")) for m in (3, 29, 301)],
         _token_terms,
         formats=fmts,
     )
     # sequence rows: S sequences of one token each (decode), where token rows are M = S as well
     seq = _fit(
-        [((s,), pick(_trace(model, s, 1, 0), seq_names)) for s in (1, 2)],
-        [((s,), pick(_trace(model, s, 1, 0), seq_names)) for s in (3, 17)],
+        [((s,), pick(_trace(model, s, 1, 0), "seq")) for s in (1, 2)],
+        [((s,), pick(_trace(model, s, 1, 0), "seq")) for s in (3, 17)],
         _token_terms,
         formats=fmts,
     )
@@ -354,17 +373,17 @@ def _build_basis(model: ModelConfig, attention: str, _formats: object) -> Basis:
     # piecewise in s (RowSet.values), each piece fitted and checked on shapes of its own
     limits = [getattr(layer.attention, "limit", None) or 0 for layer in model.blocks]
 
-    def traced(pts: list[tuple[int, int, int]], names: pd.Index) -> list[tuple[tuple, pd.DataFrame]]:
-        return [(p, pick(_trace(model, p[0], p[1], p[2] - p[1]), names)) for p in pts]
+    def traced(pts: list[tuple[int, int, int]]) -> list[tuple[tuple, pd.DataFrame]]:
+        return [(p, pick(_trace(model, p[0], p[1], p[2] - p[1]), "context")) for p in pts]
 
-    def fit_context(names: pd.Index, terms: tuple, ts: tuple, checks: tuple) -> RowSet:
+    def fit_context(terms: tuple, ts: tuple, checks: tuple) -> RowSet:
         pts = [(b, t, t + c) for b in (1, 2) for t in ts for c in (0, 1)]
         several = any("t" in term for term in terms)
 
         def beyond(w: int) -> tuple[list, list]:  # shapes of the two pieces past window w (RowSet.values)
             mid = [(b, t, w + 1 + e) for b in (1, 2) for t in (4, 5) for e in (0, 1)] if several else []
             end = [(b, t, w + t - 1 + e) for b in (1, 2) for t in ts for e in (0, 1)]
-            return traced(mid, names), traced(end, names)
+            return traced(mid), traced(end)
 
         held = list(checks)
         for w in sorted({x for x in limits if x}):  # both sides of every window, each piece, far beyond
@@ -372,8 +391,8 @@ def _build_basis(model: ModelConfig, attention: str, _formats: object) -> Basis:
             news = tuple(t for t in (1, 4, 64, 300) if t > 1 or not varies) if several else (1,)
             held += [(3, t, w + d) for t in news for d in (0, 1, t - 1, t, 1000) if w + d >= t]
         return _fit(
-            traced(pts, names),
-            traced(held, names),
+            traced(pts),
+            traced(held),
             lambda b, t, s: _term_values(terms, b, t, s),
             terms=terms,
             limits=limits,
@@ -382,12 +401,15 @@ def _build_basis(model: ModelConfig, attention: str, _formats: object) -> Basis:
         )
 
     # with a one-token form of its own, each form's context rows are fitted on shapes of that form
-    ctx = fit_context(ctx_names, CTX_TERMS, (2, 3) if varies else (1, 2), ((3, 5, 40), (1, 64, 1000)))
+    ctx = fit_context(CTX_TERMS, (2, 3) if varies else (1, 2), ((3, 5, 40), (1, 64, 1000)))
     one = None
     if varies:
-        one_names = other_split.index[other_split.index.isin(ctx_names.append(own))]
-        one = fit_context(one_names, ONE_TERMS, (1,), ((3, 1, 40), (1, 1, 1000), (5, 1, 77)))
-    names = {"token": frozenset(tok_names), "seq": frozenset(seq_names), "context": frozenset(ctx_names.append(own))}
+        one = fit_context(ONE_TERMS, (1,), ((3, 1, 40), (1, 1, 1000), (5, 1, 77)))
+    # a row some context or sequence probe ran that no class names (nor the token probes saw): a shape-dependent row
+    # the token polynomial lacks, so token rows are costed from real traces (where StepCost counts it as a token row)
+    if not seen <= set(tok.names).union(seq_names, ctx_all):
+        tok = replace(tok, exact=False)
+    names = {"token": frozenset(tok_names), "seq": frozenset(seq_names), "context": frozenset(ctx_all)}
     layer = base["layer"].to_numpy()
     inner = np.flatnonzero(layer >= 0)
     first_layer = int(inner[0]) if len(inner) else len(layer)

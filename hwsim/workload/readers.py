@@ -187,13 +187,15 @@ def _experts_top_k(
 def _llama_like(f: Fields, mt: str) -> tuple:
     # EXAONE-3 / 3.5 (transformers 5.25 runs them as LlamaForCausalLM under ExaoneConfig): the hub's GPT-2 field
     # names (num_layers, activation_function) aliased and the config class's defaults (EXAONE-3.0-7.8B's geometry)
-    d = _EXAONE_DEFAULTS if mt == "exaone" else {}
+    # FlexOlmo: FlexOlmoConfig's defaults (allenai/FlexOlmo-7x7B-1T's geometry) for absent fields
+    d = _CLASS_DEFAULTS.get(mt, {})
+    exaone = mt == "exaone"
     hidden, heads = f.int("hidden_size", d.get("hidden_size")), f.int("num_attention_heads", d.get("heads"))
-    layers = f.int("num_hidden_layers", d.get("layers"), alias="num_layers" if d else None)
+    layers = f.int("num_hidden_layers", d.get("layers"), alias="num_layers" if exaone else None)
     kv = f.kv_heads(heads, default=d.get("kv_heads"))
     head_dim = f.head_dim(hidden, heads, 128 if mt in _HEAD_DIM_128 else None)
     act = {"bitnet": "relu2", "apertus": "xielu", "arcee": "relu2", "nemotron": "relu2"}.get(mt, "silu")
-    act = str(f.get("hidden_act", f.get("activation_function", act) if d else act))
+    act = str(f.get("hidden_act", f.get("activation_function", act) if exaone else act))
     tied_default = mt in ("bitnet", "cohere", "cohere2", "smollm3", "ernie4_5", "ernie4_5_moe")
     if mt in ("qwen2", "qwen2_moe"):  # Qwen2: q/k/v biases always, no o bias (attention_bias is not read)
         qkv_bias, o_bias = f.flag("qkv_bias", True), False
@@ -221,7 +223,7 @@ def _llama_like(f: Fields, mt: str) -> tuple:
     qk_norm = (
         "rmsnorm" if mt in ("qwen3", "qwen3_moe", "exaone4", "hunyuan_v1_dense", "hunyuan_v1_moe", "apertus") else None
     )
-    if mt in ("olmo2", "olmo3", "olmoe"):
+    if mt in ("olmo2", "olmo3", "olmoe", "flex_olmo"):  # FlexOlmo: OLMo-2's attention (no clip_qkv)
         qk_norm = "rmsnorm_all"
     elif mt == "cohere" and f.flag("use_qk_norm", False):  # Command R+: CohereLayerNorm of (heads, head_dim) weights
         qk_norm = "layernorm_weight_heads"
@@ -262,9 +264,11 @@ def _llama_like(f: Fields, mt: str) -> tuple:
     dense = Mlp(f.int("intermediate_size", d.get("intermediate_size")), gated, act, mlp_bias, sub_norm=mt == "bitnet")
     if mt in _QWEN_MOE:
         moe = _qwen_moe(f, mt, act)
-    elif mt in ("mixtral", "granitemoe", "granitemoeshared", "olmoe", "phimoe"):  # every layer's experts
+    elif mt in ("mixtral", "granitemoe", "granitemoeshared", "olmoe", "phimoe", "flex_olmo"):  # every layer's experts
         if mt == "olmoe":  # OlmoeConfig: num_experts (num_local_experts its alias), 64 of them, 8 per token
             experts, top_k = _experts_top_k(f, "num_experts", f.get("num_local_experts", 64), 8)
+        elif mt == "flex_olmo":  # FlexOlmoConfig: num_experts (num_local_experts its alias), 7, 5 per token
+            experts, top_k = _experts_top_k(f, "num_experts", f.get("num_local_experts", 7), 5)
         else:  # PhimoeConfig: 16 experts (Phi-3.5-MoE's geometry), Mixtral's 8; 2 per token
             experts, top_k = _experts_top_k(f, "num_local_experts", 16 if mt == "phimoe" else 8, 2)
         # Granite-MoE-shared (HF GraniteMoeSharedDecoderLayer): an always-on gated shared_mlp of
@@ -277,7 +281,7 @@ def _llama_like(f: Fields, mt: str) -> tuple:
         moe = dense
     per_layer = _hunyuan_moe(f, act, layers) if mt == "hunyuan_v1_moe" else None
     # GLM-4: pre- and post-norms around attention and MLP (Gemma-2's sandwich); Cohere: attention and MLP side by
-    # side after one norm; OLMo-2/3 and EXAONE-4's two norms follow attention and MLP instead of preceding them (same
+    # side after one norm; OLMo-2/3, FlexOlmo and EXAONE-4's two norms follow attention and MLP instead of preceding them (same
     # ops, other order)
     # StableLM-2-12B (use_parallel_residual): attention and MLP side by side after one LayerNorm
     parallel = mt in ("cohere", "cohere2") or (mt == "stablelm" and f.flag("use_parallel_residual", False))
@@ -336,14 +340,18 @@ def _clip_qkv(f: Fields, where: str = "") -> bool:
         raise HwsimError(exc.detail, file=exc.file, field=where + "clip_qkv") from None
 
 
-# ExaoneConfig's defaults (transformers 5.25; LlamaConfig's where it sets none): EXAONE-3.0-7.8B's geometry
-_EXAONE_DEFAULTS = {
-    "hidden_size": 4096,
-    "heads": 32,
-    "layers": 32,
-    "kv_heads": 8,
-    "intermediate_size": 14336,
-    "vocab_size": 102400,
+# config classes' defaults of Llama-like types (transformers 5.25) for absent fields: ExaoneConfig's (LlamaConfig's
+# where it sets none) are EXAONE-3.0-7.8B's geometry; FlexOlmoConfig's (num_key_value_heads: the heads) FlexOlmo-7x7B's
+_CLASS_DEFAULTS = {
+    "exaone": {
+        "hidden_size": 4096,
+        "heads": 32,
+        "layers": 32,
+        "kv_heads": 8,
+        "intermediate_size": 14336,
+        "vocab_size": 102400,
+    },
+    "flex_olmo": {"hidden_size": 4096, "heads": 32, "layers": 32, "intermediate_size": 11008, "vocab_size": 100352},
 }
 
 
@@ -1831,6 +1839,7 @@ READERS: dict[str, Callable[[Fields, str], tuple]] = {
             "ernie4_5",
             "exaone4",
             "olmoe",
+            "flex_olmo",
             "granitemoe",
             "granitemoeshared",
             "ernie4_5_moe",

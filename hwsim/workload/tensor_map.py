@@ -7,14 +7,18 @@ transformers modelling code of each type names them (module paths after `<prefix
 `<prefix>.h.<i>.`; tests/data/hf_reference.json pins the names and shapes of every type):
 
 - its own tensor `<module>.weight`, out × in (nn.Linear) or in × out (GPT-2's Conv1D);
-- a slice of a fused tensor along the output features: q/k/v in `self_attention.query_key_value`
-  (Falcon, multi-query: q then k then v), `attn.c_attn` (GPT-2, Conv1D), `self_attn.qkv_proj` (Phi-3),
-  `norm_attn_norm.attn.Wqkv` (DBRX);
+- a slice of a fused tensor along the output features: q/k/v in `attn.c_attn` (GPT-2, Conv1D),
+  `self_attn.qkv_proj` (Phi-3), `norm_attn_norm.attn.Wqkv` (DBRX), q then k then v;
   gate/up in `mlp.gate_up_proj` (Phi-3: gate then up);
+- or a slice of a fused tensor stored in groups (`Located.groups`): equal blocks along the output features, each
+  holding every role's share in role order. `self_attention.query_key_value` (Falcon, BLOOM) is one block per KV
+  head: [kv heads, queries per KV head + 2, head_dim] (Falcon's new decoder architecture), [heads, 3, head_dim]
+  (BLOOM, Falcon without multi-query), one block (Falcon-7B's multi-query: q then k then v);
 - routed experts stored one tensor per expert (`mlp.experts.<e>.gate_proj.weight`, Mixtral's
   `block_sparse_moe.experts.<e>.w1/w3/w2`) or stacked `[experts, …]`: transformers ≥ 5 stores
   `mlp.experts.gate_up_proj` [E, 2I, H] (gate then up) and `down_proj` [E, H, I]; gpt-oss and Llama-4
-  store them in × out ([E, H, 2I], [E, I, H]), gpt-oss with gate and up columns interleaved;
+  store them in × out ([E, H, 2I], [E, I, H]), gpt-oss with gate and up columns interleaved (a group per
+  row pair);
 - or concatenated along the first axis of one 2-D tensor per role: DBRX's `ffn.experts.mlp.w1` (gate) /
   `v1` (up) / `w2` (down), each [E × I, H], w2 in × out per expert;
 - a name the hub's checkpoints still carry and transformers ≥ 5 renames on load (`HUB_RENAMES`):
@@ -192,7 +196,10 @@ FUSED_DENSE: dict[str, tuple[str, ...]] = {"shared_mlp.input_linear": ("gate_pro
 # routed experts: role → (per-expert paths with {e}, stacked paths); stacked gate_up holds gate then up
 EXPERT_PARENTS = ("mlp.experts", "block_sparse_moe.experts", "feed_forward.experts", "mixer.experts", "experts")
 PER_EXPERT_NAMES = {"gate_proj": ("gate_proj", "w1"), "up_proj": ("up_proj", "w3"), "down_proj": ("down_proj", "w2")}
-INTERLEAVED_GATE_UP = ("gpt_oss",)  # gate_up columns alternate gate, up (transformers GptOssExperts)
+INTERLEAVED_GATE_UP = ("gpt_oss",)  # gate_up columns alternate gate, up (transformers GptOssExperts): I groups
+# fused q/k/v stored one group per KV head (each its queries, then its key and value head): transformers'
+# FalconAttention (new decoder architecture; [heads, 3, head_dim] without multi-query) and BloomAttention._reshape
+GROUPED_QKV = ("self_attention.query_key_value",)
 STACKED_IN_OUT = ("gpt_oss", "llama4_text")  # stacked experts multiply x @ W[e]: in × out per expert
 # experts concatenated along the first axis of one 2-D tensor, [experts × I, H] (DBRX's ffn.experts.mlp): role →
 # (module path, stored in × out). Expert e is rows e·I … (e+1)·I; w1 (gate) and v1 (up) are out × in per expert, w2
@@ -225,7 +232,10 @@ class Located:
     rows: tuple[int, int] | None = None  # output features [start, stop) of a fused tensor
     transpose: bool = False  # stored in × out
     expert: int | None = None  # index into a stacked [experts, …] tensor
-    interleaved: bool = False  # gate/up alternate along the output features (stride 2)
+    # a fused tensor stored as `groups` equal blocks along the output features, each holding 1/groups of every role's
+    # rows in role order (the role's rows [start, stop) of the roles side by side: start/groups … stop/groups of each
+    # block); 0: side by side. gpt-oss's gate/up: a block per row pair; BLOOM / Falcon's query_key_value: per KV head
+    groups: int = 0
     flat: int = 0  # experts concatenated along axis 0 of a 2-D tensor (DBRX): their count; 0 = a 3-D stack or none
 
 
@@ -273,11 +283,14 @@ def locate(
         if role in parts and (layer, path) in index:
             widths = [linears[p].n for p in parts if p in linears]
             start = sum(widths[: parts.index(role)])
+            attn = model.blocks[layer].attention
+            kv = attn.kv_heads if path in GROUPED_QKV and attn is not None else 1
             return [
                 Located(
                     index[layer, path],
                     rows=(start, start + linears[role].n),
                     transpose=path in CONV1D and model.model_type in CONV1D_TYPES,
+                    groups=kv if kv > 1 else 0,
                 )
             ]
     if routed and role in FLAT_EXPERTS and (layer, FLAT_EXPERTS[role][0]) in index:
@@ -301,7 +314,7 @@ def locate(
                         rows=rows,
                         expert=expert,
                         transpose=model.model_type in STACKED_IN_OUT,
-                        interleaved=interleaved,
+                        groups=n if interleaved else 0,
                     )
                 ]
     raise HwsimError(
@@ -318,8 +331,9 @@ def orient(w: np.ndarray, loc: Located) -> np.ndarray:
         w = w.T
     if loc.rows is not None:
         start, stop = loc.rows
-        if loc.interleaved:  # gate, up alternate: role j of 2 takes rows j, j + 2, …
-            w = w[start // (stop - start) :: 2]
+        if loc.groups:  # each block's share of the role's rows, blocks in order
+            g = loc.groups
+            w = w.reshape(g, -1, w.shape[1])[:, start // g : stop // g].reshape(-1, w.shape[1])
         else:
             w = w[start:stop]
     return w
@@ -339,7 +353,10 @@ def stored_shape(loc: Located, n: int, k: int, experts: int, shape: tuple[int, .
     out, inp = (shape[1], shape[0]) if loc.transpose else shape
     if inp != k:
         return False
-    return out == n if loc.rows is None else loc.rows[1] <= out
+    if loc.rows is None:
+        return out == n
+    g = loc.groups or 1
+    return loc.rows[1] <= out and out % g == 0 and loc.rows[0] % g == 0 and loc.rows[1] % g == 0
 
 
 def match_checkpoint(model: ModelConfig, names_shapes: Mapping[str, tuple[int, ...]]) -> list[dict]:

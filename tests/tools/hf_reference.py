@@ -13,7 +13,7 @@ A multimodal wrapper (gemma3, llama4, mistral3) is pinned on its language model:
 built from text_config (what hwsim traces), the whole wrapper's class and counts under "wrapper", its checkpoint
 names and shapes (vision encoder included, which hwsim's tensor map must pass over) and a tiny text run.
 
-Run: python tests/tools/hf_reference.py  (writes tests/data/hf_reference.json; about 20 s on the 2-core sandbox)
+Run: python tests/tools/hf_reference.py  (writes tests/data/hf_reference.json; about 70 s for its 77 entries on the 2-core sandbox)
 """
 
 from __future__ import annotations
@@ -102,6 +102,7 @@ REAL = {
     "glm4_moe_lite": CONFIGS / "glm-4.7-flash.json",
     "solar_open": CONFIGS / "solar-open-100b.json",
     "mimo_v2_flash": CONFIGS / "mimo-v2-flash.json",
+    "flex_olmo": CONFIGS / "flexolmo-7x7b-1t.json",
     # multimodal wrappers: hwsim traces the language model (text_config); see WRAPPED
     "gemma3": CONFIGS / "gemma-3-4b-it.json",
     "llama4": CONFIGS / "llama-4-scout-17b-16e.json",

@@ -84,7 +84,9 @@ CHECK = {
 
 @pytest.fixture(scope="module")
 def gaussian():
-    # 2^19 samples: the sampling error of an MSE is ~0.2% here, well inside the 2% tolerance
+    # 2^19 samples: the sampling error of an MSE is ~0.2% here; every check value is matched within 0.8%
+    # (all 12 slightly low), so 1.5% leaves room for the sample and fails a changed rounding or scale rule
+    # (was 2%, tightened 2026-12-06)
     return np.random.default_rng(12345).standard_normal(1 << 19)
 
 
@@ -93,13 +95,24 @@ def gaussian():
 def test_mse_on_gaussian_matches_check_values(gaussian, base, i, block):
     q = get_format(f"{base}_g{block}_sfp32").quantize(gaussian)
     mse = np.mean((q - gaussian) ** 2)
-    assert mse == pytest.approx(CHECK[base][i], rel=0.02)
+    assert mse == pytest.approx(CHECK[base][i], rel=0.015)
 
 
 def test_qlora_ordering_at_block_64(gaussian):
     # QLoRA: Int4 > FP4 E2M1 > NF4 in error (REFERENCES.md ordering), Gaussian data, block 64
     mse = {n: np.mean((get_format(f"{n}_g64").quantize(gaussian) - gaussian) ** 2) for n in ("nf4", "fp4_e2m1", "int4")}
     assert mse["nf4"] < mse["fp4_e2m1"] < mse["int4"]
+
+
+def test_qlora_fp4_e3m0_is_a_known_gap_of_the_mse_proxy(gaussian):
+    """QLoRA ranks FP4 E3M0 (29.48 mean Pile-CC perplexity) between FP4 E2M1 (31.07) and NF4 (27.41). hwsim's
+    weight-MSE proxy does not reproduce that: on N(0,1) at block 64 E3M0 (bias 3, values 2^-2..2^4, no
+    mantissa) has about 3x the MSE of E2M1 (0.035 vs 0.011), because its log-spaced grid spends codes on
+    the tails a Gaussian rarely visits. Perplexity weighs the rare large weights more than MSE does, and
+    QLoRA's FP4 E3M0 details (bias, zero handling) are not given here. Pinned as a documented gap
+    (docs/validation.md): E3M0 between 2.5x and 4x E2M1's MSE."""
+    mse = {n: np.mean((get_format(f"{n}_g64").quantize(gaussian) - gaussian) ** 2) for n in ("fp4_e2m1", "e3m0")}
+    assert 2.5 < mse["e3m0"] / mse["fp4_e2m1"] < 4.0
 
 
 def test_mxfp4_scale_rule_clips_6_to_8():

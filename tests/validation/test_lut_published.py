@@ -10,7 +10,7 @@ kernels (`compute.float_weights: host`): the trace is priced with the lm_head (a
 fp16, everything else at the quantised format — the per-op split `hwsim allocate` makes with
 --fixed-weights fp16.
 LUT Tensor Core (ISCA 2025): LUT vs MAC unit compute density 20.9x and energy efficiency 11.2x
-(third-party summaries; checked for direction and order of magnitude only; docs/reproductions.md).
+(third-party summaries: density within 30%, both within a factor of 1.5, efficiency bracketed; docs/validation.md).
 """
 
 import functools
@@ -115,10 +115,13 @@ def test_lut_unit_vs_mac_unit_movement_brackets_the_published_efficiency():
 
 def test_lut_unit_vs_mac_unit_vs_published_direction_and_magnitude():
     """Validation against LUT Tensor Core's 20.9x density and 11.2x efficiency (third-party summaries):
-    the LUT unit wins (> 1x) and each ratio is within a factor of 10 of the published one."""
+    the LUT unit wins (> 1x) and each ratio is within a factor of 1.5 of the published one (15.5x is 0.74x
+    of 20.9x; 16.0x is 1.43x of 11.2x). Was a factor of 10, which no plausible change could fail (tightened
+    2026-12-06); the factor stays wide because the summaries are second-hand and the accumulator width and
+    layout are not published (docs/families-lut-pim.md)."""
     r = unit_vs_mac(load_arch("lut-tensor-core"))
     for key, published in (("density", 20.9), ("efficiency", 11.2)):
-        assert published / 10 < r[key] < published * 10 and r[key] > 1
+        assert published / 1.5 < r[key] < published * 1.5 and r[key] > 1
 
 
 @pytest.mark.parametrize(

@@ -70,11 +70,12 @@ def test_sail_speedup_regression_snapshot():
     assert s[16] == pytest.approx(4.79, rel=0.03) and s[64] == pytest.approx(8.58, rel=0.03)
 
 
-def test_sail_speedup_vs_published_10_7x_within_factor_3():
-    """Published: up to 10.7x over Neoverse-N1 (SAIL). Tolerance: hwsim's best speedup over the
-    batches must lie within a factor of 3 of 10.7x (it is 8.58x at batch 64, int4; the study's batch
-    128 and int2 reach 10.7x: tests/validation/test_reproductions.py), and SAIL is never slower than
-    the CPU."""
+def test_sail_speedup_vs_published_10_7x_within_25_percent():
+    """Published: up to 10.7x over Neoverse-N1 (SAIL). hwsim's best speedup over batches 1-64 at int4 is
+    8.58x (-20%; the study's batch 128 and int2 reach 10.67x: tests/validation/test_reproductions.py), and SAIL
+    is never slower than the CPU. Tolerance 25%: "up to" over an unknown configuration, and these batches stop
+    at 64 (was a factor of 3 either way, which could not fail on any plausible change; tightened 2026-12-06)."""
     s = speedups()
     assert all(v >= 0.999 for v in s.values())
-    assert 10.7 / 3 < max(s.values()) < 10.7 * 3
+    assert max(s.values()) == pytest.approx(10.7, rel=0.25)
+    assert max(s.values()) < 10.7  # "up to": batch <= 64 at int4 stays below the headline

@@ -16,7 +16,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 import trtllm_throughput as bench  # noqa: E402
 
-TOLERANCE = 0.25  # the serving-stack setting within 25% of the published throughput on these rows
+# the serving-stack setting is -9%, +1% and +12% off these rows (docs/serving.md); 15% fails a regression of a
+# few percent on the outer rows (was 25%, which even the "preset" setting's -28% row nearly met; 2026-12-06)
+TOLERANCE = 0.15
 
 ROWS = [  # (hwsim model, GPU, isl, osl)
     ("llama-3.1-8b", "H100", 1000, 1000),
