@@ -5,8 +5,10 @@ at t = 0 with the row's fixed prompt and output lengths, the ModelOpt FP8 checkp
 weights and activations, fp8 KV cache, lm_head and embeddings in bf16), the KV cache sized from 95% of
 the memory left after the weights, the KV blocks of a request's whole life reserved at admission
 (GUARANTEED_NO_EVICT), and trtllm-bench's own rule for the batch size and token budget. Three columns of
-hwsim: the GPU preset as fitted on eagerly timed kernels; without the per-GEMM fp8 fixed time (the
-serving-stack setting of docs/gpu.md); and with no per-kernel fixed time at all (CUDA graphs, bounded).
+hwsim: the GPU preset as fitted on eagerly timed kernels (what `--eager-kernels` gives); without the per-GEMM fp8
+fixed time (the serving commands' default, hwsim.serve.graphs); and with no per-kernel fixed time at all (CUDA
+graphs, bounded). Each column sets its overrides on the library's `serve` (which takes the arch as given), so
+the columns do not follow the commands' default.
 
     python benchmarks/trtllm_throughput.py            # every row (~30 min on one core of the 2-core sandbox)
     python benchmarks/trtllm_throughput.py --rows 8   # the first 8 rows
@@ -36,9 +38,10 @@ MODELOPT_FP8 = {
 }
 KV_FRACTION = 0.95  # perf-overview: --kv_cache_free_gpu_mem_fraction 0.95 "in many cases"
 
-# hwsim settings compared: name → arch overrides
+# hwsim settings compared: name → arch overrides, each explicit (run_row's load_arch: the preset as fitted)
 SETTINGS = {
-    "preset": {},
+    "preset": {},  # --eager-kernels
+    # the serving commands' default (hwsim.serve.graphs.graph_replay)
     "no fp8 fixed time": {"compute.overhead_8bit": "0 s"},
     "no fixed time": {"compute.overhead_8bit": "0 s", "compute.launch_overhead": "0 s"},
 }

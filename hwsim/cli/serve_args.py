@@ -53,6 +53,13 @@ def add_machine_arguments(p: argparse.ArgumentParser) -> None:
         metavar="dotted.key=value",
         help="override a field of the arch spec (repeatable)",
     )
+    p.add_argument(
+        "--eager-kernels",
+        action="store_true",
+        help="charge the GPU presets' fixed time per 8/4-bit GEMM (compute.overhead_8bit, fitted on eagerly timed "
+        "kernels); by default steps are costed as CUDA-graph replays, as vLLM and TensorRT-LLM run decode, "
+        "without it (hwsim.serve.graphs)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON document")
     par = p.add_argument_group("several devices (docs/serving.md)")
     par.add_argument("--tp", type=int, default=1, help="tensor-parallel devices (split heads, MLP width, vocabulary)")
@@ -82,8 +89,14 @@ def add_sliding_kv_argument(p: argparse._ActionsContainer) -> None:
 def machine_from_args(args: argparse.Namespace) -> tuple[Accelerator, ModelConfig, Precision]:
     """(arch, model, precision) from the shared options; HwsimError on bad input. No --weights: weights None, each
     op at the checkpoint's own format; no --activations / --kv: None, the checkpoint's own activation and KV-cache
-    formats (all hwsim.engine.per_op.for_model)."""
-    arch = load_arch(args.arch, parse_overrides(args.set))
+    formats (all hwsim.engine.per_op.for_model). The arch is the serving one (hwsim.serve.graphs.graph_replay)
+    unless --eager-kernels."""
+    from hwsim.serve.graphs import graph_replay
+
+    overrides = parse_overrides(args.set)
+    arch = load_arch(args.arch, overrides)
+    if not args.eager_kernels:
+        arch = graph_replay(arch, overrides)
     model = load_model(args.model)
     prec = Precision(weights=args.weights, activations=args.activations, kv=args.kv)
     return arch, model, prec

@@ -27,20 +27,24 @@ def round_robin(requests: Requests, dp: int) -> list[Requests]:
     return [requests.take(slice(r, None, dp)) for r in range(dp)]
 
 
-def merge(requests: Requests, replays: list[Replay]) -> Replay:
-    """One Replay of the whole stream from the replicas' replays (round_robin's shares, in order)."""
-    dp = len(replays)
+def merge(requests: Requests, replays: list[Replay | None], idx: list[np.ndarray] | None = None) -> Replay:
+    """One Replay of the whole stream from the replicas' replays of the shares `idx` (each replica's request
+    indices; None: round_robin's shares, in order). A replay of None is a replica given no request (it runs no
+    iteration: hwsim.serve.routing's cache-aware shares may leave one empty)."""
     n = len(requests)
+    if idx is None:
+        idx = [np.arange(r, n, len(replays)) for r in range(len(replays))]
+    ran = [(r, rep) for r, rep in enumerate(replays) if rep is not None]
 
     def gather(name: str, dtype: DTypeLike) -> np.ndarray:
         out = np.empty(n, dtype=dtype)
-        for r, rep in enumerate(replays):
-            out[r::dp] = getattr(rep, name)
+        for r, rep in ran:
+            out[idx[r]] = getattr(rep, name)
         return out
 
-    cols = list(replays[0].iterations)
-    its = {c: [v for rep in replays for v in rep.iterations[c]] for c in cols}
-    its["replica"] = [r for r, rep in enumerate(replays) for _ in rep.iterations[cols[0]]]
+    cols = list(ran[0][1].iterations)
+    its = {c: [v for _, rep in ran for v in rep.iterations[c]] for c in cols}
+    its["replica"] = [r for r, rep in ran for _ in rep.iterations[cols[0]]]
     order = np.argsort(np.asarray(its["start_s"], dtype=np.float64), kind="stable")  # one timeline, by start
     its = {c: [v[i] for i in order] for c, v in its.items()}
     return Replay(
@@ -50,11 +54,11 @@ def merge(requests: Requests, replays: list[Replay]) -> Replay:
         preemptions_per_request=gather("preemptions_per_request", np.int64),
         generated=gather("generated", np.int64),
         iterations=its,
-        kv_capacity_blocks=replays[0].kv_capacity_blocks,
-        kv_peak_blocks=max(rep.kv_peak_blocks for rep in replays),
-        preemptions=sum(rep.preemptions for rep in replays),
+        kv_capacity_blocks=ran[0][1].kv_capacity_blocks,
+        kv_peak_blocks=max(rep.kv_peak_blocks for _, rep in ran),
+        preemptions=sum(rep.preemptions for _, rep in ran),
         cached_tokens=gather("cached_tokens", np.int64),
-        prefix_hit_tokens=sum(rep.prefix_hit_tokens for rep in replays),
-        prefix_query_tokens=sum(rep.prefix_query_tokens for rep in replays),
-        kv_evicted_blocks=sum(rep.kv_evicted_blocks for rep in replays),
+        prefix_hit_tokens=sum(rep.prefix_hit_tokens for _, rep in ran),
+        prefix_query_tokens=sum(rep.prefix_query_tokens for _, rep in ran),
+        kv_evicted_blocks=sum(rep.kv_evicted_blocks for _, rep in ran),
     )

@@ -36,9 +36,9 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import numpy as np
-from numpy.typing import DTypeLike
 
 from hwsim.errors import HwsimError
+from hwsim.serve.replicas import merge
 from hwsim.serve.requests import Requests
 from hwsim.serve.scheduler import Replay
 
@@ -189,40 +189,6 @@ def shares(requests: Requests, assign: np.ndarray, dp: int) -> list[np.ndarray]:
     return [np.flatnonzero(assign == r) for r in range(dp)]
 
 
-def merge_routed(requests: Requests, idx: list[np.ndarray], replays: list[Replay | None]) -> Replay:
-    """One Replay of the whole stream from the replicas' replays of the shares `idx` (None: a replica given no
-    request, which runs no iteration), as hwsim.serve.replicas.merge does for round robin's shares."""
-    ran = [(r, rep) for r, rep in enumerate(replays) if rep is not None]
-    n = len(requests)
-
-    def gather(name: str, dtype: DTypeLike) -> np.ndarray:
-        out = np.empty(n, dtype=dtype)
-        for r, rep in ran:
-            out[idx[r]] = getattr(rep, name)
-        return out
-
-    cols = list(ran[0][1].iterations)
-    its = {c: [v for _, rep in ran for v in rep.iterations[c]] for c in cols}
-    its["replica"] = [r for r, rep in ran for _ in rep.iterations[cols[0]]]
-    order = np.argsort(np.asarray(its["start_s"], dtype=np.float64), kind="stable")  # one timeline, by start
-    its = {c: [v[i] for i in order] for c, v in its.items()}
-    return Replay(
-        requests=requests,
-        first_token=gather("first_token", np.float64),
-        finish=gather("finish", np.float64),
-        preemptions_per_request=gather("preemptions_per_request", np.int64),
-        generated=gather("generated", np.int64),
-        iterations=its,
-        kv_capacity_blocks=ran[0][1].kv_capacity_blocks,
-        kv_peak_blocks=max(rep.kv_peak_blocks for _, rep in ran),
-        preemptions=sum(rep.preemptions for _, rep in ran),
-        cached_tokens=gather("cached_tokens", np.int64),
-        prefix_hit_tokens=sum(rep.prefix_hit_tokens for _, rep in ran),
-        prefix_query_tokens=sum(rep.prefix_query_tokens for _, rep in ran),
-        kv_evicted_blocks=sum(rep.kv_evicted_blocks for _, rep in ran),
-    )
-
-
 def replay_routed(
     requests: Requests, dp: int, routing: str, simulate: Callable[[Requests], Replay]
 ) -> tuple[Replay, np.ndarray]:
@@ -232,7 +198,7 @@ def replay_routed(
     def replay(assign: np.ndarray) -> tuple[Replay, np.ndarray]:
         idx = shares(requests, assign, dp)
         reps = [simulate(requests.take(i)) if len(i) else None for i in idx]
-        rep = merge_routed(requests, idx, reps)
+        rep = merge(requests, reps, idx)
         return rep, rep.finish
 
     return route(requests, dp, routing, replay)

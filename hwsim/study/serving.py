@@ -35,6 +35,7 @@ SERVING_KEYS = (
     "prefix_caching",
     "kv_admission",
     "sliding_kv",
+    "eager_kernels",
     "kv_blocks",
     "memory_utilization",
     "tp",
@@ -77,6 +78,7 @@ class ServingWorkload:
     prefix_caching: bool = True  # automatic prefix caching (hwsim.serve.scheduler), on as in vLLM V1
     kv_admission: str = "on-demand"  # hwsim.serve.scheduler.KV_ADMISSIONS
     sliding_kv: bool = True  # sliding-window layers hold only their window's blocks (hwsim.serve.kvcache.SlidingKv)
+    eager_kernels: bool = False  # charge eager-only fixed times (hwsim.serve.graphs); default: CUDA-graph replay
     shared_prefix: int | None = None  # generated stream: tokens shared (docs/serving.md, "Shared prefixes")
     prefix_groups: int = 1
     prefix_fraction: float = 1.0
@@ -121,6 +123,7 @@ class ServingWorkload:
             "prefix_caching": self.prefix_caching,
             "kv_admission": self.kv_admission,
             "sliding_kv": self.sliding_kv,
+            "eager_kernels": self.eager_kernels,
             "kv_blocks": math.nan if self.kv_blocks is None else float(self.kv_blocks),
             "memory_utilization": self.memory_utilization,
             "tp": self.tp,
@@ -225,6 +228,7 @@ def serving_workloads(at: At) -> list[ServingWorkload]:
     caching = _many(keys.get("prefix_caching"), lambda a: a.bool(), True)
     admission = _many(keys.get("kv_admission"), lambda a: a.str(KV_ADMISSIONS), "on-demand")  # scheduler policy
     sliding = _many(keys.get("sliding_kv"), lambda a: a.bool(), True)
+    eager = _many(keys.get("eager_kernels"), lambda a: a.bool(), False)
     routing = _many(keys.get("dp_routing"), lambda a: a.str(ROUTINGS), "round_robin")  # hwsim.serve.routing
     if "kv_blocks" in keys and "memory_utilization" in keys:
         raise keys["kv_blocks"].error("give kv_blocks or memory_utilization, not both")
@@ -239,13 +243,14 @@ def serving_workloads(at: At) -> list[ServingWorkload]:
         "prefix_caching",
         "kv_admission",
         "sliding_kv",
+        "eager_kernels",
         "dp_routing",
         "kv_blocks",
         "memory_utilization",
     )
     out = []
     for m in models:
-        grid = (rates, *ints.values(), chunked, caching, admission, sliding, routing, kv_blocks, util)
+        grid = (rates, *ints.values(), chunked, caching, admission, sliding, eager, routing, kv_blocks, util)
         for combo in itertools.product(*grid):
             vals = dict(zip(names, combo))
             if vals["rate"] is None:  # a request file: no generated stream

@@ -196,7 +196,11 @@ def serving_evaluator(
     """One row per design point of the chunk (in order), the metrics of its replay."""
     from hwsim.engine.sweep import arch_at
 
+    from hwsim.serve.graphs import graph_replay
+
     base = _arch(design.preset, design.overrides)
+    if not workload.eager_kernels:  # CUDA-graph replay; a value the study sets (fixed or swept) is kept
+        base = graph_replay(base, {k for k, _ in design.overrides} | {p.path for p in design.params})
     grid = engine_grid(design, points)
     n = len(next(iter(points.values()))) if points else 1
     rows = [

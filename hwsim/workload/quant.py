@@ -285,10 +285,7 @@ _MODELOPT_ALGOS = {"FP8": "fp8_e4m3", "NVFP4": "nvfp4", "W4A16_NVFP4": "nvfp4", 
 
 def _modelopt(q: dict, dtype: str, file: object, implied: str | None = None) -> WeightFormats:
     """ModelOpt: one quant_algo for every linear weight but the excluded modules (names or fnmatch globs)."""
-    inner = q.get("quantization")
-    fields, where = (
-        (inner, "quantization_config.quantization") if isinstance(inner, dict) else (q, "quantization_config")
-    )
+    fields, where = _modelopt_fields(q)
     algo = str(fields.get("quant_algo") or implied or "").upper()
     fmt = _MODELOPT_ALGOS.get(algo)
     if fmt is None:
@@ -358,6 +355,13 @@ _MODELOPT_KV = {"FP8": "fp8_e4m3", "NVFP4": "nvfp4", "INT8": "int8"}
 _PER_TENSOR = ("tensor", "attn_head")
 
 
+def _modelopt_fields(q: dict) -> tuple[dict, str]:
+    """(the fields of a ModelOpt quantization_config, where they sit): nested under `quantization` as
+    hf_quant_config.json writes them, or flat as transformers' config.json carries them."""
+    inner = q.get("quantization")
+    return (inner, "quantization_config.quantization") if isinstance(inner, dict) else (q, "quantization_config")
+
+
 def kv_cache_format(cfg: dict, file: object = None) -> str | None:
     """The KV-cache format a checkpoint's quantization_config states (module docstring), or None where it states
     none (no quantization_config, a method without a KV field, the field absent or null): the cache then holds
@@ -367,10 +371,7 @@ def kv_cache_format(cfg: dict, file: object = None) -> str | None:
         return None  # no config, or one _weight_formats refuses
     method = str(q.get("quant_method", "")).lower()
     if method in _MODELOPT_METHODS:
-        inner = q.get("quantization")
-        fields, where = (
-            (inner, "quantization_config.quantization") if isinstance(inner, dict) else (q, "quantization_config")
-        )
+        fields, where = _modelopt_fields(q)
         if fields.get("kv_cache_quant_algo") is not None:
             return _modelopt_kv(fields["kv_cache_quant_algo"], f"{where}.kv_cache_quant_algo", file)
         scheme = fields.get("kv_cache_scheme")
@@ -455,8 +456,7 @@ def activation_format(cfg: dict, file: object = None) -> str | None:
         return None  # no config, or one _weight_formats refuses
     method = str(q.get("quant_method", "")).lower()
     if method in _MODELOPT_METHODS:
-        inner = q.get("quantization")
-        fields = inner if isinstance(inner, dict) else q
+        fields, _ = _modelopt_fields(q)
         return _MODELOPT_ACTS.get(str(fields.get("quant_algo") or _MODELOPT_METHODS[method] or "").upper())
     if method == "fp8":
         return _fp8_acts(q, file)
