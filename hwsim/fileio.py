@@ -74,18 +74,20 @@ MAX_VALUES = 1_000_000
 MAX_DEPTH = 200  # parsers recurse per level; real configs nest fewer than 10 levels
 
 
-class _KeyTwice(Exception):
+class KeyTwice(Exception):
+    """A JSON object gives `key` twice (json_object)."""
+
     def __init__(self, key: str) -> None:
         self.key = key
 
 
-def _json_object(pairs: list[tuple[str, Any]]) -> dict:
+def json_object(pairs: list[tuple[str, Any]]) -> dict:
     """A JSON object, refusing a key given twice: json keeps the last silently (a config.json edited by hand with a
     second "hidden_size" costed that one), as the YAML loader refuses it."""
     out: dict = {}
     for k, v in pairs:
         if k in out:
-            raise _KeyTwice(k)
+            raise KeyTwice(k)
         out[k] = v
     return out
 
@@ -95,10 +97,10 @@ def parse_text(text: str, path: str | Path, *, is_json: bool = False) -> Any:
     if text.count("[") + text.count("{") > MAX_DEPTH and _flow_depth(text) > MAX_DEPTH:
         raise HwsimError(f"nested too deeply (more than {MAX_DEPTH} lists or mappings inside each other)", file=path)
     try:
-        data = json.loads(text, object_pairs_hook=_json_object) if is_json else yaml.load(text, Loader=_SAFE_LOADER)
+        data = json.loads(text, object_pairs_hook=json_object) if is_json else yaml.load(text, Loader=_SAFE_LOADER)
     except json.JSONDecodeError as exc:
         raise HwsimError(f"not valid JSON at line {exc.lineno}: {exc.msg}", file=path) from None
-    except _KeyTwice as exc:
+    except KeyTwice as exc:
         raise HwsimError(f"key {exc.key!r} given twice in one object: keep one", file=path, field=exc.key) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hwsim.errors import HwsimError, check_seed, closest
-from hwsim.fileio import read_text, value_error
+from hwsim.fileio import KeyTwice, json_object, read_text, value_error
 
 # latest arrival time taken: float64 seconds keep sub-microsecond steps up to ~1e9 s (eps 2.2e-16 × 1e9 ≈ 0.2 µs);
 # beyond it, decode steps of microseconds vanish in the sum and TTFT/TPOT read 0 (assumed: about 31 years)
@@ -93,20 +93,6 @@ def _length(rec: dict, field: str, path: str, line: int) -> int:
     return int(v)
 
 
-class _Repeated(Exception):
-    def __init__(self, key: str) -> None:
-        self.key = key
-
-
-def _no_repeats(pairs: list[tuple[str, object]]) -> dict:
-    out: dict = {}
-    for k, v in pairs:
-        if k in out:
-            raise _Repeated(k)
-        out[k] = v
-    return out
-
-
 def load_requests(path: str) -> Requests:
     """Read a JSONL request file (blank lines skipped)."""
     text = read_text(path, what="a request file", form="JSON lines")
@@ -119,12 +105,12 @@ def load_requests(path: str) -> Requests:
         if not raw.strip():
             continue
         try:
-            rec = json.loads(raw, object_pairs_hook=_no_repeats)
+            rec = json.loads(raw, object_pairs_hook=json_object)
         except json.JSONDecodeError as exc:
             raise HwsimError(f"line {line}: not a JSON object ({exc.msg})", file=path, field="line") from None
         except ValueError as exc:  # an integer of over 4300 digits
             raise HwsimError(f"line {line}: {value_error(exc)}", file=path, field="line") from None
-        except _Repeated as exc:  # json keeps the last silently; YAML inputs refuse it too
+        except KeyTwice as exc:  # json keeps the last silently; YAML inputs refuse it too
             raise HwsimError(f"line {line}: key {exc.key!r} given twice: keep one", file=path, field=exc.key) from None
         if not isinstance(rec, dict):
             raise HwsimError(
