@@ -85,7 +85,9 @@ def test_eager_kernels_reproduces_the_preset_as_fitted(capsys):
 def test_presets_without_eager_fixed_time_are_unchanged(capsys):
     for arch in ("h200-sxm", "tpu-like"):  # h200: overhead_8bit 0; a systolic family has no such field
         argv = ["--arch", arch, *BITNET]
-        assert _gen(capsys, *argv) == _gen(capsys, *argv, "--eager-kernels")
+        graph, eager = _gen(capsys, *argv), _gen(capsys, *argv, "--eager-kernels")
+        assert (graph.pop("eager_kernels"), eager.pop("eager_kernels")) == (False, True)  # --json says which ran
+        assert graph == eager
     assert graph_replay(load_arch("tpu-like")).compute == load_arch("tpu-like").compute
 
 
@@ -96,6 +98,7 @@ def test_serve_takes_the_same_option(capsys):
     assert main([*argv, "--eager-kernels"]) == 0
     eager = json.loads(capsys.readouterr().out)
     assert graph["tpot_s"]["mean"] < 0.6 * eager["tpot_s"]["mean"]
+    assert (graph["eager_kernels"], eager["eager_kernels"]) == (False, True)
 
 
 STUDY = """

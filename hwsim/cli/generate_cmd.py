@@ -98,7 +98,17 @@ def run(args: argparse.Namespace) -> int:
         "draft": spec.draft.model.name if spec else None,
     }
     if args.json:
-        emit_json({"arch": arch.name, "family": arch.family, "model": model.name, "dtype": model.dtype, **layout, **s})
+        emit_json(
+            {
+                "arch": arch.name,
+                "family": arch.family,
+                "model": model.name,
+                "dtype": model.dtype,
+                "eager_kernels": args.eager_kernels,
+                **layout,
+                **s,
+            }
+        )
         return 0
     weights, acts, kv = shown_labels(model, prec)
     # parallel_from_args loads a link whenever there is more than one device
@@ -179,6 +189,7 @@ def _devices_needed(
                 "arch": arch.name,
                 "model": model.name,
                 "dtype": model.dtype,
+                "eager_kernels": args.eager_kernels,
                 "weights": weights_label(model, prec),
                 "activations": activations_label(model, prec),
                 "kv": kv_label(model, prec),

@@ -213,6 +213,7 @@ def run(args: argparse.Namespace) -> int:
                 "family": arch.family,
                 "model": model.name,
                 "dtype": model.dtype,
+                "eager_kernels": args.eager_kernels,
                 "requests_source": reqs.source,
                 "tp": par.tp,
                 "pp": par.pp,
