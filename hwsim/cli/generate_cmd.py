@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from hwsim.serve.links import Link
     from hwsim.workload.config import ModelConfig
 from hwsim.cli.serve_args import (
+    machine_fields,
     MACHINE_FLAGS,
     add_machine_arguments,
     add_sliding_kv_argument,
@@ -100,11 +101,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         emit_json(
             {
-                "arch": arch.name,
-                "family": arch.family,
-                "model": model.name,
-                "dtype": model.dtype,
-                "eager_kernels": args.eager_kernels,
+                **machine_fields(args, arch, model),
                 **layout,
                 **s,
             }

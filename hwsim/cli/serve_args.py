@@ -102,6 +102,18 @@ def machine_from_args(args: argparse.Namespace) -> tuple[Accelerator, ModelConfi
     return arch, model, prec
 
 
+def machine_fields(args: argparse.Namespace, arch: Accelerator, model: ModelConfig) -> dict:
+    """The leading --json fields of a serving run (generate, serve): the machine and model it ran, the checkpoint's
+    dtype and whether eager-only kernel time was charged (--eager-kernels, hwsim.serve.graphs)."""
+    return {
+        "arch": arch.name,
+        "family": arch.family,
+        "model": model.name,
+        "dtype": model.dtype,
+        "eager_kernels": args.eager_kernels,
+    }
+
+
 def speculation_from_args(args: argparse.Namespace, arch: Accelerator, prec: Precision) -> Speculation | None:
     """A Speculation from --draft/--spec-tokens/--acceptance, or None without --draft."""
     if args.draft is None:

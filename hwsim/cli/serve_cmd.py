@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from hwsim.cli import options, path_name
 from hwsim.cli.output import emit_json
 from hwsim.cli.serve_args import (
+    machine_fields,
     MACHINE_FLAGS,
     add_machine_arguments,
     add_sliding_kv_argument,
@@ -209,11 +210,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         emit_json(
             {
-                "arch": arch.name,
-                "family": arch.family,
-                "model": model.name,
-                "dtype": model.dtype,
-                "eager_kernels": args.eager_kernels,
+                **machine_fields(args, arch, model),
                 "requests_source": reqs.source,
                 "tp": par.tp,
                 "pp": par.pp,
