@@ -11,7 +11,7 @@ serving commands' default (hwsim.serve.graphs: no fp8 fixed time, each kernel th
 graph_launch_overhead); and with no per-kernel fixed time at all (bounded). Each column sets its overrides on the
 library's `serve` (which takes the arch as given), so the columns do not follow the commands' default.
 
-    python benchmarks/trtllm_throughput.py            # every row (~30 min on one core of the 2-core sandbox)
+    python benchmarks/trtllm_throughput.py            # every row (~1 h on the 2-core sandbox; --model splits it)
     python benchmarks/trtllm_throughput.py --rows 8   # the first 8 rows
 """
 
