@@ -306,13 +306,17 @@ def stage_sliding(
     """The SlidingKv of each pipeline stage of layout `par`: each stage's pool holds its own layers (one device's
     shard of them), so its split between full and bounded layers is its own, a stage of sliding layers only
     needing its windows' blocks; a speculative draft is held whole on every stage (capacity_blocks), so its layers
-    join each. None when the model (with its draft) has no sliding or chunked layer; one entry, the whole model's,
-    without pipeline parallelism. A stage without attention layers has a SlidingKv of total 0 (nothing cached)."""
+    join each. None when the model (with its draft) has no sliding or chunked layer; one entry without pipeline
+    parallelism. Every split is one tensor-parallel rank's, as its pool holds them (capacity_blocks): KV heads
+    divided by tp, or one replicated when tp exceeds them (hwsim.serve.shard), so a layer kind whose KV heads tp
+    replicates weighs more on each rank than in the whole model (Gemma-4-31B at tp 8: its full layers' 4 KV heads
+    of 512 keep one each, its sliding layers' 16 of 256 two: a full layer weighs what a sliding one does on a rank,
+    half in the whole model), and a draft, held whole on every rank, weighs more beside a rank's share of the
+    target than beside the whole target. A stage
+    without attention layers has a SlidingKv of total 0 (nothing cached)."""
     if sliding_kv(model, kv_bits, block_size, draft, draft_bits) is None:
         return None
     par = par or Parallel()
-    if par.pp == 1:
-        return (sliding_kv(model, kv_bits, block_size, draft, draft_bits, full_only=True),)
     shard = shard_model(model, par)
     return tuple(
         sliding_kv(replace(shard, blocks=shard.blocks[a:b]), kv_bits, block_size, draft, draft_bits, full_only=True)
