@@ -124,16 +124,15 @@ def capacity_blocks(
     shard = shard_model(model, par)
     acts = activation_bytes(shard, max_batched_tokens, rp.activations.bits)
     ranges = stage_ranges(model.layers, par.pp)
-    extra_w = extra_kv = 0.0
+    extra_w = 0.0
     if draft is not None:  # held whole on every device (assumed: a small draft runs unsharded), at its own formats
         d_concrete, d_main = for_model(draft, prec)  # KV None: the draft's own cache format, as its steps cost it
         d_rp = resolve_precision(d_concrete)
         extra_w = stage_weight_bytes(draft, [(0, draft.layers)], 1, d_rp.weights, bool(d_main))[0]
-        extra_kv = kv_bytes_per_token(draft, d_rp.kv) * block_size
         extra_w += state_bytes_per_seq(draft, d_rp.kv.bits) * max_seqs  # a hybrid draft's SSM state
     weights = [w + extra_w for w in stage_weight_bytes(shard, ranges, par.pp, rp.weights, main is not None)]
     states = [stage_state_bytes(shard, r, rp.kv.bits) * max_seqs for r in ranges]
-    blocks = [stage_kv_bytes_per_token(shard, r, rp.kv) * block_size + extra_kv for r in ranges]
+    blocks = stage_block_bytes(model, prec, block_size, par, draft)
     free = [cap * utilization - w - st - acts for w, st in zip(weights, states)]
     worst = int(np.argmax([w for w in weights]))
     info: dict[str, Any] = {
@@ -142,6 +141,7 @@ def capacity_blocks(
         "activation_bytes": acts,
         "state_bytes": states[worst],
         "kv_block_bytes": max(blocks),
+        "stage_block_bytes": blocks,
         "kv_budget_bytes": min(free),
         "devices": par.devices,
     }
@@ -163,6 +163,25 @@ def capacity_blocks(
     info["stage_blocks"] = [int(f // b) if b > 0 else NO_BLOCK_LIMIT for f, b in zip(free, blocks)]
     held = [int(f // b) for f, b in zip(free, blocks) if b > 0]
     return (min(held) if held else NO_BLOCK_LIMIT), info
+
+
+def stage_block_bytes(
+    model: ModelConfig,
+    prec: Precision | ResolvedPrecision | None,
+    block_size: int,
+    par: Parallel | None = None,
+    draft: ModelConfig | None = None,
+) -> list[float]:
+    """Bytes one block of `block_size` tokens costs one device of each pipeline stage of layout `par`: the K/V of
+    its tensor-parallel shard of the stage's layers at the model's KV format (SSM layers none), plus a speculative
+    `draft`'s whole K/V at its own (held on every device: capacity_blocks)."""
+    par = par or Parallel()
+    kv_fmt = resolve_precision(for_model(model, prec)[0]).kv
+    shard = shard_model(model, par)
+    extra = 0.0
+    if draft is not None:
+        extra = kv_bytes_per_token(draft, resolve_precision(for_model(draft, prec)[0]).kv) * block_size
+    return [stage_kv_bytes_per_token(shard, r, kv_fmt) * block_size + extra for r in stage_ranges(model.layers, par.pp)]
 
 
 @dataclass(frozen=True)
