@@ -70,6 +70,11 @@ if TYPE_CHECKING:
 NO_BLOCK_LIMIT = 2**40  # blocks of a model whose blocks hold nothing (no attention layer): never the limit
 
 
+class DoesNotFit(HwsimError):
+    """capacity_blocks' refusal of a layout whose weights and activations leave less than one block: the one error
+    a fit check reads as "does not fit" (any other, such as a trace beyond hwsim's number-size limit, is not)."""
+
+
 def kv_bytes_per_token(model: ModelConfig, kv_bits: Any) -> float:
     """K and V of one token in every layer (the workload's rule, hwsim.workload.kv; SSM layers add none), at bits
     or a KV format (OperandType: a row-scaled one priced on the cache's rows)."""
@@ -152,7 +157,7 @@ def capacity_blocks(
     if short:
         s = short[0]
         where = f" (pipeline stage {s + 1} of {par.pp})" if par.pp > 1 else ""
-        raise HwsimError(
+        raise DoesNotFit(
             f"{model.name} does not fit on {par.devices} device(s) (tp {par.tp} × pp {par.pp}): "
             f"{weights[s] / 1e9:.2f} GB of weights + {acts / 1e9:.2f} GB of activations{state_note} per device{where} "
             f"leave {max(free[s], 0) / 1e9:.2f} GB of {cap * utilization / 1e9:.2f} GB ({arch.backing.name} × "
