@@ -113,7 +113,9 @@ def capacity_blocks(
     block; the cache holds the blocks the tightest stage can. Sizes in the info are per device;
     a speculative `draft` model's weights and KV sit beside the target's on every device. SSM layers' state of
     `max_seqs` sequences is reserved beside the weights (module docstring). info["stage_blocks"]: the blocks of each
-    stage's own pool (NO_BLOCK_LIMIT for a stage without attention layers), for stage_sliding's per-stage charge."""
+    stage's own pool (NO_BLOCK_LIMIT for a stage without attention layers), for stage_sliding's per-stage charge;
+    info["stage_block_bytes"], info["stage_weights_bytes"]: each stage's block and weights (draft included) on one
+    device (info["kv_block_bytes"] and info["weights_bytes"] are the largest of them, not always one stage's)."""
     par = par or Parallel()
     cap = float(np.asarray(arch.backing.capacity))
     if not math.isfinite(cap):
@@ -147,6 +149,7 @@ def capacity_blocks(
         "state_bytes": states[worst],
         "kv_block_bytes": max(blocks),
         "stage_block_bytes": blocks,
+        "stage_weights_bytes": weights,
         "kv_budget_bytes": min(free),
         "devices": par.devices,
     }
