@@ -117,3 +117,38 @@ def test_pools_never_overflow(layout, dp, lengths, slack, reserve, caching, shar
     r = merge(req, reps) if dp > 1 else reps[0]
     assert 0 <= r.kv_peak_blocks <= r.kv_capacity_blocks == pools[r.kv_stage]
     assert max(r.iterations["kv_blocks_used"]) <= r.kv_peak_blocks
+
+
+@settings(max_examples=6, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    tp=st.sampled_from([1, 2, 4]),
+    pp=st.integers(1, 3),
+    dp=st.integers(1, 2),
+    seed=st.integers(0, 3),
+)
+def test_serve_reports_one_pool(tp, pp, dp, seed):
+    """serve's KV figures are one pool's: the capacity rule holds for the reported capacity and block bytes together
+    (memory × utilisation − that stage's weights − activations, over its block), and the peak stays within it.
+    Gemma-3-1B (one KV head, replicated at every tp; 22 sliding layers of 512, 4 full) on H100s."""
+    from hwsim.arch import load_arch
+    from hwsim.serve.kvcache import capacity_blocks
+    from hwsim.serve.links import load_link
+    from hwsim.serve.replay import serve
+    from hwsim.serve.requests import poisson_requests
+
+    arch, m = load_arch("h100-sxm"), _model(MODELS[2])
+    par = Parallel(tp=tp, pp=pp)
+    reqs = poisson_requests(8.0, 6, "uniform:100:3000", "uniform:1:30", seed)
+    cfg = SchedulerConfig(max_batched_tokens=1024)
+    s = serve(arch, m, reqs, None, cfg, parallel=par, link=load_link("nvlink4"), dp=dp).summary
+    _, info = capacity_blocks(arch, m, None, 16, 0.9, 1024, par, max_seqs=cfg.max_num_seqs)
+    stage = [
+        i
+        for i, (b, w) in enumerate(zip(info["stage_blocks"], info["stage_block_bytes"]))
+        if b == s["kv_capacity_blocks"] and w == s["kv_block_bytes"]
+    ]
+    assert stage, "capacity and block bytes of no single stage"
+    room = 0.9 * info["memory_bytes"] - info["stage_weights_bytes"][stage[0]] - info["activation_bytes"]
+    assert s["kv_capacity_blocks"] * s["kv_block_bytes"] <= room < (s["kv_capacity_blocks"] + 1) * s["kv_block_bytes"]
+    assert 0 < s["kv_peak_blocks"] <= s["kv_capacity_blocks"]
+    assert s["kv_peak_bytes"] == s["kv_peak_blocks"] * s["kv_block_bytes"]
