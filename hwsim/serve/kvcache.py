@@ -30,7 +30,8 @@ kind of bounded layer, through the same rule with their own skipped tokens: vLLM
 skips every token before the start of the chunk holding the current position (get_num_skipped_tokens =
 computed // chunk × chunk, in whole blocks), and admits a chunk of n new tokens with cdiv(min(chunk + n,
 max_model_len), block_size) blocks (ChunkedLocalAttentionSpec.max_admission_blocks_per_request). Under pipeline
-parallelism each stage's pool holds its own layers, split by their own kinds (stage_sliding); prefix caching caches
+parallelism each stage's pool holds its own layers, split by their own kinds, and under tensor parallelism a rank's
+shard of them (KV heads / tp, one replicated when tp exceeds them; stage_sliding); prefix caching caches
 each kind's blocks apart and finds a hit as vLLM's hybrid coordinator does (BlockTable).
 """
 
