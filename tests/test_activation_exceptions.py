@@ -8,7 +8,8 @@ plain 16-bit GEMM: 16-bit activations as well as weights. A quantized linear met
 apply), so RMSNorm, SiluAndMul, rotary and the residual stream run on the model dtype's 16-bit tensors. Attention's
 own matmuls are no linear layer and run in the model dtype, except that with an FP8 KV cache vLLM's
 FlashAttention-3 backend quantizes the query to FP8 as well (vLLM docs, "Quantized KV Cache": "queries are quantized
-to FP8 in addition to keys and values"). An explicit --activations keeps its meaning: every op at that format
+to FP8 in addition to keys and values"). vLLM's deepseek_v2.py builds DeepSeek-V2/V3/V3.2's MoE gate with no
+quant_config (a bf16 GEMM, fp32 logits). An explicit --activations keeps its meaning: every op at that format
 (docs/serving.md, Activations)."""
 
 import json
@@ -208,3 +209,48 @@ def test_explain_asks_for_one_activation_format(tmp_path, capsys):
     assert "--activations" in err and len(err.strip().splitlines()) == 1
     assert main([*argv, "--activations", "fp8_e4m3"]) == 0
     assert "sources:" in capsys.readouterr().out
+
+
+DEEPSEEK_FP8 = {"quant_method": "fp8", "fmt": "e4m3", "activation_scheme": "dynamic", "weight_block_size": [128, 128]}
+
+
+def _preset_ckpt(tmp_path, preset):
+    """A checkpoint folder of a workload preset's config.json fields with DeepSeek-V3's fp8 quantization_config."""
+    import yaml
+
+    from hwsim.paths import resolve_preset
+
+    cfg = yaml.safe_load(resolve_preset(preset, "workloads", what="model").read_text())
+    cfg = {k: v for k, v in cfg.items() if k not in ("name", "source")}
+    return _write(tmp_path, {**cfg, "quantization_config": DEEPSEEK_FP8}, preset)
+
+
+def _write(tmp_path, cfg, name):
+    folder = tmp_path / name
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(cfg))
+    return str(folder)
+
+
+def test_deepseek_router_is_unquantized(tmp_path):
+    """DeepSeek-V3's MoE gate stays bf16 in an fp8 checkpoint (vLLM's deepseek_v2.py builds it without a
+    quant_config), so it is priced at bf16 weights and 16-bit activations: the preset's 58 router rows (61 layers,
+    the first 3 dense) are bf16 and costed as `--weights bf16 --activations fp16` costs them; the experts stay fp8.
+    A Mixtral fp8 checkpoint's router (block_sparse_moe.gate) keeps the checkpoint's format: no vLLM fact here says
+    otherwise, and its skip list decides."""
+    model = load_model("deepseek-v3")
+    arch = load_arch("h200-sxm")
+    tr = trace(model, "decode", batch=1, context=64)
+    formats = own_formats(tr)
+    ops = tr.ops
+    by = dict(zip(ops["name"], formats))
+    routers = [n for n in ops["name"] if n.endswith(".router")]
+    assert len(routers) == 58 and {by[n] for n in routers} == {"bf16"}
+    assert by["layers.3.experts.up_proj"] == by["layers.3.shared.up_proj"] == "fp8_e4m3"
+    prec = for_model(model, Precision(weights=None, activations=None))[0]
+    own = evaluate_per_op(arch, tr, prec, formats).ops.set_index("name")
+    sixteen = evaluate(arch, tr, Precision(weights="bf16", activations="fp16", kv=prec.kv)).ops.set_index("name")
+    assert all(own.loc[n, "seconds"] == sixteen.loc[n, "seconds"] for n in routers)
+    for preset, want in (("deepseek-v2-lite", "bf16"), ("mixtral-8x7b", "fp8_e4m3")):
+        got = trace(load_model(_preset_ckpt(tmp_path, preset)), "decode")
+        assert {f for n, f in zip(got.ops["name"], own_formats(got)) if n.endswith(".router")} == {want}, preset
