@@ -70,8 +70,13 @@ class Indexer:
     heads: int  # index_n_heads
     head_dim: int  # index_head_dim
     top_k: int  # index_topk
+    # GLM-5's "shared" layers (HF GlmMoeDsaAttention, indexer_types): the attention reads the top_k tokens the
+    # previous "full" layer's indexer chose, with no indexer of its own (no projections, key cache or scoring)
+    reuse: bool = False
 
     def linears(self, hidden: int, q_lora_rank: int) -> dict[str, Linear]:
+        if self.reuse:
+            return {}
         return {
             "indexer_wq_b": Linear(q_lora_rank, self.heads * self.head_dim),
             "indexer_wk": Linear(hidden, self.head_dim),
@@ -186,7 +191,7 @@ class Attention:
             extra += self.heads * self.v_dim * p
         if self.mla is not None:
             extra += (self.mla.q_lora_rank + self.mla.kv_lora_rank) * p
-            if self.mla.indexer is not None:  # the indexer's key LayerNorm: weight and bias
+            if self.mla.indexer is not None and not self.mla.indexer.reuse:  # its key LayerNorm: weight and bias
                 extra += self.mla.indexer.head_dim * NORM_PARAMS["layernorm"]
         return extra
 
