@@ -5,7 +5,8 @@ on the Llama reader, falcon_mamba
 (MPT) and gpt_neo (GPT-Neo) on readers of their own, glm4_moe_lite (GLM-4.7-Flash) on the DeepSeek reader,
 solar_open (Solar-Open) on the GLM-4.5 reader, mimo_v2_flash (MiMo-V2-Flash) on a reader of its own, flex_olmo
 (FlexOlmo) on the Llama reader, bloom (BLOOM) on a reader of its own, dots1 (dots.llm1) on the GLM-4.5 reader,
-glm_moe_dsa (GLM-5) on the DeepSeek reader.
+glm_moe_dsa (GLM-5) on the DeepSeek reader, internlm3 (InternLM3), iquestcoder (IQuest-Coder-V1) and cwm (Code World
+Model), which transformers runs as Llama or a Llama with windows, on the Llama reader.
 
 Sources: transformers 5.25's modelling code and config classes (ArceeMLP: up, ReLU², down; HeliumAttention: o_proj never
 biased; GlmMLP: fused gate_up_proj, GlmConfig partial_rotary_factor 0.5; OlmoLayerNorm: F.layer_norm without weight
@@ -435,3 +436,41 @@ def test_glm_moe_dsa_is_deepseek_v32_whose_shared_layers_reuse_the_top_k():
     with pytest.raises(HwsimError) as err:  # a shared first layer has no earlier choice to reuse
         from_hf_dict({**pattern, "index_topk_pattern": "SFFF"})
     assert "index_topk_pattern" in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "name,model_type,params",
+    [
+        ("internlm3-8b-instruct.json", "internlm3", 8_804_241_408),
+        ("iquest-coder-v1-40b-instruct.json", "iquestcoder", 39_794_283_520),
+        ("cwm.json", "cwm", 32_581_097_472),
+    ],
+)
+def test_llama_run_types_count_their_config_class_defaults(name, model_type, params):
+    """InternLM3-8B (card 8B), IQuest-Coder-V1-40B (card 40B), CWM (card 32B): transformers 5.25 builds them as
+    LlamaForCausalLM (internlm3, iquestcoder) or CwmForCausalLM (Llama with windows); each config class's defaults are
+    the named model's geometry, so the config and the defaults count the same, as transformers on meta does."""
+    assert load_model(CONFIGS / name).params == from_hf_dict({"model_type": model_type}).params == params
+
+
+def test_internlm3_reads_its_bias_aliases_and_cwm_its_window_pattern():
+    """InternLM3Config's attribute_map: qkv_bias is attention_bias (q/k/v/o), bias is mlp_bias, and transformers refuses
+    them unequal; 4 layers with both 1,698,863,104 params = transformers. CwmConfig: every 4th layer global from layer 0,
+    the others an 8192-token window (layer_types when given); IQuestCoderConfig refuses clip_qkv and use_sliding_window."""
+    biased = from_hf_dict({"model_type": "internlm3", "qkv_bias": True, "bias": True, "num_hidden_layers": 4})
+    b = biased.blocks[0]
+    assert biased.params == 1_698_863_104 and (b.attention.qkv_bias, b.attention.o_bias, b.mlp.bias) == (True,) * 3
+    for bad, field in (
+        ({"model_type": "internlm3", "qkv_bias": True}, "bias"),
+        ({"model_type": "iquestcoder", "use_sliding_window": True}, "use_sliding_window"),
+        ({"model_type": "iquestcoder", "clip_qkv": 8}, "clip_qkv"),
+    ):
+        with pytest.raises(HwsimError) as err:
+            from_hf_dict(bad)
+        assert str(err.value).startswith(field + ":") and "\n" not in str(err.value)
+    cwm = load_model(CONFIGS / "cwm.json")
+    assert [b.attention.window for b in cwm.blocks[:5]] == [None, 8192, 8192, 8192, None]
+    assert sum(b.attention.window is None for b in cwm.blocks) == 16
+    types = ["sliding_attention", "full_attention"] * 2
+    mixed = from_hf_dict({"model_type": "cwm", "num_hidden_layers": 4, "sliding_window": 1024, "layer_types": types})
+    assert [b.attention.window for b in mixed.blocks] == [1024, None, 1024, None]

@@ -217,8 +217,17 @@ def _llama_like(f: Fields, mt: str) -> tuple:
         qkv_bias = o_bias = f.flag("attention_bias", False)
     if mt == "bitnet":
         qkv_bias = o_bias = qkv_bias or f.flag("enable_bias", False)
+    if mt == "internlm3":  # InternLM3Config: qkv_bias / bias are attention_bias / mlp_bias, which Llama needs equal
+        qkv_bias = o_bias = f.flag("attention_bias", f.flag("qkv_bias", False))
+        if qkv_bias != f.flag("mlp_bias", f.flag("bias", False)):
+            raise HwsimError("must equal qkv_bias (transformers runs InternLM3 as Llama)", file=f.file, field="bias")
+    if mt == "iquestcoder":  # IQuestCoderConfig refuses the original code's options no checkpoint enables
+        for key in ("clip_qkv", "use_sliding_window"):
+            if f.get(key, False) not in (False, 0):
+                raise HwsimError("not supported by transformers' IQuestCoder", file=f.file, field=key)
     mlp_bias = f.flag("use_bias", False) if mt.startswith("ernie4_5") else f.flag("mlp_bias", False)
     mlp_bias = mlp_bias and mt != "apertus"  # ApertusMLP's up / down projections never have biases
+    mlp_bias = qkv_bias if mt == "internlm3" else mlp_bias  # its `bias` alias, checked equal above
     # per-head q/k RMSNorms (HunYuan's query_layernorm / key_layernorm, built whatever use_qk_norm says)
     qk_norm = (
         "rmsnorm" if mt in ("qwen3", "qwen3_moe", "exaone4", "hunyuan_v1_dense", "hunyuan_v1_moe", "apertus") else None
@@ -251,6 +260,10 @@ def _llama_like(f: Fields, mt: str) -> tuple:
         window, types, rope = _pattern_windows(f, mt, layers)
     elif mt == "smollm3":
         window, types, rope = _no_rope_layers(f, layers)
+    elif mt == "cwm":  # CwmConfig: an 8192 window, every 4th layer global from layer 0; a falsy window is none
+        window = f.int("sliding_window", 8192) if f.get("sliding_window", 8192) else None
+        types = f.layer_types(layers, lambda i: "full_attention" if i % 4 == 0 else "sliding_attention")
+        types = types if window else ["full_attention"] * layers
     else:
         window, types = None, f.layer_types(layers, lambda i: "full_attention")
 
@@ -352,11 +365,47 @@ _CLASS_DEFAULTS = {
         "vocab_size": 102400,
     },
     "flex_olmo": {"hidden_size": 4096, "heads": 32, "layers": 32, "intermediate_size": 11008, "vocab_size": 100352},
+    # InternLM3Config's are InternLM3-8B's, IQuestCoderConfig's IQuest-Coder-V1-40B's, CwmConfig's CWM's (32B)
+    "internlm3": {
+        "hidden_size": 4096,
+        "heads": 32,
+        "layers": 48,
+        "kv_heads": 2,
+        "intermediate_size": 10240,
+        "vocab_size": 128512,
+    },
+    "iquestcoder": {
+        "hidden_size": 5120,
+        "heads": 40,
+        "layers": 80,
+        "kv_heads": 8,
+        "intermediate_size": 27648,
+        "vocab_size": 76800,
+    },
+    "cwm": {
+        "hidden_size": 6144,
+        "heads": 48,
+        "layers": 64,
+        "kv_heads": 8,
+        "intermediate_size": 21504,
+        "vocab_size": 128256,
+    },
 }
 
 
 # types whose config class defaults head_dim to 128 (an absent head_dim is not hidden_size // heads)
-_HEAD_DIM_128 = ("qwen3", "glm4", "seed_oss", "ernie4_5", "ministral3", "helium", "glm")
+_HEAD_DIM_128 = (
+    "qwen3",
+    "glm4",
+    "seed_oss",
+    "ernie4_5",
+    "ministral3",
+    "helium",
+    "glm",
+    "internlm3",
+    "iquestcoder",
+    "cwm",
+)
 # types whose q/k heads rotate only a share of their channels by default (partial_rotary_factor): GLM-4 half
 # (Glm4Config / GlmConfig's 0.5), StableLM a quarter (StableLmConfig's 0.25), Nemotron half (NemotronConfig's 0.5)
 _PARTIAL_ROTARY = {"glm4": 0.5, "glm": 0.5, "stablelm": 0.25, "nemotron": 0.5}
@@ -1928,6 +1977,9 @@ READERS: dict[str, Callable[[Fields, str], tuple]] = {
             "stablelm",
             "exaone",
             "nemotron",
+            "internlm3",
+            "iquestcoder",
+            "cwm",
         )
     },
     "dbrx": _dbrx,

@@ -106,6 +106,9 @@ REAL = {
     "bloom": CONFIGS / "bloom-560m.json",
     "dots1": CONFIGS / "dots.llm1.inst.json",
     "glm_moe_dsa": CONFIGS / "glm-5.json",
+    "internlm3": CONFIGS / "internlm3-8b-instruct.json",
+    "iquestcoder": CONFIGS / "iquest-coder-v1-40b-instruct.json",
+    "cwm": CONFIGS / "cwm.json",
     # multimodal wrappers: hwsim traces the language model (text_config); see WRAPPED
     "gemma3": CONFIGS / "gemma-3-4b-it.json",
     "llama4": CONFIGS / "llama-4-scout-17b-16e.json",
