@@ -4,7 +4,9 @@ on the Llama reader, falcon_mamba
 (Falcon-Mamba) on the Mamba reader, gpt_bigcode (StarCoder, SantaCoder) on the GPT-2 reader, gptj (GPT-J), mpt
 (MPT) and gpt_neo (GPT-Neo) on readers of their own, glm4_moe_lite (GLM-4.7-Flash) on the DeepSeek reader,
 solar_open (Solar-Open) on the GLM-4.5 reader, mimo_v2_flash (MiMo-V2-Flash) on a reader of its own, flex_olmo
-(FlexOlmo) on the Llama reader, bloom (BLOOM) on a reader of its own.
+(FlexOlmo) on the Llama reader, bloom (BLOOM) on a reader of its own, dots1 (dots.llm1) on the GLM-4.5 reader,
+glm_moe_dsa (GLM-5) on the DeepSeek reader, internlm3 (InternLM3), iquestcoder (IQuest-Coder-V1) and cwm (Code World
+Model), which transformers runs as Llama or a Llama with windows, on the Llama reader.
 
 Sources: transformers 5.25's modelling code and config classes (ArceeMLP: up, ReLU², down; HeliumAttention: o_proj never
 biased; GlmMLP: fused gate_up_proj, GlmConfig partial_rotary_factor 0.5; OlmoLayerNorm: F.layer_norm without weight
@@ -374,3 +376,101 @@ def test_bloom_is_alibi_attention_after_an_embedding_layernorm():
     with pytest.raises(HwsimError) as err:
         from_hf_dict({"model_type": "bloom", "hidden_size": 1000, "n_head": 16})
     assert "n_head" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_dots1_is_qwen3_attention_over_deepseek_experts():
+    """dots.llm1 (HF Dots1ForCausalLM: Dots1Attention's per-head q/k RMSNorms, q/k/v/o biased together under
+    attention_bias, a window on the layers layer_types names, by default from max_window_layers on; Dots1MoE:
+    DeepSeek-V3's layout, routed experts beside n_shared_experts of the same width after first_k_dense_replace dense
+    layers): 142,774,373,888 params = transformers 5.25 on meta (card 142B total, 14B active; hwsim active 14.0B);
+    4 layers, 2 dense, 16 experts 4 a token, one shared, biases and a 512 window from layer 2: 2,705,786,496 =
+    transformers. Dots1Config has no default expert count (transformers cannot build its defaults): refused."""
+    m = load_model(CONFIGS / "dots.llm1.inst.json")
+    a = m.blocks[0].attention
+    assert (a.heads, a.kv_heads, a.head_dim, a.qk_norm, a.rotary_dim, a.window) == (32, 32, 128, "rmsnorm", 128, None)
+    assert [b.mlp.is_moe for b in m.blocks[:2]] == [False, True] and m.blocks[0].mlp.intermediate == 10944
+    assert (m.blocks[1].mlp.experts, m.blocks[1].mlp.top_k, m.blocks[1].mlp.shared) == (128, 6, 2 * 1408)
+    assert m.params == 142_774_373_888 and round(m.active_params_per_token / 1e9) == 14
+    small = {"num_hidden_layers": 4, "n_routed_experts": 16, "num_experts_per_tok": 4, "n_shared_experts": 1}
+    small |= {"first_k_dense_replace": 2, "attention_bias": True, "sliding_window": 512, "max_window_layers": 2}
+    v = from_hf_dict({"model_type": "dots1", **small})
+    assert v.params == 2_705_786_496 and [b.attention.window for b in v.blocks] == [None, None, 512, 512]
+    assert (v.blocks[0].attention.qkv_bias, v.blocks[0].attention.o_bias) == (True, True)
+    with pytest.raises(HwsimError) as err:
+        from_hf_dict({"model_type": "dots1"})
+    assert "n_routed_experts" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_glm_moe_dsa_is_deepseek_v32_whose_shared_layers_reuse_the_top_k():
+    """GLM-5 (HF GlmMoeDsaForCausalLM: DeepSeek-V3.2's MLA and lightning indexer, GlmMoeDsaConfig's defaults GLM-5's
+    geometry): 743,911,199,232 params = transformers 5.25 on meta, written out or left to the defaults (card 744B
+    total, 40B active; hwsim active 41.8B). A "shared" layer (indexer_types, index_topk_pattern or index_topk_freq /
+    index_skip_topk_offset) has no indexer: its attention reads the previous full layer's top-k, so it has neither
+    the indexer's linears nor its key cache nor its scoring rows. 8 layers at index_topk_freq 4 (full on 0, 1, 5)
+    52,446,030,592 and 4 layers of pattern FSSF with attention_bias 12,964,563,712 = transformers; its tiny MAC
+    reference runs F, F, S, F (tests/test_workload_hf_reference.py)."""
+    m = load_model(CONFIGS / "glm-5.json")
+    mla = m.blocks[0].attention.mla
+    assert (mla.q_lora_rank, mla.kv_lora_rank, mla.nope_dim, mla.rope_dim, mla.v_dim) == (2048, 512, 192, 64, 256)
+    assert (mla.indexer.heads, mla.indexer.head_dim, mla.indexer.top_k, mla.indexer.reuse) == (32, 128, 2048, False)
+    assert [b.mlp.is_moe for b in m.blocks[:4]] == [False, False, False, True]
+    assert m.params == from_hf_dict({"model_type": "glm_moe_dsa"}).params == 743_911_199_232
+    assert round(m.active_params_per_token / 1e9, 1) == 41.8
+    v = from_hf_dict({"model_type": "glm_moe_dsa", "num_hidden_layers": 8, "index_topk_freq": 4})
+    assert [b.attention.mla.indexer.reuse for b in v.blocks] == [False, False, True, True, True, False, True, True]
+    assert v.params == 52_446_030_592
+    pattern = {
+        "model_type": "glm_moe_dsa",
+        "num_hidden_layers": 4,
+        "index_topk_pattern": "FSSF",
+        "attention_bias": True,
+    }
+    assert from_hf_dict(pattern).params == 12_964_563_712
+    ops = trace(v, "decode", batch=1, context=4000).ops
+    assert set(ops.loc[ops["name"].str.contains(r"\.indexer\."), "layer"]) == {0, 1, 5}
+    qk = ops[ops["op"] == "qk"].set_index("layer")
+    assert qk.loc[2, "n"] == qk.loc[0, "n"] == 2048  # a shared layer still reads the top-k only
+    full = from_hf_dict({"model_type": "glm_moe_dsa", "num_hidden_layers": 8})
+    cache = [trace(x, "decode", batch=1, context=4000).kv_cache_bytes(16) for x in (full, v)]
+    assert cache[0] - cache[1] == 5 * 4001 * 128 * (8 + 32 / 128) / 8  # no index keys on the 5 shared layers
+    with pytest.raises(HwsimError) as err:  # a shared first layer has no earlier choice to reuse
+        from_hf_dict({**pattern, "index_topk_pattern": "SFFF"})
+    assert "index_topk_pattern" in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "name,model_type,params",
+    [
+        ("internlm3-8b-instruct.json", "internlm3", 8_804_241_408),
+        ("iquest-coder-v1-40b-instruct.json", "iquestcoder", 39_794_283_520),
+        ("cwm.json", "cwm", 32_581_097_472),
+    ],
+)
+def test_llama_run_types_count_their_config_class_defaults(name, model_type, params):
+    """InternLM3-8B (card 8B), IQuest-Coder-V1-40B (card 40B), CWM (card 32B): transformers 5.25 builds them as
+    LlamaForCausalLM (internlm3, iquestcoder) or CwmForCausalLM (Llama with windows); each config class's defaults are
+    the named model's geometry, so the config and the defaults count the same, as transformers on meta does."""
+    assert load_model(CONFIGS / name).params == from_hf_dict({"model_type": model_type}).params == params
+
+
+def test_internlm3_reads_its_bias_aliases_and_cwm_its_window_pattern():
+    """InternLM3Config's attribute_map: qkv_bias is attention_bias (q/k/v/o), bias is mlp_bias, and transformers refuses
+    them unequal; 4 layers with both 1,698,863,104 params = transformers. CwmConfig: every 4th layer global from layer 0,
+    the others an 8192-token window (layer_types when given); IQuestCoderConfig refuses clip_qkv and use_sliding_window."""
+    biased = from_hf_dict({"model_type": "internlm3", "qkv_bias": True, "bias": True, "num_hidden_layers": 4})
+    b = biased.blocks[0]
+    assert biased.params == 1_698_863_104 and (b.attention.qkv_bias, b.attention.o_bias, b.mlp.bias) == (True,) * 3
+    for bad, field in (
+        ({"model_type": "internlm3", "qkv_bias": True}, "bias"),
+        ({"model_type": "iquestcoder", "use_sliding_window": True}, "use_sliding_window"),
+        ({"model_type": "iquestcoder", "clip_qkv": 8}, "clip_qkv"),
+    ):
+        with pytest.raises(HwsimError) as err:
+            from_hf_dict(bad)
+        assert str(err.value).startswith(field + ":") and "\n" not in str(err.value)
+    cwm = load_model(CONFIGS / "cwm.json")
+    assert [b.attention.window for b in cwm.blocks[:5]] == [None, 8192, 8192, 8192, None]
+    assert sum(b.attention.window is None for b in cwm.blocks) == 16
+    types = ["sliding_attention", "full_attention"] * 2
+    mixed = from_hf_dict({"model_type": "cwm", "num_hidden_layers": 4, "sliding_window": 1024, "layer_types": types})
+    assert [b.attention.window for b in mixed.blocks] == [1024, None, 1024, None]

@@ -99,6 +99,11 @@ PRESET = {
     "flex_olmo": "hf_configs/flexolmo-7x7b-1t.json",
     "bloom": "hf_configs/bloom-560m.json",
     "mimo_v2_flash": "hf_configs/mimo-v2-flash.json",
+    "dots1": "hf_configs/dots.llm1.inst.json",
+    "glm_moe_dsa": "hf_configs/glm-5.json",
+    "internlm3": "hf_configs/internlm3-8b-instruct.json",
+    "iquestcoder": "hf_configs/iquest-coder-v1-40b-instruct.json",
+    "cwm": "hf_configs/cwm.json",
 }
 DENSE_MLP = (".mlp.gate_proj", ".mlp.up_proj", ".mlp.down_proj")
 

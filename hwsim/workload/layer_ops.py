@@ -393,7 +393,7 @@ def mla(ops: Ops, s: Step, attn: Attention, hidden: int) -> None:
         kv_write=(M * a.kv_lora_rank if latent else 0) + (0 if attn.rotary else M * k_rope),
         extra_in=0 if attn.rotary else M * a.rope_dim,
     )
-    if a.indexer is not None:
+    if a.indexer is not None and not a.indexer.reuse:  # a reusing layer reads another layer's top-k
         _indexer(ops, s, attn, hidden)
     if s.mla == "absorbed" and s.t == 1:
         if attn.rotary:

@@ -217,8 +217,17 @@ def _llama_like(f: Fields, mt: str) -> tuple:
         qkv_bias = o_bias = f.flag("attention_bias", False)
     if mt == "bitnet":
         qkv_bias = o_bias = qkv_bias or f.flag("enable_bias", False)
+    if mt == "internlm3":  # InternLM3Config: qkv_bias / bias are attention_bias / mlp_bias, which Llama needs equal
+        qkv_bias = o_bias = f.flag("attention_bias", f.flag("qkv_bias", False))
+        if qkv_bias != f.flag("mlp_bias", f.flag("bias", False)):
+            raise HwsimError("must equal qkv_bias (transformers runs InternLM3 as Llama)", file=f.file, field="bias")
+    if mt == "iquestcoder":  # IQuestCoderConfig refuses the original code's options no checkpoint enables
+        for key in ("clip_qkv", "use_sliding_window"):
+            if f.get(key, False) not in (False, 0):
+                raise HwsimError("not supported by transformers' IQuestCoder", file=f.file, field=key)
     mlp_bias = f.flag("use_bias", False) if mt.startswith("ernie4_5") else f.flag("mlp_bias", False)
     mlp_bias = mlp_bias and mt != "apertus"  # ApertusMLP's up / down projections never have biases
+    mlp_bias = qkv_bias if mt == "internlm3" else mlp_bias  # its `bias` alias, checked equal above
     # per-head q/k RMSNorms (HunYuan's query_layernorm / key_layernorm, built whatever use_qk_norm says)
     qk_norm = (
         "rmsnorm" if mt in ("qwen3", "qwen3_moe", "exaone4", "hunyuan_v1_dense", "hunyuan_v1_moe", "apertus") else None
@@ -251,6 +260,10 @@ def _llama_like(f: Fields, mt: str) -> tuple:
         window, types, rope = _pattern_windows(f, mt, layers)
     elif mt == "smollm3":
         window, types, rope = _no_rope_layers(f, layers)
+    elif mt == "cwm":  # CwmConfig: an 8192 window, every 4th layer global from layer 0; a falsy window is none
+        window = f.int("sliding_window", 8192) if f.get("sliding_window", 8192) else None
+        types = f.layer_types(layers, lambda i: "full_attention" if i % 4 == 0 else "sliding_attention")
+        types = types if window else ["full_attention"] * layers
     else:
         window, types = None, f.layer_types(layers, lambda i: "full_attention")
 
@@ -352,11 +365,47 @@ _CLASS_DEFAULTS = {
         "vocab_size": 102400,
     },
     "flex_olmo": {"hidden_size": 4096, "heads": 32, "layers": 32, "intermediate_size": 11008, "vocab_size": 100352},
+    # InternLM3Config's are InternLM3-8B's, IQuestCoderConfig's IQuest-Coder-V1-40B's, CwmConfig's CWM's (32B)
+    "internlm3": {
+        "hidden_size": 4096,
+        "heads": 32,
+        "layers": 48,
+        "kv_heads": 2,
+        "intermediate_size": 10240,
+        "vocab_size": 128512,
+    },
+    "iquestcoder": {
+        "hidden_size": 5120,
+        "heads": 40,
+        "layers": 80,
+        "kv_heads": 8,
+        "intermediate_size": 27648,
+        "vocab_size": 76800,
+    },
+    "cwm": {
+        "hidden_size": 6144,
+        "heads": 48,
+        "layers": 64,
+        "kv_heads": 8,
+        "intermediate_size": 21504,
+        "vocab_size": 128256,
+    },
 }
 
 
 # types whose config class defaults head_dim to 128 (an absent head_dim is not hidden_size // heads)
-_HEAD_DIM_128 = ("qwen3", "glm4", "seed_oss", "ernie4_5", "ministral3", "helium", "glm")
+_HEAD_DIM_128 = (
+    "qwen3",
+    "glm4",
+    "seed_oss",
+    "ernie4_5",
+    "ministral3",
+    "helium",
+    "glm",
+    "internlm3",
+    "iquestcoder",
+    "cwm",
+)
 # types whose q/k heads rotate only a share of their channels by default (partial_rotary_factor): GLM-4 half
 # (Glm4Config / GlmConfig's 0.5), StableLM a quarter (StableLmConfig's 0.25), Nemotron half (NemotronConfig's 0.5)
 _PARTIAL_ROTARY = {"glm4": 0.5, "glm": 0.5, "stablelm": 0.25, "nemotron": 0.5}
@@ -503,7 +552,37 @@ def _mla(f: Fields, q_lora: int, indexer: Indexer | None = None, nope: int = 128
 _DEEPSEEK_DEFAULTS: dict[str, dict[str, int]] = {
     "deepseek_v32": {"hidden": 7168, "heads": 128, "layers": 61, "vocab": 129280, "q_lora": 1536},
     "glm4_moe_lite": {"hidden": 2048, "heads": 20, "layers": 47, "vocab": 154880, "q_lora": 768, "nope": 192, "v": 256},
+    # GlmMoeDsaConfig's are GLM-5's geometry
+    "glm_moe_dsa": {"hidden": 6144, "heads": 64, "layers": 78, "vocab": 154880, "q_lora": 2048, "nope": 192, "v": 256},
 }
+# the DeepSeek-layout classes' MoE defaults (_first_dense_then_moe: routed experts, a token, their width, shared
+# experts, the dense width, dense layers first): DeepSeek-V2's where a class has none of its own
+_DEEPSEEK_MOE: dict[str, tuple] = {
+    "deepseek_v3": (256, 8, 2048, 1, 18432, 3),
+    "deepseek_v32": (256, 8, 2048, 1, 18432, 3),
+    "glm4_moe_lite": (64, 4, 1536, 1, 10240, 1),
+    "glm_moe_dsa": (256, 8, 2048, 1, 12288, 3),
+}
+
+
+def _indexer_types(f: Fields, layers: int) -> list[str]:
+    """GLM-5's indexer of each layer (GlmMoeDsaConfig.__post_init__): indexer_types ("full": its own, "shared": the
+    previous full layer's top-k) or, absent, index_topk_pattern ("F" / "S" per layer), else layer i is full when
+    max(i - index_skip_topk_offset + 1, 0) % index_topk_freq == 0 (defaults 2 and 1: every layer full). The first
+    layer must be full: a shared one has no earlier choice to read (transformers raises)."""
+    kinds = f.get("indexer_types")
+    field = "indexer_types"
+    if kinds is None and f.get("index_topk_pattern") is not None:
+        pattern, field = f.get("index_topk_pattern"), "index_topk_pattern"
+        names = {"F": "full", "S": "shared"}
+        kinds = [names.get(c, c) for c in pattern] if isinstance(pattern, str) else pattern
+    if kinds is None:
+        freq = max(f.int("index_topk_freq", 1), 1)
+        offset = f.int("index_skip_topk_offset", 2, minimum=0)
+        kinds = ["full" if max(i - offset + 1, 0) % freq == 0 else "shared" for i in range(layers)]
+    if not isinstance(kinds, list) or len(kinds) != layers or set(kinds) - {"full", "shared"} or kinds[0] != "full":
+        raise HwsimError(f"expected {layers} of full or shared, the first full", file=f.file, field=field)
+    return kinds
 
 
 def _deepseek(f: Fields, mt: str) -> tuple:
@@ -513,7 +592,7 @@ def _deepseek(f: Fields, mt: str) -> tuple:
     per query; DeepseekV32Config's defaults 64, 128, 2048) reading the MLA's query latent, which it always has (HF
     builds q_a_proj whatever q_lora_rank says: a null one is refused); the dense / MoE layer of each layer from
     mlp_layer_types when given. DeepseekV32Config's defaults (transformers 5.25) are DeepSeek-V3.2-Exp's geometry."""
-    v3, v32 = mt in ("deepseek_v3", "deepseek_v32"), mt == "deepseek_v32"
+    v32 = mt in ("deepseek_v32", "glm_moe_dsa")
     d = _DEEPSEEK_DEFAULTS.get(mt, {})
     hidden, heads = f.int("hidden_size", d.get("hidden")), f.int("num_attention_heads", d.get("heads"))
     layers = f.int("num_hidden_layers", d.get("layers"))
@@ -529,7 +608,8 @@ def _deepseek(f: Fields, mt: str) -> tuple:
             raise HwsimError(
                 "DeepSeek-V3.2's indexer reads the query latent: must be set", file=f.file, field="q_lora_rank"
             )
-        indexer = Indexer(f.int("index_n_heads", 64), f.int("index_head_dim", 128), f.int("index_topk", 2048))
+        index_heads = f.int("index_n_heads", 32 if mt == "glm_moe_dsa" else 64)
+        indexer = Indexer(index_heads, f.int("index_head_dim", 128), f.int("index_topk", 2048))
     mla = _mla(f, q_lora, indexer, d.get("nope", 128), d.get("v", 128))
     if indexer is not None and mla.rope_dim > indexer.head_dim:  # the indexer rotates its first rope_dim channels
         raise HwsimError(
@@ -539,14 +619,15 @@ def _deepseek(f: Fields, mt: str) -> tuple:
         )
     bias = f.flag("attention_bias", False)
     attn = Attention(heads, heads, mla.nope_dim + mla.rope_dim, mla.v_dim, bias, bias, mla=mla)
+    attns = [attn] * layers
+    if mt == "glm_moe_dsa" and indexer is not None:  # GLM-5: layers that reuse the previous full layer's top-k
+        reused = replace(attn, mla=replace(mla, indexer=replace(indexer, reuse=True)))
+        attns = [attn if kind == "full" else reused for kind in _indexer_types(f, layers)]
     act = str(f.get("hidden_act", "silu"))
     # GLM-4.7-Flash (Glm4MoeLiteConfig): 64 routed experts of 1536, 4 a token, one shared, a dense first layer of 10240
-    lite = mt == "glm4_moe_lite"
-    defaults = (
-        (256, 8, 2048, 1, 18432, 3) if v3 else (64, 4, 1536, 1, 10240, 1) if lite else (64, None, 1407, 2, 11008, 0)
-    )
-    mlps = _first_dense_then_moe(f, act, layers, *defaults, types=v32 or lite)
-    blocks = [Layer(attn, mlp, norms=2) for mlp in mlps]
+    defaults = _DEEPSEEK_MOE.get(mt, (64, None, 1407, 2, 11008, 0))
+    mlps = _first_dense_then_moe(f, act, layers, *defaults, types=v32 or mt == "glm4_moe_lite")
+    blocks = [Layer(a, mlp, norms=2) for a, mlp in zip(attns, mlps)]
     emb = Embedding(f.int("vocab_size", d.get("vocab")), tied=f.flag("tie_word_embeddings", False))
     return blocks, emb, "rmsnorm", {"activation": act, "hidden": hidden}
 
@@ -555,10 +636,10 @@ def _first_dense_then_moe(
     f: Fields,
     act: str,
     layers: int,
-    experts: int,
+    experts: int | None,
     top_k: int | None,
     moe: int,
-    shared: int,
+    shared: int | None,
     dense: int,
     first: int,
     *,
@@ -595,33 +676,52 @@ def _glm4_moe(f: Fields, mt: str) -> tuple:
     Solar-Open (HF SolarOpenForCausalLM; SolarOpenConfig's defaults are Solar-Open-100B's geometry): the same
     attention without q/k norms, head_dim 128 and full rotary by default, and the MoE in every layer
     (n_routed_experts, alias num_local_experts, 128 of moe_intermediate_size 1280, 8 a token, beside
-    n_shared_experts 1 of the same width; no dense layers, first_k_dense_replace not read)."""
-    solar = mt == "solar_open"
-    hidden, heads = f.int("hidden_size", 4096), f.int("num_attention_heads", 64 if solar else 96)
-    layers = f.int("num_hidden_layers", 48 if solar else 46)
+    n_shared_experts 1 of the same width; no dense layers, first_k_dense_replace not read).
+    dots.llm1 (dots1, HF Dots1ForCausalLM; rednote-hilab): Qwen3's attention (per-head q/k RMSNorms always, full
+    rotary, q/k/v/o biased together under attention_bias, a sliding window on the layers layer_types names, by
+    default those from max_window_layers on) over DeepSeek's MLP layout. Dots1Config has no default for
+    n_routed_experts, num_experts_per_tok or n_shared_experts (transformers cannot build the model without them):
+    required here; its other defaults (hidden 4608, 62 layers, 32 heads of hidden // heads) are read as given."""
+    solar, dots = mt == "solar_open", mt == "dots1"
+    hidden = f.int("hidden_size", 4608 if dots else 4096)
+    heads = f.int("num_attention_heads", 64 if solar else 32 if dots else 96)
+    layers = f.int("num_hidden_layers", 48 if solar else 62 if dots else 46)
     head_dim = f.int("head_dim", 128 if solar else hidden // heads)
-    factor = _partial_rotary(f, 1.0 if solar else 0.5)
+    factor = _partial_rotary(f, 1.0 if solar or dots else 0.5)
     bias = f.flag("attention_bias", False)
-    attn = Attention(
-        heads,
-        f.kv_heads(heads, default=8),
-        head_dim,
-        head_dim,
-        bias,
-        False,
-        rotary_dim=int(head_dim * factor),
-        qk_norm="rmsnorm" if not solar and f.flag("use_qk_norm", False) else None,
-    )
+    if dots:
+        # Dots1Config's window 4096 when absent; an explicit null is none (no layer slides by default then)
+        window = f.cfg.get("sliding_window") if "sliding_window" in f.cfg else 4096
+        first = f.int("max_window_layers", 62, minimum=0)
+        types = f.layer_types(layers, lambda i: "sliding_attention" if window and i >= first else "full_attention")
+    attn = [
+        Attention(
+            heads,
+            f.kv_heads(heads, default=32 if dots else 8),
+            head_dim,
+            head_dim,
+            bias,
+            bias and dots,
+            rotary_dim=int(head_dim * factor),
+            qk_norm="rmsnorm" if dots or (not solar and f.flag("use_qk_norm", False)) else None,
+            **(_windows(f, types, i, window) if dots else {}),
+        )
+        for i in range(layers)
+    ]
     act = str(f.get("hidden_act", "silu"))
-    if solar:
+    if dots:
+        mlps = _first_dense_then_moe(f, act, layers, None, None, 1408, None, 10944, 0)
+    elif solar:
         experts, top_k = _experts_top_k(f, "n_routed_experts", f.get("num_local_experts", 128), 8)
         inter = f.int("moe_intermediate_size", 1280)
         shared = f.int("n_shared_experts", 1, minimum=0) * inter
         mlps = [Mlp(inter, True, act, experts=experts, top_k=top_k, shared=shared)] * layers
     else:
         mlps = _first_dense_then_moe(f, act, layers, 128, 8, 1408, 1, 10944, 1)
-    emb = Embedding(f.int("vocab_size", 196608 if solar else 151552), tied=f.flag("tie_word_embeddings", False))
-    return [Layer(attn, mlp, norms=2) for mlp in mlps], emb, "rmsnorm", {"activation": act, "hidden": hidden}
+    vocab = f.int("vocab_size", 196608 if solar else 152064 if dots else 151552)
+    emb = Embedding(vocab, tied=f.flag("tie_word_embeddings", False))
+    blocks = [Layer(a, mlp, norms=2) for a, mlp in zip(attn, mlps)]
+    return blocks, emb, "rmsnorm", {"activation": act, "hidden": hidden}
 
 
 def _minimax_m2(f: Fields, mt: str) -> tuple:
@@ -1877,6 +1977,9 @@ READERS: dict[str, Callable[[Fields, str], tuple]] = {
             "stablelm",
             "exaone",
             "nemotron",
+            "internlm3",
+            "iquestcoder",
+            "cwm",
         )
     },
     "dbrx": _dbrx,
@@ -1885,8 +1988,10 @@ READERS: dict[str, Callable[[Fields, str], tuple]] = {
     "deepseek_v3": _deepseek,
     "deepseek_v32": _deepseek,
     "glm4_moe_lite": _deepseek,
+    "glm_moe_dsa": _deepseek,
     "glm4_moe": _glm4_moe,
     "solar_open": _glm4_moe,
+    "dots1": _glm4_moe,
     "minimax_m2": _minimax_m2,
     "minimax": _minimax,
     "gemma": _gemma,

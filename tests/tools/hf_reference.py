@@ -104,6 +104,11 @@ REAL = {
     "mimo_v2_flash": CONFIGS / "mimo-v2-flash.json",
     "flex_olmo": CONFIGS / "flexolmo-7x7b-1t.json",
     "bloom": CONFIGS / "bloom-560m.json",
+    "dots1": CONFIGS / "dots.llm1.inst.json",
+    "glm_moe_dsa": CONFIGS / "glm-5.json",
+    "internlm3": CONFIGS / "internlm3-8b-instruct.json",
+    "iquestcoder": CONFIGS / "iquest-coder-v1-40b-instruct.json",
+    "cwm": CONFIGS / "cwm.json",
     # multimodal wrappers: hwsim traces the language model (text_config); see WRAPPED
     "gemma3": CONFIGS / "gemma-3-4b-it.json",
     "llama4": CONFIGS / "llama-4-scout-17b-16e.json",
@@ -394,6 +399,8 @@ def tiny_run(cfg: dict) -> dict:
         for k in ("hidden_size", "num_hidden_layers"):
             tiny.pop(k, None)
         tiny |= {"d_model": TINY["hidden_size"], "n_heads": HEADS["num_attention_heads"], "n_layers": TINY["n_layer"]}
+    if cfg["model_type"] == "glm_moe_dsa":  # GLM-5: the third tiny layer reuses the second's top-k (F, F, S, F)
+        tiny["index_topk_freq"] = 2
     if cfg["model_type"] == "mimo_v2_flash":  # a tiny head whose rotary share (0.334) is a whole even width: 24 -> 8
         tiny["head_dim"] = 24
     if "num_layers" in cfg:  # EXAONE-3.5's, GPT-Neo's name of num_hidden_layers (attribute_map): the tiny depth
