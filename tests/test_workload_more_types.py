@@ -6,7 +6,8 @@ on the Llama reader, falcon_mamba
 solar_open (Solar-Open) on the GLM-4.5 reader, mimo_v2_flash (MiMo-V2-Flash) on a reader of its own, flex_olmo
 (FlexOlmo) on the Llama reader, bloom (BLOOM) on a reader of its own, dots1 (dots.llm1) on the GLM-4.5 reader,
 glm_moe_dsa (GLM-5) on the DeepSeek reader, internlm3 (InternLM3), iquestcoder (IQuest-Coder-V1) and cwm (Code World
-Model), which transformers runs as Llama or a Llama with windows, on the Llama reader.
+Model), which transformers runs as Llama or a Llama with windows, on the Llama reader, longcat_flash (LongCat-Flash) on a
+reader of its own.
 
 Sources: transformers 5.25's modelling code and config classes (ArceeMLP: up, ReLU², down; HeliumAttention: o_proj never
 biased; GlmMLP: fused gate_up_proj, GlmConfig partial_rotary_factor 0.5; OlmoLayerNorm: F.layer_norm without weight
@@ -25,6 +26,7 @@ from hwsim.engine import evaluate
 from hwsim.errors import HwsimError
 from hwsim.serve import StepCost, generate
 from hwsim.workload import from_hf_dict, load_model, trace
+from hwsim.workload.tensor_map import index_tensors, locate
 
 CONFIGS = Path(__file__).parent / "data" / "hf_configs"
 
@@ -474,3 +476,56 @@ def test_internlm3_reads_its_bias_aliases_and_cwm_its_window_pattern():
     types = ["sliding_attention", "full_attention"] * 2
     mixed = from_hf_dict({"model_type": "cwm", "num_hidden_layers": 4, "sliding_window": 1024, "layer_types": types})
     assert [b.attention.window for b in mixed.blocks] == [1024, None, 1024, None]
+
+
+def test_longcat_flash_runs_two_mla_sublayers_and_a_shortcut_moe_with_zero_experts():
+    """LongCat-Flash-Chat (HF LongcatFlashDecoderLayer: two MLA sublayers and two dense MLPs of 12288 per layer, a
+    shortcut MoE of 512 experts of 2048 beside 256 zero-computation experts, 12 a token): hwsim runs each of its 28
+    layers as two, the first's MLP the MoE with sublayer 0's dense MLP as its shared expert. 560,664,958,976 params =
+    transformers 5.25 on meta = LongcatFlashConfig's defaults (card 560B). A token reaches 12 × 512 / 768 = 8 real
+    experts on average (assumed, Mlp.routed_per_token): hwsim's 27.95B active lies in the card's 18.6B-31.3B (about 27B
+    on average), which validates it. 2 layers without zero experts and with attention_bias 41,539,959,040 =
+    transformers."""
+    m = load_model(CONFIGS / "longcat-flash-chat.json")
+    assert m.layers == 56 and m.params == from_hf_dict({"model_type": "longcat_flash"}).params == 560_664_958_976
+    moe, dense = m.blocks[0].mlp, m.blocks[1].mlp
+    assert (moe.experts, moe.zero_experts, moe.top_k, moe.intermediate, moe.shared) == (512, 256, 12, 2048, 12288)
+    assert not dense.is_moe and dense.intermediate == 12288 and moe.routed_per_token == 8
+    assert m.blocks[0].linears(m.hidden)["router"].n == 768
+    mla = m.blocks[1].attention.mla
+    assert (mla.q_lora_rank, mla.kv_lora_rank, mla.nope_dim, mla.rope_dim, mla.v_dim) == (1536, 512, 128, 64, 128)
+    assert 18.6 < m.active_params_per_token / 1e9 < 31.3 and round(m.active_params_per_token / 1e9, 2) == 27.95
+    ops = trace(m, "decode", batch=3, context=100).ops
+    layer0 = ops[ops["layer"] == 0]
+    experts = layer0[layer0["op"] == "down_proj"]
+    assert int((experts["m"] * experts["count"]).sum()) == 3 * 8  # 3 tokens, 8 real experts each
+    zero = ops[ops["name"].str.endswith(".mlp.zero_experts")]
+    assert sorted(set(zero["layer"])) == list(range(0, 56, 2)) and set(zero["vector_ops"]) == {2 * 3 * 6144}
+    small = {"model_type": "longcat_flash", "num_layers": 2, "zero_expert_num": 0, "attention_bias": True}
+    v = from_hf_dict(small)
+    assert v.params == 41_539_959_040 and v.blocks[0].mlp.routed_per_token == 12
+    with pytest.raises(HwsimError) as err:  # transformers builds its rotary embedding for head_dim channels
+        from_hf_dict({**small, "head_dim": 128})
+    assert str(err.value).startswith("head_dim:") and "\n" not in str(err.value)
+
+
+def test_longcat_flash_sublayers_are_found_in_the_checkpoints_layers():
+    """A LongCat-Flash checkpoint's layer i holds hwsim layers 2i and 2i + 1: `self_attn.<s>` and `mlps.<s>` are
+    sublayer s's attention and dense MLP (sublayer 0's MLP the MoE layer's shared expert), `mlp.experts` and
+    `mlp.router.classifier` the MoE of layer 2i (module names: tests/data/hf_reference.json)."""
+    m = from_hf_dict({"model_type": "longcat_flash", "num_layers": 2})
+    p = "model.layers.1."
+    names = [p + "self_attn.1.q_a_proj.weight", p + "mlps.0.gate_proj.weight", p + "mlps.1.down_proj.weight"]
+    names += [p + "mlp.experts.gate_up_proj", p + "mlp.router.classifier.weight"]
+    index = index_tensors(names, m)
+    got = {
+        (layer, role): locate(m, index, layer, role)[0].tensor
+        for layer, role in ((3, "q_a_proj"), (2, "shared_gate_proj"), (3, "down_proj"), (2, "gate_proj"), (2, "router"))
+    }
+    assert got == {
+        (3, "q_a_proj"): names[0],
+        (2, "shared_gate_proj"): names[1],
+        (3, "down_proj"): names[2],
+        (2, "gate_proj"): names[3],
+        (2, "router"): names[4],
+    }

@@ -213,10 +213,21 @@ class Mlp:
     # two are summed; the router reads an RMSNorm without weights times a learned per-channel scale, and a learned
     # scale per expert multiplies the routing weights (3 norms + 1 scale of hidden, one weight per expert)
     dense_beside: bool = False
+    # LongCat-Flash's zero-computation experts (zero_expert_num; Meituan, "LongCat-Flash Technical Report",
+    # arXiv:2509.01322, §2.1; HF LongcatFlashMoE): the router scores experts + zero_experts and picks top_k of them; a
+    # zero expert returns the token itself times its routing weight, so a token reaches routed_per_token real experts
+    zero_experts: int = 0
 
     @property
     def is_moe(self) -> bool:
         return self.experts > 1
+
+    @property
+    def routed_per_token(self) -> float:
+        """Real experts a token reaches on average: top_k, or with zero experts its share of them,
+        top_k × experts / (experts + zero_experts) (assumed: the router balanced over every slot, as LongCat-Flash's
+        expert bias is trained to keep the average; 8 of 12 at 512 experts and 256 zero ones)."""
+        return self.top_k * self.experts / (self.experts + self.zero_experts)
 
     def expert_linears(self, hidden: int, width: int, copies: int = 1) -> dict[str, Linear]:
         out = {"gate_proj": Linear(hidden, width, self.bias, copies)} if self.gated else {}
@@ -227,7 +238,7 @@ class Mlp:
     def linears(self, hidden: int) -> dict[str, Linear]:
         if not self.is_moe:
             return self.expert_linears(hidden, self.intermediate)
-        out = {"router": Linear(hidden, self.experts, self.router_bias)}
+        out = {"router": Linear(hidden, self.experts + self.zero_experts, self.router_bias)}
         out.update(self.expert_linears(hidden, self.intermediate, self.experts))
         if self.shared:
             out.update({f"shared_{r}": lin for r, lin in self.expert_linears(hidden, self.shared).items()})
@@ -245,7 +256,7 @@ class Mlp:
         if not self.is_moe:
             return 0
         one = sum(lin.params for lin in self.expert_linears(hidden, self.intermediate).values())
-        return (self.experts - self.top_k) * one
+        return round((self.experts - self.routed_per_token) * one)
 
 
 @dataclass(frozen=True)

@@ -814,7 +814,8 @@ def mlp(ops: Ops, s: Step, block: Mlp, hidden: int) -> None:
     if block.is_moe:
         w = lin["router"]
         ops.linear("router", "router", M, w.k, w.n, bias=w.bias)
-        assignments = M * block.top_k
+        # with zero experts, the assignments that reach a real one (Mlp.routed_per_token), rounded to whole tokens
+        assignments = M * block.top_k if not block.zero_experts else max(1, round(M * block.routed_per_token))
         active = min(block.experts, assignments)
         base, extra = divmod(assignments, active)
         # (name, experts, tokens each): with an uneven split, `extra` experts take one more token than the rest
@@ -852,6 +853,9 @@ def mlp(ops: Ops, s: Step, block: Mlp, hidden: int) -> None:
     for prefix, count, m_tok in groups:
         w = lin["down_proj"]
         ops.linear(f"{prefix}.down_proj", "down_proj", m_tok, w.k, w.n, bias=w.bias, count=count)
+    # LongCat-Flash: the zero experts' output, the tokens times their summed weights, added (2 ops an element, assumed)
+    if block.zero_experts:
+        ops.elementwise("mlp.zero_experts", "residual", M, hidden, 2, inputs=2)
     if block.dense_beside:  # Gemma-4: router input norm (× scale), the experts' pre-norm, both outputs' norms, sum
         for name in ("router_norm", "experts_pre_norm", "shared_post_norm", "experts_post_norm"):
             s.norm_op(ops, f"mlp.{name}", M)

@@ -665,6 +665,60 @@ def _first_dense_then_moe(
     return [moe_mlp if kind == "sparse" and n > 1 else dense_mlp for kind in kinds]
 
 
+def _longcat_flash(f: Fields, mt: str) -> tuple:
+    """LongCat-Flash (HF LongcatFlashForCausalLM; Meituan, "LongCat-Flash Technical Report", arXiv:2509.01322, §2):
+    each of num_layers layers is two sublayers, each an MLA attention (DeepSeek's geometry and field names, every
+    sublayer its own latent cache) and a dense gated MLP of ffn_hidden_size, pre-norms on both; a shortcut MoE reads
+    the first sublayer's MLP input and its output joins the residual after the second (HF LongcatFlashDecoderLayer).
+    hwsim runs a layer as two: the first's MLP is the MoE with the dense MLP as its always-on shared expert on the
+    same input (the same products; their outputs join the residual at different points, which costs the same), the
+    second's the dense MLP alone. The MoE: n_routed_experts gated experts of expert_ffn_hidden_size beside
+    zero_expert_num zero-computation experts (Mlp.zero_experts), moe_topk a token over both, one softmax router
+    (router_bias: its bias). The queries and latent scales of LongCat's MLA (mla_scale_q_lora / kv_lora) are scalars
+    folded into existing ops. LongcatFlashConfig's defaults (transformers 5.25) are LongCat-Flash-Chat's geometry;
+    its attribute_map aliases num_local_experts, num_experts_per_tok, intermediate_size and moe_intermediate_size."""
+    hidden, heads = f.int("hidden_size", 6144), f.int("num_attention_heads", 64)
+    layers = f.int("num_layers", 28, alias="num_hidden_layers")
+    q_lora = f.int("q_lora_rank", 1536)
+    mla = Mla(
+        q_lora,
+        f.int("kv_lora_rank", 512),
+        f.int("qk_rope_head_dim", 64),
+        f.int("qk_nope_head_dim", 128),
+        f.int("v_head_dim", 128),
+    )
+    # LongcatFlashConfig's head_dim is the width its rotary embedding is built for (the rope key's), qk_head_dim the
+    # query / key heads' (the nope and rope parts): transformers fails on others
+    for key, want in (("head_dim", mla.rope_dim), ("qk_head_dim", mla.nope_dim + mla.rope_dim)):
+        if f.get(key) is not None and f.int(key) != want:
+            raise HwsimError(f"must be {want} (the MLA's widths)", file=f.file, field=key)
+    bias = f.flag("attention_bias", False)
+    attn = Attention(heads, heads, mla.nope_dim + mla.rope_dim, mla.v_dim, bias, bias, mla=mla)
+    act = str(f.get("hidden_act", "silu"))
+    dense = Mlp(f.int("ffn_hidden_size", f.get("intermediate_size", 12288)), True, act)
+    experts = f.int("n_routed_experts", f.get("num_local_experts", 512), minimum=2)
+    zero = f.int("zero_expert_num", 256, minimum=0)
+    top_k = f.int("moe_topk", f.get("num_experts_per_tok", 12))
+    if top_k > experts + zero:
+        raise HwsimError(
+            f"must be in 1..{experts + zero} (the routed and zero experts), got {top_k}", file=f.file, field="moe_topk"
+        )
+    width = f.int("expert_ffn_hidden_size", f.get("moe_intermediate_size", 2048))
+    moe = Mlp(
+        width,
+        True,
+        act,
+        experts=experts,
+        top_k=top_k,
+        shared=dense.intermediate,
+        router_bias=f.flag("router_bias", False),
+        zero_experts=zero,
+    )
+    blocks = [Layer(attn, mlp, norms=2) for _ in range(layers) for mlp in (moe, dense)]
+    emb = Embedding(f.int("vocab_size", 131072), tied=f.flag("tie_word_embeddings", False))
+    return blocks, emb, "rmsnorm", {"activation": act, "hidden": hidden}
+
+
 def _glm4_moe(f: Fields, mt: str) -> tuple:
     """GLM-4.5 / GLM-4.5-Air / GLM-4.6 (HF Glm4MoeForCausalLM; Zhipu AI, arXiv:2508.06471): GQA attention with
     q/k/v biases under attention_bias (o_proj never has one), rotary on the first partial_rotary_factor of each
@@ -1992,6 +2046,7 @@ READERS: dict[str, Callable[[Fields, str], tuple]] = {
     "glm4_moe": _glm4_moe,
     "solar_open": _glm4_moe,
     "dots1": _glm4_moe,
+    "longcat_flash": _longcat_flash,
     "minimax_m2": _minimax_m2,
     "minimax": _minimax,
     "gemma": _gemma,

@@ -125,6 +125,7 @@ OWN: dict[str, tuple[str, ...]] = {
         "mlp.gate.wg",  # Hunyuan-MoE
         "ffn.router.layer",  # DBRX
         "router.proj",  # Gemma-4: the router beside the layer's MLP
+        "mlp.router.classifier",  # LongCat-Flash
     ),
     "q_a_proj": ("self_attn.q_a_proj",),
     "q_b_proj": ("self_attn.q_b_proj",),
@@ -255,14 +256,35 @@ def _layer_linears(model: ModelConfig, layer: int) -> Mapping[str, Linear]:
 NOT_TRACED = re.compile(r"(^|\.)(vision_tower|vision_model|multi_modal_projector|visual)\.")
 
 
-def index_tensors(names: Iterable[str]) -> dict[tuple[int, str], str]:
-    """(layer, module path) → tensor name, for every `….weight` (or bare stacked-expert) tensor of the language model."""
+# LongCat-Flash (HF LongcatFlashDecoderLayer): a layer's two sublayers are `self_attn.<s>` / `mlps.<s>` (and their
+# norms), which hwsim runs as layers 2i + s; the layer's shortcut MoE (`mlp.experts`, `mlp.router.classifier`) is
+# layer 2i's MoE, whose shared expert is sublayer 0's dense MLP (readers._longcat_flash)
+SUBLAYER = re.compile(r"^(self_attn|mlps|input_layernorm|post_attention_layernorm)\.(\d+)\.(.+)$")
+SUBLAYER_TYPES = {"longcat_flash": 2}  # model_type → sublayers a checkpoint layer holds
+
+
+def _hwsim_layers(model: ModelConfig | None, layer: int, path: str) -> list[tuple[int, str]]:
+    """The (hwsim layer, module path) keys a checkpoint's (layer, path) serves: itself, or a LongCat-Flash sublayer's."""
+    per = SUBLAYER_TYPES.get(model.model_type, 0) if model is not None else 0
+    if not per:
+        return [(layer, path)]
+    m = SUBLAYER.match(path)
+    if m is None:
+        return [(per * layer, path)]
+    parent = "mlp" if m[1] == "mlps" else m[1]
+    return [(per * layer + int(m[2]), f"{parent}.{m[3]}")]
+
+
+def index_tensors(names: Iterable[str], model: ModelConfig | None = None) -> dict[tuple[int, str], str]:
+    """(layer, module path) → tensor name, for every `….weight` (or bare stacked-expert) tensor of the language model;
+    `model`: the layers hwsim runs when they are not the checkpoint's (SUBLAYER_TYPES)."""
     out: dict[tuple[int, str], str] = {}
     for name in names:
         m = None if NOT_TRACED.search(name) else LAYER.match(name)
         if m:
             path = m[2][: -len(".weight")] if m[2].endswith(".weight") else m[2]
-            out.setdefault((int(m[1]), HUB_RENAMES.get(path, path)), name)
+            for key in _hwsim_layers(model, int(m[1]), HUB_RENAMES.get(path, path)):
+                out.setdefault(key, name)
     return out
 
 
@@ -363,7 +385,7 @@ def match_checkpoint(model: ModelConfig, names_shapes: Mapping[str, tuple[int, .
     """Every linear weight of `model` located in a checkpoint (tensor name → shape, e.g. from
     `checkpoint_tensors`): one row per (layer, role) with the tensor, the expected and stored shapes and
     `ok`. Raises with the first missing role; shape mismatches are reported in the rows."""
-    index = index_tensors(names_shapes)
+    index = index_tensors(names_shapes, model)
     rows = []
     for i in range(len(model.blocks)):
         for role, lin in _layer_linears(model, i).items():

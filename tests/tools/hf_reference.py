@@ -104,6 +104,7 @@ REAL = {
     "mimo_v2_flash": CONFIGS / "mimo-v2-flash.json",
     "flex_olmo": CONFIGS / "flexolmo-7x7b-1t.json",
     "bloom": CONFIGS / "bloom-560m.json",
+    "longcat_flash": CONFIGS / "longcat-flash-chat.json",
     "dots1": CONFIGS / "dots.llm1.inst.json",
     "glm_moe_dsa": CONFIGS / "glm-5.json",
     "internlm3": CONFIGS / "internlm3-8b-instruct.json",
@@ -139,6 +140,7 @@ TINY = {
     "n_inner": 256,  # GPTBigCode's MLP width when given
     "intermediate_size": 96,
     "moe_intermediate_size": 32,
+    "expert_ffn_hidden_size": 32,  # LongCat-Flash's name of moe_intermediate_size
     "ffn_hidden_size": 128,
     "shared_expert_intermediate_size": 48,
     "intermediate_size_mlp": 128,
@@ -203,10 +205,12 @@ SEQ, BATCH = 12, 2  # tiny prefill tokens per sequence (below every tiny window)
 # types whose tiny prefill is longer: Qwen3-Next's and Qwen3.5's Gated DeltaNet, whose torch path pads to chunks of
 # 64 (one whole)
 SEQ_OF = {"qwen3_next": 64, "qwen3_5_text": 64, "qwen3_5_moe_text": 64}
-# mamba: Bamba's Mamba-2 mixer; linear_attn: Qwen3-Next's Gated DeltaNet; conv: LFM2's short convolution
-MIXER = re.compile(r"\.(self_attn|attn|self_attention|mixer|mamba|linear_attn)$|layers\.\d+\.conv$")
-# DBRX: a block's MoE is its `ffn`, whose experts' GLU is `ffn.experts.mlp` (inside it: not counted twice)
-MLP = re.compile(r"(?<!\.experts)\.(mlp|feed_forward|ffn)$")
+# mamba: Bamba's Mamba-2 mixer; linear_attn: Qwen3-Next's Gated DeltaNet; conv: LFM2's short convolution;
+# self_attn.<s>: LongCat-Flash's sublayers' attentions
+MIXER = re.compile(r"\.(self_attn|attn|self_attention|mixer|mamba|linear_attn)$|layers\.\d+\.conv$|\.self_attn\.\d+$")
+# DBRX: a block's MoE is its `ffn`, whose experts' GLU is `ffn.experts.mlp` (inside it: not counted twice);
+# mlps.<s>: LongCat-Flash's sublayers' dense MLPs
+MLP = re.compile(r"(?<!\.experts)\.(mlp|feed_forward|ffn)$|\.mlps\.\d+$")
 LAYER_OF = re.compile(r"layers\.\d+\.|h\.\d+\.|blocks\.\d+\.")  # DBRX: transformer.blocks.<i>
 
 
@@ -401,6 +405,8 @@ def tiny_run(cfg: dict) -> dict:
         tiny |= {"d_model": TINY["hidden_size"], "n_heads": HEADS["num_attention_heads"], "n_layers": TINY["n_layer"]}
     if cfg["model_type"] == "glm_moe_dsa":  # GLM-5: the third tiny layer reuses the second's top-k (F, F, S, F)
         tiny["index_topk_freq"] = 2
+    if cfg["model_type"] == "longcat_flash":  # LongcatFlashConfig's head_dim is the rotary width: the tiny rope dim
+        tiny["head_dim"] = TINY["qk_rope_head_dim"]
     if cfg["model_type"] == "mimo_v2_flash":  # a tiny head whose rotary share (0.334) is a whole even width: 24 -> 8
         tiny["head_dim"] = 24
     if "num_layers" in cfg:  # EXAONE-3.5's, GPT-Neo's name of num_hidden_layers (attribute_map): the tiny depth
