@@ -6,8 +6,8 @@ on the Llama reader, falcon_mamba
 solar_open (Solar-Open) on the GLM-4.5 reader, mimo_v2_flash (MiMo-V2-Flash) on a reader of its own, flex_olmo
 (FlexOlmo) on the Llama reader, bloom (BLOOM) on a reader of its own, dots1 (dots.llm1) on the GLM-4.5 reader,
 glm_moe_dsa (GLM-5) on the DeepSeek reader, internlm3 (InternLM3), iquestcoder (IQuest-Coder-V1) and cwm (Code World
-Model), which transformers runs as Llama or a Llama with windows, on the Llama reader, longcat_flash (LongCat-Flash) on a
-reader of its own.
+Model), which transformers runs as Llama or a Llama with windows, on the Llama reader, longcat_flash (LongCat-Flash) and zamba2
+(Zamba2) on readers of their own.
 
 Sources: transformers 5.25's modelling code and config classes (ArceeMLP: up, ReLU², down; HeliumAttention: o_proj never
 biased; GlmMLP: fused gate_up_proj, GlmConfig partial_rotary_factor 0.5; OlmoLayerNorm: F.layer_norm without weight
@@ -529,3 +529,64 @@ def test_longcat_flash_sublayers_are_found_in_the_checkpoints_layers():
         (2, "gate_proj"): names[3],
         (2, "router"): names[4],
     }
+
+
+def test_zamba2_runs_a_tied_shared_block_before_its_hybrid_layers_mamba2():
+    """Zamba2-2.7B (HF Zamba2HybridLayer: the shared transformer block on the residual stream beside the token
+    embeddings, 2 × hidden, then `linear`, then the layer's Mamba-2; num_mem_blocks 2 blocks tied in turn over its 9
+    hybrid layers, a rank-128 adapter per layer on the MLP): 2,662,214,560 params = transformers 5.25 on meta (card
+    2.7B); Zamba2Config's defaults 2,481,848,336; 8 layers of 4 hybrids over 2 blocks with q/k/v adapters
+    794,094,272; 4 layers of 8 KV heads without them 390,822,496 = transformers. A hybrid layer is two hwsim layers;
+    a tied block owns only its adapters and `linear` (block_out) but runs every op and keeps its own KV cache."""
+    m = load_model(CONFIGS / "zamba2-2.7b.json")
+    assert m.params == 2_662_214_560 and m.layers == 54 + 9
+    blocks = [b for b in m.blocks if b.concat]
+    assert len(blocks) == 9 and [b.tied for b in blocks] == [False, False] + [True] * 7
+    a = blocks[0].attention
+    assert (a.heads, a.kv_heads, a.head_dim, a.in_width, a.rotary, a.adapter_rank) == (32, 32, 160, 5120, False, 0)
+    lin = blocks[0].linears(m.hidden)
+    assert (lin["q_proj"].k, lin["block_out"].n, lin["gate_up_adapter_up"].n) == (5120, 2560, 2 * 10240)
+    own = sum(lin[r].params for r in ("gate_up_adapter_down", "gate_up_adapter_up", "block_out"))
+    assert blocks[2].params(m.hidden, m.norm) == own
+    mix = m.blocks[0].mixer
+    assert (mix.heads, mix.head_dim, mix.d_state, mix.groups, mix.chunk) == (80, 64, 64, 1, 256)
+    ops = trace(m, "decode", batch=1, context=1000).ops
+    blocks_at = [i for i, b in enumerate(m.blocks) if b.concat]
+    qk = ops[ops["op"] == "qk"]
+    assert sorted(set(qk["layer"])) == blocks_at  # every use of a block attends over its own cache
+    norm = ops[(ops["name"] == f"layers.{blocks_at[0]}.input_norm")]
+    assert int(norm["weight_elems"].iloc[0]) == 2 * 2560  # normed over the stream and the embeddings
+    assert from_hf_dict({"model_type": "zamba2"}).params == 2_481_848_336
+    t = ["mamba", "hybrid"] * 4
+    four = {"model_type": "zamba2", "num_hidden_layers": 8, "layers_block_type": t, "num_mem_blocks": 2}
+    assert from_hf_dict({**four, "use_shared_attention_adapter": True}).params == 794_094_272
+    gqa = {"model_type": "zamba2", "num_hidden_layers": 4, "layers_block_type": t[:4], "num_key_value_heads": 8}
+    assert from_hf_dict(gqa).params == 390_822_496
+    for bad, field in (
+        ({**gqa, "use_shared_attention_adapter": True}, "num_key_value_heads"),
+        ({"model_type": "zamba2", "num_hidden_layers": 8}, "layers_block_type"),
+        ({**gqa, "layers_block_type": ["mamba", "attention", "mamba", "hybrid"]}, "layers_block_type"),
+    ):
+        with pytest.raises(HwsimError) as err:
+            from_hf_dict(bad)
+        assert str(err.value).startswith(field + ":") and "\n" not in str(err.value)
+
+
+def test_zamba2_tied_blocks_and_adapters_are_found_where_transformers_stores_them():
+    """Zamba2-1.2B's one block (num_mem_blocks 1) serves its 6 hybrid layers: every use's q_proj is the tensor stored
+    at the first hybrid layer (5), its adapters that block's list entry of its own hybrid index (module names:
+    tests/data/hf_reference.json, named_shapes); its Mamba-2 is the hybrid layer's `mamba_decoder.mamba`."""
+    m = load_model(CONFIGS / "zamba2-1.2b.json")
+    p = "model.layers.5.shared_transformer."
+    names = [p + "self_attn.q_proj.weight", p + "self_attn.linear_q_adapter_list.3.0.weight"]
+    names += [p + "feed_forward.gate_up_proj.weight", "model.layers.23.linear.weight"]
+    names += ["model.layers.23.mamba_decoder.mamba.in_proj.weight", "model.layers.22.mamba.in_proj.weight"]
+    index = index_tensors(names, m)
+    at = [i for i, b in enumerate(m.blocks) if b.concat]  # hybrid 3 is checkpoint layer 23: hwsim 26 and 27
+    assert at[3] == 26 and m.blocks[27].mixer is not None and not m.blocks[27].concat
+    got = [locate(m, index, i, r)[0] for i, r in ((26, "q_proj"), (26, "q_adapter_down"), (26, "up_proj"))]
+    assert [x.tensor for x in got] == [names[0], names[1], names[2]] and got[2].rows == (8192, 2 * 8192)
+    assert locate(m, index, 26, "block_out")[0].tensor == names[3]
+    assert (
+        locate(m, index, 27, "in_proj")[0].tensor == names[4] and locate(m, index, 25, "in_proj")[0].tensor == names[5]
+    )

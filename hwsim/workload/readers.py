@@ -1802,6 +1802,94 @@ def _bamba(f: Fields, mt: str) -> tuple:
     return blocks, emb, "rmsnorm", {"activation": act, "hidden": hidden}
 
 
+# Zamba2Config's layer pattern when layers_block_type is absent (Zamba2-2.7B's 54 layers; transformers 5.25)
+_ZAMBA2_TYPES = (
+    ["mamba"]
+    + (["mamba"] * 5 + ["hybrid"]) * 7
+    + ["mamba"] * 4
+    + ["hybrid"]
+    + ["mamba"] * 3
+    + ["hybrid"]
+    + ["mamba"] * 2
+)
+
+
+def _zamba2(f: Fields, mt: str) -> tuple:
+    """Zamba2 (HF Zamba2ForCausalLM; Zyphra, "The Zamba2 Suite", arXiv:2411.15242): Mamba-2 layers (RMSNorm → mixer →
+    residual) and, where layers_block_type says "hybrid", a shared transformer block before the layer's Mamba-2
+    (Layer.concat): the residual stream concatenated with the token embeddings, RMSNorm over both, attention from
+    2 × hidden (attention_head_dim = 2 × hidden / heads; rotary under use_mem_rope), RMSNorm, a gated MLP of
+    intermediate_size (default 4 × hidden) with a low-rank adapter of its own per hybrid layer (always built), the
+    hybrid layer's `linear` (hidden → hidden), added to the Mamba-2's input. num_mem_blocks blocks are tied in turn
+    over the hybrid layers (Layer.tied: a later use owns only its adapters and linear); use_shared_attention_adapter
+    adds per-layer adapters to q, k and v (adapter_rank each). hwsim runs a hybrid layer as two layers, the block then
+    the Mamba-2 (their checkpoint names: tensor_map). The Mamba-2 mixer: n_mamba_heads heads of mamba_expand × hidden /
+    heads, mamba_ngroups groups, state mamba_d_state, conv mamba_d_conv (its bias always built), chunk_size,
+    in_proj / out_proj biased under add_bias_linear. Zamba2Config's defaults (transformers 5.25) for absent fields."""
+    hidden = f.int("hidden_size", 2560)
+    layers = f.int("num_hidden_layers", 54)
+    kinds = f.get("layers_block_type", f.get("layer_types"))
+    if kinds is None:
+        if layers != len(_ZAMBA2_TYPES):
+            raise HwsimError(
+                f"required unless num_hidden_layers is {len(_ZAMBA2_TYPES)} (Zamba2Config's pattern)",
+                file=f.file,
+                field="layers_block_type",
+            )
+        kinds = _ZAMBA2_TYPES
+    names = {"mamba": "mamba", "linear_attention": "mamba", "hybrid": "hybrid"}
+    if not isinstance(kinds, list | tuple) or len(kinds) != layers or set(kinds) - set(names):
+        raise HwsimError(f"expected {layers} of mamba or hybrid", file=f.file, field="layers_block_type")
+    heads = f.int("num_attention_heads", 32)
+    if 2 * hidden % heads:
+        raise HwsimError(f"must divide 2 × hidden_size ({2 * hidden})", file=f.file, field="num_attention_heads")
+    kv = f.kv_heads(heads)
+    rank = f.int("adapter_rank", 128)
+    adapters = f.flag("use_shared_attention_adapter", False)
+    if adapters and kv != heads:  # the k / v adapters are 2 × hidden wide: transformers' forward needs kv = heads
+        raise HwsimError(
+            "must equal num_attention_heads with shared-attention adapters", file=f.file, field="num_key_value_heads"
+        )
+    head_dim = 2 * hidden // heads
+    attn = Attention(
+        heads,
+        kv,
+        head_dim,
+        head_dim,
+        rotary=f.flag("use_mem_rope", False),
+        in_width=2 * hidden,
+        adapter_rank=rank if adapters else 0,
+    )
+    act = str(f.get("hidden_act", "gelu"))
+    bias = f.flag("add_bias_linear", False)
+    mlp = Mlp(f.int("intermediate_size", 4 * hidden), True, act, bias, adapter_rank=rank)
+    expand, n_heads = f.int("mamba_expand", 2), f.int("n_mamba_heads", 8)
+    if expand * hidden % n_heads:
+        raise HwsimError(
+            f"must divide mamba_expand × hidden_size ({expand * hidden})", file=f.file, field="n_mamba_heads"
+        )
+    groups = f.int("mamba_ngroups", 1)
+    if n_heads % groups:
+        raise HwsimError(f"must divide n_mamba_heads ({n_heads})", file=f.file, field="mamba_ngroups")
+    mix = Ssd(
+        n_heads,
+        expand * hidden // n_heads,
+        f.int("mamba_d_state", 64),
+        groups,
+        f.int("mamba_d_conv", 4),
+        f.int("chunk_size", 256),
+        bias,
+    )
+    blocks, mem, hybrids = [], f.int("num_mem_blocks", 1), 0
+    for kind in kinds:
+        if names[kind] == "hybrid":
+            blocks.append(Layer(attn, mlp, norms=3, concat=True, tied=hybrids >= mem))
+            hybrids += 1
+        blocks.append(Layer(mix, None, norms=1))
+    emb = Embedding(f.int("vocab_size", 32000), tied=f.flag("tie_word_embeddings", True))
+    return blocks, emb, "rmsnorm", {"activation": act, "hidden": hidden}
+
+
 def _falcon_h1(f: Fields, mt: str) -> tuple:
     """Falcon-H1 (HF FalconH1ForCausalLM; TII): every layer RMSNorm → GQA attention (rotary) and a Mamba-2 mixer
     side by side on the same input, both added to the residual, then RMSNorm → a gated MLP. The Mamba-2 width is
@@ -2075,6 +2163,7 @@ READERS: dict[str, Callable[[Fields, str], tuple]] = {
     "granitemoehybrid": _bamba,
     "jamba": _jamba,
     "falcon_h1": _falcon_h1,
+    "zamba2": _zamba2,
     "qwen3_next": _qwen3_next,
     "qwen3_5_text": _qwen3_next,
     "qwen3_5_moe_text": _qwen3_next,
