@@ -7,7 +7,8 @@ solar_open (Solar-Open) on the GLM-4.5 reader, mimo_v2_flash (MiMo-V2-Flash) on 
 (FlexOlmo) on the Llama reader, bloom (BLOOM) on a reader of its own, dots1 (dots.llm1) on the GLM-4.5 reader,
 glm_moe_dsa (GLM-5) on the DeepSeek reader, internlm3 (InternLM3), iquestcoder (IQuest-Coder-V1) and cwm (Code World
 Model), which transformers runs as Llama or a Llama with windows, on the Llama reader, longcat_flash (LongCat-Flash) and zamba2
-(Zamba2) on readers of their own.
+(Zamba2) on readers of their own, sarvam_moe (Sarvam-30B) and param2moe (Param-2) on the GLM-4.5 reader, sarvam_mla
+(Sarvam-105B) and minicpm3 (MiniCPM3) on the DeepSeek reader, vaultgemma (VaultGemma) on the Gemma reader.
 
 Sources: transformers 5.25's modelling code and config classes (ArceeMLP: up, ReLU², down; HeliumAttention: o_proj never
 biased; GlmMLP: fused gate_up_proj, GlmConfig partial_rotary_factor 0.5; OlmoLayerNorm: F.layer_norm without weight
@@ -590,3 +591,57 @@ def test_zamba2_tied_blocks_and_adapters_are_found_where_transformers_stores_the
     assert (
         locate(m, index, 27, "in_proj")[0].tensor == names[4] and locate(m, index, 25, "in_proj")[0].tensor == names[5]
     )
+
+
+@pytest.mark.parametrize(
+    "name,model_type,params",
+    [
+        ("sarvam-30b.json", "sarvam_moe", 32_152_648_064),
+        ("param2-17b-a2.4b.json", "param2moe", 17_151_124_096),
+        ("sarvam-105b.json", "sarvam_mla", 106_031_763_456),
+        ("minicpm3-4b.json", "minicpm3", 4_073_875_968),
+    ],
+)
+def test_types_transformers_runs_as_glm4_moe_or_deepseek_count_their_class_defaults(name, model_type, params):
+    """transformers 5.25 builds sarvam_moe and param2moe as Glm4MoeForCausalLM, sarvam_mla as DeepseekV3ForCausalLM,
+    each under its own config class, whose defaults are the checkpoint its docstring names (cards: Sarvam-30B,
+    Param2-17B-A2.4B, Sarvam-105B); MiniCPM3-4B (card 4B) is DeepSeek-V2's MLA over Llama's dense layers. Each
+    config = its defaults = transformers on meta."""
+    assert load_model(CONFIGS / name).params == from_hf_dict({"model_type": model_type}).params == params
+
+
+def test_sarvam_param2_and_minicpm3_read_their_own_names_and_forms():
+    """Sarvam-MoE / Param-2 (their attribute_map: num_experts, num_shared_experts, use_qkv_bias; q/k RMSNorms per
+    head by default, whole-head rotary): Param-2 of 4 layers, 16 experts, 1 shared, q/k/v biases 1,002,568,192 params,
+    Sarvam-MoE of 4 layers, 16 experts, without q/k norms 3,032,715,264, Sarvam-MLA of 4 layers, 16 experts, 2 shared,
+    a 512 query latent 3,918,766,080 = transformers. MiniCPM3: no query latent, biases: 4 layers 458,459,776 =
+    transformers; its embeddings × scale_emb are a row of their own (Embedding.scale, as Granite's multiplier)."""
+    p2 = {"model_type": "param2moe", "num_experts": 16, "num_shared_experts": 1, "use_qkv_bias": True}
+    v = from_hf_dict({**p2, "num_hidden_layers": 4})
+    a = v.blocks[0].attention
+    assert v.params == 1_002_568_192 and (a.qkv_bias, a.o_bias, a.qk_norm, a.rotary_dim) == (True, False, "rmsnorm", 64)
+    assert (v.blocks[1].mlp.experts, v.blocks[1].mlp.shared) == (16, 2048) and v.tie_embeddings
+    plain = from_hf_dict({"model_type": "sarvam_moe", "num_experts": 16, "num_hidden_layers": 4, "use_qk_norm": False})
+    assert plain.params == 3_032_715_264 and plain.blocks[0].attention.qk_norm is None
+    mla = {"model_type": "sarvam_mla", "num_experts": 16, "num_shared_experts": 2, "num_hidden_layers": 4}
+    latent = from_hf_dict({**mla, "q_lora_rank": 512})
+    assert latent.params == 3_918_766_080 and latent.blocks[0].attention.mla.q_lora_rank == 512
+    assert from_hf_dict({"model_type": "sarvam_mla"}).blocks[0].attention.mla.q_lora_rank == 0
+    mini = {"model_type": "minicpm3", "q_lora_rank": None, "num_hidden_layers": 4, "attention_bias": True}
+    m = from_hf_dict({**mini, "mlp_bias": True})
+    assert m.params == 458_459_776 and m.blocks[0].attention.mla.v_dim == 64 and m.embedding.scale
+    ops = trace(load_model(CONFIGS / "minicpm3-4b.json"), "decode", batch=1, context=8).ops
+    assert list(ops["op"][:2]) == ["embed", "scale"] and ops["layer"].iloc[1] == -1
+    assert not from_hf_dict({**mini, "scale_emb": 1}).embedding.scale
+
+
+def test_vaultgemma_is_gemma2_without_its_post_norms():
+    """VaultGemma (HF VaultGemmaDecoderLayer: Gemma-2's layer with post_attention_layernorm and
+    post_feedforward_layernorm deleted; soft-capping and alternating 4096-token windows kept): VaultGemmaConfig's
+    defaults 2,614,222,080 params = transformers 5.25 on meta, 26 × 2 × 2304 fewer than Gemma-2 of the same widths."""
+    m = load_model(CONFIGS / "vaultgemma-defaults.json")
+    assert m.params == from_hf_dict({"model_type": "vaultgemma"}).params == 2_614_222_080
+    gemma2 = from_hf_dict({**m.extra, "model_type": "gemma2"})
+    assert gemma2.params - m.params == 26 * 2 * 2304 and {b.norms for b in m.blocks} == {2}
+    a = [b.attention for b in m.blocks[:2]]
+    assert [(x.window, x.softcap) for x in a] == [(4096, True), (None, True)] and m.embedding.logit_softcap
