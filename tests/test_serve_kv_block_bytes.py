@@ -90,3 +90,26 @@ def test_merged_peak_is_one_stage_within_its_pool(lengths, pools):
     best = max(r.kv_stage_peak_blocks[t] / pools[t] for r in reps for t in range(8))
     assert m.kv_peak_blocks / m.kv_capacity_blocks == best
     assert max(m.iterations["kv_blocks_used"]) <= m.kv_peak_blocks
+
+
+def test_kv_blocks_refusal_names_one_stage():
+    """Gemma-4-31B on 4 stages of 15 layers: stage 1 (13 sliding, 2 full: 13 × 16 × 512 + 2 × 4 × 1024 elements,
+    229,376 B a token, 3,670,016 a block) holds the fewest blocks, stage 4 (3 full layers, the tied lm_head's copy)
+    the most weights. The refusal quoted stage 4's weights beside stage 1's blocks; now stage 1's both, and they add
+    up: 19,000 blocks do not fit beside them, the 18,271 it holds do."""
+    from hwsim.arch import load_arch
+    from hwsim.serve.kvcache import capacity_blocks
+    from hwsim.serve.sizing import why_not_serves
+
+    arch, m, par = load_arch("h100-sxm"), load_model(G4_31B), Parallel(pp=4)
+    why = why_not_serves(arch, m, None, par, block_size=16, max_batched_tokens=8192, kv_blocks=19000)
+    _, info = capacity_blocks(arch, m, None, 16, 1.0, 8192, par)
+    w = info["stage_weights_bytes"]
+    assert info["stage_block_bytes"][0] == 3_670_016 and max(w) > w[0] and min(info["stage_blocks"]) == 18271
+    assert why is not None
+    assert (
+        f"need {19000 * 3_670_016 / 1e9:.2f} GB per device on pipeline stage 1 of 4 beside {w[0] / 1e9:.2f} GB" in why
+    )
+    assert "holds 18271" in why
+    rest = info["memory_bytes"] - w[0] - info["activation_bytes"]
+    assert 18271 * 3_670_016 <= rest < 18272 * 3_670_016

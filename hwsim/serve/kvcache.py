@@ -30,7 +30,8 @@ kind of bounded layer, through the same rule with their own skipped tokens: vLLM
 skips every token before the start of the chunk holding the current position (get_num_skipped_tokens =
 computed // chunk × chunk, in whole blocks), and admits a chunk of n new tokens with cdiv(min(chunk + n,
 max_model_len), block_size) blocks (ChunkedLocalAttentionSpec.max_admission_blocks_per_request). Under pipeline
-parallelism each stage's pool holds its own layers, split by their own kinds (stage_sliding); prefix caching caches
+parallelism each stage's pool holds its own layers, split by their own kinds, and under tensor parallelism a rank's
+shard of them (KV heads / tp, one replicated when tp exceeds them; stage_sliding); prefix caching caches
 each kind's blocks apart and finds a hit as vLLM's hybrid coordinator does (BlockTable).
 """
 
@@ -113,7 +114,9 @@ def capacity_blocks(
     block; the cache holds the blocks the tightest stage can. Sizes in the info are per device;
     a speculative `draft` model's weights and KV sit beside the target's on every device. SSM layers' state of
     `max_seqs` sequences is reserved beside the weights (module docstring). info["stage_blocks"]: the blocks of each
-    stage's own pool (NO_BLOCK_LIMIT for a stage without attention layers), for stage_sliding's per-stage charge."""
+    stage's own pool (NO_BLOCK_LIMIT for a stage without attention layers), for stage_sliding's per-stage charge;
+    info["stage_block_bytes"], info["stage_weights_bytes"]: each stage's block and weights (draft included) on one
+    device (info["kv_block_bytes"] and info["weights_bytes"] are the largest of them, not always one stage's)."""
     par = par or Parallel()
     cap = float(np.asarray(arch.backing.capacity))
     if not math.isfinite(cap):
@@ -147,6 +150,7 @@ def capacity_blocks(
         "state_bytes": states[worst],
         "kv_block_bytes": max(blocks),
         "stage_block_bytes": blocks,
+        "stage_weights_bytes": weights,
         "kv_budget_bytes": min(free),
         "devices": par.devices,
     }

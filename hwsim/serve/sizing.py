@@ -103,12 +103,14 @@ def why_not_serves(
         return exc.detail
     if kv_blocks is None or blocks >= kv_blocks:
         return None
+    s = int(np.argmin(info["stage_blocks"]))  # the stage that holds the fewest: its own block and weights
+    where = f" on pipeline stage {s + 1} of {par.pp}" if par.pp > 1 else ""
     return (
         f"{model.name} on {par.devices} device(s) (tp {par.tp} × pp {par.pp}): the {kv_blocks} KV blocks given "
-        f"need {kv_blocks * info['kv_block_bytes'] / 1e9:.2f} GB per device beside {info['weights_bytes'] / 1e9:.2f} "
-        f"GB of weights + {info['activation_bytes'] / 1e9:.2f} GB of activations, and the {arch.backing.name} "
-        f"({info['memory_bytes'] / 1e9:.2f} GB) holds {blocks}; give fewer `kv_blocks`, more devices (`tp`/`pp`) "
-        "or fewer weight bits"
+        f"need {kv_blocks * info['stage_block_bytes'][s] / 1e9:.2f} GB per device{where} beside "
+        f"{info['stage_weights_bytes'][s] / 1e9:.2f} GB of weights + {info['activation_bytes'] / 1e9:.2f} GB of "
+        f"activations, and the {arch.backing.name} ({info['memory_bytes'] / 1e9:.2f} GB) holds {blocks}; give fewer "
+        "`kv_blocks`, more devices (`tp`/`pp`) or fewer weight bits"
     )
 
 

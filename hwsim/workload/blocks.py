@@ -598,11 +598,26 @@ class Embedding:
         return self.per_layer_vocab * width + hidden * width + self.per_layer if self.per_layer else 0
 
 
-def unquantized_modules(blocks: tuple[Layer, ...]) -> tuple[str, ...]:
+# model types whose modelling code builds the MoE router (HF module mlp.gate) unquantized whatever the checkpoint's
+# quantization method, so a quantized checkpoint stores it at its dtype (DeepSeek-V3's fp8 release keeps the gate in
+# bf16, with no weight_scale_inv). vLLM's deepseek_v2.py, which runs DeepSeek-V2, V3 and V3.2: DeepseekV2MoE's gate is
+# a GateLinear built without a quant_config (earlier a DeepSeekV2Gate / ReplicatedLinear with quant_config=None), a
+# 16-bit GEMM on 16-bit activations with fp32 logits out. Other MoE types are left to their checkpoint's own rules
+# (GLM-4.5's vLLM gate is an fp32 nn.Linear on fp32 inputs: a format of its own, not the checkpoint's dtype).
+ROUTER_UNQUANTIZED: frozenset[str] = frozenset({"deepseek_v2", "deepseek_v3", "deepseek_v32"})
+ROUTER_MODULE = "mlp.gate"
+
+
+def unquantized_modules(blocks: tuple[Layer, ...], model_type: str = "") -> tuple[str, ...]:
     """HF module names a quantized checkpoint of these blocks keeps at its dtype because the modelling code builds
-    them unquantized whatever the quantization method (DeepSeek-V3.2: the indexer's weights_proj, Indexer.UNQUANTIZED)."""
+    them unquantized whatever the quantization method: DeepSeek-V3.2's indexer weights_proj (Indexer.UNQUANTIZED),
+    and the MoE router of the types in ROUTER_UNQUANTIZED (`model_type`), where a layer is a MoE."""
+    out: tuple[str, ...] = ()
     for layer in blocks:
         a = layer.mixer
         if isinstance(a, Attention) and a.mla is not None and a.mla.indexer is not None:
-            return Indexer.UNQUANTIZED
-    return ()
+            out = Indexer.UNQUANTIZED
+            break
+    if model_type in ROUTER_UNQUANTIZED and any(layer.mlp is not None and layer.mlp.is_moe for layer in blocks):
+        out += (ROUTER_MODULE,)
+    return out

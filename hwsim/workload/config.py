@@ -239,7 +239,7 @@ def from_hf_dict(
         encoder=info.get("encoder", False),
         default_weight_format=formats.default if formats else default_weight_format(dtype_fields, file),
         dtype=checkpoint_dtype(dtype_fields),
-        weight_formats=formats or weight_formats(dtype_fields, file, unquantized_modules(tuple(blocks))),
+        weight_formats=formats or weight_formats(dtype_fields, file, unquantized_modules(tuple(blocks), model_type)),
         kv_format=kv_cache_format(dtype_fields, file),
         activation_format=activation_format(dtype_fields, file),
         activation_source=_activation_source(dtype_fields, file),
