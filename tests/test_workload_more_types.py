@@ -6,7 +6,9 @@ on the Llama reader, falcon_mamba
 solar_open (Solar-Open) on the GLM-4.5 reader, mimo_v2_flash (MiMo-V2-Flash) on a reader of its own, flex_olmo
 (FlexOlmo) on the Llama reader, bloom (BLOOM) on a reader of its own, dots1 (dots.llm1) on the GLM-4.5 reader,
 glm_moe_dsa (GLM-5) on the DeepSeek reader, internlm3 (InternLM3), iquestcoder (IQuest-Coder-V1) and cwm (Code World
-Model), which transformers runs as Llama or a Llama with windows, on the Llama reader.
+Model), which transformers runs as Llama or a Llama with windows, on the Llama reader, longcat_flash (LongCat-Flash) and zamba2
+(Zamba2) on readers of their own, sarvam_moe (Sarvam-30B) and param2moe (Param-2) on the GLM-4.5 reader, sarvam_mla
+(Sarvam-105B) and minicpm3 (MiniCPM3) on the DeepSeek reader, vaultgemma (VaultGemma) on the Gemma reader.
 
 Sources: transformers 5.25's modelling code and config classes (ArceeMLP: up, ReLU², down; HeliumAttention: o_proj never
 biased; GlmMLP: fused gate_up_proj, GlmConfig partial_rotary_factor 0.5; OlmoLayerNorm: F.layer_norm without weight
@@ -25,6 +27,7 @@ from hwsim.engine import evaluate
 from hwsim.errors import HwsimError
 from hwsim.serve import StepCost, generate
 from hwsim.workload import from_hf_dict, load_model, trace
+from hwsim.workload.tensor_map import index_tensors, locate
 
 CONFIGS = Path(__file__).parent / "data" / "hf_configs"
 
@@ -474,3 +477,171 @@ def test_internlm3_reads_its_bias_aliases_and_cwm_its_window_pattern():
     types = ["sliding_attention", "full_attention"] * 2
     mixed = from_hf_dict({"model_type": "cwm", "num_hidden_layers": 4, "sliding_window": 1024, "layer_types": types})
     assert [b.attention.window for b in mixed.blocks] == [1024, None, 1024, None]
+
+
+def test_longcat_flash_runs_two_mla_sublayers_and_a_shortcut_moe_with_zero_experts():
+    """LongCat-Flash-Chat (HF LongcatFlashDecoderLayer: two MLA sublayers and two dense MLPs of 12288 per layer, a
+    shortcut MoE of 512 experts of 2048 beside 256 zero-computation experts, 12 a token): hwsim runs each of its 28
+    layers as two, the first's MLP the MoE with sublayer 0's dense MLP as its shared expert. 560,664,958,976 params =
+    transformers 5.25 on meta = LongcatFlashConfig's defaults (card 560B). A token reaches 12 × 512 / 768 = 8 real
+    experts on average (assumed, Mlp.routed_per_token): hwsim's 27.95B active lies in the card's 18.6B-31.3B (about 27B
+    on average), which validates it. 2 layers without zero experts and with attention_bias 41,539,959,040 =
+    transformers."""
+    m = load_model(CONFIGS / "longcat-flash-chat.json")
+    assert m.layers == 56 and m.params == from_hf_dict({"model_type": "longcat_flash"}).params == 560_664_958_976
+    moe, dense = m.blocks[0].mlp, m.blocks[1].mlp
+    assert (moe.experts, moe.zero_experts, moe.top_k, moe.intermediate, moe.shared) == (512, 256, 12, 2048, 12288)
+    assert not dense.is_moe and dense.intermediate == 12288 and moe.routed_per_token == 8
+    assert m.blocks[0].linears(m.hidden)["router"].n == 768
+    mla = m.blocks[1].attention.mla
+    assert (mla.q_lora_rank, mla.kv_lora_rank, mla.nope_dim, mla.rope_dim, mla.v_dim) == (1536, 512, 128, 64, 128)
+    assert 18.6 < m.active_params_per_token / 1e9 < 31.3 and round(m.active_params_per_token / 1e9, 2) == 27.95
+    ops = trace(m, "decode", batch=3, context=100).ops
+    layer0 = ops[ops["layer"] == 0]
+    experts = layer0[layer0["op"] == "down_proj"]
+    assert int((experts["m"] * experts["count"]).sum()) == 3 * 8  # 3 tokens, 8 real experts each
+    zero = ops[ops["name"].str.endswith(".mlp.zero_experts")]
+    assert sorted(set(zero["layer"])) == list(range(0, 56, 2)) and set(zero["vector_ops"]) == {2 * 3 * 6144}
+    small = {"model_type": "longcat_flash", "num_layers": 2, "zero_expert_num": 0, "attention_bias": True}
+    v = from_hf_dict(small)
+    assert v.params == 41_539_959_040 and v.blocks[0].mlp.routed_per_token == 12
+    with pytest.raises(HwsimError) as err:  # transformers builds its rotary embedding for head_dim channels
+        from_hf_dict({**small, "head_dim": 128})
+    assert str(err.value).startswith("head_dim:") and "\n" not in str(err.value)
+
+
+def test_longcat_flash_sublayers_are_found_in_the_checkpoints_layers():
+    """A LongCat-Flash checkpoint's layer i holds hwsim layers 2i and 2i + 1: `self_attn.<s>` and `mlps.<s>` are
+    sublayer s's attention and dense MLP (sublayer 0's MLP the MoE layer's shared expert), `mlp.experts` and
+    `mlp.router.classifier` the MoE of layer 2i (module names: tests/data/hf_reference.json)."""
+    m = from_hf_dict({"model_type": "longcat_flash", "num_layers": 2})
+    p = "model.layers.1."
+    names = [p + "self_attn.1.q_a_proj.weight", p + "mlps.0.gate_proj.weight", p + "mlps.1.down_proj.weight"]
+    names += [p + "mlp.experts.gate_up_proj", p + "mlp.router.classifier.weight"]
+    index = index_tensors(names, m)
+    got = {
+        (layer, role): locate(m, index, layer, role)[0].tensor
+        for layer, role in ((3, "q_a_proj"), (2, "shared_gate_proj"), (3, "down_proj"), (2, "gate_proj"), (2, "router"))
+    }
+    assert got == {
+        (3, "q_a_proj"): names[0],
+        (2, "shared_gate_proj"): names[1],
+        (3, "down_proj"): names[2],
+        (2, "gate_proj"): names[3],
+        (2, "router"): names[4],
+    }
+
+
+def test_zamba2_runs_a_tied_shared_block_before_its_hybrid_layers_mamba2():
+    """Zamba2-2.7B (HF Zamba2HybridLayer: the shared transformer block on the residual stream beside the token
+    embeddings, 2 × hidden, then `linear`, then the layer's Mamba-2; num_mem_blocks 2 blocks tied in turn over its 9
+    hybrid layers, a rank-128 adapter per layer on the MLP): 2,662,214,560 params = transformers 5.25 on meta (card
+    2.7B); Zamba2Config's defaults 2,481,848,336; 8 layers of 4 hybrids over 2 blocks with q/k/v adapters
+    794,094,272; 4 layers of 8 KV heads without them 390,822,496 = transformers. A hybrid layer is two hwsim layers;
+    a tied block owns only its adapters and `linear` (block_out) but runs every op and keeps its own KV cache."""
+    m = load_model(CONFIGS / "zamba2-2.7b.json")
+    assert m.params == 2_662_214_560 and m.layers == 54 + 9
+    blocks = [b for b in m.blocks if b.concat]
+    assert len(blocks) == 9 and [b.tied for b in blocks] == [False, False] + [True] * 7
+    a = blocks[0].attention
+    assert (a.heads, a.kv_heads, a.head_dim, a.in_width, a.rotary, a.adapter_rank) == (32, 32, 160, 5120, False, 0)
+    lin = blocks[0].linears(m.hidden)
+    assert (lin["q_proj"].k, lin["block_out"].n, lin["gate_up_adapter_up"].n) == (5120, 2560, 2 * 10240)
+    own = sum(lin[r].params for r in ("gate_up_adapter_down", "gate_up_adapter_up", "block_out"))
+    assert blocks[2].params(m.hidden, m.norm) == own
+    mix = m.blocks[0].mixer
+    assert (mix.heads, mix.head_dim, mix.d_state, mix.groups, mix.chunk) == (80, 64, 64, 1, 256)
+    ops = trace(m, "decode", batch=1, context=1000).ops
+    blocks_at = [i for i, b in enumerate(m.blocks) if b.concat]
+    qk = ops[ops["op"] == "qk"]
+    assert sorted(set(qk["layer"])) == blocks_at  # every use of a block attends over its own cache
+    norm = ops[(ops["name"] == f"layers.{blocks_at[0]}.input_norm")]
+    assert int(norm["weight_elems"].iloc[0]) == 2 * 2560  # normed over the stream and the embeddings
+    assert from_hf_dict({"model_type": "zamba2"}).params == 2_481_848_336
+    t = ["mamba", "hybrid"] * 4
+    four = {"model_type": "zamba2", "num_hidden_layers": 8, "layers_block_type": t, "num_mem_blocks": 2}
+    assert from_hf_dict({**four, "use_shared_attention_adapter": True}).params == 794_094_272
+    gqa = {"model_type": "zamba2", "num_hidden_layers": 4, "layers_block_type": t[:4], "num_key_value_heads": 8}
+    assert from_hf_dict(gqa).params == 390_822_496
+    for bad, field in (
+        ({**gqa, "use_shared_attention_adapter": True}, "num_key_value_heads"),
+        ({"model_type": "zamba2", "num_hidden_layers": 8}, "layers_block_type"),
+        ({**gqa, "layers_block_type": ["mamba", "attention", "mamba", "hybrid"]}, "layers_block_type"),
+    ):
+        with pytest.raises(HwsimError) as err:
+            from_hf_dict(bad)
+        assert str(err.value).startswith(field + ":") and "\n" not in str(err.value)
+
+
+def test_zamba2_tied_blocks_and_adapters_are_found_where_transformers_stores_them():
+    """Zamba2-1.2B's one block (num_mem_blocks 1) serves its 6 hybrid layers: every use's q_proj is the tensor stored
+    at the first hybrid layer (5), its adapters that block's list entry of its own hybrid index (module names:
+    tests/data/hf_reference.json, named_shapes); its Mamba-2 is the hybrid layer's `mamba_decoder.mamba`."""
+    m = load_model(CONFIGS / "zamba2-1.2b.json")
+    p = "model.layers.5.shared_transformer."
+    names = [p + "self_attn.q_proj.weight", p + "self_attn.linear_q_adapter_list.3.0.weight"]
+    names += [p + "feed_forward.gate_up_proj.weight", "model.layers.23.linear.weight"]
+    names += ["model.layers.23.mamba_decoder.mamba.in_proj.weight", "model.layers.22.mamba.in_proj.weight"]
+    index = index_tensors(names, m)
+    at = [i for i, b in enumerate(m.blocks) if b.concat]  # hybrid 3 is checkpoint layer 23: hwsim 26 and 27
+    assert at[3] == 26 and m.blocks[27].mixer is not None and not m.blocks[27].concat
+    got = [locate(m, index, i, r)[0] for i, r in ((26, "q_proj"), (26, "q_adapter_down"), (26, "up_proj"))]
+    assert [x.tensor for x in got] == [names[0], names[1], names[2]] and got[2].rows == (8192, 2 * 8192)
+    assert locate(m, index, 26, "block_out")[0].tensor == names[3]
+    assert (
+        locate(m, index, 27, "in_proj")[0].tensor == names[4] and locate(m, index, 25, "in_proj")[0].tensor == names[5]
+    )
+
+
+@pytest.mark.parametrize(
+    "name,model_type,params",
+    [
+        ("sarvam-30b.json", "sarvam_moe", 32_152_648_064),
+        ("param2-17b-a2.4b.json", "param2moe", 17_151_124_096),
+        ("sarvam-105b.json", "sarvam_mla", 106_031_763_456),
+        ("minicpm3-4b.json", "minicpm3", 4_073_875_968),
+    ],
+)
+def test_types_transformers_runs_as_glm4_moe_or_deepseek_count_their_class_defaults(name, model_type, params):
+    """transformers 5.25 builds sarvam_moe and param2moe as Glm4MoeForCausalLM, sarvam_mla as DeepseekV3ForCausalLM,
+    each under its own config class, whose defaults are the checkpoint its docstring names (cards: Sarvam-30B,
+    Param2-17B-A2.4B, Sarvam-105B); MiniCPM3-4B (card 4B) is DeepSeek-V2's MLA over Llama's dense layers. Each
+    config = its defaults = transformers on meta."""
+    assert load_model(CONFIGS / name).params == from_hf_dict({"model_type": model_type}).params == params
+
+
+def test_sarvam_param2_and_minicpm3_read_their_own_names_and_forms():
+    """Sarvam-MoE / Param-2 (their attribute_map: num_experts, num_shared_experts, use_qkv_bias; q/k RMSNorms per
+    head by default, whole-head rotary): Param-2 of 4 layers, 16 experts, 1 shared, q/k/v biases 1,002,568,192 params,
+    Sarvam-MoE of 4 layers, 16 experts, without q/k norms 3,032,715,264, Sarvam-MLA of 4 layers, 16 experts, 2 shared,
+    a 512 query latent 3,918,766,080 = transformers. MiniCPM3: no query latent, biases: 4 layers 458,459,776 =
+    transformers; its embeddings × scale_emb are a row of their own (Embedding.scale, as Granite's multiplier)."""
+    p2 = {"model_type": "param2moe", "num_experts": 16, "num_shared_experts": 1, "use_qkv_bias": True}
+    v = from_hf_dict({**p2, "num_hidden_layers": 4})
+    a = v.blocks[0].attention
+    assert v.params == 1_002_568_192 and (a.qkv_bias, a.o_bias, a.qk_norm, a.rotary_dim) == (True, False, "rmsnorm", 64)
+    assert (v.blocks[1].mlp.experts, v.blocks[1].mlp.shared) == (16, 2048) and v.tie_embeddings
+    plain = from_hf_dict({"model_type": "sarvam_moe", "num_experts": 16, "num_hidden_layers": 4, "use_qk_norm": False})
+    assert plain.params == 3_032_715_264 and plain.blocks[0].attention.qk_norm is None
+    mla = {"model_type": "sarvam_mla", "num_experts": 16, "num_shared_experts": 2, "num_hidden_layers": 4}
+    latent = from_hf_dict({**mla, "q_lora_rank": 512})
+    assert latent.params == 3_918_766_080 and latent.blocks[0].attention.mla.q_lora_rank == 512
+    assert from_hf_dict({"model_type": "sarvam_mla"}).blocks[0].attention.mla.q_lora_rank == 0
+    mini = {"model_type": "minicpm3", "q_lora_rank": None, "num_hidden_layers": 4, "attention_bias": True}
+    m = from_hf_dict({**mini, "mlp_bias": True})
+    assert m.params == 458_459_776 and m.blocks[0].attention.mla.v_dim == 64 and m.embedding.scale
+    ops = trace(load_model(CONFIGS / "minicpm3-4b.json"), "decode", batch=1, context=8).ops
+    assert list(ops["op"][:2]) == ["embed", "scale"] and ops["layer"].iloc[1] == -1
+    assert not from_hf_dict({**mini, "scale_emb": 1}).embedding.scale
+
+
+def test_vaultgemma_is_gemma2_without_its_post_norms():
+    """VaultGemma (HF VaultGemmaDecoderLayer: Gemma-2's layer with post_attention_layernorm and
+    post_feedforward_layernorm deleted; soft-capping and alternating 4096-token windows kept): VaultGemmaConfig's
+    defaults 2,614,222,080 params = transformers 5.25 on meta, 26 × 2 × 2304 fewer than Gemma-2 of the same widths."""
+    m = load_model(CONFIGS / "vaultgemma-defaults.json")
+    assert m.params == from_hf_dict({"model_type": "vaultgemma"}).params == 2_614_222_080
+    gemma2 = from_hf_dict({**m.extra, "model_type": "gemma2"})
+    assert gemma2.params - m.params == 26 * 2 * 2304 and {b.norms for b in m.blocks} == {2}
+    a = [b.attention for b in m.blocks[:2]]
+    assert [(x.window, x.softcap) for x in a] == [(4096, True), (None, True)] and m.embedding.logit_softcap

@@ -89,6 +89,7 @@ def _shard_layer(layer: Layer, par: Parallel, model: ModelConfig) -> Layer:
                 mlp,
                 experts=_split(mlp.experts, par.ep, "routed experts", model, "ep"),
                 top_k=math.ceil(mlp.top_k / par.ep),
+                zero_experts=math.ceil(mlp.zero_experts / par.ep),  # LongCat-Flash: their share, as the experts'
                 shared=_split(mlp.shared, par.tp, "shared-expert intermediate width", model, "tp"),
             )
         else:

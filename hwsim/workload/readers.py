@@ -534,13 +534,15 @@ def _partial_rotary(f: Fields, default: float) -> float:
     return factor
 
 
-def _mla(f: Fields, q_lora: int, indexer: Indexer | None = None, nope: int = 128, v: int = 128) -> Mla:
+def _mla(
+    f: Fields, q_lora: int, indexer: Indexer | None = None, nope: int = 128, v: int = 128, kv: int = 512, rope: int = 64
+) -> Mla:
     """MLA geometry from DeepSeek's field names (the config class's defaults: DeepSeek-V3's, Kimi-Linear's alike;
-    `nope` / `v` another class's head widths)."""
+    `nope` / `v` / `kv` / `rope` another class's widths)."""
     return Mla(
         q_lora,
-        f.int("kv_lora_rank", 512),
-        f.int("qk_rope_head_dim", 64),
+        f.int("kv_lora_rank", kv),
+        f.int("qk_rope_head_dim", rope),
         f.int("qk_nope_head_dim", nope),
         f.int("v_head_dim", v),
         indexer,
@@ -554,6 +556,19 @@ _DEEPSEEK_DEFAULTS: dict[str, dict[str, int]] = {
     "glm4_moe_lite": {"hidden": 2048, "heads": 20, "layers": 47, "vocab": 154880, "q_lora": 768, "nope": 192, "v": 256},
     # GlmMoeDsaConfig's are GLM-5's geometry
     "glm_moe_dsa": {"hidden": 6144, "heads": 64, "layers": 78, "vocab": 154880, "q_lora": 2048, "nope": 192, "v": 256},
+    # SarvamMLAConfig's are Sarvam-105B's (no query latent by default), MiniCPM3Config's MiniCPM3-4B's (values of
+    # hidden / heads unless given)
+    "sarvam_mla": {"hidden": 4096, "heads": 64, "layers": 32, "vocab": 262144, "q_lora": 0},
+    "minicpm3": {
+        "hidden": 2560,
+        "heads": 40,
+        "layers": 62,
+        "vocab": 73448,
+        "q_lora": 768,
+        "nope": 64,
+        "kv": 256,
+        "rope": 32,
+    },
 }
 # the DeepSeek-layout classes' MoE defaults (_first_dense_then_moe: routed experts, a token, their width, shared
 # experts, the dense width, dense layers first): DeepSeek-V2's where a class has none of its own
@@ -562,6 +577,7 @@ _DEEPSEEK_MOE: dict[str, tuple] = {
     "deepseek_v32": (256, 8, 2048, 1, 18432, 3),
     "glm4_moe_lite": (64, 4, 1536, 1, 10240, 1),
     "glm_moe_dsa": (256, 8, 2048, 1, 12288, 3),
+    "sarvam_mla": (128, 8, 2048, 1, 16384, 1),
 }
 
 
@@ -610,7 +626,8 @@ def _deepseek(f: Fields, mt: str) -> tuple:
             )
         index_heads = f.int("index_n_heads", 32 if mt == "glm_moe_dsa" else 64)
         indexer = Indexer(index_heads, f.int("index_head_dim", 128), f.int("index_topk", 2048))
-    mla = _mla(f, q_lora, indexer, d.get("nope", 128), d.get("v", 128))
+    v = d.get("v", hidden // heads if mt == "minicpm3" else 128)
+    mla = _mla(f, q_lora, indexer, d.get("nope", 128), v, d.get("kv", 512), d.get("rope", 64))
     if indexer is not None and mla.rope_dim > indexer.head_dim:  # the indexer rotates its first rope_dim channels
         raise HwsimError(
             f"must be at least qk_rope_head_dim ({mla.rope_dim}), got {indexer.head_dim}",
@@ -626,9 +643,19 @@ def _deepseek(f: Fields, mt: str) -> tuple:
     act = str(f.get("hidden_act", "silu"))
     # GLM-4.7-Flash (Glm4MoeLiteConfig): 64 routed experts of 1536, 4 a token, one shared, a dense first layer of 10240
     defaults = _DEEPSEEK_MOE.get(mt, (64, None, 1407, 2, 11008, 0))
-    mlps = _first_dense_then_moe(f, act, layers, *defaults, types=v32 or mt == "glm4_moe_lite")
+    if mt == "sarvam_mla":  # SarvamMLAConfig's attribute_map: the original config's num_experts / num_shared_experts
+        experts = f.get("num_experts", f.get("num_local_experts", defaults[0]))
+        defaults = (experts, *defaults[1:3], f.get("num_shared_experts", defaults[3]), *defaults[4:])
+    if mt == "minicpm3":  # MiniCPM3: Llama's dense MLP in every layer
+        mlps = [Mlp(f.int("intermediate_size", 6400), True, act, f.flag("mlp_bias", False))] * layers
+    else:
+        mlps = _first_dense_then_moe(f, act, layers, *defaults, types=v32 or mt == "glm4_moe_lite")
     blocks = [Layer(a, mlp, norms=2) for a, mlp in zip(attns, mlps)]
-    emb = Embedding(f.int("vocab_size", d.get("vocab")), tied=f.flag("tie_word_embeddings", False))
+    # MiniCPM3: the embeddings × scale_emb (default 12); its residual scale_depth and logit dim_model_base are
+    # scalars folded into existing ops, as Granite's multipliers
+    scale = mt == "minicpm3" and f.number("scale_emb", 12, minimum=0) != 1
+    vocab = f.int("vocab_size", d.get("vocab"))
+    emb = Embedding(vocab, tied=f.flag("tie_word_embeddings", mt == "minicpm3"), scale=scale)
     return blocks, emb, "rmsnorm", {"activation": act, "hidden": hidden}
 
 
@@ -665,6 +692,60 @@ def _first_dense_then_moe(
     return [moe_mlp if kind == "sparse" and n > 1 else dense_mlp for kind in kinds]
 
 
+def _longcat_flash(f: Fields, mt: str) -> tuple:
+    """LongCat-Flash (HF LongcatFlashForCausalLM; Meituan, "LongCat-Flash Technical Report", arXiv:2509.01322, §2):
+    each of num_layers layers is two sublayers, each an MLA attention (DeepSeek's geometry and field names, every
+    sublayer its own latent cache) and a dense gated MLP of ffn_hidden_size, pre-norms on both; a shortcut MoE reads
+    the first sublayer's MLP input and its output joins the residual after the second (HF LongcatFlashDecoderLayer).
+    hwsim runs a layer as two: the first's MLP is the MoE with the dense MLP as its always-on shared expert on the
+    same input (the same products; their outputs join the residual at different points, which costs the same), the
+    second's the dense MLP alone. The MoE: n_routed_experts gated experts of expert_ffn_hidden_size beside
+    zero_expert_num zero-computation experts (Mlp.zero_experts), moe_topk a token over both, one softmax router
+    (router_bias: its bias). The queries and latent scales of LongCat's MLA (mla_scale_q_lora / kv_lora) are scalars
+    folded into existing ops. LongcatFlashConfig's defaults (transformers 5.25) are LongCat-Flash-Chat's geometry;
+    its attribute_map aliases num_local_experts, num_experts_per_tok, intermediate_size and moe_intermediate_size."""
+    hidden, heads = f.int("hidden_size", 6144), f.int("num_attention_heads", 64)
+    layers = f.int("num_layers", 28, alias="num_hidden_layers")
+    q_lora = f.int("q_lora_rank", 1536)
+    mla = Mla(
+        q_lora,
+        f.int("kv_lora_rank", 512),
+        f.int("qk_rope_head_dim", 64),
+        f.int("qk_nope_head_dim", 128),
+        f.int("v_head_dim", 128),
+    )
+    # LongcatFlashConfig's head_dim is the width its rotary embedding is built for (the rope key's), qk_head_dim the
+    # query / key heads' (the nope and rope parts): transformers fails on others
+    for key, want in (("head_dim", mla.rope_dim), ("qk_head_dim", mla.nope_dim + mla.rope_dim)):
+        if f.get(key) is not None and f.int(key) != want:
+            raise HwsimError(f"must be {want} (the MLA's widths)", file=f.file, field=key)
+    bias = f.flag("attention_bias", False)
+    attn = Attention(heads, heads, mla.nope_dim + mla.rope_dim, mla.v_dim, bias, bias, mla=mla)
+    act = str(f.get("hidden_act", "silu"))
+    dense = Mlp(f.int("ffn_hidden_size", f.get("intermediate_size", 12288)), True, act)
+    experts = f.int("n_routed_experts", f.get("num_local_experts", 512), minimum=2)
+    zero = f.int("zero_expert_num", 256, minimum=0)
+    top_k = f.int("moe_topk", f.get("num_experts_per_tok", 12))
+    if top_k > experts + zero:
+        raise HwsimError(
+            f"must be in 1..{experts + zero} (the routed and zero experts), got {top_k}", file=f.file, field="moe_topk"
+        )
+    width = f.int("expert_ffn_hidden_size", f.get("moe_intermediate_size", 2048))
+    moe = Mlp(
+        width,
+        True,
+        act,
+        experts=experts,
+        top_k=top_k,
+        shared=dense.intermediate,
+        router_bias=f.flag("router_bias", False),
+        zero_experts=zero,
+    )
+    blocks = [Layer(attn, mlp, norms=2) for _ in range(layers) for mlp in (moe, dense)]
+    emb = Embedding(f.int("vocab_size", 131072), tied=f.flag("tie_word_embeddings", False))
+    return blocks, emb, "rmsnorm", {"activation": act, "hidden": hidden}
+
+
 def _glm4_moe(f: Fields, mt: str) -> tuple:
     """GLM-4.5 / GLM-4.5-Air / GLM-4.6 (HF Glm4MoeForCausalLM; Zhipu AI, arXiv:2508.06471): GQA attention with
     q/k/v biases under attention_bias (o_proj never has one), rotary on the first partial_rotary_factor of each
@@ -683,12 +764,14 @@ def _glm4_moe(f: Fields, mt: str) -> tuple:
     n_routed_experts, num_experts_per_tok or n_shared_experts (transformers cannot build the model without them):
     required here; its other defaults (hidden 4608, 62 layers, 32 heads of hidden // heads) are read as given."""
     solar, dots = mt == "solar_open", mt == "dots1"
-    hidden = f.int("hidden_size", 4608 if dots else 4096)
-    heads = f.int("num_attention_heads", 64 if solar else 32 if dots else 96)
-    layers = f.int("num_hidden_layers", 48 if solar else 62 if dots else 46)
-    head_dim = f.int("head_dim", 128 if solar else hidden // heads)
-    factor = _partial_rotary(f, 1.0 if solar or dots else 0.5)
-    bias = f.flag("attention_bias", False)
+    d = _GLM4_MOE_DEFAULTS[mt]
+    hidden, heads = f.int("hidden_size", d["hidden"]), f.int("num_attention_heads", d["heads"])
+    layers = f.int("num_hidden_layers", d["layers"])
+    head_dim = f.int("head_dim", d.get("head_dim", hidden // heads))
+    factor = _partial_rotary(f, d.get("rotary", 1.0))
+    # Sarvam-MoE / Param-2 MoE (their config classes' attribute_map): use_qkv_bias is attention_bias, num_experts /
+    # num_shared_experts the routed / shared expert counts
+    bias = f.flag("attention_bias", f.flag("use_qkv_bias", False))
     if dots:
         # Dots1Config's window 4096 when absent; an explicit null is none (no layer slides by default then)
         window = f.cfg.get("sliding_window") if "sliding_window" in f.cfg else 4096
@@ -697,31 +780,49 @@ def _glm4_moe(f: Fields, mt: str) -> tuple:
     attn = [
         Attention(
             heads,
-            f.kv_heads(heads, default=32 if dots else 8),
+            f.kv_heads(heads, default=d["kv"]),
             head_dim,
             head_dim,
             bias,
             bias and dots,
             rotary_dim=int(head_dim * factor),
-            qk_norm="rmsnorm" if dots or (not solar and f.flag("use_qk_norm", False)) else None,
+            qk_norm="rmsnorm" if dots or (not solar and f.flag("use_qk_norm", d.get("qk_norm", False))) else None,
             **(_windows(f, types, i, window) if dots else {}),
         )
         for i in range(layers)
     ]
     act = str(f.get("hidden_act", "silu"))
-    if dots:
-        mlps = _first_dense_then_moe(f, act, layers, None, None, 1408, None, 10944, 0)
-    elif solar:
+    if solar:
         experts, top_k = _experts_top_k(f, "n_routed_experts", f.get("num_local_experts", 128), 8)
         inter = f.int("moe_intermediate_size", 1280)
         shared = f.int("n_shared_experts", 1, minimum=0) * inter
         mlps = [Mlp(inter, True, act, experts=experts, top_k=top_k, shared=shared)] * layers
     else:
-        mlps = _first_dense_then_moe(f, act, layers, 128, 8, 1408, 1, 10944, 1)
-    vocab = f.int("vocab_size", 196608 if solar else 152064 if dots else 151552)
-    emb = Embedding(vocab, tied=f.flag("tie_word_embeddings", False))
+        experts, top_k, width, n_shared, dense, first_moe = d["moe"]
+        if mt in ("sarvam_moe", "param2moe"):
+            experts = f.get("num_experts", f.get("num_local_experts", experts))
+            n_shared = f.get("num_shared_experts", n_shared)
+        mlps = _first_dense_then_moe(f, act, layers, experts, top_k, width, n_shared, dense, first_moe)
+    emb = Embedding(f.int("vocab_size", d["vocab"]), tied=f.flag("tie_word_embeddings", d.get("tied", False)))
     blocks = [Layer(a, mlp, norms=2) for a, mlp in zip(attn, mlps)]
     return blocks, emb, "rmsnorm", {"activation": act, "hidden": hidden}
+
+
+# the config classes' defaults of the GLM-4.5-layout types (transformers 5.25): Glm4MoeConfig's GLM-4.5-Air's less
+# its head_dim and attention_bias; SolarOpenConfig's Solar-Open-100B's; Dots1Config's (no expert counts: required);
+# SarvamMoEConfig's Sarvam-30B's and Param2MoeConfig's Param-2's (q/k norms on, whole-head rotary). moe: routed
+# experts, a token, their width, shared experts, the dense width, dense layers first (_first_dense_then_moe)
+_GLM4_MOE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "glm4_moe": {"hidden": 4096, "heads": 96, "layers": 46, "kv": 8, "rotary": 0.5, "vocab": 151552},
+    "solar_open": {"hidden": 4096, "heads": 64, "layers": 48, "kv": 8, "head_dim": 128, "vocab": 196608},
+    "dots1": {"hidden": 4608, "heads": 32, "layers": 62, "kv": 32, "vocab": 152064},
+    "sarvam_moe": {"hidden": 4096, "heads": 64, "layers": 19, "kv": 4, "head_dim": 64, "vocab": 262144},
+    "param2moe": {"hidden": 2048, "heads": 32, "layers": 21, "kv": 8, "head_dim": 64, "vocab": 128000, "tied": True},
+}
+_GLM4_MOE_DEFAULTS["glm4_moe"]["moe"] = (128, 8, 1408, 1, 10944, 1)
+_GLM4_MOE_DEFAULTS["dots1"]["moe"] = (None, None, 1408, None, 10944, 0)
+_GLM4_MOE_DEFAULTS["sarvam_moe"] |= {"moe": (128, 6, 1024, 1, 8192, 1), "qk_norm": True}
+_GLM4_MOE_DEFAULTS["param2moe"] |= {"moe": (64, 6, 2048, 2, 9216, 1), "qk_norm": True}
 
 
 def _minimax_m2(f: Fields, mt: str) -> tuple:
@@ -752,6 +853,15 @@ def _minimax_m2(f: Fields, mt: str) -> tuple:
     return [Layer(attn, mlp, norms=2)] * layers, emb, "rmsnorm", {"activation": act, "hidden": hidden}
 
 
+# VaultGemmaConfig's defaults (transformers 5.25): Gemma-2-2B's geometry (not VaultGemma-1B's)
+_VAULTGEMMA_DEFAULTS = {
+    "vocab_size": 256_000,
+    "hidden_size": 2304,
+    "intermediate_size": 9216,
+    "layers": 26,
+    "heads": 8,
+    "kv_heads": 4,
+}
 # Gemma3TextConfig's defaults (transformers 5.25): the Gemma-3 4B/12B/27B wrappers' text_config leaves them out
 _GEMMA3_TEXT_DEFAULTS = {
     "vocab_size": 262_208,
@@ -765,8 +875,10 @@ _GEMMA3_TEXT_DEFAULTS = {
 
 def _gemma(f: Fields, mt: str) -> tuple:
     """Gemma 1/2/3: head_dim 256 by default, embeddings scaled by sqrt(hidden), tied LM head; Gemma-2/3 add
-    pre/post norms around attention and MLP, sliding-window layers, Gemma-2 soft-capping, Gemma-3 q/k norm."""
-    d = _GEMMA3_TEXT_DEFAULTS if mt == "gemma3_text" else {}
+    pre/post norms around attention and MLP, sliding-window layers, Gemma-2 soft-capping, Gemma-3 q/k norm.
+    VaultGemma (HF VaultGemmaForCausalLM): Gemma-2's layers less their two post-norms (VaultGemmaDecoderLayer deletes
+    post_attention_layernorm and post_feedforward_layernorm), VaultGemmaConfig's defaults (Gemma-2-2B's geometry)."""
+    d = _GEMMA3_TEXT_DEFAULTS if mt == "gemma3_text" else _VAULTGEMMA_DEFAULTS if mt == "vaultgemma" else {}
     hidden, heads = f.int("hidden_size", d.get("hidden_size")), f.int("num_attention_heads", d.get("heads"))
     layers = f.int("num_hidden_layers", d.get("layers"))
     kv, head_dim = f.kv_heads(heads, default=d.get("kv_heads")), f.int("head_dim", 256)
@@ -774,12 +886,13 @@ def _gemma(f: Fields, mt: str) -> tuple:
     bias = f.flag("attention_bias", False)
     if mt == "gemma":
         types = ["full_attention"] * layers
-    elif mt == "gemma2":
+    elif mt in ("gemma2", "vaultgemma"):
         types = f.layer_types(layers, lambda i: "sliding_attention" if (i + 1) % 2 else "full_attention")
     else:
         pattern = f.int("sliding_window_pattern", f.get("_sliding_window_pattern", 6))
         types = f.layer_types(layers, lambda i: "sliding_attention" if (i + 1) % pattern else "full_attention")
-    softcap = mt == "gemma2" and f.get("attn_logit_softcapping", 50.0) is not None
+    gemma2 = mt in ("gemma2", "vaultgemma")
+    softcap = gemma2 and f.get("attn_logit_softcapping", 50.0) is not None
     mlp = Mlp(f.int("intermediate_size", d.get("intermediate_size")), True, act)
     blocks = [
         Layer(
@@ -795,11 +908,11 @@ def _gemma(f: Fields, mt: str) -> tuple:
                 **_windows(f, types, i, 4096),
             ),
             mlp,
-            norms=2 if mt == "gemma" else 4,
+            norms=2 if mt in ("gemma", "vaultgemma") else 4,
         )
         for i in range(layers)
     ]
-    cap = mt == "gemma2" and f.get("final_logit_softcapping", 30.0) is not None
+    cap = gemma2 and f.get("final_logit_softcapping", 30.0) is not None
     if mt == "gemma3_text":
         cap = f.get("final_logit_softcapping") is not None
     vocab = f.int("vocab_size", d.get("vocab_size"))
@@ -1748,6 +1861,94 @@ def _bamba(f: Fields, mt: str) -> tuple:
     return blocks, emb, "rmsnorm", {"activation": act, "hidden": hidden}
 
 
+# Zamba2Config's layer pattern when layers_block_type is absent (Zamba2-2.7B's 54 layers; transformers 5.25)
+_ZAMBA2_TYPES = (
+    ["mamba"]
+    + (["mamba"] * 5 + ["hybrid"]) * 7
+    + ["mamba"] * 4
+    + ["hybrid"]
+    + ["mamba"] * 3
+    + ["hybrid"]
+    + ["mamba"] * 2
+)
+
+
+def _zamba2(f: Fields, mt: str) -> tuple:
+    """Zamba2 (HF Zamba2ForCausalLM; Zyphra, "The Zamba2 Suite", arXiv:2411.15242): Mamba-2 layers (RMSNorm → mixer →
+    residual) and, where layers_block_type says "hybrid", a shared transformer block before the layer's Mamba-2
+    (Layer.concat): the residual stream concatenated with the token embeddings, RMSNorm over both, attention from
+    2 × hidden (attention_head_dim = 2 × hidden / heads; rotary under use_mem_rope), RMSNorm, a gated MLP of
+    intermediate_size (default 4 × hidden) with a low-rank adapter of its own per hybrid layer (always built), the
+    hybrid layer's `linear` (hidden → hidden), added to the Mamba-2's input. num_mem_blocks blocks are tied in turn
+    over the hybrid layers (Layer.tied: a later use owns only its adapters and linear); use_shared_attention_adapter
+    adds per-layer adapters to q, k and v (adapter_rank each). hwsim runs a hybrid layer as two layers, the block then
+    the Mamba-2 (their checkpoint names: tensor_map). The Mamba-2 mixer: n_mamba_heads heads of mamba_expand × hidden /
+    heads, mamba_ngroups groups, state mamba_d_state, conv mamba_d_conv (its bias always built), chunk_size,
+    in_proj / out_proj biased under add_bias_linear. Zamba2Config's defaults (transformers 5.25) for absent fields."""
+    hidden = f.int("hidden_size", 2560)
+    layers = f.int("num_hidden_layers", 54)
+    kinds = f.get("layers_block_type", f.get("layer_types"))
+    if kinds is None:
+        if layers != len(_ZAMBA2_TYPES):
+            raise HwsimError(
+                f"required unless num_hidden_layers is {len(_ZAMBA2_TYPES)} (Zamba2Config's pattern)",
+                file=f.file,
+                field="layers_block_type",
+            )
+        kinds = _ZAMBA2_TYPES
+    names = {"mamba": "mamba", "linear_attention": "mamba", "hybrid": "hybrid"}
+    if not isinstance(kinds, list | tuple) or len(kinds) != layers or set(kinds) - set(names):
+        raise HwsimError(f"expected {layers} of mamba or hybrid", file=f.file, field="layers_block_type")
+    heads = f.int("num_attention_heads", 32)
+    if 2 * hidden % heads:
+        raise HwsimError(f"must divide 2 × hidden_size ({2 * hidden})", file=f.file, field="num_attention_heads")
+    kv = f.kv_heads(heads)
+    rank = f.int("adapter_rank", 128)
+    adapters = f.flag("use_shared_attention_adapter", False)
+    if adapters and kv != heads:  # the k / v adapters are 2 × hidden wide: transformers' forward needs kv = heads
+        raise HwsimError(
+            "must equal num_attention_heads with shared-attention adapters", file=f.file, field="num_key_value_heads"
+        )
+    head_dim = 2 * hidden // heads
+    attn = Attention(
+        heads,
+        kv,
+        head_dim,
+        head_dim,
+        rotary=f.flag("use_mem_rope", False),
+        in_width=2 * hidden,
+        adapter_rank=rank if adapters else 0,
+    )
+    act = str(f.get("hidden_act", "gelu"))
+    bias = f.flag("add_bias_linear", False)
+    mlp = Mlp(f.int("intermediate_size", 4 * hidden), True, act, bias, adapter_rank=rank)
+    expand, n_heads = f.int("mamba_expand", 2), f.int("n_mamba_heads", 8)
+    if expand * hidden % n_heads:
+        raise HwsimError(
+            f"must divide mamba_expand × hidden_size ({expand * hidden})", file=f.file, field="n_mamba_heads"
+        )
+    groups = f.int("mamba_ngroups", 1)
+    if n_heads % groups:
+        raise HwsimError(f"must divide n_mamba_heads ({n_heads})", file=f.file, field="mamba_ngroups")
+    mix = Ssd(
+        n_heads,
+        expand * hidden // n_heads,
+        f.int("mamba_d_state", 64),
+        groups,
+        f.int("mamba_d_conv", 4),
+        f.int("chunk_size", 256),
+        bias,
+    )
+    blocks, mem, hybrids = [], f.int("num_mem_blocks", 1), 0
+    for kind in kinds:
+        if names[kind] == "hybrid":
+            blocks.append(Layer(attn, mlp, norms=3, concat=True, tied=hybrids >= mem))
+            hybrids += 1
+        blocks.append(Layer(mix, None, norms=1))
+    emb = Embedding(f.int("vocab_size", 32000), tied=f.flag("tie_word_embeddings", True))
+    return blocks, emb, "rmsnorm", {"activation": act, "hidden": hidden}
+
+
 def _falcon_h1(f: Fields, mt: str) -> tuple:
     """Falcon-H1 (HF FalconH1ForCausalLM; TII): every layer RMSNorm → GQA attention (rotary) and a Mamba-2 mixer
     side by side on the same input, both added to the residual, then RMSNorm → a gated MLP. The Mamba-2 width is
@@ -1989,13 +2190,19 @@ READERS: dict[str, Callable[[Fields, str], tuple]] = {
     "deepseek_v32": _deepseek,
     "glm4_moe_lite": _deepseek,
     "glm_moe_dsa": _deepseek,
+    "sarvam_mla": _deepseek,
+    "minicpm3": _deepseek,
     "glm4_moe": _glm4_moe,
     "solar_open": _glm4_moe,
     "dots1": _glm4_moe,
+    "sarvam_moe": _glm4_moe,
+    "param2moe": _glm4_moe,
+    "longcat_flash": _longcat_flash,
     "minimax_m2": _minimax_m2,
     "minimax": _minimax,
     "gemma": _gemma,
     "gemma2": _gemma,
+    "vaultgemma": _gemma,
     "gemma3_text": _gemma,
     "gemma4_text": _gemma4,
     "opt": _classic,
@@ -2020,6 +2227,7 @@ READERS: dict[str, Callable[[Fields, str], tuple]] = {
     "granitemoehybrid": _bamba,
     "jamba": _jamba,
     "falcon_h1": _falcon_h1,
+    "zamba2": _zamba2,
     "qwen3_next": _qwen3_next,
     "qwen3_5_text": _qwen3_next,
     "qwen3_5_moe_text": _qwen3_next,
