@@ -54,6 +54,7 @@ MIXER_OPS = {
     "lin_inter",
     "lin_states",
     "lin_readout",
+    "attn_gate_proj",  # AFMoE's attention output gate
     "q_adapter_down",  # Zamba2's attention adapters (its shared block's self_attn)
     "q_adapter_up",
     "k_adapter_down",

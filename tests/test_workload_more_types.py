@@ -8,7 +8,8 @@ solar_open (Solar-Open) on the GLM-4.5 reader, mimo_v2_flash (MiMo-V2-Flash) on 
 glm_moe_dsa (GLM-5) on the DeepSeek reader, internlm3 (InternLM3), iquestcoder (IQuest-Coder-V1) and cwm (Code World
 Model), which transformers runs as Llama or a Llama with windows, on the Llama reader, longcat_flash (LongCat-Flash) and zamba2
 (Zamba2) on readers of their own, sarvam_moe (Sarvam-30B) and param2moe (Param-2) on the GLM-4.5 reader, sarvam_mla
-(Sarvam-105B) and minicpm3 (MiniCPM3) on the DeepSeek reader, vaultgemma (VaultGemma) on the Gemma reader.
+(Sarvam-105B) and minicpm3 (MiniCPM3) on the DeepSeek reader, vaultgemma (VaultGemma) on the Gemma reader, exaone_moe (K-EXAONE), hy_v3 (Hy3), hyperclovax (HyperCLOVA X), jais2 (Jais-2), granite_swa and
+granitemoe_swa (Granite-SWA) on the Llama reader, afmoe (Arcee's AFMoE) and cohere2_moe (Command A+) on readers of their own, axk1 (A.X-K1) and youtu (Youtu-LLM) on the DeepSeek reader.
 
 Sources: transformers 5.25's modelling code and config classes (ArceeMLP: up, ReLU², down; HeliumAttention: o_proj never
 biased; GlmMLP: fused gate_up_proj, GlmConfig partial_rotary_factor 0.5; OlmoLayerNorm: F.layer_norm without weight
@@ -447,6 +448,7 @@ def test_glm_moe_dsa_is_deepseek_v32_whose_shared_layers_reuse_the_top_k():
         ("internlm3-8b-instruct.json", "internlm3", 8_804_241_408),
         ("iquest-coder-v1-40b-instruct.json", "iquestcoder", 39_794_283_520),
         ("cwm.json", "cwm", 32_581_097_472),
+        ("jais-2-8b-chat.json", "jais2", 8_090_401_280),
     ],
 )
 def test_llama_run_types_count_their_config_class_defaults(name, model_type, params):
@@ -600,6 +602,7 @@ def test_zamba2_tied_blocks_and_adapters_are_found_where_transformers_stores_the
         ("param2-17b-a2.4b.json", "param2moe", 17_151_124_096),
         ("sarvam-105b.json", "sarvam_mla", 106_031_763_456),
         ("minicpm3-4b.json", "minicpm3", 4_073_875_968),
+        ("youtu-llm-2b.json", "youtu", 1_961_560_064),
     ],
 )
 def test_types_transformers_runs_as_glm4_moe_or_deepseek_count_their_class_defaults(name, model_type, params):
@@ -633,6 +636,11 @@ def test_sarvam_param2_and_minicpm3_read_their_own_names_and_forms():
     ops = trace(load_model(CONFIGS / "minicpm3-4b.json"), "decode", batch=1, context=8).ops
     assert list(ops["op"][:2]) == ["embed", "scale"] and ops["layer"].iloc[1] == -1
     assert not from_hf_dict({**mini, "scale_emb": 1}).embedding.scale
+    # Youtu-LLM (HF YoutuForCausalLM: DeepSeek-V3's MLA over Qwen3's dense MLP): without a query latent, biased,
+    # untied, 4 layers 731,412,736 = transformers
+    youtu = {"model_type": "youtu", "q_lora_rank": None, "num_hidden_layers": 4, "attention_bias": True}
+    y = from_hf_dict({**youtu, "tie_word_embeddings": False})
+    assert y.params == 731_412_736 and not y.embedding.scale and y.blocks[0].mlp.intermediate == 6144
 
 
 def test_vaultgemma_is_gemma2_without_its_post_norms():
@@ -645,3 +653,162 @@ def test_vaultgemma_is_gemma2_without_its_post_norms():
     assert gemma2.params - m.params == 26 * 2 * 2304 and {b.norms for b in m.blocks} == {2}
     a = [b.attention for b in m.blocks[:2]]
     assert [(x.window, x.softcap) for x in a] == [(4096, True), (None, True)] and m.embedding.logit_softcap
+
+
+def test_exaone_moe_is_exaone4_attention_over_deepseek_experts():
+    """K-EXAONE's type (HF ExaoneMoeForCausalLM: EXAONE-4's attention, per-head q/k norms, three sliding layers with
+    rotary then a global one without (NoPE), in pre-norm layers; DeepSeek-V3's MoE under its own names num_experts /
+    num_shared_experts, dense layers by first_k_dense_replace or mlp_layer_types): ExaoneMoeConfig's defaults
+    28,550,639,616 params = transformers 5.25 on meta; 4 layers of 8 experts, 2 shared, a 1024 window, dense / sparse
+    alternating 1,761,711,104 = transformers."""
+    m = load_model(CONFIGS / "exaone-moe-defaults.json")
+    assert m.params == from_hf_dict({"model_type": "exaone_moe"}).params == 28_550_639_616
+    assert [(b.attention.window, b.attention.rotary) for b in m.blocks[:4]] == [(4096, True)] * 3 + [(None, False)]
+    assert [b.mlp.is_moe for b in m.blocks[:2]] == [False, True] and m.blocks[0].attention.qk_norm == "rmsnorm"
+    assert (m.blocks[1].mlp.experts, m.blocks[1].mlp.top_k, m.blocks[1].mlp.shared) == (64, 8, 1024)
+    kinds = ["dense", "sparse"] * 2
+    small = {"num_hidden_layers": 4, "num_experts": 8, "num_shared_experts": 2, "sliding_window": 1024}
+    v = from_hf_dict({"model_type": "exaone_moe", **small, "mlp_layer_types": kinds})
+    assert v.params == 1_761_711_104 and [b.mlp.is_moe for b in v.blocks] == [False, True, False, True]
+
+
+def test_hy_v3_is_apertus_attention_over_routed_and_shared_experts():
+    """Hy3-preview (HF HYV3ForCausalLM: ApertusAttention's per-head q/k RMSNorms, GQA of 64 / 8 heads of 128; a dense
+    first layer (mlp_layer_types), then HYV3MoE: 192 experts of 1536, 8 a token by sigmoid scores, beside one shared):
+    HYV3Config's defaults 295,033,528,320 params = transformers 5.25 on meta (hwsim active 20.7B); 4 layers, 2 dense,
+    16 experts (num_local_experts), 2 shared, attention_bias 2,298,704,896 = transformers. MLP biases (its shared
+    experts' only) are refused."""
+    m = load_model(CONFIGS / "hy3-preview.json")
+    assert m.params == from_hf_dict({"model_type": "hy_v3"}).params == 295_033_528_320
+    assert round(m.active_params_per_token / 1e9, 1) == 20.7
+    a = m.blocks[0].attention
+    assert (a.heads, a.kv_heads, a.head_dim, a.qk_norm) == (64, 8, 128, "rmsnorm")
+    assert [b.mlp.is_moe for b in m.blocks[:2]] == [False, True] and m.blocks[0].mlp.intermediate == 13312
+    assert (m.blocks[1].mlp.experts, m.blocks[1].mlp.top_k, m.blocks[1].mlp.shared) == (192, 8, 1536)
+    small = {"num_hidden_layers": 4, "num_local_experts": 16, "num_shared_experts": 2, "attention_bias": True}
+    v = from_hf_dict({"model_type": "hy_v3", **small, "mlp_layer_types": ["dense", "dense", "sparse", "sparse"]})
+    assert v.params == 2_298_704_896 and v.blocks[0].attention.o_bias
+    with pytest.raises(HwsimError) as err:
+        from_hf_dict({"model_type": "hy_v3", "mlp_bias": True})
+    assert str(err.value).startswith("mlp_bias:") and "\n" not in str(err.value)
+
+
+def test_afmoe_gates_its_attention_and_rotates_only_its_sliding_layers():
+    """AFMoE (HF AfmoeAttention: per-head q/k RMSNorms, output × sigmoid(gate_proj(x)) from a linear of its own,
+    rotary only on the sliding layers; AfmoeDecoderLayer: pre- and post-norms; a dense first layer, then 64 experts of
+    1408, 6 a token, beside 2 shared, the router's expert_bias a parameter): AfmoeConfig's defaults 19,232,600,000
+    params = transformers 5.25 on meta; 4 layers, 2 dense, 8 experts, 1 shared, 4 KV heads, biases 1,110,006,800 =
+    transformers."""
+    m = load_model(CONFIGS / "afmoe-defaults.json")
+    assert m.params == from_hf_dict({"model_type": "afmoe"}).params == 19_232_600_000
+    kinds = [(b.attention.window, b.attention.rotary) for b in m.blocks[:4]]
+    assert kinds == [(1024, True)] * 3 + [(None, False)] and {b.norms for b in m.blocks} == {4}
+    a = m.blocks[0].attention
+    assert (a.gate_proj, a.qk_norm, a.head_dim) == (True, "rmsnorm", 128)
+    assert m.blocks[0].linears(m.hidden)["attn_gate_proj"].n == 16 * 128
+    moe = m.blocks[1].mlp
+    assert (moe.experts, moe.top_k, moe.shared, moe.router_bias) == (64, 6, 2 * 1408, True)
+    ops = trace(m, "decode", batch=1, context=8).ops
+    assert (ops["op"] == "attn_gate_proj").sum() == 32 and (ops["name"].str.endswith("attn_gate")).sum() == 32
+    small = {"num_hidden_layers": 4, "num_experts": 8, "num_shared_experts": 1, "num_key_value_heads": 4}
+    v = from_hf_dict({"model_type": "afmoe", **small, "attention_bias": True, "num_dense_layers": 2})
+    assert v.params == 1_110_006_800 and [b.mlp.is_moe for b in v.blocks] == [False, False, True, True]
+
+
+def test_axk1_norms_its_moe_output_and_spaces_its_moe_layers():
+    """A.X-K1 (HF AXK1ForCausalLM: DeepSeek-V3's MLA, always with a query latent; AXK1MoE: routed and shared experts
+    whose summed output is RMSNormed (Mlp.out_norm: hidden weights, a norm row); MoE layers from first_k_dense_replace
+    on, every moe_layer_freq-th, or mlp_layer_types): AXK1Config's defaults 518,983,052,288 params = transformers 5.25
+    on meta (hwsim active 32.8B); 4 layers, 8 experts, moe_layer_freq 2 4,338,882,560 = transformers (MoE on layer 2
+    only)."""
+    m = load_model(CONFIGS / "a.x-k1.json")
+    assert m.params == from_hf_dict({"model_type": "axk1"}).params == 518_983_052_288
+    assert round(m.active_params_per_token / 1e9, 1) == 32.8
+    moe = m.blocks[1].mlp
+    assert (moe.experts, moe.top_k, moe.shared, moe.out_norm) == (192, 8, 2048, True) and not m.blocks[0].mlp.out_norm
+    ops = trace(m, "decode", batch=1, context=8).ops
+    assert (ops["name"].str.endswith("mlp.out_norm")).sum() == 60
+    v = from_hf_dict({"model_type": "axk1", "num_hidden_layers": 4, "n_routed_experts": 8, "moe_layer_freq": 2})
+    assert v.params == 4_338_882_560 and [b.mlp.is_moe for b in v.blocks] == [False, False, True, False]
+    with pytest.raises(HwsimError) as err:
+        from_hf_dict({"model_type": "axk1", "q_lora_rank": None})
+    assert str(err.value).startswith("q_lora_rank:") and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("model_type", ["zamba", "deepseek_v4", "qwen4_exp", "minimax_m3_vl_text", "gemma3n_text"])
+def test_types_hwsim_does_not_model_are_refused_naming_what_it_lacks(model_type):
+    """Decoder types transformers 5.25 builds whose blocks hwsim has not (readers.NOT_MODELLED): one line naming the
+    type and the mechanism, not the bare list of supported types."""
+    with pytest.raises(HwsimError) as err:
+        from_hf_dict({"model_type": model_type})
+    msg = str(err.value)
+    assert msg.startswith(f"model_type: {model_type} is not modelled: ") and "\n" not in msg and "supported:" not in msg
+
+
+def test_hyperclovax_is_granite_with_post_norms():
+    """HyperCLOVA X (HF HyperCLOVAXDecoderLayer: Granite's layer, µP multipliers included, plus post_norm1 /
+    post_norm2 after attention and MLP under use_post_norm, default true): HyperCLOVAXConfig's defaults 6,738,677,760
+    params = transformers 5.25 on meta (Granite's defaults + 2 × 32 × 4096); without post-norms, head_dim 64 and
+    biases, 4 layers 937,504,768 = transformers; embedding_multiplier scales the embeddings as Granite's."""
+    m = load_model(CONFIGS / "hyperclovax-defaults.json")
+    assert m.params == from_hf_dict({"model_type": "hyperclovax"}).params == 6_738_677_760
+    assert {b.norms for b in m.blocks} == {4} and not m.embedding.scale
+    small = {"model_type": "hyperclovax", "use_post_norm": False, "num_hidden_layers": 4, "head_dim": 64}
+    v = from_hf_dict({**small, "attention_bias": True})
+    assert v.params == 937_504_768 and {b.norms for b in v.blocks} == {2} and v.blocks[0].attention.head_dim == 64
+    assert from_hf_dict({**small, "embedding_multiplier": 12.0}).embedding.scale
+
+
+def test_jais2_is_llama_attention_over_a_biased_relu2_mlp_under_layernorms():
+    """Jais-2 (HF Jais2ForCausalLM: LlamaAttention biased by default, Nemotron's non-gated MLP (up, ReLU², down) biased
+    by default, nn.LayerNorm with bias everywhere): 8,090,401,280 params = transformers 5.25 on meta (card 8B); 4 layers
+    of 2 KV heads without attention biases 1,804,647,936 = transformers."""
+    m = load_model(CONFIGS / "jais-2-8b-chat.json")
+    b = m.blocks[0]
+    assert (m.norm, m.activation, b.mlp.gated, b.mlp.bias, b.attention.qkv_bias) == (
+        "layernorm",
+        "relu2",
+        False,
+        True,
+        True,
+    )
+    v = from_hf_dict({"model_type": "jais2", "num_hidden_layers": 4, "attention_bias": False, "num_key_value_heads": 2})
+    assert v.params == 1_804_647_936 and not v.blocks[0].attention.o_bias
+
+
+def test_granite_swa_adds_sinks_and_windows_to_granite():
+    """Granite-SWA (HF GraniteSWAAttention: Granite's attention with a learned sink logit per head and a window on the
+    layers layer_types names, by default all but every 4th from layer 0, 128 tokens): granite-swash-2b's geometry
+    (GraniteSWAConfig's defaults) 2,144,463,840 params = transformers 5.25 on meta; GraniteMoeSWAConfig's defaults
+    37,039,117,312 and 4 layers of 4 experts with a shared MLP of 512, a 256 window, 8 KV heads 2,619,445,376 =
+    transformers."""
+    m = load_model(CONFIGS / "granite-swash-2b.json")
+    assert m.params == from_hf_dict({"model_type": "granite_swa"}).params == 2_144_463_840 and m.tie_embeddings
+    assert [(b.attention.window, b.attention.sinks) for b in m.blocks[:5]] == [(None, True)] + [(128, True)] * 3 + [
+        (None, True)
+    ]
+    moe = load_model(CONFIGS / "granitemoe-swa-defaults.json")
+    assert moe.params == from_hf_dict({"model_type": "granitemoe_swa"}).params == 37_039_117_312
+    small = {"num_hidden_layers": 4, "shared_intermediate_size": 512, "num_local_experts": 4, "sliding_window": 256}
+    v = from_hf_dict({"model_type": "granitemoe_swa", **small, "num_key_value_heads": 8})
+    assert v.params == 2_619_445_376 and v.blocks[1].attention.window == 256 and v.blocks[0].mlp.shared == 512
+
+
+def test_cohere2_moe_runs_parallel_layers_with_a_dense_prefix_of_its_own_pattern():
+    """Command A+'s type (HF Cohere2MoeDecoderLayer: one norm feeding attention and MLP side by side; rotary on sliding
+    layers only, and on the dense prefix under prefix_dense_sliding_window_pattern 1 (force_rope); experts of
+    intermediate_size): Cohere2MoeConfig's defaults 190,004,928,512 params = transformers 5.25 on meta; 4 layers, one
+    dense, one shared expert, biases, RMSNorms (rms_norm_eps set), 8 KV heads 18,203,590,656; 4 layers, 2 dense of 4096
+    alternating windows by their own pattern 12,230,762,496 = transformers."""
+    m = load_model(CONFIGS / "command-a-plus-defaults.json")
+    assert m.params == from_hf_dict({"model_type": "cohere2_moe"}).params == 190_004_928_512
+    assert [(b.attention.window, b.attention.rotary) for b in m.blocks[:4]] == [(4096, True)] * 3 + [(None, False)]
+    assert m.norm == "layernorm_weight" and {(b.parallel, b.norms) for b in m.blocks} == {(True, 1)}
+    small = {"model_type": "cohere2_moe", "num_hidden_layers": 4, "num_shared_experts": 1, "attention_bias": True}
+    v = from_hf_dict({**small, "first_k_dense_replace": 1, "rms_norm_eps": 1e-5, "num_key_value_heads": 8})
+    assert v.params == 18_203_590_656 and v.norm == "rmsnorm"
+    assert [(b.attention.rotary, b.mlp.is_moe) for b in v.blocks] == [(True, False)] + [(True, True)] * 3
+    prefix = {"model_type": "cohere2_moe", "num_hidden_layers": 4, "first_k_dense_replace": 2}
+    w = from_hf_dict({**prefix, "prefix_dense_intermediate_size": 4096, "prefix_dense_sliding_window_pattern": 2})
+    assert w.params == 12_230_762_496 and [b.attention.window for b in w.blocks] == [4096, None, 4096, 4096]
+    assert w.blocks[0].mlp.intermediate == 4096 and not w.blocks[1].attention.rotary

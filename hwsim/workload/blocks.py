@@ -116,6 +116,8 @@ class Attention:
     rotary: bool = True
     rotary_dim: int | None = None  # channels of each q/k head that rope rotates (partial_rotary_factor); None: all
     output_gate: bool = False  # Qwen3-Next: q_proj also yields a gate per head channel, output × sigmoid(gate)
+    # AFMoE (HF AfmoeAttention): the same gate from a linear of its own (attn_gate_proj, hidden → heads × head_dim)
+    gate_proj: bool = False
     # "rmsnorm" (per head, weights of head_dim each for q and k), "l2" (no weights), "rmsnorm_all" (OLMo-2:
     # over all heads at once, weights of q_dim and kv_dim) or "layernorm_weight_heads" (Command R+: per head,
     # each head its own weights: (heads, head_dim) for q, (kv_heads, head_dim) for k)
@@ -191,6 +193,8 @@ class Attention:
             del out["v_proj"]
         if self.kv_reuse:
             del out["k_proj"]
+        if self.gate_proj:
+            out["attn_gate_proj"] = Linear(x, H * self.head_dim)
         if self.adapter_rank:
             for role in ("q_proj", "k_proj", "v_proj"):
                 out.update(adapter_linears(role[0], x, self.adapter_rank, out[role].n))
@@ -238,6 +242,8 @@ class Mlp:
     zero_experts: int = 0
     # Zamba2's shared MLP (HF Zamba2MLP): a low-rank adapter of its own per layer beside the fused gate_up projection
     adapter_rank: int = 0
+    # A.X-K1 (HF AXK1MoE): an RMSNorm on the MoE block's output (hidden weights)
+    out_norm: bool = False
 
     @property
     def is_moe(self) -> bool:
@@ -273,7 +279,7 @@ class Mlp:
 
     def other_params(self, norm: str, hidden: int = 0) -> int:
         sub = self.intermediate * NORM_PARAMS[norm] if self.sub_norm else 0
-        sub += ACT_PARAMS.get(self.activation, 0)
+        sub += ACT_PARAMS.get(self.activation, 0) + (hidden * NORM_PARAMS[norm] if self.out_norm else 0)
         return sub + ((3 * NORM_PARAMS[norm] + 1) * hidden + self.experts if self.dense_beside else 0)
 
     def idle_params(self, hidden: int) -> int:

@@ -368,7 +368,10 @@ def mha(ops: Ops, s: Step, attn: Attention, hidden: int) -> None:
     if attn.query_scale:  # Ministral-3, Llama-4's NoPE layers: the queries times their position's factor
         ops.elementwise("query_scale", "scale", M, q_dim, VECTOR_OPS["scale"], inputs=1, extra_ops=_QUERY_SCALE_OPS * M)
     attention_core(ops, s, attn, kv_groups=attn.kv_heads, d_qk=attn.head_dim, d_v=attn.v_dim)
-    if attn.output_gate:  # Qwen3-Next: the attention output times sigmoid(gate), the gate q_proj's other half
+    if attn.gate_proj:  # AFMoE: the gate from a linear of its own
+        w = lin["attn_gate_proj"]
+        ops.linear("attn_gate_proj", "attn_gate_proj", M, w.k, w.n)
+    if attn.output_gate or attn.gate_proj:  # the attention output times sigmoid(gate): Qwen3-Next's q_proj's other half
         gate_ops = VECTOR_OPS["sigmoid"] + VECTOR_OPS["gate_mul"]
         ops.elementwise("attn_gate", "act", M, attn.heads * attn.v_dim, gate_ops, inputs=2)
     if attn.sub_norm:
@@ -883,6 +886,8 @@ def mlp(ops: Ops, s: Step, block: Mlp, hidden: int) -> None:
         for name in ("router_norm", "experts_pre_norm", "shared_post_norm", "experts_post_norm"):
             s.norm_op(ops, f"mlp.{name}", M)
         ops.elementwise("mlp.combine", "residual", M, hidden, VECTOR_OPS["residual"], inputs=2, weight=block.experts)
+    if block.out_norm:  # A.X-K1: the block's output RMSNormed (after the shared experts' sum; same ops)
+        s.norm_op(ops, "mlp.out_norm", M)
     if block.shared:
         ops.linear("shared.down_proj", "shared_down_proj", M, block.shared, hidden)
         if block.shared_gate:

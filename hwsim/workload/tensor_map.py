@@ -126,6 +126,7 @@ OWN: dict[str, tuple[str, ...]] = {
         "mlp.gate.wg",  # Hunyuan-MoE
         "ffn.router.layer",  # DBRX
         "router.proj",  # Gemma-4: the router beside the layer's MLP
+        "mlp.router.gate",  # AFMoE
         "mlp.router.classifier",  # LongCat-Flash
     ),
     "q_a_proj": ("self_attn.q_a_proj",),
@@ -166,6 +167,7 @@ OWN: dict[str, tuple[str, ...]] = {
     "out_proj": ("mixer.out_proj", "mamba.out_proj", "linear_attn.out_proj", "conv.out_proj", "self_attn.out_proj"),
     "qkv_proj": ("self_attn.qkv_proj",),  # MiniMax-Text-01's lightning attention (Phi-3's is a fused q/k/v)
     "output_gate": ("self_attn.output_gate",),
+    "attn_gate_proj": ("self_attn.gate_proj",),  # AFMoE's attention gate
     "in_proj_qkvz": ("linear_attn.in_proj_qkvz",),  # Qwen3-Next's Gated DeltaNet
     "in_proj_ba": ("linear_attn.in_proj_ba",),
     "in_proj_qkv": ("linear_attn.in_proj_qkv",),  # Qwen3.5's Gated DeltaNet: the same projections apart

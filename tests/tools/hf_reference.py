@@ -111,6 +111,16 @@ REAL = {
     "sarvam_mla": CONFIGS / "sarvam-105b.json",
     "minicpm3": CONFIGS / "minicpm3-4b.json",
     "vaultgemma": CONFIGS / "vaultgemma-defaults.json",
+    "exaone_moe": CONFIGS / "exaone-moe-defaults.json",
+    "hy_v3": CONFIGS / "hy3-preview.json",
+    "afmoe": CONFIGS / "afmoe-defaults.json",
+    "axk1": CONFIGS / "a.x-k1.json",
+    "youtu": CONFIGS / "youtu-llm-2b.json",
+    "hyperclovax": CONFIGS / "hyperclovax-defaults.json",
+    "jais2": CONFIGS / "jais-2-8b-chat.json",
+    "granite_swa": CONFIGS / "granite-swash-2b.json",
+    "granitemoe_swa": CONFIGS / "granitemoe-swa-defaults.json",
+    "cohere2_moe": CONFIGS / "command-a-plus-defaults.json",
     "dots1": CONFIGS / "dots.llm1.inst.json",
     "glm_moe_dsa": CONFIGS / "glm-5.json",
     "internlm3": CONFIGS / "internlm3-8b-instruct.json",
@@ -302,7 +312,12 @@ class ElementCounter(TorchDispatchMode):
             self.counts["score_bias"] += out.numel()  # BLOOM: the ALiBi bias broadcast into the q·k product
         elif name in ("mul", "mul_") and out.dim() == 4:
             factors = [a for a in args[:2] if isinstance(a, torch.Tensor) and a.dim() == 4 and a.numel() < out.numel()]
-            if any(f.shape[1] * f.shape[3] == 1 or f.shape[2] * f.shape[3] == 1 for f in factors):
+            # a factor per position broadcast over heads and channels: [b, 1, t, 1] (heads second) or [b, t, 1, 1]
+            # (heads third, more than one of them: Granite-SWA's sink rescale of a decode step's [b, h, 1, d] output by
+            # [b, h, 1, 1] is per head, not per position)
+            if any(
+                f.shape[1] * f.shape[3] == 1 or (f.shape[2] * f.shape[3] == 1 and out.shape[2] > 1) for f in factors
+            ):
                 self.counts["token_scale"] += out.numel()
         return out
 
