@@ -178,11 +178,11 @@ def test_a_w4a4_nvfp4_checkpoint_runs_with_nvfp4_activations(tmp_path, capsys):
     (folder / "config.json").write_text(json.dumps({**big, "quantization_config": NVFP4}))
     run = ["simulate", "--arch", "b200", "--model", str(folder), "--phase", "prefill", "--seq", "2048"]
     own, nv, fp16 = (_json(capsys, [*run, *a]) for a in ([], ["--activations", "nvfp4"], ["--activations", "fp16"]))
-    # the quantized linear layers at nvfp4 exactly; lm_head (exclude_modules), embed_tokens and attention at 16-bit, as fp16
-    # run has them (tests/test_activation_exceptions.py)
+    # the quantized linear layers at nvfp4 exactly; lm_head (exclude_modules), embed_tokens, attention and the
+    # norms, activations, rotary and residual adds at 16-bit, as the fp16 run has them (tests/test_activation_exceptions.py)
     by = [{o["name"]: o for o in doc["ops"]} for doc in (own, nv, fp16)]
     for name, op in by[0].items():
-        want = by[2] if name in ("lm_head", "embed_tokens") or op["kind"] == "attention" else by[1]
+        want = by[1] if op["kind"] == "linear" and name != "lm_head" else by[2]
         assert op["seconds"] == want[name]["seconds"], name
     assert own["totals"] != fp16["totals"] and own["totals"] != nv["totals"]
     live = fp16["totals"]["activation_bytes"] / 2  # elements: fp16 holds 2 bytes each

@@ -168,9 +168,9 @@ def run_entry(entry: str, preset: str, prec: Precision, swept: tuple, counts: Co
 
     inner = costs._per_op
 
-    def per_op(arch, ops, precision, names, own=None):
+    def per_op(arch, ops, precision, names, own=None, model=None):
         counts.units[_key(precision)] += 1
-        return inner(arch, ops, precision, names, own)
+        return inner(arch, ops, precision, names, own, model)
 
     costs._per_op = per_op
     try:

@@ -20,7 +20,7 @@ from hwsim.serve.parallel import ParallelStepCost
 from hwsim.serve.replay import serve
 from hwsim.serve.requests import poisson_requests
 from hwsim.serve.shard import Parallel, shard_model, stage_kv_bytes_per_token, stage_params, stage_ranges
-from hwsim.serve.sizing import devices_needed
+from hwsim.serve.sizing import devices_needed, why_not_fits
 from hwsim.paths import preset_names
 from hwsim.workload import load_model
 
@@ -276,6 +276,24 @@ def test_generate_says_when_the_model_does_not_fit(model, extra, fits, capsys):
     assert main(argv) == 0
     err = capsys.readouterr().err
     assert ("does not fit" in err) is not fits and err.count("warning:") == (0 if fits else 1)
+
+
+def test_generate_fit_check_beyond_the_number_size_limit(capsys):
+    """A batch whose own trace counts (16,384 sequences of 2,048 tokens: 2^50 attention MACs a layer) but whose fit
+    check prices all prompts as one iteration of 33,554,432 tokens (q_proj alone 1.8e16 MACs over 32 layers, past
+    2^53): one line saying the number-size limit was hit, exit 2; it said 'weights and activations do not fit'."""
+    argv = ["generate", "--arch", "h100-sxm", "--model", "llama-2-7b", "--prompt", "2048", "--output", "1"]
+    assert main([*argv, "--batch", "16384"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and "do not fit" not in err
+    assert "--batch: the memory fit check prices one iteration of batch × prompt = 33,554,432 tokens" in err
+    assert "number-size limit (too large to count:" in err
+    with pytest.raises(HwsimError, match="number-size limit") as exc:  # --devices-needed's check alike
+        why_not_fits(H100, load_model("llama-2-7b"), Precision(), Parallel(), 2048, 1, 16384)
+    assert exc.value.field == "batch"
+    assert why_not_fits(H100, load_model("llama-2-70b"), Precision(), Parallel(), 512, 64) == (
+        "weights and activations do not fit"
+    )
 
 
 # --- command line ---------------------------------------------------------------------------------------

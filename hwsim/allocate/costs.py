@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from hwsim.allocate.units import Unit
-from hwsim.engine import Precision, evaluate, operand_type
+from hwsim.engine import Precision, operand_type
 from hwsim.errors import HwsimError
 from hwsim.engine.cost import kv_row_columns, row_scale_bytes, weight_rows
 from hwsim.engine.per_op import evaluate_per_op, own_formats
@@ -43,15 +43,19 @@ _FIXED = {"precision.weights": "fixed_weights", "precision.activations": "activa
 
 
 def _per_op(
-    arch: Accelerator, ops: pd.DataFrame, precision: Precision, names: dict[str, str], own: Iterable[str] | None = None
+    arch: Accelerator,
+    ops: pd.DataFrame,
+    precision: Precision,
+    names: dict[str, str],
+    own: Iterable[str] | None = None,
+    model: ModelConfig | None = None,
 ) -> np.ndarray:
     """(rows, 2): seconds and energy_j of each op of `ops`. `names` maps the engine's precision fields
     to the parameters that set those operands here, so a refusal names what the caller can change.
-    `own`: the checkpoint's weight format of each op, replacing the precision's weights."""
+    `own`: the checkpoint's weight format of each op, replacing the precision's weights; `model`: the checkpoint,
+    whose own activations go per op (hwsim.engine.per_op.op_activations) whatever weights the ops take."""
     try:
-        table = (
-            evaluate(arch, ops, precision) if own is None else evaluate_per_op(arch, ops, precision, list(own))
-        ).ops
+        table = evaluate_per_op(arch, ops, precision, None if own is None else list(own), model=model).ops
     except HwsimError as exc:
         raise exc.renamed(names) from None
     return np.column_stack([table["seconds"].to_numpy(np.float64), table["energy_j"].to_numpy(np.float64)])
@@ -79,7 +83,8 @@ def hardware_costs(
     listed = None if fixed_weights is not None else own_formats(trace)
     own = None if listed is None else np.asarray(listed, dtype=object)
     fixed_weights = "fp16" if fixed_weights is None else fixed_weights  # '' is refused by name, not read as fp16
-    base = _per_op(arch, ops, Precision(weights=fixed_weights, activations=activations, kv=kv), _FIXED, own)
+    model = trace.model
+    base = _per_op(arch, ops, Precision(weights=fixed_weights, activations=activations, kv=kv), _FIXED, own, model)
     bits = np.array([bits_per_element(f) for f in formats])
     out = np.zeros((U, F, 2))
     in_unit = np.zeros(n, dtype=bool)
@@ -110,7 +115,7 @@ def hardware_costs(
             else:
                 prec = Precision(weights=fixed_weights, activations=activations, kv=formats[j])
                 names = {**_FIXED, "precision.kv": "kv_formats"}
-            c = _per_op(arch, sub, prec, names, own[rows] if own is not None and kind == "kv" else None)
+            c = _per_op(arch, sub, prec, names, own[rows] if own is not None and kind == "kv" else None, model)
             if kind == "kv":
                 c[delta] -= base[rows[delta]]
             out[idx, j] = member @ c

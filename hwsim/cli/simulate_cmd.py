@@ -12,7 +12,7 @@ from hwsim.cli import WORKLOAD_FLAGS
 from hwsim.cli.output import emit_json
 from hwsim.engine.attention import as_run
 from hwsim.engine import Precision
-from hwsim.engine.per_op import evaluate_per_op, own_formats
+from hwsim.engine.per_op import acts_per_op, evaluate_per_op, own_formats
 from hwsim.core.ops import gemm_ops
 from hwsim.errors import HwsimError
 
@@ -166,6 +166,12 @@ def _explain(
             f"{', '.join(sorted(set(per_op)))}: give --weights FORMAT",
             field="--explain",
         )
+    if acts_per_op(prec):  # the checkpoint's own activations go per op (hwsim.engine.per_op.op_activations)
+        raise HwsimError(
+            "needs one activation format for every op, and this checkpoint's take "
+            f"{prec.activations} on its quantized linears, 16 bits elsewhere: give --activations FORMAT",
+            field="--explain",
+        )
     if per_op is not None:
         prec = Precision(weights=per_op[0], activations=prec.activations, kv=prec.kv)
     return explain(arch, ops, prec)
@@ -182,11 +188,10 @@ def run(args: argparse.Namespace) -> int:
     if args.explain:
         explanation = _explain(args, arch, ops, prec, per_op)
         table = explanation.table
-    elif per_op is not None:
+    else:  # per op: a checkpoint's own weight formats, or its activations (hwsim.engine.per_op.op_activations)
         table = evaluate_per_op(arch, ops, prec, per_op, engine=evaluate)
-        prec = Precision(weights=ops.model.default_weight_format, activations=acts, kv=kv)
-    else:
-        table = evaluate(arch, ops, prec)
+        if per_op is not None:
+            prec = Precision(weights=ops.model.default_weight_format, activations=acts, kv=kv)
     _warn_if_it_does_not_fit(arch, ops, prec)
     if args.json:
         emit_json({**table.to_json(), **({"explain": explanation.to_json()} if explanation else {})})

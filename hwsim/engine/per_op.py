@@ -156,32 +156,50 @@ class CheckpointFormat(str):
 
 
 # checkpoint_dtype's names (hwsim.workload.quant): the weights of a module a checkpoint leaves unquantized (its
-# ignore / exclude / modules_to_not_convert list, lm_head by default), each op's format from own_formats
+# ignore / exclude / modules_to_not_convert list, lm_head by default, a router its modelling code builds unquantized),
+# each op's format from own_formats
 _UNQUANTIZED = frozenset({"fp16", "bf16", "fp32"})
 _ACTS_16 = "fp16"  # the model dtype's activations (bf16 costs the same 16 bits: shown_labels)
 
 
-def op_activations(trace: TraceLike, formats: list[str], precision: object) -> list[object] | None:
-    """The activation format of each op of `trace` (its weight format `formats[i]`, own_formats) where the
-    precision's activations are the checkpoint's (a CheckpointFormat), else None (every op at the precision's,
-    an explicit `--activations` as it always was). With the checkpoint's, as vLLM runs a quantized checkpoint:
-    - an op whose weights the checkpoint leaves unquantized (a 16-bit float format: its skip list, through the
-      same per-op weight formats) runs UnquantizedLinearMethod, 16-bit activations;
+def op_activations(
+    trace: TraceLike, own: list[str] | None, precision: Precision | ResolvedPrecision
+) -> list[object] | None:
+    """The activation format of each op of `trace` where the precision's activations are the checkpoint's (a
+    CheckpointFormat), else None (every op at the precision's, an explicit `--activations` as it always was).
+    `own`: the checkpoint's own weight format of each op (own_formats), whatever weights the ops are costed at (an
+    explicit `--weights` changes the weights, not where the checkpoint quantizes activations); None: a table
+    without its checkpoint, every linear taken as quantized. With the checkpoint's, as vLLM runs a quantized
+    checkpoint, the activations are quantized at a quantized linear layer's input and nowhere else:
+    - a linear whose weights the checkpoint quantizes takes the checkpoint's format;
+    - a linear whose weights it leaves unquantized (a 16-bit float format: its skip list, through the same per-op
+      weight formats) runs UnquantizedLinearMethod, 16-bit activations;
     - attention (qk, av, a fused kernel) is no linear layer: its query and output in the model dtype, except
       with an 8-bit float KV cache, where vLLM's FlashAttention-3 backend quantizes the query to FP8 too (vLLM
       docs, Quantized KV Cache: "queries are quantized to FP8 in addition to keys and values"): fp8_e4m3;
-    - every other op at the checkpoint's format."""
-    acts = getattr(precision, "activations", None)
-    if not isinstance(acts, CheckpointFormat):
+    - every other op (norms, rotary, the MLP's activation, residual adds, the embedding lookup) reads and writes
+      the model dtype's 16-bit tensors: vLLM's RMSNorm / SiluAndMul / rotary run on the bf16 residual stream and
+      GEMM outputs (a quantized linear's apply quantizes its own input)."""
+    if not acts_per_op(precision):
         return None
+    acts = precision.activations
     ops = ops_frame(trace)
-    kv = resolve_precision(Precision(kv=getattr(precision, "kv", 16))).kv
+    kv = resolve_precision(Precision(kv=precision.kv)).kv
     attention_acts = "fp8_e4m3" if kv.is_float and kv.element_bits == 8 else _ACTS_16
-    fmts = np.asarray(formats, dtype=object)
-    out = np.full(len(fmts), acts, dtype=object)
-    out[np.isin(fmts, list(_UNQUANTIZED)) & (ops["weight_elems"].to_numpy() > 0)] = _ACTS_16
-    out[ops["kind"].astype(str).to_numpy() == "attention"] = attention_acts
+    kind = ops["kind"].astype(str).to_numpy()
+    out = np.full(len(kind), _ACTS_16, dtype=object)
+    quantized = kind == "linear"
+    if own is not None:
+        quantized &= ~np.isin(np.asarray(own, dtype=object), list(_UNQUANTIZED))
+    out[quantized] = acts
+    out[kind == "attention"] = attention_acts
     return out.tolist()
+
+
+def acts_per_op(precision: object) -> bool:
+    """Whether `precision`'s activations go op by op (the checkpoint's: `op_activations`), so costing it does even
+    where every op's weights are the caller's."""
+    return isinstance(getattr(precision, "activations", None), CheckpointFormat)
 
 
 def precision_groups(
@@ -380,61 +398,108 @@ def _frame_names(ops: pd.DataFrame, formats: list[str], fmt: str) -> list[object
     return weighted_names(ops["name"].to_numpy(), linear, np.asarray(formats, dtype=object) == fmt)
 
 
+def weights_name(precision: Precision | ResolvedPrecision) -> str:
+    """The name of `precision`'s one weight format (a name as given, a resolved format's own name)."""
+    w = precision.weights
+    return w if isinstance(w, str) else resolve_precision(precision).weights.name
+
+
+def _caller_weights(
+    trace: TraceLike, precision: Precision | ResolvedPrecision, model: ModelConfig | None
+) -> tuple[list[str], list[str] | None]:
+    """(every op's weight format: the precision's, the caller's; the checkpoint's own format of each op, which
+    decides its activations: own_formats of `model`, else of the trace's)."""
+    return [weights_name(precision)] * len(ops_frame(trace)), own_formats(trace, model)
+
+
+def caller_cost(cost: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """`cost(*args, **kwargs)` at the caller's weights (every op at one format): a refusal of the activations the
+    checkpoint chose names its field (`checkpoint_refusal`), any other refusal as it is."""
+    try:
+        return cost(*args, **kwargs)
+    except HwsimError as exc:
+        refused = checkpoint_refusal(exc, getattr(args[-1] if args else None, "activations", None))
+        if refused is exc:
+            raise
+        raise refused from None
+
+
 def _costs_by_format(
     arch: Accelerator,
     trace: TraceLike,
     precision: Precision | ResolvedPrecision,
-    formats: list[str],
+    formats: list[str] | None,
     engine: Callable[..., CostTable],
     main: str | None = None,
     quoted: tuple[pd.DataFrame, list[str]] | None = None,
+    model: ModelConfig | None = None,
 ) -> tuple[list[str], Split, CostTable, list[tuple[np.ndarray, CostTable]]]:
-    """The engine's costs of `trace` (as `arch` runs it) with op i's weights at `formats[i]`: (the formats of the
-    ops as run, their groups, every op at the main format, (row mask, those rows' costs) of each other format the
-    design runs). `main`: the main format (default: the one most ops here use); `quoted`: the ops (and their
-    formats) a refusal names (default: these)."""
-    if len(formats) != len(ops_frame(trace)):
+    """The engine's costs of `trace` (as `arch` runs it) with op i's weights at `formats[i]` (None: every op at the
+    precision's, the caller's) and its activations per op where they are the checkpoint's (`op_activations`): (the
+    formats of the ops as run, their groups, every op at the main format and the precision's activations, (row
+    mask, those rows' costs) of each other (weights, activations) pair the design runs). `main`: the main format
+    (default: the one most ops here use); `quoted`: the ops (and their formats) a refusal names (default: these);
+    `model`: the checkpoint of a bare ops table."""
+    if formats is not None and len(formats) != len(ops_frame(trace)):
         raise ValueError("one weight format per op")
-    trace, formats = as_run_formats(arch, trace, formats)
+    if formats is None:
+        trace = as_run(arch, trace)
+        costed, own = _caller_weights(trace, precision, model)
+        groups = Split(costed[0], ())
+        base = caller_cost(engine, arch, trace, precision)
+    else:
+        trace, costed = as_run_formats(arch, trace, formats)
+        own = costed
+        groups = split(costed, main)
+        ops = ops_frame(trace)
+        q_ops, q_formats = quoted if quoted is not None else (ops, costed)
+        base = main_format_cost(
+            groups.main,
+            lambda: _frame_names(q_ops, q_formats, groups.main),
+            engine,
+            arch,
+            trace,
+            with_weights(precision, groups.main),
+        )
     ops = ops_frame(trace)
-    groups = split(formats, main)
-    q_ops, q_formats = quoted if quoted is not None else (ops, formats)
-    base = main_format_cost(
-        groups.main,
-        lambda: _frame_names(q_ops, q_formats, groups.main),
-        engine,
-        arch,
-        trace,
-        with_weights(precision, groups.main),
-    )
     parts = []
-    for fmt, prec, mask in precision_groups(groups, formats, op_activations(trace, formats, precision), precision):
+    for fmt, prec, mask in precision_groups(groups, costed, op_activations(trace, own, precision), precision):
         sub = part(trace, mask)
-        names = ops.loc[mask, "name"] if quoted is None else functools.partial(_named_at, q_ops, q_formats, fmt)
+        names = (
+            ops.loc[mask, "name"]
+            if quoted is None or formats is None
+            else functools.partial(_named_at, quoted[0], quoted[1], fmt)
+        )
         got = try_format(arch, fmt, groups.main, names, engine, arch, sub, prec)
         if got is not None:
             parts.append((mask, got))
-    return formats, groups, base, parts
+    return costed, groups, base, parts
 
 
 def evaluate_per_op(
     arch: Accelerator,
     trace: TraceLike,
     precision: Precision,
-    formats: list[str],
+    formats: list[str] | None,
     engine: Callable[..., CostTable] = evaluate,
+    model: ModelConfig | None = None,
 ) -> CostTable:
-    """`formats[i]` is the weight format of op i; activations and KV come from `precision`."""
-    formats, groups, base, parts = _costs_by_format(arch, trace, precision, formats, engine)
+    """`formats[i]` is the weight format of op i (None: every op at the precision's weights, as `--weights` gives
+    them); KV from `precision`, activations from it too, per op where they are the checkpoint's (`op_activations`;
+    `model`: the checkpoint of a bare ops table). Without either it is `engine(arch, trace, precision)` itself."""
+    if formats is None and not acts_per_op(precision):
+        return engine(arch, trace, precision)
+    got, groups, base, parts = _costs_by_format(arch, trace, precision, formats, engine, model=model)
     if not parts:
         return base
     frame = base.ops.copy()
-    for mask, got in parts:
-        for col in got.ops.columns:
-            frame.loc[mask, col] = got.ops[col].to_numpy()
+    for mask, cost in parts:
+        for col in cost.ops.columns:
+            frame.loc[mask, col] = cost.ops[col].to_numpy()
     import pandas as pd
 
-    frame.insert(2, "weights", np.asarray(formats, dtype=object))
+    if formats is not None:  # the caller's weights (one format) add no column
+        frame.insert(2, "weights", np.asarray(got, dtype=object))
     additive = [k for k in base.totals if k in frame.columns]
     totals = {**base.totals, **{k: float(pd.to_numeric(frame[k]).sum()) for k in additive}}
     return CostTable(arch=base.arch, ops=frame, totals=totals, extra_keys=base.extra_keys)
@@ -444,17 +509,21 @@ def per_op_columns(
     arch: Accelerator,
     trace: TraceLike,
     precision: Precision | ResolvedPrecision,
-    formats: list[str],
+    formats: list[str] | None,
     columns: Iterable[str],
     model: ModelConfig | None = None,
 ) -> dict[str, np.ndarray]:
     """`columns` of evaluate_per_op's ops table (the analytical engine's), without building a table: each row
-    costed at `formats[i]` (a serving step's rows, hwsim.serve.stepcost). With the checkpoint `model`, its main
-    format is the main one (`model_split`) and a refusal names its ops, as simulate's (rows of many steps would
-    otherwise name one op thrice, or an lm_head as the main format of a table of lm_head rows)."""
-    quoted = model_formats(model) if model is not None else None
+    costed at `formats[i]` (None: the precision's weights; a serving step's rows, hwsim.serve.stepcost). With the
+    checkpoint `model`, its main format is the main one (`model_split`) and a refusal names its ops, as simulate's
+    (rows of many steps would otherwise name one op thrice, or an lm_head as the main format of a table of lm_head
+    rows); it also decides each row's activations where they are its own (`op_activations`)."""
+    if formats is None and not acts_per_op(precision):
+        cost = evaluate(arch, trace, precision)
+        return {c: cost.column(c) for c in columns}
+    quoted = model_formats(model) if model is not None and formats is not None else None
     main = split(quoted[1]).main if quoted is not None else None
-    _, _, base, parts = _costs_by_format(arch, trace, precision, formats, evaluate, main, quoted)
+    _, _, base, parts = _costs_by_format(arch, trace, precision, formats, evaluate, main, quoted, model)
     out = {c: base.column(c).copy() for c in columns}
     for mask, got in parts:
         for c in out:
@@ -467,29 +536,42 @@ def sweep_cost_per_op(
     grid: Mapping[str, object],
     trace: TraceLike,
     precision: Precision,
-    formats: list[str],
+    formats: list[str] | None,
     *,
     product: bool = True,
+    model: ModelConfig | None = None,
 ) -> pd.DataFrame:
-    """hwsim.engine.sweep_cost with `formats[i]` the weight format of op i: the whole trace at the main format,
-    plus, for each other format, (its ops at that format − the same ops at the main format) on every summed
-    column; area and the family's point totals stay those of the main format."""
+    """hwsim.engine.sweep_cost with `formats[i]` the weight format of op i (None: every op at the precision's
+    weights) and the activations per op where they are the checkpoint's (`op_activations`; `model`: the checkpoint
+    of a bare ops table): the whole trace at the main format and the precision's activations, plus, for each other
+    (weights, activations) pair, (its ops at that pair − the same ops at the main one) on every summed column; area
+    and the family's point totals stay those of the main format."""
     from hwsim.engine.sweep import sweep_cost
 
-    trace, formats = as_run_formats(arch, trace, formats)
-    groups = split(formats)
+    if formats is None:
+        if not acts_per_op(precision):
+            return sweep_cost(arch, grid, trace, precision, product=product)
+        trace = as_run(arch, trace)
+        costed, own = _caller_weights(trace, precision, model)
+        groups = Split(costed[0], ())
+        out = caller_cost(sweep_cost, arch, grid, trace, precision, product=product)
+    else:
+        trace, costed = as_run_formats(arch, trace, formats)
+        own = costed
+        groups = split(costed)
+        ops = ops_frame(trace)
+        out = main_format_cost(
+            groups.main,
+            lambda: _frame_names(ops, costed, groups.main),
+            sweep_cost,
+            arch,
+            grid,
+            trace,
+            with_weights(precision, groups.main),
+            product=product,
+        )
     ops = ops_frame(trace)
-    out = main_format_cost(
-        groups.main,
-        lambda: _frame_names(ops, formats, groups.main),
-        sweep_cost,
-        arch,
-        grid,
-        trace,
-        with_weights(precision, groups.main),
-        product=product,
-    )
-    for fmt, prec, mask in precision_groups(groups, formats, op_activations(trace, formats, precision), precision):
+    for fmt, prec, mask in precision_groups(groups, costed, op_activations(trace, own, precision), precision):
         sub = part(trace, mask)
         got = try_format(
             arch, fmt, groups.main, ops.loc[mask, "name"], sweep_cost, arch, grid, sub, prec, product=product

@@ -40,7 +40,21 @@ from hwsim.arch.loader import as_accelerator
 from hwsim.engine.attention import as_run
 from hwsim.engine.cost import bound_of, cost_rows, op_columns, op_table
 from hwsim.engine.machine import Machine, configure, fixed_groups, op_traffic, with_fixed_rows
-from hwsim.engine.per_op import align, main_format_cost, split, try_format, weighted_names, with_weights
+from hwsim.engine.per_op import (
+    Split,
+    acts_per_op,
+    align,
+    caller_cost,
+    main_format_cost,
+    op_activations,
+    own_formats,
+    precision_groups,
+    split,
+    try_format,
+    weighted_names,
+    weights_name,
+    with_weights,
+)
 
 from hwsim.core.ops import OpColumns, column_array as _array
 from hwsim.core.precision import Precision, ResolvedPrecision, resolve_precision
@@ -307,14 +321,24 @@ def _rows(values: object, n: int) -> np.ndarray:
 
 
 def _mixed_series(
-    arch: Accelerator, ops: OpColumns, labels: dict[str, np.ndarray], prec: ResolvedPrecision, formats: list[str]
+    arch: Accelerator,
+    ops: OpColumns,
+    labels: dict[str, np.ndarray],
+    prec: Precision | ResolvedPrecision,
+    formats: list[str] | None,
+    acts: list[object] | None,
 ) -> tuple[Roofs, dict[str, Any], dict[str, np.ndarray], np.ndarray]:
-    """_series with `formats[i]` the weight format of op i (a quantized checkpoint's own formats): each group
-    of ops at its format (its own compute roof and bytes), rows back in trace order; the machine's roofs
-    are those at the format most ops use, its label names every format."""
-    groups = split(formats)
+    """_series with `formats[i]` the weight format of op i (a quantized checkpoint's own formats; None: every op
+    at the precision's, the caller's) and `acts[i]` its activation format where they are the checkpoint's
+    (hwsim.engine.per_op.op_activations, as simulate costs them): each group of ops at its (weights, activations)
+    pair (hwsim.engine.per_op.precision_groups: its own compute roof and bytes), rows back in trace order; the
+    machine's roofs are those of the main group (the format most ops use, the precision's activations), its label
+    names every weight format."""
+    resolved = resolve_precision(prec)
+    costed = [weights_name(prec)] * len(ops) if formats is None else formats
+    groups = Split(costed[0], ()) if formats is None else split(formats)
     main_rows = np.ones(len(ops), dtype=bool)
-    parts, used = [], [groups.main]
+    parts, used = [], [groups.main if formats is not None else resolved.weights.name]
 
     def rows(mask: np.ndarray) -> tuple[OpColumns, dict[str, np.ndarray]]:
         return ops.take(mask), {k: v[mask] for k, v in labels.items()}
@@ -323,35 +347,32 @@ def _mixed_series(
     # either, its error is the one line the user sees (not a warning that the ops are costed at it, then the error)
     with warnings.catch_warnings(record=True) as said:
         warnings.simplefilter("always", HwsimWarning)
-        for fmt, mask in groups.others:
+        for fmt, group_prec, mask in precision_groups(groups, costed, acts, prec):
             got = try_format(
-                arch,
-                fmt,
-                groups.main,
-                labels["name"][mask],
-                _series,
-                arch,
-                *rows(mask),
-                resolve_precision(with_weights(prec, fmt)),
+                arch, fmt, groups.main, labels["name"][mask], _series, arch, *rows(mask), resolve_precision(group_prec)
             )
             if got is not None:
                 parts.append((mask, got))
                 used.append(fmt)
                 main_rows &= ~mask
-    got = main_format_cost(
-        groups.main,
-        lambda: weighted_names(
-            labels["name"], ops.is_kind("linear"), main_rows & (np.asarray(formats, dtype=object) == groups.main)
-        ),
-        _series,
-        arch,
-        *rows(main_rows),
-        resolve_precision(with_weights(prec, groups.main)),
-    )
+    main_prec = resolve_precision(with_weights(prec, groups.main))
+    if formats is None:
+        got = caller_cost(_series, arch, *rows(main_rows), main_prec)
+    else:
+        got = main_format_cost(
+            groups.main,
+            lambda: weighted_names(
+                labels["name"], ops.is_kind("linear"), main_rows & (np.asarray(formats, dtype=object) == groups.main)
+            ),
+            _series,
+            arch,
+            *rows(main_rows),
+            main_prec,
+        )
     parts.insert(0, (main_rows, got))
     for w in said:
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    label = f"W {'+'.join(used)} / A {prec.activations.name} / KV {prec.kv.name}"
+    label = f"W {'+'.join(dict.fromkeys(map(str, used)))} / A {resolved.activations.name} / KV {resolved.kv.name}"
     roofs = replace(parts[0][1][0], precision=label)
     back = np.argsort(np.concatenate([np.flatnonzero(m) for m, _ in parts]), kind="stable")
     base: dict[str, np.ndarray | str] = {
@@ -445,26 +466,35 @@ def roofline(
     `arch`: an Accelerator, a preset name or a YAML path — or a list of them; `precision`: a
     Precision (default fp16 everywhere), a ResolvedPrecision — or a list of them. Every machine is
     analysed at every precision (one series each). `weight_formats`: one weight format per op (a quantized
-    checkpoint's own, hwsim.engine.per_op.own_formats(trace)); it replaces the precisions' weights.
+    checkpoint's own, hwsim.engine.per_op.own_formats(trace)); it replaces the precisions' weights. A precision
+    whose activations are the checkpoint's (hwsim.engine.per_op.model_activations) has them per op as simulate
+    costs them (hwsim.engine.per_op.op_activations: the one rule), whichever weights the ops take.
     """
     archs = [as_accelerator(a) for a in _as_list(arch)]
-    precs = [resolve_precision(p) for p in _as_list(precision)]
+    given = _as_list(precision)
+    precs = [resolve_precision(p) for p in given]
     if not archs or not precs:
         raise HwsimError("give at least one", field="arch" if not archs else "precision")
     if len(set(precs)) < len(precs):
         twice = next(p for p in precs if precs.count(p) > 1)
         raise HwsimError(f"{precision_label(twice)} is given twice", field="precision")
+    given = [p if p is not None else Precision() for p in given]
     series, summaries = [], []
     for a in archs:
         ran = as_run(a, trace)  # attention as this machine runs it (its intensity)
         ops, labels = op_columns(ran), _labels(op_table(ran))
         if not len(ops):
             raise HwsimError("has no ops: a roofline needs at least one", field="trace")
-        for p in precs:
+        formats = None if weight_formats is None else align(weight_formats, trace, ran)
+        own: list[str] | None = formats
+        for p, raw in zip(precs, given):
+            if formats is None and acts_per_op(raw) and own is None:
+                own = own_formats(ran)  # the checkpoint decides where its activations go, whatever the weights
+            acts = op_activations(ran, own, raw)  # the checkpoint's activations per op, as simulate costs them
             roofs, base, levels, b_moved = (
                 _series(a, ops, labels, p)
-                if weight_formats is None
-                else _mixed_series(a, ops, labels, p, align(weight_formats, trace, ran))
+                if formats is None and acts is None
+                else _mixed_series(a, ops, labels, raw, formats, acts)
             )
             series.append((roofs, base, levels))
             summaries.append(phase_summary(roofs, base, levels, b_moved, trace))

@@ -30,7 +30,8 @@ kind of bounded layer, through the same rule with their own skipped tokens: vLLM
 skips every token before the start of the chunk holding the current position (get_num_skipped_tokens =
 computed // chunk × chunk, in whole blocks), and admits a chunk of n new tokens with cdiv(min(chunk + n,
 max_model_len), block_size) blocks (ChunkedLocalAttentionSpec.max_admission_blocks_per_request). Under pipeline
-parallelism each stage's pool holds its own layers, split by their own kinds (stage_sliding); prefix caching caches
+parallelism each stage's pool holds its own layers, split by their own kinds, and under tensor parallelism a rank's
+shard of them (KV heads / tp, one replicated when tp exceeds them; stage_sliding); prefix caching caches
 each kind's blocks apart and finds a hit as vLLM's hybrid coordinator does (BlockTable).
 """
 
@@ -68,6 +69,11 @@ if TYPE_CHECKING:
 
 
 NO_BLOCK_LIMIT = 2**40  # blocks of a model whose blocks hold nothing (no attention layer): never the limit
+
+
+class DoesNotFit(HwsimError):
+    """capacity_blocks' refusal of a layout whose weights and activations leave less than one block: the one error
+    a fit check reads as "does not fit" (any other, such as a trace beyond hwsim's number-size limit, is not)."""
 
 
 def kv_bytes_per_token(model: ModelConfig, kv_bits: Any) -> float:
@@ -108,7 +114,9 @@ def capacity_blocks(
     block; the cache holds the blocks the tightest stage can. Sizes in the info are per device;
     a speculative `draft` model's weights and KV sit beside the target's on every device. SSM layers' state of
     `max_seqs` sequences is reserved beside the weights (module docstring). info["stage_blocks"]: the blocks of each
-    stage's own pool (NO_BLOCK_LIMIT for a stage without attention layers), for stage_sliding's per-stage charge."""
+    stage's own pool (NO_BLOCK_LIMIT for a stage without attention layers), for stage_sliding's per-stage charge;
+    info["stage_block_bytes"], info["stage_weights_bytes"]: each stage's block and weights (draft included) on one
+    device (info["kv_block_bytes"] and info["weights_bytes"] are the largest of them, not always one stage's)."""
     par = par or Parallel()
     cap = float(np.asarray(arch.backing.capacity))
     if not math.isfinite(cap):
@@ -124,16 +132,15 @@ def capacity_blocks(
     shard = shard_model(model, par)
     acts = activation_bytes(shard, max_batched_tokens, rp.activations.bits)
     ranges = stage_ranges(model.layers, par.pp)
-    extra_w = extra_kv = 0.0
+    extra_w = 0.0
     if draft is not None:  # held whole on every device (assumed: a small draft runs unsharded), at its own formats
         d_concrete, d_main = for_model(draft, prec)  # KV None: the draft's own cache format, as its steps cost it
         d_rp = resolve_precision(d_concrete)
         extra_w = stage_weight_bytes(draft, [(0, draft.layers)], 1, d_rp.weights, bool(d_main))[0]
-        extra_kv = kv_bytes_per_token(draft, d_rp.kv) * block_size
         extra_w += state_bytes_per_seq(draft, d_rp.kv.bits) * max_seqs  # a hybrid draft's SSM state
     weights = [w + extra_w for w in stage_weight_bytes(shard, ranges, par.pp, rp.weights, main is not None)]
     states = [stage_state_bytes(shard, r, rp.kv.bits) * max_seqs for r in ranges]
-    blocks = [stage_kv_bytes_per_token(shard, r, rp.kv) * block_size + extra_kv for r in ranges]
+    blocks = stage_block_bytes(model, prec, block_size, par, draft)
     free = [cap * utilization - w - st - acts for w, st in zip(weights, states)]
     worst = int(np.argmax([w for w in weights]))
     info: dict[str, Any] = {
@@ -142,6 +149,8 @@ def capacity_blocks(
         "activation_bytes": acts,
         "state_bytes": states[worst],
         "kv_block_bytes": max(blocks),
+        "stage_block_bytes": blocks,
+        "stage_weights_bytes": weights,
         "kv_budget_bytes": min(free),
         "devices": par.devices,
     }
@@ -152,7 +161,7 @@ def capacity_blocks(
     if short:
         s = short[0]
         where = f" (pipeline stage {s + 1} of {par.pp})" if par.pp > 1 else ""
-        raise HwsimError(
+        raise DoesNotFit(
             f"{model.name} does not fit on {par.devices} device(s) (tp {par.tp} × pp {par.pp}): "
             f"{weights[s] / 1e9:.2f} GB of weights + {acts / 1e9:.2f} GB of activations{state_note} per device{where} "
             f"leave {max(free[s], 0) / 1e9:.2f} GB of {cap * utilization / 1e9:.2f} GB ({arch.backing.name} × "
@@ -163,6 +172,25 @@ def capacity_blocks(
     info["stage_blocks"] = [int(f // b) if b > 0 else NO_BLOCK_LIMIT for f, b in zip(free, blocks)]
     held = [int(f // b) for f, b in zip(free, blocks) if b > 0]
     return (min(held) if held else NO_BLOCK_LIMIT), info
+
+
+def stage_block_bytes(
+    model: ModelConfig,
+    prec: Precision | ResolvedPrecision | None,
+    block_size: int,
+    par: Parallel | None = None,
+    draft: ModelConfig | None = None,
+) -> list[float]:
+    """Bytes one block of `block_size` tokens costs one device of each pipeline stage of layout `par`: the K/V of
+    its tensor-parallel shard of the stage's layers at the model's KV format (SSM layers none), plus a speculative
+    `draft`'s whole K/V at its own (held on every device: capacity_blocks)."""
+    par = par or Parallel()
+    kv_fmt = resolve_precision(for_model(model, prec)[0]).kv
+    shard = shard_model(model, par)
+    extra = 0.0
+    if draft is not None:
+        extra = kv_bytes_per_token(draft, resolve_precision(for_model(draft, prec)[0]).kv) * block_size
+    return [stage_kv_bytes_per_token(shard, r, kv_fmt) * block_size + extra for r in stage_ranges(model.layers, par.pp)]
 
 
 @dataclass(frozen=True)
@@ -306,13 +334,17 @@ def stage_sliding(
     """The SlidingKv of each pipeline stage of layout `par`: each stage's pool holds its own layers (one device's
     shard of them), so its split between full and bounded layers is its own, a stage of sliding layers only
     needing its windows' blocks; a speculative draft is held whole on every stage (capacity_blocks), so its layers
-    join each. None when the model (with its draft) has no sliding or chunked layer; one entry, the whole model's,
-    without pipeline parallelism. A stage without attention layers has a SlidingKv of total 0 (nothing cached)."""
+    join each. None when the model (with its draft) has no sliding or chunked layer; one entry without pipeline
+    parallelism. Every split is one tensor-parallel rank's, as its pool holds them (capacity_blocks): KV heads
+    divided by tp, or one replicated when tp exceeds them (hwsim.serve.shard), so a layer kind whose KV heads tp
+    replicates weighs more on each rank than in the whole model (Gemma-4-31B at tp 8: its full layers' 4 KV heads
+    of 512 keep one each, its sliding layers' 16 of 256 two: a full layer weighs what a sliding one does on a rank,
+    half in the whole model), and a draft, held whole on every rank, weighs more beside a rank's share of the
+    target than beside the whole target. A stage
+    without attention layers has a SlidingKv of total 0 (nothing cached)."""
     if sliding_kv(model, kv_bits, block_size, draft, draft_bits) is None:
         return None
     par = par or Parallel()
-    if par.pp == 1:
-        return (sliding_kv(model, kv_bits, block_size, draft, draft_bits, full_only=True),)
     shard = shard_model(model, par)
     return tuple(
         sliding_kv(replace(shard, blocks=shard.blocks[a:b]), kv_bits, block_size, draft, draft_bits, full_only=True)

@@ -49,7 +49,10 @@ def _stats(x: np.ndarray) -> dict:
 
 def summary(r: Replay, *, static_power_w: float = 0.0, kv_block_bytes: float = 0.0, replicas: int = 1) -> dict:
     """The --json summary. Energy: every iteration's joules plus static power while the machine idles;
-    `static_power_w` is one replica's, and each of `replicas` idles whenever it runs no iteration."""
+    `static_power_w` is one replica's, and each of `replicas` idles whenever it runs no iteration. `kv_block_bytes`:
+    what one block of the reported pool costs one device (under --pp the fullest stage's, a tp rank's shard of its
+    layers, a draft's K/V beside them; hwsim.serve.kvcache.stage_block_bytes), so kv_peak_bytes is that pool's
+    peak on one device."""
     req = request_frame(r)
     it = r.iterations
     start = float(r.requests.arrival.min())
@@ -74,6 +77,7 @@ def summary(r: Replay, *, static_power_w: float = 0.0, kv_block_bytes: float = 0
         "kv_capacity_blocks": r.kv_capacity_blocks,
         "kv_peak_blocks": r.kv_peak_blocks,
         "kv_peak_bytes": r.kv_peak_blocks * kv_block_bytes,
+        "kv_block_bytes": kv_block_bytes,
         "kv_peak_fraction": r.kv_peak_blocks / r.kv_capacity_blocks,
         "preemptions": r.preemptions,
         "prefix_cache_hit_tokens": r.prefix_hit_tokens,

@@ -14,7 +14,7 @@ from hwsim.engine.per_op import activations_label, for_model, kv_label, weights_
 from hwsim.errors import HwsimError
 from hwsim.fileio import atomic_write_table, prepare_output
 from hwsim.serve import metrics
-from hwsim.serve.kvcache import SlidingKv, capacity_blocks, kv_bytes_per_token, stage_sliding, state_bytes_per_seq
+from hwsim.serve.kvcache import SlidingKv, capacity_blocks, stage_block_bytes, stage_sliding, state_bytes_per_seq
 from hwsim.serve.links import Link
 from hwsim.serve.parallel import ParallelStepCost, machine_cost
 from hwsim.serve.replicas import merge, round_robin
@@ -129,12 +129,15 @@ def serve(
     # each pipeline stage's pool holds its own layers' blocks (a stage without attention layers holds none)
     pools: int | list[int] = kv_blocks
     sliding: SlidingKv | tuple[SlidingKv, ...] | None = None
+    draft = speculation.draft.model if speculation else None
+    block_bytes = stage_block_bytes(model, prec, config.block_size, par, draft)  # one device of each stage
     if stages is not None and len(stages) > 1:
         keep = [s for s, st in enumerate(stages) if st.total > 0]
         sliding = tuple(stages[s] for s in keep)
         pools = [stage_blocks[s] for s in keep] if stage_blocks is not None else kv_blocks
-    elif stages is not None:
-        sliding = stages[0]
+    else:  # one pool: every stage charged alike, so the stage with the fewest blocks (of those, the costliest) binds
+        keep = [min(range(par.pp), key=lambda s: (stage_blocks[s] if stage_blocks else 0, -block_bytes[s]))]
+        sliding = stages[0] if stages is not None else None
     sc.warm(requests.input_tokens)
     if speculation is not None:
         speculation.validate()
@@ -151,9 +154,11 @@ def serve(
         rep = merge(requests, [simulate(share, sc.iteration, pools, config, speculation, sliding) for share in shares])
     # after the replay's own checks, so that an error stays the only line: the longest request's last position
     warn_beyond_trained_context(model, int((requests.input_tokens + requests.output_tokens).max()) - 1)
-    block_bytes = kv_bytes_per_token(model, rp.kv) * config.block_size
     summ = metrics.summary(
-        rep, static_power_w=float(arch.static_power_w) * par.devices, kv_block_bytes=block_bytes, replicas=dp
+        rep,
+        static_power_w=float(arch.static_power_w) * par.devices,
+        kv_block_bytes=block_bytes[keep[rep.kv_stage]],
+        replicas=dp,
     )
     summ["devices"] = dp * par.devices
     summ["weights"] = weights_label(model, prec)

@@ -15,7 +15,7 @@ from numpy.typing import DTypeLike
 
 from hwsim.errors import HwsimError
 from hwsim.serve.requests import Requests
-from hwsim.serve.scheduler import Replay
+from hwsim.serve.scheduler import Replay, fullest_pool
 
 
 def round_robin(requests: Requests, dp: int) -> list[Requests]:
@@ -42,9 +42,17 @@ def merge(requests: Requests, replays: list[Replay | None], idx: list[np.ndarray
             out[idx[r]] = getattr(rep, name)
         return out
 
+    # one pool for every replica (the same machine's): under --pp the fullest stage over all of them, not each
+    # replica's own (which could differ: a peak of one stage read against another's capacity)
+    caps = ran[0][1].kv_stage_capacity_blocks
+    assert all(rep.kv_stage_capacity_blocks == caps for _, rep in ran), "replicas of one machine, one set of pools"
+    peaks = np.max([rep.kv_stage_peak_blocks for _, rep in ran], axis=0)
+    stage = fullest_pool(peaks, caps)
     cols = list(ran[0][1].iterations)
     its = {c: [v for _, rep in ran for v in rep.iterations[c]] for c in cols}
     its["replica"] = [r for r, rep in ran for _ in rep.iterations[cols[0]]]
+    used = np.concatenate([rep.kv_used_by_stage for _, rep in ran])
+    its["kv_blocks_used"] = used[:, stage].tolist()
     order = np.argsort(np.asarray(its["start_s"], dtype=np.float64), kind="stable")  # one timeline, by start
     its = {c: [v[i] for i in order] for c, v in its.items()}
     return Replay(
@@ -54,11 +62,18 @@ def merge(requests: Requests, replays: list[Replay | None], idx: list[np.ndarray
         preemptions_per_request=gather("preemptions_per_request", np.int64),
         generated=gather("generated", np.int64),
         iterations=its,
-        kv_capacity_blocks=ran[0][1].kv_capacity_blocks,
-        kv_peak_blocks=max(rep.kv_peak_blocks for _, rep in ran),
+        kv_capacity_blocks=int(caps[stage]),
+        kv_peak_blocks=int(peaks[stage]),
         preemptions=sum(rep.preemptions for _, rep in ran),
         cached_tokens=gather("cached_tokens", np.int64),
         prefix_hit_tokens=sum(rep.prefix_hit_tokens for _, rep in ran),
         prefix_query_tokens=sum(rep.prefix_query_tokens for _, rep in ran),
-        kv_evicted_blocks=sum(rep.kv_evicted_blocks for _, rep in ran),
+        kv_evicted_blocks=sum(rep.kv_stage_evicted_blocks[stage] for _, rep in ran),
+        kv_stage=stage,
+        kv_stage_capacity_blocks=caps,
+        kv_stage_peak_blocks=tuple(int(p) for p in peaks),
+        kv_stage_evicted_blocks=tuple(
+            int(sum(rep.kv_stage_evicted_blocks[s] for _, rep in ran)) for s in range(len(caps))
+        ),
+        kv_used_by_stage=used[order],
     )

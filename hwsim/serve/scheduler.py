@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import simpy
+from numpy.typing import ArrayLike
 
 from hwsim.errors import HwsimError
 from hwsim.serve.kvcache import BlockTable, SlidingKv
@@ -86,6 +87,19 @@ class Replay:
     prefix_hit_tokens: int = 0  # over every admission (resumed preempted sequences included): tokens reused
     prefix_query_tokens: int = 0  # ... and tokens the sequences admitted knew (prompt + generated)
     kv_evicted_blocks: int = 0  # cached blocks evicted to make room
+    # the pool the kv_* figures describe (an index into simulate's `kv_blocks`: a pipeline stage's, the fullest;
+    # 0 with one pool) and every pool's own figures, so that replicas' replays merge on one pool (replicas.merge)
+    kv_stage: int = 0
+    kv_stage_capacity_blocks: tuple[int, ...] = ()
+    kv_stage_peak_blocks: tuple[int, ...] = ()
+    kv_stage_evicted_blocks: tuple[int, ...] = ()
+    kv_used_by_stage: np.ndarray | None = None  # iteration × pool: blocks in use when each iteration ran
+
+
+def fullest_pool(peak: ArrayLike, capacities: ArrayLike) -> int:
+    """The pool (pipeline stage) whose peak fills the largest share of its capacity, the first of equals: the one
+    serve reports."""
+    return int(np.argmax(np.asarray(peak, dtype=np.float64) / np.asarray(capacities, dtype=np.float64)))
 
 
 def simulate(
@@ -321,8 +335,9 @@ def simulate(
     env.process(arrivals())
     env.process(engine())
     env.run()
-    stage = int(np.argmax(kv.peak / kv.capacities))  # the fullest pipeline stage's pool (one without --pp)
-    it["kv_blocks_used"] = [int(u[stage]) for u in it["kv_blocks_used"]]
+    stage = fullest_pool(kv.peak, kv.capacities)  # the fullest pipeline stage's pool (one without --pp)
+    used = np.array(it["kv_blocks_used"], dtype=np.int64).reshape(-1, len(kv.capacities))
+    it["kv_blocks_used"] = used[:, stage].tolist()
     return Replay(
         requests=requests,
         first_token=first,
@@ -337,6 +352,11 @@ def simulate(
         prefix_hit_tokens=state["hits"],
         prefix_query_tokens=state["queried"],
         kv_evicted_blocks=kv.evicted_blocks(stage),
+        kv_stage=stage,
+        kv_stage_capacity_blocks=tuple(int(c) for c in kv.capacities),
+        kv_stage_peak_blocks=tuple(int(p) for p in kv.peak),
+        kv_stage_evicted_blocks=tuple(kv.evicted_blocks(s) for s in range(len(kv.capacities))),
+        kv_used_by_stage=used,
     )
 
 

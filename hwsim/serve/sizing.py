@@ -12,7 +12,7 @@ from hwsim.engine.per_op import for_model
 from hwsim.errors import HwsimError
 from hwsim.serve.generate import generate
 from hwsim.core.precision import resolve_precision
-from hwsim.serve.kvcache import capacity_blocks, stage_sliding
+from hwsim.serve.kvcache import DoesNotFit, capacity_blocks, stage_sliding
 from hwsim.serve.links import Link
 
 if TYPE_CHECKING:
@@ -48,12 +48,18 @@ def why_not_fits(
         return None
     if not 0 < memory_utilization <= 1:
         raise HwsimError(f"must lie in (0, 1], got {memory_utilization!r}", field="memory_utilization")
-    try:  # with a capacity and a utilization, capacity_blocks refuses only a layout the model does not fit
+    try:
         blocks, info = capacity_blocks(
             arch, model, prec, block_size, memory_utilization, prompt * batch, par, draft, max_seqs=batch
         )
-    except HwsimError:
+    except DoesNotFit:
         return "weights and activations do not fit"
+    except HwsimError as exc:  # the activation trace of the whole batch's prompts at once: too large to count
+        raise HwsimError(
+            f"the memory fit check prices one iteration of batch × prompt = {prompt * batch:,} tokens, beyond "
+            f"hwsim's number-size limit ({exc.detail})",
+            field="batch",
+        ) from None
     stages = _sliding(model, prec, block_size, par, draft) if sliding else None
     if stages is None:
         need = batch * -(-(prompt + output) // block_size)
@@ -97,12 +103,14 @@ def why_not_serves(
         return exc.detail
     if kv_blocks is None or blocks >= kv_blocks:
         return None
+    s = int(np.argmin(info["stage_blocks"]))  # the stage that holds the fewest: its own block and weights
+    where = f" on pipeline stage {s + 1} of {par.pp}" if par.pp > 1 else ""
     return (
         f"{model.name} on {par.devices} device(s) (tp {par.tp} × pp {par.pp}): the {kv_blocks} KV blocks given "
-        f"need {kv_blocks * info['kv_block_bytes'] / 1e9:.2f} GB per device beside {info['weights_bytes'] / 1e9:.2f} "
-        f"GB of weights + {info['activation_bytes'] / 1e9:.2f} GB of activations, and the {arch.backing.name} "
-        f"({info['memory_bytes'] / 1e9:.2f} GB) holds {blocks}; give fewer `kv_blocks`, more devices (`tp`/`pp`) "
-        "or fewer weight bits"
+        f"need {kv_blocks * info['stage_block_bytes'][s] / 1e9:.2f} GB per device{where} beside "
+        f"{info['stage_weights_bytes'][s] / 1e9:.2f} GB of weights + {info['activation_bytes'] / 1e9:.2f} GB of "
+        f"activations, and the {arch.backing.name} ({info['memory_bytes'] / 1e9:.2f} GB) holds {blocks}; give fewer "
+        "`kv_blocks`, more devices (`tp`/`pp`) or fewer weight bits"
     )
 
 

@@ -41,7 +41,7 @@ from numpy.typing import ArrayLike
 
 from hwsim.core.spec import Accelerator
 
-from hwsim.engine import Precision, evaluate
+from hwsim.engine import Precision
 from hwsim.engine.attention import attention_form
 from hwsim.engine.per_op import for_model, own_formats, per_op_columns
 from hwsim.serve.basis import Basis, RowSet, build_basis
@@ -224,12 +224,9 @@ class StepCost:
         weights to it has each op at its own format (hwsim.engine.per_op, as hwsim simulate costs it)."""
         self.evaluations += 1
         with np.errstate(divide="ignore", invalid="ignore"):
-            if self._main is not None:
-                formats = own_formats(ops, self.model, self._main)
-                assert formats is not None  # _main is set for a quantized checkpoint only
-                return per_op_columns(self.arch, ops, self.precision, formats, _COLUMNS, self.model)
-            cost = evaluate(self.arch, ops, self.precision)  # its columns, without building its ops table
-        return {c: cost.column(c) for c in _COLUMNS}
+            # formats None: every op at the precision's weights, the checkpoint's own activations still per op
+            formats = own_formats(ops, self.model, self._main) if self._main is not None else None
+            return per_op_columns(self.arch, ops, self.precision, formats, _COLUMNS, self.model)
 
     def _evaluate_rows(self, rows: pd.DataFrame, mult: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Seconds and joules of k shapes' rows (shape-major) weighted by `mult` ((R,) → (k,); (R, C) → (k, C))."""

@@ -9,7 +9,7 @@ one row). The default one runs hwsim's analytical engine; tests inject small pur
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
@@ -22,8 +22,11 @@ from hwsim.study.serving import ServingWorkload
 from hwsim.sweep.accuracy import PREFIX as ACC_PREFIX
 from hwsim.sweep.tasks import Task
 from hwsim.core.spec import Accelerator
-from hwsim.engine import Precision, evaluate
+from hwsim.engine import Precision
 from hwsim.workload.trace import Trace
+
+if TYPE_CHECKING:
+    from hwsim.workload.config import ModelConfig
 
 # the columns naming a workload (a step's shape, or a serving workload's request load): one front each
 WORKLOAD_COLUMNS = ("model", "phase", "batch", "seq", "context", "ops", "requests")
@@ -149,6 +152,12 @@ def engine_formats(workload: AnyWorkload, precision: PrecisionChoice) -> list[st
     return _checkpoint_formats(workload) if precision.per_op else None
 
 
+def engine_model(workload: AnyWorkload) -> ModelConfig:
+    """The task's model: the checkpoint whose own activations go per op where they are its own
+    (hwsim.engine.per_op.op_activations), whatever weights the precision gives (a kept-ops trace is a bare table)."""
+    return _full_trace(workload).model
+
+
 def engine_grid(design: Design, points: dict) -> dict:
     """Swept values as the engine takes them: SI, parsed once from the study (hwsim.core.schema.SIValues)."""
     params = {p.path: p for p in design.params}
@@ -159,19 +168,14 @@ def engine_evaluator(design: Design, points: dict, workload: Workload, precision
     """hwsim's analytical engine (hwsim.engine.sweep_cost), vectorised over a chunk of design points:
     the chunk's points (grid or samples, hwsim.study.samplers) are zipped columns, one sweep_cost call
     (sweep_cost_per_op when a checkpoint's ops keep their own formats)."""
-    from functools import partial
-
-    from hwsim.engine import sweep_cost
     from hwsim.engine.per_op import evaluate_per_op, sweep_cost_per_op
 
     arch, tr, prec = engine_inputs(design, workload, precision)
-    fmts = engine_formats(workload, precision)
-    cost = sweep_cost if fmts is None else partial(sweep_cost_per_op, formats=fmts)
+    fmts, model = engine_formats(workload, precision), engine_model(workload)
     if not points:
-        one = evaluate(arch, tr, prec) if fmts is None else evaluate_per_op(arch, tr, prec, fmts)
-        df = pd.DataFrame([one.totals])
+        df = pd.DataFrame([evaluate_per_op(arch, tr, prec, fmts, model=model).totals])
     else:
-        df = cost(arch, engine_grid(design, points), tr, prec, product=False)
+        df = sweep_cost_per_op(arch, engine_grid(design, points), tr, prec, fmts, product=False, model=model)
         df = df.drop(columns=[c for c in points if c in df.columns])
     df.insert(0, "family", arch.family)
     df["price_usd"] = np.nan if arch.price_usd is None else float(arch.price_usd)

@@ -26,6 +26,7 @@ from hwsim.sweep.evaluate import (
     engine_formats,
     engine_grid,
     engine_inputs,
+    engine_model,
 )
 from hwsim.fileio import atomic_write_table
 from hwsim.sweep.tasks import Task, plan
@@ -69,7 +70,7 @@ def recheck_table(study: Study, table: pd.DataFrame) -> pd.DataFrame:
         grid = engine_grid(design, design_points(design, study.sampler, point, point + 1))
         try:
             arch = arch_at(arch, {k: v[0] for k, v in grid.items()})
-            cost = evaluate(arch, trace, prec) if fmts is None else evaluate_per_op(arch, trace, prec, fmts, evaluate)
+            cost = evaluate_per_op(arch, trace, prec, fmts, evaluate, engine_model(workload))
             got.append(cost.totals["cycles"])
         except HwsimError as exc:
             raise HwsimError(

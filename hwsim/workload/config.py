@@ -18,7 +18,15 @@ from hwsim.errors import MAX_LIST_MESSAGE, HwsimError, HwsimWarning
 from hwsim.fileio import read_mapping
 from hwsim.paths import require_name, resolve_preset
 from hwsim.workload.blocks import NORM_PARAMS, Attention, Embedding, Layer, Linear, unquantized_modules
-from hwsim.workload.readers import READERS, WRAPPERS, AskedDict, Fields, language_model, near_misses
+from hwsim.workload.readers import (
+    NOT_MODELLED,
+    READERS,
+    WRAPPERS,
+    AskedDict,
+    Fields,
+    language_model,
+    near_misses,
+)
 from hwsim.workload.quant import (
     WeightFormats,
     activation_field,
@@ -197,6 +205,8 @@ def from_hf_dict(
     if not isinstance(cfg, dict):
         raise HwsimError("expected a mapping of config fields", file=file)
     model_type = cfg.get("model_type")
+    if isinstance(model_type, str) and model_type in NOT_MODELLED:
+        raise HwsimError(f"{model_type} is not modelled: {NOT_MODELLED[model_type]}", file=file, field="model_type")
     if model_type not in SUPPORTED_TYPES:
         # no "did you mean": a near name is a different architecture (qwen3 read as qwen2 is wrong)
         raise HwsimError(
@@ -239,7 +249,7 @@ def from_hf_dict(
         encoder=info.get("encoder", False),
         default_weight_format=formats.default if formats else default_weight_format(dtype_fields, file),
         dtype=checkpoint_dtype(dtype_fields),
-        weight_formats=formats or weight_formats(dtype_fields, file, unquantized_modules(tuple(blocks))),
+        weight_formats=formats or weight_formats(dtype_fields, file, unquantized_modules(tuple(blocks), model_type)),
         kv_format=kv_cache_format(dtype_fields, file),
         activation_format=activation_format(dtype_fields, file),
         activation_source=_activation_source(dtype_fields, file),

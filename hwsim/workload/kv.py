@@ -43,8 +43,10 @@ def attended_tokens(attn: Attention, span: int) -> int:
 
 
 def index_elems_per_token(attn: Attention) -> int:
-    """Elements of DeepSeek-V3.2's index key per token of one sequence in one layer (0 without an indexer)."""
-    return attn.mla.indexer.head_dim if attn.mla is not None and attn.mla.indexer is not None else 0
+    """Elements of DeepSeek-V3.2's index key per token of one sequence in one layer (0 without an indexer of its
+    own: GLM-5's shared layers reuse another layer's choice)."""
+    ix = attn.mla.indexer if attn.mla is not None else None
+    return ix.head_dim if ix is not None and not ix.reuse else 0
 
 
 def as_bytes(elems: Any, index: Any, kv_bits: Any, by_rows: Mapping[tuple[int, int], int] | None = None) -> Any:
