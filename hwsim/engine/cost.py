@@ -426,7 +426,7 @@ def format_exception_bytes(model: Any, ops: pd.DataFrame, main: OperandType, tie
     the token table on rows of hidden; the per-layer table is not grouped, as weight_rows) the row scales of its format instead of the main one's
     (row_scale_bytes: the one row rule). An lm_head tied to the embeddings stores nothing of its own (the table is
     `embed`'s), except the copy a last pipeline stage keeps (`tied_copy`, hwsim.serve.shard.stage_params)."""
-    formats = model.op_weight_formats(ops["name"])
+    formats = model.op_weight_formats(ops["name"], ops["kind"])
     if formats is None:
         return 0.0
     shared = model.tie_embeddings and not tied_copy
