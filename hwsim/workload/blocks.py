@@ -556,18 +556,29 @@ class Embedding:
 # (GLM-4.5's vLLM gate is an fp32 nn.Linear on fp32 inputs: a format of its own, not the checkpoint's dtype).
 ROUTER_UNQUANTIZED: frozenset[str] = frozenset({"deepseek_v2", "deepseek_v3", "deepseek_v32"})
 ROUTER_MODULE = "mlp.gate"
+# MLA's absorbed decode products (hwsim.workload.layer_ops.mla: q_absorb = W_UK, v_up = W_UV, both cut from
+# kv_b_proj): vLLM's MLA backends (MLACommonBaseImpl.process_weights_after_loading, vllm/model_executor/layers/
+# attention/mla_attention.py) dequantize kv_b_proj at load into W_UK_T / W_UV in the activation dtype and run both
+# bmm's in 16 bits whatever the quantization method ("we currently do not have quantized bmm's"; only ROCm's
+# AITER paths requantize them). So a quantized checkpoint costs them at its dtype, weights and activations; kv_b_proj
+# itself (prefill, the latent cache) stays at its own format, and is what the footprint counts
+# (hwsim.engine.cost.format_exception_bytes skips these rows); vLLM's extra 16-bit copies (heads × kv_lora_rank ×
+# (nope + v) × 2 bytes a layer) are not counted.
+MLA_ABSORBED: tuple[str, ...] = ("q_absorb", "v_up")
 
 
 def unquantized_modules(blocks: tuple[Layer, ...], model_type: str = "") -> tuple[str, ...]:
     """HF module names a quantized checkpoint of these blocks keeps at its dtype because the modelling code builds
     them unquantized whatever the quantization method: DeepSeek-V3.2's indexer weights_proj (Indexer.UNQUANTIZED),
-    and the MoE router of the types in ROUTER_UNQUANTIZED (`model_type`), where a layer is a MoE."""
+    MLA's absorbed decode products (MLA_ABSORBED), and the MoE router of the types in ROUTER_UNQUANTIZED (`model_type`), where a layer is a MoE."""
     out: tuple[str, ...] = ()
     for layer in blocks:
         a = layer.mixer
         if isinstance(a, Attention) and a.mla is not None and a.mla.indexer is not None:
             out = Indexer.UNQUANTIZED
             break
+    if any(isinstance(layer.mixer, Attention) and layer.mixer.mla is not None for layer in blocks):
+        out += MLA_ABSORBED
     if model_type in ROUTER_UNQUANTIZED and any(layer.mlp is not None and layer.mlp.is_moe for layer in blocks):
         out += (ROUTER_MODULE,)
     return out
