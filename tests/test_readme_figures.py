@@ -3,38 +3,33 @@ README quotes stays true). Figures that need a model run are in the tests their 
 
 import re
 import sys
-from pathlib import Path
+
+from doc_text import ROOT, between, names, read
 
 from hwsim.paths import preset_names
 
-ROOT = Path(__file__).resolve().parents[1]
-README = (ROOT / "README.md").read_text()
+README = read("README.md")
 
 
 def _between(start: str, end: str) -> str:
-    i = README.index(start) + len(start)
-    return README[i : README.index(end, i)]
-
-
-def _names(text: str) -> set[str]:
-    return {n.strip(" `.\n") for n in re.split(r",|\n", text) if n.strip(" `.\n")}
+    return between(README, start, end)
 
 
 def test_model_presets_listed_are_the_shipped_ones():
     """README's "Presets (parameter totals pinned by tests ...)" list names every workload preset (the
     Llama-3.1-405B preset was shipped without being listed)."""
-    listed = _names(_between("num_parameters()`):\n", ". Supported"))
+    listed = names(_between("num_parameters()`):\n", ". Supported"))
     assert listed == set(preset_names("workloads"))
 
 
 def test_accelerator_presets_in_the_family_table_are_the_shipped_ones():
     rows = [line.split("|") for line in README.splitlines() if re.match(r"\| `[a-z]+` \|", line)]
-    listed = {n for row in rows for n in _names(row[2])}
+    listed = {n for row in rows for n in names(row[2])}
     assert listed == set(preset_names("archs"))
 
 
 def test_shipped_studies_listed_are_the_shipped_ones():
-    listed = _names(
+    listed = names(
         _between("objectives. Shipped: ", " (docs/reproductions.md)").replace(
             " and one reproduction per seed paper:", ","
         )

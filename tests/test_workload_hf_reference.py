@@ -54,6 +54,13 @@ MIXER_OPS = {
     "lin_inter",
     "lin_states",
     "lin_readout",
+    "attn_gate_proj",  # AFMoE's attention output gate
+    "q_adapter_down",  # Zamba2's attention adapters (its shared block's self_attn)
+    "q_adapter_up",
+    "k_adapter_down",
+    "k_adapter_up",
+    "v_adapter_down",
+    "v_adapter_up",
 }
 
 
@@ -69,7 +76,7 @@ def test_parameter_count_equals_transformers(model_type):
 
 
 # Gemma-4's per-layer input projections: modules of the decoder layer itself, in none of the reference's groups
-OTHER_OPS = {"per_layer_input_gate", "per_layer_projection"}
+OTHER_OPS = {"per_layer_input_gate", "per_layer_projection", "block_out"}  # Zamba2's hybrid `linear` too
 
 
 def _groups(ops) -> dict:

@@ -6,7 +6,10 @@ on the Llama reader, falcon_mamba
 solar_open (Solar-Open) on the GLM-4.5 reader, mimo_v2_flash (MiMo-V2-Flash) on a reader of its own, flex_olmo
 (FlexOlmo) on the Llama reader, bloom (BLOOM) on a reader of its own, dots1 (dots.llm1) on the GLM-4.5 reader,
 glm_moe_dsa (GLM-5) on the DeepSeek reader, internlm3 (InternLM3), iquestcoder (IQuest-Coder-V1) and cwm (Code World
-Model), which transformers runs as Llama or a Llama with windows, on the Llama reader.
+Model), which transformers runs as Llama or a Llama with windows, on the Llama reader, longcat_flash (LongCat-Flash) and zamba2
+(Zamba2) on readers of their own, sarvam_moe (Sarvam-30B) and param2moe (Param-2) on the GLM-4.5 reader, sarvam_mla
+(Sarvam-105B) and minicpm3 (MiniCPM3) on the DeepSeek reader, vaultgemma (VaultGemma) on the Gemma reader, exaone_moe (K-EXAONE), hy_v3 (Hy3), hyperclovax (HyperCLOVA X), jais2 (Jais-2), granite_swa and
+granitemoe_swa (Granite-SWA) on the Llama reader, afmoe (Arcee's AFMoE) and cohere2_moe (Command A+) on readers of their own, axk1 (A.X-K1) and youtu (Youtu-LLM) on the DeepSeek reader.
 
 Sources: transformers 5.25's modelling code and config classes (ArceeMLP: up, ReLU², down; HeliumAttention: o_proj never
 biased; GlmMLP: fused gate_up_proj, GlmConfig partial_rotary_factor 0.5; OlmoLayerNorm: F.layer_norm without weight
@@ -25,6 +28,7 @@ from hwsim.engine import evaluate
 from hwsim.errors import HwsimError
 from hwsim.serve import StepCost, generate
 from hwsim.workload import from_hf_dict, load_model, trace
+from hwsim.workload.tensor_map import index_tensors, locate
 
 CONFIGS = Path(__file__).parent / "data" / "hf_configs"
 
@@ -444,6 +448,7 @@ def test_glm_moe_dsa_is_deepseek_v32_whose_shared_layers_reuse_the_top_k():
         ("internlm3-8b-instruct.json", "internlm3", 8_804_241_408),
         ("iquest-coder-v1-40b-instruct.json", "iquestcoder", 39_794_283_520),
         ("cwm.json", "cwm", 32_581_097_472),
+        ("jais-2-8b-chat.json", "jais2", 8_090_401_280),
     ],
 )
 def test_llama_run_types_count_their_config_class_defaults(name, model_type, params):
@@ -474,3 +479,336 @@ def test_internlm3_reads_its_bias_aliases_and_cwm_its_window_pattern():
     types = ["sliding_attention", "full_attention"] * 2
     mixed = from_hf_dict({"model_type": "cwm", "num_hidden_layers": 4, "sliding_window": 1024, "layer_types": types})
     assert [b.attention.window for b in mixed.blocks] == [1024, None, 1024, None]
+
+
+def test_longcat_flash_runs_two_mla_sublayers_and_a_shortcut_moe_with_zero_experts():
+    """LongCat-Flash-Chat (HF LongcatFlashDecoderLayer: two MLA sublayers and two dense MLPs of 12288 per layer, a
+    shortcut MoE of 512 experts of 2048 beside 256 zero-computation experts, 12 a token): hwsim runs each of its 28
+    layers as two, the first's MLP the MoE with sublayer 0's dense MLP as its shared expert. 560,664,958,976 params =
+    transformers 5.25 on meta = LongcatFlashConfig's defaults (card 560B). A token reaches 12 × 512 / 768 = 8 real
+    experts on average (assumed, Mlp.routed_per_token): hwsim's 27.95B active lies in the card's 18.6B-31.3B (about 27B
+    on average), which validates it. 2 layers without zero experts and with attention_bias 41,539,959,040 =
+    transformers."""
+    m = load_model(CONFIGS / "longcat-flash-chat.json")
+    assert m.layers == 56 and m.params == from_hf_dict({"model_type": "longcat_flash"}).params == 560_664_958_976
+    moe, dense = m.blocks[0].mlp, m.blocks[1].mlp
+    assert (moe.experts, moe.zero_experts, moe.top_k, moe.intermediate, moe.shared) == (512, 256, 12, 2048, 12288)
+    assert not dense.is_moe and dense.intermediate == 12288 and moe.routed_per_token == 8
+    assert m.blocks[0].linears(m.hidden)["router"].n == 768
+    mla = m.blocks[1].attention.mla
+    assert (mla.q_lora_rank, mla.kv_lora_rank, mla.nope_dim, mla.rope_dim, mla.v_dim) == (1536, 512, 128, 64, 128)
+    assert 18.6 < m.active_params_per_token / 1e9 < 31.3 and round(m.active_params_per_token / 1e9, 2) == 27.95
+    ops = trace(m, "decode", batch=3, context=100).ops
+    layer0 = ops[ops["layer"] == 0]
+    experts = layer0[layer0["op"] == "down_proj"]
+    assert int((experts["m"] * experts["count"]).sum()) == 3 * 8  # 3 tokens, 8 real experts each
+    zero = ops[ops["name"].str.endswith(".mlp.zero_experts")]
+    assert sorted(set(zero["layer"])) == list(range(0, 56, 2)) and set(zero["vector_ops"]) == {2 * 3 * 6144}
+    small = {"model_type": "longcat_flash", "num_layers": 2, "zero_expert_num": 0, "attention_bias": True}
+    v = from_hf_dict(small)
+    assert v.params == 41_539_959_040 and v.blocks[0].mlp.routed_per_token == 12
+    with pytest.raises(HwsimError) as err:  # transformers builds its rotary embedding for head_dim channels
+        from_hf_dict({**small, "head_dim": 128})
+    assert str(err.value).startswith("head_dim:") and "\n" not in str(err.value)
+
+
+def test_longcat_flash_sublayers_are_found_in_the_checkpoints_layers():
+    """A LongCat-Flash checkpoint's layer i holds hwsim layers 2i and 2i + 1: `self_attn.<s>` and `mlps.<s>` are
+    sublayer s's attention and dense MLP (sublayer 0's MLP the MoE layer's shared expert), `mlp.experts` and
+    `mlp.router.classifier` the MoE of layer 2i (module names: tests/data/hf_reference.json)."""
+    m = from_hf_dict({"model_type": "longcat_flash", "num_layers": 2})
+    p = "model.layers.1."
+    names = [p + "self_attn.1.q_a_proj.weight", p + "mlps.0.gate_proj.weight", p + "mlps.1.down_proj.weight"]
+    names += [p + "mlp.experts.gate_up_proj", p + "mlp.router.classifier.weight"]
+    index = index_tensors(names, m)
+    got = {
+        (layer, role): locate(m, index, layer, role)[0].tensor
+        for layer, role in ((3, "q_a_proj"), (2, "shared_gate_proj"), (3, "down_proj"), (2, "gate_proj"), (2, "router"))
+    }
+    assert got == {
+        (3, "q_a_proj"): names[0],
+        (2, "shared_gate_proj"): names[1],
+        (3, "down_proj"): names[2],
+        (2, "gate_proj"): names[3],
+        (2, "router"): names[4],
+    }
+
+
+def test_zamba2_runs_a_tied_shared_block_before_its_hybrid_layers_mamba2():
+    """Zamba2-2.7B (HF Zamba2HybridLayer: the shared transformer block on the residual stream beside the token
+    embeddings, 2 × hidden, then `linear`, then the layer's Mamba-2; num_mem_blocks 2 blocks tied in turn over its 9
+    hybrid layers, a rank-128 adapter per layer on the MLP): 2,662,214,560 params = transformers 5.25 on meta (card
+    2.7B); Zamba2Config's defaults 2,481,848,336; 8 layers of 4 hybrids over 2 blocks with q/k/v adapters
+    794,094,272; 4 layers of 8 KV heads without them 390,822,496 = transformers. A hybrid layer is two hwsim layers;
+    a tied block owns only its adapters and `linear` (block_out) but runs every op and keeps its own KV cache."""
+    m = load_model(CONFIGS / "zamba2-2.7b.json")
+    assert m.params == 2_662_214_560 and m.layers == 54 + 9
+    blocks = [b for b in m.blocks if b.concat]
+    assert len(blocks) == 9 and [b.tied for b in blocks] == [False, False] + [True] * 7
+    a = blocks[0].attention
+    assert (a.heads, a.kv_heads, a.head_dim, a.in_width, a.rotary, a.adapter_rank) == (32, 32, 160, 5120, False, 0)
+    lin = blocks[0].linears(m.hidden)
+    assert (lin["q_proj"].k, lin["block_out"].n, lin["gate_up_adapter_up"].n) == (5120, 2560, 2 * 10240)
+    own = sum(lin[r].params for r in ("gate_up_adapter_down", "gate_up_adapter_up", "block_out"))
+    assert blocks[2].params(m.hidden, m.norm) == own
+    mix = m.blocks[0].mixer
+    assert (mix.heads, mix.head_dim, mix.d_state, mix.groups, mix.chunk) == (80, 64, 64, 1, 256)
+    ops = trace(m, "decode", batch=1, context=1000).ops
+    blocks_at = [i for i, b in enumerate(m.blocks) if b.concat]
+    qk = ops[ops["op"] == "qk"]
+    assert sorted(set(qk["layer"])) == blocks_at  # every use of a block attends over its own cache
+    norm = ops[(ops["name"] == f"layers.{blocks_at[0]}.input_norm")]
+    assert int(norm["weight_elems"].iloc[0]) == 2 * 2560  # normed over the stream and the embeddings
+    assert from_hf_dict({"model_type": "zamba2"}).params == 2_481_848_336
+    t = ["mamba", "hybrid"] * 4
+    four = {"model_type": "zamba2", "num_hidden_layers": 8, "layers_block_type": t, "num_mem_blocks": 2}
+    assert from_hf_dict({**four, "use_shared_attention_adapter": True}).params == 794_094_272
+    gqa = {"model_type": "zamba2", "num_hidden_layers": 4, "layers_block_type": t[:4], "num_key_value_heads": 8}
+    assert from_hf_dict(gqa).params == 390_822_496
+    for bad, field in (
+        ({**gqa, "use_shared_attention_adapter": True}, "num_key_value_heads"),
+        ({"model_type": "zamba2", "num_hidden_layers": 8}, "layers_block_type"),
+        ({**gqa, "layers_block_type": ["mamba", "attention", "mamba", "hybrid"]}, "layers_block_type"),
+    ):
+        with pytest.raises(HwsimError) as err:
+            from_hf_dict(bad)
+        assert str(err.value).startswith(field + ":") and "\n" not in str(err.value)
+
+
+def test_zamba2_tied_blocks_and_adapters_are_found_where_transformers_stores_them():
+    """Zamba2-1.2B's one block (num_mem_blocks 1) serves its 6 hybrid layers: every use's q_proj is the tensor stored
+    at the first hybrid layer (5), its adapters that block's list entry of its own hybrid index (module names:
+    tests/data/hf_reference.json, named_shapes); its Mamba-2 is the hybrid layer's `mamba_decoder.mamba`."""
+    m = load_model(CONFIGS / "zamba2-1.2b.json")
+    p = "model.layers.5.shared_transformer."
+    names = [p + "self_attn.q_proj.weight", p + "self_attn.linear_q_adapter_list.3.0.weight"]
+    names += [p + "feed_forward.gate_up_proj.weight", "model.layers.23.linear.weight"]
+    names += ["model.layers.23.mamba_decoder.mamba.in_proj.weight", "model.layers.22.mamba.in_proj.weight"]
+    index = index_tensors(names, m)
+    at = [i for i, b in enumerate(m.blocks) if b.concat]  # hybrid 3 is checkpoint layer 23: hwsim 26 and 27
+    assert at[3] == 26 and m.blocks[27].mixer is not None and not m.blocks[27].concat
+    got = [locate(m, index, i, r)[0] for i, r in ((26, "q_proj"), (26, "q_adapter_down"), (26, "up_proj"))]
+    assert [x.tensor for x in got] == [names[0], names[1], names[2]] and got[2].rows == (8192, 2 * 8192)
+    assert locate(m, index, 26, "block_out")[0].tensor == names[3]
+    assert (
+        locate(m, index, 27, "in_proj")[0].tensor == names[4] and locate(m, index, 25, "in_proj")[0].tensor == names[5]
+    )
+
+
+@pytest.mark.parametrize(
+    "name,model_type,params",
+    [
+        ("sarvam-30b.json", "sarvam_moe", 32_152_648_064),
+        ("param2-17b-a2.4b.json", "param2moe", 17_151_124_096),
+        ("sarvam-105b.json", "sarvam_mla", 106_031_763_456),
+        ("minicpm3-4b.json", "minicpm3", 4_073_875_968),
+        ("youtu-llm-2b.json", "youtu", 1_961_560_064),
+    ],
+)
+def test_types_transformers_runs_as_glm4_moe_or_deepseek_count_their_class_defaults(name, model_type, params):
+    """transformers 5.25 builds sarvam_moe and param2moe as Glm4MoeForCausalLM, sarvam_mla as DeepseekV3ForCausalLM,
+    each under its own config class, whose defaults are the checkpoint its docstring names (cards: Sarvam-30B,
+    Param2-17B-A2.4B, Sarvam-105B); MiniCPM3-4B (card 4B) is DeepSeek-V2's MLA over Llama's dense layers. Each
+    config = its defaults = transformers on meta."""
+    assert load_model(CONFIGS / name).params == from_hf_dict({"model_type": model_type}).params == params
+
+
+def test_sarvam_param2_and_minicpm3_read_their_own_names_and_forms():
+    """Sarvam-MoE / Param-2 (their attribute_map: num_experts, num_shared_experts, use_qkv_bias; q/k RMSNorms per
+    head by default, whole-head rotary): Param-2 of 4 layers, 16 experts, 1 shared, q/k/v biases 1,002,568,192 params,
+    Sarvam-MoE of 4 layers, 16 experts, without q/k norms 3,032,715,264, Sarvam-MLA of 4 layers, 16 experts, 2 shared,
+    a 512 query latent 3,918,766,080 = transformers. MiniCPM3: no query latent, biases: 4 layers 458,459,776 =
+    transformers; its embeddings × scale_emb are a row of their own (Embedding.scale, as Granite's multiplier)."""
+    p2 = {"model_type": "param2moe", "num_experts": 16, "num_shared_experts": 1, "use_qkv_bias": True}
+    v = from_hf_dict({**p2, "num_hidden_layers": 4})
+    a = v.blocks[0].attention
+    assert v.params == 1_002_568_192 and (a.qkv_bias, a.o_bias, a.qk_norm, a.rotary_dim) == (True, False, "rmsnorm", 64)
+    assert (v.blocks[1].mlp.experts, v.blocks[1].mlp.shared) == (16, 2048) and v.tie_embeddings
+    plain = from_hf_dict({"model_type": "sarvam_moe", "num_experts": 16, "num_hidden_layers": 4, "use_qk_norm": False})
+    assert plain.params == 3_032_715_264 and plain.blocks[0].attention.qk_norm is None
+    mla = {"model_type": "sarvam_mla", "num_experts": 16, "num_shared_experts": 2, "num_hidden_layers": 4}
+    latent = from_hf_dict({**mla, "q_lora_rank": 512})
+    assert latent.params == 3_918_766_080 and latent.blocks[0].attention.mla.q_lora_rank == 512
+    assert from_hf_dict({"model_type": "sarvam_mla"}).blocks[0].attention.mla.q_lora_rank == 0
+    mini = {"model_type": "minicpm3", "q_lora_rank": None, "num_hidden_layers": 4, "attention_bias": True}
+    m = from_hf_dict({**mini, "mlp_bias": True})
+    assert m.params == 458_459_776 and m.blocks[0].attention.mla.v_dim == 64 and m.embedding.scale
+    ops = trace(load_model(CONFIGS / "minicpm3-4b.json"), "decode", batch=1, context=8).ops
+    assert list(ops["op"][:2]) == ["embed", "scale"] and ops["layer"].iloc[1] == -1
+    assert not from_hf_dict({**mini, "scale_emb": 1}).embedding.scale
+    # Youtu-LLM (HF YoutuForCausalLM: DeepSeek-V3's MLA over Qwen3's dense MLP): without a query latent, biased,
+    # untied, 4 layers 731,412,736 = transformers
+    youtu = {"model_type": "youtu", "q_lora_rank": None, "num_hidden_layers": 4, "attention_bias": True}
+    y = from_hf_dict({**youtu, "tie_word_embeddings": False})
+    assert y.params == 731_412_736 and not y.embedding.scale and y.blocks[0].mlp.intermediate == 6144
+
+
+def test_vaultgemma_is_gemma2_without_its_post_norms():
+    """VaultGemma (HF VaultGemmaDecoderLayer: Gemma-2's layer with post_attention_layernorm and
+    post_feedforward_layernorm deleted; soft-capping and alternating 4096-token windows kept): VaultGemmaConfig's
+    defaults 2,614,222,080 params = transformers 5.25 on meta, 26 × 2 × 2304 fewer than Gemma-2 of the same widths."""
+    m = load_model(CONFIGS / "vaultgemma-defaults.json")
+    assert m.params == from_hf_dict({"model_type": "vaultgemma"}).params == 2_614_222_080
+    gemma2 = from_hf_dict({**m.extra, "model_type": "gemma2"})
+    assert gemma2.params - m.params == 26 * 2 * 2304 and {b.norms for b in m.blocks} == {2}
+    a = [b.attention for b in m.blocks[:2]]
+    assert [(x.window, x.softcap) for x in a] == [(4096, True), (None, True)] and m.embedding.logit_softcap
+
+
+def test_exaone_moe_is_exaone4_attention_over_deepseek_experts():
+    """K-EXAONE's type (HF ExaoneMoeForCausalLM: EXAONE-4's attention, per-head q/k norms, three sliding layers with
+    rotary then a global one without (NoPE), in pre-norm layers; DeepSeek-V3's MoE under its own names num_experts /
+    num_shared_experts, dense layers by first_k_dense_replace or mlp_layer_types): ExaoneMoeConfig's defaults
+    28,550,639,616 params = transformers 5.25 on meta; 4 layers of 8 experts, 2 shared, a 1024 window, dense / sparse
+    alternating 1,761,711,104 = transformers."""
+    m = load_model(CONFIGS / "exaone-moe-defaults.json")
+    assert m.params == from_hf_dict({"model_type": "exaone_moe"}).params == 28_550_639_616
+    assert [(b.attention.window, b.attention.rotary) for b in m.blocks[:4]] == [(4096, True)] * 3 + [(None, False)]
+    assert [b.mlp.is_moe for b in m.blocks[:2]] == [False, True] and m.blocks[0].attention.qk_norm == "rmsnorm"
+    assert (m.blocks[1].mlp.experts, m.blocks[1].mlp.top_k, m.blocks[1].mlp.shared) == (64, 8, 1024)
+    kinds = ["dense", "sparse"] * 2
+    small = {"num_hidden_layers": 4, "num_experts": 8, "num_shared_experts": 2, "sliding_window": 1024}
+    v = from_hf_dict({"model_type": "exaone_moe", **small, "mlp_layer_types": kinds})
+    assert v.params == 1_761_711_104 and [b.mlp.is_moe for b in v.blocks] == [False, True, False, True]
+
+
+def test_hy_v3_is_apertus_attention_over_routed_and_shared_experts():
+    """Hy3-preview (HF HYV3ForCausalLM: ApertusAttention's per-head q/k RMSNorms, GQA of 64 / 8 heads of 128; a dense
+    first layer (mlp_layer_types), then HYV3MoE: 192 experts of 1536, 8 a token by sigmoid scores, beside one shared):
+    HYV3Config's defaults 295,033,528,320 params = transformers 5.25 on meta (hwsim active 20.7B); 4 layers, 2 dense,
+    16 experts (num_local_experts), 2 shared, attention_bias 2,298,704,896 = transformers. MLP biases (its shared
+    experts' only) are refused."""
+    m = load_model(CONFIGS / "hy3-preview.json")
+    assert m.params == from_hf_dict({"model_type": "hy_v3"}).params == 295_033_528_320
+    assert round(m.active_params_per_token / 1e9, 1) == 20.7
+    a = m.blocks[0].attention
+    assert (a.heads, a.kv_heads, a.head_dim, a.qk_norm) == (64, 8, 128, "rmsnorm")
+    assert [b.mlp.is_moe for b in m.blocks[:2]] == [False, True] and m.blocks[0].mlp.intermediate == 13312
+    assert (m.blocks[1].mlp.experts, m.blocks[1].mlp.top_k, m.blocks[1].mlp.shared) == (192, 8, 1536)
+    small = {"num_hidden_layers": 4, "num_local_experts": 16, "num_shared_experts": 2, "attention_bias": True}
+    v = from_hf_dict({"model_type": "hy_v3", **small, "mlp_layer_types": ["dense", "dense", "sparse", "sparse"]})
+    assert v.params == 2_298_704_896 and v.blocks[0].attention.o_bias
+    with pytest.raises(HwsimError) as err:
+        from_hf_dict({"model_type": "hy_v3", "mlp_bias": True})
+    assert str(err.value).startswith("mlp_bias:") and "\n" not in str(err.value)
+
+
+def test_afmoe_gates_its_attention_and_rotates_only_its_sliding_layers():
+    """AFMoE (HF AfmoeAttention: per-head q/k RMSNorms, output × sigmoid(gate_proj(x)) from a linear of its own,
+    rotary only on the sliding layers; AfmoeDecoderLayer: pre- and post-norms; a dense first layer, then 64 experts of
+    1408, 6 a token, beside 2 shared, the router's expert_bias a parameter): AfmoeConfig's defaults 19,232,600,000
+    params = transformers 5.25 on meta; 4 layers, 2 dense, 8 experts, 1 shared, 4 KV heads, biases 1,110,006,800 =
+    transformers."""
+    m = load_model(CONFIGS / "afmoe-defaults.json")
+    assert m.params == from_hf_dict({"model_type": "afmoe"}).params == 19_232_600_000
+    kinds = [(b.attention.window, b.attention.rotary) for b in m.blocks[:4]]
+    assert kinds == [(1024, True)] * 3 + [(None, False)] and {b.norms for b in m.blocks} == {4}
+    a = m.blocks[0].attention
+    assert (a.gate_proj, a.qk_norm, a.head_dim) == (True, "rmsnorm", 128)
+    assert m.blocks[0].linears(m.hidden)["attn_gate_proj"].n == 16 * 128
+    moe = m.blocks[1].mlp
+    assert (moe.experts, moe.top_k, moe.shared, moe.router_bias) == (64, 6, 2 * 1408, True)
+    ops = trace(m, "decode", batch=1, context=8).ops
+    assert (ops["op"] == "attn_gate_proj").sum() == 32 and (ops["name"].str.endswith("attn_gate")).sum() == 32
+    small = {"num_hidden_layers": 4, "num_experts": 8, "num_shared_experts": 1, "num_key_value_heads": 4}
+    v = from_hf_dict({"model_type": "afmoe", **small, "attention_bias": True, "num_dense_layers": 2})
+    assert v.params == 1_110_006_800 and [b.mlp.is_moe for b in v.blocks] == [False, False, True, True]
+
+
+def test_axk1_norms_its_moe_output_and_spaces_its_moe_layers():
+    """A.X-K1 (HF AXK1ForCausalLM: DeepSeek-V3's MLA, always with a query latent; AXK1MoE: routed and shared experts
+    whose summed output is RMSNormed (Mlp.out_norm: hidden weights, a norm row); MoE layers from first_k_dense_replace
+    on, every moe_layer_freq-th, or mlp_layer_types): AXK1Config's defaults 518,983,052,288 params = transformers 5.25
+    on meta (hwsim active 32.8B); 4 layers, 8 experts, moe_layer_freq 2 4,338,882,560 = transformers (MoE on layer 2
+    only)."""
+    m = load_model(CONFIGS / "a.x-k1.json")
+    assert m.params == from_hf_dict({"model_type": "axk1"}).params == 518_983_052_288
+    assert round(m.active_params_per_token / 1e9, 1) == 32.8
+    moe = m.blocks[1].mlp
+    assert (moe.experts, moe.top_k, moe.shared, moe.out_norm) == (192, 8, 2048, True) and not m.blocks[0].mlp.out_norm
+    ops = trace(m, "decode", batch=1, context=8).ops
+    assert (ops["name"].str.endswith("mlp.out_norm")).sum() == 60
+    v = from_hf_dict({"model_type": "axk1", "num_hidden_layers": 4, "n_routed_experts": 8, "moe_layer_freq": 2})
+    assert v.params == 4_338_882_560 and [b.mlp.is_moe for b in v.blocks] == [False, False, True, False]
+    with pytest.raises(HwsimError) as err:
+        from_hf_dict({"model_type": "axk1", "q_lora_rank": None})
+    assert str(err.value).startswith("q_lora_rank:") and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("model_type", ["zamba", "deepseek_v4", "qwen4_exp", "minimax_m3_vl_text", "gemma3n_text"])
+def test_types_hwsim_does_not_model_are_refused_naming_what_it_lacks(model_type):
+    """Decoder types transformers 5.25 builds whose blocks hwsim has not (readers.NOT_MODELLED): one line naming the
+    type and the mechanism, not the bare list of supported types."""
+    with pytest.raises(HwsimError) as err:
+        from_hf_dict({"model_type": model_type})
+    msg = str(err.value)
+    assert msg.startswith(f"model_type: {model_type} is not modelled: ") and "\n" not in msg and "supported:" not in msg
+
+
+def test_hyperclovax_is_granite_with_post_norms():
+    """HyperCLOVA X (HF HyperCLOVAXDecoderLayer: Granite's layer, µP multipliers included, plus post_norm1 /
+    post_norm2 after attention and MLP under use_post_norm, default true): HyperCLOVAXConfig's defaults 6,738,677,760
+    params = transformers 5.25 on meta (Granite's defaults + 2 × 32 × 4096); without post-norms, head_dim 64 and
+    biases, 4 layers 937,504,768 = transformers; embedding_multiplier scales the embeddings as Granite's."""
+    m = load_model(CONFIGS / "hyperclovax-defaults.json")
+    assert m.params == from_hf_dict({"model_type": "hyperclovax"}).params == 6_738_677_760
+    assert {b.norms for b in m.blocks} == {4} and not m.embedding.scale
+    small = {"model_type": "hyperclovax", "use_post_norm": False, "num_hidden_layers": 4, "head_dim": 64}
+    v = from_hf_dict({**small, "attention_bias": True})
+    assert v.params == 937_504_768 and {b.norms for b in v.blocks} == {2} and v.blocks[0].attention.head_dim == 64
+    assert from_hf_dict({**small, "embedding_multiplier": 12.0}).embedding.scale
+
+
+def test_jais2_is_llama_attention_over_a_biased_relu2_mlp_under_layernorms():
+    """Jais-2 (HF Jais2ForCausalLM: LlamaAttention biased by default, Nemotron's non-gated MLP (up, ReLU², down) biased
+    by default, nn.LayerNorm with bias everywhere): 8,090,401,280 params = transformers 5.25 on meta (card 8B); 4 layers
+    of 2 KV heads without attention biases 1,804,647,936 = transformers."""
+    m = load_model(CONFIGS / "jais-2-8b-chat.json")
+    b = m.blocks[0]
+    assert (m.norm, m.activation, b.mlp.gated, b.mlp.bias, b.attention.qkv_bias) == (
+        "layernorm",
+        "relu2",
+        False,
+        True,
+        True,
+    )
+    v = from_hf_dict({"model_type": "jais2", "num_hidden_layers": 4, "attention_bias": False, "num_key_value_heads": 2})
+    assert v.params == 1_804_647_936 and not v.blocks[0].attention.o_bias
+
+
+def test_granite_swa_adds_sinks_and_windows_to_granite():
+    """Granite-SWA (HF GraniteSWAAttention: Granite's attention with a learned sink logit per head and a window on the
+    layers layer_types names, by default all but every 4th from layer 0, 128 tokens): granite-swash-2b's geometry
+    (GraniteSWAConfig's defaults) 2,144,463,840 params = transformers 5.25 on meta; GraniteMoeSWAConfig's defaults
+    37,039,117,312 and 4 layers of 4 experts with a shared MLP of 512, a 256 window, 8 KV heads 2,619,445,376 =
+    transformers."""
+    m = load_model(CONFIGS / "granite-swash-2b.json")
+    assert m.params == from_hf_dict({"model_type": "granite_swa"}).params == 2_144_463_840 and m.tie_embeddings
+    assert [(b.attention.window, b.attention.sinks) for b in m.blocks[:5]] == [(None, True)] + [(128, True)] * 3 + [
+        (None, True)
+    ]
+    moe = load_model(CONFIGS / "granitemoe-swa-defaults.json")
+    assert moe.params == from_hf_dict({"model_type": "granitemoe_swa"}).params == 37_039_117_312
+    small = {"num_hidden_layers": 4, "shared_intermediate_size": 512, "num_local_experts": 4, "sliding_window": 256}
+    v = from_hf_dict({"model_type": "granitemoe_swa", **small, "num_key_value_heads": 8})
+    assert v.params == 2_619_445_376 and v.blocks[1].attention.window == 256 and v.blocks[0].mlp.shared == 512
+
+
+def test_cohere2_moe_runs_parallel_layers_with_a_dense_prefix_of_its_own_pattern():
+    """Command A+'s type (HF Cohere2MoeDecoderLayer: one norm feeding attention and MLP side by side; rotary on sliding
+    layers only, and on the dense prefix under prefix_dense_sliding_window_pattern 1 (force_rope); experts of
+    intermediate_size): Cohere2MoeConfig's defaults 190,004,928,512 params = transformers 5.25 on meta; 4 layers, one
+    dense, one shared expert, biases, RMSNorms (rms_norm_eps set), 8 KV heads 18,203,590,656; 4 layers, 2 dense of 4096
+    alternating windows by their own pattern 12,230,762,496 = transformers."""
+    m = load_model(CONFIGS / "command-a-plus-defaults.json")
+    assert m.params == from_hf_dict({"model_type": "cohere2_moe"}).params == 190_004_928_512
+    assert [(b.attention.window, b.attention.rotary) for b in m.blocks[:4]] == [(4096, True)] * 3 + [(None, False)]
+    assert m.norm == "layernorm_weight" and {(b.parallel, b.norms) for b in m.blocks} == {(True, 1)}
+    small = {"model_type": "cohere2_moe", "num_hidden_layers": 4, "num_shared_experts": 1, "attention_bias": True}
+    v = from_hf_dict({**small, "first_k_dense_replace": 1, "rms_norm_eps": 1e-5, "num_key_value_heads": 8})
+    assert v.params == 18_203_590_656 and v.norm == "rmsnorm"
+    assert [(b.attention.rotary, b.mlp.is_moe) for b in v.blocks] == [(True, False)] + [(True, True)] * 3
+    prefix = {"model_type": "cohere2_moe", "num_hidden_layers": 4, "first_k_dense_replace": 2}
+    w = from_hf_dict({**prefix, "prefix_dense_intermediate_size": 4096, "prefix_dense_sliding_window_pattern": 2})
+    assert w.params == 12_230_762_496 and [b.attention.window for b in w.blocks] == [4096, None, 4096, 4096]
+    assert w.blocks[0].mlp.intermediate == 4096 and not w.blocks[1].attention.rotary

@@ -103,11 +103,11 @@ class CheckpointTensors(SyntheticTensors):
         self.path = Path(path)
         self.describe = f"checkpoint {self.path} (weights; synthetic activations)"
         self.infos = {i.name: i for i in list_tensors(self.path)}
-        self.index = tensor_map.index_tensors(self.infos)
         config = (self.path if self.path.is_dir() else self.path.parent) / "config.json"
-        # with its config, every supported type's layout (fused qkv, experts per expert or stacked);
+        # with its config, every supported type's layout (fused qkv, experts per expert or stacked, sublayers);
         # a bare safetensors file: the common module paths only
         self.model = load_model(config.parent) if config.exists() else None
+        self.index = tensor_map.index_tensors(self.infos, self.model)
 
     def locate(self, name: str, role: str) -> tensor_map.Located:
         m = re.match(r"layers\.(\d+)\.", name)

@@ -89,6 +89,7 @@ def _shard_layer(layer: Layer, par: Parallel, model: ModelConfig) -> Layer:
                 mlp,
                 experts=_split(mlp.experts, par.ep, "routed experts", model, "ep"),
                 top_k=math.ceil(mlp.top_k / par.ep),
+                zero_experts=math.ceil(mlp.zero_experts / par.ep),  # LongCat-Flash: their share, as the experts'
                 shared=_split(mlp.shared, par.tp, "shared-expert intermediate width", model, "tp"),
             )
         else:
@@ -100,9 +101,39 @@ def _shard_layer(layer: Layer, par: Parallel, model: ModelConfig) -> Layer:
     return replace(layer, mixer=mixer, mlp=mlp)
 
 
+def check_kv_sharing(model: ModelConfig, pp: int) -> None:
+    """Refuse `pp` stages that put a KV-sharing layer (Gemma-4's last num_kv_shared_layers: Attention.kv_reuse,
+    reading the cache of the last earlier layer of its kind, sliding or full) on another stage than the layer whose
+    cache it reads: that stage would attend over K/V it does not hold (it caches none of its own), and a cache read
+    across devices is not modelled. Gemma-4-E2B (layers 15-34 read layers 13 and 14) takes no `pp` above 1."""
+    if pp == 1 or not any(isinstance(x.mixer, Attention) and x.mixer.kv_reuse for x in model.blocks):
+        return
+    ranges = stage_ranges(model.layers, pp)
+    stage = [s for s, (a, b) in enumerate(ranges) for _ in range(a, b)]
+    source: dict[tuple, int] = {}  # (window, chunk) → the last layer of that kind with a cache of its own
+    for i, layer in enumerate(model.blocks):
+        attn = layer.mixer
+        if not isinstance(attn, Attention):
+            continue
+        kind = (attn.window, attn.chunk)
+        if not attn.kv_reuse:
+            source[kind] = i
+            continue
+        j = source.get(kind)
+        if j is not None and stage[j] != stage[i]:
+            raise HwsimError(
+                f"`pp` {pp} puts layer {i} of {model.name} on pipeline stage {stage[i] + 1} and layer {j}, whose "
+                f"KV cache it reads (KV sharing), on stage {stage[j] + 1}: a cache read across stages is not "
+                "modelled; use fewer stages or `tp`",
+                field="pp",
+            )
+
+
 def shard_model(model: ModelConfig, par: Parallel) -> ModelConfig:
-    """The model as one tensor/expert-parallel device sees it (all its layers; stages cut it further)."""
+    """The model as one tensor/expert-parallel device sees it (all its layers; stages cut it further). Refuses a
+    pipeline split that parts a KV-sharing layer from the cache it reads (check_kv_sharing)."""
     par.validate()
+    check_kv_sharing(model, par.pp)
     if par.tp == 1 and par.ep == 1:
         return model
     kinds = {layer: _shard_layer(layer, par, model) for layer in dict.fromkeys(model.blocks)}

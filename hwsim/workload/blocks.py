@@ -42,6 +42,15 @@ class Linear:
         return (self.k * self.n + (self.n if self.bias else 0)) * self.copies
 
 
+# a low-rank adapter's two linears (Zamba2's per-layer LoRAs beside its shared block's projections): `<name>_adapter_down`
+# (in → rank) and `<name>_adapter_up` (rank → out), its output added to the projection's
+ADAPTER_PARTS = ("_adapter_down", "_adapter_up")
+
+
+def adapter_linears(name: str, k: int, rank: int, n: int) -> dict[str, Linear]:
+    return {name + "_adapter_down": Linear(k, rank), name + "_adapter_up": Linear(rank, n)}
+
+
 @dataclass(frozen=True)
 class Indexer:
     """DeepSeek Sparse Attention's lightning indexer (DeepSeek-V3.2-Exp, DeepSeek-AI 2025, "DeepSeek-V3.2-Exp:
@@ -107,6 +116,8 @@ class Attention:
     rotary: bool = True
     rotary_dim: int | None = None  # channels of each q/k head that rope rotates (partial_rotary_factor); None: all
     output_gate: bool = False  # Qwen3-Next: q_proj also yields a gate per head channel, output × sigmoid(gate)
+    # AFMoE (HF AfmoeAttention): the same gate from a linear of its own (attn_gate_proj, hidden → heads × head_dim)
+    gate_proj: bool = False
     # "rmsnorm" (per head, weights of head_dim each for q and k), "l2" (no weights), "rmsnorm_all" (OLMo-2:
     # over all heads at once, weights of q_dim and kv_dim) or "layernorm_weight_heads" (Command R+: per head,
     # each head its own weights: (heads, head_dim) for q, (kv_heads, head_dim) for k)
@@ -137,6 +148,12 @@ class Attention:
     alibi: bool = False
     # MiMo-V2-Flash (HF MiMoV2FlashAttention): the values times attention_value_scale before the cache
     value_scale: bool = False
+    # Zamba2's shared attention (HF Zamba2Attention): q/k/v read `in_width` channels (the residual stream beside the
+    # token embeddings, 2 × hidden; 0: hidden), and under use_shared_attention_adapter each of q, k and v adds a
+    # low-rank adapter of its own per layer (down to adapter_rank, up to the projection's width: a LoRA in the base
+    # model), its sum with the projection being what the cache stores
+    in_width: int = 0
+    adapter_rank: int = 0
 
     @property
     def limit(self) -> int | None:
@@ -165,16 +182,22 @@ class Attention:
             if a.indexer is not None:
                 out.update(a.indexer.linears(h, a.q_lora_rank))
             return out
+        x = self.in_width or h
         out = {
-            "q_proj": Linear(h, H * self.head_dim * (2 if self.output_gate else 1), self.qkv_bias),
-            "k_proj": Linear(h, self.kv_heads * self.head_dim, self.qkv_bias),
-            "v_proj": Linear(h, self.kv_heads * self.v_dim, self.qkv_bias),
+            "q_proj": Linear(x, H * self.head_dim * (2 if self.output_gate else 1), self.qkv_bias),
+            "k_proj": Linear(x, self.kv_heads * self.head_dim, self.qkv_bias),
+            "v_proj": Linear(x, self.kv_heads * self.v_dim, self.qkv_bias),
             "o_proj": Linear(H * self.v_dim, h, self.o_bias),
         }
         if self.k_eq_v or self.kv_reuse:
             del out["v_proj"]
         if self.kv_reuse:
             del out["k_proj"]
+        if self.gate_proj:
+            out["attn_gate_proj"] = Linear(x, H * self.head_dim)
+        if self.adapter_rank:
+            for role in ("q_proj", "k_proj", "v_proj"):
+                out.update(adapter_linears(role[0], x, self.adapter_rank, out[role].n))
         return out
 
     def other_params(self, norm: str) -> int:
@@ -213,10 +236,25 @@ class Mlp:
     # two are summed; the router reads an RMSNorm without weights times a learned per-channel scale, and a learned
     # scale per expert multiplies the routing weights (3 norms + 1 scale of hidden, one weight per expert)
     dense_beside: bool = False
+    # LongCat-Flash's zero-computation experts (zero_expert_num; Meituan, "LongCat-Flash Technical Report",
+    # arXiv:2509.01322, §2.1; HF LongcatFlashMoE): the router scores experts + zero_experts and picks top_k of them; a
+    # zero expert returns the token itself times its routing weight, so a token reaches routed_per_token real experts
+    zero_experts: int = 0
+    # Zamba2's shared MLP (HF Zamba2MLP): a low-rank adapter of its own per layer beside the fused gate_up projection
+    adapter_rank: int = 0
+    # A.X-K1 (HF AXK1MoE): an RMSNorm on the MoE block's output (hidden weights)
+    out_norm: bool = False
 
     @property
     def is_moe(self) -> bool:
         return self.experts > 1
+
+    @property
+    def routed_per_token(self) -> float:
+        """Real experts a token reaches on average: top_k, or with zero experts its share of them,
+        top_k × experts / (experts + zero_experts) (assumed: the router balanced over every slot, as LongCat-Flash's
+        expert bias is trained to keep the average; 8 of 12 at 512 experts and 256 zero ones)."""
+        return self.top_k * self.experts / (self.experts + self.zero_experts)
 
     def expert_linears(self, hidden: int, width: int, copies: int = 1) -> dict[str, Linear]:
         out = {"gate_proj": Linear(hidden, width, self.bias, copies)} if self.gated else {}
@@ -226,8 +264,12 @@ class Mlp:
 
     def linears(self, hidden: int) -> dict[str, Linear]:
         if not self.is_moe:
-            return self.expert_linears(hidden, self.intermediate)
-        out = {"router": Linear(hidden, self.experts, self.router_bias)}
+            out = self.expert_linears(hidden, self.intermediate)
+            if self.adapter_rank:  # beside gate and up at once (Zamba2's gate_up_proj)
+                width = (2 if self.gated else 1) * self.intermediate
+                out.update(adapter_linears("gate_up", hidden, self.adapter_rank, width))
+            return out
+        out = {"router": Linear(hidden, self.experts + self.zero_experts, self.router_bias)}
         out.update(self.expert_linears(hidden, self.intermediate, self.experts))
         if self.shared:
             out.update({f"shared_{r}": lin for r, lin in self.expert_linears(hidden, self.shared).items()})
@@ -237,7 +279,7 @@ class Mlp:
 
     def other_params(self, norm: str, hidden: int = 0) -> int:
         sub = self.intermediate * NORM_PARAMS[norm] if self.sub_norm else 0
-        sub += ACT_PARAMS.get(self.activation, 0)
+        sub += ACT_PARAMS.get(self.activation, 0) + (hidden * NORM_PARAMS[norm] if self.out_norm else 0)
         return sub + ((3 * NORM_PARAMS[norm] + 1) * hidden + self.experts if self.dense_beside else 0)
 
     def idle_params(self, hidden: int) -> int:
@@ -245,7 +287,7 @@ class Mlp:
         if not self.is_moe:
             return 0
         one = sum(lin.params for lin in self.expert_linears(hidden, self.intermediate).values())
-        return (self.experts - self.top_k) * one
+        return round((self.experts - self.routed_per_token) * one)
 
 
 @dataclass(frozen=True)
@@ -493,6 +535,15 @@ class Layer:
     # per_layer_input_gate (hidden → this width), the activation times the layer's slice of the per-layer embedding,
     # per_layer_projection back to hidden, an RMSNorm (hidden weights) and a residual add
     per_layer_input: int = 0
+    # Zamba2's shared transformer block (HF Zamba2AttentionDecoderLayer inside a Zamba2HybridLayer): its input is the
+    # residual stream beside the token embeddings (2 × hidden), RMSNormed over both (2 × hidden weights: `norms` 3
+    # counts them with the pre-MLP norm); attention (Attention.in_width) with no residual of its own, the pre-MLP
+    # norm, the MLP, then `block_out` (the hybrid layer's `linear`, hidden → hidden), whose output the next layer
+    # (the hybrid layer's Mamba-2) adds to its input
+    concat: bool = False
+    # the block's attention and MLP weights (and norms) are an earlier layer's (Zamba2 ties every num_mem_blocks-th
+    # hybrid layer's block): only its adapters and block_out are its own parameters; its ops run as any layer's
+    tied: bool = False
 
     @property
     def attention(self) -> Attention | None:
@@ -507,9 +558,14 @@ class Layer:
         if self.per_layer_input:
             out["per_layer_input_gate"] = Linear(hidden, self.per_layer_input)
             out["per_layer_projection"] = Linear(self.per_layer_input, hidden)
+        if self.concat:
+            out["block_out"] = Linear(hidden, hidden)
         return out
 
     def params(self, hidden: int, norm: str) -> int:
+        if self.tied:  # its own: the adapters and block_out
+            own = ("block_out",) + tuple(r for r in self.linears(hidden) if r.endswith(ADAPTER_PARTS))
+            return sum(lin.params for r, lin in self.linears(hidden).items() if r in own)
         p = sum(lin.params for lin in self.linears(hidden).values())
         p += 0 if self.mixer is None else self.mixer.other_params(norm)
         p += 0 if self.ssm is None else self.ssm.other_params(norm)

@@ -18,7 +18,15 @@ from hwsim.errors import MAX_LIST_MESSAGE, HwsimError, HwsimWarning
 from hwsim.fileio import read_mapping
 from hwsim.paths import require_name, resolve_preset
 from hwsim.workload.blocks import NORM_PARAMS, Attention, Embedding, Layer, Linear, unquantized_modules
-from hwsim.workload.readers import READERS, WRAPPERS, AskedDict, Fields, language_model, near_misses
+from hwsim.workload.readers import (
+    NOT_MODELLED,
+    READERS,
+    WRAPPERS,
+    AskedDict,
+    Fields,
+    language_model,
+    near_misses,
+)
 from hwsim.workload.quant import (
     QUANTIZABLE_KINDS,
     WeightFormats,
@@ -204,6 +212,8 @@ def from_hf_dict(
     if not isinstance(cfg, dict):
         raise HwsimError("expected a mapping of config fields", file=file)
     model_type = cfg.get("model_type")
+    if isinstance(model_type, str) and model_type in NOT_MODELLED:
+        raise HwsimError(f"{model_type} is not modelled: {NOT_MODELLED[model_type]}", file=file, field="model_type")
     if model_type not in SUPPORTED_TYPES:
         # no "did you mean": a near name is a different architecture (qwen3 read as qwen2 is wrong)
         raise HwsimError(

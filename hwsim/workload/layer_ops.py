@@ -303,6 +303,25 @@ def _qk_norm(ops: Ops, s: Step, attn: Attention, rows_q: int, rows_k: int) -> No
         ops.elementwise(name, "norm", rows, width, per, weight=weights)
 
 
+def _adapter(ops: Ops, M: int, lin: dict, name: str, kv: bool = False, prefix: str = "") -> None:
+    """A low-rank adapter beside a projection (blocks.adapter_linears: Zamba2's LoRAs): down, up, and the add of its
+    output to the projection's (1 op an element), which writes the cache when the projection's output is cached."""
+    down, up = lin[name + "_adapter_down"], lin[name + "_adapter_up"]
+    ops.linear(f"{prefix}{name}_adapter_down", f"{name}_adapter_down", M, down.k, down.n)
+    ops.linear(f"{prefix}{name}_adapter_up", f"{name}_adapter_up", M, up.k, up.n)
+    elems = M * up.n
+    ops.elementwise(
+        f"{prefix}{name}_adapter_add",
+        "residual",
+        M,
+        up.n,
+        VECTOR_OPS["residual"],
+        inputs=2,
+        out=0 if kv else None,
+        kv_write=elems if kv else 0,
+    )
+
+
 def mha(ops: Ops, s: Step, attn: Attention, hidden: int) -> None:
     """q/k/v projections (+ q/k norm, rope), attention over the cache, o_proj."""
     M, lin = s.M, attn.linears(hidden)
@@ -316,7 +335,9 @@ def mha(ops: Ops, s: Step, attn: Attention, hidden: int) -> None:
             (role == "v_proj" and not attn.v_norm and not attn.value_scale)
             or (role == "k_proj" and not attn.rotary and not attn.qk_norm)
         )
-        ops.linear(role, role, M, w.k, w.n, bias=w.bias, out_to_kv=to_kv)
+        ops.linear(role, role, M, w.k, w.n, bias=w.bias, out_to_kv=to_kv and not attn.adapter_rank)
+        if attn.adapter_rank:  # Zamba2: the layer's low-rank adapter beside it, added (that sum is what is cached)
+            _adapter(ops, M, lin, role[0], kv=to_kv)
     q_dim, kv_dim = attn.heads * attn.head_dim, attn.kv_heads * attn.head_dim
     if attn.qk_norm:
         _qk_norm(ops, s, attn, M * attn.heads, M * attn.kv_heads)
@@ -347,7 +368,10 @@ def mha(ops: Ops, s: Step, attn: Attention, hidden: int) -> None:
     if attn.query_scale:  # Ministral-3, Llama-4's NoPE layers: the queries times their position's factor
         ops.elementwise("query_scale", "scale", M, q_dim, VECTOR_OPS["scale"], inputs=1, extra_ops=_QUERY_SCALE_OPS * M)
     attention_core(ops, s, attn, kv_groups=attn.kv_heads, d_qk=attn.head_dim, d_v=attn.v_dim)
-    if attn.output_gate:  # Qwen3-Next: the attention output times sigmoid(gate), the gate q_proj's other half
+    if attn.gate_proj:  # AFMoE: the gate from a linear of its own
+        w = lin["attn_gate_proj"]
+        ops.linear("attn_gate_proj", "attn_gate_proj", M, w.k, w.n)
+    if attn.output_gate or attn.gate_proj:  # the attention output times sigmoid(gate): Qwen3-Next's q_proj's other half
         gate_ops = VECTOR_OPS["sigmoid"] + VECTOR_OPS["gate_mul"]
         ops.elementwise("attn_gate", "act", M, attn.heads * attn.v_dim, gate_ops, inputs=2)
     if attn.sub_norm:
@@ -814,7 +838,8 @@ def mlp(ops: Ops, s: Step, block: Mlp, hidden: int) -> None:
     if block.is_moe:
         w = lin["router"]
         ops.linear("router", "router", M, w.k, w.n, bias=w.bias)
-        assignments = M * block.top_k
+        # with zero experts, the assignments that reach a real one (Mlp.routed_per_token), rounded to whole tokens
+        assignments = M * block.top_k if not block.zero_experts else max(1, round(M * block.routed_per_token))
         active = min(block.experts, assignments)
         base, extra = divmod(assignments, active)
         # (name, experts, tokens each): with an uneven split, `extra` experts take one more token than the rest
@@ -830,6 +855,8 @@ def mlp(ops: Ops, s: Step, block: Mlp, hidden: int) -> None:
         for role in roles:
             w = lin[role]
             ops.linear(f"{prefix}.{role}", role, m_tok, w.k, block.intermediate, bias=w.bias, count=count)
+    if block.adapter_rank:  # Zamba2: the layer's adapter beside gate and up
+        _adapter(ops, M, lin, "gate_up", prefix="mlp.")
     for role in roles:
         for prefix, _, m_tok in shared:
             ops.linear(f"{prefix}.{role}", f"shared_{role}", m_tok, hidden, block.shared)
@@ -852,10 +879,15 @@ def mlp(ops: Ops, s: Step, block: Mlp, hidden: int) -> None:
     for prefix, count, m_tok in groups:
         w = lin["down_proj"]
         ops.linear(f"{prefix}.down_proj", "down_proj", m_tok, w.k, w.n, bias=w.bias, count=count)
+    # LongCat-Flash: the zero experts' output, the tokens times their summed weights, added (2 ops an element, assumed)
+    if block.zero_experts:
+        ops.elementwise("mlp.zero_experts", "residual", M, hidden, 2, inputs=2)
     if block.dense_beside:  # Gemma-4: router input norm (× scale), the experts' pre-norm, both outputs' norms, sum
         for name in ("router_norm", "experts_pre_norm", "shared_post_norm", "experts_post_norm"):
             s.norm_op(ops, f"mlp.{name}", M)
         ops.elementwise("mlp.combine", "residual", M, hidden, VECTOR_OPS["residual"], inputs=2, weight=block.experts)
+    if block.out_norm:  # A.X-K1: the block's output RMSNormed (after the shared experts' sum; same ops)
+        s.norm_op(ops, "mlp.out_norm", M)
     if block.shared:
         ops.linear("shared.down_proj", "shared_down_proj", M, block.shared, hidden)
         if block.shared_gate:
@@ -905,6 +937,15 @@ def layer_template(layer: Layer, s: Step) -> Ops:
         VECTOR_OPS["residual"],  # noqa: E731
         inputs=inputs,
     )
+    if layer.concat:  # Zamba2's shared block: norm over the stream and the embeddings, attention, norm, MLP, block_out
+        assert layer.mlp is not None and layer.mixer is not None, "a shared block has attention and an MLP"
+        s.norm_op(ops, "input_norm", M, 2 * h)
+        _mixer(ops, s, layer, h)
+        s.norm_op(ops, "pre_ff_norm", M)
+        mlp(ops, s, layer.mlp, h)
+        ops.linear("block_out", "block_out", M, h, h)
+        residual("block_residual")  # its output added to the next (Mamba) layer's input
+        return ops
     s.norm_op(ops, "input_norm", M)
     if layer.mixer is None:  # an MLP-only layer (Nemotron-H "-"): norm, MLP, residual
         assert layer.mlp is not None, "a layer has a mixer, an MLP or both"

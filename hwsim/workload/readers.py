@@ -194,9 +194,11 @@ def _llama_like(f: Fields, mt: str) -> tuple:
     layers = f.int("num_hidden_layers", d.get("layers"), alias="num_layers" if exaone else None)
     kv = f.kv_heads(heads, default=d.get("kv_heads"))
     head_dim = f.head_dim(hidden, heads, 128 if mt in _HEAD_DIM_128 else None)
-    act = {"bitnet": "relu2", "apertus": "xielu", "arcee": "relu2", "nemotron": "relu2"}.get(mt, "silu")
+    act = {"bitnet": "relu2", "apertus": "xielu", "arcee": "relu2", "nemotron": "relu2", "jais2": "relu2"}.get(
+        mt, "silu"
+    )
     act = str(f.get("hidden_act", f.get("activation_function", act) if exaone else act))
-    tied_default = mt in ("bitnet", "cohere", "cohere2", "smollm3", "ernie4_5", "ernie4_5_moe")
+    tied_default = mt in ("bitnet", "cohere", "cohere2", "smollm3", "ernie4_5", "ernie4_5_moe", "granite_swa")
     if mt in ("qwen2", "qwen2_moe"):  # Qwen2: q/k/v biases always, no o bias (attention_bias is not read)
         qkv_bias, o_bias = f.flag("qkv_bias", True), False
     elif mt == "phi3":  # Phi-3: fused qkv_proj and o_proj never have biases
@@ -214,7 +216,7 @@ def _llama_like(f: Fields, mt: str) -> tuple:
         if qkv_bias and mt == "ernie4_5_moe":  # MixtralExperts have no biases, its shared experts would
             raise HwsimError("ERNIE-4.5 MoE with biases is not supported", file=f.file, field="use_bias")
     else:
-        qkv_bias = o_bias = f.flag("attention_bias", False)
+        qkv_bias = o_bias = f.flag("attention_bias", mt == "jais2")  # Jais2Config: biased by default
     if mt == "bitnet":
         qkv_bias = o_bias = qkv_bias or f.flag("enable_bias", False)
     if mt == "internlm3":  # InternLM3Config: qkv_bias / bias are attention_bias / mlp_bias, which Llama needs equal
@@ -225,12 +227,15 @@ def _llama_like(f: Fields, mt: str) -> tuple:
         for key in ("clip_qkv", "use_sliding_window"):
             if f.get(key, False) not in (False, 0):
                 raise HwsimError("not supported by transformers' IQuestCoder", file=f.file, field=key)
-    mlp_bias = f.flag("use_bias", False) if mt.startswith("ernie4_5") else f.flag("mlp_bias", False)
+    mlp_bias = f.flag("use_bias", False) if mt.startswith("ernie4_5") else f.flag("mlp_bias", mt == "jais2")
     mlp_bias = mlp_bias and mt != "apertus"  # ApertusMLP's up / down projections never have biases
     mlp_bias = qkv_bias if mt == "internlm3" else mlp_bias  # its `bias` alias, checked equal above
     # per-head q/k RMSNorms (HunYuan's query_layernorm / key_layernorm, built whatever use_qk_norm says)
     qk_norm = (
-        "rmsnorm" if mt in ("qwen3", "qwen3_moe", "exaone4", "hunyuan_v1_dense", "hunyuan_v1_moe", "apertus") else None
+        "rmsnorm"
+        if mt
+        in ("qwen3", "qwen3_moe", "exaone4", "exaone_moe", "hunyuan_v1_dense", "hunyuan_v1_moe", "apertus", "hy_v3")
+        else None
     )
     if mt in ("olmo2", "olmo3", "olmoe", "flex_olmo"):  # FlexOlmo: OLMo-2's attention (no clip_qkv)
         qk_norm = "rmsnorm_all"
@@ -256,12 +261,15 @@ def _llama_like(f: Fields, mt: str) -> tuple:
         sliding = f.flag("use_sliding_window", False) and f.get("sliding_window") is not None
         first = f.int("max_window_layers", 28, minimum=0)
         types = f.layer_types(layers, lambda i: "sliding_attention" if sliding and i >= first else "full_attention")
-    elif mt in ("cohere2", "olmo3", "exaone4"):
+    elif mt in ("cohere2", "olmo3", "exaone4", "exaone_moe"):
         window, types, rope = _pattern_windows(f, mt, layers)
     elif mt == "smollm3":
         window, types, rope = _no_rope_layers(f, layers)
-    elif mt == "cwm":  # CwmConfig: an 8192 window, every 4th layer global from layer 0; a falsy window is none
-        window = f.int("sliding_window", 8192) if f.get("sliding_window", 8192) else None
+    elif mt in ("cwm", "granite_swa", "granitemoe_swa"):
+        # CwmConfig: an 8192 window, every 4th layer global from layer 0; a falsy window is none. Granite-SWA's the
+        # same pattern with a 128-token window
+        size = 8192 if mt == "cwm" else 128
+        window = f.int("sliding_window", size) if f.get("sliding_window", size) else None
         types = f.layer_types(layers, lambda i: "full_attention" if i % 4 == 0 else "sliding_attention")
         types = types if window else ["full_attention"] * layers
     else:
@@ -273,11 +281,11 @@ def _llama_like(f: Fields, mt: str) -> tuple:
     factor = _partial_rotary(f, _PARTIAL_ROTARY.get(mt, 1.0)) if mt in ("phi3", *_PARTIAL_ROTARY) else 1.0
     rotary_dim = int(head_dim * factor) if factor < 1 else None
     # Apertus, Arcee (AFM), Nemotron: a non-gated MLP (up, activation, down)
-    gated = mt not in ("apertus", "arcee", "nemotron")
+    gated = mt not in ("apertus", "arcee", "nemotron", "jais2")
     dense = Mlp(f.int("intermediate_size", d.get("intermediate_size")), gated, act, mlp_bias, sub_norm=mt == "bitnet")
     if mt in _QWEN_MOE:
         moe = _qwen_moe(f, mt, act)
-    elif mt in ("mixtral", "granitemoe", "granitemoeshared", "olmoe", "phimoe", "flex_olmo"):  # every layer's experts
+    elif mt in ("mixtral", "granitemoe", "granitemoeshared", "granitemoe_swa", "olmoe", "phimoe", "flex_olmo"):
         if mt == "olmoe":  # OlmoeConfig: num_experts (num_local_experts its alias), 64 of them, 8 per token
             experts, top_k = _experts_top_k(f, "num_experts", f.get("num_local_experts", 64), 8)
         elif mt == "flex_olmo":  # FlexOlmoConfig: num_experts (num_local_experts its alias), 7, 5 per token
@@ -286,19 +294,32 @@ def _llama_like(f: Fields, mt: str) -> tuple:
             experts, top_k = _experts_top_k(f, "num_local_experts", 16 if mt == "phimoe" else 8, 2)
         # Granite-MoE-shared (HF GraniteMoeSharedDecoderLayer): an always-on gated shared_mlp of
         # shared_intermediate_size beside the experts, its output added to theirs (0, the default: none)
-        shared = f.int("shared_intermediate_size", 0, minimum=0) if mt == "granitemoeshared" else 0
+        shared_mlp = mt in ("granitemoeshared", "granitemoe_swa")
+        shared = f.int("shared_intermediate_size", 0, minimum=0) if shared_mlp else 0
         moe = Mlp(dense.intermediate, True, act, mlp_bias, experts=experts, top_k=top_k, shared=shared)
     elif mt == "ernie4_5_moe":
         moe = _ernie_moe(f, act)
     else:
         moe = dense
     per_layer = _hunyuan_moe(f, act, layers) if mt == "hunyuan_v1_moe" else None
+    if mt == "exaone_moe":  # K-EXAONE (HF ExaoneMoeSparseMoEBlock): DeepSeek-V3's layout under its own field names
+        experts, shared = f.get("num_experts", 64), f.get("num_shared_experts", 1)
+        per_layer = _first_dense_then_moe(f, act, layers, experts, 8, 1024, shared, dense.intermediate, 1, types=True)
+    if mt == "hy_v3":  # Hy3 (HF HYV3MoE): routed experts beside shared ones, dense layers by mlp_layer_types
+        if mlp_bias:  # its experts never have biases, its shared experts would
+            raise HwsimError("Hy3 with MLP biases is not supported", file=f.file, field="mlp_bias")
+        experts = f.get("num_experts", f.get("num_local_experts", 192))
+        shared = f.get("num_shared_experts", 1)
+        per_layer = _first_dense_then_moe(f, act, layers, experts, 8, 1536, shared, dense.intermediate, 1, types=True)
     # GLM-4: pre- and post-norms around attention and MLP (Gemma-2's sandwich); Cohere: attention and MLP side by
     # side after one norm; OLMo-2/3, FlexOlmo and EXAONE-4's two norms follow attention and MLP instead of preceding them (same
     # ops, other order)
     # StableLM-2-12B (use_parallel_residual): attention and MLP side by side after one LayerNorm
     parallel = mt in ("cohere", "cohere2") or (mt == "stablelm" and f.flag("use_parallel_residual", False))
-    norms = 4 if mt == "glm4" else 1 if parallel else 2
+    # HyperCLOVA X (HF HyperCLOVAXDecoderLayer): Granite's layer with post_norm1 / post_norm2 after attention and MLP
+    # under use_post_norm (default true): GLM-4's four norms
+    sandwich = mt == "glm4" or (mt == "hyperclovax" and f.flag("use_post_norm", True))
+    norms = 4 if sandwich else 1 if parallel else 2
     blocks = []
     for i in range(layers):
         attn = Attention(
@@ -314,6 +335,7 @@ def _llama_like(f: Fields, mt: str) -> tuple:
             rotary_dim=rotary_dim,
             clip_qkv=clip,
             query_scale=mt == "ministral3",  # Ministral3Attention scales its queries whatever the config says
+            sinks=mt in ("granite_swa", "granitemoe_swa"),  # Granite-SWA: a learned sink logit per head
             **_windows(f, types, i, window),
         )
         is_moe = moe.is_moe and _sparse_layer(f, i, mt, layers)
@@ -321,7 +343,8 @@ def _llama_like(f: Fields, mt: str) -> tuple:
         blocks.append(Layer(attn, mlp, norms=norms, parallel=parallel))
     # Granite (µP): the embeddings times embedding_multiplier (its residual / attention / logit multipliers are
     # scalars folded into existing ops)
-    scale = mt in ("granite", "granitemoe", "granitemoeshared") and f.get("embedding_multiplier", 1.0) != 1.0
+    granite_like = ("granite", "granitemoe", "granitemoeshared", "hyperclovax", "granite_swa", "granitemoe_swa")
+    scale = mt in granite_like and f.get("embedding_multiplier", 1.0) != 1.0
     # Phi-3.5-MoE: its LM head biased under lm_head_bias
     head_bias = mt == "phimoe" and f.flag("lm_head_bias", False)
     emb = Embedding(
@@ -338,7 +361,7 @@ def _llama_like(f: Fields, mt: str) -> tuple:
         "phimoe": "layernorm",
         "olmo": "layernorm_none",
     }
-    norm = norms_of.get(mt, "layernorm" if mt in ("stablelm", "nemotron") else "rmsnorm")
+    norm = norms_of.get(mt, "layernorm" if mt in ("stablelm", "nemotron", "jais2") else "rmsnorm")
     return blocks, emb, norm, {"activation": act, "hidden": hidden}
 
 
@@ -365,6 +388,38 @@ _CLASS_DEFAULTS = {
         "vocab_size": 102400,
     },
     "flex_olmo": {"hidden_size": 4096, "heads": 32, "layers": 32, "intermediate_size": 11008, "vocab_size": 100352},
+    # GraniteSWAConfig's: granite-swash-2b's geometry; GraniteMoeSWAConfig's: GraniteMoeShared's
+    "granite_swa": {
+        "hidden_size": 2560,
+        "heads": 20,
+        "layers": 24,
+        "kv_heads": 4,
+        "intermediate_size": 8192,
+        "vocab_size": 100352,
+    },
+    "granitemoe_swa": {"hidden_size": 4096, "heads": 32, "layers": 32, "intermediate_size": 11008, "vocab_size": 32000},
+    # Jais2Config's: Jais-2-8B's geometry (LlamaConfig's depth)
+    "jais2": {"hidden_size": 3328, "heads": 26, "layers": 32, "intermediate_size": 26624, "vocab_size": 150272},
+    # HyperCLOVAXConfig's: GraniteConfig's (not HyperCLOVAX-SEED-Think-14B's geometry)
+    "hyperclovax": {"hidden_size": 4096, "heads": 32, "layers": 32, "intermediate_size": 11008, "vocab_size": 32000},
+    # HYV3Config's: Hy3-preview's geometry
+    "hy_v3": {
+        "hidden_size": 4096,
+        "heads": 64,
+        "layers": 80,
+        "kv_heads": 8,
+        "intermediate_size": 13312,
+        "vocab_size": 120832,
+    },
+    # ExaoneMoeConfig's (not K-EXAONE-236B-A23B's geometry)
+    "exaone_moe": {
+        "hidden_size": 4096,
+        "heads": 32,
+        "layers": 32,
+        "kv_heads": 32,
+        "intermediate_size": 16384,
+        "vocab_size": 102400,
+    },
     # InternLM3Config's are InternLM3-8B's, IQuestCoderConfig's IQuest-Coder-V1-40B's, CwmConfig's CWM's (32B)
     "internlm3": {
         "hidden_size": 4096,
@@ -405,6 +460,7 @@ _HEAD_DIM_128 = (
     "internlm3",
     "iquestcoder",
     "cwm",
+    "hy_v3",
 )
 # types whose q/k heads rotate only a share of their channels by default (partial_rotary_factor): GLM-4 half
 # (Glm4Config / GlmConfig's 0.5), StableLM a quarter (StableLmConfig's 0.25), Nemotron half (NemotronConfig's 0.5)
@@ -430,7 +486,7 @@ def _pattern_windows(f: Fields, mt: str, layers: int) -> tuple:
     4096) and EXAONE-4 (the same fields and defaults; a null sliding_window: every layer global) run their global
     layers without rope (NoPE), EXAONE-4 only when it has sliding layers; OLMo-3 (every 4th layer global, window
     4096) rotates every layer. An explicit layer_types wins over the pattern."""
-    if mt == "exaone4" and "sliding_window" in f.cfg:  # an explicit null: no sliding layers
+    if mt in ("exaone4", "exaone_moe") and "sliding_window" in f.cfg:  # an explicit null: no sliding layers
         window = f.cfg["sliding_window"]
     else:
         window = f.get("sliding_window", 4096)
@@ -440,7 +496,7 @@ def _pattern_windows(f: Fields, mt: str, layers: int) -> tuple:
         return "sliding_attention" if pattern and (i + 1) % pattern else "full_attention"
 
     types = f.layer_types(layers, default)
-    nope = mt == "cohere2" or (mt == "exaone4" and window is not None)
+    nope = mt == "cohere2" or (mt in ("exaone4", "exaone_moe") and window is not None)
     rope = [not nope or t == "sliding_attention" for t in types]
     return window, types, rope
 
@@ -534,13 +590,15 @@ def _partial_rotary(f: Fields, default: float) -> float:
     return factor
 
 
-def _mla(f: Fields, q_lora: int, indexer: Indexer | None = None, nope: int = 128, v: int = 128) -> Mla:
+def _mla(
+    f: Fields, q_lora: int, indexer: Indexer | None = None, nope: int = 128, v: int = 128, kv: int = 512, rope: int = 64
+) -> Mla:
     """MLA geometry from DeepSeek's field names (the config class's defaults: DeepSeek-V3's, Kimi-Linear's alike;
-    `nope` / `v` another class's head widths)."""
+    `nope` / `v` / `kv` / `rope` another class's widths)."""
     return Mla(
         q_lora,
-        f.int("kv_lora_rank", 512),
-        f.int("qk_rope_head_dim", 64),
+        f.int("kv_lora_rank", kv),
+        f.int("qk_rope_head_dim", rope),
         f.int("qk_nope_head_dim", nope),
         f.int("v_head_dim", v),
         indexer,
@@ -554,6 +612,23 @@ _DEEPSEEK_DEFAULTS: dict[str, dict[str, int]] = {
     "glm4_moe_lite": {"hidden": 2048, "heads": 20, "layers": 47, "vocab": 154880, "q_lora": 768, "nope": 192, "v": 256},
     # GlmMoeDsaConfig's are GLM-5's geometry
     "glm_moe_dsa": {"hidden": 6144, "heads": 64, "layers": 78, "vocab": 154880, "q_lora": 2048, "nope": 192, "v": 256},
+    # SarvamMLAConfig's are Sarvam-105B's (no query latent by default), MiniCPM3Config's MiniCPM3-4B's (values of
+    # hidden / heads unless given)
+    "sarvam_mla": {"hidden": 4096, "heads": 64, "layers": 32, "vocab": 262144, "q_lora": 0},
+    "minicpm3": {
+        "hidden": 2560,
+        "heads": 40,
+        "layers": 62,
+        "vocab": 73448,
+        "q_lora": 768,
+        "nope": 64,
+        "kv": 256,
+        "rope": 32,
+    },
+    # AXK1Config's: A.X-K1's geometry
+    "axk1": {"hidden": 7168, "heads": 64, "layers": 61, "vocab": 163840, "q_lora": 1536},
+    # YoutuConfig's: Youtu-LLM-2B's
+    "youtu": {"hidden": 2048, "heads": 16, "layers": 32, "vocab": 128256, "q_lora": 1536},
 }
 # the DeepSeek-layout classes' MoE defaults (_first_dense_then_moe: routed experts, a token, their width, shared
 # experts, the dense width, dense layers first): DeepSeek-V2's where a class has none of its own
@@ -562,6 +637,8 @@ _DEEPSEEK_MOE: dict[str, tuple] = {
     "deepseek_v32": (256, 8, 2048, 1, 18432, 3),
     "glm4_moe_lite": (64, 4, 1536, 1, 10240, 1),
     "glm_moe_dsa": (256, 8, 2048, 1, 12288, 3),
+    "sarvam_mla": (128, 8, 2048, 1, 16384, 1),
+    "axk1": (192, 8, 2048, 1, 18432, 1),
 }
 
 
@@ -602,6 +679,8 @@ def _deepseek(f: Fields, mt: str) -> tuple:
         if "q_lora_rank" in f.cfg and f.cfg["q_lora_rank"] is None
         else f.int("q_lora_rank", d.get("q_lora", 1536), minimum=0)
     )
+    if mt == "axk1" and not q_lora:  # AXK1Attention always builds the query latent
+        raise HwsimError("A.X-K1's attention always has a query latent: must be set", file=f.file, field="q_lora_rank")
     indexer = None
     if v32:
         if not q_lora:
@@ -610,7 +689,8 @@ def _deepseek(f: Fields, mt: str) -> tuple:
             )
         index_heads = f.int("index_n_heads", 32 if mt == "glm_moe_dsa" else 64)
         indexer = Indexer(index_heads, f.int("index_head_dim", 128), f.int("index_topk", 2048))
-    mla = _mla(f, q_lora, indexer, d.get("nope", 128), d.get("v", 128))
+    v = d.get("v", hidden // heads if mt == "minicpm3" else 128)
+    mla = _mla(f, q_lora, indexer, d.get("nope", 128), v, d.get("kv", 512), d.get("rope", 64))
     if indexer is not None and mla.rope_dim > indexer.head_dim:  # the indexer rotates its first rope_dim channels
         raise HwsimError(
             f"must be at least qk_rope_head_dim ({mla.rope_dim}), got {indexer.head_dim}",
@@ -626,9 +706,23 @@ def _deepseek(f: Fields, mt: str) -> tuple:
     act = str(f.get("hidden_act", "silu"))
     # GLM-4.7-Flash (Glm4MoeLiteConfig): 64 routed experts of 1536, 4 a token, one shared, a dense first layer of 10240
     defaults = _DEEPSEEK_MOE.get(mt, (64, None, 1407, 2, 11008, 0))
-    mlps = _first_dense_then_moe(f, act, layers, *defaults, types=v32 or mt == "glm4_moe_lite")
+    if mt == "sarvam_mla":  # SarvamMLAConfig's attribute_map: the original config's num_experts / num_shared_experts
+        experts = f.get("num_experts", f.get("num_local_experts", defaults[0]))
+        defaults = (experts, *defaults[1:3], f.get("num_shared_experts", defaults[3]), *defaults[4:])
+    if mt in ("minicpm3", "youtu"):  # MiniCPM3, Youtu-LLM: a dense gated MLP in every layer (Youtu's bias-free)
+        bias = mt == "minicpm3" and f.flag("mlp_bias", False)
+        mlps = [Mlp(f.int("intermediate_size", 6400 if mt == "minicpm3" else 6144), True, act, bias)] * layers
+    else:
+        lite = v32 or mt in ("glm4_moe_lite", "axk1")  # mlp_layer_types read
+        mlps = _first_dense_then_moe(f, act, layers, *defaults, types=lite, freq=mt == "axk1")
+    if mt == "axk1":  # A.X-K1 (HF AXK1MoE): the MoE block's output RMSNormed
+        mlps = [replace(m, out_norm=True) if m.is_moe else m for m in mlps]
     blocks = [Layer(a, mlp, norms=2) for a, mlp in zip(attns, mlps)]
-    emb = Embedding(f.int("vocab_size", d.get("vocab")), tied=f.flag("tie_word_embeddings", False))
+    # MiniCPM3: the embeddings × scale_emb (default 12); its residual scale_depth and logit dim_model_base are
+    # scalars folded into existing ops, as Granite's multipliers
+    scale = mt == "minicpm3" and f.number("scale_emb", 12, minimum=0) != 1
+    vocab = f.int("vocab_size", d.get("vocab"))
+    emb = Embedding(vocab, tied=f.flag("tie_word_embeddings", mt in ("minicpm3", "youtu")), scale=scale)
     return blocks, emb, "rmsnorm", {"activation": act, "hidden": hidden}
 
 
@@ -644,6 +738,7 @@ def _first_dense_then_moe(
     first: int,
     *,
     types: bool = False,
+    freq: bool = False,
 ) -> list[Mlp]:
     """The MLP of each layer in DeepSeek's layout, which GLM-4.5 shares (field names and meaning): the first
     first_k_dense_replace layers a dense gated MLP of intermediate_size, the rest n_routed_experts gated experts of
@@ -657,12 +752,67 @@ def _first_dense_then_moe(
     dense_mlp = Mlp(f.int("intermediate_size", dense), True, act)
     moe_mlp = Mlp(moe_inter, True, act, experts=n, top_k=k, shared=n_shared)
     first_moe = f.int("first_k_dense_replace", first, minimum=0)
+    every = f.int("moe_layer_freq", 1) if freq else 1  # A.X-K1: a MoE layer on every moe_layer_freq-th layer only
     kinds = f.get("mlp_layer_types") if types else None
     if kinds is None:
-        kinds = ["sparse" if i >= first_moe else "dense" for i in range(layers)]
+        kinds = ["sparse" if i >= first_moe and i % every == 0 else "dense" for i in range(layers)]
     elif not isinstance(kinds, list) or len(kinds) != layers or set(kinds) - {"dense", "sparse"}:
         raise HwsimError(f"expected a list of {layers} of dense or sparse", file=f.file, field="mlp_layer_types")
     return [moe_mlp if kind == "sparse" and n > 1 else dense_mlp for kind in kinds]
+
+
+def _longcat_flash(f: Fields, mt: str) -> tuple:
+    """LongCat-Flash (HF LongcatFlashForCausalLM; Meituan, "LongCat-Flash Technical Report", arXiv:2509.01322, §2):
+    each of num_layers layers is two sublayers, each an MLA attention (DeepSeek's geometry and field names, every
+    sublayer its own latent cache) and a dense gated MLP of ffn_hidden_size, pre-norms on both; a shortcut MoE reads
+    the first sublayer's MLP input and its output joins the residual after the second (HF LongcatFlashDecoderLayer).
+    hwsim runs a layer as two: the first's MLP is the MoE with the dense MLP as its always-on shared expert on the
+    same input (the same products; their outputs join the residual at different points, which costs the same), the
+    second's the dense MLP alone. The MoE: n_routed_experts gated experts of expert_ffn_hidden_size beside
+    zero_expert_num zero-computation experts (Mlp.zero_experts), moe_topk a token over both, one softmax router
+    (router_bias: its bias). The queries and latent scales of LongCat's MLA (mla_scale_q_lora / kv_lora) are scalars
+    folded into existing ops. LongcatFlashConfig's defaults (transformers 5.25) are LongCat-Flash-Chat's geometry;
+    its attribute_map aliases num_local_experts, num_experts_per_tok, intermediate_size and moe_intermediate_size."""
+    hidden, heads = f.int("hidden_size", 6144), f.int("num_attention_heads", 64)
+    layers = f.int("num_layers", 28, alias="num_hidden_layers")
+    q_lora = f.int("q_lora_rank", 1536)
+    mla = Mla(
+        q_lora,
+        f.int("kv_lora_rank", 512),
+        f.int("qk_rope_head_dim", 64),
+        f.int("qk_nope_head_dim", 128),
+        f.int("v_head_dim", 128),
+    )
+    # LongcatFlashConfig's head_dim is the width its rotary embedding is built for (the rope key's), qk_head_dim the
+    # query / key heads' (the nope and rope parts): transformers fails on others
+    for key, want in (("head_dim", mla.rope_dim), ("qk_head_dim", mla.nope_dim + mla.rope_dim)):
+        if f.get(key) is not None and f.int(key) != want:
+            raise HwsimError(f"must be {want} (the MLA's widths)", file=f.file, field=key)
+    bias = f.flag("attention_bias", False)
+    attn = Attention(heads, heads, mla.nope_dim + mla.rope_dim, mla.v_dim, bias, bias, mla=mla)
+    act = str(f.get("hidden_act", "silu"))
+    dense = Mlp(f.int("ffn_hidden_size", f.get("intermediate_size", 12288)), True, act)
+    experts = f.int("n_routed_experts", f.get("num_local_experts", 512), minimum=2)
+    zero = f.int("zero_expert_num", 256, minimum=0)
+    top_k = f.int("moe_topk", f.get("num_experts_per_tok", 12))
+    if top_k > experts + zero:
+        raise HwsimError(
+            f"must be in 1..{experts + zero} (the routed and zero experts), got {top_k}", file=f.file, field="moe_topk"
+        )
+    width = f.int("expert_ffn_hidden_size", f.get("moe_intermediate_size", 2048))
+    moe = Mlp(
+        width,
+        True,
+        act,
+        experts=experts,
+        top_k=top_k,
+        shared=dense.intermediate,
+        router_bias=f.flag("router_bias", False),
+        zero_experts=zero,
+    )
+    blocks = [Layer(attn, mlp, norms=2) for _ in range(layers) for mlp in (moe, dense)]
+    emb = Embedding(f.int("vocab_size", 131072), tied=f.flag("tie_word_embeddings", False))
+    return blocks, emb, "rmsnorm", {"activation": act, "hidden": hidden}
 
 
 def _glm4_moe(f: Fields, mt: str) -> tuple:
@@ -683,12 +833,14 @@ def _glm4_moe(f: Fields, mt: str) -> tuple:
     n_routed_experts, num_experts_per_tok or n_shared_experts (transformers cannot build the model without them):
     required here; its other defaults (hidden 4608, 62 layers, 32 heads of hidden // heads) are read as given."""
     solar, dots = mt == "solar_open", mt == "dots1"
-    hidden = f.int("hidden_size", 4608 if dots else 4096)
-    heads = f.int("num_attention_heads", 64 if solar else 32 if dots else 96)
-    layers = f.int("num_hidden_layers", 48 if solar else 62 if dots else 46)
-    head_dim = f.int("head_dim", 128 if solar else hidden // heads)
-    factor = _partial_rotary(f, 1.0 if solar or dots else 0.5)
-    bias = f.flag("attention_bias", False)
+    d = _GLM4_MOE_DEFAULTS[mt]
+    hidden, heads = f.int("hidden_size", d["hidden"]), f.int("num_attention_heads", d["heads"])
+    layers = f.int("num_hidden_layers", d["layers"])
+    head_dim = f.int("head_dim", d.get("head_dim", hidden // heads))
+    factor = _partial_rotary(f, d.get("rotary", 1.0))
+    # Sarvam-MoE / Param-2 MoE (their config classes' attribute_map): use_qkv_bias is attention_bias, num_experts /
+    # num_shared_experts the routed / shared expert counts
+    bias = f.flag("attention_bias", f.flag("use_qkv_bias", False))
     if dots:
         # Dots1Config's window 4096 when absent; an explicit null is none (no layer slides by default then)
         window = f.cfg.get("sliding_window") if "sliding_window" in f.cfg else 4096
@@ -697,31 +849,136 @@ def _glm4_moe(f: Fields, mt: str) -> tuple:
     attn = [
         Attention(
             heads,
-            f.kv_heads(heads, default=32 if dots else 8),
+            f.kv_heads(heads, default=d["kv"]),
             head_dim,
             head_dim,
             bias,
             bias and dots,
             rotary_dim=int(head_dim * factor),
-            qk_norm="rmsnorm" if dots or (not solar and f.flag("use_qk_norm", False)) else None,
+            qk_norm="rmsnorm" if dots or (not solar and f.flag("use_qk_norm", d.get("qk_norm", False))) else None,
             **(_windows(f, types, i, window) if dots else {}),
         )
         for i in range(layers)
     ]
     act = str(f.get("hidden_act", "silu"))
-    if dots:
-        mlps = _first_dense_then_moe(f, act, layers, None, None, 1408, None, 10944, 0)
-    elif solar:
+    if solar:
         experts, top_k = _experts_top_k(f, "n_routed_experts", f.get("num_local_experts", 128), 8)
         inter = f.int("moe_intermediate_size", 1280)
         shared = f.int("n_shared_experts", 1, minimum=0) * inter
         mlps = [Mlp(inter, True, act, experts=experts, top_k=top_k, shared=shared)] * layers
     else:
-        mlps = _first_dense_then_moe(f, act, layers, 128, 8, 1408, 1, 10944, 1)
-    vocab = f.int("vocab_size", 196608 if solar else 152064 if dots else 151552)
-    emb = Embedding(vocab, tied=f.flag("tie_word_embeddings", False))
+        experts, top_k, width, n_shared, dense, first_moe = d["moe"]
+        if mt in ("sarvam_moe", "param2moe"):
+            experts = f.get("num_experts", f.get("num_local_experts", experts))
+            n_shared = f.get("num_shared_experts", n_shared)
+        mlps = _first_dense_then_moe(f, act, layers, experts, top_k, width, n_shared, dense, first_moe)
+    emb = Embedding(f.int("vocab_size", d["vocab"]), tied=f.flag("tie_word_embeddings", d.get("tied", False)))
     blocks = [Layer(a, mlp, norms=2) for a, mlp in zip(attn, mlps)]
     return blocks, emb, "rmsnorm", {"activation": act, "hidden": hidden}
+
+
+# the config classes' defaults of the GLM-4.5-layout types (transformers 5.25): Glm4MoeConfig's GLM-4.5-Air's less
+# its head_dim and attention_bias; SolarOpenConfig's Solar-Open-100B's; Dots1Config's (no expert counts: required);
+# SarvamMoEConfig's Sarvam-30B's and Param2MoeConfig's Param-2's (q/k norms on, whole-head rotary). moe: routed
+# experts, a token, their width, shared experts, the dense width, dense layers first (_first_dense_then_moe)
+_GLM4_MOE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "glm4_moe": {"hidden": 4096, "heads": 96, "layers": 46, "kv": 8, "rotary": 0.5, "vocab": 151552},
+    "solar_open": {"hidden": 4096, "heads": 64, "layers": 48, "kv": 8, "head_dim": 128, "vocab": 196608},
+    "dots1": {"hidden": 4608, "heads": 32, "layers": 62, "kv": 32, "vocab": 152064},
+    "sarvam_moe": {"hidden": 4096, "heads": 64, "layers": 19, "kv": 4, "head_dim": 64, "vocab": 262144},
+    "param2moe": {"hidden": 2048, "heads": 32, "layers": 21, "kv": 8, "head_dim": 64, "vocab": 128000, "tied": True},
+}
+_GLM4_MOE_DEFAULTS["glm4_moe"]["moe"] = (128, 8, 1408, 1, 10944, 1)
+_GLM4_MOE_DEFAULTS["dots1"]["moe"] = (None, None, 1408, None, 10944, 0)
+_GLM4_MOE_DEFAULTS["sarvam_moe"] |= {"moe": (128, 6, 1024, 1, 8192, 1), "qk_norm": True}
+_GLM4_MOE_DEFAULTS["param2moe"] |= {"moe": (64, 6, 2048, 2, 9216, 1), "qk_norm": True}
+
+
+def _afmoe(f: Fields, mt: str) -> tuple:
+    """AFMoE (HF AfmoeForCausalLM; Arcee's Trinity): attention with per-head q/k RMSNorms and an output gate from a
+    linear of its own (Attention.gate_proj: output × sigmoid(gate_proj(x))), rotary on the sliding layers only (every
+    global_attn_every_n_layers-th layer global and NoPE, the rest a sliding_window, or layer_types); pre- and
+    post-norms around attention and MLP; the first num_dense_layers a dense gated MLP, then num_experts gated experts
+    of moe_intermediate_size (num_experts_per_tok by sigmoid scores plus expert_bias, a parameter of num_experts:
+    counted as the router's bias) beside num_shared_experts always-on ones; embeddings × sqrt(hidden) under
+    mup_enabled. AfmoeConfig's defaults (transformers 5.25) for absent fields."""
+    hidden, heads = f.int("hidden_size", 2048), f.int("num_attention_heads", 16)
+    layers, head_dim = f.int("num_hidden_layers", 32), f.int("head_dim", 128)
+    window = f.int("sliding_window", 1024) if f.get("sliding_window", 1024) else None
+    every = f.int("global_attn_every_n_layers", 4)
+    types = f.layer_types(layers, lambda i: "sliding_attention" if (i + 1) % every else "full_attention")
+    bias = f.flag("attention_bias", False)
+    kv = f.kv_heads(heads)
+    attns = [
+        Attention(
+            heads,
+            kv,
+            head_dim,
+            head_dim,
+            bias,
+            bias,
+            rotary=t == "sliding_attention",
+            qk_norm="rmsnorm",
+            gate_proj=True,
+            window=window if t == "sliding_attention" else None,
+        )
+        for t in types
+    ]
+    act = str(f.get("hidden_act", "silu"))
+    experts, top_k = _experts_top_k(f, "num_experts", f.get("num_local_experts", 64), 6)
+    width = f.int("moe_intermediate_size", 1408)
+    shared = f.int("num_shared_experts", 2, minimum=0) * width
+    moe = Mlp(width, True, act, experts=experts, top_k=top_k, shared=shared, router_bias=True)
+    dense = Mlp(f.int("intermediate_size", 6144), True, act)
+    first = f.int("num_dense_layers", 1, minimum=0)
+    blocks = [Layer(a, dense if i < first else moe, norms=4) for i, a in enumerate(attns)]
+    vocab = f.int("vocab_size", 200192)
+    emb = Embedding(vocab, tied=f.flag("tie_word_embeddings", False), scale=f.flag("mup_enabled", False))
+    return blocks, emb, "rmsnorm", {"activation": act, "hidden": hidden}
+
+
+def _cohere2_moe(f: Fields, mt: str) -> tuple:
+    """Command A+'s type (HF Cohere2MoeForCausalLM): Cohere-2's parallel layer (one norm, a LayerNorm without bias or,
+    with rms_norm_eps set, an RMSNorm, feeding attention and MLP side by side), sliding layers with rotary and global
+    ones without (NoPE), the first first_k_dense_replace layers a dense gated MLP of prefix_dense_intermediate_size
+    (default intermediate_size) with their own window pattern (prefix_dense_sliding_window_pattern, default 1: all
+    global, and then rotated), the rest num_experts gated experts of intermediate_size, num_experts_per_tok a token by
+    a bias-free softmax router, beside num_shared_experts always-on ones (their output summed or averaged with the
+    experts': a scalar); layer_types / mlp_layer_types override the patterns. Cohere2MoeConfig's defaults (transformers
+    5.25) for absent fields."""
+    hidden, heads = f.int("hidden_size", 8192), f.int("num_attention_heads", 64)
+    layers, head_dim = f.int("num_hidden_layers", 40), f.int("head_dim", 128)
+    first = f.int("first_k_dense_replace", 0, minimum=0)
+    window = f.int("sliding_window", 4096) if f.get("sliding_window", 4096) else None
+    prefix, pattern = f.int("prefix_dense_sliding_window_pattern", 1), f.int("sliding_window_pattern", 4)
+
+    def default(i: int) -> str:
+        j, every = (i, prefix) if i < first else (i - first, pattern)
+        return "sliding_attention" if (j + 1) % every else "full_attention"
+
+    types = f.layer_types(layers, default)
+    kinds = f.get("mlp_layer_types")
+    if kinds is None:
+        kinds = ["dense" if i < first else "sparse" for i in range(layers)]
+    elif not isinstance(kinds, list) or len(kinds) != layers or set(kinds) - {"dense", "sparse"}:
+        raise HwsimError(f"expected a list of {layers} of dense or sparse", file=f.file, field="mlp_layer_types")
+    bias = f.flag("attention_bias", False)
+    kv = f.kv_heads(heads)
+    act = str(f.get("hidden_act", "silu"))
+    width = f.int("intermediate_size", 22528)
+    experts, top_k = _experts_top_k(f, "num_experts", 8, 2)
+    shared = f.int("num_shared_experts", 0, minimum=0) * width
+    moe = Mlp(width, True, act, experts=experts, top_k=top_k, shared=shared)
+    dense = Mlp(f.int("prefix_dense_intermediate_size", width), True, act)
+    blocks = []
+    for t, kind in zip(types, kinds):
+        sliding = t == "sliding_attention" and window is not None
+        rotary = sliding or (kind == "dense" and prefix == 1)  # Cohere2MoeAttention.force_rope
+        attn = Attention(heads, kv, head_dim, head_dim, bias, bias, rotary=rotary, window=window if sliding else None)
+        blocks.append(Layer(attn, dense if kind == "dense" else moe, norms=1, parallel=True))
+    norm = "rmsnorm" if f.get("rms_norm_eps") is not None else "layernorm_weight"
+    emb = Embedding(f.int("vocab_size", 256000), tied=f.flag("tie_word_embeddings", True))
+    return blocks, emb, norm, {"activation": act, "hidden": hidden}
 
 
 def _minimax_m2(f: Fields, mt: str) -> tuple:
@@ -752,6 +1009,15 @@ def _minimax_m2(f: Fields, mt: str) -> tuple:
     return [Layer(attn, mlp, norms=2)] * layers, emb, "rmsnorm", {"activation": act, "hidden": hidden}
 
 
+# VaultGemmaConfig's defaults (transformers 5.25): Gemma-2-2B's geometry (not VaultGemma-1B's)
+_VAULTGEMMA_DEFAULTS = {
+    "vocab_size": 256_000,
+    "hidden_size": 2304,
+    "intermediate_size": 9216,
+    "layers": 26,
+    "heads": 8,
+    "kv_heads": 4,
+}
 # Gemma3TextConfig's defaults (transformers 5.25): the Gemma-3 4B/12B/27B wrappers' text_config leaves them out
 _GEMMA3_TEXT_DEFAULTS = {
     "vocab_size": 262_208,
@@ -765,8 +1031,10 @@ _GEMMA3_TEXT_DEFAULTS = {
 
 def _gemma(f: Fields, mt: str) -> tuple:
     """Gemma 1/2/3: head_dim 256 by default, embeddings scaled by sqrt(hidden), tied LM head; Gemma-2/3 add
-    pre/post norms around attention and MLP, sliding-window layers, Gemma-2 soft-capping, Gemma-3 q/k norm."""
-    d = _GEMMA3_TEXT_DEFAULTS if mt == "gemma3_text" else {}
+    pre/post norms around attention and MLP, sliding-window layers, Gemma-2 soft-capping, Gemma-3 q/k norm.
+    VaultGemma (HF VaultGemmaForCausalLM): Gemma-2's layers less their two post-norms (VaultGemmaDecoderLayer deletes
+    post_attention_layernorm and post_feedforward_layernorm), VaultGemmaConfig's defaults (Gemma-2-2B's geometry)."""
+    d = _GEMMA3_TEXT_DEFAULTS if mt == "gemma3_text" else _VAULTGEMMA_DEFAULTS if mt == "vaultgemma" else {}
     hidden, heads = f.int("hidden_size", d.get("hidden_size")), f.int("num_attention_heads", d.get("heads"))
     layers = f.int("num_hidden_layers", d.get("layers"))
     kv, head_dim = f.kv_heads(heads, default=d.get("kv_heads")), f.int("head_dim", 256)
@@ -774,12 +1042,13 @@ def _gemma(f: Fields, mt: str) -> tuple:
     bias = f.flag("attention_bias", False)
     if mt == "gemma":
         types = ["full_attention"] * layers
-    elif mt == "gemma2":
+    elif mt in ("gemma2", "vaultgemma"):
         types = f.layer_types(layers, lambda i: "sliding_attention" if (i + 1) % 2 else "full_attention")
     else:
         pattern = f.int("sliding_window_pattern", f.get("_sliding_window_pattern", 6))
         types = f.layer_types(layers, lambda i: "sliding_attention" if (i + 1) % pattern else "full_attention")
-    softcap = mt == "gemma2" and f.get("attn_logit_softcapping", 50.0) is not None
+    gemma2 = mt in ("gemma2", "vaultgemma")
+    softcap = gemma2 and f.get("attn_logit_softcapping", 50.0) is not None
     mlp = Mlp(f.int("intermediate_size", d.get("intermediate_size")), True, act)
     blocks = [
         Layer(
@@ -795,11 +1064,11 @@ def _gemma(f: Fields, mt: str) -> tuple:
                 **_windows(f, types, i, 4096),
             ),
             mlp,
-            norms=2 if mt == "gemma" else 4,
+            norms=2 if mt in ("gemma", "vaultgemma") else 4,
         )
         for i in range(layers)
     ]
-    cap = mt == "gemma2" and f.get("final_logit_softcapping", 30.0) is not None
+    cap = gemma2 and f.get("final_logit_softcapping", 30.0) is not None
     if mt == "gemma3_text":
         cap = f.get("final_logit_softcapping") is not None
     vocab = f.int("vocab_size", d.get("vocab_size"))
@@ -1748,6 +2017,94 @@ def _bamba(f: Fields, mt: str) -> tuple:
     return blocks, emb, "rmsnorm", {"activation": act, "hidden": hidden}
 
 
+# Zamba2Config's layer pattern when layers_block_type is absent (Zamba2-2.7B's 54 layers; transformers 5.25)
+_ZAMBA2_TYPES = (
+    ["mamba"]
+    + (["mamba"] * 5 + ["hybrid"]) * 7
+    + ["mamba"] * 4
+    + ["hybrid"]
+    + ["mamba"] * 3
+    + ["hybrid"]
+    + ["mamba"] * 2
+)
+
+
+def _zamba2(f: Fields, mt: str) -> tuple:
+    """Zamba2 (HF Zamba2ForCausalLM; Zyphra, "The Zamba2 Suite", arXiv:2411.15242): Mamba-2 layers (RMSNorm → mixer →
+    residual) and, where layers_block_type says "hybrid", a shared transformer block before the layer's Mamba-2
+    (Layer.concat): the residual stream concatenated with the token embeddings, RMSNorm over both, attention from
+    2 × hidden (attention_head_dim = 2 × hidden / heads; rotary under use_mem_rope), RMSNorm, a gated MLP of
+    intermediate_size (default 4 × hidden) with a low-rank adapter of its own per hybrid layer (always built), the
+    hybrid layer's `linear` (hidden → hidden), added to the Mamba-2's input. num_mem_blocks blocks are tied in turn
+    over the hybrid layers (Layer.tied: a later use owns only its adapters and linear); use_shared_attention_adapter
+    adds per-layer adapters to q, k and v (adapter_rank each). hwsim runs a hybrid layer as two layers, the block then
+    the Mamba-2 (their checkpoint names: tensor_map). The Mamba-2 mixer: n_mamba_heads heads of mamba_expand × hidden /
+    heads, mamba_ngroups groups, state mamba_d_state, conv mamba_d_conv (its bias always built), chunk_size,
+    in_proj / out_proj biased under add_bias_linear. Zamba2Config's defaults (transformers 5.25) for absent fields."""
+    hidden = f.int("hidden_size", 2560)
+    layers = f.int("num_hidden_layers", 54)
+    kinds = f.get("layers_block_type", f.get("layer_types"))
+    if kinds is None:
+        if layers != len(_ZAMBA2_TYPES):
+            raise HwsimError(
+                f"required unless num_hidden_layers is {len(_ZAMBA2_TYPES)} (Zamba2Config's pattern)",
+                file=f.file,
+                field="layers_block_type",
+            )
+        kinds = _ZAMBA2_TYPES
+    names = {"mamba": "mamba", "linear_attention": "mamba", "hybrid": "hybrid"}
+    if not isinstance(kinds, list | tuple) or len(kinds) != layers or set(kinds) - set(names):
+        raise HwsimError(f"expected {layers} of mamba or hybrid", file=f.file, field="layers_block_type")
+    heads = f.int("num_attention_heads", 32)
+    if 2 * hidden % heads:
+        raise HwsimError(f"must divide 2 × hidden_size ({2 * hidden})", file=f.file, field="num_attention_heads")
+    kv = f.kv_heads(heads)
+    rank = f.int("adapter_rank", 128)
+    adapters = f.flag("use_shared_attention_adapter", False)
+    if adapters and kv != heads:  # the k / v adapters are 2 × hidden wide: transformers' forward needs kv = heads
+        raise HwsimError(
+            "must equal num_attention_heads with shared-attention adapters", file=f.file, field="num_key_value_heads"
+        )
+    head_dim = 2 * hidden // heads
+    attn = Attention(
+        heads,
+        kv,
+        head_dim,
+        head_dim,
+        rotary=f.flag("use_mem_rope", False),
+        in_width=2 * hidden,
+        adapter_rank=rank if adapters else 0,
+    )
+    act = str(f.get("hidden_act", "gelu"))
+    bias = f.flag("add_bias_linear", False)
+    mlp = Mlp(f.int("intermediate_size", 4 * hidden), True, act, bias, adapter_rank=rank)
+    expand, n_heads = f.int("mamba_expand", 2), f.int("n_mamba_heads", 8)
+    if expand * hidden % n_heads:
+        raise HwsimError(
+            f"must divide mamba_expand × hidden_size ({expand * hidden})", file=f.file, field="n_mamba_heads"
+        )
+    groups = f.int("mamba_ngroups", 1)
+    if n_heads % groups:
+        raise HwsimError(f"must divide n_mamba_heads ({n_heads})", file=f.file, field="mamba_ngroups")
+    mix = Ssd(
+        n_heads,
+        expand * hidden // n_heads,
+        f.int("mamba_d_state", 64),
+        groups,
+        f.int("mamba_d_conv", 4),
+        f.int("chunk_size", 256),
+        bias,
+    )
+    blocks, mem, hybrids = [], f.int("num_mem_blocks", 1), 0
+    for kind in kinds:
+        if names[kind] == "hybrid":
+            blocks.append(Layer(attn, mlp, norms=3, concat=True, tied=hybrids >= mem))
+            hybrids += 1
+        blocks.append(Layer(mix, None, norms=1))
+    emb = Embedding(f.int("vocab_size", 32000), tied=f.flag("tie_word_embeddings", True))
+    return blocks, emb, "rmsnorm", {"activation": act, "hidden": hidden}
+
+
 def _falcon_h1(f: Fields, mt: str) -> tuple:
     """Falcon-H1 (HF FalconH1ForCausalLM; TII): every layer RMSNorm → GQA attention (rotary) and a Mamba-2 mixer
     side by side on the same input, both added to the residual, then RMSNorm → a gated MLP. The Mamba-2 width is
@@ -1937,6 +2294,29 @@ def language_model(cfg: dict, file: object = None) -> tuple[dict, str | None]:
     )
 
 
+# decoder types transformers 5.25 builds that hwsim knows and refuses, with the mechanism it lacks (a one-line error
+# naming it, instead of a bare "unsupported"); a wrapper's entry covers its text model too
+NOT_MODELLED: dict[str, str] = {
+    "zamba": "Zamba-1's Mamba mixer runs n_mamba_heads heads, each with its own x_proj / dt_proj (ZambaMambaMixer), "
+    "which hwsim's Mamba-1 mixer does not lay out",
+    "deepseek_v4": "DeepSeek-V4's hyper-connections (hc_mult residual streams), compressed sparse attention (HCA / CSA "
+    "compressors, a grouped output LoRA) and hash-routed experts have no hwsim blocks",
+    "qwen4_exp": "Qwen4-Exp's hyper-connections, n-gram and per-layer embeddings and block-compressed (QSA) indexer have "
+    "no hwsim blocks",
+    "minimax_m3_vl": "MiniMax-M3's block-sparse indexer (top index_topk_blocks blocks of keys per query) and clamped "
+    "SwiGLU have no hwsim blocks",
+    "gemma3n": "Gemma-3n's AltUp streams, LAuReL blocks and activation sparsity have no hwsim blocks",
+    "inkling_text": "Inkling's relative-position logits, short convolutions and shared-expert sinks have no hwsim blocks",
+}
+NOT_MODELLED |= {
+    "qwen4_exp_text": NOT_MODELLED["qwen4_exp"],
+    "minimax_m3_vl_text": NOT_MODELLED["minimax_m3_vl"],
+    "gemma3n_text": NOT_MODELLED["gemma3n"],
+    "inkling": NOT_MODELLED["inkling_text"],
+    "inkling2_text": NOT_MODELLED["inkling_text"],
+}
+
+
 READERS: dict[str, Callable[[Fields, str], tuple]] = {
     **{
         t: _llama_like
@@ -1960,6 +2340,8 @@ READERS: dict[str, Callable[[Fields, str], tuple]] = {
             "seed_oss",
             "ernie4_5",
             "exaone4",
+            "exaone_moe",
+            "hy_v3",
             "olmoe",
             "flex_olmo",
             "granitemoe",
@@ -1980,6 +2362,10 @@ READERS: dict[str, Callable[[Fields, str], tuple]] = {
             "internlm3",
             "iquestcoder",
             "cwm",
+            "hyperclovax",
+            "jais2",
+            "granite_swa",
+            "granitemoe_swa",
         )
     },
     "dbrx": _dbrx,
@@ -1989,13 +2375,23 @@ READERS: dict[str, Callable[[Fields, str], tuple]] = {
     "deepseek_v32": _deepseek,
     "glm4_moe_lite": _deepseek,
     "glm_moe_dsa": _deepseek,
+    "sarvam_mla": _deepseek,
+    "minicpm3": _deepseek,
+    "axk1": _deepseek,
+    "youtu": _deepseek,
     "glm4_moe": _glm4_moe,
     "solar_open": _glm4_moe,
     "dots1": _glm4_moe,
+    "sarvam_moe": _glm4_moe,
+    "param2moe": _glm4_moe,
+    "longcat_flash": _longcat_flash,
     "minimax_m2": _minimax_m2,
+    "afmoe": _afmoe,
+    "cohere2_moe": _cohere2_moe,
     "minimax": _minimax,
     "gemma": _gemma,
     "gemma2": _gemma,
+    "vaultgemma": _gemma,
     "gemma3_text": _gemma,
     "gemma4_text": _gemma4,
     "opt": _classic,
@@ -2020,6 +2416,7 @@ READERS: dict[str, Callable[[Fields, str], tuple]] = {
     "granitemoehybrid": _bamba,
     "jamba": _jamba,
     "falcon_h1": _falcon_h1,
+    "zamba2": _zamba2,
     "qwen3_next": _qwen3_next,
     "qwen3_5_text": _qwen3_next,
     "qwen3_5_moe_text": _qwen3_next,

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Iterable, Mapping
 import numpy as np
 
 from hwsim.errors import HwsimError, closest
+from hwsim.workload.blocks import ADAPTER_PARTS
 
 if TYPE_CHECKING:
     from hwsim.workload.blocks import Linear
@@ -125,6 +126,8 @@ OWN: dict[str, tuple[str, ...]] = {
         "mlp.gate.wg",  # Hunyuan-MoE
         "ffn.router.layer",  # DBRX
         "router.proj",  # Gemma-4: the router beside the layer's MLP
+        "mlp.router.gate",  # AFMoE
+        "mlp.router.classifier",  # LongCat-Flash
     ),
     "q_a_proj": ("self_attn.q_a_proj",),
     "q_b_proj": ("self_attn.q_b_proj",),
@@ -164,6 +167,7 @@ OWN: dict[str, tuple[str, ...]] = {
     "out_proj": ("mixer.out_proj", "mamba.out_proj", "linear_attn.out_proj", "conv.out_proj", "self_attn.out_proj"),
     "qkv_proj": ("self_attn.qkv_proj",),  # MiniMax-Text-01's lightning attention (Phi-3's is a fused q/k/v)
     "output_gate": ("self_attn.output_gate",),
+    "attn_gate_proj": ("self_attn.gate_proj",),  # AFMoE's attention gate
     "in_proj_qkvz": ("linear_attn.in_proj_qkvz",),  # Qwen3-Next's Gated DeltaNet
     "in_proj_ba": ("linear_attn.in_proj_ba",),
     "in_proj_qkv": ("linear_attn.in_proj_qkv",),  # Qwen3.5's Gated DeltaNet: the same projections apart
@@ -175,6 +179,9 @@ OWN: dict[str, tuple[str, ...]] = {
     "b_proj": ("self_attn.b_proj",),
     "g_a_proj": ("self_attn.g_a_proj",),
     "g_b_proj": ("self_attn.g_b_proj",),
+    # Zamba2's per-layer adapters and block output, under the names _zamba_layers indexes them by
+    **{name: (name,) for name in (f"{p}{part}" for p in ("q", "k", "v", "gate_up") for part in ADAPTER_PARTS)},
+    "block_out": ("block_out",),
     "per_layer_input_gate": ("per_layer_input_gate",),  # Gemma-4's per-layer input
     "per_layer_projection": ("per_layer_projection",),
 }
@@ -255,14 +262,74 @@ def _layer_linears(model: ModelConfig, layer: int) -> Mapping[str, Linear]:
 NOT_TRACED = re.compile(r"(^|\.)(vision_tower|vision_model|multi_modal_projector|visual)\.")
 
 
-def index_tensors(names: Iterable[str]) -> dict[tuple[int, str], str]:
-    """(layer, module path) → tensor name, for every `….weight` (or bare stacked-expert) tensor of the language model."""
+# LongCat-Flash (HF LongcatFlashDecoderLayer): a layer's two sublayers are `self_attn.<s>` / `mlps.<s>` (and their
+# norms), which hwsim runs as layers 2i + s; the layer's shortcut MoE (`mlp.experts`, `mlp.router.classifier`) is
+# layer 2i's MoE, whose shared expert is sublayer 0's dense MLP (readers._longcat_flash)
+SUBLAYER = re.compile(r"^(self_attn|mlps|input_layernorm|post_attention_layernorm)\.(\d+)\.(.+)$")
+SUBLAYER_TYPES = {"longcat_flash": 2}  # model_type → sublayers a checkpoint layer holds
+
+
+# Zamba2 (HF Zamba2HybridLayer): a hybrid layer's `shared_transformer` (its block; tied blocks stored once, at the
+# first hybrid layer of each of the num_mem_blocks) and `linear` are hwsim's block layer (Layer.concat) before the
+# layer's Mamba-2 (`mamba_decoder.mamba`); a block's per-layer adapters live in the stored block's lists, indexed by
+# hybrid layer (`linear_q_adapter_list.<j>.0` down, `.1` up; the MLP's `gate_up_proj_adapter_list`)
+ZAMBA_ADAPTER = re.compile(r"^(?:self_attn\.linear_([qkv])|feed_forward\.(gate_up)_proj)_adapter_list\.(\d+)\.([01])$")
+SHARED_BLOCK_PATHS = {"feed_forward.gate_up_proj": "mlp.gate_up_proj", "feed_forward.down_proj": "mlp.down_proj"}
+
+
+def _zamba_layers(model: ModelConfig, layer: int, path: str) -> list[tuple[int, str]]:
+    """Zamba2's checkpoint (layer, path) → hwsim keys (ZAMBA_ADAPTER, SHARED_BLOCK_PATHS)."""
+    # hwsim index of each checkpoint layer's Mamba-2; of each hybrid layer's block
+    mamba: list[int] = []
+    blocks: list[int] = []
+    for i, b in enumerate(model.blocks):
+        (blocks if b.concat else mamba).append(i)
+    if layer >= len(mamba):
+        return []
+    at = mamba[layer]
+    if path == "linear":
+        return [(at - 1, "block_out")]
+    if path.startswith("mamba_decoder."):
+        return [(at, path.removeprefix("mamba_decoder."))]
+    if not path.startswith("shared_transformer."):
+        return [(at, path)]
+    path = path.removeprefix("shared_transformer.")
+    adapter = ZAMBA_ADAPTER.match(path)
+    if adapter:
+        j = int(adapter[3])
+        name = adapter[1] or adapter[2]
+        return [(blocks[j], f"{name}{ADAPTER_PARTS[int(adapter[4])]}")] if j < len(blocks) else []
+    owners = sum(not model.blocks[i].tied for i in blocks)  # num_mem_blocks
+    own = blocks.index(at - 1)  # this hybrid layer's ordinal: the stored block's
+    path = SHARED_BLOCK_PATHS.get(path, path)
+    return [(i, path) for j, i in enumerate(blocks) if owners and j % owners == own % owners]
+
+
+def _hwsim_layers(model: ModelConfig | None, layer: int, path: str) -> list[tuple[int, str]]:
+    """The (hwsim layer, module path) keys a checkpoint's (layer, path) serves: itself, a LongCat-Flash sublayer's,
+    or Zamba2's (_zamba_layers)."""
+    if model is not None and model.model_type == "zamba2":
+        return _zamba_layers(model, layer, path)
+    per = SUBLAYER_TYPES.get(model.model_type, 0) if model is not None else 0
+    if not per:
+        return [(layer, path)]
+    m = SUBLAYER.match(path)
+    if m is None:
+        return [(per * layer, path)]
+    parent = "mlp" if m[1] == "mlps" else m[1]
+    return [(per * layer + int(m[2]), f"{parent}.{m[3]}")]
+
+
+def index_tensors(names: Iterable[str], model: ModelConfig | None = None) -> dict[tuple[int, str], str]:
+    """(layer, module path) → tensor name, for every `….weight` (or bare stacked-expert) tensor of the language model;
+    `model`: the layers hwsim runs when they are not the checkpoint's (SUBLAYER_TYPES)."""
     out: dict[tuple[int, str], str] = {}
     for name in names:
         m = None if NOT_TRACED.search(name) else LAYER.match(name)
         if m:
             path = m[2][: -len(".weight")] if m[2].endswith(".weight") else m[2]
-            out.setdefault((int(m[1]), HUB_RENAMES.get(path, path)), name)
+            for key in _hwsim_layers(model, int(m[1]), HUB_RENAMES.get(path, path)):
+                out.setdefault(key, name)
     return out
 
 
@@ -363,7 +430,7 @@ def match_checkpoint(model: ModelConfig, names_shapes: Mapping[str, tuple[int, .
     """Every linear weight of `model` located in a checkpoint (tensor name → shape, e.g. from
     `checkpoint_tensors`): one row per (layer, role) with the tensor, the expected and stored shapes and
     `ok`. Raises with the first missing role; shape mismatches are reported in the rows."""
-    index = index_tensors(names_shapes)
+    index = index_tensors(names_shapes, model)
     rows = []
     for i in range(len(model.blocks)):
         for role, lin in _layer_linears(model, i).items():

@@ -104,6 +104,23 @@ REAL = {
     "mimo_v2_flash": CONFIGS / "mimo-v2-flash.json",
     "flex_olmo": CONFIGS / "flexolmo-7x7b-1t.json",
     "bloom": CONFIGS / "bloom-560m.json",
+    "longcat_flash": CONFIGS / "longcat-flash-chat.json",
+    "zamba2": CONFIGS / "zamba2-2.7b.json",
+    "sarvam_moe": CONFIGS / "sarvam-30b.json",
+    "param2moe": CONFIGS / "param2-17b-a2.4b.json",
+    "sarvam_mla": CONFIGS / "sarvam-105b.json",
+    "minicpm3": CONFIGS / "minicpm3-4b.json",
+    "vaultgemma": CONFIGS / "vaultgemma-defaults.json",
+    "exaone_moe": CONFIGS / "exaone-moe-defaults.json",
+    "hy_v3": CONFIGS / "hy3-preview.json",
+    "afmoe": CONFIGS / "afmoe-defaults.json",
+    "axk1": CONFIGS / "a.x-k1.json",
+    "youtu": CONFIGS / "youtu-llm-2b.json",
+    "hyperclovax": CONFIGS / "hyperclovax-defaults.json",
+    "jais2": CONFIGS / "jais-2-8b-chat.json",
+    "granite_swa": CONFIGS / "granite-swash-2b.json",
+    "granitemoe_swa": CONFIGS / "granitemoe-swa-defaults.json",
+    "cohere2_moe": CONFIGS / "command-a-plus-defaults.json",
     "dots1": CONFIGS / "dots.llm1.inst.json",
     "glm_moe_dsa": CONFIGS / "glm-5.json",
     "internlm3": CONFIGS / "internlm3-8b-instruct.json",
@@ -122,7 +139,11 @@ REAL = {
     "gemma4_moe": CONFIGS / "gemma-4-26b-a4b-it.json",
     "gemma4_ple": CONFIGS / "gemma-4-e2b-it.json",  # per-layer embeddings and KV sharing
     "olmoe_clip": CONFIGS / "olmoe-1b-7b-0924.json",  # with VARIANT's clip_qkv
+    "zamba2_adapters": CONFIGS / "zamba2-1.2b.json",  # one block over every hybrid layer, q/k/v adapters, rotary
 }
+# types whose every weight name is recorded unfolded (named_shapes): Zamba2's tied blocks and per-layer adapters are
+# stored at some hybrid layers only, which the folded names do not say
+UNFOLDED = ("zamba2", "zamba2_adapters")
 # an entry's fields changed from its config file's (a form its real config does not take)
 VARIANT = {"olmoe_clip": {"clip_qkv": 8.0}}
 # a wrapper's text config type without a causal-LM class in transformers 5.25 → the decoder it is (its parameter
@@ -139,6 +160,8 @@ TINY = {
     "n_inner": 256,  # GPTBigCode's MLP width when given
     "intermediate_size": 96,
     "moe_intermediate_size": 32,
+    "expert_ffn_hidden_size": 32,  # LongCat-Flash's name of moe_intermediate_size
+    "adapter_rank": 8,  # Zamba2's per-layer adapters
     "ffn_hidden_size": 128,
     "shared_expert_intermediate_size": 48,
     "intermediate_size_mlp": 128,
@@ -194,6 +217,7 @@ HEADS = {
     "num_global_key_value_heads": 1,
     "moe_num_experts": 8,  # ERNIE-4.5's names of num_experts / num_experts_per_tok
     "moe_k": 2,
+    "n_mamba_heads": 8,  # Zamba2's Mamba-2 heads (of mamba_expand × hidden / heads)
 }
 # types whose output names the state `cache` (Mamba2CausalLMOutput): decode continues it. Mamba-1's output does too,
 # but its pinned reference was made passing past_key_values, which MambaForCausalLM ignores (its decode reference is
@@ -203,10 +227,12 @@ SEQ, BATCH = 12, 2  # tiny prefill tokens per sequence (below every tiny window)
 # types whose tiny prefill is longer: Qwen3-Next's and Qwen3.5's Gated DeltaNet, whose torch path pads to chunks of
 # 64 (one whole)
 SEQ_OF = {"qwen3_next": 64, "qwen3_5_text": 64, "qwen3_5_moe_text": 64}
-# mamba: Bamba's Mamba-2 mixer; linear_attn: Qwen3-Next's Gated DeltaNet; conv: LFM2's short convolution
-MIXER = re.compile(r"\.(self_attn|attn|self_attention|mixer|mamba|linear_attn)$|layers\.\d+\.conv$")
-# DBRX: a block's MoE is its `ffn`, whose experts' GLU is `ffn.experts.mlp` (inside it: not counted twice)
-MLP = re.compile(r"(?<!\.experts)\.(mlp|feed_forward|ffn)$")
+# mamba: Bamba's Mamba-2 mixer; linear_attn: Qwen3-Next's Gated DeltaNet; conv: LFM2's short convolution;
+# self_attn.<s>: LongCat-Flash's sublayers' attentions
+MIXER = re.compile(r"\.(self_attn|attn|self_attention|mixer|mamba|linear_attn)$|layers\.\d+\.conv$|\.self_attn\.\d+$")
+# DBRX: a block's MoE is its `ffn`, whose experts' GLU is `ffn.experts.mlp` (inside it: not counted twice);
+# mlps.<s>: LongCat-Flash's sublayers' dense MLPs
+MLP = re.compile(r"(?<!\.experts)\.(mlp|feed_forward|ffn)$|\.mlps\.\d+$")
 LAYER_OF = re.compile(r"layers\.\d+\.|h\.\d+\.|blocks\.\d+\.")  # DBRX: transformer.blocks.<i>
 
 
@@ -286,7 +312,12 @@ class ElementCounter(TorchDispatchMode):
             self.counts["score_bias"] += out.numel()  # BLOOM: the ALiBi bias broadcast into the q·k product
         elif name in ("mul", "mul_") and out.dim() == 4:
             factors = [a for a in args[:2] if isinstance(a, torch.Tensor) and a.dim() == 4 and a.numel() < out.numel()]
-            if any(f.shape[1] * f.shape[3] == 1 or f.shape[2] * f.shape[3] == 1 for f in factors):
+            # a factor per position broadcast over heads and channels: [b, 1, t, 1] (heads second) or [b, t, 1, 1]
+            # (heads third, more than one of them: Granite-SWA's sink rescale of a decode step's [b, h, 1, d] output by
+            # [b, h, 1, 1] is per head, not per position)
+            if any(
+                f.shape[1] * f.shape[3] == 1 or (f.shape[2] * f.shape[3] == 1 and out.shape[2] > 1) for f in factors
+            ):
                 self.counts["token_scale"] += out.numel()
         return out
 
@@ -376,6 +407,10 @@ def tiny_run(cfg: dict) -> dict:
     if cfg.get("num_kv_shared_layers"):  # Gemma-4: the last two tiny layers share the first two's keys and values
         tiny["num_kv_shared_layers"] = 2
         tiny["layer_types"] = ["sliding_attention", "full_attention"] * 2
+    if "layers_block_type" in tiny:  # Zamba2: three hybrid layers, the third reusing the first's block (2 blocks)
+        tiny["layers_block_type"] = ["hybrid", "mamba", "hybrid", "hybrid"]
+    if tiny.get("use_shared_attention_adapter"):  # Zamba2's k / v adapters are 2 × hidden wide: one KV head per head
+        tiny["num_key_value_heads"] = tiny["num_attention_heads"]
     if "attn_layer_period" in tiny:  # Jamba: attention on layer 1 of the tiny depth, MoE on layers 1 and 3
         tiny["attn_layer_period"], tiny["attn_layer_offset"] = 4, 1
     if "attn_layer_indices" in tiny:  # Bamba: one attention layer among the tiny depth's Mamba layers
@@ -401,6 +436,8 @@ def tiny_run(cfg: dict) -> dict:
         tiny |= {"d_model": TINY["hidden_size"], "n_heads": HEADS["num_attention_heads"], "n_layers": TINY["n_layer"]}
     if cfg["model_type"] == "glm_moe_dsa":  # GLM-5: the third tiny layer reuses the second's top-k (F, F, S, F)
         tiny["index_topk_freq"] = 2
+    if cfg["model_type"] == "longcat_flash":  # LongcatFlashConfig's head_dim is the rotary width: the tiny rope dim
+        tiny["head_dim"] = TINY["qk_rope_head_dim"]
     if cfg["model_type"] == "mimo_v2_flash":  # a tiny head whose rotary share (0.334) is a whole even width: 24 -> 8
         tiny["head_dim"] = 24
     if "num_layers" in cfg:  # EXAONE-3.5's, GPT-Neo's name of num_hidden_layers (attribute_map): the tiny depth
@@ -455,6 +492,8 @@ def main() -> int:
             with torch.device("meta"):
                 model = AutoModelForCausalLM.from_config(text_cfg)
             entry |= {"params": sum(p.numel() for p in model.parameters()), "shapes": shapes(model)}
+            if mt in UNFOLDED:
+                entry["named_shapes"] = {n: list(p.shape) for n, p in model.named_parameters() if p.dim() >= 2}
             del model
         if wrapped:  # checkpoint names and shapes: the whole wrapper's, vision encoder included
             entry["wrapper"] = wrapper_counts(cfg)
