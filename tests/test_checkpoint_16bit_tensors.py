@@ -79,9 +79,10 @@ def test_norm_weights_stay_16_bit(tmp_path, preset):
 
 
 def test_the_main_format_is_the_linear_layers(tmp_path):
-    """Norms at the model dtype never make it the checkpoint's main format (own_formats' `main`, the format of the
-    ops that read no weights) where the 16-bit tensors outnumber the quantized ones only with the norms counted:
-    q_proj and k_proj excluded, 5 bf16 linears (lm_head too) against 10 fp8 ones, plus 5 norms and the embeddings."""
+    """Norms kept at the model dtype never move the checkpoint's main format (own_formats' `main`, the format of the
+    ops that read no weights, the one a serving replay or a study's `weights: model` stands for): it is counted on
+    the quantization_config's rules, as before. q_proj and k_proj excluded: 5 bf16 linears (lm_head too) and the
+    bf16 embeddings against 10 fp8 linears; the 5 norms, now bf16, would tip it were they counted so."""
     q = {**MODELOPT_FP8, "exclude_modules": ["lm_head", "*q_proj", "*k_proj"]}
     model = load_model(_ckpt(tmp_path, {**BASE, "quantization_config": q}))
     tr = trace(model, "decode", batch=1, context=64)

@@ -48,17 +48,15 @@ def own_formats(trace: TraceLike, model: ModelConfig | None = None, main: str | 
 
     ops = ops_frame(trace)
     codes, names = pd.factorize(ops["name"])  # each name once: a table of many steps repeats its rows' names
-    kind = ops["kind"].astype(str).to_numpy()
-    _, first = np.unique(codes, return_index=True)  # an op's kind by its first row (codes number names as met)
-    named = model.op_weight_formats(names, kind[first])
+    named = model.op_weight_formats(names)
     if named is None:
         return None
-    fmts = np.asarray(named, dtype=object)[codes]
+    ruled = np.asarray(named, dtype=object)[codes]
     weighted = ops["weight_elems"].to_numpy() > 0
-    if main is None:  # the format most of its linear layers store (a norm's weights are no quantized tensor)
-        linear = weighted & (kind == "linear")
-        common = Counter(fmts[linear if linear.any() else weighted].tolist()).most_common(1)
+    if main is None:  # by the quantization_config's rules alone: a norm kept 16-bit moves no main format
+        common = Counter(ruled[weighted].tolist()).most_common(1)
         main = common[0][0] if common else model.default_weight_format
+    fmts = np.asarray(model.of_kinds(ruled.tolist(), ops["kind"]), dtype=object)
     return np.where(weighted, fmts, main).tolist()
 
 

@@ -180,9 +180,12 @@ class ModelConfig:
         if self.weight_formats is None:
             return None
         got = [self.weight_formats.format_of(hf_modules(str(n))) for n in op_names]
-        if kinds is None:
-            return got
-        return [f if str(k) in QUANTIZABLE_KINDS else self.dtype for f, k in zip(got, kinds, strict=True)]
+        return got if kinds is None else self.of_kinds(got, kinds)
+
+    def of_kinds(self, formats: list[str], kinds: Iterable[object]) -> list[str]:
+        """`formats` (one per op, as the quantization_config's rules give them) with each op that is no linear layer
+        or embedding (`kinds`: quant.QUANTIZABLE_KINDS) at the checkpoint's dtype (op_weight_formats)."""
+        return [f if str(k) in QUANTIZABLE_KINDS else self.dtype for f, k in zip(formats, kinds, strict=True)]
 
     @property
     def params(self) -> int:
