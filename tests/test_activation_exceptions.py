@@ -9,7 +9,8 @@ apply), so RMSNorm, SiluAndMul, rotary and the residual stream run on the model 
 own matmuls are no linear layer and run in the model dtype, except that with an FP8 KV cache vLLM's
 FlashAttention-3 backend quantizes the query to FP8 as well (vLLM docs, "Quantized KV Cache": "queries are quantized
 to FP8 in addition to keys and values"). vLLM's deepseek_v2.py builds DeepSeek-V2/V3/V3.2's MoE gate with no
-quant_config (a bf16 GEMM, fp32 logits). An explicit --activations keeps its meaning: every op at that format
+quant_config (a bf16 GEMM, fp32 logits), as do qwen2_moe.py, mixtral.py and llama4.py (ReplicatedLinear with
+quant_config=None) and gpt_oss.py (a torch.nn.Linear); qwen3_moe.py passes the quant_config. An explicit --activations keeps its meaning: every op at that format
 (docs/serving.md, Activations)."""
 
 import json
@@ -214,15 +215,18 @@ def test_explain_asks_for_one_activation_format(tmp_path, capsys):
 DEEPSEEK_FP8 = {"quant_method": "fp8", "fmt": "e4m3", "activation_scheme": "dynamic", "weight_block_size": [128, 128]}
 
 
-def _preset_ckpt(tmp_path, preset):
-    """A checkpoint folder of a workload preset's config.json fields with DeepSeek-V3's fp8 quantization_config."""
+def _preset_ckpt(tmp_path, preset, model_type=None):
+    """A checkpoint folder of a workload preset's config.json fields with DeepSeek-V3's fp8 quantization_config (and
+    `model_type` instead of its own, where given)."""
     import yaml
 
     from hwsim.paths import resolve_preset
 
     cfg = yaml.safe_load(resolve_preset(preset, "workloads", what="model").read_text())
-    cfg = {k: v for k, v in cfg.items() if k not in ("name", "source")}
-    return _write(tmp_path, {**cfg, "quantization_config": DEEPSEEK_FP8}, preset)
+    cfg = {k: v for k, v in cfg.items() if k not in ("name", "source", "quantization_config")}
+    if model_type is not None:
+        cfg["model_type"] = model_type
+    return _write(tmp_path, {**cfg, "quantization_config": DEEPSEEK_FP8}, f"{preset}-{model_type}")
 
 
 def _write(tmp_path, cfg, name):
@@ -236,8 +240,10 @@ def test_deepseek_router_is_unquantized(tmp_path):
     """DeepSeek-V3's MoE gate stays bf16 in an fp8 checkpoint (vLLM's deepseek_v2.py builds it without a
     quant_config), so it is priced at bf16 weights and 16-bit activations: the preset's 58 router rows (61 layers,
     the first 3 dense) are bf16 and costed as `--weights bf16 --activations fp16` costs them; the experts stay fp8.
-    A Mixtral fp8 checkpoint's router (block_sparse_moe.gate) keeps the checkpoint's format: no vLLM fact here says
-    otherwise, and its skip list decides."""
+    The other model types whose vLLM MoE block builds the router without a quant_config (blocks.ROUTER_UNQUANTIZED:
+    qwen2_moe.py, mixtral.py, gpt_oss.py, llama4.py) keep it at the checkpoint's dtype too (before, only DeepSeek's
+    did: a Mixtral or Qwen2-MoE fp8 checkpoint's router was fp8); Qwen3-MoE's, built with the quant_config, keeps the
+    checkpoint's format unless its skip list names it."""
     model = load_model("deepseek-v3")
     arch = load_arch("h200-sxm")
     tr = trace(model, "decode", batch=1, context=64)
@@ -251,6 +257,17 @@ def test_deepseek_router_is_unquantized(tmp_path):
     own = evaluate_per_op(arch, tr, prec, formats).ops.set_index("name")
     sixteen = evaluate(arch, tr, Precision(weights="bf16", activations="fp16", kv=prec.kv)).ops.set_index("name")
     assert all(own.loc[n, "seconds"] == sixteen.loc[n, "seconds"] for n in routers)
-    for preset, want in (("deepseek-v2-lite", "bf16"), ("mixtral-8x7b", "fp8_e4m3")):
+    for preset, want in (
+        ("deepseek-v2-lite", "bf16"),
+        ("mixtral-8x7b", "bf16"),
+        ("gpt-oss-20b", "bf16"),
+        ("qwen3-30b-a3b", "fp8_e4m3"),
+    ):
         got = trace(load_model(_preset_ckpt(tmp_path, preset)), "decode")
         assert {f for n, f in zip(got.ops["name"], own_formats(got)) if n.endswith(".router")} == {want}, preset
+    # Qwen2-MoE and Llama-4 (no presets): the router of a fp8 checkpoint of the same shapes, under their model types
+    for model_type in ("qwen2_moe", "llama4_text"):
+        m = load_model(_preset_ckpt(tmp_path, "mixtral-8x7b", model_type))
+        got = trace(m, "decode")
+        routers = {f for n, f in zip(got.ops["name"], own_formats(got)) if n.endswith(".router")}
+        assert routers == {"bf16"}, model_type

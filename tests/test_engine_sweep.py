@@ -107,13 +107,15 @@ def test_footprint_counts_the_unfused_score_matrix():
 def test_footprint_counts_a_checkpoints_own_formats():
     """llama-2-7b-gptq keeps lm_head (GPTQ's default `lm_head: false`) and the token table (GPTQ quantizes
     linear layers only) in fp16: at the checkpoint's own format the footprint holds both 32000 × 4096
-    tables at 16 bits, not 4.125; another format prices every weight at that format."""
+    tables at 16 bits, not 4.125, and the 65 norms of 4096 (vLLM builds them in the model dtype); another format
+    prices every weight at that format."""
     from hwsim.workload import load_model, trace
 
     tr = trace(load_model("llama-2-7b-gptq"), "decode", context=100)
     h100 = load_arch("h100-sxm")
     own = evaluate(h100, tr, Precision(weights="int4_g128")).totals
     kv_act = own["footprint_bytes"] - own["activation_bytes"] - 6_738_415_616 * 4.125 / 8
-    assert kv_act - tr.kv_cache_bytes(16) == pytest.approx(2 * 32000 * 4096 * (16 - 4.125) / 8)
+    sixteen = 2 * 32000 * 4096 + (2 * 32 + 1) * 4096
+    assert kv_act - tr.kv_cache_bytes(16) == pytest.approx(sixteen * (16 - 4.125) / 8)
     other = evaluate(h100, tr, Precision(weights="int8")).totals
     assert other["footprint_bytes"] - other["activation_bytes"] == 6_738_415_616 + tr.kv_cache_bytes(16)

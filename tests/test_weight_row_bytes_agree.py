@@ -169,15 +169,16 @@ MIXED = {
 def test_a_checkpoints_exception_formats_are_priced_on_their_rows():
     """hidden 320 = 2.5 × 128: each row of K 320 holds 3 scales (K 640 of down_proj 5, whole groups). By hand:
     layer 0's linears at int4 rows ((320 × 4 + 3 × 16) / 8 = 166 B, (640 × 4 + 5 × 16) / 8 = 330 B), layer 1's at
-    int8 rows (326 B, 650 B), the token table and lm_head at fp16 (no scales), norms at their layer's format's
-    bits: 6,817,145 B. Before, an exception replaced only the flat bits, so the fp16 table and head kept int4's
-    half-scale a row (simulate's weights 6,825,337 B, 8,192 over), and serve's had no row scales at all (6,812,025;
-    pp 2 stages 3,149,770 + 3,662,255, now 3,152,330 + 3,664,815)."""
+    int8 rows (326 B, 650 B), the token table and lm_head at fp16 (no scales), norms at the checkpoint's fp16
+    (vLLM keeps them in the model dtype): 6,819,200 B (6,817,145 while they took their layer's format's bits).
+    Before, an exception replaced only the flat bits, so the fp16 table and head kept int4's half-scale a row
+    (simulate's weights 6,825,337 B, 8,192 over), and serve's had no row scales at all (6,812,025; pp 2 stages
+    3,149,770 + 3,662,255, then 3,152,330 + 3,664,815)."""
     model = from_hf_dict(MIXED)
     h, v = 320, 4096
-    layer0 = 4 * h * 166 + 2 * 640 * 166 + h * 330 + 2 * h * 4.125 / 8
-    layer1 = 4 * h * 326 + 2 * 640 * 326 + h * 650 + 2 * h * 8.125 / 8
-    by_hand = layer0 + layer1 + 2 * v * h * 2 + h * 4.125 / 8  # table and head in fp16, the final norm at 4.125
+    layer0 = 4 * h * 166 + 2 * 640 * 166 + h * 330 + 2 * h * 2
+    layer1 = 4 * h * 326 + 2 * 640 * 326 + h * 650 + 2 * h * 2
+    by_hand = layer0 + layer1 + 2 * v * h * 2 + h * 2  # table, head and the final norm in fp16
     assert _row_bytes("int4_g128", 320) == 166 and _row_bytes("int8_g128", 640) == 650
     main = model.default_weight_format
     assert main == "int4_g128"
@@ -186,7 +187,7 @@ def test_a_checkpoints_exception_formats_are_priced_on_their_rows():
     assert stage_weight_bytes(model, [(0, 2)], 1, w, True) == [math.ceil(by_hand)]
     shard = shard_model(model, Parallel(pp=2))
     stages = stage_weight_bytes(shard, stage_ranges(2, 2), 2, w, True)
-    assert stages == [math.ceil(layer0 + v * h * 2), math.ceil(layer1 + v * h * 2 + h * 4.125 / 8)]
+    assert stages == [math.ceil(layer0 + v * h * 2), math.ceil(layer1 + v * h * 2 + h * 2)]
 
 
 def test_fpga_on_chip_weights_are_priced_on_their_rows():

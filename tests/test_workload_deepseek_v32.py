@@ -473,21 +473,25 @@ def test_every_other_preset_takes_none_of_the_indexers_paths():
     costs the table as before), its cache has no index key (bytes = elements × KV bits / 8, the old product exactly)
     and no module is kept unquantized beyond its quantization_config's rules. Checked besides, once, by hashing the
     evaluate totals, per-op seconds, KV and footprint bytes and per-op weight formats of the 23 other workload
-    presets on the H100-SXM and TPU-like presets before and after the change: identical. (Since, DeepSeek-V2/V3's MoE
-    router is kept at the checkpoint's dtype too, by model type: tests/test_activation_exceptions.py.)"""
+    presets on the H100-SXM and TPU-like presets before and after the change: identical. (Since, the MoE
+    router of the types vLLM builds without a quant_config is kept at the checkpoint's dtype too, by model type:
+    tests/test_activation_exceptions.py; and MLA's absorbed products: tests/test_checkpoint_16bit_tensors.py.)"""
     from hwsim.engine.cost import op_columns
     from hwsim.paths import preset_names
     from hwsim.workload import kv
-    from hwsim.workload.blocks import ROUTER_MODULE, ROUTER_UNQUANTIZED, unquantized_modules
+    from hwsim.workload.blocks import MLA_ABSORBED, ROUTER_UNQUANTIZED, unquantized_modules
 
     others = [n for n in preset_names("workloads") if n != "deepseek-v3.2-exp"]
     assert len(others) >= 20
     for name in others:
         m = load_model(name)
-        assert unquantized_modules(m.blocks) == ()
-        # the MoE router DeepSeek's modelling code builds unquantized is the only other module kept (blocks.py)
+        # MLA's absorbed decode products (16-bit in vLLM whatever the checkpoint: tests/test_checkpoint_16bit_tensors.py)
+        mla = MLA_ABSORBED if any(getattr(b.mixer, "mla", None) is not None for b in m.blocks) else ()
+        assert unquantized_modules(m.blocks) == mla
+        # the MoE router vLLM's modelling code builds unquantized is the only other module kept (blocks.py)
         router = m.model_type in ROUTER_UNQUANTIZED and m.num_experts > 1
-        assert unquantized_modules(m.blocks, m.model_type) == ((ROUTER_MODULE,) if router else ())
+        kept = (ROUTER_UNQUANTIZED[m.model_type],) if router else ()
+        assert unquantized_modules(m.blocks, m.model_type) == mla + kept
         for t in (trace(m, "decode", batch=2, context=300), trace(m, "prefill", batch=1, seq=8, context=4)):
             assert fixed_groups(op_columns(t)) == ()
             assert kv.index_elems(m.blocks, t.batch, t.span) == 0

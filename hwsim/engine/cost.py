@@ -26,7 +26,7 @@ from hwsim.core.precision import OperandType, Precision, operand_type
 from hwsim.errors import HwsimError
 from hwsim.kept import kept
 from hwsim.workload import kv
-from hwsim.workload.blocks import Attention
+from hwsim.workload.blocks import MLA_ABSORBED, Attention
 from hwsim.workload.layer_ops import FIXED_OPERANDS
 from hwsim.workload.trace import Trace
 
@@ -426,15 +426,15 @@ def format_exception_bytes(model: Any, ops: pd.DataFrame, main: OperandType, tie
     the token table on rows of hidden; the per-layer table is not grouped, as weight_rows) the row scales of its format instead of the main one's
     (row_scale_bytes: the one row rule). An lm_head tied to the embeddings stores nothing of its own (the table is
     `embed`'s), except the copy a last pipeline stage keeps (`tied_copy`, hwsim.serve.shard.stage_params)."""
-    formats = model.op_weight_formats(ops["name"])
+    formats = model.op_weight_formats(ops["name"], ops["kind"])
     if formats is None:
         return 0.0
     shared = model.tie_embeddings and not tied_copy
     extra, types = 0.0, {}
     cols = (ops[c] for c in ("name", "op", "kind", "layer", "weight_elems", "k", "n", "count"))
     for fmt, (name, op, kind, layer, read, k, n, count) in zip(formats, zip(*cols)):
-        if fmt == main.name or read == 0 or (shared and op == "lm_head"):
-            continue
+        if fmt == main.name or read == 0 or (shared and op == "lm_head") or op in MLA_ABSORBED:
+            continue  # MLA's absorbed products: kv_b_proj's weights, stored at its own format (blocks.MLA_ABSORBED)
         if fmt not in types:
             types[fmt] = operand_type(fmt, "weights")
         lin = model.blocks[int(layer)].linears(model.hidden).get(op) if 0 <= layer < len(model.blocks) else None

@@ -51,11 +51,12 @@ def own_formats(trace: TraceLike, model: ModelConfig | None = None, main: str | 
     named = model.op_weight_formats(names)
     if named is None:
         return None
-    fmts = np.asarray(named, dtype=object)[codes]
+    ruled = np.asarray(named, dtype=object)[codes]
     weighted = ops["weight_elems"].to_numpy() > 0
-    if main is None:
-        common = Counter(fmts[weighted].tolist()).most_common(1)
+    if main is None:  # by the quantization_config's rules alone: a norm kept 16-bit moves no main format
+        common = Counter(ruled[weighted].tolist()).most_common(1)
         main = common[0][0] if common else model.default_weight_format
+    fmts = np.asarray(model.of_kinds(ruled.tolist(), ops["kind"]), dtype=object)
     return np.where(weighted, fmts, main).tolist()
 
 

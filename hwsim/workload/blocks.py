@@ -604,26 +604,54 @@ class Embedding:
         return self.per_layer_vocab * width + hidden * width + self.per_layer if self.per_layer else 0
 
 
-# model types whose modelling code builds the MoE router (HF module mlp.gate) unquantized whatever the checkpoint's
-# quantization method, so a quantized checkpoint stores it at its dtype (DeepSeek-V3's fp8 release keeps the gate in
-# bf16, with no weight_scale_inv). vLLM's deepseek_v2.py, which runs DeepSeek-V2, V3 and V3.2: DeepseekV2MoE's gate is
-# a GateLinear built without a quant_config (earlier a DeepSeekV2Gate / ReplicatedLinear with quant_config=None), a
-# 16-bit GEMM on 16-bit activations with fp32 logits out. Other MoE types are left to their checkpoint's own rules
-# (GLM-4.5's vLLM gate is an fp32 nn.Linear on fp32 inputs: a format of its own, not the checkpoint's dtype).
-ROUTER_UNQUANTIZED: frozenset[str] = frozenset({"deepseek_v2", "deepseek_v3", "deepseek_v32"})
-ROUTER_MODULE = "mlp.gate"
+# model types whose vLLM modelling code builds the MoE router unquantized whatever the checkpoint's quantization
+# method (no quant_config), each with its router's HF module: a quantized checkpoint's router is stored and run at its
+# dtype, a 16-bit GEMM on 16-bit activations (DeepSeek-V3's fp8 release keeps the gate in bf16, with no
+# weight_scale_inv). From vLLM's modelling files (vllm/model_executor/models/):
+# - deepseek_v2.py (DeepSeek-V2, V3, V3.2): DeepseekV2MoE's gate, a GateLinear built without a quant_config (earlier
+#   a ReplicatedLinear with quant_config=None), fp32 logits out;
+# - qwen2_moe.py: Qwen2MoeSparseMoeBlock's gate, ReplicatedLinear(..., quant_config=None);
+# - mixtral.py: MixtralMoE's gate, ReplicatedLinear(..., quant_config=None) ("Gate always runs at half / full
+#   precision for now");
+# - gpt_oss.py: MLPBlock's router, a plain torch.nn.Linear in the model dtype;
+# - llama4.py: Llama4MoE's router, ReplicatedLinear(..., quant_config=None).
+# Not listed: qwen3_moe.py builds Qwen3MoeSparseMoeBlock's gate with quant_config=quant_config (its checkpoint's skip
+# list decides); glm4_moe.py (GLM-4.5) and minimax_m2.py build an fp32
+# gate on fp32 inputs (nn.Linear(dtype=torch.float32), ReplicatedLinear(params_dtype=torch.float32)): unquantized but
+# not the checkpoint's dtype, and hwsim has no per-op fp32 activations, so those are left to the checkpoint's rules.
+ROUTER_UNQUANTIZED: dict[str, str] = {
+    "deepseek_v2": "mlp.gate",
+    "deepseek_v3": "mlp.gate",
+    "deepseek_v32": "mlp.gate",
+    "qwen2_moe": "mlp.gate",
+    "mixtral": "block_sparse_moe.gate",
+    "gpt_oss": "mlp.router",
+    "llama4_text": "feed_forward.router",
+}
+# MLA's absorbed decode products (hwsim.workload.layer_ops.mla: q_absorb = W_UK, v_up = W_UV, both cut from
+# kv_b_proj): vLLM's MLA backends (MLACommonBaseImpl.process_weights_after_loading, vllm/model_executor/layers/
+# attention/mla_attention.py) dequantize kv_b_proj at load into W_UK_T / W_UV in the activation dtype and run both
+# bmm's in 16 bits whatever the quantization method ("we currently do not have quantized bmm's"; only ROCm's
+# AITER paths requantize them). So a quantized checkpoint costs them at its dtype, weights and activations; kv_b_proj
+# itself (prefill, the latent cache) stays at its own format, and is what the footprint counts
+# (hwsim.engine.cost.format_exception_bytes skips these rows); vLLM's extra 16-bit copies (heads × kv_lora_rank ×
+# (nope + v) × 2 bytes a layer) are not counted.
+MLA_ABSORBED: tuple[str, ...] = ("q_absorb", "v_up")
 
 
 def unquantized_modules(blocks: tuple[Layer, ...], model_type: str = "") -> tuple[str, ...]:
     """HF module names a quantized checkpoint of these blocks keeps at its dtype because the modelling code builds
     them unquantized whatever the quantization method: DeepSeek-V3.2's indexer weights_proj (Indexer.UNQUANTIZED),
-    and the MoE router of the types in ROUTER_UNQUANTIZED (`model_type`), where a layer is a MoE."""
+    MLA's absorbed decode products (MLA_ABSORBED), and the MoE router of the types in ROUTER_UNQUANTIZED
+    (`model_type`), where a layer is a MoE."""
     out: tuple[str, ...] = ()
     for layer in blocks:
         a = layer.mixer
         if isinstance(a, Attention) and a.mla is not None and a.mla.indexer is not None:
             out = Indexer.UNQUANTIZED
             break
+    if any(isinstance(layer.mixer, Attention) and layer.mixer.mla is not None for layer in blocks):
+        out += MLA_ABSORBED
     if model_type in ROUTER_UNQUANTIZED and any(layer.mlp is not None and layer.mlp.is_moe for layer in blocks):
-        out += (ROUTER_MODULE,)
+        out += (ROUTER_UNQUANTIZED[model_type],)
     return out

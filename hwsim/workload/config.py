@@ -28,6 +28,7 @@ from hwsim.workload.readers import (
     near_misses,
 )
 from hwsim.workload.quant import (
+    QUANTIZABLE_KINDS,
     WeightFormats,
     activation_field,
     activation_format,
@@ -170,12 +171,21 @@ class ModelConfig:
         out["total"] = sum(v for k, v in out.items() if k != "per_layer")
         return out
 
-    def op_weight_formats(self, op_names: Iterable[object]) -> list[str] | None:
+    def op_weight_formats(self, op_names: Iterable[object], kinds: Iterable[object] | None = None) -> list[str] | None:
         """The weight format of each op as the checkpoint stores it (None for an unquantized model, whose
-        weights take whatever precision the caller gives)."""
+        weights take whatever precision the caller gives). `kinds`: each op's kind, where known; an op that is no
+        linear layer or embedding (a norm's gamma and bias, gpt-oss's sinks) keeps the checkpoint's dtype whatever
+        its quantization_config says: a quantization method replaces linear layers' weights only, and vLLM builds
+        RMSNorm / LayerNorm parameters in the model dtype (vllm/model_executor/layers/layernorm.py)."""
         if self.weight_formats is None:
             return None
-        return [self.weight_formats.format_of(hf_modules(str(n))) for n in op_names]
+        got = [self.weight_formats.format_of(hf_modules(str(n))) for n in op_names]
+        return got if kinds is None else self.of_kinds(got, kinds)
+
+    def of_kinds(self, formats: list[str], kinds: Iterable[object]) -> list[str]:
+        """`formats` (one per op, as the quantization_config's rules give them) with each op that is no linear layer
+        or embedding (`kinds`: quant.QUANTIZABLE_KINDS) at the checkpoint's dtype (op_weight_formats)."""
+        return [f if str(k) in QUANTIZABLE_KINDS else self.dtype for f, k in zip(formats, kinds, strict=True)]
 
     @property
     def params(self) -> int:

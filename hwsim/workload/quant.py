@@ -90,6 +90,11 @@ METHODS = (
 # modelopt_mixed (per-layer quantized_layers) is not read.
 _MODELOPT_METHODS = {"modelopt": None, "modelopt_fp4": "NVFP4", "modelopt_mxfp8": "MXFP8"}
 _UNQUANTIZED_BY_DEFAULT = ("lm_head", "embed_tokens")
+# the kinds of trace op whose weights a quantization method stores in its own format (hwsim.workload.layer_ops): its
+# linear layers (vLLM's LinearBase / FusedMoE, each given the quant_config) and a GGUF file's token table; every other
+# op's weights (norms' gammas and biases, gpt-oss's attention sinks) stay at the checkpoint's dtype
+# (ModelConfig.op_weight_formats)
+QUANTIZABLE_KINDS = frozenset({"linear", "embedding"})
 
 
 @dataclass(frozen=True)
