@@ -4,13 +4,14 @@ Each row of tests/data/serving/trtllm_perf_overview.csv is replayed as trtllm-be
 at t = 0 with the row's fixed prompt and output lengths, the ModelOpt FP8 checkpoint's formats (fp8 e4m3
 weights and activations, fp8 KV cache, lm_head and embeddings in bf16), the KV cache sized from 95% of
 the memory left after the weights, the KV blocks of a request's whole life reserved at admission
-(GUARANTEED_NO_EVICT), and trtllm-bench's own rule for the batch size and token budget. Three columns of
+(GUARANTEED_NO_EVICT), and trtllm-bench's own rule for the batch size and token budget. Four columns of
 hwsim: the GPU preset as fitted on eagerly timed kernels (what `--eager-kernels` gives); without the per-GEMM fp8
-fixed time (the serving commands' default, hwsim.serve.graphs); and with no per-kernel fixed time at all (CUDA
-graphs, bounded). Each column sets its overrides on the library's `serve` (which takes the arch as given), so
-the columns do not follow the commands' default.
+fixed time but with the eager launch overhead (the serving default before 2026-12-06's graph launch time); the
+serving commands' default (hwsim.serve.graphs: no fp8 fixed time, each kernel the presets' 1.3 us
+graph_launch_overhead); and with no per-kernel fixed time at all (bounded). Each column sets its overrides on the
+library's `serve` (which takes the arch as given), so the columns do not follow the commands' default.
 
-    python benchmarks/trtllm_throughput.py            # every row (~30 min on one core of the 2-core sandbox)
+    python benchmarks/trtllm_throughput.py            # every row (~1 h on the 2-core sandbox; --model splits it)
     python benchmarks/trtllm_throughput.py --rows 8   # the first 8 rows
 """
 
@@ -41,8 +42,10 @@ KV_FRACTION = 0.95  # perf-overview: --kv_cache_free_gpu_mem_fraction 0.95 "in m
 # hwsim settings compared: name → arch overrides, each explicit (run_row's load_arch: the preset as fitted)
 SETTINGS = {
     "preset": {},  # --eager-kernels
-    # the serving commands' default (hwsim.serve.graphs.graph_replay)
+    # the eager launch overhead kept (the serving default before the graph-replay launch time, 2026-12-06)
     "no fp8 fixed time": {"compute.overhead_8bit": "0 s"},
+    # the serving commands' default (hwsim.serve.graphs.graph_replay): the presets' graph_launch_overhead
+    "graph replay": {"compute.overhead_8bit": "0 s", "compute.launch_overhead": "1.3 us"},
     "no fixed time": {"compute.overhead_8bit": "0 s", "compute.launch_overhead": "0 s"},
 }
 

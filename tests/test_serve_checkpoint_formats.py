@@ -18,6 +18,7 @@ from hwsim.engine import Precision
 from hwsim.engine.cost import format_exception_bytes
 from hwsim.engine.per_op import evaluate_per_op, own_formats
 from hwsim.serve.generate import generate
+from hwsim.serve.graphs import graph_replay
 from hwsim.serve.kvcache import capacity_blocks, kv_bytes_per_token
 from hwsim.serve.links import link_for
 from hwsim.serve.parallel import ParallelStepCost
@@ -206,7 +207,8 @@ def test_a_study_serves_the_checkpoint_at_its_own_formats(tmp_path):
     s = load_study(p)
     row = run_sweep(s, tmp_path / "out", progress=False).table().iloc[0]
     assert (row["weights"], row["weight_mix"]) == ("int4_g128", "int4_g128+fp16")
-    arch, model, reqs = load_arch("h100-sxm"), load_model(GPTQ), s.workloads[0].stream()
+    # a study's serving workloads run the CUDA-graph replay machine (hwsim.serve.graphs)
+    arch, model, reqs = graph_replay(load_arch("h100-sxm")), load_model(GPTQ), s.workloads[0].stream()
     direct = serve(arch, model, reqs, Precision(weights=None)).summary
     assert row["tpot_p99_s"] == direct["tpot_s"]["p99"] and row["kv_capacity_blocks"] == direct["kv_capacity_blocks"]
     every = serve(arch, model, reqs, Precision(weights="int4_g128")).summary

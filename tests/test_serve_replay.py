@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from hwsim.arch import load_arch
 from hwsim.cli import main
+from hwsim.serve.graphs import graph_replay
 from hwsim.serve.replay import serve
 from hwsim.serve.requests import Requests, load_requests, poisson_requests
 from hwsim.serve.scheduler import SchedulerConfig
@@ -209,7 +210,7 @@ def test_serving_an_mla_model_works(tp, capsys):
     assert main([*argv, "--tp", str(tp), "--json"]) == 0
     s = json.loads(capsys.readouterr().out)
     assert s["requests"] == 20 and s["devices"] == tp and s["preemptions"] == 0
-    sc = StepCost(ARCH, load_model("deepseek-v2-lite"))
+    sc = StepCost(graph_replay(ARCH), load_model("deepseek-v2-lite"))  # what `serve` runs (CUDA-graph replay)
     one_step = float(sc.uniform(1, 1, 16).seconds[0])  # a decode step of one sequence over a short cache
     for key in ("ttft_s", "tpot_s"):
         assert all(np.isfinite(v) and v > 0 for v in s[key].values())

@@ -56,9 +56,10 @@ def add_machine_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--eager-kernels",
         action="store_true",
-        help="charge the GPU presets' fixed time per 8/4-bit GEMM (compute.overhead_8bit, fitted on eagerly timed "
-        "kernels); by default steps are costed as CUDA-graph replays, as vLLM and TensorRT-LLM run decode, "
-        "without it (hwsim.serve.graphs)",
+        help="charge the GPU presets' fixed times as fitted on eagerly timed kernels (compute.overhead_8bit per "
+        "8/4-bit GEMM, compute.launch_overhead per kernel); by default steps are costed as CUDA-graph replays, as "
+        "vLLM and TensorRT-LLM run decode: no 8-bit extra, compute.graph_launch_overhead per kernel "
+        "(hwsim.serve.graphs)",
     )
     p.add_argument("--json", action="store_true", help="print one JSON document")
     par = p.add_argument_group("several devices (docs/serving.md)")

@@ -78,7 +78,7 @@ class ServingWorkload:
     prefix_caching: bool = True  # automatic prefix caching (hwsim.serve.scheduler), on as in vLLM V1
     kv_admission: str = "on-demand"  # hwsim.serve.scheduler.KV_ADMISSIONS
     sliding_kv: bool = True  # sliding-window layers hold only their window's blocks (hwsim.serve.kvcache.SlidingKv)
-    eager_kernels: bool = False  # charge eager-only fixed times (hwsim.serve.graphs); default: CUDA-graph replay
+    eager_kernels: bool = False  # charge the eagerly fitted fixed times (hwsim.serve.graphs); default: graph replay
     shared_prefix: int | None = None  # generated stream: tokens shared (docs/serving.md, "Shared prefixes")
     prefix_groups: int = 1
     prefix_fraction: float = 1.0

@@ -199,12 +199,17 @@ def serving_evaluator(
     from hwsim.serve.graphs import graph_replay
 
     base = _arch(design.preset, design.overrides)
-    if not workload.eager_kernels:  # CUDA-graph replay; a value the study sets (fixed or swept) is kept
-        base = graph_replay(base, {k for k, _ in design.overrides} | {p.path for p in design.params})
+    given = {k for k, _ in design.overrides} | {p.path for p in design.params}
+
+    def machine(arch: Accelerator) -> Accelerator:
+        # CUDA-graph replay, at each point: a value the study sets (fixed or swept) is kept, and a swept graph
+        # value (compute.graph_launch_overhead) is the one its point replays with
+        return arch if workload.eager_kernels else graph_replay(arch, given)
+
     grid = engine_grid(design, points)
     n = len(next(iter(points.values()))) if points else 1
     rows = [
-        serve_point(arch_at(base, {k: v[i] for k, v in grid.items()}) if grid else base, workload, precision)
+        serve_point(machine(arch_at(base, {k: v[i] for k, v in grid.items()}) if grid else base), workload, precision)
         for i in range(n)
     ]
     df = pd.DataFrame(rows, columns=COLUMNS)  # one order and one dtype per column, feasible or not

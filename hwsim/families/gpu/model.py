@@ -153,6 +153,14 @@ class Gpu(Family):
             "bool", required=False, default=True, doc="decode attention splits the keys over idle SMs (Flash-Decoding)"
         ),
         "launch_overhead": Field("time", required=False, default=0.0, positive=False, doc="fixed time per kernel"),
+        "graph_launch_overhead": Field(
+            "time",
+            required=False,
+            default=None,
+            positive=False,
+            doc="fixed time per kernel inside a CUDA-graph replay, the serving commands' launch_overhead "
+            "(hwsim.serve.graphs; default: launch_overhead)",
+        ),
         "die_area": Field("area", doc="die area"),
     }
 
