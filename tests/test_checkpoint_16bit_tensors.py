@@ -22,16 +22,8 @@ from hwsim.engine import Precision, evaluate
 from hwsim.engine.cost import format_exception_bytes
 from hwsim.engine.per_op import evaluate_per_op, for_model, op_activations, own_formats
 from hwsim.workload import load_model, trace
+from test_activation_exceptions import BASE  # the same tiny bf16 Llama
 
-BASE = {
-    "model_type": "llama",
-    "hidden_size": 512,
-    "intermediate_size": 1024,
-    "num_attention_heads": 8,
-    "num_hidden_layers": 2,
-    "vocab_size": 4096,
-    "torch_dtype": "bfloat16",
-}
 MODELOPT_FP8 = {"quant_method": "modelopt", "quant_algo": "FP8"}
 
 

@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from hwsim.allocate.costs import hardware_costs
@@ -72,6 +72,9 @@ def _llama(hidden, heads, intermediate, layers, tied, bias, **extra):
     bias=st.booleans(),
     fmt=st.sampled_from(["int4_g128", "int4_g64", "mxfp4", "int8_g128"]),
 )
+# found by hypothesis: each stage's row scales, summed in floats, came out a hair above a whole number of bytes
+# (5608.00000000012) and rounded up, 2 bytes over the whole at pp 2 (hwsim.engine.cost.row_scale_bytes, now exact)
+@example(head_dim=112, heads=4, intermediate=256, layers=3, pp=2, tied=False, bias=False, fmt="int4_g128")
 def test_pipeline_stages_weights_sum_to_the_footprints(head_dim, heads, intermediate, layers, pp, tied, bias, fmt):
     """The stages of a pipeline hold every weight once (a last stage's copy of a tied table aside), each at the
     row rule: their weight bytes sum to simulate's (each stage rounded up to a byte: within pp bytes). Hidden
