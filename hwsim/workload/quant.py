@@ -367,14 +367,21 @@ def _modelopt_fields(q: dict) -> tuple[dict, str]:
     return (inner, "quantization_config.quantization") if isinstance(inner, dict) else (q, "quantization_config")
 
 
+def _stated_method(cfg: dict) -> tuple[dict, str] | None:
+    """(quantization_config, its quant_method in lower case) of a config that has one as a mapping; None
+    otherwise (no config, or one _weight_formats refuses): where the KV and activation readers start."""
+    q = cfg.get("quantization_config")
+    return (q, str(q.get("quant_method", "")).lower()) if isinstance(q, dict) else None
+
+
 def kv_cache_format(cfg: dict, file: object = None) -> str | None:
     """The KV-cache format a checkpoint's quantization_config states (module docstring), or None where it states
     none (no quantization_config, a method without a KV field, the field absent or null): the cache then holds
     the 16-bit values it always did. A value hwsim has no format for is refused, naming the field."""
-    q = cfg.get("quantization_config")
-    if not isinstance(q, dict):
-        return None  # no config, or one _weight_formats refuses
-    method = str(q.get("quant_method", "")).lower()
+    stated = _stated_method(cfg)
+    if stated is None:
+        return None
+    q, method = stated
     if method in _MODELOPT_METHODS:
         fields, where = _modelopt_fields(q)
         if fields.get("kv_cache_quant_algo") is not None:
@@ -456,10 +463,10 @@ def activation_format(cfg: dict, file: object = None) -> str | None:
     (module docstring), or None where it states none (the activations stay 16-bit). A value hwsim has no format
     for is refused, naming the field. What a precision's activations None stands for
     (hwsim.engine.per_op.model_activations)."""
-    q = cfg.get("quantization_config")
-    if not isinstance(q, dict):
-        return None  # no config, or one _weight_formats refuses
-    method = str(q.get("quant_method", "")).lower()
+    stated = _stated_method(cfg)
+    if stated is None:
+        return None
+    q, method = stated
     if method in _MODELOPT_METHODS:
         fields, _ = _modelopt_fields(q)
         return _MODELOPT_ACTS.get(str(fields.get("quant_algo") or _MODELOPT_METHODS[method] or "").upper())
@@ -498,10 +505,10 @@ def _fp8_acts(q: dict, file: object) -> str:
 def activation_field(cfg: dict) -> str | None:
     """The quantization_config field that states the checkpoint's activation format (`activation_format`), as a
     message names it ('quantization_config.config_groups.group_0.input_activations'); None where none is stated."""
-    q = cfg.get("quantization_config")
-    if not isinstance(q, dict) or activation_format(cfg) is None:
+    stated = _stated_method(cfg)
+    if stated is None or activation_format(cfg) is None:
         return None
-    method = str(q.get("quant_method", "")).lower()
+    q, method = stated
     if method in _MODELOPT_METHODS:
         nested = isinstance(q.get("quantization"), dict)
         return "quantization_config." + ("quantization." if nested else "") + "quant_algo"
