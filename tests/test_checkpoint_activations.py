@@ -22,15 +22,15 @@ from hwsim.engine import Precision
 from hwsim.engine.per_op import activations_label, for_model, model_activations
 from hwsim.errors import HwsimError
 from hwsim.workload import from_hf_dict, load_model
+from tiny_configs import TINY_LLAMA
 
-BASE = {
-    "model_type": "llama",
-    "hidden_size": 256,
-    "intermediate_size": 512,
-    "num_attention_heads": 4,
-    "num_hidden_layers": 2,
-    "vocab_size": 4096,
-    "torch_dtype": "bfloat16",
+BASE = {**TINY_LLAMA, "torch_dtype": "bfloat16"}
+# the least each command needs beside --arch and --model
+COMMAND_ARGS = {
+    "simulate": ["--phase", "decode"],
+    "roofline": ["--phase", "decode"],
+    "generate": ["--prompt", "8", "--output", "2"],
+    "serve": ["--rate", "1", "--num-requests", "2"],
 }
 # llm-compressor's presets (compressed-tensors quant_scheme.py) as config.json writes them
 W_FP8_CH = {"num_bits": 8, "type": "float", "strategy": "channel", "symmetric": True, "dynamic": False}
@@ -148,12 +148,7 @@ def _folder(tmp_path, q, name="ckpt", sidecar=False):
 @pytest.mark.parametrize("command", ["simulate", "generate", "serve", "roofline"])
 def test_an_unknown_activation_scheme_is_one_line_exit_2(tmp_path, capsys, command):
     ckpt = _folder(tmp_path, ct(W_FP8_CH, {"num_bits": 8, "type": "float", "strategy": "channel"}))
-    argv = {
-        "simulate": ["--phase", "decode"],
-        "roofline": ["--phase", "decode"],
-        "generate": ["--prompt", "8", "--output", "2"],
-        "serve": ["--rate", "1", "--num-requests", "2"],
-    }[command]
+    argv = COMMAND_ARGS[command]
     assert main([command, "--arch", "h100-sxm", "--model", ckpt, *argv]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1, err
@@ -278,12 +273,7 @@ def test_a_refusal_of_the_checkpoints_activations_names_its_field(tmp_path, caps
     int4 W4A8-FP8 compressed-tensors export) names the checkpoint file and the field that states them, not
     --activations, which was never given; one line, exit 2. Given, --activations is named as before."""
     ckpt = _folder(tmp_path, ct(W_INT4_G128, FP8_TOKEN, "float-quantized"))
-    argv = {
-        "simulate": ["--phase", "decode"],
-        "roofline": ["--phase", "decode"],
-        "generate": ["--prompt", "8", "--output", "2"],
-        "serve": ["--rate", "1", "--num-requests", "2"],
-    }[command]
+    argv = COMMAND_ARGS[command]
     run = [command, "--arch", "neural-cache", "--set", "compute.float_operands=error", "--model", ckpt, *argv]
     assert main(run) == 2
     err = capsys.readouterr().err.strip().splitlines()

@@ -10,17 +10,11 @@ import pytest
 
 from hwsim.cli import main
 from hwsim.workload import from_hf_dict, load_model
+from tiny_configs import TINY_LLAMA
 
 GEN = ["generate", "--arch", "h100-sxm", "--prompt", "128", "--output", "8"]
 SRV = ["serve", "--arch", "h100-sxm", "--rate", "4", "--num-requests", "4", "--input-len", "64", "--output-len", "8"]
-TINY = {
-    "model_type": "llama",
-    "hidden_size": 256,
-    "intermediate_size": 512,
-    "num_attention_heads": 4,
-    "num_hidden_layers": 2,
-    "vocab_size": 4096,
-}
+TINY = TINY_LLAMA
 
 
 def _run(capsys, argv, json_out=False):

@@ -27,17 +27,10 @@ from hwsim.serve.requests import poisson_requests
 from hwsim.serve.shard import Parallel, shard_model, stage_params, stage_ranges, stage_weight_bytes
 from hwsim.serve.stepcost import StepCost
 from hwsim.workload import from_hf_dict, load_model, trace
+from tiny_configs import TINY_LLAMA
 
 GPTQ = "llama-2-7b-gptq"  # workloads/llama-2-7b-gptq.yaml: TheBloke/Llama-2-7B-GPTQ, 4 bits, groups of 128
-LLAMA = {
-    "model_type": "llama",
-    "hidden_size": 256,
-    "intermediate_size": 512,
-    "num_attention_heads": 4,
-    "num_hidden_layers": 2,
-    "vocab_size": 4096,
-    "torch_dtype": "float16",
-}
+LLAMA = {**TINY_LLAMA, "torch_dtype": "float16"}
 # GPTQModel `dynamic`: layer 1 at 8 bits, the rest at 4 (a per-layer format the step rows must keep apart)
 MIXED = {
     **LLAMA,
